@@ -1,0 +1,364 @@
+/**
+ * Crypto handler cost next to the bare primitives it is made of. For each example scheme, one
+ * task seals a request with the platform's handler and opens it with the mirrored partner handler;
+ * the baseline does the same primitives by hand (node:crypto, and sm-crypto-v2 for SM2), with the
+ * same async sign/verify and the same JSON/form text work. Target: the handler adds at most 15%
+ * (ops ratio >= 0.87).
+ */
+import {
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  generateKeyPairSync,
+  type KeyObject,
+  privateDecrypt,
+  publicEncrypt,
+  randomBytes,
+  sign,
+  timingSafeEqual,
+  verify,
+} from "node:crypto";
+import { sm2 } from "sm-crypto-v2";
+import { Bench } from "tinybench";
+import type { BenchComparison } from "../../../bench/run.ts";
+import type {
+  ConfigurableCryptoOptions,
+  MessageProfile,
+} from "../src/crypto/configurable-options.ts";
+import type { CryptoHandler } from "../src/crypto/handler.ts";
+import { createCryptoHandlerRegistry } from "../src/crypto/handler-registry.ts";
+import { mirrorCryptoOptions, type PartnerKeySet } from "../src/crypto/mirror.ts";
+import { createDefaultSecretResolver } from "../src/crypto/secret-resolvers.ts";
+import { createSm2Decrypt } from "../src/crypto/sm2-decrypt.ts";
+import type { Codec } from "../src/message/codec.ts";
+
+const json: Codec = {
+  format: "json",
+  contentType: "application/json; charset=utf-8",
+  encode: (v) => JSON.stringify(v),
+  decode: (t) => JSON.parse(t) as unknown,
+};
+const form: Codec = {
+  format: "form",
+  contentType: "application/x-www-form-urlencoded; charset=utf-8",
+  encode: (v) => new URLSearchParams(v as Record<string, string>).toString(),
+  decode: (t) => Object.fromEntries(new URLSearchParams(t)),
+};
+
+/** A 20-field business body, the size of a typical loan application. */
+const body: Record<string, string> = {};
+for (let i = 0; i < 20; i++)
+  body[`field_${String(i).padStart(2, "0")}`] = `value-${i}-${"x".repeat(12)}`;
+
+function rsa() {
+  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  return {
+    privateKey,
+    publicKey,
+    privatePem: privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
+    publicPem: publicKey.export({ format: "pem", type: "spki" }).toString(),
+  };
+}
+
+const platform = rsa();
+const partner = rsa();
+const sm2Platform = sm2.generateKeyPairHex();
+const sm2Partner = sm2.generateKeyPairHex();
+const md5Key = "meadow-bench-md5-key";
+const inline = (s: string) => `inline:${s}`;
+
+const lanbankProfile: MessageProfile = {
+  timestamp: { in: "body", name: "timestamp", format: "unixMillis", window: "5m" },
+  nonce: { in: "body", name: "nonce", length: 32 },
+  fields: { app_id: "capflow-demo", sign_type: "RSA2" },
+  encryption: {
+    cipher: "aes-256-gcm",
+    contentKey: "wrapped",
+    wrap: "rsa-pkcs1",
+    envelope: { data: "data", key: "key" },
+  },
+  signature: {
+    algorithm: "rsa-sha256",
+    canonical: { kind: "sortedFields" },
+    placement: { in: "body", name: "sign" },
+  },
+};
+const lanbank: ConfigurableCryptoOptions = {
+  keys: {
+    signing: { ref: inline(platform.privatePem) },
+    verifying: { ref: inline(partner.publicPem) },
+    encryption: { ref: inline(partner.publicPem) },
+    decryption: { ref: inline(platform.privatePem) },
+  },
+  request: lanbankProfile,
+};
+const lanbankPartner: PartnerKeySet = {
+  signing: { ref: inline(partner.privatePem) },
+  verifying: { ref: inline(platform.publicPem) },
+  encryption: { ref: inline(platform.publicPem) },
+  decryption: { ref: inline(partner.privatePem) },
+};
+
+const meadow: ConfigurableCryptoOptions = {
+  keys: { secret: { ref: inline(md5Key) } },
+  request: {
+    nonce: { in: "body", name: "nonce_str", length: 32 },
+    fields: { sign_type: "MD5" },
+    signature: {
+      algorithm: "md5",
+      appendKey: "&key=",
+      canonical: { kind: "sortedFields", exclude: ["sign_type"] },
+      placement: { in: "body", name: "sign" },
+    },
+  },
+};
+
+const jade: ConfigurableCryptoOptions = {
+  keys: {
+    signing: { ref: inline(sm2Platform.privateKey) },
+    verifying: { ref: inline(sm2Partner.publicKey) },
+    encryption: { ref: inline(sm2Partner.publicKey) },
+    decryption: { ref: inline(sm2Platform.privateKey) },
+  },
+  request: {
+    timestamp: { in: "body", name: "timestamp", format: "unixMillis", window: "10m" },
+    fields: { version: "1.0" },
+    encryption: {
+      cipher: "sm4-cbc",
+      contentKey: "wrapped",
+      wrap: "sm2-c1c3c2",
+      envelope: { data: "encryptData", key: "encryptKey" },
+    },
+    signature: {
+      algorithm: "sm2-sm3",
+      over: "plain",
+      output: "hex",
+      canonical: { kind: "rawBody" },
+      placement: { in: "body", name: "signData" },
+    },
+  },
+};
+const jadePartner: PartnerKeySet = {
+  signing: { ref: inline(sm2Partner.privateKey) },
+  verifying: { ref: inline(sm2Platform.publicKey) },
+  encryption: { ref: inline(sm2Platform.publicKey) },
+  decryption: { ref: inline(sm2Partner.privateKey) },
+};
+
+async function pair(
+  options: ConfigurableCryptoOptions,
+  partnerKeys: PartnerKeySet,
+): Promise<[CryptoHandler, CryptoHandler]> {
+  const registry = createCryptoHandlerRegistry();
+  const deps = { secrets: createDefaultSecretResolver({ allowInline: true }) };
+  return [
+    await registry.create(
+      { handler: "configurable", options: options as Record<string, unknown> },
+      deps,
+    ),
+    await registry.create(
+      {
+        handler: "configurable",
+        options: mirrorCryptoOptions(options, partnerKeys) as Record<string, unknown>,
+      },
+      deps,
+    ),
+  ];
+}
+
+function signAsync(alg: string, data: Buffer, key: KeyObject): Promise<Buffer> {
+  return new Promise((res, rej) => sign(alg, data, key, (e, s) => (e ? rej(e) : res(s))));
+}
+function verifyAsync(alg: string, data: Buffer, key: KeyObject, sig: Buffer): Promise<boolean> {
+  return new Promise((res) => verify(alg, data, key, sig, (e, ok) => res(!e && ok)));
+}
+function sorted(fields: Record<string, string>, skip: string[]): string {
+  return Object.keys(fields)
+    .sort()
+    .filter((k) => !skip.includes(k) && fields[k] !== "")
+    .map((k) => `${k}=${fields[k]}`)
+    .join("&");
+}
+function nonce(): string {
+  return randomBytes(24).toString("base64url").slice(0, 32);
+}
+
+/** Lanbank by hand: AES-256-GCM, RSA PKCS#1 v1.5 wrap, SHA256withRSA over the sorted envelope. */
+async function lanbankRaw(): Promise<void> {
+  const key = randomBytes(32);
+  const iv = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", key, iv);
+  const ct = Buffer.concat([
+    iv,
+    cipher.update(JSON.stringify(body)),
+    cipher.final(),
+    cipher.getAuthTag(),
+  ]);
+  const envelope: Record<string, string> = {
+    data: ct.toString("base64"),
+    key: publicEncrypt(
+      { key: partner.publicKey, padding: constants.RSA_PKCS1_PADDING },
+      key,
+    ).toString("base64"),
+    app_id: "capflow-demo",
+    sign_type: "RSA2",
+    timestamp: String(Date.now()),
+    nonce: nonce(),
+  };
+  envelope.sign = (
+    await signAsync("sha256", Buffer.from(sorted(envelope, ["sign"])), platform.privateKey)
+  ).toString("base64");
+  const wire = JSON.stringify(envelope);
+  // Partner side.
+  const got = JSON.parse(wire) as Record<string, string>;
+  const ok = await verifyAsync(
+    "sha256",
+    Buffer.from(sorted(got, ["sign"])),
+    platform.publicKey,
+    Buffer.from(got.sign ?? "", "base64"),
+  );
+  if (!ok) throw new Error("verify");
+  const em = privateDecrypt(
+    { key: partner.privateKey, padding: constants.RSA_NO_PADDING },
+    Buffer.from(got.key ?? "", "base64"),
+  );
+  const unwrapped = em.subarray(em.length - 32);
+  const data = Buffer.from(got.data ?? "", "base64");
+  const decipher = createDecipheriv("aes-256-gcm", unwrapped, data.subarray(0, 12));
+  decipher.setAuthTag(data.subarray(data.length - 16));
+  JSON.parse(
+    Buffer.concat([
+      decipher.update(data.subarray(12, data.length - 16)),
+      decipher.final(),
+    ]).toString(),
+  );
+}
+
+/** Meadow by hand: MD5 over sorted fields + &key=, form encoding, constant-time compare. */
+function meadowRaw(): void {
+  const fields: Record<string, string> = { ...body, sign_type: "MD5", nonce_str: nonce() };
+  fields.sign = createHash("md5")
+    .update(`${sorted(fields, ["sign", "sign_type"])}&key=${md5Key}`)
+    .digest("hex")
+    .toUpperCase();
+  const wire = new URLSearchParams(fields).toString();
+  const got = Object.fromEntries(new URLSearchParams(wire));
+  const expected = createHash("md5")
+    .update(`${sorted(got, ["sign", "sign_type"])}&key=${md5Key}`)
+    .digest();
+  if (!timingSafeEqual(expected, Buffer.from(got.sign ?? "", "hex"))) throw new Error("verify");
+}
+
+const sm2PartnerPoint = sm2.precomputePublicKey(sm2Partner.publicKey);
+const sm2PlatformPoint = sm2.precomputePublicKey(sm2Platform.publicKey);
+
+const sm2PartnerDecrypt = createSm2Decrypt(sm2Partner.privateKey);
+const sm2Sample = sm2.doEncrypt(randomBytes(16), sm2PartnerPoint, 1);
+
+/** Jade-trust by hand: SM2 sign over the plaintext, SM4-CBC, SM2 C1C3C2 wrap (OpenSSL-backed unwrap). */
+function jadeRaw(): void {
+  const plain = JSON.stringify(body);
+  const signature = sm2.doSignature(Buffer.from(plain), sm2Platform.privateKey, {
+    hash: true,
+    publicKey: sm2Platform.publicKey,
+  });
+  const key = randomBytes(16);
+  const iv = randomBytes(16);
+  const cipher = createCipheriv("sm4-cbc", key, iv);
+  const envelope = {
+    encryptData: Buffer.concat([iv, cipher.update(plain), cipher.final()]).toString("base64"),
+    encryptKey: Buffer.from(sm2.doEncrypt(key, sm2PartnerPoint, 1), "hex").toString("base64"),
+    version: "1.0",
+    timestamp: String(Date.now()),
+    signData: signature,
+  };
+  const wire = JSON.stringify(envelope);
+  const got = JSON.parse(wire) as typeof envelope;
+  const wrapped = Buffer.from(got.encryptKey, "base64");
+  const unwrapped = sm2PartnerDecrypt(
+    wrapped.subarray(0, 64),
+    wrapped.subarray(64, 96),
+    wrapped.subarray(96),
+  );
+  if (unwrapped === undefined) throw new Error("unwrap");
+  const data = Buffer.from(got.encryptData, "base64");
+  const decipher = createDecipheriv("sm4-cbc", unwrapped, data.subarray(0, 16));
+  const text = Buffer.concat([decipher.update(data.subarray(16)), decipher.final()]).toString();
+  if (!sm2.doVerifySignature(Buffer.from(text), got.signData, sm2PlatformPoint, { hash: true }))
+    throw new Error("verify");
+  JSON.parse(text);
+}
+
+export const comparisons: BenchComparison[] = [
+  { measured: "lanbank handler seal+open", baseline: "lanbank raw node:crypto", atLeast: 0.87 },
+  { measured: "meadow handler seal+open", baseline: "meadow raw node:crypto", atLeast: 0.87 },
+  {
+    measured: "jade-trust handler seal+open",
+    baseline: "jade-trust raw sm-crypto-v2 + node sm4",
+    atLeast: 0.87,
+  },
+  {
+    measured: "primitive: SM2 decrypt 16-byte key (OpenSSL ECDH + SM3)",
+    baseline: "primitive: SM2 decrypt 16-byte key (sm-crypto-v2)",
+  },
+];
+
+/** The measured functions by task name (also used for quick profiling outside tinybench). */
+export async function cryptoBenchTasks(): Promise<Record<string, () => unknown>> {
+  const [lanbankClient, lanbankMock] = await pair(lanbank, lanbankPartner);
+  const [meadowClient, meadowMock] = await pair(meadow, {});
+  const [jadeClient, jadeMock] = await pair(jade, jadePartner);
+  const request = (codec: Codec) => ({
+    method: "POST" as const,
+    path: "/loan/apply",
+    headers: {},
+    query: {},
+    body,
+    codec,
+  });
+  return {
+    "lanbank handler seal+open": async () => {
+      await lanbankMock.openRequest(await lanbankClient.sealRequest(request(json)), json);
+    },
+    "lanbank raw node:crypto": lanbankRaw,
+    "meadow handler seal+open": async () => {
+      await meadowMock.openRequest(await meadowClient.sealRequest(request(form)), form);
+    },
+    "meadow raw node:crypto": meadowRaw,
+    "jade-trust handler seal+open": async () => {
+      await jadeMock.openRequest(await jadeClient.sealRequest(request(json)), json);
+    },
+    "jade-trust raw sm-crypto-v2 + node sm4": jadeRaw,
+    "primitive: RSA-2048 SHA256 sign (async)": () =>
+      signAsync("sha256", Buffer.from("x".repeat(600)), platform.privateKey),
+    "primitive: SM2 sign (sm-crypto-v2)": () => {
+      sm2.doSignature("x".repeat(600), sm2Platform.privateKey, {
+        hash: true,
+        publicKey: sm2Platform.publicKey,
+      });
+    },
+    "primitive: SM2 decrypt 16-byte key (sm-crypto-v2)": () => {
+      sm2.doDecrypt(sm2Sample, sm2Partner.privateKey, 1, { output: "array" });
+    },
+    "primitive: SM2 decrypt 16-byte key (OpenSSL ECDH + SM3)": () => {
+      const bytes = Buffer.from(sm2Sample, "hex");
+      sm2PartnerDecrypt(bytes.subarray(0, 64), bytes.subarray(64, 96), bytes.subarray(96));
+    },
+    "primitive: SM2 verify (sm-crypto-v2, precomputed key)": () => {
+      sm2.doVerifySignature("abc", sm2VerifySample, sm2PlatformPoint, { hash: true });
+    },
+  };
+}
+
+export default async function cryptoBench(): Promise<Bench> {
+  const bench = new Bench({ time: 1500, warmupTime: 300 });
+  for (const [name, fn] of Object.entries(await cryptoBenchTasks()))
+    bench.add(name, fn as () => Promise<void>);
+  return bench;
+}
+
+const sm2VerifySample = sm2.doSignature("abc", sm2Platform.privateKey, {
+  hash: true,
+  publicKey: sm2Platform.publicKey,
+});

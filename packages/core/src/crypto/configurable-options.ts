@@ -1,0 +1,225 @@
+import type { Duration, SecretRef } from "../definition/types.ts";
+import type { BinaryEncoding } from "./encoding.ts";
+
+/**
+ * Options of the built-in `configurable` crypto handler, as authored in a channel's
+ * `crypto.options`. The handler is composed of parts; each kind of message has its own profile
+ * because partners treat them differently (WeChat Pay APIv3 signs requests in `Authorization`
+ * but answers and callbacks in `Wechatpay-*` headers).
+ *
+ * Profiles are named from the platform's side; `role: "partner"` flips which profile each method
+ * uses, so the mock partner builds its handler from the same options (see `mirrorCryptoOptions`).
+ */
+export interface ConfigurableCryptoOptions {
+  /** Whose side this handler is on. Default `client` (the lending platform). */
+  role?: "client" | "partner";
+  keys?: CryptoKeySet;
+  /** Platform -> partner API calls. Omitted profiles pass messages through unsigned and unencrypted. */
+  request?: MessageProfile;
+  /** Partner -> platform answers to those calls. */
+  response?: MessageProfile;
+  /** Partner -> platform notifications. */
+  callback?: MessageProfile;
+  /** Platform -> partner acknowledgements of notifications. */
+  callbackAck?: MessageProfile;
+}
+
+/**
+ * Keys by role, always from the point of view of whoever runs the handler: `signing` and
+ * `decryption` are its own private keys, `verifying` and `encryption` the peer's public keys.
+ */
+export interface CryptoKeySet {
+  /** Own private key (RSA PEM/PKCS#12, or SM2 hex) signing outgoing messages. */
+  signing?: KeySpec;
+  /** Peer public keys (or certificates) verifying incoming messages; several while rotating. */
+  verifying?: KeySpec | KeySpec[];
+  /** Peer public key that content keys are wrapped for. */
+  encryption?: KeySpec;
+  /** Own private key unwrapping content keys the peer wrapped. */
+  decryption?: KeySpec;
+  /** Shared secret of digest and HMAC signatures (MD5 `&key=`, HMAC-SHA256). */
+  secret?: KeySpec;
+  /** Shared content key, when content keys are not wrapped per message. */
+  contentKey?: KeySpec;
+  /** Shared AEAD key of encrypted callback resources (WeChat Pay's APIv3 key). */
+  resourceKey?: KeySpec;
+}
+
+export type KeyFormat = "pem" | "pkcs12" | "hex" | "base64" | "utf8";
+
+/** A key referenced by a secret reference (`file:keys/x.pem`, `env:NAME`), never inlined. */
+export interface KeySpec {
+  ref: SecretRef;
+  /**
+   * How the referenced bytes are read. Default: `pem` for RSA keys and certificates (PKCS#1,
+   * PKCS#8, SPKI, X.509 detected from the PEM label), `hex` for SM2 keys, `utf8` for secrets.
+   */
+  format?: KeyFormat;
+  /** Password of a PKCS#12 file or an encrypted PKCS#8 PEM. */
+  password?: SecretRef;
+  /** Key id for rotation and headers. Default: the certificate's serial number, if any. */
+  id?: string;
+  /** A certificate whose serial number identifies this private key (`{serial}` in headers). */
+  certificate?: SecretRef;
+}
+
+/** One kind of message: what is added, encrypted and signed, and where it goes. */
+export interface MessageProfile {
+  timestamp?: TimestampPart;
+  nonce?: NoncePart;
+  /** Where the signer's key id travels (its certificate serial); inbound, it selects the key. */
+  keyId?: FieldLocation;
+  /** Static values added to every sealed message (e.g. `sign_type: RSA2`, `charset`). */
+  fields?: Record<string, string>;
+  encryption?: EncryptionPart;
+  /** AEAD-encrypted object inside the body (WeChat Pay APIv3 callback `resource`). */
+  resource?: ResourcePart;
+  signature?: SignaturePart;
+}
+
+export interface FieldLocation {
+  in: "body" | "header" | "query";
+  /** Body field, header (any case) or query parameter name. */
+  name: string;
+}
+
+export interface TimestampPart {
+  /** Where the timestamp travels. Omit when it only appears in the signature header or canonical string. */
+  in?: FieldLocation["in"];
+  name?: string;
+  /** Default `unixSeconds`. `pattern` uses a Luxon format such as `yyyyMMddHHmmss`. */
+  format?: "unixSeconds" | "unixMillis" | "iso8601" | "pattern";
+  pattern?: string;
+  /** IANA zone for `pattern` and `iso8601`. Default `Asia/Shanghai`. */
+  timeZone?: string;
+  /** Inbound messages whose timestamp is further than this from now are rejected, e.g. `5m`. */
+  window?: Duration;
+}
+
+export interface NoncePart {
+  in?: FieldLocation["in"];
+  name?: string;
+  /** Default 32. */
+  length?: number;
+  /** Default `alphanumeric`. */
+  alphabet?: "alphanumeric" | "hex";
+}
+
+export type DigestAlgorithm = "md5" | "sha256" | "sm3";
+export type HmacAlgorithm = "hmac-sha256" | "hmac-sm3";
+export type AsymmetricSignatureAlgorithm = "rsa-sha1" | "rsa-sha256" | "rsa-pss-sha256" | "sm2-sm3";
+export type SignatureAlgorithm = DigestAlgorithm | HmacAlgorithm | AsymmetricSignatureAlgorithm;
+
+export interface SignaturePart {
+  algorithm: SignatureAlgorithm;
+  /** Default `hex-upper` for digests and HMACs, `base64` for RSA, `hex` for SM2. */
+  output?: BinaryEncoding;
+  canonical: Canonicalization;
+  /** Sign the wire message (after encryption: the envelope) or the plain business body. Default `wire`. */
+  over?: "wire" | "plain";
+  /** Digests and HMACs: append this text and the shared secret to the canonical string, e.g. `&key=`. */
+  appendKey?: string;
+  /** SM2 user ID. Default `1234567812345678`. */
+  userId?: string;
+  /** SM2 signature encoding: `raw` r||s (default) or ASN.1 `der`. */
+  sm2Encoding?: "raw" | "der";
+  /** RSA-PSS salt length in bytes. Default 32. */
+  saltLength?: number;
+  placement: SignaturePlacement;
+}
+
+export type SignaturePlacement =
+  | { in: "body" | "query"; name: string }
+  | {
+      in: "header";
+      name: string;
+      /**
+       * Header value with `{signature}`, `{timestamp}`, `{nonce}`, `{serial}` and `{name}` of
+       * `values`, e.g. `WECHATPAY2-SHA256-RSA2048 mchid="{mchid}",serial_no="{serial}",…`.
+       * Default `{signature}`. Parsed back on inbound messages.
+       */
+      template?: string;
+      values?: Record<string, string>;
+    };
+
+export type Canonicalization =
+  | SortedFieldsCanonicalization
+  | { kind: "rawBody" }
+  | {
+      kind: "template";
+      /** Named parts `{method}`, `{path}` (with query), `{timestamp}`, `{nonce}`, `{body}`, `{header:x}`, `{field:x}`. */
+      template: string;
+    };
+
+export interface SortedFieldsCanonicalization {
+  kind: "sortedFields";
+  /** Only these fields. Default: all fields. */
+  include?: string[];
+  /** Fields left out. The signature field is always left out. */
+  exclude?: string[];
+  /** Default `drop` (empty string, null and missing values are left out). */
+  emptyValues?: "drop" | "keep";
+  /** Default `raw`. */
+  values?: "raw" | "urlEncoded";
+  /** Default `&` and `=`. */
+  separator?: string;
+  keyValueSeparator?: string;
+}
+
+export type ContentCipherName =
+  | "aes-128-cbc"
+  | "aes-256-cbc"
+  | "aes-128-ecb"
+  | "aes-256-ecb"
+  | "aes-128-gcm"
+  | "aes-256-gcm"
+  | "sm4-cbc"
+  | "sm4-ecb";
+
+export type KeyWrapName =
+  | "rsa-oaep-sha1"
+  | "rsa-oaep-sha256"
+  | "rsa-pkcs1"
+  | "sm2-c1c3c2"
+  | "sm2-c1c2c3";
+
+export interface EncryptionPart {
+  cipher: ContentCipherName;
+  /** `wrapped`: a random key per message, wrapped with `keys.encryption`; `shared`: `keys.contentKey`. */
+  contentKey: "wrapped" | "shared";
+  wrap?: KeyWrapName;
+  /** SM2 wrapped keys: prefix C1 with `04` (Bouncy Castle) or not (sm-crypto). Default false; both accepted inbound. */
+  sm2PointPrefix?: boolean;
+  /** IV/nonce: `field` in the envelope, `prefix` of the ciphertext (default), `zero` (fixed all-zero IV). */
+  iv?: "field" | "prefix" | "zero";
+  /** GCM associated data (UTF-8). */
+  aad?: string;
+  /** Encoding of ciphertext, wrapped key and IV. Default `base64`. */
+  encoding?: BinaryEncoding;
+  envelope: EnvelopeLayout;
+}
+
+export interface EnvelopeLayout {
+  /** Default `json`. */
+  format?: "json" | "form";
+  /** Field holding the ciphertext, e.g. `data`. */
+  data: string;
+  /** Field holding the wrapped key (wrapped content keys only), e.g. `key`. */
+  key?: string;
+  /** Field holding the IV when `iv` is `field`. */
+  iv?: string;
+}
+
+export interface ResourcePart {
+  /** Body field holding `{ algorithm, ciphertext, nonce, associated_data }`. */
+  field: string;
+  /** Default `aes-256-gcm`. */
+  cipher?: "aes-128-gcm" | "aes-256-gcm";
+  /** Field names inside the resource. Defaults: `ciphertext`, `nonce`, `associated_data`, `algorithm`. */
+  ciphertext?: string;
+  nonce?: string;
+  associatedData?: string;
+  algorithmField?: string;
+  /** Value written to `algorithmField` when sealing. Default `AEAD_AES_256_GCM`. */
+  algorithmName?: string;
+}

@@ -1,0 +1,232 @@
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  X509Certificate,
+} from "node:crypto";
+import { sm2 } from "sm-crypto-v2";
+import type { ErrorContext } from "../../errors.ts";
+import type { SecretResolver } from "../../ports/secret-resolver.ts";
+import { Redacted } from "../../redacted.ts";
+import type { KeySpec } from "../configurable-options.ts";
+import { describeRef, keyInvalid } from "../failures.ts";
+import type { PrivateKey, PublicKey, SecretKey } from "./loaded-keys.ts";
+import { readPkcs12 } from "./pkcs12.ts";
+
+export type KeyFamily = "rsa" | "sm2";
+
+export interface KeyLoadContext {
+  secrets: SecretResolver;
+  baseDir?: string;
+  /** Error context (channel, role). */
+  context: ErrorContext;
+}
+
+/**
+ * Parsed keys by content: parsing a PKCS#12 costs 20–50 ms, so two channels (or two handlers of
+ * one channel) referencing the same bytes share one KeyObject. Keyed by a digest of the bytes, so
+ * a rotated file is parsed anew.
+ */
+const parsed = new Map<string, PrivateKey | PublicKey>();
+const maxCached = 256;
+
+function remember<T extends PrivateKey | PublicKey>(key: string, make: () => T): T {
+  const hit = parsed.get(key);
+  if (hit !== undefined) return hit as T;
+  const value = make();
+  if (parsed.size >= maxCached) parsed.delete(parsed.keys().next().value as string);
+  parsed.set(key, value);
+  return value;
+}
+
+function cacheKey(kind: string, bytes: Buffer, ...more: (string | undefined)[]): string {
+  const h = createHash("sha256").update(kind).update("\0").update(bytes);
+  for (const m of more) h.update("\0").update(m ?? "");
+  return h.digest("hex");
+}
+
+async function resolve(ref: string, ctx: KeyLoadContext): Promise<Buffer> {
+  return Redacted.reveal(
+    await ctx.secrets.resolve(ref, ctx.baseDir === undefined ? {} : { baseDir: ctx.baseDir }),
+  );
+}
+
+export async function loadPrivateKey(
+  spec: KeySpec,
+  family: KeyFamily,
+  ctx: KeyLoadContext,
+): Promise<PrivateKey> {
+  const bytes = await resolve(spec.ref, ctx);
+  const password =
+    spec.password === undefined ? undefined : (await resolve(spec.password, ctx)).toString("utf8");
+  const certificate =
+    spec.certificate === undefined ? undefined : await resolve(spec.certificate, ctx);
+  const fail = (what: string, cause?: unknown) =>
+    keyInvalid(
+      `${what} (key ${describeRef(spec.ref)}). Check the reference, the format and the password.`,
+      { ...ctx.context, key: describeRef(spec.ref) },
+      cause,
+    );
+  const passwordDigest =
+    password === undefined ? undefined : createHash("sha256").update(password).digest("hex");
+  return remember(
+    cacheKey(
+      `private-${family}`,
+      bytes,
+      spec.format,
+      passwordDigest,
+      certificate?.toString("base64"),
+      spec.id,
+    ),
+    () => {
+      if (family === "sm2") {
+        const hex = readHex(bytes, spec.format, fail);
+        if (hex.length !== 64) throw fail("an SM2 private key is 32 bytes (64 hex digits)");
+        let publicHex: string;
+        try {
+          publicHex = sm2.getPublicKeyFromPrivateKey(hex);
+        } catch (error) {
+          throw fail("not a valid SM2 private key", error);
+        }
+        return withId({ kind: "sm2-private", privateHex: Redacted.of(hex), publicHex }, spec.id);
+      }
+      let key: KeyObject;
+      let serial: string | undefined;
+      try {
+        if (spec.format === "pkcs12") {
+          const p12 = readPkcs12(bytes, password ?? "");
+          if (p12.privateKey === undefined) throw fail("the PKCS#12 file holds no private key");
+          key = p12.privateKey;
+          serial = p12.certificate?.serialNumber;
+        } else {
+          key = parsePrivate(bytes, spec.format, password);
+        }
+        if (certificate !== undefined) serial = new X509Certificate(certificate).serialNumber;
+      } catch (error) {
+        if (error instanceof Error && error.name === "CapflowError") throw error;
+        throw fail("cannot parse the private key", error);
+      }
+      if (key.asymmetricKeyType !== "rsa" && key.asymmetricKeyType !== "rsa-pss") {
+        throw fail(`expected an RSA private key, got ${key.asymmetricKeyType ?? "unknown"}`);
+      }
+      return withId({ kind: "private", key }, spec.id ?? serial);
+    },
+  );
+}
+
+export async function loadPublicKey(
+  spec: KeySpec,
+  family: KeyFamily,
+  ctx: KeyLoadContext,
+): Promise<PublicKey> {
+  const bytes = await resolve(spec.ref, ctx);
+  const password =
+    spec.password === undefined ? undefined : (await resolve(spec.password, ctx)).toString("utf8");
+  const fail = (what: string, cause?: unknown) =>
+    keyInvalid(
+      `${what} (key ${describeRef(spec.ref)}). Check the reference and the format.`,
+      { ...ctx.context, key: describeRef(spec.ref) },
+      cause,
+    );
+  return remember(cacheKey(`public-${family}`, bytes, spec.format, password, spec.id), () => {
+    if (family === "sm2") {
+      let hex = readHex(bytes, spec.format, fail);
+      if (hex.length === 128) hex = `04${hex}`;
+      if (hex.length !== 130 || !sm2.verifyPublicKey(hex))
+        throw fail("not a valid uncompressed SM2 public key (04 || x || y)");
+      return withId(
+        { kind: "sm2-public", publicHex: hex, point: sm2.precomputePublicKey(hex) },
+        spec.id,
+      );
+    }
+    let key: KeyObject;
+    let serial: string | undefined;
+    try {
+      if (spec.format === "pkcs12") {
+        const p12 = readPkcs12(bytes, password ?? "");
+        if (p12.certificate === undefined) throw fail("the PKCS#12 file holds no certificate");
+        key = p12.certificate.publicKey;
+        serial = p12.certificate.serialNumber;
+      } else if (bytes.includes("-----BEGIN CERTIFICATE-----")) {
+        const cert = new X509Certificate(bytes);
+        key = cert.publicKey;
+        serial = cert.serialNumber;
+      } else {
+        key = parsePublic(bytes, spec.format);
+      }
+    } catch (error) {
+      if (error instanceof Error && error.name === "CapflowError") throw error;
+      throw fail("cannot parse the public key or certificate", error);
+    }
+    if (key.asymmetricKeyType !== "rsa" && key.asymmetricKeyType !== "rsa-pss") {
+      throw fail(`expected an RSA public key, got ${key.asymmetricKeyType ?? "unknown"}`);
+    }
+    return withId({ kind: "public", key }, spec.id ?? serial);
+  });
+}
+
+/** Symmetric key bytes: `utf8` (default), `hex` or `base64` text. */
+export async function loadSecretKey(spec: KeySpec, ctx: KeyLoadContext): Promise<SecretKey> {
+  const bytes = await resolve(spec.ref, ctx);
+  const text = bytes.toString("utf8").trim();
+  switch (spec.format ?? "utf8") {
+    case "utf8":
+      return Redacted.of(Buffer.from(bytes));
+    case "hex":
+      if (!/^([0-9a-fA-F]{2})+$/.test(text)) {
+        throw keyInvalid(`key ${describeRef(spec.ref)} is not hex text`, ctx.context);
+      }
+      return Redacted.of(Buffer.from(text, "hex"));
+    case "base64":
+      return Redacted.of(Buffer.from(text, "base64"));
+    default:
+      throw keyInvalid(
+        `a symmetric key is utf8, hex or base64 text, not ${spec.format} (key ${describeRef(spec.ref)})`,
+        ctx.context,
+      );
+  }
+}
+
+function parsePrivate(
+  bytes: Buffer,
+  format: KeySpec["format"],
+  passphrase: string | undefined,
+): KeyObject {
+  if (format === "base64") {
+    // Bare base64 DER as partner portals hand it out: PKCS#8 first, then PKCS#1.
+    const der = Buffer.from(bytes.toString("utf8").trim(), "base64");
+    try {
+      return createPrivateKey({ key: der, format: "der", type: "pkcs8" });
+    } catch {
+      return createPrivateKey({ key: der, format: "der", type: "pkcs1" });
+    }
+  }
+  // PEM: the label tells PKCS#1 (RSA PRIVATE KEY), PKCS#8 (PRIVATE KEY) and encrypted PKCS#8 apart.
+  return createPrivateKey(passphrase === undefined ? bytes : { key: bytes, passphrase });
+}
+
+function parsePublic(bytes: Buffer, format: KeySpec["format"]): KeyObject {
+  if (format === "base64") {
+    const der = Buffer.from(bytes.toString("utf8").trim(), "base64");
+    try {
+      return createPublicKey({ key: der, format: "der", type: "spki" });
+    } catch {
+      return createPublicKey({ key: der, format: "der", type: "pkcs1" });
+    }
+  }
+  return createPublicKey(bytes);
+}
+
+function readHex(bytes: Buffer, format: KeySpec["format"], fail: (what: string) => Error): string {
+  const text = bytes.toString("utf8").trim();
+  if (format === "base64") return Buffer.from(text, "base64").toString("hex");
+  if (format !== undefined && format !== "hex")
+    throw fail(`SM2 keys are hex or base64, not ${format}`);
+  if (!/^[0-9a-fA-F]+$/.test(text)) throw fail("not hex text");
+  return text.toLowerCase();
+}
+
+function withId<T extends PrivateKey | PublicKey>(key: T, id: string | undefined): T {
+  return id === undefined ? key : { ...key, id };
+}

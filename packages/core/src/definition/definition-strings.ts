@@ -1,0 +1,126 @@
+import { toPointer } from "./json-pointer.ts";
+import type {
+  BehaviorDefinition,
+  ChannelDefinition,
+  MessageTemplate,
+  ResponseDefinition,
+  StatusTable,
+  TemplateValue,
+} from "./types.ts";
+
+/** A string of a definition that is code: a CEL expression or a Handlebars template. */
+export interface LocatedString {
+  pointer: string;
+  text: string;
+}
+
+type Path = (string | number)[];
+
+/** Every CEL expression of a channel: status table codes, callback correlation, dedupe, extract. */
+export function channelExpressions(channel: ChannelDefinition): LocatedString[] {
+  const found: LocatedString[] = [];
+  addStatusTable(found, ["statusTable"], channel.statusTable);
+  for (const [name, definition] of Object.entries(channel.interfaces)) {
+    addStatusTable(found, ["interfaces", name, "statusTable"], definition.statusTable);
+  }
+  for (const [name, callback] of Object.entries(channel.callbacks ?? {})) {
+    const base = ["callbacks", name];
+    add(found, [...base, "correlation"], callback.correlation);
+    add(found, [...base, "dedupeKey"], callback.dedupeKey);
+    for (const [field, expression] of Object.entries(callback.extract ?? {})) {
+      add(found, [...base, "extract", field], expression);
+    }
+    addStatusTable(found, [...base, "statusTable"], callback.statusTable);
+  }
+  return found;
+}
+
+/** Every Handlebars template of a channel: interface paths and callback acknowledgements. */
+export function channelTemplates(channel: ChannelDefinition): LocatedString[] {
+  const found: LocatedString[] = [];
+  for (const [name, definition] of Object.entries(channel.interfaces)) {
+    add(found, ["interfaces", name, "path"], definition.path);
+  }
+  for (const [name, callback] of Object.entries(channel.callbacks ?? {})) {
+    const base = ["callbacks", name, "ack"];
+    addTree(found, [...base, "body"], callback.ack.body);
+    addRecord(found, [...base, "headers"], callback.ack.headers);
+    addTree(found, [...base, "rejectBody"], callback.ack.rejectBody);
+  }
+  return found;
+}
+
+/** Every CEL expression of a behavior: route conditions and response extraction. */
+export function behaviorExpressions(behavior: BehaviorDefinition): LocatedString[] {
+  const found: LocatedString[] = [];
+  for (const [code, step] of Object.entries(behavior.steps)) {
+    const base = ["steps", code];
+    if ("routes" in step && step.routes !== undefined) {
+      step.routes.forEach((route, index) => {
+        add(found, [...base, "routes", index, "when"], route.when);
+      });
+    }
+    if (step.kind === "call" || step.kind === "poll") {
+      addExtract(found, [...base, "response"], step.response);
+    }
+    if (step.kind === "callback" && step.poll !== undefined) {
+      addExtract(found, [...base, "poll", "response"], step.poll.response);
+    }
+  }
+  return found;
+}
+
+/** Every Handlebars template of a behavior: request bodies, headers, query and XML attributes. */
+export function behaviorTemplates(behavior: BehaviorDefinition): LocatedString[] {
+  const found: LocatedString[] = [];
+  for (const [code, step] of Object.entries(behavior.steps)) {
+    if (step.kind === "call" || step.kind === "poll") {
+      addRequest(found, ["steps", code, "request"], step.request);
+    }
+    if (step.kind === "callback" && step.poll !== undefined) {
+      addRequest(found, ["steps", code, "poll", "request"], step.poll.request);
+    }
+  }
+  return found;
+}
+
+function addRequest(found: LocatedString[], base: Path, request: MessageTemplate): void {
+  addTree(found, [...base, "body"], request.body);
+  addRecord(found, [...base, "headers"], request.headers);
+  addRecord(found, [...base, "query"], request.query);
+  addRecord(found, [...base, "xml", "attributes"], request.xml?.attributes);
+}
+
+function addExtract(found: LocatedString[], base: Path, response: ResponseDefinition | undefined) {
+  for (const [field, expression] of Object.entries(response?.extract ?? {})) {
+    add(found, [...base, "extract", field], expression);
+  }
+}
+
+function addStatusTable(found: LocatedString[], base: Path, table: StatusTable | undefined): void {
+  if (table !== undefined) add(found, [...base, "code"], table.code);
+}
+
+function addRecord(
+  found: LocatedString[],
+  base: Path,
+  record: Record<string, string> | undefined,
+): void {
+  for (const [key, text] of Object.entries(record ?? {})) add(found, [...base, key], text);
+}
+
+function addTree(found: LocatedString[], path: Path, value: TemplateValue | undefined): void {
+  if (typeof value === "string") {
+    add(found, path, value);
+  } else if (Array.isArray(value)) {
+    value.forEach((item, index) => {
+      addTree(found, [...path, index], item);
+    });
+  } else if (typeof value === "object" && value !== null) {
+    for (const [key, item] of Object.entries(value)) addTree(found, [...path, key], item);
+  }
+}
+
+function add(found: LocatedString[], path: Path, text: string): void {
+  found.push({ pointer: toPointer(path), text });
+}

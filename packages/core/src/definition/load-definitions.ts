@@ -1,0 +1,91 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join, relative, sep } from "node:path";
+import { CapflowError } from "../errors.ts";
+import { parseJsonSource } from "./json-source.ts";
+import { formatProblems, type Problem, plural, sortProblems } from "./problem.ts";
+import {
+  type DefinitionDocument,
+  type DefinitionSet,
+  type ValidateDefinitionsOptions,
+  validateDefinitions,
+} from "./validate-definitions.ts";
+
+/** File name endings of definition files; everything else in the folder is ignored. */
+export const channelFileSuffix = ".channel.json";
+export const behaviorFileSuffix = ".behavior.json";
+
+export type LoadDefinitionsOptions = ValidateDefinitionsOptions;
+
+/**
+ * Loads every `*.channel.json` and `*.behavior.json` under a folder (recursively, in a stable
+ * order; `node_modules` and dot folders are skipped), then validates them together. File paths
+ * in problems are relative to `dir`, with `/` separators. Never throws for mistakes in the
+ * definitions: they come back as `problems`. Throws `DEFINITION_NOT_FOUND` only when the folder
+ * cannot be read.
+ */
+export async function loadDefinitions(
+  dir: string,
+  options: LoadDefinitionsOptions = {},
+): Promise<DefinitionSet> {
+  let files: string[];
+  try {
+    files = await listDefinitionFiles(dir);
+  } catch (error) {
+    throw new CapflowError(
+      "DEFINITION_NOT_FOUND",
+      `cannot read the definitions folder ${dir}; check the path`,
+      { cause: error, context: { file: dir } },
+    );
+  }
+  const sources = { channels: [] as DefinitionDocument[], behaviors: [] as DefinitionDocument[] };
+  const parseProblems: Problem[] = [];
+  for (const path of files) {
+    const file = relative(dir, path).split(sep).join("/");
+    const parsed = parseJsonSource(file, await readFile(path, "utf8"));
+    parseProblems.push(...parsed.problems);
+    const source: DefinitionDocument = {
+      file,
+      definition: parsed.value,
+      locate: parsed.locate,
+      // Duplicate keys alone leave a well-formed value; syntax errors do not.
+      unparsable: parsed.problems.some((problem) => problem.code === "syntax"),
+    };
+    if (file.endsWith(channelFileSuffix)) sources.channels.push(source);
+    else sources.behaviors.push(source);
+  }
+  const result = validateDefinitions(sources, options);
+  return { ...result, problems: sortProblems([...parseProblems, ...result.problems]) };
+}
+
+/** Like {@link loadDefinitions}, but throws `DEFINITION_INVALID` listing every problem. */
+export async function loadDefinitionsOrThrow(
+  dir: string,
+  options: LoadDefinitionsOptions = {},
+): Promise<DefinitionSet> {
+  const result = await loadDefinitions(dir, options);
+  if (result.problems.length > 0) {
+    const first = result.problems[0]!;
+    throw new CapflowError(
+      "DEFINITION_INVALID",
+      `${plural(result.problems.length, "problem")} in the definitions under ${dir}; fix them (run \`capflow validate ${dir}\`):\n${formatProblems(result.problems)}`,
+      { context: { file: first.file, pointer: first.pointer, problems: result.problems } },
+    );
+  }
+  return result;
+}
+
+async function listDefinitionFiles(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  const entries = await readdir(dir, { withFileTypes: true });
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (entry.name.startsWith(".") || entry.name === "node_modules") continue;
+      found.push(...(await listDefinitionFiles(path)));
+    } else if (entry.name.endsWith(channelFileSuffix) || entry.name.endsWith(behaviorFileSuffix)) {
+      found.push(path);
+    }
+  }
+  return found;
+}

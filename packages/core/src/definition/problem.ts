@@ -1,0 +1,96 @@
+/**
+ * A problem found in a definition: where it is (file, JSON pointer, line and column when the
+ * source text is known) and a plain message that says what to do. Loading and validation never
+ * throw for user mistakes; they collect every problem so an author fixes them in one pass.
+ */
+
+/** Every problem code, with a one-line explanation (docs/authoring.md lists the fix for each). */
+export const problemCodes = {
+  syntax: "the file is not valid JSON (comments and trailing commas are allowed)",
+  "duplicate-key": "a key appears twice in one object; the later one would silently win",
+  schema: "the definition does not match its JSON Schema (unknown property, wrong type, bad value)",
+  "duplicate-code": "two steps of one behavior have the same code",
+  "duplicate-channel": "two channel files define the same channel code",
+  "duplicate-behavior": "two behavior files define the same (channel, code) pair",
+  "unknown-channel": "a behavior names a channel that is not defined",
+  "unknown-step": "a step points to a step code that does not exist",
+  "unreachable-step": "no path leads from the initial step to this step",
+  "dead-end": "a step that is not terminal has nowhere to go once the partner answers",
+  "terminal-has-routes": "a terminal step declares a way out; terminal steps end the instance",
+  "endless-loop":
+    "a loop of steps with no way out to a terminal step: an instance would never finish",
+  "spin-cycle": "a loop of steps with no poll, callback or delay step: an instance would spin",
+  "unknown-interface": "a step calls an interface the channel does not declare",
+  "unknown-callback": "a callback step waits for a callback the channel does not declare",
+  "callback-without-deadline":
+    "a callback step has no deadline: a lost callback would stall the instance",
+  "unknown-outcome-unhandled":
+    "a non-idempotent call has no onUnknownOutcome step: after a timeout the engine cannot ask",
+  "unsafe-resend": "an unknown outcome or an exhausted poll leads to a non-idempotent call",
+  "invalid-expression": "a CEL expression does not parse",
+  "invalid-template": "a Handlebars template does not parse",
+  "unknown-processor": "a template uses a processor (helper) that is not registered",
+  "unknown-crypto-handler": "the channel names a crypto handler that is not registered",
+  "crypto-options": "the crypto handler rejected its options",
+} as const;
+
+export type ProblemCode = keyof typeof problemCodes;
+
+export interface Problem {
+  code: ProblemCode;
+  /** The file the problem is in, relative to the loaded folder; or e.g. `db:channel/lanbank`. */
+  file: string;
+  /** RFC 6901 JSON pointer into the file's definition, e.g. `/steps/apply/routes/0/to`. */
+  pointer: string;
+  /** 1-based line, when the source text is known. */
+  line?: number;
+  /** 1-based column, when the source text is known. */
+  column?: number;
+  /** What is wrong and what to do about it. */
+  message: string;
+}
+
+/**
+ * Stable order: by file, then by position in the file when known; problems without a position
+ * keep the order they were found in (Array.prototype.sort is stable).
+ */
+export function sortProblems(problems: readonly Problem[]): Problem[] {
+  return [...problems].sort((a, b) => {
+    if (a.file !== b.file) return a.file < b.file ? -1 : 1;
+    if (a.line !== undefined && b.line !== undefined) {
+      if (a.line !== b.line) return a.line - b.line;
+      return (a.column ?? 0) - (b.column ?? 0);
+    }
+    return 0;
+  });
+}
+
+/**
+ * Compiler-style report, one line per problem, files separated by a blank line; the location
+ * comes first so terminals and editors can jump to it:
+ *
+ * ```text
+ * lanbank/loan.behavior.json:12:9  step "query" does not exist; …  (/steps/apply/routes/0/to)  [unknown-step]
+ *
+ * 1 problem in 1 file
+ * ```
+ */
+export function formatProblems(problems: readonly Problem[]): string {
+  if (problems.length === 0) return "no problems\n";
+  const lines: string[] = [];
+  const files = new Set<string>();
+  for (const problem of sortProblems(problems)) {
+    if (!files.has(problem.file) && files.size > 0) lines.push("");
+    files.add(problem.file);
+    const position = problem.line === undefined ? "" : `:${problem.line}:${problem.column ?? 1}`;
+    lines.push(
+      `${problem.file}${position}  ${problem.message}  (${problem.pointer || "/"})  [${problem.code}]`,
+    );
+  }
+  lines.push("", `${plural(problems.length, "problem")} in ${plural(files.size, "file")}`, "");
+  return lines.join("\n");
+}
+
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}

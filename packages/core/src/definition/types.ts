@@ -1,0 +1,310 @@
+/**
+ * The definition model: what users author in JSON. These types mirror the published JSON Schemas
+ * in `packages/core/schema/` (channel.schema.json, behavior.schema.json); change both together.
+ *
+ * Conventions used throughout:
+ * - Durations are strings: `500ms`, `15s`, `3m`, `2h`, `1d`.
+ * - Expressions (routes, extraction, correlation, dedupe keys) are CEL, evaluated without `eval`.
+ * - Templates are Handlebars; processors are available as helpers.
+ * - Key material is referenced (`env:NAME`, `file:relative/path.pem`), never inlined, except in
+ *   tests where `inline:` is allowed.
+ */
+
+/** A duration such as `500ms`, `15s`, `3m`, `2h`, `1d`. */
+export type Duration = string;
+
+/** A CEL expression. */
+export type Expression = string;
+
+/** A reference to secret material: `env:NAME`, `file:path`, or a scheme a custom resolver adds. */
+export type SecretRef = string;
+
+export type HttpMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+export type BodyFormat = "json" | "xml" | "form" | "text";
+
+/** Canonical outcome of a partner answer, after the channel's status table is applied. */
+export type Outcome = "succeeded" | "failed" | "processing" | "unknown";
+
+export type TerminalOutcome = "succeeded" | "failed" | "manual" | "cancelled";
+
+export type StepKind = "call" | "poll" | "callback" | "delay" | "decide" | "terminal";
+
+/**
+ * Failure classes a retry schedule can apply to.
+ * - `notSent`: the request certainly did not reach the partner (connection refused, limiter or
+ *   breaker rejected): always safe to retry.
+ * - `unknownOutcome`: the request may have been processed (timeout, connection lost after
+ *   sending). Retried only for idempotent calls; otherwise the step's `onUnknownOutcome` runs.
+ * - `partnerRetryable`: the partner answered with a status the status table marks retryable.
+ * - `invalidResponse`: the answer could not be opened, decoded or routed.
+ */
+export type ErrorClass = "notSent" | "unknownOutcome" | "partnerRetryable" | "invalidResponse";
+
+export interface RetryPolicy {
+  /** Waits before each retry; its length is the number of retries. */
+  schedule: Duration[];
+  /** Which failures the schedule applies to. Default: `["notSent"]`. */
+  on?: ErrorClass[];
+}
+
+export interface RateLimit {
+  /** Requests allowed per window. */
+  limit: number;
+  /** Window length. */
+  per: Duration;
+}
+
+/**
+ * The circuit breaker of one interface (per worker). While open, calls are not sent and their steps
+ * are delayed, never failed; after `cooldown` one probe call decides whether it closes again.
+ */
+export interface BreakerDefinition {
+  /** Open when more than this share (0 < x < 1) of the sampled calls failed. Default 0.5. */
+  failureRate?: number;
+  /** How many of the latest calls the failure rate is measured over. Default 20. */
+  sampleSize?: number;
+  /** Calls needed in the sample before the failure rate can open the circuit. Default 10. */
+  minimumCalls?: number;
+  /** Open after this many timeouts in a row, whatever the rate. Default 5. */
+  consecutiveTimeouts?: number;
+  /** How long the circuit stays open before one probe call. Default `30s`. */
+  cooldown?: Duration;
+}
+
+/** One endpoint of a channel. */
+export interface InterfaceDefinition {
+  method: HttpMethod;
+  /** Path appended to the channel's base URL. May be a Handlebars template. */
+  path: string;
+  /** Response timeout. Default `30s`. */
+  timeout?: Duration;
+  /** Connect timeout. Default `5s`. */
+  connectTimeout?: Duration;
+  /** Maximum calls in flight to this interface across all workers. */
+  concurrency?: number;
+  /** Maximum call rate to this interface across all workers. */
+  rate?: RateLimit;
+  /** When to stop calling this interface for a while after repeated failures. Defaults apply without it. */
+  breaker?: BreakerDefinition;
+  /** Default retry policy for steps calling this interface (a step may override it). */
+  retry?: RetryPolicy;
+  /** Whether the partner treats a resend with the same serial number as the same request. */
+  idempotent?: boolean;
+  /** Status table applied to this interface's answers (overrides the channel's). */
+  statusTable?: StatusTable;
+}
+
+/** Maps partner status codes to canonical outcomes. */
+export interface StatusTable {
+  /** CEL expression computing the partner status code from the decoded response. */
+  code: Expression;
+  /** Partner code -> outcome. */
+  codes: Record<string, StatusMapping>;
+  /** Used for codes not in the table. Default `{ outcome: "unknown" }`. */
+  default?: StatusMapping;
+}
+
+export interface StatusMapping {
+  outcome: Outcome;
+  /** For failures: whether trying again may succeed. Default false. */
+  retryable?: boolean;
+  /** A human description shown in step logs and to operators. */
+  description?: string;
+}
+
+/** How a channel answers one of its inbound callbacks. */
+export interface AcknowledgementDefinition {
+  /** HTTP status sent back. Default 200. */
+  status?: number;
+  format: BodyFormat;
+  /** Body template (see {@link MessageTemplate.body}). */
+  body?: TemplateValue;
+  headers?: Record<string, string>;
+  /** The body to answer with when the callback is rejected (bad signature, unknown instance). */
+  rejectBody?: TemplateValue;
+  rejectStatus?: number;
+}
+
+/** An inbound notification from the channel. */
+export interface CallbackDefinition {
+  format: BodyFormat;
+  /** CEL expression over the opened callback giving the business key of the instance. */
+  correlation: Expression;
+  /** CEL expression giving a key unique per notification, for at-most-once application. */
+  dedupeKey: Expression;
+  /** Fields to extract, as CEL expressions over `body`, `headers` and `query`. */
+  extract?: Record<string, Expression>;
+  statusTable?: StatusTable;
+  ack: AcknowledgementDefinition;
+}
+
+/** Personal-data masking rules applied to step logs. Field names match at any depth. */
+export interface MaskingRules {
+  /** Field name -> masking style. */
+  fields: Record<string, MaskStyle>;
+}
+
+export type MaskStyle = "idCard" | "phone" | "bankCard" | "name" | "email" | "full";
+
+export interface CryptoDefinition {
+  /** Registered crypto handler name, e.g. `configurable`. */
+  handler: string;
+  /** Handler-specific options; validated by the handler itself. */
+  options?: Record<string, unknown>;
+}
+
+/** One funder or partner. */
+export interface ChannelDefinition {
+  $schema?: string;
+  code: string;
+  name: string;
+  baseUrl: string;
+  /** IANA time zone of the partner's business calendar, e.g. `Asia/Shanghai`. */
+  timeZone: string;
+  crypto: CryptoDefinition;
+  interfaces: Record<string, InterfaceDefinition>;
+  callbacks?: Record<string, CallbackDefinition>;
+  /** Status table applied to every interface without its own. */
+  statusTable?: StatusTable;
+  masking?: MaskingRules;
+  /** In-flight calls to this channel per worker (bulkhead). Default 16. */
+  bulkhead?: number;
+  description?: string;
+}
+
+/**
+ * A template value: a JSON tree whose strings are Handlebars templates. A string that is exactly
+ * one mustache (`"{{toCents amount}}"`) keeps the type of its value (number, boolean, object);
+ * any other string renders to a string. Encoding happens after rendering, so a value can never
+ * break the message syntax. For `text` bodies the value is one template string.
+ */
+export type TemplateValue =
+  | string
+  | number
+  | boolean
+  | null
+  | TemplateValue[]
+  | { [key: string]: TemplateValue };
+
+export interface XmlOptions {
+  /** Root element name. */
+  root: string;
+  /** Attributes of the root element (templates allowed). */
+  attributes?: Record<string, string>;
+  /** Keys whose text is wrapped in CDATA. */
+  cdata?: string[];
+  /** Emit an XML declaration. Default true. */
+  declaration?: boolean;
+}
+
+export interface MessageTemplate {
+  format: BodyFormat;
+  body?: TemplateValue;
+  headers?: Record<string, string>;
+  query?: Record<string, string>;
+  xml?: XmlOptions;
+}
+
+export interface ResponseDefinition {
+  /** Default: the request format. */
+  format?: BodyFormat;
+  /** Fields to extract into the context, as CEL expressions over `body`, `headers`, `status`. */
+  extract?: Record<string, Expression>;
+}
+
+export interface Route {
+  /** CEL expression over `outcome`, `fields`, `body`, `context`, `input`. */
+  when: Expression;
+  to: string;
+}
+
+interface StepBase {
+  kind: StepKind;
+  description?: string;
+}
+
+interface RoutedStep {
+  routes?: Route[];
+  /** Next step when no route matches. */
+  otherwise?: string;
+}
+
+export interface CallStep extends StepBase, RoutedStep {
+  kind: "call";
+  interface: string;
+  request: MessageTemplate;
+  response?: ResponseDefinition;
+  /** Overrides the interface's `idempotent`. */
+  idempotent?: boolean;
+  retry?: RetryPolicy;
+  /** Next step when the outcome is unknown and the call is not idempotent (normally a query). */
+  onUnknownOutcome?: string;
+  /** Next step when the retry schedule is used up. */
+  onRetryExhausted?: string;
+}
+
+export interface PollStep extends StepBase {
+  kind: "poll";
+  interface: string;
+  request: MessageTemplate;
+  response?: ResponseDefinition;
+  /** Waits before each query; the first entry is the wait before the first query. */
+  schedule: Duration[];
+  /** Routes for settled answers; when none matches, polling continues. */
+  routes: Route[];
+  /** Next step when the schedule is used up (normally manual review, never a resend). */
+  onExhausted: string;
+}
+
+export interface CallbackStep extends StepBase, RoutedStep {
+  kind: "callback";
+  /** Name of the channel callback to wait for. */
+  callback: string;
+  /** How long to wait for it. */
+  deadline: Duration;
+  /** Next step when the deadline passes (normally a query). */
+  onDeadline: string;
+  /** Optionally poll while waiting; whichever settles first wins. */
+  poll?: Omit<PollStep, "kind" | "routes" | "onExhausted" | "description">;
+}
+
+export interface DelayStep extends StepBase {
+  kind: "delay";
+  duration: Duration;
+  next: string;
+}
+
+export interface DecideStep extends StepBase, RoutedStep {
+  kind: "decide";
+  routes: Route[];
+  otherwise: string;
+}
+
+export interface TerminalStep extends StepBase {
+  kind: "terminal";
+  outcome: TerminalOutcome;
+}
+
+export type StepDefinition =
+  | CallStep
+  | PollStep
+  | CallbackStep
+  | DelayStep
+  | DecideStep
+  | TerminalStep;
+
+/** One kind of user action handled with one channel: a graph of steps. */
+export interface BehaviorDefinition {
+  $schema?: string;
+  channel: string;
+  code: string;
+  /** Authoring version; the store assigns the stored version number on push. */
+  version?: number;
+  description?: string;
+  initial: string;
+  /** Step code -> step. */
+  steps: Record<string, StepDefinition>;
+  /** Personal fields of this behavior's input, masked in step logs (adds to the channel's). */
+  masking?: MaskingRules;
+}

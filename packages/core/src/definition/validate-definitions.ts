@@ -1,0 +1,284 @@
+import { parse as parseExpression } from "@marcbachmann/cel-js";
+import { checkBehaviorGraph } from "./check-behavior-graph.ts";
+import { checkResendSafety } from "./check-resend-safety.ts";
+import { didYouMean } from "./closest-name.ts";
+import {
+  behaviorExpressions,
+  behaviorTemplates,
+  channelExpressions,
+  channelTemplates,
+  type LocatedString,
+} from "./definition-strings.ts";
+import { toPointer } from "./json-pointer.ts";
+import { checkSchema } from "./json-schema.ts";
+import type { PositionLocator } from "./json-source.ts";
+import { type Problem, sortProblems } from "./problem.ts";
+import type { KnownCryptoHandlers, KnownProcessors } from "./registries.ts";
+import { scanTemplateProcessors } from "./template-processors.ts";
+import type { BehaviorDefinition, ChannelDefinition } from "./types.ts";
+
+/** One definition to validate, with where it came from. */
+export interface DefinitionDocument {
+  /** A file path, or a made-up location such as `db:channel/lanbank` for stored definitions. */
+  file: string;
+  /** The parsed JSON. */
+  definition: unknown;
+  /** Maps pointers to line and column, when the source text is known. */
+  locate?: PositionLocator;
+  /**
+   * Set when the text could not be parsed cleanly (the problems are already reported): the
+   * definition only registers its code, so that references to it raise no second problem.
+   */
+  unparsable?: boolean;
+}
+
+export interface DefinitionDocuments {
+  channels: readonly DefinitionDocument[];
+  behaviors: readonly DefinitionDocument[];
+}
+
+export interface ValidateDefinitionsOptions {
+  /** Checks processor names used in templates; skipped when absent. */
+  processors?: KnownProcessors;
+  /** Checks crypto handler names and options; skipped when absent. */
+  cryptoHandlers?: KnownCryptoHandlers;
+}
+
+/** The usable definitions and every problem found. Use the definitions only when there is none. */
+export interface DefinitionSet {
+  /** Channels that match the schema, first definition of each code. */
+  channels: ChannelDefinition[];
+  /** Behaviors that match the schema, first definition of each (channel, code). */
+  behaviors: BehaviorDefinition[];
+  /** Every problem, sorted by file and position. */
+  problems: Problem[];
+}
+
+/**
+ * Validates already-parsed definitions: schema, duplicate codes, references between behaviors
+ * and channels, the step graph, CEL expressions, templates, and (when registries are given)
+ * processor and crypto handler names. Never throws for mistakes in the definitions.
+ *
+ * Semantic checks run only on definitions that match the schema; fix schema problems first.
+ */
+export function validateDefinitions(
+  sources: DefinitionDocuments,
+  options: ValidateDefinitionsOptions = {},
+): DefinitionSet {
+  const problems: Problem[] = [];
+  const report = (source: DefinitionDocument, found: readonly Problem[]) => {
+    for (const problem of found) problems.push(withPosition(problem, source.locate));
+  };
+
+  const channels: ChannelDefinition[] = [];
+  const channelFiles = new Map<string, string>();
+  const channelCodes = new Set<string>();
+  for (const source of sources.channels) {
+    const code = codeOf(source.definition, "code");
+    if (source.unparsable) {
+      if (code !== undefined) channelCodes.add(code);
+      continue;
+    }
+    const schemaProblems = checkSchema("channel", source.definition, source.file);
+    report(source, schemaProblems);
+    if (code !== undefined) channelCodes.add(code);
+    if (schemaProblems.length > 0) continue;
+    const channel = source.definition as ChannelDefinition;
+    const firstFile = channelFiles.get(channel.code);
+    if (firstFile !== undefined) {
+      report(source, [
+        {
+          code: "duplicate-channel",
+          file: source.file,
+          pointer: "/code",
+          message: `channel "${channel.code}" is already defined in ${firstFile}; give each channel its own code`,
+        },
+      ]);
+      continue;
+    }
+    channelFiles.set(channel.code, source.file);
+    channels.push(channel);
+    report(source, checkChannel(channel, source.file, options));
+  }
+
+  const channelsByCode = new Map(channels.map((channel) => [channel.code, channel]));
+  const behaviors: BehaviorDefinition[] = [];
+  const behaviorFiles = new Map<string, string>();
+  for (const source of sources.behaviors) {
+    if (source.unparsable) continue;
+    const schemaProblems = checkSchema("behavior", source.definition, source.file);
+    report(source, schemaProblems);
+    if (schemaProblems.length > 0) continue;
+    const behavior = source.definition as BehaviorDefinition;
+    const key = `${behavior.channel}/${behavior.code}`;
+    const firstFile = behaviorFiles.get(key);
+    if (firstFile !== undefined) {
+      report(source, [
+        {
+          code: "duplicate-behavior",
+          file: source.file,
+          pointer: "/code",
+          message: `behavior "${behavior.code}" of channel "${behavior.channel}" is already defined in ${firstFile}; give each behavior of a channel its own code`,
+        },
+      ]);
+      continue;
+    }
+    behaviorFiles.set(key, source.file);
+    behaviors.push(behavior);
+    const found: Problem[] = [];
+    const channel = channelsByCode.get(behavior.channel);
+    if (channel === undefined && !channelCodes.has(behavior.channel)) {
+      found.push({
+        code: "unknown-channel",
+        file: source.file,
+        pointer: "/channel",
+        message: `channel "${behavior.channel}" is not defined${didYouMean(behavior.channel, channelCodes)}; add a ${behavior.channel}.channel.json or fix the code`,
+      });
+    }
+    found.push(...checkBehaviorGraph(behavior, source.file));
+    if (channel !== undefined) {
+      found.push(...checkChannelReferences(behavior, channel, source.file));
+      found.push(...checkResendSafety(behavior, channel, source.file));
+    }
+    found.push(...checkExpressions(behaviorExpressions(behavior), source.file));
+    found.push(...checkTemplates(behaviorTemplates(behavior), source.file, options.processors));
+    report(source, found);
+  }
+
+  return { channels, behaviors, problems: sortProblems(problems) };
+}
+
+function checkChannel(
+  channel: ChannelDefinition,
+  file: string,
+  options: ValidateDefinitionsOptions,
+): Problem[] {
+  const problems: Problem[] = [];
+  const handlers = options.cryptoHandlers;
+  if (handlers !== undefined) {
+    const name = channel.crypto.handler;
+    if (!handlers.hasHandler(name)) {
+      problems.push({
+        code: "unknown-crypto-handler",
+        file,
+        pointer: "/crypto/handler",
+        message: `crypto handler "${name}" is not registered; register it or use a registered handler such as "configurable"`,
+      });
+    } else if (handlers.validateOptions !== undefined) {
+      for (const found of handlers.validateOptions(name, channel.crypto.options ?? {})) {
+        problems.push({
+          code: "crypto-options",
+          file,
+          pointer: `/crypto/options${found.pointer ?? ""}`,
+          message: found.message,
+        });
+      }
+    }
+  }
+  problems.push(...checkExpressions(channelExpressions(channel), file));
+  problems.push(...checkTemplates(channelTemplates(channel), file, options.processors));
+  return problems;
+}
+
+function checkChannelReferences(
+  behavior: BehaviorDefinition,
+  channel: ChannelDefinition,
+  file: string,
+): Problem[] {
+  const problems: Problem[] = [];
+  const interfaces = Object.keys(channel.interfaces);
+  const callbacks = Object.keys(channel.callbacks ?? {});
+  const checkInterface = (name: string, path: (string | number)[]) => {
+    if (channel.interfaces[name] !== undefined) return;
+    problems.push({
+      code: "unknown-interface",
+      file,
+      pointer: toPointer(path),
+      message: `channel "${channel.code}" has no interface "${name}"${didYouMean(name, interfaces)}; declare it under "interfaces" of the channel or fix the name`,
+    });
+  };
+  for (const [code, step] of Object.entries(behavior.steps)) {
+    if (step.kind === "call" || step.kind === "poll") {
+      checkInterface(step.interface, ["steps", code, "interface"]);
+    }
+    if (step.kind === "callback") {
+      if (step.poll !== undefined)
+        checkInterface(step.poll.interface, ["steps", code, "poll", "interface"]);
+      if (channel.callbacks?.[step.callback] === undefined) {
+        problems.push({
+          code: "unknown-callback",
+          file,
+          pointer: toPointer(["steps", code, "callback"]),
+          message: `channel "${channel.code}" has no callback "${step.callback}"${didYouMean(step.callback, callbacks)}; declare it under "callbacks" of the channel or fix the name`,
+        });
+      }
+    }
+  }
+  return problems;
+}
+
+function checkExpressions(expressions: readonly LocatedString[], file: string): Problem[] {
+  const problems: Problem[] = [];
+  for (const { pointer, text } of expressions) {
+    try {
+      parseExpression(text);
+    } catch (error) {
+      const reason = (error instanceof Error ? error.message : String(error)).split("\n")[0];
+      problems.push({
+        code: "invalid-expression",
+        file,
+        pointer,
+        message: `CEL expression ${JSON.stringify(text)} does not parse: ${reason}; fix the expression`,
+      });
+    }
+  }
+  return problems;
+}
+
+function checkTemplates(
+  templates: readonly LocatedString[],
+  file: string,
+  processors: KnownProcessors | undefined,
+): Problem[] {
+  const problems: Problem[] = [];
+  for (const { pointer, text } of templates) {
+    if (!text.includes("{{")) continue;
+    const scan = scanTemplateProcessors(text);
+    if (!scan.ok) {
+      const where =
+        scan.line === undefined ? "" : ` at template line ${scan.line}, column ${scan.column ?? 1}`;
+      problems.push({
+        code: "invalid-template",
+        file,
+        pointer,
+        message: `template ${JSON.stringify(text)} does not parse${where}: ${scan.message}; fix the Handlebars syntax`,
+      });
+      continue;
+    }
+    if (processors === undefined) continue;
+    const reported = new Set<string>();
+    for (const use of scan.processors) {
+      if (processors.hasProcessor(use.name) || reported.has(use.name)) continue;
+      reported.add(use.name);
+      problems.push({
+        code: "unknown-processor",
+        file,
+        pointer,
+        message: `processor "${use.name}" is not registered; register it with the processor registry or fix the name`,
+      });
+    }
+  }
+  return problems;
+}
+
+function withPosition(problem: Problem, locate: PositionLocator | undefined): Problem {
+  if (problem.line !== undefined || locate === undefined) return problem;
+  const position = locate(problem.pointer);
+  return position === undefined ? problem : { ...problem, ...position };
+}
+
+function codeOf(definition: unknown, property: string): string | undefined {
+  if (typeof definition !== "object" || definition === null) return undefined;
+  const value = (definition as Record<string, unknown>)[property];
+  return typeof value === "string" ? value : undefined;
+}

@@ -1,0 +1,91 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { isCapflowError } from "../errors.ts";
+import type { Engine } from "./engine.ts";
+
+export interface CallbackListenerOptions {
+  /** Path prefix of callback URLs: `<prefix>/<channel>/<callback>`. Default `/callbacks`. */
+  prefix?: string;
+  /** Largest body accepted, in bytes. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Called with failures the partner is told to retry (503), e.g. the store is down. */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * A node:http request listener for funder callbacks: `POST <prefix>/<channel>/<callback>` goes to
+ * `engine.receiveCallback` with the raw body, and the acknowledgement is written back. Mount it on
+ * your own server (or route to it from your framework):
+ *
+ * ```ts
+ * createServer(callbackRequestListener(engine)).listen(8080);
+ * ```
+ * Unknown callbacks get 404; a failure before the callback was stored gets 503, so the funder
+ * sends it again and nothing is lost.
+ */
+export function callbackRequestListener(
+  engine: Engine,
+  options: CallbackListenerOptions = {},
+): (request: IncomingMessage, response: ServerResponse) => void {
+  const prefix = (options.prefix ?? "/callbacks").replace(/\/+$/, "");
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  return (request, response) => {
+    const url = new URL(request.url ?? "/", "http://callback.invalid");
+    const rest = url.pathname.startsWith(`${prefix}/`)
+      ? url.pathname.slice(prefix.length + 1)
+      : undefined;
+    const [channel, callback, ...extra] = rest?.split("/") ?? [];
+    if (!channel || !callback || extra.length > 0) {
+      response.writeHead(404).end();
+      return;
+    }
+    readBody(request, maxBodyBytes)
+      .then((body) =>
+        engine.receiveCallback(decodeURIComponent(channel), decodeURIComponent(callback), {
+          method: request.method ?? "POST",
+          path: url.pathname,
+          headers: request.headers,
+          query: Object.fromEntries(url.searchParams),
+          body,
+        }),
+      )
+      .then((ack) => {
+        response.writeHead(ack.status, ack.headers).end(ack.body);
+      })
+      .catch((error: unknown) => {
+        if (response.headersSent) return;
+        if (
+          isCapflowError(error, "CALLBACK_UNKNOWN") ||
+          isCapflowError(error, "DEFINITION_NOT_FOUND")
+        ) {
+          response.writeHead(404).end();
+          return;
+        }
+        if (error instanceof BodyTooLarge) {
+          response.writeHead(413).end();
+          return;
+        }
+        options.onError?.(error);
+        response.writeHead(503).end();
+      });
+  };
+}
+
+class BodyTooLarge extends Error {}
+
+function readBody(request: IncomingMessage, maxBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        reject(new BodyTooLarge());
+        request.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    request.on("error", reject);
+  });
+}

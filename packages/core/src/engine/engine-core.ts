@@ -1,0 +1,20 @@
+import type { ProcessorRegistry } from "../message/processor-registry.ts";
+import type { Clock } from "../ports/clock.ts";
+import type { InstanceStore } from "../ports/instance-store.ts";
+import type { Transport } from "../ports/transport.ts";
+import type { FlowControl } from "../runtime/flow-control/flow-control.ts";
+import type { EngineEvent } from "./engine-events.ts";
+
+/** The collaborators every step execution uses; assembled once by `createEngine`. */
+export interface EngineCore {
+  readonly store: InstanceStore;
+  readonly processors: ProcessorRegistry;
+  readonly transport: Transport;
+  readonly flow: FlowControl;
+  readonly clock: Clock;
+  readonly workerId: string;
+  readonly keepRawMessages: boolean;
+  /** A new serial number for a request attempt to a channel in `timeZone`. */
+  newSerial(timeZone: string): string;
+  emit(event: EngineEvent): void;
+}

@@ -1,0 +1,44 @@
+import type { InstanceStatus } from "../ports/instance-store.ts";
+
+/**
+ * What host services can listen to. Handlers run synchronously after the commit they describe;
+ * a throwing handler is reported to `onListenerError` and never affects the instance.
+ */
+export type EngineEvent =
+  | {
+      type: "instance.started";
+      instanceId: string;
+      channel: string;
+      behavior: string;
+      businessKey: string;
+    }
+  | { type: "step.succeeded"; instanceId: string; step: string; to: string; outcome: string }
+  | {
+      type: "step.failed";
+      instanceId: string;
+      step: string;
+      errorClass: string;
+      code: string;
+      willRetry: boolean;
+    }
+  | { type: "instance.settled"; instanceId: string; status: InstanceStatus; step: string }
+  | {
+      type: "instance.attention";
+      instanceId: string;
+      step: string;
+      reason: AttentionReason;
+      code?: string;
+    }
+  | {
+      type: "callback.received";
+      channel: string;
+      callback: string;
+      businessKey: string;
+      duplicate: boolean;
+    }
+  | { type: "callback.rejected"; channel: string; callback: string; code: string }
+  | { type: "ownership.lost"; instanceId: string; step: string };
+
+export type AttentionReason = "manual" | "exhausted" | "repeated-errors" | "parked";
+
+export type EngineEventListener = (event: EngineEvent) => void;

@@ -1,0 +1,262 @@
+import type { WireRequest } from "../crypto/handler.ts";
+import { parseDuration } from "../definition/duration.ts";
+import type {
+  BodyFormat,
+  ErrorClass,
+  MessageTemplate,
+  ResponseDefinition,
+  StatusTable,
+} from "../definition/types.ts";
+import { CapflowError, isCapflowError } from "../errors.ts";
+import type { ExtractionEnv } from "../message/extract-fields.ts";
+import type { FlowControl } from "../runtime/flow-control/flow-control.ts";
+import { flowRequestFor } from "../runtime/flow-control/flow-request.ts";
+import {
+  applyStatusTable,
+  codecFor,
+  extractFields,
+  renderMessage,
+  type StatusResult,
+} from "./pipeline.ts";
+import type { StepRun } from "./step-run.ts";
+
+/** The result of one request to a partner, classified (DESIGN §5). */
+export type Exchange =
+  | {
+      kind: "answered";
+      status: number;
+      body: unknown;
+      headers: Record<string, string>;
+      fields: Record<string, unknown>;
+      result: StatusResult;
+      log: ExchangeLog;
+    }
+  | { kind: "failed"; errorClass: ErrorClass; error: CapflowError; log: ExchangeLog }
+  | { kind: "not-admitted"; retryAfterMs: number; reason: string; log: ExchangeLog };
+
+export interface ExchangeLog {
+  request?: unknown;
+  response?: unknown;
+  raw?: { request?: string; response?: string };
+  startedAt: number;
+  durationMs: number;
+}
+
+export interface ExchangeSpec {
+  interfaceName: string;
+  request: MessageTemplate;
+  response: ResponseDefinition | undefined;
+  /** The attempt's serial number and start, kept across resends of the same attempt. */
+  attempt?: { number: number; serial: string; startedAt: number };
+  /** Runs after admission and before sending (e.g. recording the intent of a non-idempotent call). */
+  beforeSend?: () => Promise<void>;
+}
+
+/** Every stage of one partner call: render, seal, flow control, send, open, decode, extract, status. */
+export async function exchangeWithPartner(
+  run: StepRun,
+  spec: ExchangeSpec,
+  flow: FlowControl,
+): Promise<Exchange> {
+  const { channel, engine } = run;
+  const startedAt = engine.clock.now();
+  const log: ExchangeLog = { startedAt, durationMs: 0 };
+  const finish = () => {
+    log.durationMs = engine.clock.now() - startedAt;
+  };
+  const iface = channel.definition.interfaces[spec.interfaceName];
+  if (!iface) {
+    throw new CapflowError(
+      "DEFINITION_INVALID",
+      `interface "${spec.interfaceName}" is not defined in channel ${channel.definition.code}`,
+      { context: run.errorContext() },
+    );
+  }
+
+  // render + seal: failures here are ours, nothing was sent
+  let sealed: WireRequest;
+  try {
+    const rendered = await renderMessage(spec.request, run.renderScope(spec.attempt), {
+      registry: engine.processors,
+      clock: engine.clock,
+      signal: run.signal,
+      path: iface.path,
+    });
+    // Handlers and the wire speak lower-case header names (see WireRequest).
+    const headers = lowerCaseNames(rendered.headers);
+    log.request = run.mask({
+      method: iface.method,
+      path: rendered.path ?? iface.path,
+      query: rendered.query,
+      headers,
+      body: rendered.body,
+    });
+    sealed = await channel.handler.sealRequest({
+      method: iface.method,
+      path: rendered.path ?? iface.path,
+      headers,
+      query: rendered.query,
+      body: rendered.body,
+      codec: codecFor(spec.request.format, xmlOptions(rendered.xml ?? spec.request.xml)),
+    });
+  } catch (error) {
+    finish();
+    throw asCapflowError(error, "TEMPLATE_RENDER_FAILED", run);
+  }
+
+  const entry = await flow.enter(flowRequestFor(channel.definition, spec.interfaceName));
+  if (!entry.admitted) {
+    finish();
+    return { kind: "not-admitted", retryAfterMs: entry.retryAfterMs, reason: entry.reason, log };
+  }
+  let outcomeForBreaker: "success" | "failure" | "timeout" | "not-sent" = "not-sent";
+  try {
+    if (spec.beforeSend) await spec.beforeSend();
+    if (run.signal.aborted) throw run.signal.reason;
+    if (engine.keepRawMessages) log.raw = { request: sealed.body };
+    let response: Awaited<ReturnType<typeof engine.transport.send>>;
+    try {
+      response = await engine.transport.send({
+        url: buildUrl(channel.definition.baseUrl, sealed.path, sealed.query),
+        method: sealed.method,
+        headers: sealed.headers,
+        ...(sealed.method === "GET" ? {} : { body: sealed.body }),
+        timeoutMs: parseDuration(iface.timeout ?? "30s"),
+        connectTimeoutMs: parseDuration(iface.connectTimeout ?? "5s"),
+        signal: run.signal,
+      });
+    } catch (error) {
+      finish();
+      const failure = asCapflowError(error, "TRANSPORT_UNKNOWN_OUTCOME", run);
+      outcomeForBreaker = failure.code === "TRANSPORT_UNKNOWN_OUTCOME" ? "timeout" : "failure";
+      const errorClass: ErrorClass =
+        failure.code === "TRANSPORT_NOT_SENT" ? "notSent" : "unknownOutcome";
+      return { kind: "failed", errorClass, error: failure, log };
+    }
+    if (engine.keepRawMessages) log.raw = { ...log.raw, response: response.body };
+    log.response = { status: response.status };
+    if (response.status >= 500) {
+      outcomeForBreaker = "failure";
+      // A gateway's 5xx says nothing about whether the partner behind it processed the request.
+      finish();
+      const error = new CapflowError(
+        "TRANSPORT_HTTP_STATUS",
+        `${channel.definition.code} ${spec.interfaceName} answered HTTP ${response.status}; the outcome is unknown, query before resending`,
+        { context: run.errorContext(), retryable: false },
+      );
+      return { kind: "failed", errorClass: "unknownOutcome", error, log };
+    }
+    outcomeForBreaker = "success";
+
+    const responseFormat: BodyFormat = spec.response?.format ?? spec.request.format;
+    let opened: Awaited<ReturnType<typeof channel.handler.openResponse>>;
+    try {
+      opened = await channel.handler.openResponse(
+        { status: response.status, headers: response.headers, body: response.body },
+        sealed,
+        codecFor(responseFormat),
+      );
+    } catch (error) {
+      finish();
+      return {
+        kind: "failed",
+        errorClass: "invalidResponse",
+        error: asCapflowError(error, "CRYPTO_VERIFY_FAILED", run),
+        log,
+      };
+    }
+    log.response = run.mask({ status: response.status, body: opened.body });
+    const env: ExtractionEnv = {
+      body: opened.body,
+      headers: opened.headers,
+      status: response.status,
+    };
+    let fields: Record<string, unknown>;
+    let result: StatusResult;
+    try {
+      fields = extractFields(spec.response?.extract ?? {}, env);
+      result = statusOf(iface.statusTable ?? channel.definition.statusTable, env, response.status);
+    } catch (error) {
+      finish();
+      return {
+        kind: "failed",
+        errorClass: "invalidResponse",
+        error: asCapflowError(error, "EXTRACT_FAILED", run),
+        log,
+      };
+    }
+    finish();
+    return {
+      kind: "answered",
+      status: response.status,
+      body: opened.body,
+      headers: opened.headers,
+      fields,
+      result,
+      log,
+    };
+  } finally {
+    await entry.ticket.complete(outcomeForBreaker);
+  }
+}
+
+function statusOf(
+  table: StatusTable | undefined,
+  env: ExtractionEnv,
+  httpStatus: number,
+): StatusResult {
+  if (table) return applyStatusTable(table, env);
+  // Without a table, HTTP decides: the route conditions are expected to look at the fields.
+  const ok = httpStatus >= 200 && httpStatus < 300;
+  return { code: String(httpStatus), outcome: ok ? "succeeded" : "failed", retryable: false };
+}
+
+function buildUrl(baseUrl: string, path: string, query: Record<string, string>): string {
+  const url = new URL(baseUrl.replace(/\/+$/, "") + (path.startsWith("/") ? path : `/${path}`));
+  for (const [name, value] of Object.entries(query)) url.searchParams.append(name, value);
+  return url.toString();
+}
+
+function asCapflowError(
+  error: unknown,
+  fallback:
+    | "TEMPLATE_RENDER_FAILED"
+    | "TRANSPORT_UNKNOWN_OUTCOME"
+    | "CRYPTO_VERIFY_FAILED"
+    | "EXTRACT_FAILED",
+  run: StepRun,
+): CapflowError {
+  if (isCapflowError(error)) return error.withContext(run.errorContext());
+  return new CapflowError(
+    fallback,
+    `${fallback.toLowerCase().replaceAll("_", " ")}: ${(error as Error)?.message ?? String(error)}`,
+    {
+      cause: error,
+      context: run.errorContext(),
+    },
+  );
+}
+
+function xmlOptions(
+  xml: MessageTemplate["xml"] | undefined,
+): { xml: NonNullable<MessageTemplate["xml"]> } | undefined {
+  return xml ? { xml } : undefined;
+}
+
+/** What route conditions see after an answer: its outcome, code, fields and body, and the instance's data. */
+export function answerRouteEnv(run: StepRun, answered: Extract<Exchange, { kind: "answered" }>) {
+  return {
+    outcome: answered.result.outcome,
+    code: answered.result.code,
+    fields: answered.fields,
+    body: answered.body,
+    status: answered.status,
+    ...run.routeData(),
+  };
+}
+
+function lowerCaseNames(headers: Record<string, string>): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) result[name.toLowerCase()] = value;
+  return result;
+}

@@ -1,0 +1,243 @@
+import type { OpenedMessage } from "../crypto/handler.ts";
+import type {
+  AcknowledgementDefinition,
+  CallbackDefinition,
+  HttpMethod,
+} from "../definition/types.ts";
+import { CapflowError, isCapflowError } from "../errors.ts";
+import type { CallbackPayload } from "./callback-payload.ts";
+import type { EngineCore } from "./engine-core.ts";
+import { newId } from "./new-id.ts";
+import {
+  applyStatusTable,
+  codecFor,
+  evaluateExpression,
+  extractFields,
+  maskFields,
+  renderMessage,
+} from "./pipeline.ts";
+import type { ChannelRuntime } from "./runtime-cache.ts";
+
+/** An inbound HTTP request as the host service's web framework received it. */
+export interface InboundHttpRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  query?: Record<string, string>;
+  /** The raw body text, exactly as received (signatures cover the bytes). */
+  body: string;
+}
+
+/** What the host sends back to the partner. */
+export interface CallbackAcknowledgement {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  /** False when the callback was refused (bad signature, malformed); the partner should resend. */
+  accepted: boolean;
+  /** True when this notification was already received (acknowledged again, applied once). */
+  duplicate: boolean;
+  /** Why it was refused, for the host's logs. Never contains secrets or the payload. */
+  error?: { code: string; message: string };
+}
+
+/**
+ * Stores before it processes (DESIGN §6.3): a verified callback goes to the insert-only inbox,
+ * deduplicated by the channel's dedupe key, then the waiting instance is woken. Applying it is
+ * the instance's next step, under compare-and-set, so it happens at most once and never moves a
+ * settled instance backwards.
+ */
+export async function receiveCallback(
+  core: EngineCore,
+  channel: ChannelRuntime,
+  callbackName: string,
+  request: InboundHttpRequest,
+): Promise<CallbackAcknowledgement> {
+  const code = channel.definition.code;
+  const definition = channel.definition.callbacks?.[callbackName];
+  if (!definition) {
+    throw new CapflowError(
+      "CALLBACK_UNKNOWN",
+      `channel ${code} has no callback "${callbackName}"; check the URL the partner calls`,
+      {
+        context: { channel: code, callback: callbackName },
+      },
+    );
+  }
+
+  let opened: OpenedMessage;
+  let businessKey: string;
+  let dedupeKey: string;
+  let payload: CallbackPayload;
+  try {
+    opened = await channel.handler.openRequest(
+      {
+        method: request.method.toUpperCase() as HttpMethod,
+        path: request.path,
+        headers: lowerCaseHeaders(request.headers),
+        query: request.query ?? {},
+        body: request.body,
+      },
+      codecFor(definition.format),
+    );
+    const env = { body: opened.body, headers: opened.headers, query: opened.query };
+    businessKey = requiredKey(
+      evaluateExpression(definition.correlation, env),
+      "correlation",
+      code,
+      callbackName,
+    );
+    dedupeKey = requiredKey(
+      evaluateExpression(definition.dedupeKey, env),
+      "dedupeKey",
+      code,
+      callbackName,
+    );
+    const fields = extractFields(definition.extract ?? {}, env);
+    const status = definition.statusTable
+      ? applyStatusTable(definition.statusTable, env)
+      : { outcome: "unknown" as const, code: "" };
+    const rules = channel.definition.masking ?? { fields: {} };
+    payload = {
+      body: opened.body,
+      headers: opened.headers,
+      fields,
+      outcome: status.outcome,
+      code: status.code,
+      masked: maskFields(opened.body, rules),
+    };
+  } catch (error) {
+    const failure = isCapflowError(error)
+      ? error
+      : new CapflowError("CALLBACK_REJECTED", "the callback could not be opened", { cause: error });
+    core.emit({
+      type: "callback.rejected",
+      channel: code,
+      callback: callbackName,
+      code: failure.code,
+    });
+    return reject(core, channel, definition, failure);
+  }
+
+  const { duplicate } = await core.store.insertInbox({
+    id: newId(core.clock.now()),
+    channel: code,
+    callback: callbackName,
+    dedupeKey,
+    businessKey,
+    payload,
+    receivedAt: core.clock.now(),
+  });
+  await core.store.wake({ channel: code, businessKey, now: core.clock.now() });
+  core.emit({
+    type: "callback.received",
+    channel: code,
+    callback: callbackName,
+    businessKey,
+    duplicate,
+  });
+  const ack = await renderAck(
+    core,
+    channel,
+    definition.ack,
+    "body",
+    definition.ack.status ?? 200,
+    { ...payload, masked: undefined },
+    opened,
+  );
+  return { ...ack, accepted: true, duplicate };
+}
+
+async function reject(
+  core: EngineCore,
+  channel: ChannelRuntime,
+  definition: CallbackDefinition,
+  error: CapflowError,
+): Promise<CallbackAcknowledgement> {
+  const ack = definition.ack;
+  const status = ack.rejectStatus ?? 400;
+  const summary = { code: error.code, message: error.message };
+  const empty: OpenedMessage = { headers: {}, query: {}, body: {}, text: "" };
+  try {
+    const rendered = await renderAck(
+      core,
+      channel,
+      ack,
+      "rejectBody",
+      status,
+      { error: summary },
+      empty,
+      true,
+    );
+    return { ...rendered, accepted: false, duplicate: false, error: summary };
+  } catch {
+    return { status, headers: {}, body: "", accepted: false, duplicate: false, error: summary };
+  }
+}
+
+async function renderAck(
+  core: EngineCore,
+  channel: ChannelRuntime,
+  ack: AcknowledgementDefinition,
+  which: "body" | "rejectBody",
+  status: number,
+  data: Record<string, unknown>,
+  opened: OpenedMessage,
+  unsealed = false,
+): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  const codec = codecFor(ack.format);
+  const template = {
+    format: ack.format,
+    ...(ack[which] === undefined ? {} : { body: ack[which] }),
+    ...(ack.headers ? { headers: ack.headers } : {}),
+  };
+  const rendered = await renderMessage(
+    template,
+    {
+      input: {},
+      context: {},
+      channel: { code: channel.definition.code, timeZone: channel.definition.timeZone },
+      step: "acknowledgement",
+      attempt: { instanceId: "", number: 1 },
+      // Acknowledgement templates see the notification at the root: `{{body.notifyNo}}`.
+      extra: { ...data, callback: data },
+    },
+    { registry: core.processors, clock: core.clock },
+  );
+  if (unsealed) {
+    // A refused callback is answered in clear: there is no verified request to answer to.
+    const body = rendered.body === undefined ? "" : codec.encode(rendered.body);
+    return { status, headers: { "content-type": codec.contentType, ...rendered.headers }, body };
+  }
+  const wire = await channel.handler.sealResponse(
+    { status, headers: rendered.headers, body: rendered.body, codec },
+    opened,
+  );
+  return {
+    status: wire.status,
+    headers: { "content-type": codec.contentType, ...wire.headers },
+    body: wire.body,
+  };
+}
+
+function requiredKey(value: unknown, what: string, channel: string, callback: string): string {
+  if (value === null || value === undefined || value === "") {
+    throw new CapflowError(
+      "CALLBACK_REJECTED",
+      `the ${what} expression of ${channel} callback "${callback}" gave no value for this notification`,
+      {
+        context: { channel, callback },
+      },
+    );
+  }
+  return String(value);
+}
+
+function lowerCaseHeaders(headers: InboundHttpRequest["headers"]): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined)
+      result[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return result;
+}

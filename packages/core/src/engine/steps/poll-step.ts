@@ -1,0 +1,134 @@
+import { parseDuration } from "../../definition/duration.ts";
+import type { CallbackStep, PollStep, Route } from "../../definition/types.ts";
+import { CapflowError, isCapflowError } from "../../errors.ts";
+import { answerRouteEnv, exchangeWithPartner } from "../partner-exchange.ts";
+import { routeFor } from "../pipeline.ts";
+import type { StepRun } from "../step-run.ts";
+import { park } from "./call-step.ts";
+import { refusalDelay } from "./retry-policy.ts";
+import type { StepDecision } from "./step-decision.ts";
+
+export type PollSpec = Pick<PollStep, "interface" | "request" | "response" | "schedule">;
+
+/** One query of a poll schedule: a route that matches settles it; otherwise try again later. */
+export type PollResult =
+  | { kind: "settled"; decision: StepDecision }
+  | {
+      kind: "unsettled";
+      decision?: StepDecision;
+      outcome: string;
+      log?: StepDecisionLog;
+      fields?: Record<string, unknown>;
+    }
+  | { kind: "not-admitted"; retryAfterMs: number; reason: string };
+
+type StepDecisionLog = NonNullable<Extract<StepDecision, { type: "stay" }>["log"]>;
+
+/**
+ * Sends one query. Queries are idempotent by nature (they change nothing at the partner), so
+ * every failure simply counts as an unanswered poll and the schedule goes on.
+ */
+export async function pollOnce(
+  run: StepRun,
+  spec: PollSpec,
+  routes: Route[],
+  otherwise?: string,
+): Promise<PollResult> {
+  let exchange: Awaited<ReturnType<typeof exchangeWithPartner>>;
+  try {
+    exchange = await exchangeWithPartner(
+      run,
+      { interfaceName: spec.interface, request: spec.request, response: spec.response },
+      run.engine.flow,
+    );
+  } catch (error) {
+    if (isCapflowError(error, "STORE_CONFLICT") || run.signal.aborted) throw error;
+    const failure = isCapflowError(error)
+      ? error
+      : new CapflowError("TEMPLATE_RENDER_FAILED", String(error), { cause: error });
+    if (failure.retryable) return { kind: "unsettled", outcome: failure.code };
+    return {
+      kind: "unsettled",
+      outcome: failure.code,
+      decision: park(run, null, failure, undefined),
+    };
+  }
+  if (exchange.kind === "not-admitted")
+    return { kind: "not-admitted", retryAfterMs: exchange.retryAfterMs, reason: exchange.reason };
+  if (exchange.kind === "failed")
+    return { kind: "unsettled", outcome: exchange.errorClass, log: exchange.log };
+  const { result, fields } = exchange;
+  const env = answerRouteEnv(run, exchange);
+  const route = routeFor(routes, otherwise, env, run);
+  if (route.kind === "error")
+    return {
+      kind: "unsettled",
+      outcome: "routeError",
+      decision: park(run, null, route.error, exchange.log, fields),
+    };
+  if (route.kind === "none")
+    return { kind: "unsettled", outcome: result.outcome, log: exchange.log, fields };
+  return {
+    kind: "settled",
+    decision: {
+      type: "leave",
+      to: route.to,
+      via: route.via,
+      event: "poll",
+      outcome: result.outcome,
+      fields,
+      log: exchange.log,
+    },
+  };
+}
+
+/** A `poll` step: query on its schedule until a route matches; when used up, `onExhausted`. */
+export async function executePollStep(run: StepRun, step: PollStep): Promise<StepDecision> {
+  const result = await pollOnce(run, step, step.routes);
+  return afterPoll(run, step, result, () => ({
+    type: "leave",
+    to: step.onExhausted,
+    via: "exhausted",
+    event: "poll",
+    outcome: "exhausted",
+  }));
+}
+
+export function afterPoll(
+  run: StepRun,
+  step: PollSpec | PollStep | CallbackStep,
+  result: PollResult,
+  exhausted: () => StepDecision,
+  nextRunCap?: number,
+): StepDecision {
+  const now = run.engine.clock.now();
+  const schedule = "schedule" in step ? step.schedule : (step.poll?.schedule ?? []);
+  if (result.kind === "settled") return result.decision;
+  if (result.kind === "not-admitted") {
+    return {
+      type: "stay",
+      status: "waiting",
+      nextRunAt: now + refusalDelay(result.retryAfterMs),
+      attempt: run.record.attempt,
+      inFlight: null,
+      event: "wait",
+      outcome: `notAdmitted:${result.reason}`,
+    };
+  }
+  if (result.decision) return result.decision;
+  const polls = run.record.attempt + 1;
+  const wait = schedule[polls];
+  if (wait === undefined) return exhausted();
+  const nextRunAt = Math.min(now + parseDuration(wait), nextRunCap ?? Number.POSITIVE_INFINITY);
+  return {
+    type: "stay",
+    status: "waiting",
+    nextRunAt,
+    attempt: polls,
+    inFlight: null,
+    event: "poll",
+    outcome: result.outcome,
+    ...(result.log ? { log: result.log } : {}),
+    ...(result.fields ? { fields: result.fields } : {}),
+  };
+}

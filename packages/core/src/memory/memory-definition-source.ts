@@ -1,0 +1,86 @@
+import type { BehaviorDefinition, ChannelDefinition } from "../definition/types.ts";
+import type {
+  BehaviorRef,
+  DefinitionSource,
+  LoadedBehavior,
+  LoadedChannel,
+} from "../ports/definition-source.ts";
+
+/**
+ * Definitions held in memory. `putBehavior` adds a new version when the definition changed, the
+ * same rule the database source follows; earlier versions stay readable for pinned instances.
+ */
+export class MemoryDefinitionSource implements DefinitionSource {
+  readonly #channels = new Map<string, LoadedChannel>();
+  readonly #behaviors = new Map<string, { versions: BehaviorDefinition[]; texts: string[] }>();
+  #revision = 0;
+
+  constructor(
+    init: {
+      channels?: ChannelDefinition[];
+      behaviors?: BehaviorDefinition[];
+      baseDir?: string;
+    } = {},
+  ) {
+    for (const channel of init.channels ?? []) this.putChannel(channel, init.baseDir);
+    for (const behavior of init.behaviors ?? []) this.putBehavior(behavior);
+  }
+
+  putChannel(definition: ChannelDefinition, baseDir?: string): void {
+    const existing = this.#channels.get(definition.code);
+    if (
+      existing &&
+      existing.baseDir === baseDir &&
+      JSON.stringify(existing.definition) === JSON.stringify(definition)
+    ) {
+      return;
+    }
+    this.#channels.set(
+      definition.code,
+      baseDir === undefined
+        ? { definition: structuredClone(definition) }
+        : { definition: structuredClone(definition), baseDir },
+    );
+    this.#revision++;
+  }
+
+  /** Returns the version number the definition is stored under. */
+  putBehavior(definition: BehaviorDefinition): number {
+    const key = `${definition.channel}/${definition.code}`;
+    const entry = this.#behaviors.get(key) ?? { versions: [], texts: [] };
+    this.#behaviors.set(key, entry);
+    const text = JSON.stringify(definition);
+    if (entry.texts.at(-1) === text) return entry.versions.length;
+    entry.versions.push(structuredClone(definition));
+    entry.texts.push(text);
+    this.#revision++;
+    return entry.versions.length;
+  }
+
+  async getChannel(code: string): Promise<LoadedChannel | undefined> {
+    return this.#channels.get(code);
+  }
+
+  async getBehavior(
+    channel: string,
+    behavior: string,
+    version?: number,
+  ): Promise<LoadedBehavior | undefined> {
+    const entry = this.#behaviors.get(`${channel}/${behavior}`);
+    if (!entry) return undefined;
+    const index = (version ?? entry.versions.length) - 1;
+    const definition = entry.versions[index];
+    return definition && { definition, version: index + 1 };
+  }
+
+  async listBehaviors(): Promise<BehaviorRef[]> {
+    return [...this.#behaviors.entries()].map(([key, entry]) => {
+      const [channel = "", behavior = ""] = key.split("/");
+      return { channel, behavior, activeVersion: entry.versions.length };
+    });
+  }
+
+  async revision(): Promise<string> {
+    return String(this.#revision);
+  }
+}

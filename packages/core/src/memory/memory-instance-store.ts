@@ -1,0 +1,231 @@
+import { randomUUID } from "node:crypto";
+import { CapflowError } from "../errors.ts";
+import type {
+  BusinessKeyRef,
+  ClaimRequest,
+  InboxEntry,
+  InstanceFilter,
+  InstanceRecord,
+  InstanceStore,
+  NewInboxEntry,
+  NewInstance,
+  StepLogEntry,
+  Transition,
+} from "../ports/instance-store.ts";
+import { isSettled } from "../ports/instance-store.ts";
+
+/**
+ * The in-process `InstanceStore`: for tests and for trying the engine in one process. Records are
+ * copied in and out (as a database would), so callers can never mutate stored state by accident.
+ */
+export class MemoryInstanceStore implements InstanceStore {
+  readonly #instances = new Map<string, InstanceRecord>();
+  readonly #byBusinessKey = new Map<string, string>();
+  readonly #logs = new Map<string, StepLogEntry[]>();
+  readonly #inbox = new Map<string, InboxEntry>();
+  readonly #inboxByDedupe = new Map<string, string>();
+  /** Ids of instances not settled: the only ones `claimDue` and `wake` look at. */
+  readonly #open = new Set<string>();
+
+  async createInstance(
+    instance: NewInstance,
+  ): Promise<{ instance: InstanceRecord; created: boolean }> {
+    const key = businessKeyOf(instance);
+    const existingId = this.#byBusinessKey.get(key);
+    if (existingId !== undefined) {
+      return { instance: copy(this.#instances.get(existingId)!), created: false };
+    }
+    const record: InstanceRecord = {
+      ...copy(instance),
+      version: 1,
+      attempt: 0,
+      inFlight: null,
+      lastError: null,
+      leaseOwner: null,
+      leaseUntil: null,
+      createdAt: instance.now,
+      updatedAt: instance.now,
+    };
+    this.#instances.set(record.id, record);
+    if (!isSettled(record.status)) this.#open.add(record.id);
+    this.#byBusinessKey.set(key, record.id);
+    this.#logs.set(record.id, []);
+    return { instance: copy(record), created: true };
+  }
+
+  async getInstance(id: string): Promise<InstanceRecord | undefined> {
+    const record = this.#instances.get(id);
+    return record && copy(record);
+  }
+
+  async findInstance(key: BusinessKeyRef): Promise<InstanceRecord | undefined> {
+    const id = this.#byBusinessKey.get(businessKeyOf(key));
+    return id === undefined ? undefined : this.getInstance(id);
+  }
+
+  async listInstances(filter: InstanceFilter): Promise<InstanceRecord[]> {
+    const result: InstanceRecord[] = [];
+    for (const record of this.#instances.values()) {
+      if (filter.channel !== undefined && record.channel !== filter.channel) continue;
+      if (filter.behavior !== undefined && record.behavior !== filter.behavior) continue;
+      if (filter.status !== undefined && !filter.status.includes(record.status)) continue;
+      if (filter.updatedBefore !== undefined && record.updatedAt >= filter.updatedBefore) continue;
+      result.push(copy(record));
+    }
+    result.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+    return filter.limit === undefined ? result : result.slice(0, filter.limit);
+  }
+
+  async claimDue(request: ClaimRequest): Promise<InstanceRecord[]> {
+    const due: InstanceRecord[] = [];
+    for (const id of this.#open) {
+      const record = this.#instances.get(id)!;
+      if (record.nextRunAt === null || record.nextRunAt > request.now) continue;
+      if (record.leaseUntil !== null && record.leaseUntil > request.now) continue;
+      if (request.channels !== undefined && !request.channels.includes(record.channel)) continue;
+      due.push(record);
+    }
+    due.sort((a, b) => (a.nextRunAt ?? 0) - (b.nextRunAt ?? 0));
+    return due.slice(0, request.limit).map((record) => {
+      record.leaseOwner = request.owner;
+      record.leaseUntil = request.now + request.leaseMs;
+      return copy(record);
+    });
+  }
+
+  async releaseLease(id: string, owner: string): Promise<void> {
+    const record = this.#instances.get(id);
+    if (record && record.leaseOwner === owner) {
+      record.leaseOwner = null;
+      record.leaseUntil = null;
+    }
+  }
+
+  async commitTransition(transition: Transition): Promise<InstanceRecord> {
+    const record = this.#instances.get(transition.instanceId);
+    if (!record) {
+      throw new CapflowError(
+        "INSTANCE_NOT_FOUND",
+        `instance ${transition.instanceId} does not exist`,
+        {
+          context: { instance: transition.instanceId },
+        },
+      );
+    }
+    if (record.version !== transition.expectedVersion) {
+      throw conflict(transition, record.version);
+    }
+    const changes = copy(transition.changes);
+    const next: InstanceRecord = { ...record };
+    for (const [key, value] of Object.entries(changes)) {
+      if (value !== undefined) (next as unknown as Record<string, unknown>)[key] = value;
+    }
+    next.version = record.version + 1;
+    next.updatedAt = transition.now;
+    if (!transition.keepLease) {
+      next.leaseOwner = null;
+      next.leaseUntil = null;
+    }
+    if (next.status === "waiting" && this.#hasPendingInbox(next, transition.consumedInbox ?? [])) {
+      next.nextRunAt = Math.min(next.nextRunAt ?? transition.now, transition.now);
+    }
+    for (const id of transition.consumedInbox ?? []) {
+      const entry = this.#inbox.get(id);
+      if (entry && entry.processedAt === null) {
+        entry.processedAt = transition.now;
+        entry.instanceId = next.id;
+      }
+    }
+    this.#instances.set(next.id, next);
+    if (isSettled(next.status)) this.#open.delete(next.id);
+    else this.#open.add(next.id);
+    this.#logs.get(next.id)!.push({
+      ...copy(transition.log),
+      id: randomUUID(),
+      instanceId: next.id,
+      version: next.version,
+    });
+    return copy(next);
+  }
+
+  async history(instanceId: string): Promise<StepLogEntry[]> {
+    return copy(this.#logs.get(instanceId) ?? []);
+  }
+
+  async insertInbox(entry: NewInboxEntry): Promise<{ entry: InboxEntry; duplicate: boolean }> {
+    const dedupe = `${entry.channel}\u0000${entry.dedupeKey}`;
+    const existingId = this.#inboxByDedupe.get(dedupe);
+    if (existingId !== undefined) {
+      return { entry: copy(this.#inbox.get(existingId)!), duplicate: true };
+    }
+    const stored: InboxEntry = { ...copy(entry), processedAt: null, instanceId: null };
+    this.#inbox.set(stored.id, stored);
+    this.#inboxByDedupe.set(dedupe, stored.id);
+    return { entry: copy(stored), duplicate: false };
+  }
+
+  async pendingInbox(key: { channel: string; businessKey: string }): Promise<InboxEntry[]> {
+    const result: InboxEntry[] = [];
+    for (const entry of this.#inbox.values()) {
+      if (
+        entry.channel === key.channel &&
+        entry.businessKey === key.businessKey &&
+        entry.processedAt === null
+      ) {
+        result.push(copy(entry));
+      }
+    }
+    return result.sort((a, b) => a.receivedAt - b.receivedAt);
+  }
+
+  async wake(key: { channel: string; businessKey: string; now: number }): Promise<void> {
+    for (const id of this.#open) {
+      const record = this.#instances.get(id)!;
+      if (record.channel !== key.channel || record.businessKey !== key.businessKey) continue;
+      record.nextRunAt = Math.min(record.nextRunAt ?? key.now, key.now);
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  #hasPendingInbox(record: InstanceRecord, consumed: string[]): boolean {
+    for (const entry of this.#inbox.values()) {
+      if (
+        entry.channel === record.channel &&
+        entry.businessKey === record.businessKey &&
+        entry.processedAt === null &&
+        !consumed.includes(entry.id)
+      ) {
+        return true;
+      }
+    }
+    return false;
+  }
+}
+
+function businessKeyOf(key: BusinessKeyRef): string {
+  return `${key.channel}\u0000${key.behavior}\u0000${key.businessKey}`;
+}
+
+/**
+ * A deep copy of JSON-shaped data (what a database would store and return). structuredClone
+ * handles more types but costs ~20 µs per record on Node 20, which would dominate the store.
+ */
+function copy<T>(value: T): T {
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) return value.map(copy) as T;
+  const result: Record<string, unknown> = {};
+  for (const key in value) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item !== undefined) result[key] = copy(item);
+  }
+  return result as T;
+}
+
+function conflict(transition: Transition, actual: number): CapflowError {
+  return new CapflowError(
+    "STORE_CONFLICT",
+    `instance ${transition.instanceId} is at version ${actual}, not ${transition.expectedVersion}: another worker changed it; stop working on it and make no further partner call`,
+    { context: { instance: transition.instanceId, step: transition.log.step } },
+  );
+}

@@ -1,0 +1,148 @@
+import { Environment, type ParseResult } from "@marcbachmann/cel-js";
+import { CapflowError, type ErrorContext } from "../errors.ts";
+import { toMessageValue } from "./message-value.ts";
+
+/**
+ * CEL (Common Expression Language) for routes, extraction, status codes, correlation: evaluated by
+ * an interpreter, never `eval`. Expressions are parsed once and cached by their text.
+ *
+ * Numbers: CEL tells `int` from `double`, and `1 + 1.0` is an error. JSON numbers that are
+ * integers enter CEL as `int` (so `fields.amount > 100` and `status == 200` work as written);
+ * others as `double`. Strings stay strings: `"0000"` is never a number. Results come back as
+ * plain JSON values (int -> number, or a string beyond 2^53).
+ */
+const environment = new Environment({
+  unlistedVariablesAreDyn: true,
+  // `body.?result.code.orValue("")`: an explicit default for optional fields.
+  enableOptionalTypes: true,
+  homogeneousAggregateLiterals: false,
+});
+
+/** A parsed expression, ready to evaluate many times. */
+export interface CompiledExpression {
+  readonly text: string;
+  /** Evaluates over variables already converted with {@link toCelValue}; returns a CEL value. */
+  evaluateCel(variables: Record<string, unknown>): unknown;
+  /** Converts plain JSON variables in, the result out. */
+  evaluate(variables: Record<string, unknown>): unknown;
+}
+
+const cacheLimit = 2000;
+const cache = new Map<string, CompiledExpression>();
+
+/**
+ * Parses (or takes from the cache) a CEL expression. Throws `ROUTE_EXPRESSION_INVALID` (used for
+ * every expression: routes, extraction, status tables) on a syntax error.
+ */
+export function parseExpression(text: string, context: ErrorContext = {}): CompiledExpression {
+  const cached = cache.get(text);
+  if (cached !== undefined) return cached;
+  let program: ParseResult;
+  try {
+    program = environment.parse(text);
+  } catch (error) {
+    throw new CapflowError(
+      "ROUTE_EXPRESSION_INVALID",
+      `Expression ${JSON.stringify(text)} is not valid CEL: ${celSummary(error)}`,
+      { context, cause: error },
+    );
+  }
+  const compiled: CompiledExpression = {
+    text,
+    evaluateCel: (variables) => program(variables),
+    evaluate: (variables) => fromCelValue(program(toCelVariables(variables))),
+  };
+  if (cache.size >= cacheLimit) cache.delete(cache.keys().next().value!);
+  cache.set(text, compiled);
+  return compiled;
+}
+
+/**
+ * Parses (cached) and evaluates an expression over plain JSON variables; returns a plain JSON
+ * value. Evaluation errors are `EXTRACT_FAILED`, except a missing field, which gives `null`
+ * (as in {@link extractFields}). For correlation and dedupe keys of callbacks.
+ */
+export function evaluateExpression(
+  text: string,
+  variables: Record<string, unknown>,
+  context: ErrorContext = {},
+): unknown {
+  const expression = parseExpression(text, context);
+  try {
+    return expression.evaluate(variables);
+  } catch (error) {
+    if (isMissingKeyError(error)) return null;
+    throw new CapflowError(
+      "EXTRACT_FAILED",
+      `Expression ${JSON.stringify(text)} failed: ${celSummary(error)}`,
+      { context, cause: error },
+    );
+  }
+}
+
+export type ExpressionCheck = { valid: true } | { valid: false; message: string };
+
+/** Syntax and type check for the definition validator; never throws. */
+export function checkExpression(text: string): ExpressionCheck {
+  try {
+    const result = environment.check(text);
+    return result.valid ? { valid: true } : { valid: false, message: celSummary(result.error) };
+  } catch (error) {
+    return { valid: false, message: celSummary(error) };
+  }
+}
+
+/** Whether a CEL evaluation failed because a map had no such key (a missing field). */
+export function isMissingKeyError(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === "no_such_key";
+}
+
+/** The first line of a cel-js error (the rest draws the source with a caret). */
+export function celSummary(error: unknown): string {
+  const summary = (error as { summary?: unknown } | null)?.summary;
+  if (typeof summary === "string") return summary;
+  return String((error as Error | undefined)?.message ?? error).split("\n")[0] ?? "";
+}
+
+/** Converts each variable with {@link toCelValue}. */
+export function toCelVariables(variables: Record<string, unknown>): Record<string, unknown> {
+  const converted: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(variables)) converted[name] = toCelValue(value);
+  return converted;
+}
+
+/** JSON value -> CEL value: integral numbers become `int` (bigint); undefined members drop. */
+export function toCelValue(value: unknown): unknown {
+  switch (typeof value) {
+    case "number":
+      return Number.isSafeInteger(value) ? BigInt(value) : value;
+    case "object": {
+      if (value === null) return null;
+      if (Array.isArray(value)) return value.map((item) => toCelValue(item) ?? null);
+      if (value instanceof Date || value instanceof Uint8Array) return value;
+      const converted: Record<string, unknown> = {};
+      for (const [key, item] of Object.entries(value)) {
+        if (item !== undefined) converted[key] = toCelValue(item);
+      }
+      return converted;
+    }
+    case "undefined":
+      return null;
+    default:
+      return value;
+  }
+}
+
+/** CEL value -> JSON value (bigint -> number or string, Map -> object, optional -> value). */
+export function fromCelValue(value: unknown): unknown {
+  if (value !== null && typeof value === "object") {
+    const optional = value as { hasValue?: unknown; value?: unknown };
+    if (typeof optional.hasValue === "function" && typeof optional.value === "function") {
+      return (optional.hasValue as () => boolean)()
+        ? fromCelValue((optional.value as () => unknown)())
+        : null;
+    }
+    if (value instanceof Uint8Array) return Buffer.from(value).toString("base64");
+  }
+  return toMessageValue(value) ?? null;
+}

@@ -1,0 +1,28 @@
+import type { Codec } from "../codec.ts";
+import { isPlainJson, toMessageValue } from "../message-value.ts";
+import { decodeError, encodeError } from "./decode-error.ts";
+
+/**
+ * `json`: the structured body through JSON.stringify, so numbers and booleans keep their types
+ * and no string can break out of its quotes. Note: JSON.parse reads integers beyond 2^53 as
+ * imprecise numbers; partners sending such IDs should send them as strings.
+ */
+export const jsonCodec: Codec = {
+  format: "json",
+  contentType: "application/json; charset=utf-8",
+  encode(value) {
+    try {
+      // Rendered bodies are already plain: skip the converting copy on the hot path.
+      return JSON.stringify(isPlainJson(value) ? value : (toMessageValue(value) ?? null));
+    } catch (error) {
+      throw encodeError("json", (error as Error).message, error);
+    }
+  },
+  decode(text) {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (error) {
+      throw decodeError("json", text, "not valid JSON", error);
+    }
+  },
+};

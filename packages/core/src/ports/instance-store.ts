@@ -1,0 +1,215 @@
+import type { TerminalOutcome } from "../definition/types.ts";
+
+/**
+ * Persistence of instances, their step logs and the callback inbox. PostgreSQL (through
+ * @capflow/store-knex) is the production implementation and the queue; `MemoryInstanceStore` is
+ * the in-process one. Every implementation passes the contract suite in @capflow/testkit.
+ *
+ * The safety rule (DESIGN §6.1): every state change is `commitTransition`, a compare-and-set on
+ * `version` in the same transaction as its step log. Leases and locks only reduce contention.
+ */
+export interface InstanceStore {
+  /**
+   * Creates the instance, or returns the existing one with the same (channel, behavior,
+   * businessKey) and `created: false`. Must rely on a unique constraint, not check-then-insert.
+   */
+  createInstance(instance: NewInstance): Promise<{ instance: InstanceRecord; created: boolean }>;
+  getInstance(id: string): Promise<InstanceRecord | undefined>;
+  findInstance(key: BusinessKeyRef): Promise<InstanceRecord | undefined>;
+  listInstances(filter: InstanceFilter): Promise<InstanceRecord[]>;
+
+  /**
+   * Leases up to `limit` due instances (not settled, `nextRunAt <= now`, lease free or expired)
+   * to `owner` until `now + leaseMs`, each claimed by exactly one caller.
+   */
+  claimDue(request: ClaimRequest): Promise<InstanceRecord[]>;
+  /** Releases a lease without changing anything else (a worker giving work back on shutdown). */
+  releaseLease(id: string, owner: string): Promise<void>;
+
+  /**
+   * Applies a transition if the instance still has `expectedVersion`; increments the version,
+   * writes the step log, marks consumed inbox entries processed, all in one transaction.
+   * Throws `CapflowError` `STORE_CONFLICT` if the version moved (the caller lost ownership).
+   *
+   * When the new status is `waiting` and unprocessed inbox entries exist for the instance's
+   * business key, `nextRunAt` becomes `now` so a callback that raced the commit is not missed.
+   */
+  commitTransition(transition: Transition): Promise<InstanceRecord>;
+  history(instanceId: string): Promise<StepLogEntry[]>;
+
+  /**
+   * Stores an inbound callback before it is processed (insert-only). A second callback with the
+   * same (channel, dedupeKey) returns the first entry with `duplicate: true`.
+   */
+  insertInbox(entry: NewInboxEntry): Promise<{ entry: InboxEntry; duplicate: boolean }>;
+  /** Unprocessed inbox entries for one business key, oldest first. */
+  pendingInbox(key: { channel: string; businessKey: string }): Promise<InboxEntry[]>;
+  /** Makes waiting instances with this business key due now (after an inbox insert). */
+  wake(key: { channel: string; businessKey: string; now: number }): Promise<void>;
+
+  close(): Promise<void>;
+}
+
+/** `active`: the engine will run the current step when due; `waiting`: for a callback or poll. */
+export type InstanceStatus = "active" | "waiting" | TerminalOutcome;
+
+export const settledStatuses: readonly InstanceStatus[] = [
+  "succeeded",
+  "failed",
+  "manual",
+  "cancelled",
+];
+
+export function isSettled(status: InstanceStatus): boolean {
+  return settledStatuses.includes(status);
+}
+
+export interface BusinessKeyRef {
+  channel: string;
+  behavior: string;
+  businessKey: string;
+}
+
+export interface NewInstance extends BusinessKeyRef {
+  id: string;
+  behaviorVersion: number;
+  /** Digest of the input, so a second start with different input is detected. */
+  inputDigest: string;
+  input: unknown;
+  step: string;
+  status: InstanceStatus;
+  context: Record<string, unknown>;
+  /** Persisted state-machine snapshot. */
+  snapshot: unknown;
+  nextRunAt: number | null;
+  now: number;
+}
+
+export interface InstanceRecord extends NewInstance {
+  /** Compare-and-set counter; starts at 1. */
+  version: number;
+  /** Attempts made at the current step (0 before the first). */
+  attempt: number;
+  /**
+   * Set while a non-idempotent call is possibly in flight: the intent was recorded before sending.
+   * A worker that finds it set after a crash must not resend; it goes to the unknown-outcome step.
+   */
+  inFlight: InFlightCall | null;
+  lastError: StoredError | null;
+  leaseOwner: string | null;
+  leaseUntil: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface InFlightCall {
+  step: string;
+  attempt: number;
+  serial: string;
+  startedAt: number;
+}
+
+export interface StoredError {
+  code: string;
+  message: string;
+}
+
+export interface InstanceFilter {
+  channel?: string;
+  behavior?: string;
+  status?: InstanceStatus[];
+  /** Only instances not updated since this time (stuck instances). */
+  updatedBefore?: number;
+  limit?: number;
+}
+
+export interface ClaimRequest {
+  owner: string;
+  now: number;
+  leaseMs: number;
+  limit: number;
+  /** Only these channels (a worker dedicated to some funders). */
+  channels?: string[];
+}
+
+export interface Transition {
+  instanceId: string;
+  expectedVersion: number;
+  now: number;
+  changes: InstanceChanges;
+  log: NewStepLogEntry;
+  /** Inbox entries this transition consumed (marked processed in the same transaction). */
+  consumedInbox?: string[];
+  /** Keep the caller's lease (the worker continues with the instance). Default false. */
+  keepLease?: boolean;
+}
+
+export interface InstanceChanges {
+  step?: string;
+  status?: InstanceStatus;
+  context?: Record<string, unknown>;
+  snapshot?: unknown;
+  attempt?: number;
+  nextRunAt?: number | null;
+  inFlight?: InFlightCall | null;
+  lastError?: StoredError | null;
+}
+
+export type StepLogEvent =
+  | "started"
+  | "call"
+  | "poll"
+  | "callback"
+  | "intent"
+  | "transition"
+  | "wait"
+  | "retry"
+  | "error"
+  | "operator";
+
+export interface NewStepLogEntry {
+  step: string;
+  attempt: number;
+  event: StepLogEvent;
+  fromStep?: string;
+  toStep?: string;
+  fromStatus?: InstanceStatus;
+  toStatus?: InstanceStatus;
+  /** Canonical outcome (`succeeded`, `processing`…) or failure class (`notSent`…). */
+  outcome?: string;
+  /** Masked request (method, path, headers, body) as sent. */
+  request?: unknown;
+  /** Masked, opened response. */
+  response?: unknown;
+  /** Raw sealed bytes, only when the channel keeps them for disputes. */
+  raw?: { request?: string; response?: string };
+  error?: StoredError;
+  startedAt: number;
+  durationMs: number;
+  /** Operator actions: who did it and why. */
+  actor?: { who: string; why: string };
+}
+
+export interface StepLogEntry extends NewStepLogEntry {
+  id: string;
+  instanceId: string;
+  /** Instance version this entry produced. */
+  version: number;
+}
+
+export interface NewInboxEntry {
+  id: string;
+  channel: string;
+  callback: string;
+  dedupeKey: string;
+  businessKey: string;
+  /** The opened callback (verified, decrypted, decoded), for processing. */
+  payload: unknown;
+  receivedAt: number;
+}
+
+export interface InboxEntry extends NewInboxEntry {
+  processedAt: number | null;
+  /** Instance that consumed it. */
+  instanceId: string | null;
+}

@@ -1,0 +1,61 @@
+import { parseDuration } from "../../definition/duration.ts";
+import type {
+  BreakerDefinition,
+  ChannelDefinition,
+  InterfaceDefinition,
+} from "../../definition/types.ts";
+import type { Limits } from "../../ports/limiter.ts";
+import type { BreakerSettings } from "./circuit-breaker.ts";
+import type { FlowRequest } from "./flow-control.ts";
+
+/** Bulkhead of a channel that does not set one. */
+export const defaultBulkhead = 16;
+
+type InterfaceFlow = Omit<FlowRequest, "channel" | "interface" | "bulkhead">;
+
+// Definitions are immutable once loaded: derive each interface's part once, and keep handing out
+// the same breaker settings object so FlowControl recognises it without comparing contents.
+const derived = new WeakMap<InterfaceDefinition, InterfaceFlow>();
+
+/**
+ * The flow-control request for a call to `channel.interfaces[interfaceName]`, from the definitions:
+ * its limits, the channel's bulkhead, its breaker, and a permit TTL above the call's longest
+ * duration (connect + response timeout, plus a margin), so a live call never outlives its permit.
+ */
+export function flowRequestFor(channel: ChannelDefinition, interfaceName: string): FlowRequest {
+  const definition = channel.interfaces[interfaceName];
+  if (definition === undefined) {
+    throw new RangeError(`channel ${channel.code} has no interface "${interfaceName}"`);
+  }
+  let flow = derived.get(definition);
+  if (flow === undefined) {
+    flow = interfaceFlow(definition);
+    derived.set(definition, flow);
+  }
+  return {
+    channel: channel.code,
+    interface: interfaceName,
+    bulkhead: channel.bulkhead ?? defaultBulkhead,
+    ...flow,
+  };
+}
+
+function interfaceFlow(definition: InterfaceDefinition): InterfaceFlow {
+  const limits: Limits = {};
+  if (definition.concurrency !== undefined) limits.concurrency = definition.concurrency;
+  if (definition.rate !== undefined) {
+    limits.rate = { limit: definition.rate.limit, windowMs: parseDuration(definition.rate.per) };
+  }
+  const callMs =
+    parseDuration(definition.connectTimeout ?? "5s") + parseDuration(definition.timeout ?? "30s");
+  return {
+    limits,
+    permitTtlMs: callMs + 5_000,
+    ...(definition.breaker === undefined ? {} : { breaker: breakerSettings(definition.breaker) }),
+  };
+}
+
+function breakerSettings(definition: BreakerDefinition): BreakerSettings {
+  const { cooldown, ...rest } = definition;
+  return cooldown === undefined ? rest : { ...rest, cooldownMs: parseDuration(cooldown) };
+}

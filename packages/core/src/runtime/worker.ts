@@ -1,0 +1,80 @@
+import type { Engine } from "../engine/engine.ts";
+import { systemClock } from "../memory/system-clock.ts";
+import type { Clock } from "../ports/clock.ts";
+
+export interface WorkerOptions {
+  /** Instances claimed per round. Default 16. */
+  batchSize?: number;
+  /** Rounds running at once (each a batch). Default 2. */
+  concurrency?: number;
+  /** Wait after a round that found nothing due. Default 200 ms. */
+  idleMs?: number;
+  /** Only these channels (a worker dedicated to some funders). */
+  channels?: string[];
+  clock?: Clock;
+  /** Errors a round could not handle (e.g. the store is down); the loop goes on after `idleMs`. */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Runs `engine.runDue` in a loop until stopped. `stop()` lets the steps in flight finish and
+ * commit (a step is never abandoned between its partner call and its commit by a graceful stop);
+ * claimed instances not yet started keep their lease only until it expires, then any worker
+ * resumes them.
+ */
+export class Worker {
+  readonly #engine: Engine;
+  readonly #options: Required<Omit<WorkerOptions, "channels" | "onError">> &
+    Pick<WorkerOptions, "channels" | "onError">;
+  #abort = new AbortController();
+  #loops: Promise<void>[] = [];
+
+  constructor(engine: Engine, options: WorkerOptions = {}) {
+    this.#engine = engine;
+    this.#options = {
+      batchSize: options.batchSize ?? 16,
+      concurrency: options.concurrency ?? 2,
+      idleMs: options.idleMs ?? 200,
+      clock: options.clock ?? systemClock,
+      ...(options.channels ? { channels: options.channels } : {}),
+      ...(options.onError ? { onError: options.onError } : {}),
+    };
+  }
+
+  get running(): boolean {
+    return this.#loops.length > 0;
+  }
+
+  start(): this {
+    if (this.running) return this;
+    this.#abort = new AbortController();
+    for (let i = 0; i < this.#options.concurrency; i++)
+      this.#loops.push(this.#loop(this.#abort.signal));
+    return this;
+  }
+
+  /** Stops claiming; resolves when the steps in flight have committed. */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await Promise.all(this.#loops);
+    this.#loops = [];
+  }
+
+  async #loop(signal: AbortSignal): Promise<void> {
+    const { batchSize, idleMs, clock, channels, onError } = this.#options;
+    while (!signal.aborted) {
+      let claimed = 0;
+      try {
+        claimed = await this.#engine.runDue({
+          limit: batchSize,
+          ...(channels ? { channels } : {}),
+        });
+      } catch (error) {
+        onError?.(error);
+      }
+      if (claimed === 0 && !signal.aborted) {
+        await clock.sleep(idleMs, signal).catch(() => {});
+      }
+    }
+  }
+}

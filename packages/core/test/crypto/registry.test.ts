@@ -1,0 +1,253 @@
+import { describe, expect, it } from "vitest";
+import type { CryptoHandler } from "../../src/crypto/handler.ts";
+import {
+  type CryptoHandlerFactory,
+  createCryptoHandlerRegistry,
+} from "../../src/crypto/handler-registry.ts";
+import { createDefaultSecretResolver } from "../../src/crypto/secret-resolvers.ts";
+import { validateConfigurableOptions } from "../../src/crypto/validate-options.ts";
+import { jsonCodec } from "./fixtures/codecs.ts";
+import { jadeOptions, lanbankOptions, meadowOptions } from "./fixtures/schemes.ts";
+
+const deps = {
+  secrets: createDefaultSecretResolver({ allowInline: true }),
+  channel: "test-channel",
+};
+
+describe("crypto handler registry", () => {
+  it("knows the built-in handlers and reports unknown ones", async () => {
+    const registry = createCryptoHandlerRegistry();
+    expect(registry.hasHandler("plain")).toBe(true);
+    expect(registry.hasHandler("configurable")).toBe(true);
+    expect(registry.validateOptions("nope", {})).toEqual([
+      { pointer: "", message: expect.stringContaining("no crypto handler named") },
+    ]);
+    await expect(registry.create({ handler: "nope" }, deps)).rejects.toMatchObject({
+      code: "CRYPTO_HANDLER_NOT_FOUND",
+      context: { channel: "test-channel", pointer: "/crypto/handler" },
+    });
+    expect(() => registry.register("plain", registry as unknown as CryptoHandlerFactory)).toThrow(
+      /already registered/,
+    );
+  });
+
+  it("plain passes bodies through its codec", async () => {
+    const handler = await createCryptoHandlerRegistry().create({ handler: "plain" }, deps);
+    const wire = await handler.sealRequest({
+      method: "POST",
+      path: "/",
+      headers: {},
+      query: {},
+      body: { a: 1 },
+      codec: jsonCodec,
+    });
+    expect(wire.body).toBe('{"a":1}');
+    expect(
+      (await handler.openResponse({ status: 200, headers: {}, body: '{"b":2}' }, wire, jsonCodec))
+        .body,
+    ).toEqual({ b: 2 });
+    expect(createCryptoHandlerRegistry().validateOptions("plain", { x: 1 })).toHaveLength(1);
+  });
+
+  it("a custom handler is a factory registered by name", async () => {
+    // A partner that puts a static API token in a header: a dozen lines, nothing central changes.
+    const tokenHeader: CryptoHandlerFactory<{ token: string }> = {
+      name: "token-header",
+      validateOptions: (o) =>
+        typeof (o as { token?: unknown }).token === "string"
+          ? []
+          : [{ pointer: "/token", message: "token reference is required" }],
+      async create(options, { secrets, baseDir }) {
+        const token = (
+          await secrets.resolve(options.token, baseDir === undefined ? {} : { baseDir })
+        ).toString();
+        void token;
+        const handler: CryptoHandler = {
+          async sealRequest(r) {
+            return {
+              method: r.method,
+              path: r.path,
+              headers: { ...r.headers, "x-token": "t" },
+              query: r.query,
+              body: r.codec.encode(r.body),
+            };
+          },
+          async openResponse(r, _q, codec) {
+            return { headers: r.headers, query: {}, body: codec.decode(r.body), text: r.body };
+          },
+          async openRequest(r, codec) {
+            return { headers: r.headers, query: r.query, body: codec.decode(r.body), text: r.body };
+          },
+          async sealResponse(r) {
+            return { status: r.status, headers: r.headers, body: r.codec.encode(r.body) };
+          },
+        };
+        return handler;
+      },
+    };
+    const registry = createCryptoHandlerRegistry().register("token-header", tokenHeader);
+    expect(registry.validateOptions("token-header", {})).toEqual([
+      { pointer: "/token", message: "token reference is required" },
+    ]);
+    const handler = await registry.create(
+      { handler: "token-header", options: { token: "inline:t" } },
+      deps,
+    );
+    expect(
+      (
+        await handler.sealRequest({
+          method: "GET",
+          path: "/",
+          headers: {},
+          query: {},
+          body: {},
+          codec: jsonCodec,
+        })
+      ).headers["x-token"],
+    ).toBe("t");
+  });
+
+  it("invalid options fail creation with CRYPTO_CONFIG_INVALID and a pointer under /crypto/options", async () => {
+    const error = await createCryptoHandlerRegistry()
+      .create(
+        { handler: "configurable", options: { request: { signature: { algorithm: "rsa-md4" } } } },
+        deps,
+      )
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toMatchObject({
+      code: "CRYPTO_CONFIG_INVALID",
+      context: { pointer: "/crypto/options/request/signature/algorithm" },
+    });
+  });
+});
+
+describe("configurable options validation", () => {
+  it("accepts the example schemes", () => {
+    for (const options of [lanbankOptions(), meadowOptions(), jadeOptions()]) {
+      expect(validateConfigurableOptions(options)).toEqual([]);
+    }
+  });
+
+  it.each([
+    [{ requets: {} }, "/requets"],
+    [{ keys: { signing: { ref: "-----BEGIN PRIVATE KEY-----" } } }, "/keys/signing/ref"],
+    [{ keys: { signing: { ref: "file:a.p12", format: "pkcs12" } } }, "/keys/signing/password"],
+    [
+      {
+        request: {
+          signature: {
+            algorithm: "rsa-sha256",
+            canonical: { kind: "sortedFields" },
+            placement: { in: "body", name: "sign" },
+          },
+        },
+      },
+      "/request/signature/algorithm",
+    ],
+    [
+      {
+        request: {
+          signature: {
+            algorithm: "md5",
+            appendKey: "&key=",
+            canonical: { kind: "sortedFields" },
+            placement: { in: "body", name: "sign" },
+          },
+        },
+      },
+      "/request/signature/appendKey",
+    ],
+    [
+      {
+        request: {
+          signature: {
+            algorithm: "md5",
+            canonical: { kind: "rawBody" },
+            placement: { in: "body", name: "sign" },
+          },
+        },
+      },
+      "/request/signature/placement",
+    ],
+    [
+      {
+        request: {
+          signature: {
+            algorithm: "md5",
+            canonical: { kind: "template", template: "{verb}\n" },
+            placement: { in: "query", name: "s" },
+          },
+        },
+      },
+      "/request/signature/canonical/template",
+    ],
+    [
+      {
+        request: {
+          signature: {
+            algorithm: "md5",
+            canonical: { kind: "rawBody" },
+            placement: { in: "header", name: "a", template: "x {who}" },
+          },
+        },
+      },
+      "/request/signature/placement/template",
+    ],
+    [
+      {
+        request: {
+          encryption: {
+            cipher: "aes-256-gcm",
+            contentKey: "wrapped",
+            envelope: { data: "d", key: "k" },
+          },
+        },
+      },
+      "/request/encryption/wrap",
+    ],
+    [
+      {
+        request: {
+          encryption: {
+            cipher: "aes-256-gcm",
+            contentKey: "shared",
+            iv: "zero",
+            envelope: { data: "d" },
+          },
+        },
+      },
+      "/request/encryption/iv",
+    ],
+    [
+      {
+        request: {
+          encryption: { cipher: "aes-256-cbc", contentKey: "shared", envelope: { data: "d" } },
+        },
+      },
+      "/request/encryption/contentKey",
+    ],
+    [{ request: { timestamp: { window: "five minutes" } } }, "/request/timestamp/window"],
+    [
+      {
+        keys: { secret: { ref: "env:K" } },
+        request: {
+          signature: {
+            algorithm: "md5",
+            appendKey: "&key=",
+            over: "plain",
+            canonical: { kind: "rawBody" },
+            placement: { in: "header", name: "s" },
+          },
+        },
+      },
+      "/request/signature/over",
+    ],
+    [{ callback: { resource: { field: "resource" } } }, "/callback/resource"],
+  ])("reports %j at %s", (options, pointer) => {
+    const problems = validateConfigurableOptions(options);
+    expect(problems.map((p) => p.pointer)).toContain(pointer);
+  });
+});

@@ -1,0 +1,46 @@
+import { describe, expect, test } from "vitest";
+import { scanTemplateProcessors } from "../../src/definition/template-processors.ts";
+
+function names(template: string): string[] {
+  const scan = scanTemplateProcessors(template);
+  if (!scan.ok) throw new Error(scan.message);
+  return scan.processors.map((use) => use.name);
+}
+
+describe("scanTemplateProcessors", () => {
+  test.each([
+    ["{{amount}}", []],
+    ["{{input.amount}}", []],
+    ["{{@root.amount}}", []],
+    ["{{../amount}}", []],
+    ["{{toCents amount}}", ["toCents"]],
+    ["{{serialNo prefix='LN'}}", ["serialNo"]],
+    ["{{md5 (json body)}}", ["md5", "json"]],
+    ["{{formatDate (now) 'yyyyMMdd'}}", ["formatDate", "now"]],
+    ["{{#each items}}{{padStart this 4 '0'}}{{/each}}", ["padStart"]],
+    ["{{#if ok}}{{uuid 1}}{{else}}{{nonce 8}}{{/if}}", ["uuid", "nonce"]],
+    ["{{#items}}{{name}}{{/items}}", []],
+    ["{{lookup map key}} {{log 'x'}} {{#with a}}{{b}}{{/with}} {{#unless a}}x{{/unless}}", []],
+    ["{{mask (substring idNo 0 6) style='idCard'}}", ["mask", "substring"]],
+  ])("%s uses %j", (template, expected) => {
+    expect(names(template)).toEqual(expected);
+  });
+
+  test("reports positions of uses", () => {
+    const scan = scanTemplateProcessors("line one\n  {{toYuan amount}}");
+    expect(scan).toEqual({ ok: true, processors: [{ name: "toYuan", line: 2, column: 3 }] });
+  });
+
+  test("reports parse errors with a plain message and position", () => {
+    expect(scanTemplateProcessors("a {{#if x}} b")).toEqual({
+      ok: false,
+      message: "the template ends too early (an unclosed `{{`, `(` or `{{#block}}`)",
+      line: 1,
+      column: 14,
+    });
+    expect(scanTemplateProcessors("{{x}")).toMatchObject({
+      ok: false,
+      message: "unexpected character inside `{{ }}`",
+    });
+  });
+});

@@ -1,0 +1,118 @@
+import { describe, expect, test } from "vitest";
+import type { BehaviorDefinition, ChannelDefinition } from "../../src/definition/types.ts";
+import { validateDefinitions } from "../../src/definition/validate-definitions.ts";
+import { where } from "./fixtures.ts";
+
+const channel: ChannelDefinition = {
+  code: "bank",
+  name: "Bank",
+  baseUrl: "https://bank.example.test",
+  timeZone: "Asia/Shanghai",
+  crypto: { handler: "configurable" },
+  interfaces: { "loan.apply": { method: "POST", path: "/loan/apply", idempotent: true } },
+};
+
+const behavior: BehaviorDefinition = {
+  channel: "bank",
+  code: "loan",
+  initial: "apply",
+  steps: {
+    apply: {
+      kind: "call",
+      interface: "loan.apply",
+      request: { format: "json", body: { amount: "{{toCents input.amount}}" } },
+      routes: [{ when: 'outcome == "succeeded"', to: "done" }],
+      otherwise: "failed",
+    },
+    done: { kind: "terminal", outcome: "succeeded" },
+    failed: { kind: "terminal", outcome: "failed" },
+  },
+};
+
+describe("validateDefinitions", () => {
+  test("validates parsed definitions from any source; problems carry no position", () => {
+    const broken: BehaviorDefinition = {
+      ...behavior,
+      code: "repay",
+      steps: {
+        ...behavior.steps,
+        apply: { ...behavior.steps.apply!, otherwise: "nowhere" } as never,
+      },
+    };
+    const result = validateDefinitions({
+      channels: [{ file: "db:channel/bank", definition: channel }],
+      behaviors: [
+        { file: "db:behavior/bank/loan", definition: behavior },
+        { file: "db:behavior/bank/repay", definition: broken },
+      ],
+    });
+    expect(result.channels).toEqual([channel]);
+    expect(result.behaviors.map((item) => item.code)).toEqual(["loan", "repay"]);
+    expect(result.problems).toEqual([
+      {
+        code: "unknown-step",
+        file: "db:behavior/bank/repay",
+        pointer: "/steps/apply/otherwise",
+        message: 'step "nowhere" does not exist; define it under "steps" or fix the code',
+      },
+      {
+        code: "unreachable-step",
+        file: "db:behavior/bank/repay",
+        pointer: "/steps/failed",
+        message:
+          'step "failed" cannot be reached from the initial step "apply"; route to it from another step or remove it',
+      },
+    ]);
+  });
+
+  test("checks processors only against the registry given", () => {
+    const sources = {
+      channels: [{ file: "c", definition: channel }],
+      behaviors: [{ file: "b", definition: behavior }],
+    };
+    expect(validateDefinitions(sources).problems).toEqual([]);
+    const none = { hasProcessor: () => false };
+    expect(where(validateDefinitions(sources, { processors: none }).problems)).toEqual([
+      ["b", "unknown-processor", "/steps/apply/request/body/amount"],
+    ]);
+  });
+
+  test("a channel that does not match the schema still counts as defined for its behaviors", () => {
+    const result = validateDefinitions({
+      channels: [{ file: "c", definition: { ...channel, bulkhead: 0 } }],
+      behaviors: [{ file: "b", definition: behavior }],
+    });
+    expect(where(result.problems)).toEqual([["c", "schema", "/bulkhead"]]);
+    expect(result.problems[0]?.message).toBe('"bulkhead" must be >= 1');
+    expect(result.channels).toEqual([]);
+  });
+
+  test("an unparsable source only registers its code", () => {
+    const result = validateDefinitions({
+      channels: [{ file: "c", definition: { code: "bank", name: 1 }, unparsable: true }],
+      behaviors: [{ file: "b", definition: behavior }],
+    });
+    expect(result.problems).toEqual([]);
+  });
+
+  test("rejects values that are not objects", () => {
+    const result = validateDefinitions({
+      channels: [{ file: "c", definition: [] }],
+      behaviors: [{ file: "b", definition: "loan" }],
+    });
+    expect(result.problems).toEqual([
+      {
+        code: "schema",
+        file: "b",
+        pointer: "",
+        message: "the definition must be an object (found a string)",
+      },
+      {
+        code: "schema",
+        file: "c",
+        pointer: "",
+        message: "the definition must be an object (found an array)",
+      },
+    ]);
+  });
+});

@@ -1,0 +1,144 @@
+import { Decimal } from "decimal.js";
+import { describe, expect, it } from "vitest";
+import type { XmlOptions } from "../../src/definition/types.ts";
+import { type CapflowError, isCapflowError } from "../../src/errors.ts";
+import { codecFor } from "../../src/message/codecs/codec-for.ts";
+import { formCodec } from "../../src/message/codecs/form-codec.ts";
+import { jsonCodec } from "../../src/message/codecs/json-codec.ts";
+import { textCodec } from "../../src/message/codecs/text-codec.ts";
+import { xmlCodec } from "../../src/message/codecs/xml-codec.ts";
+
+const hostile = `a"b'c<d>e&f\\g\n]]>h&amp;{"x":1}</Root><Root>=&+%20`;
+
+function thrown(fn: () => unknown): CapflowError {
+  try {
+    fn();
+  } catch (error) {
+    if (isCapflowError(error)) return error;
+    throw error;
+  }
+  throw new Error("expected an error");
+}
+
+describe("json codec", () => {
+  it("round-trips, keeping numbers, booleans and strings apart", () => {
+    const body = {
+      amount: 100,
+      rate: 0.5,
+      ok: true,
+      code: "0000",
+      none: null,
+      list: [1, "1"],
+      s: hostile,
+    };
+    const text = jsonCodec.encode(body);
+    expect(JSON.parse(text)).toEqual(body);
+    expect(jsonCodec.decode(text)).toEqual(body);
+  });
+
+  it("encodes Decimal and bigint without loss", () => {
+    expect(jsonCodec.encode({ d: new Decimal("12345678901234567890.01"), b: 2n ** 70n })).toBe(
+      '{"d":"12345678901234567890.01","b":"1180591620717411303424"}',
+    );
+  });
+
+  it("reports malformed input without echoing it", () => {
+    const error = thrown(() => jsonCodec.decode('{"idNo":"110101199003071234","name":"张三"'));
+    expect(error.code).toBe("CODEC_DECODE_FAILED");
+    expect(error.message).not.toContain("110101199003071234");
+    expect(error.message).not.toContain("张三");
+  });
+});
+
+describe("xml codec", () => {
+  const xml: XmlOptions = { root: "Request", attributes: { version: "1.0" }, cdata: ["note"] };
+
+  it("round-trips, keeping numeric-looking text as strings", () => {
+    const body = {
+      head: { code: "0000", seq: "007" },
+      card: "6222020000000000123",
+      amount: "100.50",
+      items: { item: [{ id: "1" }, { id: "2" }] },
+      note: "<b>bold</b> & ]]> done",
+    };
+    const text = xmlCodec.encode(body, { xml });
+    expect(text.startsWith('<?xml version="1.0" encoding="UTF-8"?><Request version="1.0">')).toBe(
+      true,
+    );
+    expect(text).toContain("<![CDATA[");
+    expect(xmlCodec.decode(text, { xml })).toEqual({ "@version": "1.0", ...body });
+  });
+
+  it("escapes hostile text and attribute values", () => {
+    const text = xmlCodec.encode(
+      { "@attr": hostile, value: hostile },
+      { xml: { root: "Root", declaration: false } },
+    );
+    expect(text).not.toContain("</Root><Root>");
+    expect(text.match(/<Root/g)).toHaveLength(1);
+    expect(xmlCodec.decode(text)).toEqual({ "@attr": hostile, value: hostile });
+  });
+
+  it("writes numbers and booleans as text, and refuses unusable element names", () => {
+    expect(
+      xmlCodec.encode({ n: 5, b: true, z: null }, { xml: { root: "R", declaration: false } }),
+    ).toBe("<R><n>5</n><b>true</b><z></z></R>");
+    expect(thrown(() => xmlCodec.encode({ "a b": 1 }, { xml: { root: "R" } })).code).toBe(
+      "CODEC_ENCODE_FAILED",
+    );
+    expect(thrown(() => xmlCodec.encode({ a: 1 }, {})).code).toBe("CODEC_ENCODE_FAILED");
+  });
+
+  it("refuses malformed documents, DOCTYPEs and a wrong root", () => {
+    expect(thrown(() => xmlCodec.decode("<a><b></a>")).code).toBe("CODEC_DECODE_FAILED");
+    const bomb = '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><r>&a;</r>';
+    expect(thrown(() => xmlCodec.decode(bomb)).code).toBe("CODEC_DECODE_FAILED");
+    expect(thrown(() => xmlCodec.decode("<Other/>", { xml })).code).toBe("CODEC_DECODE_FAILED");
+    expect(thrown(() => xmlCodec.decode("<html>error</html>", { xml })).message).toContain("html");
+  });
+
+  it("binds format options through codecFor", () => {
+    const codec = codecFor("xml", { xml: { root: "Req", declaration: false } });
+    expect(codec.encode({ a: "1" })).toBe("<Req><a>1</a></Req>");
+    expect(codec.decode("<Req><a>1</a></Req>")).toEqual({ a: "1" });
+  });
+});
+
+describe("form codec", () => {
+  it("round-trips flat fields and sends nested values as JSON", () => {
+    const text = formCodec.encode({ a: "1", amount: 100, hostile, nested: { x: [1] }, none: null });
+    expect(text).not.toContain("&f");
+    expect(formCodec.decode(text)).toEqual({ a: "1", amount: "100", hostile, nested: '{"x":[1]}' });
+  });
+
+  it("decodes repeated fields as arrays and refuses non-form bodies", () => {
+    expect(formCodec.decode("a=1&a=2&b=%E4%B8%AD")).toEqual({ a: ["1", "2"], b: "中" });
+    expect(thrown(() => formCodec.decode('{"a":1}')).code).toBe("CODEC_DECODE_FAILED");
+    expect(thrown(() => formCodec.encode(["x"])).code).toBe("CODEC_ENCODE_FAILED");
+  });
+});
+
+describe("text codec and codecFor", () => {
+  it("passes text through", () => {
+    expect(textCodec.encode(hostile)).toBe(hostile);
+    expect(textCodec.decode(hostile)).toBe(hostile);
+    expect(thrown(() => textCodec.encode({ a: 1 })).code).toBe("CODEC_ENCODE_FAILED");
+  });
+
+  it("looks codecs up by format", () => {
+    expect(codecFor("json")).toBe(jsonCodec);
+    expect(codecFor("form").contentType).toBe("application/x-www-form-urlencoded; charset=utf-8");
+    expect(thrown(() => codecFor("yaml" as "json")).code).toBe("CONFIG_INVALID");
+  });
+});
+
+describe("xml element names", () => {
+  it("accepts names in any script and namespaced names", () => {
+    const xml = { root: "ns:请求", declaration: false };
+    const text = xmlCodec.encode({ 金额: "1", "ns:code": "0000", xmlVersion: "2" }, { xml });
+    expect(text).toBe(
+      "<ns:请求><金额>1</金额><ns:code>0000</ns:code><xmlVersion>2</xmlVersion></ns:请求>",
+    );
+    expect(xmlCodec.decode(text)).toEqual({ 金额: "1", "ns:code": "0000", xmlVersion: "2" });
+  });
+});

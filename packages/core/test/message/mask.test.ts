@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import {
+  maskBankCard,
+  maskEmail,
+  maskFields,
+  maskFull,
+  maskIdCard,
+  maskName,
+  maskPhone,
+} from "../../src/message/mask.ts";
+
+describe("masking", () => {
+  it("masks each style", () => {
+    expect(maskIdCard("110101199003071234")).toBe("110***********1234");
+    expect(maskPhone("13812345678")).toBe("138****5678");
+    expect(maskBankCard("6222021234567890123")).toBe("6222***********0123");
+    expect(maskName("张三")).toBe("张*");
+    expect(maskName("欧阳娜娜")).toBe("欧***");
+    expect(maskEmail("zhangsan@example.com")).toBe("z*******@example.com");
+    expect(maskFull("anything")).toBe("****");
+    expect(maskPhone("1234")).toBe("***4");
+  });
+
+  it("masks fields by name at any depth without modifying the input", () => {
+    const value = {
+      name: "张三",
+      borrower: { idNo: "110101199003071234", phone: 13812345678 },
+      contacts: [{ name: "李四", phone: "13900001111" }],
+      secret: { nested: true },
+      amount: 100,
+    };
+    const rules = {
+      fields: { name: "name", idNo: "idCard", phone: "phone", secret: "full" },
+    } as const;
+    expect(maskFields(value, rules)).toEqual({
+      name: "张*",
+      borrower: { idNo: "110***********1234", phone: "138****5678" },
+      contacts: [{ name: "李*", phone: "139****1111" }],
+      secret: "****",
+      amount: 100,
+    });
+    expect(value.name).toBe("张三");
+    expect(maskFields(value, undefined)).toBe(value);
+  });
+});
