@@ -1,0 +1,7 @@
+export {
+  describeDefinitionSourceContract,
+  type PublishDefinitions,
+} from "./definition-source-contract.ts";
+export { describeInstanceStoreContract } from "./instance-store-contract.ts";
+export { describeLimiterContract } from "./limiter-contract.ts";
+export { describeLockProviderContract } from "./lock-provider-contract.ts";

@@ -1,0 +1,356 @@
+import { randomUUID } from "node:crypto";
+import {
+  type InstanceRecord,
+  type InstanceStore,
+  isCapflowError,
+  type NewInstance,
+} from "@capflow/core";
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+
+/**
+ * The behaviour every `InstanceStore` must have. Run it against your adapter:
+ *
+ * ```ts
+ * describeInstanceStoreContract("my store", async () => {
+ *   const store = await openMyStore();
+ *   return { store, close: () => store.close() };
+ * });
+ * ```
+ * The suite has no adapter-specific branches: an adapter that needs one is wrong.
+ */
+export function describeInstanceStoreContract(
+  name: string,
+  open: () => Promise<{ store: InstanceStore; close: () => Promise<void> }>,
+): void {
+  describe(`InstanceStore contract: ${name}`, () => {
+    let store: InstanceStore;
+    let close: () => Promise<void>;
+    const t0 = Date.UTC(2026, 0, 5, 2, 0, 0);
+
+    beforeEach(async () => {
+      ({ store, close } = await open());
+    });
+    afterEach(async () => {
+      await close();
+    });
+
+    function newInstance(overrides: Partial<NewInstance> = {}): NewInstance {
+      return {
+        id: randomUUID(),
+        channel: "lanbank",
+        behavior: "loan",
+        businessKey: `L-${randomUUID()}`,
+        behaviorVersion: 1,
+        inputDigest: "d1",
+        input: { amount: "1000.00", name: "张三" },
+        step: "apply",
+        status: "active",
+        context: {},
+        snapshot: { value: "apply" },
+        nextRunAt: t0,
+        now: t0,
+        ...overrides,
+      };
+    }
+
+    async function commit(
+      instance: InstanceRecord,
+      changes: Parameters<InstanceStore["commitTransition"]>[0]["changes"],
+      now = t0 + 1,
+    ) {
+      return store.commitTransition({
+        instanceId: instance.id,
+        expectedVersion: instance.version,
+        now,
+        changes,
+        log: {
+          step: instance.step,
+          attempt: 1,
+          event: "transition",
+          startedAt: now,
+          durationMs: 1,
+        },
+      });
+    }
+
+    test("createInstance is idempotent on (channel, behavior, businessKey)", async () => {
+      const first = await store.createInstance(newInstance({ businessKey: "L-1" }));
+      expect(first.created).toBe(true);
+      expect(first.instance.version).toBe(1);
+      expect(first.instance.attempt).toBe(0);
+      expect(first.instance.inFlight).toBeNull();
+      const again = await store.createInstance(
+        newInstance({ businessKey: "L-1", inputDigest: "other" }),
+      );
+      expect(again.created).toBe(false);
+      expect(again.instance.id).toBe(first.instance.id);
+      expect(again.instance.inputDigest).toBe("d1");
+      const otherBehavior = await store.createInstance(
+        newInstance({ businessKey: "L-1", behavior: "repay" }),
+      );
+      expect(otherBehavior.created).toBe(true);
+    });
+
+    test("concurrent creates of one business key make one instance", async () => {
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          store.createInstance(newInstance({ businessKey: "L-race" })),
+        ),
+      );
+      expect(results.filter((r) => r.created)).toHaveLength(1);
+      expect(new Set(results.map((r) => r.instance.id)).size).toBe(1);
+    });
+
+    test("round-trips JSON values, Chinese text and nulls", async () => {
+      const { instance } = await store.createInstance(
+        newInstance({
+          context: { apply: { applyNo: "A1", approved: true, amount: 100000, note: null } },
+        }),
+      );
+      const read = await store.getInstance(instance.id);
+      expect(read).toEqual(instance);
+      expect(read?.input).toEqual({ amount: "1000.00", name: "张三" });
+      const found = await store.findInstance(instance);
+      expect(found?.id).toBe(instance.id);
+      expect(await store.getInstance(randomUUID())).toBeUndefined();
+    });
+
+    test("commitTransition is a compare-and-set on the version", async () => {
+      const { instance } = await store.createInstance(newInstance());
+      const next = await commit(instance, {
+        step: "wait",
+        status: "waiting",
+        nextRunAt: t0 + 60_000,
+        attempt: 0,
+      });
+      expect(next.version).toBe(2);
+      expect(next.step).toBe("wait");
+      expect(next.status).toBe("waiting");
+      let error: unknown;
+      try {
+        await commit(instance, { step: "query" });
+      } catch (e) {
+        error = e;
+      }
+      expect(isCapflowError(error, "STORE_CONFLICT")).toBe(true);
+      const read = await store.getInstance(instance.id);
+      expect(read?.step).toBe("wait");
+      expect(await store.history(instance.id)).toHaveLength(1);
+    });
+
+    test("two commits of the same version: exactly one wins", async () => {
+      const { instance } = await store.createInstance(newInstance());
+      const outcomes = await Promise.allSettled([
+        commit(instance, { step: "a" }),
+        commit(instance, { step: "b" }),
+        commit(instance, { step: "c" }),
+      ]);
+      expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(1);
+      for (const o of outcomes)
+        if (o.status === "rejected") expect(isCapflowError(o.reason, "STORE_CONFLICT")).toBe(true);
+      expect(await store.history(instance.id)).toHaveLength(1);
+    });
+
+    test("step log entries are stored with the version they produced", async () => {
+      const { instance } = await store.createInstance(newInstance());
+      const next = await store.commitTransition({
+        instanceId: instance.id,
+        expectedVersion: 1,
+        now: t0 + 5,
+        changes: { step: "wait", status: "waiting", context: { apply: { applyNo: "A1" } } },
+        log: {
+          step: "apply",
+          attempt: 1,
+          event: "call",
+          fromStep: "apply",
+          toStep: "wait",
+          outcome: "processing",
+          request: { body: { idCardNo: "1101**********1234" } },
+          response: { body: { code: "0000" } },
+          startedAt: t0 + 1,
+          durationMs: 4,
+        },
+      });
+      const [entry] = await store.history(instance.id);
+      expect(entry).toMatchObject({
+        instanceId: instance.id,
+        version: next.version,
+        step: "apply",
+        event: "call",
+        toStep: "wait",
+        outcome: "processing",
+        request: { body: { idCardNo: "1101**********1234" } },
+      });
+      expect(next.context).toEqual({ apply: { applyNo: "A1" } });
+    });
+
+    test("claimDue leases due instances once, and an expired lease is claimable again", async () => {
+      const due = await store.createInstance(newInstance({ nextRunAt: t0 }));
+      await store.createInstance(newInstance({ nextRunAt: t0 + 60_000 }));
+      await store.createInstance(newInstance({ nextRunAt: null, status: "waiting" }));
+      const claimed = await store.claimDue({ owner: "w1", now: t0, leaseMs: 30_000, limit: 10 });
+      expect(claimed.map((i) => i.id)).toEqual([due.instance.id]);
+      expect(claimed[0]?.leaseOwner).toBe("w1");
+      expect(claimed[0]?.leaseUntil).toBe(t0 + 30_000);
+      expect(
+        await store.claimDue({ owner: "w2", now: t0 + 1000, leaseMs: 30_000, limit: 10 }),
+      ).toEqual([]);
+      const reclaimed = await store.claimDue({
+        owner: "w2",
+        now: t0 + 30_001,
+        leaseMs: 30_000,
+        limit: 10,
+      });
+      expect(reclaimed.map((i) => i.id)).toEqual([due.instance.id]);
+      expect(reclaimed[0]?.leaseOwner).toBe("w2");
+    });
+
+    test("claimDue respects limit, order and channel filter; settled instances are never claimed", async () => {
+      const late = await store.createInstance(newInstance({ nextRunAt: t0 - 10 }));
+      const early = await store.createInstance(newInstance({ nextRunAt: t0 - 20 }));
+      await store.createInstance(newInstance({ nextRunAt: t0 - 30, channel: "meadow" }));
+      await store.createInstance(newInstance({ nextRunAt: t0 - 40, status: "succeeded" }));
+      const claimed = await store.claimDue({
+        owner: "w",
+        now: t0,
+        leaseMs: 1000,
+        limit: 2,
+        channels: ["lanbank"],
+      });
+      expect(claimed.map((i) => i.id)).toEqual([early.instance.id, late.instance.id]);
+    });
+
+    test("concurrent claimers never get the same instance", async () => {
+      for (let i = 0; i < 40; i++) await store.createInstance(newInstance({ nextRunAt: t0 - i }));
+      const batches = await Promise.all(
+        Array.from({ length: 4 }, (_, w) =>
+          store.claimDue({ owner: `w${w}`, now: t0, leaseMs: 60_000, limit: 15 }),
+        ),
+      );
+      const ids = batches.flat().map((i) => i.id);
+      expect(ids).toHaveLength(40);
+      expect(new Set(ids).size).toBe(40);
+    });
+
+    test("commit releases the lease unless asked to keep it; releaseLease gives work back", async () => {
+      const { instance } = await store.createInstance(newInstance());
+      const [claimed] = await store.claimDue({ owner: "w1", now: t0, leaseMs: 60_000, limit: 1 });
+      const kept = await store.commitTransition({
+        instanceId: claimed!.id,
+        expectedVersion: claimed!.version,
+        now: t0 + 1,
+        changes: { inFlight: { step: "apply", attempt: 1, serial: "S1", startedAt: t0 + 1 } },
+        log: { step: "apply", attempt: 1, event: "intent", startedAt: t0 + 1, durationMs: 0 },
+        keepLease: true,
+      });
+      expect(kept.leaseOwner).toBe("w1");
+      expect(kept.inFlight).toEqual({ step: "apply", attempt: 1, serial: "S1", startedAt: t0 + 1 });
+      const released = await commit(kept, { inFlight: null, nextRunAt: t0 });
+      expect(released.leaseOwner).toBeNull();
+      expect(released.inFlight).toBeNull();
+      const [again] = await store.claimDue({ owner: "w2", now: t0 + 2, leaseMs: 60_000, limit: 1 });
+      expect(again?.id).toBe(instance.id);
+      await store.releaseLease(instance.id, "someone-else");
+      expect((await store.getInstance(instance.id))?.leaseOwner).toBe("w2");
+      await store.releaseLease(instance.id, "w2");
+      expect((await store.getInstance(instance.id))?.leaseOwner).toBeNull();
+    });
+
+    test("the inbox dedupes callbacks per channel and stays until consumed", async () => {
+      const entry = {
+        id: randomUUID(),
+        channel: "lanbank",
+        callback: "loan.result",
+        dedupeKey: "N-1",
+        businessKey: "L-9",
+        payload: { status: "SUCCESS", 姓名: "张三" },
+        receivedAt: t0,
+      };
+      const first = await store.insertInbox(entry);
+      expect(first.duplicate).toBe(false);
+      expect(first.entry.processedAt).toBeNull();
+      const second = await store.insertInbox({
+        ...entry,
+        id: randomUUID(),
+        payload: { status: "FAIL" },
+      });
+      expect(second.duplicate).toBe(true);
+      expect(second.entry.payload).toEqual({ status: "SUCCESS", 姓名: "张三" });
+      const otherChannel = await store.insertInbox({
+        ...entry,
+        id: randomUUID(),
+        channel: "meadow",
+      });
+      expect(otherChannel.duplicate).toBe(false);
+
+      const pending = await store.pendingInbox({ channel: "lanbank", businessKey: "L-9" });
+      expect(pending.map((e) => e.id)).toEqual([entry.id]);
+
+      const { instance } = await store.createInstance(newInstance({ businessKey: "L-9" }));
+      await store.commitTransition({
+        instanceId: instance.id,
+        expectedVersion: 1,
+        now: t0 + 10,
+        changes: { step: "done", status: "succeeded" },
+        log: { step: "wait", attempt: 1, event: "callback", startedAt: t0 + 10, durationMs: 0 },
+        consumedInbox: [entry.id],
+      });
+      expect(await store.pendingInbox({ channel: "lanbank", businessKey: "L-9" })).toEqual([]);
+      const again = await store.insertInbox({ ...entry, id: randomUUID() });
+      expect(again.duplicate).toBe(true);
+      expect(again.entry.processedAt).toBe(t0 + 10);
+      expect(again.entry.instanceId).toBe(instance.id);
+    });
+
+    test("a waiting commit with unconsumed callbacks in the inbox is due at once", async () => {
+      const { instance } = await store.createInstance(newInstance({ businessKey: "L-early" }));
+      await store.insertInbox({
+        id: randomUUID(),
+        channel: "lanbank",
+        callback: "loan.result",
+        dedupeKey: "N-early",
+        businessKey: "L-early",
+        payload: {},
+        receivedAt: t0,
+      });
+      const next = await commit(
+        instance,
+        { step: "wait", status: "waiting", nextRunAt: t0 + 3_600_000 },
+        t0 + 5,
+      );
+      expect(next.nextRunAt).toBe(t0 + 5);
+    });
+
+    test("wake makes waiting instances of a business key due now, and leaves settled ones", async () => {
+      const waiting = await store.createInstance(
+        newInstance({ businessKey: "L-w", status: "waiting", nextRunAt: t0 + 3_600_000 }),
+      );
+      const settled = await store.createInstance(
+        newInstance({
+          businessKey: "L-w",
+          behavior: "credit",
+          status: "succeeded",
+          nextRunAt: null,
+        }),
+      );
+      await store.wake({ channel: "lanbank", businessKey: "L-w", now: t0 + 7 });
+      expect((await store.getInstance(waiting.instance.id))?.nextRunAt).toBe(t0 + 7);
+      expect((await store.getInstance(settled.instance.id))?.nextRunAt).toBeNull();
+      expect((await store.getInstance(waiting.instance.id))?.version).toBe(1);
+    });
+
+    test("listInstances filters by channel, status and age", async () => {
+      const a = await store.createInstance(newInstance({ now: t0 - 100_000 }));
+      await store.createInstance(newInstance({ channel: "meadow" }));
+      await store.createInstance(newInstance({ status: "manual", nextRunAt: null }));
+      const stuck = await store.listInstances({
+        channel: "lanbank",
+        status: ["active"],
+        updatedBefore: t0 - 50_000,
+      });
+      expect(stuck.map((i) => i.id)).toEqual([a.instance.id]);
+      expect(await store.listInstances({ status: ["manual"] })).toHaveLength(1);
+      expect(await store.listInstances({ limit: 2 })).toHaveLength(2);
+    });
+  });
+}

@@ -1,0 +1,17 @@
+import type { IncomingMessage } from "node:http";
+import type { HttpMethod, WireRequest } from "@capflow/core";
+import { flattenHeaders } from "./post-wire-request.ts";
+
+/** Reads an inbound HTTP request into the shape crypto handlers open. */
+export async function readWireRequest(request: IncomingMessage): Promise<WireRequest> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  const url = new URL(request.url ?? "/", "http://mock.invalid");
+  return {
+    method: (request.method ?? "GET") as HttpMethod,
+    path: url.pathname,
+    headers: flattenHeaders(request.headers),
+    query: Object.fromEntries(url.searchParams),
+    body: Buffer.concat(chunks).toString("utf8"),
+  };
+}

@@ -1,0 +1,39 @@
+import {
+  InProcessLimiter,
+  InProcessLockProvider,
+  MemoryDefinitionSource,
+  MemoryInstanceStore,
+} from "@capflow/core";
+import {
+  describeDefinitionSourceContract,
+  describeInstanceStoreContract,
+  describeLimiterContract,
+  describeLockProviderContract,
+} from "../src/contracts/index.ts";
+
+describeInstanceStoreContract("MemoryInstanceStore", async () => {
+  const store = new MemoryInstanceStore();
+  return { store, close: () => store.close() };
+});
+
+describeLockProviderContract("InProcessLockProvider", async () => {
+  const locks = new InProcessLockProvider();
+  return { locks, close: () => locks.close() };
+});
+
+describeLimiterContract("InProcessLimiter", async () => {
+  const limiter = new InProcessLimiter();
+  return { limiter, close: () => limiter.close() };
+});
+
+describeDefinitionSourceContract("MemoryDefinitionSource", async () => {
+  const source = new MemoryDefinitionSource();
+  return {
+    source,
+    publish: async ({ channels = [], behaviors = [] }) => {
+      for (const channel of channels) source.putChannel(channel);
+      for (const behavior of behaviors) source.putBehavior(behavior);
+    },
+    close: async () => {},
+  };
+});
