@@ -1,0 +1,168 @@
+import type {
+  BehaviorDefinition,
+  BehaviorRef,
+  ChannelDefinition,
+  DefinitionSource,
+  LoadedBehavior,
+  LoadedChannel,
+} from "@capflow/core";
+import type { Knex } from "knex";
+import { definitionFromRow, epochMs, type Row } from "./rows.ts";
+import { defaultSchema, type QualifiedNames, qualifiedNames } from "./sql-names.ts";
+import { translateStoreError } from "./translate-error.ts";
+
+export interface KnexDefinitionSourceOptions {
+  /** Default `capflow`. */
+  schema?: string;
+  /** How messages name the database. */
+  target?: string;
+  /** Folder that relative `file:` key references in channel definitions resolve against. */
+  baseDir?: string;
+  /**
+   * How long channels and active behaviors are served from memory before `revision()` is asked
+   * again. Default 5 000 ms; 0 checks on every lookup. Calling `revision()` yourself (the engine
+   * does, each poll) refreshes at once when something changed.
+   */
+  refreshMs?: number;
+  /** Epoch milliseconds; injectable for tests. */
+  now?: () => number;
+}
+
+/**
+ * The engine's `DefinitionSource` (see `@capflow/core` ports) over the `channels` and `behaviors`
+ * tables. Pinned behavior versions never change, so they are cached for the life of the process;
+ * channels and active versions are cached until the revision moves.
+ */
+export class KnexDefinitionSource implements DefinitionSource {
+  readonly #knex: Knex;
+  readonly #t: QualifiedNames;
+  readonly #target: string;
+  readonly #baseDir: string | undefined;
+  readonly #refreshMs: number;
+  readonly #now: () => number;
+  readonly #pinned = new Map<string, LoadedBehavior>();
+  readonly #active = new Map<string, LoadedBehavior | undefined>();
+  readonly #channels = new Map<string, LoadedChannel | undefined>();
+  #revision: string | undefined;
+  #checkedAt = Number.NEGATIVE_INFINITY;
+  #checking: Promise<string> | undefined;
+
+  constructor(knex: Knex, options: KnexDefinitionSourceOptions = {}) {
+    this.#knex = knex;
+    this.#t = qualifiedNames(options.schema ?? defaultSchema);
+    this.#target = options.target ?? "the database";
+    this.#baseDir = options.baseDir;
+    this.#refreshMs = options.refreshMs ?? 5_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  async getChannel(code: string): Promise<LoadedChannel | undefined> {
+    await this.#refreshIfStale();
+    if (this.#channels.has(code)) return this.#channels.get(code);
+    const [row] = await this.#rows(`SELECT definition FROM ${this.#t.channels} WHERE code = ?`, [
+      code,
+    ]);
+    const loaded = row && this.#loadedChannel(definitionFromRow<ChannelDefinition>(row));
+    this.#channels.set(code, loaded);
+    return loaded;
+  }
+
+  async getBehavior(
+    channel: string,
+    behavior: string,
+    version?: number,
+  ): Promise<LoadedBehavior | undefined> {
+    if (version !== undefined) {
+      const key = `${channel}\u0000${behavior}\u0000${version}`;
+      const cached = this.#pinned.get(key);
+      if (cached) return cached;
+      const [row] = await this.#rows(
+        `SELECT definition, version FROM ${this.#t.behaviors}
+         WHERE channel = ? AND code = ? AND version = ?`,
+        [channel, behavior, version],
+      );
+      // A miss is not cached: that version may be pushed later.
+      if (!row) return undefined;
+      return this.#pin(channel, behavior, row);
+    }
+    await this.#refreshIfStale();
+    const key = `${channel}\u0000${behavior}`;
+    if (this.#active.has(key)) return this.#active.get(key);
+    const [row] = await this.#rows(
+      `SELECT definition, version FROM ${this.#t.behaviors}
+       WHERE channel = ? AND code = ? AND active`,
+      [channel, behavior],
+    );
+    const loaded = row && this.#pin(channel, behavior, row);
+    this.#active.set(key, loaded);
+    return loaded;
+  }
+
+  async listBehaviors(): Promise<BehaviorRef[]> {
+    const rows = await this.#rows(
+      `SELECT channel, code, version FROM ${this.#t.behaviors} WHERE active ORDER BY channel, code`,
+      [],
+    );
+    return rows.map((row) => ({
+      channel: row.channel as string,
+      behavior: row.code as string,
+      activeVersion: Number(row.version),
+    }));
+  }
+
+  /**
+   * Changes whenever a channel or a behavior version is added, changed, activated or removed:
+   * row counts plus the latest `updated_at` of both tables (small tables; one cheap query).
+   * When it moved since the last call, the cached channels and active versions are dropped.
+   */
+  async revision(): Promise<string> {
+    this.#checking ??= this.#readRevision().finally(() => {
+      this.#checking = undefined;
+    });
+    return this.#checking;
+  }
+
+  async #readRevision(): Promise<string> {
+    const [row] = await this.#rows(
+      `SELECT (SELECT count(*) FROM ${this.#t.channels})::text AS channels,
+              (SELECT max(updated_at) FROM ${this.#t.channels}) AS channels_at,
+              (SELECT count(*) FROM ${this.#t.behaviors})::text AS behaviors,
+              (SELECT max(updated_at) FROM ${this.#t.behaviors}) AS behaviors_at`,
+      [],
+    );
+    const at = (value: unknown) => (value == null ? "-" : String(epochMs(value)));
+    const revision = `${row?.channels}.${at(row?.channels_at)}.${row?.behaviors}.${at(row?.behaviors_at)}`;
+    if (revision !== this.#revision) {
+      this.#channels.clear();
+      this.#active.clear();
+      this.#revision = revision;
+    }
+    this.#checkedAt = this.#now();
+    return revision;
+  }
+
+  async #refreshIfStale(): Promise<void> {
+    if (this.#now() - this.#checkedAt >= this.#refreshMs) await this.revision();
+  }
+
+  #pin(channel: string, behavior: string, row: Row): LoadedBehavior {
+    const loaded: LoadedBehavior = {
+      definition: definitionFromRow<BehaviorDefinition>(row),
+      version: Number(row.version),
+    };
+    this.#pinned.set(`${channel}\u0000${behavior}\u0000${loaded.version}`, loaded);
+    return loaded;
+  }
+
+  #loadedChannel(definition: ChannelDefinition): LoadedChannel {
+    return this.#baseDir === undefined ? { definition } : { definition, baseDir: this.#baseDir };
+  }
+
+  async #rows(sql: string, bindings: readonly Knex.RawBinding[]): Promise<Row[]> {
+    try {
+      return ((await this.#knex.raw(sql, bindings)) as { rows: Row[] }).rows;
+    } catch (cause) {
+      throw translateStoreError(cause, { target: this.#target });
+    }
+  }
+}

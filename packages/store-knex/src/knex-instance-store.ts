@@ -1,0 +1,354 @@
+import { randomUUID } from "node:crypto";
+import {
+  type BusinessKeyRef,
+  CapflowError,
+  type ClaimRequest,
+  type InboxEntry,
+  type InstanceFilter,
+  type InstanceRecord,
+  type InstanceStore,
+  type NewInboxEntry,
+  type NewInstance,
+  type StepLogEntry,
+  type Transition,
+} from "@capflow/core";
+import type { Knex } from "knex";
+import { commitStatement } from "./commit-statement.ts";
+import {
+  inboxFromRow,
+  instanceFromRow,
+  jsonParam,
+  type Row,
+  stepLogFromRow,
+  timeParam,
+} from "./rows.ts";
+import {
+  defaultSchema,
+  type QualifiedNames,
+  qualifiedNames,
+  runnableStatuses,
+} from "./sql-names.ts";
+import { translateStoreError } from "./translate-error.ts";
+
+export interface KnexInstanceStoreOptions {
+  /** Schema holding capflow's tables. Default `capflow`. */
+  schema?: string;
+  /** How messages name the database, e.g. `PostgreSQL at db:5432` (never with a password). */
+  target?: string;
+  /** Called by `close()`. Default: nothing (whoever created the knex instance destroys it). */
+  onClose?: () => Promise<void>;
+}
+
+/**
+ * `InstanceStore` on PostgreSQL or PGlite through knex. Each operation is one statement where it
+ * can be (a single statement is its own transaction), written as SQL rather than built with the
+ * query builder: the SQL is the design here (ON CONFLICT, SKIP LOCKED, data-modifying CTEs), and
+ * it keeps knex's per-query overhead low on the hot path.
+ */
+export class KnexInstanceStore implements InstanceStore {
+  readonly #knex: Knex;
+  readonly #t: QualifiedNames;
+  readonly #target: string;
+  readonly #onClose: (() => Promise<void>) | undefined;
+
+  constructor(knex: Knex, options: KnexInstanceStoreOptions = {}) {
+    this.#knex = knex;
+    this.#t = qualifiedNames(options.schema ?? defaultSchema);
+    this.#target = options.target ?? "the database";
+    this.#onClose = options.onClose;
+  }
+
+  async createInstance(
+    instance: NewInstance,
+  ): Promise<{ instance: InstanceRecord; created: boolean }> {
+    const t = this.#t;
+    // INSERT … ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to finish;
+    // when it did nothing, the SELECT (a new statement, so a new snapshot) sees the winner's row.
+    const inserted = await this.#rows(
+      `INSERT INTO ${t.instances} (id, channel, behavior, behavior_version, business_key, input,
+         input_digest, step, status, context, snapshot, next_run_at, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?)
+       ON CONFLICT (channel, business_key, behavior) DO NOTHING
+       RETURNING *`,
+      [
+        instance.id,
+        instance.channel,
+        instance.behavior,
+        instance.behaviorVersion,
+        instance.businessKey,
+        jsonParam(instance.input),
+        instance.inputDigest,
+        instance.step,
+        instance.status,
+        jsonParam(instance.context),
+        jsonParam(instance.snapshot),
+        timeParam(instance.nextRunAt),
+        timeParam(instance.now),
+        timeParam(instance.now),
+      ],
+      { instance: instance.id },
+    );
+    const row = inserted[0];
+    if (row) return { instance: instanceFromRow(row), created: true };
+    const existing = await this.findInstance(instance);
+    if (!existing) {
+      // The conflicting row was deleted between the two statements: vanishingly rare; retryable.
+      throw new CapflowError(
+        "STORE_CONFLICT",
+        `instance ${instance.businessKey} was created and removed concurrently; try again`,
+        { retryable: true, context: { channel: instance.channel, behavior: instance.behavior } },
+      );
+    }
+    return { instance: existing, created: false };
+  }
+
+  async getInstance(id: string): Promise<InstanceRecord | undefined> {
+    const [row] = await this.#rows(`SELECT * FROM ${this.#t.instances} WHERE id = ?`, [id], {
+      instance: id,
+    });
+    return row && instanceFromRow(row);
+  }
+
+  async findInstance(key: BusinessKeyRef): Promise<InstanceRecord | undefined> {
+    const [row] = await this.#rows(
+      `SELECT * FROM ${this.#t.instances}
+       WHERE channel = ? AND business_key = ? AND behavior = ?`,
+      [key.channel, key.businessKey, key.behavior],
+      { channel: key.channel, behavior: key.behavior },
+    );
+    return row && instanceFromRow(row);
+  }
+
+  async listInstances(filter: InstanceFilter): Promise<InstanceRecord[]> {
+    const where: string[] = [];
+    const bindings: unknown[] = [];
+    if (filter.channel !== undefined) {
+      where.push("channel = ?");
+      bindings.push(filter.channel);
+    }
+    if (filter.behavior !== undefined) {
+      where.push("behavior = ?");
+      bindings.push(filter.behavior);
+    }
+    if (filter.status !== undefined) {
+      where.push("status = ANY (?::text[])");
+      bindings.push(filter.status);
+    }
+    if (filter.updatedBefore !== undefined) {
+      where.push("updated_at < ?");
+      bindings.push(timeParam(filter.updatedBefore));
+    }
+    let sql = `SELECT * FROM ${this.#t.instances}`;
+    if (where.length > 0) sql += ` WHERE ${where.join(" AND ")}`;
+    sql += " ORDER BY created_at, id";
+    if (filter.limit !== undefined) {
+      sql += " LIMIT ?";
+      bindings.push(filter.limit);
+    }
+    return (await this.#rows(sql, bindings)).map(instanceFromRow);
+  }
+
+  async claimDue(request: ClaimRequest): Promise<InstanceRecord[]> {
+    const t = this.#t;
+    const now = timeParam(request.now);
+    const bindings: unknown[] = [request.owner, timeParam(request.now + request.leaseMs), now, now];
+    let channels = "";
+    if (request.channels !== undefined) {
+      channels = "AND channel = ANY (?::text[])";
+      bindings.push(request.channels);
+    }
+    bindings.push(request.limit);
+    // One statement: pick due rows in next_run_at order, skipping rows another claimer holds
+    // locked right now, and lease them. A row leased and committed by another worker since this
+    // statement's snapshot is re-checked under its lock (EvalPlanQual) and dropped.
+    const rows = await this.#rows(
+      `UPDATE ${t.instances} SET lease_owner = ?, lease_until = ?
+       WHERE id IN (
+         SELECT id FROM ${t.instances}
+         WHERE status IN ${runnableStatuses} AND next_run_at <= ?
+           AND (lease_until IS NULL OR lease_until <= ?) ${channels}
+         ORDER BY next_run_at
+         LIMIT ?
+         FOR UPDATE SKIP LOCKED)
+       RETURNING *`,
+      bindings,
+    );
+    // RETURNING has no defined order.
+    return rows.map(instanceFromRow).sort((a, b) => (a.nextRunAt ?? 0) - (b.nextRunAt ?? 0));
+  }
+
+  async releaseLease(id: string, owner: string): Promise<void> {
+    await this.#rows(
+      `UPDATE ${this.#t.instances} SET lease_owner = NULL, lease_until = NULL
+       WHERE id = ? AND lease_owner = ?`,
+      [id, owner],
+      { instance: id },
+    );
+  }
+
+  async commitTransition(transition: Transition): Promise<InstanceRecord> {
+    const logId = randomUUID();
+    const { sql, bindings } = commitStatement(this.#t, transition, logId);
+    let rows: Row[];
+    try {
+      rows = ((await this.#knex.raw(sql, bindings as Knex.RawBinding[])) as { rows: Row[] }).rows;
+    } catch (cause) {
+      const error = this.#translate(cause, transition);
+      if (error.code === "STORE_CONNECTION_LOST" || error.code === "STORE_TIMEOUT") {
+        return this.#recoverCommit(transition, logId, error);
+      }
+      throw error;
+    }
+    const row = rows[0];
+    if (row) return instanceFromRow(row);
+    throw await this.#whyNotCommitted(transition);
+  }
+
+  async history(instanceId: string): Promise<StepLogEntry[]> {
+    const rows = await this.#rows(
+      `SELECT * FROM ${this.#t.stepLogs} WHERE instance_id = ? ORDER BY version`,
+      [instanceId],
+      { instance: instanceId },
+    );
+    return rows.map(stepLogFromRow);
+  }
+
+  async insertInbox(entry: NewInboxEntry): Promise<{ entry: InboxEntry; duplicate: boolean }> {
+    const t = this.#t;
+    const context = { channel: entry.channel, callback: entry.callback };
+    const [row] = await this.#rows(
+      `INSERT INTO ${t.inbox} (id, channel, callback, dedupe_key, business_key, payload, received_at)
+       VALUES (?, ?, ?, ?, ?, ?::jsonb, ?)
+       ON CONFLICT (channel, dedupe_key) DO NOTHING
+       RETURNING *`,
+      [
+        entry.id,
+        entry.channel,
+        entry.callback,
+        entry.dedupeKey,
+        entry.businessKey,
+        jsonParam(entry.payload),
+        timeParam(entry.receivedAt),
+      ],
+      context,
+    );
+    if (row) return { entry: inboxFromRow(row), duplicate: false };
+    const [first] = await this.#rows(
+      `SELECT * FROM ${t.inbox} WHERE channel = ? AND dedupe_key = ?`,
+      [entry.channel, entry.dedupeKey],
+      context,
+    );
+    if (!first) {
+      throw new CapflowError(
+        "STORE_CONFLICT",
+        `inbox entry ${entry.dedupeKey} was stored and removed concurrently; try again`,
+        { retryable: true, context },
+      );
+    }
+    return { entry: inboxFromRow(first), duplicate: true };
+  }
+
+  async pendingInbox(key: { channel: string; businessKey: string }): Promise<InboxEntry[]> {
+    const rows = await this.#rows(
+      `SELECT * FROM ${this.#t.inbox}
+       WHERE channel = ? AND business_key = ? AND processed_at IS NULL
+       ORDER BY received_at, id`,
+      [key.channel, key.businessKey],
+      { channel: key.channel },
+    );
+    return rows.map(inboxFromRow);
+  }
+
+  async wake(key: { channel: string; businessKey: string; now: number }): Promise<void> {
+    const now = timeParam(key.now);
+    // Leaves version alone: waking changes when an instance runs, not its state.
+    await this.#rows(
+      `UPDATE ${this.#t.instances}
+       SET next_run_at = LEAST(COALESCE(next_run_at, ?), ?)
+       WHERE channel = ? AND business_key = ? AND status IN ${runnableStatuses}`,
+      [now, now, key.channel, key.businessKey],
+      { channel: key.channel },
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.#onClose?.();
+  }
+
+  /** The update matched no row: tell a lost compare-and-set from a missing instance. */
+  async #whyNotCommitted(transition: Transition): Promise<CapflowError> {
+    const [row] = await this.#rows(
+      `SELECT version FROM ${this.#t.instances} WHERE id = ?`,
+      [transition.instanceId],
+      { instance: transition.instanceId },
+    );
+    if (!row) {
+      return new CapflowError(
+        "INSTANCE_NOT_FOUND",
+        `instance ${transition.instanceId} does not exist`,
+        { context: { instance: transition.instanceId, step: transition.log.step } },
+      );
+    }
+    return conflict(transition, Number(row.version));
+  }
+
+  /**
+   * The connection broke (or the client gave up waiting) while the commit was in flight: it may
+   * have committed with the reply lost. Retrying blindly could apply it twice; giving up could
+   * make the engine redo a partner call that already happened. So read the truth back on another
+   * connection: our step log id present at expected + 1 means it committed; the version still at
+   * expected means it did not (retryable); anything else means someone else moved it.
+   */
+  async #recoverCommit(
+    transition: Transition,
+    logId: string,
+    original: CapflowError,
+  ): Promise<InstanceRecord> {
+    let rows: Row[];
+    try {
+      rows = await this.#rows(
+        `SELECT i.*, EXISTS (SELECT 1 FROM ${this.#t.stepLogs} WHERE id = ?::uuid) AS committed_log
+         FROM ${this.#t.instances} i WHERE i.id = ?`,
+        [logId, transition.instanceId],
+        { instance: transition.instanceId },
+      );
+    } catch (cause) {
+      throw new CapflowError(
+        "STORE_CONNECTION_LOST",
+        `lost the connection while committing instance ${transition.instanceId} at version ${transition.expectedVersion}, and could not re-read it: the commit may or may not have happened; retry with the same expected version (a second apply is refused by the version check)`,
+        { retryable: true, cause, context: original.context },
+      );
+    }
+    const row = rows[0];
+    if (row && Number(row.version) === transition.expectedVersion + 1 && row.committed_log) {
+      return instanceFromRow(row);
+    }
+    if (row && Number(row.version) === transition.expectedVersion) throw original;
+    if (!row) throw await this.#whyNotCommitted(transition);
+    throw conflict(transition, Number(row.version));
+  }
+
+  async #rows(sql: string, bindings: readonly unknown[], context = {}): Promise<Row[]> {
+    try {
+      const result = (await this.#knex.raw(sql, bindings as Knex.RawBinding[])) as { rows: Row[] };
+      return result.rows;
+    } catch (cause) {
+      throw translateStoreError(cause, { target: this.#target, context });
+    }
+  }
+
+  #translate(cause: unknown, transition: Transition): CapflowError {
+    return translateStoreError(cause, {
+      target: this.#target,
+      context: { instance: transition.instanceId, step: transition.log.step },
+    });
+  }
+}
+
+function conflict(transition: Transition, actual: number): CapflowError {
+  return new CapflowError(
+    "STORE_CONFLICT",
+    `instance ${transition.instanceId} is at version ${actual}, not ${transition.expectedVersion}: another worker changed it; stop working on it and make no further partner call`,
+    { context: { instance: transition.instanceId, step: transition.log.step } },
+  );
+}

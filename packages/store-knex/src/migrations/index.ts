@@ -1,0 +1,5 @@
+import { initialMigration } from "./0001_initial.ts";
+import type { Migration } from "./migration.ts";
+
+/** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
+export const migrations: readonly Migration[] = [initialMigration];

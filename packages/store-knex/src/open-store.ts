@@ -1,0 +1,191 @@
+import { mkdir } from "node:fs/promises";
+import type { PGlite } from "@electric-sql/pglite";
+import knexModule, { type Knex } from "knex";
+import ClientPgLite from "knex-pglite";
+import { withAdvisoryLock } from "./advisory-lock.ts";
+import {
+  KnexDefinitionSource,
+  type KnexDefinitionSourceOptions,
+} from "./knex-definition-source.ts";
+import { KnexInstanceStore } from "./knex-instance-store.ts";
+import { type MigrationResult, migrateSchema } from "./migrate.ts";
+import { defaultSchema } from "./sql-names.ts";
+import { translateStoreError } from "./translate-error.ts";
+
+/**
+ * One database handle: a knex instance with capflow's instance store and definition source on it.
+ * `close()` releases the pool (or shuts PGlite down); closing `instances` does the same.
+ */
+export interface CapflowDatabase {
+  readonly knex: Knex;
+  /** The schema holding capflow's tables. */
+  readonly schema: string;
+  /** `PostgreSQL at host:port/db` or `PGlite in memory|at DIR`: for messages, never a password. */
+  readonly target: string;
+  readonly instances: KnexInstanceStore;
+  readonly definitions: KnexDefinitionSource;
+  /** Applies pending migrations; safe when several nodes call it at once. */
+  migrate(): Promise<MigrationResult>;
+  close(): Promise<void>;
+}
+
+export interface PostgresStoreOptions {
+  /** `postgres://user:password@host:5432/database`. */
+  connectionString: string;
+  /** Schema for capflow's tables (created by `migrate()`). Default `capflow`. */
+  schema?: string;
+  /** knex pool size. Size it to the worker's concurrency plus a few; see docs/operations.md. */
+  pool?: { min?: number; max?: number };
+  /** Server-side limit on any one statement. Default 30 000 ms. 0 disables it. */
+  statementTimeoutMs?: number;
+  /** How long to wait for PostgreSQL to accept a new connection. Default 10 000 ms. */
+  connectTimeoutMs?: number;
+  /** How long to wait for a free pooled connection. Default 10 000 ms. */
+  acquireTimeoutMs?: number;
+  /** Shown in `pg_stat_activity`. Default `capflow`. */
+  applicationName?: string;
+  definitions?: KnexDefinitionSourceOptions;
+  /**
+   * Where knex reports warnings (e.g. `Connection Error: …` when a pooled connection breaks; the
+   * operation in flight rejects with a translated error either way). Default: the console.
+   */
+  log?: Knex.Config["log"];
+}
+
+/** Opens capflow's tables on PostgreSQL (production, many nodes). Call `migrate()` once at start. */
+export function openPostgresStore(options: PostgresStoreOptions): CapflowDatabase {
+  const schema = options.schema ?? defaultSchema;
+  // Accepted by knex's pg dialect and by pg.Client alike (the migration lock's own connection).
+  const connection = {
+    connectionString: options.connectionString,
+    application_name: options.applicationName ?? "capflow",
+    statement_timeout: options.statementTimeoutMs ?? 30_000,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+  };
+  const knex = knexModule({
+    client: "pg",
+    connection,
+    pool: { min: options.pool?.min ?? 0, max: options.pool?.max ?? 10 },
+    acquireConnectionTimeout: options.acquireTimeoutMs ?? 10_000,
+    searchPath: [schema],
+    // Error messages then carry the SQL with placeholders, not the values bound to them.
+    compileSqlOnError: false,
+    ...(options.log ? { log: options.log } : {}),
+  });
+  const target = describePostgres(options.connectionString);
+  return assemble(knex, schema, target, options.definitions, (work) =>
+    withAdvisoryLock(connection, `migrate:${schema}`, work),
+  );
+}
+
+export interface PgliteStoreOptions {
+  /** Folder for a persistent database, created if missing. Omitted: in memory, gone on close. */
+  dataDir?: string;
+  /**
+   * An instance you created (with extensions, or `loadDataDir` to start from a dump, which skips
+   * initdb and starts several times faster). The store owns it from then on: `close()` closes it.
+   * `dataDir` is ignored.
+   */
+  pglite?: PGlite;
+  /** Default `capflow`. */
+  schema?: string;
+  definitions?: KnexDefinitionSourceOptions;
+}
+
+/**
+ * Opens capflow's tables on embedded PGlite (PostgreSQL compiled to WebAssembly, in this process):
+ * nothing to install, one process, one connection. The same SQL and migrations as PostgreSQL.
+ */
+export async function openPgliteStore(options: PgliteStoreOptions = {}): Promise<CapflowDatabase> {
+  const schema = options.schema ?? defaultSchema;
+  const { pglite } = options;
+  const dataDir = pglite === undefined ? options.dataDir : undefined;
+  if (dataDir !== undefined) await mkdir(dataDir, { recursive: true });
+  // knex-pglite 0.14 (checked against knex 3.3, PGlite 0.5, Node 20) is knex's own postgres
+  // dialect with the driver swapped for PGlite, so the SQL, bindings and result handling are
+  // knex's; it pins the pool to the one connection PGlite has, and concurrent callers queue.
+  // A given instance goes in through a function: knex deep-clones connection objects.
+  const knex = knexModule({
+    client: ClientPgLite,
+    dialect: "postgres",
+    connection:
+      pglite !== undefined
+        ? ((() => ({ pglite })) as unknown as Knex.StaticConnectionConfig)
+        : dataDir === undefined
+          ? {}
+          : { filename: dataDir },
+    searchPath: [schema],
+    compileSqlOnError: false,
+  });
+  const target =
+    pglite !== undefined
+      ? "PGlite"
+      : dataDir === undefined
+        ? "PGlite in memory"
+        : `PGlite at ${dataDir}`;
+  // One connection in one process: migrations cannot race, no lock needed.
+  return assemble(knex, schema, target, options.definitions, (work) => work());
+}
+
+function assemble(
+  knex: Knex,
+  schema: string,
+  target: string,
+  definitionOptions: KnexDefinitionSourceOptions | undefined,
+  serializeMigrations: <T>(work: () => Promise<T>) => Promise<T>,
+): CapflowDatabase {
+  let closed: Promise<void> | undefined;
+  const close = () => {
+    closed ??= knex.destroy();
+    return closed;
+  };
+  return {
+    knex,
+    schema,
+    target,
+    instances: new KnexInstanceStore(knex, { schema, target, onClose: close }),
+    definitions: new KnexDefinitionSource(knex, { ...definitionOptions, schema, target }),
+    async migrate() {
+      try {
+        return await migrateSchema(knex, schema, serializeMigrations);
+      } catch (error) {
+        throw translateStoreError(error, { target, context: { schema } });
+      }
+    },
+    close,
+  };
+}
+
+/** `PostgreSQL at host:port/database`, from a connection string, leaving out user and password. */
+export function describePostgres(connectionString: string): string {
+  try {
+    const url = new URL(connectionString);
+    const database = url.pathname.replace(/^\//, "");
+    return `PostgreSQL at ${url.hostname || "localhost"}:${url.port || "5432"}${database ? `/${database}` : ""}`;
+  } catch {
+    return "PostgreSQL (connection string not a URL)";
+  }
+}
+
+export interface OpenStoreOptions {
+  /** A PostgreSQL connection string; when set, PostgreSQL is used. */
+  databaseUrl?: string;
+  /** Otherwise PGlite, persisted in this folder (in memory when omitted too). */
+  pgliteDir?: string;
+  schema?: string;
+}
+
+/**
+ * PostgreSQL when a URL is given, PGlite otherwise: what a command line or a small service does
+ * with `DATABASE_URL` or a data folder.
+ */
+export async function openStore(options: OpenStoreOptions): Promise<CapflowDatabase> {
+  const schema = options.schema === undefined ? {} : { schema: options.schema };
+  if (options.databaseUrl !== undefined) {
+    return openPostgresStore({ connectionString: options.databaseUrl, ...schema });
+  }
+  return openPgliteStore({
+    ...schema,
+    ...(options.pgliteDir === undefined ? {} : { dataDir: options.pgliteDir }),
+  });
+}

@@ -1,0 +1,71 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  type BehaviorDefinition,
+  behaviorFileSuffix,
+  CapflowError,
+  type ChannelDefinition,
+  channelFileSuffix,
+} from "@capflow/core";
+import type { DatabaseHandle } from "./database-handle.ts";
+import { definitionFromRow, type Row } from "./rows.ts";
+import { qualifiedNames } from "./sql-names.ts";
+import { translateStoreError } from "./translate-error.ts";
+
+export interface PullResult {
+  /** Files written, relative to the folder, with `/` separators. */
+  files: string[];
+}
+
+/**
+ * Writes every channel and the active version of every behavior as definition files, in the
+ * layout `loadDefinitions` reads: `<channel>/<channel>.channel.json` and
+ * `<channel>/<behavior>.behavior.json`. Existing files with those names are replaced; other files
+ * are left alone. Definitions come back with the key order they were pushed with.
+ */
+export async function pullDefinitions(db: DatabaseHandle, dir: string): Promise<PullResult> {
+  const t = qualifiedNames(db.schema);
+  let channels: Row[];
+  let behaviors: Row[];
+  try {
+    channels = (
+      (await db.knex.raw(`SELECT definition FROM ${t.channels} ORDER BY code`)) as {
+        rows: Row[];
+      }
+    ).rows;
+    behaviors = (
+      (await db.knex.raw(
+        `SELECT definition FROM ${t.behaviors} WHERE active ORDER BY channel, code`,
+      )) as { rows: Row[] }
+    ).rows;
+  } catch (error) {
+    throw translateStoreError(error, { target: db.target });
+  }
+  const files: string[] = [];
+  const write = async (folder: string, name: string, definition: unknown) => {
+    const file = `${safeSegment(folder)}/${safeSegment(name)}`;
+    await mkdir(join(dir, safeSegment(folder)), { recursive: true });
+    await writeFile(join(dir, file), `${JSON.stringify(definition, null, 2)}\n`);
+    files.push(file);
+  };
+  for (const row of channels) {
+    const channel = definitionFromRow<ChannelDefinition>(row);
+    await write(channel.code, `${channel.code}${channelFileSuffix}`, channel);
+  }
+  for (const row of behaviors) {
+    const behavior = definitionFromRow<BehaviorDefinition>(row);
+    await write(behavior.channel, `${behavior.code}${behaviorFileSuffix}`, behavior);
+  }
+  return { files };
+}
+
+/** Codes become path segments: refuse anything that could leave the folder. */
+function safeSegment(segment: string): string {
+  if (segment === "" || segment === "." || segment === ".." || /[/\\\0]/.test(segment)) {
+    throw new CapflowError(
+      "DEFINITION_INVALID",
+      `a stored definition code (${JSON.stringify(segment)}) is not a safe file name; fix it in the database and push again`,
+    );
+  }
+  return segment;
+}

@@ -1,0 +1,120 @@
+import type {
+  InboxEntry,
+  InFlightCall,
+  InstanceRecord,
+  InstanceStatus,
+  StepLogEntry,
+  StepLogEvent,
+  StoredError,
+} from "@capflow/core";
+
+/**
+ * Row <-> record mapping, in one place. Rows come from `pg` (timestamptz as `Date`, int8 as string)
+ * or PGlite (timestamptz as `Date`, int8 as number); these functions accept both.
+ */
+
+/** A row as the drivers return it. */
+export type Row = Record<string, unknown>;
+
+/** JSON text for a `jsonb`/`json` parameter (cast with `::jsonb`). `undefined` becomes JSON null. */
+export function jsonParam(value: unknown): string {
+  return JSON.stringify(value) ?? "null";
+}
+
+/** Like {@link jsonParam}, but `null`/`undefined` become SQL NULL (for nullable columns). */
+export function nullableJsonParam(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
+}
+
+/** Epoch milliseconds as a `timestamptz` parameter. */
+export function timeParam(ms: number): Date;
+export function timeParam(ms: number | null): Date | null;
+export function timeParam(ms: number | null): Date | null {
+  return ms === null ? null : new Date(ms);
+}
+
+export function epochMs(value: unknown): number {
+  if (value instanceof Date) return value.getTime();
+  if (typeof value === "number") return value;
+  if (typeof value === "string") return Date.parse(value);
+  throw new TypeError(`expected a timestamp, got ${typeof value}`);
+}
+
+function nullableEpochMs(value: unknown): number | null {
+  return value === null || value === undefined ? null : epochMs(value);
+}
+
+/** `json` values come back parsed; a driver configured to return text is handled too. */
+function json(value: unknown): unknown {
+  return typeof value === "string" ? JSON.parse(value) : value;
+}
+
+export function instanceFromRow(row: Row): InstanceRecord {
+  return {
+    id: row.id as string,
+    channel: row.channel as string,
+    behavior: row.behavior as string,
+    businessKey: row.business_key as string,
+    behaviorVersion: Number(row.behavior_version),
+    inputDigest: row.input_digest as string,
+    input: row.input,
+    step: row.step as string,
+    status: row.status as InstanceStatus,
+    context: row.context as Record<string, unknown>,
+    snapshot: row.snapshot,
+    nextRunAt: nullableEpochMs(row.next_run_at),
+    now: epochMs(row.created_at),
+    version: Number(row.version),
+    attempt: Number(row.attempt),
+    inFlight: (row.in_flight ?? null) as InFlightCall | null,
+    lastError: (row.last_error ?? null) as StoredError | null,
+    leaseOwner: (row.lease_owner ?? null) as string | null,
+    leaseUntil: nullableEpochMs(row.lease_until),
+    createdAt: epochMs(row.created_at),
+    updatedAt: epochMs(row.updated_at),
+  };
+}
+
+export function stepLogFromRow(row: Row): StepLogEntry {
+  const entry: StepLogEntry = {
+    id: row.id as string,
+    instanceId: row.instance_id as string,
+    version: Number(row.version),
+    step: row.step as string,
+    attempt: Number(row.attempt),
+    event: row.event as StepLogEvent,
+    startedAt: epochMs(row.started_at),
+    durationMs: Number(row.duration_ms),
+  };
+  // Optional fields are left out when absent (exactOptionalPropertyTypes), as they went in.
+  if (row.from_step != null) entry.fromStep = row.from_step as string;
+  if (row.to_step != null) entry.toStep = row.to_step as string;
+  if (row.from_status != null) entry.fromStatus = row.from_status as InstanceStatus;
+  if (row.to_status != null) entry.toStatus = row.to_status as InstanceStatus;
+  if (row.outcome != null) entry.outcome = row.outcome as string;
+  if (row.request != null) entry.request = row.request;
+  if (row.response != null) entry.response = row.response;
+  if (row.raw != null) entry.raw = row.raw as NonNullable<StepLogEntry["raw"]>;
+  if (row.error != null) entry.error = row.error as StoredError;
+  if (row.actor != null) entry.actor = row.actor as NonNullable<StepLogEntry["actor"]>;
+  return entry;
+}
+
+export function inboxFromRow(row: Row): InboxEntry {
+  return {
+    id: row.id as string,
+    channel: row.channel as string,
+    callback: row.callback as string,
+    dedupeKey: row.dedupe_key as string,
+    businessKey: row.business_key as string,
+    payload: row.payload,
+    receivedAt: epochMs(row.received_at),
+    processedAt: nullableEpochMs(row.processed_at),
+    instanceId: (row.instance_id ?? null) as string | null,
+  };
+}
+
+/** A stored definition (`json` column) parsed. */
+export function definitionFromRow<T>(row: Row): T {
+  return json(row.definition) as T;
+}

@@ -1,0 +1,43 @@
+/**
+ * Every statement names its tables with the schema (`"capflow"."instances"`) instead of relying on
+ * the connection's `search_path`: a pooler in transaction mode (PgBouncer) does not keep session
+ * settings, and a test can run several schemas side by side in one database.
+ */
+
+/** The schema used when none is given: capflow's own, so its tables never collide with yours. */
+export const defaultSchema = "capflow";
+
+/** Statuses an instance can still run in, as an SQL list (the complement of `settledStatuses`). */
+export const runnableStatuses = "('active', 'waiting')";
+
+/** Quotes an SQL identifier (schema, table or function name). */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** Schema-qualified, quoted names of every table and function capflow owns. */
+export interface QualifiedNames {
+  schema: string;
+  channels: string;
+  behaviors: string;
+  processors: string;
+  instances: string;
+  stepLogs: string;
+  inbox: string;
+  /** `has_pending_inbox(channel, business_key, consumed text[])`, see migration 0001. */
+  hasPendingInbox: string;
+}
+
+export function qualifiedNames(schema: string): QualifiedNames {
+  const q = (name: string) => `${quoteIdentifier(schema)}.${quoteIdentifier(name)}`;
+  return {
+    schema: quoteIdentifier(schema),
+    channels: q("channels"),
+    behaviors: q("behaviors"),
+    processors: q("processors"),
+    instances: q("instances"),
+    stepLogs: q("step_logs"),
+    inbox: q("inbox"),
+    hasPendingInbox: q("has_pending_inbox"),
+  };
+}

@@ -1,0 +1,159 @@
+import { randomUUID } from "node:crypto";
+import { type InstanceRecord, isCapflowError, type NewInstance } from "@capflow/core";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { type CapflowDatabase, openPostgresStore } from "../src/index.ts";
+import { databaseUrl, openTestPostgres, skipMessage } from "./support/databases.ts";
+import { TcpProxy } from "./support/tcp-proxy.ts";
+
+const t0 = Date.UTC(2026, 0, 5, 2, 0, 0);
+
+function newInstance(): NewInstance {
+  return {
+    id: randomUUID(),
+    channel: "lanbank",
+    behavior: "loan",
+    businessKey: `L-${randomUUID()}`,
+    behaviorVersion: 1,
+    inputDigest: "d1",
+    input: {},
+    step: "apply",
+    status: "active",
+    context: {},
+    snapshot: null,
+    nextRunAt: t0,
+    now: t0,
+  };
+}
+
+function transition(instance: InstanceRecord, step: string) {
+  return {
+    instanceId: instance.id,
+    expectedVersion: instance.version,
+    now: t0 + 1,
+    changes: { step },
+    log: {
+      step: instance.step,
+      attempt: 1,
+      event: "transition" as const,
+      startedAt: t0,
+      durationMs: 1,
+    },
+  };
+}
+
+async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe.skipIf(!databaseUrl)(
+  databaseUrl ? "commitTransition when the connection is lost mid-commit" : skipMessage,
+  () => {
+    let direct: Awaited<ReturnType<typeof openTestPostgres>>;
+    let proxy: TcpProxy;
+    let proxied: CapflowDatabase;
+
+    beforeAll(async () => {
+      direct = await openTestPostgres();
+      proxy = new TcpProxy({
+        host: new URL(databaseUrl!).hostname,
+        port: Number(new URL(databaseUrl!).port || 5432),
+      });
+      const url = new URL(databaseUrl!);
+      url.port = String(await proxy.listen());
+      url.hostname = "127.0.0.1";
+      proxied = openPostgresStore({
+        connectionString: url.href,
+        schema: direct.schema,
+        pool: { max: 2 },
+        // The broken connections below are the point of the test.
+        log: { warn: () => {} },
+      });
+    });
+    afterAll(async () => {
+      await proxied.close();
+      await proxy.close();
+      await direct.drop();
+    });
+
+    const versionOf = async (id: string) => (await direct.instances.getInstance(id))?.version;
+
+    test("committed but the reply was lost: recognised as committed, not retried", async () => {
+      const { instance } = await proxied.instances.createInstance(newInstance());
+      proxy.mode = "dropResponses";
+      const committing = proxied.instances.commitTransition(transition(instance, "query"));
+      await eventually(async () => (await versionOf(instance.id)) === 2, "the commit to land");
+      proxy.cutAll();
+      proxy.mode = "pass";
+      const committed = await committing;
+      expect(committed).toMatchObject({ id: instance.id, version: 2, step: "query" });
+      expect(await direct.instances.history(instance.id)).toHaveLength(1);
+    });
+
+    test("never reached the server: a retryable error, and the retry succeeds", async () => {
+      const { instance } = await proxied.instances.createInstance(newInstance());
+      proxy.mode = "dropRequests";
+      const committing = proxied.instances.commitTransition(transition(instance, "query"));
+      const outcome = committing.then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      proxy.cutAll();
+      proxy.mode = "pass";
+      const error = await outcome;
+      expect(isCapflowError(error, "STORE_CONNECTION_LOST")).toBe(true);
+      expect((error as { retryable: boolean }).retryable).toBe(true);
+      expect(await versionOf(instance.id)).toBe(1);
+      const retried = await proxied.instances.commitTransition(transition(instance, "query"));
+      expect(retried.version).toBe(2);
+    });
+
+    test("lost, and meanwhile another worker moved the instance: STORE_CONFLICT", async () => {
+      const { instance } = await proxied.instances.createInstance(newInstance());
+      proxy.mode = "dropRequests";
+      const outcome = proxied.instances.commitTransition(transition(instance, "mine")).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      await direct.instances.commitTransition(transition(instance, "theirs"));
+      proxy.cutAll();
+      proxy.mode = "pass";
+      expect(isCapflowError(await outcome, "STORE_CONFLICT")).toBe(true);
+      expect((await direct.instances.getInstance(instance.id))?.step).toBe("theirs");
+    });
+
+    test("the backend is terminated while the commit waits for a row lock: not committed, retryable", async () => {
+      const { instance } = await direct.instances.createInstance(newInstance());
+      const blocker = await direct.knex.transaction();
+      try {
+        await blocker.raw(
+          `UPDATE "${direct.schema}".instances SET attempt = attempt WHERE id = ?`,
+          [instance.id],
+        );
+        const outcome = direct.instances.commitTransition(transition(instance, "query")).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        let pid: number | undefined;
+        await eventually(async () => {
+          const { rows } = await direct.knex.raw(
+            `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%step_logs%' AND datname = current_database()`,
+          );
+          pid = rows[0]?.pid;
+          return pid !== undefined;
+        }, "the commit to wait for the lock");
+        await direct.knex.raw("SELECT pg_terminate_backend(?)", [pid!]);
+        const error = await outcome;
+        expect(isCapflowError(error, "STORE_CONNECTION_LOST")).toBe(true);
+        expect((error as { retryable: boolean }).retryable).toBe(true);
+      } finally {
+        await blocker.rollback();
+      }
+      expect(await versionOf(instance.id)).toBe(1);
+    });
+  },
+);

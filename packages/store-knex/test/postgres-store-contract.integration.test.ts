@@ -1,0 +1,42 @@
+import {
+  describeDefinitionSourceContract,
+  describeInstanceStoreContract,
+} from "@capflow/testkit/contracts";
+import { afterAll, beforeAll, describe } from "vitest";
+import { KnexDefinitionSource, KnexInstanceStore, pushDefinitions } from "../src/index.ts";
+import {
+  databaseUrl,
+  openTestPostgres,
+  skipMessage,
+  truncateAllTables,
+  truncateRuntimeTables,
+} from "./support/databases.ts";
+
+describe.skipIf(!databaseUrl)(databaseUrl ? "PostgreSQL" : skipMessage, () => {
+  let db: Awaited<ReturnType<typeof openTestPostgres>>;
+  beforeAll(async () => {
+    db = await openTestPostgres();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  describeInstanceStoreContract("KnexInstanceStore on PostgreSQL", async () => {
+    await truncateRuntimeTables(db);
+    return {
+      store: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),
+      close: async () => {},
+    };
+  });
+
+  describeDefinitionSourceContract("KnexDefinitionSource on PostgreSQL", async () => {
+    await truncateAllTables(db);
+    return {
+      source: new KnexDefinitionSource(db.knex, { schema: db.schema, refreshMs: 0 }),
+      publish: async (definitions) => {
+        await pushDefinitions(db, definitions);
+      },
+      close: async () => {},
+    };
+  });
+});
