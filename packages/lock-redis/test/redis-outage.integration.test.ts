@@ -1,0 +1,93 @@
+import { setTimeout as delay } from "node:timers/promises";
+import { isCapflowError } from "@capflow/core";
+import { afterEach, expect, test } from "vitest";
+import { type CapflowRedis, openRedis } from "../src/index.ts";
+import { DisposableRedisServer } from "./support/redis-server.ts";
+import { describeWithRedis, uniquePrefix } from "./support/redis-url.ts";
+
+/** Fails with a typed error, quickly: measured and returned. */
+async function failure(operation: () => Promise<unknown>): Promise<{ error: unknown; ms: number }> {
+  const started = Date.now();
+  const error = await operation().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return { error, ms: Date.now() - started };
+}
+
+async function eventually(operation: () => Promise<unknown>, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    try {
+      await operation();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await delay(100);
+    }
+  }
+}
+
+describeWithRedis("when Redis is down", () => {
+  let server: DisposableRedisServer | undefined;
+  let redis: CapflowRedis | undefined;
+
+  afterEach(async () => {
+    await redis?.close();
+    await server?.kill();
+  });
+
+  test("locks and limits fail fast with retryable errors, a held lock is reported lost, and all recovers", async () => {
+    server = await DisposableRedisServer.start();
+    redis = await openRedis({ url: server.url, keyPrefix: uniquePrefix() });
+    const held = await redis.locks.acquire("instance:1", { ttlMs: 600 });
+    const permit = await redis.limiter.acquire("acme:loan.apply", { concurrency: 5 });
+    expect(permit.granted).toBe(true);
+
+    await server.kill();
+
+    const limit = await failure(() =>
+      redis!.limiter.acquire("acme:loan.apply", { concurrency: 5 }),
+    );
+    expect(isCapflowError(limit.error, "LIMITER_UNAVAILABLE")).toBe(true);
+    expect((limit.error as { retryable: boolean }).retryable).toBe(true);
+    expect(limit.ms).toBeLessThan(500);
+
+    const lock = await failure(() =>
+      redis!.locks.acquire("instance:2", { ttlMs: 1_000, waitMs: 5_000 }),
+    );
+    expect(isCapflowError(lock.error, "LOCK_UNAVAILABLE")).toBe(true);
+    expect((lock.error as { retryable: boolean }).retryable).toBe(true);
+    expect(lock.ms).toBeLessThan(500); // not retried for waitMs as if the lock were taken
+
+    if (permit.granted) {
+      const release = await failure(() => permit.permit.release());
+      expect(isCapflowError(release.error, "LIMITER_UNAVAILABLE")).toBe(true);
+    }
+
+    // The held lock cannot be extended: its holder is told before the lock could be taken over.
+    await delay(700);
+    expect(held.signal.aborted).toBe(true);
+    expect(isCapflowError(held.signal.reason, "LOCK_LOST")).toBe(true);
+    await held.release();
+
+    await server.start();
+    await eventually(async () => {
+      const again = await redis!.locks.acquire("instance:1", { ttlMs: 1_000 });
+      await again.release();
+    }, 5_000);
+    const after = await redis.limiter.acquire("acme:loan.apply", { concurrency: 5 });
+    expect(after.granted).toBe(true);
+  });
+
+  test("openRedis fails with a retryable LOCK_UNAVAILABLE naming the address, without the password", async () => {
+    server = await DisposableRedisServer.start();
+    const url = `redis://:secret@127.0.0.1:${server.port}`;
+    await server.kill();
+    const { error, ms } = await failure(() => openRedis({ url, connectTimeoutMs: 500 }));
+    expect(isCapflowError(error, "LOCK_UNAVAILABLE")).toBe(true);
+    expect((error as Error).message).toContain(`127.0.0.1:${server.port}`);
+    expect((error as Error).message).not.toContain("secret");
+    expect(ms).toBeLessThan(1_500);
+  });
+});
