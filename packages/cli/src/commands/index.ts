@@ -1,0 +1,21 @@
+import type { CapflowCommand } from "../command.ts";
+import { graphCommand } from "./graph.ts";
+import { instancesCommand } from "./instances.ts";
+import { migrateCommand } from "./migrate.ts";
+import { previewCommand } from "./preview.ts";
+import { pullCommand } from "./pull.ts";
+import { pushCommand } from "./push.ts";
+import { validateCommand } from "./validate.ts";
+import { workerCommand } from "./worker.ts";
+
+/** Every built-in command, in the order `capflow --help` lists them. Add new commands here. */
+export const builtInCommands: readonly CapflowCommand[] = [
+  validateCommand,
+  graphCommand,
+  previewCommand,
+  pushCommand,
+  pullCommand,
+  migrateCommand,
+  workerCommand,
+  instancesCommand,
+];

@@ -1,0 +1,320 @@
+import {
+  type Actor,
+  CapflowError,
+  createEngine,
+  type Engine,
+  type InstanceRecord,
+  type InstanceStatus,
+  type MaskingRules,
+  maskFields,
+  ProcessorRegistry,
+  parseDuration,
+  registerBuiltinProcessors,
+  type StepLogEntry,
+  settledStatuses,
+} from "@capflow/core";
+import type { CapflowDatabase } from "@capflow/store-knex";
+import type { Command } from "commander";
+import type { CliContext } from "../cli-context.ts";
+import type { CapflowCommand } from "../command.ts";
+import { plural } from "../plural.ts";
+import { addDatabaseOptions, type DatabaseOptions, withDatabase } from "./database-options.ts";
+
+const statuses: readonly InstanceStatus[] = ["active", "waiting", ...settledStatuses];
+
+interface ListOptions extends DatabaseOptions {
+  status?: string[];
+  channel?: string;
+  behavior?: string;
+  olderThan?: string;
+  limit: string;
+  json?: boolean;
+}
+
+interface ActorOptions extends DatabaseOptions {
+  who?: string;
+  why?: string;
+}
+
+/**
+ * `capflow instances`: what an operator needs on a running system. `list` and `show` read the
+ * store (`show` masks personal data with the channel's and behavior's rules); `retry`, `move` and
+ * `cancel` act through the engine, with compare-and-set, recording who did it and why.
+ */
+export const instancesCommand: CapflowCommand = {
+  name: "instances",
+  register(program, context) {
+    const instances = program
+      .command("instances")
+      .description("list, inspect and operate instances: list, show, retry, move, cancel");
+
+    addDatabaseOptions(
+      instances
+        .command("list")
+        .description("list instances, oldest first")
+        .option("--status <status...>", `only these statuses (${statuses.join(", ")})`)
+        .option("--channel <code>", "only this channel")
+        .option("--behavior <code>", "only this behavior")
+        .option("--older-than <duration>", "only instances not updated for this long, e.g. 10m")
+        .option("--limit <n>", "at most this many", "50")
+        .option("--json", "one JSON object per line"),
+    ).action((options: ListOptions) =>
+      withDatabase(options, context, (db) => listInstances(db, options, context)),
+    );
+
+    addDatabaseOptions(
+      instances
+        .command("show")
+        .description("one instance and its history (personal data masked)")
+        .argument("<id>", "instance id")
+        .option("--json", "as JSON"),
+    ).action((id: string, options: DatabaseOptions & { json?: boolean }) =>
+      withDatabase(options, context, (db) => showInstance(db, id, options.json === true, context)),
+    );
+
+    addActor(
+      addDatabaseOptions(
+        instances
+          .command("retry")
+          .description("make a parked or waiting instance due now (after fixing what stopped it)")
+          .argument("<id>", "instance id"),
+      ),
+    ).action((id: string, options: ActorOptions) =>
+      operate(options, context, (engine, actor) => engine.retryNow(id, actor)),
+    );
+
+    addActor(
+      addDatabaseOptions(
+        instances
+          .command("move")
+          .description("move an instance to a step, even out of a settled status (e.g. manual)")
+          .argument("<id>", "instance id")
+          .argument("<step>", "step code of the instance's behavior"),
+      ),
+    ).action((id: string, step: string, options: ActorOptions) =>
+      operate(options, context, (engine, actor) => engine.moveTo(id, step, actor)),
+    );
+
+    addActor(
+      addDatabaseOptions(
+        instances
+          .command("cancel")
+          .description("cancel an unsettled instance (a call possibly in flight is not undone)")
+          .argument("<id>", "instance id"),
+      ),
+    ).action((id: string, options: ActorOptions) =>
+      operate(options, context, (engine, actor) => engine.cancel(id, actor)),
+    );
+  },
+};
+
+function addActor(command: Command): Command {
+  return command
+    .option("--who <name>", "who does this (recorded in the history)")
+    .option("--why <reason>", "why (recorded in the history)");
+}
+
+async function listInstances(db: CapflowDatabase, options: ListOptions, context: CliContext) {
+  const status = options.status?.map((value) => {
+    if (!statuses.includes(value as InstanceStatus)) {
+      throw new CapflowError(
+        "CONFIG_INVALID",
+        `unknown status "${value}"; use one of ${statuses.join(", ")}`,
+      );
+    }
+    return value as InstanceStatus;
+  });
+  const limit = Number(options.limit);
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new CapflowError("CONFIG_INVALID", "--limit must be a whole number of 1 or more");
+  }
+  const found = await db.instances.listInstances({
+    ...(status ? { status } : {}),
+    ...(options.channel ? { channel: options.channel } : {}),
+    ...(options.behavior ? { behavior: options.behavior } : {}),
+    ...(options.olderThan ? { updatedBefore: Date.now() - parseDuration(options.olderThan) } : {}),
+    limit,
+  });
+  if (options.json) {
+    for (const instance of found) context.out(`${JSON.stringify(summaryOf(instance))}\n`);
+    return;
+  }
+  const rows = found.map((instance) => [
+    instance.id,
+    `${instance.channel}/${instance.behavior}`,
+    instance.businessKey,
+    instance.step,
+    instance.status,
+    instance.nextRunAt === null ? "-" : iso(instance.nextRunAt),
+    iso(instance.updatedAt),
+    instance.lastError?.code ?? "",
+  ]);
+  for (const line of table(
+    ["id", "channel/behavior", "business key", "step", "status", "next run", "updated", "error"],
+    rows,
+  )) {
+    context.out(`${line}\n`);
+  }
+  context.out(
+    `${plural(found.length, "instance")}${found.length === limit ? ` (--limit ${limit})` : ""}\n`,
+  );
+}
+
+async function showInstance(db: CapflowDatabase, id: string, json: boolean, context: CliContext) {
+  const instance = await db.instances.getInstance(id);
+  if (instance === undefined) {
+    throw new CapflowError("INSTANCE_NOT_FOUND", `no instance ${id}`, {
+      context: { instance: id },
+    });
+  }
+  const masking = await maskingFor(db, instance);
+  const history = await db.instances.history(id);
+  if (json) {
+    context.out(
+      `${JSON.stringify(
+        {
+          ...summaryOf(instance),
+          input: maskFields(instance.input, masking),
+          context: maskFields(instance.context, masking),
+          history,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    return;
+  }
+  const fields: [string, string][] = [
+    ["instance", instance.id],
+    [
+      "channel/behavior",
+      `${instance.channel}/${instance.behavior} (version ${instance.behaviorVersion})`,
+    ],
+    ["business key", instance.businessKey],
+    ["step", instance.step],
+    ["status", instance.status],
+    ["attempt", String(instance.attempt)],
+    ["next run", instance.nextRunAt === null ? "-" : iso(instance.nextRunAt)],
+    ["in flight", instance.inFlight ? JSON.stringify(instance.inFlight) : "-"],
+    [
+      "last error",
+      instance.lastError ? `${instance.lastError.code}: ${instance.lastError.message}` : "-",
+    ],
+    ["created", iso(instance.createdAt)],
+    ["updated", `${iso(instance.updatedAt)} (version ${instance.version})`],
+    ["input", JSON.stringify(maskFields(instance.input, masking))],
+    ["context", JSON.stringify(maskFields(instance.context, masking))],
+  ];
+  const width = Math.max(...fields.map(([name]) => name.length));
+  for (const [name, value] of fields) context.out(`${name.padEnd(width)}  ${value}\n`);
+  context.out(`\nhistory (${history.length} ${history.length === 1 ? "entry" : "entries"}):\n`);
+  for (const line of table(
+    ["at", "step", "event", "outcome", "move", "status", "ms", "note"],
+    history.map((entry) => historyRow(entry)),
+  )) {
+    context.out(`${line}\n`);
+  }
+}
+
+function historyRow(entry: StepLogEntry): string[] {
+  const move =
+    entry.toStep !== undefined && entry.toStep !== entry.fromStep
+      ? `${entry.fromStep ?? entry.step} → ${entry.toStep}`
+      : "";
+  const status =
+    entry.toStatus !== undefined && entry.toStatus !== entry.fromStatus
+      ? `${entry.fromStatus ?? ""} → ${entry.toStatus}`
+      : (entry.toStatus ?? "");
+  const note = entry.actor
+    ? `${entry.actor.who}: ${entry.actor.why}`
+    : entry.error
+      ? `${entry.error.code}: ${entry.error.message}`
+      : "";
+  return [
+    iso(entry.startedAt),
+    entry.step,
+    entry.event,
+    entry.outcome ?? "",
+    move,
+    status,
+    String(Math.round(entry.durationMs)),
+    note.length > 100 ? `${note.slice(0, 99)}…` : note,
+  ];
+}
+
+/** The masking rules of the instance's channel and behavior version, merged. */
+async function maskingFor(
+  db: CapflowDatabase,
+  instance: InstanceRecord,
+): Promise<MaskingRules | undefined> {
+  const [channel, behavior] = await Promise.all([
+    db.definitions.getChannel(instance.channel),
+    db.definitions.getBehavior(instance.channel, instance.behavior, instance.behaviorVersion),
+  ]);
+  const fields = {
+    ...channel?.definition.masking?.fields,
+    ...behavior?.definition.masking?.fields,
+  };
+  return Object.keys(fields).length === 0 ? undefined : { fields };
+}
+
+async function operate(
+  options: ActorOptions,
+  context: CliContext,
+  action: (engine: Engine, actor: Actor) => Promise<InstanceRecord>,
+) {
+  if (!options.who || !options.why) {
+    throw new CapflowError(
+      "CONFIG_INVALID",
+      "say who does this and why: --who <name> --why <reason> (both are recorded in the history)",
+    );
+  }
+  const actor: Actor = { who: options.who, why: options.why };
+  await withDatabase(options, context, async (db) => {
+    const engine = createEngine({
+      store: db.instances,
+      definitions: db.definitions,
+      processors: registerBuiltinProcessors(new ProcessorRegistry()),
+    });
+    try {
+      const instance = await action(engine, actor);
+      context.out(
+        `${instance.id} ${instance.channel}/${instance.behavior} ${instance.businessKey}: now ${instance.status} at ${instance.step}${instance.nextRunAt === null ? "" : `, due ${iso(instance.nextRunAt)}`}\n`,
+      );
+    } finally {
+      await engine.close();
+    }
+  });
+}
+
+function summaryOf(instance: InstanceRecord) {
+  return {
+    id: instance.id,
+    channel: instance.channel,
+    behavior: instance.behavior,
+    businessKey: instance.businessKey,
+    step: instance.step,
+    status: instance.status,
+    attempt: instance.attempt,
+    version: instance.version,
+    nextRunAt: instance.nextRunAt === null ? null : iso(instance.nextRunAt),
+    updatedAt: iso(instance.updatedAt),
+    lastError: instance.lastError ?? null,
+  };
+}
+
+function iso(time: number): string {
+  return new Date(time).toISOString();
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)),
+  );
+  const format = (row: readonly string[]) =>
+    row
+      .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+      .join("  ")
+      .trimEnd();
+  return [format(header), ...rows.map(format)];
+}

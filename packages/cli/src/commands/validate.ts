@@ -1,0 +1,69 @@
+import { posix, resolve, sep } from "node:path";
+import {
+  createCryptoHandlerRegistry,
+  formatProblems,
+  loadDefinitions,
+  ProcessorRegistry,
+  registerBuiltinProcessors,
+  type ValidateDefinitionsOptions,
+} from "@capflow/core";
+import type { CapflowCommand } from "../command.ts";
+import { plural } from "../plural.ts";
+import { loadProcessorModules } from "../processor-modules.ts";
+
+interface ValidateOptions {
+  json?: boolean;
+  processors?: string[];
+  /** `--no-registries` sets it to false. */
+  registries: boolean;
+}
+
+/** `capflow validate <dir>`: loads and checks every definition under a folder. */
+export const validateCommand: CapflowCommand = {
+  name: "validate",
+  register(program, context) {
+    program
+      .command("validate")
+      .description(
+        "check every *.channel.json and *.behavior.json under a folder; exit 1 when there are problems",
+      )
+      .argument("<dir>", "folder of definitions")
+      .option(
+        "-p, --processors <module...>",
+        "modules registering more processors: export `registerProcessors(registry)` or a default function",
+      )
+      .option(
+        "--no-registries",
+        "skip the checks of processor names and crypto handlers (built-in ones and --processors)",
+      )
+      .option("--json", "print the problems as JSON (for editors and CI annotations)")
+      .action(async (dir: string, options: ValidateOptions) => {
+        const registries: ValidateDefinitionsOptions = {};
+        if (options.registries) {
+          const processors = registerBuiltinProcessors(new ProcessorRegistry());
+          await loadProcessorModules(
+            (options.processors ?? []).map((path) => resolve(context.cwd, path)),
+            processors,
+          );
+          registries.processors = processors;
+          registries.cryptoHandlers = createCryptoHandlerRegistry();
+        }
+        const loaded = await loadDefinitions(resolve(context.cwd, dir), registries);
+        // Paths as the user typed them, so terminals and editors can open `file:line:col`.
+        const problems = loaded.problems.map((problem) => ({
+          ...problem,
+          file: posix.join(dir.split(sep).join("/"), problem.file),
+        }));
+        if (options.json === true) {
+          context.out(`${JSON.stringify(problems, null, 2)}\n`);
+        } else if (problems.length > 0) {
+          context.out(formatProblems(problems));
+        } else {
+          context.out(
+            `${plural(loaded.channels.length, "channel")}, ${plural(loaded.behaviors.length, "behavior")}, no problems\n`,
+          );
+        }
+        if (problems.length > 0) context.setExitCode(1);
+      });
+  },
+};

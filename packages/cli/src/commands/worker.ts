@@ -1,0 +1,255 @@
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import {
+  CapflowError,
+  createEngine,
+  type EngineEvent,
+  FlowControl,
+  InProcessLimiter,
+  type InstanceRecord,
+  ProcessorRegistry,
+  registerBuiltinProcessors,
+  Worker,
+} from "@capflow/core";
+import { type CapflowRedis, openRedis } from "@capflow/lock-redis";
+import {
+  type CapflowDatabase,
+  defaultSchema,
+  openPgliteStore,
+  openPostgresStore,
+  syncProcessors,
+} from "@capflow/store-knex";
+import type { CliContext } from "../cli-context.ts";
+import type { CapflowCommand } from "../command.ts";
+import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
+
+interface WorkerCommandOptions extends DatabaseOptions {
+  processors?: string[];
+  redisUrl?: string;
+  concurrency: string;
+  batchSize: string;
+  channels?: string[];
+  keysDir?: string;
+  summaryEvery?: string;
+  exitWhenIdle?: boolean;
+}
+
+/**
+ * `capflow worker`: runs the engine's worker loop against the store (definitions come from the
+ * store: push them first), with the processors of the given modules, and Redis locks and limits
+ * when a Redis URL is given. Prints a line per settled instance (or a periodic summary). On SIGTERM
+ * or SIGINT it stops claiming, lets the steps in flight commit, and exits: nothing is lost, the
+ * instances it had claimed but not started are resumed by any worker once their lease expires.
+ */
+export const workerCommand: CapflowCommand = {
+  name: "worker",
+  register(program, context) {
+    addDatabaseOptions(
+      program
+        .command("worker")
+        .description(
+          "run workers against the store: claim due instances, run their steps, until SIGTERM/SIGINT",
+        )
+        .option(
+          "-p, --processors <module...>",
+          "modules registering processors: export `registerProcessors(registry)`, a default function, or a ProcessorRegistry as `registry` or default",
+        )
+        .option(
+          "--redis-url <url>",
+          "Redis for instance locks and cluster-wide limits (default: the REDIS_URL environment variable; none: in-process)",
+        )
+        .option("--concurrency <n>", "claim rounds running at once", "2")
+        .option("--batch-size <n>", "instances claimed per round", "16")
+        .option("--channels <code...>", "only these channels")
+        .option(
+          "--keys-dir <dir>",
+          "folder that relative `file:` key references of the stored channels resolve against (default: the current folder)",
+        )
+        .option(
+          "--summary-every <seconds>",
+          "print a summary line this often instead of a line per settled instance",
+        )
+        .option(
+          "--exit-when-idle",
+          "stop once no instance is due (for batch runs and tests); waiting instances stay waiting",
+        ),
+    ).action((options: WorkerCommandOptions) => runWorkerCommand(options, context));
+  },
+};
+
+async function runWorkerCommand(options: WorkerCommandOptions, context: CliContext) {
+  const concurrency = positiveInteger(options.concurrency, "--concurrency");
+  const batchSize = positiveInteger(options.batchSize, "--batch-size");
+  const summaryEveryMs =
+    options.summaryEvery === undefined
+      ? undefined
+      : positiveInteger(options.summaryEvery, "--summary-every") * 1000;
+
+  const processors = await loadProcessors(
+    (options.processors ?? []).map((path) => resolve(context.cwd, path)),
+  );
+  const db = await openWorkerDatabase(options, context);
+  let redis: CapflowRedis | undefined;
+  try {
+    await syncProcessors(db, processors.list());
+    const redisUrl = options.redisUrl ?? process.env.REDIS_URL;
+    if (redisUrl) redis = await openRedis({ url: redisUrl });
+
+    const counts = { steps: 0, settled: 0, failedSteps: 0, attention: 0 };
+    const printing = new Set<Promise<void>>();
+    const describeSettled = (instance: InstanceRecord | undefined, event: SettledEvent) => {
+      const what = instance
+        ? `${instance.channel}/${instance.behavior} ${instance.businessKey}`
+        : event.instanceId;
+      context.out(
+        `${new Date().toISOString()} ${event.status.padEnd(9)} ${what} at ${event.step} (${event.instanceId})\n`,
+      );
+    };
+    const engine = createEngine({
+      store: db.instances,
+      definitions: db.definitions,
+      processors,
+      ...(redis
+        ? { locks: redis.locks, flowControl: new FlowControl({ limiter: redis.limiter }) }
+        : { flowControl: new FlowControl({ limiter: new InProcessLimiter() }) }),
+      onEvent: (event: EngineEvent) => {
+        if (event.type === "step.succeeded") counts.steps++;
+        else if (event.type === "step.failed") counts.failedSteps++;
+        else if (event.type === "instance.attention") counts.attention++;
+        else if (event.type === "instance.settled") {
+          counts.settled++;
+          if (summaryEveryMs === undefined) {
+            const printed = db.instances.getInstance(event.instanceId).then(
+              (instance) => describeSettled(instance, event),
+              () => describeSettled(undefined, event),
+            );
+            printing.add(printed);
+            void printed.finally(() => printing.delete(printed));
+          }
+        }
+      },
+    });
+    const errors: unknown[] = [];
+    const worker = new Worker(engine, {
+      concurrency,
+      batchSize,
+      ...(options.channels ? { channels: options.channels } : {}),
+      onError: (error) => {
+        errors.push(error);
+        context.err(`worker: ${error instanceof Error ? error.message : String(error)}\n`);
+      },
+    });
+    context.out(
+      `capflow worker on ${db.target}${redis ? " with Redis locks and limits" : ""}: ${concurrency} × ${batchSize}, ${processors.names().length} processors${options.exitWhenIdle ? ", until idle" : "; stop with Ctrl-C or SIGTERM"}\n`,
+    );
+    worker.start();
+
+    let resolveStop: (reason: string) => void = () => {};
+    const stopped = new Promise<string>((resolvePromise) => {
+      resolveStop = resolvePromise;
+    });
+    const onSignal = (signal: NodeJS.Signals) => resolveStop(signal);
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+    const timers: NodeJS.Timeout[] = [];
+    if (summaryEveryMs !== undefined) {
+      timers.push(
+        setInterval(() => {
+          context.out(
+            `${new Date().toISOString()} ${counts.steps} steps, ${counts.failedSteps} failed steps, ${counts.settled} settled, ${counts.attention} needing attention\n`,
+          );
+        }, summaryEveryMs),
+      );
+    }
+    if (options.exitWhenIdle) {
+      let idleChecks = 0;
+      timers.push(
+        setInterval(() => {
+          void dueCount(db).then((due) => {
+            idleChecks = due === 0 ? idleChecks + 1 : 0;
+            if (idleChecks >= 2) resolveStop("idle");
+          });
+        }, 250),
+      );
+    }
+    const reason = await stopped;
+    for (const timer of timers) clearInterval(timer);
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+    if (reason !== "idle") context.out(`${reason}: finishing the steps in flight…\n`);
+    await worker.stop();
+    await engine.close();
+    await Promise.all(printing);
+    context.out(
+      `stopped: ${counts.steps} steps, ${counts.settled} instances settled, ${counts.attention} needing attention\n`,
+    );
+    if (errors.length > 0) context.setExitCode(1);
+  } finally {
+    await redis?.close();
+    await db.close();
+  }
+}
+
+type SettledEvent = Extract<EngineEvent, { type: "instance.settled" }>;
+
+/** Instances due now (runnable, with a due time in the past). */
+async function dueCount(db: CapflowDatabase): Promise<number> {
+  const now = Date.now();
+  const unsettled = await db.instances.listInstances({ status: ["active", "waiting"] });
+  return unsettled.filter((instance) => instance.nextRunAt !== null && instance.nextRunAt <= now)
+    .length;
+}
+
+/** Like `openDatabase`, with the folder key references resolve against. */
+async function openWorkerDatabase(
+  options: WorkerCommandOptions,
+  context: CliContext,
+): Promise<CapflowDatabase> {
+  const databaseUrl =
+    options.databaseUrl ?? (options.pglite === undefined ? process.env.DATABASE_URL : undefined);
+  const definitions = { baseDir: resolve(context.cwd, options.keysDir ?? ".") };
+  const schema = options.schema ?? defaultSchema;
+  if (databaseUrl) {
+    return openPostgresStore({ connectionString: databaseUrl, schema, definitions });
+  }
+  return openPgliteStore({
+    dataDir: resolve(context.cwd, options.pglite ?? defaultPgliteDir),
+    schema,
+    definitions,
+  });
+}
+
+/**
+ * The built-in processors plus those of each module: a module exports `registerProcessors(registry)`
+ * or a default function taking the registry; or a complete `ProcessorRegistry` (as `registry` or
+ * default, built-in processors included if its templates use them), used instead of the built-in one.
+ */
+export async function loadProcessors(paths: readonly string[]): Promise<ProcessorRegistry> {
+  let registry: ProcessorRegistry | undefined;
+  const registerFunctions: ((registry: ProcessorRegistry) => unknown)[] = [];
+  for (const path of paths) {
+    const module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+    const exported = module.registerProcessors ?? module.registry ?? module.default;
+    if (exported instanceof ProcessorRegistry) {
+      registry = exported;
+    } else if (typeof exported === "function") {
+      registerFunctions.push(exported as (registry: ProcessorRegistry) => unknown);
+    } else {
+      throw new CapflowError(
+        "CONFIG_INVALID",
+        `${path} must export registerProcessors(registry), a default function taking the registry, or a ProcessorRegistry`,
+      );
+    }
+  }
+  const processors = registry ?? registerBuiltinProcessors(new ProcessorRegistry());
+  for (const register of registerFunctions) await register(processors);
+  return processors;
+}
+
+function positiveInteger(value: string, option: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1) {
+    throw new CapflowError("CONFIG_INVALID", `${option} must be a whole number of 1 or more`);
+  }
+  return parsed;
+}

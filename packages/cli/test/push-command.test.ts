@@ -1,0 +1,59 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { repositoryRoot, runCapflow } from "./run-capflow.ts";
+
+const definitions = "packages/store-knex/test/fixtures/definitions";
+
+describe("capflow push and pull (PGlite)", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "capflow-cli-push-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("invalid definitions: prints the problems, pushes nothing, exits 1", async () => {
+    const run = await runCapflow(
+      "push",
+      "packages/core/test/fixtures/definitions/references",
+      "--pglite",
+      join(dir, "never-opened"),
+    );
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).toContain("[unknown-interface]");
+    expect(run.stderr).toContain("nothing pushed");
+  });
+
+  test("push stores the definitions, a second push changes nothing, pull writes them back", async () => {
+    const db = join(dir, "db");
+    const first = await runCapflow("push", definitions, "--pglite", db);
+    expect(first.stderr).toBe("");
+    expect(first.exitCode).toBe(0);
+    expect(first.stdout).toMatch(
+      /^channel lanbank: added\nbehavior lanbank\/loan: added, now version 1\n1 channel, 1 behavior: 2 changed\nprocessors: \d+ added, 0 changed, 0 unchanged\npushed to PGlite at .*\n$/,
+    );
+
+    const again = await runCapflow("push", definitions, "--pglite", db);
+    expect(again.exitCode).toBe(0);
+    expect(again.stdout).toContain("behavior lanbank/loan: unchanged (version 1)");
+    expect(again.stdout).toContain("nothing changed");
+
+    const out = join(dir, "pulled");
+    const pulled = await runCapflow("pull", out, "--pglite", db);
+    expect(pulled.exitCode).toBe(0);
+    expect(pulled.stdout.split("\n").slice(0, 3)).toEqual([
+      `${out}/lanbank/lanbank.channel.json`,
+      `${out}/lanbank/loan.behavior.json`,
+      expect.stringMatching(/^2 files written from PGlite at /),
+    ]);
+    const original = JSON.parse(
+      await readFile(join(repositoryRoot, definitions, "lanbank/loan.behavior.json"), "utf8"),
+    );
+    expect(JSON.parse(await readFile(join(out, "lanbank/loan.behavior.json"), "utf8"))).toEqual(
+      original,
+    );
+  }, 240_000);
+});

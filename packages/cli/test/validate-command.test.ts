@@ -1,0 +1,103 @@
+import { describe, expect, test } from "vitest";
+import { runCapflow } from "./run-capflow.ts";
+
+const fixtures = "packages/core/test/fixtures/definitions";
+
+describe("capflow validate", () => {
+  test.each([
+    ["lanbank", "1 channel, 3 behaviors, no problems\n"],
+    ["meadow", "1 channel, 3 behaviors, no problems\n"],
+    ["jade-trust", "1 channel, 2 behaviors, no problems\n"],
+  ])("example %s is valid", async (example, summary) => {
+    const run = await runCapflow("validate", `examples/${example}/definitions`);
+    expect(run).toEqual({ exitCode: 0, stdout: summary, stderr: "" });
+  });
+
+  test("prints the report with paths as typed and exits 1 on problems", async () => {
+    const run = await runCapflow("validate", `${fixtures}/references`);
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toBe("");
+    expect(run.stdout.split("\n")).toEqual([
+      `${fixtures}/references/bank.loan.behavior.json:8:7  channel "bank" has no interface "loan.aply" (did you mean "loan.apply"?); declare it under "interfaces" of the channel or fix the name  (/steps/apply/interface)  [unknown-interface]`,
+      `${fixtures}/references/bank.loan.behavior.json:14:7  channel "bank" has no callback "loan.notify"; declare it under "callbacks" of the channel or fix the name  (/steps/wait/callback)  [unknown-callback]`,
+      `${fixtures}/references/bank.loan.behavior.json:17:17  channel "bank" has no interface "loan.status"; declare it under "interfaces" of the channel or fix the name  (/steps/wait/poll/interface)  [unknown-interface]`,
+      "",
+      `${fixtures}/references/bnak.repay.behavior.json:2:3  channel "bnak" is not defined (did you mean "bank"?); add a bnak.channel.json or fix the code  (/channel)  [unknown-channel]`,
+      "",
+      "4 problems in 2 files",
+      "",
+    ]);
+  });
+
+  test("--json prints the problems as JSON", async () => {
+    const run = await runCapflow("validate", "--json", `${fixtures}/graph`);
+    expect(run.exitCode).toBe(1);
+    const problems = JSON.parse(run.stdout) as { code: string; file: string }[];
+    expect(problems.map((problem) => problem.code)).toEqual([
+      "endless-loop",
+      "unknown-step",
+      "spin-cycle",
+      "dead-end",
+      "spin-cycle",
+      "unreachable-step",
+      "unreachable-step",
+      "unknown-step",
+    ]);
+    expect(problems[1]?.file).toBe(`${fixtures}/graph/bank.loan.behavior.json`);
+  });
+
+  test("checks processors and crypto handlers against the built-in registries", async () => {
+    const run = await runCapflow("validate", "--json", `${fixtures}/code`);
+    expect(run.exitCode).toBe(1);
+    const problems = JSON.parse(run.stdout) as { code: string; message: string }[];
+    expect(problems.filter((problem) => problem.code.startsWith("unknown-"))).toEqual([
+      expect.objectContaining({ code: "unknown-crypto-handler" }),
+      expect.objectContaining({
+        code: "unknown-processor",
+        message: expect.stringContaining('"hmac"'),
+      }),
+      expect.objectContaining({
+        code: "unknown-processor",
+        message: expect.stringContaining('"toCent"'),
+      }),
+      expect.objectContaining({
+        code: "unknown-processor",
+        message: expect.stringContaining('"concat"'),
+      }),
+    ]);
+  });
+
+  test("--processors adds processor modules; --no-registries skips those checks", async () => {
+    const withModule = await runCapflow(
+      "validate",
+      "--json",
+      "--processors",
+      "packages/cli/test/validate/extra-processors.ts",
+      "--",
+      `${fixtures}/code`,
+    );
+    const unknown = (JSON.parse(withModule.stdout) as { code: string; message: string }[])
+      .filter((problem) => problem.code === "unknown-processor")
+      .map((problem) => problem.message);
+    expect(unknown).toHaveLength(2);
+    expect(unknown.some((message) => message.includes('"concat"'))).toBe(false);
+
+    const skipped = await runCapflow("validate", "--json", "--no-registries", `${fixtures}/code`);
+    const codes = (JSON.parse(skipped.stdout) as { code: string }[]).map((problem) => problem.code);
+    expect(new Set(codes)).toEqual(new Set(["invalid-expression", "invalid-template"]));
+  });
+
+  test("a missing argument is a usage error", async () => {
+    const run = await runCapflow("validate");
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toContain("error: missing required argument 'dir'");
+  });
+
+  test("a folder that does not exist is reported, not a crash", async () => {
+    const run = await runCapflow("validate", "no/such/folder");
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toMatch(
+      /^error: cannot read the definitions folder .*no\/such\/folder; check the path\n$/,
+    );
+  });
+});

@@ -1,0 +1,226 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createEngine, ProcessorRegistry, registerBuiltinProcessors } from "@capflow/core";
+import { openPgliteStore } from "@capflow/store-knex";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { repositoryRoot, runCapflow } from "./run-capflow.ts";
+
+const definitions = "packages/cli/test/fixtures/operations";
+
+/** Starts instances the way a host service does, in the PGlite folder the commands then open. */
+async function startInstances(
+  dataDir: string,
+  requests: { behavior: string; businessKey: string; input: Record<string, unknown> }[],
+): Promise<string[]> {
+  const db = await openPgliteStore({ dataDir });
+  try {
+    const engine = createEngine({
+      store: db.instances,
+      definitions: db.definitions,
+      processors: registerBuiltinProcessors(new ProcessorRegistry()),
+    });
+    const ids: string[] = [];
+    for (const request of requests) {
+      ids.push((await engine.start({ channel: "shop", ...request })).id);
+    }
+    await engine.close();
+    return ids;
+  } finally {
+    await db.close();
+  }
+}
+
+describe("capflow worker and capflow instances (PGlite)", () => {
+  let dir: string;
+  let db: string;
+  let ids: string[];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "capflow-cli-worker-"));
+    db = join(dir, "db");
+    const pushed = await runCapflow("push", definitions, "--pglite", db);
+    expect(pushed.exitCode).toBe(0);
+    ids = await startInstances(db, [
+      { behavior: "quick", businessKey: "Q1", input: { amount: "10.00", mobile: "13800138000" } },
+      { behavior: "quick", businessKey: "Q2", input: { amount: "0" } },
+      { behavior: "slow", businessKey: "S1", input: { name: "张三", mobile: "13800138000" } },
+      { behavior: "slow", businessKey: "S2", input: { review: true } },
+      { behavior: "slow", businessKey: "S3", input: {} },
+    ]);
+  }, 120_000);
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("worker runs what is due, prints each settled instance, and stops when idle", async () => {
+    const run = await runCapflow("worker", "--pglite", db, "--exit-when-idle");
+    expect(run.stderr).toBe("");
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toMatch(
+      /^capflow worker on PGlite at .*: 2 × 16, \d+ processors, until idle\n/,
+    );
+    expect(run.stdout).toMatch(/succeeded shop\/quick Q1 at done/);
+    expect(run.stdout).toMatch(/cancelled shop\/quick Q2 at skipped/);
+    expect(run.stdout).toMatch(/manual +shop\/slow S2 at review/);
+    expect(run.stdout).toMatch(/stopped: \d+ steps, 3 instances settled, 1 needing attention\n$/);
+  }, 60_000);
+
+  test("instances list filters by status, channel, behavior and age", async () => {
+    const waiting = await runCapflow("instances", "list", "--pglite", db, "--status", "waiting");
+    expect(waiting.exitCode).toBe(0);
+    const lines = waiting.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^id +channel\/behavior +business key +step +status +next run/);
+    expect(lines.slice(1, -1).map((line) => line.split(/ +/)[2])).toEqual(["S1", "S3"]);
+    expect(lines.at(-1)).toBe("2 instances");
+
+    const quick = await runCapflow(
+      "instances",
+      "list",
+      "--pglite",
+      db,
+      "--behavior",
+      "quick",
+      "--json",
+    );
+    expect(
+      quick.stdout
+        .trimEnd()
+        .split("\n")
+        .map((line) => JSON.parse(line).status),
+    ).toEqual(["succeeded", "cancelled"]);
+
+    const old = await runCapflow("instances", "list", "--pglite", db, "--older-than", "10m");
+    expect(old.stdout.trimEnd()).toMatch(/0 instances$/);
+
+    const bad = await runCapflow("instances", "list", "--pglite", db, "--status", "stuck");
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toContain('unknown status "stuck"');
+  }, 60_000);
+
+  test("instances show prints the instance, masked, and its history", async () => {
+    const show = await runCapflow("instances", "show", ids[2]!, "--pglite", db);
+    expect(show.exitCode).toBe(0);
+    expect(show.stdout).toMatch(/^instance +.+\nchannel\/behavior +shop\/slow \(version 1\)/);
+    expect(show.stdout).toMatch(/status +waiting/);
+    expect(show.stdout).not.toContain("13800138000");
+    expect(show.stdout).not.toContain("张三");
+    expect(show.stdout).toMatch(/history \(\d+ entr(y|ies)\):/);
+    expect(show.stdout).toMatch(/gate → settle/);
+
+    const missing = await runCapflow("instances", "show", "nope", "--pglite", db);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain("no instance nope");
+  }, 60_000);
+
+  test("retry, move and cancel act through the engine and record who and why", async () => {
+    const anonymous = await runCapflow("instances", "cancel", ids[2]!, "--pglite", db);
+    expect(anonymous.exitCode).toBe(1);
+    expect(anonymous.stderr).toContain("--who <name> --why <reason>");
+
+    const retried = await runCapflow(
+      "instances",
+      ...["retry", ids[2]!, "--pglite", db, "--who", "ops", "--why", "funder confirmed"],
+    );
+    expect(retried.exitCode).toBe(0);
+    expect(retried.stdout).toMatch(/shop\/slow S1: now waiting at settle, due /);
+
+    const moved = await runCapflow(
+      "instances",
+      ...["move", ids[3]!, "done", "--pglite", db, "--who", "ops", "--why", "reviewed"],
+    );
+    expect(moved.exitCode).toBe(0);
+    expect(moved.stdout).toMatch(/shop\/slow S2: now succeeded at done/);
+
+    const cancelled = await runCapflow(
+      "instances",
+      ...["cancel", ids[4]!, "--pglite", db, "--who", "ops", "--why", "customer withdrew"],
+    );
+    expect(cancelled.stdout).toMatch(/shop\/slow S3: now cancelled at settle/);
+    const again = await runCapflow(
+      "instances",
+      ...["cancel", ids[4]!, "--pglite", db, "--who", "ops", "--why", "twice"],
+    );
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr).toContain("is settled (cancelled)");
+
+    const show = await runCapflow("instances", "show", ids[3]!, "--pglite", db);
+    expect(show.stdout).toMatch(/ops: reviewed/);
+
+    // The worker resumes the retried instance: its delay is over now.
+    const worker = await runCapflow("worker", "--pglite", db, "--exit-when-idle");
+    expect(worker.stdout).toMatch(/succeeded shop\/slow S1 at done/);
+  }, 60_000);
+
+  test("processors from a module: a function registering into the registry", async () => {
+    const module = join(dir, "processors.mjs");
+    await writeFile(
+      module,
+      `export function registerProcessors(registry) {
+  registry.register({ name: "shout", label: "Shout", params: [{ name: "text", type: "string" }], returns: "string" }, (text) => String(text).toUpperCase());
+}\n`,
+    );
+    const run = await runCapflow(
+      "worker",
+      ...["--pglite", db, "--processors", module, "--exit-when-idle", "--summary-every", "60"],
+    );
+    expect(run.exitCode).toBe(0);
+    const builtins = registerBuiltinProcessors(new ProcessorRegistry()).names().length;
+    expect(run.stdout).toContain(`${builtins + 1} processors`);
+
+    const broken = join(dir, "broken.mjs");
+    await writeFile(broken, "export const nothing = 1;\n");
+    const failed = await runCapflow("worker", "--pglite", db, "--processors", broken);
+    expect(failed.exitCode).toBe(1);
+    expect(failed.stderr).toContain("must export registerProcessors(registry)");
+  }, 60_000);
+
+  test("worker stops gracefully on SIGTERM: steps in flight commit, nothing is left leased", async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "--conditions=@capflow/source",
+        "packages/cli/src/main.ts",
+        "worker",
+        "--pglite",
+        db,
+      ],
+      { cwd: repositoryRoot, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString("utf8");
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString("utf8");
+    });
+    const exited = new Promise<number | null>((resolveExit) => child.on("exit", resolveExit));
+    for (
+      let waited = 0;
+      !stdout.includes("stop with Ctrl-C or SIGTERM") && waited < 400;
+      waited++
+    ) {
+      await new Promise((resolveWait) => setTimeout(resolveWait, 100));
+    }
+    expect(stdout).toContain("stop with Ctrl-C or SIGTERM");
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(stderr).toBe("");
+    expect(stdout).toContain("SIGTERM: finishing the steps in flight");
+    expect(stdout).toMatch(/stopped: \d+ steps/);
+
+    const store = await openPgliteStore({ dataDir: db });
+    try {
+      const leased = (await store.instances.listInstances({})).filter(
+        (instance) => instance.leaseOwner !== null,
+      );
+      expect(leased).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+});
