@@ -1,0 +1,39 @@
+/**
+ * `pnpm start`: validates every example's definitions, then runs the demo (examples/demo): the
+ * three example funders as mock servers on loopback, the engine on PGlite in memory, a worker,
+ * and a few hundred credit applications, disbursements and repayments whose funders misbehave
+ * (rejections, timeouts and connection resets after processing, duplicate and out-of-order
+ * callbacks, slow polls …). Prints progress and a summary; exits 1 if anything differs from the
+ * scenario or breaks a money rule.
+ *
+ * With DATABASE_URL set it runs on PostgreSQL (in a fresh schema, dropped at the end), and with
+ * REDIS_URL on Redis locks and cluster-wide limits. DEMO_TOTAL and DEMO_SEED change the batch.
+ */
+import { formatProblems } from "@capflow/core";
+import { demoOptionsFromEnv, runDemo } from "./demo/run-demo.ts";
+import { validateExamples } from "./validate-examples.ts";
+
+const validations = await validateExamples();
+let problemCount = 0;
+for (const { example, result } of validations) {
+  problemCount += result.problems.length;
+  const steps = result.behaviors.reduce(
+    (total, behavior) => total + Object.keys(behavior.steps).length,
+    0,
+  );
+  console.log(
+    `${example.padEnd(12)} ${result.channels.length} channel, ${result.behaviors.length} behaviors, ${steps} steps, ${
+      result.problems.length === 0 ? "valid" : `${result.problems.length} problems`
+    }`,
+  );
+  if (result.problems.length > 0) console.log(formatProblems(result.problems));
+}
+if (problemCount > 0) {
+  console.log(
+    `\n${problemCount} problems: run \`pnpm capflow validate examples/<name>/definitions\``,
+  );
+  process.exitCode = 1;
+} else {
+  const result = await runDemo(demoOptionsFromEnv(process.env));
+  process.exitCode = result.ok ? 0 : 1;
+}
