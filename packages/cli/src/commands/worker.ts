@@ -139,11 +139,8 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
         context.err(`worker: ${error instanceof Error ? error.message : String(error)}\n`);
       },
     });
-    context.out(
-      `capflow worker on ${db.target}${redis ? " with Redis locks and limits" : ""}: ${concurrency} × ${batchSize}, ${processors.names().length} processors${options.exitWhenIdle ? ", until idle" : "; stop with Ctrl-C or SIGTERM"}\n`,
-    );
-    worker.start();
-
+    // Handlers go in before the banner: a supervisor may signal as soon as it reads it, and a
+    // signal that arrives with no handler installed kills the process mid-step.
     let resolveStop: (reason: string) => void = () => {};
     const stopped = new Promise<string>((resolvePromise) => {
       resolveStop = resolvePromise;
@@ -151,6 +148,10 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     const onSignal = (signal: NodeJS.Signals) => resolveStop(signal);
     process.once("SIGTERM", onSignal);
     process.once("SIGINT", onSignal);
+    context.out(
+      `capflow worker on ${db.target}${redis ? " with Redis locks and limits" : ""}: ${concurrency} × ${batchSize}, ${processors.names().length} processors${options.exitWhenIdle ? ", until idle" : "; stop with Ctrl-C or SIGTERM"}\n`,
+    );
+    worker.start();
     const timers: NodeJS.Timeout[] = [];
     if (summaryEveryMs !== undefined) {
       timers.push(
