@@ -47,8 +47,9 @@ describeWithRedis("several workers share limits through Redis", (redisUrl) => {
       `concurrency 5 shared by 3 workers: most in flight at the partner ${partner.maxInFlight(applyEndpoint)}, calls per worker ${reports.map((r) => r.calls.length).join(", ")}`,
     );
     expect(partner.maxInFlight(applyEndpoint)).toBe(5);
-    // Every worker took part (shares are not equal: refused calls poll, first come first served).
-    for (const report of reports) expect(report.calls.length).toBeGreaterThan(0);
+    // Shares between workers are not asserted: permits go first come, first served, and a worker
+    // that just released one may take it again before a refused worker's retry comes round (the
+    // limit is a cap, not a fair queue; see docs/operations.md).
   });
 
   test("a shared rate limit holds within 10% over 10 seconds", async () => {
