@@ -32,6 +32,8 @@ export const problemCodes = {
   "unknown-processor": "a template uses a processor (helper) that is not registered",
   "unknown-crypto-handler": "the channel names a crypto handler that is not registered",
   "crypto-options": "the crypto handler rejected its options",
+  "tls-settings":
+    "the channel's tls settings are incomplete: a PEM client key without its certificate, or a PKCS#12 file without a password",
 } as const;
 
 export type ProblemCode = keyof typeof problemCodes;

@@ -170,7 +170,27 @@ export interface ChannelDefinition {
   masking?: MaskingRules;
   /** In-flight calls to this channel per worker (bulkhead). Default 16. */
   bulkhead?: number;
+  /** Client certificate (mutual TLS), trusted CAs and server name for this funder's host. */
+  tls?: ChannelTlsDefinition;
   description?: string;
+}
+
+/**
+ * TLS towards a funder. Connections are pooled per origin *and* per these settings, so two
+ * channels on one host with different client certificates never share a connection.
+ */
+export interface ChannelTlsDefinition {
+  /**
+   * Private key presented to the funder (mutual TLS): a PEM key, or a PKCS#12 file holding the
+   * key and its certificate chain (`format: "pkcs12"`, with a `password` reference).
+   */
+  clientKey?: { ref: SecretRef; format?: "pem" | "pkcs12"; password?: SecretRef };
+  /** PEM certificate chain of a PEM `clientKey`, leaf first. */
+  clientCertificate?: SecretRef;
+  /** PEM CA certificates the funder's server certificate must chain to (replace the system CAs). */
+  ca?: SecretRef[];
+  /** Name the server certificate must carry, when it differs from the base URL's host. */
+  serverName?: string;
 }
 
 /**

@@ -175,9 +175,40 @@ function checkChannel(
       }
     }
   }
+  problems.push(...checkTls(channel, file));
   problems.push(...checkExpressions(channelExpressions(channel), file));
   problems.push(...checkTemplates(channelTemplates(channel), file, options.processors));
   return problems;
+}
+
+/** What the schema cannot say: which of key, certificate and password go together. */
+function checkTls(channel: ChannelDefinition, file: string): Problem[] {
+  const key = channel.tls?.clientKey;
+  if (key === undefined) return [];
+  if (key.format === "pkcs12") {
+    return key.password === undefined
+      ? [
+          {
+            code: "tls-settings",
+            file,
+            pointer: "/tls/clientKey",
+            message:
+              'a PKCS#12 client key needs a "password" reference (env:NAME); PKCS#12 files are always encrypted',
+          },
+        ]
+      : [];
+  }
+  return channel.tls?.clientCertificate === undefined
+    ? [
+        {
+          code: "tls-settings",
+          file,
+          pointer: "/tls",
+          message:
+            'a PEM client key needs "clientCertificate" (its PEM certificate chain, leaf first); or give a PKCS#12 file with format "pkcs12"',
+        },
+      ]
+    : [];
 }
 
 function checkChannelReferences(

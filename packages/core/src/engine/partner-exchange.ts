@@ -124,6 +124,7 @@ export async function exchangeWithPartner(
         timeoutMs: parseDuration(iface.timeout ?? "30s"),
         connectTimeoutMs: parseDuration(iface.connectTimeout ?? "5s"),
         signal: run.signal,
+        ...(channel.tls === undefined ? {} : { tls: channel.tls }),
       });
     } catch (error) {
       finish();

@@ -5,11 +5,14 @@ import { CapflowError } from "../errors.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { DefinitionSource } from "../ports/definition-source.ts";
 import type { SecretResolver } from "../ports/secret-resolver.ts";
+import type { TransportTls } from "../ports/transport.ts";
+import { loadChannelTls } from "../transport/channel-tls.ts";
 import { BehaviorMachine } from "./behavior-machine.ts";
 
 export interface ChannelRuntime {
   definition: ChannelDefinition;
   handler: CryptoHandler;
+  tls?: TransportTls;
 }
 
 export interface BehaviorRuntime {
@@ -125,12 +128,20 @@ export class RuntimeCache {
         },
       );
     }
-    const handler = await this.cryptoHandlers.create(loaded.definition.crypto, {
-      secrets: this.secrets,
-      clock: this.clock,
-      channel: code,
-      ...(loaded.baseDir === undefined ? {} : { baseDir: loaded.baseDir }),
-    });
-    return { definition: loaded.definition, handler };
+    const baseDir = loaded.baseDir === undefined ? {} : { baseDir: loaded.baseDir };
+    const [handler, tls] = await Promise.all([
+      this.cryptoHandlers.create(loaded.definition.crypto, {
+        secrets: this.secrets,
+        clock: this.clock,
+        channel: code,
+        ...baseDir,
+      }),
+      loadChannelTls(loaded.definition.tls, {
+        secrets: this.secrets,
+        context: { channel: code, role: "tls" },
+        ...baseDir,
+      }),
+    ]);
+    return { definition: loaded.definition, handler, ...(tls === undefined ? {} : { tls }) };
   }
 }

@@ -1,4 +1,5 @@
 import type { HttpMethod } from "../definition/types.ts";
+import type { Redacted } from "../redacted.ts";
 
 /**
  * Sends sealed requests to partners. The undici implementation keeps a pool per origin.
@@ -24,6 +25,30 @@ export interface TransportRequest {
   timeoutMs: number;
   connectTimeoutMs: number;
   signal?: AbortSignal;
+  /** The channel's TLS settings (client certificate, CAs, server name), when it has any. */
+  tls?: TransportTls;
+}
+
+/**
+ * A channel's TLS settings, loaded and checked (see `loadChannelTls`). Implementations must keep
+ * requests with different `id`s on different connections: a connection carries the identity of the
+ * client certificate it was opened with.
+ */
+export interface TransportTls {
+  /** Digest of the settings: equal ids mean interchangeable connections. */
+  readonly id: string;
+  /** Options for `node:tls.connect`; `key` is a private key, so the whole is kept redacted. */
+  readonly options: Redacted<TlsConnectOptions>;
+}
+
+export interface TlsConnectOptions {
+  /** PEM private key (PKCS#8) of the client certificate. */
+  key?: string;
+  /** PEM client certificate chain, leaf first. */
+  cert?: string;
+  /** PEM CA certificates trusted for the server certificate, instead of the system ones. */
+  ca?: string[];
+  servername?: string;
 }
 
 export interface TransportResponse {

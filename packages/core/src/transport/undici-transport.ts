@@ -1,11 +1,20 @@
 import { Pool } from "undici";
 import { CapflowError } from "../errors.ts";
-import type { Transport, TransportRequest, TransportResponse } from "../ports/transport.ts";
+import type {
+  Transport,
+  TransportRequest,
+  TransportResponse,
+  TransportTls,
+} from "../ports/transport.ts";
+import { Redacted } from "../redacted.ts";
 
 export interface UndiciTransportOptions {
   /** Connections per origin. Default 32. */
   connections?: number;
-  /** Mutual TLS and custom CAs, passed to every pool's TLS connector. */
+  /**
+   * TLS defaults for every pool (custom CAs, a client certificate for all channels). A channel's
+   * own `tls` settings, carried by each request, take precedence.
+   */
   tls?: {
     ca?: string | Buffer;
     cert?: string | Buffer;
@@ -18,7 +27,8 @@ export interface UndiciTransportOptions {
 }
 
 /**
- * HTTP through one undici `Pool` per origin (~7x the throughput of global fetch, DESIGN §9).
+ * HTTP through one undici `Pool` per origin and channel TLS settings (~7x the throughput of global
+ * fetch, DESIGN §9).
  *
  * undici's Pool never retries a request by itself (only its RetryAgent does, which is not used):
  * a POST that may have reached the partner is never resent silently (DESIGN §6.2).
@@ -33,7 +43,7 @@ export class UndiciTransport implements Transport {
 
   async send(request: TransportRequest): Promise<TransportResponse> {
     const url = new URL(request.url);
-    const pool = this.#pool(url.origin, request.connectTimeoutMs);
+    const pool = this.#pool(url.origin, request.connectTimeoutMs, request.tls);
     const started = performance.now();
     try {
       const response = await pool.request({
@@ -67,18 +77,24 @@ export class UndiciTransport implements Transport {
     this.#pools.clear();
   }
 
-  #pool(origin: string, connectTimeoutMs: number): Pool {
-    let pool = this.#pools.get(origin);
+  #pool(origin: string, connectTimeoutMs: number, tls: TransportTls | undefined): Pool {
+    // A connection keeps the client certificate it was opened with: one pool per identity.
+    const key = tls === undefined ? origin : `${origin} ${tls.id}`;
+    let pool = this.#pools.get(key);
     if (!pool) {
       pool = new Pool(origin, {
         connections: this.#options.connections ?? 32,
         keepAliveTimeout: this.#options.keepAliveTimeoutMs ?? 4_000,
-        connect: { timeout: connectTimeoutMs, ...(this.#options.tls ?? {}) },
+        connect: {
+          timeout: connectTimeoutMs,
+          ...(this.#options.tls ?? {}),
+          ...(tls === undefined ? {} : Redacted.reveal(tls.options)),
+        },
         // One request per connection at a time: pipelining would make a reset ambiguous for
         // every request queued behind the one in flight.
         pipelining: 1,
       });
-      this.#pools.set(origin, pool);
+      this.#pools.set(key, pool);
     }
     return pool;
   }
@@ -98,6 +114,48 @@ const notSentCodes = new Set([
 ]);
 
 /**
+ * TLS handshake failures: this side rejected the server's certificate (OpenSSL verify codes, the
+ * host name check), or the server sent a handshake alert about ours. No request byte reached the
+ * partner's application. (With TLS 1.3 a server rejecting the client certificate only closes the
+ * connection after the client finished its handshake; that stays an unknown outcome.)
+ */
+const tlsHandshakeCodes = new Set([
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_DECRYPT_CERT_SIGNATURE",
+  "UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_NOT_YET_VALID",
+  "CERT_HAS_EXPIRED",
+  "CERT_REVOKED",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "CERT_CHAIN_TOO_LONG",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "INVALID_CA",
+  "INVALID_PURPOSE",
+  "PATH_LENGTH_EXCEEDED",
+  "HOSTNAME_MISMATCH",
+  "ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE",
+  "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE",
+  "ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED",
+  "ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED",
+  "ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+  "ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+  "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA",
+  "ERR_SSL_TLSV1_ALERT_ACCESS_DENIED",
+  "ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION",
+  "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED",
+  "ERR_SSL_WRONG_VERSION_NUMBER",
+]);
+
+/** node:tls's message when the peer hangs up before the handshake completes (code ECONNRESET). */
+const closedBeforeHandshake = "before secure TLS connection was established";
+
+/**
  * Sorts a failure into "certainly not sent" (safe to retry) or "unknown outcome" (the partner may
  * have processed it). When in doubt the answer is unknown: a wrong "not sent" could pay twice.
  */
@@ -105,6 +163,16 @@ export function classifyTransportError(error: unknown, request: TransportRequest
   const code = errorCode(error);
   const where = `${request.method} ${redactQuery(request.url)}`;
   const context = { url: redactQuery(request.url), cause: code ?? "unknown" };
+  if (
+    (code !== undefined && tlsHandshakeCodes.has(code)) ||
+    (code === "ECONNRESET" && errorMessage(error).includes(closedBeforeHandshake))
+  ) {
+    return new CapflowError(
+      "TRANSPORT_NOT_SENT",
+      `${where} was not sent: the TLS handshake failed (${code}). Check the channel's tls settings (client certificate and key, ca, serverName) against the funder's certificate`,
+      { cause: error, context: { ...context, tls: "handshake" }, retryable: true },
+    );
+  }
   if (code !== undefined && notSentCodes.has(code)) {
     return new CapflowError(
       "TRANSPORT_NOT_SENT",
@@ -130,6 +198,10 @@ function errorCode(error: unknown): string | undefined {
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : "";
 }
 
 /** Query strings may carry signatures or personal data; errors keep only the path. */

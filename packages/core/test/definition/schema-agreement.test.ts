@@ -12,6 +12,7 @@ import type {
   CallbackStep,
   CallStep,
   ChannelDefinition,
+  ChannelTlsDefinition,
   CryptoDefinition,
   DecideStep,
   DelayStep,
@@ -52,8 +53,9 @@ function shape<T>() {
 const channelShapes = {
   "": shape<ChannelDefinition>()(
     ["code", "name", "baseUrl", "timeZone", "crypto", "interfaces"],
-    ["$schema", "callbacks", "statusTable", "masking", "bulkhead", "description"],
+    ["$schema", "callbacks", "statusTable", "masking", "bulkhead", "tls", "description"],
   ),
+  tls: shape<ChannelTlsDefinition>()([], ["clientKey", "clientCertificate", "ca", "serverName"]),
   interface: shape<InterfaceDefinition>()(
     ["method", "path"],
     [

@@ -116,3 +116,43 @@ describe("validateDefinitions", () => {
     ]);
   });
 });
+
+describe("channel tls settings", () => {
+  const check = (tls: unknown) =>
+    validateDefinitions({
+      channels: [{ file: "bank.channel.json", definition: { ...channel, tls } as never }],
+      behaviors: [],
+    }).problems.map((problem) => [problem.code, problem.pointer]);
+
+  test("complete settings pass: a PEM key with its chain, or PKCS#12 with a password", () => {
+    expect(
+      check({
+        clientKey: { ref: "file:keys/client.key" },
+        clientCertificate: "file:keys/client.crt",
+        ca: ["file:keys/bank-ca.pem", "env:BANK_CA_2"],
+        serverName: "api.bank.example",
+      }),
+    ).toEqual([]);
+    expect(
+      check({ clientKey: { ref: "file:c.p12", format: "pkcs12", password: "env:P12_PASSWORD" } }),
+    ).toEqual([]);
+  });
+
+  test("incomplete or inlined settings are problems with a pointer", () => {
+    expect(check({ clientKey: { ref: "file:keys/client.key" } })).toEqual([
+      ["tls-settings", "/tls"],
+    ]);
+    expect(check({ clientKey: { ref: "file:c.p12", format: "pkcs12" } })).toEqual([
+      ["tls-settings", "/tls/clientKey"],
+    ]);
+    expect(check({ clientCertificate: "file:keys/client.crt" })).toEqual([["schema", "/tls"]]);
+    expect(
+      check({
+        clientKey: { ref: "-----BEGIN PRIVATE KEY-----" },
+        clientCertificate: "file:c.crt",
+      }),
+    ).toEqual([["schema", "/tls/clientKey/ref"]]);
+    expect(check({ ca: [] })).toEqual([["schema", "/tls/ca"]]);
+    expect(check({ rejectUnauthorized: false })).toEqual([["schema", "/tls/rejectUnauthorized"]]);
+  });
+});

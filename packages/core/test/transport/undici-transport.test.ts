@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
 import { isCapflowError } from "../../src/errors.ts";
-import { UndiciTransport } from "../../src/transport/undici-transport.ts";
+import { classifyTransportError, UndiciTransport } from "../../src/transport/undici-transport.ts";
 
 const servers: Server[] = [];
 let transport: UndiciTransport;
@@ -93,5 +93,45 @@ describe("UndiciTransport", () => {
     expect(isCapflowError(error, "TRANSPORT_UNKNOWN_OUTCOME")).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(received).toBe(1);
+  });
+});
+
+describe("classifyTransportError on TLS failures", () => {
+  const request = {
+    url: "https://bank.example.test/loan/apply?sign=abc",
+    method: "POST" as const,
+    headers: {},
+    timeoutMs: 1_000,
+    connectTimeoutMs: 1_000,
+  };
+  const failure = (code: string, message = "tls failure") =>
+    classifyTransportError(Object.assign(new Error(message), { code }), request);
+
+  test.each([
+    "CERT_HAS_EXPIRED",
+    "SELF_SIGNED_CERT_IN_CHAIN",
+    "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+    "ERR_TLS_CERT_ALTNAME_INVALID",
+    "ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE",
+    "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED",
+  ])("%s fails the handshake: not sent, retryable, pointing at the tls settings", (code) => {
+    const error = failure(code);
+    expect(error).toMatchObject({ code: "TRANSPORT_NOT_SENT", retryable: true });
+    expect(error.message).toBe(
+      `POST https://bank.example.test/loan/apply?… was not sent: the TLS handshake failed (${code}). Check the channel's tls settings (client certificate and key, ca, serverName) against the funder's certificate`,
+    );
+  });
+
+  test("a reset before the handshake completed is not sent; any other reset is unknown", () => {
+    expect(
+      failure(
+        "ECONNRESET",
+        "Client network socket disconnected before secure TLS connection was established",
+      ).code,
+    ).toBe("TRANSPORT_NOT_SENT");
+    expect(failure("ECONNRESET", "read ECONNRESET").code).toBe("TRANSPORT_UNKNOWN_OUTCOME");
+    expect(failure("ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC").code).toBe(
+      "TRANSPORT_UNKNOWN_OUTCOME",
+    );
   });
 });

@@ -46,7 +46,8 @@ function cacheKey(kind: string, bytes: Buffer, ...more: (string | undefined)[]):
   return h.digest("hex");
 }
 
-async function resolve(ref: string, ctx: KeyLoadContext): Promise<Buffer> {
+/** The bytes behind a secret reference. Callers own the secret from here on: never log it. */
+export async function readSecret(ref: string, ctx: KeyLoadContext): Promise<Buffer> {
   return Redacted.reveal(
     await ctx.secrets.resolve(ref, ctx.baseDir === undefined ? {} : { baseDir: ctx.baseDir }),
   );
@@ -57,11 +58,13 @@ export async function loadPrivateKey(
   family: KeyFamily,
   ctx: KeyLoadContext,
 ): Promise<PrivateKey> {
-  const bytes = await resolve(spec.ref, ctx);
+  const bytes = await readSecret(spec.ref, ctx);
   const password =
-    spec.password === undefined ? undefined : (await resolve(spec.password, ctx)).toString("utf8");
+    spec.password === undefined
+      ? undefined
+      : (await readSecret(spec.password, ctx)).toString("utf8");
   const certificate =
-    spec.certificate === undefined ? undefined : await resolve(spec.certificate, ctx);
+    spec.certificate === undefined ? undefined : await readSecret(spec.certificate, ctx);
   const fail = (what: string, cause?: unknown) =>
     keyInvalid(
       `${what} (key ${describeRef(spec.ref)}). Check the reference, the format and the password.`,
@@ -120,9 +123,11 @@ export async function loadPublicKey(
   family: KeyFamily,
   ctx: KeyLoadContext,
 ): Promise<PublicKey> {
-  const bytes = await resolve(spec.ref, ctx);
+  const bytes = await readSecret(spec.ref, ctx);
   const password =
-    spec.password === undefined ? undefined : (await resolve(spec.password, ctx)).toString("utf8");
+    spec.password === undefined
+      ? undefined
+      : (await readSecret(spec.password, ctx)).toString("utf8");
   const fail = (what: string, cause?: unknown) =>
     keyInvalid(
       `${what} (key ${describeRef(spec.ref)}). Check the reference and the format.`,
@@ -168,7 +173,7 @@ export async function loadPublicKey(
 
 /** Symmetric key bytes: `utf8` (default), `hex` or `base64` text. */
 export async function loadSecretKey(spec: KeySpec, ctx: KeyLoadContext): Promise<SecretKey> {
-  const bytes = await resolve(spec.ref, ctx);
+  const bytes = await readSecret(spec.ref, ctx);
   const text = bytes.toString("utf8").trim();
   switch (spec.format ?? "utf8") {
     case "utf8":

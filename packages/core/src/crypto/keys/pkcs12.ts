@@ -8,12 +8,13 @@ const forge = createRequire(import.meta.url)("node-forge") as typeof import("nod
  * Reads a PKCS#12 (.p12/.pfx) file, which node:crypto cannot parse. node-forge is used here and
  * for nothing else: it is ~40x slower than OpenSSL, so the key is converted to a node:crypto
  * KeyObject straight away and all signing and decryption happens in OpenSSL. Called once per key
- * (the key cache keeps the result).
+ * (the key cache keeps the result). `certificates` holds every certificate of the file (the
+ * leaf and any chain), in file order; `certificate` is the first.
  */
 export function readPkcs12(
   der: Buffer,
   password: string,
-): { privateKey?: KeyObject; certificate?: X509Certificate } {
+): { privateKey?: KeyObject; certificate?: X509Certificate; certificates: X509Certificate[] } {
   const asn1 = forge.asn1.fromDer(forge.util.createBuffer(der.toString("binary")));
   const p12 = forge.pkcs12.pkcs12FromAsn1(asn1, false, password);
   const shrouded =
@@ -24,13 +25,17 @@ export function readPkcs12(
   const certs =
     p12.getBags({ bagType: forge.pki.oids.certBag })[forge.pki.oids.certBag ?? ""] ?? [];
   const forgeKey = [...shrouded, ...plain].find((bag) => bag.key !== undefined)?.key;
-  const forgeCert = certs.find((bag) => bag.cert !== undefined)?.cert;
-  const result: { privateKey?: KeyObject; certificate?: X509Certificate } = {};
+  const certificates = certs.flatMap((bag) =>
+    bag.cert === undefined ? [] : [new X509Certificate(forge.pki.certificateToPem(bag.cert))],
+  );
+  const result: {
+    privateKey?: KeyObject;
+    certificate?: X509Certificate;
+    certificates: X509Certificate[];
+  } = { certificates };
   if (forgeKey !== undefined) {
     result.privateKey = createPrivateKey(forge.pki.privateKeyToPem(forgeKey));
   }
-  if (forgeCert !== undefined) {
-    result.certificate = new X509Certificate(forge.pki.certificateToPem(forgeCert));
-  }
+  if (certificates[0] !== undefined) result.certificate = certificates[0];
   return result;
 }
