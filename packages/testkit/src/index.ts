@@ -60,6 +60,11 @@ export { type BusinessKeyExtractor, bodyField, byField } from "./business-key.ts
 export { createFunderCryptoHandler } from "./funder-crypto.ts";
 export { type Fault, type FaultKind, type FaultRule, faultKinds } from "./faults.ts";
 export { tamperWithSignature } from "./wire-tampering.ts";
+export {
+  type IssuedCertificate,
+  type IssueOptions,
+  TestCertificateAuthority,
+} from "./test-certificates.ts";
 export type {
   CallbackAcknowledgement,
   CallbackAttempt,

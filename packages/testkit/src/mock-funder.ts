@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import {
   type Clock,
   type Codec,
@@ -65,6 +67,11 @@ export interface MockFunderOptions {
   readonly port?: number;
   /** Time for delays, retries and records. Default: real time. */
   readonly clock?: Clock;
+  /**
+   * Serve HTTPS with this key and certificate (see `TestCertificateAuthority`). With `clientCa`,
+   * the mock requires a client certificate issued by it (mutual TLS) and records its common name.
+   */
+  readonly tls?: { readonly key: string; readonly cert: string; readonly clientCa?: string };
 }
 
 /** Selects callback deliveries; every given field must match. */
@@ -144,7 +151,22 @@ export class MockFunder {
   /** Listens on loopback and resolves with the base URL. */
   async start(): Promise<string> {
     if (this.#url !== undefined) return this.#url;
-    const server = createServer((request, response) => this.#accept(request, response));
+    const tls = this.#options.tls;
+    const accept = (request: IncomingMessage, response: ServerResponse) =>
+      this.#accept(request, response);
+    const server: Server =
+      tls === undefined
+        ? createServer(accept)
+        : createHttpsServer(
+            {
+              key: tls.key,
+              cert: tls.cert,
+              ...(tls.clientCa === undefined
+                ? {}
+                : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }),
+            },
+            accept,
+          );
     server.on("connection", (socket) => {
       this.#sockets.add(socket);
       socket.on("close", () => this.#sockets.delete(socket));
@@ -159,7 +181,8 @@ export class MockFunder {
     });
     this.#server = server;
     const { port } = server.address() as AddressInfo;
-    this.#url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+    const scheme = tls === undefined ? "http" : "https";
+    this.#url = `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}`;
     return this.#url;
   }
 
@@ -283,6 +306,7 @@ export class MockFunder {
       path: url.pathname,
       headers: {},
       query: Object.fromEntries(url.searchParams),
+      clientCertificate: clientCommonName(request),
       body: undefined,
       businessKey: undefined,
       n: undefined,
@@ -492,4 +516,12 @@ export async function startMockFunder(options: MockFunderOptions): Promise<MockF
   const mock = new MockFunder(options);
   await mock.start();
   return mock;
+}
+
+/** Common name of the verified client certificate of an HTTPS request (mutual TLS). */
+function clientCommonName(request: IncomingMessage): string | undefined {
+  const socket = request.socket as Partial<TLSSocket>;
+  if (socket.getPeerCertificate === undefined || socket.authorized !== true) return undefined;
+  const commonName = socket.getPeerCertificate().subject?.CN;
+  return Array.isArray(commonName) ? commonName[0] : commonName;
 }

@@ -25,6 +25,8 @@ export interface RecordedRequest {
   readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly query: Readonly<Record<string, string>>;
+  /** Common name of the client certificate, when the mock requires mutual TLS. */
+  readonly clientCertificate: string | undefined;
   /** The opened, decoded body; undefined when the request could not be opened. */
   readonly body: unknown;
   readonly businessKey: string | undefined;
