@@ -14,5 +14,7 @@ export default defineConfig({
     include: ["packages/*/test/**/*.test.ts", "examples/*/test/**/*.test.ts"],
     testTimeout: 20_000,
     hookTimeout: 60_000,
+    // Polled conditions on loopback settle in milliseconds; the slack is for a loaded CI machine.
+    expect: { poll: { timeout: 5_000 } },
   },
 });

@@ -44,7 +44,7 @@ describeWithRedis("RedlockLockProvider", (url) => {
     await expect(
       redis.locks.acquire("instance:9", { ttlMs: 5_000, waitMs: 5_000, signal: controller.signal }),
     ).rejects.toThrow("shutting down");
-    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(Date.now() - started).toBeLessThan(3_000); // not the 5 s wait
     await lock.release();
   });
 });
