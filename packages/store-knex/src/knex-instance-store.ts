@@ -130,6 +130,10 @@ export class KnexInstanceStore implements InstanceStore {
       where.push("behavior = ?");
       bindings.push(filter.behavior);
     }
+    if (filter.businessKey !== undefined) {
+      where.push("business_key = ?");
+      bindings.push(filter.businessKey);
+    }
     if (filter.status !== undefined) {
       where.push("status = ANY (?::text[])");
       bindings.push(filter.status);
@@ -255,6 +259,17 @@ export class KnexInstanceStore implements InstanceStore {
        ORDER BY received_at, id`,
       [key.channel, key.businessKey],
       { channel: key.channel },
+    );
+    return rows.map(inboxFromRow);
+  }
+
+  async staleInbox(request: { receivedBefore: number; limit: number }): Promise<InboxEntry[]> {
+    const rows = await this.#rows(
+      `SELECT * FROM ${this.#t.inbox}
+       WHERE processed_at IS NULL AND received_at < ?
+       ORDER BY received_at, id
+       LIMIT ?`,
+      [timeParam(request.receivedBefore), request.limit],
     );
     return rows.map(inboxFromRow);
   }

@@ -68,6 +68,7 @@ export class MemoryInstanceStore implements InstanceStore {
     for (const record of this.#instances.values()) {
       if (filter.channel !== undefined && record.channel !== filter.channel) continue;
       if (filter.behavior !== undefined && record.behavior !== filter.behavior) continue;
+      if (filter.businessKey !== undefined && record.businessKey !== filter.businessKey) continue;
       if (filter.status !== undefined && !filter.status.includes(record.status)) continue;
       if (filter.updatedBefore !== undefined && record.updatedAt >= filter.updatedBefore) continue;
       result.push(copy(record));
@@ -176,6 +177,17 @@ export class MemoryInstanceStore implements InstanceStore {
       }
     }
     return result.sort((a, b) => a.receivedAt - b.receivedAt);
+  }
+
+  async staleInbox(request: { receivedBefore: number; limit: number }): Promise<InboxEntry[]> {
+    const result: InboxEntry[] = [];
+    for (const entry of this.#inbox.values()) {
+      if (entry.processedAt === null && entry.receivedAt < request.receivedBefore) {
+        result.push(copy(entry));
+      }
+    }
+    result.sort((a, b) => a.receivedAt - b.receivedAt || a.id.localeCompare(b.id));
+    return result.slice(0, request.limit);
   }
 
   async wake(key: { channel: string; businessKey: string; now: number }): Promise<void> {

@@ -44,6 +44,12 @@ export interface InstanceStore {
   insertInbox(entry: NewInboxEntry): Promise<{ entry: InboxEntry; duplicate: boolean }>;
   /** Unprocessed inbox entries for one business key, oldest first. */
   pendingInbox(key: { channel: string; businessKey: string }): Promise<InboxEntry[]>;
+  /**
+   * Unprocessed inbox entries of any business key received before `receivedBefore`, oldest
+   * first: notifications no step consumed (they came after the instance settled, or for a business
+   * key with no instance). The engine's inbox sweep reads them.
+   */
+  staleInbox(request: { receivedBefore: number; limit: number }): Promise<InboxEntry[]>;
   /** Makes waiting instances with this business key due now (after an inbox insert). */
   wake(key: { channel: string; businessKey: string; now: number }): Promise<void>;
 
@@ -117,6 +123,8 @@ export interface StoredError {
 export interface InstanceFilter {
   channel?: string;
   behavior?: string;
+  /** Every behavior's instance for this business key (with `channel`, an index lookup). */
+  businessKey?: string;
   status?: InstanceStatus[];
   /** Only instances not updated since this time (stuck instances). */
   updatedBefore?: number;

@@ -302,6 +302,52 @@ export function describeInstanceStoreContract(
       expect(again.entry.instanceId).toBe(instance.id);
     });
 
+    test("staleInbox lists unprocessed callbacks of every business key received before a time, oldest first", async () => {
+      const received = (dedupeKey: string, businessKey: string, receivedAt: number) => ({
+        id: randomUUID(),
+        channel: "lanbank",
+        callback: "loan.result",
+        dedupeKey,
+        businessKey,
+        payload: { n: dedupeKey },
+        receivedAt,
+      });
+      const late = received("N-late", "L-s1", t0 + 20);
+      const early = received("N-early", "L-s2", t0 + 10);
+      const consumed = received("N-consumed", "L-s3", t0 + 5);
+      const recent = received("N-recent", "L-s1", t0 + 1_000);
+      for (const entry of [late, early, consumed, recent]) await store.insertInbox(entry);
+      const { instance } = await store.createInstance(newInstance({ businessKey: "L-s3" }));
+      await store.commitTransition({
+        instanceId: instance.id,
+        expectedVersion: 1,
+        now: t0 + 30,
+        changes: {},
+        log: { step: "apply", attempt: 1, event: "callback", startedAt: t0 + 30, durationMs: 0 },
+        consumedInbox: [consumed.id],
+      });
+
+      const stale = await store.staleInbox({ receivedBefore: t0 + 1_000, limit: 10 });
+      expect(stale.map((entry) => entry.dedupeKey)).toEqual(["N-early", "N-late"]);
+      expect(stale[0]).toMatchObject({ businessKey: "L-s2", payload: { n: "N-early" } });
+      expect(
+        (await store.staleInbox({ receivedBefore: t0 + 1_001, limit: 2 })).map((e) => e.dedupeKey),
+      ).toEqual(["N-early", "N-late"]);
+    });
+
+    test("listInstances finds every behavior's instance of a business key", async () => {
+      const loan = await store.createInstance(newInstance({ businessKey: "L-k" }));
+      const repay = await store.createInstance(
+        newInstance({ businessKey: "L-k", behavior: "repay" }),
+      );
+      await store.createInstance(newInstance({ businessKey: "L-other" }));
+      await store.createInstance(newInstance({ businessKey: "L-k", channel: "meadow" }));
+      const found = await store.listInstances({ channel: "lanbank", businessKey: "L-k" });
+      expect(found.map((instance) => instance.id).sort()).toEqual(
+        [loan.instance.id, repay.instance.id].sort(),
+      );
+    });
+
     test("a waiting commit with unconsumed callbacks in the inbox is due at once", async () => {
       const { instance } = await store.createInstance(newInstance({ businessKey: "L-early" }));
       await store.insertInbox({
