@@ -67,7 +67,7 @@ describe("capflow worker and capflow instances (PGlite)", () => {
     expect(run.stdout).toMatch(/stopped: \d+ steps, 3 instances settled, 1 needing attention\n$/);
   }, 60_000);
 
-  test("instances list filters by status, channel, behavior and age", async () => {
+  test("instances list filters by status, channel, behavior, business key and age", async () => {
     const waiting = await runCapflow("instances", "list", "--pglite", db, "--status", "waiting");
     expect(waiting.exitCode).toBe(0);
     const lines = waiting.stdout.trimEnd().split("\n");
@@ -90,6 +90,24 @@ describe("capflow worker and capflow instances (PGlite)", () => {
         .split("\n")
         .map((line) => JSON.parse(line).status),
     ).toEqual(["succeeded", "cancelled"]);
+
+    const byKey = await runCapflow(
+      "instances",
+      "list",
+      "--pglite",
+      db,
+      "--channel",
+      "shop",
+      "--business-key",
+      "S2",
+      "--json",
+    );
+    expect(
+      byKey.stdout
+        .trimEnd()
+        .split("\n")
+        .map((line) => JSON.parse(line).businessKey),
+    ).toEqual(["S2"]);
 
     const old = await runCapflow("instances", "list", "--pglite", db, "--older-than", "10m");
     expect(old.stdout.trimEnd()).toMatch(/0 instances$/);

@@ -220,5 +220,10 @@ export {
 } from "./engine/engine.ts";
 export type { AttentionReason, EngineEvent, EngineEventListener } from "./engine/engine-events.ts";
 export type { CallbackAcknowledgement, InboundHttpRequest } from "./engine/receive-callback.ts";
+export {
+  lateConflictCode,
+  type SweepInboxOptions,
+  type SweepInboxResult,
+} from "./engine/sweep-inbox.ts";
 export { Worker, type WorkerOptions } from "./runtime/worker.ts";
 export { parseDuration } from "./definition/duration.ts";

@@ -26,6 +26,7 @@ interface ListOptions extends DatabaseOptions {
   status?: string[];
   channel?: string;
   behavior?: string;
+  businessKey?: string;
   olderThan?: string;
   limit: string;
   json?: boolean;
@@ -55,6 +56,7 @@ export const instancesCommand: CapflowCommand = {
         .option("--status <status...>", `only these statuses (${statuses.join(", ")})`)
         .option("--channel <code>", "only this channel")
         .option("--behavior <code>", "only this behavior")
+        .option("--business-key <key>", "only this business key (every behavior's instance)")
         .option("--older-than <duration>", "only instances not updated for this long, e.g. 10m")
         .option("--limit <n>", "at most this many", "50")
         .option("--json", "one JSON object per line"),
@@ -132,6 +134,7 @@ async function listInstances(db: CapflowDatabase, options: ListOptions, context:
     ...(status ? { status } : {}),
     ...(options.channel ? { channel: options.channel } : {}),
     ...(options.behavior ? { behavior: options.behavior } : {}),
+    ...(options.businessKey ? { businessKey: options.businessKey } : {}),
     ...(options.olderThan ? { updatedBefore: Date.now() - parseDuration(options.olderThan) } : {}),
     limit,
   });

@@ -138,6 +138,12 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
         errors.push(error);
         context.err(`worker: ${error instanceof Error ? error.message : String(error)}\n`);
       },
+      onInboxSwept: (swept) => {
+        if (swept.recorded + swept.conflicts === 0) return;
+        context.out(
+          `${new Date().toISOString()} inbox: ${swept.recorded} late notifications recorded, ${swept.conflicts} contradicting how their instance settled (needing attention)\n`,
+        );
+      },
     });
     // Handlers go in before the banner: a supervisor may signal as soon as it reads it, and a
     // signal that arrives with no handler installed kills the process mid-step.

@@ -39,6 +39,12 @@ export type EngineEvent =
   | { type: "callback.rejected"; channel: string; callback: string; code: string }
   | { type: "ownership.lost"; instanceId: string; step: string };
 
-export type AttentionReason = "manual" | "exhausted" | "repeated-errors" | "parked";
+export type AttentionReason =
+  | "manual"
+  | "exhausted"
+  | "repeated-errors"
+  | "parked"
+  /** A notification came after the instance settled and contradicts how it settled. */
+  | "late-notification";
 
 export type EngineEventListener = (event: EngineEvent) => void;

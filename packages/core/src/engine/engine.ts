@@ -45,6 +45,7 @@ import { executeCallbackStep } from "./steps/callback-step.ts";
 import { executeDecideStep, executeDelayStep } from "./steps/decide-step.ts";
 import { executePollStep } from "./steps/poll-step.ts";
 import type { StepDecision } from "./steps/step-decision.ts";
+import { type SweepInboxOptions, type SweepInboxResult, sweepInbox } from "./sweep-inbox.ts";
 
 export interface EngineOptions {
   store: InstanceStore;
@@ -502,6 +503,25 @@ export class Engine {
   ): Promise<CallbackAcknowledgement> {
     const runtime = await this.#runtime.channel(channel);
     return receiveCallback(this.#core, runtime, callback, request);
+  }
+
+  /**
+   * Records notifications that came after their instance settled in its history, and raises
+   * attention for those that contradict it (see `sweepInbox`). `Worker` runs it every minute.
+   */
+  async sweepInbox(options?: SweepInboxOptions): Promise<SweepInboxResult> {
+    return sweepInbox(
+      this.#core,
+      async (instance) => {
+        const runtime = await this.#runtime.behavior(
+          instance.channel,
+          instance.behavior,
+          instance.behaviorVersion,
+        );
+        return runtime.definition;
+      },
+      options,
+    );
   }
 
   async getInstance(id: string): Promise<InstanceRecord | undefined> {

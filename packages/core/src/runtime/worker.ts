@@ -1,4 +1,5 @@
 import type { Engine } from "../engine/engine.ts";
+import type { SweepInboxOptions, SweepInboxResult } from "../engine/sweep-inbox.ts";
 import { systemClock } from "../memory/system-clock.ts";
 import type { Clock } from "../ports/clock.ts";
 
@@ -14,6 +15,14 @@ export interface WorkerOptions {
   clock?: Clock;
   /** Errors a round could not handle (e.g. the store is down); the loop goes on after `idleMs`. */
   onError?: (error: unknown) => void;
+  /**
+   * How often to sweep the inbox for notifications that came after their instance settled
+   * (`engine.sweepInbox`). Default 60 s; 0 turns it off (another process sweeps).
+   */
+  inboxSweepMs?: number;
+  inboxSweep?: SweepInboxOptions;
+  /** Each sweep's counts, e.g. to log or to export as metrics. */
+  onInboxSwept?: (result: SweepInboxResult) => void;
 }
 
 /**
@@ -24,8 +33,10 @@ export interface WorkerOptions {
  */
 export class Worker {
   readonly #engine: Engine;
-  readonly #options: Required<Omit<WorkerOptions, "channels" | "onError">> &
-    Pick<WorkerOptions, "channels" | "onError">;
+  readonly #options: Required<
+    Omit<WorkerOptions, "channels" | "onError" | "inboxSweep" | "onInboxSwept">
+  > &
+    Pick<WorkerOptions, "channels" | "onError" | "inboxSweep" | "onInboxSwept">;
   #abort = new AbortController();
   #loops: Promise<void>[] = [];
 
@@ -36,8 +47,11 @@ export class Worker {
       concurrency: options.concurrency ?? 2,
       idleMs: options.idleMs ?? 200,
       clock: options.clock ?? systemClock,
+      inboxSweepMs: options.inboxSweepMs ?? 60_000,
       ...(options.channels ? { channels: options.channels } : {}),
       ...(options.onError ? { onError: options.onError } : {}),
+      ...(options.inboxSweep ? { inboxSweep: options.inboxSweep } : {}),
+      ...(options.onInboxSwept ? { onInboxSwept: options.onInboxSwept } : {}),
     };
   }
 
@@ -50,6 +64,7 @@ export class Worker {
     this.#abort = new AbortController();
     for (let i = 0; i < this.#options.concurrency; i++)
       this.#loops.push(this.#loop(this.#abort.signal));
+    if (this.#options.inboxSweepMs > 0) this.#loops.push(this.#sweepLoop(this.#abort.signal));
     return this;
   }
 
@@ -74,6 +89,19 @@ export class Worker {
       }
       if (claimed === 0 && !signal.aborted) {
         await clock.sleep(idleMs, signal).catch(() => {});
+      }
+    }
+  }
+
+  async #sweepLoop(signal: AbortSignal): Promise<void> {
+    const { inboxSweepMs, inboxSweep, clock, onError, onInboxSwept } = this.#options;
+    while (!signal.aborted) {
+      await clock.sleep(inboxSweepMs, signal).catch(() => {});
+      if (signal.aborted) return;
+      try {
+        onInboxSwept?.(await this.#engine.sweepInbox(inboxSweep));
+      } catch (error) {
+        onError?.(error);
       }
     }
   }
