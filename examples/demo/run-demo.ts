@@ -16,6 +16,7 @@ import {
   type PartnerKeySet,
   ProcessorRegistry,
   registerBuiltinProcessors,
+  type SweepInboxResult,
   UndiciTransport,
   Worker,
 } from "@capflow/core";
@@ -297,6 +298,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       await new Promise((resolveTick) => setTimeout(resolveTick, 20));
     }
     await worker.stop();
+    // Notifications that came after their instance settled (the worker sweeps those older than
+    // 10 minutes every minute; at the end, take them all).
+    const late = await engine.sweepInbox({ olderThanMs: 0 });
 
     const run = await collectRun({
       db,
@@ -305,6 +309,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       mocks,
       events,
       callbacksReceived: callbackServer.received,
+      late,
       workerErrors,
       speed,
       clock,
@@ -434,6 +439,7 @@ async function collectRun(parts: {
   mocks: Map<string, MockFunder>;
   events: DemoRun["events"];
   callbacksReceived: number;
+  late: SweepInboxResult;
   workerErrors: unknown[];
   speed: number;
   clock: FastClock;
@@ -444,7 +450,7 @@ async function collectRun(parts: {
   const instances: InstanceRecord[] = await db.instances.listInstances({});
   const logs = (
     (await db.knex.raw(
-      `SELECT instance_id, version, event, from_status, to_status, duration_ms
+      `SELECT instance_id, version, event, outcome, from_status, to_status, duration_ms
        FROM "${db.schema}".step_logs ORDER BY instance_id, version`,
     )) as { rows: StepLogRow[] }
   ).rows;
@@ -463,7 +469,8 @@ async function collectRun(parts: {
     callbacks: {
       received: parts.callbacksReceived,
       stored: Number(inbox.stored),
-      applied: Number(inbox.applied),
+      applied: Number(inbox.applied) - parts.late.recorded - parts.late.conflicts,
+      late: parts.late,
     },
     workerErrors: parts.workerErrors,
     speed: parts.speed,

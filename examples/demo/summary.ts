@@ -1,4 +1,9 @@
-import { type InstanceRecord, isSettled, settledStatuses } from "@capflow/core";
+import {
+  type InstanceRecord,
+  isSettled,
+  type SweepInboxResult,
+  settledStatuses,
+} from "@capflow/core";
 import type { MockFunder } from "@capflow/testkit";
 import type { FunderProfile } from "./mock-funders.ts";
 import { formatClockSpan } from "./progress.ts";
@@ -9,6 +14,7 @@ export interface StepLogRow {
   instance_id: string;
   version: number;
   event: string;
+  outcome: string | null;
   from_status: string | null;
   to_status: string | null;
   duration_ms: number;
@@ -27,8 +33,16 @@ export interface DemoRun {
     rejected: number;
     ownershipLost: number;
   };
-  /** Callback deliveries received over HTTP, stored in the inbox, and applied by an instance. */
-  readonly callbacks: { received: number; stored: number; applied: number };
+  /**
+   * Callback deliveries received over HTTP, stored in the inbox, applied by an instance's step,
+   * and what the final inbox sweep did with those that came after their instance settled.
+   */
+  readonly callbacks: {
+    received: number;
+    stored: number;
+    applied: number;
+    late: SweepInboxResult;
+  };
   readonly workerErrors: readonly unknown[];
   readonly speed: number;
   readonly clockSpanMs: number;
@@ -47,7 +61,7 @@ const caseKey = (channel: string, behavior: string, key: string) =>
  * - every case ended in its expected status;
  * - each non-idempotent money call (disbursement, repayment order) reached its funder at most once
  *   per business record, and exactly once when the record got that far;
- * - no instance moved back out of a settled status;
+ * - no instance moved back out of a settled status, and no late notification contradicts one;
  * - every instance is settled, or waiting for a reason (a due time or a recorded error).
  */
 export function checkRun(run: DemoRun): string[] {
@@ -120,6 +134,13 @@ export function checkRun(run: DemoRun): string[] {
       `${run.events.rejected} callbacks were rejected (verification or parsing failed)`,
     );
   }
+  // The mock funders never change their mind: a late word contradicting a settled instance means
+  // the engine settled it wrongly.
+  const { conflicts, failed } = run.callbacks.late;
+  if (conflicts > 0) {
+    problems.push(`${conflicts} late notifications contradict how their instance settled`);
+  }
+  if (failed > 0) problems.push(`${failed} inbox entries could not be swept`);
   return problems;
 }
 
@@ -206,7 +227,12 @@ export function formatSummary(run: DemoRun, problems: readonly string[]): string
   lines.push("");
 
   // Work done.
-  const steps = run.logs.filter((log) => log.event !== "intent" && log.event !== "operator");
+  // Not steps: intents recorded before a send, operators' actions, late notifications recorded.
+  const steps = run.logs.filter(
+    (log) =>
+      log.event !== "intent" && log.event !== "operator" && !log.outcome?.startsWith("late:"),
+  );
+  const intents = run.logs.filter((log) => log.event === "intent").length;
   const durations = steps.map((log) => log.duration_ms / run.speed).sort((a, b) => a - b);
   const calls = [...run.mocks.entries()].map(([channel, mock]) => {
     const requests = mock.requests();
@@ -226,7 +252,7 @@ export function formatSummary(run: DemoRun, problems: readonly string[]): string
   const stats: [string, string][] = [
     [
       "steps executed",
-      `${steps.length} (plus ${run.logs.length - steps.length} intents recorded before non-idempotent sends)`,
+      `${steps.length} (plus ${intents} intents recorded before non-idempotent sends)`,
     ],
     [
       "partner calls",
@@ -238,7 +264,7 @@ export function formatSummary(run: DemoRun, problems: readonly string[]): string
     ],
     [
       "callbacks",
-      `${run.callbacks.received} received · ${run.callbacks.stored} stored · ${run.callbacks.applied} applied · ${duplicatesRefused} duplicates acknowledged and not applied again`,
+      `${run.callbacks.received} received · ${run.callbacks.stored} stored · ${run.callbacks.applied} applied by a step · ${run.callbacks.late.recorded + run.callbacks.late.conflicts} after settlement, recorded (${run.callbacks.late.conflicts} contradicting) · ${duplicatesRefused} duplicates acknowledged and not applied again`,
     ],
     [
       "step latency",

@@ -114,7 +114,15 @@ async function recordLate(
         attempt: instance.attempt,
         event: "callback",
         outcome: `late:${payload.outcome}`,
-        response: { callback: entry.callback, code: payload.code, body: payload.masked },
+        // Said outright: the entry records a notification, not a move.
+        fromStatus: instance.status,
+        toStatus: instance.status,
+        response: {
+          callback: entry.callback,
+          receivedAt: entry.receivedAt,
+          code: payload.code,
+          body: payload.masked,
+        },
         ...(conflict
           ? {
               error: {
@@ -123,8 +131,8 @@ async function recordLate(
               },
             }
           : {}),
-        startedAt: entry.receivedAt,
-        durationMs: now - entry.receivedAt,
+        startedAt: now,
+        durationMs: 0,
       },
     });
   } catch (error) {

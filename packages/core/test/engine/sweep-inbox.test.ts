@@ -55,6 +55,8 @@ describe("engine.sweepInbox", () => {
       event: "callback",
       outcome: "late:succeeded",
       step: "disbursed",
+      fromStatus: "succeeded",
+      toStatus: "succeeded",
       response: { callback: "loan.result", body: { loanNo: "L-1", notifyId: "N-1" } },
     });
     expect(h.events).not.toContainEqual(expect.objectContaining({ type: "instance.attention" }));
