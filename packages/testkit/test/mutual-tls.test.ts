@@ -152,27 +152,25 @@ async function engineFor(channels: ChannelDefinition[]) {
     onEvent: (event) => events.push(event),
   });
   cleanups.push(() => engine.close());
-  return { engine, events };
+  /** Starts one loan (order number = business key), runs what is due, and reads it back. */
+  const runLoan = async (channelCode: string, orderNo: string) => {
+    const { id } = await engine.start({
+      channel: channelCode,
+      behavior: "loan",
+      businessKey: orderNo,
+      input: { orderNo },
+    });
+    await engine.runDue();
+    return (await engine.getInstance(id))!;
+  };
+  return { engine, events, runLoan };
 }
 
 describe("mutual TLS per channel", () => {
   test("each channel presents its own client certificate (PEM or PKCS#12) on one funder host", async () => {
-    const { engine } = await engineFor([channel("alpha", alphaTls), channel("beta", betaTls)]);
-    const a = await engine.start({
-      channel: "alpha",
-      behavior: "loan",
-      businessKey: "A1",
-      input: { orderNo: "A1" },
-    });
-    const b = await engine.start({
-      channel: "beta",
-      behavior: "loan",
-      businessKey: "B1",
-      input: { orderNo: "B1" },
-    });
-    await engine.runDue();
-    expect((await engine.getInstance(a.id))?.status).toBe("succeeded");
-    expect((await engine.getInstance(b.id))?.status).toBe("succeeded");
+    const { runLoan } = await engineFor([channel("alpha", alphaTls), channel("beta", betaTls)]);
+    expect((await runLoan("alpha", "A1")).status).toBe("succeeded");
+    expect((await runLoan("beta", "B1")).status).toBe("succeeded");
     const seen = funder
       .requests()
       .map((request) => [request.businessKey, request.clientCertificate]);
@@ -183,15 +181,8 @@ describe("mutual TLS per channel", () => {
   });
 
   test("a channel without a client certificate is turned away; nothing reaches the funder", async () => {
-    const { engine, events } = await engineFor([channel("anon", { ca: ["file:bank-ca.pem"] })]);
-    const started = await engine.start({
-      channel: "anon",
-      behavior: "loan",
-      businessKey: "N1",
-      input: { orderNo: "N1" },
-    });
-    await engine.runDue();
-    const instance = await engine.getInstance(started.id);
+    const { runLoan, events } = await engineFor([channel("anon", { ca: ["file:bank-ca.pem"] })]);
+    const instance = await runLoan("anon", "N1");
     // With TLS 1.3 the server refuses after the client has finished its handshake: the client
     // usually sees only a closed connection, which it cannot tell from a crash after processing,
     // so the non-idempotent apply goes to its query step; when the server's alert is read first,
@@ -207,17 +198,10 @@ describe("mutual TLS per channel", () => {
   });
 
   test("a funder certificate from an untrusted CA: not sent, retried later, error says what to check", async () => {
-    const { engine, events } = await engineFor([
+    const { events, runLoan } = await engineFor([
       channel("wrongca", { ...alphaTls, ca: ["file:other-ca.pem"] }),
     ]);
-    const started = await engine.start({
-      channel: "wrongca",
-      behavior: "loan",
-      businessKey: "W1",
-      input: { orderNo: "W1" },
-    });
-    await engine.runDue();
-    const instance = await engine.getInstance(started.id);
+    const instance = await runLoan("wrongca", "W1");
     expect(instance).toMatchObject({ step: "apply", status: "active" });
     expect(instance?.nextRunAt).toBeGreaterThan(Date.now());
     expect(instance?.lastError).toMatchObject({
@@ -231,17 +215,10 @@ describe("mutual TLS per channel", () => {
   });
 
   test("a key that does not match its certificate is a KEY_INVALID naming the reference", async () => {
-    const { engine, events } = await engineFor([
+    const { events, runLoan } = await engineFor([
       channel("mismatch", { ...alphaTls, clientKey: { ref: "file:rogue.key" } }),
     ]);
-    const started = await engine.start({
-      channel: "mismatch",
-      behavior: "loan",
-      businessKey: "M1",
-      input: { orderNo: "M1" },
-    });
-    await engine.runDue();
-    const instance = await engine.getInstance(started.id);
+    const instance = await runLoan("mismatch", "M1");
     expect(instance?.step).toBe("apply");
     expect(instance?.lastError).toMatchObject({
       code: "KEY_INVALID",
@@ -254,25 +231,18 @@ describe("mutual TLS per channel", () => {
   });
 
   test("a wrong PKCS#12 password is a KEY_INVALID that shows neither password", async () => {
-    const { engine, events } = await engineFor([
+    const { engine, events, runLoan } = await engineFor([
       channel("badpass", {
         ...betaTls,
         clientKey: { ...betaTls.clientKey!, password: "env:WRONG_P12_PASSWORD" },
       }),
     ]);
-    const started = await engine.start({
-      channel: "badpass",
-      behavior: "loan",
-      businessKey: "P1",
-      input: { orderNo: "P1" },
-    });
-    await engine.runDue();
-    const instance = await engine.getInstance(started.id);
+    const instance = await runLoan("badpass", "P1");
     expect(instance?.lastError).toMatchObject({
       code: "KEY_INVALID",
       message: expect.stringContaining("cannot read the client key or certificate (file:beta.p12)"),
     });
-    const everything = JSON.stringify([events, instance, await engine.history(started.id)]);
+    const everything = JSON.stringify([events, instance, await engine.history(instance.id)]);
     expect(everything).not.toContain(p12Password);
     expect(everything).not.toContain(wrongPassword);
     expect(funder.requests()).toEqual([]);

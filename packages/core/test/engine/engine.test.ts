@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { CapflowError, isCapflowError } from "../../src/errors.ts";
 import { InProcessLockProvider } from "../../src/memory/in-process-lock-provider.ts";
 import { engineHarness } from "./harness.ts";
-import { loanBehavior } from "./loan-definitions.ts";
+import { loanBehavior, loanBehaviorPollingWhileWaiting } from "./loan-definitions.ts";
 import type { ScriptedAnswer } from "./scripted-transport.ts";
 
 describe("engine: calls and callbacks", () => {
@@ -279,15 +279,7 @@ describe("engine: callbacks", () => {
   });
 
   test("callback or poll, whichever settles first: a poll that settles wins and the callback is ignored", async () => {
-    const behavior = loanBehavior();
-    const wait = behavior.steps.wait;
-    if (wait?.kind !== "callback") throw new Error("fixture");
-    wait.poll = {
-      interface: "loan.query",
-      request: { format: "json", body: { loanNo: "{{input.loanNo}}" } },
-      schedule: ["1m", "5m"],
-    };
-    const h = engineHarness({ behaviors: [behavior] });
+    const h = engineHarness({ behaviors: [loanBehaviorPollingWhileWaiting(["1m", "5m"])] });
     h.transport.script("/loan/apply", { body: { status: "ACCEPTED" } });
     h.transport.script(
       "/loan/query",

@@ -101,3 +101,16 @@ export function loanBehavior(
     } as BehaviorDefinition["steps"],
   };
 }
+
+/** The loan behavior whose callback step also polls, on `schedule`: whichever settles first. */
+export function loanBehaviorPollingWhileWaiting(schedule: string[]): BehaviorDefinition {
+  const behavior = loanBehavior();
+  const wait = behavior.steps.wait;
+  if (wait?.kind !== "callback") throw new Error("the loan behavior's wait step is a callback");
+  wait.poll = {
+    interface: "loan.query",
+    request: { format: "json", body: { loanNo: "{{input.loanNo}}" } },
+    schedule,
+  };
+  return behavior;
+}

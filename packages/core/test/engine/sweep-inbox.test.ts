@@ -1,28 +1,16 @@
 import { describe, expect, test } from "vitest";
 import { Worker } from "../../src/runtime/worker.ts";
 import { engineHarness } from "./harness.ts";
-import { loanBehavior } from "./loan-definitions.ts";
+import { loanBehaviorPollingWhileWaiting } from "./loan-definitions.ts";
 
 /**
  * Notifications that no callback step consumed, because their instance settled first: the sweep
  * records them in the settled instance's history, never moves it, and raises attention when the
  * funder's late word contradicts how the instance settled.
  */
-function pollingLoan() {
-  const behavior = loanBehavior();
-  const wait = behavior.steps.wait;
-  if (wait?.kind !== "callback") throw new Error("fixture");
-  wait.poll = {
-    interface: "loan.query",
-    request: { format: "json", body: { loanNo: "{{input.loanNo}}" } },
-    schedule: ["1m"],
-  };
-  return behavior;
-}
-
 /** A loan settled by its poll before any callback arrived. */
 async function settledByPoll(status: "SUCCESS" | "FAIL") {
-  const h = engineHarness({ behaviors: [pollingLoan()] });
+  const h = engineHarness({ behaviors: [loanBehaviorPollingWhileWaiting(["1m"])] });
   h.transport.script("/loan/apply", { body: { status: "ACCEPTED" } });
   h.transport.script("/loan/query", { body: { status } });
   const { id } = await h.startLoan("L-1");
