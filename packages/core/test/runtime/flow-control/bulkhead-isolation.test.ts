@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { setTimeout as delay } from "node:timers/promises";
 import { expect, test } from "vitest";
 import { FlowControl, InProcessLimiter } from "../../../src/index.ts";
@@ -71,6 +72,8 @@ async function fastThroughput(
 
 test("a slow channel does not reduce another channel's throughput by more than 10%", async () => {
   const stop = new AbortController();
+  // Every slot of the three workers waits on this one signal: many listeners by design.
+  setMaxListeners(3 * workerSlots + 8, stop.signal);
   const measured = Promise.all([
     fastThroughput(stop.signal, { withSlowChannel: false, slowBulkhead: 8 }),
     fastThroughput(stop.signal, { withSlowChannel: true, slowBulkhead: 8 }),
