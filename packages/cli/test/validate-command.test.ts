@@ -87,6 +87,48 @@ describe("capflow validate", () => {
     expect(new Set(codes)).toEqual(new Set(["invalid-expression", "invalid-template"]));
   });
 
+  test("--crypto-handlers adds handler modules, whose option checks then run", async () => {
+    const dir = "packages/cli/test/validate/custom-crypto";
+    const module = "packages/cli/test/validate/acme-crypto.ts";
+    const without = await runCapflow("validate", "--json", dir);
+    expect(without.exitCode).toBe(1);
+    expect(JSON.parse(without.stdout)).toEqual([
+      expect.objectContaining({ code: "unknown-crypto-handler", pointer: "/crypto/handler" }),
+    ]);
+
+    const withModule = await runCapflow("validate", "--crypto-handlers", module, "--", dir);
+    expect(withModule).toMatchObject({
+      exitCode: 0,
+      stdout: "1 channel, 0 behaviors, no problems\n",
+    });
+
+    const bad = await runCapflow(
+      "validate",
+      "--json",
+      "--crypto-handlers",
+      module,
+      "--",
+      `${dir}-bad`,
+    );
+    expect(JSON.parse(bad.stdout)).toEqual([
+      expect.objectContaining({
+        code: "crypto-options",
+        pointer: "/crypto/options/keyRef",
+        message: "keyRef must be an env: reference to Acme's key",
+      }),
+    ]);
+
+    const broken = await runCapflow(
+      "validate",
+      "--crypto-handlers",
+      "packages/cli/test/validate/extra-processors.ts",
+      "--",
+      dir,
+    );
+    expect(broken.exitCode).toBe(1);
+    expect(broken.stderr).toContain("must export registerCryptoHandlers(registry)");
+  });
+
   test("a missing argument is a usage error", async () => {
     const run = await runCapflow("validate");
     expect(run.exitCode).toBe(1);

@@ -59,7 +59,7 @@ describe("capflow worker and capflow instances (PGlite)", () => {
     expect(run.stderr).toBe("");
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toMatch(
-      /^capflow worker on PGlite at .*: 2 × 16, \d+ processors, until idle\n/,
+      /^capflow worker on PGlite at .*: 2 × 16, \d+ processors, 2 crypto handlers, until idle\n/,
     );
     expect(run.stdout).toMatch(/succeeded shop\/quick Q1 at done/);
     expect(run.stdout).toMatch(/cancelled shop\/quick Q2 at skipped/);
@@ -192,6 +192,30 @@ describe("capflow worker and capflow instances (PGlite)", () => {
     const failed = await runCapflow("worker", "--pglite", db, "--processors", broken);
     expect(failed.exitCode).toBe(1);
     expect(failed.stderr).toContain("must export registerProcessors(registry)");
+  }, 60_000);
+
+  test("crypto handlers from a module: channels signing with a scheme written in code", async () => {
+    const module = "packages/cli/test/validate/acme-crypto.ts";
+    const channel = "packages/cli/test/validate/custom-crypto";
+    const refused = await runCapflow("push", channel, "--pglite", db);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stdout).toContain("unknown-crypto-handler");
+    const pushed = await runCapflow("push", channel, "--pglite", db, "--crypto-handlers", module);
+    expect(pushed.exitCode).toBe(0);
+
+    const run = await runCapflow(
+      "worker",
+      ...["--pglite", db, "--crypto-handlers", module, "--exit-when-idle"],
+    );
+    expect(run.stderr).toBe("");
+    expect(run.stdout).toContain("processors, 3 crypto handlers, until idle");
+
+    const failed = await runCapflow(
+      "worker",
+      ...["--pglite", db, "--crypto-handlers", join(dir, "no-such-module.mjs")],
+    );
+    expect(failed.exitCode).toBe(1);
+    expect(failed.stderr).toMatch(/cannot load .*no-such-module\.mjs/);
   }, 60_000);
 
   test("worker stops gracefully on SIGTERM: steps in flight commit, nothing is left leased", async () => {

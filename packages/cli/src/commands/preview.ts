@@ -8,13 +8,11 @@ import {
   loadDefinitions,
   type MessageTemplate,
   maskFields,
-  ProcessorRegistry,
-  registerBuiltinProcessors,
   renderMessage,
 } from "@capflow/core";
 import type { CapflowCommand } from "../command.ts";
+import { loadExtensions, processorsOptionHelp } from "../extension-modules.ts";
 import { plural } from "../plural.ts";
-import { loadProcessorModules } from "../processor-modules.ts";
 
 interface PreviewOptions {
   step: string;
@@ -42,19 +40,14 @@ export const previewCommand: CapflowCommand = {
       .requiredOption("-s, --step <channel/behavior/step>", "which step, e.g. lanbank/loan/apply")
       .option("-i, --input <file>", "JSON file with the instance input")
       .option("-c, --context <file>", "JSON file with the instance context (default: the input)")
-      .option(
-        "-p, --processors <module...>",
-        "modules registering more processors: export `registerProcessors(registry)` or a default function",
-      )
+      .option("-p, --processors <module...>", processorsOptionHelp)
       .option("--instance <id>", "instance id (feeds serialNo)", "preview")
       .option("--attempt <number>", "attempt number (feeds serialNo)", "1")
       .option("--now <time>", "render as of this ISO-8601 time (default: now)")
       .option("--mask", "mask personal data with the channel's and behavior's masking rules")
       .action(async (dir: string, options: PreviewOptions) => {
-        const registry = registerBuiltinProcessors(new ProcessorRegistry());
-        for (const module of options.processors ?? []) {
-          await loadProcessorModules([resolve(context.cwd, module)], registry);
-        }
+        const registry = (await loadExtensions({ ...options, cryptoHandlers: [] }, context.cwd))
+          .processors;
         const loaded = await loadDefinitions(resolve(context.cwd, dir), { processors: registry });
         const [channelCode, behaviorCode, stepCode, ...rest] = options.step.split("/");
         if (!channelCode || !behaviorCode || !stepCode || rest.length > 0) {

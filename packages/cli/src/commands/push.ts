@@ -1,19 +1,17 @@
 import { resolve } from "node:path";
-import {
-  createCryptoHandlerRegistry,
-  formatProblems,
-  loadDefinitions,
-  ProcessorRegistry,
-  registerBuiltinProcessors,
-} from "@capflow/core";
+import { formatProblems, loadDefinitions } from "@capflow/core";
 import { type PushResult, pushDefinitions, syncProcessors } from "@capflow/store-knex";
 import type { CapflowCommand } from "../command.ts";
+import {
+  cryptoHandlersOptionHelp,
+  type ExtensionOptions,
+  loadExtensions,
+  processorsOptionHelp,
+} from "../extension-modules.ts";
 import { plural } from "../plural.ts";
-import { loadProcessorModules } from "../processor-modules.ts";
 import { addDatabaseOptions, type DatabaseOptions, withDatabase } from "./database-options.ts";
 
-interface PushOptions extends DatabaseOptions {
-  processors?: string[];
+interface PushOptions extends DatabaseOptions, ExtensionOptions {
   migrate: boolean;
 }
 
@@ -32,21 +30,13 @@ export const pushCommand: CapflowCommand = {
           "validate the definitions under a folder and store them; a behavior gets a new version only when it changed",
         )
         .argument("<dir>", "folder of definitions")
-        .option(
-          "-p, --processors <module...>",
-          "modules registering more processors: export `registerProcessors(registry)` or a default function",
-        )
+        .option("-p, --processors <module...>", processorsOptionHelp)
+        .option("--crypto-handlers <module...>", cryptoHandlersOptionHelp)
         .option("--no-migrate", "do not create or update capflow's tables first"),
     ).action(async (dir: string, options: PushOptions) => {
-      const processors = registerBuiltinProcessors(new ProcessorRegistry());
-      await loadProcessorModules(
-        (options.processors ?? []).map((path) => resolve(context.cwd, path)),
-        processors,
-      );
-      const loaded = await loadDefinitions(resolve(context.cwd, dir), {
-        processors,
-        cryptoHandlers: createCryptoHandlerRegistry(),
-      });
+      const extensions = await loadExtensions(options, context.cwd);
+      const processors = extensions.processors;
+      const loaded = await loadDefinitions(resolve(context.cwd, dir), extensions);
       if (loaded.problems.length > 0) {
         context.out(formatProblems(loaded.problems));
         context.err(`nothing pushed: fix the problems above (paths are relative to ${dir})\n`);

@@ -1,19 +1,16 @@
 import { posix, resolve, sep } from "node:path";
-import {
-  createCryptoHandlerRegistry,
-  formatProblems,
-  loadDefinitions,
-  ProcessorRegistry,
-  registerBuiltinProcessors,
-  type ValidateDefinitionsOptions,
-} from "@capflow/core";
+import { formatProblems, loadDefinitions, type ValidateDefinitionsOptions } from "@capflow/core";
 import type { CapflowCommand } from "../command.ts";
+import {
+  cryptoHandlersOptionHelp,
+  type ExtensionOptions,
+  loadExtensions,
+  processorsOptionHelp,
+} from "../extension-modules.ts";
 import { plural } from "../plural.ts";
-import { loadProcessorModules } from "../processor-modules.ts";
 
-interface ValidateOptions {
+interface ValidateOptions extends ExtensionOptions {
   json?: boolean;
-  processors?: string[];
   /** `--no-registries` sets it to false. */
   registries: boolean;
 }
@@ -28,25 +25,17 @@ export const validateCommand: CapflowCommand = {
         "check every *.channel.json and *.behavior.json under a folder; exit 1 when there are problems",
       )
       .argument("<dir>", "folder of definitions")
-      .option(
-        "-p, --processors <module...>",
-        "modules registering more processors: export `registerProcessors(registry)` or a default function",
-      )
+      .option("-p, --processors <module...>", processorsOptionHelp)
+      .option("--crypto-handlers <module...>", cryptoHandlersOptionHelp)
       .option(
         "--no-registries",
-        "skip the checks of processor names and crypto handlers (built-in ones and --processors)",
+        "skip the checks of processor names and crypto handlers (built-in ones and the modules')",
       )
       .option("--json", "print the problems as JSON (for editors and CI annotations)")
       .action(async (dir: string, options: ValidateOptions) => {
         const registries: ValidateDefinitionsOptions = {};
         if (options.registries) {
-          const processors = registerBuiltinProcessors(new ProcessorRegistry());
-          await loadProcessorModules(
-            (options.processors ?? []).map((path) => resolve(context.cwd, path)),
-            processors,
-          );
-          registries.processors = processors;
-          registries.cryptoHandlers = createCryptoHandlerRegistry();
+          Object.assign(registries, await loadExtensions(options, context.cwd));
         }
         const loaded = await loadDefinitions(resolve(context.cwd, dir), registries);
         // Paths as the user typed them, so terminals and editors can open `file:line:col`.

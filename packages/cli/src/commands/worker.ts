@@ -1,5 +1,4 @@
 import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import {
   CapflowError,
   createEngine,
@@ -7,8 +6,6 @@ import {
   FlowControl,
   InProcessLimiter,
   type InstanceRecord,
-  ProcessorRegistry,
-  registerBuiltinProcessors,
   Worker,
 } from "@capflow/core";
 import { type CapflowRedis, openRedis } from "@capflow/lock-redis";
@@ -21,10 +18,15 @@ import {
 } from "@capflow/store-knex";
 import type { CliContext } from "../cli-context.ts";
 import type { CapflowCommand } from "../command.ts";
+import {
+  cryptoHandlersOptionHelp,
+  type ExtensionOptions,
+  loadExtensions,
+  processorsOptionHelp,
+} from "../extension-modules.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
 
-interface WorkerCommandOptions extends DatabaseOptions {
-  processors?: string[];
+interface WorkerCommandOptions extends DatabaseOptions, ExtensionOptions {
   redisUrl?: string;
   concurrency: string;
   batchSize: string;
@@ -50,10 +52,8 @@ export const workerCommand: CapflowCommand = {
         .description(
           "run workers against the store: claim due instances, run their steps, until SIGTERM/SIGINT",
         )
-        .option(
-          "-p, --processors <module...>",
-          "modules registering processors: export `registerProcessors(registry)`, a default function, or a ProcessorRegistry as `registry` or default",
-        )
+        .option("-p, --processors <module...>", processorsOptionHelp)
+        .option("--crypto-handlers <module...>", cryptoHandlersOptionHelp)
         .option(
           "--redis-url <url>",
           "Redis for instance locks and cluster-wide limits (default: the REDIS_URL environment variable; none: in-process)",
@@ -85,9 +85,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
       ? undefined
       : positiveInteger(options.summaryEvery, "--summary-every") * 1000;
 
-  const processors = await loadProcessors(
-    (options.processors ?? []).map((path) => resolve(context.cwd, path)),
-  );
+  const { processors, cryptoHandlers } = await loadExtensions(options, context.cwd);
   const db = await openWorkerDatabase(options, context);
   let redis: CapflowRedis | undefined;
   try {
@@ -109,6 +107,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
       store: db.instances,
       definitions: db.definitions,
       processors,
+      cryptoHandlers,
       ...(redis
         ? { locks: redis.locks, flowControl: new FlowControl({ limiter: redis.limiter }) }
         : { flowControl: new FlowControl({ limiter: new InProcessLimiter() }) }),
@@ -155,7 +154,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     process.once("SIGTERM", onSignal);
     process.once("SIGINT", onSignal);
     context.out(
-      `capflow worker on ${db.target}${redis ? " with Redis locks and limits" : ""}: ${concurrency} × ${batchSize}, ${processors.names().length} processors${options.exitWhenIdle ? ", until idle" : "; stop with Ctrl-C or SIGTERM"}\n`,
+      `capflow worker on ${db.target}${redis ? " with Redis locks and limits" : ""}: ${concurrency} × ${batchSize}, ${processors.names().length} processors, ${cryptoHandlers.names().length} crypto handlers${options.exitWhenIdle ? ", until idle" : "; stop with Ctrl-C or SIGTERM"}\n`,
     );
     worker.start();
     const timers: NodeJS.Timeout[] = [];
@@ -224,33 +223,6 @@ async function openWorkerDatabase(
     schema,
     definitions,
   });
-}
-
-/**
- * The built-in processors plus those of each module: a module exports `registerProcessors(registry)`
- * or a default function taking the registry; or a complete `ProcessorRegistry` (as `registry` or
- * default, built-in processors included if its templates use them), used instead of the built-in one.
- */
-export async function loadProcessors(paths: readonly string[]): Promise<ProcessorRegistry> {
-  let registry: ProcessorRegistry | undefined;
-  const registerFunctions: ((registry: ProcessorRegistry) => unknown)[] = [];
-  for (const path of paths) {
-    const module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-    const exported = module.registerProcessors ?? module.registry ?? module.default;
-    if (exported instanceof ProcessorRegistry) {
-      registry = exported;
-    } else if (typeof exported === "function") {
-      registerFunctions.push(exported as (registry: ProcessorRegistry) => unknown);
-    } else {
-      throw new CapflowError(
-        "CONFIG_INVALID",
-        `${path} must export registerProcessors(registry), a default function taking the registry, or a ProcessorRegistry`,
-      );
-    }
-  }
-  const processors = registry ?? registerBuiltinProcessors(new ProcessorRegistry());
-  for (const register of registerFunctions) await register(processors);
-  return processors;
 }
 
 function positiveInteger(value: string, option: string): number {

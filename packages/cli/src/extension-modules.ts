@@ -1,0 +1,79 @@
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import {
+  CapflowError,
+  type CryptoHandlerRegistry,
+  createCryptoHandlerRegistry,
+  ProcessorRegistry,
+  registerBuiltinProcessors,
+} from "@capflow/core";
+
+/** The `--processors` and `--crypto-handlers` options every command that reads definitions takes. */
+export interface ExtensionOptions {
+  processors?: string[];
+  cryptoHandlers?: string[];
+}
+
+export interface Extensions {
+  processors: ProcessorRegistry;
+  cryptoHandlers: CryptoHandlerRegistry;
+}
+
+export const processorsOptionHelp =
+  "modules registering processors: export `registerProcessors(registry)`, a default function, or a ProcessorRegistry as `registry` or default";
+export const cryptoHandlersOptionHelp =
+  "modules registering crypto handlers: export `registerCryptoHandlers(registry)` or a default function";
+
+/**
+ * The built-in processors and crypto handlers plus those of the user's modules (paths relative to
+ * `cwd`). A processor module exports `registerProcessors(registry)` or a default function taking
+ * the registry, or a complete `ProcessorRegistry` (as `registry` or default, built-in processors
+ * included if its templates use them), used instead of the built-in one. A crypto handler module
+ * exports `registerCryptoHandlers(registry)` or a default function.
+ */
+export async function loadExtensions(options: ExtensionOptions, cwd: string): Promise<Extensions> {
+  let processors: ProcessorRegistry | undefined;
+  const registerProcessors: ((registry: ProcessorRegistry) => unknown)[] = [];
+  for (const path of options.processors ?? []) {
+    const module = await importModule(resolve(cwd, path));
+    const exported = module.registerProcessors ?? module.registry ?? module.default;
+    if (exported instanceof ProcessorRegistry) {
+      processors = exported;
+    } else if (typeof exported === "function") {
+      registerProcessors.push(exported as (registry: ProcessorRegistry) => unknown);
+    } else {
+      throw new CapflowError(
+        "CONFIG_INVALID",
+        `${path} must export registerProcessors(registry), a default function taking the registry, or a ProcessorRegistry`,
+      );
+    }
+  }
+  processors ??= registerBuiltinProcessors(new ProcessorRegistry());
+  for (const register of registerProcessors) await register(processors);
+
+  const cryptoHandlers = createCryptoHandlerRegistry();
+  for (const path of options.cryptoHandlers ?? []) {
+    const module = await importModule(resolve(cwd, path));
+    const register = module.registerCryptoHandlers ?? module.default;
+    if (typeof register !== "function") {
+      throw new CapflowError(
+        "CONFIG_INVALID",
+        `${path} must export registerCryptoHandlers(registry) or a default function taking the registry`,
+      );
+    }
+    await (register as (registry: CryptoHandlerRegistry) => unknown)(cryptoHandlers);
+  }
+  return { processors, cryptoHandlers };
+}
+
+async function importModule(path: string): Promise<Record<string, unknown>> {
+  try {
+    return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw new CapflowError(
+      "CONFIG_INVALID",
+      `cannot load ${path}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+}
