@@ -64,6 +64,10 @@ describe("capflow validate", () => {
         code: "unknown-processor",
         message: expect.stringContaining('"concat"'),
       }),
+      expect.objectContaining({
+        code: "unknown-data",
+        message: expect.stringContaining('"inptu"'),
+      }),
     ]);
   });
 

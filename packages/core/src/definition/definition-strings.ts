@@ -12,7 +12,34 @@ import type {
 export interface LocatedString {
   pointer: string;
   text: string;
+  /** Template data at the root beyond the names every template sees (`templateDataNames`). */
+  extraData?: readonly string[];
 }
+
+/** What every template reads at its root (see `RenderScope`). */
+export const templateDataNames: readonly string[] = [
+  "input",
+  "context",
+  "channel",
+  "behavior",
+  "step",
+  "attempt",
+];
+
+/**
+ * What an acknowledgement template also reads at its root: the opened notification (see
+ * `receiveCallback`: body, headers, extracted fields, outcome and partner code, also as
+ * `callback`), or for a refused one the `error`.
+ */
+const acknowledgementDataNames: readonly string[] = [
+  "body",
+  "headers",
+  "fields",
+  "outcome",
+  "code",
+  "callback",
+  "error",
+];
 
 type Path = (string | number)[];
 
@@ -43,9 +70,11 @@ export function channelTemplates(channel: ChannelDefinition): LocatedString[] {
   }
   for (const [name, callback] of Object.entries(channel.callbacks ?? {})) {
     const base = ["callbacks", name, "ack"];
-    addTree(found, [...base, "body"], callback.ack.body);
-    addRecord(found, [...base, "headers"], callback.ack.headers);
-    addTree(found, [...base, "rejectBody"], callback.ack.rejectBody);
+    const acks: LocatedString[] = [];
+    addTree(acks, [...base, "body"], callback.ack.body);
+    addRecord(acks, [...base, "headers"], callback.ack.headers);
+    addTree(acks, [...base, "rejectBody"], callback.ack.rejectBody);
+    for (const ack of acks) found.push({ ...ack, extraData: acknowledgementDataNames });
   }
   return found;
 }

@@ -30,6 +30,8 @@ export const problemCodes = {
   "invalid-expression": "a CEL expression does not parse",
   "invalid-template": "a Handlebars template does not parse",
   "unknown-processor": "a template uses a processor (helper) that is not registered",
+  "unknown-data":
+    "a template reads a name that is neither template data nor a processor: it would render empty",
   "unknown-crypto-handler": "the channel names a crypto handler that is not registered",
   "crypto-options": "the crypto handler rejected its options",
   "tls-settings":

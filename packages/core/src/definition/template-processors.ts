@@ -24,14 +24,24 @@ export interface TemplateProcessorUse {
 }
 
 export type TemplateScan =
-  | { ok: true; processors: TemplateProcessorUse[] }
+  | {
+      ok: true;
+      processors: TemplateProcessorUse[];
+      /**
+       * First names of the data paths read at the template's root scope (`inptu` of
+       * `{{toCents inptu.amount}}`, `loanNo` of a bare `{{loanNo}}`). A bare single name may also
+       * be a helper call without arguments; the caller knows the registered processors.
+       */
+      roots: TemplateProcessorUse[];
+    }
   | { ok: false; message: string; line?: number; column?: number };
 
 /**
- * Lists the processors a Handlebars template calls. A bare `{{name}}` reads data (it would call
- * a helper of that name at render time only if one exists, so it cannot be told apart from a
- * field here); a name with parameters or hash arguments, or in a subexpression `(name …)`, is a
- * helper call.
+ * Lists the processors a Handlebars template calls and the data names it reads. A bare
+ * `{{name}}` reads data or calls a helper of that name (which one depends on the registry); a name
+ * with parameters or hash arguments, or in a subexpression `(name …)`, is a helper call. Inside
+ * blocks that change the context (`#each`, `#with`, block helpers) names refer to other data and
+ * are not listed as roots.
  */
 export function scanTemplateProcessors(template: string): TemplateScan {
   let program: hbs.AST.Program;
@@ -40,13 +50,21 @@ export function scanTemplateProcessors(template: string): TemplateScan {
   } catch (error) {
     return { ok: false, ...describeParseError(error) };
   }
-  const processors: TemplateProcessorUse[] = [];
-  visitProgram(program, processors);
-  return { ok: true, processors };
+  const found: Found = { processors: [], roots: [] };
+  visitProgram(program, found, true);
+  return { ok: true, ...found };
 }
 
-function visitProgram(program: hbs.AST.Program | undefined, out: TemplateProcessorUse[]): void {
-  for (const statement of program?.body ?? []) visitNode(statement, out);
+interface Found {
+  processors: TemplateProcessorUse[];
+  roots: TemplateProcessorUse[];
+}
+
+/** Blocks that render their body in the same context. */
+const sameContextBlocks = new Set(["if", "unless"]);
+
+function visitProgram(program: hbs.AST.Program | undefined, out: Found, atRoot: boolean): void {
+  for (const statement of program?.body ?? []) visitNode(statement, out, atRoot);
 }
 
 interface CallNode extends hbs.AST.Node {
@@ -55,7 +73,12 @@ interface CallNode extends hbs.AST.Node {
   hash?: hbs.AST.Hash;
 }
 
-function visitNode(node: hbs.AST.Node, out: TemplateProcessorUse[]): void {
+function visitNode(node: hbs.AST.Node, out: Found, atRoot: boolean): void {
+  const at = (name: string) => ({
+    name,
+    line: node.loc.start.line,
+    column: node.loc.start.column + 1,
+  });
   switch (node.type) {
     case "MustacheStatement":
     case "SubExpression":
@@ -65,20 +88,41 @@ function visitNode(node: hbs.AST.Node, out: TemplateProcessorUse[]): void {
       const hasArguments = call.params.length > 0 || (call.hash?.pairs.length ?? 0) > 0;
       const name = helperName(call.path);
       if (name !== undefined && (hasArguments || node.type === "SubExpression")) {
-        out.push({ name, line: node.loc.start.line, column: node.loc.start.column + 1 });
+        out.processors.push(at(name));
+      } else if (atRoot && (node.type === "MustacheStatement" || node.type === "BlockStatement")) {
+        const root = rootName(call.path);
+        if (root !== undefined) out.roots.push(at(root));
       }
-      for (const param of call.params) visitNode(param, out);
-      for (const pair of call.hash?.pairs ?? []) visitNode(pair.value, out);
+      for (const param of call.params) visitNode(param, out, atRoot);
+      for (const pair of call.hash?.pairs ?? []) visitNode(pair.value, out, atRoot);
       if (node.type === "BlockStatement") {
         const block = node as hbs.AST.BlockStatement;
-        visitProgram(block.program, out);
-        visitProgram(block.inverse, out);
+        const path = block.path as hbs.AST.PathExpression;
+        const keepsContext = path.parts.length === 1 && sameContextBlocks.has(path.parts[0] ?? "");
+        visitProgram(block.program, out, atRoot && keepsContext);
+        visitProgram(block.inverse, out, atRoot && keepsContext);
       }
+      return;
+    }
+    case "PathExpression": {
+      const root = atRoot ? rootName(node as hbs.AST.PathExpression) : undefined;
+      if (root !== undefined) out.roots.push(at(root));
       return;
     }
     default:
       return;
   }
+}
+
+/** The first name of a plain data path (`input` of `input.amount`); none for `this`, `@x`, `../x`. */
+function rootName(path: hbs.AST.PathExpression | hbs.AST.Literal): string | undefined {
+  if (path.type !== "PathExpression") return undefined;
+  const expression = path as hbs.AST.PathExpression;
+  if (expression.data || expression.depth > 0 || /^(this\b|\.)/.test(expression.original)) {
+    return undefined;
+  }
+  const first = expression.parts[0];
+  return first === undefined || builtInHelpers.has(first) ? undefined : first;
 }
 
 function helperName(path: hbs.AST.PathExpression | hbs.AST.Literal): string | undefined {

@@ -8,6 +8,7 @@ import {
   channelExpressions,
   channelTemplates,
   type LocatedString,
+  templateDataNames,
 } from "./definition-strings.ts";
 import { toPointer } from "./json-pointer.ts";
 import { checkSchema } from "./json-schema.ts";
@@ -272,7 +273,7 @@ function checkTemplates(
   processors: KnownProcessors | undefined,
 ): Problem[] {
   const problems: Problem[] = [];
-  for (const { pointer, text } of templates) {
+  for (const { pointer, text, extraData } of templates) {
     if (!text.includes("{{")) continue;
     const scan = scanTemplateProcessors(text);
     if (!scan.ok) {
@@ -296,6 +297,19 @@ function checkTemplates(
         file,
         pointer,
         message: `processor "${use.name}" is not registered; register it with the processor registry or fix the name`,
+      });
+    }
+    // A name that is neither data nor a processor renders empty: almost always a typo.
+    const data = [...templateDataNames, ...(extraData ?? [])];
+    for (const use of scan.roots) {
+      if (data.includes(use.name) || processors.hasProcessor(use.name)) continue;
+      if (reported.has(use.name)) continue;
+      reported.add(use.name);
+      problems.push({
+        code: "unknown-data",
+        file,
+        pointer,
+        message: `"${use.name}" is neither template data (${data.join(", ")}) nor a registered processor${didYouMean(use.name, data)}; it would render empty: fix the name`,
       });
     }
   }

@@ -168,6 +168,7 @@ describe("loadDefinitions", () => {
       ["bank.channel.json", "unknown-processor", "/callbacks/loan.result/ack/body/sign"],
       ["bank.loan.behavior.json", "unknown-processor", "/steps/apply/request/body/amount"],
       ["bank.loan.behavior.json", "unknown-processor", "/steps/apply/request/body/sign"],
+      ["bank.loan.behavior.json", "unknown-data", "/steps/apply/request/body/name"],
       ["bank.loan.behavior.json", "invalid-template", "/steps/apply/request/headers/X-Broken"],
       ["bank.loan.behavior.json", "invalid-expression", "/steps/apply/response/extract/loanNo"],
       ["bank.loan.behavior.json", "invalid-expression", "/steps/apply/routes/0/when"],
@@ -184,6 +185,9 @@ describe("loadDefinitions", () => {
     );
     expect(byPointer.get("/steps/apply/request/body/amount")).toBe(
       'processor "toCent" is not registered; register it with the processor registry or fix the name',
+    );
+    expect(byPointer.get("/steps/apply/request/body/name")).toBe(
+      '"inptu" is neither template data (input, context, channel, behavior, step, attempt) nor a registered processor (did you mean "input"?); it would render empty: fix the name',
     );
   });
 

@@ -28,7 +28,30 @@ describe("scanTemplateProcessors", () => {
 
   test("reports positions of uses", () => {
     const scan = scanTemplateProcessors("line one\n  {{toYuan amount}}");
-    expect(scan).toEqual({ ok: true, processors: [{ name: "toYuan", line: 2, column: 3 }] });
+    expect(scan).toEqual({
+      ok: true,
+      processors: [{ name: "toYuan", line: 2, column: 3 }],
+      roots: [{ name: "amount", line: 2, column: 12 }],
+    });
+  });
+
+  test.each([
+    ["{{amount}}", ["amount"]],
+    ["{{input.amount}} {{toCents context.fee}}", ["input", "context"]],
+    ["{{@root.amount}} {{../amount}} {{this.amount}} {{./amount}} {{@index}}", []],
+    ["{{serialNo prefix=input.prefix}}", ["input"]],
+    ["{{md5 (json input.body)}}", ["input"]],
+    ["{{#if input.ok}}{{attempt.serial}}{{else}}{{inptu.x}}{{/if}}", ["input", "attempt", "inptu"]],
+    ["{{#unless flag}}x{{/unless}}", ["flag"]],
+    // Inside #each, #with and block helpers names read other data: not roots.
+    ["{{#each input.items}}{{name}} {{padStart code 4 '0'}}{{/each}}", ["input"]],
+    ["{{#with input.customer}}{{name}}{{/with}}", ["input"]],
+    ["{{#items}}{{name}}{{/items}}", ["items"]],
+    ["{{lookup input.map key}}", ["input", "key"]],
+  ])("%s reads %j at the root", (template, expected) => {
+    const scan = scanTemplateProcessors(template);
+    if (!scan.ok) throw new Error(scan.message);
+    expect(scan.roots.map((use) => use.name)).toEqual(expected);
   });
 
   test("reports parse errors with a plain message and position", () => {
