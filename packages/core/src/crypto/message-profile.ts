@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { HttpMethod } from "../definition/types.ts";
 import type { ErrorContext } from "../errors.ts";
 import type { Codec } from "../message/codec.ts";
+import { parseJson } from "../message/codecs/parse-json.ts";
 import type { Clock } from "../ports/clock.ts";
 import { Redacted } from "../redacted.ts";
 import {
@@ -453,7 +454,7 @@ function compileEncryption(
     parseEnvelope(text) {
       if (format === "form") return Object.fromEntries(new URLSearchParams(text));
       try {
-        const value: unknown = JSON.parse(text);
+        const value: unknown = parseJson(text);
         return isFields(value) ? value : undefined;
       } catch {
         return undefined;
@@ -588,7 +589,7 @@ function compileResource(
       }
       let decoded: unknown = plain;
       try {
-        decoded = JSON.parse(plain);
+        decoded = parseJson(plain);
       } catch {
         // Not JSON: keep the text.
       }

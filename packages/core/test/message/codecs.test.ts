@@ -42,6 +42,35 @@ describe("json codec", () => {
     );
   });
 
+  it("decodes numbers a double cannot hold as their exact digits", () => {
+    const text =
+      '{"loanNo":12345678901234567890,"ids":[9007199254740993,-9223372036854775808],' +
+      '"safe":1234567890123456,"amount":100.5,"code":0,"idNo":"110101199003071234","big":1.0e400}';
+    expect(jsonCodec.decode(text)).toEqual({
+      loanNo: "12345678901234567890",
+      ids: ["9007199254740993", "-9223372036854775808"],
+      safe: 1234567890123456,
+      amount: 100.5,
+      code: 0,
+      idNo: "110101199003071234",
+      big: "1.0e400",
+    });
+    // Without a long number the native parser answers, with its rules (last duplicate wins).
+    expect(jsonCodec.decode('{"a":1,"a":2,"n":123456789012345}')).toEqual({
+      a: 2,
+      n: 123456789012345,
+    });
+    expect(jsonCodec.decode('{"a":1,"a":12345678901234567890}')).toEqual({
+      a: "12345678901234567890",
+    });
+  });
+
+  it("reports malformed input with long numbers without echoing it either", () => {
+    const error = thrown(() => jsonCodec.decode('{"loanNo":12345678901234567890,"name":"张三"'));
+    expect(error.code).toBe("CODEC_DECODE_FAILED");
+    expect(error.message).not.toContain("张三");
+  });
+
   it("reports malformed input without echoing it", () => {
     const error = thrown(() => jsonCodec.decode('{"idNo":"110101199003071234","name":"张三"'));
     expect(error.code).toBe("CODEC_DECODE_FAILED");

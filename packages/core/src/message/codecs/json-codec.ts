@@ -1,11 +1,12 @@
 import type { Codec } from "../codec.ts";
 import { isPlainJson, toMessageValue } from "../message-value.ts";
 import { decodeError, encodeError } from "./decode-error.ts";
+import { parseJson } from "./parse-json.ts";
 
 /**
  * `json`: the structured body through JSON.stringify, so numbers and booleans keep their types
- * and no string can break out of its quotes. Note: JSON.parse reads integers beyond 2^53 as
- * imprecise numbers; partners sending such IDs should send them as strings.
+ * and no string can break out of its quotes. Numbers a double cannot hold exactly (integers past
+ * 2^53) decode as their digits, a string (see `parseJson`).
  */
 export const jsonCodec: Codec = {
   format: "json",
@@ -20,7 +21,7 @@ export const jsonCodec: Codec = {
   },
   decode(text) {
     try {
-      return JSON.parse(text) as unknown;
+      return parseJson(text);
     } catch (error) {
       throw decodeError("json", text, "not valid JSON", error);
     }
