@@ -2,7 +2,8 @@ import type { HttpMethod } from "../definition/types.ts";
 import type { Redacted } from "../redacted.ts";
 
 /**
- * Sends sealed requests to partners. The undici implementation keeps a pool per origin.
+ * Sends sealed requests to partners. The undici implementation keeps a pool per origin and TLS
+ * identity.
  *
  * Failures are classified, because money depends on it (DESIGN §5):
  * - `TRANSPORT_NOT_SENT` (retryable): the request certainly did not reach the partner.
