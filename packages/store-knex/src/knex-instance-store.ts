@@ -9,6 +9,7 @@ import {
   type InstanceStore,
   type NewInboxEntry,
   type NewInstance,
+  type StaleInboxRequest,
   type StepLogEntry,
   type Transition,
 } from "@capflow/core";
@@ -263,13 +264,19 @@ export class KnexInstanceStore implements InstanceStore {
     return rows.map(inboxFromRow);
   }
 
-  async staleInbox(request: { receivedBefore: number; limit: number }): Promise<InboxEntry[]> {
+  async staleInbox(request: StaleInboxRequest): Promise<InboxEntry[]> {
+    const { after } = request;
+    // A row comparison, so the scan starts inside inbox_stale (received_at, id) at the cursor.
     const rows = await this.#rows(
       `SELECT * FROM ${this.#t.inbox}
-       WHERE processed_at IS NULL AND received_at < ?
+       WHERE processed_at IS NULL AND received_at < ?${after ? " AND (received_at, id) > (?, ?)" : ""}
        ORDER BY received_at, id
        LIMIT ?`,
-      [timeParam(request.receivedBefore), request.limit],
+      [
+        timeParam(request.receivedBefore),
+        ...(after ? [timeParam(after.receivedAt), after.id] : []),
+        request.limit,
+      ],
     );
     return rows.map(inboxFromRow);
   }

@@ -1,6 +1,11 @@
 import type { BehaviorDefinition } from "../definition/types.ts";
 import { isCapflowError } from "../errors.ts";
-import { type InboxEntry, type InstanceRecord, isSettled } from "../ports/instance-store.ts";
+import {
+  type InboxEntry,
+  type InstanceRecord,
+  isSettled,
+  type StaleInboxRequest,
+} from "../ports/instance-store.ts";
 import type { CallbackPayload } from "./callback-payload.ts";
 import type { EngineCore } from "./engine-core.ts";
 
@@ -10,8 +15,11 @@ export interface SweepInboxOptions {
    * its instance to reach the callback step. Default 10 minutes.
    */
   olderThanMs?: number;
-  /** At most this many notifications per sweep. Default 500. */
-  limit?: number;
+  /**
+   * Notifications read per store query. Default 500. A sweep walks every page: notifications that
+   * stay (unmatched, pending) must not hide late ones queued behind them.
+   */
+  pageSize?: number;
 }
 
 export interface SweepInboxResult {
@@ -51,20 +59,27 @@ export async function sweepInbox(
     pending: 0,
     failed: 0,
   };
-  const now = core.clock.now();
-  const stale = await core.store.staleInbox({
-    receivedBefore: now - (options.olderThanMs ?? 600_000),
-    limit: options.limit ?? 500,
-  });
-  for (const entry of stale) {
-    try {
-      const outcome = await sweepOne(core, behaviorOf, entry);
-      if (outcome !== undefined) result[outcome]++;
-    } catch {
-      result.failed++;
+  const receivedBefore = core.clock.now() - (options.olderThanMs ?? 600_000);
+  const limit = options.pageSize ?? 500;
+  let after: StaleInboxRequest["after"];
+  for (;;) {
+    const page = await core.store.staleInbox({
+      receivedBefore,
+      limit,
+      ...(after ? { after } : {}),
+    });
+    for (const entry of page) {
+      try {
+        const outcome = await sweepOne(core, behaviorOf, entry);
+        if (outcome !== undefined) result[outcome]++;
+      } catch {
+        result.failed++;
+      }
     }
+    const last = page.at(-1);
+    if (page.length < limit || last === undefined) return result;
+    after = { receivedAt: last.receivedAt, id: last.id };
   }
-  return result;
 }
 
 async function sweepOne(

@@ -9,6 +9,7 @@ import type {
   InstanceStore,
   NewInboxEntry,
   NewInstance,
+  StaleInboxRequest,
   StepLogEntry,
   Transition,
 } from "../ports/instance-store.ts";
@@ -179,14 +180,21 @@ export class MemoryInstanceStore implements InstanceStore {
     return result.sort((a, b) => a.receivedAt - b.receivedAt);
   }
 
-  async staleInbox(request: { receivedBefore: number; limit: number }): Promise<InboxEntry[]> {
+  async staleInbox(request: StaleInboxRequest): Promise<InboxEntry[]> {
+    const { after } = request;
     const result: InboxEntry[] = [];
     for (const entry of this.#inbox.values()) {
-      if (entry.processedAt === null && entry.receivedAt < request.receivedBefore) {
-        result.push(copy(entry));
+      if (entry.processedAt !== null || entry.receivedAt >= request.receivedBefore) continue;
+      if (
+        after !== undefined &&
+        (entry.receivedAt < after.receivedAt ||
+          (entry.receivedAt === after.receivedAt && entry.id <= after.id))
+      ) {
+        continue;
       }
+      result.push(copy(entry));
     }
-    result.sort((a, b) => a.receivedAt - b.receivedAt || a.id.localeCompare(b.id));
+    result.sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return result.slice(0, request.limit);
   }
 

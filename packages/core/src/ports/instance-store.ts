@@ -47,9 +47,10 @@ export interface InstanceStore {
   /**
    * Unprocessed inbox entries of any business key received before `receivedBefore`, oldest
    * first: notifications no step consumed (they came after the instance settled, or for a business
-   * key with no instance). The engine's inbox sweep reads them.
+   * key with no instance). The engine's inbox sweep reads them. `after` continues a listing from
+   * its last entry (keyset paging), so entries that stay, unmatched, never hide those behind them.
    */
-  staleInbox(request: { receivedBefore: number; limit: number }): Promise<InboxEntry[]>;
+  staleInbox(request: StaleInboxRequest): Promise<InboxEntry[]>;
   /** Makes waiting instances with this business key due now (after an inbox insert). */
   wake(key: { channel: string; businessKey: string; now: number }): Promise<void>;
 
@@ -214,6 +215,13 @@ export interface NewInboxEntry {
   /** The opened callback (verified, decrypted, decoded), for processing. */
   payload: unknown;
   receivedAt: number;
+}
+
+export interface StaleInboxRequest {
+  receivedBefore: number;
+  limit: number;
+  /** Only entries after this one in (receivedAt, id) order. */
+  after?: { receivedAt: number; id: string };
 }
 
 export interface InboxEntry extends NewInboxEntry {

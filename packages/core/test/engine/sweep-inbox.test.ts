@@ -118,6 +118,27 @@ describe("engine.sweepInbox", () => {
     expect(await h.engine.sweepInbox({ olderThanMs: 0 })).toMatchObject({ pending: 1 });
   });
 
+  test("notifications that stay in the inbox do not hide a late one behind them", async () => {
+    const { h, id } = await settledByPoll("SUCCESS");
+    for (const loanNo of ["L-x1", "L-x2", "L-x3"]) {
+      await h.callback({ loanNo, notifyId: `N-${loanNo}`, status: "SUCCESS" });
+      await h.clock.advance(1);
+    }
+    await h.callback({ loanNo: "L-1", notifyId: "N-7", status: "SUCCESS" });
+    await h.clock.advance(11 * 60_000);
+
+    for (let sweep = 0; sweep < 2; sweep++) {
+      expect(await h.engine.sweepInbox({ pageSize: 2 })).toEqual({
+        recorded: 1 - sweep,
+        conflicts: 0,
+        unmatched: 3,
+        pending: 0,
+        failed: 0,
+      });
+    }
+    expect((await h.engine.history(id)).at(-1)).toMatchObject({ outcome: "late:succeeded" });
+  });
+
   test("the worker sweeps on its own schedule and reports the counts", async () => {
     const { h } = await settledByPoll("FAIL");
     await h.callback({ loanNo: "L-1", notifyId: "N-6", status: "SUCCESS" });

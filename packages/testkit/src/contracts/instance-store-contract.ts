@@ -333,6 +333,25 @@ export function describeInstanceStoreContract(
       expect(
         (await store.staleInbox({ receivedBefore: t0 + 1_001, limit: 2 })).map((e) => e.dedupeKey),
       ).toEqual(["N-early", "N-late"]);
+      // Paging continues after the last entry seen, including past a tie on receivedAt.
+      const tie = received("N-tie", "L-s4", t0 + 20);
+      await store.insertInbox(tie);
+      const all = await store.staleInbox({ receivedBefore: t0 + 1_000, limit: 10 });
+      expect(all.map((entry) => entry.dedupeKey).sort()).toEqual(["N-early", "N-late", "N-tie"]);
+      const pages: string[][] = [];
+      let after: { receivedAt: number; id: string } | undefined;
+      for (;;) {
+        const page = await store.staleInbox({
+          receivedBefore: t0 + 1_000,
+          limit: 1,
+          ...(after ? { after } : {}),
+        });
+        if (page.length === 0) break;
+        pages.push(page.map((entry) => entry.dedupeKey));
+        const last = page.at(-1)!;
+        after = { receivedAt: last.receivedAt, id: last.id };
+      }
+      expect(pages).toEqual(all.map((entry) => [entry.dedupeKey]));
     });
 
     test("listInstances finds every behavior's instance of a business key", async () => {
