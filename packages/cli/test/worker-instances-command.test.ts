@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -130,6 +131,57 @@ describe("capflow worker and capflow instances (PGlite)", () => {
     const missing = await runCapflow("instances", "show", "nope", "--pglite", db);
     expect(missing.exitCode).toBe(1);
     expect(missing.stderr).toContain("no instance nope");
+  }, 60_000);
+
+  test("inbox list shows unconsumed callbacks, masked, with their business key's instances", async () => {
+    const store = await openPgliteStore({ dataDir: db });
+    try {
+      for (const [businessKey, receivedAt] of [
+        ["NOBODY", Date.now() - 3_600_000],
+        ["Q1", Date.now()],
+      ] as const) {
+        await store.instances.insertInbox({
+          id: randomUUID(),
+          channel: "shop",
+          callback: "order.result",
+          dedupeKey: `N-${businessKey}`,
+          businessKey,
+          receivedAt,
+          payload: {
+            body: { mobile: "13800138000" },
+            headers: {},
+            fields: {},
+            outcome: "succeeded",
+            code: "00",
+            masked: { mobile: "138****8000" },
+          },
+        });
+      }
+    } finally {
+      await store.close();
+    }
+
+    const listed = await runCapflow("inbox", "list", "--pglite", db);
+    expect(listed.exitCode).toBe(0);
+    const lines = listed.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^received +channel +callback +business key +outcome +instances$/);
+    expect(lines[1]).toMatch(/shop +order\.result +NOBODY +succeeded \(00\) +none$/);
+    expect(lines[2]).toMatch(/ Q1 +succeeded \(00\) +quick succeeded at done$/);
+    expect(lines.at(-1)).toBe("2 callbacks");
+
+    const old = await runCapflow("inbox", "list", "--pglite", db, "--older-than", "10m", "--json");
+    const objects = old.stdout
+      .trimEnd()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(objects).toEqual([
+      expect.objectContaining({
+        businessKey: "NOBODY",
+        body: { mobile: "138****8000" },
+        instances: [],
+      }),
+    ]);
+    expect(old.stdout).not.toContain("13800138000");
   }, 60_000);
 
   test("retry, move and cancel act through the engine and record who and why", async () => {

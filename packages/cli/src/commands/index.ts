@@ -1,5 +1,6 @@
 import type { CapflowCommand } from "../command.ts";
 import { graphCommand } from "./graph.ts";
+import { inboxCommand } from "./inbox.ts";
 import { instancesCommand } from "./instances.ts";
 import { migrateCommand } from "./migrate.ts";
 import { previewCommand } from "./preview.ts";
@@ -18,4 +19,5 @@ export const builtInCommands: readonly CapflowCommand[] = [
   migrateCommand,
   workerCommand,
   instancesCommand,
+  inboxCommand,
 ];

@@ -18,6 +18,7 @@ import type { Command } from "commander";
 import type { CliContext } from "../cli-context.ts";
 import type { CapflowCommand } from "../command.ts";
 import { plural } from "../plural.ts";
+import { iso, textTable } from "../text-table.ts";
 import { addDatabaseOptions, type DatabaseOptions, withDatabase } from "./database-options.ts";
 
 const statuses: readonly InstanceStatus[] = ["active", "waiting", ...settledStatuses];
@@ -152,7 +153,7 @@ async function listInstances(db: CapflowDatabase, options: ListOptions, context:
     iso(instance.updatedAt),
     instance.lastError?.code ?? "",
   ]);
-  for (const line of table(
+  for (const line of textTable(
     ["id", "channel/behavior", "business key", "step", "status", "next run", "updated", "error"],
     rows,
   )) {
@@ -211,7 +212,7 @@ async function showInstance(db: CapflowDatabase, id: string, json: boolean, cont
   const width = Math.max(...fields.map(([name]) => name.length));
   for (const [name, value] of fields) context.out(`${name.padEnd(width)}  ${value}\n`);
   context.out(`\nhistory (${history.length} ${history.length === 1 ? "entry" : "entries"}):\n`);
-  for (const line of table(
+  for (const line of textTable(
     ["at", "step", "event", "outcome", "move", "status", "ms", "note"],
     history.map((entry) => historyRow(entry)),
   )) {
@@ -304,20 +305,4 @@ function summaryOf(instance: InstanceRecord) {
     updatedAt: iso(instance.updatedAt),
     lastError: instance.lastError ?? null,
   };
-}
-
-function iso(time: number): string {
-  return new Date(time).toISOString();
-}
-
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)),
-  );
-  const format = (row: readonly string[]) =>
-    row
-      .map((cell, column) => cell.padEnd(widths[column] ?? 0))
-      .join("  ")
-      .trimEnd();
-  return [format(header), ...rows.map(format)];
 }
