@@ -1,6 +1,5 @@
 import {
   type CallbackPayload,
-  CapflowError,
   type InboxEntry,
   type InstanceRecord,
   parseDuration,
@@ -9,6 +8,7 @@ import type { CapflowDatabase } from "@capflow/store-knex";
 import type { CliContext } from "../cli-context.ts";
 import type { CapflowCommand } from "../command.ts";
 import { plural } from "../plural.ts";
+import { positiveInteger } from "../positive-integer.ts";
 import { iso, textTable } from "../text-table.ts";
 import { addDatabaseOptions, type DatabaseOptions, withDatabase } from "./database-options.ts";
 
@@ -45,10 +45,7 @@ export const inboxCommand: CapflowCommand = {
 };
 
 async function listInbox(db: CapflowDatabase, options: ListOptions, context: CliContext) {
-  const limit = Number(options.limit);
-  if (!Number.isInteger(limit) || limit < 1) {
-    throw new CapflowError("CONFIG_INVALID", "--limit must be a whole number of 1 or more");
-  }
+  const limit = positiveInteger(options.limit, "--limit");
   const entries = await db.instances.staleInbox({
     // Inclusive of the present moment: a callback received this millisecond is listed too.
     receivedBefore: Date.now() + 1 - parseDuration(options.olderThan),

@@ -18,6 +18,7 @@ import type { Command } from "commander";
 import type { CliContext } from "../cli-context.ts";
 import type { CapflowCommand } from "../command.ts";
 import { plural } from "../plural.ts";
+import { positiveInteger } from "../positive-integer.ts";
 import { iso, textTable } from "../text-table.ts";
 import { addDatabaseOptions, type DatabaseOptions, withDatabase } from "./database-options.ts";
 
@@ -127,10 +128,7 @@ async function listInstances(db: CapflowDatabase, options: ListOptions, context:
     }
     return value as InstanceStatus;
   });
-  const limit = Number(options.limit);
-  if (!Number.isInteger(limit) || limit < 1) {
-    throw new CapflowError("CONFIG_INVALID", "--limit must be a whole number of 1 or more");
-  }
+  const limit = positiveInteger(options.limit, "--limit");
   const found = await db.instances.listInstances({
     ...(status ? { status } : {}),
     ...(options.channel ? { channel: options.channel } : {}),

@@ -1,6 +1,5 @@
 import { resolve } from "node:path";
 import {
-  CapflowError,
   createEngine,
   type EngineEvent,
   FlowControl,
@@ -24,6 +23,7 @@ import {
   loadExtensions,
   processorsOptionHelp,
 } from "../extension-modules.ts";
+import { positiveInteger } from "../positive-integer.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
 
 interface WorkerCommandOptions extends DatabaseOptions, ExtensionOptions {
@@ -223,12 +223,4 @@ async function openWorkerDatabase(
     schema,
     definitions,
   });
-}
-
-function positiveInteger(value: string, option: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1) {
-    throw new CapflowError("CONFIG_INVALID", `${option} must be a whole number of 1 or more`);
-  }
-  return parsed;
 }
