@@ -9,7 +9,7 @@
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import type { Bench } from "tinybench";
+import type { Bench, Task } from "tinybench";
 
 export interface BenchComparison {
   /** Task name of the measured path. */
@@ -23,6 +23,12 @@ export interface BenchComparison {
 export interface BenchModule {
   default: () => Promise<Bench> | Bench;
   comparisons?: BenchComparison[];
+  /**
+   * Runs of the whole Bench, one after the other (default 1). A comparison then reports the
+   * median of its per-run ratios: on a shared machine the speed drifts over seconds, and two tasks
+   * measured in the same run drift together, while two runs apart do not.
+   */
+  rounds?: number;
   /** Extra lines to print and record, computed from the tasks' operations per second. */
   report?: (opsPerSecond: (task: string) => number) => string[];
 }
@@ -43,6 +49,19 @@ async function findBenchFiles(): Promise<string[]> {
   return files.sort();
 }
 
+function throughputOf(task: Task): number {
+  const r = task.result;
+  return r && "throughput" in r ? r.throughput.mean : Number.NaN;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? Number.NaN)
+    : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
+}
+
 const filter = process.argv[2];
 const results: Record<string, unknown>[] = [];
 for (const file of await findBenchFiles()) {
@@ -50,37 +69,47 @@ for (const file of await findBenchFiles()) {
   if (filter && !name.includes(filter)) continue;
   const mod = (await import(pathToFileURL(file).href)) as BenchModule;
   const bench = await mod.default();
-  await bench.run();
-  console.log(`\n${name}`);
+  const rounds = mod.rounds ?? 1;
+  const opsByRound: Map<string, number>[] = [];
+  for (let round = 0; round < rounds; round++) {
+    if (round > 0) bench.reset();
+    await bench.run();
+    opsByRound.push(new Map(bench.tasks.map((task) => [task.name, throughputOf(task)])));
+  }
+  console.log(`\n${name}${rounds > 1 ? ` (table: the last of ${rounds} rounds)` : ""}`);
   console.table(bench.table());
-  const byName = new Map(bench.tasks.map((t) => [t.name, t]));
-  const opsOf = (task: string) => {
-    const r = byName.get(task)?.result;
-    return r && "throughput" in r ? r.throughput.mean : Number.NaN;
-  };
+  const opsOf = (task: string) => median(opsByRound.map((ops) => ops.get(task) ?? Number.NaN));
   for (const task of bench.tasks) {
     const r = task.result;
     if (!r || !("throughput" in r)) continue;
     results.push({
       file: name,
       task: task.name,
-      opsPerSecond: r.throughput.mean,
+      opsPerSecond: opsOf(task.name),
       meanMs: r.latency.mean,
       p99Ms: r.latency.p99,
       samples: r.latency.samplesCount,
     });
   }
   for (const c of mod.comparisons ?? []) {
-    const ratio = opsOf(c.measured) / opsOf(c.baseline);
+    const ratios = opsByRound.map(
+      (ops) => (ops.get(c.measured) ?? Number.NaN) / (ops.get(c.baseline) ?? Number.NaN),
+    );
+    const ratio = median(ratios);
+    const spread =
+      rounds > 1
+        ? ` (median of ${rounds} rounds, ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)})`
+        : "";
     const verdict =
       c.atLeast === undefined ? "" : ratio >= c.atLeast ? "  (target met)" : "  (BELOW TARGET)";
     console.log(
-      `  ${c.measured} / ${c.baseline} = ${ratio.toFixed(3)}${c.atLeast ? ` target >= ${c.atLeast}` : ""}${verdict}`,
+      `  ${c.measured} / ${c.baseline} = ${ratio.toFixed(3)}${spread}${c.atLeast ? ` target >= ${c.atLeast}` : ""}${verdict}`,
     );
     results.push({
       file: name,
       comparison: `${c.measured} / ${c.baseline}`,
       ratio,
+      ...(rounds > 1 ? { ratios } : {}),
       atLeast: c.atLeast,
     });
   }
