@@ -63,6 +63,12 @@ describe("json codec", () => {
     expect(jsonCodec.decode('{"a":1,"a":12345678901234567890}')).toEqual({
       a: "12345678901234567890",
     });
+    // A decimal with more digits than a double keeps, alone in its body, is kept exactly too.
+    expect(jsonCodec.decode('{"rate": 0.12345678901234567, "fee": 12.5}')).toEqual({
+      rate: "0.12345678901234567",
+      fee: 12.5,
+    });
+    expect(jsonCodec.decode("[-1234567.89012345678]")).toEqual(["-1234567.89012345678"]);
   });
 
   it("reports malformed input with long numbers without echoing it either", () => {

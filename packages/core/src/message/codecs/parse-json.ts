@@ -1,11 +1,13 @@
 import { isSafeNumber, parse as parseLossless } from "lossless-json";
 
 /**
- * A number token of 16 or more digits: the only kind JSON.parse can get wrong that this reader
- * recovers (integers past 2^53 such as 19-digit order numbers some funders send unquoted). A
- * quoted ID card or bank card number can match too; that costs the slower parse, nothing else.
+ * A number token whose mantissa runs 16 or more characters (digits and a point): every number a
+ * double cannot hold exactly has at least 16 significant digits, so bodies without one take the
+ * native parser (integers past 2^53 such as 19-digit order numbers some funders send unquoted,
+ * rates with 17 decimals). A quoted ID card or bank card number can match too; that costs the
+ * slower parse, nothing else.
  */
-const longNumber = /[[:,]\s*-?\d{16}/;
+const longNumber = /[[:,]\s*-?[\d.]{16}/;
 
 /**
  * JSON.parse, except that a number it would round (an integer past 2^53, a decimal with more
