@@ -53,6 +53,19 @@ async function documentedCommands(): Promise<DocumentedCommand[]> {
   return found;
 }
 
+/** Inline mentions in prose, `capflow push <dir>` or `pnpm capflow inbox list`: often partial. */
+async function mentionedCommands(): Promise<{ where: string; args: string[] }[]> {
+  const found: { where: string; args: string[] }[] = [];
+  for (const document of await documents()) {
+    const text = await readFile(join(root, document), "utf8").catch(() => "");
+    const prose = text.replace(/```[\s\S]*?```/g, "");
+    for (const match of prose.matchAll(/`(?:pnpm )?capflow ([^`]+)`/g)) {
+      found.push({ where: `${document}: ${match[0]}`, args: shellWords(match[1] ?? "") });
+    }
+  }
+  return found;
+}
+
 /** Words of a documented command line: double quotes group, an unquoted `#` starts a comment. */
 function shellWords(line: string): string[] {
   const words: string[] = [];
@@ -63,8 +76,8 @@ function shellWords(line: string): string[] {
   return words;
 }
 
-/** Why commander would refuse these arguments, or undefined when they fit. */
-function misfit(program: Command, args: readonly string[]): string | undefined {
+/** The command the leading words name, and the index of the first word after them. */
+function commandOf(program: Command, args: readonly string[]): [Command, number] {
   let command = program;
   let index = 0;
   for (; index < args.length; index++) {
@@ -72,6 +85,12 @@ function misfit(program: Command, args: readonly string[]): string | undefined {
     if (sub === undefined) break;
     command = sub;
   }
+  return [command, index];
+}
+
+/** Why commander would refuse these arguments, or undefined when they fit. */
+function misfit(program: Command, args: readonly string[]): string | undefined {
+  let [command, index] = commandOf(program, args);
   if (command.commands.length > 0) return `"${command.name()}" needs a sub-command`;
   let positional = 0;
   while (index < args.length) {
@@ -104,6 +123,26 @@ describe("capflow command lines in the docs", () => {
     const program = createProgram({ context: { out: () => {}, err: () => {}, cwd: root } });
     for (const command of commands) {
       expect(misfit(program, command.args), command.where).toBeUndefined();
+    }
+  });
+
+  it("mentions in prose name real commands, and options those commands have", async () => {
+    const mentions = await mentionedCommands();
+    expect(mentions.length).toBeGreaterThan(10);
+    const program = createProgram({ context: { out: () => {}, err: () => {}, cwd: root } });
+    for (const mention of mentions) {
+      const [command, index] = commandOf(program, mention.args);
+      const next = mention.args[index];
+      // A placeholder (`<args>`, `…`) or an argument may follow; an unknown command may not.
+      if (command === program || (command.commands.length > 0 && next !== undefined)) {
+        expect(next, mention.where).toMatch(/^(<.*>|…)$/);
+      }
+      for (const word of mention.args.slice(index).filter((w) => w.startsWith("--"))) {
+        expect(
+          command.options.map((option) => option.long),
+          mention.where,
+        ).toContain(word);
+      }
     }
   });
 
