@@ -47,7 +47,7 @@ describe("capflow migrate", () => {
           );
           expect(first).toEqual({
             exitCode: 0,
-            stdout: `${describeTarget(databaseUrl!)}: applied 0001_initial, 0002_inbox_stale\n`,
+            stdout: `${describeTarget(databaseUrl!)}: applied 0001_initial, 0002_inbox_stale, 0003_waiting_for\n`,
             stderr: "",
           });
           const second = await runCapflow(

@@ -5,7 +5,8 @@ import type { QualifiedNames } from "./sql-names.ts";
 /**
  * The whole transition as one statement (so one round trip and its own transaction): update the
  * instance if it still has the expected version, insert the step log built from the updated row,
- * mark consumed inbox entries. When the update matches no row, neither insert happens.
+ * mark consumed inbox entries. When the update matches no row, neither insert happens; when a
+ * consumed entry was processed already, the statement fails and nothing happens.
  */
 export function commitStatement(
   t: QualifiedNames,
@@ -31,11 +32,13 @@ export function commitStatement(
     sets.push(`in_flight = ${param(nullableJsonParam(changes.inFlight), "::jsonb")}`);
   if (changes.lastError !== undefined)
     sets.push(`last_error = ${param(nullableJsonParam(changes.lastError), "::jsonb")}`);
+  if (changes.waitingFor !== undefined)
+    sets.push(`waiting_for = ${param(changes.waitingFor, "::text")}`);
   if (!transition.keepLease) sets.push("lease_owner = NULL, lease_until = NULL");
 
-  // A commit into `waiting` while callbacks for the business key sit unprocessed in the inbox
-  // makes the instance due now, so a callback that raced the commit is not left until the
-  // deadline. has_pending_inbox is volatile: see migration 0001 for why that closes the race.
+  // A commit into `waiting` for a callback whose notifications sit unprocessed in the inbox makes
+  // the instance due now, so a callback that raced the commit is not left until the deadline.
+  // has_pending_callback is volatile: see migration 0001 for why that closes the race.
   const nextRunAt = () =>
     changes.nextRunAt !== undefined
       ? param(timeParam(changes.nextRunAt), "::timestamptz")
@@ -48,9 +51,12 @@ export function commitStatement(
     const notWaiting =
       becomesWaiting === true ? "" : `WHEN NOT (${becomesWaiting}) THEN ${nextRunAt()}`;
     const now = () => param(timeParam(transition.now), "::timestamptz");
+    // The callback the row waits for after this commit (SET expressions read the old row).
+    const awaited = () =>
+      changes.waitingFor !== undefined ? param(changes.waitingFor, "::text") : "waiting_for";
     sets.push(
       `next_run_at = CASE ${notWaiting}
-         WHEN ${t.hasPendingInbox}(channel, business_key, ${param(consumed, "::text[]")})
+         WHEN ${t.hasPendingCallback}(channel, business_key, ${awaited()}, ${param(consumed, "::text[]")})
            THEN LEAST(COALESCE(${nextRunAt()}, ${now()}), ${now()})
          ELSE ${nextRunAt()} END`,
     );
@@ -79,8 +85,13 @@ export function commitStatement(
       UPDATE ${t.inbox} SET processed_at = ${param(timeParam(transition.now), "::timestamptz")}, instance_id = u.id
       FROM updated u
       WHERE ${t.inbox}.id = ANY (${param(consumed, "::text[]")}) AND ${t.inbox}.processed_at IS NULL
+      RETURNING ${t.inbox}.id
     )`;
+    // An entry processed meanwhile (another instance applied it) fails the whole statement.
+    sql += ` SELECT u.*, ${t.inboxConsumed}((SELECT count(*) FROM consumed), ${param(consumed.length, "::int")})
+      FROM updated u`;
+  } else {
+    sql += " SELECT * FROM updated";
   }
-  sql += " SELECT * FROM updated";
   return { sql, bindings };
 }

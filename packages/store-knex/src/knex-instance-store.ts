@@ -67,8 +67,9 @@ export class KnexInstanceStore implements InstanceStore {
     // when it did nothing, the SELECT (a new statement, so a new snapshot) sees the winner's row.
     const inserted = await this.#rows(
       `INSERT INTO ${t.instances} (id, channel, behavior, behavior_version, business_key, input,
-         input_digest, step, status, context, snapshot, next_run_at, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?)
+         input_digest, step, status, context, snapshot, next_run_at, waiting_for, created_at,
+         updated_at)
+       VALUES (?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?)
        ON CONFLICT (channel, business_key, behavior) DO NOTHING
        RETURNING *`,
       [
@@ -84,6 +85,7 @@ export class KnexInstanceStore implements InstanceStore {
         jsonParam(instance.context),
         jsonParam(instance.snapshot),
         timeParam(instance.nextRunAt),
+        instance.waitingFor ?? null,
         timeParam(instance.now),
         timeParam(instance.now),
       ],
@@ -281,14 +283,20 @@ export class KnexInstanceStore implements InstanceStore {
     return rows.map(inboxFromRow);
   }
 
-  async wake(key: { channel: string; businessKey: string; now: number }): Promise<void> {
+  async wake(key: {
+    channel: string;
+    businessKey: string;
+    callback: string;
+    now: number;
+  }): Promise<void> {
     const now = timeParam(key.now);
-    // Leaves version alone: waking changes when an instance runs, not its state.
+    // Leaves version alone: waking changes when an instance runs, not its state. The unique
+    // index (channel, business_key, behavior) finds the rows.
     await this.#rows(
       `UPDATE ${this.#t.instances}
        SET next_run_at = LEAST(COALESCE(next_run_at, ?), ?)
-       WHERE channel = ? AND business_key = ? AND status IN ${runnableStatuses}`,
-      [now, now, key.channel, key.businessKey],
+       WHERE channel = ? AND business_key = ? AND status = 'waiting' AND waiting_for = ?`,
+      [now, now, key.channel, key.businessKey, key.callback],
       { channel: key.channel },
     );
   }

@@ -67,6 +67,7 @@ export function instanceFromRow(row: Row): InstanceRecord {
     version: Number(row.version),
     attempt: Number(row.attempt),
     inFlight: (row.in_flight ?? null) as InFlightCall | null,
+    waitingFor: (row.waiting_for ?? null) as string | null,
     lastError: (row.last_error ?? null) as StoredError | null,
     leaseOwner: (row.lease_owner ?? null) as string | null,
     leaseUntil: nullableEpochMs(row.lease_until),

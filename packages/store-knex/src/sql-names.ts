@@ -26,6 +26,10 @@ export interface QualifiedNames {
   inbox: string;
   /** `has_pending_inbox(channel, business_key, consumed text[])`, see migration 0001. */
   hasPendingInbox: string;
+  /** `has_pending_callback(channel, business_key, callback, consumed text[])`, migration 0003. */
+  hasPendingCallback: string;
+  /** `inbox_consumed(applied, expected)`: raises CF409 when applied < expected, migration 0003. */
+  inboxConsumed: string;
 }
 
 export function qualifiedNames(schema: string): QualifiedNames {
@@ -39,5 +43,7 @@ export function qualifiedNames(schema: string): QualifiedNames {
     stepLogs: q("step_logs"),
     inbox: q("inbox"),
     hasPendingInbox: q("has_pending_inbox"),
+    hasPendingCallback: q("has_pending_callback"),
+    inboxConsumed: q("inbox_consumed"),
   };
 }

@@ -31,6 +31,13 @@ export function translateStoreError(error: unknown, where: StoreErrorWhere = {})
           false,
           details,
         );
+      case "CF409":
+        return fail(
+          "STORE_CONFLICT",
+          "an inbox entry this commit applies was applied to another instance first; nothing was written, and the instance reads the inbox again on its next run",
+          false,
+          details,
+        );
       case "40001":
         return fail(
           "STORE_SERIALIZATION_FAILURE",

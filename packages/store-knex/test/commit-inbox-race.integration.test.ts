@@ -48,7 +48,12 @@ describe.skipIf(!databaseUrl)(
         instanceId: instance.id,
         expectedVersion: 1,
         now: t0 + 5,
-        changes: { step: "wait", status: "waiting", nextRunAt: t0 + 3_600_000 },
+        changes: {
+          step: "wait",
+          status: "waiting",
+          nextRunAt: t0 + 3_600_000,
+          waitingFor: "loan.result",
+        },
         log: { step: "apply", attempt: 1, event: "call", startedAt: t0, durationMs: 1 },
       });
       for (let i = 0; ; i++) {

@@ -175,6 +175,7 @@ export class Engine {
       context: {},
       snapshot,
       nextRunAt: schedule.nextRunAt,
+      waitingFor: schedule.waitingFor,
       now,
     });
     if (!created && instance.inputDigest !== inputDigest) {
@@ -407,6 +408,7 @@ export class Engine {
           snapshot,
           attempt: 0,
           nextRunAt: schedule.nextRunAt,
+          waitingFor: schedule.waitingFor,
           inFlight: null,
           lastError: error ?? null,
           ...(context ? { context } : {}),
@@ -453,6 +455,9 @@ export class Engine {
         status: decision.status,
         attempt: decision.attempt,
         nextRunAt: decision.nextRunAt,
+        // Only a callback step's wait is woken by its callback; a retry or a poll keeps its time.
+        waitingFor:
+          decision.status === "waiting" && run.step.kind === "callback" ? run.step.callback : null,
         inFlight: decision.inFlight,
         ...(error ? { lastError: error } : {}),
         ...(context ? { context } : {}),
@@ -571,6 +576,7 @@ export class Engine {
           snapshot,
           status: schedule.status,
           nextRunAt: schedule.nextRunAt,
+          waitingFor: schedule.waitingFor,
           attempt: 0,
           inFlight: null,
           lastError: null,
@@ -584,7 +590,7 @@ export class Engine {
   async cancel(id: string, actor: Actor): Promise<InstanceRecord> {
     return this.#operate(id, actor, "cancel", (record) => {
       if (isSettled(record.status)) throw settled(record, "cancel");
-      return { changes: { status: "cancelled", nextRunAt: null } };
+      return { changes: { status: "cancelled", nextRunAt: null, waitingFor: null } };
     });
   }
 

@@ -128,7 +128,12 @@ export async function receiveCallback(
     payload,
     receivedAt: core.clock.now(),
   });
-  await core.store.wake({ channel: code, businessKey, now: core.clock.now() });
+  await core.store.wake({
+    channel: code,
+    businessKey,
+    callback: callbackName,
+    now: core.clock.now(),
+  });
   core.emit({
     type: "callback.received",
     channel: code,

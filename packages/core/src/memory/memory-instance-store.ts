@@ -41,6 +41,7 @@ export class MemoryInstanceStore implements InstanceStore {
       version: 1,
       attempt: 0,
       inFlight: null,
+      waitingFor: instance.waitingFor ?? null,
       lastError: null,
       leaseOwner: null,
       leaseUntil: null,
@@ -117,6 +118,11 @@ export class MemoryInstanceStore implements InstanceStore {
     if (record.version !== transition.expectedVersion) {
       throw conflict(transition, record.version);
     }
+    for (const id of transition.consumedInbox ?? []) {
+      const entry = this.#inbox.get(id);
+      if (entry === undefined || entry.processedAt !== null)
+        throw consumedElsewhere(transition, id);
+    }
     const changes = copy(transition.changes);
     const next: InstanceRecord = { ...record };
     for (const [key, value] of Object.entries(changes)) {
@@ -128,15 +134,13 @@ export class MemoryInstanceStore implements InstanceStore {
       next.leaseOwner = null;
       next.leaseUntil = null;
     }
-    if (next.status === "waiting" && this.#hasPendingInbox(next, transition.consumedInbox ?? [])) {
-      next.nextRunAt = Math.min(next.nextRunAt ?? transition.now, transition.now);
-    }
     for (const id of transition.consumedInbox ?? []) {
-      const entry = this.#inbox.get(id);
-      if (entry && entry.processedAt === null) {
-        entry.processedAt = transition.now;
-        entry.instanceId = next.id;
-      }
+      const entry = this.#inbox.get(id)!;
+      entry.processedAt = transition.now;
+      entry.instanceId = next.id;
+    }
+    if (next.status === "waiting" && next.waitingFor !== null && this.#hasPending(next)) {
+      next.nextRunAt = Math.min(next.nextRunAt ?? transition.now, transition.now);
     }
     this.#instances.set(next.id, next);
     if (isSettled(next.status)) this.#open.delete(next.id);
@@ -198,23 +202,30 @@ export class MemoryInstanceStore implements InstanceStore {
     return result.slice(0, request.limit);
   }
 
-  async wake(key: { channel: string; businessKey: string; now: number }): Promise<void> {
+  async wake(key: {
+    channel: string;
+    businessKey: string;
+    callback: string;
+    now: number;
+  }): Promise<void> {
     for (const id of this.#open) {
       const record = this.#instances.get(id)!;
       if (record.channel !== key.channel || record.businessKey !== key.businessKey) continue;
+      if (record.status !== "waiting" || record.waitingFor !== key.callback) continue;
       record.nextRunAt = Math.min(record.nextRunAt ?? key.now, key.now);
     }
   }
 
   async close(): Promise<void> {}
 
-  #hasPendingInbox(record: InstanceRecord, consumed: string[]): boolean {
+  /** An unprocessed notification of the callback the instance waits for. */
+  #hasPending(record: InstanceRecord): boolean {
     for (const entry of this.#inbox.values()) {
       if (
         entry.channel === record.channel &&
         entry.businessKey === record.businessKey &&
-        entry.processedAt === null &&
-        !consumed.includes(entry.id)
+        entry.callback === record.waitingFor &&
+        entry.processedAt === null
       ) {
         return true;
       }
@@ -246,6 +257,14 @@ function conflict(transition: Transition, actual: number): CapflowError {
   return new CapflowError(
     "STORE_CONFLICT",
     `instance ${transition.instanceId} is at version ${actual}, not ${transition.expectedVersion}: another worker changed it; stop working on it and make no further partner call`,
+    { context: { instance: transition.instanceId, step: transition.log.step } },
+  );
+}
+
+function consumedElsewhere(transition: Transition, entryId: string): CapflowError {
+  return new CapflowError(
+    "STORE_CONFLICT",
+    `inbox entry ${entryId} was already applied to an instance; instance ${transition.instanceId} was not changed and reads the inbox again on its next run`,
     { context: { instance: transition.instanceId, step: transition.log.step } },
   );
 }

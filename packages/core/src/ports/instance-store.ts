@@ -29,10 +29,13 @@ export interface InstanceStore {
   /**
    * Applies a transition if the instance still has `expectedVersion`; increments the version,
    * writes the step log, marks consumed inbox entries processed, all in one transaction.
-   * Throws `CapflowError` `STORE_CONFLICT` if the version moved (the caller lost ownership).
+   * Throws `CapflowError` `STORE_CONFLICT`, changing nothing, if the version moved (the caller
+   * lost ownership) or if an entry of `consumedInbox` was processed already (another instance
+   * applied that notification: each is applied to one instance only).
    *
-   * When the new status is `waiting` and unprocessed inbox entries exist for the instance's
-   * business key, `nextRunAt` becomes `now` so a callback that raced the commit is not missed.
+   * When the instance is left `waiting` for a callback (`waitingFor`) and unprocessed entries of
+   * that callback exist for its business key, `nextRunAt` becomes `now`, so a callback that raced
+   * the commit is not left until the deadline.
    */
   commitTransition(transition: Transition): Promise<InstanceRecord>;
   history(instanceId: string): Promise<StepLogEntry[]>;
@@ -51,8 +54,11 @@ export interface InstanceStore {
    * its last entry (keyset paging), so entries that stay, unmatched, never hide those behind them.
    */
   staleInbox(request: StaleInboxRequest): Promise<InboxEntry[]>;
-  /** Makes waiting instances with this business key due now (after an inbox insert). */
-  wake(key: { channel: string; businessKey: string; now: number }): Promise<void>;
+  /**
+   * Makes instances with this business key that wait for this callback (`waitingFor`) due now,
+   * after an inbox insert. Nothing else moves: not a parked call, a delay or a poll's schedule.
+   */
+  wake(key: { channel: string; businessKey: string; callback: string; now: number }): Promise<void>;
 
   close(): Promise<void>;
 }
@@ -89,6 +95,8 @@ export interface NewInstance extends BusinessKeyRef {
   /** Persisted state-machine snapshot. */
   snapshot: unknown;
   nextRunAt: number | null;
+  /** The callback it waits for, when it starts at a callback step. */
+  waitingFor?: string | null;
   now: number;
 }
 
@@ -102,6 +110,11 @@ export interface InstanceRecord extends NewInstance {
    * A worker that finds it set after a crash must not resend; it goes to the unknown-outcome step.
    */
   inFlight: InFlightCall | null;
+  /**
+   * The callback a `waiting` instance waits for at a callback step; null otherwise. Storing that
+   * callback wakes the instance (`wake`); no other notification does.
+   */
+  waitingFor: string | null;
   lastError: StoredError | null;
   leaseOwner: string | null;
   leaseUntil: number | null;
@@ -161,6 +174,7 @@ export interface InstanceChanges {
   attempt?: number;
   nextRunAt?: number | null;
   inFlight?: InFlightCall | null;
+  waitingFor?: string | null;
   lastError?: StoredError | null;
 }
 

@@ -367,41 +367,115 @@ export function describeInstanceStoreContract(
       );
     });
 
-    test("a waiting commit with unconsumed callbacks in the inbox is due at once", async () => {
+    test("a commit into waiting for a callback already in the inbox is due at once; other callbacks do not count", async () => {
+      const notification = (businessKey: string, callback: string) =>
+        store.insertInbox({
+          id: randomUUID(),
+          channel: "lanbank",
+          callback,
+          dedupeKey: `N-${randomUUID()}`,
+          businessKey,
+          payload: {},
+          receivedAt: t0,
+        });
       const { instance } = await store.createInstance(newInstance({ businessKey: "L-early" }));
-      await store.insertInbox({
+      await notification("L-early", "loan.result");
+      const waiting = await commit(
+        instance,
+        { step: "wait", status: "waiting", nextRunAt: t0 + 3_600_000, waitingFor: "loan.result" },
+        t0 + 5,
+      );
+      expect(waiting).toMatchObject({ nextRunAt: t0 + 5, waitingFor: "loan.result" });
+
+      // A poll or a delay (nothing awaited), or a wait for another callback, keeps its time.
+      const other = await store.createInstance(newInstance({ businessKey: "L-other-cb" }));
+      await notification("L-other-cb", "repay.result");
+      const polling = await commit(
+        other.instance,
+        { step: "query", status: "waiting", nextRunAt: t0 + 60_000, waitingFor: null },
+        t0 + 5,
+      );
+      expect(polling).toMatchObject({ nextRunAt: t0 + 60_000, waitingFor: null });
+      const waitingOther = await commit(
+        polling,
+        { step: "wait", nextRunAt: t0 + 3_600_000, waitingFor: "loan.result" },
+        t0 + 6,
+      );
+      expect(waitingOther.nextRunAt).toBe(t0 + 3_600_000);
+    });
+
+    test("wake makes only instances waiting for that callback due now", async () => {
+      const key = { channel: "lanbank", businessKey: "L-w" };
+      const waiting = await store.createInstance(
+        newInstance({
+          ...key,
+          status: "waiting",
+          nextRunAt: t0 + 3_600_000,
+          waitingFor: "loan.result",
+        }),
+      );
+      const polling = await store.createInstance(
+        newInstance({ ...key, behavior: "query", status: "waiting", nextRunAt: t0 + 60_000 }),
+      );
+      const parked = await store.createInstance(
+        newInstance({ ...key, behavior: "repay", status: "active", nextRunAt: null }),
+      );
+      const otherCallback = await store.createInstance(
+        newInstance({
+          ...key,
+          behavior: "credit",
+          status: "waiting",
+          nextRunAt: t0 + 3_600_000,
+          waitingFor: "credit.result",
+        }),
+      );
+      const settled = await store.createInstance(
+        newInstance({ ...key, behavior: "old", status: "succeeded", nextRunAt: null }),
+      );
+      await store.wake({ ...key, callback: "loan.result", now: t0 + 7 });
+      const nextRunOf = async (created: { instance: InstanceRecord }) =>
+        (await store.getInstance(created.instance.id))?.nextRunAt;
+      expect(await nextRunOf(waiting)).toBe(t0 + 7);
+      expect(await nextRunOf(polling)).toBe(t0 + 60_000);
+      expect(await nextRunOf(parked)).toBeNull();
+      expect(await nextRunOf(otherCallback)).toBe(t0 + 3_600_000);
+      expect(await nextRunOf(settled)).toBeNull();
+      expect((await store.getInstance(waiting.instance.id))?.version).toBe(1);
+    });
+
+    test("a notification is applied to one instance: a second commit consuming it changes nothing", async () => {
+      const { entry } = await store.insertInbox({
         id: randomUUID(),
         channel: "lanbank",
         callback: "loan.result",
-        dedupeKey: "N-early",
-        businessKey: "L-early",
+        dedupeKey: "N-shared",
+        businessKey: "L-shared",
         payload: {},
         receivedAt: t0,
       });
-      const next = await commit(
-        instance,
-        { step: "wait", status: "waiting", nextRunAt: t0 + 3_600_000 },
-        t0 + 5,
+      const first = await store.createInstance(newInstance({ businessKey: "L-shared" }));
+      const second = await store.createInstance(
+        newInstance({ businessKey: "L-shared", behavior: "repay" }),
       );
-      expect(next.nextRunAt).toBe(t0 + 5);
-    });
-
-    test("wake makes waiting instances of a business key due now, and leaves settled ones", async () => {
-      const waiting = await store.createInstance(
-        newInstance({ businessKey: "L-w", status: "waiting", nextRunAt: t0 + 3_600_000 }),
-      );
-      const settled = await store.createInstance(
-        newInstance({
-          businessKey: "L-w",
-          behavior: "credit",
-          status: "succeeded",
-          nextRunAt: null,
-        }),
-      );
-      await store.wake({ channel: "lanbank", businessKey: "L-w", now: t0 + 7 });
-      expect((await store.getInstance(waiting.instance.id))?.nextRunAt).toBe(t0 + 7);
-      expect((await store.getInstance(settled.instance.id))?.nextRunAt).toBeNull();
-      expect((await store.getInstance(waiting.instance.id))?.version).toBe(1);
+      const consume = (instance: InstanceRecord) =>
+        store.commitTransition({
+          instanceId: instance.id,
+          expectedVersion: instance.version,
+          now: t0 + 10,
+          changes: { step: "done", status: "succeeded", nextRunAt: null },
+          log: { step: "wait", attempt: 1, event: "callback", startedAt: t0 + 10, durationMs: 0 },
+          consumedInbox: [entry.id],
+        });
+      const results = await Promise.allSettled([consume(first.instance), consume(second.instance)]);
+      expect(results.filter((result) => result.status === "fulfilled")).toHaveLength(1);
+      const rejected = results.find((result) => result.status === "rejected");
+      expect((rejected as PromiseRejectedResult).reason).toMatchObject({ code: "STORE_CONFLICT" });
+      const loser = results[0]?.status === "rejected" ? first : second;
+      expect(await store.getInstance(loser.instance.id)).toMatchObject({
+        version: 1,
+        status: "active",
+      });
+      expect(await store.history(loser.instance.id)).toEqual([]);
     });
 
     test("listInstances filters by channel, status and age", async () => {
