@@ -33,14 +33,14 @@ export function callbackRequestListener(
     const rest = url.pathname.startsWith(`${prefix}/`)
       ? url.pathname.slice(prefix.length + 1)
       : undefined;
-    const [channel, callback, ...extra] = rest?.split("/") ?? [];
+    const [channel, callback, ...extra] = (rest?.split("/") ?? []).map(decodedSegment);
     if (!channel || !callback || extra.length > 0) {
       response.writeHead(404).end();
       return;
     }
     readBody(request, maxBodyBytes)
       .then((body) =>
-        engine.receiveCallback(decodeURIComponent(channel), decodeURIComponent(callback), {
+        engine.receiveCallback(channel, callback, {
           method: request.method ?? "POST",
           path: url.pathname,
           headers: request.headers,
@@ -71,6 +71,15 @@ export function callbackRequestListener(
 }
 
 class BodyTooLarge extends Error {}
+
+/** A path segment decoded, or undefined when its escapes are malformed (it names nothing). */
+function decodedSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
 
 function readBody(request: IncomingMessage, maxBytes: number): Promise<string> {
   return new Promise((resolve, reject) => {

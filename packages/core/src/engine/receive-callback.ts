@@ -54,7 +54,9 @@ export async function receiveCallback(
   request: InboundHttpRequest,
 ): Promise<CallbackAcknowledgement> {
   const code = channel.definition.code;
-  const definition = channel.definition.callbacks?.[callbackName];
+  const callbacks = channel.definition.callbacks ?? {};
+  // Own keys only: "constructor" or "__proto__" in a URL must not find Object's members.
+  const definition = Object.hasOwn(callbacks, callbackName) ? callbacks[callbackName] : undefined;
   if (!definition) {
     throw new CapflowError(
       "CALLBACK_UNKNOWN",
@@ -107,9 +109,17 @@ export async function receiveCallback(
       masked: maskFields(opened.body, rules),
     };
   } catch (error) {
-    const failure = isCapflowError(error)
-      ? error
-      : new CapflowError("CALLBACK_REJECTED", "the callback could not be opened", { cause: error });
+    const failure = !isCapflowError(error)
+      ? new CapflowError("CALLBACK_REJECTED", "the callback could not be opened", { cause: error })
+      : isCapflowError(error, "CODEC_DECODE_FAILED")
+        ? // Its message quotes the start of the body: decrypted text, on an encrypting channel,
+          // that the clear refusal must not carry back.
+          new CapflowError(
+            "CODEC_DECODE_FAILED",
+            `the callback body is not valid ${definition.format}`,
+            { cause: error, context: { channel: code, callback: callbackName } },
+          )
+        : error;
     core.emit({
       type: "callback.rejected",
       channel: code,

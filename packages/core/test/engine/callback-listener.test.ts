@@ -51,6 +51,11 @@ describe("callbackRequestListener", () => {
     expect(
       (await fetch(`${url}/callbacks/nobank/loan.result`, { method: "POST", body: "{}" })).status,
     ).toBe(404);
+    // Names of Object's own members, and escapes that decode to nothing, name no callback.
+    for (const path of ["lanbank/constructor", "lanbank/__proto__", "lanbank/%E0%A4%A"]) {
+      const answer = await fetch(`${url}/callbacks/${path}`, { method: "POST", body: "{}" });
+      expect(answer.status, path).toBe(404);
+    }
     const refused = await fetch(`${url}/callbacks/lanbank/loan.result`, {
       method: "POST",
       body: "not json",

@@ -312,6 +312,22 @@ describe("engine: callbacks", () => {
     expect(JSON.parse(ack.body)).toEqual({ code: "9999", message: "rejected" });
     expect(h.events).toContainEqual(expect.objectContaining({ type: "callback.rejected" }));
   });
+
+  test("a callback body that does not decode is refused without quoting it back", async () => {
+    const h = engineHarness();
+    const ack = await h.engine.receiveCallback("lanbank", "loan.result", {
+      method: "POST",
+      path: "/callbacks/lanbank/loan.result",
+      headers: { "content-type": "application/json" },
+      body: "name=Zhang San&status=SUCCESS",
+    });
+    expect(ack).toMatchObject({
+      accepted: false,
+      status: 400,
+      error: { code: "CODEC_DECODE_FAILED", message: "the callback body is not valid json" },
+    });
+    expect(JSON.stringify(ack)).not.toContain("Zhang");
+  });
 });
 
 describe("engine: polls, operators", () => {
