@@ -100,13 +100,14 @@ export class UndiciTransport implements Transport {
   }
 }
 
-/** Codes that prove the request never left this process or never reached a server. */
+/**
+ * Codes that prove the request never left this process or never reached a server. (A refused
+ * connection or a failed name lookup can only happen before any byte was written.)
+ */
 const notSentCodes = new Set([
   "ECONNREFUSED",
   "ENOTFOUND",
   "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
   "UND_ERR_CONNECT_TIMEOUT",
   "UND_ERR_CLOSED",
   "UND_ERR_DESTROYED",
@@ -152,6 +153,12 @@ const tlsHandshakeCodes = new Set([
   "ERR_SSL_WRONG_VERSION_NUMBER",
 ]);
 
+/**
+ * Codes that prove nothing was sent only when connecting failed: on a reused keep-alive
+ * connection the route can vanish after the request left, and the socket then reports the same.
+ */
+const notSentWhileConnecting = new Set(["EHOSTUNREACH", "ENETUNREACH"]);
+
 /** node:tls's message when the peer hangs up before the handshake completes (code ECONNRESET). */
 const closedBeforeHandshake = "before secure TLS connection was established";
 
@@ -173,7 +180,11 @@ export function classifyTransportError(error: unknown, request: TransportRequest
       { cause: error, context: { ...context, tls: "handshake" }, retryable: true },
     );
   }
-  if (code !== undefined && notSentCodes.has(code)) {
+  if (
+    code !== undefined &&
+    (notSentCodes.has(code) ||
+      (notSentWhileConnecting.has(code) && errorField(error, "syscall") === "connect"))
+  ) {
     return new CapflowError(
       "TRANSPORT_NOT_SENT",
       `${where} was not sent (${code}); it is safe to retry`,
@@ -192,9 +203,14 @@ export function classifyTransportError(error: unknown, request: TransportRequest
 }
 
 function errorCode(error: unknown): string | undefined {
+  return errorField(error, "code");
+}
+
+/** A string property of the error or of the first error in its cause chain that has one. */
+function errorField(error: unknown, field: "code" | "syscall"): string | undefined {
   for (let current: unknown = error, depth = 0; current && depth < 4; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === "string") return code;
+    const value = (current as Record<string, unknown>)[field];
+    if (typeof value === "string") return value;
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;

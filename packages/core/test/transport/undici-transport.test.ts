@@ -134,4 +134,17 @@ describe("classifyTransportError on TLS failures", () => {
       "TRANSPORT_UNKNOWN_OUTCOME",
     );
   });
+
+  test("an unreachable host is 'not sent' while connecting, unknown on a connection in use", () => {
+    const unreachable = (code: string, syscall: string) =>
+      classifyTransportError(
+        Object.assign(new Error(`${syscall} ${code}`), { code, syscall }),
+        request,
+      ).code;
+    expect(unreachable("EHOSTUNREACH", "connect")).toBe("TRANSPORT_NOT_SENT");
+    expect(unreachable("ENETUNREACH", "connect")).toBe("TRANSPORT_NOT_SENT");
+    expect(unreachable("EHOSTUNREACH", "read")).toBe("TRANSPORT_UNKNOWN_OUTCOME");
+    expect(unreachable("ENETUNREACH", "write")).toBe("TRANSPORT_UNKNOWN_OUTCOME");
+    expect(unreachable("ECONNREFUSED", "connect")).toBe("TRANSPORT_NOT_SENT");
+  });
 });
