@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { CapflowError, isCapflowError } from "../../src/errors.ts";
 import { InProcessLockProvider } from "../../src/memory/in-process-lock-provider.ts";
 import { engineHarness } from "./harness.ts";
-import { loanBehavior, loanBehaviorPollingWhileWaiting } from "./loan-definitions.ts";
+import { loanBehavior, loanBehaviorPollingWhileWaiting, testChannel } from "./loan-definitions.ts";
 import type { ScriptedAnswer } from "./scripted-transport.ts";
 
 describe("engine: calls and callbacks", () => {
@@ -112,6 +112,20 @@ describe("engine: calls and callbacks", () => {
     });
     expect(h.transport.count("/loan/apply")).toBe(1);
     expect(h.transport.count("/loan/query")).toBe(1);
+  });
+
+  test("a failure after the request was sent counts as an unknown outcome: query, never resend", async () => {
+    // Masking the answer fails (a style no schema would allow): after the send, not before.
+    const h = engineHarness({
+      channel: { ...testChannel, masking: { fields: { applyNo: "bogus" as never } } },
+    });
+    h.transport.script("/loan/apply", { body: { status: "ACCEPTED", applyNo: "A-1" } });
+    h.transport.script("/loan/query", { body: { status: "SUCCESS" } });
+    const { id } = await h.startLoan();
+    await h.runFor(30_000, 5_000);
+    expect(h.transport.count("/loan/apply")).toBe(1);
+    expect(h.transport.count("/loan/query")).toBe(1);
+    expect(await h.engine.getInstance(id)).toMatchObject({ step: "disbursed" });
   });
 
   test("a partner's retryable answer is retried with a new attempt and a new serial", async () => {

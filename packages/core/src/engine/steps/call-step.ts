@@ -44,6 +44,7 @@ export async function executeCallStep(run: StepRun, step: CallStep): Promise<Ste
   };
 
   let exchange: Exchange;
+  let intentRecorded = false;
   try {
     exchange = await exchangeWithPartner(
       run,
@@ -52,16 +53,34 @@ export async function executeCallStep(run: StepRun, step: CallStep): Promise<Ste
         request: step.request,
         response: step.response,
         attempt: { number: attempt, serial: intent.serial, startedAt: intent.startedAt },
-        beforeSend: () => run.recordIntent(intent, tries),
+        beforeSend: async () => {
+          await run.recordIntent(intent, tries);
+          intentRecorded = true;
+        },
       },
       engine.flow,
     );
   } catch (error) {
     if (isCapflowError(error, "STORE_CONFLICT") || run.signal.aborted) throw error;
-    // Rendering or sealing failed: nothing left this process.
     const failure = isCapflowError(error)
       ? error
       : new CapflowError("TEMPLATE_RENDER_FAILED", String(error), { cause: error });
+    // A failure after the intent was recorded may follow the send: treat it as one that did.
+    if (intentRecorded) {
+      if (!idempotent) return unknownOutcome(run, step, intent, failure, undefined);
+      return retryOrGiveUp(
+        run,
+        step,
+        "unknownOutcome",
+        failure,
+        intent,
+        undefined,
+        policy,
+        idempotent,
+        tries,
+      );
+    }
+    // Rendering or sealing failed: nothing left this process.
     if (failure.retryable)
       return retryOrGiveUp(
         run,
