@@ -244,7 +244,9 @@ export class Engine {
     } catch (error) {
       // A failure no step handles (a bug, the store down): the instance keeps its step; record why
       // if the store lets us, and leave it to its lease to come back. Other instances go on.
+      // Without the lock the instance may be another worker's now: write nothing then.
       try {
+        if (lock.signal.aborted) throw error;
         const current = await this.#store.getInstance(claimed.id);
         if (current && !isSettled(current.status)) await this.#recordFailure(current, error, false);
       } catch {
