@@ -37,6 +37,27 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "migrate() on PostgreSQL" : skipMess
       `DELETE FROM "${schema}".knex_migrations WHERE name IN ('0002_inbox_stale', '0003_waiting_for')`,
     ];
     for (const statement of undo) await nodes[0]!.knex.raw(statement);
+    // An instance of that release waiting at a callback step, and one at a poll step.
+    const steps = {
+      wait: { kind: "callback", callback: "loan.result" },
+      query: { kind: "poll", interface: "loan.query" },
+    };
+    await nodes[0]!.knex.raw(
+      `INSERT INTO "${schema}".behaviors (channel, code, version, definition, digest, active)
+       VALUES ('lanbank', 'loan', 1, ?::json, 'd', true)`,
+      [JSON.stringify({ channel: "lanbank", code: "loan", initial: "wait", steps })],
+    );
+    for (const [id, step] of [
+      ["I-wait", "wait"],
+      ["I-query", "query"],
+    ]) {
+      await nodes[0]!.knex.raw(
+        `INSERT INTO "${schema}".instances (id, channel, behavior, behavior_version, business_key,
+           input, input_digest, step, status, context, snapshot, next_run_at, created_at, updated_at)
+         VALUES (?, 'lanbank', 'loan', 1, ?, '{}', 'd', ?, 'waiting', '{}', '{}', now(), now(), now())`,
+        [id, id, step],
+      );
+    }
     const results = await Promise.all(nodes.map((node) => node.migrate()));
     expect(results.flatMap((r) => r.applied)).toEqual(["0002_inbox_stale", "0003_waiting_for"]);
     const { rows } = await nodes[0]!.knex.raw(
@@ -47,5 +68,8 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "migrate() on PostgreSQL" : skipMess
       [schema, schema],
     );
     expect(rows[0]).toEqual({ indexes: 1, columns: 1 });
+    const waiting = await nodes[0]!.instances.getInstance("I-wait");
+    expect(waiting?.waitingFor).toBe("loan.result");
+    expect((await nodes[0]!.instances.getInstance("I-query"))?.waitingFor).toBeNull();
   });
 });
