@@ -50,7 +50,7 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "migrate() on PostgreSQL" : skipMess
     for (const [id, step] of [
       ["I-wait", "wait"],
       ["I-query", "query"],
-    ]) {
+    ] as const) {
       await nodes[0]!.knex.raw(
         `INSERT INTO "${schema}".instances (id, channel, behavior, behavior_version, business_key,
            input, input_digest, step, status, context, snapshot, next_run_at, created_at, updated_at)

@@ -122,7 +122,9 @@ describe("SM2: sm-crypto-v2 against the sm-crypto reference", () => {
     expect(opensslHasSm2).toBe(true);
     const { privateKey, publicKey } = pairs[1] as { privateKey: string; publicKey: string };
     const decrypt = createSm2Decrypt(privateKey);
-    for (const length of [1, 16, 32, 33, 100]) {
+    // Not 1 byte: its KDF output is all zeros once in 256 encryptions, which GM/T 0003.4 makes a
+    // decryption failure and the reference's encryption does not avoid (it should pick a new k).
+    for (const length of [4, 16, 32, 33, 100]) {
       const message = [...Buffer.alloc(length, length)].map((v, i) => (v + i) & 0xff);
       const hex = reference.doEncrypt(message, publicKey, 1);
       const bytes = Buffer.from(hex, "hex");
