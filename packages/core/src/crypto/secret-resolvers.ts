@@ -69,7 +69,9 @@ export function createCompositeSecretResolver(
       if (resolver === undefined) {
         throw new CapflowError(
           "SECRET_NOT_FOUND",
-          `no secret resolver for "${scheme ?? reference}" references; known schemes: ${Object.keys(bySchema).join(", ")}${scheme === "inline" ? " (inline: is for tests; enable it with allowInline)" : ""}`,
+          scheme === undefined
+            ? `a secret reference starts with a scheme (${Object.keys(bySchema).join(", ")}), e.g. env:NAME; this one has none (not shown: it may be the secret itself)`
+            : `no secret resolver for "${scheme}" references; known schemes: ${Object.keys(bySchema).join(", ")}${scheme === "inline" ? " (inline: is for tests; enable it with allowInline)" : ""}`,
           { context: { reference: describeRef(reference) } },
         );
       }

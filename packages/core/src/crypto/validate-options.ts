@@ -83,6 +83,12 @@ function validateKeySpec(spec: unknown, pointer: string, report: Report): void {
       report(`${pointer}/${field}`, `${field} must be a string`);
     }
   }
+  if (typeof spec.password === "string" && !/^[a-z][a-z0-9+.-]*:/.test(spec.password)) {
+    report(
+      `${pointer}/password`,
+      "password must be a secret reference (env:NAME, file:path), not the password itself",
+    );
+  }
   if (spec.format === "pkcs12" && spec.password === undefined) {
     report(`${pointer}/password`, "a PKCS#12 key needs a password reference (env:NAME)");
   }
@@ -228,7 +234,13 @@ function validateProfile(
     if (symmetric.includes(algorithm as string)) {
       if (algorithm !== "md5" && algorithm !== "sha256" && algorithm !== "sm3")
         needKey("secret", `${p}/algorithm`, `${String(algorithm)}`);
-      else if (signature.appendKey !== undefined) needKey("secret", `${p}/appendKey`, "appendKey");
+      else if (signature.appendKey === undefined)
+        // Anyone can compute a digest of what they send: without the shared key it proves nothing.
+        report(
+          `${p}/appendKey`,
+          `a ${String(algorithm)} signature needs the shared key appended: set appendKey (e.g. "&key=") and keys.secret as the funder's signing rule says`,
+        );
+      else needKey("secret", `${p}/appendKey`, "appendKey");
     } else {
       if (signature.appendKey !== undefined)
         report(`${p}/appendKey`, "appendKey applies to digest and HMAC signatures only");

@@ -190,5 +190,15 @@ describe("secret resolvers", () => {
     await expect(createCompositeSecretResolver({}).resolve("vault:x")).rejects.toMatchObject({
       code: "SECRET_NOT_FOUND",
     });
+    // A password pasted where a reference belongs is not repeated in the error.
+    const pasted = await resolver.resolve("changeit-P@ss").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(pasted).toMatchObject({
+      code: "SECRET_NOT_FOUND",
+      context: { reference: "<redacted: not a reference>" },
+    });
+    expect(`${(pasted as Error).message}${JSON.stringify(pasted)}`).not.toContain("changeit");
   });
 });

@@ -136,6 +136,23 @@ describe("configurable options validation", () => {
     [{ keys: { signing: { ref: "-----BEGIN PRIVATE KEY-----" } } }, "/keys/signing/ref"],
     [{ keys: { signing: { ref: "file:a.p12", format: "pkcs12" } } }, "/keys/signing/password"],
     [
+      { keys: { signing: { ref: "file:a.p12", format: "pkcs12", password: "changeit" } } },
+      "/keys/signing/password",
+    ],
+    [
+      {
+        keys: { secret: { ref: "env:K" } },
+        request: {
+          signature: {
+            algorithm: "sm3",
+            canonical: { kind: "sortedFields" },
+            placement: { in: "body", name: "sign" },
+          },
+        },
+      },
+      "/request/signature/appendKey",
+    ],
+    [
       {
         request: {
           signature: {
