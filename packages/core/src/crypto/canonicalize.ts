@@ -9,23 +9,25 @@ import type { SortedFieldsCanonicalization } from "./configurable-options.ts";
 
 /**
  * `a=1&b=2…` over the fields sorted by name (UTF-16 code-unit order, like Java's TreeMap).
- * XML attributes of the root element (`@name`, as the XML codec decodes them) are envelope, not
- * fields: they are never part of the string, so a message signed before encoding verifies after
- * decoding.
+ * When the fields come from the XML codec (`fromXml`), attributes of the root element (`@name`)
+ * are envelope, not fields: they are never part of the string, so a message signed before
+ * encoding verifies after decoding. In any other format an `@name` key is a field like the rest
+ * (else it could be added to a signed JSON body unnoticed).
  */
 export function sortedFieldsCanonical(
   fields: Record<string, unknown>,
   spec: SortedFieldsCanonicalization,
   signatureField: string | undefined,
+  fromXml = false,
 ): string {
-  return compileSortedFields(spec, signatureField)(fields);
+  return compileSortedFields(spec, signatureField)(fields, fromXml);
 }
 
 /** {@link sortedFieldsCanonical} with the options resolved once, for the per-message path. */
 export function compileSortedFields(
   spec: SortedFieldsCanonicalization,
   signatureField: string | undefined,
-): (fields: Record<string, unknown>) => string {
+): (fields: Record<string, unknown>, fromXml: boolean) => string {
   const include = spec.include === undefined ? undefined : new Set(spec.include);
   const exclude = new Set(spec.exclude ?? []);
   if (signatureField !== undefined) exclude.add(signatureField);
@@ -33,11 +35,11 @@ export function compileSortedFields(
   const encode = spec.values === "urlEncoded";
   const separator = spec.separator ?? "&";
   const keyValueSeparator = spec.keyValueSeparator ?? "=";
-  return (fields) => {
+  return (fields, fromXml) => {
     let out = "";
     for (const name of Object.keys(fields).sort()) {
       if (exclude.has(name) || (include !== undefined && !include.has(name))) continue;
-      if (name.startsWith(xmlAttributePrefix)) continue;
+      if (fromXml && name.startsWith(xmlAttributePrefix)) continue;
       const text = fieldText(fields[name]);
       if (text === "" && !keepEmpty) continue;
       if (out !== "") out += separator;
@@ -64,6 +66,8 @@ export interface CanonicalParts {
   body: string;
   headers: Record<string, string>;
   fields: Record<string, unknown> | undefined;
+  /** The format `fields` were encoded in or decoded from (`xml`: `@name` keys are attributes). */
+  fieldsFormat: string;
 }
 
 type Piece = string | ((parts: CanonicalParts) => string);

@@ -151,6 +151,7 @@ export function compileProfile(
         body: bodyText,
         headers,
         fields,
+        fieldsFormat: over || encryption === undefined ? codec.format : encryption.format,
       });
       const sig = encodeBinary(
         await signature.scheme.sign(Buffer.from(canonical, "utf8")),
@@ -267,6 +268,7 @@ export function compileProfile(
         body: over ? (plainText ?? message.body) : message.body,
         headers,
         fields,
+        fieldsFormat: over || encryption === undefined ? codec.format : encryption.format,
       });
       const data = Buffer.from(canonical, "utf8");
       let ok = false;
@@ -362,7 +364,7 @@ function compileSignature(
       ? (parts: CanonicalParts) => {
           if (parts.fields === undefined)
             throw configInvalid("sortedFields needs an object body", context);
-          return sortedFields(parts.fields);
+          return sortedFields(parts.fields, parts.fieldsFormat === "xml");
         }
       : canonicalSpec.kind === "rawBody"
         ? (parts: CanonicalParts) => parts.body

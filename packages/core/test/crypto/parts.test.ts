@@ -46,6 +46,15 @@ describe("canonicalisation", () => {
       ),
     ).toBe("a:1|n:5");
   });
+  it("leaves out @name keys only as XML root attributes; elsewhere they are signed fields", () => {
+    const withAttribute = { "@version": "2.1", a: "1" };
+    expect(sortedFieldsCanonical(withAttribute, { kind: "sortedFields" }, undefined, true)).toBe(
+      "a=1",
+    );
+    expect(sortedFieldsCanonical(withAttribute, { kind: "sortedFields" }, undefined)).toBe(
+      "@version=2.1&a=1",
+    );
+  });
 });
 
 describe("header templates", () => {
