@@ -268,7 +268,13 @@ export function compileProfile(
         body: over ? (plainText ?? message.body) : message.body,
         headers,
         fields,
-        fieldsFormat: over || encryption === undefined ? codec.format : encryption.format,
+        // From the text, not only the codec's name: a codec may read XML and form alike.
+        fieldsFormat:
+          over || encryption === undefined
+            ? (over ? (plainText ?? "") : message.body).trimStart().startsWith("<")
+              ? "xml"
+              : codec.format
+            : encryption.format,
       });
       const data = Buffer.from(canonical, "utf8");
       let ok = false;
