@@ -134,7 +134,7 @@ const jade: ConfigurableCryptoOptions = {
       algorithm: "sm2-sm3",
       over: "plain",
       output: "hex",
-      canonical: { kind: "rawBody" },
+      canonical: { kind: "template", template: "{body}\n{timestamp}" },
       placement: { in: "body", name: "signData" },
     },
   },

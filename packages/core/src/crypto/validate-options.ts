@@ -98,6 +98,33 @@ const asymmetric = ["rsa-sha1", "rsa-sha256", "rsa-pss-sha256", "sm2-sm3"];
 const symmetric = ["md5", "sha256", "sm3", "hmac-sha256", "hmac-sm3"];
 const locations = ["body", "header", "query"];
 
+/**
+ * Whether a message's signature covers its timestamp: otherwise a replay window checks a value an
+ * attacker may change. Over the plain text of an encrypted message only the plaintext is signed,
+ * and the timestamp travels in the envelope.
+ */
+function signatureCoversTimestamp(
+  timestamp: Record<string, unknown>,
+  signature: Record<string, unknown>,
+): boolean {
+  const canonical = isObject(signature.canonical) ? signature.canonical : {};
+  const name = typeof timestamp.name === "string" ? timestamp.name : "";
+  if (canonical.kind === "template") {
+    const template = typeof canonical.template === "string" ? canonical.template : "";
+    return (
+      template.includes("{timestamp}") ||
+      (name !== "" &&
+        (template.includes(`{field:${name}}`) ||
+          template.toLowerCase().includes(`{header:${name.toLowerCase()}}`)))
+    );
+  }
+  if (signature.over === "plain" || timestamp.in !== "body") return false;
+  if (canonical.kind === "rawBody") return true;
+  const include = Array.isArray(canonical.include) ? canonical.include : undefined;
+  const exclude = Array.isArray(canonical.exclude) ? canonical.exclude : [];
+  return !exclude.includes(name) && (include === undefined || include.includes(name));
+}
+
 function validateProfile(
   profile: unknown,
   at: string,
@@ -136,6 +163,15 @@ function validateProfile(
       }
       if (timestamp.window !== undefined && !isDuration(timestamp.window)) {
         report(`${p}/window`, "window is a duration such as 5m");
+      } else if (
+        timestamp.window !== undefined &&
+        isObject(signature) &&
+        !signatureCoversTimestamp(timestamp, signature)
+      ) {
+        report(
+          `${p}/window`,
+          "the signature does not cover this timestamp, so anyone can refresh it and the window stops no replay; sign it (a canonical template with {timestamp}, or fields over the wire) or drop window (callbacks are deduplicated by dedupeKey anyway)",
+        );
       }
     }
   }

@@ -249,6 +249,46 @@ describe("configurable options validation", () => {
     [{ request: { timestamp: { window: "five minutes" } } }, "/request/timestamp/window"],
     [
       {
+        keys: {
+          signing: { ref: "env:S" },
+          verifying: { ref: "env:V" },
+          encryption: { ref: "env:E" },
+        },
+        request: {
+          // In the envelope, while the signature covers the plaintext only: anyone can refresh it.
+          timestamp: { in: "body", name: "timestamp", window: "5m" },
+          encryption: {
+            cipher: "sm4-cbc",
+            contentKey: "wrapped",
+            wrap: "sm2-c1c3c2",
+            envelope: { data: "d", key: "k" },
+          },
+          signature: {
+            algorithm: "sm2-sm3",
+            over: "plain",
+            canonical: { kind: "rawBody" },
+            placement: { in: "body", name: "sign" },
+          },
+        },
+      },
+      "/request/timestamp/window",
+    ],
+    [
+      {
+        keys: { secret: { ref: "env:K" } },
+        request: {
+          timestamp: { in: "header", name: "X-Ts", window: "5m" },
+          signature: {
+            algorithm: "hmac-sha256",
+            canonical: { kind: "sortedFields" },
+            placement: { in: "body", name: "sign" },
+          },
+        },
+      },
+      "/request/timestamp/window",
+    ],
+    [
+      {
         keys: { secret: { ref: "env:K" } },
         request: {
           signature: {
