@@ -163,6 +163,13 @@ export async function receiveCallback(
   return { ...ack, accepted: true, duplicate };
 }
 
+/** Failures of opening a callback (decrypt, verify, decode): the sender is told only one thing. */
+const openFailures = new Set([
+  "CRYPTO_DECRYPT_FAILED",
+  "CRYPTO_VERIFY_FAILED",
+  "CODEC_DECODE_FAILED",
+]);
+
 async function reject(
   core: EngineCore,
   channel: ChannelRuntime,
@@ -172,6 +179,11 @@ async function reject(
   const ack = definition.ack;
   const status = ack.rejectStatus ?? 400;
   const summary = { code: error.code, message: error.message };
+  // The sender learns only that opening failed, not which check: telling a bad padding from a bad
+  // signature would let anyone decrypt a captured message one query at a time (padding oracle).
+  const told = openFailures.has(error.code)
+    ? { code: "CALLBACK_REJECTED", message: "the callback could not be verified" }
+    : summary;
   const empty: OpenedMessage = { headers: {}, query: {}, body: {}, text: "" };
   try {
     const rendered = await renderAck(
@@ -180,7 +192,7 @@ async function reject(
       ack,
       "rejectBody",
       status,
-      { error: summary },
+      { error: told },
       empty,
       true,
     );

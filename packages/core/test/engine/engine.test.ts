@@ -328,7 +328,21 @@ describe("engine: callbacks", () => {
   });
 
   test("a callback body that does not decode is refused without quoting it back", async () => {
-    const h = engineHarness();
+    const loanResult = testChannel.callbacks!["loan.result"]!;
+    const h = engineHarness({
+      channel: {
+        ...testChannel,
+        callbacks: {
+          "loan.result": {
+            ...loanResult,
+            ack: {
+              ...loanResult.ack,
+              rejectBody: { code: "{{error.code}}", message: "{{error.message}}" },
+            },
+          },
+        },
+      },
+    });
     const ack = await h.engine.receiveCallback("lanbank", "loan.result", {
       method: "POST",
       path: "/callbacks/lanbank/loan.result",
@@ -341,6 +355,11 @@ describe("engine: callbacks", () => {
       error: { code: "CODEC_DECODE_FAILED", message: "the callback body is not valid json" },
     });
     expect(JSON.stringify(ack)).not.toContain("Zhang");
+    // The sender is not told which check failed (no oracle): the host is, in ack.error.
+    expect(JSON.parse(ack.body)).toEqual({
+      code: "CALLBACK_REJECTED",
+      message: "the callback could not be verified",
+    });
   });
 });
 
