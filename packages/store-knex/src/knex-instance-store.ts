@@ -29,7 +29,7 @@ import {
   qualifiedNames,
   runnableStatuses,
 } from "./sql-names.ts";
-import { translateStoreError } from "./translate-error.ts";
+import { mayHaveCommitted, translateStoreError } from "./translate-error.ts";
 
 export interface KnexInstanceStoreOptions {
   /** Schema holding capflow's tables. Default `capflow`. */
@@ -201,9 +201,7 @@ export class KnexInstanceStore implements InstanceStore {
       rows = ((await this.#knex.raw(sql, bindings as Knex.RawBinding[])) as { rows: Row[] }).rows;
     } catch (cause) {
       const error = this.#translate(cause, transition);
-      if (error.code === "STORE_CONNECTION_LOST" || error.code === "STORE_TIMEOUT") {
-        return this.#recoverCommit(transition, logId, error);
-      }
+      if (mayHaveCommitted(error)) return this.#recoverCommit(transition, logId, error);
       throw error;
     }
     const row = rows[0];

@@ -61,6 +61,10 @@ export function openPostgresStore(options: PostgresStoreOptions): CapflowDatabas
     application_name: options.applicationName ?? "capflow",
     statement_timeout: options.statementTimeoutMs ?? 30_000,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    // A pooled connection whose peer vanished (a failover, a NAT dropping idle flows) is found
+    // by TCP keepalive instead of by the next commit hanging on it.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   };
   const knex = knexModule({
     client: "pg",

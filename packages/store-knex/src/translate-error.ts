@@ -266,3 +266,17 @@ function ownMessageOf(error: unknown): string {
   const at = message.lastIndexOf(marker);
   return at === -1 ? message : message.slice(at + marker.length);
 }
+
+/**
+ * Failures after which the statement may have committed on the server: the connection broke or
+ * went silent while it ran (a TCP timeout or a lost route on an established connection reads as
+ * "unavailable"). The commit is re-read before anyone decides it did not happen.
+ */
+export function mayHaveCommitted(error: CapflowError): boolean {
+  if (error.code === "STORE_CONNECTION_LOST" || error.code === "STORE_TIMEOUT") return true;
+  const errno = error.context.errno;
+  return (
+    error.code === "STORE_UNAVAILABLE" &&
+    (errno === "ETIMEDOUT" || errno === "EHOSTUNREACH" || errno === "ENETUNREACH")
+  );
+}

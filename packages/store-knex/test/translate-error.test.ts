@@ -1,6 +1,7 @@
 import { CapflowError, type ErrorCode } from "@capflow/core";
 import { describe, expect, test } from "vitest";
 import { describePostgres, translateStoreError } from "../src/index.ts";
+import { mayHaveCommitted } from "../src/translate-error.ts";
 
 /** What pg and PGlite throw: an Error with the SQLSTATE in `code` and names of what was hit. */
 function databaseError(code: string, fields: Record<string, string> = {}): Error {
@@ -132,5 +133,18 @@ describe("translateStoreError", () => {
     );
     expect(describePostgres("postgres://u@host/db")).toBe("PostgreSQL at host:5432/db");
     expect(describePostgres("not a url :pw@")).not.toContain("pw");
+  });
+
+  test("a commit is re-read after failures that may follow its arrival at the server", () => {
+    const after = (error: unknown) => mayHaveCommitted(translateStoreError(error));
+    // The connection broke or went silent while the statement ran.
+    for (const code of ["ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH"]) {
+      expect(after(socketError(code)), code).toBe(true);
+    }
+    expect(after(databaseError("57P01"))).toBe(true);
+    // Nothing reached the server, or the server refused the statement.
+    for (const code of ["ECONNREFUSED", "ENOTFOUND"]) expect(after(socketError(code))).toBe(false);
+    expect(after(databaseError("23505"))).toBe(false);
+    expect(after(new CapflowError("STORE_CONFLICT", "moved"))).toBe(false);
   });
 });
