@@ -52,9 +52,13 @@ export class RedlockLockProvider implements LockProvider {
       options.signal?.throwIfAborted();
       try {
         const lock = await this.#redlock.acquire([resource], ttlMs);
-        const held = new HeldLock(key, lock, ttlMs, (it) => this.#held.delete(it));
-        this.#held.add(held);
-        return held;
+        if (lock.expiration > Date.now()) {
+          const held = new HeldLock(key, lock, ttlMs, (it) => this.#held.delete(it));
+          this.#held.add(held);
+          return held;
+        }
+        // Acquiring took longer than the TTL: the key may be someone else's already. Try again.
+        await lock.release().catch(() => {});
       } catch (error) {
         const failure = await classifyRedlockError(error);
         if (failure.kind === "unavailable") {
@@ -86,6 +90,8 @@ class HeldLock implements Lock {
   readonly #onEnd: (lock: HeldLock) => void;
   #lock: RedlockLock;
   #timer: NodeJS.Timeout | undefined;
+  /** Fires at the lock's expiry unless an extension moved it: then the lock is lost, told at once. */
+  #expiry: NodeJS.Timeout | undefined;
   #ended = false;
 
   constructor(key: string, lock: RedlockLock, ttlMs: number, onEnd: (lock: HeldLock) => void) {
@@ -94,6 +100,7 @@ class HeldLock implements Lock {
     this.#ttlMs = ttlMs;
     this.#onEnd = onEnd;
     this.#schedule(ttlMs / 3);
+    this.#watchExpiry();
   }
 
   get signal(): AbortSignal {
@@ -120,6 +127,21 @@ class HeldLock implements Lock {
     this.#timer.unref();
   }
 
+  #watchExpiry(): void {
+    clearTimeout(this.#expiry);
+    this.#expiry = setTimeout(
+      () => {
+        // An extension still on its way (Redis slow or away) may land too late: another task
+        // can take the key from this moment, so the holder must stop now.
+        if (!this.#ended && this.#lock.expiration <= Date.now()) {
+          this.#lost("it expired before an extension reached Redis");
+        }
+      },
+      Math.max(0, this.#lock.expiration - Date.now()),
+    );
+    this.#expiry.unref();
+  }
+
   async #extend(): Promise<void> {
     if (this.#ended) return;
     try {
@@ -127,6 +149,7 @@ class HeldLock implements Lock {
       if (this.#ended) return;
       this.#lock = extended;
       this.#schedule(this.#ttlMs / 3);
+      this.#watchExpiry();
     } catch (error) {
       if (this.#ended) return;
       const failure = await classifyRedlockError(error);
@@ -161,6 +184,7 @@ class HeldLock implements Lock {
   #end(): void {
     this.#ended = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#expiry);
     this.#onEnd(this);
   }
 }

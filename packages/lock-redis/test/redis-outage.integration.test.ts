@@ -81,6 +81,31 @@ describeWithRedis("when Redis is down", () => {
     expect(after.granted).toBe(true);
   });
 
+  test("a lock whose Redis stops answering is reported lost at its expiry, not after the timeout", async () => {
+    server = await DisposableRedisServer.start();
+    // Commands wait 10 s for an answer: far longer than the lock lives.
+    redis = await openRedis({
+      url: server.url,
+      keyPrefix: uniquePrefix(),
+      commandTimeoutMs: 10_000,
+    });
+    const held = await redis.locks.acquire("instance:3", { ttlMs: 600 });
+    const acquiredAt = Date.now();
+    server.freeze();
+    try {
+      // The extension sent at ~200 ms hangs; the key expires at 600 ms and another worker could
+      // take it then, so the holder is told then, not when the extension finally times out.
+      await eventually(async () => {
+        if (!held.signal.aborted) throw new Error("not yet");
+      }, 9_000);
+      expect(Date.now() - acquiredAt).toBeLessThan(5_000);
+      expect(isCapflowError(held.signal.reason, "LOCK_LOST")).toBe(true);
+    } finally {
+      server.thaw();
+    }
+    await held.release();
+  });
+
   test("openRedis fails with a retryable LOCK_UNAVAILABLE naming the address, without the password", async () => {
     server = await DisposableRedisServer.start();
     const url = `redis://:secret@127.0.0.1:${server.port}`;

@@ -42,6 +42,16 @@ export class DisposableRedisServer {
     }
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open and nothing answers, like a partition. */
+  freeze(): void {
+    this.#process?.kill("SIGSTOP");
+  }
+
+  /** Lets a frozen server answer again. */
+  thaw(): void {
+    this.#process?.kill("SIGCONT");
+  }
+
   /** Kills the server abruptly, as a crash would (no save: its data is gone). */
   async kill(): Promise<void> {
     const child = this.#process;
