@@ -44,6 +44,8 @@ export class KnexDefinitionSource implements DefinitionSource {
   readonly #active = new Map<string, LoadedBehavior | undefined>();
   readonly #channels = new Map<string, LoadedChannel | undefined>();
   #revision: string | undefined;
+  /** Moves with every clearing of the caches: a read that started before must not refill them. */
+  #generation = 0;
   #checkedAt = Number.NEGATIVE_INFINITY;
   #checking: Promise<string> | undefined;
 
@@ -59,11 +61,12 @@ export class KnexDefinitionSource implements DefinitionSource {
   async getChannel(code: string): Promise<LoadedChannel | undefined> {
     await this.#refreshIfStale();
     if (this.#channels.has(code)) return this.#channels.get(code);
+    const generation = this.#generation;
     const [row] = await this.#rows(`SELECT definition FROM ${this.#t.channels} WHERE code = ?`, [
       code,
     ]);
     const loaded = row && this.#loadedChannel(definitionFromRow<ChannelDefinition>(row));
-    this.#channels.set(code, loaded);
+    if (generation === this.#generation) this.#channels.set(code, loaded);
     return loaded;
   }
 
@@ -88,13 +91,14 @@ export class KnexDefinitionSource implements DefinitionSource {
     await this.#refreshIfStale();
     const key = `${channel}\u0000${behavior}`;
     if (this.#active.has(key)) return this.#active.get(key);
+    const generation = this.#generation;
     const [row] = await this.#rows(
       `SELECT definition, version FROM ${this.#t.behaviors}
        WHERE channel = ? AND code = ? AND active`,
       [channel, behavior],
     );
     const loaded = row && this.#pin(channel, behavior, row);
-    this.#active.set(key, loaded);
+    if (generation === this.#generation) this.#active.set(key, loaded);
     return loaded;
   }
 
@@ -135,6 +139,7 @@ export class KnexDefinitionSource implements DefinitionSource {
     if (revision !== this.#revision) {
       this.#channels.clear();
       this.#active.clear();
+      this.#generation++;
       this.#revision = revision;
     }
     this.#checkedAt = this.#now();
