@@ -29,6 +29,8 @@ export interface BenchModule {
    * measured in the same run drift together, while two runs apart do not.
    */
   rounds?: number;
+  /** Called once after the last round: drop what the Bench set up (schemas, pools). */
+  teardown?: () => Promise<void>;
   /** Extra lines to print and record, computed from the tasks' operations per second. */
   report?: (opsPerSecond: (task: string) => number) => string[];
 }
@@ -76,6 +78,7 @@ for (const file of await findBenchFiles()) {
     await bench.run();
     opsByRound.push(new Map(bench.tasks.map((task) => [task.name, throughputOf(task)])));
   }
+  await mod.teardown?.();
   console.log(`\n${name}${rounds > 1 ? ` (table: the last of ${rounds} rounds)` : ""}`);
   console.table(bench.table());
   const opsOf = (task: string) => median(opsByRound.map((ops) => ops.get(task) ?? Number.NaN));
