@@ -35,6 +35,8 @@ export function commitStatement(
   if (changes.waitingFor !== undefined)
     sets.push(`waiting_for = ${param(changes.waitingFor, "::text")}`);
   if (!transition.keepLease) sets.push("lease_owner = NULL, lease_until = NULL");
+  else if (transition.leaseUntil !== undefined)
+    sets.push(`lease_until = ${param(timeParam(transition.leaseUntil), "::timestamptz")}`);
 
   // A commit into `waiting` for a callback whose notifications sit unprocessed in the inbox makes
   // the instance due now, so a callback that raced the commit is not left until the deadline.

@@ -13,6 +13,8 @@ export interface EngineCore {
   readonly flow: FlowControl;
   readonly clock: Clock;
   readonly workerId: string;
+  /** How long a claim is leased; commits that keep the lease extend it by as much. */
+  readonly leaseMs: number;
   readonly keepRawMessages: boolean;
   /** A new serial number for a request attempt to a channel in `timeZone`. */
   newSerial(timeZone: string): string;

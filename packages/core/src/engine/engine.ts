@@ -128,6 +128,7 @@ export class Engine {
         new FlowControl({ limiter: options.limiter ?? new InProcessLimiter({ clock }), clock }),
       clock,
       workerId: options.workerId ?? `worker-${randomUUID().slice(0, 8)}`,
+      leaseMs: options.leaseMs ?? 60_000,
       keepRawMessages: options.keepRawMessages ?? false,
       newSerial: (timeZone) => newSerial(clock.now(), timeZone),
       emit: (event) => {
@@ -423,6 +424,7 @@ export class Engine {
         }),
         ...(decision.consumedInbox?.length ? { consumedInbox: decision.consumedInbox } : {}),
         keepLease: mayChain && schedule.nextRunAt !== null && schedule.nextRunAt <= now,
+        leaseUntil: now + this.#leaseMs,
       });
       this.#core.emit({
         type: "step.succeeded",

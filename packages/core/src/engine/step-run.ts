@@ -89,6 +89,7 @@ export class StepRun {
         durationMs: 0,
       },
       keepLease: true,
+      leaseUntil: now + this.engine.leaseMs,
     });
   }
 

@@ -133,6 +133,8 @@ export class MemoryInstanceStore implements InstanceStore {
     if (!transition.keepLease) {
       next.leaseOwner = null;
       next.leaseUntil = null;
+    } else if (transition.leaseUntil !== undefined) {
+      next.leaseUntil = transition.leaseUntil;
     }
     for (const id of transition.consumedInbox ?? []) {
       const entry = this.#inbox.get(id)!;

@@ -164,6 +164,12 @@ export interface Transition {
   consumedInbox?: string[];
   /** Keep the caller's lease (the worker continues with the instance). Default false. */
   keepLease?: boolean;
+  /**
+   * With `keepLease`: the lease's new end. A worker going on with the instance (the next step of
+   * a chain, a call after its intent) extends the lease, so it does not run out mid-chain and let
+   * another worker claim the instance while this one still works on it.
+   */
+  leaseUntil?: number;
 }
 
 export interface InstanceChanges {

@@ -223,6 +223,40 @@ describe("engine: crashes and ownership", () => {
   });
 });
 
+describe("engine: leases", () => {
+  test("every commit that keeps the lease extends it: a chain of steps never outlives its claim", async () => {
+    const h = engineHarness({
+      engine: { leaseMs: 10_000 },
+      behaviors: [
+        loanBehavior({
+          apply: {
+            ...(loanBehavior().steps.apply as object),
+            routes: [{ when: "outcome == 'processing'", to: "check" }],
+          } as never,
+          check: {
+            kind: "decide",
+            routes: [{ when: "true", to: "wait" }],
+          } as never,
+        }),
+      ],
+    });
+    const kept: { now: number; leaseUntil: number | undefined }[] = [];
+    const commit = h.store.commitTransition.bind(h.store);
+    h.store.commitTransition = (transition) => {
+      if (transition.keepLease)
+        kept.push({ now: transition.now, leaseUntil: transition.leaseUntil });
+      return commit(transition);
+    };
+    h.transport.script("/loan/apply", { body: { status: "ACCEPTED" } });
+    const { id } = await h.startLoan();
+    await h.engine.runDue();
+    expect((await h.engine.getInstance(id))?.step).toBe("wait");
+    // The intent before the call, and the move to the decide step run straight after it.
+    expect(kept.length).toBeGreaterThanOrEqual(2);
+    for (const entry of kept) expect(entry.leaseUntil).toBe(entry.now + 10_000);
+  });
+});
+
 describe("engine: callbacks", () => {
   test("a callback that arrives before the instance waits for it is kept and applied", async () => {
     const h = engineHarness();

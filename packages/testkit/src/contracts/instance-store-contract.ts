@@ -244,8 +244,23 @@ export function describeInstanceStoreContract(
         keepLease: true,
       });
       expect(kept.leaseOwner).toBe("w1");
+      expect(kept.leaseUntil).toBe(t0 + 60_000);
       expect(kept.inFlight).toEqual({ step: "apply", attempt: 1, serial: "S1", startedAt: t0 + 1 });
-      const released = await commit(kept, { inFlight: null, nextRunAt: t0 });
+      // A worker going on with the instance extends its lease.
+      const extended = await store.commitTransition({
+        instanceId: kept.id,
+        expectedVersion: kept.version,
+        now: t0 + 50_000,
+        changes: { attempt: 1 },
+        log: { step: "apply", attempt: 1, event: "call", startedAt: t0 + 50_000, durationMs: 0 },
+        keepLease: true,
+        leaseUntil: t0 + 110_000,
+      });
+      expect(extended).toMatchObject({ leaseOwner: "w1", leaseUntil: t0 + 110_000 });
+      expect(
+        await store.claimDue({ owner: "w2", now: t0 + 70_000, leaseMs: 60_000, limit: 1 }),
+      ).toEqual([]);
+      const released = await commit(extended, { inFlight: null, nextRunAt: t0 });
       expect(released.leaseOwner).toBeNull();
       expect(released.inFlight).toBeNull();
       const [again] = await store.claimDue({ owner: "w2", now: t0 + 2, leaseMs: 60_000, limit: 1 });
