@@ -8,6 +8,11 @@ import type { QualifiedNames } from "./sql-names.ts";
  * mark consumed inbox entries. When the update matches no row, neither insert happens; when a
  * consumed entry was processed already, the statement fails and nothing happens.
  */
+/** The comment that names a commit statement on the server: `pg_stat_activity.query` shows it. */
+export function commitTag(logId: string): string {
+  return `/* capflow commit ${logId} */`;
+}
+
 export function commitStatement(
   t: QualifiedNames,
   transition: Transition,
@@ -65,7 +70,8 @@ export function commitStatement(
   }
   sets.push(`version = version + 1, updated_at = ${param(timeParam(transition.now))}`);
 
-  let sql = `WITH updated AS (
+  // Tagged with the log id, so recovery can find this statement in pg_stat_activity.
+  let sql = `${commitTag(logId)} WITH updated AS (
     UPDATE ${t.instances} SET ${sets.join(", ")}
     WHERE id = ${param(transition.instanceId)} AND version = ${param(transition.expectedVersion, "::int")}
     RETURNING *

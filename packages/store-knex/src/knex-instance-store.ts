@@ -14,7 +14,7 @@ import {
   type Transition,
 } from "@capflow/core";
 import type { Knex } from "knex";
-import { commitStatement } from "./commit-statement.ts";
+import { commitStatement, commitTag } from "./commit-statement.ts";
 import {
   inboxFromRow,
   instanceFromRow,
@@ -38,7 +38,16 @@ export interface KnexInstanceStoreOptions {
   target?: string;
   /** Called by `close()`. Default: nothing (whoever created the knex instance destroys it). */
   onClose?: () => Promise<void>;
+  /**
+   * PostgreSQL: before deciding that a commit whose connection was lost did not happen, end the
+   * server's copy of the statement if it still runs (waiting for a row lock, it would not notice
+   * the lost client and could commit later). Needs `pg_stat_activity`; off for PGlite.
+   */
+  endsOrphanedCommits?: boolean;
 }
+
+/** How long recovery waits for an orphaned commit statement to end. */
+const orphanWaitMs = 5_000;
 
 /**
  * `InstanceStore` on PostgreSQL or PGlite through knex. Each operation is one statement where it
@@ -51,12 +60,14 @@ export class KnexInstanceStore implements InstanceStore {
   readonly #t: QualifiedNames;
   readonly #target: string;
   readonly #onClose: (() => Promise<void>) | undefined;
+  readonly #endsOrphanedCommits: boolean;
 
   constructor(knex: Knex, options: KnexInstanceStoreOptions = {}) {
     this.#knex = knex;
     this.#t = qualifiedNames(options.schema ?? defaultSchema);
     this.#target = options.target ?? "the database";
     this.#onClose = options.onClose;
+    this.#endsOrphanedCommits = options.endsOrphanedCommits ?? false;
   }
 
   async createInstance(
@@ -334,6 +345,7 @@ export class KnexInstanceStore implements InstanceStore {
   ): Promise<InstanceRecord> {
     let rows: Row[];
     try {
+      if (this.#endsOrphanedCommits) await this.#endOrphanedCommit(logId);
       rows = await this.#rows(
         `SELECT i.*, EXISTS (SELECT 1 FROM ${this.#t.stepLogs} WHERE id = ?::uuid) AS committed_log
          FROM ${this.#t.instances} i WHERE i.id = ?`,
@@ -354,6 +366,29 @@ export class KnexInstanceStore implements InstanceStore {
     if (row && Number(row.version) === transition.expectedVersion) throw original;
     if (!row) throw await this.#whyNotCommitted(transition);
     throw conflict(transition, Number(row.version));
+  }
+
+  /**
+   * Ends the server's copy of a commit statement whose client connection is gone, and waits until
+   * it has stopped: until then "not committed" could still turn into "committed". Found by the
+   * tag in its text (a pid could belong to someone else behind a pooler such as PgBouncer).
+   */
+  async #endOrphanedCommit(logId: string): Promise<void> {
+    const find = () =>
+      this.#rows(
+        `SELECT pid FROM pg_stat_activity
+         WHERE pid <> pg_backend_pid() AND state <> 'idle' AND query LIKE ?`,
+        [`%${commitTag(logId)}%`],
+      );
+    for (let waited = 0; waited < orphanWaitMs; waited += 50) {
+      const running = await find();
+      if (running.length === 0) return;
+      for (const { pid } of running) {
+        await this.#rows("SELECT pg_terminate_backend(?::int)", [pid]);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`the orphaned commit ${logId} was still running after ${orphanWaitMs} ms`);
   }
 
   async #rows(sql: string, bindings: readonly unknown[], context = {}): Promise<Row[]> {

@@ -77,8 +77,13 @@ export function openPostgresStore(options: PostgresStoreOptions): CapflowDatabas
     ...(options.log ? { log: options.log } : {}),
   });
   const target = describePostgres(options.connectionString);
-  return assemble(knex, schema, target, options.definitions, (work) =>
-    withAdvisoryLock(connection, `migrate:${schema}`, work),
+  return assemble(
+    knex,
+    schema,
+    target,
+    options.definitions,
+    (work) => withAdvisoryLock(connection, `migrate:${schema}`, work),
+    true,
   );
 }
 
@@ -128,7 +133,7 @@ export async function openPgliteStore(options: PgliteStoreOptions = {}): Promise
         ? "PGlite in memory"
         : `PGlite at ${dataDir}`;
   // One connection in one process: migrations cannot race, no lock needed.
-  return assemble(knex, schema, target, options.definitions, (work) => work());
+  return assemble(knex, schema, target, options.definitions, (work) => work(), false);
 }
 
 function assemble(
@@ -137,6 +142,8 @@ function assemble(
   target: string,
   definitionOptions: KnexDefinitionSourceOptions | undefined,
   serializeMigrations: <T>(work: () => Promise<T>) => Promise<T>,
+  /** A PostgreSQL server, reached over a network (PGlite runs in this process). */
+  overNetwork: boolean,
 ): CapflowDatabase {
   let closed: Promise<void> | undefined;
   const close = () => {
@@ -147,7 +154,12 @@ function assemble(
     knex,
     schema,
     target,
-    instances: new KnexInstanceStore(knex, { schema, target, onClose: close }),
+    instances: new KnexInstanceStore(knex, {
+      schema,
+      target,
+      onClose: close,
+      endsOrphanedCommits: overNetwork,
+    }),
     definitions: new KnexDefinitionSource(knex, { ...definitionOptions, schema, target }),
     async migrate() {
       try {

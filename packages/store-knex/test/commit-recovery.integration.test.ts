@@ -126,6 +126,40 @@ describe.skipIf(!databaseUrl)(
       expect((await direct.instances.getInstance(instance.id))?.step).toBe("theirs");
     });
 
+    test("the connection is cut while the commit waits for a row lock: the server's copy is ended before 'not committed' is said", async () => {
+      const { instance } = await direct.instances.createInstance(newInstance());
+      const blocker = await direct.knex.transaction();
+      let error: unknown;
+      try {
+        await blocker.raw(
+          `UPDATE "${direct.schema}".instances SET attempt = attempt WHERE id = ?`,
+          [instance.id],
+        );
+        const outcome = proxied.instances.commitTransition(transition(instance, "query")).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        await eventually(async () => {
+          const { rows } = await direct.knex.raw(
+            `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%step_logs%' AND datname = current_database()`,
+          );
+          return rows.length > 0;
+        }, "the commit to wait for the lock");
+        // The client loses the connection; the server, waiting on the lock, does not notice.
+        proxy.cutAll();
+        error = await outcome;
+      } finally {
+        await blocker.rollback();
+      }
+      expect(isCapflowError(error, "STORE_CONNECTION_LOST")).toBe(true);
+      expect((error as { retryable: boolean }).retryable).toBe(true);
+      // The lock is free now: a statement left running on the server would commit at this point.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await versionOf(instance.id)).toBe(1);
+      const retried = await proxied.instances.commitTransition(transition(instance, "query"));
+      expect(retried.version).toBe(2);
+    });
+
     test("the backend is terminated while the commit waits for a row lock: not committed, retryable", async () => {
       const { instance } = await direct.instances.createInstance(newInstance());
       const blocker = await direct.knex.transaction();
