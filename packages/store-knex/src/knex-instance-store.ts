@@ -12,6 +12,7 @@ import {
   type StaleInboxRequest,
   type StepLogEntry,
   type Transition,
+  type WakeRequest,
 } from "@capflow/core";
 import type { Knex } from "knex";
 import { commitStatement, commitTag } from "./commit-statement.ts";
@@ -292,12 +293,7 @@ export class KnexInstanceStore implements InstanceStore {
     return rows.map(inboxFromRow);
   }
 
-  async wake(key: {
-    channel: string;
-    businessKey: string;
-    callback: string;
-    now: number;
-  }): Promise<void> {
+  async wake(key: WakeRequest): Promise<void> {
     const now = timeParam(key.now);
     // Leaves version alone: waking changes when an instance runs, not its state. The unique
     // index (channel, business_key, behavior) finds the rows.

@@ -12,6 +12,7 @@ import type {
   StaleInboxRequest,
   StepLogEntry,
   Transition,
+  WakeRequest,
 } from "../ports/instance-store.ts";
 import { isSettled } from "../ports/instance-store.ts";
 
@@ -204,12 +205,7 @@ export class MemoryInstanceStore implements InstanceStore {
     return result.slice(0, request.limit);
   }
 
-  async wake(key: {
-    channel: string;
-    businessKey: string;
-    callback: string;
-    now: number;
-  }): Promise<void> {
+  async wake(key: WakeRequest): Promise<void> {
     for (const id of this.#open) {
       const record = this.#instances.get(id)!;
       if (record.channel !== key.channel || record.businessKey !== key.businessKey) continue;

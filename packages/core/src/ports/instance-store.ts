@@ -58,7 +58,7 @@ export interface InstanceStore {
    * Makes instances with this business key that wait for this callback (`waitingFor`) due now,
    * after an inbox insert. Nothing else moves: not a parked call, a delay or a poll's schedule.
    */
-  wake(key: { channel: string; businessKey: string; callback: string; now: number }): Promise<void>;
+  wake(request: WakeRequest): Promise<void>;
 
   close(): Promise<void>;
 }
@@ -235,6 +235,14 @@ export interface NewInboxEntry {
   /** The opened callback (verified, decrypted, decoded), for processing. */
   payload: unknown;
   receivedAt: number;
+}
+
+export interface WakeRequest {
+  channel: string;
+  businessKey: string;
+  /** The callback just stored: only instances waiting for it wake. */
+  callback: string;
+  now: number;
 }
 
 export interface StaleInboxRequest {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { engineHarness } from "./harness.ts";
-import { loanBehavior } from "./loan-definitions.ts";
+import { loanBehaviorAcceptingTo } from "./loan-definitions.ts";
 
 /**
  * A stored notification makes due only an instance that waits for that callback. Anything else
@@ -10,14 +10,7 @@ import { loanBehavior } from "./loan-definitions.ts";
 describe("what a stored callback wakes", () => {
   test("a poll keeps its schedule when a notification for its business key arrives", async () => {
     const h = engineHarness({
-      behaviors: [
-        loanBehavior({
-          apply: {
-            ...(loanBehavior().steps.apply as object),
-            routes: [{ when: "outcome == 'processing'", to: "query" }],
-          } as never,
-        }),
-      ],
+      behaviors: [loanBehaviorAcceptingTo("query")],
     });
     h.transport.script("/loan/apply", { body: { status: "ACCEPTED" } });
     h.transport.script("/loan/query", { body: { status: "PROCESSING" } });
@@ -40,14 +33,7 @@ describe("what a stored callback wakes", () => {
 
   test("a parked call stays parked: a notification does not resend it", async () => {
     const h = engineHarness({
-      behaviors: [
-        loanBehavior({
-          apply: {
-            ...(loanBehavior().steps.apply as object),
-            routes: [{ when: "outcome == 'processing'", to: "wait" }],
-          } as never,
-        }),
-      ],
+      behaviors: [loanBehaviorAcceptingTo("wait")],
     });
     // An answer no route takes: the instance parks for a person.
     h.transport.script("/loan/apply", { body: { status: "FAIL" } });

@@ -2,7 +2,12 @@ import { describe, expect, test } from "vitest";
 import { CapflowError, isCapflowError } from "../../src/errors.ts";
 import { InProcessLockProvider } from "../../src/memory/in-process-lock-provider.ts";
 import { engineHarness } from "./harness.ts";
-import { loanBehavior, loanBehaviorPollingWhileWaiting, testChannel } from "./loan-definitions.ts";
+import {
+  loanBehavior,
+  loanBehaviorAcceptingTo,
+  loanBehaviorPollingWhileWaiting,
+  testChannel,
+} from "./loan-definitions.ts";
 import type { ScriptedAnswer } from "./scripted-transport.ts";
 
 describe("engine: calls and callbacks", () => {
@@ -228,15 +233,8 @@ describe("engine: leases", () => {
     const h = engineHarness({
       engine: { leaseMs: 10_000 },
       behaviors: [
-        loanBehavior({
-          apply: {
-            ...(loanBehavior().steps.apply as object),
-            routes: [{ when: "outcome == 'processing'", to: "check" }],
-          } as never,
-          check: {
-            kind: "decide",
-            routes: [{ when: "true", to: "wait" }],
-          } as never,
+        loanBehaviorAcceptingTo("check", {
+          check: { kind: "decide", routes: [], otherwise: "wait" },
         }),
       ],
     });

@@ -102,6 +102,18 @@ export function loanBehavior(
   };
 }
 
+/** The loan behavior whose apply step routes an accepted application (`processing`) to `to`. */
+export function loanBehaviorAcceptingTo(
+  to: string,
+  steps: Partial<BehaviorDefinition["steps"]> = {},
+): BehaviorDefinition {
+  const behavior = loanBehavior(steps);
+  const apply = behavior.steps.apply;
+  if (apply?.kind !== "call") throw new Error("the loan behavior's apply step is a call");
+  apply.routes = [{ when: "outcome == 'processing'", to }];
+  return behavior;
+}
+
 /** The loan behavior whose callback step also polls, on `schedule`: whichever settles first. */
 export function loanBehaviorPollingWhileWaiting(schedule: string[]): BehaviorDefinition {
   const behavior = loanBehavior();
