@@ -2,17 +2,17 @@ import type { Transition } from "@capflow/core";
 import { jsonParam, nullableJsonParam, timeParam } from "./rows.ts";
 import type { QualifiedNames } from "./sql-names.ts";
 
+/** The comment that names a commit statement on the server: `pg_stat_activity.query` shows it. */
+export function commitTag(logId: string): string {
+  return `/* capflow commit ${logId} */`;
+}
+
 /**
  * The whole transition as one statement (so one round trip and its own transaction): update the
  * instance if it still has the expected version, insert the step log built from the updated row,
  * mark consumed inbox entries. When the update matches no row, neither insert happens; when a
  * consumed entry was processed already, the statement fails and nothing happens.
  */
-/** The comment that names a commit statement on the server: `pg_stat_activity.query` shows it. */
-export function commitTag(logId: string): string {
-  return `/* capflow commit ${logId} */`;
-}
-
 export function commitStatement(
   t: QualifiedNames,
   transition: Transition,
