@@ -150,9 +150,11 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     const stopped = new Promise<string>((resolvePromise) => {
       resolveStop = resolvePromise;
     });
+    // Installed until the steps in flight are done: a second signal (Ctrl-C reaches both pnpm and
+    // the worker) must not fall through to Node's default and kill the process mid-step.
     const onSignal = (signal: NodeJS.Signals) => resolveStop(signal);
-    process.once("SIGTERM", onSignal);
-    process.once("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
     context.out(
       `capflow worker on ${db.target}${redis ? " with Redis locks and limits" : ""}: ${concurrency} × ${batchSize}, ${processors.names().length} processors, ${cryptoHandlers.names().length} crypto handlers${options.exitWhenIdle ? ", until idle" : "; stop with Ctrl-C or SIGTERM"}\n`,
     );
@@ -171,19 +173,28 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
       let idleChecks = 0;
       timers.push(
         setInterval(() => {
-          void dueCount(db).then((due) => {
-            idleChecks = due === 0 ? idleChecks + 1 : 0;
-            if (idleChecks >= 2) resolveStop("idle");
-          });
+          dueCount(db).then(
+            (due) => {
+              idleChecks = due === 0 ? idleChecks + 1 : 0;
+              if (idleChecks >= 2) resolveStop("idle");
+            },
+            // The database briefly away: not idle, ask again at the next tick.
+            () => {
+              idleChecks = 0;
+            },
+          );
         }, 250),
       );
     }
     const reason = await stopped;
     for (const timer of timers) clearInterval(timer);
-    process.off("SIGTERM", onSignal);
-    process.off("SIGINT", onSignal);
     if (reason !== "idle") context.out(`${reason}: finishing the steps in flight…\n`);
-    await worker.stop();
+    try {
+      await worker.stop();
+    } finally {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+    }
     await engine.close();
     await Promise.all(printing);
     context.out(

@@ -205,7 +205,14 @@ export class Engine {
    * taken (held elsewhere, or the lock service is down) are given back and not counted, so a
    * worker loop backs off instead of spinning on them.
    */
-  async runDue(options: { limit?: number; channels?: string[] } = {}): Promise<number> {
+  async runDue(
+    options: {
+      limit?: number;
+      channels?: string[];
+      /** Aborted when the worker stops: a chain ends after its current step. */
+      signal?: AbortSignal;
+    } = {},
+  ): Promise<number> {
     const claimed = await this.#store.claimDue({
       owner: this.#core.workerId,
       now: this.#clock.now(),
@@ -213,24 +220,40 @@ export class Engine {
       limit: options.limit ?? 16,
       ...(options.channels ? { channels: options.channels } : {}),
     });
-    const ran = await Promise.all(claimed.map((record) => this.#runClaimed(record)));
+    const ran = await Promise.all(
+      claimed.map((record) => this.#runClaimed(record, options.signal)),
+    );
     return ran.filter(Boolean).length;
   }
 
-  async #runClaimed(claimed: InstanceRecord): Promise<boolean> {
+  async #runClaimed(claimed: InstanceRecord, stopping?: AbortSignal): Promise<boolean> {
     let lock: Awaited<ReturnType<LockProvider["acquire"]>>;
     try {
       lock = await this.#locks.acquire(`instance:${claimed.id}`, { ttlMs: this.#lockTtlMs });
     } catch (error) {
-      // Another worker holds it (or the lock service is down): give the claim back for later.
+      // Another worker holds it (or the lock service is down, or misconfigured): give the claim
+      // back for later. Not thrown: the batch's other instances are still running.
       await this.#store.releaseLease(claimed.id, this.#core.workerId).catch(() => {});
       if (!isCapflowError(error, "LOCK_NOT_ACQUIRED") && !isCapflowError(error, "LOCK_UNAVAILABLE"))
-        throw error;
+        this.#core.emit({
+          type: "step.failed",
+          instanceId: claimed.id,
+          step: claimed.step,
+          errorClass: "unexpected",
+          code: isCapflowError(error) ? error.code : "LOCK_UNAVAILABLE",
+          willRetry: true,
+        });
       return false;
     }
     try {
       let record: InstanceRecord | undefined = claimed;
       for (let chained = 0; record && chained < this.#maxChained; chained++) {
+        if (chained > 0 && stopping?.aborted) {
+          // The worker stops: the rest of the chain goes back to the queue now, not after the
+          // lease the last commit kept.
+          await this.#store.releaseLease(record.id, this.#core.workerId).catch(() => {});
+          break;
+        }
         const remaining = this.#maxChained - chained - 1;
         record = await this.#runStep(record, lock.signal, remaining > 0);
         if (

@@ -111,13 +111,15 @@ export async function exchangeWithPartner(
   }
   let outcomeForBreaker: "success" | "failure" | "timeout" | "not-sent" = "not-sent";
   try {
+    // Before the intent: a base URL that does not parse is a definition error, nothing was sent.
+    const url = buildUrl(channel.definition.baseUrl, sealed.path, sealed.query);
     if (spec.beforeSend) await spec.beforeSend();
     if (run.signal.aborted) throw run.signal.reason;
     if (engine.keepRawMessages) log.raw = { request: sealed.body };
     let response: Awaited<ReturnType<typeof engine.transport.send>>;
     try {
       response = await engine.transport.send({
-        url: buildUrl(channel.definition.baseUrl, sealed.path, sealed.query),
+        url,
         method: sealed.method,
         headers: sealed.headers,
         ...(sealed.method === "GET" ? {} : { body: sealed.body }),
@@ -129,7 +131,12 @@ export async function exchangeWithPartner(
     } catch (error) {
       finish();
       const failure = asCapflowError(error, "TRANSPORT_UNKNOWN_OUTCOME", run);
-      outcomeForBreaker = failure.code === "TRANSPORT_UNKNOWN_OUTCOME" ? "timeout" : "failure";
+      // Aborted by this side (the instance lock was lost): says nothing about the partner.
+      outcomeForBreaker = run.signal.aborted
+        ? "not-sent"
+        : failure.code === "TRANSPORT_UNKNOWN_OUTCOME"
+          ? "timeout"
+          : "failure";
       const errorClass: ErrorClass =
         failure.code === "TRANSPORT_NOT_SENT" ? "notSent" : "unknownOutcome";
       return { kind: "failed", errorClass, error: failure, log };

@@ -33,9 +33,17 @@ export const internalHelpers: Record<string, HelperDelegate> = {
     session.currentTemplate = session.pointers[slot] ?? "";
     return setSlot(session, slot, options.fn(this));
   },
-  [internalHelperNames.uri](value: unknown) {
+  [internalHelperNames.uri](value: unknown, options: SessionOptions) {
     if (value === PENDING || value === undefined || value === null) return "";
-    return encodeURIComponent(String(toMessageValue(value)));
+    const encoded = encodeURIComponent(String(toMessageValue(value)));
+    // "." and ".." survive any encoding (URLs resolve %2E%2E too): a value must not move the
+    // request to another endpoint (`/loans/{{loanNo}}/cancel` with loanNo "..").
+    if (encoded === "." || encoded === "..") {
+      throw options.data.capflowSession.templateError(
+        `a path value is "${encoded}", which would change the endpoint; check the data`,
+      );
+    }
+    return encoded;
   },
 };
 

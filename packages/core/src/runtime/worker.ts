@@ -83,9 +83,11 @@ export class Worker {
         claimed = await this.#engine.runDue({
           limit: batchSize,
           ...(channels ? { channels } : {}),
+          // Stopping ends a chain after its current step instead of running it to the end.
+          signal,
         });
       } catch (error) {
-        onError?.(error);
+        report(onError, error);
       }
       if (claimed === 0 && !signal.aborted) {
         await clock.sleep(idleMs, signal).catch(() => {});
@@ -101,8 +103,17 @@ export class Worker {
       try {
         onInboxSwept?.(await this.#engine.sweepInbox(inboxSweep));
       } catch (error) {
-        onError?.(error);
+        report(onError, error);
       }
     }
+  }
+}
+
+/** Hands an error to the host's handler; a handler that throws must not end the loop. */
+function report(onError: ((error: unknown) => void) | undefined, error: unknown): void {
+  try {
+    onError?.(error);
+  } catch {
+    // The loop goes on: it is the only thing still claiming work.
   }
 }

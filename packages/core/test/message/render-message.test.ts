@@ -98,6 +98,20 @@ describe("renderMessage: values", () => {
     expect(rendered.path).toBe("/loans/a%2F..%2Fb%3Fc/status");
   });
 
+  it("a value of '.' or '..' in the path is refused: it would climb to another endpoint", async () => {
+    for (const no of ["..", "."]) {
+      const error = await renderMessage({ format: "json" }, scopeOf({ context: { no } }), {
+        registry: new ProcessorRegistry(),
+        path: "/loans/{{context.no}}/cancel",
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toMatchObject({ code: "TEMPLATE_RENDER_FAILED" });
+      expect((error as Error).message).toContain("would change the endpoint");
+    }
+  });
+
   it("leaves out members whose value is missing, by default", async () => {
     const rendered = await renderMessage(
       json({

@@ -46,8 +46,11 @@ function interfaceFlow(definition: InterfaceDefinition): InterfaceFlow {
   if (definition.rate !== undefined) {
     limits.rate = { limit: definition.rate.limit, windowMs: parseDuration(definition.rate.per) };
   }
+  // undici's timeout applies to the headers and, again, to each pause in the body: a call can
+  // last connect + 2 × timeout. A permit must outlive it, or the limit is exceeded meanwhile.
   const callMs =
-    parseDuration(definition.connectTimeout ?? "5s") + parseDuration(definition.timeout ?? "30s");
+    parseDuration(definition.connectTimeout ?? "5s") +
+    2 * parseDuration(definition.timeout ?? "30s");
   return {
     limits,
     permitTtlMs: callMs + 5_000,

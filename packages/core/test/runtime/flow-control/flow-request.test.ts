@@ -28,7 +28,8 @@ test("the flow request of an interface comes from its definition", () => {
     interface: "loan.apply",
     bulkhead: 8,
     limits: { concurrency: 5, rate: { limit: 20, windowMs: 1_000 } },
-    permitTtlMs: 5_000 + 10_000 + 5_000,
+    // connect + headers + body (each up to the timeout) + slack
+    permitTtlMs: 5_000 + 2 * 10_000 + 5_000,
     breaker: { consecutiveTimeouts: 3, cooldownMs: 60_000 },
   });
   const { bulkhead: _bulkhead, ...withoutBulkhead } = channel;
@@ -37,7 +38,7 @@ test("the flow request of an interface comes from its definition", () => {
     interface: "loan.query",
     bulkhead: 16,
     limits: {},
-    permitTtlMs: 40_000,
+    permitTtlMs: 5_000 + 2 * 30_000 + 5_000,
   });
 });
 
