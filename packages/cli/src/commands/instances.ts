@@ -178,7 +178,8 @@ async function showInstance(db: CapflowDatabase, id: string, json: boolean, cont
           ...summaryOf(instance),
           input: maskFields(instance.input, masking),
           context: maskFields(instance.context, masking),
-          history,
+          // Raw sealed bodies (kept for disputes) are not masked: read them in the database.
+          history: history.map(({ raw: _raw, ...entry }) => entry),
         },
         null,
         2,

@@ -1,5 +1,6 @@
-import type { BehaviorDefinition } from "../definition/types.ts";
+import type { BehaviorDefinition, MaskingRules } from "../definition/types.ts";
 import { isCapflowError } from "../errors.ts";
+import { maskFields } from "../message/mask.ts";
 import {
   type InboxEntry,
   type InstanceRecord,
@@ -98,7 +99,7 @@ async function sweepOne(
   if (listening.length === 0) return "unmatched";
   if (listening.some((instance) => !isSettled(instance.status))) return "pending";
   const latest = listening.reduce((a, b) => (b.updatedAt > a.updatedAt ? b : a));
-  return recordLate(core, latest, entry);
+  return recordLate(core, latest, entry, (await behaviorOf(latest)).masking);
 }
 
 function listensTo(behavior: BehaviorDefinition, callback: string): boolean {
@@ -112,6 +113,7 @@ async function recordLate(
   core: EngineCore,
   instance: InstanceRecord,
   entry: InboxEntry,
+  behaviorMasking: MaskingRules | undefined,
 ): Promise<"recorded" | "conflicts" | undefined> {
   const payload = entry.payload as CallbackPayload;
   const definitive = payload.outcome === "succeeded" || payload.outcome === "failed";
@@ -136,7 +138,8 @@ async function recordLate(
           callback: entry.callback,
           receivedAt: entry.receivedAt,
           code: payload.code,
-          body: payload.masked,
+          // Masked with the channel's rules when stored; the behavior may name more fields.
+          body: maskFields(payload.masked, behaviorMasking),
         },
         ...(conflict
           ? {

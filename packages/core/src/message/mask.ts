@@ -66,21 +66,58 @@ export function maskValue(value: unknown, style: MaskStyle): unknown {
  */
 export function maskFields(value: unknown, rules: MaskingRules | undefined): unknown {
   if (rules === undefined || Object.keys(rules.fields).length === 0) return value;
-  return maskDeep(value, rules.fields, 0);
+  return maskDeep(value, byLowerCaseName(rules.fields), 0);
 }
 
 const maxDepth = 64;
+/** JSON text inside a string value is masked too, up to this length. */
+const maxEmbeddedJson = 65_536;
 
-function maskDeep(value: unknown, fields: Record<string, MaskStyle>, depth: number): unknown {
+const lowerCased = new WeakMap<Record<string, MaskStyle>, Map<string, MaskStyle>>();
+
+/**
+ * Rules by lower-cased field name: names are matched without regard to case, as header names
+ * are lower-cased on the wire and funders write `IdNo`, `idNo` and `IDNO` alike. Masking more
+ * than asked is the safe side.
+ */
+function byLowerCaseName(fields: Record<string, MaskStyle>): Map<string, MaskStyle> {
+  let map = lowerCased.get(fields);
+  if (map === undefined) {
+    map = new Map(Object.entries(fields).map(([name, style]) => [name.toLowerCase(), style]));
+    lowerCased.set(fields, map);
+  }
+  return map;
+}
+
+function maskDeep(value: unknown, fields: Map<string, MaskStyle>, depth: number): unknown {
+  if (typeof value === "string") return maskEmbeddedJson(value, fields, depth);
   if (value === null || typeof value !== "object") return value;
   if (depth > maxDepth) return "****";
   if (Array.isArray(value)) return value.map((item) => maskDeep(item, fields, depth + 1));
   const copy: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
-    const style = Object.hasOwn(fields, key) ? fields[key] : undefined;
+    const style = fields.get(key.toLowerCase());
     copy[key] = style === undefined ? maskDeep(item, fields, depth + 1) : maskValue(item, style);
   }
   return copy;
+}
+
+/**
+ * A string holding a JSON object or array (`bizContent: "{\"idNo\":…}"`, a common envelope) is
+ * masked inside; returned unchanged, byte for byte, when nothing in it is masked.
+ */
+function maskEmbeddedJson(text: string, fields: Map<string, MaskStyle>, depth: number): string {
+  const start = text.trimStart()[0];
+  if ((start !== "{" && start !== "[") || text.length > maxEmbeddedJson) return text;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  if (parsed === null || typeof parsed !== "object") return text;
+  const masked = JSON.stringify(maskDeep(parsed, fields, depth + 1));
+  return masked === JSON.stringify(parsed) ? text : masked;
 }
 
 function keepEnds(value: string, head: number, tail: number): string {

@@ -42,4 +42,24 @@ describe("masking", () => {
     expect(value.name).toBe("张三");
     expect(maskFields(value, undefined)).toBe(value);
   });
+
+  it("matches names whatever their case, as headers arrive lower-cased", () => {
+    const rules = { fields: { "X-Id-No": "idCard", idNo: "idCard" } } as const;
+    expect(
+      maskFields({ "x-id-no": "110101199003071234", IDNO: "110101199003071234" }, rules),
+    ).toEqual({ "x-id-no": "110***********1234", IDNO: "110***********1234" });
+  });
+
+  it("masks inside JSON text held in a string; leaves other strings byte for byte", () => {
+    const rules = { fields: { idNo: "idCard", name: "name" } } as const;
+    const bizContent = JSON.stringify({ idNo: "110101199003071234", name: "张三", amount: 1 });
+    expect(maskFields({ bizContent }, rules)).toEqual({
+      bizContent: '{"idNo":"110***********1234","name":"张*","amount":1}',
+    });
+    const untouched = '{ "amount": 1 }';
+    expect(maskFields({ data: untouched, note: "{not json" }, rules)).toEqual({
+      data: untouched,
+      note: "{not json",
+    });
+  });
 });

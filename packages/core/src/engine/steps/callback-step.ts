@@ -49,7 +49,8 @@ export async function executeCallbackStep(run: StepRun, step: CallbackStep): Pro
         fields: payload.fields,
         consumedInbox: consumed,
         log: {
-          response: payload.masked,
+          // The channel's and the behavior's rules: the inbox copy knew only the channel's.
+          response: run.mask(payload.body),
           startedAt: entry.receivedAt,
           durationMs: now - entry.receivedAt,
         },
