@@ -68,7 +68,10 @@ export class Worker {
     return this;
   }
 
-  /** Stops claiming; resolves when the steps in flight have committed. */
+  /**
+   * Stops claiming; resolves when the steps in flight have committed. A chain of steps ends after
+   * its current step, and its instance goes back to the queue at once (its lease released).
+   */
   async stop(): Promise<void> {
     this.#abort.abort();
     await Promise.all(this.#loops);
