@@ -52,12 +52,3 @@ function scrubCause(cause: unknown): Error {
   }
   return new Error("key parser failed");
 }
-
-/**
- * A secret reference safe to show: `inline:` references carry the secret itself, and text with no
- * scheme at all is most likely a password or key pasted where a reference belongs.
- */
-export function describeRef(reference: string): string {
-  if (reference.startsWith("inline:")) return "inline:<redacted>";
-  return /^[a-z][a-z0-9+.-]*:/.test(reference) ? reference : "<redacted: not a reference>";
-}

@@ -258,6 +258,7 @@ export function compileProfile(
       if (bytes === undefined)
         throw verifyFailed(`signature is not valid ${signature.output}`, context);
       const fields = over ? (isFields(body) ? body : undefined) : wire;
+      const signedText = over ? (plainText ?? message.body) : message.body;
       const canonical = signature.canonical({
         method: message.method,
         path: signature.needsPath
@@ -265,16 +266,16 @@ export function compileProfile(
           : message.path,
         timestamp: ts,
         nonce,
-        body: over ? (plainText ?? message.body) : message.body,
+        body: signedText,
         headers,
         fields,
-        // From the text, not only the codec's name: a codec may read XML and form alike.
+        // Told by the text when the fields are the body: a codec may read XML and form alike.
         fieldsFormat:
-          over || encryption === undefined
-            ? (over ? (plainText ?? "") : message.body).trimStart().startsWith("<")
+          !over && encryption !== undefined
+            ? encryption.format
+            : /^\s*</.test(signedText)
               ? "xml"
-              : codec.format
-            : encryption.format,
+              : codec.format,
       });
       const data = Buffer.from(canonical, "utf8");
       let ok = false;

@@ -3,7 +3,7 @@ import { isAbsolute, resolve as resolvePath } from "node:path";
 import { CapflowError } from "../errors.ts";
 import type { SecretResolveOptions, SecretResolver } from "../ports/secret-resolver.ts";
 import { Redacted } from "../redacted.ts";
-import { describeRef } from "./failures.ts";
+import { describeRef, referenceScheme } from "./secret-reference.ts";
 
 /**
  * Secret resolvers for the `SecretResolver` port, one per reference scheme, and a composite that
@@ -64,7 +64,7 @@ export function createCompositeSecretResolver(
 ): SecretResolver {
   return {
     async resolve(reference, options) {
-      const scheme = /^([a-z][a-z0-9+.-]*):/.exec(reference)?.[1];
+      const scheme = referenceScheme(reference);
       const resolver = scheme === undefined ? undefined : bySchema[scheme];
       if (resolver === undefined) {
         throw new CapflowError(

@@ -1,4 +1,5 @@
 import type { CryptoOptionProblem } from "./handler-registry.ts";
+import { referenceScheme } from "./secret-reference.ts";
 
 /**
  * Checks `configurable` handler options and reports every problem with a JSON pointer relative to
@@ -71,7 +72,7 @@ function validateKeySpec(spec: unknown, pointer: string, report: Report): void {
       `${pointer}/ref`,
       "ref is required: a secret reference such as env:NAME or file:keys/x.pem",
     );
-  } else if (!/^[a-z][a-z0-9+.-]*:/.test(spec.ref)) {
+  } else if (referenceScheme(spec.ref) === undefined) {
     report(
       `${pointer}/ref`,
       "ref must start with a scheme (env:, file:, or one your resolver adds); keys are referenced, not inlined",
@@ -83,7 +84,7 @@ function validateKeySpec(spec: unknown, pointer: string, report: Report): void {
       report(`${pointer}/${field}`, `${field} must be a string`);
     }
   }
-  if (typeof spec.password === "string" && !/^[a-z][a-z0-9+.-]*:/.test(spec.password)) {
+  if (typeof spec.password === "string" && referenceScheme(spec.password) === undefined) {
     report(
       `${pointer}/password`,
       "password must be a secret reference (env:NAME, file:path), not the password itself",

@@ -128,7 +128,7 @@ export class Engine {
         new FlowControl({ limiter: options.limiter ?? new InProcessLimiter({ clock }), clock }),
       clock,
       workerId: options.workerId ?? `worker-${randomUUID().slice(0, 8)}`,
-      leaseMs: options.leaseMs ?? 60_000,
+      leaseMs: this.#leaseMs,
       keepRawMessages: options.keepRawMessages ?? false,
       newSerial: (timeZone) => newSerial(clock.now(), timeZone),
       emit: (event) => {
@@ -240,7 +240,7 @@ export class Engine {
           instanceId: claimed.id,
           step: claimed.step,
           errorClass: "unexpected",
-          code: isCapflowError(error) ? error.code : "LOCK_UNAVAILABLE",
+          code: asError(error).code,
           willRetry: true,
         });
       return false;

@@ -107,8 +107,7 @@ function maskDeep(value: unknown, fields: Map<string, MaskStyle>, depth: number)
  * masked inside; returned unchanged, byte for byte, when nothing in it is masked.
  */
 function maskEmbeddedJson(text: string, fields: Map<string, MaskStyle>, depth: number): string {
-  const start = text.trimStart()[0];
-  if ((start !== "{" && start !== "[") || text.length > maxEmbeddedJson) return text;
+  if (text.length > maxEmbeddedJson || !/^\s*[[{]/.test(text)) return text;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -1,8 +1,9 @@
 import { createHash, createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { createSecureContext } from "node:tls";
-import { describeRef, keyInvalid } from "../crypto/failures.ts";
+import { keyInvalid } from "../crypto/failures.ts";
 import { type KeyLoadContext, readSecret } from "../crypto/keys/load-key.ts";
 import { readPkcs12 } from "../crypto/keys/pkcs12.ts";
+import { describeRef } from "../crypto/secret-reference.ts";
 import type { ChannelTlsDefinition } from "../definition/types.ts";
 import type { TlsConnectOptions, TransportTls } from "../ports/transport.ts";
 import { Redacted } from "../redacted.ts";

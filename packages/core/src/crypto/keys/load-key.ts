@@ -10,7 +10,8 @@ import type { ErrorContext } from "../../errors.ts";
 import type { SecretResolver } from "../../ports/secret-resolver.ts";
 import { Redacted } from "../../redacted.ts";
 import type { KeySpec } from "../configurable-options.ts";
-import { describeRef, keyInvalid } from "../failures.ts";
+import { keyInvalid } from "../failures.ts";
+import { describeRef } from "../secret-reference.ts";
 import type { PrivateKey, PublicKey, SecretKey } from "./loaded-keys.ts";
 import { readPkcs12 } from "./pkcs12.ts";
 
