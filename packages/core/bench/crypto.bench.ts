@@ -22,13 +22,13 @@ import {
 import { sm2 } from "sm-crypto-v2";
 import { Bench } from "tinybench";
 import type { BenchComparison } from "../../../bench/run.ts";
+import { mirrorCryptoOptions, type PartnerKeySet } from "../src/crypto/configurable/mirror.ts";
 import type {
   ConfigurableCryptoOptions,
   MessageProfile,
-} from "../src/crypto/configurable-options.ts";
+} from "../src/crypto/configurable/options.ts";
 import type { CryptoHandler } from "../src/crypto/handler.ts";
 import { createCryptoHandlerRegistry } from "../src/crypto/handler-registry.ts";
-import { mirrorCryptoOptions, type PartnerKeySet } from "../src/crypto/mirror.ts";
 import { createDefaultSecretResolver } from "../src/crypto/secret-resolvers.ts";
 import { createSm2Decrypt } from "../src/crypto/sm2-decrypt.ts";
 import type { Codec } from "../src/message/codec.ts";

@@ -140,15 +140,15 @@ export { plainCryptoHandler } from "./crypto/plain-handler.ts";
 export {
   configurableCryptoHandler,
   createConfigurableHandler,
-} from "./crypto/configurable-handler.ts";
-export type * from "./crypto/configurable-options.ts";
+} from "./crypto/configurable/configurable-handler.ts";
+export type * from "./crypto/configurable/options.ts";
 export type { BinaryEncoding } from "./crypto/encoding.ts";
-export { validateConfigurableOptions } from "./crypto/validate-options.ts";
+export { validateConfigurableOptions } from "./crypto/configurable/validate-options.ts";
 export {
   mirrorCryptoDefinition,
   mirrorCryptoOptions,
   type PartnerKeySet,
-} from "./crypto/mirror.ts";
+} from "./crypto/configurable/mirror.ts";
 export {
   createCompositeSecretResolver,
   createDefaultSecretResolver,

@@ -1,11 +1,26 @@
 import { xmlAttributePrefix } from "../message/codecs/xml-codec.ts";
-import type { SortedFieldsCanonicalization } from "./configurable-options.ts";
 
 /**
  * The string a signature is computed over. Partners differ in details that all change the bytes,
  * so each is an option: which fields, whether empty values count, raw or URL-encoded values,
  * nested objects as JSON (what Alipay and most Java gateways do).
  */
+
+/** How a `k=v&…` string is built from the fields of a message. */
+export interface SortedFieldsCanonicalization {
+  kind: "sortedFields";
+  /** Only these fields. Default: all fields. */
+  include?: string[];
+  /** Fields left out. The signature field is always left out. */
+  exclude?: string[];
+  /** Default `drop` (empty string, null and missing values are left out). */
+  emptyValues?: "drop" | "keep";
+  /** Default `raw`. */
+  values?: "raw" | "urlEncoded";
+  /** Default `&` and `=`. */
+  separator?: string;
+  keyValueSeparator?: string;
+}
 
 /**
  * `a=1&b=2…` over the fields sorted by name (UTF-16 code-unit order, like Java's TreeMap).

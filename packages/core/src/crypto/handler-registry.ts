@@ -2,7 +2,7 @@ import type { CryptoDefinition } from "../definition/types.ts";
 import { CapflowError, type ErrorContext } from "../errors.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { SecretResolver } from "../ports/secret-resolver.ts";
-import { configurableCryptoHandler } from "./configurable-handler.ts";
+import { configurableCryptoHandler } from "./configurable/configurable-handler.ts";
 import type { CryptoHandler } from "./handler.ts";
 import { plainCryptoHandler } from "./plain-handler.ts";
 

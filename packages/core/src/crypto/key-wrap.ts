@@ -1,10 +1,17 @@
 import { constants, privateDecrypt, publicEncrypt, randomBytes } from "node:crypto";
 import { sm2 } from "sm-crypto-v2";
 import { Redacted } from "../redacted.ts";
-import type { KeyWrapName } from "./configurable-options.ts";
 import type { PrivateKey, PublicKey } from "./keys/loaded-keys.ts";
 import { unwrapPkcs1v15 } from "./pkcs1-unwrap.ts";
 import { createSm2Decrypt, opensslHasSm2 } from "./sm2-decrypt.ts";
+
+/** Content-key wrapping: RSA-OAEP, RSA PKCS#1 v1.5, SM2 ciphertext order C1C3C2 or C1C2C3. */
+export type KeyWrapName =
+  | "rsa-oaep-sha1"
+  | "rsa-oaep-sha256"
+  | "rsa-pkcs1"
+  | "sm2-c1c3c2"
+  | "sm2-c1c2c3";
 
 /**
  * Wraps per-message content keys for the peer and unwraps the peer's. Unwrapping never throws on

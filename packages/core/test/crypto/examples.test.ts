@@ -2,8 +2,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import {
+  mirrorCryptoDefinition,
+  type PartnerKeySet,
+} from "../../src/crypto/configurable/mirror.ts";
 import { createCryptoHandlerRegistry } from "../../src/crypto/handler-registry.ts";
-import { mirrorCryptoDefinition, type PartnerKeySet } from "../../src/crypto/mirror.ts";
 import { createDefaultSecretResolver } from "../../src/crypto/secret-resolvers.ts";
 import type { CryptoDefinition } from "../../src/definition/types.ts";
 import { flatXmlCodec, formCodec, jsonCodec } from "./fixtures/codecs.ts";

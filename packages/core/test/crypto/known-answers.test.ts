@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash } from "node:crypto";
 import { sm2 } from "sm-crypto-v2";
 import { describe, expect, it } from "vitest";
-import type { ConfigurableCryptoOptions } from "../../src/crypto/configurable-options.ts";
+import type { ConfigurableCryptoOptions } from "../../src/crypto/configurable/options.ts";
 import { flatXmlCodec } from "./fixtures/codecs.ts";
 import { handlerFor } from "./fixtures/handlers.ts";
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { sortedFieldsCanonical } from "../../src/crypto/canonicalize.ts";
+import { compileHeaderTemplate } from "../../src/crypto/configurable/header-template.ts";
+import { mirrorCryptoOptions } from "../../src/crypto/configurable/mirror.ts";
 import type {
   ConfigurableCryptoOptions,
   EncryptionPart,
-} from "../../src/crypto/configurable-options.ts";
-import { compileHeaderTemplate } from "../../src/crypto/header-template.ts";
-import { mirrorCryptoOptions } from "../../src/crypto/mirror.ts";
+} from "../../src/crypto/configurable/options.ts";
 import { jsonCodec } from "./fixtures/codecs.ts";
 import { handlerFor, TestClock } from "./fixtures/handlers.ts";
 import { inline, partner, partnerNext, platform } from "./fixtures/test-keys.ts";
@@ -309,5 +309,109 @@ describe("signature placement in the query and the replay window", () => {
         { code: "CRYPTO_VERIFY_FAILED" },
       );
     }
+  });
+});
+
+describe("an unreadable envelope fails the check that reads it first", () => {
+  const encryption: EncryptionPart = {
+    cipher: "aes-256-gcm",
+    contentKey: "wrapped",
+    wrap: "rsa-oaep-sha256",
+    envelope: { data: "data", key: "key" },
+  };
+  const keys = {
+    signing: { ref: inline(platform.privatePem) },
+    verifying: { ref: inline(partner.publicPem) },
+    encryption: { ref: inline(partner.publicPem) },
+    decryption: { ref: inline(platform.privatePem) },
+  };
+  const partnerKeys = {
+    signing: { ref: inline(partner.privatePem) },
+    verifying: { ref: inline(platform.publicPem) },
+    encryption: { ref: inline(platform.publicPem) },
+    decryption: { ref: inline(partner.privatePem) },
+  };
+  const notAnEnvelope = "[1,2,3]";
+  const open = async (
+    options: ConfigurableCryptoOptions,
+    body: string,
+    headers: Record<string, string> = {},
+  ) => {
+    const mock = await handlerFor(mirrorCryptoOptions(options, partnerKeys));
+    return mock.openRequest({ method: "POST", path: "/", headers, query: {}, body }, jsonCodec);
+  };
+
+  it("a signature read from the envelope's fields: verification", async () => {
+    const options: ConfigurableCryptoOptions = {
+      keys,
+      request: {
+        encryption,
+        signature: {
+          algorithm: "rsa-sha256",
+          canonical: { kind: "sortedFields" },
+          placement: { in: "body", name: "sign" },
+        },
+      },
+    };
+    await expect(open(options, notAnEnvelope)).rejects.toMatchObject({
+      code: "CRYPTO_VERIFY_FAILED",
+      context: { failed: "the body is not the configured envelope" },
+    });
+  });
+
+  it("a signature over the plain body: decryption, which runs first", async () => {
+    const options: ConfigurableCryptoOptions = {
+      keys,
+      request: {
+        encryption,
+        signature: {
+          algorithm: "rsa-sha256",
+          over: "plain",
+          canonical: { kind: "rawBody" },
+          placement: { in: "header", name: "X-Sign" },
+        },
+      },
+    };
+    // The signature is wrong too, but it covers the plaintext, which decryption must give first.
+    await expect(open(options, notAnEnvelope, { "x-sign": "AAAA" })).rejects.toMatchObject({
+      code: "CRYPTO_DECRYPT_FAILED",
+      context: { failed: "the body is not the configured envelope" },
+    });
+  });
+
+  it("a valid signature over the raw wire text: verification passes, decryption fails", async () => {
+    const options: ConfigurableCryptoOptions = {
+      keys,
+      callback: {
+        encryption,
+        signature: {
+          algorithm: "rsa-sha256",
+          canonical: { kind: "rawBody" },
+          placement: { in: "header", name: "X-Sign" },
+        },
+      },
+    };
+    // The partner signs a body that is not an envelope (its own bug): the signature is genuine.
+    const signer = await handlerFor({
+      keys: { signing: partnerKeys.signing, verifying: partnerKeys.verifying },
+      request: { signature: options.callback?.signature as never },
+    });
+    const signed = await signer.sealRequest({
+      method: "POST",
+      path: "/",
+      headers: {},
+      query: {},
+      body: [1, 2, 3],
+      codec: jsonCodec,
+    });
+    expect(signed.body).toBe(notAnEnvelope);
+    const client = await handlerFor(options);
+    await expect(client.openRequest(signed, jsonCodec)).rejects.toMatchObject({
+      code: "CRYPTO_DECRYPT_FAILED",
+    });
+    // Without the genuine signature the same body fails verification.
+    await expect(
+      client.openRequest({ ...signed, headers: { "x-sign": "AAAA" } }, jsonCodec),
+    ).rejects.toMatchObject({ code: "CRYPTO_VERIFY_FAILED" });
   });
 });

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { validateConfigurableOptions } from "../../src/crypto/configurable/validate-options.ts";
 import type { CryptoHandler } from "../../src/crypto/handler.ts";
 import {
   type CryptoHandlerFactory,
   createCryptoHandlerRegistry,
 } from "../../src/crypto/handler-registry.ts";
 import { createDefaultSecretResolver } from "../../src/crypto/secret-resolvers.ts";
-import { validateConfigurableOptions } from "../../src/crypto/validate-options.ts";
 import { jsonCodec } from "./fixtures/codecs.ts";
 import { jadeOptions, lanbankOptions, meadowOptions } from "./fixtures/schemes.ts";
 

@@ -1,11 +1,11 @@
 import { AlipaySdk } from "alipay-sdk";
 import { describe, expect, it } from "vitest";
 import wechatpay from "wechatpay-axios-plugin";
+import { mirrorCryptoOptions } from "../../src/crypto/configurable/mirror.ts";
 import type {
   ConfigurableCryptoOptions,
   MessageProfile,
-} from "../../src/crypto/configurable-options.ts";
-import { mirrorCryptoOptions } from "../../src/crypto/mirror.ts";
+} from "../../src/crypto/configurable/options.ts";
 import { formCodec, jsonCodec } from "./fixtures/codecs.ts";
 import { handlerFor, TestClock } from "./fixtures/handlers.ts";
 import { inline, partner, platform } from "./fixtures/test-keys.ts";

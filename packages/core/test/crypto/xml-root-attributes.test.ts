@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
+import { mirrorCryptoDefinition } from "../../src/crypto/configurable/mirror.ts";
 import { createCryptoHandlerRegistry } from "../../src/crypto/handler-registry.ts";
-import { mirrorCryptoDefinition } from "../../src/crypto/mirror.ts";
 import { createDefaultSecretResolver } from "../../src/crypto/secret-resolvers.ts";
 import type { CryptoDefinition } from "../../src/definition/types.ts";
 import { codecFor } from "../../src/message/codecs/codec-for.ts";

@@ -1,5 +1,10 @@
 import { describe, expect, test } from "vitest";
 import { CapflowError, isCapflowError } from "../../src/errors.ts";
+import { mirrorCryptoDefinition } from "../../src/crypto/configurable/mirror.ts";
+import { createCryptoHandlerRegistry } from "../../src/crypto/handler-registry.ts";
+import { createDefaultSecretResolver } from "../../src/crypto/secret-resolvers.ts";
+import type { ChannelDefinition } from "../../src/definition/types.ts";
+import { jsonCodec } from "../../src/message/codecs/json-codec.ts";
 import { InProcessLockProvider } from "../../src/memory/in-process-lock-provider.ts";
 import { engineHarness } from "./harness.ts";
 import {
@@ -392,6 +397,88 @@ describe("engine: callbacks", () => {
       code: "CALLBACK_REJECTED",
       message: "the callback could not be verified",
     });
+  });
+});
+
+describe("engine: a refused callback tells its sender nothing about which check failed", () => {
+  const crypto = (contentKey: string): ChannelDefinition["crypto"] => ({
+    handler: "configurable",
+    options: {
+      keys: {
+        secret: { ref: "inline:callback-hmac-secret" },
+        contentKey: { ref: `inline:${contentKey}` },
+      },
+      callback: {
+        encryption: { cipher: "aes-256-gcm", contentKey: "shared", envelope: { data: "data" } },
+        signature: {
+          algorithm: "hmac-sha256",
+          canonical: { kind: "rawBody" },
+          placement: { in: "header", name: "X-Sign" },
+        },
+      },
+    },
+  });
+  const platformKey = "k".repeat(32);
+  const secrets = createDefaultSecretResolver({ allowInline: true });
+  /** A notification sealed by the partner side; with another content key it fails to decrypt. */
+  async function notification(contentKey: string) {
+    const partner = await createCryptoHandlerRegistry().create(
+      mirrorCryptoDefinition(crypto(contentKey), {}),
+      { secrets },
+    );
+    const wire = await partner.sealRequest({
+      method: "POST",
+      path: "/callbacks/lanbank/loan.result",
+      headers: {},
+      query: {},
+      body: { loanNo: "L-c", notifyId: "N-c", status: "SUCCESS" },
+      codec: jsonCodec,
+    });
+    return { method: "POST" as const, path: wire.path, headers: wire.headers, body: wire.body };
+  }
+
+  test("a bad signature and a bad ciphertext get the same answer; the host sees which", async () => {
+    const loanResult = testChannel.callbacks!["loan.result"]!;
+    const h = engineHarness({
+      channel: {
+        ...testChannel,
+        crypto: crypto(platformKey),
+        callbacks: {
+          "loan.result": {
+            ...loanResult,
+            ack: {
+              ...loanResult.ack,
+              rejectBody: { code: "{{error.code}}", message: "{{error.message}}" },
+            },
+          },
+        },
+      },
+      engine: { secrets },
+    });
+    await h.startLoan("L-c");
+    const genuine = await notification(platformKey);
+    const badSignature = { ...genuine, headers: { ...genuine.headers, "x-sign": "00" } };
+    const badCiphertext = await notification("z".repeat(32));
+    const refusedSignature = await h.engine.receiveCallback("lanbank", "loan.result", badSignature);
+    const refusedCiphertext = await h.engine.receiveCallback(
+      "lanbank",
+      "loan.result",
+      badCiphertext,
+    );
+    expect(refusedSignature.error?.code).toBe("CRYPTO_VERIFY_FAILED");
+    expect(refusedCiphertext.error?.code).toBe("CRYPTO_DECRYPT_FAILED");
+    const told = (ack: typeof refusedSignature) => ({
+      status: ack.status,
+      headers: ack.headers,
+      body: ack.body,
+    });
+    expect(told(refusedSignature)).toEqual(told(refusedCiphertext));
+    expect(JSON.parse(refusedSignature.body)).toEqual({
+      code: "CALLBACK_REJECTED",
+      message: "the callback could not be verified",
+    });
+    const accepted = await h.engine.receiveCallback("lanbank", "loan.result", genuine);
+    expect(accepted).toMatchObject({ accepted: true });
   });
 });
 

@@ -1,5 +1,14 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import type { ContentCipherName } from "../configurable-options.ts";
+
+export type ContentCipherName =
+  | "aes-128-cbc"
+  | "aes-256-cbc"
+  | "aes-128-ecb"
+  | "aes-256-ecb"
+  | "aes-128-gcm"
+  | "aes-256-gcm"
+  | "sm4-cbc"
+  | "sm4-ecb";
 
 /**
  * Symmetric content encryption on OpenSSL: AES-128/256 and SM4 (both in this Node's OpenSSL,

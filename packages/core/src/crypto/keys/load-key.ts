@@ -9,9 +9,9 @@ import { sm2 } from "sm-crypto-v2";
 import type { ErrorContext } from "../../errors.ts";
 import type { SecretResolver } from "../../ports/secret-resolver.ts";
 import { Redacted } from "../../redacted.ts";
-import type { KeySpec } from "../configurable-options.ts";
 import { keyInvalid } from "../failures.ts";
 import { describeRef } from "../secret-reference.ts";
+import type { KeySpec } from "./key-spec.ts";
 import type { PrivateKey, PublicKey, SecretKey } from "./loaded-keys.ts";
 import { readPkcs12 } from "./pkcs12.ts";
 

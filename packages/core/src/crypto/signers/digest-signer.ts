@@ -1,8 +1,10 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { Redacted } from "../../redacted.ts";
-import type { DigestAlgorithm, HmacAlgorithm } from "../configurable-options.ts";
 import type { SecretKey } from "../keys/loaded-keys.ts";
 import type { SignatureScheme } from "./signature-scheme.ts";
+
+export type DigestAlgorithm = "md5" | "sha256" | "sm3";
+export type HmacAlgorithm = "hmac-sha256" | "hmac-sm3";
 
 /**
  * "Signatures" made with a shared secret: a digest of the canonical string with the key appended

@@ -1,5 +1,5 @@
-import type { CryptoDefinition } from "../definition/types.ts";
-import type { ConfigurableCryptoOptions, CryptoKeySet, KeySpec } from "./configurable-options.ts";
+import type { CryptoDefinition } from "../../definition/types.ts";
+import type { ConfigurableCryptoOptions, CryptoKeySet, KeySpec } from "./options.ts";
 
 /**
  * The partner's own asymmetric keys, from the partner's point of view: `signing` and `decryption`

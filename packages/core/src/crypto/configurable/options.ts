@@ -1,5 +1,20 @@
-import type { Duration, SecretRef } from "../definition/types.ts";
-import type { BinaryEncoding } from "./encoding.ts";
+import type { Duration } from "../../definition/types.ts";
+import type { SortedFieldsCanonicalization } from "../canonicalize.ts";
+import type { ContentCipherName } from "../ciphers/content-cipher.ts";
+import type { BinaryEncoding } from "../encoding.ts";
+import type { KeyWrapName } from "../key-wrap.ts";
+import type { KeyFormat, KeySpec } from "../keys/key-spec.ts";
+import type { DigestAlgorithm, HmacAlgorithm } from "../signers/digest-signer.ts";
+
+export type {
+  ContentCipherName,
+  DigestAlgorithm,
+  HmacAlgorithm,
+  KeyFormat,
+  KeySpec,
+  KeyWrapName,
+  SortedFieldsCanonicalization,
+};
 
 /**
  * Options of the built-in `configurable` crypto handler, as authored in a channel's
@@ -45,24 +60,6 @@ export interface CryptoKeySet {
   resourceKey?: KeySpec;
 }
 
-export type KeyFormat = "pem" | "pkcs12" | "hex" | "base64" | "utf8";
-
-/** A key referenced by a secret reference (`file:keys/x.pem`, `env:NAME`), never inlined. */
-export interface KeySpec {
-  ref: SecretRef;
-  /**
-   * How the referenced bytes are read. Default: `pem` for RSA keys and certificates (PKCS#1,
-   * PKCS#8, SPKI, X.509 detected from the PEM label), `hex` for SM2 keys, `utf8` for secrets.
-   */
-  format?: KeyFormat;
-  /** Password of a PKCS#12 file or an encrypted PKCS#8 PEM. */
-  password?: SecretRef;
-  /** Key id for rotation and headers. Default: the certificate's serial number, if any. */
-  id?: string;
-  /** A certificate whose serial number identifies this private key (`{serial}` in headers). */
-  certificate?: SecretRef;
-}
-
 /** One kind of message: what is added, encrypted and signed, and where it goes. */
 export interface MessageProfile {
   timestamp?: TimestampPart;
@@ -105,8 +102,6 @@ export interface NoncePart {
   alphabet?: "alphanumeric" | "hex";
 }
 
-export type DigestAlgorithm = "md5" | "sha256" | "sm3";
-export type HmacAlgorithm = "hmac-sha256" | "hmac-sm3";
 export type AsymmetricSignatureAlgorithm = "rsa-sha1" | "rsa-sha256" | "rsa-pss-sha256" | "sm2-sm3";
 export type SignatureAlgorithm = DigestAlgorithm | HmacAlgorithm | AsymmetricSignatureAlgorithm;
 
@@ -150,38 +145,6 @@ export type Canonicalization =
       /** Named parts `{method}`, `{path}` (with query), `{timestamp}`, `{nonce}`, `{body}`, `{header:x}`, `{field:x}`. */
       template: string;
     };
-
-export interface SortedFieldsCanonicalization {
-  kind: "sortedFields";
-  /** Only these fields. Default: all fields. */
-  include?: string[];
-  /** Fields left out. The signature field is always left out. */
-  exclude?: string[];
-  /** Default `drop` (empty string, null and missing values are left out). */
-  emptyValues?: "drop" | "keep";
-  /** Default `raw`. */
-  values?: "raw" | "urlEncoded";
-  /** Default `&` and `=`. */
-  separator?: string;
-  keyValueSeparator?: string;
-}
-
-export type ContentCipherName =
-  | "aes-128-cbc"
-  | "aes-256-cbc"
-  | "aes-128-ecb"
-  | "aes-256-ecb"
-  | "aes-128-gcm"
-  | "aes-256-gcm"
-  | "sm4-cbc"
-  | "sm4-ecb";
-
-export type KeyWrapName =
-  | "rsa-oaep-sha1"
-  | "rsa-oaep-sha256"
-  | "rsa-pkcs1"
-  | "sm2-c1c3c2"
-  | "sm2-c1c2c3";
 
 export interface EncryptionPart {
   cipher: ContentCipherName;

@@ -1,0 +1,148 @@
+import { randomBytes } from "node:crypto";
+import type { ErrorContext } from "../../errors.ts";
+import { parseJson } from "../../message/codecs/parse-json.ts";
+import { Redacted } from "../../redacted.ts";
+import { createContentCipher } from "../ciphers/content-cipher.ts";
+import { decodeBinary, encodeBinary } from "../encoding.ts";
+import { configInvalid, decryptFailed } from "../failures.ts";
+import { createKeyWrapper, type KeyWrapper } from "../key-wrap.ts";
+import type { SecretKey } from "../keys/loaded-keys.ts";
+import type { LoadedKeys } from "./load-keys.ts";
+import { type Fields, isFields } from "./messages.ts";
+import type { EncryptionPart } from "./options.ts";
+
+/**
+ * Content encryption into an envelope: the encoded business body is encrypted with a content key
+ * (random per message and wrapped for the peer, or shared), and the envelope's fields carry the
+ * ciphertext, the wrapped key and the IV.
+ */
+export interface EnvelopeEncryption {
+  /** The envelope's own format, which may differ from the business body's. */
+  format: "json" | "form";
+  seal(plainText: string): Fields;
+  encodeEnvelope(envelope: Fields): string;
+  /** The envelope's fields, or undefined when the text is not an envelope of this format. */
+  parseEnvelope(text: string): Fields | undefined;
+  /** Throws CRYPTO_DECRYPT_FAILED, the same for every kind of tampering. */
+  open(envelope: Fields): string;
+}
+
+export function compileEnvelopeEncryption(
+  part: EncryptionPart,
+  keys: LoadedKeys,
+  context: ErrorContext,
+): EnvelopeEncryption {
+  const cipher = createContentCipher(part.cipher);
+  const encoding = part.encoding ?? "base64";
+  const layout = part.envelope;
+  const format = layout.format ?? "json";
+  const ivMode = cipher.ivLength === 0 ? "none" : (part.iv ?? "prefix");
+  const aad = part.aad === undefined ? undefined : Buffer.from(part.aad, "utf8");
+  let wrapper: KeyWrapper | undefined;
+  let shared: SecretKey | undefined;
+  if (part.contentKey === "wrapped") {
+    if (keys.encryption === undefined || keys.decryption === undefined || part.wrap === undefined) {
+      throw configInvalid(
+        "wrapped content keys need encryption.wrap, keys.encryption and keys.decryption",
+        context,
+      );
+    }
+    wrapper = createKeyWrapper(
+      part.wrap,
+      keys.encryption,
+      keys.decryption,
+      part.sm2PointPrefix ?? false,
+    );
+  } else {
+    shared = keys.contentKey;
+    if (shared === undefined)
+      throw configInvalid("a shared content key needs keys.contentKey", context);
+    if (Redacted.reveal(shared).length !== cipher.keyLength) {
+      throw configInvalid(
+        `keys.contentKey must be ${cipher.keyLength} bytes for ${cipher.name}`,
+        context,
+      );
+    }
+  }
+  const fail = (what: string) => decryptFailed(what, context);
+  return {
+    format,
+    seal(plainText) {
+      const key = shared === undefined ? randomBytes(cipher.keyLength) : Redacted.reveal(shared);
+      const iv = ivMode === "zero" ? Buffer.alloc(cipher.ivLength) : cipher.randomIv();
+      const ct = cipher.encrypt(key, iv, Buffer.from(plainText, "utf8"), aad);
+      const envelope: Fields = {};
+      envelope[layout.data] = encodeBinary(
+        ivMode === "prefix" ? Buffer.concat([iv, ct]) : ct,
+        encoding,
+      );
+      if (wrapper !== undefined && layout.key !== undefined)
+        envelope[layout.key] = encodeBinary(wrapper.wrap(key), encoding);
+      if (ivMode === "field" && layout.iv !== undefined)
+        envelope[layout.iv] = encodeBinary(iv, encoding);
+      return envelope;
+    },
+    encodeEnvelope(envelope) {
+      if (format === "json") return JSON.stringify(envelope);
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(envelope))
+        params.append(k, typeof v === "string" ? v : JSON.stringify(v));
+      return params.toString();
+    },
+    parseEnvelope(text) {
+      if (format === "form") return Object.fromEntries(new URLSearchParams(text));
+      try {
+        const value: unknown = parseJson(text);
+        return isFields(value) ? value : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    open(envelope) {
+      const dataText = envelope[layout.data];
+      if (typeof dataText !== "string") throw fail(`envelope field ${layout.data} is missing`);
+      const data = decodeBinary(dataText, encoding);
+      if (data === undefined) throw fail(`envelope field ${layout.data} is not ${encoding}`);
+      let key: Buffer;
+      if (wrapper !== undefined) {
+        const wrappedText = layout.key === undefined ? undefined : envelope[layout.key];
+        const wrapped =
+          typeof wrappedText === "string" ? decodeBinary(wrappedText, encoding) : undefined;
+        if (wrapped === undefined)
+          throw fail(`envelope field ${layout.key ?? "key"} is missing or not ${encoding}`);
+        // Never throws on a bad wrapped key: a wrong key fails below, like any tampering.
+        key = wrapper.unwrap(wrapped, cipher.keyLength);
+      } else {
+        key = Redacted.reveal(shared as SecretKey);
+      }
+      let iv: Buffer;
+      let ct: Buffer;
+      if (ivMode === "prefix") {
+        iv = data.subarray(0, cipher.ivLength);
+        ct = data.subarray(cipher.ivLength);
+      } else if (ivMode === "field") {
+        const ivText = layout.iv === undefined ? undefined : envelope[layout.iv];
+        const decoded = typeof ivText === "string" ? decodeBinary(ivText, encoding) : undefined;
+        if (decoded === undefined || decoded.length !== cipher.ivLength)
+          throw fail("the IV is missing or malformed");
+        iv = decoded;
+        ct = data;
+      } else {
+        iv = Buffer.alloc(cipher.ivLength);
+        ct = data;
+      }
+      let plain: Buffer;
+      try {
+        plain = cipher.decrypt(key, iv, ct, aad);
+      } catch {
+        throw fail("the content does not decrypt (wrong key, tampered ciphertext or tag)");
+      }
+      const text = plain.toString("utf8");
+      // A random (implicitly rejected) key can still pass CBC padding 1 time in 256; invalid
+      // UTF-8 catches most of those, and the signature or codec the rest.
+      if (!Buffer.from(text, "utf8").equals(plain))
+        throw fail("the content does not decrypt (wrong key, tampered ciphertext or tag)");
+      return text;
+    },
+  };
+}

@@ -1,0 +1,183 @@
+import {
+  allowOnly,
+  isObject,
+  locations,
+  type NeedKey,
+  oneOf,
+  type Report,
+} from "./option-checks.ts";
+
+const asymmetric = ["rsa-sha1", "rsa-sha256", "rsa-pss-sha256", "sm2-sm3"];
+const symmetric = ["md5", "sha256", "sm3", "hmac-sha256", "hmac-sm3"];
+
+/**
+ * Whether a message's signature covers its timestamp: otherwise a replay window checks a value an
+ * attacker may change. Over the plain text of an encrypted message only the plaintext is signed,
+ * and the timestamp travels in the envelope.
+ */
+export function signatureCoversTimestamp(
+  timestamp: Record<string, unknown>,
+  signature: Record<string, unknown>,
+): boolean {
+  const canonical = isObject(signature.canonical) ? signature.canonical : {};
+  const name = typeof timestamp.name === "string" ? timestamp.name : "";
+  if (canonical.kind === "template") {
+    const template = typeof canonical.template === "string" ? canonical.template : "";
+    return (
+      template.includes("{timestamp}") ||
+      (name !== "" &&
+        (template.includes(`{field:${name}}`) ||
+          template.toLowerCase().includes(`{header:${name.toLowerCase()}}`)))
+    );
+  }
+  if (signature.over === "plain" || timestamp.in !== "body") return false;
+  if (canonical.kind === "rawBody") return true;
+  const include = Array.isArray(canonical.include) ? canonical.include : undefined;
+  const exclude = Array.isArray(canonical.exclude) ? canonical.exclude : [];
+  return !exclude.includes(name) && (include === undefined || include.includes(name));
+}
+
+export function validateSignature(
+  signature: unknown,
+  p: string,
+  { encryption, needKey, report }: { encryption: unknown; needKey: NeedKey; report: Report },
+): void {
+  if (!isObject(signature)) {
+    report(p, "signature must be an object");
+    return;
+  }
+  allowOnly(
+    signature,
+    p,
+    [
+      "algorithm",
+      "output",
+      "canonical",
+      "over",
+      "appendKey",
+      "userId",
+      "sm2Encoding",
+      "saltLength",
+      "placement",
+    ],
+    report,
+  );
+  const algorithm = signature.algorithm;
+  if (!oneOf(algorithm, `${p}/algorithm`, [...symmetric, ...asymmetric], report, false)) return;
+  oneOf(signature.output, `${p}/output`, ["hex", "hex-upper", "base64", "base64url"], report, true);
+  oneOf(signature.over, `${p}/over`, ["wire", "plain"], report, true);
+  oneOf(signature.sm2Encoding, `${p}/sm2Encoding`, ["raw", "der"], report, true);
+  if (symmetric.includes(algorithm as string)) {
+    if (algorithm !== "md5" && algorithm !== "sha256" && algorithm !== "sm3")
+      needKey("secret", `${p}/algorithm`, `${String(algorithm)}`);
+    else if (signature.appendKey === undefined)
+      // Anyone can compute a digest of what they send: without the shared key it proves nothing.
+      report(
+        `${p}/appendKey`,
+        `a ${String(algorithm)} signature needs the shared key appended: set appendKey (e.g. "&key=") and keys.secret as the funder's signing rule says`,
+      );
+    else needKey("secret", `${p}/appendKey`, "appendKey");
+  } else {
+    if (signature.appendKey !== undefined)
+      report(`${p}/appendKey`, "appendKey applies to digest and HMAC signatures only");
+    needKey("signing", `${p}/algorithm`, `${String(algorithm)} signing`);
+    needKey("verifying", `${p}/algorithm`, `${String(algorithm)} verification`);
+  }
+  validateCanonical(signature.canonical, `${p}/canonical`, report);
+  validatePlacement(signature.placement, `${p}/placement`, report);
+  if (signature.over === "plain" && encryption === undefined) {
+    report(
+      `${p}/over`,
+      "over: plain signs the body before encryption; without encryption in this profile, sign the wire message (remove over)",
+    );
+  }
+  if (
+    isObject(signature.canonical) &&
+    signature.canonical.kind === "rawBody" &&
+    isObject(signature.placement) &&
+    signature.placement.in === "body" &&
+    signature.over !== "plain"
+  ) {
+    report(
+      `${p}/placement`,
+      "a signature over the raw wire body cannot be placed inside that body; use a header, the query, or over: plain",
+    );
+  }
+}
+
+function validateCanonical(value: unknown, p: string, report: Report): void {
+  if (!isObject(value)) {
+    report(p, 'canonical is required: { "kind": "sortedFields" | "rawBody" | "template" }');
+    return;
+  }
+  if (!oneOf(value.kind, `${p}/kind`, ["sortedFields", "rawBody", "template"], report, false))
+    return;
+  if (value.kind === "sortedFields") {
+    allowOnly(
+      value,
+      p,
+      ["kind", "include", "exclude", "emptyValues", "values", "separator", "keyValueSeparator"],
+      report,
+    );
+    for (const list of ["include", "exclude"]) {
+      const v = value[list];
+      if (v !== undefined && !(Array.isArray(v) && v.every((x) => typeof x === "string")))
+        report(`${p}/${list}`, `${list} is a list of field names`);
+    }
+    oneOf(value.emptyValues, `${p}/emptyValues`, ["drop", "keep"], report, true);
+    oneOf(value.values, `${p}/values`, ["raw", "urlEncoded"], report, true);
+  } else if (value.kind === "template") {
+    allowOnly(value, p, ["kind", "template"], report);
+    if (typeof value.template !== "string")
+      report(
+        `${p}/template`,
+        'template is required, e.g. "{method}\\n{path}\\n{timestamp}\\n{nonce}\\n{body}\\n"',
+      );
+    else {
+      for (const m of value.template.matchAll(/\{([^}]*)\}/g)) {
+        const name = m[1] ?? "";
+        if (
+          !["method", "path", "timestamp", "nonce", "body"].includes(name) &&
+          !/^(header|field):.+/.test(name)
+        ) {
+          report(
+            `${p}/template`,
+            `unknown part {${name}}; use {method}, {path}, {timestamp}, {nonce}, {body}, {header:name} or {field:name}`,
+          );
+        }
+      }
+    }
+  } else {
+    allowOnly(value, p, ["kind"], report);
+  }
+}
+
+function validatePlacement(value: unknown, p: string, report: Report): void {
+  if (!isObject(value)) {
+    report(p, 'placement is required: { "in": "body" | "header" | "query", "name": … }');
+    return;
+  }
+  if (!oneOf(value.in, `${p}/in`, locations, report, false)) return;
+  if (typeof value.name !== "string" || value.name === "") report(`${p}/name`, "name is required");
+  if (value.in === "header") {
+    allowOnly(value, p, ["in", "name", "template", "values"], report);
+    if (value.template !== undefined) {
+      if (typeof value.template !== "string" || !value.template.includes("{signature}")) {
+        report(`${p}/template`, "template must contain {signature}");
+      } else {
+        const values = isObject(value.values) ? value.values : {};
+        for (const m of value.template.matchAll(/\{([^}]*)\}/g)) {
+          const name = m[1] ?? "";
+          if (
+            !["signature", "timestamp", "nonce", "serial"].includes(name) &&
+            typeof values[name] !== "string"
+          ) {
+            report(`${p}/template`, `{${name}} is neither a built-in part nor a key of values`);
+          }
+        }
+      }
+    }
+  } else {
+    allowOnly(value, p, ["in", "name"], report);
+  }
+}
