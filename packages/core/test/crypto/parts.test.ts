@@ -5,6 +5,8 @@ import { mirrorCryptoOptions } from "../../src/crypto/configurable/mirror.ts";
 import type {
   ConfigurableCryptoOptions,
   EncryptionPart,
+  MessageProfile,
+  SignaturePart,
 } from "../../src/crypto/configurable/options.ts";
 import { jsonCodec } from "./fixtures/codecs.ts";
 import { handlerFor, TestClock } from "./fixtures/handlers.ts";
@@ -332,6 +334,7 @@ describe("an unreadable envelope fails the check that reads it first", () => {
     decryption: { ref: inline(partner.privatePem) },
   };
   const notAnEnvelope = "[1,2,3]";
+  const signedWith = (signature: SignaturePart): MessageProfile => ({ encryption, signature });
   const open = async (
     options: ConfigurableCryptoOptions,
     body: string,
@@ -344,14 +347,11 @@ describe("an unreadable envelope fails the check that reads it first", () => {
   it("a signature read from the envelope's fields: verification", async () => {
     const options: ConfigurableCryptoOptions = {
       keys,
-      request: {
-        encryption,
-        signature: {
-          algorithm: "rsa-sha256",
-          canonical: { kind: "sortedFields" },
-          placement: { in: "body", name: "sign" },
-        },
-      },
+      request: signedWith({
+        algorithm: "rsa-sha256",
+        canonical: { kind: "sortedFields" },
+        placement: { in: "body", name: "sign" },
+      }),
     };
     await expect(open(options, notAnEnvelope)).rejects.toMatchObject({
       code: "CRYPTO_VERIFY_FAILED",
@@ -362,15 +362,12 @@ describe("an unreadable envelope fails the check that reads it first", () => {
   it("a signature over the plain body: decryption, which runs first", async () => {
     const options: ConfigurableCryptoOptions = {
       keys,
-      request: {
-        encryption,
-        signature: {
-          algorithm: "rsa-sha256",
-          over: "plain",
-          canonical: { kind: "rawBody" },
-          placement: { in: "header", name: "X-Sign" },
-        },
-      },
+      request: signedWith({
+        algorithm: "rsa-sha256",
+        over: "plain",
+        canonical: { kind: "rawBody" },
+        placement: { in: "header", name: "X-Sign" },
+      }),
     };
     // The signature is wrong too, but it covers the plaintext, which decryption must give first.
     await expect(open(options, notAnEnvelope, { "x-sign": "AAAA" })).rejects.toMatchObject({
@@ -380,21 +377,16 @@ describe("an unreadable envelope fails the check that reads it first", () => {
   });
 
   it("a valid signature over the raw wire text: verification passes, decryption fails", async () => {
-    const options: ConfigurableCryptoOptions = {
-      keys,
-      callback: {
-        encryption,
-        signature: {
-          algorithm: "rsa-sha256",
-          canonical: { kind: "rawBody" },
-          placement: { in: "header", name: "X-Sign" },
-        },
-      },
+    const signature: SignaturePart = {
+      algorithm: "rsa-sha256",
+      canonical: { kind: "rawBody" },
+      placement: { in: "header", name: "X-Sign" },
     };
+    const options: ConfigurableCryptoOptions = { keys, callback: signedWith(signature) };
     // The partner signs a body that is not an envelope (its own bug): the signature is genuine.
     const signer = await handlerFor({
       keys: { signing: partnerKeys.signing, verifying: partnerKeys.verifying },
-      request: { signature: options.callback?.signature as never },
+      request: { signature },
     });
     const signed = await signer.sealRequest({
       method: "POST",

@@ -85,16 +85,19 @@ function mutate(text: string, field: string, codec: Codec): string {
   return codec.encode(decoded);
 }
 
+/** A loan application sealed with the scheme's request codec. */
+const sealApplication = (scheme: Scheme, handler: CryptoHandler) =>
+  handler.sealRequest({
+    method: "POST",
+    path: "/loan/apply",
+    headers: {},
+    query: {},
+    body: business,
+    codec: scheme.requestCodec,
+  });
+
 describe.each(schemes)("$name", (scheme) => {
-  const seal = (handler: CryptoHandler) =>
-    handler.sealRequest({
-      method: "POST",
-      path: "/loan/apply",
-      headers: {},
-      query: {},
-      body: business,
-      codec: scheme.requestCodec,
-    });
+  const seal = (handler: CryptoHandler) => sealApplication(scheme, handler);
 
   it("round trip: request, answer, callback, acknowledgement", async () => {
     const { client, mock } = await pair(scheme);
@@ -177,7 +180,6 @@ describe.each(schemes)("$name", (scheme) => {
       scheme.secrets,
     );
   });
-
 });
 
 const withWindow = (scheme: Scheme) => scheme.options().request?.timestamp?.window !== undefined;
@@ -191,14 +193,7 @@ describe("replay windows", () => {
     "$name accepts a message inside its window and rejects one outside it",
     async (scheme) => {
       const { client, mock, clock } = await pair(scheme);
-      const wire = await client.sealRequest({
-        method: "POST",
-        path: "/loan/apply",
-        headers: {},
-        query: {},
-        body: business,
-        codec: scheme.requestCodec,
-      });
+      const wire = await sealApplication(scheme, client);
       clock.ms += 4 * 60_000;
       await expect(mock.openRequest(wire, scheme.requestCodec)).resolves.toMatchObject({
         body: business,

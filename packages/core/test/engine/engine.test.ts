@@ -1,11 +1,11 @@
 import { describe, expect, test } from "vitest";
-import { CapflowError, isCapflowError } from "../../src/errors.ts";
 import { mirrorCryptoDefinition } from "../../src/crypto/configurable/mirror.ts";
 import { createCryptoHandlerRegistry } from "../../src/crypto/handler-registry.ts";
 import { createDefaultSecretResolver } from "../../src/crypto/secret-resolvers.ts";
 import type { ChannelDefinition } from "../../src/definition/types.ts";
-import { jsonCodec } from "../../src/message/codecs/json-codec.ts";
+import { CapflowError, isCapflowError } from "../../src/errors.ts";
 import { InProcessLockProvider } from "../../src/memory/in-process-lock-provider.ts";
+import { jsonCodec } from "../../src/message/codecs/json-codec.ts";
 import { engineHarness } from "./harness.ts";
 import {
   loanBehavior,
@@ -14,6 +14,23 @@ import {
   testChannel,
 } from "./loan-definitions.ts";
 import type { ScriptedAnswer } from "./scripted-transport.ts";
+
+/** The channel with refusals of its callback answering the error's code and message. */
+function refusalsNamingTheError(channel: ChannelDefinition): ChannelDefinition {
+  const loanResult = channel.callbacks!["loan.result"]!;
+  return {
+    ...channel,
+    callbacks: {
+      "loan.result": {
+        ...loanResult,
+        ack: {
+          ...loanResult.ack,
+          rejectBody: { code: "{{error.code}}", message: "{{error.message}}" },
+        },
+      },
+    },
+  };
+}
 
 describe("engine: calls and callbacks", () => {
   test("apply, wait for the callback, settle; the step log is masked", async () => {
@@ -365,21 +382,7 @@ describe("engine: callbacks", () => {
   });
 
   test("a callback body that does not decode is refused without quoting it back", async () => {
-    const loanResult = testChannel.callbacks!["loan.result"]!;
-    const h = engineHarness({
-      channel: {
-        ...testChannel,
-        callbacks: {
-          "loan.result": {
-            ...loanResult,
-            ack: {
-              ...loanResult.ack,
-              rejectBody: { code: "{{error.code}}", message: "{{error.message}}" },
-            },
-          },
-        },
-      },
-    });
+    const h = engineHarness({ channel: refusalsNamingTheError(testChannel) });
     const ack = await h.engine.receiveCallback("lanbank", "loan.result", {
       method: "POST",
       path: "/callbacks/lanbank/loan.result",
@@ -438,21 +441,8 @@ describe("engine: a refused callback tells its sender nothing about which check 
   }
 
   test("a bad signature and a bad ciphertext get the same answer; the host sees which", async () => {
-    const loanResult = testChannel.callbacks!["loan.result"]!;
     const h = engineHarness({
-      channel: {
-        ...testChannel,
-        crypto: crypto(platformKey),
-        callbacks: {
-          "loan.result": {
-            ...loanResult,
-            ack: {
-              ...loanResult.ack,
-              rejectBody: { code: "{{error.code}}", message: "{{error.message}}" },
-            },
-          },
-        },
-      },
+      channel: refusalsNamingTheError({ ...testChannel, crypto: crypto(platformKey) }),
       engine: { secrets },
     });
     await h.startLoan("L-c");
