@@ -7,61 +7,72 @@
  * logs and in step logs.
  */
 
-/** Every code the engine and its adapters raise. Adapters translate driver errors into these. */
-export const errorCodes = [
+/**
+ * Every code the engine and its adapters raise, with whether retrying the same operation later may
+ * succeed by default. Adapters translate driver errors into these codes. A throw site that knows
+ * better (a Redis reply that is transient, a conflict the caller may simply retry) overrides the
+ * default with `retryable`; everywhere else this one table decides.
+ */
+export const retryableByDefault = {
   // definitions
-  "DEFINITION_INVALID",
-  "DEFINITION_NOT_FOUND",
+  DEFINITION_INVALID: false,
+  DEFINITION_NOT_FOUND: false,
   // message pipeline
-  "PROCESSOR_NOT_FOUND",
-  "PROCESSOR_ARITY",
-  "PROCESSOR_FAILED",
-  "PROCESSOR_DUPLICATE",
-  "TEMPLATE_COMPILE_FAILED",
-  "TEMPLATE_RENDER_FAILED",
-  "CODEC_ENCODE_FAILED",
-  "CODEC_DECODE_FAILED",
-  "EXTRACT_FAILED",
-  "ROUTE_EXPRESSION_INVALID",
-  "ROUTE_EVALUATION_FAILED",
-  "ROUTE_NO_MATCH",
+  PROCESSOR_NOT_FOUND: false,
+  PROCESSOR_ARITY: false,
+  PROCESSOR_FAILED: false,
+  PROCESSOR_DUPLICATE: false,
+  TEMPLATE_COMPILE_FAILED: false,
+  TEMPLATE_RENDER_FAILED: false,
+  CODEC_ENCODE_FAILED: false,
+  CODEC_DECODE_FAILED: false,
+  EXTRACT_FAILED: false,
+  ROUTE_EXPRESSION_INVALID: false,
+  ROUTE_EVALUATION_FAILED: false,
+  ROUTE_NO_MATCH: false,
   // crypto and keys
-  "CRYPTO_HANDLER_NOT_FOUND",
-  "CRYPTO_CONFIG_INVALID",
-  "CRYPTO_SIGN_FAILED",
-  "CRYPTO_VERIFY_FAILED",
-  "CRYPTO_ENCRYPT_FAILED",
-  "CRYPTO_DECRYPT_FAILED",
-  "KEY_INVALID",
-  "SECRET_NOT_FOUND",
-  // transport and flow control
-  "TRANSPORT_NOT_SENT",
-  "TRANSPORT_UNKNOWN_OUTCOME",
-  "TRANSPORT_HTTP_STATUS",
-  "LIMITER_REJECTED",
-  "LIMITER_UNAVAILABLE",
-  "CIRCUIT_OPEN",
-  "LOCK_NOT_ACQUIRED",
-  "LOCK_LOST",
-  "LOCK_UNAVAILABLE",
+  CRYPTO_HANDLER_NOT_FOUND: false,
+  CRYPTO_CONFIG_INVALID: false,
+  CRYPTO_SIGN_FAILED: false,
+  CRYPTO_VERIFY_FAILED: false,
+  CRYPTO_ENCRYPT_FAILED: false,
+  CRYPTO_DECRYPT_FAILED: false,
+  KEY_INVALID: false,
+  SECRET_NOT_FOUND: false,
+  // transport and flow control: "not sent" may be retried, an unknown outcome never blindly
+  TRANSPORT_NOT_SENT: true,
+  TRANSPORT_UNKNOWN_OUTCOME: false,
+  TRANSPORT_HTTP_STATUS: false,
+  LIMITER_REJECTED: true,
+  LIMITER_UNAVAILABLE: true,
+  CIRCUIT_OPEN: true,
+  LOCK_NOT_ACQUIRED: true,
+  LOCK_LOST: true,
+  LOCK_UNAVAILABLE: true,
   // engine and store
-  "INSTANCE_NOT_FOUND",
-  "INSTANCE_INPUT_MISMATCH",
-  "INSTANCE_SETTLED",
-  "STORE_CONFLICT",
-  "STORE_UNIQUE_VIOLATION",
-  "STORE_SERIALIZATION_FAILURE",
-  "STORE_DEADLOCK",
-  "STORE_CONNECTION_LOST",
-  "STORE_TIMEOUT",
-  "STORE_UNAVAILABLE",
-  "STORE_FAILED",
-  "CALLBACK_UNKNOWN",
-  "CALLBACK_REJECTED",
-  "CONFIG_INVALID",
-] as const;
+  INSTANCE_NOT_FOUND: false,
+  INSTANCE_INPUT_MISMATCH: false,
+  INSTANCE_SETTLED: false,
+  /** Someone else moved the instance: the caller lost ownership and must not go on. */
+  STORE_CONFLICT: false,
+  STORE_UNIQUE_VIOLATION: false,
+  STORE_SERIALIZATION_FAILURE: true,
+  STORE_DEADLOCK: true,
+  STORE_CONNECTION_LOST: true,
+  STORE_TIMEOUT: true,
+  STORE_UNAVAILABLE: true,
+  STORE_FAILED: false,
+  CALLBACK_UNKNOWN: false,
+  CALLBACK_REJECTED: false,
+  CONFIG_INVALID: false,
+  /** A failure nobody classified: a bug in capflow or in a host's code, not a configuration problem. */
+  INTERNAL: false,
+} as const satisfies Record<string, boolean>;
 
-export type ErrorCode = (typeof errorCodes)[number];
+/** Every code, in the order of {@link retryableByDefault}. */
+export const errorCodes = Object.keys(retryableByDefault) as ErrorCode[];
+
+export type ErrorCode = keyof typeof retryableByDefault;
 
 /** Where an error happened. Every field is optional; fill in what is known. */
 export interface ErrorContext {
@@ -82,9 +93,15 @@ export interface ErrorContext {
 export interface CapflowErrorOptions {
   context?: ErrorContext;
   cause?: unknown;
-  /** Whether retrying the same operation later may succeed. Defaults to false. */
+  /** Whether retrying the same operation later may succeed. Default: the code's entry in {@link retryableByDefault}. */
   retryable?: boolean;
 }
+
+/**
+ * Marks capflow errors across copies of this package: peer dependencies can leave two copies of
+ * core installed, and `instanceof` against one copy's class fails for the other's errors.
+ */
+const capflowErrorBrand = Symbol.for("@capflow/core:CapflowError");
 
 export class CapflowError extends Error {
   override readonly name: string = "CapflowError";
@@ -96,7 +113,17 @@ export class CapflowError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.context = options.context ?? {};
-    this.retryable = options.retryable ?? false;
+    this.retryable = options.retryable ?? retryableByDefault[code] ?? false;
+    Object.defineProperty(this, capflowErrorBrand, { value: true });
+  }
+
+  /** `instanceof` recognises errors of any copy of this package (by brand, not by prototype). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return (
+      typeof value === "object" &&
+      value !== null &&
+      (value as Record<symbol, unknown>)[capflowErrorBrand] === true
+    );
   }
 
   /** A copy with more context; the original context wins for keys both define. */
@@ -129,5 +156,25 @@ export class CapflowError extends Error {
 }
 
 export function isCapflowError(error: unknown, code?: ErrorCode): error is CapflowError {
-  return error instanceof CapflowError && (code === undefined || error.code === code);
+  return (
+    typeof error === "object" &&
+    error !== null &&
+    (error as Record<symbol, unknown>)[capflowErrorBrand] === true &&
+    (code === undefined || (error as CapflowError).code === code)
+  );
+}
+
+/**
+ * The error as a `CapflowError`: capflow's own errors as they are, anything else (a bug in capflow
+ * or in a host's processor or handler that threw something unclassified) as `INTERNAL`, so it is
+ * never mistaken for a configuration problem.
+ */
+export function toCapflowError(error: unknown, context?: ErrorContext): CapflowError {
+  if (isCapflowError(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new CapflowError(
+    "INTERNAL",
+    `unexpected failure: ${message}; this is a bug in capflow or in a processor, handler or adapter it called — report it with the stack of the cause`,
+    { cause: error, ...(context ? { context } : {}) },
+  );
 }

@@ -88,7 +88,7 @@ async function waitUntilReady(client: Redis, timeoutMs: number, url: string): Pr
     throw new CapflowError(
       "LOCK_UNAVAILABLE",
       `cannot reach Redis at ${redactUrl(url)} within ${timeoutMs} ms${lastError ? ` (${lastError.message})` : ""}; check REDIS_URL and that Redis is running`,
-      { cause: lastError, retryable: true },
+      { cause: lastError },
     );
   } finally {
     client.off("error", onError);

@@ -70,7 +70,7 @@ export class RedlockLockProvider implements LockProvider {
         throw new CapflowError(
           "LOCK_NOT_ACQUIRED",
           `lock "${key}" is held by another task and was not released within ${waitMs} ms; try again later`,
-          { context: { lock: key }, retryable: true },
+          { context: { lock: key } },
         );
       }
       await pauseUnlessAborted(pause, options.signal);

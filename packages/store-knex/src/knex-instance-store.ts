@@ -352,7 +352,7 @@ export class KnexInstanceStore implements InstanceStore {
       throw new CapflowError(
         "STORE_CONNECTION_LOST",
         `lost the connection while committing instance ${transition.instanceId} at version ${transition.expectedVersion}, and could not re-read it: the commit may or may not have happened; retry with the same expected version (a second apply is refused by the version check)`,
-        { retryable: true, cause, context: original.context },
+        { cause, context: original.context },
       );
     }
     const row = rows[0];

@@ -4,23 +4,30 @@ import type {
   BodyFormat,
   ErrorClass,
   MessageTemplate,
+  Outcome,
   ResponseDefinition,
   StatusTable,
 } from "../definition/types.ts";
 import { CapflowError, isCapflowError } from "../errors.ts";
-import type { ExtractionEnv } from "../message/extract-fields.ts";
+import { codecFor } from "../message/codecs/codec-for.ts";
+import { type ExtractionEnv, extractFields } from "../message/extract-fields.ts";
+import { renderMessage } from "../message/render-message.ts";
+import { applyStatusTable } from "../message/status-table.ts";
 import type { FlowControl } from "../runtime/flow-control/flow-control.ts";
 import { flowRequestFor } from "../runtime/flow-control/flow-request.ts";
-import {
-  applyStatusTable,
-  codecFor,
-  extractFields,
-  renderMessage,
-  type StatusResult,
-} from "./pipeline.ts";
 import type { StepRun } from "./step-run.ts";
 
-/** The result of one request to a partner, classified (DESIGN §5). */
+/** A partner answer's status, normalised: the code as text (`""` when the answer carries none). */
+export interface StatusResult {
+  code: string;
+  outcome: Outcome;
+  retryable: boolean;
+}
+
+/**
+ * The result of one request to a partner, classified by what it proves (concepts.md, "Failures
+ * are classified"): answered, failed (not sent, unknown outcome, invalid answer), or not admitted.
+ */
 export type Exchange =
   | {
       kind: "answered";
@@ -213,7 +220,10 @@ function statusOf(
   env: ExtractionEnv,
   httpStatus: number,
 ): StatusResult {
-  if (table) return applyStatusTable(table, env);
+  if (table) {
+    const status = applyStatusTable(table, env);
+    return { code: status.code ?? "", outcome: status.outcome, retryable: status.retryable };
+  }
   // Without a table, HTTP decides: the route conditions are expected to look at the fields.
   const ok = httpStatus >= 200 && httpStatus < 300;
   return { code: String(httpStatus), outcome: ok ? "succeeded" : "failed", retryable: false };

@@ -5,17 +5,15 @@ import type {
   HttpMethod,
 } from "../definition/types.ts";
 import { CapflowError, isCapflowError } from "../errors.ts";
+import { evaluateExpression } from "../message/cel.ts";
+import { codecFor } from "../message/codecs/codec-for.ts";
+import { extractFields } from "../message/extract-fields.ts";
+import { maskFields } from "../message/mask.ts";
+import { renderMessage } from "../message/render-message.ts";
+import { applyStatusTable } from "../message/status-table.ts";
 import type { CallbackPayload } from "./callback-payload.ts";
 import type { EngineCore } from "./engine-core.ts";
 import { newId } from "./new-id.ts";
-import {
-  applyStatusTable,
-  codecFor,
-  evaluateExpression,
-  extractFields,
-  maskFields,
-  renderMessage,
-} from "./pipeline.ts";
 import type { ChannelRuntime } from "./runtime-cache.ts";
 
 /** An inbound HTTP request as the host service's web framework received it. */
@@ -42,7 +40,7 @@ export interface CallbackAcknowledgement {
 }
 
 /**
- * Stores before it processes (DESIGN §6.3): a verified callback goes to the insert-only inbox,
+ * Stores before it processes (concepts.md, "The money rules"): a verified callback goes to the insert-only inbox,
  * deduplicated by the channel's dedupe key, then the waiting instance is woken. Applying it is
  * the instance's next step, under compare-and-set, so it happens at most once and never moves a
  * settled instance backwards.
@@ -98,14 +96,14 @@ export async function receiveCallback(
     const fields = extractFields(definition.extract ?? {}, env);
     const status = definition.statusTable
       ? applyStatusTable(definition.statusTable, env)
-      : { outcome: "unknown" as const, code: "" };
+      : { outcome: "unknown" as const, code: null };
     const rules = channel.definition.masking ?? { fields: {} };
     payload = {
       body: opened.body,
       headers: opened.headers,
       fields,
       outcome: status.outcome,
-      code: status.code,
+      code: status.code ?? "",
       masked: maskFields(opened.body, rules),
     };
   } catch (error) {

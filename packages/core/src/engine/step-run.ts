@@ -1,9 +1,10 @@
 import type { StepDefinition } from "../definition/types.ts";
 import type { ErrorContext } from "../errors.ts";
+import { maskFields } from "../message/mask.ts";
+import type { RenderScope } from "../message/render-session.ts";
 import type { InFlightCall, InstanceRecord } from "../ports/instance-store.ts";
 import type { MachineSnapshot } from "./behavior-machine.ts";
 import type { EngineCore } from "./engine-core.ts";
-import { maskFields, type RenderScope } from "./pipeline.ts";
 import type { BehaviorRuntime, ChannelRuntime } from "./runtime-cache.ts";
 
 /** Everything one execution of one step works with. Lives for that execution only. */

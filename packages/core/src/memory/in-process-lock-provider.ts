@@ -19,7 +19,7 @@ export class InProcessLockProvider implements LockProvider {
         throw new CapflowError(
           "LOCK_NOT_ACQUIRED",
           `lock "${key}" is held by another task; try again later`,
-          { context: { lock: key }, retryable: true },
+          { context: { lock: key } },
         );
       }
       await this.#clock.sleep(

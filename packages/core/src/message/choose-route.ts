@@ -5,6 +5,8 @@ import { celSummary, parseExpression, toCelVariables } from "./cel.ts";
 /** What route conditions see. */
 export interface RouteEnv {
   outcome?: Outcome | string | null;
+  /** The partner's status code as text (from the status table), when there is an answer. */
+  code?: string | null;
   fields?: Record<string, unknown>;
   body?: unknown;
   context?: Record<string, unknown>;

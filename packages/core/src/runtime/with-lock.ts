@@ -65,7 +65,7 @@ export function withLock<KeyArgs extends unknown[], This = unknown>(
         throw new CapflowError(
           "LOCK_NOT_ACQUIRED",
           `${methodName}: lock "${key}" is held elsewhere and was not released within ${waitMs} ms; the method did not run, try again later`,
-          { context: { lock: key, method: methodName }, cause: error, retryable: true },
+          { context: { lock: key, method: methodName }, cause: error },
         );
       }
       try {

@@ -591,4 +591,29 @@ describe("engine: definitions that cannot be loaded", () => {
       expect.objectContaining({ type: "instance.attention", reason: "parked" }),
     );
   });
+
+  test("a failure nobody classified is INTERNAL, not a template or configuration problem", async () => {
+    const h = engineHarness();
+    h.transport.script("/loan/apply", { body: { status: "ACCEPTED" } });
+    const { id } = await h.startLoan("L-bug");
+    const commit = h.store.commitTransition.bind(h.store);
+    let broken = true;
+    h.store.commitTransition = async (transition) => {
+      if (broken && transition.log.event !== "error") {
+        broken = false;
+        throw new TypeError("cannot read properties of undefined");
+      }
+      return commit(transition);
+    };
+    await h.engine.runDue();
+    const after = await h.engine.getInstance(id);
+    expect(after).toMatchObject({ step: "apply", lastError: { code: "INTERNAL" } });
+    expect(after?.lastError?.message).toContain("cannot read properties of undefined");
+    // Nothing was sent (the intent never committed); a bug needs a person: parked, not retried.
+    expect(after?.nextRunAt).toBeNull();
+    expect(h.transport.count("/loan/apply")).toBe(0);
+    expect(h.events).toContainEqual(
+      expect.objectContaining({ type: "instance.attention", reason: "parked", code: "INTERNAL" }),
+    );
+  });
 });

@@ -1,14 +1,14 @@
 import type { CallStep, ErrorClass } from "../../definition/types.ts";
-import { CapflowError, isCapflowError } from "../../errors.ts";
+import { CapflowError, isCapflowError, toCapflowError } from "../../errors.ts";
 import type { InFlightCall } from "../../ports/instance-store.ts";
 import { answerRouteEnv, type Exchange, exchangeWithPartner } from "../partner-exchange.ts";
-import { routeFor } from "../pipeline.ts";
 import type { StepRun } from "../step-run.ts";
 import { defaultRetryPolicy, refusalDelay, retryDelay } from "./retry-policy.ts";
+import { chooseStepRoute } from "./route-choice.ts";
 import type { StepDecision } from "./step-decision.ts";
 
 /**
- * A `call` step: send once and route on the answer (DESIGN §5).
+ * A `call` step: send once and route on the answer (concepts.md, "Step kinds").
  *
  * Before sending, the attempt is recorded (`inFlight`, with its serial number) in a
  * compare-and-set commit. So a worker that crashes or loses ownership mid-call leaves a trace:
@@ -62,9 +62,7 @@ export async function executeCallStep(run: StepRun, step: CallStep): Promise<Ste
     );
   } catch (error) {
     if (isCapflowError(error, "STORE_CONFLICT") || run.signal.aborted) throw error;
-    const failure = isCapflowError(error)
-      ? error
-      : new CapflowError("TEMPLATE_RENDER_FAILED", String(error), { cause: error });
+    const failure = toCapflowError(error, run.errorContext());
     // A failure after the intent was recorded may follow the send: treat it as one that did.
     if (intentRecorded) {
       if (!idempotent) return unknownOutcome(run, step, intent, failure, undefined);
@@ -152,7 +150,7 @@ export async function executeCallStep(run: StepRun, step: CallStep): Promise<Ste
         }
       }
       const env = answerRouteEnv(run, exchange);
-      const route = routeFor(step.routes, step.otherwise, env, run);
+      const route = chooseStepRoute(step.routes, step.otherwise, env, run);
       if (route.kind === "error") return park(run, intent, route.error, exchange.log, fields);
       if (route.kind === "none") {
         const error = new CapflowError(

@@ -1,10 +1,10 @@
 import { parseDuration } from "../../definition/duration.ts";
 import type { CallbackStep } from "../../definition/types.ts";
 import type { CallbackPayload } from "../callback-payload.ts";
-import { routeFor } from "../pipeline.ts";
 import type { StepRun } from "../step-run.ts";
 import { park } from "./call-step.ts";
 import { afterPoll, pollOnce } from "./poll-step.ts";
+import { chooseStepRoute } from "./route-choice.ts";
 import type { StepDecision } from "./step-decision.ts";
 
 /**
@@ -36,7 +36,7 @@ export async function executeCallbackStep(run: StepRun, step: CallbackStep): Pro
       status: 200,
       ...run.routeData(),
     };
-    const route = routeFor(step.routes, step.otherwise, env, run);
+    const route = chooseStepRoute(step.routes, step.otherwise, env, run);
     if (route.kind === "error") return park(run, null, route.error, undefined, payload.fields);
     consumed.push(entry.id);
     if (route.kind === "route") {

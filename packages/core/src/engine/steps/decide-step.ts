@@ -1,13 +1,13 @@
 import type { DecideStep, DelayStep } from "../../definition/types.ts";
 import { CapflowError } from "../../errors.ts";
-import { routeFor } from "../pipeline.ts";
 import type { StepRun } from "../step-run.ts";
 import { park } from "./call-step.ts";
+import { chooseStepRoute } from "./route-choice.ts";
 import type { StepDecision } from "./step-decision.ts";
 
 /** A `decide` step: route on the instance's data alone. */
 export function executeDecideStep(run: StepRun, step: DecideStep): StepDecision {
-  const route = routeFor(
+  const route = chooseStepRoute(
     step.routes,
     step.otherwise,
     { outcome: null, code: null, fields: {}, body: null, status: null, ...run.routeData() },

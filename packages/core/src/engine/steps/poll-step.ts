@@ -2,10 +2,10 @@ import { parseDuration } from "../../definition/duration.ts";
 import type { CallbackStep, PollStep, Route } from "../../definition/types.ts";
 import { CapflowError, isCapflowError } from "../../errors.ts";
 import { answerRouteEnv, exchangeWithPartner } from "../partner-exchange.ts";
-import { routeFor } from "../pipeline.ts";
 import type { StepRun } from "../step-run.ts";
 import { park } from "./call-step.ts";
 import { refusalDelay } from "./retry-policy.ts";
+import { chooseStepRoute } from "./route-choice.ts";
 import type { StepDecision } from "./step-decision.ts";
 
 export type PollSpec = Pick<PollStep, "interface" | "request" | "response" | "schedule">;
@@ -59,7 +59,7 @@ export async function pollOnce(
     return { kind: "unsettled", outcome: exchange.errorClass, log: exchange.log };
   const { result, fields } = exchange;
   const env = answerRouteEnv(run, exchange);
-  const route = routeFor(routes, otherwise, env, run);
+  const route = chooseStepRoute(routes, otherwise, env, run);
   if (route.kind === "error")
     return {
       kind: "unsettled",

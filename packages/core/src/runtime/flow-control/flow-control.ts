@@ -135,7 +135,7 @@ export class FlowControl {
         new CapflowError(
           "CIRCUIT_OPEN",
           `circuit of ${channel} ${request.interface} is open after repeated failures; the call was not sent and will be retried`,
-          { context, retryable: true },
+          { context },
         ),
       );
     }
@@ -148,7 +148,7 @@ export class FlowControl {
         new CapflowError(
           "LIMITER_REJECTED",
           `${request.bulkhead} calls to ${channel} are already in flight in this worker (bulkhead); the call was not sent and will be retried`,
-          { context: { ...context, reason: "bulkhead" }, retryable: true },
+          { context: { ...context, reason: "bulkhead" } },
         ),
       );
     }
@@ -170,7 +170,7 @@ export class FlowControl {
             new CapflowError(
               "LIMITER_REJECTED",
               `${channel} ${request.interface} is at its ${decision.reason} limit; the call was not sent and will be retried`,
-              { context: { ...context, reason: decision.reason }, retryable: true },
+              { context: { ...context, reason: decision.reason } },
             ),
           );
         }

@@ -1,0 +1,138 @@
+import { CapflowError, isCapflowError } from "../errors.ts";
+import { type InstanceChanges, type InstanceRecord, isSettled } from "../ports/instance-store.ts";
+import type { MachineSnapshot } from "./behavior-machine.ts";
+import type { EngineCore } from "./engine-core.ts";
+import { entrySchedule } from "./entry-schedule.ts";
+import type { RuntimeCache } from "./runtime-cache.ts";
+
+/** Who did an operator action and why; recorded in the history. */
+export interface Actor {
+  who: string;
+  why: string;
+}
+
+/** How often an action is re-applied to a fresh read when a worker commits in between. */
+const maxActionRetries = 5;
+
+/**
+ * What operators may do to an instance: make it due now, move it to a step, cancel it. Each is a
+ * compare-and-set commit with a history row naming the actor, like any step.
+ */
+export class OperatorActions {
+  constructor(
+    private readonly core: EngineCore,
+    private readonly runtime: RuntimeCache,
+  ) {}
+
+  /** Makes the instance due now (after fixing what parked it). Clears nothing else. */
+  async retryNow(id: string, actor: Actor): Promise<InstanceRecord> {
+    return this.#operate(id, actor, "retryNow", (record) => {
+      if (isSettled(record.status)) throw settledError(record, "retry");
+      return {
+        changes: {
+          nextRunAt: this.core.clock.now(),
+          status: record.status === "waiting" ? "waiting" : "active",
+        },
+      };
+    });
+  }
+
+  /** Moves the instance to any step of its pinned version, even out of a settled state. */
+  async moveTo(id: string, step: string, actor: Actor): Promise<InstanceRecord> {
+    const record = await this.mustGet(id);
+    const behavior = await this.runtime.behavior(
+      record.channel,
+      record.behavior,
+      record.behaviorVersion,
+    );
+    return this.#operate(id, actor, `moveTo:${step}`, (current) => {
+      const now = this.core.clock.now();
+      const snapshot = behavior.machine.moveTo(current.snapshot as MachineSnapshot, step, now);
+      const schedule = entrySchedule(behavior.definition.steps[step]!, now);
+      return {
+        changes: {
+          step,
+          snapshot,
+          status: schedule.status,
+          nextRunAt: schedule.nextRunAt,
+          waitingFor: schedule.waitingFor,
+          attempt: 0,
+          inFlight: null,
+          lastError: null,
+        },
+        toStep: step,
+      };
+    });
+  }
+
+  /** Cancels an unsettled instance. A call possibly in flight is not undone at the partner. */
+  async cancel(id: string, actor: Actor): Promise<InstanceRecord> {
+    return this.#operate(id, actor, "cancel", (record) => {
+      if (isSettled(record.status)) throw settledError(record, "cancel");
+      return { changes: { status: "cancelled", nextRunAt: null, waitingFor: null } };
+    });
+  }
+
+  async mustGet(id: string): Promise<InstanceRecord> {
+    const record = await this.core.store.getInstance(id);
+    if (!record)
+      throw new CapflowError("INSTANCE_NOT_FOUND", `no instance ${id}`, {
+        context: { instance: id },
+      });
+    return record;
+  }
+
+  async #operate(
+    id: string,
+    actor: Actor,
+    action: string,
+    change: (record: InstanceRecord) => { changes: InstanceChanges; toStep?: string },
+  ): Promise<InstanceRecord> {
+    for (let attempt = 0; ; attempt++) {
+      const record = await this.mustGet(id);
+      const { changes, toStep } = change(record);
+      const now = this.core.clock.now();
+      try {
+        const next = await this.core.store.commitTransition({
+          instanceId: id,
+          expectedVersion: record.version,
+          now,
+          changes,
+          log: {
+            step: record.step,
+            attempt: record.attempt,
+            event: "operator",
+            outcome: action,
+            fromStep: record.step,
+            toStep: toStep ?? record.step,
+            fromStatus: record.status,
+            ...(changes.status ? { toStatus: changes.status } : {}),
+            actor,
+            startedAt: now,
+            durationMs: 0,
+          },
+        });
+        if (isSettled(next.status) && !isSettled(record.status)) {
+          this.core.emit({
+            type: "instance.settled",
+            instanceId: id,
+            status: next.status,
+            step: next.step,
+          });
+        }
+        return next;
+      } catch (error) {
+        // A worker committed in between: re-read and apply the action to the new state.
+        if (!isCapflowError(error, "STORE_CONFLICT") || attempt >= maxActionRetries) throw error;
+      }
+    }
+  }
+}
+
+function settledError(record: InstanceRecord, action: string): CapflowError {
+  return new CapflowError(
+    "INSTANCE_SETTLED",
+    `instance ${record.id} is settled (${record.status}); cannot ${action} it. Use moveTo to reopen it deliberately`,
+    { context: { instance: record.id, step: record.step } },
+  );
+}

@@ -1,0 +1,213 @@
+import { isCapflowError, toCapflowError } from "../errors.ts";
+import { type InstanceRecord, isSettled } from "../ports/instance-store.ts";
+import type { Lock, LockProvider } from "../ports/lock-provider.ts";
+import { applyDecision } from "./apply-decision.ts";
+import type { EngineCore } from "./engine-core.ts";
+import type { RuntimeCache } from "./runtime-cache.ts";
+import { StepRun } from "./step-run.ts";
+import { executeStep } from "./steps/execute-step.ts";
+
+/** What running due instances needs besides the engine core. */
+export interface DueRunnerDeps {
+  core: EngineCore;
+  runtime: RuntimeCache;
+  locks: LockProvider;
+  lockTtlMs: number;
+  /** Steps run back to back in one claim when the next one is due at once. */
+  maxChainedSteps: number;
+}
+
+export interface RunDueOptions {
+  /** Instances to claim at most. Default 16. */
+  limit?: number;
+  /** Only these channels (a worker dedicated to some funders). */
+  channels?: string[];
+  /** Aborted when the worker stops: a chain ends after its current step. */
+  signal?: AbortSignal;
+}
+
+/** A failure that may clear by itself (store, secret store briefly away) is tried again after this. */
+const failureBackoffMs = 30_000;
+
+/**
+ * Claims due instances and runs them. Returns how many it ran: instances whose lock could not be
+ * taken (held elsewhere, or the lock service is down) are given back and not counted, so a
+ * worker loop backs off instead of spinning on them.
+ */
+export async function runDue(deps: DueRunnerDeps, options: RunDueOptions = {}): Promise<number> {
+  const { core } = deps;
+  const claimed = await core.store.claimDue({
+    owner: core.workerId,
+    now: core.clock.now(),
+    leaseMs: core.leaseMs,
+    limit: options.limit ?? 16,
+    ...(options.channels ? { channels: options.channels } : {}),
+  });
+  const ran = await Promise.all(claimed.map((record) => runClaimed(deps, record, options.signal)));
+  return ran.filter(Boolean).length;
+}
+
+/** Runs one claimed instance under its lock: its due step, and the next ones while due at once. */
+export async function runClaimed(
+  deps: DueRunnerDeps,
+  claimed: InstanceRecord,
+  stopping?: AbortSignal,
+): Promise<boolean> {
+  const { core } = deps;
+  let lock: Lock;
+  try {
+    lock = await deps.locks.acquire(`instance:${claimed.id}`, { ttlMs: deps.lockTtlMs });
+  } catch (error) {
+    // Another worker holds it (or the lock service is down, or misconfigured): give the claim
+    // back for later. Not thrown: the batch's other instances are still running.
+    await core.store.releaseLease(claimed.id, core.workerId).catch(() => {});
+    if (!isCapflowError(error, "LOCK_NOT_ACQUIRED") && !isCapflowError(error, "LOCK_UNAVAILABLE"))
+      core.emit({
+        type: "step.failed",
+        instanceId: claimed.id,
+        step: claimed.step,
+        errorClass: "unexpected",
+        code: toCapflowError(error).code,
+        willRetry: true,
+      });
+    return false;
+  }
+  try {
+    let record: InstanceRecord | undefined = claimed;
+    for (let chained = 0; record && chained < deps.maxChainedSteps; chained++) {
+      if (chained > 0 && stopping?.aborted) {
+        // The worker stops: the rest of the chain goes back to the queue now, not after the
+        // lease the last commit kept.
+        await core.store.releaseLease(record.id, core.workerId).catch(() => {});
+        break;
+      }
+      const remaining = deps.maxChainedSteps - chained - 1;
+      record = await runStep(deps, record, lock.signal, remaining > 0);
+      if (
+        record &&
+        (record.nextRunAt === null ||
+          record.nextRunAt > core.clock.now() ||
+          isSettled(record.status))
+      ) {
+        record = undefined;
+      }
+    }
+  } catch (error) {
+    // A failure no step handles (a bug, the store down): the instance keeps its step; record why
+    // if the store lets us, and leave it to its lease to come back. Other instances go on.
+    // Without the lock the instance may be another worker's now: write nothing then.
+    try {
+      if (lock.signal.aborted) throw error;
+      const current = await core.store.getInstance(claimed.id);
+      if (current && !isSettled(current.status)) await recordFailure(core, current, error, false);
+    } catch {
+      // The store is away too: the lease brings the instance back.
+    }
+  } finally {
+    await lock.release().catch(() => {});
+  }
+  return true;
+}
+
+/** Runs the current step once; returns the committed record if the worker may go on with it. */
+async function runStep(
+  deps: DueRunnerDeps,
+  record: InstanceRecord,
+  signal: AbortSignal,
+  mayChain: boolean,
+): Promise<InstanceRecord | undefined> {
+  const { core, runtime } = deps;
+  const startedAt = core.clock.now();
+  let run: StepRun;
+  try {
+    const [channel, behavior] = await Promise.all([
+      runtime.channel(record.channel),
+      runtime.behavior(record.channel, record.behavior, record.behaviorVersion),
+    ]);
+    run = new StepRun(core, record, channel, behavior, signal);
+  } catch (error) {
+    // Definitions or keys cannot be loaded. A passing outage backs off; anything else parks the
+    // instance until an operator fixes the definition or key and retries it.
+    const failure = toCapflowError(error);
+    await recordFailure(core, record, failure, !failure.retryable).catch(() => undefined);
+    return undefined;
+  }
+
+  try {
+    const decision = await executeStep(run);
+    if (decision.type === "stop") return undefined;
+    const { transition, events } = applyDecision(run, decision, {
+      startedAt,
+      now: core.clock.now(),
+      mayChain,
+      leaseMs: core.leaseMs,
+    });
+    const next = await core.store.commitTransition(transition);
+    for (const event of events) core.emit(event);
+    return next;
+  } catch (error) {
+    // Someone else moved the instance (or our lock is gone): we lost it; make no further call.
+    if (isCapflowError(error, "STORE_CONFLICT") || signal.aborted) {
+      core.emit({ type: "ownership.lost", instanceId: record.id, step: record.step });
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+/**
+ * Records a failure no step executor decided on, with compare-and-set, leaving the instance at
+ * its step. A failure that may clear by itself backs off; one that needs a person (a broken
+ * definition, a missing key) parks the instance.
+ */
+async function recordFailure(
+  core: EngineCore,
+  record: InstanceRecord,
+  error: unknown,
+  park: boolean,
+): Promise<void> {
+  const failure = toCapflowError(error, {
+    channel: record.channel,
+    behavior: record.behavior,
+    step: record.step,
+    instance: record.id,
+  });
+  const now = core.clock.now();
+  const stored = { code: failure.code, message: failure.message };
+  await core.store.commitTransition({
+    instanceId: record.id,
+    expectedVersion: record.version,
+    now,
+    changes: {
+      lastError: stored,
+      nextRunAt: park || record.nextRunAt === null ? null : now + failureBackoffMs,
+    },
+    log: {
+      step: record.step,
+      attempt: record.attempt,
+      event: "error",
+      outcome: failure.code,
+      error: stored,
+      startedAt: now,
+      durationMs: 0,
+    },
+  });
+  core.emit(
+    park
+      ? {
+          type: "instance.attention",
+          instanceId: record.id,
+          step: record.step,
+          reason: "parked",
+          code: failure.code,
+        }
+      : {
+          type: "step.failed",
+          instanceId: record.id,
+          step: record.step,
+          errorClass: "unexpected",
+          code: failure.code,
+          willRetry: true,
+        },
+  );
+}
