@@ -13,7 +13,6 @@ import {
   InProcessLimiter,
   type InstanceRecord,
   loadDefinitionsOrThrow,
-  type PartnerKeySet,
   ProcessorRegistry,
   registerBuiltinProcessors,
   type SweepInboxResult,
@@ -28,7 +27,7 @@ import {
   pushDefinitions,
   syncProcessors,
 } from "@capflow/store-knex";
-import { createFunderCryptoHandler, type MockFunder } from "@capflow/testkit";
+import { createFunderCryptoHandler, type MockFunder, type PartnerKeySet } from "@capflow/testkit";
 import { type CallbackServer, startCallbackServer } from "./callback-server.ts";
 import { FastClock, ScaledTransport } from "./fast-clock.ts";
 import { jadeTrustFunder } from "./funders/jade-trust.ts";

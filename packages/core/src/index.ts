@@ -1,25 +1,42 @@
 /**
- * @capflow/core — funder integrations as configuration.
+ * @capflow/core — funder integrations as configuration: the definition model, the message
+ * pipeline, crypto handlers, the engine and its worker, the ports adapters implement, and
+ * in-memory adapters. Every export here is documented in docs/api.md; what sibling packages
+ * share beyond this is in `@capflow/core/internal`, with no compatibility promise.
  *
  * ```ts
- * import { loadDefinitions } from "@capflow/core";
+ * import { createEngine, loadDefinitionsOrThrow, MemoryDefinitionSource } from "@capflow/core";
  *
- * const { channels, behaviors, problems } = await loadDefinitions("./definitions");
+ * const definitions = new MemoryDefinitionSource(await loadDefinitionsOrThrow("./definitions"));
  * ```
  */
+
+// errors and secrets
 export {
   CapflowError,
   type CapflowErrorOptions,
   type ErrorCode,
   type ErrorContext,
-  errorCodes,
   isCapflowError,
 } from "./errors.ts";
 export { Redacted } from "./redacted.ts";
-export { canonicalJson } from "./canonical-json.ts";
 
-// definition
+// definitions: the model users author, loading, validation, graphs
 export type * from "./definition/types.ts";
+export type { KnownCryptoHandlers, KnownProcessors } from "./definition/registries.ts";
+export {
+  type LoadDefinitionsOptions,
+  loadDefinitions,
+  loadDefinitionsOrThrow,
+} from "./definition/load-definitions.ts";
+export {
+  type DefinitionDocument,
+  type DefinitionDocuments,
+  type DefinitionSet,
+  type ValidateDefinitionsOptions,
+  validateDefinitions,
+} from "./definition/validate-definitions.ts";
+export { formatProblems, type Problem, type ProblemCode } from "./definition/problem.ts";
 export {
   type BehaviorGraph,
   type BehaviorGraphAttributes,
@@ -27,56 +44,9 @@ export {
   type StepEdgeAttributes,
   type StepNodeAttributes,
 } from "./definition/behavior-graph.ts";
-export { fromPointer, toPointer } from "./definition/json-pointer.ts";
-export {
-  definitionSchema,
-  type DefinitionKind,
-  isBehaviorDefinition,
-  isChannelDefinition,
-} from "./definition/json-schema.ts";
-export {
-  type ParsedJsonSource,
-  type PositionLocator,
-  parseJsonSource,
-  type SourcePosition,
-} from "./definition/json-source.ts";
-export {
-  behaviorFileSuffix,
-  channelFileSuffix,
-  type LoadDefinitionsOptions,
-  loadDefinitions,
-  loadDefinitionsOrThrow,
-} from "./definition/load-definitions.ts";
-export {
-  formatProblems,
-  type Problem,
-  type ProblemCode,
-  problemCodes,
-  sortProblems,
-} from "./definition/problem.ts";
-export type { KnownCryptoHandlers, KnownProcessors } from "./definition/registries.ts";
 export { type RenderGraphOptions, renderDot, renderMermaid } from "./definition/render-graph.ts";
-export {
-  type StepTransition,
-  stepTransitions,
-  type TransitionKind,
-  waitingStepKinds,
-} from "./definition/step-transitions.ts";
-export {
-  scanTemplateProcessors,
-  type TemplateProcessorUse,
-  type TemplateScan,
-} from "./definition/template-processors.ts";
-export {
-  type DefinitionSet,
-  type DefinitionDocument,
-  type DefinitionDocuments,
-  type ValidateDefinitionsOptions,
-  validateDefinitions,
-} from "./definition/validate-definitions.ts";
 
-// message
-export type { Codec, CodecOptions } from "./message/codec.ts";
+// message: processors, templates, codecs, masking
 export type * from "./message/processor-types.ts";
 export {
   ProcessorRegistry,
@@ -89,44 +59,18 @@ export {
   registerBuiltinProcessors,
 } from "./message/builtin-processors/register-builtin-processors.ts";
 export type { BuiltinProcessor } from "./message/builtin-processors/builtin-processor.ts";
+export { type RenderMessageOptions, renderMessage } from "./message/render-message.ts";
 export type { RenderOptions, RenderScope } from "./message/render-session.ts";
-export {
-  compiledTemplateFor,
-  renderCompiledMessage,
-  renderMessage,
-  type RenderMessageOptions,
-} from "./message/render-message.ts";
-export {
-  CompiledMessageTemplate,
-  type RenderedMessage,
-} from "./message/compile-message-template.ts";
+export type { RenderedMessage } from "./message/compile-message-template.ts";
+export type { Codec, CodecOptions } from "./message/codec.ts";
 export { codecFor } from "./message/codecs/codec-for.ts";
 export { jsonCodec } from "./message/codecs/json-codec.ts";
 export { xmlCodec } from "./message/codecs/xml-codec.ts";
 export { formCodec } from "./message/codecs/form-codec.ts";
 export { textCodec } from "./message/codecs/text-codec.ts";
-export {
-  checkExpression,
-  type CompiledExpression,
-  evaluateExpression,
-  type ExpressionCheck,
-  parseExpression,
-} from "./message/cel.ts";
-export { type ExtractionEnv, extractFields } from "./message/extract-fields.ts";
-export { applyStatusTable, type PartnerStatus } from "./message/status-table.ts";
-export { type ChosenRoute, chooseRoute, findRoute, type RouteEnv } from "./message/choose-route.ts";
-export {
-  maskBankCard,
-  maskEmail,
-  maskFields,
-  maskFull,
-  maskIdCard,
-  maskName,
-  maskPhone,
-  maskValue,
-} from "./message/mask.ts";
+export { maskFields } from "./message/mask.ts";
 
-// crypto
+// crypto: handlers, the configurable handler, secrets
 export type * from "./crypto/handler.ts";
 export {
   type CryptoHandlerCatalog,
@@ -143,12 +87,7 @@ export {
 } from "./crypto/configurable/configurable-handler.ts";
 export type * from "./crypto/configurable/options.ts";
 export type { BinaryEncoding } from "./crypto/encoding.ts";
-export { validateConfigurableOptions } from "./crypto/configurable/validate-options.ts";
-export {
-  mirrorCryptoDefinition,
-  mirrorCryptoOptions,
-  type PartnerKeySet,
-} from "./crypto/configurable/mirror.ts";
+export { defaultSm2UserId } from "./crypto/signers/sm2-signer.ts";
 export {
   createCompositeSecretResolver,
   createDefaultSecretResolver,
@@ -157,10 +96,8 @@ export {
   createInlineSecretResolver,
   type DefaultSecretResolverOptions,
 } from "./crypto/secret-resolvers.ts";
-export { unwrapPkcs1v15 } from "./crypto/pkcs1-unwrap.ts";
-export { defaultSm2UserId } from "./crypto/signers/sm2-signer.ts";
 
-// ports
+// ports: what adapters implement
 export type { Clock } from "./ports/clock.ts";
 export type * from "./ports/definition-source.ts";
 export type * from "./ports/instance-store.ts";
@@ -170,14 +107,8 @@ export type * from "./ports/lock-provider.ts";
 export type { SecretResolveOptions, SecretResolver } from "./ports/secret-resolver.ts";
 export type * from "./ports/transport.ts";
 
-// transport
-export {
-  classifyTransportError,
-  UndiciTransport,
-  type UndiciTransportOptions,
-} from "./transport/undici-transport.ts";
-
-// in-memory adapters
+// adapters in core: HTTP, and in-process ones for one node and tests
+export { UndiciTransport, type UndiciTransportOptions } from "./transport/undici-transport.ts";
 export { InProcessLimiter } from "./memory/in-process-limiter.ts";
 export { InProcessLockProvider } from "./memory/in-process-lock-provider.ts";
 export { ManualClock } from "./memory/manual-clock.ts";
@@ -185,12 +116,11 @@ export { MemoryDefinitionSource } from "./memory/memory-definition-source.ts";
 export { MemoryInstanceStore } from "./memory/memory-instance-store.ts";
 export { systemClock } from "./memory/system-clock.ts";
 
-// flow control
-export {
-  type BreakerSettings,
-  type BreakerState,
-  type CallOutcome,
-  defaultBreakerSettings,
+// flow control and locks
+export type {
+  BreakerSettings,
+  BreakerState,
+  CallOutcome,
 } from "./runtime/flow-control/circuit-breaker.ts";
 export {
   FlowControl,
@@ -201,24 +131,23 @@ export {
   type FlowRequest,
   type FlowTicket,
 } from "./runtime/flow-control/flow-control.ts";
-export { defaultBulkhead, flowRequestFor } from "./runtime/flow-control/flow-request.ts";
 export { currentLock, type WithLockOptions, withLock } from "./runtime/with-lock.ts";
 
-// engine
-export { BehaviorMachine, type MachineSnapshot } from "./engine/behavior-machine.ts";
-export {
-  type CallbackListenerOptions,
-  callbackRequestListener,
-} from "./engine/callback-listener.ts";
-export type { CallbackPayload } from "./engine/callback-payload.ts";
+// the engine, its callbacks, and the worker loop
 export {
   type Actor,
   createEngine,
   Engine,
   type EngineOptions,
+  type RunDueOptions,
   type StartRequest,
 } from "./engine/engine.ts";
 export type { AttentionReason, EngineEvent, EngineEventListener } from "./engine/engine-events.ts";
+export {
+  type CallbackListenerOptions,
+  callbackRequestListener,
+} from "./engine/callback-listener.ts";
+export type { CallbackPayload } from "./engine/callback-payload.ts";
 export type { CallbackAcknowledgement, InboundHttpRequest } from "./engine/receive-callback.ts";
 export {
   lateConflictCode,
@@ -226,4 +155,3 @@ export {
   type SweepInboxResult,
 } from "./engine/sweep-inbox.ts";
 export { Worker, type WorkerOptions } from "./runtime/worker.ts";
-export { parseDuration } from "./definition/duration.ts";

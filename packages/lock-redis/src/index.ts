@@ -20,4 +20,3 @@
 export { type CapflowRedis, type OpenRedisOptions, openRedis } from "./open-redis.ts";
 export { RedisLimiter, type RedisLimiterOptions } from "./redis-limiter.ts";
 export { RedlockLockProvider, type RedlockLockProviderOptions } from "./redlock-lock-provider.ts";
-export { type RedisFailureCode, translateRedisError } from "./translate-redis-error.ts";

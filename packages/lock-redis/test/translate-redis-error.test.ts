@@ -1,6 +1,6 @@
 import { CapflowError } from "@capflow/core";
 import { describe, expect, test } from "vitest";
-import { translateRedisError } from "../src/index.ts";
+import { translateRedisError } from "../src/translate-redis-error.ts";
 
 function withErrno(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { canonicalJson } from "@capflow/core";
+import { canonicalJson } from "@capflow/core/internal";
 
 /**
  * `sha256:<hex>` of a definition's canonical JSON (object keys sorted at every depth), so

@@ -47,6 +47,4 @@ export {
   type SyncProcessorsResult,
   syncProcessors,
 } from "./sync-processors.ts";
-export { definitionDigest } from "./definition-digest.ts";
-export { translateStoreError, type StoreErrorWhere } from "./translate-error.ts";
 export { defaultSchema } from "./sql-names.ts";

@@ -55,6 +55,10 @@ const orphanWaitMs = 5_000;
  * can be (a single statement is its own transaction), written as SQL rather than built with the
  * query builder: the SQL is the design here (ON CONFLICT, SKIP LOCKED, data-modifying CTEs), and
  * it keeps knex's per-query overhead low on the hot path.
+ *
+ * Longer than most files on purpose: it is one port's implementation, and keeping every statement
+ * of the port side by side is what lets a reader check that they agree on the same columns and
+ * rules (leases, versions, the inbox); the long commit statement lives in `commit-statement.ts`.
  */
 export class KnexInstanceStore implements InstanceStore {
   readonly #knex: Knex;

@@ -1,12 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  type BehaviorDefinition,
-  behaviorFileSuffix,
-  CapflowError,
-  type ChannelDefinition,
-  channelFileSuffix,
-} from "@capflow/core";
+import { type BehaviorDefinition, CapflowError, type ChannelDefinition } from "@capflow/core";
+import { behaviorFileSuffix, channelFileSuffix } from "@capflow/core/internal";
 import type { DatabaseHandle } from "./database-handle.ts";
 import { definitionFromRow, type Row } from "./rows.ts";
 import { qualifiedNames } from "./sql-names.ts";

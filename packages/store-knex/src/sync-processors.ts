@@ -1,5 +1,5 @@
 import type { ProcessorMetadata } from "@capflow/core";
-import { canonicalJson } from "@capflow/core";
+import { canonicalJson } from "@capflow/core/internal";
 import type { DatabaseHandle } from "./database-handle.ts";
 import type { Row } from "./rows.ts";
 import { qualifiedNames } from "./sql-names.ts";

@@ -11,9 +11,9 @@ import {
 } from "@capflow/core";
 import { describeDefinitionSourceContract } from "@capflow/testkit/contracts";
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
+import { definitionDigest } from "../src/definition-digest.ts";
 import {
   type CapflowDatabase,
-  definitionDigest,
   KnexDefinitionSource,
   listStoredProcessors,
   pullDefinitions,

@@ -1,6 +1,7 @@
 import { isCapflowError } from "@capflow/core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { openPostgresStore, translateStoreError } from "../src/index.ts";
+import { openPostgresStore } from "../src/index.ts";
+import { translateStoreError } from "../src/translate-error.ts";
 import { databaseUrl, openTestPostgres, skipMessage } from "./support/databases.ts";
 
 /** The translation table (translate-error.test.ts) checked against errors the drivers really raise. */

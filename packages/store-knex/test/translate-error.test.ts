@@ -1,7 +1,7 @@
 import { CapflowError, type ErrorCode } from "@capflow/core";
 import { describe, expect, test } from "vitest";
-import { describePostgres, translateStoreError } from "../src/index.ts";
-import { mayHaveCommitted } from "../src/translate-error.ts";
+import { describePostgres } from "../src/index.ts";
+import { mayHaveCommitted, translateStoreError } from "../src/translate-error.ts";
 
 /** What pg and PGlite throw: an Error with the SQLSTATE in `code` and names of what was hit. */
 function databaseError(code: string, fields: Record<string, string> = {}): Error {

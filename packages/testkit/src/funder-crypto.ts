@@ -4,9 +4,8 @@ import {
   type CryptoHandlerDeps,
   type CryptoHandlerRegistry,
   createCryptoHandlerRegistry,
-  mirrorCryptoDefinition,
-  type PartnerKeySet,
 } from "@capflow/core";
+import { mirrorCryptoDefinition, type PartnerKeySet } from "@capflow/core/internal";
 
 /**
  * The funder's side of a channel's crypto scheme, for the mock funder: the channel's own `crypto`

@@ -58,6 +58,7 @@ export {
 } from "./endpoint-scripts.ts";
 export { type BusinessKeyExtractor, bodyField, byField } from "./business-key.ts";
 export { createFunderCryptoHandler } from "./funder-crypto.ts";
+export type { PartnerKeySet } from "@capflow/core/internal";
 export { type Fault, type FaultKind, type FaultRule, faultKinds } from "./faults.ts";
 export { tamperWithSignature } from "./wire-tampering.ts";
 export {

@@ -6,7 +6,6 @@ import {
   codecFor,
   createCryptoHandlerRegistry,
   createDefaultSecretResolver,
-  type PartnerKeySet,
 } from "@capflow/core";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -14,6 +13,7 @@ import {
   byField,
   createFunderCryptoHandler,
   type MockFunder,
+  type PartnerKeySet,
   startMockFunder,
   withCallbacks,
 } from "../src/index.ts";

@@ -6,10 +6,15 @@ import {
   codecFor,
   createCryptoHandlerRegistry,
   createDefaultSecretResolver,
-  type PartnerKeySet,
 } from "@capflow/core";
 import { afterEach, describe, expect, it } from "vitest";
-import { accept, createFunderCryptoHandler, type Fault, startMockFunder } from "../src/index.ts";
+import {
+  accept,
+  createFunderCryptoHandler,
+  type Fault,
+  type PartnerKeySet,
+  startMockFunder,
+} from "../src/index.ts";
 import { callFunder } from "./helpers/engine-client.ts";
 
 /**

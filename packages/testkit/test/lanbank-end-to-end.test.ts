@@ -13,7 +13,6 @@ import {
   loadDefinitionsOrThrow,
   MemoryDefinitionSource,
   MemoryInstanceStore,
-  type PartnerKeySet,
   ProcessorRegistry,
   registerBuiltinProcessors,
 } from "@capflow/core";
@@ -24,6 +23,7 @@ import {
   createFunderCryptoHandler,
   type FaultRule,
   type MockFunder,
+  type PartnerKeySet,
   startMockFunder,
   withCallbacks,
 } from "../src/index.ts";

@@ -1,9 +1,5 @@
-import {
-  type CallbackPayload,
-  type InboxEntry,
-  type InstanceRecord,
-  parseDuration,
-} from "@capflow/core";
+import type { CallbackPayload, InboxEntry, InstanceRecord } from "@capflow/core";
+import { parseDuration } from "@capflow/core/internal";
 import type { CapflowDatabase } from "@capflow/store-knex";
 import type { CliContext } from "../cli-context.ts";
 import type { CapflowCommand } from "../command.ts";

@@ -8,11 +8,11 @@ import {
   type MaskingRules,
   maskFields,
   ProcessorRegistry,
-  parseDuration,
   registerBuiltinProcessors,
   type StepLogEntry,
   settledStatuses,
 } from "@capflow/core";
+import { parseDuration } from "@capflow/core/internal";
 import type { CapflowDatabase } from "@capflow/store-knex";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.ts";

@@ -5,7 +5,7 @@ import type { TerminalOutcome } from "../definition/types.ts";
  * @capflow/store-knex) is the production implementation and the queue; `MemoryInstanceStore` is
  * the in-process one. Every implementation passes the contract suite in @capflow/testkit.
  *
- * The safety rule (DESIGN §6.1): every state change is `commitTransition`, a compare-and-set on
+ * The safety rule (concepts.md, "The money rules"): every state change is `commitTransition`, a compare-and-set on
  * `version` in the same transaction as its step log. Leases and locks only reduce contention.
  */
 export interface InstanceStore {

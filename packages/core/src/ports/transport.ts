@@ -5,7 +5,7 @@ import type { Redacted } from "../redacted.ts";
  * Sends sealed requests to partners. The undici implementation keeps a pool per origin and TLS
  * identity.
  *
- * Failures are classified, because money depends on it (DESIGN §5):
+ * Failures are classified, because money depends on it (concepts.md, "Failures are classified"):
  * - `TRANSPORT_NOT_SENT` (retryable): the request certainly did not reach the partner.
  * - `TRANSPORT_UNKNOWN_OUTCOME`: it may have been processed (timeout or connection lost after
  *   sending). Implementations must never resend by themselves.

@@ -28,10 +28,10 @@ export interface UndiciTransportOptions {
 
 /**
  * HTTP through one undici `Pool` per origin and channel TLS settings (~7x the throughput of global
- * fetch, DESIGN §9).
+ * fetch; architecture.md, "Decisions").
  *
  * undici's Pool never retries a request by itself (only its RetryAgent does, which is not used):
- * a POST that may have reached the partner is never resent silently (DESIGN §6.2).
+ * a POST that may have reached the partner is never resent silently (concepts.md, "The money rules").
  */
 export class UndiciTransport implements Transport {
   readonly #pools = new Map<string, Pool>();

@@ -138,7 +138,7 @@ export const initialMigration: Migration = {
       received_at timestamptz NOT NULL,
       processed_at timestamptz,
       instance_id text,
-      -- A callback is applied at most once per channel (DESIGN 6.3).
+      -- A callback is applied at most once per channel (see concepts.md, "The money rules").
       CONSTRAINT inbox_dedupe UNIQUE (channel, dedupe_key)
     )`,
     // Pending callbacks of one business key, oldest first: read when an instance reaches a callback

@@ -16,7 +16,9 @@ import { afterEach, beforeEach, describe, expect, test } from "vitest";
  *   return { store, close: () => store.close() };
  * });
  * ```
- * The suite has no adapter-specific branches: an adapter that needs one is wrong.
+ * The suite has no adapter-specific branches: an adapter that needs one is wrong. It is one long
+ * file because it is one port's contract: each case states one rule of `InstanceStore`, in the
+ * order the port's doc comment gives them.
  */
 export function describeInstanceStoreContract(
   name: string,

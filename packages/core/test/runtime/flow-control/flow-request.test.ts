@@ -1,6 +1,6 @@
 import { expect, test } from "vitest";
 import type { ChannelDefinition } from "../../../src/index.ts";
-import { flowRequestFor } from "../../../src/index.ts";
+import { flowRequestFor } from "../../../src/runtime/flow-control/flow-request.ts";
 
 const channel: ChannelDefinition = {
   code: "acme",

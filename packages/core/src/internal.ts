@@ -1,0 +1,71 @@
+/**
+ * @capflow/core/internal — what capflow's own packages (stores, CLI, testkit, tools) share
+ * beyond the public API. No compatibility promise: names here may change in any release. Users
+ * need only `@capflow/core` (docs/api.md).
+ */
+
+export { canonicalJson } from "./canonical-json.ts";
+export {
+  mirrorCryptoDefinition,
+  mirrorCryptoOptions,
+  type PartnerKeySet,
+} from "./crypto/configurable/mirror.ts";
+export { unwrapPkcs1v15 } from "./crypto/pkcs1-unwrap.ts";
+// crypto
+export { validateConfigurableOptions } from "./crypto/configurable/validate-options.ts";
+// definitions
+export { parseDuration } from "./definition/duration.ts";
+export { fromPointer, toPointer } from "./definition/json-pointer.ts";
+export {
+  type DefinitionKind,
+  definitionSchema,
+  isBehaviorDefinition,
+  isChannelDefinition,
+} from "./definition/json-schema.ts";
+export {
+  type ParsedJsonSource,
+  type PositionLocator,
+  parseJsonSource,
+  type SourcePosition,
+} from "./definition/json-source.ts";
+export { behaviorFileSuffix, channelFileSuffix } from "./definition/load-definitions.ts";
+export { problemCodes, sortProblems } from "./definition/problem.ts";
+export {
+  type StepTransition,
+  stepTransitions,
+  type TransitionKind,
+  waitingStepKinds,
+} from "./definition/step-transitions.ts";
+export {
+  scanTemplateProcessors,
+  type TemplateProcessorUse,
+  type TemplateScan,
+} from "./definition/template-processors.ts";
+export { BehaviorMachine, type MachineSnapshot } from "./engine/behavior-machine.ts";
+export { errorCodes, retryableByDefault, toCapflowError } from "./errors.ts";
+// message pipeline stages
+export {
+  type CompiledExpression,
+  checkExpression,
+  type ExpressionCheck,
+  evaluateExpression,
+  parseExpression,
+} from "./message/cel.ts";
+export { type ChosenRoute, chooseRoute, findRoute, type RouteEnv } from "./message/choose-route.ts";
+export { CompiledMessageTemplate } from "./message/compile-message-template.ts";
+export { type ExtractionEnv, extractFields } from "./message/extract-fields.ts";
+export {
+  maskBankCard,
+  maskEmail,
+  maskFull,
+  maskIdCard,
+  maskName,
+  maskPhone,
+  maskValue,
+} from "./message/mask.ts";
+export { compiledTemplateFor, renderCompiledMessage } from "./message/render-message.ts";
+export { applyStatusTable, type PartnerStatus } from "./message/status-table.ts";
+export { defaultBreakerSettings } from "./runtime/flow-control/circuit-breaker.ts";
+export { defaultBulkhead, flowRequestFor } from "./runtime/flow-control/flow-request.ts";
+// transport, flow control, engine
+export { classifyTransportError } from "./transport/undici-transport.ts";
