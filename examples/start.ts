@@ -10,7 +10,10 @@
  * REDIS_URL on Redis locks and cluster-wide limits. DEMO_TOTAL and DEMO_SEED change the batch.
  */
 import { formatProblems } from "@capflow/core";
-import { demoOptionsFromEnv, runDemo } from "./demo/run-demo.ts";
+import { demoOptionsFromEnv, runDemo } from "@capflow/example-demo";
+import { jadeTrustFunder } from "@capflow/example-jade-trust";
+import { lanbankFunder } from "@capflow/example-lanbank";
+import { meadowFunder } from "@capflow/example-meadow";
 import { validateExamples } from "./validate-examples.ts";
 
 const validations = await validateExamples();
@@ -34,6 +37,9 @@ if (problemCount > 0) {
   );
   process.exitCode = 1;
 } else {
-  const result = await runDemo(demoOptionsFromEnv(process.env));
+  const result = await runDemo({
+    ...demoOptionsFromEnv(process.env),
+    funders: [lanbankFunder, meadowFunder, jadeTrustFunder],
+  });
   process.exitCode = result.ok ? 0 : 1;
 }

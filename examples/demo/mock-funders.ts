@@ -156,8 +156,8 @@ export const notificationDelayMs = { progress: 500, final: 1_500 } as const;
 
 /** What a funder module gives the demo. */
 export interface FunderProfile {
-  /** The example folder, e.g. `lanbank`. */
-  readonly example: string;
+  /** The example's folder: its `definitions/`, `keys/` and optional `processors.ts`. */
+  readonly dir: string;
   readonly channel: string;
   /** The behaviors the scenario runs, with their relative share of cases. */
   readonly behaviors: readonly (BehaviorTraits & { readonly share?: number })[];

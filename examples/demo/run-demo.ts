@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import {
   type BehaviorDefinition,
   type ChannelDefinition,
@@ -30,23 +30,14 @@ import {
 import { createFunderCryptoHandler, type MockFunder, type PartnerKeySet } from "@capflow/testkit";
 import { type CallbackServer, startCallbackServer } from "./callback-server.ts";
 import { FastClock, ScaledTransport } from "./fast-clock.ts";
-import { jadeTrustFunder } from "./funders/jade-trust.ts";
-import { lanbankFunder } from "./funders/lanbank.ts";
-import { meadowFunder } from "./funders/meadow.ts";
 import { FunderBook, type FunderProfile } from "./mock-funders.ts";
 import { createProgressReporter, formatClockSpan } from "./progress.ts";
 import { buildScenario, type ScenarioCase } from "./scenario.ts";
 import { checkRun, type DemoRun, formatSummary, type StepLogRow } from "./summary.ts";
 
-/** The example funders the demo knows, in the order it runs them. */
-export const allFunders: readonly FunderProfile[] = [lanbankFunder, meadowFunder, jadeTrustFunder];
-
-/** The examples folder. */
-export const examplesRoot = fileURLToPath(new URL("..", import.meta.url));
-
 export interface DemoOptions {
-  /** Which funders take part. Default: all three examples. */
-  funders?: readonly FunderProfile[];
+  /** The funders that take part: each example folder exports its own (`mock-funder.ts`). */
+  funders: readonly FunderProfile[];
   /** Business records in all. Default 300. */
   total?: number;
   /** Only these kinds of scenario case (see `caseKinds`). Default: all. */
@@ -59,8 +50,6 @@ export interface DemoOptions {
   databaseUrl?: string;
   /** Redis locks and cluster-wide limits instead of in-process ones. */
   redisUrl?: string;
-  /** Where each example folder lives (its `definitions/`, `keys/`, optional `processors.ts`). */
-  exampleDir?: (profile: FunderProfile) => string;
   /** Where to write. Default: standard output. */
   write?: (text: string) => void;
   /** Rewrite the progress line in place. Default: when standard output is a terminal. */
@@ -72,7 +61,7 @@ export interface DemoOptions {
 }
 
 /** DATABASE_URL, REDIS_URL, DEMO_TOTAL and DEMO_SEED, as demo options. */
-export function demoOptionsFromEnv(env: NodeJS.ProcessEnv): DemoOptions {
+export function demoOptionsFromEnv(env: NodeJS.ProcessEnv): Omit<DemoOptions, "funders"> {
   return {
     ...(env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : {}),
     ...(env.REDIS_URL ? { redisUrl: env.REDIS_URL } : {}),
@@ -96,13 +85,12 @@ export interface DemoResult {
  * whose funders misbehave in every way the mock funder kit knows. Resolves with what happened and
  * whether it all matched the scenario; prints progress and a summary on the way.
  */
-export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const write = options.write ?? ((text: string) => process.stdout.write(text));
-  const funders = options.funders ?? allFunders;
+  const funders = options.funders;
   const total = options.total ?? 300;
   const seed = options.seed ?? 2026;
   const speed = options.speed ?? 20;
-  const exampleDir = options.exampleDir ?? ((profile) => join(examplesRoot, profile.example));
   const startedAt = performance.now();
   const clock = new FastClock({ speed });
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -142,7 +130,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     // Processors: the built-in ones, plus each example's own (examples/<name>/processors.ts).
     const processors = registerBuiltinProcessors(new ProcessorRegistry());
     for (const funder of funders) {
-      const module = join(exampleDir(funder), "processors.ts");
+      const module = join(funder.dir, "processors.ts");
       if (!existsSync(module)) continue;
       const loaded = (await import(pathToFileURL(module).href)) as {
         registerProcessors?: (registry: ProcessorRegistry) => unknown;
@@ -156,14 +144,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const channels: ChannelDefinition[] = [];
     const behaviors: BehaviorDefinition[] = [];
     for (const funder of funders) {
-      const definitionsDir = join(exampleDir(funder), "definitions");
+      const definitionsDir = join(funder.dir, "definitions");
       const loaded = await loadDefinitionsOrThrow(definitionsDir);
       const channel = loaded.channels.find((candidate) => candidate.code === funder.channel);
       if (channel === undefined) {
         throw new Error(`${definitionsDir} has no channel "${funder.channel}"`);
       }
       const partner = JSON.parse(
-        await readFile(join(exampleDir(funder), "keys", "partner.crypto.json"), "utf8"),
+        await readFile(join(funder.dir, "keys", "partner.crypto.json"), "utf8"),
       ) as { keys: PartnerKeySet };
       const handler = await createFunderCryptoHandler(channel.crypto, partner.keys, {
         secrets: createDefaultSecretResolver(),

@@ -1,4 +1,5 @@
 import type { InstanceStatus } from "@capflow/core";
+import { seededRandom } from "@capflow/testkit";
 
 /**
  * The demo's scenario: a seeded mix of business records (credit applications, disbursements,
@@ -324,16 +325,4 @@ function pick<T>(
     if (draw < 0) return items[index]!;
   }
   return items[items.length - 1]!;
-}
-
-/** mulberry32: small, seeded, good enough to draw a scenario. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }

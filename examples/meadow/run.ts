@@ -5,8 +5,8 @@
  * on PGlite in memory, or on PostgreSQL and Redis with DATABASE_URL and REDIS_URL. DEMO_TOTAL
  * (default 60) and DEMO_SEED change the batch. Exits 1 if anything differs from the scenario.
  */
-import { meadowFunder } from "../demo/funders/meadow.ts";
-import { demoOptionsFromEnv, runDemo } from "../demo/run-demo.ts";
+import { demoOptionsFromEnv, runDemo } from "@capflow/example-demo";
+import { meadowFunder } from "./mock-funder.ts";
 
 const result = await runDemo({
   ...demoOptionsFromEnv(process.env),

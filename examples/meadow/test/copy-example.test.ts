@@ -1,10 +1,9 @@
 import { cp, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type FunderProfile, runDemo } from "@capflow/example-demo";
 import { afterAll, describe, expect, it } from "vitest";
-import { meadowFunder } from "../../demo/funders/meadow.ts";
-import type { FunderProfile } from "../../demo/mock-funders.ts";
-import { examplesRoot, runDemo } from "../../demo/run-demo.ts";
+import { meadowFunder } from "../mock-funder.ts";
 
 /**
  * What a new user does to start a channel: copy an example folder, rename the channel, and run it
@@ -19,7 +18,7 @@ describe("a copy of the Meadow example as a new channel", () => {
   it("runs against the mock funder after renaming the channel in the JSON files", async () => {
     dir = await mkdtemp(join(tmpdir(), "capflow-acme-"));
     const copy = join(dir, "acme");
-    await cp(join(examplesRoot, "meadow"), copy, {
+    await cp(meadowFunder.dir, copy, {
       recursive: true,
       filter: (source) => !source.includes("node_modules") && !source.includes("/test"),
     });
@@ -37,13 +36,12 @@ describe("a copy of the Meadow example as a new channel", () => {
 
     const acme: FunderProfile = {
       ...meadowFunder,
-      example: "acme",
+      dir: copy,
       channel: "acme",
       behaviors: meadowFunder.behaviors.map((traits) => ({ ...traits, channel: "acme" })),
     };
     const result = await runDemo({
       funders: [acme],
-      exampleDir: () => copy,
       total: 0,
       onlyKinds: ["approved", "slow polls", "refused at apply"],
       progress: false,

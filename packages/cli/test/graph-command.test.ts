@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { runCapflow } from "./run-capflow.ts";
+import { runCapflow } from "./support/run-capflow.ts";
 
 describe("capflow graph", () => {
   test("prints a behavior as Mermaid by default", async () => {

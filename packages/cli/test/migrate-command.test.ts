@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, test } from "vitest";
-import { runCapflow } from "./run-capflow.ts";
+import { runCapflow } from "./support/run-capflow.ts";
 
 const databaseUrl = process.env.DATABASE_URL;
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { runCapflow } from "./run-capflow.ts";
+import { runCapflow } from "./support/run-capflow.ts";
 
 const input = "packages/cli/test/preview/lanbank-loan-input.json";
 const now = "2026-11-21T14:00:00Z";

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { repositoryRoot, runCapflow } from "./run-capflow.ts";
+import { repositoryRoot, runCapflow } from "./support/run-capflow.ts";
 
 const definitions = "packages/store-knex/test/fixtures/definitions";
 

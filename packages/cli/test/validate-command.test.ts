@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { runCapflow } from "./run-capflow.ts";
+import { runCapflow } from "./support/run-capflow.ts";
 
 const fixtures = "packages/core/test/fixtures/definitions";
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { createEngine, ProcessorRegistry, registerBuiltinProcessors } from "@capflow/core";
 import { openPgliteStore } from "@capflow/store-knex";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { repositoryRoot, runCapflow } from "./run-capflow.ts";
+import { repositoryRoot, runCapflow } from "./support/run-capflow.ts";
 
 const definitions = "packages/cli/test/fixtures/operations";
 

@@ -60,6 +60,7 @@ export { type BusinessKeyExtractor, bodyField, byField } from "./business-key.ts
 export { createFunderCryptoHandler } from "./funder-crypto.ts";
 export type { PartnerKeySet } from "@capflow/core/internal";
 export { type Fault, type FaultKind, type FaultRule, faultKinds } from "./faults.ts";
+export { type RandomSource, seededRandom } from "./seeded-random.ts";
 export { tamperWithSignature } from "./wire-tampering.ts";
 export {
   type IssuedCertificate,

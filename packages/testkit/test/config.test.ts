@@ -5,10 +5,10 @@ import {
   mockFunderOptionsFromConfig,
   startMockFunder,
 } from "../src/index.ts";
-import { startCallbackReceiver } from "./helpers/callback-receiver.ts";
-import { callFunder, funderSecret } from "./helpers/engine-client.ts";
-import { hmacHandler } from "./helpers/hmac-handler.ts";
-import { jsonCodec } from "./helpers/json-codec.ts";
+import { startCallbackReceiver } from "./support/callback-receiver.ts";
+import { callFunder, funderSecret } from "./support/engine-client.ts";
+import { hmacHandler } from "./support/hmac-handler.ts";
+import { jsonCodec } from "./support/json-codec.ts";
 
 const crypto = { handler: hmacHandler(funderSecret), codec: jsonCodec };
 const cleanups: (() => Promise<void>)[] = [];

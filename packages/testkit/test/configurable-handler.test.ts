@@ -17,8 +17,8 @@ import {
   startMockFunder,
   withCallbacks,
 } from "../src/index.ts";
-import { startCallbackReceiver } from "./helpers/callback-receiver.ts";
-import { callFunder } from "./helpers/engine-client.ts";
+import { startCallbackReceiver } from "./support/callback-receiver.ts";
+import { callFunder } from "./support/engine-client.ts";
 
 /**
  * The mock funder with a real channel's crypto: the Lan Bank example (SHA256withRSA over sorted

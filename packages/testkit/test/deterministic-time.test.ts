@@ -1,10 +1,10 @@
 import { ManualClock } from "@capflow/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { type MockFunder, startMockFunder } from "../src/index.ts";
-import { startCallbackReceiver } from "./helpers/callback-receiver.ts";
-import { callFunder, funderSecret } from "./helpers/engine-client.ts";
-import { hmacHandler } from "./helpers/hmac-handler.ts";
-import { jsonCodec } from "./helpers/json-codec.ts";
+import { startCallbackReceiver } from "./support/callback-receiver.ts";
+import { callFunder, funderSecret } from "./support/engine-client.ts";
+import { hmacHandler } from "./support/hmac-handler.ts";
+import { jsonCodec } from "./support/json-codec.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

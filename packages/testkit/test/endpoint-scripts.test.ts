@@ -11,9 +11,9 @@ import {
   sequence,
   startMockFunder,
 } from "../src/index.ts";
-import { callFunder, funderSecret } from "./helpers/engine-client.ts";
-import { hmacHandler } from "./helpers/hmac-handler.ts";
-import { jsonCodec } from "./helpers/json-codec.ts";
+import { callFunder, funderSecret } from "./support/engine-client.ts";
+import { hmacHandler } from "./support/hmac-handler.ts";
+import { jsonCodec } from "./support/json-codec.ts";
 
 let mock: MockFunder | undefined;
 afterEach(async () => {

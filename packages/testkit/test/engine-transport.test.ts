@@ -1,9 +1,9 @@
 import { type Transport, UndiciTransport } from "@capflow/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { accept, byField, type Fault, type MockFunder, startMockFunder } from "../src/index.ts";
-import { funderSecret } from "./helpers/engine-client.ts";
-import { hmacHandler } from "./helpers/hmac-handler.ts";
-import { jsonCodec } from "./helpers/json-codec.ts";
+import { funderSecret } from "./support/engine-client.ts";
+import { hmacHandler } from "./support/hmac-handler.ts";
+import { jsonCodec } from "./support/json-codec.ts";
 
 /**
  * The mock's faults as the engine's own transport classifies them: the engine must read a timeout

@@ -15,7 +15,7 @@ import {
   type PartnerKeySet,
   startMockFunder,
 } from "../src/index.ts";
-import { callFunder } from "./helpers/engine-client.ts";
+import { callFunder } from "./support/engine-client.ts";
 
 /**
  * The default tampering of `badSignature` and `malformedBody` must defeat every scheme the

@@ -1,10 +1,10 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { accept, startMockFunder } from "../src/index.ts";
-import { startCallbackReceiver } from "./helpers/callback-receiver.ts";
-import { callFunder, funderSecret } from "./helpers/engine-client.ts";
-import { hmacHandler } from "./helpers/hmac-handler.ts";
-import { jsonCodec } from "./helpers/json-codec.ts";
+import { startCallbackReceiver } from "./support/callback-receiver.ts";
+import { callFunder, funderSecret } from "./support/engine-client.ts";
+import { hmacHandler } from "./support/hmac-handler.ts";
+import { jsonCodec } from "./support/json-codec.ts";
 
 /** Sockets, servers and timers alive in this process, by kind. */
 function openResources(): Record<string, number> {

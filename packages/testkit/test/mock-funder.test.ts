@@ -6,9 +6,9 @@ import {
   type MockFunder,
   startMockFunder,
 } from "../src/index.ts";
-import { callFunder, funderSecret } from "./helpers/engine-client.ts";
-import { hmacHandler } from "./helpers/hmac-handler.ts";
-import { jsonCodec } from "./helpers/json-codec.ts";
+import { callFunder, funderSecret } from "./support/engine-client.ts";
+import { hmacHandler } from "./support/hmac-handler.ts";
+import { jsonCodec } from "./support/json-codec.ts";
 
 let mock: MockFunder | undefined;
 afterEach(async () => {

@@ -10,7 +10,7 @@ import {
   createDefaultSecretResolver,
 } from "../../src/crypto/secret-resolvers.ts";
 import { Redacted } from "../../src/redacted.ts";
-import { inline, platform } from "./fixtures/test-keys.ts";
+import { inline, platform } from "../support/crypto/test-keys.ts";
 
 const forge = createRequire(import.meta.url)("node-forge") as typeof import("node-forge");
 

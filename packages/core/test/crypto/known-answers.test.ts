@@ -2,8 +2,8 @@ import { createCipheriv, createDecipheriv, createHash } from "node:crypto";
 import { sm2 } from "sm-crypto-v2";
 import { describe, expect, it } from "vitest";
 import type { ConfigurableCryptoOptions } from "../../src/crypto/configurable/options.ts";
-import { flatXmlCodec } from "./fixtures/codecs.ts";
-import { handlerFor } from "./fixtures/handlers.ts";
+import { flatXmlCodec } from "../support/crypto/codecs.ts";
+import { handlerFor } from "../support/crypto/handlers.ts";
 
 // WeChat Pay v2 signing example (pay.weixin.qq.com/wiki/doc/api/jsapi.php?chapter=4_3).
 const wechatV2Params = {

@@ -8,9 +8,9 @@ import type {
   MessageProfile,
   SignaturePart,
 } from "../../src/crypto/configurable/options.ts";
-import { jsonCodec } from "./fixtures/codecs.ts";
-import { handlerFor, TestClock } from "./fixtures/handlers.ts";
-import { inline, partner, partnerNext, platform } from "./fixtures/test-keys.ts";
+import { jsonCodec } from "../support/crypto/codecs.ts";
+import { handlerFor, TestClock } from "../support/crypto/handlers.ts";
+import { inline, partner, partnerNext, platform } from "../support/crypto/test-keys.ts";
 
 describe("canonicalisation", () => {
   const fields = {

@@ -2,7 +2,7 @@ import { constants, publicEncrypt, randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
 import { unwrapPkcs1v15 } from "../../src/crypto/pkcs1-unwrap.ts";
-import { platform, stranger } from "./fixtures/test-keys.ts";
+import { platform, stranger } from "../support/crypto/test-keys.ts";
 
 const forge = createRequire(import.meta.url)("node-forge") as typeof import("node-forge");
 

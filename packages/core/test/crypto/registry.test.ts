@@ -6,8 +6,8 @@ import {
   createCryptoHandlerRegistry,
 } from "../../src/crypto/handler-registry.ts";
 import { createDefaultSecretResolver } from "../../src/crypto/secret-resolvers.ts";
-import { jsonCodec } from "./fixtures/codecs.ts";
-import { jadeOptions, lanbankOptions, meadowOptions } from "./fixtures/schemes.ts";
+import { jsonCodec } from "../support/crypto/codecs.ts";
+import { jadeOptions, lanbankOptions, meadowOptions } from "../support/crypto/schemes.ts";
 
 const deps = {
   secrets: createDefaultSecretResolver({ allowInline: true }),

@@ -3,16 +3,22 @@ import { mirrorCryptoOptions, type PartnerKeySet } from "../../src/crypto/config
 import type { ConfigurableCryptoOptions } from "../../src/crypto/configurable/options.ts";
 import type { CryptoHandler, WireRequest } from "../../src/crypto/handler.ts";
 import type { Codec } from "../../src/message/codec.ts";
-import { flatXmlCodec, formCodec, jsonCodec } from "./fixtures/codecs.ts";
-import { handlerFor, TestClock } from "./fixtures/handlers.ts";
+import { flatXmlCodec, formCodec, jsonCodec } from "../support/crypto/codecs.ts";
+import { handlerFor, TestClock } from "../support/crypto/handlers.ts";
 import {
   jadeOptions,
   jadePartnerKeys,
   lanbankOptions,
   lanbankPartnerKeys,
   meadowOptions,
-} from "./fixtures/schemes.ts";
-import { partner, platform, sm2Partner, sm2Platform, stranger } from "./fixtures/test-keys.ts";
+} from "../support/crypto/schemes.ts";
+import {
+  partner,
+  platform,
+  sm2Partner,
+  sm2Platform,
+  stranger,
+} from "../support/crypto/test-keys.ts";
 
 interface Scheme {
   name: string;

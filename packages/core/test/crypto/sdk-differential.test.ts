@@ -6,9 +6,9 @@ import type {
   ConfigurableCryptoOptions,
   MessageProfile,
 } from "../../src/crypto/configurable/options.ts";
-import { formCodec, jsonCodec } from "./fixtures/codecs.ts";
-import { handlerFor, TestClock } from "./fixtures/handlers.ts";
-import { inline, partner, platform } from "./fixtures/test-keys.ts";
+import { formCodec, jsonCodec } from "../support/crypto/codecs.ts";
+import { handlerFor, TestClock } from "../support/crypto/handlers.ts";
+import { inline, partner, platform } from "../support/crypto/test-keys.ts";
 
 const { Aes, Formatter, Hash, Rsa } = wechatpay as unknown as {
   Aes: {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { BehaviorMachine, type MachineSnapshot } from "../../src/engine/behavior-machine.ts";
 import { isCapflowError } from "../../src/errors.ts";
-import { loanBehavior } from "./loan-definitions.ts";
+import { loanBehavior } from "../support/loan-definitions.ts";
 
 describe("BehaviorMachine", () => {
   const machine = new BehaviorMachine(loanBehavior(), 3);

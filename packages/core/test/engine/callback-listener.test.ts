@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, test } from "vitest";
 import { callbackRequestListener } from "../../src/engine/callback-listener.ts";
-import { engineHarness } from "./harness.ts";
+import { engineHarness } from "../support/harness.ts";
 
 let server: Server | undefined;
 afterEach(async () => {

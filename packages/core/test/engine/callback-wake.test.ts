@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { engineHarness } from "./harness.ts";
-import { loanBehaviorAcceptingTo } from "./loan-definitions.ts";
+import { engineHarness } from "../support/harness.ts";
+import { loanBehaviorAcceptingTo } from "../support/loan-definitions.ts";
 
 /**
  * A stored notification makes due only an instance that waits for that callback. Anything else

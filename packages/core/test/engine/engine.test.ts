@@ -6,14 +6,14 @@ import type { ChannelDefinition } from "../../src/definition/types.ts";
 import { CapflowError, isCapflowError } from "../../src/errors.ts";
 import { InProcessLockProvider } from "../../src/memory/in-process-lock-provider.ts";
 import { jsonCodec } from "../../src/message/codecs/json-codec.ts";
-import { engineHarness } from "./harness.ts";
+import { engineHarness } from "../support/harness.ts";
 import {
   loanBehavior,
   loanBehaviorAcceptingTo,
   loanBehaviorPollingWhileWaiting,
   testChannel,
-} from "./loan-definitions.ts";
-import type { ScriptedAnswer } from "./scripted-transport.ts";
+} from "../support/loan-definitions.ts";
+import type { ScriptedAnswer } from "../support/scripted-transport.ts";
 
 /** The channel with refusals of its callback answering the error's code and message. */
 function refusalsNamingTheError(channel: ChannelDefinition): ChannelDefinition {

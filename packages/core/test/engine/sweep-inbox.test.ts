@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { Worker } from "../../src/runtime/worker.ts";
-import { engineHarness } from "./harness.ts";
-import { loanBehaviorPollingWhileWaiting } from "./loan-definitions.ts";
+import { engineHarness } from "../support/harness.ts";
+import { loanBehaviorPollingWhileWaiting } from "../support/loan-definitions.ts";
 
 /**
  * Notifications that no callback step consumed, because their instance settled first: the sweep

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "vitest";
 import { Worker } from "../../src/runtime/worker.ts";
-import { engineHarness } from "./harness.ts";
-import { loanBehaviorAcceptingTo } from "./loan-definitions.ts";
-import type { ScriptedAnswer } from "./scripted-transport.ts";
+import { engineHarness } from "../support/harness.ts";
+import { loanBehaviorAcceptingTo } from "../support/loan-definitions.ts";
+import type { ScriptedAnswer } from "../support/scripted-transport.ts";
 
 describe("Worker: stopping and failing", () => {
   test("stop ends a chain after its current step and gives the lease back", async () => {

@@ -4,8 +4,8 @@ import { MemoryDefinitionSource } from "../../src/memory/memory-definition-sourc
 import { MemoryInstanceStore } from "../../src/memory/memory-instance-store.ts";
 import { ProcessorRegistry } from "../../src/message/processor-registry.ts";
 import { Worker } from "../../src/runtime/worker.ts";
-import { loanBehavior, testChannel } from "./loan-definitions.ts";
-import { ScriptedTransport } from "./scripted-transport.ts";
+import { loanBehavior, testChannel } from "../support/loan-definitions.ts";
+import { ScriptedTransport } from "../support/scripted-transport.ts";
 
 describe("Worker", () => {
   test("runs due instances until stopped, and a stop waits for the steps in flight", async () => {

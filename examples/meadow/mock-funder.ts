@@ -1,13 +1,14 @@
+import { fileURLToPath } from "node:url";
 import { codecFor, formCodec } from "@capflow/core";
-import { type EndpointAnswer, type ScriptedRequest, startMockFunder } from "@capflow/testkit";
 import {
+  type CallRole,
+  customerFor,
   type FunderProfile,
   faultRulesFor,
   type OrderState,
   sniffingCodec,
-} from "../mock-funders.ts";
-import type { CallRole } from "../scenario.ts";
-import { customerFor } from "./customers.ts";
+} from "@capflow/example-demo";
+import { type EndpointAnswer, type ScriptedRequest, startMockFunder } from "@capflow/testkit";
 
 /**
  * Meadow Consumer Finance (绿野消费金融, examples/meadow): one gateway URL with a `service`
@@ -15,7 +16,7 @@ import { customerFor } from "./customers.ts";
  * callbacks: every result is polled.
  */
 export const meadowFunder: FunderProfile = {
-  example: "meadow",
+  dir: fileURLToPath(new URL(".", import.meta.url)),
   channel: "meadow",
   behaviors: [
     {

@@ -1,19 +1,20 @@
+import { fileURLToPath } from "node:url";
 import { jsonCodec } from "@capflow/core";
 import {
-  byField,
-  type EndpointAnswer,
-  type ScriptedRequest,
-  startMockFunder,
-} from "@capflow/testkit";
-import {
+  customerFor,
   type FunderBook,
   type FunderProfile,
   faultRulesFor,
   notificationDelayMs,
   notificationsFor,
   type OrderState,
-} from "../mock-funders.ts";
-import { customerFor } from "./customers.ts";
+} from "@capflow/example-demo";
+import {
+  byField,
+  type EndpointAnswer,
+  type ScriptedRequest,
+  startMockFunder,
+} from "@capflow/testkit";
 
 /**
  * Lan Bank (蓝海银行, examples/lanbank): JSON with RSA signatures and an AES envelope; credit and
@@ -21,7 +22,7 @@ import { customerFor } from "./customers.ts";
  * calculation, by polling.
  */
 export const lanbankFunder: FunderProfile = {
-  example: "lanbank",
+  dir: fileURLToPath(new URL(".", import.meta.url)),
   channel: "lanbank",
   behaviors: [
     {

@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
-import { runCli } from "../src/program.ts";
+import { runCli } from "../../src/program.ts";
 
-export const repositoryRoot = fileURLToPath(new URL("../../../", import.meta.url));
+export const repositoryRoot = fileURLToPath(new URL("../../../../", import.meta.url));
 
 export interface CliRun {
   exitCode: number;

@@ -1,26 +1,27 @@
+import { fileURLToPath } from "node:url";
 import { jsonCodec } from "@capflow/core";
 import {
-  byField,
-  type EndpointAnswer,
-  type ScriptedRequest,
-  startMockFunder,
-} from "@capflow/testkit";
-import {
+  customerFor,
   type FunderBook,
   type FunderProfile,
   faultRulesFor,
   notificationDelayMs,
   notificationsFor,
   type OrderState,
-} from "../mock-funders.ts";
-import { customerFor } from "./customers.ts";
+} from "@capflow/example-demo";
+import {
+  byField,
+  type EndpointAnswer,
+  type ScriptedRequest,
+  startMockFunder,
+} from "@capflow/testkit";
 
 /**
  * Jade Trust (翡翠信托, examples/jade-trust): JSON with SM2 signatures and an SM4 envelope;
  * disbursement and repayment results by callback, with a query after the deadline.
  */
 export const jadeTrustFunder: FunderProfile = {
-  example: "jade-trust",
+  dir: fileURLToPath(new URL(".", import.meta.url)),
   channel: "jade-trust",
   behaviors: [
     {
