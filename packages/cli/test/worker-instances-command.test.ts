@@ -293,14 +293,9 @@ describe("capflow worker and capflow instances (PGlite)", () => {
       stderr += chunk.toString("utf8");
     });
     const exited = new Promise<number | null>((resolveExit) => child.on("exit", resolveExit));
-    for (
-      let waited = 0;
-      !stdout.includes("stop with Ctrl-C or SIGTERM") && waited < 400;
-      waited++
-    ) {
-      await new Promise((resolveWait) => setTimeout(resolveWait, 100));
-    }
-    expect(stdout).toContain("stop with Ctrl-C or SIGTERM");
+    await expect
+      .poll(() => stdout, { timeout: 40_000, interval: 100 })
+      .toContain("stop with Ctrl-C or SIGTERM");
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
     expect(stderr).toBe("");

@@ -3,14 +3,13 @@
  * task seals a request with the platform's handler and opens it with the mirrored partner handler;
  * the baseline does the same primitives by hand (node:crypto, and sm-crypto-v2 for SM2), with the
  * same async sign/verify and the same JSON/form text work. Target: the handler adds at most 15%
- * (ops ratio >= 0.87).
+ * (ops ratio >= 0.87). The schemes and keys are the crypto tests' (`test/support/crypto/`).
  */
 import {
   constants,
   createCipheriv,
   createDecipheriv,
   createHash,
-  generateKeyPairSync,
   type KeyObject,
   privateDecrypt,
   publicEncrypt,
@@ -19,132 +18,36 @@ import {
   timingSafeEqual,
   verify,
 } from "node:crypto";
+import { DateTime } from "luxon";
 import { sm2 } from "sm-crypto-v2";
 import { Bench } from "tinybench";
 import type { BenchComparison } from "../../../bench/run.ts";
 import { mirrorCryptoOptions, type PartnerKeySet } from "../src/crypto/configurable/mirror.ts";
-import type {
-  ConfigurableCryptoOptions,
-  MessageProfile,
-} from "../src/crypto/configurable/options.ts";
+import type { ConfigurableCryptoOptions } from "../src/crypto/configurable/options.ts";
 import type { CryptoHandler } from "../src/crypto/handler.ts";
 import { createCryptoHandlerRegistry } from "../src/crypto/handler-registry.ts";
 import { createDefaultSecretResolver } from "../src/crypto/secret-resolvers.ts";
 import { createSm2Decrypt } from "../src/crypto/sm2-decrypt.ts";
 import type { Codec } from "../src/message/codec.ts";
-
-const json: Codec = {
-  format: "json",
-  contentType: "application/json; charset=utf-8",
-  encode: (v) => JSON.stringify(v),
-  decode: (t) => JSON.parse(t) as unknown,
-};
-const form: Codec = {
-  format: "form",
-  contentType: "application/x-www-form-urlencoded; charset=utf-8",
-  encode: (v) => new URLSearchParams(v as Record<string, string>).toString(),
-  decode: (t) => Object.fromEntries(new URLSearchParams(t)),
-};
+import { formCodec as form, jsonCodec as json } from "../test/support/crypto/codecs.ts";
+import {
+  jadeOptions,
+  jadePartnerKeys,
+  lanbankOptions,
+  lanbankPartnerKeys,
+  meadowSharedKey as md5Key,
+  meadowOptions,
+} from "../test/support/crypto/schemes.ts";
+import { partner, platform, sm2Partner, sm2Platform } from "../test/support/crypto/test-keys.ts";
 
 /** A 20-field business body, the size of a typical loan application. */
 const body: Record<string, string> = {};
 for (let i = 0; i < 20; i++)
   body[`field_${String(i).padStart(2, "0")}`] = `value-${i}-${"x".repeat(12)}`;
 
-function rsa() {
-  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  return {
-    privateKey,
-    publicKey,
-    privatePem: privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
-    publicPem: publicKey.export({ format: "pem", type: "spki" }).toString(),
-  };
-}
-
-const platform = rsa();
-const partner = rsa();
-const sm2Platform = sm2.generateKeyPairHex();
-const sm2Partner = sm2.generateKeyPairHex();
-const md5Key = "meadow-bench-md5-key";
-const inline = (s: string) => `inline:${s}`;
-
-const lanbankProfile: MessageProfile = {
-  timestamp: { in: "body", name: "timestamp", format: "unixMillis", window: "5m" },
-  nonce: { in: "body", name: "nonce", length: 32 },
-  fields: { app_id: "capflow-demo", sign_type: "RSA2" },
-  encryption: {
-    cipher: "aes-256-gcm",
-    contentKey: "wrapped",
-    wrap: "rsa-pkcs1",
-    envelope: { data: "data", key: "key" },
-  },
-  signature: {
-    algorithm: "rsa-sha256",
-    canonical: { kind: "sortedFields" },
-    placement: { in: "body", name: "sign" },
-  },
-};
-const lanbank: ConfigurableCryptoOptions = {
-  keys: {
-    signing: { ref: inline(platform.privatePem) },
-    verifying: { ref: inline(partner.publicPem) },
-    encryption: { ref: inline(partner.publicPem) },
-    decryption: { ref: inline(platform.privatePem) },
-  },
-  request: lanbankProfile,
-};
-const lanbankPartner: PartnerKeySet = {
-  signing: { ref: inline(partner.privatePem) },
-  verifying: { ref: inline(platform.publicPem) },
-  encryption: { ref: inline(platform.publicPem) },
-  decryption: { ref: inline(partner.privatePem) },
-};
-
-const meadow: ConfigurableCryptoOptions = {
-  keys: { secret: { ref: inline(md5Key) } },
-  request: {
-    nonce: { in: "body", name: "nonce_str", length: 32 },
-    fields: { sign_type: "MD5" },
-    signature: {
-      algorithm: "md5",
-      appendKey: "&key=",
-      canonical: { kind: "sortedFields", exclude: ["sign_type"] },
-      placement: { in: "body", name: "sign" },
-    },
-  },
-};
-
-const jade: ConfigurableCryptoOptions = {
-  keys: {
-    signing: { ref: inline(sm2Platform.privateKey) },
-    verifying: { ref: inline(sm2Partner.publicKey) },
-    encryption: { ref: inline(sm2Partner.publicKey) },
-    decryption: { ref: inline(sm2Platform.privateKey) },
-  },
-  request: {
-    timestamp: { in: "body", name: "timestamp", format: "unixMillis", window: "10m" },
-    fields: { version: "1.0" },
-    encryption: {
-      cipher: "sm4-cbc",
-      contentKey: "wrapped",
-      wrap: "sm2-c1c3c2",
-      envelope: { data: "encryptData", key: "encryptKey" },
-    },
-    signature: {
-      algorithm: "sm2-sm3",
-      over: "plain",
-      output: "hex",
-      canonical: { kind: "template", template: "{body}\n{timestamp}" },
-      placement: { in: "body", name: "signData" },
-    },
-  },
-};
-const jadePartner: PartnerKeySet = {
-  signing: { ref: inline(sm2Partner.privateKey) },
-  verifying: { ref: inline(sm2Platform.publicKey) },
-  encryption: { ref: inline(sm2Platform.publicKey) },
-  decryption: { ref: inline(sm2Partner.privateKey) },
-};
+const lanbank = lanbankOptions();
+const meadow = meadowOptions();
+const jade = jadeOptions();
 
 async function pair(
   options: ConfigurableCryptoOptions,
@@ -256,10 +159,14 @@ const sm2PlatformPoint = sm2.precomputePublicKey(sm2Platform.publicKey);
 const sm2PartnerDecrypt = createSm2Decrypt(sm2Partner.privateKey);
 const sm2Sample = sm2.doEncrypt(randomBytes(16), sm2PartnerPoint, 1);
 
-/** Jade-trust by hand: SM2 sign over the plaintext, SM4-CBC, SM2 C1C3C2 wrap (OpenSSL-backed unwrap). */
+/**
+ * Jade-trust by hand: SM2 sign over the plaintext and the timestamp (yyyyMMddHHmmss in
+ * Asia/Shanghai), SM4-CBC, SM2 C1C3C2 wrap with the 04 point prefix (OpenSSL-backed unwrap).
+ */
 function jadeRaw(): void {
   const plain = JSON.stringify(body);
-  const signature = sm2.doSignature(Buffer.from(plain), sm2Platform.privateKey, {
+  const timestamp = DateTime.now().setZone("Asia/Shanghai").toFormat("yyyyMMddHHmmss");
+  const signature = sm2.doSignature(Buffer.from(`${plain}\n${timestamp}`), sm2Platform.privateKey, {
     hash: true,
     publicKey: sm2Platform.publicKey,
   });
@@ -268,24 +175,35 @@ function jadeRaw(): void {
   const cipher = createCipheriv("sm4-cbc", key, iv);
   const envelope = {
     encryptData: Buffer.concat([iv, cipher.update(plain), cipher.final()]).toString("base64"),
-    encryptKey: Buffer.from(sm2.doEncrypt(key, sm2PartnerPoint, 1), "hex").toString("base64"),
+    encryptKey: Buffer.from(`04${sm2.doEncrypt(key, sm2PartnerPoint, 1)}`, "hex").toString(
+      "base64",
+    ),
     version: "1.0",
-    timestamp: String(Date.now()),
+    timestamp,
     signData: signature,
   };
   const wire = JSON.stringify(envelope);
   const got = JSON.parse(wire) as typeof envelope;
   const wrapped = Buffer.from(got.encryptKey, "base64");
   const unwrapped = sm2PartnerDecrypt(
-    wrapped.subarray(0, 64),
-    wrapped.subarray(64, 96),
-    wrapped.subarray(96),
+    wrapped.subarray(1, 65),
+    wrapped.subarray(65, 97),
+    wrapped.subarray(97),
   );
   if (unwrapped === undefined) throw new Error("unwrap");
   const data = Buffer.from(got.encryptData, "base64");
   const decipher = createDecipheriv("sm4-cbc", unwrapped, data.subarray(0, 16));
   const text = Buffer.concat([decipher.update(data.subarray(16)), decipher.final()]).toString();
-  if (!sm2.doVerifySignature(Buffer.from(text), got.signData, sm2PlatformPoint, { hash: true }))
+  if (
+    !sm2.doVerifySignature(
+      Buffer.from(`${text}\n${got.timestamp}`),
+      got.signData,
+      sm2PlatformPoint,
+      {
+        hash: true,
+      },
+    )
+  )
     throw new Error("verify");
   JSON.parse(text);
 }
@@ -306,9 +224,9 @@ export const comparisons: BenchComparison[] = [
 
 /** The measured functions by task name (also used for quick profiling outside tinybench). */
 export async function cryptoBenchTasks(): Promise<Record<string, () => unknown>> {
-  const [lanbankClient, lanbankMock] = await pair(lanbank, lanbankPartner);
+  const [lanbankClient, lanbankMock] = await pair(lanbank, lanbankPartnerKeys);
   const [meadowClient, meadowMock] = await pair(meadow, {});
-  const [jadeClient, jadeMock] = await pair(jade, jadePartner);
+  const [jadeClient, jadeMock] = await pair(jade, jadePartnerKeys);
   const request = (codec: Codec) => ({
     method: "POST" as const,
     path: "/loan/apply",

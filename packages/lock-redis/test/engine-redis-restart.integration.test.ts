@@ -145,18 +145,18 @@ describeWithRedis("engines on Redis locks and limits", () => {
     }
 
     // Let some loans through, then take Redis away for a while, then bring it back.
-    while ([...partner.applies.values()].length < 20) await delay(10);
+    await expect.poll(() => partner.applies.size, { interval: 10 }).toBeGreaterThanOrEqual(20);
     const pendingAtOutage = (await store.listInstances({ status: ["active", "waiting"] })).length;
     await redisServer.kill();
     await delay(1_500);
     await redisServer.start();
 
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const open = await store.listInstances({ status: ["active", "waiting"] });
-      if (open.length === 0 || Date.now() > deadline) break;
-      await delay(100);
-    }
+    await expect
+      .poll(async () => (await store.listInstances({ status: ["active", "waiting"] })).length, {
+        timeout: 30_000,
+        interval: 100,
+      })
+      .toBe(0);
     for (const worker of workers) await worker.stop();
 
     const instances = await store.listInstances({});

@@ -15,16 +15,21 @@ async function failure(operation: () => Promise<unknown>): Promise<{ error: unkn
   return { error, ms: Date.now() - started };
 }
 
+/** Waits until `operation` succeeds (vitest's `expect.poll`); rethrows its last error if it never does. */
 async function eventually(operation: () => Promise<unknown>, withinMs: number): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    try {
-      await operation();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await delay(100);
-    }
+  let lastError: unknown;
+  const succeeds = () =>
+    operation().then(
+      () => true,
+      (error: unknown) => {
+        lastError = error;
+        return false;
+      },
+    );
+  try {
+    await expect.poll(succeeds, { timeout: withinMs, interval: 100 }).toBe(true);
+  } catch (pollError) {
+    throw lastError ?? pollError;
   }
 }
 

@@ -56,14 +56,17 @@ describe.skipIf(!databaseUrl)(
         },
         log: { step: "apply", attempt: 1, event: "call", startedAt: t0, durationMs: 1 },
       });
-      for (let i = 0; ; i++) {
-        const { rows } = await db.knex.raw(
-          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%step_logs%' AND datname = current_database()`,
-        );
-        if (rows.length > 0) break;
-        if (i > 500) throw new Error("the commit never waited for the row lock");
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await expect
+        .poll(
+          async () =>
+            (
+              await db.knex.raw(
+                `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%step_logs%' AND datname = current_database()`,
+              )
+            ).rows.length,
+          { message: "the commit never waited for the row lock", interval: 10 },
+        )
+        .toBeGreaterThan(0);
       await db.instances.insertInbox({
         id: randomUUID(),
         channel: "lanbank",

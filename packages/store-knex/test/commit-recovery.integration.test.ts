@@ -41,12 +41,9 @@ function transition(instance: InstanceRecord, step: string) {
   };
 }
 
+/** Waits until `check` holds (vitest's `expect.poll`), naming what it waited for if it never does. */
 async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  await expect.poll(check, { message: `waiting for ${what}`, interval: 10 }).toBe(true);
 }
 
 describe.skipIf(!databaseUrl)(

@@ -180,13 +180,18 @@ async function disburse(world: World, loanNo: string): Promise<InstanceRecord> {
       },
     },
   });
-  for (let round = 0; round < 200; round++) {
-    await world.engine.runDue();
-    const current = await world.engine.getInstance(instance.id);
-    if (current !== undefined && isSettled(current.status)) return current;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`loan ${loanNo} did not settle`);
+  let current: InstanceRecord | undefined;
+  await expect
+    .poll(
+      async () => {
+        await world.engine.runDue();
+        current = await world.engine.getInstance(instance.id);
+        return current !== undefined && isSettled(current.status);
+      },
+      { message: `loan ${loanNo} did not settle`, interval: 20 },
+    )
+    .toBe(true);
+  return current!;
 }
 
 describe("the engine against the mock funder (Lan Bank example)", () => {

@@ -226,8 +226,7 @@ describe("engine: crashes and ownership", () => {
     const { id } = await h.startLoan();
 
     const stale = h.engine.runDue();
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    expect((await h.engine.getInstance(id))?.inFlight).not.toBeNull();
+    await expect.poll(async () => (await h.engine.getInstance(id))?.inFlight).toBeTruthy();
 
     await h.clock.advance(10_001);
     const other = h.makeEngine({

@@ -32,12 +32,9 @@ describe("Worker", () => {
       });
     }
     const worker = new Worker(engine, { batchSize: 4, concurrency: 2, idleMs: 5 }).start();
-    for (let tries = 0; tries < 200; tries++) {
-      const done = await store.listInstances({ status: ["succeeded"] });
-      if (done.length === 20) break;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    expect(await store.listInstances({ status: ["succeeded"] })).toHaveLength(20);
+    await expect
+      .poll(async () => (await store.listInstances({ status: ["succeeded"] })).length)
+      .toBe(20);
 
     transport.script("/loan/apply", { hang: slow.then(() => ({ body: { status: "SUCCESS" } })) });
     const late = await engine.start({
@@ -46,8 +43,7 @@ describe("Worker", () => {
       businessKey: "L-late",
       input: { loanNo: "L-late" },
     });
-    while (transport.count("/loan/apply") < 21)
-      await new Promise((resolve) => setTimeout(resolve, 5));
+    await expect.poll(() => transport.count("/loan/apply")).toBe(21);
     let stopped = false;
     const stopping = worker.stop().then(() => {
       stopped = true;
