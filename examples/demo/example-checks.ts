@@ -7,11 +7,10 @@ import {
   createDefaultSecretResolver,
   type DefinitionSet,
   loadDefinitions,
-  type PartnerKeySet,
   ProcessorRegistry,
   registerBuiltinProcessors,
 } from "@capflow/core";
-import { createFunderCryptoHandler } from "@capflow/testkit";
+import { createFunderCryptoHandler, type PartnerKeySet } from "@capflow/testkit";
 
 /**
  * Checks every example folder's own tests run on its files, so that a renamed or emptied file

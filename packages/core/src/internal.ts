@@ -10,9 +10,9 @@ export {
   mirrorCryptoOptions,
   type PartnerKeySet,
 } from "./crypto/configurable/mirror.ts";
-export { unwrapPkcs1v15 } from "./crypto/pkcs1-unwrap.ts";
 // crypto
 export { validateConfigurableOptions } from "./crypto/configurable/validate-options.ts";
+export { unwrapPkcs1v15 } from "./crypto/pkcs1-unwrap.ts";
 // definitions
 export { parseDuration } from "./definition/duration.ts";
 export { fromPointer, toPointer } from "./definition/json-pointer.ts";

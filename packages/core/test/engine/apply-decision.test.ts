@@ -9,7 +9,7 @@ import { CapflowError } from "../../src/errors.ts";
 import { ManualClock } from "../../src/memory/manual-clock.ts";
 import { MemoryDefinitionSource } from "../../src/memory/memory-definition-source.ts";
 import type { InstanceRecord } from "../../src/ports/instance-store.ts";
-import { loanBehavior, testChannel } from "./loan-definitions.ts";
+import { loanBehavior, testChannel } from "../support/loan-definitions.ts";
 
 /** A step run of the test loan at `step`, without a store: applyDecision reads nothing else. */
 async function runAt(step: string, record: Partial<InstanceRecord> = {}): Promise<StepRun> {
