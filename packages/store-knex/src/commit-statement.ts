@@ -26,6 +26,8 @@ export function commitStatement(
     return `?${cast}`;
   };
   const sets: string[] = [];
+  if (changes.behaviorVersion !== undefined)
+    sets.push(`behavior_version = ${param(changes.behaviorVersion, "::int")}`);
   if (changes.step !== undefined) sets.push(`step = ${param(changes.step)}`);
   if (changes.status !== undefined) sets.push(`status = ${param(changes.status)}`);
   if (changes.context !== undefined)

@@ -12,6 +12,7 @@ import {
   type StaleInboxRequest,
   type StepLogEntry,
   type Transition,
+  type UnsettledStepCount,
   type WakeRequest,
 } from "@capflow/core";
 import type { Knex } from "knex";
@@ -46,6 +47,9 @@ export interface KnexInstanceStoreOptions {
    */
   endsOrphanedCommits?: boolean;
 }
+
+/** Examples kept per group by `unsettledByStep`. */
+const unsettledExamples = 5;
 
 /** How long recovery waits for an orphaned commit statement to end. */
 const orphanWaitMs = 5_000;
@@ -157,18 +161,55 @@ export class KnexInstanceStore implements InstanceStore {
       where.push("status = ANY (?::text[])");
       bindings.push(filter.status);
     }
+    if (filter.behaviorVersion !== undefined) {
+      where.push("behavior_version = ?");
+      bindings.push(filter.behaviorVersion);
+    }
     if (filter.updatedBefore !== undefined) {
       where.push("updated_at < ?");
       bindings.push(timeParam(filter.updatedBefore));
     }
+    // Keyset paging: a row comparison starts the scan at the cursor. Ids compare in code point
+    // order (COLLATE "C"), the same in every database whatever its default collation.
+    if (filter.after !== undefined) {
+      where.push(`(created_at, id COLLATE "C") > (?::timestamptz, ?::text)`);
+      bindings.push(timeParam(filter.after.createdAt), filter.after.id);
+    }
     let sql = `SELECT * FROM ${this.#t.instances}`;
     if (where.length > 0) sql += ` WHERE ${where.join(" AND ")}`;
-    sql += " ORDER BY created_at, id";
+    sql += ` ORDER BY created_at, id COLLATE "C"`;
     if (filter.limit !== undefined) {
       sql += " LIMIT ?";
       bindings.push(filter.limit);
     }
     return (await this.#rows(sql, bindings)).map(instanceFromRow);
+  }
+
+  async unsettledByStep(filter: { channels?: string[] } = {}): Promise<UnsettledStepCount[]> {
+    const channels = filter.channels === undefined ? "" : "AND channel = ANY (?::text[])";
+    // One pass over the unsettled rows; the examples are the oldest of each group.
+    const rows = await this.#rows(
+      `SELECT channel, behavior, behavior_version, step, count(*) AS count,
+              (array_agg(id ORDER BY created_at, id COLLATE "C"))[1:${unsettledExamples}] AS ids,
+              (array_agg(business_key ORDER BY created_at, id COLLATE "C"))[1:${unsettledExamples}] AS keys
+       FROM ${this.#t.instances}
+       WHERE status IN ${runnableStatuses} ${channels}
+       GROUP BY channel, behavior, behavior_version, step
+       ORDER BY channel, behavior, behavior_version, step`,
+      filter.channels === undefined ? [] : [filter.channels],
+    );
+    return rows.map((row) => {
+      const ids = row.ids as string[];
+      const keys = row.keys as string[];
+      return {
+        channel: row.channel as string,
+        behavior: row.behavior as string,
+        behaviorVersion: Number(row.behavior_version),
+        step: row.step as string,
+        count: Number(row.count),
+        examples: ids.map((id, index) => ({ id, businessKey: keys[index] ?? "" })),
+      };
+    });
   }
 
   async claimDue(request: ClaimRequest): Promise<InstanceRecord[]> {

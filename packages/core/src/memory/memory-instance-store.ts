@@ -12,9 +12,21 @@ import type {
   StaleInboxRequest,
   StepLogEntry,
   Transition,
+  UnsettledStepCount,
   WakeRequest,
 } from "../ports/instance-store.ts";
 import { isSettled } from "../ports/instance-store.ts";
+
+/** Examples kept per group by `unsettledByStep`. */
+const unsettledExamples = 5;
+
+/** The listing order: (createdAt, id), ids in code point order as the database compares them. */
+function compareListing(
+  a: { createdAt: number; id: string },
+  b: { createdAt: number; id: string },
+): number {
+  return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
 
 /**
  * The in-process `InstanceStore`: for tests and for trying the engine in one process. Records are
@@ -73,11 +85,40 @@ export class MemoryInstanceStore implements InstanceStore {
       if (filter.behavior !== undefined && record.behavior !== filter.behavior) continue;
       if (filter.businessKey !== undefined && record.businessKey !== filter.businessKey) continue;
       if (filter.status !== undefined && !filter.status.includes(record.status)) continue;
+      if (filter.behaviorVersion !== undefined && record.behaviorVersion !== filter.behaviorVersion)
+        continue;
       if (filter.updatedBefore !== undefined && record.updatedAt >= filter.updatedBefore) continue;
+      if (filter.after !== undefined && compareListing(record, filter.after) <= 0) continue;
       result.push(copy(record));
     }
-    result.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+    result.sort(compareListing);
     return filter.limit === undefined ? result : result.slice(0, filter.limit);
+  }
+
+  async unsettledByStep(filter: { channels?: string[] } = {}): Promise<UnsettledStepCount[]> {
+    const groups = new Map<string, UnsettledStepCount>();
+    const open = [...this.#open].map((id) => this.#instances.get(id)!).sort(compareListing);
+    for (const record of open) {
+      if (filter.channels !== undefined && !filter.channels.includes(record.channel)) continue;
+      const key = [record.channel, record.behavior, record.behaviorVersion, record.step].join("\u0000");
+      let group = groups.get(key);
+      if (group === undefined) {
+        group = {
+          channel: record.channel,
+          behavior: record.behavior,
+          behaviorVersion: record.behaviorVersion,
+          step: record.step,
+          count: 0,
+          examples: [],
+        };
+        groups.set(key, group);
+      }
+      group.count++;
+      if (group.examples.length < unsettledExamples) {
+        group.examples.push({ id: record.id, businessKey: record.businessKey });
+      }
+    }
+    return [...groups.values()];
   }
 
   async claimDue(request: ClaimRequest): Promise<InstanceRecord[]> {

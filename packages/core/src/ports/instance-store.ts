@@ -16,7 +16,17 @@ export interface InstanceStore {
   createInstance(instance: NewInstance): Promise<{ instance: InstanceRecord; created: boolean }>;
   getInstance(id: string): Promise<InstanceRecord | undefined>;
   findInstance(key: BusinessKeyRef): Promise<InstanceRecord | undefined>;
+  /**
+   * Instances matching the filter, oldest first by (createdAt, id). `after` continues a listing
+   * after its last row (keyset paging), so rows that stay in the filter never hide the ones behind.
+   */
   listInstances(filter: InstanceFilter): Promise<InstanceRecord[]>;
+  /**
+   * Unsettled instances (active or waiting) counted per channel, behavior, pinned version and
+   * step, with a few examples each (oldest first): what running instances still need from the
+   * definitions, for the impact analysis of a push.
+   */
+  unsettledByStep(filter?: { channels?: string[] }): Promise<UnsettledStepCount[]>;
 
   /**
    * Leases up to `limit` due instances (not settled, `nextRunAt <= now`, lease free or expired)
@@ -140,9 +150,24 @@ export interface InstanceFilter {
   /** Every behavior's instance for this business key (with `channel`, an index lookup). */
   businessKey?: string;
   status?: InstanceStatus[];
+  /** Only instances pinned to this behavior version. */
+  behaviorVersion?: number;
   /** Only instances not updated since this time (stuck instances). */
   updatedBefore?: number;
+  /** Only instances after this one in the listing's order (the last row of the previous page). */
+  after?: { createdAt: number; id: string };
   limit?: number;
+}
+
+/** How many unsettled instances wait at one step of one pinned behavior version. */
+export interface UnsettledStepCount {
+  channel: string;
+  behavior: string;
+  behaviorVersion: number;
+  step: string;
+  count: number;
+  /** A few of them, oldest first. */
+  examples: { id: string; businessKey: string }[];
 }
 
 export interface ClaimRequest {
@@ -173,6 +198,8 @@ export interface Transition {
 }
 
 export interface InstanceChanges {
+  /** Only a migration to another version of the behavior changes it (see `migrateInstances`). */
+  behaviorVersion?: number;
   step?: string;
   status?: InstanceStatus;
   context?: Record<string, unknown>;

@@ -508,5 +508,67 @@ export function describeInstanceStoreContract(
       expect(await store.listInstances({ status: ["manual"] })).toHaveLength(1);
       expect(await store.listInstances({ limit: 2 })).toHaveLength(2);
     });
+
+    test("listInstances pages by (createdAt, id) and filters by pinned version", async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const { instance } = await store.createInstance(
+          newInstance({ id: `i-${i}`, now: t0 + (i < 3 ? 0 : i), behaviorVersion: i === 4 ? 2 : 1 }),
+        );
+        ids.push(instance.id);
+      }
+      const first = await store.listInstances({ behaviorVersion: 1, limit: 2 });
+      expect(first.map((i) => i.id)).toEqual(["i-0", "i-1"]);
+      const last = first.at(-1)!;
+      const rest = await store.listInstances({
+        behaviorVersion: 1,
+        after: { createdAt: last.createdAt, id: last.id },
+      });
+      expect(rest.map((i) => i.id)).toEqual(["i-2", "i-3"]);
+      expect((await store.listInstances({ behaviorVersion: 2 })).map((i) => i.id)).toEqual(["i-4"]);
+    });
+
+    test("unsettledByStep counts unsettled instances per pinned version and step, with examples", async () => {
+      const waiting = (i: number, step: string, version = 1) =>
+        store.createInstance(
+          newInstance({
+            businessKey: `K-${i}`,
+            now: t0 + i,
+            step,
+            status: "waiting",
+            behaviorVersion: version,
+          }),
+        );
+      const a = await waiting(1, "wait");
+      const b = await waiting(2, "wait");
+      await waiting(3, "query");
+      await waiting(4, "wait", 2);
+      await store.createInstance(newInstance({ step: "done", status: "succeeded", nextRunAt: null }));
+      await store.createInstance(newInstance({ channel: "meadow", step: "wait" }));
+      const groups = await store.unsettledByStep({ channels: ["lanbank"] });
+      const byKey = Object.fromEntries(
+        groups.map((g) => [`${g.channel}/${g.behavior}@${g.behaviorVersion}:${g.step}`, g]),
+      );
+      expect(Object.keys(byKey).sort()).toEqual([
+        "lanbank/loan@1:query",
+        "lanbank/loan@1:wait",
+        "lanbank/loan@2:wait",
+      ]);
+      expect(byKey["lanbank/loan@1:wait"]).toMatchObject({
+        count: 2,
+        examples: [
+          { id: a.instance.id, businessKey: "K-1" },
+          { id: b.instance.id, businessKey: "K-2" },
+        ],
+      });
+      expect((await store.unsettledByStep()).some((g) => g.channel === "meadow")).toBe(true);
+    });
+
+    test("a commit may move an instance to another version of its behavior", async () => {
+      const { instance } = await store.createInstance(newInstance());
+      const moved = await commit(instance, { behaviorVersion: 3, step: "apply2" });
+      expect(moved).toMatchObject({ behaviorVersion: 3, step: "apply2", version: 2 });
+      expect(await store.getInstance(instance.id)).toMatchObject({ behaviorVersion: 3 });
+    });
   });
 }
