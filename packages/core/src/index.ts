@@ -36,7 +36,12 @@ export {
   type ValidateDefinitionsOptions,
   validateDefinitions,
 } from "./definition/validate-definitions.ts";
-export { formatProblems, type Problem, type ProblemCode } from "./definition/problem.ts";
+export {
+  formatProblems,
+  isError,
+  type Problem,
+  type ProblemCode,
+} from "./definition/problem.ts";
 export {
   type BehaviorGraph,
   type BehaviorGraphAttributes,
@@ -45,6 +50,30 @@ export {
   type StepNodeAttributes,
 } from "./definition/behavior-graph.ts";
 export { type RenderGraphOptions, renderDot, renderMermaid } from "./definition/render-graph.ts";
+
+// changing definitions in production: diff, impact of a push, secrets
+export {
+  type BehaviorDiff,
+  type ChannelDiff,
+  type DefinitionChange,
+  type DefinitionDiff,
+  describeFieldChange,
+  diffDefinitions,
+  type FieldChange,
+} from "./change/diff-definitions.ts";
+export {
+  analyzePushImpact,
+  type BreakingChange,
+  type BreakingChangeKind,
+  type IncomingDefinitions,
+  type PushImpactInput,
+} from "./change/push-impact.ts";
+export { type PushPlan, planPush } from "./change/plan-push.ts";
+export {
+  type ChannelToCheck,
+  type CheckSecretsOptions,
+  checkChannelSecrets,
+} from "./change/check-secrets.ts";
 
 // message: processors, templates, codecs, masking
 export type * from "./message/processor-types.ts";

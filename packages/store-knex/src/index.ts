@@ -38,6 +38,10 @@ export type { MigrationResult } from "./migrate.ts";
 export type { DatabaseHandle } from "./database-handle.ts";
 export {
   type DefinitionChange,
+  type DefinitionPush,
+  listDefinitionPushes,
+  type PushOptions,
+  type PushRecord,
   type PushResult,
   pushDefinitions,
 } from "./push-definitions.ts";

@@ -7,7 +7,8 @@ import type {
   LoadedChannel,
 } from "@capflow/core";
 import type { Knex } from "knex";
-import { definitionFromRow, epochMs, type Row } from "./rows.ts";
+import { readDefinitionRevision } from "./definition-revision.ts";
+import { definitionFromRow, type Row } from "./rows.ts";
 import { defaultSchema, type QualifiedNames, qualifiedNames } from "./sql-names.ts";
 import { translateStoreError } from "./translate-error.ts";
 
@@ -115,9 +116,9 @@ export class KnexDefinitionSource implements DefinitionSource {
   }
 
   /**
-   * Changes whenever a channel or a behavior version is added, changed, activated or removed:
-   * row counts plus the latest `updated_at` of both tables (small tables; one cheap query).
-   * When it moved since the last call, the cached channels and active versions are dropped.
+   * Changes whenever a channel or a behavior version is added, changed, activated or removed (see
+   * `readDefinitionRevision`). When it moved since the last call, the cached channels and active
+   * versions are dropped.
    */
   async revision(): Promise<string> {
     this.#checking ??= this.#readRevision().finally(() => {
@@ -127,15 +128,12 @@ export class KnexDefinitionSource implements DefinitionSource {
   }
 
   async #readRevision(): Promise<string> {
-    const [row] = await this.#rows(
-      `SELECT (SELECT count(*) FROM ${this.#t.channels})::text AS channels,
-              (SELECT max(updated_at) FROM ${this.#t.channels}) AS channels_at,
-              (SELECT count(*) FROM ${this.#t.behaviors})::text AS behaviors,
-              (SELECT max(updated_at) FROM ${this.#t.behaviors}) AS behaviors_at`,
-      [],
-    );
-    const at = (value: unknown) => (value == null ? "-" : String(epochMs(value)));
-    const revision = `${row?.channels}.${at(row?.channels_at)}.${row?.behaviors}.${at(row?.behaviors_at)}`;
+    let revision: string;
+    try {
+      revision = await readDefinitionRevision(this.#knex, this.#t);
+    } catch (cause) {
+      throw translateStoreError(cause, { target: this.#target });
+    }
     if (revision !== this.#revision) {
       this.#channels.clear();
       this.#active.clear();

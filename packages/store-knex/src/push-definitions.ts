@@ -1,7 +1,14 @@
-import type { BehaviorDefinition, ChannelDefinition } from "@capflow/core";
+import { randomUUID } from "node:crypto";
+import {
+  type BehaviorDefinition,
+  CapflowError,
+  type ChannelDefinition,
+  isCapflowError,
+} from "@capflow/core";
 import type { DatabaseHandle } from "./database-handle.ts";
 import { definitionDigest } from "./definition-digest.ts";
-import type { Row } from "./rows.ts";
+import { readDefinitionRevision } from "./definition-revision.ts";
+import { epochMs, type Row } from "./rows.ts";
 import { qualifiedNames } from "./sql-names.ts";
 import { translateStoreError } from "./translate-error.ts";
 
@@ -11,6 +18,41 @@ export interface PushResult {
   channels: { code: string; change: DefinitionChange }[];
   /** `version`: the active version after the push (a new one when `changed` or `added`). */
   behaviors: { channel: string; code: string; version: number; change: DefinitionChange }[];
+  /** The id of the push in the history, when it changed something or was forced. */
+  recorded?: string;
+}
+
+export interface PushOptions {
+  /**
+   * Store only if the stored definitions are still at this revision (`db.definitions.revision()`
+   * read before the push was planned and checked); otherwise throw `STORE_CONFLICT` and store
+   * nothing, so a check never approves definitions that changed since.
+   */
+  expectedRevision?: string;
+  /** Who pushes, and for a forced push why and what it breaks: kept in the push history. */
+  record?: PushRecord;
+}
+
+export interface PushRecord {
+  who: string;
+  why?: string;
+  /** Pushed despite breaking changes (`capflow push --force`). */
+  forced: boolean;
+  /** The breaking changes the push was forced past (JSON), or nothing. */
+  impact?: unknown;
+  /** Epoch ms; default now. */
+  at?: number;
+}
+
+/** One entry of the push history, newest first in {@link listDefinitionPushes}. */
+export interface DefinitionPush {
+  id: string;
+  pushedAt: number;
+  who: string;
+  why: string | null;
+  forced: boolean;
+  changes: Pick<PushResult, "channels" | "behaviors">;
+  impact: unknown;
 }
 
 /**
@@ -31,6 +73,7 @@ export async function pushDefinitions(
     channels?: readonly ChannelDefinition[];
     behaviors?: readonly BehaviorDefinition[];
   },
+  options: PushOptions = {},
 ): Promise<PushResult> {
   const t = qualifiedNames(db.schema);
   const result: PushResult = { channels: [], behaviors: [] };
@@ -39,6 +82,16 @@ export async function pushDefinitions(
       await trx.raw("SELECT pg_advisory_xact_lock(hashtext('capflow'), hashtext(?))", [
         `push:${db.schema}`,
       ]);
+      if (options.expectedRevision !== undefined) {
+        const revision = await readDefinitionRevision(trx, t);
+        if (revision !== options.expectedRevision) {
+          throw new CapflowError(
+            "STORE_CONFLICT",
+            "the stored definitions changed while this push was being checked (another push?); nothing was stored: run the push again",
+            { context: { schema: db.schema } },
+          );
+        }
+      }
       for (const channel of definitions.channels ?? []) {
         const digest = definitionDigest(channel);
         const [existing] = (
@@ -98,9 +151,57 @@ export async function pushDefinitions(
           change: latest === 0 ? "added" : "changed",
         });
       }
+      const changed =
+        result.channels.some((c) => c.change !== "unchanged") ||
+        result.behaviors.some((b) => b.change !== "unchanged");
+      const record = options.record;
+      if (record !== undefined && (changed || record.forced)) {
+        result.recorded = randomUUID();
+        await trx.raw(
+          `INSERT INTO ${t.definitionPushes} (id, pushed_at, who, why, forced, changes, impact)
+           VALUES (?, ?, ?, ?, ?, ?::json, ?::json)`,
+          [
+            result.recorded,
+            new Date(record.at ?? Date.now()),
+            record.who,
+            record.why ?? null,
+            record.forced,
+            JSON.stringify({ channels: result.channels, behaviors: result.behaviors }),
+            JSON.stringify(record.impact ?? []),
+          ],
+        );
+      }
     });
   } catch (error) {
+    if (isCapflowError(error)) throw error;
     throw translateStoreError(error, { target: db.target, context: { schema: db.schema } });
   }
   return result;
+}
+
+/** The push history, newest first. */
+export async function listDefinitionPushes(
+  db: DatabaseHandle,
+  options: { limit?: number } = {},
+): Promise<DefinitionPush[]> {
+  const t = qualifiedNames(db.schema);
+  try {
+    const { rows } = (await db.knex.raw(
+      `SELECT * FROM ${t.definitionPushes} ORDER BY pushed_at DESC, id DESC LIMIT ?`,
+      [options.limit ?? 20],
+    )) as { rows: Row[] };
+    return rows.map((row) => ({
+      id: row.id as string,
+      pushedAt: epochMs(row.pushed_at),
+      who: row.who as string,
+      why: (row.why ?? null) as string | null,
+      forced: row.forced === true,
+      changes: (typeof row.changes === "string"
+        ? JSON.parse(row.changes)
+        : row.changes) as DefinitionPush["changes"],
+      impact: typeof row.impact === "string" ? JSON.parse(row.impact) : row.impact,
+    }));
+  } catch (error) {
+    throw translateStoreError(error, { target: db.target, context: { schema: db.schema } });
+  }
 }

@@ -24,6 +24,8 @@ export interface QualifiedNames {
   instances: string;
   stepLogs: string;
   inbox: string;
+  /** History of pushes, migration 0004. */
+  definitionPushes: string;
   /** `has_pending_inbox(channel, business_key, consumed text[])`, see migration 0001. */
   hasPendingInbox: string;
   /** `has_pending_callback(channel, business_key, callback, consumed text[])`, migration 0003. */
@@ -42,6 +44,7 @@ export function qualifiedNames(schema: string): QualifiedNames {
     instances: q("instances"),
     stepLogs: q("step_logs"),
     inbox: q("inbox"),
+    definitionPushes: q("definition_pushes"),
     hasPendingInbox: q("has_pending_inbox"),
     hasPendingCallback: q("has_pending_callback"),
     inboxConsumed: q("inbox_consumed"),

@@ -1,4 +1,5 @@
 import type { CapflowCommand } from "../command.ts";
+import { diffCommand } from "./diff.ts";
 import { graphCommand } from "./graph.ts";
 import { inboxCommand } from "./inbox.ts";
 import { instancesCommand } from "./instances.ts";
@@ -14,6 +15,7 @@ export const builtInCommands: readonly CapflowCommand[] = [
   validateCommand,
   graphCommand,
   previewCommand,
+  diffCommand,
   pushCommand,
   pullCommand,
   migrateCommand,

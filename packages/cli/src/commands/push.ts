@@ -1,53 +1,93 @@
-import { resolve } from "node:path";
-import { formatProblems, loadDefinitions } from "@capflow/core";
+import { userInfo } from "node:os";
+import { CapflowError, planPush } from "@capflow/core";
 import { type PushResult, pushDefinitions, syncProcessors } from "@capflow/store-knex";
 import type { CapflowCommand } from "../command.ts";
 import {
-  cryptoHandlersOptionHelp,
-  type ExtensionOptions,
-  loadExtensions,
-  processorsOptionHelp,
-} from "../extension-modules.ts";
+  addDefinitionCheckOptions,
+  type DefinitionCheckOptions,
+  describeBreakingChanges,
+  loadCheckedDefinitions,
+} from "../definition-check.ts";
 import { plural } from "../plural.ts";
 import { addDatabaseOptions, type DatabaseOptions, withDatabase } from "./database-options.ts";
 
-interface PushOptions extends DatabaseOptions, ExtensionOptions {
+interface PushOptions extends DatabaseOptions, DefinitionCheckOptions {
   migrate: boolean;
+  force?: boolean;
+  who?: string;
+  why?: string;
 }
 
 /**
- * `capflow push <dir>`: validates the definitions under a folder (as `capflow validate` does) and
- * stores them: channels upserted, a new behavior version only where a behavior changed. Also
- * records the metadata of the processors it validated with, for authoring tools.
+ * `capflow push <dir>`: validates the definitions under a folder (as `capflow validate
+ * --check-secrets` does), checks what running instances still need from them (`capflow diff`
+ * shows the same), and stores them: channels upserted, a new behavior version only where a
+ * behavior changed. A push that would break instances is refused unless `--force`d, and then
+ * recorded with who forced it, why and what it broke. Also records the metadata of the processors
+ * it validated with, for authoring tools.
  */
 export const pushCommand: CapflowCommand = {
   name: "push",
   register(program, context) {
     addDatabaseOptions(
-      program
-        .command("push")
-        .description(
-          "validate the definitions under a folder and store them; a behavior gets a new version only when it changed",
-        )
-        .argument("<dir>", "folder of definitions")
-        .option("-p, --processors <module...>", processorsOptionHelp)
-        .option("--crypto-handlers <module...>", cryptoHandlersOptionHelp)
-        .option("--no-migrate", "do not create or update capflow's tables first"),
+      addDefinitionCheckOptions(
+        program
+          .command("push")
+          .description(
+            "validate the definitions under a folder, check what running instances need, and store them; a behavior gets a new version only when it changed",
+          )
+          .argument("<dir>", "folder of definitions")
+          .option("--force", "store even if running instances would break (needs --who and --why)")
+          .option("--who <name>", "who pushes (recorded; default: the system user)")
+          .option("--why <reason>", "why (recorded; required with --force)")
+          .option("--no-migrate", "do not create or update capflow's tables first"),
+      ),
     ).action(async (dir: string, options: PushOptions) => {
-      const extensions = await loadExtensions(options, context.cwd);
-      const processors = extensions.processors;
-      const loaded = await loadDefinitions(resolve(context.cwd, dir), extensions);
-      if (loaded.problems.length > 0) {
-        context.out(formatProblems(loaded.problems));
-        context.err(`nothing pushed: fix the problems above (paths are relative to ${dir})\n`);
-        context.setExitCode(1);
-        return;
+      if (options.force === true && (!options.who || !options.why)) {
+        throw new CapflowError(
+          "CONFIG_INVALID",
+          "a forced push is recorded with who forced it and why: add --who <name> --why <reason>",
+        );
       }
+      const checked = await loadCheckedDefinitions(dir, options, context, "nothing pushed");
+      if (checked === undefined) return;
+      const { loaded, extensions } = checked;
       await withDatabase(options, context, async (db) => {
         if (options.migrate) await db.migrate();
-        const result = await pushDefinitions(db, loaded);
-        const synced = await syncProcessors(db, processors.list());
+        const revision = await db.definitions.revision();
+        const plan = await planPush({
+          incoming: loaded,
+          definitions: db.definitions,
+          instances: db.instances,
+          processors: extensions.processors,
+        });
+        const forced = plan.breaking.length > 0;
+        if (forced) {
+          context.out(`${describeBreakingChanges(plan.breaking).join("\n")}\n`);
+          if (options.force !== true) {
+            context.err(
+              `nothing pushed: the push would break the instances above. Move them first (capflow instances migrate), keep what they need, or push with --force --who <name> --why <reason>\n`,
+            );
+            context.setExitCode(1);
+            return;
+          }
+        }
+        const result = await pushDefinitions(db, loaded, {
+          expectedRevision: revision,
+          record: {
+            who: options.who ?? userInfo().username,
+            ...(options.why === undefined ? {} : { why: options.why }),
+            forced,
+            impact: plan.breaking,
+          },
+        });
+        const synced = await syncProcessors(db, extensions.processors.list());
         context.out(describePush(result));
+        if (forced) {
+          context.out(
+            `forced past ${plural(plan.breaking.length, "breaking change")} by ${options.who}: recorded as push ${result.recorded}\n`,
+          );
+        }
         context.out(
           `processors: ${synced.added.length} added, ${synced.changed.length} changed, ${synced.unchanged.length} unchanged\n`,
         );

@@ -1,5 +1,12 @@
 import { posix, resolve, sep } from "node:path";
-import { formatProblems, loadDefinitions, type ValidateDefinitionsOptions } from "@capflow/core";
+import {
+  createDefaultSecretResolver,
+  formatProblems,
+  isError,
+  type LoadDefinitionsOptions,
+  loadDefinitions,
+  systemClock,
+} from "@capflow/core";
 import type { CapflowCommand } from "../command.ts";
 import {
   cryptoHandlersOptionHelp,
@@ -13,6 +20,8 @@ interface ValidateOptions extends ExtensionOptions {
   json?: boolean;
   /** `--no-registries` sets it to false. */
   registries: boolean;
+  checkSecrets?: boolean;
+  keysDir?: string;
 }
 
 /** `capflow validate <dir>`: loads and checks every definition under a folder. */
@@ -31,13 +40,30 @@ export const validateCommand: CapflowCommand = {
         "--no-registries",
         "skip the checks of processor names and crypto handlers (built-in ones and the modules')",
       )
+      .option(
+        "--check-secrets",
+        "also load every channel's keys and certificates as a worker would (push does by default); warn about certificates expiring within 30 days",
+      )
+      .option(
+        "--keys-dir <dir>",
+        "with --check-secrets: folder relative `file:` references resolve against (default: the definitions folder)",
+      )
       .option("--json", "print the problems as JSON (for editors and CI annotations)")
       .action(async (dir: string, options: ValidateOptions) => {
-        const registries: ValidateDefinitionsOptions = {};
-        if (options.registries) {
-          Object.assign(registries, await loadExtensions(options, context.cwd));
+        const checks: LoadDefinitionsOptions = {};
+        if (options.registries || options.checkSecrets) {
+          const extensions = await loadExtensions(options, context.cwd);
+          if (options.registries) Object.assign(checks, extensions);
+          if (options.checkSecrets) {
+            checks.checkSecrets = {
+              cryptoHandlers: extensions.cryptoHandlers,
+              secrets: createDefaultSecretResolver(),
+              baseDir: resolve(context.cwd, options.keysDir ?? dir),
+              clock: systemClock,
+            };
+          }
         }
-        const loaded = await loadDefinitions(resolve(context.cwd, dir), registries);
+        const loaded = await loadDefinitions(resolve(context.cwd, dir), checks);
         // Paths as the user typed them, so terminals and editors can open `file:line:col`.
         const problems = loaded.problems.map((problem) => ({
           ...problem,
@@ -45,14 +71,15 @@ export const validateCommand: CapflowCommand = {
         }));
         if (options.json === true) {
           context.out(`${JSON.stringify(problems, null, 2)}\n`);
-        } else if (problems.length > 0) {
+        } else if (problems.some(isError)) {
           context.out(formatProblems(problems));
         } else {
+          if (problems.length > 0) context.out(formatProblems(problems));
           context.out(
             `${plural(loaded.channels.length, "channel")}, ${plural(loaded.behaviors.length, "behavior")}, no problems\n`,
           );
         }
-        if (problems.length > 0) context.setExitCode(1);
+        if (problems.some(isError)) context.setExitCode(1);
       });
   },
 };

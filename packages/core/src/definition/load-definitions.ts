@@ -1,8 +1,9 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
+import { type CheckSecretsOptions, checkChannelSecrets } from "../change/check-secrets.ts";
 import { CapflowError } from "../errors.ts";
 import { parseJsonSource } from "./json-source.ts";
-import { formatProblems, type Problem, plural, sortProblems } from "./problem.ts";
+import { formatProblems, isError, type Problem, plural, sortProblems } from "./problem.ts";
 import {
   type DefinitionDocument,
   type DefinitionSet,
@@ -14,7 +15,14 @@ import {
 export const channelFileSuffix = ".channel.json";
 export const behaviorFileSuffix = ".behavior.json";
 
-export type LoadDefinitionsOptions = ValidateDefinitionsOptions;
+export interface LoadDefinitionsOptions extends ValidateDefinitionsOptions {
+  /**
+   * Also load every channel's keys and certificates as a worker would (`capflow validate
+   * --check-secrets`, and `capflow push` by default): references that do not resolve are
+   * problems, certificates expiring soon are warnings.
+   */
+  checkSecrets?: CheckSecretsOptions;
+}
 
 /**
  * Loads every `*.channel.json` and `*.behavior.json` under a folder (recursively, in a stable
@@ -54,7 +62,27 @@ export async function loadDefinitions(
     else sources.behaviors.push(source);
   }
   const result = validateDefinitions(sources, options);
-  return { ...result, problems: sortProblems([...parseProblems, ...result.problems]) };
+  const secretProblems: Problem[] = [];
+  if (options.checkSecrets !== undefined) {
+    const files = new Map<string, string>();
+    for (const source of sources.channels) {
+      const code = (source.definition as { code?: unknown } | undefined)?.code;
+      if (typeof code === "string" && !files.has(code)) files.set(code, source.file);
+    }
+    const found = await checkChannelSecrets(
+      result.channels.map((definition) => ({ file: files.get(definition.code)!, definition })),
+      options.checkSecrets,
+    );
+    for (const problem of found) {
+      const source = sources.channels.find((s) => s.file === problem.file);
+      const position = source?.locate?.(problem.pointer);
+      secretProblems.push(position === undefined ? problem : { ...problem, ...position });
+    }
+  }
+  return {
+    ...result,
+    problems: sortProblems([...parseProblems, ...result.problems, ...secretProblems]),
+  };
 }
 
 /** Like {@link loadDefinitions}, but throws `DEFINITION_INVALID` listing every problem. */
@@ -63,12 +91,13 @@ export async function loadDefinitionsOrThrow(
   options: LoadDefinitionsOptions = {},
 ): Promise<DefinitionSet> {
   const result = await loadDefinitions(dir, options);
-  if (result.problems.length > 0) {
-    const first = result.problems[0]!;
+  const errors = result.problems.filter(isError);
+  if (errors.length > 0) {
+    const first = errors[0]!;
     throw new CapflowError(
       "DEFINITION_INVALID",
-      `${plural(result.problems.length, "problem")} in the definitions under ${dir}; fix them (run \`capflow validate ${dir}\`):\n${formatProblems(result.problems)}`,
-      { context: { file: first.file, pointer: first.pointer, problems: result.problems } },
+      `${plural(errors.length, "problem")} in the definitions under ${dir}; fix them (run \`capflow validate ${dir}\`):\n${formatProblems(errors)}`,
+      { context: { file: first.file, pointer: first.pointer, problems: errors } },
     );
   }
   return result;

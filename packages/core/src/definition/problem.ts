@@ -34,6 +34,11 @@ export const problemCodes = {
     "a template reads a name that is neither template data nor a processor: it would render empty",
   "unknown-crypto-handler": "the channel names a crypto handler that is not registered",
   "crypto-options": "the crypto handler rejected its options",
+  "secret-unresolved":
+    "a key or secret reference of the channel does not resolve (checked with --check-secrets, and by push)",
+  "key-invalid": "a key or certificate of the channel resolves but cannot be loaded",
+  "certificate-expiring":
+    "a certificate the channel references expires within 30 days, or has expired (a warning)",
   "tls-settings":
     "the channel's tls settings are incomplete: a PEM client key without its certificate, or a PKCS#12 file without a password",
 } as const;
@@ -52,6 +57,13 @@ export interface Problem {
   column?: number;
   /** What is wrong and what to do about it. */
   message: string;
+  /** A warning is worth knowing but does not make the definitions unusable. Default `error`. */
+  severity?: "error" | "warning";
+}
+
+/** Whether a problem makes the definitions unusable (every problem but a warning). */
+export function isError(problem: Problem): boolean {
+  return problem.severity !== "warning";
 }
 
 /**
@@ -87,11 +99,18 @@ export function formatProblems(problems: readonly Problem[]): string {
     if (!files.has(problem.file) && files.size > 0) lines.push("");
     files.add(problem.file);
     const position = problem.line === undefined ? "" : `:${problem.line}:${problem.column ?? 1}`;
+    const label = isError(problem) ? "" : "warning: ";
     lines.push(
-      `${problem.file}${position}  ${problem.message}  (${problem.pointer || "/"})  [${problem.code}]`,
+      `${problem.file}${position}  ${label}${problem.message}  (${problem.pointer || "/"})  [${problem.code}]`,
     );
   }
-  lines.push("", `${plural(problems.length, "problem")} in ${plural(files.size, "file")}`, "");
+  const warnings = problems.filter((problem) => !isError(problem)).length;
+  const errors = problems.length - warnings;
+  const counts = [
+    errors > 0 || warnings === 0 ? plural(errors, "problem") : "",
+    warnings > 0 ? plural(warnings, "warning") : "",
+  ].filter(Boolean);
+  lines.push("", `${counts.join(" and ")} in ${plural(files.size, "file")}`, "");
   return lines.join("\n");
 }
 

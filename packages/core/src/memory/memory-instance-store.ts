@@ -100,7 +100,9 @@ export class MemoryInstanceStore implements InstanceStore {
     const open = [...this.#open].map((id) => this.#instances.get(id)!).sort(compareListing);
     for (const record of open) {
       if (filter.channels !== undefined && !filter.channels.includes(record.channel)) continue;
-      const key = [record.channel, record.behavior, record.behaviorVersion, record.step].join("\u0000");
+      const key = [record.channel, record.behavior, record.behaviorVersion, record.step].join(
+        "\u0000",
+      );
       let group = groups.get(key);
       if (group === undefined) {
         group = {

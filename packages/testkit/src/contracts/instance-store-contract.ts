@@ -513,7 +513,11 @@ export function describeInstanceStoreContract(
       const ids: string[] = [];
       for (let i = 0; i < 5; i++) {
         const { instance } = await store.createInstance(
-          newInstance({ id: `i-${i}`, now: t0 + (i < 3 ? 0 : i), behaviorVersion: i === 4 ? 2 : 1 }),
+          newInstance({
+            id: `i-${i}`,
+            now: t0 + (i < 3 ? 0 : i),
+            behaviorVersion: i === 4 ? 2 : 1,
+          }),
         );
         ids.push(instance.id);
       }
@@ -543,7 +547,9 @@ export function describeInstanceStoreContract(
       const b = await waiting(2, "wait");
       await waiting(3, "query");
       await waiting(4, "wait", 2);
-      await store.createInstance(newInstance({ step: "done", status: "succeeded", nextRunAt: null }));
+      await store.createInstance(
+        newInstance({ step: "done", status: "succeeded", nextRunAt: null }),
+      );
       await store.createInstance(newInstance({ channel: "meadow", step: "wait" }));
       const groups = await store.unsettledByStep({ channels: ["lanbank"] });
       const byKey = Object.fromEntries(

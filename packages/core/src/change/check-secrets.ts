@@ -1,0 +1,148 @@
+import { X509Certificate } from "node:crypto";
+import type { CryptoHandlerRegistry } from "../crypto/handler-registry.ts";
+import { describeRef, referenceScheme } from "../crypto/secret-reference.ts";
+import { parseDuration } from "../definition/duration.ts";
+import { toPointer } from "../definition/json-pointer.ts";
+import type { Problem } from "../definition/problem.ts";
+import type { ChannelDefinition } from "../definition/types.ts";
+import { toCapflowError } from "../errors.ts";
+import type { Clock } from "../ports/clock.ts";
+import type { SecretResolver } from "../ports/secret-resolver.ts";
+import { Redacted } from "../redacted.ts";
+import { loadChannelTls } from "../transport/channel-tls.ts";
+
+export interface CheckSecretsOptions {
+  cryptoHandlers: CryptoHandlerRegistry;
+  secrets: SecretResolver;
+  /** Folder relative `file:` references resolve against, as the workers will resolve them. */
+  baseDir?: string;
+  clock: Pick<Clock, "now">;
+  /** Certificates that expire sooner than this are reported as warnings. Default `30d`. */
+  expiryWarning?: string;
+}
+
+/** One channel to check, with the file it came from (for problem locations). */
+export interface ChannelToCheck {
+  file: string;
+  definition: ChannelDefinition;
+}
+
+/**
+ * Loads each channel's keys the way a worker will (the crypto handler and the TLS identity), so a
+ * reference that does not resolve, or a key that does not parse, is found before a push rather
+ * than when an instance parks. Also reads every PEM certificate the channel references and warns
+ * about those expiring within `expiryWarning` (or expired). Messages name references, never
+ * values.
+ */
+export async function checkChannelSecrets(
+  channels: readonly ChannelToCheck[],
+  options: CheckSecretsOptions,
+): Promise<Problem[]> {
+  const problems: Problem[] = [];
+  for (const { file, definition } of channels) {
+    const deps = {
+      secrets: options.secrets,
+      clock: options.clock,
+      channel: definition.code,
+      ...(options.baseDir === undefined ? {} : { baseDir: options.baseDir }),
+    };
+    try {
+      await options.cryptoHandlers.create(definition.crypto, deps);
+    } catch (error) {
+      problems.push(keyProblem(error, file, "/crypto"));
+    }
+    try {
+      await loadChannelTls(definition.tls, {
+        secrets: options.secrets,
+        context: { channel: definition.code, role: "tls" },
+        ...(options.baseDir === undefined ? {} : { baseDir: options.baseDir }),
+      });
+    } catch (error) {
+      problems.push(keyProblem(error, file, "/tls"));
+    }
+    problems.push(...(await certificateWarnings(definition, file, options)));
+  }
+  return problems;
+}
+
+function keyProblem(error: unknown, file: string, pointer: string): Problem {
+  const failure = toCapflowError(error);
+  const unresolved = failure.code === "SECRET_NOT_FOUND";
+  return {
+    code: unresolved ? "secret-unresolved" : "key-invalid",
+    file,
+    pointer: typeof failure.context.pointer === "string" ? failure.context.pointer : pointer,
+    message: unresolved
+      ? `${failure.message}; make the reference resolve where workers run, or push with --no-check-secrets if only the workers can resolve it`
+      : failure.message,
+  };
+}
+
+async function certificateWarnings(
+  channel: ChannelDefinition,
+  file: string,
+  options: CheckSecretsOptions,
+): Promise<Problem[]> {
+  const now = options.clock.now();
+  const warnBefore = now + parseDuration(options.expiryWarning ?? "30d");
+  const problems: Problem[] = [];
+  for (const { pointer, ref } of secretReferences(channel)) {
+    let text: string;
+    try {
+      const bytes = await options.secrets.resolve(ref, {
+        ...(options.baseDir === undefined ? {} : { baseDir: options.baseDir }),
+      });
+      text = Redacted.reveal(bytes).toString("latin1");
+    } catch {
+      continue; // Reported above by the handler or the TLS loading that needs it.
+    }
+    for (const pem of text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ??
+      []) {
+      let certificate: X509Certificate;
+      try {
+        certificate = new X509Certificate(pem);
+      } catch {
+        continue;
+      }
+      const expires = Date.parse(certificate.validTo);
+      if (expires > warnBefore) continue;
+      const subject = certificate.subject.replaceAll("\n", ", ");
+      const when = new Date(expires).toISOString();
+      problems.push({
+        code: "certificate-expiring",
+        severity: "warning",
+        file,
+        pointer,
+        message:
+          expires <= now
+            ? `the certificate ${subject} in ${describeRef(ref)} expired on ${when}; get a renewed one from the funder and schedule it (future values) or push it`
+            : `the certificate ${subject} in ${describeRef(ref)} expires on ${when}, in ${Math.ceil((expires - now) / 86_400_000)} days; get the renewed one and schedule it from that day (future values)`,
+      });
+    }
+  }
+  return problems;
+}
+
+/** Every secret reference in a channel definition, with where it is. */
+function secretReferences(channel: ChannelDefinition): { pointer: string; ref: string }[] {
+  const found: { pointer: string; ref: string }[] = [];
+  const visit = (value: unknown, path: (string | number)[]) => {
+    if (typeof value === "string") {
+      const key = path.at(-1);
+      const referenceKey = key === "ref" || key === "clientCertificate" || typeof key === "number";
+      const scheme = referenceScheme(value);
+      if (referenceKey && scheme !== undefined && scheme !== "http" && scheme !== "https") {
+        found.push({ pointer: toPointer(path), ref: value });
+      }
+    } else if (Array.isArray(value)) {
+      value.forEach((item, index) => {
+        visit(item, [...path, index]);
+      });
+    } else if (typeof value === "object" && value !== null) {
+      for (const [key, item] of Object.entries(value)) visit(item, [...path, key]);
+    }
+  };
+  visit(channel.crypto, ["crypto"]);
+  visit(channel.tls, ["tls"]);
+  return found;
+}
