@@ -7,7 +7,7 @@ import {
 } from "@capflow/core";
 import { type CapflowDatabase, openPostgresStore } from "@capflow/store-knex";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { runCapflow } from "./run-capflow.ts";
+import { runCapflow } from "./support/run-capflow.ts";
 
 const databaseUrl = process.env.DATABASE_URL;
 const fixtures = "packages/cli/test/fixtures/lifecycle";

@@ -8,7 +8,7 @@ import { createCryptoHandlerRegistry } from "../../src/crypto/handler-registry.t
 import { createDefaultSecretResolver } from "../../src/crypto/secret-resolvers.ts";
 import type { ChannelDefinition } from "../../src/definition/types.ts";
 import { ManualClock } from "../../src/memory/manual-clock.ts";
-import { platform } from "../crypto/fixtures/test-keys.ts";
+import { platform } from "../support/crypto/test-keys.ts";
 
 const forge = createRequire(import.meta.url)("node-forge") as typeof import("node-forge");
 const notAfter = Date.UTC(2027, 2, 1);
@@ -55,13 +55,18 @@ describe("checking a channel's keys and certificates before a push", () => {
     });
 
   test("a reference that does not resolve is a problem naming it", async () => {
-    const problems = await check(channel(undefined, { secret: { ref: "file:keys/absent.key" } }), 0);
+    const problems = await check(
+      channel(undefined, { secret: { ref: "file:keys/absent.key" } }),
+      0,
+    );
     expect(problems).toEqual([
       expect.objectContaining({ code: "secret-unresolved", pointer: "/crypto" }),
     ]);
     expect(problems[0]?.message).toContain("file:keys/absent.key");
     expect(
-      await check(channel({ ca: ["env:CAPFLOW_TEST_UNSET_CA"] }), 0).then((p) => p.map((x) => x.code)),
+      await check(channel({ ca: ["env:CAPFLOW_TEST_UNSET_CA"] }), 0).then((p) =>
+        p.map((x) => x.code),
+      ),
     ).toEqual(["secret-unresolved"]);
   });
 
