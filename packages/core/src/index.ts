@@ -168,6 +168,13 @@ export {
   createEngine,
   Engine,
   type EngineOptions,
+  type MigrationMove,
+  type MigrationOptions,
+  type MigrationRefusal,
+  type MigrationReport,
+  type MigrationRequest,
+  type MoveKind,
+  type RefusalReason,
   type RunDueOptions,
   type StartRequest,
 } from "./engine/engine.ts";

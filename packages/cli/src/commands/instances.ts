@@ -6,6 +6,7 @@ import {
   type InstanceRecord,
   type InstanceStatus,
   type MaskingRules,
+  type MigrationReport,
   maskFields,
   ProcessorRegistry,
   registerBuiltinProcessors,
@@ -49,7 +50,7 @@ export const instancesCommand: CapflowCommand = {
   register(program, context) {
     const instances = program
       .command("instances")
-      .description("list, inspect and operate instances: list, show, retry, move, cancel");
+      .description("list, inspect and operate instances: list, show, retry, move, cancel, migrate");
 
     addDatabaseOptions(
       instances
@@ -109,8 +110,127 @@ export const instancesCommand: CapflowCommand = {
     ).action((id: string, options: ActorOptions) =>
       operate(options, context, (engine, actor) => engine.cancel(id, actor)),
     );
+
+    addActor(
+      addDatabaseOptions(
+        instances
+          .command("migrate")
+          .description(
+            "move the waiting and parked instances of a behavior version to another version",
+          )
+          .requiredOption("-b, --behavior <channel/behavior>", "which behavior, e.g. lanbank/loan")
+          .requiredOption("--from <version>", "the version the instances are pinned to")
+          .requiredOption("--to <version>", "the version to move them to")
+          .option(
+            "--map <old=new...>",
+            "step of --from -> step of --to, for steps the target lacks (repeatable)",
+          )
+          .option(
+            "--retry-parked",
+            "make parked instances due at once after their move (as instances retry does)",
+          )
+          .option("--dry-run", "list what would move and what would be refused; move nothing")
+          .option("--json", "the report as JSON"),
+      ),
+    ).action((options: MigrateOptions) => migrate(options, context));
   },
 };
+
+interface MigrateOptions extends ActorOptions {
+  behavior: string;
+  from: string;
+  to: string;
+  map?: string[];
+  retryParked?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+async function migrate(options: MigrateOptions, context: CliContext) {
+  const [channel, behavior, extra] = options.behavior.split("/");
+  if (!channel || !behavior || extra !== undefined) {
+    throw new CapflowError(
+      "CONFIG_INVALID",
+      `--behavior takes <channel>/<behavior>, e.g. lanbank/loan, not "${options.behavior}"`,
+    );
+  }
+  const map: Record<string, string> = {};
+  for (const pair of options.map ?? []) {
+    const [from, to, more] = pair.split("=");
+    if (!from || !to || more !== undefined) {
+      throw new CapflowError("CONFIG_INVALID", `--map takes old=new step codes, not "${pair}"`);
+    }
+    map[from] = to;
+  }
+  const dryRun = options.dryRun === true;
+  if (!dryRun && (!options.who || !options.why)) {
+    throw new CapflowError(
+      "CONFIG_INVALID",
+      "say who moves the instances and why: --who <name> --why <reason> (both are recorded in each instance's history); --dry-run needs neither",
+    );
+  }
+  const request = {
+    channel,
+    behavior,
+    from: positiveInteger(options.from, "--from"),
+    to: positiveInteger(options.to, "--to"),
+    map,
+    retryParked: options.retryParked === true,
+    dryRun,
+  };
+  await withDatabase(options, context, async (db) => {
+    const engine = createEngine({
+      store: db.instances,
+      definitions: db.definitions,
+      processors: registerBuiltinProcessors(new ProcessorRegistry()),
+    });
+    // Ctrl-C ends the run after the instances in hand; running it again moves the rest.
+    const stop = new AbortController();
+    const interrupt = () => stop.abort();
+    process.once("SIGINT", interrupt);
+    try {
+      const actor = options.who && options.why ? { who: options.who, why: options.why } : undefined;
+      const report = await engine.migrateInstances(request, actor, { signal: stop.signal });
+      context.out(
+        options.json === true
+          ? `${JSON.stringify(report, null, 2)}\n`
+          : `${describeMigration(report).join("\n")}\n`,
+      );
+      if (report.refused > 0 && !dryRun) context.setExitCode(1);
+    } finally {
+      process.off("SIGINT", interrupt);
+      await engine.close();
+    }
+  });
+}
+
+function describeMigration(report: MigrationReport): string[] {
+  const verb = report.dryRun ? "would move" : "moved";
+  const lines = [
+    `${report.channel}/${report.behavior} version ${report.from} → ${report.to}${report.dryRun ? " (dry run: nothing moved)" : ""}`,
+    `${verb} ${plural(report.moved, "instance")}${report.moves.length > 0 ? ":" : ""}`,
+  ];
+  const examples = (group: { count: number; examples: { id: string; businessKey: string }[] }) => {
+    const more = group.count - group.examples.length;
+    return `e.g. ${group.examples.map((e) => `${e.id} (${e.businessKey})`).join(", ")}${more > 0 ? ` and ${more} more` : ""}`;
+  };
+  for (const move of report.moves) {
+    const how = move.how === "continue" ? "goes on where it is" : "enters the step afresh";
+    lines.push(`  ${move.fromStep} → ${move.toStep}: ${move.count}, ${how}; ${examples(move)}`);
+  }
+  if (report.refused > 0) {
+    lines.push(
+      `${report.dryRun ? "would refuse" : "refused"} ${plural(report.refused, "instance")}:`,
+    );
+    for (const refusal of report.refusals) {
+      lines.push(
+        `  at ${refusal.step}: ${refusal.count} (${refusal.reason}): ${refusal.message}; ${examples(refusal)}`,
+      );
+    }
+  }
+  if (report.interrupted) lines.push("interrupted: run the same command again to move the rest");
+  return lines;
+}
 
 function addActor(command: Command): Command {
   return command

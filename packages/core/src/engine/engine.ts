@@ -25,6 +25,12 @@ import { FlowControl } from "../runtime/flow-control/flow-control.ts";
 import { UndiciTransport } from "../transport/undici-transport.ts";
 import type { EngineCore } from "./engine-core.ts";
 import type { EngineEvent, EngineEventListener } from "./engine-events.ts";
+import {
+  type MigrationOptions,
+  type MigrationReport,
+  type MigrationRequest,
+  migrateInstances,
+} from "./migrate-instances.ts";
 import { newSerial } from "./new-id.ts";
 import { type Actor, OperatorActions } from "./operator-actions.ts";
 import {
@@ -37,6 +43,15 @@ import { RuntimeCache } from "./runtime-cache.ts";
 import { type StartRequest, startInstance } from "./start-instance.ts";
 import { type SweepInboxOptions, type SweepInboxResult, sweepInbox } from "./sweep-inbox.ts";
 
+export type {
+  MigrationMove,
+  MigrationOptions,
+  MigrationRefusal,
+  MigrationReport,
+  MigrationRequest,
+  MoveKind,
+  RefusalReason,
+} from "./migrate-instances.ts";
 export type { Actor } from "./operator-actions.ts";
 export type { RunDueOptions } from "./run-due.ts";
 export type { StartRequest } from "./start-instance.ts";
@@ -212,6 +227,22 @@ export class Engine {
   /** Cancels an unsettled instance. A call possibly in flight is not undone at the partner. */
   async cancel(id: string, actor: Actor): Promise<InstanceRecord> {
     return this.#operators.cancel(id, actor);
+  }
+
+  /**
+   * Moves the unsettled instances of one behavior version to another version: each instance's
+   * step must exist in the target or be mapped; an instance a worker runs right now, or whose
+   * call attempt may be in flight and would change step or interface, is refused (the report
+   * says why); each move is a compare-and-set with a history row naming `actor`. `dryRun` lists
+   * what would move and what would be refused, and moves nothing. A run stopped anywhere is
+   * resumed by running it again: nothing moves twice.
+   */
+  async migrateInstances(
+    request: MigrationRequest,
+    actor?: Actor,
+    options?: MigrationOptions,
+  ): Promise<MigrationReport> {
+    return migrateInstances(this.#core, this.#runtime, request, actor, options);
   }
 
   async close(): Promise<void> {
