@@ -50,6 +50,12 @@ export {
   type StepNodeAttributes,
 } from "./definition/behavior-graph.ts";
 export { type RenderGraphOptions, renderDot, renderMermaid } from "./definition/render-graph.ts";
+export {
+  type ChannelPeriod,
+  channelAt,
+  channelPeriods,
+  effectiveInstant,
+} from "./definition/future-values.ts";
 
 // changing definitions in production: diff, impact of a push, secrets
 export {
@@ -58,6 +64,7 @@ export {
   type DefinitionChange,
   type DefinitionDiff,
   describeFieldChange,
+  describeFutureValues,
   diffDefinitions,
   type FieldChange,
 } from "./change/diff-definitions.ts";

@@ -1,4 +1,5 @@
 import type { CapflowCommand } from "../command.ts";
+import { channelsCommand } from "./channels.ts";
 import { diffCommand } from "./diff.ts";
 import { graphCommand } from "./graph.ts";
 import { inboxCommand } from "./inbox.ts";
@@ -21,5 +22,6 @@ export const builtInCommands: readonly CapflowCommand[] = [
   migrateCommand,
   workerCommand,
   instancesCommand,
+  channelsCommand,
   inboxCommand,
 ];

@@ -148,6 +148,15 @@ const namedEntries: Record<string, string> = {
 /** One change in words: `~ interface loan.query timeout: "10s" → "15s"`. */
 export function describeFieldChange(change: FieldChange): string {
   const [root, name, ...rest] = change.path;
+  // A scheduled change added or removed whole: when, and what it sets.
+  if (root === "future" && rest.length === 0 && change.kind !== "changed") {
+    const entry = (change.kind === "added" ? change.after : change.before) as {
+      effectiveFrom?: string;
+      values?: Record<string, unknown>;
+    };
+    const sign = change.kind === "added" ? "+" : "-";
+    return `${sign} future values from ${entry.effectiveFrom}: ${describeFutureValues(entry.values ?? {}).join("; ")}`;
+  }
   const entry = typeof root === "string" ? namedEntries[root] : undefined;
   const where =
     entry !== undefined && name !== undefined
@@ -176,4 +185,17 @@ function dotted(path: readonly (string | number)[]): string {
 export function shown(value: unknown): string {
   const text = JSON.stringify(value) ?? "undefined";
   return text.length > 80 ? `${text.slice(0, 79)}…` : text;
+}
+
+/** A merge patch in words, one entry per value it sets or removes: `baseUrl = "https://…"`. */
+export function describeFutureValues(values: Record<string, unknown>): string[] {
+  const lines: string[] = [];
+  const visit = (value: unknown, path: string[]) => {
+    if (value === null) lines.push(`${path.join(".")} removed`);
+    else if (typeof value === "object" && !Array.isArray(value) && Object.keys(value).length > 0) {
+      for (const [key, item] of Object.entries(value)) visit(item, [...path, key]);
+    } else lines.push(`${path.join(".")} = ${shown(value)}`);
+  };
+  visit(values, []);
+  return lines;
 }

@@ -34,6 +34,8 @@ export const problemCodes = {
     "a template reads a name that is neither template data nor a processor: it would render empty",
   "unknown-crypto-handler": "the channel names a crypto handler that is not registered",
   "crypto-options": "the crypto handler rejected its options",
+  "future-values":
+    "a scheduled change of a channel (future values) has a bad instant, changes its code, or would leave the channel invalid",
   "secret-unresolved":
     "a key or secret reference of the channel does not resolve (checked with --check-secrets, and by push)",
   "key-invalid": "a key or certificate of the channel resolves but cannot be loaded",

@@ -172,6 +172,32 @@ export interface ChannelDefinition {
   bulkhead?: number;
   /** Client certificate (mutual TLS), trusted CAs and server name for this funder's host. */
   tls?: ChannelTlsDefinition;
+  /**
+   * Values announced ahead of time (a new key from the 1st, a new base URL from a given day):
+   * each entry applies from its instant on every node, without a push.
+   */
+  future?: FutureValues[];
+  description?: string;
+}
+
+/** Channel values that take effect at an instant, on top of the values before it. */
+export interface FutureValues {
+  /**
+   * When: ISO 8601 with an offset (`2027-01-01T00:00:00+08:00`), or a date or local time in the
+   * channel's `timeZone` (`2027-01-01` is midnight there).
+   */
+  effectiveFrom: string;
+  /**
+   * What changes, as a JSON merge patch of the channel (RFC 7396): objects merge key by key,
+   * `null` removes a key, any other value (arrays too) replaces. Any field but `code`.
+   */
+  values: Record<string, unknown>;
+  /**
+   * How long after the switch messages that the new keys cannot open are still opened with the
+   * previous ones (a notification signed just before midnight). Default `1h`; `0s` for a key
+   * withdrawn because it leaked.
+   */
+  overlap?: Duration;
   description?: string;
 }
 

@@ -10,6 +10,7 @@ import {
   type LocatedString,
   templateDataNames,
 } from "./definition-strings.ts";
+import { channelPeriods, effectiveInstant } from "./future-values.ts";
 import { toPointer } from "./json-pointer.ts";
 import { checkSchema } from "./json-schema.ts";
 import type { PositionLocator } from "./json-source.ts";
@@ -100,6 +101,7 @@ export function validateDefinitions(
     channelFiles.set(channel.code, source.file);
     channels.push(channel);
     report(source, checkChannel(channel, source.file, options));
+    report(source, checkFutureValues(channel, source.file, options));
   }
 
   const channelsByCode = new Map(channels.map((channel) => [channel.code, channel]));
@@ -140,6 +142,19 @@ export function validateDefinitions(
     if (channel !== undefined) {
       found.push(...checkChannelReferences(behavior, channel, source.file));
       found.push(...checkResendSafety(behavior, channel, source.file));
+      // The channel as each scheduled change leaves it must still serve the behavior.
+      const seen = new Set(found.map((problem) => problem.message));
+      for (const period of channelPeriods(channel).slice(1)) {
+        const when = channel.future?.[period.entry!]?.effectiveFrom;
+        for (const problem of [
+          ...checkChannelReferences(behavior, period.definition, source.file),
+          ...checkResendSafety(behavior, period.definition, source.file),
+        ]) {
+          if (seen.has(problem.message)) continue;
+          seen.add(problem.message);
+          found.push({ ...problem, message: `from ${when} (future values): ${problem.message}` });
+        }
+      }
     }
     found.push(...checkExpressions(behaviorExpressions(behavior), source.file));
     found.push(...checkTemplates(behaviorTemplates(behavior), source.file, options.processors));
@@ -179,6 +194,57 @@ function checkChannel(
   problems.push(...checkTls(channel, file));
   problems.push(...checkExpressions(channelExpressions(channel), file));
   problems.push(...checkTemplates(channelTemplates(channel), file, options.processors));
+  return problems;
+}
+
+/**
+ * Scheduled values: each instant must parse, `code` cannot change, and the channel as each entry
+ * leaves it must be a valid channel (schema and checks), reported at the entry.
+ */
+function checkFutureValues(
+  channel: ChannelDefinition,
+  file: string,
+  options: ValidateDefinitionsOptions,
+): Problem[] {
+  const problems: Problem[] = [];
+  (channel.future ?? []).forEach((entry, index) => {
+    const at = toPointer(["future", index]);
+    if (effectiveInstant(entry.effectiveFrom, channel.timeZone) === undefined) {
+      problems.push({
+        code: "future-values",
+        file,
+        pointer: `${at}/effectiveFrom`,
+        message: `"${entry.effectiveFrom}" is not a time: write ISO 8601 with an offset (2027-01-01T00:00:00+08:00) or a date in the channel's time zone (2027-01-01)`,
+      });
+    }
+    for (const key of ["code", "future"]) {
+      if (Object.hasOwn(entry.values, key)) {
+        problems.push({
+          code: "future-values",
+          file,
+          pointer: `${at}/values/${key}`,
+          message: `future values cannot change "${key}": ${key === "code" ? "a channel keeps its code; define a new channel instead" : "schedule each change as its own entry"}`,
+        });
+      }
+    }
+  });
+  const known = new Set<string>();
+  for (const period of channelPeriods(channel).slice(1)) {
+    const entry = channel.future![period.entry!]!;
+    const schema = checkSchema("channel", period.definition, file);
+    const found = schema.length > 0 ? schema : checkChannel(period.definition, file, options);
+    for (const problem of found) {
+      const key = `${problem.code}${problem.pointer}${problem.message}`;
+      if (known.has(key)) continue;
+      known.add(key);
+      problems.push({
+        code: "future-values",
+        file,
+        pointer: toPointer(["future", period.entry!, "values"]),
+        message: `from ${entry.effectiveFrom} the channel would be invalid at ${problem.pointer || "/"}: ${problem.message}`,
+      });
+    }
+  }
   return problems;
 }
 

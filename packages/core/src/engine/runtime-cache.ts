@@ -1,5 +1,7 @@
 import type { CryptoHandler } from "../crypto/handler.ts";
 import type { CryptoHandlerRegistry } from "../crypto/handler-registry.ts";
+import { withPreviousKeys } from "../crypto/overlapping-handler.ts";
+import { channelAt } from "../definition/future-values.ts";
 import type { BehaviorDefinition, ChannelDefinition } from "../definition/types.ts";
 import { CapflowError } from "../errors.ts";
 import type { Clock } from "../ports/clock.ts";
@@ -10,6 +12,7 @@ import { loadChannelTls } from "../transport/channel-tls.ts";
 import { BehaviorMachine } from "./behavior-machine.ts";
 
 export interface ChannelRuntime {
+  /** The values in effect now (future values that took effect applied; no `future`). */
   definition: ChannelDefinition;
   handler: CryptoHandler;
   tls?: TransportTls;
@@ -30,7 +33,7 @@ export interface BehaviorRuntime {
 export class RuntimeCache {
   readonly #behaviors = new Map<string, Promise<BehaviorRuntime>>();
   readonly #active = new Map<string, Promise<BehaviorRuntime>>();
-  readonly #channels = new Map<string, Promise<ChannelRuntime>>();
+  readonly #channels = new Map<string, { runtime: Promise<ChannelRuntime>; until: number }>();
   #revision: string | undefined;
   #checkedAt = Number.NEGATIVE_INFINITY;
 
@@ -42,15 +45,24 @@ export class RuntimeCache {
     private readonly refreshMs = 1_000,
   ) {}
 
+  /**
+   * The channel as it is now: its future values that took effect applied, its keys loaded. At the
+   * instant the next ones take effect (on this clock) the channel is loaded again, on every node
+   * at once and without a push.
+   */
   async channel(code: string): Promise<ChannelRuntime> {
     await this.#refresh();
-    let runtime = this.#channels.get(code);
-    if (!runtime) {
-      runtime = this.#loadChannel(code);
-      this.#channels.set(code, runtime);
-      runtime.catch(() => this.#channels.delete(code));
+    const cached = this.#channels.get(code);
+    if (cached && this.clock.now() < cached.until) return cached.runtime;
+    const entry = { runtime: this.#loadChannel(code, entryEnd), until: Number.POSITIVE_INFINITY };
+    function entryEnd(until: number) {
+      entry.until = until;
     }
-    return runtime;
+    this.#channels.set(code, entry);
+    entry.runtime.catch(() => {
+      if (this.#channels.get(code) === entry) this.#channels.delete(code);
+    });
+    return entry.runtime;
   }
 
   /** The pinned version, or the active one when `version` is undefined. */
@@ -117,7 +129,7 @@ export class RuntimeCache {
     return runtime;
   }
 
-  async #loadChannel(code: string): Promise<ChannelRuntime> {
+  async #loadChannel(code: string, validUntil: (until: number) => void): Promise<ChannelRuntime> {
     const loaded = await this.source.getChannel(code);
     if (!loaded) {
       throw new CapflowError(
@@ -128,20 +140,47 @@ export class RuntimeCache {
         },
       );
     }
-    const baseDir = loaded.baseDir === undefined ? {} : { baseDir: loaded.baseDir };
+    const now = this.clock.now();
+    const period = channelAt(loaded.definition, now);
+    const overlapping =
+      period.previous !== undefined && now < period.previous.overlapUntil
+        ? period.previous
+        : undefined;
+    // Loaded again when the next values take effect, or when the previous keys stop counting.
+    validUntil(Math.min(period.until ?? Infinity, overlapping?.overlapUntil ?? Infinity));
+    const runtime = await this.#loadChannelValues(code, period.definition, loaded.baseDir);
+    if (overlapping === undefined) return runtime;
+    const previous = await this.#loadChannelValues(code, overlapping.definition, loaded.baseDir);
+    return {
+      ...runtime,
+      handler: withPreviousKeys(
+        runtime.handler,
+        previous.handler,
+        overlapping.overlapUntil,
+        this.clock,
+      ),
+    };
+  }
+
+  async #loadChannelValues(
+    code: string,
+    definition: ChannelDefinition,
+    baseDir: string | undefined,
+  ): Promise<ChannelRuntime> {
+    const where = baseDir === undefined ? {} : { baseDir };
     const [handler, tls] = await Promise.all([
-      this.cryptoHandlers.create(loaded.definition.crypto, {
+      this.cryptoHandlers.create(definition.crypto, {
         secrets: this.secrets,
         clock: this.clock,
         channel: code,
-        ...baseDir,
+        ...where,
       }),
-      loadChannelTls(loaded.definition.tls, {
+      loadChannelTls(definition.tls, {
         secrets: this.secrets,
         context: { channel: code, role: "tls" },
-        ...baseDir,
+        ...where,
       }),
     ]);
-    return { definition: loaded.definition, handler, ...(tls === undefined ? {} : { tls }) };
+    return { definition, handler, ...(tls === undefined ? {} : { tls }) };
   }
 }

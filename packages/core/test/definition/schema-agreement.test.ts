@@ -16,6 +16,7 @@ import type {
   CryptoDefinition,
   DecideStep,
   DelayStep,
+  FutureValues,
   InterfaceDefinition,
   MaskingRules,
   MessageTemplate,
@@ -53,8 +54,9 @@ function shape<T>() {
 const channelShapes = {
   "": shape<ChannelDefinition>()(
     ["code", "name", "baseUrl", "timeZone", "crypto", "interfaces"],
-    ["$schema", "callbacks", "statusTable", "masking", "bulkhead", "tls", "description"],
+    ["$schema", "callbacks", "statusTable", "masking", "bulkhead", "tls", "future", "description"],
   ),
+  futureValues: shape<FutureValues>()(["effectiveFrom", "values"], ["overlap", "description"]),
   tls: shape<ChannelTlsDefinition>()([], ["clientKey", "clientCertificate", "ca", "serverName"]),
   interface: shape<InterfaceDefinition>()(
     ["method", "path"],
