@@ -62,6 +62,10 @@ export const retryableByDefault = {
   STORE_TIMEOUT: true,
   STORE_UNAVAILABLE: true,
   STORE_FAILED: false,
+  /** A quota has no room for this start (it may have later: the next day, after releases). */
+  QUOTA_EXHAUSTED: false,
+  /** No channel of a product can take this business now; the error says why each could not. */
+  ROUTING_NO_CHANNEL: false,
   CALLBACK_UNKNOWN: false,
   CALLBACK_REJECTED: false,
   CONFIG_INVALID: false,

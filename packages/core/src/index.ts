@@ -23,6 +23,7 @@ export { Redacted } from "./redacted.ts";
 
 // definitions: the model users author, loading, validation, graphs
 export type * from "./definition/types.ts";
+export type * from "./definition/product-types.ts";
 export type { KnownCryptoHandlers, KnownProcessors } from "./definition/registries.ts";
 export {
   type LoadDefinitionsOptions,
@@ -137,6 +138,7 @@ export {
 export type { Clock } from "./ports/clock.ts";
 export type * from "./ports/definition-source.ts";
 export type * from "./ports/instance-store.ts";
+export type * from "./ports/routing.ts";
 export { isSettled, settledStatuses } from "./ports/instance-store.ts";
 export type * from "./ports/limiter.ts";
 export type * from "./ports/lock-provider.ts";

@@ -21,6 +21,7 @@ export {
   definitionSchema,
   isBehaviorDefinition,
   isChannelDefinition,
+  isProductDefinition,
 } from "./definition/json-schema.ts";
 export {
   type ParsedJsonSource,
@@ -28,7 +29,11 @@ export {
   parseJsonSource,
   type SourcePosition,
 } from "./definition/json-source.ts";
-export { behaviorFileSuffix, channelFileSuffix } from "./definition/load-definitions.ts";
+export {
+  behaviorFileSuffix,
+  channelFileSuffix,
+  productFileSuffix,
+} from "./definition/load-definitions.ts";
 export { problemCodes, sortProblems } from "./definition/problem.ts";
 export {
   type StepTransition,
@@ -65,6 +70,7 @@ export {
 } from "./message/mask.ts";
 export { compiledTemplateFor, renderCompiledMessage } from "./message/render-message.ts";
 export { applyStatusTable, type PartnerStatus } from "./message/status-table.ts";
+export { routedLogEntry } from "./ports/instance-store.ts";
 export { defaultBreakerSettings } from "./runtime/flow-control/circuit-breaker.ts";
 export { defaultBulkhead, flowRequestFor } from "./runtime/flow-control/flow-request.ts";
 // transport, flow control, engine

@@ -1,4 +1,7 @@
+import { randomUUID } from "node:crypto";
 import type { Transition } from "@capflow/core";
+import { routedLogEntry } from "@capflow/core/internal";
+import { instanceValues, parameters, stepLogSelect } from "./instance-insert.ts";
 import { jsonParam, nullableJsonParam, timeParam } from "./rows.ts";
 import type { QualifiedNames } from "./sql-names.ts";
 
@@ -20,11 +23,7 @@ export function commitStatement(
 ): { sql: string; bindings: unknown[] } {
   const { changes, log } = transition;
   const consumed = transition.consumedInbox ?? [];
-  const bindings: unknown[] = [];
-  const param = (value: unknown, cast = "") => {
-    bindings.push(value);
-    return `?${cast}`;
-  };
+  const { bindings, param } = parameters();
   const sets: string[] = [];
   if (changes.behaviorVersion !== undefined)
     sets.push(`behavior_version = ${param(changes.behaviorVersion, "::int")}`);
@@ -45,9 +44,10 @@ export function commitStatement(
   else if (transition.leaseUntil !== undefined)
     sets.push(`lease_until = ${param(timeParam(transition.leaseUntil), "::timestamptz")}`);
 
-  // A commit into `waiting` for a callback whose notifications sit unprocessed in the inbox makes
-  // the instance due now, so a callback that raced the commit is not left until the deadline.
-  // has_pending_callback is volatile: see migration 0001 for why that closes the race.
+  // A commit into `waiting` for a callback whose notifications (of the instance's account) sit
+  // unprocessed in the inbox makes the instance due now, so a callback that raced the commit is
+  // not left until the deadline. The function is volatile: see migration 0001 for why that
+  // closes the race.
   const nextRunAt = () =>
     changes.nextRunAt !== undefined
       ? param(timeParam(changes.nextRunAt), "::timestamptz")
@@ -65,7 +65,7 @@ export function commitStatement(
       changes.waitingFor !== undefined ? param(changes.waitingFor, "::text") : "waiting_for";
     sets.push(
       `next_run_at = CASE ${notWaiting}
-         WHEN ${t.hasPendingCallback}(channel, business_key, ${awaited()}, ${param(consumed, "::text[]")})
+         WHEN ${t.hasCallbackOfAccount}(channel, business_key, ${awaited()}, account, ${param(consumed, "::text[]")})
            THEN LEAST(COALESCE(${nextRunAt()}, ${now()}), ${now()})
          ELSE ${nextRunAt()} END`,
     );
@@ -73,23 +73,40 @@ export function commitStatement(
   sets.push(`version = version + 1, updated_at = ${param(timeParam(transition.now))}`);
 
   // Tagged with the log id, so recovery can find this statement in pg_stat_activity.
+  // Placeholders are bound in the order they are made: make them in the order of the text.
+  const where = `id = ${param(transition.instanceId)} AND version = ${param(transition.expectedVersion, "::int")}`;
+  const entry = stepLogSelect(logId, log, "u", param);
   let sql = `${commitTag(logId)} WITH updated AS (
     UPDATE ${t.instances} SET ${sets.join(", ")}
-    WHERE id = ${param(transition.instanceId)} AND version = ${param(transition.expectedVersion, "::int")}
+    WHERE ${where}
     RETURNING *
   ), logged AS (
-    INSERT INTO ${t.stepLogs} (id, instance_id, version, step, attempt, event, from_step, to_step,
-      from_status, to_status, outcome, request, response, raw, error, actor, started_at, duration_ms)
-    SELECT ${param(logId, "::uuid")}, u.id, u.version, ${param(log.step, "::text")},
-      ${param(log.attempt, "::int")}, ${param(log.event, "::text")},
-      ${param(log.fromStep ?? null, "::text")}, ${param(log.toStep ?? null, "::text")},
-      ${param(log.fromStatus ?? null, "::text")}, ${param(log.toStatus ?? null, "::text")},
-      ${param(log.outcome ?? null, "::text")}, ${param(nullableJsonParam(log.request), "::jsonb")},
-      ${param(nullableJsonParam(log.response), "::jsonb")}, ${param(nullableJsonParam(log.raw), "::jsonb")},
-      ${param(nullableJsonParam(log.error), "::jsonb")}, ${param(nullableJsonParam(log.actor), "::jsonb")},
-      ${param(timeParam(log.startedAt), "::timestamptz")}, ${param(log.durationMs, "::float8")}
-    FROM updated u
+    INSERT INTO ${t.stepLogs} (${entry.columns}) SELECT ${entry.select} FROM updated u
   )`;
+  // The instance taking over the business on another channel (failover): inserted with its
+  // history entry, its quotas reserved, in this statement. A unique violation or a full quota
+  // fails the statement whole.
+  const { spawn } = transition;
+  if (spawn !== undefined) {
+    const row = instanceValues(spawn, param);
+    const spawnLog = stepLogSelect(randomUUID(), routedLogEntry(spawn), "s", param);
+    sql += `, spawned AS (
+      INSERT INTO ${t.instances} (${row.columns}) SELECT ${row.values} FROM updated u RETURNING *
+    ), spawn_logged AS (
+      INSERT INTO ${t.stepLogs} (${spawnLog.columns}) SELECT ${spawnLog.select} FROM spawned s
+    )`;
+  }
+  // Quota holds move with the instance (consumed, released, reserved again) and the spawned
+  // instance reserves its own: one quota_apply, so every quota row is locked in one order.
+  const quotas = transition.quota !== undefined || spawn !== undefined;
+  if (quotas) {
+    sql += `, quota AS (
+      SELECT ${t.quotaApply}(u.id, ${param(transition.quota ?? null, "::text")},
+        ${param(spawn?.id ?? null, "::text")}, ${param(nullableJsonParam(spawn?.routing?.quotas), "::jsonb")}) AS changed
+      FROM updated u
+    )`;
+  }
+  const quotaColumn = quotas ? ", (SELECT count(*) FROM quota) AS quota_applied" : "";
   if (consumed.length > 0) {
     sql += `, consumed AS (
       UPDATE ${t.inbox} SET processed_at = ${param(timeParam(transition.now), "::timestamptz")}, instance_id = u.id
@@ -98,10 +115,10 @@ export function commitStatement(
       RETURNING ${t.inbox}.id
     )`;
     // An entry processed meanwhile (another instance applied it) fails the whole statement.
-    sql += ` SELECT u.*, ${t.inboxConsumed}((SELECT count(*) FROM consumed), ${param(consumed.length, "::int")})
+    sql += ` SELECT u.*, ${t.inboxConsumed}((SELECT count(*) FROM consumed), ${param(consumed.length, "::int")})${quotaColumn}
       FROM updated u`;
   } else {
-    sql += " SELECT * FROM updated";
+    sql += ` SELECT u.*${quotaColumn} FROM updated u`;
   }
   return { sql, bindings };
 }

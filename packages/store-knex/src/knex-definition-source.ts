@@ -5,6 +5,7 @@ import type {
   DefinitionSource,
   LoadedBehavior,
   LoadedChannel,
+  ProductDefinition,
 } from "@capflow/core";
 import type { Knex } from "knex";
 import { readDefinitionRevision } from "./definition-revision.ts";
@@ -44,6 +45,7 @@ export class KnexDefinitionSource implements DefinitionSource {
   readonly #pinned = new Map<string, LoadedBehavior>();
   readonly #active = new Map<string, LoadedBehavior | undefined>();
   readonly #channels = new Map<string, LoadedChannel | undefined>();
+  readonly #products = new Map<string, ProductDefinition | undefined>();
   #revision: string | undefined;
   /** Moves with every clearing of the caches: a read that started before must not refill them. */
   #generation = 0;
@@ -115,6 +117,24 @@ export class KnexDefinitionSource implements DefinitionSource {
     }));
   }
 
+  /** Cached like channels: read on every start of the product, refreshed when the revision moves. */
+  async getProduct(code: string): Promise<ProductDefinition | undefined> {
+    await this.#refreshIfStale();
+    if (this.#products.has(code)) return this.#products.get(code);
+    const generation = this.#generation;
+    const [row] = await this.#rows(`SELECT definition FROM ${this.#t.products} WHERE code = ?`, [
+      code,
+    ]);
+    const product = row && definitionFromRow<ProductDefinition>(row);
+    if (generation === this.#generation) this.#products.set(code, product);
+    return product;
+  }
+
+  async listProducts(): Promise<ProductDefinition[]> {
+    const rows = await this.#rows(`SELECT definition FROM ${this.#t.products} ORDER BY code`, []);
+    return rows.map((row) => definitionFromRow<ProductDefinition>(row));
+  }
+
   /**
    * Changes whenever a channel or a behavior version is added, changed, activated or removed (see
    * `readDefinitionRevision`). When it moved since the last call, the cached channels and active
@@ -136,6 +156,7 @@ export class KnexDefinitionSource implements DefinitionSource {
     }
     if (revision !== this.#revision) {
       this.#channels.clear();
+      this.#products.clear();
       this.#active.clear();
       this.#generation++;
       this.#revision = revision;

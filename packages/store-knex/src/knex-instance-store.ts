@@ -3,24 +3,35 @@ import {
   type BusinessKeyRef,
   CapflowError,
   type ClaimRequest,
+  type CustomerQuery,
   type InboxEntry,
   type InstanceFilter,
   type InstanceRecord,
   type InstanceStore,
   type NewInboxEntry,
   type NewInstance,
+  type PendingInboxKey,
+  type QuotaHold,
+  type QuotaHoldState,
+  type QuotaKey,
+  type QuotaUsage,
+  type RoutedCreation,
   type StaleInboxRequest,
   type StepLogEntry,
   type Transition,
   type UnsettledStepCount,
   type WakeRequest,
 } from "@capflow/core";
+import { routedLogEntry } from "@capflow/core/internal";
+import { Decimal } from "decimal.js";
 import type { Knex } from "knex";
 import { commitStatement, commitTag } from "./commit-statement.ts";
+import { instanceValues, parameters, stepLogSelect } from "./instance-insert.ts";
 import {
   inboxFromRow,
   instanceFromRow,
   jsonParam,
+  nullableJsonParam,
   type Row,
   stepLogFromRow,
   timeParam,
@@ -85,30 +96,13 @@ export class KnexInstanceStore implements InstanceStore {
     const t = this.#t;
     // INSERT … ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to finish;
     // when it did nothing, the SELECT (a new statement, so a new snapshot) sees the winner's row.
+    const { bindings, param } = parameters();
+    const values = instanceValues(instance, param);
     const inserted = await this.#rows(
-      `INSERT INTO ${t.instances} (id, channel, behavior, behavior_version, business_key, input,
-         input_digest, step, status, context, snapshot, next_run_at, waiting_for, created_at,
-         updated_at)
-       VALUES (?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?)
+      `INSERT INTO ${t.instances} (${values.columns}) VALUES (${values.values})
        ON CONFLICT (channel, business_key, behavior) DO NOTHING
        RETURNING *`,
-      [
-        instance.id,
-        instance.channel,
-        instance.behavior,
-        instance.behaviorVersion,
-        instance.businessKey,
-        jsonParam(instance.input),
-        instance.inputDigest,
-        instance.step,
-        instance.status,
-        jsonParam(instance.context),
-        jsonParam(instance.snapshot),
-        timeParam(instance.nextRunAt),
-        instance.waitingFor ?? null,
-        timeParam(instance.now),
-        timeParam(instance.now),
-      ],
+      bindings,
       { instance: instance.id },
     );
     const row = inserted[0];
@@ -123,6 +117,131 @@ export class KnexInstanceStore implements InstanceStore {
       );
     }
     return { instance: existing, created: false };
+  }
+
+  async createRoutedInstance(instance: NewInstance): Promise<RoutedCreation> {
+    const t = this.#t;
+    // One statement: the instance (unless the product's business key or the channel's started
+    // already), its quota holds (quota_apply raises CF429 without room: nothing is written), and
+    // its `routed` history entry.
+    const { bindings, param } = parameters();
+    // Placeholders bind in the order they are made: the order of the text.
+    const row = instanceValues(instance, param);
+    const quotas = param(nullableJsonParam(instance.routing?.quotas), "::jsonb");
+    const log = stepLogSelect(randomUUID(), routedLogEntry(instance), "i", param);
+    let inserted: Row[];
+    try {
+      inserted = await this.#rows(
+        `WITH inserted AS (
+           INSERT INTO ${t.instances} (${row.columns}) VALUES (${row.values})
+           ON CONFLICT DO NOTHING
+           RETURNING *
+         ), quota AS (
+           SELECT ${t.quotaApply}(NULL, NULL, i.id, ${quotas}) AS changed FROM inserted i
+         ), logged AS (
+           INSERT INTO ${t.stepLogs} (${log.columns}) SELECT ${log.select} FROM inserted i
+         )
+         SELECT i.*, (SELECT count(*) FROM quota) AS quota_applied FROM inserted i`,
+        bindings,
+        { instance: instance.id, channel: instance.channel },
+      );
+    } catch (error) {
+      if (error instanceof CapflowError && error.code === "QUOTA_EXHAUSTED") {
+        return {
+          outcome: "quota-exhausted",
+          quota: { scope: String(error.context.scope), period: String(error.context.period) },
+        };
+      }
+      throw error;
+    }
+    if (inserted[0]) return { outcome: "created", instance: instanceFromRow(inserted[0]) };
+    const started = await this.findProductInstance({
+      product: instance.product ?? "",
+      businessKey: instance.businessKey,
+    });
+    if (started) return { outcome: "existing", instance: started };
+    const taken = await this.findInstance(instance);
+    if (taken) return { outcome: "business-key-taken", instance: taken };
+    throw new CapflowError(
+      "STORE_CONFLICT",
+      `instance ${instance.businessKey} was created and removed concurrently; try again`,
+      { retryable: true, context: { channel: instance.channel, behavior: instance.behavior } },
+    );
+  }
+
+  async findProductInstance(key: {
+    product: string;
+    businessKey: string;
+  }): Promise<InstanceRecord | undefined> {
+    const [row] = await this.#rows(
+      `SELECT * FROM ${this.#t.instances} WHERE product = ? AND business_key = ?
+       ORDER BY created_at DESC, id DESC LIMIT 1`,
+      [key.product, key.businessKey],
+      { product: key.product },
+    );
+    return row && instanceFromRow(row);
+  }
+
+  async lastCustomerInstance(query: CustomerQuery): Promise<InstanceRecord | undefined> {
+    const [row] = await this.#rows(
+      `SELECT * FROM ${this.#t.instances}
+       WHERE customer_ref = ? AND (?::text IS NULL OR product = ?) AND (?::text IS NULL OR channel = ?)
+       ORDER BY created_at DESC, id DESC LIMIT 1`,
+      [
+        query.customerRef,
+        query.product ?? null,
+        query.product ?? null,
+        query.channel ?? null,
+        query.channel ?? null,
+      ],
+    );
+    return row && instanceFromRow(row);
+  }
+
+  async nextRoutingPosition(product: string): Promise<number> {
+    // Its own short statement, not part of the start's transaction: the row lock lasts one
+    // statement, so starts of one product do not queue behind each other's commits.
+    const [row] = await this.#rows(
+      `INSERT INTO ${this.#t.routingPositions} AS p (product, position) VALUES (?, 1)
+       ON CONFLICT (product) DO UPDATE SET position = p.position + 1
+       RETURNING position`,
+      [product],
+      { product },
+    );
+    return Number(row?.position);
+  }
+
+  async quotaUsage(keys: readonly QuotaKey[]): Promise<QuotaUsage[]> {
+    if (keys.length === 0) return [];
+    const rows = await this.#rows(
+      `SELECT u.* FROM ${this.#t.quotaUsage} u
+       JOIN unnest(?::text[], ?::text[]) AS k(scope, period) ON u.scope = k.scope AND u.period = k.period
+       ORDER BY u.scope, u.period`,
+      [keys.map((key) => key.scope), keys.map((key) => key.period)],
+    );
+    return rows.map((row) => ({
+      scope: row.scope as string,
+      period: row.period as string,
+      usedAmount: decimalText(row.used_amount),
+      usedCount: Number(row.used_count),
+      consumedAmount: decimalText(row.consumed_amount),
+      consumedCount: Number(row.consumed_count),
+    }));
+  }
+
+  async quotaHolds(instanceId: string): Promise<QuotaHold[]> {
+    const rows = await this.#rows(
+      `SELECT * FROM ${this.#t.quotaHolds} WHERE instance_id = ? ORDER BY scope, period`,
+      [instanceId],
+      { instance: instanceId },
+    );
+    return rows.map((row) => ({
+      instanceId: row.instance_id as string,
+      scope: row.scope as string,
+      period: row.period as string,
+      amount: decimalText(row.amount),
+      state: row.state as QuotaHoldState,
+    }));
   }
 
   async getInstance(id: string): Promise<InstanceRecord | undefined> {
@@ -156,6 +275,10 @@ export class KnexInstanceStore implements InstanceStore {
     if (filter.businessKey !== undefined) {
       where.push("business_key = ?");
       bindings.push(filter.businessKey);
+    }
+    if (filter.product !== undefined) {
+      where.push("product = ?");
+      bindings.push(filter.product);
     }
     if (filter.status !== undefined) {
       where.push("status = ANY (?::text[])");
@@ -279,13 +402,15 @@ export class KnexInstanceStore implements InstanceStore {
     const t = this.#t;
     const context = { channel: entry.channel, callback: entry.callback };
     const [row] = await this.#rows(
-      `INSERT INTO ${t.inbox} (id, channel, callback, dedupe_key, business_key, payload, received_at)
-       VALUES (?, ?, ?, ?, ?, ?::jsonb, ?)
+      `INSERT INTO ${t.inbox} (id, channel, account, callback, dedupe_key, business_key, payload,
+         received_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?::jsonb, ?)
        ON CONFLICT (channel, dedupe_key) DO NOTHING
        RETURNING *`,
       [
         entry.id,
         entry.channel,
+        entry.account ?? null,
         entry.callback,
         entry.dedupeKey,
         entry.businessKey,
@@ -310,12 +435,13 @@ export class KnexInstanceStore implements InstanceStore {
     return { entry: inboxFromRow(first), duplicate: true };
   }
 
-  async pendingInbox(key: { channel: string; businessKey: string }): Promise<InboxEntry[]> {
+  async pendingInbox(key: PendingInboxKey): Promise<InboxEntry[]> {
     const rows = await this.#rows(
       `SELECT * FROM ${this.#t.inbox}
        WHERE channel = ? AND business_key = ? AND processed_at IS NULL
+         AND account IS NOT DISTINCT FROM ?::text
        ORDER BY received_at, id`,
-      [key.channel, key.businessKey],
+      [key.channel, key.businessKey, key.account ?? null],
       { channel: key.channel },
     );
     return rows.map(inboxFromRow);
@@ -447,6 +573,11 @@ export class KnexInstanceStore implements InstanceStore {
       context: { instance: transition.instanceId, step: transition.log.step },
     });
   }
+}
+
+/** A numeric column as exact decimal text in its shortest form (`1000.50` reads `1000.5`). */
+function decimalText(value: unknown): string {
+  return new Decimal(String(value)).toString();
 }
 
 function conflict(transition: Transition, actual: number): CapflowError {

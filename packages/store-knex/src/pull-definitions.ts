@@ -1,7 +1,8 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { ProductDefinition } from "@capflow/core";
 import { type BehaviorDefinition, CapflowError, type ChannelDefinition } from "@capflow/core";
-import { behaviorFileSuffix, channelFileSuffix } from "@capflow/core/internal";
+import { behaviorFileSuffix, channelFileSuffix, productFileSuffix } from "@capflow/core/internal";
 import type { DatabaseHandle } from "./database-handle.ts";
 import { definitionFromRow, type Row } from "./rows.ts";
 import { qualifiedNames } from "./sql-names.ts";
@@ -15,13 +16,15 @@ export interface PullResult {
 /**
  * Writes every channel and the active version of every behavior as definition files, in the
  * layout `loadDefinitions` reads: `<channel>/<channel>.channel.json` and
- * `<channel>/<behavior>.behavior.json`. Existing files with those names are replaced; other files
+ * `<channel>/<behavior>.behavior.json`, and every product as `products/<product>.product.json`.
+ * Existing files with those names are replaced; other files
  * are left alone. Definitions come back with the key order they were pushed with.
  */
 export async function pullDefinitions(db: DatabaseHandle, dir: string): Promise<PullResult> {
   const t = qualifiedNames(db.schema);
   let channels: Row[];
   let behaviors: Row[];
+  let products: Row[];
   try {
     channels = (
       (await db.knex.raw(`SELECT definition FROM ${t.channels} ORDER BY code`)) as {
@@ -32,6 +35,9 @@ export async function pullDefinitions(db: DatabaseHandle, dir: string): Promise<
       (await db.knex.raw(
         `SELECT definition FROM ${t.behaviors} WHERE active ORDER BY channel, code`,
       )) as { rows: Row[] }
+    ).rows;
+    products = (
+      (await db.knex.raw(`SELECT definition FROM ${t.products} ORDER BY code`)) as { rows: Row[] }
     ).rows;
   } catch (error) {
     throw translateStoreError(error, { target: db.target });
@@ -50,6 +56,10 @@ export async function pullDefinitions(db: DatabaseHandle, dir: string): Promise<
   for (const row of behaviors) {
     const behavior = definitionFromRow<BehaviorDefinition>(row);
     await write(behavior.channel, `${behavior.code}${behaviorFileSuffix}`, behavior);
+  }
+  for (const row of products) {
+    const product = definitionFromRow<ProductDefinition>(row);
+    await write("products", `${product.code}${productFileSuffix}`, product);
   }
   return { files };
 }

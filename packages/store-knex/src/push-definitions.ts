@@ -4,6 +4,7 @@ import {
   CapflowError,
   type ChannelDefinition,
   isCapflowError,
+  type ProductDefinition,
 } from "@capflow/core";
 import type { DatabaseHandle } from "./database-handle.ts";
 import { definitionDigest } from "./definition-digest.ts";
@@ -18,6 +19,7 @@ export interface PushResult {
   channels: { code: string; change: DefinitionChange }[];
   /** `version`: the active version after the push (a new one when `changed` or `added`). */
   behaviors: { channel: string; code: string; version: number; change: DefinitionChange }[];
+  products: { code: string; change: DefinitionChange }[];
   /** The id of the push in the history, when it changed something or was forced. */
   recorded?: string;
 }
@@ -51,7 +53,7 @@ export interface DefinitionPush {
   who: string;
   why: string | null;
   forced: boolean;
-  changes: Pick<PushResult, "channels" | "behaviors">;
+  changes: Pick<PushResult, "channels" | "behaviors" | "products">;
   impact: unknown;
 }
 
@@ -60,6 +62,7 @@ export interface DefinitionPush {
  * or `validateDefinitions` from @capflow/core; `capflow push` does): this function only stores.
  *
  * - Channels are upserted: running instances use the new URLs, limits and keys at once.
+ * - Products are upserted too: the next start of a product routes by the new definition.
  * - A behavior gets a new version, made active, only when its definition differs (by digest of
  *   canonical JSON) from the active version; earlier versions stay, immutable, for the instances
  *   pinned to them. Pushing the same files twice changes nothing.
@@ -72,11 +75,12 @@ export async function pushDefinitions(
   definitions: {
     channels?: readonly ChannelDefinition[];
     behaviors?: readonly BehaviorDefinition[];
+    products?: readonly ProductDefinition[];
   },
   options: PushOptions = {},
 ): Promise<PushResult> {
   const t = qualifiedNames(db.schema);
-  const result: PushResult = { channels: [], behaviors: [] };
+  const result: PushResult = { channels: [], behaviors: [], products: [] };
   try {
     await db.knex.transaction(async (trx) => {
       await trx.raw("SELECT pg_advisory_xact_lock(hashtext('capflow'), hashtext(?))", [
@@ -151,9 +155,30 @@ export async function pushDefinitions(
           change: latest === 0 ? "added" : "changed",
         });
       }
+      for (const product of definitions.products ?? []) {
+        const digest = definitionDigest(product);
+        const [existing] = (
+          (await trx.raw(`SELECT digest FROM ${t.products} WHERE code = ?`, [product.code])) as {
+            rows: Row[];
+          }
+        ).rows;
+        if (existing?.digest === digest) {
+          result.products.push({ code: product.code, change: "unchanged" });
+          continue;
+        }
+        await trx.raw(
+          `INSERT INTO ${t.products} (code, definition, digest, updated_at)
+           VALUES (?, ?::json, ?, clock_timestamp())
+           ON CONFLICT (code) DO UPDATE
+             SET definition = excluded.definition, digest = excluded.digest, updated_at = excluded.updated_at`,
+          [product.code, JSON.stringify(product), digest],
+        );
+        result.products.push({ code: product.code, change: existing ? "changed" : "added" });
+      }
       const changed =
         result.channels.some((c) => c.change !== "unchanged") ||
-        result.behaviors.some((b) => b.change !== "unchanged");
+        result.behaviors.some((b) => b.change !== "unchanged") ||
+        result.products.some((p) => p.change !== "unchanged");
       const record = options.record;
       if (record !== undefined && (changed || record.forced)) {
         result.recorded = randomUUID();
@@ -166,7 +191,11 @@ export async function pushDefinitions(
             record.who,
             record.why ?? null,
             record.forced,
-            JSON.stringify({ channels: result.channels, behaviors: result.behaviors }),
+            JSON.stringify({
+              channels: result.channels,
+              behaviors: result.behaviors,
+              products: result.products,
+            }),
             JSON.stringify(record.impact ?? []),
           ],
         );

@@ -32,6 +32,14 @@ export interface QualifiedNames {
   hasPendingCallback: string;
   /** `inbox_consumed(applied, expected)`: raises CF409 when applied < expected, migration 0003. */
   inboxConsumed: string;
+  products: string;
+  routingPositions: string;
+  quotaUsage: string;
+  quotaHolds: string;
+  /** `quota_apply(settle, settle_to, reserve, quotas)`: raises CF429 without room, migration 0004. */
+  quotaApply: string;
+  /** `has_callback_of_account(channel, business_key, callback, account, consumed)`, migration 0004. */
+  hasCallbackOfAccount: string;
 }
 
 export function qualifiedNames(schema: string): QualifiedNames {
@@ -48,5 +56,11 @@ export function qualifiedNames(schema: string): QualifiedNames {
     hasPendingInbox: q("has_pending_inbox"),
     hasPendingCallback: q("has_pending_callback"),
     inboxConsumed: q("inbox_consumed"),
+    products: q("products"),
+    routingPositions: q("routing_positions"),
+    quotaUsage: q("quota_usage"),
+    quotaHolds: q("quota_holds"),
+    quotaApply: q("quota_apply"),
+    hasCallbackOfAccount: q("has_callback_of_account"),
   };
 }

@@ -38,6 +38,15 @@ export function translateStoreError(error: unknown, where: StoreErrorWhere = {})
           false,
           details,
         );
+      case "CF429": {
+        const quota = quotaOf(error);
+        return fail(
+          "QUOTA_EXHAUSTED",
+          `quota ${quota.scope ?? "?"} has no room in ${quota.period ?? "?"}; nothing was written`,
+          false,
+          { ...details, ...quota },
+        );
+      }
       case "40001":
         return fail(
           "STORE_SERIALIZATION_FAILURE",
@@ -257,6 +266,21 @@ function databaseDetails(error: unknown, sqlState: string): ErrorContext {
     if (typeof e[key] === "string") details[key] = e[key];
   }
   return details;
+}
+
+/** The quota named by `quota_apply`'s refusal (its DETAIL is JSON: scope and period). */
+function quotaOf(error: unknown): { scope?: string; period?: string } {
+  const detail = (error as Record<string, unknown>).detail;
+  try {
+    const parsed =
+      typeof detail === "string" ? (JSON.parse(detail) as Record<string, unknown>) : {};
+    return {
+      ...(typeof parsed.scope === "string" ? { scope: parsed.scope } : {}),
+      ...(typeof parsed.period === "string" ? { period: parsed.period } : {}),
+    };
+  } catch {
+    return {};
+  }
 }
 
 /** The message of an exception raised by capflow's own SQL, without knex's SQL prefix. */

@@ -1,4 +1,7 @@
-import { describeInstanceStoreContract } from "@capflow/testkit/contracts";
+import {
+  describeInstanceStoreContract,
+  describeRoutingStoreContract,
+} from "@capflow/testkit/contracts";
 import { afterAll, beforeAll } from "vitest";
 import { type CapflowDatabase, KnexInstanceStore } from "../src/index.ts";
 import { openTestPglite, truncateRuntimeTables } from "./support/databases.ts";
@@ -13,6 +16,14 @@ afterAll(async () => {
 });
 
 describeInstanceStoreContract("KnexInstanceStore on PGlite (in memory)", async () => {
+  await truncateRuntimeTables(db);
+  return {
+    store: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),
+    close: async () => {},
+  };
+});
+
+describeRoutingStoreContract("KnexInstanceStore on PGlite (in memory)", async () => {
   await truncateRuntimeTables(db);
   return {
     store: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),

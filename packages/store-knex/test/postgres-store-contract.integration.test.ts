@@ -1,6 +1,7 @@
 import {
   describeDefinitionSourceContract,
   describeInstanceStoreContract,
+  describeRoutingStoreContract,
 } from "@capflow/testkit/contracts";
 import { afterAll, beforeAll, describe } from "vitest";
 import { KnexDefinitionSource, KnexInstanceStore, pushDefinitions } from "../src/index.ts";
@@ -22,6 +23,14 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "PostgreSQL" : skipMessage, () => {
   });
 
   describeInstanceStoreContract("KnexInstanceStore on PostgreSQL", async () => {
+    await truncateRuntimeTables(db);
+    return {
+      store: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),
+      close: async () => {},
+    };
+  });
+
+  describeRoutingStoreContract("KnexInstanceStore on PostgreSQL", async () => {
     await truncateRuntimeTables(db);
     return {
       store: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),

@@ -9,9 +9,15 @@ import {
   describeInstanceStoreContract,
   describeLimiterContract,
   describeLockProviderContract,
+  describeRoutingStoreContract,
 } from "../src/contracts/index.ts";
 
 describeInstanceStoreContract("MemoryInstanceStore", async () => {
+  const store = new MemoryInstanceStore();
+  return { store, close: () => store.close() };
+});
+
+describeRoutingStoreContract("MemoryInstanceStore", async () => {
   const store = new MemoryInstanceStore();
   return { store, close: () => store.close() };
 });
@@ -30,9 +36,10 @@ describeDefinitionSourceContract("MemoryDefinitionSource", async () => {
   const source = new MemoryDefinitionSource();
   return {
     source,
-    publish: async ({ channels = [], behaviors = [] }) => {
+    publish: async ({ channels = [], behaviors = [], products = [] }) => {
       for (const channel of channels) source.putChannel(channel);
       for (const behavior of behaviors) source.putBehavior(behavior);
+      for (const product of products) source.putProduct(product);
     },
     close: async () => {},
   };

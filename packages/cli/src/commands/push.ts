@@ -107,11 +107,13 @@ function describePush(result: PushResult): string {
         : `${b.change}, now version ${b.version}`;
     lines.push(`behavior ${b.channel}/${b.code}: ${what}`);
   }
+  for (const p of result.products) lines.push(`product ${p.code}: ${p.change}`);
   const changed =
     result.channels.filter((c) => c.change !== "unchanged").length +
-    result.behaviors.filter((b) => b.change !== "unchanged").length;
+    result.behaviors.filter((b) => b.change !== "unchanged").length +
+    result.products.filter((p) => p.change !== "unchanged").length;
   lines.push(
-    `${plural(result.channels.length, "channel")}, ${plural(result.behaviors.length, "behavior")}: ${changed === 0 ? "nothing changed" : `${changed} changed`}`,
+    `${plural(result.channels.length, "channel")}, ${plural(result.behaviors.length, "behavior")}${result.products.length > 0 ? `, ${plural(result.products.length, "product")}` : ""}: ${changed === 0 ? "nothing changed" : `${changed} changed`}`,
   );
   return `${lines.join("\n")}\n`;
 }

@@ -31,7 +31,7 @@ export const validateCommand: CapflowCommand = {
     program
       .command("validate")
       .description(
-        "check every *.channel.json and *.behavior.json under a folder; exit 1 when there are problems",
+        "check every *.channel.json, *.behavior.json and *.product.json under a folder; exit 1 when there are problems",
       )
       .argument("<dir>", "folder of definitions")
       .option("-p, --processors <module...>", processorsOptionHelp)
@@ -76,7 +76,7 @@ export const validateCommand: CapflowCommand = {
         } else {
           if (problems.length > 0) context.out(formatProblems(problems));
           context.out(
-            `${plural(loaded.channels.length, "channel")}, ${plural(loaded.behaviors.length, "behavior")}, no problems\n`,
+            `${plural(loaded.channels.length, "channel")}, ${plural(loaded.behaviors.length, "behavior")}${loaded.products.length > 0 ? `, ${plural(loaded.products.length, "product")}` : ""}, no problems\n`,
           );
         }
         if (problems.some(isError)) context.setExitCode(1);

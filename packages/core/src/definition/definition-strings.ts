@@ -1,4 +1,5 @@
 import { toPointer } from "./json-pointer.ts";
+import type { ProductDefinition } from "./product-types.ts";
 import type {
   BehaviorDefinition,
   ChannelDefinition,
@@ -24,6 +25,7 @@ export const templateDataNames: readonly string[] = [
   "behavior",
   "step",
   "attempt",
+  "account",
 ];
 
 /**
@@ -59,6 +61,20 @@ export function channelExpressions(channel: ChannelDefinition): LocatedString[] 
     }
     addStatusTable(found, [...base, "statusTable"], callback.statusTable);
   }
+  for (const [code, account] of Object.entries(channel.accounts ?? {})) {
+    if (account.when !== undefined) add(found, ["accounts", code, "when"], account.when);
+  }
+  return found;
+}
+
+/** Every CEL expression of a product: amount, customer, and each channel's eligibility. */
+export function productExpressions(product: ProductDefinition): LocatedString[] {
+  const found: LocatedString[] = [];
+  if (product.amount !== undefined) add(found, ["amount"], product.amount);
+  if (product.customer !== undefined) add(found, ["customer"], product.customer);
+  product.channels.forEach((entry, index) => {
+    if (entry.when !== undefined) add(found, ["channels", index, "when"], entry.when);
+  });
   return found;
 }
 

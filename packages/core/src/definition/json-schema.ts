@@ -3,6 +3,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import { closestName } from "./closest-name.ts";
 import { appendPointer, fromPointer } from "./json-pointer.ts";
 import type { Problem } from "./problem.ts";
+import type { ProductDefinition } from "./product-types.ts";
 import type { BehaviorDefinition, ChannelDefinition } from "./types.ts";
 
 /**
@@ -10,11 +11,12 @@ import type { BehaviorDefinition, ChannelDefinition } from "./types.ts";
  * from the package folder rather than inlined so that editors, `$schema` references and this
  * validator all use the very same files.
  */
-export type DefinitionKind = "channel" | "behavior";
+export type DefinitionKind = "channel" | "behavior" | "product";
 
 const schemaFiles: Record<DefinitionKind, URL> = {
   channel: new URL("../../schema/channel.schema.json", import.meta.url),
   behavior: new URL("../../schema/behavior.schema.json", import.meta.url),
+  product: new URL("../../schema/product.schema.json", import.meta.url),
 };
 
 /** The JSON Schema document of a definition kind. */
@@ -22,14 +24,15 @@ export function definitionSchema(kind: DefinitionKind): Record<string, unknown> 
   return JSON.parse(readFileSync(schemaFiles[kind], "utf8")) as Record<string, unknown>;
 }
 
-let validators: { channel: ValidateFunction; behavior: ValidateFunction } | undefined;
+let validators: Record<DefinitionKind, ValidateFunction> | undefined;
 
-function getValidators(): { channel: ValidateFunction; behavior: ValidateFunction } {
+function getValidators(): Record<DefinitionKind, ValidateFunction> {
   if (validators === undefined) {
     const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
     validators = {
       channel: ajv.compile(definitionSchema("channel")),
       behavior: ajv.compile(definitionSchema("behavior")),
+      product: ajv.compile(definitionSchema("product")),
     };
   }
   return validators;
@@ -41,6 +44,10 @@ export function isChannelDefinition(value: unknown): value is ChannelDefinition 
 
 export function isBehaviorDefinition(value: unknown): value is BehaviorDefinition {
   return getValidators().behavior(value);
+}
+
+export function isProductDefinition(value: unknown): value is ProductDefinition {
+  return getValidators().product(value);
 }
 
 /** Validates against the schema and translates Ajv's errors into plain problems. */
@@ -73,6 +80,7 @@ const exitProperties = new Set([
 
 const durationPattern = "^\\d+(ms|s|m|h|d)$";
 const codePattern = "^[A-Za-z][A-Za-z0-9_.-]*$";
+const decimalPattern = "^\\d{1,18}(\\.\\d{1,6})?$";
 
 function translateError(error: ErrorObject, root: unknown, file: string): Problem | undefined {
   const at = error.instancePath;
@@ -144,6 +152,14 @@ function translateError(error: ErrorObject, root: unknown, file: string): Proble
           file,
           pointer,
           message: `${text} is not a duration; write a whole number and a unit (ms, s, m, h, d), e.g. "15s" or "3m"`,
+        };
+      }
+      if (pattern === decimalPattern) {
+        return {
+          code: "schema",
+          file,
+          pointer,
+          message: `${text} is not a decimal amount; write it as a string of digits with at most 6 decimals, e.g. "5000000.00"`,
         };
       }
       if (pattern === codePattern) {

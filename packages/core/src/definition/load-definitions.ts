@@ -14,6 +14,9 @@ import {
 /** File name endings of definition files; everything else in the folder is ignored. */
 export const channelFileSuffix = ".channel.json";
 export const behaviorFileSuffix = ".behavior.json";
+export const productFileSuffix = ".product.json";
+
+const definitionSuffixes = [channelFileSuffix, behaviorFileSuffix, productFileSuffix];
 
 export interface LoadDefinitionsOptions extends ValidateDefinitionsOptions {
   /**
@@ -25,7 +28,7 @@ export interface LoadDefinitionsOptions extends ValidateDefinitionsOptions {
 }
 
 /**
- * Loads every `*.channel.json` and `*.behavior.json` under a folder (recursively, in a stable
+ * Loads every `*.channel.json`, `*.behavior.json` and `*.product.json` under a folder (recursively, in a stable
  * order; `node_modules` and dot folders are skipped), then validates them together. File paths
  * in problems are relative to `dir`, with `/` separators. Never throws for mistakes in the
  * definitions: they come back as `problems`. Throws `DEFINITION_NOT_FOUND` only when the folder
@@ -45,7 +48,11 @@ export async function loadDefinitions(
       { cause: error, context: { file: dir } },
     );
   }
-  const sources = { channels: [] as DefinitionDocument[], behaviors: [] as DefinitionDocument[] };
+  const sources = {
+    channels: [] as DefinitionDocument[],
+    behaviors: [] as DefinitionDocument[],
+    products: [] as DefinitionDocument[],
+  };
   const parseProblems: Problem[] = [];
   for (const path of files) {
     const file = relative(dir, path).split(sep).join("/");
@@ -59,6 +66,7 @@ export async function loadDefinitions(
       unparsable: parsed.problems.some((problem) => problem.code === "syntax"),
     };
     if (file.endsWith(channelFileSuffix)) sources.channels.push(source);
+    else if (file.endsWith(productFileSuffix)) sources.products.push(source);
     else sources.behaviors.push(source);
   }
   const result = validateDefinitions(sources, options);
@@ -112,7 +120,7 @@ async function listDefinitionFiles(dir: string): Promise<string[]> {
     if (entry.isDirectory()) {
       if (entry.name.startsWith(".") || entry.name === "node_modules") continue;
       found.push(...(await listDefinitionFiles(path)));
-    } else if (entry.name.endsWith(channelFileSuffix) || entry.name.endsWith(behaviorFileSuffix)) {
+    } else if (definitionSuffixes.some((suffix) => entry.name.endsWith(suffix))) {
       found.push(path);
     }
   }

@@ -41,6 +41,14 @@ export const problemCodes = {
   "key-invalid": "a key or certificate of the channel resolves but cannot be loaded",
   "certificate-expiring":
     "a certificate the channel references expires within 30 days, or has expired (a warning)",
+  "duplicate-product": "two product files define the same product code",
+  "duplicate-product-channel": "a product lists one channel twice",
+  "unknown-behavior": "a product or a quota names a behavior its channel does not define",
+  "missing-amount": "a quota limits amounts but the product has no amount expression",
+  "missing-customer": "customer routing is set but the product does not say who the customer is",
+  "failover-outcome": "a terminal step that does not end failed is marked for failover",
+  "unsafe-failover":
+    "failover could follow a money-moving call: the business could be funded twice",
   "tls-settings":
     "the channel's tls settings are incomplete: a PEM client key without its certificate, or a PKCS#12 file without a password",
 } as const;

@@ -173,6 +173,19 @@ export interface ChannelDefinition {
   /** Client certificate (mutual TLS), trusted CAs and server name for this funder's host. */
   tls?: ChannelTlsDefinition;
   /**
+   * Merchant or app accounts held at this funder, by code, each with its own keys, values and
+   * quotas. An instance gets one when it starts (see `accountSelection`) and keeps it for life.
+   */
+  accounts?: Record<string, AccountDefinition>;
+  /**
+   * How an instance gets its account: `first-match` (default), the first account in declaration
+   * order whose `when` holds; `alternate`, among those, the one after the account the customer
+   * used last on this channel.
+   */
+  accountSelection?: AccountSelection;
+  /** Quotas of starts routed onto this channel by products, per behavior code. */
+  quotas?: Record<string, QuotaLimits>;
+  /**
    * Values announced ahead of time (a new key from the 1st, a new base URL from a given day):
    * each entry applies from its instant on every node, without a push.
    */
@@ -199,6 +212,43 @@ export interface FutureValues {
    */
   overlap?: Duration;
   description?: string;
+}
+
+export type AccountSelection = "first-match" | "alternate";
+
+/** One merchant or app account at a funder (进件号, merchant id, app id). */
+export interface AccountDefinition {
+  description?: string;
+  /** CEL over `input`: whether this account may serve the instance. Default: always. */
+  when?: Expression;
+  /** Values templates read as `{{account.<name>}}`: merchant id, app id, notify URL. */
+  values?: Record<string, string>;
+  /**
+   * The account's own crypto settings: a JSON merge patch (RFC 7386) applied to the channel's
+   * `crypto.options` (its keys, its app id field), so that only what differs is written.
+   */
+  crypto?: { options: Record<string, unknown> };
+  /** The account's own TLS settings; replace the channel's. */
+  tls?: ChannelTlsDefinition;
+  /** Quotas of this account, per behavior code. */
+  quotas?: Record<string, QuotaLimits>;
+}
+
+/**
+ * How much may be started per day (in the channel's time zone) and in total. Amounts are decimal
+ * strings (`"5000000.00"`), counted exactly; a start counts once and with the amount its
+ * product's `amount` expression gives.
+ */
+export interface QuotaLimits {
+  daily?: QuotaLimit;
+  total?: QuotaLimit;
+}
+
+export interface QuotaLimit {
+  /** Largest sum of amounts, a decimal string such as `"5000000.00"`. */
+  amount?: string;
+  /** Largest number of starts. */
+  count?: number;
 }
 
 /**
@@ -268,6 +318,12 @@ export interface Route {
 interface StepBase {
   kind: StepKind;
   description?: string;
+  /**
+   * Reaching this step proves the money moved (the funder confirmed a disbursement or a
+   * repayment): the instance's quota is consumed here. Without it, a terminal `succeeded` step
+   * consumes it.
+   */
+  moneyMoved?: boolean;
 }
 
 interface RoutedStep {
@@ -288,6 +344,11 @@ export interface CallStep extends StepBase, RoutedStep {
   onUnknownOutcome?: string;
   /** Next step when the retry schedule is used up. */
   onRetryExhausted?: string;
+  /**
+   * This request moves money (a disbursement, a repayment). No failover to another channel may
+   * follow it, whatever its answer: the validator refuses a product whose failover could.
+   */
+  movesMoney?: boolean;
 }
 
 export interface PollStep extends StepBase {
@@ -312,7 +373,7 @@ export interface CallbackStep extends StepBase, RoutedStep {
   /** Next step when the deadline passes (normally a query). */
   onDeadline: string;
   /** Optionally poll while waiting; whichever settles first wins. */
-  poll?: Omit<PollStep, "kind" | "routes" | "onExhausted" | "description">;
+  poll?: Omit<PollStep, "kind" | "routes" | "onExhausted" | "description" | "moneyMoved">;
 }
 
 export interface DelayStep extends StepBase {
@@ -330,6 +391,12 @@ export interface DecideStep extends StepBase, RoutedStep {
 export interface TerminalStep extends StepBase {
   kind: "terminal";
   outcome: TerminalOutcome;
+  /**
+   * Ending here proves the funder did not take the business (a declined application, a funder
+   * that could not be reached): a product that allows failover moves the business to its next
+   * eligible channel. Only on `failed` steps that no money-moving call leads to.
+   */
+  failover?: boolean;
 }
 
 export type StepDefinition =

@@ -1,5 +1,8 @@
 import { parse as parseExpression } from "@marcbachmann/cel-js";
+import { accountCryptoOptions } from "./account-definition.ts";
 import { checkBehaviorGraph } from "./check-behavior-graph.ts";
+import { checkMoneyMarks } from "./check-money-safety.ts";
+import { checkProduct } from "./check-product.ts";
 import { checkResendSafety } from "./check-resend-safety.ts";
 import { didYouMean } from "./closest-name.ts";
 import {
@@ -8,6 +11,7 @@ import {
   channelExpressions,
   channelTemplates,
   type LocatedString,
+  productExpressions,
   templateDataNames,
 } from "./definition-strings.ts";
 import { channelPeriods, effectiveInstant } from "./future-values.ts";
@@ -15,6 +19,7 @@ import { toPointer } from "./json-pointer.ts";
 import { checkSchema } from "./json-schema.ts";
 import type { PositionLocator } from "./json-source.ts";
 import { type Problem, sortProblems } from "./problem.ts";
+import type { ProductDefinition } from "./product-types.ts";
 import type { KnownCryptoHandlers, KnownProcessors } from "./registries.ts";
 import { scanTemplateProcessors } from "./template-processors.ts";
 import type { BehaviorDefinition, ChannelDefinition } from "./types.ts";
@@ -37,6 +42,7 @@ export interface DefinitionDocument {
 export interface DefinitionDocuments {
   channels: readonly DefinitionDocument[];
   behaviors: readonly DefinitionDocument[];
+  products?: readonly DefinitionDocument[];
 }
 
 export interface ValidateDefinitionsOptions {
@@ -52,6 +58,8 @@ export interface DefinitionSet {
   channels: ChannelDefinition[];
   /** Behaviors that match the schema, first definition of each (channel, code). */
   behaviors: BehaviorDefinition[];
+  /** Products that match the schema, first definition of each code. */
+  products: ProductDefinition[];
   /** Every problem, sorted by file and position. */
   problems: Problem[];
 }
@@ -139,6 +147,7 @@ export function validateDefinitions(
       });
     }
     found.push(...checkBehaviorGraph(behavior, source.file));
+    found.push(...checkMoneyMarks(behavior, source.file));
     if (channel !== undefined) {
       found.push(...checkChannelReferences(behavior, channel, source.file));
       found.push(...checkResendSafety(behavior, channel, source.file));
@@ -161,7 +170,75 @@ export function validateDefinitions(
     report(source, found);
   }
 
-  return { channels, behaviors, problems: sortProblems(problems) };
+  const behaviorsByKey = new Map(behaviors.map((b) => [`${b.channel}/${b.code}`, b]));
+  for (const channel of channels) {
+    const source = sources.channels.find(
+      (candidate) => candidate.file === channelFiles.get(channel.code),
+    )!;
+    report(source, checkQuotaBehaviors(channel, behaviorsByKey, source.file));
+  }
+
+  const products: ProductDefinition[] = [];
+  const productFiles = new Map<string, string>();
+  for (const source of sources.products ?? []) {
+    if (source.unparsable) continue;
+    const schemaProblems = checkSchema("product", source.definition, source.file);
+    report(source, schemaProblems);
+    if (schemaProblems.length > 0) continue;
+    const product = source.definition as ProductDefinition;
+    const firstFile = productFiles.get(product.code);
+    if (firstFile !== undefined) {
+      report(source, [
+        {
+          code: "duplicate-product",
+          file: source.file,
+          pointer: "/code",
+          message: `product "${product.code}" is already defined in ${firstFile}; give each product its own code`,
+        },
+      ]);
+      continue;
+    }
+    productFiles.set(product.code, source.file);
+    products.push(product);
+    report(source, [
+      ...checkProduct(
+        product,
+        { channels: channelsByCode, channelCodes, behaviors: behaviorsByKey },
+        source.file,
+      ),
+      ...checkExpressions(productExpressions(product), source.file),
+    ]);
+  }
+
+  return { channels, behaviors, products, problems: sortProblems(problems) };
+}
+
+/** Quotas of a channel and of its accounts are kept per behavior: each must exist. */
+function checkQuotaBehaviors(
+  channel: ChannelDefinition,
+  behaviors: ReadonlyMap<string, BehaviorDefinition>,
+  file: string,
+): Problem[] {
+  const problems: Problem[] = [];
+  const known = [...behaviors.values()]
+    .filter((b) => b.channel === channel.code)
+    .map((b) => b.code);
+  const check = (quotas: Record<string, unknown> | undefined, base: string[]) => {
+    for (const behavior of Object.keys(quotas ?? {})) {
+      if (behaviors.has(`${channel.code}/${behavior}`)) continue;
+      problems.push({
+        code: "unknown-behavior",
+        file,
+        pointer: toPointer([...base, behavior]),
+        message: `channel "${channel.code}" has no behavior "${behavior}"${didYouMean(behavior, known)}; quotas are kept per behavior code: fix the code`,
+      });
+    }
+  };
+  check(channel.quotas, ["quotas"]);
+  for (const [code, account] of Object.entries(channel.accounts ?? {})) {
+    check(account.quotas, ["accounts", code, "quotas"]);
+  }
+  return problems;
 }
 
 function checkChannel(
@@ -191,7 +268,25 @@ function checkChannel(
       }
     }
   }
+  if (handlers?.validateOptions !== undefined && handlers.hasHandler(channel.crypto.handler)) {
+    for (const [code, account] of Object.entries(channel.accounts ?? {})) {
+      if (account.crypto === undefined) continue;
+      const options = accountCryptoOptions(channel, account.crypto.options);
+      for (const found of handlers.validateOptions(channel.crypto.handler, options)) {
+        problems.push({
+          code: "crypto-options",
+          file,
+          pointer: `/accounts/${code}/crypto/options${found.pointer ?? ""}`,
+          message: `with account "${code}": ${found.message}`,
+        });
+      }
+    }
+  }
   problems.push(...checkTls(channel, file));
+  for (const [code, account] of Object.entries(channel.accounts ?? {})) {
+    if (account.tls !== undefined)
+      problems.push(...checkTls({ ...channel, tls: account.tls }, file, `/accounts/${code}/tls`));
+  }
   problems.push(...checkExpressions(channelExpressions(channel), file));
   problems.push(...checkTemplates(channelTemplates(channel), file, options.processors));
   return problems;
@@ -249,7 +344,7 @@ function checkFutureValues(
 }
 
 /** What the schema cannot say: which of key, certificate and password go together. */
-function checkTls(channel: ChannelDefinition, file: string): Problem[] {
+function checkTls(channel: ChannelDefinition, file: string, at = "/tls"): Problem[] {
   const key = channel.tls?.clientKey;
   if (key === undefined) return [];
   if (key.format === "pkcs12") {
@@ -258,7 +353,7 @@ function checkTls(channel: ChannelDefinition, file: string): Problem[] {
           {
             code: "tls-settings",
             file,
-            pointer: "/tls/clientKey",
+            pointer: `${at}/clientKey`,
             message:
               'a PKCS#12 client key needs a "password" reference (env:NAME); PKCS#12 files are always encrypted',
           },
@@ -270,7 +365,7 @@ function checkTls(channel: ChannelDefinition, file: string): Problem[] {
         {
           code: "tls-settings",
           file,
-          pointer: "/tls",
+          pointer: at,
           message:
             'a PEM client key needs "clientCertificate" (its PEM certificate chain, leaf first); or give a PKCS#12 file with format "pkcs12"',
         },

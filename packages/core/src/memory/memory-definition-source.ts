@@ -1,3 +1,4 @@
+import type { ProductDefinition } from "../definition/product-types.ts";
 import type { BehaviorDefinition, ChannelDefinition } from "../definition/types.ts";
 import type {
   BehaviorRef,
@@ -13,17 +14,37 @@ import type {
 export class MemoryDefinitionSource implements DefinitionSource {
   readonly #channels = new Map<string, LoadedChannel>();
   readonly #behaviors = new Map<string, { versions: BehaviorDefinition[]; texts: string[] }>();
+  readonly #products = new Map<string, { definition: ProductDefinition; text: string }>();
   #revision = 0;
 
   constructor(
     init: {
       channels?: ChannelDefinition[];
       behaviors?: BehaviorDefinition[];
+      products?: ProductDefinition[];
       baseDir?: string;
     } = {},
   ) {
     for (const channel of init.channels ?? []) this.putChannel(channel, init.baseDir);
     for (const behavior of init.behaviors ?? []) this.putBehavior(behavior);
+    for (const product of init.products ?? []) this.putProduct(product);
+  }
+
+  putProduct(definition: ProductDefinition): void {
+    const text = JSON.stringify(definition);
+    if (this.#products.get(definition.code)?.text === text) return;
+    this.#products.set(definition.code, { definition: structuredClone(definition), text });
+    this.#revision++;
+  }
+
+  async getProduct(code: string): Promise<ProductDefinition | undefined> {
+    return this.#products.get(code)?.definition;
+  }
+
+  async listProducts(): Promise<ProductDefinition[]> {
+    return [...this.#products.values()]
+      .map((entry) => entry.definition)
+      .sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
   }
 
   putChannel(definition: ChannelDefinition, baseDir?: string): void {

@@ -3,19 +3,24 @@ import { CapflowError } from "../errors.ts";
 import type {
   BusinessKeyRef,
   ClaimRequest,
+  CustomerQuery,
   InboxEntry,
   InstanceFilter,
   InstanceRecord,
   InstanceStore,
   NewInboxEntry,
   NewInstance,
+  PendingInboxKey,
+  RoutedCreation,
   StaleInboxRequest,
   StepLogEntry,
   Transition,
   UnsettledStepCount,
   WakeRequest,
 } from "../ports/instance-store.ts";
-import { isSettled } from "../ports/instance-store.ts";
+import { isSettled, routedLogEntry } from "../ports/instance-store.ts";
+import type { QuotaHold, QuotaKey, QuotaUsage } from "../ports/routing.ts";
+import { MemoryQuotaLedger } from "./memory-quota-ledger.ts";
 
 /** Examples kept per group by `unsettledByStep`. */
 const unsettledExamples = 5;
@@ -40,6 +45,10 @@ export class MemoryInstanceStore implements InstanceStore {
   readonly #inboxByDedupe = new Map<string, string>();
   /** Ids of instances not settled: the only ones `claimDue` and `wake` look at. */
   readonly #open = new Set<string>();
+  /** A product's business key -> its instances, oldest first (failover adds to it). */
+  readonly #byProductKey = new Map<string, string[]>();
+  readonly #positions = new Map<string, number>();
+  readonly #quotas = new MemoryQuotaLedger();
 
   async createInstance(
     instance: NewInstance,
@@ -49,6 +58,62 @@ export class MemoryInstanceStore implements InstanceStore {
     if (existingId !== undefined) {
       return { instance: copy(this.#instances.get(existingId)!), created: false };
     }
+    return { instance: copy(this.#insert(instance)), created: true };
+  }
+
+  async createRoutedInstance(instance: NewInstance): Promise<RoutedCreation> {
+    const product = productKeyOf(instance);
+    const started = this.#byProductKey.get(product);
+    if (started !== undefined) {
+      return { outcome: "existing", instance: copy(this.#instances.get(started.at(-1)!)!) };
+    }
+    const takenId = this.#byBusinessKey.get(businessKeyOf(instance));
+    if (takenId !== undefined) {
+      return { outcome: "business-key-taken", instance: copy(this.#instances.get(takenId)!) };
+    }
+    const refusal = this.#quotas.apply({
+      reserve: { instanceId: instance.id, quotas: instance.routing?.quotas ?? [] },
+    });
+    if (refusal) return { outcome: "quota-exhausted", quota: refusal.exhausted };
+    const record = this.#insert(instance);
+    this.#logs.get(record.id)!.push(routedLog(record));
+    return { outcome: "created", instance: copy(record) };
+  }
+
+  async findProductInstance(key: {
+    product: string;
+    businessKey: string;
+  }): Promise<InstanceRecord | undefined> {
+    const ids = this.#byProductKey.get(`${key.product}\u0000${key.businessKey}`);
+    return ids === undefined ? undefined : this.getInstance(ids.at(-1)!);
+  }
+
+  async lastCustomerInstance(query: CustomerQuery): Promise<InstanceRecord | undefined> {
+    let latest: InstanceRecord | undefined;
+    for (const record of this.#instances.values()) {
+      if (record.customerRef !== query.customerRef) continue;
+      if (query.product !== undefined && record.product !== query.product) continue;
+      if (query.channel !== undefined && record.channel !== query.channel) continue;
+      if (latest === undefined || record.createdAt >= latest.createdAt) latest = record;
+    }
+    return latest && copy(latest);
+  }
+
+  async nextRoutingPosition(product: string): Promise<number> {
+    const next = (this.#positions.get(product) ?? 0) + 1;
+    this.#positions.set(product, next);
+    return next;
+  }
+
+  async quotaUsage(keys: readonly QuotaKey[]): Promise<QuotaUsage[]> {
+    return this.#quotas.usage(keys);
+  }
+
+  async quotaHolds(instanceId: string): Promise<QuotaHold[]> {
+    return this.#quotas.holds(instanceId);
+  }
+
+  #insert(instance: NewInstance): InstanceRecord {
     const record: InstanceRecord = {
       ...copy(instance),
       version: 1,
@@ -56,6 +121,11 @@ export class MemoryInstanceStore implements InstanceStore {
       inFlight: null,
       waitingFor: instance.waitingFor ?? null,
       lastError: null,
+      product: instance.product ?? null,
+      account: instance.account ?? null,
+      customerRef: instance.customerRef ?? null,
+      failoverOf: instance.failoverOf ?? null,
+      routing: copy(instance.routing ?? null),
       leaseOwner: null,
       leaseUntil: null,
       createdAt: instance.now,
@@ -63,9 +133,13 @@ export class MemoryInstanceStore implements InstanceStore {
     };
     this.#instances.set(record.id, record);
     if (!isSettled(record.status)) this.#open.add(record.id);
-    this.#byBusinessKey.set(key, record.id);
+    this.#byBusinessKey.set(businessKeyOf(record), record.id);
+    if (record.product !== null) {
+      const key = productKeyOf(record);
+      this.#byProductKey.set(key, [...(this.#byProductKey.get(key) ?? []), record.id]);
+    }
     this.#logs.set(record.id, []);
-    return { instance: copy(record), created: true };
+    return record;
   }
 
   async getInstance(id: string): Promise<InstanceRecord | undefined> {
@@ -84,6 +158,7 @@ export class MemoryInstanceStore implements InstanceStore {
       if (filter.channel !== undefined && record.channel !== filter.channel) continue;
       if (filter.behavior !== undefined && record.behavior !== filter.behavior) continue;
       if (filter.businessKey !== undefined && record.businessKey !== filter.businessKey) continue;
+      if (filter.product !== undefined && record.product !== filter.product) continue;
       if (filter.status !== undefined && !filter.status.includes(record.status)) continue;
       if (filter.behaviorVersion !== undefined && record.behaviorVersion !== filter.behaviorVersion)
         continue;
@@ -167,6 +242,31 @@ export class MemoryInstanceStore implements InstanceStore {
       if (entry === undefined || entry.processedAt !== null)
         throw consumedElsewhere(transition, id);
     }
+    const { spawn } = transition;
+    if (spawn !== undefined) {
+      const taken =
+        this.#byBusinessKey.has(businessKeyOf(spawn)) || this.#instances.has(spawn.id)
+          ? `(${spawn.channel}, ${spawn.behavior}, ${spawn.businessKey})`
+          : undefined;
+      if (taken) {
+        throw new CapflowError(
+          "STORE_UNIQUE_VIOLATION",
+          `instance ${taken} exists already; instance ${transition.instanceId} was not changed`,
+          { context: { instance: transition.instanceId, channel: spawn.channel } },
+        );
+      }
+    }
+    if (transition.quota !== undefined || spawn !== undefined) {
+      const refusal = this.#quotas.apply({
+        ...(transition.quota === undefined
+          ? {}
+          : { settle: { instanceId: record.id, to: transition.quota } }),
+        ...(spawn === undefined
+          ? {}
+          : { reserve: { instanceId: spawn.id, quotas: spawn.routing?.quotas ?? [] } }),
+      });
+      if (refusal) throw quotaExhausted(transition, refusal.exhausted);
+    }
     const changes = copy(transition.changes);
     const next: InstanceRecord = { ...record };
     for (const [key, value] of Object.entries(changes)) {
@@ -197,6 +297,10 @@ export class MemoryInstanceStore implements InstanceStore {
       instanceId: next.id,
       version: next.version,
     });
+    if (spawn !== undefined) {
+      const spawned = this.#insert(spawn);
+      this.#logs.get(spawned.id)!.push(routedLog(spawned));
+    }
     return copy(next);
   }
 
@@ -210,18 +314,24 @@ export class MemoryInstanceStore implements InstanceStore {
     if (existingId !== undefined) {
       return { entry: copy(this.#inbox.get(existingId)!), duplicate: true };
     }
-    const stored: InboxEntry = { ...copy(entry), processedAt: null, instanceId: null };
+    const stored: InboxEntry = {
+      ...copy(entry),
+      account: entry.account ?? null,
+      processedAt: null,
+      instanceId: null,
+    };
     this.#inbox.set(stored.id, stored);
     this.#inboxByDedupe.set(dedupe, stored.id);
     return { entry: copy(stored), duplicate: false };
   }
 
-  async pendingInbox(key: { channel: string; businessKey: string }): Promise<InboxEntry[]> {
+  async pendingInbox(key: PendingInboxKey): Promise<InboxEntry[]> {
     const result: InboxEntry[] = [];
     for (const entry of this.#inbox.values()) {
       if (
         entry.channel === key.channel &&
         entry.businessKey === key.businessKey &&
+        entry.account === (key.account ?? null) &&
         entry.processedAt === null
       ) {
         result.push(copy(entry));
@@ -266,6 +376,7 @@ export class MemoryInstanceStore implements InstanceStore {
         entry.channel === record.channel &&
         entry.businessKey === record.businessKey &&
         entry.callback === record.waitingFor &&
+        entry.account === record.account &&
         entry.processedAt === null
       ) {
         return true;
@@ -273,6 +384,20 @@ export class MemoryInstanceStore implements InstanceStore {
     }
     return false;
   }
+}
+
+function productKeyOf(instance: { product?: string | null; businessKey: string }): string {
+  return `${instance.product}\u0000${instance.businessKey}`;
+}
+
+/** The history entry of a routed instance's creation: the channel chosen, and by which rule. */
+function routedLog(record: InstanceRecord): StepLogEntry {
+  return {
+    ...routedLogEntry(record),
+    id: randomUUID(),
+    instanceId: record.id,
+    version: record.version,
+  };
 }
 
 function businessKeyOf(key: BusinessKeyRef): string {
@@ -299,6 +424,14 @@ function conflict(transition: Transition, actual: number): CapflowError {
     "STORE_CONFLICT",
     `instance ${transition.instanceId} is at version ${actual}, not ${transition.expectedVersion}: another worker changed it; stop working on it and make no further partner call`,
     { context: { instance: transition.instanceId, step: transition.log.step } },
+  );
+}
+
+function quotaExhausted(transition: Transition, quota: QuotaKey): CapflowError {
+  return new CapflowError(
+    "QUOTA_EXHAUSTED",
+    `quota ${quota.scope} has no room in ${quota.period}; instance ${transition.instanceId} was not changed`,
+    { context: { instance: transition.instanceId, scope: quota.scope, period: quota.period } },
   );
 }
 

@@ -1,3 +1,4 @@
+import type { ProductDefinition } from "../definition/product-types.ts";
 import type { BehaviorDefinition, ChannelDefinition } from "../definition/types.ts";
 
 /**
@@ -15,6 +16,10 @@ export interface DefinitionSource {
     version?: number,
   ): Promise<LoadedBehavior | undefined>;
   listBehaviors(): Promise<BehaviorRef[]>;
+  /** A product (not versioned: live, like channels; each instance records how it was routed). */
+  getProduct(code: string): Promise<ProductDefinition | undefined>;
+  /** Every product, ordered by code. */
+  listProducts(): Promise<ProductDefinition[]>;
   /**
    * A value that changes whenever any active definition changes (cheap to call). A source may
    * serve from a cache it refreshes every few seconds; then a push becomes visible, and the

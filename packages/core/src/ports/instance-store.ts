@@ -1,4 +1,5 @@
 import type { TerminalOutcome } from "../definition/types.ts";
+import type { QuotaHold, QuotaHoldState, QuotaKey, QuotaUsage, RoutingRecord } from "./routing.ts";
 
 /**
  * Persistence of instances, their step logs and the callback inbox. PostgreSQL (through
@@ -51,12 +52,39 @@ export interface InstanceStore {
   history(instanceId: string): Promise<StepLogEntry[]>;
 
   /**
+   * Creates a product's instance (`product` and `routing` set) and reserves its quotas
+   * (`routing.quotas`) in one transaction, with a `routed` history entry. A product's business key
+   * starts once: when its first instance exists, nothing is written and the newest instance of
+   * that business is returned (`existing`). A quota without room writes nothing either
+   * (`quota-exhausted`, naming it), nor does a (channel, behavior, businessKey) already taken by
+   * another start (`business-key-taken`). Reservations are atomic across every node: no quota is
+   * ever exceeded, by one start or by one fen.
+   */
+  createRoutedInstance(instance: NewInstance): Promise<RoutedCreation>;
+  /** The newest instance started for a product's business key (failover makes several). */
+  findProductInstance(key: {
+    product: string;
+    businessKey: string;
+  }): Promise<InstanceRecord | undefined>;
+  /** The newest instance of a customer, of a product or on a channel: for sticky and alternating routing. */
+  lastCustomerInstance(query: CustomerQuery): Promise<InstanceRecord | undefined>;
+  /** The next value of a product's routing counter (1, 2, 3 …), shared by every node. */
+  nextRoutingPosition(product: string): Promise<number>;
+  /** Usage of these quotas; a quota nothing was reserved in yet is left out. */
+  quotaUsage(keys: readonly QuotaKey[]): Promise<QuotaUsage[]>;
+  /** The quota holds of one instance. */
+  quotaHolds(instanceId: string): Promise<QuotaHold[]>;
+
+  /**
    * Stores an inbound callback before it is processed (insert-only). A second callback with the
    * same (channel, dedupeKey) returns the first entry with `duplicate: true`.
    */
   insertInbox(entry: NewInboxEntry): Promise<{ entry: InboxEntry; duplicate: boolean }>;
-  /** Unprocessed inbox entries for one business key, oldest first. */
-  pendingInbox(key: { channel: string; businessKey: string }): Promise<InboxEntry[]>;
+  /**
+   * Unprocessed inbox entries for one business key and channel account (null: none), oldest
+   * first. When the instance is left `waiting`, only its account's entries make it due at once.
+   */
+  pendingInbox(key: PendingInboxKey): Promise<InboxEntry[]>;
   /**
    * Unprocessed inbox entries of any business key received before `receivedBefore`, oldest
    * first: notifications no step consumed (they came after the instance settled, or for a business
@@ -93,6 +121,18 @@ export interface BusinessKeyRef {
   businessKey: string;
 }
 
+export type RoutedCreation =
+  | { outcome: "created"; instance: InstanceRecord }
+  | { outcome: "existing"; instance: InstanceRecord }
+  | { outcome: "quota-exhausted"; quota: QuotaKey }
+  | { outcome: "business-key-taken"; instance: InstanceRecord };
+
+export interface CustomerQuery {
+  customerRef: string;
+  product?: string;
+  channel?: string;
+}
+
 export interface NewInstance extends BusinessKeyRef {
   id: string;
   behaviorVersion: number;
@@ -107,6 +147,16 @@ export interface NewInstance extends BusinessKeyRef {
   nextRunAt: number | null;
   /** The callback it waits for, when it starts at a callback step. */
   waitingFor?: string | null;
+  /** The product it was routed for; absent when started on a channel directly. */
+  product?: string | null;
+  /** The channel account it uses for life (keys, values, quotas); absent without accounts. */
+  account?: string | null;
+  /** A digest of the product's customer id, for sticky and alternating routing. */
+  customerRef?: string | null;
+  /** The instance of the same business this one replaces on another channel (failover). */
+  failoverOf?: string | null;
+  /** Why routing chose this channel. */
+  routing?: RoutingRecord | null;
   now: number;
 }
 
@@ -126,6 +176,11 @@ export interface InstanceRecord extends NewInstance {
    */
   waitingFor: string | null;
   lastError: StoredError | null;
+  product: string | null;
+  account: string | null;
+  customerRef: string | null;
+  failoverOf: string | null;
+  routing: RoutingRecord | null;
   leaseOwner: string | null;
   leaseUntil: number | null;
   createdAt: number;
@@ -156,6 +211,8 @@ export interface InstanceFilter {
   updatedBefore?: number;
   /** Only instances after this one in the listing's order (the last row of the previous page). */
   after?: { createdAt: number; id: string };
+  /** Only instances routed for this product (with `businessKey`: one business, failovers included). */
+  product?: string;
   limit?: number;
 }
 
@@ -190,6 +247,17 @@ export interface Transition {
   /** Keep the caller's lease (the worker continues with the instance). Default false. */
   keepLease?: boolean;
   /**
+   * Moves the instance's quota holds to this state in the same transaction (see `QuotaHoldState`):
+   * `consumed` when the money moved, `released` when it failed before, `reserved` when reopened.
+   */
+  quota?: QuotaHoldState;
+  /**
+   * A product instance to create in the same transaction (failover to the next channel), its
+   * quotas reserved. Throws `QUOTA_EXHAUSTED` or `STORE_UNIQUE_VIOLATION`, committing nothing,
+   * when it does not fit.
+   */
+  spawn?: NewInstance;
+  /**
    * With `keepLease`: the lease's new end. A worker going on with the instance (the next step of
    * a chain, a call after its intent) extends the lease, so it does not run out mid-chain and let
    * another worker claim the instance while this one still works on it.
@@ -221,7 +289,9 @@ export type StepLogEvent =
   | "wait"
   | "retry"
   | "error"
-  | "operator";
+  | "operator"
+  /** A product's start chose this instance's channel (the instance's first entry). */
+  | "routed";
 
 export interface NewStepLogEntry {
   step: string;
@@ -256,12 +326,21 @@ export interface StepLogEntry extends NewStepLogEntry {
 export interface NewInboxEntry {
   id: string;
   channel: string;
+  /** The channel account whose keys verified it; applied only to instances of that account. */
+  account?: string | null;
   callback: string;
   dedupeKey: string;
   businessKey: string;
   /** The opened callback (verified, decrypted, decoded), for processing. */
   payload: unknown;
   receivedAt: number;
+}
+
+export interface PendingInboxKey {
+  channel: string;
+  businessKey: string;
+  /** The instance's account; entries verified with another account's keys are not its own. */
+  account?: string | null;
 }
 
 export interface WakeRequest {
@@ -280,7 +359,29 @@ export interface StaleInboxRequest {
 }
 
 export interface InboxEntry extends NewInboxEntry {
+  account: string | null;
   processedAt: number | null;
   /** Instance that consumed it. */
   instanceId: string | null;
+}
+
+/**
+ * The first history entry of a product's instance: the channel (and account) routing chose, by
+ * which rule, and after which channels when it replaces an instance on another one. Written by
+ * the store with the instance, so the history says why from its first line.
+ */
+export function routedLogEntry(instance: NewInstance): NewStepLogEntry {
+  const routing = instance.routing;
+  const target = instance.account ? `${instance.channel}#${instance.account}` : instance.channel;
+  const after = routing?.failover ? ` after ${routing.failover.tried.join(", ")}` : "";
+  return {
+    step: instance.step,
+    attempt: 0,
+    event: "routed",
+    toStep: instance.step,
+    toStatus: instance.status,
+    outcome: `${target} by ${routing?.rule ?? "request"}${after}`,
+    startedAt: instance.now,
+    durationMs: 0,
+  };
 }

@@ -1,10 +1,14 @@
 import { describe, expect, test } from "vitest";
 import {
+  type DefinitionKind,
   definitionSchema,
   isBehaviorDefinition,
   isChannelDefinition,
+  isProductDefinition,
 } from "../../src/definition/json-schema.ts";
+import type { ProductChannel, ProductDefinition } from "../../src/definition/product-types.ts";
 import type {
+  AccountDefinition,
   AcknowledgementDefinition,
   BehaviorDefinition,
   BreakerDefinition,
@@ -21,6 +25,8 @@ import type {
   MaskingRules,
   MessageTemplate,
   PollStep,
+  QuotaLimit,
+  QuotaLimits,
   RateLimit,
   ResponseDefinition,
   RetryPolicy,
@@ -54,8 +60,26 @@ function shape<T>() {
 const channelShapes = {
   "": shape<ChannelDefinition>()(
     ["code", "name", "baseUrl", "timeZone", "crypto", "interfaces"],
-    ["$schema", "callbacks", "statusTable", "masking", "bulkhead", "tls", "future", "description"],
+    [
+      "$schema",
+      "callbacks",
+      "statusTable",
+      "masking",
+      "bulkhead",
+      "tls",
+      "accounts",
+      "accountSelection",
+      "quotas",
+      "future",
+      "description",
+    ],
   ),
+  account: shape<AccountDefinition>()(
+    [],
+    ["description", "when", "values", "crypto", "tls", "quotas"],
+  ),
+  quotaLimits: shape<QuotaLimits>()([], ["daily", "total"]),
+  quotaLimit: shape<QuotaLimit>()([], ["amount", "count"]),
   futureValues: shape<FutureValues>()(["effectiveFrom", "values"], ["overlap", "description"]),
   tls: shape<ChannelTlsDefinition>()([], ["clientKey", "clientCertificate", "ca", "serverName"]),
   interface: shape<InterfaceDefinition>()(
@@ -113,11 +137,13 @@ const behaviorShapes = {
       "otherwise",
       "onUnknownOutcome",
       "onRetryExhausted",
+      "movesMoney",
+      "moneyMoved",
     ],
   ),
   pollStep: shape<PollStep>()(
     ["kind", "interface", "request", "schedule", "routes", "onExhausted"],
-    ["description", "response"],
+    ["description", "response", "moneyMoved"],
   ),
   callbackPoll: shape<NonNullable<CallbackStep["poll"]>>()(
     ["interface", "request", "schedule"],
@@ -125,11 +151,24 @@ const behaviorShapes = {
   ),
   callbackStep: shape<CallbackStep>()(
     ["kind", "callback", "deadline", "onDeadline"],
-    ["description", "poll", "routes", "otherwise"],
+    ["description", "poll", "routes", "otherwise", "moneyMoved"],
   ),
-  delayStep: shape<DelayStep>()(["kind", "duration", "next"], ["description"]),
-  decideStep: shape<DecideStep>()(["kind", "routes", "otherwise"], ["description"]),
-  terminalStep: shape<TerminalStep>()(["kind", "outcome"], ["description"]),
+  delayStep: shape<DelayStep>()(["kind", "duration", "next"], ["description", "moneyMoved"]),
+  decideStep: shape<DecideStep>()(["kind", "routes", "otherwise"], ["description", "moneyMoved"]),
+  terminalStep: shape<TerminalStep>()(
+    ["kind", "outcome"],
+    ["description", "moneyMoved", "failover"],
+  ),
+};
+
+const productShapes = {
+  "": shape<ProductDefinition>()(
+    ["code", "name", "channels"],
+    ["$schema", "description", "amount", "customer", "customerRouting", "failover"],
+  ),
+  productChannel: shape<ProductChannel>()(["channel", "behavior", "weight"], ["when", "quotas"]),
+  quotaLimits: shape<QuotaLimits>()([], ["daily", "total"]),
+  quotaLimit: shape<QuotaLimit>()([], ["amount", "count"]),
 };
 
 interface ObjectSchema {
@@ -137,7 +176,7 @@ interface ObjectSchema {
   required?: string[];
 }
 
-function objectSchema(kind: "channel" | "behavior", definition: string): ObjectSchema {
+function objectSchema(kind: DefinitionKind, definition: string): ObjectSchema {
   const schema = definitionSchema(kind) as unknown as ObjectSchema & {
     definitions: Record<string, ObjectSchema>;
   };
@@ -148,6 +187,7 @@ describe("the JSON Schemas agree with types.ts", () => {
   test.each([
     ...Object.entries(channelShapes).map(([name, keys]) => ["channel", name, keys] as const),
     ...Object.entries(behaviorShapes).map(([name, keys]) => ["behavior", name, keys] as const),
+    ...Object.entries(productShapes).map(([name, keys]) => ["product", name, keys] as const),
   ])("%s schema, definition %j", (kind, name, keys) => {
     const schema = objectSchema(kind, name);
     expect(Object.keys(schema.properties).sort()).toEqual(
@@ -175,6 +215,7 @@ describe("the JSON Schemas agree with types.ts", () => {
     };
     visit(definitionSchema("channel"), "channel");
     visit(definitionSchema("behavior"), "behavior");
+    visit(definitionSchema("product"), "product");
     expect(missing).toEqual([]);
   });
 
@@ -239,6 +280,18 @@ describe("the JSON Schemas agree with types.ts", () => {
         },
       },
       bulkhead: 4,
+      accounts: {
+        "shop-a": {
+          description: "shop A",
+          when: "input.shopId == 'A'",
+          values: { merchantId: "M100" },
+          crypto: { options: { signature: { algorithm: "RSA-SHA256" } } },
+          tls: { serverName: "bank.example.test" },
+          quotas: { loan: { daily: { amount: "100.00", count: 3 }, total: { count: 9 } } },
+        },
+      },
+      accountSelection: "alternate",
+      quotas: { loan: { daily: { amount: "5000000.00" } } },
       description: "all properties",
     };
     const behavior: BehaviorDefinition = {
@@ -278,6 +331,7 @@ describe("the JSON Schemas agree with types.ts", () => {
           otherwise: "wait",
           onUnknownOutcome: "query",
           onRetryExhausted: "done",
+          movesMoney: true,
           description: "d",
         },
         wait: {
@@ -306,9 +360,33 @@ describe("the JSON Schemas agree with types.ts", () => {
           description: "d",
         },
         pause: { kind: "delay", duration: "3m", next: "done", description: "d" },
-        done: { kind: "terminal", outcome: "cancelled", description: "d" },
+        done: { kind: "terminal", outcome: "cancelled", description: "d", moneyMoved: false },
+        declined: { kind: "terminal", outcome: "failed", failover: true },
       },
     };
+    const product: ProductDefinition = {
+      $schema: "./product.schema.json",
+      code: "cash-loan",
+      name: "Cash loan",
+      description: "every property",
+      amount: "input.amount",
+      customer: "input.customerId",
+      customerRouting: "sticky",
+      failover: { maxChannels: 2 },
+      channels: [
+        {
+          channel: "bank",
+          behavior: "loan",
+          when: "double(input.amount) <= 50000.0",
+          weight: 3,
+          quotas: { daily: { amount: "1000000.00", count: 100 }, total: { amount: "9.5" } },
+        },
+      ],
+    };
+    expect(isProductDefinition(product)).toBe(true);
+    expect(
+      isProductDefinition({ ...product, channels: [{ ...product.channels[0], weight: 0 }] }),
+    ).toBe(false);
     expect(isChannelDefinition(channel)).toBe(true);
     expect(isBehaviorDefinition(behavior)).toBe(true);
     expect(

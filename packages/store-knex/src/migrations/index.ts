@@ -2,6 +2,7 @@ import { initialMigration } from "./0001_initial.ts";
 import { inboxStaleMigration } from "./0002_inbox_stale.ts";
 import { waitingForMigration } from "./0003_waiting_for.ts";
 import { definitionPushesMigration } from "./0004_definition_pushes.ts";
+import { routingMigration } from "./0005_routing.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -10,4 +11,5 @@ export const migrations: readonly Migration[] = [
   inboxStaleMigration,
   waitingForMigration,
   definitionPushesMigration,
+  routingMigration,
 ];

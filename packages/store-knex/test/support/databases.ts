@@ -85,13 +85,21 @@ async function pgliteTemplate(): Promise<Blob> {
  */
 export async function truncateRuntimeTables(db: CapflowDatabase): Promise<void> {
   const t = qualifiedNames(db.schema);
-  for (const table of [t.instances, t.stepLogs, t.inbox]) await db.knex.raw(`DELETE FROM ${table}`);
+  for (const table of [
+    t.instances,
+    t.stepLogs,
+    t.inbox,
+    t.quotaUsage,
+    t.quotaHolds,
+    t.routingPositions,
+  ])
+    await db.knex.raw(`DELETE FROM ${table}`);
 }
 
 /** Empties every capflow table. */
 export async function truncateAllTables(db: CapflowDatabase): Promise<void> {
   const t = qualifiedNames(db.schema);
   await db.knex.raw(
-    `TRUNCATE ${t.instances}, ${t.stepLogs}, ${t.inbox}, ${t.channels}, ${t.behaviors}, ${t.processors}`,
+    `TRUNCATE ${t.instances}, ${t.stepLogs}, ${t.inbox}, ${t.channels}, ${t.behaviors}, ${t.processors}, ${t.products}, ${t.quotaUsage}, ${t.quotaHolds}, ${t.routingPositions}`,
   );
 }

@@ -1,10 +1,16 @@
-import type { BehaviorDefinition, ChannelDefinition, DefinitionSource } from "@capflow/core";
+import type {
+  BehaviorDefinition,
+  ChannelDefinition,
+  DefinitionSource,
+  ProductDefinition,
+} from "@capflow/core";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 
 /** How a suite writes definitions: each adapter has its own way (push to a database, put in memory). */
 export type PublishDefinitions = (definitions: {
   channels?: ChannelDefinition[];
   behaviors?: BehaviorDefinition[];
+  products?: ProductDefinition[];
 }) => Promise<void>;
 
 /**
@@ -94,6 +100,23 @@ export function describeDefinitionSourceContract(
       await publish({ channels: [{ ...channel, baseUrl: "http://127.0.0.1:10" }] });
       expect(await source.revision()).not.toBe(revision);
       expect((await source.getChannel("contract"))?.definition.baseUrl).toBe("http://127.0.0.1:10");
+    });
+
+    test("products are served live: a changed product moves the revision and applies at once", async () => {
+      const product: ProductDefinition = {
+        code: "cash-loan",
+        name: "Cash loan",
+        channels: [{ channel: "contract", behavior: "loan", weight: 1 }],
+      };
+      await publish({ channels: [channel], behaviors: [behavior("first")], products: [product] });
+      expect(await source.getProduct("cash-loan")).toEqual(product);
+      expect(await source.getProduct("missing")).toBeUndefined();
+      const revision = await source.revision();
+      const reweighted = { ...product, channels: [{ ...product.channels[0]!, weight: 3 }] };
+      await publish({ products: [reweighted] });
+      expect(await source.revision()).not.toBe(revision);
+      expect((await source.getProduct("cash-loan"))?.channels[0]?.weight).toBe(3);
+      expect((await source.listProducts()).map((p) => p.code)).toEqual(["cash-loan"]);
     });
   });
 }

@@ -5,3 +5,4 @@ export {
 export { describeInstanceStoreContract } from "./instance-store-contract.ts";
 export { describeLimiterContract } from "./limiter-contract.ts";
 export { describeLockProviderContract } from "./lock-provider-contract.ts";
+export { describeRoutingStoreContract } from "./routing-store-contract.ts";

@@ -1,0 +1,253 @@
+import { randomUUID } from "node:crypto";
+import {
+  type InstanceRecord,
+  type InstanceStore,
+  isCapflowError,
+  type NewInstance,
+  type QuotaReservation,
+  type RoutedCreation,
+} from "@capflow/core";
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+
+/**
+ * What every `InstanceStore` must do for fund routing: a product's business starts once, quota
+ * reservations are exact and all-or-nothing, holds follow the instance (consumed, released,
+ * reserved again), a failover instance is created with the commit that ends its predecessor, and
+ * callbacks are kept per channel account. Run it next to `describeInstanceStoreContract`.
+ */
+export function describeRoutingStoreContract(
+  name: string,
+  open: () => Promise<{ store: InstanceStore; close: () => Promise<void> }>,
+): void {
+  describe(`InstanceStore routing contract: ${name}`, () => {
+    let store: InstanceStore;
+    let close: () => Promise<void>;
+    const t0 = Date.UTC(2026, 0, 5, 2, 0, 0);
+
+    beforeEach(async () => {
+      ({ store, close } = await open());
+    });
+    afterEach(async () => {
+      await close();
+    });
+
+    const quota = (overrides: Partial<QuotaReservation> = {}): QuotaReservation => ({
+      scope: "product:cash-loan/lanbank",
+      period: "2026-01-05",
+      amount: "100.00",
+      limitAmount: null,
+      limitCount: null,
+      ...overrides,
+    });
+
+    function routed(
+      overrides: Partial<NewInstance> = {},
+      quotas: QuotaReservation[] = [],
+    ): NewInstance {
+      return {
+        id: randomUUID(),
+        channel: "lanbank",
+        behavior: "loan",
+        businessKey: `L-${randomUUID()}`,
+        behaviorVersion: 1,
+        inputDigest: "d1",
+        input: { amount: "100.00" },
+        step: "apply",
+        status: "active",
+        context: {},
+        snapshot: { value: "apply" },
+        nextRunAt: t0,
+        now: t0,
+        product: "cash-loan",
+        customerRef: null,
+        routing: {
+          product: "cash-loan",
+          rule: "weighted-round-robin",
+          position: 1,
+          amount: "100.00",
+          candidates: [{ channel: "lanbank", behavior: "loan", weight: 1, state: "chosen" }],
+          quotas,
+        },
+        ...overrides,
+      };
+    }
+
+    function created(result: RoutedCreation): InstanceRecord {
+      if (result.outcome !== "created") throw new Error(`expected created, got ${result.outcome}`);
+      return result.instance;
+    }
+
+    test("a product's business starts once, with a routed history entry", async () => {
+      const first = created(await store.createRoutedInstance(routed({ businessKey: "L-1" })));
+      expect(first).toMatchObject({ product: "cash-loan", failoverOf: null, version: 1 });
+      expect(first.routing?.rule).toBe("weighted-round-robin");
+      const again = await store.createRoutedInstance(
+        routed({ businessKey: "L-1", channel: "meadow" }, [quota({ limitCount: 5 })]),
+      );
+      expect(again).toMatchObject({ outcome: "existing", instance: { id: first.id } });
+      expect(await store.quotaHolds(again.outcome === "existing" ? again.instance.id : "")).toEqual(
+        [],
+      );
+      const history = await store.history(first.id);
+      expect(history).toMatchObject([
+        { event: "routed", outcome: "lanbank by weighted-round-robin" },
+      ]);
+      expect(
+        (await store.findProductInstance({ product: "cash-loan", businessKey: "L-1" }))?.id,
+      ).toBe(first.id);
+    });
+
+    test("a business key taken on the channel by a direct start is reported, nothing written", async () => {
+      const { product: _p, routing: _r, ...direct } = routed({ businessKey: "L-2" });
+      await store.createInstance(direct);
+      const result = await store.createRoutedInstance(
+        routed({ businessKey: "L-2" }, [quota({ limitCount: 1 })]),
+      );
+      expect(result.outcome).toBe("business-key-taken");
+      expect(await store.quotaUsage([quota()])).toEqual([]);
+    });
+
+    test("amounts are counted exactly: a quota is never exceeded by one fen", async () => {
+      const limit = { limitAmount: "100.00" };
+      created(await store.createRoutedInstance(routed({}, [quota({ ...limit, amount: "60.00" })])));
+      created(await store.createRoutedInstance(routed({}, [quota({ ...limit, amount: "39.99" })])));
+      const over = await store.createRoutedInstance(
+        routed({}, [quota({ ...limit, amount: "0.02" })]),
+      );
+      expect(over).toEqual({
+        outcome: "quota-exhausted",
+        quota: { scope: "product:cash-loan/lanbank", period: "2026-01-05" },
+      });
+      created(await store.createRoutedInstance(routed({}, [quota({ ...limit, amount: "0.01" })])));
+      expect(await store.quotaUsage([quota()])).toEqual([
+        {
+          scope: "product:cash-loan/lanbank",
+          period: "2026-01-05",
+          usedAmount: "100",
+          usedCount: 3,
+          consumedAmount: "0",
+          consumedCount: 0,
+        },
+      ]);
+    });
+
+    test("reservations are all or nothing, and counts are limited too", async () => {
+      const daily = quota({ limitCount: 1 });
+      const total = quota({ period: "total", limitAmount: "1000" });
+      created(await store.createRoutedInstance(routed({}, [daily, total])));
+      const refused = await store.createRoutedInstance(routed({}, [total, daily]));
+      expect(refused).toMatchObject({
+        outcome: "quota-exhausted",
+        quota: { period: "2026-01-05" },
+      });
+      const [usage] = await store.quotaUsage([{ scope: total.scope, period: "total" }]);
+      expect(usage).toMatchObject({ usedAmount: "100", usedCount: 1 });
+    });
+
+    test("holds follow the instance: consumed stays, released frees room, reopened takes it again", async () => {
+      const q = quota({ limitAmount: "200" });
+      const a = created(await store.createRoutedInstance(routed({}, [q])));
+      const b = created(await store.createRoutedInstance(routed({}, [q])));
+      const settle = (instance: InstanceRecord, to: "consumed" | "released" | "reserved") =>
+        store.commitTransition({
+          instanceId: instance.id,
+          expectedVersion: instance.version,
+          now: t0 + 1,
+          changes: {
+            status: to === "consumed" ? "succeeded" : to === "released" ? "failed" : "active",
+          },
+          quota: to,
+          log: { step: "apply", attempt: 1, event: "transition", startedAt: t0, durationMs: 0 },
+        });
+      const consumed = await settle(a, "consumed");
+      await settle(consumed, "released");
+      const released = await settle(b, "released");
+      expect(await store.quotaUsage([q])).toMatchObject([
+        { usedAmount: "100", usedCount: 1, consumedAmount: "100", consumedCount: 1 },
+      ]);
+      expect((await store.quotaHolds(a.id)).map((h) => h.state)).toEqual(["consumed"]);
+      await settle(released, "reserved");
+      expect(await store.quotaUsage([q])).toMatchObject([{ usedAmount: "200", usedCount: 2 }]);
+      expect(await store.quotaHolds(b.id)).toMatchObject([{ amount: "100", state: "reserved" }]);
+    });
+
+    test("a failover instance is created with the commit that ends its predecessor, or nothing is", async () => {
+      const room = quota({ scope: "product:cash-loan/meadow", limitCount: 1 });
+      const first = created(
+        await store.createRoutedInstance(
+          routed({ businessKey: "L-9" }, [quota({ limitCount: 5 })]),
+        ),
+      );
+      const next = (id = randomUUID()) =>
+        routed({ id, businessKey: "L-9", channel: "meadow", failoverOf: first.id, now: t0 + 1 }, [
+          room,
+        ]);
+      const end = (spawn: NewInstance) =>
+        store.commitTransition({
+          instanceId: first.id,
+          expectedVersion: first.version,
+          now: t0 + 1,
+          changes: { step: "declined", status: "failed", nextRunAt: null },
+          quota: "released",
+          spawn,
+          log: { step: "apply", attempt: 1, event: "call", startedAt: t0, durationMs: 0 },
+        });
+      // Another business fills meadow's quota: the failover cannot fit, and nothing moves.
+      created(await store.createRoutedInstance(routed({ channel: "meadow" }, [room])));
+      const refused = await end(next()).catch((error: unknown) => error);
+      expect(isCapflowError(refused, "QUOTA_EXHAUSTED")).toBe(true);
+      expect((await store.getInstance(first.id))?.version).toBe(1);
+      expect(await store.quotaHolds(first.id)).toMatchObject([{ state: "reserved" }]);
+      const roomy = { ...next(), routing: { ...next().routing!, quotas: [] } };
+      const ended = await end(roomy);
+      expect(ended).toMatchObject({ status: "failed", version: 2 });
+      expect(await store.quotaHolds(first.id)).toMatchObject([{ state: "released" }]);
+      const latest = await store.findProductInstance({ product: "cash-loan", businessKey: "L-9" });
+      expect(latest).toMatchObject({ id: roomy.id, channel: "meadow", failoverOf: first.id });
+      expect((await store.history(roomy.id))[0]?.event).toBe("routed");
+      const chain = await store.listInstances({ product: "cash-loan", businessKey: "L-9" });
+      expect(chain.map((i) => i.channel)).toEqual(["lanbank", "meadow"]);
+    });
+
+    test("routing positions count per product; the customer's last instance is found", async () => {
+      expect(await store.nextRoutingPosition("cash-loan")).toBe(1);
+      expect(await store.nextRoutingPosition("cash-loan")).toBe(2);
+      expect(await store.nextRoutingPosition("credit-line")).toBe(1);
+      created(await store.createRoutedInstance(routed({ customerRef: "c1", channel: "lanbank" })));
+      const later = created(
+        await store.createRoutedInstance(
+          routed({ customerRef: "c1", channel: "meadow", now: t0 + 5 }),
+        ),
+      );
+      expect(
+        (await store.lastCustomerInstance({ customerRef: "c1", product: "cash-loan" }))?.id,
+      ).toBe(later.id);
+      expect(
+        (await store.lastCustomerInstance({ customerRef: "c1", channel: "lanbank" }))?.channel,
+      ).toBe("lanbank");
+      expect(await store.lastCustomerInstance({ customerRef: "c2" })).toBeUndefined();
+    });
+
+    test("callbacks are kept per account: an instance sees only its own account's", async () => {
+      const entry = (account: string | null, dedupeKey: string) => ({
+        id: randomUUID(),
+        channel: "lanbank",
+        account,
+        callback: "loan.result",
+        dedupeKey,
+        businessKey: "L-A",
+        payload: {},
+        receivedAt: t0,
+      });
+      await store.insertInbox(entry("shop-a", "n1"));
+      await store.insertInbox(entry("shop-b", "n2"));
+      await store.insertInbox(entry(null, "n3"));
+      const of = async (account: string | null) =>
+        (await store.pendingInbox({ channel: "lanbank", businessKey: "L-A", account })).map(
+          (e) => e.dedupeKey,
+        );
+      expect(await of("shop-a")).toEqual(["n1"]);
+      expect(await of(null)).toEqual(["n3"]);
+    });
+  });
+}
