@@ -52,6 +52,8 @@ export const retryableByDefault = {
   // engine and store
   INSTANCE_NOT_FOUND: false,
   INSTANCE_INPUT_MISMATCH: false,
+  /** The input cannot be started: it fails the behavior's or the product's expectations. */
+  INSTANCE_INPUT_INVALID: false,
   INSTANCE_SETTLED: false,
   /** Someone else moved the instance: the caller lost ownership and must not go on. */
   STORE_CONFLICT: false,

@@ -136,6 +136,11 @@ export {
 
 // ports: what adapters implement
 export type { Clock } from "./ports/clock.ts";
+export {
+  alwaysOpenCalendar,
+  type CalendarAnswer,
+  type ChannelCalendar,
+} from "./ports/channel-calendar.ts";
 export type * from "./ports/definition-source.ts";
 export type * from "./ports/instance-store.ts";
 export type * from "./ports/routing.ts";
@@ -184,6 +189,8 @@ export {
   type MigrationRequest,
   type MoveKind,
   type RefusalReason,
+  type ChannelStartRequest,
+  type ProductStartRequest,
   type RunDueOptions,
   type StartRequest,
 } from "./engine/engine.ts";

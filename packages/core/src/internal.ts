@@ -47,6 +47,7 @@ export {
   type TemplateScan,
 } from "./definition/template-processors.ts";
 export { BehaviorMachine, type MachineSnapshot } from "./engine/behavior-machine.ts";
+export { routedLogEntry } from "./engine/routed-log-entry.ts";
 export { errorCodes, retryableByDefault, toCapflowError } from "./errors.ts";
 // message pipeline stages
 export {
@@ -70,7 +71,6 @@ export {
 } from "./message/mask.ts";
 export { compiledTemplateFor, renderCompiledMessage } from "./message/render-message.ts";
 export { applyStatusTable, type PartnerStatus } from "./message/status-table.ts";
-export { routedLogEntry } from "./ports/instance-store.ts";
 export { defaultBreakerSettings } from "./runtime/flow-control/circuit-breaker.ts";
 export { defaultBulkhead, flowRequestFor } from "./runtime/flow-control/flow-request.ts";
 // transport, flow control, engine

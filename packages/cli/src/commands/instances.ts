@@ -30,6 +30,7 @@ interface ListOptions extends DatabaseOptions {
   channel?: string;
   behavior?: string;
   businessKey?: string;
+  product?: string;
   olderThan?: string;
   limit: string;
   json?: boolean;
@@ -60,6 +61,7 @@ export const instancesCommand: CapflowCommand = {
         .option("--channel <code>", "only this channel")
         .option("--behavior <code>", "only this behavior")
         .option("--business-key <key>", "only this business key (every behavior's instance)")
+        .option("--product <code>", "only instances routed for this product")
         .option("--older-than <duration>", "only instances not updated for this long, e.g. 10m")
         .option("--limit <n>", "at most this many", "50")
         .option("--json", "one JSON object per line"),
@@ -254,6 +256,7 @@ async function listInstances(db: CapflowDatabase, options: ListOptions, context:
     ...(options.channel ? { channel: options.channel } : {}),
     ...(options.behavior ? { behavior: options.behavior } : {}),
     ...(options.businessKey ? { businessKey: options.businessKey } : {}),
+    ...(options.product ? { product: options.product } : {}),
     ...(options.olderThan ? { updatedBefore: Date.now() - parseDuration(options.olderThan) } : {}),
     limit,
   });
@@ -323,6 +326,7 @@ async function showInstance(db: CapflowDatabase, id: string, json: boolean, cont
       "last error",
       instance.lastError ? `${instance.lastError.code}: ${instance.lastError.message}` : "-",
     ],
+    ...routingFields(instance),
     ["created", iso(instance.createdAt)],
     ["updated", `${iso(instance.updatedAt)} (version ${instance.version})`],
     ["input", JSON.stringify(maskFields(instance.input, masking))],
@@ -337,6 +341,40 @@ async function showInstance(db: CapflowDatabase, id: string, json: boolean, cont
   )) {
     context.out(`${line}\n`);
   }
+}
+
+/** Why a product's instance is on its channel: the rule, each candidate's state, its quotas. */
+function routingFields(instance: InstanceRecord): [string, string][] {
+  const routing = instance.routing;
+  if (routing === null) return instance.account ? [["account", instance.account]] : [];
+  const fields: [string, string][] = [
+    [
+      "product",
+      `${routing.product} (position ${routing.position}, amount ${routing.amount ?? "-"})`,
+    ],
+    ["routed by", routing.rule],
+    [
+      "candidates",
+      routing.candidates
+        .map((c) => `${c.channel} w${c.weight} ${c.state}${c.reason ? ` (${c.reason})` : ""}`)
+        .join("; "),
+    ],
+  ];
+  if (routing.account)
+    fields.push(["account", `${routing.account.code} (${routing.account.rule})`]);
+  if (routing.failover)
+    fields.push([
+      "failover of",
+      `${routing.failover.of} (tried ${routing.failover.tried.join(", ")})`,
+    ]);
+  if (routing.quotas.length > 0)
+    fields.push([
+      "quotas",
+      routing.quotas
+        .map((q) => `${q.scope} ${q.period} ${q.amount}${q.limitAmount ? `/${q.limitAmount}` : ""}`)
+        .join("; "),
+    ]);
+  return fields;
 }
 
 function historyRow(entry: StepLogEntry): string[] {
@@ -423,5 +461,9 @@ function summaryOf(instance: InstanceRecord) {
     nextRunAt: instance.nextRunAt === null ? null : iso(instance.nextRunAt),
     updatedAt: iso(instance.updatedAt),
     lastError: instance.lastError ?? null,
+    ...(instance.product ? { product: instance.product } : {}),
+    ...(instance.account ? { account: instance.account } : {}),
+    ...(instance.failoverOf ? { failoverOf: instance.failoverOf } : {}),
+    ...(instance.routing ? { routing: instance.routing } : {}),
   };
 }

@@ -1,4 +1,5 @@
 import { isSettled, type NewStepLogEntry, type Transition } from "../ports/instance-store.ts";
+import { quotaHoldChange } from "../routing/quota-effect.ts";
 import type { EngineEvent } from "./engine-events.ts";
 import { entrySchedule } from "./entry-schedule.ts";
 import type { StepRun } from "./step-run.ts";
@@ -61,6 +62,10 @@ export function applyDecision(
   if (decision.type === "leave") {
     const target = run.behavior.definition.steps[decision.to]!;
     const schedule = entrySchedule(target, now);
+    const quota = quotaHoldChange(run.behavior.definition, from, {
+      step: decision.to,
+      status: schedule.status,
+    });
     const transition: Transition = {
       instanceId: from.id,
       expectedVersion: from.version,
@@ -83,6 +88,7 @@ export function applyDecision(
         toStatus: schedule.status,
       }),
       ...consumed,
+      ...(quota ? { quota } : {}),
       keepLease: timing.mayChain && schedule.nextRunAt !== null && schedule.nextRunAt <= now,
       leaseUntil: now + timing.leaseMs,
     };

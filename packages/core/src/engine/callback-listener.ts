@@ -3,7 +3,11 @@ import { isCapflowError } from "../errors.ts";
 import type { Engine } from "./engine.ts";
 
 export interface CallbackListenerOptions {
-  /** Path prefix of callback URLs: `<prefix>/<channel>/<callback>`. Default `/callbacks`. */
+  /**
+   * Path prefix of callback URLs: `<prefix>/<channel>/<callback>`, or
+   * `<prefix>/<channel>/<callback>/<account>` for a channel account's notifications. Default
+   * `/callbacks`.
+   */
   prefix?: string;
   /** Largest body accepted, in bytes. Default 1 MiB. */
   maxBodyBytes?: number;
@@ -33,20 +37,27 @@ export function callbackRequestListener(
     const rest = url.pathname.startsWith(`${prefix}/`)
       ? url.pathname.slice(prefix.length + 1)
       : undefined;
-    const [channel, callback, ...extra] = (rest?.split("/") ?? []).map(decodedSegment);
-    if (!channel || !callback || extra.length > 0) {
+    const segments = rest?.split("/") ?? [];
+    const [channel, callback, account] = segments.map(decodedSegment);
+    const accountNamed = segments.length === 3;
+    if (!channel || !callback || (accountNamed && !account) || segments.length > 3) {
       response.writeHead(404).end();
       return;
     }
     readBody(request, maxBodyBytes)
       .then((body) =>
-        engine.receiveCallback(channel, callback, {
-          method: request.method ?? "POST",
-          path: url.pathname,
-          headers: request.headers,
-          query: Object.fromEntries(url.searchParams),
-          body,
-        }),
+        engine.receiveCallback(
+          channel,
+          callback,
+          {
+            method: request.method ?? "POST",
+            path: url.pathname,
+            headers: request.headers,
+            query: Object.fromEntries(url.searchParams),
+            body,
+          },
+          account === undefined ? {} : { account },
+        ),
       )
       .then((ack) => {
         response.writeHead(ack.status, ack.headers).end(ack.body);

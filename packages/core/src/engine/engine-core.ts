@@ -1,4 +1,5 @@
 import type { ProcessorRegistry } from "../message/processor-registry.ts";
+import type { ChannelCalendar } from "../ports/channel-calendar.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { InstanceStore } from "../ports/instance-store.ts";
 import type { Transport } from "../ports/transport.ts";
@@ -12,6 +13,8 @@ export interface EngineCore {
   readonly transport: Transport;
   readonly flow: FlowControl;
   readonly clock: Clock;
+  /** When channels take business; routing leaves closed ones out. */
+  readonly calendar: ChannelCalendar;
   readonly workerId: string;
   /** How long a claim is leased; commits that keep the lease extend it by as much. */
   readonly leaseMs: number;

@@ -1,4 +1,5 @@
 import type { InstanceStatus } from "../ports/instance-store.ts";
+import type { RoutingCandidate, RoutingRule } from "../ports/routing.ts";
 
 /**
  * What host services can listen to. Handlers run synchronously after the commit they describe;
@@ -37,7 +38,35 @@ export type EngineEvent =
       duplicate: boolean;
     }
   | { type: "callback.rejected"; channel: string; callback: string; code: string }
-  | { type: "ownership.lost"; instanceId: string; step: string };
+  | { type: "ownership.lost"; instanceId: string; step: string }
+  | {
+      /** A product's start (or failover) chose this instance's channel: where, and by which rule. */
+      type: "instance.routed";
+      instanceId: string;
+      product: string;
+      channel: string;
+      behavior: string;
+      account?: string;
+      rule: RoutingRule;
+      /** Every channel of the product and what it was (chosen, ineligible, unhealthy …). */
+      candidates: RoutingCandidate[];
+      failoverOf?: string;
+    }
+  | {
+      /** No channel of the product could take a start: nothing was stored. */
+      type: "routing.refused";
+      product: string;
+      candidates: RoutingCandidate[];
+    }
+  | {
+      /** An instance ended at a failover step and the business went on on another channel. */
+      type: "instance.failed-over";
+      instanceId: string;
+      product: string;
+      to: string;
+      fromChannel: string;
+      toChannel: string;
+    };
 
 export type AttentionReason =
   | "manual"

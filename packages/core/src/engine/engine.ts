@@ -8,6 +8,7 @@ import { InProcessLimiter } from "../memory/in-process-limiter.ts";
 import { InProcessLockProvider } from "../memory/in-process-lock-provider.ts";
 import { systemClock } from "../memory/system-clock.ts";
 import type { ProcessorRegistry } from "../message/processor-registry.ts";
+import { alwaysOpenCalendar, type ChannelCalendar } from "../ports/channel-calendar.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { DefinitionSource } from "../ports/definition-source.ts";
 import type {
@@ -54,7 +55,7 @@ export type {
 } from "./migrate-instances.ts";
 export type { Actor } from "./operator-actions.ts";
 export type { RunDueOptions } from "./run-due.ts";
-export type { StartRequest } from "./start-instance.ts";
+export type { ChannelStartRequest, ProductStartRequest, StartRequest } from "./start-instance.ts";
 
 export interface EngineOptions {
   store: InstanceStore;
@@ -67,6 +68,8 @@ export interface EngineOptions {
   limiter?: Limiter;
   flowControl?: FlowControl;
   clock?: Clock;
+  /** When channels take business (service windows, cut-off, holidays). Default: always open. */
+  calendar?: ChannelCalendar;
   /** Names this worker in leases. Default: a random id. */
   workerId?: string;
   /** How long a claim is leased. A crashed worker's instances are resumed after it. Default 60 s. */
@@ -115,6 +118,7 @@ export class Engine {
         options.flowControl ??
         new FlowControl({ limiter: options.limiter ?? new InProcessLimiter({ clock }), clock }),
       clock,
+      calendar: options.calendar ?? alwaysOpenCalendar,
       workerId: options.workerId ?? `worker-${randomUUID().slice(0, 8)}`,
       leaseMs: options.leaseMs ?? 60_000,
       keepRawMessages: options.keepRawMessages ?? false,
@@ -150,7 +154,10 @@ export class Engine {
 
   /**
    * Starts a behavior for a business record, or returns the instance already started for it.
-   * Throws `INSTANCE_INPUT_MISMATCH` if that instance was started with different input.
+   * Given a `product` instead of a channel, routing chooses the channel (eligibility, health,
+   * quotas, weights), reserves the quotas with the instance, and records why in it; a second start
+   * of the same business returns its newest instance. Throws `INSTANCE_INPUT_MISMATCH` if the
+   * business was started with different input, `ROUTING_NO_CHANNEL` when no channel can take it.
    */
   async start(request: StartRequest): Promise<InstanceRecord> {
     return startInstance(this.#core, this.#runtime, request);
@@ -168,14 +175,17 @@ export class Engine {
   /**
    * Takes an inbound callback: verifies and opens it, stores it in the inbox (deduplicated),
    * wakes the instance waiting for it, and returns the acknowledgement the partner expects —
-   * every time it arrives, duplicates included.
+   * every time it arrives, duplicates included. On a channel with accounts, `account` names the
+   * one whose keys verify it (each account's notify URL names it); only that account's instance
+   * applies it.
    */
   async receiveCallback(
     channel: string,
     callback: string,
     request: InboundHttpRequest,
+    options: { account?: string } = {},
   ): Promise<CallbackAcknowledgement> {
-    const runtime = await this.#runtime.channel(channel);
+    const runtime = await this.#runtime.channel(channel, options.account);
     return receiveCallback(this.#core, runtime, callback, request);
   }
 

@@ -1,5 +1,7 @@
 import { CapflowError, isCapflowError } from "../errors.ts";
 import { type InstanceChanges, type InstanceRecord, isSettled } from "../ports/instance-store.ts";
+import type { QuotaHoldState } from "../ports/routing.ts";
+import { quotaHoldChange } from "../routing/quota-effect.ts";
 import type { MachineSnapshot } from "./behavior-machine.ts";
 import type { EngineCore } from "./engine-core.ts";
 import { entrySchedule } from "./entry-schedule.ts";
@@ -49,7 +51,12 @@ export class OperatorActions {
       const now = this.core.clock.now();
       const snapshot = behavior.machine.moveTo(current.snapshot as MachineSnapshot, step, now);
       const schedule = entrySchedule(behavior.definition.steps[step]!, now);
+      const quota = quotaHoldChange(behavior.definition, current, {
+        step,
+        status: schedule.status,
+      });
       return {
+        ...(quota ? { quota } : {}),
         changes: {
           step,
           snapshot,
@@ -67,9 +74,22 @@ export class OperatorActions {
 
   /** Cancels an unsettled instance. A call possibly in flight is not undone at the partner. */
   async cancel(id: string, actor: Actor): Promise<InstanceRecord> {
+    const found = await this.mustGet(id);
+    const behavior = await this.runtime.behavior(
+      found.channel,
+      found.behavior,
+      found.behaviorVersion,
+    );
     return this.#operate(id, actor, "cancel", (record) => {
       if (isSettled(record.status)) throw settledError(record, "cancel");
-      return { changes: { status: "cancelled", nextRunAt: null, waitingFor: null } };
+      const quota = quotaHoldChange(behavior.definition, record, {
+        step: record.step,
+        status: "cancelled",
+      });
+      return {
+        ...(quota ? { quota } : {}),
+        changes: { status: "cancelled", nextRunAt: null, waitingFor: null },
+      };
     });
   }
 
@@ -86,11 +106,15 @@ export class OperatorActions {
     id: string,
     actor: Actor,
     action: string,
-    change: (record: InstanceRecord) => { changes: InstanceChanges; toStep?: string },
+    change: (record: InstanceRecord) => {
+      changes: InstanceChanges;
+      toStep?: string;
+      quota?: QuotaHoldState;
+    },
   ): Promise<InstanceRecord> {
     for (let attempt = 0; ; attempt++) {
       const record = await this.mustGet(id);
-      const { changes, toStep } = change(record);
+      const { changes, toStep, quota } = change(record);
       const now = this.core.clock.now();
       try {
         const next = await this.core.store.commitTransition({
@@ -98,6 +122,7 @@ export class OperatorActions {
           expectedVersion: record.version,
           now,
           changes,
+          ...(quota ? { quota } : {}),
           log: {
             step: record.step,
             attempt: record.attempt,

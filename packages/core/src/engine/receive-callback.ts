@@ -130,6 +130,7 @@ export async function receiveCallback(
   const { duplicate } = await core.store.insertInbox({
     id: newId(core.clock.now()),
     channel: code,
+    account: channel.account ?? null,
     callback: callbackName,
     dedupeKey,
     businessKey,
@@ -224,6 +225,7 @@ async function renderAck(
       channel: { code: channel.definition.code, timeZone: channel.definition.timeZone },
       step: "acknowledgement",
       attempt: { instanceId: "", number: 1 },
+      ...(channel.accountValues ? { account: channel.accountValues } : {}),
       // Acknowledgement templates see the notification at the root: `{{body.notifyNo}}`.
       extra: { ...data, callback: data },
     },

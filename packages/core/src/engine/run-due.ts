@@ -1,6 +1,7 @@
 import { isCapflowError, toCapflowError } from "../errors.ts";
 import { type InstanceRecord, isSettled } from "../ports/instance-store.ts";
 import type { Lock, LockProvider } from "../ports/lock-provider.ts";
+import { commitWithFailover } from "../routing/failover.ts";
 import { applyDecision } from "./apply-decision.ts";
 import type { EngineCore } from "./engine-core.ts";
 import type { RuntimeCache } from "./runtime-cache.ts";
@@ -121,7 +122,7 @@ async function runStep(
   let run: StepRun;
   try {
     const [channel, behavior] = await Promise.all([
-      runtime.channel(record.channel),
+      runtime.channel(record.channel, record.account),
       runtime.behavior(record.channel, record.behavior, record.behaviorVersion),
     ]);
     run = new StepRun(core, record, channel, behavior, signal);
@@ -142,8 +143,13 @@ async function runStep(
       mayChain,
       leaseMs: core.leaseMs,
     });
-    const next = await core.store.commitTransition(transition);
+    const failover =
+      decision.type === "leave"
+        ? await commitWithFailover(deps, run, decision.to, transition)
+        : undefined;
+    const next = failover?.record ?? (await core.store.commitTransition(transition));
     for (const event of events) core.emit(event);
+    await failover?.emit();
     return next;
   } catch (error) {
     // Someone else moved the instance (or our lock is gone): we lost it; make no further call.

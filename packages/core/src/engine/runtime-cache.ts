@@ -1,7 +1,9 @@
 import type { CryptoHandler } from "../crypto/handler.ts";
 import type { CryptoHandlerRegistry } from "../crypto/handler-registry.ts";
 import { withPreviousKeys } from "../crypto/overlapping-handler.ts";
+import { accountCrypto } from "../definition/account-definition.ts";
 import { channelAt } from "../definition/future-values.ts";
+import type { ProductDefinition } from "../definition/product-types.ts";
 import type { BehaviorDefinition, ChannelDefinition } from "../definition/types.ts";
 import { CapflowError } from "../errors.ts";
 import type { Clock } from "../ports/clock.ts";
@@ -14,6 +16,10 @@ import { BehaviorMachine } from "./behavior-machine.ts";
 export interface ChannelRuntime {
   /** The values in effect now (future values that took effect applied; no `future`). */
   definition: ChannelDefinition;
+  /** The account these keys and values belong to; undefined for the channel's own. */
+  account?: string;
+  /** What templates read as `{{account.<name>}}`. */
+  accountValues?: Record<string, string>;
   handler: CryptoHandler;
   tls?: TransportTls;
 }
@@ -34,6 +40,7 @@ export class RuntimeCache {
   readonly #behaviors = new Map<string, Promise<BehaviorRuntime>>();
   readonly #active = new Map<string, Promise<BehaviorRuntime>>();
   readonly #channels = new Map<string, { runtime: Promise<ChannelRuntime>; until: number }>();
+  readonly #products = new Map<string, Promise<ProductDefinition>>();
   #revision: string | undefined;
   #checkedAt = Number.NEGATIVE_INFINITY;
 
@@ -46,23 +53,45 @@ export class RuntimeCache {
   ) {}
 
   /**
-   * The channel as it is now: its future values that took effect applied, its keys loaded. At the
-   * instant the next ones take effect (on this clock) the channel is loaded again, on every node
-   * at once and without a push.
+   * The channel as it is now, with the keys of `account` (its own when undefined or null): its
+   * future values that took effect applied, its keys loaded. At the instant the next ones take
+   * effect (on this clock) the channel is loaded again, on every node at once and without a push.
    */
-  async channel(code: string): Promise<ChannelRuntime> {
+  async channel(code: string, account?: string | null): Promise<ChannelRuntime> {
     await this.#refresh();
-    const cached = this.#channels.get(code);
+    const key = account == null ? code : `${code}#${account}`;
+    const cached = this.#channels.get(key);
     if (cached && this.clock.now() < cached.until) return cached.runtime;
-    const entry = { runtime: this.#loadChannel(code, entryEnd), until: Number.POSITIVE_INFINITY };
+    const entry = {
+      runtime: this.#loadChannel(code, account ?? undefined, entryEnd),
+      until: Number.POSITIVE_INFINITY,
+    };
     function entryEnd(until: number) {
       entry.until = until;
     }
-    this.#channels.set(code, entry);
+    this.#channels.set(key, entry);
     entry.runtime.catch(() => {
-      if (this.#channels.get(code) === entry) this.#channels.delete(code);
+      if (this.#channels.get(key) === entry) this.#channels.delete(key);
     });
     return entry.runtime;
+  }
+
+  async product(code: string): Promise<ProductDefinition> {
+    await this.#refresh();
+    let product = this.#products.get(code);
+    if (!product) {
+      product = this.source.getProduct(code).then((found) => {
+        if (found) return found;
+        throw new CapflowError(
+          "DEFINITION_NOT_FOUND",
+          `product "${code}" is not defined; push its definition first (capflow push <dir>)`,
+          { context: { product: code } },
+        );
+      });
+      this.#products.set(code, product);
+      product.catch(() => this.#products.delete(code));
+    }
+    return product;
   }
 
   /** The pinned version, or the active one when `version` is undefined. */
@@ -97,6 +126,7 @@ export class RuntimeCache {
       this.#revision = revision;
       this.#active.clear();
       this.#channels.clear();
+      this.#products.clear();
     }
   }
 
@@ -129,7 +159,11 @@ export class RuntimeCache {
     return runtime;
   }
 
-  async #loadChannel(code: string, validUntil: (until: number) => void): Promise<ChannelRuntime> {
+  async #loadChannel(
+    code: string,
+    accountCode: string | undefined,
+    validUntil: (until: number) => void,
+  ): Promise<ChannelRuntime> {
     const loaded = await this.source.getChannel(code);
     if (!loaded) {
       throw new CapflowError(
@@ -148,9 +182,19 @@ export class RuntimeCache {
         : undefined;
     // Loaded again when the next values take effect, or when the previous keys stop counting.
     validUntil(Math.min(period.until ?? Infinity, overlapping?.overlapUntil ?? Infinity));
-    const runtime = await this.#loadChannelValues(code, period.definition, loaded.baseDir);
+    const runtime = await this.#loadChannelValues(
+      code,
+      accountCode,
+      period.definition,
+      loaded.baseDir,
+    );
     if (overlapping === undefined) return runtime;
-    const previous = await this.#loadChannelValues(code, overlapping.definition, loaded.baseDir);
+    const previous = await this.#loadChannelValues(
+      code,
+      accountCode,
+      overlapping.definition,
+      loaded.baseDir,
+    );
     return {
       ...runtime,
       handler: withPreviousKeys(
@@ -164,23 +208,41 @@ export class RuntimeCache {
 
   async #loadChannelValues(
     code: string,
+    accountCode: string | undefined,
     definition: ChannelDefinition,
     baseDir: string | undefined,
   ): Promise<ChannelRuntime> {
+    const account = accountCode === undefined ? undefined : definition.accounts?.[accountCode];
+    if (accountCode !== undefined && account === undefined) {
+      throw new CapflowError(
+        "DEFINITION_NOT_FOUND",
+        `channel "${code}" has no account "${accountCode}", which instances use for life; add it back to the channel (capflow push <dir>) before retrying them`,
+        { context: { channel: code, account: accountCode } },
+      );
+    }
     const where = baseDir === undefined ? {} : { baseDir };
+    // The crypto handler is made per channel and account: each account signs and verifies with
+    // its own keys (its merge patch over the channel's options), its callbacks included.
     const [handler, tls] = await Promise.all([
-      this.cryptoHandlers.create(definition.crypto, {
+      this.cryptoHandlers.create(account ? accountCrypto(definition, account) : definition.crypto, {
         secrets: this.secrets,
         clock: this.clock,
         channel: code,
         ...where,
       }),
-      loadChannelTls(definition.tls, {
+      loadChannelTls(account?.tls ?? definition.tls, {
         secrets: this.secrets,
-        context: { channel: code, role: "tls" },
+        context: { channel: code, role: "tls", ...(accountCode ? { account: accountCode } : {}) },
         ...where,
       }),
     ]);
-    return { definition, handler, ...(tls === undefined ? {} : { tls }) };
+    return {
+      definition,
+      ...(accountCode === undefined
+        ? {}
+        : { account: accountCode, accountValues: account?.values ?? {} }),
+      handler,
+      ...(tls === undefined ? {} : { tls }),
+    };
   }
 }

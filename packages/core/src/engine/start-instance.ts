@@ -2,17 +2,34 @@ import { createHash } from "node:crypto";
 import { canonicalJson } from "../canonical-json.ts";
 import { CapflowError } from "../errors.ts";
 import type { InstanceRecord } from "../ports/instance-store.ts";
+import { chooseAccount } from "../routing/choose-account.ts";
+import {
+  markCandidate,
+  noChannelError,
+  planRoute,
+  routedInstance,
+} from "../routing/route-product.ts";
 import type { EngineCore } from "./engine-core.ts";
 import { entrySchedule } from "./entry-schedule.ts";
 import { newId } from "./new-id.ts";
 import type { RuntimeCache } from "./runtime-cache.ts";
 
-export interface StartRequest {
+/** Start a behavior on a channel the caller chose. */
+export interface ChannelStartRequest {
   channel: string;
   behavior: string;
   businessKey: string;
   input: Record<string, unknown>;
 }
+
+/** Start a product: routing chooses the channel (and its behavior and account). */
+export interface ProductStartRequest {
+  product: string;
+  businessKey: string;
+  input: Record<string, unknown>;
+}
+
+export type StartRequest = ChannelStartRequest | ProductStartRequest;
 
 /**
  * Starts a behavior (its active version) for a business record, or returns the instance already
@@ -25,11 +42,19 @@ export async function startInstance(
   runtime: RuntimeCache,
   request: StartRequest,
 ): Promise<InstanceRecord> {
-  const behavior = await runtime.behavior(request.channel, request.behavior);
+  if ("product" in request) return startProduct(core, runtime, request);
+  const [behavior, channel] = await Promise.all([
+    runtime.behavior(request.channel, request.behavior),
+    runtime.channel(request.channel),
+  ]);
   const now = core.clock.now();
   const initial = behavior.definition.steps[behavior.definition.initial]!;
   const schedule = entrySchedule(initial, now);
   const inputDigest = digestOf(request.input);
+  const account = chooseAccount(channel.definition, request.input, {
+    lastAccount: undefined,
+    spreadKey: request.businessKey,
+  });
   const { instance, created } = await core.store.createInstance({
     id: newId(now),
     channel: request.channel,
@@ -44,27 +69,104 @@ export async function startInstance(
     snapshot: behavior.machine.initial(now),
     nextRunAt: schedule.nextRunAt,
     waitingFor: schedule.waitingFor,
+    ...(account ? { account: account.code } : {}),
     now,
   });
-  if (!created && instance.inputDigest !== inputDigest) {
-    throw new CapflowError(
-      "INSTANCE_INPUT_MISMATCH",
-      `${request.channel}/${request.behavior} was already started for business key ${request.businessKey} with different input; use a new business key or look up the existing instance ${instance.id}`,
-      { context: { channel: request.channel, behavior: request.behavior, instance: instance.id } },
-    );
-  }
-  if (created) {
-    core.emit({
-      type: "instance.started",
-      instanceId: instance.id,
-      channel: instance.channel,
-      behavior: instance.behavior,
-      businessKey: instance.businessKey,
-    });
-  }
+  if (!created) checkSameInput(instance, inputDigest, `${request.channel}/${request.behavior}`);
+  if (created) emitStarted(core, instance);
   return instance;
 }
 
-function digestOf(value: unknown): string {
+/**
+ * A product's start: the business's newest instance when it started already; otherwise the
+ * planned channels are tried in order, each creation reserving its quotas atomically, until one
+ * has room.
+ */
+async function startProduct(
+  core: EngineCore,
+  runtime: RuntimeCache,
+  request: ProductStartRequest,
+): Promise<InstanceRecord> {
+  const inputDigest = digestOf(request.input);
+  const key = { product: request.product, businessKey: request.businessKey };
+  const started = await core.store.findProductInstance(key);
+  if (started) {
+    checkSameInput(started, inputDigest, `product ${request.product}`);
+    return started;
+  }
+  const product = await runtime.product(request.product);
+  const deps = { core, runtime };
+  const plan = await planRoute(deps, product, request.input);
+  for (let index = 0; index < plan.order.length; index++) {
+    const instance = await routedInstance(deps, plan, index, {
+      businessKey: request.businessKey,
+      input: request.input,
+      inputDigest,
+    });
+    const result = await core.store.createRoutedInstance(instance);
+    switch (result.outcome) {
+      case "created":
+        emitStarted(core, result.instance);
+        return result.instance;
+      case "existing":
+        checkSameInput(result.instance, inputDigest, `product ${request.product}`);
+        return result.instance;
+      case "quota-exhausted":
+        markCandidate(
+          plan,
+          instance.channel,
+          "quota-exhausted",
+          `${result.quota.scope} has no room in ${result.quota.period}`,
+        );
+        break;
+      case "business-key-taken":
+        markCandidate(
+          plan,
+          instance.channel,
+          "ineligible",
+          `business key already used there by instance ${result.instance.id}`,
+        );
+        break;
+    }
+  }
+  const error = noChannelError(plan);
+  core.emit({ type: "routing.refused", product: product.code, candidates: plan.candidates });
+  throw error;
+}
+
+function checkSameInput(instance: InstanceRecord, inputDigest: string, what: string): void {
+  if (instance.inputDigest === inputDigest) return;
+  throw new CapflowError(
+    "INSTANCE_INPUT_MISMATCH",
+    `${what} was already started for business key ${instance.businessKey} with different input; use a new business key or look up the existing instance ${instance.id}`,
+    { context: { channel: instance.channel, behavior: instance.behavior, instance: instance.id } },
+  );
+}
+
+/** `instance.started`, and for a product's instance `instance.routed` saying where and why. */
+export function emitStarted(core: EngineCore, instance: InstanceRecord): void {
+  core.emit({
+    type: "instance.started",
+    instanceId: instance.id,
+    channel: instance.channel,
+    behavior: instance.behavior,
+    businessKey: instance.businessKey,
+  });
+  if (instance.routing) {
+    core.emit({
+      type: "instance.routed",
+      instanceId: instance.id,
+      product: instance.routing.product,
+      channel: instance.channel,
+      behavior: instance.behavior,
+      ...(instance.account ? { account: instance.account } : {}),
+      rule: instance.routing.rule,
+      candidates: instance.routing.candidates,
+      ...(instance.failoverOf ? { failoverOf: instance.failoverOf } : {}),
+    });
+  }
+}
+
+export function digestOf(value: unknown): string {
   return createHash("sha256").update(canonicalJson(value)).digest("hex");
 }

@@ -44,6 +44,7 @@ export class StepRun {
       channel: { code: this.channel.definition.code, timeZone: this.channel.definition.timeZone },
       behavior: this.behavior.definition.code,
       step: this.stepCode,
+      ...(this.channel.accountValues ? { account: this.channel.accountValues } : {}),
       attempt: {
         instanceId: this.record.id,
         number: attempt?.number ?? this.record.attempt + 1,

@@ -94,6 +94,8 @@ async function sweepOne(
   });
   const listening: InstanceRecord[] = [];
   for (const instance of candidates) {
+    // Verified with another account's keys: not this instance's notification.
+    if (instance.account !== entry.account) continue;
     if (listensTo(await behaviorOf(instance), entry.callback)) listening.push(instance);
   }
   if (listening.length === 0) return "unmatched";

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { routedLogEntry } from "../engine/routed-log-entry.ts";
 import { CapflowError } from "../errors.ts";
 import type {
   BusinessKeyRef,
@@ -18,7 +19,7 @@ import type {
   UnsettledStepCount,
   WakeRequest,
 } from "../ports/instance-store.ts";
-import { isSettled, routedLogEntry } from "../ports/instance-store.ts";
+import { isSettled } from "../ports/instance-store.ts";
 import type { QuotaHold, QuotaKey, QuotaUsage } from "../ports/routing.ts";
 import { MemoryQuotaLedger } from "./memory-quota-ledger.ts";
 

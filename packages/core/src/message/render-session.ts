@@ -13,6 +13,8 @@ export interface RenderScope {
   behavior?: string;
   step: string;
   attempt: AttemptInfo;
+  /** The values of the instance's channel account: `{{account.merchantId}}`. */
+  account?: Record<string, string>;
   /**
    * More data at the template root, e.g. `callback` for acknowledgements. The names above
    * (`input`, `context`, `channel`, `behavior`, `step`, `attempt`) cannot be replaced.
@@ -87,6 +89,7 @@ export class RenderSession {
       behavior: scope.behavior,
       step: scope.step,
       attempt: scope.attempt,
+      account: scope.account ?? {},
     };
     const session = this;
     this.context = {

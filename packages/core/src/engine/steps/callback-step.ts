@@ -24,6 +24,7 @@ export async function executeCallbackStep(run: StepRun, step: CallbackStep): Pro
   const pending = await engine.store.pendingInbox({
     channel: record.channel,
     businessKey: record.businessKey,
+    account: record.account,
   });
   for (const entry of pending) {
     if (entry.callback !== step.callback) continue;

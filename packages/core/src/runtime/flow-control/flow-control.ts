@@ -107,6 +107,8 @@ export class FlowControl {
   readonly #bulkheadRetryAfterMs: number;
   readonly #unavailableRetryAfterMs: number;
   readonly #bulkhead = new Bulkhead();
+  /** `channel:interface` -> until when its limits refused calls (for routing's health view). */
+  readonly #saturatedUntil = new Map<string, number>();
   readonly #breakers = new Map<
     string,
     { source: BreakerSettings; fingerprint: string; breaker: CircuitBreaker }
@@ -162,6 +164,10 @@ export class FlowControl {
           request.permitTtlMs === undefined ? {} : { permitTtlMs: request.permitTtlMs },
         );
         if (!decision.granted) {
+          this.#saturatedUntil.set(
+            `${channel}:${request.interface}`,
+            this.#clock.now() + decision.retryAfterMs,
+          );
           this.#bulkhead.leave(channel);
           breaker.cancel(admission.probe);
           return this.#refuse(
@@ -211,6 +217,15 @@ export class FlowControl {
   /** Calls in flight to `channel` in this worker. */
   inFlight(channel: string): number {
     return this.#bulkhead.inFlight(channel);
+  }
+
+  /**
+   * Whether the interface's concurrency or rate limit refused a call in this worker and the wait
+   * it named has not passed: routing then prefers another channel.
+   */
+  saturated(channel: string, interfaceName: string): boolean {
+    const until = this.#saturatedUntil.get(`${channel}:${interfaceName}`);
+    return until !== undefined && until > this.#clock.now();
   }
 
   /** The breaker state of one channel interface (`closed` if no call went through it yet). */

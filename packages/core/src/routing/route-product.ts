@@ -1,0 +1,261 @@
+import { createHash } from "node:crypto";
+import { Decimal } from "decimal.js";
+import type { ProductChannel, ProductDefinition } from "../definition/product-types.ts";
+import type { EngineCore } from "../engine/engine-core.ts";
+import { entrySchedule } from "../engine/entry-schedule.ts";
+import { newId } from "../engine/new-id.ts";
+import type { RuntimeCache } from "../engine/runtime-cache.ts";
+import { CapflowError } from "../errors.ts";
+import { evaluateExpression } from "../message/cel.ts";
+import type { NewInstance } from "../ports/instance-store.ts";
+import type { RoutingCandidate, RoutingRecord, RoutingRule } from "../ports/routing.ts";
+import { unhealthyReason } from "./channel-health.ts";
+import { chooseAccount } from "./choose-account.ts";
+import { quotaReservations } from "./quota-reservations.ts";
+import { weightedOrder } from "./smooth-weighted-round-robin.ts";
+
+export interface RoutingDeps {
+  core: EngineCore;
+  runtime: RuntimeCache;
+}
+
+/** The channels of a product to try for one business, in order, and what each other one was. */
+export interface RoutePlan {
+  product: ProductDefinition;
+  amount: string | null;
+  customerRef: string | null;
+  position: number;
+  /** The rule that ordered the first candidate. */
+  rule: RoutingRule;
+  /** Every channel of the product; the ones in `order` start as `not-needed`. */
+  candidates: RoutingCandidate[];
+  /** Eligible, healthy channels not tried before, in the order to try. */
+  order: ProductChannel[];
+}
+
+/**
+ * Plans where a product's business goes: eligibility (`when` on the input), health (breaker,
+ * limiter, calendar), channels already tried (failover), then customer stickiness or alternation
+ * and smooth weighted round robin at a position drawn from the product's shared counter. Quotas
+ * are checked when an instance is created: a full one sends the business to the next in order.
+ */
+export async function planRoute(
+  deps: RoutingDeps,
+  product: ProductDefinition,
+  input: Record<string, unknown>,
+  tried: readonly string[] = [],
+): Promise<RoutePlan> {
+  const { core, runtime } = deps;
+  const now = core.clock.now();
+  const amount = productAmount(product, input);
+  const customerRef = customerRefOf(product, input);
+  const candidates: RoutingCandidate[] = [];
+  const usable: ProductChannel[] = [];
+  for (const entry of product.channels) {
+    const candidate: RoutingCandidate = {
+      channel: entry.channel,
+      behavior: entry.behavior,
+      weight: entry.weight,
+      state: "not-needed",
+    };
+    candidates.push(candidate);
+    if (tried.includes(entry.channel)) {
+      candidate.state = "tried";
+      continue;
+    }
+    if (entry.when !== undefined && !holds(entry.when, input, product.code, entry.channel)) {
+      candidate.state = "ineligible";
+      candidate.reason = `when ${entry.when} is false`;
+      continue;
+    }
+    const behavior = await runtime.behavior(entry.channel, entry.behavior);
+    const unhealthy = await unhealthyReason(entry.channel, behavior.definition, {
+      flow: core.flow,
+      calendar: core.calendar,
+      now,
+    });
+    if (unhealthy !== undefined) {
+      candidate.state = "unhealthy";
+      candidate.reason = unhealthy;
+      continue;
+    }
+    usable.push(entry);
+  }
+
+  let rule: RoutingRule = "weighted-round-robin";
+  let position = 0;
+  let order = usable;
+  if (usable.length > 1) {
+    position = await core.store.nextRoutingPosition(product.code);
+    order = weightedOrder(usable, position);
+    if (product.customerRouting !== undefined && customerRef !== null) {
+      const last = await core.store.lastCustomerInstance({ customerRef, product: product.code });
+      const index = last ? order.findIndex((entry) => entry.channel === last.channel) : -1;
+      if (index >= 0 && product.customerRouting === "sticky") {
+        order = [order[index]!, ...order.filter((_, i) => i !== index)];
+        rule = "sticky";
+      } else if (index >= 0 && product.customerRouting === "alternate") {
+        // The weighted order of the others, then the customer's last channel.
+        order = weightedOrder(
+          usable.filter((entry) => entry.channel !== last!.channel),
+          position,
+        ).concat(order[index]!);
+        rule = "alternate";
+      }
+    }
+  }
+  return { product, amount, customerRef, position, rule, candidates, order };
+}
+
+/**
+ * The instance for the `index`-th channel of the plan, with its account, quota reservations and
+ * routing record (the candidates tried before it had no room: `quota-exhausted` is set by the
+ * caller on `plan.candidates`).
+ */
+export async function routedInstance(
+  deps: RoutingDeps,
+  plan: RoutePlan,
+  index: number,
+  business: {
+    businessKey: string;
+    input: Record<string, unknown>;
+    inputDigest: string;
+    failover?: { of: string; tried: string[] };
+  },
+): Promise<NewInstance> {
+  const { core, runtime } = deps;
+  const entry = plan.order[index]!;
+  const now = core.clock.now();
+  const [behavior, channel] = await Promise.all([
+    runtime.behavior(entry.channel, entry.behavior),
+    runtime.channel(entry.channel),
+  ]);
+  const definition = channel.definition;
+  let lastAccount: string | null | undefined;
+  if (definition.accountSelection === "alternate" && plan.customerRef !== null) {
+    const last = await core.store.lastCustomerInstance({
+      customerRef: plan.customerRef,
+      channel: entry.channel,
+    });
+    lastAccount = last?.account;
+  }
+  const account = chooseAccount(definition, business.input, {
+    lastAccount,
+    spreadKey: plan.customerRef ?? business.businessKey,
+  });
+  const candidates = plan.candidates.map((candidate) => {
+    if (candidate.channel === entry.channel) return { ...candidate, state: "chosen" as const };
+    return { ...candidate };
+  });
+  const routing: RoutingRecord = {
+    product: plan.product.code,
+    rule: index === 0 ? plan.rule : "next-with-quota",
+    position: plan.position,
+    amount: plan.amount,
+    candidates,
+    ...(account ? { account } : {}),
+    ...(business.failover ? { failover: business.failover } : {}),
+    quotas: quotaReservations({
+      product: plan.product.code,
+      entry,
+      channel: definition,
+      account: account?.code,
+      amount: plan.amount,
+      now,
+    }),
+  };
+  const initial = behavior.definition.steps[behavior.definition.initial]!;
+  const schedule = entrySchedule(initial, now);
+  return {
+    id: newId(now),
+    channel: entry.channel,
+    behavior: entry.behavior,
+    businessKey: business.businessKey,
+    behaviorVersion: behavior.version,
+    inputDigest: business.inputDigest,
+    input: business.input,
+    step: behavior.definition.initial,
+    status: schedule.status,
+    context: {},
+    snapshot: behavior.machine.initial(now),
+    nextRunAt: schedule.nextRunAt,
+    waitingFor: schedule.waitingFor,
+    product: plan.product.code,
+    account: account?.code ?? null,
+    customerRef: plan.customerRef,
+    failoverOf: business.failover?.of ?? null,
+    routing,
+    now,
+  };
+}
+
+/** No channel could take the business: says why for each, so the caller knows what to fix. */
+export function noChannelError(plan: RoutePlan): CapflowError {
+  const why = plan.candidates
+    .map((c) => `${c.channel}: ${c.state}${c.reason ? ` (${c.reason})` : ""}`)
+    .join("; ");
+  // Health and quotas change with time: a later start may find room.
+  const transient = plan.candidates.some(
+    (c) => c.state === "unhealthy" || c.state === "quota-exhausted",
+  );
+  return new CapflowError(
+    "ROUTING_NO_CHANNEL",
+    `no channel of product ${plan.product.code} can take this business now: ${why}`,
+    {
+      retryable: transient,
+      context: { product: plan.product.code, candidates: plan.candidates },
+    },
+  );
+}
+
+/** Marks a candidate of the plan, e.g. `quota-exhausted` after its quota refused the start. */
+export function markCandidate(
+  plan: RoutePlan,
+  channel: string,
+  state: RoutingCandidate["state"],
+  reason: string,
+): void {
+  const candidate = plan.candidates.find((c) => c.channel === channel);
+  if (candidate) Object.assign(candidate, { state, reason });
+}
+
+function holds(
+  expression: string,
+  input: Record<string, unknown>,
+  product: string,
+  channel: string,
+): boolean {
+  try {
+    return evaluateExpression(expression, { input }, { product, channel }) === true;
+  } catch {
+    // An input the condition cannot read (a missing or mistyped field) is not eligible.
+    return false;
+  }
+}
+
+function productAmount(product: ProductDefinition, input: Record<string, unknown>): string | null {
+  if (product.amount === undefined) return null;
+  const value = evaluateExpression(product.amount, { input }, { product: product.code });
+  let amount: Decimal | undefined;
+  try {
+    if (typeof value === "string" || typeof value === "number") amount = new Decimal(value);
+  } catch {
+    amount = undefined;
+  }
+  if (amount === undefined || !amount.isFinite() || amount.isNegative()) {
+    throw new CapflowError(
+      "INSTANCE_INPUT_INVALID",
+      `the amount of product ${product.code} (${product.amount}) is not a non-negative decimal for this input; send it as a decimal string such as "1000.00"`,
+      { context: { product: product.code } },
+    );
+  }
+  return amount.toString();
+}
+
+/** A digest of the customer id: routing needs to recognise a customer, not to read who it is. */
+function customerRefOf(product: ProductDefinition, input: Record<string, unknown>): string | null {
+  if (product.customer === undefined) return null;
+  const value = evaluateExpression(product.customer, { input }, { product: product.code });
+  if (value === null || value === undefined || value === "") return null;
+  return createHash("sha256").update(String(value)).digest("hex");
+}

@@ -1,0 +1,373 @@
+import { createHmac } from "node:crypto";
+import { expect, test } from "vitest";
+import { createDefaultSecretResolver } from "../../src/crypto/secret-resolvers.ts";
+import type { ProductDefinition } from "../../src/definition/product-types.ts";
+import type { BehaviorDefinition, ChannelDefinition } from "../../src/definition/types.ts";
+import { createEngine, type Engine } from "../../src/engine/engine.ts";
+import type { EngineEvent } from "../../src/engine/engine-events.ts";
+import { CapflowError, isCapflowError } from "../../src/errors.ts";
+import { ManualClock } from "../../src/memory/manual-clock.ts";
+import { MemoryDefinitionSource } from "../../src/memory/memory-definition-source.ts";
+import { registerBuiltinProcessors } from "../../src/message/builtin-processors/register-builtin-processors.ts";
+import { ProcessorRegistry } from "../../src/message/processor-registry.ts";
+import type { InstanceRecord, InstanceStore } from "../../src/ports/instance-store.ts";
+import { creditBehavior, funderChannel, loanBehavior, product } from "./fixtures.ts";
+import { ScriptedTransport } from "./scripted-transport.ts";
+
+/** Answers per channel host: `code` 0 succeeded, 1 failed, 2 processing; "timeout" throws. */
+type Script = Record<string, (path: string) => "0" | "1" | "2" | "timeout">;
+
+export interface RoutingWorld {
+  engine: Engine;
+  store: InstanceStore;
+  clock: ManualClock;
+  events: EngineEvent[];
+  transport: ScriptedTransport;
+  runAll(): Promise<void>;
+}
+
+/** An engine over `store` with the given definitions, funders answering by `script`. */
+export function routingWorld(
+  store: InstanceStore,
+  definitions: {
+    channels: ChannelDefinition[];
+    behaviors: BehaviorDefinition[];
+    products: ProductDefinition[];
+  },
+  script: Script = {},
+): RoutingWorld {
+  const clock = new ManualClock(Date.UTC(2026, 0, 5, 2, 0, 0));
+  const events: EngineEvent[] = [];
+  const transport = new ScriptedTransport((_request, path) => {
+    const host = new URL(_request.url).hostname.split(".")[0] ?? "";
+    const answer = script[host]?.(path) ?? "0";
+    if (answer === "timeout") {
+      throw new CapflowError("TRANSPORT_UNKNOWN_OUTCOME", "timed out after sending");
+    }
+    return { code: answer };
+  });
+  const engine = createEngine({
+    store,
+    definitions: new MemoryDefinitionSource(definitions),
+    processors: registerBuiltinProcessors(new ProcessorRegistry()),
+    transport,
+    clock,
+    secrets: createDefaultSecretResolver({ allowInline: true }),
+    onEvent: (event) => events.push(event),
+  });
+  return {
+    engine,
+    store,
+    clock,
+    events,
+    transport,
+    async runAll() {
+      for (let round = 0; round < 20; round++) {
+        const ran = await engine.runDue({ limit: 50 });
+        if (ran === 0) {
+          clock.advance(60_000);
+          if ((await engine.runDue({ limit: 50 })) === 0) return;
+        }
+      }
+    },
+  };
+}
+
+/** Funders on distinct hosts, so the script can tell them apart. */
+export function funder(code: string, extra: Partial<ChannelDefinition> = {}): ChannelDefinition {
+  return funderChannel(code, { baseUrl: `http://${code}.test`, ...extra });
+}
+
+/**
+ * The routing rules every store must support, end to end through the engine: run by core's tests
+ * on the memory store and by store-knex's on PostgreSQL.
+ */
+export function routingScenarios(open: () => Promise<InstanceStore>): void {
+  test("a declined credit application fails over to the next eligible channel, carrying its input", async () => {
+    const store = await open();
+    const world = routingWorld(
+      store,
+      {
+        channels: [funder("lanbank"), funder("meadow"), funder("jade")],
+        behaviors: [creditBehavior("lanbank"), creditBehavior("meadow"), creditBehavior("jade")],
+        products: [
+          product(
+            [
+              {
+                channel: "lanbank",
+                behavior: "credit",
+                weight: 100,
+                quotas: { daily: { count: 10 } },
+              },
+              { channel: "meadow", behavior: "credit", weight: 1, when: "input.age >= 22" },
+              { channel: "jade", behavior: "credit", weight: 1, when: "input.age >= 60" },
+            ],
+            {
+              code: "credit-line",
+              failover: {},
+              amount: undefined,
+            } as unknown as Partial<ProductDefinition>,
+          ),
+        ],
+      },
+      { lanbank: () => "1", meadow: () => "0" },
+    );
+    const input = { applicationNo: "A-1", age: 30 };
+    const first = await world.engine.start({ product: "credit-line", businessKey: "A-1", input });
+    expect(first.channel).toBe("lanbank");
+    await world.runAll();
+    const chain = await store.listInstances({ product: "credit-line", businessKey: "A-1" });
+    expect(chain.map((i) => [i.channel, i.status, i.step])).toEqual([
+      ["lanbank", "failed", "declined"],
+      ["meadow", "succeeded", "approved"],
+    ]);
+    const next = chain[1]!;
+    expect(next.failoverOf).toBe(first.id);
+    expect(next.input).toEqual(input);
+    expect(next.routing?.failover).toEqual({ of: first.id, tried: ["lanbank"] });
+    expect(next.routing?.candidates.map((c) => [c.channel, c.state])).toEqual([
+      ["lanbank", "tried"],
+      ["meadow", "chosen"],
+      ["jade", "ineligible"],
+    ]);
+    expect(await store.quotaHolds(first.id)).toMatchObject([{ state: "released" }]);
+    expect(world.events).toContainEqual(
+      expect.objectContaining({ type: "instance.failed-over", instanceId: first.id, to: next.id }),
+    );
+    // The same business started again: its newest instance, no new routing.
+    const again = await world.engine.start({ product: "credit-line", businessKey: "A-1", input });
+    expect(again.id).toBe(next.id);
+    // Declined everywhere: the business ends failed on its last channel, no further instance.
+    const declined = routingWorld(
+      store,
+      {
+        channels: [funder("lanbank"), funder("meadow"), funder("jade")],
+        behaviors: [creditBehavior("lanbank"), creditBehavior("meadow"), creditBehavior("jade")],
+        products: [
+          product(
+            [
+              { channel: "lanbank", behavior: "credit", weight: 1 },
+              { channel: "meadow", behavior: "credit", weight: 1 },
+            ],
+            { code: "credit-2", failover: {} },
+          ),
+        ],
+      },
+      { lanbank: () => "1", meadow: () => "1" },
+    );
+    await declined.engine.start({
+      product: "credit-2",
+      businessKey: "A-2",
+      input: { applicationNo: "A-2", amount: "1" },
+    });
+    await declined.runAll();
+    const ended = await store.listInstances({ product: "credit-2", businessKey: "A-2" });
+    expect(ended.map((i) => i.status)).toEqual(["failed", "failed"]);
+  });
+
+  test("a disbursement with an unknown outcome never fails over, even if a step were marked", async () => {
+    const store = await open();
+    // Marked on purpose, unvalidated: the engine itself refuses to fail over after the apply.
+    const unsafe = loanBehavior("lanbank", { failed: { failover: true } });
+    const world = routingWorld(
+      store,
+      {
+        channels: [funder("lanbank"), funder("meadow")],
+        behaviors: [unsafe, loanBehavior("meadow")],
+        products: [
+          product(
+            [
+              {
+                channel: "lanbank",
+                behavior: "loan",
+                weight: 1000,
+                quotas: { daily: { amount: "5000.00" } },
+              },
+              { channel: "meadow", behavior: "loan", weight: 1 },
+            ],
+            { failover: {} },
+          ),
+        ],
+      },
+      { lanbank: (path) => (path === "/loan" ? "timeout" : "1"), meadow: () => "0" },
+    );
+    const first = await world.engine.start({
+      product: "cash-loan",
+      businessKey: "L-1",
+      input: { loanNo: "L-1", amount: "1200.00" },
+    });
+    expect(first.channel).toBe("lanbank");
+    await world.runAll();
+    const chain = await store.listInstances({ product: "cash-loan", businessKey: "L-1" });
+    expect(chain.map((i) => [i.channel, i.status, i.step])).toEqual([
+      ["lanbank", "failed", "failed"],
+    ]);
+    expect(world.transport.sent.filter((s) => s.channel === "meadow")).toEqual([]);
+    // The funder confirmed the failure: the quota is released.
+    expect(await store.quotaHolds(first.id)).toMatchObject([{ amount: "1200", state: "released" }]);
+    expect(world.events.some((e) => e.type === "instance.failed-over")).toBe(false);
+  });
+
+  test("quotas: a full channel sends the business on; a disbursement consumes; nothing fits: refused, nothing stored", async () => {
+    const store = await open();
+    const world = routingWorld(store, {
+      channels: [funder("lanbank"), funder("meadow")],
+      behaviors: [loanBehavior("lanbank"), loanBehavior("meadow")],
+      products: [
+        product([
+          {
+            channel: "lanbank",
+            behavior: "loan",
+            weight: 1000,
+            quotas: { daily: { amount: "1000.00" } },
+          },
+          { channel: "meadow", behavior: "loan", weight: 1, quotas: { total: { count: 1 } } },
+        ]),
+      ],
+    });
+    const start = (n: number, amount: string) =>
+      world.engine.start({
+        product: "cash-loan",
+        businessKey: `L-${n}`,
+        input: { loanNo: `L-${n}`, amount },
+      });
+    expect((await start(1, "999.99")).channel).toBe("lanbank");
+    const second = await start(2, "0.02");
+    expect(second.channel).toBe("meadow");
+    expect(second.routing?.rule).toBe("next-with-quota");
+    expect(second.routing?.candidates[0]).toMatchObject({
+      channel: "lanbank",
+      state: "quota-exhausted",
+    });
+    const refused = await start(3, "0.02").catch((error: unknown) => error);
+    expect(isCapflowError(refused, "ROUTING_NO_CHANNEL")).toBe(true);
+    expect((refused as CapflowError).message).toContain("lanbank: quota-exhausted");
+    expect(
+      await store.findProductInstance({ product: "cash-loan", businessKey: "L-3" }),
+    ).toBeUndefined();
+    expect((await start(4, "0.01")).channel).toBe("lanbank");
+    await world.runAll();
+    const [usage] = await store.quotaUsage([
+      { scope: "product:cash-loan/lanbank", period: "2026-01-05" },
+    ]);
+    expect(usage).toMatchObject({ usedAmount: "1000", consumedAmount: "1000", consumedCount: 2 });
+  });
+
+  test("accounts: each instance keeps its account's values and keys, its callbacks included", async () => {
+    const store = await open();
+    const signed = (secret: string) => ({
+      options: {
+        keys: { secret: { ref: `inline:${secret}` } },
+        callback: {
+          signature: {
+            algorithm: "hmac-sha256",
+            output: "hex",
+            canonical: { kind: "template", template: "{body}" },
+            placement: { in: "header", name: "X-Sign" },
+          },
+        },
+      },
+    });
+    const channel = funder("lanbank", {
+      crypto: { handler: "configurable", options: signed("channel-secret").options },
+      callbacks: {
+        "credit.result": {
+          format: "json",
+          correlation: "body.no",
+          dedupeKey: "body.notifyId",
+          statusTable: {
+            code: "body.code",
+            codes: { "0": { outcome: "succeeded" }, "1": { outcome: "failed" } },
+          },
+          ack: { format: "text", body: "OK {{account.merchantId}}" },
+        },
+      },
+      accountSelection: "alternate",
+      accounts: {
+        "shop-a": { values: { merchantId: "M-A" }, crypto: signed("secret-a") },
+        "shop-b": { values: { merchantId: "M-B" }, crypto: signed("secret-b") },
+      },
+    });
+    const credit: BehaviorDefinition = {
+      channel: "lanbank",
+      code: "credit",
+      initial: "apply",
+      steps: {
+        apply: {
+          kind: "call",
+          interface: "credit.apply",
+          request: {
+            format: "json",
+            body: { no: "{{input.applicationNo}}", mch: "{{account.merchantId}}" },
+          },
+          routes: [{ when: 'outcome == "succeeded"', to: "wait" }],
+          otherwise: "review",
+        },
+        wait: {
+          kind: "callback",
+          callback: "credit.result",
+          deadline: "1d",
+          onDeadline: "review",
+          routes: [{ when: 'outcome == "succeeded"', to: "approved" }],
+          otherwise: "review",
+        },
+        approved: { kind: "terminal", outcome: "succeeded" },
+        review: { kind: "terminal", outcome: "manual" },
+      },
+    };
+    const world = routingWorld(store, {
+      channels: [channel],
+      behaviors: [credit],
+      products: [
+        product([{ channel: "lanbank", behavior: "credit", weight: 1 }], {
+          code: "credit-line",
+          amount: undefined,
+          customer: "input.customerId",
+        } as unknown as Partial<ProductDefinition>),
+      ],
+    });
+    const start = (no: string) =>
+      world.engine.start({
+        product: "credit-line",
+        businessKey: no,
+        input: { applicationNo: no, customerId: "C-1" },
+      });
+    const one = await start("A-1");
+    const two = await start("A-2");
+    // Alternation per customer: the second application uses the other account.
+    expect(new Set([one.account, two.account])).toEqual(new Set(["shop-a", "shop-b"]));
+    expect(one.routing?.account?.rule).toBe("alternate");
+    await world.runAll();
+    const sentFor = (no: string) =>
+      JSON.parse(world.transport.sent.find((s) => s.body.includes(no))!.body);
+    const merchant = (account: string | null) => (account === "shop-a" ? "M-A" : "M-B");
+    expect(sentFor("A-1").mch).toBe(merchant(one.account));
+
+    const notify = (no: string, secret: string, account: string) => {
+      const body = JSON.stringify({ no, notifyId: `N-${no}-${secret}`, code: "0" });
+      const sign = createHmac("sha256", secret).update(body).digest("hex");
+      return world.engine.receiveCallback(
+        "lanbank",
+        "credit.result",
+        { method: "POST", path: "/callbacks", headers: { "x-sign": sign }, body },
+        { account },
+      );
+    };
+    const own = one.account!;
+    const other = own === "shop-a" ? "shop-b" : "shop-a";
+    const secretOf = (account: string) => (account === "shop-a" ? "secret-a" : "secret-b");
+    // Signed with the other account's key at this account's URL: refused.
+    const forged = await notify("A-1", secretOf(other), own);
+    expect(forged.accepted).toBe(false);
+    // Genuinely from the other account: stored, but not this instance's notification.
+    expect((await notify("A-1", secretOf(other), other)).accepted).toBe(true);
+    await world.runAll();
+    expect((await store.getInstance(one.id))?.status).toBe("waiting");
+    // Its own account's notification is verified with its keys and applied; the ack names it.
+    const genuine = await notify("A-1", secretOf(own), own);
+    expect(genuine).toMatchObject({ accepted: true, body: `OK ${merchant(own)}` });
+    await world.runAll();
+    const settled: InstanceRecord | undefined = await store.getInstance(one.id);
+    expect(settled).toMatchObject({ status: "succeeded", account: own });
+  });
+}
