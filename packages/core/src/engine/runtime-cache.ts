@@ -76,6 +76,14 @@ export class RuntimeCache {
     return entry.runtime;
   }
 
+  /**
+   * A channel's definition alone, without loading its keys: what starting an instance needs (its
+   * accounts); keys are loaded, and their problems reported, when a step runs.
+   */
+  async channelDefinition(code: string): Promise<ChannelDefinition | undefined> {
+    return (await this.source.getChannel(code))?.definition;
+  }
+
   async product(code: string): Promise<ProductDefinition> {
     await this.#refresh();
     let product = this.#products.get(code);

@@ -45,16 +45,19 @@ export async function startInstance(
   if ("product" in request) return startProduct(core, runtime, request);
   const [behavior, channel] = await Promise.all([
     runtime.behavior(request.channel, request.behavior),
-    runtime.channel(request.channel),
+    runtime.channelDefinition(request.channel),
   ]);
   const now = core.clock.now();
   const initial = behavior.definition.steps[behavior.definition.initial]!;
   const schedule = entrySchedule(initial, now);
   const inputDigest = digestOf(request.input);
-  const account = chooseAccount(channel.definition, request.input, {
-    lastAccount: undefined,
-    spreadKey: request.businessKey,
-  });
+  // An undefined channel starts anyway and parks at its first step, as before accounts existed.
+  const account =
+    channel &&
+    chooseAccount(channel, request.input, {
+      lastAccount: undefined,
+      spreadKey: request.businessKey,
+    });
   const { instance, created } = await core.store.createInstance({
     id: newId(now),
     channel: request.channel,

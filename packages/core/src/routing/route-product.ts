@@ -126,11 +126,17 @@ export async function routedInstance(
   const { core, runtime } = deps;
   const entry = plan.order[index]!;
   const now = core.clock.now();
-  const [behavior, channel] = await Promise.all([
+  const [behavior, definition] = await Promise.all([
     runtime.behavior(entry.channel, entry.behavior),
-    runtime.channel(entry.channel),
+    runtime.channelDefinition(entry.channel),
   ]);
-  const definition = channel.definition;
+  if (definition === undefined) {
+    throw new CapflowError(
+      "DEFINITION_NOT_FOUND",
+      `channel "${entry.channel}" of product ${plan.product.code} is not defined; push its definition first`,
+      { context: { product: plan.product.code, channel: entry.channel } },
+    );
+  }
   let lastAccount: string | null | undefined;
   if (definition.accountSelection === "alternate" && plan.customerRef !== null) {
     const last = await core.store.lastCustomerInstance({
