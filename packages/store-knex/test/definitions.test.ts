@@ -60,10 +60,12 @@ describe("pushDefinitions", () => {
     expect(await pushDefinitions(db, set)).toEqual({
       channels: [{ code: "lanbank", change: "added" }],
       behaviors: [{ channel: "lanbank", code: "loan", version: 1, change: "added" }],
+      products: [],
     });
     expect(await pushDefinitions(db, set)).toEqual({
       channels: [{ code: "lanbank", change: "unchanged" }],
       behaviors: [{ channel: "lanbank", code: "loan", version: 1, change: "unchanged" }],
+      products: [],
     });
   });
 
