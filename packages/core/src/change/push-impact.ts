@@ -1,6 +1,5 @@
 import { checkResendSafety } from "../definition/check-resend-safety.ts";
 import { behaviorTemplates } from "../definition/definition-strings.ts";
-import { channelPeriods } from "../definition/future-values.ts";
 import { fromPointer } from "../definition/json-pointer.ts";
 import type { KnownProcessors } from "../definition/registries.ts";
 import { scanTemplateProcessors } from "../definition/template-processors.ts";
