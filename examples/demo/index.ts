@@ -6,12 +6,12 @@
  * (`examples/<name>/mock-funder.ts`); the kit knows none of them.
  */
 export { customerFor, type DemoCustomer } from "./customers.ts";
+export { ClockView, DemoClock, DemoTransport } from "./demo-clock.ts";
 export {
   exchangeWithMirroredFunder,
   loadExampleDefinitions,
   type MirroredExchange,
 } from "./example-checks.ts";
-export { FastClock, ScaledTransport } from "./fast-clock.ts";
 export {
   type FaultKind,
   FunderBook,

@@ -29,7 +29,7 @@ import {
 } from "@capflow/store-knex";
 import { createFunderCryptoHandler, type MockFunder, type PartnerKeySet } from "@capflow/testkit";
 import { type CallbackServer, startCallbackServer } from "./callback-server.ts";
-import { FastClock, ScaledTransport } from "./fast-clock.ts";
+import { DemoClock, DemoTransport } from "./demo-clock.ts";
 import { FunderBook, type FunderProfile } from "./mock-funders.ts";
 import { createProgressReporter, formatClockSpan } from "./progress.ts";
 import { buildScenario, type ScenarioCase } from "./scenario.ts";
@@ -44,8 +44,6 @@ export interface DemoOptions {
   onlyKinds?: readonly string[];
   /** Seed of the scenario mix and of the mock funders' faults. Default 2026. */
   seed?: number;
-  /** How much faster than real time the demo clock runs. Default 20. */
-  speed?: number;
   /** PostgreSQL instead of PGlite; the demo works in a fresh schema it drops at the end. */
   databaseUrl?: string;
   /** Redis locks and cluster-wide limits instead of in-process ones. */
@@ -56,8 +54,13 @@ export interface DemoOptions {
   tty?: boolean;
   /** Print the progress line at all. Default true. */
   progress?: boolean;
-  /** Give up waiting for instances to settle after this many real milliseconds. Default 50 000. */
+  /**
+   * Stop waiting after this many real milliseconds, reporting what is still running (tests set it
+   * so that a hang fails them). Default: no limit; a slow machine only makes the demo slower.
+   */
   timeoutMs?: number;
+  /** Real milliseconds between "still running" lines once the run is slower than usual. Default 15 000. */
+  slowNoticeEveryMs?: number;
 }
 
 /** DATABASE_URL, REDIS_URL, DEMO_TOTAL and DEMO_SEED, as demo options. */
@@ -72,8 +75,12 @@ export function demoOptionsFromEnv(env: NodeJS.ProcessEnv): Omit<DemoOptions, "f
 
 export interface DemoResult {
   readonly ok: boolean;
-  /** What differed from the scenario's expectations, one line each. */
+  /** Every problem: the money-rule violations, then the other differences from the scenario. */
   readonly problems: readonly string[];
+  /** Broken money rules only (a money call sent twice, a settled instance moved back …). */
+  readonly violations: readonly string[];
+  /** Business records still running when the run stopped waiting (`timeoutMs`). */
+  readonly stillRunning: number;
   /** The summary table, as printed. */
   readonly summary: string;
   readonly run: DemoRun;
@@ -90,9 +97,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const funders = options.funders;
   const total = options.total ?? 300;
   const seed = options.seed ?? 2026;
-  const speed = options.speed ?? 20;
   const startedAt = performance.now();
-  const clock = new FastClock({ speed });
+  const clock = new DemoClock();
   const cleanups: (() => Promise<unknown>)[] = [];
   const cleanUp = async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
@@ -181,7 +187,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
     // The engine, as a host service embeds it.
     const events = { callbacks: 0, duplicates: 0, rejected: 0, ownershipLost: 0 };
-    const transport = new ScaledTransport(new UndiciTransport(), { speed, minTimeoutMs: 1_500 });
+    let engineEvents = 0;
+    // Enough connections that no call waits in the pool: a call's timeout runs from its send.
+    const transport = new DemoTransport(new UndiciTransport({ connections: 512 }), { clock });
     const engine: Engine = createEngine({
       store: db.instances,
       definitions: db.definitions,
@@ -191,15 +199,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       // Leases and locks far longer than any step: the demo shows no crashed workers.
       leaseMs: 10 * 60_000,
       lockTtlMs: 10 * 60_000,
-      // A full bulkhead makes a step wait 100 ms and try again; on the demo clock that would be a
-      // retry every 10 ms of real time, each one a commit. Keep the real-time pace.
       flowControl: new FlowControl({
         limiter: redis?.limiter ?? new InProcessLimiter({ clock }),
         clock,
-        bulkheadRetryAfterMs: 100 * speed,
+        bulkheadRetryAfterMs: 2_000,
       }),
       ...(redis ? { locks: redis.locks } : {}),
       onEvent: (event: EngineEvent) => {
+        engineEvents++;
         if (event.type === "callback.received") {
           events.callbacks++;
           if (event.duplicate) events.duplicates++;
@@ -215,13 +222,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     }
 
     const workerErrors: unknown[] = [];
+    // The worker idles on its own view of the clock: its wake-ups are not "the next thing due".
+    const workerClock = clock.view();
     const worker = new Worker(engine, {
-      clock,
-      // PGlite has one connection: two rounds in flight keep it busy; an idle worker asks again
-      // after 200 ms of real time (its wait is on the demo clock).
+      clock: workerClock,
+      // PGlite has one connection: two rounds in flight keep it busy.
       concurrency: 4,
       batchSize: 16,
-      idleMs: 200 * speed,
+      idleMs: 1_000,
       onError: (error) => workerErrors.push(error),
     }).start();
     cleanups.push(() => worker.stop());
@@ -239,51 +247,71 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       submitting = false;
     });
 
-    // Run until everything settled, skipping the demo clock over idle stretches.
-    const busy = () =>
-      submitting ||
-      transport.inFlight > 0 ||
-      callbackServer.inFlight > 0 ||
-      [...mocks.values()].some((mock) => mock.inFlight() > 0 || pendingCallbacks(mock) > 0);
+    // Run until every instance has settled (or is parked, waiting for an operator). Funder time
+    // moves only when the system is quiet (see DemoClock), so the run takes as long as the work
+    // takes: a busy machine makes it slower, never different. It says so while it waits.
     const progress = createProgressReporter({
       write,
       tty: options.tty ?? process.stdout.isTTY === true,
     });
-    const deadline = startedAt + (options.timeoutMs ?? 50_000);
+    const slowNotice = createSlowNotice({
+      write: (line) => {
+        progress.done();
+        write(line);
+      },
+      everyMs: options.slowNoticeEveryMs ?? 15_000,
+      startedAt,
+    });
+    const quiet = createQuietDetector({
+      transport,
+      callbackServer,
+      mocks: [...mocks.values()],
+      engineEvents: () => engineEvents,
+    });
     let counts = await statusCounts(db);
     let countedAt = performance.now();
-    while (performance.now() < deadline) {
-      await new Promise((resolveTick) => setTimeout(resolveTick, 25));
-      // The database is the bottleneck (PGlite has one connection): ask it only when the answer
-      // may let the clock skip, or for the progress line about once a second.
-      const idle = !busy();
-      if (!idle && performance.now() - countedAt < 1_000) continue;
+    let timedOut = false;
+    let stuck = false;
+    for (;;) {
+      await new Promise((resolveTick) => setTimeout(resolveTick, 10));
+      if (options.timeoutMs !== undefined && performance.now() - startedAt > options.timeoutMs) {
+        timedOut = true;
+        break;
+      }
+      const isQuiet = !submitting && quiet.check();
+      // The database is the bottleneck (PGlite has one connection): ask it only when funder time
+      // may move, or for the progress line about once a second.
+      if (!isQuiet && performance.now() - countedAt < 1_000) continue;
       counts = await statusCounts(db);
       countedAt = performance.now();
-      const unsettled = (counts.byStatus.active ?? 0) + (counts.byStatus.waiting ?? 0);
       if (options.progress !== false) {
         progress.update(
           progressLine(performance.now() - startedAt, counts, cases.length, mocks, clock),
         );
+        slowNotice.check(counts, cases.length);
       }
-      if (!submitting && unsettled === 0 && counts.total >= cases.length) break;
-      const nextDue = counts.nextDueAt;
+      if (!isQuiet || !quiet.check()) continue;
       const now = clock.now();
-      // Nothing in flight and nobody due: jump to the next due time (see FastClock).
-      if (idle && nextDue !== undefined && nextDue > now && !busy()) {
-        clock.skipTo(Math.min(nextDue, now + maxSkipMs));
+      const dueNow = counts.nextDueAt !== undefined && counts.nextDueAt <= now;
+      if (!dueNow && counts.running === 0 && counts.total >= cases.length && !anyPending(mocks)) {
+        break;
       }
+      // The next thing due: an instance's due time or the end of a sleep. With an instance due
+      // now, the worker is idling: wake it (its sleep is the earliest).
+      const candidates = dueNow
+        ? [clock.nextWakeAt()]
+        : [counts.nextDueAt, clock.nextWakeAt([clock])];
+      const next = Math.min(...candidates.filter((at): at is number => at !== undefined));
+      if (!Number.isFinite(next)) {
+        // Nothing will ever happen again, yet instances are not settled: report it, do not wait.
+        stuck = counts.running > 0;
+        break;
+      }
+      clock.skipTo(Math.min(Math.max(next, now + 1), now + maxSkipMs));
+      quiet.reset();
     }
     progress.done();
     await submission;
-    // Let the funders finish delivering (late duplicates included) before counting.
-    const drainUntil = performance.now() + 3_000;
-    while (
-      performance.now() < drainUntil &&
-      [...mocks.values()].some((mock) => pendingCallbacks(mock) > 0)
-    ) {
-      await new Promise((resolveTick) => setTimeout(resolveTick, 20));
-    }
     await worker.stop();
     // Notifications that came after their instance settled (the worker sweeps those older than
     // 10 minutes every minute; at the end, take them all).
@@ -298,15 +326,33 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       callbacksReceived: callbackServer.received,
       late,
       workerErrors,
-      speed,
       clock,
       realMs: performance.now() - startedAt,
       target,
     });
-    const problems = checkRun(run);
-    const summary = formatSummary(run, problems);
+    const { violations, differences, stillRunning } = checkRun(run, {
+      finished: !timedOut && !stuck,
+    });
+    const summary = formatSummary(run, { violations, differences, stillRunning });
     write(summary);
-    return { ok: problems.length === 0, problems, summary, run };
+    const problems = [...violations, ...differences];
+    if (stuck) {
+      problems.push(
+        `${stillRunning.length} business records wait for something that never comes (nothing due, nothing in flight)`,
+      );
+    } else if (timedOut) {
+      problems.push(
+        `stopped waiting after ${Math.round((performance.now() - startedAt) / 1000)} s with ${stillRunning.length} business records still running`,
+      );
+    }
+    return {
+      ok: problems.length === 0,
+      problems,
+      violations,
+      stillRunning: stillRunning.length,
+      summary,
+      run,
+    };
   } finally {
     await cleanUp();
   }
@@ -373,26 +419,36 @@ function pendingCallbacks(mock: MockFunder): number {
 interface StatusCounts {
   total: number;
   byStatus: Partial<Record<string, number>>;
+  /** Unsettled instances with a due time: the run is not over while there are any. */
+  running: number;
+  /** Unsettled instances without a due time: parked, waiting for an operator. */
+  parked: number;
   nextDueAt: number | undefined;
 }
 
 async function statusCounts(db: CapflowDatabase): Promise<StatusCounts> {
   const result = (await db.knex.raw(
-    `SELECT status, count(*)::int AS n, min(next_run_at) AS next
+    `SELECT status, count(*)::int AS n, count(next_run_at)::int AS due, min(next_run_at) AS next
      FROM "${db.schema}".instances GROUP BY status`,
-  )) as { rows: { status: string; n: number; next: Date | string | null }[] };
+  )) as { rows: { status: string; n: number; due: number; next: Date | string | null }[] };
   const byStatus: Partial<Record<string, number>> = {};
   let total = 0;
+  let running = 0;
+  let parked = 0;
   let nextDueAt: number | undefined;
   for (const row of result.rows) {
     byStatus[row.status] = Number(row.n);
     total += Number(row.n);
-    if ((row.status === "active" || row.status === "waiting") && row.next !== null) {
-      const at = new Date(row.next).getTime();
-      nextDueAt = nextDueAt === undefined ? at : Math.min(nextDueAt, at);
+    if (row.status === "active" || row.status === "waiting") {
+      running += Number(row.due);
+      parked += Number(row.n) - Number(row.due);
+      if (row.next !== null) {
+        const at = new Date(row.next).getTime();
+        nextDueAt = nextDueAt === undefined ? at : Math.min(nextDueAt, at);
+      }
     }
   }
-  return { total, byStatus, nextDueAt };
+  return { total, byStatus, running, parked, nextDueAt };
 }
 
 function progressLine(
@@ -400,9 +456,9 @@ function progressLine(
   counts: StatusCounts,
   expected: number,
   mocks: Map<string, MockFunder>,
-  clock: FastClock,
+  clock: DemoClock,
 ): string {
-  const settled = counts.total - (counts.byStatus.active ?? 0) - (counts.byStatus.waiting ?? 0);
+  const settled = counts.total - counts.running - counts.parked;
   const calls = [...mocks.values()].reduce((sum, mock) => sum + mock.requests().length, 0);
   const callbacks = [...mocks.values()].reduce(
     (sum, mock) => sum + mock.callbackCounts().attempts,
@@ -413,6 +469,7 @@ function progressLine(
     `${settled}/${expected} settled`,
     `${counts.byStatus.active ?? 0} active`,
     `${counts.byStatus.waiting ?? 0} waiting`,
+    ...(counts.parked > 0 ? [`${counts.parked} parked`] : []),
     `${calls} partner calls`,
     `${callbacks} callbacks`,
     `demo clock +${formatClockSpan(clock.now() - clock.startMs)}`,
@@ -428,8 +485,7 @@ async function collectRun(parts: {
   callbacksReceived: number;
   late: SweepInboxResult;
   workerErrors: unknown[];
-  speed: number;
-  clock: FastClock;
+  clock: DemoClock;
   realMs: number;
   target: string;
 }): Promise<DemoRun> {
@@ -460,10 +516,86 @@ async function collectRun(parts: {
       late: parts.late,
     },
     workerErrors: parts.workerErrors,
-    speed: parts.speed,
     clockSpanMs: parts.clock.now() - parts.clock.startMs,
-    skippedMs: parts.clock.skippedMs,
     realMs: parts.realMs,
     target: parts.target,
+  };
+}
+
+/**
+ * Once a run takes longer than a quiet machine needs, a line every `everyMs` says it is still
+ * running and how far it got: slowness is reported as slowness, never as broken rules.
+ */
+function createSlowNotice(options: {
+  write: (line: string) => void;
+  everyMs: number;
+  startedAt: number;
+}) {
+  let nextAt = options.startedAt + options.everyMs * 3;
+  return {
+    check(counts: StatusCounts, expected: number) {
+      const now = performance.now();
+      if (now < nextAt) return;
+      nextAt = now + options.everyMs;
+      const settled = counts.total - counts.running - counts.parked;
+      options.write(
+        `still running after ${Math.round((now - options.startedAt) / 1000)} s: ${settled} of ${expected} business records settled, ${counts.running} in progress (a busy machine makes the demo slower, not wrong)\n`,
+      );
+    },
+  };
+}
+
+function anyPending(mocks: Map<string, MockFunder>): boolean {
+  return [...mocks.values()].some((mock) => pendingCallbacks(mock) > 0);
+}
+
+/**
+ * Tells when the system is quiet: nothing changed over two looks (no engine event, no partner call
+ * or callback begun or answered), no callback being handled, and every partner call in flight
+ * waiting on the demo clock (a funder's latency, a call held until the engine's timeout, an answer
+ * held back until its callback went out). Only then may funder time move.
+ */
+function createQuietDetector(parts: {
+  transport: DemoTransport;
+  callbackServer: CallbackServer;
+  mocks: readonly MockFunder[];
+  engineEvents: () => number;
+}) {
+  let last = "";
+  let sameLooks = 0;
+  const fingerprint = () =>
+    [
+      parts.engineEvents(),
+      parts.transport.sent,
+      parts.transport.inFlight,
+      parts.callbackServer.received,
+      parts.callbackServer.inFlight,
+      ...parts.mocks.flatMap((mock) => [mock.inFlight(), mock.callbackCounts().attempts]),
+    ].join(",");
+  const callsWaitingOnTheClock = () =>
+    parts.mocks.reduce(
+      (sum, mock) =>
+        sum +
+        mock
+          .requests({ outcome: "pending" })
+          .filter(
+            (request) =>
+              request.fault === "latency" ||
+              request.fault === "callbackBeforeResponse" ||
+              (request.fault === "timeoutAfterProcessing" && request.processed),
+          ).length,
+      0,
+    );
+  return {
+    check(): boolean {
+      const now = fingerprint();
+      sameLooks = now === last ? sameLooks + 1 : 0;
+      last = now;
+      if (sameLooks < 2 || parts.callbackServer.inFlight > 0) return false;
+      return parts.transport.inFlight === 0 || parts.transport.inFlight <= callsWaitingOnTheClock();
+    },
+    reset() {
+      sameLooks = 0;
+    },
   };
 }
