@@ -66,9 +66,26 @@ export async function loadExtensions(options: ExtensionOptions, cwd: string): Pr
   return { processors, cryptoHandlers };
 }
 
+/**
+ * Imports a user's module. TypeScript (`.ts`, `.mts`, `.cts`) loads through tsx's loader when
+ * Node cannot load it by itself, so `capflow validate --processors my-processors.ts` works in
+ * a project that installed the CLI, without a build step; TC39 decorators included.
+ */
 async function importModule(path: string): Promise<Record<string, unknown>> {
+  const url = pathToFileURL(path).href;
   try {
-    return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+    try {
+      return (await import(url)) as Record<string, unknown>;
+    } catch (error) {
+      if (
+        !isTypeScript(path) ||
+        (error as { code?: string }).code !== "ERR_UNKNOWN_FILE_EXTENSION"
+      ) {
+        throw error;
+      }
+      const { tsImport } = await import("tsx/esm/api");
+      return (await tsImport(url, import.meta.url)) as Record<string, unknown>;
+    }
   } catch (error) {
     throw new CapflowError(
       "CONFIG_INVALID",
@@ -76,4 +93,8 @@ async function importModule(path: string): Promise<Record<string, unknown>> {
       { cause: error },
     );
   }
+}
+
+function isTypeScript(path: string): boolean {
+  return /\.[mc]?ts$/.test(path);
 }

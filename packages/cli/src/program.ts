@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import type { CliContext } from "./cli-context.ts";
 import type { CapflowCommand } from "./command.ts";
 import { builtInCommands } from "./commands/index.ts";
+import { pipeWriter } from "./pipe-writer.ts";
 
 export interface CreateProgramOptions {
   /** Where commands write and resolve paths. Default: the process's streams and cwd. */
@@ -60,8 +61,8 @@ export async function runCli(
 
 function createContext(context: Partial<CliContext> = {}): CliContext {
   return {
-    out: context.out ?? ((text) => process.stdout.write(text)),
-    err: context.err ?? ((text) => process.stderr.write(text)),
+    out: context.out ?? standardOutput(),
+    err: context.err ?? standardError(),
     cwd: context.cwd ?? process.cwd(),
     setExitCode:
       context.setExitCode ??
@@ -76,3 +77,9 @@ function version(): string {
   const manifest = createRequire(import.meta.url)("../package.json") as { version: string };
   return manifest.version;
 }
+
+// One guarded writer per stream for the whole process (listeners are added once).
+let stdoutWriter: ((text: string) => void) | undefined;
+let stderrWriter: ((text: string) => void) | undefined;
+const standardOutput = () => (stdoutWriter ??= pipeWriter(process.stdout));
+const standardError = () => (stderrWriter ??= pipeWriter(process.stderr));

@@ -1,8 +1,10 @@
+import { DirectedGraph } from "graphology";
+import { stronglyConnectedComponents } from "graphology-components";
+import { bfsFromNode } from "graphology-traversal";
 import { didYouMean } from "./closest-name.ts";
 import { toPointer } from "./json-pointer.ts";
 import type { Problem } from "./problem.ts";
 import { type StepTransition, stepTransitions, waitingStepKinds } from "./step-transitions.ts";
-import { stronglyConnectedComponents } from "./strongly-connected-components.ts";
 import type { BehaviorDefinition } from "./types.ts";
 
 /**
@@ -55,18 +57,12 @@ export function checkBehaviorGraph(behavior: BehaviorDefinition, file: string): 
     });
   }
 
+  const steps = linkGraph(codes, (code) => (transitions.get(code) ?? []).map(({ to }) => to));
   if (initialKnown) {
-    const reached = new Set([behavior.initial]);
-    const queue = [behavior.initial];
-    while (queue.length > 0) {
-      const code = queue.shift()!;
-      for (const { to } of transitions.get(code) ?? []) {
-        if (known.has(to) && !reached.has(to)) {
-          reached.add(to);
-          queue.push(to);
-        }
-      }
-    }
+    const reached = new Set<string>();
+    bfsFromNode(steps, behavior.initial, (code) => {
+      reached.add(code);
+    });
     for (const code of codes) {
       if (reached.has(code)) continue;
       problems.push({
@@ -78,20 +74,23 @@ export function checkBehaviorGraph(behavior: BehaviorDefinition, file: string): 
     }
   }
 
+  const order = new Map(codes.map((code, index) => [code, index]));
+  const inDeclarationOrder = (components: string[][]) =>
+    components
+      .map((component) => component.sort((a, b) => order.get(a)! - order.get(b)!))
+      .sort((a, b) => order.get(a[0]!)! - order.get(b[0]!)!);
+  const isCycle = (graph: DirectedGraph, component: readonly string[]) =>
+    component.length > 1 || graph.hasDirectedEdge(component[0]!, component[0]!);
+
   // A loop is safe when it passes through a step that waits: the clock paces it. Among the
   // other steps, any strongly connected component with a cycle would repeat without pause.
-  const instant = codes.filter((code) => !waitingStepKinds.has(behavior.steps[code]!.kind));
-  const instantSet = new Set(instant);
-  const successors = (code: string) =>
-    (transitions.get(code) ?? []).map(({ to }) => to).filter((to) => instantSet.has(to));
-  const order = new Map(codes.map((code, index) => [code, index]));
-  const cycles = stronglyConnectedComponents(instant, successors)
-    .filter((component) => {
-      const only = component[0]!;
-      return component.length > 1 || successors(only).includes(only);
-    })
-    .map((component) => component.sort((a, b) => order.get(a)! - order.get(b)!))
-    .sort((a, b) => order.get(a[0]!)! - order.get(b[0]!)!);
+  const instant = steps.copy();
+  for (const code of codes) {
+    if (waitingStepKinds.has(behavior.steps[code]!.kind)) instant.dropNode(code);
+  }
+  const cycles = inDeclarationOrder(
+    stronglyConnectedComponents(instant).filter((component) => isCycle(instant, component)),
+  );
   for (const cycle of cycles) {
     const names = cycle.map((code) => `"${code}"`).join(", ");
     const first = cycle[0]!;
@@ -108,19 +107,16 @@ export function checkBehaviorGraph(behavior: BehaviorDefinition, file: string): 
 
   // A loop nothing leaves (no transition out of it, no terminal step in it) holds an instance
   // forever, even when it waits on every turn.
-  const allSuccessors = (code: string) =>
-    (transitions.get(code) ?? []).map(({ to }) => to).filter((to) => known.has(to));
-  const endless = stronglyConnectedComponents(codes, allSuccessors)
-    .filter((component) => {
+  const endless = inDeclarationOrder(
+    stronglyConnectedComponents(steps).filter((component) => {
       const members = new Set(component);
-      const only = component[0]!;
-      const isCycle = component.length > 1 || allSuccessors(only).includes(only);
-      const leaves = component.some((code) => allSuccessors(code).some((to) => !members.has(to)));
+      const leaves = component.some((code) =>
+        steps.outNeighbors(code).some((to) => !members.has(to)),
+      );
       // A loop through a dead end is already reported there; the fix is the same.
-      return isCycle && !leaves && !component.some((code) => deadEnds.has(code));
-    })
-    .map((component) => component.sort((a, b) => order.get(a)! - order.get(b)!))
-    .sort((a, b) => order.get(a[0]!)! - order.get(b[0]!)!);
+      return isCycle(steps, component) && !leaves && !component.some((code) => deadEnds.has(code));
+    }),
+  );
   for (const loop of endless) {
     problems.push({
       code: "endless-loop",
@@ -131,4 +127,14 @@ export function checkBehaviorGraph(behavior: BehaviorDefinition, file: string): 
   }
 
   return problems;
+}
+
+/** Steps linked by their transitions to known steps: one edge per pair, self-loops kept. */
+function linkGraph(codes: readonly string[], targets: (code: string) => string[]): DirectedGraph {
+  const graph = new DirectedGraph();
+  for (const code of codes) graph.addNode(code);
+  for (const code of codes) {
+    for (const to of targets(code)) if (graph.hasNode(to)) graph.mergeEdge(code, to);
+  }
+  return graph;
 }
