@@ -15,6 +15,6 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 60_000,
     // Polled conditions on loopback settle in milliseconds; the slack is for a loaded CI machine.
-    expect: { poll: { timeout: 5_000 } },
+    expect: { poll: { timeout: 15_000 } },
   },
 });

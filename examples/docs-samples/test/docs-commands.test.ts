@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,31 +21,33 @@ interface DocumentedCommand {
   output: string | undefined;
 }
 
+/** Every document: README.md, docs/*.md, and the README of each package and example folder. */
 async function documents(): Promise<string[]> {
   const docs = (await readdir(join(root, "docs"))).filter((name) => name.endsWith(".md"));
-  const examples = await readdir(join(root, "examples"), { withFileTypes: true });
-  return [
-    "README.md",
-    ...docs.map((name) => `docs/${name}`),
-    ...examples
-      .filter((entry) => entry.isDirectory())
-      .map((entry) => `examples/${entry.name}/README.md`),
-  ];
+  const readmes = [];
+  for (const parent of ["packages", "examples"]) {
+    for (const entry of await readdir(join(root, parent), { withFileTypes: true })) {
+      const readme = `${parent}/${entry.name}/README.md`;
+      if (entry.isDirectory() && existsSync(join(root, readme))) readmes.push(readme);
+    }
+  }
+  return ["README.md", ...docs.map((name) => `docs/${name}`), ...readmes];
 }
 
 async function documentedCommands(): Promise<DocumentedCommand[]> {
   const found: DocumentedCommand[] = [];
   for (const document of await documents()) {
-    const text = await readFile(join(root, document), "utf8").catch(() => "");
+    const text = await readFile(join(root, document), "utf8");
     for (const block of text.matchAll(/```(?:sh|bash)\n([\s\S]*?)```/g)) {
       const lines = (block[1] ?? "").split("\n");
       lines.forEach((line, index) => {
-        const at = line.indexOf("pnpm capflow ");
-        if (at < 0) return;
+        // `pnpm capflow …` in this repository, `capflow …` where the CLI is installed.
+        const command = /^(?:[A-Z_]+=\S+ )*(?:pnpm |npx )?capflow (.*)$/.exec(line.trim());
+        if (command === null) return;
         const next = lines[index + 1]?.trim();
         found.push({
           where: `${document}: ${line.trim()}`,
-          args: shellWords(line.slice(at + "pnpm capflow ".length)),
+          args: shellWords(command[1] ?? ""),
           output: next?.startsWith("# ") ? next.slice(2) : undefined,
         });
       });
@@ -57,7 +60,7 @@ async function documentedCommands(): Promise<DocumentedCommand[]> {
 async function mentionedCommands(): Promise<{ where: string; args: string[] }[]> {
   const found: { where: string; args: string[] }[] = [];
   for (const document of await documents()) {
-    const text = await readFile(join(root, document), "utf8").catch(() => "");
+    const text = await readFile(join(root, document), "utf8");
     const prose = text.replace(/```[\s\S]*?```/g, "");
     for (const match of prose.matchAll(/`(?:pnpm )?capflow ([^`]+)`/g)) {
       found.push({ where: `${document}: ${match[0]}`, args: shellWords(match[1] ?? "") });
