@@ -9,6 +9,7 @@ import {
 } from "./knex-definition-source.ts";
 import { KnexInstanceStore } from "./knex-instance-store.ts";
 import { type MigrationResult, migrateSchema } from "./migrate.ts";
+import { claimPgliteFolder } from "./pglite-folder-owner.ts";
 import { defaultSchema } from "./sql-names.ts";
 import { translateStoreError } from "./translate-error.ts";
 
@@ -110,6 +111,8 @@ export async function openPgliteStore(options: PgliteStoreOptions = {}): Promise
   const { pglite } = options;
   const dataDir = pglite === undefined ? options.dataDir : undefined;
   if (dataDir !== undefined) await mkdir(dataDir, { recursive: true });
+  // One process per folder (pglite-folder-owner.ts): refused here, before PGlite touches a file.
+  const owner = dataDir === undefined ? undefined : await claimPgliteFolder(dataDir);
   // knex-pglite 0.14 (checked against knex 3.3, PGlite 0.5, Node 20) is knex's own postgres
   // dialect with the driver swapped for PGlite, so the SQL, bindings and result handling are
   // knex's; it pins the pool to the one connection PGlite has, and concurrent callers queue.
@@ -133,7 +136,7 @@ export async function openPgliteStore(options: PgliteStoreOptions = {}): Promise
         ? "PGlite in memory"
         : `PGlite at ${dataDir}`;
   // One connection in one process: migrations cannot race, no lock needed.
-  return assemble(knex, schema, target, options.definitions, (work) => work(), false);
+  return assemble(knex, schema, target, options.definitions, (work) => work(), false, owner);
 }
 
 function assemble(
@@ -144,10 +147,12 @@ function assemble(
   serializeMigrations: <T>(work: () => Promise<T>) => Promise<T>,
   /** A PostgreSQL server, reached over a network (PGlite runs in this process). */
   overNetwork: boolean,
+  /** What to give back once the database is closed (a PGlite folder's ownership). */
+  owner?: { release(): Promise<void> },
 ): CapflowDatabase {
   let closed: Promise<void> | undefined;
   const close = () => {
-    closed ??= knex.destroy();
+    closed ??= knex.destroy().finally(() => owner?.release());
     return closed;
   };
   return {
