@@ -65,7 +65,12 @@ describe("capflow worker and capflow instances (PGlite)", () => {
     expect(run.stdout).toMatch(/succeeded shop\/quick Q1 at done/);
     expect(run.stdout).toMatch(/cancelled shop\/quick Q2 at skipped/);
     expect(run.stdout).toMatch(/manual +shop\/slow S2 at review/);
-    expect(run.stdout).toMatch(/stopped: \d+ steps, 3 instances settled, 1 needing attention\n$/);
+    expect(run.stdout).toMatch(
+      /parked +shop\/slow S2 at review: manual; see capflow instances show /,
+    );
+    expect(run.stdout).toMatch(
+      /stopped: (\d+) steps, \1 attempts, 0 failed \(0 not retried\), 0 limiter waits, 3 instances settled, 1 needing attention, 0 breakers opened\n$/,
+    );
   }, 60_000);
 
   test("instances list filters by status, channel, behavior, business key and age", async () => {
@@ -221,6 +226,25 @@ describe("capflow worker and capflow instances (PGlite)", () => {
     // The worker resumes the retried instance: its delay is over now.
     const worker = await runCapflow("worker", "--pglite", db, "--exit-when-idle");
     expect(worker.stdout).toMatch(/succeeded shop\/slow S1 at done/);
+  }, 60_000);
+
+  test("--log-format json prints one JSON object per line, counts at exit included", async () => {
+    const run = await runCapflow(
+      "worker",
+      "--pglite",
+      db,
+      "--exit-when-idle",
+      "--log-format",
+      "json",
+    );
+    expect(run.exitCode).toBe(0);
+    const events = run.stdout
+      .trimEnd()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { event: string; time: string; attempts?: number });
+    expect(events[0]?.event).toBe("worker.started");
+    expect(events.at(-1)).toMatchObject({ event: "worker.stopped", attempts: 0, failures: 0 });
+    for (const event of events) expect(Date.parse(event.time)).not.toBeNaN();
   }, 60_000);
 
   test("processors from a module: a function registering into the registry", async () => {

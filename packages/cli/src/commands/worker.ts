@@ -3,8 +3,8 @@ import {
   createEngine,
   type EngineEvent,
   FlowControl,
+  type FlowEvent,
   InProcessLimiter,
-  type InstanceRecord,
   Worker,
 } from "@capflow/core";
 import { type CapflowRedis, openRedis } from "@capflow/lock-redis";
@@ -15,6 +15,7 @@ import {
   openPostgresStore,
   syncProcessors,
 } from "@capflow/store-knex";
+import { Option } from "commander";
 import type { CliContext } from "../cli-context.ts";
 import type { CapflowCommand } from "../command.ts";
 import {
@@ -24,6 +25,7 @@ import {
   processorsOptionHelp,
 } from "../extension-modules.ts";
 import { positiveInteger } from "../positive-integer.ts";
+import { createWorkerReporter, eventsNamingAnInstance, type LogFormat } from "../worker-report.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
 
 interface WorkerCommandOptions extends DatabaseOptions, ExtensionOptions {
@@ -33,13 +35,15 @@ interface WorkerCommandOptions extends DatabaseOptions, ExtensionOptions {
   channels?: string[];
   keysDir?: string;
   summaryEvery?: string;
+  logFormat: LogFormat;
   exitWhenIdle?: boolean;
 }
 
 /**
  * `capflow worker`: runs the engine's worker loop against the store (definitions come from the
  * store: push them first), with the processors of the given modules, and Redis locks and limits
- * when a Redis URL is given. Prints a line per settled instance (or a periodic summary). On SIGTERM
+ * when a Redis URL is given. Tells the operator what happens (worker-report.ts): settled instances,
+ * failed attempts, parked instances, breakers, limiter waits, counts every minute and at exit. On SIGTERM
  * or SIGINT it stops claiming, lets the steps in flight commit, and exits: nothing is lost, the
  * instances it had claimed but not started are resumed by any worker once their lease expires.
  */
@@ -67,7 +71,12 @@ export const workerCommand: CapflowCommand = {
         )
         .option(
           "--summary-every <seconds>",
-          "print a summary line this often instead of a line per settled instance",
+          "print the counts this often (default 60) and no line per settled instance",
+        )
+        .addOption(
+          new Option("--log-format <format>", "text for people, json: one object per line")
+            .choices(["text", "json"])
+            .default("text"),
         )
         .option(
           "--exit-when-idle",
@@ -82,8 +91,13 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
   const batchSize = positiveInteger(options.batchSize, "--batch-size");
   const summaryEveryMs =
     options.summaryEvery === undefined
-      ? undefined
+      ? 60_000
       : positiveInteger(options.summaryEvery, "--summary-every") * 1000;
+  const report = createWorkerReporter({
+    format: options.logFormat,
+    out: context.out,
+    eachSettled: options.summaryEvery === undefined,
+  });
 
   const { processors, cryptoHandlers } = await loadExtensions(options, context.cwd);
   const db = await openWorkerDatabase(options, context);
@@ -93,40 +107,38 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     const redisUrl = options.redisUrl ?? process.env.REDIS_URL;
     if (redisUrl) redis = await openRedis({ url: redisUrl });
 
-    const counts = { steps: 0, settled: 0, failedSteps: 0, attention: 0 };
     const printing = new Set<Promise<void>>();
-    const describeSettled = (instance: InstanceRecord | undefined, event: SettledEvent) => {
-      const what = instance
-        ? `${instance.channel}/${instance.behavior} ${instance.businessKey}`
-        : event.instanceId;
-      context.out(
-        `${new Date().toISOString()} ${event.status.padEnd(9)} ${what} at ${event.step} (${event.instanceId})\n`,
-      );
+    // Lines about an instance name it: look it up first, in order of the events.
+    let lookups: Promise<void> = Promise.resolve();
+    const onEvent = (event: EngineEvent) => {
+      if (!eventsNamingAnInstance.has(event.type) || !("instanceId" in event)) {
+        report.engine(event);
+        return;
+      }
+      const lookup = db.instances.getInstance(event.instanceId).catch(() => undefined);
+      lookups = lookups.then(async () => report.engine(event, await lookup));
+      const printed = lookups;
+      printing.add(printed);
+      void printed.finally(() => printing.delete(printed));
     };
+    const onFlowEvent = (event: FlowEvent) => report.flow(event);
     const engine = createEngine({
       store: db.instances,
       definitions: db.definitions,
       processors,
       cryptoHandlers,
       ...(redis
-        ? { locks: redis.locks, flowControl: new FlowControl({ limiter: redis.limiter }) }
-        : { flowControl: new FlowControl({ limiter: new InProcessLimiter() }) }),
-      onEvent: (event: EngineEvent) => {
-        if (event.type === "step.succeeded") counts.steps++;
-        else if (event.type === "step.failed") counts.failedSteps++;
-        else if (event.type === "instance.attention") counts.attention++;
-        else if (event.type === "instance.settled") {
-          counts.settled++;
-          if (summaryEveryMs === undefined) {
-            const printed = db.instances.getInstance(event.instanceId).then(
-              (instance) => describeSettled(instance, event),
-              () => describeSettled(undefined, event),
-            );
-            printing.add(printed);
-            void printed.finally(() => printing.delete(printed));
+        ? {
+            locks: redis.locks,
+            flowControl: new FlowControl({ limiter: redis.limiter, onEvent: onFlowEvent }),
           }
-        }
-      },
+        : {
+            flowControl: new FlowControl({
+              limiter: new InProcessLimiter(),
+              onEvent: onFlowEvent,
+            }),
+          }),
+      onEvent,
     });
     const errors: unknown[] = [];
     const worker = new Worker(engine, {
@@ -139,8 +151,9 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
       },
       onInboxSwept: (swept) => {
         if (swept.recorded + swept.conflicts === 0) return;
-        context.out(
-          `${new Date().toISOString()} inbox: ${swept.recorded} late notifications recorded, ${swept.conflicts} contradicting how their instance settled (needing attention)\n`,
+        report.note(
+          "inbox",
+          `${new Date().toISOString()} inbox: ${swept.recorded} late notifications recorded, ${swept.conflicts} contradicting how their instance settled (needing attention)`,
         );
       },
     });
@@ -155,20 +168,13 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     const onSignal = (signal: NodeJS.Signals) => resolveStop(signal);
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
-    context.out(
-      `capflow worker on ${db.target}${redis ? " with Redis locks and limits" : ""}: ${concurrency} × ${batchSize}, ${processors.names().length} processors, ${cryptoHandlers.names().length} crypto handlers${options.exitWhenIdle ? ", until idle" : "; stop with Ctrl-C or SIGTERM"}\n`,
+    report.note(
+      "started",
+      `capflow worker on ${db.target}${redis ? " with Redis locks and limits" : ""}: ${concurrency} × ${batchSize}, ${processors.names().length} processors, ${cryptoHandlers.names().length} crypto handlers${options.exitWhenIdle ? ", until idle" : "; stop with Ctrl-C or SIGTERM"}`,
     );
     worker.start();
     const timers: NodeJS.Timeout[] = [];
-    if (summaryEveryMs !== undefined) {
-      timers.push(
-        setInterval(() => {
-          context.out(
-            `${new Date().toISOString()} ${counts.steps} steps, ${counts.failedSteps} failed steps, ${counts.settled} settled, ${counts.attention} needing attention\n`,
-          );
-        }, summaryEveryMs),
-      );
-    }
+    timers.push(setInterval(() => report.minute(), summaryEveryMs));
     if (options.exitWhenIdle) {
       let idleChecks = 0;
       timers.push(
@@ -188,7 +194,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     }
     const reason = await stopped;
     for (const timer of timers) clearInterval(timer);
-    if (reason !== "idle") context.out(`${reason}: finishing the steps in flight…\n`);
+    if (reason !== "idle") report.note("stopping", `${reason}: finishing the steps in flight…`);
     try {
       await worker.stop();
     } finally {
@@ -197,17 +203,13 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     }
     await engine.close();
     await Promise.all(printing);
-    context.out(
-      `stopped: ${counts.steps} steps, ${counts.settled} instances settled, ${counts.attention} needing attention\n`,
-    );
+    report.summary();
     if (errors.length > 0) context.setExitCode(1);
   } finally {
     await redis?.close();
     await db.close();
   }
 }
-
-type SettledEvent = Extract<EngineEvent, { type: "instance.settled" }>;
 
 /** Instances due now (runnable, with a due time in the past). */
 async function dueCount(db: CapflowDatabase): Promise<number> {
