@@ -48,7 +48,9 @@ export interface PostgresStoreOptions {
   definitions?: KnexDefinitionSourceOptions;
   /**
    * Where knex reports warnings (e.g. `Connection Error: …` when a pooled connection breaks; the
-   * operation in flight rejects with a translated error either way). Default: the console.
+   * operation in flight rejects with a translated error either way). Default: the console, first
+   * line only (no driver stack trace), and nothing for a connection that could not be acquired:
+   * the operation that wanted it fails with a `CapflowError` that says what to check.
    */
   log?: Knex.Config["log"];
 }
@@ -75,7 +77,7 @@ export function openPostgresStore(options: PostgresStoreOptions): CapflowDatabas
     searchPath: [schema],
     // Error messages then carry the SQL with placeholders, not the values bound to them.
     compileSqlOnError: false,
-    ...(options.log ? { log: options.log } : {}),
+    log: options.log ?? quietKnexLog,
   });
   const target = describePostgres(options.connectionString);
   return assemble(
@@ -176,6 +178,13 @@ function assemble(
     close,
   };
 }
+
+const quietKnexLog: Knex.Logger = {
+  warn(message: string) {
+    if (message.startsWith("Acquire connection error")) return;
+    console.warn(`knex: ${message.split("\n")[0]}`);
+  },
+};
 
 /** `PostgreSQL at host:port/database`, from a connection string, leaving out user and password. */
 export function describePostgres(connectionString: string): string {
