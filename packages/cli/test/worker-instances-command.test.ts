@@ -138,6 +138,26 @@ describe("capflow worker and capflow instances (PGlite)", () => {
     expect(missing.stderr).toContain("no instance nope");
   }, 60_000);
 
+  test("instances watch follows the history until the instance settles", async () => {
+    const settled = await runCapflow("instances", "watch", ids[0]!, "--pglite", db);
+    expect(settled.exitCode).toBe(0);
+    expect(settled.stdout).toMatch(/^shop\/quick Q1 \(.+\)\n/);
+    expect(settled.stdout).toMatch(/settled: succeeded at done\n$/);
+
+    const json = await runCapflow("instances", "watch", ids[0]!, "--pglite", db, "--json");
+    const lines = json.stdout.trimEnd().split("\n").map((line) => JSON.parse(line));
+    expect(lines.at(-1)).toMatchObject({ status: "succeeded", businessKey: "Q1" });
+    expect(lines.slice(0, -1).every((entry) => typeof entry.event === "string")).toBe(true);
+
+    const waiting = await runCapflow(
+      "instances",
+      ...["watch", ids[2]!, "--pglite", db, "--interval", "1", "--timeout", "1"],
+    );
+    expect(waiting.exitCode).toBe(1);
+    expect(waiting.stdout).not.toContain("张三");
+    expect(waiting.stderr).toMatch(/^still waiting at \w+ after 1 s/);
+  }, 60_000);
+
   test("inbox list shows unconsumed callbacks, masked, with their business key's instances", async () => {
     const store = await openPgliteStore({ dataDir: db });
     try {

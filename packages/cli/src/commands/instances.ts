@@ -5,6 +5,7 @@ import {
   type Engine,
   type InstanceRecord,
   type InstanceStatus,
+  isSettled,
   type MaskingRules,
   type MigrationReport,
   maskFields,
@@ -77,6 +78,20 @@ export const instancesCommand: CapflowCommand = {
         .option("--json", "as JSON"),
     ).action((id: string, options: DatabaseOptions & { json?: boolean }) =>
       withDatabase(options, context, (db) => showInstance(db, id, options.json === true, context)),
+    );
+
+    addDatabaseOptions(
+      instances
+        .command("watch")
+        .description(
+          "follow one instance: its history as it grows, until it settles (Ctrl-C to stop watching)",
+        )
+        .argument("<id>", "instance id")
+        .option("--interval <seconds>", "how often to look", "1")
+        .option("--timeout <seconds>", "give up after this long (exit 1)")
+        .option("--json", "one JSON object per history entry, then the settled instance"),
+    ).action((id: string, options: DatabaseOptions & WatchOptions) =>
+      withDatabase(options, context, (db) => watchInstance(db, id, options, context)),
     );
 
     addActor(
@@ -375,6 +390,75 @@ function routingFields(instance: InstanceRecord): [string, string][] {
         .join("; "),
     ]);
   return fields;
+}
+
+interface WatchOptions {
+  interval: string;
+  timeout?: string;
+  json?: boolean;
+}
+
+/**
+ * Prints an instance's history entries as they appear, then how it settled. Reads the store every
+ * `--interval` seconds (history entries are appended, never changed, so the new ones are those
+ * past the count already printed).
+ */
+async function watchInstance(
+  db: CapflowDatabase,
+  id: string,
+  options: WatchOptions,
+  context: CliContext,
+) {
+  const intervalMs = positiveInteger(options.interval, "--interval") * 1000;
+  const timeoutMs =
+    options.timeout === undefined
+      ? undefined
+      : positiveInteger(options.timeout, "--timeout") * 1000;
+  const startedAt = Date.now();
+  let printed = 0;
+  for (;;) {
+    const instance = await db.instances.getInstance(id);
+    if (instance === undefined) {
+      throw new CapflowError("INSTANCE_NOT_FOUND", `no instance ${id}`, {
+        context: { instance: id },
+      });
+    }
+    if (printed === 0 && !options.json) {
+      context.out(
+        `${instance.channel}/${instance.behavior} ${instance.businessKey} (${instance.id})\n`,
+      );
+    }
+    const history = await db.instances.history(id);
+    for (const entry of history.slice(printed)) {
+      if (options.json) {
+        const { raw: _raw, ...shown } = entry;
+        context.out(`${JSON.stringify(shown)}\n`);
+      } else {
+        context.out(
+          `${historyRow(entry)
+            .filter((cell) => cell !== "")
+            .join("  ")}\n`,
+        );
+      }
+    }
+    printed = history.length;
+    if (isSettled(instance.status)) {
+      context.out(
+        options.json
+          ? `${JSON.stringify(summaryOf(instance))}\n`
+          : `settled: ${instance.status} at ${instance.step}\n`,
+      );
+      return;
+    }
+    if (timeoutMs !== undefined && Date.now() - startedAt >= timeoutMs) {
+      context.err(
+        `still ${instance.status} at ${instance.step} after ${Math.round(timeoutMs / 1000)} s${instance.nextRunAt === null ? " (parked: nothing due)" : `, next run ${iso(instance.nextRunAt)}`}\n`,
+      );
+      context.setExitCode(1);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
 }
 
 function historyRow(entry: StepLogEntry): string[] {
