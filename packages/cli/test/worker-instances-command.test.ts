@@ -145,7 +145,10 @@ describe("capflow worker and capflow instances (PGlite)", () => {
     expect(settled.stdout).toMatch(/settled: succeeded at done\n$/);
 
     const json = await runCapflow("instances", "watch", ids[0]!, "--pglite", db, "--json");
-    const lines = json.stdout.trimEnd().split("\n").map((line) => JSON.parse(line));
+    const lines = json.stdout
+      .trimEnd()
+      .split("\n")
+      .map((line) => JSON.parse(line));
     expect(lines.at(-1)).toMatchObject({ status: "succeeded", businessKey: "Q1" });
     expect(lines.slice(0, -1).every((entry) => typeof entry.event === "string")).toBe(true);
 
