@@ -48,12 +48,16 @@ describe("a PGlite folder has one owner at a time", () => {
 
   it("within one process too, until the owner closes it", async () => {
     const dir = await newDir();
+    // Each database is used before it closes: PGlite starts in the background, and a folder
+    // removed under a start still running fails it.
     const first = await openPgliteStore({ dataDir: dir });
+    await first.migrate();
     const error = await openPgliteStore({ dataDir: dir }).catch((e: unknown) => e);
     expect(isCapflowError(error, "STORE_UNAVAILABLE")).toBe(true);
     expect((error as { retryable: boolean }).retryable).toBe(false);
     await first.close();
     const second = await openPgliteStore({ dataDir: dir });
+    await second.migrate();
     await second.close();
   }, 60_000);
 
@@ -67,6 +71,7 @@ describe("a PGlite folder has one owner at a time", () => {
       JSON.stringify({ pid, host: hostname(), command: "capflow worker", since: "2026-01-01" }),
     );
     const db = await openPgliteStore({ dataDir: dir });
+    await db.migrate();
     const owner = JSON.parse(await readFile(join(dir, "capflow-owner.json"), "utf8")) as {
       pid: number;
     };
