@@ -1,3 +1,4 @@
+import type { Codec } from "../message/codec.ts";
 import type { CryptoHandler } from "./handler.ts";
 import type { CryptoHandlerFactory } from "./handler-registry.ts";
 
@@ -20,13 +21,8 @@ function createPlainHandler(): CryptoHandler {
   return {
     async sealRequest(request) {
       const { method, path, headers, query, body, codec } = request;
-      return {
-        method,
-        path,
-        headers: { "content-type": codec.contentType, ...headers },
-        query,
-        body: codec.encode(body),
-      };
+      const text = codec.encode(body);
+      return { method, path, headers: withContentType(headers, codec, text), query, body: text };
     },
     async openResponse(response, _request, codec) {
       return {
@@ -46,11 +42,17 @@ function createPlainHandler(): CryptoHandler {
     },
     async sealResponse(response) {
       const { status, headers, body, codec } = response;
-      return {
-        status,
-        headers: { "content-type": codec.contentType, ...headers },
-        body: codec.encode(body),
-      };
+      const text = codec.encode(body);
+      return { status, headers: withContentType(headers, codec, text), body: text };
     },
   };
+}
+
+/** The codec's content type unless the headers name one; none for an empty body. */
+function withContentType(
+  headers: Record<string, string>,
+  codec: Codec,
+  text: string,
+): Record<string, string> {
+  return text === "" ? headers : { "content-type": codec.contentType, ...headers };
 }

@@ -129,7 +129,9 @@ export async function exchangeWithPartner(
         url,
         method: sealed.method,
         headers: sealed.headers,
-        ...(sealed.method === "GET" ? {} : { body: sealed.body }),
+        // No body at all rather than an empty one: a GET must not carry one, and a bodiless
+        // DELETE is signed over the empty string the partner will see.
+        ...(sealed.method === "GET" || sealed.body === "" ? {} : { body: sealed.body }),
         timeoutMs: parseDuration(iface.timeout ?? "30s"),
         connectTimeoutMs: parseDuration(iface.connectTimeout ?? "5s"),
         signal: run.signal,

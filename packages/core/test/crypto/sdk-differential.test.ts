@@ -6,7 +6,8 @@ import type {
   ConfigurableCryptoOptions,
   MessageProfile,
 } from "../../src/crypto/configurable/options.ts";
-import { formCodec, jsonCodec } from "../support/crypto/codecs.ts";
+import { formCodec } from "../../src/message/codecs/form-codec.ts";
+import { jsonCodec } from "../../src/message/codecs/json-codec.ts";
 import { handlerFor, TestClock } from "../support/crypto/handlers.ts";
 import { inline, partner, platform } from "../support/crypto/test-keys.ts";
 
@@ -181,16 +182,17 @@ describe("WeChat Pay APIv3, against wechatpay-axios-plugin", () => {
     expect(Rsa.verify(message, signature, platform.publicKey)).toBe(true);
   });
 
-  it("query strings are part of the signed path", async () => {
+  it("a GET is signed over its query string and an empty body, as the SDK signs it", async () => {
     const handler = await handlerFor(options, { clock });
     const wire = await handler.sealRequest({
       method: "GET",
       path: "/v3/pay/transactions/out-trade-no/T1",
       headers: {},
       query: { mchid },
-      body: "",
-      codec: { ...jsonCodec, encode: () => "" },
+      body: undefined,
+      codec: jsonCodec,
     });
+    expect(wire.body).toBe("");
     const header = wire.headers.authorization ?? "";
     const [, ts = "", nonce = ""] = /timestamp="(\d+)",nonce_str="([^"]+)"/.exec(header) ?? [];
     const signature = /signature="([^"]+)"/.exec(header)?.[1] ?? "";
@@ -202,6 +204,39 @@ describe("WeChat Pay APIv3, against wechatpay-axios-plugin", () => {
       "",
     );
     expect(Rsa.verify(message, signature, platform.publicKey)).toBe(true);
+    expect(header).toBe(
+      Formatter.authorization(
+        mchid,
+        nonce,
+        Rsa.sign(message, platform.privateKey),
+        ts,
+        merchantSerial,
+      ),
+    );
+  });
+
+  it("a 204 the SDK signs over the empty body opens as an empty message; altered, it is refused", async () => {
+    const handler = await handlerFor(options, { clock });
+    const ts = String(Math.floor(clock.now() / 1000));
+    const nonce = "C0FFEE";
+    const headers = {
+      "Wechatpay-Timestamp": ts,
+      "Wechatpay-Nonce": nonce,
+      "Wechatpay-Serial": platformSerial,
+      "Wechatpay-Signature": Rsa.sign(Formatter.response(ts, nonce, ""), partner.privateKey),
+    };
+    const sent = {
+      method: "POST" as const,
+      path: "/v3/pay/transactions/out-trade-no/T1/close",
+      headers: {},
+      query: {},
+      body: "{}",
+    };
+    const opened = await handler.openResponse({ status: 204, headers, body: "" }, sent, jsonCodec);
+    expect(opened).toMatchObject({ body: {}, text: "" });
+    await expect(
+      handler.openResponse({ status: 204, headers, body: "{}" }, sent, jsonCodec),
+    ).rejects.toMatchObject({ code: "CRYPTO_VERIFY_FAILED" });
   });
 
   it("verifies an SDK-signed answer and rejects an unknown serial", async () => {

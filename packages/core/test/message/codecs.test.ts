@@ -177,3 +177,22 @@ describe("xml element names", () => {
     expect(xmlCodec.decode(text)).toEqual({ 金额: "1", "ns:code": "0000", xmlVersion: "2" });
   });
 });
+
+describe("no body and empty bodies", () => {
+  const xml: XmlOptions = { root: "xml" };
+  it.each([jsonCodec, xmlCodec, formCodec, textCodec])(
+    "$format: no body encodes as empty text, an empty body decodes as an empty message",
+    (codec) => {
+      const options = codec === xmlCodec ? { xml } : undefined;
+      expect(codec.encode(undefined, options)).toBe("");
+      expect(codec.encode(null, options)).toBe("");
+      const empty = codec === textCodec ? "" : {};
+      expect(codec.decode("", options)).toEqual(empty);
+      expect(codec.decode(codec === textCodec ? "" : " \r\n", options)).toEqual(empty);
+    },
+  );
+  it("an empty object is still a message: {} and <xml></xml>", () => {
+    expect(jsonCodec.encode({})).toBe("{}");
+    expect(xmlCodec.encode({}, { xml })).toContain("<xml></xml>");
+  });
+});

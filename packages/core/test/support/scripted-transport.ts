@@ -1,15 +1,22 @@
 import { CapflowError } from "../../src/errors.ts";
 import type { Transport, TransportRequest, TransportResponse } from "../../src/ports/transport.ts";
 
-/** One scripted answer: a JSON body, or a transport failure. */
+/** One scripted answer: a JSON body or the body's exact text, or a transport failure. */
 export type ScriptedAnswer =
   | { status?: number; body: unknown; headers?: Record<string, string> }
+  | { status?: number; text: string; headers?: Record<string, string> }
   | { fault: "notSent" | "unknownOutcome" }
   | { hang: Promise<ScriptedAnswer> };
 
 export interface RecordedRequest {
   path: string;
+  method: string;
+  /** The query string, `?a=1` or empty. */
+  search: string;
+  /** The JSON body decoded, undefined when none was sent. */
   body: unknown;
+  /** The body as sent, undefined when none was sent. */
+  text: string | undefined;
   headers: Record<string, string>;
 }
 
@@ -31,7 +38,8 @@ export class ScriptedTransport implements Transport {
   }
 
   async send(request: TransportRequest): Promise<TransportResponse> {
-    const path = new URL(request.url).pathname;
+    const url = new URL(request.url);
+    const path = url.pathname;
     const queue = this.#scripts.get(path);
     if (!queue || queue.length === 0) throw new Error(`no script for ${path}`);
     let answer = queue.length > 1 ? queue.shift()! : queue[0]!;
@@ -40,7 +48,10 @@ export class ScriptedTransport implements Transport {
     }
     this.requests.push({
       path,
+      method: request.method,
+      search: url.search,
       body: request.body ? JSON.parse(request.body) : undefined,
+      text: request.body,
       headers: request.headers,
     });
     while ("hang" in answer) answer = await answer.hang;
@@ -50,7 +61,7 @@ export class ScriptedTransport implements Transport {
     return {
       status: answer.status ?? 200,
       headers: { "content-type": "application/json", ...(answer.headers ?? {}) },
-      body: JSON.stringify(answer.body),
+      body: "text" in answer ? answer.text : JSON.stringify(answer.body),
       durationMs: 1,
     };
   }

@@ -97,7 +97,7 @@ export async function sealMessage(
       text = encodeWire();
     }
   }
-  if (headers["content-type"] === undefined) {
+  if (headers["content-type"] === undefined && text !== "") {
     headers["content-type"] =
       encryption === undefined ? codec.contentType : envelopeTypes[encryption.format];
   }

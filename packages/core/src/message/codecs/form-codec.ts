@@ -1,6 +1,7 @@
 import type { Codec } from "../codec.ts";
 import { toMessageValue } from "../message-value.ts";
 import { decodeError, encodeError } from "./decode-error.ts";
+import { isEmptyBody } from "./empty-body.ts";
 
 /**
  * `form`: application/x-www-form-urlencoded (UTF-8). The body must be an object; each member is
@@ -25,6 +26,7 @@ export const formCodec: Codec = {
     return params.toString();
   },
   decode(text) {
+    if (isEmptyBody(text)) return {};
     // URLSearchParams never throws; reject what is visibly not a form (JSON, XML, HTML).
     if (/^\s*[{[<]/.test(text)) throw decodeError("form", text, "not form-urlencoded");
     const fields: Record<string, string | string[]> = {};

@@ -3,6 +3,7 @@ import type { XmlOptions } from "../../definition/types.ts";
 import type { Codec } from "../codec.ts";
 import { toMessageValue } from "../message-value.ts";
 import { decodeError, encodeError } from "./decode-error.ts";
+import { isEmptyBody } from "./empty-body.ts";
 
 /** Attribute keys start with `@` (`{ "@version": "1.0" }`); mixed text is `#text`. */
 export const xmlAttributePrefix = "@";
@@ -44,11 +45,13 @@ const xmlName = /^[\p{L}_:][\p{L}\p{N}_.:-]*$/u;
  * are wrapped in CDATA). Every value is escaped. Decoding gives the content of the root element as
  * plain objects whose leaves are strings (never numbers), repeated elements as arrays, and
  * attributes under `@name`. Documents with a DOCTYPE are refused (entity expansion attacks).
+ * No body encodes as empty text; an empty body decodes as `{}`.
  */
 export const xmlCodec: Codec = {
   format: "xml",
   contentType: "application/xml; charset=utf-8",
   encode(value, options) {
+    if (value === undefined || value === null) return "";
     const xml = options?.xml;
     if (xml === undefined) throw encodeError("xml", 'xml bodies need the "xml.root" option');
     const plain = toMessageValue(value) ?? {};
@@ -67,6 +70,7 @@ export const xmlCodec: Codec = {
       : `<?xml version="1.0" encoding="UTF-8"?>${document}`;
   },
   decode(text, options) {
+    if (isEmptyBody(text)) return {};
     if (/<!DOCTYPE/i.test(text)) {
       throw decodeError("xml", text, "documents with a DOCTYPE are refused");
     }
