@@ -167,6 +167,53 @@ describe.each(ciphers)("envelope $cipher ($contentKey $wrap)", (encryption) => {
   });
 });
 
+describe("an encoding per envelope part", () => {
+  it("writes ciphertext, wrapped key and IV each in its own encoding, and reads them back", async () => {
+    const options: ConfigurableCryptoOptions = {
+      keys: {
+        encryption: { ref: inline(partner.publicPem) },
+        decryption: { ref: inline(platform.privatePem) },
+      },
+      request: {
+        encryption: {
+          cipher: "sm4-cbc",
+          contentKey: "wrapped",
+          wrap: "rsa-oaep-sha256",
+          iv: "field",
+          encoding: { ciphertext: "base64url", key: "hex", iv: "hex-upper" },
+          envelope: { data: "data", key: "key", iv: "iv" },
+        },
+      },
+    };
+    const client = await handlerFor(options);
+    const mock = await handlerFor(
+      mirrorCryptoOptions(options, {
+        encryption: { ref: inline(platform.publicPem) },
+        decryption: { ref: inline(partner.privatePem) },
+      }),
+    );
+    const body = { loan_no: "L1", name: "张三" };
+    const wire = await client.sealRequest({
+      method: "POST",
+      path: "/",
+      headers: {},
+      query: {},
+      body,
+      codec: jsonCodec,
+    });
+    const envelope = JSON.parse(wire.body) as Record<string, string>;
+    expect(envelope.key).toMatch(/^[0-9a-f]{512}$/);
+    expect(envelope.iv).toMatch(/^[0-9A-F]{32}$/);
+    expect(envelope.data).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect((await mock.openRequest(wire, jsonCodec)).body).toEqual(body);
+    // A part in another part's encoding is not read.
+    const swapped = { ...envelope, iv: Buffer.from(envelope.iv ?? "", "hex").toString("base64") };
+    await expect(
+      mock.openRequest({ ...wire, body: JSON.stringify(swapped) }, jsonCodec),
+    ).rejects.toMatchObject({ code: "CRYPTO_DECRYPT_FAILED" });
+  });
+});
+
 describe("key rotation", () => {
   const profile = {
     keyId: { in: "header" as const, name: "X-Key-Id" },

@@ -249,6 +249,34 @@ describe("configurable options validation", () => {
     [{ request: { timestamp: { window: "five minutes" } } }, "/request/timestamp/window"],
     [
       {
+        keys: { contentKey: { ref: "env:K" } },
+        request: {
+          encryption: {
+            cipher: "aes-256-cbc",
+            contentKey: "shared",
+            encoding: { ciphertext: "base64", iv: "HEX" },
+            envelope: { data: "d" },
+          },
+        },
+      },
+      "/request/encryption/encoding/iv",
+    ],
+    [
+      {
+        keys: { contentKey: { ref: "env:K" } },
+        request: {
+          encryption: {
+            cipher: "aes-256-cbc",
+            contentKey: "shared",
+            encoding: { signature: "hex" },
+            envelope: { data: "d" },
+          },
+        },
+      },
+      "/request/encryption/encoding/signature",
+    ],
+    [
+      {
         keys: {
           signing: { ref: "env:S" },
           verifying: { ref: "env:V" },

@@ -3,13 +3,13 @@ import type { ErrorContext } from "../../errors.ts";
 import { parseJson } from "../../message/codecs/parse-json.ts";
 import { Redacted } from "../../redacted.ts";
 import { createContentCipher } from "../ciphers/content-cipher.ts";
-import { decodeBinary, encodeBinary } from "../encoding.ts";
+import { type BinaryEncoding, decodeBinary, encodeBinary } from "../encoding.ts";
 import { configInvalid, decryptFailed } from "../failures.ts";
 import { createKeyWrapper, type KeyWrapper } from "../key-wrap.ts";
 import type { SecretKey } from "../keys/loaded-keys.ts";
 import type { LoadedKeys } from "./load-keys.ts";
 import { type Fields, isFields } from "./messages.ts";
-import type { EncryptionPart } from "./options.ts";
+import type { EncryptionPart, EnvelopeEncodings } from "./options.ts";
 
 /**
  * Content encryption into an envelope: the encoded business body is encrypted with a content key
@@ -33,7 +33,7 @@ export function compileEnvelopeEncryption(
   context: ErrorContext,
 ): EnvelopeEncryption {
   const cipher = createContentCipher(part.cipher);
-  const encoding = part.encoding ?? "base64";
+  const encoding = envelopeEncodings(part);
   const layout = part.envelope;
   const format = layout.format ?? "json";
   const ivMode = cipher.ivLength === 0 ? "none" : (part.iv ?? "prefix");
@@ -74,12 +74,12 @@ export function compileEnvelopeEncryption(
       const envelope: Fields = {};
       envelope[layout.data] = encodeBinary(
         ivMode === "prefix" ? Buffer.concat([iv, ct]) : ct,
-        encoding,
+        encoding.ciphertext,
       );
       if (wrapper !== undefined && layout.key !== undefined)
-        envelope[layout.key] = encodeBinary(wrapper.wrap(key), encoding);
+        envelope[layout.key] = encodeBinary(wrapper.wrap(key), encoding.key);
       if (ivMode === "field" && layout.iv !== undefined)
-        envelope[layout.iv] = encodeBinary(iv, encoding);
+        envelope[layout.iv] = encodeBinary(iv, encoding.iv);
       return envelope;
     },
     encodeEnvelope(envelope) {
@@ -101,15 +101,16 @@ export function compileEnvelopeEncryption(
     open(envelope) {
       const dataText = envelope[layout.data];
       if (typeof dataText !== "string") throw fail(`envelope field ${layout.data} is missing`);
-      const data = decodeBinary(dataText, encoding);
-      if (data === undefined) throw fail(`envelope field ${layout.data} is not ${encoding}`);
+      const data = decodeBinary(dataText, encoding.ciphertext);
+      if (data === undefined)
+        throw fail(`envelope field ${layout.data} is not ${encoding.ciphertext}`);
       let key: Buffer;
       if (wrapper !== undefined) {
         const wrappedText = layout.key === undefined ? undefined : envelope[layout.key];
         const wrapped =
-          typeof wrappedText === "string" ? decodeBinary(wrappedText, encoding) : undefined;
+          typeof wrappedText === "string" ? decodeBinary(wrappedText, encoding.key) : undefined;
         if (wrapped === undefined)
-          throw fail(`envelope field ${layout.key ?? "key"} is missing or not ${encoding}`);
+          throw fail(`envelope field ${layout.key ?? "key"} is missing or not ${encoding.key}`);
         // Never throws on a bad wrapped key: a wrong key fails below, like any tampering.
         key = wrapper.unwrap(wrapped, cipher.keyLength);
       } else {
@@ -122,7 +123,7 @@ export function compileEnvelopeEncryption(
         ct = data.subarray(cipher.ivLength);
       } else if (ivMode === "field") {
         const ivText = layout.iv === undefined ? undefined : envelope[layout.iv];
-        const decoded = typeof ivText === "string" ? decodeBinary(ivText, encoding) : undefined;
+        const decoded = typeof ivText === "string" ? decodeBinary(ivText, encoding.iv) : undefined;
         if (decoded === undefined || decoded.length !== cipher.ivLength)
           throw fail("the IV is missing or malformed");
         iv = decoded;
@@ -145,4 +146,12 @@ export function compileEnvelopeEncryption(
       return text;
     },
   };
+}
+
+/** The encoding of each envelope part: one for all, or one per part (`base64` where not given). */
+function envelopeEncodings(part: EncryptionPart): Required<EnvelopeEncodings> {
+  const given = part.encoding ?? "base64";
+  if (typeof given === "string") return { ciphertext: given, key: given, iv: given };
+  const or = (encoding: BinaryEncoding | undefined) => encoding ?? "base64";
+  return { ciphertext: or(given.ciphertext), key: or(given.key), iv: or(given.iv) };
 }

@@ -6,6 +6,9 @@ export type NeedKey = (role: string, pointer: string, why: string) => void;
 
 export const locations = ["body", "header", "query"];
 
+/** How binary parts (signatures, ciphertexts, wrapped keys, IVs) are written as text. */
+export const binaryEncodings = ["hex", "hex-upper", "base64", "base64url"];
+
 export function optionalLocation(value: Record<string, unknown>, p: string, report: Report): void {
   if (value.in === undefined) return;
   oneOf(value.in, `${p}/in`, locations, report, false);

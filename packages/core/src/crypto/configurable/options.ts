@@ -157,9 +157,19 @@ export interface EncryptionPart {
   iv?: "field" | "prefix" | "zero";
   /** GCM associated data (UTF-8). */
   aad?: string;
-  /** Encoding of ciphertext, wrapped key and IV. Default `base64`. */
-  encoding?: BinaryEncoding;
+  /**
+   * How ciphertext, wrapped key and IV are written: one encoding for all, or one per part (real
+   * banks mix them: data in base64, key and IV in hex). Default `base64`.
+   */
+  encoding?: BinaryEncoding | EnvelopeEncodings;
   envelope: EnvelopeLayout;
+}
+
+/** An encoding per envelope part; parts left out are `base64`. */
+export interface EnvelopeEncodings {
+  ciphertext?: BinaryEncoding;
+  key?: BinaryEncoding;
+  iv?: BinaryEncoding;
 }
 
 export interface EnvelopeLayout {

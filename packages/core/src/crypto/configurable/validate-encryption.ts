@@ -1,4 +1,11 @@
-import { allowOnly, isObject, type NeedKey, oneOf, type Report } from "./option-checks.ts";
+import {
+  allowOnly,
+  binaryEncodings,
+  isObject,
+  type NeedKey,
+  oneOf,
+  type Report,
+} from "./option-checks.ts";
 
 export function validateEncryption(
   value: unknown,
@@ -34,7 +41,13 @@ export function validateEncryption(
     false,
   );
   oneOf(value.iv, `${p}/iv`, ["field", "prefix", "zero"], report, true);
-  oneOf(value.encoding, `${p}/encoding`, ["hex", "hex-upper", "base64", "base64url"], report, true);
+  if (isObject(value.encoding)) {
+    allowOnly(value.encoding, `${p}/encoding`, ["ciphertext", "key", "iv"], report);
+    for (const [part, encoding] of Object.entries(value.encoding))
+      oneOf(encoding, `${p}/encoding/${part}`, binaryEncodings, report, true);
+  } else {
+    oneOf(value.encoding, `${p}/encoding`, binaryEncodings, report, true);
+  }
   if (value.aad !== undefined && (typeof cipher !== "string" || !cipher.endsWith("gcm"))) {
     report(`${p}/aad`, "aad applies to GCM ciphers only");
   }

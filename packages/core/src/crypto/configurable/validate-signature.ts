@@ -1,5 +1,6 @@
 import {
   allowOnly,
+  binaryEncodings,
   isObject,
   locations,
   type NeedKey,
@@ -64,7 +65,7 @@ export function validateSignature(
   );
   const algorithm = signature.algorithm;
   if (!oneOf(algorithm, `${p}/algorithm`, [...symmetric, ...asymmetric], report, false)) return;
-  oneOf(signature.output, `${p}/output`, ["hex", "hex-upper", "base64", "base64url"], report, true);
+  oneOf(signature.output, `${p}/output`, binaryEncodings, report, true);
   oneOf(signature.over, `${p}/over`, ["wire", "plain"], report, true);
   oneOf(signature.sm2Encoding, `${p}/sm2Encoding`, ["raw", "der"], report, true);
   if (symmetric.includes(algorithm as string)) {
