@@ -117,6 +117,8 @@ export async function openMessage(
             ? "xml"
             : codec.format,
     });
+    if (canonical === undefined)
+      throw verifyFailed("the body has no single member the signature covers", context);
     const data = Buffer.from(canonical, "utf8");
     let ok = false;
     for (const key of candidates) {

@@ -2,6 +2,7 @@ import type { Duration } from "../../definition/types.ts";
 import type { SortedFieldsCanonicalization } from "../canonicalize.ts";
 import type { ContentCipherName } from "../ciphers/content-cipher.ts";
 import type { BinaryEncoding } from "../encoding.ts";
+import type { JsonMemberSelector } from "../json-member.ts";
 import type { KeyWrapName } from "../key-wrap.ts";
 import type { KeyFormat, KeySpec } from "../keys/key-spec.ts";
 import type { DigestAlgorithm, HmacAlgorithm } from "../signers/digest-signer.ts";
@@ -10,6 +11,7 @@ export type {
   ContentCipherName,
   DigestAlgorithm,
   HmacAlgorithm,
+  JsonMemberSelector,
   KeyFormat,
   KeySpec,
   KeyWrapName,
@@ -140,6 +142,11 @@ export type SignaturePlacement =
 export type Canonicalization =
   | SortedFieldsCanonicalization
   | { kind: "rawBody" }
+  /**
+   * The exact text of one top-level member of a JSON body, by `member` name or name `pattern`
+   * (Alipay OpenAPI answers: `{ "kind": "jsonMember", "pattern": "_response$" }`).
+   */
+  | ({ kind: "jsonMember" } & JsonMemberSelector)
   | {
       kind: "template";
       /** Named parts `{method}`, `{path}` (with query), `{timestamp}`, `{nonce}`, `{body}`, `{header:x}`, `{field:x}`. */

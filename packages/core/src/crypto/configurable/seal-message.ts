@@ -77,6 +77,11 @@ export async function sealMessage(
       fields,
       fieldsFormat: over || encryption === undefined ? codec.format : encryption.format,
     });
+    if (canonical === undefined)
+      throw configInvalid(
+        "the body has no single member the signature's canonical form names (jsonMember)",
+        context,
+      );
     const sig = encodeBinary(
       await signature.scheme.sign(Buffer.from(canonical, "utf8")),
       signature.output,

@@ -6,6 +6,7 @@ import {
 } from "../canonicalize.ts";
 import type { BinaryEncoding } from "../encoding.ts";
 import { configInvalid } from "../failures.ts";
+import { compileJsonMemberSelector, jsonMemberTextOf } from "../json-member.ts";
 import { createDigestScheme } from "../signers/digest-signer.ts";
 import { createRsaScheme } from "../signers/rsa-signer.ts";
 import type { SignatureScheme } from "../signers/signature-scheme.ts";
@@ -20,7 +21,8 @@ export interface CompiledSignature {
   scheme: SignatureScheme;
   /** How the signature bytes are written as text. */
   output: BinaryEncoding;
-  canonical: (parts: CanonicalParts) => string;
+  /** The canonical string; undefined when the message lacks what it is made of (a JSON member). */
+  canonical: (parts: CanonicalParts) => string | undefined;
   header: HeaderTemplate;
   /** Whether the canonical string contains the body text (raw body, or `{body}` in a template). */
   needsBodyText: boolean;
@@ -59,7 +61,7 @@ export function compileSignature(
   }
   const canonicalSpec = part.canonical;
   const signatureField = part.placement.in === "body" ? part.placement.name : undefined;
-  let canonical: (parts: CanonicalParts) => string;
+  let canonical: (parts: CanonicalParts) => string | undefined;
   if (canonicalSpec.kind === "sortedFields") {
     const sortedFields = compileSortedFields(canonicalSpec, signatureField);
     canonical = (parts) => {
@@ -69,6 +71,9 @@ export function compileSignature(
     };
   } else if (canonicalSpec.kind === "rawBody") {
     canonical = (parts) => parts.body;
+  } else if (canonicalSpec.kind === "jsonMember") {
+    const matches = compileJsonMemberSelector(canonicalSpec);
+    canonical = (parts) => jsonMemberTextOf(parts.body, matches);
   } else {
     canonical = compileCanonicalTemplate(canonicalSpec.template);
   }
@@ -83,7 +88,10 @@ export function compileSignature(
     output,
     canonical,
     header,
-    needsBodyText: canonicalSpec.kind === "rawBody" || template.includes("{body}"),
+    needsBodyText:
+      canonicalSpec.kind === "rawBody" ||
+      canonicalSpec.kind === "jsonMember" ||
+      template.includes("{body}"),
     needsPath: template.includes("{path}"),
     needsWireFields:
       canonicalSpec.kind === "sortedFields" ||

@@ -34,7 +34,8 @@ function validateKeySpec(spec: unknown, pointer: string, report: Report): void {
     report(pointer, 'a key is an object such as { "ref": "file:keys/partner.pem" }');
     return;
   }
-  allowOnly(spec, pointer, ["ref", "format", "password", "id", "certificate"], report);
+  allowOnly(spec, pointer, ["ref", "format", "password", "id", "idFormat", "certificate"], report);
+  oneOf(spec.idFormat, `${pointer}/idFormat`, ["serial", "alipayCertSn"], report, true);
   if (typeof spec.ref !== "string" || spec.ref === "") {
     report(
       `${pointer}/ref`,

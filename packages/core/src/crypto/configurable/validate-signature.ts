@@ -108,10 +108,21 @@ export function validateSignature(
 
 function validateCanonical(value: unknown, p: string, report: Report): void {
   if (!isObject(value)) {
-    report(p, 'canonical is required: { "kind": "sortedFields" | "rawBody" | "template" }');
+    report(
+      p,
+      'canonical is required: { "kind": "sortedFields" | "rawBody" | "template" | "jsonMember" }',
+    );
     return;
   }
-  if (!oneOf(value.kind, `${p}/kind`, ["sortedFields", "rawBody", "template"], report, false))
+  if (
+    !oneOf(
+      value.kind,
+      `${p}/kind`,
+      ["sortedFields", "rawBody", "template", "jsonMember"],
+      report,
+      false,
+    )
+  )
     return;
   if (value.kind === "sortedFields") {
     allowOnly(
@@ -148,8 +159,30 @@ function validateCanonical(value: unknown, p: string, report: Report): void {
         }
       }
     }
+  } else if (value.kind === "jsonMember") {
+    allowOnly(value, p, ["kind", "member", "pattern"], report);
+    if ((value.member === undefined) === (value.pattern === undefined)) {
+      report(
+        p,
+        'name the member the signature covers: "member" (its name) or "pattern" (a regular expression), one of them',
+      );
+    } else if (value.member !== undefined && typeof value.member !== "string") {
+      report(`${p}/member`, "member is the member's name");
+    } else if (value.pattern !== undefined && !isRegExp(value.pattern)) {
+      report(`${p}/pattern`, "pattern must be a regular expression such as _response$");
+    }
   } else {
     allowOnly(value, p, ["kind"], report);
+  }
+}
+
+function isRegExp(value: unknown): boolean {
+  if (typeof value !== "string") return false;
+  try {
+    new RegExp(value);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -1,4 +1,5 @@
 import type { SecretRef } from "../../definition/types.ts";
+import type { CertificateIdFormat } from "./certificate-id.ts";
 
 export type KeyFormat = "pem" | "pkcs12" | "hex" | "base64" | "utf8";
 
@@ -12,8 +13,10 @@ export interface KeySpec {
   format?: KeyFormat;
   /** Password of a PKCS#12 file or an encrypted PKCS#8 PEM. */
   password?: SecretRef;
-  /** Key id for rotation and headers. Default: the certificate's serial number, if any. */
+  /** Key id for rotation and headers. Default: derived from the certificate, if any (`idFormat`). */
   id?: string;
+  /** How the id is derived from the key's certificate. Default `serial` (upper-case hex). */
+  idFormat?: CertificateIdFormat;
   /** A certificate whose serial number identifies this private key (`{serial}` in headers). */
   certificate?: SecretRef;
 }

@@ -11,9 +11,11 @@ import type { SecretResolver } from "../../ports/secret-resolver.ts";
 import { Redacted } from "../../redacted.ts";
 import { keyInvalid } from "../failures.ts";
 import { describeRef } from "../secret-reference.ts";
+import { certificateId } from "./certificate-id.ts";
 import type { KeySpec } from "./key-spec.ts";
 import type { PrivateKey, PublicKey, SecretKey } from "./loaded-keys.ts";
 import { readPkcs12 } from "./pkcs12.ts";
+import { readSm2PrivateHex, readSm2Public } from "./sm2-key-forms.ts";
 
 export type KeyFamily = "rsa" | "sm2";
 
@@ -82,39 +84,50 @@ export async function loadPrivateKey(
       passwordDigest,
       certificate?.toString("base64"),
       spec.id,
+      spec.idFormat,
     ),
     () => {
+      const idOf = (cert: X509Certificate | undefined) =>
+        spec.id ?? (cert === undefined ? undefined : certificateId(cert, spec.idFormat));
+      const ownCertificate =
+        certificate === undefined ? undefined : new X509Certificate(certificate);
       if (family === "sm2") {
-        const hex = readHex(bytes, spec.format, fail);
-        if (hex.length !== 64) throw fail("an SM2 private key is 32 bytes (64 hex digits)");
+        let hex: string;
         let publicHex: string;
         try {
+          hex = readSm2PrivateHex(bytes, spec.format);
           publicHex = sm2.getPublicKeyFromPrivateKey(hex);
         } catch (error) {
-          throw fail("not a valid SM2 private key", error);
+          throw fail((error as Error).message);
         }
-        return withId({ kind: "sm2-private", privateHex: Redacted.of(hex), publicHex }, spec.id);
+        return withId(
+          { kind: "sm2-private", privateHex: Redacted.of(hex), publicHex },
+          idOf(ownCertificate),
+        );
       }
       let key: KeyObject;
-      let serial: string | undefined;
+      let keyCertificate = ownCertificate;
       try {
         if (spec.format === "pkcs12") {
           const p12 = readPkcs12(bytes, password ?? "");
           if (p12.privateKey === undefined) throw fail("the PKCS#12 file holds no private key");
           key = p12.privateKey;
-          serial = p12.certificate?.serialNumber;
+          keyCertificate ??= p12.certificate;
         } else {
           key = parsePrivate(bytes, spec.format, password);
         }
-        if (certificate !== undefined) serial = new X509Certificate(certificate).serialNumber;
       } catch (error) {
         if (error instanceof Error && error.name === "CapflowError") throw error;
         throw fail("cannot parse the private key", error);
       }
       if (key.asymmetricKeyType !== "rsa" && key.asymmetricKeyType !== "rsa-pss") {
-        throw fail(`expected an RSA private key, got ${key.asymmetricKeyType ?? "unknown"}`);
+        throw fail(
+          key.asymmetricKeyType === undefined
+            ? "expected an RSA private key; this looks like an SM2 or other key (SM2 keys need an SM2 signature or wrap in the profiles)"
+            : `expected an RSA private key, got ${key.asymmetricKeyType}`,
+        );
       }
-      return withId({ kind: "private", key }, spec.id ?? serial);
+      return withId({ kind: "private", key }, idOf(keyCertificate));
     },
   );
 }
@@ -135,29 +148,47 @@ export async function loadPublicKey(
       { ...ctx.context, key: describeRef(spec.ref) },
       cause,
     );
-  return remember(cacheKey(`public-${family}`, bytes, spec.format, password, spec.id), () => {
+  const cacheId = cacheKey(
+    `public-${family}`,
+    bytes,
+    spec.format,
+    password,
+    spec.id,
+    spec.idFormat,
+  );
+  return remember(cacheId, () => {
+    const idOf = (cert: X509Certificate | undefined) =>
+      spec.id ?? (cert === undefined ? undefined : certificateId(cert, spec.idFormat));
     if (family === "sm2") {
-      let hex = readHex(bytes, spec.format, fail);
-      if (hex.length === 128) hex = `04${hex}`;
-      if (hex.length !== 130 || !sm2.verifyPublicKey(hex))
-        throw fail("not a valid uncompressed SM2 public key (04 || x || y)");
+      let publicHex: string;
+      let certificate: X509Certificate | undefined;
+      try {
+        ({ publicHex, certificate } = readSm2Public(bytes, spec.format));
+      } catch (error) {
+        throw fail((error as Error).message);
+      }
+      if (!sm2.verifyPublicKey(publicHex)) throw fail("not a point of the SM2 curve");
       return withId(
-        { kind: "sm2-public", publicHex: hex, point: sm2.precomputePublicKey(hex) },
-        spec.id,
+        {
+          kind: "sm2-public",
+          publicHex,
+          point: sm2.precomputePublicKey(publicHex),
+          ...(certificate === undefined ? {} : { certificate }),
+        },
+        idOf(certificate),
       );
     }
     let key: KeyObject;
-    let serial: string | undefined;
+    let certificate: X509Certificate | undefined;
     try {
       if (spec.format === "pkcs12") {
         const p12 = readPkcs12(bytes, password ?? "");
         if (p12.certificate === undefined) throw fail("the PKCS#12 file holds no certificate");
-        key = p12.certificate.publicKey;
-        serial = p12.certificate.serialNumber;
+        certificate = p12.certificate;
+        key = certificate.publicKey;
       } else if (bytes.includes("-----BEGIN CERTIFICATE-----")) {
-        const cert = new X509Certificate(bytes);
-        key = cert.publicKey;
-        serial = cert.serialNumber;
+        certificate = new X509Certificate(bytes);
+        key = certificate.publicKey;
       } else {
         key = parsePublic(bytes, spec.format);
       }
@@ -166,9 +197,16 @@ export async function loadPublicKey(
       throw fail("cannot parse the public key or certificate", error);
     }
     if (key.asymmetricKeyType !== "rsa" && key.asymmetricKeyType !== "rsa-pss") {
-      throw fail(`expected an RSA public key, got ${key.asymmetricKeyType ?? "unknown"}`);
+      throw fail(
+        key.asymmetricKeyType === undefined
+          ? "expected an RSA public key or certificate; this looks like an SM2 or other key (SM2 keys need an SM2 signature or wrap in the profiles)"
+          : `expected an RSA public key, got ${key.asymmetricKeyType}`,
+      );
     }
-    return withId({ kind: "public", key }, spec.id ?? serial);
+    return withId(
+      { kind: "public", key, ...(certificate === undefined ? {} : { certificate }) },
+      idOf(certificate),
+    );
   });
 }
 
@@ -222,15 +260,6 @@ function parsePublic(bytes: Buffer, format: KeySpec["format"]): KeyObject {
     }
   }
   return createPublicKey(bytes);
-}
-
-function readHex(bytes: Buffer, format: KeySpec["format"], fail: (what: string) => Error): string {
-  const text = bytes.toString("utf8").trim();
-  if (format === "base64") return Buffer.from(text, "base64").toString("hex");
-  if (format !== undefined && format !== "hex")
-    throw fail(`SM2 keys are hex or base64, not ${format}`);
-  if (!/^[0-9a-fA-F]+$/.test(text)) throw fail("not hex text");
-  return text.toLowerCase();
 }
 
 function withId<T extends PrivateKey | PublicKey>(key: T, id: string | undefined): T {

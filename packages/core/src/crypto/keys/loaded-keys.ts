@@ -1,4 +1,4 @@
-import type { KeyObject } from "node:crypto";
+import type { KeyObject, X509Certificate } from "node:crypto";
 import type { Redacted } from "../../redacted.ts";
 
 /**
@@ -17,6 +17,8 @@ export interface RsaPublicKey {
   kind: "public";
   key: KeyObject;
   id?: string;
+  /** The certificate the key came in, when it came in one (expiry, chain, serial). */
+  certificate?: X509Certificate;
 }
 
 export interface Sm2PrivateKey {
@@ -33,6 +35,7 @@ export interface Sm2PublicKey {
   /** Precomputed multiples of the point: verification and encryption several times faster. */
   point: unknown;
   id?: string;
+  certificate?: X509Certificate;
 }
 
 export type SecretKey = Redacted<Buffer>;
