@@ -44,7 +44,7 @@ describe("SM2 keys in the forms partners deliver", () => {
       if (key.kind !== "sm2-private") throw new Error("expected an SM2 private key");
       const hex = Redacted.reveal(key.privateHex);
       expect(hex).toMatch(/^[0-9a-f]{64}$/);
-      const fromCertificate = await loadPublicKey({ ref: inline(sm2Leaf.certPem) }, "sm2", ctx);
+      const fromCertificate = await sm2PublicHex({ ref: inline(sm2Leaf.certPem) });
       expect(reference.sm2.getPublicKeyFromPrivateKey(hex)).toBe(fromCertificate.publicHex);
       // The raw hex and base64 forms are the same key.
       const raw = await loadPrivateKey({ ref: inline(hex) }, "sm2", ctx);
