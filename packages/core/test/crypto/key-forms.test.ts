@@ -7,7 +7,7 @@ import { loadPrivateKey, loadPublicKey } from "../../src/crypto/keys/load-key.ts
 import { createDefaultSecretResolver } from "../../src/crypto/secret-resolvers.ts";
 import { Redacted } from "../../src/redacted.ts";
 import { OpensslCa, openssl } from "../support/crypto/openssl-ca.ts";
-import { inline, platform } from "./fixtures/test-keys.ts";
+import { inline, platform } from "../support/crypto/test-keys.ts";
 
 // sm-crypto 0.5.8, the reference implementation, as the oracle.
 const reference = createRequire(import.meta.url)("sm-crypto") as {

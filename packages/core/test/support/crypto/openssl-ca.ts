@@ -147,3 +147,17 @@ keyUsage = critical,digitalSignature,nonRepudiation,keyEncipherment
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 `;
+
+/** An SM2 key's numbers as `openssl pkey -text` prints them: the reference for SM2 libraries. */
+export function sm2KeyHex(keyFile: string, dir: string): { privateHex: string; publicHex: string } {
+  const text = openssl(["pkey", "-in", keyFile, "-text", "-noout"], dir).toString();
+  const block = (label: string) =>
+    (new RegExp(`${label}:\\n((?:\\s+[0-9a-f:]+\\n)+)`).exec(text)?.[1] ?? "").replace(
+      /[\s:]/g,
+      "",
+    );
+  const privateHex = block("priv")
+    .replace(/^00(?=[0-9a-f]{64}$)/, "")
+    .padStart(64, "0");
+  return { privateHex, publicHex: block("pub") };
+}
