@@ -123,8 +123,6 @@ export {
   createConfigurableHandler,
 } from "./crypto/configurable/configurable-handler.ts";
 export type * from "./crypto/configurable/options.ts";
-export type { BinaryEncoding } from "./crypto/encoding.ts";
-export { defaultSm2UserId } from "./crypto/signers/sm2-signer.ts";
 export {
   createCompositeSecretResolver,
   createDefaultSecretResolver,
@@ -133,6 +131,53 @@ export {
   createInlineSecretResolver,
   type DefaultSecretResolverOptions,
 } from "./crypto/secret-resolvers.ts";
+
+// crypto building blocks: the primitives the configurable handler composes, for handlers of your
+// own (docs/crypto.md, "Building blocks for your own handler"). All on OpenSSL (node:crypto)
+// except SM2 signing and encryption (sm-crypto-v2).
+export { type BinaryEncoding, decodeBinary, encodeBinary } from "./crypto/encoding.ts";
+export {
+  type CanonicalParts,
+  compileCanonicalTemplate,
+  type SortedFieldsCanonicalization,
+  sortedFieldsCanonical,
+} from "./crypto/canonicalize.ts";
+export { type JsonMemberSelector, jsonMemberText } from "./crypto/json-member.ts";
+export {
+  type ContentCipher,
+  type ContentCipherName,
+  createContentCipher,
+} from "./crypto/ciphers/content-cipher.ts";
+export { type RsaKeyWrapPadding, rsaUnwrapKey, rsaWrapKey } from "./crypto/rsa-key-wrap.ts";
+export {
+  createSm2Decryptor,
+  defaultSm2UserId,
+  readSm2PrivateKey,
+  readSm2PublicKey,
+  type Sm2EncryptionOptions,
+  type Sm2SignatureOptions,
+  sm2Decrypt,
+  sm2Encrypt,
+  sm2Sign,
+  sm2Verify,
+} from "./crypto/sm2.ts";
+export {
+  type KeyFamily,
+  type KeyLoadContext,
+  loadPrivateKey,
+  loadPublicKey,
+  loadSecretKey,
+} from "./crypto/keys/load-key.ts";
+export type {
+  PrivateKey,
+  PublicKey,
+  RsaPrivateKey,
+  RsaPublicKey,
+  SecretKey,
+  Sm2PrivateKey,
+  Sm2PublicKey,
+} from "./crypto/keys/loaded-keys.ts";
+export { type CertificateIdFormat, certificateId } from "./crypto/keys/certificate-id.ts";
 
 // ports: what adapters implement
 export type { Clock } from "./ports/clock.ts";

@@ -12,7 +12,7 @@ export {
 } from "./crypto/configurable/mirror.ts";
 // crypto
 export { validateConfigurableOptions } from "./crypto/configurable/validate-options.ts";
-export { unwrapPkcs1v15 } from "./crypto/pkcs1-unwrap.ts";
+
 // definitions
 export { parseDuration } from "./definition/duration.ts";
 export { fromPointer, toPointer } from "./definition/json-pointer.ts";

@@ -5,25 +5,38 @@ import {
   type KeyObject,
   X509Certificate,
 } from "node:crypto";
-import { sm2 } from "sm-crypto-v2";
 import type { ErrorContext } from "../../errors.ts";
 import type { SecretResolver } from "../../ports/secret-resolver.ts";
 import { Redacted } from "../../redacted.ts";
 import { keyInvalid } from "../failures.ts";
 import { describeRef } from "../secret-reference.ts";
+import { readSm2PrivateKey, readSm2PublicKey } from "../sm2.ts";
 import { certificateId } from "./certificate-id.ts";
 import type { KeySpec } from "./key-spec.ts";
-import type { PrivateKey, PublicKey, SecretKey } from "./loaded-keys.ts";
+import type {
+  PrivateKey,
+  PublicKey,
+  SecretKey,
+  Sm2PrivateKey,
+  Sm2PublicKey,
+} from "./loaded-keys.ts";
 import { readPkcs12 } from "./pkcs12.ts";
-import { readSm2PrivateHex, readSm2Public } from "./sm2-key-forms.ts";
 
 export type KeyFamily = "rsa" | "sm2";
 
+/** Where keys come from: a handler's `CryptoHandlerDeps` will do. */
 export interface KeyLoadContext {
   secrets: SecretResolver;
-  baseDir?: string;
+  /** Folder relative `file:` references resolve against. */
+  baseDir?: string | undefined;
+  /** Channel code, for error context. */
+  channel?: string | undefined;
   /** Error context (channel, role). */
-  context: ErrorContext;
+  context?: ErrorContext;
+}
+
+function errorContextOf(ctx: KeyLoadContext): ErrorContext {
+  return { ...(ctx.channel === undefined ? {} : { channel: ctx.channel }), ...ctx.context };
 }
 
 /**
@@ -71,7 +84,7 @@ export async function loadPrivateKey(
   const fail = (what: string, cause?: unknown) =>
     keyInvalid(
       `${what} (key ${describeRef(spec.ref)}). Check the reference, the format and the password.`,
-      { ...ctx.context, key: describeRef(spec.ref) },
+      { ...errorContextOf(ctx), key: describeRef(spec.ref) },
       cause,
     );
   const passwordDigest =
@@ -92,18 +105,13 @@ export async function loadPrivateKey(
       const ownCertificate =
         certificate === undefined ? undefined : new X509Certificate(certificate);
       if (family === "sm2") {
-        let hex: string;
-        let publicHex: string;
+        let key: Sm2PrivateKey;
         try {
-          hex = readSm2PrivateHex(bytes, spec.format);
-          publicHex = sm2.getPublicKeyFromPrivateKey(hex);
+          key = readSm2PrivateKey(bytes, spec.format);
         } catch (error) {
           throw fail((error as Error).message);
         }
-        return withId(
-          { kind: "sm2-private", privateHex: Redacted.of(hex), publicHex },
-          idOf(ownCertificate),
-        );
+        return withId(key, idOf(ownCertificate));
       }
       let key: KeyObject;
       let keyCertificate = ownCertificate;
@@ -145,7 +153,7 @@ export async function loadPublicKey(
   const fail = (what: string, cause?: unknown) =>
     keyInvalid(
       `${what} (key ${describeRef(spec.ref)}). Check the reference and the format.`,
-      { ...ctx.context, key: describeRef(spec.ref) },
+      { ...errorContextOf(ctx), key: describeRef(spec.ref) },
       cause,
     );
   const cacheId = cacheKey(
@@ -160,23 +168,13 @@ export async function loadPublicKey(
     const idOf = (cert: X509Certificate | undefined) =>
       spec.id ?? (cert === undefined ? undefined : certificateId(cert, spec.idFormat));
     if (family === "sm2") {
-      let publicHex: string;
-      let certificate: X509Certificate | undefined;
+      let key: Sm2PublicKey;
       try {
-        ({ publicHex, certificate } = readSm2Public(bytes, spec.format));
+        key = readSm2PublicKey(bytes, spec.format);
       } catch (error) {
         throw fail((error as Error).message);
       }
-      if (!sm2.verifyPublicKey(publicHex)) throw fail("not a point of the SM2 curve");
-      return withId(
-        {
-          kind: "sm2-public",
-          publicHex,
-          point: sm2.precomputePublicKey(publicHex),
-          ...(certificate === undefined ? {} : { certificate }),
-        },
-        idOf(certificate),
-      );
+      return withId(key, idOf(key.certificate));
     }
     let key: KeyObject;
     let certificate: X509Certificate | undefined;
@@ -219,7 +217,7 @@ export async function loadSecretKey(spec: KeySpec, ctx: KeyLoadContext): Promise
       return Redacted.of(Buffer.from(bytes));
     case "hex":
       if (!/^([0-9a-fA-F]{2})+$/.test(text)) {
-        throw keyInvalid(`key ${describeRef(spec.ref)} is not hex text`, ctx.context);
+        throw keyInvalid(`key ${describeRef(spec.ref)} is not hex text`, errorContextOf(ctx));
       }
       return Redacted.of(Buffer.from(text, "hex"));
     case "base64":
@@ -227,7 +225,7 @@ export async function loadSecretKey(spec: KeySpec, ctx: KeyLoadContext): Promise
     default:
       throw keyInvalid(
         `a symmetric key is utf8, hex or base64 text, not ${spec.format} (key ${describeRef(spec.ref)})`,
-        ctx.context,
+        errorContextOf(ctx),
       );
   }
 }
