@@ -4,8 +4,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { CryptoHandler } from "../../../src/crypto/handler.ts";
 import { jsonCodec } from "../../../src/message/codecs/json-codec.ts";
 import { documentedProfile, profileHandlers } from "../../support/crypto/documented-profiles.ts";
-import { OpensslCa, openssl, sm2KeyHex } from "../../support/crypto/openssl-ca.ts";
 import { TestClock } from "../../support/crypto/handlers.ts";
+import { OpensslCa, openssl, sm2KeyHex } from "../../support/crypto/openssl-ca.ts";
 
 // sm-crypto 0.5.8, the reference implementation, plays the bank.
 const { sm2, sm4 } = createRequire(import.meta.url)("sm-crypto") as {

@@ -4,8 +4,8 @@ import wechatpay from "wechatpay-axios-plugin";
 import type { CryptoHandler } from "../../../src/crypto/handler.ts";
 import { jsonCodec } from "../../../src/message/codecs/json-codec.ts";
 import { documentedProfile, profileHandlers } from "../../support/crypto/documented-profiles.ts";
-import { OpensslCa } from "../../support/crypto/openssl-ca.ts";
 import { TestClock } from "../../support/crypto/handlers.ts";
+import { OpensslCa } from "../../support/crypto/openssl-ca.ts";
 
 const { Aes, Formatter, Rsa } = wechatpay as unknown as {
   Aes: {
