@@ -26,6 +26,10 @@ export const retryableByDefault = {
   TEMPLATE_RENDER_FAILED: false,
   CODEC_ENCODE_FAILED: false,
   CODEC_DECODE_FAILED: false,
+  /** Bytes not valid in the charset, or a charset announced that the definition does not declare. */
+  CHARSET_DECODE_FAILED: false,
+  /** Text holding characters the declared charset cannot write (an emoji for GBK). */
+  CHARSET_ENCODE_FAILED: false,
   EXTRACT_FAILED: false,
   ROUTE_EXPRESSION_INVALID: false,
   ROUTE_EVALUATION_FAILED: false,

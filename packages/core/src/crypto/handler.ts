@@ -32,6 +32,11 @@ export interface PlainRequest {
   query: Record<string, string>;
   body: unknown;
   codec: Codec;
+  /**
+   * The charset the body travels in on the wire (default `utf-8`). The text here is decoded; what
+   * is signed over text (canonical strings, encrypted plaintext) is its bytes in this charset.
+   */
+  charset?: string;
 }
 
 /** What goes on the wire. Header names are lower case. */
@@ -40,7 +45,13 @@ export interface WireRequest {
   path: string;
   headers: Record<string, string>;
   query: Record<string, string>;
+  /** The body text; the engine encodes it once in `charset` and sends those bytes. */
   body: string;
+  /**
+   * The charset the body travels in on the wire (default `utf-8`). The text here is decoded; what
+   * is signed over text (canonical strings, encrypted plaintext) is its bytes in this charset.
+   */
+  charset?: string;
 }
 
 export interface PlainResponse {
@@ -48,6 +59,11 @@ export interface PlainResponse {
   headers: Record<string, string>;
   body: unknown;
   codec: Codec;
+  /**
+   * The charset the body travels in on the wire (default `utf-8`). The text here is decoded; what
+   * is signed over text (canonical strings, encrypted plaintext) is its bytes in this charset.
+   */
+  charset?: string;
 }
 
 export interface WireResponse {
@@ -55,6 +71,11 @@ export interface WireResponse {
   /** Header names are lower case. */
   headers: Record<string, string>;
   body: string;
+  /**
+   * The charset the body travels in on the wire (default `utf-8`). The text here is decoded; what
+   * is signed over text (canonical strings, encrypted plaintext) is its bytes in this charset.
+   */
+  charset?: string;
 }
 
 /** A verified, decrypted message. */
@@ -65,4 +86,6 @@ export interface OpenedMessage {
   body: unknown;
   /** The plaintext body text the business body was decoded from (for masked step logs). */
   text: string;
+  /** The charset the message came in; its answer is written in it too. */
+  charset?: string;
 }

@@ -30,6 +30,7 @@ function createPlainHandler(): CryptoHandler {
         query: {},
         body: codec.decode(response.body),
         text: response.body,
+        ...(response.charset === undefined ? {} : { charset: response.charset }),
       };
     },
     async openRequest(request, codec) {
@@ -38,6 +39,7 @@ function createPlainHandler(): CryptoHandler {
         query: request.query,
         body: codec.decode(request.body),
         text: request.body,
+        ...(request.charset === undefined ? {} : { charset: request.charset }),
       };
     },
     async sealResponse(response) {

@@ -49,6 +49,10 @@ export const problemCodes = {
   "failover-outcome": "a terminal step that does not end failed is marked for failover",
   "unsafe-failover":
     "failover could follow a money-moving call: the business could be funded twice",
+  "unknown-charset":
+    "a charset the engine cannot read or write (use a name such as UTF-8, GBK or GB18030)",
+  "xml-options-missing":
+    "an XML message without its xml options (root element): it would fail when it is rendered",
   "tls-settings":
     "the channel's tls settings are incomplete: a PEM client key without its certificate, or a PKCS#12 file without a password",
 } as const;

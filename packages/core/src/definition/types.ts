@@ -93,6 +93,8 @@ export interface InterfaceDefinition {
   idempotent?: boolean;
   /** Status table applied to this interface's answers (overrides the channel's). */
   statusTable?: StatusTable;
+  /** Charset of this interface's messages (overrides the channel's). */
+  charset?: string;
 }
 
 /** Maps partner status codes to canonical outcomes. */
@@ -124,6 +126,8 @@ export interface AcknowledgementDefinition {
   /** The body to answer with when the callback is rejected (bad signature, unknown instance). */
   rejectBody?: TemplateValue;
   rejectStatus?: number;
+  /** XML options of the acknowledgement (required with `format: "xml"`). */
+  xml?: XmlOptions;
 }
 
 /** An inbound notification from the channel. */
@@ -137,6 +141,8 @@ export interface CallbackDefinition {
   extract?: Record<string, Expression>;
   statusTable?: StatusTable;
   ack: AcknowledgementDefinition;
+  /** Charset of this callback's notifications and acknowledgements (overrides the channel's). */
+  charset?: string;
 }
 
 /** Personal-data masking rules applied to step logs. Field names match at any depth. */
@@ -190,6 +196,11 @@ export interface ChannelDefinition {
    * each entry applies from its instant on every node, without a push.
    */
   future?: FutureValues[];
+  /**
+   * Charset of the funder's messages on the wire, e.g. `GBK`: requests are encoded in it once,
+   * answers and notifications decoded in it, strictly. Default `UTF-8`.
+   */
+  charset?: string;
   description?: string;
 }
 
@@ -290,8 +301,10 @@ export interface XmlOptions {
   attributes?: Record<string, string>;
   /** Keys whose text is wrapped in CDATA. */
   cdata?: string[];
-  /** Emit an XML declaration. Default true. */
+  /** Emit an XML declaration (its encoding is the message's charset). Default true. */
   declaration?: boolean;
+  /** Trim whitespace around element values when decoding. Default true; false when signatures cover values as sent. */
+  trim?: boolean;
 }
 
 export interface MessageTemplate {

@@ -1,4 +1,5 @@
 import { parse as parseExpression } from "@marcbachmann/cel-js";
+import { isKnownCharset } from "../message/charset.ts";
 import { accountCryptoOptions } from "./account-definition.ts";
 import { checkBehaviorGraph } from "./check-behavior-graph.ts";
 import { checkMoneyMarks } from "./check-money-safety.ts";
@@ -287,6 +288,7 @@ function checkChannel(
     if (account.tls !== undefined)
       problems.push(...checkTls({ ...channel, tls: account.tls }, file, `/accounts/${code}/tls`));
   }
+  problems.push(...checkCharsetsAndAcks(channel, file));
   problems.push(...checkExpressions(channelExpressions(channel), file));
   problems.push(...checkTemplates(channelTemplates(channel), file, options.processors));
   return problems;
@@ -337,6 +339,41 @@ function checkFutureValues(
         file,
         pointer: toPointer(["future", period.entry!, "values"]),
         message: `from ${entry.effectiveFrom} the channel would be invalid at ${problem.pointer || "/"}: ${problem.message}`,
+      });
+    }
+  }
+  return problems;
+}
+
+/**
+ * Charsets must be ones the engine can read and write, and an XML acknowledgement needs its root
+ * element: both would pass the schema and fail only when a message is rendered or received.
+ */
+function checkCharsetsAndAcks(channel: ChannelDefinition, file: string): Problem[] {
+  const problems: Problem[] = [];
+  const charset = (value: string | undefined, pointer: string) => {
+    if (value !== undefined && !isKnownCharset(value)) {
+      problems.push({
+        code: "unknown-charset",
+        file,
+        pointer,
+        message: `charset "${value}" is unknown; use a name such as UTF-8, GBK or GB18030`,
+      });
+    }
+  };
+  charset(channel.charset, "/charset");
+  for (const [name, iface] of Object.entries(channel.interfaces)) {
+    charset(iface.charset, toPointer(["interfaces", name, "charset"]));
+  }
+  for (const [name, callback] of Object.entries(channel.callbacks ?? {})) {
+    const at = toPointer(["callbacks", name]);
+    charset(callback.charset, `${at}/charset`);
+    if (callback.ack.format === "xml" && callback.ack.xml === undefined) {
+      problems.push({
+        code: "xml-options-missing",
+        file,
+        pointer: `${at}/ack`,
+        message: `the acknowledgement of callback "${name}" is XML but names no root element; add "xml": { "root": "xml" } (the funder's root element)`,
       });
     }
   }

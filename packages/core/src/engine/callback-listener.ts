@@ -60,7 +60,7 @@ export function callbackRequestListener(
         ),
       )
       .then((ack) => {
-        response.writeHead(ack.status, ack.headers).end(ack.body);
+        response.writeHead(ack.status, ack.headers).end(ack.bytes);
       })
       .catch((error: unknown) => {
         if (response.headersSent) return;
@@ -92,7 +92,8 @@ function decodedSegment(segment: string): string | undefined {
   }
 }
 
-function readBody(request: IncomingMessage, maxBytes: number): Promise<string> {
+/** The body's bytes: the engine decodes them in the callback's charset. */
+function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -105,7 +106,7 @@ function readBody(request: IncomingMessage, maxBytes: number): Promise<string> {
       }
       chunks.push(chunk);
     });
-    request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    request.on("end", () => resolve(Buffer.concat(chunks)));
     request.on("error", reject);
   });
 }

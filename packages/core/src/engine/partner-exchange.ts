@@ -9,6 +9,17 @@ import type {
   StatusTable,
 } from "../definition/types.ts";
 import { CapflowError, isCapflowError } from "../errors.ts";
+import {
+  announcedCharset,
+  charsetLabel,
+  charsetReadsAs,
+  decodeBytes,
+  defaultCharset,
+  encodeText,
+  isKnownCharset,
+  normaliseCharset,
+  withCharset,
+} from "../message/charset.ts";
 import { codecFor } from "../message/codecs/codec-for.ts";
 import { type ExtractionEnv, extractFields } from "../message/extract-fields.ts";
 import { renderMessage } from "../message/render-message.ts";
@@ -44,7 +55,11 @@ export type Exchange =
 export interface ExchangeLog {
   request?: unknown;
   response?: unknown;
-  raw?: { request?: string; response?: string };
+  /**
+   * The messages as sent and received: text, readable whatever the charset; for a charset other
+   * than UTF-8, also the exact bytes in base64 (`requestBytes`, `responseBytes`).
+   */
+  raw?: { request?: string; response?: string; requestBytes?: string; responseBytes?: string };
   startedAt: number;
   durationMs: number;
 }
@@ -80,8 +95,11 @@ export async function exchangeWithPartner(
     );
   }
 
-  // render + seal: failures here are ours, nothing was sent
+  // render + seal + encode once in the interface's charset: failures here are ours, nothing was sent
+  const charset = iface.charset ?? channel.definition.charset ?? defaultCharset;
+  const declaredCharset = iface.charset ?? channel.definition.charset;
   let sealed: WireRequest;
+  let bytes: Buffer;
   try {
     const rendered = await renderMessage(spec.request, run.renderScope(spec.attempt), {
       registry: engine.processors,
@@ -104,8 +122,19 @@ export async function exchangeWithPartner(
       headers,
       query: rendered.query,
       body: rendered.body,
-      codec: codecFor(spec.request.format, xmlOptions(rendered.xml ?? spec.request.xml)),
+      codec: codecFor(spec.request.format, {
+        ...xmlOptions(rendered.xml ?? spec.request.xml),
+        charset,
+      }),
+      charset,
     });
+    bytes = encodeText(sealed.body, charset, run.errorContext());
+    const contentType = sealed.headers["content-type"];
+    if (contentType !== undefined)
+      sealed = {
+        ...sealed,
+        headers: { ...sealed.headers, "content-type": withCharset(contentType, charset) },
+      };
   } catch (error) {
     finish();
     throw asCapflowError(error, "TEMPLATE_RENDER_FAILED", run);
@@ -122,7 +151,7 @@ export async function exchangeWithPartner(
     const url = buildUrl(channel.definition.baseUrl, sealed.path, sealed.query);
     if (spec.beforeSend) await spec.beforeSend();
     if (run.signal.aborted) throw run.signal.reason;
-    if (engine.keepRawMessages) log.raw = { request: sealed.body };
+    if (engine.keepRawMessages) log.raw = rawText("request", sealed.body, bytes, charset);
     let response: Awaited<ReturnType<typeof engine.transport.send>>;
     try {
       response = await engine.transport.send({
@@ -131,7 +160,7 @@ export async function exchangeWithPartner(
         headers: sealed.headers,
         // No body at all rather than an empty one: a GET must not carry one, and a bodiless
         // DELETE is signed over the empty string the partner will see.
-        ...(sealed.method === "GET" || sealed.body === "" ? {} : { body: sealed.body }),
+        ...(sealed.method === "GET" || bytes.length === 0 ? {} : { body: bytes }),
         timeoutMs: parseDuration(iface.timeout ?? "30s"),
         connectTimeoutMs: parseDuration(iface.connectTimeout ?? "5s"),
         signal: run.signal,
@@ -150,9 +179,10 @@ export async function exchangeWithPartner(
         failure.code === "TRANSPORT_NOT_SENT" ? "notSent" : "unknownOutcome";
       return { kind: "failed", errorClass, error: failure, log };
     }
-    if (engine.keepRawMessages) log.raw = { ...log.raw, response: response.body };
     log.response = { status: response.status };
     if (response.status >= 500) {
+      if (engine.keepRawMessages)
+        log.raw = { ...log.raw, responseBytes: Buffer.from(response.body).toString("base64") };
       outcomeForBreaker = "failure";
       // A gateway's 5xx says nothing about whether the partner behind it processed the request.
       finish();
@@ -164,14 +194,40 @@ export async function exchangeWithPartner(
       return { kind: "failed", errorClass: "unknownOutcome", error, log };
     }
     outcomeForBreaker = "success";
+    let responseText: string;
+    let responseCharset: string;
+    try {
+      responseCharset = responseCharsetOf(response.headers, declaredCharset, run);
+      responseText = decodeBytes(response.body, responseCharset, run.errorContext());
+    } catch (error) {
+      if (engine.keepRawMessages)
+        log.raw = { ...log.raw, responseBytes: Buffer.from(response.body).toString("base64") };
+      finish();
+      return {
+        kind: "failed",
+        errorClass: "invalidResponse",
+        error: asCapflowError(error, "CRYPTO_VERIFY_FAILED", run),
+        log,
+      };
+    }
+    if (engine.keepRawMessages)
+      log.raw = {
+        ...log.raw,
+        ...rawText("response", responseText, response.body, responseCharset),
+      };
 
     const responseFormat: BodyFormat = spec.response?.format ?? spec.request.format;
     let opened: Awaited<ReturnType<typeof channel.handler.openResponse>>;
     try {
       opened = await channel.handler.openResponse(
-        { status: response.status, headers: response.headers, body: response.body },
+        {
+          status: response.status,
+          headers: response.headers,
+          body: responseText,
+          charset: responseCharset,
+        },
         sealed,
-        codecFor(responseFormat),
+        codecFor(responseFormat, { charset: responseCharset }),
       );
     } catch (error) {
       finish();
@@ -255,6 +311,41 @@ function asCapflowError(
       context: run.errorContext(),
     },
   );
+}
+
+/**
+ * The charset an answer is read in: the declared one (an announced charset that does not read as
+ * it is refused), or without a declaration the one the answer announces, else UTF-8.
+ */
+function responseCharsetOf(
+  headers: Record<string, string>,
+  declared: string | undefined,
+  run: StepRun,
+): string {
+  const announced = announcedCharset(headers["content-type"]);
+  if (declared === undefined)
+    return announced !== undefined && isKnownCharset(announced) ? announced : defaultCharset;
+  if (announced !== undefined && !charsetReadsAs(announced, declared)) {
+    throw new CapflowError(
+      "CHARSET_DECODE_FAILED",
+      `the answer announces ${charsetLabel(announced)} where the channel declares ${charsetLabel(declared)}; correct the declared charset or have the funder send ${charsetLabel(declared)}`,
+      { context: { ...run.errorContext(), charset: normaliseCharset(declared) } },
+    );
+  }
+  return declared;
+}
+
+/** Step-log copies of a message: its text, and its bytes too where the charset is not UTF-8. */
+function rawText(
+  which: "request" | "response",
+  text: string,
+  bytes: Uint8Array,
+  charset: string,
+): NonNullable<ExchangeLog["raw"]> {
+  const key = which === "request" ? "requestBytes" : "responseBytes";
+  return normaliseCharset(charset) === defaultCharset
+    ? { [which]: text }
+    : { [which]: text, [key]: Buffer.from(bytes).toString("base64") };
 }
 
 function xmlOptions(

@@ -1,11 +1,18 @@
 import type { OpenedMessage } from "../crypto/handler.ts";
-import type {
-  AcknowledgementDefinition,
-  CallbackDefinition,
-  HttpMethod,
-} from "../definition/types.ts";
+import type { CallbackDefinition, HttpMethod } from "../definition/types.ts";
 import { CapflowError, isCapflowError } from "../errors.ts";
 import { evaluateExpression } from "../message/cel.ts";
+import {
+  announcedCharset,
+  charsetLabel,
+  charsetReadsAs,
+  decodeBytes,
+  defaultCharset,
+  encodeText,
+  isKnownCharset,
+  normaliseCharset,
+  withCharset,
+} from "../message/charset.ts";
 import { codecFor } from "../message/codecs/codec-for.ts";
 import { extractFields } from "../message/extract-fields.ts";
 import { maskFields } from "../message/mask.ts";
@@ -22,15 +29,21 @@ export interface InboundHttpRequest {
   path: string;
   headers: Record<string, string | string[] | undefined>;
   query?: Record<string, string>;
-  /** The raw body text, exactly as received (signatures cover the bytes). */
-  body: string;
+  /**
+   * The body's bytes exactly as received: they are decoded in the callback's charset (strictly),
+   * and signatures cover them. A string is taken as the body already decoded.
+   */
+  body: Uint8Array | string;
 }
 
 /** What the host sends back to the partner. */
 export interface CallbackAcknowledgement {
   status: number;
   headers: Record<string, string>;
+  /** The body's text. */
   body: string;
+  /** The body as it goes on the wire: `body` encoded in the callback's charset. */
+  bytes: Uint8Array;
   /** False when the callback was refused (bad signature, malformed); the partner should resend. */
   accepted: boolean;
   /** True when this notification was already received (acknowledged again, applied once). */
@@ -69,16 +82,24 @@ export async function receiveCallback(
   let businessKey: string;
   let dedupeKey: string;
   let payload: CallbackPayload;
+  const headers = lowerCaseHeaders(request.headers);
+  const declared = definition.charset ?? channel.definition.charset;
   try {
+    const charset = inboundCharset(headers, declared, code, callbackName);
+    const text =
+      typeof request.body === "string"
+        ? request.body
+        : decodeBytes(request.body, charset, { channel: code, callback: callbackName });
     opened = await channel.handler.openRequest(
       {
         method: request.method.toUpperCase() as HttpMethod,
         path: request.path,
-        headers: lowerCaseHeaders(request.headers),
+        headers,
         query: request.query ?? {},
-        body: request.body,
+        body: text,
+        charset,
       },
-      codecFor(definition.format),
+      codecFor(definition.format, { charset }),
     );
     const env = { body: opened.body, headers: opened.headers, query: opened.query };
     businessKey = requiredKey(
@@ -153,7 +174,7 @@ export async function receiveCallback(
   const ack = await renderAck(
     core,
     channel,
-    definition.ack,
+    definition,
     "body",
     definition.ack.status ?? 200,
     { ...payload, masked: undefined },
@@ -188,7 +209,7 @@ async function reject(
     const rendered = await renderAck(
       core,
       channel,
-      ack,
+      definition,
       "rejectBody",
       status,
       { error: told },
@@ -197,21 +218,33 @@ async function reject(
     );
     return { ...rendered, accepted: false, duplicate: false, error: summary };
   } catch {
-    return { status, headers: {}, body: "", accepted: false, duplicate: false, error: summary };
+    return {
+      status,
+      headers: {},
+      body: "",
+      bytes: new Uint8Array(),
+      accepted: false,
+      duplicate: false,
+      error: summary,
+    };
   }
 }
 
 async function renderAck(
   core: EngineCore,
   channel: ChannelRuntime,
-  ack: AcknowledgementDefinition,
+  callback: CallbackDefinition,
   which: "body" | "rejectBody",
   status: number,
   data: Record<string, unknown>,
   opened: OpenedMessage,
   unsealed = false,
-): Promise<{ status: number; headers: Record<string, string>; body: string }> {
-  const codec = codecFor(ack.format);
+): Promise<{ status: number; headers: Record<string, string>; body: string; bytes: Uint8Array }> {
+  // Written in the charset the notification came in, else the one the callback declares.
+  const ack = callback.ack;
+  const charset =
+    opened.charset ?? callback.charset ?? channel.definition.charset ?? defaultCharset;
+  const codec = codecFor(ack.format, { ...(ack.xml ? { xml: ack.xml } : {}), charset });
   const template = {
     format: ack.format,
     ...(ack[which] === undefined ? {} : { body: ack[which] }),
@@ -231,20 +264,52 @@ async function renderAck(
     },
     { registry: core.processors, clock: core.clock },
   );
+  const contentTypeOf = (headers: Record<string, string>) =>
+    withCharset(headers["content-type"] ?? codec.contentType, charset);
+  const context = { channel: channel.definition.code };
   if (unsealed) {
     // A refused callback is answered in clear: there is no verified request to answer to.
     const body = rendered.body === undefined ? "" : codec.encode(rendered.body);
-    return { status, headers: { "content-type": codec.contentType, ...rendered.headers }, body };
+    return {
+      status,
+      headers: { ...rendered.headers, "content-type": contentTypeOf(rendered.headers) },
+      body,
+      bytes: encodeText(body, charset, context),
+    };
   }
   const wire = await channel.handler.sealResponse(
-    { status, headers: rendered.headers, body: rendered.body, codec },
+    { status, headers: rendered.headers, body: rendered.body, codec, charset },
     opened,
   );
   return {
     status: wire.status,
-    headers: { "content-type": codec.contentType, ...wire.headers },
+    headers: { ...wire.headers, "content-type": contentTypeOf(wire.headers) },
     body: wire.body,
+    bytes: encodeText(wire.body, charset, context),
   };
+}
+
+/**
+ * The charset a notification is read in: the declared one (an announced charset that does not
+ * read as it is refused), or without a declaration the announced one, else UTF-8.
+ */
+function inboundCharset(
+  headers: Record<string, string>,
+  declared: string | undefined,
+  channel: string,
+  callback: string,
+): string {
+  const announced = announcedCharset(headers["content-type"]);
+  if (declared === undefined)
+    return announced !== undefined && isKnownCharset(announced) ? announced : defaultCharset;
+  if (announced !== undefined && !charsetReadsAs(announced, declared)) {
+    throw new CapflowError(
+      "CHARSET_DECODE_FAILED",
+      `the notification announces ${charsetLabel(announced)} where the callback declares ${charsetLabel(declared)}; the funder must send ${charsetLabel(declared)}, or correct the declared charset`,
+      { context: { channel, callback, charset: normaliseCharset(declared) } },
+    );
+  }
+  return declared;
 }
 
 function requiredKey(value: unknown, what: string, channel: string, callback: string): string {

@@ -16,4 +16,9 @@ export interface Codec {
 
 export interface CodecOptions {
   xml?: XmlOptions;
+  /**
+   * The charset the text goes on the wire in (default `utf-8`): it names the XML declaration's
+   * encoding, and a form body percent-encodes its values' bytes in it.
+   */
+  charset?: string;
 }

@@ -21,7 +21,8 @@ export interface TransportRequest {
   url: string;
   method: HttpMethod;
   headers: Record<string, string>;
-  body?: string;
+  /** The body's bytes, encoded once in the message's charset (a string is sent as UTF-8). */
+  body?: Uint8Array | string;
   /** Time allowed for the response headers and body once sent. */
   timeoutMs: number;
   connectTimeoutMs: number;
@@ -56,6 +57,7 @@ export interface TransportResponse {
   status: number;
   /** Lower-case names. */
   headers: Record<string, string>;
-  body: string;
+  /** The body's bytes as received; the engine decodes them in the declared or announced charset. */
+  body: Uint8Array;
   durationMs: number;
 }

@@ -55,7 +55,7 @@ export class UndiciTransport implements Transport {
         bodyTimeout: request.timeoutMs,
         ...(request.signal ? { signal: request.signal } : {}),
       });
-      const body = await response.body.text();
+      const body = Buffer.from(await response.body.arrayBuffer());
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(response.headers)) {
         if (value !== undefined)

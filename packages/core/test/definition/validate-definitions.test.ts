@@ -156,3 +156,31 @@ describe("channel tls settings", () => {
     expect(check({ rejectUnauthorized: false })).toEqual([["schema", "/tls/rejectUnauthorized"]]);
   });
 });
+
+describe("charsets and XML acknowledgements", () => {
+  const check = (changes: Record<string, unknown>) =>
+    validateDefinitions({
+      channels: [{ file: "bank.channel.json", definition: { ...channel, ...changes } as never }],
+      behaviors: [],
+    }).problems.map((problem) => [problem.code, problem.pointer]);
+  const callback = {
+    format: "xml",
+    correlation: "body.loanNo",
+    dedupeKey: "body.notifyId",
+    ack: { format: "xml", xml: { root: "response" }, body: { code: "0000" } },
+  };
+
+  test("known charsets and an XML acknowledgement with its root pass", () => {
+    expect(
+      check({ charset: "GBK", callbacks: { "loan.result": { ...callback, charset: "GB18030" } } }),
+    ).toEqual([]);
+  });
+
+  test("an unknown charset, and an XML acknowledgement without its root, are problems", () => {
+    expect(check({ charset: "klingon" })).toEqual([["unknown-charset", "/charset"]]);
+    const { xml: _, ...withoutXml } = callback.ack;
+    expect(check({ callbacks: { "loan.result": { ...callback, ack: withoutXml } } })).toEqual([
+      ["xml-options-missing", "/callbacks/loan.result/ack"],
+    ]);
+  });
+});

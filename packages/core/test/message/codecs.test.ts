@@ -2,6 +2,7 @@ import { Decimal } from "decimal.js";
 import { describe, expect, it } from "vitest";
 import type { XmlOptions } from "../../src/definition/types.ts";
 import { type CapflowError, isCapflowError } from "../../src/errors.ts";
+import { decodeBytes, encodeText } from "../../src/message/charset.ts";
 import { codecFor } from "../../src/message/codecs/codec-for.ts";
 import { formCodec } from "../../src/message/codecs/form-codec.ts";
 import { jsonCodec } from "../../src/message/codecs/json-codec.ts";
@@ -194,5 +195,63 @@ describe("no body and empty bodies", () => {
   it("an empty object is still a message: {} and <xml></xml>", () => {
     expect(jsonCodec.encode({})).toBe("{}");
     expect(xmlCodec.encode({}, { xml })).toContain("<xml></xml>");
+  });
+});
+
+describe("charsets: GBK and GB18030 round trips of every codec", () => {
+  const chinese = { name: "张三", memo: "还款 <第1期> & 利息", amount: "1250.00" };
+  const cases = [
+    { codec: jsonCodec, value: chinese },
+    { codec: xmlCodec, value: chinese },
+    { codec: formCodec, value: chinese },
+    { codec: textCodec, value: "还款成功：张三 1250.00 元" },
+  ];
+  it.each(["GBK", "GB18030"])(
+    "%s: text encoded once to bytes and back is the same message",
+    (charset) => {
+      for (const { codec, value } of cases) {
+        const options = { charset, ...(codec === xmlCodec ? { xml: { root: "request" } } : {}) };
+        const bytes = encodeText(codec.encode(value, options), charset);
+        expect(bytes.includes(Buffer.from("张", "utf8"))).toBe(false);
+        expect(codec.decode(decodeBytes(bytes, charset), options)).toEqual(value);
+      }
+    },
+  );
+
+  it("GB18030 carries what GBK cannot; GBK refuses it with a typed error, never a ?", () => {
+    const rare = "𠀀 (U+20000)";
+    expect(decodeBytes(encodeText(rare, "gb18030"), "gb18030")).toBe(rare);
+    expect(thrown(() => encodeText(rare, "gbk")).code).toBe("CHARSET_ENCODE_FAILED");
+  });
+
+  it("a form body percent-encodes the charset's bytes: 中 is %D6%D0 in GBK", () => {
+    expect(formCodec.encode({ a: "中 文" }, { charset: "GBK" })).toBe("a=%D6%D0+%CE%C4");
+    expect(formCodec.encode({ a: "中 文" })).toBe("a=%E4%B8%AD+%E6%96%87");
+    expect(formCodec.decode("a=%D6%D0+%CE%C4", { charset: "GBK" })).toEqual({ a: "中 文" });
+    expect(thrown(() => formCodec.decode("a=%D6", { charset: "GBK" })).code).toBe(
+      "CHARSET_DECODE_FAILED",
+    );
+  });
+
+  it("the XML declaration names the charset; trimming is the author's choice", () => {
+    expect(xmlCodec.encode({ a: "1" }, { xml: { root: "r" }, charset: "gbk" })).toMatch(
+      /^<\?xml version="1.0" encoding="GBK"\?><r>/,
+    );
+    const spaced = "<r><a>  1 </a></r>";
+    expect(xmlCodec.decode(spaced, { xml: { root: "r" } })).toEqual({ a: "1" });
+    expect(xmlCodec.decode(spaced, { xml: { root: "r", trim: false } })).toEqual({ a: "  1 " });
+  });
+
+  it("bytes not valid in the charset are a typed error, never garbled text", () => {
+    expect(thrown(() => decodeBytes(Buffer.from([0xd6, 0x20]), "gbk")).code).toBe(
+      "CHARSET_DECODE_FAILED",
+    );
+    expect(thrown(() => decodeBytes(Buffer.from([0xff, 0xfe]), "utf-8")).code).toBe(
+      "CHARSET_DECODE_FAILED",
+    );
+    // UTF-8 Chinese would read as valid but wrong GBK (涓枃): refused.
+    expect(thrown(() => decodeBytes(Buffer.from("中文", "utf8"), "gbk")).code).toBe(
+      "CHARSET_DECODE_FAILED",
+    );
   });
 });

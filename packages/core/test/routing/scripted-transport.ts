@@ -7,12 +7,16 @@ export class ScriptedTransport implements Transport {
 
   async send(request: TransportRequest): Promise<TransportResponse> {
     const url = new URL(request.url);
-    this.sent.push({ channel: url.hostname, path: url.pathname, body: request.body ?? "" });
+    const text =
+      typeof request.body === "string"
+        ? request.body
+        : Buffer.from(request.body ?? new Uint8Array()).toString("utf8");
+    this.sent.push({ channel: url.hostname, path: url.pathname, body: text });
     const body = this.answer(request, url.pathname);
     return {
       status: 200,
       headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
+      body: Buffer.from(JSON.stringify(body)),
       durationMs: 1,
     };
   }

@@ -1,10 +1,11 @@
 import { CapflowError } from "../../src/errors.ts";
 import type { Transport, TransportRequest, TransportResponse } from "../../src/ports/transport.ts";
 
-/** One scripted answer: a JSON body or the body's exact text, or a transport failure. */
+/** One scripted answer: a JSON body, the body's exact text or bytes, or a transport failure. */
 export type ScriptedAnswer =
   | { status?: number; body: unknown; headers?: Record<string, string> }
   | { status?: number; text: string; headers?: Record<string, string> }
+  | { status?: number; bytes: Uint8Array; headers?: Record<string, string> }
   | { fault: "notSent" | "unknownOutcome" }
   | { hang: Promise<ScriptedAnswer> };
 
@@ -46,12 +47,18 @@ export class ScriptedTransport implements Transport {
     if ("fault" in answer && answer.fault === "notSent") {
       throw new CapflowError("TRANSPORT_NOT_SENT", `${path} refused`, { retryable: true });
     }
+    const text =
+      request.body === undefined
+        ? undefined
+        : typeof request.body === "string"
+          ? request.body
+          : Buffer.from(request.body).toString("utf8");
     this.requests.push({
       path,
       method: request.method,
       search: url.search,
-      body: request.body ? JSON.parse(request.body) : undefined,
-      text: request.body,
+      body: text ? JSON.parse(text) : undefined,
+      text,
       headers: request.headers,
     });
     while ("hang" in answer) answer = await answer.hang;
@@ -61,7 +68,10 @@ export class ScriptedTransport implements Transport {
     return {
       status: answer.status ?? 200,
       headers: { "content-type": "application/json", ...(answer.headers ?? {}) },
-      body: "text" in answer ? answer.text : JSON.stringify(answer.body),
+      body:
+        "bytes" in answer
+          ? answer.bytes
+          : Buffer.from("text" in answer ? answer.text : JSON.stringify(answer.body)),
       durationMs: 1,
     };
   }

@@ -49,7 +49,7 @@ describe("UndiciTransport", () => {
     const answer = await post(url);
     expect(answer.status).toBe(200);
     expect(answer.headers["x-trace"]).toBe("t1");
-    expect(answer.body).toBe('echo:{"amount":100}');
+    expect(Buffer.from(answer.body).toString("utf8")).toBe('echo:{"amount":100}');
 
     const failing = await serve((_req, res) => {
       res.writeHead(503);

@@ -1,4 +1,5 @@
 import type { ErrorContext } from "../../errors.ts";
+import { defaultCharset } from "../../message/charset.ts";
 import type { CryptoHandler, OpenedMessage } from "../handler.ts";
 import type { CryptoHandlerDeps, CryptoHandlerFactory } from "../handler-registry.ts";
 import { compileProfile, type ProfileCodec } from "./compile-profile.ts";
@@ -43,10 +44,12 @@ export async function createConfigurableHandler(
 
   return {
     async sealRequest(plain) {
+      const charset = plain.charset ?? defaultCharset;
       const sealed = await outRequest.seal({
         ...plain,
         headers: lowerCase(plain.headers),
         query: { ...plain.query },
+        charset,
       });
       return {
         method: plain.method,
@@ -54,6 +57,7 @@ export async function createConfigurableHandler(
         headers: sealed.headers,
         query: sealed.query,
         body: sealed.body,
+        charset,
       };
     },
     async openResponse(wire, sent, codec): Promise<OpenedMessage> {
@@ -64,6 +68,7 @@ export async function createConfigurableHandler(
           headers: lowerCase(wire.headers),
           query: {},
           body: wire.body,
+          charset: wire.charset ?? defaultCharset,
         },
         codec,
       );
@@ -76,6 +81,7 @@ export async function createConfigurableHandler(
           headers: lowerCase(wire.headers),
           query: wire.query,
           body: wire.body,
+          charset: wire.charset ?? defaultCharset,
         },
         codec,
       );
@@ -88,8 +94,14 @@ export async function createConfigurableHandler(
         query: {},
         body: plain.body,
         codec: plain.codec,
+        charset: plain.charset ?? defaultCharset,
       });
-      return { status: plain.status, headers: sealed.headers, body: sealed.body };
+      return {
+        status: plain.status,
+        headers: sealed.headers,
+        body: sealed.body,
+        charset: plain.charset ?? defaultCharset,
+      };
     },
   };
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { ErrorContext } from "../../errors.ts";
+import { decodeBytes, encodeText } from "../../message/charset.ts";
 import { parseJson } from "../../message/codecs/parse-json.ts";
 import { Redacted } from "../../redacted.ts";
 import { createContentCipher } from "../ciphers/content-cipher.ts";
@@ -19,12 +20,13 @@ import type { EncryptionPart, EnvelopeEncodings } from "./options.ts";
 export interface EnvelopeEncryption {
   /** The envelope's own format, which may differ from the business body's. */
   format: "json" | "form";
-  seal(plainText: string): Fields;
+  /** Encrypts the text's bytes in `charset`. */
+  seal(plainText: string, charset: string): Fields;
   encodeEnvelope(envelope: Fields): string;
   /** The envelope's fields, or undefined when the text is not an envelope of this format. */
   parseEnvelope(text: string): Fields | undefined;
   /** Throws CRYPTO_DECRYPT_FAILED, the same for every kind of tampering. */
-  open(envelope: Fields): string;
+  open(envelope: Fields, charset: string): string;
 }
 
 export function compileEnvelopeEncryption(
@@ -67,10 +69,10 @@ export function compileEnvelopeEncryption(
   const fail = (what: string) => decryptFailed(what, context);
   return {
     format,
-    seal(plainText) {
+    seal(plainText, charset) {
       const key = shared === undefined ? randomBytes(cipher.keyLength) : Redacted.reveal(shared);
       const iv = ivMode === "zero" ? Buffer.alloc(cipher.ivLength) : cipher.randomIv();
-      const ct = cipher.encrypt(key, iv, Buffer.from(plainText, "utf8"), aad);
+      const ct = cipher.encrypt(key, iv, encodeText(plainText, charset, context), aad);
       const envelope: Fields = {};
       envelope[layout.data] = encodeBinary(
         ivMode === "prefix" ? Buffer.concat([iv, ct]) : ct,
@@ -98,7 +100,7 @@ export function compileEnvelopeEncryption(
         return undefined;
       }
     },
-    open(envelope) {
+    open(envelope, charset) {
       const dataText = envelope[layout.data];
       if (typeof dataText !== "string") throw fail(`envelope field ${layout.data} is missing`);
       const data = decodeBinary(dataText, encoding.ciphertext);
@@ -138,12 +140,13 @@ export function compileEnvelopeEncryption(
       } catch {
         throw fail("the content does not decrypt (wrong key, tampered ciphertext or tag)");
       }
-      const text = plain.toString("utf8");
-      // A random (implicitly rejected) key can still pass CBC padding 1 time in 256; invalid
-      // UTF-8 catches most of those, and the signature or codec the rest.
-      if (!Buffer.from(text, "utf8").equals(plain))
+      // A random (implicitly rejected) key can still pass CBC padding 1 time in 256; bytes not
+      // valid in the charset catch most of those, and the signature or codec the rest.
+      try {
+        return decodeBytes(plain, charset, context);
+      } catch {
         throw fail("the content does not decrypt (wrong key, tampered ciphertext or tag)");
-      return text;
+      }
     },
   };
 }

@@ -9,6 +9,8 @@ export interface OutgoingMessage {
   query: Record<string, string>;
   body: unknown;
   codec: Codec;
+  /** Charset of the wire bytes; canonical strings and encrypted plaintext are signed in it. */
+  charset: string;
 }
 
 /** What sealing puts on the wire besides method and path. */
@@ -25,6 +27,7 @@ export interface IncomingMessage {
   headers: Record<string, string>;
   query: Record<string, string>;
   body: string;
+  charset: string;
 }
 
 /** A body (or envelope) read as named fields. */

@@ -1,3 +1,4 @@
+import { encodeText } from "../../message/charset.ts";
 import type { Codec } from "../../message/codec.ts";
 import { decodeBinary } from "../encoding.ts";
 import { configInvalid, decryptFailed, verifyFailed } from "../failures.ts";
@@ -44,7 +45,8 @@ export async function openMessage(
     readPlacedValue(location, message, () => wireFor("verification"));
   let plainText: string | undefined;
   const decrypt = () => {
-    if (encryption !== undefined) plainText = encryption.open(wireFor("decryption") as Fields);
+    if (encryption !== undefined)
+      plainText = encryption.open(wireFor("decryption") as Fields, message.charset);
   };
   let body: unknown;
   // Decrypting never decodes: unauthenticated plaintext is decoded only after verification,
@@ -119,7 +121,7 @@ export async function openMessage(
     });
     if (canonical === undefined)
       throw verifyFailed("the body has no single member the signature covers", context);
-    const data = Buffer.from(canonical, "utf8");
+    const data = encodeText(canonical, message.charset, context);
     let ok = false;
     for (const key of candidates) {
       if (await signature.scheme.verify(data, bytes, key)) {
@@ -148,7 +150,7 @@ export async function openMessage(
     body = resource.open(body);
     text = JSON.stringify(body);
   }
-  return { headers, query, body, text };
+  return { headers, query, body, text, charset: message.charset };
 
   function checkReplayWindow(ts: string): void {
     const at = compiled.timestamp?.parse(ts);

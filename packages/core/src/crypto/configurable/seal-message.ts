@@ -1,3 +1,4 @@
+import { encodeText } from "../../message/charset.ts";
 import { encodeBinary } from "../encoding.ts";
 import { configInvalid } from "../failures.ts";
 import type { CompiledProfile } from "./compile-profile.ts";
@@ -40,7 +41,7 @@ export async function sealMessage(
   let plainText: string | undefined;
   if (encryption !== undefined) {
     plainText = codec.encode(plainBody);
-    wire = encryption.seal(plainText);
+    wire = encryption.seal(plainText, message.charset);
   } else if (compiled.needsBodyObject) {
     wire = { ...asFields(plainBody, "the business body") };
   }
@@ -83,7 +84,7 @@ export async function sealMessage(
         context,
       );
     const sig = encodeBinary(
-      await signature.scheme.sign(Buffer.from(canonical, "utf8")),
+      await signature.scheme.sign(encodeText(canonical, message.charset, context)),
       signature.output,
     );
     const placement = signature.part.placement;

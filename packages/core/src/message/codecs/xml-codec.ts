@@ -1,5 +1,6 @@
 import { XMLBuilder, XMLParser, XMLValidator } from "fast-xml-parser";
 import type { XmlOptions } from "../../definition/types.ts";
+import { charsetLabel, defaultCharset } from "../charset.ts";
 import type { Codec } from "../codec.ts";
 import { toMessageValue } from "../message-value.ts";
 import { decodeError, encodeError } from "./decode-error.ts";
@@ -21,7 +22,7 @@ const builder = new XMLBuilder({
   format: false,
 });
 
-const parser = new XMLParser({
+const parserOptions = {
   ignoreAttributes: false,
   attributeNamePrefix: xmlAttributePrefix,
   textNodeName: xmlTextKey,
@@ -33,7 +34,10 @@ const parser = new XMLParser({
   htmlEntities: false,
   ignoreDeclaration: true,
   ignorePiTags: true,
-});
+};
+const parser = new XMLParser(parserOptions);
+// Where signatures cover values as sent, whitespace around them is part of the value.
+const untrimmedParser = new XMLParser({ ...parserOptions, trimValues: false });
 
 // XML names: letters (any script), digits, `_`, `-`, `.`, `:` (namespaced), not starting with a
 // digit, `-` or `.`. Anything else (spaces, `<`, quotes) could break the document.
@@ -67,7 +71,7 @@ export const xmlCodec: Codec = {
     const document = builder.build({ [xml.root]: root }) as string;
     return xml.declaration === false
       ? document
-      : `<?xml version="1.0" encoding="UTF-8"?>${document}`;
+      : `<?xml version="1.0" encoding="${charsetLabel(options?.charset ?? defaultCharset)}"?>${document}`;
   },
   decode(text, options) {
     if (isEmptyBody(text)) return {};
@@ -79,7 +83,9 @@ export const xmlCodec: Codec = {
       const { msg, line, col } = validation.err;
       throw decodeError("xml", text, `${msg} (line ${line}, column ${col})`);
     }
-    const document = parser.parse(text) as Record<string, unknown>;
+    const document = (options?.xml?.trim === false ? untrimmedParser : parser).parse(
+      text,
+    ) as Record<string, unknown>;
     const roots = Object.keys(document);
     const rootName = rootOf(roots, options?.xml);
     if (rootName === undefined) {
