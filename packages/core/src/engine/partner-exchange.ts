@@ -10,14 +10,11 @@ import type {
 } from "../definition/types.ts";
 import { CapflowError, isCapflowError } from "../errors.ts";
 import {
-  announcedCharset,
-  charsetLabel,
-  charsetReadsAs,
   decodeBytes,
   defaultCharset,
   encodeText,
-  isKnownCharset,
   normaliseCharset,
+  readingCharset,
   withCharset,
 } from "../message/charset.ts";
 import { codecFor } from "../message/codecs/codec-for.ts";
@@ -197,7 +194,12 @@ export async function exchangeWithPartner(
     let responseText: string;
     let responseCharset: string;
     try {
-      responseCharset = responseCharsetOf(response.headers, declaredCharset, run);
+      responseCharset = readingCharset(
+        response.headers["content-type"],
+        declaredCharset,
+        "the answer",
+        run.errorContext(),
+      );
       responseText = decodeBytes(response.body, responseCharset, run.errorContext());
     } catch (error) {
       if (engine.keepRawMessages)
@@ -311,28 +313,6 @@ function asCapflowError(
       context: run.errorContext(),
     },
   );
-}
-
-/**
- * The charset an answer is read in: the declared one (an announced charset that does not read as
- * it is refused), or without a declaration the one the answer announces, else UTF-8.
- */
-function responseCharsetOf(
-  headers: Record<string, string>,
-  declared: string | undefined,
-  run: StepRun,
-): string {
-  const announced = announcedCharset(headers["content-type"]);
-  if (declared === undefined)
-    return announced !== undefined && isKnownCharset(announced) ? announced : defaultCharset;
-  if (announced !== undefined && !charsetReadsAs(announced, declared)) {
-    throw new CapflowError(
-      "CHARSET_DECODE_FAILED",
-      `the answer announces ${charsetLabel(announced)} where the channel declares ${charsetLabel(declared)}; correct the declared charset or have the funder send ${charsetLabel(declared)}`,
-      { context: { ...run.errorContext(), charset: normaliseCharset(declared) } },
-    );
-  }
-  return declared;
 }
 
 /** Step-log copies of a message: its text, and its bytes too where the charset is not UTF-8. */

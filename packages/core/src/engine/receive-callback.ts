@@ -3,14 +3,10 @@ import type { CallbackDefinition, HttpMethod } from "../definition/types.ts";
 import { CapflowError, isCapflowError } from "../errors.ts";
 import { evaluateExpression } from "../message/cel.ts";
 import {
-  announcedCharset,
-  charsetLabel,
-  charsetReadsAs,
   decodeBytes,
   defaultCharset,
   encodeText,
-  isKnownCharset,
-  normaliseCharset,
+  readingCharset,
   withCharset,
 } from "../message/charset.ts";
 import { codecFor } from "../message/codecs/codec-for.ts";
@@ -85,7 +81,10 @@ export async function receiveCallback(
   const headers = lowerCaseHeaders(request.headers);
   const declared = definition.charset ?? channel.definition.charset;
   try {
-    const charset = inboundCharset(headers, declared, code, callbackName);
+    const charset = readingCharset(headers["content-type"], declared, "the notification", {
+      channel: code,
+      callback: callbackName,
+    });
     const text =
       typeof request.body === "string"
         ? request.body
@@ -287,29 +286,6 @@ async function renderAck(
     body: wire.body,
     bytes: encodeText(wire.body, charset, context),
   };
-}
-
-/**
- * The charset a notification is read in: the declared one (an announced charset that does not
- * read as it is refused), or without a declaration the announced one, else UTF-8.
- */
-function inboundCharset(
-  headers: Record<string, string>,
-  declared: string | undefined,
-  channel: string,
-  callback: string,
-): string {
-  const announced = announcedCharset(headers["content-type"]);
-  if (declared === undefined)
-    return announced !== undefined && isKnownCharset(announced) ? announced : defaultCharset;
-  if (announced !== undefined && !charsetReadsAs(announced, declared)) {
-    throw new CapflowError(
-      "CHARSET_DECODE_FAILED",
-      `the notification announces ${charsetLabel(announced)} where the callback declares ${charsetLabel(declared)}; the funder must send ${charsetLabel(declared)}, or correct the declared charset`,
-      { context: { channel, callback, charset: normaliseCharset(declared) } },
-    );
-  }
-  return declared;
 }
 
 function requiredKey(value: unknown, what: string, channel: string, callback: string): string {

@@ -141,3 +141,28 @@ function firstUnencodable(text: string, charset: string): string {
   }
   return "?";
 }
+
+/**
+ * The charset an inbound message is read in: the declared one (an announced charset that does not
+ * read as it is `CHARSET_DECODE_FAILED`), or without a declaration the one its Content-Type
+ * announces, else UTF-8. `what` names the message in the error ("the answer").
+ */
+export function readingCharset(
+  contentType: string | undefined,
+  declared: string | undefined,
+  what: string,
+  context: ErrorContext = {},
+): string {
+  const announced = announcedCharset(contentType);
+  if (declared === undefined) {
+    return announced !== undefined && isKnownCharset(announced) ? announced : defaultCharset;
+  }
+  if (announced !== undefined && !charsetReadsAs(announced, declared)) {
+    throw new CapflowError(
+      "CHARSET_DECODE_FAILED",
+      `${what} announces ${charsetLabel(announced)} where ${charsetLabel(declared)} is declared; the funder must send ${charsetLabel(declared)}, or correct the declared charset`,
+      { context: { ...context, charset: normaliseCharset(declared) } },
+    );
+  }
+  return declared;
+}
