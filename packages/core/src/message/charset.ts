@@ -59,6 +59,7 @@ export function charsetLabel(charset: string): string {
 
 /** Text as bytes in `charset`; a character it cannot write is `CHARSET_ENCODE_FAILED`. */
 export function encodeText(text: string, charset: string, context: ErrorContext = {}): Buffer {
+  if (charset === defaultCharset) return Buffer.from(text, "utf8");
   const name = normaliseCharset(charset);
   if (name === "utf-8") return Buffer.from(text, "utf8");
   const bytes = iconv.encode(text, name);
