@@ -91,6 +91,9 @@ export interface DemoResult {
  * PostgreSQL and Redis), a worker, a callback endpoint, and a seeded batch of business records
  * whose funders misbehave in every way the mock funder kit knows. Resolves with what happened and
  * whether it all matched the scenario; prints progress and a summary on the way.
+ *
+ * Longer than most files on purpose: the demo is a script read top to bottom by new users, so its
+ * orchestration stays in one place; the scenario, clock and checks have their own files.
  */
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const write = options.write ?? ((text: string) => process.stdout.write(text));

@@ -107,6 +107,10 @@ interface Exchange {
  * A fictional funder on loopback HTTP, for testing a channel end to end: it opens the engine's
  * requests with the funder's side of the crypto scheme, answers from scripts, sends callbacks
  * with retries, misbehaves on demand, and records everything for assertions.
+ *
+ * Longer than most files on purpose: every request passes one pipeline (open, fault, script,
+ * seal, record) and keeping it in one class shows the order faults are applied in; the parts that
+ * stand alone (scripts, faults, callbacks, crypto, the recorder) have their own files.
  */
 export class MockFunder {
   /** The seed of probabilistic faults; print it when a test fails to replay the same run. */

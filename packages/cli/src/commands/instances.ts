@@ -46,6 +46,9 @@ interface ActorOptions extends DatabaseOptions {
  * `capflow instances`: what an operator needs on a running system. `list` and `show` read the
  * store (`show` masks personal data with the channel's and behavior's rules); `retry`, `move` and
  * `cancel` act through the engine, with compare-and-set, recording who did it and why.
+ *
+ * Longer than most files on purpose: the subcommands share options, masking and output helpers,
+ * and one file per command group is how every `capflow` command is laid out.
  */
 export const instancesCommand: CapflowCommand = {
   name: "instances",

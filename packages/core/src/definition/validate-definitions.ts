@@ -71,6 +71,9 @@ export interface DefinitionSet {
  * processor and crypto handler names. Never throws for mistakes in the definitions.
  *
  * Semantic checks run only on definitions that match the schema; fix schema problems first.
+ *
+ * Longer than most files on purpose: it is the one list of every cross-definition check, in the
+ * order problems are reported; checks with logic of their own live beside it (`check-*.ts`).
  */
 export function validateDefinitions(
   sources: DefinitionDocuments,

@@ -37,6 +37,9 @@ function compareListing(
 /**
  * The in-process `InstanceStore`: for tests and for trying the engine in one process. Records are
  * copied in and out (as a database would), so callers can never mutate stored state by accident.
+ *
+ * Longer than most files on purpose: it is one port's implementation, kept side by side like the
+ * knex store's, so a reader can check each method against the contract suite in one place.
  */
 export class MemoryInstanceStore implements InstanceStore {
   readonly #instances = new Map<string, InstanceRecord>();
