@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { type InstanceRecord, isCapflowError, type NewInstance } from "@capflow/core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type CapflowDatabase, openPostgresStore } from "../src/index.ts";
+import type { CapflowDatabase } from "../src/index.ts";
 import { databaseUrl, openTestPostgres, skipMessage } from "./support/databases.ts";
-import { TcpProxy } from "./support/tcp-proxy.ts";
+import { openThroughProxy, type TcpProxy } from "./support/tcp-proxy.ts";
 
 const t0 = Date.UTC(2026, 0, 5, 2, 0, 0);
 
@@ -55,20 +55,7 @@ describe.skipIf(!databaseUrl)(
 
     beforeAll(async () => {
       direct = await openTestPostgres();
-      proxy = new TcpProxy({
-        host: new URL(databaseUrl!).hostname,
-        port: Number(new URL(databaseUrl!).port || 5432),
-      });
-      const url = new URL(databaseUrl!);
-      url.port = String(await proxy.listen());
-      url.hostname = "127.0.0.1";
-      proxied = openPostgresStore({
-        connectionString: url.href,
-        schema: direct.schema,
-        pool: { max: 2 },
-        // The broken connections below are the point of the test.
-        log: { warn: () => {} },
-      });
+      ({ proxy, proxied } = await openThroughProxy(direct, databaseUrl!, 2));
     });
     afterAll(async () => {
       await proxied.close();

@@ -7,9 +7,9 @@ import {
   ProcessorRegistry,
 } from "@capflow/core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type CapflowDatabase, openPostgresStore, pushDefinitions } from "../src/index.ts";
+import { type CapflowDatabase, pushDefinitions } from "../src/index.ts";
 import { databaseUrl, openTestPostgres, skipMessage } from "./support/databases.ts";
-import { TcpProxy } from "./support/tcp-proxy.ts";
+import { openThroughProxy, type TcpProxy } from "./support/tcp-proxy.ts";
 
 const total = 10_000;
 const operator = { who: "alice", why: "version 2 renames the wait and fixes its routes" };
@@ -89,20 +89,7 @@ describe.skipIf(!databaseUrl)("migrating 10,000 waiting instances (PostgreSQL)",
       );
     }
     await pushDefinitions(direct, { channels: [channel], behaviors: [version("awaitResult")] });
-    proxy = new TcpProxy({
-      host: new URL(databaseUrl!).hostname,
-      port: Number(new URL(databaseUrl!).port || 5432),
-    });
-    const url = new URL(databaseUrl!);
-    url.port = String(await proxy.listen());
-    url.hostname = "127.0.0.1";
-    proxied = openPostgresStore({
-      connectionString: url.href,
-      schema: direct.schema,
-      pool: { max: 4 },
-      // The broken connections below are the point of the test.
-      log: { warn: () => {} },
-    });
+    ({ proxy, proxied } = await openThroughProxy(direct, databaseUrl!, 4));
   }, 300_000);
 
   afterAll(async () => {

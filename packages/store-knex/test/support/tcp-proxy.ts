@@ -1,4 +1,5 @@
 import * as net from "node:net";
+import { type CapflowDatabase, openPostgresStore } from "../../src/index.ts";
 
 /**
  * A loopback TCP proxy in front of PostgreSQL that can lose traffic on demand: the realistic way
@@ -50,4 +51,27 @@ export class TcpProxy {
     this.cutAll();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
+}
+
+/**
+ * Opens a second store on `direct`'s schema whose connections go through a new `TcpProxy`, so a
+ * test can break them while `direct` keeps a working connection to check what really committed.
+ */
+export async function openThroughProxy(
+  direct: CapflowDatabase,
+  databaseUrl: string,
+  poolMax: number,
+): Promise<{ proxy: TcpProxy; proxied: CapflowDatabase }> {
+  const url = new URL(databaseUrl);
+  const proxy = new TcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
+  url.port = String(await proxy.listen());
+  url.hostname = "127.0.0.1";
+  const proxied = openPostgresStore({
+    connectionString: url.href,
+    schema: direct.schema,
+    pool: { max: poolMax },
+    // Broken connections are the point of the tests that use this.
+    log: { warn: () => {} },
+  });
+  return { proxy, proxied };
 }
