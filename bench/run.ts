@@ -1,6 +1,8 @@
 /**
- * `pnpm bench [filter]`: runs every `packages/<pkg>/bench/*.bench.ts` and `examples/<ex>/bench/*.bench.ts`,
- * prints one table per file and writes all results to `.bench-results/latest.json`.
+ * `pnpm bench [filter] [options]`: runs every `packages/<pkg>/bench/*.bench.ts`,
+ * `examples/<ex>/bench/*.bench.ts` and `bench/<folder>/*.bench.ts` (end-to-end benches such as
+ * `bench/e2e`), prints one table per file and writes all results to `.bench-results/latest.json`.
+ * Options after the filter are the bench files' own (e.g. `pnpm bench e2e --full`).
  *
  * A bench file default-exports a function returning a configured tinybench `Bench`; put the
  * baseline (the bare primitive) next to the measured path in the same Bench so they are compared
@@ -20,8 +22,20 @@ export interface BenchComparison {
   atLeast?: number;
 }
 
+/** What a bench that measures on its own (not with tinybench) reports. */
+export interface MeasuredBench {
+  /** Printed as one table. */
+  rows: Record<string, unknown>[];
+  /** Recorded in `.bench-results/latest.json`. */
+  results: Record<string, unknown>[];
+  /** Printed (ratios and verdicts) and recorded. */
+  lines: string[];
+}
+
 export interface BenchModule {
-  default: () => Promise<Bench> | Bench;
+  /** A tinybench Bench; or `measure` for benches that time whole runs themselves. */
+  default?: () => Promise<Bench> | Bench;
+  measure?: () => Promise<MeasuredBench>;
   comparisons?: BenchComparison[];
   /**
    * Runs of the whole Bench, one after the other (default 1). A comparison then reports the
@@ -39,10 +53,14 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 async function findBenchFiles(): Promise<string[]> {
   const files: string[] = [];
-  for (const top of ["packages", "examples"]) {
+  for (const [top, inner] of [
+    ["packages", "bench"],
+    ["examples", "bench"],
+    ["bench", ""],
+  ] as const) {
     for (const entry of await readdir(join(root, top), { withFileTypes: true }).catch(() => [])) {
       if (!entry.isDirectory()) continue;
-      const dir = join(root, top, entry.name, "bench");
+      const dir = join(root, top, entry.name, inner);
       for (const file of await readdir(dir).catch(() => [] as string[])) {
         if (file.endsWith(".bench.ts")) files.push(join(dir, file));
       }
@@ -64,12 +82,24 @@ function median(values: readonly number[]): number {
     : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
 }
 
-const filter = process.argv[2];
+const filter = process.argv[2]?.startsWith("--") ? undefined : process.argv[2];
 const results: Record<string, unknown>[] = [];
 for (const file of await findBenchFiles()) {
   const name = relative(root, file);
   if (filter && !name.includes(filter)) continue;
   const mod = (await import(pathToFileURL(file).href)) as BenchModule;
+  if (mod.measure) {
+    const measured = await mod.measure();
+    console.log(`\n${name}`);
+    if (measured.rows.length > 0) console.table(measured.rows);
+    for (const line of measured.lines) console.log(`  ${line}`);
+    results.push(
+      ...measured.results,
+      ...measured.lines.map((line) => ({ file: name, report: line })),
+    );
+    continue;
+  }
+  if (!mod.default) continue;
   const bench = await mod.default();
   const rounds = mod.rounds ?? 1;
   const opsByRound: Map<string, number>[] = [];
