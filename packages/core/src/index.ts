@@ -57,6 +57,12 @@ export {
   channelPeriods,
   effectiveInstant,
 } from "./definition/future-values.ts";
+export {
+  compileInputSchema,
+  type InputFieldProblem,
+  type InputSchema,
+  type InputSchemaCompilation,
+} from "./definition/input-schema.ts";
 
 // changing definitions in production: diff, impact of a push, secrets
 export {

@@ -55,6 +55,9 @@ export const problemCodes = {
     "an XML message without its xml options (root element): it would fail when it is rendered",
   "tls-settings":
     "the channel's tls settings are incomplete: a PEM client key without its certificate, or a PKCS#12 file without a password",
+  "input-schema": "a behavior's input schema is not a JSON Schema ajv can compile",
+  "undeclared-input":
+    "a template or expression reads an input field the behavior's input schema does not declare",
 } as const;
 
 export type ProblemCode = keyof typeof problemCodes;

@@ -23,6 +23,11 @@ export interface TemplateProcessorUse {
   column: number;
 }
 
+/** A data path a template reads, e.g. `input.borrower.phone`, with where. */
+export interface TemplateDataPath extends TemplateProcessorUse {
+  parts: string[];
+}
+
 export type TemplateScan =
   | {
       ok: true;
@@ -33,6 +38,8 @@ export type TemplateScan =
        * be a helper call without arguments; the caller knows the registered processors.
        */
       roots: TemplateProcessorUse[];
+      /** The whole data paths read at the root scope (`["input", "amount"]`), as `name` dotted. */
+      paths: TemplateDataPath[];
     }
   | { ok: false; message: string; line?: number; column?: number };
 
@@ -50,7 +57,7 @@ export function scanTemplateProcessors(template: string): TemplateScan {
   } catch (error) {
     return { ok: false, ...describeParseError(error) };
   }
-  const found: Found = { processors: [], roots: [] };
+  const found: Found = { processors: [], roots: [], paths: [] };
   visitProgram(program, found, true);
   return { ok: true, ...found };
 }
@@ -58,6 +65,7 @@ export function scanTemplateProcessors(template: string): TemplateScan {
 interface Found {
   processors: TemplateProcessorUse[];
   roots: TemplateProcessorUse[];
+  paths: TemplateDataPath[];
 }
 
 /** Blocks that render their body in the same context. */
@@ -91,7 +99,11 @@ function visitNode(node: hbs.AST.Node, out: Found, atRoot: boolean): void {
         out.processors.push(at(name));
       } else if (atRoot && (node.type === "MustacheStatement" || node.type === "BlockStatement")) {
         const root = rootName(call.path);
-        if (root !== undefined) out.roots.push(at(root));
+        if (root !== undefined) {
+          out.roots.push(at(root));
+          const parts = (call.path as hbs.AST.PathExpression).parts;
+          out.paths.push({ ...at(parts.join(".")), parts: [...parts] });
+        }
       }
       for (const param of call.params) visitNode(param, out, atRoot);
       for (const pair of call.hash?.pairs ?? []) visitNode(pair.value, out, atRoot);
@@ -106,7 +118,11 @@ function visitNode(node: hbs.AST.Node, out: Found, atRoot: boolean): void {
     }
     case "PathExpression": {
       const root = atRoot ? rootName(node as hbs.AST.PathExpression) : undefined;
-      if (root !== undefined) out.roots.push(at(root));
+      if (root !== undefined) {
+        out.roots.push(at(root));
+        const parts = (node as hbs.AST.PathExpression).parts;
+        out.paths.push({ ...at(parts.join(".")), parts: [...parts] });
+      }
       return;
     }
     default:

@@ -10,6 +10,8 @@
  *   tests where `inline:` is allowed.
  */
 
+import type { InputSchema } from "./input-schema.ts";
+
 /** A duration such as `500ms`, `15s`, `3m`, `2h`, `1d`. */
 export type Duration = string;
 
@@ -433,4 +435,10 @@ export interface BehaviorDefinition {
   steps: Record<string, StepDefinition>;
   /** Personal fields of this behavior's input, masked in step logs (adds to the channel's). */
   masking?: MaskingRules;
+  /**
+   * JSON Schema (draft-07) of the input: `engine.start` refuses input that does not match
+   * (`INSTANCE_INPUT_INVALID`, field by field) and stores nothing; `validate` checks that
+   * templates and expressions read only the fields it declares.
+   */
+  inputSchema?: InputSchema;
 }

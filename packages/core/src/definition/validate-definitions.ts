@@ -2,6 +2,7 @@ import { parse as parseExpression } from "@marcbachmann/cel-js";
 import { isKnownCharset } from "../message/charset.ts";
 import { accountCryptoOptions } from "./account-definition.ts";
 import { checkBehaviorGraph } from "./check-behavior-graph.ts";
+import { checkInputReads } from "./check-input-reads.ts";
 import { checkMoneyMarks } from "./check-money-safety.ts";
 import { checkProduct } from "./check-product.ts";
 import { checkResendSafety } from "./check-resend-safety.ts";
@@ -171,6 +172,7 @@ export function validateDefinitions(
     }
     found.push(...checkExpressions(behaviorExpressions(behavior), source.file));
     found.push(...checkTemplates(behaviorTemplates(behavior), source.file, options.processors));
+    found.push(...checkInputReads(behavior, source.file));
     report(source, found);
   }
 

@@ -9,6 +9,7 @@ import {
   planRoute,
   routedInstance,
 } from "../routing/route-product.ts";
+import { checkStartInput } from "./check-start-input.ts";
 import type { EngineCore } from "./engine-core.ts";
 import { entrySchedule } from "./entry-schedule.ts";
 import { newId } from "./new-id.ts";
@@ -47,6 +48,7 @@ export async function startInstance(
     runtime.behavior(request.channel, request.behavior),
     runtime.channelDefinition(request.channel),
   ]);
+  checkStartInput(behavior.definition, request.input);
   const now = core.clock.now();
   const initial = behavior.definition.steps[behavior.definition.initial]!;
   const schedule = entrySchedule(initial, now);
@@ -101,6 +103,12 @@ async function startProduct(
   const deps = { core, runtime };
   const plan = await planRoute(deps, product, request.input);
   for (let index = 0; index < plan.order.length; index++) {
+    const entry = plan.order[index]!;
+    // Invalid input is the caller's to fix, not a reason to try another channel.
+    checkStartInput(
+      (await runtime.behavior(entry.channel, entry.behavior)).definition,
+      request.input,
+    );
     const instance = await routedInstance(deps, plan, index, {
       businessKey: request.businessKey,
       input: request.input,

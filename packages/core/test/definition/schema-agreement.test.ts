@@ -120,7 +120,7 @@ const channelShapes = {
 const behaviorShapes = {
   "": shape<BehaviorDefinition>()(
     ["channel", "code", "initial", "steps"],
-    ["$schema", "version", "description", "masking"],
+    ["$schema", "version", "description", "masking", "inputSchema"],
   ),
   messageTemplate: shape<MessageTemplate>()(["format"], ["body", "headers", "query", "xml"]),
   xmlOptions: shape<XmlOptions>()(["root"], ["attributes", "cdata", "declaration", "trim"]),

@@ -32,7 +32,22 @@ describe("scanTemplateProcessors", () => {
       ok: true,
       processors: [{ name: "toYuan", line: 2, column: 3 }],
       roots: [{ name: "amount", line: 2, column: 12 }],
+      paths: [{ name: "amount", parts: ["amount"], line: 2, column: 12 }],
     });
+  });
+
+  test.each([
+    ["{{input.amount}}", ["input.amount"]],
+    [
+      "{{toCents input.loan.amount}} {{#if input.ok}}{{context.x}}{{/if}}",
+      ["input.loan.amount", "input.ok", "context.x"],
+    ],
+    ["{{#each input.items}}{{name}}{{/each}}", ["input.items"]],
+    ["{{input.items.[0].name}}", ["input.items.0.name"]],
+  ])("%s reads the paths %j", (template, expected) => {
+    const scan = scanTemplateProcessors(template);
+    if (!scan.ok) throw new Error(scan.message);
+    expect(scan.paths.map((use) => use.name)).toEqual(expected);
   });
 
   test.each([
