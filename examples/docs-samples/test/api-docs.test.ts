@@ -14,6 +14,7 @@ const packages = {
   "@capflow/core": "packages/core/src/index.ts",
   "@capflow/store-knex": "packages/store-knex/src/index.ts",
   "@capflow/lock-redis": "packages/lock-redis/src/index.ts",
+  "@capflow/reconcile": "packages/reconcile/src/index.ts",
   "@capflow/testkit": "packages/testkit/src/index.ts",
   "@capflow/cli": "packages/cli/src/index.ts",
 } as const;

@@ -16,7 +16,7 @@ const run = promisify(execFile);
  * README's quick start, `capflow instances list`. Checks each package's `files` and `exports`,
  * and that its source maps point at files it ships.
  */
-const packages = ["core", "store-knex", "lock-redis", "testkit", "cli"];
+const packages = ["core", "store-knex", "lock-redis", "reconcile", "testkit", "cli"];
 
 describe("the packed packages, installed in a project of their own", { timeout: 180_000 }, () => {
   let project: string;
@@ -128,6 +128,7 @@ describe("the packed packages, installed in a project of their own", { timeout: 
       "@capflow/core/internal",
       "@capflow/store-knex",
       "@capflow/lock-redis",
+      "@capflow/reconcile",
       "@capflow/testkit",
       "@capflow/testkit/contracts",
       "@capflow/cli",

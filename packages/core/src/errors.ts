@@ -75,6 +75,17 @@ export const retryableByDefault = {
   CALLBACK_UNKNOWN: false,
   CALLBACK_REJECTED: false,
   CONFIG_INVALID: false,
+  // reconciliation
+  /** A statement definition does not hold (schema, time zone, columns). */
+  STATEMENT_INVALID: false,
+  /** The statement could not be fetched (server down, file not there yet): try again later. */
+  STATEMENT_UNAVAILABLE: true,
+  /** The statement's bytes do not read as its definition says (compression, encoding, layout). */
+  STATEMENT_UNREADABLE: false,
+  /** Another node is reconciling the same statement and date right now. */
+  RECONCILE_BUSY: true,
+  /** No such reconciliation run or difference. */
+  RECONCILE_NOT_FOUND: false,
   /** A failure nobody classified: a bug in capflow or in a host's code, not a configuration problem. */
   INTERNAL: false,
 } as const satisfies Record<string, boolean>;

@@ -1,0 +1,36 @@
+/**
+ * @capflow/reconcile — reconciliation (对账): each funder's daily statement, fetched from a
+ * file, an HTTP URL or SFTP, read as CSV/TSV, fixed-width or xlsx (zip or gzip around it, GBK or
+ * UTF-8), and matched against capflow's instances for a business date in PostgreSQL (or PGlite).
+ *
+ * ```ts
+ * import { loadStatementsOrThrow, StatementReader, openStatementBytes } from "@capflow/reconcile";
+ *
+ * const [statement] = await loadStatementsOrThrow("./definitions");
+ * const reader = new StatementReader(statement!, await openStatementBytes("loan-20261205.csv", statement!));
+ * for await (const line of reader.lines()) console.log(line.businessKey, line.amountMinor);
+ * console.log(reader.totals());
+ * ```
+ */
+export { type AmountUnit, formatMinor, parseAmount } from "./amount.ts";
+export {
+  checkStatement,
+  type LoadedStatements,
+  type LoadStatementsOptions,
+  loadStatements,
+  loadStatementsOrThrow,
+  statementFileSuffix,
+  statementSchema,
+} from "./load-statements.ts";
+export { openStatementBytes } from "./open-statement-bytes.ts";
+export { type StatementLine, StatementReader, type StatementTotals } from "./read-statement.ts";
+export type {
+  ColumnRef,
+  OurStatus,
+  StatementDefinition,
+  StatementFormat,
+  StatementLayout,
+  StatementSource,
+  DeclaredTotals,
+} from "./statement-definition.ts";
+export { readStatementRows, type StatementRow } from "./statement-rows.ts";

@@ -1,0 +1,225 @@
+import type { Readable } from "node:stream";
+import { CapflowError } from "@capflow/core";
+import { DateTime } from "luxon";
+import { parseAmount } from "./amount.ts";
+import type {
+  ColumnRef,
+  OurStatus,
+  StatementDefinition,
+  StatementLayout,
+} from "./statement-definition.ts";
+import { readStatementRows, type StatementRow } from "./statement-rows.ts";
+
+/** One data line of a statement, read through the definition's column mapping. */
+export interface StatementLine {
+  lineNo: number;
+  businessKey?: string;
+  partnerReference?: string;
+  /** The behavior the line belongs to, when the statement has a kind column. */
+  behavior?: string;
+  /** In fen, exactly. Missing when the line is malformed. */
+  amountMinor?: bigint;
+  /** Our status the funder's status maps to; the funder's own value when it maps to none. */
+  status?: OurStatus | string;
+  rawStatus?: string;
+  /** ISO 8601 with offset. */
+  occurredAt?: string;
+  /** Why the line cannot be matched (no key, an amount that does not read). */
+  problem?: string;
+}
+
+/** What the file says about itself, and what its lines add up to. */
+export interface StatementTotals {
+  declared: { count?: number; amountMinor?: bigint };
+  lines: { count: number; amountMinor: bigint };
+}
+
+/**
+ * Reads a statement as lines: skips the header lines (reading their totals), maps column names,
+ * holds the footer lines back until the end (reading theirs), and turns every data row into a
+ * {@link StatementLine}. `totals()` is complete once the lines are consumed.
+ */
+export class StatementReader {
+  readonly #statement: StatementDefinition;
+  readonly #bytes: Readable;
+  #declared: StatementTotals["declared"] = {};
+  #count = 0;
+  #sum = 0n;
+  #done = false;
+
+  constructor(statement: StatementDefinition, bytes: Readable) {
+    this.#statement = statement;
+    this.#bytes = bytes;
+  }
+
+  totals(): StatementTotals {
+    if (!this.#done) throw new Error("read every line before asking for the totals");
+    return {
+      declared: { ...this.#declared },
+      lines: { count: this.#count, amountMinor: this.#sum },
+    };
+  }
+
+  async *lines(): AsyncGenerator<StatementLine> {
+    const statement = this.#statement;
+    const rows = readStatementRows(this.#bytes, statement.format, statement.encoding ?? "UTF-8");
+    const headerLines = statement.header?.lines ?? 0;
+    const footerLines = statement.footer?.lines ?? 0;
+    const wantsNames = statement.columnNames ?? statement.format.kind !== "fixed-width";
+    const header: StatementRow[] = [];
+    const held: StatementRow[] = [];
+    let mapper: ((row: StatementRow) => StatementLine) | undefined;
+    if (statement.format.kind === "fixed-width" || !wantsNames) {
+      mapper = lineMapper(statement, fixedNames(statement));
+    }
+    for await (const row of rows) {
+      if (header.length < headerLines) {
+        header.push(row);
+        if (header.length === headerLines) this.#readTotals(statement.header!, header, "header");
+        continue;
+      }
+      if (mapper === undefined) {
+        mapper = lineMapper(
+          statement,
+          new Map(row.cells.map((name, index) => [name.trim(), index])),
+        );
+        continue;
+      }
+      held.push(row);
+      if (held.length <= footerLines) continue;
+      const line = mapper(held.shift()!);
+      this.#count += 1;
+      if (line.amountMinor !== undefined) this.#sum += line.amountMinor;
+      yield line;
+    }
+    if (footerLines > 0) {
+      if (held.length < footerLines) {
+        throw new CapflowError(
+          "STATEMENT_UNREADABLE",
+          `the statement ends before its ${footerLines} footer line(s); the file may be cut short`,
+        );
+      }
+      this.#readTotals(statement.footer!, held, "footer");
+    }
+    this.#done = true;
+  }
+
+  #readTotals(layout: StatementLayout, rows: StatementRow[], part: string): void {
+    const totals = layout.totals;
+    if (totals === undefined) return;
+    const row = rows[totals.line ?? 0]!;
+    const unit = this.#statement.amount?.unit ?? "yuan";
+    let count: string | undefined;
+    let amount: string | undefined;
+    if (totals.pattern !== undefined) {
+      const groups = new RegExp(totals.pattern).exec(row.text)?.groups;
+      if (groups === undefined) {
+        throw new CapflowError(
+          "STATEMENT_UNREADABLE",
+          `the ${part} totals line ${row.lineNo} does not match ${totals.pattern}; check the file or the pattern`,
+        );
+      }
+      count = groups.count;
+      amount = groups.amount;
+    } else {
+      const cell = (ref: ColumnRef | undefined) =>
+        ref === undefined ? undefined : typeof ref === "number" ? row.cells[ref] : undefined;
+      count = cell(totals.count);
+      amount = cell(totals.amount);
+    }
+    try {
+      if (count !== undefined) this.#declared.count = Number(parseAmount(count, "fen"));
+      if (amount !== undefined) this.#declared.amountMinor = parseAmount(amount, unit);
+    } catch (error) {
+      throw new CapflowError(
+        "STATEMENT_UNREADABLE",
+        `the ${part} totals on line ${row.lineNo} do not read: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  }
+}
+
+function fixedNames(statement: StatementDefinition): Map<string, number> {
+  if (statement.format.kind !== "fixed-width") return new Map();
+  return new Map(Object.keys(statement.format.fields).map((name, index) => [name, index]));
+}
+
+/** Builds the function that reads one row, resolving column names once. */
+function lineMapper(
+  statement: StatementDefinition,
+  names: Map<string, number>,
+): (row: StatementRow) => StatementLine {
+  const index = (ref: ColumnRef | undefined, role: string): number | undefined => {
+    if (ref === undefined) return undefined;
+    if (typeof ref === "number") return ref;
+    const found = names.get(ref);
+    if (found === undefined) {
+      throw new CapflowError(
+        "STATEMENT_UNREADABLE",
+        `the statement has no column ${ref} (its ${role}); columns found: ${[...names.keys()].join(", ") || "none"}`,
+      );
+    }
+    return found;
+  };
+  const c = statement.columns;
+  const key = index(c.businessKey, "business key");
+  const reference = index(c.partnerReference, "partner reference");
+  const amount = index(c.amount, "amount")!;
+  const status = index(c.status, "status");
+  const occurred = index(c.occurredAt, "timestamp");
+  const kind = index(c.kind, "kind");
+  const unit = statement.amount?.unit ?? "yuan";
+  const statuses = statement.statuses;
+  const kinds = statement.kinds;
+  const zone = statement.timeZone;
+  const format = statement.timestampFormat;
+  const single = statement.behaviors.length === 1 ? statement.behaviors[0] : undefined;
+  return (row) => {
+    const cell = (at: number | undefined) => {
+      if (at === undefined) return undefined;
+      const value = row.cells[at]?.trim();
+      return value === undefined || value === "" ? undefined : value;
+    };
+    const line: StatementLine = { lineNo: row.lineNo };
+    const problems: string[] = [];
+    const businessKey = cell(key);
+    if (businessKey !== undefined) line.businessKey = businessKey;
+    const partnerReference = cell(reference);
+    if (partnerReference !== undefined) line.partnerReference = partnerReference;
+    if (businessKey === undefined && partnerReference === undefined) {
+      problems.push("no business key and no partner reference");
+    }
+    const amountText = cell(amount);
+    if (amountText === undefined) problems.push("no amount");
+    else {
+      try {
+        line.amountMinor = parseAmount(amountText, unit);
+      } catch (error) {
+        problems.push((error as Error).message);
+      }
+    }
+    const rawStatus = cell(status);
+    if (rawStatus !== undefined) {
+      line.rawStatus = rawStatus;
+      line.status = statuses?.[rawStatus] ?? rawStatus;
+    }
+    const kindText = cell(kind);
+    if (kindText !== undefined) {
+      const behavior = kinds?.[kindText];
+      if (behavior === undefined) problems.push(`kind ${kindText} is not in the statement's kinds`);
+      else line.behavior = behavior;
+    } else if (single !== undefined) line.behavior = single;
+    const occurredText = cell(occurred);
+    if (occurredText !== undefined) {
+      const parsed =
+        format === undefined
+          ? DateTime.fromISO(occurredText, { zone })
+          : DateTime.fromFormat(occurredText, format, { zone });
+      if (parsed.isValid) line.occurredAt = parsed.toISO()!;
+      else problems.push(`timestamp ${occurredText} does not read as ${format ?? "ISO 8601"}`);
+    }
+    if (problems.length > 0) line.problem = problems.join("; ");
+    return line;
+  };
+}

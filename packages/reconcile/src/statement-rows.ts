@@ -1,0 +1,195 @@
+import type { Readable, Transform } from "node:stream";
+import { CapflowError } from "@capflow/core";
+import { parse } from "csv-parse";
+import ExcelJS from "exceljs";
+import iconv from "iconv-lite";
+import type { StatementFormat } from "./statement-definition.ts";
+
+/** One line of a statement file (or one row of a sheet), split into its cells. */
+export interface StatementRow {
+  /** 1-based line (or sheet row) number in the file. */
+  lineNo: number;
+  cells: string[];
+  /** The line's text: what a totals pattern is matched against (a sheet row: cells joined by tabs). */
+  text: string;
+}
+
+/**
+ * Streams the rows of a statement's bytes in its format and encoding: delimited text through
+ * csv-parse, fixed-width lines cut by byte or character positions, xlsx through exceljs's
+ * streaming reader. Empty lines are skipped. Memory stays bounded by one chunk, whatever the size.
+ */
+export function readStatementRows(
+  bytes: Readable,
+  format: StatementFormat,
+  encoding: string,
+): AsyncGenerator<StatementRow> {
+  if (!iconv.encodingExists(encoding)) {
+    throw new CapflowError(
+      "STATEMENT_INVALID",
+      `unknown encoding ${encoding}; use UTF-8, GBK, GB18030 or another name iconv-lite knows`,
+    );
+  }
+  switch (format.kind) {
+    case "delimited":
+      return delimitedRows(bytes, format, encoding);
+    case "fixed-width":
+      return fixedWidthRows(bytes, format, encoding);
+    case "xlsx":
+      return xlsxRows(bytes, format);
+  }
+}
+
+async function* delimitedRows(
+  bytes: Readable,
+  format: Extract<StatementFormat, { kind: "delimited" }>,
+  encoding: string,
+): AsyncGenerator<StatementRow> {
+  const delimiter = format.delimiter ?? ",";
+  const decoder = iconv.decodeStream(encoding, { stripBOM: true }) as unknown as Transform;
+  bytes.on("error", (error) => decoder.destroy(error));
+  const parser = bytes.pipe(decoder).pipe(
+    parse({
+      delimiter,
+      quote: format.quote === false ? null : (format.quote ?? '"'),
+      relax_column_count: true,
+      relax_quotes: true,
+      skip_empty_lines: true,
+      trim: false,
+      info: true,
+    }),
+  );
+  decoder.on("error", (error) => parser.destroy(error));
+  try {
+    for await (const { record, info } of parser as AsyncIterable<{
+      record: string[];
+      info: { lines: number };
+    }>) {
+      yield { lineNo: info.lines, cells: record, text: record.join(delimiter) };
+    }
+  } catch (error) {
+    throw unreadable(error);
+  }
+}
+
+async function* splitLines(bytes: Readable): AsyncGenerator<{ lineNo: number; line: Buffer }> {
+  let rest: Buffer = Buffer.alloc(0);
+  let lineNo = 0;
+  for await (const chunk of bytes as AsyncIterable<Buffer>) {
+    let data = rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
+    let start = 0;
+    for (let end = data.indexOf(10, start); end !== -1; end = data.indexOf(10, start)) {
+      lineNo += 1;
+      const stop = end > start && data[end - 1] === 13 ? end - 1 : end;
+      yield { lineNo, line: data.subarray(start, stop) };
+      start = end + 1;
+    }
+    rest = Buffer.from(data.subarray(start));
+    data = rest;
+  }
+  if (rest.length > 0) {
+    lineNo += 1;
+    yield { lineNo, line: rest[rest.length - 1] === 13 ? rest.subarray(0, -1) : rest };
+  }
+}
+
+async function* fixedWidthRows(
+  bytes: Readable,
+  format: Extract<StatementFormat, { kind: "fixed-width" }>,
+  encoding: string,
+): AsyncGenerator<StatementRow> {
+  const fields = Object.values(format.fields);
+  const byBytes = (format.unit ?? "bytes") === "bytes";
+  let first = true;
+  try {
+    for await (let { lineNo, line } of splitLines(bytes)) {
+      if (first && line[0] === 0xef && line[1] === 0xbb && line[2] === 0xbf)
+        line = line.subarray(3);
+      first = false;
+      if (line.length === 0) continue;
+      const text = iconv.decode(line, encoding);
+      const cells = byBytes
+        ? fields.map(([start, length]) =>
+            iconv.decode(line.subarray(start, start + length), encoding).trim(),
+          )
+        : fields.map(([start, length]) => text.slice(start, start + length).trim());
+      yield { lineNo, cells, text };
+    }
+  } catch (error) {
+    throw unreadable(error);
+  }
+}
+
+async function* xlsxRows(
+  bytes: Readable,
+  format: Extract<StatementFormat, { kind: "xlsx" }>,
+): AsyncGenerator<StatementRow> {
+  const reader = new ExcelJS.stream.xlsx.WorkbookReader(bytes, {
+    sharedStrings: "cache",
+    worksheets: "emit",
+    styles: "cache",
+    hyperlinks: "ignore",
+    entries: "ignore",
+  });
+  const wanted = format.sheet ?? 1;
+  let position = 0;
+  let found = false;
+  try {
+    for await (const sheet of reader) {
+      position += 1;
+      const name = (sheet as unknown as { name?: string }).name;
+      const isWanted = typeof wanted === "number" ? position === wanted : name === wanted;
+      if (!isWanted || found) {
+        // Drain the sheet to reach the next one.
+        for await (const _ of sheet) void _;
+        continue;
+      }
+      found = true;
+      for await (const row of sheet) {
+        const values = (row as ExcelJS.Row).values as unknown[];
+        const cells: string[] = [];
+        for (let index = 1; index < values.length; index++) cells.push(cellText(values[index]));
+        while (cells.length > 0 && cells[cells.length - 1] === "") cells.pop();
+        if (cells.length === 0) continue;
+        yield { lineNo: (row as ExcelJS.Row).number, cells, text: cells.join("\t") };
+      }
+    }
+  } catch (error) {
+    throw unreadable(error);
+  }
+  if (!found) {
+    throw new CapflowError(
+      "STATEMENT_UNREADABLE",
+      `the workbook has no sheet ${String(wanted)}; check format.sheet`,
+    );
+  }
+}
+
+/**
+ * A cell as text. Numbers are written in their shortest exact decimal form (what the file's XML
+ * holds for amounts with two decimals); dates as the wall-clock time they show
+ * (`yyyy-MM-dd HH:mm:ss`), to be read in the statement's time zone.
+ */
+function cellText(value: unknown): string {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean")
+    return String(value);
+  if (value instanceof Date) return value.toISOString().slice(0, 19).replace("T", " ");
+  if (typeof value === "object") {
+    const v = value as { text?: unknown; result?: unknown; richText?: { text: string }[] };
+    if (v.richText !== undefined) return v.richText.map((part) => part.text).join("");
+    if (v.result !== undefined) return cellText(v.result);
+    if (v.text !== undefined) return cellText(v.text);
+  }
+  return String(value);
+}
+
+function unreadable(error: unknown): CapflowError {
+  if (error instanceof CapflowError) return error;
+  return new CapflowError(
+    "STATEMENT_UNREADABLE",
+    `the statement does not read as its definition says (${(error as Error)?.message ?? String(error)}); check format, encoding and compression`,
+    { cause: error },
+  );
+}

@@ -1,0 +1,253 @@
+import { join } from "node:path";
+import iconv from "iconv-lite";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  openStatementBytes,
+  type StatementDefinition,
+  type StatementLine,
+  StatementReader,
+} from "../src/index.ts";
+import {
+  statementFolder,
+  writeGzip,
+  writeText,
+  writeXlsx,
+  writeZip,
+} from "./support/statement-files.ts";
+
+let folder: Awaited<ReturnType<typeof statementFolder>>;
+beforeAll(async () => {
+  folder = await statementFolder();
+});
+afterAll(() => folder.remove());
+
+const base: StatementDefinition = {
+  channel: "lanbank",
+  code: "loan-daily",
+  behaviors: ["loan"],
+  timeZone: "Asia/Shanghai",
+  source: { kind: "file", path: "unused" },
+  format: { kind: "delimited" },
+  columns: {
+    businessKey: "outOrderNo",
+    partnerReference: "loanNo",
+    amount: "amount",
+    status: "status",
+    occurredAt: "finishTime",
+  },
+  statuses: { SUCCESS: "succeeded", FAIL: "failed" },
+  timestampFormat: "yyyyMMddHHmmss",
+};
+
+async function read(path: string, statement: StatementDefinition) {
+  const reader = new StatementReader(statement, await openStatementBytes(path, statement));
+  const lines: StatementLine[] = [];
+  for await (const line of reader.lines()) lines.push(line);
+  return { lines, totals: reader.totals() };
+}
+
+const csv = [
+  "outOrderNo,loanNo,amount,status,finishTime",
+  "L001,B9001,1500.00,SUCCESS,20261205093000",
+  'L002,B9002,"2,000.5",FAIL,20261205235959',
+  "",
+  "L003,B9003,0.01,SUCCESS,20261205000001",
+].join("\r\n");
+
+describe("reading statements", () => {
+  it("reads CSV with column names, quoted thousands separators and CRLF, amounts exact in fen", async () => {
+    const { lines, totals } = await read(await writeText(join(folder.dir, "a.csv"), csv), base);
+    expect(lines).toEqual([
+      {
+        lineNo: 2,
+        businessKey: "L001",
+        partnerReference: "B9001",
+        behavior: "loan",
+        amountMinor: 150000n,
+        rawStatus: "SUCCESS",
+        status: "succeeded",
+        occurredAt: "2026-12-05T09:30:00.000+08:00",
+      },
+      expect.objectContaining({ lineNo: 3, amountMinor: 200050n, status: "failed" }),
+      expect.objectContaining({
+        lineNo: 5,
+        amountMinor: 1n,
+        occurredAt: "2026-12-05T00:00:01.000+08:00",
+      }),
+    ]);
+    expect(totals).toEqual({ declared: {}, lines: { count: 3, amountMinor: 350051n } });
+  });
+
+  it("reads TSV and any delimiter, by column index without names", async () => {
+    const tsv = "L001\tB9001\t1500.00\tSUCCESS\nL002\tB9002\t7.5\tDOING\n";
+    const statement: StatementDefinition = {
+      ...base,
+      format: { kind: "delimited", delimiter: "\t" },
+      columnNames: false,
+      columns: { businessKey: 0, partnerReference: 1, amount: 2, status: 3 },
+    };
+    const { lines } = await read(await writeText(join(folder.dir, "a.tsv"), tsv), statement);
+    expect(lines.map((l) => [l.businessKey, l.amountMinor, l.status])).toEqual([
+      ["L001", 150000n, "succeeded"],
+      ["L002", 750n, "DOING"],
+    ]);
+    const pipes = "L001||B9001||150000\n";
+    const { lines: piped } = await read(await writeText(join(folder.dir, "a.txt"), pipes), {
+      ...statement,
+      format: { kind: "delimited", delimiter: "||", quote: false },
+      columns: { businessKey: 0, partnerReference: 1, amount: 2 },
+      amount: { unit: "fen" },
+    });
+    expect(piped).toEqual([expect.objectContaining({ businessKey: "L001", amountMinor: 150000n })]);
+  });
+
+  for (const encoding of ["GBK", "GB18030"]) {
+    it(`reads ${encoding} text with a totals header and a footer`, async () => {
+      const text = [
+        "总笔数|总金额",
+        "2|1500.10",
+        "借据号|放款流水|金额|状态|完成时间",
+        "L001|B9001|1000.10|成功|20261205100000",
+        "L002|B9002|500.00|失败|20261205110000",
+        "文件结束",
+        "",
+      ].join("\n");
+      const statement: StatementDefinition = {
+        ...base,
+        encoding,
+        format: { kind: "delimited", delimiter: "|" },
+        header: { lines: 2, totals: { line: 1, count: 0, amount: 1 } },
+        footer: { lines: 1 },
+        columns: {
+          businessKey: "借据号",
+          partnerReference: "放款流水",
+          amount: "金额",
+          status: "状态",
+          occurredAt: "完成时间",
+        },
+        statuses: { 成功: "succeeded", 失败: "failed" },
+      };
+      const path = await writeText(join(folder.dir, `${encoding}.txt`), text, encoding);
+      const { lines, totals } = await read(path, statement);
+      expect(lines.map((l) => [l.businessKey, l.rawStatus, l.status, l.amountMinor])).toEqual([
+        ["L001", "成功", "succeeded", 100010n],
+        ["L002", "失败", "failed", 50000n],
+      ]);
+      expect(totals).toEqual({
+        declared: { count: 2, amountMinor: 150010n },
+        lines: { count: 2, amountMinor: 150010n },
+      });
+    });
+  }
+
+  it("reads fixed-width lines by byte positions in GBK (a Chinese character is two bytes), footer totals by pattern", async () => {
+    const pad = (text: string, bytes: number) => {
+      return text + " ".repeat(bytes - iconv.encode(text, "GBK").length);
+    };
+    const line = (key: string, name: string, amount: string, status: string) =>
+      pad(key, 10) + pad(name, 8) + amount.padStart(12, "0") + status;
+    const text = `${[
+      line("L001", "张三", "150000", "S"),
+      line("L002", "李四丰", "2000", "F"),
+      "TOTAL 000002 000000152000",
+    ].join("\n")}\n`;
+    const statement: StatementDefinition = {
+      ...base,
+      encoding: "GBK",
+      format: {
+        kind: "fixed-width",
+        fields: { key: [0, 10], name: [10, 8], amount: [18, 12], status: [30, 1] },
+      },
+      footer: { lines: 1, totals: { pattern: "^TOTAL (?<count>\\d+) (?<amount>\\d+)$" } },
+      columns: { businessKey: "key", amount: "amount", status: "status" },
+      amount: { unit: "fen" },
+      statuses: { S: "succeeded", F: "failed" },
+    };
+    const { lines, totals } = await read(
+      await writeText(join(folder.dir, "fixed.txt"), text, "GBK"),
+      statement,
+    );
+    expect(lines.map((l) => [l.businessKey, l.amountMinor, l.status])).toEqual([
+      ["L001", 150000n, "succeeded"],
+      ["L002", 2000n, "failed"],
+    ]);
+    expect(totals.declared).toEqual({ count: 2, amountMinor: 152000n });
+  });
+
+  it("reads gzip and zip around the file (zipEntry picks the entry)", async () => {
+    const gz = await writeGzip(join(folder.dir, "a.csv.gz"), csv);
+    expect((await read(gz, { ...base, compression: "gzip" })).lines).toHaveLength(3);
+    const zip = await writeZip(join(folder.dir, "a.zip"), {
+      "readme.txt": "hello",
+      "loan_20261205.csv": csv,
+    });
+    const zipped = await read(zip, { ...base, compression: "zip", zipEntry: "loan_*.csv" });
+    expect(zipped.lines.map((l) => l.businessKey)).toEqual(["L001", "L002", "L003"]);
+    await expect(read(zip, { ...base, compression: "zip" })).rejects.toMatchObject({
+      code: "STATEMENT_UNREADABLE",
+      message: expect.stringContaining("zipEntry"),
+    });
+    await expect(read(gz, { ...base, compression: "zip" })).rejects.toMatchObject({
+      code: "STATEMENT_UNREADABLE",
+    });
+  });
+
+  it("reads an xlsx sheet with a totals row, numbers and text cells alike", async () => {
+    const path = await writeXlsx(join(folder.dir, "a.xlsx"), {
+      Notes: [["ignored"]],
+      放款明细: [
+        ["合计", 2, "1500.10"],
+        ["outOrderNo", "loanNo", "amount", "status", "finishTime"],
+        ["L001", "B9001", 1000.1, "SUCCESS", "20261205100000"],
+        ["L002", "B9002", "500.00", "FAIL", "20261205110000"],
+      ],
+    });
+    const statement: StatementDefinition = {
+      ...base,
+      format: { kind: "xlsx", sheet: "放款明细" },
+      header: { lines: 1, totals: { count: 1, amount: 2 } },
+    };
+    const { lines, totals } = await read(path, statement);
+    expect(lines.map((l) => [l.lineNo, l.businessKey, l.amountMinor])).toEqual([
+      [3, "L001", 100010n],
+      [4, "L002", 50000n],
+    ]);
+    expect(totals.declared).toEqual({ count: 2, amountMinor: 150010n });
+  });
+
+  it("marks lines it cannot read instead of failing the file", async () => {
+    const text =
+      "outOrderNo,loanNo,amount,status,finishTime\nL001,,1.001,SUCCESS,\n,,5,SUCCESS,\nL003,,abc,SUCCESS,yesterday\n";
+    const { lines } = await read(await writeText(join(folder.dir, "bad.csv"), text), base);
+    expect(lines.map((l) => l.problem)).toEqual([
+      expect.stringContaining("at most two decimals"),
+      "no business key and no partner reference",
+      expect.stringMatching(/not an amount.*timestamp yesterday/),
+    ]);
+  });
+
+  it("names a missing column and a file cut short", async () => {
+    const text = "outOrderNo,loanNo,sum\nL001,B1,1\n";
+    await expect(
+      read(await writeText(join(folder.dir, "cols.csv"), text), base),
+    ).rejects.toMatchObject({
+      code: "STATEMENT_UNREADABLE",
+      message: expect.stringContaining("no column amount"),
+    });
+    await expect(
+      read(
+        await writeText(
+          join(folder.dir, "short.csv"),
+          "outOrderNo,loanNo,amount,status,finishTime\n",
+        ),
+        {
+          ...base,
+          footer: { lines: 1 },
+        },
+      ),
+    ).rejects.toMatchObject({
+      code: "STATEMENT_UNREADABLE",
+      message: expect.stringContaining("cut short"),
+    });
+  });
+});
