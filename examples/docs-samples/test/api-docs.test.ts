@@ -17,6 +17,7 @@ const packages = {
   "@capflow/reconcile": "packages/reconcile/src/index.ts",
   "@capflow/testkit": "packages/testkit/src/index.ts",
   "@capflow/cli": "packages/cli/src/index.ts",
+  "@capflow/server": "packages/server/src/index.ts",
 } as const;
 
 /** Names exported by each entry file, resolved through re-exports (`export type *` included). */

@@ -74,6 +74,17 @@ export const retryableByDefault = {
   ROUTING_NO_CHANNEL: false,
   CALLBACK_UNKNOWN: false,
   CALLBACK_REJECTED: false,
+  // HTTP access layer (@capflow/server)
+  /** A request the server cannot read: malformed body, missing or invalid field, bad parameter. */
+  REQUEST_INVALID: false,
+  /** A request body over the server's limit. */
+  REQUEST_TOO_LARGE: false,
+  /** No route, or nothing at that address (an unknown instance, callback or token). */
+  REQUEST_NOT_FOUND: false,
+  /** No credentials, or credentials that do not hold (unknown, forged or revoked token). */
+  AUTH_REQUIRED: false,
+  /** Authenticated, but the role does not allow this action. */
+  AUTH_FORBIDDEN: false,
   CONFIG_INVALID: false,
   // reconciliation
   /** A statement definition does not hold (schema, time zone, columns). */

@@ -1,0 +1,64 @@
+import { CapflowError, type Engine } from "@capflow/core";
+import Fastify, { type FastifyInstance } from "fastify";
+import { callbackRoutes } from "./callbacks/callback-routes.ts";
+import { healthRoutes } from "./health/health-routes.ts";
+import type { ReadinessChecks } from "./health/readiness.ts";
+import { replyWithError } from "./http/error-reply.ts";
+import { createHttpServer } from "./http/http-server.ts";
+import { loggerOptions, type ServerLogOptions } from "./http/logger-options.ts";
+import { resolveLimits, type ServerLimits } from "./http/server-limits.ts";
+
+export interface CreateServerOptions {
+  /** The engine callbacks go to and operator actions run on. */
+  engine: Engine;
+  /**
+   * What `/readyz` checks, by name (e.g. `{ database: () => db.knex.raw("select 1") }`).
+   * Default: nothing, so `/readyz` answers like `/healthz`.
+   */
+  readiness?: ReadinessChecks;
+  /** How long one readiness check may take before it counts as failed. Default 2 000 ms. */
+  readinessTimeoutMs?: number;
+  /** Body size and time limits (see `defaultServerLimits`). */
+  limits?: ServerLimits;
+  /** pino logging; `false` for none. Default: `info` to standard output, secrets redacted. */
+  log?: ServerLogOptions | false;
+}
+
+/**
+ * Builds capflow's HTTP server on Fastify, not yet listening: health (`/healthz`, `/readyz`) and
+ * funder callbacks (`/callbacks/:channel/:callback[/:account]`). Listen with
+ * `await app.listen({ port, host })`; `await app.close()` stops taking requests, lets those in
+ * progress finish, and answers 503 meanwhile.
+ *
+ * ```ts
+ * const app = createServer({ engine, readiness: { database: () => db.knex.raw("select 1") } });
+ * await app.listen({ port: 8080, host: "0.0.0.0" });
+ * ```
+ */
+export function createServer(options: CreateServerOptions): FastifyInstance {
+  const limits = resolveLimits(options.limits);
+  const app = Fastify({
+    logger: loggerOptions(options.log),
+    bodyLimit: limits.bodyLimitBytes,
+    serverFactory: (handler) => createHttpServer(limits, handler),
+    return503OnClosing: true,
+    forceCloseConnections: "idle",
+  });
+  app.setErrorHandler(replyWithError);
+  app.setNotFoundHandler((request, reply) =>
+    replyWithError(
+      new CapflowError(
+        "REQUEST_NOT_FOUND",
+        `nothing at ${request.method} ${request.url.split("?")[0]}`,
+      ),
+      request,
+      reply,
+    ),
+  );
+  app.register(healthRoutes, {
+    checks: options.readiness ?? {},
+    timeoutMs: options.readinessTimeoutMs ?? 2_000,
+  });
+  app.register(callbackRoutes, { prefix: "/callbacks", engine: options.engine });
+  return app;
+}

@@ -1,0 +1,78 @@
+import { CapflowError, type ErrorCode, isCapflowError } from "@capflow/core";
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+
+/** The JSON body of every refusal and failure the server answers itself. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}
+
+const statusByCode: Partial<Record<ErrorCode, number>> = {
+  REQUEST_INVALID: 400,
+  CONFIG_INVALID: 400,
+  DEFINITION_INVALID: 400,
+  INSTANCE_INPUT_INVALID: 400,
+  AUTH_REQUIRED: 401,
+  AUTH_FORBIDDEN: 403,
+  REQUEST_NOT_FOUND: 404,
+  INSTANCE_NOT_FOUND: 404,
+  CALLBACK_UNKNOWN: 404,
+  DEFINITION_NOT_FOUND: 404,
+  STORE_CONFLICT: 409,
+  STORE_UNIQUE_VIOLATION: 409,
+  INSTANCE_SETTLED: 409,
+  INSTANCE_INPUT_MISMATCH: 409,
+  REQUEST_TOO_LARGE: 413,
+  QUOTA_EXHAUSTED: 422,
+  ROUTING_NO_CHANNEL: 422,
+};
+
+/**
+ * The HTTP status for an error code: 4xx for refusals the client can fix, 503 for retryable
+ * failures (the store or Redis away: ask again), 500 for the rest.
+ */
+export function httpStatusFor(error: CapflowError): number {
+  return statusByCode[error.code] ?? (error.retryable ? 503 : 500);
+}
+
+/**
+ * Turns what a route or Fastify threw into a `CapflowError`: Fastify's own refusals (body too large,
+ * malformed JSON, schema validation, bad content type) become `REQUEST_*` codes.
+ */
+export function toRequestError(error: unknown): CapflowError {
+  if (isCapflowError(error)) return error;
+  const fastifyError = error as Partial<FastifyError>;
+  if (fastifyError.code === "FST_ERR_CTP_BODY_TOO_LARGE" || fastifyError.statusCode === 413) {
+    return new CapflowError(
+      "REQUEST_TOO_LARGE",
+      "the request body is larger than this server accepts; send less, or raise bodyLimitBytes",
+    );
+  }
+  if (fastifyError.validation) {
+    return new CapflowError("REQUEST_INVALID", `invalid request: ${fastifyError.message}`);
+  }
+  const status = fastifyError.statusCode;
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    return new CapflowError(
+      status === 404 ? "REQUEST_NOT_FOUND" : "REQUEST_INVALID",
+      `invalid request: ${fastifyError.message ?? "refused"}`,
+    );
+  }
+  return new CapflowError("INTERNAL", "the server failed to answer; see its log", {
+    cause: error,
+  });
+}
+
+/** Sends `{ error: { code, message } }` with the status of its code. */
+export function sendError(reply: FastifyReply, error: CapflowError): FastifyReply {
+  const body: ErrorBody = { error: { code: error.code, message: error.message } };
+  return reply.code(httpStatusFor(error)).type("application/json; charset=utf-8").send(body);
+}
+
+/** Fastify error handler: every failure answered as an {@link ErrorBody}, server faults logged. */
+export function replyWithError(error: unknown, request: FastifyRequest, reply: FastifyReply) {
+  const failure = toRequestError(error);
+  const status = httpStatusFor(failure);
+  if (status >= 500) request.log.error({ err: failure.cause ?? failure }, failure.message);
+  else request.log.info({ code: failure.code }, "request refused");
+  return sendError(reply, failure);
+}

@@ -1,0 +1,24 @@
+/**
+ * @capflow/server — capflow's service process on Fastify: funder callbacks, health checks, the
+ * operator API. `capflow serve` runs it; a host service may build it with `createServer` and run
+ * it next to its own routes.
+ *
+ * ```ts
+ * import { createServer } from "@capflow/server";
+ *
+ * const app = createServer({ engine, readiness: { database: () => db.knex.raw("select 1") } });
+ * await app.listen({ port: 8080, host: "0.0.0.0" });
+ * process.once("SIGTERM", () => void app.close());
+ * ```
+ */
+export { type CreateServerOptions, createServer } from "./create-server.ts";
+export {
+  type ErrorBody,
+  httpStatusFor,
+  replyWithError,
+  sendError,
+  toRequestError,
+} from "./http/error-reply.ts";
+export { redactedPaths, type ServerLogOptions } from "./http/logger-options.ts";
+export { defaultServerLimits, type ServerLimits } from "./http/server-limits.ts";
+export type { CheckResult, ReadinessChecks, ReadinessReport } from "./health/readiness.ts";

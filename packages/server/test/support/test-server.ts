@@ -1,0 +1,66 @@
+import { randomBytes } from "node:crypto";
+import {
+  createEngine,
+  type Engine,
+  ProcessorRegistry,
+  registerBuiltinProcessors,
+} from "@capflow/core";
+import { type CapflowDatabase, openPostgresStore, pushDefinitions } from "@capflow/store-knex";
+import type { FastifyInstance } from "fastify";
+import { type CreateServerOptions, createServer } from "../../src/index.ts";
+import { orderBehavior, shopChannel } from "./shop-definitions.ts";
+
+/** Set by CI; integration tests skip (saying so) without it. */
+export const databaseUrl = process.env.DATABASE_URL;
+
+export const skipMessage =
+  "server integration tests skipped: set DATABASE_URL (e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/test) to run them";
+
+if (!databaseUrl) console.warn(skipMessage);
+
+export interface TestServer {
+  app: FastifyInstance;
+  db: CapflowDatabase;
+  engine: Engine;
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  /** Closes the server, the engine, and drops the schema. */
+  close(): Promise<void>;
+}
+
+/**
+ * capflow's server listening on loopback over a fresh PostgreSQL schema holding the shop
+ * definitions (`shop-definitions.ts`).
+ */
+export async function startTestServer(
+  options: Omit<CreateServerOptions, "engine"> = {},
+): Promise<TestServer> {
+  if (!databaseUrl) throw new Error(skipMessage);
+  const schema = `capflow_test_${randomBytes(5).toString("hex")}`;
+  const db = openPostgresStore({ connectionString: databaseUrl, schema, pool: { max: 4 } });
+  await db.migrate();
+  await pushDefinitions(db, { channels: [shopChannel], behaviors: [orderBehavior] });
+  const engine = createEngine({
+    store: db.instances,
+    definitions: db.definitions,
+    processors: registerBuiltinProcessors(new ProcessorRegistry()),
+  });
+  const app = createServer({ log: false, ...options, engine });
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  const address = app.server.address();
+  if (address === null || typeof address === "string") throw new Error("not listening on TCP");
+  return {
+    app,
+    db,
+    engine,
+    url: `http://127.0.0.1:${address.port}`,
+    port: address.port,
+    async close() {
+      await app.close();
+      await engine.close();
+      await db.knex.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await db.close();
+    },
+  };
+}
