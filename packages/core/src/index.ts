@@ -258,3 +258,11 @@ export {
   type SweepInboxResult,
 } from "./engine/sweep-inbox.ts";
 export { Worker, type WorkerOptions } from "./runtime/worker.ts";
+
+// notifications for the upstream: the transactional outbox
+export type * from "./ports/outbox-store.ts";
+export { isOutboxStore } from "./ports/outbox-store.ts";
+export {
+  defaultAttentionNotifications,
+  type NotificationOptions,
+} from "./outbox/notification-for.ts";

@@ -107,6 +107,19 @@ export function commitStatement(
     )`;
   }
   const quotaColumn = quotas ? ", (SELECT count(*) FROM quota) AS quota_applied" : "";
+  // The upstream's notification of this change: inserted only when the update matched, so a lost
+  // compare-and-set writes none. A duplicate event id fails the statement whole.
+  const { notification } = transition;
+  if (notification !== undefined) {
+    sql += `, notified AS (
+      INSERT INTO ${t.outbox} (id, instance_id, type, payload, target, next_attempt_at, created_at)
+      SELECT ${param(notification.id, "::text")}, u.id, ${param(notification.type, "::text")},
+        ${param(jsonParam(notification.payload), "::jsonb")}, ${param(notification.target, "::text")},
+        ${param(timeParam(notification.nextAttemptAt), "::timestamptz")},
+        ${param(timeParam(notification.createdAt), "::timestamptz")}
+      FROM updated u
+    )`;
+  }
   if (consumed.length > 0) {
     sql += `, consumed AS (
       UPDATE ${t.inbox} SET processed_at = ${param(timeParam(transition.now), "::timestamptz")}, instance_id = u.id

@@ -4,17 +4,24 @@ import {
   CapflowError,
   type ClaimRequest,
   type CustomerQuery,
+  type DeliveryResult,
   type InboxEntry,
   type InstanceFilter,
   type InstanceRecord,
   type InstanceStore,
   type NewInboxEntry,
   type NewInstance,
+  type NotificationClaim,
+  type NotificationFilter,
+  type NotificationRecord,
+  type OutboxBacklog,
+  type OutboxStore,
   type PendingInboxKey,
   type QuotaHold,
   type QuotaHoldState,
   type QuotaKey,
   type QuotaUsage,
+  type ResendRequest,
   type RoutedCreation,
   type StaleInboxRequest,
   type StepLogEntry,
@@ -27,6 +34,7 @@ import { Decimal } from "decimal.js";
 import type { Knex } from "knex";
 import { commitStatement, commitTag } from "./commit-statement.ts";
 import { instanceValues, parameters, stepLogSelect } from "./instance-insert.ts";
+import { KnexOutbox } from "./knex-outbox.ts";
 import {
   inboxFromRow,
   instanceFromRow,
@@ -75,12 +83,13 @@ const orphanWaitMs = 5_000;
  * of the port side by side is what lets a reader check that they agree on the same columns and
  * rules (leases, versions, the inbox); the long commit statement lives in `commit-statement.ts`.
  */
-export class KnexInstanceStore implements InstanceStore {
+export class KnexInstanceStore implements InstanceStore, OutboxStore {
   readonly #knex: Knex;
   readonly #t: QualifiedNames;
   readonly #target: string;
   readonly #onClose: (() => Promise<void>) | undefined;
   readonly #endsOrphanedCommits: boolean;
+  readonly #outbox: KnexOutbox;
 
   constructor(knex: Knex, options: KnexInstanceStoreOptions = {}) {
     this.#knex = knex;
@@ -88,6 +97,7 @@ export class KnexInstanceStore implements InstanceStore {
     this.#target = options.target ?? "the database";
     this.#onClose = options.onClose;
     this.#endsOrphanedCommits = options.endsOrphanedCommits ?? false;
+    this.#outbox = new KnexOutbox(knex, this.#t, this.#target);
   }
 
   async createInstance(
@@ -479,6 +489,32 @@ export class KnexInstanceStore implements InstanceStore {
 
   async close(): Promise<void> {
     await this.#onClose?.();
+  }
+
+  // The outbox: rows inserted by the commit statement, operations in knex-outbox.ts.
+
+  claimNotifications(request: NotificationClaim): Promise<NotificationRecord[]> {
+    return this.#outbox.claimNotifications(request);
+  }
+
+  recordDelivery(result: DeliveryResult): Promise<boolean> {
+    return this.#outbox.recordDelivery(result);
+  }
+
+  getNotification(id: string): Promise<NotificationRecord | undefined> {
+    return this.#outbox.getNotification(id);
+  }
+
+  listNotifications(filter: NotificationFilter): Promise<NotificationRecord[]> {
+    return this.#outbox.listNotifications(filter);
+  }
+
+  resendNotification(request: ResendRequest): Promise<NotificationRecord | undefined> {
+    return this.#outbox.resendNotification(request);
+  }
+
+  outboxBacklog(): Promise<OutboxBacklog> {
+    return this.#outbox.outboxBacklog();
   }
 
   /** The update matched no row: tell a lost compare-and-set from a missing instance. */

@@ -40,6 +40,8 @@ export interface QualifiedNames {
   quotaApply: string;
   /** `has_callback_of_account(channel, business_key, callback, account, consumed)`, migration 0004. */
   hasCallbackOfAccount: string;
+  /** Notifications for the upstream, migration 0008. */
+  outbox: string;
 }
 
 export function qualifiedNames(schema: string): QualifiedNames {
@@ -62,5 +64,6 @@ export function qualifiedNames(schema: string): QualifiedNames {
     quotaHolds: q("quota_holds"),
     quotaApply: q("quota_apply"),
     hasCallbackOfAccount: q("has_callback_of_account"),
+    outbox: q("outbox"),
   };
 }

@@ -1,5 +1,6 @@
 import {
   describeInstanceStoreContract,
+  describeOutboxContract,
   describeRoutingStoreContract,
 } from "@capflow/testkit/contracts";
 import { afterAll, beforeAll } from "vitest";
@@ -24,6 +25,14 @@ describeInstanceStoreContract("KnexInstanceStore on PGlite (in memory)", async (
 });
 
 describeRoutingStoreContract("KnexInstanceStore on PGlite (in memory)", async () => {
+  await truncateRuntimeTables(db);
+  return {
+    store: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),
+    close: async () => {},
+  };
+});
+
+describeOutboxContract("KnexInstanceStore on PGlite (in memory)", async () => {
   await truncateRuntimeTables(db);
   return {
     store: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),

@@ -1,6 +1,7 @@
 import {
   describeDefinitionSourceContract,
   describeInstanceStoreContract,
+  describeOutboxContract,
   describeRoutingStoreContract,
 } from "@capflow/testkit/contracts";
 import { afterAll, beforeAll, describe } from "vitest";
@@ -31,6 +32,14 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "PostgreSQL" : skipMessage, () => {
   });
 
   describeRoutingStoreContract("KnexInstanceStore on PostgreSQL", async () => {
+    await truncateRuntimeTables(db);
+    return {
+      store: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),
+      close: async () => {},
+    };
+  });
+
+  describeOutboxContract("KnexInstanceStore on PostgreSQL", async () => {
     await truncateRuntimeTables(db);
     return {
       store: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),

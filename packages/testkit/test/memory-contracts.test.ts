@@ -9,6 +9,7 @@ import {
   describeInstanceStoreContract,
   describeLimiterContract,
   describeLockProviderContract,
+  describeOutboxContract,
   describeRoutingStoreContract,
 } from "../src/contracts/index.ts";
 
@@ -18,6 +19,11 @@ describeInstanceStoreContract("MemoryInstanceStore", async () => {
 });
 
 describeRoutingStoreContract("MemoryInstanceStore", async () => {
+  const store = new MemoryInstanceStore();
+  return { store, close: () => store.close() };
+});
+
+describeOutboxContract("MemoryInstanceStore", async () => {
   const store = new MemoryInstanceStore();
   return { store, close: () => store.close() };
 });

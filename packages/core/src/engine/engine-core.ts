@@ -1,4 +1,5 @@
 import type { ProcessorRegistry } from "../message/processor-registry.ts";
+import type { NotificationPolicy } from "../outbox/notification-for.ts";
 import type { ChannelCalendar } from "../ports/channel-calendar.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { InstanceStore } from "../ports/instance-store.ts";
@@ -19,6 +20,8 @@ export interface EngineCore {
   /** How long a claim is leased; commits that keep the lease extend it by as much. */
   readonly leaseMs: number;
   readonly keepRawMessages: boolean;
+  /** Which commits write a notification for the upstream; undefined: none (no outbox). */
+  readonly notifications?: NotificationPolicy;
   /** A new serial number for a request attempt to a channel in `timeZone`. */
   newSerial(timeZone: string): string;
   emit(event: EngineEvent): void;

@@ -4,10 +4,12 @@ import {
   createCryptoHandlerRegistry,
 } from "../crypto/handler-registry.ts";
 import { createDefaultSecretResolver } from "../crypto/secret-resolvers.ts";
+import { CapflowError } from "../errors.ts";
 import { InProcessLimiter } from "../memory/in-process-limiter.ts";
 import { InProcessLockProvider } from "../memory/in-process-lock-provider.ts";
 import { systemClock } from "../memory/system-clock.ts";
 import type { ProcessorRegistry } from "../message/processor-registry.ts";
+import { type NotificationOptions, notificationPolicy } from "../outbox/notification-for.ts";
 import { alwaysOpenCalendar, type ChannelCalendar } from "../ports/channel-calendar.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { DefinitionSource } from "../ports/definition-source.ts";
@@ -20,6 +22,7 @@ import type {
 } from "../ports/instance-store.ts";
 import type { Limiter } from "../ports/limiter.ts";
 import type { LockProvider } from "../ports/lock-provider.ts";
+import { isOutboxStore } from "../ports/outbox-store.ts";
 import type { SecretResolver } from "../ports/secret-resolver.ts";
 import type { Transport } from "../ports/transport.ts";
 import { FlowControl } from "../runtime/flow-control/flow-control.ts";
@@ -84,6 +87,13 @@ export interface EngineOptions {
   keepRawMessages?: boolean;
   /** Steps run back to back in one claim when the next one is due at once. Default 8. */
   maxChainedSteps?: number;
+  /**
+   * Notify the upstream (transactional outbox): when an instance settles or needs attention, a
+   * notification is written in the same commit as the change, for an `OutboxDispatcher` to
+   * deliver. `true` takes the defaults. Default: off. The store must keep an outbox
+   * (`OutboxStore`), as both built-in stores do.
+   */
+  notifications?: NotificationOptions | boolean;
   onEvent?: EngineEventListener;
   /** Called when an event listener throws. Default: ignored. */
   onListenerError?: (error: unknown, event: EngineEvent) => void;
@@ -110,6 +120,16 @@ export class Engine {
     const listener = options.onEvent;
     const onListenerError = options.onListenerError;
     this.#ownsTransport = options.transport === undefined;
+    const notifications =
+      options.notifications === undefined || options.notifications === false
+        ? undefined
+        : notificationPolicy(options.notifications === true ? {} : options.notifications);
+    if (notifications && !isOutboxStore(options.store)) {
+      throw new CapflowError(
+        "CONFIG_INVALID",
+        "notifications need a store with an outbox (OutboxStore); use a built-in store or turn notifications off",
+      );
+    }
     this.#core = {
       store: options.store,
       processors: options.processors,
@@ -122,6 +142,7 @@ export class Engine {
       workerId: options.workerId ?? `worker-${randomUUID().slice(0, 8)}`,
       leaseMs: options.leaseMs ?? 60_000,
       keepRawMessages: options.keepRawMessages ?? false,
+      ...(notifications ? { notifications } : {}),
       newSerial: (timeZone) => newSerial(clock.now(), timeZone),
       emit: (event) => {
         if (!listener) return;

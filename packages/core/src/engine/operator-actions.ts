@@ -1,9 +1,17 @@
 import { CapflowError, isCapflowError } from "../errors.ts";
-import { type InstanceChanges, type InstanceRecord, isSettled } from "../ports/instance-store.ts";
+import { withNotification } from "../outbox/notification-for.ts";
+import { resultMasker } from "../outbox/result-masker.ts";
+import {
+  type InstanceChanges,
+  type InstanceRecord,
+  isSettled,
+  type Transition,
+} from "../ports/instance-store.ts";
 import type { QuotaHoldState } from "../ports/routing.ts";
 import { quotaHoldChange } from "../routing/quota-effect.ts";
 import type { MachineSnapshot } from "./behavior-machine.ts";
 import type { EngineCore } from "./engine-core.ts";
+import type { EngineEvent } from "./engine-events.ts";
 import { entrySchedule } from "./entry-schedule.ts";
 import type { RuntimeCache } from "./runtime-cache.ts";
 
@@ -93,6 +101,21 @@ export class OperatorActions {
     });
   }
 
+  /** An action that settles the instance, or leaves it for manual review, notifies the upstream. */
+  async #withNotification(transition: Transition, record: InstanceRecord): Promise<Transition> {
+    const status = transition.changes.status;
+    if (!this.core.notifications || status === undefined) return transition;
+    if (!isSettled(status) || isSettled(record.status)) return transition;
+    const step = transition.changes.step ?? record.step;
+    const events: EngineEvent[] = [
+      status === "manual"
+        ? { type: "instance.attention", instanceId: record.id, step, reason: "manual" }
+        : { type: "instance.settled", instanceId: record.id, status, step },
+    ];
+    const mask = await resultMasker(this.runtime, record);
+    return withNotification(this.core.notifications, transition, record, events, mask);
+  }
+
   async mustGet(id: string): Promise<InstanceRecord> {
     const record = await this.core.store.getInstance(id);
     if (!record)
@@ -116,27 +139,30 @@ export class OperatorActions {
       const record = await this.mustGet(id);
       const { changes, toStep, quota } = change(record);
       const now = this.core.clock.now();
+      const transition: Transition = {
+        instanceId: id,
+        expectedVersion: record.version,
+        now,
+        changes,
+        ...(quota ? { quota } : {}),
+        log: {
+          step: record.step,
+          attempt: record.attempt,
+          event: "operator",
+          outcome: action,
+          fromStep: record.step,
+          toStep: toStep ?? record.step,
+          fromStatus: record.status,
+          ...(changes.status ? { toStatus: changes.status } : {}),
+          actor,
+          startedAt: now,
+          durationMs: 0,
+        },
+      };
       try {
-        const next = await this.core.store.commitTransition({
-          instanceId: id,
-          expectedVersion: record.version,
-          now,
-          changes,
-          ...(quota ? { quota } : {}),
-          log: {
-            step: record.step,
-            attempt: record.attempt,
-            event: "operator",
-            outcome: action,
-            fromStep: record.step,
-            toStep: toStep ?? record.step,
-            fromStatus: record.status,
-            ...(changes.status ? { toStatus: changes.status } : {}),
-            actor,
-            startedAt: now,
-            durationMs: 0,
-          },
-        });
+        const next = await this.core.store.commitTransition(
+          await this.#withNotification(transition, record),
+        );
         if (isSettled(next.status) && !isSettled(record.status)) {
           this.core.emit({
             type: "instance.settled",

@@ -1,5 +1,6 @@
 import { isCapflowError, toCapflowError } from "../errors.ts";
-import { type InstanceRecord, isSettled } from "../ports/instance-store.ts";
+import { withNotification } from "../outbox/notification-for.ts";
+import { type InstanceRecord, isSettled, type Transition } from "../ports/instance-store.ts";
 import type { Lock, LockProvider } from "../ports/lock-provider.ts";
 import { commitWithFailover } from "../routing/failover.ts";
 import { applyDecision } from "./apply-decision.ts";
@@ -137,12 +138,21 @@ async function runStep(
   try {
     const decision = await executeStep(run);
     if (decision.type === "stop") return undefined;
-    const { transition, events } = applyDecision(run, decision, {
+    const applied = applyDecision(run, decision, {
       startedAt,
       now: core.clock.now(),
       mayChain,
       leaseMs: core.leaseMs,
     });
+    const { events } = applied;
+    // The upstream's notification, if the change calls for one, commits with it or not at all.
+    const transition = withNotification(
+      core.notifications,
+      applied.transition,
+      run.record,
+      events,
+      (value) => run.mask(value),
+    );
     const failover =
       decision.type === "leave"
         ? await commitWithFailover(deps, run, decision.to, transition)
@@ -180,7 +190,7 @@ async function recordFailure(
   });
   const now = core.clock.now();
   const stored = { code: failure.code, message: failure.message };
-  await core.store.commitTransition({
+  const transition: Transition = {
     instanceId: record.id,
     expectedVersion: record.version,
     now,
@@ -197,7 +207,17 @@ async function recordFailure(
       startedAt: now,
       durationMs: 0,
     },
-  });
+  };
+  // Parked: the upstream hears that it needs a person. Masking rules may be what failed to load,
+  // so the notification carries no extracted fields.
+  const attention = [
+    { type: "instance.attention", instanceId: record.id, step: record.step, reason: "parked" },
+  ] as const;
+  await core.store.commitTransition(
+    park
+      ? withNotification(core.notifications, transition, record, attention, undefined)
+      : transition,
+  );
   core.emit(
     park
       ? {

@@ -1,11 +1,13 @@
 import type { BehaviorDefinition, MaskingRules } from "../definition/types.ts";
 import { isCapflowError } from "../errors.ts";
 import { maskFields } from "../message/mask.ts";
+import { withNotification } from "../outbox/notification-for.ts";
 import {
   type InboxEntry,
   type InstanceRecord,
   isSettled,
   type StaleInboxRequest,
+  type Transition,
 } from "../ports/instance-store.ts";
 import type { CallbackPayload } from "./callback-payload.ts";
 import type { EngineCore } from "./engine-core.ts";
@@ -121,40 +123,54 @@ async function recordLate(
   const definitive = payload.outcome === "succeeded" || payload.outcome === "failed";
   const conflict = definitive && payload.outcome !== instance.status;
   const now = core.clock.now();
-  try {
-    await core.store.commitTransition({
-      instanceId: instance.id,
-      expectedVersion: instance.version,
-      now,
-      changes: {},
-      consumedInbox: [entry.id],
-      log: {
-        step: instance.step,
-        attempt: instance.attempt,
-        event: "callback",
-        outcome: `late:${payload.outcome}`,
-        // Said outright: the entry records a notification, not a move.
-        fromStatus: instance.status,
-        toStatus: instance.status,
-        response: {
-          callback: entry.callback,
-          receivedAt: entry.receivedAt,
-          code: payload.code,
-          // Masked with the channel's rules when stored; the behavior may name more fields.
-          body: maskFields(payload.masked, behaviorMasking),
-        },
-        ...(conflict
-          ? {
-              error: {
-                code: lateConflictCode,
-                message: `${entry.callback} arrived after the instance settled ${instance.status} and reports ${payload.outcome} (code ${payload.code || "none"}); reconcile with the funder before acting on either`,
-              },
-            }
-          : {}),
-        startedAt: now,
-        durationMs: 0,
+  const transition: Transition = {
+    instanceId: instance.id,
+    expectedVersion: instance.version,
+    now,
+    changes: {},
+    consumedInbox: [entry.id],
+    log: {
+      step: instance.step,
+      attempt: instance.attempt,
+      event: "callback",
+      outcome: `late:${payload.outcome}`,
+      // Said outright: the entry records a notification, not a move.
+      fromStatus: instance.status,
+      toStatus: instance.status,
+      response: {
+        callback: entry.callback,
+        receivedAt: entry.receivedAt,
+        code: payload.code,
+        // Masked with the channel's rules when stored; the behavior may name more fields.
+        body: maskFields(payload.masked, behaviorMasking),
       },
-    });
+      ...(conflict
+        ? {
+            error: {
+              code: lateConflictCode,
+              message: `${entry.callback} arrived after the instance settled ${instance.status} and reports ${payload.outcome} (code ${payload.code || "none"}); reconcile with the funder before acting on either`,
+            },
+          }
+        : {}),
+      startedAt: now,
+      durationMs: 0,
+    },
+  };
+  // A contradiction needs a person, and the upstream hears it with the commit that records it.
+  const attention = conflict
+    ? ([
+        {
+          type: "instance.attention",
+          instanceId: instance.id,
+          step: instance.step,
+          reason: "late-notification",
+        },
+      ] as const)
+    : [];
+  try {
+    await core.store.commitTransition(
+      withNotification(core.notifications, transition, instance, attention, undefined),
+    );
   } catch (error) {
     // Another worker's sweep took it first; its commit records the notification.
     if (isCapflowError(error, "STORE_CONFLICT")) return undefined;

@@ -20,7 +20,17 @@ import type {
   WakeRequest,
 } from "../ports/instance-store.ts";
 import { isSettled } from "../ports/instance-store.ts";
+import type {
+  DeliveryResult,
+  NotificationClaim,
+  NotificationFilter,
+  NotificationRecord,
+  OutboxBacklog,
+  OutboxStore,
+  ResendRequest,
+} from "../ports/outbox-store.ts";
 import type { QuotaHold, QuotaKey, QuotaUsage } from "../ports/routing.ts";
+import { MemoryOutbox } from "./memory-outbox.ts";
 import { MemoryQuotaLedger } from "./memory-quota-ledger.ts";
 
 /** Examples kept per group by `unsettledByStep`. */
@@ -41,7 +51,7 @@ function compareListing(
  * Longer than most files on purpose: it is one port's implementation, kept side by side like the
  * knex store's, so a reader can check each method against the contract suite in one place.
  */
-export class MemoryInstanceStore implements InstanceStore {
+export class MemoryInstanceStore implements InstanceStore, OutboxStore {
   readonly #instances = new Map<string, InstanceRecord>();
   readonly #byBusinessKey = new Map<string, string>();
   readonly #logs = new Map<string, StepLogEntry[]>();
@@ -53,6 +63,7 @@ export class MemoryInstanceStore implements InstanceStore {
   readonly #byProductKey = new Map<string, string[]>();
   readonly #positions = new Map<string, number>();
   readonly #quotas = new MemoryQuotaLedger();
+  readonly #outbox = new MemoryOutbox();
 
   async createInstance(
     instance: NewInstance,
@@ -246,7 +257,14 @@ export class MemoryInstanceStore implements InstanceStore {
       if (entry === undefined || entry.processedAt !== null)
         throw consumedElsewhere(transition, id);
     }
-    const { spawn } = transition;
+    const { spawn, notification } = transition;
+    if (notification !== undefined && this.#outbox.has(notification.id)) {
+      throw new CapflowError(
+        "STORE_UNIQUE_VIOLATION",
+        `notification ${notification.id} exists already; instance ${transition.instanceId} was not changed`,
+        { context: { instance: transition.instanceId } },
+      );
+    }
     if (spawn !== undefined) {
       const taken =
         this.#byBusinessKey.has(businessKeyOf(spawn)) || this.#instances.has(spawn.id)
@@ -305,6 +323,7 @@ export class MemoryInstanceStore implements InstanceStore {
       const spawned = this.#insert(spawn);
       this.#logs.get(spawned.id)!.push(routedLog(spawned));
     }
+    if (notification !== undefined) this.#outbox.insert(notification);
     return copy(next);
   }
 
@@ -372,6 +391,32 @@ export class MemoryInstanceStore implements InstanceStore {
   }
 
   async close(): Promise<void> {}
+
+  // The outbox: notifications written by commitTransition (see MemoryOutbox).
+
+  claimNotifications(request: NotificationClaim): Promise<NotificationRecord[]> {
+    return this.#outbox.claimNotifications(request);
+  }
+
+  recordDelivery(result: DeliveryResult): Promise<boolean> {
+    return this.#outbox.recordDelivery(result);
+  }
+
+  getNotification(id: string): Promise<NotificationRecord | undefined> {
+    return this.#outbox.getNotification(id);
+  }
+
+  listNotifications(filter: NotificationFilter): Promise<NotificationRecord[]> {
+    return this.#outbox.listNotifications(filter);
+  }
+
+  resendNotification(request: ResendRequest): Promise<NotificationRecord | undefined> {
+    return this.#outbox.resendNotification(request);
+  }
+
+  outboxBacklog(): Promise<OutboxBacklog> {
+    return this.#outbox.outboxBacklog();
+  }
 
   /** An unprocessed notification of the callback the instance waits for. */
   #hasPending(record: InstanceRecord): boolean {

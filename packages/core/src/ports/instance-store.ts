@@ -1,4 +1,5 @@
 import type { TerminalOutcome } from "../definition/types.ts";
+import type { NewNotification } from "./outbox-store.ts";
 import type { QuotaHold, QuotaHoldState, QuotaKey, QuotaUsage, RoutingRecord } from "./routing.ts";
 
 /**
@@ -257,6 +258,12 @@ export interface Transition {
    * when it does not fit.
    */
   spawn?: NewInstance;
+  /**
+   * A notification for the upstream to write into the outbox in the same transaction (see
+   * `OutboxStore`): written exactly when the transition commits. A store without an outbox
+   * ignores it; the engine writes notifications only into a store that has one.
+   */
+  notification?: NewNotification;
   /**
    * With `keepLease`: the lease's new end. A worker going on with the instance (the next step of
    * a chain, a call after its intent) extends the lease, so it does not run out mid-chain and let

@@ -43,7 +43,9 @@ export async function commitWithFailover(
       failover: { of: record.id, tried },
     });
     try {
-      const committed = await core.store.commitTransition({ ...transition, spawn });
+      // The business goes on: the upstream hears how it ends from the next instance.
+      const { notification: _ended, ...ending } = transition;
+      const committed = await core.store.commitTransition({ ...ending, spawn });
       return {
         record: committed,
         emit: async () => {

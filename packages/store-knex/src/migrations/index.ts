@@ -3,6 +3,7 @@ import { inboxStaleMigration } from "./0002_inbox_stale.ts";
 import { waitingForMigration } from "./0003_waiting_for.ts";
 import { definitionPushesMigration } from "./0004_definition_pushes.ts";
 import { routingMigration } from "./0005_routing.ts";
+import { outboxMigration } from "./0008_outbox.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -12,4 +13,5 @@ export const migrations: readonly Migration[] = [
   waitingForMigration,
   definitionPushesMigration,
   routingMigration,
+  outboxMigration,
 ];

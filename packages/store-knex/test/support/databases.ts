@@ -92,6 +92,7 @@ export async function truncateRuntimeTables(db: CapflowDatabase): Promise<void> 
     t.quotaUsage,
     t.quotaHolds,
     t.routingPositions,
+    t.outbox,
   ])
     await db.knex.raw(`DELETE FROM ${table}`);
 }
@@ -100,6 +101,6 @@ export async function truncateRuntimeTables(db: CapflowDatabase): Promise<void> 
 export async function truncateAllTables(db: CapflowDatabase): Promise<void> {
   const t = qualifiedNames(db.schema);
   await db.knex.raw(
-    `TRUNCATE ${t.instances}, ${t.stepLogs}, ${t.inbox}, ${t.channels}, ${t.behaviors}, ${t.processors}, ${t.products}, ${t.quotaUsage}, ${t.quotaHolds}, ${t.routingPositions}`,
+    `TRUNCATE ${t.instances}, ${t.stepLogs}, ${t.inbox}, ${t.channels}, ${t.behaviors}, ${t.processors}, ${t.products}, ${t.quotaUsage}, ${t.quotaHolds}, ${t.routingPositions}, ${t.outbox}`,
   );
 }

@@ -5,4 +5,5 @@ export {
 export { describeInstanceStoreContract } from "./instance-store-contract.ts";
 export { describeLimiterContract } from "./limiter-contract.ts";
 export { describeLockProviderContract } from "./lock-provider-contract.ts";
+export { describeOutboxContract } from "./outbox-contract.ts";
 export { describeRoutingStoreContract } from "./routing-store-contract.ts";

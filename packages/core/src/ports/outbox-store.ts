@@ -1,0 +1,158 @@
+import type { AttentionReason } from "../engine/engine-events.ts";
+import type { InstanceStatus, StoredError } from "./instance-store.ts";
+
+/**
+ * The transactional outbox: notifications for the upstream platform, written by
+ * `InstanceStore.commitTransition` in the same transaction as the state change they report
+ * (`Transition.notification`), then delivered by an `OutboxDispatcher`. A change that does not
+ * commit writes no notification; one that commits always has its notification.
+ *
+ * Both built-in stores (`MemoryInstanceStore`, `KnexInstanceStore`) implement it; every
+ * implementation passes `describeOutboxContract` in @capflow/testkit.
+ */
+export interface OutboxStore {
+  /**
+   * Leases up to `limit` pending notifications due at `now` (`nextAttemptAt <= now`, lease free or
+   * expired) to `owner` until `now + leaseMs`, each to exactly one caller, oldest due first. Each
+   * claim counts as an attempt (`attempts + 1`), so a dispatcher that dies while delivering one
+   * still moves it along its retry schedule.
+   */
+  claimNotifications(request: NotificationClaim): Promise<NotificationRecord[]>;
+  /**
+   * Records the result of a delivery. `delivered` is recorded whoever holds the lease (the receiver
+   * acknowledged it: that is the truth) unless it was delivered already; a failure only by the
+   * lease's owner while the notification is pending (a dispatcher whose lease ran out and was
+   * taken over must not undo the new owner's work). Returns whether anything was recorded.
+   */
+  recordDelivery(result: DeliveryResult): Promise<boolean>;
+  getNotification(id: string): Promise<NotificationRecord | undefined>;
+  /** Notifications matching the filter, newest first by (createdAt, id), keyset paged by `before`. */
+  listNotifications(filter: NotificationFilter): Promise<NotificationRecord[]>;
+  /**
+   * Makes a notification pending and due at `now` again, with a fresh retry schedule (attempts
+   * back to 0), whatever its status: an operator re-sends a failed one, or a delivered one the
+   * upstream lost. Records who did it. Undefined when there is no such notification.
+   */
+  resendNotification(request: ResendRequest): Promise<NotificationRecord | undefined>;
+  /** Pending and failed notifications counted, and the oldest pending one's creation time. */
+  outboxBacklog(): Promise<OutboxBacklog>;
+}
+
+/** Whether a store keeps an outbox (the engine writes notifications only into one that does). */
+export function isOutboxStore(store: object): store is OutboxStore {
+  const candidate = store as Partial<OutboxStore>;
+  return (
+    typeof candidate.claimNotifications === "function" &&
+    typeof candidate.recordDelivery === "function" &&
+    typeof candidate.listNotifications === "function"
+  );
+}
+
+/** What a notification reports. Attention ones say why in `payload.reason`. */
+export type NotificationType =
+  | "instance.succeeded"
+  | "instance.failed"
+  | "instance.cancelled"
+  | "instance.attention";
+
+/** `pending` until acknowledged (`delivered`) or the retry schedule runs out (`failed`). */
+export type NotificationStatus = "pending" | "delivered" | "failed";
+
+/** The JSON body delivered to the upstream, exactly as stored. */
+export interface NotificationPayload {
+  /** The event id: stable across re-deliveries and re-sends; receivers deduplicate on it. */
+  id: string;
+  type: NotificationType;
+  /** When the state change committed (ISO 8601, UTC). */
+  occurredAt: string;
+  instance: {
+    id: string;
+    channel: string;
+    behavior: string;
+    businessKey: string;
+    product: string | null;
+    status: InstanceStatus;
+    step: string;
+    /** The instance version this change produced: orders two notifications of one instance. */
+    version: number;
+  };
+  /** Why it needs a person (`instance.attention` only). */
+  reason?: AttentionReason;
+  /**
+   * The fields extracted so far, by step code, masked with the channel's and behavior's rules;
+   * null when the rules could not be read (then nothing unmasked is sent).
+   */
+  result: Record<string, unknown> | null;
+  error: StoredError | null;
+}
+
+/** A notification written with a transition. */
+export interface NewNotification {
+  /** The event id (`payload.id`). */
+  id: string;
+  instanceId: string;
+  type: NotificationType;
+  payload: NotificationPayload;
+  /** Whom it is for (an upstream client id); null: the dispatcher's default target. */
+  target: string | null;
+  /** When the change committed. */
+  createdAt: number;
+  /** When the first delivery is due (the first entry of the retry schedule). */
+  nextAttemptAt: number;
+}
+
+export interface NotificationRecord extends Omit<NewNotification, "nextAttemptAt"> {
+  status: NotificationStatus;
+  /** Deliveries tried (claims) since it was written or last re-sent. */
+  attempts: number;
+  /** When the next delivery is due; null once delivered or failed. */
+  nextAttemptAt: number | null;
+  deliveredAt: number | null;
+  lastError: StoredError | null;
+  leaseOwner: string | null;
+  leaseUntil: number | null;
+  /** The last operator re-send, if any. */
+  resent: { by: string; at: number } | null;
+}
+
+export interface NotificationClaim {
+  owner: string;
+  now: number;
+  leaseMs: number;
+  limit: number;
+}
+
+export type DeliveryResult =
+  | { id: string; owner: string; now: number; delivered: true }
+  | {
+      id: string;
+      owner: string;
+      now: number;
+      delivered: false;
+      error: StoredError;
+      /** When to try again; null gives up (`failed`, still listed and re-sendable). */
+      nextAttemptAt: number | null;
+    };
+
+export interface NotificationFilter {
+  status?: NotificationStatus[];
+  instanceId?: string;
+  /** Only notifications before this one in the listing's order (the last row of the previous page). */
+  before?: { createdAt: number; id: string };
+  limit?: number;
+}
+
+export interface ResendRequest {
+  id: string;
+  now: number;
+  /** The authenticated operator. */
+  by: string;
+}
+
+export interface OutboxBacklog {
+  pending: number;
+  /** Given up after the retry schedule, not re-sent since. */
+  failed: number;
+  /** Creation time of the oldest pending notification; null when none is pending. */
+  oldestPendingAt: number | null;
+}

@@ -1,0 +1,173 @@
+import type {
+  DeliveryResult,
+  NotificationClaim,
+  NotificationFilter,
+  NotificationRecord,
+  NotificationStatus,
+  NotificationType,
+  OutboxBacklog,
+  OutboxStore,
+  ResendRequest,
+  StoredError,
+} from "@capflow/core";
+import type { Knex } from "knex";
+import { epochMs, nullableJsonParam, type Row, timeParam } from "./rows.ts";
+import type { QualifiedNames } from "./sql-names.ts";
+import { translateStoreError } from "./translate-error.ts";
+
+/**
+ * The outbox operations on knex (rows are inserted by the commit statement, see
+ * `commit-statement.ts`). `KnexInstanceStore` delegates to it, so one store object is both the
+ * `InstanceStore` and the `OutboxStore`, as the commit needs.
+ */
+export class KnexOutbox implements OutboxStore {
+  readonly #knex: Knex;
+  readonly #t: QualifiedNames;
+  readonly #target: string;
+
+  constructor(knex: Knex, names: QualifiedNames, target: string) {
+    this.#knex = knex;
+    this.#t = names;
+    this.#target = target;
+  }
+
+  async claimNotifications(request: NotificationClaim): Promise<NotificationRecord[]> {
+    const now = timeParam(request.now);
+    // Like the instance claim: due rows in order, skipping rows another dispatcher holds locked
+    // right now; a row leased meanwhile is re-checked under its lock and dropped.
+    const rows = await this.#rows(
+      `UPDATE ${this.#t.outbox} SET lease_owner = ?, lease_until = ?, attempts = attempts + 1
+       WHERE id IN (
+         SELECT id FROM ${this.#t.outbox}
+         WHERE status = 'pending' AND next_attempt_at <= ?
+           AND (lease_until IS NULL OR lease_until <= ?)
+         ORDER BY next_attempt_at, id COLLATE "C"
+         LIMIT ?
+         FOR UPDATE SKIP LOCKED)
+       RETURNING *`,
+      [request.owner, timeParam(request.now + request.leaseMs), now, now, request.limit],
+    );
+    return rows
+      .map(notificationFromRow)
+      .sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0) || compareIds(a.id, b.id));
+  }
+
+  async recordDelivery(result: DeliveryResult): Promise<boolean> {
+    const rows = result.delivered
+      ? await this.#rows(
+          `UPDATE ${this.#t.outbox}
+           SET status = 'delivered', delivered_at = ?, next_attempt_at = NULL,
+               lease_owner = NULL, lease_until = NULL
+           WHERE id = ? AND status <> 'delivered'
+           RETURNING id`,
+          [timeParam(result.now), result.id],
+        )
+      : await this.#rows(
+          `UPDATE ${this.#t.outbox}
+           SET status = ?, next_attempt_at = ?, last_error = ?::jsonb,
+               lease_owner = NULL, lease_until = NULL
+           WHERE id = ? AND status = 'pending' AND lease_owner = ?
+           RETURNING id`,
+          [
+            result.nextAttemptAt === null ? "failed" : "pending",
+            timeParam(result.nextAttemptAt),
+            nullableJsonParam(result.error),
+            result.id,
+            result.owner,
+          ],
+        );
+    return rows.length > 0;
+  }
+
+  async getNotification(id: string): Promise<NotificationRecord | undefined> {
+    const [row] = await this.#rows(`SELECT * FROM ${this.#t.outbox} WHERE id = ?`, [id]);
+    return row && notificationFromRow(row);
+  }
+
+  async listNotifications(filter: NotificationFilter): Promise<NotificationRecord[]> {
+    const where: string[] = [];
+    const bindings: unknown[] = [];
+    if (filter.status !== undefined) {
+      where.push("status = ANY (?::text[])");
+      bindings.push(filter.status);
+    }
+    if (filter.instanceId !== undefined) {
+      where.push("instance_id = ?");
+      bindings.push(filter.instanceId);
+    }
+    if (filter.before !== undefined) {
+      where.push(`(created_at, id COLLATE "C") < (?::timestamptz, ?::text)`);
+      bindings.push(timeParam(filter.before.createdAt), filter.before.id);
+    }
+    let sql = `SELECT * FROM ${this.#t.outbox}`;
+    if (where.length > 0) sql += ` WHERE ${where.join(" AND ")}`;
+    sql += ` ORDER BY created_at DESC, id COLLATE "C" DESC`;
+    if (filter.limit !== undefined) {
+      sql += " LIMIT ?";
+      bindings.push(filter.limit);
+    }
+    return (await this.#rows(sql, bindings)).map(notificationFromRow);
+  }
+
+  async resendNotification(request: ResendRequest): Promise<NotificationRecord | undefined> {
+    const [row] = await this.#rows(
+      `UPDATE ${this.#t.outbox}
+       SET status = 'pending', attempts = 0, next_attempt_at = ?, delivered_at = NULL,
+           lease_owner = NULL, lease_until = NULL, resent_by = ?, resent_at = ?
+       WHERE id = ?
+       RETURNING *`,
+      [timeParam(request.now), request.by, timeParam(request.now), request.id],
+    );
+    return row && notificationFromRow(row);
+  }
+
+  async outboxBacklog(): Promise<OutboxBacklog> {
+    // From the partial index of undelivered rows: cheap however many were delivered.
+    const rows = await this.#rows(
+      `SELECT status, count(*) AS count, min(created_at) AS oldest
+       FROM ${this.#t.outbox} WHERE status <> 'delivered' GROUP BY status`,
+      [],
+    );
+    const backlog: OutboxBacklog = { pending: 0, failed: 0, oldestPendingAt: null };
+    for (const row of rows) {
+      const status = row.status as "pending" | "failed";
+      backlog[status] = Number(row.count);
+      if (status === "pending" && row.oldest != null) backlog.oldestPendingAt = epochMs(row.oldest);
+    }
+    return backlog;
+  }
+
+  async #rows(sql: string, bindings: readonly unknown[]): Promise<Row[]> {
+    try {
+      const result = (await this.#knex.raw(sql, bindings as Knex.RawBinding[])) as { rows: Row[] };
+      return result.rows;
+    } catch (cause) {
+      throw translateStoreError(cause, { target: this.#target, context: {} });
+    }
+  }
+}
+
+export function notificationFromRow(row: Row): NotificationRecord {
+  return {
+    id: row.id as string,
+    instanceId: row.instance_id as string,
+    type: row.type as NotificationType,
+    payload: row.payload as NotificationRecord["payload"],
+    target: (row.target ?? null) as string | null,
+    createdAt: epochMs(row.created_at),
+    status: row.status as NotificationStatus,
+    attempts: Number(row.attempts),
+    nextAttemptAt: row.next_attempt_at == null ? null : epochMs(row.next_attempt_at),
+    deliveredAt: row.delivered_at == null ? null : epochMs(row.delivered_at),
+    lastError: (row.last_error ?? null) as StoredError | null,
+    leaseOwner: (row.lease_owner ?? null) as string | null,
+    leaseUntil: row.lease_until == null ? null : epochMs(row.lease_until),
+    resent:
+      row.resent_by == null ? null : { by: row.resent_by as string, at: epochMs(row.resent_at) },
+  };
+}
+
+/** Ids in code point order, as `COLLATE "C"` compares them. */
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
