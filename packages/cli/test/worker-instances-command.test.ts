@@ -60,7 +60,7 @@ describe("capflow worker and capflow instances (PGlite)", () => {
     expect(run.stderr).toBe("");
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toMatch(
-      /^capflow worker on PGlite at .*: 2 × 16, \d+ processors, 2 crypto handlers, until idle\n/,
+      /^capflow worker on PGlite at .*: 32 slots, \d+ processors, 2 crypto handlers, until idle\n/,
     );
     expect(run.stdout).toMatch(/succeeded shop\/quick Q1 at done/);
     expect(run.stdout).toMatch(/cancelled shop\/quick Q2 at skipped/);

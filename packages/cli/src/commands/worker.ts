@@ -32,6 +32,7 @@ interface WorkerCommandOptions extends DatabaseOptions, ExtensionOptions {
   redisUrl?: string;
   concurrency: string;
   batchSize: string;
+  slots?: string;
   channels?: string[];
   keysDir?: string;
   summaryEvery?: string;
@@ -62,8 +63,12 @@ export const workerCommand: CapflowCommand = {
           "--redis-url <url>",
           "Redis for instance locks and cluster-wide limits (default: the REDIS_URL environment variable; none: in-process)",
         )
-        .option("--concurrency <n>", "claim rounds running at once", "2")
-        .option("--batch-size <n>", "instances claimed per round", "16")
+        .option(
+          "--slots <n>",
+          "instances run at once, each in its own slot; a freed slot claims at once (default: concurrency × batch size)",
+        )
+        .option("--concurrency <n>", "with --batch-size, sets the default number of slots", "2")
+        .option("--batch-size <n>", "instances claimed by one claim query at most", "16")
         .option("--channels <code...>", "only these channels")
         .option(
           "--keys-dir <dir>",
@@ -89,6 +94,10 @@ export const workerCommand: CapflowCommand = {
 async function runWorkerCommand(options: WorkerCommandOptions, context: CliContext) {
   const concurrency = positiveInteger(options.concurrency, "--concurrency");
   const batchSize = positiveInteger(options.batchSize, "--batch-size");
+  const slots =
+    options.slots === undefined
+      ? concurrency * batchSize
+      : positiveInteger(options.slots, "--slots");
   const summaryEveryMs =
     options.summaryEvery === undefined
       ? 60_000
@@ -142,7 +151,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     });
     const errors: unknown[] = [];
     const worker = new Worker(engine, {
-      concurrency,
+      slots,
       batchSize,
       ...(options.channels ? { channels: options.channels } : {}),
       onError: (error) => {
@@ -170,7 +179,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     process.on("SIGINT", onSignal);
     report.note(
       "started",
-      `capflow worker on ${db.target}${redis ? " with Redis locks and limits" : ""}: ${concurrency} × ${batchSize}, ${processors.names().length} processors, ${cryptoHandlers.names().length} crypto handlers${options.exitWhenIdle ? ", until idle" : "; stop with Ctrl-C or SIGTERM"}`,
+      `capflow worker on ${db.target}${redis ? " with Redis locks and limits" : ""}: ${slots} slots, ${processors.names().length} processors, ${cryptoHandlers.names().length} crypto handlers${options.exitWhenIdle ? ", until idle" : "; stop with Ctrl-C or SIGTERM"}`,
     );
     worker.start();
     const timers: NodeJS.Timeout[] = [];

@@ -42,7 +42,7 @@ import {
   type InboundHttpRequest,
   receiveCallback,
 } from "./receive-callback.ts";
-import { type DueRunnerDeps, type RunDueOptions, runDue } from "./run-due.ts";
+import { claimDue, type DueRunnerDeps, type RunDueOptions, runClaimed, runDue } from "./run-due.ts";
 import { RuntimeCache } from "./runtime-cache.ts";
 import { type StartRequest, startInstance } from "./start-instance.ts";
 import { type SweepInboxOptions, type SweepInboxResult, sweepInbox } from "./sweep-inbox.ts";
@@ -191,6 +191,23 @@ export class Engine {
    */
   async runDue(options: RunDueOptions = {}): Promise<number> {
     return runDue(this.#due, options);
+  }
+
+  /**
+   * Claims up to `limit` due instances (leased to this engine's worker id) without running them:
+   * for a worker that runs each claim in its own slot (`Worker`). Run each with `runClaimed`.
+   */
+  async claimDue(options: Omit<RunDueOptions, "signal"> = {}): Promise<InstanceRecord[]> {
+    return claimDue(this.#due, options);
+  }
+
+  /**
+   * Runs one instance `claimDue` returned: takes its lock, runs its due step and the next ones
+   * while due at once, commits each. Returns false when the lock could not be taken (the claim is
+   * given back). Never throws for a step's failure; `signal` ends a chain after its current step.
+   */
+  async runClaimed(claimed: InstanceRecord, signal?: AbortSignal): Promise<boolean> {
+    return runClaimed(this.#due, claimed, signal);
   }
 
   /**

@@ -37,16 +37,24 @@ const failureBackoffMs = 30_000;
  * worker loop backs off instead of spinning on them.
  */
 export async function runDue(deps: DueRunnerDeps, options: RunDueOptions = {}): Promise<number> {
+  const claimed = await claimDue(deps, options);
+  const ran = await Promise.all(claimed.map((record) => runClaimed(deps, record, options.signal)));
+  return ran.filter(Boolean).length;
+}
+
+/** Claims up to `limit` due instances for this worker, leased for the engine's lease time. */
+export async function claimDue(
+  deps: DueRunnerDeps,
+  options: Omit<RunDueOptions, "signal"> = {},
+): Promise<InstanceRecord[]> {
   const { core } = deps;
-  const claimed = await core.store.claimDue({
+  return core.store.claimDue({
     owner: core.workerId,
     now: core.clock.now(),
     leaseMs: core.leaseMs,
     limit: options.limit ?? 16,
     ...(options.channels ? { channels: options.channels } : {}),
   });
-  const ran = await Promise.all(claimed.map((record) => runClaimed(deps, record, options.signal)));
-  return ran.filter(Boolean).length;
 }
 
 /** Runs one claimed instance under its lock: its due step, and the next ones while due at once. */

@@ -2,13 +2,22 @@ import type { Engine } from "../engine/engine.ts";
 import type { SweepInboxOptions, SweepInboxResult } from "../engine/sweep-inbox.ts";
 import { systemClock } from "../memory/system-clock.ts";
 import type { Clock } from "../ports/clock.ts";
+import type { InstanceRecord } from "../ports/instance-store.ts";
 
 export interface WorkerOptions {
-  /** Instances claimed per round. Default 16. */
+  /**
+   * Instances run at once, each in its own slot: the worker claims as soon as a slot frees, so a
+   * slow partner call holds its own slot and nothing else. Default `concurrency × batchSize` (32).
+   */
+  slots?: number;
+  /** Instances claimed by one claim query at most. Default 16. */
   batchSize?: number;
-  /** Rounds running at once (each a batch). Default 2. */
+  /** With `batchSize`, sets the default number of slots (`concurrency × batchSize`). Default 2. */
   concurrency?: number;
-  /** Wait after a round that found nothing due. Default 200 ms. */
+  /**
+   * Wait after a claim that found fewer due instances than it asked for, unless woken earlier
+   * (`wake()`, or a wake-up source). Default 200 ms.
+   */
   idleMs?: number;
   /** Only these channels (a worker dedicated to some funders). */
   channels?: string[];
@@ -26,25 +35,36 @@ export interface WorkerOptions {
 }
 
 /**
- * Runs `engine.runDue` in a loop until stopped. `stop()` lets the steps in flight finish and
- * commit (a step is never abandoned between its partner call and its commit by a graceful stop);
- * claimed instances not yet started keep their lease only until it expires, then any worker
- * resumes them.
+ * Runs due instances until stopped, each in its own slot: it claims as many due instances as it has
+ * free slots (at most `batchSize` per query), starts each at once, and claims again as soon as a
+ * slot frees, so one slow partner call never holds the others (the channel's bulkhead is what
+ * isolates one funder from another). When fewer are due than it asked for, it waits `idleMs` or
+ * until woken (`wake()`), whichever comes first.
+ *
+ * `stop()` stops claiming and lets the steps in flight finish and commit (a step is never
+ * abandoned between its partner call and its commit by a graceful stop); a chain of steps ends
+ * after its current step and its instance goes back to the queue at once.
  */
 export class Worker {
   readonly #engine: Engine;
   readonly #options: Required<
-    Omit<WorkerOptions, "channels" | "onError" | "inboxSweep" | "onInboxSwept">
+    Omit<WorkerOptions, "channels" | "onError" | "inboxSweep" | "onInboxSwept" | "concurrency">
   > &
     Pick<WorkerOptions, "channels" | "onError" | "inboxSweep" | "onInboxSwept">;
   #abort = new AbortController();
   #loops: Promise<void>[] = [];
+  #running = new Set<Promise<void>>();
+  /** Aborted by `wake()` to end the current idle wait. */
+  #idle = new AbortController();
+  /** A wake-up arrived while the loop was claiming: its next idle wait is skipped. */
+  #woken = false;
 
   constructor(engine: Engine, options: WorkerOptions = {}) {
     this.#engine = engine;
+    const batchSize = options.batchSize ?? 16;
     this.#options = {
-      batchSize: options.batchSize ?? 16,
-      concurrency: options.concurrency ?? 2,
+      slots: options.slots ?? (options.concurrency ?? 2) * batchSize,
+      batchSize,
       idleMs: options.idleMs ?? 200,
       clock: options.clock ?? systemClock,
       inboxSweepMs: options.inboxSweepMs ?? 60_000,
@@ -59,13 +79,26 @@ export class Worker {
     return this.#loops.length > 0;
   }
 
+  /** Slots running an instance now. */
+  get busySlots(): number {
+    return this.#running.size;
+  }
+
   start(): this {
     if (this.running) return this;
     this.#abort = new AbortController();
-    for (let i = 0; i < this.#options.concurrency; i++)
-      this.#loops.push(this.#loop(this.#abort.signal));
+    this.#loops.push(this.#claimLoop(this.#abort.signal));
     if (this.#options.inboxSweepMs > 0) this.#loops.push(this.#sweepLoop(this.#abort.signal));
     return this;
+  }
+
+  /**
+   * Something may be due (an instance started, a callback stored, a retry coming due): claim now
+   * instead of at the end of the idle wait. Cheap; extra calls cost at most one empty claim.
+   */
+  wake(): void {
+    this.#woken = true;
+    this.#idle.abort();
   }
 
   /**
@@ -78,24 +111,62 @@ export class Worker {
     this.#loops = [];
   }
 
-  async #loop(signal: AbortSignal): Promise<void> {
-    const { batchSize, idleMs, clock, channels, onError } = this.#options;
+  async #claimLoop(signal: AbortSignal): Promise<void> {
+    const { slots, batchSize, channels, onError } = this.#options;
+    const running = this.#running;
+    // Set when an instance's lock was held elsewhere: its claim went back to the queue, and
+    // claiming again at once would take it again.
+    let lockMissed = false;
     while (!signal.aborted) {
-      let claimed = 0;
+      const free = slots - running.size;
+      if (free <= 0) {
+        await Promise.race(running);
+        continue;
+      }
+      if (lockMissed) {
+        lockMissed = false;
+        await this.#waitIdle(signal);
+        continue;
+      }
+      const wanted = Math.min(free, batchSize);
+      this.#woken = false;
+      let claimed: InstanceRecord[];
       try {
-        claimed = await this.#engine.runDue({
-          limit: batchSize,
-          ...(channels ? { channels } : {}),
-          // Stopping ends a chain after its current step instead of running it to the end.
-          signal,
-        });
+        claimed = await this.#engine.claimDue({ limit: wanted, ...(channels ? { channels } : {}) });
       } catch (error) {
         report(onError, error);
+        await this.#waitIdle(signal);
+        continue;
       }
-      if (claimed === 0 && !signal.aborted) {
-        await clock.sleep(idleMs, signal).catch(() => {});
+      for (const record of claimed) {
+        const run: Promise<void> = this.#engine
+          .runClaimed(record, signal)
+          .then(
+            (ran) => {
+              if (!ran) lockMissed = true;
+            },
+            (error: unknown) => report(onError, error),
+          )
+          .finally(() => running.delete(run));
+        running.add(run);
       }
+      if (claimed.length < wanted) await this.#waitIdle(signal);
     }
+    await Promise.all(running);
+  }
+
+  /** Waits `idleMs`, or less when woken or stopped. */
+  async #waitIdle(signal: AbortSignal): Promise<void> {
+    if (this.#woken) {
+      this.#woken = false;
+      return;
+    }
+    if (this.#idle.signal.aborted) this.#idle = new AbortController();
+    const woken = this.#idle.signal;
+    await this.#options.clock
+      .sleep(this.#options.idleMs, AbortSignal.any([signal, woken]))
+      .catch(() => {});
+    this.#woken = false;
   }
 
   async #sweepLoop(signal: AbortSignal): Promise<void> {

@@ -55,4 +55,81 @@ describe("Worker", () => {
     expect((await engine.getInstance(late.id))?.status).toBe("succeeded");
     expect(worker.running).toBe(false);
   });
+
+  test("one slow partner call holds its own slot only: the other slots keep claiming and settling", async () => {
+    const store = new MemoryInstanceStore();
+    const transport = new ScriptedTransport();
+    let releaseSlow!: () => void;
+    const slow = new Promise<void>((resolve) => (releaseSlow = resolve));
+    transport.script("/loan/apply", { hang: slow.then(() => ({ body: { status: "SUCCESS" } })) });
+    const engine = new Engine({
+      store,
+      transport,
+      processors: new ProcessorRegistry(),
+      definitions: new MemoryDefinitionSource({
+        channels: [testChannel],
+        behaviors: [loanBehavior()],
+      }),
+    });
+    const start = (key: string) =>
+      engine.start({
+        channel: "lanbank",
+        behavior: "loan",
+        businessKey: key,
+        input: { loanNo: key },
+      });
+    const worker = new Worker(engine, { slots: 4, batchSize: 4, idleMs: 5 }).start();
+    try {
+      const stuck = await start("L-slow");
+      // The slow call is at the funder, and stays there until released.
+      await expect.poll(() => transport.count("/loan/apply")).toBe(1);
+      transport.script("/loan/apply", { body: { status: "SUCCESS" } });
+      const others = await Promise.all(["L-1", "L-2", "L-3", "L-4", "L-5", "L-6"].map(start));
+      for (const other of others) {
+        await expect
+          .poll(async () => (await engine.getInstance(other.id))?.status)
+          .toBe("succeeded");
+      }
+      expect((await engine.getInstance(stuck.id))?.status).toBe("active");
+      expect(worker.busySlots).toBe(1);
+      releaseSlow();
+      await expect.poll(async () => (await engine.getInstance(stuck.id))?.status).toBe("succeeded");
+    } finally {
+      releaseSlow();
+      await worker.stop();
+    }
+  });
+
+  test("wake() ends the idle wait: a start is claimed without waiting for the poll interval", async () => {
+    const store = new MemoryInstanceStore();
+    const transport = new ScriptedTransport();
+    transport.script("/loan/apply", { body: { status: "SUCCESS" } });
+    const engine = new Engine({
+      store,
+      transport,
+      processors: new ProcessorRegistry(),
+      definitions: new MemoryDefinitionSource({
+        channels: [testChannel],
+        behaviors: [loanBehavior()],
+      }),
+    });
+    // An hour between polls: only the wake-up can get the instance claimed within the test.
+    const worker = new Worker(engine, { idleMs: 3_600_000 }).start();
+    try {
+      // Let the first (empty) claim finish so the worker sits in its idle wait.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const started = await engine.start({
+        channel: "lanbank",
+        behavior: "loan",
+        businessKey: "L-woken",
+        input: { loanNo: "L-woken" },
+      });
+      worker.wake();
+      await expect
+        .poll(async () => (await engine.getInstance(started.id))?.status)
+        .toBe("succeeded");
+    } finally {
+      await worker.stop();
+    }
+  });
 });
