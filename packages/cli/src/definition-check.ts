@@ -26,6 +26,8 @@ export interface DefinitionCheckOptions extends ExtensionOptions {
   /** `--no-check-secrets` sets it to false. */
   checkSecrets: boolean;
   keysDir?: string;
+  /** Problems that stop the command are printed as one JSON document. */
+  json?: boolean;
 }
 
 export function addDefinitionCheckOptions(command: Command): Command {
@@ -68,8 +70,15 @@ export async function loadCheckedDefinitions(
         }
       : {}),
   });
-  if (loaded.problems.length > 0) context.out(formatProblems(loaded.problems));
-  if (loaded.problems.some(isError)) {
+  const failed = loaded.problems.some(isError);
+  if (options.json === true) {
+    // stdout holds one JSON document: problems go in it when they stop the command, else to stderr.
+    if (failed) context.out(`${JSON.stringify({ refused: refusal, problems: loaded.problems })}\n`);
+    else if (loaded.problems.length > 0) context.err(formatProblems(loaded.problems));
+  } else if (loaded.problems.length > 0) {
+    context.out(formatProblems(loaded.problems));
+  }
+  if (failed) {
     context.err(`${refusal}: fix the problems above (paths are relative to ${dir})\n`);
     context.setExitCode(1);
     return undefined;

@@ -56,4 +56,41 @@ describe("capflow push and pull (PGlite)", () => {
       original,
     );
   }, 240_000);
+
+  test("--json: one JSON document per command, problems and refusals included", async () => {
+    const db = join(dir, "json-db");
+    const invalid = await runCapflow(
+      "push",
+      "packages/core/test/fixtures/definitions/references",
+      "--pglite",
+      join(dir, "never-opened"),
+      "--json",
+    );
+    expect(invalid.exitCode).toBe(1);
+    const refused = JSON.parse(invalid.stdout) as { refused: string; problems: { code: string }[] };
+    expect(refused.refused).toBe("nothing pushed");
+    expect(refused.problems.map((problem) => problem.code)).toContain("unknown-interface");
+
+    const migrated = await runCapflow("migrate", "--pglite", db, "--json");
+    expect(migrated.exitCode).toBe(0);
+    expect(JSON.parse(migrated.stdout)).toMatchObject({
+      applied: expect.arrayContaining(["0001_initial"]),
+    });
+
+    const pushed = await runCapflow("push", definitions, "--pglite", db, "--json");
+    expect(pushed.stderr).toBe("");
+    expect(JSON.parse(pushed.stdout)).toMatchObject({
+      pushed: true,
+      forced: false,
+      breaking: [],
+      channels: [{ code: "lanbank", change: "added" }],
+      behaviors: [{ channel: "lanbank", code: "loan", version: 1, change: "added" }],
+    });
+
+    const pulled = await runCapflow("pull", join(dir, "json-pulled"), "--pglite", db, "--json");
+    expect(pulled.exitCode).toBe(0);
+    expect(JSON.parse(pulled.stdout)).toMatchObject({
+      files: ["lanbank/lanbank.channel.json", "lanbank/loan.behavior.json"],
+    });
+  }, 240_000);
 });

@@ -49,7 +49,6 @@ export {
 export { BehaviorMachine, type MachineSnapshot } from "./engine/behavior-machine.ts";
 export { routedLogEntry } from "./engine/routed-log-entry.ts";
 export { errorCodes, retryableByDefault, toCapflowError } from "./errors.ts";
-// message pipeline stages
 export {
   type CompiledExpression,
   checkExpression,
@@ -57,6 +56,8 @@ export {
   evaluateExpression,
   parseExpression,
 } from "./message/cel.ts";
+// message pipeline stages
+export { defaultCharset, encodeText, withCharset } from "./message/charset.ts";
 export { type ChosenRoute, chooseRoute, findRoute, type RouteEnv } from "./message/choose-route.ts";
 export { CompiledMessageTemplate } from "./message/compile-message-template.ts";
 export { type ExtractionEnv, extractFields } from "./message/extract-fields.ts";

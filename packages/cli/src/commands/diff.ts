@@ -9,9 +9,7 @@ import {
 } from "../definition-check.ts";
 import { addDatabaseOptions, type DatabaseOptions, withDatabase } from "./database-options.ts";
 
-interface DiffOptions extends DatabaseOptions, DefinitionCheckOptions {
-  json?: boolean;
-}
+interface DiffOptions extends DatabaseOptions, DefinitionCheckOptions {}
 
 /**
  * `capflow diff <dir>`: what `capflow push <dir>` would change, per channel and behavior, and

@@ -8,10 +8,15 @@ export const migrateCommand: CapflowCommand = {
     addDatabaseOptions(
       program
         .command("migrate")
-        .description("create or update capflow's tables; safe to run from several nodes at once"),
-    ).action(async (options: DatabaseOptions) => {
+        .description("create or update capflow's tables; safe to run from several nodes at once")
+        .option("--json", "print what was applied as JSON"),
+    ).action(async (options: DatabaseOptions & { json?: boolean }) => {
       await withDatabase(options, context, async (db) => {
         const { applied } = await db.migrate();
+        if (options.json === true) {
+          context.out(`${JSON.stringify({ target: db.target, applied })}\n`);
+          return;
+        }
         context.out(
           applied.length === 0
             ? `${db.target}: already up to date\n`

@@ -10,15 +10,25 @@ import {
   maskFields,
   renderMessage,
 } from "@capflow/core";
+import { defaultCharset } from "@capflow/core/internal";
 import type { CapflowCommand } from "../command.ts";
-import { loadExtensions, processorsOptionHelp } from "../extension-modules.ts";
+import {
+  cryptoHandlersOptionHelp,
+  loadExtensions,
+  processorsOptionHelp,
+} from "../extension-modules.ts";
 import { plural } from "../plural.ts";
+import { sealForPreview } from "../sealed-preview.ts";
 
 interface PreviewOptions {
   step: string;
   input?: string;
   context?: string;
   processors?: string[];
+  cryptoHandlers?: string[];
+  sealed?: boolean;
+  keysDir?: string;
+  json?: boolean;
   instance: string;
   attempt: string;
   now?: string;
@@ -28,14 +38,17 @@ interface PreviewOptions {
 /**
  * `capflow preview <dir> --step <channel>/<behavior>/<step> --input data.json`: renders a step's
  * request (method, URL, headers, encoded body) with the built-in processors and any given with
- * `--processors`, without sealing or sending it.
+ * `--processors`, without sending it. With `--sealed`, the channel's crypto handler seals it with
+ * the channel's keys, and the preview shows the exact wire form and the string that was signed.
  */
 export const previewCommand: CapflowCommand = {
   name: "preview",
   register(program, context) {
     program
       .command("preview")
-      .description("render the request of one step, without signing, encrypting or sending it")
+      .description(
+        "render the request of one step without sending it; --sealed signs and encrypts it as a worker would",
+      )
       .argument("<dir>", "folder of definitions")
       .requiredOption("-s, --step <channel/behavior/step>", "which step, e.g. lanbank/loan/apply")
       .option("-i, --input <file>", "JSON file with the instance input")
@@ -45,9 +58,19 @@ export const previewCommand: CapflowCommand = {
       .option("--attempt <number>", "attempt number (feeds serialNo)", "1")
       .option("--now <time>", "render as of this ISO-8601 time (default: now)")
       .option("--mask", "mask personal data with the channel's and behavior's masking rules")
+      .option(
+        "--sealed",
+        "seal it with the channel's crypto handler and keys: the exact bytes and headers on the wire and the canonical string signed (secrets redacted)",
+      )
+      .option("--crypto-handlers <module...>", cryptoHandlersOptionHelp)
+      .option(
+        "--keys-dir <dir>",
+        "folder relative `file:` key references resolve against, as for `capflow worker` (default: the definitions folder)",
+      )
+      .option("--json", "print the request as JSON")
       .action(async (dir: string, options: PreviewOptions) => {
-        const registry = (await loadExtensions({ ...options, cryptoHandlers: [] }, context.cwd))
-          .processors;
+        const extensions = await loadExtensions(options, context.cwd);
+        const registry = extensions.processors;
         const loaded = await loadDefinitions(resolve(context.cwd, dir), { processors: registry });
         const [channelCode, behaviorCode, stepCode, ...rest] = options.step.split("/");
         if (!channelCode || !behaviorCode || !stepCode || rest.length > 0) {
@@ -115,10 +138,47 @@ export const previewCommand: CapflowCommand = {
           },
           { registry, clock: { now: () => now }, path: iface.path },
         );
-        const codec = codecFor(
-          target.request.format,
-          target.request.xml === undefined ? undefined : { xml: target.request.xml },
-        );
+        const charset = iface.charset ?? channel.charset ?? defaultCharset;
+        const codec = codecFor(target.request.format, {
+          ...(target.request.xml === undefined ? {} : { xml: target.request.xml }),
+          charset,
+        });
+        if (options.sealed === true) {
+          if (options.mask === true) {
+            throw new CapflowError(
+              "CONFIG_INVALID",
+              "--mask and --sealed do not go together: a sealed request is signed over the real values; preview it unsealed with --mask, or sealed without it",
+            );
+          }
+          const sealed = await sealForPreview({
+            channel,
+            cryptoHandlers: extensions.cryptoHandlers,
+            keysDir: resolve(context.cwd, options.keysDir ?? dir),
+            now,
+            request: {
+              method: iface.method,
+              path: rendered.path ?? iface.path,
+              headers: rendered.headers,
+              query: rendered.query,
+              body: rendered.body,
+              codec,
+            },
+            charset,
+          });
+          if (options.json === true) {
+            const { bytes, ...rest } = sealed;
+            context.out(
+              `${JSON.stringify({ ...rest, bytes: bytes.toString("base64") }, null, 2)}\n`,
+            );
+            return;
+          }
+          const signed = sealed.signed.map((text) => `\nsigned over:\n${text}\n`).join("");
+          const size = `${plural(sealed.bytes.length, "byte")} in ${sealed.charset}`;
+          context.out(
+            `${formatRequest(sealed.method, sealed.url, sealed.headers, sealed.body)}\n\n${size}\n${signed === "" ? "\nno signature\n" : signed}`,
+          );
+          return;
+        }
         const rules = maskingRules(channel, behavior);
         const show = <T>(value: T): T =>
           options.mask === true ? (maskFields(value, rules) as T) : value;
@@ -126,14 +186,25 @@ export const previewCommand: CapflowCommand = {
         const url = new URL(`${channel.baseUrl.replace(/\/$/, "")}${rendered.path ?? iface.path}`);
         for (const [key, value] of Object.entries(rendered.query)) url.searchParams.set(key, value);
         const headers = { "Content-Type": codec.contentType, ...show(rendered.headers) };
-        context.out(
-          `${iface.method} ${url.toString()}\n${Object.entries(headers)
-            .map(([name, value]) => `${name}: ${value}\n`)
-            .join("")}\n${body}\n`,
-        );
+        if (options.json === true) {
+          const request = { method: iface.method, url: url.toString(), headers, body };
+          context.out(`${JSON.stringify(request, null, 2)}\n`);
+          return;
+        }
+        context.out(`${formatRequest(iface.method, url.toString(), headers, body)}\n`);
       });
   },
 };
+
+function formatRequest(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+): string {
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\n`);
+  return `${method} ${url}\n${lines.join("")}\n${body}`;
+}
 
 /** The request template and interface of a step that sends one, or why it has none. */
 function requestOf(

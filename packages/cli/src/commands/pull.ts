@@ -14,10 +14,15 @@ export const pullCommand: CapflowCommand = {
         .description(
           "write every stored channel and active behavior version under a folder, as push reads them",
         )
-        .argument("<dir>", "folder to write definitions into (created if missing)"),
-    ).action(async (dir: string, options: DatabaseOptions) => {
+        .argument("<dir>", "folder to write definitions into (created if missing)")
+        .option("--json", "print the files written as JSON"),
+    ).action(async (dir: string, options: DatabaseOptions & { json?: boolean }) => {
       await withDatabase(options, context, async (db) => {
         const { files } = await pullDefinitions(db, resolve(context.cwd, dir));
+        if (options.json === true) {
+          context.out(`${JSON.stringify({ target: db.target, files })}\n`);
+          return;
+        }
         for (const file of files) context.out(`${dir.replace(/\/$/, "")}/${file}\n`);
         context.out(`${plural(files.length, "file")} written from ${db.target}\n`);
       });

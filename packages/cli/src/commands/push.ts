@@ -40,7 +40,8 @@ export const pushCommand: CapflowCommand = {
           .option("--force", "store even if running instances would break (needs --who and --why)")
           .option("--who <name>", "who pushes (recorded; default: the system user)")
           .option("--why <reason>", "why (recorded; required with --force)")
-          .option("--no-migrate", "do not create or update capflow's tables first"),
+          .option("--no-migrate", "do not create or update capflow's tables first")
+          .option("--json", "print the outcome as JSON (problems and refusals included)"),
       ),
     ).action(async (dir: string, options: PushOptions) => {
       if (options.force === true && (!options.who || !options.why)) {
@@ -63,8 +64,15 @@ export const pushCommand: CapflowCommand = {
         });
         const forced = plan.breaking.length > 0;
         if (forced) {
-          context.out(`${describeBreakingChanges(plan.breaking).join("\n")}\n`);
+          if (options.json !== true) {
+            context.out(`${describeBreakingChanges(plan.breaking).join("\n")}\n`);
+          }
           if (options.force !== true) {
+            if (options.json === true) {
+              context.out(
+                `${JSON.stringify({ refused: "nothing pushed", breaking: plan.breaking })}\n`,
+              );
+            }
             context.err(
               `nothing pushed: the push would break the instances above. Move them first (capflow instances migrate), keep what they need, or push with --force --who <name> --why <reason>\n`,
             );
@@ -82,6 +90,16 @@ export const pushCommand: CapflowCommand = {
           },
         });
         const synced = await syncProcessors(db, extensions.processors.list());
+        if (options.json === true) {
+          const processors = {
+            added: synced.added.length,
+            changed: synced.changed.length,
+            unchanged: synced.unchanged.length,
+          };
+          const outcome = { pushed: true, target: db.target, ...result, forced, processors };
+          context.out(`${JSON.stringify({ ...outcome, breaking: plan.breaking })}\n`);
+          return;
+        }
         context.out(describePush(result));
         if (forced) {
           context.out(

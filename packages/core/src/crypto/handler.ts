@@ -37,6 +37,12 @@ export interface PlainRequest {
    * is signed over text (canonical strings, encrypted plaintext) is its bytes in this charset.
    */
   charset?: string;
+  /**
+   * Called with each canonical string a signature is computed over, for diagnostics only
+   * (`capflow preview --sealed`): it may hold personal data and, for keyed digests, the key. The
+   * engine never sets it.
+   */
+  onCanonical?: (canonical: string) => void;
 }
 
 /** What goes on the wire. Header names are lower case. */

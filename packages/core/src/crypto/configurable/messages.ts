@@ -11,6 +11,8 @@ export interface OutgoingMessage {
   codec: Codec;
   /** Charset of the wire bytes; canonical strings and encrypted plaintext are signed in it. */
   charset: string;
+  /** Sees each canonical string signed (diagnostics; see `PlainRequest.onCanonical`). */
+  onCanonical?: (canonical: string) => void;
 }
 
 /** What sealing puts on the wire besides method and path. */

@@ -83,6 +83,7 @@ export async function sealMessage(
         "the body has no single member the signature's canonical form names (jsonMember)",
         context,
       );
+    message.onCanonical?.(canonical);
     const sig = encodeBinary(
       await signature.scheme.sign(encodeText(canonical, message.charset, context)),
       signature.output,
