@@ -74,6 +74,8 @@ export const retryableByDefault = {
   ROUTING_NO_CHANNEL: false,
   CALLBACK_UNKNOWN: false,
   CALLBACK_REJECTED: false,
+  /** A verified notification that fails the callback's `match`: it belongs to another callback. */
+  CALLBACK_MISMATCH: false,
   // HTTP access layer (@capflow/server)
   /** A request the server cannot read: malformed body, missing or invalid field, bad parameter. */
   REQUEST_INVALID: false,

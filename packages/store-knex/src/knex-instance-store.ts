@@ -415,7 +415,7 @@ export class KnexInstanceStore implements InstanceStore, OutboxStore {
       `INSERT INTO ${t.inbox} (id, channel, account, callback, dedupe_key, business_key, payload,
          received_at)
        VALUES (?, ?, ?, ?, ?, ?, ?::jsonb, ?)
-       ON CONFLICT (channel, dedupe_key) DO NOTHING
+       ON CONFLICT (channel, callback, dedupe_key) DO NOTHING
        RETURNING *`,
       [
         entry.id,
@@ -431,8 +431,8 @@ export class KnexInstanceStore implements InstanceStore, OutboxStore {
     );
     if (row) return { entry: inboxFromRow(row), duplicate: false };
     const [first] = await this.#rows(
-      `SELECT * FROM ${t.inbox} WHERE channel = ? AND dedupe_key = ?`,
-      [entry.channel, entry.dedupeKey],
+      `SELECT * FROM ${t.inbox} WHERE channel = ? AND callback = ? AND dedupe_key = ?`,
+      [entry.channel, entry.callback, entry.dedupeKey],
       context,
     );
     if (!first) {

@@ -56,6 +56,7 @@ export function channelExpressions(channel: ChannelDefinition): LocatedString[] 
     const base = ["callbacks", name];
     add(found, [...base, "correlation"], callback.correlation);
     add(found, [...base, "dedupeKey"], callback.dedupeKey);
+    if (callback.match !== undefined) add(found, [...base, "match"], callback.match);
     for (const [field, expression] of Object.entries(callback.extract ?? {})) {
       add(found, [...base, "extract", field], expression);
     }

@@ -137,8 +137,19 @@ export interface CallbackDefinition {
   format: BodyFormat;
   /** CEL expression over the opened callback giving the business key of the instance. */
   correlation: Expression;
-  /** CEL expression giving a key unique per notification, for at-most-once application. */
+  /**
+   * CEL expression giving a key unique per notification of this callback, for at-most-once
+   * application. Entries are deduplicated per (channel, callback, key).
+   */
   dedupeKey: Expression;
+  /**
+   * CEL condition over the opened notification (`body`, `headers`, `query`) that holds only for
+   * notifications of this callback, e.g. `body.notify_type == "loan"`. A verified notification
+   * that fails it is refused (`CALLBACK_MISMATCH`) and nothing is stored, so a notification of one
+   * kind posted to another callback's URL is never applied there. Required when a channel
+   * declares more than one callback.
+   */
+  match?: Expression;
   /** Fields to extract, as CEL expressions over `body`, `headers` and `query`. */
   extract?: Record<string, Expression>;
   statusTable?: StatusTable;

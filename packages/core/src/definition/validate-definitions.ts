@@ -352,7 +352,9 @@ function checkFutureValues(
 
 /**
  * Charsets must be ones the engine can read and write, and an XML acknowledgement needs its root
- * element: both would pass the schema and fail only when a message is rendered or received.
+ * element: both would pass the schema and fail only when a message is rendered or received. A
+ * channel with several callbacks needs a `match` on each, or one callback's URL would accept the
+ * others' notifications.
  */
 function checkCharsetsAndAcks(channel: ChannelDefinition, file: string): Problem[] {
   const problems: Problem[] = [];
@@ -370,9 +372,18 @@ function checkCharsetsAndAcks(channel: ChannelDefinition, file: string): Problem
   for (const [name, iface] of Object.entries(channel.interfaces)) {
     charset(iface.charset, toPointer(["interfaces", name, "charset"]));
   }
+  const several = Object.keys(channel.callbacks ?? {}).length > 1;
   for (const [name, callback] of Object.entries(channel.callbacks ?? {})) {
     const at = toPointer(["callbacks", name]);
     charset(callback.charset, `${at}/charset`);
+    if (several && callback.match === undefined) {
+      problems.push({
+        code: "callback-without-match",
+        file,
+        pointer: at,
+        message: `channel "${channel.code}" declares several callbacks and "${name}" has no "match": add a condition that only its notifications satisfy (e.g. "body.notify_type == 'LOAN'"), so a notification of another kind posted to its URL is refused instead of applied`,
+      });
+    }
     if (callback.ack.format === "xml" && callback.ack.xml === undefined) {
       problems.push({
         code: "xml-options-missing",

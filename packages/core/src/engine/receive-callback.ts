@@ -101,6 +101,13 @@ export async function receiveCallback(
       codecFor(definition.format, { charset }),
     );
     const env = { body: opened.body, headers: opened.headers, query: opened.query };
+    if (definition.match !== undefined && evaluateExpression(definition.match, env) !== true) {
+      throw new CapflowError(
+        "CALLBACK_MISMATCH",
+        `the notification does not satisfy the match of ${code} callback "${callbackName}": it belongs to another callback; check which URL the partner sends this kind of notification to`,
+        { context: { channel: code, callback: callbackName } },
+      );
+    }
     businessKey = requiredKey(
       evaluateExpression(definition.correlation, env),
       "correlation",

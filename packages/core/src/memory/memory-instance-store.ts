@@ -332,7 +332,7 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore {
   }
 
   async insertInbox(entry: NewInboxEntry): Promise<{ entry: InboxEntry; duplicate: boolean }> {
-    const dedupe = `${entry.channel}\u0000${entry.dedupeKey}`;
+    const dedupe = `${entry.channel}\u0000${entry.callback}\u0000${entry.dedupeKey}`;
     const existingId = this.#inboxByDedupe.get(dedupe);
     if (existingId !== undefined) {
       return { entry: copy(this.#inbox.get(existingId)!), duplicate: true };

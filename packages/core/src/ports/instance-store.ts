@@ -78,7 +78,7 @@ export interface InstanceStore {
 
   /**
    * Stores an inbound callback before it is processed (insert-only). A second callback with the
-   * same (channel, dedupeKey) returns the first entry with `duplicate: true`.
+   * same (channel, callback, dedupeKey) returns the first entry with `duplicate: true`.
    */
   insertInbox(entry: NewInboxEntry): Promise<{ entry: InboxEntry; duplicate: boolean }>;
   /**

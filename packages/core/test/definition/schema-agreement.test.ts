@@ -107,7 +107,7 @@ const channelShapes = {
   statusMapping: shape<StatusMapping>()(["outcome"], ["retryable", "description"]),
   callback: shape<CallbackDefinition>()(
     ["format", "correlation", "dedupeKey", "ack"],
-    ["extract", "statusTable", "charset"],
+    ["match", "extract", "statusTable", "charset"],
   ),
   acknowledgement: shape<AcknowledgementDefinition>()(
     ["format"],
@@ -258,6 +258,7 @@ describe("the JSON Schemas agree with types.ts", () => {
           format: "form",
           correlation: "body.orderNo",
           dedupeKey: "body.notifyId",
+          match: "has(body.orderNo)",
           extract: { status: "body.status" },
           statusTable: { code: "body.status", codes: { S: { outcome: "succeeded" } } },
           ack: {

@@ -4,6 +4,7 @@ import { waitingForMigration } from "./0003_waiting_for.ts";
 import { definitionPushesMigration } from "./0004_definition_pushes.ts";
 import { routingMigration } from "./0005_routing.ts";
 import { outboxMigration } from "./0008_outbox.ts";
+import { inboxPerCallbackMigration } from "./0015_inbox_per_callback.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -14,4 +15,5 @@ export const migrations: readonly Migration[] = [
   definitionPushesMigration,
   routingMigration,
   outboxMigration,
+  inboxPerCallbackMigration,
 ];

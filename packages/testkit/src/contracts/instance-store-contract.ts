@@ -273,7 +273,7 @@ export function describeInstanceStoreContract(
       expect((await store.getInstance(instance.id))?.leaseOwner).toBeNull();
     });
 
-    test("the inbox dedupes callbacks per channel and stays until consumed", async () => {
+    test("the inbox dedupes callbacks per channel and callback and stays until consumed", async () => {
       const entry = {
         id: randomUUID(),
         channel: "lanbank",
@@ -317,6 +317,37 @@ export function describeInstanceStoreContract(
       expect(again.duplicate).toBe(true);
       expect(again.entry.processedAt).toBe(t0 + 10);
       expect(again.entry.instanceId).toBe(instance.id);
+    });
+
+    test("a notification of another callback with the same number is stored, not dropped as a duplicate", async () => {
+      const entry = {
+        id: randomUUID(),
+        channel: "lanbank",
+        callback: "loan.result",
+        dedupeKey: "N-1001",
+        businessKey: "L-77",
+        payload: { kind: "loan" },
+        receivedAt: t0,
+      };
+      expect((await store.insertInbox(entry)).duplicate).toBe(false);
+      const repay = await store.insertInbox({
+        ...entry,
+        id: randomUUID(),
+        callback: "repay.result",
+        payload: { kind: "repay" },
+      });
+      expect(repay.duplicate).toBe(false);
+      expect(repay.entry.payload).toEqual({ kind: "repay" });
+      expect(repay.entry.callback).toBe("repay.result");
+      const again = await store.insertInbox({
+        ...entry,
+        id: randomUUID(),
+        callback: "repay.result",
+      });
+      expect(again.duplicate).toBe(true);
+      expect(again.entry.id).toBe(repay.entry.id);
+      const pending = await store.pendingInbox({ channel: "lanbank", businessKey: "L-77" });
+      expect(pending.map((e) => e.callback).sort()).toEqual(["loan.result", "repay.result"]);
     });
 
     test("staleInbox lists unprocessed callbacks of every business key received before a time, oldest first", async () => {
