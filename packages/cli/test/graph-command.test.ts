@@ -38,6 +38,27 @@ describe("capflow graph", () => {
     expect(run.stdout).toContain('  "settle" -> "query";');
   });
 
+  test("--json prints the steps and transitions as data", async () => {
+    const run = await runCapflow(
+      "graph",
+      "examples/lanbank/definitions",
+      "-b",
+      "lanbank/credit",
+      "--json",
+    );
+    expect(run.exitCode).toBe(0);
+    const graph = JSON.parse(run.stdout) as {
+      initial: string;
+      steps: { code: string; kind: string; initial: boolean }[];
+      transitions: { from: string; to: string }[];
+    };
+    expect(graph.initial).toBe("apply");
+    expect(graph.steps).toContainEqual({ code: "apply", kind: "call", initial: true });
+    expect(graph.transitions).toContainEqual(
+      expect.objectContaining({ from: "apply", to: "awaitResult" }),
+    );
+  });
+
   test("an unknown behavior lists the known ones and exits 1", async () => {
     const run = await runCapflow(
       "graph",
