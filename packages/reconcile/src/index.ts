@@ -34,3 +34,26 @@ export type {
   DeclaredTotals,
 } from "./statement-definition.ts";
 export { readStatementRows, type StatementRow } from "./statement-rows.ts";
+export {
+  type FetchedStatement,
+  type FetchStatementOptions,
+  expandDatePattern,
+  fetchStatement,
+} from "./fetch-statement.ts";
+export {
+  type DifferenceKind,
+  type DifferenceRecord,
+  differenceKinds,
+  type OurSide,
+  ReconcileStore,
+  type RunCounts,
+  type RunRecord,
+} from "./reconcile-store.ts";
+export {
+  describeCounts,
+  formatFen,
+  type ReconciliationResult,
+  type RunReconciliationOptions,
+  runReconciliation,
+  yesterdayIn,
+} from "./run-reconciliation.ts";

@@ -42,6 +42,10 @@ export interface QualifiedNames {
   hasCallbackOfAccount: string;
   /** Notifications for the upstream, migration 0008. */
   outbox: string;
+  /** Reconciliation runs, staged statement lines and differences, migration 0013. */
+  reconcileRuns: string;
+  reconcileLines: string;
+  reconcileDifferences: string;
 }
 
 export function qualifiedNames(schema: string): QualifiedNames {
@@ -65,5 +69,8 @@ export function qualifiedNames(schema: string): QualifiedNames {
     quotaApply: q("quota_apply"),
     hasCallbackOfAccount: q("has_callback_of_account"),
     outbox: q("outbox"),
+    reconcileRuns: q("reconcile_runs"),
+    reconcileLines: q("reconcile_lines"),
+    reconcileDifferences: q("reconcile_differences"),
   };
 }

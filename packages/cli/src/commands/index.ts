@@ -8,6 +8,7 @@ import { migrateCommand } from "./migrate.ts";
 import { previewCommand } from "./preview.ts";
 import { pullCommand } from "./pull.ts";
 import { pushCommand } from "./push.ts";
+import { reconcileCommand } from "./reconcile.ts";
 import { validateCommand } from "./validate.ts";
 import { workerCommand } from "./worker.ts";
 
@@ -24,4 +25,5 @@ export const builtInCommands: readonly CapflowCommand[] = [
   instancesCommand,
   channelsCommand,
   inboxCommand,
+  reconcileCommand,
 ];

@@ -4,6 +4,7 @@ import { waitingForMigration } from "./0003_waiting_for.ts";
 import { definitionPushesMigration } from "./0004_definition_pushes.ts";
 import { routingMigration } from "./0005_routing.ts";
 import { outboxMigration } from "./0008_outbox.ts";
+import { reconciliationMigration } from "./0013_reconciliation.ts";
 import { inboxPerCallbackMigration } from "./0015_inbox_per_callback.ts";
 import type { Migration } from "./migration.ts";
 
@@ -15,5 +16,6 @@ export const migrations: readonly Migration[] = [
   definitionPushesMigration,
   routingMigration,
   outboxMigration,
+  reconciliationMigration,
   inboxPerCallbackMigration,
 ];

@@ -1,0 +1,275 @@
+import { userInfo } from "node:os";
+import { resolve } from "node:path";
+import { CapflowError } from "@capflow/core";
+import {
+  type DifferenceKind,
+  type DifferenceRecord,
+  describeCounts,
+  differenceKinds,
+  formatFen,
+  loadStatementsOrThrow,
+  ReconcileStore,
+  type RunRecord,
+  runReconciliation,
+  type StatementDefinition,
+  yesterdayIn,
+} from "@capflow/reconcile";
+import type { CliContext } from "../cli-context.ts";
+import type { CapflowCommand } from "../command.ts";
+import { plural } from "../plural.ts";
+import { positiveInteger } from "../positive-integer.ts";
+import { textTable } from "../text-table.ts";
+import { addDatabaseOptions, type DatabaseOptions, withDatabase } from "./database-options.ts";
+
+interface RunOptions extends DatabaseOptions {
+  definitions: string;
+  channel: string;
+  statement?: string;
+  date?: string;
+  file?: string;
+  json?: boolean;
+}
+
+interface ShowOptions extends DatabaseOptions {
+  channel?: string;
+  date?: string;
+  kind?: string;
+  unresolved?: boolean;
+  limit: string;
+  json?: boolean;
+}
+
+interface ResolveOptions extends DatabaseOptions {
+  reason: string;
+  by?: string;
+  json?: boolean;
+}
+
+/**
+ * `capflow reconcile run|show|resolve`: match a funder's statement against the instances of a
+ * business date, look at runs and their differences, and mark a difference resolved with a reason.
+ */
+export const reconcileCommand: CapflowCommand = {
+  name: "reconcile",
+  register(program, context) {
+    const reconcile = program
+      .command("reconcile")
+      .description("funders' statements matched against instances (对账): run, show, resolve");
+
+    addDatabaseOptions(
+      reconcile
+        .command("run")
+        .description(
+          "reconcile a channel's statement for a business date (the same file again changes nothing)",
+        )
+        .requiredOption("--channel <code>", "the channel whose statement to reconcile")
+        .option("--statement <code>", "which statement of the channel (needed when it has several)")
+        .option(
+          "--date <yyyy-MM-dd>",
+          "the business date, in the funder's time zone (default: yesterday there)",
+        )
+        .option("--file <path>", "read this file instead of fetching from the statement's source")
+        .option("--definitions <dir>", "the folder with the *.statement.json files", "definitions")
+        .option("--json", "the run as one JSON object"),
+    ).action((options: RunOptions) =>
+      withDatabase(options, context, (db) => runCommand(db, options, context)),
+    );
+
+    addDatabaseOptions(
+      reconcile
+        .command("show [run]")
+        .description("recent runs, or one run with its differences")
+        .option("--channel <code>", "only this channel's runs")
+        .option("--date <yyyy-MM-dd>", "only runs of this business date")
+        .option("--kind <kind>", `only differences of this kind (${differenceKinds.join(", ")})`)
+        .option("--unresolved", "only differences not resolved yet")
+        .option("--limit <n>", "at most this many runs or differences", "50")
+        .option("--json", "one JSON object per line"),
+    ).action((run: string | undefined, options: ShowOptions) =>
+      withDatabase(options, context, (db) =>
+        showCommand(new ReconcileStore(db), run, options, context),
+      ),
+    );
+
+    addDatabaseOptions(
+      reconcile
+        .command("resolve <difference>")
+        .description("mark a difference resolved, saying why (once; who and why are kept)")
+        .requiredOption("--reason <text>", "why the difference needs nothing more")
+        .option("--by <operator>", "who resolves it (default: the system user name)")
+        .option("--json", "the difference as one JSON object"),
+    ).action((difference: string, options: ResolveOptions) =>
+      withDatabase(options, context, async (db) => {
+        const resolved = await new ReconcileStore(db).resolveDifference({
+          id: difference,
+          operator: options.by ?? userInfo().username,
+          reason: options.reason,
+          now: new Date(),
+        });
+        if (options.json) context.out(`${JSON.stringify(resolved)}\n`);
+        else
+          context.out(
+            `difference ${resolved.id} (${resolved.kind}) resolved by ${resolved.resolved?.by}: ${resolved.resolved?.reason}\n`,
+          );
+      }),
+    );
+  },
+};
+
+async function runCommand(
+  db: Parameters<typeof runReconciliation>[0]["db"],
+  options: RunOptions,
+  context: CliContext,
+): Promise<void> {
+  const dir = resolve(context.cwd, options.definitions);
+  const statement = pickStatement(await loadStatementsOrThrow(dir), options);
+  const businessDate = options.date ?? yesterdayIn(statement.timeZone);
+  const result = await runReconciliation({
+    db,
+    statement,
+    businessDate,
+    baseDir: dir,
+    startedBy: userInfo().username,
+    ...(options.file === undefined ? {} : { file: resolve(context.cwd, options.file) }),
+  });
+  if (options.json) {
+    context.out(`${JSON.stringify({ ...result.run, reused: result.reused })}\n`);
+    return;
+  }
+  const { run } = result;
+  context.out(
+    `${run.channel}/${run.statement} ${run.businessDate}: ${run.fileName} (${plural(run.lineCount ?? 0, "line")})${result.reused ? ", reconciled before: nothing changed" : ""}\n`,
+  );
+  context.out(`  ${describeCounts(run)}\n`);
+  if (run.comparison) {
+    context.out(
+      `  compared with run ${run.comparedWith}: ${run.comparison.new} new, ${run.comparison.repeated} repeated, ${run.comparison.gone} gone\n`,
+    );
+  }
+  context.out(`  run ${run.id}; its differences: capflow reconcile show ${run.id}\n`);
+  if (differenceTotal(run) > 0) context.setExitCode(1);
+}
+
+function pickStatement(
+  statements: StatementDefinition[],
+  options: RunOptions,
+): StatementDefinition {
+  const ofChannel = statements.filter((s) => s.channel === options.channel);
+  const chosen =
+    options.statement === undefined
+      ? ofChannel
+      : ofChannel.filter((s) => s.code === options.statement);
+  if (chosen.length === 1) return chosen[0]!;
+  throw new CapflowError(
+    "STATEMENT_INVALID",
+    chosen.length === 0
+      ? `no statement${options.statement === undefined ? "" : ` ${options.statement}`} for channel ${options.channel} in ${options.definitions} (found: ${statements.map((s) => `${s.channel}/${s.code}`).join(", ") || "none"})`
+      : `channel ${options.channel} has several statements (${ofChannel.map((s) => s.code).join(", ")}); pick one with --statement`,
+  );
+}
+
+function differenceTotal(run: RunRecord): number {
+  return Object.entries(run.counts ?? {}).reduce(
+    (sum, [kind, n]) => (kind === "matched" ? sum : sum + n),
+    0,
+  );
+}
+
+async function showCommand(
+  store: ReconcileStore,
+  runId: string | undefined,
+  options: ShowOptions,
+  context: CliContext,
+): Promise<void> {
+  const limit = positiveInteger(options.limit, "--limit");
+  if (runId === undefined) {
+    const runs = await store.listRuns({
+      ...(options.channel === undefined ? {} : { channel: options.channel }),
+      ...(options.date === undefined ? {} : { businessDate: options.date }),
+      limit,
+    });
+    if (options.json) {
+      for (const run of runs) context.out(`${JSON.stringify(run)}\n`);
+      return;
+    }
+    const rows = runs.map((run) => [
+      run.id,
+      `${run.channel}/${run.statement}`,
+      run.businessDate,
+      run.state,
+      String(run.lineCount ?? "-"),
+      run.state === "failed" ? (run.error?.message ?? "") : describeCounts(run),
+    ]);
+    for (const line of textTable(["run", "statement", "date", "state", "lines", "result"], rows)) {
+      context.out(`${line}\n`);
+    }
+    context.out(`${plural(runs.length, "run")}\n`);
+    return;
+  }
+  if (
+    options.kind !== undefined &&
+    !(differenceKinds as readonly string[]).includes(options.kind)
+  ) {
+    throw new CapflowError("CONFIG_INVALID", `--kind must be one of ${differenceKinds.join(", ")}`);
+  }
+  const run = await store.getRun(runId);
+  const differences = await store.listDifferences(run.id, {
+    ...(options.kind === undefined ? {} : { kind: options.kind as DifferenceKind }),
+    ...(options.unresolved ? { unresolved: true } : {}),
+    limit,
+  });
+  if (options.json) {
+    context.out(`${JSON.stringify({ run })}\n`);
+    for (const difference of differences) context.out(`${JSON.stringify({ difference })}\n`);
+    return;
+  }
+  context.out(
+    `run ${run.id}: ${run.channel}/${run.statement} ${run.businessDate}, ${run.fileName} (sha256 ${run.fileDigest.slice(0, 16)}…), ${run.state}\n`,
+  );
+  context.out(`  ${describeCounts(run)}\n`);
+  if (run.totals) {
+    const { declared, lines } = run.totals;
+    context.out(
+      `  totals: file says ${declared.count ?? "-"} lines, ${formatFen(declared.amount)}; lines add up to ${lines.count}, ${formatFen(lines.amount)}\n`,
+    );
+  }
+  const rows = differences.map((d) => [
+    d.id,
+    d.kind,
+    d.businessKey ?? d.partnerReference ?? "",
+    funderCell(d),
+    oursCell(d),
+    d.resolved
+      ? `resolved by ${d.resolved.by}: ${d.resolved.reason}`
+      : d.seenBefore
+        ? "open (also before)"
+        : "open",
+  ]);
+  for (const line of textTable(["id", "kind", "key", "funder", "ours", "state"], rows)) {
+    context.out(`${line}\n`);
+  }
+  context.out(
+    `${plural(differences.length, "difference")}${differences.length === limit ? ` (--limit ${limit})` : ""}\n`,
+  );
+}
+
+function funderCell(d: DifferenceRecord): string {
+  const f = d.funder as Record<string, string | number | undefined> | undefined;
+  if (f === undefined) return "-";
+  if (d.kind === "totals-mismatch") {
+    const declared = f.declared as unknown as { count?: number; amount?: string };
+    return `${declared.count ?? "-"} lines, ${formatFen(declared.amount)}`;
+  }
+  if (f.problem !== undefined) return `line ${f.lineNo}: ${f.problem}`;
+  return `line ${f.lineNo}: ${formatFen(f.amount as string | undefined)} ${f.status ?? ""}`.trim();
+}
+
+function oursCell(d: DifferenceRecord): string {
+  const o = d.ours as Record<string, string | undefined> | undefined;
+  if (o === undefined) return "-";
+  if (d.kind === "totals-mismatch") {
+    const lines = o.lines as unknown as { count: number; amount: string };
+    return `${lines.count} lines, ${formatFen(lines.amount)}`;
+  }
+  return `${o.behavior} ${formatFen(o.amount)} ${o.status}`;
+}

@@ -1,0 +1,183 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { insertInstance } from "../../reconcile/test/support/instances.ts";
+import { openTestPostgres } from "../../store-knex/test/support/databases.ts";
+import { runCapflow } from "./support/run-capflow.ts";
+
+const databaseUrl = process.env.DATABASE_URL;
+
+const statement = {
+  channel: "lanbank",
+  code: "loan-daily",
+  behaviors: ["loan"],
+  timeZone: "Asia/Shanghai",
+  source: { kind: "file", path: "lanbank-loan-{yyyyMMdd}.csv" },
+  format: { kind: "delimited" },
+  columns: { businessKey: "outOrderNo", amount: "amount", status: "status" },
+  statuses: { SUCCESS: "succeeded" },
+};
+
+describe("capflow reconcile", () => {
+  test("run, show and resolve are listed, each data command with --json", async () => {
+    const help = await runCapflow("reconcile", "--help");
+    expect(help.stdout).toMatch(
+      /run \[options\][\s\S]*show \[options\] \[run\][\s\S]*resolve \[options\] <difference>/,
+    );
+    for (const command of ["run", "show", "resolve"]) {
+      expect((await runCapflow("reconcile", command, "--help")).stdout).toContain("--json");
+    }
+  });
+
+  describe.skipIf(!databaseUrl)(
+    databaseUrl ? "on PostgreSQL" : "on PostgreSQL: skipped, set DATABASE_URL to run",
+    () => {
+      let db: Awaited<ReturnType<typeof openTestPostgres>>;
+      let dir: string;
+      beforeAll(async () => {
+        db = await openTestPostgres();
+        dir = await mkdtemp(join(tmpdir(), "capflow-reconcile-cli-"));
+        await writeFile(join(dir, "lanbank.loan.statement.json"), JSON.stringify(statement));
+        await writeFile(
+          join(dir, "lanbank-loan-20261205.csv"),
+          "outOrderNo,amount,status\nL001,1500.00,SUCCESS\nL002,20.00,SUCCESS\n",
+        );
+        for (const [key, amount] of [
+          ["L001", "1500.00"],
+          ["L003", "8.00"],
+        ] as const) {
+          await insertInstance(db, {
+            channel: "lanbank",
+            behavior: "loan",
+            businessKey: key,
+            input: { amount },
+            context: {},
+            status: "succeeded",
+            updatedAt: "2026-12-05T12:00:00+08:00",
+          });
+        }
+      });
+      afterAll(async () => {
+        await db?.drop();
+        if (dir) await rm(dir, { recursive: true, force: true });
+      });
+
+      const database = () => ["--database-url", databaseUrl!, "--schema", db.schema];
+
+      test("a run prints its counts and exits 1 with differences; again, it changes nothing", async () => {
+        const args = [
+          "reconcile",
+          "run",
+          "--channel",
+          "lanbank",
+          "--date",
+          "2026-12-05",
+          "--definitions",
+          dir,
+          ...database(),
+        ];
+        const first = await runCapflow(...args);
+        expect(first.stderr).toBe("");
+        expect(first.exitCode).toBe(1);
+        expect(first.stdout).toContain(
+          "lanbank/loan-daily 2026-12-05: lanbank-loan-20261205.csv (2 lines)",
+        );
+        expect(first.stdout).toContain("matched 1, missing-ours 1, missing-funder 1");
+        const again = await runCapflow(...args, "--json");
+        const run = JSON.parse(again.stdout) as {
+          id: string;
+          reused: boolean;
+          counts: Record<string, number>;
+        };
+        expect(run).toMatchObject({ reused: true, counts: { matched: 1, "missing-ours": 1 } });
+
+        const listed = await runCapflow("reconcile", "show", "--json", ...database());
+        expect(
+          listed.stdout
+            .trim()
+            .split("\n")
+            .map((line) => JSON.parse(line).id),
+        ).toEqual([run.id]);
+        const shown = await runCapflow("reconcile", "show", run.id, ...database());
+        expect(shown.stdout).toMatch(/missing-ours\s+L002\s+line 3: 20.00 SUCCESS\s+-\s+open/);
+        expect(shown.stdout).toMatch(/missing-funder\s+L003\s+-\s+loan 8.00 succeeded\s+open/);
+
+        const differences = (
+          await runCapflow(
+            "reconcile",
+            "show",
+            run.id,
+            "--json",
+            "--kind",
+            "missing-ours",
+            ...database(),
+          )
+        ).stdout
+          .trim()
+          .split("\n")
+          .map((line) => JSON.parse(line));
+        const id = differences[1].difference.id as string;
+        const resolved = await runCapflow(
+          "reconcile",
+          "resolve",
+          id,
+          "--reason",
+          "booked by hand",
+          "--by",
+          "ops-li",
+          "--json",
+          ...database(),
+        );
+        expect(JSON.parse(resolved.stdout)).toMatchObject({
+          id,
+          resolved: { by: "ops-li", reason: "booked by hand" },
+        });
+        const twice = await runCapflow(
+          "reconcile",
+          "resolve",
+          id,
+          "--reason",
+          "again",
+          ...database(),
+        );
+        expect(twice.exitCode).toBe(1);
+        expect(twice.stderr).toContain("already resolved by ops-li");
+        const open = await runCapflow("reconcile", "show", run.id, "--unresolved", ...database());
+        expect(open.stdout).not.toContain("L002");
+        expect(open.stdout).toContain("1 difference");
+      });
+
+      test("a statement not defined, or a date not written as one, says what to do", async () => {
+        const missing = await runCapflow(
+          "reconcile",
+          "run",
+          "--channel",
+          "meadow",
+          "--definitions",
+          dir,
+          ...database(),
+        );
+        expect(missing).toMatchObject({
+          exitCode: 1,
+          stderr: expect.stringContaining("no statement for channel meadow"),
+        });
+        const badDate = await runCapflow(
+          "reconcile",
+          "run",
+          "--channel",
+          "lanbank",
+          "--date",
+          "5.12.2026",
+          "--definitions",
+          dir,
+          ...database(),
+        );
+        expect(badDate).toMatchObject({
+          exitCode: 1,
+          stderr: expect.stringContaining("yyyy-MM-dd"),
+        });
+      });
+    },
+  );
+});

@@ -1,0 +1,607 @@
+import { randomUUID } from "node:crypto";
+import { CapflowError } from "@capflow/core";
+import type { CapflowDatabase } from "@capflow/store-knex";
+import type { Knex } from "knex";
+import type { StatementLine } from "./read-statement.ts";
+
+/** The categories a line or an instance can end in. */
+export const differenceKinds = [
+  "missing-ours",
+  "missing-funder",
+  "amount-mismatch",
+  "status-mismatch",
+  "duplicate-line",
+  "malformed-line",
+  "totals-mismatch",
+] as const;
+
+export type DifferenceKind = (typeof differenceKinds)[number];
+
+/** Lines and instances per category; `matched` lines agree on every point. */
+export type RunCounts = Record<DifferenceKind | "matched", number>;
+
+export interface RunRecord {
+  id: string;
+  channel: string;
+  statement: string;
+  /** `yyyy-MM-dd` in the statement's time zone. */
+  businessDate: string;
+  fileDigest: string;
+  fileName: string;
+  fileBytes: number;
+  state: "running" | "completed" | "failed";
+  lineCount?: number;
+  counts?: RunCounts;
+  /** What the file declares and what its lines add up to (fen as text). */
+  totals?: {
+    declared: { count?: number; amount?: string };
+    lines: { count: number; amount: string };
+  };
+  /** The earlier run of the same date this one was compared with. */
+  comparedWith?: string;
+  /** Differences new in this file, also in the earlier one, and in the earlier one only. */
+  comparison?: { new: number; repeated: number; gone: number };
+  error?: { code: string; message: string };
+  startedBy?: string;
+  startedAt: string;
+  finishedAt?: string;
+}
+
+export interface DifferenceRecord {
+  id: string;
+  runId: string;
+  kind: DifferenceKind;
+  /** Stable across runs of one date: compares a later file with an earlier one. */
+  key: string;
+  lineNo?: number;
+  businessKey?: string;
+  partnerReference?: string;
+  instanceId?: string;
+  /** The funder's side: the line as read (amounts in fen, as text). */
+  funder?: Record<string, unknown>;
+  /** Our side: the instance (amounts in fen, as text). */
+  ours?: Record<string, unknown>;
+  /** The earlier run of the date had the same difference. */
+  seenBefore: boolean;
+  resolved?: { at: string; by: string; reason: string };
+}
+
+/** How the statement reads our instances (from the statement's `ours`). */
+export interface OurSide {
+  channel: string;
+  behaviors: string[];
+  /** JSON path into the instance: `input.amount`. */
+  amountPath: string;
+  amountUnit: "yuan" | "fen";
+  partnerReferencePath?: string;
+  dateColumn: "created_at" | "updated_at";
+  expectStatuses: string[];
+  /** The business date as an instant range. */
+  from: Date;
+  to: Date;
+  /** Whether the statement carries a status column (no column, no status mismatches). */
+  hasStatus: boolean;
+}
+
+const emptyCounts = (): RunCounts => ({
+  matched: 0,
+  "missing-ours": 0,
+  "missing-funder": 0,
+  "amount-mismatch": 0,
+  "status-mismatch": 0,
+  "duplicate-line": 0,
+  "malformed-line": 0,
+  "totals-mismatch": 0,
+});
+
+/**
+ * Reconciliation's tables on knex (migration 0013 of `@capflow/store-knex`), PostgreSQL or PGlite.
+ * Lines are staged in batches and matched in SQL, so memory does not grow with the file.
+ */
+export class ReconcileStore {
+  readonly #knex: Knex;
+  readonly #t: { runs: string; lines: string; differences: string; instances: string };
+
+  constructor(db: Pick<CapflowDatabase, "knex" | "schema">) {
+    this.#knex = db.knex;
+    const q = (name: string) => `"${db.schema.replaceAll('"', '""')}"."${name}"`;
+    this.#t = {
+      runs: q("reconcile_runs"),
+      lines: q("reconcile_lines"),
+      differences: q("reconcile_differences"),
+      instances: q("instances"),
+    };
+  }
+
+  /**
+   * Starts a run for a file, or finds the one already made for the same file and date
+   * (`existing`). A run of the same file still going on elsewhere is `RECONCILE_BUSY`; a failed
+   * one, or one left running for longer than `staleAfterMs`, is taken over.
+   */
+  async beginRun(input: {
+    channel: string;
+    statement: string;
+    businessDate: string;
+    fileDigest: string;
+    fileName: string;
+    fileBytes: number;
+    startedBy?: string;
+    now: Date;
+    staleAfterMs: number;
+  }): Promise<{ run: RunRecord; existing: boolean }> {
+    const id = randomUUID();
+    const inserted = await this.#knex.raw(
+      `INSERT INTO ${this.#t.runs} (id, channel, statement, business_date, file_digest, file_name,
+         file_bytes, state, started_by, started_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)
+       ON CONFLICT ON CONSTRAINT reconcile_runs_file DO NOTHING
+       RETURNING *`,
+      [
+        id,
+        input.channel,
+        input.statement,
+        input.businessDate,
+        input.fileDigest,
+        input.fileName,
+        input.fileBytes,
+        input.startedBy ?? null,
+        input.now,
+      ],
+    );
+    if (inserted.rows.length === 1) return { run: toRun(inserted.rows[0]), existing: false };
+    const found = await this.#knex.raw(
+      `SELECT * FROM ${this.#t.runs}
+       WHERE channel = ? AND statement = ? AND business_date = ? AND file_digest = ?`,
+      [input.channel, input.statement, input.businessDate, input.fileDigest],
+    );
+    const run = toRun(found.rows[0]);
+    if (run.state === "completed") return { run, existing: true };
+    const staleBefore = new Date(input.now.getTime() - input.staleAfterMs);
+    const taken = await this.#knex.raw(
+      `UPDATE ${this.#t.runs}
+       SET state = 'running', started_at = ?, started_by = ?, error = NULL, finished_at = NULL,
+           file_name = ?
+       WHERE id = ? AND (state = 'failed' OR (state = 'running' AND started_at < ?))
+       RETURNING *`,
+      [input.now, input.startedBy ?? null, input.fileName, run.id, staleBefore],
+    );
+    if (taken.rows.length === 0) {
+      throw new CapflowError(
+        "RECONCILE_BUSY",
+        `${input.channel}/${input.statement} for ${input.businessDate} is being reconciled from this file since ${run.startedAt}; wait for that run (capflow reconcile show)`,
+        { context: { channel: input.channel, run: run.id } },
+      );
+    }
+    await this.#clear(run.id);
+    return { run: toRun(taken.rows[0]), existing: false };
+  }
+
+  async #clear(runId: string): Promise<void> {
+    await this.#knex.raw(`DELETE FROM ${this.#t.lines} WHERE run_id = ?`, [runId]);
+    await this.#knex.raw(`DELETE FROM ${this.#t.differences} WHERE run_id = ?`, [runId]);
+  }
+
+  /** Stages a batch of lines (one statement, however many lines). */
+  async addLines(runId: string, lines: readonly StatementLine[]): Promise<void> {
+    if (lines.length === 0) return;
+    const rows = lines.map((line) => ({
+      l: line.lineNo,
+      k: line.businessKey ?? null,
+      r: line.partnerReference ?? null,
+      b: line.behavior ?? null,
+      a: line.amountMinor === undefined ? null : line.amountMinor.toString(),
+      s: line.status ?? null,
+      w: line.rawStatus ?? null,
+      o: line.occurredAt ?? null,
+      p: line.problem ?? null,
+    }));
+    await this.#knex.raw(
+      `INSERT INTO ${this.#t.lines} (run_id, line_no, business_key, partner_ref, behavior,
+         amount_minor, status, raw_status, occurred_at, problem)
+       SELECT ?, l, k, r, b, a, s, w, o, p
+       FROM json_to_recordset(?::json) AS x(l bigint, k text, r text, b text, a numeric, s text,
+         w text, o timestamptz, p text)`,
+      [runId, JSON.stringify(rows)],
+    );
+  }
+
+  /**
+   * Matches the staged lines against our instances (by business key, then partner reference) and
+   * records every difference; returns the counts per category.
+   */
+  async match(runId: string, ours: OurSide): Promise<RunCounts> {
+    const { lines, differences, instances } = this.#t;
+    const k = this.#knex;
+    const amount = ourAmountSql(ours.amountPath, ours.amountUnit);
+    const reference =
+      ours.partnerReferencePath === undefined
+        ? "NULL::text"
+        : jsonPathSql(ours.partnerReferencePath);
+    const behaviorMatch =
+      "i.behavior = COALESCE(l.behavior, i.behavior) AND i.behavior = ANY(?::text[])";
+    const behaviors = `{${ours.behaviors.map((b) => `"${b.replace(/["\\]/g, "\\$&")}"`).join(",")}}`;
+    await k.transaction(async (tx) => {
+      // Repeated lines: the same key (or reference) again for one behavior.
+      await tx.raw(
+        `UPDATE ${lines} l SET duplicate_of = d.first
+         FROM (SELECT line_no, min(line_no) OVER (
+                 PARTITION BY behavior, COALESCE(business_key, partner_ref)) AS first
+               FROM ${lines} WHERE run_id = ? AND problem IS NULL) d
+         WHERE l.run_id = ? AND l.line_no = d.line_no AND d.first <> d.line_no`,
+        [runId, runId],
+      );
+      await tx.raw(
+        `UPDATE ${lines} l SET instance_id = i.id
+         FROM ${instances} i
+         WHERE l.run_id = ? AND l.problem IS NULL AND l.duplicate_of IS NULL
+           AND l.business_key IS NOT NULL
+           AND i.channel = ? AND i.business_key = l.business_key AND ${behaviorMatch}`,
+        [runId, ours.channel, behaviors],
+      );
+      if (ours.partnerReferencePath !== undefined) {
+        await tx.raw(
+          `UPDATE ${lines} l SET instance_id = i.id
+           FROM ${instances} i
+           WHERE l.run_id = ? AND l.problem IS NULL AND l.duplicate_of IS NULL
+             AND l.instance_id IS NULL AND l.partner_ref IS NOT NULL
+             AND i.channel = ? AND ${reference} = l.partner_ref AND ${behaviorMatch}`,
+          [runId, ours.channel, behaviors],
+        );
+      }
+      // One instance reported by two lines (one by key, one by reference): the later is repeated.
+      await tx.raw(
+        `UPDATE ${lines} l SET duplicate_of = d.first, instance_id = NULL
+         FROM (SELECT line_no, min(line_no) OVER (PARTITION BY instance_id) AS first
+               FROM ${lines} WHERE run_id = ? AND instance_id IS NOT NULL) d
+         WHERE l.run_id = ? AND l.line_no = d.line_no AND d.first <> d.line_no`,
+        [runId, runId],
+      );
+      const funder = `jsonb_strip_nulls(jsonb_build_object('lineNo', l.line_no,
+        'businessKey', l.business_key, 'partnerReference', l.partner_ref, 'behavior', l.behavior,
+        'amount', l.amount_minor::text, 'status', l.raw_status, 'mappedStatus', l.status,
+        'occurredAt', l.occurred_at, 'problem', l.problem))`;
+      const oursJson = `jsonb_strip_nulls(jsonb_build_object('instanceId', i.id,
+        'behavior', i.behavior, 'businessKey', i.business_key, 'partnerReference', ${reference},
+        'amount', (${amount})::text, 'status', i.status, 'step', i.step,
+        'createdAt', i.created_at, 'updatedAt', i.updated_at))`;
+      const lineKey =
+        "COALESCE(l.behavior, '') || ':' || COALESCE(l.business_key, l.partner_ref, l.line_no::text)";
+      const insertFromLines = (kind: DifferenceKind, join: string, where: string, key: string) =>
+        tx.raw(
+          `INSERT INTO ${differences} (run_id, kind, difference_key, line_no, business_key,
+             partner_ref, instance_id, funder, ours)
+           SELECT l.run_id, ?, ? || ':' || ${key}, l.line_no, l.business_key, l.partner_ref,
+             ${join === "" ? "NULL" : "i.id"}, ${funder}, ${join === "" ? "NULL" : oursJson}
+           FROM ${lines} l ${join}
+           WHERE l.run_id = ? AND ${where}
+           ORDER BY l.line_no`,
+          [kind, kind, runId],
+        );
+      const joined = `JOIN ${instances} i ON i.id = l.instance_id`;
+      await insertFromLines("malformed-line", "", "l.problem IS NOT NULL", "l.line_no::text");
+      await insertFromLines("duplicate-line", "", "l.duplicate_of IS NOT NULL", "l.line_no::text");
+      await insertFromLines(
+        "missing-ours",
+        "",
+        "l.problem IS NULL AND l.duplicate_of IS NULL AND l.instance_id IS NULL",
+        lineKey,
+      );
+      await insertFromLines(
+        "amount-mismatch",
+        joined,
+        `(${amount}) IS DISTINCT FROM l.amount_minor`,
+        "i.id",
+      );
+      if (ours.hasStatus) {
+        await insertFromLines(
+          "status-mismatch",
+          joined,
+          "l.status IS DISTINCT FROM i.status",
+          "i.id",
+        );
+      }
+      await tx.raw(
+        `INSERT INTO ${differences} (run_id, kind, difference_key, business_key, instance_id, ours)
+         SELECT ?, 'missing-funder', 'missing-funder:' || i.id, i.business_key, i.id, ${oursJson}
+         FROM ${instances} i
+         WHERE i.channel = ? AND i.behavior = ANY(?::text[]) AND i.status = ANY(?::text[])
+           AND i.${ours.dateColumn} >= ? AND i.${ours.dateColumn} < ?
+           AND NOT EXISTS (SELECT 1 FROM ${lines} l WHERE l.run_id = ? AND l.instance_id = i.id)
+         ORDER BY i.${ours.dateColumn}, i.id`,
+        [
+          runId,
+          ours.channel,
+          behaviors,
+          `{${ours.expectStatuses.join(",")}}`,
+          ours.from,
+          ours.to,
+          runId,
+        ],
+      );
+    });
+    const counts = emptyCounts();
+    const byKind = await k.raw(
+      `SELECT kind, count(*)::int AS n FROM ${differences} WHERE run_id = ? GROUP BY kind`,
+      [runId],
+    );
+    for (const row of byKind.rows as { kind: DifferenceKind; n: number }[])
+      counts[row.kind] = row.n;
+    const matched = await k.raw(
+      `SELECT count(*)::int AS n FROM ${lines} l
+       WHERE l.run_id = ? AND l.instance_id IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM ${differences} d
+                         WHERE d.run_id = l.run_id AND d.line_no = l.line_no)`,
+      [runId],
+    );
+    counts.matched = matched.rows[0].n;
+    return counts;
+  }
+
+  /** Records a file-level difference: the totals the file declares against its lines. */
+  async addTotalsDifference(
+    runId: string,
+    declared: Record<string, unknown>,
+    counted: Record<string, unknown>,
+  ): Promise<void> {
+    await this.#knex.raw(
+      `INSERT INTO ${this.#t.differences} (run_id, kind, difference_key, funder, ours)
+       VALUES (?, 'totals-mismatch', 'totals-mismatch:file', ?::jsonb, ?::jsonb)`,
+      [runId, JSON.stringify({ declared }), JSON.stringify({ lines: counted })],
+    );
+  }
+
+  /** The latest completed run of the date other than `runId`. */
+  async previousRun(run: RunRecord): Promise<RunRecord | undefined> {
+    const found = await this.#knex.raw(
+      `SELECT * FROM ${this.#t.runs}
+       WHERE channel = ? AND statement = ? AND business_date = ? AND state = 'completed' AND id <> ?
+       ORDER BY finished_at DESC LIMIT 1`,
+      [run.channel, run.statement, run.businessDate, run.id],
+    );
+    return found.rows[0] === undefined ? undefined : toRun(found.rows[0]);
+  }
+
+  /** Marks differences the earlier run also had, and counts new, repeated and gone ones. */
+  async compare(
+    runId: string,
+    previousId: string,
+  ): Promise<{ new: number; repeated: number; gone: number }> {
+    const d = this.#t.differences;
+    await this.#knex.raw(
+      `UPDATE ${d} n SET seen_before = true
+       WHERE n.run_id = ? AND EXISTS (SELECT 1 FROM ${d} p
+         WHERE p.run_id = ? AND p.difference_key = n.difference_key)`,
+      [runId, previousId],
+    );
+    const counted = await this.#knex.raw(
+      `SELECT
+         (SELECT count(*)::int FROM ${d} WHERE run_id = ? AND NOT seen_before) AS new,
+         (SELECT count(*)::int FROM ${d} WHERE run_id = ? AND seen_before) AS repeated,
+         (SELECT count(*)::int FROM ${d} p WHERE p.run_id = ? AND NOT EXISTS (
+            SELECT 1 FROM ${d} n WHERE n.run_id = ? AND n.difference_key = p.difference_key)) AS gone`,
+      [runId, runId, previousId, runId],
+    );
+    const row = counted.rows[0] as { new: number; repeated: number; gone: number };
+    return { new: row.new, repeated: row.repeated, gone: row.gone };
+  }
+
+  async completeRun(
+    runId: string,
+    result: {
+      lineCount: number;
+      counts: RunCounts;
+      totals: NonNullable<RunRecord["totals"]>;
+      comparedWith?: string;
+      comparison?: RunRecord["comparison"];
+      now: Date;
+    },
+  ): Promise<RunRecord> {
+    await this.#knex.raw(`DELETE FROM ${this.#t.lines} WHERE run_id = ?`, [runId]);
+    const updated = await this.#knex.raw(
+      `UPDATE ${this.#t.runs}
+       SET state = 'completed', line_count = ?, counts = ?::jsonb, totals = ?::jsonb,
+           compared_with = ?, comparison = ?::jsonb, finished_at = ?
+       WHERE id = ? RETURNING *`,
+      [
+        result.lineCount,
+        JSON.stringify(result.counts),
+        JSON.stringify(result.totals),
+        result.comparedWith ?? null,
+        result.comparison === undefined ? null : JSON.stringify(result.comparison),
+        result.now,
+        runId,
+      ],
+    );
+    return toRun(updated.rows[0]);
+  }
+
+  async failRun(runId: string, error: { code: string; message: string }, now: Date): Promise<void> {
+    await this.#clear(runId);
+    await this.#knex.raw(
+      `UPDATE ${this.#t.runs} SET state = 'failed', error = ?::jsonb, finished_at = ? WHERE id = ?`,
+      [JSON.stringify(error), now, runId],
+    );
+  }
+
+  async getRun(id: string): Promise<RunRecord> {
+    const found = await this.#knex.raw(`SELECT * FROM ${this.#t.runs} WHERE id = ?`, [id]);
+    if (found.rows[0] === undefined) {
+      throw new CapflowError(
+        "RECONCILE_NOT_FOUND",
+        `no reconciliation run ${id}; list them with capflow reconcile show`,
+      );
+    }
+    return toRun(found.rows[0]);
+  }
+
+  /** Runs, newest first, optionally of one channel, statement or date. */
+  async listRuns(
+    filter: { channel?: string; statement?: string; businessDate?: string; limit?: number } = {},
+  ): Promise<RunRecord[]> {
+    const where: string[] = [];
+    const values: string[] = [];
+    if (filter.channel !== undefined) {
+      where.push("channel = ?");
+      values.push(filter.channel);
+    }
+    if (filter.statement !== undefined) {
+      where.push("statement = ?");
+      values.push(filter.statement);
+    }
+    if (filter.businessDate !== undefined) {
+      where.push("business_date = ?");
+      values.push(filter.businessDate);
+    }
+    const found = await this.#knex.raw(
+      `SELECT * FROM ${this.#t.runs} ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
+       ORDER BY started_at DESC, id LIMIT ?`,
+      [...values, filter.limit ?? 50] as (string | number)[],
+    );
+    return (found.rows as Record<string, unknown>[]).map(toRun);
+  }
+
+  /** A run's differences in order, optionally of one kind or only the unresolved ones. */
+  async listDifferences(
+    runId: string,
+    filter: { kind?: DifferenceKind; unresolved?: boolean; limit?: number; afterId?: string } = {},
+  ): Promise<DifferenceRecord[]> {
+    const where = ["run_id = ?"];
+    const values: string[] = [runId];
+    if (filter.kind !== undefined) {
+      where.push("kind = ?");
+      values.push(filter.kind);
+    }
+    if (filter.unresolved === true) where.push("resolved_at IS NULL");
+    if (filter.afterId !== undefined) {
+      where.push("id > ?");
+      values.push(filter.afterId);
+    }
+    const found = await this.#knex.raw(
+      `SELECT * FROM ${this.#t.differences} WHERE ${where.join(" AND ")} ORDER BY id LIMIT ?`,
+      [...values, filter.limit ?? 1000] as (string | number)[],
+    );
+    return (found.rows as Record<string, unknown>[]).map(toDifference);
+  }
+
+  /**
+   * Marks a difference resolved by an operator with a reason, once: resolving a resolved one is
+   * refused (`STORE_CONFLICT`) rather than overwriting who resolved it and why.
+   */
+  async resolveDifference(input: {
+    id: string;
+    operator: string;
+    reason: string;
+    now: Date;
+  }): Promise<DifferenceRecord> {
+    if (input.operator.trim() === "" || input.reason.trim() === "") {
+      throw new CapflowError(
+        "CONFIG_INVALID",
+        "resolving a difference needs an operator and a reason",
+      );
+    }
+    if (!/^\d+$/.test(input.id)) {
+      throw new CapflowError(
+        "RECONCILE_NOT_FOUND",
+        `no difference ${input.id}; differences have numeric ids (capflow reconcile show RUN)`,
+      );
+    }
+    const updated = await this.#knex.raw(
+      `UPDATE ${this.#t.differences} SET resolved_at = ?, resolved_by = ?, resolution = ?
+       WHERE id = ? AND resolved_at IS NULL RETURNING *`,
+      [input.now, input.operator, input.reason, input.id],
+    );
+    if (updated.rows[0] !== undefined) return toDifference(updated.rows[0]);
+    const found = await this.#knex.raw(`SELECT * FROM ${this.#t.differences} WHERE id = ?`, [
+      input.id,
+    ]);
+    if (found.rows[0] === undefined) {
+      throw new CapflowError(
+        "RECONCILE_NOT_FOUND",
+        `no difference ${input.id}; list a run's differences with capflow reconcile show RUN`,
+      );
+    }
+    const existing = toDifference(found.rows[0]);
+    throw new CapflowError(
+      "STORE_CONFLICT",
+      `difference ${input.id} was already resolved by ${existing.resolved?.by} at ${existing.resolved?.at}: ${existing.resolved?.reason}`,
+    );
+  }
+}
+
+/** `input.amount` -> `(i.input #>> '{amount}')`. Paths are checked by the statement schema. */
+function jsonPathSql(path: string): string {
+  const [root, ...rest] = path.split(".");
+  if ((root !== "input" && root !== "context") || rest.some((p) => !/^[A-Za-z0-9_]+$/.test(p))) {
+    throw new CapflowError(
+      "STATEMENT_INVALID",
+      `${path} is not a path into an instance's input or context`,
+    );
+  }
+  return `(i.${root} #>> '{${rest.join(",")}}')`;
+}
+
+/** Our amount in fen as numeric, or NULL when the instance's value is not a decimal number. */
+function ourAmountSql(path: string, unit: "yuan" | "fen"): string {
+  const value = jsonPathSql(path);
+  const factor = unit === "yuan" ? " * 100" : "";
+  // No question marks: knex reads them as placeholders.
+  return `(CASE WHEN ${value} ~ '^-{0,1}[0-9]+([.][0-9]+){0,1}$' THEN trim_scale(${value}::numeric${factor}) END)`;
+}
+
+function iso(value: unknown): string | undefined {
+  if (value === null || value === undefined) return undefined;
+  return value instanceof Date ? value.toISOString() : String(value);
+}
+
+function toRun(row: Record<string, unknown>): RunRecord {
+  const date = row.business_date;
+  const run: RunRecord = {
+    id: String(row.id),
+    channel: String(row.channel),
+    statement: String(row.statement),
+    businessDate:
+      date instanceof Date
+        ? `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, "0")}-${String(date.getDate()).padStart(2, "0")}`
+        : String(date).slice(0, 10),
+    fileDigest: String(row.file_digest),
+    fileName: String(row.file_name),
+    fileBytes: Number(row.file_bytes),
+    state: row.state as RunRecord["state"],
+    startedAt: iso(row.started_at)!,
+  };
+  if (row.line_count !== null && row.line_count !== undefined)
+    run.lineCount = Number(row.line_count);
+  if (row.counts) run.counts = row.counts as RunCounts;
+  if (row.totals) run.totals = row.totals as NonNullable<RunRecord["totals"]>;
+  if (row.compared_with) run.comparedWith = String(row.compared_with);
+  if (row.comparison) run.comparison = row.comparison as NonNullable<RunRecord["comparison"]>;
+  if (row.error) run.error = row.error as NonNullable<RunRecord["error"]>;
+  if (row.started_by) run.startedBy = String(row.started_by);
+  const finished = iso(row.finished_at);
+  if (finished !== undefined) run.finishedAt = finished;
+  return run;
+}
+
+function toDifference(row: Record<string, unknown>): DifferenceRecord {
+  const difference: DifferenceRecord = {
+    id: String(row.id),
+    runId: String(row.run_id),
+    kind: row.kind as DifferenceKind,
+    key: String(row.difference_key),
+    seenBefore: row.seen_before === true,
+  };
+  if (row.line_no !== null && row.line_no !== undefined) difference.lineNo = Number(row.line_no);
+  if (row.business_key) difference.businessKey = String(row.business_key);
+  if (row.partner_ref) difference.partnerReference = String(row.partner_ref);
+  if (row.instance_id) difference.instanceId = String(row.instance_id);
+  if (row.funder) difference.funder = row.funder as Record<string, unknown>;
+  if (row.ours) difference.ours = row.ours as Record<string, unknown>;
+  if (row.resolved_at) {
+    difference.resolved = {
+      at: iso(row.resolved_at)!,
+      by: String(row.resolved_by),
+      reason: String(row.resolution),
+    };
+  }
+  return difference;
+}

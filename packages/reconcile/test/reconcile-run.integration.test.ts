@@ -1,0 +1,264 @@
+import { join } from "node:path";
+import type { CapflowDatabase } from "@capflow/store-knex";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  openTestPglite,
+  openTestPostgres,
+  skipMessage,
+} from "../../store-knex/test/support/databases.ts";
+import { ReconcileStore, runReconciliation, type StatementDefinition } from "../src/index.ts";
+import { insertInstance } from "./support/instances.ts";
+import { statementFolder, writeText } from "./support/statement-files.ts";
+
+const statement: StatementDefinition = {
+  channel: "lanbank",
+  code: "loan-daily",
+  behaviors: ["loan"],
+  timeZone: "Asia/Shanghai",
+  source: { kind: "file", path: "lanbank-loan-{yyyyMMdd}.csv" },
+  encoding: "GBK",
+  format: { kind: "delimited", delimiter: "|" },
+  header: { lines: 1, totals: { count: 0, amount: 1 } },
+  columns: {
+    businessKey: "outOrderNo",
+    partnerReference: "loanNo",
+    amount: "amount",
+    status: "status",
+  },
+  statuses: { 成功: "succeeded", 失败: "failed" },
+  ours: { amount: "input.amount", partnerReference: "context.bankLoanNo" },
+};
+
+const onDate = "2026-12-05T10:00:00+08:00";
+
+async function plantInstances(db: CapflowDatabase) {
+  const loan = (
+    key: string,
+    amount: string,
+    status: string,
+    at = onDate,
+    ref = `B${key.slice(1)}`,
+  ) =>
+    insertInstance(db, {
+      channel: "lanbank",
+      behavior: "loan",
+      businessKey: key,
+      input: { loanNo: key, amount },
+      context: { bankLoanNo: ref },
+      status,
+      updatedAt: at,
+    });
+  await loan("L001", "1500.00", "succeeded");
+  await loan("L002", "2000.00", "succeeded");
+  await loan("L003", "300.00", "failed");
+  await loan("L004", "100.00", "succeeded");
+  await loan("L005", "70.00", "succeeded", "2026-12-04T23:59:59+08:00");
+  await loan("L006", "50.00", "succeeded");
+  // Another channel's and another behavior's instances are not this statement's business.
+  await insertInstance(db, {
+    channel: "meadow",
+    behavior: "loan",
+    businessKey: "L100",
+    input: { amount: "1" },
+    context: {},
+    status: "succeeded",
+    updatedAt: onDate,
+  });
+}
+
+function file(lines: string[], declared = `${lines.length}|0.00`): string {
+  return [declared, "outOrderNo|loanNo|amount|status", ...lines, ""].join("\n");
+}
+
+const firstFile = file(
+  [
+    "L001|B001|1500.00|成功",
+    "L002|B002|2000.01|成功",
+    "L003|B003|300.00|成功",
+    "|B006|50.00|成功",
+    "L999|B999|10.00|成功",
+    "L001|B001|1500.00|成功",
+    "L007|B007|abc|成功",
+  ],
+  "99|5360.01",
+);
+
+for (const kind of ["PostgreSQL", "PGlite"] as const) {
+  describe.skipIf(kind === "PostgreSQL" && !process.env.DATABASE_URL)(
+    `reconciliation runs on ${kind}`,
+    () => {
+      let db: CapflowDatabase & { drop?: () => Promise<void> };
+      let folder: Awaited<ReturnType<typeof statementFolder>>;
+      beforeAll(async () => {
+        if (kind === "PostgreSQL" && !process.env.DATABASE_URL) console.warn(skipMessage);
+        db = kind === "PostgreSQL" ? await openTestPostgres() : await openTestPglite();
+        folder = await statementFolder();
+        await plantInstances(db);
+      });
+      afterAll(async () => {
+        await (db.drop ? db.drop() : db.close());
+        await folder.remove();
+      });
+
+      const run = (text: string, extra: Partial<Parameters<typeof runReconciliation>[0]> = {}) =>
+        writeText(join(folder.dir, "lanbank-loan-20261205.csv"), text, "GBK").then(() =>
+          runReconciliation({
+            db,
+            statement,
+            businessDate: "2026-12-05",
+            baseDir: folder.dir,
+            ...extra,
+          }),
+        );
+
+      it("finds every kind of difference, with both sides", async () => {
+        const { run: first, reused } = await run(firstFile);
+        expect(reused).toBe(false);
+        expect(first).toMatchObject({
+          state: "completed",
+          lineCount: 7,
+          fileName: "lanbank-loan-20261205.csv",
+          counts: {
+            matched: 2,
+            "missing-ours": 1,
+            "missing-funder": 1,
+            "amount-mismatch": 1,
+            "status-mismatch": 1,
+            "duplicate-line": 1,
+            "malformed-line": 1,
+            "totals-mismatch": 1,
+          },
+          totals: {
+            declared: { count: 99, amount: "536001" },
+            lines: { count: 7, amount: "536001" },
+          },
+        });
+        const store = new ReconcileStore(db);
+        const differences = await store.listDifferences(first.id);
+        const byKind = Object.fromEntries(differences.map((d) => [d.kind, d]));
+        expect(byKind["amount-mismatch"]).toMatchObject({
+          businessKey: "L002",
+          funder: { lineNo: 4, amount: "200001", status: "成功", mappedStatus: "succeeded" },
+          ours: {
+            businessKey: "L002",
+            amount: "200000",
+            status: "succeeded",
+            partnerReference: "B002",
+          },
+        });
+        expect(byKind["status-mismatch"]).toMatchObject({
+          businessKey: "L003",
+          funder: { mappedStatus: "succeeded" },
+          ours: { status: "failed", amount: "30000" },
+        });
+        expect(byKind["missing-funder"]).toMatchObject({
+          businessKey: "L004",
+          ours: { amount: "10000" },
+        });
+        expect(byKind["missing-funder"]!.funder).toBeUndefined();
+        expect(byKind["missing-ours"]).toMatchObject({
+          businessKey: "L999",
+          funder: { lineNo: 7 },
+        });
+        expect(byKind["missing-ours"]!.ours).toBeUndefined();
+        expect(byKind["duplicate-line"]).toMatchObject({ businessKey: "L001", lineNo: 8 });
+        expect(byKind["malformed-line"]).toMatchObject({
+          lineNo: 9,
+          funder: { problem: expect.stringContaining("not an amount") },
+        });
+        expect(byKind["totals-mismatch"]).toMatchObject({
+          funder: { declared: { count: 99 } },
+          ours: { lines: { count: 7 } },
+        });
+      });
+
+      it("a re-run of the same file changes nothing and returns the same run", async () => {
+        const before = await new ReconcileStore(db).listRuns({ channel: "lanbank" });
+        const again = await run(firstFile);
+        expect(again.reused).toBe(true);
+        expect(again.run.id).toBe(before[0]!.id);
+        expect(await new ReconcileStore(db).listRuns({ channel: "lanbank" })).toHaveLength(
+          before.length,
+        );
+        const differences = await new ReconcileStore(db).listDifferences(again.run.id);
+        expect(differences).toHaveLength(7);
+      });
+
+      it("a later file for the date is compared with the earlier run", async () => {
+        const [earlier] = await new ReconcileStore(db).listRuns({ channel: "lanbank" });
+        const corrected = file(
+          [
+            "L001|B001|1500.00|成功",
+            "L002|B002|2000.00|成功",
+            "L003|B003|300.00|失败",
+            "|B006|50.00|成功",
+            "L004|B004|100.00|成功",
+            "L999|B999|10.00|成功",
+          ],
+          "6|3960.00",
+        );
+        const { run: later } = await run(corrected);
+        expect(later.comparedWith).toBe(earlier!.id);
+        expect(later.counts).toMatchObject({ matched: 5, "missing-ours": 1, "amount-mismatch": 0 });
+        expect(later.comparison).toEqual({ new: 0, repeated: 1, gone: 6 });
+        const [open] = await new ReconcileStore(db).listDifferences(later.id);
+        expect(open).toMatchObject({ kind: "missing-ours", seenBefore: true });
+      });
+
+      it("an operator resolves a difference with a reason, once", async () => {
+        const store = new ReconcileStore(db);
+        const [latest] = await store.listRuns({ channel: "lanbank", businessDate: "2026-12-05" });
+        const [difference] = await store.listDifferences(latest!.id, { unresolved: true });
+        const resolved = await store.resolveDifference({
+          id: difference!.id,
+          operator: "ops-li",
+          reason: "test loan booked by hand at the bank; refunded",
+          now: new Date("2026-12-06T02:00:00Z"),
+        });
+        expect(resolved.resolved).toEqual({
+          at: "2026-12-06T02:00:00.000Z",
+          by: "ops-li",
+          reason: "test loan booked by hand at the bank; refunded",
+        });
+        expect(await store.listDifferences(latest!.id, { unresolved: true })).toEqual([]);
+        await expect(
+          store.resolveDifference({
+            id: difference!.id,
+            operator: "ops-wang",
+            reason: "again",
+            now: new Date(),
+          }),
+        ).rejects.toMatchObject({
+          code: "STORE_CONFLICT",
+          message: expect.stringContaining("ops-li"),
+        });
+        await expect(
+          store.resolveDifference({ id: "999999", operator: "ops", reason: "x", now: new Date() }),
+        ).rejects.toMatchObject({ code: "RECONCILE_NOT_FOUND" });
+        await expect(
+          store.resolveDifference({
+            id: difference!.id,
+            operator: "ops",
+            reason: " ",
+            now: new Date(),
+          }),
+        ).rejects.toMatchObject({ code: "CONFIG_INVALID" });
+      });
+
+      it("a file that does not read fails its run, and the next run of it takes over", async () => {
+        const broken = "3|1.00\nno,columns,here\n";
+        await expect(run(broken)).rejects.toMatchObject({ code: "STATEMENT_UNREADABLE" });
+        const [failed] = await new ReconcileStore(db).listRuns({ channel: "lanbank" });
+        expect(failed).toMatchObject({ state: "failed", error: { code: "STATEMENT_UNREADABLE" } });
+        await expect(run(broken)).rejects.toMatchObject({ code: "STATEMENT_UNREADABLE" });
+        expect(await new ReconcileStore(db).listRuns({ channel: "lanbank" })).toHaveLength(3);
+      });
+
+      it("a file not there yet is unavailable (retryable)", async () => {
+        await expect(
+          runReconciliation({ db, statement, businessDate: "2026-12-07", baseDir: folder.dir }),
+        ).rejects.toMatchObject({ code: "STATEMENT_UNAVAILABLE", retryable: true });
+      });
+    },
+  );
+}
