@@ -18,6 +18,7 @@ const packages = {
   "@capflow/testkit": "packages/testkit/src/index.ts",
   "@capflow/cli": "packages/cli/src/index.ts",
   "@capflow/server": "packages/server/src/index.ts",
+  "@capflow/console": "packages/console/src/index.ts",
 } as const;
 
 /** Names exported by each entry file, resolved through re-exports (`export type *` included). */

@@ -1,0 +1,169 @@
+/** The operator API's answers, as the console reads them (docs/serving.md has the full list). */
+export type Role = "viewer" | "operator" | "admin";
+
+export type InstanceStatus = "active" | "waiting" | "succeeded" | "failed" | "manual" | "cancelled";
+
+export const instanceStatuses: readonly InstanceStatus[] = [
+  "active",
+  "waiting",
+  "succeeded",
+  "failed",
+  "manual",
+  "cancelled",
+];
+
+export interface Operator {
+  who: string;
+  role: Role;
+}
+
+export interface OverviewRow {
+  channel: string;
+  behavior: string;
+  timeZone: string;
+  byStatus: Partial<Record<InstanceStatus, number>>;
+  total: number;
+  settledLastHour: number;
+  failedLastHour: number;
+  /** Failed among those settled in the last hour; null when none settled. */
+  failureRate: number | null;
+}
+
+export type AttentionKind = "manual" | "parked" | "stuck";
+
+export interface AttentionGroup {
+  kind: AttentionKind;
+  count: number;
+  /** When the oldest of them last changed (epoch ms), null when there are none. */
+  oldestUpdatedAt: number | null;
+}
+
+export interface Overview {
+  now: number;
+  stuckAfterMinutes: number;
+  rows: OverviewRow[];
+  attention: AttentionGroup[];
+  inboxPending: number;
+}
+
+export interface InstanceSummary {
+  id: string;
+  channel: string;
+  behavior: string;
+  behaviorVersion: number;
+  businessKey: string;
+  step: string;
+  status: InstanceStatus;
+  attempt: number;
+  /** Left at its step with no next run and an error recorded: needs an operator. */
+  parked: boolean;
+  lastError: { code: string; message: string } | null;
+  nextRunAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+  timeZone: string;
+}
+
+export interface SearchPage {
+  instances: InstanceSummary[];
+  /** Cursor of the next page; null on the last one. */
+  next: string | null;
+}
+
+export interface HistoryEntry {
+  id: string;
+  version: number;
+  step: string;
+  attempt: number;
+  event: string;
+  fromStep?: string;
+  toStep?: string;
+  fromStatus?: string;
+  toStatus?: string;
+  outcome?: string;
+  request?: unknown;
+  response?: unknown;
+  error?: { code: string; message: string };
+  actor?: { who: string; why: string };
+  startedAt: number;
+  durationMs: number;
+}
+
+export interface InboxRow {
+  id: string;
+  callback: string;
+  receivedAt: number;
+  processedAt: number | null;
+  instanceId: string | null;
+}
+
+export interface NotificationRow {
+  id: string;
+  event: string;
+  state: string;
+  attempts: number;
+  createdAt: number;
+  deliveredAt: number | null;
+}
+
+export interface GraphNode {
+  id: string;
+  kind: string;
+  /** For terminal steps: succeeded, failed, manual or cancelled. */
+  outcome?: string;
+}
+
+export interface GraphEdge {
+  from: string;
+  to: string;
+  label: string;
+}
+
+export interface BehaviorGraph {
+  nodes: GraphNode[];
+  edges: GraphEdge[];
+  initial: string;
+}
+
+export interface InstanceDetail {
+  instance: InstanceSummary & { context: unknown };
+  history: HistoryEntry[];
+  inbox: InboxRow[];
+  notifications: NotificationRow[];
+  graph: BehaviorGraph;
+  /** Steps the instance may be moved to (its pinned version's steps). */
+  moveTargets: string[];
+}
+
+export type ActionKind = "retry" | "move" | "cancel";
+
+export interface ActionPreview {
+  action: ActionKind;
+  allowed: boolean;
+  from: { step: string; status: InstanceStatus };
+  to: { step: string; status: InstanceStatus };
+  nextRunAt: number | null;
+  clears: string[];
+  quota: string | null;
+  warnings: string[];
+}
+
+export interface BehaviorVersionRow {
+  version: number;
+  active: boolean;
+  digest: string;
+  createdAt: number;
+  /** Unsettled instances pinned to this version. */
+  pinned: number;
+}
+
+export interface DefinitionsListing {
+  channels: { code: string; name: string; timeZone: string }[];
+  behaviors: { channel: string; code: string; versions: BehaviorVersionRow[] }[];
+}
+
+export interface VersionDiff {
+  added: string[];
+  removed: string[];
+  changed: string[];
+}

@@ -1,0 +1,183 @@
+import { useState } from "preact/hooks";
+import type { ActionKind, ActionPreview, InstanceSummary } from "../api/types.ts";
+import { formatDateTime } from "../format.ts";
+import { useI18n } from "../i18n/i18n.ts";
+import { canAct, useSession } from "../session.ts";
+
+/**
+ * Retry, move or cancel, in two stages: with a reason, ask the server what will happen (the same
+ * rules the action runs), show it, and only then do it. Viewers see why they cannot act.
+ */
+export function ActionPanel(props: {
+  instance: InstanceSummary;
+  moveTargets: string[];
+  onDone: () => void;
+}) {
+  const { t, locale } = useI18n();
+  const { client, operator } = useSession();
+  const [action, setAction] = useState<ActionKind>("retry");
+  const [step, setStep] = useState(props.moveTargets[0] ?? "");
+  const [reason, setReason] = useState("");
+  const [preview, setPreview] = useState<ActionPreview | null>(null);
+  const [message, setMessage] = useState<{ kind: "ok" | "error"; text: string } | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  if (!canAct(operator)) {
+    return (
+      <section aria-labelledby="actions-title" class="actions">
+        <h2 id="actions-title">{t("actions.title")}</h2>
+        <p>{t("actions.viewerOnly", { role: operator.role })}</p>
+      </section>
+    );
+  }
+
+  const reset = () => {
+    setPreview(null);
+    setMessage(null);
+  };
+  const showPreview = async (event: Event) => {
+    event.preventDefault();
+    if (reason.trim() === "") {
+      setMessage({ kind: "error", text: t("actions.reasonRequired") });
+      return;
+    }
+    setBusy(true);
+    setMessage(null);
+    try {
+      setPreview(
+        await client.preview(props.instance.id, action, action === "move" ? step : undefined),
+      );
+    } catch (error) {
+      setMessage({
+        kind: "error",
+        text: t("actions.failed", { message: (error as Error).message }),
+      });
+    } finally {
+      setBusy(false);
+    }
+  };
+  const confirm = async () => {
+    setBusy(true);
+    try {
+      await client.act(
+        props.instance.id,
+        action,
+        reason.trim(),
+        action === "move" ? step : undefined,
+      );
+      setPreview(null);
+      setReason("");
+      setMessage({ kind: "ok", text: t("actions.done") });
+      props.onDone();
+    } catch (error) {
+      setMessage({
+        kind: "error",
+        text: t("actions.failed", { message: (error as Error).message }),
+      });
+    } finally {
+      setBusy(false);
+    }
+  };
+  const status = (s: string) => t(`status.${s}` as "status.active");
+
+  return (
+    <section aria-labelledby="actions-title" class="actions">
+      <h2 id="actions-title">{t("actions.title")}</h2>
+      <form onSubmit={showPreview}>
+        <fieldset disabled={busy || preview !== null}>
+          <legend class="visually-hidden">{t("actions.title")}</legend>
+          <div class="radio-row" role="radiogroup">
+            {(["retry", "move", "cancel"] as const).map((kind) => (
+              <label key={kind}>
+                <input
+                  type="radio"
+                  name="action"
+                  value={kind}
+                  checked={action === kind}
+                  onChange={() => {
+                    setAction(kind);
+                    reset();
+                  }}
+                />
+                {t(`actions.${kind}`)}
+              </label>
+            ))}
+          </div>
+          {action === "move" ? (
+            <div class="field">
+              <label for="move-step">{t("actions.targetStep")}</label>
+              <select
+                id="move-step"
+                value={step}
+                onChange={(event) => setStep((event.target as HTMLSelectElement).value)}
+              >
+                {props.moveTargets.map((target) => (
+                  <option key={target} value={target}>
+                    {target}
+                  </option>
+                ))}
+              </select>
+            </div>
+          ) : null}
+          <div class="field">
+            <label for="reason">{t("actions.reason")}</label>
+            <textarea
+              id="reason"
+              required
+              rows={2}
+              value={reason}
+              onInput={(event) => setReason((event.target as HTMLTextAreaElement).value)}
+            />
+          </div>
+          <button type="submit">{t("actions.preview")}</button>
+        </fieldset>
+      </form>
+      {preview ? (
+        <section class="preview" aria-labelledby="preview-title">
+          <h3 id="preview-title">{t("actions.preview")}</h3>
+          <ul>
+            <li>
+              {t("preview.from", { step: preview.from.step, status: status(preview.from.status) })}
+            </li>
+            <li>{t("preview.to", { step: preview.to.step, status: status(preview.to.status) })}</li>
+            <li>
+              {t("preview.nextRun", {
+                when:
+                  preview.nextRunAt === null
+                    ? t("preview.never")
+                    : formatDateTime(preview.nextRunAt, props.instance.timeZone, locale),
+              })}
+            </li>
+            {preview.clears.length > 0 ? (
+              <li>{t("preview.clears", { what: preview.clears.join(", ") })}</li>
+            ) : null}
+            {preview.quota ? <li>{t("preview.quota", { state: preview.quota })}</li> : null}
+            {preview.warnings.map((warning) => (
+              <li key={warning} class="warning">
+                {t("preview.warning", { text: warning })}
+              </li>
+            ))}
+          </ul>
+          <div class="buttons">
+            <button
+              type="button"
+              class="primary"
+              disabled={busy || !preview.allowed}
+              onClick={confirm}
+            >
+              {t("actions.confirm")}
+            </button>
+            <button type="button" disabled={busy} onClick={reset}>
+              {t("actions.back")}
+            </button>
+          </div>
+        </section>
+      ) : null}
+      {message ? (
+        <p role={message.kind === "error" ? "alert" : "status"} class={message.kind}>
+          {message.text}
+        </p>
+      ) : null}
+    </section>
+  );
+}

@@ -1,0 +1,48 @@
+import { useState } from "preact/hooks";
+import { useI18n } from "../i18n/i18n.ts";
+import { type Session, signIn } from "../session.ts";
+
+export function LoginPage(props: { onSignedIn: (session: Session, token: string) => void }) {
+  const { t } = useI18n();
+  const [token, setToken] = useState("");
+  const [refused, setRefused] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setRefused(false);
+    try {
+      props.onSignedIn(await signIn(token.trim()), token.trim());
+    } catch {
+      setRefused(true);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section class="login" aria-labelledby="login-title">
+      <h1 id="login-title">{t("login.title")}</h1>
+      <p>{t("login.intro")}</p>
+      <form onSubmit={submit}>
+        <label for="token">{t("login.token")}</label>
+        <input
+          id="token"
+          name="token"
+          type="password"
+          autoComplete="off"
+          required
+          value={token}
+          onInput={(event) => setToken((event.target as HTMLInputElement).value)}
+        />
+        <button type="submit" disabled={busy || token.trim() === ""}>
+          {t("login.submit")}
+        </button>
+        {refused ? (
+          <p role="alert" class="error">
+            {t("login.refused")}
+          </p>
+        ) : null}
+      </form>
+    </section>
+  );
+}

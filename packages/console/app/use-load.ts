@@ -1,0 +1,29 @@
+import { useCallback, useEffect, useState } from "preact/hooks";
+
+export type Loaded<T> =
+  | { state: "loading" }
+  | { state: "failed"; message: string }
+  | { state: "ready"; value: T };
+
+/** Loads once per change of `key`; `reload` loads again (after an action). */
+export function useLoad<T>(load: () => Promise<T>, key: string): [Loaded<T>, () => void] {
+  const [loaded, setLoaded] = useState<Loaded<T>>({ state: "loading" });
+  const [round, setRound] = useState(0);
+  useEffect(() => {
+    let current = true;
+    load().then(
+      (value) => current && setLoaded({ state: "ready", value }),
+      (error: unknown) =>
+        current &&
+        setLoaded({
+          state: "failed",
+          message: error instanceof Error ? error.message : String(error),
+        }),
+    );
+    return () => {
+      current = false;
+    };
+  }, [key, round]);
+  const reload = useCallback(() => setRound((n) => n + 1), []);
+  return [loaded, reload];
+}
