@@ -76,6 +76,10 @@ export const retryableByDefault = {
   CALLBACK_REJECTED: false,
   /** A verified notification that fails the callback's `match`: it belongs to another callback. */
   CALLBACK_MISMATCH: false,
+  /** A notification for the upstream was not acknowledged (an answer other than 2xx, no answer). */
+  NOTIFICATION_DELIVERY_FAILED: true,
+  /** No URL is configured for a notification's target. */
+  NOTIFICATION_TARGET_MISSING: true,
   // HTTP access layer (@capflow/server)
   /** A request the server cannot read: malformed body, missing or invalid field, bad parameter. */
   REQUEST_INVALID: false,

@@ -266,3 +266,18 @@ export {
   defaultAttentionNotifications,
   type NotificationOptions,
 } from "./outbox/notification-for.ts";
+export {
+  defaultNotificationSchedule,
+  notificationHeaders,
+  OutboxDispatcher,
+  type OutboxDispatcherOptions,
+  type OutboxEvent,
+} from "./outbox/outbox-dispatcher.ts";
+export {
+  createNotificationSigner,
+  type NotificationSignatureAlgorithm,
+  type NotificationSigner,
+  type NotificationSigning,
+  signedContent,
+} from "./outbox/notification-signer.ts";
+export { type NotificationTargets, notificationTargets } from "./outbox/notification-targets.ts";

@@ -1,6 +1,7 @@
 import type { Engine } from "../engine/engine.ts";
 import type { SweepInboxOptions, SweepInboxResult } from "../engine/sweep-inbox.ts";
 import { systemClock } from "../memory/system-clock.ts";
+import type { OutboxDispatcher } from "../outbox/outbox-dispatcher.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { InstanceRecord } from "../ports/instance-store.ts";
 
@@ -32,6 +33,11 @@ export interface WorkerOptions {
   inboxSweep?: SweepInboxOptions;
   /** Each sweep's counts, e.g. to log or to export as metrics. */
   onInboxSwept?: (result: SweepInboxResult) => void;
+  /**
+   * Delivers notifications for the upstream alongside the steps: started and stopped with the
+   * worker; a graceful stop delivers what is due before it ends (up to 10 s).
+   */
+  outbox?: OutboxDispatcher;
 }
 
 /**
@@ -48,9 +54,12 @@ export interface WorkerOptions {
 export class Worker {
   readonly #engine: Engine;
   readonly #options: Required<
-    Omit<WorkerOptions, "channels" | "onError" | "inboxSweep" | "onInboxSwept" | "concurrency">
+    Omit<
+      WorkerOptions,
+      "channels" | "onError" | "inboxSweep" | "onInboxSwept" | "concurrency" | "outbox"
+    >
   > &
-    Pick<WorkerOptions, "channels" | "onError" | "inboxSweep" | "onInboxSwept">;
+    Pick<WorkerOptions, "channels" | "onError" | "inboxSweep" | "onInboxSwept" | "outbox">;
   #abort = new AbortController();
   #loops: Promise<void>[] = [];
   #running = new Set<Promise<void>>();
@@ -72,6 +81,7 @@ export class Worker {
       ...(options.onError ? { onError: options.onError } : {}),
       ...(options.inboxSweep ? { inboxSweep: options.inboxSweep } : {}),
       ...(options.onInboxSwept ? { onInboxSwept: options.onInboxSwept } : {}),
+      ...(options.outbox ? { outbox: options.outbox } : {}),
     };
   }
 
@@ -89,6 +99,7 @@ export class Worker {
     this.#abort = new AbortController();
     this.#loops.push(this.#claimLoop(this.#abort.signal));
     if (this.#options.inboxSweepMs > 0) this.#loops.push(this.#sweepLoop(this.#abort.signal));
+    this.#options.outbox?.start();
     return this;
   }
 
@@ -109,6 +120,12 @@ export class Worker {
     this.#abort.abort();
     await Promise.all(this.#loops);
     this.#loops = [];
+    // The last steps' notifications go out before the process ends, if the receiver is there.
+    const { outbox } = this.#options;
+    if (outbox) {
+      await outbox.stop();
+      await outbox.flush().catch((error: unknown) => report(this.#options.onError, error));
+    }
   }
 
   async #claimLoop(signal: AbortSignal): Promise<void> {
