@@ -68,6 +68,20 @@ describe("capflow preview", () => {
     expect(run.stdout).not.toContain("13812345678");
   });
 
+  test("warns where the input does not match the behavior's input schema", async () => {
+    const run = await runCapflow(
+      "preview",
+      "packages/cli/test/preview/with-input-schema",
+      "-s",
+      "lanbank/loan/apply",
+      "-i",
+      "packages/cli/test/preview/with-input-schema-input.json",
+    );
+    expect(run.exitCode).toBe(0);
+    expect(run.stderr).toBe("warning: input /loanNo is required\n");
+    expect(JSON.parse(run.stdout.split("\n\n")[1]!)).toEqual({ amount: "100.00" });
+  });
+
   test("explains steps that send nothing and unknown steps", async () => {
     const terminal = await runCapflow(
       "preview",

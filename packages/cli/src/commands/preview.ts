@@ -5,6 +5,8 @@ import {
   CapflowError,
   type ChannelDefinition,
   codecFor,
+  compileInputSchema,
+  type InputFieldProblem,
   loadDefinitions,
   type MessageTemplate,
   maskFields,
@@ -113,6 +115,9 @@ export const previewCommand: CapflowCommand = {
           return;
         }
         const input = options.input === undefined ? {} : await readJson(context.cwd, options.input);
+        for (const problem of inputProblems(behavior, input)) {
+          context.err(`warning: input ${problem.pointer || "(whole)"} ${problem.message}\n`);
+        }
         const instanceContext =
           options.context === undefined ? input : await readJson(context.cwd, options.context);
         const now = options.now === undefined ? Date.now() : Date.parse(options.now);
@@ -222,6 +227,19 @@ function requestOf(
     return { request: step.poll.request, interface: step.poll.interface };
   }
   return `step "${stepCode}" is a ${step.kind} step and sends no request`;
+}
+
+/**
+ * Where the input does not match the behavior's input schema: a worker would refuse to start it,
+ * and a missing field would otherwise render as an empty value without a word.
+ */
+function inputProblems(
+  behavior: BehaviorDefinition,
+  input: Record<string, unknown>,
+): InputFieldProblem[] {
+  if (behavior.inputSchema === undefined) return [];
+  const compiled = compileInputSchema(behavior.inputSchema);
+  return compiled.ok ? compiled.validate(input) : [];
 }
 
 function maskingRules(channel: ChannelDefinition, behavior: BehaviorDefinition) {
