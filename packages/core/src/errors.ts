@@ -47,6 +47,8 @@ export const retryableByDefault = {
   TRANSPORT_NOT_SENT: true,
   TRANSPORT_UNKNOWN_OUTCOME: false,
   TRANSPORT_HTTP_STATUS: false,
+  /** The partner refused the request in a way it documents as "not processed": safe to resend. */
+  PARTNER_REFUSED: true,
   LIMITER_REJECTED: true,
   LIMITER_UNAVAILABLE: true,
   CIRCUIT_OPEN: true,

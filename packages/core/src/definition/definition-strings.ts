@@ -144,7 +144,9 @@ function addExtract(found: LocatedString[], base: Path, response: ResponseDefini
 }
 
 function addStatusTable(found: LocatedString[], base: Path, table: StatusTable | undefined): void {
-  if (table !== undefined) add(found, [...base, "code"], table.code);
+  if (table === undefined) return;
+  if (table.unsigned !== undefined) add(found, [...base, "unsigned"], table.unsigned);
+  add(found, [...base, "code"], table.code);
 }
 
 function addRecord(

@@ -101,6 +101,13 @@ export interface InterfaceDefinition {
 
 /** Maps partner status codes to canonical outcomes. */
 export interface StatusTable {
+  /**
+   * CEL condition over the answer as it arrived (`status`, `headers`, and `body` decoded but not
+   * verified or decrypted): when it holds, the answer is one the partner does not sign (a gateway's
+   * `400 {"code":"9001"}`, Swiftpass `status != 0`) and the table applies to it unopened. Such
+   * an answer only selects a mapping: its fields are not extracted.
+   */
+  unsigned?: Expression;
   /** CEL expression computing the partner status code from the decoded response. */
   code: Expression;
   /** Partner code -> outcome. */
@@ -113,6 +120,12 @@ export interface StatusMapping {
   outcome: Outcome;
   /** For failures: whether trying again may succeed. Default false. */
   retryable?: boolean;
+  /**
+   * The partner documents that it did not process a request answered so (system busy, refused
+   * before acceptance): a call resends it with the same serial number on its retry schedule
+   * (class `notSent`), even a call that is not idempotent.
+   */
+  notProcessed?: boolean;
   /** A human description shown in step logs and to operators. */
   description?: string;
 }

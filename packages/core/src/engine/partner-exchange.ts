@@ -20,7 +20,7 @@ import {
 import { codecFor } from "../message/codecs/codec-for.ts";
 import { type ExtractionEnv, extractFields } from "../message/extract-fields.ts";
 import { renderMessage } from "../message/render-message.ts";
-import { applyStatusTable } from "../message/status-table.ts";
+import { applyStatusTable, isUnsignedAnswer } from "../message/status-table.ts";
 import type { FlowControl } from "../runtime/flow-control/flow-control.ts";
 import { flowRequestFor } from "../runtime/flow-control/flow-request.ts";
 import type { StepRun } from "./step-run.ts";
@@ -30,6 +30,8 @@ export interface StatusResult {
   code: string;
   outcome: Outcome;
   retryable: boolean;
+  notProcessed?: boolean;
+  description?: string;
 }
 
 /**
@@ -46,7 +48,14 @@ export type Exchange =
       result: StatusResult;
       log: ExchangeLog;
     }
-  | { kind: "failed"; errorClass: ErrorClass; error: CapflowError; log: ExchangeLog }
+  | {
+      kind: "failed";
+      errorClass: ErrorClass;
+      error: CapflowError;
+      log: ExchangeLog;
+      /** The partner's answer proves it did not process the request: resend with the same serial. */
+      notProcessed?: boolean;
+    }
   | { kind: "not-admitted"; retryAfterMs: number; reason: string; log: ExchangeLog };
 
 export interface ExchangeLog {
@@ -177,6 +186,34 @@ export async function exchangeWithPartner(
       return { kind: "failed", errorClass, error: failure, log };
     }
     log.response = { status: response.status };
+    const responseFormat: BodyFormat = spec.response?.format ?? spec.request.format;
+    const table = iface.statusTable ?? channel.definition.statusTable;
+    if (table?.unsigned !== undefined) {
+      const unsigned = unsignedAnswer(run, table, response, declaredCharset, responseFormat);
+      if (unsigned) {
+        finish();
+        log.response = run.mask({ status: response.status, body: unsigned.body });
+        if (engine.keepRawMessages)
+          log.raw = {
+            ...log.raw,
+            ...rawText("response", unsigned.text, response.body, unsigned.charset),
+          };
+        if (unsigned.result.notProcessed) {
+          outcomeForBreaker = "failure";
+          return refused(run, spec.interfaceName, response.status, unsigned.result, log);
+        }
+        outcomeForBreaker = response.status >= 500 ? "failure" : "success";
+        return {
+          kind: "answered",
+          status: response.status,
+          body: unsigned.body,
+          headers: response.headers,
+          fields: {},
+          result: unsigned.result,
+          log,
+        };
+      }
+    }
     if (response.status >= 500) {
       if (engine.keepRawMessages)
         log.raw = { ...log.raw, responseBytes: Buffer.from(response.body).toString("base64") };
@@ -218,7 +255,6 @@ export async function exchangeWithPartner(
         ...rawText("response", responseText, response.body, responseCharset),
       };
 
-    const responseFormat: BodyFormat = spec.response?.format ?? spec.request.format;
     let opened: Awaited<ReturnType<typeof channel.handler.openResponse>>;
     try {
       opened = await channel.handler.openResponse(
@@ -261,6 +297,10 @@ export async function exchangeWithPartner(
       };
     }
     finish();
+    if (result.notProcessed) {
+      outcomeForBreaker = "failure";
+      return refused(run, spec.interfaceName, response.status, result, log);
+    }
     return {
       kind: "answered",
       status: response.status,
@@ -275,6 +315,54 @@ export async function exchangeWithPartner(
   }
 }
 
+/**
+ * The answer decoded without opening, when its status table's `unsigned` condition holds for it;
+ * undefined otherwise (including an answer that does not even decode: opening it reports that).
+ */
+function unsignedAnswer(
+  run: StepRun,
+  table: StatusTable,
+  response: { status: number; headers: Record<string, string>; body: Uint8Array },
+  declaredCharset: string | undefined,
+  format: BodyFormat,
+): { body: unknown; text: string; charset: string; result: StatusResult } | undefined {
+  let body: unknown;
+  let text: string;
+  let charset: string;
+  try {
+    charset = readingCharset(
+      response.headers["content-type"],
+      declaredCharset,
+      "the answer",
+      run.errorContext(),
+    );
+    text = decodeBytes(response.body, charset, run.errorContext());
+    body = codecFor(format, { charset }).decode(text);
+  } catch {
+    return undefined;
+  }
+  const env: ExtractionEnv = { body, headers: response.headers, status: response.status };
+  if (!isUnsignedAnswer(table, env, run.errorContext())) return undefined;
+  return { body, text, charset, result: statusOf(table, env, response.status) };
+}
+
+/** An answer the partner documents as "not processed": what is recorded names status and code. */
+function refused(
+  run: StepRun,
+  interfaceName: string,
+  httpStatus: number,
+  result: StatusResult,
+  log: ExchangeLog,
+): Extract<Exchange, { kind: "failed" }> {
+  const meaning = result.description === undefined ? "" : ` (${result.description})`;
+  const error = new CapflowError(
+    "PARTNER_REFUSED",
+    `${run.channel.definition.code} ${interfaceName} answered HTTP ${httpStatus} with code ${result.code || "(none)"}${meaning}, which the partner documents as not processed; resending with the same serial number`,
+    { context: { ...run.errorContext(), httpStatus, partnerCode: result.code } },
+  );
+  return { kind: "failed", errorClass: "notSent", error, log, notProcessed: true };
+}
+
 function statusOf(
   table: StatusTable | undefined,
   env: ExtractionEnv,
@@ -282,7 +370,13 @@ function statusOf(
 ): StatusResult {
   if (table) {
     const status = applyStatusTable(table, env);
-    return { code: status.code ?? "", outcome: status.outcome, retryable: status.retryable };
+    return {
+      code: status.code ?? "",
+      outcome: status.outcome,
+      retryable: status.retryable,
+      ...(status.notProcessed ? { notProcessed: true } : {}),
+      ...(status.description === undefined ? {} : { description: status.description }),
+    };
   }
   // Without a table, HTTP decides: the route conditions are expected to look at the fields.
   const ok = httpStatus >= 200 && httpStatus < 300;

@@ -8,6 +8,8 @@ export interface PartnerStatus {
   code: string | null;
   outcome: Outcome;
   retryable: boolean;
+  /** The partner documents that a request answered so was not processed. */
+  notProcessed?: boolean;
   description?: string;
 }
 
@@ -49,6 +51,31 @@ export function applyStatusTable(
     outcome: mapping.outcome,
     retryable: mapping.retryable ?? false,
   };
+  if (mapping.notProcessed === true) status.notProcessed = true;
   if (mapping.description !== undefined) status.description = mapping.description;
   return status;
+}
+
+/**
+ * Whether an answer is one the partner does not sign (the table's `unsigned` condition over the
+ * answer as it arrived). A condition that cannot be evaluated on this answer (a field it reads is
+ * missing) does not hold.
+ */
+export function isUnsignedAnswer(
+  table: StatusTable,
+  env: ExtractionEnv,
+  context: ErrorContext = {},
+): boolean {
+  if (table.unsigned === undefined) return false;
+  const expression = parseExpression(table.unsigned, context);
+  try {
+    return fromCelValue(expression.evaluate({ ...env })) === true;
+  } catch (error) {
+    if (isMissingKeyError(error)) return false;
+    throw new CapflowError(
+      "EXTRACT_FAILED",
+      `The unsigned condition ${JSON.stringify(table.unsigned)} failed: ${celSummary(error)}`,
+      { context, cause: error },
+    );
+  }
 }

@@ -193,6 +193,11 @@ export interface InFlightCall {
   attempt: number;
   serial: string;
   startedAt: number;
+  /**
+   * The partner's answer proved this attempt was not processed (a status mapped `notProcessed`):
+   * the next run resends it with the same serial instead of querying.
+   */
+  notProcessed?: boolean;
 }
 
 export interface StoredError {

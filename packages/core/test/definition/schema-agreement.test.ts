@@ -103,8 +103,8 @@ const channelShapes = {
     [],
     ["failureRate", "sampleSize", "minimumCalls", "consecutiveTimeouts", "cooldown"],
   ),
-  statusTable: shape<StatusTable>()(["code", "codes"], ["default"]),
-  statusMapping: shape<StatusMapping>()(["outcome"], ["retryable", "description"]),
+  statusTable: shape<StatusTable>()(["code", "codes"], ["unsigned", "default"]),
+  statusMapping: shape<StatusMapping>()(["outcome"], ["retryable", "notProcessed", "description"]),
   callback: shape<CallbackDefinition>()(
     ["format", "correlation", "dedupeKey", "ack"],
     ["match", "extract", "statusTable", "charset"],
@@ -247,8 +247,12 @@ describe("the JSON Schemas agree with types.ts", () => {
           retry: { schedule: ["1s", "2s"], on: ["notSent", "partnerRetryable"] },
           idempotent: false,
           statusTable: {
+            unsigned: "status == 400",
             code: "body.code",
-            codes: { "0000": { outcome: "succeeded" } },
+            codes: {
+              "0000": { outcome: "succeeded" },
+              "9001": { outcome: "failed", notProcessed: true },
+            },
             default: { outcome: "unknown", retryable: false, description: "?" },
           },
         },

@@ -57,7 +57,7 @@ export class ScriptedTransport implements Transport {
       path,
       method: request.method,
       search: url.search,
-      body: text ? JSON.parse(text) : undefined,
+      body: text ? jsonOrUndefined(text) : undefined,
       text,
       headers: request.headers,
     });
@@ -77,4 +77,12 @@ export class ScriptedTransport implements Transport {
   }
 
   async close(): Promise<void> {}
+}
+
+function jsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

@@ -23,7 +23,8 @@ export async function executeCallStep(run: StepRun, step: CallStep): Promise<Ste
   const policy = step.retry ?? iface?.retry ?? defaultRetryPolicy;
   const previous = record.inFlight?.step === run.stepCode ? record.inFlight : null;
 
-  if (previous && !idempotent) {
+  // A previous attempt the partner proved it did not process is resent with its serial number.
+  if (previous && !idempotent && previous.notProcessed !== true) {
     const error = new CapflowError(
       "TRANSPORT_UNKNOWN_OUTCOME",
       `attempt ${previous.attempt} of step "${run.stepCode}" may have reached the partner before its worker stopped; querying instead of resending`,
@@ -112,7 +113,7 @@ export async function executeCallStep(run: StepRun, step: CallStep): Promise<Ste
           step,
           "notSent",
           exchange.error,
-          previous,
+          exchange.notProcessed ? { ...intent, notProcessed: true } : previous,
           exchange.log,
           policy,
           idempotent,
