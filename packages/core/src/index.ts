@@ -24,6 +24,7 @@ export { Redacted } from "./redacted.ts";
 // definitions: the model users author, loading, validation, graphs
 export type * from "./definition/types.ts";
 export type * from "./definition/product-types.ts";
+export type * from "./definition/client-types.ts";
 export type { KnownCryptoHandlers, KnownProcessors } from "./definition/registries.ts";
 export {
   type LoadDefinitionsOptions,

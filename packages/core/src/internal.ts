@@ -15,6 +15,7 @@ export { validateConfigurableOptions } from "./crypto/configurable/validate-opti
 
 // definitions
 export { parseDuration } from "./definition/duration.ts";
+export { cidrProblem, compileIpAllowList, type IpAllowList } from "./definition/ip-allow-list.ts";
 export { fromPointer, toPointer } from "./definition/json-pointer.ts";
 export {
   type DefinitionKind,
@@ -32,6 +33,7 @@ export {
 export {
   behaviorFileSuffix,
   channelFileSuffix,
+  clientFileSuffix,
   productFileSuffix,
 } from "./definition/load-definitions.ts";
 export { problemCodes, sortProblems } from "./definition/problem.ts";

@@ -5,7 +5,9 @@ import type {
   DefinitionSource,
   LoadedBehavior,
   LoadedChannel,
+  LoadedClient,
   ProductDefinition,
+  UpstreamClientDefinition,
 } from "@capflow/core";
 import type { Knex } from "knex";
 import { readDefinitionRevision } from "./definition-revision.ts";
@@ -46,6 +48,7 @@ export class KnexDefinitionSource implements DefinitionSource {
   readonly #active = new Map<string, LoadedBehavior | undefined>();
   readonly #channels = new Map<string, LoadedChannel | undefined>();
   readonly #products = new Map<string, ProductDefinition | undefined>();
+  readonly #clients = new Map<string, LoadedClient | undefined>();
   #revision: string | undefined;
   /** Moves with every clearing of the caches: a read that started before must not refill them. */
   #generation = 0;
@@ -130,6 +133,26 @@ export class KnexDefinitionSource implements DefinitionSource {
     return product;
   }
 
+  /** Cached like channels: read on every intake request, refreshed when the revision moves. */
+  async getClient(id: string): Promise<LoadedClient | undefined> {
+    await this.#refreshIfStale();
+    if (this.#clients.has(id)) return this.#clients.get(id);
+    const generation = this.#generation;
+    const [row] = await this.#rows(
+      `SELECT definition FROM ${this.#t.upstreamClients} WHERE id = ?`,
+      [id],
+    );
+    const definition = row && definitionFromRow<UpstreamClientDefinition>(row);
+    const client =
+      definition === undefined
+        ? undefined
+        : this.#baseDir === undefined
+          ? { definition }
+          : { definition, baseDir: this.#baseDir };
+    if (generation === this.#generation) this.#clients.set(id, client);
+    return client;
+  }
+
   async listProducts(): Promise<ProductDefinition[]> {
     const rows = await this.#rows(`SELECT definition FROM ${this.#t.products} ORDER BY code`, []);
     return rows.map((row) => definitionFromRow<ProductDefinition>(row));
@@ -157,6 +180,7 @@ export class KnexDefinitionSource implements DefinitionSource {
     if (revision !== this.#revision) {
       this.#channels.clear();
       this.#products.clear();
+      this.#clients.clear();
       this.#active.clear();
       this.#generation++;
       this.#revision = revision;

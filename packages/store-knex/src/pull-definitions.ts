@@ -1,8 +1,13 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { ProductDefinition } from "@capflow/core";
+import type { ProductDefinition, UpstreamClientDefinition } from "@capflow/core";
 import { type BehaviorDefinition, CapflowError, type ChannelDefinition } from "@capflow/core";
-import { behaviorFileSuffix, channelFileSuffix, productFileSuffix } from "@capflow/core/internal";
+import {
+  behaviorFileSuffix,
+  channelFileSuffix,
+  clientFileSuffix,
+  productFileSuffix,
+} from "@capflow/core/internal";
 import type { DatabaseHandle } from "./database-handle.ts";
 import { definitionFromRow, type Row } from "./rows.ts";
 import { qualifiedNames } from "./sql-names.ts";
@@ -16,7 +21,8 @@ export interface PullResult {
 /**
  * Writes every channel and the active version of every behavior as definition files, in the
  * layout `loadDefinitions` reads: `<channel>/<channel>.channel.json` and
- * `<channel>/<behavior>.behavior.json`, and every product as `products/<product>.product.json`.
+ * `<channel>/<behavior>.behavior.json`, every product as `products/<product>.product.json` and
+ * every upstream client as `clients/<id>.client.json`.
  * Existing files with those names are replaced; other files
  * are left alone. Definitions come back with the key order they were pushed with.
  */
@@ -25,6 +31,7 @@ export async function pullDefinitions(db: DatabaseHandle, dir: string): Promise<
   let channels: Row[];
   let behaviors: Row[];
   let products: Row[];
+  let clients: Row[];
   try {
     channels = (
       (await db.knex.raw(`SELECT definition FROM ${t.channels} ORDER BY code`)) as {
@@ -38,6 +45,11 @@ export async function pullDefinitions(db: DatabaseHandle, dir: string): Promise<
     ).rows;
     products = (
       (await db.knex.raw(`SELECT definition FROM ${t.products} ORDER BY code`)) as { rows: Row[] }
+    ).rows;
+    clients = (
+      (await db.knex.raw(`SELECT definition FROM ${t.upstreamClients} ORDER BY id`)) as {
+        rows: Row[];
+      }
     ).rows;
   } catch (error) {
     throw translateStoreError(error, { target: db.target });
@@ -60,6 +72,10 @@ export async function pullDefinitions(db: DatabaseHandle, dir: string): Promise<
   for (const row of products) {
     const product = definitionFromRow<ProductDefinition>(row);
     await write("products", `${product.code}${productFileSuffix}`, product);
+  }
+  for (const row of clients) {
+    const client = definitionFromRow<UpstreamClientDefinition>(row);
+    await write("clients", `${client.id}${clientFileSuffix}`, client);
   }
   return { files };
 }

@@ -5,6 +5,7 @@ import {
   type ChannelDefinition,
   isCapflowError,
   type ProductDefinition,
+  type UpstreamClientDefinition,
 } from "@capflow/core";
 import type { DatabaseHandle } from "./database-handle.ts";
 import { definitionDigest } from "./definition-digest.ts";
@@ -20,6 +21,8 @@ export interface PushResult {
   /** `version`: the active version after the push (a new one when `changed` or `added`). */
   behaviors: { channel: string; code: string; version: number; change: DefinitionChange }[];
   products: { code: string; change: DefinitionChange }[];
+  /** Upstream clients of the intake API, upserted like products. */
+  clients: { id: string; change: DefinitionChange }[];
   /** The id of the push in the history, when it changed something or was forced. */
   recorded?: string;
 }
@@ -53,7 +56,9 @@ export interface DefinitionPush {
   who: string;
   why: string | null;
   forced: boolean;
-  changes: Pick<PushResult, "channels" | "behaviors" | "products">;
+  changes: Pick<PushResult, "channels" | "behaviors" | "products"> & {
+    clients?: PushResult["clients"];
+  };
   impact: unknown;
 }
 
@@ -63,6 +68,7 @@ export interface DefinitionPush {
  *
  * - Channels are upserted: running instances use the new URLs, limits and keys at once.
  * - Products are upserted too: the next start of a product routes by the new definition.
+ * - Upstream clients are upserted: the next intake request verifies with the new key and rules.
  * - A behavior gets a new version, made active, only when its definition differs (by digest of
  *   canonical JSON) from the active version; earlier versions stay, immutable, for the instances
  *   pinned to them. Pushing the same files twice changes nothing.
@@ -76,11 +82,12 @@ export async function pushDefinitions(
     channels?: readonly ChannelDefinition[];
     behaviors?: readonly BehaviorDefinition[];
     products?: readonly ProductDefinition[];
+    clients?: readonly UpstreamClientDefinition[];
   },
   options: PushOptions = {},
 ): Promise<PushResult> {
   const t = qualifiedNames(db.schema);
-  const result: PushResult = { channels: [], behaviors: [], products: [] };
+  const result: PushResult = { channels: [], behaviors: [], products: [], clients: [] };
   try {
     await db.knex.transaction(async (trx) => {
       await trx.raw("SELECT pg_advisory_xact_lock(hashtext('capflow'), hashtext(?))", [
@@ -175,7 +182,28 @@ export async function pushDefinitions(
         );
         result.products.push({ code: product.code, change: existing ? "changed" : "added" });
       }
+      for (const client of definitions.clients ?? []) {
+        const digest = definitionDigest(client);
+        const [existing] = (
+          (await trx.raw(`SELECT digest FROM ${t.upstreamClients} WHERE id = ?`, [client.id])) as {
+            rows: Row[];
+          }
+        ).rows;
+        if (existing?.digest === digest) {
+          result.clients.push({ id: client.id, change: "unchanged" });
+          continue;
+        }
+        await trx.raw(
+          `INSERT INTO ${t.upstreamClients} (id, definition, digest, updated_at)
+           VALUES (?, ?::json, ?, clock_timestamp())
+           ON CONFLICT (id) DO UPDATE
+             SET definition = excluded.definition, digest = excluded.digest, updated_at = excluded.updated_at`,
+          [client.id, JSON.stringify(client), digest],
+        );
+        result.clients.push({ id: client.id, change: existing ? "changed" : "added" });
+      }
       const changed =
+        result.clients.some((c) => c.change !== "unchanged") ||
         result.channels.some((c) => c.change !== "unchanged") ||
         result.behaviors.some((b) => b.change !== "unchanged") ||
         result.products.some((p) => p.change !== "unchanged");
@@ -195,6 +223,7 @@ export async function pushDefinitions(
               channels: result.channels,
               behaviors: result.behaviors,
               products: result.products,
+              clients: result.clients,
             }),
             JSON.stringify(record.impact ?? []),
           ],

@@ -46,6 +46,12 @@ export interface QualifiedNames {
   reconcileRuns: string;
   reconcileLines: string;
   reconcileDifferences: string;
+  /** Upstream clients of the intake API, migration 0007. */
+  upstreamClients: string;
+  /** Nonces seen in signed intake requests, until they expire; migration 0007. */
+  intakeNonces: string;
+  /** Idempotency keys of intake requests and the answers they replay; migration 0007. */
+  intakeRequests: string;
 }
 
 export function qualifiedNames(schema: string): QualifiedNames {
@@ -72,5 +78,8 @@ export function qualifiedNames(schema: string): QualifiedNames {
     reconcileRuns: q("reconcile_runs"),
     reconcileLines: q("reconcile_lines"),
     reconcileDifferences: q("reconcile_differences"),
+    upstreamClients: q("upstream_clients"),
+    intakeNonces: q("intake_nonces"),
+    intakeRequests: q("intake_requests"),
   };
 }

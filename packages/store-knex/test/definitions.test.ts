@@ -61,11 +61,13 @@ describe("pushDefinitions", () => {
       channels: [{ code: "lanbank", change: "added" }],
       behaviors: [{ channel: "lanbank", code: "loan", version: 1, change: "added" }],
       products: [],
+      clients: [],
     });
     expect(await pushDefinitions(db, set)).toEqual({
       channels: [{ code: "lanbank", change: "unchanged" }],
       behaviors: [{ channel: "lanbank", code: "loan", version: 1, change: "unchanged" }],
       products: [],
+      clients: [],
     });
   });
 
@@ -222,5 +224,33 @@ describe("syncProcessors", () => {
     expect(stored).toHaveLength(metadata.length);
     expect(stored.find((m) => m.name === one!.name)?.label).toBe("renamed");
     expect(stored.find((m) => m.name === metadata[1]!.name)).toEqual(metadata[1]);
+  });
+});
+
+describe("upstream clients", () => {
+  test("are pushed with the definitions, pulled as clients/<id>.client.json, and load back the same", async () => {
+    const set = await fixtureSet();
+    const client = {
+      id: "platform",
+      name: "Loan platform",
+      signature: { algorithm: "rsa-sha256" as const, key: { ref: "file:keys/platform.pem" } },
+      allowedIps: ["10.0.0.0/8", "2001:db8::/32"],
+      allow: { behaviors: ["lanbank/loan"] },
+      notify: { url: "https://platform.example.test/notify" },
+    };
+    const first = await pushDefinitions(db, { ...set, clients: [client] });
+    expect(first.clients).toEqual([{ id: "platform", change: "added" }]);
+    const again = await pushDefinitions(db, { ...set, clients: [client] });
+    expect(again.clients).toEqual([{ id: "platform", change: "unchanged" }]);
+    const dir = await mkdtemp(join(tmpdir(), "capflow-pull-"));
+    try {
+      const { files } = await pullDefinitions(db, dir);
+      expect(files).toContain("clients/platform.client.json");
+      const loaded = await loadDefinitions(dir);
+      expect(loaded.problems).toEqual([]);
+      expect(loaded.clients).toEqual([client]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

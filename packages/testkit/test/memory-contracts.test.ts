@@ -42,10 +42,11 @@ describeDefinitionSourceContract("MemoryDefinitionSource", async () => {
   const source = new MemoryDefinitionSource();
   return {
     source,
-    publish: async ({ channels = [], behaviors = [], products = [] }) => {
+    publish: async ({ channels = [], behaviors = [], products = [], clients = [] }) => {
       for (const channel of channels) source.putChannel(channel);
       for (const behavior of behaviors) source.putBehavior(behavior);
       for (const product of products) source.putProduct(product);
+      for (const client of clients) source.putClient(client);
     },
     close: async () => {},
   };

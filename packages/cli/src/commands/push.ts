@@ -126,12 +126,14 @@ function describePush(result: PushResult): string {
     lines.push(`behavior ${b.channel}/${b.code}: ${what}`);
   }
   for (const p of result.products) lines.push(`product ${p.code}: ${p.change}`);
+  for (const c of result.clients) lines.push(`client ${c.id}: ${c.change}`);
   const changed =
+    result.clients.filter((c) => c.change !== "unchanged").length +
     result.channels.filter((c) => c.change !== "unchanged").length +
     result.behaviors.filter((b) => b.change !== "unchanged").length +
     result.products.filter((p) => p.change !== "unchanged").length;
   lines.push(
-    `${plural(result.channels.length, "channel")}, ${plural(result.behaviors.length, "behavior")}${result.products.length > 0 ? `, ${plural(result.products.length, "product")}` : ""}: ${changed === 0 ? "nothing changed" : `${changed} changed`}`,
+    `${plural(result.channels.length, "channel")}, ${plural(result.behaviors.length, "behavior")}${result.products.length > 0 ? `, ${plural(result.products.length, "product")}` : ""}${result.clients.length > 0 ? `, ${plural(result.clients.length, "client")}` : ""}: ${changed === 0 ? "nothing changed" : `${changed} changed`}`,
   );
   return `${lines.join("\n")}\n`;
 }

@@ -11,12 +11,13 @@ import type { BehaviorDefinition, ChannelDefinition } from "./types.ts";
  * from the package folder rather than inlined so that editors, `$schema` references and this
  * validator all use the very same files.
  */
-export type DefinitionKind = "channel" | "behavior" | "product";
+export type DefinitionKind = "channel" | "behavior" | "product" | "client";
 
 const schemaFiles: Record<DefinitionKind, URL> = {
   channel: new URL("../../schema/channel.schema.json", import.meta.url),
   behavior: new URL("../../schema/behavior.schema.json", import.meta.url),
   product: new URL("../../schema/product.schema.json", import.meta.url),
+  client: new URL("../../schema/client.schema.json", import.meta.url),
 };
 
 /** The JSON Schema document of a definition kind. */
@@ -33,6 +34,7 @@ function getValidators(): Record<DefinitionKind, ValidateFunction> {
       channel: ajv.compile(definitionSchema("channel")),
       behavior: ajv.compile(definitionSchema("behavior")),
       product: ajv.compile(definitionSchema("product")),
+      client: ajv.compile(definitionSchema("client")),
     };
   }
   return validators;

@@ -15,8 +15,14 @@ import {
 export const channelFileSuffix = ".channel.json";
 export const behaviorFileSuffix = ".behavior.json";
 export const productFileSuffix = ".product.json";
+export const clientFileSuffix = ".client.json";
 
-const definitionSuffixes = [channelFileSuffix, behaviorFileSuffix, productFileSuffix];
+const definitionSuffixes = [
+  channelFileSuffix,
+  behaviorFileSuffix,
+  productFileSuffix,
+  clientFileSuffix,
+];
 
 export interface LoadDefinitionsOptions extends ValidateDefinitionsOptions {
   /**
@@ -28,7 +34,7 @@ export interface LoadDefinitionsOptions extends ValidateDefinitionsOptions {
 }
 
 /**
- * Loads every `*.channel.json`, `*.behavior.json` and `*.product.json` under a folder (recursively, in a stable
+ * Loads every `*.channel.json`, `*.behavior.json`, `*.product.json` and `*.client.json` under a folder (recursively, in a stable
  * order; `node_modules` and dot folders are skipped), then validates them together. File paths
  * in problems are relative to `dir`, with `/` separators. Never throws for mistakes in the
  * definitions: they come back as `problems`. Throws `DEFINITION_NOT_FOUND` only when the folder
@@ -52,6 +58,7 @@ export async function loadDefinitions(
     channels: [] as DefinitionDocument[],
     behaviors: [] as DefinitionDocument[],
     products: [] as DefinitionDocument[],
+    clients: [] as DefinitionDocument[],
   };
   const parseProblems: Problem[] = [];
   for (const path of files) {
@@ -67,6 +74,7 @@ export async function loadDefinitions(
     };
     if (file.endsWith(channelFileSuffix)) sources.channels.push(source);
     else if (file.endsWith(productFileSuffix)) sources.products.push(source);
+    else if (file.endsWith(clientFileSuffix)) sources.clients.push(source);
     else sources.behaviors.push(source);
   }
   const result = validateDefinitions(sources, options);

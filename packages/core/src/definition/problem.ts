@@ -60,6 +60,9 @@ export const problemCodes = {
   "input-schema": "a behavior's input schema is not a JSON Schema ajv can compile",
   "undeclared-input":
     "a template or expression reads an input field the behavior's input schema does not declare",
+  "duplicate-client": "two client files define the same upstream client id",
+  "client-settings":
+    "an upstream client's allow-list entry is not a CIDR, its key format does not suit its algorithm, or it may start something undefined",
 } as const;
 
 export type ProblemCode = keyof typeof problemCodes;

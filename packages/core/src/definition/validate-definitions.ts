@@ -2,10 +2,12 @@ import { parse as parseExpression } from "@marcbachmann/cel-js";
 import { isKnownCharset } from "../message/charset.ts";
 import { accountCryptoOptions } from "./account-definition.ts";
 import { checkBehaviorGraph } from "./check-behavior-graph.ts";
+import { checkClient } from "./check-client.ts";
 import { checkInputReads } from "./check-input-reads.ts";
 import { checkMoneyMarks } from "./check-money-safety.ts";
 import { checkProduct } from "./check-product.ts";
 import { checkResendSafety } from "./check-resend-safety.ts";
+import type { UpstreamClientDefinition } from "./client-types.ts";
 import { didYouMean } from "./closest-name.ts";
 import {
   behaviorExpressions,
@@ -45,6 +47,8 @@ export interface DefinitionDocuments {
   channels: readonly DefinitionDocument[];
   behaviors: readonly DefinitionDocument[];
   products?: readonly DefinitionDocument[];
+  /** Upstream clients of the intake API (`*.client.json`). */
+  clients?: readonly DefinitionDocument[];
 }
 
 export interface ValidateDefinitionsOptions {
@@ -62,6 +66,8 @@ export interface DefinitionSet {
   behaviors: BehaviorDefinition[];
   /** Products that match the schema, first definition of each code. */
   products: ProductDefinition[];
+  /** Upstream clients that match the schema, first definition of each id. */
+  clients: UpstreamClientDefinition[];
   /** Every problem, sorted by file and position. */
   problems: Problem[];
 }
@@ -216,7 +222,37 @@ export function validateDefinitions(
     ]);
   }
 
-  return { channels, behaviors, products, problems: sortProblems(problems) };
+  const clients: UpstreamClientDefinition[] = [];
+  const clientFiles = new Map<string, string>();
+  const known = {
+    behaviors: new Set(behaviorsByKey.keys()),
+    channels: channelCodes,
+    products: new Set(products.map((product) => product.code)),
+  };
+  for (const source of sources.clients ?? []) {
+    if (source.unparsable) continue;
+    const schemaProblems = checkSchema("client", source.definition, source.file);
+    report(source, schemaProblems);
+    if (schemaProblems.length > 0) continue;
+    const client = source.definition as UpstreamClientDefinition;
+    const firstFile = clientFiles.get(client.id);
+    if (firstFile !== undefined) {
+      report(source, [
+        {
+          code: "duplicate-client",
+          file: source.file,
+          pointer: "/id",
+          message: `client "${client.id}" is already defined in ${firstFile}; give each client its own id`,
+        },
+      ]);
+      continue;
+    }
+    clientFiles.set(client.id, source.file);
+    clients.push(client);
+    report(source, checkClient(client, known, source.file));
+  }
+
+  return { channels, behaviors, products, clients, problems: sortProblems(problems) };
 }
 
 /** Quotas of a channel and of its accounts are kept per behavior: each must exist. */

@@ -1,3 +1,4 @@
+import type { UpstreamClientDefinition } from "../definition/client-types.ts";
 import type { ProductDefinition } from "../definition/product-types.ts";
 import type { BehaviorDefinition, ChannelDefinition } from "../definition/types.ts";
 import type {
@@ -5,6 +6,7 @@ import type {
   DefinitionSource,
   LoadedBehavior,
   LoadedChannel,
+  LoadedClient,
 } from "../ports/definition-source.ts";
 
 /**
@@ -15,6 +17,7 @@ export class MemoryDefinitionSource implements DefinitionSource {
   readonly #channels = new Map<string, LoadedChannel>();
   readonly #behaviors = new Map<string, { versions: BehaviorDefinition[]; texts: string[] }>();
   readonly #products = new Map<string, { definition: ProductDefinition; text: string }>();
+  readonly #clients = new Map<string, { loaded: LoadedClient; text: string }>();
   #revision = 0;
 
   constructor(
@@ -22,12 +25,27 @@ export class MemoryDefinitionSource implements DefinitionSource {
       channels?: ChannelDefinition[];
       behaviors?: BehaviorDefinition[];
       products?: ProductDefinition[];
+      clients?: UpstreamClientDefinition[];
       baseDir?: string;
     } = {},
   ) {
     for (const channel of init.channels ?? []) this.putChannel(channel, init.baseDir);
     for (const behavior of init.behaviors ?? []) this.putBehavior(behavior);
     for (const product of init.products ?? []) this.putProduct(product);
+    for (const client of init.clients ?? []) this.putClient(client, init.baseDir);
+  }
+
+  putClient(definition: UpstreamClientDefinition, baseDir?: string): void {
+    const text = `${baseDir ?? ""}\u0000${JSON.stringify(definition)}`;
+    if (this.#clients.get(definition.id)?.text === text) return;
+    const copy = structuredClone(definition);
+    const loaded = baseDir === undefined ? { definition: copy } : { definition: copy, baseDir };
+    this.#clients.set(definition.id, { loaded, text });
+    this.#revision++;
+  }
+
+  async getClient(id: string): Promise<LoadedClient | undefined> {
+    return this.#clients.get(id)?.loaded;
   }
 
   putProduct(definition: ProductDefinition): void {

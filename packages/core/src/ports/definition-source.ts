@@ -1,3 +1,4 @@
+import type { UpstreamClientDefinition } from "../definition/client-types.ts";
 import type { ProductDefinition } from "../definition/product-types.ts";
 import type { BehaviorDefinition, ChannelDefinition } from "../definition/types.ts";
 
@@ -20,6 +21,8 @@ export interface DefinitionSource {
   getProduct(code: string): Promise<ProductDefinition | undefined>;
   /** Every product, ordered by code. */
   listProducts(): Promise<ProductDefinition[]>;
+  /** An upstream client of the intake API (live, like channels: a changed key applies at once). */
+  getClient(id: string): Promise<LoadedClient | undefined>;
   /**
    * A value that changes whenever any active definition changes (cheap to call). A source may
    * serve from a cache it refreshes every few seconds; then a push becomes visible, and the
@@ -30,6 +33,12 @@ export interface DefinitionSource {
 
 export interface LoadedChannel {
   definition: ChannelDefinition;
+  /** Folder that relative `file:` key references resolve against. */
+  baseDir?: string;
+}
+
+export interface LoadedClient {
+  definition: UpstreamClientDefinition;
   /** Folder that relative `file:` key references resolve against. */
   baseDir?: string;
 }

@@ -3,6 +3,7 @@ import { inboxStaleMigration } from "./0002_inbox_stale.ts";
 import { waitingForMigration } from "./0003_waiting_for.ts";
 import { definitionPushesMigration } from "./0004_definition_pushes.ts";
 import { routingMigration } from "./0005_routing.ts";
+import { intakeMigration } from "./0007_intake.ts";
 import { outboxMigration } from "./0008_outbox.ts";
 import { reconciliationMigration } from "./0013_reconciliation.ts";
 import { inboxPerCallbackMigration } from "./0015_inbox_per_callback.ts";
@@ -15,6 +16,7 @@ export const migrations: readonly Migration[] = [
   waitingForMigration,
   definitionPushesMigration,
   routingMigration,
+  intakeMigration,
   outboxMigration,
   reconciliationMigration,
   inboxPerCallbackMigration,

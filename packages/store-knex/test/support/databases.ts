@@ -101,6 +101,6 @@ export async function truncateRuntimeTables(db: CapflowDatabase): Promise<void> 
 export async function truncateAllTables(db: CapflowDatabase): Promise<void> {
   const t = qualifiedNames(db.schema);
   await db.knex.raw(
-    `TRUNCATE ${t.instances}, ${t.stepLogs}, ${t.inbox}, ${t.channels}, ${t.behaviors}, ${t.processors}, ${t.products}, ${t.quotaUsage}, ${t.quotaHolds}, ${t.routingPositions}, ${t.outbox}`,
+    `TRUNCATE ${t.instances}, ${t.stepLogs}, ${t.inbox}, ${t.channels}, ${t.behaviors}, ${t.processors}, ${t.products}, ${t.quotaUsage}, ${t.quotaHolds}, ${t.routingPositions}, ${t.upstreamClients}, ${t.intakeNonces}, ${t.intakeRequests}, ${t.outbox}`,
   );
 }

@@ -3,6 +3,7 @@ import type {
   ChannelDefinition,
   DefinitionSource,
   ProductDefinition,
+  UpstreamClientDefinition,
 } from "@capflow/core";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 
@@ -11,6 +12,7 @@ export type PublishDefinitions = (definitions: {
   channels?: ChannelDefinition[];
   behaviors?: BehaviorDefinition[];
   products?: ProductDefinition[];
+  clients?: UpstreamClientDefinition[];
 }) => Promise<void>;
 
 /**
@@ -117,6 +119,24 @@ export function describeDefinitionSourceContract(
       expect(await source.revision()).not.toBe(revision);
       expect((await source.getProduct("cash-loan"))?.channels[0]?.weight).toBe(3);
       expect((await source.listProducts()).map((p) => p.code)).toEqual(["cash-loan"]);
+    });
+
+    test("upstream clients are served live: a changed key moves the revision and applies at once", async () => {
+      const client: UpstreamClientDefinition = {
+        id: "platform",
+        signature: { algorithm: "hmac-sha256", key: { ref: "env:PLATFORM_SECRET" } },
+        allowedIps: ["10.0.0.0/8", "2001:db8::/32"],
+        allow: { behaviors: ["contract/loan"] },
+        notify: { url: "https://platform.example.test/notify" },
+      };
+      await publish({ channels: [channel], behaviors: [behavior("first")], clients: [client] });
+      expect((await source.getClient("platform"))?.definition).toEqual(client);
+      expect(await source.getClient("missing")).toBeUndefined();
+      const revision = await source.revision();
+      const rotated = { ...client, signature: { ...client.signature, key: { ref: "env:NEW" } } };
+      await publish({ clients: [rotated] });
+      expect(await source.revision()).not.toBe(revision);
+      expect((await source.getClient("platform"))?.definition.signature.key.ref).toBe("env:NEW");
     });
   });
 }
