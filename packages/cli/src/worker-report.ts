@@ -128,6 +128,13 @@ export function createWorkerReporter(options: {
             { ...event, ...instanceFields(instance) },
           );
           return;
+        case "instance.stuck":
+          line(
+            "instance.stuck",
+            `stuck     ${event.channel}/${event.behavior} ${event.businessKey} at ${event.step}: past its ${event.scope} limit of ${Math.round(event.slaMs / 60_000)} min; see capflow instances stuck`,
+            { ...event },
+          );
+          return;
         default:
           return;
       }

@@ -282,3 +282,17 @@ export {
   signedContent,
 } from "./outbox/notification-signer.ts";
 export { type NotificationTargets, notificationTargets } from "./outbox/notification-targets.ts";
+
+// business protection: stuck orders, calendars, alerts, queued starts, cached queries
+export type * from "./ports/stuck-store.ts";
+export {
+  type ExclusiveRun,
+  type ExclusiveRunner,
+  inProcessExclusiveRunner,
+} from "./ports/exclusive-runner.ts";
+export { type SlaLimits, slaLimits } from "./protection/sla-limits.ts";
+export {
+  type StuckCheck,
+  StuckMonitor,
+  type StuckMonitorOptions,
+} from "./protection/stuck-monitor.ts";

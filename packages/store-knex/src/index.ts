@@ -52,3 +52,5 @@ export {
   syncProcessors,
 } from "./sync-processors.ts";
 export { defaultSchema } from "./sql-names.ts";
+export { KnexStuckStore } from "./knex-stuck-store.ts";
+export { knexExclusiveRunner } from "./exclusive-runner.ts";

@@ -23,6 +23,7 @@ import { plural } from "../plural.ts";
 import { positiveInteger } from "../positive-integer.ts";
 import { iso, textTable } from "../text-table.ts";
 import { addDatabaseOptions, type DatabaseOptions, withDatabase } from "./database-options.ts";
+import { registerStuckInstances } from "./instances-stuck.ts";
 
 const statuses: readonly InstanceStatus[] = ["active", "waiting", ...settledStatuses];
 
@@ -55,7 +56,9 @@ export const instancesCommand: CapflowCommand = {
   register(program, context) {
     const instances = program
       .command("instances")
-      .description("list, inspect and operate instances: list, show, retry, move, cancel, migrate");
+      .description(
+        "list, inspect and operate instances: list, stuck, show, retry, move, cancel, migrate",
+      );
 
     addDatabaseOptions(
       instances
@@ -72,6 +75,8 @@ export const instancesCommand: CapflowCommand = {
     ).action((options: ListOptions) =>
       withDatabase(options, context, (db) => listInstances(db, options, context)),
     );
+
+    registerStuckInstances(instances, context);
 
     addDatabaseOptions(
       instances

@@ -5,12 +5,16 @@ import {
   FlowControl,
   type FlowEvent,
   InProcessLimiter,
+  StuckMonitor,
+  systemClock,
   Worker,
 } from "@capflow/core";
 import { type CapflowRedis, openRedis } from "@capflow/lock-redis";
 import {
   type CapflowDatabase,
   defaultSchema,
+  KnexStuckStore,
+  knexExclusiveRunner,
   openPgliteStore,
   openPostgresStore,
   syncProcessors,
@@ -182,6 +186,19 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
       `capflow worker on ${db.target}${redis ? " with Redis locks and limits" : ""}: ${slots} slots, ${processors.names().length} processors, ${cryptoHandlers.names().length} crypto handlers${options.exitWhenIdle ? ", until idle" : "; stop with Ctrl-C or SIGTERM"}`,
     );
     worker.start();
+    // Stuck orders: one node at a time checks the SLAs (an advisory lock on PostgreSQL).
+    const monitorAbort = new AbortController();
+    const monitoring = new StuckMonitor({
+      store: new KnexStuckStore(db),
+      definitions: db.definitions,
+      clock: systemClock,
+      exclusive: knexExclusiveRunner(db),
+      onEvent,
+    }).run(monitorAbort.signal, (error) =>
+      context.err(
+        `stuck-order monitor: ${error instanceof Error ? error.message : String(error)}\n`,
+      ),
+    );
     const timers: NodeJS.Timeout[] = [];
     timers.push(setInterval(() => report.minute(), summaryEveryMs));
     if (options.exitWhenIdle) {
@@ -203,6 +220,8 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     }
     const reason = await stopped;
     for (const timer of timers) clearInterval(timer);
+    monitorAbort.abort();
+    await monitoring;
     if (reason !== "idle") report.note("stopping", `${reason}: finishing the steps in flight…`);
     try {
       await worker.stop();

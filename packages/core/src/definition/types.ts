@@ -228,6 +228,8 @@ export interface ChannelDefinition {
    */
   charset?: string;
   description?: string;
+  /** How long an instance may stay unsettled before it counts as stuck, for behaviors without their own. */
+  sla?: Duration;
 }
 
 /** Channel values that take effect at an instant, on top of the values before it. */
@@ -365,13 +367,19 @@ interface StepBase {
   moneyMoved?: boolean;
 }
 
+/** Steps an instance can stay at, so a stuck-order limit applies (every kind but `terminal`). */
+interface WaitingStep {
+  /** How long an instance may stay at this step before it counts as stuck (卡单). */
+  sla?: Duration;
+}
+
 interface RoutedStep {
   routes?: Route[];
   /** Next step when no route matches. */
   otherwise?: string;
 }
 
-export interface CallStep extends StepBase, RoutedStep {
+export interface CallStep extends StepBase, RoutedStep, WaitingStep {
   kind: "call";
   interface: string;
   request: MessageTemplate;
@@ -390,7 +398,7 @@ export interface CallStep extends StepBase, RoutedStep {
   movesMoney?: boolean;
 }
 
-export interface PollStep extends StepBase {
+export interface PollStep extends StepBase, WaitingStep {
   kind: "poll";
   interface: string;
   request: MessageTemplate;
@@ -403,7 +411,7 @@ export interface PollStep extends StepBase {
   onExhausted: string;
 }
 
-export interface CallbackStep extends StepBase, RoutedStep {
+export interface CallbackStep extends StepBase, RoutedStep, WaitingStep {
   kind: "callback";
   /** Name of the channel callback to wait for. */
   callback: string;
@@ -412,16 +420,16 @@ export interface CallbackStep extends StepBase, RoutedStep {
   /** Next step when the deadline passes (normally a query). */
   onDeadline: string;
   /** Optionally poll while waiting; whichever settles first wins. */
-  poll?: Omit<PollStep, "kind" | "routes" | "onExhausted" | "description" | "moneyMoved">;
+  poll?: Omit<PollStep, "kind" | "routes" | "onExhausted" | "description" | "moneyMoved" | "sla">;
 }
 
-export interface DelayStep extends StepBase {
+export interface DelayStep extends StepBase, WaitingStep {
   kind: "delay";
   duration: Duration;
   next: string;
 }
 
-export interface DecideStep extends StepBase, RoutedStep {
+export interface DecideStep extends StepBase, RoutedStep, WaitingStep {
   kind: "decide";
   routes: Route[];
   otherwise: string;
@@ -465,4 +473,9 @@ export interface BehaviorDefinition {
    * templates and expressions read only the fields it declares.
    */
   inputSchema?: InputSchema;
+  /**
+   * How long an instance may stay unsettled before it counts as stuck (卡单). Default: the
+   * channel's `sla`.
+   */
+  sla?: Duration;
 }

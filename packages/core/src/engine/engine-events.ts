@@ -59,6 +59,25 @@ export type EngineEvent =
       candidates: RoutingCandidate[];
     }
   | {
+      /**
+       * An instance passed a stuck-order limit (卡单): unsettled longer than its behavior's `sla`
+       * (`scope: "behavior"`) or at its step longer than the step's (`scope: "step"`). Fired once
+       * per breach by the `StuckMonitor`.
+       */
+      type: "instance.stuck";
+      instanceId: string;
+      channel: string;
+      behavior: string;
+      step: string;
+      businessKey: string;
+      scope: "behavior" | "step";
+      slaMs: number;
+      /** Creation (behavior) or entering the step (step): where the limit counts from. */
+      since: number;
+      /** How far past the limit when it was seen. */
+      overdueMs: number;
+    }
+  | {
       /** An instance ended at a failover step and the business went on on another channel. */
       type: "instance.failed-over";
       instanceId: string;

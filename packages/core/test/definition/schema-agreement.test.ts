@@ -73,6 +73,7 @@ const channelShapes = {
       "future",
       "charset",
       "description",
+      "sla",
     ],
   ),
   account: shape<AccountDefinition>()(
@@ -120,7 +121,7 @@ const channelShapes = {
 const behaviorShapes = {
   "": shape<BehaviorDefinition>()(
     ["channel", "code", "initial", "steps"],
-    ["$schema", "version", "description", "masking", "inputSchema"],
+    ["$schema", "version", "description", "masking", "inputSchema", "sla"],
   ),
   messageTemplate: shape<MessageTemplate>()(["format"], ["body", "headers", "query", "xml"]),
   xmlOptions: shape<XmlOptions>()(["root"], ["attributes", "cdata", "declaration", "trim"]),
@@ -141,11 +142,12 @@ const behaviorShapes = {
       "onRetryExhausted",
       "movesMoney",
       "moneyMoved",
+      "sla",
     ],
   ),
   pollStep: shape<PollStep>()(
     ["kind", "interface", "request", "schedule", "routes", "onExhausted"],
-    ["description", "response", "moneyMoved"],
+    ["description", "response", "moneyMoved", "sla"],
   ),
   callbackPoll: shape<NonNullable<CallbackStep["poll"]>>()(
     ["interface", "request", "schedule"],
@@ -153,10 +155,13 @@ const behaviorShapes = {
   ),
   callbackStep: shape<CallbackStep>()(
     ["kind", "callback", "deadline", "onDeadline"],
-    ["description", "poll", "routes", "otherwise", "moneyMoved"],
+    ["description", "poll", "routes", "otherwise", "moneyMoved", "sla"],
   ),
-  delayStep: shape<DelayStep>()(["kind", "duration", "next"], ["description", "moneyMoved"]),
-  decideStep: shape<DecideStep>()(["kind", "routes", "otherwise"], ["description", "moneyMoved"]),
+  delayStep: shape<DelayStep>()(["kind", "duration", "next"], ["description", "moneyMoved", "sla"]),
+  decideStep: shape<DecideStep>()(
+    ["kind", "routes", "otherwise"],
+    ["description", "moneyMoved", "sla"],
+  ),
   terminalStep: shape<TerminalStep>()(
     ["kind", "outcome"],
     ["description", "moneyMoved", "failover"],

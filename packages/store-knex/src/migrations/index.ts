@@ -5,6 +5,7 @@ import { definitionPushesMigration } from "./0004_definition_pushes.ts";
 import { routingMigration } from "./0005_routing.ts";
 import { intakeMigration } from "./0007_intake.ts";
 import { outboxMigration } from "./0008_outbox.ts";
+import { stuckOrdersMigration } from "./0010_stuck_orders.ts";
 import { reconciliationMigration } from "./0013_reconciliation.ts";
 import { inboxPerCallbackMigration } from "./0015_inbox_per_callback.ts";
 import type { Migration } from "./migration.ts";
@@ -18,6 +19,7 @@ export const migrations: readonly Migration[] = [
   routingMigration,
   intakeMigration,
   outboxMigration,
+  stuckOrdersMigration,
   reconciliationMigration,
   inboxPerCallbackMigration,
 ];
