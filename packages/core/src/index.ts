@@ -201,6 +201,7 @@ export type * from "./ports/limiter.ts";
 export type * from "./ports/lock-provider.ts";
 export type { SecretResolveOptions, SecretResolver } from "./ports/secret-resolver.ts";
 export type * from "./ports/transport.ts";
+export type * from "./ports/wake-up-source.ts";
 
 // adapters in core: HTTP, and in-process ones for one node and tests
 export { UndiciTransport, type UndiciTransportOptions } from "./transport/undici-transport.ts";

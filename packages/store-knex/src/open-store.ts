@@ -1,4 +1,5 @@
 import { mkdir } from "node:fs/promises";
+import type { WakeUpSource } from "@capflow/core";
 import type { PGlite } from "@electric-sql/pglite";
 import knexModule, { type Knex } from "knex";
 import ClientPgLite from "knex-pglite";
@@ -10,6 +11,7 @@ import {
 import { KnexInstanceStore } from "./knex-instance-store.ts";
 import { type MigrationResult, migrateSchema } from "./migrate.ts";
 import { claimPgliteFolder } from "./pglite-folder-owner.ts";
+import { PostgresWakeUps } from "./postgres-wake-ups.ts";
 import { defaultSchema } from "./sql-names.ts";
 import { translateStoreError } from "./translate-error.ts";
 
@@ -25,6 +27,11 @@ export interface CapflowDatabase {
   readonly target: string;
   readonly instances: KnexInstanceStore;
   readonly definitions: KnexDefinitionSource;
+  /**
+   * Due notifications for workers (`WorkerOptions.wakeUps`): PostgreSQL `LISTEN`/`NOTIFY` on a
+   * connection of their own. Absent on PGlite, where workers poll.
+   */
+  readonly wakeUps?: WakeUpSource;
   /** Applies pending migrations; safe when several nodes call it at once. */
   migrate(): Promise<MigrationResult>;
   close(): Promise<void>;
@@ -87,6 +94,8 @@ export function openPostgresStore(options: PostgresStoreOptions): CapflowDatabas
     options.definitions,
     (work) => withAdvisoryLock(connection, `migrate:${schema}`, work),
     true,
+    undefined,
+    new PostgresWakeUps(connection, schema),
   );
 }
 
@@ -151,6 +160,7 @@ function assemble(
   overNetwork: boolean,
   /** What to give back once the database is closed (a PGlite folder's ownership). */
   owner?: { release(): Promise<void> },
+  wakeUps?: WakeUpSource,
 ): CapflowDatabase {
   let closed: Promise<void> | undefined;
   const close = () => {
@@ -168,6 +178,7 @@ function assemble(
       endsOrphanedCommits: overNetwork,
     }),
     definitions: new KnexDefinitionSource(knex, { ...definitionOptions, schema, target }),
+    ...(wakeUps ? { wakeUps } : {}),
     async migrate() {
       try {
         return await migrateSchema(knex, schema, serializeMigrations);

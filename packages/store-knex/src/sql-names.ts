@@ -52,6 +52,8 @@ export interface QualifiedNames {
   intakeNonces: string;
   /** Idempotency keys of intake requests and the answers they replay; migration 0007. */
   intakeRequests: string;
+  /** Trigger function sending `NOTIFY "<schema>.due"`, migration 0016. */
+  notifyDue: string;
 }
 
 export function qualifiedNames(schema: string): QualifiedNames {
@@ -81,5 +83,11 @@ export function qualifiedNames(schema: string): QualifiedNames {
     upstreamClients: q("upstream_clients"),
     intakeNonces: q("intake_nonces"),
     intakeRequests: q("intake_requests"),
+    notifyDue: q("notify_due"),
   };
+}
+
+/** The `LISTEN` channel of a schema's due notifications (migration 0016), quoted. */
+export function dueChannel(schema: string): string {
+  return quoteIdentifier(`${schema.slice(0, 59)}.due`);
 }

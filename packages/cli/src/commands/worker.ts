@@ -157,6 +157,8 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     const worker = new Worker(engine, {
       slots,
       batchSize,
+      // PostgreSQL: claim at once on a start, a stored callback or a retry coming due.
+      ...(db.wakeUps ? { wakeUps: db.wakeUps } : {}),
       ...(options.channels ? { channels: options.channels } : {}),
       onError: (error) => {
         errors.push(error);

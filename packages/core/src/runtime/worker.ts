@@ -4,6 +4,7 @@ import { systemClock } from "../memory/system-clock.ts";
 import type { OutboxDispatcher } from "../outbox/outbox-dispatcher.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { InstanceRecord } from "../ports/instance-store.ts";
+import type { WakeUp, WakeUpSource, WakeUpSubscription } from "../ports/wake-up-source.ts";
 
 export interface WorkerOptions {
   /**
@@ -22,6 +23,14 @@ export interface WorkerOptions {
   idleMs?: number;
   /** Only these channels (a worker dedicated to some funders). */
   channels?: string[];
+  /**
+   * Notices of instances coming due (the PostgreSQL store's `db.wakeUps`): the worker claims at
+   * once on a start, a stored callback or a retry coming due, instead of at its next poll.
+   * Polling every `idleMs` stays the fallback.
+   */
+  wakeUps?: WakeUpSource;
+  /** Each notice the worker acts on (not those for other channels), e.g. for metrics. */
+  onWakeUp?: (wakeUp: WakeUp) => void;
   clock?: Clock;
   /** Errors a round could not handle (e.g. the store is down); the loop goes on after `idleMs`. */
   onError?: (error: unknown) => void;
@@ -56,10 +65,20 @@ export class Worker {
   readonly #options: Required<
     Omit<
       WorkerOptions,
-      "channels" | "onError" | "inboxSweep" | "onInboxSwept" | "concurrency" | "outbox"
+      | "channels"
+      | "onError"
+      | "inboxSweep"
+      | "onInboxSwept"
+      | "concurrency"
+      | "outbox"
+      | "wakeUps"
+      | "onWakeUp"
     >
   > &
-    Pick<WorkerOptions, "channels" | "onError" | "inboxSweep" | "onInboxSwept" | "outbox">;
+    Pick<
+      WorkerOptions,
+      "channels" | "onError" | "inboxSweep" | "onInboxSwept" | "outbox" | "wakeUps" | "onWakeUp"
+    >;
   #abort = new AbortController();
   #loops: Promise<void>[] = [];
   #running = new Set<Promise<void>>();
@@ -82,6 +101,8 @@ export class Worker {
       ...(options.inboxSweep ? { inboxSweep: options.inboxSweep } : {}),
       ...(options.onInboxSwept ? { onInboxSwept: options.onInboxSwept } : {}),
       ...(options.outbox ? { outbox: options.outbox } : {}),
+      ...(options.wakeUps ? { wakeUps: options.wakeUps } : {}),
+      ...(options.onWakeUp ? { onWakeUp: options.onWakeUp } : {}),
     };
   }
 
@@ -98,6 +119,8 @@ export class Worker {
     if (this.running) return this;
     this.#abort = new AbortController();
     this.#loops.push(this.#claimLoop(this.#abort.signal));
+    if (this.#options.wakeUps)
+      this.#loops.push(this.#listen(this.#options.wakeUps, this.#abort.signal));
     if (this.#options.inboxSweepMs > 0) this.#loops.push(this.#sweepLoop(this.#abort.signal));
     this.#options.outbox?.start();
     return this;
@@ -184,6 +207,54 @@ export class Worker {
       .sleep(this.#options.idleMs, AbortSignal.any([signal, woken]))
       .catch(() => {});
     this.#woken = false;
+  }
+
+  /** Listens for due notices until stopped; a source that cannot listen yet is asked again. */
+  async #listen(source: WakeUpSource, signal: AbortSignal): Promise<void> {
+    const { channels, clock, idleMs, onError, onWakeUp } = this.#options;
+    const pendingTimes = new Set<number>();
+    const onNotice = (wakeUp: WakeUp) => {
+      if (signal.aborted) return;
+      if (wakeUp.channel !== undefined && channels && !channels.includes(wakeUp.channel)) return;
+      try {
+        onWakeUp?.(wakeUp);
+      } catch {
+        // A listener's failure must not cost the wake-up.
+      }
+      const delay = wakeUp.at === undefined ? 0 : wakeUp.at - clock.now();
+      if (delay <= 0) {
+        this.wake();
+        return;
+      }
+      // A retry due in a few seconds: wake then, once per due time (to the 10 ms).
+      const slot = Math.ceil((wakeUp.at ?? 0) / 10);
+      if (pendingTimes.has(slot) || pendingTimes.size >= 256) return;
+      pendingTimes.add(slot);
+      void clock.sleep(delay, signal).then(
+        () => {
+          pendingTimes.delete(slot);
+          this.wake();
+        },
+        () => pendingTimes.delete(slot),
+      );
+    };
+    let subscription: WakeUpSubscription | undefined;
+    while (!signal.aborted && !subscription) {
+      try {
+        subscription = await source.listen(onNotice);
+      } catch (error) {
+        report(onError, error);
+        await clock.sleep(Math.max(idleMs, 1_000), signal).catch(() => {});
+      }
+    }
+    if (!subscription) return;
+    // Whatever came due before the subscription started.
+    this.wake();
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    await subscription.close().catch((error: unknown) => report(onError, error));
   }
 
   async #sweepLoop(signal: AbortSignal): Promise<void> {

@@ -8,6 +8,7 @@ import { outboxMigration } from "./0008_outbox.ts";
 import { stuckOrdersMigration } from "./0010_stuck_orders.ts";
 import { reconciliationMigration } from "./0013_reconciliation.ts";
 import { inboxPerCallbackMigration } from "./0015_inbox_per_callback.ts";
+import { dueNotificationsMigration } from "./0016_due_notifications.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -22,4 +23,5 @@ export const migrations: readonly Migration[] = [
   stuckOrdersMigration,
   reconciliationMigration,
   inboxPerCallbackMigration,
+  dueNotificationsMigration,
 ];
