@@ -150,6 +150,7 @@ export {
   sortedFieldsCanonical,
 } from "./crypto/canonicalize.ts";
 export { type JsonMemberSelector, jsonMemberText } from "./crypto/json-member.ts";
+export { xmlElementText } from "./crypto/xml-element.ts";
 export {
   type ContentCipher,
   type ContentCipherName,

@@ -120,7 +120,7 @@ export async function openMessage(
             : codec.format,
     });
     if (canonical === undefined)
-      throw verifyFailed("the body has no single member the signature covers", context);
+      throw verifyFailed("the body has no single member or element the signature covers", context);
     const data = encodeText(canonical, message.charset, context);
     let ok = false;
     for (const key of candidates) {

@@ -147,6 +147,12 @@ export type Canonicalization =
    * (Alipay OpenAPI answers: `{ "kind": "jsonMember", "pattern": "_response$" }`).
    */
   | ({ kind: "jsonMember" } & JsonMemberSelector)
+  /**
+   * The exact text of one XML element of the body, start tag to end tag, in the wire's charset
+   * (banks signing the `<body>` of a `<message>`: `{ "kind": "xmlElement", "element": "body" }`).
+   * Exactly one element of the document may have the name.
+   */
+  | { kind: "xmlElement"; element: string }
   | {
       kind: "template";
       /** Named parts `{method}`, `{path}` (with query), `{timestamp}`, `{nonce}`, `{body}`, `{header:x}`, `{field:x}`. */

@@ -80,7 +80,7 @@ export async function sealMessage(
     });
     if (canonical === undefined)
       throw configInvalid(
-        "the body has no single member the signature's canonical form names (jsonMember)",
+        "the body has no single member or element the signature's canonical form names (jsonMember, xmlElement)",
         context,
       );
     message.onCanonical?.(canonical);

@@ -12,6 +12,7 @@ import { createRsaScheme } from "../signers/rsa-signer.ts";
 import type { SignatureScheme } from "../signers/signature-scheme.ts";
 import { createSm2Scheme } from "../signers/sm2-signer.ts";
 import { defaultSm2UserId } from "../sm2.ts";
+import { xmlElementText } from "../xml-element.ts";
 import { compileHeaderTemplate, type HeaderTemplate } from "./header-template.ts";
 import type { LoadedKeys } from "./load-keys.ts";
 import type { SignaturePart } from "./options.ts";
@@ -75,6 +76,9 @@ export function compileSignature(
   } else if (canonicalSpec.kind === "jsonMember") {
     const matches = compileJsonMemberSelector(canonicalSpec);
     canonical = (parts) => jsonMemberTextOf(parts.body, matches);
+  } else if (canonicalSpec.kind === "xmlElement") {
+    const element = canonicalSpec.element;
+    canonical = (parts) => xmlElementText(parts.body, element);
   } else {
     canonical = compileCanonicalTemplate(canonicalSpec.template);
   }
@@ -92,6 +96,7 @@ export function compileSignature(
     needsBodyText:
       canonicalSpec.kind === "rawBody" ||
       canonicalSpec.kind === "jsonMember" ||
+      canonicalSpec.kind === "xmlElement" ||
       template.includes("{body}"),
     needsPath: template.includes("{path}"),
     needsWireFields:

@@ -110,7 +110,7 @@ function validateCanonical(value: unknown, p: string, report: Report): void {
   if (!isObject(value)) {
     report(
       p,
-      'canonical is required: { "kind": "sortedFields" | "rawBody" | "template" | "jsonMember" }',
+      'canonical is required: { "kind": "sortedFields" | "rawBody" | "template" | "jsonMember" | "xmlElement" }',
     );
     return;
   }
@@ -118,7 +118,7 @@ function validateCanonical(value: unknown, p: string, report: Report): void {
     !oneOf(
       value.kind,
       `${p}/kind`,
-      ["sortedFields", "rawBody", "template", "jsonMember"],
+      ["sortedFields", "rawBody", "template", "jsonMember", "xmlElement"],
       report,
       false,
     )
@@ -170,6 +170,11 @@ function validateCanonical(value: unknown, p: string, report: Report): void {
       report(`${p}/member`, "member is the member's name");
     } else if (value.pattern !== undefined && !isRegExp(value.pattern)) {
       report(`${p}/pattern`, "pattern must be a regular expression such as _response$");
+    }
+  } else if (value.kind === "xmlElement") {
+    allowOnly(value, p, ["kind", "element"], report);
+    if (typeof value.element !== "string" || !/^[A-Za-z_][\w.:-]*$/.test(value.element)) {
+      report(`${p}/element`, 'element is the name of the element signed, e.g. "body"');
     }
   } else {
     allowOnly(value, p, ["kind"], report);
