@@ -298,3 +298,10 @@ export {
   StuckMonitor,
   type StuckMonitorOptions,
 } from "./protection/stuck-monitor.ts";
+
+export {
+  backlogStatuses,
+  hasStoreStatistics,
+  type StoreBacklogs,
+  type StoreStatistics,
+} from "./ports/store-statistics.ts";

@@ -7,6 +7,8 @@ import { replyWithError } from "./http/error-reply.ts";
 import { createHttpServer } from "./http/http-server.ts";
 import { loggerOptions, type ServerLogOptions } from "./http/logger-options.ts";
 import { resolveLimits, type ServerLimits } from "./http/server-limits.ts";
+import type { CapflowMetrics } from "./metrics/capflow-metrics.ts";
+import { metricsRoute } from "./metrics/metrics-route.ts";
 
 export interface CreateServerOptions {
   /** The engine callbacks go to and operator actions run on. */
@@ -22,6 +24,8 @@ export interface CreateServerOptions {
   limits?: ServerLimits;
   /** pino logging; `false` for none. Default: `info` to standard output, secrets redacted. */
   log?: ServerLogOptions | false;
+  /** Serves `GET /metrics` (Prometheus) from these metrics; feed them the engine's events. */
+  metrics?: CapflowMetrics;
 }
 
 /**
@@ -60,5 +64,6 @@ export function createServer(options: CreateServerOptions): FastifyInstance {
     timeoutMs: options.readinessTimeoutMs ?? 2_000,
   });
   app.register(callbackRoutes, { prefix: "/callbacks", engine: options.engine });
+  if (options.metrics) app.register(metricsRoute, { metrics: options.metrics });
   return app;
 }

@@ -22,3 +22,5 @@ export {
 export { redactedPaths, type ServerLogOptions } from "./http/logger-options.ts";
 export { defaultServerLimits, type ServerLimits } from "./http/server-limits.ts";
 export type { CheckResult, ReadinessChecks, ReadinessReport } from "./health/readiness.ts";
+export { CapflowMetrics, type CapflowMetricsOptions } from "./metrics/capflow-metrics.ts";
+export { engineEventLog, type EventLogger, outboxEventLog } from "./logs/engine-event-log.ts";

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import {
   type BusinessKeyRef,
+  backlogStatuses,
   CapflowError,
   type ClaimRequest,
   type CustomerQuery,
@@ -25,6 +26,8 @@ import {
   type RoutedCreation,
   type StaleInboxRequest,
   type StepLogEntry,
+  type StoreBacklogs,
+  type StoreStatistics,
   type Transition,
   type UnsettledStepCount,
   type WakeRequest,
@@ -36,6 +39,7 @@ import { commitStatement, commitTag } from "./commit-statement.ts";
 import { instanceValues, parameters, stepLogSelect } from "./instance-insert.ts";
 import { KnexOutbox } from "./knex-outbox.ts";
 import {
+  epochMs,
   inboxFromRow,
   instanceFromRow,
   jsonParam,
@@ -83,7 +87,7 @@ const orphanWaitMs = 5_000;
  * of the port side by side is what lets a reader check that they agree on the same columns and
  * rules (leases, versions, the inbox); the long commit statement lives in `commit-statement.ts`.
  */
-export class KnexInstanceStore implements InstanceStore, OutboxStore {
+export class KnexInstanceStore implements InstanceStore, OutboxStore, StoreStatistics {
   readonly #knex: Knex;
   readonly #t: QualifiedNames;
   readonly #target: string;
@@ -489,6 +493,40 @@ export class KnexInstanceStore implements InstanceStore, OutboxStore {
 
   async close(): Promise<void> {
     await this.#onClose?.();
+  }
+
+  async backlogs(): Promise<StoreBacklogs> {
+    // Index-only where it can be: instances_status_updated (status, updated_at) per status, and
+    // the partial inbox_stale index of unprocessed entries. Settled rows are never read.
+    const [instances, inbox] = await Promise.all([
+      this.#rows(
+        `SELECT s.status, count(i.id) AS count, min(i.updated_at) AS oldest
+         FROM unnest(?::text[]) AS s(status)
+         LEFT JOIN ${this.#t.instances} i ON i.status = s.status
+         GROUP BY s.status`,
+        [backlogStatuses],
+      ),
+      this.#rows(
+        `SELECT count(*) AS count, min(received_at) AS oldest FROM ${this.#t.inbox}
+         WHERE processed_at IS NULL`,
+        [],
+      ),
+    ]);
+    const byStatus = new Map(instances.map((row) => [row.status as string, row]));
+    return {
+      instances: backlogStatuses.map((status) => {
+        const row = byStatus.get(status);
+        return {
+          status,
+          count: Number(row?.count ?? 0),
+          oldestUpdatedAt: row?.oldest == null ? null : epochMs(row.oldest),
+        };
+      }),
+      inbox: {
+        pending: Number(inbox[0]?.count ?? 0),
+        oldestReceivedAt: inbox[0]?.oldest == null ? null : epochMs(inbox[0].oldest),
+      },
+    };
   }
 
   // The outbox: rows inserted by the commit statement, operations in knex-outbox.ts.

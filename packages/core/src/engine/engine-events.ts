@@ -40,6 +40,38 @@ export type EngineEvent =
   | { type: "callback.rejected"; channel: string; callback: string; code: string }
   | { type: "ownership.lost"; instanceId: string; step: string }
   | {
+      /**
+       * A step ran and its result committed (any result: moved on, retrying, waiting, parked):
+       * for metrics by channel, interface and outcome.
+       */
+      type: "step.finished";
+      instanceId: string;
+      channel: string;
+      behavior: string;
+      step: string;
+      kind: string;
+      /** The interface a call or poll step used (its poll's, for a callback step that polls). */
+      interface?: string;
+      /** The step log's outcome: the partner's canonical outcome, a failure class or an error code. */
+      outcome: string;
+      /** The instance's status after the commit. */
+      status: InstanceStatus;
+      durationMs: number;
+    }
+  | {
+      /** One request to a partner, or one refused by flow control before it left. */
+      type: "partner.called";
+      instanceId: string;
+      channel: string;
+      interface: string;
+      /** `answered` (any HTTP status below 500), a failure class, or `refused` (not admitted). */
+      outcome: "answered" | "notSent" | "unknownOutcome" | "invalidResponse" | "refused";
+      /** Why flow control refused it: `concurrency`, `rate`, `bulkhead`, `circuit-open` … */
+      refusal?: string;
+      httpStatus?: number;
+      durationMs: number;
+    }
+  | {
       /** A product's start (or failover) chose this instance's channel: where, and by which rule. */
       type: "instance.routed";
       instanceId: string;

@@ -80,8 +80,40 @@ export interface ExchangeSpec {
   beforeSend?: () => Promise<void>;
 }
 
-/** Every stage of one partner call: render, seal, flow control, send, open, decode, extract, status. */
+/**
+ * Every stage of one partner call: render, seal, flow control, send, open, decode, extract,
+ * status. Tells the host what came of it (`partner.called`), unless nothing was tried (a
+ * template or a key failed before flow control).
+ */
 export async function exchangeWithPartner(
+  run: StepRun,
+  spec: ExchangeSpec,
+  flow: FlowControl,
+): Promise<Exchange> {
+  const exchange = await exchangeOnce(run, spec, flow);
+  const response = exchange.log.response as { status?: unknown } | undefined;
+  const httpStatus = typeof response?.status === "number" ? response.status : undefined;
+  run.engine.emit({
+    type: "partner.called",
+    instanceId: run.record.id,
+    channel: run.record.channel,
+    interface: spec.interfaceName,
+    outcome:
+      exchange.kind === "answered"
+        ? "answered"
+        : exchange.kind === "not-admitted"
+          ? "refused"
+          : exchange.errorClass === "notSent" || exchange.errorClass === "invalidResponse"
+            ? exchange.errorClass
+            : "unknownOutcome",
+    ...(exchange.kind === "not-admitted" ? { refusal: exchange.reason } : {}),
+    ...(httpStatus === undefined ? {} : { httpStatus }),
+    durationMs: exchange.log.durationMs,
+  });
+  return exchange;
+}
+
+async function exchangeOnce(
   run: StepRun,
   spec: ExchangeSpec,
   flow: FlowControl,

@@ -5,6 +5,7 @@ import type { Lock, LockProvider } from "../ports/lock-provider.ts";
 import { commitWithFailover } from "../routing/failover.ts";
 import { applyDecision } from "./apply-decision.ts";
 import type { EngineCore } from "./engine-core.ts";
+import type { EngineEvent } from "./engine-events.ts";
 import type { RuntimeCache } from "./runtime-cache.ts";
 import { StepRun } from "./step-run.ts";
 import { executeStep } from "./steps/execute-step.ts";
@@ -166,6 +167,7 @@ async function runStep(
         ? await commitWithFailover(deps, run, decision.to, transition)
         : undefined;
     const next = failover?.record ?? (await core.store.commitTransition(transition));
+    core.emit(stepFinished(run, transition, startedAt, core.clock.now()));
     for (const event of events) core.emit(event);
     await failover?.emit();
     return next;
@@ -177,6 +179,34 @@ async function runStep(
     }
     throw error;
   }
+}
+
+/** What the step came to, for metrics: channel, interface, outcome, the status it left. */
+function stepFinished(
+  run: StepRun,
+  transition: Transition,
+  startedAt: number,
+  now: number,
+): EngineEvent {
+  const { step } = run;
+  const iface =
+    step.kind === "call" || step.kind === "poll"
+      ? step.interface
+      : step.kind === "callback"
+        ? step.poll?.interface
+        : undefined;
+  return {
+    type: "step.finished",
+    instanceId: run.record.id,
+    channel: run.record.channel,
+    behavior: run.record.behavior,
+    step: run.stepCode,
+    kind: step.kind,
+    ...(iface === undefined ? {} : { interface: iface }),
+    outcome: transition.log.outcome ?? transition.log.event,
+    status: transition.changes.status ?? run.record.status,
+    durationMs: now - startedAt,
+  };
 }
 
 /**

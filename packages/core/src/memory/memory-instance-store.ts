@@ -30,6 +30,11 @@ import type {
   ResendRequest,
 } from "../ports/outbox-store.ts";
 import type { QuotaHold, QuotaKey, QuotaUsage } from "../ports/routing.ts";
+import {
+  backlogStatuses,
+  type StoreBacklogs,
+  type StoreStatistics,
+} from "../ports/store-statistics.ts";
 import { MemoryOutbox } from "./memory-outbox.ts";
 import { MemoryQuotaLedger } from "./memory-quota-ledger.ts";
 
@@ -51,7 +56,7 @@ function compareListing(
  * Longer than most files on purpose: it is one port's implementation, kept side by side like the
  * knex store's, so a reader can check each method against the contract suite in one place.
  */
-export class MemoryInstanceStore implements InstanceStore, OutboxStore {
+export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreStatistics {
   readonly #instances = new Map<string, InstanceRecord>();
   readonly #byBusinessKey = new Map<string, string>();
   readonly #logs = new Map<string, StepLogEntry[]>();
@@ -391,6 +396,29 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore {
   }
 
   async close(): Promise<void> {}
+
+  async backlogs(): Promise<StoreBacklogs> {
+    const instances = backlogStatuses.map((status) => ({
+      status,
+      count: 0,
+      oldestUpdatedAt: null as number | null,
+    }));
+    for (const record of this.#instances.values()) {
+      const group = instances.find((entry) => entry.status === record.status);
+      if (group === undefined) continue;
+      group.count++;
+      if (group.oldestUpdatedAt === null || record.updatedAt < group.oldestUpdatedAt)
+        group.oldestUpdatedAt = record.updatedAt;
+    }
+    const inbox = { pending: 0, oldestReceivedAt: null as number | null };
+    for (const entry of this.#inbox.values()) {
+      if (entry.processedAt !== null) continue;
+      inbox.pending++;
+      if (inbox.oldestReceivedAt === null || entry.receivedAt < inbox.oldestReceivedAt)
+        inbox.oldestReceivedAt = entry.receivedAt;
+    }
+    return { instances, inbox };
+  }
 
   // The outbox: notifications written by commitTransition (see MemoryOutbox).
 

@@ -1,0 +1,221 @@
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { createServer as createHttpServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import {
+  type BehaviorDefinition,
+  type ChannelDefinition,
+  createEngine,
+  type Engine,
+  type EngineEvent,
+  ProcessorRegistry,
+  registerBuiltinProcessors,
+} from "@capflow/core";
+import { type CapflowDatabase, openPostgresStore, pushDefinitions } from "@capflow/store-knex";
+import type { FastifyInstance } from "fastify";
+import parsePrometheusTextFormat, { type MetricFamily } from "parse-prometheus-text-format";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { CapflowMetrics, createServer, engineEventLog } from "../src/index.ts";
+import { databaseUrl, skipMessage } from "./support/test-server.ts";
+
+/** A funder with one idempotent interface answering from a loopback server. */
+function acmeChannel(baseUrl: string): ChannelDefinition {
+  return {
+    code: "acme",
+    name: "Acme Bank",
+    baseUrl,
+    timeZone: "Asia/Shanghai",
+    crypto: { handler: "plain" },
+    interfaces: { "pay.apply": { method: "POST", path: "/apply", idempotent: true } },
+    statusTable: {
+      code: "body.status",
+      codes: { SUCCESS: { outcome: "succeeded" }, FAIL: { outcome: "failed" } },
+    },
+    masking: { fields: { mobile: "phone" } },
+  };
+}
+
+const payBehavior: BehaviorDefinition = {
+  channel: "acme",
+  code: "pay",
+  initial: "apply",
+  steps: {
+    apply: {
+      kind: "call",
+      interface: "pay.apply",
+      request: {
+        format: "json",
+        body: { orderNo: "{{input.orderNo}}", mobile: "{{input.mobile}}" },
+      },
+      routes: [
+        { when: "outcome == 'succeeded'", to: "paid" },
+        { when: "outcome == 'failed'", to: "unpaid" },
+      ],
+    },
+    paid: { kind: "terminal", outcome: "succeeded" },
+    unpaid: { kind: "terminal", outcome: "failed" },
+  },
+};
+
+describe.skipIf(!databaseUrl)(databaseUrl ? "/metrics and event logs" : skipMessage, () => {
+  let partner: Server;
+  let db: CapflowDatabase;
+  let engine: Engine;
+  let app: FastifyInstance;
+  let url: string;
+  const schema = `capflow_test_${randomBytes(5).toString("hex")}`;
+  const lines: Record<string, unknown>[] = [];
+  let answer = "SUCCESS";
+
+  beforeAll(async () => {
+    partner = createHttpServer((request, response) => {
+      request.resume();
+      request.on("end", () => {
+        response.writeHead(200, { "content-type": "application/json" });
+        response.end(JSON.stringify({ status: answer }));
+      });
+    });
+    partner.listen(0, "127.0.0.1");
+    await once(partner, "listening");
+    const partnerUrl = `http://127.0.0.1:${(partner.address() as AddressInfo).port}`;
+
+    db = openPostgresStore({ connectionString: databaseUrl!, schema, pool: { max: 4 } });
+    await db.migrate();
+    await pushDefinitions(db, { channels: [acmeChannel(partnerUrl)], behaviors: [payBehavior] });
+    const metrics = new CapflowMetrics({ store: db.instances });
+    let log: (event: EngineEvent) => void = () => {};
+    engine = createEngine({
+      store: db.instances,
+      definitions: db.definitions,
+      processors: registerBuiltinProcessors(new ProcessorRegistry()),
+      notifications: true,
+      onEvent: (event) => {
+        metrics.observeEngine(event);
+        log(event);
+      },
+    });
+    app = createServer({
+      engine,
+      metrics,
+      log: { level: "debug", stream: { write: (line) => lines.push(JSON.parse(line)) } },
+    });
+    log = engineEventLog(app.log);
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await app?.close();
+    await engine?.close();
+    await db?.knex.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await db?.close();
+    partner?.close();
+  });
+
+  let lastText = "";
+  async function scrape(): Promise<MetricFamily[]> {
+    const response = await fetch(`${url}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+    lastText = await response.text();
+    return parsePrometheusTextFormat(lastText);
+  }
+
+  function sample(
+    families: MetricFamily[],
+    name: string,
+    labels: Record<string, string> = {},
+  ): MetricFamily["metrics"][number] | undefined {
+    return families
+      .find((family) => family.name === name)
+      ?.metrics.find((metric) =>
+        Object.entries(labels).every(([key, value]) => metric.labels?.[key] === value),
+      );
+  }
+
+  const stepLabels = {
+    channel: "acme",
+    behavior: "pay",
+    kind: "call",
+    interface: "pay.apply",
+    outcome: "succeeded",
+    status: "succeeded",
+  };
+
+  test("valid Prometheus text whose counters move with the steps", async () => {
+    const before = await scrape();
+    expect(sample(before, "capflow_steps_total", stepLabels)).toBeUndefined();
+    expect(sample(before, "capflow_instances", { status: "active" })?.value).toBe("0");
+
+    for (const orderNo of ["O-1", "O-2"])
+      await engine.start({
+        channel: "acme",
+        behavior: "pay",
+        businessKey: orderNo,
+        input: { orderNo, mobile: "13800138000" },
+      });
+    const started = await scrape();
+    expect(sample(started, "capflow_instances", { status: "active" })?.value).toBe("2");
+    expect(
+      sample(started, "capflow_instances_started_total", { channel: "acme", behavior: "pay" })
+        ?.value,
+    ).toBe("2");
+
+    await engine.runDue();
+    const ran = await scrape();
+    expect(sample(ran, "capflow_steps_total", stepLabels)?.value).toBe("2");
+    // The parser keeps a histogram's buckets but not its labels: one series exists so far.
+    const calls = ran.find((family) => family.name === "capflow_partner_call_duration_seconds");
+    expect(calls?.type).toBe("HISTOGRAM");
+    expect(calls?.metrics).toHaveLength(1);
+    expect(calls?.metrics[0]?.buckets?.["+Inf"]).toBe("2");
+    expect(lastText).toContain(
+      'capflow_partner_call_duration_seconds_count{channel="acme",interface="pay.apply",outcome="answered"} 2',
+    );
+    expect(sample(ran, "capflow_instances_settled_total", { status: "succeeded" })?.value).toBe(
+      "2",
+    );
+    expect(sample(ran, "capflow_instances", { status: "active" })?.value).toBe("0");
+    // Each settlement wrote a notification nobody delivers here: the outbox backlog shows it.
+    expect(sample(ran, "capflow_outbox_notifications", { status: "pending" })?.value).toBe("2");
+    expect(Number(sample(ran, "capflow_outbox_oldest_age_seconds")?.value)).toBeGreaterThanOrEqual(
+      0,
+    );
+    expect(sample(ran, "capflow_inbox_pending")?.value).toBe("0");
+    expect(sample(ran, "capflow_process_cpu_seconds_total")).toBeDefined();
+
+    answer = "FAIL";
+    await engine.start({
+      channel: "acme",
+      behavior: "pay",
+      businessKey: "O-3",
+      input: { orderNo: "O-3", mobile: "13800138000" },
+    });
+    await engine.runDue();
+    const failed = await scrape();
+    expect(sample(failed, "capflow_steps_total", stepLabels)?.value).toBe("2");
+    expect(
+      sample(failed, "capflow_steps_total", { ...stepLabels, outcome: "failed", status: "failed" })
+        ?.value,
+    ).toBe("1");
+  });
+
+  test("engine events are logged as structured lines, without the instances' data", async () => {
+    const events = lines.filter((line) => typeof line.event === "string");
+    expect(events.map((line) => line.event)).toEqual(
+      expect.arrayContaining([
+        "instance.started",
+        "partner.called",
+        "step.finished",
+        "instance.settled",
+      ]),
+    );
+    const finished = events.find((line) => line.event === "step.finished");
+    expect(finished).toMatchObject({
+      level: 20,
+      channel: "acme",
+      interface: "pay.apply",
+      outcome: "succeeded",
+    });
+    expect(JSON.stringify(lines)).not.toContain("13800138000");
+  });
+});
