@@ -1,6 +1,8 @@
 import { resolve } from "node:path";
 import {
+  CapflowError,
   createEngine,
+  type Duration,
   type EngineEvent,
   FlowControl,
   type FlowEvent,
@@ -9,6 +11,7 @@ import {
   systemClock,
   Worker,
 } from "@capflow/core";
+import { parseDuration } from "@capflow/core/internal";
 import { type CapflowRedis, openRedis } from "@capflow/lock-redis";
 import {
   type CapflowDatabase,
@@ -37,6 +40,8 @@ interface WorkerCommandOptions extends DatabaseOptions, ExtensionOptions {
   concurrency: string;
   batchSize: string;
   slots?: string;
+  lease?: string;
+  lockTtl?: string;
   channels?: string[];
   keysDir?: string;
   summaryEvery?: string;
@@ -75,6 +80,14 @@ export const workerCommand: CapflowCommand = {
         .option("--batch-size <n>", "instances claimed by one claim query at most", "16")
         .option("--channels <code...>", "only these channels")
         .option(
+          "--lease <duration>",
+          "how long a claim is leased: a crashed or frozen worker's instances resume elsewhere after it (default 60s; see docs/operations.md)",
+        )
+        .option(
+          "--lock-ttl <duration>",
+          "time to live of instance locks, renewed while held (default 30s)",
+        )
+        .option(
           "--keys-dir <dir>",
           "folder that relative `file:` key references of the stored channels resolve against (default: the current folder)",
         )
@@ -102,6 +115,10 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     options.slots === undefined
       ? concurrency * batchSize
       : positiveInteger(options.slots, "--slots");
+  const leaseMs =
+    options.lease === undefined ? undefined : durationOption(options.lease, "--lease");
+  const lockTtlMs =
+    options.lockTtl === undefined ? undefined : durationOption(options.lockTtl, "--lock-ttl");
   const summaryEveryMs =
     options.summaryEvery === undefined
       ? 60_000
@@ -152,6 +169,8 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
             }),
           }),
       onEvent,
+      ...(leaseMs === undefined ? {} : { leaseMs }),
+      ...(lockTtlMs === undefined ? {} : { lockTtlMs }),
     });
     const errors: unknown[] = [];
     const worker = new Worker(engine, {
@@ -239,6 +258,23 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     await redis?.close();
     await db.close();
   }
+}
+
+/** A duration option (`500ms`, `10s`, `2m`), at least a second. */
+function durationOption(value: string, name: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(value as Duration);
+  } catch {
+    throw new CapflowError(
+      "CONFIG_INVALID",
+      `${name} takes a duration such as 10s, 2m or 1500ms, not ${JSON.stringify(value)}`,
+    );
+  }
+  if (ms < 1_000) {
+    throw new CapflowError("CONFIG_INVALID", `${name} must be at least 1s (got ${value})`);
+  }
+  return ms;
 }
 
 /** Instances due now (runnable, with a due time in the past). */
