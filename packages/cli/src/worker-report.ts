@@ -40,7 +40,12 @@ export const eventsNamingAnInstance = new Set<EngineEvent["type"]>([
   "step.failed",
 ]);
 
-const limiterCodes = new Set(["LIMITER_REJECTED", "LIMITER_UNAVAILABLE", "CIRCUIT_OPEN"]);
+const limiterCodes = new Set([
+  "LIMITER_REJECTED",
+  "LIMITER_UNAVAILABLE",
+  "CIRCUIT_OPEN",
+  "CALENDAR_CLOSED",
+]);
 
 export function createWorkerReporter(options: {
   format: LogFormat;

@@ -94,6 +94,11 @@ export const retryableByDefault = {
   /** Authenticated, but the role does not allow this action. */
   AUTH_FORBIDDEN: false,
   CONFIG_INVALID: false,
+  // business protection
+  /** The channel's calendar holds the call back until its next opening (a window, a working day). */
+  CALENDAR_CLOSED: true,
+  /** A call still held back by the calendar at the channel's cut-off, which expires waiting calls. */
+  CALENDAR_CUTOFF_EXPIRED: false,
   // reconciliation
   /** A statement definition does not hold (schema, time zone, columns). */
   STATEMENT_INVALID: false,

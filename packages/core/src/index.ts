@@ -192,6 +192,8 @@ export type { Clock } from "./ports/clock.ts";
 export {
   alwaysOpenCalendar,
   type CalendarAnswer,
+  type CallGate,
+  type CallGateRequest,
   type ChannelCalendar,
 } from "./ports/channel-calendar.ts";
 export type * from "./ports/definition-source.ts";
@@ -286,18 +288,7 @@ export {
 export { type NotificationTargets, notificationTargets } from "./outbox/notification-targets.ts";
 
 // business protection: stuck orders, calendars, alerts, queued starts, cached queries
-export type * from "./ports/stuck-store.ts";
-export {
-  type ExclusiveRun,
-  type ExclusiveRunner,
-  inProcessExclusiveRunner,
-} from "./ports/exclusive-runner.ts";
-export { type SlaLimits, slaLimits } from "./protection/sla-limits.ts";
-export {
-  type StuckCheck,
-  StuckMonitor,
-  type StuckMonitorOptions,
-} from "./protection/stuck-monitor.ts";
+export * from "./protection/public-api.ts";
 
 export {
   backlogStatuses,

@@ -230,7 +230,33 @@ export interface ChannelDefinition {
   description?: string;
   /** How long an instance may stay unsettled before it counts as stuck, for behaviors without their own. */
   sla?: Duration;
+  /** When the funder takes calls: service windows, working days, the daily cut-off (日切). */
+  calendar?: CalendarDefinition;
 }
+
+/**
+ * A channel's business calendar, in its `timeZone`. Calls outside it wait for the next opening;
+ * polls are not held back unless `interfaces` says so; callbacks are always taken.
+ */
+export interface CalendarDefinition {
+  /** Local service windows `HH:MM-HH:MM`, e.g. `00:30-23:30` (an end before the start crosses midnight). Default: all day. */
+  serviceWindows?: string[];
+  /** Closed on weekends and the holiday schedule's days off, open on its make-up working days. Default false. */
+  workingDaysOnly?: boolean;
+  /** The holiday schedule, by name: `cn` (mainland China) is built in. */
+  holidays?: string;
+  /** The daily cut-off (日切), local `HH:MM`. */
+  cutoff?: string;
+  /**
+   * A call still held back by the calendar at the cut-off: `roll` (default) waits for the next
+   * opening; `expire` is not sent and parks its instance (`CALENDAR_CUTOFF_EXPIRED`).
+   */
+  atCutoff?: "roll" | "expire";
+  /** Interface -> the rules that apply to its calls and polls. Default: every rule for calls, none for polls. */
+  interfaces?: Record<string, CalendarRule[]>;
+}
+
+export type CalendarRule = "serviceWindows" | "workingDays" | "cutoff";
 
 /** Channel values that take effect at an instant, on top of the values before it. */
 export interface FutureValues {

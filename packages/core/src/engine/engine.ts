@@ -10,7 +10,7 @@ import { InProcessLockProvider } from "../memory/in-process-lock-provider.ts";
 import { systemClock } from "../memory/system-clock.ts";
 import type { ProcessorRegistry } from "../message/processor-registry.ts";
 import { type NotificationOptions, notificationPolicy } from "../outbox/notification-for.ts";
-import { alwaysOpenCalendar, type ChannelCalendar } from "../ports/channel-calendar.ts";
+import type { ChannelCalendar } from "../ports/channel-calendar.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { DefinitionSource } from "../ports/definition-source.ts";
 import type {
@@ -25,6 +25,7 @@ import type { LockProvider } from "../ports/lock-provider.ts";
 import { isOutboxStore } from "../ports/outbox-store.ts";
 import type { SecretResolver } from "../ports/secret-resolver.ts";
 import type { Transport } from "../ports/transport.ts";
+import { BusinessCalendar } from "../protection/calendar/business-calendar.ts";
 import { FlowControl } from "../runtime/flow-control/flow-control.ts";
 import { UndiciTransport } from "../transport/undici-transport.ts";
 import type { EngineCore } from "./engine-core.ts";
@@ -71,7 +72,10 @@ export interface EngineOptions {
   limiter?: Limiter;
   flowControl?: FlowControl;
   clock?: Clock;
-  /** When channels take business (service windows, cut-off, holidays). Default: always open. */
+  /**
+   * When channels take business (service windows, cut-off, holidays). Default: each channel's
+   * `calendar` (`BusinessCalendar`, with the built-in holiday schedules); always open without one.
+   */
   calendar?: ChannelCalendar;
   /** Names this worker in leases. Default: a random id. */
   workerId?: string;
@@ -138,7 +142,7 @@ export class Engine {
         options.flowControl ??
         new FlowControl({ limiter: options.limiter ?? new InProcessLimiter({ clock }), clock }),
       clock,
-      calendar: options.calendar ?? alwaysOpenCalendar,
+      calendar: options.calendar ?? new BusinessCalendar({ definitions: options.definitions }),
       workerId: options.workerId ?? `worker-${randomUUID().slice(0, 8)}`,
       leaseMs: options.leaseMs ?? 60_000,
       keepRawMessages: options.keepRawMessages ?? false,

@@ -56,7 +56,14 @@ export type Exchange =
       /** The partner's answer proves it did not process the request: resend with the same serial. */
       notProcessed?: boolean;
     }
-  | { kind: "not-admitted"; retryAfterMs: number; reason: string; log: ExchangeLog };
+  | {
+      kind: "not-admitted";
+      retryAfterMs: number;
+      reason: string;
+      log: ExchangeLog;
+      /** Held back by the channel's calendar: due again exactly then (its next opening). */
+      until?: number;
+    };
 
 export interface ExchangeLog {
   request?: unknown;
@@ -78,6 +85,8 @@ export interface ExchangeSpec {
   attempt?: { number: number; serial: string; startedAt: number };
   /** Runs after admission and before sending (e.g. recording the intent of a non-idempotent call). */
   beforeSend?: () => Promise<void>;
+  /** Which calendar rules apply by default: a call's, or a poll's. Default `call`. */
+  kind?: "call" | "poll";
 }
 
 /**
@@ -131,6 +140,35 @@ async function exchangeOnce(
       `interface "${spec.interfaceName}" is not defined in channel ${channel.definition.code}`,
       { context: run.errorContext() },
     );
+  }
+
+  // The channel's calendar first: outside its windows nothing is rendered, sealed or sent.
+  if (engine.calendar.gate) {
+    const record = run.record;
+    const gate = await engine.calendar.gate({
+      channel: channel.definition,
+      interfaceName: spec.interfaceName,
+      kind: spec.kind ?? "call",
+      at: startedAt,
+      ...(record.lastError?.code === "CALENDAR_CLOSED" ? { heldSince: record.updatedAt } : {}),
+    });
+    if (!gate.open) {
+      finish();
+      if ("expired" in gate) {
+        throw new CapflowError(
+          "CALENDAR_CUTOFF_EXPIRED",
+          `${gate.reason}; the call was not sent: retry the instance to send it in the next window, or cancel it`,
+          { context: run.errorContext() },
+        );
+      }
+      return {
+        kind: "not-admitted",
+        retryAfterMs: gate.until - startedAt,
+        until: gate.until,
+        reason: `calendar: ${gate.reason}`,
+        log,
+      };
+    }
   }
 
   // render + seal + encode once in the interface's charset: failures here are ours, nothing was sent

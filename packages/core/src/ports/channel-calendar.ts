@@ -1,3 +1,5 @@
+import type { ChannelDefinition } from "../definition/types.ts";
+
 /**
  * When a channel takes business: service windows, the daily cut-off (日切), holidays with
  * make-up working days. Routing asks it before choosing a channel and leaves a closed one out.
@@ -5,7 +7,28 @@
  */
 export interface ChannelCalendar {
   isOpen(channel: string, at: number): Promise<CalendarAnswer> | CalendarAnswer;
+  /**
+   * Whether a call (or poll) to an interface may be sent now. Closed: the step waits and runs
+   * again at `until` (the next opening), or, `expired`, fails unsent (`CALENDAR_CUTOFF_EXPIRED`).
+   * Without it every call is sent.
+   */
+  gate?(request: CallGateRequest): Promise<CallGate> | CallGate;
 }
+
+export interface CallGateRequest {
+  /** The channel's definition as it applies now (future values included). */
+  channel: ChannelDefinition;
+  interfaceName: string;
+  kind: "call" | "poll";
+  at: number;
+  /** When the calendar first held this call back (its last wait), if it did. */
+  heldSince?: number;
+}
+
+export type CallGate =
+  | { open: true }
+  | { open: false; until: number; reason: string }
+  | { open: false; expired: true; reason: string };
 
 export type CalendarAnswer = { open: true } | { open: false; reason: string };
 

@@ -12,6 +12,7 @@ import type {
   AcknowledgementDefinition,
   BehaviorDefinition,
   BreakerDefinition,
+  CalendarDefinition,
   CallbackDefinition,
   CallbackStep,
   CallStep,
@@ -74,7 +75,12 @@ const channelShapes = {
       "charset",
       "description",
       "sla",
+      "calendar",
     ],
+  ),
+  calendar: shape<CalendarDefinition>()(
+    [],
+    ["serviceWindows", "workingDaysOnly", "holidays", "cutoff", "atCutoff", "interfaces"],
   ),
   account: shape<AccountDefinition>()(
     [],

@@ -100,11 +100,19 @@ export async function executeCallStep(run: StepRun, step: CallStep): Promise<Ste
       return {
         type: "stay",
         status: "active",
-        nextRunAt: engine.clock.now() + refusalDelay(exchange.retryAfterMs),
+        nextRunAt: exchange.until ?? engine.clock.now() + refusalDelay(exchange.retryAfterMs),
         attempt: record.attempt,
         inFlight: previous,
         event: "wait",
         outcome: `notAdmitted:${exchange.reason}`,
+        // Marks a call the calendar holds back, so one still waiting at the cut-off is known.
+        ...(exchange.until === undefined
+          ? {}
+          : {
+              error: new CapflowError("CALENDAR_CLOSED", exchange.reason, {
+                context: run.errorContext(),
+              }),
+            }),
       };
     case "failed":
       if (exchange.errorClass === "notSent") {

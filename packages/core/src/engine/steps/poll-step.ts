@@ -20,7 +20,7 @@ export type PollResult =
       log?: StepDecisionLog;
       fields?: Record<string, unknown>;
     }
-  | { kind: "not-admitted"; retryAfterMs: number; reason: string };
+  | { kind: "not-admitted"; retryAfterMs: number; reason: string; until?: number };
 
 type StepDecisionLog = NonNullable<Extract<StepDecision, { type: "stay" }>["log"]>;
 
@@ -38,7 +38,12 @@ export async function pollOnce(
   try {
     exchange = await exchangeWithPartner(
       run,
-      { interfaceName: spec.interface, request: spec.request, response: spec.response },
+      {
+        interfaceName: spec.interface,
+        request: spec.request,
+        response: spec.response,
+        kind: "poll",
+      },
       run.engine.flow,
     );
   } catch (error) {
@@ -54,7 +59,12 @@ export async function pollOnce(
     };
   }
   if (exchange.kind === "not-admitted")
-    return { kind: "not-admitted", retryAfterMs: exchange.retryAfterMs, reason: exchange.reason };
+    return {
+      kind: "not-admitted",
+      retryAfterMs: exchange.retryAfterMs,
+      reason: exchange.reason,
+      ...(exchange.until === undefined ? {} : { until: exchange.until }),
+    };
   if (exchange.kind === "failed")
     return { kind: "unsettled", outcome: exchange.errorClass, log: exchange.log };
   const { result, fields } = exchange;
@@ -108,7 +118,7 @@ export function afterPoll(
     return {
       type: "stay",
       status: "waiting",
-      nextRunAt: now + refusalDelay(result.retryAfterMs),
+      nextRunAt: result.until ?? now + refusalDelay(result.retryAfterMs),
       attempt: run.record.attempt,
       inFlight: null,
       event: "wait",

@@ -1,0 +1,170 @@
+import type {
+  CalendarDefinition,
+  CalendarRule,
+  ChannelDefinition,
+} from "../../definition/types.ts";
+import { CapflowError } from "../../errors.ts";
+import type {
+  CalendarAnswer,
+  CallGate,
+  CallGateRequest,
+  ChannelCalendar,
+} from "../../ports/channel-calendar.ts";
+import type { DefinitionSource } from "../../ports/definition-source.ts";
+import { chinaHolidays2026 } from "./china-holidays-2026.ts";
+import { type HolidaySchedule, isWorkingDay, mergeHolidaySchedules } from "./holiday-schedule.ts";
+import { addDays, localTime, minutesOf, zonedInstant } from "./local-time.ts";
+
+export interface BusinessCalendarOptions {
+  /** Where channels (and their `calendar`) are read, for routing's `isOpen`. */
+  definitions: DefinitionSource;
+  /**
+   * Holiday schedules channels may name in `calendar.holidays`. `cn` (mainland China, 2026) is
+   * built in; schedules given here with the same name add their years to it.
+   */
+  holidays?: readonly HolidaySchedule[];
+}
+
+const allRules: readonly CalendarRule[] = ["serviceWindows", "workingDays", "cutoff"];
+const allDay = ["00:00-24:00"];
+/** How far ahead an opening is looked for: a calendar closed for longer is a mistake. */
+const horizonDays = 400;
+
+/**
+ * Channels' business calendars (`calendar` in a channel definition), in the channel's time zone:
+ * service windows, working days with a holiday schedule and its make-up days, and the daily
+ * cut-off (日切). The engine asks `gate` before each partner call: outside a window the call waits
+ * and the instance is due again when the next window opens; a call still waiting at the cut-off
+ * rolls to the next window or, with `atCutoff: "expire"`, expires unsent. Routing asks `isOpen`.
+ *
+ * By default the rules apply to calls and not to polls (queries keep running at night); a
+ * channel's `calendar.interfaces` says per interface which rules apply. Callbacks are always taken.
+ */
+export class BusinessCalendar implements ChannelCalendar {
+  readonly #definitions: DefinitionSource;
+  readonly #holidays: Map<string, HolidaySchedule>;
+
+  constructor(options: BusinessCalendarOptions) {
+    this.#definitions = options.definitions;
+    this.#holidays = new Map(
+      mergeHolidaySchedules([chinaHolidays2026, ...(options.holidays ?? [])]).map((s) => [
+        s.name,
+        s,
+      ]),
+    );
+  }
+
+  async isOpen(channel: string, at: number): Promise<CalendarAnswer> {
+    const definition = (await this.#definitions.getChannel(channel))?.definition;
+    if (!definition?.calendar) return { open: true };
+    const opening = this.#nextOpening(definition, definition.calendar, allRules, at);
+    if (opening === at) return { open: true };
+    return { open: false, reason: closedReason(definition, opening) };
+  }
+
+  gate(request: CallGateRequest): CallGate {
+    const calendar = request.channel.calendar;
+    if (!calendar) return { open: true };
+    const rules =
+      calendar.interfaces?.[request.interfaceName] ?? (request.kind === "call" ? allRules : []);
+    if (rules.length === 0) return { open: true };
+    const opening = this.#nextOpening(request.channel, calendar, rules, request.at);
+    if (opening === request.at) return { open: true };
+    const expires =
+      rules.includes("cutoff") && calendar.cutoff !== undefined && calendar.atCutoff === "expire";
+    const zone = request.channel.timeZone;
+    if (expires && request.heldSince !== undefined) {
+      const cutoff = lastCutoff(calendar.cutoff!, request.at, zone);
+      if (cutoff > request.heldSince) {
+        return {
+          open: false,
+          expired: true,
+          reason: `still waiting at ${request.channel.code}'s cut-off (${calendar.cutoff} ${zone}), which expires waiting calls`,
+        };
+      }
+    }
+    const until =
+      expires && opening !== undefined
+        ? Math.min(opening, nextCutoff(calendar.cutoff!, request.at, zone))
+        : opening;
+    if (until === undefined) {
+      throw new CapflowError(
+        "CONFIG_INVALID",
+        `channel ${request.channel.code}'s calendar has no opening in the next ${horizonDays} days; check its serviceWindows and holidays`,
+      );
+    }
+    return { open: false, until, reason: closedReason(request.channel, opening) };
+  }
+
+  /** `at` when open then; else the next instant a window opens (undefined: none within the horizon). */
+  #nextOpening(
+    channel: ChannelDefinition,
+    calendar: CalendarDefinition,
+    rules: readonly CalendarRule[],
+    at: number,
+  ): number | undefined {
+    const zone = channel.timeZone;
+    const windows = (
+      rules.includes("serviceWindows") ? (calendar.serviceWindows ?? allDay) : allDay
+    ).map(parseWindow);
+    const workingDaysOnly = rules.includes("workingDays") && calendar.workingDaysOnly === true;
+    const schedule =
+      calendar.holidays === undefined ? undefined : this.#holidays.get(calendar.holidays);
+    if (calendar.holidays !== undefined && !schedule) {
+      throw new CapflowError(
+        "CONFIG_INVALID",
+        `channel ${channel.code}'s calendar names the holiday schedule "${calendar.holidays}", which the calendar was not given; pass it in BusinessCalendar's holidays (${[...this.#holidays.keys()].join(", ")} known)`,
+      );
+    }
+    const today = localTime(at, zone).date;
+    for (let offset = -1; offset <= horizonDays; offset += 1) {
+      const date = addDays(today, offset);
+      if (workingDaysOnly && !isWorkingDay(schedule, date, weekdayOf(date))) continue;
+      let earliest: number | undefined;
+      for (const [start, end] of windows) {
+        const opens = zonedInstant(date, start, zone);
+        const closes = zonedInstant(date, end, zone);
+        if (at >= opens && at < closes) return at;
+        if (opens > at && (earliest === undefined || opens < earliest)) earliest = opens;
+      }
+      if (earliest !== undefined) return earliest;
+    }
+    return undefined;
+  }
+}
+
+/** `HH:MM-HH:MM` as minutes; an end at or before the start crosses midnight. */
+function parseWindow(window: string): [number, number] {
+  const [from, to] = window.split("-");
+  const start = minutesOf(from ?? "");
+  let end = minutesOf(to ?? "");
+  if (end <= start) end += 24 * 60;
+  return [start, end];
+}
+
+function weekdayOf(date: string): number {
+  const [year, month, day] = date.split("-").map(Number) as [number, number, number];
+  return new Date(Date.UTC(year, month - 1, day)).getUTCDay();
+}
+
+/** The latest cut-off at or before `at`. */
+function lastCutoff(cutoff: string, at: number, zone: string): number {
+  const today = localTime(at, zone).date;
+  const todays = zonedInstant(today, minutesOf(cutoff), zone);
+  return todays <= at ? todays : zonedInstant(addDays(today, -1), minutesOf(cutoff), zone);
+}
+
+/** The first cut-off after `at`. */
+function nextCutoff(cutoff: string, at: number, zone: string): number {
+  const today = localTime(at, zone).date;
+  const todays = zonedInstant(today, minutesOf(cutoff), zone);
+  return todays > at ? todays : zonedInstant(addDays(today, 1), minutesOf(cutoff), zone);
+}
+
+function closedReason(channel: ChannelDefinition, opening: number | undefined): string {
+  if (opening === undefined) return `${channel.code} has no opening ahead`;
+  const local = localTime(opening, channel.timeZone);
+  const hh = String(Math.floor(local.minutes / 60)).padStart(2, "0");
+  const mm = String(Math.floor(local.minutes % 60)).padStart(2, "0");
+  return `${channel.code} is closed until ${local.date} ${hh}:${mm} (${channel.timeZone})`;
+}

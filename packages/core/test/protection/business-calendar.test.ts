@@ -1,0 +1,174 @@
+import { fileURLToPath } from "node:url";
+import { describe, expect, test } from "vitest";
+import type { CalendarDefinition, ChannelDefinition } from "../../src/definition/types.ts";
+import { MemoryDefinitionSource } from "../../src/memory/memory-definition-source.ts";
+import { BusinessCalendar } from "../../src/protection/calendar/business-calendar.ts";
+import { chinaHolidays2026 } from "../../src/protection/calendar/china-holidays-2026.ts";
+import {
+  isWorkingDay,
+  loadHolidaySchedules,
+} from "../../src/protection/calendar/holiday-schedule.ts";
+import { engineHarness } from "../support/harness.ts";
+import { testChannel } from "../support/loan-definitions.ts";
+
+/** An instant given as Shanghai local time (UTC+8, no daylight saving). */
+const shanghai = (local: string) => Date.parse(`${local}+08:00`);
+
+function channelWith(calendar: CalendarDefinition): ChannelDefinition {
+  return { ...structuredClone(testChannel), calendar };
+}
+
+function calendarFor(calendar: CalendarDefinition) {
+  const channel = channelWith(calendar);
+  const business = new BusinessCalendar({
+    definitions: new MemoryDefinitionSource({ channels: [channel] }),
+  });
+  const gate = (at: string, kind: "call" | "poll" = "call", heldSince?: string) =>
+    business.gate({
+      channel,
+      interfaceName: kind === "call" ? "loan.apply" : "loan.query",
+      kind,
+      at: shanghai(at),
+      ...(heldSince ? { heldSince: shanghai(heldSince) } : {}),
+    });
+  return { business, gate };
+}
+
+describe("business calendars", () => {
+  test("a service window 00:30–23:30: open inside, closed after until the next opening", () => {
+    const { gate } = calendarFor({ serviceWindows: ["00:30-23:30"] });
+    expect(gate("2026-03-10T12:00:00")).toEqual({ open: true });
+    expect(gate("2026-03-10T23:30:00")).toEqual({
+      open: false,
+      until: shanghai("2026-03-11T00:30:00"),
+      reason: "lanbank is closed until 2026-03-11 00:30 (Asia/Shanghai)",
+    });
+    expect(gate("2026-03-11T00:10:00")).toMatchObject({ until: shanghai("2026-03-11T00:30:00") });
+    // Polls keep running at night unless the channel says otherwise.
+    expect(gate("2026-03-10T23:45:00", "poll")).toEqual({ open: true });
+  });
+
+  test("a window crossing midnight belongs to the day it opens", () => {
+    const { gate } = calendarFor({ serviceWindows: ["22:00-02:00"] });
+    expect(gate("2026-03-10T23:00:00")).toEqual({ open: true });
+    expect(gate("2026-03-11T01:59:00")).toEqual({ open: true });
+    expect(gate("2026-03-11T02:00:00")).toMatchObject({ until: shanghai("2026-03-11T22:00:00") });
+  });
+
+  test("working days follow the official Chinese schedule, make-up working days included", () => {
+    const { gate } = calendarFor({
+      serviceWindows: ["09:00-17:00"],
+      workingDaysOnly: true,
+      holidays: "cn",
+    });
+    // Friday evening before the Spring Festival: Saturday 14 February is a make-up working day.
+    expect(gate("2026-02-13T18:00:00")).toMatchObject({ until: shanghai("2026-02-14T09:00:00") });
+    // During the holiday (15–23 February): the first working day after it.
+    expect(gate("2026-02-16T10:00:00")).toMatchObject({ until: shanghai("2026-02-24T09:00:00") });
+    // New Year: 1–3 January off, Sunday 4 January worked.
+    expect(gate("2026-01-01T10:00:00")).toMatchObject({ until: shanghai("2026-01-04T09:00:00") });
+    // An ordinary weekend.
+    expect(gate("2026-03-14T10:00:00")).toMatchObject({ until: shanghai("2026-03-16T09:00:00") });
+    expect(isWorkingDay(chinaHolidays2026, "2026-10-10", 6)).toBe(true);
+    expect(isWorkingDay(chinaHolidays2026, "2026-10-05", 1)).toBe(false);
+  });
+
+  test("the shipped schedule file is the built-in schedule; files with one name merge", async () => {
+    const file = fileURLToPath(new URL("../../calendars/cn-2026.json", import.meta.url));
+    const [loaded] = await loadHolidaySchedules([file]);
+    expect(loaded).toEqual(chinaHolidays2026);
+  });
+
+  test("a call held back at the cut-off expires with atCutoff expire, and rolls by default", () => {
+    const expiring = calendarFor({
+      serviceWindows: ["09:00-17:00"],
+      cutoff: "23:30",
+      atCutoff: "expire",
+    });
+    // Held at 18:00: due again at the cut-off, before the next window.
+    expect(expiring.gate("2026-03-10T18:00:00")).toMatchObject({
+      until: shanghai("2026-03-10T23:30:00"),
+    });
+    expect(expiring.gate("2026-03-10T23:30:00", "call", "2026-03-10T18:00:00")).toMatchObject({
+      open: false,
+      expired: true,
+    });
+    // Due after the cut-off: it belongs to the next business day and waits for its window.
+    expect(expiring.gate("2026-03-10T23:40:00", "call", "2026-03-10T23:40:00")).toMatchObject({
+      until: shanghai("2026-03-11T09:00:00"),
+    });
+    const rolling = calendarFor({ serviceWindows: ["09:00-17:00"], cutoff: "23:30" });
+    expect(rolling.gate("2026-03-10T23:30:00", "call", "2026-03-10T18:00:00")).toMatchObject({
+      until: shanghai("2026-03-11T09:00:00"),
+    });
+  });
+
+  test("per interface: a poll held to the windows, a call free of them", () => {
+    const { gate } = calendarFor({
+      serviceWindows: ["09:00-17:00"],
+      interfaces: { "loan.query": ["serviceWindows"], "loan.apply": [] },
+    });
+    expect(gate("2026-03-10T20:00:00", "call")).toEqual({ open: true });
+    expect(gate("2026-03-10T20:00:00", "poll")).toMatchObject({
+      until: shanghai("2026-03-11T09:00:00"),
+    });
+  });
+
+  test("routing sees a closed channel as closed", async () => {
+    const { business } = calendarFor({ serviceWindows: ["09:00-17:00"] });
+    expect(await business.isOpen("lanbank", shanghai("2026-03-10T20:00:00"))).toEqual({
+      open: false,
+      reason: "lanbank is closed until 2026-03-11 09:00 (Asia/Shanghai)",
+    });
+    expect(await business.isOpen("other", shanghai("2026-03-10T20:00:00"))).toEqual({ open: true });
+  });
+});
+
+describe("the engine keeps to the channel's calendar (manual clock)", () => {
+  test("a call outside the window is not sent; the instance is due at the window's start and sends then", async () => {
+    const h = engineHarness({ channel: channelWith({ serviceWindows: ["09:00-17:00"] }) });
+    h.clock.set(shanghai("2026-03-10T20:00:00"));
+    h.transport.script("/loan/apply", { body: { status: "SUCCESS" } });
+    const loan = await h.startLoan("L-1");
+    await h.engine.runDue();
+    const held = await h.store.getInstance(loan.id);
+    expect(held).toMatchObject({ step: "apply", status: "active", attempt: 0 });
+    expect(held?.nextRunAt).toBe(shanghai("2026-03-11T09:00:00"));
+    expect(held?.lastError?.code).toBe("CALENDAR_CLOSED");
+    expect(h.transport.count("/loan/apply")).toBe(0);
+
+    await h.clock.advance(shanghai("2026-03-11T08:59:59") - h.clock.now());
+    expect(await h.engine.runDue()).toBe(0);
+    await h.clock.advance(1000);
+    await h.engine.runDue();
+    expect(h.transport.count("/loan/apply")).toBe(1);
+    expect(await h.store.getInstance(loan.id)).toMatchObject({ status: "succeeded" });
+  });
+
+  test("with atCutoff expire, a call still waiting at the cut-off is parked unsent", async () => {
+    const h = engineHarness({
+      channel: channelWith({
+        serviceWindows: ["09:00-17:00"],
+        cutoff: "23:30",
+        atCutoff: "expire",
+      }),
+    });
+    h.clock.set(shanghai("2026-03-10T18:00:00"));
+    const loan = await h.startLoan("L-1");
+    await h.engine.runDue();
+    expect((await h.store.getInstance(loan.id))?.nextRunAt).toBe(shanghai("2026-03-10T23:30:00"));
+    await h.clock.advance(shanghai("2026-03-10T23:30:00") - h.clock.now());
+    await h.engine.runDue();
+    const parked = await h.store.getInstance(loan.id);
+    expect(parked).toMatchObject({ step: "apply", status: "active", nextRunAt: null });
+    expect(parked?.lastError?.code).toBe("CALENDAR_CUTOFF_EXPIRED");
+    expect(h.transport.count("/loan/apply")).toBe(0);
+    expect(h.events).toContainEqual(
+      expect.objectContaining({
+        type: "instance.attention",
+        instanceId: loan.id,
+        reason: "parked",
+      }),
+    );
+  });
+});
