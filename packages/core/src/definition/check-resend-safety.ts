@@ -37,6 +37,9 @@ export function checkResendSafety(
         });
       }
     }
+    if (step.kind === "poll" && step.onNotReceived !== undefined) {
+      problems.push(...checkNotReceived(behavior, channel, file, code, step.onNotReceived.resend));
+    }
     if (step.kind === "poll" && isUnsafeCall(step.onExhausted)) {
       problems.push({
         code: "unsafe-resend",
@@ -47,6 +50,41 @@ export function checkResendSafety(
     }
   }
   return problems;
+}
+
+/**
+ * A recovery resend goes back to the call whose unknown outcome this query recovers, and only to
+ * one whose interface declares that the partner deduplicates by our serial.
+ */
+function checkNotReceived(
+  behavior: BehaviorDefinition,
+  channel: ChannelDefinition,
+  file: string,
+  code: string,
+  resend: string,
+): Problem[] {
+  const target = behavior.steps[resend];
+  // A step that does not exist is already reported (`unknown-step`).
+  if (target === undefined) return [];
+  const pointer = toPointer(["steps", code, "onNotReceived", "resend"]);
+  const problem = (message: string): Problem[] => [
+    { code: "unsafe-resend", file, pointer, message },
+  ];
+  if (target.kind !== "call")
+    return problem(
+      `"onNotReceived" of "${code}" names "${resend}", which is not a call step; name the call whose unknown outcome this query recovers`,
+    );
+  const iface = channel.interfaces[target.interface];
+  if (iface === undefined) return [];
+  if (iface.deduplicatesSerial === undefined)
+    return problem(
+      `"onNotReceived" of "${code}" resends "${resend}", but interface "${target.interface}" does not declare "deduplicatesSerial": resend only to a partner that deduplicates by our serial (declare it on the interface if its documentation says so), else route "order does not exist" to manual review`,
+    );
+  if (target.onUnknownOutcome !== code)
+    return problem(
+      `"onNotReceived" of "${code}" resends "${resend}", whose "onUnknownOutcome" is not "${code}": only the query that recovers a call's unknown outcome may resend it`,
+    );
+  return [];
 }
 
 function isIdempotent(step: CallStep, channel: ChannelDefinition): boolean {

@@ -19,6 +19,7 @@ const fallbackKinds = new Set<StepEdgeAttributes["kind"]>([
   "retryExhausted",
   "deadline",
   "exhausted",
+  "resend",
 ]);
 
 export interface RenderGraphOptions {
@@ -141,6 +142,8 @@ function edgeLabel(edge: StepEdgeAttributes, options: RenderGraphOptions): strin
       return "deadline";
     case "exhausted":
       return "schedule exhausted";
+    case "resend":
+      return "not received: resend";
     case "next":
       return "";
   }

@@ -9,6 +9,7 @@ export type TransitionKind =
   | "retryExhausted"
   | "deadline"
   | "exhausted"
+  | "resend"
   | "next";
 
 export interface StepTransition {
@@ -54,6 +55,13 @@ export function stepTransitions(step: StepDefinition): StepTransition[] {
       break;
     case "poll":
       fallback("exhausted", "onExhausted", step.onExhausted);
+      if (step.onNotReceived !== undefined)
+        transitions.push({
+          kind: "resend",
+          to: step.onNotReceived.resend,
+          when: step.onNotReceived.when,
+          pointer: toPointer(["onNotReceived", "resend"]),
+        });
       break;
     case "callback":
       fallback("otherwise", "otherwise", step.otherwise);

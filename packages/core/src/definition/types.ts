@@ -93,6 +93,14 @@ export interface InterfaceDefinition {
   retry?: RetryPolicy;
   /** Whether the partner treats a resend with the same serial number as the same request. */
   idempotent?: boolean;
+  /**
+   * The partner deduplicates this interface's requests by our serial or business number (Alipay
+   * `out_biz_no`, WeChat Pay and Swiftpass `out_trade_no`): a second request with the same number
+   * never makes a second order. Only then may a recovery query that proves the order does not
+   * exist (`onNotReceived` of a poll step) resend the call, with the same serial, no earlier than
+   * `grace` (default `1m`) after the first send.
+   */
+  deduplicatesSerial?: { grace?: Duration };
   /** Status table applied to this interface's answers (overrides the channel's). */
   statusTable?: StatusTable;
   /** Charset of this interface's messages (overrides the channel's). */
@@ -435,6 +443,14 @@ export interface PollStep extends StepBase, WaitingStep {
   routes: Route[];
   /** Next step when the schedule is used up (normally manual review, never a resend). */
   onExhausted: string;
+  /**
+   * Recovery after an unknown outcome: when `when` holds for an answer (the partner says the order
+   * does not exist), resend the call `resend` with the serial of the attempt whose outcome was
+   * unknown, no earlier than its interface's `deduplicatesSerial.grace` after that attempt was
+   * sent. Only for calls whose interface declares `deduplicatesSerial`; otherwise the routes
+   * decide (normally manual review).
+   */
+  onNotReceived?: { when: Expression; resend: string };
 }
 
 export interface CallbackStep extends StepBase, RoutedStep, WaitingStep {
@@ -446,7 +462,10 @@ export interface CallbackStep extends StepBase, RoutedStep, WaitingStep {
   /** Next step when the deadline passes (normally a query). */
   onDeadline: string;
   /** Optionally poll while waiting; whichever settles first wins. */
-  poll?: Omit<PollStep, "kind" | "routes" | "onExhausted" | "description" | "moneyMoved" | "sla">;
+  poll?: Omit<
+    PollStep,
+    "kind" | "routes" | "onExhausted" | "onNotReceived" | "description" | "moneyMoved" | "sla"
+  >;
 }
 
 export interface DelayStep extends StepBase, WaitingStep {

@@ -61,7 +61,11 @@ export function applyDecision(
 
   if (decision.type === "leave") {
     const target = run.behavior.definition.steps[decision.to]!;
-    const schedule = entrySchedule(target, now);
+    const entry = entrySchedule(target, now);
+    const schedule =
+      decision.notBefore !== undefined && entry.nextRunAt !== null
+        ? { ...entry, nextRunAt: Math.max(entry.nextRunAt, decision.notBefore) }
+        : entry;
     const quota = quotaHoldChange(run.behavior.definition, from, {
       step: decision.to,
       status: schedule.status,
@@ -77,7 +81,7 @@ export function applyDecision(
         attempt: 0,
         nextRunAt: schedule.nextRunAt,
         waitingFor: schedule.waitingFor,
-        inFlight: null,
+        inFlight: decision.inFlight ?? null,
         lastError: error ?? null,
         ...(context ? { context } : {}),
       },

@@ -100,6 +100,7 @@ const channelShapes = {
       "breaker",
       "retry",
       "idempotent",
+      "deduplicatesSerial",
       "statusTable",
       "charset",
     ],
@@ -153,7 +154,7 @@ const behaviorShapes = {
   ),
   pollStep: shape<PollStep>()(
     ["kind", "interface", "request", "schedule", "routes", "onExhausted"],
-    ["description", "response", "moneyMoved", "sla"],
+    ["description", "response", "moneyMoved", "sla", "onNotReceived"],
   ),
   callbackPoll: shape<NonNullable<CallbackStep["poll"]>>()(
     ["interface", "request", "schedule"],

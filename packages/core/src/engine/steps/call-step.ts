@@ -190,6 +190,17 @@ function unknownOutcome(
   log: Exchange["log"] | undefined,
 ): StepDecision {
   if (step.onUnknownOutcome !== undefined) {
+    // A partner that deduplicates by serial lets the recovery query resend this very attempt.
+    const carried = run.channel.definition.interfaces[step.interface]?.deduplicatesSerial
+      ? {
+          inFlight: {
+            step: inFlight.step,
+            attempt: inFlight.attempt,
+            serial: inFlight.serial,
+            startedAt: inFlight.startedAt,
+          },
+        }
+      : {};
     return {
       type: "leave",
       to: step.onUnknownOutcome,
@@ -197,6 +208,7 @@ function unknownOutcome(
       event: "call",
       outcome: "unknownOutcome",
       error,
+      ...carried,
       ...(log ? { log } : {}),
     };
   }

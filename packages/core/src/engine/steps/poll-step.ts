@@ -1,9 +1,11 @@
 import { parseDuration } from "../../definition/duration.ts";
 import type { CallbackStep, PollStep, Route } from "../../definition/types.ts";
 import { CapflowError, isCapflowError } from "../../errors.ts";
+import type { InFlightCall } from "../../ports/instance-store.ts";
 import { answerRouteEnv, exchangeWithPartner } from "../partner-exchange.ts";
 import type { StepRun } from "../step-run.ts";
 import { park } from "./call-step.ts";
+import { resendNotReceived } from "./resend-not-received.ts";
 import { refusalDelay } from "./retry-policy.ts";
 import { chooseStepRoute } from "./route-choice.ts";
 import type { StepDecision } from "./step-decision.ts";
@@ -33,6 +35,7 @@ export async function pollOnce(
   spec: PollSpec,
   routes: Route[],
   otherwise?: string,
+  recovery?: PollStep,
 ): Promise<PollResult> {
   let exchange: Awaited<ReturnType<typeof exchangeWithPartner>>;
   try {
@@ -55,7 +58,7 @@ export async function pollOnce(
     return {
       kind: "unsettled",
       outcome: failure.code,
-      decision: park(run, null, failure, undefined),
+      decision: park(run, carriedInFlight(run), failure, undefined),
     };
   }
   if (exchange.kind === "not-admitted")
@@ -69,12 +72,22 @@ export async function pollOnce(
     return { kind: "unsettled", outcome: exchange.errorClass, log: exchange.log };
   const { result, fields } = exchange;
   const env = answerRouteEnv(run, exchange);
+  const resend = recovery ? resendNotReceived(run, recovery, env) : undefined;
+  if (resend !== undefined) {
+    if ("parked" in resend)
+      return {
+        kind: "unsettled",
+        outcome: "routeError",
+        decision: { ...resend.parked, log: exchange.log, fields } as StepDecision,
+      };
+    return { kind: "settled", decision: { ...resend, log: exchange.log, fields } as StepDecision };
+  }
   const route = chooseStepRoute(routes, otherwise, env, run);
   if (route.kind === "error")
     return {
       kind: "unsettled",
       outcome: "routeError",
-      decision: park(run, null, route.error, exchange.log, fields),
+      decision: park(run, carriedInFlight(run), route.error, exchange.log, fields),
     };
   if (route.kind === "none")
     return { kind: "unsettled", outcome: result.outcome, log: exchange.log, fields };
@@ -94,7 +107,7 @@ export async function pollOnce(
 
 /** A `poll` step: query on its schedule until a route matches; when used up, `onExhausted`. */
 export async function executePollStep(run: StepRun, step: PollStep): Promise<StepDecision> {
-  const result = await pollOnce(run, step, step.routes);
+  const result = await pollOnce(run, step, step.routes, undefined, step);
   return afterPoll(run, step, result, () => ({
     type: "leave",
     to: step.onExhausted,
@@ -120,7 +133,7 @@ export function afterPoll(
       status: "waiting",
       nextRunAt: result.until ?? now + refusalDelay(result.retryAfterMs),
       attempt: run.record.attempt,
-      inFlight: null,
+      inFlight: carriedInFlight(run),
       event: "wait",
       outcome: `notAdmitted:${result.reason}`,
     };
@@ -135,10 +148,19 @@ export function afterPoll(
     status: "waiting",
     nextRunAt,
     attempt: polls,
-    inFlight: null,
+    inFlight: carriedInFlight(run),
     event: "poll",
     outcome: result.outcome,
     ...(result.log ? { log: result.log } : {}),
     ...(result.fields ? { fields: result.fields } : {}),
   };
+}
+
+/**
+ * A call attempt of another step whose outcome is unknown stays recorded while this step polls
+ * for it (only calls to interfaces that deduplicate by serial carry one here).
+ */
+function carriedInFlight(run: StepRun): InFlightCall | null {
+  const carried = run.record.inFlight;
+  return carried !== null && carried.step !== run.stepCode ? carried : null;
 }

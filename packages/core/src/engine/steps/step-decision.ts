@@ -19,6 +19,13 @@ export interface LeaveStep {
   log?: ExchangeLog;
   consumedInbox?: string[];
   error?: CapflowError;
+  /**
+   * A call attempt whose outcome is not known yet, carried to the step that recovers it (a
+   * query) so that step can resend it with its serial. Default: none.
+   */
+  inFlight?: InFlightCall;
+  /** The next step runs no earlier than this (a resend's grace period). */
+  notBefore?: number;
 }
 
 /** Stay in the current step: retry later, keep waiting, or park for an operator. */
