@@ -202,6 +202,8 @@ export type * from "./ports/routing.ts";
 export { isSettled, settledStatuses } from "./ports/instance-store.ts";
 export type * from "./ports/limiter.ts";
 export type * from "./ports/lock-provider.ts";
+export type * from "./ports/operator-token-store.ts";
+export { operatorRoles } from "./ports/operator-token-store.ts";
 export type { SecretResolveOptions, SecretResolver } from "./ports/secret-resolver.ts";
 export type * from "./ports/transport.ts";
 export type * from "./ports/wake-up-source.ts";
@@ -234,6 +236,7 @@ export { currentLock, type WithLockOptions, withLock } from "./runtime/with-lock
 
 // the engine, its callbacks, and the worker loop
 export {
+  type ActionOptions,
   type Actor,
   createEngine,
   Engine,

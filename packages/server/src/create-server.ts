@@ -1,4 +1,9 @@
-import { CapflowError, type Engine } from "@capflow/core";
+import {
+  CapflowError,
+  type DefinitionSource,
+  type Engine,
+  type InstanceStore,
+} from "@capflow/core";
 import Fastify, { type FastifyInstance } from "fastify";
 import { callbackRoutes } from "./callbacks/callback-routes.ts";
 import { healthRoutes } from "./health/health-routes.ts";
@@ -9,10 +14,20 @@ import { loggerOptions, type ServerLogOptions } from "./http/logger-options.ts";
 import { resolveLimits, type ServerLimits } from "./http/server-limits.ts";
 import type { CapflowMetrics } from "./metrics/capflow-metrics.ts";
 import { metricsRoute } from "./metrics/metrics-route.ts";
+import { type OperatorApiOptions, opsRoutes } from "./ops/ops-routes.ts";
 
 export interface CreateServerOptions {
   /** The engine callbacks go to and operator actions run on. */
   engine: Engine;
+  /** The engine's store: the operator API reads listings, histories and the inbox from it. */
+  store?: InstanceStore;
+  /** The engine's definitions: the operator API masks data and checks steps with them. */
+  definitions?: DefinitionSource;
+  /**
+   * Serves the operator API under `/v1/ops` with these ways to authenticate (API tokens, the
+   * host's own hook); needs `store` and `definitions`. Default: no operator API.
+   */
+  operators?: OperatorApiOptions;
   /**
    * What `/readyz` checks, by name (e.g. `{ database: () => db.knex.raw("select 1") }`).
    * Default: nothing, so `/readyz` answers like `/healthz`.
@@ -29,8 +44,9 @@ export interface CreateServerOptions {
 }
 
 /**
- * Builds capflow's HTTP server on Fastify, not yet listening: health (`/healthz`, `/readyz`) and
- * funder callbacks (`/callbacks/:channel/:callback[/:account]`). Listen with
+ * Builds capflow's HTTP server on Fastify, not yet listening: health (`/healthz`, `/readyz`),
+ * funder callbacks (`/callbacks/:channel/:callback[/:account]`) and, with `operators`, the operator
+ * API (`/v1/ops/...`). Listen with
  * `await app.listen({ port, host })`; `await app.close()` stops taking requests, lets those in
  * progress finish, and answers 503 meanwhile.
  *
@@ -46,6 +62,8 @@ export function createServer(options: CreateServerOptions): FastifyInstance {
     bodyLimit: limits.bodyLimitBytes,
     serverFactory: (handler) => createHttpServer(limits, handler),
     return503OnClosing: true,
+    // Unknown fields are refused (`additionalProperties: false`), not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
     forceCloseConnections: "idle",
   });
   app.setErrorHandler(replyWithError);
@@ -65,5 +83,21 @@ export function createServer(options: CreateServerOptions): FastifyInstance {
   });
   app.register(callbackRoutes, { prefix: "/callbacks", engine: options.engine });
   if (options.metrics) app.register(metricsRoute, { metrics: options.metrics });
+  if (options.operators !== undefined) {
+    const { store, definitions } = options;
+    if (store === undefined || definitions === undefined) {
+      throw new CapflowError(
+        "CONFIG_INVALID",
+        "the operator API reads the store and the definitions: pass store and definitions with operators",
+      );
+    }
+    app.register(opsRoutes, {
+      ...options.operators,
+      prefix: "/v1/ops",
+      engine: options.engine,
+      store,
+      definitions,
+    });
+  }
   return app;
 }

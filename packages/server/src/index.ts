@@ -11,7 +11,24 @@
  * process.once("SIGTERM", () => void app.close());
  * ```
  */
+export type { OperatorAuthOptions } from "./auth/authenticate.ts";
+export { type Operator, type OperatorAuthenticator, roleAllows } from "./auth/operator.ts";
+export {
+  hashOperatorToken,
+  type IssueTokenRequest,
+  issueOperatorToken,
+  operatorTokenPrefix,
+} from "./auth/operator-tokens.ts";
+export { type TrustedHeaderOptions, trustedHeaderAuth } from "./auth/trusted-headers.ts";
 export { type CreateServerOptions, createServer } from "./create-server.ts";
+export type {
+  HistoryEntryView,
+  InboxEntryView,
+  InstanceDetailView,
+  InstanceSummaryView,
+} from "./ops/instance-views.ts";
+export type { OperatorApiOptions } from "./ops/ops-routes.ts";
+export type { TokenView } from "./ops/token-routes.ts";
 export {
   type ErrorBody,
   httpStatusFor,

@@ -31,6 +31,10 @@ export {
 } from "./open-store.ts";
 export { KnexInstanceStore, type KnexInstanceStoreOptions } from "./knex-instance-store.ts";
 export {
+  KnexOperatorTokenStore,
+  type KnexOperatorTokenStoreOptions,
+} from "./knex-operator-token-store.ts";
+export {
   KnexDefinitionSource,
   type KnexDefinitionSourceOptions,
 } from "./knex-definition-source.ts";

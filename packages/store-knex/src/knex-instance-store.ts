@@ -306,6 +306,14 @@ export class KnexInstanceStore implements InstanceStore, OutboxStore, StoreStati
       where.push("updated_at < ?");
       bindings.push(timeParam(filter.updatedBefore));
     }
+    if (filter.step !== undefined) {
+      where.push("step = ?");
+      bindings.push(filter.step);
+    }
+    if (filter.createdBefore !== undefined) {
+      where.push("created_at < ?");
+      bindings.push(timeParam(filter.createdBefore));
+    }
     // Keyset paging: a row comparison starts the scan at the cursor. Ids compare in code point
     // order (COLLATE "C"), the same in every database whatever its default collation.
     if (filter.after !== undefined) {

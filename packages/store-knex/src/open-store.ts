@@ -9,6 +9,7 @@ import {
   type KnexDefinitionSourceOptions,
 } from "./knex-definition-source.ts";
 import { KnexInstanceStore } from "./knex-instance-store.ts";
+import { KnexOperatorTokenStore } from "./knex-operator-token-store.ts";
 import { type MigrationResult, migrateSchema } from "./migrate.ts";
 import { claimPgliteFolder } from "./pglite-folder-owner.ts";
 import { PostgresWakeUps } from "./postgres-wake-ups.ts";
@@ -32,6 +33,8 @@ export interface CapflowDatabase {
    * connection of their own. Absent on PGlite, where workers poll.
    */
   readonly wakeUps?: WakeUpSource;
+  /** Operators' API tokens (digests only), for `@capflow/server`. */
+  readonly operatorTokens: KnexOperatorTokenStore;
   /** Applies pending migrations; safe when several nodes call it at once. */
   migrate(): Promise<MigrationResult>;
   close(): Promise<void>;
@@ -179,6 +182,7 @@ function assemble(
     }),
     definitions: new KnexDefinitionSource(knex, { ...definitionOptions, schema, target }),
     ...(wakeUps ? { wakeUps } : {}),
+    operatorTokens: new KnexOperatorTokenStore(knex, { schema, target }),
     async migrate() {
       try {
         return await migrateSchema(knex, schema, serializeMigrations);

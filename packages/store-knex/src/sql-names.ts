@@ -54,6 +54,8 @@ export interface QualifiedNames {
   intakeRequests: string;
   /** Trigger function sending `NOTIFY "<schema>.due"`, migration 0016. */
   notifyDue: string;
+  /** Operators' API tokens (digests), migration 0006. */
+  operatorTokens: string;
 }
 
 export function qualifiedNames(schema: string): QualifiedNames {
@@ -84,6 +86,7 @@ export function qualifiedNames(schema: string): QualifiedNames {
     intakeNonces: q("intake_nonces"),
     intakeRequests: q("intake_requests"),
     notifyDue: q("notify_due"),
+    operatorTokens: q("operator_tokens"),
   };
 }
 

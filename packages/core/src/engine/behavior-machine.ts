@@ -87,7 +87,7 @@ export class BehaviorMachine {
 
   /** An operator's move to any step: outside the graph on purpose, and recorded as such. */
   moveTo(from: MachineSnapshot, to: string, at: number): MachineSnapshot {
-    if (this.#behavior.steps[to] === undefined) {
+    if (!Object.hasOwn(this.#behavior.steps, to)) {
       throw new CapflowError(
         "DEFINITION_INVALID",
         `step "${to}" does not exist in ${this.machine.id}`,

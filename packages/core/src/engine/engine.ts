@@ -37,7 +37,7 @@ import {
   migrateInstances,
 } from "./migrate-instances.ts";
 import { newSerial } from "./new-id.ts";
-import { type Actor, OperatorActions } from "./operator-actions.ts";
+import { type ActionOptions, type Actor, OperatorActions } from "./operator-actions.ts";
 import {
   type CallbackAcknowledgement,
   type InboundHttpRequest,
@@ -57,7 +57,7 @@ export type {
   MoveKind,
   RefusalReason,
 } from "./migrate-instances.ts";
-export type { Actor } from "./operator-actions.ts";
+export type { ActionOptions, Actor } from "./operator-actions.ts";
 export type { RunDueOptions } from "./run-due.ts";
 export type { ChannelStartRequest, ProductStartRequest, StartRequest } from "./start-instance.ts";
 
@@ -266,19 +266,27 @@ export class Engine {
     return this.#core.store.history(id);
   }
 
-  /** Makes the instance due now (after fixing what parked it). Clears nothing else. */
-  async retryNow(id: string, actor: Actor): Promise<InstanceRecord> {
-    return this.#operators.retryNow(id, actor);
+  /**
+   * Makes the instance due now (after fixing what parked it). Clears nothing else. With
+   * `expectedVersion`, only if the instance is still at that version (else `STORE_CONFLICT`).
+   */
+  async retryNow(id: string, actor: Actor, options?: ActionOptions): Promise<InstanceRecord> {
+    return this.#operators.retryNow(id, actor, options);
   }
 
   /** Moves the instance to any step of its pinned version, even out of a settled state. */
-  async moveTo(id: string, step: string, actor: Actor): Promise<InstanceRecord> {
-    return this.#operators.moveTo(id, step, actor);
+  async moveTo(
+    id: string,
+    step: string,
+    actor: Actor,
+    options?: ActionOptions,
+  ): Promise<InstanceRecord> {
+    return this.#operators.moveTo(id, step, actor, options);
   }
 
   /** Cancels an unsettled instance. A call possibly in flight is not undone at the partner. */
-  async cancel(id: string, actor: Actor): Promise<InstanceRecord> {
-    return this.#operators.cancel(id, actor);
+  async cancel(id: string, actor: Actor, options?: ActionOptions): Promise<InstanceRecord> {
+    return this.#operators.cancel(id, actor, options);
   }
 
   /**

@@ -21,6 +21,16 @@ export interface Actor {
   why: string;
 }
 
+/** Options of an operator action. */
+export interface ActionOptions {
+  /**
+   * The version the operator saw: the action applies only to the instance still at that version,
+   * else it fails with `STORE_CONFLICT` and changes nothing (what the operator decided on has
+   * changed). Without it, the action is re-applied to the fresh state when a worker commits first.
+   */
+  expectedVersion?: number;
+}
+
 /** How often an action is re-applied to a fresh read when a worker commits in between. */
 const maxActionRetries = 5;
 
@@ -35,8 +45,8 @@ export class OperatorActions {
   ) {}
 
   /** Makes the instance due now (after fixing what parked it). Clears nothing else. */
-  async retryNow(id: string, actor: Actor): Promise<InstanceRecord> {
-    return this.#operate(id, actor, "retryNow", (record) => {
+  async retryNow(id: string, actor: Actor, options: ActionOptions = {}): Promise<InstanceRecord> {
+    return this.#operate(id, actor, options, "retryNow", (record) => {
       if (isSettled(record.status)) throw settledError(record, "retry");
       return {
         changes: {
@@ -48,14 +58,19 @@ export class OperatorActions {
   }
 
   /** Moves the instance to any step of its pinned version, even out of a settled state. */
-  async moveTo(id: string, step: string, actor: Actor): Promise<InstanceRecord> {
+  async moveTo(
+    id: string,
+    step: string,
+    actor: Actor,
+    options: ActionOptions = {},
+  ): Promise<InstanceRecord> {
     const record = await this.mustGet(id);
     const behavior = await this.runtime.behavior(
       record.channel,
       record.behavior,
       record.behaviorVersion,
     );
-    return this.#operate(id, actor, `moveTo:${step}`, (current) => {
+    return this.#operate(id, actor, options, `moveTo:${step}`, (current) => {
       const now = this.core.clock.now();
       const snapshot = behavior.machine.moveTo(current.snapshot as MachineSnapshot, step, now);
       const schedule = entrySchedule(behavior.definition.steps[step]!, now);
@@ -81,14 +96,14 @@ export class OperatorActions {
   }
 
   /** Cancels an unsettled instance. A call possibly in flight is not undone at the partner. */
-  async cancel(id: string, actor: Actor): Promise<InstanceRecord> {
+  async cancel(id: string, actor: Actor, options: ActionOptions = {}): Promise<InstanceRecord> {
     const found = await this.mustGet(id);
     const behavior = await this.runtime.behavior(
       found.channel,
       found.behavior,
       found.behaviorVersion,
     );
-    return this.#operate(id, actor, "cancel", (record) => {
+    return this.#operate(id, actor, options, "cancel", (record) => {
       if (isSettled(record.status)) throw settledError(record, "cancel");
       const quota = quotaHoldChange(behavior.definition, record, {
         step: record.step,
@@ -128,6 +143,7 @@ export class OperatorActions {
   async #operate(
     id: string,
     actor: Actor,
+    options: ActionOptions,
     action: string,
     change: (record: InstanceRecord) => {
       changes: InstanceChanges;
@@ -137,6 +153,8 @@ export class OperatorActions {
   ): Promise<InstanceRecord> {
     for (let attempt = 0; ; attempt++) {
       const record = await this.mustGet(id);
+      const expected = options.expectedVersion;
+      if (expected !== undefined && record.version !== expected) throw movedError(record, expected);
       const { changes, toStep, quota } = change(record);
       const now = this.core.clock.now();
       const transition: Transition = {
@@ -173,11 +191,20 @@ export class OperatorActions {
         }
         return next;
       } catch (error) {
-        // A worker committed in between: re-read and apply the action to the new state.
+        // A worker committed in between: re-read and apply the action to the new state, unless
+        // the operator decided on the state it had (the re-read then refuses).
         if (!isCapflowError(error, "STORE_CONFLICT") || attempt >= maxActionRetries) throw error;
       }
     }
   }
+}
+
+function movedError(record: InstanceRecord, expected: number): CapflowError {
+  return new CapflowError(
+    "STORE_CONFLICT",
+    `instance ${record.id} is at version ${record.version}, not ${expected}: it changed since you looked (now ${record.status} at ${record.step}); look again and decide on what it is now`,
+    { context: { instance: record.id, step: record.step } },
+  );
 }
 
 function settledError(record: InstanceRecord, action: string): CapflowError {

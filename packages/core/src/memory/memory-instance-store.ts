@@ -183,6 +183,8 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
       if (filter.behaviorVersion !== undefined && record.behaviorVersion !== filter.behaviorVersion)
         continue;
       if (filter.updatedBefore !== undefined && record.updatedAt >= filter.updatedBefore) continue;
+      if (filter.step !== undefined && record.step !== filter.step) continue;
+      if (filter.createdBefore !== undefined && record.createdAt >= filter.createdBefore) continue;
       if (filter.after !== undefined && compareListing(record, filter.after) <= 0) continue;
       result.push(copy(record));
     }

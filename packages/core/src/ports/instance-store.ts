@@ -213,6 +213,10 @@ export interface InstanceFilter {
   status?: InstanceStatus[];
   /** Only instances pinned to this behavior version. */
   behaviorVersion?: number;
+  /** Only instances at this step. */
+  step?: string;
+  /** Only instances created before this time. */
+  createdBefore?: number;
   /** Only instances not updated since this time (stuck instances). */
   updatedBefore?: number;
   /** Only instances after this one in the listing's order (the last row of the previous page). */

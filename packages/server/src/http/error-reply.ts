@@ -65,6 +65,7 @@ export function toRequestError(error: unknown): CapflowError {
 /** Sends `{ error: { code, message } }` with the status of its code. */
 export function sendError(reply: FastifyReply, error: CapflowError): FastifyReply {
   const body: ErrorBody = { error: { code: error.code, message: error.message } };
+  if (error.code === "AUTH_REQUIRED") reply.header("www-authenticate", 'Bearer realm="capflow"');
   return reply.code(httpStatusFor(error)).type("application/json; charset=utf-8").send(body);
 }
 

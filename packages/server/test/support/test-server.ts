@@ -2,12 +2,13 @@ import { randomBytes } from "node:crypto";
 import {
   createEngine,
   type Engine,
+  type OperatorRole,
   ProcessorRegistry,
   registerBuiltinProcessors,
 } from "@capflow/core";
 import { type CapflowDatabase, openPostgresStore, pushDefinitions } from "@capflow/store-knex";
 import type { FastifyInstance } from "fastify";
-import { type CreateServerOptions, createServer } from "../../src/index.ts";
+import { type CreateServerOptions, createServer, issueOperatorToken } from "../../src/index.ts";
 import { orderBehavior, shopChannel } from "./shop-definitions.ts";
 
 /** Set by CI; integration tests skip (saying so) without it. */
@@ -17,6 +18,51 @@ export const skipMessage =
   "server integration tests skipped: set DATABASE_URL (e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/test) to run them";
 
 if (!databaseUrl) console.warn(skipMessage);
+
+/** A token per role, made in the test server's store. */
+export async function tokensByRole(db: CapflowDatabase) {
+  const make = async (role: OperatorRole) =>
+    (await issueOperatorToken(db.operatorTokens, { name: `test-${role}`, role })).token;
+  return {
+    viewer: await make("viewer"),
+    operator: await make("operator"),
+    admin: await make("admin"),
+  };
+}
+
+/** What `opsClient` answers: status, headers and the JSON body, read loosely. */
+export interface OpsAnswer {
+  status: number;
+  headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: test answers are read loosely
+  json: any;
+}
+
+export type OpsClient = (
+  method: string,
+  path: string,
+  options?: { token?: string; body?: unknown; headers?: Record<string, string> },
+) => Promise<OpsAnswer>;
+
+/** fetch with an operator token and a JSON body. */
+export function opsClient(baseUrl: string): OpsClient {
+  return async (method, path, options = {}) => {
+    const answer = await fetch(`${baseUrl}/v1/ops${path}`, {
+      method,
+      headers: {
+        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+        ...(options.body === undefined ? {} : { "content-type": "application/json" }),
+        ...options.headers,
+      },
+      ...(options.body === undefined
+        ? {}
+        : { body: typeof options.body === "string" ? options.body : JSON.stringify(options.body) }),
+    });
+    const text = await answer.text();
+    const json: unknown = text === "" ? undefined : JSON.parse(text);
+    return { status: answer.status, headers: answer.headers, json };
+  };
+}
 
 export interface TestServer {
   app: FastifyInstance;
@@ -46,7 +92,14 @@ export async function startTestServer(
     definitions: db.definitions,
     processors: registerBuiltinProcessors(new ProcessorRegistry()),
   });
-  const app = createServer({ log: false, ...options, engine });
+  const app = createServer({
+    log: false,
+    store: db.instances,
+    definitions: db.definitions,
+    operators: { tokens: db.operatorTokens },
+    ...options,
+    engine,
+  });
   await app.listen({ port: 0, host: "127.0.0.1" });
   const address = app.server.address();
   if (address === null || typeof address === "string") throw new Error("not listening on TCP");

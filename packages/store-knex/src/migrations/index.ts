@@ -3,6 +3,7 @@ import { inboxStaleMigration } from "./0002_inbox_stale.ts";
 import { waitingForMigration } from "./0003_waiting_for.ts";
 import { definitionPushesMigration } from "./0004_definition_pushes.ts";
 import { routingMigration } from "./0005_routing.ts";
+import { operatorsMigration } from "./0006_operators.ts";
 import { intakeMigration } from "./0007_intake.ts";
 import { outboxMigration } from "./0008_outbox.ts";
 import { stuckOrdersMigration } from "./0010_stuck_orders.ts";
@@ -18,6 +19,7 @@ export const migrations: readonly Migration[] = [
   waitingForMigration,
   definitionPushesMigration,
   routingMigration,
+  operatorsMigration,
   intakeMigration,
   outboxMigration,
   stuckOrdersMigration,

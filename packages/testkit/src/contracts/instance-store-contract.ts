@@ -561,6 +561,10 @@ export function describeInstanceStoreContract(
       });
       expect(rest.map((i) => i.id)).toEqual(["i-2", "i-3"]);
       expect((await store.listInstances({ behaviorVersion: 2 })).map((i) => i.id)).toEqual(["i-4"]);
+      const created = await store.listInstances({ createdBefore: t0 + 3 });
+      expect(created.map((i) => i.id)).toEqual(["i-0", "i-1", "i-2"]);
+      expect(await store.listInstances({ step: "nowhere" })).toEqual([]);
+      expect((await store.listInstances({ step: first[0]!.step })).length).toBe(5);
     });
 
     test("unsettledByStep counts unsettled instances per pinned version and step, with examples", async () => {

@@ -1,0 +1,149 @@
+import {
+  CapflowError,
+  type DefinitionSource,
+  type InstanceFilter,
+  type InstanceStatus,
+  type InstanceStore,
+} from "@capflow/core";
+import { parseDuration } from "@capflow/core/internal";
+import type { FastifyInstance } from "fastify";
+import {
+  type InstanceSummaryView,
+  inboxEntryView,
+  instanceDetail,
+  instanceSummary,
+} from "./instance-views.ts";
+import { decodeCursor, encodeCursor } from "./list-cursor.ts";
+import { maskingFor } from "./masking-rules.ts";
+import { idParamsSchema } from "./request-schemas.ts";
+
+export interface InstanceRoutesOptions {
+  store: InstanceStore;
+  definitions: DefinitionSource;
+}
+
+const statuses: InstanceStatus[] = [
+  "active",
+  "waiting",
+  "succeeded",
+  "failed",
+  "manual",
+  "cancelled",
+];
+
+interface ListQuery {
+  channel?: string;
+  behavior?: string;
+  status?: string;
+  step?: string;
+  businessKey?: string;
+  product?: string;
+  version?: number;
+  olderThan?: string;
+  idleFor?: string;
+  limit: number;
+  cursor?: string;
+}
+
+const listQuerySchema = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    channel: { type: "string", minLength: 1, maxLength: 200 },
+    behavior: { type: "string", minLength: 1, maxLength: 200 },
+    status: { type: "string", pattern: `^(${statuses.join("|")})(,(${statuses.join("|")}))*$` },
+    step: { type: "string", minLength: 1, maxLength: 200 },
+    businessKey: { type: "string", minLength: 1, maxLength: 500 },
+    product: { type: "string", minLength: 1, maxLength: 200 },
+    version: { type: "integer", minimum: 1 },
+    olderThan: { type: "string", pattern: "^\\d+(ms|s|m|h|d)$" },
+    idleFor: { type: "string", pattern: "^\\d+(ms|s|m|h|d)$" },
+    limit: { type: "integer", minimum: 1, maximum: 500, default: 50 },
+    cursor: { type: "string", maxLength: 1000 },
+  },
+} as const;
+
+/**
+ * `GET /instances` (search, keyset paging), `GET /instances/:id` (with history),
+ * `GET /instances/:id/inbox` (its unconsumed callbacks). Viewer role.
+ */
+export async function instanceRoutes(app: FastifyInstance, options: InstanceRoutesOptions) {
+  const { store, definitions } = options;
+
+  app.get<{ Querystring: ListQuery }>(
+    "/instances",
+    { config: { role: "viewer" }, schema: { querystring: listQuerySchema } },
+    async (request) => {
+      const query = request.query;
+      const now = Date.now();
+      const filter: InstanceFilter = {
+        limit: query.limit,
+        ...(query.channel ? { channel: query.channel } : {}),
+        ...(query.behavior ? { behavior: query.behavior } : {}),
+        ...(query.status ? { status: query.status.split(",") as InstanceStatus[] } : {}),
+        ...(query.step ? { step: query.step } : {}),
+        ...(query.businessKey ? { businessKey: query.businessKey } : {}),
+        ...(query.product ? { product: query.product } : {}),
+        ...(query.version ? { behaviorVersion: query.version } : {}),
+        ...(query.olderThan ? { createdBefore: now - duration(query.olderThan) } : {}),
+        ...(query.idleFor ? { updatedBefore: now - duration(query.idleFor) } : {}),
+        ...(query.cursor ? { after: decodeCursor(query.cursor) } : {}),
+      };
+      const found = await store.listInstances(filter);
+      const last = found.at(-1);
+      const items: InstanceSummaryView[] = found.map(instanceSummary);
+      return {
+        items,
+        nextCursor:
+          found.length === query.limit && last !== undefined
+            ? encodeCursor({ createdAt: last.createdAt, id: last.id })
+            : null,
+      };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    "/instances/:id",
+    { config: { role: "viewer" }, schema: { params: idParamsSchema } },
+    async (request) => {
+      const instance = await mustGet(store, request.params.id);
+      const [history, masking] = await Promise.all([
+        store.history(instance.id),
+        maskingFor(definitions, instance),
+      ]);
+      return { instance: instanceDetail(instance, history, masking) };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    "/instances/:id/inbox",
+    { config: { role: "viewer" }, schema: { params: idParamsSchema } },
+    async (request) => {
+      const instance = await mustGet(store, request.params.id);
+      const entries = await store.pendingInbox({
+        channel: instance.channel,
+        businessKey: instance.businessKey,
+        account: instance.account,
+      });
+      return { items: entries.map(inboxEntryView) };
+    },
+  );
+}
+
+export async function mustGet(store: InstanceStore, id: string) {
+  const instance = await store.getInstance(id);
+  if (instance === undefined) {
+    throw new CapflowError("INSTANCE_NOT_FOUND", `no instance ${id}; check the id`, {
+      context: { instance: id },
+    });
+  }
+  return instance;
+}
+
+function duration(text: string): number {
+  try {
+    return parseDuration(text as `${number}s`);
+  } catch {
+    throw new CapflowError("REQUEST_INVALID", `"${text}" is not a duration like 30s, 10m, 2h, 1d`);
+  }
+}

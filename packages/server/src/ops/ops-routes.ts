@@ -1,0 +1,35 @@
+import type { DefinitionSource, Engine, InstanceStore } from "@capflow/core";
+import type { FastifyInstance } from "fastify";
+import { type OperatorAuthOptions, operatorAuthHook } from "../auth/authenticate.ts";
+import { actionRoutes } from "./action-routes.ts";
+import { inboxRoutes } from "./inbox-routes.ts";
+import { instanceRoutes } from "./instance-routes.ts";
+import { migrationRoutes } from "./migration-routes.ts";
+import { tokenRoutes } from "./token-routes.ts";
+
+export interface OperatorApiOptions extends OperatorAuthOptions {}
+
+interface OpsRoutesOptions extends OperatorApiOptions {
+  engine: Engine;
+  store: InstanceStore;
+  definitions: DefinitionSource;
+}
+
+/**
+ * The operator API under `/v1/ops`: every request authenticated before its body is read, every
+ * route with the least role it needs (`config.role`). Shapes in `instance-views.ts`, docs in
+ * docs/serving.md.
+ */
+export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions) {
+  app.decorateRequest("operator", null);
+  app.addHook("onRequest", operatorAuthHook(options));
+  app.get("/whoami", { config: { role: "viewer" } }, async (request) => ({
+    operator: request.operator,
+  }));
+  const { engine, store, definitions } = options;
+  await app.register(instanceRoutes, { store, definitions });
+  await app.register(actionRoutes, { engine, store, definitions });
+  await app.register(inboxRoutes, { store });
+  await app.register(migrationRoutes, { engine });
+  if (options.tokens) await app.register(tokenRoutes, { tokens: options.tokens });
+}

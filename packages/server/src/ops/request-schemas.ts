@@ -1,0 +1,40 @@
+/** JSON schemas shared by the operator API's routes (validated by Fastify, extra fields refused). */
+
+export const reasonSchema = {
+  type: "string",
+  minLength: 3,
+  maxLength: 500,
+  description: "why: recorded in the history with the operator's name",
+} as const;
+
+export const expectedVersionSchema = {
+  type: "integer",
+  minimum: 1,
+  description: "the instance's version as the operator saw it; a newer one refuses with 409",
+} as const;
+
+export const idParamsSchema = {
+  type: "object",
+  required: ["id"],
+  additionalProperties: false,
+  properties: { id: { type: "string", minLength: 1, maxLength: 200 } },
+} as const;
+
+/** Body of retry and cancel. */
+export const actionBodySchema = {
+  type: "object",
+  required: ["reason", "expectedVersion"],
+  additionalProperties: false,
+  properties: { reason: reasonSchema, expectedVersion: expectedVersionSchema },
+} as const;
+
+export const moveBodySchema = {
+  type: "object",
+  required: ["step", "reason", "expectedVersion"],
+  additionalProperties: false,
+  properties: {
+    step: { type: "string", minLength: 1, maxLength: 200 },
+    reason: reasonSchema,
+    expectedVersion: expectedVersionSchema,
+  },
+} as const;
