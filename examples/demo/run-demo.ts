@@ -32,6 +32,7 @@ import { type CallbackServer, startCallbackServer } from "./callback-server.ts";
 import { DemoClock, DemoTransport } from "./demo-clock.ts";
 import { FunderBook, type FunderProfile } from "./mock-funders.ts";
 import { createProgressReporter, formatClockSpan } from "./progress.ts";
+import { reconcileDemoStatements } from "./reconcile-statements.ts";
 import { buildScenario, type ScenarioCase } from "./scenario.ts";
 import { checkRun, type DemoRun, formatSummary, type StepLogRow } from "./summary.ts";
 
@@ -338,7 +339,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     });
     const summary = formatSummary(run, { violations, differences, stillRunning });
     write(summary);
-    const problems = [...violations, ...differences];
+    // The next morning: each funder's statement of the day, reconciled against the instances.
+    const reconciliation = await reconcileDemoStatements(db, funders);
+    write(reconciliation.text);
+    const problems = [...violations, ...differences, ...reconciliation.problems];
     if (stuck) {
       problems.push(
         `${stillRunning.length} business records wait for something that never comes (nothing due, nothing in flight)`,

@@ -1,7 +1,8 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { yesterdayIn } from "@capflow/reconcile";
+import { afterAll, beforeAll, describe, expect, onTestFinished, test } from "vitest";
 import { insertInstance } from "../../reconcile/test/support/instances.ts";
 import { openTestPostgres } from "../../store-knex/test/support/databases.ts";
 import { runCapflow } from "./support/run-capflow.ts";
@@ -147,6 +148,31 @@ describe("capflow reconcile", () => {
         expect(open.stdout).not.toContain("L002");
         expect(open.stdout).toContain("1 difference");
       });
+
+      test("capflow worker --statements reconciles yesterday's scheduled statement, once", async () => {
+        const scheduled = await mkdtemp(join(tmpdir(), "capflow-reconcile-scheduled-"));
+        onTestFinished(() => rm(scheduled, { recursive: true, force: true }));
+        await writeFile(
+          join(scheduled, "lanbank.loan.statement.json"),
+          JSON.stringify({ ...statement, code: "loan-nightly", schedule: { after: "00:00" } }),
+        );
+        const date = yesterdayIn("Asia/Shanghai");
+        await writeFile(
+          join(scheduled, `lanbank-loan-${date.replaceAll("-", "")}.csv`),
+          "outOrderNo,amount,status\nL404,1.00,SUCCESS\n",
+        );
+        const args = ["worker", "--exit-when-idle", "--statements", scheduled, ...database()];
+        const first = await runCapflow(...args);
+        expect(first.stderr).toBe("");
+        expect(first.stdout).toContain("reconciling lanbank/loan-nightly after 00:00");
+        expect(first.stdout).toMatch(
+          new RegExp(`reconcile lanbank/loan-nightly ${date}: matched 0, missing-ours 1 \\(run `),
+        );
+        const second = await runCapflow(...args);
+        expect(second.stdout).not.toContain(`reconcile lanbank/loan-nightly ${date}:`);
+        const runs = await runCapflow("reconcile", "show", "--json", "--date", date, ...database());
+        expect(runs.stdout.trim().split("\n")).toHaveLength(1);
+      }, 60_000);
 
       test("a statement not defined, or a date not written as one, says what to do", async () => {
         const missing = await runCapflow(

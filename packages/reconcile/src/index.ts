@@ -57,3 +57,9 @@ export {
   runReconciliation,
   yesterdayIn,
 } from "./run-reconciliation.ts";
+export {
+  ReconcileSchedule,
+  type ReconcileScheduleOptions,
+  type ScheduleCheck,
+  type ScheduledRunEvent,
+} from "./reconcile-schedule.ts";

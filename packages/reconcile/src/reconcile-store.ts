@@ -220,6 +220,9 @@ export class ReconcileStore {
     const behaviorMatch =
       "i.behavior = COALESCE(l.behavior, i.behavior) AND i.behavior = ANY(?::text[])";
     const behaviors = `{${ours.behaviors.map((b) => `"${b.replace(/["\\]/g, "\\$&")}"`).join(",")}}`;
+    // Fresh rows have no statistics yet: without them the planner takes the staged lines for a
+    // handful and joins them by nested loops, quadratic on a big file.
+    await k.raw(`ANALYZE ${lines}`);
     await k.transaction(async (tx) => {
       // Repeated lines: the same key (or reference) again for one behavior.
       await tx.raw(
@@ -256,6 +259,8 @@ export class ReconcileStore {
          WHERE l.run_id = ? AND l.line_no = d.line_no AND d.first <> d.line_no`,
         [runId, runId],
       );
+      // The updates changed what the planner knows about the lines (matched or not).
+      await tx.raw(`ANALYZE ${lines}`);
       const funder = `jsonb_strip_nulls(jsonb_build_object('lineNo', l.line_no,
         'businessKey', l.business_key, 'partnerReference', l.partner_ref, 'behavior', l.behavior,
         'amount', l.amount_minor::text, 'status', l.raw_status, 'mappedStatus', l.status,

@@ -32,6 +32,7 @@ import {
   processorsOptionHelp,
 } from "../extension-modules.ts";
 import { positiveInteger } from "../positive-integer.ts";
+import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { createWorkerReporter, eventsNamingAnInstance, type LogFormat } from "../worker-report.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
 
@@ -47,6 +48,7 @@ interface WorkerCommandOptions extends DatabaseOptions, ExtensionOptions {
   summaryEvery?: string;
   logFormat: LogFormat;
   exitWhenIdle?: boolean;
+  statements?: string;
 }
 
 /**
@@ -99,6 +101,10 @@ export const workerCommand: CapflowCommand = {
           new Option("--log-format <format>", "text for people, json: one object per line")
             .choices(["text", "json"])
             .default("text"),
+        )
+        .option(
+          "--statements <dir>",
+          "also reconcile the scheduled *.statement.json of this folder, daily after each funder's cut-off (one node at a time)",
         )
         .option(
           "--exit-when-idle",
@@ -220,6 +226,10 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
         `stuck-order monitor: ${error instanceof Error ? error.message : String(error)}\n`,
       ),
     );
+    const schedule =
+      options.statements === undefined
+        ? undefined
+        : await startReconcileSchedule(db, options.statements, context, report);
     const timers: NodeJS.Timeout[] = [];
     timers.push(setInterval(() => report.minute(), summaryEveryMs));
     if (options.exitWhenIdle) {
@@ -246,6 +256,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     if (reason !== "idle") report.note("stopping", `${reason}: finishing the steps in flight…`);
     try {
       await worker.stop();
+      await schedule?.stop();
     } finally {
       process.off("SIGTERM", onSignal);
       process.off("SIGINT", onSignal);

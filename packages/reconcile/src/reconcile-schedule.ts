@@ -1,0 +1,170 @@
+import type { CapflowDatabase } from "@capflow/store-knex";
+import { DateTime } from "luxon";
+import type { FetchStatementOptions } from "./fetch-statement.ts";
+import { ReconcileStore } from "./reconcile-store.ts";
+import { type ReconciliationResult, runReconciliation } from "./run-reconciliation.ts";
+import type { StatementDefinition } from "./statement-definition.ts";
+
+export interface ReconcileScheduleOptions extends FetchStatementOptions {
+  db: Pick<CapflowDatabase, "knex" | "schema" | "target">;
+  /** Statements with a `schedule`; the others are left to `capflow reconcile run`. */
+  statements: readonly StatementDefinition[];
+  /** How often to look whether a statement is due. Default one minute. */
+  checkEveryMs?: number;
+  now?: () => Date;
+  /** Each run made, reused, or failed (`error`), for logs and alerts. */
+  onRun?: (event: ScheduledRunEvent) => void;
+}
+
+export type ScheduledRunEvent =
+  | { statement: StatementDefinition; businessDate: string; result: ReconciliationResult }
+  | { statement: StatementDefinition; businessDate: string; error: unknown };
+
+/** What one check did per statement. */
+export type ScheduleCheck = {
+  statement: string;
+  businessDate?: string;
+  outcome: "not-due" | "done-before" | "busy-elsewhere" | "waiting-to-retry" | "ran" | "failed";
+}[];
+
+/**
+ * Runs each scheduled statement once a day, after the funder's cut-off: from `schedule.after` in
+ * the statement's time zone, the previous day is due until a run of it completes; a failed try
+ * (the file not published yet) is tried again every `schedule.retryEvery` (default 10m). On
+ * PostgreSQL one node at a time: each statement's check runs under a transaction-scoped advisory
+ * lock that other nodes try and skip; a node that checks after another finished finds the run done.
+ */
+export class ReconcileSchedule {
+  readonly #options: ReconcileScheduleOptions;
+  readonly #store: ReconcileStore;
+  #timer: NodeJS.Timeout | undefined;
+  #checking: Promise<ScheduleCheck> | undefined;
+  /** When a statement and date last failed on this node (the file not published yet). */
+  readonly #failedAt = new Map<string, number>();
+
+  constructor(options: ReconcileScheduleOptions) {
+    this.#options = options;
+    this.#store = new ReconcileStore(options.db);
+  }
+
+  /** Checks now, then every `checkEveryMs`, until `stop()`. */
+  start(): void {
+    if (this.#timer !== undefined) return;
+    const tick = () => {
+      this.#checking ??= this.check().finally(() => {
+        this.#checking = undefined;
+      });
+      this.#checking.catch(() => {});
+    };
+    tick();
+    this.#timer = setInterval(tick, this.#options.checkEveryMs ?? 60_000);
+    this.#timer.unref?.();
+  }
+
+  /** Stops checking and waits for a check under way. */
+  async stop(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#checking?.catch(() => {});
+  }
+
+  /** One pass over the scheduled statements. */
+  async check(): Promise<ScheduleCheck> {
+    const result: ScheduleCheck = [];
+    for (const statement of this.#options.statements) {
+      if (statement.schedule === undefined) continue;
+      const name = `${statement.channel}/${statement.code}`;
+      const businessDate = this.dueDate(statement);
+      if (businessDate === undefined) {
+        result.push({ statement: name, outcome: "not-due" });
+        continue;
+      }
+      const outcome = await this.#withTurn(`reconcile:${name}`, () =>
+        this.#checkStatement(statement, businessDate),
+      );
+      result.push({ statement: name, businessDate, outcome: outcome ?? "busy-elsewhere" });
+    }
+    return result;
+  }
+
+  /** The business date due now (yesterday in the funder's zone, once past `after`), if any. */
+  dueDate(statement: StatementDefinition): string | undefined {
+    const now = DateTime.fromJSDate((this.#options.now ?? (() => new Date()))(), {
+      zone: statement.timeZone,
+    });
+    const [hour, minute] = (statement.schedule?.after ?? "00:00").split(":").map(Number);
+    const cutOff = now.startOf("day").set({ hour: hour ?? 0, minute: minute ?? 0 });
+    if (now < cutOff) return undefined;
+    return now.minus({ days: 1 }).toISODate()!;
+  }
+
+  async #checkStatement(
+    statement: StatementDefinition,
+    businessDate: string,
+  ): Promise<ScheduleCheck[number]["outcome"]> {
+    if (await this.#completed(statement, businessDate)) return "done-before";
+    const now = (this.#options.now ?? (() => new Date()))();
+    const retryMs = parseEvery(statement.schedule?.retryEvery ?? "10m");
+    const tried = `${statement.channel}/${statement.code}/${businessDate}`;
+    const failedAt = this.#failedAt.get(tried);
+    if (failedAt !== undefined && now.getTime() - failedAt < retryMs) return "waiting-to-retry";
+    const {
+      db,
+      statements: _s,
+      checkEveryMs: _c,
+      onRun,
+      now: clock,
+      ...fetchOptions
+    } = this.#options;
+    try {
+      const result = await runReconciliation({
+        ...fetchOptions,
+        db,
+        statement,
+        businessDate,
+        startedBy: "schedule",
+        ...(clock === undefined ? {} : { now: clock }),
+      });
+      onRun?.({ statement, businessDate, result });
+      return "ran";
+    } catch (error) {
+      this.#failedAt.set(tried, now.getTime());
+      onRun?.({ statement, businessDate, error });
+      return "failed";
+    }
+  }
+
+  async #completed(statement: StatementDefinition, businessDate: string): Promise<boolean> {
+    const runs = await this.#store.listRuns({
+      channel: statement.channel,
+      statement: statement.code,
+      businessDate,
+      limit: 20,
+    });
+    return runs.some((run) => run.state === "completed");
+  }
+
+  /**
+   * Runs `work` if no other node is doing it: a transaction-scoped advisory lock on PostgreSQL
+   * (released when the transaction ends, or the connection drops); PGlite serves one process.
+   */
+  async #withTurn<T>(key: string, work: () => Promise<T>): Promise<T | undefined> {
+    const db = this.#options.db;
+    if (db.target.startsWith("PGlite")) return work();
+    return db.knex.transaction(async (tx) => {
+      const locked = await tx.raw(
+        "SELECT pg_try_advisory_xact_lock(hashtext('capflow'), hashtext(?)) AS ok",
+        [`${db.schema}:${key}`],
+      );
+      if ((locked.rows[0] as { ok: boolean }).ok !== true) return undefined;
+      return work();
+    });
+  }
+}
+
+function parseEvery(text: string): number {
+  const match = /^(\d+)(s|m|h)$/.exec(text);
+  if (match === null) return 10 * 60_000;
+  const unit = match[2] === "s" ? 1000 : match[2] === "m" ? 60_000 : 3_600_000;
+  return Number(match[1]) * unit;
+}

@@ -1,0 +1,183 @@
+import { mkdir } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  fetchStatement,
+  openStatementBytes,
+  type StatementDefinition,
+  type StatementLine,
+  StatementReader,
+} from "../src/index.ts";
+import {
+  sshdPath,
+  sshdSkipMessage,
+  startTestSftpServer,
+  type TestSftpServer,
+} from "./support/sshd.ts";
+import { statementFolder, writeGzip } from "./support/statement-files.ts";
+
+const csv = "outOrderNo,amount\nL001,1500.00\nL002,0.01\n";
+
+const base: StatementDefinition = {
+  channel: "lanbank",
+  code: "loan-daily",
+  behaviors: ["loan"],
+  timeZone: "Asia/Shanghai",
+  source: { kind: "file", path: "unused" },
+  compression: "gzip",
+  format: { kind: "delimited" },
+  columns: { businessKey: "outOrderNo", amount: "amount" },
+};
+
+async function readAll(statement: StatementDefinition, path: string): Promise<StatementLine[]> {
+  const reader = new StatementReader(statement, await openStatementBytes(path, statement));
+  const lines: StatementLine[] = [];
+  for await (const line of reader.lines()) lines.push(line);
+  return lines;
+}
+
+describe.skipIf(sshdPath === undefined)(
+  "statements over SFTP with key authentication (OpenSSH on loopback)",
+  () => {
+    let server: TestSftpServer;
+    beforeAll(async () => {
+      server = await startTestSftpServer();
+      await mkdir(join(server.root, "out", "20261205"), { recursive: true });
+      await writeGzip(join(server.root, "out", "20261205", "loan.csv.gz"), csv);
+    });
+    afterAll(() => server?.stop());
+
+    const sftp = (overrides: Record<string, unknown> = {}): StatementDefinition => ({
+      ...base,
+      source: {
+        kind: "sftp",
+        host: server.host,
+        port: server.port,
+        username: server.username,
+        privateKey: `file:${server.clientKey}`,
+        path: `${server.root}/out/{yyyyMMdd}/loan.csv.gz`,
+        ...overrides,
+      } as StatementDefinition["source"],
+    });
+
+    it("downloads the business date's file, digests it, and removes the copy on release", async () => {
+      const fetched = await fetchStatement(
+        sftp({ hostKey: server.hostKeyFingerprint }),
+        "2026-12-05",
+      );
+      try {
+        expect(fetched).toMatchObject({ name: "loan.csv.gz", bytes: gzipSync(csv).length });
+        expect(fetched.digest).toMatch(/^[0-9a-f]{64}$/);
+        const lines = await readAll(base, fetched.path);
+        expect(lines.map((line) => [line.businessKey, line.amountMinor])).toEqual([
+          ["L001", 150000n],
+          ["L002", 1n],
+        ]);
+      } finally {
+        await fetched.release();
+      }
+      await expect(readAll(base, fetched.path)).rejects.toBeDefined();
+    });
+
+    it("a key the server does not know is refused, and unavailable", async () => {
+      await expect(
+        fetchStatement(sftp({ privateKey: `file:${server.strangerKey}` }), "2026-12-05"),
+      ).rejects.toMatchObject({
+        code: "STATEMENT_UNAVAILABLE",
+        message: expect.stringContaining(`sftp://${server.username}@127.0.0.1:${server.port}`),
+      });
+    });
+
+    it("a server showing another host key than the statement names is refused, not retried", async () => {
+      await expect(
+        fetchStatement(
+          sftp({ hostKey: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }),
+          "2026-12-05",
+        ),
+      ).rejects.toMatchObject({
+        code: "STATEMENT_UNAVAILABLE",
+        retryable: false,
+        message: expect.stringContaining("host key"),
+      });
+    });
+
+    it("a date whose file is not published yet is unavailable (retryable)", async () => {
+      await expect(fetchStatement(sftp(), "2026-12-06")).rejects.toMatchObject({
+        code: "STATEMENT_UNAVAILABLE",
+        retryable: true,
+      });
+    });
+  },
+);
+
+if (sshdPath === undefined) console.warn(sshdSkipMessage);
+
+describe("statements over HTTP", () => {
+  let server: Server;
+  let origin: string;
+  let folder: Awaited<ReturnType<typeof statementFolder>>;
+  beforeAll(async () => {
+    folder = await statementFolder();
+    const body = gzipSync(csv);
+    server = createServer((request, response) => {
+      if (request.headers.authorization !== "Bearer s3cret") {
+        response.writeHead(401).end();
+      } else if (request.url === "/statements/20261205/loan.csv.gz") {
+        response.writeHead(200, { "content-type": "application/gzip" }).end(body);
+      } else if (request.url === "/statements/20261207/loan.csv.gz") {
+        response.writeHead(200).end(Buffer.alloc(64 * 1024));
+      } else {
+        response.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    process.env.CAPFLOW_TEST_STATEMENT_TOKEN = "Bearer s3cret";
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await folder.remove();
+    delete process.env.CAPFLOW_TEST_STATEMENT_TOKEN;
+  });
+
+  const http = (
+    headers: Record<string, string> = { Authorization: "env:CAPFLOW_TEST_STATEMENT_TOKEN" },
+  ): StatementDefinition => ({
+    ...base,
+    source: {
+      kind: "http",
+      url: `${origin}/statements/{yyyyMMdd}/loan.csv.gz`,
+      headers,
+      maxBytes: 32 * 1024,
+    },
+  });
+
+  it("downloads with a header taken from a secret reference", async () => {
+    const fetched = await fetchStatement(http(), "2026-12-05", { workDir: folder.dir });
+    try {
+      expect(fetched.name).toBe("loan.csv.gz");
+      expect((await readAll(base, fetched.path)).map((line) => line.businessKey)).toEqual([
+        "L001",
+        "L002",
+      ]);
+    } finally {
+      await fetched.release();
+    }
+  });
+
+  it("refusals, missing files and files over maxBytes are unavailable, saying which", async () => {
+    await expect(fetchStatement(http({}), "2026-12-05")).rejects.toMatchObject({
+      code: "STATEMENT_UNAVAILABLE",
+      message: expect.stringContaining("HTTP 401"),
+    });
+    await expect(fetchStatement(http(), "2026-12-06")).rejects.toMatchObject({
+      message: expect.stringContaining("HTTP 404 (not published yet?)"),
+    });
+    await expect(fetchStatement(http(), "2026-12-07")).rejects.toMatchObject({
+      message: expect.stringContaining("maxBytes"),
+    });
+  });
+});

@@ -1,0 +1,120 @@
+import { join } from "node:path";
+import { openPostgresStore } from "@capflow/store-knex";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openTestPostgres, skipMessage } from "../../store-knex/test/support/databases.ts";
+import {
+  ReconcileSchedule,
+  ReconcileStore,
+  type ScheduledRunEvent,
+  type StatementDefinition,
+} from "../src/index.ts";
+import { insertInstance } from "./support/instances.ts";
+import { statementFolder, writeText } from "./support/statement-files.ts";
+
+const databaseUrl = process.env.DATABASE_URL;
+if (!databaseUrl) console.warn(skipMessage);
+
+const statement: StatementDefinition = {
+  channel: "lanbank",
+  code: "loan-daily",
+  behaviors: ["loan"],
+  timeZone: "Asia/Shanghai",
+  source: { kind: "file", path: "lanbank-loan-{yyyyMMdd}.csv" },
+  format: { kind: "delimited" },
+  columns: { businessKey: "outOrderNo", amount: "amount" },
+  schedule: { after: "02:00", retryEvery: "5m" },
+};
+
+describe.skipIf(!databaseUrl)("the daily reconciliation schedule", () => {
+  let db: Awaited<ReturnType<typeof openTestPostgres>>;
+  let folder: Awaited<ReturnType<typeof statementFolder>>;
+  beforeAll(async () => {
+    db = await openTestPostgres();
+    folder = await statementFolder();
+    await insertInstance(db, {
+      channel: "lanbank",
+      behavior: "loan",
+      businessKey: "L001",
+      input: { amount: "10.00" },
+      context: {},
+      status: "succeeded",
+      updatedAt: "2026-12-05T09:00:00+08:00",
+    });
+  });
+  afterAll(async () => {
+    await db?.drop();
+    await folder?.remove();
+  });
+
+  it("runs yesterday's statement once after the cut-off, retrying while the file is not there", async () => {
+    let now = new Date("2026-12-06T01:59:00+08:00");
+    const events: ScheduledRunEvent[] = [];
+    const schedule = new ReconcileSchedule({
+      db,
+      statements: [statement, { ...statement, code: "manual-only", schedule: undefined } as never],
+      baseDir: folder.dir,
+      now: () => now,
+      onRun: (event) => events.push(event),
+    });
+    expect(await schedule.check()).toEqual([
+      { statement: "lanbank/loan-daily", outcome: "not-due" },
+    ]);
+    now = new Date("2026-12-06T02:00:00+08:00");
+    expect(await schedule.check()).toEqual([
+      { statement: "lanbank/loan-daily", businessDate: "2026-12-05", outcome: "failed" },
+    ]);
+    expect(events[0]).toMatchObject({ error: { code: "STATEMENT_UNAVAILABLE" } });
+    await writeText(
+      join(folder.dir, "lanbank-loan-20261205.csv"),
+      "outOrderNo,amount\nL001,10.00\n",
+    );
+    now = new Date("2026-12-06T02:04:00+08:00");
+    expect((await schedule.check())[0]!.outcome).toBe("waiting-to-retry");
+    now = new Date("2026-12-06T02:05:00+08:00");
+    expect((await schedule.check())[0]!.outcome).toBe("ran");
+    expect(events[1]).toMatchObject({ result: { reused: false, run: { counts: { matched: 1 } } } });
+    now = new Date("2026-12-06T23:00:00+08:00");
+    expect((await schedule.check())[0]!.outcome).toBe("done-before");
+  });
+
+  it("two nodes checking at once: one runs, the other skips; one run is stored", async () => {
+    await writeText(
+      join(folder.dir, "lanbank-loan-20261207.csv"),
+      "outOrderNo,amount\nL001,10.00\n",
+    );
+    const other = openPostgresStore({ connectionString: databaseUrl!, schema: db.schema });
+    try {
+      const now = () => new Date("2026-12-08T03:00:00+08:00");
+      const nodes = [db, other].map(
+        (handle) =>
+          new ReconcileSchedule({ db: handle, statements: [statement], baseDir: folder.dir, now }),
+      );
+      const outcomes = (await Promise.all(nodes.map((node) => node.check()))).map(
+        (c) => c[0]!.outcome,
+      );
+      expect(outcomes.filter((outcome) => outcome === "ran")).toHaveLength(1);
+      expect(outcomes.filter((outcome) => outcome !== "ran")[0]).toMatch(
+        /^(busy-elsewhere|done-before)$/,
+      );
+      const runs = await new ReconcileStore(db).listRuns({ businessDate: "2026-12-07" });
+      expect(runs).toHaveLength(1);
+      expect(runs[0]).toMatchObject({ state: "completed", startedBy: "schedule" });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("start() checks at once and on a timer; stop() waits for a check under way", async () => {
+    const schedule = new ReconcileSchedule({
+      db,
+      statements: [statement],
+      baseDir: folder.dir,
+      checkEveryMs: 20,
+      now: () => new Date("2026-12-06T03:00:00+08:00"),
+    });
+    schedule.start();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await schedule.stop();
+    expect(await new ReconcileStore(db).listRuns({ businessDate: "2026-12-05" })).toHaveLength(1);
+  });
+});
