@@ -51,7 +51,7 @@ function json(value: unknown): unknown {
 }
 
 export function instanceFromRow(row: Row): InstanceRecord {
-  return {
+  const record: InstanceRecord = {
     id: row.id as string,
     channel: row.channel as string,
     behavior: row.behavior as string,
@@ -80,6 +80,9 @@ export function instanceFromRow(row: Row): InstanceRecord {
     createdAt: epochMs(row.created_at),
     updatedAt: epochMs(row.updated_at),
   };
+  // Left out when absent, as it went in (instances started outside any trace).
+  if (row.traceparent != null) record.traceparent = row.traceparent as string;
+  return record;
 }
 
 export function stepLogFromRow(row: Row): StepLogEntry {

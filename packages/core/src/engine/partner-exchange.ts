@@ -24,6 +24,7 @@ import { applyStatusTable, isUnsignedAnswer } from "../message/status-table.ts";
 import type { FlowControl } from "../runtime/flow-control/flow-control.ts";
 import { flowRequestFor } from "../runtime/flow-control/flow-request.ts";
 import type { StepRun } from "./step-run.ts";
+import { inSpan } from "./tracing.ts";
 
 /** A partner answer's status, normalised: the code as text (`""` when the answer carries none). */
 export interface StatusResult {
@@ -133,6 +134,10 @@ async function exchangeOnce(
   const finish = () => {
     log.durationMs = engine.clock.now() - startedAt;
   };
+  const spanAttributes = {
+    "capflow.channel": channel.definition.code,
+    "capflow.interface": spec.interfaceName,
+  };
   const iface = channel.definition.interfaces[spec.interfaceName];
   if (!iface) {
     throw new CapflowError(
@@ -177,12 +182,14 @@ async function exchangeOnce(
   let sealed: WireRequest;
   let bytes: Buffer;
   try {
-    const rendered = await renderMessage(spec.request, run.renderScope(spec.attempt), {
-      registry: engine.processors,
-      clock: engine.clock,
-      signal: run.signal,
-      path: iface.path,
-    });
+    const rendered = await inSpan("capflow.render", spanAttributes, () =>
+      renderMessage(spec.request, run.renderScope(spec.attempt), {
+        registry: engine.processors,
+        clock: engine.clock,
+        signal: run.signal,
+        path: iface.path,
+      }),
+    );
     // Handlers and the wire speak lower-case header names (see WireRequest).
     const headers = lowerCaseNames(rendered.headers);
     log.request = run.mask({
@@ -192,18 +199,20 @@ async function exchangeOnce(
       headers,
       body: rendered.body,
     });
-    sealed = await channel.handler.sealRequest({
-      method: iface.method,
-      path: rendered.path ?? iface.path,
-      headers,
-      query: rendered.query,
-      body: rendered.body,
-      codec: codecFor(spec.request.format, {
-        ...xmlOptions(rendered.xml ?? spec.request.xml),
+    sealed = await inSpan("capflow.seal", spanAttributes, () =>
+      channel.handler.sealRequest({
+        method: iface.method,
+        path: rendered.path ?? iface.path,
+        headers,
+        query: rendered.query,
+        body: rendered.body,
+        codec: codecFor(spec.request.format, {
+          ...xmlOptions(rendered.xml ?? spec.request.xml),
+          charset,
+        }),
         charset,
       }),
-      charset,
-    });
+    );
     bytes = encodeText(sealed.body, charset, run.errorContext());
     const contentType = sealed.headers["content-type"];
     if (contentType !== undefined)
@@ -230,17 +239,21 @@ async function exchangeOnce(
     if (engine.keepRawMessages) log.raw = rawText("request", sealed.body, bytes, charset);
     let response: Awaited<ReturnType<typeof engine.transport.send>>;
     try {
-      response = await engine.transport.send({
-        url,
-        method: sealed.method,
-        headers: sealed.headers,
-        // No body at all rather than an empty one: a GET must not carry one, and a bodiless
-        // DELETE is signed over the empty string the partner will see.
-        ...(sealed.method === "GET" || bytes.length === 0 ? {} : { body: bytes }),
-        timeoutMs: parseDuration(iface.timeout ?? "30s"),
-        connectTimeoutMs: parseDuration(iface.connectTimeout ?? "5s"),
-        signal: run.signal,
-        ...(channel.tls === undefined ? {} : { tls: channel.tls }),
+      response = await inSpan("capflow.send", spanAttributes, async (span) => {
+        const answer = await engine.transport.send({
+          url,
+          method: sealed.method,
+          headers: sealed.headers,
+          // No body at all rather than an empty one: a GET must not carry one, and a bodiless
+          // DELETE is signed over the empty string the partner will see.
+          ...(sealed.method === "GET" || bytes.length === 0 ? {} : { body: bytes }),
+          timeoutMs: parseDuration(iface.timeout ?? "30s"),
+          connectTimeoutMs: parseDuration(iface.connectTimeout ?? "5s"),
+          signal: run.signal,
+          ...(channel.tls === undefined ? {} : { tls: channel.tls }),
+        });
+        span.setAttribute("http.response.status_code", answer.status);
+        return answer;
       });
     } catch (error) {
       finish();
@@ -327,15 +340,17 @@ async function exchangeOnce(
 
     let opened: Awaited<ReturnType<typeof channel.handler.openResponse>>;
     try {
-      opened = await channel.handler.openResponse(
-        {
-          status: response.status,
-          headers: response.headers,
-          body: responseText,
-          charset: responseCharset,
-        },
-        sealed,
-        codecFor(responseFormat, { charset: responseCharset }),
+      opened = await inSpan("capflow.open", spanAttributes, () =>
+        channel.handler.openResponse(
+          {
+            status: response.status,
+            headers: response.headers,
+            body: responseText,
+            charset: responseCharset,
+          },
+          sealed,
+          codecFor(responseFormat, { charset: responseCharset }),
+        ),
       );
     } catch (error) {
       finish();

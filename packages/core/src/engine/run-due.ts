@@ -9,6 +9,7 @@ import type { EngineEvent } from "./engine-events.ts";
 import type { RuntimeCache } from "./runtime-cache.ts";
 import { StepRun } from "./step-run.ts";
 import { executeStep } from "./steps/execute-step.ts";
+import { inSpan, inStepSpan } from "./tracing.ts";
 
 /** What running due instances needs besides the engine core. */
 export interface DueRunnerDeps {
@@ -93,7 +94,8 @@ export async function runClaimed(
         break;
       }
       const remaining = deps.maxChainedSteps - chained - 1;
-      record = await runStep(deps, record, lock.signal, remaining > 0);
+      const current: InstanceRecord = record;
+      record = await inStepSpan(current, () => runStep(deps, current, lock.signal, remaining > 0));
       if (
         record &&
         (record.nextRunAt === null ||
@@ -166,7 +168,11 @@ async function runStep(
       decision.type === "leave"
         ? await commitWithFailover(deps, run, decision.to, transition)
         : undefined;
-    const next = failover?.record ?? (await core.store.commitTransition(transition));
+    const next =
+      failover?.record ??
+      (await inSpan("capflow.commit", { "capflow.outcome": transition.log.outcome ?? "" }, () =>
+        core.store.commitTransition(transition),
+      ));
     core.emit(stepFinished(run, transition, startedAt, core.clock.now()));
     for (const event of events) core.emit(event);
     await failover?.emit();

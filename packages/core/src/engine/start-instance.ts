@@ -14,6 +14,7 @@ import type { EngineCore } from "./engine-core.ts";
 import { entrySchedule } from "./entry-schedule.ts";
 import { newId } from "./new-id.ts";
 import type { RuntimeCache } from "./runtime-cache.ts";
+import { traceOfStart } from "./tracing.ts";
 
 /** Start a behavior on a channel the caller chose. */
 export interface ChannelStartRequest {
@@ -75,6 +76,7 @@ export async function startInstance(
     nextRunAt: schedule.nextRunAt,
     waitingFor: schedule.waitingFor,
     ...(account ? { account: account.code } : {}),
+    ...traceOfStart(),
     now,
   });
   if (!created) checkSameInput(instance, inputDigest, `${request.channel}/${request.behavior}`);

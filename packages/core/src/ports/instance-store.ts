@@ -158,6 +158,11 @@ export interface NewInstance extends BusinessKeyRef {
   failoverOf?: string | null;
   /** Why routing chose this channel. */
   routing?: RoutingRecord | null;
+  /**
+   * The W3C trace context of the request that started it (`00-<trace id>-<span id>-<flags>`):
+   * its steps' spans join that trace.
+   */
+  traceparent?: string | null;
   now: number;
 }
 

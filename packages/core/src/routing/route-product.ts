@@ -5,6 +5,7 @@ import type { EngineCore } from "../engine/engine-core.ts";
 import { entrySchedule } from "../engine/entry-schedule.ts";
 import { newId } from "../engine/new-id.ts";
 import type { RuntimeCache } from "../engine/runtime-cache.ts";
+import { traceOfStart } from "../engine/tracing.ts";
 import { CapflowError } from "../errors.ts";
 import { evaluateExpression } from "../message/cel.ts";
 import type { NewInstance } from "../ports/instance-store.ts";
@@ -191,6 +192,7 @@ export async function routedInstance(
     customerRef: plan.customerRef,
     failoverOf: business.failover?.of ?? null,
     routing,
+    ...traceOfStart(),
     now,
   };
 }
