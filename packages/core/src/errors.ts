@@ -93,6 +93,10 @@ export const retryableByDefault = {
   AUTH_REQUIRED: false,
   /** Authenticated, but the role does not allow this action. */
   AUTH_FORBIDDEN: false,
+  /** An Idempotency-Key used before with another request body: use a new key for a new request. */
+  IDEMPOTENCY_KEY_REUSED: false,
+  /** A request with the same Idempotency-Key is still being answered: ask again shortly. */
+  IDEMPOTENCY_KEY_IN_USE: true,
   CONFIG_INVALID: false,
   // business protection
   /** The channel's calendar holds the call back until its next opening (a window, a working day). */

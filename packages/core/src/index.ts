@@ -214,6 +214,7 @@ export { InProcessLimiter } from "./memory/in-process-limiter.ts";
 export { InProcessLockProvider } from "./memory/in-process-lock-provider.ts";
 export { ManualClock } from "./memory/manual-clock.ts";
 export { MemoryDefinitionSource } from "./memory/memory-definition-source.ts";
+export { MemoryIntakeStore } from "./memory/memory-intake-store.ts";
 export { MemoryInstanceStore } from "./memory/memory-instance-store.ts";
 export { systemClock } from "./memory/system-clock.ts";
 
@@ -269,6 +270,7 @@ export { Worker, type WorkerOptions } from "./runtime/worker.ts";
 
 // notifications for the upstream: the transactional outbox
 export type * from "./ports/outbox-store.ts";
+export type * from "./ports/intake-store.ts";
 export { isOutboxStore } from "./ports/outbox-store.ts";
 export {
   defaultAttentionNotifications,

@@ -12,6 +12,7 @@ import { replyWithError } from "./http/error-reply.ts";
 import { createHttpServer } from "./http/http-server.ts";
 import { loggerOptions, type ServerLogOptions } from "./http/logger-options.ts";
 import { resolveLimits, type ServerLimits } from "./http/server-limits.ts";
+import { type IntakeOptions, intakeRoutes } from "./intake/intake-routes.ts";
 import type { CapflowMetrics } from "./metrics/capflow-metrics.ts";
 import { metricsRoute } from "./metrics/metrics-route.ts";
 import { type OperatorApiOptions, opsRoutes } from "./ops/ops-routes.ts";
@@ -37,6 +38,11 @@ export interface CreateServerOptions {
   readinessTimeoutMs?: number;
   /** Body size and time limits (see `defaultServerLimits`). */
   limits?: ServerLimits;
+  /**
+   * The intake API for upstream systems (`POST /v1/instances`, `GET /v1/instances/...`): where
+   * client definitions, nonces and idempotency keys are kept. Without it, no intake routes.
+   */
+  intake?: IntakeOptions;
   /** pino logging; `false` for none. Default: `info` to standard output, secrets redacted. */
   log?: ServerLogOptions | false;
   /** Serves `GET /metrics` (Prometheus) from these metrics; feed them the engine's events. */
@@ -82,6 +88,13 @@ export function createServer(options: CreateServerOptions): FastifyInstance {
     timeoutMs: options.readinessTimeoutMs ?? 2_000,
   });
   app.register(callbackRoutes, { prefix: "/callbacks", engine: options.engine });
+  if (options.intake !== undefined) {
+    app.register(intakeRoutes, {
+      prefix: "/v1/instances",
+      ...options.intake,
+      engine: options.engine,
+    });
+  }
   if (options.metrics) app.register(metricsRoute, { metrics: options.metrics });
   if (options.operators !== undefined) {
     const { store, definitions } = options;

@@ -36,6 +36,8 @@ export {
   sendError,
   toRequestError,
 } from "./http/error-reply.ts";
+export { type IntakeOptions, intakeHeaders } from "./intake/intake-routes.ts";
+export { type SignedParts, signedString } from "./intake/signed-string.ts";
 export { redactedPaths, type ServerLogOptions } from "./http/logger-options.ts";
 export { defaultServerLimits, type ServerLimits } from "./http/server-limits.ts";
 export type { CheckResult, ReadinessChecks, ReadinessReport } from "./health/readiness.ts";

@@ -30,6 +30,7 @@ export {
   type PostgresStoreOptions,
 } from "./open-store.ts";
 export { KnexInstanceStore, type KnexInstanceStoreOptions } from "./knex-instance-store.ts";
+export { KnexIntakeStore, type KnexIntakeStoreOptions } from "./knex-intake-store.ts";
 export {
   KnexOperatorTokenStore,
   type KnexOperatorTokenStoreOptions,
