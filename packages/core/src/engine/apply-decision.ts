@@ -47,7 +47,7 @@ export function applyDecision(
       : undefined;
   const log: NewStepLogEntry = {
     step: run.stepCode,
-    attempt: from.attempt,
+    attempt: decision.type === "leave" ? (decision.logAttempt ?? from.attempt) : from.attempt,
     event: decision.event,
     startedAt: decision.log?.startedAt ?? timing.startedAt,
     durationMs: decision.log?.durationMs ?? now - timing.startedAt,

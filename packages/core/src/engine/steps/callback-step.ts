@@ -1,6 +1,7 @@
 import { parseDuration } from "../../definition/duration.ts";
 import type { CallbackStep } from "../../definition/types.ts";
 import type { CallbackPayload } from "../callback-payload.ts";
+import type { ExchangeLog } from "../partner-exchange.ts";
 import type { StepRun } from "../step-run.ts";
 import { park } from "./call-step.ts";
 import { afterPoll, pollOnce } from "./poll-step.ts";
@@ -21,6 +22,8 @@ export async function executeCallbackStep(run: StepRun, step: CallbackStep): Pro
   const deadline = enteredAt + parseDuration(step.deadline);
 
   const consumed: string[] = [];
+  // The last notification consumed without settling: its history row, unless a poll writes one.
+  let unsettled: { outcome: string; log: ExchangeLog } | undefined;
   const pending = await engine.store.pendingInbox({
     channel: record.channel,
     businessKey: record.businessKey,
@@ -40,6 +43,14 @@ export async function executeCallbackStep(run: StepRun, step: CallbackStep): Pro
     const route = chooseStepRoute(step.routes, step.otherwise, env, run);
     if (route.kind === "error") return park(run, null, route.error, undefined, payload.fields);
     consumed.push(entry.id);
+    unsettled = {
+      outcome: `notification:${payload.outcome}`,
+      log: {
+        response: run.mask(payload.body),
+        startedAt: entry.receivedAt,
+        durationMs: now - entry.receivedAt,
+      },
+    };
     if (route.kind === "route") {
       return {
         type: "leave",
@@ -67,6 +78,7 @@ export async function executeCallbackStep(run: StepRun, step: CallbackStep): Pro
       event: "wait",
       outcome: "deadline",
       consumedInbox: consumed,
+      ...(unsettled ? { log: unsettled.log } : {}),
     };
   }
 
@@ -81,10 +93,10 @@ export async function executeCallbackStep(run: StepRun, step: CallbackStep): Pro
         () => waitFor(run, deadline, record.attempt + 1),
         deadline,
       );
-      return withConsumed(decision, consumed);
+      return withConsumed(decision, consumed, unsettled);
     }
   }
-  return withConsumed(waitFor(run, deadline, record.attempt), consumed);
+  return withConsumed(waitFor(run, deadline, record.attempt), consumed, unsettled);
 }
 
 function waitFor(run: StepRun, deadline: number, polls: number): StepDecision {
@@ -110,11 +122,20 @@ export function pollDueAt(enteredAt: number, schedule: string[], done: number): 
   return at;
 }
 
-function withConsumed(decision: StepDecision, consumed: string[]): StepDecision {
+function withConsumed(
+  decision: StepDecision,
+  consumed: string[],
+  unsettled?: { outcome: string; log: ExchangeLog },
+): StepDecision {
   if (consumed.length === 0 || decision.type === "stop") return decision;
+  const waited = decision.event === "wait";
   return {
     ...decision,
     consumedInbox: [...consumed, ...(decision.consumedInbox ?? [])],
-    event: decision.event === "wait" ? "callback" : decision.event,
+    event: waited ? "callback" : decision.event,
+    // A notification that did not settle the instance still leaves its row in the history.
+    ...(waited && unsettled && !decision.log
+      ? { log: unsettled.log, outcome: unsettled.outcome }
+      : {}),
   };
 }

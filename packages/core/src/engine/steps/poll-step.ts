@@ -21,6 +21,8 @@ export type PollResult =
       outcome: string;
       log?: StepDecisionLog;
       fields?: Record<string, unknown>;
+      /** Why the query got no usable answer (not sent, unknown outcome, invalid answer). */
+      error?: CapflowError;
     }
   | { kind: "not-admitted"; retryAfterMs: number; reason: string; until?: number };
 
@@ -54,7 +56,7 @@ export async function pollOnce(
     const failure = isCapflowError(error)
       ? error
       : new CapflowError("TEMPLATE_RENDER_FAILED", String(error), { cause: error });
-    if (failure.retryable) return { kind: "unsettled", outcome: failure.code };
+    if (failure.retryable) return { kind: "unsettled", outcome: failure.code, error: failure };
     return {
       kind: "unsettled",
       outcome: failure.code,
@@ -69,8 +71,14 @@ export async function pollOnce(
       ...(exchange.until === undefined ? {} : { until: exchange.until }),
     };
   if (exchange.kind === "failed")
-    return { kind: "unsettled", outcome: exchange.errorClass, log: exchange.log };
+    return {
+      kind: "unsettled",
+      outcome: exchange.errorClass,
+      log: exchange.log,
+      error: exchange.error,
+    };
   const { result, fields } = exchange;
+  const pollNumber = run.record.attempt + 1;
   const env = answerRouteEnv(run, exchange);
   const resend = recovery ? resendNotReceived(run, recovery, env) : undefined;
   if (resend !== undefined) {
@@ -80,7 +88,10 @@ export async function pollOnce(
         outcome: "routeError",
         decision: { ...resend.parked, log: exchange.log, fields } as StepDecision,
       };
-    return { kind: "settled", decision: { ...resend, log: exchange.log, fields } as StepDecision };
+    return {
+      kind: "settled",
+      decision: { ...resend, log: exchange.log, fields, logAttempt: pollNumber } as StepDecision,
+    };
   }
   const route = chooseStepRoute(routes, otherwise, env, run);
   if (route.kind === "error")
@@ -101,6 +112,7 @@ export async function pollOnce(
       outcome: result.outcome,
       fields,
       log: exchange.log,
+      logAttempt: pollNumber,
     },
   };
 }
@@ -141,7 +153,7 @@ export function afterPoll(
   if (result.decision) return result.decision;
   const polls = run.record.attempt + 1;
   const wait = schedule[polls];
-  if (wait === undefined) return exhausted();
+  if (wait === undefined) return withLastPoll(exhausted(), result, polls);
   const nextRunAt = Math.min(now + parseDuration(wait), nextRunCap ?? Number.POSITIVE_INFINITY);
   return {
     type: "stay",
@@ -153,6 +165,7 @@ export function afterPoll(
     outcome: result.outcome,
     ...(result.log ? { log: result.log } : {}),
     ...(result.fields ? { fields: result.fields } : {}),
+    ...(result.error ? { error: result.error } : {}),
   };
 }
 
@@ -163,4 +176,23 @@ export function afterPoll(
 function carriedInFlight(run: StepRun): InFlightCall | null {
   const carried = run.record.inFlight;
   return carried !== null && carried.step !== run.stepCode ? carried : null;
+}
+
+/**
+ * The last poll of a schedule is a partner call like the others: the decision that ends the
+ * schedule records its request, answer, error and number.
+ */
+function withLastPoll(
+  decision: StepDecision,
+  result: Extract<PollResult, { kind: "unsettled" }>,
+  polls: number,
+): StepDecision {
+  if (decision.type === "stop") return decision;
+  const recorded = {
+    ...(result.log && !decision.log ? { log: result.log } : {}),
+    ...(result.error && !decision.error ? { error: result.error } : {}),
+  };
+  return decision.type === "leave"
+    ? { ...decision, ...recorded, logAttempt: polls }
+    : { ...decision, ...recorded };
 }

@@ -26,6 +26,8 @@ export interface LeaveStep {
   inFlight?: InFlightCall;
   /** The next step runs no earlier than this (a resend's grace period). */
   notBefore?: number;
+  /** The attempt number of this step log entry when it is not the instance's (a poll's number). */
+  logAttempt?: number;
 }
 
 /** Stay in the current step: retry later, keep waiting, or park for an operator. */
