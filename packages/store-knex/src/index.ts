@@ -59,3 +59,4 @@ export {
 export { defaultSchema } from "./sql-names.ts";
 export { KnexStuckStore } from "./knex-stuck-store.ts";
 export { knexExclusiveRunner } from "./exclusive-runner.ts";
+export { KnexAlertStore } from "./knex-alert-store.ts";

@@ -103,6 +103,7 @@ export function applyDecision(
         step: run.stepCode,
         to: decision.to,
         outcome: decision.outcome ?? decision.via,
+        ...partnerOf(run),
       },
     ];
     if (isSettled(schedule.status)) {
@@ -150,6 +151,7 @@ export function applyDecision(
       errorClass: decision.outcome ?? "error",
       code: decision.error.code,
       willRetry: decision.nextRunAt !== null,
+      ...partnerOf(run),
     });
   }
   // Still retrying, but failing again and again: worth a look before the schedule runs out.
@@ -166,4 +168,16 @@ export function applyDecision(
     });
   }
   return { transition, events };
+}
+
+/** The channel and the interface a step talks to, for listeners counting per interface. */
+function partnerOf(run: StepRun): { channel: string; interface?: string } {
+  const step = run.step;
+  const iface =
+    step.kind === "call" || step.kind === "poll"
+      ? step.interface
+      : step.kind === "callback"
+        ? step.poll?.interface
+        : undefined;
+  return { channel: run.channel.definition.code, ...(iface ? { interface: iface } : {}) };
 }

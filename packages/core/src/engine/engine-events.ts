@@ -13,7 +13,17 @@ export type EngineEvent =
       behavior: string;
       businessKey: string;
     }
-  | { type: "step.succeeded"; instanceId: string; step: string; to: string; outcome: string }
+  | {
+      type: "step.succeeded";
+      instanceId: string;
+      step: string;
+      to: string;
+      outcome: string;
+      /** The instance's channel. */
+      channel?: string;
+      /** The interface the step calls or polls, if any. */
+      interface?: string;
+    }
   | {
       type: "step.failed";
       instanceId: string;
@@ -21,6 +31,8 @@ export type EngineEvent =
       errorClass: string;
       code: string;
       willRetry: boolean;
+      channel?: string;
+      interface?: string;
     }
   | { type: "instance.settled"; instanceId: string; status: InstanceStatus; step: string }
   | {

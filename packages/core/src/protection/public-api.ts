@@ -1,11 +1,21 @@
 /** The business protection layer's public API, re-exported by the package index. */
 
+export type * from "../ports/alert-store.ts";
 export {
   type ExclusiveRun,
   type ExclusiveRunner,
   inProcessExclusiveRunner,
 } from "../ports/exclusive-runner.ts";
 export type * from "../ports/stuck-store.ts";
+export type { AlertRule, AlertSink, AlertsConfig } from "./alerts/alert-config.ts";
+export { alertText, type SinkRequest, sinkAccepted, sinkRequest } from "./alerts/alert-message.ts";
+export {
+  AlertMonitor,
+  type AlertMonitorOptions,
+  type AlertRound,
+  type ExpiringCertificate,
+  type SinkSender,
+} from "./alerts/alert-monitor.ts";
 export {
   BusinessCalendar,
   type BusinessCalendarOptions,

@@ -84,7 +84,15 @@ describe("applyDecision: a decision becomes one compare-and-set transition and i
       keepLease: false,
     });
     expect(events).toEqual([
-      { type: "step.succeeded", instanceId: "I-1", step: "apply", to: "wait", outcome: "route" },
+      {
+        type: "step.succeeded",
+        instanceId: "I-1",
+        step: "apply",
+        to: "wait",
+        outcome: "route",
+        channel: "lanbank",
+        interface: "loan.apply",
+      },
     ]);
   });
 

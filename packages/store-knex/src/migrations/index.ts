@@ -7,6 +7,7 @@ import { operatorsMigration } from "./0006_operators.ts";
 import { intakeMigration } from "./0007_intake.ts";
 import { outboxMigration } from "./0008_outbox.ts";
 import { stuckOrdersMigration } from "./0010_stuck_orders.ts";
+import { alertsMigration } from "./0011_alerts.ts";
 import { reconciliationMigration } from "./0013_reconciliation.ts";
 import { inboxPerCallbackMigration } from "./0015_inbox_per_callback.ts";
 import { dueNotificationsMigration } from "./0016_due_notifications.ts";
@@ -23,6 +24,7 @@ export const migrations: readonly Migration[] = [
   intakeMigration,
   outboxMigration,
   stuckOrdersMigration,
+  alertsMigration,
   reconciliationMigration,
   inboxPerCallbackMigration,
   dueNotificationsMigration,

@@ -1,0 +1,422 @@
+import { randomUUID } from "node:crypto";
+import { request } from "undici";
+import { createDefaultSecretResolver } from "../../crypto/secret-resolvers.ts";
+import { parseDuration } from "../../definition/duration.ts";
+import type { EngineEvent } from "../../engine/engine-events.ts";
+import type { AlertRecord, AlertStore } from "../../ports/alert-store.ts";
+import type { Clock } from "../../ports/clock.ts";
+import type { SecretResolver } from "../../ports/secret-resolver.ts";
+import type { StuckStore } from "../../ports/stuck-store.ts";
+import { Redacted } from "../../redacted.ts";
+import type { FlowEvent } from "../../runtime/flow-control/flow-control.ts";
+import type { AlertRule, AlertSink, AlertsConfig } from "./alert-config.ts";
+import { type SinkRequest, sinkAccepted, sinkRequest } from "./alert-message.ts";
+import { FailureWindow } from "./failure-window.ts";
+
+/** Sends one request to a sink; returns the answer's status and body. Default: undici. */
+export type SinkSender = (request: SinkRequest) => Promise<{ status: number; body: string }>;
+
+/** A key or certificate close to expiry, for the `certificate-expiry` rule. */
+export interface ExpiringCertificate {
+  /** What expires: `lanbank /crypto/options/keys/0`. */
+  subject: string;
+  message: string;
+}
+
+export interface AlertMonitorOptions {
+  config: AlertsConfig;
+  store: AlertStore;
+  clock: Clock;
+  /** Resolves sinks' `secret` references. Default: `env:`, `file:`, `inline:`. */
+  secrets?: SecretResolver;
+  /** For `stuck` rules. */
+  stuck?: Pick<StuckStore, "stuckCounts">;
+  /** For `outbox-failing` rules. */
+  outbox?: { outboxBacklog(): Promise<{ failed: number; pending: number }> };
+  /** For `certificate-expiry` rules. */
+  certificates?: (withinDays: number) => Promise<ExpiringCertificate[]>;
+  send?: SinkSender;
+  /** Time between `run` rounds. Default 30 s. */
+  intervalMs?: number;
+  onError?: (error: unknown) => void;
+}
+
+/** What one evaluation did. */
+export interface AlertRound {
+  fired: AlertRecord[];
+  resolved: AlertRecord[];
+  notifications: number;
+}
+
+const failureOutcomes = new Set(["failed"]);
+
+/**
+ * Alert rules over what the engine and the stores report: failure rates per channel and interface
+ * (from engine events, per node), breakers opened (flow events), stuck instances, expiring
+ * certificates, failing outbox deliveries, and alerts other parts raise. An alert is opened once
+ * per rule and subject (the store's deduplication, across nodes), sent to the rule's sinks (DingTalk,
+ * WeCom, Feishu robots, a signed webhook) within each sink's rate limit, sent again every
+ * `repeatEvery` while firing, and resolved, with a last message, when its condition clears.
+ *
+ * ```ts
+ * const alerts = new AlertMonitor({ config, store: new KnexAlertStore(db), clock: systemClock, stuck });
+ * const engine = createEngine({ ..., onEvent: (event) => alerts.observe(event) });
+ * await alerts.evaluate(); // or alerts.run(signal)
+ * ```
+ */
+export class AlertMonitor {
+  readonly #options: AlertMonitorOptions;
+  readonly #rules: AlertRule[];
+  readonly #sinks: Map<string, AlertSink>;
+  readonly #secrets: SecretResolver;
+  readonly #send: SinkSender;
+  readonly #failures: FailureWindow;
+  readonly #sentAt = new Map<string, number[]>();
+  /** Breakers open now, seen by this node, per rule subject `channel/interface`. */
+  readonly #openBreakers = new Set<string>();
+  /** Raised alerts' last raise, per rule and subject. */
+  readonly #raised = new Map<string, number>();
+  #pending: Promise<unknown> = Promise.resolve();
+
+  constructor(options: AlertMonitorOptions) {
+    this.#options = options;
+    this.#rules = options.config.rules;
+    this.#sinks = new Map(options.config.sinks.map((sink) => [sink.name, sink]));
+    this.#secrets = options.secrets ?? createDefaultSecretResolver();
+    this.#send = options.send ?? sendWithUndici;
+    const longest = Math.max(
+      60_000,
+      ...this.#rules.flatMap((rule) =>
+        rule.kind === "failure-rate" ? [parseDuration(rule.window)] : [],
+      ),
+    );
+    this.#failures = new FailureWindow(longest);
+  }
+
+  /** Feed engine events: calls and polls are counted for failure-rate rules. */
+  observe(event: EngineEvent): void {
+    if (event.type !== "step.succeeded" && event.type !== "step.failed") return;
+    if (event.channel === undefined || event.interface === undefined) return;
+    const failed =
+      event.type === "step.failed"
+        ? event.code !== "CALENDAR_CLOSED"
+        : failureOutcomes.has(event.outcome);
+    if (event.type === "step.failed" && !failed) return;
+    this.#failures.record(event.channel, event.interface, failed, this.#options.clock.now());
+  }
+
+  /** Feed flow-control events: a breaker opening fires `breaker-open` rules at once, closing resolves them. */
+  observeFlow(event: FlowEvent): void {
+    if (event.type !== "breaker.open" && event.type !== "breaker.closed") return;
+    const subject = `${event.channel}/${event.interface}`;
+    if (event.type === "breaker.open") this.#openBreakers.add(subject);
+    else this.#openBreakers.delete(subject);
+    for (const rule of this.#rules) {
+      if (rule.kind !== "breaker-open" || (rule.channel && rule.channel !== event.channel))
+        continue;
+      this.#track(
+        event.type === "breaker.open"
+          ? this.#fire(
+              rule,
+              subject,
+              `the circuit breaker of ${subject} opened: calls are held back until a probe succeeds`,
+              {},
+            )
+          : this.#resolve(rule, subject),
+      );
+    }
+  }
+
+  /** Raises an alert of a `raised` rule (e.g. queued starts that expired). */
+  async raise(
+    ruleName: string,
+    subject: string,
+    summary: string,
+    details: Record<string, unknown> = {},
+  ): Promise<void> {
+    const rule = this.#rules.find(
+      (candidate) => candidate.name === ruleName && candidate.kind === "raised",
+    );
+    if (!rule) return;
+    this.#raised.set(`${rule.name}\u0000${subject}`, this.#options.clock.now());
+    await this.#fire(rule, subject, summary, details);
+  }
+
+  /** Waits for alerts raised from events to be stored and sent (tests, shutdown). */
+  async settled(): Promise<void> {
+    await this.#pending;
+  }
+
+  /** Evaluates every rule once: fires, resolves, and re-sends alerts due a reminder. */
+  async evaluate(): Promise<AlertRound> {
+    await this.settled();
+    const round: AlertRound = { fired: [], resolved: [], notifications: 0 };
+    const now = this.#options.clock.now();
+    for (const rule of this.#rules) {
+      const conditions = await this.#conditions(rule, now);
+      if (conditions === undefined) continue;
+      const firing = new Set<string>();
+      for (const condition of conditions.firing) {
+        firing.add(condition.subject);
+        const fired = await this.#fire(
+          rule,
+          condition.subject,
+          condition.summary,
+          condition.details,
+        );
+        if (fired) round.fired.push(fired);
+      }
+      const open = await this.#openOf(rule);
+      for (const alert of open) {
+        if (firing.has(alert.subject) || !conditions.clears(alert.subject)) continue;
+        const resolved = await this.#resolve(rule, alert.subject);
+        if (resolved) round.resolved.push(resolved);
+      }
+    }
+    // Reminders for alerts still firing.
+    for (const alert of await this.#options.store.listAlerts({ status: "firing", limit: 1000 })) {
+      const rule = this.#rules.find((candidate) => candidate.name === alert.rule);
+      if (!rule) continue;
+      const every = parseDuration(rule.repeatEvery ?? "4h");
+      if (alert.lastNotifiedAt !== null && alert.lastNotifiedAt + every <= now) {
+        round.notifications += await this.#notify(rule, alert, "firing");
+      }
+    }
+    return round;
+  }
+
+  /** Evaluates every `intervalMs` until the signal aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.evaluate();
+      } catch (error) {
+        this.#options.onError?.(error);
+      }
+      await this.#options.clock.sleep(this.#options.intervalMs ?? 30_000, signal).catch(() => {});
+    }
+  }
+
+  async #conditions(
+    rule: AlertRule,
+    now: number,
+  ): Promise<
+    | {
+        firing: { subject: string; summary: string; details: Record<string, unknown> }[];
+        clears: (subject: string) => boolean;
+      }
+    | undefined
+  > {
+    switch (rule.kind) {
+      case "failure-rate": {
+        const windowMs = parseDuration(rule.window);
+        const minimum = rule.minimumCalls ?? 10;
+        const totals = this.#failures
+          .totals(now, windowMs)
+          .filter(
+            (t) =>
+              (!rule.channel || t.channel === rule.channel) &&
+              (!rule.interface || t.iface === rule.interface),
+          );
+        const bySubject = new Map(totals.map((t) => [`${t.channel}/${t.iface}`, t]));
+        return {
+          firing: totals
+            .filter((t) => t.calls >= minimum && t.failures / t.calls > rule.above)
+            .map((t) => ({
+              subject: `${t.channel}/${t.iface}`,
+              summary: `${t.failures} of ${t.calls} calls to ${t.channel} ${t.iface} failed in the last ${rule.window} (${Math.round((t.failures / t.calls) * 100)}%, above ${Math.round(rule.above * 100)}%)`,
+              details: {
+                channel: t.channel,
+                interface: t.iface,
+                calls: t.calls,
+                failures: t.failures,
+                window: rule.window,
+              },
+            })),
+          clears: (subject) => {
+            const t = bySubject.get(subject);
+            return (
+              t === undefined ||
+              t.calls === 0 ||
+              (t.calls >= minimum && t.failures / t.calls <= rule.above)
+            );
+          },
+        };
+      }
+      case "stuck": {
+        if (!this.#options.stuck) return undefined;
+        const perChannel = new Map<string, number>();
+        for (const count of await this.#options.stuck.stuckCounts()) {
+          if (rule.channel && count.channel !== rule.channel) continue;
+          perChannel.set(count.channel, (perChannel.get(count.channel) ?? 0) + count.count);
+        }
+        return {
+          firing: [...perChannel]
+            .filter(([, count]) => count > rule.above)
+            .map(([channel, count]) => ({
+              subject: channel,
+              summary: `${count} stuck instances (卡单) on ${channel}, above ${rule.above}: see capflow instances stuck --channel ${channel}`,
+              details: { channel, stuck: count },
+            })),
+          clears: (subject) => (perChannel.get(subject) ?? 0) <= rule.above,
+        };
+      }
+      case "certificate-expiry": {
+        if (!this.#options.certificates) return undefined;
+        const expiring = await this.#options.certificates(rule.withinDays);
+        const subjects = new Set(expiring.map((e) => e.subject));
+        return {
+          firing: expiring.map((e) => ({
+            subject: e.subject,
+            summary: e.message,
+            details: { withinDays: rule.withinDays },
+          })),
+          clears: (subject) => !subjects.has(subject),
+        };
+      }
+      case "outbox-failing": {
+        if (!this.#options.outbox) return undefined;
+        const backlog = await this.#options.outbox.outboxBacklog();
+        return {
+          firing:
+            backlog.failed > rule.above
+              ? [
+                  {
+                    subject: "outbox",
+                    summary: `${backlog.failed} upstream notifications failed after every retry (above ${rule.above}); ${backlog.pending} pending`,
+                    details: { ...backlog },
+                  },
+                ]
+              : [],
+          clears: () => backlog.failed <= rule.above,
+        };
+      }
+      case "breaker-open":
+        return {
+          firing: [],
+          clears: (subject) => !this.#openBreakers.has(subject),
+        };
+      case "raised": {
+        const clearAfter = parseDuration(rule.clearAfter ?? "1h");
+        return {
+          firing: [],
+          clears: (subject) => {
+            const last = this.#raised.get(`${rule.name}\u0000${subject}`);
+            return last === undefined || last + clearAfter <= now;
+          },
+        };
+      }
+    }
+  }
+
+  async #openOf(rule: AlertRule): Promise<AlertRecord[]> {
+    const open = await this.#options.store.listAlerts({ status: "firing", limit: 1000 });
+    return open.filter((alert) => alert.rule === rule.name);
+  }
+
+  /** Opens the alert unless open; notifies when it opened. Returns it when it opened. */
+  async #fire(
+    rule: AlertRule,
+    subject: string,
+    summary: string,
+    details: Record<string, unknown>,
+  ): Promise<AlertRecord | undefined> {
+    const { alert, opened } = await this.#options.store.openAlert({
+      id: randomUUID(),
+      rule: rule.name,
+      subject,
+      severity: rule.severity ?? "warning",
+      summary,
+      details,
+      firedAt: this.#options.clock.now(),
+    });
+    if (!opened) return undefined;
+    await this.#notify(rule, alert, "firing");
+    return alert;
+  }
+
+  async #resolve(rule: AlertRule, subject: string): Promise<AlertRecord | undefined> {
+    const resolved = await this.#options.store.resolveAlert(
+      rule.name,
+      subject,
+      this.#options.clock.now(),
+    );
+    if (resolved) await this.#notify(rule, resolved, "resolved");
+    return resolved;
+  }
+
+  /** Sends to the rule's sinks; returns how many accepted it. */
+  async #notify(
+    rule: AlertRule,
+    alert: AlertRecord,
+    state: "firing" | "resolved",
+  ): Promise<number> {
+    let sent = 0;
+    for (const sink of this.#sinksOf(rule)) {
+      const now = this.#options.clock.now();
+      const record = (outcome: "sent" | "failed" | "suppressed", detail?: string) =>
+        this.#options.store.recordNotification({
+          alertId: alert.id,
+          sink: sink.name,
+          at: now,
+          outcome,
+          state,
+          ...(detail ? { detail } : {}),
+        });
+      if (!this.#withinRate(sink, now)) {
+        await record("suppressed", `over ${sink.maxPerMinute ?? 20} messages a minute`);
+        continue;
+      }
+      try {
+        const secret =
+          sink.secret === undefined
+            ? undefined
+            : Redacted.reveal(await this.#secrets.resolve(sink.secret)).toString("utf8");
+        const answer = await this.#send(sinkRequest(sink, alert, state, secret, now));
+        const accepted = sinkAccepted(answer.status, answer.body);
+        await record(accepted.ok ? "sent" : "failed", accepted.detail);
+        if (accepted.ok) sent += 1;
+      } catch (error) {
+        await record("failed", error instanceof Error ? error.message : String(error));
+      }
+    }
+    return sent;
+  }
+
+  #sinksOf(rule: AlertRule): AlertSink[] {
+    if (!rule.sinks) return [...this.#sinks.values()];
+    return rule.sinks.flatMap((name) => {
+      const sink = this.#sinks.get(name);
+      return sink ? [sink] : [];
+    });
+  }
+
+  #withinRate(sink: AlertSink, now: number): boolean {
+    const recent = (this.#sentAt.get(sink.name) ?? []).filter((at) => at > now - 60_000);
+    if (recent.length >= (sink.maxPerMinute ?? 20)) {
+      this.#sentAt.set(sink.name, recent);
+      return false;
+    }
+    recent.push(now);
+    this.#sentAt.set(sink.name, recent);
+    return true;
+  }
+
+  #track(work: Promise<unknown>): void {
+    const next = this.#pending.then(() => work).catch((error) => this.#options.onError?.(error));
+    this.#pending = next;
+  }
+}
+
+async function sendWithUndici(
+  sinkRequestValue: SinkRequest,
+): Promise<{ status: number; body: string }> {
+  const response = await request(sinkRequestValue.url, {
+    method: "POST",
+    headers: sinkRequestValue.headers,
+    body: sinkRequestValue.body,
+    headersTimeout: 10_000,
+    bodyTimeout: 10_000,
+  });
+  return { status: response.statusCode, body: await response.body.text() };
+}

@@ -1,0 +1,351 @@
+import { createHmac } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import {
+  AlertMonitor,
+  type AlertRecord,
+  type AlertsConfig,
+  createDefaultSecretResolver,
+  type EngineEvent,
+  ManualClock,
+  sinkRequest,
+} from "@capflow/core";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
+import { KnexAlertStore, KnexStuckStore } from "../src/index.ts";
+import { databaseUrl, openTestPostgres, skipMessage } from "./support/databases.ts";
+
+interface Received {
+  path: string;
+  query: URLSearchParams;
+  headers: Record<string, string | string[] | undefined>;
+  body: Record<string, unknown>;
+}
+
+const minute = 60_000;
+
+const sampleAlert: AlertRecord = {
+  id: "7f1c6a52-2f7e-4a43-9d5c-1b2f7f0e0a11",
+  rule: "repayment-failures",
+  subject: "lanbank/repay.apply",
+  severity: "critical",
+  status: "firing",
+  summary: "12 of 20 calls to lanbank repay.apply failed in the last 5m (60%, above 20%)",
+  details: {},
+  firedAt: Date.UTC(2026, 11, 6, 2, 0, 0),
+  resolvedAt: null,
+  lastNotifiedAt: null,
+};
+
+describe("alert sinks speak each robot's documented format", () => {
+  const now = 1_765_000_000_123;
+
+  test("DingTalk: markdown message; 加签 as timestamp and sign query parameters", () => {
+    const request = sinkRequest(
+      {
+        name: "ding",
+        kind: "dingtalk",
+        url: "https://oapi.dingtalk.com/robot/send?access_token=T0K",
+      },
+      sampleAlert,
+      "firing",
+      "SEC0123456789",
+      now,
+    );
+    const url = new URL(request.url);
+    expect(url.searchParams.get("access_token")).toBe("T0K");
+    expect(url.searchParams.get("timestamp")).toBe(String(now));
+    // sign = Base64(HmacSHA256(key = secret, timestamp + "\n" + secret)), URL-encoded once.
+    const expected = createHmac("sha256", "SEC0123456789")
+      .update(`${now}\nSEC0123456789`)
+      .digest("base64");
+    expect(url.searchParams.get("sign")).toBe(expected);
+    expect(request.url).toContain(`sign=${encodeURIComponent(expected)}`);
+    const body = JSON.parse(request.body);
+    expect(Object.keys(body).sort()).toEqual(["markdown", "msgtype"]);
+    expect(body.msgtype).toBe("markdown");
+    expect(body.markdown).toEqual({
+      title: "[CRITICAL] repayment-failures: lanbank/repay.apply",
+      text: expect.stringContaining("12 of 20 calls"),
+    });
+  });
+
+  test("WeCom: markdown with content", () => {
+    const request = sinkRequest(
+      {
+        name: "wecom",
+        kind: "wecom",
+        url: "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=K",
+      },
+      sampleAlert,
+      "resolved",
+      undefined,
+      now,
+    );
+    expect(request.url).toBe("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=K");
+    const body = JSON.parse(request.body);
+    expect(body).toEqual({ msgtype: "markdown", markdown: { content: expect.any(String) } });
+    expect(body.markdown.content).toMatch(/^### \[RESOLVED\] repayment-failures/);
+  });
+
+  test("Feishu / Lark: text message; timestamp in seconds and sign in the body", () => {
+    const request = sinkRequest(
+      { name: "feishu", kind: "feishu", url: "https://open.feishu.cn/open-apis/bot/v2/hook/H" },
+      sampleAlert,
+      "firing",
+      "demo-secret",
+      now,
+    );
+    const body = JSON.parse(request.body);
+    const timestamp = String(Math.floor(now / 1000));
+    // sign = Base64(HmacSHA256(key = timestamp + "\n" + secret, message = empty)).
+    const sign = createHmac("sha256", `${timestamp}\ndemo-secret`).update("").digest("base64");
+    expect(body).toEqual({
+      timestamp,
+      sign,
+      msg_type: "text",
+      content: { text: expect.stringContaining("repayment-failures") },
+    });
+  });
+
+  test("webhook: the alert as JSON, signed over timestamp and body", () => {
+    const request = sinkRequest(
+      { name: "ops", kind: "webhook", url: "https://ops.example/alerts" },
+      sampleAlert,
+      "firing",
+      "whsec",
+      now,
+    );
+    expect(request.headers["x-capflow-timestamp"]).toBe(String(now));
+    expect(request.headers["x-capflow-signature"]).toBe(
+      `v1=${createHmac("sha256", "whsec").update(`${now}.${request.body}`).digest("hex")}`,
+    );
+    expect(JSON.parse(request.body)).toMatchObject({
+      type: "alert.firing",
+      alert: { rule: "repayment-failures", subject: "lanbank/repay.apply", severity: "critical" },
+    });
+  });
+});
+
+describe.skipIf(!databaseUrl)(databaseUrl ? "alerts on PostgreSQL" : skipMessage, () => {
+  let db: Awaited<ReturnType<typeof openTestPostgres>>;
+  let server: Server;
+  let base: string;
+  const received: Received[] = [];
+  let answer = { status: 200, body: '{"errcode":0,"errmsg":"ok"}' };
+
+  beforeAll(async () => {
+    db = await openTestPostgres();
+    server = createServer((req, res) => {
+      let text = "";
+      req.on("data", (chunk) => {
+        text += chunk;
+      });
+      req.on("end", () => {
+        const url = new URL(req.url ?? "/", "http://robot.test");
+        received.push({
+          path: url.pathname,
+          query: url.searchParams,
+          headers: req.headers,
+          body: JSON.parse(text),
+        });
+        res.writeHead(answer.status, { "content-type": "application/json" }).end(answer.body);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await db.drop();
+  });
+  beforeEach(async () => {
+    received.length = 0;
+    answer = { status: 200, body: '{"errcode":0,"errmsg":"ok"}' };
+    await db.knex.raw(
+      `TRUNCATE "${db.schema}".alerts, "${db.schema}".alert_history, "${db.schema}".sla_breaches`,
+    );
+  });
+
+  function monitor(config: AlertsConfig, clock = new ManualClock()) {
+    const store = new KnexAlertStore(db);
+    const alerts = new AlertMonitor({
+      config,
+      store,
+      clock,
+      stuck: new KnexStuckStore(db),
+      secrets: createDefaultSecretResolver({ allowInline: true }),
+    });
+    return { alerts, store, clock };
+  }
+
+  const call = (failed: boolean): EngineEvent =>
+    failed
+      ? {
+          type: "step.failed",
+          instanceId: "i",
+          step: "repay",
+          errorClass: "notSent",
+          code: "TRANSPORT_NOT_SENT",
+          willRetry: true,
+          channel: "lanbank",
+          interface: "repay.apply",
+        }
+      : {
+          type: "step.succeeded",
+          instanceId: "i",
+          step: "repay",
+          to: "done",
+          outcome: "succeeded",
+          channel: "lanbank",
+          interface: "repay.apply",
+        };
+
+  test("a failure rate above the rule fires once to DingTalk, repeats while firing, and resolves when it clears; history kept", async () => {
+    const { alerts, store, clock } = monitor({
+      rules: [
+        {
+          name: "repayment-failures",
+          kind: "failure-rate",
+          interface: "repay.apply",
+          window: "5m",
+          above: 0.2,
+          severity: "critical",
+          repeatEvery: "1h",
+        },
+      ],
+      sinks: [
+        {
+          name: "ding",
+          kind: "dingtalk",
+          url: `${base}/robot/send?access_token=T`,
+          secret: "inline:SEC",
+        },
+      ],
+    });
+    for (let i = 0; i < 20; i += 1) alerts.observe(call(i % 2 === 0));
+    const first = await alerts.evaluate();
+    expect(first.fired.map((a) => [a.rule, a.subject, a.severity])).toEqual([
+      ["repayment-failures", "lanbank/repay.apply", "critical"],
+    ]);
+    expect(received).toHaveLength(1);
+    expect(received[0]?.path).toBe("/robot/send");
+    expect(received[0]?.query.get("sign")).toBe(
+      createHmac("sha256", "SEC").update(`${clock.now()}\nSEC`).digest("base64"),
+    );
+    expect(received[0]?.body).toMatchObject({
+      msgtype: "markdown",
+      markdown: { title: "[CRITICAL] repayment-failures: lanbank/repay.apply" },
+    });
+
+    // Still failing a minute later: deduplicated, nothing sent.
+    await clock.advance(minute);
+    expect((await alerts.evaluate()).fired).toEqual([]);
+    expect(received).toHaveLength(1);
+
+    // An hour on, still firing (new failures keep the rate up): one reminder.
+    await clock.advance(60 * minute);
+    for (let i = 0; i < 20; i += 1) alerts.observe(call(true));
+    expect((await alerts.evaluate()).notifications).toBe(1);
+    expect(received).toHaveLength(2);
+
+    // Healthy calls only: resolved, with a last message.
+    await clock.advance(6 * minute);
+    for (let i = 0; i < 20; i += 1) alerts.observe(call(false));
+    const cleared = await alerts.evaluate();
+    expect(cleared.resolved.map((a) => a.status)).toEqual(["resolved"]);
+    expect(received).toHaveLength(3);
+    expect(JSON.stringify(received[2]?.body)).toContain("RESOLVED");
+    const [alert] = await store.listAlerts();
+    expect((await store.alertHistory(alert!.id)).map((h) => h.event)).toEqual([
+      "fired",
+      "sent",
+      "sent",
+      "resolved",
+      "sent",
+    ]);
+  });
+
+  test("two nodes raising the same alert open it once; a breaker opening and closing fires and resolves", async () => {
+    const config: AlertsConfig = {
+      rules: [{ name: "breaker", kind: "breaker-open" }],
+      sinks: [{ name: "wecom", kind: "wecom", url: `${base}/cgi-bin/webhook/send?key=K` }],
+    };
+    const clock = new ManualClock();
+    const one = monitor(config, clock);
+    const two = monitor(config, clock);
+    one.alerts.observeFlow({ type: "breaker.open", channel: "meadow", interface: "loan.apply" });
+    two.alerts.observeFlow({ type: "breaker.open", channel: "meadow", interface: "loan.apply" });
+    await Promise.all([one.alerts.settled(), two.alerts.settled()]);
+    expect(await one.store.listAlerts({ status: "firing" })).toHaveLength(1);
+    expect(received).toHaveLength(1);
+    expect(received[0]?.body).toEqual({
+      msgtype: "markdown",
+      markdown: { content: expect.stringContaining("meadow/loan.apply") },
+    });
+    one.alerts.observeFlow({ type: "breaker.closed", channel: "meadow", interface: "loan.apply" });
+    await one.alerts.settled();
+    expect(await one.store.listAlerts({ status: "firing" })).toEqual([]);
+  });
+
+  test("stuck instances above a count alert to Feishu; a sink over its rate is suppressed; a robot refusing is recorded", async () => {
+    const { alerts, store, clock } = monitor({
+      rules: [{ name: "stuck", kind: "stuck", above: 0 }],
+      sinks: [
+        {
+          name: "feishu",
+          kind: "feishu",
+          url: `${base}/open-apis/bot/v2/hook/H`,
+          secret: "inline:fs",
+          maxPerMinute: 1,
+        },
+      ],
+    });
+    const breach = (instanceId: string, channel: string) => ({
+      instanceId,
+      channel,
+      behavior: "loan",
+      businessKey: instanceId,
+      step: "wait",
+      scope: "step" as const,
+      slaMs: 600_000,
+      since: clock.now() - 700_000,
+      detectedAt: clock.now(),
+    });
+    await new KnexStuckStore(db).recordBreaches([
+      breach("i-1", "lanbank"),
+      breach("i-2", "meadow"),
+    ]);
+    const round = await alerts.evaluate();
+    expect(round.fired.map((a) => a.subject).sort()).toEqual(["lanbank", "meadow"]);
+    expect(received).toHaveLength(1);
+    expect(received[0]?.body).toMatchObject({
+      msg_type: "text",
+      timestamp: String(Math.floor(clock.now() / 1000)),
+    });
+    const events = await Promise.all(
+      (await store.listAlerts()).map(async (a) =>
+        (await store.alertHistory(a.id)).map((h) => h.event),
+      ),
+    );
+    expect(events.flat().sort()).toEqual(["fired", "fired", "sent", "suppressed"]);
+
+    // Feishu answering an error code: recorded as failed.
+    answer = {
+      status: 200,
+      body: '{"code":19021,"msg":"sign match fail or timestamp is not within one hour from current time"}',
+    };
+    await clock.advance(2 * minute);
+    await db.knex.raw(
+      `UPDATE "${db.schema}".sla_breaches SET resolved_at = now() WHERE channel = 'meadow'`,
+    );
+    const cleared = await alerts.evaluate();
+    expect(cleared.resolved.map((a) => a.subject)).toEqual(["meadow"]);
+    const meadow = (await store.listAlerts()).find((a) => a.subject === "meadow")!;
+    const history = await store.alertHistory(meadow.id);
+    expect(history.at(-1)).toMatchObject({
+      event: "failed",
+      sink: "feishu",
+      detail: expect.stringContaining("19021"),
+    });
+  });
+});
