@@ -31,6 +31,21 @@ describe("capflow reconcile", () => {
     }
   });
 
+  test("capflow validate checks statements too, with file, line and column", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "capflow-validate-statements-"));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(
+      join(dir, "lanbank.loan.statement.json"),
+      JSON.stringify({ ...statement, encoding: 7 }, null, 2),
+    );
+    const run = await runCapflow("validate", dir);
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).toMatch(/lanbank\.loan\.statement\.json:\d+:\d+.*encoding/);
+    await writeFile(join(dir, "lanbank.loan.statement.json"), JSON.stringify(statement));
+    const unknown = await runCapflow("validate", dir);
+    expect(unknown.stdout).toContain("no channel lanbank is defined next to this statement");
+  });
+
   describe.skipIf(!databaseUrl)(
     databaseUrl ? "on PostgreSQL" : "on PostgreSQL: skipped, set DATABASE_URL to run",
     () => {

@@ -5,9 +5,9 @@ const fixtures = "packages/core/test/fixtures/definitions";
 
 describe("capflow validate", () => {
   test.each([
-    ["lanbank", "1 channel, 3 behaviors, no problems\n"],
-    ["meadow", "1 channel, 3 behaviors, no problems\n"],
-    ["jade-trust", "1 channel, 2 behaviors, no problems\n"],
+    ["lanbank", "1 channel, 3 behaviors, 1 statement, no problems\n"],
+    ["meadow", "1 channel, 3 behaviors, 1 statement, no problems\n"],
+    ["jade-trust", "1 channel, 2 behaviors, 1 statement, no problems\n"],
   ])("example %s is valid", async (example, summary) => {
     const run = await runCapflow("validate", `examples/${example}/definitions`);
     expect(run).toEqual({ exitCode: 0, stdout: summary, stderr: "" });

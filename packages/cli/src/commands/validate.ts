@@ -7,6 +7,8 @@ import {
   loadDefinitions,
   systemClock,
 } from "@capflow/core";
+import { sortProblems } from "@capflow/core/internal";
+import { loadStatements } from "@capflow/reconcile";
 import type { CapflowCommand } from "../command.ts";
 import {
   cryptoHandlersOptionHelp,
@@ -31,7 +33,7 @@ export const validateCommand: CapflowCommand = {
     program
       .command("validate")
       .description(
-        "check every *.channel.json, *.behavior.json and *.product.json under a folder; exit 1 when there are problems",
+        "check every *.channel.json, *.behavior.json, *.product.json and *.statement.json under a folder; exit 1 when there are problems",
       )
       .argument("<dir>", "folder of definitions")
       .option("-p, --processors <module...>", processorsOptionHelp)
@@ -64,11 +66,15 @@ export const validateCommand: CapflowCommand = {
           }
         }
         const loaded = await loadDefinitions(resolve(context.cwd, dir), checks);
+        // Statements (`*.statement.json`) live next to the definitions they reconcile.
+        const statements = await loadStatements(resolve(context.cwd, dir), { definitions: loaded });
         // Paths as the user typed them, so terminals and editors can open `file:line:col`.
-        const problems = loaded.problems.map((problem) => ({
-          ...problem,
-          file: posix.join(dir.split(sep).join("/"), problem.file),
-        }));
+        const problems = sortProblems([...loaded.problems, ...statements.problems]).map(
+          (problem) => ({
+            ...problem,
+            file: posix.join(dir.split(sep).join("/"), problem.file),
+          }),
+        );
         if (options.json === true) {
           context.out(`${JSON.stringify(problems, null, 2)}\n`);
         } else if (problems.some(isError)) {
@@ -76,7 +82,7 @@ export const validateCommand: CapflowCommand = {
         } else {
           if (problems.length > 0) context.out(formatProblems(problems));
           context.out(
-            `${plural(loaded.channels.length, "channel")}, ${plural(loaded.behaviors.length, "behavior")}${loaded.products.length > 0 ? `, ${plural(loaded.products.length, "product")}` : ""}, no problems\n`,
+            `${plural(loaded.channels.length, "channel")}, ${plural(loaded.behaviors.length, "behavior")}${loaded.products.length > 0 ? `, ${plural(loaded.products.length, "product")}` : ""}${statements.statements.length > 0 ? `, ${plural(statements.statements.length, "statement")}` : ""}, no problems\n`,
           );
         }
         if (problems.some(isError)) context.setExitCode(1);
