@@ -290,7 +290,11 @@ export {
   type NotificationSigning,
   signedContent,
 } from "./outbox/notification-signer.ts";
-export { type NotificationTargets, notificationTargets } from "./outbox/notification-targets.ts";
+export {
+  clientNotifyUrls,
+  type NotificationTargets,
+  notificationTargets,
+} from "./outbox/notification-targets.ts";
 
 // business protection: stuck orders, calendars, alerts, queued starts, cached queries
 export * from "./protection/public-api.ts";

@@ -33,3 +33,13 @@ export function notificationTargets(options: {
     },
   };
 }
+
+/**
+ * Names resolved as upstream client ids to each client's `notify.url` (`*.client.json`), for
+ * `notificationTargets({ byName })`.
+ */
+export function clientNotifyUrls(definitions: {
+  getClient(id: string): Promise<{ definition: { notify?: { url: string } } } | undefined>;
+}): (name: string) => Promise<string | undefined> {
+  return async (name) => (await definitions.getClient(name))?.definition.notify?.url;
+}

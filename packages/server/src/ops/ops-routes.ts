@@ -1,10 +1,16 @@
-import type { DefinitionSource, Engine, InstanceStore } from "@capflow/core";
+import {
+  type DefinitionSource,
+  type Engine,
+  type InstanceStore,
+  isOutboxStore,
+} from "@capflow/core";
 import type { FastifyInstance } from "fastify";
 import { type OperatorAuthOptions, operatorAuthHook } from "../auth/authenticate.ts";
 import { actionRoutes } from "./action-routes.ts";
 import { inboxRoutes } from "./inbox-routes.ts";
 import { instanceRoutes } from "./instance-routes.ts";
 import { migrationRoutes } from "./migration-routes.ts";
+import { notificationRoutes } from "./notification-routes.ts";
 import { tokenRoutes } from "./token-routes.ts";
 
 export interface OperatorApiOptions extends OperatorAuthOptions {}
@@ -31,5 +37,6 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
   await app.register(actionRoutes, { engine, store, definitions });
   await app.register(inboxRoutes, { store });
   await app.register(migrationRoutes, { engine });
+  if (isOutboxStore(store)) await app.register(notificationRoutes, { store });
   if (options.tokens) await app.register(tokenRoutes, { tokens: options.tokens });
 }

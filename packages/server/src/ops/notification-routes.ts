@@ -1,0 +1,176 @@
+import {
+  CapflowError,
+  type InstanceStore,
+  isCapflowError,
+  type NotificationRecord,
+  type NotificationStatus,
+  type OutboxStore,
+} from "@capflow/core";
+import type { FastifyInstance } from "fastify";
+import { actorOf } from "./action-routes.ts";
+import { decodeCursor, encodeCursor } from "./list-cursor.ts";
+import { idParamsSchema, reasonSchema } from "./request-schemas.ts";
+
+interface NotificationQuery {
+  status?: string;
+  instanceId?: string;
+  limit: number;
+  cursor?: string;
+}
+
+const statuses: readonly NotificationStatus[] = ["pending", "delivered", "failed"];
+
+const querySchema = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    status: {
+      type: "string",
+      pattern: "^(pending|delivered|failed)(,(pending|delivered|failed))*$",
+    },
+    instanceId: { type: "string", minLength: 1, maxLength: 200 },
+    limit: { type: "integer", minimum: 1, maximum: 500, default: 50 },
+    cursor: { type: "string", maxLength: 1000 },
+  },
+} as const;
+
+const resendBodySchema = {
+  type: "object",
+  required: ["reason"],
+  additionalProperties: false,
+  properties: { reason: reasonSchema },
+} as const;
+
+/** A notification as operators see it (its payload was masked when it was written). */
+export interface NotificationView {
+  id: string;
+  instanceId: string;
+  type: string;
+  status: NotificationStatus;
+  target: string | null;
+  attempts: number;
+  nextAttemptAt: string | null;
+  deliveredAt: string | null;
+  lastError: { code: string; message: string } | null;
+  resent: { by: string; at: string } | null;
+  createdAt: string;
+  payload: unknown;
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+export function notificationView(record: NotificationRecord): NotificationView {
+  return {
+    id: record.id,
+    instanceId: record.instanceId,
+    type: record.type,
+    status: record.status,
+    target: record.target,
+    attempts: record.attempts,
+    nextAttemptAt: iso(record.nextAttemptAt),
+    deliveredAt: iso(record.deliveredAt),
+    lastError: record.lastError,
+    resent: record.resent && { by: record.resent.by, at: new Date(record.resent.at).toISOString() },
+    createdAt: new Date(record.createdAt).toISOString(),
+    payload: record.payload,
+  };
+}
+
+/**
+ * `GET /notifications` (viewer): notifications for the upstream, newest first, by status and
+ * instance. `POST /notifications/:id/resend` (operator): delivers one again with a fresh retry
+ * schedule, the same event id (receivers deduplicate on it) and body; the instance's history
+ * records who re-sent it and why.
+ */
+export async function notificationRoutes(
+  app: FastifyInstance,
+  options: { store: InstanceStore & OutboxStore },
+) {
+  const { store } = options;
+  app.get<{ Querystring: NotificationQuery }>(
+    "/notifications",
+    { config: { role: "viewer" }, schema: { querystring: querySchema } },
+    async (request) => {
+      const { status, instanceId, limit, cursor } = request.query;
+      const rows = await store.listNotifications({
+        ...(status
+          ? {
+              status: status
+                .split(",")
+                .filter((s): s is NotificationStatus => statuses.includes(s as NotificationStatus)),
+            }
+          : {}),
+        ...(instanceId ? { instanceId } : {}),
+        ...(cursor ? { before: decodeCursor(cursor) } : {}),
+        limit,
+      });
+      const last = rows.at(-1);
+      return {
+        items: rows.map(notificationView),
+        nextCursor:
+          rows.length === limit && last !== undefined
+            ? encodeCursor({ createdAt: last.createdAt, id: last.id })
+            : null,
+      };
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { reason: string } }>(
+    "/notifications/:id/resend",
+    {
+      config: { role: "operator" },
+      schema: { params: idParamsSchema, body: resendBodySchema },
+    },
+    async (request) => {
+      const actor = actorOf(request);
+      const { id } = request.params;
+      const found = await store.getNotification(id);
+      if (found === undefined) {
+        throw new CapflowError("REQUEST_NOT_FOUND", `no notification ${id}`);
+      }
+      await recordResend(store, found, actor);
+      const resent = await store.resendNotification({ id, now: Date.now(), by: actor.who });
+      if (resent === undefined)
+        throw new CapflowError("REQUEST_NOT_FOUND", `no notification ${id}`);
+      return { notification: notificationView(resent) };
+    },
+  );
+}
+
+/** The instance's history names who re-sent which notification and why (compare-and-set). */
+async function recordResend(
+  store: InstanceStore,
+  notification: NotificationRecord,
+  actor: { who: string; why: string },
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const instance = await store.getInstance(notification.instanceId);
+    if (instance === undefined) return;
+    const now = Date.now();
+    try {
+      await store.commitTransition({
+        instanceId: instance.id,
+        expectedVersion: instance.version,
+        now,
+        changes: {},
+        keepLease: instance.leaseOwner !== null,
+        log: {
+          step: instance.step,
+          attempt: instance.attempt,
+          event: "operator",
+          outcome: `resendNotification:${notification.id}`,
+          fromStatus: instance.status,
+          toStatus: instance.status,
+          actor,
+          startedAt: now,
+          durationMs: 0,
+        },
+      });
+      return;
+    } catch (error) {
+      if (!isCapflowError(error, "STORE_CONFLICT") || attempt >= 4) throw error;
+    }
+  }
+}
