@@ -152,6 +152,13 @@ export {
 export { type JsonMemberSelector, jsonMemberText } from "./crypto/json-member.ts";
 export { xmlElementText } from "./crypto/xml-element.ts";
 export {
+  type CmsSignOptions,
+  type CmsVerification,
+  type CmsVerifyOptions,
+  cmsSign,
+  cmsVerify,
+} from "./crypto/cms/cms-signed-data.ts";
+export {
   type ContentCipher,
   type ContentCipherName,
   createContentCipher,

@@ -54,7 +54,8 @@ export function compileProfile(
     timestampAt: locationOf(p.timestamp),
     windowMs: p.timestamp?.window === undefined ? undefined : parseDuration(p.timestamp.window),
     nonceAt: locationOf(p.nonce),
-    signature: p.signature === undefined ? undefined : compileSignature(p.signature, keys, context),
+    signature:
+      p.signature === undefined ? undefined : compileSignature(p.signature, keys, context, clock),
     encryption:
       p.encryption === undefined
         ? undefined

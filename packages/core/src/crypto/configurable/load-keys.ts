@@ -82,7 +82,7 @@ function keyFamilies(options: ConfigurableCryptoOptions, context: ErrorContext) 
   const wrap: KeyFamily[] = [];
   for (const p of profiles) {
     const alg = p?.signature?.algorithm;
-    if (alg?.startsWith("rsa-")) sign.push("rsa");
+    if (alg?.startsWith("rsa-") || alg === "cms-rsa-sha256") sign.push("rsa");
     if (alg === "sm2-sm3") sign.push("sm2");
     const w = p?.encryption?.wrap;
     if (w !== undefined) wrap.push(w.startsWith("sm2") ? "sm2" : "rsa");

@@ -104,7 +104,12 @@ export interface NoncePart {
   alphabet?: "alphanumeric" | "hex";
 }
 
-export type AsymmetricSignatureAlgorithm = "rsa-sha1" | "rsa-sha256" | "rsa-pss-sha256" | "sm2-sm3";
+export type AsymmetricSignatureAlgorithm =
+  | "rsa-sha1"
+  | "rsa-sha256"
+  | "rsa-pss-sha256"
+  | "sm2-sm3"
+  | "cms-rsa-sha256";
 export type SignatureAlgorithm = DigestAlgorithm | HmacAlgorithm | AsymmetricSignatureAlgorithm;
 
 export interface SignaturePart {
@@ -122,7 +127,27 @@ export interface SignaturePart {
   sm2Encoding?: "raw" | "der";
   /** RSA-PSS salt length in bytes. Default 32. */
   saltLength?: number;
+  /** `cms-rsa-sha256`: the form of the CMS/PKCS#7 SignedData and what its signer must be. */
+  cms?: CmsSignatureOptions;
   placement: SignaturePlacement;
+}
+
+/**
+ * A CMS/PKCS#7 SignedData signature (`cms-rsa-sha256`): signed with `keys.signing` and its
+ * certificate (`certificate` of the key, or the PKCS#12's), verified against `keys.verifying` as
+ * trust anchors: the signer's certificate must chain to one of them and be valid at the time.
+ */
+export interface CmsSignatureOptions {
+  /** The content inside the SignedData; default false (detached). */
+  attached?: boolean;
+  /** Content type, digest and signing time as signed attributes; default true. */
+  signedAttributes?: boolean;
+  /** The signer's certificate in the message; default true (false: by issuer and serial). */
+  includeCertificate?: boolean;
+  /** Verification: the signer's certificate serial must be this (hex). */
+  signerSerial?: string;
+  /** Verification: the signer's subject must have these attributes (`CN=h2h.bank.example, O=Bank`). */
+  signerSubject?: string;
 }
 
 export type SignaturePlacement =

@@ -1,4 +1,5 @@
 import type { ErrorContext } from "../../errors.ts";
+import type { Clock } from "../../ports/clock.ts";
 import {
   type CanonicalParts,
   compileCanonicalTemplate,
@@ -7,6 +8,7 @@ import {
 import type { BinaryEncoding } from "../encoding.ts";
 import { configInvalid } from "../failures.ts";
 import { compileJsonMemberSelector, jsonMemberTextOf } from "../json-member.ts";
+import { createCmsScheme } from "../signers/cms-signer.ts";
 import { createDigestScheme } from "../signers/digest-signer.ts";
 import { createRsaScheme } from "../signers/rsa-signer.ts";
 import type { SignatureScheme } from "../signers/signature-scheme.ts";
@@ -40,6 +42,7 @@ export function compileSignature(
   part: SignaturePart,
   keys: LoadedKeys,
   context: ErrorContext,
+  clock: Pick<Clock, "now">,
 ): CompiledSignature {
   const alg = part.algorithm;
   let scheme: SignatureScheme;
@@ -51,6 +54,9 @@ export function compileSignature(
       part.sm2Encoding ?? "raw",
     );
     output = part.output ?? "hex";
+  } else if (alg === "cms-rsa-sha256") {
+    scheme = createCmsScheme(keys.signing, keys.verifying, part.cms ?? {}, clock);
+    output = part.output ?? "base64";
   } else if (alg === "rsa-sha1" || alg === "rsa-sha256" || alg === "rsa-pss-sha256") {
     scheme = createRsaScheme(alg, keys.signing, part.saltLength ?? 32);
     output = part.output ?? "base64";

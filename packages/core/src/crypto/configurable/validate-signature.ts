@@ -8,7 +8,7 @@ import {
   type Report,
 } from "./option-checks.ts";
 
-const asymmetric = ["rsa-sha1", "rsa-sha256", "rsa-pss-sha256", "sm2-sm3"];
+const asymmetric = ["rsa-sha1", "rsa-sha256", "rsa-pss-sha256", "sm2-sm3", "cms-rsa-sha256"];
 const symmetric = ["md5", "sha256", "sm3", "hmac-sha256", "hmac-sm3"];
 
 /**
@@ -59,6 +59,7 @@ export function validateSignature(
       "userId",
       "sm2Encoding",
       "saltLength",
+      "cms",
       "placement",
     ],
     report,
@@ -84,6 +85,7 @@ export function validateSignature(
     needKey("signing", `${p}/algorithm`, `${String(algorithm)} signing`);
     needKey("verifying", `${p}/algorithm`, `${String(algorithm)} verification`);
   }
+  if (signature.cms !== undefined) validateCms(signature.cms, algorithm, `${p}/cms`, report);
   validateCanonical(signature.canonical, `${p}/canonical`, report);
   validatePlacement(signature.placement, `${p}/placement`, report);
   if (signature.over === "plain" && encryption === undefined) {
@@ -104,6 +106,34 @@ export function validateSignature(
       "a signature over the raw wire body cannot be placed inside that body; use a header, the query, or over: plain",
     );
   }
+}
+
+function validateCms(value: unknown, algorithm: unknown, p: string, report: Report): void {
+  if (algorithm !== "cms-rsa-sha256") {
+    report(p, "cms options apply to the cms-rsa-sha256 algorithm only");
+    return;
+  }
+  if (!isObject(value)) {
+    report(p, "cms must be an object");
+    return;
+  }
+  allowOnly(
+    value,
+    p,
+    ["attached", "signedAttributes", "includeCertificate", "signerSerial", "signerSubject"],
+    report,
+  );
+  for (const flag of ["attached", "signedAttributes", "includeCertificate"]) {
+    if (value[flag] !== undefined && typeof value[flag] !== "boolean")
+      report(`${p}/${flag}`, `${flag} is true or false`);
+  }
+  if (value.signerSerial !== undefined && !/^[0-9a-fA-F:]+$/.test(String(value.signerSerial)))
+    report(`${p}/signerSerial`, "signerSerial is the certificate serial number in hex");
+  if (value.signerSubject !== undefined && !/^\s*\w+=/.test(String(value.signerSubject)))
+    report(
+      `${p}/signerSubject`,
+      'signerSubject lists subject attributes, e.g. "CN=h2h.bank.example, O=Bank"',
+    );
 }
 
 function validateCanonical(value: unknown, p: string, report: Report): void {

@@ -135,7 +135,8 @@ export async function loadPrivateKey(
             : `expected an RSA private key, got ${key.asymmetricKeyType}`,
         );
       }
-      return withId({ kind: "private", key }, idOf(keyCertificate));
+      const own = keyCertificate === undefined ? {} : { certificate: keyCertificate };
+      return withId({ kind: "private", key, ...own }, idOf(keyCertificate));
     },
   );
 }

@@ -11,6 +11,8 @@ export interface RsaPrivateKey {
   key: KeyObject;
   /** Key id (configured, or the certificate's serial number in upper-case hex). */
   id?: string;
+  /** The key's certificate (its `certificate` reference or the PKCS#12's), for CMS signatures. */
+  certificate?: X509Certificate;
 }
 
 export interface RsaPublicKey {
