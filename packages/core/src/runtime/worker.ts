@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { Engine } from "../engine/engine.ts";
 import type { SweepInboxOptions, SweepInboxResult } from "../engine/sweep-inbox.ts";
 import { systemClock } from "../memory/system-clock.ts";
@@ -197,15 +198,19 @@ export class Worker {
 
   /** Waits `idleMs`, or less when woken or stopped. */
   async #waitIdle(signal: AbortSignal): Promise<void> {
-    if (this.#woken) {
+    if (this.#woken || signal.aborted) {
       this.#woken = false;
       return;
     }
-    if (this.#idle.signal.aborted) this.#idle = new AbortController();
-    const woken = this.#idle.signal;
-    await this.#options.clock
-      .sleep(this.#options.idleMs, AbortSignal.any([signal, woken]))
-      .catch(() => {});
+    const idle = new AbortController();
+    this.#idle = idle;
+    const onStop = () => idle.abort();
+    signal.addEventListener("abort", onStop, { once: true });
+    try {
+      await this.#options.clock.sleep(this.#options.idleMs, idle.signal).catch(() => {});
+    } finally {
+      signal.removeEventListener("abort", onStop);
+    }
     this.#woken = false;
   }
 
@@ -213,6 +218,10 @@ export class Worker {
   async #listen(source: WakeUpSource, signal: AbortSignal): Promise<void> {
     const { channels, clock, idleMs, onError, onWakeUp } = this.#options;
     const pendingTimes = new Set<number>();
+    // One listener on the worker's signal for all timed wake-ups, however many are pending.
+    const timers = new AbortController();
+    setMaxListeners(maxPendingWakeUps + 8, timers.signal);
+    signal.addEventListener("abort", () => timers.abort(), { once: true });
     const onNotice = (wakeUp: WakeUp) => {
       if (signal.aborted) return;
       if (wakeUp.channel !== undefined && channels && !channels.includes(wakeUp.channel)) return;
@@ -228,9 +237,9 @@ export class Worker {
       }
       // A retry due in a few seconds: wake then, once per due time (to the 10 ms).
       const slot = Math.ceil((wakeUp.at ?? 0) / 10);
-      if (pendingTimes.has(slot) || pendingTimes.size >= 256) return;
+      if (pendingTimes.has(slot) || pendingTimes.size >= maxPendingWakeUps) return;
       pendingTimes.add(slot);
-      void clock.sleep(delay, signal).then(
+      void clock.sleep(delay, timers.signal).then(
         () => {
           pendingTimes.delete(slot);
           this.wake();
@@ -270,6 +279,9 @@ export class Worker {
     }
   }
 }
+
+/** Retries due within seconds that a worker keeps a timer for; later ones wait for polling. */
+const maxPendingWakeUps = 256;
 
 /** Hands an error to the host's handler; a handler that throws must not end the loop. */
 function report(onError: ((error: unknown) => void) | undefined, error: unknown): void {
