@@ -175,6 +175,7 @@ function lineMapper(
   const zone = statement.timeZone;
   const format = statement.timestampFormat;
   const single = statement.behaviors.length === 1 ? statement.behaviors[0] : undefined;
+  const encoding = statement.encoding ?? "UTF-8";
   return (row) => {
     const cell = (at: number | undefined) => {
       if (at === undefined) return undefined;
@@ -183,6 +184,9 @@ function lineMapper(
     };
     const line: StatementLine = { lineNo: row.lineNo };
     const problems: string[] = [];
+    // iconv-lite writes U+FFFD for bytes the encoding cannot read: a garbled key or amount must
+    // not be matched (or mismatched) as if the funder had written it.
+    if (row.text.includes("\uFFFD")) problems.push(`bytes that are not valid ${encoding}`);
     const businessKey = cell(key);
     if (businessKey !== undefined) line.businessKey = businessKey;
     const partnerReference = cell(reference);

@@ -1,3 +1,4 @@
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import iconv from "iconv-lite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -223,6 +224,25 @@ describe("reading statements", () => {
       expect.stringContaining("at most two decimals"),
       "no business key and no partner reference",
       expect.stringMatching(/not an amount.*timestamp yesterday/),
+    ]);
+  });
+
+  it("marks a line with bytes its encoding cannot read as malformed, never guessing", async () => {
+    const good = iconv.encode(
+      "outOrderNo,loanNo,amount,status,finishTime\nL001,借据1,1.00,SUCCESS,\n",
+      "GBK",
+    );
+    const broken = Buffer.concat([
+      good,
+      Buffer.from([0x4c, 0x30, 0x30, 0x32, 0x81, 0x2c]),
+      Buffer.from(",2.00,SUCCESS,\n"),
+    ]);
+    const path = join(folder.dir, "garbled.csv");
+    await writeFile(path, broken);
+    const { lines } = await read(path, { ...base, encoding: "GBK" });
+    expect(lines.map((l) => [l.partnerReference, l.problem])).toEqual([
+      ["借据1", undefined],
+      [undefined, "bytes that are not valid GBK"],
     ]);
   });
 
