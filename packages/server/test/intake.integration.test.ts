@@ -232,6 +232,9 @@ describe.skipIf(!databaseUrl)("intake API over HTTP (PostgreSQL)", () => {
       step: "wait",
       outcome: null,
     });
+    // Notifications about it go to the client that started it.
+    const stored = await engine.getInstance(answer.body.instance.id);
+    expect(stored?.upstreamClient).toBe("platform");
     const read = signed("GET", "/v1/instances/shop/order/A-1", undefined);
     const got = await send("GET", "/v1/instances/shop/order/A-1", read.headers);
     expect(got.status).toBe(200);

@@ -23,7 +23,7 @@ export function instanceValues(
 ): { columns: string; values: string } {
   const columns = `id, channel, behavior, behavior_version, business_key, input, input_digest, step,
     status, context, snapshot, next_run_at, waiting_for, product, account, customer_ref,
-    failover_of, routing, traceparent, created_at, updated_at`;
+    failover_of, routing, traceparent, upstream_client, created_at, updated_at`;
   const values = [
     param(instance.id),
     param(instance.channel),
@@ -44,6 +44,7 @@ export function instanceValues(
     param(instance.failoverOf ?? null, "::text"),
     param(nullableJsonParam(instance.routing), "::jsonb"),
     param(instance.traceparent ?? null, "::text"),
+    param(instance.upstreamClient ?? null, "::text"),
     param(timeParam(instance.now), "::timestamptz"),
     param(timeParam(instance.now), "::timestamptz"),
   ].join(", ");

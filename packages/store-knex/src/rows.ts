@@ -82,6 +82,7 @@ export function instanceFromRow(row: Row): InstanceRecord {
   };
   // Left out when absent, as it went in (instances started outside any trace).
   if (row.traceparent != null) record.traceparent = row.traceparent as string;
+  if (row.upstream_client != null) record.upstreamClient = row.upstream_client as string;
   return record;
 }
 

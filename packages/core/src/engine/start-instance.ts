@@ -22,6 +22,8 @@ export interface ChannelStartRequest {
   behavior: string;
   businessKey: string;
   input: Record<string, unknown>;
+  /** The upstream client asking (the intake API sets it): its notifications go to that client. */
+  upstreamClient?: string;
 }
 
 /** Start a product: routing chooses the channel (and its behavior and account). */
@@ -29,6 +31,8 @@ export interface ProductStartRequest {
   product: string;
   businessKey: string;
   input: Record<string, unknown>;
+  /** The upstream client asking (the intake API sets it): its notifications go to that client. */
+  upstreamClient?: string;
 }
 
 export type StartRequest = ChannelStartRequest | ProductStartRequest;
@@ -77,6 +81,7 @@ export async function startInstance(
     waitingFor: schedule.waitingFor,
     ...(account ? { account: account.code } : {}),
     ...traceOfStart(),
+    ...(request.upstreamClient === undefined ? {} : { upstreamClient: request.upstreamClient }),
     now,
   });
   if (!created) checkSameInput(instance, inputDigest, `${request.channel}/${request.behavior}`);
@@ -115,6 +120,7 @@ async function startProduct(
       businessKey: request.businessKey,
       input: request.input,
       inputDigest,
+      ...(request.upstreamClient === undefined ? {} : { upstreamClient: request.upstreamClient }),
     });
     const result = await core.store.createRoutedInstance(instance);
     switch (result.outcome) {

@@ -16,8 +16,9 @@ export interface NotificationOptions {
   attention?: readonly AttentionReason[];
   /**
    * Whom an instance's notifications are for (e.g. the upstream client that started it), stored
-   * with each notification for the dispatcher's `NotificationTargets`. Default: null (the
-   * dispatcher's default target).
+   * with each notification for the dispatcher's `NotificationTargets`. Default: the upstream
+   * client that started the instance through the intake API (`instance.upstreamClient`), else
+   * null (the dispatcher's default target).
    */
   target?: (instance: InstanceRecord) => string | null;
 }
@@ -37,7 +38,7 @@ export const defaultAttentionNotifications: readonly AttentionReason[] = [
 export function notificationPolicy(options: NotificationOptions = {}): NotificationPolicy {
   return {
     attention: new Set(options.attention ?? defaultAttentionNotifications),
-    target: options.target ?? (() => null),
+    target: options.target ?? ((instance) => instance.upstreamClient ?? null),
   };
 }
 

@@ -163,6 +163,11 @@ export interface NewInstance extends BusinessKeyRef {
    * its steps' spans join that trace.
    */
   traceparent?: string | null;
+  /**
+   * The upstream client that started it through the intake API (its id): notifications about
+   * the instance name it as their target, so they go to that client's `notify.url`.
+   */
+  upstreamClient?: string | null;
   now: number;
 }
 

@@ -41,6 +41,7 @@ export async function commitWithFailover(
       input,
       inputDigest: record.inputDigest,
       failover: { of: record.id, tried },
+      upstreamClient: record.upstreamClient ?? null,
     });
     try {
       // The business goes on: the upstream hears how it ends from the next instance.

@@ -122,6 +122,7 @@ export async function routedInstance(
     input: Record<string, unknown>;
     inputDigest: string;
     failover?: { of: string; tried: string[] };
+    upstreamClient?: string | null;
   },
 ): Promise<NewInstance> {
   const { core, runtime } = deps;
@@ -193,6 +194,7 @@ export async function routedInstance(
     failoverOf: business.failover?.of ?? null,
     routing,
     ...traceOfStart(),
+    ...(business.upstreamClient == null ? {} : { upstreamClient: business.upstreamClient }),
     now,
   };
 }

@@ -59,6 +59,22 @@ describe("notifications for the upstream are written with the change they report
     expect(JSON.stringify(note)).not.toContain("110101199003071234");
   });
 
+  test("an instance an upstream client started notifies that client by default", async () => {
+    const h = engineHarness({ engine: { notifications: true } });
+    h.transport.script("/loan/apply", { body: { status: "SUCCESS" } });
+    const { id } = await h.engine.start({
+      channel: "lanbank",
+      behavior: "loan",
+      businessKey: "L-client",
+      input: { loanNo: "L-client", amount: 100000, idCardNo: "110101199003071234" },
+      upstreamClient: "loan-platform",
+    });
+    expect((await h.engine.getInstance(id))?.upstreamClient).toBe("loan-platform");
+    await h.engine.runDue();
+    const [note] = await h.store.listNotifications({ instanceId: id });
+    expect(note).toMatchObject({ type: "instance.succeeded", target: "loan-platform" });
+  });
+
   test("without notifications configured, nothing is written", async () => {
     const h = engineHarness();
     h.transport.script("/loan/apply", { body: { status: "SUCCESS" } });

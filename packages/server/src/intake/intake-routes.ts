@@ -191,7 +191,7 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRouteOpt
 
   app.post("/", { bodyLimit }, async (request, reply) => {
     const { client, raw, json } = seen.get(request)!;
-    const start = readStartRequest(json);
+    const start = { ...readStartRequest(json), upstreamClient: client.id };
     checkAllowed(client, start);
     const key = headerOf(request, intakeHeaders.idempotencyKey);
     if (key === undefined) return answer(reply, await startAndView(start));

@@ -6,6 +6,7 @@ import { routingMigration } from "./0005_routing.ts";
 import { operatorsMigration } from "./0006_operators.ts";
 import { intakeMigration } from "./0007_intake.ts";
 import { outboxMigration } from "./0008_outbox.ts";
+import { instanceUpstreamClientMigration } from "./0009_instance_upstream_client.ts";
 import { stuckOrdersMigration } from "./0010_stuck_orders.ts";
 import { alertsMigration } from "./0011_alerts.ts";
 import { reconciliationMigration } from "./0013_reconciliation.ts";
@@ -23,6 +24,7 @@ export const migrations: readonly Migration[] = [
   operatorsMigration,
   intakeMigration,
   outboxMigration,
+  instanceUpstreamClientMigration,
   stuckOrdersMigration,
   alertsMigration,
   reconciliationMigration,
