@@ -60,3 +60,4 @@ export { defaultSchema } from "./sql-names.ts";
 export { KnexStuckStore } from "./knex-stuck-store.ts";
 export { knexExclusiveRunner } from "./exclusive-runner.ts";
 export { KnexAlertStore } from "./knex-alert-store.ts";
+export { KnexStartQueueStore } from "./knex-start-queue-store.ts";

@@ -6,6 +6,7 @@ export {
   type ExclusiveRunner,
   inProcessExclusiveRunner,
 } from "../ports/exclusive-runner.ts";
+export type * from "../ports/start-queue-store.ts";
 export type * from "../ports/stuck-store.ts";
 export type { AlertRule, AlertSink, AlertsConfig } from "./alerts/alert-config.ts";
 export { alertText, type SinkRequest, sinkAccepted, sinkRequest } from "./alerts/alert-message.ts";
@@ -29,6 +30,13 @@ export {
   mergeHolidaySchedules,
   parseHolidaySchedule,
 } from "./calendar/holiday-schedule.ts";
+export {
+  type AdmissionRound,
+  type QueueEvent,
+  type QueuePolicy,
+  StartQueue,
+  type StartQueueOptions,
+} from "./queue/start-queue.ts";
 export { type SlaLimits, slaLimits } from "./sla-limits.ts";
 export {
   type StuckCheck,

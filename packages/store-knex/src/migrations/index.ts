@@ -9,6 +9,7 @@ import { outboxMigration } from "./0008_outbox.ts";
 import { instanceUpstreamClientMigration } from "./0009_instance_upstream_client.ts";
 import { stuckOrdersMigration } from "./0010_stuck_orders.ts";
 import { alertsMigration } from "./0011_alerts.ts";
+import { queuedStartsMigration } from "./0012_queued_starts.ts";
 import { reconciliationMigration } from "./0013_reconciliation.ts";
 import { inboxPerCallbackMigration } from "./0015_inbox_per_callback.ts";
 import { dueNotificationsMigration } from "./0016_due_notifications.ts";
@@ -27,6 +28,7 @@ export const migrations: readonly Migration[] = [
   instanceUpstreamClientMigration,
   stuckOrdersMigration,
   alertsMigration,
+  queuedStartsMigration,
   reconciliationMigration,
   inboxPerCallbackMigration,
   dueNotificationsMigration,

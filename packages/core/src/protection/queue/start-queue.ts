@@ -1,0 +1,218 @@
+import { randomUUID } from "node:crypto";
+import { parseDuration } from "../../definition/duration.ts";
+import type { Duration } from "../../definition/types.ts";
+import type { ChannelStartRequest } from "../../engine/start-instance.ts";
+import { CapflowError, toCapflowError } from "../../errors.ts";
+import type { Clock } from "../../ports/clock.ts";
+import { type ExclusiveRunner, inProcessExclusiveRunner } from "../../ports/exclusive-runner.ts";
+import type { InstanceRecord } from "../../ports/instance-store.ts";
+import type { QueueDepth, QueuedStart, StartQueueStore } from "../../ports/start-queue-store.ts";
+
+/** How starts of one channel and behavior are admitted. */
+export interface QueuePolicy {
+  channel: string;
+  behavior: string;
+  /** Starts admitted per second at most (the bucket holds one second's worth). */
+  ratePerSecond: number;
+  /** Unsettled instances of this channel and behavior at most; none admitted beyond. */
+  concurrency?: number;
+  /** How long a start may wait; after it, it expires unstarted. */
+  ttl: Duration;
+  /** Start attempts (each refused start counts) before it is given up. Default 3. */
+  retryBudget?: number;
+}
+
+/** What the queue tells its host: starts admitted, expired unstarted, given up. */
+export type QueueEvent =
+  | { type: "start.admitted"; queued: QueuedStart; instanceId: string }
+  | { type: "start.expired"; queued: QueuedStart }
+  | { type: "start.gave-up"; queued: QueuedStart; code: string };
+
+export interface StartQueueOptions {
+  store: StartQueueStore;
+  /** What starts an admitted start: the engine. */
+  engine: { start(request: ChannelStartRequest): Promise<InstanceRecord> };
+  clock: Clock;
+  policies: QueuePolicy[];
+  /** One node admits at a time. Default: in-process. */
+  exclusive?: ExclusiveRunner;
+  /** Raises an alert for starts that expired or were given up (`AlertMonitor.raise`). */
+  alerts?: {
+    raise(
+      rule: string,
+      subject: string,
+      summary: string,
+      details?: Record<string, unknown>,
+    ): Promise<void>;
+  };
+  /** The `raised` alert rule's name. Default `queued-starts-expired`. */
+  alertRule?: string;
+  /** Told of admissions, expiries and give-ups: notify the upstream here. */
+  onEvent?: (event: QueueEvent) => void;
+  /** Time between `run` rounds. Default 200 ms. */
+  intervalMs?: number;
+}
+
+export interface AdmissionRound {
+  ran: boolean;
+  started: number;
+  expired: QueuedStart[];
+  gaveUp: QueuedStart[];
+}
+
+const lockKey = "capflow:start-queue";
+
+/**
+ * Peak shaving: starts of a busy channel and behavior are queued and admitted at a rate and a
+ * concurrency, first in first out (a refused start keeps its place, so none starves). Each has a
+ * time to live and a retry budget; one that expires or spends its budget is never started, raises
+ * an alert, and is reported (`start.expired`, `start.gave-up`) so the upstream can be told.
+ *
+ * ```ts
+ * const queue = new StartQueue({ store, engine, clock, policies: [{ channel: "lanbank", behavior: "repay.trial", ratePerSecond: 20, concurrency: 50, ttl: "2m" }] });
+ * await queue.enqueue({ channel: "lanbank", behavior: "repay.trial", businessKey: "L-1", input });
+ * await queue.admit(); // or queue.run(signal)
+ * ```
+ */
+export class StartQueue {
+  readonly #options: StartQueueOptions;
+  readonly #policies: Map<string, QueuePolicy>;
+  readonly #exclusive: ExclusiveRunner;
+  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(options: StartQueueOptions) {
+    this.#options = options;
+    this.#policies = new Map(options.policies.map((p) => [`${p.channel}\u0000${p.behavior}`, p]));
+    this.#exclusive = options.exclusive ?? inProcessExclusiveRunner();
+  }
+
+  /** Queues a start of a queued channel and behavior (`CONFIG_INVALID` for one without a policy). */
+  async enqueue(request: ChannelStartRequest): Promise<QueuedStart> {
+    const policy = this.#policies.get(`${request.channel}\u0000${request.behavior}`);
+    if (!policy) {
+      throw new CapflowError(
+        "CONFIG_INVALID",
+        `starts of ${request.channel}/${request.behavior} are not queued; add a queue policy for them or start them directly`,
+      );
+    }
+    const now = this.#options.clock.now();
+    const { queued } = await this.#options.store.enqueue({
+      id: randomUUID(),
+      channel: request.channel,
+      behavior: request.behavior,
+      businessKey: request.businessKey,
+      input: request.input,
+      enqueuedAt: now,
+      expiresAt: now + parseDuration(policy.ttl),
+    });
+    return queued;
+  }
+
+  /** One admission round (unless another node runs one): expiries first, then each policy's starts. */
+  async admit(): Promise<AdmissionRound> {
+    const run = await this.#exclusive.runExclusive(lockKey, () => this.#round());
+    return run.ran ? run.value : { ran: false, started: 0, expired: [], gaveUp: [] };
+  }
+
+  /** Rounds every `intervalMs` until the signal aborts; a failed round is reported and retried. */
+  async run(signal: AbortSignal, onError?: (error: unknown) => void): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.admit();
+      } catch (error) {
+        onError?.(error);
+      }
+      await this.#options.clock.sleep(this.#options.intervalMs ?? 200, signal).catch(() => {});
+    }
+  }
+
+  /** Queue depth and oldest age per channel and behavior (for /metrics). */
+  depths(): Promise<QueueDepth[]> {
+    return this.#options.store.queueDepths();
+  }
+
+  async #round(): Promise<AdmissionRound> {
+    const { store, clock } = this.#options;
+    const now = clock.now();
+    const round: AdmissionRound = { ran: true, started: 0, expired: [], gaveUp: [] };
+    round.expired = await store.expireDue(now);
+    for (const queued of round.expired) {
+      this.#emit({ type: "start.expired", queued });
+      await this.#alert(
+        queued,
+        `expired after waiting ${Math.round((queued.expiresAt - queued.enqueuedAt) / 1000)} s in the queue; it was not started`,
+      );
+    }
+    for (const policy of this.#policies.values()) {
+      const key = `${policy.channel}\u0000${policy.behavior}`;
+      const bucket = this.#buckets.get(key) ?? { tokens: policy.ratePerSecond, at: now };
+      bucket.tokens = Math.min(
+        Math.max(1, policy.ratePerSecond),
+        bucket.tokens + ((now - bucket.at) / 1000) * policy.ratePerSecond,
+      );
+      bucket.at = now;
+      this.#buckets.set(key, bucket);
+      let allowed = Math.floor(bucket.tokens);
+      if (policy.concurrency !== undefined) {
+        const running = await store.unsettledCount(policy.channel, policy.behavior);
+        allowed = Math.min(allowed, Math.max(0, policy.concurrency - running));
+      }
+      if (allowed <= 0) continue;
+      const next = await store.oldestQueued({
+        channel: policy.channel,
+        behavior: policy.behavior,
+        limit: allowed,
+      });
+      for (const queued of next) {
+        bucket.tokens -= 1;
+        try {
+          const instance = await this.#options.engine.start({
+            channel: queued.channel,
+            behavior: queued.behavior,
+            businessKey: queued.businessKey,
+            input: queued.input,
+          });
+          await store.markStarted(queued.id, instance.id, clock.now());
+          round.started += 1;
+          this.#emit({ type: "start.admitted", queued, instanceId: instance.id });
+        } catch (error) {
+          const failure = toCapflowError(error);
+          const budget = policy.retryBudget ?? 3;
+          const giveUp = !failure.retryable || queued.attempts + 1 >= budget;
+          const updated = await store.markAttemptFailed(
+            queued.id,
+            { code: failure.code, message: failure.message },
+            clock.now(),
+            giveUp,
+          );
+          if (giveUp) {
+            round.gaveUp.push(updated);
+            this.#emit({ type: "start.gave-up", queued: updated, code: failure.code });
+            await this.#alert(
+              updated,
+              `given up after ${updated.attempts} start attempts: ${failure.code}`,
+            );
+          }
+        }
+      }
+    }
+    return round;
+  }
+
+  async #alert(queued: QueuedStart, what: string): Promise<void> {
+    await this.#options.alerts?.raise(
+      this.#options.alertRule ?? "queued-starts-expired",
+      `${queued.channel}/${queued.behavior}`,
+      `queued start ${queued.channel}/${queued.behavior} ${queued.businessKey} ${what}`,
+      { businessKey: queued.businessKey, queuedStart: queued.id },
+    );
+  }
+
+  #emit(event: QueueEvent): void {
+    try {
+      this.#options.onEvent?.(event);
+    } catch {
+      // A listener's failure never affects the queue.
+    }
+  }
+}

@@ -1,0 +1,150 @@
+import type {
+  NewQueuedStart,
+  QueueDepth,
+  QueuedStart,
+  QueuedStartStatus,
+  StartQueueStore,
+} from "@capflow/core";
+import type { DatabaseHandle } from "./database-handle.ts";
+import { epochMs, jsonParam, type Row, timeParam } from "./rows.ts";
+import { qualifiedNames, quoteIdentifier, runnableStatuses } from "./sql-names.ts";
+import { translateStoreError } from "./translate-error.ts";
+
+/** Queued starts on PostgreSQL or PGlite (migration 0012). */
+export class KnexStartQueueStore implements StartQueueStore {
+  readonly #db: DatabaseHandle;
+  readonly #queue: string;
+  readonly #instances: string;
+
+  constructor(db: DatabaseHandle) {
+    this.#db = db;
+    this.#queue = `${quoteIdentifier(db.schema)}."queued_starts"`;
+    this.#instances = qualifiedNames(db.schema).instances;
+  }
+
+  async enqueue(start: NewQueuedStart): Promise<{ queued: QueuedStart; created: boolean }> {
+    const inserted = await this.#query(
+      `INSERT INTO ${this.#queue} (id, channel, behavior, business_key, input, status, enqueued_at, expires_at)
+      VALUES (?::uuid, ?, ?, ?, ?::jsonb, 'queued', ?, ?)
+      ON CONFLICT (channel, behavior, business_key) WHERE status = 'queued' DO NOTHING
+      RETURNING *`,
+      [
+        start.id,
+        start.channel,
+        start.behavior,
+        start.businessKey,
+        jsonParam(start.input),
+        timeParam(start.enqueuedAt),
+        timeParam(start.expiresAt),
+      ],
+    );
+    if (inserted[0]) return { queued: queuedFromRow(inserted[0]), created: true };
+    const existing = await this.#query(
+      `SELECT * FROM ${this.#queue} WHERE channel = ? AND behavior = ? AND business_key = ? AND status = 'queued'`,
+      [start.channel, start.behavior, start.businessKey],
+    );
+    if (existing[0]) return { queued: queuedFromRow(existing[0]), created: false };
+    return this.enqueue(start);
+  }
+
+  async expireDue(now: number): Promise<QueuedStart[]> {
+    const rows = await this.#query(
+      `UPDATE ${this.#queue} SET status = 'expired', finished_at = ?
+      WHERE status = 'queued' AND expires_at <= ? RETURNING *`,
+      [timeParam(now), timeParam(now)],
+    );
+    return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(queuedFromRow);
+  }
+
+  async oldestQueued(request: {
+    channel: string;
+    behavior: string;
+    limit: number;
+  }): Promise<QueuedStart[]> {
+    const rows = await this.#query(
+      `SELECT * FROM ${this.#queue} WHERE channel = ? AND behavior = ? AND status = 'queued'
+      ORDER BY enqueued_at, seq LIMIT ?`,
+      [request.channel, request.behavior, request.limit],
+    );
+    return rows.map(queuedFromRow);
+  }
+
+  async markStarted(id: string, instanceId: string, now: number): Promise<void> {
+    await this.#query(
+      `UPDATE ${this.#queue} SET status = 'started', instance_id = ?, finished_at = ?, attempts = attempts + 1
+      WHERE id = ?::uuid AND status = 'queued'`,
+      [instanceId, timeParam(now), id],
+    );
+  }
+
+  async markAttemptFailed(
+    id: string,
+    error: { code: string; message: string },
+    now: number,
+    giveUp: boolean,
+  ): Promise<QueuedStart> {
+    const rows = await this.#query(
+      `UPDATE ${this.#queue} SET attempts = attempts + 1, last_error = ?::jsonb,
+        status = CASE WHEN ? THEN 'failed' ELSE status END,
+        finished_at = CASE WHEN ? THEN ?::timestamptz ELSE finished_at END
+      WHERE id = ?::uuid RETURNING *`,
+      [jsonParam(error), giveUp, giveUp, timeParam(now), id],
+    );
+    return queuedFromRow(rows[0]!);
+  }
+
+  async unsettledCount(channel: string, behavior: string): Promise<number> {
+    const rows = await this.#query(
+      `SELECT count(*)::int AS n FROM ${this.#instances}
+      WHERE channel = ? AND behavior = ? AND status IN ${runnableStatuses}`,
+      [channel, behavior],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async queueDepths(): Promise<QueueDepth[]> {
+    const rows = await this.#query(
+      `SELECT channel, behavior, count(*)::int AS depth, min(enqueued_at) AS oldest
+      FROM ${this.#queue} WHERE status = 'queued' GROUP BY channel, behavior ORDER BY channel, behavior`,
+      [],
+    );
+    return rows.map((row) => ({
+      channel: row.channel as string,
+      behavior: row.behavior as string,
+      depth: Number(row.depth),
+      oldestEnqueuedAt: row.oldest === null ? null : epochMs(row.oldest),
+    }));
+  }
+
+  async getQueued(id: string): Promise<QueuedStart | undefined> {
+    const rows = await this.#query(`SELECT * FROM ${this.#queue} WHERE id = ?::uuid`, [id]);
+    return rows[0] ? queuedFromRow(rows[0]) : undefined;
+  }
+
+  async #query(sql: string, bindings: unknown[]): Promise<Row[]> {
+    try {
+      const result = await this.#db.knex.raw(sql, bindings as never);
+      return (result as { rows: Row[] }).rows;
+    } catch (error) {
+      throw translateStoreError(error, { target: this.#db.target });
+    }
+  }
+}
+
+function queuedFromRow(row: Row): QueuedStart {
+  const json = (value: unknown) => (typeof value === "string" ? JSON.parse(value) : value);
+  return {
+    id: row.id as string,
+    channel: row.channel as string,
+    behavior: row.behavior as string,
+    businessKey: row.business_key as string,
+    input: json(row.input) as Record<string, unknown>,
+    status: row.status as QueuedStartStatus,
+    enqueuedAt: epochMs(row.enqueued_at),
+    expiresAt: epochMs(row.expires_at),
+    attempts: Number(row.attempts),
+    instanceId: (row.instance_id as string | null) ?? null,
+    lastError: (json(row.last_error) as QueuedStart["lastError"]) ?? null,
+    finishedAt: row.finished_at === null ? null : epochMs(row.finished_at),
+  };
+}

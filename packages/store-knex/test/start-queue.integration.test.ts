@@ -1,0 +1,148 @@
+import {
+  CapflowError,
+  Engine,
+  InProcessLockProvider,
+  ManualClock,
+  MemoryDefinitionSource,
+  ProcessorRegistry,
+  type QueueEvent,
+  StartQueue,
+} from "@capflow/core";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
+import { loanBehavior, testChannel } from "../../core/test/support/loan-definitions.ts";
+import { ScriptedTransport } from "../../core/test/support/scripted-transport.ts";
+import { KnexInstanceStore, KnexStartQueueStore, knexExclusiveRunner } from "../src/index.ts";
+import {
+  databaseUrl,
+  openTestPostgres,
+  skipMessage,
+  truncateRuntimeTables,
+} from "./support/databases.ts";
+
+describe.skipIf(!databaseUrl)(databaseUrl ? "queued starts on PostgreSQL" : skipMessage, () => {
+  let db: Awaited<ReturnType<typeof openTestPostgres>>;
+  beforeAll(async () => {
+    db = await openTestPostgres();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+  beforeEach(async () => {
+    await truncateRuntimeTables(db);
+    await db.knex.raw(`TRUNCATE "${db.schema}".queued_starts`);
+  });
+
+  function world(engineOverride?: { start: Engine["start"] }) {
+    const clock = new ManualClock();
+    const engine = new Engine({
+      store: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),
+      definitions: new MemoryDefinitionSource({
+        channels: [testChannel],
+        behaviors: [loanBehavior()],
+      }),
+      processors: new ProcessorRegistry(),
+      transport: new ScriptedTransport().script("/loan/apply", { body: { status: "ACCEPTED" } }),
+      clock,
+      locks: new InProcessLockProvider({ clock }),
+    });
+    const events: QueueEvent[] = [];
+    const raised: string[] = [];
+    const store = new KnexStartQueueStore(db);
+    const queue = new StartQueue({
+      store,
+      engine: engineOverride ?? engine,
+      clock,
+      exclusive: knexExclusiveRunner(db),
+      policies: [
+        {
+          channel: "lanbank",
+          behavior: "loan",
+          ratePerSecond: 2,
+          concurrency: 3,
+          ttl: "1m",
+          retryBudget: 2,
+        },
+      ],
+      alerts: {
+        async raise(rule, subject, summary) {
+          raised.push(`${rule} ${subject}: ${summary}`);
+        },
+      },
+      onEvent: (event) => events.push(event),
+    });
+    const enqueue = (loanNo: string) =>
+      queue.enqueue({
+        channel: "lanbank",
+        behavior: "loan",
+        businessKey: loanNo,
+        input: { loanNo, amount: 100, idCardNo: "110101199003071234" },
+      });
+    return { clock, engine, queue, store, events, raised, enqueue };
+  }
+
+  test("admitted first in first out at the rate and within the concurrency; the rest expire unstarted, raise an alert and are reported", async () => {
+    const w = world();
+    for (let i = 1; i <= 6; i += 1) await w.enqueue(`L-${i}`);
+    // The same business queued twice is queued once.
+    await w.enqueue("L-1");
+    expect(await w.queue.depths()).toEqual([
+      { channel: "lanbank", behavior: "loan", depth: 6, oldestEnqueuedAt: w.clock.now() },
+    ]);
+
+    expect((await w.queue.admit()).started).toBe(2); // two a second
+    expect((await w.queue.admit()).started).toBe(0); // no tokens left
+    await w.clock.advance(1000);
+    expect((await w.queue.admit()).started).toBe(1); // three unsettled: the concurrency
+    await w.clock.advance(1000);
+    expect((await w.queue.admit()).started).toBe(0);
+    const admitted = w.events
+      .filter((e) => e.type === "start.admitted")
+      .map((e) => e.queued.businessKey);
+    expect(admitted).toEqual(["L-1", "L-2", "L-3"]);
+
+    // A minute after queueing: the rest expire, never started.
+    await w.clock.advance(58_000);
+    const round = await w.queue.admit();
+    expect(round.expired.map((q) => q.businessKey)).toEqual(["L-4", "L-5", "L-6"]);
+    expect(round.started).toBe(0);
+    expect(w.events.filter((e) => e.type === "start.expired")).toHaveLength(3);
+    expect(w.raised[0]).toMatch(
+      /^queued-starts-expired lanbank\/loan: queued start lanbank\/loan L-4 expired/,
+    );
+    expect(
+      await w.engine.findInstance({ channel: "lanbank", behavior: "loan", businessKey: "L-4" }),
+    ).toBeUndefined();
+    expect(await w.queue.depths()).toEqual([]);
+  });
+
+  test("a start refused again and again spends its retry budget and is given up, keeping its place until then", async () => {
+    let calls = 0;
+    const w = world({
+      start: async () => {
+        calls += 1;
+        throw new CapflowError("STORE_UNAVAILABLE", "the database is away");
+      },
+    });
+    const queued = await w.enqueue("L-1");
+    await w.queue.admit();
+    expect(await w.store.getQueued(queued.id)).toMatchObject({ status: "queued", attempts: 1 });
+    await w.clock.advance(1000);
+    const round = await w.queue.admit();
+    expect(round.gaveUp.map((q) => q.businessKey)).toEqual(["L-1"]);
+    expect(await w.store.getQueued(queued.id)).toMatchObject({
+      status: "failed",
+      attempts: 2,
+      lastError: { code: "STORE_UNAVAILABLE" },
+    });
+    expect(calls).toBe(2);
+    expect(w.events.map((e) => e.type)).toEqual(["start.gave-up"]);
+    expect(w.raised).toHaveLength(1);
+  });
+
+  test("a start without a queue policy is refused", async () => {
+    const w = world();
+    await expect(
+      w.queue.enqueue({ channel: "lanbank", behavior: "repay", businessKey: "R-1", input: {} }),
+    ).rejects.toMatchObject({ code: "CONFIG_INVALID" });
+  });
+});
