@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { isCapflowError } from "../errors.ts";
+import { CapflowError, type ErrorCode, isCapflowError } from "../errors.ts";
 import type { Engine } from "./engine.ts";
 
 export interface CallbackListenerOptions {
@@ -11,7 +11,12 @@ export interface CallbackListenerOptions {
   prefix?: string;
   /** Largest body accepted, in bytes. Default 1 MiB. */
   maxBodyBytes?: number;
-  /** Called with failures the partner is told to retry (503), e.g. the store is down. */
+  /**
+   * Called with failures the partner is told to retry (503), e.g. the store is down, and with the
+   * reason of a notification refused for something other than its signature or decryption (an
+   * expression that fails, a `match` it does not satisfy): a `CapflowError` with the code and
+   * message, which the partner is not told.
+   */
   onError?: (error: unknown) => void;
 }
 
@@ -44,6 +49,11 @@ export function callbackRequestListener(
       response.writeHead(404).end();
       return;
     }
+    if (request.method !== "POST") {
+      // Drain nothing: the request is answered before its body is read.
+      response.writeHead(405, { allow: "POST" }).end();
+      return;
+    }
     readBody(request, maxBodyBytes)
       .then((body) =>
         engine.receiveCallback(
@@ -61,6 +71,13 @@ export function callbackRequestListener(
       )
       .then((ack) => {
         response.writeHead(ack.status, ack.headers).end(ack.bytes);
+        if (!ack.accepted && ack.error && !openFailureCodes.has(ack.error.code)) {
+          options.onError?.(
+            new CapflowError(ack.error.code as ErrorCode, ack.error.message, {
+              context: { channel, callback },
+            }),
+          );
+        }
       })
       .catch((error: unknown) => {
         if (response.headersSent) return;
@@ -82,6 +99,14 @@ export function callbackRequestListener(
 }
 
 class BodyTooLarge extends Error {}
+
+/** Refusals a forger causes at will (signature, decryption, decoding): not the host's to fix. */
+const openFailureCodes = new Set([
+  "CRYPTO_DECRYPT_FAILED",
+  "CRYPTO_VERIFY_FAILED",
+  "CODEC_DECODE_FAILED",
+  "CHARSET_DECODE_FAILED",
+]);
 
 /** A path segment decoded, or undefined when its escapes are malformed (it names nothing). */
 function decodedSegment(segment: string): string | undefined {

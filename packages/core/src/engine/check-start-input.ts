@@ -1,6 +1,7 @@
 import { compileInputSchema } from "../definition/input-schema.ts";
 import type { BehaviorDefinition } from "../definition/types.ts";
 import { CapflowError } from "../errors.ts";
+import { findNulByte } from "../message/nul-bytes.ts";
 
 /**
  * Refuses input that does not match the behavior's `inputSchema` with `INSTANCE_INPUT_INVALID`,
@@ -11,6 +12,14 @@ export function checkStartInput(
   behavior: BehaviorDefinition,
   input: Record<string, unknown>,
 ): void {
+  const nul = findNulByte(input);
+  if (nul !== undefined) {
+    throw new CapflowError(
+      "INSTANCE_INPUT_INVALID",
+      `the input holds a NUL character (U+0000) at ${nul}, which cannot be stored; remove it and start again`,
+      { context: { channel: behavior.channel, behavior: behavior.code, pointer: nul } },
+    );
+  }
   if (behavior.inputSchema === undefined) return;
   const compiled = compileInputSchema(behavior.inputSchema);
   const where = { channel: behavior.channel, behavior: behavior.code };

@@ -49,7 +49,17 @@ export type EngineEvent =
       businessKey: string;
       duplicate: boolean;
     }
-  | { type: "callback.rejected"; channel: string; callback: string; code: string }
+  | {
+      /**
+       * A notification was refused. `code` and `message` are the full reason, for the host's logs
+       * (never secrets or the payload); the partner is told only that it was refused.
+       */
+      type: "callback.rejected";
+      channel: string;
+      callback: string;
+      code: string;
+      message: string;
+    }
   | { type: "ownership.lost"; instanceId: string; step: string }
   | {
       /**

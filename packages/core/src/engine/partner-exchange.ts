@@ -213,6 +213,7 @@ async function exchangeOnce(
         charset,
       }),
     );
+    checkHeaderValues(sealed.headers, run);
     bytes = encodeText(sealed.body, charset, run.errorContext());
     const contentType = sealed.headers["content-type"];
     if (contentType !== undefined)
@@ -466,6 +467,26 @@ function statusOf(
   // Without a table, HTTP decides: the route conditions are expected to look at the fields.
   const ok = httpStatus >= 200 && httpStatus < 300;
   return { code: String(httpStatus), outcome: ok ? "succeeded" : "failed", retryable: false };
+}
+
+/**
+ * A header value with CR, LF or NUL would split the request (header injection); HTTP clients
+ * refuse it, and resending cannot help. It comes from a template, a processor or the channel:
+ * a configuration error, parked, never retried.
+ */
+function checkHeaderValues(headers: Record<string, string>, run: StepRun): void {
+  for (const [name, value] of Object.entries(headers)) {
+    if (/[\r\n\0]/.test(name) || /[\r\n\0]/.test(value)) {
+      throw new CapflowError(
+        "CONFIG_INVALID",
+        `header ${JSON.stringify(name.replace(/[\r\n\0]/g, " "))} holds a line break or NUL, which HTTP does not allow; fix the template or processor that writes it, then retry the instance`,
+        {
+          context: { ...run.errorContext(), header: name.replace(/[\r\n\0]/g, " ") },
+          retryable: false,
+        },
+      );
+    }
+  }
 }
 
 function buildUrl(baseUrl: string, path: string, query: Record<string, string>): string {

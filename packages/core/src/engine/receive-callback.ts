@@ -12,6 +12,7 @@ import {
 import { codecFor } from "../message/codecs/codec-for.ts";
 import { extractFields } from "../message/extract-fields.ts";
 import { maskFields } from "../message/mask.ts";
+import { findNulByte } from "../message/nul-bytes.ts";
 import { renderMessage } from "../message/render-message.ts";
 import { applyStatusTable } from "../message/status-table.ts";
 import type { CallbackPayload } from "./callback-payload.ts";
@@ -133,6 +134,14 @@ export async function receiveCallback(
       code: status.code ?? "",
       masked: maskFields(opened.body, rules),
     };
+    const nul = findNulByte(opened.body);
+    if (nul !== undefined) {
+      throw new CapflowError(
+        "CALLBACK_REJECTED",
+        `the notification holds a NUL character (U+0000) at ${nul}, which cannot be stored`,
+        { context: { channel: code, callback: callbackName, pointer: nul } },
+      );
+    }
   } catch (error) {
     const failure = !isCapflowError(error)
       ? new CapflowError("CALLBACK_REJECTED", "the callback could not be opened", { cause: error })
@@ -150,6 +159,7 @@ export async function receiveCallback(
       channel: code,
       callback: callbackName,
       code: failure.code,
+      message: failure.message,
     });
     return reject(core, channel, definition, failure);
   }
@@ -207,9 +217,10 @@ async function reject(
   const summary = { code: error.code, message: error.message };
   // The sender learns only that opening failed, not which check: telling a bad padding from a bad
   // signature would let anyone decrypt a captured message one query at a time (padding oracle).
+  // Nor what else went wrong on this side (an expression, a route): that is for the host's logs.
   const told = openFailures.has(error.code)
     ? { code: "CALLBACK_REJECTED", message: "the callback could not be verified" }
-    : summary;
+    : { code: "CALLBACK_REJECTED", message: "the callback could not be processed" };
   const empty: OpenedMessage = { headers: {}, query: {}, body: {}, text: "" };
   try {
     const rendered = await renderAck(

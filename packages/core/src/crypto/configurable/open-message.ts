@@ -1,3 +1,4 @@
+import { CapflowError } from "../../errors.ts";
 import { encodeText } from "../../message/charset.ts";
 import type { Codec } from "../../message/codec.ts";
 import { decodeBinary } from "../encoding.ts";
@@ -30,7 +31,12 @@ export async function openMessage(
     wire = encryption.parseEnvelope(message.body);
   } else if (compiled.needsBodyObject) {
     const decoded = codec.decode(message.body);
-    if (!isFields(decoded)) throw verifyFailed("the body is not an object", context);
+    if (!isFields(decoded))
+      throw new CapflowError(
+        "CODEC_DECODE_FAILED",
+        `the ${codec.format} body is not an object of fields, which this profile reads`,
+        { context },
+      );
     wire = decoded;
   }
   // An envelope that cannot be read fails the first check that reads it: the signature (its

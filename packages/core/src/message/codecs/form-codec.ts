@@ -53,6 +53,8 @@ export const formCodec: Codec = {
               return [percentDecode(key, charset), percentDecode(item, charset)] as const;
             });
     for (const [key, item] of entries) {
+      // Copied into a plain object below, a `__proto__` field would become its prototype.
+      if (key === "__proto__") throw decodeError("form", text, "a field is named __proto__");
       const existing = fields[key];
       if (existing === undefined) fields[key] = item;
       else if (Array.isArray(existing)) existing.push(item);
