@@ -211,6 +211,7 @@ export type * from "./ports/limiter.ts";
 export type * from "./ports/lock-provider.ts";
 export type * from "./ports/operator-token-store.ts";
 export { operatorRoles } from "./ports/operator-token-store.ts";
+export type * from "./ports/operations-view.ts";
 export type { SecretResolveOptions, SecretResolver } from "./ports/secret-resolver.ts";
 export type * from "./ports/transport.ts";
 export type * from "./ports/wake-up-source.ts";
@@ -262,6 +263,11 @@ export {
   type StartRequest,
 } from "./engine/engine.ts";
 export type { AttentionReason, EngineEvent, EngineEventListener } from "./engine/engine-events.ts";
+export {
+  type OperatorActionKind,
+  type OperatorActionPreview,
+  previewOperatorAction,
+} from "./engine/operator-action-preview.ts";
 export {
   type CallbackListenerOptions,
   callbackRequestListener,

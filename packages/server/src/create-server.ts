@@ -3,9 +3,11 @@ import {
   type DefinitionSource,
   type Engine,
   type InstanceStore,
+  type OperationsView,
 } from "@capflow/core";
 import Fastify, { type FastifyInstance } from "fastify";
 import { callbackRoutes } from "./callbacks/callback-routes.ts";
+import { consoleRoutes } from "./console/console-routes.ts";
 import { healthRoutes } from "./health/health-routes.ts";
 import type { ReadinessChecks } from "./health/readiness.ts";
 import { replyWithError } from "./http/error-reply.ts";
@@ -29,6 +31,13 @@ export interface CreateServerOptions {
    * host's own hook); needs `store` and `definitions`. Default: no operator API.
    */
   operators?: OperatorApiOptions;
+  /**
+   * The store's counts for the operator API's overview and parked queue (`db.operations` of
+   * `@capflow/store-knex`). Without it those two routes are absent.
+   */
+  operations?: OperationsView;
+  /** Serves the operations console at `/console` (when built). Default true. */
+  console?: boolean;
   /**
    * What `/readyz` checks, by name (e.g. `{ database: () => db.knex.raw("select 1") }`).
    * Default: nothing, so `/readyz` answers like `/healthz`.
@@ -110,7 +119,9 @@ export function createServer(options: CreateServerOptions): FastifyInstance {
       engine: options.engine,
       store,
       definitions,
+      ...(options.operations ? { operations: options.operations } : {}),
     });
   }
+  if (options.console !== false) app.register(consoleRoutes);
   return app;
 }

@@ -35,6 +35,7 @@ export {
   KnexOperatorTokenStore,
   type KnexOperatorTokenStoreOptions,
 } from "./knex-operator-token-store.ts";
+export { KnexOperationsView, type KnexOperationsViewOptions } from "./knex-operations-view.ts";
 export {
   KnexDefinitionSource,
   type KnexDefinitionSourceOptions,

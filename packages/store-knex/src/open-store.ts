@@ -9,6 +9,7 @@ import {
   type KnexDefinitionSourceOptions,
 } from "./knex-definition-source.ts";
 import { KnexInstanceStore } from "./knex-instance-store.ts";
+import { KnexOperationsView } from "./knex-operations-view.ts";
 import { KnexOperatorTokenStore } from "./knex-operator-token-store.ts";
 import { type MigrationResult, migrateSchema } from "./migrate.ts";
 import { claimPgliteFolder } from "./pglite-folder-owner.ts";
@@ -35,6 +36,8 @@ export interface CapflowDatabase {
   readonly wakeUps?: WakeUpSource;
   /** Operators' API tokens (digests only), for `@capflow/server`. */
   readonly operatorTokens: KnexOperatorTokenStore;
+  /** Counts and queues for operators (the console's overview), for `@capflow/server`. */
+  readonly operations: KnexOperationsView;
   /** Applies pending migrations; safe when several nodes call it at once. */
   migrate(): Promise<MigrationResult>;
   close(): Promise<void>;
@@ -183,6 +186,7 @@ function assemble(
     definitions: new KnexDefinitionSource(knex, { ...definitionOptions, schema, target }),
     ...(wakeUps ? { wakeUps } : {}),
     operatorTokens: new KnexOperatorTokenStore(knex, { schema, target }),
+    operations: new KnexOperationsView(knex, { schema, target }),
     async migrate() {
       try {
         return await migrateSchema(knex, schema, serializeMigrations);

@@ -3,7 +3,11 @@ import type {
   ActionPreview,
   BehaviorGraph,
   DefinitionsListing,
+  HistoryEntry,
+  InboxRow,
   InstanceDetail,
+  InstanceStatus,
+  InstanceSummary,
   Operator,
   Overview,
   SearchPage,
@@ -25,10 +29,95 @@ export interface SearchQuery {
   businessKey?: string;
   channel?: string;
   behavior?: string;
+  /** One status, `unsettled` (active or waiting) or `parked`. */
   status?: string;
   step?: string;
   olderThanMinutes?: string;
+  /** The cursor of the page to show. */
   after?: string;
+}
+
+/** An instance as the operator API sends it (times as ISO 8601 text). */
+interface WireInstance {
+  id: string;
+  version: number;
+  channel: string;
+  behavior: string;
+  behaviorVersion: number;
+  businessKey: string;
+  step: string;
+  status: InstanceStatus;
+  attempt: number;
+  nextRunAt: string | null;
+  inFlight: boolean;
+  lastError: { code: string; message: string } | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface WireHistoryEntry {
+  id: string;
+  version: number;
+  at: string;
+  step: string;
+  attempt: number;
+  event: string;
+  outcome: string | null;
+  fromStep: string | null;
+  toStep: string | null;
+  fromStatus: string | null;
+  toStatus: string | null;
+  durationMs: number;
+  request: unknown;
+  response: unknown;
+  error: { code: string; message: string } | null;
+  actor: { who: string; why: string } | null;
+}
+
+const ms = (iso: string) => Date.parse(iso);
+const msOrNull = (iso: string | null) => (iso === null ? null : Date.parse(iso));
+
+function summary(wire: WireInstance, timeZone: string): InstanceSummary {
+  const unsettled = wire.status === "active" || wire.status === "waiting";
+  return {
+    id: wire.id,
+    version: wire.version,
+    channel: wire.channel,
+    behavior: wire.behavior,
+    behaviorVersion: wire.behaviorVersion,
+    businessKey: wire.businessKey,
+    step: wire.step,
+    status: wire.status,
+    attempt: wire.attempt,
+    parked: unsettled && wire.nextRunAt === null && wire.lastError !== null,
+    lastError: wire.lastError,
+    nextRunAt: msOrNull(wire.nextRunAt),
+    createdAt: ms(wire.createdAt),
+    updatedAt: ms(wire.updatedAt),
+    timeZone,
+  };
+}
+
+function historyEntry(wire: WireHistoryEntry): HistoryEntry {
+  const entry: HistoryEntry = {
+    id: wire.id,
+    version: wire.version,
+    step: wire.step,
+    attempt: wire.attempt,
+    event: wire.event,
+    startedAt: ms(wire.at),
+    durationMs: wire.durationMs,
+  };
+  if (wire.fromStep !== null) entry.fromStep = wire.fromStep;
+  if (wire.toStep !== null) entry.toStep = wire.toStep;
+  if (wire.fromStatus !== null) entry.fromStatus = wire.fromStatus;
+  if (wire.toStatus !== null) entry.toStatus = wire.toStatus;
+  if (wire.outcome !== null) entry.outcome = wire.outcome;
+  if (wire.request !== null) entry.request = wire.request;
+  if (wire.response !== null) entry.response = wire.response;
+  if (wire.error !== null) entry.error = wire.error;
+  if (wire.actor !== null) entry.actor = wire.actor;
+  return entry;
 }
 
 /**
@@ -36,43 +125,105 @@ export interface SearchQuery {
  * token as a Bearer credential. `base` is the server's root ("" when the console is served by it).
  */
 export class OpsClient {
+  #zones: Promise<Map<string, string>> | undefined;
+
   constructor(
     private readonly token: string,
     private readonly base = "",
   ) {}
 
-  whoami(): Promise<Operator> {
-    return this.#get("/v1/ops/whoami");
+  async whoami(): Promise<Operator> {
+    const body = await this.#get<{ operator: Operator }>("/v1/ops/whoami");
+    return body.operator;
   }
 
   overview(): Promise<Overview> {
     return this.#get("/v1/ops/overview");
   }
 
-  search(query: SearchQuery): Promise<SearchPage> {
-    const params = new URLSearchParams();
-    for (const [name, value] of Object.entries(query)) {
-      if (value !== undefined && value !== "") params.set(name, value);
+  async search(query: SearchQuery): Promise<SearchPage> {
+    const params = new URLSearchParams({ limit: "25" });
+    const set = (name: string, value: string | undefined) => {
+      if (value !== undefined && value.trim() !== "") params.set(name, value.trim());
+    };
+    set("channel", query.channel);
+    set("behavior", query.behavior);
+    set("cursor", query.after);
+    let path = "/v1/ops/instances";
+    if (query.status === "parked") {
+      path = "/v1/ops/attention/parked";
+    } else {
+      set("businessKey", query.businessKey);
+      set("step", query.step);
+      set("status", query.status === "unsettled" ? "active,waiting" : query.status);
+      if (query.olderThanMinutes && /^\d+$/.test(query.olderThanMinutes.trim())) {
+        set("idleFor", `${query.olderThanMinutes.trim()}m`);
+      }
     }
-    return this.#get(`/v1/ops/search?${params}`);
+    const [body, zones] = await Promise.all([
+      this.#get<{ items: WireInstance[]; nextCursor: string | null }>(`${path}?${params}`),
+      this.#channelZones(),
+    ]);
+    return {
+      instances: body.items.map((item) => summary(item, zones.get(item.channel) ?? "UTC")),
+      next: body.nextCursor,
+    };
   }
 
-  instance(id: string): Promise<InstanceDetail> {
-    return this.#get(`/v1/ops/instances/${encodeURIComponent(id)}/detail`);
+  async instance(id: string): Promise<InstanceDetail> {
+    const path = `/v1/ops/instances/${encodeURIComponent(id)}`;
+    const [detail, inbox, graph] = await Promise.all([
+      this.#get<{ instance: WireInstance & { context: unknown; history: WireHistoryEntry[] } }>(
+        path,
+      ),
+      this.#get<{
+        items: {
+          id: string;
+          callback: string;
+          receivedAt: string;
+          processedAt: string | null;
+          instanceId: string | null;
+        }[];
+      }>(`${path}/inbox`),
+      this.#get<{ graph: BehaviorGraph; moveTargets: string[]; timeZone: string }>(`${path}/graph`),
+    ]);
+    const inboxRows: InboxRow[] = inbox.items.map((entry) => ({
+      id: entry.id,
+      callback: entry.callback,
+      receivedAt: ms(entry.receivedAt),
+      processedAt: msOrNull(entry.processedAt),
+      instanceId: entry.instanceId,
+    }));
+    return {
+      instance: { ...summary(detail.instance, graph.timeZone), context: detail.instance.context },
+      history: detail.instance.history.map(historyEntry),
+      inbox: inboxRows,
+      notifications: [],
+      graph: graph.graph,
+      moveTargets: graph.moveTargets,
+    };
   }
 
-  preview(id: string, action: ActionKind, step?: string): Promise<ActionPreview> {
-    return this.#send(`/v1/ops/instances/${encodeURIComponent(id)}/preview`, {
-      action,
-      ...(step ? { step } : {}),
-    });
+  async preview(id: string, action: ActionKind, step?: string): Promise<ActionPreview> {
+    const body = await this.#send<Omit<ActionPreview, "nextRunAt"> & { nextRunAt: string | null }>(
+      `/v1/ops/instances/${encodeURIComponent(id)}/preview`,
+      { action, ...(step ? { step } : {}) },
+    );
+    return { ...body, nextRunAt: msOrNull(body.nextRunAt) };
   }
 
-  act(id: string, action: ActionKind, reason: string, step?: string): Promise<unknown> {
-    const path = { retry: "retry", move: "move", cancel: "cancel" }[action];
-    return this.#send(`/v1/ops/instances/${encodeURIComponent(id)}/${path}`, {
+  /** Does what was previewed, to the instance as previewed (`expectedVersion`) or not at all. */
+  act(
+    id: string,
+    action: ActionKind,
+    reason: string,
+    expectedVersion: number,
+    step?: string,
+  ): Promise<unknown> {
+    return this.#send(`/v1/ops/instances/${encodeURIComponent(id)}/${action}`, {
       reason,
-      ...(step ? { step } : {}),
+      expectedVersion,
+      ...(action === "move" && step ? { step } : {}),
     });
   }
 
@@ -90,6 +241,15 @@ export class OpsClient {
     return this.#get(
       `/v1/ops/definitions/${encodeURIComponent(channel)}/${encodeURIComponent(behavior)}/diff?from=${from}&to=${to}`,
     );
+  }
+
+  /** Each channel's time zone, read once per sign-in. */
+  #channelZones(): Promise<Map<string, string>> {
+    this.#zones ??= this.definitions().then(
+      (listing) => new Map(listing.channels.map((channel) => [channel.code, channel.timeZone])),
+      () => new Map(),
+    );
+    return this.#zones;
   }
 
   #get<T>(path: string): Promise<T> {
@@ -110,7 +270,12 @@ export class OpsClient {
       headers: { ...(init.headers ?? {}), authorization: `Bearer ${this.token}` },
     });
     const text = await response.text();
-    const body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    let body: Record<string, unknown> = {};
+    try {
+      body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      // A proxy's HTML error page: reported by status below.
+    }
     if (!response.ok) {
       const error = (body.error ?? body) as { code?: string; message?: string };
       throw new OpsApiError(

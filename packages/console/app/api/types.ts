@@ -13,7 +13,7 @@ export const instanceStatuses: readonly InstanceStatus[] = [
 ];
 
 export interface Operator {
-  who: string;
+  name: string;
   role: Role;
 }
 
@@ -48,6 +48,8 @@ export interface Overview {
 
 export interface InstanceSummary {
   id: string;
+  /** Compare-and-set counter: an action previewed at this version applies to it or to nothing. */
+  version: number;
   channel: string;
   behavior: string;
   behaviorVersion: number;
@@ -139,6 +141,8 @@ export type ActionKind = "retry" | "move" | "cancel";
 
 export interface ActionPreview {
   action: ActionKind;
+  /** The instance's version the preview was made for, sent back with the action. */
+  version: number;
   allowed: boolean;
   from: { step: string; status: InstanceStatus };
   to: { step: string; status: InstanceStatus };
@@ -151,8 +155,8 @@ export interface ActionPreview {
 export interface BehaviorVersionRow {
   version: number;
   active: boolean;
-  digest: string;
-  createdAt: number;
+  /** How many steps it has. */
+  steps: number;
   /** Unsettled instances pinned to this version. */
   pinned: number;
 }
@@ -166,4 +170,6 @@ export interface VersionDiff {
   added: string[];
   removed: string[];
   changed: string[];
+  /** `step.field` of each changed field. */
+  fields: string[];
 }

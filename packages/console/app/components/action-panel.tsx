@@ -57,12 +57,14 @@ export function ActionPanel(props: {
     }
   };
   const confirm = async () => {
+    if (!preview) return;
     setBusy(true);
     try {
       await client.act(
         props.instance.id,
         action,
         reason.trim(),
+        preview.version,
         action === "move" ? step : undefined,
       );
       setPreview(null);

@@ -55,7 +55,7 @@ export function Shell(props: {
         {props.operator ? (
           <>
             <span class="who">
-              {t("nav.signedInAs", { who: props.operator.who, role: props.operator.role })}
+              {t("nav.signedInAs", { who: props.operator.name, role: props.operator.role })}
             </span>
             <button type="button" onClick={props.onSignOut}>
               {t("nav.signOut")}

@@ -107,6 +107,7 @@ export const en = {
   "definitions.behaviors": "Behaviors and versions",
   "definitions.active": "active",
   "definitions.pinned": "Running instances pinned",
+  "definitions.steps": "Steps",
   "definitions.timeZone": "Time zone",
   "definitions.show": "Show graph",
   "definitions.diff": "Compare versions",

@@ -109,6 +109,7 @@ export const zhCN: Record<MessageKey, string> = {
   "definitions.behaviors": "业务与版本",
   "definitions.active": "生效中",
   "definitions.pinned": "固定在该版本的运行中实例",
+  "definitions.steps": "步骤数",
   "definitions.timeZone": "时区",
   "definitions.show": "查看流程图",
   "definitions.diff": "版本对比",

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
+import type { VersionDiff } from "../api/types.ts";
 import { BehaviorGraph } from "../components/behavior-graph.tsx";
 import { LoadedView } from "../components/loaded-view.tsx";
-import { formatDateTime } from "../format.ts";
 import { useI18n } from "../i18n/i18n.ts";
 import { href, type Route } from "../router.ts";
 import { useSession } from "../session.ts";
@@ -9,7 +9,7 @@ import { useLoad } from "../use-load.ts";
 
 /** Channels, behaviors and their versions, each graph drawn, two versions compared. */
 export function DefinitionsPage(props: { route: Route }) {
-  const { t, locale } = useI18n();
+  const { t } = useI18n();
   const { client } = useSession();
   const [loaded] = useLoad(() => client.definitions(), "definitions");
   const selected = props.route.query.get("show");
@@ -18,8 +18,6 @@ export function DefinitionsPage(props: { route: Route }) {
       <h1 id="definitions-title">{t("definitions.title")}</h1>
       <LoadedView loaded={loaded}>
         {(listing) => {
-          const zoneOf = (channel: string) =>
-            listing.channels.find((c) => c.code === channel)?.timeZone ?? "UTC";
           return (
             <>
               <h2>{t("definitions.channels")}</h2>
@@ -46,7 +44,9 @@ export function DefinitionsPage(props: { route: Route }) {
                     <th scope="col">{t("common.channel")}</th>
                     <th scope="col">{t("common.behavior")}</th>
                     <th scope="col">{t("common.version")}</th>
-                    <th scope="col">{t("common.created")}</th>
+                    <th scope="col" class="num">
+                      {t("definitions.steps")}
+                    </th>
                     <th scope="col" class="num">
                       {t("definitions.pinned")}
                     </th>
@@ -69,9 +69,7 @@ export function DefinitionsPage(props: { route: Route }) {
                               <span class="badge badge-active">{t("definitions.active")}</span>
                             ) : null}
                           </td>
-                          <td>
-                            {formatDateTime(version.createdAt, zoneOf(behavior.channel), locale)}
-                          </td>
+                          <td class="num">{version.steps}</td>
                           <td class="num">{version.pinned}</td>
                           <td>
                             <a
@@ -118,11 +116,7 @@ function SelectedBehavior(props: { id: string; versions: number[] }) {
   const [graph] = useLoad(() => client.graph(channel, behavior, version), props.id);
   const [from, setFrom] = useState(props.versions.at(-1) ?? version);
   const [to, setTo] = useState(version);
-  const [diff, setDiff] = useState<{
-    added: string[];
-    removed: string[];
-    changed: string[];
-  } | null>(null);
+  const [diff, setDiff] = useState<VersionDiff | null>(null);
   const compare = async (event: Event) => {
     event.preventDefault();
     setDiff(await client.diff(channel, behavior, from, to));
@@ -172,6 +166,11 @@ function SelectedBehavior(props: { id: string; versions: number[] }) {
             {diff.removed.map((s) => (
               <li key={`r-${s}`} class="removed">
                 − {s} ({t("definitions.diff.removed")})
+              </li>
+            ))}
+            {diff.fields.map((f) => (
+              <li key={`f-${f}`} class="changed field">
+                · {f}
               </li>
             ))}
             {diff.changed.map((s) => (

@@ -1,7 +1,9 @@
 import { existsSync } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium } from "playwright-core";
-import { consoleIsBuilt } from "../../src/index.ts";
+import { consoleAssetsDir, consoleIsBuilt } from "../../src/index.ts";
 
 /**
  * Browser tests drive Debian's `chromium` through playwright-core (no browser download):
@@ -24,12 +26,25 @@ export async function launchChromium(): Promise<Browser> {
   });
 }
 
-/** Builds the console with Vite when `pnpm build` has not (a test run from a fresh clone). */
+/**
+ * Builds the console with Vite when `pnpm build` has not (a test run from a fresh clone), or when
+ * a source changed since the last build.
+ */
 export async function ensureConsoleBuilt(): Promise<void> {
-  if (consoleIsBuilt()) return;
+  if (consoleIsBuilt() && !(await sourcesChangedSinceBuild())) return;
   const { build } = await import("vite");
   await build({
     configFile: fileURLToPath(new URL("../../vite.config.ts", import.meta.url)),
     logLevel: "warn",
   });
+}
+
+async function sourcesChangedSinceBuild(): Promise<boolean> {
+  const built = (await stat(join(consoleAssetsDir(), "index.html"))).mtimeMs;
+  const sources = fileURLToPath(new URL("../../app/", import.meta.url));
+  for (const entry of await readdir(sources, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    if ((await stat(join(entry.parentPath, entry.name))).mtimeMs > built) return true;
+  }
+  return false;
 }

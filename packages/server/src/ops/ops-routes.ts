@@ -3,14 +3,18 @@ import {
   type Engine,
   type InstanceStore,
   isOutboxStore,
+  type OperationsView,
 } from "@capflow/core";
 import type { FastifyInstance } from "fastify";
 import { type OperatorAuthOptions, operatorAuthHook } from "../auth/authenticate.ts";
 import { actionRoutes } from "./action-routes.ts";
+import { definitionRoutes } from "./definition-routes.ts";
 import { inboxRoutes } from "./inbox-routes.ts";
 import { instanceRoutes } from "./instance-routes.ts";
 import { migrationRoutes } from "./migration-routes.ts";
 import { notificationRoutes } from "./notification-routes.ts";
+import { overviewRoutes } from "./overview-routes.ts";
+import { previewRoutes } from "./preview-routes.ts";
 import { tokenRoutes } from "./token-routes.ts";
 
 export interface OperatorApiOptions extends OperatorAuthOptions {}
@@ -19,6 +23,8 @@ interface OpsRoutesOptions extends OperatorApiOptions {
   engine: Engine;
   store: InstanceStore;
   definitions: DefinitionSource;
+  /** The overview and the parked queue; without it those two routes are absent. */
+  operations?: OperationsView;
 }
 
 /**
@@ -38,5 +44,10 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
   await app.register(inboxRoutes, { store });
   await app.register(migrationRoutes, { engine });
   if (isOutboxStore(store)) await app.register(notificationRoutes, { store });
+  await app.register(previewRoutes, { store, definitions });
+  await app.register(definitionRoutes, { store, definitions });
+  if (options.operations) {
+    await app.register(overviewRoutes, { operations: options.operations, definitions });
+  }
   if (options.tokens) await app.register(tokenRoutes, { tokens: options.tokens });
 }

@@ -13,6 +13,7 @@ import { queuedStartsMigration } from "./0012_queued_starts.ts";
 import { reconciliationMigration } from "./0013_reconciliation.ts";
 import { inboxPerCallbackMigration } from "./0015_inbox_per_callback.ts";
 import { dueNotificationsMigration } from "./0016_due_notifications.ts";
+import { consoleMigration } from "./0019_console.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -32,4 +33,5 @@ export const migrations: readonly Migration[] = [
   reconciliationMigration,
   inboxPerCallbackMigration,
   dueNotificationsMigration,
+  consoleMigration,
 ];

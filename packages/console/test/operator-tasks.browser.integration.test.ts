@@ -1,0 +1,138 @@
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromiumMissing, ensureConsoleBuilt, launchChromium } from "./support/browser.ts";
+import { ConsolePage } from "./support/console-page.ts";
+import {
+  type ConsoleServer,
+  databaseMissing,
+  fixtureKeys,
+  startConsoleServer,
+} from "./support/console-server.ts";
+
+/**
+ * The console in headless Chromium against capflow's server on PostgreSQL, with Lan Bank's
+ * credit applications run through the engine against its mock funder.
+ */
+describe.skipIf(chromiumMissing ?? databaseMissing)("an operator in the console", () => {
+  let server: ConsoleServer;
+  let browser: Browser;
+  const stuckKey = fixtureKeys.stuck[0];
+
+  beforeAll(async () => {
+    await ensureConsoleBuilt();
+    [server, browser] = await Promise.all([startConsoleServer(), launchChromium()]);
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it("signs in with a token and sees what needs attention", async () => {
+    const console = await ConsolePage.open(browser, server.url);
+    await console.signIn(server.tokens.operator);
+    expect(await console.heading()).toBe("Overview");
+    expect(await console.attentionCount(/Stuck past the SLA/)).toBe(fixtureKeys.stuck.length);
+    expect(await console.attentionCount(/Manual review/)).toBe(fixtureKeys.manual.length);
+    const row = console.page.getByRole("row", { name: /lanbank credit/ });
+    expect(await row.textContent()).toContain(String(fixtureKeys.approved.length));
+    await console.screenshot("overview");
+
+    await console.goTo("Definitions");
+    await console.page.getByRole("link", { name: "Show graph" }).first().click();
+    await console.page.getByRole("img", { name: "lanbank/credit v1" }).waitFor();
+    await console.screenshot("definitions");
+    await console.close();
+  });
+
+  it("finds a stuck application by business key, reads its timeline, moves it with a reason and sees the history", async () => {
+    const console = await ConsolePage.open(browser, server.url);
+    await console.signIn(server.tokens.operator);
+    await console.goTo("Instances");
+    await console.page.getByLabel("Status").selectOption("unsettled");
+    await console.page.getByRole("button", { name: "Search" }).click();
+    await console.page.getByRole("link", { name: stuckKey, exact: true }).waitFor();
+    await console.screenshot("search");
+
+    await console.findByBusinessKey(stuckKey);
+    expect(await console.currentStep()).toBe("awaitResult");
+    const timeline = await console.timeline();
+    expect(timeline.some((line) => line.includes("apply → awaitResult"))).toBe(true);
+    // Masked as the channel says: no ID-card or phone number in clear anywhere on the page.
+    const text = (await console.page.textContent("body")) ?? "";
+    expect(text).not.toMatch(/11010119900307\d{4}/);
+
+    const preview = await console.previewAction(
+      "Move to a step",
+      "funder confirmed by phone: ask again now",
+      "queryResult",
+    );
+    expect(preview.join("\n")).toContain("From awaitResult (waiting)");
+    expect(preview.join("\n")).toContain("To queryResult (waiting)");
+    await console.screenshot("instance");
+    await console.confirmAction();
+
+    await expect.poll(() => console.currentStep()).toBe("queryResult");
+    await expect
+      .poll(() => console.actorLines())
+      .toEqual([
+        expect.stringContaining("wang.operator — funder confirmed by phone: ask again now"),
+      ]);
+    const history = await server.engine.history(
+      (await server.engine.findInstance({
+        channel: "lanbank",
+        behavior: "credit",
+        businessKey: stuckKey,
+      }))!.id,
+    );
+    expect(history.at(-1)).toMatchObject({
+      event: "operator",
+      actor: { who: "wang.operator", why: "funder confirmed by phone: ask again now" },
+      toStep: "queryResult",
+    });
+    await console.close();
+  });
+
+  it("lets a viewer look but not act", async () => {
+    const console = await ConsolePage.open(browser, server.url);
+    await console.signIn(server.tokens.viewer);
+    await console.findByBusinessKey(fixtureKeys.stuck[1]);
+    expect(await console.actionsText()).toContain("Your role (viewer) can look but not act.");
+    expect(await console.page.getByRole("button", { name: "What will happen" }).count()).toBe(0);
+    // The API refuses a viewer's action whatever the page shows.
+    const instance = await server.engine.findInstance({
+      channel: "lanbank",
+      behavior: "credit",
+      businessKey: fixtureKeys.stuck[1],
+    });
+    const refused = await console.page.evaluate(
+      async ([id, token]) => {
+        const response = await fetch(`/v1/ops/instances/${id}/cancel`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          body: JSON.stringify({ reason: "not mine to cancel", expectedVersion: 1 }),
+        });
+        return response.status;
+      },
+      [instance!.id, server.tokens.viewer] as const,
+    );
+    expect(refused).toBe(403);
+    expect((await server.engine.getInstance(instance!.id))?.status).toBe("waiting");
+    await console.close();
+  });
+
+  it("speaks Chinese when asked, dates in the channel's time zone", async () => {
+    const console = await ConsolePage.open(browser, server.url, "zh-CN");
+    await console.page.getByLabel("API 令牌").fill(server.tokens.viewer);
+    await console.page.getByRole("button", { name: "登录" }).click();
+    await console.page.getByRole("heading", { level: 1, name: "总览" }).waitFor();
+    await console.page.getByRole("heading", { name: "待处理" }).waitFor();
+    await console.page.goto(
+      `${server.url}/console/#/instances?businessKey=${fixtureKeys.approved[0]}`,
+    );
+    await console.page.getByRole("link", { name: fixtureKeys.approved[0] }).click();
+    await console.page.getByText("时间按 Asia/Shanghai 显示").waitFor();
+    await console.screenshot("instance-zh-CN");
+    await console.close();
+  });
+});

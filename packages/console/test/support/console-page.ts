@@ -1,0 +1,109 @@
+import { mkdir } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import type { Browser, Page } from "playwright-core";
+import { expect } from "vitest";
+
+/**
+ * The console as an operator uses it, one method per thing they do, so tests read like their task
+ * ("signs in, finds the loan by business key, moves it") rather than selectors.
+ */
+export class ConsolePage {
+  private constructor(
+    readonly page: Page,
+    private readonly baseUrl: string,
+  ) {}
+
+  static async open(browser: Browser, baseUrl: string, locale = "en-US"): Promise<ConsolePage> {
+    const context = await browser.newContext({
+      locale,
+      timezoneId: "Europe/Paris",
+      viewport: { width: 1280, height: 900 },
+    });
+    const page = await context.newPage();
+    await page.goto(`${baseUrl}/console/`);
+    return new ConsolePage(page, baseUrl);
+  }
+
+  async signIn(token: string): Promise<void> {
+    await this.page.getByLabel("API token").fill(token);
+    await this.page.getByRole("button", { name: "Sign in" }).click();
+    await this.page.getByRole("navigation", { name: "Main" }).waitFor();
+  }
+
+  async heading(): Promise<string> {
+    return (await this.page.getByRole("heading", { level: 1 }).textContent()) ?? "";
+  }
+
+  async goTo(page: "Overview" | "Instances" | "Definitions"): Promise<void> {
+    await this.page
+      .getByRole("navigation", { name: "Main" })
+      .getByRole("link", { name: page })
+      .click();
+    await this.page.getByRole("heading", { level: 1, name: page }).waitFor();
+  }
+
+  /** The count shown on an attention card (`Manual review`, `Stuck past the SLA …`). */
+  async attentionCount(label: RegExp): Promise<number> {
+    const card = this.page.locator(".card").filter({ hasText: label });
+    return Number(await card.locator(".card-count").textContent());
+  }
+
+  async findByBusinessKey(key: string): Promise<void> {
+    await this.goTo("Instances");
+    await this.page.getByLabel("Business key").fill(key);
+    await this.page.getByRole("button", { name: "Search" }).click();
+    await this.page.getByRole("link", { name: key, exact: true }).click();
+    await this.page.getByRole("heading", { level: 1, name: `Instance ${key}` }).waitFor();
+  }
+
+  async currentStep(): Promise<string> {
+    return (await this.page.getByTestId("current-step").textContent()) ?? "";
+  }
+
+  /** The timeline's entries, as `event move outcome` lines. */
+  async timeline(): Promise<string[]> {
+    return this.page.locator(".timeline .entry .entry-head").allInnerTexts();
+  }
+
+  async actorLines(): Promise<string[]> {
+    return this.page.locator(".timeline .actor").allInnerTexts();
+  }
+
+  /** Chooses an action, gives the reason, asks what will happen: the preview's lines. */
+  async previewAction(
+    action: "Retry now" | "Move to a step" | "Cancel",
+    reason: string,
+    step?: string,
+  ): Promise<string[]> {
+    await this.page.getByRole("radio", { name: action }).check();
+    if (step) await this.page.getByLabel("Target step").selectOption(step);
+    await this.page.getByLabel("Reason (recorded in the history)").fill(reason);
+    await this.page.getByRole("button", { name: "What will happen" }).click();
+    const preview = this.page.getByRole("region", { name: "What will happen" });
+    await preview.waitFor();
+    return preview.locator("li").allInnerTexts();
+  }
+
+  async confirmAction(): Promise<void> {
+    await this.page.getByRole("button", { name: "Do it" }).click();
+    await expect
+      .poll(() => this.page.getByRole("status").filter({ hasText: "Done" }).count())
+      .toBe(1);
+  }
+
+  async actionsText(): Promise<string> {
+    return (await this.page.getByRole("region", { name: "Actions" }).textContent()) ?? "";
+  }
+
+  /** Saves a screenshot into docs/console/ when CAPFLOW_SCREENSHOTS is set (docs refresh). */
+  async screenshot(name: string): Promise<void> {
+    if (!process.env.CAPFLOW_SCREENSHOTS) return;
+    const dir = fileURLToPath(new URL("../../../../docs/console/", import.meta.url));
+    await mkdir(dir, { recursive: true });
+    await this.page.screenshot({ path: `${dir}${name}.png`, fullPage: true });
+  }
+
+  async close(): Promise<void> {
+    await this.page.context().close();
+  }
+}

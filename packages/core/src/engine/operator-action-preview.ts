@@ -1,0 +1,99 @@
+import type { BehaviorDefinition } from "../definition/types.ts";
+import { type InstanceRecord, type InstanceStatus, isSettled } from "../ports/instance-store.ts";
+import type { QuotaHoldState } from "../ports/routing.ts";
+import { quotaHoldChange } from "../routing/quota-effect.ts";
+import { entrySchedule } from "./entry-schedule.ts";
+
+export type OperatorActionKind = "retry" | "move" | "cancel";
+
+/** What an operator action would do to an instance as it is now, before anyone confirms it. */
+export interface OperatorActionPreview {
+  action: OperatorActionKind;
+  /** False when the action would be refused (the reason is in `warnings`). */
+  allowed: boolean;
+  from: { step: string; status: InstanceStatus };
+  to: { step: string; status: InstanceStatus };
+  /** When the engine would run the instance next; null: not scheduled. */
+  nextRunAt: number | null;
+  /** What the action resets: `attempt`, `lastError`, `inFlight`, `waitingFor`. */
+  clears: string[];
+  quota: QuotaHoldState | null;
+  /** What an operator should know first (a call possibly in flight, a settled instance reopened). */
+  warnings: string[];
+}
+
+/**
+ * The effect of `retryNow`, `moveTo` or `cancel` (engine/operator-actions.ts) by the same rules
+ * (entry schedule, quota holds), computed without committing anything.
+ */
+export function previewOperatorAction(
+  record: InstanceRecord,
+  behavior: BehaviorDefinition,
+  action: OperatorActionKind,
+  now: number,
+  targetStep?: string,
+): OperatorActionPreview {
+  const from = { step: record.step, status: record.status };
+  const warnings: string[] = [];
+  if (record.inFlight !== null) {
+    warnings.push(
+      `a call of step ${record.inFlight.step} may be in flight (serial ${record.inFlight.serial}); its outcome is unknown until queried`,
+    );
+  }
+  if (action === "retry" || action === "cancel") {
+    const settled = isSettled(record.status);
+    if (settled) {
+      warnings.push(`the instance is settled (${record.status}): only a move can reopen it`);
+    }
+    const to =
+      action === "retry"
+        ? { step: record.step, status: record.status === "waiting" ? "waiting" : "active" }
+        : { step: record.step, status: "cancelled" };
+    const quota =
+      action === "cancel"
+        ? quotaHoldChange(behavior, record, { step: record.step, status: "cancelled" })
+        : undefined;
+    return {
+      action,
+      allowed: !settled,
+      from,
+      to: to as { step: string; status: InstanceStatus },
+      nextRunAt: action === "retry" ? now : null,
+      clears: action === "cancel" ? ["waitingFor"] : [],
+      quota: quota ?? null,
+      warnings,
+    };
+  }
+  const step = targetStep ?? "";
+  const definition = Object.hasOwn(behavior.steps, step) ? behavior.steps[step] : undefined;
+  if (definition === undefined) {
+    return {
+      action,
+      allowed: false,
+      from,
+      to: from,
+      nextRunAt: record.nextRunAt,
+      clears: [],
+      quota: null,
+      warnings: [
+        ...warnings,
+        `version ${record.behaviorVersion} has no step "${step}"; its steps: ${Object.keys(behavior.steps).join(", ")}`,
+      ],
+    };
+  }
+  const schedule = entrySchedule(definition, now);
+  if (isSettled(record.status) && !isSettled(schedule.status)) {
+    warnings.push(`the instance is settled (${record.status}): the move reopens it`);
+  }
+  const quota = quotaHoldChange(behavior, record, { step, status: schedule.status });
+  return {
+    action,
+    allowed: true,
+    from,
+    to: { step, status: schedule.status },
+    nextRunAt: schedule.nextRunAt,
+    clears: ["attempt", "lastError", "inFlight"],
+    quota: quota ?? null,
+    warnings,
+  };
+}

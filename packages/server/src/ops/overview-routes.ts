@@ -1,0 +1,164 @@
+import {
+  CapflowError,
+  type DefinitionSource,
+  type InstanceStatus,
+  type OperationsView,
+  settledStatuses,
+} from "@capflow/core";
+import { parseDuration } from "@capflow/core/internal";
+import type { FastifyInstance } from "fastify";
+import { type InstanceSummaryView, instanceSummary } from "./instance-views.ts";
+import { decodeCursor, encodeCursor } from "./list-cursor.ts";
+
+export interface OverviewRoutesOptions {
+  operations: OperationsView;
+  definitions: DefinitionSource;
+}
+
+/** Settled instances count in the overview when they settled within this window. */
+const recentHours = 24;
+
+/** One row of the overview: a channel's behavior, its instances by status, its failure rate. */
+export interface OverviewRowView {
+  channel: string;
+  behavior: string;
+  timeZone: string;
+  byStatus: Partial<Record<InstanceStatus, number>>;
+  total: number;
+  settledLastHour: number;
+  failedLastHour: number;
+  /** Failed among those settled in the last hour; null when none settled. */
+  failureRate: number | null;
+}
+
+const durationPattern = "^\\d+(ms|s|m|h|d)$";
+
+/**
+ * `GET /overview` (per channel and behavior: unsettled instances and those settled in the last 24
+ * hours by status, the last hour's failure rate; the attention queue: manual review, parked,
+ * stuck past `stuckAfter`, with counts and ages; the inbox backlog) and `GET /attention/parked`
+ * (the parked instances, keyset paging like `GET /instances`). Viewer role.
+ */
+export async function overviewRoutes(app: FastifyInstance, options: OverviewRoutesOptions) {
+  const { operations, definitions } = options;
+
+  app.get<{ Querystring: { stuckAfter: string } }>(
+    "/overview",
+    {
+      config: { role: "viewer" },
+      schema: {
+        querystring: {
+          type: "object",
+          additionalProperties: false,
+          properties: { stuckAfter: { type: "string", pattern: durationPattern, default: "30m" } },
+        },
+      },
+    },
+    async (request) => {
+      const now = Date.now();
+      const stuckAfterMs = duration(request.query.stuckAfter);
+      const overview = await operations.overview({
+        now,
+        stuckAfterMs,
+        recentMs: recentHours * 3_600_000,
+      });
+      const rows = new Map<string, OverviewRowView>();
+      const rowOf = (channel: string, behavior: string) => {
+        const key = `${channel}\u0000${behavior}`;
+        let row = rows.get(key);
+        if (row === undefined) {
+          row = {
+            channel,
+            behavior,
+            timeZone: "UTC",
+            byStatus: {},
+            total: 0,
+            settledLastHour: 0,
+            failedLastHour: 0,
+            failureRate: null,
+          };
+          rows.set(key, row);
+        }
+        return row;
+      };
+      for (const count of overview.byStatus) {
+        const row = rowOf(count.channel, count.behavior);
+        row.byStatus[count.status] = (row.byStatus[count.status] ?? 0) + count.count;
+        row.total += count.count;
+      }
+      for (const count of overview.settledLastHour) {
+        const row = rowOf(count.channel, count.behavior);
+        row.settledLastHour += count.count;
+        if (count.status === "failed") row.failedLastHour += count.count;
+      }
+      const zones = new Map<string, string>();
+      for (const row of rows.values()) {
+        if (!zones.has(row.channel)) {
+          const channel = await definitions.getChannel(row.channel);
+          zones.set(row.channel, channel?.definition.timeZone ?? "UTC");
+        }
+        row.timeZone = zones.get(row.channel)!;
+        row.failureRate =
+          row.settledLastHour === 0 ? null : row.failedLastHour / row.settledLastHour;
+      }
+      return {
+        now,
+        stuckAfterMinutes: Math.round(stuckAfterMs / 60_000),
+        recentHours,
+        settledStatuses,
+        rows: [...rows.values()].sort(
+          (a, b) => a.channel.localeCompare(b.channel) || a.behavior.localeCompare(b.behavior),
+        ),
+        attention: overview.attention,
+        inboxPending: overview.inboxPending,
+      };
+    },
+  );
+
+  app.get<{
+    Querystring: { channel?: string; behavior?: string; limit: number; cursor?: string };
+  }>(
+    "/attention/parked",
+    {
+      config: { role: "viewer" },
+      schema: {
+        querystring: {
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            channel: { type: "string", minLength: 1, maxLength: 200 },
+            behavior: { type: "string", minLength: 1, maxLength: 200 },
+            limit: { type: "integer", minimum: 1, maximum: 500, default: 50 },
+            cursor: { type: "string", maxLength: 1000 },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const { channel, behavior, limit, cursor } = request.query;
+      const found = await operations.listParked({
+        limit,
+        ...(channel ? { channel } : {}),
+        ...(behavior ? { behavior } : {}),
+        ...(cursor ? { after: decodeCursor(cursor) } : {}),
+      });
+      const last = found.at(-1);
+      const items: InstanceSummaryView[] = found.map(instanceSummary);
+      return {
+        items,
+        nextCursor:
+          found.length === limit && last !== undefined
+            ? encodeCursor({ createdAt: last.createdAt, id: last.id })
+            : null,
+      };
+    },
+  );
+}
+
+function duration(text: string): number {
+  try {
+    return parseDuration(text as `${number}s`);
+  } catch {
+    throw new CapflowError("REQUEST_INVALID", `"${text}" is not a duration like 30s, 10m, 2h, 1d`);
+  }
+}

@@ -1,0 +1,89 @@
+import {
+  CapflowError,
+  type DefinitionSource,
+  type InstanceStore,
+  type OperatorActionKind,
+  previewOperatorAction,
+} from "@capflow/core";
+import type { FastifyInstance } from "fastify";
+import { behaviorGraphView } from "./behavior-graph-view.ts";
+import { mustGet } from "./instance-routes.ts";
+import { iso } from "./instance-views.ts";
+import { idParamsSchema } from "./request-schemas.ts";
+
+export interface PreviewRoutesOptions {
+  store: InstanceStore;
+  definitions: DefinitionSource;
+}
+
+const previewBodySchema = {
+  type: "object",
+  required: ["action"],
+  additionalProperties: false,
+  properties: {
+    action: { type: "string", enum: ["retry", "move", "cancel"] },
+    step: { type: "string", minLength: 1, maxLength: 200 },
+  },
+} as const;
+
+/**
+ * `GET /instances/:id/graph` (its pinned version's graph, the steps it may be moved to, its
+ * channel's time zone; viewer role) and `POST /instances/:id/preview` (what retry, move or cancel
+ * would do to it now, by the engine's own rules, and the `version` to send back as
+ * `expectedVersion` so the action applies to the instance previewed or to nothing; operator
+ * role). Nothing is changed.
+ */
+export async function previewRoutes(app: FastifyInstance, options: PreviewRoutesOptions) {
+  const { store, definitions } = options;
+
+  const pinnedBehavior = async (id: string) => {
+    const instance = await mustGet(store, id);
+    const behavior = await definitions.getBehavior(
+      instance.channel,
+      instance.behavior,
+      instance.behaviorVersion,
+    );
+    if (behavior === undefined) {
+      throw new CapflowError(
+        "DEFINITION_NOT_FOUND",
+        `version ${instance.behaviorVersion} of ${instance.channel}/${instance.behavior} is not stored; push it again`,
+        { context: { instance: id } },
+      );
+    }
+    return { instance, behavior: behavior.definition };
+  };
+
+  app.get<{ Params: { id: string } }>(
+    "/instances/:id/graph",
+    { config: { role: "viewer" }, schema: { params: idParamsSchema } },
+    async (request) => {
+      const { instance, behavior } = await pinnedBehavior(request.params.id);
+      const channel = await definitions.getChannel(instance.channel);
+      return {
+        graph: behaviorGraphView(behavior),
+        moveTargets: Object.keys(behavior.steps),
+        timeZone: channel?.definition.timeZone ?? "UTC",
+      };
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { action: OperatorActionKind; step?: string } }>(
+    "/instances/:id/preview",
+    { config: { role: "operator" }, schema: { params: idParamsSchema, body: previewBodySchema } },
+    async (request) => {
+      const { instance, behavior } = await pinnedBehavior(request.params.id);
+      const preview = previewOperatorAction(
+        instance,
+        behavior,
+        request.body.action,
+        Date.now(),
+        request.body.step,
+      );
+      return {
+        ...preview,
+        nextRunAt: preview.nextRunAt === null ? null : iso(preview.nextRunAt),
+        version: instance.version,
+      };
+    },
+  );
+}
