@@ -1,4 +1,4 @@
-import type { Locale } from "./i18n/i18n.ts";
+import type { Locale } from "./i18n/translate.ts";
 
 /**
  * Dates in the channel's time zone (where the funder's business day is), with the zone shown, so

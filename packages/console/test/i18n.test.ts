@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { en } from "../app/i18n/en.ts";
-import { preferredLocale, translator } from "../app/i18n/i18n.ts";
+import { preferredLocale, translator } from "../app/i18n/translate.ts";
 import { zhCN } from "../app/i18n/zh-CN.ts";
 
 describe("the console's languages", () => {

@@ -8,10 +8,7 @@ import { expect } from "vitest";
  * ("signs in, finds the loan by business key, moves it") rather than selectors.
  */
 export class ConsolePage {
-  private constructor(
-    readonly page: Page,
-    private readonly baseUrl: string,
-  ) {}
+  private constructor(readonly page: Page) {}
 
   static async open(browser: Browser, baseUrl: string, locale = "en-US"): Promise<ConsolePage> {
     const context = await browser.newContext({
@@ -21,7 +18,7 @@ export class ConsolePage {
     });
     const page = await context.newPage();
     await page.goto(`${baseUrl}/console/`);
-    return new ConsolePage(page, baseUrl);
+    return new ConsolePage(page);
   }
 
   async signIn(token: string): Promise<void> {

@@ -22,7 +22,6 @@ import {
   type PartnerKeySet,
   startMockFunder,
 } from "@capflow/testkit";
-import type { FastifyInstance } from "fastify";
 
 export const databaseUrl = process.env.DATABASE_URL;
 
@@ -44,7 +43,7 @@ export const fixtureKeys = {
 
 export interface ConsoleServer {
   url: string;
-  app: FastifyInstance;
+  app: ReturnType<typeof createServer>;
   db: CapflowDatabase;
   engine: Engine;
   funder: MockFunder;
@@ -93,7 +92,7 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
         "POST /credit/apply": {
           businessKey: byField("applyNo"),
           answer: (request) =>
-            (fixtureKeys.refused as readonly string[]).includes(request.businessKey)
+            (fixtureKeys.refused as readonly string[]).includes(request.businessKey ?? "")
               ? { body: { respCode: "2003", respMsg: "borrower not eligible" } }
               : {
                   body: {
@@ -112,7 +111,7 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
               data: {
                 applyNo: request.businessKey,
                 creditStatus: (fixtureKeys.approved as readonly string[]).includes(
-                  request.businessKey,
+                  request.businessKey ?? "",
                 )
                   ? "APPROVED"
                   : "PROCESSING",
