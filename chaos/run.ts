@@ -123,6 +123,10 @@ async function main(): Promise<number> {
   const funder = new ChaosFunder(plans, callbackOrigin);
   const funderOrigin = await funder.start();
   const workers: WorkerProcess[] = [];
+  // Never leave a worker behind, whatever ends this process.
+  process.once("exit", () => {
+    for (const worker of workers) void worker.kill();
+  });
   const counts = { kills: 0, freezes: 0, redisKills: 0, pgTerminations: 0, duplicateStarts: 0 };
   try {
     await admin.connect();
@@ -150,6 +154,8 @@ async function main(): Promise<number> {
         lease: "3s",
         lockTtl: "2s",
         slots: 16,
+        // The database may be shared: 4 connections suffice, partner calls hold none.
+        pool: 4,
       });
       worker.start();
       workers.push(worker);

@@ -10,6 +10,8 @@ export interface WorkerProcessOptions {
   lease: string;
   lockTtl: string;
   slots: number;
+  /** PostgreSQL connections per worker. */
+  pool: number;
 }
 
 /**
@@ -31,8 +33,11 @@ export class WorkerProcess {
     this.#options = options;
   }
 
+  /** Running (or frozen). Not `child.killed`: that is set by any signal sent, SIGSTOP included. */
   get alive(): boolean {
-    return this.#child !== undefined && this.#child.exitCode === null && !this.#child.killed;
+    return (
+      this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null
+    );
   }
 
   get stopped(): boolean {
@@ -61,6 +66,8 @@ export class WorkerProcess {
         o.lockTtl,
         "--slots",
         String(o.slots),
+        "--pool",
+        String(o.pool),
         "--summary-every",
         "3600",
       ],

@@ -43,6 +43,7 @@ interface WorkerCommandOptions extends DatabaseOptions, ExtensionOptions {
   slots?: string;
   lease?: string;
   lockTtl?: string;
+  pool?: string;
   channels?: string[];
   keysDir?: string;
   summaryEvery?: string;
@@ -84,6 +85,10 @@ export const workerCommand: CapflowCommand = {
         .option(
           "--lease <duration>",
           "how long a claim is leased: a crashed or frozen worker's instances resume elsewhere after it (default 60s; see docs/operations.md)",
+        )
+        .option(
+          "--pool <n>",
+          "PostgreSQL connections of this worker at most (default 10); partner calls hold none",
         )
         .option(
           "--lock-ttl <duration>",
@@ -306,7 +311,14 @@ async function openWorkerDatabase(
   const definitions = { baseDir: resolve(context.cwd, options.keysDir ?? ".") };
   const schema = options.schema ?? defaultSchema;
   if (databaseUrl) {
-    return openPostgresStore({ connectionString: databaseUrl, schema, definitions });
+    return openPostgresStore({
+      connectionString: databaseUrl,
+      schema,
+      definitions,
+      ...(options.pool === undefined
+        ? {}
+        : { pool: { max: positiveInteger(options.pool, "--pool") } }),
+    });
   }
   return openPgliteStore({
     dataDir: resolve(context.cwd, options.pglite ?? defaultPgliteDir),
