@@ -65,7 +65,8 @@ export async function checkChannelSecrets(
   return problems;
 }
 
-function keyProblem(error: unknown, file: string, pointer: string): Problem {
+/** A key that did not load as a problem: `secret-unresolved` or `key-invalid`, at `pointer`. */
+export function keyProblem(error: unknown, file: string, pointer: string): Problem {
   const failure = toCapflowError(error);
   const unresolved = failure.code === "SECRET_NOT_FOUND";
   return {

@@ -1,5 +1,6 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
+import { checkClientKey } from "../change/check-client-key.ts";
 import { type CheckSecretsOptions, checkChannelSecrets } from "../change/check-secrets.ts";
 import { CapflowError } from "../errors.ts";
 import { parseJsonSource } from "./json-source.ts";
@@ -93,6 +94,18 @@ export async function loadDefinitions(
       const source = sources.channels.find((s) => s.file === problem.file);
       const position = source?.locate?.(problem.pointer);
       secretProblems.push(position === undefined ? problem : { ...problem, ...position });
+    }
+  }
+  if (options.checkSecrets !== undefined) {
+    for (const source of sources.clients) {
+      const client = result.clients.find(
+        (definition) => definition.id === (source.definition as { id?: unknown } | undefined)?.id,
+      );
+      if (client === undefined) continue;
+      for (const problem of await checkClientKey(client, source.file, options.checkSecrets)) {
+        const position = source.locate?.(problem.pointer);
+        secretProblems.push(position === undefined ? problem : { ...problem, ...position });
+      }
     }
   }
   return {

@@ -1,6 +1,13 @@
+import { generateKeyPairSync } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, test } from "vitest";
+import { createCryptoHandlerRegistry } from "../../src/crypto/handler-registry.ts";
+import { createDefaultSecretResolver } from "../../src/crypto/secret-resolvers.ts";
 import type { UpstreamClientDefinition } from "../../src/definition/client-types.ts";
 import { compileIpAllowList } from "../../src/definition/ip-allow-list.ts";
+import { loadDefinitions } from "../../src/definition/load-definitions.ts";
 import type { BehaviorDefinition, ChannelDefinition } from "../../src/definition/types.ts";
 import { validateDefinitions } from "../../src/definition/validate-definitions.ts";
 
@@ -94,5 +101,43 @@ describe("IP allow-lists", () => {
     expect(list.allows("2001:db9::1")).toBe(false);
     expect(list.allows("::1")).toBe(false);
     expect(list.allows("not an address")).toBe(false);
+  });
+});
+
+describe("client keys with --check-secrets", () => {
+  test("a key that does not resolve or does not parse is a problem at /signature/key", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "capflow-clients-"));
+    try {
+      const { publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+      await writeFile(join(dir, "good.pem"), publicKey.export({ type: "spki", format: "pem" }));
+      await writeFile(join(dir, "junk.pem"), "not a key");
+      const write = (id: string, ref: string) =>
+        writeFile(
+          join(dir, `${id}.client.json`),
+          JSON.stringify({
+            id,
+            signature: { algorithm: "rsa-sha256", key: { ref } },
+            allowedIps: ["127.0.0.1"],
+            allow: {},
+          }),
+        );
+      await write("good", "file:good.pem");
+      await write("missing", "file:missing.pem");
+      await write("junk", "file:junk.pem");
+      const result = await loadDefinitions(dir, {
+        checkSecrets: {
+          cryptoHandlers: createCryptoHandlerRegistry(),
+          secrets: createDefaultSecretResolver({ baseDir: dir }),
+          baseDir: dir,
+          clock: { now: () => Date.now() },
+        },
+      });
+      expect(result.problems.map((p) => [p.file, p.code, p.pointer])).toEqual([
+        ["junk.client.json", "key-invalid", "/signature/key"],
+        ["missing.client.json", "secret-unresolved", "/signature/key"],
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
