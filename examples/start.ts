@@ -1,6 +1,6 @@
 /**
  * `pnpm start`: validates every example's definitions, then runs the demo (examples/demo): the
- * three example funders as mock servers on loopback, the engine on PGlite in memory, a worker,
+ * four example funders as mock servers on loopback, the engine on PGlite in memory, a worker,
  * and a few hundred credit applications, disbursements and repayments whose funders misbehave
  * (rejections, timeouts and connection resets after processing, duplicate and out-of-order
  * callbacks, slow polls …). Prints progress and a summary; exits 1 if anything differs from the
@@ -10,6 +10,7 @@
  * REDIS_URL on Redis locks and cluster-wide limits. DEMO_TOTAL and DEMO_SEED change the batch.
  */
 import { formatProblems } from "@capflow/core";
+import { cedarBankFunder } from "@capflow/example-cedar-bank";
 import { demoOptionsFromEnv, runDemo } from "@capflow/example-demo";
 import { jadeTrustFunder } from "@capflow/example-jade-trust";
 import { lanbankFunder } from "@capflow/example-lanbank";
@@ -39,7 +40,7 @@ if (problemCount > 0) {
 } else {
   const result = await runDemo({
     ...demoOptionsFromEnv(process.env),
-    funders: [lanbankFunder, meadowFunder, jadeTrustFunder],
+    funders: [lanbankFunder, meadowFunder, jadeTrustFunder, cedarBankFunder],
   });
   process.exitCode = result.ok ? 0 : 1;
 }

@@ -59,7 +59,7 @@ export {
   parseExpression,
 } from "./message/cel.ts";
 // message pipeline stages
-export { defaultCharset, encodeText, withCharset } from "./message/charset.ts";
+export { decodeBytes, defaultCharset, encodeText, withCharset } from "./message/charset.ts";
 export { type ChosenRoute, chooseRoute, findRoute, type RouteEnv } from "./message/choose-route.ts";
 export { CompiledMessageTemplate } from "./message/compile-message-template.ts";
 export { type ExtractionEnv, extractFields } from "./message/extract-fields.ts";

@@ -44,6 +44,8 @@ export interface CallbackOptions {
   readonly url?: string;
   /** Codec of callback bodies and of the engine's acknowledgements. Default: the mock's codec. */
   readonly codec?: Codec;
+  /** Charset callbacks are written in (and acknowledgements read in). Default: the mock's. */
+  readonly charset?: string;
   /** Attempts per delivery, the first included. Default 5. */
   readonly attempts?: number;
   /** Wait between attempts in milliseconds; a list gives one wait per retry. Default 200. */
@@ -229,6 +231,7 @@ export class CallbackSender {
         query,
         body: spec.body,
         codec,
+        ...(this.#options.charset === undefined ? {} : { charset: this.#options.charset }),
       });
       for (let attempt = 1; attempt <= attempts; attempt++) {
         if (attempt > 1) await this.#clock.sleep(this.#intervalBefore(attempt), signal);

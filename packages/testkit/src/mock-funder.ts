@@ -8,8 +8,10 @@ import {
   type CryptoHandler,
   type OpenedMessage,
   systemClock,
+  type WireRequest,
   type WireResponse,
 } from "@capflow/core";
+import { defaultCharset, encodeText, withCharset } from "@capflow/core/internal";
 import type { BusinessKeyExtractor } from "./business-key.ts";
 import {
   type CallbackDelivery,
@@ -54,6 +56,8 @@ export interface MockFunderOptions {
   readonly codec: Codec;
   /** Format of answers, for funders that answer in another format than they are asked in. */
   readonly answerCodec?: Codec;
+  /** Charset of requests, answers and callbacks on the wire (GBK banks). Default UTF-8. */
+  readonly charset?: string;
   /** Endpoints keyed by method and path: `{ "POST /loan/apply": { answer: accept() } }`. */
   readonly endpoints: Readonly<Record<string, EndpointOptions>>;
   /** Finds the business key of a call, for endpoints without their own extractor. */
@@ -138,12 +142,10 @@ export class MockFunder {
       const { method, path } = parseEndpointKey(key);
       this.#endpoints.set(endpointKey(method, path), endpoint);
     }
-    this.#callbacks = new CallbackSender(
-      options.handler,
-      options.codec,
-      this.#clock,
-      options.callbacks,
-    );
+    this.#callbacks = new CallbackSender(options.handler, options.codec, this.#clock, {
+      ...(options.charset === undefined ? {} : { charset: options.charset }),
+      ...options.callbacks,
+    });
   }
 
   /** The base URL, e.g. `http://127.0.0.1:49731`; use it as the channel's `baseUrl`. */
@@ -391,6 +393,7 @@ export class MockFunder {
           endpoint.codec ??
           this.#options.answerCodec ??
           this.#options.codec,
+        ...(this.#options.charset === undefined ? {} : { charset: this.#options.charset }),
       },
       opened,
     );
@@ -406,7 +409,14 @@ export class MockFunder {
     endpoint: EndpointOptions | undefined,
   ): Promise<{ call: ScriptedRequest; opened: OpenedMessage } | undefined> {
     const { record } = exchange;
-    const wire = await readWireRequest(exchange.request);
+    let wire: WireRequest;
+    try {
+      wire = await readWireRequest(exchange.request, this.#options.charset);
+    } catch (error) {
+      record.error = `request not read: ${describeError(error)}`;
+      this.#writePlain(exchange, 400, `mock funder: ${record.error}`);
+      return undefined;
+    }
     record.headers = wire.headers;
     if (endpoint === undefined || record.endpoint === undefined) {
       record.error = `no endpoint "${wire.method} ${wire.path}"`;
@@ -493,11 +503,16 @@ export class MockFunder {
     // The client may have given up while the funder worked; there is no one to answer.
     if (response.destroyed || response.headersSent) return;
     record.status = answer.status;
-    response.writeHead(answer.status, {
+    const charset = answer.charset ?? defaultCharset;
+    const bytes = encodeText(answer.body, charset);
+    const headers: Record<string, string> = {
       ...answer.headers,
-      "content-length": String(Buffer.byteLength(answer.body)),
-    });
-    response.end(answer.body);
+      "content-length": String(bytes.length),
+    };
+    const contentType = headers["content-type"];
+    if (contentType !== undefined) headers["content-type"] = withCharset(contentType, charset);
+    response.writeHead(answer.status, headers);
+    response.end(bytes);
   }
 
   #randomFor(endpoint: string): RandomSource {
