@@ -32,6 +32,7 @@ import { type CallbackServer, startCallbackServer } from "./callback-server.ts";
 import { DemoClock, DemoTransport } from "./demo-clock.ts";
 import { FunderBook, type FunderProfile } from "./mock-funders.ts";
 import { createProgressReporter, formatClockSpan } from "./progress.ts";
+import { runProtectionEpilogue } from "./protection-epilogue.ts";
 import { reconcileDemoStatements } from "./reconcile-statements.ts";
 import { buildScenario, type ScenarioCase } from "./scenario.ts";
 import { checkRun, type DemoRun, formatSummary, type StepLogRow } from "./summary.ts";
@@ -342,7 +343,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     // The next morning: each funder's statement of the day, reconciled against the instances.
     const reconciliation = await reconcileDemoStatements(db, funders);
     write(reconciliation.text);
-    const problems = [...violations, ...differences, ...reconciliation.problems];
+    // Then the business protection layer: queued starts expiring, a stuck order, their alerts.
+    const protection = await runProtectionEpilogue({ db, engine, clock, cases });
+    write(protection.text);
+    const problems = [
+      ...violations,
+      ...differences,
+      ...reconciliation.problems,
+      ...protection.problems,
+    ];
     if (stuck) {
       problems.push(
         `${stillRunning.length} business records wait for something that never comes (nothing due, nothing in flight)`,
