@@ -31,12 +31,17 @@ import {
   loadExtensions,
   processorsOptionHelp,
 } from "../extension-modules.ts";
+import {
+  addNotifyOptions,
+  type NotifyOptions,
+  notificationsFromOptions,
+} from "../notify-options.ts";
 import { positiveInteger } from "../positive-integer.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { createWorkerReporter, eventsNamingAnInstance, type LogFormat } from "../worker-report.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
 
-interface WorkerCommandOptions extends DatabaseOptions, ExtensionOptions {
+interface WorkerCommandOptions extends DatabaseOptions, ExtensionOptions, NotifyOptions {
   redisUrl?: string;
   concurrency: string;
   batchSize: string;
@@ -64,57 +69,59 @@ export const workerCommand: CapflowCommand = {
   name: "worker",
   register(program, context) {
     addDatabaseOptions(
-      program
-        .command("worker")
-        .description(
-          "run workers against the store: claim due instances, run their steps, until SIGTERM/SIGINT",
-        )
-        .option("-p, --processors <module...>", processorsOptionHelp)
-        .option("--crypto-handlers <module...>", cryptoHandlersOptionHelp)
-        .option(
-          "--redis-url <url>",
-          "Redis for instance locks and cluster-wide limits (default: the REDIS_URL environment variable; none: in-process)",
-        )
-        .option(
-          "--slots <n>",
-          "instances run at once, each in its own slot; a freed slot claims at once (default: concurrency × batch size)",
-        )
-        .option("--concurrency <n>", "with --batch-size, sets the default number of slots", "2")
-        .option("--batch-size <n>", "instances claimed by one claim query at most", "16")
-        .option("--channels <code...>", "only these channels")
-        .option(
-          "--lease <duration>",
-          "how long a claim is leased: a crashed or frozen worker's instances resume elsewhere after it (default 60s; see docs/operations.md)",
-        )
-        .option(
-          "--pool <n>",
-          "PostgreSQL connections of this worker at most (default 10); partner calls hold none",
-        )
-        .option(
-          "--lock-ttl <duration>",
-          "time to live of instance locks, renewed while held (default 30s)",
-        )
-        .option(
-          "--keys-dir <dir>",
-          "folder that relative `file:` key references of the stored channels resolve against (default: the current folder)",
-        )
-        .option(
-          "--summary-every <seconds>",
-          "print the counts this often (default 60) and no line per settled instance",
-        )
-        .addOption(
-          new Option("--log-format <format>", "text for people, json: one object per line")
-            .choices(["text", "json"])
-            .default("text"),
-        )
-        .option(
-          "--statements <dir>",
-          "also reconcile the scheduled *.statement.json of this folder, daily after each funder's cut-off (one node at a time)",
-        )
-        .option(
-          "--exit-when-idle",
-          "stop once no instance is due (for batch runs and tests); waiting instances stay waiting",
-        ),
+      addNotifyOptions(
+        program
+          .command("worker")
+          .description(
+            "run workers against the store: claim due instances, run their steps, until SIGTERM/SIGINT",
+          )
+          .option("-p, --processors <module...>", processorsOptionHelp)
+          .option("--crypto-handlers <module...>", cryptoHandlersOptionHelp)
+          .option(
+            "--redis-url <url>",
+            "Redis for instance locks and cluster-wide limits (default: the REDIS_URL environment variable; none: in-process)",
+          )
+          .option(
+            "--slots <n>",
+            "instances run at once, each in its own slot; a freed slot claims at once (default: concurrency × batch size)",
+          )
+          .option("--concurrency <n>", "with --batch-size, sets the default number of slots", "2")
+          .option("--batch-size <n>", "instances claimed by one claim query at most", "16")
+          .option("--channels <code...>", "only these channels")
+          .option(
+            "--lease <duration>",
+            "how long a claim is leased: a crashed or frozen worker's instances resume elsewhere after it (default 60s; see docs/operations.md)",
+          )
+          .option(
+            "--pool <n>",
+            "PostgreSQL connections of this worker at most (default 10); partner calls hold none",
+          )
+          .option(
+            "--lock-ttl <duration>",
+            "time to live of instance locks, renewed while held (default 30s)",
+          )
+          .option(
+            "--keys-dir <dir>",
+            "folder that relative `file:` key references of the stored channels resolve against (default: the current folder)",
+          )
+          .option(
+            "--summary-every <seconds>",
+            "print the counts this often (default 60) and no line per settled instance",
+          )
+          .addOption(
+            new Option("--log-format <format>", "text for people, json: one object per line")
+              .choices(["text", "json"])
+              .default("text"),
+          )
+          .option(
+            "--statements <dir>",
+            "also reconcile the scheduled *.statement.json of this folder, daily after each funder's cut-off (one node at a time)",
+          )
+          .option(
+            "--exit-when-idle",
+            "stop once no instance is due (for batch runs and tests); waiting instances stay waiting",
+          ),
+      ),
     ).action((options: WorkerCommandOptions) => runWorkerCommand(options, context));
   },
 };
@@ -163,6 +170,17 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
       void printed.finally(() => printing.delete(printed));
     };
     const onFlowEvent = (event: FlowEvent) => report.flow(event);
+    const notify = await notificationsFromOptions(options, {
+      store: db.instances,
+      definitions: db.definitions,
+      baseDir: resolve(context.cwd, options.keysDir ?? "."),
+      onEvent: (event) => {
+        if (event.type === "notification.failed")
+          context.err(
+            `notification ${event.id} of ${event.instanceId} not delivered (${event.code})${event.willRetry ? "; will retry" : "; gave up: re-send it when the receiver is back"}\n`,
+          );
+      },
+    });
     const engine = createEngine({
       store: db.instances,
       definitions: db.definitions,
@@ -180,6 +198,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
             }),
           }),
       onEvent,
+      ...(notify ? { notifications: true } : {}),
       ...(leaseMs === undefined ? {} : { leaseMs }),
       ...(lockTtlMs === undefined ? {} : { lockTtlMs }),
     });
@@ -190,6 +209,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
       // PostgreSQL: claim at once on a start, a stored callback or a retry coming due.
       ...(db.wakeUps ? { wakeUps: db.wakeUps } : {}),
       ...(options.channels ? { channels: options.channels } : {}),
+      ...(notify ? { outbox: notify.dispatcher } : {}),
       onError: (error) => {
         errors.push(error);
         context.err(`worker: ${error instanceof Error ? error.message : String(error)}\n`);
@@ -267,6 +287,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
       process.off("SIGINT", onSignal);
     }
     await engine.close();
+    await notify?.dispatcher.close();
     await Promise.all(printing);
     report.summary();
     if (errors.length > 0) context.setExitCode(1);
