@@ -16,7 +16,7 @@ const run = promisify(execFile);
  * README's quick start, `capflow instances list`. Checks each package's `files` and `exports`,
  * and that its source maps point at files it ships.
  */
-const packages = ["core", "store-knex", "lock-redis", "reconcile", "testkit", "cli"];
+const packages = ["core", "store-knex", "lock-redis", "reconcile", "server", "testkit", "cli"];
 
 describe("the packed packages, installed in a project of their own", { timeout: 180_000 }, () => {
   let project: string;
@@ -129,6 +129,7 @@ describe("the packed packages, installed in a project of their own", { timeout: 
       "@capflow/store-knex",
       "@capflow/lock-redis",
       "@capflow/reconcile",
+      "@capflow/server",
       "@capflow/testkit",
       "@capflow/testkit/contracts",
       "@capflow/cli",

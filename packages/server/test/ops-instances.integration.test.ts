@@ -277,4 +277,33 @@ describe.skipIf(!databaseUrl)("operator API on instances (PostgreSQL)", () => {
     expect(missing.status).toBe(404);
     expect(missing.json.error.code).toBe("DEFINITION_NOT_FOUND");
   });
+
+  test("operators start instances; the same business key returns the same instance", async () => {
+    const body = { channel: "shop", behavior: "order", businessKey: "S-1", input: { n: 1 } };
+    expect((await ops("POST", "/instances", { token: tokens.viewer, body })).status).toBe(403);
+    const started = await ops("POST", "/instances", { token: tokens.operator, body });
+    expect(started.status).toBe(200);
+    expect(started.json.instance).toMatchObject({ businessKey: "S-1", status: "waiting" });
+    const again = await ops("POST", "/instances", { token: tokens.operator, body });
+    expect(again.json.instance.id).toBe(started.json.instance.id);
+    const mismatch = await ops("POST", "/instances", {
+      token: tokens.operator,
+      body: { ...body, input: { n: 2 } },
+    });
+    expect(mismatch.status).toBe(409);
+    expect(mismatch.json.error.code).toBe("INSTANCE_INPUT_MISMATCH");
+    for (const bad of [
+      { channel: "shop", businessKey: "S-2", input: {} },
+      { ...body, input: "not an object" },
+      { ...body, extra: 1 },
+    ]) {
+      const answer = await ops("POST", "/instances", { token: tokens.operator, body: bad });
+      expect(answer.status, JSON.stringify(bad)).toBe(400);
+    }
+    const unknown = await ops("POST", "/instances", {
+      token: tokens.operator,
+      body: { ...body, behavior: "nothing" },
+    });
+    expect(unknown.status).toBe(404);
+  });
 });

@@ -9,6 +9,8 @@ import { previewCommand } from "./preview.ts";
 import { pullCommand } from "./pull.ts";
 import { pushCommand } from "./push.ts";
 import { reconcileCommand } from "./reconcile.ts";
+import { serveCommand } from "./serve.ts";
+import { tokensCommand } from "./tokens.ts";
 import { validateCommand } from "./validate.ts";
 import { workerCommand } from "./worker.ts";
 
@@ -22,6 +24,8 @@ export const builtInCommands: readonly CapflowCommand[] = [
   pullCommand,
   migrateCommand,
   workerCommand,
+  serveCommand,
+  tokensCommand,
   instancesCommand,
   channelsCommand,
   inboxCommand,

@@ -23,6 +23,7 @@ import { plural } from "../plural.ts";
 import { positiveInteger } from "../positive-integer.ts";
 import { iso, textTable } from "../text-table.ts";
 import { addDatabaseOptions, type DatabaseOptions, withDatabase } from "./database-options.ts";
+import { registerStartInstance } from "./instances-start.ts";
 import { registerStuckInstances } from "./instances-stuck.ts";
 
 const statuses: readonly InstanceStatus[] = ["active", "waiting", ...settledStatuses];
@@ -57,7 +58,7 @@ export const instancesCommand: CapflowCommand = {
     const instances = program
       .command("instances")
       .description(
-        "list, inspect and operate instances: list, stuck, show, retry, move, cancel, migrate",
+        "list, inspect, start and operate instances: list, stuck, start, show, retry, move, cancel, migrate",
       );
 
     addDatabaseOptions(
@@ -77,6 +78,7 @@ export const instancesCommand: CapflowCommand = {
     );
 
     registerStuckInstances(instances, context);
+    registerStartInstance(instances, context);
 
     addDatabaseOptions(
       instances

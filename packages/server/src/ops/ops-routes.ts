@@ -15,6 +15,7 @@ import { migrationRoutes } from "./migration-routes.ts";
 import { notificationRoutes } from "./notification-routes.ts";
 import { overviewRoutes } from "./overview-routes.ts";
 import { previewRoutes } from "./preview-routes.ts";
+import { startRoutes } from "./start-routes.ts";
 import { tokenRoutes } from "./token-routes.ts";
 
 export interface OperatorApiOptions extends OperatorAuthOptions {}
@@ -49,5 +50,6 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
   if (options.operations) {
     await app.register(overviewRoutes, { operations: options.operations, definitions });
   }
+  await app.register(startRoutes, { engine });
   if (options.tokens) await app.register(tokenRoutes, { tokens: options.tokens });
 }

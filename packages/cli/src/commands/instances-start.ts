@@ -1,0 +1,201 @@
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import {
+  CapflowError,
+  createEngine,
+  type ErrorCode,
+  type InstanceRecord,
+  ProcessorRegistry,
+  registerBuiltinProcessors,
+  type StartRequest,
+} from "@capflow/core";
+import type { Command } from "commander";
+import type { CliContext } from "../cli-context.ts";
+import { iso } from "../text-table.ts";
+import {
+  addDatabaseOptions,
+  type DatabaseOptions,
+  defaultPgliteDir,
+  withDatabase,
+} from "./database-options.ts";
+import { findLocalServer, type LocalServer } from "./local-server.ts";
+
+interface StartOptions extends DatabaseOptions {
+  channel?: string;
+  behavior?: string;
+  product?: string;
+  key: string;
+  input: string;
+  json?: boolean;
+}
+
+/** The fields of an instance `instances start` prints: the operator API's summary, in part. */
+interface Started {
+  id: string;
+  channel: string;
+  behavior: string;
+  businessKey: string;
+  step: string;
+  status: string;
+  version: number;
+  nextRunAt: string | null;
+}
+
+/**
+ * `capflow instances start`: starts a behavior for a business record (input as JSON, or `@file`),
+ * or shows the instance already started for it. Against a PGlite folder that a `capflow serve`
+ * holds, it goes through that server's operator API (one process owns a PGlite folder).
+ */
+export function registerStartInstance(instances: Command, context: CliContext): void {
+  addDatabaseOptions(
+    instances
+      .command("start")
+      .description("start a behavior for a business record (the same key never starts twice)")
+      .option("--channel <code>", "the channel (with --behavior)")
+      .option("--behavior <code>", "the behavior to start on the channel")
+      .option("--product <code>", "or a product: routing chooses the channel")
+      .requiredOption("--key <business-key>", "the business record's key, e.g. a loan number")
+      .requiredOption("--input <json|@file>", "the input: JSON text, or @ and a JSON file's path")
+      .option("--json", "the instance as JSON"),
+  ).action((options: StartOptions) => startInstanceCommand(options, context));
+}
+
+async function startInstanceCommand(options: StartOptions, context: CliContext) {
+  const request: StartRequest = {
+    ...target(options),
+    businessKey: options.key,
+    input: await readInput(options.input, context),
+  };
+  const local = await localServerFor(options, context);
+  const started = local
+    ? await startThroughServer(local, request)
+    : await startDirectly(options, context, request);
+  if (options.json) {
+    context.out(`${JSON.stringify(started)}\n`);
+    return;
+  }
+  context.out(
+    `${started.id} ${started.channel}/${started.behavior} ${started.businessKey}: ${started.status} at ${started.step}${started.nextRunAt === null ? "" : `, due ${started.nextRunAt}`}\n`,
+  );
+}
+
+function target(
+  options: StartOptions,
+): { channel: string; behavior: string } | { product: string } {
+  if (
+    options.product !== undefined &&
+    options.channel === undefined &&
+    options.behavior === undefined
+  ) {
+    return { product: options.product };
+  }
+  if (
+    options.product === undefined &&
+    options.channel !== undefined &&
+    options.behavior !== undefined
+  ) {
+    return { channel: options.channel, behavior: options.behavior };
+  }
+  throw new CapflowError(
+    "CONFIG_INVALID",
+    "say what to start: --channel <code> --behavior <code>, or --product <code>",
+  );
+}
+
+async function readInput(value: string, context: CliContext): Promise<Record<string, unknown>> {
+  const fromFile = value.startsWith("@");
+  let text = value;
+  if (fromFile) {
+    const path = resolve(context.cwd, value.slice(1));
+    try {
+      text = await readFile(path, "utf8");
+    } catch {
+      throw new CapflowError("CONFIG_INVALID", `--input: cannot read ${path}`);
+    }
+  }
+  let input: unknown;
+  try {
+    input = JSON.parse(text);
+  } catch {
+    throw new CapflowError(
+      "CONFIG_INVALID",
+      `--input takes a JSON object${fromFile ? ` (the file ${value.slice(1)} is not valid JSON)` : `, e.g. '{"amount":"100.00"}', or @file.json`}`,
+    );
+  }
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    throw new CapflowError(
+      "CONFIG_INVALID",
+      '--input must be a JSON object, e.g. {"amount":"100.00"}',
+    );
+  }
+  return input as Record<string, unknown>;
+}
+
+/** A `capflow serve` holding the PGlite folder this command would open, if any. */
+async function localServerFor(
+  options: StartOptions,
+  context: CliContext,
+): Promise<LocalServer | undefined> {
+  const databaseUrl =
+    options.databaseUrl ?? (options.pglite === undefined ? process.env.DATABASE_URL : undefined);
+  if (databaseUrl) return undefined;
+  return findLocalServer(resolve(context.cwd, options.pglite ?? defaultPgliteDir));
+}
+
+async function startThroughServer(server: LocalServer, request: StartRequest): Promise<Started> {
+  let answer: Response;
+  try {
+    answer = await fetch(`${server.url}/v1/ops/instances`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json" },
+      body: JSON.stringify(request),
+    });
+  } catch {
+    throw new CapflowError(
+      "STORE_UNAVAILABLE",
+      `capflow serve holds the database and does not answer at ${server.url}; is it still starting?`,
+    );
+  }
+  const body = (await answer.json().catch(() => ({}))) as {
+    instance?: Started;
+    error?: { code: string; message: string };
+  };
+  if (!answer.ok || body.instance === undefined) {
+    const code = (body.error?.code ?? "INTERNAL") as ErrorCode;
+    throw new CapflowError(code, body.error?.message ?? `capflow serve answered ${answer.status}`);
+  }
+  const { id, channel, behavior, businessKey, step, status, version, nextRunAt } = body.instance;
+  return { id, channel, behavior, businessKey, step, status, version, nextRunAt };
+}
+
+async function startDirectly(
+  options: StartOptions,
+  context: CliContext,
+  request: StartRequest,
+): Promise<Started> {
+  return withDatabase(options, context, async (db) => {
+    const engine = createEngine({
+      store: db.instances,
+      definitions: db.definitions,
+      processors: registerBuiltinProcessors(new ProcessorRegistry()),
+    });
+    try {
+      return started(await engine.start(request));
+    } finally {
+      await engine.close();
+    }
+  });
+}
+
+function started(instance: InstanceRecord): Started {
+  return {
+    id: instance.id,
+    channel: instance.channel,
+    behavior: instance.behavior,
+    businessKey: instance.businessKey,
+    step: instance.step,
+    status: instance.status,
+    version: instance.version,
+    nextRunAt: instance.nextRunAt === null ? null : iso(instance.nextRunAt),
+  };
+}

@@ -1,0 +1,246 @@
+import { resolve } from "node:path";
+import {
+  CapflowError,
+  createEngine,
+  type Duration,
+  type EngineEvent,
+  FlowControl,
+  InProcessLimiter,
+  Worker,
+} from "@capflow/core";
+import { parseDuration } from "@capflow/core/internal";
+import { type CapflowRedis, openRedis } from "@capflow/lock-redis";
+import {
+  CapflowMetrics,
+  createServer,
+  engineEventLog,
+  issueOperatorToken,
+  type ReadinessChecks,
+} from "@capflow/server";
+import {
+  type CapflowDatabase,
+  defaultSchema,
+  openPgliteStore,
+  openPostgresStore,
+  syncProcessors,
+} from "@capflow/store-knex";
+import type { CliContext } from "../cli-context.ts";
+import type { CapflowCommand } from "../command.ts";
+import {
+  cryptoHandlersOptionHelp,
+  type ExtensionOptions,
+  loadExtensions,
+  processorsOptionHelp,
+} from "../extension-modules.ts";
+import { positiveInteger } from "../positive-integer.ts";
+import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
+import { removeLocalServer, writeLocalServer } from "./local-server.ts";
+
+interface ServeOptions extends DatabaseOptions, ExtensionOptions {
+  port: string;
+  host: string;
+  worker?: boolean;
+  redisUrl?: string;
+  keysDir?: string;
+  logLevel: string;
+  bodyLimit?: string;
+  requestTimeout?: string;
+}
+
+type Server = ReturnType<typeof createServer>;
+
+/** The token a `capflow serve` on PGlite makes for the other commands of this machine. */
+const localTokenName = "capflow-serve-local";
+
+/**
+ * `capflow serve`: capflow's HTTP server (health, funder callbacks, the operator API, metrics)
+ * over the store, and with `--worker` a worker in the same process. On SIGTERM or SIGINT it stops
+ * taking requests, lets those in progress and the steps in flight finish, and closes.
+ */
+export const serveCommand: CapflowCommand = {
+  name: "serve",
+  register(program, context) {
+    addDatabaseOptions(
+      program
+        .command("serve")
+        .description(
+          "run capflow's HTTP server: funder callbacks, health, operator API, metrics (and a worker with --worker)",
+        )
+        .option("--port <n>", "port to listen on (0: any free port)", "8080")
+        .option(
+          "--host <address>",
+          "address to listen on (0.0.0.0 or :: for every interface)",
+          "127.0.0.1",
+        )
+        .option("--worker", "also run a worker in this process")
+        .option("-p, --processors <module...>", processorsOptionHelp)
+        .option("--crypto-handlers <module...>", cryptoHandlersOptionHelp)
+        .option(
+          "--redis-url <url>",
+          "Redis for instance locks and cluster-wide limits (default: the REDIS_URL environment variable; none: in-process)",
+        )
+        .option(
+          "--keys-dir <dir>",
+          "folder that relative `file:` key references of the stored channels resolve against (default: the current folder)",
+        )
+        .option("--log-level <level>", "pino level: debug, info, warn, error", "info")
+        .option("--body-limit <bytes>", "largest request body accepted (default 1048576)")
+        .option(
+          "--request-timeout <duration>",
+          "time a client has to send a whole request, e.g. 30s (default 30s)",
+        ),
+    ).action((options: ServeOptions) => runServe(options, context));
+  },
+};
+
+async function runServe(options: ServeOptions, context: CliContext) {
+  const port = options.port === "0" ? 0 : positiveInteger(options.port, "--port");
+  const bodyLimitBytes =
+    options.bodyLimit === undefined
+      ? undefined
+      : positiveInteger(options.bodyLimit, "--body-limit");
+  const requestTimeoutMs =
+    options.requestTimeout === undefined
+      ? undefined
+      : durationOption(options.requestTimeout, "--request-timeout");
+  const { processors, cryptoHandlers } = await loadExtensions(options, context.cwd);
+  const { db, pgliteDir } = await openServeDatabase(options, context);
+  let redis: CapflowRedis | undefined;
+  let app: Server | undefined;
+  let localTokenId: string | undefined;
+  try {
+    await db.migrate();
+    await syncProcessors(db, processors.list());
+    const redisUrl = options.redisUrl ?? process.env.REDIS_URL;
+    if (redisUrl) redis = await openRedis({ url: redisUrl });
+
+    const metrics = new CapflowMetrics({ store: db.instances });
+    let logEvent: (event: EngineEvent) => void = () => {};
+    const engine = createEngine({
+      store: db.instances,
+      definitions: db.definitions,
+      processors,
+      cryptoHandlers,
+      flowControl: new FlowControl({
+        limiter: redis ? redis.limiter : new InProcessLimiter(),
+        onEvent: metrics.observeFlow,
+      }),
+      ...(redis ? { locks: redis.locks } : {}),
+      onEvent: (event) => {
+        metrics.observeEngine(event);
+        logEvent(event);
+      },
+    });
+    const readiness: ReadinessChecks = { database: () => db.knex.raw("select 1") };
+    if (redis) {
+      const client = redis.client;
+      readiness.redis = () => client.ping();
+    }
+    app = createServer({
+      engine,
+      store: db.instances,
+      definitions: db.definitions,
+      operators: { tokens: db.operatorTokens },
+      readiness,
+      metrics,
+      limits: {
+        ...(bodyLimitBytes === undefined ? {} : { bodyLimitBytes }),
+        ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
+      },
+      log: { level: options.logLevel, stream: { write: (line: string) => context.out(line) } },
+    });
+    logEvent = engineEventLog(app.log);
+    const worker = options.worker
+      ? new Worker(engine, {
+          ...(db.wakeUps ? { wakeUps: db.wakeUps } : {}),
+          onError: (error) => app?.log.error({ err: error }, "worker failure"),
+        })
+      : undefined;
+
+    // Handlers go in before the banner: a supervisor may signal as soon as it reads it.
+    let resolveStop: (reason: string) => void = () => {};
+    const stopped = new Promise<string>((resolvePromise) => {
+      resolveStop = resolvePromise;
+    });
+    const onSignal = (signal: NodeJS.Signals) => resolveStop(signal);
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    try {
+      await app.listen({ port, host: options.host });
+      const url = listeningUrl(app, options.host);
+      if (pgliteDir !== undefined) {
+        // One process owns the folder: the other commands reach this one over HTTP.
+        await db.operatorTokens.revokeToken({
+          idOrName: localTokenName,
+          now: Date.now(),
+          by: null,
+        });
+        const { token, record } = await issueOperatorToken(db.operatorTokens, {
+          name: localTokenName,
+          role: "operator",
+        });
+        localTokenId = record.id;
+        await writeLocalServer(pgliteDir, { url, token, pid: process.pid });
+      }
+      worker?.start();
+      context.out(
+        `capflow serve on ${url} (${db.target}${redis ? ", Redis locks and limits" : ""})${worker ? " with a worker" : ""}; stop with Ctrl-C or SIGTERM\n`,
+      );
+      const reason = await stopped;
+      context.out(
+        `${reason}: no new requests; finishing those in progress and the steps in flight…\n`,
+      );
+      await app.close();
+      await worker?.stop();
+      await engine.close();
+      context.out("stopped\n");
+    } finally {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+    }
+  } finally {
+    if (pgliteDir !== undefined) await removeLocalServer(pgliteDir);
+    if (localTokenId !== undefined) {
+      await db.operatorTokens
+        .revokeToken({ idOrName: localTokenId, now: Date.now(), by: null })
+        .catch(() => undefined);
+    }
+    await app?.close();
+    await redis?.close();
+    await db.close();
+  }
+}
+
+function listeningUrl(app: Server, host: string): string {
+  const address = app.server.address();
+  const port = address !== null && typeof address === "object" ? address.port : 0;
+  const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+  return `http://${shown.includes(":") ? `[${shown}]` : shown}:${port}`;
+}
+
+/** PostgreSQL with a URL (option or DATABASE_URL), else PGlite in a folder (default `.capflow/db`). */
+async function openServeDatabase(
+  options: ServeOptions,
+  context: CliContext,
+): Promise<{ db: CapflowDatabase; pgliteDir?: string }> {
+  const databaseUrl =
+    options.databaseUrl ?? (options.pglite === undefined ? process.env.DATABASE_URL : undefined);
+  const definitions = { baseDir: resolve(context.cwd, options.keysDir ?? ".") };
+  const schema = options.schema ?? defaultSchema;
+  if (databaseUrl) {
+    return { db: openPostgresStore({ connectionString: databaseUrl, schema, definitions }) };
+  }
+  const pgliteDir = resolve(context.cwd, options.pglite ?? defaultPgliteDir);
+  return { db: await openPgliteStore({ dataDir: pgliteDir, schema, definitions }), pgliteDir };
+}
+
+function durationOption(value: string, name: string): number {
+  try {
+    return parseDuration(value as Duration);
+  } catch {
+    throw new CapflowError(
+      "CONFIG_INVALID",
+      `${name} takes a duration such as 30s, 2m or 1500ms, not ${JSON.stringify(value)}`,
+    );
+  }
+}

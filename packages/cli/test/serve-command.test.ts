@@ -1,0 +1,209 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jsonCodec, plainCryptoHandler } from "@capflow/core";
+import { type MockFunder, startMockFunder } from "@capflow/testkit";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { repositoryRoot, runCapflow } from "./support/run-capflow.ts";
+
+/** `capflow serve` as its own process, the way `pnpm capflow serve` runs it. */
+function spawnServe(args: string[]): { child: ChildProcess; output: () => string } {
+  const { DATABASE_URL: _db, REDIS_URL: _redis, ...env } = process.env;
+  const child = spawn(
+    process.execPath,
+    [
+      "--conditions=@capflow/source",
+      "--import",
+      "tsx",
+      "packages/cli/src/main.ts",
+      "serve",
+      ...args,
+    ],
+    { cwd: repositoryRoot, env, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let output = "";
+  child.stdout?.on("data", (chunk) => {
+    output += chunk;
+  });
+  child.stderr?.on("data", (chunk) => {
+    output += chunk;
+  });
+  return { child, output: () => output };
+}
+
+describe("capflow serve --worker with capflow instances start (PGlite)", () => {
+  let dir: string;
+  let funder: MockFunder;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "capflow-serve-"));
+    funder = await startMockFunder({
+      handler: await plainCryptoHandler.create({}, {} as never),
+      codec: jsonCodec,
+      endpoints: {
+        "POST /pay/apply": { answer: () => ({ body: { code: "SUCCESS", payNo: "P-1" } }) },
+      },
+    });
+    await writeFile(
+      join(dir, "pay.channel.json"),
+      JSON.stringify({
+        code: "pay",
+        name: "A funder on loopback",
+        baseUrl: funder.url,
+        timeZone: "Asia/Shanghai",
+        crypto: { handler: "plain" },
+        interfaces: {
+          "pay.apply": { method: "POST", path: "/pay/apply", timeout: "5s", idempotent: true },
+        },
+        masking: { fields: { mobile: "phone" } },
+      }),
+    );
+    await writeFile(
+      join(dir, "pay.order.behavior.json"),
+      JSON.stringify({
+        channel: "pay",
+        code: "order",
+        initial: "apply",
+        steps: {
+          apply: {
+            kind: "call",
+            interface: "pay.apply",
+            request: { format: "json", body: { orderNo: "{{input.orderNo}}" } },
+            response: { format: "json" },
+            routes: [{ when: 'body.code == "SUCCESS"', to: "done" }],
+            otherwise: "failed",
+          },
+          done: { kind: "terminal", outcome: "succeeded" },
+          failed: { kind: "terminal", outcome: "failed" },
+        },
+      }),
+    );
+    const pushed = await runCapflow("push", dir, "--pglite", join(dir, "db"));
+    expect(pushed.stderr).toBe("");
+    expect(pushed.exitCode).toBe(0);
+  }, 120_000);
+  afterAll(async () => {
+    await funder?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("an instance started from the CLI settles against the funder; SIGTERM stops it cleanly", async () => {
+    const db = join(dir, "db");
+    const serve = spawnServe(["--worker", "--pglite", db, "--port", "0", "--log-level", "warn"]);
+    try {
+      await expect
+        .poll(serve.output, { timeout: 60_000 })
+        .toMatch(/capflow serve on http:\/\/127\.0\.0\.1:\d+ .* with a worker/);
+      const url = /capflow serve on (http:\/\/[^ ]+)/.exec(serve.output())![1]!;
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+
+      await writeFile(
+        join(dir, "input.json"),
+        JSON.stringify({ orderNo: "O-1", mobile: "13800138000" }),
+      );
+      const started = await runCapflow(
+        "instances",
+        "start",
+        "--pglite",
+        db,
+        "--channel",
+        "pay",
+        "--behavior",
+        "order",
+        "--key",
+        "O-1",
+        "--input",
+        `@${join(dir, "input.json")}`,
+        "--json",
+      );
+      expect(started.stderr).toBe("");
+      expect(started.exitCode).toBe(0);
+      const instance = JSON.parse(started.stdout) as { id: string; businessKey: string };
+      expect(instance.businessKey).toBe("O-1");
+
+      // The serve process owns the folder: read through its operator API with its local token.
+      const { token } = JSON.parse(await readFile(`${db}.serve.json`, "utf8")) as { token: string };
+      await expect
+        .poll(
+          async () => {
+            const answer = await fetch(`${url}/v1/ops/instances/${instance.id}`, {
+              headers: { authorization: `Bearer ${token}` },
+            });
+            return ((await answer.json()) as { instance: { status: string } }).instance.status;
+          },
+          { timeout: 30_000 },
+        )
+        .toBe("succeeded");
+      expect(funder.requests().length).toBe(1);
+
+      serve.child.kill("SIGTERM");
+      const code = await new Promise((resolve) => serve.child.once("exit", resolve));
+      expect(code).toBe(0);
+      expect(serve.output()).toContain("SIGTERM: no new requests");
+      expect(serve.output()).toMatch(/stopped\n$/);
+      await expect(readFile(`${db}.serve.json`, "utf8")).rejects.toThrow();
+      // Its token died with it.
+      const listed = await runCapflow("tokens", "list", "--pglite", db, "--json");
+      expect(listed.stdout).toMatch(/"name":"capflow-serve-local".*"revokedAt":\d+/);
+    } finally {
+      if (serve.child.exitCode === null) serve.child.kill("SIGKILL");
+    }
+  }, 120_000);
+
+  test("instances start refuses input that is not a JSON object, and a missing target", async () => {
+    const db = join(dir, "db");
+    const notJson = await runCapflow(
+      "instances",
+      "start",
+      "--pglite",
+      db,
+      "--channel",
+      "pay",
+      "--behavior",
+      "order",
+      "--key",
+      "O-2",
+      "--input",
+      "{nope",
+    );
+    expect(notJson.exitCode).toBe(1);
+    expect(notJson.stderr).toContain("--input takes a JSON object");
+    const noTarget = await runCapflow(
+      "instances",
+      "start",
+      "--pglite",
+      db,
+      "--key",
+      "O-2",
+      "--input",
+      "{}",
+    );
+    expect(noTarget.exitCode).toBe(1);
+    expect(noTarget.stderr).toContain("--channel <code> --behavior <code>, or --product <code>");
+  });
+
+  test("tokens create prints a token once; list and revoke", async () => {
+    const db = join(dir, "db");
+    const made = await runCapflow(
+      "tokens",
+      "create",
+      "--pglite",
+      db,
+      "--name",
+      "alice",
+      "--role",
+      "admin",
+    );
+    expect(made.exitCode).toBe(0);
+    expect(made.stdout).toMatch(/^cfo_[A-Za-z0-9_-]{43}\n$/);
+    expect(made.stderr).toContain("shown this once");
+    const listed = await runCapflow("tokens", "list", "--pglite", db);
+    expect(listed.stdout).toMatch(/alice +admin/);
+    expect(listed.stdout).not.toContain(made.stdout.trim());
+    const revoked = await runCapflow("tokens", "revoke", "alice", "--pglite", db);
+    expect(revoked.stdout).toMatch(/^revoked tok_\w+ \(alice\)\n$/);
+    const unknown = await runCapflow("tokens", "revoke", "nobody", "--pglite", db);
+    expect(unknown.exitCode).toBe(1);
+  });
+});
