@@ -121,6 +121,24 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
       expect(started.exitCode).toBe(0);
       const instance = JSON.parse(started.stdout) as { id: string; businessKey: string };
       expect(instance.businessKey).toBe("O-1");
+      const waited = await runCapflow(
+        "instances",
+        "start",
+        "--pglite",
+        db,
+        "--channel",
+        "pay",
+        "--behavior",
+        "order",
+        "--key",
+        "O-1",
+        "--input",
+        `@${join(dir, "input.json")}`,
+        "--wait",
+        "30",
+      );
+      expect(waited.exitCode).toBe(0);
+      expect(waited.stdout).toBe(`${instance.id} pay/order O-1: succeeded at done\n`);
 
       // The serve process owns the folder: read through its operator API with its local token.
       const { token } = JSON.parse(await readFile(`${db}.serve.json`, "utf8")) as { token: string };

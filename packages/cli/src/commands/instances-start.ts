@@ -5,12 +5,15 @@ import {
   createEngine,
   type ErrorCode,
   type InstanceRecord,
+  type InstanceStatus,
   ProcessorRegistry,
   registerBuiltinProcessors,
   type StartRequest,
+  settledStatuses,
 } from "@capflow/core";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.ts";
+import { positiveInteger } from "../positive-integer.ts";
 import { iso } from "../text-table.ts";
 import {
   addDatabaseOptions,
@@ -26,6 +29,7 @@ interface StartOptions extends DatabaseOptions {
   product?: string;
   key: string;
   input: string;
+  wait?: string;
   json?: boolean;
 }
 
@@ -56,6 +60,10 @@ export function registerStartInstance(instances: Command, context: CliContext): 
       .option("--product <code>", "or a product: routing chooses the channel")
       .requiredOption("--key <business-key>", "the business record's key, e.g. a loan number")
       .requiredOption("--input <json|@file>", "the input: JSON text, or @ and a JSON file's path")
+      .option(
+        "--wait <seconds>",
+        "then wait this long for it to settle (exit 1 if it has not), printing where it ends",
+      )
       .option("--json", "the instance as JSON"),
   ).action((options: StartOptions) => startInstanceCommand(options, context));
 }
@@ -66,10 +74,19 @@ async function startInstanceCommand(options: StartOptions, context: CliContext) 
     businessKey: options.key,
     input: await readInput(options.input, context),
   };
+  const waitMs = options.wait === undefined ? 0 : positiveInteger(options.wait, "--wait") * 1000;
   const local = await localServerFor(options, context);
-  const started = local
+  let started = local
     ? await startThroughServer(local, request)
     : await startDirectly(options, context, request);
+  if (waitMs > 0) {
+    const id = started.id;
+    const read = local
+      ? () => readThroughServer(local, id)
+      : () => readDirectly(options, context, id);
+    started = await waitUntilSettled(started, read, waitMs);
+    if (!settledStatuses.includes(started.status as InstanceStatus)) context.setExitCode(1);
+  }
   if (options.json) {
     context.out(`${JSON.stringify(started)}\n`);
     return;
@@ -164,8 +181,45 @@ async function startThroughServer(server: LocalServer, request: StartRequest): P
     const code = (body.error?.code ?? "INTERNAL") as ErrorCode;
     throw new CapflowError(code, body.error?.message ?? `capflow serve answered ${answer.status}`);
   }
-  const { id, channel, behavior, businessKey, step, status, version, nextRunAt } = body.instance;
+  return pick(body.instance);
+}
+
+function pick(instance: Started): Started {
+  const { id, channel, behavior, businessKey, step, status, version, nextRunAt } = instance;
   return { id, channel, behavior, businessKey, step, status, version, nextRunAt };
+}
+
+/** Reads the instance every half second until it settles or `waitMs` passes. */
+async function waitUntilSettled(
+  first: Started,
+  read: () => Promise<Started>,
+  waitMs: number,
+): Promise<Started> {
+  const deadline = Date.now() + waitMs;
+  let current = first;
+  while (!settledStatuses.includes(current.status as InstanceStatus) && Date.now() < deadline) {
+    await new Promise((resolvePromise) => setTimeout(resolvePromise, 500));
+    current = await read();
+  }
+  return current;
+}
+
+async function readThroughServer(server: LocalServer, id: string): Promise<Started> {
+  const answer = await fetch(`${server.url}/v1/ops/instances/${encodeURIComponent(id)}`, {
+    headers: { authorization: `Bearer ${server.token}` },
+  });
+  const body = (await answer.json()) as { instance?: Started };
+  if (body.instance === undefined)
+    throw new CapflowError("INSTANCE_NOT_FOUND", `no instance ${id}`);
+  return pick(body.instance);
+}
+
+async function readDirectly(options: StartOptions, context: CliContext, id: string) {
+  return withDatabase(options, context, async (db) => {
+    const instance = await db.instances.getInstance(id);
+    if (instance === undefined) throw new CapflowError("INSTANCE_NOT_FOUND", `no instance ${id}`);
+    return started(instance);
+  });
 }
 
 async function startDirectly(
