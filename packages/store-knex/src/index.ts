@@ -62,3 +62,4 @@ export { KnexStuckStore } from "./knex-stuck-store.ts";
 export { knexExclusiveRunner } from "./exclusive-runner.ts";
 export { KnexAlertStore } from "./knex-alert-store.ts";
 export { KnexStartQueueStore } from "./knex-start-queue-store.ts";
+export { KnexQueryCacheStore } from "./knex-query-cache-store.ts";

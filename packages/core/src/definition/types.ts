@@ -522,5 +522,13 @@ export interface BehaviorDefinition {
    * How long an instance may stay unsettled before it counts as stuck (卡单). Default: the
    * channel's `sla`.
    */
-  sla?: Duration;
+  sla?: Duration /** A query whose answers are cached and shared by every node (see `CachedQueries`). */;
+  cache?: QueryCacheDefinition;
+}
+
+export interface QueryCacheDefinition {
+  /** CEL over `input` giving the cache key, e.g. `input.loanNo`. */
+  key: Expression;
+  /** `cutoff` (default): until the channel's next cut-off (日切), local midnight without one; or a duration. */
+  lifetime?: "cutoff" | Duration;
 }

@@ -6,6 +6,7 @@ export {
   type ExclusiveRunner,
   inProcessExclusiveRunner,
 } from "../ports/exclusive-runner.ts";
+export type * from "../ports/query-cache-store.ts";
 export type * from "../ports/start-queue-store.ts";
 export type * from "../ports/stuck-store.ts";
 export type { AlertRule, AlertSink, AlertsConfig } from "./alerts/alert-config.ts";
@@ -17,6 +18,11 @@ export {
   type ExpiringCertificate,
   type SinkSender,
 } from "./alerts/alert-monitor.ts";
+export {
+  CachedQueries,
+  type CachedQueriesOptions,
+  type QueryAnswer,
+} from "./cache/cached-queries.ts";
 export {
   BusinessCalendar,
   type BusinessCalendarOptions,

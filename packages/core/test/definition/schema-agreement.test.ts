@@ -128,7 +128,7 @@ const channelShapes = {
 const behaviorShapes = {
   "": shape<BehaviorDefinition>()(
     ["channel", "code", "initial", "steps"],
-    ["$schema", "version", "description", "masking", "inputSchema", "sla"],
+    ["$schema", "version", "description", "masking", "inputSchema", "sla", "cache"],
   ),
   messageTemplate: shape<MessageTemplate>()(["format"], ["body", "headers", "query", "xml"]),
   xmlOptions: shape<XmlOptions>()(["root"], ["attributes", "cdata", "declaration", "trim"]),

@@ -14,6 +14,7 @@ import { reconciliationMigration } from "./0013_reconciliation.ts";
 import { inboxPerCallbackMigration } from "./0015_inbox_per_callback.ts";
 import { dueNotificationsMigration } from "./0016_due_notifications.ts";
 import { consoleMigration } from "./0019_console.ts";
+import { queryCacheMigration } from "./0021_query_cache.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -34,4 +35,5 @@ export const migrations: readonly Migration[] = [
   inboxPerCallbackMigration,
   dueNotificationsMigration,
   consoleMigration,
+  queryCacheMigration,
 ];

@@ -154,8 +154,8 @@ function lastCutoff(cutoff: string, at: number, zone: string): number {
   return todays <= at ? todays : zonedInstant(addDays(today, -1), minutesOf(cutoff), zone);
 }
 
-/** The first cut-off after `at`. */
-function nextCutoff(cutoff: string, at: number, zone: string): number {
+/** The first cut-off (local `HH:MM`) after `at` in a zone. */
+export function nextCutoff(cutoff: string, at: number, zone: string): number {
   const today = localTime(at, zone).date;
   const todays = zonedInstant(today, minutesOf(cutoff), zone);
   return todays > at ? todays : zonedInstant(addDays(today, 1), minutesOf(cutoff), zone);

@@ -1,0 +1,139 @@
+import {
+  type BehaviorDefinition,
+  CachedQueries,
+  type ChannelDefinition,
+  Engine,
+  InProcessLockProvider,
+  ManualClock,
+  MemoryDefinitionSource,
+  ProcessorRegistry,
+} from "@capflow/core";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { loanBehavior, testChannel } from "../../core/test/support/loan-definitions.ts";
+import { ScriptedTransport } from "../../core/test/support/scripted-transport.ts";
+import { KnexInstanceStore, KnexQueryCacheStore } from "../src/index.ts";
+import { databaseUrl, openTestPostgres, skipMessage } from "./support/databases.ts";
+
+const shanghai = (local: string) => Date.parse(`${local}+08:00`);
+
+const lanbank: ChannelDefinition = {
+  ...structuredClone(testChannel),
+  calendar: { cutoff: "23:30" },
+  interfaces: {
+    ...structuredClone(testChannel.interfaces),
+    "repay.trial": { method: "POST", path: "/repay/trial", idempotent: true },
+  },
+};
+
+/** A repayment trial (还款试算): one query, cached per loan until the cut-off. */
+const trial: BehaviorDefinition = {
+  channel: "lanbank",
+  code: "repay-trial",
+  cache: { key: "input.loanNo" },
+  initial: "ask",
+  steps: {
+    ask: {
+      kind: "call",
+      interface: "repay.trial",
+      request: { format: "json", body: { loanNo: "{{input.loanNo}}" } },
+      response: { extract: { due: "body.due" } },
+      routes: [{ when: "outcome == 'succeeded'", to: "done" }],
+      otherwise: "failed",
+    },
+    done: { kind: "terminal", outcome: "succeeded" },
+    failed: { kind: "terminal", outcome: "failed" },
+  },
+};
+
+const meadow: ChannelDefinition = {
+  ...structuredClone(testChannel),
+  code: "meadow",
+  interfaces: { "loan.apply": { method: "POST", path: "/meadow/apply" } },
+};
+
+describe.skipIf(!databaseUrl)(databaseUrl ? "cached queries on PostgreSQL" : skipMessage, () => {
+  let db: Awaited<ReturnType<typeof openTestPostgres>>;
+  beforeAll(async () => {
+    db = await openTestPostgres({ pool: { max: 16 } });
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  test("10,000 trial requests for 20 loans call the funder once per loan; the rest are served from the shared cache, other channels unaffected; the next day asks again", async () => {
+    const clock = new ManualClock(shanghai("2026-03-10T09:00:00"));
+    const transport = new ScriptedTransport()
+      .script("/repay/trial", { body: { status: "SUCCESS", due: "1024.00" } })
+      .script("/meadow/apply", { body: { status: "SUCCESS" } });
+    const meadowLoan = loanBehavior();
+    meadowLoan.channel = "meadow";
+    const definitions = new MemoryDefinitionSource({
+      channels: [lanbank, meadow],
+      behaviors: [trial, meadowLoan],
+    });
+    const engine = new Engine({
+      store: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),
+      definitions,
+      processors: new ProcessorRegistry(),
+      transport,
+      clock,
+      locks: new InProcessLockProvider({ clock }),
+    });
+    const settle = async (id: string) => {
+      for (;;) {
+        const instance = await engine.getInstance(id);
+        if (instance && instance.status !== "active" && instance.status !== "waiting")
+          return instance;
+        await engine.runDue();
+      }
+    };
+    // Two nodes sharing the database.
+    const store = new KnexQueryCacheStore(db);
+    const nodeA = new CachedQueries({ engine, definitions, store, clock, settle });
+    const nodeB = new CachedQueries({ engine, definitions, store, clock, settle });
+    const ask = (node: CachedQueries, i: number) =>
+      node.query({
+        channel: "lanbank",
+        behavior: "repay-trial",
+        businessKey: `T-${i}`,
+        input: { loanNo: `L-${i % 20}` },
+      });
+
+    // Meanwhile another channel's business goes on as usual.
+    const others = Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        engine.start({
+          channel: "meadow",
+          behavior: "loan",
+          businessKey: `M-${i}`,
+          input: { loanNo: `M-${i}`, amount: 100, idCardNo: "110101199003071234" },
+        }),
+      ),
+    );
+    const first = await Promise.all(Array.from({ length: 5_000 }, (_, i) => ask(nodeA, i)));
+    const second = await Promise.all(
+      Array.from({ length: 5_000 }, (_, i) => ask(nodeB, 5_000 + i)),
+    );
+    await others;
+    while ((await engine.runDue()) > 0) {}
+
+    expect(transport.count("/repay/trial")).toBe(20);
+    expect([...first, ...second].filter((answer) => !answer.cached)).toHaveLength(20);
+    expect(second.every((answer) => answer.cached)).toBe(true);
+    expect(first[7]?.value).toEqual({
+      status: "succeeded",
+      context: expect.objectContaining({ ask: { due: "1024.00" } }),
+    });
+    // Until the channel's cut-off, 23:30 in Shanghai.
+    expect(first[7]?.expiresAt).toBe(shanghai("2026-03-10T23:30:00"));
+    expect(transport.count("/meadow/apply")).toBe(5);
+
+    // After the cut-off: the next business day asks the funder again, once, even when two nodes
+    // ask at the same moment (both find the one instance of that key and day).
+    clock.set(shanghai("2026-03-10T23:31:00"));
+    const nextDay = await Promise.all([ask(nodeA, 7), ask(nodeB, 27)]);
+    expect(nextDay[0]?.instanceId).toBe(nextDay[1]?.instanceId);
+    expect(nextDay[0]?.instanceId).not.toBe(first[7]?.instanceId);
+    expect(transport.count("/repay/trial")).toBe(21);
+  }, 120_000);
+});
