@@ -402,4 +402,38 @@ describe.skipIf(!databaseUrl)("intake API over HTTP (PostgreSQL)", () => {
     expect(later.headers["idempotent-replayed"]).toBeUndefined();
     expect(later.body.instance.businessKey).toBe("E-2");
   });
+
+  test("a key left pending by a request that died is taken over after a minute", async () => {
+    const store = new KnexIntakeStore(db.knex, { schema });
+    const at = Date.now();
+    const claim = (now: number) =>
+      store.claimKey({
+        client: "platform",
+        key: "orphan",
+        bodyDigest: "d",
+        expiresAt: now + 3_600_000,
+        now,
+      });
+    expect(await claim(at)).toEqual({ state: "claimed" });
+    expect(await claim(at + 30_000)).toEqual({ state: "pending", bodyDigest: "d" });
+    expect(await claim(at + 61_000)).toEqual({ state: "claimed" });
+  });
+
+  test("expired nonces and keys are purged; live ones are kept", async () => {
+    const store = new KnexIntakeStore(db.knex, { schema });
+    const at = Date.now() + 48 * 60 * 60_000;
+    expect(await store.useNonce("platform", "live-nonce-00000001", at + 60_000, at)).toBe(true);
+    expect(
+      await store.claimKey({
+        client: "platform",
+        key: "live",
+        bodyDigest: "d",
+        expiresAt: at + 60_000,
+        now: at,
+      }),
+    ).toEqual({ state: "claimed" });
+    expect(await store.purgeExpired(at)).toBeGreaterThan(0);
+    expect(await count("intake_nonces")).toBe(1);
+    expect(await count("intake_requests")).toBe(1);
+  });
 });

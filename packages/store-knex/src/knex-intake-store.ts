@@ -39,7 +39,8 @@ export class KnexIntakeStore implements IntakeStore {
   }
 
   async claimKey(request: IdempotencyClaim): Promise<IdempotencyState> {
-    // Two tries: a key released between the insert and the read is simply claimed again.
+    // Two tries: a key released between the insert and the read is simply claimed again. A key
+    // pending for over a minute was left by a request that died (a crashed node): taken over.
     for (let attempt = 0; attempt < 2; attempt++) {
       const claimed = await this.#rows(
         `INSERT INTO ${this.#t.intakeRequests} AS r
@@ -49,6 +50,7 @@ export class KnexIntakeStore implements IntakeStore {
            SET body_digest = excluded.body_digest, state = 'pending', status = NULL,
                answer = NULL, created_at = excluded.created_at, expires_at = excluded.expires_at
            WHERE r.expires_at <= excluded.created_at
+              OR (r.state = 'pending' AND r.created_at <= excluded.created_at - interval '1 minute')
          RETURNING 1 AS claimed`,
         [
           request.client,
@@ -96,7 +98,7 @@ export class KnexIntakeStore implements IntakeStore {
       [at],
     );
     const keys = await this.#rows(
-      `DELETE FROM ${this.#t.intakeRequests} WHERE expires_at <= ? AND state = 'answered' RETURNING 1`,
+      `DELETE FROM ${this.#t.intakeRequests} WHERE expires_at <= ? RETURNING 1`,
       [at],
     );
     return nonces.length + keys.length;

@@ -7,6 +7,7 @@ import type {
 
 interface KeyEntry {
   bodyDigest: string;
+  claimedAt: number;
   expiresAt: number;
   answer?: StoredAnswer;
 }
@@ -27,8 +28,14 @@ export class MemoryIntakeStore implements IntakeStore {
   async claimKey(request: IdempotencyClaim): Promise<IdempotencyState> {
     const id = `${request.client}\u0000${request.key}`;
     const entry = this.#keys.get(id);
-    if (entry === undefined || entry.expiresAt <= request.now) {
-      this.#keys.set(id, { bodyDigest: request.bodyDigest, expiresAt: request.expiresAt });
+    const abandoned =
+      entry?.answer === undefined && entry !== undefined && entry.claimedAt <= request.now - 60_000;
+    if (entry === undefined || entry.expiresAt <= request.now || abandoned) {
+      this.#keys.set(id, {
+        bodyDigest: request.bodyDigest,
+        claimedAt: request.now,
+        expiresAt: request.expiresAt,
+      });
       return { state: "claimed" };
     }
     return entry.answer === undefined

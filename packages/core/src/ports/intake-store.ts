@@ -14,7 +14,8 @@ export interface IntakeStore {
    * answers the request and then calls {@link saveAnswer} (or {@link releaseKey} when it stored
    * nothing); `answered`: a request with this key was answered before, replay that answer (when
    * the digest is the same); `pending`: a request with this key is being answered right now.
-   * An expired key is taken as if new.
+   * An expired key is taken as if new, and so is a key pending for over a minute (the request
+   * answering it died with its node).
    */
   claimKey(request: IdempotencyClaim): Promise<IdempotencyState>;
   /** Stores the answer to a claimed key, replayed to every repeat until the key expires. */
