@@ -43,6 +43,7 @@ import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./da
 
 interface WorkerCommandOptions extends DatabaseOptions, ExtensionOptions, NotifyOptions {
   redisUrl?: string;
+  redisKeyPrefix?: string;
   concurrency: string;
   batchSize: string;
   slots?: string;
@@ -80,6 +81,10 @@ export const workerCommand: CapflowCommand = {
           .option(
             "--redis-url <url>",
             "Redis for instance locks and cluster-wide limits (default: the REDIS_URL environment variable; none: in-process)",
+          )
+          .option(
+            "--redis-key-prefix <prefix>",
+            'prefix of every Redis key, so several deployments share one Redis (default: "capflow:"; every worker of one deployment must use the same)',
           )
           .option(
             "--slots <n>",
@@ -153,7 +158,11 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
   try {
     await syncProcessors(db, processors.list());
     const redisUrl = options.redisUrl ?? process.env.REDIS_URL;
-    if (redisUrl) redis = await openRedis({ url: redisUrl });
+    if (redisUrl)
+      redis = await openRedis({
+        url: redisUrl,
+        ...(options.redisKeyPrefix === undefined ? {} : { keyPrefix: options.redisKeyPrefix }),
+      });
 
     const printing = new Set<Promise<void>>();
     // Lines about an instance name it: look it up first, in order of the events.

@@ -26,6 +26,7 @@ export const templateDataNames: readonly string[] = [
   "step",
   "attempt",
   "account",
+  "constants",
 ];
 
 /**

@@ -208,6 +208,16 @@ export interface ChannelDefinition {
   /** Status table applied to every interface without its own. */
   statusTable?: StatusTable;
   masking?: MaskingRules;
+  /**
+   * Values written once and read by every template of the channel (requests, acknowledgements):
+   * `{{constants.merchantId}}`. Not secrets: keys and passwords are references under `crypto`.
+   */
+  constants?: Record<string, string | number | boolean>;
+  /**
+   * The `User-Agent` of every request to this channel unless a template sets one. Default
+   * `capflow` (some partners, WeChat Pay APIv3 among them, refuse requests without one).
+   */
+  userAgent?: string;
   /** In-flight calls to this channel per worker (bulkhead). Default 16. */
   bulkhead?: number;
   /** Client certificate (mutual TLS), trusted CAs and server name for this funder's host. */

@@ -90,6 +90,9 @@ export interface ExchangeSpec {
   kind?: "call" | "poll";
 }
 
+/** The `User-Agent` of requests to a channel that names none. */
+export const defaultUserAgent = "capflow";
+
 /**
  * Every stage of one partner call: render, seal, flow control, send, open, decode, extract,
  * status. Tells the host what came of it (`partner.called`), unless nothing was tried (a
@@ -192,6 +195,7 @@ async function exchangeOnce(
     );
     // Handlers and the wire speak lower-case header names (see WireRequest).
     const headers = lowerCaseNames(rendered.headers);
+    headers["user-agent"] ??= channel.definition.userAgent ?? defaultUserAgent;
     log.request = run.mask({
       method: iface.method,
       path: rendered.path ?? iface.path,

@@ -276,6 +276,7 @@ async function renderAck(
       step: "acknowledgement",
       attempt: { instanceId: "", number: 1 },
       ...(channel.accountValues ? { account: channel.accountValues } : {}),
+      ...(channel.definition.constants ? { constants: channel.definition.constants } : {}),
       // Acknowledgement templates see the notification at the root: `{{body.notifyNo}}`.
       extra: { ...data, callback: data },
     },

@@ -45,6 +45,9 @@ export class StepRun {
       behavior: this.behavior.definition.code,
       step: this.stepCode,
       ...(this.channel.accountValues ? { account: this.channel.accountValues } : {}),
+      ...(this.channel.definition.constants
+        ? { constants: this.channel.definition.constants }
+        : {}),
       attempt: {
         instanceId: this.record.id,
         number: attempt?.number ?? this.record.attempt + 1,

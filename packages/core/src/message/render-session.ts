@@ -15,6 +15,8 @@ export interface RenderScope {
   attempt: AttemptInfo;
   /** The values of the instance's channel account: `{{account.merchantId}}`. */
   account?: Record<string, string>;
+  /** The channel's constants: `{{constants.merchantId}}`. */
+  constants?: Record<string, string | number | boolean>;
   /**
    * More data at the template root, e.g. `callback` for acknowledgements. The names above
    * (`input`, `context`, `channel`, `behavior`, `step`, `attempt`) cannot be replaced.
@@ -90,6 +92,7 @@ export class RenderSession {
       step: scope.step,
       attempt: scope.attempt,
       account: scope.account ?? {},
+      constants: scope.constants ?? {},
     };
     const session = this;
     this.context = {

@@ -187,7 +187,7 @@ describe("loadDefinitions", () => {
       'processor "toCent" is not registered; register it with the processor registry or fix the name',
     );
     expect(byPointer.get("/steps/apply/request/body/name")).toBe(
-      '"inptu" is neither template data (input, context, channel, behavior, step, attempt, account) nor a registered processor (did you mean "input"?); it would render empty: fix the name',
+      '"inptu" is neither template data (input, context, channel, behavior, step, attempt, account, constants) nor a registered processor (did you mean "input"?); it would render empty: fix the name',
     );
   });
 

@@ -66,6 +66,8 @@ const channelShapes = {
       "callbacks",
       "statusTable",
       "masking",
+      "constants",
+      "userAgent",
       "bulkhead",
       "tls",
       "accounts",
