@@ -93,6 +93,23 @@ describe.skipIf(chromiumMissing ?? databaseMissing)("an operator in the console"
     await console.close();
   });
 
+  it("sees the notifications an application sent upstream and re-sends one with a reason", async () => {
+    const console = await ConsolePage.open(browser, server.url);
+    await console.signIn(server.tokens.operator);
+    await console.findByBusinessKey(fixtureKeys.approved[0]);
+    const notifications = console.page.getByRole("region", {
+      name: "Notifications sent upstream",
+    });
+    await notifications.getByRole("row", { name: /instance\.succeeded/ }).waitFor();
+    await notifications.getByRole("button", { name: "Re-send" }).first().click();
+    await notifications.getByLabel("Why re-send it").fill("upstream lost it");
+    await notifications.getByRole("button", { name: "Do it" }).click();
+    await expect
+      .poll(() => console.actorLines())
+      .toContainEqual(expect.stringContaining("wang.operator — upstream lost it"));
+    await console.close();
+  });
+
   it("lets a viewer look but not act", async () => {
     const console = await ConsolePage.open(browser, server.url);
     await console.signIn(server.tokens.viewer);

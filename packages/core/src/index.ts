@@ -212,6 +212,7 @@ export type * from "./ports/lock-provider.ts";
 export type * from "./ports/operator-token-store.ts";
 export { operatorRoles } from "./ports/operator-token-store.ts";
 export type * from "./ports/operations-view.ts";
+export { isOperationsView } from "./ports/operations-view.ts";
 export type { SecretResolveOptions, SecretResolver } from "./ports/secret-resolver.ts";
 export type * from "./ports/transport.ts";
 export type * from "./ports/wake-up-source.ts";

@@ -32,8 +32,8 @@ export interface CreateServerOptions {
    */
   operators?: OperatorApiOptions;
   /**
-   * The store's counts for the operator API's overview and parked queue (`db.operations` of
-   * `@capflow/store-knex`). Without it those two routes are absent.
+   * The store's counts for the operator API's overview and parked queue. Default: `store`, when
+   * it answers them (`@capflow/store-knex`'s does); otherwise those two routes are absent.
    */
   operations?: OperationsView;
   /** Serves the operations console at `/console` (when built). Default true. */

@@ -15,8 +15,12 @@ import {
   type NotificationClaim,
   type NotificationFilter,
   type NotificationRecord,
+  type OperationsOverview,
+  type OperationsView,
   type OutboxBacklog,
   type OutboxStore,
+  type OverviewRequest,
+  type ParkedListRequest,
   type PendingInboxKey,
   type QuotaHold,
   type QuotaHoldState,
@@ -37,6 +41,7 @@ import { Decimal } from "decimal.js";
 import type { Knex } from "knex";
 import { commitStatement, commitTag } from "./commit-statement.ts";
 import { instanceValues, parameters, stepLogSelect } from "./instance-insert.ts";
+import { KnexOperationsView } from "./knex-operations-view.ts";
 import { KnexOutbox } from "./knex-outbox.ts";
 import {
   epochMs,
@@ -87,13 +92,16 @@ const orphanWaitMs = 5_000;
  * of the port side by side is what lets a reader check that they agree on the same columns and
  * rules (leases, versions, the inbox); the long commit statement lives in `commit-statement.ts`.
  */
-export class KnexInstanceStore implements InstanceStore, OutboxStore, StoreStatistics {
+export class KnexInstanceStore
+  implements InstanceStore, OutboxStore, StoreStatistics, OperationsView
+{
   readonly #knex: Knex;
   readonly #t: QualifiedNames;
   readonly #target: string;
   readonly #onClose: (() => Promise<void>) | undefined;
   readonly #endsOrphanedCommits: boolean;
   readonly #outbox: KnexOutbox;
+  readonly #operations: KnexOperationsView;
 
   constructor(knex: Knex, options: KnexInstanceStoreOptions = {}) {
     this.#knex = knex;
@@ -102,6 +110,10 @@ export class KnexInstanceStore implements InstanceStore, OutboxStore, StoreStati
     this.#onClose = options.onClose;
     this.#endsOrphanedCommits = options.endsOrphanedCommits ?? false;
     this.#outbox = new KnexOutbox(knex, this.#t, this.#target);
+    this.#operations = new KnexOperationsView(knex, {
+      schema: options.schema ?? defaultSchema,
+      target: this.#target,
+    });
   }
 
   async createInstance(
@@ -535,6 +547,16 @@ export class KnexInstanceStore implements InstanceStore, OutboxStore, StoreStati
         oldestReceivedAt: inbox[0]?.oldest == null ? null : epochMs(inbox[0].oldest),
       },
     };
+  }
+
+  // What operators see (the console's overview): queries in knex-operations-view.ts.
+
+  overview(request: OverviewRequest): Promise<OperationsOverview> {
+    return this.#operations.overview(request);
+  }
+
+  listParked(request: ParkedListRequest): Promise<InstanceRecord[]> {
+    return this.#operations.listParked(request);
   }
 
   // The outbox: rows inserted by the commit statement, operations in knex-outbox.ts.

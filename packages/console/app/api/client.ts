@@ -8,6 +8,7 @@ import type {
   InstanceDetail,
   InstanceStatus,
   InstanceSummary,
+  NotificationRow,
   Operator,
   Overview,
   SearchPage,
@@ -172,7 +173,7 @@ export class OpsClient {
 
   async instance(id: string): Promise<InstanceDetail> {
     const path = `/v1/ops/instances/${encodeURIComponent(id)}`;
-    const [detail, inbox, graph] = await Promise.all([
+    const [detail, inbox, graph, notifications] = await Promise.all([
       this.#get<{ instance: WireInstance & { context: unknown; history: WireHistoryEntry[] } }>(
         path,
       ),
@@ -186,6 +187,7 @@ export class OpsClient {
         }[];
       }>(`${path}/inbox`),
       this.#get<{ graph: BehaviorGraph; moveTargets: string[]; timeZone: string }>(`${path}/graph`),
+      this.notifications(id),
     ]);
     const inboxRows: InboxRow[] = inbox.items.map((entry) => ({
       id: entry.id,
@@ -198,10 +200,48 @@ export class OpsClient {
       instance: { ...summary(detail.instance, graph.timeZone), context: detail.instance.context },
       history: detail.instance.history.map(historyEntry),
       inbox: inboxRows,
-      notifications: [],
+      notifications,
       graph: graph.graph,
       moveTargets: graph.moveTargets,
     };
+  }
+
+  /** The notifications for the upstream an instance caused; none where the store keeps no outbox. */
+  async notifications(instanceId: string): Promise<NotificationRow[]> {
+    const params = new URLSearchParams({ instanceId, limit: "50" });
+    let body: {
+      items: {
+        id: string;
+        type: string;
+        status: string;
+        attempts: number;
+        createdAt: string;
+        deliveredAt: string | null;
+        lastError: { code: string; message: string } | null;
+        resent: { by: string; at: string } | null;
+      }[];
+    };
+    try {
+      body = await this.#get(`/v1/ops/notifications?${params}`);
+    } catch (error) {
+      if (error instanceof OpsApiError && error.status === 404) return [];
+      throw error;
+    }
+    return body.items.map((item) => ({
+      id: item.id,
+      type: item.type,
+      status: item.status,
+      attempts: item.attempts,
+      createdAt: ms(item.createdAt),
+      deliveredAt: msOrNull(item.deliveredAt),
+      lastError: item.lastError,
+      resent: item.resent && { by: item.resent.by, at: ms(item.resent.at) },
+    }));
+  }
+
+  /** Delivers a notification again (same event id), recorded in the instance's history. */
+  resendNotification(id: string, reason: string): Promise<unknown> {
+    return this.#send(`/v1/ops/notifications/${encodeURIComponent(id)}/resend`, { reason });
   }
 
   async preview(id: string, action: ActionKind, step?: string): Promise<ActionPreview> {

@@ -101,11 +101,15 @@ export interface InboxRow {
 
 export interface NotificationRow {
   id: string;
-  event: string;
-  state: string;
+  /** `instance.succeeded`, `instance.attention`, … */
+  type: string;
+  /** `pending`, `delivered` or `failed`. */
+  status: string;
   attempts: number;
   createdAt: number;
   deliveredAt: number | null;
+  lastError: { code: string; message: string } | null;
+  resent: { by: string; at: number } | null;
 }
 
 export interface GraphNode {

@@ -81,6 +81,12 @@ export const en = {
   "inbox.received": "Received",
   "inbox.processed": "Processed",
   "inbox.pending": "pending",
+  "notifications.attempts": "Attempts",
+  "notifications.delivered": "Delivered",
+  "notifications.resend": "Re-send",
+  "notifications.resendPreview":
+    "Delivers it again now, with the same event id (the receiver deduplicates on it) and body, on a fresh retry schedule; the history records who and why.",
+  "notifications.reason": "Why re-send it (recorded in the history)",
   "actions.title": "Actions",
   "actions.viewerOnly": "Your role ({role}) can look but not act.",
   "actions.retry": "Retry now",

@@ -83,6 +83,12 @@ export const zhCN: Record<MessageKey, string> = {
   "inbox.received": "收到时间",
   "inbox.processed": "处理时间",
   "inbox.pending": "未处理",
+  "notifications.attempts": "尝试次数",
+  "notifications.delivered": "送达时间",
+  "notifications.resend": "重新发送",
+  "notifications.resendPreview":
+    "立即重新投递：事件 ID 与内容不变（接收方据此去重），重试计划重新开始；历史中记录操作人与原因。",
+  "notifications.reason": "重新发送的原因（记入历史）",
   "actions.title": "操作",
   "actions.viewerOnly": "您的角色（{role}）只能查看，不能操作。",
   "actions.retry": "立即重试",

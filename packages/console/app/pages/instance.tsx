@@ -2,6 +2,7 @@ import type { HistoryEntry, InstanceDetail } from "../api/types.ts";
 import { ActionPanel } from "../components/action-panel.tsx";
 import { BehaviorGraph, type GraphHighlight } from "../components/behavior-graph.tsx";
 import { LoadedView } from "../components/loaded-view.tsx";
+import { NotificationsSection } from "../components/notifications.tsx";
 import { StatusBadge } from "../components/status.tsx";
 import { formatDateTime } from "../format.ts";
 import { useI18n } from "../i18n/i18n.ts";
@@ -171,31 +172,11 @@ export function InstancePage(props: { id: string }) {
                 </table>
               )}
             </section>
-            {detail.notifications.length > 0 ? (
-              <section aria-labelledby="notifications-title">
-                <h2 id="notifications-title">{t("instance.notifications")}</h2>
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">{t("timeline.event")}</th>
-                      <th scope="col">{t("common.status")}</th>
-                      <th scope="col">{t("common.created")}</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {detail.notifications.map((n) => (
-                      <tr key={n.id}>
-                        <th scope="row">{n.event}</th>
-                        <td>
-                          {n.state} ({n.attempts})
-                        </td>
-                        <td>{when(n.createdAt)}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </section>
-            ) : null}
+            <NotificationsSection
+              notifications={detail.notifications}
+              when={when}
+              onDone={reload}
+            />
           </article>
         );
       }}

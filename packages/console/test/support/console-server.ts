@@ -133,6 +133,8 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
       definitions: db.definitions,
       processors: registerBuiltinProcessors(new ProcessorRegistry()),
       clock,
+      // Settled and attention-needing instances leave a notification for the upstream.
+      notifications: true,
     });
     cleanups.push(() => engine.close());
 

@@ -15,6 +15,12 @@ export interface OperationsView {
   listParked(request: ParkedListRequest): Promise<InstanceRecord[]>;
 }
 
+/** Whether a store also answers `OperationsView` (the knex store does; the memory store does not). */
+export function isOperationsView(store: object): store is OperationsView {
+  const candidate = store as Partial<OperationsView>;
+  return typeof candidate.overview === "function" && typeof candidate.listParked === "function";
+}
+
 export interface OverviewRequest {
   now: number;
   /** Unsettled instances not updated for this long are stuck. */

@@ -2,6 +2,7 @@ import {
   type DefinitionSource,
   type Engine,
   type InstanceStore,
+  isOperationsView,
   isOutboxStore,
   type OperationsView,
 } from "@capflow/core";
@@ -47,9 +48,8 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
   if (isOutboxStore(store)) await app.register(notificationRoutes, { store });
   await app.register(previewRoutes, { store, definitions });
   await app.register(definitionRoutes, { store, definitions });
-  if (options.operations) {
-    await app.register(overviewRoutes, { operations: options.operations, definitions });
-  }
+  const operations = options.operations ?? (isOperationsView(store) ? store : undefined);
+  if (operations) await app.register(overviewRoutes, { operations, definitions });
   await app.register(startRoutes, { engine });
   if (options.tokens) await app.register(tokenRoutes, { tokens: options.tokens });
 }
