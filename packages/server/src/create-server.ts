@@ -18,6 +18,7 @@ import { type IntakeOptions, intakeRoutes } from "./intake/intake-routes.ts";
 import type { CapflowMetrics } from "./metrics/capflow-metrics.ts";
 import { metricsRoute } from "./metrics/metrics-route.ts";
 import { type OperatorApiOptions, opsRoutes } from "./ops/ops-routes.ts";
+import type { ProtectionViews } from "./ops/protection-routes.ts";
 
 export interface CreateServerOptions {
   /** The engine callbacks go to and operator actions run on. */
@@ -36,6 +37,11 @@ export interface CreateServerOptions {
    * it answers them (`@capflow/store-knex`'s does); otherwise those two routes are absent.
    */
   operations?: OperationsView;
+  /**
+   * The business protection layer's stores for the operator API (`/stuck`, `/alerts`, `/queues`):
+   * `KnexStuckStore`, `KnexAlertStore`, `KnexStartQueueStore` of `@capflow/store-knex`.
+   */
+  protection?: ProtectionViews;
   /** Serves the operations console at `/console` (when built). Default true. */
   console?: boolean;
   /**
@@ -120,6 +126,7 @@ export function createServer(options: CreateServerOptions): FastifyInstance {
       store,
       definitions,
       ...(options.operations ? { operations: options.operations } : {}),
+      ...(options.protection ? { protection: options.protection } : {}),
     });
   }
   if (options.console !== false) app.register(consoleRoutes);

@@ -28,6 +28,7 @@ export type {
   InstanceSummaryView,
 } from "./ops/instance-views.ts";
 export type { OperatorApiOptions } from "./ops/ops-routes.ts";
+export type { ProtectionViews } from "./ops/protection-routes.ts";
 export type { TokenView } from "./ops/token-routes.ts";
 export {
   type ErrorBody,

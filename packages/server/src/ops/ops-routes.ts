@@ -16,6 +16,7 @@ import { migrationRoutes } from "./migration-routes.ts";
 import { notificationRoutes } from "./notification-routes.ts";
 import { overviewRoutes } from "./overview-routes.ts";
 import { previewRoutes } from "./preview-routes.ts";
+import { type ProtectionViews, protectionRoutes } from "./protection-routes.ts";
 import { startRoutes } from "./start-routes.ts";
 import { tokenRoutes } from "./token-routes.ts";
 
@@ -27,6 +28,8 @@ interface OpsRoutesOptions extends OperatorApiOptions {
   definitions: DefinitionSource;
   /** The overview and the parked queue; without it those two routes are absent. */
   operations?: OperationsView;
+  /** Stuck instances, alerts and queued starts; without it those routes are absent. */
+  protection?: ProtectionViews;
 }
 
 /**
@@ -51,5 +54,6 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
   const operations = options.operations ?? (isOperationsView(store) ? store : undefined);
   if (operations) await app.register(overviewRoutes, { operations, definitions });
   await app.register(startRoutes, { engine });
+  if (options.protection) await app.register(protectionRoutes, options.protection);
   if (options.tokens) await app.register(tokenRoutes, { tokens: options.tokens });
 }
