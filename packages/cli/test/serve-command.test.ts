@@ -1,5 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { once } from "node:events";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer as createHttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jsonCodec, plainCryptoHandler } from "@capflow/core";
@@ -8,8 +12,12 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { repositoryRoot, runCapflow } from "./support/run-capflow.ts";
 
 /** `capflow serve` as its own process, the way `pnpm capflow serve` runs it. */
-function spawnServe(args: string[]): { child: ChildProcess; output: () => string } {
-  const { DATABASE_URL: _db, REDIS_URL: _redis, ...env } = process.env;
+function spawnServe(
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): { child: ChildProcess; output: () => string } {
+  const { DATABASE_URL: _db, REDIS_URL: _redis, ...inherited } = process.env;
+  const env = { ...inherited, ...extraEnv };
   const child = spawn(
     process.execPath,
     [
@@ -166,6 +174,85 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
       expect(listed.stdout).toMatch(/"name":"capflow-serve-local".*"revokedAt":\d+/);
     } finally {
       if (serve.child.exitCode === null) serve.child.kill("SIGKILL");
+    }
+  }, 120_000);
+
+  test("serve --worker --notify-url posts a signed notification when the instance settles", async () => {
+    const received: { id: string; type: string; signature: string; expected: string }[] = [];
+    const receiver = createHttpServer((request, response) => {
+      let body = "";
+      request.setEncoding("utf8");
+      request.on("data", (chunk: string) => {
+        body += chunk;
+      });
+      request.on("end", () => {
+        const id = String(request.headers["capflow-event-id"]);
+        const timestamp = String(request.headers["capflow-timestamp"]);
+        received.push({
+          id,
+          type: (JSON.parse(body) as { type: string }).type,
+          signature: String(request.headers["capflow-signature"]),
+          expected: createHmac("sha256", "serve-notify-secret")
+            .update(`${timestamp}.${id}.${body}`)
+            .digest("base64"),
+        });
+        response.writeHead(204).end();
+      });
+    });
+    receiver.listen(0, "127.0.0.1");
+    await once(receiver, "listening");
+    const notifyUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/notify`;
+    const db = join(dir, "db");
+    const serve = spawnServe(
+      [
+        "--worker",
+        "--pglite",
+        db,
+        "--port",
+        "0",
+        "--log-level",
+        "warn",
+        "--notify-url",
+        notifyUrl,
+        "--notify-secret",
+        "env:CAPFLOW_SERVE_NOTIFY_SECRET",
+      ],
+      { CAPFLOW_SERVE_NOTIFY_SECRET: "serve-notify-secret" },
+    );
+    try {
+      await expect
+        .poll(serve.output, { timeout: 60_000 })
+        .toMatch(/capflow serve on http:\/\/127\.0\.0\.1:\d+ .* with a worker/);
+      const url = /capflow serve on (http:\/\/[^ ]+)/.exec(serve.output())![1]!;
+      const waited = await runCapflow(
+        "instances",
+        "start",
+        "--pglite",
+        db,
+        "--channel",
+        "pay",
+        "--behavior",
+        "order",
+        "--key",
+        "O-9",
+        "--input",
+        JSON.stringify({ orderNo: "O-9" }),
+        "--wait",
+        "30",
+      );
+      expect(waited.exitCode).toBe(0);
+      await expect.poll(() => received.length, { timeout: 30_000 }).toBe(1);
+      expect(received[0]).toMatchObject({ type: "instance.succeeded" });
+      expect(received[0]?.signature).toBe(received[0]?.expected);
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      expect(metrics).toMatch(
+        /capflow_notifications_total\{type="instance.succeeded",result="delivered"\} 1/,
+      );
+      serve.child.kill("SIGTERM");
+      expect(await new Promise((resolve) => serve.child.once("exit", resolve))).toBe(0);
+    } finally {
+      if (serve.child.exitCode === null) serve.child.kill("SIGKILL");
+      receiver.close();
     }
   }, 120_000);
 

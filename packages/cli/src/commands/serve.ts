@@ -6,6 +6,7 @@ import {
   type EngineEvent,
   FlowControl,
   InProcessLimiter,
+  type OutboxEvent,
   Worker,
 } from "@capflow/core";
 import { parseDuration } from "@capflow/core/internal";
@@ -15,6 +16,7 @@ import {
   createServer,
   engineEventLog,
   issueOperatorToken,
+  outboxEventLog,
   type ReadinessChecks,
 } from "@capflow/server";
 import {
@@ -32,11 +34,16 @@ import {
   loadExtensions,
   processorsOptionHelp,
 } from "../extension-modules.ts";
+import {
+  addNotifyOptions,
+  type NotifyOptions,
+  notificationsFromOptions,
+} from "../notify-options.ts";
 import { positiveInteger } from "../positive-integer.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
 import { removeLocalServer, writeLocalServer } from "./local-server.ts";
 
-interface ServeOptions extends DatabaseOptions, ExtensionOptions {
+interface ServeOptions extends DatabaseOptions, ExtensionOptions, NotifyOptions {
   port: string;
   host: string;
   worker?: boolean;
@@ -61,34 +68,36 @@ export const serveCommand: CapflowCommand = {
   name: "serve",
   register(program, context) {
     addDatabaseOptions(
-      program
-        .command("serve")
-        .description(
-          "run capflow's HTTP server: funder callbacks, health, operator API, metrics (and a worker with --worker)",
-        )
-        .option("--port <n>", "port to listen on (0: any free port)", "8080")
-        .option(
-          "--host <address>",
-          "address to listen on (0.0.0.0 or :: for every interface)",
-          "127.0.0.1",
-        )
-        .option("--worker", "also run a worker in this process")
-        .option("-p, --processors <module...>", processorsOptionHelp)
-        .option("--crypto-handlers <module...>", cryptoHandlersOptionHelp)
-        .option(
-          "--redis-url <url>",
-          "Redis for instance locks and cluster-wide limits (default: the REDIS_URL environment variable; none: in-process)",
-        )
-        .option(
-          "--keys-dir <dir>",
-          "folder that relative `file:` key references of the stored channels resolve against (default: the current folder)",
-        )
-        .option("--log-level <level>", "pino level: debug, info, warn, error", "info")
-        .option("--body-limit <bytes>", "largest request body accepted (default 1048576)")
-        .option(
-          "--request-timeout <duration>",
-          "time a client has to send a whole request, e.g. 30s (default 30s)",
-        ),
+      addNotifyOptions(
+        program
+          .command("serve")
+          .description(
+            "run capflow's HTTP server: funder callbacks, health, operator API, metrics (and a worker with --worker)",
+          )
+          .option("--port <n>", "port to listen on (0: any free port)", "8080")
+          .option(
+            "--host <address>",
+            "address to listen on (0.0.0.0 or :: for every interface)",
+            "127.0.0.1",
+          )
+          .option("--worker", "also run a worker in this process")
+          .option("-p, --processors <module...>", processorsOptionHelp)
+          .option("--crypto-handlers <module...>", cryptoHandlersOptionHelp)
+          .option(
+            "--redis-url <url>",
+            "Redis for instance locks and cluster-wide limits (default: the REDIS_URL environment variable; none: in-process)",
+          )
+          .option(
+            "--keys-dir <dir>",
+            "folder that relative `file:` key references of the stored channels resolve against (default: the current folder)",
+          )
+          .option("--log-level <level>", "pino level: debug, info, warn, error", "info")
+          .option("--body-limit <bytes>", "largest request body accepted (default 1048576)")
+          .option(
+            "--request-timeout <duration>",
+            "time a client has to send a whole request, e.g. 30s (default 30s)",
+          ),
+      ),
     ).action((options: ServeOptions) => runServe(options, context));
   },
 };
@@ -116,6 +125,18 @@ async function runServe(options: ServeOptions, context: CliContext) {
 
     const metrics = new CapflowMetrics({ store: db.instances });
     let logEvent: (event: EngineEvent) => void = () => {};
+    let logOutbox: (event: OutboxEvent) => void = () => {};
+    // Notifications for the upstream: written with each settling commit, delivered by the
+    // dispatcher (with the worker, or on its own when this process runs none).
+    const notify = await notificationsFromOptions(options, {
+      store: db.instances,
+      definitions: db.definitions,
+      baseDir: resolve(context.cwd, options.keysDir ?? "."),
+      onEvent: (event) => {
+        metrics.observeOutbox(event);
+        logOutbox(event);
+      },
+    });
     const engine = createEngine({
       store: db.instances,
       definitions: db.definitions,
@@ -130,6 +151,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
         metrics.observeEngine(event);
         logEvent(event);
       },
+      ...(notify ? { notifications: true } : {}),
     });
     const readiness: ReadinessChecks = { database: () => db.knex.raw("select 1") };
     if (redis) {
@@ -150,10 +172,12 @@ async function runServe(options: ServeOptions, context: CliContext) {
       log: { level: options.logLevel, stream: { write: (line: string) => context.out(line) } },
     });
     logEvent = engineEventLog(app.log);
+    logOutbox = outboxEventLog(app.log);
     const worker = options.worker
       ? new Worker(engine, {
           ...(db.wakeUps ? { wakeUps: db.wakeUps } : {}),
           onError: (error) => app?.log.error({ err: error }, "worker failure"),
+          ...(notify ? { outbox: notify.dispatcher } : {}),
         })
       : undefined;
 
@@ -183,6 +207,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
         await writeLocalServer(pgliteDir, { url, token, pid: process.pid });
       }
       worker?.start();
+      if (notify && !worker) notify.dispatcher.start();
       context.out(
         `capflow serve on ${url} (${db.target}${redis ? ", Redis locks and limits" : ""})${worker ? " with a worker" : ""}; stop with Ctrl-C or SIGTERM\n`,
       );
@@ -192,6 +217,11 @@ async function runServe(options: ServeOptions, context: CliContext) {
       );
       await app.close();
       await worker?.stop();
+      if (notify && !worker) {
+        await notify.dispatcher.stop();
+        await notify.dispatcher.flush();
+      }
+      await notify?.dispatcher.close();
       await engine.close();
       context.out("stopped\n");
     } finally {
