@@ -1,8 +1,14 @@
 import { parse as parseExpression } from "@marcbachmann/cel-js";
 import { didYouMean } from "./closest-name.ts";
-import { behaviorExpressions, behaviorTemplates } from "./definition-strings.ts";
+import {
+  behaviorExpressions,
+  behaviorTemplates,
+  type LocatedString,
+  productExpressions,
+} from "./definition-strings.ts";
 import { compileInputSchema, findUndeclaredInput } from "./input-schema.ts";
 import type { Problem } from "./problem.ts";
+import type { ProductDefinition } from "./product-types.ts";
 import { scanTemplateProcessors } from "./template-processors.ts";
 import type { BehaviorDefinition } from "./types.ts";
 
@@ -51,6 +57,54 @@ export function checkInputReads(behavior: BehaviorDefinition, file: string): Pro
   for (const { pointer, text } of behaviorExpressions(behavior)) {
     for (const parts of celInputPaths(text)) report(pointer, parts);
   }
+  return problems;
+}
+
+/**
+ * A product's expressions (amount, customer, eligibility) read the input its behaviors start
+ * with: each must read only fields that every behavior it may route to declares (behaviors
+ * without a schema read anything). An eligibility condition is checked against its own channel's
+ * behavior.
+ */
+export function checkProductInputReads(
+  product: ProductDefinition,
+  behaviors: ReadonlyMap<string, BehaviorDefinition>,
+  file: string,
+): Problem[] {
+  const problems: Problem[] = [];
+  const reported = new Set<string>();
+  const check = (
+    expressions: readonly LocatedString[],
+    behavior: BehaviorDefinition | undefined,
+  ) => {
+    const schema = behavior?.inputSchema;
+    if (behavior === undefined || schema === undefined || !compileInputSchema(schema).ok) return;
+    for (const { pointer, text } of expressions) {
+      for (const parts of celInputPaths(text)) {
+        const found = findUndeclaredInput(schema, parts);
+        if (found === undefined) continue;
+        const key = `${pointer}\u0000${found.path}`;
+        if (reported.has(key)) continue;
+        reported.add(key);
+        problems.push({
+          code: "undeclared-input",
+          file,
+          pointer,
+          message: `reads ${found.path}, which the input schema of ${behavior.channel}/${behavior.code} does not declare; declare it there or fix the name${didYouMean(found.name, found.declared)}`,
+        });
+      }
+    }
+  };
+  const shared = productExpressions(product).filter(
+    ({ pointer }) => pointer === "/amount" || pointer === "/customer",
+  );
+  product.channels.forEach((entry, index) => {
+    const behavior = behaviors.get(`${entry.channel}/${entry.behavior}`);
+    check(shared, behavior);
+    if (entry.when !== undefined) {
+      check([{ pointer: `/channels/${index}/when`, text: entry.when }], behavior);
+    }
+  });
   return problems;
 }
 

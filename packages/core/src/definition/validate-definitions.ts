@@ -3,7 +3,7 @@ import { isKnownCharset } from "../message/charset.ts";
 import { accountCryptoOptions } from "./account-definition.ts";
 import { checkBehaviorGraph } from "./check-behavior-graph.ts";
 import { checkClient } from "./check-client.ts";
-import { checkInputReads } from "./check-input-reads.ts";
+import { checkInputReads, checkProductInputReads } from "./check-input-reads.ts";
 import { checkMoneyMarks } from "./check-money-safety.ts";
 import { checkProduct } from "./check-product.ts";
 import { checkResendSafety } from "./check-resend-safety.ts";
@@ -219,6 +219,7 @@ export function validateDefinitions(
         source.file,
       ),
       ...checkExpressions(productExpressions(product), source.file),
+      ...checkProductInputReads(product, behaviorsByKey, source.file),
     ]);
   }
 

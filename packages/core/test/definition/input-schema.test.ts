@@ -115,6 +115,46 @@ describe("behavior input schemas at validate", () => {
     expect(problems[0]?.message).toMatch(/unknown keyword: "requried"/);
   });
 
+  test("a product's expressions read only what its behaviors' schemas declare", () => {
+    const result = validateDefinitions({
+      channels: [{ file: "bank.channel.json", definition: channel }],
+      behaviors: [{ file: "loan.behavior.json", definition: behaviorReading({}) }],
+      products: [
+        {
+          file: "cash.product.json",
+          definition: {
+            code: "cash",
+            name: "Cash loan",
+            amount: "input.amout",
+            customer: "input.borrower.name",
+            channels: [
+              {
+                channel: "bank",
+                behavior: "loan",
+                weight: 1,
+                when: "input.amount > 100 && input.tag == 'x'",
+              },
+            ],
+          },
+        },
+      ],
+    });
+    expect(result.problems.map((p) => [p.file, p.code, p.pointer, p.message])).toEqual([
+      [
+        "cash.product.json",
+        "undeclared-input",
+        "/amount",
+        'reads input.amout, which the input schema of bank/loan does not declare; declare it there or fix the name (did you mean "amount"?)',
+      ],
+      [
+        "cash.product.json",
+        "undeclared-input",
+        "/channels/0/when",
+        'reads input.tag, which the input schema of bank/loan does not declare; declare it there or fix the name (did you mean "tags"?)',
+      ],
+    ]);
+  });
+
   test("a behavior without a schema reads anything", () => {
     const { inputSchema: _none, ...behavior } = behaviorReading({ x: "{{input.whatever}}" });
     expect(problemsOf(behavior)).toEqual([]);
