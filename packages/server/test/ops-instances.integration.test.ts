@@ -306,4 +306,43 @@ describe.skipIf(!databaseUrl)("operator API on instances (PostgreSQL)", () => {
     });
     expect(unknown.status).toBe(404);
   });
+
+  test("late notifications: recorded after their instance settled, newest first, conflicts apart", async () => {
+    const late = await server.engine.start({
+      channel: "shop",
+      behavior: "order",
+      businessKey: "LATE-1",
+      input: {},
+    });
+    await server.engine.moveTo(late.id, "paid", { who: "test", why: "settled by a query" });
+    const notify = (notifyId: string, status: string) =>
+      fetch(`${server.url}/callbacks/shop/pay.result`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ orderNo: "LATE-1", notifyId, status }),
+      });
+    expect((await notify("L-1", "SUCCESS")).status).toBe(200);
+    expect((await notify("L-2", "FAIL")).status).toBe(200);
+    await server.engine.sweepInbox({ olderThanMs: 0 });
+    const all = await ops("GET", "/late-notifications?limit=1", { token: tokens.viewer });
+    expect(all.status).toBe(200);
+    expect(all.json.items).toHaveLength(1);
+    const rest = await ops("GET", `/late-notifications?cursor=${all.json.nextCursor}`, {
+      token: tokens.viewer,
+    });
+    const items = [...all.json.items, ...rest.json.items];
+    expect(items.map((i: { outcome: string }) => i.outcome).sort()).toEqual([
+      "late:failed",
+      "late:succeeded",
+    ]);
+    expect(items.every((i: { instanceId: string }) => i.instanceId === late.id)).toBe(true);
+    const conflicts = await ops("GET", "/late-notifications?conflictsOnly=true", {
+      token: tokens.viewer,
+    });
+    expect(conflicts.json.items).toHaveLength(1);
+    expect(conflicts.json.items[0]).toMatchObject({
+      outcome: "late:failed",
+      error: { code: "CALLBACK_LATE_CONFLICT" },
+    });
+  });
 });

@@ -10,6 +10,7 @@ import {
   type InstanceFilter,
   type InstanceRecord,
   type InstanceStore,
+  type LateNotificationsRequest,
   type NewInboxEntry,
   type NewInstance,
   type NotificationClaim,
@@ -428,6 +429,23 @@ export class KnexInstanceStore
       `SELECT * FROM ${this.#t.stepLogs} WHERE instance_id = ? ORDER BY version`,
       [instanceId],
       { instance: instanceId },
+    );
+    return rows.map(stepLogFromRow);
+  }
+
+  async lateNotifications(request: LateNotificationsRequest): Promise<StepLogEntry[]> {
+    const where = ["outcome LIKE 'late:%'"];
+    const bindings: unknown[] = [];
+    if (request.conflictsOnly) where.push("error IS NOT NULL");
+    if (request.before !== undefined) {
+      where.push("(started_at, id) < (?::timestamptz, ?::uuid)");
+      bindings.push(timeParam(request.before.startedAt), request.before.id);
+    }
+    bindings.push(request.limit);
+    const rows = await this.#rows(
+      `SELECT * FROM ${this.#t.stepLogs} WHERE ${where.join(" AND ")}
+       ORDER BY started_at DESC, id DESC LIMIT ?`,
+      bindings,
     );
     return rows.map(stepLogFromRow);
   }

@@ -9,6 +9,7 @@ import type {
   InstanceFilter,
   InstanceRecord,
   InstanceStore,
+  LateNotificationsRequest,
   NewInboxEntry,
   NewInstance,
   PendingInboxKey,
@@ -336,6 +337,23 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
 
   async history(instanceId: string): Promise<StepLogEntry[]> {
     return copy(this.#logs.get(instanceId) ?? []);
+  }
+
+  async lateNotifications(request: LateNotificationsRequest): Promise<StepLogEntry[]> {
+    const newestFirst = (a: StepLogEntry, b: StepLogEntry) =>
+      b.startedAt - a.startedAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+    const before = request.before;
+    const late = [...this.#logs.values()]
+      .flat()
+      .filter((entry) => entry.outcome?.startsWith("late:") === true)
+      .filter((entry) => !request.conflictsOnly || entry.error !== undefined)
+      .filter(
+        (entry) =>
+          before === undefined ||
+          newestFirst(entry, { ...entry, startedAt: before.startedAt, id: before.id }) > 0,
+      )
+      .sort(newestFirst);
+    return copy(late.slice(0, request.limit));
   }
 
   async insertInbox(entry: NewInboxEntry): Promise<{ entry: InboxEntry; duplicate: boolean }> {

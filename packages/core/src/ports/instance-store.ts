@@ -51,6 +51,11 @@ export interface InstanceStore {
    */
   commitTransition(transition: Transition): Promise<InstanceRecord>;
   history(instanceId: string): Promise<StepLogEntry[]>;
+  /**
+   * Notifications recorded after their instance had settled (history entries whose outcome starts
+   * with `late:`, see `sweepInbox`), newest first; `before` continues after the last one read.
+   */
+  lateNotifications(request: LateNotificationsRequest): Promise<StepLogEntry[]>;
 
   /**
    * Creates a product's instance (`product` and `routing` set) and reserves its quotas
@@ -347,6 +352,14 @@ export interface StepLogEntry extends NewStepLogEntry {
   instanceId: string;
   /** Instance version this entry produced. */
   version: number;
+}
+
+export interface LateNotificationsRequest {
+  limit: number;
+  /** Only entries after this one in (startedAt, id) descending order. */
+  before?: { startedAt: number; id: string };
+  /** Only those contradicting how their instance settled (an error recorded). */
+  conflictsOnly?: boolean;
 }
 
 export interface NewInboxEntry {

@@ -1,7 +1,7 @@
 import type { InstanceStore } from "@capflow/core";
 import { parseDuration } from "@capflow/core/internal";
 import type { FastifyInstance } from "fastify";
-import { inboxEntryView } from "./instance-views.ts";
+import { historyEntry, inboxEntryView } from "./instance-views.ts";
 import { decodeCursor, encodeCursor } from "./list-cursor.ts";
 
 interface InboxQuery {
@@ -50,4 +50,52 @@ export async function inboxRoutes(app: FastifyInstance, options: { store: Instan
 function decodeInboxCursor(cursor: string) {
   const position = decodeCursor(cursor);
   return { receivedAt: position.createdAt, id: position.id };
+}
+
+interface LateQuery {
+  conflictsOnly?: boolean;
+  limit: number;
+  cursor?: string;
+}
+
+const lateQuerySchema = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    conflictsOnly: { type: "boolean" },
+    limit: { type: "integer", minimum: 1, maximum: 500, default: 50 },
+    cursor: { type: "string", maxLength: 1000 },
+  },
+} as const;
+
+/**
+ * `GET /late-notifications`: notifications that came after their instance settled, as recorded in
+ * its history, newest first; `conflictsOnly=true` keeps those contradicting the settled outcome
+ * (money may have moved: reconcile with the funder). Viewer role.
+ */
+export async function lateNotificationRoutes(
+  app: FastifyInstance,
+  options: { store: InstanceStore },
+) {
+  app.get<{ Querystring: LateQuery }>(
+    "/late-notifications",
+    { config: { role: "viewer" }, schema: { querystring: lateQuerySchema } },
+    async (request) => {
+      const { conflictsOnly, limit, cursor } = request.query;
+      const position = cursor ? decodeCursor(cursor) : undefined;
+      const entries = await options.store.lateNotifications({
+        limit,
+        ...(conflictsOnly ? { conflictsOnly } : {}),
+        ...(position ? { before: { startedAt: position.createdAt, id: position.id } } : {}),
+      });
+      const last = entries.at(-1);
+      return {
+        items: entries.map((entry) => ({ instanceId: entry.instanceId, ...historyEntry(entry) })),
+        nextCursor:
+          entries.length === limit && last !== undefined
+            ? encodeCursor({ createdAt: last.startedAt, id: last.id })
+            : null,
+      };
+    },
+  );
 }

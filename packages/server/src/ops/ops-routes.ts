@@ -10,7 +10,7 @@ import type { FastifyInstance } from "fastify";
 import { type OperatorAuthOptions, operatorAuthHook } from "../auth/authenticate.ts";
 import { actionRoutes } from "./action-routes.ts";
 import { definitionRoutes } from "./definition-routes.ts";
-import { inboxRoutes } from "./inbox-routes.ts";
+import { inboxRoutes, lateNotificationRoutes } from "./inbox-routes.ts";
 import { instanceRoutes } from "./instance-routes.ts";
 import { migrationRoutes } from "./migration-routes.ts";
 import { notificationRoutes } from "./notification-routes.ts";
@@ -47,6 +47,7 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
   await app.register(instanceRoutes, { store, definitions });
   await app.register(actionRoutes, { engine, store, definitions });
   await app.register(inboxRoutes, { store });
+  await app.register(lateNotificationRoutes, { store });
   await app.register(migrationRoutes, { engine });
   if (isOutboxStore(store)) await app.register(notificationRoutes, { store });
   await app.register(previewRoutes, { store, definitions });

@@ -20,5 +20,7 @@ export const operatorsMigration: Migration = {
       revoked_by text
     )`,
     `CREATE UNIQUE INDEX operator_tokens_active_name ON ${n.operatorTokens} (name) WHERE revoked_at IS NULL`,
+    // Operators list notifications that came after their instance settled, newest first.
+    `CREATE INDEX step_logs_late ON ${n.stepLogs} (started_at DESC, id DESC) WHERE outcome LIKE 'late:%'`,
   ],
 };
