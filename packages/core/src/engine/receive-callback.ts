@@ -126,13 +126,15 @@ export async function receiveCallback(
       ? applyStatusTable(definition.statusTable, env)
       : { outcome: "unknown" as const, code: null };
     const rules = channel.definition.masking ?? { fields: {} };
+    // The inbox keeps personal data masked, as step logs do: routes read the extracted fields.
+    const masked = maskFields(opened.body, rules);
     payload = {
-      body: opened.body,
+      body: masked,
       headers: opened.headers,
       fields,
       outcome: status.outcome,
       code: status.code ?? "",
-      masked: maskFields(opened.body, rules),
+      masked,
     };
     const nul = findNulByte(opened.body);
     if (nul !== undefined) {
@@ -193,7 +195,7 @@ export async function receiveCallback(
     definition,
     "body",
     definition.ack.status ?? 200,
-    { ...payload, masked: undefined },
+    { ...payload, body: opened.body, masked: undefined },
     opened,
   );
   return { ...ack, accepted: true, duplicate };

@@ -81,3 +81,27 @@ describe("every partner call is in the audit trail", () => {
     expect(JSON.stringify(rows[0])).not.toContain("13812345678");
   });
 });
+
+describe("the inbox keeps personal data masked", () => {
+  test("a stored notification holds its personal fields masked, and still settles its instance", async () => {
+    const h = engineHarness();
+    h.transport.script("/loan/apply", { body: { status: "ACCEPTED" } });
+    const { id } = await h.startLoan("L-9");
+    while ((await h.engine.runDue()) > 0) {}
+    const ack = await h.callback({
+      loanNo: "L-9",
+      notifyId: "N-9",
+      status: "SUCCESS",
+      mobile: "13812345678",
+      idCardNo: "110101199003071234",
+    });
+    expect(ack.accepted).toBe(true);
+    const [stored] = await h.store.pendingInbox({ channel: "lanbank", businessKey: "L-9" });
+    const text = JSON.stringify(stored?.payload);
+    expect(text).not.toContain("13812345678");
+    expect(text).not.toContain("110101199003071234");
+    expect(text).toContain("L-9");
+    while ((await h.engine.runDue()) > 0) {}
+    expect(await h.engine.getInstance(id)).toMatchObject({ status: "succeeded" });
+  });
+});
