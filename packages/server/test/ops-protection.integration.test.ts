@@ -1,5 +1,6 @@
 import { KnexAlertStore, KnexStartQueueStore, KnexStuckStore } from "@capflow/store-knex";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { CapflowMetrics } from "../src/index.ts";
 import {
   databaseUrl,
   opsClient,
@@ -127,6 +128,24 @@ describe.skipIf(!databaseUrl)("operator API: business protection (PostgreSQL)", 
     expect((await ops("GET", "/alerts?status=burning", { token: tokens.viewer })).status).toBe(400);
     expect((await ops("GET", "/alerts/not-a-uuid/history", { token: tokens.viewer })).status).toBe(
       400,
+    );
+  });
+
+  test("/metrics gauges: stuck instances and queued starts", async () => {
+    const metrics = new CapflowMetrics({
+      processMetrics: false,
+      protection: {
+        stuck: new KnexStuckStore(server.db),
+        queues: new KnexStartQueueStore(server.db),
+      },
+    });
+    const text = await metrics.registry.metrics();
+    expect(text).toContain(
+      'capflow_stuck_instances{channel="shop",behavior="order",step="wait"} 1',
+    );
+    expect(text).toContain('capflow_queued_starts{channel="shop",behavior="order"} 1');
+    expect(text).toMatch(
+      /capflow_queued_start_oldest_age_seconds\{channel="shop",behavior="order"\} \d/,
     );
   });
 });

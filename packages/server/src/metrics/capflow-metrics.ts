@@ -8,6 +8,7 @@ import {
   type StoreStatistics,
 } from "@capflow/core";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { type ProtectionMetricsSources, registerProtectionGauges } from "./protection-gauges.ts";
 
 export interface CapflowMetricsOptions {
   /**
@@ -19,6 +20,8 @@ export interface CapflowMetricsOptions {
   processMetrics?: boolean;
   /** Metric name prefix. Default `capflow_`. */
   prefix?: string;
+  /** Stuck instances and queued starts, read on each scrape. */
+  protection?: ProtectionMetricsSources;
 }
 
 /** Partner call latency buckets, in seconds: loopback-fast to a slow bank's 30 s timeout. */
@@ -124,6 +127,7 @@ export class CapflowMetrics {
     const store = options.store;
     if (store !== undefined && hasStoreStatistics(store)) this.#storeGauges(prefix, store);
     if (store !== undefined && isOutboxStore(store)) this.#outboxGauges(prefix, store);
+    if (options.protection) registerProtectionGauges(this.registry, prefix, options.protection);
   }
 
   /** An engine event listener (`EngineOptions.onEvent`). */
