@@ -7,9 +7,12 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jsonCodec, plainCryptoHandler } from "@capflow/core";
+import { intakeHeaders, signedString } from "@capflow/server";
 import { type MockFunder, startMockFunder } from "@capflow/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { repositoryRoot, runCapflow } from "./support/run-capflow.ts";
+
+const shopSecret = "a shared secret of the shop's intake client";
 
 /** `capflow serve` as its own process, the way `pnpm capflow serve` runs it. */
 function spawnServe(
@@ -87,6 +90,16 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
         },
       }),
     );
+    await writeFile(
+      join(dir, "shop.client.json"),
+      JSON.stringify({
+        id: "shop",
+        signature: { algorithm: "hmac-sha256", key: { ref: "env:SHOP_INTAKE_SECRET" } },
+        allowedIps: ["127.0.0.1/32", "::1/128"],
+        allow: { behaviors: ["pay/order"] },
+      }),
+    );
+    process.env.SHOP_INTAKE_SECRET = shopSecret;
     const pushed = await runCapflow("push", dir, "--pglite", join(dir, "db"));
     expect(pushed.stderr).toBe("");
     expect(pushed.exitCode).toBe(0);
@@ -311,4 +324,53 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
     const unknown = await runCapflow("tokens", "revoke", "nobody", "--pglite", db);
     expect(unknown.exitCode).toBe(1);
   });
+
+  test("serves the intake API: a signed start is taken, a forged one refused", async () => {
+    const db = join(dir, "db");
+    const serve = spawnServe(["--pglite", db, "--port", "0", "--log-level", "warn"], {
+      SHOP_INTAKE_SECRET: shopSecret,
+    });
+    try {
+      await expect.poll(serve.output, { timeout: 60_000 }).toMatch(/capflow serve on http:/);
+      const url = /capflow serve on (http:\/\/[^ ]+)/.exec(serve.output())![1]!;
+      const body = JSON.stringify({
+        channel: "pay",
+        behavior: "order",
+        businessKey: "O-intake",
+        input: { orderNo: "O-intake", mobile: "13800138000" },
+      });
+      const post = (signature: string, nonce: string) => {
+        const timestamp = String(Math.floor(Date.now() / 1000));
+        const signed = signedString({
+          method: "POST",
+          path: "/v1/instances",
+          timestamp,
+          nonce,
+          body: Buffer.from(body),
+          fields: JSON.parse(body) as Record<string, unknown>,
+          canonical: "sortedFields",
+        });
+        return fetch(`${url}/v1/instances`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            [intakeHeaders.client]: "shop",
+            [intakeHeaders.timestamp]: timestamp,
+            [intakeHeaders.nonce]: nonce,
+            [intakeHeaders.signature]:
+              signature || createHmac("sha256", shopSecret).update(signed).digest("base64"),
+          },
+          body,
+        });
+      };
+      const forged = await post(Buffer.alloc(32).toString("base64"), "nonce-forged-000001");
+      expect(forged.status).toBe(401);
+      const taken = await post("", "nonce-genuine-00001");
+      expect(taken.status).toBe(200);
+      expect(await taken.json()).toMatchObject({ instance: { businessKey: "O-intake" } });
+    } finally {
+      serve.child.kill("SIGTERM");
+      await once(serve.child, "exit");
+    }
+  }, 120_000);
 });

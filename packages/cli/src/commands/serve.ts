@@ -22,6 +22,7 @@ import {
 import {
   type CapflowDatabase,
   defaultSchema,
+  KnexIntakeStore,
   openPgliteStore,
   openPostgresStore,
   syncProcessors,
@@ -163,6 +164,11 @@ async function runServe(options: ServeOptions, context: CliContext) {
       store: db.instances,
       definitions: db.definitions,
       operators: { tokens: db.operatorTokens },
+      // Upstream clients come with the pushed definitions; nonces and keys are shared by all nodes.
+      intake: {
+        definitions: db.definitions,
+        store: new KnexIntakeStore(db.knex, { schema: db.schema, target: db.target }),
+      },
       readiness,
       metrics,
       limits: {
