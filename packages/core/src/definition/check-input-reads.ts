@@ -1,4 +1,4 @@
-import { parse as parseExpression } from "@marcbachmann/cel-js";
+import { parseCel as parseExpression } from "../message/cel.ts";
 import { didYouMean } from "./closest-name.ts";
 import {
   behaviorExpressions,

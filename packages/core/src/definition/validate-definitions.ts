@@ -1,4 +1,4 @@
-import { parse as parseExpression } from "@marcbachmann/cel-js";
+import { parseCel as parseExpression } from "../message/cel.ts";
 import { isKnownCharset } from "../message/charset.ts";
 import { accountCryptoOptions } from "./account-definition.ts";
 import { checkBehaviorGraph } from "./check-behavior-graph.ts";
@@ -18,6 +18,7 @@ import {
   productExpressions,
   templateDataNames,
 } from "./definition-strings.ts";
+import { rootNames } from "./expression-names.ts";
 import { channelPeriods, effectiveInstant } from "./future-values.ts";
 import { toPointer } from "./json-pointer.ts";
 import { checkSchema } from "./json-schema.ts";
@@ -177,6 +178,7 @@ export function validateDefinitions(
       }
     }
     found.push(...checkExpressions(behaviorExpressions(behavior), source.file));
+    found.push(...checkRouteNames(behavior, source.file));
     found.push(...checkTemplates(behaviorTemplates(behavior), source.file, options.processors));
     found.push(...checkInputReads(behavior, source.file));
     report(source, found);
@@ -495,6 +497,52 @@ function checkChannelReferences(
           message: `channel "${channel.code}" has no callback "${step.callback}"${didYouMean(step.callback, callbacks)}; declare it under "callbacks" of the channel or fix the name`,
         });
       }
+    }
+  }
+  return problems;
+}
+
+/** What a route condition sees: the answer (or notification) and the instance's data. */
+const routeNames: readonly string[] = [
+  "outcome",
+  "code",
+  "fields",
+  "body",
+  "status",
+  "context",
+  "input",
+];
+
+/**
+ * Route conditions (and `onNotReceived` conditions) read only what the runtime gives them: a
+ * typo such as `inptu.amount` would make the condition fail on every run and park the instance.
+ */
+function checkRouteNames(behavior: BehaviorDefinition, file: string): Problem[] {
+  const problems: Problem[] = [];
+  const check = (text: string, pointer: string) => {
+    try {
+      parseExpression(text);
+    } catch {
+      return; // reported as invalid-expression
+    }
+    for (const name of rootNames(text)) {
+      if (routeNames.includes(name)) continue;
+      problems.push({
+        code: "invalid-expression",
+        file,
+        pointer,
+        message: `CEL expression ${JSON.stringify(text)} reads "${name}", which a route condition does not see (${routeNames.join(", ")})${didYouMean(name, routeNames)}; fix the name`,
+      });
+    }
+  };
+  for (const [code, step] of Object.entries(behavior.steps)) {
+    if ("routes" in step && step.routes !== undefined) {
+      step.routes.forEach((route, index) => {
+        check(route.when, toPointer(["steps", code, "routes", index, "when"]));
+      });
+    }
+    if (step.kind === "poll" && step.onNotReceived !== undefined) {
+      check(step.onNotReceived.when, toPointer(["steps", code, "onNotReceived", "when"]));
     }
   }
   return problems;

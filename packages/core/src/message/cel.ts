@@ -18,6 +18,14 @@ const environment = new Environment({
   homogeneousAggregateLiterals: false,
 });
 
+/**
+ * Parses with exactly the options the runtime evaluates with (optional types `.?x.orValue()`
+ * included): what validation accepts is what runs. Throws cel-js's parse error.
+ */
+export function parseCel(text: string): ParseResult {
+  return environment.parse(text);
+}
+
 /** A parsed expression, ready to evaluate many times. */
 export interface CompiledExpression {
   readonly text: string;
