@@ -1,5 +1,6 @@
 import { toPointer } from "./json-pointer.ts";
 import type { Problem } from "./problem.ts";
+import { stepTransitions } from "./step-transitions.ts";
 import type { BehaviorDefinition, CallStep, ChannelDefinition } from "./types.ts";
 
 /**
@@ -28,7 +29,22 @@ export function checkResendSafety(
           pointer: toPointer(["steps", code]),
           message: `call step "${code}" is not idempotent and has no "onUnknownOutcome": after a timeout the engine could neither resend nor ask; add "onUnknownOutcome" (normally a query step) or mark the call idempotent if the partner deduplicates it`,
         });
-      } else if (isUnsafeCall(step.onUnknownOutcome)) {
+      } else if (!isUnsafeCall(step.onUnknownOutcome)) {
+        // The recovery query's own ways out (routes, otherwise) must not lead back into a
+        // non-idempotent call: only `onNotReceived`, under its own checks, may resend.
+        const query = behavior.steps[step.onUnknownOutcome];
+        for (const edge of query ? stepTransitions(query) : []) {
+          if ((edge.kind === "route" || edge.kind === "otherwise") && isUnsafeCall(edge.to)) {
+            problems.push({
+              code: "unsafe-resend",
+              file,
+              pointer: toPointer(["steps", step.onUnknownOutcome]) + edge.pointer,
+              message: `"${step.onUnknownOutcome}" recovers the unknown outcome of "${code}" and routes to the non-idempotent call "${edge.to}": the request may have been processed, so this could send it twice; route to manual review, or resend through "onNotReceived" where the partner deduplicates by serial`,
+            });
+          }
+        }
+      }
+      if (isUnsafeCall(step.onUnknownOutcome)) {
         problems.push({
           code: "unsafe-resend",
           file,

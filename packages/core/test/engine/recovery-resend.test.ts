@@ -83,4 +83,18 @@ describe("recovery without manual review", () => {
       "/steps/query/onNotReceived/resend",
     ]);
   });
+
+  test("validate refuses a route of the recovery query back into the non-idempotent call", () => {
+    const routed = behavior();
+    const query = routed.steps.query;
+    if (query?.kind !== "poll") throw new Error("query is a poll");
+    query.routes = [...query.routes, { when: "code == 'NOT_FOUND'", to: "apply" }];
+    const problems = validateDefinitions({
+      channels: [{ file: "lanbank.channel.json", definition: channel(true) }],
+      behaviors: [{ file: "lanbank.loan.behavior.json", definition: routed }],
+    }).problems;
+    expect(problems.map((p) => [p.code, p.pointer])).toEqual([
+      ["unsafe-resend", "/steps/query/routes/2/to"],
+    ]);
+  });
 });
