@@ -242,6 +242,9 @@ async function main(): Promise<number> {
       if (unsettled === 0) break;
       await sleep(500);
     }
+    // A worker restarted by the last faults may still be booting, before its signal handlers
+    // exist; the clean-stop check is about running workers, so let those finish starting.
+    await sleep(5_000);
     const stopStarted = Date.now();
     const exitCodes = await Promise.all(workers.map((worker) => worker.terminate()));
     const stopMs = Date.now() - stopStarted;
