@@ -7,6 +7,7 @@ import {
   type InstanceRecord,
   type InstanceStatus,
   ProcessorRegistry,
+  type RoutingRecord,
   registerBuiltinProcessors,
   type StartRequest,
   settledStatuses,
@@ -43,6 +44,10 @@ interface Started {
   status: string;
   version: number;
   nextRunAt: string | null;
+  /** A product's start: the product, the account, and why this channel (the routing record). */
+  product?: string;
+  account?: string;
+  routing?: RoutingRecord;
 }
 
 /**
@@ -91,8 +96,11 @@ async function startInstanceCommand(options: StartOptions, context: CliContext) 
     context.out(`${JSON.stringify(started)}\n`);
     return;
   }
+  const routed = started.routing
+    ? ` (product ${started.routing.product}, routed by ${started.routing.rule}${started.account ? `, account ${started.account}` : ""})`
+    : "";
   context.out(
-    `${started.id} ${started.channel}/${started.behavior} ${started.businessKey}: ${started.status} at ${started.step}${started.nextRunAt === null ? "" : `, due ${started.nextRunAt}`}\n`,
+    `${started.id} ${started.channel}/${started.behavior} ${started.businessKey}: ${started.status} at ${started.step}${started.nextRunAt === null ? "" : `, due ${started.nextRunAt}`}${routed}\n`,
   );
 }
 
@@ -186,7 +194,12 @@ async function startThroughServer(server: LocalServer, request: StartRequest): P
 
 function pick(instance: Started): Started {
   const { id, channel, behavior, businessKey, step, status, version, nextRunAt } = instance;
-  return { id, channel, behavior, businessKey, step, status, version, nextRunAt };
+  return {
+    ...{ id, channel, behavior, businessKey, step, status, version, nextRunAt },
+    ...(instance.product ? { product: instance.product } : {}),
+    ...(instance.account ? { account: instance.account } : {}),
+    ...(instance.routing ? { routing: instance.routing } : {}),
+  };
 }
 
 /** Reads the instance every half second until it settles or `waitMs` passes. */
@@ -251,5 +264,8 @@ function started(instance: InstanceRecord): Started {
     status: instance.status,
     version: instance.version,
     nextRunAt: instance.nextRunAt === null ? null : iso(instance.nextRunAt),
+    ...(instance.product ? { product: instance.product } : {}),
+    ...(instance.account ? { account: instance.account } : {}),
+    ...(instance.routing ? { routing: instance.routing } : {}),
   };
 }
