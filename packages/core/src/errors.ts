@@ -87,6 +87,8 @@ export const retryableByDefault = {
   REQUEST_INVALID: false,
   /** A request body over the server's limit. */
   REQUEST_TOO_LARGE: false,
+  /** A method the address does not answer (a funder callback sent with anything but POST). */
+  REQUEST_METHOD_NOT_ALLOWED: false,
   /** No route, or nothing at that address (an unknown instance, callback or token). */
   REQUEST_NOT_FOUND: false,
   /** No credentials, or credentials that do not hold (unknown, forged or revoked token). */

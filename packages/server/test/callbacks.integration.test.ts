@@ -118,6 +118,45 @@ describe.skipIf(!databaseUrl)("funder callbacks over HTTP (PostgreSQL)", () => {
     expect(await inboxCount()).toBe(before + 3);
   });
 
+  test("a callback sent with another method than POST gets 405 with Allow: POST; nothing stored", async () => {
+    await server.engine.start({
+      channel: "shop",
+      behavior: "order",
+      businessKey: "O-405",
+      input: {},
+    });
+    const before = await inboxCount();
+    const genuine = json({ orderNo: "O-405", notifyId: "N-405", status: "SUCCESS" });
+    for (const method of ["PUT", "PATCH", "DELETE"]) {
+      for (const path of ["/callbacks/shop/pay.result", "/callbacks/shop/pay.result/acct"]) {
+        const answer = await fetch(`${server.url}${path}`, {
+          method,
+          headers: { "content-type": "application/json" },
+          body: genuine,
+        });
+        expect(answer.status, `${method} ${path}`).toBe(405);
+        expect(answer.headers.get("allow"), method).toBe("POST");
+        expect(((await answer.json()) as ErrorBody).error.code).toBe("REQUEST_METHOD_NOT_ALLOWED");
+      }
+    }
+    for (const method of ["GET", "HEAD", "OPTIONS"]) {
+      const answer = await fetch(`${server.url}/callbacks/shop/pay.result?orderNo=O-405`, {
+        method,
+      });
+      expect(answer.status, method).toBe(405);
+      expect(answer.headers.get("allow"), method).toBe("POST");
+    }
+    expect(await inboxCount()).toBe(before);
+    await server.engine.runDue();
+    expect(
+      await server.engine.findInstance({
+        channel: "shop",
+        behavior: "order",
+        businessKey: "O-405",
+      }),
+    ).toMatchObject({ status: "waiting" });
+  });
+
   test("unknown channels and callbacks get 404 with a JSON error", async () => {
     for (const path of [
       "/callbacks/nowhere/pay.result",

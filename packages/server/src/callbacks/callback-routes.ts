@@ -1,5 +1,6 @@
-import type { Engine } from "@capflow/core";
+import { CapflowError, type Engine } from "@capflow/core";
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { sendError } from "../http/error-reply.ts";
 
 export interface CallbackRoutesOptions {
   engine: Engine;
@@ -47,14 +48,32 @@ export async function callbackRoutes(app: FastifyInstance, options: CallbackRout
     }
     return { ack };
   };
+  // Funders notify with POST (as the core listener): any other method is refused before its body
+  // is read, so a PUT or GET carrying a genuine notification never reaches the inbox.
+  const otherMethods = app.supportedMethods.filter((method) => method !== callbackMethod);
   for (const url of ["/:channel/:callback", "/:channel/:callback/:account"]) {
     app.route<{ Params: CallbackParams }>({
-      method: ["GET", "POST", "PUT"],
+      method: callbackMethod,
       url,
       handler: async (request, reply) => {
         const { ack } = await handler(request);
         return reply.code(ack.status).headers(ack.headers).send(Buffer.from(ack.bytes));
       },
     });
+    app.route({
+      method: otherMethods,
+      url,
+      onRequest: async (_request, reply) => {
+        await sendError(reply.header("allow", callbackMethod), methodNotAllowed);
+      },
+      handler: async (_request, reply) => sendError(reply, methodNotAllowed),
+    });
   }
 }
+
+const callbackMethod = "POST";
+
+const methodNotAllowed = new CapflowError(
+  "REQUEST_METHOD_NOT_ALLOWED",
+  `funders send notifications with ${callbackMethod}; nothing was stored, send it again with ${callbackMethod}`,
+);
