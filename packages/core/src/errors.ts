@@ -105,6 +105,8 @@ export const retryableByDefault = {
   CALENDAR_CLOSED: true,
   /** A call still held back by the calendar at the channel's cut-off, which expires waiting calls. */
   CALENDAR_CUTOFF_EXPIRED: false,
+  /** A synchronous query did not settle in the time its caller waits; it goes on, its answer is cached. */
+  QUERY_TIMEOUT: true,
   // reconciliation
   /** A statement definition does not hold (schema, time zone, columns). */
   STATEMENT_INVALID: false,

@@ -15,6 +15,7 @@ import { createHttpServer } from "./http/http-server.ts";
 import { loggerOptions, type ServerLogOptions } from "./http/logger-options.ts";
 import { resolveLimits, type ServerLimits } from "./http/server-limits.ts";
 import { type IntakeOptions, intakeRoutes } from "./intake/intake-routes.ts";
+import { queryRoutes } from "./intake/query-routes.ts";
 import type { CapflowMetrics } from "./metrics/capflow-metrics.ts";
 import { metricsRoute } from "./metrics/metrics-route.ts";
 import { type OperatorApiOptions, opsRoutes } from "./ops/ops-routes.ts";
@@ -54,8 +55,9 @@ export interface CreateServerOptions {
   /** Body size and time limits (see `defaultServerLimits`). */
   limits?: ServerLimits;
   /**
-   * The intake API for upstream systems (`POST /v1/instances`, `GET /v1/instances/...`): where
-   * client definitions, nonces and idempotency keys are kept. Without it, no intake routes.
+   * The intake API for upstream systems (`POST /v1/instances`, `GET /v1/instances/...`, and with
+   * `queries` `POST /v1/queries`): where client definitions, nonces and idempotency keys are
+   * kept. Without it, no intake routes.
    */
   intake?: IntakeOptions;
   /** pino logging; `false` for none. Default: `info` to standard output, secrets redacted. */
@@ -109,6 +111,10 @@ export function createServer(options: CreateServerOptions): FastifyInstance {
       ...options.intake,
       engine: options.engine,
     });
+    const { queries, ...intake } = options.intake;
+    if (queries !== undefined) {
+      app.register(queryRoutes, { prefix: "/v1/queries", ...intake, queries });
+    }
   }
   if (options.metrics) app.register(metricsRoute, { metrics: options.metrics });
   if (options.operators !== undefined) {

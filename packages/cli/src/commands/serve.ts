@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import {
+  CachedQueries,
   CapflowError,
   createEngine,
   type Duration,
@@ -7,6 +8,7 @@ import {
   FlowControl,
   InProcessLimiter,
   type OutboxEvent,
+  systemClock,
   Worker,
 } from "@capflow/core";
 import { parseDuration } from "@capflow/core/internal";
@@ -23,6 +25,7 @@ import {
   type CapflowDatabase,
   defaultSchema,
   KnexIntakeStore,
+  KnexQueryCacheStore,
   openPgliteStore,
   openPostgresStore,
   syncProcessors,
@@ -168,6 +171,13 @@ async function runServe(options: ServeOptions, context: CliContext) {
       intake: {
         definitions: db.definitions,
         store: new KnexIntakeStore(db.knex, { schema: db.schema, target: db.target }),
+        // Behaviors with a cache are answered synchronously (POST /v1/queries), cached in the store.
+        queries: new CachedQueries({
+          engine,
+          definitions: db.definitions,
+          store: new KnexQueryCacheStore(db),
+          clock: systemClock,
+        }),
       },
       readiness,
       metrics,

@@ -27,6 +27,7 @@ const statusByCode: Partial<Record<ErrorCode, number>> = {
   IDEMPOTENCY_KEY_REUSED: 422,
   QUOTA_EXHAUSTED: 422,
   ROUTING_NO_CHANNEL: 422,
+  QUERY_TIMEOUT: 504,
 };
 
 /**

@@ -1,4 +1,5 @@
 import { parseDuration } from "../../definition/duration.ts";
+import { checkStartInput } from "../../engine/check-start-input.ts";
 import type { ChannelStartRequest } from "../../engine/start-instance.ts";
 import { CapflowError } from "../../errors.ts";
 import { evaluateExpression } from "../../message/cel.ts";
@@ -18,9 +19,12 @@ export interface CachedQueriesOptions {
   clock: Clock;
   /**
    * Waits until the instance settles and returns it. Default: reads it every 50 ms (real time)
-   * for up to 30 s while workers run it, then gives up with `STORE_TIMEOUT` (nothing cached).
+   * while workers run it, for up to `settleLimitMs`, then gives up with `QUERY_TIMEOUT` (nothing
+   * cached; the next request for the key waits for the same instance).
    */
   settle?: (instanceId: string) => Promise<InstanceRecord>;
+  /** How long the default `settle` reads an instance that does not settle. Default 60 000 ms. */
+  settleLimitMs?: number;
 }
 
 export interface QueryAnswer {
@@ -51,7 +55,15 @@ export class CachedQueries {
     this.#options = options;
   }
 
-  async query(request: ChannelStartRequest): Promise<QueryAnswer> {
+  /**
+   * The answer for the request's cache key: from the cache, or from one run of the behavior.
+   * `timeoutMs`: how long this request waits (real time), then `QUERY_TIMEOUT`; the run goes on
+   * and its answer is cached when it settles, so asking again is answered without another call.
+   */
+  async query(
+    request: ChannelStartRequest,
+    options: { timeoutMs?: number } = {},
+  ): Promise<QueryAnswer> {
     const { definitions, store, clock } = this.#options;
     const loaded = await definitions.getBehavior(request.channel, request.behavior);
     const cache = loaded?.definition.cache;
@@ -61,6 +73,8 @@ export class CachedQueries {
         `${request.channel}/${request.behavior} declares no cache; add "cache": { "key": … } to the behavior or start it as usual`,
       );
     }
+    // Invalid input is refused before the cache is read: a cached answer never hides it.
+    checkStartInput(loaded.definition, request.input);
     const keyValue = evaluateExpression(cache.key, { input: request.input });
     if (keyValue === null || keyValue === undefined || keyValue === "") {
       throw new CapflowError(
@@ -72,12 +86,14 @@ export class CachedQueries {
     const hit = await store.getCached(key, clock.now());
     if (hit) return answerOf(hit, true);
     const running = this.#inFlight.get(key);
-    if (running) return { ...(await running), cached: true };
+    if (running) return { ...(await within(running, options.timeoutMs, request)), cached: true };
     const run = this.#run(request, key, cache.lifetime ?? "cutoff").finally(() =>
       this.#inFlight.delete(key),
     );
+    // Every asker may have given up waiting before the run ends: its failure is theirs, not the process's.
+    run.catch(() => {});
     this.#inFlight.set(key, run);
-    return run;
+    return within(run, options.timeoutMs, request);
   }
 
   async #run(request: ChannelStartRequest, key: string, lifetime: string): Promise<QueryAnswer> {
@@ -90,7 +106,8 @@ export class CachedQueries {
         : now + parseDuration(lifetime);
     // One instance per key and lifetime: a second node asking at once finds the same one.
     const instance = await engine.start({ ...request, businessKey: `${key}@${expiresAt}` });
-    const settled = await (this.#options.settle ?? ((id) => pollUntilSettled(engine, id)))(
+    const limitMs = this.#options.settleLimitMs ?? 60_000;
+    const settled = await (this.#options.settle ?? ((id) => pollUntilSettled(engine, id, limitMs)))(
       instance.id,
     );
     const stored = await store.putCached({
@@ -115,21 +132,43 @@ function answerOf(answer: CachedAnswer, cached: boolean): QueryAnswer {
   };
 }
 
+/** The run's answer, or `QUERY_TIMEOUT` after `timeoutMs`; the run itself goes on. */
+function within(
+  run: Promise<QueryAnswer>,
+  timeoutMs: number | undefined,
+  request: ChannelStartRequest,
+): Promise<QueryAnswer> {
+  if (timeoutMs === undefined) return run;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new CapflowError(
+            "QUERY_TIMEOUT",
+            `${request.channel}/${request.behavior} did not answer within ${timeoutMs} ms; it goes on and its answer is cached when it comes: ask again shortly`,
+            { context: { channel: request.channel, behavior: request.behavior } },
+          ),
+        ),
+      timeoutMs,
+    );
+  });
+  return Promise.race([run, timeout]).finally(() => clearTimeout(timer));
+}
+
 async function pollUntilSettled(
   engine: CachedQueriesOptions["engine"],
   id: string,
+  limitMs: number,
 ): Promise<InstanceRecord> {
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + limitMs;
   for (;;) {
     const instance = await engine.getInstance(id);
     if (instance && isSettled(instance.status)) return instance;
     if (Date.now() > deadline) {
       throw new CapflowError(
-        "STORE_TIMEOUT",
-        `query instance ${id} did not settle within 30 s; its answer is not cached`,
-        {
-          retryable: true,
-        },
+        "QUERY_TIMEOUT",
+        `query instance ${id} did not settle within ${Math.round(limitMs / 1000)} s; its answer is not cached`,
       );
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
