@@ -1,29 +1,25 @@
-import { createHash, type KeyObject, webcrypto, X509Certificate } from "node:crypto";
+import { createHash, KeyObject, webcrypto, X509Certificate } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
+import { verifyCertificatePath } from "../certificates/certificate-path.ts";
+import { certificatePinProblem } from "../certificates/certificate-pin.ts";
+import type { Sm2PrivateKey } from "../keys/loaded-keys.ts";
+import { defaultSm2UserId, sm2Sign } from "../sm2.ts";
+import { type CmsOidFamily, dataOids, gmOid, cmsOid as oid, signedDataOids } from "./cms-oids.ts";
+import { Sm2CryptoEngine } from "./sm2-crypto-engine.ts";
 
 /**
- * CMS / PKCS#7 SignedData with RSA (SHA-256), as Chinese banks' host-to-host and loan APIs sign
- * with CFCA certificates: detached or attached, with or without signed attributes, the signer's
- * certificate included or referenced by issuer and serial.
+ * CMS / PKCS#7 SignedData, as Chinese banks' host-to-host and loan APIs sign with CFCA
+ * certificates: SHA-256 with RSA, or SM3 with SM2 (GM/T 0010); detached or attached, with or
+ * without signed attributes, the signer's certificate included or referenced by issuer and serial.
  *
  * Built on PKI.js (PeculiarVentures), which parses and builds the ASN.1 and validates the
- * certificate path to trust anchors with validity dates; it runs on Node's WebCrypto. SM2 with
- * SM3 (GM/T 0010) is not in WebCrypto, so PKI.js cannot verify it; it is not offered here.
+ * certificate path to trust anchors with validity dates; it runs on Node's WebCrypto, which has
+ * no SM2 or SM3, so its crypto engine is extended with them (sm2-crypto-engine.ts) and SM2
+ * SignerInfos are signed here over the DER of the signed attributes.
  */
 
-const engine = new pkijs.CryptoEngine({
-  name: "node",
-  crypto: webcrypto as unknown as ConstructorParameters<typeof pkijs.CryptoEngine>[0]["crypto"],
-});
-
-const oid = {
-  data: "1.2.840.113549.1.7.1",
-  signedData: "1.2.840.113549.1.7.2",
-  contentType: "1.2.840.113549.1.9.3",
-  messageDigest: "1.2.840.113549.1.9.4",
-  signingTime: "1.2.840.113549.1.9.5",
-} as const;
+const engine = new Sm2CryptoEngine();
 
 export interface CmsSignOptions {
   /** The content inside the SignedData (attached) or not (detached, the default). */
@@ -36,15 +32,26 @@ export interface CmsSignOptions {
   chain?: readonly X509Certificate[];
   /** Signing time (signed attributes). */
   now: Date;
+  /**
+   * SM2 only: content types of RFC 5652 (`pkcs7`, as OpenSSL writes them) or of GM/T 0010
+   * (`gm`, the default: `1.2.156.10197.6.1.4.2.*`, with SM2-1 as the signature algorithm).
+   */
+  oids?: CmsOidFamily;
+  /** SM2 only: the signer's user ID. Default `1234567812345678` (GM/T 0009). */
+  userId?: string;
 }
 
-/** Signs `data` and returns the DER of a ContentInfo holding the SignedData. */
+/**
+ * Signs `data` and returns the DER of a ContentInfo holding the SignedData: RSA with SHA-256 for
+ * a node:crypto RSA key, SM2 with SM3 for an SM2 key.
+ */
 export async function cmsSign(
   data: Uint8Array,
-  key: KeyObject,
+  key: KeyObject | Sm2PrivateKey,
   certificate: X509Certificate,
   options: CmsSignOptions,
 ): Promise<Buffer> {
+  if (!(key instanceof KeyObject)) return cmsSignSm2(data, key, certificate, options);
   const cert = pkijs.Certificate.fromBER(certificate.raw);
   const signedData = new pkijs.SignedData({
     version: 1,
@@ -109,6 +116,86 @@ export async function cmsSign(
   return Buffer.from(info.toSchema().toBER(false));
 }
 
+/**
+ * SM2 with SM3: PKI.js builds the structure; the signature is made here, over the signed
+ * attributes as a DER SET (sorted, as DER wants a SET OF) or over the content without them.
+ */
+async function cmsSignSm2(
+  data: Uint8Array,
+  key: Sm2PrivateKey,
+  certificate: X509Certificate,
+  options: CmsSignOptions,
+): Promise<Buffer> {
+  const gm = options.oids !== "pkcs7";
+  const dataType = gm ? gmOid.data : oid.data;
+  const cert = pkijs.Certificate.fromBER(certificate.raw);
+  const sm3 = () => new pkijs.AlgorithmIdentifier({ algorithmId: gmOid.sm3 });
+  const signerInfo = new pkijs.SignerInfo({
+    version: 1,
+    sid: new pkijs.IssuerAndSerialNumber({ issuer: cert.issuer, serialNumber: cert.serialNumber }),
+    digestAlgorithm: sm3(),
+    signatureAlgorithm: new pkijs.AlgorithmIdentifier({
+      algorithmId: gm ? gmOid.sm2Sign : gmOid.sm2WithSm3,
+    }),
+  });
+  let signed: Buffer = Buffer.from(data);
+  if (options.signedAttributes !== false) {
+    const attributes = [
+      new pkijs.Attribute({
+        type: oid.contentType,
+        values: [new asn1js.ObjectIdentifier({ value: dataType })],
+      }),
+      new pkijs.Attribute({
+        type: oid.messageDigest,
+        values: [
+          new asn1js.OctetString({
+            valueHex: toArrayBuffer(createHash("sm3").update(data).digest()),
+          }),
+        ],
+      }),
+      new pkijs.Attribute({
+        type: oid.signingTime,
+        values: [new asn1js.UTCTime({ valueDate: options.now })],
+      }),
+    ]
+      .map((attribute) => ({
+        attribute,
+        der: Buffer.from(attribute.toSchema().toBER(false)),
+      }))
+      .sort((a, b) => Buffer.compare(a.der, b.der))
+      .map(({ attribute }) => attribute);
+    signerInfo.signedAttrs = new pkijs.SignedAndUnsignedAttributes({ type: 0, attributes });
+    // Signed as a SET (tag 0x31), sent as [0] IMPLICIT (RFC 5652 §5.4).
+    signed = Buffer.from(signerInfo.signedAttrs.toSchema().toBER(false));
+    signed[0] = 0x31;
+  }
+  const signature = sm2Sign(signed, key, {
+    userId: options.userId ?? defaultSm2UserId,
+    encoding: "der",
+  });
+  signerInfo.signature = new asn1js.OctetString({ valueHex: toArrayBuffer(signature) });
+  const signedData = new pkijs.SignedData({
+    version: 1,
+    digestAlgorithms: [sm3()],
+    encapContentInfo: new pkijs.EncapsulatedContentInfo({
+      eContentType: dataType,
+      ...(options.attached === true
+        ? { eContent: new asn1js.OctetString({ valueHex: toArrayBuffer(data) }) }
+        : {}),
+    }),
+    signerInfos: [signerInfo],
+    certificates: [
+      ...(options.includeCertificate === false ? [] : [cert]),
+      ...(options.chain ?? []).map((item) => pkijs.Certificate.fromBER(item.raw)),
+    ],
+  });
+  const info = new pkijs.ContentInfo({
+    contentType: gm ? gmOid.signedData : oid.signedData,
+    content: signedData.toSchema(true),
+  });
+  return Buffer.from(info.toSchema().toBER(false));
+}
+
 export interface CmsVerifyOptions {
   /** Certificates trusted to issue the signer's (CA roots or intermediates), or the signer's own. */
   trustAnchors: readonly X509Certificate[];
@@ -120,6 +207,8 @@ export interface CmsVerifyOptions {
   signerSubject?: string;
   /** Validity dates are checked at this time. */
   at: Date;
+  /** SM2 signers: the user ID of the SignerInfo's signature. Default `1234567812345678`. */
+  userId?: string;
 }
 
 export type CmsVerification = { ok: true; signer: X509Certificate } | { ok: false; reason: string };
@@ -138,12 +227,14 @@ export async function cmsVerify(
   let signedData: pkijs.SignedData;
   try {
     const info = pkijs.ContentInfo.fromBER(toArrayBuffer(der));
-    if (info.contentType !== oid.signedData) return fail("not a CMS SignedData");
+    if (!signedDataOids.has(info.contentType)) return fail("not a CMS SignedData");
     signedData = new pkijs.SignedData({ schema: info.content });
   } catch {
     return fail("not a CMS SignedData (malformed DER)");
   }
   if (signedData.signerInfos.length !== 1) return fail("a SignedData with one signer is expected");
+  const contentTypeProblem = signedContentTypeProblem(signedData);
+  if (contentTypeProblem !== undefined) return fail(contentTypeProblem);
   const content = signedData.encapContentInfo.eContent;
   if (content !== undefined) {
     const inside = Buffer.from(content.getValue());
@@ -156,59 +247,61 @@ export async function cmsVerify(
   signedData.certificates = known;
   let result: pkijs.SignedDataVerifyResult;
   try {
+    // The signature first; the signer's path below, so a certificate that is itself a trust
+    // anchor (the partner's own, configured) needs no issuer.
     result = await signedData.verify(
       {
         signer: 0,
         ...(content === undefined ? { data: toArrayBuffer(data) } : {}),
-        trustedCerts: options.trustAnchors.map((anchor) => pkijs.Certificate.fromBER(anchor.raw)),
-        checkChain: true,
-        checkDate: options.at,
+        checkChain: false,
         extendedMode: true,
       },
-      engine,
+      options.userId === undefined || options.userId === defaultSm2UserId
+        ? engine
+        : new Sm2CryptoEngine(options.userId),
     );
   } catch (error) {
     const message = (error as { message?: unknown }).message;
     return fail(typeof message === "string" ? message : "the signature does not verify");
   }
-  if (result.signatureVerified !== true) return fail("the signature does not verify");
-  if (result.signerCertificateVerified !== true || result.signerCertificate == null) {
-    return fail("the signer's certificate does not chain to a trust anchor");
+  if (result.signatureVerified !== true || result.signerCertificate == null) {
+    return fail("the signature does not verify");
   }
   const signer = new X509Certificate(Buffer.from(result.signerCertificate.toSchema().toBER(false)));
-  if (
-    options.signerSerial !== undefined &&
-    !sameSerial(signer.serialNumber, options.signerSerial)
-  ) {
-    return fail(`the signer's certificate serial is ${signer.serialNumber}, not the pinned one`);
-  }
-  if (options.signerSubject !== undefined && !hasSubject(signer, options.signerSubject)) {
-    return fail("the signer's certificate subject is not the pinned one");
-  }
+  const path = await verifyCertificatePath(result.signerCertificate, {
+    trustAnchors: options.trustAnchors,
+    intermediates: known
+      .filter((item) => item !== result.signerCertificate)
+      .map((item) => new X509Certificate(Buffer.from(item.toSchema().toBER(false)))),
+    at: options.at,
+  });
+  if (!path.ok) return fail(`the signer's certificate: ${path.reason}`);
+  const pinProblem = certificatePinProblem(signer, {
+    ...(options.signerSerial === undefined ? {} : { serial: options.signerSerial }),
+    ...(options.signerSubject === undefined ? {} : { subject: options.signerSubject }),
+  });
+  if (pinProblem !== undefined) return fail(`the signer's certificate: ${pinProblem}`);
   return { ok: true, signer };
+}
+
+/**
+ * The signed content-type attribute must name the content's type (RFC 5652 §11.1), which PKI.js
+ * only checks for presence; the content is data of PKCS#7 or of GM/T 0010.
+ */
+function signedContentTypeProblem(signedData: pkijs.SignedData): string | undefined {
+  const eContentType = signedData.encapContentInfo.eContentType;
+  if (!dataOids.has(eContentType)) return `the signed content type ${eContentType} is not data`;
+  const attributes = signedData.signerInfos[0]?.signedAttrs?.attributes ?? [];
+  const contentType = attributes.find((attribute) => attribute.type === oid.contentType);
+  if (contentType === undefined) return undefined;
+  const value = contentType.values[0] as unknown;
+  return value instanceof asn1js.ObjectIdentifier && value.valueBlock.toString() === eContentType
+    ? undefined
+    : "the signed content-type attribute does not name the content's type";
 }
 
 function fail(reason: string): CmsVerification {
   return { ok: false, reason };
-}
-
-function sameSerial(a: string, b: string): boolean {
-  const normal = (serial: string) =>
-    serial
-      .replace(/[^0-9a-f]/gi, "")
-      .toUpperCase()
-      .replace(/^0+/, "");
-  return normal(a) === normal(b);
-}
-
-/** Every `K=V` of `wanted` (comma separated) is an attribute of the subject. */
-function hasSubject(certificate: X509Certificate, wanted: string): boolean {
-  const have = new Set(certificate.subject.split("\n").map((part) => part.trim()));
-  return wanted
-    .split(",")
-    .map((part) => part.trim())
-    .filter((part) => part !== "")
-    .every((part) => have.has(part));
 }
 
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {

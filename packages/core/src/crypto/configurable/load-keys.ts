@@ -83,7 +83,7 @@ function keyFamilies(options: ConfigurableCryptoOptions, context: ErrorContext) 
   for (const p of profiles) {
     const alg = p?.signature?.algorithm;
     if (alg?.startsWith("rsa-") || alg === "cms-rsa-sha256") sign.push("rsa");
-    if (alg === "sm2-sm3") sign.push("sm2");
+    if (alg === "sm2-sm3" || alg === "cms-sm2-sm3") sign.push("sm2");
     const w = p?.encryption?.wrap;
     if (w !== undefined) wrap.push(w.startsWith("sm2") ? "sm2" : "rsa");
   }

@@ -109,7 +109,8 @@ export type AsymmetricSignatureAlgorithm =
   | "rsa-sha256"
   | "rsa-pss-sha256"
   | "sm2-sm3"
-  | "cms-rsa-sha256";
+  | "cms-rsa-sha256"
+  | "cms-sm2-sm3";
 export type SignatureAlgorithm = DigestAlgorithm | HmacAlgorithm | AsymmetricSignatureAlgorithm;
 
 export interface SignaturePart {
@@ -127,13 +128,13 @@ export interface SignaturePart {
   sm2Encoding?: "raw" | "der";
   /** RSA-PSS salt length in bytes. Default 32. */
   saltLength?: number;
-  /** `cms-rsa-sha256`: the form of the CMS/PKCS#7 SignedData and what its signer must be. */
+  /** `cms-rsa-sha256`, `cms-sm2-sm3`: the form of the CMS/PKCS#7 SignedData and what its signer must be. */
   cms?: CmsSignatureOptions;
   placement: SignaturePlacement;
 }
 
 /**
- * A CMS/PKCS#7 SignedData signature (`cms-rsa-sha256`): signed with `keys.signing` and its
+ * A CMS/PKCS#7 SignedData signature (`cms-rsa-sha256`, `cms-sm2-sm3`): signed with `keys.signing` and its
  * certificate (`certificate` of the key, or the PKCS#12's), verified against `keys.verifying` as
  * trust anchors: the signer's certificate must chain to one of them and be valid at the time.
  */
@@ -148,6 +149,11 @@ export interface CmsSignatureOptions {
   signerSerial?: string;
   /** Verification: the signer's subject must have these attributes (`CN=h2h.bank.example, O=Bank`). */
   signerSubject?: string;
+  /**
+   * `cms-sm2-sm3` signing: the content types of GM/T 0010 (`gm`, default) or of PKCS#7
+   * (`pkcs7`, as OpenSSL writes them). Verification accepts both.
+   */
+  oids?: "gm" | "pkcs7";
 }
 
 export type SignaturePlacement =

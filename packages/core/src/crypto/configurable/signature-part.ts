@@ -54,8 +54,8 @@ export function compileSignature(
       part.sm2Encoding ?? "raw",
     );
     output = part.output ?? "hex";
-  } else if (alg === "cms-rsa-sha256") {
-    scheme = createCmsScheme(keys.signing, keys.verifying, part.cms ?? {}, clock);
+  } else if (alg === "cms-rsa-sha256" || alg === "cms-sm2-sm3") {
+    scheme = createCmsScheme(alg, keys.signing, keys.verifying, part, clock);
     output = part.output ?? "base64";
   } else if (alg === "rsa-sha1" || alg === "rsa-sha256" || alg === "rsa-pss-sha256") {
     scheme = createRsaScheme(alg, keys.signing, part.saltLength ?? 32);

@@ -8,7 +8,14 @@ import {
   type Report,
 } from "./option-checks.ts";
 
-const asymmetric = ["rsa-sha1", "rsa-sha256", "rsa-pss-sha256", "sm2-sm3", "cms-rsa-sha256"];
+const asymmetric = [
+  "rsa-sha1",
+  "rsa-sha256",
+  "rsa-pss-sha256",
+  "sm2-sm3",
+  "cms-rsa-sha256",
+  "cms-sm2-sm3",
+];
 const symmetric = ["md5", "sha256", "sm3", "hmac-sha256", "hmac-sm3"];
 
 /**
@@ -109,8 +116,8 @@ export function validateSignature(
 }
 
 function validateCms(value: unknown, algorithm: unknown, p: string, report: Report): void {
-  if (algorithm !== "cms-rsa-sha256") {
-    report(p, "cms options apply to the cms-rsa-sha256 algorithm only");
+  if (algorithm !== "cms-rsa-sha256" && algorithm !== "cms-sm2-sm3") {
+    report(p, "cms options apply to the cms-rsa-sha256 and cms-sm2-sm3 algorithms only");
     return;
   }
   if (!isObject(value)) {
@@ -120,9 +127,14 @@ function validateCms(value: unknown, algorithm: unknown, p: string, report: Repo
   allowOnly(
     value,
     p,
-    ["attached", "signedAttributes", "includeCertificate", "signerSerial", "signerSubject"],
+    ["attached", "signedAttributes", "includeCertificate", "signerSerial", "signerSubject", "oids"],
     report,
   );
+  if (value.oids !== undefined) {
+    if (algorithm !== "cms-sm2-sm3")
+      report(`${p}/oids`, "oids choose GM/T 0010 or PKCS#7 content types for cms-sm2-sm3 only");
+    else oneOf(value.oids, `${p}/oids`, ["gm", "pkcs7"], report, true);
+  }
   for (const flag of ["attached", "signedAttributes", "includeCertificate"]) {
     if (value[flag] !== undefined && typeof value[flag] !== "boolean")
       report(`${p}/${flag}`, `${flag} is true or false`);

@@ -111,6 +111,11 @@ export async function loadPrivateKey(
         } catch (error) {
           throw fail((error as Error).message);
         }
+        if (ownCertificate !== undefined) {
+          if (readSm2PublicKey(ownCertificate.toString()).publicHex !== key.publicHex)
+            throw fail("the certificate is not the private key's (its public key differs)");
+          key = { ...key, certificate: ownCertificate };
+        }
         return withId(key, idOf(ownCertificate));
       }
       let key: KeyObject;

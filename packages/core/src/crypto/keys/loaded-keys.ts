@@ -29,6 +29,8 @@ export interface Sm2PrivateKey {
   /** Uncompressed public key `04…`, which the signer needs to compute Z. */
   publicHex: string;
   id?: string;
+  /** The key's certificate (its `certificate` reference), for CMS signatures. */
+  certificate?: X509Certificate;
 }
 
 export interface Sm2PublicKey {

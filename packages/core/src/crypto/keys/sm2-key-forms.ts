@@ -77,6 +77,11 @@ export function readSm2Public(
     : { publicHex: point.toString("hex"), certificate };
 }
 
+/** Whether a certificate (DER) holds an SM2 public key. */
+export function isSm2Certificate(der: Buffer): boolean {
+  return fromCertificate(der) !== undefined;
+}
+
 function pemBlock(text: string): { label: string; der: Buffer } | undefined {
   const match = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/.exec(text);
   if (match === null) return undefined;

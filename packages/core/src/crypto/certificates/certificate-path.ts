@@ -1,0 +1,67 @@
+import type { X509Certificate } from "node:crypto";
+import * as pkijs from "pkijs";
+import { Sm2CryptoEngine } from "../cms/sm2-crypto-engine.ts";
+
+/**
+ * X.509 path validation to configured trust anchors, RSA and SM2 alike: PKI.js's
+ * `CertificateChainValidationEngine` (issuer search by name and key identifier, signatures,
+ * validity dates, CA constraints) on an engine that also checks SM2 signatures with SM3 and
+ * GM/T 0009's default user ID. A certificate that is itself a trust anchor (the partner handed
+ * out its own certificate) needs no path, only to be valid at the time.
+ */
+export interface CertificatePathOptions {
+  /** Root or intermediate CA certificates trusted to issue, or the partner's own certificate. */
+  trustAnchors: readonly X509Certificate[];
+  /** Certificates that may complete the path (intermediate CAs), not trusted by themselves. */
+  intermediates?: readonly X509Certificate[];
+  /** Validity dates are checked at this time. */
+  at: Date;
+}
+
+export type CertificatePathResult = { ok: true } | { ok: false; reason: string };
+
+const engine = new Sm2CryptoEngine();
+
+export async function verifyCertificatePath(
+  certificate: X509Certificate | pkijs.Certificate,
+  options: CertificatePathOptions,
+): Promise<CertificatePathResult> {
+  const leaf =
+    certificate instanceof pkijs.Certificate
+      ? certificate
+      : toPkijs(certificate as X509Certificate);
+  const der = Buffer.from(leaf.toSchema().toBER(false));
+  if (options.trustAnchors.some((anchor) => anchor.raw.equals(der))) {
+    const at = options.at.getTime();
+    return leaf.notBefore.value.getTime() <= at && at <= leaf.notAfter.value.getTime()
+      ? { ok: true }
+      : {
+          ok: false,
+          reason: "the certificate is not valid at this time (expired or not yet valid)",
+        };
+  }
+  const chain = new pkijs.CertificateChainValidationEngine({
+    trustedCerts: options.trustAnchors.map(toPkijs),
+    certs: [...(options.intermediates ?? []).map(toPkijs), leaf],
+    checkDate: options.at,
+  });
+  try {
+    const result = await chain.verify({}, engine);
+    return result.result
+      ? { ok: true }
+      : {
+          ok: false,
+          reason: `the certificate does not chain to a trust anchor: ${result.resultMessage}`,
+        };
+  } catch (error) {
+    const message = (error as { resultMessage?: unknown }).resultMessage;
+    return {
+      ok: false,
+      reason: `the certificate does not chain to a trust anchor${typeof message === "string" ? `: ${message}` : ""}`,
+    };
+  }
+}
+
+function toPkijs(certificate: X509Certificate): pkijs.Certificate {
+  return pkijs.Certificate.fromBER(certificate.raw);
+}

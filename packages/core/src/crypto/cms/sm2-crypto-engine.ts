@@ -1,0 +1,123 @@
+import { createHash, webcrypto } from "node:crypto";
+import * as asn1js from "asn1js";
+import * as pkijs from "pkijs";
+import { sm2 } from "sm-crypto-v2";
+import { defaultSm2UserId } from "../sm2.ts";
+import { gmOid, sm2SignatureOids } from "./cms-oids.ts";
+
+type EngineCrypto = ConstructorParameters<typeof pkijs.CryptoEngine>[0]["crypto"];
+// WebCrypto's DOM types, as PKI.js declares them (this package compiles without the DOM library).
+type Algorithm = Parameters<pkijs.CryptoEngine["getOIDByAlgorithm"]>[0];
+type DigestAlgorithm = Parameters<pkijs.CryptoEngine["digest"]>[0];
+type BufferSource = Parameters<pkijs.CryptoEngine["digest"]>[1];
+type AlgorithmIdentifierLike = { algorithmId: string };
+type PublicKeyInfo = pkijs.PublicKeyInfo;
+
+/**
+ * PKI.js's crypto engine with SM3 and SM2 added. PKI.js routes every digest and signature check
+ * of SignedData verification and of certificate path validation through its engine, so teaching
+ * the engine SM2/SM3 lets PKI.js's well-tested CMS and path logic (signer lookup, signed
+ * attributes, issuer search, validity dates) serve GM/T 0010 messages and SM2 certificate chains
+ * too; WebCrypto itself knows neither. SM3 runs on Node's OpenSSL, SM2 on sm-crypto-v2 (which
+ * takes a user ID: OpenSSL's API here cannot).
+ *
+ * Certificates are signed with GM/T 0009's default user ID; the SignerInfo's signature uses
+ * `signerUserId` (the same default unless the partner says otherwise). The two are told apart
+ * by their ASN.1 type: a certificate's signature is a BIT STRING, a SignerInfo's an OCTET STRING.
+ */
+export class Sm2CryptoEngine extends pkijs.CryptoEngine {
+  readonly #signerUserId: string;
+
+  constructor(signerUserId: string = defaultSm2UserId) {
+    super({ name: "node+sm2", crypto: webcrypto as unknown as EngineCrypto });
+    this.#signerUserId = signerUserId;
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: one body for PKI.js's two overloads
+  override getAlgorithmByOID(oid: string, safety?: boolean, target?: string): any {
+    if (oid === gmOid.sm3) return { name: "SM3" };
+    if (sm2SignatureOids.has(oid)) return { name: "SM2", hash: { name: "SM3" } };
+    return super.getAlgorithmByOID(oid, safety, target);
+  }
+
+  override getOIDByAlgorithm(algorithm: Algorithm, safety?: boolean, target?: string): string {
+    if (algorithm.name.toUpperCase() === "SM3") return gmOid.sm3;
+    return super.getOIDByAlgorithm(algorithm, safety, target);
+  }
+
+  override getHashAlgorithm(signatureAlgorithm: pkijs.AlgorithmIdentifier): string {
+    if (sm2SignatureOids.has(signatureAlgorithm.algorithmId)) return "SM3";
+    return super.getHashAlgorithm(signatureAlgorithm);
+  }
+
+  override async digest(algorithm: DigestAlgorithm, data: BufferSource): Promise<ArrayBuffer> {
+    const name = typeof algorithm === "string" ? algorithm : (algorithm as { name: string }).name;
+    if (name.toUpperCase() === "SM3") {
+      const digest = createHash("sm3").update(bytesOf(data)).digest();
+      return digest.buffer.slice(digest.byteOffset, digest.byteOffset + digest.byteLength);
+    }
+    return super.digest(algorithm, data);
+  }
+
+  override async verifyWithPublicKey(
+    data: BufferSource,
+    signature: asn1js.BitString | asn1js.OctetString,
+    publicKeyInfo: PublicKeyInfo,
+    signatureAlgorithm: AlgorithmIdentifierLike,
+    shaAlgorithm?: string,
+  ): Promise<boolean> {
+    if (!isSm2(publicKeyInfo, signatureAlgorithm)) {
+      return super.verifyWithPublicKey(
+        data,
+        signature,
+        publicKeyInfo,
+        signatureAlgorithm as pkijs.AlgorithmIdentifier,
+        shaAlgorithm,
+      );
+    }
+    if (shaAlgorithm !== undefined && shaAlgorithm !== "" && shaAlgorithm.toUpperCase() !== "SM3") {
+      return false; // SM2 is only ever paired with SM3
+    }
+    const point = Buffer.from(publicKeyInfo.subjectPublicKey.valueBlock.valueHexView);
+    const value = Buffer.from(signature.valueBlock.valueHexView);
+    const userId = signature instanceof asn1js.OctetString ? this.#signerUserId : defaultSm2UserId;
+    return verifySm2(bytesOf(data), value, point, userId);
+  }
+}
+
+/** Whether a key is on the SM2 curve (an `id-ecPublicKey` with SM2 parameters) or named SM2. */
+function isSm2(publicKeyInfo: PublicKeyInfo, signatureAlgorithm: AlgorithmIdentifierLike): boolean {
+  if (sm2SignatureOids.has(signatureAlgorithm.algorithmId)) return true;
+  const params = publicKeyInfo.algorithm.algorithmParams as unknown;
+  return params instanceof asn1js.ObjectIdentifier && params.valueBlock.toString() === gmOid.sm2;
+}
+
+/** DER `SM2Signature ::= SEQUENCE { r, s }` (GM/T 0009); r ‖ s (64 bytes) is accepted too. */
+function verifySm2(data: Buffer, signature: Buffer, point: Buffer, userId: string): boolean {
+  if (point.length !== 65 || point[0] !== 4) return false;
+  const publicHex = point.toString("hex");
+  try {
+    if (!sm2.verifyPublicKey(publicHex)) return false;
+    const check = (der: boolean) => {
+      try {
+        return sm2.doVerifySignature(data, signature.toString("hex"), publicHex, {
+          hash: true,
+          der,
+          userId,
+        });
+      } catch {
+        return false;
+      }
+    };
+    const looksDer = signature[0] === 0x30 && signature[1] === signature.length - 2;
+    return looksDer ? check(true) || (signature.length === 64 && check(false)) : check(false);
+  } catch {
+    return false;
+  }
+}
+
+function bytesOf(data: BufferSource): Buffer {
+  return ArrayBuffer.isView(data)
+    ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+    : Buffer.from(data);
+}
