@@ -3,6 +3,11 @@ import { isKnownCharset } from "../message/charset.ts";
 import { accountCryptoOptions } from "./account-definition.ts";
 import { checkBehaviorGraph } from "./check-behavior-graph.ts";
 import { checkClient } from "./check-client.ts";
+import {
+  behaviorScopedExpressions,
+  channelScopedExpressions,
+  checkExpressionNames,
+} from "./check-expression-names.ts";
 import { checkInputReads, checkProductInputReads } from "./check-input-reads.ts";
 import { checkMoneyMarks } from "./check-money-safety.ts";
 import { checkProduct } from "./check-product.ts";
@@ -18,7 +23,6 @@ import {
   productExpressions,
   templateDataNames,
 } from "./definition-strings.ts";
-import { rootNames } from "./expression-names.ts";
 import { channelPeriods, effectiveInstant } from "./future-values.ts";
 import { toPointer } from "./json-pointer.ts";
 import { checkSchema } from "./json-schema.ts";
@@ -178,7 +182,7 @@ export function validateDefinitions(
       }
     }
     found.push(...checkExpressions(behaviorExpressions(behavior), source.file));
-    found.push(...checkRouteNames(behavior, source.file));
+    found.push(...checkExpressionNames(behaviorScopedExpressions(behavior), source.file));
     found.push(...checkTemplates(behaviorTemplates(behavior), source.file, options.processors));
     found.push(...checkInputReads(behavior, source.file));
     report(source, found);
@@ -334,6 +338,7 @@ function checkChannel(
   }
   problems.push(...checkCharsetsAndAcks(channel, file));
   problems.push(...checkExpressions(channelExpressions(channel), file));
+  problems.push(...checkExpressionNames(channelScopedExpressions(channel), file));
   problems.push(...checkTemplates(channelTemplates(channel), file, options.processors));
   return problems;
 }
@@ -497,52 +502,6 @@ function checkChannelReferences(
           message: `channel "${channel.code}" has no callback "${step.callback}"${didYouMean(step.callback, callbacks)}; declare it under "callbacks" of the channel or fix the name`,
         });
       }
-    }
-  }
-  return problems;
-}
-
-/** What a route condition sees: the answer (or notification) and the instance's data. */
-const routeNames: readonly string[] = [
-  "outcome",
-  "code",
-  "fields",
-  "body",
-  "status",
-  "context",
-  "input",
-];
-
-/**
- * Route conditions (and `onNotReceived` conditions) read only what the runtime gives them: a
- * typo such as `inptu.amount` would make the condition fail on every run and park the instance.
- */
-function checkRouteNames(behavior: BehaviorDefinition, file: string): Problem[] {
-  const problems: Problem[] = [];
-  const check = (text: string, pointer: string) => {
-    try {
-      parseExpression(text);
-    } catch {
-      return; // reported as invalid-expression
-    }
-    for (const name of rootNames(text)) {
-      if (routeNames.includes(name)) continue;
-      problems.push({
-        code: "invalid-expression",
-        file,
-        pointer,
-        message: `CEL expression ${JSON.stringify(text)} reads "${name}", which a route condition does not see (${routeNames.join(", ")})${didYouMean(name, routeNames)}; fix the name`,
-      });
-    }
-  };
-  for (const [code, step] of Object.entries(behavior.steps)) {
-    if ("routes" in step && step.routes !== undefined) {
-      step.routes.forEach((route, index) => {
-        check(route.when, toPointer(["steps", code, "routes", index, "when"]));
-      });
-    }
-    if (step.kind === "poll" && step.onNotReceived !== undefined) {
-      check(step.onNotReceived.when, toPointer(["steps", code, "onNotReceived", "when"]));
     }
   }
   return problems;
