@@ -386,7 +386,12 @@ function routingFields(instance: InstanceRecord): [string, string][] {
     ],
   ];
   if (routing.account)
-    fields.push(["account", `${routing.account.code} (${routing.account.rule})`]);
+    fields.push([
+      "account",
+      `${routing.account.code} (${routing.account.rule}${(routing.account.skipped ?? [])
+        .map((skipped) => `, passed over ${skipped.account}: ${skipped.reason}`)
+        .join("")})`,
+    ]);
   if (routing.failover)
     fields.push([
       "failover of",

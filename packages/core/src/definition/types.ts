@@ -315,6 +315,13 @@ export interface AccountDefinition {
   tls?: ChannelTlsDefinition;
   /** Quotas of this account, per behavior code. */
   quotas?: Record<string, QuotaLimits>;
+  /**
+   * Calls in flight with this account, across its interfaces and all workers: the funder's limit
+   * per merchant or app id. Applies on top of each interface's own `concurrency`.
+   */
+  concurrency?: number;
+  /** Call rate with this account, across its interfaces and all workers (on top of each interface's). */
+  rate?: RateLimit;
 }
 
 /**

@@ -230,7 +230,9 @@ async function exchangeOnce(
     throw asCapflowError(error, "TEMPLATE_RENDER_FAILED", run);
   }
 
-  const entry = await flow.enter(flowRequestFor(channel.definition, spec.interfaceName));
+  const entry = await flow.enter(
+    flowRequestFor(channel.definition, spec.interfaceName, channel.account),
+  );
   if (!entry.admitted) {
     finish();
     return { kind: "not-admitted", retryAfterMs: entry.retryAfterMs, reason: entry.reason, log };

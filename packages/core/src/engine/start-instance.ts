@@ -4,6 +4,8 @@ import { CapflowError } from "../errors.ts";
 import type { InstanceRecord } from "../ports/instance-store.ts";
 import { chooseAccount } from "../routing/choose-account.ts";
 import {
+  accountOfQuota,
+  allAccountsFull,
   markCandidate,
   noChannelError,
   planRoute,
@@ -59,12 +61,15 @@ export async function startInstance(
   const schedule = entrySchedule(initial, now);
   const inputDigest = digestOf(request.input);
   // An undefined channel starts anyway and parks at its first step, as before accounts existed.
+  // A channel start reserves no quota: only an account's own call limits make it pass one over.
   const account =
     channel &&
-    chooseAccount(channel, request.input, {
-      lastAccount: undefined,
-      spreadKey: request.businessKey,
-    });
+    chooseAccount(
+      channel,
+      request.input,
+      { lastAccount: undefined, spreadKey: request.businessKey },
+      { busy: (code) => core.flow.accountSaturated(channel.code, code) },
+    );
   const { instance, created } = await core.store.createInstance({
     id: newId(now),
     channel: request.channel,
@@ -79,7 +84,7 @@ export async function startInstance(
     snapshot: behavior.machine.initial(now),
     nextRunAt: schedule.nextRunAt,
     waitingFor: schedule.waitingFor,
-    ...(account ? { account: account.code } : {}),
+    ...(account && account !== "full" ? { account: account.code } : {}),
     ...traceOfStart(),
     ...(request.upstreamClient === undefined ? {} : { upstreamClient: request.upstreamClient }),
     now,
@@ -116,36 +121,53 @@ async function startProduct(
       (await runtime.behavior(entry.channel, entry.behavior)).definition,
       request.input,
     );
-    const instance = await routedInstance(deps, plan, index, {
-      businessKey: request.businessKey,
-      input: request.input,
-      inputDigest,
-      ...(request.upstreamClient === undefined ? {} : { upstreamClient: request.upstreamClient }),
-    });
-    const result = await core.store.createRoutedInstance(instance);
-    switch (result.outcome) {
-      case "created":
-        emitStarted(core, result.instance);
-        return result.instance;
-      case "existing":
-        checkSameInput(result.instance, inputDigest, `product ${request.product}`);
-        return result.instance;
-      case "quota-exhausted":
-        markCandidate(
-          plan,
-          instance.channel,
-          "quota-exhausted",
-          `${result.quota.scope} has no room in ${result.quota.period}`,
-        );
+    // An account whose own quota is full is passed over for the channel's next account.
+    const fullAccounts = new Set<string>();
+    for (let tryAccount = true; tryAccount; ) {
+      tryAccount = false;
+      const instance = await routedInstance(deps, plan, index, {
+        businessKey: request.businessKey,
+        input: request.input,
+        inputDigest,
+        fullAccounts,
+        ...(request.upstreamClient === undefined ? {} : { upstreamClient: request.upstreamClient }),
+      });
+      if (instance === undefined) {
+        markCandidate(plan, entry.channel, "quota-exhausted", allAccountsFull(fullAccounts));
         break;
-      case "business-key-taken":
-        markCandidate(
-          plan,
-          instance.channel,
-          "ineligible",
-          `business key already used there by instance ${result.instance.id}`,
-        );
-        break;
+      }
+      const result = await core.store.createRoutedInstance(instance);
+      switch (result.outcome) {
+        case "created":
+          emitStarted(core, result.instance);
+          return result.instance;
+        case "existing":
+          checkSameInput(result.instance, inputDigest, `product ${request.product}`);
+          return result.instance;
+        case "quota-exhausted": {
+          const account = accountOfQuota(result.quota.scope, instance);
+          if (account !== undefined) {
+            fullAccounts.add(account);
+            tryAccount = true;
+            break;
+          }
+          markCandidate(
+            plan,
+            instance.channel,
+            "quota-exhausted",
+            `${result.quota.scope} has no room in ${result.quota.period}`,
+          );
+          break;
+        }
+        case "business-key-taken":
+          markCandidate(
+            plan,
+            instance.channel,
+            "ineligible",
+            `business key already used there by instance ${result.instance.id}`,
+          );
+          break;
+      }
     }
   }
   const error = noChannelError(plan);

@@ -16,7 +16,12 @@ export interface RoutingRecord {
   /** Every channel of the product and what it was, in the product's order. */
   candidates: RoutingCandidate[];
   /** The account chosen within the channel, and how. */
-  account?: { code: string; rule: AccountRule };
+  account?: {
+    code: string;
+    rule: AccountRule;
+    /** Accounts the rule would have taken first, passed over (quota full, at their call limit). */
+    skipped?: { account: string; reason: string }[];
+  };
   /** Set on an instance started by failover: the instance it replaces and the channels tried. */
   failover?: { of: string; tried: string[] };
   /** The quota holds taken for this instance. */

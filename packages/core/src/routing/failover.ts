@@ -4,7 +4,14 @@ import type { StepRun } from "../engine/step-run.ts";
 import { isCapflowError } from "../errors.ts";
 import type { InstanceRecord, Transition } from "../ports/instance-store.ts";
 import { mayHaveMovedMoney } from "./quota-effect.ts";
-import { markCandidate, planRoute, type RoutingDeps, routedInstance } from "./route-product.ts";
+import {
+  accountOfQuota,
+  allAccountsFull,
+  markCandidate,
+  planRoute,
+  type RoutingDeps,
+  routedInstance,
+} from "./route-product.ts";
 
 /**
  * Commits a transition into a `failover` step together with the instance that carries the
@@ -36,40 +43,57 @@ export async function commitWithFailover(
   const input = (record.input ?? {}) as Record<string, unknown>;
   const plan = await planRoute(deps, product, input, tried);
   for (let index = 0; index < plan.order.length; index++) {
-    const spawn = await routedInstance(deps, plan, index, {
-      businessKey: record.businessKey,
-      input,
-      inputDigest: record.inputDigest,
-      failover: { of: record.id, tried },
-      upstreamClient: record.upstreamClient ?? null,
-    });
-    try {
-      // The business goes on: the upstream hears how it ends from the next instance.
-      const { notification: _ended, ...ending } = transition;
-      const committed = await core.store.commitTransition({ ...ending, spawn });
-      return {
-        record: committed,
-        emit: async () => {
-          const event: EngineEvent = {
-            type: "instance.failed-over",
-            instanceId: record.id,
-            product: product.code,
-            to: spawn.id,
-            fromChannel: record.channel,
-            toChannel: spawn.channel,
-          };
-          core.emit(event);
-          const started = await core.store.getInstance(spawn.id);
-          if (started) emitStarted(core, started);
-        },
-      };
-    } catch (error) {
-      if (isCapflowError(error, "QUOTA_EXHAUSTED")) {
-        markCandidate(plan, spawn.channel, "quota-exhausted", error.message);
-      } else if (isCapflowError(error, "STORE_UNIQUE_VIOLATION")) {
-        markCandidate(plan, spawn.channel, "ineligible", "business key already used there");
-      } else {
-        throw error;
+    const entry = plan.order[index]!;
+    // An account whose own quota is full is passed over for the channel's next account.
+    const fullAccounts = new Set<string>();
+    for (let tryAccount = true; tryAccount; ) {
+      tryAccount = false;
+      const spawn = await routedInstance(deps, plan, index, {
+        businessKey: record.businessKey,
+        input,
+        inputDigest: record.inputDigest,
+        failover: { of: record.id, tried },
+        upstreamClient: record.upstreamClient ?? null,
+        fullAccounts,
+      });
+      if (spawn === undefined) {
+        markCandidate(plan, entry.channel, "quota-exhausted", allAccountsFull(fullAccounts));
+        break;
+      }
+      try {
+        // The business goes on: the upstream hears how it ends from the next instance.
+        const { notification: _ended, ...ending } = transition;
+        const committed = await core.store.commitTransition({ ...ending, spawn });
+        return {
+          record: committed,
+          emit: async () => {
+            const event: EngineEvent = {
+              type: "instance.failed-over",
+              instanceId: record.id,
+              product: product.code,
+              to: spawn.id,
+              fromChannel: record.channel,
+              toChannel: spawn.channel,
+            };
+            core.emit(event);
+            const started = await core.store.getInstance(spawn.id);
+            if (started) emitStarted(core, started);
+          },
+        };
+      } catch (error) {
+        if (isCapflowError(error, "QUOTA_EXHAUSTED")) {
+          const account = accountOfQuota(String(error.context.scope), spawn);
+          if (account !== undefined) {
+            fullAccounts.add(account);
+            tryAccount = true;
+          } else {
+            markCandidate(plan, spawn.channel, "quota-exhausted", error.message);
+          }
+        } else if (isCapflowError(error, "STORE_UNIQUE_VIOLATION")) {
+          markCandidate(plan, spawn.channel, "ineligible", "business key already used there");
+        } else {
+          throw error;
+        }
       }
     }
   }

@@ -111,7 +111,8 @@ export async function planRoute(
 /**
  * The instance for the `index`-th channel of the plan, with its account, quota reservations and
  * routing record (the candidates tried before it had no room: `quota-exhausted` is set by the
- * caller on `plan.candidates`).
+ * caller on `plan.candidates`). Undefined when every account of the channel that serves this
+ * input is in `fullAccounts`.
  */
 export async function routedInstance(
   deps: RoutingDeps,
@@ -123,8 +124,10 @@ export async function routedInstance(
     inputDigest: string;
     failover?: { of: string; tried: string[] };
     upstreamClient?: string | null;
+    /** Accounts of this channel whose own quota refused this business. */
+    fullAccounts?: ReadonlySet<string>;
   },
-): Promise<NewInstance> {
+): Promise<NewInstance | undefined> {
   const { core, runtime } = deps;
   const entry = plan.order[index]!;
   const now = core.clock.now();
@@ -147,10 +150,16 @@ export async function routedInstance(
     });
     lastAccount = last?.account;
   }
-  const account = chooseAccount(definition, business.input, {
-    lastAccount,
-    spreadKey: plan.customerRef ?? business.businessKey,
-  });
+  const account = chooseAccount(
+    definition,
+    business.input,
+    { lastAccount, spreadKey: plan.customerRef ?? business.businessKey },
+    {
+      ...(business.fullAccounts ? { full: business.fullAccounts } : {}),
+      busy: (code) => core.flow.accountSaturated(entry.channel, code),
+    },
+  );
+  if (account === "full") return undefined;
   const candidates = plan.candidates.map((candidate) => {
     if (candidate.channel === entry.channel) return { ...candidate, state: "chosen" as const };
     return { ...candidate };
@@ -216,6 +225,22 @@ export function noChannelError(plan: RoutePlan): CapflowError {
       context: { product: plan.product.code, candidates: plan.candidates },
     },
   );
+}
+
+/** The account whose own quota `scope` is, when it is this instance's account's; else undefined. */
+export function accountOfQuota(
+  scope: string,
+  instance: Pick<NewInstance, "channel" | "behavior" | "account">,
+): string | undefined {
+  if (instance.account == null) return undefined;
+  return scope === `account:${instance.channel}/${instance.account}/${instance.behavior}`
+    ? instance.account
+    : undefined;
+}
+
+/** Why a channel was left out when each of its accounts serving the input had a full quota. */
+export function allAccountsFull(accounts: ReadonlySet<string>): string {
+  return `every account serving this input has a full quota (${[...accounts].join(", ")})`;
 }
 
 /** Marks a candidate of the plan, e.g. `quota-exhausted` after its quota refused the start. */

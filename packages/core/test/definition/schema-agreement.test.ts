@@ -86,7 +86,7 @@ const channelShapes = {
   ),
   account: shape<AccountDefinition>()(
     [],
-    ["description", "when", "values", "crypto", "tls", "quotas"],
+    ["description", "when", "values", "crypto", "tls", "quotas", "concurrency", "rate"],
   ),
   quotaLimits: shape<QuotaLimits>()([], ["daily", "total"]),
   quotaLimit: shape<QuotaLimit>()([], ["amount", "count"]),

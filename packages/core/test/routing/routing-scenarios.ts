@@ -253,6 +253,96 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
     expect(usage).toMatchObject({ usedAmount: "1000", consumedAmount: "1000", consumedCount: 2 });
   });
 
+  test("accounts: one whose quota is full is not chosen; one at its call limit is passed over while another is free", async () => {
+    const store = await open();
+    const channel = funder("lanbank", {
+      accounts: {
+        "shop-a": {
+          values: { merchantId: "M-A" },
+          quotas: { loan: { daily: { amount: "1000.00", count: 2 } } },
+          rate: { limit: 1, per: "1m" },
+        },
+        "shop-b": {
+          values: { merchantId: "M-B" },
+          quotas: { loan: { total: { count: 2 } } },
+        },
+      },
+    });
+    const world = routingWorld(store, {
+      channels: [channel],
+      behaviors: [
+        loanBehavior("lanbank", {
+          apply: {
+            request: {
+              format: "json",
+              body: { no: "{{input.loanNo}}", mch: "{{account.merchantId}}" },
+            },
+          },
+        }),
+      ],
+      products: [product([{ channel: "lanbank", behavior: "loan", weight: 1 }])],
+    });
+    const start = (n: number, amount = "100.00") =>
+      world.engine.start({
+        product: "cash-loan",
+        businessKey: `L-${n}`,
+        input: { loanNo: `L-${n}`, amount },
+      });
+    // First match: shop-a, twice. Its rate (one call a minute) lets the first call out only.
+    const one = await start(1);
+    const two = await start(2);
+    expect([one.account, two.account]).toEqual(["shop-a", "shop-a"]);
+    await world.engine.runDue({ limit: 10 });
+    const first = world.transport.sent.map((sent) => JSON.parse(sent.body));
+    expect(first).toHaveLength(1);
+    expect(first[0].mch).toBe("M-A");
+    // shop-a is at its call limit in this worker: the next start takes shop-b, and says why.
+    const three = await start(3);
+    expect(three.account).toBe("shop-b");
+    expect(three.routing?.account).toEqual({
+      code: "shop-b",
+      rule: "first-match",
+      skipped: [{ account: "shop-a", reason: "at its concurrency or rate limit" }],
+    });
+    // A minute later shop-a may call again, but its two starts of the day are taken: its quota
+    // passes it over for shop-b, whatever the call limits say.
+    world.clock.advance(61_000);
+    const four = await start(4);
+    expect(four.account).toBe("shop-b");
+    expect(four.routing?.account?.skipped).toEqual([{ account: "shop-a", reason: "quota full" }]);
+    expect(four.routing?.quotas.map((quota) => quota.scope)).toEqual([
+      "account:lanbank/shop-b/loan",
+    ]);
+    // Both accounts full: the channel has no room, the start is refused and nothing is stored.
+    const refused = await start(5).catch((error: unknown) => error);
+    expect(isCapflowError(refused, "ROUTING_NO_CHANNEL")).toBe(true);
+    expect((refused as CapflowError).message).toContain(
+      "lanbank: quota-exhausted (every account serving this input has a full quota (shop-a, shop-b))",
+    );
+    expect(
+      await store.findProductInstance({ product: "cash-loan", businessKey: "L-5" }),
+    ).toBeUndefined();
+    await world.runAll();
+    const sent = world.transport.sent
+      .filter((request) => request.path === "/loan")
+      .map((request) => JSON.parse(request.body))
+      .sort((a, b) => a.no.localeCompare(b.no));
+    expect(sent).toEqual([
+      { no: "L-1", mch: "M-A" },
+      { no: "L-2", mch: "M-A" },
+      { no: "L-3", mch: "M-B" },
+      { no: "L-4", mch: "M-B" },
+    ]);
+    const usage = await store.quotaUsage([
+      { scope: "account:lanbank/shop-a/loan", period: "2026-01-05" },
+      { scope: "account:lanbank/shop-b/loan", period: "total" },
+    ]);
+    expect(usage.map((u) => [u.usedCount, u.consumedCount])).toEqual([
+      [2, 2],
+      [2, 2],
+    ]);
+  });
+
   test("accounts: each instance keeps its account's values and keys, its callbacks included", async () => {
     const store = await open();
     const signed = (secret: string) => ({

@@ -40,6 +40,11 @@ export interface FlowRequest {
    * timeout so a slow but live call keeps its permit. Default: the limiter's (60 s).
    */
   permitTtlMs?: number;
+  /**
+   * The account of the channel the call is made with, when it has limits of its own (a funder's
+   * limit per merchant id): taken after the interface's, under the key `channel#account`.
+   */
+  account?: { code: string; limits: Limits };
 }
 
 export type FlowRejectionReason =
@@ -83,7 +88,8 @@ export type FlowEvent =
  * Admission control around every partner call, in this order:
  * 1. the interface's circuit breaker (an open circuit refuses without touching any counter),
  * 2. the channel's bulkhead in this worker (so a slow channel cannot take every worker slot),
- * 3. the interface's concurrency and rate limits, shared by all workers (key `channel:interface`).
+ * 3. the interface's concurrency and rate limits, shared by all workers (key `channel:interface`),
+ * 4. the account's, when the call is made with an account that has limits (key `channel#account`).
  * A refusal at any stage gives back what earlier stages took. Nothing waits in a queue: a refused
  * call comes back with `retryAfterMs` and the engine delays the step, freeing the worker slot.
  *
@@ -155,35 +161,48 @@ export class FlowControl {
       );
     }
 
-    let permit: Permit | undefined;
-    if (request.limits.concurrency !== undefined || request.limits.rate !== undefined) {
+    const permits: Permit[] = [];
+    const limited = [
+      { key: `${channel}:${request.interface}`, limits: request.limits, what: request.interface },
+      ...(request.account
+        ? [
+            {
+              key: `${channel}#${request.account.code}`,
+              limits: request.account.limits,
+              what: `account ${request.account.code}`,
+            },
+          ]
+        : []),
+    ];
+    for (const { key, limits, what } of limited) {
+      if (limits.concurrency === undefined && limits.rate === undefined) continue;
+      const giveBack = async () => {
+        this.#bulkhead.leave(channel);
+        breaker.cancel(admission.probe);
+        await Promise.all(permits.map((held) => held.release().catch(() => undefined)));
+      };
       try {
         const decision = await this.#limiter.acquire(
-          `${channel}:${request.interface}`,
-          request.limits,
+          key,
+          limits,
           request.permitTtlMs === undefined ? {} : { permitTtlMs: request.permitTtlMs },
         );
         if (!decision.granted) {
-          this.#saturatedUntil.set(
-            `${channel}:${request.interface}`,
-            this.#clock.now() + decision.retryAfterMs,
-          );
-          this.#bulkhead.leave(channel);
-          breaker.cancel(admission.probe);
+          this.#saturatedUntil.set(key, this.#clock.now() + decision.retryAfterMs);
+          await giveBack();
           return this.#refuse(
             decision.reason,
             decision.retryAfterMs,
             new CapflowError(
               "LIMITER_REJECTED",
-              `${channel} ${request.interface} is at its ${decision.reason} limit; the call was not sent and will be retried`,
+              `${channel} ${what} is at its ${decision.reason} limit; the call was not sent and will be retried`,
               { context: { ...context, reason: decision.reason } },
             ),
           );
         }
-        permit = decision.permit;
+        permits.push(decision.permit);
       } catch (error) {
-        this.#bulkhead.leave(channel);
-        breaker.cancel(admission.probe);
+        await giveBack();
         // Calling the partner without limits could break what the funder allows: delay instead.
         if (isCapflowError(error, "LIMITER_UNAVAILABLE")) {
           return this.#refuse(
@@ -204,10 +223,12 @@ export class FlowControl {
         this.#bulkhead.leave(channel);
         if (outcome === "not-sent") breaker.cancel(admission.probe);
         else breaker.record(outcome, admission.probe);
-        try {
-          await permit?.release();
-        } catch (error) {
-          this.#emit({ type: "permit.release-failed", ...context, error });
+        for (const permit of permits) {
+          try {
+            await permit.release();
+          } catch (error) {
+            this.#emit({ type: "permit.release-failed", ...context, error });
+          }
         }
       },
     };
@@ -225,6 +246,15 @@ export class FlowControl {
    */
   saturated(channel: string, interfaceName: string): boolean {
     const until = this.#saturatedUntil.get(`${channel}:${interfaceName}`);
+    return until !== undefined && until > this.#clock.now();
+  }
+
+  /**
+   * Whether the account's own concurrency or rate limit refused a call in this worker and the
+   * wait it named has not passed: routing then prefers another account of the channel.
+   */
+  accountSaturated(channel: string, account: string): boolean {
+    const until = this.#saturatedUntil.get(`${channel}#${account}`);
     return until !== undefined && until > this.#clock.now();
   }
 

@@ -11,7 +11,7 @@ import type { FlowRequest } from "./flow-control.ts";
 /** Bulkhead of a channel that does not set one. */
 export const defaultBulkhead = 16;
 
-type InterfaceFlow = Omit<FlowRequest, "channel" | "interface" | "bulkhead">;
+type InterfaceFlow = Omit<FlowRequest, "channel" | "interface" | "bulkhead" | "account">;
 
 // Definitions are immutable once loaded: derive each interface's part once, and keep handing out
 // the same breaker settings object so FlowControl recognises it without comparing contents.
@@ -21,8 +21,13 @@ const derived = new WeakMap<InterfaceDefinition, InterfaceFlow>();
  * The flow-control request for a call to `channel.interfaces[interfaceName]`, from the definitions:
  * its limits, the channel's bulkhead, its breaker, and a permit TTL above the call's longest
  * duration (connect + response timeout, plus a margin), so a live call never outlives its permit.
+ * With `account`, the limits of that account of the channel apply too.
  */
-export function flowRequestFor(channel: ChannelDefinition, interfaceName: string): FlowRequest {
+export function flowRequestFor(
+  channel: ChannelDefinition,
+  interfaceName: string,
+  account?: string | null,
+): FlowRequest {
   const definition = channel.interfaces[interfaceName];
   if (definition === undefined) {
     throw new RangeError(`channel ${channel.code} has no interface "${interfaceName}"`);
@@ -37,7 +42,25 @@ export function flowRequestFor(channel: ChannelDefinition, interfaceName: string
     interface: interfaceName,
     bulkhead: channel.bulkhead ?? defaultBulkhead,
     ...flow,
+    ...accountFlow(channel, account),
   };
+}
+
+/** An account's own limits (the funder's per merchant id), when it has any. */
+function accountFlow(
+  channel: ChannelDefinition,
+  code: string | null | undefined,
+): Pick<FlowRequest, "account"> {
+  const account = code == null ? undefined : channel.accounts?.[code];
+  if (account === undefined || (account.concurrency === undefined && account.rate === undefined)) {
+    return {};
+  }
+  const limits: Limits = {};
+  if (account.concurrency !== undefined) limits.concurrency = account.concurrency;
+  if (account.rate !== undefined) {
+    limits.rate = { limit: account.rate.limit, windowMs: parseDuration(account.rate.per) };
+  }
+  return { account: { code: code!, limits } };
 }
 
 function interfaceFlow(definition: InterfaceDefinition): InterfaceFlow {

@@ -55,6 +55,32 @@ describe("FlowControl", () => {
     expect((await flow.enter({ ...apply, limits: { concurrency: 1 } })).admitted).toBe(true);
   });
 
+  test("an account's own limit applies across interfaces; a refusal gives the interface permit back", async () => {
+    const limiter = new RecordingLimiter();
+    const clock = new ManualClock(0);
+    const flow = new FlowControl({ limiter, clock });
+    const shopA = { code: "shop-a", limits: { concurrency: 1 } };
+    const query = { channel: "acme", interface: "loan.query", bulkhead: 4 } as const;
+    const first = await flow.enter({ ...apply, bulkhead: 4, limits: {}, account: shopA });
+    expect(first.admitted).toBe(true);
+    // Another interface, the same account: refused by the account's limit, nothing kept.
+    const refused = await flow.enter({ ...query, limits: { concurrency: 1 }, account: shopA });
+    expect(refused).toMatchObject({ admitted: false, reason: "concurrency" });
+    if (refused.admitted) return;
+    expect(refused.error.message).toContain("acme account shop-a is at its concurrency limit");
+    expect(limiter.acquired - limiter.released).toBe(1);
+    expect(flow.inFlight("acme")).toBe(1);
+    expect(flow.accountSaturated("acme", "shop-a")).toBe(true);
+    expect(flow.accountSaturated("acme", "shop-b")).toBe(false);
+    // The interface's own permit went back: another account's call to it goes out.
+    const other = { code: "shop-b", limits: { concurrency: 1 } };
+    expect(
+      (await flow.enter({ ...query, limits: { concurrency: 1 }, account: other })).admitted,
+    ).toBe(true);
+    clock.advance(refused.retryAfterMs + 1);
+    expect(flow.accountSaturated("acme", "shop-a")).toBe(false);
+  });
+
   test("a full bulkhead refuses quickly with a short retry, without touching the limiter", async () => {
     const limiter = new RecordingLimiter();
     const flow = new FlowControl({ limiter, bulkheadRetryAfterMs: 50 });
