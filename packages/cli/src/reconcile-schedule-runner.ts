@@ -2,25 +2,33 @@ import { resolve } from "node:path";
 import { describeCounts, loadStatementsOrThrow, ReconcileSchedule } from "@capflow/reconcile";
 import type { CapflowDatabase } from "@capflow/store-knex";
 import type { CliContext } from "./cli-context.ts";
+import { reconciliationAlertMonitor } from "./reconcile-alerts-option.ts";
 import type { WorkerReporter } from "./worker-report.ts";
 
 /**
- * `capflow worker --statements <dir>`: the statements of the folder that have a `schedule`,
- * reconciled daily after each funder's cut-off by whichever worker gets there first (one node at
- * a time), each run or failure reported as a line.
+ * `capflow worker --statements <dir>` and `capflow serve --statements <dir>`: the statements of
+ * the folder that have a `schedule`, reconciled daily after each funder's cut-off by whichever
+ * node gets there first (one at a time), each run or failure reported as a line; with
+ * `--alerts <file>`, differences go to its `reconciliation` rules' sinks.
  */
 export async function startReconcileSchedule(
   db: CapflowDatabase,
   dir: string,
   context: CliContext,
   report: Pick<WorkerReporter, "note">,
+  alertsFile?: string,
 ): Promise<ReconcileSchedule> {
   const baseDir = resolve(context.cwd, dir);
   const statements = await loadStatementsOrThrow(baseDir);
+  const alerts =
+    alertsFile === undefined
+      ? undefined
+      : await reconciliationAlertMonitor(db, alertsFile, context.cwd);
   const schedule = new ReconcileSchedule({
     db,
     statements,
     baseDir,
+    ...(alerts === undefined ? {} : { alerts }),
     onRun(event) {
       const name = `${event.statement.channel}/${event.statement.code} ${event.businessDate}`;
       if ("error" in event) {

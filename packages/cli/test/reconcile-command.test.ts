@@ -1,4 +1,7 @@
+import { createHmac } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { yesterdayIn } from "@capflow/reconcile";
@@ -221,4 +224,123 @@ describe("capflow reconcile", () => {
       });
     },
   );
+
+  describe.skipIf(!databaseUrl)("with --alerts, on PostgreSQL", () => {
+    let db: Awaited<ReturnType<typeof openTestPostgres>>;
+    let dir: string;
+    let robot: Server;
+    const received: { headers: Record<string, unknown>; raw: string }[] = [];
+    beforeAll(async () => {
+      db = await openTestPostgres();
+      dir = await mkdtemp(join(tmpdir(), "capflow-reconcile-alerts-"));
+      await writeFile(join(dir, "lanbank.loan.statement.json"), JSON.stringify(statement));
+      await writeFile(
+        join(dir, "lanbank-loan-20261205.csv"),
+        "outOrderNo,amount,status\nL001,1500.00,SUCCESS\nL404,20.00,SUCCESS\n",
+      );
+      await insertInstance(db, {
+        channel: "lanbank",
+        behavior: "loan",
+        businessKey: "L001",
+        input: { amount: "1500.00" },
+        context: {},
+        status: "succeeded",
+        updatedAt: "2026-12-05T12:00:00+08:00",
+      });
+      robot = createServer((request, response) => {
+        let raw = "";
+        request.on("data", (chunk) => {
+          raw += chunk;
+        });
+        request.on("end", () => {
+          received.push({ headers: request.headers, raw });
+          response.end("{}");
+        });
+      });
+      await new Promise<void>((done) => robot.listen(0, "127.0.0.1", done));
+      const url = `http://127.0.0.1:${(robot.address() as AddressInfo).port}/hook`;
+      await writeFile(join(dir, "pager.secret"), "s3cret-of-the-pager");
+      await writeFile(
+        join(dir, "alerts.json"),
+        JSON.stringify({
+          rules: [{ name: "statements", kind: "reconciliation" }],
+          sinks: [{ name: "pager", kind: "webhook", url, secret: "file:pager.secret" }],
+        }),
+      );
+    });
+    afterAll(async () => {
+      await new Promise((done) => robot?.close(done));
+      await db?.drop();
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+    const database = () => ["--database-url", databaseUrl!, "--schema", db.schema];
+
+    test("run sends the differences once, signed; resolving the last one resolves the alert", async () => {
+      const args = ["reconcile", "run", "--channel", "lanbank", "--date", "2026-12-05"];
+      const alerts = ["--definitions", dir, "--alerts", join(dir, "alerts.json")];
+      const first = await runCapflow(...args, ...alerts, "--json", ...database());
+      expect(first.stderr).toBe("");
+      const run = JSON.parse(first.stdout) as { id: string; fileDigest: string };
+      expect(received).toHaveLength(1);
+      const { headers, raw } = received[0]!;
+      expect(headers["x-capflow-signature"]).toBe(
+        `v1=${createHmac("sha256", "s3cret-of-the-pager").update(`${headers["x-capflow-timestamp"]}.${raw}`).digest("hex")}`,
+      );
+      expect(JSON.parse(raw)).toMatchObject({
+        type: "alert.firing",
+        alert: {
+          rule: "statements",
+          subject: `lanbank/loan-daily 2026-12-05 sha256:${run.fileDigest.slice(0, 12)}`,
+          details: { run: run.id, open: { "missing-ours": 1 } },
+        },
+      });
+      await runCapflow(...args, ...alerts, ...database());
+      expect(received).toHaveLength(1);
+
+      const shown = await runCapflow("reconcile", "show", run.id, "--json", ...database());
+      const difference = JSON.parse(shown.stdout.trim().split("\n")[1]!).difference;
+      const resolved = await runCapflow(
+        "reconcile",
+        "resolve",
+        difference.id,
+        "--reason",
+        "a test loan of the bank's",
+        "--by",
+        "ops-li",
+        "--alerts",
+        join(dir, "alerts.json"),
+        ...database(),
+      );
+      expect(resolved.stderr).toBe("");
+      expect(received.map(({ raw: body }) => JSON.parse(body).type)).toEqual([
+        "alert.firing",
+        "alert.resolved",
+      ]);
+    });
+
+    test("an alerts file that is not one says what to fix", async () => {
+      await writeFile(
+        join(dir, "bad-alerts.json"),
+        JSON.stringify({ rules: [{ name: "x", kind: "stuck", above: 0 }], sinks: [] }),
+      );
+      const bad = await runCapflow(
+        "reconcile",
+        "run",
+        "--channel",
+        "lanbank",
+        "--date",
+        "2026-12-05",
+        "--definitions",
+        dir,
+        "--alerts",
+        join(dir, "bad-alerts.json"),
+        ...database(),
+      );
+      expect(bad.exitCode).toBe(1);
+      expect(bad.stderr).toContain('no rule has kind "reconciliation"');
+      const alone = await runCapflow("worker", "--alerts", join(dir, "alerts.json"), ...database());
+      expect(alone.exitCode).toBe(1);
+      expect(alone.stderr).toContain("--alerts goes with --statements");
+    });
+  });
 });

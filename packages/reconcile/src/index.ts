@@ -57,6 +57,7 @@ export {
   runReconciliation,
   yesterdayIn,
 } from "./run-reconciliation.ts";
+export { reconciliationAlerts, reconciliationSubject } from "./reconciliation-alerts.ts";
 export {
   ReconcileSchedule,
   type ReconcileScheduleOptions,

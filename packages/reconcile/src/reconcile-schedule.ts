@@ -1,3 +1,4 @@
+import type { AlertMonitor } from "@capflow/core";
 import type { CapflowDatabase } from "@capflow/store-knex";
 import { DateTime } from "luxon";
 import type { FetchStatementOptions } from "./fetch-statement.ts";
@@ -12,6 +13,8 @@ export interface ReconcileScheduleOptions extends FetchStatementOptions {
   /** How often to look whether a statement is due. Default one minute. */
   checkEveryMs?: number;
   now?: () => Date;
+  /** Alerts for the runs' differences (see `RunReconciliationOptions.alerts`). */
+  alerts?: Pick<AlertMonitor, "evaluate">;
   /** Each run made, reused, or failed (`error`), for logs and alerts. */
   onRun?: (event: ScheduledRunEvent) => void;
 }

@@ -489,6 +489,33 @@ export class ReconcileStore {
   }
 
   /**
+   * The latest completed run of each statement and date that still has unresolved differences,
+   * with how many are open per kind (what reconciliation alerts are about). A later run of the
+   * date without differences, or every difference resolved, takes a date off this list.
+   */
+  async openRuns(): Promise<{ run: RunRecord; open: Partial<Record<DifferenceKind, number>> }[]> {
+    const found = await this.#knex.raw(
+      `WITH latest AS (
+         SELECT DISTINCT ON (channel, statement, business_date) *
+         FROM ${this.#t.runs} WHERE state = 'completed'
+         ORDER BY channel, statement, business_date, finished_at DESC, id
+       )
+       SELECT l.*, o.open FROM latest l
+       JOIN LATERAL (
+         SELECT jsonb_object_agg(kind, n) AS open FROM (
+           SELECT kind, count(*)::int AS n FROM ${this.#t.differences}
+           WHERE run_id = l.id AND resolved_at IS NULL GROUP BY kind
+         ) k
+       ) o ON o.open IS NOT NULL
+       ORDER BY l.business_date, l.channel, l.statement`,
+    );
+    return (found.rows as Record<string, unknown>[]).map((row) => ({
+      run: toRun(row),
+      open: row.open as Partial<Record<DifferenceKind, number>>,
+    }));
+  }
+
+  /**
    * Marks a difference resolved by an operator with a reason, once: resolving a resolved one is
    * refused (`STORE_CONFLICT`) rather than overwriting who resolved it and why.
    */

@@ -1,4 +1,4 @@
-import { CapflowError } from "@capflow/core";
+import { type AlertMonitor, CapflowError } from "@capflow/core";
 import type { CapflowDatabase } from "@capflow/store-knex";
 import { DateTime } from "luxon";
 import { formatMinor } from "./amount.ts";
@@ -23,6 +23,12 @@ export interface RunReconciliationOptions extends FetchStatementOptions {
   staleAfterMs?: number;
   /** Called with each run's differences once it completes (alerts). Not called for a reused run. */
   onDifferences?: (run: RunRecord, differences: DifferenceRecord[]) => Promise<void> | void;
+  /**
+   * The alert monitor (with `reconciliation: reconciliationAlerts(db)`): its `reconciliation`
+   * rules are evaluated after each run, made or reused, so differences are sent at once and an
+   * earlier file's alert resolves when this one has none.
+   */
+  alerts?: Pick<AlertMonitor, "evaluate">;
   now?: () => Date;
 }
 
@@ -74,8 +80,12 @@ export async function runReconciliation(
       now: now(),
       staleAfterMs: options.staleAfterMs ?? 30 * 60_000,
     });
-    if (begun.existing) return { run: begun.run, reused: true };
+    if (begun.existing) {
+      await options.alerts?.evaluate({ kinds: ["reconciliation"] });
+      return { run: begun.run, reused: true };
+    }
     const runId = begun.run.id;
+    let run: RunRecord;
     try {
       const reader = new StatementReader(
         statement,
@@ -123,7 +133,7 @@ export async function runReconciliation(
       const previous = await store.previousRun(begun.run);
       const comparison =
         previous === undefined ? undefined : await store.compare(runId, previous.id);
-      const run = await store.completeRun(runId, {
+      run = await store.completeRun(runId, {
         lineCount: totals.lines.count,
         counts,
         totals: { declared, lines: counted },
@@ -131,10 +141,6 @@ export async function runReconciliation(
         ...(comparison === undefined ? {} : { comparison }),
         now: now(),
       });
-      if (options.onDifferences !== undefined) {
-        await options.onDifferences(run, await store.listDifferences(run.id, { limit: 10_000 }));
-      }
-      return { run, reused: false };
     } catch (error) {
       const failure = error instanceof CapflowError ? error : undefined;
       await store
@@ -149,6 +155,12 @@ export async function runReconciliation(
         .catch(() => {});
       throw error;
     }
+    // The run is stored: what follows tells others, and never turns it into a failed run.
+    if (options.onDifferences !== undefined) {
+      await options.onDifferences(run, await store.listDifferences(run.id, { limit: 10_000 }));
+    }
+    await options.alerts?.evaluate({ kinds: ["reconciliation"] });
+    return { run, reused: false };
   } finally {
     await fetched.release();
   }

@@ -14,10 +14,12 @@ import {
   type StatementDefinition,
   yesterdayIn,
 } from "@capflow/reconcile";
+import type { CapflowDatabase } from "@capflow/store-knex";
 import type { CliContext } from "../cli-context.ts";
 import type { CapflowCommand } from "../command.ts";
 import { plural } from "../plural.ts";
 import { positiveInteger } from "../positive-integer.ts";
+import { alertsOptionHelp, reconciliationAlertMonitor } from "../reconcile-alerts-option.ts";
 import { textTable } from "../text-table.ts";
 import { addDatabaseOptions, type DatabaseOptions, withDatabase } from "./database-options.ts";
 
@@ -27,6 +29,7 @@ interface RunOptions extends DatabaseOptions {
   statement?: string;
   date?: string;
   file?: string;
+  alerts?: string;
   json?: boolean;
 }
 
@@ -42,6 +45,7 @@ interface ShowOptions extends DatabaseOptions {
 interface ResolveOptions extends DatabaseOptions {
   reason: string;
   by?: string;
+  alerts?: string;
   json?: boolean;
 }
 
@@ -70,6 +74,7 @@ export const reconcileCommand: CapflowCommand = {
         )
         .option("--file <path>", "read this file instead of fetching from the statement's source")
         .option("--definitions <dir>", "the folder with the *.statement.json files", "definitions")
+        .option("--alerts <file>", alertsOptionHelp)
         .option("--json", "the run as one JSON object"),
     ).action((options: RunOptions) =>
       withDatabase(options, context, (db) => runCommand(db, options, context)),
@@ -97,6 +102,10 @@ export const reconcileCommand: CapflowCommand = {
         .description("mark a difference resolved, saying why (once; who and why are kept)")
         .requiredOption("--reason <text>", "why the difference needs nothing more")
         .option("--by <operator>", "who resolves it (default: the system user name)")
+        .option(
+          "--alerts <file>",
+          "alert rules and sinks (JSON): resolves the run's alert once none of its differences is open",
+        )
         .option("--json", "the difference as one JSON object"),
     ).action((difference: string, options: ResolveOptions) =>
       withDatabase(options, context, async (db) => {
@@ -106,6 +115,10 @@ export const reconcileCommand: CapflowCommand = {
           reason: options.reason,
           now: new Date(),
         });
+        if (options.alerts !== undefined) {
+          const alerts = await reconciliationAlertMonitor(db, options.alerts, context.cwd);
+          await alerts.evaluate({ kinds: ["reconciliation"] });
+        }
         if (options.json) context.out(`${JSON.stringify(resolved)}\n`);
         else
           context.out(
@@ -117,7 +130,7 @@ export const reconcileCommand: CapflowCommand = {
 };
 
 async function runCommand(
-  db: Parameters<typeof runReconciliation>[0]["db"],
+  db: CapflowDatabase,
   options: RunOptions,
   context: CliContext,
 ): Promise<void> {
@@ -130,6 +143,9 @@ async function runCommand(
     businessDate,
     baseDir: dir,
     startedBy: userInfo().username,
+    ...(options.alerts === undefined
+      ? {}
+      : { alerts: await reconciliationAlertMonitor(db, options.alerts, context.cwd) }),
     ...(options.file === undefined ? {} : { file: resolve(context.cwd, options.file) }),
   });
   if (options.json) {

@@ -37,6 +37,7 @@ import {
   notificationsFromOptions,
 } from "../notify-options.ts";
 import { positiveInteger } from "../positive-integer.ts";
+import { alertsOptionHelp } from "../reconcile-alerts-option.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { createWorkerReporter, eventsNamingAnInstance, type LogFormat } from "../worker-report.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
@@ -56,6 +57,7 @@ interface WorkerCommandOptions extends DatabaseOptions, ExtensionOptions, Notify
   logFormat: LogFormat;
   exitWhenIdle?: boolean;
   statements?: string;
+  alerts?: string;
 }
 
 /**
@@ -122,6 +124,7 @@ export const workerCommand: CapflowCommand = {
             "--statements <dir>",
             "also reconcile the scheduled *.statement.json of this folder, daily after each funder's cut-off (one node at a time)",
           )
+          .option("--alerts <file>", `with --statements: ${alertsOptionHelp}`)
           .option(
             "--exit-when-idle",
             "stop once no instance is due (for batch runs and tests); waiting instances stay waiting",
@@ -260,10 +263,16 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
         `stuck-order monitor: ${error instanceof Error ? error.message : String(error)}\n`,
       ),
     );
+    if (options.alerts !== undefined && options.statements === undefined) {
+      throw new CapflowError(
+        "CONFIG_INVALID",
+        "--alerts goes with --statements: it sends the scheduled reconciliations' differences",
+      );
+    }
     const schedule =
       options.statements === undefined
         ? undefined
-        : await startReconcileSchedule(db, options.statements, context, report);
+        : await startReconcileSchedule(db, options.statements, context, report, options.alerts);
     const timers: NodeJS.Timeout[] = [];
     timers.push(setInterval(() => report.minute(), summaryEveryMs));
     if (options.exitWhenIdle) {

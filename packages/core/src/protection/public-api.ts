@@ -16,6 +16,7 @@ export {
   type AlertMonitorOptions,
   type AlertRound,
   type ExpiringCertificate,
+  type OpenReconciliation,
   type SinkSender,
 } from "./alerts/alert-monitor.ts";
 export {

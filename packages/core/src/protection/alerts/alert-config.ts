@@ -52,6 +52,14 @@ export type AlertRule =
       above: number;
     })
   | (RuleBase & {
+      /**
+       * Statements whose latest run of a business date left differences unresolved, one alert per
+       * statement, date and file (conditions from `AlertMonitorOptions.reconciliation`).
+       */
+      kind: "reconciliation";
+      channel?: string;
+    })
+  | (RuleBase & {
       /** Raised by another part (queued starts expired): resolved after `clearAfter` without a new one. */
       kind: "raised";
       clearAfter?: Duration;

@@ -23,6 +23,18 @@ export interface ExpiringCertificate {
   message: string;
 }
 
+/**
+ * A statement whose latest run of a business date left differences unresolved, for the
+ * `reconciliation` rule (`reconciliationAlerts` of `@capflow/reconcile` gives these).
+ */
+export interface OpenReconciliation {
+  channel: string;
+  /** One per statement, date and file: `lanbank/loan-daily 2026-12-05 sha256:4f1c2a9e0b7d`. */
+  subject: string;
+  summary: string;
+  details: Record<string, unknown>;
+}
+
 export interface AlertMonitorOptions {
   config: AlertsConfig;
   store: AlertStore;
@@ -35,6 +47,8 @@ export interface AlertMonitorOptions {
   outbox?: { outboxBacklog(): Promise<{ failed: number; pending: number }> };
   /** For `certificate-expiry` rules. */
   certificates?: (withinDays: number) => Promise<ExpiringCertificate[]>;
+  /** For `reconciliation` rules: every open reconciliation now. */
+  reconciliation?: () => Promise<OpenReconciliation[]>;
   send?: SinkSender;
   /** Time between `run` rounds. Default 30 s. */
   intervalMs?: number;
@@ -147,12 +161,18 @@ export class AlertMonitor {
     await this.#pending;
   }
 
-  /** Evaluates every rule once: fires, resolves, and re-sends alerts due a reminder. */
-  async evaluate(): Promise<AlertRound> {
+  /**
+   * Evaluates every rule once (or only rules of the given kinds, e.g. `reconciliation` right after
+   * a run): fires, resolves, and re-sends alerts due a reminder.
+   */
+  async evaluate(only?: { kinds?: readonly AlertRule["kind"][] }): Promise<AlertRound> {
     await this.settled();
     const round: AlertRound = { fired: [], resolved: [], notifications: 0 };
     const now = this.#options.clock.now();
-    for (const rule of this.#rules) {
+    const rules = this.#rules.filter(
+      (rule) => only?.kinds === undefined || only.kinds.includes(rule.kind),
+    );
+    for (const rule of rules) {
       const conditions = await this.#conditions(rule, now);
       if (conditions === undefined) continue;
       const firing = new Set<string>();
@@ -175,7 +195,7 @@ export class AlertMonitor {
     }
     // Reminders for alerts still firing.
     for (const alert of await this.#options.store.listAlerts({ status: "firing", limit: 1000 })) {
-      const rule = this.#rules.find((candidate) => candidate.name === alert.rule);
+      const rule = rules.find((candidate) => candidate.name === alert.rule);
       if (!rule) continue;
       const every = parseDuration(rule.repeatEvery ?? "4h");
       if (alert.lastNotifiedAt !== null && alert.lastNotifiedAt + every <= now) {
@@ -271,6 +291,17 @@ export class AlertMonitor {
             summary: e.message,
             details: { withinDays: rule.withinDays },
           })),
+          clears: (subject) => !subjects.has(subject),
+        };
+      }
+      case "reconciliation": {
+        if (!this.#options.reconciliation) return undefined;
+        const open = (await this.#options.reconciliation()).filter(
+          (r) => !rule.channel || r.channel === rule.channel,
+        );
+        const subjects = new Set(open.map((r) => r.subject));
+        return {
+          firing: open.map((r) => ({ subject: r.subject, summary: r.summary, details: r.details })),
           clears: (subject) => !subjects.has(subject),
         };
       }
