@@ -70,7 +70,11 @@ export function commitStatement(
          ELSE ${nextRunAt()} END`,
     );
   }
-  sets.push(`version = version + 1, updated_at = ${param(timeParam(transition.now))}`);
+  sets.push(
+    transition.keepUpdatedAt
+      ? "version = version + 1"
+      : `version = version + 1, updated_at = ${param(timeParam(transition.now))}`,
+  );
 
   // Tagged with the log id, so recovery can find this statement in pg_stat_activity.
   // Placeholders are bound in the order they are made: make them in the order of the text.

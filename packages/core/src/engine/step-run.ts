@@ -74,7 +74,8 @@ export class StepRun {
   }
 
   /**
-   * Records that an attempt is about to be sent (compare-and-set, keeping the lease). Throws
+   * Records that an attempt is about to be sent (compare-and-set, keeping the lease and the
+   * instance's `updatedAt`). Throws
    * `STORE_CONFLICT` if another worker moved the instance: then nothing may be sent.
    */
   async recordIntent(intent: InFlightCall, tries: number): Promise<void> {
@@ -95,6 +96,8 @@ export class StepRun {
       },
       keepLease: true,
       leaseUntil: now + this.engine.leaseMs,
+      // A mark before the send, not progress: and the row is updated in place (see the port).
+      keepUpdatedAt: true,
     });
   }
 

@@ -303,7 +303,7 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
       if (value !== undefined) (next as unknown as Record<string, unknown>)[key] = value;
     }
     next.version = record.version + 1;
-    next.updatedAt = transition.now;
+    if (!transition.keepUpdatedAt) next.updatedAt = transition.now;
     if (!transition.keepLease) {
       next.leaseOwner = null;
       next.leaseUntil = null;

@@ -294,6 +294,13 @@ export interface Transition {
    * another worker claim the instance while this one still works on it.
    */
   leaseUntil?: number;
+  /**
+   * Leaves `updatedAt` as it was: the commit is a mark on the way (the intent before a call), not
+   * a change an operator sees as progress. On PostgreSQL the row is then updated in place (a HOT
+   * update: `updated_at` is indexed, the columns such a mark changes are not), with no new index
+   * entries. Default false.
+   */
+  keepUpdatedAt?: boolean;
 }
 
 export interface InstanceChanges {

@@ -15,6 +15,7 @@ import { inboxPerCallbackMigration } from "./0015_inbox_per_callback.ts";
 import { dueNotificationsMigration } from "./0016_due_notifications.ts";
 import { consoleMigration } from "./0019_console.ts";
 import { queryCacheMigration } from "./0021_query_cache.ts";
+import { instancesRoomForUpdatesMigration } from "./0022_instances_room_for_updates.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -36,4 +37,5 @@ export const migrations: readonly Migration[] = [
   dueNotificationsMigration,
   consoleMigration,
   queryCacheMigration,
+  instancesRoomForUpdatesMigration,
 ];

@@ -140,6 +140,28 @@ export function describeInstanceStoreContract(
       expect(await store.history(instance.id)).toHaveLength(1);
     });
 
+    test("a commit with keepUpdatedAt changes the row and its version, not its updatedAt", async () => {
+      const { instance } = await store.createInstance(newInstance());
+      const marked = await store.commitTransition({
+        instanceId: instance.id,
+        expectedVersion: instance.version,
+        now: t0 + 7,
+        changes: {
+          attempt: 1,
+          inFlight: { step: "apply", attempt: 1, serial: "S-1", startedAt: t0 + 7 },
+        },
+        log: { step: "apply", attempt: 1, event: "intent", startedAt: t0 + 7, durationMs: 0 },
+        keepLease: true,
+        keepUpdatedAt: true,
+      });
+      expect(marked.version).toBe(instance.version + 1);
+      expect(marked.inFlight?.serial).toBe("S-1");
+      expect(marked.updatedAt).toBe(t0);
+      expect((await store.getInstance(instance.id))?.updatedAt).toBe(t0);
+      const moved = await commit(marked, { step: "wait" }, t0 + 9);
+      expect(moved.updatedAt).toBe(t0 + 9);
+    });
+
     test("two commits of the same version: exactly one wins", async () => {
       const { instance } = await store.createInstance(newInstance());
       const outcomes = await Promise.allSettled([
