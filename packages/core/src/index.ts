@@ -159,6 +159,15 @@ export {
   cmsVerify,
 } from "./crypto/cms/cms-signed-data.ts";
 export {
+  type CertificatePathOptions,
+  type CertificatePathResult,
+  verifyCertificatePath,
+} from "./crypto/certificates/certificate-path.ts";
+export {
+  type CertificatePin,
+  certificatePinProblem,
+} from "./crypto/certificates/certificate-pin.ts";
+export {
   type ContentCipher,
   type ContentCipherName,
   createContentCipher,

@@ -130,7 +130,11 @@ function secretReferences(channel: ChannelDefinition): { pointer: string; ref: s
   const visit = (value: unknown, path: (string | number)[]) => {
     if (typeof value === "string") {
       const key = path.at(-1);
-      const referenceKey = key === "ref" || key === "clientCertificate" || typeof key === "number";
+      const referenceKey =
+        key === "ref" ||
+        key === "certificate" ||
+        key === "clientCertificate" ||
+        typeof key === "number";
       const scheme = referenceScheme(value);
       if (referenceKey && scheme !== undefined && scheme !== "http" && scheme !== "https") {
         found.push({ pointer: toPointer(path), ref: value });

@@ -85,4 +85,22 @@ describe("checking a channel's keys and certificates before a push", () => {
     const late = await check(channel(tls), notAfter + 86_400_000);
     expect(late[0]?.message).toContain("expired on 2027-03-01");
   });
+
+  test("a signing key's certificate and the trust anchors are checked for expiry too", async () => {
+    await writeFile(join(dir, "platform.key"), platform.privatePem);
+    const keys = {
+      signing: { ref: "file:platform.key", certificate: "file:bank-ca.pem" },
+      verifying: [{ ref: "file:bank-ca.pem" }],
+      trust: { anchors: [{ ref: "file:bank-ca.pem" }] },
+    };
+    const problems = await check(channel(undefined, keys), notAfter - 10 * 86_400_000);
+    expect(problems.filter((p) => p.code === "certificate-expiring").map((p) => p.pointer)).toEqual(
+      [
+        "/crypto/options/keys/signing/certificate",
+        "/crypto/options/keys/verifying/0/ref",
+        "/crypto/options/keys/trust/anchors/0/ref",
+      ],
+    );
+    expect(problems.filter((p) => p.code !== "certificate-expiring")).toEqual([]);
+  });
 });

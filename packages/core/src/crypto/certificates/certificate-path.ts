@@ -18,7 +18,10 @@ export interface CertificatePathOptions {
   at: Date;
 }
 
-export type CertificatePathResult = { ok: true } | { ok: false; reason: string };
+/** On success, the dates between which every certificate of the path is valid. */
+export type CertificatePathResult =
+  | { ok: true; validFrom: Date; validTo: Date }
+  | { ok: false; reason: string };
 
 const engine = new Sm2CryptoEngine();
 
@@ -34,7 +37,7 @@ export async function verifyCertificatePath(
   if (options.trustAnchors.some((anchor) => anchor.raw.equals(der))) {
     const at = options.at.getTime();
     return leaf.notBefore.value.getTime() <= at && at <= leaf.notAfter.value.getTime()
-      ? { ok: true }
+      ? { ok: true, validFrom: leaf.notBefore.value, validTo: leaf.notAfter.value }
       : {
           ok: false,
           reason: "the certificate is not valid at this time (expired or not yet valid)",
@@ -47,8 +50,13 @@ export async function verifyCertificatePath(
   });
   try {
     const result = await chain.verify({}, engine);
+    const path = result.certificatePath ?? [leaf];
     return result.result
-      ? { ok: true }
+      ? {
+          ok: true,
+          validFrom: new Date(Math.max(...path.map((item) => item.notBefore.value.getTime()))),
+          validTo: new Date(Math.min(...path.map((item) => item.notAfter.value.getTime()))),
+        }
       : {
           ok: false,
           reason: `the certificate does not chain to a trust anchor: ${result.resultMessage}`,

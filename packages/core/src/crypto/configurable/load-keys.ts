@@ -1,9 +1,14 @@
 import type { ErrorContext } from "../../errors.ts";
+import {
+  createTrustedCertificates,
+  type TrustedCertificates,
+} from "../certificates/trusted-certificates.ts";
 import { configInvalid } from "../failures.ts";
 import type { CryptoHandlerDeps } from "../handler-registry.ts";
 import {
   type KeyFamily,
   type KeyLoadContext,
+  loadCertificate,
   loadPrivateKey,
   loadPublicKey,
   loadSecretKey,
@@ -20,6 +25,8 @@ export interface LoadedKeys {
   secret: SecretKey | undefined;
   contentKey: SecretKey | undefined;
   resourceKey: SecretKey | undefined;
+  /** `keys.trust`: checks the certificates of `verifying` (path, dates, pin). */
+  trust: TrustedCertificates | undefined;
 }
 
 /** Resolves and parses every configured key; the only place the handler touches secrets. */
@@ -55,7 +62,34 @@ export async function loadKeys(
       optional<SecretKey>(set.contentKey, (s) => loadSecretKey(s, ctx("contentKey"))),
       optional<SecretKey>(set.resourceKey, (s) => loadSecretKey(s, ctx("resourceKey"))),
     ]);
+  let trust: TrustedCertificates | undefined;
+  if (set.trust !== undefined) {
+    const spec = set.trust;
+    const [anchors, intermediates] = await Promise.all([
+      Promise.all(spec.anchors.map((s) => loadCertificate(s, ctx("trust")))),
+      Promise.all((spec.intermediates ?? []).map((s) => loadCertificate(s, ctx("trust")))),
+    ]);
+    verifyKeys.forEach((key, index) => {
+      if (key.certificate === undefined)
+        throw configInvalid(
+          "with keys.trust, every verifying key is an X.509 certificate, whose path is checked; give the partner's certificate, not its bare public key",
+          { ...context, pointer: `/keys/verifying/${index}` },
+        );
+    });
+    trust = createTrustedCertificates(
+      {
+        anchors,
+        intermediates,
+        pin: {
+          ...(spec.serial === undefined ? {} : { serial: spec.serial }),
+          ...(spec.subject === undefined ? {} : { subject: spec.subject }),
+        },
+      },
+      deps.clock ?? { now: () => Date.now() },
+    );
+  }
   return {
+    trust,
     signing,
     verifying: verifyKeys,
     encryption,

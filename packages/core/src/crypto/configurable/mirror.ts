@@ -1,5 +1,10 @@
 import type { CryptoDefinition } from "../../definition/types.ts";
-import type { ConfigurableCryptoOptions, CryptoKeySet, KeySpec } from "./options.ts";
+import type {
+  CertificateTrustSpec,
+  ConfigurableCryptoOptions,
+  CryptoKeySet,
+  KeySpec,
+} from "./options.ts";
 
 /**
  * The partner's own asymmetric keys, from the partner's point of view: `signing` and `decryption`
@@ -10,12 +15,15 @@ export interface PartnerKeySet {
   verifying?: KeySpec | KeySpec[];
   encryption?: KeySpec;
   decryption?: KeySpec;
+  /** How the partner checks the platform's certificates, if it does. */
+  trust?: CertificateTrustSpec;
 }
 
 /**
  * Options for the other side of a channel (a mock partner in tests): the same profiles run in the
  * opposite direction (`role: "partner"`), shared secrets stay, and the asymmetric keys are
- * replaced by the partner's. The platform's private keys are never carried over.
+ * replaced by the partner's. The platform's private keys are never carried over, nor its
+ * `trust` (which checks the partner's certificates, not the platform's).
  */
 export function mirrorCryptoOptions(
   options: ConfigurableCryptoOptions,
@@ -26,6 +34,7 @@ export function mirrorCryptoOptions(
     verifying: _v,
     encryption: _e,
     decryption: _d,
+    trust: _t,
     ...shared
   } = options.keys ?? {};
   const keys: CryptoKeySet = { ...shared, ...partnerKeys };

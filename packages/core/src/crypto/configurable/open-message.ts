@@ -4,10 +4,12 @@ import type { Codec } from "../../message/codec.ts";
 import { decodeBinary } from "../encoding.ts";
 import { configInvalid, decryptFailed, verifyFailed } from "../failures.ts";
 import type { OpenedMessage } from "../handler.ts";
+import type { PublicKey } from "../keys/loaded-keys.ts";
 import type { CompiledProfile } from "./compile-profile.ts";
 import { type Fields, type IncomingMessage, isFields } from "./messages.ts";
 import type { FieldLocation } from "./options.ts";
 import { pathWithQuery, queryWithoutSignature, readPlacedValue } from "./placement.ts";
+import { trustedKeys } from "./trusted-keys.ts";
 import { selectVerificationKeys } from "./verification-keys.ts";
 
 /** The check a message part is read for; a part that cannot be read fails that check. */
@@ -86,7 +88,7 @@ export async function openMessage(
         body = codec.decode(plainText);
     }
     const keyId = read(p.keyId) ?? captured.serial;
-    const candidates = signature.scheme.symmetric
+    let candidates: (PublicKey | undefined)[] = signature.scheme.symmetric
       ? [undefined]
       : selectVerificationKeys(keys.verifying, keyId);
     if (candidates.length === 0) {
@@ -95,6 +97,10 @@ export async function openMessage(
         { ...context, keyId },
         "Add the partner's new certificate to keys.verifying (rotation) or check the key id.",
       );
+    }
+    // CMS checks its signer's certificate itself; other schemes' keys are checked here.
+    if (keys.trust !== undefined && !signature.scheme.symmetric && !signature.certifiesSigner) {
+      candidates = await trustedKeys(candidates, keys.trust, keyId, context);
     }
     const bytes = decodeBinary(sigText, signature.output);
     if (bytes === undefined)

@@ -60,6 +60,24 @@ export interface CryptoKeySet {
   contentKey?: KeySpec;
   /** Shared AEAD key of encrypted callback resources (WeChat Pay's APIv3 key). */
   resourceKey?: KeySpec;
+  /**
+   * Checks the certificates of `verifying` before they verify anything: a path to one of
+   * `anchors`, every certificate valid now, and the pinned serial or subject. With it, every
+   * verifying key must be an X.509 certificate. CMS signatures use it in place of `verifying`
+   * as their trust anchors.
+   */
+  trust?: CertificateTrustSpec;
+}
+
+export interface CertificateTrustSpec {
+  /** CA certificates (roots or intermediates) trusted to issue the partner's certificates. */
+  anchors: KeySpec[];
+  /** Intermediate CA certificates that complete a path, not trusted by themselves. */
+  intermediates?: KeySpec[];
+  /** The partner's certificate must have this serial number (hex). */
+  serial?: string;
+  /** The partner's certificate subject must have these attributes (`CN=h2h.bank.example, O=Bank`). */
+  subject?: string;
 }
 
 /** One kind of message: what is added, encrypted and signed, and where it goes. */

@@ -36,6 +36,8 @@ export interface CompiledSignature {
   needsWireFields: boolean;
   /** Signed over the plain business body (before encryption) rather than the wire message. */
   overPlain: boolean;
+  /** The scheme checks the signer's certificate itself (CMS), so `keys.trust` is its business. */
+  certifiesSigner: boolean;
 }
 
 export function compileSignature(
@@ -55,7 +57,7 @@ export function compileSignature(
     );
     output = part.output ?? "hex";
   } else if (alg === "cms-rsa-sha256" || alg === "cms-sm2-sm3") {
-    scheme = createCmsScheme(alg, keys.signing, keys.verifying, part, clock);
+    scheme = createCmsScheme(alg, keys.signing, keys.verifying, keys.trust?.trust, part, clock);
     output = part.output ?? "base64";
   } else if (alg === "rsa-sha1" || alg === "rsa-sha256" || alg === "rsa-pss-sha256") {
     scheme = createRsaScheme(alg, keys.signing, part.saltLength ?? 32);
@@ -110,5 +112,6 @@ export function compileSignature(
       template.includes("{field:") ||
       part.placement.in === "body",
     overPlain: part.over === "plain",
+    certifiesSigner: alg === "cms-rsa-sha256" || alg === "cms-sm2-sm3",
   };
 }

@@ -16,9 +16,11 @@ export function validateKeys(keys: unknown, report: Report): void {
     report("/keys", "keys must be an object of key roles");
     return;
   }
-  allowOnly(keys, "/keys", keyRoleNames, report);
+  allowOnly(keys, "/keys", [...keyRoleNames, "trust"], report);
   for (const [role, spec] of Object.entries(keys)) {
-    if (role === "verifying" && Array.isArray(spec)) {
+    if (role === "trust") {
+      validateTrust(spec, keys.verifying !== undefined, report);
+    } else if (role === "verifying" && Array.isArray(spec)) {
       if (spec.length === 0) report("/keys/verifying", "give at least one verification key");
       spec.forEach((s, i) => {
         validateKeySpec(s, `/keys/verifying/${i}`, report);
@@ -27,6 +29,40 @@ export function validateKeys(keys: unknown, report: Report): void {
       validateKeySpec(spec, `/keys/${role}`, report);
     }
   }
+}
+
+function validateTrust(trust: unknown, hasVerifying: boolean, report: Report): void {
+  const p = "/keys/trust";
+  if (!isObject(trust)) {
+    report(p, 'trust is an object: { "anchors": [{ "ref": "file:keys/bank-root-ca.crt" }] }');
+    return;
+  }
+  allowOnly(trust, p, ["anchors", "intermediates", "serial", "subject"], report);
+  if (!hasVerifying)
+    report(
+      p,
+      "trust checks the certificates of keys.verifying: give the partner's certificate there",
+    );
+  for (const list of ["anchors", "intermediates"]) {
+    const value = trust[list];
+    if (value === undefined && list === "intermediates") continue;
+    if (!Array.isArray(value) || (list === "anchors" && value.length === 0)) {
+      report(
+        `${p}/${list}`,
+        list === "anchors"
+          ? "anchors lists the CA certificates trusted to issue the partner's, at least one"
+          : "intermediates is a list of CA certificates",
+      );
+      continue;
+    }
+    value.forEach((spec, index) => {
+      validateKeySpec(spec, `${p}/${list}/${index}`, report);
+    });
+  }
+  if (trust.serial !== undefined && !/^[0-9a-fA-F:]+$/.test(String(trust.serial)))
+    report(`${p}/serial`, "serial is the certificate serial number in hex");
+  if (trust.subject !== undefined && !/^\s*\w+=/.test(String(trust.subject)))
+    report(`${p}/subject`, 'subject lists subject attributes, e.g. "CN=h2h.bank.example, O=Bank"');
 }
 
 function validateKeySpec(spec: unknown, pointer: string, report: Report): void {

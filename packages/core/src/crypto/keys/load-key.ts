@@ -214,6 +214,27 @@ export async function loadPublicKey(
   });
 }
 
+/** An X.509 certificate (PEM, or DER as bytes or base64), RSA or SM2: a trust anchor, an intermediate. */
+export async function loadCertificate(
+  spec: KeySpec,
+  ctx: KeyLoadContext,
+): Promise<X509Certificate> {
+  const bytes = await readSecret(spec.ref, ctx);
+  try {
+    if (bytes.includes("-----BEGIN CERTIFICATE-----")) return new X509Certificate(bytes);
+    const text = bytes.toString("latin1").trim();
+    return new X509Certificate(
+      /^[A-Za-z0-9+/=\s]+$/.test(text) ? Buffer.from(text, "base64") : bytes,
+    );
+  } catch (error) {
+    throw keyInvalid(
+      `not an X.509 certificate (key ${describeRef(spec.ref)}); give a PEM or DER certificate`,
+      { ...errorContextOf(ctx), key: describeRef(spec.ref) },
+      error,
+    );
+  }
+}
+
 /** Symmetric key bytes: `utf8` (default), `hex` or `base64` text. */
 export async function loadSecretKey(spec: KeySpec, ctx: KeyLoadContext): Promise<SecretKey> {
   const bytes = await readSecret(spec.ref, ctx);

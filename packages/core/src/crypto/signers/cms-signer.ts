@@ -1,4 +1,5 @@
 import type { Clock } from "../../ports/clock.ts";
+import type { CertificateTrust } from "../certificates/trusted-certificates.ts";
 import { cmsSign, cmsVerify } from "../cms/cms-signed-data.ts";
 import type { SignaturePart } from "../configurable/options.ts";
 import type { PrivateKey, PublicKey } from "../keys/loaded-keys.ts";
@@ -16,12 +17,22 @@ import type { SignatureScheme } from "./signature-scheme.ts";
 export function createCmsScheme(
   algorithm: "cms-rsa-sha256" | "cms-sm2-sm3",
   signingKey: PrivateKey | undefined,
-  anchors: readonly PublicKey[],
+  verifying: readonly PublicKey[],
+  trust: CertificateTrust | undefined,
   part: Pick<SignaturePart, "cms" | "userId">,
   clock: Pick<Clock, "now">,
 ): SignatureScheme {
-  const options = part.cms ?? {};
-  const trustAnchors = anchors.flatMap((key) => (key.certificate ? [key.certificate] : []));
+  const cms = part.cms ?? {};
+  // keys.trust, when given, names the anchors and the pin; keys.verifying then only completes
+  // paths and names signers the message references.
+  const configured = verifying.flatMap((key) => (key.certificate ? [key.certificate] : []));
+  const trustAnchors = trust?.anchors ?? configured;
+  const intermediates = [...(trust?.intermediates ?? []), ...configured];
+  const options = {
+    ...cms,
+    signerSerial: cms.signerSerial ?? trust?.pin.serial,
+    signerSubject: cms.signerSubject ?? trust?.pin.subject,
+  };
   const sm2 = algorithm === "cms-sm2-sm3";
   return {
     symmetric: false,
@@ -43,21 +54,19 @@ export function createCmsScheme(
       }
       return cmsSign(data, key.kind === "private" ? key.key : key, key.certificate, {
         now: new Date(clock.now()),
-        ...(options.attached === undefined ? {} : { attached: options.attached }),
-        ...(options.signedAttributes === undefined
+        ...(cms.attached === undefined ? {} : { attached: cms.attached }),
+        ...(cms.signedAttributes === undefined ? {} : { signedAttributes: cms.signedAttributes }),
+        ...(cms.includeCertificate === undefined
           ? {}
-          : { signedAttributes: options.signedAttributes }),
-        ...(options.includeCertificate === undefined
-          ? {}
-          : { includeCertificate: options.includeCertificate }),
-        ...(sm2 && options.oids !== undefined ? { oids: options.oids } : {}),
+          : { includeCertificate: cms.includeCertificate }),
+        ...(sm2 && cms.oids !== undefined ? { oids: cms.oids } : {}),
         ...(sm2 && part.userId !== undefined ? { userId: part.userId } : {}),
       });
     },
     async verify(data, signature) {
       const result = await cmsVerify(signature, data, {
         trustAnchors,
-        intermediates: trustAnchors,
+        intermediates,
         at: new Date(clock.now()),
         ...(options.signerSerial === undefined ? {} : { signerSerial: options.signerSerial }),
         ...(options.signerSubject === undefined ? {} : { signerSubject: options.signerSubject }),
