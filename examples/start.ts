@@ -3,8 +3,9 @@
  * four example funders as mock servers on loopback, the engine on PGlite in memory, a worker,
  * and a few hundred credit applications, disbursements and repayments whose funders misbehave
  * (rejections, timeouts and connection resets after processing, duplicate and out-of-order
- * callbacks, slow polls …). Prints progress and a summary; exits 1 if anything differs from the
- * scenario or breaks a money rule.
+ * callbacks, slow polls …), then business routed through the example products (examples/products:
+ * one cash loan over three funders, a credit line with failover). Prints progress and a summary;
+ * exits 1 if anything differs from the scenario or breaks a money rule.
  *
  * With DATABASE_URL set it runs on PostgreSQL (in a fresh schema, dropped at the end), and with
  * REDIS_URL on Redis locks and cluster-wide limits. DEMO_TOTAL and DEMO_SEED change the batch.
@@ -15,7 +16,8 @@ import { demoOptionsFromEnv, runDemo } from "@capflow/example-demo";
 import { jadeTrustFunder } from "@capflow/example-jade-trust";
 import { lanbankFunder } from "@capflow/example-lanbank";
 import { meadowFunder } from "@capflow/example-meadow";
-import { validateExamples } from "./validate-examples.ts";
+import { routedBusiness } from "./routed-business.ts";
+import { validateExampleProducts, validateExamples } from "./validate-examples.ts";
 
 const validations = await validateExamples();
 let problemCount = 0;
@@ -32,6 +34,15 @@ for (const { example, result } of validations) {
   );
   if (result.problems.length > 0) console.log(formatProblems(result.problems));
 }
+// The products (examples/products), checked against the funders they route to.
+const products = await validateExampleProducts();
+problemCount += products.problems.length;
+console.log(
+  `${"products".padEnd(12)} ${products.products.map((product) => product.code).join(", ")}, ${
+    products.problems.length === 0 ? "valid" : `${products.problems.length} problems`
+  }`,
+);
+if (products.problems.length > 0) console.log(formatProblems(products.problems));
 if (problemCount > 0) {
   console.log(
     `\n${problemCount} problems: run \`pnpm capflow validate examples/<name>/definitions\``,
@@ -41,6 +52,7 @@ if (problemCount > 0) {
   const result = await runDemo({
     ...demoOptionsFromEnv(process.env),
     funders: [lanbankFunder, meadowFunder, jadeTrustFunder, cedarBankFunder],
+    routing: routedBusiness(products.products),
   });
   process.exitCode = result.ok ? 0 : 1;
 }

@@ -1,4 +1,5 @@
-import { readdir } from "node:fs/promises";
+import { cp, mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -39,4 +40,31 @@ export async function validateExamples(
     });
   }
   return validations;
+}
+
+/** The products of the examples (`examples/products`): one business served by several funders. */
+export const productsDir = join(examplesDir, "products");
+
+/**
+ * Loads and validates the example products together with every example's channels and behaviors
+ * they name (a product is checked against the funders it routes to). Only the products' own
+ * problems are kept: each example's are reported by {@link validateExamples}.
+ */
+export async function validateExampleProducts(
+  options: ValidateDefinitionsOptions = {},
+): Promise<DefinitionSet> {
+  const scratch = await mkdtemp(join(tmpdir(), "capflow-products-"));
+  try {
+    await cp(productsDir, join(scratch, "products"), { recursive: true });
+    for (const { example, definitionsDir } of await validateExamples(options)) {
+      await cp(definitionsDir, join(scratch, example), { recursive: true });
+    }
+    const result = await loadDefinitions(scratch, options);
+    return {
+      ...result,
+      problems: result.problems.filter((problem) => problem.file.startsWith("products/")),
+    };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
 }

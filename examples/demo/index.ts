@@ -24,6 +24,7 @@ export {
   type OrderState,
   sniffingCodec,
 } from "./mock-funders.ts";
+export { type RoutedStart, type RoutingDemo, runRoutingEpilogue } from "./routing-epilogue.ts";
 export {
   type DemoOptions,
   type DemoResult,

@@ -41,6 +41,12 @@ export class FunderBook {
     }
   }
 
+  /** Adds a case after the start (business the demo routes through a product, say). */
+  add(scenarioCase: ScenarioCase): void {
+    this.#cases.set(scenarioCase.key, scenarioCase);
+    for (const alias of scenarioCase.aliases) this.#cases.set(alias, scenarioCase);
+  }
+
   caseOf(key: string | undefined): ScenarioCase | undefined {
     return key === undefined ? undefined : this.#cases.get(key);
   }

@@ -34,6 +34,7 @@ import { FunderBook, type FunderProfile } from "./mock-funders.ts";
 import { createProgressReporter, formatClockSpan } from "./progress.ts";
 import { runProtectionEpilogue } from "./protection-epilogue.ts";
 import { reconcileDemoStatements } from "./reconcile-statements.ts";
+import { type RoutingDemo, runRoutingEpilogue } from "./routing-epilogue.ts";
 import { buildScenario, type ScenarioCase } from "./scenario.ts";
 import { checkRun, type DemoRun, formatSummary, type StepLogRow } from "./summary.ts";
 
@@ -63,6 +64,11 @@ export interface DemoOptions {
   timeoutMs?: number;
   /** Real milliseconds between "still running" lines once the run is slower than usual. Default 15 000. */
   slowNoticeEveryMs?: number;
+  /**
+   * Products served by these funders, and business to start through them after the run: where
+   * routing sent each, the quotas, the failovers, checked like the rest.
+   */
+  routing?: RoutingDemo;
 }
 
 /** DATABASE_URL, REDIS_URL, DEMO_TOTAL and DEMO_SEED, as demo options. */
@@ -152,6 +158,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     // One mock funder per channel, with the funder's side of the channel's crypto, then the
     // definitions pushed with each channel pointed at its mock.
     const mocks = new Map<string, MockFunder>();
+    const books = new Map<string, FunderBook>();
     const channels: ChannelDefinition[] = [];
     const behaviors: BehaviorDefinition[] = [];
     for (const funder of funders) {
@@ -170,9 +177,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         clock,
       });
       const funderCases = cases.filter((scenarioCase) => scenarioCase.channel === funder.channel);
+      const book = new FunderBook(funderCases);
+      books.set(funder.channel, book);
       const mock = await funder.startMock({
         cases: funderCases,
-        book: new FunderBook(funderCases),
+        book,
         handler,
         clock,
         seed,
@@ -188,7 +197,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     }
     await migrated;
     await syncProcessors(db, processors.list(), clock.now());
-    await pushDefinitions(db, { channels, behaviors });
+    await pushDefinitions(db, { channels, behaviors, products: options.routing?.products ?? [] });
 
     // The engine, as a host service embeds it.
     const events = { callbacks: 0, duplicates: 0, rejected: 0, ownershipLost: 0 };
@@ -343,6 +352,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     // The next morning: each funder's statement of the day, reconciled against the instances.
     const reconciliation = await reconcileDemoStatements(db, funders);
     write(reconciliation.text);
+    // Then fund routing: business started through products, by weight, eligibility and quota.
+    const routed = options.routing
+      ? await runRoutingEpilogue({
+          db,
+          engine,
+          clock,
+          transport,
+          callbackServer,
+          books,
+          routing: options.routing,
+        })
+      : { text: "", problems: [] };
+    write(routed.text);
     // Then the business protection layer: queued starts expiring, a stuck order, their alerts.
     const protection = await runProtectionEpilogue({ db, engine, clock, cases });
     write(protection.text);
@@ -350,6 +372,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       ...violations,
       ...differences,
       ...reconciliation.problems,
+      ...routed.problems,
       ...protection.problems,
     ];
     if (stuck) {
