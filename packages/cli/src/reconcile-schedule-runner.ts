@@ -24,11 +24,24 @@ export async function startReconcileSchedule(
     alertsFile === undefined
       ? undefined
       : await reconciliationAlertMonitor(db, alertsFile, context.cwd);
+  const toldBusy = new Set<string>();
   const schedule = new ReconcileSchedule({
     db,
     statements,
     baseDir,
     ...(alerts === undefined ? {} : { alerts }),
+    onCheck(check) {
+      for (const { statement, businessDate, outcome } of check) {
+        // Said once per date: the other node's run line says how it went.
+        const key = `${statement} ${businessDate}`;
+        if (outcome !== "busy-elsewhere" || toldBusy.has(key)) continue;
+        toldBusy.add(key);
+        report.note(
+          "reconcile",
+          `${new Date().toISOString()} reconcile ${key}: another node is reconciling it`,
+        );
+      }
+    },
     onRun(event) {
       const name = `${event.statement.channel}/${event.statement.code} ${event.businessDate}`;
       if ("error" in event) {

@@ -17,6 +17,8 @@ export interface ReconcileScheduleOptions extends FetchStatementOptions {
   alerts?: Pick<AlertMonitor, "evaluate">;
   /** Each run made, reused, or failed (`error`), for logs and alerts. */
   onRun?: (event: ScheduledRunEvent) => void;
+  /** What each periodic check did per statement (e.g. another node was on it). */
+  onCheck?: (check: ScheduleCheck) => void;
 }
 
 export type ScheduledRunEvent =
@@ -54,9 +56,14 @@ export class ReconcileSchedule {
   start(): void {
     if (this.#timer !== undefined) return;
     const tick = () => {
-      this.#checking ??= this.check().finally(() => {
-        this.#checking = undefined;
-      });
+      this.#checking ??= this.check()
+        .then((check) => {
+          this.#options.onCheck?.(check);
+          return check;
+        })
+        .finally(() => {
+          this.#checking = undefined;
+        });
       this.#checking.catch(() => {});
     };
     tick();
@@ -116,6 +123,7 @@ export class ReconcileSchedule {
       statements: _s,
       checkEveryMs: _c,
       onRun,
+      onCheck: _k,
       now: clock,
       ...fetchOptions
     } = this.#options;

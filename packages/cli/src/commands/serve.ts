@@ -13,6 +13,7 @@ import {
 } from "@capflow/core";
 import { parseDuration } from "@capflow/core/internal";
 import { type CapflowRedis, openRedis } from "@capflow/lock-redis";
+import type { ReconcileSchedule } from "@capflow/reconcile";
 import {
   CapflowMetrics,
   createServer,
@@ -44,6 +45,8 @@ import {
   notificationsFromOptions,
 } from "../notify-options.ts";
 import { positiveInteger } from "../positive-integer.ts";
+import { alertsOptionHelp } from "../reconcile-alerts-option.ts";
+import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
 import { removeLocalServer, writeLocalServer } from "./local-server.ts";
 
@@ -56,6 +59,8 @@ interface ServeOptions extends DatabaseOptions, ExtensionOptions, NotifyOptions 
   logLevel: string;
   bodyLimit?: string;
   requestTimeout?: string;
+  statements?: string;
+  alerts?: string;
 }
 
 type Server = ReturnType<typeof createServer>;
@@ -100,7 +105,12 @@ export const serveCommand: CapflowCommand = {
           .option(
             "--request-timeout <duration>",
             "time a client has to send a whole request, e.g. 30s (default 30s)",
-          ),
+          )
+          .option(
+            "--statements <dir>",
+            "also reconcile the scheduled *.statement.json of this folder, daily after each funder's cut-off (one node at a time, with workers too)",
+          )
+          .option("--alerts <file>", `with --statements: ${alertsOptionHelp}`),
       ),
     ).action((options: ServeOptions) => runServe(options, context));
   },
@@ -116,11 +126,18 @@ async function runServe(options: ServeOptions, context: CliContext) {
     options.requestTimeout === undefined
       ? undefined
       : durationOption(options.requestTimeout, "--request-timeout");
+  if (options.alerts !== undefined && options.statements === undefined) {
+    throw new CapflowError(
+      "CONFIG_INVALID",
+      "--alerts goes with --statements: it sends the scheduled reconciliations' differences",
+    );
+  }
   const { processors, cryptoHandlers } = await loadExtensions(options, context.cwd);
   const { db, pgliteDir } = await openServeDatabase(options, context);
   let redis: CapflowRedis | undefined;
   let app: Server | undefined;
   let localTokenId: string | undefined;
+  let schedule: ReconcileSchedule | undefined;
   try {
     await db.migrate();
     await syncProcessors(db, processors.list());
@@ -224,6 +241,16 @@ async function runServe(options: ServeOptions, context: CliContext) {
       }
       worker?.start();
       if (notify && !worker) notify.dispatcher.start();
+      if (options.statements !== undefined) {
+        const log = app.log;
+        schedule = await startReconcileSchedule(
+          db,
+          options.statements,
+          context,
+          { note: (kind, message) => log.info({ kind }, message) },
+          options.alerts,
+        );
+      }
       context.out(
         `capflow serve on ${url} (${db.target}${redis ? ", Redis locks and limits" : ""})${worker ? " with a worker" : ""}; stop with Ctrl-C or SIGTERM\n`,
       );
@@ -232,6 +259,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
         `${reason}: no new requests; finishing those in progress and the steps in flight…\n`,
       );
       await app.close();
+      await schedule?.stop();
       await worker?.stop();
       if (notify && !worker) {
         await notify.dispatcher.stop();
@@ -251,6 +279,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
         .revokeToken({ idOrName: localTokenId, now: Date.now(), by: null })
         .catch(() => undefined);
     }
+    await schedule?.stop();
     await app?.close();
     await redis?.close();
     await db.close();
