@@ -153,6 +153,14 @@ export function createWorkerReporter(options: {
         );
         return;
       }
+      if (event.type === "breaker.report-failed") {
+        line(
+          event.type,
+          `breaker   ${event.channel} ${event.interface}: its state could not be reported to the cluster (${event.error instanceof Error ? event.error.message : String(event.error)}); the console may show it late`,
+          { type: event.type, channel: event.channel, interface: event.interface },
+        );
+        return;
+      }
       if (event.type === "breaker.open") counts.breakersOpened++;
       const state = event.type.slice("breaker.".length);
       line(

@@ -212,6 +212,7 @@ export {
   type CallGateRequest,
   type ChannelCalendar,
 } from "./ports/channel-calendar.ts";
+export type * from "./ports/breaker-board.ts";
 export type * from "./ports/definition-source.ts";
 export type * from "./ports/instance-store.ts";
 export type * from "./ports/routing.ts";
@@ -228,6 +229,7 @@ export type * from "./ports/wake-up-source.ts";
 
 // adapters in core: HTTP, and in-process ones for one node and tests
 export { UndiciTransport, type UndiciTransportOptions } from "./transport/undici-transport.ts";
+export { InProcessBreakerBoard } from "./memory/in-process-breaker-board.ts";
 export { InProcessLimiter } from "./memory/in-process-limiter.ts";
 export { InProcessLockProvider } from "./memory/in-process-lock-provider.ts";
 export { ManualClock } from "./memory/manual-clock.ts";

@@ -18,5 +18,6 @@
  * `LIMITER_UNAVAILABLE`; nothing waits for Redis to come back.
  */
 export { type CapflowRedis, type OpenRedisOptions, openRedis } from "./open-redis.ts";
+export { RedisBreakerBoard, type RedisBreakerBoardOptions } from "./redis-breaker-board.ts";
 export { RedisLimiter, type RedisLimiterOptions } from "./redis-limiter.ts";
 export { RedlockLockProvider, type RedlockLockProviderOptions } from "./redlock-lock-provider.ts";

@@ -1,5 +1,6 @@
 import { CapflowError } from "@capflow/core";
 import { Redis, type RedisOptions } from "ioredis";
+import { RedisBreakerBoard } from "./redis-breaker-board.ts";
 import { RedisLimiter } from "./redis-limiter.ts";
 import { RedlockLockProvider } from "./redlock-lock-provider.ts";
 
@@ -21,6 +22,8 @@ export interface OpenRedisOptions {
 export interface CapflowRedis {
   locks: RedlockLockProvider;
   limiter: RedisLimiter;
+  /** Where every node reports its open breakers (`FlowControlOptions.breakerBoard`). */
+  breakers: RedisBreakerBoard;
   /** The underlying connection, e.g. for health checks. */
   client: Redis;
   /** Releases held locks and closes the connection. */
@@ -56,9 +59,11 @@ export async function openRedis(options: OpenRedisOptions): Promise<CapflowRedis
   const keyPrefix = options.keyPrefix ?? "capflow:";
   const locks = new RedlockLockProvider({ clients: client, keyPrefix });
   const limiter = new RedisLimiter({ client, keyPrefix });
+  const breakers = new RedisBreakerBoard({ client, keyPrefix });
   return {
     locks,
     limiter,
+    breakers,
     client,
     close: async () => {
       await locks.close();

@@ -3,11 +3,13 @@ import {
   CapflowError,
   type Limiter,
   type LimiterDecision,
+  type LimiterState,
   type Limits,
   type Permit,
 } from "@capflow/core";
 import type { Redis } from "ioredis";
 import { limiterAcquireScript } from "./lua/limiter-acquire.ts";
+import { limiterStateScript } from "./lua/limiter-state.ts";
 import { translateRedisError } from "./translate-redis-error.ts";
 
 export interface RedisLimiterOptions {
@@ -35,7 +37,14 @@ type AcquireCommand = (
   rateWindowMs: number,
 ) => Promise<[0 | 1, ("concurrency" | "rate")?, number?]>;
 
+type StateCommand = (
+  permitsKey: string,
+  rateKey: string,
+  rateWindowMs: number,
+) => Promise<[number, number]>;
+
 const acquireCommandName = "capflowLimiterAcquire";
+const stateCommandName = "capflowLimiterState";
 
 /**
  * Concurrency and rate limits shared by every worker connected to one Redis. Limits travel with
@@ -48,6 +57,7 @@ export class RedisLimiter implements Limiter {
   readonly #defaultPermitTtlMs: number;
   readonly #concurrencyRetryMs: number;
   readonly #acquire: AcquireCommand;
+  readonly #state: StateCommand;
 
   constructor(options: RedisLimiterOptions) {
     this.#client = options.client;
@@ -62,6 +72,11 @@ export class RedisLimiter implements Limiter {
       });
     }
     this.#acquire = commands[acquireCommandName]!.bind(this.#client);
+    const reads = this.#client as unknown as Record<string, StateCommand | undefined>;
+    if (reads[stateCommandName] === undefined) {
+      this.#client.defineCommand(stateCommandName, { numberOfKeys: 2, lua: limiterStateScript });
+    }
+    this.#state = reads[stateCommandName]!.bind(this.#client);
   }
 
   async acquire(
@@ -71,9 +86,7 @@ export class RedisLimiter implements Limiter {
   ): Promise<LimiterDecision> {
     checkLimits(key, limits);
     const permitTtlMs = Math.ceil(options.permitTtlMs ?? this.#defaultPermitTtlMs);
-    // The hash tag keeps both keys in one slot, so the script also runs on Redis Cluster.
-    const permitsKey = `${this.#prefix}limit:{${key}}:permits`;
-    const rateKey = `${this.#prefix}limit:{${key}}:rate`;
+    const { permitsKey, rateKey } = this.#keys(key);
     const token = randomBytes(12).toString("base64url");
     let reply: Awaited<ReturnType<AcquireCommand>>;
     try {
@@ -101,6 +114,26 @@ export class RedisLimiter implements Limiter {
       };
     }
     return { granted: false, reason: "rate", retryAfterMs: Math.max(1, waitMs ?? 1) };
+  }
+
+  /** Permits held and calls in the rate window, counted by Redis for every worker's calls. */
+  async state(key: string, limits: Limits): Promise<LimiterState> {
+    checkLimits(key, limits);
+    const { permitsKey, rateKey } = this.#keys(key);
+    try {
+      const [held, inWindow] = await this.#state(permitsKey, rateKey, limits.rate?.windowMs ?? 0);
+      return { held: Number(held), inWindow: Number(inWindow) };
+    } catch (error) {
+      throw translateRedisError(error, "LIMITER_UNAVAILABLE", { limiterKey: key });
+    }
+  }
+
+  #keys(key: string): { permitsKey: string; rateKey: string } {
+    // The hash tag keeps both keys in one slot, so the scripts also run on Redis Cluster.
+    return {
+      permitsKey: `${this.#prefix}limit:{${key}}:permits`,
+      rateKey: `${this.#prefix}limit:{${key}}:rate`,
+    };
   }
 
   /** The client belongs to whoever created it (see `openRedis`); nothing to close here. */

@@ -1,4 +1,8 @@
-import { describeLimiterContract, describeLockProviderContract } from "@capflow/testkit/contracts";
+import {
+  describeBreakerBoardContract,
+  describeLimiterContract,
+  describeLockProviderContract,
+} from "@capflow/testkit/contracts";
 import { openRedis } from "../src/index.ts";
 import { describeWithRedis, uniquePrefix } from "./support/redis-url.ts";
 
@@ -11,5 +15,10 @@ describeWithRedis("Redis adapters pass the port contracts", (url) => {
   describeLimiterContract("RedisLimiter", async () => {
     const redis = await openRedis({ url, keyPrefix: uniquePrefix() });
     return { limiter: redis.limiter, close: redis.close };
+  });
+
+  describeBreakerBoardContract("RedisBreakerBoard", async () => {
+    const redis = await openRedis({ url, keyPrefix: uniquePrefix() });
+    return { board: redis.breakers, close: redis.close };
   });
 });

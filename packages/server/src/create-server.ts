@@ -19,6 +19,7 @@ import { queryRoutes } from "./intake/query-routes.ts";
 import type { CapflowMetrics } from "./metrics/capflow-metrics.ts";
 import { metricsRoute } from "./metrics/metrics-route.ts";
 import { type OperatorApiOptions, opsRoutes } from "./ops/ops-routes.ts";
+import type { FlowStateSources } from "./ops/partner-health.ts";
 import type { ProtectionViews } from "./ops/protection-routes.ts";
 
 export interface CreateServerOptions {
@@ -43,6 +44,12 @@ export interface CreateServerOptions {
    * `KnexStuckStore`, `KnexAlertStore`, `KnexStartQueueStore` of `@capflow/store-knex`.
    */
   protection?: ProtectionViews;
+  /**
+   * Where the cluster keeps flow control's state, for the overview's breaker and limiter columns:
+   * `{ limiter: redis.limiter, breakers: redis.breakers }` from `openRedis` (the same the workers'
+   * `FlowControl` use). Default: those columns are not known.
+   */
+  flow?: FlowStateSources;
   /** Serves the operations console at `/console` (when built). Default true. */
   console?: boolean;
   /**
@@ -133,6 +140,7 @@ export function createServer(options: CreateServerOptions): FastifyInstance {
       definitions,
       ...(options.operations ? { operations: options.operations } : {}),
       ...(options.protection ? { protection: options.protection } : {}),
+      ...(options.flow ? { flow: options.flow } : {}),
     });
   }
   if (options.console !== false) app.register(consoleRoutes);

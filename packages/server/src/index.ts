@@ -29,6 +29,11 @@ export type {
 } from "./ops/instance-views.ts";
 export type { OperatorApiOptions } from "./ops/ops-routes.ts";
 export type { ProtectionViews } from "./ops/protection-routes.ts";
+export type {
+  FlowStateSources,
+  FlowStateStatus,
+  PartnerInterfaceView,
+} from "./ops/partner-health.ts";
 export type { ProtectionMetricsSources } from "./metrics/protection-gauges.ts";
 export type { TokenView } from "./ops/token-routes.ts";
 export {

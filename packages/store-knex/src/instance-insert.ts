@@ -59,7 +59,8 @@ export function stepLogSelect(
   param: Param,
 ): { columns: string; select: string } {
   const columns = `id, instance_id, version, step, attempt, event, from_step, to_step, from_status,
-    to_status, outcome, request, response, raw, error, actor, started_at, duration_ms`;
+    to_status, outcome, request, response, raw, error, actor, started_at, duration_ms, channel,
+    interface`;
   const select = [
     param(logId, "::uuid"),
     `${row}.id`,
@@ -79,6 +80,9 @@ export function stepLogSelect(
     param(nullableJsonParam(log.actor), "::jsonb"),
     param(timeParam(log.startedAt), "::timestamptz"),
     param(log.durationMs, "::float8"),
+    // The channel only on partner calls: what the latency index holds (migration 0023).
+    log.interface === undefined ? "NULL::text" : `${row}.channel`,
+    param(log.interface ?? null, "::text"),
   ].join(", ");
   return { columns, select };
 }

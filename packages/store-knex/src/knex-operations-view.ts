@@ -42,34 +42,54 @@ export class KnexOperationsView implements OperationsView {
     const instances = this.#t.instances;
     const recentSince = timeParam(request.now - request.recentMs);
     const hourAgo = timeParam(request.now - 3_600_000);
-    const [unsettled, recent, manual, parkedRow, stuck, inbox] = await Promise.all([
-      this.#rows(
-        `SELECT channel, behavior, status, count(*) AS count FROM ${instances}
+    const [unsettled, recent, manual, parkedRow, stuck, inbox, latency, outbox] = await Promise.all(
+      [
+        this.#rows(
+          `SELECT channel, behavior, status, count(*) AS count FROM ${instances}
          WHERE status IN ('active', 'waiting') GROUP BY channel, behavior, status`,
-        [],
-      ),
-      this.#rows(
-        `SELECT channel, behavior, status, count(*) AS count,
+          [],
+        ),
+        this.#rows(
+          `SELECT channel, behavior, status, count(*) AS count,
                 count(*) FILTER (WHERE updated_at >= ?) AS last_hour
          FROM ${instances} WHERE status IN ${settled} AND updated_at >= ?
          GROUP BY channel, behavior, status`,
-        [hourAgo, recentSince],
-      ),
-      this.#rows(
-        `SELECT count(*) AS count, min(updated_at) AS oldest FROM ${instances} WHERE status = 'manual'`,
-        [],
-      ),
-      this.#rows(
-        `SELECT count(*) AS count, min(updated_at) AS oldest FROM ${instances} WHERE ${parked}`,
-        [],
-      ),
-      this.#rows(
-        `SELECT count(*) AS count, min(updated_at) AS oldest FROM ${instances}
+          [hourAgo, recentSince],
+        ),
+        this.#rows(
+          `SELECT count(*) AS count, min(updated_at) AS oldest FROM ${instances} WHERE status = 'manual'`,
+          [],
+        ),
+        this.#rows(
+          `SELECT count(*) AS count, min(updated_at) AS oldest FROM ${instances} WHERE ${parked}`,
+          [],
+        ),
+        this.#rows(
+          `SELECT count(*) AS count, min(updated_at) AS oldest FROM ${instances}
          WHERE status IN ('active', 'waiting') AND updated_at < ?`,
-        [timeParam(request.now - request.stuckAfterMs)],
-      ),
-      this.#rows(`SELECT count(*) AS count FROM ${this.#t.inbox} WHERE processed_at IS NULL`, []),
-    ]);
+          [timeParam(request.now - request.stuckAfterMs)],
+        ),
+        this.#rows(`SELECT count(*) AS count FROM ${this.#t.inbox} WHERE processed_at IS NULL`, []),
+        // An index-only range scan of the hour's partner calls (migration 0023).
+        this.#rows(
+          `SELECT channel, interface, count(*) AS calls,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50,
+           percentile_cont(0.99) WITHIN GROUP (ORDER BY duration_ms) AS p99
+         FROM ${this.#t.stepLogs} WHERE interface IS NOT NULL AND started_at >= ?
+         GROUP BY channel, interface ORDER BY channel, interface`,
+          [hourAgo],
+        ),
+        // Undelivered rows only, from their partial index (migration 0008).
+        this.#rows(
+          `SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+           count(*) FILTER (WHERE status = 'pending' AND attempts > 0) AS retrying,
+           count(*) FILTER (WHERE status = 'failed') AS failed,
+           min(created_at) FILTER (WHERE status = 'pending') AS oldest
+         FROM ${this.#t.outbox} WHERE status <> 'delivered'`,
+          [],
+        ),
+      ],
+    );
     const counts = (rows: Row[], column = "count"): StatusCount[] =>
       rows
         .map((row) => ({
@@ -93,6 +113,19 @@ export class KnexOperationsView implements OperationsView {
         attention("stuck", stuck[0]),
       ],
       inboxPending: Number(inbox[0]?.count ?? 0),
+      partnerLatency: latency.map((row) => ({
+        channel: row.channel as string,
+        interface: row.interface as string,
+        calls: Number(row.calls),
+        p50Ms: Math.round(Number(row.p50)),
+        p99Ms: Math.round(Number(row.p99)),
+      })),
+      outbox: {
+        pending: Number(outbox[0]?.pending ?? 0),
+        retrying: Number(outbox[0]?.retrying ?? 0),
+        failed: Number(outbox[0]?.failed ?? 0),
+        oldestPendingAt: outbox[0]?.oldest == null ? null : epochMs(outbox[0].oldest),
+      },
     };
   }
 

@@ -108,6 +108,7 @@ export function stepLogFromRow(row: Row): StepLogEntry {
   if (row.raw != null) entry.raw = row.raw as NonNullable<StepLogEntry["raw"]>;
   if (row.error != null) entry.error = row.error as StoredError;
   if (row.actor != null) entry.actor = row.actor as NonNullable<StepLogEntry["actor"]>;
+  if (row.interface != null) entry.interface = row.interface as string;
   return entry;
 }
 

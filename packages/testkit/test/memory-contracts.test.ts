@@ -1,10 +1,12 @@
 import {
+  InProcessBreakerBoard,
   InProcessLimiter,
   InProcessLockProvider,
   MemoryDefinitionSource,
   MemoryInstanceStore,
 } from "@capflow/core";
 import {
+  describeBreakerBoardContract,
   describeDefinitionSourceContract,
   describeInstanceStoreContract,
   describeLimiterContract,
@@ -51,3 +53,8 @@ describeDefinitionSourceContract("MemoryDefinitionSource", async () => {
     close: async () => {},
   };
 });
+
+describeBreakerBoardContract("InProcessBreakerBoard", async () => ({
+  board: new InProcessBreakerBoard(),
+  close: async () => {},
+}));

@@ -6,6 +6,7 @@ import {
   type Duration,
   type EngineEvent,
   FlowControl,
+  InProcessBreakerBoard,
   InProcessLimiter,
   type OutboxEvent,
   systemClock,
@@ -158,13 +159,18 @@ async function runServe(options: ServeOptions, context: CliContext) {
         logOutbox(event);
       },
     });
+    // Flow control's state where every node sees it (Redis), or this process's own without Redis.
+    const flow = redis
+      ? { limiter: redis.limiter, breakers: redis.breakers }
+      : { limiter: new InProcessLimiter(), breakers: new InProcessBreakerBoard() };
     const engine = createEngine({
       store: db.instances,
       definitions: db.definitions,
       processors,
       cryptoHandlers,
       flowControl: new FlowControl({
-        limiter: redis ? redis.limiter : new InProcessLimiter(),
+        limiter: flow.limiter,
+        breakerBoard: flow.breakers,
         onEvent: metrics.observeFlow,
       }),
       ...(redis ? { locks: redis.locks } : {}),
@@ -184,6 +190,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
       store: db.instances,
       definitions: db.definitions,
       operators: { tokens: db.operatorTokens },
+      flow,
       // Upstream clients come with the pushed definitions; nonces and keys are shared by all nodes.
       intake: {
         definitions: db.definitions,

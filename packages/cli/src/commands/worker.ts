@@ -201,7 +201,11 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
       ...(redis
         ? {
             locks: redis.locks,
-            flowControl: new FlowControl({ limiter: redis.limiter, onEvent: onFlowEvent }),
+            flowControl: new FlowControl({
+              limiter: redis.limiter,
+              breakerBoard: redis.breakers,
+              onEvent: onFlowEvent,
+            }),
           }
         : {
             flowControl: new FlowControl({

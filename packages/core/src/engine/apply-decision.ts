@@ -56,6 +56,7 @@ export function applyDecision(
   if (decision.log?.request !== undefined) log.request = decision.log.request;
   if (decision.log?.response !== undefined) log.response = decision.log.response;
   if (decision.log?.raw !== undefined) log.raw = decision.log.raw;
+  if (decision.log?.interface !== undefined) log.interface = decision.log.interface;
   if (error) log.error = error;
   const consumed = decision.consumedInbox?.length ? { consumedInbox: decision.consumedInbox } : {};
 

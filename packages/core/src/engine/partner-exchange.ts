@@ -76,6 +76,8 @@ export interface ExchangeLog {
   raw?: { request?: string; response?: string; requestBytes?: string; responseBytes?: string };
   startedAt: number;
   durationMs: number;
+  /** Set when the call reached the partner (answered or unknown outcome): a latency sample. */
+  interface?: string;
 }
 
 export interface ExchangeSpec {
@@ -273,8 +275,11 @@ async function exchangeOnce(
           : "failure";
       const errorClass: ErrorClass =
         failure.code === "TRANSPORT_NOT_SENT" ? "notSent" : "unknownOutcome";
+      if (errorClass === "unknownOutcome" && !run.signal.aborted)
+        log.interface = spec.interfaceName;
       return { kind: "failed", errorClass, error: failure, log };
     }
+    log.interface = spec.interfaceName;
     log.response = { status: response.status };
     const responseFormat: BodyFormat = spec.response?.format ?? spec.request.format;
     const table = iface.statusTable ?? channel.definition.statusTable;

@@ -1,5 +1,5 @@
 import type { Clock } from "../ports/clock.ts";
-import type { Limiter, LimiterDecision, Limits } from "../ports/limiter.ts";
+import type { Limiter, LimiterDecision, LimiterState, Limits } from "../ports/limiter.ts";
 import { systemClock } from "./system-clock.ts";
 
 /**
@@ -56,6 +56,18 @@ export class InProcessLimiter implements Limiter {
         },
       },
     };
+  }
+
+  async state(key: string, limits: Limits): Promise<LimiterState> {
+    const now = this.#clock.now();
+    let held = 0;
+    for (const expiresAt of this.#permits.get(key)?.values() ?? []) if (expiresAt > now) held++;
+    const windowStart = now - (limits.rate?.windowMs ?? 0);
+    const inWindow =
+      limits.rate === undefined
+        ? 0
+        : (this.#calls.get(key) ?? []).filter((at) => at > windowStart).length;
+    return { held, inWindow };
   }
 
   async close(): Promise<void> {

@@ -350,6 +350,11 @@ export interface NewStepLogEntry {
   error?: StoredError;
   startedAt: number;
   durationMs: number;
+  /**
+   * The interface of a call that reached the partner (answered, or no answer in time): its
+   * `durationMs` is then the partner's latency, which the operations overview reads.
+   */
+  interface?: string;
   /** Operator actions: who did it and why. */
   actor?: { who: string; why: string };
 }

@@ -14,7 +14,21 @@ export interface Limiter {
     limits: Limits,
     options?: { permitTtlMs?: number },
   ): Promise<LimiterDecision>;
+  /**
+   * How full the key's limits are now, without taking anything: permits held and calls within the
+   * rate window (`limits` gives the window). Read by the operator API for every node's calls at
+   * once, so a shared limiter answers for the whole cluster. Optional: a limiter without it is
+   * shown as not known.
+   */
+  state?(key: string, limits: Limits): Promise<LimiterState>;
   close(): Promise<void>;
+}
+
+export interface LimiterState {
+  /** Permits held now (unreleased and unexpired). */
+  held: number;
+  /** Acquisitions within the last `limits.rate.windowMs`; 0 without a rate limit. */
+  inWindow: number;
 }
 
 export interface Limits {

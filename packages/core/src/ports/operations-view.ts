@@ -52,6 +52,30 @@ export interface OperationsOverview {
   attention: AttentionCount[];
   /** Verified notifications no step has consumed yet. */
   inboxPending: number;
+  /** Partner calls of the last hour per channel and interface, from step logs. */
+  partnerLatency: PartnerLatency[];
+  /** Notifications to the upstream not delivered yet. */
+  outbox: OutboxCounts;
+}
+
+/** Latency of the calls that reached a partner (answered or not in time) over the last hour. */
+export interface PartnerLatency {
+  channel: string;
+  interface: string;
+  calls: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+export interface OutboxCounts {
+  /** Waiting for delivery (first try or a retry). */
+  pending: number;
+  /** Pending after at least one failed delivery. */
+  retrying: number;
+  /** Given up after the retry schedule, not re-sent since. */
+  failed: number;
+  /** Creation time of the oldest pending notification; null when none is pending. */
+  oldestPendingAt: number | null;
 }
 
 export interface ParkedListRequest {

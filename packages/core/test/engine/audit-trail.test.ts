@@ -105,3 +105,26 @@ describe("the inbox keeps personal data masked", () => {
     expect(await h.engine.getInstance(id)).toMatchObject({ status: "succeeded" });
   });
 });
+
+describe("calls that reached the partner are latency samples", () => {
+  test("an answered call and an unknown outcome name their interface; a call never sent does not", async () => {
+    const h = engineHarness({ behaviors: [loanBehaviorAcceptingTo("query")] });
+    h.transport.script("/loan/apply", { fault: "notSent" }, { fault: "unknownOutcome" });
+    h.transport.script("/loan/query", { body: { status: "PROCESSING" } });
+    const { id } = await h.startLoan("L-9");
+    await h.runFor(60_000);
+    const history = await h.engine.history(id);
+    const applies = partnerCalls(history, "apply");
+    const notSent = applies.find((entry) => entry.error?.code === "TRANSPORT_NOT_SENT");
+    const unknown = applies.find((entry) => entry.error?.code === "TRANSPORT_UNKNOWN_OUTCOME");
+    expect(notSent).toBeDefined();
+    expect(notSent?.interface).toBeUndefined();
+    expect(unknown?.interface).toBe("loan.apply");
+    const polls = partnerCalls(history, "query");
+    expect(polls.length).toBeGreaterThan(0);
+    for (const poll of polls) expect(poll.interface).toBe("loan.query");
+    for (const entry of history.filter((e) => e.request === undefined)) {
+      expect(entry.interface).toBeUndefined();
+    }
+  });
+});

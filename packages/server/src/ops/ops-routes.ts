@@ -15,6 +15,7 @@ import { instanceRoutes } from "./instance-routes.ts";
 import { migrationRoutes } from "./migration-routes.ts";
 import { notificationRoutes } from "./notification-routes.ts";
 import { overviewRoutes } from "./overview-routes.ts";
+import type { FlowStateSources } from "./partner-health.ts";
 import { previewRoutes } from "./preview-routes.ts";
 import { type ProtectionViews, protectionRoutes } from "./protection-routes.ts";
 import { startRoutes } from "./start-routes.ts";
@@ -30,6 +31,8 @@ interface OpsRoutesOptions extends OperatorApiOptions {
   operations?: OperationsView;
   /** Stuck instances, alerts and queued starts; without it those routes are absent. */
   protection?: ProtectionViews;
+  /** Breakers and limiters across the cluster, for the overview. */
+  flow?: FlowStateSources;
 }
 
 /**
@@ -53,7 +56,13 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
   await app.register(previewRoutes, { store, definitions });
   await app.register(definitionRoutes, { store, definitions });
   const operations = options.operations ?? (isOperationsView(store) ? store : undefined);
-  if (operations) await app.register(overviewRoutes, { operations, definitions });
+  if (operations) {
+    await app.register(overviewRoutes, {
+      operations,
+      definitions,
+      ...(options.flow ? { flow: options.flow } : {}),
+    });
+  }
   await app.register(startRoutes, { engine });
   if (options.protection) await app.register(protectionRoutes, options.protection);
   if (options.tokens) await app.register(tokenRoutes, { tokens: options.tokens });

@@ -1,5 +1,6 @@
 import {
   CapflowError,
+  type ChannelDefinition,
   type DefinitionSource,
   type InstanceStatus,
   type OperationsView,
@@ -9,10 +10,13 @@ import { parseDuration } from "@capflow/core/internal";
 import type { FastifyInstance } from "fastify";
 import { type InstanceSummaryView, instanceSummary } from "./instance-views.ts";
 import { decodeCursor, encodeCursor } from "./list-cursor.ts";
+import { type FlowStateSources, partnerHealth } from "./partner-health.ts";
 
 export interface OverviewRoutesOptions {
   operations: OperationsView;
   definitions: DefinitionSource;
+  /** Breakers and limiters across the cluster; without it those columns are not known. */
+  flow?: FlowStateSources;
 }
 
 /** Settled instances count in the overview when they settled within this window. */
@@ -36,11 +40,13 @@ const durationPattern = "^\\d+(ms|s|m|h|d)$";
 /**
  * `GET /overview` (per channel and behavior: unsettled instances and those settled in the last 24
  * hours by status, the last hour's failure rate; the attention queue: manual review, parked,
- * stuck past `stuckAfter`, with counts and ages; the inbox backlog) and `GET /attention/parked`
+ * stuck past `stuckAfter`, with counts and ages; the inbox and outbox backlogs; per channel
+ * interface the last hour's partner latency, the breaker over every node and how full the shared
+ * limits are) and `GET /attention/parked`
  * (the parked instances, keyset paging like `GET /instances`). Viewer role.
  */
 export async function overviewRoutes(app: FastifyInstance, options: OverviewRoutesOptions) {
-  const { operations, definitions } = options;
+  const { operations, definitions, flow } = options;
 
   app.get<{ Querystring: { stuckAfter: string } }>(
     "/overview",
@@ -57,11 +63,10 @@ export async function overviewRoutes(app: FastifyInstance, options: OverviewRout
     async (request) => {
       const now = Date.now();
       const stuckAfterMs = duration(request.query.stuckAfter);
-      const overview = await operations.overview({
-        now,
-        stuckAfterMs,
-        recentMs: recentHours * 3_600_000,
-      });
+      const [overview, behaviors] = await Promise.all([
+        operations.overview({ now, stuckAfterMs, recentMs: recentHours * 3_600_000 }),
+        definitions.listBehaviors(),
+      ]);
       const rows = new Map<string, OverviewRowView>();
       const rowOf = (channel: string, behavior: string) => {
         const key = `${channel}\u0000${behavior}`;
@@ -91,13 +96,21 @@ export async function overviewRoutes(app: FastifyInstance, options: OverviewRout
         row.settledLastHour += count.count;
         if (count.status === "failed") row.failedLastHour += count.count;
       }
-      const zones = new Map<string, string>();
+      const channels = new Map<string, ChannelDefinition | undefined>();
+      const codes = new Set([
+        ...behaviors.map((behavior) => behavior.channel),
+        ...[...rows.values()].map((row) => row.channel),
+      ]);
+      for (const code of codes)
+        channels.set(code, (await definitions.getChannel(code))?.definition);
+      const health = await partnerHealth(
+        [...channels.values()].filter((channel) => channel !== undefined),
+        overview.partnerLatency,
+        flow,
+        now,
+      );
       for (const row of rows.values()) {
-        if (!zones.has(row.channel)) {
-          const channel = await definitions.getChannel(row.channel);
-          zones.set(row.channel, channel?.definition.timeZone ?? "UTC");
-        }
-        row.timeZone = zones.get(row.channel)!;
+        row.timeZone = channels.get(row.channel)?.timeZone ?? "UTC";
         row.failureRate =
           row.settledLastHour === 0 ? null : row.failedLastHour / row.settledLastHour;
       }
@@ -111,6 +124,9 @@ export async function overviewRoutes(app: FastifyInstance, options: OverviewRout
         ),
         attention: overview.attention,
         inboxPending: overview.inboxPending,
+        outbox: overview.outbox,
+        partners: health.partners,
+        flowState: health.flowState,
       };
     },
   );

@@ -16,6 +16,7 @@ import { dueNotificationsMigration } from "./0016_due_notifications.ts";
 import { consoleMigration } from "./0019_console.ts";
 import { queryCacheMigration } from "./0021_query_cache.ts";
 import { instancesRoomForUpdatesMigration } from "./0022_instances_room_for_updates.ts";
+import { partnerLatencyMigration } from "./0023_partner_latency.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -38,4 +39,5 @@ export const migrations: readonly Migration[] = [
   consoleMigration,
   queryCacheMigration,
   instancesRoomForUpdatesMigration,
+  partnerLatencyMigration,
 ];

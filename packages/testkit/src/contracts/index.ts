@@ -1,3 +1,4 @@
+export { describeBreakerBoardContract } from "./breaker-board-contract.ts";
 export {
   describeDefinitionSourceContract,
   type PublishDefinitions,

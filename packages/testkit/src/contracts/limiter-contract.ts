@@ -72,5 +72,23 @@ export function describeLimiterContract(
       await delay(450);
       expect((await limiter.acquire(key, { rate })).granted).toBe(true);
     });
+
+    test("state: permits held and calls in the window, read without taking any", async () => {
+      const limits = { concurrency: 3, rate: { limit: 10, windowMs: 400 } };
+      if (limiter.state === undefined) return;
+      expect(await limiter.state(key, limits)).toEqual({ held: 0, inWindow: 0 });
+      const first = await limiter.acquire(key, limits);
+      const second = await limiter.acquire(key, limits);
+      expect(await limiter.state(key, limits)).toEqual({ held: 2, inWindow: 2 });
+      // Reading took nothing: a third permit is still there, a fourth is not.
+      expect((await limiter.acquire(key, limits)).granted).toBe(true);
+      expect(await limiter.acquire(key, limits)).toMatchObject({ granted: false });
+      if (first.granted) await first.permit.release();
+      expect(await limiter.state(key, limits)).toEqual({ held: 2, inWindow: 3 });
+      if (second.granted) await second.permit.release();
+      await delay(450);
+      expect(await limiter.state(key, limits)).toEqual({ held: 1, inWindow: 0 });
+      expect(await limiter.state(key, { concurrency: 3 })).toEqual({ held: 1, inWindow: 0 });
+    });
   });
 }

@@ -53,6 +53,7 @@ export class CircuitBreaker {
   readonly #rate: CountBreaker;
   readonly #timeouts: ConsecutiveBreaker;
   #state: BreakerState = "closed";
+  #since: number;
   #openedAt = 0;
   /** When the half-open probe was let through; undefined while no probe is in flight. */
   #probeSince: number | undefined;
@@ -71,10 +72,26 @@ export class CircuitBreaker {
       minimumNumberOfCalls: this.#settings.minimumCalls,
     });
     this.#timeouts = new ConsecutiveBreaker(this.#settings.consecutiveTimeouts);
+    this.#since = clock.now();
   }
 
   get state(): BreakerState {
     return this.#state;
+  }
+
+  /** When the breaker entered its state (epoch ms). */
+  get since(): number {
+    return this.#since;
+  }
+
+  /** While open: when the next call goes through as a probe. */
+  get probeAt(): number | undefined {
+    return this.#state === "open" ? this.#openedAt + this.#settings.cooldownMs : undefined;
+  }
+
+  /** How long a half-open probe may go without an outcome before another is let through. */
+  get probeLeaseMs(): number {
+    return this.#probeLeaseMs();
   }
 
   /** Whether a call may go out now. A call admitted with `probe: true` decides the half-open state. */
@@ -146,6 +163,7 @@ export class CircuitBreaker {
   #transition(state: BreakerState): void {
     if (this.#state === state) return;
     this.#state = state;
+    this.#since = this.#clock.now();
     this.#onChange(state);
   }
 }

@@ -1,5 +1,7 @@
+import { hostname } from "node:os";
 import { CapflowError, isCapflowError } from "../../errors.ts";
 import { systemClock } from "../../memory/system-clock.ts";
+import type { BreakerBoard } from "../../ports/breaker-board.ts";
 import type { Clock } from "../../ports/clock.ts";
 import type { Limiter, Limits, Permit } from "../../ports/limiter.ts";
 import { Bulkhead } from "./bulkhead.ts";
@@ -23,6 +25,13 @@ export interface FlowControlOptions {
   bulkheadRetryAfterMs?: number;
   /** Retry delay suggested when the limiter cannot be reached. Default 1 s. */
   unavailableRetryAfterMs?: number;
+  /**
+   * Where this node reports its open and half-open breakers, so operators see every node's
+   * (`openRedis().breakers` in a cluster). Default: not reported.
+   */
+  breakerBoard?: BreakerBoard;
+  /** How this node names itself on the breaker board. Default `<host name>:<process id>`. */
+  node?: string;
 }
 
 /** One partner call asking to go out. */
@@ -82,7 +91,8 @@ export type FlowEvent =
       channel: string;
       interface: string;
     }
-  | { type: "permit.release-failed"; channel: string; interface: string; error: unknown };
+  | { type: "permit.release-failed"; channel: string; interface: string; error: unknown }
+  | { type: "breaker.report-failed"; channel: string; interface: string; error: unknown };
 
 /**
  * Admission control around every partner call, in this order:
@@ -113,6 +123,8 @@ export class FlowControl {
   readonly #bulkheadRetryAfterMs: number;
   readonly #unavailableRetryAfterMs: number;
   readonly #bulkhead = new Bulkhead();
+  readonly #board: BreakerBoard | undefined;
+  readonly #node: string;
   /** `channel:interface` -> until when its limits refused calls (for routing's health view). */
   readonly #saturatedUntil = new Map<string, number>();
   readonly #breakers = new Map<
@@ -128,6 +140,8 @@ export class FlowControl {
     resolveBreakerSettings(this.#defaultBreaker);
     this.#bulkheadRetryAfterMs = options.bulkheadRetryAfterMs ?? 100;
     this.#unavailableRetryAfterMs = options.unavailableRetryAfterMs ?? 1_000;
+    this.#board = options.breakerBoard;
+    this.#node = options.node ?? `${hostname()}:${process.pid}`;
   }
 
   async enter(request: FlowRequest): Promise<FlowEntry> {
@@ -275,15 +289,41 @@ export class FlowControl {
       return existing.breaker;
     }
     // A changed definition brings a fresh breaker, as changed limits apply without restart.
-    const breaker = new CircuitBreaker(settings, this.#clock, (state) =>
+    const breaker: CircuitBreaker = new CircuitBreaker(settings, this.#clock, (state) => {
       this.#emit({
         type: `breaker.${state}`,
         channel: request.channel,
         interface: request.interface,
-      }),
-    );
+      });
+      this.#report(request.channel, request.interface, breaker);
+    });
     this.#breakers.set(key, { source: settings, fingerprint, breaker });
+    if (existing !== undefined && existing.breaker.state !== "closed") {
+      this.#report(request.channel, request.interface, breaker);
+    }
     return breaker;
+  }
+
+  /** Tells the breaker board (if any) this node's state; a failed report expires by itself. */
+  #report(channel: string, interfaceName: string, breaker: CircuitBreaker): void {
+    const board = this.#board;
+    if (board === undefined) return;
+    const where = { channel, interface: interfaceName, node: this.#node };
+    const state = breaker.state;
+    const probeAt = breaker.probeAt;
+    const report =
+      state === "closed"
+        ? board.report({ ...where, state })
+        : board.report({
+            ...where,
+            state,
+            since: breaker.since,
+            ...(probeAt === undefined ? {} : { probeAt }),
+            expiresAt: (probeAt ?? breaker.since) + breaker.probeLeaseMs,
+          });
+    report.catch((error: unknown) =>
+      this.#emit({ type: "breaker.report-failed", channel, interface: interfaceName, error }),
+    );
   }
 
   #refuse(reason: FlowRejectionReason, retryAfterMs: number, error: CapflowError): FlowEntry {

@@ -3,6 +3,7 @@ import {
   CapflowError,
   FlowControl,
   type FlowEvent,
+  InProcessBreakerBoard,
   InProcessLimiter,
   isCapflowError,
   type Limiter,
@@ -235,5 +236,42 @@ describe("FlowControl", () => {
     if (entry.admitted) await entry.ticket.complete("success");
     expect(events.map((e) => e.type)).toEqual(["permit.release-failed"]);
     expect(flow.inFlight("acme")).toBe(0);
+  });
+
+  test("reports its breakers to the board as they open, probe and close", async () => {
+    const clock = new ManualClock(1_000_000);
+    const board = new InProcessBreakerBoard();
+    const flow = new FlowControl({
+      limiter: new InProcessLimiter({ clock }),
+      clock,
+      breakerBoard: board,
+      node: "node-1",
+      breaker: { minimumCalls: 2, sampleSize: 2, failureRate: 0.5, cooldownMs: 10_000 },
+    });
+    const call = async (outcome: "success" | "failure") => {
+      const entry = await flow.enter({ ...apply, limits: {} });
+      if (entry.admitted) await entry.ticket.complete(outcome);
+      return entry.admitted;
+    };
+    await call("failure");
+    expect(await board.list(clock.now())).toEqual([]);
+    await call("failure");
+    const where = { channel: "acme", interface: "loan.apply", node: "node-1" };
+    expect(await board.list(clock.now())).toEqual([
+      {
+        ...where,
+        state: "open",
+        since: 1_000_000,
+        probeAt: 1_010_000,
+        expiresAt: 1_010_000 + 60_000,
+      },
+    ]);
+    await clock.advance(10_000);
+    const probe = await flow.enter({ ...apply, limits: {} });
+    expect(await board.list(clock.now())).toEqual([
+      { ...where, state: "half-open", since: 1_010_000, expiresAt: 1_010_000 + 60_000 },
+    ]);
+    if (probe.admitted) await probe.ticket.complete("success");
+    expect(await board.list(clock.now())).toEqual([]);
   });
 });
