@@ -81,7 +81,7 @@ describe.skipIf(!databaseUrl || !redisUrl)("overview: partner health (PostgreSQL
     });
     // Step log entries through the store's commit, as the engine writes them after its calls.
     const now = Date.now();
-    const entries = [
+    const entries: { interface?: string; durationMs: number; ago: number }[] = [
       ...applyDurations.map((durationMs) => ({ interface: "loan.apply", durationMs, ago: 60_000 })),
       ...queryDurations.map((durationMs) => ({ interface: "loan.query", durationMs, ago: 60_000 })),
       // Older than the hour, and an entry that is no call: neither counts.
