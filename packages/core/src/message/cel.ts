@@ -1,5 +1,6 @@
 import { Environment, type ParseResult } from "@marcbachmann/cel-js";
 import { CapflowError, type ErrorContext } from "../errors.ts";
+import { parseJson } from "./codecs/parse-json.ts";
 import { toMessageValue } from "./message-value.ts";
 
 /**
@@ -16,7 +17,29 @@ const environment = new Environment({
   // `body.?result.code.orValue("")`: an explicit default for optional fields.
   enableOptionalTypes: true,
   homogeneousAggregateLiterals: false,
+}).registerFunction({
+  signature: "parseJson(string): dyn",
+  description:
+    "The value of JSON text carried inside a field (Alipay's biz_content, a notification's JSON string)",
+  handler: (text: string) => parseJsonField(text),
 });
+
+/**
+ * `parseJson(body.biz_content).out_biz_no`: JSON text inside a field, read as the json codec
+ * reads a body (numbers a double cannot hold stay their digits). Text that is not JSON is an
+ * error of the expression (`EXTRACT_FAILED`), never a silent null.
+ */
+function parseJsonField(text: string): unknown {
+  let value: unknown;
+  try {
+    value = parseJson(text);
+  } catch (error) {
+    throw new Error(
+      `parseJson: the field is not JSON text (${(error as Error).message.split("\n")[0]})`,
+    );
+  }
+  return toCelValue(value);
+}
 
 /**
  * Parses with exactly the options the runtime evaluates with (optional types `.?x.orValue()`

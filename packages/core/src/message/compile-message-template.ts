@@ -47,7 +47,25 @@ type Skeleton =
   | { path: string[]; pointer: string; kind: "value" | "header" }
   | { constant: unknown }
   | { array: Skeleton[] }
-  | { object: [string, Skeleton][] };
+  | { object: [string, Skeleton][] }
+  | { jsonText: Skeleton };
+
+/**
+ * `{ "$json": <template> }`: the member's value is the JSON text of the rendered template, for
+ * partners that carry an object as a string inside a field (Alipay's `biz_content`). The outer
+ * codec escapes that text like any string (quotes in a JSON body, percent-encoding in a form).
+ */
+const jsonTextKey = "$json";
+
+function isJsonText(value: TemplateValue): value is { [jsonTextKey]: TemplateValue } {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.keys(value).length === 1 &&
+    Object.hasOwn(value, jsonTextKey)
+  );
+}
 
 /**
  * A message template compiled into ONE Handlebars program: a whole-value string becomes
@@ -93,6 +111,9 @@ export class CompiledMessageTemplate {
       if (typeof value === "string") return add(pointer, value, "value");
       if (Array.isArray(value)) {
         return { array: value.map((item, index) => walk(item, `${pointer}/${index}`)) };
+      }
+      if (isJsonText(value)) {
+        return { jsonText: walk(value[jsonTextKey], `${pointer}/${escapePointer(jsonTextKey)}`) };
       }
       if (value !== null && typeof value === "object") {
         return {
@@ -208,6 +229,9 @@ export class CompiledMessageTemplate {
         array[i] = this.#build(skeleton.array[i]!, session) ?? null;
       }
       return array;
+    }
+    if ("jsonText" in skeleton) {
+      return JSON.stringify(this.#build(skeleton.jsonText, session) ?? null);
     }
     const object: Record<string, unknown> = {};
     for (const [key, child] of skeleton.object) {
