@@ -12,6 +12,7 @@ import {
 import {
   byField,
   type EndpointAnswer,
+  type EndpointOptions,
   type ScriptedRequest,
   startMockFunder,
 } from "@capflow/testkit";
@@ -67,6 +68,7 @@ export const cedarBankFunder: FunderProfile = {
           faults: faultRulesFor(book, cases, "apply"),
           answer: (request) => bookLoan(book, request, status),
         },
+        "POST /h2h/bill": billEndpoint(new Map()),
         "POST /h2h/loan/query": {
           businessKey: byField("body.partnerLoanNo"),
           faults: faultRulesFor(book, cases, "query"),
@@ -76,6 +78,32 @@ export const cedarBankFunder: FunderProfile = {
     });
   },
 };
+
+/**
+ * `POST /h2h/bill`: the bank's daily loan bill (an xlsx workbook) in base64, per `billDate`
+ * (`yyyyMMdd`); `B001` while the bill of that date is not generated.
+ */
+export function billEndpoint(bills: ReadonlyMap<string, Buffer>): EndpointOptions {
+  return {
+    answer: (request) => {
+      const billDate = String((request.body as { body?: { billDate?: unknown } }).body?.billDate);
+      const file = bills.get(billDate);
+      if (file === undefined) {
+        return { body: { head: { code: "B001", msg: "账单未生成" }, body: { billDate } } };
+      }
+      return {
+        body: {
+          head: { code: "0000", msg: "成功" },
+          body: {
+            billDate,
+            fileName: `LOAN_${billDate}.xlsx`,
+            fileContent: file.toString("base64"),
+          },
+        },
+      };
+    },
+  };
+}
 
 function bookLoan(
   book: FunderBook,

@@ -15,6 +15,7 @@ import {
   type StatementDefinition,
 } from "@capflow/reconcile";
 import type { CapflowDatabase } from "@capflow/store-knex";
+import ExcelJS from "exceljs";
 import iconv from "iconv-lite";
 import { DateTime } from "luxon";
 import yazl from "yazl";
@@ -179,6 +180,7 @@ function plantDifferences(lines: FunderLine[]): { lines: (FunderLine | string)[]
 }
 
 function extension(statement: StatementDefinition): string {
+  if (statement.format.kind === "xlsx") return ".xlsx";
   return statement.compression === "gzip"
     ? ".gz"
     : statement.compression === "zip"
@@ -225,6 +227,37 @@ async function writeStatementFile(
     return Array.from(cells, (cell) => cell ?? "").join(delimiter);
   };
   const format = statement.format;
+  const cells = (line: FunderLine | string) =>
+    used.map(([role, value]) =>
+      typeof line === "string"
+        ? role === "amount"
+          ? "12.345"
+          : role === "businessKey"
+            ? "BROKEN-1"
+            : ""
+        : value(line),
+    );
+  if (format.kind === "xlsx") {
+    // A workbook as a bank's back office exports it: totals and column names are rows too.
+    const workbook = new ExcelJS.Workbook();
+    const sheet = workbook.addWorksheet(typeof format.sheet === "string" ? format.sheet : "Sheet1");
+    const totalsRow = (layout: StatementDefinition["header"]) => {
+      const t = layout?.totals;
+      if (t === undefined) return undefined;
+      const row: string[] = ["TOTAL"];
+      if (typeof t.count === "number") row[t.count] = String(planted.count);
+      if (typeof t.amount === "number") row[t.amount] = amountText(sum);
+      return Array.from(row, (cell) => cell ?? "");
+    };
+    const head = totalsRow(statement.header);
+    if (head !== undefined) sheet.addRow(head);
+    if (statement.columnNames !== false) sheet.addRow(used.map(([role]) => String(c[role])));
+    for (const line of planted.lines) sheet.addRow(cells(line));
+    const foot = totalsRow(statement.footer);
+    if (foot !== undefined) sheet.addRow(foot);
+    await writeFile(path, Buffer.from(await workbook.xlsx.writeBuffer()));
+    return;
+  }
   const delimiter = format.kind === "delimited" ? (format.delimiter ?? ",") : " ";
   const text: string[] = [];
   const header = totals(statement.header);
@@ -255,22 +288,7 @@ async function writeStatementFile(
   } else {
     if (statement.columnNames !== false)
       text.push(used.map(([role]) => String(c[role])).join(delimiter));
-    body = planted.lines.map((line) =>
-      iconv.encode(
-        used
-          .map(([role, value]) =>
-            typeof line === "string"
-              ? role === "amount"
-                ? "12.345"
-                : role === "businessKey"
-                  ? "BROKEN-1"
-                  : ""
-              : value(line),
-          )
-          .join(delimiter),
-        encoding,
-      ),
-    );
+    body = planted.lines.map((line) => iconv.encode(cells(line).join(delimiter), encoding));
   }
   const newline = Buffer.from("\n");
   const parts: Buffer[] = text.flatMap((line) => [iconv.encode(line, encoding), newline]);

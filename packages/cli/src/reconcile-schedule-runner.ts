@@ -1,5 +1,10 @@
 import { resolve } from "node:path";
-import { describeCounts, loadStatementsOrThrow, ReconcileSchedule } from "@capflow/reconcile";
+import {
+  describeCounts,
+  loadStatementsOrThrow,
+  ReconcileSchedule,
+  type StatementInterfaceCaller,
+} from "@capflow/reconcile";
 import type { CapflowDatabase } from "@capflow/store-knex";
 import type { CliContext } from "./cli-context.ts";
 import { reconciliationAlertMonitor } from "./reconcile-alerts-option.ts";
@@ -16,8 +21,13 @@ export async function startReconcileSchedule(
   dir: string,
   context: CliContext,
   report: Pick<WorkerReporter, "note">,
-  alertsFile?: string,
+  options: {
+    /** Calls the channels' interfaces for statements that come through one. */
+    engine?: StatementInterfaceCaller;
+    alertsFile?: string;
+  } = {},
 ): Promise<ReconcileSchedule> {
+  const { alertsFile } = options;
   const baseDir = resolve(context.cwd, dir);
   const statements = await loadStatementsOrThrow(baseDir);
   const alerts =
@@ -30,6 +40,7 @@ export async function startReconcileSchedule(
     statements,
     baseDir,
     ...(alerts === undefined ? {} : { alerts }),
+    ...(options.engine === undefined ? {} : { engine: options.engine }),
     onCheck(check) {
       for (const { statement, businessDate, outcome } of check) {
         // Said once per date: the other node's run line says how it went.

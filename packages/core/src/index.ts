@@ -262,6 +262,8 @@ export {
   createEngine,
   Engine,
   type EngineOptions,
+  type InterfaceAnswer,
+  type InterfaceCall,
   type MigrationMove,
   type MigrationOptions,
   type MigrationRefusal,

@@ -14,6 +14,7 @@ import {
 import { DateTime } from "luxon";
 import SftpClient from "ssh2-sftp-client";
 import { request } from "undici";
+import { fetchThroughInterface, type StatementInterfaceCaller } from "./fetch-through-interface.ts";
 import type { StatementDefinition } from "./statement-definition.ts";
 
 /** A statement file on local disk, ready to read; `release()` removes a downloaded copy. */
@@ -34,6 +35,8 @@ export interface FetchStatementOptions {
   secrets?: SecretResolver;
   /** Where downloads go. Default the system's temporary folder. */
   workDir?: string;
+  /** For statements that come through a channel's interface: the engine that calls it. */
+  engine?: StatementInterfaceCaller;
 }
 
 /** `{yyyyMMdd}`, `{yyyy-MM-dd}` (any luxon format in braces) -> the business date. */
@@ -68,6 +71,24 @@ export async function fetchStatement(
   const dir = await mkdtemp(join(options.workDir ?? tmpdir(), "capflow-statement-"));
   const release = () => rm(dir, { recursive: true, force: true });
   try {
+    if (source.kind === "interface") {
+      const { path, name } = await fetchThroughInterface(statement, source, businessDate, {
+        engine: options.engine,
+        dir,
+        expand: (template) => expandDatePattern(template, businessDate, statement.timeZone),
+        download: (url, target) =>
+          download(
+            url,
+            target,
+            {},
+            60_000,
+            "url" in source.file ? (source.file.maxBytes ?? 2 ** 31) : 2 ** 31,
+            context,
+          ),
+        context,
+      });
+      return { ...(await localFile(path, context)), name, release };
+    }
     if (source.kind === "http") {
       const url = expandDatePattern(source.url, businessDate, statement.timeZone);
       const name = basename(new URL(url).pathname) || "statement";

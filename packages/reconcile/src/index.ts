@@ -34,6 +34,7 @@ export type {
   DeclaredTotals,
 } from "./statement-definition.ts";
 export { readStatementRows, type StatementRow } from "./statement-rows.ts";
+export type { StatementInterfaceCaller } from "./fetch-through-interface.ts";
 export {
   type FetchedStatement,
   type FetchStatementOptions,

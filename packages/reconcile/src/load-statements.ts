@@ -210,6 +210,24 @@ export function checkStatement(
         `no channel ${statement.channel} is defined next to this statement`,
       );
     }
+    const source = statement.source;
+    const channel = definitions.channels.find((c) => c.code === statement.channel);
+    if (source.kind === "interface" && channel !== undefined) {
+      const iface = channel.interfaces[source.interface];
+      if (iface === undefined) {
+        add(
+          "schema",
+          "/source/interface",
+          `channel ${statement.channel} has no interface ${source.interface} (it has ${Object.keys(channel.interfaces).join(", ")})`,
+        );
+      } else if (iface.idempotent === false) {
+        add(
+          "schema",
+          "/source/interface",
+          `interface ${source.interface} of channel ${statement.channel} is not idempotent: a statement may only come through an interface that is safe to call again`,
+        );
+      }
+    }
     statement.behaviors.forEach((behavior, index) => {
       if (
         !definitions.behaviors.some((b) => b.channel === statement.channel && b.code === behavior)

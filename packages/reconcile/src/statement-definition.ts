@@ -1,3 +1,5 @@
+import type { BodyFormat, MessageTemplate } from "@capflow/core";
+
 /**
  * A statement definition (`*.statement.json`, next to the channel and behavior files): where a
  * funder's daily statement comes from, how its bytes are laid out, and how each line maps onto
@@ -33,6 +35,28 @@ export type StatementSource =
       hostKey?: string;
       path: string;
       timeoutMs?: number;
+    }
+  | {
+      /** One of the channel's own interfaces answers with the file (its crypto, through the engine). */
+      kind: "interface";
+      /** The interface's name in the channel (`bill.download`); it must be idempotent. */
+      interface: string;
+      /**
+       * Values the request reads as `{{input.<name>}}`; `{yyyyMMdd}` in them is the business date.
+       * `input.businessDate` (`yyyy-MM-dd`) is always there.
+       */
+      params?: Record<string, string>;
+      /** The request, as a step's. Default: `params` as a JSON body. */
+      request?: MessageTemplate;
+      /** The answer's format. Default: the request's. */
+      responseFormat?: BodyFormat;
+      /**
+       * Where the file is in the answer (a CEL expression over `body`, `headers`): base64 bytes,
+       * text (written in the statement's encoding), or a URL to download.
+       */
+      file: { base64: string } | { text: string } | { url: string; maxBytes?: number };
+      /** The file's name in runs; `{yyyyMMdd}` takes the date. Default `<interface>-<date>`. */
+      name?: string;
     };
 
 /** A column: by name (a delimited file's or sheet's header, a fixed-width field) or by 0-based index. */

@@ -17,13 +17,20 @@ import {
 import type { CapflowDatabase } from "@capflow/store-knex";
 import type { CliContext } from "../cli-context.ts";
 import type { CapflowCommand } from "../command.ts";
+import {
+  cryptoHandlersOptionHelp,
+  type ExtensionOptions,
+  loadExtensions,
+  processorsOptionHelp,
+} from "../extension-modules.ts";
 import { plural } from "../plural.ts";
 import { positiveInteger } from "../positive-integer.ts";
 import { alertsOptionHelp, reconciliationAlertMonitor } from "../reconcile-alerts-option.ts";
+import { statementEngine } from "../statement-engine.ts";
 import { textTable } from "../text-table.ts";
 import { addDatabaseOptions, type DatabaseOptions, withDatabase } from "./database-options.ts";
 
-interface RunOptions extends DatabaseOptions {
+interface RunOptions extends DatabaseOptions, ExtensionOptions {
   definitions: string;
   channel: string;
   statement?: string;
@@ -75,6 +82,8 @@ export const reconcileCommand: CapflowCommand = {
         .option("--file <path>", "read this file instead of fetching from the statement's source")
         .option("--definitions <dir>", "the folder with the *.statement.json files", "definitions")
         .option("--alerts <file>", alertsOptionHelp)
+        .option("-p, --processors <module...>", processorsOptionHelp)
+        .option("--crypto-handlers <module...>", cryptoHandlersOptionHelp)
         .option("--json", "the run as one JSON object"),
     ).action((options: RunOptions) =>
       withDatabase(options, context, (db) => runCommand(db, options, context)),
@@ -137,7 +146,13 @@ async function runCommand(
   const dir = resolve(context.cwd, options.definitions);
   const statement = pickStatement(await loadStatementsOrThrow(dir), options);
   const businessDate = options.date ?? yesterdayIn(statement.timeZone);
+  // Through a channel's interface: the channel as defined next to the statement, its crypto.
+  const engine =
+    statement.source.kind === "interface" && options.file === undefined
+      ? await statementEngine(dir, await loadExtensions(options, context.cwd))
+      : undefined;
   const result = await runReconciliation({
+    ...(engine === undefined ? {} : { engine }),
     db,
     statement,
     businessDate,
@@ -147,7 +162,7 @@ async function runCommand(
       ? {}
       : { alerts: await reconciliationAlertMonitor(db, options.alerts, context.cwd) }),
     ...(options.file === undefined ? {} : { file: resolve(context.cwd, options.file) }),
-  });
+  }).finally(() => engine?.close());
   if (options.json) {
     context.out(`${JSON.stringify({ ...result.run, reused: result.reused })}\n`);
     return;

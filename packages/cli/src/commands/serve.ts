@@ -255,7 +255,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
           options.statements,
           context,
           { note: (kind, message) => log.info({ kind }, message) },
-          options.alerts,
+          { engine, ...(options.alerts === undefined ? {} : { alertsFile: options.alerts }) },
         );
       }
       context.out(

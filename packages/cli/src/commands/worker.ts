@@ -276,7 +276,10 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     const schedule =
       options.statements === undefined
         ? undefined
-        : await startReconcileSchedule(db, options.statements, context, report, options.alerts);
+        : await startReconcileSchedule(db, options.statements, context, report, {
+            engine,
+            ...(options.alerts === undefined ? {} : { alertsFile: options.alerts }),
+          });
     const timers: NodeJS.Timeout[] = [];
     timers.push(setInterval(() => report.minute(), summaryEveryMs));
     if (options.exitWhenIdle) {

@@ -28,6 +28,7 @@ import type { Transport } from "../ports/transport.ts";
 import { BusinessCalendar } from "../protection/calendar/business-calendar.ts";
 import { FlowControl } from "../runtime/flow-control/flow-control.ts";
 import { UndiciTransport } from "../transport/undici-transport.ts";
+import { callInterface, type InterfaceAnswer, type InterfaceCall } from "./call-interface.ts";
 import type { EngineCore } from "./engine-core.ts";
 import type { EngineEvent, EngineEventListener } from "./engine-events.ts";
 import {
@@ -48,6 +49,7 @@ import { RuntimeCache } from "./runtime-cache.ts";
 import { type StartRequest, startInstance } from "./start-instance.ts";
 import { type SweepInboxOptions, type SweepInboxResult, sweepInbox } from "./sweep-inbox.ts";
 
+export type { InterfaceAnswer, InterfaceCall } from "./call-interface.ts";
 export type {
   MigrationMove,
   MigrationOptions,
@@ -248,6 +250,15 @@ export class Engine {
       },
       options,
     );
+  }
+
+  /**
+   * Calls a channel's interface outside any instance, as a step would (render, seal, calendar,
+   * flow control, transport, open, decode, status table): a funder's statement download. Only
+   * interfaces that are not marked `idempotent: false`; nothing is stored.
+   */
+  async callInterface(call: InterfaceCall): Promise<InterfaceAnswer> {
+    return callInterface(this.#core, await this.#runtime.channel(call.channel), call);
   }
 
   async getInstance(id: string): Promise<InstanceRecord | undefined> {

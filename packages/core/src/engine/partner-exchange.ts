@@ -21,10 +21,23 @@ import { codecFor } from "../message/codecs/codec-for.ts";
 import { type ExtractionEnv, extractFields } from "../message/extract-fields.ts";
 import { renderMessage } from "../message/render-message.ts";
 import { applyStatusTable, isUnsignedAnswer } from "../message/status-table.ts";
+import type { InstanceRecord } from "../ports/instance-store.ts";
 import type { FlowControl } from "../runtime/flow-control/flow-control.ts";
 import { flowRequestFor } from "../runtime/flow-control/flow-request.ts";
 import type { StepRun } from "./step-run.ts";
 import { inSpan } from "./tracing.ts";
+
+/**
+ * What one exchange needs of its caller: a step of an instance (`StepRun`), or a call that
+ * belongs to no instance (`call-interface.ts`, a statement download).
+ */
+export type ExchangeRun = Pick<
+  StepRun,
+  "engine" | "channel" | "signal" | "renderScope" | "mask" | "errorContext"
+> & {
+  readonly record: Pick<InstanceRecord, "id" | "channel" | "updatedAt"> &
+    Partial<Pick<InstanceRecord, "lastError">>;
+};
 
 /** A partner answer's status, normalised: the code as text (`""` when the answer carries none). */
 export interface StatusResult {
@@ -101,7 +114,7 @@ export const defaultUserAgent = "capflow";
  * template or a key failed before flow control).
  */
 export async function exchangeWithPartner(
-  run: StepRun,
+  run: ExchangeRun,
   spec: ExchangeSpec,
   flow: FlowControl,
 ): Promise<Exchange> {
@@ -129,7 +142,7 @@ export async function exchangeWithPartner(
 }
 
 async function exchangeOnce(
-  run: StepRun,
+  run: ExchangeRun,
   spec: ExchangeSpec,
   flow: FlowControl,
 ): Promise<Exchange> {
@@ -417,7 +430,7 @@ async function exchangeOnce(
  * undefined otherwise (including an answer that does not even decode: opening it reports that).
  */
 function unsignedAnswer(
-  run: StepRun,
+  run: ExchangeRun,
   table: StatusTable,
   response: { status: number; headers: Record<string, string>; body: Uint8Array },
   declaredCharset: string | undefined,
@@ -445,7 +458,7 @@ function unsignedAnswer(
 
 /** An answer the partner documents as "not processed": what is recorded names status and code. */
 function refused(
-  run: StepRun,
+  run: ExchangeRun,
   interfaceName: string,
   httpStatus: number,
   result: StatusResult,
@@ -485,7 +498,7 @@ function statusOf(
  * refuse it, and resending cannot help. It comes from a template, a processor or the channel:
  * a configuration error, parked, never retried.
  */
-function checkHeaderValues(headers: Record<string, string>, run: StepRun): void {
+function checkHeaderValues(headers: Record<string, string>, run: ExchangeRun): void {
   for (const [name, value] of Object.entries(headers)) {
     if (/[\r\n\0]/.test(name) || /[\r\n\0]/.test(value)) {
       throw new CapflowError(
@@ -513,7 +526,7 @@ function asCapflowError(
     | "TRANSPORT_UNKNOWN_OUTCOME"
     | "CRYPTO_VERIFY_FAILED"
     | "EXTRACT_FAILED",
-  run: StepRun,
+  run: ExchangeRun,
 ): CapflowError {
   if (isCapflowError(error)) return error.withContext(run.errorContext());
   return new CapflowError(
