@@ -455,8 +455,8 @@ export class KnexInstanceStore
     const context = { channel: entry.channel, callback: entry.callback };
     const [row] = await this.#rows(
       `INSERT INTO ${t.inbox} (id, channel, account, callback, dedupe_key, business_key, payload,
-         received_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?::jsonb, ?)
+         raw, received_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?)
        ON CONFLICT (channel, callback, dedupe_key) DO NOTHING
        RETURNING *`,
       [
@@ -467,6 +467,7 @@ export class KnexInstanceStore
         entry.dedupeKey,
         entry.businessKey,
         jsonParam(entry.payload),
+        entry.raw === undefined ? null : jsonParam(entry.raw),
         timeParam(entry.receivedAt),
       ],
       context,

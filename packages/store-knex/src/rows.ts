@@ -113,7 +113,7 @@ export function stepLogFromRow(row: Row): StepLogEntry {
 }
 
 export function inboxFromRow(row: Row): InboxEntry {
-  return {
+  const entry: InboxEntry = {
     id: row.id as string,
     channel: row.channel as string,
     account: (row.account ?? null) as string | null,
@@ -125,6 +125,8 @@ export function inboxFromRow(row: Row): InboxEntry {
     processedAt: nullableEpochMs(row.processed_at),
     instanceId: (row.instance_id ?? null) as string | null,
   };
+  if (row.raw != null) entry.raw = row.raw as NonNullable<InboxEntry["raw"]>;
+  return entry;
 }
 
 /** A stored definition (`json` column) parsed. */

@@ -177,6 +177,13 @@ export interface CallbackDefinition {
   ack: AcknowledgementDefinition;
   /** Charset of this callback's notifications and acknowledgements (overrides the channel's). */
   charset?: string;
+  /**
+   * Keep each notification as received in its inbox entry (for disputes): the body's text and,
+   * in a charset other than UTF-8, its exact bytes. Default false. Kept as received, NOT masked
+   * (and before decryption, as the partner sent it): turn this on only where the inbox is
+   * protected like the instances' own data.
+   */
+  keepRawBody?: boolean;
 }
 
 /** Personal-data masking rules applied to step logs. Field names match at any depth. */

@@ -6,6 +6,7 @@ import {
   decodeBytes,
   defaultCharset,
   encodeText,
+  normaliseCharset,
   readingCharset,
   withCharset,
 } from "../message/charset.ts";
@@ -15,6 +16,7 @@ import { maskFields } from "../message/mask.ts";
 import { findNulByte } from "../message/nul-bytes.ts";
 import { renderMessage } from "../message/render-message.ts";
 import { applyStatusTable } from "../message/status-table.ts";
+import type { NewInboxEntry } from "../ports/instance-store.ts";
 import type { CallbackPayload } from "./callback-payload.ts";
 import type { EngineCore } from "./engine-core.ts";
 import { newId } from "./new-id.ts";
@@ -79,6 +81,7 @@ export async function receiveCallback(
   let businessKey: string;
   let dedupeKey: string;
   let payload: CallbackPayload;
+  let raw: NewInboxEntry["raw"];
   const headers = lowerCaseHeaders(request.headers);
   const declared = definition.charset ?? channel.definition.charset;
   try {
@@ -90,6 +93,7 @@ export async function receiveCallback(
       typeof request.body === "string"
         ? request.body
         : decodeBytes(request.body, charset, { channel: code, callback: callbackName });
+    if (definition.keepRawBody === true) raw = rawBody(text, request.body, charset);
     opened = await channel.handler.openRequest(
       {
         method: request.method.toUpperCase() as HttpMethod,
@@ -174,6 +178,7 @@ export async function receiveCallback(
     dedupeKey,
     businessKey,
     payload,
+    ...(raw === undefined ? {} : { raw }),
     receivedAt: core.clock.now(),
   });
   await core.store.wake({
@@ -199,6 +204,17 @@ export async function receiveCallback(
     opened,
   );
   return { ...ack, accepted: true, duplicate };
+}
+
+/** The notification as received: its text, and its exact bytes where they are not its UTF-8. */
+function rawBody(
+  text: string,
+  body: Uint8Array | string,
+  charset: string,
+): NonNullable<NewInboxEntry["raw"]> {
+  return typeof body === "string" || normaliseCharset(charset) === defaultCharset
+    ? { body: text }
+    : { body: text, bytes: Buffer.from(body).toString("base64") };
 }
 
 /** Failures of opening a callback (decrypt, verify, decode): the sender is told only one thing. */

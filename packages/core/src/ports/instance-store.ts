@@ -384,6 +384,11 @@ export interface NewInboxEntry {
   businessKey: string;
   /** The opened callback (verified, decrypted, decoded), for processing. */
   payload: unknown;
+  /**
+   * The notification as received, only when its callback sets `keepRawBody`: the body's text and,
+   * in a charset other than UTF-8, its bytes in base64. Not masked; never shown by the ops API.
+   */
+  raw?: { body: string; bytes?: string };
   receivedAt: number;
 }
 

@@ -117,7 +117,7 @@ const channelShapes = {
   statusMapping: shape<StatusMapping>()(["outcome"], ["retryable", "notProcessed", "description"]),
   callback: shape<CallbackDefinition>()(
     ["format", "correlation", "dedupeKey", "ack"],
-    ["match", "extract", "statusTable", "charset"],
+    ["match", "extract", "statusTable", "charset", "keepRawBody"],
   ),
   acknowledgement: shape<AcknowledgementDefinition>()(
     ["format"],

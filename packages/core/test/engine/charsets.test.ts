@@ -115,6 +115,48 @@ describe("charsets end to end", () => {
     expect(JSON.stringify(history)).toContain("放款成功");
   });
 
+  test("with keepRawBody the inbox keeps the notification's exact GBK bytes, unmasked; without it, none", async () => {
+    for (const keep of [true, false]) {
+      const h = engineHarness({
+        channel: {
+          ...gbkChannel,
+          callbacks: {
+            "loan.result": { ...gbkChannel.callbacks!["loan.result"]!, keepRawBody: keep },
+          },
+        },
+        engine: { secrets: createDefaultSecretResolver({ allowInline: true }) },
+      });
+      h.transport.script("/loan/apply", { body: { status: "ACCEPTED", applyNo: "A-3" } });
+      const loanNo = `L-RAW-${keep}`;
+      await h.startLoan(loanNo);
+      await h.engine.runDue();
+      const fields = {
+        loanNo,
+        notifyId: "N-3",
+        status: "SUCCESS",
+        memo: "放款成功",
+        mobile: "13812345678",
+      };
+      const bytes = gbk(xmlOf({ ...fields, sign: signGbk(fields) }));
+      const ack = await h.engine.receiveCallback("lanbank", "loan.result", {
+        method: "POST",
+        path: "/callbacks/lanbank/loan.result",
+        headers: { "content-type": "application/xml; charset=GBK" },
+        body: bytes,
+      });
+      expect(ack.accepted).toBe(true);
+      const [entry] = await h.store.pendingInbox({ channel: "lanbank", businessKey: loanNo });
+      expect(JSON.stringify(entry?.payload)).not.toContain("13812345678");
+      if (keep) {
+        expect(Buffer.from(entry?.raw?.bytes ?? "", "base64").equals(bytes)).toBe(true);
+        expect(entry?.raw?.body).toContain("<mobile>13812345678</mobile>");
+        expect(entry?.raw?.body).toContain("放款成功");
+      } else {
+        expect(entry).not.toHaveProperty("raw");
+      }
+    }
+  });
+
   test("a UTF-8 body sent to the GBK callback is refused with a typed error and nothing is stored", async () => {
     const h = engineHarness({
       channel: gbkChannel,
