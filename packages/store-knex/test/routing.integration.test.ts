@@ -77,7 +77,7 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "fund routing on PostgreSQL" : skipM
     }
   }, 300_000);
 
-  test("quotas hold under concurrent starts from four processes: not one start or fen over", async () => {
+  test("quotas hold under concurrent starts from four processes: not one start or fen over, the accounts' included", async () => {
     await truncateRuntimeTables(db);
     const processes = 4;
     const reports = await Promise.all(
@@ -102,14 +102,35 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "fund routing on PostgreSQL" : skipM
     );
     const started = reports.flatMap((report) => report.started);
     const sum = started.reduce((total, amount) => total.plus(amount), new Decimal(0));
-    // 120 starts asked; the count quota (40 in total) or the amount quota (1000.00 a day) stops them.
+    // 120 starts asked; the count quota (40 in total) or the amount quota (1000.00 a day) stops
+    // them, and each account's own: shop-a 600.00 a day, then shop-b 15 starts.
     expect(sum.lte("1000.00")).toBe(true);
     expect(started.length).toBeLessThanOrEqual(40);
     expect(started.length + reports.reduce((n, r) => n + r.refused, 0)).toBe(processes * 30);
-    // Full: no amount of the batch would still have fitted, unless the count limit stopped it.
-    expect(started.length === 40 || sum.plus("17.00").gt("1000.00")).toBe(true);
-    const usage = await store().quotaUsage([{ scope: "channel:lanbank/loan", period: "total" }]);
-    expect(usage[0]?.usedCount).toBe(started.length);
+    const accounts = await db.knex.raw(
+      `SELECT account, count(*)::int AS n, sum((input->>'amount')::numeric)::text AS amount
+       FROM "${db.schema}".instances WHERE product = 'cash-loan' GROUP BY account ORDER BY account`,
+    );
+    const byAccount = Object.fromEntries(
+      accounts.rows.map((row: { account: string; n: number; amount: string }) => [
+        row.account,
+        { n: row.n, amount: new Decimal(row.amount) },
+      ]),
+    ) as Record<string, { n: number; amount: Decimal }>;
+    expect(Object.keys(byAccount)).toEqual(["shop-a", "shop-b"]);
+    expect(byAccount["shop-a"]!.amount.lte("600.00")).toBe(true);
+    expect(byAccount["shop-b"]!.n).toBeLessThanOrEqual(15);
+    // Full: no amount of the batch would still have fitted anywhere, unless a count limit stopped it.
+    const accountsFull =
+      byAccount["shop-a"]!.amount.plus("17.00").gt("600.00") && byAccount["shop-b"]!.n === 15;
+    expect(started.length === 40 || sum.plus("17.00").gt("1000.00") || accountsFull).toBe(true);
+    const usage = await store().quotaUsage([
+      { scope: "channel:lanbank/loan", period: "total" },
+      { scope: "account:lanbank/shop-b/loan", period: "total" },
+    ]);
+    const used = (scope: string) => usage.find((u) => u.scope === scope)?.usedCount;
+    expect(used("channel:lanbank/loan")).toBe(started.length);
+    expect(used("account:lanbank/shop-b/loan")).toBe(byAccount["shop-b"]!.n);
     const rows = await db.knex.raw(
       `SELECT count(*)::int AS n, coalesce(sum((input->>'amount')::numeric), 0)::text AS amount
        FROM "${db.schema}".instances WHERE product = 'cash-loan'`,
