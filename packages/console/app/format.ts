@@ -75,3 +75,11 @@ export function formatRate(rate: number | null | undefined): string {
   if (rate === null || rate === undefined || Number.isNaN(rate)) return "—";
   return `${(rate * 100).toFixed(1)}%`;
 }
+
+/** A call's latency: whole milliseconds below a second, seconds with one decimal above. */
+export function formatLatency(ms: number | null | undefined, locale: Locale): string {
+  if (ms === null || ms === undefined || Number.isNaN(ms)) return "—";
+  if (ms < 1_000) return locale === "zh-CN" ? `${Math.round(ms)} 毫秒` : `${Math.round(ms)} ms`;
+  const seconds = (ms / 1_000).toFixed(1);
+  return locale === "zh-CN" ? `${seconds} 秒` : `${seconds} s`;
+}

@@ -38,12 +38,49 @@ export interface AttentionGroup {
   oldestUpdatedAt: number | null;
 }
 
+export type BreakerState = "closed" | "open" | "half-open";
+
+/** One channel interface's health across the cluster. */
+export interface PartnerRow {
+  channel: string;
+  interface: string;
+  /** Calls that reached the partner in the last hour; null when there were none. */
+  latency: { calls: number; p50Ms: number; p99Ms: number } | null;
+  /** The worst state over the nodes; null when not known. */
+  breaker: {
+    state: BreakerState;
+    openNodes: number;
+    halfOpenNodes: number;
+    since: number | null;
+    probeAt: number | null;
+  } | null;
+  /** How full the shared limits are; null without limits or when not known. */
+  limiter: {
+    concurrency: { held: number; limit: number } | null;
+    rate: { inWindow: number; limit: number; windowMs: number } | null;
+    saturation: number;
+  } | null;
+}
+
+export interface OutboxBacklog {
+  pending: number;
+  /** Pending after at least one failed delivery. */
+  retrying: number;
+  /** Given up after the retry schedule. */
+  failed: number;
+  oldestPendingAt: number | null;
+}
+
 export interface Overview {
   now: number;
   stuckAfterMinutes: number;
   rows: OverviewRow[];
   attention: AttentionGroup[];
   inboxPending: number;
+  outbox: OutboxBacklog;
+  partners: PartnerRow[];
+  /** Whether the breaker and limiter columns could be read. */
+  flowState: "known" | "not-configured" | "unavailable";
 }
 
 export interface InstanceSummary {

@@ -1,12 +1,16 @@
 import { type InstanceStatus, instanceStatuses } from "../api/types.ts";
 import { LoadedView } from "../components/loaded-view.tsx";
+import { PartnerHealth } from "../components/partner-health.tsx";
 import { formatAge, formatRate } from "../format.ts";
 import { useI18n } from "../i18n/i18n.ts";
 import { href } from "../router.ts";
 import { useSession } from "../session.ts";
 import { useLoad } from "../use-load.ts";
 
-/** Per channel and behavior, instances by status and the failure rate; what needs attention. */
+/**
+ * Per channel and behavior, instances by status and the failure rate; what needs attention; per
+ * channel interface, the partner's latency, breaker and limiters across the cluster.
+ */
 export function OverviewPage() {
   const { t, locale } = useI18n();
   const { client } = useSession();
@@ -50,6 +54,22 @@ export function OverviewPage() {
               <li class="card">
                 <span class="card-label">{t("overview.inbox")}</span>
                 <span class="card-count">{overview.inboxPending}</span>
+              </li>
+              <li class="card outbox">
+                <span class="card-label">{t("overview.outbox")}</span>
+                <span class="card-count">{overview.outbox.pending}</span>
+                <span class="card-detail">
+                  {t("overview.outbox.detail", {
+                    retrying: overview.outbox.retrying,
+                    failed: overview.outbox.failed,
+                  })}
+                </span>
+                <span class="card-age">
+                  {t("common.oldest")}:{" "}
+                  {overview.outbox.oldestPendingAt === null
+                    ? "—"
+                    : formatAge(overview.now - overview.outbox.oldestPendingAt, locale)}
+                </span>
               </li>
             </ul>
             <h2>{t("overview.byChannel")}</h2>
@@ -109,6 +129,7 @@ export function OverviewPage() {
                 </table>
               </div>
             )}
+            <PartnerHealth overview={overview} />
           </>
         )}
       </LoadedView>

@@ -6,6 +6,9 @@ import {
   createDefaultSecretResolver,
   createEngine,
   type Engine,
+  FlowControl,
+  InProcessBreakerBoard,
+  InProcessLimiter,
   jsonCodec,
   ManualClock,
   ProcessorRegistry,
@@ -13,7 +16,8 @@ import {
 } from "@capflow/core";
 import { customerFor, loadExampleDefinitions } from "@capflow/example-demo";
 import { lanbankFunder } from "@capflow/example-lanbank";
-import { createServer, issueOperatorToken } from "@capflow/server";
+import { type CapflowRedis, openRedis } from "@capflow/lock-redis";
+import { createServer, type FlowStateSources, issueOperatorToken } from "@capflow/server";
 import { type CapflowDatabase, openPostgresStore, pushDefinitions } from "@capflow/store-knex";
 import {
   byField,
@@ -24,6 +28,7 @@ import {
 } from "@capflow/testkit";
 
 export const databaseUrl = process.env.DATABASE_URL;
+export const redisUrl = process.env.REDIS_URL;
 
 export const databaseMissing = databaseUrl
   ? undefined
@@ -47,6 +52,10 @@ export interface ConsoleServer {
   db: CapflowDatabase;
   engine: Engine;
   funder: MockFunder;
+  /** The cluster's flow control state the server shows (Redis when REDIS_URL is set). */
+  flow: FlowStateSources & { breakers: NonNullable<FlowStateSources["breakers"]> };
+  /** The Redis behind `flow`, keys under its own prefix; absent without REDIS_URL. */
+  redis?: CapflowRedis;
   tokens: { viewer: string; operator: string };
   close(): Promise<void>;
 }
@@ -55,8 +64,9 @@ export interface ConsoleServer {
  * capflow's server (`createServer`, what `capflow serve` runs) on a fresh PostgreSQL schema, with
  * Lan Bank's definitions and its mock funder (RSA signatures, AES envelope), and credit
  * applications run through the engine on a manual clock started hours ago: some approved, one
- * refused, some stuck waiting for a result, one in manual review. Tokens for a viewer and an
- * operator.
+ * refused, some stuck waiting for a result, one in manual review. Flow control on Redis when
+ * REDIS_URL is set (keys under a prefix of this server's own), like `capflow serve`. Tokens for a
+ * viewer and an operator.
  */
 export async function startConsoleServer(): Promise<ConsoleServer> {
   if (!databaseUrl) throw new Error(databaseMissing);
@@ -71,6 +81,20 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
   };
   try {
     await db.migrate();
+    let redis: CapflowRedis | undefined;
+    if (redisUrl) {
+      const keyPrefix = `capflow-test:${schema}:`;
+      const opened = await openRedis({ url: redisUrl, keyPrefix });
+      redis = opened;
+      cleanups.push(async () => {
+        const keys = await opened.client.keys(`${keyPrefix}*`);
+        if (keys.length > 0) await opened.client.del(...keys);
+        await opened.close();
+      });
+    }
+    const flow = redis
+      ? { limiter: redis.limiter, breakers: redis.breakers }
+      : { limiter: new InProcessLimiter(), breakers: new InProcessBreakerBoard() };
     // The work started a day ago: what has waited since then is stuck.
     const clock = new ManualClock(Date.now() - 24 * 3_600_000);
     const loaded = await loadExampleDefinitions(lanbankFunder.dir);
@@ -133,6 +157,12 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
       definitions: db.definitions,
       processors: registerBuiltinProcessors(new ProcessorRegistry()),
       clock,
+      flowControl: new FlowControl({
+        limiter: flow.limiter,
+        breakerBoard: flow.breakers,
+        clock,
+        node: "serve-1",
+      }),
       // Settled and attention-needing instances leave a notification for the upstream.
       notifications: true,
     });
@@ -176,6 +206,7 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
       definitions: db.definitions,
       operations: db.operations,
       operators: { tokens: db.operatorTokens },
+      flow,
       log: false,
     });
     cleanups.push(() => app.close());
@@ -195,6 +226,8 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
       db,
       engine,
       funder,
+      flow,
+      ...(redis ? { redis } : {}),
       tokens,
       close,
     };
