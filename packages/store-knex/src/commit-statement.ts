@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Transition } from "@capflow/core";
 import { routedLogEntry } from "@capflow/core/internal";
-import { instanceValues, parameters, stepLogSelect } from "./instance-insert.ts";
+import { instanceValues, type Param, parameters, stepLogSelect } from "./instance-insert.ts";
 import { jsonParam, nullableJsonParam, timeParam } from "./rows.ts";
 import type { QualifiedNames } from "./sql-names.ts";
 
@@ -21,67 +21,13 @@ export function commitStatement(
   transition: Transition,
   logId: string,
 ): { sql: string; bindings: unknown[] } {
-  const { changes, log } = transition;
+  const { log } = transition;
   const consumed = transition.consumedInbox ?? [];
   const { bindings, param } = parameters();
-  const sets: string[] = [];
-  if (changes.behaviorVersion !== undefined)
-    sets.push(`behavior_version = ${param(changes.behaviorVersion, "::int")}`);
-  if (changes.step !== undefined) sets.push(`step = ${param(changes.step)}`);
-  if (changes.status !== undefined) sets.push(`status = ${param(changes.status)}`);
-  if (changes.context !== undefined)
-    sets.push(`context = ${param(jsonParam(changes.context), "::jsonb")}`);
-  if (changes.snapshot !== undefined)
-    sets.push(`snapshot = ${param(jsonParam(changes.snapshot), "::jsonb")}`);
-  if (changes.attempt !== undefined) sets.push(`attempt = ${param(changes.attempt, "::int")}`);
-  if (changes.inFlight !== undefined)
-    sets.push(`in_flight = ${param(nullableJsonParam(changes.inFlight), "::jsonb")}`);
-  if (changes.lastError !== undefined)
-    sets.push(`last_error = ${param(nullableJsonParam(changes.lastError), "::jsonb")}`);
-  if (changes.waitingFor !== undefined)
-    sets.push(`waiting_for = ${param(changes.waitingFor, "::text")}`);
-  if (!transition.keepLease) sets.push("lease_owner = NULL, lease_until = NULL");
-  else if (transition.leaseUntil !== undefined)
-    sets.push(`lease_until = ${param(timeParam(transition.leaseUntil), "::timestamptz")}`);
-
-  // A commit into `waiting` for a callback whose notifications (of the instance's account) sit
-  // unprocessed in the inbox makes the instance due now, so a callback that raced the commit is
-  // not left until the deadline. The function is volatile: see migration 0001 for why that
-  // closes the race.
-  const nextRunAt = () =>
-    changes.nextRunAt !== undefined
-      ? param(timeParam(changes.nextRunAt), "::timestamptz")
-      : "next_run_at";
-  const becomesWaiting =
-    changes.status === undefined ? "status = 'waiting'" : changes.status === "waiting";
-  if (becomesWaiting === false) {
-    if (changes.nextRunAt !== undefined) sets.push(`next_run_at = ${nextRunAt()}`);
-  } else {
-    const notWaiting =
-      becomesWaiting === true ? "" : `WHEN NOT (${becomesWaiting}) THEN ${nextRunAt()}`;
-    const now = () => param(timeParam(transition.now), "::timestamptz");
-    // The callback the row waits for after this commit (SET expressions read the old row).
-    const awaited = () =>
-      changes.waitingFor !== undefined ? param(changes.waitingFor, "::text") : "waiting_for";
-    sets.push(
-      `next_run_at = CASE ${notWaiting}
-         WHEN ${t.hasCallbackOfAccount}(channel, business_key, ${awaited()}, account, ${param(consumed, "::text[]")})
-           THEN LEAST(COALESCE(${nextRunAt()}, ${now()}), ${now()})
-         ELSE ${nextRunAt()} END`,
-    );
-  }
-  sets.push(
-    transition.keepUpdatedAt
-      ? "version = version + 1"
-      : `version = version + 1, updated_at = ${param(timeParam(transition.now))}`,
-  );
-
-  // Tagged with the log id, so recovery can find this statement in pg_stat_activity.
-  // Placeholders are bound in the order they are made: make them in the order of the text.
-  const where = `id = ${param(transition.instanceId)} AND version = ${param(transition.expectedVersion, "::int")}`;
+  const { sets, where } = instanceUpdate(t, transition, param);
   const entry = stepLogSelect(logId, log, "u", param);
   let sql = `${commitTag(logId)} WITH updated AS (
-    UPDATE ${t.instances} SET ${sets.join(", ")}
+    UPDATE ${t.instances} SET ${sets}
     WHERE ${where}
     RETURNING *
   ), logged AS (
@@ -138,4 +84,114 @@ export function commitStatement(
     sql += ` SELECT u.*${quotaColumn} FROM updated u`;
   }
   return { sql, bindings };
+}
+
+/**
+ * Whether a transition can share a statement with others' (group commit): one whose only way to
+ * change nothing is its own compare-and-set. Consumed inbox entries, quotas, a spawned instance
+ * or an outbox notification can fail the statement, which would fail the others with it.
+ */
+export function groupable(transition: Transition): boolean {
+  return (
+    (transition.consumedInbox ?? []).length === 0 &&
+    transition.quota === undefined &&
+    transition.spawn === undefined &&
+    transition.notification === undefined
+  );
+}
+
+/**
+ * Several instances' groupable transitions as one statement (one round trip, one transaction,
+ * one WAL flush): per transition, the same compare-and-set update and step log insert as
+ * `commitStatement`, each in its own pair of CTEs. Each instance's update matches or not on its
+ * own version; the rows returned are the instances that committed. The instances must be
+ * distinct (a statement cannot update one row twice).
+ */
+export function groupCommitStatement(
+  t: QualifiedNames,
+  items: readonly { transition: Transition; logId: string }[],
+  statementId: string,
+): { sql: string; bindings: unknown[] } {
+  const { bindings, param } = parameters();
+  const ctes: string[] = [];
+  const selects: string[] = [];
+  for (const [i, { transition, logId }] of items.entries()) {
+    const { sets, where } = instanceUpdate(t, transition, param);
+    const entry = stepLogSelect(logId, transition.log, "u", param);
+    ctes.push(`updated_${i} AS (
+      UPDATE ${t.instances} SET ${sets} WHERE ${where} RETURNING *
+    ), logged_${i} AS (
+      INSERT INTO ${t.stepLogs} (${entry.columns}) SELECT ${entry.select} FROM updated_${i} u
+    )`);
+    selects.push(`SELECT u.* FROM updated_${i} u`);
+  }
+  // One tag for the statement: recovery after a lost connection finds it in pg_stat_activity
+  // (whose text is cut at track_activity_query_size, so the tag goes first).
+  const sql = `${commitTag(statementId)} WITH ${ctes.join(", ")} ${selects.join(" UNION ALL ")}`;
+  return { sql, bindings };
+}
+
+/** The SET list and WHERE clause of a transition's compare-and-set update. */
+function instanceUpdate(
+  t: QualifiedNames,
+  transition: Transition,
+  param: Param,
+): { sets: string; where: string } {
+  const { changes } = transition;
+  const consumed = transition.consumedInbox ?? [];
+  const sets: string[] = [];
+  if (changes.behaviorVersion !== undefined)
+    sets.push(`behavior_version = ${param(changes.behaviorVersion, "::int")}`);
+  if (changes.step !== undefined) sets.push(`step = ${param(changes.step)}`);
+  if (changes.status !== undefined) sets.push(`status = ${param(changes.status)}`);
+  if (changes.context !== undefined)
+    sets.push(`context = ${param(jsonParam(changes.context), "::jsonb")}`);
+  if (changes.snapshot !== undefined)
+    sets.push(`snapshot = ${param(jsonParam(changes.snapshot), "::jsonb")}`);
+  if (changes.attempt !== undefined) sets.push(`attempt = ${param(changes.attempt, "::int")}`);
+  if (changes.inFlight !== undefined)
+    sets.push(`in_flight = ${param(nullableJsonParam(changes.inFlight), "::jsonb")}`);
+  if (changes.lastError !== undefined)
+    sets.push(`last_error = ${param(nullableJsonParam(changes.lastError), "::jsonb")}`);
+  if (changes.waitingFor !== undefined)
+    sets.push(`waiting_for = ${param(changes.waitingFor, "::text")}`);
+  if (!transition.keepLease) sets.push("lease_owner = NULL, lease_until = NULL");
+  else if (transition.leaseUntil !== undefined)
+    sets.push(`lease_until = ${param(timeParam(transition.leaseUntil), "::timestamptz")}`);
+
+  // A commit into `waiting` for a callback whose notifications (of the instance's account) sit
+  // unprocessed in the inbox makes the instance due now, so a callback that raced the commit is
+  // not left until the deadline. The function is volatile: see migration 0001 for why that
+  // closes the race.
+  const nextRunAt = () =>
+    changes.nextRunAt !== undefined
+      ? param(timeParam(changes.nextRunAt), "::timestamptz")
+      : "next_run_at";
+  const becomesWaiting =
+    changes.status === undefined ? "status = 'waiting'" : changes.status === "waiting";
+  if (becomesWaiting === false) {
+    if (changes.nextRunAt !== undefined) sets.push(`next_run_at = ${nextRunAt()}`);
+  } else {
+    const notWaiting =
+      becomesWaiting === true ? "" : `WHEN NOT (${becomesWaiting}) THEN ${nextRunAt()}`;
+    const now = () => param(timeParam(transition.now), "::timestamptz");
+    // The callback the row waits for after this commit (SET expressions read the old row).
+    const awaited = () =>
+      changes.waitingFor !== undefined ? param(changes.waitingFor, "::text") : "waiting_for";
+    sets.push(
+      `next_run_at = CASE ${notWaiting}
+         WHEN ${t.hasCallbackOfAccount}(channel, business_key, ${awaited()}, account, ${param(consumed, "::text[]")})
+           THEN LEAST(COALESCE(${nextRunAt()}, ${now()}), ${now()})
+         ELSE ${nextRunAt()} END`,
+    );
+  }
+  sets.push(
+    transition.keepUpdatedAt
+      ? "version = version + 1"
+      : `version = version + 1, updated_at = ${param(timeParam(transition.now))}`,
+  );
+
+  // Placeholders are bound in the order they are made: make them in the order of the text.
+  const where = `id = ${param(transition.instanceId)} AND version = ${param(transition.expectedVersion, "::int")}`;
+  return { sets: sets.join(", "), where };
 }

@@ -40,7 +40,13 @@ import {
 import { routedLogEntry } from "@capflow/core/internal";
 import { Decimal } from "decimal.js";
 import type { Knex } from "knex";
-import { commitStatement, commitTag } from "./commit-statement.ts";
+import {
+  commitStatement,
+  commitTag,
+  groupable,
+  groupCommitStatement,
+} from "./commit-statement.ts";
+import { GroupCommit, type GroupCommitOptions } from "./group-commit.ts";
 import { instanceValues, parameters, stepLogSelect } from "./instance-insert.ts";
 import { KnexOperationsView } from "./knex-operations-view.ts";
 import { KnexOutbox } from "./knex-outbox.ts";
@@ -75,6 +81,13 @@ export interface KnexInstanceStoreOptions {
    * the lost client and could commit later). Needs `pg_stat_activity`; off for PGlite.
    */
   endsOrphanedCommits?: boolean;
+  /**
+   * Group commit: commits that arrive while `statements` commit statements are in flight wait and
+   * go together as one statement (each instance with its own compare-and-set). Only commits that
+   * nothing but their compare-and-set can stop are grouped (no consumed callbacks, quotas,
+   * failover or notifications). `false` sends every commit on its own. Default on (2, 32).
+   */
+  groupCommit?: GroupCommitOptions | false;
 }
 
 /** Examples kept per group by `unsettledByStep`. */
@@ -103,6 +116,7 @@ export class KnexInstanceStore
   readonly #endsOrphanedCommits: boolean;
   readonly #outbox: KnexOutbox;
   readonly #operations: KnexOperationsView;
+  readonly #group: GroupCommit<Transition, InstanceRecord> | undefined;
 
   constructor(knex: Knex, options: KnexInstanceStoreOptions = {}) {
     this.#knex = knex;
@@ -115,6 +129,10 @@ export class KnexInstanceStore
       schema: options.schema ?? defaultSchema,
       target: this.#target,
     });
+    this.#group =
+      options.groupCommit === false
+        ? undefined
+        : new GroupCommit((batch) => this.#commitGroup(batch), options.groupCommit);
   }
 
   async createInstance(
@@ -408,7 +426,50 @@ export class KnexInstanceStore
     );
   }
 
-  async commitTransition(transition: Transition): Promise<InstanceRecord> {
+  commitTransition(transition: Transition): Promise<InstanceRecord> {
+    if (this.#group === undefined || !groupable(transition)) return this.#commitAlone(transition);
+    return this.#group.submit(transition.instanceId, transition);
+  }
+
+  /** One statement for a batch of distinct instances' transitions; each settles on its own. */
+  async #commitGroup(
+    transitions: readonly Transition[],
+  ): Promise<PromiseSettledResult<InstanceRecord>[]> {
+    if (transitions.length === 1) return Promise.allSettled([this.#commitAlone(transitions[0]!)]);
+    const items = transitions.map((transition) => ({ transition, logId: randomUUID() }));
+    const statementId = randomUUID();
+    const { sql, bindings } = groupCommitStatement(this.#t, items, statementId);
+    let rows: Row[];
+    try {
+      rows = ((await this.#knex.raw(sql, bindings as Knex.RawBinding[])) as { rows: Row[] }).rows;
+    } catch (cause) {
+      const errors = transitions.map((transition) => this.#translate(cause, transition));
+      if (errors.some(mayHaveCommitted)) {
+        // Committed or not, for all of them: each finds out from its own step log id.
+        return Promise.allSettled(
+          items.map(({ transition, logId }, i) =>
+            this.#recoverCommit(transition, logId, errors[i]!, statementId),
+          ),
+        );
+      }
+      if (errors[0]?.code === "STORE_UNAVAILABLE") {
+        return errors.map((reason) => ({ status: "rejected", reason }));
+      }
+      // The statement failed whole and changed nothing: each goes again on its own, so what
+      // failed it (one transition's value the database refuses) fails that transition only.
+      return Promise.allSettled(transitions.map((transition) => this.#commitAlone(transition)));
+    }
+    const committed = new Map(rows.map((row) => [row.id as string, row]));
+    return Promise.allSettled(
+      transitions.map(async (transition) => {
+        const row = committed.get(transition.instanceId);
+        if (row) return instanceFromRow(row);
+        throw await this.#whyNotCommitted(transition);
+      }),
+    );
+  }
+
+  async #commitAlone(transition: Transition): Promise<InstanceRecord> {
     const logId = randomUUID();
     const { sql, bindings } = commitStatement(this.#t, transition, logId);
     let rows: Row[];
@@ -632,10 +693,12 @@ export class KnexInstanceStore
     transition: Transition,
     logId: string,
     original: CapflowError,
+    /** The id in the statement's tag: the log id, or a group commit's own id. */
+    statementId = logId,
   ): Promise<InstanceRecord> {
     let rows: Row[];
     try {
-      if (this.#endsOrphanedCommits) await this.#endOrphanedCommit(logId);
+      if (this.#endsOrphanedCommits) await this.#endOrphanedCommit(statementId);
       rows = await this.#rows(
         `SELECT i.*, EXISTS (SELECT 1 FROM ${this.#t.stepLogs} WHERE id = ?::uuid) AS committed_log
          FROM ${this.#t.instances} i WHERE i.id = ?`,
@@ -663,12 +726,12 @@ export class KnexInstanceStore
    * it has stopped: until then "not committed" could still turn into "committed". Found by the
    * tag in its text (a pid could belong to someone else behind a pooler such as PgBouncer).
    */
-  async #endOrphanedCommit(logId: string): Promise<void> {
+  async #endOrphanedCommit(statementId: string): Promise<void> {
     const find = () =>
       this.#rows(
         `SELECT pid FROM pg_stat_activity
          WHERE pid <> pg_backend_pid() AND state <> 'idle' AND query LIKE ?`,
-        [`%${commitTag(logId)}%`],
+        [`%${commitTag(statementId)}%`],
       );
     for (let waited = 0; waited < orphanWaitMs; waited += 50) {
       const running = await find();
@@ -678,7 +741,9 @@ export class KnexInstanceStore
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    throw new Error(`the orphaned commit ${logId} was still running after ${orphanWaitMs} ms`);
+    throw new Error(
+      `the orphaned commit ${statementId} was still running after ${orphanWaitMs} ms`,
+    );
   }
 
   async #rows(sql: string, bindings: readonly unknown[], context = {}): Promise<Row[]> {

@@ -1,0 +1,159 @@
+import { randomUUID } from "node:crypto";
+import {
+  type InstanceRecord,
+  isCapflowError,
+  type NewInstance,
+  type Transition,
+} from "@capflow/core";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
+import { KnexInstanceStore } from "../src/index.ts";
+import {
+  databaseUrl,
+  openTestPostgres,
+  skipMessage,
+  truncateRuntimeTables,
+} from "./support/databases.ts";
+
+const t0 = Date.UTC(2026, 0, 5, 2, 0, 0);
+
+function newInstance(): NewInstance {
+  return {
+    id: randomUUID(),
+    channel: "lanbank",
+    behavior: "loan",
+    businessKey: `L-${randomUUID()}`,
+    behaviorVersion: 1,
+    inputDigest: "d1",
+    input: { amount: "1000.00" },
+    step: "apply",
+    status: "active",
+    context: {},
+    snapshot: { value: "apply" },
+    nextRunAt: t0,
+    now: t0,
+  };
+}
+
+function move(
+  instance: InstanceRecord,
+  step: string,
+  context: Record<string, unknown> = {},
+): Transition {
+  return {
+    instanceId: instance.id,
+    expectedVersion: instance.version,
+    now: t0 + 1,
+    changes: { step, context },
+    log: { step: instance.step, attempt: 1, event: "transition", startedAt: t0, durationMs: 1 },
+  };
+}
+
+describe.skipIf(!databaseUrl)(databaseUrl ? "group commit on PostgreSQL" : skipMessage, () => {
+  let db: Awaited<ReturnType<typeof openTestPostgres>>;
+  /** One commit statement in flight: what arrives meanwhile goes together in the next one. */
+  let store: KnexInstanceStore;
+  let statements: string[];
+  const onQuery = (query: { sql: string }) => {
+    if (query.sql.includes("capflow commit")) statements.push(query.sql);
+  };
+
+  beforeAll(async () => {
+    db = await openTestPostgres();
+    db.knex.on("query", onQuery);
+  });
+  afterAll(async () => {
+    db.knex.off("query", onQuery);
+    await db.drop();
+  });
+  beforeEach(async () => {
+    await truncateRuntimeTables(db);
+    store = new KnexInstanceStore(db.knex, { schema: db.schema, groupCommit: { statements: 1 } });
+    statements = [];
+  });
+
+  async function created(n: number): Promise<InstanceRecord[]> {
+    const records: InstanceRecord[] = [];
+    for (let i = 0; i < n; i++) records.push((await store.createInstance(newInstance())).instance);
+    return records;
+  }
+
+  test("commits that arrive while one is in flight go together, each with its history", async () => {
+    const instances = await created(5);
+    const results = await Promise.all(
+      instances.map((instance, i) => store.commitTransition(move(instance, `s${i}`))),
+    );
+    // The first went alone; the four that arrived while it was in flight went as one.
+    expect(statements).toHaveLength(2);
+    for (const [i, result] of results.entries()) {
+      expect(result.id).toBe(instances[i]!.id);
+      expect(result.version).toBe(2);
+      expect(result.step).toBe(`s${i}`);
+      const history = await store.history(result.id);
+      expect(history.map((entry) => entry.version)).toEqual([2]);
+    }
+  });
+
+  test("each instance keeps its own compare-and-set: a stale one conflicts, the others commit", async () => {
+    const instances = await created(4);
+    const stale = instances[2]!;
+    await store.commitTransition(move(stale, "elsewhere"));
+    statements = [];
+    const outcomes = await Promise.allSettled(
+      instances.map((instance) => store.commitTransition(move(instance, "next"))),
+    );
+    expect(statements).toHaveLength(2);
+    for (const [i, outcome] of outcomes.entries()) {
+      if (i === 2) {
+        expect(outcome.status).toBe("rejected");
+        expect(
+          isCapflowError(outcome.status === "rejected" && outcome.reason, "STORE_CONFLICT"),
+        ).toBe(true);
+      } else {
+        expect(outcome.status).toBe("fulfilled");
+      }
+    }
+    expect((await store.getInstance(stale.id))?.step).toBe("elsewhere");
+    expect(await store.history(stale.id)).toHaveLength(1);
+  });
+
+  test("a value the database refuses fails its own commit only", async () => {
+    const instances = await created(4);
+    const outcomes = await Promise.allSettled(
+      instances.map((instance, i) =>
+        // PostgreSQL's jsonb refuses \u0000.
+        store.commitTransition(move(instance, "next", i === 3 ? { bad: "\u0000" } : {})),
+      ),
+    );
+    expect(outcomes.map((outcome) => outcome.status)).toEqual([
+      "fulfilled",
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+    ]);
+    const refused = await store.getInstance(instances[3]!.id);
+    expect(refused?.version).toBe(1);
+    expect(await store.history(instances[3]!.id)).toHaveLength(0);
+  });
+
+  test("two commits of one instance never share a statement: the second follows the first", async () => {
+    const [instance, other] = await created(2);
+    const first = store.commitTransition(move(instance!, "a"));
+    // Built for the version the first commit makes: valid only after it.
+    const second = store.commitTransition({ ...move(instance!, "b"), expectedVersion: 2 });
+    const third = store.commitTransition(move(other!, "c"));
+    await expect(first).resolves.toMatchObject({ version: 2, step: "a" });
+    await expect(second).resolves.toMatchObject({ version: 3, step: "b" });
+    await expect(third).resolves.toMatchObject({ version: 2, step: "c" });
+    // The first alone; the second (once the first was back) together with the third.
+    expect(statements).toHaveLength(2);
+  });
+
+  test("same-version commits of one instance: exactly one wins", async () => {
+    const [instance] = await created(1);
+    const outcomes = await Promise.allSettled(
+      ["a", "b", "c"].map((step) => store.commitTransition(move(instance!, step))),
+    );
+    expect(outcomes.filter((outcome) => outcome.status === "fulfilled")).toHaveLength(1);
+    expect(await store.history(instance!.id)).toHaveLength(1);
+  });
+});
