@@ -40,12 +40,7 @@ import {
 import { routedLogEntry } from "@capflow/core/internal";
 import { Decimal } from "decimal.js";
 import type { Knex } from "knex";
-import {
-  commitStatement,
-  commitTag,
-  groupable,
-  groupCommitStatement,
-} from "./commit-statement.ts";
+import { commitStatement, commitTag, groupable, groupCommitStatement } from "./commit-statement.ts";
 import { GroupCommit, type GroupCommitOptions } from "./group-commit.ts";
 import { instanceValues, parameters, stepLogSelect } from "./instance-insert.ts";
 import { KnexOperationsView } from "./knex-operations-view.ts";
