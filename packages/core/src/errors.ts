@@ -49,6 +49,11 @@ export const retryableByDefault = {
   TRANSPORT_HTTP_STATUS: false,
   /** The partner refused the request in a way it documents as "not processed": safe to resend. */
   PARTNER_REFUSED: true,
+  /**
+   * A recovery query resent one attempt as often as its interface allows (`maxResends`) and the
+   * partner still neither answered nor knew the order: an operator checks with the partner.
+   */
+  RECOVERY_RESENDS_EXHAUSTED: false,
   LIMITER_REJECTED: true,
   LIMITER_UNAVAILABLE: true,
   CIRCUIT_OPEN: true,

@@ -46,8 +46,19 @@ interface World {
   funder: MockFunder;
 }
 
+/**
+ * Recovery by resending: the apply interface declares that the bank deduplicates by our serial,
+ * the query answers "no such order" (3004), and the query's `onNotReceived` resends on it.
+ */
+interface ResendRecovery {
+  maxResends?: number;
+}
+
 /** Lan Bank's loan answers: PROCESSING on apply, then the result by callback, and on query. */
-async function lanbankWorld(faults: readonly FaultRule[]): Promise<World> {
+async function lanbankWorld(
+  faults: readonly FaultRule[],
+  recovery?: ResendRecovery,
+): Promise<World> {
   const { channels, behaviors } = await loadDefinitionsOrThrow(definitionsDir);
   const channel = channels.find((candidate) => candidate.code === "lanbank") as ChannelDefinition;
 
@@ -86,14 +97,16 @@ async function lanbankWorld(faults: readonly FaultRule[]): Promise<World> {
       },
       "POST /loan/query": {
         answer: (call) => ({
-          body: {
-            respCode: "0000",
-            data: {
-              loanNo: `B-${call.businessKey}`,
-              loanStatus: "SUCCESS",
-              loanTime: "20260115103000",
-            },
-          },
+          body: recovery
+            ? { respCode: "3004", respMsg: "order does not exist" }
+            : {
+                respCode: "0000",
+                data: {
+                  loanNo: `B-${call.businessKey}`,
+                  loanStatus: "SUCCESS",
+                  loanTime: "20260115103000",
+                },
+              },
         }),
       },
     },
@@ -134,7 +147,13 @@ async function lanbankWorld(faults: readonly FaultRule[]): Promise<World> {
     interfaces: Object.fromEntries(
       Object.entries(channel.interfaces).map(([name, definition]) => [
         name,
-        { ...definition, timeout: "300ms" },
+        {
+          ...definition,
+          timeout: "300ms",
+          ...(recovery && name === "loan.apply"
+            ? { deduplicatesSerial: { grace: "50ms", ...recovery } }
+            : {}),
+        },
       ]),
     ),
   };
@@ -143,7 +162,14 @@ async function lanbankWorld(faults: readonly FaultRule[]): Promise<World> {
   if (query?.kind !== "poll") throw new Error("the Lan Bank loan behavior has no query poll");
   const testLoan: BehaviorDefinition = {
     ...loan,
-    steps: { ...loan.steps, query: { ...query, schedule: ["50ms", "50ms", "100ms", "200ms"] } },
+    steps: {
+      ...loan.steps,
+      query: {
+        ...query,
+        schedule: ["50ms", "50ms", "100ms", "200ms"],
+        ...(recovery ? { onNotReceived: { when: 'code == "3004"', resend: "apply" } } : {}),
+      },
+    },
   };
   const processors = registerBuiltinProcessors(new ProcessorRegistry());
   engine = createEngine({
@@ -160,7 +186,7 @@ async function lanbankWorld(faults: readonly FaultRule[]): Promise<World> {
   return { engine, funder };
 }
 
-async function disburse(world: World, loanNo: string): Promise<InstanceRecord> {
+async function disburse(world: World, loanNo: string, timeout = 5_000): Promise<InstanceRecord> {
   const instance = await world.engine.start({
     channel: "lanbank",
     behavior: "loan",
@@ -188,7 +214,7 @@ async function disburse(world: World, loanNo: string): Promise<InstanceRecord> {
         current = await world.engine.getInstance(instance.id);
         return current !== undefined && isSettled(current.status);
       },
-      { message: `loan ${loanNo} did not settle`, interval: 20 },
+      { message: `loan ${loanNo} did not settle`, interval: 20, timeout },
     )
     .toBe(true);
   return current!;
@@ -217,6 +243,42 @@ describe("the engine against the mock funder (Lan Bank example)", () => {
       expect(world.funder.countBy("L2", { path: "/loan/query" })).toBeGreaterThanOrEqual(1);
     },
   );
+
+  it("a bank that keeps failing the apply and knowing no such order gets maxResends resends, then manual review", async () => {
+    const world = await lanbankWorld([{ fault: { kind: "resetBeforeProcessing" } }], {
+      maxResends: 2,
+    });
+    const settled = await disburse(world, "L4", 10_000);
+    expect(settled).toMatchObject({
+      status: "manual",
+      step: "manualReview",
+      lastError: { code: "RECOVERY_RESENDS_EXHAUSTED" },
+    });
+    // The first send and two resends, all with the first attempt's serial; none processed.
+    const applies = world.funder.requests({ path: "/loan/apply" });
+    expect(applies).toHaveLength(3);
+    expect(
+      new Set(applies.map((call) => (call.body as { reqSerialNo: string }).reqSerialNo)).size,
+    ).toBe(1);
+    expect(applies.filter((call) => call.processed)).toEqual([]);
+    const outcomes = (await world.engine.history(settled.id)).map((entry) => entry.outcome);
+    expect(outcomes.filter((outcome) => outcome === "notReceived")).toHaveLength(2);
+    expect(outcomes.filter((outcome) => outcome === "resendsExhausted")).toHaveLength(1);
+  });
+
+  it("within the budget, a resend the bank finally takes disburses once", async () => {
+    const world = await lanbankWorld(
+      [{ fault: { kind: "resetBeforeProcessing" }, calls: [1, 2] }],
+      {},
+    );
+    expect(await disburse(world, "L5", 10_000)).toMatchObject({
+      status: "succeeded",
+      step: "disbursed",
+    });
+    const applies = world.funder.requests({ path: "/loan/apply" });
+    expect(applies).toHaveLength(3);
+    expect(applies.filter((call) => call.processed)).toHaveLength(1);
+  });
 
   it("duplicate callbacks are acknowledged every time and applied once", async () => {
     const world = await lanbankWorld([{ fault: { kind: "duplicateCallbacks", copies: 3 } }]);

@@ -100,7 +100,15 @@ export interface InterfaceDefinition {
    * exist (`onNotReceived` of a poll step) resend the call, with the same serial, no earlier than
    * `grace` (default `1m`) after the first send.
    */
-  deduplicatesSerial?: { grace?: Duration };
+  deduplicatesSerial?: {
+    grace?: Duration;
+    /**
+     * Most resends of one attempt after "not found" (default 3): a partner that keeps timing out
+     * and keeps answering "not found" sends the instance to the query's `onExhausted` (normally
+     * manual review) with `RECOVERY_RESENDS_EXHAUSTED`, instead of resending forever.
+     */
+    maxResends?: number;
+  };
   /** Status table applied to this interface's answers (overrides the channel's). */
   statusTable?: StatusTable;
   /** Charset of this interface's messages (overrides the channel's). */

@@ -213,6 +213,11 @@ export interface InFlightCall {
    * the next run resends it with the same serial instead of querying.
    */
   notProcessed?: boolean;
+  /**
+   * How many times a recovery query resent this attempt after proving the partner never got it
+   * (`onNotReceived`); bounded by the interface's `deduplicatesSerial.maxResends`.
+   */
+  resends?: number;
 }
 
 export interface StoredError {

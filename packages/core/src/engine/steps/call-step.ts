@@ -42,6 +42,7 @@ export async function executeCallStep(run: StepRun, step: CallStep): Promise<Ste
     attempt,
     serial: previous?.serial ?? engine.newSerial(channel.definition.timeZone),
     startedAt: previous?.startedAt ?? engine.clock.now(),
+    ...(previous?.resends === undefined ? {} : { resends: previous.resends }),
   };
 
   let exchange: Exchange;
@@ -198,6 +199,7 @@ function unknownOutcome(
             attempt: inFlight.attempt,
             serial: inFlight.serial,
             startedAt: inFlight.startedAt,
+            ...(inFlight.resends === undefined ? {} : { resends: inFlight.resends }),
           },
         }
       : {};
