@@ -147,6 +147,22 @@ describe("Cedar Bank's statement, downloaded through the bank's own bill interfa
     expect(await new ReconcileStore(db).listRuns()).toHaveLength(before.length);
   });
 
+  it("refuses to call a non-idempotent interface outside an instance, sending nothing", async () => {
+    const sent = funder.requests().length;
+    await expect(
+      engine.callInterface({
+        channel: "cedar-bank",
+        interface: "loan.apply",
+        request: { format: "xml", xml: { root: "message" }, body: { body: {} } },
+        purpose: "statement:cedar-bank/loan-daily:2026-12-05",
+      }),
+    ).rejects.toMatchObject({
+      code: "DEFINITION_INVALID",
+      message: expect.stringContaining("not idempotent"),
+    });
+    expect(funder.requests()).toHaveLength(sent);
+  });
+
   it("without the engine, the statement says what it needs", async () => {
     const [statement] = await loadStatementsOrThrow(definitionsDir);
     await expect(
