@@ -12,6 +12,7 @@ import {
 } from "@capflow/core";
 import type { Command } from "commander";
 import type { CliContext } from "./cli-context.ts";
+import { expiryWarning } from "./expiry-warning.ts";
 import {
   cryptoHandlersOptionHelp,
   type ExtensionOptions,
@@ -26,6 +27,8 @@ export interface DefinitionCheckOptions extends ExtensionOptions {
   /** `--no-check-secrets` sets it to false. */
   checkSecrets: boolean;
   keysDir?: string;
+  /** `--expiry-warning`: certificates expiring sooner are warned about. Default 30d. */
+  expiryWarning?: string;
   /** Problems that stop the command are printed as one JSON document. */
   json?: boolean;
 }
@@ -41,6 +44,10 @@ export function addDefinitionCheckOptions(command: Command): Command {
     .option(
       "--keys-dir <dir>",
       "folder relative `file:` key references resolve against, as for `capflow worker` (default: the definitions folder)",
+    )
+    .option(
+      "--expiry-warning <duration>",
+      "warn about certificates expiring within this time (e.g. 60d; default 30d)",
     );
 }
 
@@ -66,6 +73,9 @@ export async function loadCheckedDefinitions(
             secrets: createDefaultSecretResolver(),
             baseDir: resolve(context.cwd, options.keysDir ?? dir),
             clock: systemClock,
+            ...(options.expiryWarning === undefined
+              ? {}
+              : { expiryWarning: expiryWarning(options.expiryWarning) }),
           },
         }
       : {}),

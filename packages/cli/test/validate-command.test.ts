@@ -29,6 +29,30 @@ describe("capflow validate", () => {
     ]);
   });
 
+  test("--check-secrets warns about certificates expiring within --expiry-warning", async () => {
+    const dir = "examples/cedar-bank/definitions";
+    const quiet = await runCapflow("validate", "--check-secrets", "--json", dir);
+    expect(quiet).toMatchObject({ exitCode: 0, stdout: "[]\n" });
+    // The example's certificates are valid for decades: a century-long window reaches them.
+    const run = await runCapflow(
+      "validate",
+      "--check-secrets",
+      "--expiry-warning",
+      "36500d",
+      "--json",
+      dir,
+    );
+    expect(run.exitCode).toBe(0);
+    const problems = JSON.parse(run.stdout) as { code: string; pointer: string }[];
+    expect(problems.map((problem) => [problem.code, problem.pointer])).toEqual([
+      ["certificate-expiring", "/crypto/options/keys/signing/certificate"],
+      ["certificate-expiring", "/crypto/options/keys/verifying/0/ref"],
+    ]);
+    const bad = await runCapflow("validate", "--check-secrets", "--expiry-warning", "soon", dir);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toContain('--expiry-warning "soon" is not a duration');
+  });
+
   test("--json prints the problems as JSON", async () => {
     const run = await runCapflow("validate", "--json", `${fixtures}/graph`);
     expect(run.exitCode).toBe(1);

@@ -10,6 +10,7 @@ import {
 import { sortProblems } from "@capflow/core/internal";
 import { loadStatements } from "@capflow/reconcile";
 import type { CapflowCommand } from "../command.ts";
+import { expiryWarning } from "../expiry-warning.ts";
 import {
   cryptoHandlersOptionHelp,
   type ExtensionOptions,
@@ -24,6 +25,7 @@ interface ValidateOptions extends ExtensionOptions {
   registries: boolean;
   checkSecrets?: boolean;
   keysDir?: string;
+  expiryWarning?: string;
 }
 
 /** `capflow validate <dir>`: loads and checks every definition under a folder. */
@@ -47,6 +49,10 @@ export const validateCommand: CapflowCommand = {
         "also load every channel's keys and certificates as a worker would (push does by default); warn about certificates expiring within 30 days",
       )
       .option(
+        "--expiry-warning <duration>",
+        "with --check-secrets: warn about certificates expiring within this time (e.g. 60d; default 30d)",
+      )
+      .option(
         "--keys-dir <dir>",
         "with --check-secrets: folder relative `file:` references resolve against (default: the definitions folder)",
       )
@@ -62,6 +68,9 @@ export const validateCommand: CapflowCommand = {
               secrets: createDefaultSecretResolver(),
               baseDir: resolve(context.cwd, options.keysDir ?? dir),
               clock: systemClock,
+              ...(options.expiryWarning === undefined
+                ? {}
+                : { expiryWarning: expiryWarning(options.expiryWarning) }),
             };
           }
         }
