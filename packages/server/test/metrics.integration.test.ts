@@ -66,6 +66,7 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "/metrics and event logs" : skipMess
   const schema = `capflow_test_${randomBytes(5).toString("hex")}`;
   const lines: Record<string, unknown>[] = [];
   let answer = "SUCCESS";
+  let partnerUrl: string;
 
   beforeAll(async () => {
     partner = createHttpServer((request, response) => {
@@ -77,7 +78,7 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "/metrics and event logs" : skipMess
     });
     partner.listen(0, "127.0.0.1");
     await once(partner, "listening");
-    const partnerUrl = `http://127.0.0.1:${(partner.address() as AddressInfo).port}`;
+    partnerUrl = `http://127.0.0.1:${(partner.address() as AddressInfo).port}`;
 
     db = openPostgresStore({ connectionString: databaseUrl!, schema, pool: { max: 4 } });
     await db.migrate();
@@ -197,6 +198,73 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "/metrics and event logs" : skipMess
       sample(failed, "capflow_steps_total", { ...stepLabels, outcome: "failed", status: "failed" })
         ?.value,
     ).toBe("1");
+  });
+
+  test("a product's routing counts where starts went, by which rule, refusals and failovers", async () => {
+    const payOver = (channel: string): BehaviorDefinition => ({
+      ...payBehavior,
+      channel,
+      code: "pay-over",
+      steps: {
+        ...payBehavior.steps,
+        unpaid: { kind: "terminal", outcome: "failed", failover: true },
+      },
+    });
+    await pushDefinitions(db, {
+      channels: [acmeChannel(partnerUrl), { ...acmeChannel(partnerUrl), code: "north" }],
+      behaviors: [payBehavior, payOver("acme"), payOver("north")],
+      products: [
+        {
+          code: "pay-any",
+          name: "Pay through any funder",
+          failover: {},
+          channels: [
+            { channel: "acme", behavior: "pay-over", weight: 1, quotas: { total: { count: 1 } } },
+            { channel: "north", behavior: "pay-over", weight: 1, quotas: { total: { count: 1 } } },
+          ],
+        },
+      ],
+    });
+    const start = (orderNo: string) =>
+      engine.start({
+        product: "pay-any",
+        businessKey: orderNo,
+        input: { orderNo, mobile: "13800138000" },
+      });
+    const product = { product: "pay-any" };
+    // acme declines R-1: the business fails over to north, which declines it too.
+    expect((await start("R-1")).channel).toBe("acme");
+    answer = "FAIL";
+    while ((await engine.runDue()) > 0) {}
+    answer = "SUCCESS";
+    const failedOver = await scrape();
+    expect(
+      sample(failedOver, "capflow_failovers_total", { ...product, from: "acme", to: "north" })
+        ?.value,
+    ).toBe("1");
+    // Both holds were released: R-2 and R-3 take one channel each, R-4 finds both full.
+    const next = [(await start("R-2")).channel, (await start("R-3")).channel];
+    expect(next.sort()).toEqual(["acme", "north"]);
+    await expect(start("R-4")).rejects.toMatchObject({ code: "ROUTING_NO_CHANNEL" });
+    const routed = await scrape();
+    for (const channel of ["acme", "north"]) {
+      expect(
+        sample(routed, "capflow_routed_total", {
+          ...product,
+          channel,
+          rule: "weighted-round-robin",
+        })?.value,
+      ).toBe("2");
+      expect(
+        sample(routed, "capflow_routing_candidates_total", {
+          ...product,
+          channel,
+          state: "quota-exhausted",
+        })?.value,
+      ).toBe("1");
+    }
+    expect(sample(routed, "capflow_routing_refused_total", product)?.value).toBe("1");
+    expect(lastText).not.toContain("R-1");
   });
 
   test("engine events are logged as structured lines, without the instances' data", async () => {

@@ -53,6 +53,10 @@ export class CapflowMetrics {
   readonly #rejected: Counter<"channel" | "callback" | "code">;
   readonly #ownershipLost: Counter;
   readonly #notifications: Counter<"type" | "result">;
+  readonly #routed: Counter<"product" | "channel" | "rule">;
+  readonly #candidates: Counter<"product" | "channel" | "state">;
+  readonly #routingRefused: Counter<"product">;
+  readonly #failovers: Counter<"product" | "from" | "to">;
 
   constructor(options: CapflowMetricsOptions = {}) {
     const prefix = options.prefix ?? "capflow_";
@@ -124,6 +128,30 @@ export class CapflowMetrics {
       labelNames: ["type", "result"],
       registers,
     });
+    this.#routed = new Counter({
+      name: `${prefix}routed_total`,
+      help: "Product starts routed to a channel, by product, channel and the rule that chose it (weighted-round-robin, sticky, alternate, next-with-quota)",
+      labelNames: ["product", "channel", "rule"],
+      registers,
+    });
+    this.#candidates = new Counter({
+      name: `${prefix}routing_candidates_total`,
+      help: "What each channel of a product was when a start was routed or refused (chosen, ineligible, unhealthy, quota-exhausted, tried, not-needed)",
+      labelNames: ["product", "channel", "state"],
+      registers,
+    });
+    this.#routingRefused = new Counter({
+      name: `${prefix}routing_refused_total`,
+      help: "Product starts no channel could take (ROUTING_NO_CHANNEL), by product",
+      labelNames: ["product"],
+      registers,
+    });
+    this.#failovers = new Counter({
+      name: `${prefix}failovers_total`,
+      help: "Business carried on to another channel of its product after a failover step, by product and channels",
+      labelNames: ["product", "from", "to"],
+      registers,
+    });
     const store = options.store;
     if (store !== undefined && hasStoreStatistics(store)) this.#storeGauges(prefix, store);
     if (store !== undefined && isOutboxStore(store)) this.#outboxGauges(prefix, store);
@@ -181,6 +209,31 @@ export class CapflowMetrics {
         return;
       case "ownership.lost":
         this.#ownershipLost.inc();
+        return;
+      case "instance.routed":
+        this.#routed.inc({ product: event.product, channel: event.channel, rule: event.rule });
+        for (const candidate of event.candidates)
+          this.#candidates.inc({
+            product: event.product,
+            channel: candidate.channel,
+            state: candidate.state,
+          });
+        return;
+      case "routing.refused":
+        this.#routingRefused.inc({ product: event.product });
+        for (const candidate of event.candidates)
+          this.#candidates.inc({
+            product: event.product,
+            channel: candidate.channel,
+            state: candidate.state,
+          });
+        return;
+      case "instance.failed-over":
+        this.#failovers.inc({
+          product: event.product,
+          from: event.fromChannel,
+          to: event.toChannel,
+        });
         return;
       default:
         return;
