@@ -6,6 +6,7 @@ import {
 } from "@capflow/core";
 import { loadExampleDefinitions } from "@capflow/example-demo";
 import { lanbankFunder } from "@capflow/example-lanbank";
+import { type CapflowRedis, openRedis } from "@capflow/lock-redis";
 import { createServer, issueOperatorToken } from "@capflow/server";
 import { type CapflowDatabase, openPostgresStore, pushDefinitions } from "@capflow/store-knex";
 import { Bench } from "tinybench";
@@ -13,8 +14,10 @@ import { Bench } from "tinybench";
 /**
  * `pnpm bench console`: the console's reads over HTTP with 1,000,000 instances in PostgreSQL
  * (generated in SQL with generate_series: 3 channels x 3 behaviors, 60 days of history, most
- * settled, ~3% unsettled, some parked and in manual review), next to a primary-key lookup in the
- * same run. Target: each read answers in under 300 ms (mean and p99 are printed with the tasks).
+ * settled, ~3% unsettled, some parked and in manual review) and a step log entry of a partner call
+ * per instance plus a busy last hour of 20,000 calls (the overview's latency percentiles), next to a
+ * primary-key lookup in the same run. With REDIS_URL the overview also reads every interface's
+ * limiter and the breaker board from Redis, as `capflow serve` does. Target: each read answers in under 300 ms (mean and p99 are printed with the tasks).
  * CONSOLE_BENCH_ROWS changes the count; CONSOLE_BENCH_KEEP=1 keeps the schema for the next run.
  *
  * Needs DATABASE_URL; without it the file measures nothing and says so.
@@ -99,6 +102,33 @@ async function generate(db: CapflowDatabase): Promise<void> {
     );
   }
   await db.knex.raw(`VACUUM ANALYZE ${table}`);
+  // One partner call per instance a minute after it started, and a busy last hour on top.
+  const stepLogs = `"${schema}"."step_logs"`;
+  const interfaces = `(ARRAY['credit.apply','loan.apply','repay.apply'])`;
+  for (let from = 1; from <= rows; from += 250_000) {
+    const to = Math.min(rows, from + 250_000 - 1);
+    await db.knex.raw(
+      `INSERT INTO ${stepLogs} (id, instance_id, version, step, attempt, event, started_at,
+         duration_ms, channel, interface)
+       SELECT gen_random_uuid(), 'i' || lpad(n::text, 9, '0'), 1, 'apply', 1, 'call',
+         to_timestamp(? / 1000.0) - (n::float / ? * interval '60 days') + interval '1 minute',
+         40 + (n * 37) % 900, (ARRAY['lanbank','meadow','jade'])[1 + n % 3],
+         ${interfaces}[1 + (n / 3) % 3]
+       FROM generate_series(?::int, ?::int) AS n`,
+      [now, rows, from, to],
+    );
+  }
+  await db.knex.raw(
+    `INSERT INTO ${stepLogs} (id, instance_id, version, step, attempt, event, started_at,
+       duration_ms, channel, interface)
+     SELECT gen_random_uuid(), 'busy' || n, 1, 'apply', 1, 'call',
+       to_timestamp(? / 1000.0) - (n::float / 20000 * interval '1 hour'),
+       40 + (n * 37) % 900, (ARRAY['lanbank','meadow','jade'])[1 + n % 3],
+       ${interfaces}[1 + (n / 3) % 3]
+     FROM generate_series(1, 20000) AS n`,
+    [now],
+  );
+  await db.knex.raw(`VACUUM ANALYZE ${stepLogs}`);
 }
 
 export default async function consoleBench(): Promise<Bench> {
@@ -110,7 +140,7 @@ export default async function consoleBench(): Promise<Bench> {
     await db.knex.raw(`SELECT count(*)::int AS count FROM "${schema}"."instances"`)
   ).rows as { count: number }[];
   if (count !== rows) {
-    await db.knex.raw(`TRUNCATE "${schema}"."instances"`);
+    await db.knex.raw(`TRUNCATE "${schema}"."instances", "${schema}"."step_logs"`);
     const started = Date.now();
     await generate(db);
     console.log(`generated ${rows.toLocaleString("en")} instances in ${Date.now() - started} ms`);
@@ -130,12 +160,17 @@ export default async function consoleBench(): Promise<Bench> {
     definitions: db.definitions,
     processors: registerBuiltinProcessors(new ProcessorRegistry()),
   });
+  const redisUrl = process.env.REDIS_URL;
+  const redis: CapflowRedis | undefined = redisUrl
+    ? await openRedis({ url: redisUrl, keyPrefix: `${schema}:` })
+    : undefined;
   const app = createServer({
     engine,
     store: db.instances,
     definitions: db.definitions,
     operations: db.operations,
     operators: { tokens: db.operatorTokens },
+    ...(redis ? { flow: { limiter: redis.limiter, breakers: redis.breakers } } : {}),
     log: false,
     console: false,
   });
@@ -148,6 +183,7 @@ export default async function consoleBench(): Promise<Bench> {
   cleanup = async () => {
     await app.close();
     await engine.close();
+    await redis?.close();
     if (!keep) await db.knex.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await db.close();
   };
