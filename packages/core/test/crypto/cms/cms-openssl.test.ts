@@ -138,6 +138,28 @@ describe("CMS SignedData, differential with openssl cms", () => {
     });
   });
 
+  it("finds a signer openssl names by subject key identifier, without its certificate, among the configured ones", async () => {
+    const der = opensslSign(["-keyid", "-nocerts"]);
+    const printed = openssl(
+      ["cms", "-cmsout", "-print", "-inform", "DER", "-in", "sig.der"],
+      ca.dir,
+    );
+    expect(printed.toString()).toMatch(/d\.subjectKeyIdentifier/);
+    await expect(
+      cmsVerify(der, data, { trustAnchors: [root], intermediates: [intermediate], at }),
+    ).resolves.toMatchObject({ ok: false });
+    await expect(
+      cmsVerify(der, data, {
+        trustAnchors: [root],
+        intermediates: [intermediate, signer.cert],
+        at,
+      }),
+    ).resolves.toMatchObject({ ok: true });
+    await expect(
+      cmsVerify(der, data, { trustAnchors: [signer.cert], intermediates: [signer.cert], at }),
+    ).resolves.toMatchObject({ ok: true });
+  });
+
   it("checks a pinned serial and subject", async () => {
     const der = opensslSign([]);
     const base = { trustAnchors: [root], at };

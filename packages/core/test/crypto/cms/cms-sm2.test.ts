@@ -1,6 +1,7 @@
-import { X509Certificate } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { cmsSign, cmsVerify } from "../../../src/crypto/cms/cms-signed-data.ts";
@@ -164,6 +165,40 @@ describe("CMS SignedData with SM2/SM3", () => {
         at,
       }),
     ).resolves.toMatchObject({ ok: true });
+  });
+
+  it("finds a signer named by subject key identifier among the configured certificates", async () => {
+    // The SignerInfo's sid is not signed: name the signer by key identifier (SHA-1 of its key,
+    // RFC 5280's method, as OpenSSL's -keyid does) in place of issuer and serial.
+    const referenced = await cmsSign(data, signer.key, signer.cert, {
+      now: at,
+      includeCertificate: false,
+    });
+    const info = pkijs.ContentInfo.fromBER(referenced);
+    const signedData = new pkijs.SignedData({ schema: info.content });
+    const spki = pkijs.Certificate.fromBER(signer.cert.raw).subjectPublicKeyInfo;
+    const keyId = createHash("sha1").update(spki.subjectPublicKey.valueBlock.valueHexView).digest();
+    const signerInfo = signedData.signerInfos[0]!;
+    signerInfo.version = 3;
+    signerInfo.sid = new asn1js.Primitive({
+      idBlock: { tagClass: 3, tagNumber: 0 },
+      valueHex: keyId.buffer.slice(keyId.byteOffset, keyId.byteOffset + keyId.byteLength),
+    });
+    const byKeyId = Buffer.from(
+      new pkijs.ContentInfo({ contentType: info.contentType, content: signedData.toSchema(true) })
+        .toSchema()
+        .toBER(false),
+    );
+    const base = { trustAnchors: [root], at };
+    await expect(
+      cmsVerify(byKeyId, data, { ...base, intermediates: [intermediate] }),
+    ).resolves.toMatchObject({ ok: false });
+    await expect(
+      cmsVerify(byKeyId, data, { ...base, intermediates: [intermediate, signer.cert] }),
+    ).resolves.toMatchObject({ ok: true });
+    await expect(
+      cmsVerify(byKeyId, tamper(data), { ...base, intermediates: [intermediate, signer.cert] }),
+    ).resolves.toMatchObject({ ok: false });
   });
 
   it("checks a pinned serial and subject", async () => {
