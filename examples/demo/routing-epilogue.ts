@@ -41,8 +41,10 @@ export async function runRoutingEpilogue(parts: {
   callbackServer: CallbackServer;
   books: ReadonlyMap<string, FunderBook>;
   routing: RoutingDemo;
+  /** Stop waiting at this `performance.now()` (the demo's `timeoutMs`), reporting what runs. */
+  deadline?: number;
 }): Promise<{ text: string; problems: string[] }> {
-  const { db, engine, clock, routing } = parts;
+  const { db, engine, routing } = parts;
   const problems: string[] = [];
   const startedAt = performance.now();
   for (const start of routing.starts) {
@@ -78,7 +80,9 @@ export async function runRoutingEpilogue(parts: {
       refused++;
     }
   }
-  await runUntilSettled(parts);
+  if (!(await runUntilSettled(parts))) {
+    problems.push("routing: stopped waiting with routed business still running (timeoutMs)");
+  }
 
   const lines = [
     "",
@@ -138,7 +142,7 @@ export async function runRoutingEpilogue(parts: {
 /**
  * Runs the routed business to the end with the worker stopped: due instances run, and when none
  * is due and nothing is in flight, funder time moves to the next thing due (as the demo's main
- * loop does), so a busy machine makes it slower, never different.
+ * loop does), so a busy machine makes it slower, never different. False when `deadline` passed.
  */
 async function runUntilSettled(parts: {
   db: CapflowDatabase;
@@ -146,10 +150,12 @@ async function runUntilSettled(parts: {
   clock: DemoClock;
   transport: DemoTransport;
   callbackServer: CallbackServer;
-}): Promise<void> {
+  deadline?: number;
+}): Promise<boolean> {
   const { db, engine, clock } = parts;
   let quietLooks = 0;
   for (;;) {
+    if (parts.deadline !== undefined && performance.now() > parts.deadline) return false;
     if ((await engine.runDue({ limit: 32 })) > 0) {
       quietLooks = 0;
       continue;
@@ -169,13 +175,13 @@ async function runUntilSettled(parts: {
        WHERE product IS NOT NULL AND status IN ('active', 'waiting')`,
     )) as { rows: { n: number; next: Date | string | null }[] };
     const row = due.rows[0];
-    if (!row || Number(row.n) === 0) return;
+    if (!row || Number(row.n) === 0) return true;
     const nextDue = row.next === null ? undefined : new Date(row.next).getTime();
     const next = Math.min(
       ...[nextDue, clock.nextWakeAt()].filter((at): at is number => at !== undefined),
     );
     // Parked (waiting for an operator, nothing due): the checks report it.
-    if (!Number.isFinite(next)) return;
+    if (!Number.isFinite(next)) return true;
     clock.skipTo(Math.max(next, clock.now() + 1));
     quietLooks = 0;
   }

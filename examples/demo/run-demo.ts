@@ -362,6 +362,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           callbackServer,
           books,
           routing: options.routing,
+          ...(options.timeoutMs === undefined ? {} : { deadline: startedAt + options.timeoutMs }),
         })
       : { text: "", problems: [] };
     write(routed.text);

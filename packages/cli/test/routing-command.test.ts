@@ -10,8 +10,8 @@ import { runCapflow } from "./support/run-capflow.ts";
  * A product's choice through the CLI: `instances start --product` routes, and `instances show`,
  * `list --product` and `--json` tell which channel took the business, which rule chose it and what
  * every candidate was (eligible, full, tried). Three funders without partner calls: north (weight
- * 2, two starts a day, declines above 3000 with failover), south (weight 1), west (terms up to
- * six months only).
+ * 2, two starts a day, declines above 3000 with failover), south (weight 1; two merchant
+ * accounts, the first with one start a day), west (terms up to six months only).
  */
 describe.skipIf(!databaseUrl)(databaseUrl ? "capflow and a product's routing" : skipMessage, () => {
   let db: Awaited<ReturnType<typeof openTestPostgres>>;
@@ -67,7 +67,11 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "capflow and a product's routing" : 
     expect(show.stdout).toMatch(
       /^candidates +north w2 quota-exhausted \(product:cash-loan\/north has no room in \d{4}-\d\d-\d\d\); south w1 chosen; west w1 ineligible \(when input\.termMonths <= 6 is false\)$/m,
     );
-    expect(show.stdout).toMatch(/routed .*south by next-with-quota/);
+    // South's first account took one start a day (L2's): L4 gets the second, and says why.
+    expect(show.stdout).toMatch(
+      /^account +shop-b \(first-match, passed over shop-a: quota full\)$/m,
+    );
+    expect(show.stdout).toMatch(/routed .*south#shop-b by next-with-quota/);
 
     const worker = await runCapflow("worker", ...database(), "--exit-when-idle");
     expect(worker.stderr).toBe("");
@@ -99,7 +103,7 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "capflow and a product's routing" : 
       instance.routing.candidates.map((c: { channel: string; state: string }) => c.state),
     ).toEqual(["tried", "chosen", "ineligible"]);
     const text = await runCapflow("instances", "show", next.id, ...database());
-    expect(text.stdout).toMatch(/routed +south by weighted-round-robin after north/);
+    expect(text.stdout).toMatch(/routed +south#shop-b by weighted-round-robin after north/);
     expect(text.stdout).toMatch(new RegExp(`^failover of +${declined.id} \\(tried north\\)$`, "m"));
 
     // The declined try released its hold: on its next turn north has room again.
