@@ -15,17 +15,19 @@ export class KnexStartQueueStore implements StartQueueStore {
   readonly #db: DatabaseHandle;
   readonly #queue: string;
   readonly #instances: string;
+  readonly #outbox: string;
 
   constructor(db: DatabaseHandle) {
     this.#db = db;
     this.#queue = `${quoteIdentifier(db.schema)}."queued_starts"`;
     this.#instances = qualifiedNames(db.schema).instances;
+    this.#outbox = qualifiedNames(db.schema).outbox;
   }
 
   async enqueue(start: NewQueuedStart): Promise<{ queued: QueuedStart; created: boolean }> {
     const inserted = await this.#query(
-      `INSERT INTO ${this.#queue} (id, channel, behavior, business_key, input, status, enqueued_at, expires_at)
-      VALUES (?::uuid, ?, ?, ?, ?::jsonb, 'queued', ?, ?)
+      `INSERT INTO ${this.#queue} (id, channel, behavior, business_key, input, status, enqueued_at, expires_at, upstream_client)
+      VALUES (?::uuid, ?, ?, ?, ?::jsonb, 'queued', ?, ?, ?)
       ON CONFLICT (channel, behavior, business_key) WHERE status = 'queued' DO NOTHING
       RETURNING *`,
       [
@@ -36,6 +38,7 @@ export class KnexStartQueueStore implements StartQueueStore {
         jsonParam(start.input),
         timeParam(start.enqueuedAt),
         timeParam(start.expiresAt),
+        start.upstreamClient ?? null,
       ],
     );
     if (inserted[0]) return { queued: queuedFromRow(inserted[0]), created: true };
@@ -47,11 +50,14 @@ export class KnexStartQueueStore implements StartQueueStore {
     return this.enqueue(start);
   }
 
-  async expireDue(now: number): Promise<QueuedStart[]> {
+  async expireDue(now: number, options: { notify?: boolean } = {}): Promise<QueuedStart[]> {
     const rows = await this.#query(
-      `UPDATE ${this.#queue} SET status = 'expired', finished_at = ?
-      WHERE status = 'queued' AND expires_at <= ? RETURNING *`,
-      [timeParam(now), timeParam(now)],
+      `WITH ended AS (
+        UPDATE ${this.#queue} SET status = 'expired', finished_at = ?
+        WHERE status = 'queued' AND expires_at <= ? RETURNING *
+      )${options.notify ? this.#notifyEnded("start.expired") : ""}
+      SELECT * FROM ended`,
+      [timeParam(now), timeParam(now), ...(options.notify ? this.#notifyBindings(now) : [])],
     );
     return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(queuedFromRow);
   }
@@ -82,15 +88,59 @@ export class KnexStartQueueStore implements StartQueueStore {
     error: { code: string; message: string },
     now: number,
     giveUp: boolean,
+    options: { notify?: boolean } = {},
   ): Promise<QueuedStart> {
+    const notify = giveUp && options.notify === true;
     const rows = await this.#query(
-      `UPDATE ${this.#queue} SET attempts = attempts + 1, last_error = ?::jsonb,
-        status = CASE WHEN ? THEN 'failed' ELSE status END,
-        finished_at = CASE WHEN ? THEN ?::timestamptz ELSE finished_at END
-      WHERE id = ?::uuid RETURNING *`,
-      [jsonParam(error), giveUp, giveUp, timeParam(now), id],
+      `WITH ended AS (
+        UPDATE ${this.#queue} SET attempts = attempts + 1, last_error = ?::jsonb,
+          status = CASE WHEN ? THEN 'failed' ELSE status END,
+          finished_at = CASE WHEN ? THEN ?::timestamptz ELSE finished_at END
+        WHERE id = ?::uuid RETURNING *
+      )${notify ? this.#notifyEnded("start.gave-up") : ""}
+      SELECT * FROM ended`,
+      [
+        jsonParam(error),
+        giveUp,
+        giveUp,
+        timeParam(now),
+        id,
+        ...(notify ? this.#notifyBindings(now) : []),
+      ],
     );
     return queuedFromRow(rows[0]!);
+  }
+
+  /**
+   * The outbox rows for the starts `ended` returns, in the same statement: the expiry and its
+   * notification commit together or not at all. The event id is the start's id and the event,
+   * so a statement retried after a lost connection cannot write a second one.
+   */
+  #notifyEnded(type: "start.expired" | "start.gave-up"): string {
+    const iso = (column: string) =>
+      `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+    return `, notified AS (
+        INSERT INTO ${this.#outbox} (id, instance_id, type, payload, target, status, next_attempt_at, created_at)
+        SELECT ended.id || '.${type}', ended.id::text, '${type}',
+          jsonb_build_object(
+            'id', ended.id || '.${type}',
+            'type', '${type}',
+            'occurredAt', ?::text,
+            'start', jsonb_build_object(
+              'id', ended.id, 'channel', ended.channel, 'behavior', ended.behavior,
+              'businessKey', ended.business_key,
+              'enqueuedAt', ${iso("ended.enqueued_at")}, 'expiresAt', ${iso("ended.expires_at")},
+              'attempts', ended.attempts),
+            'error', ${type === "start.gave-up" ? "ended.last_error" : "NULL::jsonb"}),
+          ended.upstream_client, 'pending', ?::timestamptz, ?::timestamptz
+        FROM ended
+        WHERE ended.status IN ('expired', 'failed')
+        ON CONFLICT (id) DO NOTHING
+      )`;
+  }
+
+  #notifyBindings(now: number): unknown[] {
+    return [new Date(now).toISOString(), timeParam(now), timeParam(now)];
   }
 
   async unsettledCount(channel: string, behavior: string): Promise<number> {
@@ -139,6 +189,7 @@ function queuedFromRow(row: Row): QueuedStart {
     behavior: row.behavior as string,
     businessKey: row.business_key as string,
     input: json(row.input) as Record<string, unknown>,
+    upstreamClient: (row.upstream_client as string | null) ?? null,
     status: row.status as QueuedStartStatus,
     enqueuedAt: epochMs(row.enqueued_at),
     expiresAt: epochMs(row.expires_at),

@@ -1,5 +1,6 @@
 import type { AttentionReason } from "../engine/engine-events.ts";
 import type { InstanceStatus, StoredError } from "./instance-store.ts";
+import type { QueuedStartNotificationPayload } from "./start-queue-store.ts";
 
 /**
  * The transactional outbox: notifications for the upstream platform, written by
@@ -53,7 +54,10 @@ export type NotificationType =
   | "instance.succeeded"
   | "instance.failed"
   | "instance.cancelled"
-  | "instance.attention";
+  | "instance.attention"
+  /** A queued start expired, or was given up, unstarted (peak shaving). */
+  | "start.expired"
+  | "start.gave-up";
 
 /** `pending` until acknowledged (`delivered`) or the retry schedule runs out (`failed`). */
 export type NotificationStatus = "pending" | "delivered" | "failed";
@@ -90,9 +94,10 @@ export interface NotificationPayload {
 export interface NewNotification {
   /** The event id (`payload.id`). */
   id: string;
+  /** The instance it reports on; for `start.*`, the queued start's id. */
   instanceId: string;
   type: NotificationType;
-  payload: NotificationPayload;
+  payload: NotificationPayload | QueuedStartNotificationPayload;
   /** Whom it is for (an upstream client id); null: the dispatcher's default target. */
   target: string | null;
   /** When the change committed. */

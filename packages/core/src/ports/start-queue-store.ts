@@ -5,8 +5,12 @@
 export interface StartQueueStore {
   /** Queues a start; the same (channel, behavior, businessKey) still queued is returned instead. */
   enqueue(start: NewQueuedStart): Promise<{ queued: QueuedStart; created: boolean }>;
-  /** Marks queued starts whose `expiresAt` passed as expired, and returns them. */
-  expireDue(now: number): Promise<QueuedStart[]>;
+  /**
+   * Marks queued starts whose `expiresAt` passed as expired, and returns them. With `notify`, a
+   * `start.expired` notification for each start's upstream client is written to the outbox in the
+   * same statement, so an expiry never commits without it.
+   */
+  expireDue(now: number, options?: { notify?: boolean }): Promise<QueuedStart[]>;
   /** The oldest queued starts of a channel and behavior (FIFO by enqueue time, then id). */
   oldestQueued(request: {
     channel: string;
@@ -15,12 +19,16 @@ export interface StartQueueStore {
   }): Promise<QueuedStart[]>;
   /** The start went through: its instance. */
   markStarted(id: string, instanceId: string, now: number): Promise<void>;
-  /** A start attempt failed: counted; `giveUp` ends it as `failed` (its retry budget is spent). */
+  /**
+   * A start attempt failed: counted; `giveUp` ends it as `failed` (its retry budget is spent).
+   * With `notify`, giving up writes a `start.gave-up` notification in the same statement.
+   */
   markAttemptFailed(
     id: string,
     error: { code: string; message: string },
     now: number,
     giveUp: boolean,
+    options?: { notify?: boolean },
   ): Promise<QueuedStart>;
   /** Unsettled instances of a channel and behavior (what the queue's concurrency counts). */
   unsettledCount(channel: string, behavior: string): Promise<number>;
@@ -39,9 +47,12 @@ export interface NewQueuedStart {
   input: Record<string, unknown>;
   enqueuedAt: number;
   expiresAt: number;
+  /** The upstream client that asked for the start: its instance's and its expiry's notifications go to it. */
+  upstreamClient?: string | null;
 }
 
 export interface QueuedStart extends NewQueuedStart {
+  upstreamClient: string | null;
   status: QueuedStartStatus;
   attempts: number;
   instanceId: string | null;
@@ -55,4 +66,27 @@ export interface QueueDepth {
   depth: number;
   /** Enqueue time of the oldest queued start; null when none is queued. */
   oldestEnqueuedAt: number | null;
+}
+
+/**
+ * The body of a notification telling the upstream that a queued start was never started: it
+ * expired in the queue (`start.expired`) or its retry budget ran out (`start.gave-up`, with the
+ * last refusal in `error`). Delivered through the outbox like instance notifications; its event
+ * id is the queued start's id with the event's name, the same on every delivery.
+ */
+export interface QueuedStartNotificationPayload {
+  id: string;
+  type: "start.expired" | "start.gave-up";
+  /** When the expiry or give-up committed (ISO 8601, UTC). */
+  occurredAt: string;
+  start: {
+    id: string;
+    channel: string;
+    behavior: string;
+    businessKey: string;
+    enqueuedAt: string;
+    expiresAt: string;
+    attempts: number;
+  };
+  error: { code: string; message: string } | null;
 }

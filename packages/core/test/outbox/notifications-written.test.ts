@@ -162,7 +162,10 @@ describe("notifications for the upstream are written with the change they report
     );
     const notes = await h.store.listNotifications({ instanceId: id });
     expect(notes).toHaveLength(1);
-    expect(notes[0]?.payload.instance.version).toBe((await h.engine.getInstance(id))?.version);
+    const payload = notes[0]?.payload;
+    expect(payload && "instance" in payload ? payload.instance.version : undefined).toBe(
+      (await h.engine.getInstance(id))?.version,
+    );
   });
 
   test("notifications need a store with an outbox", () => {

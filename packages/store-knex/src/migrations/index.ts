@@ -18,6 +18,7 @@ import { queryCacheMigration } from "./0021_query_cache.ts";
 import { instancesRoomForUpdatesMigration } from "./0022_instances_room_for_updates.ts";
 import { partnerLatencyMigration } from "./0023_partner_latency.ts";
 import { inboxRawMigration } from "./0024_inbox_raw.ts";
+import { queuedStartClientsMigration } from "./0025_queued_start_clients.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -42,4 +43,5 @@ export const migrations: readonly Migration[] = [
   instancesRoomForUpdatesMigration,
   partnerLatencyMigration,
   inboxRawMigration,
+  queuedStartClientsMigration,
 ];

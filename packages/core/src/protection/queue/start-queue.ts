@@ -47,8 +47,15 @@ export interface StartQueueOptions {
   };
   /** The `raised` alert rule's name. Default `queued-starts-expired`. */
   alertRule?: string;
-  /** Told of admissions, expiries and give-ups: notify the upstream here. */
+  /** Told of admissions, expiries and give-ups. */
   onEvent?: (event: QueueEvent) => void;
+  /**
+   * Tells the upstream client that queued a start (`upstreamClient`) when it expires or is given
+   * up: a `start.expired` or `start.gave-up` notification written to the outbox in the same
+   * statement as the expiry, delivered at least once by the `OutboxDispatcher` like instance
+   * notifications. Default false.
+   */
+  notifications?: boolean;
   /** Time between `run` rounds. Default 200 ms. */
   intervalMs?: number;
 }
@@ -66,7 +73,8 @@ const lockKey = "capflow:start-queue";
  * Peak shaving: starts of a busy channel and behavior are queued and admitted at a rate and a
  * concurrency, first in first out (a refused start keeps its place, so none starves). Each has a
  * time to live and a retry budget; one that expires or spends its budget is never started, raises
- * an alert, and is reported (`start.expired`, `start.gave-up`) so the upstream can be told.
+ * an alert, is reported (`start.expired`, `start.gave-up`) and, with `notifications`, is told to
+ * the upstream client that queued it through the outbox.
  *
  * ```ts
  * const queue = new StartQueue({ store, engine, clock, policies: [{ channel: "lanbank", behavior: "repay.trial", ratePerSecond: 20, concurrency: 50, ttl: "2m" }] });
@@ -104,6 +112,7 @@ export class StartQueue {
       input: request.input,
       enqueuedAt: now,
       expiresAt: now + parseDuration(policy.ttl),
+      upstreamClient: request.upstreamClient ?? null,
     });
     return queued;
   }
@@ -135,7 +144,8 @@ export class StartQueue {
     const { store, clock } = this.#options;
     const now = clock.now();
     const round: AdmissionRound = { ran: true, started: 0, expired: [], gaveUp: [] };
-    round.expired = await store.expireDue(now);
+    const notify = { notify: this.#options.notifications === true };
+    round.expired = await store.expireDue(now, notify);
     for (const queued of round.expired) {
       this.#emit({ type: "start.expired", queued });
       await this.#alert(
@@ -171,6 +181,7 @@ export class StartQueue {
             behavior: queued.behavior,
             businessKey: queued.businessKey,
             input: queued.input,
+            ...(queued.upstreamClient ? { upstreamClient: queued.upstreamClient } : {}),
           });
           await store.markStarted(queued.id, instance.id, clock.now());
           round.started += 1;
@@ -184,6 +195,7 @@ export class StartQueue {
             { code: failure.code, message: failure.message },
             clock.now(),
             giveUp,
+            notify,
           );
           if (giveUp) {
             round.gaveUp.push(updated);
