@@ -60,6 +60,7 @@ export {
 export { defaultSchema } from "./sql-names.ts";
 export { KnexStuckStore } from "./knex-stuck-store.ts";
 export { knexExclusiveRunner } from "./exclusive-runner.ts";
+export { KnexAlertCountStore } from "./knex-alert-count-store.ts";
 export { KnexAlertStore } from "./knex-alert-store.ts";
 export { KnexStartQueueStore } from "./knex-start-queue-store.ts";
 export { KnexQueryCacheStore } from "./knex-query-cache-store.ts";

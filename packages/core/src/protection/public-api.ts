@@ -1,5 +1,7 @@
 /** The business protection layer's public API, re-exported by the package index. */
 
+export { MemoryAlertCounts } from "../memory/memory-alert-counts.ts";
+export * from "../ports/alert-count-store.ts";
 export type * from "../ports/alert-store.ts";
 export {
   type ExclusiveRun,

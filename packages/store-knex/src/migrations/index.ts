@@ -19,6 +19,7 @@ import { instancesRoomForUpdatesMigration } from "./0022_instances_room_for_upda
 import { partnerLatencyMigration } from "./0023_partner_latency.ts";
 import { inboxRawMigration } from "./0024_inbox_raw.ts";
 import { queuedStartClientsMigration } from "./0025_queued_start_clients.ts";
+import { alertCountsMigration } from "./0026_alert_counts.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -44,4 +45,5 @@ export const migrations: readonly Migration[] = [
   partnerLatencyMigration,
   inboxRawMigration,
   queuedStartClientsMigration,
+  alertCountsMigration,
 ];

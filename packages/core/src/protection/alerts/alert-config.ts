@@ -36,6 +36,30 @@ export type AlertRule =
     })
   | (RuleBase & { kind: "breaker-open"; channel?: string })
   | (RuleBase & {
+      /**
+       * An interface's limiter (its `concurrency` or `rate`) refused calls in every minute of
+       * `for`: the funder gets all it may take and work queues up behind it. Resolved after
+       * `clearAfter` (default `2m`) without a refusal.
+       */
+      kind: "limiter-saturated";
+      channel?: string;
+      interface?: string;
+      /** How long the limiter must refuse, minute after minute, e.g. `5m`. */
+      for: Duration;
+      clearAfter?: Duration;
+    })
+  | (RuleBase & {
+      /** Refused notifications (forged, replayed, not matching) over all of them, per channel. */
+      kind: "callbacks-refused";
+      channel?: string;
+      /** The window the share is measured over, e.g. `10m`. */
+      window: Duration;
+      /** Fires above this share (0 < x < 1). */
+      above: number;
+      /** Notifications needed in the window before the share counts. Default 10. */
+      minimumCallbacks?: number;
+    })
+  | (RuleBase & {
       /** Stuck instances (卡单) per channel above a count. */
       kind: "stuck";
       channel?: string;

@@ -3,15 +3,22 @@ import { request } from "undici";
 import { createDefaultSecretResolver } from "../../crypto/secret-resolvers.ts";
 import { parseDuration } from "../../definition/duration.ts";
 import type { EngineEvent } from "../../engine/engine-events.ts";
+import { MemoryAlertCounts } from "../../memory/memory-alert-counts.ts";
+import {
+  type AlertCount,
+  type AlertCountStore,
+  type AlertSignal,
+  alertBucketMs,
+} from "../../ports/alert-count-store.ts";
 import type { AlertRecord, AlertStore } from "../../ports/alert-store.ts";
 import type { Clock } from "../../ports/clock.ts";
+import { type ExclusiveRunner, inProcessExclusiveRunner } from "../../ports/exclusive-runner.ts";
 import type { SecretResolver } from "../../ports/secret-resolver.ts";
 import type { StuckStore } from "../../ports/stuck-store.ts";
 import { Redacted } from "../../redacted.ts";
 import type { FlowEvent } from "../../runtime/flow-control/flow-control.ts";
 import type { AlertRule, AlertSink, AlertsConfig } from "./alert-config.ts";
 import { type SinkRequest, sinkAccepted, sinkRequest } from "./alert-message.ts";
-import { FailureWindow } from "./failure-window.ts";
 
 /** Sends one request to a sink; returns the answer's status and body. Default: undici. */
 export type SinkSender = (request: SinkRequest) => Promise<{ status: number; body: string }>;
@@ -49,6 +56,14 @@ export interface AlertMonitorOptions {
   certificates?: (withinDays: number) => Promise<ExpiringCertificate[]>;
   /** For `reconciliation` rules: every open reconciliation now. */
   reconciliation?: () => Promise<OpenReconciliation[]>;
+  /**
+   * Where the counts behind `failure-rate`, `limiter-saturated` and `callbacks-refused` rules are
+   * kept: `KnexAlertCountStore` shares them, so the rules judge the whole cluster (each node adds
+   * its own every round). Default: this node's own, in memory.
+   */
+  counts?: AlertCountStore;
+  /** `run` evaluates on one node at a time (`knexExclusiveRunner(db)`). Default: in-process. */
+  exclusive?: ExclusiveRunner;
   send?: SinkSender;
   /** Time between `run` rounds. Default 30 s. */
   intervalMs?: number;
@@ -65,8 +80,9 @@ export interface AlertRound {
 const failureOutcomes = new Set(["failed"]);
 
 /**
- * Alert rules over what the engine and the stores report: failure rates per channel and interface
- * (from engine events, per node), breakers opened (flow events), stuck instances, expiring
+ * Alert rules over what the engine and the stores report: failure rates per channel and interface,
+ * limiters refusing calls minute after minute, refused callbacks (from engine events, counted in
+ * `counts`: with a shared store, over the cluster), breakers opened (flow events), stuck instances, expiring
  * certificates, failing outbox deliveries, and alerts other parts raise. An alert is opened once
  * per rule and subject (the store's deduplication, across nodes), sent to the rule's sinks (DingTalk,
  * WeCom, Feishu robots, a signed webhook) within each sink's rate limit, sent again every
@@ -84,7 +100,14 @@ export class AlertMonitor {
   readonly #sinks: Map<string, AlertSink>;
   readonly #secrets: SecretResolver;
   readonly #send: SinkSender;
-  readonly #failures: FailureWindow;
+  readonly #counts: AlertCountStore;
+  readonly #exclusive: ExclusiveRunner;
+  /** Counts observed since the last flush, by signal, channel, subject and bucket. */
+  readonly #unflushed = new Map<string, AlertCount>();
+  /** How far back rules read counts. */
+  readonly #keepMs: number;
+  /** What the rules need counted; nothing else is. */
+  readonly #signals = new Set<AlertSignal>();
   readonly #sentAt = new Map<string, number[]>();
   /** Breakers open now, seen by this node, per rule subject `channel/interface`. */
   readonly #openBreakers = new Set<string>();
@@ -98,25 +121,100 @@ export class AlertMonitor {
     this.#sinks = new Map(options.config.sinks.map((sink) => [sink.name, sink]));
     this.#secrets = options.secrets ?? createDefaultSecretResolver();
     this.#send = options.send ?? sendWithUndici;
-    const longest = Math.max(
-      60_000,
-      ...this.#rules.flatMap((rule) =>
-        rule.kind === "failure-rate" ? [parseDuration(rule.window)] : [],
-      ),
+    this.#counts = options.counts ?? new MemoryAlertCounts();
+    this.#exclusive = options.exclusive ?? inProcessExclusiveRunner();
+    for (const rule of this.#rules) {
+      if (rule.kind === "failure-rate") this.#signals.add("calls");
+      if (rule.kind === "limiter-saturated") this.#signals.add("limiter");
+      if (rule.kind === "callbacks-refused") this.#signals.add("callbacks");
+    }
+    this.#keepMs = Math.max(
+      10 * 60_000,
+      ...this.#rules.flatMap((rule) => {
+        if (rule.kind === "failure-rate" || rule.kind === "callbacks-refused") {
+          return [parseDuration(rule.window)];
+        }
+        if (rule.kind === "limiter-saturated") {
+          return [parseDuration(rule.for), parseDuration(rule.clearAfter ?? "2m")];
+        }
+        return [];
+      }),
     );
-    this.#failures = new FailureWindow(longest);
   }
 
-  /** Feed engine events: calls and polls are counted for failure-rate rules. */
+  /**
+   * Feed engine events: calls and polls are counted for `failure-rate` rules, partner requests
+   * and their limiter refusals for `limiter-saturated`, notifications and their refusals for
+   * `callbacks-refused`.
+   */
   observe(event: EngineEvent): void {
-    if (event.type !== "step.succeeded" && event.type !== "step.failed") return;
-    if (event.channel === undefined || event.interface === undefined) return;
-    const failed =
-      event.type === "step.failed"
-        ? event.code !== "CALENDAR_CLOSED"
-        : failureOutcomes.has(event.outcome);
-    if (event.type === "step.failed" && !failed) return;
-    this.#failures.record(event.channel, event.interface, failed, this.#options.clock.now());
+    switch (event.type) {
+      case "step.succeeded":
+      case "step.failed": {
+        if (event.channel === undefined || event.interface === undefined) return;
+        const failed =
+          event.type === "step.failed"
+            ? event.code !== "CALENDAR_CLOSED"
+            : failureOutcomes.has(event.outcome);
+        if (event.type === "step.failed" && !failed) return;
+        this.#count("calls", event.channel, event.interface, failed);
+        return;
+      }
+      case "partner.called": {
+        const limited =
+          event.outcome === "refused" &&
+          (event.refusal === "concurrency" || event.refusal === "rate");
+        this.#count("limiter", event.channel, event.interface, limited);
+        return;
+      }
+      case "callback.received":
+        this.#count("callbacks", event.channel, event.callback, false);
+        return;
+      case "callback.rejected":
+        this.#count("callbacks", event.channel, event.callback, true);
+        return;
+    }
+  }
+
+  /**
+   * Adds what this node counted since the last flush to the count store, where the evaluating
+   * node reads it. `run` and `evaluate` flush; a stopping host flushes last.
+   */
+  async flush(): Promise<void> {
+    if (this.#unflushed.size === 0) return;
+    const counts = [...this.#unflushed.values()];
+    this.#unflushed.clear();
+    try {
+      await this.#counts.addCounts(counts);
+    } catch (error) {
+      // Kept for the next flush: a count is added once, late rather than never.
+      for (const count of counts) this.#add(count);
+      throw error;
+    }
+  }
+
+  #count(signal: AlertSignal, channel: string, subject: string, hit: boolean): void {
+    if (!this.#signals.has(signal)) return;
+    const at = this.#options.clock.now();
+    this.#add({
+      signal,
+      channel,
+      subject,
+      bucket: at - (at % alertBucketMs),
+      total: 1,
+      hits: hit ? 1 : 0,
+    });
+  }
+
+  #add(count: AlertCount): void {
+    const key = `${count.signal}\u0000${count.channel}\u0000${count.subject}\u0000${count.bucket}`;
+    const known = this.#unflushed.get(key);
+    if (known) {
+      known.total += count.total;
+      known.hits += count.hits;
+    } else {
+      this.#unflushed.set(key, { ...count });
+    }
   }
 
   /** Feed flow-control events: a breaker opening fires `breaker-open` rules at once, closing resolves them. */
@@ -167,13 +265,20 @@ export class AlertMonitor {
    */
   async evaluate(only?: { kinds?: readonly AlertRule["kind"][] }): Promise<AlertRound> {
     await this.settled();
+    await this.flush();
     const round: AlertRound = { fired: [], resolved: [], notifications: 0 };
     const now = this.#options.clock.now();
     const rules = this.#rules.filter(
       (rule) => only?.kinds === undefined || only.kinds.includes(rule.kind),
     );
+    // Read once per evaluation, by the first rule that needs them.
+    let counts: Promise<AlertCount[]> | undefined;
+    const readCounts = () => {
+      counts ??= this.#counts.countsSince(now - this.#keepMs - alertBucketMs);
+      return counts;
+    };
     for (const rule of rules) {
-      const conditions = await this.#conditions(rule, now);
+      const conditions = await this.#conditions(rule, now, readCounts);
       if (conditions === undefined) continue;
       const firing = new Set<string>();
       for (const condition of conditions.firing) {
@@ -202,14 +307,19 @@ export class AlertMonitor {
         round.notifications += await this.#notify(rule, alert, "firing");
       }
     }
+    if (counts !== undefined) await this.#counts.purgeCounts(now - 2 * this.#keepMs);
     return round;
   }
 
-  /** Evaluates every `intervalMs` until the signal aborts. */
+  /**
+   * Every `intervalMs` until the signal aborts: adds this node's counts to the shared ones, and
+   * evaluates the rules unless another node is evaluating them (`exclusive`).
+   */
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       try {
-        await this.evaluate();
+        await this.flush();
+        await this.#exclusive.runExclusive("capflow:alerts", () => this.evaluate());
       } catch (error) {
         this.#options.onError?.(error);
       }
@@ -220,6 +330,7 @@ export class AlertMonitor {
   async #conditions(
     rule: AlertRule,
     now: number,
+    readCounts: () => Promise<AlertCount[]>,
   ): Promise<
     | {
         firing: { subject: string; summary: string; details: Record<string, unknown> }[];
@@ -231,25 +342,23 @@ export class AlertMonitor {
       case "failure-rate": {
         const windowMs = parseDuration(rule.window);
         const minimum = rule.minimumCalls ?? 10;
-        const totals = this.#failures
-          .totals(now, windowMs)
-          .filter(
-            (t) =>
-              (!rule.channel || t.channel === rule.channel) &&
-              (!rule.interface || t.iface === rule.interface),
-          );
-        const bySubject = new Map(totals.map((t) => [`${t.channel}/${t.iface}`, t]));
+        const totals = sumCounts(await readCounts(), "calls", now, windowMs).filter(
+          (t) =>
+            (!rule.channel || t.channel === rule.channel) &&
+            (!rule.interface || t.subject === rule.interface),
+        );
+        const bySubject = new Map(totals.map((t) => [`${t.channel}/${t.subject}`, t]));
         return {
           firing: totals
-            .filter((t) => t.calls >= minimum && t.failures / t.calls > rule.above)
+            .filter((t) => t.total >= minimum && t.hits / t.total > rule.above)
             .map((t) => ({
-              subject: `${t.channel}/${t.iface}`,
-              summary: `${t.failures} of ${t.calls} calls to ${t.channel} ${t.iface} failed in the last ${rule.window} (${Math.round((t.failures / t.calls) * 100)}%, above ${Math.round(rule.above * 100)}%)`,
+              subject: `${t.channel}/${t.subject}`,
+              summary: `${t.hits} of ${t.total} calls to ${t.channel} ${t.subject} failed in the last ${rule.window} (${Math.round((t.hits / t.total) * 100)}%, above ${Math.round(rule.above * 100)}%)`,
               details: {
                 channel: t.channel,
-                interface: t.iface,
-                calls: t.calls,
-                failures: t.failures,
+                interface: t.subject,
+                calls: t.total,
+                failures: t.hits,
                 window: rule.window,
               },
             })),
@@ -257,9 +366,71 @@ export class AlertMonitor {
             const t = bySubject.get(subject);
             return (
               t === undefined ||
-              t.calls === 0 ||
-              (t.calls >= minimum && t.failures / t.calls <= rule.above)
+              t.total === 0 ||
+              (t.total >= minimum && t.hits / t.total <= rule.above)
             );
+          },
+        };
+      }
+      case "callbacks-refused": {
+        const windowMs = parseDuration(rule.window);
+        const minimum = rule.minimumCallbacks ?? 10;
+        const perChannel = new Map<string, { total: number; hits: number }>();
+        for (const t of sumCounts(await readCounts(), "callbacks", now, windowMs)) {
+          if (rule.channel && t.channel !== rule.channel) continue;
+          const sum = perChannel.get(t.channel) ?? { total: 0, hits: 0 };
+          sum.total += t.total;
+          sum.hits += t.hits;
+          perChannel.set(t.channel, sum);
+        }
+        return {
+          firing: [...perChannel]
+            .filter(([, t]) => t.total >= minimum && t.hits / t.total > rule.above)
+            .map(([channel, t]) => ({
+              subject: channel,
+              summary: `${t.hits} of ${t.total} notifications from ${channel} were refused in the last ${rule.window} (${Math.round((t.hits / t.total) * 100)}%, above ${Math.round(rule.above * 100)}%): forged, replayed or misconfigured; see the server's log`,
+              details: { channel, callbacks: t.total, refused: t.hits, window: rule.window },
+            })),
+          clears: (subject) => {
+            const t = perChannel.get(subject);
+            return (
+              t === undefined ||
+              t.total === 0 ||
+              (t.total >= minimum && t.hits / t.total <= rule.above)
+            );
+          },
+        };
+      }
+      case "limiter-saturated": {
+        const forMs = parseDuration(rule.for);
+        const clearMs = parseDuration(rule.clearAfter ?? "2m");
+        const minutes = Math.max(1, Math.ceil(forMs / 60_000));
+        // Per channel and interface: the minutes (counted back from now) with a limiter refusal,
+        // and the latest refusal.
+        const seen = new Map<string, { minutes: Set<number>; last: number }>();
+        for (const count of await readCounts()) {
+          if (count.signal !== "limiter" || count.hits === 0) continue;
+          if (rule.channel && count.channel !== rule.channel) continue;
+          if (rule.interface && count.subject !== rule.interface) continue;
+          const key = `${count.channel}/${count.subject}`;
+          const entry = seen.get(key) ?? { minutes: new Set<number>(), last: 0 };
+          const ago = now - count.bucket;
+          if (ago >= 0) entry.minutes.add(Math.floor(ago / 60_000));
+          entry.last = Math.max(entry.last, count.bucket + alertBucketMs);
+          seen.set(key, entry);
+        }
+        const saturated = [...seen].filter(([, entry]) =>
+          Array.from({ length: minutes }, (_, i) => i).every((i) => entry.minutes.has(i)),
+        );
+        return {
+          firing: saturated.map(([subject]) => ({
+            subject,
+            summary: `calls to ${subject.replace("/", " ")} were refused by its limiter in every minute of the last ${rule.for}: the limit is too low for the load, or the funder is slow to answer`,
+            details: { for: rule.for },
+          })),
+          clears: (subject) => {
+            const entry = seen.get(subject);
+            return entry === undefined || entry.last + clearMs <= now;
           },
         };
       }
@@ -450,4 +621,28 @@ async function sendWithUndici(
     bodyTimeout: 10_000,
   });
   return { status: response.statusCode, body: await response.body.text() };
+}
+
+/** Totals per channel and subject of one signal over the buckets that overlap the window. */
+function sumCounts(
+  counts: AlertCount[],
+  signal: AlertSignal,
+  now: number,
+  windowMs: number,
+): { channel: string; subject: string; total: number; hits: number }[] {
+  const sums = new Map<string, { channel: string; subject: string; total: number; hits: number }>();
+  for (const count of counts) {
+    if (count.signal !== signal || count.bucket + alertBucketMs <= now - windowMs) continue;
+    const key = `${count.channel}\u0000${count.subject}`;
+    const sum = sums.get(key) ?? {
+      channel: count.channel,
+      subject: count.subject,
+      total: 0,
+      hits: 0,
+    };
+    sum.total += count.total;
+    sum.hits += count.hits;
+    sums.set(key, sum);
+  }
+  return [...sums.values()];
 }
