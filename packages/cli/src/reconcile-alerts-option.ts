@@ -15,6 +15,8 @@ export const alertsOptionHelp =
 
 const ruleKinds = new Set([
   "failure-rate",
+  "limiter-saturated",
+  "callbacks-refused",
   "breaker-open",
   "stuck",
   "certificate-expiry",
@@ -34,8 +36,13 @@ export async function reconciliationAlertMonitor(
   file: string,
   cwd: string,
 ): Promise<AlertMonitor> {
-  const path = resolve(cwd, file);
-  const config = parseAlertsConfig(await readConfig(path), path);
+  const { config, path } = await loadAlertsConfig(file, cwd);
+  if (!config.rules.some((rule) => rule.kind === "reconciliation")) {
+    throw new CapflowError(
+      "CONFIG_INVALID",
+      `${path}: no rule has kind "reconciliation": add one for statements' differences (see docs/protection.md, "Alerts")`,
+    );
+  }
   return new AlertMonitor({
     config,
     store: new KnexAlertStore(db),
@@ -43,6 +50,15 @@ export async function reconciliationAlertMonitor(
     secrets: createDefaultSecretResolver({ baseDir: dirname(path) }),
     reconciliation: reconciliationAlerts(db),
   });
+}
+
+/** An alerts file (`--alerts <file>`) read and checked, with its absolute path. */
+export async function loadAlertsConfig(
+  file: string,
+  cwd: string,
+): Promise<{ config: AlertsConfig; path: string }> {
+  const path = resolve(cwd, file);
+  return { config: parseAlertsConfig(await readConfig(path), path), path };
 }
 
 async function readConfig(path: string): Promise<unknown> {
@@ -98,8 +114,5 @@ function parseAlertsConfig(value: unknown, path: string): AlertsConfig {
       if (!sinkNames.has(name)) fail(`rules/${i} sends to ${name}, which no sink is named`);
     }
   });
-  if (!rules.some((rule) => rule.kind === "reconciliation")) {
-    fail('no rule has kind "reconciliation": add one for statements\' differences');
-  }
   return config as AlertsConfig;
 }

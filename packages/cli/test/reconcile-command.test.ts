@@ -338,9 +338,6 @@ describe("capflow reconcile", () => {
       );
       expect(bad.exitCode).toBe(1);
       expect(bad.stderr).toContain('no rule has kind "reconciliation"');
-      const alone = await runCapflow("worker", "--alerts", join(dir, "alerts.json"), ...database());
-      expect(alone.exitCode).toBe(1);
-      expect(alone.stderr).toContain("--alerts goes with --statements");
     });
   });
 });

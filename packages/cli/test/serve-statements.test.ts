@@ -177,9 +177,9 @@ describe.skipIf(!databaseUrl)("capflow serve --statements (PostgreSQL)", () => {
     expect(runs.stdout.trim().split("\n")).toHaveLength(1);
   }, 180_000);
 
-  test("--alerts without --statements is refused with what to add", async () => {
-    const refused = await runCapflow("serve", "--alerts", join(dir, "alerts.json"));
+  test("an alerts file that cannot be read stops serve before it opens anything", async () => {
+    const refused = await runCapflow("serve", "--alerts", join(dir, "missing-alerts.json"));
     expect(refused.exitCode).toBe(1);
-    expect(refused.stderr).toContain("--alerts goes with --statements");
+    expect(refused.stderr).toContain("cannot read the alerts file");
   });
 });

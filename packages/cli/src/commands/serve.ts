@@ -32,6 +32,7 @@ import {
   openPostgresStore,
   syncProcessors,
 } from "@capflow/store-knex";
+import { type ProcessAlerts, startProcessAlerts } from "../alert-monitor-option.ts";
 import type { CliContext } from "../cli-context.ts";
 import type { CapflowCommand } from "../command.ts";
 import {
@@ -46,7 +47,7 @@ import {
   notificationsFromOptions,
 } from "../notify-options.ts";
 import { positiveInteger } from "../positive-integer.ts";
-import { alertsOptionHelp } from "../reconcile-alerts-option.ts";
+import { loadAlertsConfig } from "../reconcile-alerts-option.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
 import { removeLocalServer, writeLocalServer } from "./local-server.ts";
@@ -111,7 +112,10 @@ export const serveCommand: CapflowCommand = {
             "--statements <dir>",
             "also reconcile the scheduled *.statement.json of this folder, daily after each funder's cut-off (one node at a time, with workers too)",
           )
-          .option("--alerts <file>", `with --statements: ${alertsOptionHelp}`),
+          .option(
+            "--alerts <file>",
+            "alert rules and sinks (JSON, as in docs/protection.md): this process counts what it sees for them (calls, limiter refusals, callbacks), one node at a time evaluates them every 30 s; with --statements, reconciliation rules also right after each run",
+          ),
       ),
     ).action((options: ServeOptions) => runServe(options, context));
   },
@@ -127,16 +131,14 @@ async function runServe(options: ServeOptions, context: CliContext) {
     options.requestTimeout === undefined
       ? undefined
       : durationOption(options.requestTimeout, "--request-timeout");
-  if (options.alerts !== undefined && options.statements === undefined) {
-    throw new CapflowError(
-      "CONFIG_INVALID",
-      "--alerts goes with --statements: it sends the scheduled reconciliations' differences",
-    );
-  }
+  // Checked before anything opens: a mistyped file stops the command at once.
+  const alertsConfig =
+    options.alerts === undefined ? undefined : await loadAlertsConfig(options.alerts, context.cwd);
   const { processors, cryptoHandlers } = await loadExtensions(options, context.cwd);
   const { db, pgliteDir } = await openServeDatabase(options, context);
   let redis: CapflowRedis | undefined;
   let app: Server | undefined;
+  let alerts: ProcessAlerts | undefined;
   let localTokenId: string | undefined;
   let schedule: ReconcileSchedule | undefined;
   try {
@@ -163,6 +165,12 @@ async function runServe(options: ServeOptions, context: CliContext) {
     const flow = redis
       ? { limiter: redis.limiter, breakers: redis.breakers }
       : { limiter: new InProcessLimiter(), breakers: new InProcessBreakerBoard() };
+    alerts =
+      alertsConfig === undefined
+        ? undefined
+        : startProcessAlerts(db, alertsConfig, (error) =>
+            app?.log.error({ err: error }, "alert rules"),
+          );
     const engine = createEngine({
       store: db.instances,
       definitions: db.definitions,
@@ -171,11 +179,15 @@ async function runServe(options: ServeOptions, context: CliContext) {
       flowControl: new FlowControl({
         limiter: flow.limiter,
         breakerBoard: flow.breakers,
-        onEvent: metrics.observeFlow,
+        onEvent: (event) => {
+          metrics.observeFlow(event);
+          alerts?.observeFlow(event);
+        },
       }),
       ...(redis ? { locks: redis.locks } : {}),
       onEvent: (event) => {
         metrics.observeEngine(event);
+        alerts?.observe(event);
         logEvent(event);
       },
       ...(notify ? { notifications: true } : {}),
@@ -288,6 +300,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
     }
     await schedule?.stop();
     await app?.close();
+    await alerts?.stop();
     await redis?.close();
     await db.close();
   }

@@ -23,6 +23,7 @@ import {
   syncProcessors,
 } from "@capflow/store-knex";
 import { Option } from "commander";
+import { type ProcessAlerts, startProcessAlerts } from "../alert-monitor-option.ts";
 import type { CliContext } from "../cli-context.ts";
 import type { CapflowCommand } from "../command.ts";
 import {
@@ -37,7 +38,7 @@ import {
   notificationsFromOptions,
 } from "../notify-options.ts";
 import { positiveInteger } from "../positive-integer.ts";
-import { alertsOptionHelp } from "../reconcile-alerts-option.ts";
+import { loadAlertsConfig } from "../reconcile-alerts-option.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { createWorkerReporter, eventsNamingAnInstance, type LogFormat } from "../worker-report.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
@@ -124,7 +125,10 @@ export const workerCommand: CapflowCommand = {
             "--statements <dir>",
             "also reconcile the scheduled *.statement.json of this folder, daily after each funder's cut-off (one node at a time)",
           )
-          .option("--alerts <file>", `with --statements: ${alertsOptionHelp}`)
+          .option(
+            "--alerts <file>",
+            "alert rules and sinks (JSON, as in docs/protection.md): this worker counts what it sees for them, one node at a time evaluates them every 30 s; with --statements, reconciliation rules also right after each run",
+          )
           .option(
             "--exit-when-idle",
             "stop once no instance is due (for batch runs and tests); waiting instances stay waiting",
@@ -155,9 +159,13 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     eachSettled: options.summaryEvery === undefined,
   });
 
+  // Checked before anything opens: a mistyped file stops the command at once.
+  const alertsConfig =
+    options.alerts === undefined ? undefined : await loadAlertsConfig(options.alerts, context.cwd);
   const { processors, cryptoHandlers } = await loadExtensions(options, context.cwd);
   const db = await openWorkerDatabase(options, context);
   let redis: CapflowRedis | undefined;
+  let alerts: ProcessAlerts | undefined;
   try {
     await syncProcessors(db, processors.list());
     const redisUrl = options.redisUrl ?? process.env.REDIS_URL;
@@ -171,6 +179,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     // Lines about an instance name it: look it up first, in order of the events.
     let lookups: Promise<void> = Promise.resolve();
     const onEvent = (event: EngineEvent) => {
+      alerts?.observe(event);
       if (!eventsNamingAnInstance.has(event.type) || !("instanceId" in event)) {
         report.engine(event);
         return;
@@ -181,7 +190,10 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
       printing.add(printed);
       void printed.finally(() => printing.delete(printed));
     };
-    const onFlowEvent = (event: FlowEvent) => report.flow(event);
+    const onFlowEvent = (event: FlowEvent) => {
+      alerts?.observeFlow(event);
+      report.flow(event);
+    };
     const notify = await notificationsFromOptions(options, {
       store: db.instances,
       definitions: db.definitions,
@@ -193,6 +205,12 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
           );
       },
     });
+    alerts =
+      alertsConfig === undefined
+        ? undefined
+        : startProcessAlerts(db, alertsConfig, (error) =>
+            context.err(`alerts: ${error instanceof Error ? error.message : String(error)}\n`),
+          );
     const engine = createEngine({
       store: db.instances,
       definitions: db.definitions,
@@ -267,12 +285,6 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
         `stuck-order monitor: ${error instanceof Error ? error.message : String(error)}\n`,
       ),
     );
-    if (options.alerts !== undefined && options.statements === undefined) {
-      throw new CapflowError(
-        "CONFIG_INVALID",
-        "--alerts goes with --statements: it sends the scheduled reconciliations' differences",
-      );
-    }
     const schedule =
       options.statements === undefined
         ? undefined
@@ -317,6 +329,8 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     report.summary();
     if (errors.length > 0) context.setExitCode(1);
   } finally {
+    // Stopped here too when the start failed half-way, so no round keeps the process alive.
+    await alerts?.stop();
     await redis?.close();
     await db.close();
   }

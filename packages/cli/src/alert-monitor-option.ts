@@ -1,0 +1,64 @@
+import { dirname } from "node:path";
+import {
+  AlertMonitor,
+  createDefaultSecretResolver,
+  type EngineEvent,
+  type FlowEvent,
+  systemClock,
+} from "@capflow/core";
+import { reconciliationAlerts } from "@capflow/reconcile";
+import {
+  type CapflowDatabase,
+  KnexAlertCountStore,
+  KnexAlertStore,
+  KnexStuckStore,
+  knexExclusiveRunner,
+} from "@capflow/store-knex";
+import type { loadAlertsConfig } from "./reconcile-alerts-option.ts";
+
+/** The alert monitor of a `capflow serve` or `capflow worker` process, running until stopped. */
+export interface ProcessAlerts {
+  /** Feed the engine's events (calls, limiter refusals, callbacks). */
+  observe(event: EngineEvent): void;
+  /** Feed flow-control events (breakers). */
+  observeFlow(event: FlowEvent): void;
+  /** Stops evaluating, and adds this node's last counts. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs the alert rules of `--alerts <file>` for this process: counts shared in the database
+ * (`KnexAlertCountStore`), so failure rates, limiter saturation and refused callbacks are judged
+ * over every node; rounds evaluated by one node at a time (`knexExclusiveRunner`, an advisory
+ * lock on PostgreSQL); alerts deduplicated in the database whichever node fires them.
+ */
+export function startProcessAlerts(
+  db: CapflowDatabase,
+  { config, path }: Awaited<ReturnType<typeof loadAlertsConfig>>,
+  onError: (error: unknown) => void,
+): ProcessAlerts {
+  const monitor = new AlertMonitor({
+    config,
+    store: new KnexAlertStore(db),
+    counts: new KnexAlertCountStore(db),
+    exclusive: knexExclusiveRunner(db),
+    clock: systemClock,
+    secrets: createDefaultSecretResolver({ baseDir: dirname(path) }),
+    stuck: new KnexStuckStore(db),
+    outbox: db.instances,
+    reconciliation: reconciliationAlerts(db),
+    onError,
+  });
+  const abort = new AbortController();
+  const running = monitor.run(abort.signal);
+  return {
+    observe: (event) => monitor.observe(event),
+    observeFlow: (event) => monitor.observeFlow(event),
+    async stop() {
+      abort.abort();
+      await running;
+      await monitor.settled();
+      await monitor.flush().catch(onError);
+    },
+  };
+}
