@@ -30,6 +30,7 @@ export type {
 export type { OperatorApiOptions } from "./ops/ops-routes.ts";
 export type { ProtectionViews } from "./ops/protection-routes.ts";
 export type {
+  AccountLimitView,
   FlowStateSources,
   FlowStateStatus,
   PartnerInterfaceView,

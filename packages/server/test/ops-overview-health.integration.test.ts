@@ -32,6 +32,8 @@ const bankChannel: ChannelDefinition = {
     },
     "loan.query": { method: "POST", path: "/loan/query", concurrency: 2, idempotent: true },
   },
+  // A merchant id the funder limits on its own, whatever the interface.
+  accounts: { m1: { concurrency: 3 }, m2: {} },
 };
 
 /** PostgreSQL's percentile_cont: linear interpolation between the closest ranks. */
@@ -118,7 +120,7 @@ describe.skipIf(!databaseUrl || !redisUrl)("overview: partner health (PostgreSQL
     );
 
     // Node 1 opens loan.apply's breaker after two failures; node 2 fills loan.query's concurrency
-    // and takes three of loan.apply's ten calls a minute.
+    // and takes four of loan.apply's ten calls a minute.
     const node1 = new FlowControl({
       limiter: redis.limiter,
       breakerBoard: redis.breakers,
@@ -142,6 +144,10 @@ describe.skipIf(!databaseUrl || !redisUrl)("overview: partner health (PostgreSQL
       const entry = await node2.enter(flowRequestFor(bankChannel, "loan.apply"));
       if (entry.admitted) await entry.ticket.complete("success");
     }
+    // A call with account m1 in flight: one of the account's three permits, a fourth apply call.
+    expect((await node2.enter(flowRequestFor(bankChannel, "loan.apply", "m1"))).admitted).toBe(
+      true,
+    );
 
     app = createServer({
       engine,
@@ -216,14 +222,29 @@ describe.skipIf(!databaseUrl || !redisUrl)("overview: partner health (PostgreSQL
     });
     expect(apply.limiter).toEqual({
       concurrency: null,
-      rate: { inWindow: 3, limit: 10, windowMs: 60_000 },
-      saturation: 0.3,
+      rate: { inWindow: 4, limit: 10, windowMs: 60_000 },
+      saturation: 0.4,
     });
     expect(query.limiter).toEqual({
       concurrency: { held: 2, limit: 2 },
       rate: null,
       saturation: 1,
     });
+  });
+
+  test("each account's own limits, under the key flow control takes them by", async () => {
+    const { json } = await ops("GET", "/overview", { token: viewer });
+    expect(json.accounts).toEqual([
+      {
+        channel: "bank",
+        account: "m1",
+        limiter: {
+          concurrency: { held: 1, limit: 3 },
+          rate: null,
+          saturation: 1 / 3,
+        },
+      },
+    ]);
   });
 
   test("the outbox backlog next to the inbox's", async () => {

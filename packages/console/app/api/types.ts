@@ -62,6 +62,13 @@ export interface PartnerRow {
   } | null;
 }
 
+/** A channel account's own limits (a funder's limit per merchant id). */
+export interface AccountLimitRow {
+  channel: string;
+  account: string;
+  limiter: PartnerRow["limiter"];
+}
+
 export interface OutboxBacklog {
   pending: number;
   /** Pending after at least one failed delivery. */
@@ -79,6 +86,7 @@ export interface Overview {
   inboxPending: number;
   outbox: OutboxBacklog;
   partners: PartnerRow[];
+  accounts: AccountLimitRow[];
   /** Whether the breaker and limiter columns could be read. */
   flowState: "known" | "not-configured" | "unavailable";
 }

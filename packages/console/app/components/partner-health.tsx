@@ -51,6 +51,37 @@ export function PartnerHealth({ overview }: { overview: Overview }) {
           </table>
         </div>
       )}
+      {overview.accounts.length > 0 && (
+        <>
+          <h3 id="accounts-title">{t("overview.accounts")}</h3>
+          <div class="table-wrap">
+            <table aria-labelledby="accounts-title">
+              <thead>
+                <tr>
+                  <th scope="col">{t("common.channel")}</th>
+                  <th scope="col">{t("overview.accounts.account")}</th>
+                  <th scope="col">{t("overview.partners.limiter")}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {overview.accounts.map((row) => (
+                  <tr key={`${row.channel}#${row.account}`}>
+                    <th scope="row">{row.channel}</th>
+                    <td>{row.account}</td>
+                    <td class="limiter-cell">
+                      <LimiterFill
+                        limiter={row.limiter}
+                        known={overview.flowState === "known"}
+                        label={`${row.channel} ${row.account}`}
+                      />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
+      )}
     </section>
   );
 }
@@ -85,40 +116,55 @@ function PartnerLine({ row, now, known }: { row: PartnerRow; now: number; known:
         )}
       </td>
       <td class="limiter-cell">
-        {limiter === null ? (
-          t(known ? "overview.partners.noLimits" : "overview.partners.unknown")
-        ) : (
-          <>
-            <meter
-              min={0}
-              max={1}
-              high={0.8}
-              optimum={0}
-              value={limiter.saturation}
-              aria-label={`${t("overview.partners.limiter")} ${row.channel} ${row.interface}`}
-            />{" "}
-            <span class="saturation">{formatRate(limiter.saturation)}</span>
-            <span class="detail">
-              {[
-                limiter.concurrency &&
-                  t("overview.partners.concurrency", {
-                    held: limiter.concurrency.held,
-                    limit: limiter.concurrency.limit,
-                  }),
-                limiter.rate &&
-                  t("overview.partners.rate", {
-                    used: limiter.rate.inWindow,
-                    limit: limiter.rate.limit,
-                    window: formatAge(limiter.rate.windowMs, locale),
-                  }),
-              ]
-                .filter(Boolean)
-                .map((text) => ` · ${text}`)
-                .join("")}
-            </span>
-          </>
-        )}
+        <LimiterFill limiter={limiter} known={known} label={`${row.channel} ${row.interface}`} />
       </td>
     </tr>
+  );
+}
+
+/** How full shared limits are: a meter, the share, and each limit's count. */
+function LimiterFill({
+  limiter,
+  known,
+  label,
+}: {
+  limiter: PartnerRow["limiter"];
+  known: boolean;
+  label: string;
+}) {
+  const { t, locale } = useI18n();
+  if (limiter === null) {
+    return <>{t(known ? "overview.partners.noLimits" : "overview.partners.unknown")}</>;
+  }
+  return (
+    <>
+      <meter
+        min={0}
+        max={1}
+        high={0.8}
+        optimum={0}
+        value={limiter.saturation}
+        aria-label={`${t("overview.partners.limiter")} ${label}`}
+      />{" "}
+      <span class="saturation">{formatRate(limiter.saturation)}</span>
+      <span class="detail">
+        {[
+          limiter.concurrency &&
+            t("overview.partners.concurrency", {
+              held: limiter.concurrency.held,
+              limit: limiter.concurrency.limit,
+            }),
+          limiter.rate &&
+            t("overview.partners.rate", {
+              used: limiter.rate.inWindow,
+              limit: limiter.rate.limit,
+              window: formatAge(limiter.rate.windowMs, locale),
+            }),
+        ]
+          .filter(Boolean)
+          .map((text) => ` · ${text}`)
+          .join("")}
+      </span>
+    </>
   );
 }

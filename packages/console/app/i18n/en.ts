@@ -63,6 +63,8 @@ export const en = {
   "overview.partners.rate": "{used}/{limit} per {window}",
   "overview.partners.unknown": "not known",
   "overview.partners.noLimits": "no limits",
+  "overview.accounts": "Account limits (all nodes)",
+  "overview.accounts.account": "Account",
   "overview.flow.unavailable":
     "Redis cannot be reached: breakers and limiters are not known right now.",
   "overview.flow.not-configured": "This server is not given the cluster's breakers and limiters.",

@@ -65,6 +65,8 @@ export const zhCN: Record<MessageKey, string> = {
   "overview.partners.rate": "每 {window} {used}/{limit}",
   "overview.partners.unknown": "未知",
   "overview.partners.noLimits": "未设限",
+  "overview.accounts": "账户限流（全部节点）",
+  "overview.accounts.account": "账户",
   "overview.flow.unavailable": "无法连接 Redis：暂时无法获取熔断器和限流状态。",
   "overview.flow.not-configured": "此服务未接入集群的熔断器和限流状态。",
   "breaker.closed": "关闭",

@@ -126,6 +126,7 @@ export async function overviewRoutes(app: FastifyInstance, options: OverviewRout
         inboxPending: overview.inboxPending,
         outbox: overview.outbox,
         partners: health.partners,
+        accounts: health.accounts,
         flowState: health.flowState,
       };
     },

@@ -47,22 +47,40 @@ export interface PartnerInterfaceView {
   } | null;
 }
 
+/** A channel account's own limits (a funder's limit per merchant id), on top of its interfaces'. */
+export interface AccountLimitView {
+  channel: string;
+  account: string;
+  /** How full its shared limits are; null when the limiter cannot say. */
+  limiter: PartnerInterfaceView["limiter"];
+}
+
 /** Whether the breaker and limiter columns could be read. */
 export type FlowStateStatus = "known" | "not-configured" | "unavailable";
 
 /**
  * Joins the hour's latency (from the store), every node's breaker reports and the shared
  * limiter's counts per channel interface: every interface of the given channels, plus any other
- * that has latency or a breaker report (a renamed interface still calling).
+ * that has latency or a breaker report (a renamed interface still calling); and the fill of each
+ * channel account's own limits, under the keys flow control takes them by.
  */
 export async function partnerHealth(
   channels: readonly ChannelDefinition[],
   latency: readonly PartnerLatency[],
   flow: FlowStateSources | undefined,
   now: number,
-): Promise<{ partners: PartnerInterfaceView[]; flowState: FlowStateStatus }> {
+): Promise<{
+  partners: PartnerInterfaceView[];
+  accounts: AccountLimitView[];
+  flowState: FlowStateStatus;
+}> {
   const rows = new Map<string, PartnerInterfaceView>();
-  const limitsOf = new Map<string, Limits>();
+  /** Limiter key (as flow control takes permits) -> its limits and where its fill is shown. */
+  const limitsOf = new Map<
+    string,
+    { limits: Limits; show: { limiter: AccountLimitView["limiter"] } }
+  >();
+  const accounts: AccountLimitView[] = [];
   const rowOf = (channel: string, interfaceName: string) => {
     const key = JSON.stringify([channel, interfaceName]);
     let row = rows.get(key);
@@ -74,20 +92,19 @@ export async function partnerHealth(
   };
   for (const channel of channels) {
     for (const [name, definition] of Object.entries(channel.interfaces)) {
-      rowOf(channel.code, name);
-      const limits: Limits = {};
-      if (definition.concurrency !== undefined) limits.concurrency = definition.concurrency;
-      if (definition.rate !== undefined) {
-        limits.rate = {
-          limit: definition.rate.limit,
-          windowMs: parseDuration(definition.rate.per),
-        };
-      }
-      if (limits.concurrency !== undefined || limits.rate !== undefined) {
-        limitsOf.set(JSON.stringify([channel.code, name]), limits);
-      }
+      const row = rowOf(channel.code, name);
+      const limits = limitsFrom(definition);
+      if (limits !== undefined) limitsOf.set(`${channel.code}:${name}`, { limits, show: row });
+    }
+    for (const [code, definition] of Object.entries(channel.accounts ?? {})) {
+      const limits = limitsFrom(definition);
+      if (limits === undefined) continue;
+      const account: AccountLimitView = { channel: channel.code, account: code, limiter: null };
+      accounts.push(account);
+      limitsOf.set(`${channel.code}#${code}`, { limits, show: account });
     }
   }
+
   for (const sample of latency) {
     rowOf(sample.channel, sample.interface).latency = {
       calls: sample.calls,
@@ -99,16 +116,20 @@ export async function partnerHealth(
   let flowState: FlowStateStatus = flow === undefined ? "not-configured" : "known";
   if (flow !== undefined) {
     let reports: BreakerReport[] | undefined;
-    let usage: { key: string; limits: Limits; state: LimiterState | undefined }[] = [];
+    let usage: {
+      limits: Limits;
+      show: { limiter: AccountLimitView["limiter"] };
+      state: LimiterState | undefined;
+    }[] = [];
     try {
       [reports, usage] = await Promise.all([
         flow.breakers?.list(now),
         Promise.all(
-          [...limitsOf].map(async ([key, limits]) => {
-            const [channel, interfaceName] = JSON.parse(key) as [string, string];
-            const state = await flow.limiter.state?.(`${channel}:${interfaceName}`, limits);
-            return { key, limits, state };
-          }),
+          [...limitsOf].map(async ([key, { limits, show }]) => ({
+            limits,
+            show,
+            state: await flow.limiter.state?.(key, limits),
+          })),
         ),
       ]);
     } catch {
@@ -123,16 +144,15 @@ export async function partnerHealth(
     } else if (flowState === "known" && flow.breakers === undefined) {
       flowState = "not-configured";
     }
-    for (const { key, limits, state } of usage) {
+    for (const { limits, show, state } of usage) {
       if (state === undefined) continue;
-      const [channel, interfaceName] = JSON.parse(key) as [string, string];
       const concurrency =
         limits.concurrency === undefined ? null : { held: state.held, limit: limits.concurrency };
       const rate =
         limits.rate === undefined
           ? null
           : { inWindow: state.inWindow, limit: limits.rate.limit, windowMs: limits.rate.windowMs };
-      rowOf(channel, interfaceName).limiter = {
+      show.limiter = {
         concurrency,
         rate,
         saturation: Math.max(
@@ -145,7 +165,21 @@ export async function partnerHealth(
   const partners = [...rows.values()].sort(
     (a, b) => a.channel.localeCompare(b.channel) || a.interface.localeCompare(b.interface),
   );
-  return { partners, flowState };
+  accounts.sort((a, b) => a.channel.localeCompare(b.channel) || a.account.localeCompare(b.account));
+  return { partners, accounts, flowState };
+}
+
+/** The shared limits a definition sets (an interface's or an account's), if any. */
+function limitsFrom(definition: {
+  concurrency?: number;
+  rate?: { limit: number; per: Parameters<typeof parseDuration>[0] };
+}): Limits | undefined {
+  const limits: Limits = {};
+  if (definition.concurrency !== undefined) limits.concurrency = definition.concurrency;
+  if (definition.rate !== undefined) {
+    limits.rate = { limit: definition.rate.limit, windowMs: parseDuration(definition.rate.per) };
+  }
+  return limits.concurrency === undefined && limits.rate === undefined ? undefined : limits;
 }
 
 function closedBreaker(): NonNullable<PartnerInterfaceView["breaker"]> {
