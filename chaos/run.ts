@@ -357,10 +357,18 @@ async function checkMoneyRules(
   }
   const instances = (
     (await knex.raw(
-      'SELECT id, channel, business_key AS "businessKey", status, step, version FROM instances',
+      `SELECT id, channel, business_key AS "businessKey", status, step, version, attempt,
+         extract(epoch FROM next_run_at - now())::int AS "dueInS",
+         extract(epoch FROM lease_until - now())::int AS "leaseLeftS",
+         last_error->>'code' AS "lastError"
+       FROM instances`,
     )) as {
       rows: (Pick<InstanceRecord, "id" | "businessKey" | "status" | "step" | "version"> & {
         channel: ChaosChannel;
+        attempt: number;
+        dueInS: number | null;
+        leaseLeftS: number | null;
+        lastError: string | null;
       })[];
     }
   ).rows;
@@ -381,7 +389,10 @@ async function checkMoneyRules(
     switch (instance.status) {
       case "active":
       case "waiting":
-        violations.push(`${key}: stuck ${instance.status} at ${instance.step}`);
+        // Whether it was slow or truly stuck: when it is due, whose lease holds it, its last error.
+        violations.push(
+          `${key}: stuck ${instance.status} at ${instance.step} (attempt ${instance.attempt}, due in ${instance.dueInS ?? "never"} s, lease ${instance.leaseLeftS ?? "none"} s, last error ${instance.lastError ?? "none"})`,
+        );
         break;
       case "succeeded":
         if (order !== "SUCCESS") violations.push(`${key}: succeeded, the funder says ${order}`);
