@@ -136,9 +136,9 @@ export default async function consoleBench(): Promise<Bench> {
   if (!databaseUrl) return bench;
   const db = openPostgresStore({ connectionString: databaseUrl, schema, pool: { max: 8 } });
   await db.migrate();
-  const [{ count }] = (
+  const { count } = (
     await db.knex.raw(`SELECT count(*)::int AS count FROM "${schema}"."instances"`)
-  ).rows as { count: number }[];
+  ).rows[0] as { count: number };
   if (count !== rows) {
     await db.knex.raw(`TRUNCATE "${schema}"."instances", "${schema}"."step_logs"`);
     const started = Date.now();

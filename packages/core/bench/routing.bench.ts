@@ -1,53 +1,20 @@
 import { Bench } from "tinybench";
-import type { ProductDefinition } from "../src/definition/product-types.ts";
-import type { BehaviorDefinition, ChannelDefinition } from "../src/definition/types.ts";
 import { Engine } from "../src/engine/engine.ts";
 import { MemoryDefinitionSource } from "../src/memory/memory-definition-source.ts";
 import { MemoryInstanceStore } from "../src/memory/memory-instance-store.ts";
 import { ProcessorRegistry } from "../src/message/processor-registry.ts";
+import {
+  routingBehavior as behavior,
+  routingChannel as channel,
+  routingFunders as funders,
+  routingProduct as product,
+} from "./support/routing-funders.ts";
 
 /**
  * Channel selection cost per start: `engine.start({ product })` over three funders (eligibility
  * CEL, health, smooth weighted round robin, a daily and a total quota reserved with the instance)
  * next to `engine.start({ channel, behavior })` on the same store, which routes nothing.
  */
-const channel = (code: string): ChannelDefinition => ({
-  code,
-  name: code,
-  baseUrl: "http://127.0.0.1:9",
-  timeZone: "Asia/Shanghai",
-  crypto: { handler: "plain" },
-  interfaces: { "loan.apply": { method: "POST", path: "/loan" } },
-});
-const behavior = (code: string): BehaviorDefinition => ({
-  channel: code,
-  code: "loan",
-  initial: "apply",
-  steps: {
-    apply: {
-      kind: "call",
-      interface: "loan.apply",
-      idempotent: true,
-      request: { format: "json", body: { no: "{{input.loanNo}}" } },
-      otherwise: "done",
-    },
-    done: { kind: "terminal", outcome: "succeeded" },
-  },
-});
-const funders = ["lanbank", "meadow", "jade"];
-const product: ProductDefinition = {
-  code: "cash-loan",
-  name: "Cash loan",
-  amount: "input.amount",
-  channels: funders.map((code, index) => ({
-    channel: code,
-    behavior: "loan",
-    weight: 5 - index,
-    when: "double(input.amount) <= 200000.0",
-    quotas: { daily: { amount: "1000000000.00" }, total: { count: 100_000_000 } },
-  })),
-};
-
 export const comparisons = [
   { measured: "start a product (routed)", baseline: "start on a channel" },
 ];

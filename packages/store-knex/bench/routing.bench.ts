@@ -1,13 +1,12 @@
 import { randomUUID } from "node:crypto";
-import {
-  type BehaviorDefinition,
-  type ChannelDefinition,
-  createEngine,
-  type Engine,
-  ProcessorRegistry,
-  type ProductDefinition,
-} from "@capflow/core";
+import { createEngine, type Engine, ProcessorRegistry } from "@capflow/core";
 import { Bench } from "tinybench";
+import {
+  routingBehavior as behavior,
+  routingChannel as channel,
+  routingFunders as funders,
+  routingProduct as product,
+} from "../../core/bench/support/routing-funders.ts";
 import {
   type CapflowDatabase,
   openPgliteStore,
@@ -46,46 +45,6 @@ let cleanup: (() => Promise<void>) | undefined;
 export async function teardown(): Promise<void> {
   await cleanup?.();
 }
-
-const funders = ["lanbank", "meadow", "jade"];
-
-const channel = (code: string): ChannelDefinition => ({
-  code,
-  name: code,
-  baseUrl: "http://127.0.0.1:9",
-  timeZone: "Asia/Shanghai",
-  crypto: { handler: "plain" },
-  interfaces: { "loan.apply": { method: "POST", path: "/loan" } },
-});
-
-const behavior = (code: string): BehaviorDefinition => ({
-  channel: code,
-  code: "loan",
-  initial: "apply",
-  steps: {
-    apply: {
-      kind: "call",
-      interface: "loan.apply",
-      idempotent: true,
-      request: { format: "json", body: { no: "{{input.loanNo}}" } },
-      otherwise: "done",
-    },
-    done: { kind: "terminal", outcome: "succeeded" },
-  },
-});
-
-const product: ProductDefinition = {
-  code: "cash-loan",
-  name: "Cash loan",
-  amount: "input.amount",
-  channels: funders.map((code, index) => ({
-    channel: code,
-    behavior: "loan",
-    weight: 5 - index,
-    when: "double(input.amount) <= 200000.0",
-    quotas: { daily: { amount: "1000000000.00" }, total: { count: 100_000_000 } },
-  })),
-};
 
 export default async function routingStoreBench(): Promise<Bench> {
   const schema = `capflow_bench_${randomUUID().slice(0, 8)}`;
