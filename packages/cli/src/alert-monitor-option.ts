@@ -1,6 +1,7 @@
 import { dirname } from "node:path";
 import {
   AlertMonitor,
+  type BreakerBoard,
   createDefaultSecretResolver,
   type EngineEvent,
   type FlowEvent,
@@ -30,12 +31,14 @@ export interface ProcessAlerts {
  * Runs the alert rules of `--alerts <file>` for this process: counts shared in the database
  * (`KnexAlertCountStore`), so failure rates, limiter saturation and refused callbacks are judged
  * over every node; rounds evaluated by one node at a time (`knexExclusiveRunner`, an advisory
- * lock on PostgreSQL); alerts deduplicated in the database whichever node fires them.
+ * lock on PostgreSQL); alerts deduplicated in the database whichever node fires them. With a
+ * breaker board (Redis), breakers are judged over every node's reports.
  */
 export function startProcessAlerts(
   db: CapflowDatabase,
   { config, path }: Awaited<ReturnType<typeof loadAlertsConfig>>,
   onError: (error: unknown) => void,
+  breakers?: BreakerBoard,
 ): ProcessAlerts {
   const monitor = new AlertMonitor({
     config,
@@ -47,6 +50,7 @@ export function startProcessAlerts(
     stuck: new KnexStuckStore(db),
     outbox: db.instances,
     reconciliation: reconciliationAlerts(db),
+    ...(breakers ? { breakers } : {}),
     onError,
   });
   const abort = new AbortController();

@@ -168,8 +168,11 @@ async function runServe(options: ServeOptions, context: CliContext) {
     alerts =
       alertsConfig === undefined
         ? undefined
-        : startProcessAlerts(db, alertsConfig, (error) =>
-            app?.log.error({ err: error }, "alert rules"),
+        : startProcessAlerts(
+            db,
+            alertsConfig,
+            (error) => app?.log.error({ err: error }, "alert rules"),
+            flow.breakers,
           );
     const engine = createEngine({
       store: db.instances,

@@ -208,8 +208,12 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     alerts =
       alertsConfig === undefined
         ? undefined
-        : startProcessAlerts(db, alertsConfig, (error) =>
-            context.err(`alerts: ${error instanceof Error ? error.message : String(error)}\n`),
+        : startProcessAlerts(
+            db,
+            alertsConfig,
+            (error) =>
+              context.err(`alerts: ${error instanceof Error ? error.message : String(error)}\n`),
+            redis?.breakers,
           );
     const engine = createEngine({
       store: db.instances,

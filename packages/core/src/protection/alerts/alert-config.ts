@@ -34,7 +34,14 @@ export type AlertRule =
       /** Calls needed in the window before the rate counts. Default 10. */
       minimumCalls?: number;
     })
-  | (RuleBase & { kind: "breaker-open"; channel?: string })
+  | (RuleBase & {
+      /**
+       * An interface's circuit breaker open (or probing) on any node, per channel and interface;
+       * resolved when no node holds it. Over every node with `AlertMonitorOptions.breakers`.
+       */
+      kind: "breaker-open";
+      channel?: string;
+    })
   | (RuleBase & {
       /**
        * An interface's limiter (its `concurrency` or `rate`) refused calls in every minute of

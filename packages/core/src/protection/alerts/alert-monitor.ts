@@ -11,6 +11,7 @@ import {
   alertBucketMs,
 } from "../../ports/alert-count-store.ts";
 import type { AlertRecord, AlertStore } from "../../ports/alert-store.ts";
+import type { BreakerBoard, BreakerReport } from "../../ports/breaker-board.ts";
 import type { Clock } from "../../ports/clock.ts";
 import { type ExclusiveRunner, inProcessExclusiveRunner } from "../../ports/exclusive-runner.ts";
 import type { SecretResolver } from "../../ports/secret-resolver.ts";
@@ -62,6 +63,13 @@ export interface AlertMonitorOptions {
    * its own every round). Default: this node's own, in memory.
    */
   counts?: AlertCountStore;
+  /**
+   * Where every node reports its open and half-open breakers (`openRedis().breakers`, the board
+   * the nodes' `FlowControl` writes to): `breaker-open` rules are then judged at each evaluation
+   * over every node, and a node that died with a breaker open stops counting when its report
+   * expires. Default: the breakers this node's flow control reports through `observeFlow`.
+   */
+  breakers?: Pick<BreakerBoard, "list">;
   /** `run` evaluates on one node at a time (`knexExclusiveRunner(db)`). Default: in-process. */
   exclusive?: ExclusiveRunner;
   send?: SinkSender;
@@ -82,7 +90,8 @@ const failureOutcomes = new Set(["failed"]);
 /**
  * Alert rules over what the engine and the stores report: failure rates per channel and interface,
  * limiters refusing calls minute after minute, refused callbacks (from engine events, counted in
- * `counts`: with a shared store, over the cluster), breakers opened (flow events), stuck instances, expiring
+ * `counts`: with a shared store, over the cluster), breakers open on any node (`breakers`, or
+ * this node's flow events), stuck instances, expiring
  * certificates, failing outbox deliveries, and alerts other parts raise. An alert is opened once
  * per rule and subject (the store's deduplication, across nodes), sent to the rule's sinks (DingTalk,
  * WeCom, Feishu robots, a signed webhook) within each sink's rate limit, sent again every
@@ -217,8 +226,13 @@ export class AlertMonitor {
     }
   }
 
-  /** Feed flow-control events: a breaker opening fires `breaker-open` rules at once, closing resolves them. */
+  /**
+   * Feed flow-control events. Without a breaker board, a breaker opening fires `breaker-open`
+   * rules at once and closing resolves them; with one, the board is judged at each evaluation
+   * (another node may hold the same breaker open), and these events change nothing.
+   */
   observeFlow(event: FlowEvent): void {
+    if (this.#options.breakers !== undefined) return;
     if (event.type !== "breaker.open" && event.type !== "breaker.closed") return;
     const subject = `${event.channel}/${event.interface}`;
     if (event.type === "breaker.open") this.#openBreakers.add(subject);
@@ -493,11 +507,33 @@ export class AlertMonitor {
           clears: () => backlog.failed <= rule.above,
         };
       }
-      case "breaker-open":
+      case "breaker-open": {
+        if (this.#options.breakers === undefined) {
+          return { firing: [], clears: (subject) => !this.#openBreakers.has(subject) };
+        }
+        let reports: BreakerReport[];
+        try {
+          reports = await this.#options.breakers.list(now);
+        } catch (error) {
+          // Board unreadable: neither fire nor resolve on what is not known.
+          this.#options.onError?.(error);
+          return undefined;
+        }
+        const held = heldBreakers(reports, rule.channel);
         return {
-          firing: [],
-          clears: (subject) => !this.#openBreakers.has(subject),
+          firing: [...held].map(([subject, nodes]) => ({
+            subject,
+            summary: `the circuit breaker of ${subject} is ${describeNodes(nodes)}: calls there are held back until a probe succeeds`,
+            details: {
+              channel: nodes.channel,
+              interface: nodes.interface,
+              openOn: nodes.open,
+              halfOpenOn: nodes.halfOpen,
+            },
+          })),
+          clears: (subject) => !held.has(subject),
         };
+      }
       case "raised": {
         const clearAfter = parseDuration(rule.clearAfter ?? "1h");
         return {
@@ -621,6 +657,42 @@ async function sendWithUndici(
     bodyTimeout: 10_000,
   });
   return { status: response.statusCode, body: await response.body.text() };
+}
+
+/** The nodes holding each channel interface's breaker open or half-open, by `channel/interface`. */
+function heldBreakers(
+  reports: readonly BreakerReport[],
+  channel: string | undefined,
+): Map<string, { channel: string; interface: string; open: string[]; halfOpen: string[] }> {
+  const held = new Map<
+    string,
+    { channel: string; interface: string; open: string[]; halfOpen: string[] }
+  >();
+  for (const report of reports) {
+    if (channel && report.channel !== channel) continue;
+    const subject = `${report.channel}/${report.interface}`;
+    const entry = held.get(subject) ?? {
+      channel: report.channel,
+      interface: report.interface,
+      open: [],
+      halfOpen: [],
+    };
+    (report.state === "open" ? entry.open : entry.halfOpen).push(report.node);
+    held.set(subject, entry);
+  }
+  for (const entry of held.values()) {
+    entry.open.sort();
+    entry.halfOpen.sort();
+  }
+  return held;
+}
+
+/** `open on node-a, node-b (probing on node-c)`. */
+function describeNodes(nodes: { open: string[]; halfOpen: string[] }): string {
+  const open = nodes.open.length > 0 ? `open on ${nodes.open.join(", ")}` : "";
+  const probing = nodes.halfOpen.length > 0 ? `probing on ${nodes.halfOpen.join(", ")}` : "";
+  if (open && probing) return `${open} (${probing})`;
+  return open || `half-open, ${probing}`;
 }
 
 /** Totals per channel and subject of one signal over the buckets that overlap the window. */
