@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import type { CliContext } from "./cli-context.ts";
 import type { CapflowCommand } from "./command.ts";
 import { builtInCommands } from "./commands/index.ts";
+import { describeError } from "./describe-error.ts";
 import { pipeWriter } from "./pipe-writer.ts";
 
 export interface CreateProgramOptions {
@@ -32,7 +33,8 @@ export function createProgram(options: CreateProgramOptions = {}): Command {
 
 /**
  * Runs `capflow` with the given arguments (without `node` and the script path) and resolves to
- * the exit code. Usage errors and engine errors (`CapflowError`) are printed, not thrown.
+ * the exit code. Usage errors and engine errors (`CapflowError`, as `error: [CODE] message`) are
+ * printed, not thrown.
  */
 export async function runCli(
   args: readonly string[],
@@ -52,7 +54,7 @@ export async function runCli(
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
     if (isCapflowError(error)) {
-      context.err(`error: ${error.message}\n`);
+      context.err(`error: ${describeError(error)}\n`);
       return 1;
     }
     throw error;

@@ -26,7 +26,7 @@ describe("capflow migrate", () => {
       exitCode: 1,
       stdout: "",
       stderr:
-        "error: cannot reach PostgreSQL at 127.0.0.1:1/loans: connection refused; is it running? check DATABASE_URL\n",
+        "error: [STORE_UNAVAILABLE] cannot reach PostgreSQL at 127.0.0.1:1/loans: connection refused; is it running? check DATABASE_URL\n",
     });
   });
 

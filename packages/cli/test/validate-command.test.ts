@@ -167,7 +167,7 @@ describe("capflow validate", () => {
     const run = await runCapflow("validate", "no/such/folder");
     expect(run.exitCode).toBe(1);
     expect(run.stderr).toMatch(
-      /^error: cannot read the definitions folder .*no\/such\/folder; check the path\n$/,
+      /^error: \[DEFINITION_NOT_FOUND\] cannot read the definitions folder .*no\/such\/folder; check the path\n$/,
     );
   });
 });

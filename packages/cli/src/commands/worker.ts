@@ -26,6 +26,7 @@ import { Option } from "commander";
 import { type ProcessAlerts, startProcessAlerts } from "../alert-monitor-option.ts";
 import type { CliContext } from "../cli-context.ts";
 import type { CapflowCommand } from "../command.ts";
+import { describeError } from "../describe-error.ts";
 import {
   cryptoHandlersOptionHelp,
   type ExtensionOptions,
@@ -211,8 +212,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
         : startProcessAlerts(
             db,
             alertsConfig,
-            (error) =>
-              context.err(`alerts: ${error instanceof Error ? error.message : String(error)}\n`),
+            (error) => context.err(`alerts: ${describeError(error)}\n`),
             redis?.breakers,
           );
     const engine = createEngine({
@@ -250,7 +250,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
       ...(notify ? { outbox: notify.dispatcher } : {}),
       onError: (error) => {
         errors.push(error);
-        context.err(`worker: ${error instanceof Error ? error.message : String(error)}\n`);
+        context.err(`worker: ${describeError(error)}\n`);
       },
       onInboxSwept: (swept) => {
         if (swept.recorded + swept.conflicts === 0) return;
@@ -285,9 +285,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
       exclusive: knexExclusiveRunner(db),
       onEvent,
     }).run(monitorAbort.signal, (error) =>
-      context.err(
-        `stuck-order monitor: ${error instanceof Error ? error.message : String(error)}\n`,
-      ),
+      context.err(`stuck-order monitor: ${describeError(error)}\n`),
     );
     const schedule =
       options.statements === undefined
