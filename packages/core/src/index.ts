@@ -287,6 +287,7 @@ export {
   callbackRequestListener,
 } from "./engine/callback-listener.ts";
 export type { CallbackPayload } from "./engine/callback-payload.ts";
+export { pendingRefusalEntry } from "./engine/refusal-run.ts";
 export type { CallbackAcknowledgement, InboundHttpRequest } from "./engine/receive-callback.ts";
 export {
   lateConflictCode,

@@ -8,6 +8,7 @@ import {
   createEngine,
   type Engine,
   type EngineEvent,
+  ManualClock,
   ProcessorRegistry,
   registerBuiltinProcessors,
 } from "@capflow/core";
@@ -67,11 +68,16 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "/metrics and event logs" : skipMess
   const lines: Record<string, unknown>[] = [];
   let answer = "SUCCESS";
   let partnerUrl: string;
+  /** Answers to `/hold` wait for this. */
+  let release: () => void = () => {};
+  let held: Promise<void> = Promise.resolve();
+  let metrics: CapflowMetrics;
 
   beforeAll(async () => {
     partner = createHttpServer((request, response) => {
       request.resume();
-      request.on("end", () => {
+      request.on("end", async () => {
+        if (request.url === "/hold") await held;
         response.writeHead(200, { "content-type": "application/json" });
         response.end(JSON.stringify({ status: answer }));
       });
@@ -83,7 +89,7 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "/metrics and event logs" : skipMess
     db = openPostgresStore({ connectionString: databaseUrl!, schema, pool: { max: 4 } });
     await db.migrate();
     await pushDefinitions(db, { channels: [acmeChannel(partnerUrl)], behaviors: [payBehavior] });
-    const metrics = new CapflowMetrics({ store: db.instances });
+    metrics = new CapflowMetrics({ store: db.instances });
     let log: (event: EngineEvent) => void = () => {};
     engine = createEngine({
       store: db.instances,
@@ -265,6 +271,72 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "/metrics and event logs" : skipMess
     }
     expect(sample(routed, "capflow_routing_refused_total", product)?.value).toBe("1");
     expect(lastText).not.toContain("R-1");
+  });
+
+  test("refusals in a row count one each, and the history keeps one entry for them", async () => {
+    // One call at a time to this funder per worker: a second is refused while the first is held.
+    const busy: ChannelDefinition = {
+      ...acmeChannel(partnerUrl),
+      code: "busy",
+      bulkhead: 1,
+      interfaces: { "pay.apply": { method: "POST", path: "/hold", idempotent: true } },
+    };
+    await pushDefinitions(db, {
+      channels: [busy],
+      behaviors: [{ ...payBehavior, channel: "busy" }],
+    });
+    const clock = new ManualClock(Date.now());
+    const worker = createEngine({
+      store: db.instances,
+      definitions: db.definitions,
+      processors: registerBuiltinProcessors(new ProcessorRegistry()),
+      clock,
+      onEvent: metrics.observeEngine,
+    });
+    const labels = { channel: "busy", interface: "pay.apply", reason: "bulkhead" };
+    expect(sample(await scrape(), "capflow_limiter_waits_total", labels)).toBeUndefined();
+    held = new Promise((resolve) => (release = resolve));
+    const start = (orderNo: string) =>
+      worker.start({
+        channel: "busy",
+        behavior: "pay",
+        businessKey: orderNo,
+        input: { orderNo, mobile: "13800138000" },
+      });
+    const ids = [(await start("B-1")).id, (await start("B-2")).id];
+    // Both run at once: one call goes out and is held, the other is refused.
+    const first = worker.runDue();
+    let refused: string | undefined;
+    while (refused === undefined) {
+      for (const id of ids) if ((await worker.getInstance(id))?.refusals) refused = id;
+    }
+    for (let n = 2; n <= 5; n++) {
+      await clock.advance(2_000);
+      expect(await worker.runDue()).toBe(1);
+      expect((await worker.getInstance(refused))?.refusals?.count).toBe(n);
+    }
+    expect(await worker.history(refused)).toEqual([]);
+    expect(sample(await scrape(), "capflow_limiter_waits_total", labels)?.value).toBe("5");
+
+    release();
+    await first;
+    await clock.advance(2_000);
+    expect(await worker.runDue()).toBe(1);
+    const done = await worker.getInstance(refused);
+    expect(done).toMatchObject({ status: "succeeded", refusals: null });
+    const history = await worker.history(refused);
+    expect(history[0]).toMatchObject({
+      event: "wait",
+      outcome: "notAdmitted:bulkhead",
+      refusals: { count: 5, reasons: { bulkhead: 5 } },
+      durationMs: 8_000,
+    });
+    expect(history.at(-1)).toMatchObject({ event: "call", toStep: "paid" });
+    const versions = history.map((entry) => entry.version);
+    expect(versions).toEqual([...versions].sort((a, b) => a - b));
+    expect(versions.at(-1)).toBe(done?.version);
+    expect(sample(await scrape(), "capflow_limiter_waits_total", labels)?.value).toBe("5");
+    await worker.close();
   });
 
   test("engine events are logged as structured lines, without the instances' data", async () => {

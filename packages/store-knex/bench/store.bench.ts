@@ -120,7 +120,7 @@ export default async function storeBench(): Promise<Bench> {
   if (databaseUrl) await db.knex.raw("CHECKPOINT").catch(() => {});
 
   let clock = t0;
-  const transition = (instance: InstanceRecord): Transition => {
+  const transition = (instance: InstanceRecord): Transition & Required<Pick<Transition, "log">> => {
     clock += 1;
     return {
       instanceId: instance.id,

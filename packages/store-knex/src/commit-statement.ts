@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Transition } from "@capflow/core";
 import { routedLogEntry } from "@capflow/core/internal";
 import { instanceValues, type Param, parameters, stepLogSelect } from "./instance-insert.ts";
-import { jsonParam, nullableJsonParam, timeParam } from "./rows.ts";
+import { jsonParam, nullableJsonParam, refusalsParam, timeParam } from "./rows.ts";
 import type { QualifiedNames } from "./sql-names.ts";
 
 /** The comment that names a commit statement on the server: `pg_stat_activity.query` shows it. */
@@ -21,18 +21,14 @@ export function commitStatement(
   transition: Transition,
   logId: string,
 ): { sql: string; bindings: unknown[] } {
-  const { log } = transition;
   const consumed = transition.consumedInbox ?? [];
   const { bindings, param } = parameters();
   const { sets, where } = instanceUpdate(t, transition, param);
-  const entry = stepLogSelect(logId, log, "u", param);
   let sql = `${commitTag(logId)} WITH updated AS (
     UPDATE ${t.instances} SET ${sets}
     WHERE ${where}
     RETURNING *
-  ), logged AS (
-    INSERT INTO ${t.stepLogs} (${entry.columns}) SELECT ${entry.select} FROM updated u
-  )`;
+  )${historyInserts(t, transition, logId, "updated", "", param)}`;
   // The instance taking over the business on another channel (failover): inserted with its
   // history entry, its quotas reserved, in this statement. A unique violation or a full quota
   // fails the statement whole.
@@ -117,18 +113,54 @@ export function groupCommitStatement(
   const selects: string[] = [];
   for (const [i, { transition, logId }] of items.entries()) {
     const { sets, where } = instanceUpdate(t, transition, param);
-    const entry = stepLogSelect(logId, transition.log, "u", param);
     ctes.push(`updated_${i} AS (
       UPDATE ${t.instances} SET ${sets} WHERE ${where} RETURNING *
-    ), logged_${i} AS (
-      INSERT INTO ${t.stepLogs} (${entry.columns}) SELECT ${entry.select} FROM updated_${i} u
-    )`);
+    )${historyInserts(t, transition, logId, `updated_${i}`, `_${i}`, param)}`);
     selects.push(`SELECT u.* FROM updated_${i} u`);
   }
   // One tag for the statement: recovery after a lost connection finds it in pg_stat_activity
   // (whose text is cut at track_activity_query_size, so the tag goes first).
   const sql = `${commitTag(statementId)} WITH ${ctes.join(", ")} ${selects.join(" UNION ALL ")}`;
   return { sql, bindings };
+}
+
+/**
+ * The history a commit writes, as CTEs after the update CTE `updated` (each name ends in
+ * `suffix`): the transition's own entry, if it has one (a refusal's commit has none), and, unless
+ * the commit is itself a refusal, the summary of the refusals the row held. The row keeps its
+ * `refusals` column (see `refusalsParam`): the run is the row's while its stored version is the
+ * one the update started from, and is then written at that version, with the id core derives for
+ * it (`refusalEntryId`), so it sits before this commit's entry. A row that did not match writes
+ * neither.
+ */
+function historyInserts(
+  t: QualifiedNames,
+  transition: Transition,
+  logId: string,
+  updated: string,
+  suffix: string,
+  param: Param,
+): string {
+  let sql = "";
+  if (transition.changes.refusals === undefined) {
+    sql += `, refusals_logged${suffix} AS (
+      INSERT INTO ${t.stepLogs} (id, instance_id, version, step, attempt, event, outcome, refusals,
+        started_at, duration_ms)
+      SELECT md5(u.id || '/' || r.version || '/refusals')::uuid, u.id, r.version, r.step, r.attempt,
+        'wait', 'notAdmitted:' || r.reason, jsonb_build_object('count', r.count, 'reasons', r.reasons),
+        r."firstAt", extract(epoch FROM r."lastAt" - r."firstAt") * 1000
+      FROM ${updated} u CROSS JOIN LATERAL jsonb_to_record(u.refusals) AS r(step text, attempt int,
+        reason text, count int, reasons jsonb, "firstAt" timestamptz, "lastAt" timestamptz, version int)
+      WHERE r.version = u.version - 1
+    )`;
+  }
+  if (transition.log !== undefined) {
+    const entry = stepLogSelect(logId, transition.log, "u", param);
+    sql += `, logged${suffix} AS (
+      INSERT INTO ${t.stepLogs} (${entry.columns}) SELECT ${entry.select} FROM ${updated} u
+    )`;
+  }
+  return sql;
 }
 
 /** The SET list and WHERE clause of a transition's compare-and-set update. */
@@ -155,6 +187,10 @@ function instanceUpdate(
     sets.push(`last_error = ${param(nullableJsonParam(changes.lastError), "::jsonb")}`);
   if (changes.waitingFor !== undefined)
     sets.push(`waiting_for = ${param(changes.waitingFor, "::text")}`);
+  if (changes.refusals !== undefined) {
+    const stored = refusalsParam(changes.refusals, transition.expectedVersion + 1);
+    sets.push(`refusals = ${param(stored, "::jsonb")}`);
+  }
   if (!transition.keepLease) sets.push("lease_owner = NULL, lease_until = NULL");
   else if (transition.leaseUntil !== undefined)
     sets.push(`lease_until = ${param(timeParam(transition.leaseUntil), "::timestamptz")}`);

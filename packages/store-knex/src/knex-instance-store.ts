@@ -37,7 +37,7 @@ import {
   type UnsettledStepCount,
   type WakeRequest,
 } from "@capflow/core";
-import { routedLogEntry } from "@capflow/core/internal";
+import { routedLogEntry, transitionStep } from "@capflow/core/internal";
 import { Decimal } from "decimal.js";
 import type { Knex } from "knex";
 import { commitStatement, commitTag, groupable, groupCommitStatement } from "./commit-statement.ts";
@@ -671,7 +671,7 @@ export class KnexInstanceStore
       return new CapflowError(
         "INSTANCE_NOT_FOUND",
         `instance ${transition.instanceId} does not exist`,
-        { context: { instance: transition.instanceId, step: transition.log.step } },
+        { context: { instance: transition.instanceId, ...transitionStep(transition) } },
       );
     }
     return conflict(transition, Number(row.version));
@@ -681,7 +681,8 @@ export class KnexInstanceStore
    * The connection broke (or the client gave up waiting) while the commit was in flight: it may
    * have committed with the reply lost. Retrying blindly could apply it twice; giving up could
    * make the engine redo a partner call that already happened. So read the truth back on another
-   * connection: our step log id present at expected + 1 means it committed; the version still at
+   * connection: our step log id (or, for a refusal, our run of refusals) present at expected + 1
+   * means it committed; the version still at
    * expected means it did not (retryable); anything else means someone else moved it.
    */
   async #recoverCommit(
@@ -708,8 +709,15 @@ export class KnexInstanceStore
       );
     }
     const row = rows[0];
-    if (row && Number(row.version) === transition.expectedVersion + 1 && row.committed_log) {
-      return instanceFromRow(row);
+    if (row && Number(row.version) === transition.expectedVersion + 1) {
+      const record = instanceFromRow(row);
+      // A refusal's commit writes no history entry: its run of refusals on the row tells.
+      const mine = transition.changes.refusals;
+      const committed =
+        mine === undefined
+          ? row.committed_log === true
+          : record.refusals?.count === mine.count && record.refusals.lastAt === mine.lastAt;
+      if (committed) return record;
     }
     if (row && Number(row.version) === transition.expectedVersion) throw original;
     if (!row) throw await this.#whyNotCommitted(transition);
@@ -753,7 +761,7 @@ export class KnexInstanceStore
   #translate(cause: unknown, transition: Transition): CapflowError {
     return translateStoreError(cause, {
       target: this.#target,
-      context: { instance: transition.instanceId, step: transition.log.step },
+      context: { instance: transition.instanceId, ...transitionStep(transition) },
     });
   }
 }
@@ -767,6 +775,6 @@ function conflict(transition: Transition, actual: number): CapflowError {
   return new CapflowError(
     "STORE_CONFLICT",
     `instance ${transition.instanceId} is at version ${actual}, not ${transition.expectedVersion}: another worker changed it; stop working on it and make no further partner call`,
-    { context: { instance: transition.instanceId, step: transition.log.step } },
+    { context: { instance: transition.instanceId, ...transitionStep(transition) } },
   );
 }

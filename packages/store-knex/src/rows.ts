@@ -3,6 +3,7 @@ import type {
   InFlightCall,
   InstanceRecord,
   InstanceStatus,
+  RefusalRun,
   RoutingRecord,
   StepLogEntry,
   StepLogEvent,
@@ -70,6 +71,7 @@ export function instanceFromRow(row: Row): InstanceRecord {
     inFlight: (row.in_flight ?? null) as InFlightCall | null,
     waitingFor: (row.waiting_for ?? null) as string | null,
     lastError: (row.last_error ?? null) as StoredError | null,
+    refusals: refusalsFromRow(row),
     product: (row.product ?? null) as string | null,
     account: (row.account ?? null) as string | null,
     customerRef: (row.customer_ref ?? null) as string | null,
@@ -84,6 +86,36 @@ export function instanceFromRow(row: Row): InstanceRecord {
   if (row.traceparent != null) record.traceparent = row.traceparent as string;
   if (row.upstream_client != null) record.upstreamClient = row.upstream_client as string;
   return record;
+}
+
+/**
+ * The `refusals` column of an instance as stored: the run with its times as ISO text (so SQL
+ * reads them exactly) and the version its last refusal produced. The column is not cleared when
+ * the run is written to the history (that would cost the commit a read of the old row): a run is
+ * the instance's only while the row is still at that version.
+ */
+interface StoredRefusals extends Omit<RefusalRun, "firstAt" | "lastAt"> {
+  firstAt: string;
+  lastAt: string;
+  version: number;
+}
+
+/** The `refusals` parameter of a refusal's commit, which produces `version`. */
+export function refusalsParam(run: RefusalRun, version: number): string {
+  const stored: StoredRefusals = {
+    ...run,
+    firstAt: new Date(run.firstAt).toISOString(),
+    lastAt: new Date(run.lastAt).toISOString(),
+    version,
+  };
+  return JSON.stringify(stored);
+}
+
+function refusalsFromRow(row: Row): RefusalRun | null {
+  const stored = row.refusals == null ? undefined : (json(row.refusals) as StoredRefusals);
+  if (stored === undefined || stored.version !== Number(row.version)) return null;
+  const { version: _version, ...run } = stored;
+  return { ...run, firstAt: Date.parse(stored.firstAt), lastAt: Date.parse(stored.lastAt) };
 }
 
 export function stepLogFromRow(row: Row): StepLogEntry {
@@ -109,6 +141,7 @@ export function stepLogFromRow(row: Row): StepLogEntry {
   if (row.error != null) entry.error = row.error as StoredError;
   if (row.actor != null) entry.actor = row.actor as NonNullable<StepLogEntry["actor"]>;
   if (row.interface != null) entry.interface = row.interface as string;
+  if (row.refusals != null) entry.refusals = row.refusals as NonNullable<StepLogEntry["refusals"]>;
   return entry;
 }
 

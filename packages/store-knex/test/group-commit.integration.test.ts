@@ -116,6 +116,64 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "group commit on PostgreSQL" : skipM
     expect(await store.history(stale.id)).toHaveLength(1);
   });
 
+  test("refusals group with other commits: each counts on its row, and a run ends in its own history", async () => {
+    const instances = await created(4);
+    const refuse = (instance: InstanceRecord, count: number, at: number): Transition => ({
+      instanceId: instance.id,
+      expectedVersion: instance.version,
+      now: at,
+      changes: {
+        nextRunAt: at + 1_000,
+        refusals: {
+          step: "apply",
+          attempt: 0,
+          reason: "circuit-open",
+          count,
+          reasons: { "circuit-open": count },
+          firstAt: t0 + 10,
+          lastAt: at,
+        },
+      },
+    });
+    // Instances 0 and 1 are refused twice, 2 and 3 move, all in flight together.
+    let records = await Promise.all(
+      instances.map((instance, i) =>
+        store.commitTransition(i < 2 ? refuse(instance, 1, t0 + 10) : move(instance, "next")),
+      ),
+    );
+    records = await Promise.all(
+      records.map((record, i) =>
+        store.commitTransition(i < 2 ? refuse(record, 2, t0 + 20) : move(record, "after")),
+      ),
+    );
+    // Each round: the first alone, then a refusal and two moves in one statement.
+    expect(statements).toHaveLength(4);
+    expect(statements[1]).toContain("refusals = ");
+    expect(statements[1]).toContain("logged_2 AS");
+    expect(records.map((record) => record.refusals?.count ?? null)).toEqual([2, 2, null, null]);
+    // Instance 0 moves on alone, 1 together with a move of 2: both end their run.
+    statements = [];
+    const [moved0, moved1] = await Promise.all([
+      store.commitTransition(move(records[0]!, "next")),
+      store.commitTransition(move(records[1]!, "next")),
+      store.commitTransition(move(records[2]!, "again")),
+    ]);
+    expect(statements).toHaveLength(2);
+    for (const moved of [moved0!, moved1!]) {
+      expect(moved.refusals).toBeNull();
+      const history = await store.history(moved.id);
+      expect(history.map((entry) => [entry.version, entry.event, entry.refusals?.count])).toEqual([
+        [3, "wait", 2],
+        [4, "transition", undefined],
+      ]);
+    }
+    expect((await store.history(records[2]!.id)).map((entry) => entry.event)).toEqual([
+      "transition",
+      "transition",
+      "transition",
+    ]);
+  });
+
   test("a value the database refuses fails its own commit only", async () => {
     const instances = await created(4);
     const outcomes = await Promise.allSettled(

@@ -10,6 +10,7 @@ import {
   type MigrationReport,
   maskFields,
   ProcessorRegistry,
+  pendingRefusalEntry,
   registerBuiltinProcessors,
   type StepLogEntry,
   settledStatuses,
@@ -318,7 +319,9 @@ async function showInstance(db: CapflowDatabase, id: string, json: boolean, cont
     });
   }
   const masking = await maskingFor(db, instance);
-  const history = await db.instances.history(id);
+  // Refusals the instance holds show last, as the entry they become when it next moves.
+  const pending = pendingRefusalEntry(instance);
+  const history = [...(await db.instances.history(id)), ...(pending ? [pending] : [])];
   if (json) {
     context.out(
       `${JSON.stringify(
@@ -489,7 +492,9 @@ function historyRow(entry: StepLogEntry): string[] {
     ? `${entry.actor.who}: ${entry.actor.why}`
     : entry.error
       ? `${entry.error.code}: ${entry.error.message}`
-      : "";
+      : entry.refusals
+        ? refusalNote(entry)
+        : "";
   return [
     iso(entry.startedAt),
     entry.step,
@@ -500,6 +505,16 @@ function historyRow(entry: StepLogEntry): string[] {
     String(Math.round(entry.durationMs)),
     note.length > 100 ? `${note.slice(0, 99)}…` : note,
   ];
+}
+
+/** A summary of refusals: `refused 12 times until <time> (circuit-open 10, bulkhead 2)`. */
+function refusalNote(entry: StepLogEntry): string {
+  const { count, reasons } = entry.refusals!;
+  const byReason = Object.entries(reasons)
+    .map(([reason, n]) => `${reason} ${n}`)
+    .join(", ");
+  const times = count === 1 ? "once" : `${count} times`;
+  return `refused ${times} until ${iso(entry.startedAt + entry.durationMs)} (${byReason})`;
 }
 
 /** The masking rules of the instance's channel and behavior version, merged. */

@@ -2,6 +2,7 @@ import { isSettled, type NewStepLogEntry, type Transition } from "../ports/insta
 import { quotaHoldChange } from "../routing/quota-effect.ts";
 import type { EngineEvent } from "./engine-events.ts";
 import { entrySchedule } from "./entry-schedule.ts";
+import { extendRefusals } from "./refusal-run.ts";
 import type { StepRun } from "./step-run.ts";
 import type { StepDecision } from "./steps/step-decision.ts";
 
@@ -125,18 +126,35 @@ export function applyDecision(
     return { transition, events };
   }
 
+  const stay = {
+    status: decision.status,
+    attempt: decision.attempt,
+    nextRunAt: decision.nextRunAt,
+    // Only a callback step's wait is woken by its callback; a retry or a poll keeps its time.
+    waitingFor:
+      decision.status === "waiting" && run.step.kind === "callback" ? run.step.callback : null,
+    inFlight: decision.inFlight,
+  };
+  if (decision.refusal !== undefined) {
+    // Refused by flow control: still a compare-and-set reschedule, but no history entry of its
+    // own; the refusal is counted on the instance and summarised when it next moves.
+    const refusals = extendRefusals(from, decision.refusal, now);
+    return {
+      transition: {
+        instanceId: from.id,
+        expectedVersion: from.version,
+        now,
+        changes: { ...stay, refusals },
+      },
+      events: [],
+    };
+  }
   const transition: Transition = {
     instanceId: from.id,
     expectedVersion: from.version,
     now,
     changes: {
-      status: decision.status,
-      attempt: decision.attempt,
-      nextRunAt: decision.nextRunAt,
-      // Only a callback step's wait is woken by its callback; a retry or a poll keeps its time.
-      waitingFor:
-        decision.status === "waiting" && run.step.kind === "callback" ? run.step.callback : null,
-      inFlight: decision.inFlight,
+      ...stay,
       ...(error ? { lastError: error } : {}),
       ...(context ? { context } : {}),
     },

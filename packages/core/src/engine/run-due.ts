@@ -3,7 +3,7 @@ import { withNotification } from "../outbox/notification-for.ts";
 import { type InstanceRecord, isSettled, type Transition } from "../ports/instance-store.ts";
 import type { Lock, LockProvider } from "../ports/lock-provider.ts";
 import { commitWithFailover } from "../routing/failover.ts";
-import { applyDecision } from "./apply-decision.ts";
+import { applyDecision, type CommittableDecision } from "./apply-decision.ts";
 import type { EngineCore } from "./engine-core.ts";
 import type { EngineEvent } from "./engine-events.ts";
 import type { RuntimeCache } from "./runtime-cache.ts";
@@ -170,10 +170,10 @@ async function runStep(
         : undefined;
     const next =
       failover?.record ??
-      (await inSpan("capflow.commit", { "capflow.outcome": transition.log.outcome ?? "" }, () =>
+      (await inSpan("capflow.commit", { "capflow.outcome": decision.outcome ?? "" }, () =>
         core.store.commitTransition(transition),
       ));
-    core.emit(stepFinished(run, transition, startedAt, core.clock.now()));
+    core.emit(stepFinished(run, decision, transition, startedAt, core.clock.now()));
     for (const event of events) core.emit(event);
     await failover?.emit();
     return next;
@@ -190,6 +190,7 @@ async function runStep(
 /** What the step came to, for metrics: channel, interface, outcome, the status it left. */
 function stepFinished(
   run: StepRun,
+  decision: CommittableDecision,
   transition: Transition,
   startedAt: number,
   now: number,
@@ -209,7 +210,7 @@ function stepFinished(
     step: run.stepCode,
     kind: step.kind,
     ...(iface === undefined ? {} : { interface: iface }),
-    outcome: transition.log.outcome ?? transition.log.event,
+    outcome: decision.outcome ?? decision.event,
     status: transition.changes.status ?? run.record.status,
     durationMs: now - startedAt,
   };

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { refusalEntryId, refusalLogEntry, transitionStep } from "../engine/refusal-run.ts";
 import { routedLogEntry } from "../engine/routed-log-entry.ts";
 import { CapflowError } from "../errors.ts";
 import type {
@@ -142,6 +143,7 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
       inFlight: null,
       waitingFor: instance.waitingFor ?? null,
       lastError: null,
+      refusals: null,
       product: instance.product ?? null,
       account: instance.account ?? null,
       customerRef: instance.customerRef ?? null,
@@ -318,15 +320,28 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
     if (next.status === "waiting" && next.waitingFor !== null && this.#hasPending(next)) {
       next.nextRunAt = Math.min(next.nextRunAt ?? transition.now, transition.now);
     }
+    const logs = this.#logs.get(next.id)!;
+    if (changes.refusals === undefined && record.refusals !== null) {
+      // The refusals end here: their summary goes into the history at the version they reached.
+      logs.push({
+        ...refusalLogEntry(record.refusals),
+        id: refusalEntryId(record.id, record.version),
+        instanceId: record.id,
+        version: record.version,
+      });
+      next.refusals = null;
+    }
     this.#instances.set(next.id, next);
     if (isSettled(next.status)) this.#open.delete(next.id);
     else this.#open.add(next.id);
-    this.#logs.get(next.id)!.push({
-      ...copy(transition.log),
-      id: randomUUID(),
-      instanceId: next.id,
-      version: next.version,
-    });
+    if (transition.log !== undefined) {
+      logs.push({
+        ...copy(transition.log),
+        id: randomUUID(),
+        instanceId: next.id,
+        version: next.version,
+      });
+    }
     if (spawn !== undefined) {
       const spawned = this.#insert(spawn);
       this.#logs.get(spawned.id)!.push(routedLog(spawned));
@@ -520,7 +535,7 @@ function conflict(transition: Transition, actual: number): CapflowError {
   return new CapflowError(
     "STORE_CONFLICT",
     `instance ${transition.instanceId} is at version ${actual}, not ${transition.expectedVersion}: another worker changed it; stop working on it and make no further partner call`,
-    { context: { instance: transition.instanceId, step: transition.log.step } },
+    { context: { instance: transition.instanceId, ...transitionStep(transition) } },
   );
 }
 
@@ -536,6 +551,6 @@ function consumedElsewhere(transition: Transition, entryId: string): CapflowErro
   return new CapflowError(
     "STORE_CONFLICT",
     `inbox entry ${entryId} was already applied to an instance; instance ${transition.instanceId} was not changed and reads the inbox again on its next run`,
-    { context: { instance: transition.instanceId, step: transition.log.step } },
+    { context: { instance: transition.instanceId, ...transitionStep(transition) } },
   );
 }

@@ -192,6 +192,12 @@ export interface InstanceRecord extends NewInstance {
    */
   waitingFor: string | null;
   lastError: StoredError | null;
+  /**
+   * Refusals of the current step by flow control since the instance's last history entry: each
+   * refusal only reschedules the instance and counts here, and the next commit that writes a
+   * history entry writes this summary before it (see `RefusalRun`). Null when there are none.
+   */
+  refusals: RefusalRun | null;
   product: string | null;
   account: string | null;
   customerRef: string | null;
@@ -218,6 +224,29 @@ export interface InFlightCall {
    * (`onNotReceived`); bounded by the interface's `deduplicatesSerial.maxResends`.
    */
   resends?: number;
+}
+
+/**
+ * Consecutive refusals of one step by flow control (circuit open, bulkhead full, concurrency or
+ * rate limit reached, limiter unreachable), summarised. The call was never sent: the step is
+ * delayed, and a long refusal period costs one small field on the instance instead of a history
+ * entry per retry. It becomes one history entry (event `wait`, outcome `notAdmitted:<reason>`,
+ * `refusals` with the counts, started at the first refusal and lasting until the last) at the
+ * version the last refusal produced, so the history keeps its order.
+ */
+export interface RefusalRun {
+  /** The step refused (the instance's current step). */
+  step: string;
+  /** The instance's attempt at that step (refusals do not count as attempts). */
+  attempt: number;
+  /** The latest refusal's reason: `circuit-open`, `bulkhead`, `concurrency`, `rate` or `limiter-unavailable`. */
+  reason: string;
+  /** Refusals in the run, every reason together. */
+  count: number;
+  /** Refusals in the run by reason. */
+  reasons: Record<string, number>;
+  firstAt: number;
+  lastAt: number;
 }
 
 export interface StoredError {
@@ -271,7 +300,12 @@ export interface Transition {
   expectedVersion: number;
   now: number;
   changes: InstanceChanges;
-  log: NewStepLogEntry;
+  /**
+   * The history entry this change writes. Only a flow-control refusal's commit (which sets
+   * `changes.refusals`) has none. Any commit with an entry first writes the refusals the
+   * instance holds as their summary entry, and clears them.
+   */
+  log?: NewStepLogEntry;
   /** Inbox entries this transition consumed (marked processed in the same transaction). */
   consumedInbox?: string[];
   /** Keep the caller's lease (the worker continues with the instance). Default false. */
@@ -320,6 +354,8 @@ export interface InstanceChanges {
   inFlight?: InFlightCall | null;
   waitingFor?: string | null;
   lastError?: StoredError | null;
+  /** Set only by a flow-control refusal's commit: the run of refusals the instance holds after it. */
+  refusals?: RefusalRun;
 }
 
 export type StepLogEvent =
@@ -362,6 +398,11 @@ export interface NewStepLogEntry {
   interface?: string;
   /** Operator actions: who did it and why. */
   actor?: { who: string; why: string };
+  /**
+   * A summary of consecutive flow-control refusals (event `wait`): how many, and how many for
+   * each reason. The entry starts at the first refusal and lasts (`durationMs`) until the last.
+   */
+  refusals?: { count: number; reasons: Record<string, number> };
 }
 
 export interface StepLogEntry extends NewStepLogEntry {

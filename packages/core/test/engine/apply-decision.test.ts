@@ -43,6 +43,7 @@ async function runAt(step: string, record: Partial<InstanceRecord> = {}): Promis
     attempt: 0,
     inFlight: null,
     lastError: null,
+    refusals: null,
     product: null,
     account: null,
     customerRef: null,

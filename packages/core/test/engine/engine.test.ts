@@ -598,7 +598,7 @@ describe("engine: definitions that cannot be loaded", () => {
     const commit = h.store.commitTransition.bind(h.store);
     let broken = true;
     h.store.commitTransition = async (transition) => {
-      if (broken && transition.log.event !== "error") {
+      if (broken && transition.log?.event !== "error") {
         broken = false;
         throw new TypeError("cannot read properties of undefined");
       }

@@ -3,6 +3,7 @@ import {
   type InstanceRecord,
   type MaskingRules,
   maskFields,
+  pendingRefusalEntry,
   type StepLogEntry,
 } from "@capflow/core";
 
@@ -63,6 +64,17 @@ export interface HistoryEntryView {
   response: unknown;
   error: { code: string; message: string } | null;
   actor: { who: string; why: string } | null;
+  /**
+   * For a summary of flow-control refusals (event `wait`): how many, by reason, the last one's
+   * time (`at` is the first's), and whether they go on (the instance is still being refused:
+   * the entry is the last and its count still grows).
+   */
+  refusals: {
+    count: number;
+    reasons: Record<string, number>;
+    lastAt: string;
+    ongoing: boolean;
+  } | null;
 }
 
 /** A verified callback no step consumed (yet). */
@@ -122,11 +134,25 @@ export function instanceDetail(
         : { ...record.inFlight, startedAt: iso(record.inFlight.startedAt) },
     failoverOf: record.failoverOf,
     routing: record.routing,
-    history: history.map(historyEntry),
+    history: historyWithRefusals(record, history),
   };
 }
 
-export function historyEntry(entry: StepLogEntry): HistoryEntryView {
+/**
+ * The stored history and, after it, the refusals the instance holds (not yet written: they are
+ * written, with the same id and version, when the instance next moves).
+ */
+export function historyWithRefusals(
+  record: InstanceRecord,
+  history: readonly StepLogEntry[],
+): HistoryEntryView[] {
+  const views = history.map((entry) => historyEntry(entry));
+  const pending = pendingRefusalEntry(record);
+  if (pending !== undefined) views.push(historyEntry(pending, true));
+  return views;
+}
+
+export function historyEntry(entry: StepLogEntry, ongoing = false): HistoryEntryView {
   return {
     id: entry.id,
     version: entry.version,
@@ -144,6 +170,15 @@ export function historyEntry(entry: StepLogEntry): HistoryEntryView {
     response: entry.response ?? null,
     error: entry.error ?? null,
     actor: entry.actor ?? null,
+    refusals:
+      entry.refusals === undefined
+        ? null
+        : {
+            count: entry.refusals.count,
+            reasons: entry.refusals.reasons,
+            lastAt: iso(entry.startedAt + entry.durationMs),
+            ongoing,
+          },
   };
 }
 

@@ -20,6 +20,7 @@ import { partnerLatencyMigration } from "./0023_partner_latency.ts";
 import { inboxRawMigration } from "./0024_inbox_raw.ts";
 import { queuedStartClientsMigration } from "./0025_queued_start_clients.ts";
 import { alertCountsMigration } from "./0026_alert_counts.ts";
+import { refusalRunsMigration } from "./0028_refusal_runs.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -46,4 +47,5 @@ export const migrations: readonly Migration[] = [
   inboxRawMigration,
   queuedStartClientsMigration,
   alertCountsMigration,
+  refusalRunsMigration,
 ];

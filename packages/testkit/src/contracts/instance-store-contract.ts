@@ -4,6 +4,7 @@ import {
   type InstanceStore,
   isCapflowError,
   type NewInstance,
+  pendingRefusalEntry,
 } from "@capflow/core";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 
@@ -206,6 +207,121 @@ export function describeInstanceStoreContract(
         request: { body: { idCardNo: "1101**********1234" } },
       });
       expect(next.context).toEqual({ apply: { applyNo: "A1" } });
+    });
+
+    test("flow-control refusals only reschedule and count; the next entry is preceded by their summary", async () => {
+      const { instance } = await store.createInstance(newInstance());
+      const called = await commit(instance, { attempt: 1 }, t0 + 1);
+      // Five refusals in a row, as the engine records them: a compare-and-set reschedule each,
+      // carrying the run so far, and no history entry.
+      const reasons = ["circuit-open", "circuit-open", "circuit-open", "bulkhead", "bulkhead"];
+      let record = called;
+      for (const [i, reason] of reasons.entries()) {
+        const at = t0 + 1_000 * (i + 1);
+        const counts: Record<string, number> = {};
+        for (const earlier of reasons.slice(0, i + 1)) counts[earlier] = (counts[earlier] ?? 0) + 1;
+        record = await store.commitTransition({
+          instanceId: record.id,
+          expectedVersion: record.version,
+          now: at,
+          changes: {
+            nextRunAt: at + 1_000,
+            refusals: {
+              step: "apply",
+              attempt: 1,
+              reason,
+              count: i + 1,
+              reasons: counts,
+              firstAt: t0 + 1_000,
+              lastAt: at,
+            },
+          },
+        });
+        expect(record.version).toBe(called.version + i + 1);
+        expect(record.nextRunAt).toBe(at + 1_000);
+      }
+      const refused = await store.getInstance(instance.id);
+      expect(refused?.refusals).toEqual({
+        step: "apply",
+        attempt: 1,
+        reason: "bulkhead",
+        count: 5,
+        reasons: { "circuit-open": 3, bulkhead: 2 },
+        firstAt: t0 + 1_000,
+        lastAt: t0 + 5_000,
+      });
+      expect(await store.history(instance.id)).toHaveLength(1);
+      const pending = pendingRefusalEntry(refused!);
+
+      // A refusal from a stale version is a lost compare-and-set like any other commit.
+      let stale: unknown;
+      try {
+        await store.commitTransition({
+          instanceId: instance.id,
+          expectedVersion: called.version,
+          now: t0 + 9_000,
+          changes: { nextRunAt: t0 + 10_000, refusals: { ...refused!.refusals!, count: 1 } },
+        });
+      } catch (error) {
+        stale = error;
+      }
+      expect(isCapflowError(stale, "STORE_CONFLICT")).toBe(true);
+
+      const moved = await store.commitTransition({
+        instanceId: instance.id,
+        expectedVersion: record.version,
+        now: t0 + 6_000,
+        changes: { step: "wait", attempt: 0 },
+        log: { step: "apply", attempt: 1, event: "call", startedAt: t0 + 6_000, durationMs: 3 },
+      });
+      expect(moved.refusals).toBeNull();
+      expect((await store.getInstance(instance.id))?.refusals).toBeNull();
+      const history = await store.history(instance.id);
+      expect(history.map((entry) => [entry.version, entry.event])).toEqual([
+        [called.version, "transition"],
+        [record.version, "wait"],
+        [moved.version, "call"],
+      ]);
+      expect(history[1]).toEqual({
+        id: pending?.id,
+        instanceId: instance.id,
+        version: record.version,
+        step: "apply",
+        attempt: 1,
+        event: "wait",
+        outcome: "notAdmitted:bulkhead",
+        refusals: { count: 5, reasons: { "circuit-open": 3, bulkhead: 2 } },
+        startedAt: t0 + 1_000,
+        durationMs: 4_000,
+      });
+      expect(pending).toEqual(history[1]);
+
+      // The next run starts from one, and is written when the instance moves again.
+      const again = await store.commitTransition({
+        instanceId: instance.id,
+        expectedVersion: moved.version,
+        now: t0 + 7_000,
+        changes: {
+          nextRunAt: t0 + 8_000,
+          refusals: {
+            step: "wait",
+            attempt: 0,
+            reason: "rate",
+            count: 1,
+            reasons: { rate: 1 },
+            firstAt: t0 + 7_000,
+            lastAt: t0 + 7_000,
+          },
+        },
+      });
+      expect(again.refusals?.count).toBe(1);
+      const settled = await commit(again, { status: "succeeded", nextRunAt: null }, t0 + 8_000);
+      expect(settled.refusals).toBeNull();
+      const last = (await store.history(instance.id)).slice(-2);
+      expect(last.map((entry) => [entry.version, entry.event, entry.refusals?.count])).toEqual([
+        [again.version, "wait", 1],
+        [settled.version, "transition", undefined],
+      ]);
     });
 
     test("claimDue leases due instances once, and an expired lease is claimable again", async () => {

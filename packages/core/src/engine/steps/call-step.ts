@@ -106,9 +106,10 @@ export async function executeCallStep(run: StepRun, step: CallStep): Promise<Ste
         inFlight: previous,
         event: "wait",
         outcome: `notAdmitted:${exchange.reason}`,
-        // Marks a call the calendar holds back, so one still waiting at the cut-off is known.
+        // Marks a call the calendar holds back, so one still waiting at the cut-off is known. A
+        // calendar hold is one entry per closed window; flow control's refusals are counted.
         ...(exchange.until === undefined
-          ? {}
+          ? { refusal: exchange.reason }
           : {
               error: new CapflowError("CALENDAR_CLOSED", exchange.reason, {
                 context: run.errorContext(),

@@ -148,6 +148,7 @@ export function afterPoll(
       inFlight: carriedInFlight(run),
       event: "wait",
       outcome: `notAdmitted:${result.reason}`,
+      ...(result.until === undefined ? { refusal: result.reason } : {}),
     };
   }
   if (result.decision) return result.decision;

@@ -45,4 +45,9 @@ export interface StayInStep {
   consumedInbox?: string[];
   error?: CapflowError;
   attention?: AttentionReason;
+  /**
+   * Flow control refused the call (its reason): the instance is rescheduled and the refusal
+   * counted on it (`InstanceRecord.refusals`), with no history entry of its own.
+   */
+  refusal?: string;
 }

@@ -1,0 +1,126 @@
+import { describe, expect, test } from "vitest";
+import type { ChannelDefinition } from "../../src/definition/types.ts";
+import type { EngineEvent } from "../../src/engine/engine-events.ts";
+import { pendingRefusalEntry } from "../../src/engine/refusal-run.ts";
+import { engineHarness } from "../support/harness.ts";
+import { testChannel } from "../support/loan-definitions.ts";
+import type { ScriptedAnswer } from "../support/scripted-transport.ts";
+
+/** One call at a time to the funder in this worker: a second is refused while the first hangs. */
+const oneAtATime: ChannelDefinition = { ...testChannel, bulkhead: 1 };
+
+const refusalsOf = (events: EngineEvent[], instanceId: string) =>
+  events.filter(
+    (event) =>
+      event.type === "partner.called" &&
+      event.instanceId === instanceId &&
+      event.outcome === "refused",
+  );
+
+describe("engine: flow-control refusals", () => {
+  test("refusals in a row are counted on the instance and become one history entry before the call's own", async () => {
+    const h = engineHarness({ channel: oneAtATime });
+    let answer!: (value: ScriptedAnswer) => void;
+    const hanging = new Promise<ScriptedAnswer>((resolve) => {
+      answer = resolve;
+    });
+    h.transport.script(
+      "/loan/apply",
+      { hang: hanging },
+      { body: { status: "ACCEPTED", applyNo: "A-2" } },
+    );
+    const first = await h.startLoan("L-1");
+    const running = h.engine.runDue();
+    while (h.transport.count("/loan/apply") === 0) await new Promise((r) => setImmediate(r));
+
+    const second = await h.startLoan("L-2");
+    const refusedAt: number[] = [];
+    for (let n = 1; n <= 4; n++) {
+      refusedAt.push(h.clock.now());
+      expect(await h.engine.runDue()).toBe(1);
+      const held = await h.engine.getInstance(second.id);
+      expect(held).toMatchObject({
+        step: "apply",
+        status: "active",
+        attempt: 0,
+        version: second.version + n,
+        refusals: { step: "apply", reason: "bulkhead", count: n, reasons: { bulkhead: n } },
+      });
+      expect(held?.refusals?.firstAt).toBe(refusedAt[0]);
+      expect(held?.refusals?.lastAt).toBe(refusedAt[n - 1]);
+      // Nothing written to the history per refusal; the view shows the run as it stands.
+      expect(await h.engine.history(second.id)).toEqual([]);
+      expect(pendingRefusalEntry(held!)).toMatchObject({ version: held?.version, event: "wait" });
+      await h.clock.advance(2_000);
+    }
+    expect(h.transport.count("/loan/apply")).toBe(1);
+    expect(refusalsOf(h.events, second.id)).toHaveLength(4);
+    expect(refusalsOf(h.events, second.id)[0]).toMatchObject({ refusal: "bulkhead" });
+
+    answer({ body: { status: "ACCEPTED", applyNo: "A-1" } });
+    await running;
+    expect(await h.engine.getInstance(first.id)).toMatchObject({ step: "wait" });
+    const pending = pendingRefusalEntry((await h.engine.getInstance(second.id))!);
+
+    await h.clock.advance(2_000);
+    expect(await h.engine.runDue()).toBe(1);
+    const after = await h.engine.getInstance(second.id);
+    expect(after).toMatchObject({ step: "wait", status: "waiting", refusals: null });
+    expect(h.transport.count("/loan/apply")).toBe(2);
+    expect(refusalsOf(h.events, second.id)).toHaveLength(4);
+
+    const history = await h.engine.history(second.id);
+    expect(history.map((entry) => entry.event)).toEqual(["wait", "intent", "call"]);
+    expect(history[0]).toEqual(pending);
+    expect(history[0]).toMatchObject({
+      step: "apply",
+      attempt: 0,
+      outcome: "notAdmitted:bulkhead",
+      refusals: { count: 4, reasons: { bulkhead: 4 } },
+      version: second.version + 4,
+      startedAt: refusedAt[0],
+      durationMs: refusedAt[3]! - refusedAt[0]!,
+    });
+    // Versions only go up, one per commit, refusals included: none lost, none moved backwards.
+    expect(history.map((entry) => entry.version)).toEqual([
+      second.version + 4,
+      second.version + 5,
+      second.version + 6,
+    ]);
+    expect(after?.version).toBe(second.version + 6);
+    expect(history[2]).toMatchObject({ fromStep: "apply", toStep: "wait", outcome: "processing" });
+  });
+
+  test("any other commit ends a run: an operator's action is written after the run's summary", async () => {
+    const h = engineHarness({ channel: oneAtATime });
+    let answer!: (value: ScriptedAnswer) => void;
+    h.transport.script(
+      "/loan/apply",
+      { hang: new Promise<ScriptedAnswer>((resolve) => (answer = resolve)) },
+      { body: { status: "ACCEPTED", applyNo: "A-2" } },
+    );
+    await h.startLoan("L-1");
+    const running = h.engine.runDue();
+    while (h.transport.count("/loan/apply") === 0) await new Promise((r) => setImmediate(r));
+    const second = await h.startLoan("L-2");
+    await h.engine.runDue();
+    await h.clock.advance(2_000);
+    await h.engine.runDue();
+    answer({ body: { status: "ACCEPTED", applyNo: "A-1" } });
+    await running;
+
+    const held = (await h.engine.getInstance(second.id))!;
+    expect(held.refusals?.count).toBe(2);
+    await h.engine.retryNow(
+      second.id,
+      { who: "ops", why: "partner fixed" },
+      { expectedVersion: held.version },
+    );
+    const history = await h.engine.history(second.id);
+    expect(history.map((entry) => [entry.event, entry.refusals?.count])).toEqual([
+      ["wait", 2],
+      ["operator", undefined],
+    ]);
+    expect((await h.engine.getInstance(second.id))?.refusals).toBeNull();
+  });
+});
