@@ -88,7 +88,7 @@ export type EngineEvent =
       interface: string;
       /** `answered` (any HTTP status below 500), a failure class, or `refused` (not admitted). */
       outcome: "answered" | "notSent" | "unknownOutcome" | "invalidResponse" | "refused";
-      /** Why flow control refused it: `concurrency`, `rate`, `bulkhead`, `circuit-open` … */
+      /** Why it was held back: `concurrency`, `rate`, `bulkhead`, `circuit-open`, `calendar` … */
       refusal?: string;
       httpStatus?: number;
       durationMs: number;

@@ -134,7 +134,10 @@ export async function exchangeWithPartner(
           : exchange.errorClass === "notSent" || exchange.errorClass === "invalidResponse"
             ? exchange.errorClass
             : "unknownOutcome",
-    ...(exchange.kind === "not-admitted" ? { refusal: exchange.reason } : {}),
+    // A label, so one word: the calendar's reason names the opening time.
+    ...(exchange.kind === "not-admitted"
+      ? { refusal: exchange.until === undefined ? exchange.reason : "calendar" }
+      : {}),
     ...(httpStatus === undefined ? {} : { httpStatus }),
     durationMs: exchange.log.durationMs,
   });
