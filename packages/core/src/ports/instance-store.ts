@@ -48,6 +48,10 @@ export interface InstanceStore {
    * When the instance is left `waiting` for a callback (`waitingFor`) and unprocessed entries of
    * that callback exist for its business key, `nextRunAt` becomes `now`, so a callback that raced
    * the commit is not left until the deadline.
+   *
+   * A flow-control refusal's transition (`changes.refusals`, no `log`) writes no history entry;
+   * any other commit first writes the refusals the instance holds as one entry at the version they
+   * reached (id `refusalEntryId`, see `RefusalRun`), then its own, and clears them.
    */
   commitTransition(transition: Transition): Promise<InstanceRecord>;
   history(instanceId: string): Promise<StepLogEntry[]>;
