@@ -24,7 +24,7 @@ export const newId: (time?: number) => string = monotonicFactory(pooledRandom);
  * carries the same one; templates get it through `{{serialNo 'PREFIX'}}`.
  */
 export function newSerial(time: number, timeZone: string): string {
-  const date = DateTime.fromMillis(time, { zone: timeZone }).toFormat("yyyyMMdd");
+  const date = dayIn(time, timeZone);
   let digits = "";
   while (digits.length < 16) {
     const byte = Math.floor(pooledRandom() * 256);
@@ -32,4 +32,27 @@ export function newSerial(time: number, timeZone: string): string {
     if (byte < 250) digits += String(byte % 10);
   }
   return `${date}${digits}`;
+}
+
+/** The day a serial carries, per time zone, with the instants it holds for (start inclusive). */
+const days = new Map<string, { text: string; from: number; until: number }>();
+
+/**
+ * `yyyyMMdd` of `time` in `timeZone`. Converting through the zone's rules costs tens of
+ * microseconds, once per call step; the date changes once a day, so it is computed again only
+ * when `time` leaves the day last computed.
+ */
+function dayIn(time: number, timeZone: string): string {
+  const known = days.get(timeZone);
+  if (known !== undefined && time >= known.from && time < known.until) return known.text;
+  const at = DateTime.fromMillis(time, { zone: timeZone });
+  const start = at.startOf("day");
+  const day = {
+    text: at.toFormat("yyyyMMdd"),
+    from: start.toMillis(),
+    until: start.plus({ days: 1 }).toMillis(),
+  };
+  // A zone luxon cannot read gives an invalid DateTime (NaN bounds): never cached, as before.
+  if (Number.isFinite(day.from) && Number.isFinite(day.until)) days.set(timeZone, day);
+  return day.text;
 }
