@@ -135,11 +135,23 @@ export function celSummary(error: unknown): string {
   return String((error as Error | undefined)?.message ?? error).split("\n")[0] ?? "";
 }
 
-/** Converts each variable with {@link toCelValue}. */
+/**
+ * The variables converted with {@link toCelValue}, each when an expression first reads it: a
+ * route condition on `outcome` does not pay for converting the instance's whole input and
+ * context. A name the variables do not have reads as absent (an unknown variable), as before
+ * conversion.
+ */
 export function toCelVariables(variables: Record<string, unknown>): Record<string, unknown> {
-  const converted: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(variables)) converted[name] = toCelValue(value);
-  return converted;
+  const converted = new Map<string, unknown>();
+  return new Proxy(variables, {
+    get(target, name) {
+      if (typeof name !== "string" || !Object.hasOwn(target, name)) return undefined;
+      if (converted.has(name)) return converted.get(name);
+      const value = toCelValue(target[name]);
+      converted.set(name, value);
+      return value;
+    },
+  });
 }
 
 /** JSON value -> CEL value: integral numbers become `int` (bigint); undefined members drop. */

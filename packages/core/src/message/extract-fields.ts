@@ -1,6 +1,12 @@
 import type { Expression } from "../definition/types.ts";
 import { CapflowError, type ErrorContext } from "../errors.ts";
-import { celSummary, isMissingKeyError, parseExpression, toCelVariables } from "./cel.ts";
+import {
+  celSummary,
+  fromCelValue,
+  isMissingKeyError,
+  parseExpression,
+  toCelVariables,
+} from "./cel.ts";
 
 /** What extraction expressions see: the opened response (or callback). */
 export interface ExtractionEnv {
@@ -26,7 +32,7 @@ export function extractFields(
   for (const [field, text] of Object.entries(extract)) {
     const expression = parseExpression(text, { ...context, field });
     try {
-      fields[field] = expression.evaluate(variables);
+      fields[field] = fromCelValue(expression.evaluateCel(variables));
     } catch (error) {
       if (isMissingKeyError(error)) {
         fields[field] = null;
