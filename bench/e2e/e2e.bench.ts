@@ -11,7 +11,8 @@
  * the p99 of one step's time from its lock to its commit. Ratios are capflow / reference.
  *
  * Options after the filter: `--count N` instances per run (default 200), `--rounds N` (default 3),
- * `--full` (1 000 instances, 5 rounds). Needs DATABASE_URL and REDIS_URL.
+ * `--full` (1 000 instances, 5 rounds), `--crypto rsa|off` (only that variant). Needs DATABASE_URL
+ * and REDIS_URL.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -42,6 +43,15 @@ function argument(name: string): number | undefined {
 const full = process.argv.includes("--full");
 const count = argument("--count") ?? (full ? 1_000 : 200);
 const rounds = argument("--rounds") ?? (full ? 5 : 3);
+const cryptoChoice = process.argv[process.argv.indexOf("--crypto") + 1];
+const variants = !process.argv.includes("--crypto")
+  ? [true, false]
+  : cryptoChoice === "rsa"
+    ? [true]
+    : cryptoChoice === "off"
+      ? [false]
+      : [];
+if (variants.length === 0) throw new Error("--crypto takes rsa or off");
 /** Both pipelines: two loops, each claiming 16 at a time (capflow's worker defaults). */
 const loops = 2;
 const batchSize = 16;
@@ -135,7 +145,7 @@ export async function measure(): Promise<MeasuredBench> {
     const rows: Record<string, unknown>[] = [];
     const results: Record<string, unknown>[] = [];
     const lines: string[] = [];
-    for (const sealed of [true, false]) {
+    for (const sealed of variants) {
       const mode = sealed ? "RSA envelope" : "crypto off";
       const reference = new ReferencePipeline({
         databaseUrl,
