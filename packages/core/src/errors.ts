@@ -43,6 +43,12 @@ export const retryableByDefault = {
   CRYPTO_DECRYPT_FAILED: false,
   KEY_INVALID: false,
   SECRET_NOT_FOUND: false,
+  /** Raw messages are to be kept (`keepRawMessages`, `keepRawBody`) but no key encrypts them. */
+  RAW_MESSAGE_KEY_MISSING: false,
+  /** A stored raw message names a key that is not configured (retired too early). */
+  RAW_MESSAGE_KEY_UNKNOWN: false,
+  /** A stored raw message does not open: altered, or its key id now names other key material. */
+  RAW_MESSAGE_DECRYPT_FAILED: false,
   // transport and flow control: "not sent" may be retried, an unknown outcome never blindly
   TRANSPORT_NOT_SENT: true,
   TRANSPORT_UNKNOWN_OUTCOME: false,

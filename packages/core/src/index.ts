@@ -290,6 +290,15 @@ export type { CallbackPayload } from "./engine/callback-payload.ts";
 export { pendingRefusalEntry } from "./engine/refusal-run.ts";
 export type { CallbackAcknowledgement, InboundHttpRequest } from "./engine/receive-callback.ts";
 export {
+  isSealedRawMessage,
+  type RawExchangeMessages,
+  RawMessageKeyring,
+  type RawMessageKeyringOptions,
+  type RawMessageKind,
+  type RawNotification,
+  type SealedRawMessage,
+} from "./engine/raw-message-keyring.ts";
+export {
   lateConflictCode,
   type SweepInboxOptions,
   type SweepInboxResult,

@@ -58,6 +58,7 @@ export {
   syncProcessors,
 } from "./sync-processors.ts";
 export { defaultSchema } from "./sql-names.ts";
+export { keptNotifications } from "./kept-notifications.ts";
 export { KnexStuckStore } from "./knex-stuck-store.ts";
 export { knexExclusiveRunner } from "./exclusive-runner.ts";
 export { KnexAlertCountStore } from "./knex-alert-count-store.ts";

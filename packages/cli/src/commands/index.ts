@@ -8,6 +8,7 @@ import { migrateCommand } from "./migrate.ts";
 import { previewCommand } from "./preview.ts";
 import { pullCommand } from "./pull.ts";
 import { pushCommand } from "./push.ts";
+import { rawCommand } from "./raw.ts";
 import { reconcileCommand } from "./reconcile.ts";
 import { serveCommand } from "./serve.ts";
 import { tokensCommand } from "./tokens.ts";
@@ -29,5 +30,6 @@ export const builtInCommands: readonly CapflowCommand[] = [
   instancesCommand,
   channelsCommand,
   inboxCommand,
+  rawCommand,
   reconcileCommand,
 ];

@@ -329,7 +329,7 @@ async function showInstance(db: CapflowDatabase, id: string, json: boolean, cont
           ...summaryOf(instance),
           input: maskFields(instance.input, masking),
           context: maskFields(instance.context, masking),
-          // Raw sealed bodies (kept for disputes) are not masked: read them in the database.
+          // Messages kept as sent (encrypted, not masked) are read with `capflow raw show`.
           history: history.map(({ raw: _raw, ...entry }) => entry),
         },
         null,

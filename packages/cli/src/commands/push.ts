@@ -9,9 +9,14 @@ import {
   loadCheckedDefinitions,
 } from "../definition-check.ts";
 import { plural } from "../plural.ts";
+import {
+  addRawMessageKeysOption,
+  checkRawMessageKeysFor,
+  type RawMessageKeysOptions,
+} from "../raw-message-keys-option.ts";
 import { addDatabaseOptions, type DatabaseOptions, withDatabase } from "./database-options.ts";
 
-interface PushOptions extends DatabaseOptions, DefinitionCheckOptions {
+interface PushOptions extends DatabaseOptions, DefinitionCheckOptions, RawMessageKeysOptions {
   migrate: boolean;
   force?: boolean;
   who?: string;
@@ -31,8 +36,7 @@ export const pushCommand: CapflowCommand = {
   register(program, context) {
     addDatabaseOptions(
       addDefinitionCheckOptions(
-        program
-          .command("push")
+        addRawMessageKeysOption(program.command("push"))
           .description(
             "validate the definitions under a folder, check what running instances need, and store them; a behavior gets a new version only when it changed",
           )
@@ -53,6 +57,7 @@ export const pushCommand: CapflowCommand = {
       const checked = await loadCheckedDefinitions(dir, options, context, "nothing pushed");
       if (checked === undefined) return;
       const { loaded, extensions } = checked;
+      if (options.checkSecrets) await checkRawMessageKeysFor(loaded, options, context.cwd);
       await withDatabase(options, context, async (db) => {
         if (options.migrate) await db.migrate();
         const revision = await db.definitions.revision();

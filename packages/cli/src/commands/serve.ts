@@ -47,12 +47,21 @@ import {
   notificationsFromOptions,
 } from "../notify-options.ts";
 import { positiveInteger } from "../positive-integer.ts";
+import {
+  addKeepRawMessagesOptions,
+  type KeepRawMessagesOptions,
+  rawMessageEngineOptions,
+} from "../raw-message-keys-option.ts";
 import { loadAlertsConfig } from "../reconcile-alerts-option.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
 import { removeLocalServer, writeLocalServer } from "./local-server.ts";
 
-interface ServeOptions extends DatabaseOptions, ExtensionOptions, NotifyOptions {
+interface ServeOptions
+  extends DatabaseOptions,
+    ExtensionOptions,
+    NotifyOptions,
+    KeepRawMessagesOptions {
   port: string;
   host: string;
   worker?: boolean;
@@ -80,8 +89,7 @@ export const serveCommand: CapflowCommand = {
   register(program, context) {
     addDatabaseOptions(
       addNotifyOptions(
-        program
-          .command("serve")
+        addKeepRawMessagesOptions(program.command("serve"))
           .description(
             "run capflow's HTTP server: funder callbacks, health, operator API, metrics (and a worker with --worker)",
           )
@@ -135,6 +143,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
   const alertsConfig =
     options.alerts === undefined ? undefined : await loadAlertsConfig(options.alerts, context.cwd);
   const { processors, cryptoHandlers } = await loadExtensions(options, context.cwd);
+  const rawMessages = await rawMessageEngineOptions(options, context.cwd);
   const { db, pgliteDir } = await openServeDatabase(options, context);
   let redis: CapflowRedis | undefined;
   let app: Server | undefined;
@@ -194,6 +203,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
         logEvent(event);
       },
       ...(notify ? { notifications: true } : {}),
+      ...rawMessages,
     });
     const readiness: ReadinessChecks = { database: () => db.knex.raw("select 1") };
     if (redis) {

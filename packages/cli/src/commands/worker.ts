@@ -39,12 +39,21 @@ import {
   notificationsFromOptions,
 } from "../notify-options.ts";
 import { positiveInteger } from "../positive-integer.ts";
+import {
+  addKeepRawMessagesOptions,
+  type KeepRawMessagesOptions,
+  rawMessageEngineOptions,
+} from "../raw-message-keys-option.ts";
 import { loadAlertsConfig } from "../reconcile-alerts-option.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { createWorkerReporter, eventsNamingAnInstance, type LogFormat } from "../worker-report.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
 
-interface WorkerCommandOptions extends DatabaseOptions, ExtensionOptions, NotifyOptions {
+interface WorkerCommandOptions
+  extends DatabaseOptions,
+    ExtensionOptions,
+    NotifyOptions,
+    KeepRawMessagesOptions {
   redisUrl?: string;
   redisKeyPrefix?: string;
   concurrency: string;
@@ -75,8 +84,7 @@ export const workerCommand: CapflowCommand = {
   register(program, context) {
     addDatabaseOptions(
       addNotifyOptions(
-        program
-          .command("worker")
+        addKeepRawMessagesOptions(program.command("worker"))
           .description(
             "run workers against the store: claim due instances, run their steps, until SIGTERM/SIGINT",
           )
@@ -164,6 +172,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
   const alertsConfig =
     options.alerts === undefined ? undefined : await loadAlertsConfig(options.alerts, context.cwd);
   const { processors, cryptoHandlers } = await loadExtensions(options, context.cwd);
+  const rawMessages = await rawMessageEngineOptions(options, context.cwd);
   const db = await openWorkerDatabase(options, context);
   let redis: CapflowRedis | undefined;
   let alerts: ProcessAlerts | undefined;
@@ -239,6 +248,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
       ...(notify ? { notifications: true } : {}),
       ...(leaseMs === undefined ? {} : { leaseMs }),
       ...(lockTtlMs === undefined ? {} : { lockTtlMs }),
+      ...rawMessages,
     });
     const errors: unknown[] = [];
     const worker = new Worker(engine, {

@@ -187,9 +187,9 @@ export interface CallbackDefinition {
   charset?: string;
   /**
    * Keep each notification as received in its inbox entry (for disputes): the body's text and,
-   * in a charset other than UTF-8, its exact bytes. Default false. Kept as received, NOT masked
-   * (and before decryption, as the partner sent it): turn this on only where the inbox is
-   * protected like the instances' own data.
+   * in a charset other than UTF-8, its exact bytes. Default false. Kept as received (not masked,
+   * before decryption), so stored encrypted with the operator's raw message key: the engine
+   * refuses such a notification (`RAW_MESSAGE_KEY_MISSING`) when it has no key.
    */
   keepRawBody?: boolean;
 }

@@ -3,6 +3,7 @@ import { quotaHoldChange } from "../routing/quota-effect.ts";
 import type { EngineEvent } from "./engine-events.ts";
 import { entrySchedule } from "./entry-schedule.ts";
 import { extendRefusals } from "./refusal-run.ts";
+import { sealRawMessage } from "./seal-raw-message.ts";
 import type { StepRun } from "./step-run.ts";
 import type { StepDecision } from "./steps/step-decision.ts";
 
@@ -29,7 +30,7 @@ export const repeatedErrorsThreshold = 3;
 
 /**
  * Turns a step executor's decision into the transition to commit and the events it will cause.
- * Pure: reads only the run and the decision, so every rule of "what a decision means for the
+ * Pure but for the fresh nonce that encrypts a kept raw message: reads only the run and the decision, so every rule of "what a decision means for the
  * instance" is here and testable without a store.
  */
 export function applyDecision(
@@ -56,7 +57,8 @@ export function applyDecision(
   if (decision.outcome !== undefined) log.outcome = decision.outcome;
   if (decision.log?.request !== undefined) log.request = decision.log.request;
   if (decision.log?.response !== undefined) log.response = decision.log.response;
-  if (decision.log?.raw !== undefined) log.raw = decision.log.raw;
+  if (decision.log?.raw !== undefined)
+    log.raw = sealRawMessage(run.engine, decision.log.raw, "step-log");
   if (decision.log?.interface !== undefined) log.interface = decision.log.interface;
   if (error) log.error = error;
   const consumed = decision.consumedInbox?.length ? { consumedInbox: decision.consumedInbox } : {};

@@ -6,6 +6,7 @@ import type { InstanceStore } from "../ports/instance-store.ts";
 import type { Transport } from "../ports/transport.ts";
 import type { FlowControl } from "../runtime/flow-control/flow-control.ts";
 import type { EngineEvent } from "./engine-events.ts";
+import type { RawMessageKeyring } from "./raw-message-keyring.ts";
 
 /** The collaborators every step execution uses; assembled once by `createEngine`. */
 export interface EngineCore {
@@ -20,6 +21,8 @@ export interface EngineCore {
   /** How long a claim is leased; commits that keep the lease extend it by as much. */
   readonly leaseMs: number;
   readonly keepRawMessages: boolean;
+  /** Encrypts messages kept as sent and received; required when any are kept. */
+  readonly rawMessageKeys?: RawMessageKeyring;
   /** Which commits write a notification for the upstream; undefined: none (no outbox). */
   readonly notifications?: NotificationPolicy;
   /** A new serial number for a request attempt to a channel in `timeZone`. */

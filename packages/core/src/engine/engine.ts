@@ -39,6 +39,7 @@ import {
 } from "./migrate-instances.ts";
 import { newSerial } from "./new-id.ts";
 import { type ActionOptions, type Actor, OperatorActions } from "./operator-actions.ts";
+import { type RawMessageKeyring, rawMessageKeyHelp } from "./raw-message-keyring.ts";
 import {
   type CallbackAcknowledgement,
   type InboundHttpRequest,
@@ -87,10 +88,15 @@ export interface EngineOptions {
   lockTtlMs?: number;
   /**
    * Keep the sealed request and response bodies in step logs (for disputes). Default false. They
-   * are kept as sent, not masked: turn this on only where step logs are protected like the
-   * instances' own data (a channel without encryption sends personal data in clear).
+   * are kept as sent, not masked, so they are encrypted with `rawMessageKeys`, which this option
+   * requires (`RAW_MESSAGE_KEY_MISSING` otherwise).
    */
   keepRawMessages?: boolean;
+  /**
+   * The operator's keys that encrypt messages kept as sent and received (`keepRawMessages`, and
+   * callbacks with `keepRawBody`): AES-256-GCM, the current key seals, any configured key opens.
+   */
+  rawMessageKeys?: RawMessageKeyring;
   /** Steps run back to back in one claim when the next one is due at once. Default 8. */
   maxChainedSteps?: number;
   /**
@@ -136,6 +142,12 @@ export class Engine {
         "notifications need a store with an outbox (OutboxStore); use a built-in store or turn notifications off",
       );
     }
+    if (options.keepRawMessages === true && options.rawMessageKeys === undefined) {
+      throw new CapflowError(
+        "RAW_MESSAGE_KEY_MISSING",
+        `keepRawMessages keeps messages as sent, unmasked, so they are stored encrypted and need a key: ${rawMessageKeyHelp}`,
+      );
+    }
     this.#core = {
       store: options.store,
       processors: options.processors,
@@ -148,6 +160,7 @@ export class Engine {
       workerId: options.workerId ?? `worker-${randomUUID().slice(0, 8)}`,
       leaseMs: options.leaseMs ?? 60_000,
       keepRawMessages: options.keepRawMessages ?? false,
+      ...(options.rawMessageKeys ? { rawMessageKeys: options.rawMessageKeys } : {}),
       ...(notifications ? { notifications } : {}),
       newSerial: (timeZone) => newSerial(clock.now(), timeZone),
       emit: (event) => {

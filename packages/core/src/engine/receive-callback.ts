@@ -16,11 +16,12 @@ import { maskFields } from "../message/mask.ts";
 import { findNulByte } from "../message/nul-bytes.ts";
 import { renderMessage } from "../message/render-message.ts";
 import { applyStatusTable } from "../message/status-table.ts";
-import type { NewInboxEntry } from "../ports/instance-store.ts";
 import type { CallbackPayload } from "./callback-payload.ts";
 import type { EngineCore } from "./engine-core.ts";
 import { newId } from "./new-id.ts";
+import { type RawNotification, rawMessageKeyHelp } from "./raw-message-keyring.ts";
 import type { ChannelRuntime } from "./runtime-cache.ts";
+import { sealRawMessage } from "./seal-raw-message.ts";
 
 /** An inbound HTTP request as the host service's web framework received it. */
 export interface InboundHttpRequest {
@@ -77,11 +78,20 @@ export async function receiveCallback(
     );
   }
 
+  if (definition.keepRawBody === true && core.rawMessageKeys === undefined) {
+    // Refused before anything is stored: the partner resends once the key is configured.
+    throw new CapflowError(
+      "RAW_MESSAGE_KEY_MISSING",
+      `${code} callback "${callbackName}" keeps notifications as received (keepRawBody), stored encrypted: ${rawMessageKeyHelp}`,
+      { context: { channel: code, callback: callbackName } },
+    );
+  }
+
   let opened: OpenedMessage;
   let businessKey: string;
   let dedupeKey: string;
   let payload: CallbackPayload;
-  let raw: NewInboxEntry["raw"];
+  let raw: RawNotification | undefined;
   const headers = lowerCaseHeaders(request.headers);
   const declared = definition.charset ?? channel.definition.charset;
   try {
@@ -178,7 +188,7 @@ export async function receiveCallback(
     dedupeKey,
     businessKey,
     payload,
-    ...(raw === undefined ? {} : { raw }),
+    ...(raw === undefined ? {} : { raw: sealRawMessage(core, raw, "inbox") }),
     receivedAt: core.clock.now(),
   });
   await core.store.wake({
@@ -207,11 +217,7 @@ export async function receiveCallback(
 }
 
 /** The notification as received: its text, and its exact bytes where they are not its UTF-8. */
-function rawBody(
-  text: string,
-  body: Uint8Array | string,
-  charset: string,
-): NonNullable<NewInboxEntry["raw"]> {
+function rawBody(text: string, body: Uint8Array | string, charset: string): RawNotification {
   return typeof body === "string" || normaliseCharset(charset) === defaultCharset
     ? { body: text }
     : { body: text, bytes: Buffer.from(body).toString("base64") };

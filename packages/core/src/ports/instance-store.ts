@@ -1,4 +1,5 @@
 import type { TerminalOutcome } from "../definition/types.ts";
+import type { SealedRawMessage } from "../engine/raw-message-keyring.ts";
 import type { NewNotification } from "./outbox-store.ts";
 import type { QuotaHold, QuotaHoldState, QuotaKey, QuotaUsage, RoutingRecord } from "./routing.ts";
 
@@ -390,8 +391,11 @@ export interface NewStepLogEntry {
   request?: unknown;
   /** Masked, opened response. */
   response?: unknown;
-  /** Raw sealed bytes, only when the channel keeps them for disputes. */
-  raw?: { request?: string; response?: string };
+  /**
+   * The request and response as sent and received, only when the engine keeps them for disputes
+   * (`keepRawMessages`): encrypted with the operator's key (`RawMessageKeyring`).
+   */
+  raw?: SealedRawMessage;
   error?: StoredError;
   startedAt: number;
   durationMs: number;
@@ -436,9 +440,10 @@ export interface NewInboxEntry {
   payload: unknown;
   /**
    * The notification as received, only when its callback sets `keepRawBody`: the body's text and,
-   * in a charset other than UTF-8, its bytes in base64. Not masked; never shown by the ops API.
+   * in a charset other than UTF-8, its bytes in base64, encrypted with the operator's key
+   * (`RawMessageKeyring`). Never shown by the ops API.
    */
-  raw?: { body: string; bytes?: string };
+  raw?: SealedRawMessage;
   receivedAt: number;
 }
 

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import iconv from "iconv-lite";
@@ -6,6 +6,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { createDefaultSecretResolver } from "../../src/crypto/secret-resolvers.ts";
 import type { ChannelDefinition } from "../../src/definition/types.ts";
 import { callbackRequestListener } from "../../src/engine/callback-listener.ts";
+import { RawMessageKeyring } from "../../src/engine/raw-message-keyring.ts";
 import { engineHarness } from "../support/harness.ts";
 import { testChannel } from "../support/loan-definitions.ts";
 
@@ -115,7 +116,11 @@ describe("charsets end to end", () => {
     expect(JSON.stringify(history)).toContain("放款成功");
   });
 
-  test("with keepRawBody the inbox keeps the notification's exact GBK bytes, unmasked; without it, none", async () => {
+  test("with keepRawBody the inbox keeps the notification's exact GBK bytes, encrypted; without it, none", async () => {
+    const rawMessageKeys = new RawMessageKeyring({
+      current: "k1",
+      keys: { k1: randomBytes(32) },
+    });
     for (const keep of [true, false]) {
       const h = engineHarness({
         channel: {
@@ -124,7 +129,7 @@ describe("charsets end to end", () => {
             "loan.result": { ...gbkChannel.callbacks!["loan.result"]!, keepRawBody: keep },
           },
         },
-        engine: { secrets: createDefaultSecretResolver({ allowInline: true }) },
+        engine: { secrets: createDefaultSecretResolver({ allowInline: true }), rawMessageKeys },
       });
       h.transport.script("/loan/apply", { body: { status: "ACCEPTED", applyNo: "A-3" } });
       const loanNo = `L-RAW-${keep}`;
@@ -148,9 +153,11 @@ describe("charsets end to end", () => {
       const [entry] = await h.store.pendingInbox({ channel: "lanbank", businessKey: loanNo });
       expect(JSON.stringify(entry?.payload)).not.toContain("13812345678");
       if (keep) {
-        expect(Buffer.from(entry?.raw?.bytes ?? "", "base64").equals(bytes)).toBe(true);
-        expect(entry?.raw?.body).toContain("<mobile>13812345678</mobile>");
-        expect(entry?.raw?.body).toContain("放款成功");
+        expect(JSON.stringify(entry?.raw)).not.toContain("13812345678");
+        const raw = rawMessageKeys.open(entry!.raw!, "inbox");
+        expect(Buffer.from(raw.bytes ?? "", "base64").equals(bytes)).toBe(true);
+        expect(raw.body).toContain("<mobile>13812345678</mobile>");
+        expect(raw.body).toContain("放款成功");
       } else {
         expect(entry).not.toHaveProperty("raw");
       }
