@@ -30,8 +30,9 @@ export const repeatedErrorsThreshold = 3;
 
 /**
  * Turns a step executor's decision into the transition to commit and the events it will cause.
- * Pure but for the fresh nonce that encrypts a kept raw message: reads only the run and the decision, so every rule of "what a decision means for the
- * instance" is here and testable without a store.
+ * Pure but for the fresh nonce that encrypts a kept raw message: reads only the run and the
+ * decision, so every rule of "what a decision means for the instance" is here and testable
+ * without a store.
  */
 export function applyDecision(
   run: StepRun,
