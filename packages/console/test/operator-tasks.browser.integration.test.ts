@@ -1,3 +1,5 @@
+import { FlowControl, type FlowTicket } from "@capflow/core";
+import { flowRequestFor } from "@capflow/core/internal";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromiumMissing, ensureConsoleBuilt, launchChromium } from "./support/browser.ts";
@@ -135,6 +137,65 @@ describe.skipIf(chromiumMissing ?? databaseMissing)("an operator in the console"
     expect(refused).toBe(403);
     expect((await server.engine.getInstance(instance!.id))?.status).toBe("waiting");
     await console.close();
+  });
+
+  it("sees an application the funder's limit held back as one timeline entry counting the refusals", async () => {
+    const key = "CR-5001";
+    const instance = await server.start(key);
+    // Another node's calls in flight take credit.apply's whole concurrency (8).
+    const otherNode = new FlowControl({ limiter: server.flow.limiter, node: "worker-2" });
+    const channel = (await server.db.definitions.getChannel("lanbank"))!.definition;
+    const apply = { ...flowRequestFor(channel, "credit.apply"), bulkhead: 100 };
+    const held: FlowTicket[] = [];
+    for (let i = 0; i < 8; i++) {
+      const entry = await otherNode.enter(apply);
+      if (entry.admitted) held.push(entry.ticket);
+    }
+    expect(held).toHaveLength(8);
+    try {
+      for (let n = 0; n < 3; n++) {
+        await server.engine.runDue();
+        server.clock.advance(2_000);
+      }
+      expect((await server.engine.getInstance(instance.id))?.refusals?.count).toBe(3);
+
+      const console = await ConsolePage.open(browser, server.url);
+      await console.signIn(server.tokens.viewer);
+      await console.findByBusinessKey(key);
+      expect(await console.refusalLines()).toEqual([
+        expect.stringMatching(
+          /^Not sent: flow control refused the call 3 times \(concurrency limit\), the last at .+\. Still refused: the step is tried again until the call goes out\.$/,
+        ),
+      ]);
+      await console.screenshot("instance-refused");
+
+      for (const ticket of held.splice(0)) await ticket.complete("not-sent");
+      await server.engine.runDue();
+      expect((await server.engine.getInstance(instance.id))?.step).toBe("awaitResult");
+      await console.page.reload();
+      await console.page.getByRole("heading", { level: 1, name: `Instance ${key}` }).waitFor();
+      const timeline = await console.timeline();
+      expect(timeline[0]).toContain("notAdmitted:concurrency");
+      expect(timeline.at(-1)).toContain("apply → awaitResult");
+      expect(await console.refusalLines()).toEqual([
+        expect.stringMatching(
+          /^Not sent: flow control refused the call 3 times \(concurrency limit\), the last at .+\.$/,
+        ),
+      ]);
+      await console.close();
+
+      const chinese = await ConsolePage.open(browser, server.url, "zh-CN");
+      await chinese.page.getByLabel("API 令牌").fill(server.tokens.viewer);
+      await chinese.page.getByRole("button", { name: "登录" }).click();
+      await chinese.page.getByRole("heading", { level: 1, name: "总览" }).waitFor();
+      await chinese.page.goto(`${server.url}/console/#/instances/${instance.id}`);
+      await expect
+        .poll(() => chinese.refusalLines())
+        .toEqual([expect.stringMatching(/^未发送：流控拒绝了 3 次（并发上限），最后一次在 .+。$/)]);
+      await chinese.close();
+    } finally {
+      for (const ticket of held) await ticket.complete("not-sent");
+    }
   });
 
   it("speaks Chinese when asked, dates in the channel's time zone", async () => {

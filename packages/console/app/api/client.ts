@@ -73,6 +73,12 @@ interface WireHistoryEntry {
   response: unknown;
   error: { code: string; message: string } | null;
   actor: { who: string; why: string } | null;
+  refusals: {
+    count: number;
+    reasons: Record<string, number>;
+    lastAt: string;
+    ongoing: boolean;
+  } | null;
 }
 
 const ms = (iso: string) => Date.parse(iso);
@@ -118,6 +124,9 @@ function historyEntry(wire: WireHistoryEntry): HistoryEntry {
   if (wire.response !== null) entry.response = wire.response;
   if (wire.error !== null) entry.error = wire.error;
   if (wire.actor !== null) entry.actor = wire.actor;
+  // Older servers send no `refusals` at all.
+  if (wire.refusals != null)
+    entry.refusals = { ...wire.refusals, lastAt: ms(wire.refusals.lastAt) };
   return entry;
 }
 

@@ -132,8 +132,18 @@ export interface HistoryEntry {
   response?: unknown;
   error?: { code: string; message: string };
   actor?: { who: string; why: string };
+  /** A summary of flow-control refusals: how many, by reason, the last one's time. */
+  refusals?: HistoryRefusals;
   startedAt: number;
   durationMs: number;
+}
+
+export interface HistoryRefusals {
+  count: number;
+  reasons: Record<string, number>;
+  lastAt: number;
+  /** The instance is still being refused: this is its last entry, and the count still grows. */
+  ongoing: boolean;
 }
 
 export interface InboxRow {

@@ -1,10 +1,11 @@
-import type { HistoryEntry, InstanceDetail } from "../api/types.ts";
+import type { HistoryEntry, HistoryRefusals, InstanceDetail } from "../api/types.ts";
 import { ActionPanel } from "../components/action-panel.tsx";
 import { BehaviorGraph, type GraphHighlight } from "../components/behavior-graph.tsx";
 import { LoadedView } from "../components/loaded-view.tsx";
 import { NotificationsSection } from "../components/notifications.tsx";
 import { StatusBadge } from "../components/status.tsx";
 import { formatDateTime } from "../format.ts";
+import { en, type MessageKey } from "../i18n/en.ts";
 import { useI18n } from "../i18n/i18n.ts";
 import { maskedJson, maskText } from "../mask.ts";
 import { useSession } from "../session.ts";
@@ -34,6 +35,31 @@ function move(entry: HistoryEntry): string {
   if (entry.fromStep && entry.toStep && entry.fromStep !== entry.toStep)
     return `${entry.fromStep} → ${entry.toStep}`;
   return entry.step;
+}
+
+/**
+ * A run of flow-control refusals in words: how many, why, the last one's time, and whether the
+ * instance is still refused (the entry then is the last and its count still grows).
+ */
+function RefusalsNote(props: { refusals: HistoryRefusals; last: string }) {
+  const { t } = useI18n();
+  const { count, reasons, ongoing } = props.refusals;
+  const named = Object.entries(reasons);
+  const why = named
+    .map(([reason, n]) => {
+      const key = `refusal.${reason}`;
+      const name = key in en ? t(key as MessageKey) : reason;
+      return named.length === 1 ? name : `${name} ×${n}`;
+    })
+    .join(", ");
+  return (
+    <p class={ongoing ? "refusals ongoing" : "refusals"}>
+      {count === 1
+        ? t("timeline.refusedOnce", { reasons: why, last: props.last })
+        : t("timeline.refused", { count, reasons: why, last: props.last })}
+      {ongoing ? <> {t("timeline.refusedOngoing")}</> : null}
+    </p>
+  );
 }
 
 export function InstancePage(props: { id: string }) {
@@ -107,10 +133,13 @@ export function InstancePage(props: { id: string }) {
                       <span class="move">{move(entry)}</span>
                       {entry.outcome ? <span class="outcome">{entry.outcome}</span> : null}
                       {entry.toStatus ? <span class="to-status">{entry.toStatus}</span> : null}
-                      {entry.durationMs > 0 ? (
+                      {entry.durationMs > 0 && !entry.refusals ? (
                         <span class="muted">{Math.round(entry.durationMs)} ms</span>
                       ) : null}
                     </div>
+                    {entry.refusals ? (
+                      <RefusalsNote refusals={entry.refusals} last={when(entry.refusals.lastAt)} />
+                    ) : null}
                     {entry.actor ? (
                       <p class="actor">
                         {t("timeline.who")}: <strong>{entry.actor.who}</strong> —{" "}

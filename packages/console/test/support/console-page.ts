@@ -62,6 +62,11 @@ export class ConsolePage {
     return this.page.locator(".timeline .entry .entry-head").allInnerTexts();
   }
 
+  /** The timeline's summaries of flow-control refusals, in words. */
+  async refusalLines(): Promise<string[]> {
+    return this.page.locator(".timeline .refusals").allInnerTexts();
+  }
+
   async actorLines(): Promise<string[]> {
     return this.page.locator(".timeline .actor").allInnerTexts();
   }

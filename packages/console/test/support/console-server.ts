@@ -9,6 +9,7 @@ import {
   FlowControl,
   InProcessBreakerBoard,
   InProcessLimiter,
+  type InstanceRecord,
   jsonCodec,
   ManualClock,
   ProcessorRegistry,
@@ -57,6 +58,10 @@ export interface ConsoleServer {
   /** The Redis behind `flow`, keys under its own prefix; absent without REDIS_URL. */
   redis?: CapflowRedis;
   tokens: { viewer: string; operator: string };
+  /** The engine's clock: advance it to make retries due. */
+  clock: ManualClock;
+  /** Starts a credit application as the fixture's are started. */
+  start(key: string): Promise<InstanceRecord>;
   close(): Promise<void>;
 }
 
@@ -229,6 +234,8 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
       flow,
       ...(redis ? { redis } : {}),
       tokens,
+      clock,
+      start,
       close,
     };
   } catch (error) {
