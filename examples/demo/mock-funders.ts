@@ -176,6 +176,17 @@ export interface FunderProfile {
    * most one per business record, whatever happens.
    */
   readonly moneyCalls: Readonly<Record<string, (request: RecordedRequest) => boolean>>;
+  /**
+   * A query behavior of the example's definitions that declares a `cache` (a repayment trial),
+   * which the demo asks in a burst after the run: its input for one of the run's cases, or
+   * undefined for a case it does not fit.
+   */
+  readonly cachedQuery?: {
+    readonly behavior: string;
+    /** The interface its call goes to, whose limit the demo tightens to show the limiter at work. */
+    readonly interface: string;
+    inputFor(scenarioCase: ScenarioCase): Record<string, unknown> | undefined;
+  };
 }
 
 export interface FunderContext {

@@ -190,8 +190,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       mocks.set(funder.channel, mock);
       channels.push(pointedAt(channel, mock.url, definitionsDir));
       behaviors.push(
-        ...loaded.behaviors.filter((behavior) =>
-          funder.behaviors.some((traits) => traits.behavior === behavior.code),
+        ...loaded.behaviors.filter(
+          (behavior) =>
+            funder.behaviors.some((traits) => traits.behavior === behavior.code) ||
+            funder.cachedQuery?.behavior === behavior.code,
         ),
       );
     }
@@ -202,6 +204,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     // The engine, as a host service embeds it.
     const events = { callbacks: 0, duplicates: 0, rejected: 0, ownershipLost: 0 };
     let engineEvents = 0;
+    // The epilogues' listeners (the alert monitor), for the time they run.
+    const engineListeners = new Set<(event: EngineEvent) => void>();
+    const watchEngine = (listener: (event: EngineEvent) => void) => {
+      engineListeners.add(listener);
+      return () => {
+        engineListeners.delete(listener);
+      };
+    };
     // Enough connections that no call waits in the pool: a call's timeout runs from its send.
     const transport = new DemoTransport(new UndiciTransport({ connections: 512 }), { clock });
     const engine: Engine = createEngine({
@@ -226,6 +236,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           if (event.duplicate) events.duplicates++;
         } else if (event.type === "callback.rejected") events.rejected++;
         else if (event.type === "ownership.lost") events.ownershipLost++;
+        for (const listener of engineListeners) listener(event);
       },
     });
     cleanups.push(() => engine.close());
@@ -366,8 +377,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         })
       : { text: "", problems: [] };
     write(routed.text);
-    // Then the business protection layer: queued starts expiring, a stuck order, their alerts.
-    const protection = await runProtectionEpilogue({ db, engine, clock, cases });
+    // Then the business protection layer: cached queries behind a limiter, forged callbacks,
+    // queued starts expiring, a stuck order, and their alerts.
+    const protection = await runProtectionEpilogue({
+      db,
+      engine,
+      clock,
+      cases,
+      funders,
+      mocks,
+      callbackUrl: callbackServer.url,
+      watchEngine,
+      ...(options.timeoutMs === undefined ? {} : { deadline: startedAt + options.timeoutMs }),
+    });
     write(protection.text);
     const problems = [
       ...violations,

@@ -90,6 +90,17 @@ export const lanbankFunder: FunderProfile = {
     loan: (request) => request.path === "/loan/apply",
     repay: (request) => request.path === "/repay/apply",
   },
+  // What is due on a repayment's loan, asked through the cache: cases whose trial has no fault.
+  cachedQuery: {
+    behavior: "repay-trial",
+    interface: "repay.trial",
+    inputFor: (scenarioCase) =>
+      scenarioCase.behavior === "repay" &&
+      scenarioCase.plan.fault === undefined &&
+      !scenarioCase.plan.nothingDue
+        ? { bankLoanNo: scenarioCase.input.bankLoanNo, repayType: "NORMAL" }
+        : undefined,
+  },
   async startMock({ cases, book, handler, clock, seed }) {
     const apply = faultRulesFor(book, cases, "apply");
     const query = faultRulesFor(book, cases, "query");

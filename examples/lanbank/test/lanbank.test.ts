@@ -17,6 +17,7 @@ describe("Lan Bank definitions and keys", () => {
       "credit",
       "loan",
       "repay",
+      "repay-trial",
     ]);
   });
 
