@@ -23,6 +23,8 @@ export interface ProcessAlerts {
   observe(event: EngineEvent): void;
   /** Feed flow-control events (breakers). */
   observeFlow(event: FlowEvent): void;
+  /** Raises an alert of a `raised` rule (queued starts that expired); nothing without the rule. */
+  raise: AlertMonitor["raise"];
   /** Stops evaluating, and adds this node's last counts. */
   stop(): Promise<void>;
 }
@@ -58,6 +60,7 @@ export function startProcessAlerts(
   return {
     observe: (event) => monitor.observe(event),
     observeFlow: (event) => monitor.observeFlow(event),
+    raise: (rule, subject, summary, details) => monitor.raise(rule, subject, summary, details),
     async stop() {
       abort.abort();
       await running;

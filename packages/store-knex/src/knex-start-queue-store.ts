@@ -1,4 +1,5 @@
 import type {
+  FirstEnqueue,
   NewQueuedStart,
   QueueDepth,
   QueuedStart,
@@ -48,6 +49,65 @@ export class KnexStartQueueStore implements StartQueueStore {
     );
     if (existing[0]) return { queued: queuedFromRow(existing[0]), created: false };
     return this.enqueue(start);
+  }
+
+  async enqueueOnce(start: NewQueuedStart): Promise<FirstEnqueue> {
+    const key = [start.channel, start.behavior, start.businessKey];
+    // Rows are never deleted and a start's row is written before its instance, so "never queued
+    // and no instance" read in one statement cannot miss a start admitted meanwhile; two first
+    // starts racing meet at the partial unique index, and one of them queues.
+    const inserted = await this.#query(
+      `INSERT INTO ${this.#queue} (id, channel, behavior, business_key, input, status, enqueued_at, expires_at, upstream_client)
+      SELECT ?::uuid, ?, ?, ?, ?::jsonb, 'queued', ?, ?, ?
+      WHERE NOT EXISTS (
+        SELECT 1 FROM ${this.#queue} WHERE channel = ? AND behavior = ? AND business_key = ?
+      ) AND NOT EXISTS (
+        SELECT 1 FROM ${this.#instances} WHERE channel = ? AND behavior = ? AND business_key = ?
+      )
+      ON CONFLICT (channel, behavior, business_key) WHERE status = 'queued' DO NOTHING
+      RETURNING *`,
+      [
+        start.id,
+        ...key,
+        jsonParam(start.input),
+        timeParam(start.enqueuedAt),
+        timeParam(start.expiresAt),
+        start.upstreamClient ?? null,
+        ...key,
+        ...key,
+      ],
+    );
+    if (inserted[0]) return { outcome: "queued", queued: queuedFromRow(inserted[0]) };
+    const earlier = await this.findQueued(start);
+    if (earlier) return { outcome: "queued-before", queued: earlier };
+    const instances = await this.#query(
+      `SELECT id, input_digest FROM ${this.#instances} WHERE channel = ? AND behavior = ? AND business_key = ?`,
+      key,
+    );
+    if (instances[0]) {
+      return {
+        outcome: "started-before",
+        instance: {
+          id: instances[0].id as string,
+          inputDigest: instances[0].input_digest as string,
+        },
+      };
+    }
+    // The start that stood in the way rolled back: try again.
+    return this.enqueueOnce(start);
+  }
+
+  async findQueued(key: {
+    channel: string;
+    behavior: string;
+    businessKey: string;
+  }): Promise<QueuedStart | undefined> {
+    const rows = await this.#query(
+      `SELECT * FROM ${this.#queue} WHERE channel = ? AND behavior = ? AND business_key = ?
+      ORDER BY seq DESC LIMIT 1`,
+      [key.channel, key.behavior, key.businessKey],
+    );
+    return rows[0] ? queuedFromRow(rows[0]) : undefined;
   }
 
   async expireDue(now: number, options: { notify?: boolean } = {}): Promise<QueuedStart[]> {
@@ -141,6 +201,15 @@ export class KnexStartQueueStore implements StartQueueStore {
 
   #notifyBindings(now: number): unknown[] {
     return [new Date(now).toISOString(), timeParam(now), timeParam(now)];
+  }
+
+  async admittedSince(channel: string, behavior: string, since: number): Promise<number> {
+    const rows = await this.#query(
+      `SELECT count(*)::int AS n FROM ${this.#queue}
+      WHERE channel = ? AND behavior = ? AND status = 'started' AND finished_at > ?`,
+      [channel, behavior, timeParam(since)],
+    );
+    return Number(rows[0]?.n ?? 0);
   }
 
   async unsettledCount(channel: string, behavior: string): Promise<number> {

@@ -139,6 +139,78 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "queued starts on PostgreSQL" : skip
     expect(w.raised).toHaveLength(1);
   });
 
+  test("two nodes taking turns at admitting keep to the rate together", async () => {
+    const a = world();
+    // A second node: its own queue object and bucket over the same tables, on the same clock.
+    const b = new StartQueue({
+      store: new KnexStartQueueStore(db),
+      engine: a.engine,
+      clock: a.clock,
+      exclusive: knexExclusiveRunner(db),
+      policies: [
+        { channel: "lanbank", behavior: "loan", ratePerSecond: 2, concurrency: 100, ttl: "1m" },
+      ],
+    });
+    for (let i = 1; i <= 8; i += 1) await a.enqueue(`L-${i}`);
+    let started = 0;
+    for (let round = 0; round < 10; round += 1) {
+      started += (await (round % 2 === 0 ? a.queue : b).admit()).started;
+      await a.clock.advance(200);
+    }
+    // Two seconds of rounds at two a second: four starts, not a bucket's worth per node.
+    expect(started).toBe(4);
+  });
+
+  test("enqueueOnce queues a business key once ever: a repeat finds the queued start, or the instance it became", async () => {
+    const w = world();
+    const start = (id: string) => ({
+      id,
+      channel: "lanbank",
+      behavior: "loan",
+      businessKey: "L-9",
+      input: { loanNo: "L-9" },
+      enqueuedAt: w.clock.now(),
+      expiresAt: w.clock.now() + 60_000,
+      upstreamClient: "platform",
+    });
+    const first = await w.store.enqueueOnce(start("00000000-0000-4000-8000-000000000001"));
+    expect(first).toMatchObject({ outcome: "queued", queued: { status: "queued" } });
+    const racing = await Promise.all(
+      ["2", "3", "4"].map((n) =>
+        w.store.enqueueOnce(start(`00000000-0000-4000-8000-00000000000${n}`)),
+      ),
+    );
+    expect(racing.map((r) => r.outcome)).toEqual([
+      "queued-before",
+      "queued-before",
+      "queued-before",
+    ]);
+    await w.queue.admit();
+    const after = await w.store.enqueueOnce(start("00000000-0000-4000-8000-000000000005"));
+    expect(after).toMatchObject({ outcome: "queued-before", queued: { status: "started" } });
+    expect(
+      await w.store.findQueued({ channel: "lanbank", behavior: "loan", businessKey: "L-9" }),
+    ).toMatchObject({ id: "00000000-0000-4000-8000-000000000001", status: "started" });
+    // A business key started directly (never queued) is answered with its instance.
+    const direct = await w.engine.start({
+      channel: "lanbank",
+      behavior: "loan",
+      businessKey: "L-10",
+      input: { loanNo: "L-10", amount: 1, idCardNo: "110101199003071234" },
+    });
+    expect(
+      await w.store.enqueueOnce({
+        ...start("00000000-0000-4000-8000-000000000006"),
+        businessKey: "L-10",
+      }),
+    ).toEqual({
+      outcome: "started-before",
+      instance: { id: direct.id, inputDigest: direct.inputDigest },
+    });
+    const rows = await db.knex.raw(`SELECT count(*)::int AS n FROM "${db.schema}".queued_starts`);
+    expect((rows as { rows: { n: number }[] }).rows[0]!.n).toBe(1);
+  });
+
   test("a start without a queue policy is refused", async () => {
     const w = world();
     await expect(

@@ -28,6 +28,7 @@ import {
   defaultSchema,
   KnexIntakeStore,
   KnexQueryCacheStore,
+  KnexStartQueueStore,
   openPgliteStore,
   openPostgresStore,
   syncProcessors,
@@ -52,8 +53,10 @@ import {
   type KeepRawMessagesOptions,
   rawMessageEngineOptions,
 } from "../raw-message-keys-option.ts";
+import { checkQueuedBehaviors, loadQueuesFile, queuesOptionHelp } from "../queues-file.ts";
 import { loadAlertsConfig } from "../reconcile-alerts-option.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
+import { type ProcessQueue, startProcessQueue } from "../start-queue-option.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
 import { removeLocalServer, writeLocalServer } from "./local-server.ts";
 
@@ -72,6 +75,7 @@ interface ServeOptions
   requestTimeout?: string;
   statements?: string;
   alerts?: string;
+  queues?: string;
 }
 
 type Server = ReturnType<typeof createServer>;
@@ -123,6 +127,10 @@ export const serveCommand: CapflowCommand = {
           .option(
             "--alerts <file>",
             "alert rules and sinks (JSON, as in docs/protection.md): this process counts what it sees for them (calls, limiter refusals, callbacks), one node at a time evaluates them every 30 s; with --statements, reconciliation rules also right after each run",
+          )
+          .option(
+            "--queues <file>",
+            `${queuesOptionHelp}; the intake API answers their starts 202 with the queued start`,
           ),
       ),
     ).action((options: ServeOptions) => runServe(options, context));
@@ -142,21 +150,30 @@ async function runServe(options: ServeOptions, context: CliContext) {
   // Checked before anything opens: a mistyped file stops the command at once.
   const alertsConfig =
     options.alerts === undefined ? undefined : await loadAlertsConfig(options.alerts, context.cwd);
+  const queuesFile =
+    options.queues === undefined ? undefined : await loadQueuesFile(options.queues, context.cwd);
   const { processors, cryptoHandlers } = await loadExtensions(options, context.cwd);
   const rawMessages = await rawMessageEngineOptions(options, context.cwd);
   const { db, pgliteDir } = await openServeDatabase(options, context);
   let redis: CapflowRedis | undefined;
   let app: Server | undefined;
   let alerts: ProcessAlerts | undefined;
+  let queue: ProcessQueue | undefined;
   let localTokenId: string | undefined;
   let schedule: ReconcileSchedule | undefined;
   try {
     await db.migrate();
+    if (queuesFile) await checkQueuedBehaviors(db.definitions, queuesFile);
     await syncProcessors(db, processors.list());
     const redisUrl = options.redisUrl ?? process.env.REDIS_URL;
     if (redisUrl) redis = await openRedis({ url: redisUrl });
 
-    const metrics = new CapflowMetrics({ store: db.instances });
+    // With queues: their depth and age in /metrics and GET /v1/ops/queues.
+    const queueViews = queuesFile ? { queues: new KnexStartQueueStore(db) } : undefined;
+    const metrics = new CapflowMetrics({
+      store: db.instances,
+      ...(queueViews ? { protection: queueViews } : {}),
+    });
     let logEvent: (event: EngineEvent) => void = () => {};
     let logOutbox: (event: OutboxEvent) => void = () => {};
     // Notifications for the upstream: written with each settling commit, delivered by the
@@ -205,6 +222,31 @@ async function runServe(options: ServeOptions, context: CliContext) {
       ...(notify ? { notifications: true } : {}),
       ...rawMessages,
     });
+    // Queued starts: the intake queues them, one node at a time admits them at each policy's pace.
+    queue =
+      queuesFile === undefined
+        ? undefined
+        : startProcessQueue(db, queuesFile, {
+            engine,
+            definitions: db.definitions,
+            notifications: notify !== undefined,
+            ...(alerts ? { alerts } : {}),
+            onEvent: (event) => {
+              if (event.type === "start.admitted") return;
+              app?.log.warn(
+                {
+                  event: event.type,
+                  channel: event.queued.channel,
+                  behavior: event.queued.behavior,
+                  queuedStart: event.queued.id,
+                },
+                event.type === "start.expired"
+                  ? "queued start expired unstarted"
+                  : "queued start given up",
+              );
+            },
+            onError: (error) => app?.log.error({ err: error }, "start queue"),
+          });
     const readiness: ReadinessChecks = { database: () => db.knex.raw("select 1") };
     if (redis) {
       const client = redis.client;
@@ -227,7 +269,9 @@ async function runServe(options: ServeOptions, context: CliContext) {
           store: new KnexQueryCacheStore(db),
           clock: systemClock,
         }),
+        ...(queue ? { queue: queue.queue } : {}),
       },
+      ...(queueViews ? { protection: queueViews } : {}),
       readiness,
       metrics,
       limits: {
@@ -291,6 +335,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
         `${reason}: no new requests; finishing those in progress and the steps in flight…\n`,
       );
       await app.close();
+      await queue?.stop();
       await schedule?.stop();
       await worker?.stop();
       if (notify && !worker) {
@@ -313,6 +358,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
     }
     await schedule?.stop();
     await app?.close();
+    await queue?.stop();
     await alerts?.stop();
     await redis?.close();
     await db.close();

@@ -44,8 +44,10 @@ import {
   type KeepRawMessagesOptions,
   rawMessageEngineOptions,
 } from "../raw-message-keys-option.ts";
+import { checkQueuedBehaviors, loadQueuesFile, queuesOptionHelp } from "../queues-file.ts";
 import { loadAlertsConfig } from "../reconcile-alerts-option.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
+import { type ProcessQueue, startProcessQueue } from "../start-queue-option.ts";
 import { createWorkerReporter, eventsNamingAnInstance, type LogFormat } from "../worker-report.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
 
@@ -69,6 +71,7 @@ interface WorkerCommandOptions
   exitWhenIdle?: boolean;
   statements?: string;
   alerts?: string;
+  queues?: string;
 }
 
 /**
@@ -138,6 +141,7 @@ export const workerCommand: CapflowCommand = {
             "--alerts <file>",
             "alert rules and sinks (JSON, as in docs/protection.md): this worker counts what it sees for them, one node at a time evaluates them every 30 s; with --statements, reconciliation rules also right after each run",
           )
+          .option("--queues <file>", queuesOptionHelp)
           .option(
             "--exit-when-idle",
             "stop once no instance is due (for batch runs and tests); waiting instances stay waiting",
@@ -171,12 +175,16 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
   // Checked before anything opens: a mistyped file stops the command at once.
   const alertsConfig =
     options.alerts === undefined ? undefined : await loadAlertsConfig(options.alerts, context.cwd);
+  const queuesFile =
+    options.queues === undefined ? undefined : await loadQueuesFile(options.queues, context.cwd);
   const { processors, cryptoHandlers } = await loadExtensions(options, context.cwd);
   const rawMessages = await rawMessageEngineOptions(options, context.cwd);
   const db = await openWorkerDatabase(options, context);
   let redis: CapflowRedis | undefined;
   let alerts: ProcessAlerts | undefined;
+  let queue: ProcessQueue | undefined;
   try {
+    if (queuesFile) await checkQueuedBehaviors(db.definitions, queuesFile);
     await syncProcessors(db, processors.list());
     const redisUrl = options.redisUrl ?? process.env.REDIS_URL;
     if (redisUrl)
@@ -297,6 +305,27 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     }).run(monitorAbort.signal, (error) =>
       context.err(`stuck-order monitor: ${describeError(error)}\n`),
     );
+    // Queued starts: one node at a time admits them at each policy's pace.
+    queue =
+      queuesFile === undefined
+        ? undefined
+        : startProcessQueue(db, queuesFile, {
+            engine,
+            definitions: db.definitions,
+            notifications: notify !== undefined,
+            ...(alerts ? { alerts } : {}),
+            onEvent: (event) => {
+              if (event.type === "start.admitted") return;
+              report.note(
+                "queue",
+                `${new Date().toISOString()} queued start ${event.queued.channel}/${event.queued.behavior} ${event.queued.businessKey} ${event.type === "start.expired" ? "expired unstarted" : `given up after ${event.queued.attempts} attempts (${event.code})`}`,
+              );
+            },
+            onError: (error) =>
+              context.err(
+                `start queue: ${error instanceof Error ? error.message : String(error)}\n`,
+              ),
+          });
     const schedule =
       options.statements === undefined
         ? undefined
@@ -327,6 +356,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     for (const timer of timers) clearInterval(timer);
     monitorAbort.abort();
     await monitoring;
+    await queue?.stop();
     if (reason !== "idle") report.note("stopping", `${reason}: finishing the steps in flight…`);
     try {
       await worker.stop();
@@ -342,6 +372,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     if (errors.length > 0) context.setExitCode(1);
   } finally {
     // Stopped here too when the start failed half-way, so no round keeps the process alive.
+    await queue?.stop();
     await alerts?.stop();
     await redis?.close();
     await db.close();

@@ -6,6 +6,18 @@ export interface StartQueueStore {
   /** Queues a start; the same (channel, behavior, businessKey) still queued is returned instead. */
   enqueue(start: NewQueuedStart): Promise<{ queued: QueuedStart; created: boolean }>;
   /**
+   * Queues a start only if its business key was never queued (in any state) and has no instance;
+   * otherwise answers what the first start became: its newest queued start, or its instance.
+   * Concurrent calls for one business key queue it once.
+   */
+  enqueueOnce(start: NewQueuedStart): Promise<FirstEnqueue>;
+  /** The newest queued start of a business key, whatever its state; undefined if never queued. */
+  findQueued(key: {
+    channel: string;
+    behavior: string;
+    businessKey: string;
+  }): Promise<QueuedStart | undefined>;
+  /**
    * Marks queued starts whose `expiresAt` passed as expired, and returns them. With `notify`, a
    * `start.expired` notification for each start's upstream client is written to the outbox in the
    * same statement, so an expiry never commits without it.
@@ -30,12 +42,23 @@ export interface StartQueueStore {
     giveUp: boolean,
     options?: { notify?: boolean },
   ): Promise<QueuedStart>;
+  /**
+   * Starts of a channel and behavior admitted after `since` (epoch ms), by any node: what the
+   * queue's rate counts, so it holds however many nodes take turns admitting.
+   */
+  admittedSince(channel: string, behavior: string, since: number): Promise<number>;
   /** Unsettled instances of a channel and behavior (what the queue's concurrency counts). */
   unsettledCount(channel: string, behavior: string): Promise<number>;
   /** Queue depth and the oldest queued start's age, per channel and behavior. */
   queueDepths(): Promise<QueueDepth[]>;
   getQueued(id: string): Promise<QueuedStart | undefined>;
 }
+
+/** What `enqueueOnce` did: queued the start, or found the business key queued or started before. */
+export type FirstEnqueue =
+  | { outcome: "queued"; queued: QueuedStart }
+  | { outcome: "queued-before"; queued: QueuedStart }
+  | { outcome: "started-before"; instance: { id: string; inputDigest: string } };
 
 export type QueuedStartStatus = "queued" | "started" | "expired" | "failed";
 

@@ -43,6 +43,7 @@ export {
   type AdmissionRound,
   type QueueEvent,
   type QueuePolicy,
+  type QueueSubmission,
   StartQueue,
   type StartQueueOptions,
 } from "./queue/start-queue.ts";

@@ -8,7 +8,9 @@ import {
   type IntakeStore,
   isSettled,
   maskFields,
+  type QueuedStart,
   type SecretResolver,
+  type StartQueue,
 } from "@capflow/core";
 import type { FastifyInstance } from "fastify";
 import {
@@ -50,6 +52,13 @@ export interface IntakeOptions {
    * goes on, and its answer is cached when it settles. Default 10 000 ms.
    */
   queryTimeoutMs?: number;
+  /**
+   * Peak shaving: starts of the channels and behaviors this queue has a policy for are queued
+   * (202 with the queued start) instead of started at once, and read back by business key while
+   * they wait or after they expired (`new StartQueue({ store: new KnexStartQueueStore(db),
+   * definitions, … })`). Admission runs wherever `queue.run` runs.
+   */
+  queue?: StartQueue;
 }
 
 interface IntakeRouteOptions extends IntakeOptions {
@@ -79,7 +88,7 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRouteOpt
     const start = { ...readStartRequest(json), upstreamClient: client.id };
     checkAllowed(client, start);
     const key = headerOf(request, intakeHeaders.idempotencyKey);
-    if (key === undefined) return answer(reply, await startAndView(start));
+    if (key === undefined) return answer(reply, await startOrQueue(start));
     if (!idempotencyKeyPattern.test(key)) {
       throw new CapflowError(
         "REQUEST_INVALID",
@@ -119,7 +128,7 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRouteOpt
     }
     let result: { status: number; body: unknown };
     try {
-      result = await startAndView(start);
+      result = await startOrQueue(start);
     } catch (error) {
       // Nothing was started: the key stays free, and a corrected request may use it.
       await options.store.releaseKey(client.id, key);
@@ -137,6 +146,9 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRouteOpt
       checkAllowed(client, { channel, behavior });
       const instance = await options.engine.findInstance({ channel, behavior, businessKey });
       if (instance === undefined) {
+        // A queued start has no instance until it is admitted: its state answers meanwhile.
+        const queued = await options.queue?.findQueued({ channel, behavior, businessKey });
+        if (queued !== undefined) return answer(reply, { status: 200, body: queuedView(queued) });
         throw new CapflowError(
           "INSTANCE_NOT_FOUND",
           `no instance of ${channel}/${behavior} for business key ${businessKey}`,
@@ -153,6 +165,33 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRouteOpt
   }, 10 * 60_000);
   purge.unref();
   app.addHook("onClose", async () => clearInterval(purge));
+
+  /** A queued channel and behavior's start is queued (202), any other is started (200). */
+  async function startOrQueue(start: StartBody) {
+    const queue = options.queue;
+    if (
+      queue === undefined ||
+      !("channel" in start) ||
+      !queue.queues(start.channel, start.behavior)
+    )
+      return startAndView(start);
+    const submitted = await queue.submit(start);
+    if ("queued" in submitted && submitted.queued.status !== "started") {
+      const waiting = submitted.queued.status === "queued";
+      return { status: waiting ? 202 : 200, body: queuedView(submitted.queued) };
+    }
+    // Admitted before: the repeat is answered with the instance, as a direct start's repeat is.
+    const instanceId =
+      "instanceId" in submitted ? submitted.instanceId : (submitted.queued.instanceId ?? "");
+    const instance = await options.engine.getInstance(instanceId);
+    if (instance === undefined) {
+      throw new CapflowError(
+        "INSTANCE_NOT_FOUND",
+        `the instance ${instanceId} of ${start.channel}/${start.behavior} ${start.businessKey} is gone; ask an operator`,
+      );
+    }
+    return { status: 200, body: { instance: await viewOf(instance) } };
+  }
 
   async function startAndView(start: StartBody) {
     const instance = await options.engine.start(start);
@@ -191,6 +230,26 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRouteOpt
       updatedAt: new Date(instance.updatedAt).toISOString(),
     };
   }
+}
+
+/** A queued start as the client sees it: no input, the last refusal if any. */
+function queuedView(queued: QueuedStart) {
+  const iso = (at: number | null) => (at === null ? null : new Date(at).toISOString());
+  return {
+    queuedStart: {
+      id: queued.id,
+      channel: queued.channel,
+      behavior: queued.behavior,
+      businessKey: queued.businessKey,
+      status: queued.status,
+      enqueuedAt: iso(queued.enqueuedAt),
+      expiresAt: iso(queued.expiresAt),
+      attempts: queued.attempts,
+      instanceId: queued.instanceId,
+      error: queued.lastError,
+      finishedAt: iso(queued.finishedAt),
+    },
+  };
 }
 
 type StartBody =

@@ -21,6 +21,7 @@ import { inboxRawMigration } from "./0024_inbox_raw.ts";
 import { queuedStartClientsMigration } from "./0025_queued_start_clients.ts";
 import { alertCountsMigration } from "./0026_alert_counts.ts";
 import { refusalRunsMigration } from "./0028_refusal_runs.ts";
+import { queuedStartLookupsMigration } from "./0029_queued_start_lookups.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -48,4 +49,5 @@ export const migrations: readonly Migration[] = [
   queuedStartClientsMigration,
   alertCountsMigration,
   refusalRunsMigration,
+  queuedStartLookupsMigration,
 ];

@@ -1,9 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { parseDuration } from "../../definition/duration.ts";
 import type { Duration } from "../../definition/types.ts";
-import type { ChannelStartRequest } from "../../engine/start-instance.ts";
+import { checkStartInput } from "../../engine/check-start-input.ts";
+import { type ChannelStartRequest, digestOf } from "../../engine/start-instance.ts";
 import { CapflowError, toCapflowError } from "../../errors.ts";
 import type { Clock } from "../../ports/clock.ts";
+import type { DefinitionSource } from "../../ports/definition-source.ts";
 import { type ExclusiveRunner, inProcessExclusiveRunner } from "../../ports/exclusive-runner.ts";
 import type { InstanceRecord } from "../../ports/instance-store.ts";
 import type { QueueDepth, QueuedStart, StartQueueStore } from "../../ports/start-queue-store.ts";
@@ -28,8 +30,19 @@ export type QueueEvent =
   | { type: "start.expired"; queued: QueuedStart }
   | { type: "start.gave-up"; queued: QueuedStart; code: string };
 
+/**
+ * What `submit` made of a start: queued now (`created`) or before (the same queued start, in the
+ * state it reached), or the instance its business key already has.
+ */
+export type QueueSubmission = { queued: QueuedStart; created: boolean } | { instanceId: string };
+
 export interface StartQueueOptions {
   store: StartQueueStore;
+  /**
+   * The behaviors' definitions: with them `submit` refuses an unknown behavior or input its
+   * schema refuses before anything is queued, as a direct start would.
+   */
+  definitions?: DefinitionSource;
   /** What starts an admitted start: the engine. */
   engine: { start(request: ChannelStartRequest): Promise<InstanceRecord> };
   clock: Clock;
@@ -96,6 +109,12 @@ export class StartQueue {
 
   /** Queues a start of a queued channel and behavior (`CONFIG_INVALID` for one without a policy). */
   async enqueue(request: ChannelStartRequest): Promise<QueuedStart> {
+    const policy = this.#policyOf(request);
+    const { queued } = await this.#options.store.enqueue(this.#newStart(request, policy));
+    return queued;
+  }
+
+  #policyOf(request: ChannelStartRequest): QueuePolicy {
     const policy = this.#policies.get(`${request.channel}\u0000${request.behavior}`);
     if (!policy) {
       throw new CapflowError(
@@ -103,8 +122,12 @@ export class StartQueue {
         `starts of ${request.channel}/${request.behavior} are not queued; add a queue policy for them or start them directly`,
       );
     }
+    return policy;
+  }
+
+  #newStart(request: ChannelStartRequest, policy: QueuePolicy) {
     const now = this.#options.clock.now();
-    const { queued } = await this.#options.store.enqueue({
+    return {
       id: randomUUID(),
       channel: request.channel,
       behavior: request.behavior,
@@ -113,8 +136,67 @@ export class StartQueue {
       enqueuedAt: now,
       expiresAt: now + parseDuration(policy.ttl),
       upstreamClient: request.upstreamClient ?? null,
-    });
-    return queued;
+    };
+  }
+
+  /** Whether starts of this channel and behavior go through the queue (it has a policy). */
+  queues(channel: string, behavior: string): boolean {
+    return this.#policies.has(`${channel}\u0000${behavior}`);
+  }
+
+  /**
+   * A start as the intake API takes it: with `definitions`, an unknown behavior or input its
+   * schema refuses is refused at once (`DEFINITION_NOT_FOUND`, `INSTANCE_INPUT_INVALID`); then it
+   * is queued unless its business key was queued or started before. A repeat gets what the first
+   * start became (the same queued start in its current state, or the instance), never a second
+   * queue entry; a repeat with other input is refused (`INSTANCE_INPUT_MISMATCH`), as a direct
+   * start's is.
+   */
+  async submit(request: ChannelStartRequest): Promise<QueueSubmission> {
+    const policy = this.#policyOf(request);
+    const definitions = this.#options.definitions;
+    if (definitions) {
+      const loaded = await definitions.getBehavior(request.channel, request.behavior);
+      if (!loaded) {
+        throw new CapflowError(
+          "DEFINITION_NOT_FOUND",
+          `no active behavior ${request.channel}/${request.behavior}; push its definition or fix the queue policy`,
+          { context: { channel: request.channel, behavior: request.behavior } },
+        );
+      }
+      checkStartInput(loaded.definition, request.input);
+    }
+    const first = await this.#options.store.enqueueOnce(this.#newStart(request, policy));
+    const inputDigest = digestOf(request.input);
+    const mismatch = (what: string) =>
+      new CapflowError(
+        "INSTANCE_INPUT_MISMATCH",
+        `${request.channel}/${request.behavior} was already started for business key ${request.businessKey} with different input; use a new business key or look up the existing ${what}`,
+        { context: { channel: request.channel, behavior: request.behavior } },
+      );
+    switch (first.outcome) {
+      case "queued":
+        return { queued: first.queued, created: true };
+      case "queued-before":
+        if (digestOf(first.queued.input) !== inputDigest) {
+          throw mismatch(`queued start ${first.queued.id}`);
+        }
+        return { queued: first.queued, created: false };
+      case "started-before":
+        if (first.instance.inputDigest !== inputDigest) {
+          throw mismatch(`instance ${first.instance.id}`);
+        }
+        return { instanceId: first.instance.id };
+    }
+  }
+
+  /** The newest queued start of a business key, whatever became of it. */
+  findQueued(key: {
+    channel: string;
+    behavior: string;
+    businessKey: string;
+  }): Promise<QueuedStart | undefined> {
+    return this.#options.store.findQueued(key);
   }
 
   /** One admission round (unless another node runs one): expiries first, then each policy's starts. */
@@ -157,12 +239,20 @@ export class StartQueue {
       const key = `${policy.channel}\u0000${policy.behavior}`;
       const bucket = this.#buckets.get(key) ?? { tokens: policy.ratePerSecond, at: now };
       bucket.tokens = Math.min(
-        Math.max(1, policy.ratePerSecond),
+        Math.max(1, policy.ratePerSecond), // at most one second's worth, and at least one start
         bucket.tokens + ((now - bucket.at) / 1000) * policy.ratePerSecond,
       );
       bucket.at = now;
       this.#buckets.set(key, bucket);
       let allowed = Math.floor(bucket.tokens);
+      // The bucket paces this node; the admissions every node made over the bucket's span cap
+      // it, so nodes taking turns at admitting never add up to more than the rate.
+      const capacity = Math.max(1, policy.ratePerSecond);
+      const spanMs = (capacity / policy.ratePerSecond) * 1000;
+      if (allowed > 0) {
+        const admitted = await store.admittedSince(policy.channel, policy.behavior, now - spanMs);
+        allowed = Math.min(allowed, Math.floor(capacity) - admitted);
+      }
       if (policy.concurrency !== undefined) {
         const running = await store.unsettledCount(policy.channel, policy.behavior);
         allowed = Math.min(allowed, Math.max(0, policy.concurrency - running));
