@@ -24,9 +24,10 @@ export interface ProcessQueue {
 /**
  * Runs the start queue of `--queues <file>` in this process: every node that has the file takes
  * part, one at a time (`knexExclusiveRunner`, an advisory lock on PostgreSQL), so starts are
- * admitted at each policy's rate whatever the number of nodes. With `notifications`, an expiry or
- * give-up writes its `start.expired` or `start.gave-up` notification in the same statement; with
- * `alerts`, it raises `queued-starts-expired`.
+ * admitted at each policy's rate whatever the number of nodes. An expiry or give-up writes its
+ * `start.expired` or `start.gave-up` notification in the same statement, whichever node admits:
+ * the dispatcher of any process with `--notify-url` delivers it. With `alerts`, it also raises
+ * `queued-starts-expired`.
  */
 export function startProcessQueue(
   db: CapflowDatabase,
@@ -34,7 +35,6 @@ export function startProcessQueue(
   deps: {
     engine: Engine;
     definitions: DefinitionSource;
-    notifications: boolean;
     alerts?: ProcessAlerts;
     onEvent?: (event: QueueEvent) => void;
     onError: (error: unknown) => void;
@@ -47,7 +47,7 @@ export function startProcessQueue(
     clock: systemClock,
     policies,
     exclusive: knexExclusiveRunner(db),
-    notifications: deps.notifications,
+    notifications: true,
     ...(deps.alerts ? { alerts: deps.alerts } : {}),
     ...(deps.onEvent ? { onEvent: deps.onEvent } : {}),
   });

@@ -229,7 +229,6 @@ async function runServe(options: ServeOptions, context: CliContext) {
         : startProcessQueue(db, queuesFile, {
             engine,
             definitions: db.definitions,
-            notifications: notify !== undefined,
             ...(alerts ? { alerts } : {}),
             onEvent: (event) => {
               if (event.type === "start.admitted") return;

@@ -312,7 +312,6 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
         : startProcessQueue(db, queuesFile, {
             engine,
             definitions: db.definitions,
-            notifications: notify !== undefined,
             ...(alerts ? { alerts } : {}),
             onEvent: (event) => {
               if (event.type === "start.admitted") return;
