@@ -48,12 +48,12 @@ import {
   notificationsFromOptions,
 } from "../notify-options.ts";
 import { positiveInteger } from "../positive-integer.ts";
+import { checkQueuedBehaviors, loadQueuesFile, queuesOptionHelp } from "../queues-file.ts";
 import {
   addKeepRawMessagesOptions,
   type KeepRawMessagesOptions,
   rawMessageEngineOptions,
 } from "../raw-message-keys-option.ts";
-import { checkQueuedBehaviors, loadQueuesFile, queuesOptionHelp } from "../queues-file.ts";
 import { loadAlertsConfig } from "../reconcile-alerts-option.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { type ProcessQueue, startProcessQueue } from "../start-queue-option.ts";
