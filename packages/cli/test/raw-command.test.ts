@@ -23,7 +23,8 @@ const k2 = randomBytes(32).toString("base64");
 /**
  * The raw message keys through the CLI: `push`, `worker` and `serve` refuse to keep messages
  * without them; `worker --keep-raw-messages` seals what it sends and receives with the key from
- * the environment; `capflow raw show` opens it again, only with the right keys.
+ * the environment; `capflow raw show` opens it again, only with the right keys; `capflow raw
+ * reseal` moves it to the current key after a rotation.
  */
 describe("raw messages with capflow worker and capflow raw (PGlite)", () => {
   let dir: string;
@@ -217,5 +218,24 @@ describe("raw messages with capflow worker and capflow raw (PGlite)", () => {
       expect(refused.stdout).toContain(code);
       expect(refused.stdout).not.toContain(mobile);
     }
+
+    // Resealed with k2, k1 can be retired.
+    process.env[variable] = `k2=${k2},k1=${k1}`;
+    const resealed = await runCapflow("raw", "reseal", "--pglite", db);
+    expect(resealed.stderr).toBe("");
+    expect(resealed.exitCode).toBe(0);
+    expect(resealed.stdout).toBe("sealed with key k2: 1 step log message, 1 notification\n");
+    expect(resealed.stdout).not.toContain(k2);
+    process.env[variable] = `k2=${k2}`;
+    const again = await runCapflow("raw", "reseal", "--pglite", db, "--json");
+    expect(JSON.parse(again.stdout)).toEqual({
+      keyId: "k2",
+      stepLogs: 0,
+      inbox: 0,
+      unreadable: [],
+    });
+    const retired = await runCapflow("raw", "show", id, "--pglite", db);
+    expect(retired.exitCode).toBe(0);
+    expect(retired.stdout).toContain(mobile);
   }, 120_000);
 });

@@ -59,6 +59,11 @@ export {
 } from "./sync-processors.ts";
 export { defaultSchema } from "./sql-names.ts";
 export { keptNotifications } from "./kept-notifications.ts";
+export {
+  type ResealOptions,
+  type ResealReport,
+  resealRawMessages,
+} from "./reseal-raw-messages.ts";
 export { KnexStuckStore } from "./knex-stuck-store.ts";
 export { knexExclusiveRunner } from "./exclusive-runner.ts";
 export { KnexAlertCountStore } from "./knex-alert-count-store.ts";

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import {
   type ChannelDefinition,
   Engine,
@@ -11,7 +11,7 @@ import {
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loanBehavior, testChannel } from "../../core/test/support/loan-definitions.ts";
 import { ScriptedTransport } from "../../core/test/support/scripted-transport.ts";
-import { type CapflowDatabase, KnexInstanceStore } from "../src/index.ts";
+import { type CapflowDatabase, KnexInstanceStore, resealRawMessages } from "../src/index.ts";
 import { qualifiedNames } from "../src/sql-names.ts";
 import {
   databaseUrl,
@@ -38,7 +38,8 @@ const channel: ChannelDefinition = {
 /**
  * Messages kept as sent and received reach the database only encrypted: the `raw` columns of
  * step logs and the inbox hold a sealed value naming its key, never the personal data in them;
- * after a key rotation, new rows use the new key and older rows still open.
+ * after a key rotation, new rows use the new key and older rows still open, until a reseal moves
+ * them (and any kept in clear by an earlier version) to the new key.
  */
 function rawAtRestSuite(
   open: () => Promise<CapflowDatabase>,
@@ -130,6 +131,58 @@ function rawAtRestSuite(
     expect(() => retired.open(kept!.raw!, "step-log")).toThrow(
       expect.objectContaining({ code: "RAW_MESSAGE_KEY_UNKNOWN" }),
     );
+
+    // A notification an earlier version kept in clear, and one altered in the database.
+    const clear = { body: JSON.stringify({ loanNo: "L-OLD", mobile }) };
+    await db.instances.insertInbox({
+      id: randomUUID(),
+      channel: "lanbank",
+      callback: "loan.result",
+      dedupeKey: "N-old",
+      businessKey: "L-OLD",
+      payload: {},
+      raw: clear as never,
+      receivedAt: clock.now(),
+    });
+    const altered = randomUUID();
+    await db.instances.insertInbox({
+      id: altered,
+      channel: "lanbank",
+      callback: "loan.result",
+      dedupeKey: "N-altered",
+      businessKey: "L-ALTERED",
+      payload: {},
+      raw: {
+        ...new RawMessageKeyring({ current: "k1", keys: { k1 } }).seal({ body: "x" }, "inbox"),
+        tag: Buffer.alloc(16).toString("base64"),
+      },
+      receivedAt: clock.now(),
+    });
+    const reseal = {
+      currentKeyId: rotated.currentKeyId,
+      reseal: rotated.reseal.bind(rotated),
+      batchSize: 1,
+    };
+    const report = await resealRawMessages(db, reseal);
+    expect(report).toEqual({
+      stepLogs: 1,
+      inbox: 2,
+      unreadable: [
+        expect.objectContaining({ kind: "inbox", id: altered, code: "RAW_MESSAGE_DECRYPT_FAILED" }),
+      ],
+    });
+    const resealedRows = await stored(
+      `SELECT raw::text AS raw, raw->>'keyId' AS key_id FROM ${t.inbox} ORDER BY received_at, dedupe_key`,
+    );
+    // N-1 moved to k2, N-2 was under it, N-altered left as it was, N-old sealed.
+    expect(resealedRows.map((row) => row.key_id)).toEqual(["k2", "k2", "k1", "k2"]);
+    for (const row of resealedRows) expect(row.raw).not.toContain(mobile);
+    // Now k1 can go: everything readable opens with k2 alone.
+    const [resealed] = (await after.history(id)).filter((entry) => entry.raw !== undefined);
+    expect(retired.open(resealed!.raw!, "step-log").request).toContain(idCard);
+    const old = await db.instances.pendingInbox({ channel: "lanbank", businessKey: "L-OLD" });
+    expect(retired.open(old[0]!.raw!, "inbox")).toEqual(clear);
+    expect(await resealRawMessages(db, reseal)).toMatchObject({ stepLogs: 0, inbox: 0 });
   });
 }
 

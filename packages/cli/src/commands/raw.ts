@@ -8,9 +8,11 @@ import {
   type RawNotification,
   type StepLogEntry,
 } from "@capflow/core";
-import { type CapflowDatabase, keptNotifications } from "@capflow/store-knex";
+import { type CapflowDatabase, keptNotifications, resealRawMessages } from "@capflow/store-knex";
 import type { CliContext } from "../cli-context.ts";
 import type { CapflowCommand } from "../command.ts";
+import { plural } from "../plural.ts";
+import { positiveInteger } from "../positive-integer.ts";
 import {
   addRawMessageKeysOption,
   type RawMessageKeysOptions,
@@ -31,6 +33,7 @@ type Opened<T> = { message: T } | { error: { code: string; message: string } };
  * `capflow raw show`: the messages an instance exchanged, as sent and received, decrypted with
  * the operator's raw message keys, for re-verifying a signature or settling a dispute offline.
  * The operator API and the console never show them: reading them takes the database and the key.
+ * `capflow raw reseal` seals every kept message with the current key (after a rotation).
  */
 export const rawCommand: CapflowCommand = {
   name: "raw",
@@ -38,7 +41,7 @@ export const rawCommand: CapflowCommand = {
     const raw = program
       .command("raw")
       .description(
-        "messages kept as sent and received (encrypted at rest), decrypted for offline re-verification: show",
+        "messages kept as sent and received (encrypted at rest): show them decrypted for offline re-verification, reseal them with the current key",
       );
 
     addRawMessageKeysOption(
@@ -52,17 +55,62 @@ export const rawCommand: CapflowCommand = {
           .option("--json", "as JSON"),
       ),
     ).action(async (id: string, options: ShowOptions) => {
-      // The key first: without it nothing is read.
-      const keys = await rawMessageKeysFromOptions(options, context.cwd);
-      if (keys === undefined)
-        throw new CapflowError(
-          "RAW_MESSAGE_KEY_MISSING",
-          `raw messages are stored encrypted: set ${rawMessageKeysVariable} or give --raw-message-keys env:NAME|file:PATH with the keys capflow serve and capflow worker use`,
-        );
+      const keys = await requiredKeys(options, context);
       await withDatabase(options, context, (db) => showRaw(db, keys, id, options, context));
+    });
+
+    addRawMessageKeysOption(
+      addDatabaseOptions(
+        raw
+          .command("reseal")
+          .description(
+            "seal every kept message with the current raw message key: after a rotation, before retiring the old key, and for messages an earlier capflow kept in clear",
+          )
+          .option("--batch-size <n>", "rows read and written per round trip", "500")
+          .option("--json", "print the outcome as JSON"),
+      ),
+    ).action(async (options: ResealCommandOptions) => {
+      const batchSize = positiveInteger(options.batchSize, "--batch-size");
+      const keys = await requiredKeys(options, context);
+      await withDatabase(options, context, async (db) => {
+        const report = await resealRawMessages(db, {
+          currentKeyId: keys.currentKeyId,
+          reseal: (stored, kind) => keys.reseal(stored, kind),
+          batchSize,
+        });
+        if (report.unreadable.length > 0) context.setExitCode(1);
+        if (options.json === true) {
+          context.out(`${JSON.stringify({ keyId: keys.currentKeyId, ...report })}\n`);
+          return;
+        }
+        context.out(
+          `sealed with key ${keys.currentKeyId}: ${plural(report.stepLogs, "step log message")}, ${plural(report.inbox, "notification")}\n`,
+        );
+        for (const row of report.unreadable)
+          context.out(`left as it is: ${row.kind} ${row.id}: ${row.code}: ${row.message}\n`);
+      });
     });
   },
 };
+
+interface ResealCommandOptions extends DatabaseOptions, RawMessageKeysOptions {
+  batchSize: string;
+  json?: boolean;
+}
+
+/** The keys, or a refusal saying where to put them: without them nothing is read. */
+async function requiredKeys(
+  options: RawMessageKeysOptions,
+  context: CliContext,
+): Promise<RawMessageKeyring> {
+  const keys = await rawMessageKeysFromOptions(options, context.cwd);
+  if (keys === undefined)
+    throw new CapflowError(
+      "RAW_MESSAGE_KEY_MISSING",
+      `raw messages are stored encrypted: set ${rawMessageKeysVariable} or give --raw-message-keys env:NAME|file:PATH with the keys capflow serve and capflow worker use`,
+    );
+  return keys;
+}
 
 async function showRaw(
   db: CapflowDatabase,

@@ -180,6 +180,24 @@ export class RawMessageKeyring {
     }
   }
 
+  /**
+   * A stored message sealed with the current key: opened with the key it names and sealed again,
+   * or, kept in clear by an earlier version, sealed as it is. For `capflow raw reseal`, after a
+   * rotation (so the old key can be retired) and for messages kept before they were encrypted.
+   */
+  reseal(stored: unknown, kind: RawMessageKind): SealedRawMessage {
+    if (isSealedRawMessage(stored))
+      return this.seal(
+        kind === "step-log" ? this.open(stored, "step-log") : this.open(stored, "inbox"),
+        kind,
+      );
+    if (isClearRawMessage(stored, kind)) return this.seal(stored, kind);
+    throw new CapflowError(
+      "RAW_MESSAGE_DECRYPT_FAILED",
+      "the stored raw message is neither sealed nor a message kept in clear; it was altered",
+    );
+  }
+
   toString(): string {
     return `RawMessageKeyring(${this.keyIds.join(", ")})`;
   }
@@ -203,6 +221,24 @@ export function isSealedRawMessage(value: unknown): value is SealedRawMessage {
     typeof v.iv === "string" &&
     typeof v.tag === "string" &&
     typeof v.data === "string"
+  );
+}
+
+/** A message an earlier version kept in clear: only the fields it wrote, all text. */
+function isClearRawMessage(
+  value: unknown,
+  kind: RawMessageKind,
+): value is RawExchangeMessages | RawNotification {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const fields = Object.entries(value);
+  const allowed =
+    kind === "step-log"
+      ? ["request", "response", "requestBytes", "responseBytes"]
+      : ["body", "bytes"];
+  return (
+    fields.length > 0 &&
+    fields.every(([name, text]) => allowed.includes(name) && typeof text === "string") &&
+    (kind === "step-log" || typeof (value as { body?: unknown }).body === "string")
   );
 }
 

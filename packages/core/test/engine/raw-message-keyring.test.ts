@@ -85,6 +85,33 @@ describe("raw messages at rest", () => {
     );
   });
 
+  test("reseal moves a message to the current key, and seals one an earlier version kept in clear", () => {
+    const k1 = randomBytes(32);
+    const k2 = randomBytes(32);
+    const old = keyring("k1", { k1 }).seal(message, "step-log");
+    const rotated = keyring("k2", { k1, k2 });
+    const moved = rotated.reseal(old, "step-log");
+    expect(moved.keyId).toBe("k2");
+    expect(keyring("k2", { k2 }).open(moved, "step-log")).toEqual(message);
+    const clearNotification = { body: `<mobile>${idCard}</mobile>`, bytes: "PG1vYmlsZT4=" };
+    const sealed = rotated.reseal(clearNotification, "inbox");
+    expect(JSON.stringify(sealed)).not.toContain(idCard);
+    expect(rotated.open(sealed, "inbox")).toEqual(clearNotification);
+    expect(rotated.open(rotated.reseal(message, "step-log"), "step-log")).toEqual(message);
+    for (const [stored, kind] of [
+      [{ ...old, data: Buffer.from("altered").toString("base64") }, "step-log"],
+      [{ body: 42 }, "inbox"],
+      [{ request: "x", extra: "y" }, "step-log"],
+      [{ bytes: "AAAA" }, "inbox"],
+      ["text", "inbox"],
+      [{}, "step-log"],
+    ] as const) {
+      expect(() => rotated.reseal(stored, kind)).toThrow(
+        expect.objectContaining({ code: "RAW_MESSAGE_DECRYPT_FAILED" }),
+      );
+    }
+  });
+
   test("keys that do not hold are refused with KEY_INVALID, and the key material is never printed", () => {
     const material = randomBytes(32).toString("base64");
     const short = randomBytes(16).toString("base64");
