@@ -1,8 +1,14 @@
 import { randomUUID } from "node:crypto";
 import type { Transition } from "@capflow/core";
 import { routedLogEntry } from "@capflow/core/internal";
-import { instanceValues, type Param, parameters, stepLogSelect } from "./instance-insert.ts";
-import { jsonParam, nullableJsonParam, refusalsParam, timeParam } from "./rows.ts";
+import {
+  instanceValues,
+  type Param,
+  parameters,
+  stepLogColumns,
+  stepLogSelect,
+} from "./instance-insert.ts";
+import { jsonParam, nullableJsonParam, refusalsParam, storedRefusals, timeParam } from "./rows.ts";
 import type { QualifiedNames } from "./sql-names.ts";
 
 /** The comment that names a commit statement on the server: `pg_stat_activity.query` shows it. */
@@ -97,31 +103,124 @@ export function groupable(transition: Transition): boolean {
 }
 
 /**
- * Several instances' groupable transitions as one statement (one round trip, one transaction,
- * one WAL flush): per transition, the same compare-and-set update and step log insert as
- * `commitStatement`, each in its own pair of CTEs. Each instance's update matches or not on its
- * own version; the rows returned are the instances that committed. The instances must be
- * distinct (a statement cannot update one row twice).
+ * Several instances' groupable transitions as one set-based statement (one round trip, one
+ * transaction, one WAL flush): the batch goes as one JSON array, and one `UPDATE … FROM` applies
+ * each element to its instance with that element's own compare-and-set (`id` and `version`), then
+ * one `INSERT … SELECT` writes the step logs of the rows it updated. An instance whose version
+ * moved is simply not updated and gets no step log; the rows returned are the instances that
+ * committed. The instances must be distinct (a statement cannot update one row twice).
+ *
+ * Its text does not depend on the batch (only the tag's id does), so PostgreSQL parses and plans
+ * one small statement whatever the batch size, where one pair of CTEs per instance cost more to
+ * plan than to run. Each element says which columns it changes: an absent key leaves the column
+ * as it is (the same columns, the same waiting rule and the same refusal summaries as
+ * `commitStatement`; an element without `log`, a refusal's commit, writes no entry).
  */
 export function groupCommitStatement(
   t: QualifiedNames,
   items: readonly { transition: Transition; logId: string }[],
   statementId: string,
 ): { sql: string; bindings: unknown[] } {
-  const { bindings, param } = parameters();
-  const ctes: string[] = [];
-  const selects: string[] = [];
-  for (const [i, { transition, logId }] of items.entries()) {
-    const { sets, where } = instanceUpdate(t, transition, param);
-    ctes.push(`updated_${i} AS (
-      UPDATE ${t.instances} SET ${sets} WHERE ${where} RETURNING *
-    )${historyInserts(t, transition, logId, `updated_${i}`, `_${i}`, param)}`);
-    selects.push(`SELECT u.* FROM updated_${i} u`);
-  }
-  // One tag for the statement: recovery after a lost connection finds it in pg_stat_activity
-  // (whose text is cut at track_activity_query_size, so the tag goes first).
-  const sql = `${commitTag(statementId)} WITH ${ctes.join(", ")} ${selects.join(" UNION ALL ")}`;
-  return { sql, bindings };
+  const batch = items.map(({ transition, logId }) => groupedTransition(transition, logId));
+  // Absent key: keep the column. JSON null: SQL NULL (for the nullable columns).
+  const time = (key: string) => `(c.v->>'${key}')::timestamptz`;
+  const changed = (key: string) => `c.v->'${key}' IS NOT NULL`;
+  const nullable = (key: string, column: string) =>
+    `CASE WHEN ${changed(key)} THEN NULLIF(c.v->'${key}', 'null'::jsonb) ELSE i.${column} END`;
+  const nextRun = `CASE WHEN ${changed("nextRunAt")} THEN ${time("nextRunAt")} ELSE i.next_run_at END`;
+  const awaited = `CASE WHEN ${changed("waitingFor")} THEN c.v->>'waitingFor' ELSE i.waiting_for END`;
+  const now = time("now");
+  const sql = `${commitTag(statementId)} WITH c AS (
+    SELECT e.value AS v FROM jsonb_array_elements(?::jsonb) AS e
+  ), updated AS (
+    UPDATE ${t.instances} i SET
+      behavior_version = COALESCE((c.v->>'behaviorVersion')::int, i.behavior_version),
+      step = COALESCE(c.v->>'step', i.step),
+      status = COALESCE(c.v->>'status', i.status),
+      context = COALESCE(c.v->'context', i.context),
+      snapshot = COALESCE(c.v->'snapshot', i.snapshot),
+      attempt = COALESCE((c.v->>'attempt')::int, i.attempt),
+      in_flight = ${nullable("inFlight", "in_flight")},
+      last_error = ${nullable("lastError", "last_error")},
+      waiting_for = ${awaited},
+      refusals = CASE WHEN ${changed("refusals")} THEN c.v->'refusals' ELSE i.refusals END,
+      lease_owner = CASE WHEN (c.v->>'keepLease')::boolean THEN i.lease_owner END,
+      lease_until = CASE WHEN NOT (c.v->>'keepLease')::boolean THEN NULL
+        WHEN ${changed("leaseUntil")} THEN ${time("leaseUntil")} ELSE i.lease_until END,
+      next_run_at = CASE WHEN COALESCE(c.v->>'status', i.status) <> 'waiting' THEN ${nextRun}
+        WHEN ${t.hasCallbackOfAccount}(i.channel, i.business_key, ${awaited}, i.account, '{}'::text[])
+          THEN LEAST(COALESCE(${nextRun}, ${now}), ${now})
+        ELSE ${nextRun} END,
+      version = i.version + 1,
+      updated_at = CASE WHEN (c.v->>'keepUpdatedAt')::boolean THEN i.updated_at ELSE ${now} END
+    FROM c
+    WHERE i.id = c.v->>'id' AND i.version = (c.v->>'expectedVersion')::int
+    RETURNING i.*
+  ), refusals_logged AS (${refusalsSummaryInsert(t, "updated")}), logged AS (
+    INSERT INTO ${t.stepLogs} (${stepLogColumns})
+    SELECT (l.v->>'id')::uuid, u.id, u.version, l.v->>'step', (l.v->>'attempt')::int,
+      l.v->>'event', l.v->>'fromStep', l.v->>'toStep', l.v->>'fromStatus', l.v->>'toStatus',
+      l.v->>'outcome', NULLIF(l.v->'request', 'null'::jsonb), NULLIF(l.v->'response', 'null'::jsonb),
+      NULLIF(l.v->'raw', 'null'::jsonb), NULLIF(l.v->'error', 'null'::jsonb),
+      NULLIF(l.v->'actor', 'null'::jsonb), (l.v->>'startedAt')::timestamptz,
+      (l.v->>'durationMs')::float8, CASE WHEN l.v->'interface' IS NOT NULL THEN u.channel END,
+      l.v->>'interface'
+    FROM updated u
+      JOIN (SELECT c.v->>'id' AS id, c.v->'log' AS v FROM c WHERE c.v->'log' IS NOT NULL) l
+      ON l.id = u.id
+  )
+  SELECT u.* FROM updated u`;
+  return { sql, bindings: [JSON.stringify(batch)] };
+}
+
+/** One element of a group commit's batch: the keys present are the columns it changes. */
+function groupedTransition(transition: Transition, logId: string): Record<string, unknown> {
+  const { changes, log } = transition;
+  const iso = (ms: number | null | undefined) =>
+    ms === undefined ? undefined : ms === null ? null : new Date(ms).toISOString();
+  return {
+    id: transition.instanceId,
+    expectedVersion: transition.expectedVersion,
+    now: iso(transition.now),
+    keepLease: transition.keepLease === true,
+    leaseUntil: transition.keepLease ? iso(transition.leaseUntil) : undefined,
+    keepUpdatedAt: transition.keepUpdatedAt === true,
+    behaviorVersion: changes.behaviorVersion,
+    step: changes.step,
+    status: changes.status,
+    // `?? null`: a JSON value that serialises to nothing is stored as JSON null, as by jsonParam.
+    context: changes.context === undefined ? undefined : (changes.context ?? null),
+    snapshot: changes.snapshot === undefined ? undefined : (changes.snapshot ?? null),
+    attempt: changes.attempt,
+    inFlight: changes.inFlight === undefined ? undefined : (changes.inFlight ?? null),
+    lastError: changes.lastError === undefined ? undefined : (changes.lastError ?? null),
+    waitingFor: changes.waitingFor,
+    nextRunAt: iso(changes.nextRunAt),
+    refusals:
+      changes.refusals === undefined
+        ? undefined
+        : storedRefusals(changes.refusals, transition.expectedVersion + 1),
+    // A refusal's commit writes no entry of its own.
+    log: log && {
+      id: logId,
+      step: log.step,
+      attempt: log.attempt,
+      event: log.event,
+      fromStep: log.fromStep,
+      toStep: log.toStep,
+      fromStatus: log.fromStatus,
+      toStatus: log.toStatus,
+      outcome: log.outcome,
+      request: log.request,
+      response: log.response,
+      raw: log.raw,
+      error: log.error,
+      actor: log.actor,
+      startedAt: iso(log.startedAt),
+      durationMs: log.durationMs,
+      interface: log.interface,
+    },
+  };
 }
 
 /**
@@ -143,16 +242,7 @@ function historyInserts(
 ): string {
   let sql = "";
   if (transition.changes.refusals === undefined) {
-    sql += `, refusals_logged${suffix} AS (
-      INSERT INTO ${t.stepLogs} (id, instance_id, version, step, attempt, event, outcome, refusals,
-        started_at, duration_ms)
-      SELECT md5(u.id || '/' || r.version || '/refusals')::uuid, u.id, r.version, r.step, r.attempt,
-        'wait', 'notAdmitted:' || r.reason, jsonb_build_object('count', r.count, 'reasons', r.reasons),
-        r."firstAt", extract(epoch FROM r."lastAt" - r."firstAt") * 1000
-      FROM ${updated} u CROSS JOIN LATERAL jsonb_to_record(u.refusals) AS r(step text, attempt int,
-        reason text, count int, reasons jsonb, "firstAt" timestamptz, "lastAt" timestamptz, version int)
-      WHERE r.version = u.version - 1
-    )`;
+    sql += `, refusals_logged${suffix} AS (${refusalsSummaryInsert(t, updated)})`;
   }
   if (transition.log !== undefined) {
     const entry = stepLogSelect(logId, transition.log, "u", param);
@@ -161,6 +251,24 @@ function historyInserts(
     )`;
   }
   return sql;
+}
+
+/**
+ * Writes the refusals each row of `updated` held as their summary entry, for the rows whose run
+ * is the one their update started from (`version` one below the row's): a refusal's own commit
+ * stores its run at the new version, so it writes none.
+ */
+function refusalsSummaryInsert(t: QualifiedNames, updated: string): string {
+  return `
+    INSERT INTO ${t.stepLogs} (id, instance_id, version, step, attempt, event, outcome, refusals,
+      started_at, duration_ms)
+    SELECT md5(u.id || '/' || r.version || '/refusals')::uuid, u.id, r.version, r.step, r.attempt,
+      'wait', 'notAdmitted:' || r.reason, jsonb_build_object('count', r.count, 'reasons', r.reasons),
+      r."firstAt", extract(epoch FROM r."lastAt" - r."firstAt") * 1000
+    FROM ${updated} u CROSS JOIN LATERAL jsonb_to_record(u.refusals) AS r(step text, attempt int,
+      reason text, count int, reasons jsonb, "firstAt" timestamptz, "lastAt" timestamptz, version int)
+    WHERE r.version = u.version - 1
+  `;
 }
 
 /** The SET list and WHERE clause of a transition's compare-and-set update. */

@@ -51,6 +51,11 @@ export function instanceValues(
   return { columns, values };
 }
 
+/** The columns every step log insert writes, in this order. */
+export const stepLogColumns = `id, instance_id, version, step, attempt, event, from_step, to_step,
+  from_status, to_status, outcome, request, response, raw, error, actor, started_at, duration_ms,
+  channel, interface`;
+
 /** The step log columns and a SELECT list writing `log` for the instance row aliased `row`. */
 export function stepLogSelect(
   logId: string,
@@ -58,9 +63,7 @@ export function stepLogSelect(
   row: string,
   param: Param,
 ): { columns: string; select: string } {
-  const columns = `id, instance_id, version, step, attempt, event, from_step, to_step, from_status,
-    to_status, outcome, request, response, raw, error, actor, started_at, duration_ms, channel,
-    interface`;
+  const columns = stepLogColumns;
   const select = [
     param(logId, "::uuid"),
     `${row}.id`,

@@ -94,7 +94,7 @@ export function instanceFromRow(row: Row): InstanceRecord {
  * the run is written to the history (that would cost the commit a read of the old row): a run is
  * the instance's only while the row is still at that version.
  */
-interface StoredRefusals extends Omit<RefusalRun, "firstAt" | "lastAt"> {
+export interface StoredRefusals extends Omit<RefusalRun, "firstAt" | "lastAt"> {
   firstAt: string;
   lastAt: string;
   version: number;
@@ -102,13 +102,17 @@ interface StoredRefusals extends Omit<RefusalRun, "firstAt" | "lastAt"> {
 
 /** The `refusals` parameter of a refusal's commit, which produces `version`. */
 export function refusalsParam(run: RefusalRun, version: number): string {
-  const stored: StoredRefusals = {
+  return JSON.stringify(storedRefusals(run, version));
+}
+
+/** The `refusals` column's value for a refusal's commit, which produces `version`. */
+export function storedRefusals(run: RefusalRun, version: number): StoredRefusals {
+  return {
     ...run,
     firstAt: new Date(run.firstAt).toISOString(),
     lastAt: new Date(run.lastAt).toISOString(),
     version,
   };
-  return JSON.stringify(stored);
 }
 
 function refusalsFromRow(row: Row): RefusalRun | null {

@@ -3,6 +3,7 @@ import {
   type InstanceRecord,
   isCapflowError,
   type NewInstance,
+  type NewStepLogEntry,
   type Transition,
 } from "@capflow/core";
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
@@ -148,8 +149,8 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "group commit on PostgreSQL" : skipM
     );
     // Each round: the first alone, then a refusal and two moves in one statement.
     expect(statements).toHaveLength(4);
-    expect(statements[1]).toContain("refusals = ");
-    expect(statements[1]).toContain("logged_2 AS");
+    // The second statement is the group (the batch as one JSON array).
+    expect(statements[1]).toContain("jsonb_array_elements");
     expect(records.map((record) => record.refusals?.count ?? null)).toEqual([2, 2, null, null]);
     // Instance 0 moves on alone, 1 together with a move of 2: both end their run.
     statements = [];
@@ -213,5 +214,147 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "group commit on PostgreSQL" : skipM
     );
     expect(outcomes.filter((outcome) => outcome.status === "fulfilled")).toHaveLength(1);
     expect(await store.history(instance!.id)).toHaveLength(1);
+  });
+
+  test("a grouped commit writes the same row and history as a commit alone", async () => {
+    const alone = new KnexInstanceStore(db.knex, { schema: db.schema, groupCommit: false });
+    // Each transition exercises other columns: set and cleared, kept, and the waiting rule.
+    const variants = (instance: InstanceRecord): Transition[] => {
+      const base = move(instance, "apply");
+      const entry: NewStepLogEntry = {
+        step: instance.step,
+        attempt: 1,
+        event: "transition",
+        startedAt: t0,
+        durationMs: 1,
+      };
+      return [
+        // Goes alone (nothing in flight yet); the others arrive meanwhile and go together.
+        base,
+        {
+          ...base,
+          changes: {
+            attempt: 2,
+            inFlight: { step: "apply", attempt: 2, serial: "S-1", startedAt: t0 },
+          },
+          keepLease: true,
+          leaseUntil: t0 + 90_000,
+          keepUpdatedAt: true,
+          log: { ...entry, event: "intent", outcome: "sending" },
+        },
+        {
+          ...base,
+          changes: { step: "query", inFlight: null, lastError: { code: "X", message: "m" } },
+          log: { ...entry, event: "transition", fromStep: "apply", toStep: "query" },
+        },
+        {
+          ...base,
+          changes: { status: "waiting", waitingFor: "notify", nextRunAt: t0 + 60_000 },
+          log: { ...entry, event: "transition", toStatus: "waiting" },
+        },
+        {
+          ...base,
+          changes: { status: "waiting", waitingFor: "other", nextRunAt: t0 + 60_000 },
+          log: { ...entry, event: "transition", toStatus: "waiting" },
+        },
+        {
+          ...base,
+          changes: {
+            status: "succeeded",
+            behaviorVersion: 2,
+            snapshot: { value: "done" },
+            context: { n: 1, list: [1, "2", null] },
+            nextRunAt: null,
+            lastError: null,
+          },
+          log: {
+            ...entry,
+            event: "transition",
+            fromStep: "apply",
+            toStep: "done",
+            fromStatus: "active",
+            toStatus: "succeeded",
+            outcome: "succeeded",
+            request: { body: { amount: "1000.00" } },
+            response: { status: "SUCCESS" },
+            raw: { alg: "A256GCM", keyId: "k1", iv: "aXY=", tag: "dGFn", data: "cmF3" },
+            error: { code: "E", message: "kept" },
+            actor: { who: "ops", why: "test" },
+            interface: "apply",
+            durationMs: 12.5,
+          },
+        },
+        // Holds a run of refusals (committed before): its summary goes in before this entry.
+        base,
+        // A refusal: no entry, the run on the row.
+        {
+          instanceId: instance.id,
+          expectedVersion: instance.version,
+          now: t0 + 30,
+          changes: { nextRunAt: t0 + 1_000, refusals: refusalRun(t0 + 30) },
+        },
+      ];
+    };
+    const refusalRun = (at: number) => ({
+      step: "apply",
+      attempt: 0,
+      reason: "bulkhead",
+      count: 3,
+      reasons: { bulkhead: 2, rate: 1 },
+      firstAt: t0 + 10,
+      lastAt: at,
+    });
+    const writeAll = async (via: KnexInstanceStore) => {
+      const instances = await created(8);
+      const refused = instances[6]!;
+      await via.commitTransition({
+        instanceId: refused.id,
+        expectedVersion: refused.version,
+        now: t0 + 20,
+        changes: { nextRunAt: t0, refusals: refusalRun(t0 + 20) },
+      });
+      for (const instance of instances) {
+        // A callback the instance will wait for, already in the inbox: due at once.
+        await store.insertInbox({
+          id: randomUUID(),
+          channel: instance.channel,
+          callback: "notify",
+          dedupeKey: randomUUID(),
+          businessKey: instance.businessKey,
+          payload: {},
+          receivedAt: t0,
+        });
+      }
+      await via.claimDue({ owner: "w1", now: t0, leaseMs: 30_000, limit: 100 });
+      const claimed = await Promise.all(instances.map((i) => via.getInstance(i.id)));
+      statements = [];
+      const results = await Promise.all(
+        claimed.map((instance, i) => via.commitTransition(variants(instance!)[i]!)),
+      );
+      const rows = await Promise.all(results.map((r) => via.getInstance(r.id)));
+      const logs = await Promise.all(results.map((r) => via.history(r.id)));
+      const strip = ({ id: _, businessKey: __, ...rest }: InstanceRecord) => rest;
+      return {
+        statements: statements.length,
+        rows: rows.map((row) => strip(row!)),
+        logs: logs.map((entries) => entries.map(({ id: _, instanceId: __, ...rest }) => rest)),
+        results: results.map(strip),
+      };
+    };
+    const one = await writeAll(alone);
+    await truncateRuntimeTables(db);
+    const grouped = await writeAll(store);
+    // Alone: one statement each; grouped: the first alone, the other seven together.
+    expect(one.statements).toBe(8);
+    expect(grouped.statements).toBe(2);
+    expect(grouped.rows).toEqual(one.rows);
+    expect(grouped.results).toEqual(one.results);
+    expect(grouped.logs).toEqual(one.logs);
+    // The waiting rule held in both: a callback already stored makes the instance due now.
+    expect(grouped.rows[3]?.nextRunAt).toBe(t0 + 1);
+    expect(grouped.rows[4]?.nextRunAt).toBe(t0 + 60_000);
+    expect(grouped.logs[6]?.map((entry) => entry.event)).toEqual(["wait", "transition"]);
+    expect(grouped.rows[7]?.refusals?.count).toBe(3);
+    expect(grouped.logs[7]).toEqual([]);
   });
 });
