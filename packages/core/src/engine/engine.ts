@@ -230,6 +230,14 @@ export class Engine {
   }
 
   /**
+   * Gives back an instance `claimDue` returned without running it (its lease ends now, so any
+   * worker may claim it). Does nothing if the lease is no longer this engine's.
+   */
+  async releaseClaim(claimed: InstanceRecord): Promise<void> {
+    await this.#due.core.store.releaseLease(claimed.id, this.#due.core.workerId);
+  }
+
+  /**
    * Takes an inbound callback: verifies and opens it, stores it in the inbox (deduplicated),
    * wakes the instance waiting for it, and returns the acknowledgement the partner expects —
    * every time it arrives, duplicates included. On a channel with accounts, `account` names the

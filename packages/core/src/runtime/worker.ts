@@ -15,6 +15,14 @@ export interface WorkerOptions {
   slots?: number;
   /** Instances claimed by one claim query at most. Default 16. */
   batchSize?: number;
+  /**
+   * Instances claimed ahead of free slots, waiting in the worker for a slot (a local queue): a
+   * slot that frees starts the next one at once instead of waiting for a claim's round trip, and
+   * claims stay large when steps are short. A waiting instance is leased like a running one; one
+   * that waited half its lease is given back instead of run, and a stop gives all of them back.
+   * Default `batchSize`; 0 claims only for free slots.
+   */
+  prefetch?: number;
   /** With `batchSize`, sets the default number of slots (`concurrency × batchSize`). Default 2. */
   concurrency?: number;
   /**
@@ -87,6 +95,15 @@ export class Worker {
   #idle = new AbortController();
   /** A wake-up arrived while the loop was claiming: its next idle wait is skipped. */
   #woken = false;
+  /** Claimed instances waiting for a slot, oldest claim first. */
+  #queue: { record: InstanceRecord; claimedAt: number }[] = [];
+  /** Ends the claim loop's wait for a free slot. */
+  #onSlotFree: () => void = () => {};
+  /**
+   * Set when an instance's lock was held elsewhere: its claim went back to the queue, and
+   * claiming again at once would take it again.
+   */
+  #lockMissed = false;
 
   constructor(engine: Engine, options: WorkerOptions = {}) {
     this.#engine = engine;
@@ -94,6 +111,7 @@ export class Worker {
     this.#options = {
       slots: options.slots ?? (options.concurrency ?? 2) * batchSize,
       batchSize,
+      prefetch: options.prefetch ?? batchSize,
       idleMs: options.idleMs ?? 200,
       clock: options.clock ?? systemClock,
       inboxSweepMs: options.inboxSweepMs ?? 60_000,
@@ -153,23 +171,21 @@ export class Worker {
   }
 
   async #claimLoop(signal: AbortSignal): Promise<void> {
-    const { slots, batchSize, channels, onError } = this.#options;
+    const { slots, batchSize, prefetch, channels, onError, clock } = this.#options;
     const running = this.#running;
-    // Set when an instance's lock was held elsewhere: its claim went back to the queue, and
-    // claiming again at once would take it again.
-    let lockMissed = false;
+    const queue = this.#queue;
     while (!signal.aborted) {
-      const free = slots - running.size;
-      if (free <= 0) {
-        await Promise.race(running);
+      // Free slots plus room in the local queue: claimed while the running steps go on.
+      const wanted = Math.min(batchSize, slots + prefetch - running.size - queue.length);
+      if (wanted <= 0) {
+        await this.#slotFree(signal);
         continue;
       }
-      if (lockMissed) {
-        lockMissed = false;
+      if (this.#lockMissed) {
+        this.#lockMissed = false;
         await this.#waitIdle(signal);
         continue;
       }
-      const wanted = Math.min(free, batchSize);
       this.#woken = false;
       let claimed: InstanceRecord[];
       try {
@@ -179,21 +195,66 @@ export class Worker {
         await this.#waitIdle(signal);
         continue;
       }
-      for (const record of claimed) {
-        const run: Promise<void> = this.#engine
-          .runClaimed(record, signal)
-          .then(
-            (ran) => {
-              if (!ran) lockMissed = true;
-            },
-            (error: unknown) => report(onError, error),
-          )
-          .finally(() => running.delete(run));
-        running.add(run);
-      }
+      const claimedAt = clock.now();
+      for (const record of claimed) queue.push({ record, claimedAt });
+      this.#startQueued(signal);
       if (claimed.length < wanted) await this.#waitIdle(signal);
     }
     await Promise.all(running);
+    // Claimed but never started: back to the queue at once, not after their lease.
+    await Promise.all(queue.splice(0).map(({ record }) => this.#giveBack(record)));
+  }
+
+  /** Starts queued instances in the free slots; one that waited half its lease goes back. */
+  #startQueued(signal: AbortSignal): void {
+    const { slots, clock } = this.#options;
+    const running = this.#running;
+    const queue = this.#queue;
+    while (!signal.aborted && running.size < slots) {
+      const next = queue.shift();
+      if (next === undefined) return;
+      const { record, claimedAt } = next;
+      const leaseUntil = record.leaseUntil ?? Number.POSITIVE_INFINITY;
+      if (clock.now() >= claimedAt + (leaseUntil - claimedAt) / 2) {
+        // Its lease may run out mid-step and let another worker take it: give it back instead.
+        void this.#giveBack(record);
+        continue;
+      }
+      const run: Promise<void> = this.#engine
+        .runClaimed(record, signal)
+        .then(
+          (ran) => {
+            if (!ran) this.#lockMissed = true;
+          },
+          (error: unknown) => report(this.#options.onError, error),
+        )
+        .finally(() => {
+          running.delete(run);
+          this.#startQueued(signal);
+          this.#onSlotFree();
+        });
+      running.add(run);
+    }
+  }
+
+  async #giveBack(record: InstanceRecord): Promise<void> {
+    await this.#engine
+      .releaseClaim(record)
+      .catch((error: unknown) => report(this.#options.onError, error));
+  }
+
+  /** Resolves when a running instance ends (its slot frees) or the worker stops. */
+  async #slotFree(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        signal.removeEventListener("abort", done);
+        this.#onSlotFree = () => {};
+        resolve();
+      };
+      this.#onSlotFree = done;
+      signal.addEventListener("abort", done, { once: true });
+    });
   }
 
   /** Waits `idleMs`, or less when woken or stopped. */
