@@ -2,6 +2,9 @@ import {
   type Attributes,
   type Context,
   context,
+  createContextKey,
+  INVALID_SPAN_CONTEXT,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   type Span,
   SpanStatusCode,
@@ -17,6 +20,26 @@ import type { InstanceRecord } from "../ports/instance-store.ts";
  * instance (the W3C `traceparent` kept with the instance).
  */
 const tracer = trace.getTracer("@capflow/core");
+
+/** What `trace` delegates to while no SDK registered a tracer provider. */
+const noTracerProvider = new ProxyTracerProvider().getDelegate();
+/** A context only a registered context manager carries into a callback. */
+const probe = ROOT_CONTEXT.setValue(createContextKey("capflow.tracing.probe"), true);
+/** Handed to work that runs without a span: every call on it does nothing. */
+const noSpan = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/**
+ * Whether a span could be seen by anyone: a tracer provider is registered, or a context manager
+ * that would carry the step's trace into the code it runs. A host without OpenTelemetry has
+ * neither; its spans would all be no-ops, so they are skipped (each one's contexts and closures
+ * cost a few microseconds, six times per call step).
+ */
+function tracingInUse(): boolean {
+  const provider = trace.getTracerProvider();
+  if (!(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== noTracerProvider)
+    return true;
+  return context.with(probe, () => context.active() === probe);
+}
 
 const traceparentPattern = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
@@ -50,9 +73,16 @@ export function inSpan<T>(
   name: string,
   attributes: Attributes,
   work: (span: Span) => Promise<T>,
-  parent: Context = context.active(),
+  parent?: Context,
 ): Promise<T> {
-  return tracer.startActiveSpan(name, { attributes }, parent, async (span) => {
+  if (!tracingInUse()) {
+    try {
+      return work(noSpan);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+  return tracer.startActiveSpan(name, { attributes }, parent ?? context.active(), async (span) => {
     try {
       return await work(span);
     } catch (error) {
@@ -70,6 +100,7 @@ export function inStepSpan<T>(
   record: InstanceRecord,
   work: (span: Span) => Promise<T>,
 ): Promise<T> {
+  if (!tracingInUse()) return inSpan("capflow.step", {}, work);
   return inSpan(
     "capflow.step",
     {
