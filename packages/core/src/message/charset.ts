@@ -19,6 +19,8 @@ export function isKnownCharset(charset: string): boolean {
 
 /** The charset's canonical name, lower case: `UTF8` and `utf-8` are one, `GB2312` is `gb2312`. */
 export function normaliseCharset(charset: string): string {
+  // The usual case, on every message: already the canonical name.
+  if (charset === defaultCharset) return charset;
   const name = charset
     .trim()
     .toLowerCase()
@@ -87,7 +89,7 @@ export function decodeBytes(
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   if (name === "utf-8") {
     try {
-      return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(buffer);
+      return strictUtf8.decode(buffer);
     } catch {
       throw invalidBytes(name, context);
     }
@@ -110,6 +112,12 @@ export function decodeBytes(
   return text;
 }
 
+/**
+ * One decoder for every UTF-8 message: a decode without `stream` starts afresh, a failed one
+ * included, and constructing a decoder costs more than decoding a typical answer.
+ */
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
 const doubleByte = new Set(["gbk", "gb18030", "gb2312", "big5"]);
 
 function isAscii(bytes: Buffer): boolean {
@@ -119,7 +127,7 @@ function isAscii(bytes: Buffer): boolean {
 
 function isUtf8(bytes: Buffer): boolean {
   try {
-    new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    strictUtf8.decode(bytes);
     return true;
   } catch {
     return false;
