@@ -274,12 +274,13 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "/metrics and event logs" : skipMess
   });
 
   test("refusals in a row count one each, and the history keeps one entry for them", async () => {
-    // One call at a time to this funder per worker: a second is refused while the first is held.
+    // One call at a time at this funder: a second is refused while the first is held.
     const busy: ChannelDefinition = {
       ...acmeChannel(partnerUrl),
       code: "busy",
-      bulkhead: 1,
-      interfaces: { "pay.apply": { method: "POST", path: "/hold", idempotent: true } },
+      interfaces: {
+        "pay.apply": { method: "POST", path: "/hold", idempotent: true, concurrency: 1 },
+      },
     };
     await pushDefinitions(db, {
       channels: [busy],
@@ -293,7 +294,7 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "/metrics and event logs" : skipMess
       clock,
       onEvent: metrics.observeEngine,
     });
-    const labels = { channel: "busy", interface: "pay.apply", reason: "bulkhead" };
+    const labels = { channel: "busy", interface: "pay.apply", reason: "concurrency" };
     expect(sample(await scrape(), "capflow_limiter_waits_total", labels)).toBeUndefined();
     held = new Promise((resolve) => (release = resolve));
     const start = (orderNo: string) =>
@@ -327,8 +328,8 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "/metrics and event logs" : skipMess
     const history = await worker.history(refused);
     expect(history[0]).toMatchObject({
       event: "wait",
-      outcome: "notAdmitted:bulkhead",
-      refusals: { count: 5, reasons: { bulkhead: 5 } },
+      outcome: "notAdmitted:concurrency",
+      refusals: { count: 5, reasons: { concurrency: 5 } },
       durationMs: 8_000,
     });
     expect(history.at(-1)).toMatchObject({ event: "call", toStep: "paid" });

@@ -392,6 +392,10 @@ export class KnexInstanceStore
       channels = "AND channel = ANY (?::text[])";
       bindings.push(request.channels);
     }
+    if (request.skipChannels !== undefined && request.skipChannels.length > 0) {
+      channels += " AND channel <> ALL (?::text[])";
+      bindings.push(request.skipChannels);
+    }
     bindings.push(request.limit);
     // One statement: pick due rows in next_run_at order, skipping rows another claimer holds
     // locked right now, and lease them. A row leased and committed by another worker since this

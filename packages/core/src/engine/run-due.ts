@@ -50,12 +50,16 @@ export async function claimDue(
   options: Omit<RunDueOptions, "signal"> = {},
 ): Promise<InstanceRecord[]> {
   const { core } = deps;
+  // Claiming an instance of a channel whose bulkhead is full here would only commit a refusal
+  // (a rewrite of its row and of each of its index entries): leave it to a worker with room.
+  const full = core.flow.fullChannels();
   return core.store.claimDue({
     owner: core.workerId,
     now: core.clock.now(),
     leaseMs: core.leaseMs,
     limit: options.limit ?? 16,
     ...(options.channels ? { channels: options.channels } : {}),
+    ...(full.length > 0 ? { skipChannels: full } : {}),
   });
 }
 

@@ -230,6 +230,7 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
       if (record.nextRunAt === null || record.nextRunAt > request.now) continue;
       if (record.leaseUntil !== null && record.leaseUntil > request.now) continue;
       if (request.channels !== undefined && !request.channels.includes(record.channel)) continue;
+      if (request.skipChannels?.includes(record.channel)) continue;
       due.push(record);
     }
     due.sort((a, b) => (a.nextRunAt ?? 0) - (b.nextRunAt ?? 0));

@@ -298,6 +298,11 @@ export interface ClaimRequest {
   limit: number;
   /** Only these channels (a worker dedicated to some funders). */
   channels?: string[];
+  /**
+   * Not these channels: the worker's bulkhead for them is full, so their calls would only be
+   * refused. Their instances stay due for other workers, or for this one once a call returns.
+   */
+  skipChannels?: string[];
 }
 
 export interface Transition {

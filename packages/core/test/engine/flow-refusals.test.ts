@@ -6,8 +6,14 @@ import { engineHarness } from "../support/harness.ts";
 import { testChannel } from "../support/loan-definitions.ts";
 import type { ScriptedAnswer } from "../support/scripted-transport.ts";
 
-/** One call at a time to the funder in this worker: a second is refused while the first hangs. */
-const oneAtATime: ChannelDefinition = { ...testChannel, bulkhead: 1 };
+/** One loan application at a time at the funder: a second is refused while the first hangs. */
+const oneAtATime: ChannelDefinition = {
+  ...testChannel,
+  interfaces: {
+    ...testChannel.interfaces,
+    "loan.apply": { ...testChannel.interfaces["loan.apply"]!, concurrency: 1 },
+  },
+};
 
 const refusalsOf = (events: EngineEvent[], instanceId: string) =>
   events.filter(
@@ -44,7 +50,7 @@ describe("engine: flow-control refusals", () => {
         status: "active",
         attempt: 0,
         version: second.version + n,
-        refusals: { step: "apply", reason: "bulkhead", count: n, reasons: { bulkhead: n } },
+        refusals: { step: "apply", reason: "concurrency", count: n, reasons: { concurrency: n } },
       });
       expect(held?.refusals?.firstAt).toBe(refusedAt[0]);
       expect(held?.refusals?.lastAt).toBe(refusedAt[n - 1]);
@@ -55,7 +61,7 @@ describe("engine: flow-control refusals", () => {
     }
     expect(h.transport.count("/loan/apply")).toBe(1);
     expect(refusalsOf(h.events, second.id)).toHaveLength(4);
-    expect(refusalsOf(h.events, second.id)[0]).toMatchObject({ refusal: "bulkhead" });
+    expect(refusalsOf(h.events, second.id)[0]).toMatchObject({ refusal: "concurrency" });
 
     answer({ body: { status: "ACCEPTED", applyNo: "A-1" } });
     await running;
@@ -75,8 +81,8 @@ describe("engine: flow-control refusals", () => {
     expect(history[0]).toMatchObject({
       step: "apply",
       attempt: 0,
-      outcome: "notAdmitted:bulkhead",
-      refusals: { count: 4, reasons: { bulkhead: 4 } },
+      outcome: "notAdmitted:concurrency",
+      refusals: { count: 4, reasons: { concurrency: 4 } },
       version: second.version + 4,
       startedAt: refusedAt[0],
       durationMs: refusedAt[3]! - refusedAt[0]!,
@@ -122,5 +128,37 @@ describe("engine: flow-control refusals", () => {
       ["operator", undefined],
     ]);
     expect((await h.engine.getInstance(second.id))?.refusals).toBeNull();
+  });
+
+  test("a worker whose bulkhead for a channel is full claims none of its instances until a call returns", async () => {
+    const h = engineHarness({ channel: { ...testChannel, bulkhead: 1 } });
+    let answer!: (value: ScriptedAnswer) => void;
+    h.transport.script(
+      "/loan/apply",
+      { hang: new Promise<ScriptedAnswer>((resolve) => (answer = resolve)) },
+      { body: { status: "ACCEPTED", applyNo: "A-2" } },
+    );
+    await h.startLoan("L-1");
+    const running = h.engine.runDue();
+    while (h.transport.count("/loan/apply") === 0) await new Promise((r) => setImmediate(r));
+    const second = await h.startLoan("L-2");
+
+    // Due, but its call could only be refused here: not claimed, nothing written.
+    expect(await h.engine.runDue()).toBe(0);
+    expect(await h.engine.getInstance(second.id)).toMatchObject({
+      version: second.version,
+      leaseOwner: null,
+      refusals: null,
+    });
+    // Another worker, with room, takes it.
+    const other = h.makeEngine({ workerId: "w2" });
+    expect(await other.claimDue()).toMatchObject([{ id: second.id, leaseOwner: "w2" }]);
+    await h.store.releaseLease(second.id, "w2");
+
+    answer({ body: { status: "ACCEPTED", applyNo: "A-1" } });
+    await running;
+    expect(await h.engine.runDue()).toBe(1);
+    expect(await h.engine.getInstance(second.id)).toMatchObject({ step: "wait", refusals: null });
+    expect(refusalsOf(h.events, second.id)).toEqual([]);
   });
 });

@@ -360,6 +360,23 @@ export function describeInstanceStoreContract(
       expect(claimed.map((i) => i.id)).toEqual([early.instance.id, late.instance.id]);
     });
 
+    test("claimDue leaves out the channels a worker skips, for others or for later", async () => {
+      const lanbank = await store.createInstance(newInstance({ nextRunAt: t0 - 10 }));
+      const meadow = await store.createInstance(
+        newInstance({ nextRunAt: t0 - 30, channel: "meadow" }),
+      );
+      const claim = (owner: string, skipChannels?: string[]) =>
+        store.claimDue({
+          owner,
+          now: t0,
+          leaseMs: 1000,
+          limit: 5,
+          ...(skipChannels ? { skipChannels } : {}),
+        });
+      expect((await claim("w1", ["meadow"])).map((i) => i.id)).toEqual([lanbank.instance.id]);
+      expect((await claim("w2", [])).map((i) => i.id)).toEqual([meadow.instance.id]);
+    });
+
     test("concurrent claimers never get the same instance", async () => {
       for (let i = 0; i < 40; i++) await store.createInstance(newInstance({ nextRunAt: t0 - i }));
       const batches = await Promise.all(

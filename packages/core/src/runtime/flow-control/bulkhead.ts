@@ -6,9 +6,12 @@
  */
 export class Bulkhead {
   readonly #inFlight = new Map<string, number>();
+  /** Each channel's capacity as last asked for (definitions may change it). */
+  readonly #capacity = new Map<string, number>();
 
   /** Takes a slot for `channel` if fewer than `capacity` are taken; returns whether it did. */
   tryEnter(channel: string, capacity: number): boolean {
+    this.#capacity.set(channel, capacity);
     const taken = this.#inFlight.get(channel) ?? 0;
     if (taken >= capacity) return false;
     this.#inFlight.set(channel, taken + 1);
@@ -25,5 +28,14 @@ export class Bulkhead {
   /** Calls in flight to `channel` now. */
   inFlight(channel: string): number {
     return this.#inFlight.get(channel) ?? 0;
+  }
+
+  /** Channels with every slot taken now: a call to one of them would be refused. */
+  full(): string[] {
+    const full: string[] = [];
+    for (const [channel, taken] of this.#inFlight) {
+      if (taken >= (this.#capacity.get(channel) ?? Number.POSITIVE_INFINITY)) full.push(channel);
+    }
+    return full;
   }
 }

@@ -255,6 +255,14 @@ export class FlowControl {
   }
 
   /**
+   * Channels whose bulkhead in this worker is full right now: any call to them would be refused,
+   * so this worker claims none of their instances until a call returns (`claimDue`).
+   */
+  fullChannels(): string[] {
+    return this.#bulkhead.full();
+  }
+
+  /**
    * Whether the interface's concurrency or rate limit refused a call in this worker and the wait
    * it named has not passed: routing then prefers another channel.
    */
