@@ -1,5 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { type InstanceRecord, isCapflowError, type NewInstance } from "@capflow/core";
+import {
+  type InstanceRecord,
+  isCapflowError,
+  type NewInstance,
+  type Transition,
+} from "@capflow/core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { CapflowDatabase } from "../src/index.ts";
 import { databaseUrl, openTestPostgres, skipMessage } from "./support/databases.ts";
@@ -41,6 +46,27 @@ function transition(instance: InstanceRecord, step: string) {
   };
 }
 
+/** A flow-control refusal's commit: the reschedule with its run, and no history entry. */
+function refusal(instance: InstanceRecord, at: number): Transition {
+  return {
+    instanceId: instance.id,
+    expectedVersion: instance.version,
+    now: at,
+    changes: {
+      nextRunAt: at + 1_000,
+      refusals: {
+        step: "apply",
+        attempt: 0,
+        reason: "circuit-open",
+        count: 1,
+        reasons: { "circuit-open": 1 },
+        firstAt: at,
+        lastAt: at,
+      },
+    },
+  };
+}
+
 /** Waits until `check` holds (vitest's `expect.poll`), naming what it waited for if it never does. */
 async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
   await expect.poll(check, { message: `waiting for ${what}`, interval: 10 }).toBe(true);
@@ -75,6 +101,32 @@ describe.skipIf(!databaseUrl)(
       const committed = await committing;
       expect(committed).toMatchObject({ id: instance.id, version: 2, step: "query" });
       expect(await direct.instances.history(instance.id)).toHaveLength(1);
+    });
+
+    test("a refusal committed but its reply lost: recognised by the run it left on the row", async () => {
+      const { instance } = await proxied.instances.createInstance(newInstance());
+      proxy.mode = "dropResponses";
+      const committing = proxied.instances.commitTransition(refusal(instance, t0 + 5));
+      await eventually(async () => (await versionOf(instance.id)) === 2, "the commit to land");
+      proxy.cutAll();
+      proxy.mode = "pass";
+      const committed = await committing;
+      expect(committed).toMatchObject({ version: 2, refusals: { count: 1, lastAt: t0 + 5 } });
+      expect(await direct.instances.history(instance.id)).toEqual([]);
+    });
+
+    test("a refusal lost while another worker's refusal took the version: STORE_CONFLICT", async () => {
+      const { instance } = await proxied.instances.createInstance(newInstance());
+      proxy.mode = "dropRequests";
+      const outcome = proxied.instances.commitTransition(refusal(instance, t0 + 5)).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      await direct.instances.commitTransition(refusal(instance, t0 + 7));
+      proxy.cutAll();
+      proxy.mode = "pass";
+      expect(isCapflowError(await outcome, "STORE_CONFLICT")).toBe(true);
+      expect((await direct.instances.getInstance(instance.id))?.refusals?.lastAt).toBe(t0 + 7);
     });
 
     test("never reached the server: a retryable error, and the retry succeeds", async () => {
