@@ -359,4 +359,53 @@ describe("capflow worker and capflow instances (PGlite)", () => {
       await store.close();
     }
   }, 60_000);
+
+  test("instances show prints a run of flow-control refusals as the one entry it becomes", async () => {
+    const [id] = await startInstances(db, [
+      { behavior: "slow", businessKey: "R1", input: { mobile: "13800138000" } },
+    ]);
+    const store = await openPgliteStore({ dataDir: db });
+    const firstAt = Date.UTC(2026, 11, 7, 2, 0, 0);
+    try {
+      // Two refusals, as the engine commits them: a reschedule each, counted, no history entry.
+      let record = (await store.instances.getInstance(id!))!;
+      for (const [count, at] of [
+        [1, firstAt],
+        [2, firstAt + 3_000],
+      ] as const) {
+        record = await store.instances.commitTransition({
+          instanceId: record.id,
+          expectedVersion: record.version,
+          now: at,
+          changes: {
+            nextRunAt: at + 60_000,
+            refusals: {
+              step: record.step,
+              attempt: record.attempt,
+              reason: "rate",
+              count,
+              reasons: { rate: count },
+              firstAt,
+              lastAt: at,
+            },
+          },
+        });
+      }
+    } finally {
+      await store.close();
+    }
+    const show = await runCapflow("instances", "show", id!, "--pglite", db);
+    expect(show.exitCode).toBe(0);
+    expect(show.stdout).toMatch(
+      /2026-12-07T02:00:00\.000Z +\w+ +wait +notAdmitted:rate .+ refused 2 times until 2026-12-07T02:00:03\.000Z \(rate 2\)/,
+    );
+    const json = JSON.parse(
+      (await runCapflow("instances", "show", id!, "--pglite", db, "--json")).stdout,
+    );
+    expect(json.history.at(-1)).toMatchObject({
+      event: "wait",
+      refusals: { count: 2, reasons: { rate: 2 } },
+      durationMs: 3_000,
+    });
+  }, 60_000);
 });
