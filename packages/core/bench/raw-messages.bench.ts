@@ -55,7 +55,12 @@ const answer = new TextEncoder().encode(
 );
 const partner: Transport = {
   async send() {
-    return { status: 200, headers: { "content-type": "application/json" }, body: answer };
+    return {
+      status: 200,
+      headers: { "content-type": "application/json" },
+      body: answer,
+      durationMs: 0,
+    };
   },
   async close() {},
 };
