@@ -293,6 +293,10 @@ describe.skipIf(!databaseUrl)(
         const expired = received.filter((n) => n.body.type === "start.expired");
         return settled.length === 3 && expired.length === 1 && alerts.length === 1;
       });
+      // The node that expired it says so: the worker in a line, serve in its log.
+      expect(`${worker.output.text}\n${serve.output.text}`).toMatch(
+        /queued start shop\/slow S-2 expired unstarted|"behavior":"slow".*"msg":"queued start expired unstarted"/,
+      );
       // The expiry raised the alert once, whichever node expired it.
       expect(alerts).toEqual([
         { type: "alert.firing", rule: "queued-starts-expired", subject: "shop/slow" },
