@@ -1,8 +1,10 @@
 import { resolve } from "node:path";
 import {
   CapflowError,
+  type ChannelDefinition,
   createDefaultSecretResolver,
   type DefinitionSet,
+  type DefinitionSource,
   RawMessageKeyring,
 } from "@capflow/core";
 import type { Command } from "commander";
@@ -78,15 +80,40 @@ export async function checkRawMessageKeysFor(
   options: RawMessageKeysOptions,
   cwd: string,
 ): Promise<void> {
-  const keeping = definitions.channels.flatMap((channel) =>
-    Object.entries(channel.callbacks ?? {})
-      .filter(([, callback]) => callback.keepRawBody === true)
-      .map(([name]) => `${channel.code} callback "${name}"`),
-  );
+  const keeping = callbacksKeepingRawBodies(definitions.channels);
   if (keeping.length === 0) return;
   if ((await rawMessageKeysFromOptions(options, cwd)) === undefined)
     throw new CapflowError(
       "RAW_MESSAGE_KEY_MISSING",
-      `${keeping.join(", ")} keep${keeping.length === 1 ? "s" : ""} notifications as received (keepRawBody), stored encrypted: set ${rawMessageKeysVariable} or give --raw-message-keys env:NAME|file:PATH (as capflow serve will have them), or push with --no-check-secrets where only the servers hold the keys`,
+      `${describeKeeping(keeping)}: set ${rawMessageKeysVariable} or give --raw-message-keys env:NAME|file:PATH (as capflow serve will have them), or push with --no-check-secrets where only the servers hold the keys`,
     );
+}
+
+/**
+ * When `capflow serve` starts without keys: the stored channels must not keep notifications as
+ * received, or the server would refuse each of them; it refuses to start instead.
+ */
+export async function checkStoredChannelsNeedNoKeys(definitions: DefinitionSource): Promise<void> {
+  const codes = [...new Set((await definitions.listBehaviors()).map((ref) => ref.channel))];
+  const channels = await Promise.all(codes.map((code) => definitions.getChannel(code)));
+  const keeping = callbacksKeepingRawBodies(
+    channels.flatMap((loaded) => (loaded === undefined ? [] : [loaded.definition])),
+  );
+  if (keeping.length > 0)
+    throw new CapflowError(
+      "RAW_MESSAGE_KEY_MISSING",
+      `${describeKeeping(keeping)}: set ${rawMessageKeysVariable} or give --raw-message-keys env:NAME|file:PATH`,
+    );
+}
+
+function callbacksKeepingRawBodies(channels: readonly ChannelDefinition[]): string[] {
+  return channels.flatMap((channel) =>
+    Object.entries(channel.callbacks ?? {})
+      .filter(([, callback]) => callback.keepRawBody === true)
+      .map(([name]) => `${channel.code} callback "${name}"`),
+  );
+}
+
+function describeKeeping(keeping: readonly string[]): string {
+  return `${keeping.join(", ")} keep${keeping.length === 1 ? "s" : ""} notifications as received (keepRawBody), stored encrypted`;
 }

@@ -146,13 +146,18 @@ describe("raw messages with capflow worker and capflow raw (PGlite)", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  test("worker and serve refuse --keep-raw-messages without keys, before opening anything", async () => {
+  test("worker and serve refuse to keep messages without keys", async () => {
     for (const command of ["worker", "serve"]) {
       const run = await runCapflow(command, "--keep-raw-messages", "--pglite", join(dir, "never"));
       expect(run.exitCode).toBe(1);
       expect(run.stderr).toContain("--keep-raw-messages stores messages as sent, encrypted");
       expect(run.stderr).toContain(variable);
     }
+    // Stored channels keeping notifications: serve refuses to start without keys.
+    const serve = await runCapflow("serve", "--pglite", db, "--port", "0");
+    expect(serve.exitCode).toBe(1);
+    expect(serve.stderr).toContain(`pay callback "pay.result" keeps notifications as received`);
+    expect(serve.stdout).not.toContain("capflow serve on");
     process.env[variable] = "k1=not a key";
     const malformed = await runCapflow("worker", "--keep-raw-messages", "--pglite", join(dir, "x"));
     expect(malformed.exitCode).toBe(1);

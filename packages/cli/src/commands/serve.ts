@@ -51,6 +51,7 @@ import { positiveInteger } from "../positive-integer.ts";
 import { checkQueuedBehaviors, loadQueuesFile, queuesOptionHelp } from "../queues-file.ts";
 import {
   addKeepRawMessagesOptions,
+  checkStoredChannelsNeedNoKeys,
   type KeepRawMessagesOptions,
   rawMessageEngineOptions,
 } from "../raw-message-keys-option.ts";
@@ -164,6 +165,8 @@ async function runServe(options: ServeOptions, context: CliContext) {
   try {
     await db.migrate();
     if (queuesFile) await checkQueuedBehaviors(db.definitions, queuesFile);
+    if (rawMessages.rawMessageKeys === undefined)
+      await checkStoredChannelsNeedNoKeys(db.definitions);
     await syncProcessors(db, processors.list());
     const redisUrl = options.redisUrl ?? process.env.REDIS_URL;
     if (redisUrl) redis = await openRedis({ url: redisUrl });
