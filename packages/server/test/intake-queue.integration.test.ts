@@ -322,6 +322,16 @@ describe.skipIf(!databaseUrl)(
       });
     });
 
+    test("the same start sent at once many times is queued once, and each answer names that queued start", async () => {
+      const before = await counts();
+      const answers = await Promise.all(Array.from({ length: 6 }, () => post(order("C-1"))));
+      expect(answers.map((a) => a.status)).toEqual([202, 202, 202, 202, 202, 202]);
+      expect(new Set(answers.map((a) => a.body.queuedStart.id)).size).toBe(1);
+      expect((await counts()).queued).toBe(before.queued + 1);
+      await queueClock.advance(1_000);
+      expect((await queue.admit()).started).toBe(1);
+    });
+
     test("a queued start that expires is never started, stays expired, and its client hears start.expired through the outbox", async () => {
       const queued = await post(order("X-1"));
       expect(queued.status).toBe(202);
