@@ -1,37 +1,11 @@
-import type {
-  BehaviorDefinition,
-  ChannelDefinition,
-  MaskingRules,
-  StepDefinition,
-} from "../definition/types.ts";
+import type { StepDefinition } from "../definition/types.ts";
 import type { ErrorContext } from "../errors.ts";
-import { maskFields } from "../message/mask.ts";
+import { maskFields, maskingRulesOf } from "../message/mask.ts";
 import type { RenderScope } from "../message/render-session.ts";
 import type { InFlightCall, InstanceRecord } from "../ports/instance-store.ts";
 import type { MachineSnapshot } from "./behavior-machine.ts";
 import type { EngineCore } from "./engine-core.ts";
 import type { BehaviorRuntime, ChannelRuntime } from "./runtime-cache.ts";
-
-const mergedRules = new WeakMap<ChannelDefinition, WeakMap<BehaviorDefinition, MaskingRules>>();
-
-/**
- * The channel's masking rules with the behavior's over them, merged once per pair of loaded
- * definitions (immutable): the same rules object on every step also lets the masker reuse its
- * lower-cased lookup instead of building it for every message.
- */
-function maskingRules(channel: ChannelDefinition, behavior: BehaviorDefinition): MaskingRules {
-  let byBehavior = mergedRules.get(channel);
-  if (byBehavior === undefined) {
-    byBehavior = new WeakMap();
-    mergedRules.set(channel, byBehavior);
-  }
-  let rules = byBehavior.get(behavior);
-  if (rules === undefined) {
-    rules = { fields: { ...(channel.masking?.fields ?? {}), ...(behavior.masking?.fields ?? {}) } };
-    byBehavior.set(behavior, rules);
-  }
-  return rules;
-}
 
 /** Everything one execution of one step works with. Lives for that execution only. */
 export class StepRun {
@@ -84,7 +58,7 @@ export class StepRun {
 
   /** Personal data masked per the channel's and the behavior's rules, for step logs. */
   mask(value: unknown): unknown {
-    return maskFields(value, maskingRules(this.channel.definition, this.behavior.definition));
+    return maskFields(value, maskingRulesOf(this.channel.definition, this.behavior.definition));
   }
 
   /** Data route conditions see besides the answer: `context` and `input`. */

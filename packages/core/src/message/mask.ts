@@ -69,6 +69,30 @@ export function maskFields(value: unknown, rules: MaskingRules | undefined): unk
   return maskDeep(value, byLowerCaseName(rules.fields), 0);
 }
 
+/** What carries masking rules: a channel's or a behavior's definition. */
+type Masked = { masking?: MaskingRules };
+
+const mergedRules = new WeakMap<Masked, WeakMap<Masked, MaskingRules>>();
+
+/**
+ * The rules an instance's data is masked with: the channel's, with the behavior's over them.
+ * Merged once per pair of loaded definitions (immutable), so the same rules object comes back
+ * for every message and the lower-cased lookup built for it is reused.
+ */
+export function maskingRulesOf(channel: Masked, behavior: Masked): MaskingRules {
+  let byBehavior = mergedRules.get(channel);
+  if (byBehavior === undefined) {
+    byBehavior = new WeakMap();
+    mergedRules.set(channel, byBehavior);
+  }
+  let rules = byBehavior.get(behavior);
+  if (rules === undefined) {
+    rules = { fields: { ...(channel.masking?.fields ?? {}), ...(behavior.masking?.fields ?? {}) } };
+    byBehavior.set(behavior, rules);
+  }
+  return rules;
+}
+
 const maxDepth = 64;
 /** JSON text inside a string value is masked too, up to this length. */
 const maxEmbeddedJson = 65_536;

@@ -1,5 +1,5 @@
 import type { RuntimeCache } from "../engine/runtime-cache.ts";
-import { maskFields } from "../message/mask.ts";
+import { maskFields, maskingRulesOf } from "../message/mask.ts";
 import type { InstanceRecord } from "../ports/instance-store.ts";
 
 /**
@@ -16,12 +16,7 @@ export async function resultMasker(
       runtime.channel(record.channel, record.account),
       runtime.behavior(record.channel, record.behavior, record.behaviorVersion),
     ]);
-    const rules = {
-      fields: {
-        ...(channel.definition.masking?.fields ?? {}),
-        ...(behavior.definition.masking?.fields ?? {}),
-      },
-    };
+    const rules = maskingRulesOf(channel.definition, behavior.definition);
     return (value) => maskFields(value, rules);
   } catch {
     return undefined;
