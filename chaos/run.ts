@@ -11,8 +11,8 @@
  *
  * - no business number created twice at a funder;
  * - no instance lost (every start has its instance) or stuck (unsettled at the end);
- * - no backwards move (each instance's history is one unbroken chain of versions, nothing after
- *   it settled);
+ * - no backwards move (each instance's history is one unbroken chain of versions, a summary of
+ *   refusals standing for the versions it counts, nothing after it settled);
  * - capflow's outcome equals the funder's (an instance parked for review only when the funder
  *   never received the order).
  *
@@ -344,6 +344,7 @@ interface LogRow {
   instance_id: string;
   version: number;
   to_status: string | null;
+  refusals: { count: number } | null;
 }
 
 async function checkMoneyRules(
@@ -360,7 +361,11 @@ async function checkMoneyRules(
       `SELECT id, channel, business_key AS "businessKey", status, step, version, attempt,
          extract(epoch FROM next_run_at - now())::int AS "dueInS",
          extract(epoch FROM lease_until - now())::int AS "leaseLeftS",
-         last_error->>'code' AS "lastError"
+         last_error->>'code' AS "lastError",
+         -- Refusals counted since the last history entry: the stored run is the row's while its
+         -- version is the row's (see store-knex's rows.ts).
+         CASE WHEN (refusals->>'version')::int = version THEN (refusals->>'count')::int ELSE 0 END
+           AS "heldRefusals"
        FROM instances`,
     )) as {
       rows: (Pick<InstanceRecord, "id" | "businessKey" | "status" | "step" | "version"> & {
@@ -369,6 +374,7 @@ async function checkMoneyRules(
         dueInS: number | null;
         leaseLeftS: number | null;
         lastError: string | null;
+        heldRefusals: number;
       })[];
     }
   ).rows;
@@ -411,10 +417,11 @@ async function checkMoneyRules(
         violations.push(`${key}: ${instance.status}`);
     }
   }
-  // Every history is one unbroken chain of versions, nothing after it settled.
+  // Every history is one unbroken chain of versions, nothing after it settled. A summary of
+  // refusals stands for as many versions as it counts (each refusal was a commit of its own).
   const logs = (
     (await knex.raw(
-      "SELECT instance_id, version, to_status FROM step_logs ORDER BY instance_id, version",
+      "SELECT instance_id, version, to_status, refusals FROM step_logs ORDER BY instance_id, version",
     )) as { rows: LogRow[] }
   ).rows;
   const settled = new Set(["succeeded", "failed", "manual", "cancelled"]);
@@ -424,9 +431,11 @@ async function checkMoneyRules(
   }
   for (const instance of instances) {
     const history = byInstance.get(instance.id) ?? [];
-    let expected = history[0]?.version ?? 1;
+    let previous: number | undefined;
     let settledAt: number | undefined;
     for (const row of history) {
+      const expected = previous === undefined ? row.version : previous + (row.refusals?.count ?? 1);
+      previous = row.version;
       if (row.version !== expected) {
         violations.push(`${instance.businessKey}: history jumps to version ${row.version}`);
         break;
@@ -438,9 +447,9 @@ async function checkMoneyRules(
         break;
       }
       if (row.to_status && settled.has(row.to_status)) settledAt = row.version;
-      expected++;
     }
-    if (history.length > 0 && history[history.length - 1]!.version !== instance.version) {
+    const last = history[history.length - 1];
+    if (last !== undefined && last.version + instance.heldRefusals !== instance.version) {
       violations.push(`${instance.businessKey}: history ends before the instance's version`);
     }
   }
