@@ -6,11 +6,14 @@ import {
   type Engine,
   ProcessorRegistry,
   registerBuiltinProcessors,
+  StartQueue,
+  systemClock,
   type UpstreamClientDefinition,
 } from "@capflow/core";
 import {
   type CapflowDatabase,
   KnexIntakeStore,
+  KnexStartQueueStore,
   openPgliteStore,
   openPostgresStore,
   pushDefinitions,
@@ -24,8 +27,9 @@ import { orderBehavior, shopChannel } from "../test/support/shop-definitions.ts"
  * Intake requests per second over HTTP on loopback, 16 in flight on keep-alive connections: a
  * signed start (HMAC-SHA256 over the raw body, a new nonce, an Idempotency-Key, the instance
  * created) next to a bare Fastify route answering the same JSON body, and next to `engine.start`
- * called in process (what the intake adds to the start itself). PostgreSQL with DATABASE_URL,
- * in-memory PGlite otherwise.
+ * called in process (what the intake adds to the start itself), and the same signed start of a
+ * behavior with a queue policy (queued, answered 202; no admission runs) next to the direct one.
+ * PostgreSQL with DATABASE_URL, in-memory PGlite otherwise.
  */
 const inFlight = 16;
 const databaseUrl = process.env.DATABASE_URL;
@@ -34,17 +38,19 @@ const secret = "intake-bench-secret-0123456789abcdef";
 const intakeTask = `intake: signed start with Idempotency-Key (${inFlight} in flight)`;
 const bareTask = `bare Fastify: POST answering JSON (${inFlight} in flight)`;
 const startTask = `engine.start in process (${inFlight} in flight)`;
+const queuedTask = `intake: signed start of a queued behavior with Idempotency-Key (${inFlight} in flight)`;
 
 export const comparisons = [
   { measured: intakeTask, baseline: bareTask },
   { measured: intakeTask, baseline: startTask },
+  { measured: queuedTask, baseline: intakeTask },
 ];
 
 export const rounds = 3;
 
 /** Each iteration sends (or starts) `inFlight` at once: requests per second, not iterations. */
 export function report(opsPerSecond: (task: string) => number): string[] {
-  return [intakeTask, bareTask, startTask].map(
+  return [intakeTask, queuedTask, bareTask, startTask].map(
     (task) => `${task}: ${Math.round(opsPerSecond(task) * inFlight)} requests/s`,
   );
 }
@@ -63,8 +69,9 @@ const client: UpstreamClientDefinition = {
     canonical: "rawBody",
   },
   allowedIps: ["127.0.0.1/32", "::1/128"],
-  allow: { behaviors: ["shop/order"] },
+  allow: { behaviors: ["shop/order", "shop/queued-order"] },
 };
+const queuedOrder = { ...orderBehavior, code: "queued-order" };
 
 export default async function intakeBench(): Promise<Bench> {
   process.env.CAPFLOW_INTAKE_BENCH_SECRET = secret;
@@ -75,13 +82,20 @@ export default async function intakeBench(): Promise<Bench> {
   await db.migrate();
   await pushDefinitions(db, {
     channels: [shopChannel],
-    behaviors: [orderBehavior],
+    behaviors: [orderBehavior, queuedOrder],
     clients: [client],
   });
   const engine: Engine = createEngine({
     store: db.instances,
     definitions: db.definitions,
     processors: registerBuiltinProcessors(new ProcessorRegistry()),
+  });
+  const queue = new StartQueue({
+    store: new KnexStartQueueStore(db),
+    engine,
+    definitions: db.definitions,
+    clock: systemClock,
+    policies: [{ channel: "shop", behavior: "queued-order", ratePerSecond: 1, ttl: "1h" }],
   });
   const app = createServer({
     log: false,
@@ -90,6 +104,7 @@ export default async function intakeBench(): Promise<Bench> {
       definitions: db.definitions,
       store: new KnexIntakeStore(db.knex, { schema: db.schema }),
       secrets: createDefaultSecretResolver(),
+      queue,
     },
   });
   const bare: FastifyInstance = Fastify({ logger: false });
@@ -107,7 +122,7 @@ export default async function intakeBench(): Promise<Bench> {
   };
 
   let serial = 0;
-  const startBody = () => {
+  const startBody = (behavior = "order") => {
     serial++;
     const key = `B-${process.pid}-${serial}`;
     return {
@@ -115,7 +130,7 @@ export default async function intakeBench(): Promise<Bench> {
       body: Buffer.from(
         JSON.stringify({
           channel: "shop",
-          behavior: "order",
+          behavior,
           businessKey: key,
           input: { mobile: "13800138000", amount: 100 },
         }),
@@ -123,8 +138,8 @@ export default async function intakeBench(): Promise<Bench> {
     };
   };
 
-  const signedRequest = (port: number) => {
-    const { key, body } = startBody();
+  const signedRequest = (port: number, behavior = "order") => {
+    const { key, body } = startBody(behavior);
     const timestamp = String(Math.floor(Date.now() / 1000));
     const nonce = randomBytes(16).toString("hex");
     const data = signedString({
@@ -149,6 +164,9 @@ export default async function intakeBench(): Promise<Bench> {
   const bench = new Bench({ name: "intake", time: 1500, warmupTime: 300, iterations: 10 });
   bench.add(intakeTask, async () => {
     await Promise.all(slots.map(() => signedRequest(intakePort)));
+  });
+  bench.add(queuedTask, async () => {
+    await Promise.all(slots.map(() => signedRequest(intakePort, "queued-order")));
   });
   bench.add(bareTask, async () => {
     await Promise.all(slots.map(() => post(agent, barePort, startBody().body, {})));
@@ -197,7 +215,7 @@ function post(
       (response) => {
         response.resume();
         response.on("end", () => {
-          if (response.statusCode === 200) resolve();
+          if (response.statusCode === 200 || response.statusCode === 202) resolve();
           else reject(new Error(`answered ${response.statusCode}`));
         });
       },
