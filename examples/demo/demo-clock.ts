@@ -125,13 +125,15 @@ export class ClockView implements Clock {
 
 /**
  * The engine's transport with its timeouts on the demo clock (a slow machine is not a slow
- * funder), counting calls in flight (one of the signs that the system is busy and time must not
- * move). The inner transport keeps a generous real-time limit, for a loopback call that hangs.
+ * funder), keeping the calls in flight (one of the signs that the system is busy and time must
+ * not move). Each request carries its call's id in `x-demo-call`, so that the demo can tell a call
+ * the funder holds on the demo clock from one still on its way to it. The inner transport keeps a
+ * generous real-time limit, for a loopback call that hangs.
  */
 export class DemoTransport implements Transport {
   readonly #inner: Transport;
   readonly #clock: Clock;
-  #inFlight = 0;
+  readonly #calls = new Set<string>();
   #sent = 0;
 
   constructor(inner: Transport, options: { clock: Clock }) {
@@ -140,7 +142,12 @@ export class DemoTransport implements Transport {
   }
 
   get inFlight(): number {
-    return this.#inFlight;
+    return this.#calls.size;
+  }
+
+  /** The ids (`x-demo-call`) of the calls in flight. */
+  get callsInFlight(): ReadonlySet<string> {
+    return this.#calls;
   }
 
   /** Calls begun so far. */
@@ -149,8 +156,8 @@ export class DemoTransport implements Transport {
   }
 
   async send(request: TransportRequest): Promise<TransportResponse> {
-    this.#inFlight++;
-    this.#sent++;
+    const id = String(++this.#sent);
+    this.#calls.add(id);
     const abandon = new AbortController();
     const stopTimer = new AbortController();
     const abort = () => abandon.abort(request.signal?.reason);
@@ -158,6 +165,7 @@ export class DemoTransport implements Transport {
     try {
       const sending = this.#inner.send({
         ...request,
+        headers: { ...request.headers, [demoCallHeader]: id },
         timeoutMs: realLimitMs,
         connectTimeoutMs: realLimitMs,
         signal: abandon.signal,
@@ -177,7 +185,7 @@ export class DemoTransport implements Transport {
     } finally {
       stopTimer.abort();
       request.signal?.removeEventListener("abort", abort);
-      this.#inFlight--;
+      this.#calls.delete(id);
     }
   }
 
@@ -185,6 +193,9 @@ export class DemoTransport implements Transport {
     return this.#inner.close();
   }
 }
+
+/** The header that carries a call's id in the demo (lower case, as a server receives it). */
+export const demoCallHeader = "x-demo-call";
 
 /** Real-time limit of a loopback call in the demo: far beyond any starved scheduling delay. */
 const realLimitMs = 120_000;

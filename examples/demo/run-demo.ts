@@ -29,7 +29,7 @@ import {
 } from "@capflow/store-knex";
 import { createFunderCryptoHandler, type MockFunder, type PartnerKeySet } from "@capflow/testkit";
 import { type CallbackServer, startCallbackServer } from "./callback-server.ts";
-import { DemoClock, DemoTransport } from "./demo-clock.ts";
+import { DemoClock, DemoTransport, demoCallHeader } from "./demo-clock.ts";
 import { FunderBook, type FunderProfile } from "./mock-funders.ts";
 import { createProgressReporter, formatClockSpan } from "./progress.ts";
 import { runProtectionEpilogue } from "./protection-epilogue.ts";
@@ -292,6 +292,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       callbackServer,
       mocks: [...mocks.values()],
       engineEvents: () => engineEvents,
+      stepsRunning: () => worker.busySlots,
     });
     let counts = await statusCounts(db);
     let countedAt = performance.now();
@@ -616,12 +617,18 @@ function anyPending(mocks: Map<string, MockFunder>): boolean {
  * or callback begun or answered), no callback being handled, and every partner call in flight
  * waiting on the demo clock (a funder's latency, a call held until the engine's timeout, an answer
  * held back until its callback went out). Only then may funder time move.
+ *
+ * Every step the worker runs must be such a call, too: on a busy machine a step can spend longer
+ * than two looks between events (rendering, sealing, its intent commit) without being idle, and
+ * moving time under it could outlast its lease while it works, so that its own send is refused as
+ * no longer its to make.
  */
 function createQuietDetector(parts: {
   transport: DemoTransport;
   callbackServer: CallbackServer;
   mocks: readonly MockFunder[];
   engineEvents: () => number;
+  stepsRunning: () => number;
 }) {
   let last = "";
   let sameLooks = 0;
@@ -634,27 +641,34 @@ function createQuietDetector(parts: {
       parts.callbackServer.inFlight,
       ...parts.mocks.flatMap((mock) => [mock.inFlight(), mock.callbackCounts().attempts]),
     ].join(",");
-  const callsWaitingOnTheClock = () =>
-    parts.mocks.reduce(
+  // Only calls still in flight count: a call the transport has just given up on may still look
+  // pending at the funder for a moment, and must not stand in for a new one on its way there.
+  const callsWaitingOnTheClock = () => {
+    const inFlight = parts.transport.callsInFlight;
+    return parts.mocks.reduce(
       (sum, mock) =>
         sum +
         mock
           .requests({ outcome: "pending" })
           .filter(
             (request) =>
-              request.fault === "latency" ||
-              request.fault === "callbackBeforeResponse" ||
-              (request.fault === "timeoutAfterProcessing" && request.processed),
+              inFlight.has(request.headers[demoCallHeader] ?? "") &&
+              (request.fault === "latency" ||
+                request.fault === "callbackBeforeResponse" ||
+                (request.fault === "timeoutAfterProcessing" && request.processed)),
           ).length,
       0,
     );
+  };
   return {
     check(): boolean {
       const now = fingerprint();
       sameLooks = now === last ? sameLooks + 1 : 0;
       last = now;
       if (sameLooks < 2 || parts.callbackServer.inFlight > 0) return false;
-      return parts.transport.inFlight === 0 || parts.transport.inFlight <= callsWaitingOnTheClock();
+      const waiting = callsWaitingOnTheClock();
+      if (parts.stepsRunning() > waiting) return false;
+      return parts.transport.inFlight <= waiting;
     },
     reset() {
       sameLooks = 0;

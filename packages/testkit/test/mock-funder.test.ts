@@ -27,6 +27,18 @@ describe("mock funder", () => {
     expect(mock.url).toBe(url);
   });
 
+  it("leaves idle connections to the client to close, so a POST never meets a connection it just closed", async () => {
+    mock = await startMockFunder({
+      handler,
+      codec: jsonCodec,
+      endpoints: { "POST /loan/apply": { answer: () => ({ body: { ok: true } }) } },
+    });
+    const answer = await fetch(`${mock.url}/loan/apply`, { method: "POST", body: "{}" });
+    await answer.text();
+    // Longer than the engine transport's 4 s idle time (and Node's default 5 s).
+    expect(answer.headers.get("keep-alive")).toBe("timeout=75");
+  });
+
   it("opens the request with the funder's handler and answers with a sealed body", async () => {
     mock = await startMockFunder({
       handler,
