@@ -173,11 +173,11 @@ export class MockFunder {
             },
             accept,
           );
-    // Idle connections are left to the client to close, as funders' gateways do (nginx keeps them
-    // 75 s; capflow's transport closes its own after 4 s). With Node's default of 5 s, a process
-    // whose event loop is starved can send a POST on a connection the mock has just closed: a reset
-    // the mock never saw, which the engine rightly treats as an unknown outcome.
-    server.keepAliveTimeout = 75_000;
+    // Idle connections are left to the client to close (no idle timeout, so no `Keep-Alive:
+    // timeout` hint either: capflow's transport closes its own after 4 s). With Node's default of
+    // 5 s, a process whose event loop is starved can send a POST on a connection the mock has just
+    // closed: a reset the mock never saw, which the engine rightly treats as an unknown outcome.
+    server.keepAliveTimeout = 0;
     server.on("connection", (socket) => {
       this.#sockets.add(socket);
       socket.on("close", () => this.#sockets.delete(socket));
