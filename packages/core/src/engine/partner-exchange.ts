@@ -197,6 +197,15 @@ async function exchangeOnce(
     }
   }
 
+  // A call this worker alone knows cannot go out (its circuit open, its channel's bulkhead full)
+  // is refused before it is rendered and sealed: each retry would otherwise cost a signature.
+  const flowRequest = flowRequestFor(channel.definition, spec.interfaceName, channel.account);
+  const early = flow.refusesNow(flowRequest);
+  if (early !== undefined) {
+    finish();
+    return { kind: "not-admitted", retryAfterMs: early.retryAfterMs, reason: early.reason, log };
+  }
+
   // render + seal + encode once in the interface's charset: failures here are ours, nothing was sent
   const charset = iface.charset ?? channel.definition.charset ?? defaultCharset;
   const declaredCharset = iface.charset ?? channel.definition.charset;
@@ -248,9 +257,7 @@ async function exchangeOnce(
     throw asCapflowError(error, "TEMPLATE_RENDER_FAILED", run);
   }
 
-  const entry = await flow.enter(
-    flowRequestFor(channel.definition, spec.interfaceName, channel.account),
-  );
+  const entry = await flow.enter(flowRequest);
   if (!entry.admitted) {
     finish();
     return { kind: "not-admitted", retryAfterMs: entry.retryAfterMs, reason: entry.reason, log };

@@ -1,9 +1,9 @@
 import { describe, expect, test } from "vitest";
-import type { ChannelDefinition } from "../../src/definition/types.ts";
+import type { CallStep, ChannelDefinition } from "../../src/definition/types.ts";
 import type { EngineEvent } from "../../src/engine/engine-events.ts";
 import { pendingRefusalEntry } from "../../src/engine/refusal-run.ts";
 import { engineHarness } from "../support/harness.ts";
-import { testChannel } from "../support/loan-definitions.ts";
+import { loanBehavior, testChannel } from "../support/loan-definitions.ts";
 import type { ScriptedAnswer } from "../support/scripted-transport.ts";
 
 /** One loan application at a time at the funder: a second is refused while the first hangs. */
@@ -160,5 +160,51 @@ describe("engine: flow-control refusals", () => {
     expect(await h.engine.runDue()).toBe(1);
     expect(await h.engine.getInstance(second.id)).toMatchObject({ step: "wait", refusals: null });
     expect(refusalsOf(h.events, second.id)).toEqual([]);
+  });
+
+  test("a call whose circuit is open is refused before it is rendered and sealed", async () => {
+    const failing: ChannelDefinition = {
+      ...testChannel,
+      interfaces: {
+        ...testChannel.interfaces,
+        "loan.apply": {
+          ...testChannel.interfaces["loan.apply"]!,
+          breaker: {
+            consecutiveTimeouts: 1,
+            failureRate: 0.5,
+            minimumCalls: 1,
+            sampleSize: 1,
+            cooldown: "30s",
+          },
+        },
+      },
+    };
+    const behavior = loanBehavior();
+    const apply = behavior.steps.apply as CallStep;
+    apply.request = {
+      ...apply.request,
+      body: { ...(apply.request.body as object), seen: "{{renders}}" },
+    };
+    const h = engineHarness({ channel: failing, behaviors: [behavior] });
+    let renders = 0;
+    h.processors.register({ name: "renders", label: "renders", params: [] }, () => ++renders);
+    h.transport.script("/loan/apply", { fault: "notSent" });
+    const first = await h.startLoan("L-1");
+    await h.engine.runDue();
+    expect(renders).toBe(1);
+    expect(await h.engine.getInstance(first.id)).toMatchObject({ attempt: 1, refusals: null });
+
+    // The breaker is open: neither the retry nor a new application renders or reaches the funder.
+    const second = await h.startLoan("L-2");
+    await h.clock.advance(2_000);
+    expect(await h.engine.runDue()).toBe(2);
+    expect(renders).toBe(1);
+    expect(h.transport.count("/loan/apply")).toBe(0);
+    for (const id of [first.id, second.id]) {
+      expect((await h.engine.getInstance(id))?.refusals).toMatchObject({
+        reason: "circuit-open",
+        count: 1,
+      });
+    }
   });
 });

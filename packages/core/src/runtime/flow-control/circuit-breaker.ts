@@ -96,22 +96,34 @@ export class CircuitBreaker {
 
   /** Whether a call may go out now. A call admitted with `probe: true` decides the half-open state. */
   admit(): BreakerAdmission {
-    const now = this.#clock.now();
+    const refused = this.refusal();
+    if (refused !== undefined) return { admitted: false, retryAfterMs: refused };
     if (this.#state === "closed") return { admitted: true, probe: false };
+    // Open past its cooldown, or half-open with no live probe: this call is the probe. A probe
+    // whose outcome never arrives (a caller that forgot to complete) must not hold the circuit
+    // half-open forever, so it has a lease.
+    this.#transition("half-open");
+    this.#probeSince = this.#clock.now();
+    return { admitted: true, probe: true };
+  }
+
+  /**
+   * The wait `admit` would refuse a call with now, without changing anything: open within its
+   * cooldown, or half-open while its probe is out (exactly one probe at a time). Undefined when
+   * `admit` would let the call through.
+   */
+  refusal(): number | undefined {
+    const now = this.#clock.now();
+    if (this.#state === "closed") return undefined;
     if (this.#state === "open") {
       const openFor = now - this.#openedAt;
-      if (openFor < this.#settings.cooldownMs) {
-        return { admitted: false, retryAfterMs: Math.max(1, this.#settings.cooldownMs - openFor) };
-      }
-      this.#transition("half-open");
+      return openFor < this.#settings.cooldownMs
+        ? Math.max(1, this.#settings.cooldownMs - openFor)
+        : undefined;
     }
-    // Half-open: exactly one probe at a time. A probe whose outcome never arrives (a caller that
-    // forgot to complete) must not hold the circuit half-open forever, so it has a lease.
-    if (this.#probeSince === undefined || now - this.#probeSince > this.#probeLeaseMs()) {
-      this.#probeSince = now;
-      return { admitted: true, probe: true };
-    }
-    return { admitted: false, retryAfterMs: Math.min(this.#settings.cooldownMs, 1_000) };
+    const probeOut =
+      this.#probeSince !== undefined && now - this.#probeSince <= this.#probeLeaseMs();
+    return probeOut ? Math.min(this.#settings.cooldownMs, 1_000) : undefined;
   }
 
   /** Reports how an admitted call ended. */

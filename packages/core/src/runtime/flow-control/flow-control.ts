@@ -150,29 +150,11 @@ export class FlowControl {
 
     const breaker = this.#breakerFor(request);
     const admission = breaker.admit();
-    if (!admission.admitted) {
-      return this.#refuse(
-        "circuit-open",
-        admission.retryAfterMs,
-        new CapflowError(
-          "CIRCUIT_OPEN",
-          `circuit of ${channel} ${request.interface} is open after repeated failures; the call was not sent and will be retried`,
-          { context },
-        ),
-      );
-    }
+    if (!admission.admitted) return this.#circuitOpen(request, admission.retryAfterMs);
 
     if (!this.#bulkhead.tryEnter(channel, request.bulkhead)) {
       breaker.cancel(admission.probe);
-      return this.#refuse(
-        "bulkhead",
-        this.#bulkheadRetryAfterMs,
-        new CapflowError(
-          "LIMITER_REJECTED",
-          `${request.bulkhead} calls to ${channel} are already in flight in this worker (bulkhead); the call was not sent and will be retried`,
-          { context: { ...context, reason: "bulkhead" } },
-        ),
-      );
+      return this.#bulkheadFull(request);
     }
 
     const permits: Permit[] = [];
@@ -247,6 +229,21 @@ export class FlowControl {
       },
     };
     return { admitted: true, ticket };
+  }
+
+  /**
+   * The refusal `enter` would give now for what this worker decides alone (the interface's
+   * circuit open, the channel's bulkhead full), without taking or changing anything; undefined
+   * otherwise. The engine asks before rendering and sealing a request, so a call that cannot go
+   * out costs no signature; `enter` still decides, with the shared limits.
+   */
+  refusesNow(request: FlowRequest): Extract<FlowEntry, { admitted: false }> | undefined {
+    const wait = this.#breakerFor(request).refusal();
+    if (wait !== undefined) return this.#circuitOpen(request, wait);
+    if (this.#bulkhead.inFlight(request.channel) >= request.bulkhead) {
+      return this.#bulkheadFull(request);
+    }
+    return undefined;
   }
 
   /** Calls in flight to `channel` in this worker. */
@@ -334,7 +331,37 @@ export class FlowControl {
     );
   }
 
-  #refuse(reason: FlowRejectionReason, retryAfterMs: number, error: CapflowError): FlowEntry {
+  #circuitOpen(request: FlowRequest, retryAfterMs: number) {
+    return this.#refuse(
+      "circuit-open",
+      retryAfterMs,
+      new CapflowError(
+        "CIRCUIT_OPEN",
+        `circuit of ${request.channel} ${request.interface} is open after repeated failures; the call was not sent and will be retried`,
+        { context: { channel: request.channel, interface: request.interface } },
+      ),
+    );
+  }
+
+  #bulkheadFull(request: FlowRequest) {
+    return this.#refuse(
+      "bulkhead",
+      this.#bulkheadRetryAfterMs,
+      new CapflowError(
+        "LIMITER_REJECTED",
+        `${request.bulkhead} calls to ${request.channel} are already in flight in this worker (bulkhead); the call was not sent and will be retried`,
+        {
+          context: { channel: request.channel, interface: request.interface, reason: "bulkhead" },
+        },
+      ),
+    );
+  }
+
+  #refuse(
+    reason: FlowRejectionReason,
+    retryAfterMs: number,
+    error: CapflowError,
+  ): Extract<FlowEntry, { admitted: false }> {
     return { admitted: false, reason, retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)), error };
   }
 

@@ -175,6 +175,44 @@ describe("FlowControl", () => {
     ]);
   });
 
+  test("refusesNow tells what this worker alone would refuse, and takes or changes nothing", async () => {
+    const clock = new ManualClock();
+    const limiter = new RecordingLimiter();
+    const flow = new FlowControl({
+      limiter,
+      clock,
+      breaker: { consecutiveTimeouts: 1, cooldownMs: 5_000 },
+    });
+    const request = { ...apply, limits: { concurrency: 5 } };
+    expect(flow.refusesNow(request)).toBeUndefined();
+    const failed = await flow.enter(request);
+    if (failed.admitted) await failed.ticket.complete("timeout");
+
+    await clock.advance(1_000);
+    expect(flow.refusesNow(request)).toMatchObject({
+      admitted: false,
+      reason: "circuit-open",
+      retryAfterMs: 4_000,
+    });
+    // Past the cooldown the probe is due: not refused, and still open until a call takes it.
+    await clock.advance(4_000);
+    expect(flow.refusesNow(request)).toBeUndefined();
+    expect(flow.breakerState("acme", "loan.apply")).toBe("open");
+    const probe = await flow.enter(request);
+    expect(probe.admitted).toBe(true);
+    expect(flow.refusesNow(request)).toMatchObject({ reason: "circuit-open", retryAfterMs: 1_000 });
+    if (probe.admitted) await probe.ticket.complete("success");
+
+    // A full bulkhead (2 here) refuses another call; asking takes no slot and no permit.
+    const calls = [await flow.enter(request), await flow.enter(request)];
+    expect(flow.refusesNow(request)).toMatchObject({ reason: "bulkhead", retryAfterMs: 100 });
+    expect(flow.inFlight("acme")).toBe(2);
+    const acquired = limiter.acquired;
+    for (const call of calls) if (call.admitted) await call.ticket.complete("success");
+    expect(flow.refusesNow(request)).toBeUndefined();
+    expect(limiter.acquired).toBe(acquired);
+  });
+
   test("a probe refused further on does not hold the circuit half-open", async () => {
     const clock = new ManualClock();
     const flow = new FlowControl({
