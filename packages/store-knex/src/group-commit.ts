@@ -2,7 +2,9 @@
  * Group commit: instances' commits that arrive while earlier commit statements are still on their
  * way to the database wait for one of them to come back, then go together as one statement (one
  * round trip, one transaction, one WAL flush instead of one each). A commit that arrives when
- * fewer than `statements` are in flight goes at once, alone, so an idle store adds no wait.
+ * fewer than `statements` are in flight goes at the end of the current turn of the event loop
+ * (`setImmediate`), with the commits that arrived in the same turn: steps that finish together
+ * (a claim's batch, a wave of answers) commit together, and an idle store adds no timer wait.
  *
  * Hand-written: the queueing is a few lines, and what matters is the store's rule for a batch:
  * every instance keeps its own compare-and-set, and an instance appears at most once per batch
@@ -51,7 +53,19 @@ export class GroupCommit<T, R> {
     });
   }
 
+  /** A send is scheduled for the end of this turn of the event loop. */
+  #scheduled = false;
+
   #pump(): void {
+    if (this.#scheduled || this.#inFlight >= this.#statements) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#sendWaiting();
+    });
+  }
+
+  #sendWaiting(): void {
     while (this.#inFlight < this.#statements && this.#queue.length > 0) {
       const batch: Waiting<T, R>[] = [];
       const rest: Waiting<T, R>[] = [];
