@@ -177,7 +177,10 @@ export class Worker {
     while (!signal.aborted) {
       // Free slots plus room in the local queue: claimed while the running steps go on.
       const wanted = Math.min(batchSize, slots + prefetch - running.size - queue.length);
-      if (wanted <= 0) {
+      // While instances are still queued, claim once half the queue is used: a claim costs a
+      // round trip however few it takes.
+      const worthClaiming = queue.length === 0 ? 1 : Math.ceil(Math.min(batchSize, prefetch) / 2);
+      if (wanted < Math.max(1, worthClaiming)) {
         await this.#slotFree(signal);
         continue;
       }

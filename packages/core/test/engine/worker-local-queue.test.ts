@@ -107,4 +107,26 @@ describe("Worker: the local queue of claimed instances", () => {
       await worker.stop();
     }
   });
+
+  test("while instances are queued, it claims once half the queue is used, not one by one", async () => {
+    const h = queueHarness();
+    h.transport.script("/loan/apply", { body: { status: "ACCEPTED" } });
+    const ids = [];
+    for (let i = 0; i < 12; i++) ids.push((await h.startLoan(`L-${i}`)).id);
+    const worker = new Worker(h.engine, {
+      clock: h.clock,
+      slots: 1,
+      prefetch: 4,
+      idleMs: 3_600_000,
+      inboxSweepMs: 0,
+    }).start();
+    try {
+      await expect.poll(() => h.transport.count("/loan/apply")).toBe(12);
+      const limits = h.claims.map((claim) => claim.request.limit);
+      expect(limits[0]).toBe(5);
+      expect(limits.every((limit) => limit >= 2)).toBe(true);
+    } finally {
+      await worker.stop();
+    }
+  });
 });
