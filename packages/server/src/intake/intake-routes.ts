@@ -70,8 +70,9 @@ const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
 
 /**
  * The intake API for upstream systems, under `/v1/instances`: `POST /v1/instances` starts an
- * instance (of a behavior on a channel, or of a product), `GET
- * /v1/instances/:channel/:behavior/:businessKey` reads one. Every request is checked in this
+ * instance (of a behavior on a channel, or of a product) or, for a behavior the `queue` has a
+ * policy for, queues it (202), `GET /v1/instances/:channel/:behavior/:businessKey` reads one
+ * (a queued start until it has an instance). Every request is checked in this
  * order, and refused before anything is stored: the client's IP allow-list (before the body is
  * read), body size, the signature over the exact body bytes, the timestamp's window, the nonce
  * (stored once, shared by every node); then `Idempotency-Key`. docs/serving.md has the details.
