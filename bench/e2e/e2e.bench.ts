@@ -11,8 +11,10 @@
  * the p99 of one step's time from its lock to its commit. Ratios are capflow / reference.
  *
  * Options after the filter: `--count N` instances per run (default 200), `--rounds N` (default 3),
- * `--full` (1 000 instances, 5 rounds), `--crypto rsa|off` (only that variant). Needs DATABASE_URL
- * and REDIS_URL.
+ * `--full` (1 000 instances, 5 rounds), `--crypto rsa|off` (only that variant), `--warmup N`
+ * instances per pipeline before the measured rounds (default 32: connections, keys, templates; a
+ * few hundred let V8 optimise the hot code first, as in a worker that has been running a while).
+ * Needs DATABASE_URL and REDIS_URL.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -43,6 +45,7 @@ function argument(name: string): number | undefined {
 const full = process.argv.includes("--full");
 const count = argument("--count") ?? (full ? 1_000 : 200);
 const rounds = argument("--rounds") ?? (full ? 5 : 3);
+const warmup = argument("--warmup") ?? 32;
 const cryptoChoice = process.argv[process.argv.indexOf("--crypto") + 1];
 const variants = !process.argv.includes("--crypto")
   ? [true, false]
@@ -180,8 +183,8 @@ export async function measure(): Promise<MeasuredBench> {
         return measureRun(wal, () => reference.drain(n), n);
       };
       // Warm-up: connections, keys, compiled templates, JIT.
-      await runCapflow(`${mode}-warm`, 32);
-      await runReference(`${mode}-warm`, 32);
+      await runCapflow(`${mode}-warm`, warmup);
+      await runReference(`${mode}-warm`, warmup);
       const capflowRuns: RunResult[] = [];
       const referenceRuns: RunResult[] = [];
       for (let round = 0; round < rounds; round++) {
