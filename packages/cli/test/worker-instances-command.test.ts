@@ -407,5 +407,13 @@ describe("capflow worker and capflow instances (PGlite)", () => {
       refusals: { count: 2, reasons: { rate: 2 } },
       durationMs: 3_000,
     });
+    const watched = await runCapflow(
+      "instances",
+      ...["watch", id!, "--pglite", db, "--interval", "1", "--timeout", "1"],
+    );
+    expect(watched.exitCode).toBe(1);
+    expect(watched.stderr).toMatch(
+      /^still \w+ at \w+ after 1 s, next run .+; refused 2 times until 2026-12-07T02:00:03\.000Z \(rate 2\)\n$/,
+    );
   }, 60_000);
 });

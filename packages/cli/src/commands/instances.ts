@@ -469,8 +469,10 @@ async function watchInstance(
       return;
     }
     if (timeoutMs !== undefined && Date.now() - startedAt >= timeoutMs) {
+      // Refusals write no history entry until the instance moves: say why it has not.
+      const refused = pendingRefusalEntry(instance);
       context.err(
-        `still ${instance.status} at ${instance.step} after ${Math.round(timeoutMs / 1000)} s${instance.nextRunAt === null ? " (parked: nothing due)" : `, next run ${iso(instance.nextRunAt)}`}\n`,
+        `still ${instance.status} at ${instance.step} after ${Math.round(timeoutMs / 1000)} s${instance.nextRunAt === null ? " (parked: nothing due)" : `, next run ${iso(instance.nextRunAt)}`}${refused ? `; ${refusalNote(refused)}` : ""}\n`,
       );
       context.setExitCode(1);
       return;
