@@ -144,7 +144,7 @@ export const workerCommand: CapflowCommand = {
           .option("--queues <file>", queuesOptionHelp)
           .option(
             "--exit-when-idle",
-            "stop once no instance is due (for batch runs and tests); waiting instances stay waiting",
+            "stop once no instance is due (for batch runs and tests); waiting instances stay waiting and queued starts stay queued",
           ),
       ),
     ).action((options: WorkerCommandOptions) => runWorkerCommand(options, context));
