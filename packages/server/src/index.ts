@@ -30,6 +30,12 @@ export type {
 export type { OperatorApiOptions } from "./ops/ops-routes.ts";
 export type { ProtectionViews } from "./ops/protection-routes.ts";
 export type {
+  BusinessInstanceView,
+  InstanceRoutingView,
+  QuotaView,
+  RoutingView,
+} from "./ops/routing-view.ts";
+export type {
   AccountLimitView,
   FlowStateSources,
   FlowStateStatus,

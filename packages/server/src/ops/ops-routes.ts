@@ -18,6 +18,7 @@ import { overviewRoutes } from "./overview-routes.ts";
 import type { FlowStateSources } from "./partner-health.ts";
 import { previewRoutes } from "./preview-routes.ts";
 import { type ProtectionViews, protectionRoutes } from "./protection-routes.ts";
+import { routingRoutes } from "./routing-routes.ts";
 import { startRoutes } from "./start-routes.ts";
 import { tokenRoutes } from "./token-routes.ts";
 
@@ -48,6 +49,7 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
   }));
   const { engine, store, definitions } = options;
   await app.register(instanceRoutes, { store, definitions });
+  await app.register(routingRoutes, { store });
   await app.register(actionRoutes, { engine, store, definitions });
   await app.register(inboxRoutes, { store });
   await app.register(lateNotificationRoutes, { store });
