@@ -10,6 +10,7 @@ import {
   fixtureKeys,
   startConsoleServer,
 } from "./support/console-server.ts";
+import { routeWithFailover } from "./support/routing-fixture.ts";
 
 /**
  * The console in headless Chromium against capflow's server on PostgreSQL, with Lan Bank's
@@ -196,6 +197,82 @@ describe.skipIf(chromiumMissing ?? databaseMissing)("an operator in the console"
     } finally {
       for (const ticket of held) await ticket.complete("not-sent");
     }
+  });
+
+  it("sees how a credit application was routed, declined by one funder and approved by the next, in English and Chinese", async () => {
+    const key = fixtureKeys.declinedOnce[0];
+    const { declined, approved } = await routeWithFailover(server, key);
+    const console = await ConsolePage.open(browser, server.url);
+    await console.signIn(server.tokens.viewer);
+    await console.openInstance(server.url, approved.id, `Instance ${key}`);
+    const ineligible = [
+      "lanbank-north",
+      "credit",
+      "1",
+      "not eligible",
+      "when double(input.amount) > 1000000.0 is false",
+    ];
+    const atEast = await console.routing();
+    expect(atEast.facts).toEqual([
+      "Product: credit-line",
+      "Chosen by: weighted round robin",
+      "Amount counted: 50,000.00",
+      "Failed over from: lanbank (failed)",
+      "This business: lanbank (failed) lanbank-east (succeeded)",
+    ]);
+    expect(atEast.candidates).toEqual([
+      ["lanbank", "credit", "2", "tried before", ""],
+      ["lanbank-east", "credit", "1", "chosen", ""],
+      ineligible,
+    ]);
+    expect(atEast.quotas).toEqual([]);
+    // Routing shows no input: the application's ID-card number is nowhere in clear.
+    const text = (await console.page.textContent("body")) ?? "";
+    expect(text).not.toMatch(/11010119900307\d{4}/);
+    await console.screenshot("instance-routing");
+
+    await console.followFailover("from");
+    const day = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai" }).format(
+      declined.createdAt,
+    );
+    await expect
+      .poll(() => console.routing())
+      .toEqual({
+        facts: [
+          "Product: credit-line",
+          "Chosen by: weighted round robin",
+          "Amount counted: 50,000.00",
+          "Failed over to: lanbank-east (succeeded)",
+          "This business: lanbank (failed) lanbank-east (succeeded)",
+        ],
+        candidates: [
+          ["lanbank", "credit", "2", "chosen", ""],
+          ["lanbank-east", "credit", "1", "not needed (ranked after the chosen one)", ""],
+          ineligible,
+        ],
+        // Declined: its hold on Lan Bank's daily quota was given back.
+        quotas: [
+          [
+            "product:credit-line/lanbank",
+            day,
+            "50,000.00 · released",
+            "0.00 of 200,000.00 · 0 of 100 starts",
+          ],
+        ],
+      });
+    await console.close();
+
+    const chinese = await ConsolePage.open(browser, server.url, "zh-CN");
+    await chinese.page.getByLabel("API 令牌").fill(server.tokens.viewer);
+    await chinese.page.getByRole("button", { name: "登录" }).click();
+    await chinese.page.getByRole("heading", { level: 1, name: "总览" }).waitFor();
+    await chinese.openInstance(server.url, approved.id, `实例 ${key}`);
+    await chinese.page.getByRole("heading", { level: 2, name: "资方路由" }).waitFor();
+    const zh = await chinese.routing();
+    expect(zh.facts).toContain("故障转移自: lanbank（失败）");
+    expect(zh.facts).toContain("选择规则: 加权轮询");
+    expect(zh.candidates.map((row) => row[3])).toEqual(["之前已尝试", "选中", "不符合条件"]);
+    await chinese.close();
   });
 
   it("speaks Chinese when asked, dates in the channel's time zone", async () => {

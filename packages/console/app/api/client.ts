@@ -6,6 +6,7 @@ import type {
   HistoryEntry,
   InboxRow,
   InstanceDetail,
+  InstanceRouting,
   InstanceStatus,
   InstanceSummary,
   NotificationRow,
@@ -79,6 +80,19 @@ interface WireHistoryEntry {
     lastAt: string;
     ongoing: boolean;
   } | null;
+}
+
+/** `GET /v1/ops/instances/:id/routing`, as the server sends it. */
+interface WireRouting {
+  product: string | null;
+  routing:
+    | (Pick<InstanceRouting, "rule" | "amount" | "candidates" | "account" | "quotas"> & {
+        failover: { of: string; tried: string[] } | null;
+      })
+    | null;
+  failoverOf: string | null;
+  failedOverTo: string | null;
+  business: InstanceRouting["business"];
 }
 
 const ms = (iso: string) => Date.parse(iso);
@@ -182,7 +196,7 @@ export class OpsClient {
 
   async instance(id: string): Promise<InstanceDetail> {
     const path = `/v1/ops/instances/${encodeURIComponent(id)}`;
-    const [detail, inbox, graph, notifications] = await Promise.all([
+    const [detail, inbox, graph, notifications, routing] = await Promise.all([
       this.#get<{ instance: WireInstance & { context: unknown; history: WireHistoryEntry[] } }>(
         path,
       ),
@@ -197,6 +211,7 @@ export class OpsClient {
       }>(`${path}/inbox`),
       this.#get<{ graph: BehaviorGraph; moveTargets: string[]; timeZone: string }>(`${path}/graph`),
       this.notifications(id),
+      this.routing(id),
     ]);
     const inboxRows: InboxRow[] = inbox.items.map((entry) => ({
       id: entry.id,
@@ -212,6 +227,42 @@ export class OpsClient {
       notifications,
       graph: graph.graph,
       moveTargets: graph.moveTargets,
+      routing,
+    };
+  }
+
+  /** How a product's instance was routed; null for one started on a channel directly. */
+  async routing(id: string): Promise<InstanceRouting | null> {
+    let body: WireRouting;
+    try {
+      body = await this.#get(`/v1/ops/instances/${encodeURIComponent(id)}/routing`);
+    } catch (error) {
+      // A server from before this endpoint answers 404 with a code of its own.
+      if (
+        error instanceof OpsApiError &&
+        error.status === 404 &&
+        error.code !== "INSTANCE_NOT_FOUND"
+      )
+        return null;
+      throw error;
+    }
+    if (body.routing === null || body.product === null) return null;
+    return {
+      product: body.product,
+      rule: body.routing.rule,
+      amount: body.routing.amount,
+      candidates: body.routing.candidates,
+      account: body.routing.account,
+      failoverOf: body.failoverOf,
+      failedOverTo: body.failedOverTo,
+      tried: body.routing.failover?.tried ?? [],
+      quotas: body.routing.quotas,
+      business: body.business.map(({ id, channel, status, failoverOf }) => ({
+        id,
+        channel,
+        status,
+        failoverOf,
+      })),
     };
   }
 

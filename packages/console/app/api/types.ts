@@ -194,6 +194,8 @@ export interface InstanceDetail {
   graph: BehaviorGraph;
   /** Steps the instance may be moved to (its pinned version's steps). */
   moveTargets: string[];
+  /** How it was routed; null for an instance started on a channel directly. */
+  routing: InstanceRouting | null;
 }
 
 export type ActionKind = "retry" | "move" | "cancel";
@@ -231,4 +233,54 @@ export interface VersionDiff {
   changed: string[];
   /** `step.field` of each changed field. */
   fields: string[];
+}
+
+export type RoutingRule = "weighted-round-robin" | "sticky" | "alternate" | "next-with-quota";
+
+export type CandidateState =
+  | "chosen"
+  | "ineligible"
+  | "unhealthy"
+  | "quota-exhausted"
+  | "tried"
+  | "not-needed";
+
+export type QuotaHoldState = "reserved" | "consumed" | "released";
+
+/** How a product's instance was routed, and the instances of its business (failovers included). */
+export interface InstanceRouting {
+  product: string;
+  rule: RoutingRule;
+  /** Decimal text; null when the product counts no amount. */
+  amount: string | null;
+  /** Every channel of the product, in the product's order: what it was and why. */
+  candidates: {
+    channel: string;
+    behavior: string;
+    weight: number;
+    state: CandidateState;
+    reason: string | null;
+  }[];
+  account: {
+    code: string;
+    rule: string;
+    skipped: { account: string; reason: string }[];
+  } | null;
+  /** The instance this one carries the business on from, and the one it went on to. */
+  failoverOf: string | null;
+  failedOverTo: string | null;
+  /** The channels tried before this instance's (failover). */
+  tried: string[];
+  quotas: {
+    scope: string;
+    period: string;
+    amount: string;
+    limitAmount: string | null;
+    limitCount: number | null;
+    hold: QuotaHoldState | null;
+    usedAmount: string;
+    usedCount: number;
+  }[];
+  /** The business's instances, first to last. */
+  business: { id: string; channel: string; status: InstanceStatus; failoverOf: string | null }[];
 }

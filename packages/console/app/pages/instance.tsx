@@ -3,6 +3,7 @@ import { ActionPanel } from "../components/action-panel.tsx";
 import { BehaviorGraph, type GraphHighlight } from "../components/behavior-graph.tsx";
 import { LoadedView } from "../components/loaded-view.tsx";
 import { NotificationsSection } from "../components/notifications.tsx";
+import { RoutingSection } from "../components/routing-section.tsx";
 import { StatusBadge } from "../components/status.tsx";
 import { formatDateTime } from "../format.ts";
 import { en, type MessageKey } from "../i18n/en.ts";
@@ -113,6 +114,7 @@ export function InstancePage(props: { id: string }) {
                 ) : null}
               </dl>
             </section>
+            {detail.routing ? <RoutingSection routing={detail.routing} id={instance.id} /> : null}
             <ActionPanel instance={instance} moveTargets={detail.moveTargets} onDone={reload} />
             <section aria-labelledby="graph-title">
               <h2 id="graph-title">{t("instance.graph")}</h2>

@@ -53,6 +53,44 @@ export class ConsolePage {
     await this.page.getByRole("heading", { level: 1, name: `Instance ${key}` }).waitFor();
   }
 
+  /** Opens an instance's page by its id (a link shared by a colleague). */
+  async openInstance(baseUrl: string, id: string, title: string): Promise<void> {
+    await this.page.goto(`${baseUrl}/console/#/instances/${id}`);
+    await this.page.getByRole("heading", { level: 1, name: title }).waitFor();
+  }
+
+  /**
+   * The instance's routing section: its facts (`Product: credit-line`, …), the channels
+   * considered as rows of cells, the quotas as rows of cells; in whatever language is shown.
+   */
+  async routing(): Promise<{ facts: string[]; candidates: string[][]; quotas: string[][] }> {
+    const section = this.page.locator("section.routing");
+    await section.waitFor();
+    const terms = await section.locator("dl > dt").allInnerTexts();
+    const values = await section.locator("dl > dd").allInnerTexts();
+    const rows = async (table: number) => {
+      const found = section.locator("table").nth(table).locator("tbody tr");
+      const lines: string[][] = [];
+      for (const row of await found.all()) lines.push(await row.locator("th, td").allInnerTexts());
+      return lines;
+    };
+    return {
+      facts: terms.map((term, i) => `${term}: ${values[i]?.replace(/\s+/g, " ").trim()}`),
+      candidates: await rows(0),
+      quotas: (await section.locator("table").count()) > 1 ? await rows(1) : [],
+    };
+  }
+
+  /** Follows the routing section's link to the instance the business failed over from or to. */
+  async followFailover(direction: "from" | "to"): Promise<void> {
+    const link = this.page
+      .getByTestId(direction === "from" ? "failover-of" : "failed-over-to")
+      .getByRole("link");
+    const target = await link.getAttribute("href");
+    await link.click();
+    await this.page.waitForURL((url) => url.hash === target);
+  }
+
   async currentStep(): Promise<string> {
     return (await this.page.getByTestId("current-step").textContent()) ?? "";
   }

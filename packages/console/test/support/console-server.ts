@@ -45,6 +45,8 @@ export const fixtureKeys = {
   stuck: ["CR-3001", "CR-3002"],
   /** Never settles: every query says processing until the schedule runs out, manual review. */
   manual: ["CR-4001"],
+  /** Not started by the fixture: refused at its first apply, approved after a second one. */
+  declinedOnce: ["CR-6001"],
 } as const;
 
 export interface ConsoleServer {
@@ -62,6 +64,8 @@ export interface ConsoleServer {
   clock: ManualClock;
   /** Starts a credit application as the fixture's are started. */
   start(key: string): Promise<InstanceRecord>;
+  /** The input of the fixture's credit application with this business key. */
+  input(key: string): Record<string, unknown>;
   close(): Promise<void>;
 }
 
@@ -121,7 +125,9 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
         "POST /credit/apply": {
           businessKey: byField("applyNo"),
           answer: (request) =>
-            (fixtureKeys.refused as readonly string[]).includes(request.businessKey ?? "")
+            (fixtureKeys.refused as readonly string[]).includes(request.businessKey ?? "") ||
+            ((fixtureKeys.declinedOnce as readonly string[]).includes(request.businessKey ?? "") &&
+              request.n === 1)
               ? { body: { respCode: "2003", respMsg: "borrower not eligible" } }
               : {
                   body: {
@@ -139,9 +145,9 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
               respMsg: "success",
               data: {
                 applyNo: request.businessKey,
-                creditStatus: (fixtureKeys.approved as readonly string[]).includes(
-                  request.businessKey ?? "",
-                )
+                creditStatus: (
+                  [...fixtureKeys.approved, ...fixtureKeys.declinedOnce] as string[]
+                ).includes(request.businessKey ?? "")
                   ? "APPROVED"
                   : "PROCESSING",
                 creditLimit: 5_000_000,
@@ -173,20 +179,16 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
     });
     cleanups.push(() => engine.close());
 
+    const input = (key: string) => ({
+      applicationNo: key,
+      productCode: "LB-CASH-12",
+      amount: "50000.00",
+      termMonths: 12,
+      customer: customerFor(key),
+      riskFactors: { score: 712, channel: "app" },
+    });
     const start = async (key: string) =>
-      engine.start({
-        channel: "lanbank",
-        behavior: "credit",
-        businessKey: key,
-        input: {
-          applicationNo: key,
-          productCode: "LB-CASH-12",
-          amount: "50000.00",
-          termMonths: 12,
-          customer: customerFor(key),
-          riskFactors: { score: 712, channel: "app" },
-        },
-      });
+      engine.start({ channel: "lanbank", behavior: "credit", businessKey: key, input: input(key) });
     const runAll = async () => {
       while ((await engine.runDue({ limit: 16 })) > 0) {}
     };
@@ -236,6 +238,7 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
       tokens,
       clock,
       start,
+      input,
       close,
     };
   } catch (error) {
