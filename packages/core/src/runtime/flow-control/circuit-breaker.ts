@@ -121,9 +121,13 @@ export class CircuitBreaker {
         ? Math.max(1, this.#settings.cooldownMs - openFor)
         : undefined;
     }
-    const probeOut =
-      this.#probeSince !== undefined && now - this.#probeSince <= this.#probeLeaseMs();
-    return probeOut ? Math.min(this.#settings.cooldownMs, 1_000) : undefined;
+    if (this.#probeSince === undefined) return undefined;
+    const probeFor = now - this.#probeSince;
+    if (probeFor > this.#probeLeaseMs()) return undefined;
+    // While the probe is out, come back after twice as long as it has taken so far (at least a
+    // second, at most the cooldown): a quick probe's success is seen soon, and a probe left
+    // hanging until its timeout costs each waiting call a few refusals, not one a second.
+    return Math.min(this.#settings.cooldownMs, Math.max(1_000, 2 * probeFor));
   }
 
   /** Reports how an admitted call ended. */

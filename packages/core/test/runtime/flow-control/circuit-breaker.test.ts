@@ -81,6 +81,19 @@ describe("CircuitBreaker", () => {
     expect(b.admit()).toEqual({ admitted: true, probe: false });
   });
 
+  test("while the probe is out, others come back after twice its time so far, within the cooldown", async () => {
+    const { breaker: b, clock } = breaker({ consecutiveTimeouts: 1, cooldownMs: 30_000 });
+    call(b, "timeout");
+    await clock.advance(30_000);
+    expect(b.admit()).toMatchObject({ probe: true });
+    expect(b.admit()).toEqual({ admitted: false, retryAfterMs: 1_000 });
+    await clock.advance(3_000);
+    expect(b.admit()).toEqual({ admitted: false, retryAfterMs: 6_000 });
+    expect(b.refusal()).toBe(6_000);
+    await clock.advance(17_000);
+    expect(b.admit()).toEqual({ admitted: false, retryAfterMs: 30_000 });
+  });
+
   test("a failed probe opens the circuit for another cooldown", async () => {
     const { breaker: b, clock, states } = breaker({ consecutiveTimeouts: 1 });
     call(b, "timeout");
