@@ -8,7 +8,11 @@ import {
   redisUrl,
   startConsoleServer,
 } from "./support/console-server.ts";
-import { latencySamples, seedPartnerHealth } from "./support/partner-health-fixture.ts";
+import {
+  accountLimits,
+  latencySamples,
+  seedPartnerHealth,
+} from "./support/partner-health-fixture.ts";
 
 const redisMissing = redisUrl
   ? undefined
@@ -118,6 +122,36 @@ describe.skipIf(chromiumMissing ?? databaseMissing ?? redisMissing)(
       await console.close();
     });
 
+    it("sees each account's own limits: full, partly used, idle; none for an account without", async () => {
+      const console = await ConsolePage.open(browser, server.url);
+      await console.signIn(server.tokens.viewer);
+      const table = console.page.getByRole("table", { name: "Account limits (all nodes)" });
+      await table.waitFor();
+      expect(await table.getByRole("columnheader").allInnerTexts()).toEqual([
+        "Channel",
+        "Account",
+        "Limiter saturation",
+      ]);
+      const rows: string[][] = [];
+      for (const row of await table.locator("tbody tr").all()) {
+        rows.push((await row.locator("th, td").allInnerTexts()).map((cell) => cell.trim()));
+      }
+      const { "shop-a": a, "shop-b": b, "shop-c": c } = accountLimits;
+      expect(rows).toEqual([
+        ["lanbank", "shop-a", `100.0% · ${a.calls}/${a.concurrency} in flight`],
+        ["lanbank", "shop-b", `40.0% · ${b.calls}/${b.rate.limit} per 1 h`],
+        ["lanbank", "shop-c", `0.0% · ${c.calls}/${c.concurrency} in flight`],
+      ]);
+      const meter = (account: string) =>
+        table
+          .getByRole("meter", { name: `Limiter saturation lanbank ${account}` })
+          .evaluate((element) => (element as unknown as { value: number }).value);
+      expect([await meter("shop-a"), await meter("shop-b"), await meter("shop-c")]).toEqual([
+        1, 0.4, 0,
+      ]);
+      await console.close();
+    });
+
     it("reads the same in Chinese", async () => {
       const console = await ConsolePage.open(browser, server.url, "zh-CN");
       await console.page.getByLabel("API 令牌").fill(server.tokens.viewer);
@@ -135,6 +169,13 @@ describe.skipIf(chromiumMissing ?? databaseMissing ?? redisMissing)(
         .getByRole("cell")
         .allInnerTexts();
       expect(apply[5]).toContain("并发 8/8");
+      const accounts = console.page.getByRole("table", { name: "账户限流（全部节点）" });
+      expect(
+        await accounts
+          .getByRole("row", { name: /lanbank shop-b/ })
+          .getByRole("cell")
+          .allInnerTexts(),
+      ).toEqual(["shop-b", expect.stringContaining("每 1 小时 2/5")]);
       await console.close();
     });
   },
