@@ -5,7 +5,7 @@ const fixtures = "packages/core/test/fixtures/definitions";
 
 describe("capflow validate", () => {
   test.each([
-    ["lanbank", "1 channel, 3 behaviors, 1 statement, no problems\n"],
+    ["lanbank", "1 channel, 4 behaviors, 1 statement, no problems\n"],
     ["meadow", "1 channel, 3 behaviors, 1 statement, no problems\n"],
     ["jade-trust", "1 channel, 2 behaviors, 1 statement, no problems\n"],
   ])("example %s is valid", async (example, summary) => {
