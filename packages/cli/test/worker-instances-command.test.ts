@@ -73,6 +73,13 @@ describe("capflow worker and capflow instances (PGlite)", () => {
     );
   }, 60_000);
 
+  test("worker refuses a --prefetch that is not a whole number, before running anything", async () => {
+    const run = await runCapflow("worker", "--pglite", db, "--prefetch", "1.5", "--exit-when-idle");
+    expect(run.exitCode).not.toBe(0);
+    expect(run.stderr).toMatch(/--prefetch must be a whole number of 0 or more/);
+    expect(run.stdout).toBe("");
+  }, 60_000);
+
   test("instances list filters by status, channel, behavior, business key and age", async () => {
     const waiting = await runCapflow("instances", "list", "--pglite", db, "--status", "waiting");
     expect(waiting.exitCode).toBe(0);

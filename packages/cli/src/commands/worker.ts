@@ -61,6 +61,7 @@ interface WorkerCommandOptions
   concurrency: string;
   batchSize: string;
   slots?: string;
+  prefetch?: string;
   lease?: string;
   lockTtl?: string;
   pool?: string;
@@ -103,7 +104,11 @@ export const workerCommand: CapflowCommand = {
           )
           .option(
             "--slots <n>",
-            "instances run at once, each in its own slot; a freed slot claims at once (default: concurrency × batch size)",
+            "instances run at once, each in its own slot; a freed slot starts the next claimed instance at once (default: concurrency × batch size)",
+          )
+          .option(
+            "--prefetch <n>",
+            "instances claimed ahead of free slots, waiting in the worker for one; given back at a stop or after half their lease (default: batch size; 0: claim for free slots only)",
           )
           .option("--concurrency <n>", "with --batch-size, sets the default number of slots", "2")
           .option("--batch-size <n>", "instances claimed by one claim query at most", "16")
@@ -158,6 +163,8 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     options.slots === undefined
       ? concurrency * batchSize
       : positiveInteger(options.slots, "--slots");
+  const prefetch =
+    options.prefetch === undefined ? batchSize : wholeNumber(options.prefetch, "--prefetch");
   const leaseMs =
     options.lease === undefined ? undefined : durationOption(options.lease, "--lease");
   const lockTtlMs =
@@ -262,6 +269,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     const worker = new Worker(engine, {
       slots,
       batchSize,
+      prefetch,
       // PostgreSQL: claim at once on a start, a stored callback or a retry coming due.
       ...(db.wakeUps ? { wakeUps: db.wakeUps } : {}),
       ...(options.channels ? { channels: options.channels } : {}),
@@ -427,4 +435,13 @@ async function openWorkerDatabase(
     schema,
     definitions,
   });
+}
+
+/** A count that may be 0 (`--prefetch 0`), refused with the option's name otherwise. */
+function wholeNumber(value: string, option: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) {
+    throw new CapflowError("CONFIG_INVALID", `${option} must be a whole number of 0 or more`);
+  }
+  return parsed;
 }
