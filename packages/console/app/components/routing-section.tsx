@@ -49,7 +49,10 @@ export function RoutingSection({ routing, id }: { routing: InstanceRouting; id: 
           <>
             <dt>{t("routing.account")}</dt>
             <dd>
-              {t("routing.account.chosen", { account: account.code, rule: account.rule })}
+              {t("routing.account.chosen", {
+                account: account.code,
+                rule: named(t, `routing.accountRule.${account.rule}`, account.rule),
+              })}
               {account.skipped.map((skipped) => (
                 <span key={skipped.account} class="detail">
                   {" · "}

@@ -119,6 +119,8 @@ export const en = {
   "routing.amount": "Amount counted",
   "routing.account": "Account",
   "routing.account.chosen": "{account} ({rule})",
+  "routing.accountRule.first-match": "the first account serving the input",
+  "routing.accountRule.alternate": "the account after the customer's last",
   "routing.account.skipped": "passed over {account}: {reason}",
   "routing.failoverOf": "Failed over from",
   "routing.failedOverTo": "Failed over to",

@@ -119,6 +119,8 @@ export const zhCN: Record<MessageKey, string> = {
   "routing.amount": "计入额度的金额",
   "routing.account": "资方账户",
   "routing.account.chosen": "{account}（{rule}）",
+  "routing.accountRule.first-match": "第一个适用的账户",
+  "routing.accountRule.alternate": "客户上次账户之后的下一个",
   "routing.account.skipped": "跳过 {account}：{reason}",
   "routing.failoverOf": "故障转移自",
   "routing.failedOverTo": "故障转移至",
