@@ -95,6 +95,9 @@ export function createServer(options: CreateServerOptions): FastifyInstance {
     // Unknown fields are refused (`additionalProperties: false`), not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
     forceCloseConnections: "idle",
+    // The router's own refusals (a path part over its length limit, bad percent-encoding) in the
+    // same shape as every other refusal.
+    frameworkErrors: replyWithError,
   });
   app.setErrorHandler(replyWithError);
   app.setNotFoundHandler((request, reply) =>

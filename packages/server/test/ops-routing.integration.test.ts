@@ -199,7 +199,7 @@ describe.skipIf(!databaseUrl)("operator API on an instance's routing (PostgreSQL
     });
   });
 
-  test("no token, a malformed or forged one: 401; an unknown id: 404; an oversized one: 414", async () => {
+  test("no token, a malformed or forged one: 401; an unknown id: 404; an oversized one: 400", async () => {
     for (const authorization of [
       undefined,
       "Basic dXNlcjpwYXNz",
@@ -221,7 +221,11 @@ describe.skipIf(!databaseUrl)("operator API on an instance's routing (PostgreSQL
     const oversized = await ops("GET", `/instances/${"x".repeat(201)}/routing`, {
       token: tokens.viewer,
     });
-    expect(oversized.status).toBe(414);
+    expect(oversized.status).toBe(400);
+    expect(oversized.json.error.code).toBe("REQUEST_INVALID");
+    const malformed = await ops("GET", "/instances/%E0%A4%A/routing", { token: tokens.viewer });
+    expect(malformed.status).toBe(400);
+    expect(malformed.json.error.code).toBe("REQUEST_INVALID");
     // A read only: no body taken, no other method.
     const posted = await ops("POST", `/instances/${first.id}/routing`, {
       token: tokens.admin,

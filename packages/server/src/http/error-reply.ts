@@ -51,6 +51,16 @@ export function toRequestError(error: unknown): CapflowError {
       "the request body is larger than this server accepts; send less, or raise bodyLimitBytes",
     );
   }
+  // Refused by the router before any route ran (no handler, no authentication yet).
+  if (fastifyError.code === "FST_ERR_MAX_PARAM_LENGTH") {
+    return new CapflowError(
+      "REQUEST_INVALID",
+      "a part of the path is longer than any identifier this server knows; check the URL",
+    );
+  }
+  if (fastifyError.code === "FST_ERR_BAD_URL") {
+    return new CapflowError("REQUEST_INVALID", "the URL is not valid (bad percent-encoding)");
+  }
   if (fastifyError.validation) {
     return new CapflowError("REQUEST_INVALID", `invalid request: ${fastifyError.message}`);
   }
