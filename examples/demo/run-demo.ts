@@ -292,7 +292,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       callbackServer,
       mocks: [...mocks.values()],
       engineEvents: () => engineEvents,
-      stepsRunning: () => worker.busySlots,
+      stepsRunning: () => worker.inFlight,
     });
     let counts = await statusCounts(db);
     let countedAt = performance.now();

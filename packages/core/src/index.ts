@@ -273,6 +273,7 @@ export {
   type RefusalReason,
   type ChannelStartRequest,
   type ProductStartRequest,
+  type RunClaimedHooks,
   type RunDueOptions,
   type StartRequest,
 } from "./engine/engine.ts";

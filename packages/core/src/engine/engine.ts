@@ -45,7 +45,14 @@ import {
   type InboundHttpRequest,
   receiveCallback,
 } from "./receive-callback.ts";
-import { claimDue, type DueRunnerDeps, type RunDueOptions, runClaimed, runDue } from "./run-due.ts";
+import {
+  claimDue,
+  type DueRunnerDeps,
+  type RunClaimedHooks,
+  type RunDueOptions,
+  runClaimed,
+  runDue,
+} from "./run-due.ts";
 import { RuntimeCache } from "./runtime-cache.ts";
 import { type StartRequest, startInstance } from "./start-instance.ts";
 import { type SweepInboxOptions, type SweepInboxResult, sweepInbox } from "./sweep-inbox.ts";
@@ -61,7 +68,7 @@ export type {
   RefusalReason,
 } from "./migrate-instances.ts";
 export type { ActionOptions, Actor } from "./operator-actions.ts";
-export type { RunDueOptions } from "./run-due.ts";
+export type { RunClaimedHooks, RunDueOptions } from "./run-due.ts";
 export type { ChannelStartRequest, ProductStartRequest, StartRequest } from "./start-instance.ts";
 
 export interface EngineOptions {
@@ -224,9 +231,15 @@ export class Engine {
    * Runs one instance `claimDue` returned: takes its lock, runs its due step and the next ones
    * while due at once, commits each. Returns false when the lock could not be taken (the claim is
    * given back). Never throws for a step's failure; `signal` ends a chain after its current step.
+   * `hooks.committing` is called when what is left is the last commit (no further step or call
+   * follows it): the caller may count the instance as waiting on the database from then on.
    */
-  async runClaimed(claimed: InstanceRecord, signal?: AbortSignal): Promise<boolean> {
-    return runClaimed(this.#due, claimed, signal);
+  async runClaimed(
+    claimed: InstanceRecord,
+    signal?: AbortSignal,
+    hooks?: RunClaimedHooks,
+  ): Promise<boolean> {
+    return runClaimed(this.#due, claimed, signal, hooks);
   }
 
   /**

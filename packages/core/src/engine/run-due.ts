@@ -63,11 +63,22 @@ export async function claimDue(
   });
 }
 
+/** What `runClaimed` tells its caller on the way. */
+export interface RunClaimedHooks {
+  /**
+   * The instance's last commit of this run has begun: nothing but the database is awaited from
+   * here (no further step, no partner call). A worker frees the instance's slot for other work
+   * then, rather than hold it through the commit's flush.
+   */
+  committing?: () => void;
+}
+
 /** Runs one claimed instance under its lock: its due step, and the next ones while due at once. */
 export async function runClaimed(
   deps: DueRunnerDeps,
   claimed: InstanceRecord,
   stopping?: AbortSignal,
+  hooks?: RunClaimedHooks,
 ): Promise<boolean> {
   const { core } = deps;
   let lock: Lock;
@@ -99,7 +110,9 @@ export async function runClaimed(
       }
       const remaining = deps.maxChainedSteps - chained - 1;
       const current: InstanceRecord = record;
-      record = await inStepSpan(current, () => runStep(deps, current, lock.signal, remaining > 0));
+      record = await inStepSpan(current, () =>
+        runStep(deps, current, lock.signal, remaining > 0, hooks),
+      );
       if (
         record &&
         (record.nextRunAt === null ||
@@ -132,6 +145,7 @@ async function runStep(
   record: InstanceRecord,
   signal: AbortSignal,
   mayChain: boolean,
+  hooks?: RunClaimedHooks,
 ): Promise<InstanceRecord | undefined> {
   const { core, runtime } = deps;
   const startedAt = core.clock.now();
@@ -172,6 +186,8 @@ async function runStep(
       decision.type === "leave"
         ? await commitWithFailover(deps, run, decision.to, transition)
         : undefined;
+    // Without `keepLease` the run ends with this commit: only the database is awaited now.
+    if (failover === undefined && transition.keepLease !== true) hooks?.committing?.();
     const next =
       failover?.record ??
       (await inSpan("capflow.commit", { "capflow.outcome": decision.outcome ?? "" }, () =>

@@ -91,6 +91,12 @@ export class Worker {
   #abort = new AbortController();
   #loops: Promise<void>[] = [];
   #running = new Set<Promise<void>>();
+  /**
+   * Runs whose last commit is in flight: their slot went to other work (a slot bounds steps and
+   * partner calls, and waiting for PostgreSQL's flush is neither). At most `slots` of them, so
+   * the instances this worker holds stay bounded.
+   */
+  #committing = new Set<Promise<void>>();
   /** Aborted by `wake()` to end the current idle wait. */
   #idle = new AbortController();
   /** A wake-up arrived while the loop was claiming: its next idle wait is skipped. */
@@ -132,6 +138,11 @@ export class Worker {
   /** Slots running an instance now. */
   get busySlots(): number {
     return this.#running.size;
+  }
+
+  /** Instances this worker runs now: in a slot, or past their slot, their last commit in flight. */
+  get inFlight(): number {
+    return this.#running.size + this.#committing.size;
   }
 
   start(): this {
@@ -203,7 +214,7 @@ export class Worker {
       this.#startQueued(signal);
       if (claimed.length < wanted) await this.#waitIdle(signal);
     }
-    await Promise.all(running);
+    await Promise.all([...running, ...this.#committing]);
     // Claimed but never started: back to the queue at once, not after their lease.
     await Promise.all(queue.splice(0).map(({ record }) => this.#giveBack(record)));
   }
@@ -223,8 +234,20 @@ export class Worker {
         void this.#giveBack(record);
         continue;
       }
+      const committing = this.#committing;
+      let inSlot = true;
+      // The run's last commit has begun: its slot goes to the next instance now, unless as many
+      // runs as there are slots already wait on their commits.
+      const leaveSlot = () => {
+        if (!inSlot || committing.size >= slots) return;
+        inSlot = false;
+        running.delete(run);
+        committing.add(run);
+        this.#startQueued(signal);
+        this.#onSlotFree();
+      };
       const run: Promise<void> = this.#engine
-        .runClaimed(record, signal)
+        .runClaimed(record, signal, { committing: leaveSlot })
         .then(
           (ran) => {
             if (!ran) this.#lockMissed = true;
@@ -232,7 +255,9 @@ export class Worker {
           (error: unknown) => report(this.#options.onError, error),
         )
         .finally(() => {
+          inSlot = false;
           running.delete(run);
+          committing.delete(run);
           this.#startQueued(signal);
           this.#onSlotFree();
         });

@@ -3,6 +3,7 @@ import { Engine } from "../../src/engine/engine.ts";
 import { MemoryDefinitionSource } from "../../src/memory/memory-definition-source.ts";
 import { MemoryInstanceStore } from "../../src/memory/memory-instance-store.ts";
 import { ProcessorRegistry } from "../../src/message/processor-registry.ts";
+import type { Transition } from "../../src/ports/instance-store.ts";
 import { Worker } from "../../src/runtime/worker.ts";
 import { loanBehavior, testChannel } from "../support/loan-definitions.ts";
 import { ScriptedTransport } from "../support/scripted-transport.ts";
@@ -97,6 +98,62 @@ describe("Worker", () => {
     } finally {
       releaseSlow();
       await worker.stop();
+    }
+  });
+
+  test("a run's last commit leaves its slot: the next instance runs while the database flushes, and a stop waits for both", async () => {
+    // Commits that settle an instance are held until released: a slow WAL flush.
+    let releaseCommits!: () => void;
+    const flushed = new Promise<void>((resolve) => (releaseCommits = resolve));
+    class SlowFlushStore extends MemoryInstanceStore {
+      override async commitTransition(transition: Transition) {
+        if (transition.changes.status === "succeeded") await flushed;
+        return super.commitTransition(transition);
+      }
+    }
+    const store = new SlowFlushStore();
+    const transport = new ScriptedTransport();
+    transport.script("/loan/apply", { body: { status: "SUCCESS" } });
+    const engine = new Engine({
+      store,
+      transport,
+      processors: new ProcessorRegistry(),
+      definitions: new MemoryDefinitionSource({
+        channels: [testChannel],
+        behaviors: [loanBehavior()],
+      }),
+    });
+    for (const key of ["L-A", "L-B", "L-C"]) {
+      await engine.start({
+        channel: "lanbank",
+        behavior: "loan",
+        businessKey: key,
+        input: { loanNo: key },
+      });
+    }
+    const worker = new Worker(engine, { slots: 1, batchSize: 4, idleMs: 5 }).start();
+    let stopped = false;
+    try {
+      // One slot: the second call can only be made while the first run's commit is in flight.
+      await expect.poll(() => transport.count("/loan/apply")).toBe(2);
+      expect(worker.busySlots).toBe(1);
+      expect(worker.inFlight).toBe(2);
+      // As many runs as slots may wait on their commits: the third waits for a slot.
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(transport.count("/loan/apply")).toBe(2);
+      const stopping = worker.stop().then(() => {
+        stopped = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(stopped).toBe(false);
+      releaseCommits();
+      await stopping;
+      const settled = await store.listInstances({ status: ["succeeded"] });
+      expect(settled.map((instance) => instance.businessKey).sort()).toEqual(["L-A", "L-B"]);
+      expect(worker.inFlight).toBe(0);
+    } finally {
+      releaseCommits();
+      if (!stopped) await worker.stop();
     }
   });
 
