@@ -111,13 +111,33 @@ export class KnexStartQueueStore implements StartQueueStore {
   }
 
   async expireDue(now: number, options: { notify?: boolean } = {}): Promise<QueuedStart[]> {
+    // A start whose business has an instance already (a repeat that got queued while the first
+    // was being admitted) did start: it is closed as started with that instance, never told
+    // upstream as expired.
     const rows = await this.#query(
-      `WITH ended AS (
-        UPDATE ${this.#queue} SET status = 'expired', finished_at = ?
-        WHERE status = 'queued' AND expires_at <= ? RETURNING *
+      `WITH started AS (
+        UPDATE ${this.#queue} AS q SET status = 'started', instance_id = i.id, finished_at = ?
+        FROM ${this.#instances} AS i
+        WHERE q.status = 'queued' AND q.expires_at <= ?
+          AND i.channel = q.channel AND i.behavior = q.behavior AND i.business_key = q.business_key
+        RETURNING q.id
+      ), ended AS (
+        UPDATE ${this.#queue} AS q SET status = 'expired', finished_at = ?
+        WHERE q.status = 'queued' AND q.expires_at <= ?
+          AND NOT EXISTS (
+            SELECT 1 FROM ${this.#instances} AS i
+            WHERE i.channel = q.channel AND i.behavior = q.behavior AND i.business_key = q.business_key
+          )
+        RETURNING q.*
       )${options.notify ? this.#notifyEnded("start.expired") : ""}
       SELECT * FROM ended`,
-      [timeParam(now), timeParam(now), ...(options.notify ? this.#notifyBindings(now) : [])],
+      [
+        timeParam(now),
+        timeParam(now),
+        timeParam(now),
+        timeParam(now),
+        ...(options.notify ? this.#notifyBindings(now) : []),
+      ],
     );
     return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(queuedFromRow);
   }

@@ -153,6 +153,35 @@ describe.skipIf(!databaseUrl)(
         )) as { rows: { id: string; type: string; target: string | null; status: string }[] }
       ).rows;
 
+    test("a queued start whose business has started meanwhile is closed as started with that instance, never told upstream as expired", async () => {
+      const { clock, queue, engine, enqueue } = await world();
+      // L-1 holds the one place (concurrency 1) and stays waiting for the funder's decision.
+      await enqueue("L-1", "platform");
+      expect((await queue.admit()).started).toBe(1);
+      // A repeat of L-2 queued while its first start was being admitted: the instance exists.
+      const started = await engine.start({
+        channel: "lanbank",
+        behavior: "loan",
+        businessKey: "L-2",
+        input: { loanNo: "L-2", amount: 100, idCardNo: "110101199003071234" },
+      });
+      const repeat = await enqueue("L-2", "platform");
+      const other = await enqueue("L-3", "platform");
+      await clock.advance(61_000);
+      const round = await queue.admit();
+      expect(round.expired.map((q) => q.businessKey)).toEqual(["L-3"]);
+      expect(await outboxRows()).toEqual([
+        {
+          id: `${other.id}.start.expired`,
+          type: "start.expired",
+          target: "platform",
+          status: "pending",
+        },
+      ]);
+      const closed = await new KnexStartQueueStore(db).getQueued(repeat.id);
+      expect(closed).toMatchObject({ status: "started", instanceId: started.id });
+    });
+
     test("a start that expires in the queue is told to the client that queued it, through the outbox, at least once", async () => {
       const { clock, queue, dispatcher, enqueue, engine } = await world();
       const first = await enqueue("L-1", "platform");
