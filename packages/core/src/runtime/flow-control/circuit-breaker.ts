@@ -166,20 +166,22 @@ export class CircuitBreaker {
   }
 
   #open(): void {
-    this.#openedAt = this.#clock.now();
+    // One reading of the clock: `since` and `probeAt` of an open breaker are exactly a cooldown apart.
+    const now = this.#clock.now();
+    this.#openedAt = now;
     this.#probeSince = undefined;
     this.#timeouts.success();
-    this.#transition("open");
+    this.#transition("open", now);
   }
 
   #probeLeaseMs(): number {
     return Math.max(this.#settings.cooldownMs, 60_000);
   }
 
-  #transition(state: BreakerState): void {
+  #transition(state: BreakerState, now = this.#clock.now()): void {
     if (this.#state === state) return;
     this.#state = state;
-    this.#since = this.#clock.now();
+    this.#since = now;
     this.#onChange(state);
   }
 }

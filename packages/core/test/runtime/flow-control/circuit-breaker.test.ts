@@ -128,6 +128,16 @@ describe("CircuitBreaker", () => {
     expect(b.admit()).toMatchObject({ probe: true });
   });
 
+  test("an open breaker's probe time is exactly one cooldown after it opened, however the clock ticks", () => {
+    // A clock that moves on every reading, as the system clock may between two statements.
+    let ms = 1_000_000;
+    const ticking = { now: () => ms++, sleep: async () => {} };
+    const b = new CircuitBreaker({ consecutiveTimeouts: 1, cooldownMs: 600_000 }, ticking);
+    call(b, "timeout");
+    expect(b.state).toBe("open");
+    expect(b.probeAt).toBe(b.since + 600_000);
+  });
+
   test("invalid settings fail with CONFIG_INVALID naming each problem", () => {
     const error = (() => {
       try {
