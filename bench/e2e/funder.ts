@@ -8,6 +8,11 @@
  *   is sealed the same way for the platform.
  * - `POST /plain/apply`: plain JSON both ways.
  *
+ * With `--partner latency` each answer waits, after the request is opened and before the answer
+ * is sealed, for the latency partner-latency.ts draws for the job's position (the number at the
+ * end of its `applyNo`), as a real funder's gateway would; `--partner instant` (the default)
+ * answers at once. The crypto work is the same in both.
+ *
  * Prints `listening <port>` on stdout once ready. Written with node:http and node:crypto only, the
  * way a funder's test double would be, so its cost is the same for both pipelines.
  */
@@ -25,10 +30,21 @@ import {
 } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
 import { e2eKeyFiles } from "./keys.ts";
+import { partnerLatencyMs, positionOf } from "./partner-latency.ts";
 
 const funderPrivate = createPrivateKey(readFileSync(e2eKeyFiles.funderPrivate));
 const platformPublic = createPublicKey(readFileSync(e2eKeyFiles.platformPublic));
+const partnerAt = process.argv.indexOf("--partner");
+const withLatency = partnerAt >= 0 && process.argv[partnerAt + 1] === "latency";
+
+/** How long the answer to this request waits: nothing, or the profile's latency for its position. */
+function answerDelayMs(request: Record<string, unknown>): number {
+  if (!withLatency) return 0;
+  const position = positionOf(String(request.applyNo));
+  return position === undefined ? 0 : partnerLatencyMs(position);
+}
 
 interface Envelope {
   data: string;
@@ -93,7 +109,7 @@ function answerFor(request: Record<string, unknown>): Record<string, unknown> {
 
 const server = createServer((request, response) => {
   readBody(request)
-    .then((text) => {
+    .then(async (text) => {
       const sealed = request.url === "/sealed/apply";
       if (!sealed && request.url !== "/plain/apply") {
         response.writeHead(404).end();
@@ -103,6 +119,8 @@ const server = createServer((request, response) => {
       const message = sealed
         ? (open(received as unknown as Envelope) as typeof received)
         : received;
+      const delayMs = answerDelayMs(message);
+      if (delayMs > 0) await sleep(delayMs);
       const answer = answerFor(message);
       const body = JSON.stringify(sealed ? seal(answer) : answer);
       response.writeHead(200, { "content-type": "application/json" }).end(body);
