@@ -11,13 +11,14 @@ export type KeyWrapName =
   | "sm2-c1c2c3";
 
 /**
- * Wraps per-message content keys for the peer and unwraps the peer's. Unwrapping never throws on
- * a bad wrapped key: it returns a key that then fails the content decryption, so every tampering
- * ends in the same `CRYPTO_DECRYPT_FAILED` (no padding oracle, see pkcs1-unwrap.ts).
+ * Wraps per-message content keys for the peer and unwraps the peer's. Unwrapping never rejects on
+ * a bad wrapped key: it resolves to a key that then fails the content decryption, so every
+ * tampering ends in the same `CRYPTO_DECRYPT_FAILED` (no padding oracle, see pkcs1-unwrap.ts).
+ * It is asynchronous so that RSA-OAEP's private-key operation keeps off the event loop.
  */
 export interface KeyWrapper {
   wrap(contentKey: Buffer): Buffer;
-  unwrap(wrapped: Buffer, expectedLength: number): Buffer;
+  unwrap(wrapped: Buffer, expectedLength: number): Promise<Buffer>;
 }
 
 export function createKeyWrapper(
@@ -34,7 +35,7 @@ export function createKeyWrapper(
     const decrypt = createSm2Decryptor(decryptionKey);
     return {
       wrap: (key) => sm2Encrypt(key, encryptionKey, { order, pointPrefix: sm2PointPrefix }),
-      unwrap: (wrapped, expectedLength) => {
+      unwrap: async (wrapped, expectedLength) => {
         // C1 (64 bytes, or 65 with the 04 prefix Bouncy Castle writes) + C3 (32) + C2: both
         // layouts are accepted, told apart by the length the content key must have.
         const pointPrefix = wrapped.length === 64 + 32 + expectedLength + 1 && wrapped[0] === 4;

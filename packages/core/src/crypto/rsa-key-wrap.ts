@@ -1,8 +1,17 @@
-import { constants, type KeyObject, privateDecrypt, publicEncrypt, randomBytes } from "node:crypto";
+import {
+  constants,
+  type KeyObject,
+  privateDecrypt,
+  publicEncrypt,
+  randomBytes,
+  webcrypto,
+} from "node:crypto";
 import { unwrapPkcs1v15 } from "./pkcs1-unwrap.ts";
 
 /** RSA paddings partners wrap content keys with: OAEP (SHA-1 or SHA-256) or PKCS#1 v1.5. */
 export type RsaKeyWrapPadding = "oaep-sha1" | "oaep-sha256" | "pkcs1";
+
+type OaepHash = "SHA-1" | "SHA-256";
 
 /** A content key encrypted for the peer's RSA public key. */
 export function rsaWrapKey(
@@ -22,27 +31,78 @@ export function rsaWrapKey(
 }
 
 /**
- * The content key the peer wrapped, of `expectedLength` bytes (16 or 32). Never throws on a bad
- * wrapped key: it returns a random key of that length instead (implicit rejection), so the
+ * The content key the peer wrapped, of `expectedLength` bytes (16 or 32). Never rejects on a bad
+ * wrapped key: it resolves to a random key of that length instead (implicit rejection), so the
  * failure surfaces as the content decryption's tag or padding error, like any tampering, and
  * no padding oracle exists. PKCS#1 v1.5 works on Node 20, which refuses that padding for
  * private decryption (see pkcs1-unwrap.ts).
+ *
+ * OAEP unwrapping is asynchronous: a private-key operation costs a quarter of a millisecond or
+ * more, and done synchronously it would hold the event loop every other instance's step runs
+ * on. PKCS#1 v1.5 stays synchronous (no off-loop API offers it).
  */
-export function rsaUnwrapKey(
+export async function rsaUnwrapKey(
   wrapped: Buffer,
   privateKey: KeyObject,
   padding: RsaKeyWrapPadding,
   expectedLength: number,
-): Buffer {
+): Promise<Buffer> {
   if (padding === "pkcs1") return unwrapPkcs1v15(privateKey, wrapped, expectedLength);
-  const oaepHash = padding === "oaep-sha1" ? "sha1" : "sha256";
+  const hash: OaepHash = padding === "oaep-sha1" ? "SHA-1" : "SHA-256";
+  const cryptoKey = await oaepDecryptionKey(privateKey, hash);
+  let key: Buffer;
   try {
-    const key = privateDecrypt(
-      { key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash },
-      wrapped,
-    );
-    return key.length === expectedLength ? key : randomBytes(expectedLength);
+    key =
+      cryptoKey === undefined
+        ? privateDecrypt(
+            {
+              key: privateKey,
+              padding: constants.RSA_PKCS1_OAEP_PADDING,
+              oaepHash: hash === "SHA-1" ? "sha1" : "sha256",
+            },
+            wrapped,
+          )
+        : Buffer.from(await webcrypto.subtle.decrypt({ name: "RSA-OAEP" }, cryptoKey, wrapped));
   } catch {
     return randomBytes(expectedLength);
+  }
+  return key.length === expectedLength ? key : randomBytes(expectedLength);
+}
+
+/** Imported once per loaded key and hash; a key per channel, so these stay few. */
+const oaepKeys = new WeakMap<KeyObject, Map<OaepHash, Promise<webcrypto.CryptoKey | undefined>>>();
+
+/**
+ * The WebCrypto form of `privateKey` for OAEP with `hash`, or undefined if WebCrypto does not
+ * take the key (then unwrapping falls back to the synchronous form, as before).
+ */
+function oaepDecryptionKey(
+  privateKey: KeyObject,
+  hash: OaepHash,
+): Promise<webcrypto.CryptoKey | undefined> {
+  let byHash = oaepKeys.get(privateKey);
+  if (byHash === undefined) {
+    byHash = new Map();
+    oaepKeys.set(privateKey, byHash);
+  }
+  let imported = byHash.get(hash);
+  if (imported === undefined) {
+    imported = importOaepKey(privateKey, hash);
+    byHash.set(hash, imported);
+  }
+  return imported;
+}
+
+async function importOaepKey(
+  privateKey: KeyObject,
+  hash: OaepHash,
+): Promise<webcrypto.CryptoKey | undefined> {
+  try {
+    const pkcs8 = privateKey.export({ format: "der", type: "pkcs8" });
+    return await webcrypto.subtle.importKey("pkcs8", pkcs8, { name: "RSA-OAEP", hash }, false, [
+      "decrypt",
+    ]);
+  } catch {
+    return undefined;
   }
 }

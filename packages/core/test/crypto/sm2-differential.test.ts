@@ -80,7 +80,7 @@ describe("SM2: sm-crypto-v2 against the sm-crypto reference", () => {
     }
   });
 
-  it("the handler's SM2 key wrapper interoperates with sm-crypto, with and without the 04 prefix", () => {
+  it("the handler's SM2 key wrapper interoperates with sm-crypto, with and without the 04 prefix", async () => {
     const { privateKey, publicKey } = pairs[0] as { privateKey: string; publicKey: string };
     const pub = {
       kind: "sm2-public" as const,
@@ -106,12 +106,14 @@ describe("SM2: sm-crypto-v2 against the sm-crypto reference", () => {
         ).toEqual([...contentKey]);
         const byRef = reference.doEncrypt([...contentKey], publicKey, mode);
         expect(
-          wrapper.unwrap(Buffer.from(prefix ? `04${byRef}` : byRef, "hex"), 16).equals(contentKey),
+          (await wrapper.unwrap(Buffer.from(prefix ? `04${byRef}` : byRef, "hex"), 16)).equals(
+            contentKey,
+          ),
         ).toBe(true);
         // Tampered: a key of the right length that is not the content key (fails the cipher later).
         const bad = Buffer.from(wrapped);
         bad[bad.length - 1] = (bad[bad.length - 1] ?? 0) ^ 1;
-        const out = wrapper.unwrap(bad, 16);
+        const out = await wrapper.unwrap(bad, 16);
         expect(out.length).toBe(16);
         expect(out.equals(contentKey)).toBe(false);
       }

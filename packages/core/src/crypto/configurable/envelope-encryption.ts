@@ -25,8 +25,8 @@ export interface EnvelopeEncryption {
   encodeEnvelope(envelope: Fields): string;
   /** The envelope's fields, or undefined when the text is not an envelope of this format. */
   parseEnvelope(text: string): Fields | undefined;
-  /** Throws CRYPTO_DECRYPT_FAILED, the same for every kind of tampering. */
-  open(envelope: Fields, charset: string): string;
+  /** Rejects with CRYPTO_DECRYPT_FAILED, the same for every kind of tampering. */
+  open(envelope: Fields, charset: string): Promise<string>;
 }
 
 export function compileEnvelopeEncryption(
@@ -100,7 +100,7 @@ export function compileEnvelopeEncryption(
         return undefined;
       }
     },
-    open(envelope, charset) {
+    async open(envelope, charset) {
       const dataText = envelope[layout.data];
       if (typeof dataText !== "string") throw fail(`envelope field ${layout.data} is missing`);
       const data = decodeBinary(dataText, encoding.ciphertext);
@@ -114,7 +114,7 @@ export function compileEnvelopeEncryption(
         if (wrapped === undefined)
           throw fail(`envelope field ${layout.key ?? "key"} is missing or not ${encoding.key}`);
         // Never throws on a bad wrapped key: a wrong key fails below, like any tampering.
-        key = wrapper.unwrap(wrapped, cipher.keyLength);
+        key = await wrapper.unwrap(wrapped, cipher.keyLength);
       } else {
         key = Redacted.reveal(shared as SecretKey);
       }

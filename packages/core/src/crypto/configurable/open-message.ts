@@ -52,16 +52,16 @@ export async function openMessage(
   const read = (location: FieldLocation | undefined): string | undefined =>
     readPlacedValue(location, message, () => wireFor("verification"));
   let plainText: string | undefined;
-  const decrypt = () => {
+  const decrypt = async () => {
     if (encryption !== undefined)
-      plainText = encryption.open(wireFor("decryption") as Fields, message.charset);
+      plainText = await encryption.open(wireFor("decryption") as Fields, message.charset);
   };
   let body: unknown;
   // Decrypting never decodes: unauthenticated plaintext is decoded only after verification,
   // except for a field signature over the plain body, which needs the fields to verify.
   if (signature === undefined) {
     if (compiled.windowMs !== undefined) checkReplayWindow(read(compiled.timestampAt) ?? "");
-    decrypt();
+    await decrypt();
   } else {
     const placement = signature.part.placement;
     let captured: Record<string, string> = {};
@@ -83,7 +83,7 @@ export async function openMessage(
     if (compiled.windowMs !== undefined) checkReplayWindow(ts);
     const over = signature.overPlain;
     if (over) {
-      decrypt();
+      await decrypt();
       if (signature.part.canonical.kind !== "rawBody" && plainText !== undefined)
         body = codec.decode(plainText);
     }
@@ -147,7 +147,7 @@ export async function openMessage(
         keyId === undefined ? context : { ...context, keyId },
       );
     }
-    if (!over) decrypt();
+    if (!over) await decrypt();
   }
   if (body === undefined) {
     body = plainText !== undefined ? codec.decode(plainText) : (wire ?? codec.decode(message.body));
