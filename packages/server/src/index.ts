@@ -21,12 +21,36 @@ export {
 } from "./auth/operator-tokens.ts";
 export { type TrustedHeaderOptions, trustedHeaderAuth } from "./auth/trusted-headers.ts";
 export { type CreateServerOptions, createServer } from "./create-server.ts";
+export type { ActionPreviewView } from "./ops/action-preview-view.ts";
+export type { BehaviorGraphView } from "./ops/behavior-graph-view.ts";
+export type {
+  BehaviorVersionView,
+  DefinitionsView,
+  VersionDiffView,
+} from "./ops/definition-views.ts";
 export type {
   HistoryEntryView,
   InboxEntryView,
   InstanceDetailView,
   InstanceSummaryView,
 } from "./ops/instance-views.ts";
+export type { NotificationView } from "./ops/notification-view.ts";
+export type {
+  InstanceSummaryAnswer,
+  InstanceAnswer,
+  InstanceGraphAnswer,
+  InstanceInboxAnswer,
+  LateNotificationView,
+  ListPage,
+  NotificationResendAnswer,
+  WhoamiAnswer,
+} from "./ops/ops-answers.ts";
+export type {
+  AttentionGroupView,
+  OutboxBacklogView,
+  OverviewRowView,
+  OverviewView,
+} from "./ops/overview-view.ts";
 export type { OperatorApiOptions } from "./ops/ops-routes.ts";
 export type { ProtectionViews } from "./ops/protection-routes.ts";
 export type {

@@ -8,6 +8,7 @@ import {
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { mustGet } from "./instance-routes.ts";
 import { instanceSummary } from "./instance-views.ts";
+import type { InstanceSummaryAnswer } from "./ops-answers.ts";
 import { actionBodySchema, idParamsSchema, moveBodySchema } from "./request-schemas.ts";
 
 export interface ActionRoutesOptions {
@@ -33,7 +34,7 @@ export async function actionRoutes(app: FastifyInstance, options: ActionRoutesOp
   app.post<{ Params: { id: string }; Body: ActionBody }>(
     "/instances/:id/retry",
     { ...route, schema: { params: idParamsSchema, body: actionBodySchema } },
-    async (request) => {
+    async (request): Promise<InstanceSummaryAnswer> => {
       const { id } = request.params;
       const instance = await engine.retryNow(id, actorOf(request), {
         expectedVersion: request.body.expectedVersion,
@@ -45,7 +46,7 @@ export async function actionRoutes(app: FastifyInstance, options: ActionRoutesOp
   app.post<{ Params: { id: string }; Body: ActionBody & { step: string } }>(
     "/instances/:id/move",
     { ...route, schema: { params: idParamsSchema, body: moveBodySchema } },
-    async (request) => {
+    async (request): Promise<InstanceSummaryAnswer> => {
       const { id } = request.params;
       const { step, expectedVersion } = request.body;
       const current = await mustGet(store, id);
@@ -70,7 +71,7 @@ export async function actionRoutes(app: FastifyInstance, options: ActionRoutesOp
   app.post<{ Params: { id: string }; Body: ActionBody }>(
     "/instances/:id/cancel",
     { ...route, schema: { params: idParamsSchema, body: actionBodySchema } },
-    async (request) => {
+    async (request): Promise<InstanceSummaryAnswer> => {
       const { id } = request.params;
       const instance = await engine.cancel(id, actorOf(request), {
         expectedVersion: request.body.expectedVersion,

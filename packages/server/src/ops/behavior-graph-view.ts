@@ -1,7 +1,10 @@
 import type { BehaviorDefinition } from "@capflow/core";
 import { stepTransitions } from "@capflow/core/internal";
 
-/** A behavior version's steps and transitions, as the console draws them. */
+/**
+ * A behavior version's steps and transitions, as the console draws them
+ * (`GET /v1/ops/definitions/:channel/:behavior/:version/graph`, and `graph` of an instance's).
+ */
 export interface BehaviorGraphView {
   initial: string;
   nodes: { id: string; kind: string; outcome?: string }[];

@@ -6,7 +6,8 @@ import {
 } from "@capflow/core";
 import { canonicalJson } from "@capflow/core/internal";
 import type { FastifyInstance } from "fastify";
-import { behaviorGraphView } from "./behavior-graph-view.ts";
+import { type BehaviorGraphView, behaviorGraphView } from "./behavior-graph-view.ts";
+import type { BehaviorVersionView, DefinitionsView, VersionDiffView } from "./definition-views.ts";
 
 export interface DefinitionRoutesOptions {
   store: InstanceStore;
@@ -39,7 +40,7 @@ const versionParams = {
 export async function definitionRoutes(app: FastifyInstance, options: DefinitionRoutesOptions) {
   const { store, definitions } = options;
 
-  app.get("/definitions", { config: { role: "viewer" } }, async () => {
+  app.get("/definitions", { config: { role: "viewer" } }, async (): Promise<DefinitionsView> => {
     const [refs, unsettled] = await Promise.all([
       definitions.listBehaviors(),
       store.unsettledByStep(),
@@ -50,7 +51,7 @@ export async function definitionRoutes(app: FastifyInstance, options: Definition
       pinned.set(key, (pinned.get(key) ?? 0) + group.count);
     }
     const channelCodes = [...new Set(refs.map((ref) => ref.channel))].sort();
-    const channels = [];
+    const channels: DefinitionsView["channels"] = [];
     for (const code of channelCodes) {
       const channel = await definitions.getChannel(code);
       if (channel) {
@@ -61,11 +62,11 @@ export async function definitionRoutes(app: FastifyInstance, options: Definition
         });
       }
     }
-    const behaviors = [];
+    const behaviors: DefinitionsView["behaviors"] = [];
     for (const ref of [...refs].sort(
       (a, b) => a.channel.localeCompare(b.channel) || a.behavior.localeCompare(b.behavior),
     )) {
-      const versions = [];
+      const versions: BehaviorVersionView[] = [];
       for (let version = 1; ; version++) {
         const loaded = await definitions.getBehavior(ref.channel, ref.behavior, version);
         if (loaded === undefined) {
@@ -87,7 +88,7 @@ export async function definitionRoutes(app: FastifyInstance, options: Definition
   app.get<{ Params: { channel: string; behavior: string; version: number } }>(
     "/definitions/:channel/:behavior/:version/graph",
     { config: { role: "viewer" }, schema: { params: versionParams } },
-    async (request) => {
+    async (request): Promise<BehaviorGraphView> => {
       const { channel, behavior, version } = request.params;
       return behaviorGraphView(await mustGetBehavior(definitions, channel, behavior, version));
     },
@@ -113,7 +114,7 @@ export async function definitionRoutes(app: FastifyInstance, options: Definition
         },
       },
     },
-    async (request) => {
+    async (request): Promise<VersionDiffView> => {
       const { channel, behavior } = request.params;
       const [before, after] = await Promise.all([
         mustGetBehavior(definitions, channel, behavior, request.query.from),
@@ -142,7 +143,10 @@ async function mustGetBehavior(
 }
 
 /** Steps added, removed and changed between two versions, and which fields of each changed. */
-export function diffVersions(before: BehaviorDefinition, after: BehaviorDefinition) {
+export function diffVersions(
+  before: BehaviorDefinition,
+  after: BehaviorDefinition,
+): VersionDiffView {
   const added = Object.keys(after.steps).filter((code) => !Object.hasOwn(before.steps, code));
   const removed = Object.keys(before.steps).filter((code) => !Object.hasOwn(after.steps, code));
   const changed: string[] = [];

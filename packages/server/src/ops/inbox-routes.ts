@@ -1,8 +1,9 @@
 import type { InstanceStore } from "@capflow/core";
 import { parseDuration } from "@capflow/core/internal";
 import type { FastifyInstance } from "fastify";
-import { historyEntry, inboxEntryView } from "./instance-views.ts";
+import { historyEntry, type InboxEntryView, inboxEntryView } from "./instance-views.ts";
 import { decodeCursor, encodeCursor } from "./list-cursor.ts";
+import type { LateNotificationView, ListPage } from "./ops-answers.ts";
 
 interface InboxQuery {
   olderThan?: string;
@@ -28,7 +29,7 @@ export async function inboxRoutes(app: FastifyInstance, options: { store: Instan
   app.get<{ Querystring: InboxQuery }>(
     "/inbox",
     { config: { role: "viewer" }, schema: { querystring: inboxQuerySchema } },
-    async (request) => {
+    async (request): Promise<ListPage<InboxEntryView>> => {
       const { olderThan, limit, cursor } = request.query;
       const entries = await options.store.staleInbox({
         receivedBefore: Date.now() + 1 - (olderThan ? parseDuration(olderThan as `${number}s`) : 0),
@@ -80,7 +81,7 @@ export async function lateNotificationRoutes(
   app.get<{ Querystring: LateQuery }>(
     "/late-notifications",
     { config: { role: "viewer" }, schema: { querystring: lateQuerySchema } },
-    async (request) => {
+    async (request): Promise<ListPage<LateNotificationView>> => {
       const { conflictsOnly, limit, cursor } = request.query;
       const position = cursor ? decodeCursor(cursor) : undefined;
       const entries = await options.store.lateNotifications({

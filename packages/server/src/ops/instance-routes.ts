@@ -15,6 +15,7 @@ import {
 } from "./instance-views.ts";
 import { decodeCursor, encodeCursor } from "./list-cursor.ts";
 import { maskingFor } from "./masking-rules.ts";
+import type { InstanceAnswer, InstanceInboxAnswer, ListPage } from "./ops-answers.ts";
 import { idParamsSchema } from "./request-schemas.ts";
 
 export interface InstanceRoutesOptions {
@@ -73,7 +74,7 @@ export async function instanceRoutes(app: FastifyInstance, options: InstanceRout
   app.get<{ Querystring: ListQuery }>(
     "/instances",
     { config: { role: "viewer" }, schema: { querystring: listQuerySchema } },
-    async (request) => {
+    async (request): Promise<ListPage<InstanceSummaryView>> => {
       const query = request.query;
       const now = Date.now();
       const filter: InstanceFilter = {
@@ -105,7 +106,7 @@ export async function instanceRoutes(app: FastifyInstance, options: InstanceRout
   app.get<{ Params: { id: string } }>(
     "/instances/:id",
     { config: { role: "viewer" }, schema: { params: idParamsSchema } },
-    async (request) => {
+    async (request): Promise<InstanceAnswer> => {
       const instance = await mustGet(store, request.params.id);
       const [history, masking] = await Promise.all([
         store.history(instance.id),
@@ -118,7 +119,7 @@ export async function instanceRoutes(app: FastifyInstance, options: InstanceRout
   app.get<{ Params: { id: string } }>(
     "/instances/:id/inbox",
     { config: { role: "viewer" }, schema: { params: idParamsSchema } },
-    async (request) => {
+    async (request): Promise<InstanceInboxAnswer> => {
       const instance = await mustGet(store, request.params.id);
       const entries = await store.pendingInbox({
         channel: instance.channel,

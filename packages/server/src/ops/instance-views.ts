@@ -1,6 +1,7 @@
 import {
   type InboxEntry,
   type InstanceRecord,
+  type InstanceStatus,
   type MaskingRules,
   maskFields,
   pendingRefusalEntry,
@@ -23,7 +24,7 @@ export interface InstanceSummaryView {
   product: string | null;
   account: string | null;
   step: string;
-  status: string;
+  status: InstanceStatus;
   attempt: number;
   /** Compare-and-set counter: send it back as `expectedVersion` with an action. */
   version: number;

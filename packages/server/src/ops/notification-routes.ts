@@ -9,6 +9,8 @@ import {
 import type { FastifyInstance } from "fastify";
 import { actorOf } from "./action-routes.ts";
 import { decodeCursor, encodeCursor } from "./list-cursor.ts";
+import { type NotificationView, notificationView } from "./notification-view.ts";
+import type { ListPage, NotificationResendAnswer } from "./ops-answers.ts";
 import { idParamsSchema, reasonSchema } from "./request-schemas.ts";
 
 interface NotificationQuery {
@@ -41,43 +43,6 @@ const resendBodySchema = {
   properties: { reason: reasonSchema },
 } as const;
 
-/** A notification as operators see it (its payload was masked when it was written). */
-export interface NotificationView {
-  id: string;
-  instanceId: string;
-  type: string;
-  status: NotificationStatus;
-  target: string | null;
-  attempts: number;
-  nextAttemptAt: string | null;
-  deliveredAt: string | null;
-  lastError: { code: string; message: string } | null;
-  resent: { by: string; at: string } | null;
-  createdAt: string;
-  payload: unknown;
-}
-
-function iso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
-}
-
-export function notificationView(record: NotificationRecord): NotificationView {
-  return {
-    id: record.id,
-    instanceId: record.instanceId,
-    type: record.type,
-    status: record.status,
-    target: record.target,
-    attempts: record.attempts,
-    nextAttemptAt: iso(record.nextAttemptAt),
-    deliveredAt: iso(record.deliveredAt),
-    lastError: record.lastError,
-    resent: record.resent && { by: record.resent.by, at: new Date(record.resent.at).toISOString() },
-    createdAt: new Date(record.createdAt).toISOString(),
-    payload: record.payload,
-  };
-}
-
 /**
  * `GET /notifications` (viewer): notifications for the upstream, newest first, by status and
  * instance. `POST /notifications/:id/resend` (operator): delivers one again with a fresh retry
@@ -92,7 +57,7 @@ export async function notificationRoutes(
   app.get<{ Querystring: NotificationQuery }>(
     "/notifications",
     { config: { role: "viewer" }, schema: { querystring: querySchema } },
-    async (request) => {
+    async (request): Promise<ListPage<NotificationView>> => {
       const { status, instanceId, limit, cursor } = request.query;
       const rows = await store.listNotifications({
         ...(status
@@ -123,7 +88,7 @@ export async function notificationRoutes(
       config: { role: "operator" },
       schema: { params: idParamsSchema, body: resendBodySchema },
     },
-    async (request) => {
+    async (request): Promise<NotificationResendAnswer> => {
       const actor = actorOf(request);
       const { id } = request.params;
       const found = await store.getNotification(id);

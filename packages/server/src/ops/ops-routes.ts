@@ -1,4 +1,5 @@
 import {
+  CapflowError,
   type DefinitionSource,
   type Engine,
   type InstanceStore,
@@ -14,6 +15,7 @@ import { inboxRoutes, lateNotificationRoutes } from "./inbox-routes.ts";
 import { instanceRoutes } from "./instance-routes.ts";
 import { migrationRoutes } from "./migration-routes.ts";
 import { notificationRoutes } from "./notification-routes.ts";
+import type { WhoamiAnswer } from "./ops-answers.ts";
 import { overviewRoutes } from "./overview-routes.ts";
 import type { FlowStateSources } from "./partner-health.ts";
 import { previewRoutes } from "./preview-routes.ts";
@@ -38,15 +40,18 @@ interface OpsRoutesOptions extends OperatorApiOptions {
 
 /**
  * The operator API under `/v1/ops`: every request authenticated before its body is read, every
- * route with the least role it needs (`config.role`). Shapes in `instance-views.ts`, docs in
- * docs/serving.md.
+ * route with the least role it needs (`config.role`). The answers' shapes are in
+ * `ops-answers.ts` and the `*-view(s).ts` files beside it, docs in docs/serving.md.
  */
 export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions) {
   app.decorateRequest("operator", null);
   app.addHook("onRequest", operatorAuthHook(options));
-  app.get("/whoami", { config: { role: "viewer" } }, async (request) => ({
-    operator: request.operator,
-  }));
+  app.get("/whoami", { config: { role: "viewer" } }, async (request): Promise<WhoamiAnswer> => {
+    if (request.operator === null) {
+      throw new CapflowError("AUTH_REQUIRED", "authenticate as an operator first");
+    }
+    return { operator: request.operator };
+  });
   const { engine, store, definitions } = options;
   await app.register(instanceRoutes, { store, definitions });
   await app.register(routingRoutes, { store });

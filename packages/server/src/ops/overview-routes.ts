@@ -2,7 +2,6 @@ import {
   CapflowError,
   type ChannelDefinition,
   type DefinitionSource,
-  type InstanceStatus,
   type OperationsView,
   settledStatuses,
 } from "@capflow/core";
@@ -10,6 +9,8 @@ import { parseDuration } from "@capflow/core/internal";
 import type { FastifyInstance } from "fastify";
 import { type InstanceSummaryView, instanceSummary } from "./instance-views.ts";
 import { decodeCursor, encodeCursor } from "./list-cursor.ts";
+import type { ListPage } from "./ops-answers.ts";
+import type { OverviewRowView, OverviewView } from "./overview-view.ts";
 import { type FlowStateSources, partnerHealth } from "./partner-health.ts";
 
 export interface OverviewRoutesOptions {
@@ -21,19 +22,6 @@ export interface OverviewRoutesOptions {
 
 /** Settled instances count in the overview when they settled within this window. */
 const recentHours = 24;
-
-/** One row of the overview: a channel's behavior, its instances by status, its failure rate. */
-export interface OverviewRowView {
-  channel: string;
-  behavior: string;
-  timeZone: string;
-  byStatus: Partial<Record<InstanceStatus, number>>;
-  total: number;
-  settledLastHour: number;
-  failedLastHour: number;
-  /** Failed among those settled in the last hour; null when none settled. */
-  failureRate: number | null;
-}
 
 const durationPattern = "^\\d+(ms|s|m|h|d)$";
 
@@ -60,7 +48,7 @@ export async function overviewRoutes(app: FastifyInstance, options: OverviewRout
         },
       },
     },
-    async (request) => {
+    async (request): Promise<OverviewView> => {
       const now = Date.now();
       const stuckAfterMs = duration(request.query.stuckAfter);
       const [overview, behaviors] = await Promise.all([
@@ -151,7 +139,7 @@ export async function overviewRoutes(app: FastifyInstance, options: OverviewRout
         },
       },
     },
-    async (request) => {
+    async (request): Promise<ListPage<InstanceSummaryView>> => {
       const { channel, behavior, limit, cursor } = request.query;
       const found = await operations.listParked({
         limit,

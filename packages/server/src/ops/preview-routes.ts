@@ -6,9 +6,11 @@ import {
   previewOperatorAction,
 } from "@capflow/core";
 import type { FastifyInstance } from "fastify";
+import type { ActionPreviewView } from "./action-preview-view.ts";
 import { behaviorGraphView } from "./behavior-graph-view.ts";
 import { mustGet } from "./instance-routes.ts";
 import { iso } from "./instance-views.ts";
+import type { InstanceGraphAnswer } from "./ops-answers.ts";
 import { idParamsSchema } from "./request-schemas.ts";
 
 export interface PreviewRoutesOptions {
@@ -56,7 +58,7 @@ export async function previewRoutes(app: FastifyInstance, options: PreviewRoutes
   app.get<{ Params: { id: string } }>(
     "/instances/:id/graph",
     { config: { role: "viewer" }, schema: { params: idParamsSchema } },
-    async (request) => {
+    async (request): Promise<InstanceGraphAnswer> => {
       const { instance, behavior } = await pinnedBehavior(request.params.id);
       const channel = await definitions.getChannel(instance.channel);
       return {
@@ -70,7 +72,7 @@ export async function previewRoutes(app: FastifyInstance, options: PreviewRoutes
   app.post<{ Params: { id: string }; Body: { action: OperatorActionKind; step?: string } }>(
     "/instances/:id/preview",
     { config: { role: "operator" }, schema: { params: idParamsSchema, body: previewBodySchema } },
-    async (request) => {
+    async (request): Promise<ActionPreviewView> => {
       const { instance, behavior } = await pinnedBehavior(request.params.id);
       const preview = previewOperatorAction(
         instance,

@@ -2,7 +2,7 @@ import type { InstanceRecord, InstanceStore } from "@capflow/core";
 import type { FastifyInstance } from "fastify";
 import { mustGet } from "./instance-routes.ts";
 import { idParamsSchema } from "./request-schemas.ts";
-import { instanceRoutingView } from "./routing-view.ts";
+import { type InstanceRoutingView, instanceRoutingView } from "./routing-view.ts";
 
 export interface RoutingRoutesOptions {
   store: InstanceStore;
@@ -21,7 +21,7 @@ export async function routingRoutes(app: FastifyInstance, options: RoutingRoutes
   app.get<{ Params: { id: string } }>(
     "/instances/:id/routing",
     { config: { role: "viewer" }, schema: { params: idParamsSchema } },
-    async (request) => {
+    async (request): Promise<InstanceRoutingView> => {
       const instance = await mustGet(store, request.params.id);
       const quotas = instance.routing?.quotas ?? [];
       const [holds, usage, business] = await Promise.all([

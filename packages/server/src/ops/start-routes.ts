@@ -1,6 +1,7 @@
 import type { Engine, StartRequest } from "@capflow/core";
 import type { FastifyInstance } from "fastify";
 import { instanceSummary } from "./instance-views.ts";
+import type { InstanceSummaryAnswer } from "./ops-answers.ts";
 
 const code = { type: "string", minLength: 1, maxLength: 200 } as const;
 const businessKey = { type: "string", minLength: 1, maxLength: 500 } as const;
@@ -32,7 +33,7 @@ export async function startRoutes(app: FastifyInstance, options: { engine: Engin
   app.post<{ Body: StartRequest }>(
     "/instances",
     { config: { role: "operator" }, schema: { body: startBodySchema } },
-    async (request) => {
+    async (request): Promise<InstanceSummaryAnswer> => {
       const instance = await options.engine.start(request.body);
       request.log.info(
         { instanceId: instance.id, operator: request.operator?.name },

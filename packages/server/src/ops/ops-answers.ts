@@ -1,0 +1,62 @@
+import type { Operator } from "../auth/operator.ts";
+import type { BehaviorGraphView } from "./behavior-graph-view.ts";
+import type {
+  HistoryEntryView,
+  InboxEntryView,
+  InstanceDetailView,
+  InstanceSummaryView,
+} from "./instance-views.ts";
+import type { NotificationView } from "./notification-view.ts";
+
+/**
+ * The bodies of the operator API's answers that wrap a view (the views are in `*-view(s).ts`):
+ * the console and scripts read exactly these, so a change here is a change of the wire format.
+ */
+
+/** A keyset page: pass `nextCursor` as `?cursor=` for the next one; null on the last page. */
+export interface ListPage<Item> {
+  items: Item[];
+  nextCursor: string | null;
+}
+
+/** `GET /v1/ops/whoami`: the operator the request authenticated as. */
+export interface WhoamiAnswer {
+  operator: Operator;
+}
+
+/** `GET /v1/ops/instances/:id`: the instance with its data (masked) and history. */
+export interface InstanceAnswer {
+  instance: InstanceDetailView;
+}
+
+/**
+ * `POST /v1/ops/instances` (start) and `POST /v1/ops/instances/:id/retry`, `/move`, `/cancel`:
+ * the instance as it is after.
+ */
+export interface InstanceSummaryAnswer {
+  instance: InstanceSummaryView;
+}
+
+/** `GET /v1/ops/instances/:id/inbox`: its verified callbacks no step consumed (not paged). */
+export interface InstanceInboxAnswer {
+  items: InboxEntryView[];
+}
+
+/** `GET /v1/ops/instances/:id/graph`: its pinned version's graph, where it may be moved, its zone. */
+export interface InstanceGraphAnswer {
+  graph: BehaviorGraphView;
+  /** Every step of its pinned version. */
+  moveTargets: string[];
+  /** Its channel's time zone (UTC when the channel is not stored). */
+  timeZone: string;
+}
+
+/** One entry of `GET /v1/ops/late-notifications`: a history entry and its instance. */
+export interface LateNotificationView extends HistoryEntryView {
+  instanceId: string;
+}
+
+/** `POST /v1/ops/notifications/:id/resend`: the notification, scheduled to be delivered again. */
+export interface NotificationResendAnswer {
+  notification: NotificationView;
+}
