@@ -1,4 +1,22 @@
 import type {
+  ActionPreviewView,
+  BehaviorGraphView,
+  DefinitionsView,
+  HistoryEntryView,
+  InstanceAnswer,
+  InstanceGraphAnswer,
+  InstanceInboxAnswer,
+  InstanceRoutingView,
+  InstanceSummaryAnswer,
+  InstanceSummaryView,
+  ListPage,
+  NotificationResendAnswer,
+  NotificationView,
+  OverviewView,
+  VersionDiffView,
+  WhoamiAnswer,
+} from "@capflow/server";
+import type {
   ActionKind,
   ActionPreview,
   BehaviorGraph,
@@ -7,7 +25,6 @@ import type {
   InboxRow,
   InstanceDetail,
   InstanceRouting,
-  InstanceStatus,
   InstanceSummary,
   NotificationRow,
   Operator,
@@ -39,66 +56,10 @@ export interface SearchQuery {
   after?: string;
 }
 
-/** An instance as the operator API sends it (times as ISO 8601 text). */
-interface WireInstance {
-  id: string;
-  version: number;
-  channel: string;
-  behavior: string;
-  behaviorVersion: number;
-  businessKey: string;
-  step: string;
-  status: InstanceStatus;
-  attempt: number;
-  nextRunAt: string | null;
-  inFlight: boolean;
-  lastError: { code: string; message: string } | null;
-  createdAt: string;
-  updatedAt: string;
-}
-
-interface WireHistoryEntry {
-  id: string;
-  version: number;
-  at: string;
-  step: string;
-  attempt: number;
-  event: string;
-  outcome: string | null;
-  fromStep: string | null;
-  toStep: string | null;
-  fromStatus: string | null;
-  toStatus: string | null;
-  durationMs: number;
-  request: unknown;
-  response: unknown;
-  error: { code: string; message: string } | null;
-  actor: { who: string; why: string } | null;
-  refusals: {
-    count: number;
-    reasons: Record<string, number>;
-    lastAt: string;
-    ongoing: boolean;
-  } | null;
-}
-
-/** `GET /v1/ops/instances/:id/routing`, as the server sends it. */
-interface WireRouting {
-  product: string | null;
-  routing:
-    | (Pick<InstanceRouting, "rule" | "amount" | "candidates" | "account" | "quotas"> & {
-        failover: { of: string; tried: string[] } | null;
-      })
-    | null;
-  failoverOf: string | null;
-  failedOverTo: string | null;
-  business: InstanceRouting["business"];
-}
-
 const ms = (iso: string) => Date.parse(iso);
 const msOrNull = (iso: string | null) => (iso === null ? null : Date.parse(iso));
 
-function summary(wire: WireInstance, timeZone: string): InstanceSummary {
+function summary(wire: InstanceSummaryView, timeZone: string): InstanceSummary {
   const unsettled = wire.status === "active" || wire.status === "waiting";
   return {
     id: wire.id,
@@ -119,7 +80,7 @@ function summary(wire: WireInstance, timeZone: string): InstanceSummary {
   };
 }
 
-function historyEntry(wire: WireHistoryEntry): HistoryEntry {
+function historyEntry(wire: HistoryEntryView): HistoryEntry {
   const entry: HistoryEntry = {
     id: wire.id,
     version: wire.version,
@@ -157,12 +118,12 @@ export class OpsClient {
   ) {}
 
   async whoami(): Promise<Operator> {
-    const body = await this.#get<{ operator: Operator }>("/v1/ops/whoami");
+    const body = await this.#get<WhoamiAnswer>("/v1/ops/whoami");
     return body.operator;
   }
 
   overview(): Promise<Overview> {
-    return this.#get("/v1/ops/overview");
+    return this.#get<OverviewView>("/v1/ops/overview");
   }
 
   async search(query: SearchQuery): Promise<SearchPage> {
@@ -185,7 +146,7 @@ export class OpsClient {
       }
     }
     const [body, zones] = await Promise.all([
-      this.#get<{ items: WireInstance[]; nextCursor: string | null }>(`${path}?${params}`),
+      this.#get<ListPage<InstanceSummaryView>>(`${path}?${params}`),
       this.#channelZones(),
     ]);
     return {
@@ -197,19 +158,9 @@ export class OpsClient {
   async instance(id: string): Promise<InstanceDetail> {
     const path = `/v1/ops/instances/${encodeURIComponent(id)}`;
     const [detail, inbox, graph, notifications, routing] = await Promise.all([
-      this.#get<{ instance: WireInstance & { context: unknown; history: WireHistoryEntry[] } }>(
-        path,
-      ),
-      this.#get<{
-        items: {
-          id: string;
-          callback: string;
-          receivedAt: string;
-          processedAt: string | null;
-          instanceId: string | null;
-        }[];
-      }>(`${path}/inbox`),
-      this.#get<{ graph: BehaviorGraph; moveTargets: string[]; timeZone: string }>(`${path}/graph`),
+      this.#get<InstanceAnswer>(path),
+      this.#get<InstanceInboxAnswer>(`${path}/inbox`),
+      this.#get<InstanceGraphAnswer>(`${path}/graph`),
       this.notifications(id),
       this.routing(id),
     ]);
@@ -233,7 +184,7 @@ export class OpsClient {
 
   /** How a product's instance was routed; null for one started on a channel directly. */
   async routing(id: string): Promise<InstanceRouting | null> {
-    let body: WireRouting;
+    let body: InstanceRoutingView;
     try {
       body = await this.#get(`/v1/ops/instances/${encodeURIComponent(id)}/routing`);
     } catch (error) {
@@ -269,18 +220,7 @@ export class OpsClient {
   /** The notifications for the upstream an instance caused; none where the store keeps no outbox. */
   async notifications(instanceId: string): Promise<NotificationRow[]> {
     const params = new URLSearchParams({ instanceId, limit: "50" });
-    let body: {
-      items: {
-        id: string;
-        type: string;
-        status: string;
-        attempts: number;
-        createdAt: string;
-        deliveredAt: string | null;
-        lastError: { code: string; message: string } | null;
-        resent: { by: string; at: string } | null;
-      }[];
-    };
+    let body: ListPage<NotificationView>;
     try {
       body = await this.#get(`/v1/ops/notifications?${params}`);
     } catch (error) {
@@ -300,12 +240,12 @@ export class OpsClient {
   }
 
   /** Delivers a notification again (same event id), recorded in the instance's history. */
-  resendNotification(id: string, reason: string): Promise<unknown> {
+  resendNotification(id: string, reason: string): Promise<NotificationResendAnswer> {
     return this.#send(`/v1/ops/notifications/${encodeURIComponent(id)}/resend`, { reason });
   }
 
   async preview(id: string, action: ActionKind, step?: string): Promise<ActionPreview> {
-    const body = await this.#send<Omit<ActionPreview, "nextRunAt"> & { nextRunAt: string | null }>(
+    const body = await this.#send<ActionPreviewView>(
       `/v1/ops/instances/${encodeURIComponent(id)}/preview`,
       { action, ...(step ? { step } : {}) },
     );
@@ -319,7 +259,7 @@ export class OpsClient {
     reason: string,
     expectedVersion: number,
     step?: string,
-  ): Promise<unknown> {
+  ): Promise<InstanceSummaryAnswer> {
     return this.#send(`/v1/ops/instances/${encodeURIComponent(id)}/${action}`, {
       reason,
       expectedVersion,
@@ -328,17 +268,17 @@ export class OpsClient {
   }
 
   definitions(): Promise<DefinitionsListing> {
-    return this.#get("/v1/ops/definitions");
+    return this.#get<DefinitionsView>("/v1/ops/definitions");
   }
 
   graph(channel: string, behavior: string, version: number): Promise<BehaviorGraph> {
-    return this.#get(
+    return this.#get<BehaviorGraphView>(
       `/v1/ops/definitions/${encodeURIComponent(channel)}/${encodeURIComponent(behavior)}/${version}/graph`,
     );
   }
 
   diff(channel: string, behavior: string, from: number, to: number): Promise<VersionDiff> {
-    return this.#get(
+    return this.#get<VersionDiffView>(
       `/v1/ops/definitions/${encodeURIComponent(channel)}/${encodeURIComponent(behavior)}/diff?from=${from}&to=${to}`,
     );
   }

@@ -1,113 +1,99 @@
-/** The operator API's answers, as the console reads them (docs/serving.md has the full list). */
-export type Role = "viewer" | "operator" | "admin";
+/**
+ * The operator API as the console reads it. Each answer's shape is the server's own, imported
+ * from `@capflow/server` as types only (nothing of the server reaches the browser bundle), so a
+ * server change the console does not follow fails `pnpm typecheck`. What is declared here is the
+ * console's reading of those shapes: times as epoch milliseconds instead of ISO text, absent
+ * instead of null, an instance with its channel's time zone and whether it is parked.
+ */
+import type {
+  AccountLimitView,
+  ActionPreviewView,
+  AttentionGroupView,
+  BehaviorGraphView,
+  BehaviorVersionView,
+  BusinessInstanceView,
+  DefinitionsView,
+  HistoryEntryView,
+  InboxEntryView,
+  InstanceDetailView,
+  InstanceGraphAnswer,
+  InstanceRoutingView,
+  InstanceSummaryView,
+  NotificationView,
+  OutboxBacklogView,
+  OverviewRowView,
+  OverviewView,
+  PartnerInterfaceView,
+  RoutingView,
+  VersionDiffView,
+  WhoamiAnswer,
+} from "@capflow/server";
 
-export type InstanceStatus = "active" | "waiting" | "succeeded" | "failed" | "manual" | "cancelled";
+/** Answers the console shows as the server sends them. */
+export type Operator = WhoamiAnswer["operator"];
+export type Overview = OverviewView;
+export type OverviewRow = OverviewRowView;
+export type AttentionGroup = AttentionGroupView;
+export type OutboxBacklog = OutboxBacklogView;
+/** One channel interface's health across the cluster. */
+export type PartnerRow = PartnerInterfaceView;
+/** A channel account's own limits (a funder's limit per merchant id). */
+export type AccountLimitRow = AccountLimitView;
+export type BehaviorGraph = BehaviorGraphView;
+export type GraphNode = BehaviorGraphView["nodes"][number];
+export type GraphEdge = BehaviorGraphView["edges"][number];
+export type DefinitionsListing = DefinitionsView;
+export type BehaviorVersionRow = BehaviorVersionView;
+export type VersionDiff = VersionDiffView;
 
-export const instanceStatuses: readonly InstanceStatus[] = [
+export type Role = Operator["role"];
+export type InstanceStatus = InstanceSummaryView["status"];
+export type AttentionKind = AttentionGroupView["kind"];
+export type BreakerState = NonNullable<PartnerInterfaceView["breaker"]>["state"];
+export type ActionKind = ActionPreviewView["action"];
+export type RoutingRule = RoutingView["rule"];
+export type CandidateState = RoutingView["candidates"][number]["state"];
+export type QuotaHoldState = NonNullable<RoutingView["quotas"][number]["hold"]>;
+
+/** Every status, in the console's order. */
+export const instanceStatuses = [
   "active",
   "waiting",
   "succeeded",
   "failed",
   "manual",
   "cancelled",
-];
+] as const satisfies readonly InstanceStatus[];
 
-export interface Operator {
-  name: string;
-  role: Role;
-}
+type EveryStatusListed<Unlisted extends never> = Unlisted;
+/** `never`, and compiles only while so: `instanceStatuses` names every status the server sends. */
+export type UnlistedStatus = EveryStatusListed<
+  Exclude<InstanceStatus, (typeof instanceStatuses)[number]>
+>;
 
-export interface OverviewRow {
-  channel: string;
-  behavior: string;
-  timeZone: string;
-  byStatus: Partial<Record<InstanceStatus, number>>;
-  total: number;
-  settledLastHour: number;
-  failedLastHour: number;
-  /** Failed among those settled in the last hour; null when none settled. */
-  failureRate: number | null;
-}
+/** The fields of `T` named `K`, left out when the server sends null. */
+type PresentUnlessNull<T, K extends keyof T> = { [P in K]?: NonNullable<T[P]> };
 
-export type AttentionKind = "manual" | "parked" | "stuck";
-
-export interface AttentionGroup {
-  kind: AttentionKind;
-  count: number;
-  /** When the oldest of them last changed (epoch ms), null when there are none. */
-  oldestUpdatedAt: number | null;
-}
-
-export type BreakerState = "closed" | "open" | "half-open";
-
-/** One channel interface's health across the cluster. */
-export interface PartnerRow {
-  channel: string;
-  interface: string;
-  /** Calls that reached the partner in the last hour; null when there were none. */
-  latency: { calls: number; p50Ms: number; p99Ms: number } | null;
-  /** The worst state over the nodes; null when not known. */
-  breaker: {
-    state: BreakerState;
-    openNodes: number;
-    halfOpenNodes: number;
-    since: number | null;
-    probeAt: number | null;
-  } | null;
-  /** How full the shared limits are; null without limits or when not known. */
-  limiter: {
-    concurrency: { held: number; limit: number } | null;
-    rate: { inWindow: number; limit: number; windowMs: number } | null;
-    saturation: number;
-  } | null;
-}
-
-/** A channel account's own limits (a funder's limit per merchant id). */
-export interface AccountLimitRow {
-  channel: string;
-  account: string;
-  limiter: PartnerRow["limiter"];
-}
-
-export interface OutboxBacklog {
-  pending: number;
-  /** Pending after at least one failed delivery. */
-  retrying: number;
-  /** Given up after the retry schedule. */
-  failed: number;
-  oldestPendingAt: number | null;
-}
-
-export interface Overview {
-  now: number;
-  stuckAfterMinutes: number;
-  rows: OverviewRow[];
-  attention: AttentionGroup[];
-  inboxPending: number;
-  outbox: OutboxBacklog;
-  partners: PartnerRow[];
-  accounts: AccountLimitRow[];
-  /** Whether the breaker and limiter columns could be read. */
-  flowState: "known" | "not-configured" | "unavailable";
-}
-
-export interface InstanceSummary {
-  id: string;
-  /** Compare-and-set counter: an action previewed at this version applies to it or to nothing. */
-  version: number;
-  channel: string;
-  behavior: string;
-  behaviorVersion: number;
-  businessKey: string;
-  step: string;
-  status: InstanceStatus;
-  attempt: number;
+export interface InstanceSummary
+  extends Pick<
+    InstanceSummaryView,
+    | "id"
+    | "version"
+    | "channel"
+    | "behavior"
+    | "behaviorVersion"
+    | "businessKey"
+    | "step"
+    | "status"
+    | "attempt"
+    | "lastError"
+  > {
   /** Left at its step with no next run and an error recorded: needs an operator. */
   parked: boolean;
-  lastError: { code: string; message: string } | null;
   nextRunAt: number | null;
   createdAt: number;
   updatedAt: number;
+  /** Its channel's time zone, for the times shown. */
   timeZone: string;
 }
 
@@ -117,170 +103,59 @@ export interface SearchPage {
   next: string | null;
 }
 
-export interface HistoryEntry {
-  id: string;
-  version: number;
-  step: string;
-  attempt: number;
-  event: string;
-  fromStep?: string;
-  toStep?: string;
-  fromStatus?: string;
-  toStatus?: string;
-  outcome?: string;
+export interface HistoryEntry
+  extends Pick<HistoryEntryView, "id" | "version" | "step" | "attempt" | "event" | "durationMs">,
+    PresentUnlessNull<
+      HistoryEntryView,
+      "fromStep" | "toStep" | "fromStatus" | "toStatus" | "outcome" | "error" | "actor"
+    > {
+  /** Masked as stored. */
   request?: unknown;
   response?: unknown;
-  error?: { code: string; message: string };
-  actor?: { who: string; why: string };
   /** A summary of flow-control refusals: how many, by reason, the last one's time. */
   refusals?: HistoryRefusals;
   startedAt: number;
-  durationMs: number;
 }
 
-export interface HistoryRefusals {
-  count: number;
-  reasons: Record<string, number>;
+export interface HistoryRefusals extends Omit<NonNullable<HistoryEntryView["refusals"]>, "lastAt"> {
   lastAt: number;
-  /** The instance is still being refused: this is its last entry, and the count still grows. */
-  ongoing: boolean;
 }
 
-export interface InboxRow {
-  id: string;
-  callback: string;
+export interface InboxRow extends Pick<InboxEntryView, "id" | "callback" | "instanceId"> {
   receivedAt: number;
   processedAt: number | null;
-  instanceId: string | null;
 }
 
-export interface NotificationRow {
-  id: string;
-  /** `instance.succeeded`, `instance.attention`, … */
-  type: string;
-  /** `pending`, `delivered` or `failed`. */
-  status: string;
-  attempts: number;
+export interface NotificationRow
+  extends Pick<NotificationView, "id" | "type" | "status" | "attempts" | "lastError"> {
   createdAt: number;
   deliveredAt: number | null;
-  lastError: { code: string; message: string } | null;
   resent: { by: string; at: number } | null;
 }
 
-export interface GraphNode {
-  id: string;
-  kind: string;
-  /** For terminal steps: succeeded, failed, manual or cancelled. */
-  outcome?: string;
-}
-
-export interface GraphEdge {
-  from: string;
-  to: string;
-  label: string;
-}
-
-export interface BehaviorGraph {
-  nodes: GraphNode[];
-  edges: GraphEdge[];
-  initial: string;
-}
-
 export interface InstanceDetail {
-  instance: InstanceSummary & { context: unknown };
+  instance: InstanceSummary & Pick<InstanceDetailView, "context">;
   history: HistoryEntry[];
   inbox: InboxRow[];
   notifications: NotificationRow[];
   graph: BehaviorGraph;
   /** Steps the instance may be moved to (its pinned version's steps). */
-  moveTargets: string[];
+  moveTargets: InstanceGraphAnswer["moveTargets"];
   /** How it was routed; null for an instance started on a channel directly. */
   routing: InstanceRouting | null;
 }
 
-export type ActionKind = "retry" | "move" | "cancel";
-
-export interface ActionPreview {
-  action: ActionKind;
-  /** The instance's version the preview was made for, sent back with the action. */
-  version: number;
-  allowed: boolean;
-  from: { step: string; status: InstanceStatus };
-  to: { step: string; status: InstanceStatus };
+export interface ActionPreview extends Omit<ActionPreviewView, "nextRunAt"> {
   nextRunAt: number | null;
-  clears: string[];
-  quota: string | null;
-  warnings: string[];
 }
-
-export interface BehaviorVersionRow {
-  version: number;
-  active: boolean;
-  /** How many steps it has. */
-  steps: number;
-  /** Unsettled instances pinned to this version. */
-  pinned: number;
-}
-
-export interface DefinitionsListing {
-  channels: { code: string; name: string; timeZone: string }[];
-  behaviors: { channel: string; code: string; versions: BehaviorVersionRow[] }[];
-}
-
-export interface VersionDiff {
-  added: string[];
-  removed: string[];
-  changed: string[];
-  /** `step.field` of each changed field. */
-  fields: string[];
-}
-
-export type RoutingRule = "weighted-round-robin" | "sticky" | "alternate" | "next-with-quota";
-
-export type CandidateState =
-  | "chosen"
-  | "ineligible"
-  | "unhealthy"
-  | "quota-exhausted"
-  | "tried"
-  | "not-needed";
-
-export type QuotaHoldState = "reserved" | "consumed" | "released";
 
 /** How a product's instance was routed, and the instances of its business (failovers included). */
-export interface InstanceRouting {
+export interface InstanceRouting
+  extends Pick<RoutingView, "rule" | "amount" | "candidates" | "account" | "quotas">,
+    Pick<InstanceRoutingView, "failoverOf" | "failedOverTo"> {
   product: string;
-  rule: RoutingRule;
-  /** Decimal text; null when the product counts no amount. */
-  amount: string | null;
-  /** Every channel of the product, in the product's order: what it was and why. */
-  candidates: {
-    channel: string;
-    behavior: string;
-    weight: number;
-    state: CandidateState;
-    reason: string | null;
-  }[];
-  account: {
-    code: string;
-    rule: string;
-    skipped: { account: string; reason: string }[];
-  } | null;
-  /** The instance this one carries the business on from, and the one it went on to. */
-  failoverOf: string | null;
-  failedOverTo: string | null;
   /** The channels tried before this instance's (failover). */
   tried: string[];
-  quotas: {
-    scope: string;
-    period: string;
-    amount: string;
-    limitAmount: string | null;
-    limitCount: number | null;
-    hold: QuotaHoldState | null;
-    usedAmount: string;
-    usedCount: number;
-  }[];
   /** The business's instances, first to last. */
-  business: { id: string; channel: string; status: InstanceStatus; failoverOf: string | null }[];
+  business: Pick<BusinessInstanceView, "id" | "channel" | "status" | "failoverOf">[];
 }
