@@ -11,10 +11,11 @@
  * capped at 1.5 s, the same latency for job i of both pipelines). There the reference, which waits
  * for its whole claimed batch before claiming again, waits for each batch's slowest answer, while
  * capflow's worker starts the next instance as soon as a slot frees. The latency profile runs
- * 600 instances per round by default: with 200, a round of capflow lasts about as long as its
- * single slowest answers (the sum of all latencies over 32 slots is about 0.3 s, the slowest
- * answer alone 0.3 s), so the ratio would measure one tail call; with 600 the slots' steady work
- * (about 0.9 s of latency over 32 slots, plus the CPU) outweighs the last straggler.
+ * 400 instances per round by default: with 200, the latencies spread over 32 slots are about
+ * 0.28 s of waiting, but the answers still out at the end (the slowest, 310 ms, is job 153)
+ * stretch a round of capflow to about 0.48 s even with no CPU at all, so the ratio would largely
+ * measure a few tail calls; with 400 it is about 0.56 s of waiting and 0.72 s end to end, the
+ * slowest answers early in the round (600 would end on a 430 ms answer at job 582).
  *
  * Per run: N due instances (jobs) are stored first (not timed), then the pipeline drains them.
  * Reported per pipeline, median of the rounds: steps per second, Node CPU per step (this process;
@@ -26,7 +27,7 @@
  * run was bound by.
  *
  * Options after the filter: `--partner instant|latency` (only that profile; default both),
- * `--count N` instances per run (default 200 with the instant funder, 600 with latency),
+ * `--count N` instances per run (default 200 with the instant funder, 400 with latency),
  * `--rounds N` (default 3), `--full` (1 000 instances, 5 rounds), `--crypto rsa|off` (only that
  * variant), `--warmup N` instances per pipeline before the measured rounds (default 32:
  * connections, keys, templates; a few hundred let V8 optimise the hot code first, as in a worker
@@ -79,7 +80,7 @@ const variants = choice("--crypto", ["rsa", "off"] as const).map((c) => c === "r
 const partners = choice<Partner>("--partner", ["instant", "latency"]);
 /** Instances per run: see the header for why the latency profile runs more. */
 const countFor = (partner: Partner) =>
-  countOption ?? (full ? 1_000 : partner === "latency" ? 600 : 200);
+  countOption ?? (full ? 1_000 : partner === "latency" ? 400 : 200);
 /** Both pipelines: two loops, each claiming 16 at a time (capflow's worker defaults). */
 const loops = 2;
 const batchSize = 16;
