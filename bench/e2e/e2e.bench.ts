@@ -22,9 +22,9 @@
  * the funder runs in its own), bytes of WAL PostgreSQL wrote per step (`pg_current_wal_lsn()`
  * before and after: the whole server's WAL, so other work on the machine inflates both sides), and
  * the p99 of one step's time from its lock to its commit. Ratios are capflow / reference. Where
- * /proc exists (Linux), also the CPU per step of the funder, of PostgreSQL's processes and of
- * redis-server, and the machine's busy time per step and busy share (process-cpu.ts): what the
- * run was bound by.
+ * /proc exists (Linux), also the CPU per step of the funder, of PostgreSQL's processes, of
+ * redis-server and of all other processes (on a shared machine, other people's work), and the
+ * machine's busy time per step and busy share (process-cpu.ts): what the run was bound by.
  *
  * Options after the filter: `--partner instant|latency` (only that profile; default both),
  * `--count N` instances per run (default 200 with the instant funder, 400 with latency),
@@ -125,13 +125,13 @@ async function measureRun(
 ): Promise<RunResult> {
   const walBefore = (await wal.query<{ lsn: string }>("SELECT pg_current_wal_lsn() AS lsn")).rows[0]
     ?.lsn;
-  const machineBefore = readCpuSnapshot(funderPid);
+  const machineBefore = readCpuSnapshot();
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const latenciesMs = await drain();
   const elapsedMs = performance.now() - started;
   const cpu = process.cpuUsage(cpuBefore);
-  const machineAfter = readCpuSnapshot(funderPid);
+  const machineAfter = readCpuSnapshot();
   const walBytes = (
     await wal.query<{ bytes: string }>(
       "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1) AS bytes",
@@ -143,7 +143,7 @@ async function measureRun(
     cpuUsPerStep: (cpu.user + cpu.system) / steps,
     walBytesPerStep: Number(walBytes) / steps,
     latenciesMs,
-    cpu: cpuSplitBetween(machineBefore, machineAfter, steps),
+    cpu: cpuSplitBetween(machineBefore, machineAfter, funderPid, steps),
   };
 }
 
@@ -156,6 +156,7 @@ function medianSplit(runs: readonly RunResult[]): CpuSplit | undefined {
     funderUsPerStep: of("funderUsPerStep"),
     postgresUsPerStep: of("postgresUsPerStep"),
     redisUsPerStep: of("redisUsPerStep"),
+    othersUsPerStep: of("othersUsPerStep"),
     machineUsPerStep: of("machineUsPerStep"),
     machineBusyShare: of("machineBusyShare"),
   };
@@ -167,12 +168,16 @@ function splitColumns(split: CpuSplit | undefined): Record<string, string> {
     "funder µs": split.funderUsPerStep.toFixed(0),
     "PostgreSQL µs": split.postgresUsPerStep.toFixed(0),
     "Redis µs": split.redisUsPerStep.toFixed(0),
+    "others µs": split.othersUsPerStep.toFixed(0),
     "machine µs": split.machineUsPerStep.toFixed(0),
     "busy %": (split.machineBusyShare * 100).toFixed(0),
   };
 }
 
-/** "this process 35%, funder 20%, …" of the machine's busy time per step. */
+/**
+ * "this process 35%, funder 20%, …" of the machine's busy time per step; what none holds is the
+ * time of processes that exited during the run and interrupts charged to no process.
+ */
 function splitShares(nodeUsPerStep: number, split: CpuSplit): string {
   const share = (us: number) => `${((us / split.machineUsPerStep) * 100).toFixed(0)}%`;
   const rest =
@@ -180,8 +185,9 @@ function splitShares(nodeUsPerStep: number, split: CpuSplit): string {
     nodeUsPerStep -
     split.funderUsPerStep -
     split.postgresUsPerStep -
-    split.redisUsPerStep;
-  return `this process ${share(nodeUsPerStep)}, funder ${share(split.funderUsPerStep)}, PostgreSQL ${share(split.postgresUsPerStep)}, Redis ${share(split.redisUsPerStep)}, rest ${share(rest)}`;
+    split.redisUsPerStep -
+    split.othersUsPerStep;
+  return `this process ${share(nodeUsPerStep)}, funder ${share(split.funderUsPerStep)}, PostgreSQL ${share(split.postgresUsPerStep)}, Redis ${share(split.redisUsPerStep)}, other processes ${share(split.othersUsPerStep)}, none of these ${share(rest)}`;
 }
 
 interface Shared {

@@ -1,12 +1,15 @@
 /**
  * Where the machine's CPU went during one run of the end-to-end bench, from Linux's /proc: the
- * CPU time (user + system) of the funder process, of all PostgreSQL server processes and of
- * redis-server (`/proc/<pid>/stat`), and the whole machine's busy and total time (`/proc/stat`).
- * This process's own CPU is taken with `process.cpuUsage()` by the bench. On a machine without
- * /proc every reading is undefined and the bench leaves these figures out.
+ * CPU time (user + system) of the funder process, of all PostgreSQL server processes, of
+ * redis-server and of every other process (`/proc/<pid>/stat`), and the whole machine's busy and
+ * total time (`/proc/stat`). This process's own CPU is taken with `process.cpuUsage()` by the
+ * bench. On a machine without /proc every reading is undefined and the bench leaves these
+ * figures out.
  *
- * PostgreSQL and Redis are found by process name, so other work on the same servers counts too;
- * a backend that exits during the run takes its time with it (the pipelines' pools stay open).
+ * PostgreSQL and Redis are found by process name, so other work on the same servers counts too.
+ * A process that exits during the run takes its time with it (the pipelines' pools stay open);
+ * that time, and interrupts no process was charged for, is the machine's busy time that none of
+ * the figures holds.
  */
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -21,11 +24,12 @@ const ticksPerSecond = (() => {
   }
 })();
 
+const postgresNames = ["postgres", "postmaster"];
+const redisNames = ["redis-server"];
+
 export interface CpuSnapshot {
-  /** Ticks (user + system) per pid, of the processes named below. */
-  funder: number;
-  postgres: Map<number, number>;
-  redis: Map<number, number>;
+  /** Every process's name, start time and utime + stime (ticks since boot, ticks). */
+  processes: Map<number, ProcessReading>;
   /** The machine's busy and total ticks over all cores. */
   machineBusy: number;
   machineTotal: number;
@@ -36,9 +40,17 @@ export interface CpuSplit {
   funderUsPerStep: number;
   postgresUsPerStep: number;
   redisUsPerStep: number;
-  /** All cores' busy time, whoever spent it (these processes, the kernel, other work). */
+  /** Every other process but this one: on a shared machine, other people's work. */
+  othersUsPerStep: number;
+  /** All cores' busy time, whoever spent it. */
   machineUsPerStep: number;
   machineBusyShare: number;
+}
+
+interface ProcessReading {
+  name: string;
+  startedAt: number;
+  ticks: number;
 }
 
 function readText(path: string): string | undefined {
@@ -49,67 +61,84 @@ function readText(path: string): string | undefined {
   }
 }
 
-/** utime + stime of one process, in ticks (fields 14 and 15, counted after the `(comm)`). */
-function processTicks(pid: number): number | undefined {
+/** Fields 2 (name), 22 (start time), 14 and 15 (utime, stime) of one process's stat line. */
+function processTicks(pid: string): ProcessReading | undefined {
   const stat = readText(`/proc/${pid}/stat`);
   if (stat === undefined) return undefined;
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // fields[0] is field 3 (state): utime is field 14, stime field 15.
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-function ticksOfProcessesNamed(names: readonly string[]): Map<number, number> {
-  const ticks = new Map<number, number>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const name = readText(`/proc/${entry}/comm`)?.trim();
-    if (name === undefined || !names.includes(name)) continue;
-    const value = processTicks(Number(entry));
-    if (value !== undefined) ticks.set(Number(entry), value);
-  }
-  return ticks;
+  const close = stat.lastIndexOf(")");
+  const fields = stat.slice(close + 2).split(" ");
+  // fields[0] is field 3 (state): utime is field 14, stime field 15, starttime field 22.
+  return {
+    name: stat.slice(stat.indexOf("(") + 1, close),
+    startedAt: Number(fields[19]),
+    ticks: Number(fields[11]) + Number(fields[12]),
+  };
 }
 
 /** A reading now, or undefined without /proc. */
-export function readCpuSnapshot(funderPid: number | undefined): CpuSnapshot | undefined {
+export function readCpuSnapshot(): CpuSnapshot | undefined {
   const machine = readText("/proc/stat")?.split("\n")[0];
-  if (!machine?.startsWith("cpu ") || funderPid === undefined) return undefined;
+  if (!machine?.startsWith("cpu ")) return undefined;
   // user nice system idle iowait irq softirq steal (guest time is already in user and nice).
   const times = machine.trim().split(/\s+/).slice(1, 9).map(Number);
   const idle = (times[3] ?? 0) + (times[4] ?? 0);
   const total = times.reduce((sum, value) => sum + value, 0);
-  const funder = processTicks(funderPid);
-  if (funder === undefined) return undefined;
-  return {
-    funder,
-    postgres: ticksOfProcessesNamed(["postgres", "postmaster"]),
-    redis: ticksOfProcessesNamed(["redis-server"]),
-    machineBusy: total - idle,
-    machineTotal: total,
-  };
+  const processes = new Map<number, ProcessReading>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const reading = processTicks(entry);
+    if (reading) processes.set(Number(entry), reading);
+  }
+  return { processes, machineBusy: total - idle, machineTotal: total };
 }
 
-/** Ticks spent between two readings by the processes of `after` (those new since count whole). */
-function spent(before: Map<number, number>, after: Map<number, number>): number {
+/**
+ * Ticks spent between two readings by the processes `which` picks. A process is the same when its
+ * pid and start time are (its name changes when it execs or sets its title); one started between
+ * the readings counts whole.
+ */
+function spent(
+  before: CpuSnapshot,
+  after: CpuSnapshot,
+  which: (pid: number, name: string) => boolean,
+): number {
   let ticks = 0;
-  for (const [pid, value] of after) ticks += value - (before.get(pid) ?? 0);
+  for (const [pid, { name, startedAt, ticks: now }] of after.processes) {
+    if (!which(pid, name)) continue;
+    const then = before.processes.get(pid);
+    ticks += now - (then?.startedAt === startedAt ? then.ticks : 0);
+  }
   return ticks;
 }
 
 export function cpuSplitBetween(
   before: CpuSnapshot | undefined,
   after: CpuSnapshot | undefined,
+  funderPid: number | undefined,
   steps: number,
 ): CpuSplit | undefined {
-  if (!before || !after) return undefined;
+  if (!before || !after || funderPid === undefined || !after.processes.has(funderPid)) {
+    return undefined;
+  }
   const perStep = (ticks: number) => (ticks * 1_000_000) / ticksPerSecond / steps;
   const machineTotal = after.machineTotal - before.machineTotal;
+  const machineBusy = after.machineBusy - before.machineBusy;
   return {
-    funderUsPerStep: perStep(after.funder - before.funder),
-    postgresUsPerStep: perStep(spent(before.postgres, after.postgres)),
-    redisUsPerStep: perStep(spent(before.redis, after.redis)),
-    machineUsPerStep: perStep(after.machineBusy - before.machineBusy),
-    machineBusyShare:
-      machineTotal > 0 ? (after.machineBusy - before.machineBusy) / machineTotal : 0,
+    funderUsPerStep: perStep(spent(before, after, (pid) => pid === funderPid)),
+    postgresUsPerStep: perStep(spent(before, after, (_, name) => postgresNames.includes(name))),
+    redisUsPerStep: perStep(spent(before, after, (_, name) => redisNames.includes(name))),
+    othersUsPerStep: perStep(
+      spent(
+        before,
+        after,
+        (pid, name) =>
+          pid !== funderPid &&
+          pid !== process.pid &&
+          !postgresNames.includes(name) &&
+          !redisNames.includes(name),
+      ),
+    ),
+    machineUsPerStep: perStep(machineBusy),
+    machineBusyShare: machineTotal > 0 ? machineBusy / machineTotal : 0,
   };
 }
