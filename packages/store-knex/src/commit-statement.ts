@@ -122,6 +122,29 @@ export function groupCommitStatement(
   statementId: string,
 ): { sql: string; bindings: unknown[] } {
   const batch = items.map(({ transition, logId }) => groupedTransition(transition, logId));
+  // The ids again, as an array: the planner sees how many rows the batch touches and reaches them
+  // through the primary key. From the JSON alone it guesses 100 elements and, on a table of a few
+  // thousand rows, scans the whole table for every commit.
+  const ids = items.map(({ transition }) => transition.instanceId);
+  return {
+    sql: `${commitTag(statementId)} ${groupCommitText(t)}`,
+    bindings: [JSON.stringify(batch), ids],
+  };
+}
+
+/** The group commit's text per schema, built once: only its tag changes from one batch to the next. */
+const groupCommitTexts = new WeakMap<QualifiedNames, string>();
+
+function groupCommitText(t: QualifiedNames): string {
+  let text = groupCommitTexts.get(t);
+  if (text === undefined) {
+    text = buildGroupCommitText(t);
+    groupCommitTexts.set(t, text);
+  }
+  return text;
+}
+
+function buildGroupCommitText(t: QualifiedNames): string {
   // Absent key: keep the column. JSON null: SQL NULL (for the nullable columns).
   const time = (key: string) => `(c.v->>'${key}')::timestamptz`;
   const changed = (key: string) => `c.v->'${key}' IS NOT NULL`;
@@ -130,7 +153,7 @@ export function groupCommitStatement(
   const nextRun = `CASE WHEN ${changed("nextRunAt")} THEN ${time("nextRunAt")} ELSE i.next_run_at END`;
   const awaited = `CASE WHEN ${changed("waitingFor")} THEN c.v->>'waitingFor' ELSE i.waiting_for END`;
   const now = time("now");
-  const sql = `${commitTag(statementId)} WITH c AS (
+  return `WITH c AS (
     SELECT e.value AS v FROM jsonb_array_elements(?::jsonb) AS e
   ), updated AS (
     UPDATE ${t.instances} i SET
@@ -171,11 +194,6 @@ export function groupCommitStatement(
       ON l.id = u.id
   )
   SELECT u.* FROM updated u`;
-  // The ids again, as an array: the planner sees how many rows the batch touches and reaches them
-  // through the primary key. From the JSON alone it guesses 100 elements and, on a table of a few
-  // thousand rows, scans the whole table for every commit.
-  const ids = items.map(({ transition }) => transition.instanceId);
-  return { sql, bindings: [JSON.stringify(batch), ids] };
 }
 
 /** One element of a group commit's batch: the keys present are the columns it changes. */
