@@ -39,10 +39,13 @@ export type {
   InstanceSummaryAnswer,
   InstanceAnswer,
   InstanceGraphAnswer,
-  InstanceInboxAnswer,
+  IssuedTokenAnswer,
+  ItemList,
   LateNotificationView,
   ListPage,
+  MigrationAnswer,
   NotificationResendAnswer,
+  RevokedTokenAnswer,
   WhoamiAnswer,
 } from "./ops/ops-answers.ts";
 export type {
@@ -53,6 +56,13 @@ export type {
 } from "./ops/overview-view.ts";
 export type { OperatorApiOptions } from "./ops/ops-routes.ts";
 export type { ProtectionViews } from "./ops/protection-routes.ts";
+export type {
+  AlertHistoryEntryView,
+  AlertView,
+  QueueDepthView,
+  StuckInstanceView,
+  StuckView,
+} from "./ops/protection-views.ts";
 export type {
   BusinessInstanceView,
   InstanceRoutingView,

@@ -3,12 +3,13 @@ import type {
   BehaviorGraphView,
   DefinitionsView,
   HistoryEntryView,
+  InboxEntryView,
   InstanceAnswer,
   InstanceGraphAnswer,
-  InstanceInboxAnswer,
   InstanceRoutingView,
   InstanceSummaryAnswer,
   InstanceSummaryView,
+  ItemList,
   ListPage,
   NotificationResendAnswer,
   NotificationView,
@@ -159,7 +160,7 @@ export class OpsClient {
     const path = `/v1/ops/instances/${encodeURIComponent(id)}`;
     const [detail, inbox, graph, notifications, routing] = await Promise.all([
       this.#get<InstanceAnswer>(path),
-      this.#get<InstanceInboxAnswer>(`${path}/inbox`),
+      this.#get<ItemList<InboxEntryView>>(`${path}/inbox`),
       this.#get<InstanceGraphAnswer>(`${path}/graph`),
       this.notifications(id),
       this.routing(id),

@@ -8,6 +8,7 @@ import {
 import { parseDuration } from "@capflow/core/internal";
 import type { FastifyInstance } from "fastify";
 import {
+  type InboxEntryView,
   type InstanceSummaryView,
   inboxEntryView,
   instanceDetail,
@@ -15,7 +16,7 @@ import {
 } from "./instance-views.ts";
 import { decodeCursor, encodeCursor } from "./list-cursor.ts";
 import { maskingFor } from "./masking-rules.ts";
-import type { InstanceAnswer, InstanceInboxAnswer, ListPage } from "./ops-answers.ts";
+import type { InstanceAnswer, ItemList, ListPage } from "./ops-answers.ts";
 import { idParamsSchema } from "./request-schemas.ts";
 
 export interface InstanceRoutesOptions {
@@ -119,7 +120,7 @@ export async function instanceRoutes(app: FastifyInstance, options: InstanceRout
   app.get<{ Params: { id: string } }>(
     "/instances/:id/inbox",
     { config: { role: "viewer" }, schema: { params: idParamsSchema } },
-    async (request): Promise<InstanceInboxAnswer> => {
+    async (request): Promise<ItemList<InboxEntryView>> => {
       const instance = await mustGet(store, request.params.id);
       const entries = await store.pendingInbox({
         channel: instance.channel,

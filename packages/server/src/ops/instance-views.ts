@@ -5,6 +5,7 @@ import {
   type MaskingRules,
   maskFields,
   pendingRefusalEntry,
+  type RoutingRecord,
   type StepLogEntry,
 } from "@capflow/core";
 
@@ -43,7 +44,8 @@ export interface InstanceDetailView extends InstanceSummaryView {
   context: unknown;
   inFlightCall: { step: string; attempt: number; serial: string; startedAt: string } | null;
   failoverOf: string | null;
-  routing: unknown;
+  /** How a product's instance was routed, as stored; null for one started on a channel. */
+  routing: RoutingRecord | null;
   history: HistoryEntryView[];
 }
 

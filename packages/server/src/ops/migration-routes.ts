@@ -2,6 +2,7 @@ import { CapflowError, type Engine, type OperatorRole } from "@capflow/core";
 import type { FastifyInstance } from "fastify";
 import { roleAllows } from "../auth/operator.ts";
 import { actorOf } from "./action-routes.ts";
+import type { MigrationAnswer } from "./ops-answers.ts";
 import { reasonSchema } from "./request-schemas.ts";
 
 interface MigrationBody {
@@ -42,7 +43,7 @@ export async function migrationRoutes(app: FastifyInstance, options: { engine: E
   app.post<{ Body: MigrationBody }>(
     "/migrations",
     { config: { role: "viewer" }, schema: { body: migrationBodySchema } },
-    async (request) => {
+    async (request): Promise<MigrationAnswer> => {
       const { reason: _reason, ...migration } = request.body;
       if (migration.dryRun !== true) requireOperator(request.operator?.role);
       const report = await options.engine.migrateInstances(migration, actorOf(request));

@@ -1,12 +1,13 @@
+import type { MigrationReport } from "@capflow/core";
 import type { Operator } from "../auth/operator.ts";
 import type { BehaviorGraphView } from "./behavior-graph-view.ts";
 import type {
   HistoryEntryView,
-  InboxEntryView,
   InstanceDetailView,
   InstanceSummaryView,
 } from "./instance-views.ts";
 import type { NotificationView } from "./notification-view.ts";
+import type { TokenView } from "./token-routes.ts";
 
 /**
  * The bodies of the operator API's answers that wrap a view (the views are in `*-view(s).ts`):
@@ -17,6 +18,11 @@ import type { NotificationView } from "./notification-view.ts";
 export interface ListPage<Item> {
   items: Item[];
   nextCursor: string | null;
+}
+
+/** An unpaged listing: `{ items }`. */
+export interface ItemList<Item> {
+  items: Item[];
 }
 
 /** `GET /v1/ops/whoami`: the operator the request authenticated as. */
@@ -37,11 +43,6 @@ export interface InstanceSummaryAnswer {
   instance: InstanceSummaryView;
 }
 
-/** `GET /v1/ops/instances/:id/inbox`: its verified callbacks no step consumed (not paged). */
-export interface InstanceInboxAnswer {
-  items: InboxEntryView[];
-}
-
 /** `GET /v1/ops/instances/:id/graph`: its pinned version's graph, where it may be moved, its zone. */
 export interface InstanceGraphAnswer {
   graph: BehaviorGraphView;
@@ -59,4 +60,19 @@ export interface LateNotificationView extends HistoryEntryView {
 /** `POST /v1/ops/notifications/:id/resend`: the notification, scheduled to be delivered again. */
 export interface NotificationResendAnswer {
   notification: NotificationView;
+}
+
+/** `POST /v1/ops/migrations`: what moved (or, on a dry run, would), what was refused and why. */
+export interface MigrationAnswer {
+  report: MigrationReport;
+}
+
+/** `POST /v1/ops/tokens` (201): the new token, shown this once, and how it is listed. */
+export interface IssuedTokenAnswer extends TokenView {
+  token: string;
+}
+
+/** `POST /v1/ops/tokens/:id/revoke`: the token as revoked. */
+export interface RevokedTokenAnswer {
+  token: TokenView;
 }

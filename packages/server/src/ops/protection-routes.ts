@@ -1,5 +1,13 @@
-import type { AlertStore, StartQueueStore, StuckStore } from "@capflow/core";
+import type { AlertRecord, AlertStore, StartQueueStore, StuckStore } from "@capflow/core";
 import type { FastifyInstance } from "fastify";
+import { iso } from "./instance-views.ts";
+import type { ItemList } from "./ops-answers.ts";
+import type {
+  AlertHistoryEntryView,
+  AlertView,
+  QueueDepthView,
+  StuckView,
+} from "./protection-views.ts";
 
 /** What the protection routes read: any of them (a route whose store is absent is not served). */
 export interface ProtectionViews {
@@ -13,7 +21,7 @@ const code = { type: "string", minLength: 1, maxLength: 200 } as const;
 /**
  * The business protection layer for operators (viewer role): `GET /stuck` (stuck instances and
  * their counts), `GET /alerts`, `GET /alerts/:id/history`, `GET /queues` (queued starts' depth and
- * age). Shapes: docs/protection.md.
+ * age). Shapes in `protection-views.ts`, docs in docs/protection.md.
  */
 export async function protectionRoutes(app: FastifyInstance, options: ProtectionViews) {
   const { stuck, alerts, queues } = options;
@@ -34,7 +42,7 @@ export async function protectionRoutes(app: FastifyInstance, options: Protection
           },
         },
       },
-      async (request) => {
+      async (request): Promise<StuckView> => {
         const { channel, behavior, limit } = request.query;
         const items = await stuck.listStuck({
           ...(channel ? { channel } : {}),
@@ -51,8 +59,8 @@ export async function protectionRoutes(app: FastifyInstance, options: Protection
             step: breach.step,
             scope: breach.scope,
             slaMs: breach.slaMs,
-            since: new Date(breach.since).toISOString(),
-            detectedAt: new Date(breach.detectedAt).toISOString(),
+            since: iso(breach.since),
+            detectedAt: iso(breach.detectedAt),
           })),
         };
       },
@@ -74,7 +82,7 @@ export async function protectionRoutes(app: FastifyInstance, options: Protection
           },
         },
       },
-      async (request) => {
+      async (request): Promise<ItemList<AlertView>> => {
         const { status, limit } = request.query;
         const items = await alerts.listAlerts({ ...(status ? { status } : {}), limit });
         return { items: items.map(alertView) };
@@ -92,31 +100,34 @@ export async function protectionRoutes(app: FastifyInstance, options: Protection
           },
         },
       },
-      async (request) => {
+      async (request): Promise<ItemList<AlertHistoryEntryView>> => {
         const history = await alerts.alertHistory(request.params.id);
         return {
-          items: history.map((entry) => ({ ...entry, at: new Date(entry.at).toISOString() })),
+          items: history.map((entry) => ({ ...entry, at: iso(entry.at) })),
         };
       },
     );
   }
   if (queues) {
-    app.get("/queues", { config: { role: "viewer" } }, async () => ({
-      items: (await queues.queueDepths()).map((depth) => ({
-        ...depth,
-        oldestEnqueuedAt:
-          depth.oldestEnqueuedAt === null ? null : new Date(depth.oldestEnqueuedAt).toISOString(),
-      })),
-    }));
+    app.get(
+      "/queues",
+      { config: { role: "viewer" } },
+      async (): Promise<ItemList<QueueDepthView>> => ({
+        items: (await queues.queueDepths()).map((depth) => ({
+          ...depth,
+          oldestEnqueuedAt: depth.oldestEnqueuedAt === null ? null : iso(depth.oldestEnqueuedAt),
+        })),
+      }),
+    );
   }
 }
 
-function alertView(alert: Awaited<ReturnType<AlertStore["listAlerts"]>>[number]) {
-  const iso = (at: number | null) => (at === null ? null : new Date(at).toISOString());
+function alertView(alert: AlertRecord): AlertView {
+  const isoOrNull = (at: number | null) => (at === null ? null : iso(at));
   return {
     ...alert,
     firedAt: iso(alert.firedAt),
-    resolvedAt: iso(alert.resolvedAt),
-    lastNotifiedAt: iso(alert.lastNotifiedAt),
+    resolvedAt: isoOrNull(alert.resolvedAt),
+    lastNotifiedAt: isoOrNull(alert.lastNotifiedAt),
   };
 }

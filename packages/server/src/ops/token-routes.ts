@@ -7,6 +7,7 @@ import {
 import type { FastifyInstance } from "fastify";
 import { issueOperatorToken } from "../auth/operator-tokens.ts";
 import { iso } from "./instance-views.ts";
+import type { IssuedTokenAnswer, ItemList, RevokedTokenAnswer } from "./ops-answers.ts";
 import { reasonSchema } from "./request-schemas.ts";
 
 /** A token as listed: never the token itself, which is shown once when made. */
@@ -44,9 +45,13 @@ const revokeBodySchema = {
 export async function tokenRoutes(app: FastifyInstance, options: { tokens: OperatorTokenStore }) {
   const route = { config: { role: "admin" as const } };
 
-  app.get("/tokens", route, async () => ({
-    items: (await options.tokens.listTokens()).map(tokenView),
-  }));
+  app.get(
+    "/tokens",
+    route,
+    async (): Promise<ItemList<TokenView>> => ({
+      items: (await options.tokens.listTokens()).map(tokenView),
+    }),
+  );
 
   app.post<{ Body: { name: string; role: OperatorTokenRecord["role"] } }>(
     "/tokens",
@@ -57,14 +62,15 @@ export async function tokenRoutes(app: FastifyInstance, options: { tokens: Opera
         createdBy: request.operator?.name ?? null,
       });
       request.log.info({ tokenId: record.id, role: record.role }, "operator token made");
-      return reply.code(201).send({ token, ...tokenView(record) });
+      const answer: IssuedTokenAnswer = { token, ...tokenView(record) };
+      return reply.code(201).send(answer);
     },
   );
 
   app.post<{ Params: { id: string }; Body: { reason: string } }>(
     "/tokens/:id/revoke",
     { ...route, schema: { body: revokeBodySchema } },
-    async (request) => {
+    async (request): Promise<RevokedTokenAnswer> => {
       const revoked = await options.tokens.revokeToken({
         idOrName: request.params.id,
         now: Date.now(),
