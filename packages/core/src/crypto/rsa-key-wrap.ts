@@ -6,6 +6,7 @@ import {
   randomBytes,
   webcrypto,
 } from "node:crypto";
+import { webCryptoPrivateKey } from "./keys/web-crypto-key.ts";
 import { unwrapPkcs1v15 } from "./pkcs1-unwrap.ts";
 
 /** RSA paddings partners wrap content keys with: OAEP (SHA-1 or SHA-256) or PKCS#1 v1.5. */
@@ -49,7 +50,12 @@ export async function rsaUnwrapKey(
 ): Promise<Buffer> {
   if (padding === "pkcs1") return unwrapPkcs1v15(privateKey, wrapped, expectedLength);
   const hash: OaepHash = padding === "oaep-sha1" ? "SHA-1" : "SHA-256";
-  const cryptoKey = await oaepDecryptionKey(privateKey, hash);
+  // A key WebCrypto does not take is unwrapped synchronously, as before.
+  const cryptoKey = await webCryptoPrivateKey(
+    privateKey,
+    { name: "RSA-OAEP", hash },
+    "decrypt",
+  ).catch(() => undefined);
   let key: Buffer;
   try {
     key =
@@ -67,42 +73,4 @@ export async function rsaUnwrapKey(
     return randomBytes(expectedLength);
   }
   return key.length === expectedLength ? key : randomBytes(expectedLength);
-}
-
-/** Imported once per loaded key and hash; a key per channel, so these stay few. */
-const oaepKeys = new WeakMap<KeyObject, Map<OaepHash, Promise<webcrypto.CryptoKey | undefined>>>();
-
-/**
- * The WebCrypto form of `privateKey` for OAEP with `hash`, or undefined if WebCrypto does not
- * take the key (then unwrapping falls back to the synchronous form, as before).
- */
-function oaepDecryptionKey(
-  privateKey: KeyObject,
-  hash: OaepHash,
-): Promise<webcrypto.CryptoKey | undefined> {
-  let byHash = oaepKeys.get(privateKey);
-  if (byHash === undefined) {
-    byHash = new Map();
-    oaepKeys.set(privateKey, byHash);
-  }
-  let imported = byHash.get(hash);
-  if (imported === undefined) {
-    imported = importOaepKey(privateKey, hash);
-    byHash.set(hash, imported);
-  }
-  return imported;
-}
-
-async function importOaepKey(
-  privateKey: KeyObject,
-  hash: OaepHash,
-): Promise<webcrypto.CryptoKey | undefined> {
-  try {
-    const pkcs8 = privateKey.export({ format: "der", type: "pkcs8" });
-    return await webcrypto.subtle.importKey("pkcs8", pkcs8, { name: "RSA-OAEP", hash }, false, [
-      "decrypt",
-    ]);
-  } catch {
-    return undefined;
-  }
 }

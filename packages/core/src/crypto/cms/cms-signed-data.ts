@@ -1,9 +1,10 @@
-import { createHash, KeyObject, webcrypto, X509Certificate } from "node:crypto";
+import { createHash, KeyObject, X509Certificate } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { verifyCertificatePath } from "../certificates/certificate-path.ts";
 import { certificatePinProblem } from "../certificates/certificate-pin.ts";
 import type { Sm2PrivateKey } from "../keys/loaded-keys.ts";
+import { webCryptoPrivateKey } from "../keys/web-crypto-key.ts";
 import { defaultSm2UserId, sm2Sign } from "../sm2.ts";
 import { type CmsOidFamily, dataOids, gmOid, cmsOid as oid, signedDataOids } from "./cms-oids.ts";
 import { Sm2CryptoEngine } from "./sm2-crypto-engine.ts";
@@ -95,12 +96,10 @@ export async function cmsSign(
       ],
     });
   }
-  const privateKey = await webcrypto.subtle.importKey(
-    "pkcs8",
-    key.export({ format: "der", type: "pkcs8" }),
+  const privateKey = await webCryptoPrivateKey(
+    key,
     { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
-    false,
-    ["sign"],
+    "sign",
   );
   await signedData.sign(
     privateKey as unknown as Parameters<pkijs.SignedData["sign"]>[0],
