@@ -384,33 +384,24 @@ export class KnexInstanceStore
   }
 
   async claimDue(request: ClaimRequest): Promise<InstanceRecord[]> {
-    const t = this.#t;
-    const now = timeParam(request.now);
-    const bindings: unknown[] = [request.owner, timeParam(request.now + request.leaseMs), now, now];
-    let channels = "";
-    if (request.channels !== undefined) {
-      channels = "AND channel = ANY (?::text[])";
-      bindings.push(request.channels);
-    }
-    if (request.skipChannels !== undefined && request.skipChannels.length > 0) {
-      channels += " AND channel <> ALL (?::text[])";
-      bindings.push(request.skipChannels);
-    }
-    bindings.push(request.limit);
+    const skip =
+      request.skipChannels !== undefined && request.skipChannels.length > 0
+        ? request.skipChannels
+        : null;
     // One statement: pick due rows in next_run_at order, skipping rows another claimer holds
     // locked right now, and lease them. A row leased and committed by another worker since this
-    // statement's snapshot is re-checked under its lock (EvalPlanQual) and dropped.
+    // statement's snapshot is re-checked under its lock (EvalPlanQual) and dropped. The statement
+    // is the function of migration 0030, which reads the due index in order (see there why).
     const rows = await this.#rows(
-      `UPDATE ${t.instances} SET lease_owner = ?, lease_until = ?
-       WHERE id IN (
-         SELECT id FROM ${t.instances}
-         WHERE status IN ${runnableStatuses} AND next_run_at <= ?
-           AND (lease_until IS NULL OR lease_until <= ?) ${channels}
-         ORDER BY next_run_at
-         LIMIT ?
-         FOR UPDATE SKIP LOCKED)
-       RETURNING *`,
-      bindings,
+      `SELECT * FROM ${this.#t.claimDue}(?, ?, ?, ?::text[], ?::text[], ?::int)`,
+      [
+        request.owner,
+        timeParam(request.now + request.leaseMs),
+        timeParam(request.now),
+        request.channels ?? null,
+        skip,
+        request.limit,
+      ],
     );
     // RETURNING has no defined order.
     return rows.map(instanceFromRow).sort((a, b) => (a.nextRunAt ?? 0) - (b.nextRunAt ?? 0));

@@ -56,6 +56,8 @@ export interface QualifiedNames {
   notifyDue: string;
   /** Operators' API tokens (digests), migration 0006. */
   operatorTokens: string;
+  /** `claim_due(owner, lease_until, now, channels, skip_channels, limit)`, migration 0030. */
+  claimDue: string;
 }
 
 export function qualifiedNames(schema: string): QualifiedNames {
@@ -87,6 +89,7 @@ export function qualifiedNames(schema: string): QualifiedNames {
     intakeRequests: q("intake_requests"),
     notifyDue: q("notify_due"),
     operatorTokens: q("operator_tokens"),
+    claimDue: q("claim_due"),
   };
 }
 

@@ -22,6 +22,7 @@ import { queuedStartClientsMigration } from "./0025_queued_start_clients.ts";
 import { alertCountsMigration } from "./0026_alert_counts.ts";
 import { refusalRunsMigration } from "./0028_refusal_runs.ts";
 import { queuedStartLookupsMigration } from "./0029_queued_start_lookups.ts";
+import { claimInDueOrderMigration } from "./0030_claim_in_due_order.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -50,4 +51,5 @@ export const migrations: readonly Migration[] = [
   alertCountsMigration,
   refusalRunsMigration,
   queuedStartLookupsMigration,
+  claimInDueOrderMigration,
 ];
