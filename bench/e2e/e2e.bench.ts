@@ -205,7 +205,6 @@ async function measurePartner(partner: Partner, shared: Shared, into: MeasuredBe
   const funder = await startFunder(partner);
   const funderPid = funder.process.pid;
   let capflow: CapflowPipeline | undefined;
-  const references: ReferencePipeline[] = [];
   try {
     capflow = await CapflowPipeline.open({
       databaseUrl,
@@ -227,115 +226,118 @@ async function measurePartner(partner: Partner, shared: Shared, into: MeasuredBe
         loops,
         batchSize,
       });
-      references.push(reference);
-      await reference.createTables();
-      const channel = sealed ? sealedChannel : plainChannel;
-      const pipeline = capflow;
-      // Business numbers end in `-<i>`: the latency profile's draw for position i (funder.ts).
-      const runCapflow = async (tag: string, n: number) => {
-        await pipeline.enqueue(
-          channel,
-          Array.from({ length: n }, (_, i) => inputFor(`C${tag}-${i}`)),
-        );
-        return measureRun(
-          wal,
-          funderPid,
-          async () => {
-            const since = new Date();
-            await pipeline.drain(n);
-            return capflowLatencies(pipeline, channel, since);
-          },
-          n,
-        );
-      };
-      const runReference = async (tag: string, n: number) => {
-        await reference.enqueue(Array.from({ length: n }, (_, i) => inputFor(`R${tag}-${i}`)));
-        return measureRun(wal, funderPid, () => reference.drain(n), n);
-      };
-      // Warm-up: connections, keys, compiled templates, JIT.
-      await runCapflow(`${mode}-warm`, warmup);
-      await runReference(`${mode}-warm`, warmup);
-      const capflowRuns: RunResult[] = [];
-      const referenceRuns: RunResult[] = [];
-      for (let round = 0; round < rounds; round++) {
-        capflowRuns.push(await runCapflow(`${mode}-${round}`, count));
-        referenceRuns.push(await runReference(`${mode}-${round}`, count));
-      }
-      const summary = (runs: RunResult[]) => ({
-        stepsPerSecond: median(runs.map((r) => r.stepsPerSecond)),
-        cpuUsPerStep: median(runs.map((r) => r.cpuUsPerStep)),
-        walBytesPerStep: median(runs.map((r) => r.walBytesPerStep)),
-        p99Ms: percentile(
-          runs.flatMap((r) => r.latenciesMs),
-          99,
-        ),
-        cpuSplit: medianSplit(runs),
-      });
-      const ours = summary(capflowRuns);
-      const theirs = summary(referenceRuns);
-      for (const [pipelineName, s] of [
-        ["capflow worker", ours],
-        ["reference pipeline", theirs],
-      ] as const) {
-        into.rows.push({
-          partner,
-          mode,
-          pipeline: pipelineName,
-          "steps/s": s.stepsPerSecond.toFixed(1),
-          "CPU µs/step": s.cpuUsPerStep.toFixed(0),
-          "WAL bytes/step": s.walBytesPerStep.toFixed(0),
-          "p99 ms": s.p99Ms.toFixed(1),
-          ...splitColumns(s.cpuSplit),
+      try {
+        await reference.createTables();
+        const channel = sealed ? sealedChannel : plainChannel;
+        const pipeline = capflow;
+        // Business numbers end in `-<i>`: the latency profile's draw for position i (funder.ts).
+        const runCapflow = async (tag: string, n: number) => {
+          await pipeline.enqueue(
+            channel,
+            Array.from({ length: n }, (_, i) => inputFor(`C${tag}-${i}`)),
+          );
+          return measureRun(
+            wal,
+            funderPid,
+            async () => {
+              const since = new Date();
+              await pipeline.drain(n);
+              return capflowLatencies(pipeline, channel, since);
+            },
+            n,
+          );
+        };
+        const runReference = async (tag: string, n: number) => {
+          await reference.enqueue(Array.from({ length: n }, (_, i) => inputFor(`R${tag}-${i}`)));
+          return measureRun(wal, funderPid, () => reference.drain(n), n);
+        };
+        // Warm-up: connections, keys, compiled templates, JIT.
+        await runCapflow(`${mode}-warm`, warmup);
+        await runReference(`${mode}-warm`, warmup);
+        const capflowRuns: RunResult[] = [];
+        const referenceRuns: RunResult[] = [];
+        for (let round = 0; round < rounds; round++) {
+          capflowRuns.push(await runCapflow(`${mode}-${round}`, count));
+          referenceRuns.push(await runReference(`${mode}-${round}`, count));
+        }
+        const summary = (runs: RunResult[]) => ({
+          stepsPerSecond: median(runs.map((r) => r.stepsPerSecond)),
+          cpuUsPerStep: median(runs.map((r) => r.cpuUsPerStep)),
+          walBytesPerStep: median(runs.map((r) => r.walBytesPerStep)),
+          p99Ms: percentile(
+            runs.flatMap((r) => r.latenciesMs),
+            99,
+          ),
+          cpuSplit: medianSplit(runs),
         });
+        const ours = summary(capflowRuns);
+        const theirs = summary(referenceRuns);
+        for (const [pipelineName, s] of [
+          ["capflow worker", ours],
+          ["reference pipeline", theirs],
+        ] as const) {
+          into.rows.push({
+            partner,
+            mode,
+            pipeline: pipelineName,
+            "steps/s": s.stepsPerSecond.toFixed(1),
+            "CPU µs/step": s.cpuUsPerStep.toFixed(0),
+            "WAL bytes/step": s.walBytesPerStep.toFixed(0),
+            "p99 ms": s.p99Ms.toFixed(1),
+            ...splitColumns(s.cpuSplit),
+          });
+          into.results.push({
+            file: "bench/e2e",
+            partner,
+            mode,
+            pipeline: pipelineName,
+            count,
+            ...s,
+          });
+        }
+        const throughputRatios = capflowRuns.map(
+          (r, i) => r.stepsPerSecond / (referenceRuns[i]?.stepsPerSecond ?? Number.NaN),
+        );
+        const ratio = median(throughputRatios);
+        const ratios = {
+          throughput: ratio,
+          cpuPerStep: ours.cpuUsPerStep / theirs.cpuUsPerStep,
+          walBytesPerStep: ours.walBytesPerStep / theirs.walBytesPerStep,
+          p99: ours.p99Ms / theirs.p99Ms,
+        };
+        // The target was set against the instant funder; with latency the ratio is reported only.
+        const target =
+          partner === "instant"
+            ? ` target >= ${throughputTarget}${ratio >= throughputTarget ? "  (target met)" : "  (BELOW TARGET)"}`
+            : "";
+        into.lines.push(
+          `${label}: capflow / reference steps per second = ${ratio.toFixed(3)} (median of ${rounds} rounds of ${count}, ${Math.min(...throughputRatios).toFixed(3)}–${Math.max(...throughputRatios).toFixed(3)})${target}`,
+          `${label}: CPU per step ${ratios.cpuPerStep.toFixed(2)}x, WAL bytes per step ${ratios.walBytesPerStep.toFixed(2)}x (target <= 2), p99 step latency ${ratios.p99.toFixed(2)}x (target <= 1)`,
+        );
+        if (ours.cpuSplit && theirs.cpuSplit) {
+          into.lines.push(
+            `${label}: machine busy ${(ours.cpuSplit.machineBusyShare * 100).toFixed(0)}% / ${(theirs.cpuSplit.machineBusyShare * 100).toFixed(0)}%; of its CPU per step, capflow: ${splitShares(ours.cpuUsPerStep, ours.cpuSplit)}; reference: ${splitShares(theirs.cpuUsPerStep, theirs.cpuSplit)}`,
+          );
+        }
         into.results.push({
           file: "bench/e2e",
+          comparison: `capflow worker / reference pipeline (${label})`,
           partner,
-          mode,
-          pipeline: pipelineName,
+          ratio,
+          ratios: throughputRatios,
+          ...(partner === "instant" ? { atLeast: throughputTarget } : {}),
+          cpuPerStepRatio: ratios.cpuPerStep,
+          walBytesPerStepRatio: ratios.walBytesPerStep,
+          p99Ratio: ratios.p99,
           count,
-          ...s,
+          rounds,
         });
+      } finally {
+        // Its pool closes now: PostgreSQL's connections are shared with other work on the machine.
+        await reference.close().catch(() => {});
       }
-      const throughputRatios = capflowRuns.map(
-        (r, i) => r.stepsPerSecond / (referenceRuns[i]?.stepsPerSecond ?? Number.NaN),
-      );
-      const ratio = median(throughputRatios);
-      const ratios = {
-        throughput: ratio,
-        cpuPerStep: ours.cpuUsPerStep / theirs.cpuUsPerStep,
-        walBytesPerStep: ours.walBytesPerStep / theirs.walBytesPerStep,
-        p99: ours.p99Ms / theirs.p99Ms,
-      };
-      // The target was set against the instant funder; with latency the ratio is reported only.
-      const target =
-        partner === "instant"
-          ? ` target >= ${throughputTarget}${ratio >= throughputTarget ? "  (target met)" : "  (BELOW TARGET)"}`
-          : "";
-      into.lines.push(
-        `${label}: capflow / reference steps per second = ${ratio.toFixed(3)} (median of ${rounds} rounds of ${count}, ${Math.min(...throughputRatios).toFixed(3)}–${Math.max(...throughputRatios).toFixed(3)})${target}`,
-        `${label}: CPU per step ${ratios.cpuPerStep.toFixed(2)}x, WAL bytes per step ${ratios.walBytesPerStep.toFixed(2)}x (target <= 2), p99 step latency ${ratios.p99.toFixed(2)}x (target <= 1)`,
-      );
-      if (ours.cpuSplit && theirs.cpuSplit) {
-        into.lines.push(
-          `${label}: machine busy ${(ours.cpuSplit.machineBusyShare * 100).toFixed(0)}% / ${(theirs.cpuSplit.machineBusyShare * 100).toFixed(0)}%; of its CPU per step, capflow: ${splitShares(ours.cpuUsPerStep, ours.cpuSplit)}; reference: ${splitShares(theirs.cpuUsPerStep, theirs.cpuSplit)}`,
-        );
-      }
-      into.results.push({
-        file: "bench/e2e",
-        comparison: `capflow worker / reference pipeline (${label})`,
-        partner,
-        ratio,
-        ratios: throughputRatios,
-        ...(partner === "instant" ? { atLeast: throughputTarget } : {}),
-        cpuPerStepRatio: ratios.cpuPerStep,
-        walBytesPerStepRatio: ratios.walBytesPerStep,
-        p99Ratio: ratios.p99,
-        count,
-        rounds,
-      });
     }
   } finally {
-    for (const reference of references) await reference.close().catch(() => {});
     await capflow?.close().catch(() => {});
     funder.process.kill("SIGTERM");
   }
