@@ -102,6 +102,8 @@ export interface CapflowPipelineOptions {
   worker: WorkerOptions;
   /** PostgreSQL connections of the store. */
   poolSize: number;
+  /** Its connections' name in `pg_stat_activity`, to tell its backends from other work. */
+  applicationName: string;
 }
 
 export const sealedChannel = "e2e-sealed";
@@ -137,6 +139,7 @@ export class CapflowPipeline {
   static async open(options: CapflowPipelineOptions): Promise<CapflowPipeline> {
     const db = openPostgresStore({
       connectionString: options.databaseUrl,
+      applicationName: options.applicationName,
       schema: options.schema,
       pool: { max: options.poolSize },
     });

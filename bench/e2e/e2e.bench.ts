@@ -22,8 +22,9 @@
  * the funder runs in its own), bytes of WAL PostgreSQL wrote per step (`pg_current_wal_lsn()`
  * before and after: the whole server's WAL, so other work on the machine inflates both sides), and
  * the p99 of one step's time from its lock to its commit. Ratios are capflow / reference. Where
- * /proc exists (Linux), also the CPU per step of the funder, of PostgreSQL's processes, of
- * redis-server and of all other processes (on a shared machine, other people's work), and the
+ * /proc exists (Linux), also the CPU per step of the funder, of PostgreSQL (the pipelines'
+ * backends and the server's background processes), of redis-server and of all other processes
+ * (on a shared machine, other people's work, their PostgreSQL backends included), and the
  * machine's busy time per step and busy share (process-cpu.ts): what the run was bound by.
  *
  * Options after the filter: `--partner instant|latency` (only that profile; default both),
@@ -117,8 +118,22 @@ async function startFunder(partner: Partner): Promise<{ origin: string; process:
   return { origin: `http://127.0.0.1:${port}`, process: child };
 }
 
+/**
+ * The PostgreSQL processes that worked for the bench: its connections' backends and the server's
+ * background processes (WAL writer, checkpointer, autovacuum …), which other work shares.
+ */
+async function benchBackends(wal: pg.Pool, applicationName: string): Promise<Set<number>> {
+  const { rows } = await wal.query<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity
+     WHERE application_name = $1 OR backend_type <> 'client backend'`,
+    [applicationName],
+  );
+  return new Set(rows.map((row) => row.pid));
+}
+
 async function measureRun(
   wal: pg.Pool,
+  applicationName: string,
   funderPid: number | undefined,
   drain: () => Promise<number[]>,
   steps: number,
@@ -132,6 +147,7 @@ async function measureRun(
   const elapsedMs = performance.now() - started;
   const cpu = process.cpuUsage(cpuBefore);
   const machineAfter = readCpuSnapshot();
+  const postgresPids = machineAfter ? await benchBackends(wal, applicationName) : undefined;
   const walBytes = (
     await wal.query<{ bytes: string }>(
       "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1) AS bytes",
@@ -143,7 +159,7 @@ async function measureRun(
     cpuUsPerStep: (cpu.user + cpu.system) / steps,
     walBytesPerStep: Number(walBytes) / steps,
     latenciesMs,
-    cpu: cpuSplitBetween(machineBefore, machineAfter, funderPid, steps),
+    cpu: cpuSplitBetween(machineBefore, machineAfter, { funderPid, postgresPids }, steps),
   };
 }
 
@@ -193,6 +209,8 @@ function splitShares(nodeUsPerStep: number, split: CpuSplit): string {
 interface Shared {
   databaseUrl: string;
   id: string;
+  /** Both pipelines' connections' name in `pg_stat_activity`. */
+  applicationName: string;
   wal: pg.Pool;
   capflowRedis: CapflowRedis;
   referenceRedis: Redis;
@@ -200,7 +218,7 @@ interface Shared {
 
 /** Both crypto variants against one funder process of the given profile. */
 async function measurePartner(partner: Partner, shared: Shared, into: MeasuredBench) {
-  const { databaseUrl, id, wal, capflowRedis, referenceRedis } = shared;
+  const { databaseUrl, id, applicationName, wal, capflowRedis, referenceRedis } = shared;
   const count = countFor(partner);
   const funder = await startFunder(partner);
   const funderPid = funder.process.pid;
@@ -213,6 +231,7 @@ async function measurePartner(partner: Partner, shared: Shared, into: MeasuredBe
       funderOrigin: funder.origin,
       worker: { concurrency: loops, batchSize },
       poolSize: loops * batchSize + 4,
+      applicationName,
     });
     for (const sealed of variants) {
       const mode = sealed ? "RSA envelope" : "crypto off";
@@ -225,6 +244,7 @@ async function measurePartner(partner: Partner, shared: Shared, into: MeasuredBe
         sealed,
         loops,
         batchSize,
+        applicationName,
       });
       try {
         await reference.createTables();
@@ -238,6 +258,7 @@ async function measurePartner(partner: Partner, shared: Shared, into: MeasuredBe
           );
           return measureRun(
             wal,
+            applicationName,
             funderPid,
             async () => {
               const since = new Date();
@@ -249,7 +270,7 @@ async function measurePartner(partner: Partner, shared: Shared, into: MeasuredBe
         };
         const runReference = async (tag: string, n: number) => {
           await reference.enqueue(Array.from({ length: n }, (_, i) => inputFor(`R${tag}-${i}`)));
-          return measureRun(wal, funderPid, () => reference.drain(n), n);
+          return measureRun(wal, applicationName, funderPid, () => reference.drain(n), n);
         };
         // Warm-up: connections, keys, compiled templates, JIT.
         await runCapflow(`${mode}-warm`, warmup);
@@ -363,7 +384,8 @@ export async function measure(): Promise<MeasuredBench> {
     capflowRedis = await openRedis({ url: redisUrl, keyPrefix: `capflow-bench-${id}:` });
     referenceRedis = new Redis(redisUrl, { keyPrefix: `reference-bench-${id}:` });
     const measured: MeasuredBench = { rows: [], results: [], lines: [] };
-    const shared = { databaseUrl, id, wal, capflowRedis, referenceRedis };
+    const applicationName = `capflow-bench-e2e-${id}`;
+    const shared = { databaseUrl, id, applicationName, wal, capflowRedis, referenceRedis };
     for (const partner of partners) await measurePartner(partner, shared, measured);
     return measured;
   } finally {

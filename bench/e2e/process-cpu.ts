@@ -6,7 +6,10 @@
  * bench. On a machine without /proc every reading is undefined and the bench leaves these
  * figures out.
  *
- * PostgreSQL and Redis are found by process name, so other work on the same servers counts too.
+ * Redis is found by process name, so other work on the same server counts too. PostgreSQL's
+ * processes are the ones the bench names (its connections' backends, found by their
+ * `application_name`, and the server's background processes: WAL writer, checkpointer …); other
+ * work's backends count as other processes. Without those pids, every PostgreSQL process counts.
  * A process that exits during the run takes its time with it (the pipelines' pools stay open);
  * that time, and interrupts no process was charged for, is the machine's busy time that none of
  * the figures holds.
@@ -28,7 +31,7 @@ const postgresNames = ["postgres", "postmaster"];
 const redisNames = ["redis-server"];
 
 export interface CpuSnapshot {
-  /** Every process's name, start time and utime + stime (ticks since boot, ticks). */
+  /** Every process's name, start time (ticks since boot) and CPU time. */
   processes: Map<number, ProcessReading>;
   /** The machine's busy and total ticks over all cores. */
   machineBusy: number;
@@ -50,6 +53,7 @@ export interface CpuSplit {
 interface ProcessReading {
   name: string;
   startedAt: number;
+  /** CPU time in ticks, fractional when read from schedstat. */
   ticks: number;
 }
 
@@ -61,18 +65,26 @@ function readText(path: string): string | undefined {
   }
 }
 
-/** Fields 2 (name), 22 (start time), 14 and 15 (utime, stime) of one process's stat line. */
+/**
+ * Fields 2 (name), 22 (start time), 14 and 15 (utime, stime) of one process's stat line. utime
+ * and stime are whole ticks per process: a PostgreSQL backend that ran 0.6 ms reads as 0 or 1
+ * tick, and the bench's 30-odd backends would add up to noise. PostgreSQL's and Redis' processes
+ * do their work on one thread, so for them the main thread's run time in nanoseconds
+ * (`/proc/<pid>/schedstat`, first field) is read instead where the kernel has it.
+ */
 function processTicks(pid: string): ProcessReading | undefined {
   const stat = readText(`/proc/${pid}/stat`);
   if (stat === undefined) return undefined;
   const close = stat.lastIndexOf(")");
+  const name = stat.slice(stat.indexOf("(") + 1, close);
   const fields = stat.slice(close + 2).split(" ");
   // fields[0] is field 3 (state): utime is field 14, stime field 15, starttime field 22.
-  return {
-    name: stat.slice(stat.indexOf("(") + 1, close),
-    startedAt: Number(fields[19]),
-    ticks: Number(fields[11]) + Number(fields[12]),
-  };
+  let ticks = Number(fields[11]) + Number(fields[12]);
+  if (postgresNames.includes(name) || redisNames.includes(name)) {
+    const runNs = Number(readText(`/proc/${pid}/schedstat`)?.split(" ")[0]);
+    if (Number.isFinite(runNs)) ticks = (runNs / 1e9) * ticksPerSecond;
+  }
+  return { name, startedAt: Number(fields[19]), ticks };
 }
 
 /** A reading now, or undefined without /proc. */
@@ -111,10 +123,16 @@ function spent(
   return ticks;
 }
 
+export interface BenchProcesses {
+  funderPid: number | undefined;
+  /** The PostgreSQL processes that worked for the bench; undefined: all of PostgreSQL's. */
+  postgresPids: ReadonlySet<number> | undefined;
+}
+
 export function cpuSplitBetween(
   before: CpuSnapshot | undefined,
   after: CpuSnapshot | undefined,
-  funderPid: number | undefined,
+  { funderPid, postgresPids }: BenchProcesses,
   steps: number,
 ): CpuSplit | undefined {
   if (!before || !after || funderPid === undefined || !after.processes.has(funderPid)) {
@@ -123,9 +141,11 @@ export function cpuSplitBetween(
   const perStep = (ticks: number) => (ticks * 1_000_000) / ticksPerSecond / steps;
   const machineTotal = after.machineTotal - before.machineTotal;
   const machineBusy = after.machineBusy - before.machineBusy;
+  const isPostgres = (pid: number, name: string) =>
+    postgresPids ? postgresPids.has(pid) : postgresNames.includes(name);
   return {
     funderUsPerStep: perStep(spent(before, after, (pid) => pid === funderPid)),
-    postgresUsPerStep: perStep(spent(before, after, (_, name) => postgresNames.includes(name))),
+    postgresUsPerStep: perStep(spent(before, after, isPostgres)),
     redisUsPerStep: perStep(spent(before, after, (_, name) => redisNames.includes(name))),
     othersUsPerStep: perStep(
       spent(
@@ -134,7 +154,7 @@ export function cpuSplitBetween(
         (pid, name) =>
           pid !== funderPid &&
           pid !== process.pid &&
-          !postgresNames.includes(name) &&
+          !isPostgres(pid, name) &&
           !redisNames.includes(name),
       ),
     ),

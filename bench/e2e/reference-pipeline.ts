@@ -48,6 +48,8 @@ export interface ReferencePipelineOptions {
   loops: number;
   /** Jobs claimed per loop round. */
   batchSize: number;
+  /** Its connections' name in `pg_stat_activity`. */
+  applicationName: string;
 }
 
 interface Envelope {
@@ -80,6 +82,7 @@ export class ReferencePipeline {
     this.#options = options;
     this.#pool = new pg.Pool({
       connectionString: options.databaseUrl,
+      application_name: options.applicationName,
       max: options.loops * options.batchSize + 2,
     });
     this.#redlock = new Redlock([options.redis], { retryCount: 0 });
