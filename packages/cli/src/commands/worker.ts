@@ -343,20 +343,10 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     const timers: NodeJS.Timeout[] = [];
     timers.push(setInterval(() => report.minute(), summaryEveryMs));
     if (options.exitWhenIdle) {
-      let idleChecks = 0;
       timers.push(
         setInterval(() => {
-          dueCount(db).then(
-            (due) => {
-              idleChecks = due === 0 ? idleChecks + 1 : 0;
-              if (idleChecks >= 2) resolveStop("idle");
-            },
-            // The database briefly away: not idle, ask again at the next tick.
-            () => {
-              idleChecks = 0;
-            },
-          );
-        }, 250),
+          if (worker.idleClaims >= 2) resolveStop("idle");
+        }, 100),
       );
     }
     const reason = await stopped;
@@ -404,13 +394,6 @@ function durationOption(value: string, name: string): number {
 }
 
 /** Instances due now (runnable, with a due time in the past). */
-async function dueCount(db: CapflowDatabase): Promise<number> {
-  const now = Date.now();
-  const unsettled = await db.instances.listInstances({ status: ["active", "waiting"] });
-  return unsettled.filter((instance) => instance.nextRunAt !== null && instance.nextRunAt <= now)
-    .length;
-}
-
 /** Like `openDatabase`, with the folder key references resolve against. */
 async function openWorkerDatabase(
   options: WorkerCommandOptions,

@@ -110,6 +110,8 @@ export class Worker {
    * claiming again at once would take it again.
    */
   #lockMissed = false;
+  /** Claims in a row that found nothing due while nothing ran here (see `idleClaims`). */
+  #emptyClaims = 0;
 
   constructor(engine: Engine, options: WorkerOptions = {}) {
     this.#engine = engine;
@@ -143,6 +145,16 @@ export class Worker {
   /** Instances this worker runs now: in a slot, or past their slot, their last commit in flight. */
   get inFlight(): number {
     return this.#running.size + this.#committing.size;
+  }
+
+  /**
+   * How many claims in a row found nothing due for this worker (its channels) while it ran and
+   * held nothing; 0 while it has work. A batch run stops once this reaches 2: the claim itself
+   * is the question "is anything due for me?", asked of the due index, so it costs nothing
+   * however many instances wait, and it sees exactly what this worker may run.
+   */
+  get idleClaims(): number {
+    return this.inFlight + this.#queue.length === 0 ? this.#emptyClaims : 0;
   }
 
   start(): this {
@@ -205,10 +217,13 @@ export class Worker {
       try {
         claimed = await this.#engine.claimDue({ limit: wanted, ...(channels ? { channels } : {}) });
       } catch (error) {
+        this.#emptyClaims = 0;
         report(onError, error);
         await this.#waitIdle(signal);
         continue;
       }
+      const nothingHere = claimed.length === 0 && this.inFlight + queue.length === 0;
+      this.#emptyClaims = nothingHere ? this.#emptyClaims + 1 : 0;
       const claimedAt = clock.now();
       for (const record of claimed) queue.push({ record, claimedAt });
       this.#startQueued(signal);

@@ -189,4 +189,49 @@ describe("Worker", () => {
       await worker.stop();
     }
   });
+  test("idleClaims counts empty claims while nothing runs here, and sees only the worker's channels", async () => {
+    const store = new MemoryInstanceStore();
+    const transport = new ScriptedTransport();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    transport.script("/loan/apply", { hang: held.then(() => ({ body: { status: "SUCCESS" } })) });
+    const engine = new Engine({
+      store,
+      transport,
+      processors: new ProcessorRegistry(),
+      definitions: new MemoryDefinitionSource({
+        channels: [testChannel, { ...testChannel, code: "otherbank" }],
+        behaviors: [loanBehavior(), { ...loanBehavior(), channel: "otherbank" }],
+      }),
+    });
+    // Due, but for a channel this worker does not run: it stays idle all the same.
+    await engine.start({
+      channel: "otherbank",
+      behavior: "loan",
+      businessKey: "O-1",
+      input: { loanNo: "O-1" },
+    });
+    const worker = new Worker(engine, { idleMs: 5, channels: ["lanbank"] }).start();
+    try {
+      await expect.poll(() => worker.idleClaims).toBeGreaterThanOrEqual(2);
+      const started = await engine.start({
+        channel: "lanbank",
+        behavior: "loan",
+        businessKey: "L-1",
+        input: { loanNo: "L-1" },
+      });
+      // Held at the partner: the worker has work, however many claims come back empty meanwhile.
+      await expect.poll(() => transport.count("/loan/apply")).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(worker.idleClaims).toBe(0);
+      release();
+      await expect
+        .poll(async () => (await engine.getInstance(started.id))?.status)
+        .toBe("succeeded");
+      await expect.poll(() => worker.idleClaims).toBeGreaterThanOrEqual(2);
+      expect((await store.listInstances({ channel: "otherbank" }))[0]?.status).toBe("active");
+    } finally {
+      await worker.stop();
+    }
+  });
 });
