@@ -1,11 +1,15 @@
 import type { PrivateKey, PublicKey } from "./keys/loaded-keys.ts";
-import { rsaUnwrapKey, rsaWrapKey } from "./rsa-key-wrap.ts";
+import { type RsaKeyWrapPadding, rsaUnwrapKey, rsaWrapKey } from "./rsa-key-wrap.ts";
 import { createSm2Decryptor, randomContentKey, sm2Encrypt } from "./sm2.ts";
 
-/** Content-key wrapping: RSA-OAEP, RSA PKCS#1 v1.5, SM2 ciphertext order C1C3C2 or C1C2C3. */
+/**
+ * Content-key wrapping: RSA-OAEP (`rsa-oaep-sha256-mgf1sha1`: SHA-256 with MGF1-SHA-1, Java's
+ * default), RSA PKCS#1 v1.5, SM2 ciphertext order C1C3C2 or C1C2C3.
+ */
 export type KeyWrapName =
   | "rsa-oaep-sha1"
   | "rsa-oaep-sha256"
+  | "rsa-oaep-sha256-mgf1sha1"
   | "rsa-pkcs1"
   | "sm2-c1c3c2"
   | "sm2-c1c2c3";
@@ -20,6 +24,13 @@ export interface KeyWrapper {
   wrap(contentKey: Buffer): Buffer;
   unwrap(wrapped: Buffer, expectedLength: number): Promise<Buffer>;
 }
+
+const rsaPaddings: Record<Exclude<KeyWrapName, `sm2-${string}`>, RsaKeyWrapPadding> = {
+  "rsa-oaep-sha1": "oaep-sha1",
+  "rsa-oaep-sha256": "oaep-sha256",
+  "rsa-oaep-sha256-mgf1sha1": "oaep-sha256-mgf1sha1",
+  "rsa-pkcs1": "pkcs1",
+};
 
 export function createKeyWrapper(
   name: KeyWrapName,
@@ -49,8 +60,7 @@ export function createKeyWrapper(
     throw new TypeError("RSA key wrapping needs an RSA public key");
   if (decryptionKey.kind !== "private")
     throw new TypeError("RSA key unwrapping needs an RSA private key");
-  const padding =
-    name === "rsa-pkcs1" ? "pkcs1" : name === "rsa-oaep-sha1" ? "oaep-sha1" : "oaep-sha256";
+  const padding = rsaPaddings[name];
   return {
     wrap: (key) => rsaWrapKey(key, encryptionKey.key, padding),
     unwrap: (wrapped, expectedLength) =>

@@ -7,10 +7,15 @@ import {
   webcrypto,
 } from "node:crypto";
 import { webCryptoPrivateKey } from "./keys/web-crypto-key.ts";
+import { unwrapOaepSha256Mgf1Sha1, wrapOaepSha256Mgf1Sha1 } from "./oaep-sha256-mgf1-sha1.ts";
 import { unwrapPkcs1v15 } from "./pkcs1-unwrap.ts";
 
-/** RSA paddings partners wrap content keys with: OAEP (SHA-1 or SHA-256) or PKCS#1 v1.5. */
-export type RsaKeyWrapPadding = "oaep-sha1" | "oaep-sha256" | "pkcs1";
+/**
+ * RSA paddings partners wrap content keys with: OAEP (SHA-1 or SHA-256, MGF1 with the same hash),
+ * OAEP with SHA-256 and MGF1-SHA-1 (Java's default for `OAEPWithSHA-256AndMGF1Padding`), or
+ * PKCS#1 v1.5.
+ */
+export type RsaKeyWrapPadding = "oaep-sha1" | "oaep-sha256" | "oaep-sha256-mgf1sha1" | "pkcs1";
 
 type OaepHash = "SHA-1" | "SHA-256";
 
@@ -24,6 +29,7 @@ export function rsaWrapKey(
     // Encryption with PKCS#1 v1.5 padding is still allowed by Node; only decryption is not.
     return publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_PADDING }, contentKey);
   }
+  if (padding === "oaep-sha256-mgf1sha1") return wrapOaepSha256Mgf1Sha1(contentKey, publicKey);
   const oaepHash = padding === "oaep-sha1" ? "sha1" : "sha256";
   return publicEncrypt(
     { key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash },
@@ -40,7 +46,7 @@ export function rsaWrapKey(
  *
  * OAEP unwrapping is asynchronous: a private-key operation costs a quarter of a millisecond or
  * more, and done synchronously it would hold the event loop every other instance's step runs
- * on. PKCS#1 v1.5 stays synchronous (no off-loop API offers it).
+ * on. PKCS#1 v1.5 and OAEP with MGF1-SHA-1 stay synchronous (no off-loop API offers them).
  */
 export async function rsaUnwrapKey(
   wrapped: Buffer,
@@ -49,6 +55,8 @@ export async function rsaUnwrapKey(
   expectedLength: number,
 ): Promise<Buffer> {
   if (padding === "pkcs1") return unwrapPkcs1v15(privateKey, wrapped, expectedLength);
+  if (padding === "oaep-sha256-mgf1sha1")
+    return unwrapOaepSha256Mgf1Sha1(privateKey, wrapped, expectedLength);
   const hash: OaepHash = padding === "oaep-sha1" ? "SHA-1" : "SHA-256";
   // A key WebCrypto does not take is unwrapped synchronously, as before.
   const cryptoKey = await webCryptoPrivateKey(

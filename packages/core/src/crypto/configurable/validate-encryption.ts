@@ -60,7 +60,14 @@ export function validateEncryption(
       oneOf(
         value.wrap,
         `${p}/wrap`,
-        ["rsa-oaep-sha1", "rsa-oaep-sha256", "rsa-pkcs1", "sm2-c1c3c2", "sm2-c1c2c3"],
+        [
+          "rsa-oaep-sha1",
+          "rsa-oaep-sha256",
+          "rsa-oaep-sha256-mgf1sha1",
+          "rsa-pkcs1",
+          "sm2-c1c3c2",
+          "sm2-c1c2c3",
+        ],
         report,
         false,
       )
