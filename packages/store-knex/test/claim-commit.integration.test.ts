@@ -1,40 +1,14 @@
-import {
-  type BehaviorDefinition,
-  type ChannelDefinition,
-  createEngine,
-  ProcessorRegistry,
-} from "@capflow/core";
+import { createEngine, ProcessorRegistry } from "@capflow/core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type CapflowDatabase, pushDefinitions } from "../src/index.ts";
 import { databaseUrl, openTestPostgres } from "./support/databases.ts";
+import { checkBehavior as behavior, shopChannel as channel } from "./support/decide-definitions.ts";
 
 /**
  * Claims and give-backs commit without waiting for their flush (`synchronous_commit` off for
  * their own transaction). The setting must never outlive that transaction: the pooled connection
  * runs compare-and-set commits next, and those wait for theirs.
  */
-const channel: ChannelDefinition = {
-  code: "shop",
-  name: "Shop",
-  baseUrl: "http://127.0.0.1:9",
-  timeZone: "Asia/Shanghai",
-  crypto: { handler: "plain" },
-  interfaces: {},
-};
-const behavior: BehaviorDefinition = {
-  channel: "shop",
-  code: "check",
-  initial: "check",
-  steps: {
-    check: {
-      kind: "decide",
-      routes: [{ when: "input.amount > 0", to: "done" }],
-      otherwise: "done",
-    },
-    done: { kind: "terminal", outcome: "succeeded" },
-  },
-};
-
 describe.skipIf(!databaseUrl)("claims on PostgreSQL: asynchronous commit, theirs alone", () => {
   let db: CapflowDatabase & { drop(): Promise<void> };
   beforeAll(async () => {

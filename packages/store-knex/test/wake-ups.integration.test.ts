@@ -1,6 +1,4 @@
 import {
-  type BehaviorDefinition,
-  type ChannelDefinition,
   createEngine,
   type InstanceRecord,
   ProcessorRegistry,
@@ -11,33 +9,12 @@ import {
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type CapflowDatabase, pushDefinitions } from "../src/index.ts";
 import { databaseUrl, openTestPostgres, skipMessage } from "./support/databases.ts";
+import { checkBehavior as behavior, shopChannel as channel } from "./support/decide-definitions.ts";
 
 /**
  * Due notifications (migration 0016) over LISTEN/NOTIFY: which changes send one, and a worker
  * that polls once an hour still claims a start at once because of its notice.
  */
-const channel: ChannelDefinition = {
-  code: "shop",
-  name: "Shop",
-  baseUrl: "http://127.0.0.1:9",
-  timeZone: "Asia/Shanghai",
-  crypto: { handler: "plain" },
-  interfaces: {},
-};
-const behavior: BehaviorDefinition = {
-  channel: "shop",
-  code: "check",
-  initial: "check",
-  steps: {
-    check: {
-      kind: "decide",
-      routes: [{ when: "input.amount > 0", to: "done" }],
-      otherwise: "done",
-    },
-    done: { kind: "terminal", outcome: "succeeded" },
-  },
-};
-
 describe.skipIf(!databaseUrl)("due notifications on PostgreSQL", () => {
   let db: CapflowDatabase & { drop(): Promise<void> };
   beforeAll(async () => {
