@@ -46,6 +46,7 @@ export type {
   MigrationAnswer,
   NotificationResendAnswer,
   RevokedTokenAnswer,
+  StartedInstanceAnswer,
   WhoamiAnswer,
 } from "./ops/ops-answers.ts";
 export type {

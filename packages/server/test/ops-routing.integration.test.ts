@@ -1,6 +1,7 @@
 import type { BehaviorDefinition, InstanceRecord } from "@capflow/core";
 import { pushDefinitions } from "@capflow/store-knex";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { InstanceAnswer, StartedInstanceAnswer } from "../src/index.ts";
 import { orderBehavior, shopChannel } from "./support/shop-definitions.ts";
 import {
   databaseUrl,
@@ -178,6 +179,33 @@ describe.skipIf(!databaseUrl)("operator API on an instance's routing (PostgreSQL
       first.id,
       second.id,
     ]);
+  });
+
+  test("an operator's start for a product answers with the routing record, as the instance's read serves it", async () => {
+    const body = { product: "shop-pay", businessKey: "P-2", input: { ...input, orderNo: "P-2" } };
+    const started = await ops("POST", "/instances", { token: tokens.operator, body });
+    expect(started.status).toBe(200);
+    const { instance } = started.json as StartedInstanceAnswer;
+    expect(instance).toMatchObject({
+      businessKey: "P-2",
+      product: "shop-pay",
+      routing: { product: "shop-pay", rule: "weighted-round-robin", amount: "300" },
+    });
+    expect(instance.routing?.candidates.find(({ state }) => state === "chosen")?.channel).toBe(
+      instance.channel,
+    );
+    const read = await ops("GET", `/instances/${instance.id}`, { token: tokens.viewer });
+    expect(instance.routing).toEqual((read.json as InstanceAnswer).instance.routing);
+    // The business again: the same instance and the same record, not a new choice.
+    const again = await ops("POST", "/instances", { token: tokens.operator, body });
+    expect(again.json).toEqual(started.json);
+
+    const onChannel = await ops("POST", "/instances", {
+      token: tokens.operator,
+      body: { channel: "shop", behavior: "order", businessKey: "D-2", input: {} },
+    });
+    expect(onChannel.status).toBe(200);
+    expect(onChannel.json.instance).toMatchObject({ product: null, routing: null });
   });
 
   test("an instance started on a channel has no routing", async () => {

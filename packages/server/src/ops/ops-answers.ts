@@ -35,12 +35,18 @@ export interface InstanceAnswer {
   instance: InstanceDetailView;
 }
 
-/**
- * `POST /v1/ops/instances` (start) and `POST /v1/ops/instances/:id/retry`, `/move`, `/cancel`:
- * the instance as it is after.
- */
+/** `POST /v1/ops/instances/:id/retry`, `/move`, `/cancel`: the instance as it is after. */
 export interface InstanceSummaryAnswer {
   instance: InstanceSummaryView;
+}
+
+/**
+ * `POST /v1/ops/instances` (start): the instance started, or the one already started for the
+ * business key, with its routing record as `GET /v1/ops/instances/:id` serves it: which channel a
+ * product's start took and why, in the answer to the start itself.
+ */
+export interface StartedInstanceAnswer {
+  instance: InstanceSummaryView & Pick<InstanceDetailView, "routing">;
 }
 
 /** `GET /v1/ops/instances/:id/graph`: its pinned version's graph, where it may be moved, its zone. */
