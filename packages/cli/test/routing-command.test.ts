@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   databaseUrl,
@@ -5,6 +8,9 @@ import {
   skipMessage,
 } from "../../store-knex/test/support/databases.ts";
 import { runCapflow } from "./support/run-capflow.ts";
+import { spawnServe } from "./support/spawn-serve.ts";
+
+const fixtures = "packages/cli/test/fixtures/routing";
 
 /**
  * A product's choice through the CLI: `instances start --product` routes, and `instances show`,
@@ -33,7 +39,7 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "capflow and a product's routing" : 
 
   beforeAll(async () => {
     db = await openTestPostgres();
-    const pushed = await runCapflow("push", "packages/cli/test/fixtures/routing", ...database());
+    const pushed = await runCapflow("push", fixtures, ...database());
     expect(pushed.stderr).toBe("");
     expect(pushed.stdout).toContain("product cash-loan: added");
   }, 60_000);
@@ -129,4 +135,95 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "capflow and a product's routing" : 
     );
     expect(listed.stdout.trimEnd().split("\n").at(-1)).toBe("0 instances");
   }, 60_000);
+});
+
+/**
+ * On a PGlite folder a running `capflow serve` holds, `instances start` goes through its operator
+ * API: a product's start prints the same there as when the command opens the folder itself.
+ */
+describe("capflow instances start --product through a running capflow serve (PGlite)", () => {
+  let dir: string;
+  const db = () => join(dir, "db");
+  const input = JSON.stringify({ amount: "1000.00", termMonths: 12 });
+  const start = (key: string, ...more: string[]) =>
+    runCapflow(
+      "instances",
+      ...["start", "--product", "cash-loan", "--key", key, "--input", input],
+      ...["--pglite", db(), ...more],
+    );
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "capflow-routing-serve-"));
+    const pushed = await runCapflow("push", fixtures, "--pglite", db());
+    expect(pushed.stderr).toBe("");
+    expect(pushed.exitCode).toBe(0);
+  }, 120_000);
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("the channel, the rule that chose it and the routing record, as when started directly", async () => {
+    // Directly: no server holds the folder.
+    const direct = await start("L1", "--json");
+    expect(direct.stderr).toBe("");
+    expect(direct.exitCode).toBe(0);
+    const first = JSON.parse(direct.stdout);
+    expect(first).toMatchObject({
+      channel: "north",
+      product: "cash-loan",
+      routing: { product: "cash-loan", rule: "weighted-round-robin" },
+    });
+    const directText = await start("L1");
+    expect(directText.stdout).toMatch(
+      new RegExp(
+        `^${first.id} north/loan L1: \\w+ at assess.* \\(product cash-loan, routed by weighted-round-robin\\)\n$`,
+      ),
+    );
+
+    const serve = spawnServe(["--pglite", db(), "--port", "0", "--log-level", "warn"]);
+    try {
+      await expect
+        .poll(serve.output, { timeout: 60_000 })
+        .toMatch(/capflow serve on http:\/\/127\.0\.0\.1:\d+/);
+      // The server holds the folder now: the command goes through its operator API.
+      await readFile(`${db()}.serve.json`, "utf8");
+
+      // The same business again: the same instance, printed the same, routing and all.
+      const again = await start("L1", "--json");
+      expect(again.stderr).toBe("");
+      expect(again.stdout).toBe(direct.stdout);
+      expect((await start("L1")).stdout).toBe(directText.stdout);
+
+      // A new business, routed by the server's engine: south, on its first account.
+      const routed = await start("L2", "--json");
+      expect(routed.stderr).toBe("");
+      expect(routed.exitCode).toBe(0);
+      const second = JSON.parse(routed.stdout);
+      expect(second).toMatchObject({
+        channel: "south",
+        product: "cash-loan",
+        account: "shop-a",
+        routing: {
+          product: "cash-loan",
+          rule: "weighted-round-robin",
+          account: { code: "shop-a", rule: "first-match" },
+        },
+      });
+      expect(
+        second.routing.candidates.map(
+          (c: { channel: string; state: string }) => `${c.channel} ${c.state}`,
+        ),
+      ).toEqual(["north not-needed", "south chosen", "west ineligible"]);
+      expect((await start("L2")).stdout).toMatch(
+        new RegExp(
+          `^${second.id} south/loan L2: \\w+ at \\w+.* \\(product cash-loan, routed by weighted-round-robin, account shop-a\\)\n$`,
+        ),
+      );
+
+      serve.child.kill("SIGTERM");
+      expect(await new Promise((resolve) => serve.child.once("exit", resolve))).toBe(0);
+    } finally {
+      if (serve.child.exitCode === null) serve.child.kill("SIGKILL");
+    }
+  }, 120_000);
 });

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { once } from "node:events";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -10,38 +9,10 @@ import { jsonCodec, plainCryptoHandler } from "@capflow/core";
 import { intakeHeaders, signedString } from "@capflow/server";
 import { type MockFunder, startMockFunder } from "@capflow/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { repositoryRoot, runCapflow } from "./support/run-capflow.ts";
+import { runCapflow } from "./support/run-capflow.ts";
+import { spawnServe } from "./support/spawn-serve.ts";
 
 const shopSecret = "a shared secret of the shop's intake client";
-
-/** `capflow serve` as its own process, the way `pnpm capflow serve` runs it. */
-function spawnServe(
-  args: string[],
-  extraEnv: Record<string, string> = {},
-): { child: ChildProcess; output: () => string } {
-  const { DATABASE_URL: _db, REDIS_URL: _redis, ...inherited } = process.env;
-  const env = { ...inherited, ...extraEnv };
-  const child = spawn(
-    process.execPath,
-    [
-      "--conditions=@capflow/source",
-      "--import",
-      "tsx",
-      "packages/cli/src/main.ts",
-      "serve",
-      ...args,
-    ],
-    { cwd: repositoryRoot, env, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let output = "";
-  child.stdout?.on("data", (chunk) => {
-    output += chunk;
-  });
-  child.stderr?.on("data", (chunk) => {
-    output += chunk;
-  });
-  return { child, output: () => output };
-}
 
 describe("capflow serve --worker with capflow instances start (PGlite)", () => {
   let dir: string;

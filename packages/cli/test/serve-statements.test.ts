@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
@@ -9,34 +8,10 @@ import { yesterdayIn } from "@capflow/reconcile";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { insertInstance } from "../../reconcile/test/support/instances.ts";
 import { openTestPostgres } from "../../store-knex/test/support/databases.ts";
-import { repositoryRoot, runCapflow } from "./support/run-capflow.ts";
+import { runCapflow } from "./support/run-capflow.ts";
+import { spawnServe } from "./support/spawn-serve.ts";
 
 const databaseUrl = process.env.DATABASE_URL;
-
-/** `capflow serve` as its own process, the way `pnpm capflow serve` runs it. */
-function spawnServe(args: string[]): { child: ChildProcess; output: () => string } {
-  const { DATABASE_URL: _db, REDIS_URL: _redis, ...env } = process.env;
-  const child = spawn(
-    process.execPath,
-    [
-      "--conditions=@capflow/source",
-      "--import",
-      "tsx",
-      "packages/cli/src/main.ts",
-      "serve",
-      ...args,
-    ],
-    { cwd: repositoryRoot, env, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let output = "";
-  child.stdout?.on("data", (chunk) => {
-    output += chunk;
-  });
-  child.stderr?.on("data", (chunk) => {
-    output += chunk;
-  });
-  return { child, output: () => output };
-}
 
 /** A loopback server; `respond` decides each request's answer (it may hold it). */
 async function listen(

@@ -3,7 +3,6 @@ import { resolve } from "node:path";
 import {
   CapflowError,
   createEngine,
-  type ErrorCode,
   type InstanceRecord,
   type InstanceStatus,
   ProcessorRegistry,
@@ -12,6 +11,7 @@ import {
   type StartRequest,
   settledStatuses,
 } from "@capflow/core";
+import type { ErrorBody, InstanceAnswer, StartedInstanceAnswer } from "@capflow/server";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.ts";
 import { positiveInteger } from "../positive-integer.ts";
@@ -34,7 +34,7 @@ interface StartOptions extends DatabaseOptions {
   json?: boolean;
 }
 
-/** The fields of an instance `instances start` prints: the operator API's summary, in part. */
+/** The fields of an instance `instances start` prints, read directly or through the operator API. */
 interface Started {
   id: string;
   channel: string;
@@ -181,18 +181,18 @@ async function startThroughServer(server: LocalServer, request: StartRequest): P
       `capflow serve holds the database and does not answer at ${server.url}; is it still starting?`,
     );
   }
-  const body = (await answer.json().catch(() => ({}))) as {
-    instance?: Started;
-    error?: { code: string; message: string };
-  };
+  const body = (await answer.json().catch(() => ({}))) as Partial<
+    StartedInstanceAnswer & ErrorBody
+  >;
   if (!answer.ok || body.instance === undefined) {
-    const code = (body.error?.code ?? "INTERNAL") as ErrorCode;
+    const code = body.error?.code ?? "INTERNAL";
     throw new CapflowError(code, body.error?.message ?? `capflow serve answered ${answer.status}`);
   }
   return pick(body.instance);
 }
 
-function pick(instance: Started): Started {
+/** The start's answer and the instance's read both carry the routing record. */
+function pick(instance: StartedInstanceAnswer["instance"] | InstanceAnswer["instance"]): Started {
   const { id, channel, behavior, businessKey, step, status, version, nextRunAt } = instance;
   return {
     ...{ id, channel, behavior, businessKey, step, status, version, nextRunAt },
@@ -221,7 +221,7 @@ async function readThroughServer(server: LocalServer, id: string): Promise<Start
   const answer = await fetch(`${server.url}/v1/ops/instances/${encodeURIComponent(id)}`, {
     headers: { authorization: `Bearer ${server.token}` },
   });
-  const body = (await answer.json()) as { instance?: Started };
+  const body = (await answer.json()) as Partial<InstanceAnswer>;
   if (body.instance === undefined)
     throw new CapflowError("INSTANCE_NOT_FOUND", `no instance ${id}`);
   return pick(body.instance);
