@@ -7,6 +7,7 @@ import type { Sm2PrivateKey } from "../keys/loaded-keys.ts";
 import { webCryptoPrivateKey } from "../keys/web-crypto-key.ts";
 import { defaultSm2UserId, sm2Sign } from "../sm2.ts";
 import { type CmsOidFamily, dataOids, gmOid, cmsOid as oid, signedDataOids } from "./cms-oids.ts";
+import { encodedCertificate, signerCertificate } from "./signer-certificate.ts";
 import { Sm2CryptoEngine } from "./sm2-crypto-engine.ts";
 
 /**
@@ -53,7 +54,7 @@ export async function cmsSign(
   options: CmsSignOptions,
 ): Promise<Buffer> {
   if (!(key instanceof KeyObject)) return cmsSignSm2(data, key, certificate, options);
-  const cert = pkijs.Certificate.fromBER(certificate.raw);
+  const signer = signerCertificate(certificate);
   const signedData = new pkijs.SignedData({
     version: 1,
     encapContentInfo: new pkijs.EncapsulatedContentInfo({
@@ -62,18 +63,10 @@ export async function cmsSign(
         ? { eContent: new asn1js.OctetString({ valueHex: toArrayBuffer(data) }) }
         : {}),
     }),
-    signerInfos: [
-      new pkijs.SignerInfo({
-        version: 1,
-        sid: new pkijs.IssuerAndSerialNumber({
-          issuer: cert.issuer,
-          serialNumber: cert.serialNumber,
-        }),
-      }),
-    ],
+    signerInfos: [new pkijs.SignerInfo({ version: 1, sid: signer.sid })],
     certificates: [
-      ...(options.includeCertificate === false ? [] : [cert]),
-      ...(options.chain ?? []).map((item) => pkijs.Certificate.fromBER(item.raw)),
+      ...(options.includeCertificate === false ? [] : [signer.certificate]),
+      ...(options.chain ?? []).map(encodedCertificate),
     ],
   });
   if (options.signedAttributes !== false) {
@@ -127,11 +120,11 @@ async function cmsSignSm2(
 ): Promise<Buffer> {
   const gm = options.oids !== "pkcs7";
   const dataType = gm ? gmOid.data : oid.data;
-  const cert = pkijs.Certificate.fromBER(certificate.raw);
+  const signer = signerCertificate(certificate);
   const sm3 = () => new pkijs.AlgorithmIdentifier({ algorithmId: gmOid.sm3 });
   const signerInfo = new pkijs.SignerInfo({
     version: 1,
-    sid: new pkijs.IssuerAndSerialNumber({ issuer: cert.issuer, serialNumber: cert.serialNumber }),
+    sid: signer.sid,
     digestAlgorithm: sm3(),
     signatureAlgorithm: new pkijs.AlgorithmIdentifier({
       algorithmId: gm ? gmOid.sm2Sign : gmOid.sm2WithSm3,
@@ -184,8 +177,8 @@ async function cmsSignSm2(
     }),
     signerInfos: [signerInfo],
     certificates: [
-      ...(options.includeCertificate === false ? [] : [cert]),
-      ...(options.chain ?? []).map((item) => pkijs.Certificate.fromBER(item.raw)),
+      ...(options.includeCertificate === false ? [] : [signer.certificate]),
+      ...(options.chain ?? []).map(encodedCertificate),
     ],
   });
   const info = new pkijs.ContentInfo({
