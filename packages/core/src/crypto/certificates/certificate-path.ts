@@ -70,6 +70,17 @@ export async function verifyCertificatePath(
   }
 }
 
-function toPkijs(certificate: X509Certificate): pkijs.Certificate {
-  return pkijs.Certificate.fromBER(certificate.raw);
+const parsed = new WeakMap<X509Certificate, pkijs.Certificate>();
+
+/**
+ * Parsed once per certificate object: the configured anchors and intermediates come with every
+ * message. Path validation only reads the parsed certificates, so concurrent checks share them.
+ */
+export function toPkijs(certificate: X509Certificate): pkijs.Certificate {
+  let result = parsed.get(certificate);
+  if (result === undefined) {
+    result = pkijs.Certificate.fromBER(certificate.raw);
+    parsed.set(certificate, result);
+  }
+  return result;
 }

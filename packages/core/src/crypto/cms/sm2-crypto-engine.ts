@@ -12,6 +12,16 @@ type DigestAlgorithm = Parameters<pkijs.CryptoEngine["digest"]>[0];
 type BufferSource = Parameters<pkijs.CryptoEngine["digest"]>[1];
 type AlgorithmIdentifierLike = { algorithmId: string };
 type PublicKeyInfo = pkijs.PublicKeyInfo;
+type PublicKeyParameters = NonNullable<Parameters<pkijs.CryptoEngine["getPublicKey"]>[2]>;
+type CryptoKey = Awaited<ReturnType<pkijs.CryptoEngine["getPublicKey"]>>;
+
+/**
+ * WebCrypto public keys by algorithm and SubjectPublicKeyInfo DER. A message names the same few
+ * keys (the partner's, its CAs') again and again, and importing one is most of a signature check
+ * on the event loop. Public keys only, so keyed by their bytes; the oldest goes past the bound.
+ */
+const importedPublicKeys = new Map<string, Promise<CryptoKey>>();
+const importedPublicKeysBound = 256;
 
 /**
  * PKI.js's crypto engine with SM3 and SM2 added. PKI.js routes every digest and signature check
@@ -57,6 +67,30 @@ export class Sm2CryptoEngine extends pkijs.CryptoEngine {
       return digest.buffer.slice(digest.byteOffset, digest.byteOffset + digest.byteLength);
     }
     return super.digest(algorithm, data);
+  }
+
+  override getPublicKey(
+    publicKeyInfo: PublicKeyInfo,
+    signatureAlgorithm: pkijs.AlgorithmIdentifier,
+    parameters?: PublicKeyParameters,
+  ): Promise<CryptoKey> {
+    const filled = parameters ?? this.fillPublicKeyParameters(publicKeyInfo, signatureAlgorithm);
+    const spki = publicKeyInfo.toSchema().toBER(false);
+    const name = `${JSON.stringify(filled.algorithm)} ${Buffer.from(spki).toString("base64")}`;
+    let key = importedPublicKeys.get(name);
+    if (key === undefined) {
+      // PKI.js's own getPublicKey passes the same; its types differ in the DOM-less build.
+      const algorithm = filled.algorithm.algorithm as Parameters<
+        pkijs.CryptoEngine["importKey"]
+      >[2];
+      key = this.importKey("spki", spki, algorithm, true, filled.algorithm.usages);
+      importedPublicKeys.set(name, key);
+      key.catch(() => importedPublicKeys.delete(name));
+      if (importedPublicKeys.size > importedPublicKeysBound) {
+        importedPublicKeys.delete(importedPublicKeys.keys().next().value as string);
+      }
+    }
+    return key;
   }
 
   override async verifyWithPublicKey(
