@@ -33,7 +33,26 @@ export async function verifyCertificatePath(
     certificate instanceof pkijs.Certificate
       ? certificate
       : toPkijs(certificate as X509Certificate);
-  const der = Buffer.from(leaf.toSchema().toBER(false));
+  return verifyParsedCertificatePath(leaf, {
+    ...options,
+    intermediates: (options.intermediates ?? []).map(toPkijs),
+  });
+}
+
+/**
+ * `verifyCertificatePath` for certificates PKI.js has parsed already (those a CMS message
+ * carries), with the leaf's DER when the caller has it: no round trip through X509Certificate.
+ */
+export async function verifyParsedCertificatePath(
+  leaf: pkijs.Certificate,
+  options: {
+    trustAnchors: readonly X509Certificate[];
+    intermediates: readonly pkijs.Certificate[];
+    at: Date;
+    leafDer?: Buffer;
+  },
+): Promise<CertificatePathResult> {
+  const der = options.leafDer ?? Buffer.from(leaf.toSchema().toBER(false));
   if (options.trustAnchors.some((anchor) => anchor.raw.equals(der))) {
     const at = options.at.getTime();
     return leaf.notBefore.value.getTime() <= at && at <= leaf.notAfter.value.getTime()
@@ -45,7 +64,7 @@ export async function verifyCertificatePath(
   }
   const chain = new pkijs.CertificateChainValidationEngine({
     trustedCerts: options.trustAnchors.map(toPkijs),
-    certs: [...(options.intermediates ?? []).map(toPkijs), leaf],
+    certs: [...options.intermediates, leaf],
     checkDate: options.at,
   });
   try {

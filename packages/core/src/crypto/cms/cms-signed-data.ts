@@ -1,7 +1,7 @@
 import { createHash, KeyObject, X509Certificate } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
-import { verifyCertificatePath } from "../certificates/certificate-path.ts";
+import { toPkijs, verifyParsedCertificatePath } from "../certificates/certificate-path.ts";
 import { certificatePinProblem } from "../certificates/certificate-pin.ts";
 import type { Sm2PrivateKey } from "../keys/loaded-keys.ts";
 import { webCryptoPrivateKey } from "../keys/web-crypto-key.ts";
@@ -235,7 +235,8 @@ export async function cmsVerify(
   const known = [...(signedData.certificates ?? [])].filter(
     (item): item is pkijs.Certificate => item instanceof pkijs.Certificate,
   );
-  for (const extra of options.intermediates ?? []) known.push(pkijs.Certificate.fromBER(extra.raw));
+  // Parsed once per configured certificate; SignedData and path validation only read them.
+  for (const extra of options.intermediates ?? []) known.push(toPkijs(extra));
   signedData.certificates = known;
   let result: pkijs.SignedDataVerifyResult;
   try {
@@ -259,13 +260,13 @@ export async function cmsVerify(
   if (result.signatureVerified !== true || result.signerCertificate == null) {
     return fail("the signature does not verify");
   }
-  const signer = new X509Certificate(Buffer.from(result.signerCertificate.toSchema().toBER(false)));
-  const path = await verifyCertificatePath(result.signerCertificate, {
+  const signerDer = Buffer.from(result.signerCertificate.toSchema().toBER(false));
+  const signer = new X509Certificate(signerDer);
+  const path = await verifyParsedCertificatePath(result.signerCertificate, {
     trustAnchors: options.trustAnchors,
-    intermediates: known
-      .filter((item) => item !== result.signerCertificate)
-      .map((item) => new X509Certificate(Buffer.from(item.toSchema().toBER(false)))),
+    intermediates: known.filter((item) => item !== result.signerCertificate),
     at: options.at,
+    leafDer: signerDer,
   });
   if (!path.ok) return fail(`the signer's certificate: ${path.reason}`);
   const pinProblem = certificatePinProblem(signer, {
