@@ -4,12 +4,15 @@
  * the baseline does the same primitives by hand (node:crypto, and sm-crypto-v2 for SM2), with the
  * same async sign/verify and the same JSON/form text work. Target: the handler adds at most 15%
  * (ops ratio >= 0.87). The schemes and keys are the crypto tests' (`test/support/crypto/`).
+ * CMS SignedData (`cms-rsa-sha256`) is measured next to the bare RSA signature and check it wraps,
+ * with the CMS tests' certificates (a root, an intermediate sent along, the signer).
  */
 import {
   constants,
   createCipheriv,
   createDecipheriv,
   createHash,
+  createPrivateKey,
   type KeyObject,
   privateDecrypt,
   publicEncrypt,
@@ -17,11 +20,15 @@ import {
   sign,
   timingSafeEqual,
   verify,
+  X509Certificate,
 } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { DateTime } from "luxon";
 import { sm2 } from "sm-crypto-v2";
 import { Bench } from "tinybench";
 import type { BenchComparison } from "../../../bench/run.ts";
+import { cmsSign, cmsVerify } from "../src/crypto/cms/cms-signed-data.ts";
 import { mirrorCryptoOptions, type PartnerKeySet } from "../src/crypto/configurable/mirror.ts";
 import type { ConfigurableCryptoOptions } from "../src/crypto/configurable/options.ts";
 import type { CryptoHandler } from "../src/crypto/handler.ts";
@@ -208,7 +215,33 @@ function jadeRaw(): void {
   JSON.parse(text);
 }
 
+/** A bank's signing certificate, its issuing CA sent along, its root trusted. */
+const cmsFixture = (name: string) =>
+  readFileSync(join(import.meta.dirname, "../test/crypto/cms/fixtures/rsa-signer", name), "utf8");
+const cmsSigner = {
+  key: createPrivateKey(cmsFixture("signer-key.pem")),
+  cert: new X509Certificate(cmsFixture("signer.pem")),
+  chain: [new X509Certificate(cmsFixture("intermediate.pem"))],
+  root: new X509Certificate(cmsFixture("root.pem")),
+};
+const cmsAt = new Date(Date.UTC(2026, 11, 6, 8, 0, 0));
+const cmsData = Buffer.from(`<?xml version="1.0"?><body>${JSON.stringify(body)}</body>`);
+const cmsSigned = await cmsSign(cmsData, cmsSigner.key, cmsSigner.cert, {
+  now: cmsAt,
+  chain: cmsSigner.chain,
+});
+const rsaSigned = await signAsync("sha256", cmsData, cmsSigner.key);
+const cmsSignerPublicKey = cmsSigner.cert.publicKey;
+
 export const comparisons: BenchComparison[] = [
+  {
+    measured: "cms-rsa-sha256 sign (detached, signed attributes, chain)",
+    baseline: "primitive: RSA-2048 SHA256 sign (async)",
+  },
+  {
+    measured: "cms-rsa-sha256 verify (signature, path to the root)",
+    baseline: "primitive: RSA-2048 SHA256 verify (async)",
+  },
   { measured: "lanbank handler seal+open", baseline: "lanbank raw node:crypto", atLeast: 0.87 },
   { measured: "meadow handler seal+open", baseline: "meadow raw node:crypto", atLeast: 0.87 },
   {
@@ -250,6 +283,20 @@ export async function cryptoBenchTasks(): Promise<Record<string, () => unknown>>
     "jade-trust raw sm-crypto-v2 + node sm4": jadeRaw,
     "primitive: RSA-2048 SHA256 sign (async)": () =>
       signAsync("sha256", Buffer.from("x".repeat(600)), platform.privateKey),
+    "primitive: RSA-2048 SHA256 verify (async)": async () => {
+      if (!(await verifyAsync("sha256", cmsData, cmsSignerPublicKey, rsaSigned))) {
+        throw new Error("verify");
+      }
+    },
+    "cms-rsa-sha256 sign (detached, signed attributes, chain)": () =>
+      cmsSign(cmsData, cmsSigner.key, cmsSigner.cert, { now: cmsAt, chain: cmsSigner.chain }),
+    "cms-rsa-sha256 verify (signature, path to the root)": async () => {
+      const result = await cmsVerify(cmsSigned, cmsData, {
+        trustAnchors: [cmsSigner.root],
+        at: cmsAt,
+      });
+      if (!result.ok) throw new Error(result.reason);
+    },
     "primitive: SM2 sign (sm-crypto-v2)": () => {
       sm2.doSignature("x".repeat(600), sm2Platform.privateKey, {
         hash: true,
