@@ -6,6 +6,7 @@ import { certificatePinProblem } from "../certificates/certificate-pin.ts";
 import type { Sm2PrivateKey } from "../keys/loaded-keys.ts";
 import { webCryptoPrivateKey } from "../keys/web-crypto-key.ts";
 import { defaultSm2UserId, sm2Sign } from "../sm2.ts";
+import { takeCarriedCertificates } from "./carried-certificates.ts";
 import { type CmsOidFamily, dataOids, gmOid, cmsOid as oid, signedDataOids } from "./cms-oids.ts";
 import { encodedCertificate, signerCertificate } from "./signer-certificate.ts";
 import { Sm2CryptoEngine } from "./sm2-crypto-engine.ts";
@@ -217,9 +218,11 @@ export async function cmsVerify(
   options: CmsVerifyOptions,
 ): Promise<CmsVerification> {
   let signedData: pkijs.SignedData;
+  let carried: pkijs.Certificate[] | undefined;
   try {
     const info = pkijs.ContentInfo.fromBER(toArrayBuffer(der));
     if (!signedDataOids.has(info.contentType)) return fail("not a CMS SignedData");
+    carried = takeCarriedCertificates(info.content);
     signedData = new pkijs.SignedData({ schema: info.content });
   } catch {
     return fail("not a CMS SignedData (malformed DER)");
@@ -232,7 +235,7 @@ export async function cmsVerify(
     const inside = Buffer.from(content.getValue());
     if (!inside.equals(Buffer.from(data))) return fail("the attached content is not the message");
   }
-  const known = [...(signedData.certificates ?? [])].filter(
+  const known = [...(carried ?? signedData.certificates ?? [])].filter(
     (item): item is pkijs.Certificate => item instanceof pkijs.Certificate,
   );
   // Parsed once per configured certificate; SignedData and path validation only read them.
