@@ -1,6 +1,8 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import * as asn1js from "asn1js";
+import * as pkijs from "pkijs";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   type CmsSignOptions,
@@ -68,6 +70,30 @@ describe("CMS SignedData with a prepared signer", () => {
       signatures.map((der, i) => cmsVerify(der, messages[(i + 1) % messages.length]!, options)),
     );
     expect(crossed.map((result) => result.ok)).toEqual(messages.map(() => false));
+  });
+
+  it("verifies a message that carries another certificate format next to X.509 ones", async () => {
+    // Taking the X.509 certificates out before PKI.js parses the message is skipped then.
+    const der = await cmsSign(data, key, cert, { now, chain: [intermediate] });
+    const info = pkijs.ContentInfo.fromBER(der);
+    const signedData = new pkijs.SignedData({ schema: info.content });
+    signedData.certificates?.push(
+      new pkijs.OtherCertificateFormat({
+        otherCertFormat: "1.3.6.1.4.1.99999.1",
+        otherCert: new asn1js.OctetString({ valueHex: new Uint8Array([1, 2, 3]) }),
+      }),
+    );
+    const withOther = Buffer.from(
+      new pkijs.ContentInfo({ contentType: info.contentType, content: signedData.toSchema() })
+        .toSchema()
+        .toBER(false),
+    );
+    expect(withOther.equals(der)).toBe(false);
+    const options = { trustAnchors: [root], at: now };
+    await expect(cmsVerify(withOther, data, options)).resolves.toMatchObject({ ok: true });
+    await expect(cmsVerify(withOther, Buffer.from("other"), options)).resolves.toMatchObject({
+      ok: false,
+    });
   });
 
   describe("a warm verifier", () => {
