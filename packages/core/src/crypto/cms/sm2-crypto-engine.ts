@@ -129,12 +129,12 @@ function isSm2(publicKeyInfo: PublicKeyInfo, signatureAlgorithm: AlgorithmIdenti
 /** DER `SM2Signature ::= SEQUENCE { r, s }` (GM/T 0009); r ‖ s (64 bytes) is accepted too. */
 function verifySm2(data: Buffer, signature: Buffer, point: Buffer, userId: string): boolean {
   if (point.length !== 65 || point[0] !== 4) return false;
-  const publicHex = point.toString("hex");
+  const publicKey = sm2PublicPoint(point.toString("hex"));
+  if (publicKey === undefined) return false;
   try {
-    if (!sm2.verifyPublicKey(publicHex)) return false;
     const check = (der: boolean) => {
       try {
-        return sm2.doVerifySignature(data, signature.toString("hex"), publicHex, {
+        return sm2.doVerifySignature(data, signature.toString("hex"), publicKey, {
           hash: true,
           der,
           userId,
@@ -148,6 +148,29 @@ function verifySm2(data: Buffer, signature: Buffer, point: Buffer, userId: strin
   } catch {
     return false;
   }
+}
+
+type Sm2Point = ReturnType<typeof sm2.precomputePublicKey>;
+
+/**
+ * SM2 public points by hex, checked on the curve and precomputed for multiplication once: the
+ * same few keys (the partner's, its CAs') check every message, and the pure-JS point work is most
+ * of an SM2 check. Undefined for a point off the curve; the oldest goes past the bound.
+ */
+const sm2Points = new Map<string, Sm2Point | undefined>();
+const sm2PointsBound = 256;
+
+function sm2PublicPoint(publicHex: string): Sm2Point | undefined {
+  if (sm2Points.has(publicHex)) return sm2Points.get(publicHex);
+  let point: Sm2Point | undefined;
+  try {
+    point = sm2.verifyPublicKey(publicHex) ? sm2.precomputePublicKey(publicHex) : undefined;
+  } catch {
+    point = undefined;
+  }
+  sm2Points.set(publicHex, point);
+  if (sm2Points.size > sm2PointsBound) sm2Points.delete(sm2Points.keys().next().value as string);
+  return point;
 }
 
 function bytesOf(data: BufferSource): Buffer {
