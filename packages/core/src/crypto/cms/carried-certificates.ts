@@ -9,6 +9,10 @@ import * as pkijs from "pkijs";
  */
 const parsedByDer = new Map<string, pkijs.Certificate>();
 const parsedByDerBound = 64;
+/** Larger than any certificate a partner sends (a few KB): parsed, but not kept. */
+const parsedByDerMaxBytes = 16 * 1024;
+/** Where `certificates` sits in a SignedData sequence when present. */
+const certificatesIndex = 3;
 
 /**
  * Takes the `certificates` field out of a SignedData's ASN.1, before PKI.js parses the rest, and
@@ -18,10 +22,15 @@ const parsedByDerBound = 64;
 export function takeCarriedCertificates(signedData: unknown): pkijs.Certificate[] | undefined {
   if (!(signedData instanceof asn1js.Sequence)) return undefined;
   const fields = signedData.valueBlock.value;
-  const index = fields.findIndex(
-    (field) => field.idBlock.tagClass === 3 && field.idBlock.tagNumber === 0,
+  // SignedData ::= SEQUENCE { version, digestAlgorithms, encapContentInfo, certificates [0]
+  // OPTIONAL, crls [1] OPTIONAL, signerInfos }: `certificates` is the fourth field or absent. A
+  // [0] anywhere else, or twice, is left for PKI.js to refuse as malformed, as it always did.
+  const tagged = fields.flatMap((field, at) =>
+    field.idBlock.tagClass === 3 && field.idBlock.tagNumber === 0 ? [at] : [],
   );
-  if (index === -1) return [];
+  if (tagged.length === 0) return [];
+  const index = certificatesIndex;
+  if (tagged.length > 1 || tagged[0] !== index) return undefined;
   const field = fields[index];
   if (!(field instanceof asn1js.Constructed)) return undefined;
   const elements = field.valueBlock.value;
@@ -38,6 +47,7 @@ function parsedCertificate(der: Uint8Array): pkijs.Certificate {
   let certificate = parsedByDer.get(name);
   if (certificate === undefined) {
     certificate = pkijs.Certificate.fromBER(der.slice());
+    if (der.byteLength > parsedByDerMaxBytes) return certificate;
     parsedByDer.set(name, certificate);
     if (parsedByDer.size > parsedByDerBound) {
       parsedByDer.delete(parsedByDer.keys().next().value as string);

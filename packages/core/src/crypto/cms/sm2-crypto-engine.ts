@@ -22,6 +22,7 @@ type CryptoKey = Awaited<ReturnType<pkijs.CryptoEngine["getPublicKey"]>>;
  */
 const importedPublicKeys = new Map<string, Promise<CryptoKey>>();
 const importedPublicKeysBound = 256;
+const importedPublicKeyMaxBytes = 4 * 1024;
 
 /**
  * PKI.js's crypto engine with SM3 and SM2 added. PKI.js routes every digest and signature check
@@ -76,14 +77,15 @@ export class Sm2CryptoEngine extends pkijs.CryptoEngine {
   ): Promise<CryptoKey> {
     const filled = parameters ?? this.fillPublicKeyParameters(publicKeyInfo, signatureAlgorithm);
     const spki = publicKeyInfo.toSchema().toBER(false);
+    // PKI.js's own getPublicKey passes the same; its types differ in the DOM-less build.
+    const algorithm = filled.algorithm.algorithm as Parameters<pkijs.CryptoEngine["importKey"]>[2];
+    const importNow = () => this.importKey("spki", spki, algorithm, true, filled.algorithm.usages);
+    // No real key is this large (RSA-8192 is about 1.1 KB): imported, but not kept.
+    if (spki.byteLength > importedPublicKeyMaxBytes) return importNow();
     const name = `${JSON.stringify(filled.algorithm)} ${Buffer.from(spki).toString("base64")}`;
     let key = importedPublicKeys.get(name);
     if (key === undefined) {
-      // PKI.js's own getPublicKey passes the same; its types differ in the DOM-less build.
-      const algorithm = filled.algorithm.algorithm as Parameters<
-        pkijs.CryptoEngine["importKey"]
-      >[2];
-      key = this.importKey("spki", spki, algorithm, true, filled.algorithm.usages);
+      key = importNow();
       importedPublicKeys.set(name, key);
       key.catch(() => importedPublicKeys.delete(name));
       if (importedPublicKeys.size > importedPublicKeysBound) {
@@ -153,24 +155,35 @@ function verifySm2(data: Buffer, signature: Buffer, point: Buffer, userId: strin
 type Sm2Point = ReturnType<typeof sm2.precomputePublicKey>;
 
 /**
- * SM2 public points by hex, checked on the curve and precomputed for multiplication once: the
- * same few keys (the partner's, its CAs') check every message, and the pure-JS point work is most
- * of an SM2 check. Undefined for a point off the curve; the oldest goes past the bound.
+ * SM2 public keys by hex, checked on the curve once. The same few keys (the partner's, its CAs')
+ * check every message, and the pure-JS point work is most of an SM2 check, so a key seen again
+ * is precomputed for multiplication and kept. Not on its first sighting: a signer's key comes
+ * from the message, before its certificate is validated, and precomputing costs several checks'
+ * time, so a sender of ever new keys would get that work done for free. A small window (4) keeps
+ * the precomputation near one check's cost. Hex (first sighting) or the precomputed point;
+ * undefined for a point off the curve; the oldest goes past the bound.
  */
-const sm2Points = new Map<string, Sm2Point | undefined>();
+const sm2Points = new Map<string, Sm2Point | string | undefined>();
 const sm2PointsBound = 256;
+const sm2PrecomputeWindow = 4;
 
-function sm2PublicPoint(publicHex: string): Sm2Point | undefined {
-  if (sm2Points.has(publicHex)) return sm2Points.get(publicHex);
-  let point: Sm2Point | undefined;
-  try {
-    point = sm2.verifyPublicKey(publicHex) ? sm2.precomputePublicKey(publicHex) : undefined;
-  } catch {
-    point = undefined;
+function sm2PublicPoint(publicHex: string): Sm2Point | string | undefined {
+  if (sm2Points.has(publicHex)) {
+    const known = sm2Points.get(publicHex);
+    if (typeof known !== "string") return known;
+    const point = sm2.precomputePublicKey(publicHex, sm2PrecomputeWindow);
+    sm2Points.set(publicHex, point);
+    return point;
   }
-  sm2Points.set(publicHex, point);
+  let onCurve: string | undefined;
+  try {
+    onCurve = sm2.verifyPublicKey(publicHex) ? publicHex : undefined;
+  } catch {
+    onCurve = undefined;
+  }
+  sm2Points.set(publicHex, onCurve);
   if (sm2Points.size > sm2PointsBound) sm2Points.delete(sm2Points.keys().next().value as string);
-  return point;
+  return onCurve;
 }
 
 function bytesOf(data: BufferSource): Buffer {

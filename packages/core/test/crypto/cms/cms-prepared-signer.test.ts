@@ -96,6 +96,33 @@ describe("CMS SignedData with a prepared signer", () => {
     });
   });
 
+  it("refuses a SignedData whose certificates field is out of place or doubled, as PKI.js does", async () => {
+    const der = await cmsSign(data, key, cert, { now, chain: [intermediate] });
+    const options = { trustAnchors: [root], at: now };
+    await expect(cmsVerify(der, data, options)).resolves.toMatchObject({ ok: true });
+    const rearranged = (move: (fields: asn1js.AsnType[]) => asn1js.AsnType[]) => {
+      const info = asn1js.fromBER(new Uint8Array(der)).result as asn1js.Sequence;
+      const explicit = info.valueBlock.value[1] as asn1js.Constructed;
+      const signedData = explicit.valueBlock.value[0] as asn1js.Sequence;
+      // version, digestAlgorithms, encapContentInfo, certificates [0], signerInfos
+      signedData.valueBlock.value = move([...signedData.valueBlock.value]);
+      return Buffer.from(info.toBER(false));
+    };
+    const variants = {
+      doubled: (f: asn1js.AsnType[]) => [f[0]!, f[1]!, f[2]!, f[3]!, f[3]!, f[4]!],
+      "before the content": (f: asn1js.AsnType[]) => [f[0]!, f[1]!, f[3]!, f[2]!, f[4]!],
+      first: (f: asn1js.AsnType[]) => [f[3]!, f[0]!, f[1]!, f[2]!, f[4]!],
+      "after the signer infos": (f: asn1js.AsnType[]) => [f[0]!, f[1]!, f[2]!, f[4]!, f[3]!],
+    };
+    for (const [name, move] of Object.entries(variants)) {
+      const outcome = await cmsVerify(rearranged(move), data, options).then(
+        (result) => (result.ok ? "verified" : "refused"),
+        () => "refused",
+      );
+      expect([name, outcome]).toEqual([name, "refused"]);
+    }
+  });
+
   describe("a warm verifier", () => {
     // Another CA of the same names issues a look-alike: same issuer name, same serial, other key.
     let lookAlike: { key: ReturnType<typeof createPrivateKey>; cert: X509Certificate };
