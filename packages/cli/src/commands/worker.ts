@@ -393,7 +393,6 @@ function durationOption(value: string, name: string): number {
   return ms;
 }
 
-/** Instances due now (runnable, with a due time in the past). */
 /** Like `openDatabase`, with the folder key references resolve against. */
 async function openWorkerDatabase(
   options: WorkerCommandOptions,
