@@ -12,6 +12,7 @@ import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Bench, Task } from "tinybench";
+import { median } from "./support/statistics.ts";
 
 export interface BenchComparison {
   /** Task name of the measured path. */
@@ -72,14 +73,6 @@ async function findBenchFiles(): Promise<string[]> {
 function throughputOf(task: Task): number {
   const r = task.result;
   return r && "throughput" in r ? r.throughput.mean : Number.NaN;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[middle] ?? Number.NaN)
-    : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
 }
 
 const filter = process.argv[2]?.startsWith("--") ? undefined : process.argv[2];

@@ -16,17 +16,11 @@ import {
 import { openPostgresStore, pushDefinitions } from "@capflow/store-knex";
 import { makeWorkerUtils, run } from "graphile-worker";
 import type { MeasuredBench } from "../run.ts";
+import { positiveIntegerOption } from "../support/options.ts";
+import { median } from "../support/statistics.ts";
 
-function argument(name: string, fallback: number): number {
-  const at = process.argv.indexOf(name);
-  if (at < 0) return fallback;
-  const value = Number(process.argv[at + 1]);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} takes a positive integer`);
-  return value;
-}
-
-const count = argument("--count", 2_000);
-const rounds = argument("--rounds", 3);
+const count = positiveIntegerOption("--count") ?? 2_000;
+const rounds = positiveIntegerOption("--rounds") ?? 3;
 const concurrency = 16;
 
 const channel: ChannelDefinition = {
@@ -46,14 +40,6 @@ const behavior: BehaviorDefinition = {
     done: { kind: "terminal", outcome: "succeeded" },
   },
 };
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[middle] ?? Number.NaN)
-    : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
-}
 
 export async function measure(): Promise<MeasuredBench> {
   const databaseUrl = process.env.DATABASE_URL;

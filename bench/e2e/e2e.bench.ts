@@ -41,6 +41,8 @@ import { type CapflowRedis, openRedis } from "@capflow/lock-redis";
 import { Redis } from "ioredis";
 import pg from "pg";
 import type { MeasuredBench } from "../run.ts";
+import { positiveIntegerOption } from "../support/options.ts";
+import { median, percentile } from "../support/statistics.ts";
 import { CapflowPipeline, plainChannel, sealedChannel } from "./capflow-pipeline.ts";
 import { type CpuSplit, cpuSplitBetween, readCpuSnapshot } from "./process-cpu.ts";
 import { ReferencePipeline } from "./reference-pipeline.ts";
@@ -57,14 +59,6 @@ interface RunResult {
 
 type Partner = "instant" | "latency";
 
-function argument(name: string): number | undefined {
-  const at = process.argv.indexOf(name);
-  if (at < 0) return undefined;
-  const value = Number(process.argv[at + 1]);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} takes a positive integer`);
-  return value;
-}
-
 function choice<T extends string>(name: string, values: readonly T[]): T[] {
   const at = process.argv.indexOf(name);
   if (at < 0) return [...values];
@@ -74,9 +68,9 @@ function choice<T extends string>(name: string, values: readonly T[]): T[] {
 }
 
 const full = process.argv.includes("--full");
-const countOption = argument("--count");
-const rounds = argument("--rounds") ?? (full ? 5 : 3);
-const warmup = argument("--warmup") ?? 32;
+const countOption = positiveIntegerOption("--count");
+const rounds = positiveIntegerOption("--rounds") ?? (full ? 5 : 3);
+const warmup = positiveIntegerOption("--warmup") ?? 32;
 const variants = choice("--crypto", ["rsa", "off"] as const).map((c) => c === "rsa");
 const partners = choice<Partner>("--partner", ["instant", "latency"]);
 /** Instances per run: see the header for why the latency profile runs more. */
@@ -87,19 +81,6 @@ const loops = 2;
 const batchSize = 16;
 /** The ratio capflow aims at against the reference with the instant funder. */
 const throughputTarget = 1.25;
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[middle] ?? Number.NaN)
-    : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2;
-}
-
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? Number.NaN;
-}
 
 async function startFunder(partner: Partner): Promise<{ origin: string; process: ChildProcess }> {
   const file = fileURLToPath(new URL("./funder.ts", import.meta.url));

@@ -20,17 +20,11 @@ import {
 } from "@capflow/core";
 import { openPostgresStore, pushDefinitions } from "@capflow/store-knex";
 import type { MeasuredBench } from "../run.ts";
+import { positiveIntegerOption } from "../support/options.ts";
+import { percentile } from "../support/statistics.ts";
 
-function argument(name: string, fallback: number): number {
-  const at = process.argv.indexOf(name);
-  if (at < 0) return fallback;
-  const value = Number(process.argv[at + 1]);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} takes a positive integer`);
-  return value;
-}
-
-const count = argument("--count", 40);
-const rounds = argument("--rounds", 2);
+const count = positiveIntegerOption("--count") ?? 40;
+const rounds = positiveIntegerOption("--rounds") ?? 2;
 /** The latency the issue of wake-ups set out to reach: p50 under this on an idle worker. */
 const targetP50Ms = 10;
 
@@ -68,11 +62,6 @@ const behavior = {
     done: { kind: "terminal", outcome: "succeeded" },
   },
 } as BehaviorDefinition;
-
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? Number.NaN;
-}
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
