@@ -36,6 +36,23 @@ const sampleAlert: AlertRecord = {
   lastNotifiedAt: null,
 };
 
+/**
+ * Known answers for the signatures, computed once outside capflow (Python's hmac, hashlib and
+ * base64) for the secrets and the instant of the tests below, so a change to a formula fails here:
+ *
+ *   base64(hmac(b"SEC0123456789", b"1765000000123\nSEC0123456789", sha256))   DingTalk
+ *   base64(hmac(b"1765000000\ndemo-secret", b"", sha256))                      Feishu / Lark
+ *   hmac(b"whsec", b"1765000000123." + body, sha256).hexdigest()              webhook
+ */
+const knownAnswers = {
+  dingtalkSign: "lizCp6/5UFPvmuwzMZDJki+JxCPIFCvTclB7gCxQn/M=",
+  dingtalkSignInUrl: "lizCp6%2F5UFPvmuwzMZDJki%2BJxCPIFCvTclB7gCxQn%2FM%3D",
+  feishuSign: "mdJh6kxQsfnfEb0CQR2zkEm1YGbaZu0Vg/fAB16k4hQ=",
+  webhookBody:
+    '{"type":"alert.firing","alert":{"id":"7f1c6a52-2f7e-4a43-9d5c-1b2f7f0e0a11","rule":"repayment-failures","subject":"lanbank/repay.apply","severity":"critical","summary":"12 of 20 calls to lanbank repay.apply failed in the last 5m (60%, above 20%)","details":{},"firedAt":"2026-12-06T02:00:00.000Z","resolvedAt":null}}',
+  webhookSignature: "v1=a92268ab31b793831ffa9073712dbc2f8ae59f6110a080f4f63c8d9d72d3bd44",
+};
+
 describe("alert sinks speak each robot's documented format", () => {
   const now = 1_765_000_000_123;
 
@@ -55,11 +72,8 @@ describe("alert sinks speak each robot's documented format", () => {
     expect(url.searchParams.get("access_token")).toBe("T0K");
     expect(url.searchParams.get("timestamp")).toBe(String(now));
     // sign = Base64(HmacSHA256(key = secret, timestamp + "\n" + secret)), URL-encoded once.
-    const expected = createHmac("sha256", "SEC0123456789")
-      .update(`${now}\nSEC0123456789`)
-      .digest("base64");
-    expect(url.searchParams.get("sign")).toBe(expected);
-    expect(request.url).toContain(`sign=${encodeURIComponent(expected)}`);
+    expect(url.searchParams.get("sign")).toBe(knownAnswers.dingtalkSign);
+    expect(request.url).toContain(`&sign=${knownAnswers.dingtalkSignInUrl}`);
     const body = JSON.parse(request.body);
     expect(Object.keys(body).sort()).toEqual(["markdown", "msgtype"]);
     expect(body.msgtype).toBe("markdown");
@@ -96,12 +110,10 @@ describe("alert sinks speak each robot's documented format", () => {
       now,
     );
     const body = JSON.parse(request.body);
-    const timestamp = String(Math.floor(now / 1000));
     // sign = Base64(HmacSHA256(key = timestamp + "\n" + secret, message = empty)).
-    const sign = createHmac("sha256", `${timestamp}\ndemo-secret`).update("").digest("base64");
     expect(body).toEqual({
-      timestamp,
-      sign,
+      timestamp: "1765000000",
+      sign: knownAnswers.feishuSign,
       msg_type: "text",
       content: { text: expect.stringContaining("repayment-failures") },
     });
@@ -115,10 +127,9 @@ describe("alert sinks speak each robot's documented format", () => {
       "whsec",
       now,
     );
-    expect(request.headers["x-capflow-timestamp"]).toBe(String(now));
-    expect(request.headers["x-capflow-signature"]).toBe(
-      `v1=${createHmac("sha256", "whsec").update(`${now}.${request.body}`).digest("hex")}`,
-    );
+    expect(request.headers["x-capflow-timestamp"]).toBe("1765000000123");
+    expect(request.body).toBe(knownAnswers.webhookBody);
+    expect(request.headers["x-capflow-signature"]).toBe(knownAnswers.webhookSignature);
     expect(JSON.parse(request.body)).toMatchObject({
       type: "alert.firing",
       alert: { rule: "repayment-failures", subject: "lanbank/repay.apply", severity: "critical" },
