@@ -56,11 +56,14 @@ describe("capflow worker and capflow instances (PGlite)", () => {
   });
 
   test("worker runs what is due, prints each settled instance, and stops when idle", async () => {
-    const run = await runCapflow("worker", "--pglite", db, "--exit-when-idle");
+    const run = await runCapflow(
+      "worker",
+      ...["--pglite", db, "--exit-when-idle", "--no-crypto-thread-pool"],
+    );
     expect(run.stderr).toBe("");
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toMatch(
-      /^capflow worker on PGlite at .*: 32 slots, \d+ processors, 2 crypto handlers, until idle\n/,
+      /^capflow worker on PGlite at .*: 32 slots, \d+ processors, 2 crypto handlers \(private keys on the event loop\), until idle\n/,
     );
     expect(run.stdout).toMatch(/succeeded shop\/quick Q1 at done/);
     expect(run.stdout).toMatch(/cancelled shop\/quick Q2 at skipped/);

@@ -37,6 +37,11 @@ import { type ProcessAlerts, startProcessAlerts } from "../alert-monitor-option.
 import type { CliContext } from "../cli-context.ts";
 import type { CapflowCommand } from "../command.ts";
 import {
+  addCryptoThreadPoolOption,
+  type CryptoThreadPoolOptions,
+  cryptoThreadPoolEngineOption,
+} from "../crypto-thread-pool-option.ts";
+import {
   cryptoHandlersOptionHelp,
   type ExtensionOptions,
   loadExtensions,
@@ -65,7 +70,8 @@ interface ServeOptions
   extends DatabaseOptions,
     ExtensionOptions,
     NotifyOptions,
-    KeepRawMessagesOptions {
+    KeepRawMessagesOptions,
+    CryptoThreadPoolOptions {
   port: string;
   host: string;
   worker?: boolean;
@@ -94,7 +100,7 @@ export const serveCommand: CapflowCommand = {
   register(program, context) {
     addDatabaseOptions(
       addNotifyOptions(
-        addKeepRawMessagesOptions(program.command("serve"))
+        addCryptoThreadPoolOption(addKeepRawMessagesOptions(program.command("serve")))
           .description(
             "run capflow's HTTP server: funder callbacks, health, operator API, metrics (and a worker with --worker)",
           )
@@ -223,6 +229,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
         logEvent(event);
       },
       ...(notify ? { notifications: true } : {}),
+      ...cryptoThreadPoolEngineOption(options),
       ...rawMessages,
     });
     // Queued starts: the intake queues them, one node at a time admits them at each policy's pace.

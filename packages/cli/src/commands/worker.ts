@@ -26,6 +26,11 @@ import { Option } from "commander";
 import { type ProcessAlerts, startProcessAlerts } from "../alert-monitor-option.ts";
 import type { CliContext } from "../cli-context.ts";
 import type { CapflowCommand } from "../command.ts";
+import {
+  addCryptoThreadPoolOption,
+  type CryptoThreadPoolOptions,
+  cryptoThreadPoolEngineOption,
+} from "../crypto-thread-pool-option.ts";
 import { describeError } from "../describe-error.ts";
 import {
   cryptoHandlersOptionHelp,
@@ -55,7 +60,8 @@ interface WorkerCommandOptions
   extends DatabaseOptions,
     ExtensionOptions,
     NotifyOptions,
-    KeepRawMessagesOptions {
+    KeepRawMessagesOptions,
+    CryptoThreadPoolOptions {
   redisUrl?: string;
   redisKeyPrefix?: string;
   concurrency: string;
@@ -88,7 +94,7 @@ export const workerCommand: CapflowCommand = {
   register(program, context) {
     addDatabaseOptions(
       addNotifyOptions(
-        addKeepRawMessagesOptions(program.command("worker"))
+        addCryptoThreadPoolOption(addKeepRawMessagesOptions(program.command("worker")))
           .description(
             "run workers against the store: claim due instances, run their steps, until SIGTERM/SIGINT",
           )
@@ -263,6 +269,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
       ...(notify ? { notifications: true } : {}),
       ...(leaseMs === undefined ? {} : { leaseMs }),
       ...(lockTtlMs === undefined ? {} : { lockTtlMs }),
+      ...cryptoThreadPoolEngineOption(options),
       ...rawMessages,
     });
     const errors: unknown[] = [];
@@ -299,7 +306,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     process.on("SIGINT", onSignal);
     report.note(
       "started",
-      `capflow worker on ${db.target}${redis ? " with Redis locks and limits" : ""}: ${slots} slots, ${processors.names().length} processors, ${cryptoHandlers.names().length} crypto handlers${options.exitWhenIdle ? ", until idle" : "; stop with Ctrl-C or SIGTERM"}`,
+      `capflow worker on ${db.target}${redis ? " with Redis locks and limits" : ""}: ${slots} slots, ${processors.names().length} processors, ${cryptoHandlers.names().length} crypto handlers${options.cryptoThreadPool === false ? " (private keys on the event loop)" : ""}${options.exitWhenIdle ? ", until idle" : "; stop with Ctrl-C or SIGTERM"}`,
     );
     worker.start();
     // Stuck orders: one node at a time checks the SLAs (an advisory lock on PostgreSQL).

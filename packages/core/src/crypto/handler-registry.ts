@@ -21,6 +21,11 @@ export interface CryptoHandlerDeps {
   clock?: Pick<Clock, "now">;
   /** Channel code, for error context. */
   channel?: string;
+  /**
+   * Run private-key operations (RSA signing, RSA-OAEP unwrapping) on libuv's thread pool (true,
+   * the default) or on the event loop (false). See `EngineOptions.cryptoThreadPool`.
+   */
+  cryptoThreadPool?: boolean;
 }
 
 /**

@@ -18,7 +18,7 @@ export type KeyWrapName =
  * Wraps per-message content keys for the peer and unwraps the peer's. Unwrapping never rejects on
  * a bad wrapped key: it resolves to a key that then fails the content decryption, so every
  * tampering ends in the same `CRYPTO_DECRYPT_FAILED` (no padding oracle, see pkcs1-unwrap.ts).
- * It is asynchronous so that RSA-OAEP's private-key operation keeps off the event loop.
+ * It is asynchronous so that RSA-OAEP's private-key operation can keep off the event loop.
  */
 export interface KeyWrapper {
   wrap(contentKey: Buffer): Buffer;
@@ -37,6 +37,8 @@ export function createKeyWrapper(
   encryptionKey: PublicKey,
   decryptionKey: PrivateKey,
   sm2PointPrefix: boolean,
+  /** RSA-OAEP unwrapping on libuv's thread pool (see rsaUnwrapKey). Default true. */
+  threadPool = true,
 ): KeyWrapper {
   if (name === "sm2-c1c3c2" || name === "sm2-c1c2c3") {
     if (encryptionKey.kind !== "sm2-public" || decryptionKey.kind !== "sm2-private") {
@@ -64,6 +66,6 @@ export function createKeyWrapper(
   return {
     wrap: (key) => rsaWrapKey(key, encryptionKey.key, padding),
     unwrap: (wrapped, expectedLength) =>
-      rsaUnwrapKey(wrapped, decryptionKey.key, padding, expectedLength),
+      rsaUnwrapKey(wrapped, decryptionKey.key, padding, expectedLength, threadPool),
   };
 }

@@ -44,26 +44,29 @@ export function rsaWrapKey(
  * no padding oracle exists. PKCS#1 v1.5 works on Node 20, which refuses that padding for
  * private decryption (see pkcs1-unwrap.ts).
  *
- * OAEP unwrapping is asynchronous: a private-key operation costs a quarter of a millisecond or
- * more, and done synchronously it would hold the event loop every other instance's step runs
- * on. PKCS#1 v1.5 and OAEP with MGF1-SHA-1 stay synchronous (no off-loop API offers them).
+ * OAEP unwrapping runs on libuv's thread pool by default (`threadPool`, through WebCrypto): a
+ * private-key operation costs a quarter of a millisecond or more, and done synchronously it
+ * holds the event loop every other instance's step runs on. On a machine with no core to spare
+ * the hand-off costs more than it frees, so `threadPool: false` unwraps on the event loop.
+ * PKCS#1 v1.5 and OAEP with MGF1-SHA-1 are always synchronous (no off-loop API offers them).
  */
 export async function rsaUnwrapKey(
   wrapped: Buffer,
   privateKey: KeyObject,
   padding: RsaKeyWrapPadding,
   expectedLength: number,
+  threadPool = true,
 ): Promise<Buffer> {
   if (padding === "pkcs1") return unwrapPkcs1v15(privateKey, wrapped, expectedLength);
   if (padding === "oaep-sha256-mgf1sha1")
     return unwrapOaepSha256Mgf1Sha1(privateKey, wrapped, expectedLength);
   const hash: OaepHash = padding === "oaep-sha1" ? "SHA-1" : "SHA-256";
   // A key WebCrypto does not take is unwrapped synchronously, as before.
-  const cryptoKey = await webCryptoPrivateKey(
-    privateKey,
-    { name: "RSA-OAEP", hash },
-    "decrypt",
-  ).catch(() => undefined);
+  const cryptoKey = threadPool
+    ? await webCryptoPrivateKey(privateKey, { name: "RSA-OAEP", hash }, "decrypt").catch(
+        () => undefined,
+      )
+    : undefined;
   let key: Buffer;
   try {
     key =

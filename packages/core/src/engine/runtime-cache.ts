@@ -50,6 +50,7 @@ export class RuntimeCache {
     private readonly secrets: SecretResolver,
     private readonly clock: Clock,
     private readonly refreshMs = 1_000,
+    private readonly cryptoThreadPool = true,
   ) {}
 
   /**
@@ -236,6 +237,7 @@ export class RuntimeCache {
         secrets: this.secrets,
         clock: this.clock,
         channel: code,
+        cryptoThreadPool: this.cryptoThreadPool,
         ...where,
       }),
       loadChannelTls(account?.tls ?? definition.tls, {

@@ -1,7 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { stat } from "node:fs";
 import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { mirrorCryptoOptions } from "../../src/crypto/configurable/mirror.ts";
 import type { ConfigurableCryptoOptions } from "../../src/crypto/configurable/options.ts";
@@ -9,22 +7,11 @@ import { rsaUnwrapKey, rsaWrapKey } from "../../src/crypto/rsa-key-wrap.ts";
 import { jsonCodec } from "../support/crypto/codecs.ts";
 import { handlerFor } from "../support/crypto/handlers.ts";
 import { inline, partner, platform, rsaPair } from "../support/crypto/test-keys.ts";
+import { inPollPhase, wherePromisesRan } from "../support/poll-phase.ts";
 
 const forge = createRequire(import.meta.url)("node-forge") as typeof import("node-forge");
 
 const oaep = ["oaep-sha1", "oaep-sha256"] as const;
-
-/**
- * Runs `start` in an I/O callback, that is in the event loop's poll phase, whose check phase
- * (setImmediate) comes next: thread-pool results are only delivered in a later poll phase, so
- * an immediate scheduled here runs before any of them, while work done synchronously in `start`
- * (and the promises it settles) is complete before it.
- */
-function inPollPhase<T>(start: () => Promise<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    stat(fileURLToPath(import.meta.url), () => start().then(resolve, reject));
-  });
-}
 
 describe.each(oaep)("RSA key unwrapping with %s", (padding) => {
   it("unwraps what rsaWrapKey and node-forge (as Java's OAEP ciphers do) wrap, 16 or 32 bytes", async () => {
@@ -89,6 +76,29 @@ describe.each(oaep)("RSA key unwrapping with %s", (padding) => {
     expect(unwrapped.every((key, i) => key.equals(keys[i] as Buffer))).toBe(true);
     expect(order[0]).toBe("immediate");
     expect(order.filter((what) => what === "unwrapped")).toHaveLength(keys.length);
+  });
+
+  it("runs on the event loop without the thread pool: every unwrap is done before the immediate", async () => {
+    const own = rsaPair();
+    const keys = Array.from({ length: 8 }, () => randomBytes(32));
+    const wrapped = keys.map((key) => rsaWrapKey(key, own.publicKey, padding));
+    const unwrapped: Buffer[] = [];
+    const where = await wherePromisesRan(
+      wrapped.map(
+        (w, i) => () =>
+          rsaUnwrapKey(w, own.privateKey, padding, 32, false).then((key) => {
+            unwrapped[i] = key;
+          }),
+      ),
+    );
+    expect(where).toBe("event-loop");
+    expect(unwrapped.every((key, i) => key.equals(keys[i] as Buffer))).toBe(true);
+    // Implicit rejection holds on the event loop too: a tampered key is a random key, no error.
+    const flipped = Buffer.from(wrapped[0] as Buffer);
+    flipped[5] = (flipped[5] ?? 0) ^ 1;
+    const bad = await rsaUnwrapKey(flipped, own.privateKey, padding, 32, false);
+    expect(bad.length).toBe(32);
+    expect(bad.equals(keys[0] as Buffer)).toBe(false);
   });
 });
 

@@ -43,6 +43,8 @@ export function compileProfile(
   keys: LoadedKeys,
   clock: Pick<Clock, "now">,
   context: ErrorContext,
+  /** Private-key operations on libuv's thread pool (`CryptoHandlerDeps.cryptoThreadPool`). */
+  threadPool = true,
 ): ProfileCodec {
   const p = profile ?? {};
   const compiled: CompiledProfile = {
@@ -55,11 +57,13 @@ export function compileProfile(
     windowMs: p.timestamp?.window === undefined ? undefined : parseDuration(p.timestamp.window),
     nonceAt: locationOf(p.nonce),
     signature:
-      p.signature === undefined ? undefined : compileSignature(p.signature, keys, context, clock),
+      p.signature === undefined
+        ? undefined
+        : compileSignature(p.signature, keys, context, clock, threadPool),
     encryption:
       p.encryption === undefined
         ? undefined
-        : compileEnvelopeEncryption(p.encryption, keys, context),
+        : compileEnvelopeEncryption(p.encryption, keys, context, threadPool),
     resource:
       p.resource === undefined ? undefined : compileResourceEncryption(p.resource, keys, context),
     needsBodyObject:

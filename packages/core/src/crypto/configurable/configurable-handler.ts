@@ -30,7 +30,7 @@ export async function createConfigurableHandler(
   const keys = await loadKeys(options, deps, context);
   const clock = deps.clock ?? { now: () => Date.now() };
   const compile = (profile: MessageProfile | undefined, message: string): ProfileCodec =>
-    compileProfile(profile, keys, clock, { ...context, message });
+    compileProfile(profile, keys, clock, { ...context, message }, deps.cryptoThreadPool ?? true);
   const request = compile(options.request, "request");
   const response = compile(options.response, "response");
   const callback = compile(options.callback, "callback");

@@ -33,6 +33,7 @@ export function compileEnvelopeEncryption(
   part: EncryptionPart,
   keys: LoadedKeys,
   context: ErrorContext,
+  threadPool: boolean,
 ): EnvelopeEncryption {
   const cipher = createContentCipher(part.cipher);
   const encoding = envelopeEncodings(part);
@@ -54,6 +55,7 @@ export function compileEnvelopeEncryption(
       keys.encryption,
       keys.decryption,
       part.sm2PointPrefix ?? false,
+      threadPool,
     );
   } else {
     shared = keys.contentKey;

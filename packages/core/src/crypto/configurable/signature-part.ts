@@ -45,6 +45,7 @@ export function compileSignature(
   keys: LoadedKeys,
   context: ErrorContext,
   clock: Pick<Clock, "now">,
+  threadPool: boolean,
 ): CompiledSignature {
   const alg = part.algorithm;
   let scheme: SignatureScheme;
@@ -60,7 +61,7 @@ export function compileSignature(
     scheme = createCmsScheme(alg, keys.signing, keys.verifying, keys.trust?.trust, part, clock);
     output = part.output ?? "base64";
   } else if (alg === "rsa-sha1" || alg === "rsa-sha256" || alg === "rsa-pss-sha256") {
-    scheme = createRsaScheme(alg, keys.signing, part.saltLength ?? 32);
+    scheme = createRsaScheme(alg, keys.signing, part.saltLength ?? 32, threadPool);
     output = part.output ?? "base64";
   } else {
     if ((alg.startsWith("hmac") || part.appendKey !== undefined) && keys.secret === undefined) {
