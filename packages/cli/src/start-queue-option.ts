@@ -1,4 +1,5 @@
 import {
+  type ChannelCalendar,
   type DefinitionSource,
   type Engine,
   type QueueEvent,
@@ -27,7 +28,8 @@ export interface ProcessQueue {
  * admitted at each policy's rate whatever the number of nodes. An expiry or give-up writes its
  * `start.expired` or `start.gave-up` notification in the same statement, whichever node admits:
  * the dispatcher of any process with `--notify-url` delivers it. With `alerts`, it also raises
- * `queued-starts-expired`.
+ * `queued-starts-expired`. With `calendar` (the engine's), starts wait while their channel is
+ * closed for the first call and expire at a cut-off that expires waiting calls.
  */
 export function startProcessQueue(
   db: CapflowDatabase,
@@ -35,6 +37,7 @@ export function startProcessQueue(
   deps: {
     engine: Engine;
     definitions: DefinitionSource;
+    calendar?: ChannelCalendar;
     alerts?: ProcessAlerts;
     onEvent?: (event: QueueEvent) => void;
     onError: (error: unknown) => void;
@@ -48,6 +51,7 @@ export function startProcessQueue(
     policies,
     exclusive: knexExclusiveRunner(db),
     notifications: true,
+    ...(deps.calendar ? { calendar: deps.calendar } : {}),
     ...(deps.alerts ? { alerts: deps.alerts } : {}),
     ...(deps.onEvent ? { onEvent: deps.onEvent } : {}),
   });

@@ -211,6 +211,7 @@ export {
   type CallGate,
   type CallGateRequest,
   type ChannelCalendar,
+  type CutoffRequest,
 } from "./ports/channel-calendar.ts";
 export type * from "./ports/breaker-board.ts";
 export type * from "./ports/definition-source.ts";

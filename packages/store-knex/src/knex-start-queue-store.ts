@@ -111,6 +111,39 @@ export class KnexStartQueueStore implements StartQueueStore {
   }
 
   async expireDue(now: number, options: { notify?: boolean } = {}): Promise<QueuedStart[]> {
+    return this.#expire("q.expires_at <= ?", [timeParam(now)], now, null, options);
+  }
+
+  async expireQueuedBefore(
+    request: {
+      channel: string;
+      behavior: string;
+      before: number;
+      now: number;
+      reason: { code: string; message: string };
+    },
+    options: { notify?: boolean } = {},
+  ): Promise<QueuedStart[]> {
+    return this.#expire(
+      "q.channel = ? AND q.behavior = ? AND q.enqueued_at < ?",
+      [request.channel, request.behavior, timeParam(request.before)],
+      request.now,
+      request.reason,
+      options,
+    );
+  }
+
+  /**
+   * Ends the queued starts `where` picks as expired (with `reason` as their last error, when
+   * given), and, with `notify`, writes their `start.expired` notifications in the same statement.
+   */
+  async #expire(
+    where: string,
+    whereBindings: unknown[],
+    now: number,
+    reason: { code: string; message: string } | null,
+    options: { notify?: boolean },
+  ): Promise<QueuedStart[]> {
     // A start whose business has an instance already (a repeat that got queued while the first
     // was being admitted) did start: it is closed as started with that instance, never told
     // upstream as expired.
@@ -118,24 +151,26 @@ export class KnexStartQueueStore implements StartQueueStore {
       `WITH started AS (
         UPDATE ${this.#queue} AS q SET status = 'started', instance_id = i.id, finished_at = ?
         FROM ${this.#instances} AS i
-        WHERE q.status = 'queued' AND q.expires_at <= ?
+        WHERE q.status = 'queued' AND ${where}
           AND i.channel = q.channel AND i.behavior = q.behavior AND i.business_key = q.business_key
         RETURNING q.id
       ), ended AS (
-        UPDATE ${this.#queue} AS q SET status = 'expired', finished_at = ?
-        WHERE q.status = 'queued' AND q.expires_at <= ?
+        UPDATE ${this.#queue} AS q SET status = 'expired', finished_at = ?,
+          last_error = COALESCE(?::jsonb, q.last_error)
+        WHERE q.status = 'queued' AND ${where}
           AND NOT EXISTS (
             SELECT 1 FROM ${this.#instances} AS i
             WHERE i.channel = q.channel AND i.behavior = q.behavior AND i.business_key = q.business_key
           )
         RETURNING q.*
-      )${options.notify ? this.#notifyEnded("start.expired") : ""}
+      )${options.notify ? this.#notifyEnded("start.expired", reason !== null) : ""}
       SELECT * FROM ended`,
       [
         timeParam(now),
+        ...whereBindings,
         timeParam(now),
-        timeParam(now),
-        timeParam(now),
+        reason === null ? null : jsonParam(reason),
+        ...whereBindings,
         ...(options.notify ? this.#notifyBindings(now) : []),
       ],
     );
@@ -193,10 +228,14 @@ export class KnexStartQueueStore implements StartQueueStore {
 
   /**
    * The outbox rows for the starts `ended` returns, in the same statement: the expiry and its
-   * notification commit together or not at all. The event id is the start's id and the event,
+   * notification commit together or not at all. `withError`: the row's last error is the
+   * notification's `error` (a give-up's last refusal, a cut-off's reason); else null. The event id is the start's id and the event,
    * so a statement retried after a lost connection cannot write a second one.
    */
-  #notifyEnded(type: "start.expired" | "start.gave-up"): string {
+  #notifyEnded(
+    type: "start.expired" | "start.gave-up",
+    withError = type === "start.gave-up",
+  ): string {
     const iso = (column: string) =>
       `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
     return `, notified AS (
@@ -211,7 +250,7 @@ export class KnexStartQueueStore implements StartQueueStore {
               'businessKey', ended.business_key,
               'enqueuedAt', ${iso("ended.enqueued_at")}, 'expiresAt', ${iso("ended.expires_at")},
               'attempts', ended.attempts),
-            'error', ${type === "start.gave-up" ? "ended.last_error" : "NULL::jsonb"}),
+            'error', ${withError ? "ended.last_error" : "NULL::jsonb"}),
           ended.upstream_client, 'pending', ?::timestamptz, ?::timestamptz
         FROM ended
         WHERE ended.status IN ('expired', 'failed')

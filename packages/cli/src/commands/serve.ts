@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import {
+  BusinessCalendar,
   CachedQueries,
   CapflowError,
   createEngine,
@@ -209,11 +210,14 @@ async function runServe(options: ServeOptions, context: CliContext) {
             (error) => app?.log.error({ err: error }, "alert rules"),
             flow.breakers,
           );
+    // One calendar for the engine's calls and the queue's admissions.
+    const calendar = new BusinessCalendar({ definitions: db.definitions });
     const engine = createEngine({
       store: db.instances,
       definitions: db.definitions,
       processors,
       cryptoHandlers,
+      calendar,
       flowControl: new FlowControl({
         limiter: flow.limiter,
         breakerBoard: flow.breakers,
@@ -239,6 +243,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
         : startProcessQueue(db, queuesFile, {
             engine,
             definitions: db.definitions,
+            calendar,
             ...(alerts ? { alerts } : {}),
             onEvent: (event) => {
               if (event.type === "start.admitted") return;
@@ -248,6 +253,9 @@ async function runServe(options: ServeOptions, context: CliContext) {
                   channel: event.queued.channel,
                   behavior: event.queued.behavior,
                   queuedStart: event.queued.id,
+                  ...(event.type === "start.expired" && event.reason === "cutoff"
+                    ? { code: "CALENDAR_CUTOFF_EXPIRED" }
+                    : {}),
                 },
                 event.type === "start.expired"
                   ? "queued start expired unstarted"

@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import {
+  BusinessCalendar,
   CapflowError,
   createEngine,
   type Duration,
@@ -245,11 +246,14 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
             (error) => context.err(`alerts: ${describeError(error)}\n`),
             redis?.breakers,
           );
+    // One calendar for the engine's calls and the queue's admissions.
+    const calendar = new BusinessCalendar({ definitions: db.definitions });
     const engine = createEngine({
       store: db.instances,
       definitions: db.definitions,
       processors,
       cryptoHandlers,
+      calendar,
       ...(redis
         ? {
             locks: redis.locks,
@@ -327,12 +331,13 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
         : startProcessQueue(db, queuesFile, {
             engine,
             definitions: db.definitions,
+            calendar,
             ...(alerts ? { alerts } : {}),
             onEvent: (event) => {
               if (event.type === "start.admitted") return;
               report.note(
                 "queue",
-                `${new Date().toISOString()} queued start ${event.queued.channel}/${event.queued.behavior} ${event.queued.businessKey} ${event.type === "start.expired" ? "expired unstarted" : `given up after ${event.queued.attempts} attempts (${event.code})`}`,
+                `${new Date().toISOString()} queued start ${event.queued.channel}/${event.queued.behavior} ${event.queued.businessKey} ${event.type === "start.expired" ? `expired unstarted${event.reason === "cutoff" ? " at its channel's cut-off (CALENDAR_CUTOFF_EXPIRED)" : ""}` : `given up after ${event.queued.attempts} attempts (${event.code})`}`,
               );
             },
             onError: (error) =>

@@ -13,7 +13,17 @@ export interface ChannelCalendar {
    * Without it every call is sent.
    */
   gate?(request: CallGateRequest): Promise<CallGate> | CallGate;
+  /**
+   * The latest cut-off (日切) at or before `at` at which calls of this interface still waiting
+   * expire (`atCutoff: "expire"`, the cut-off rule applying to the interface); undefined when
+   * they roll to the next opening or the channel has no cut-off. The start queue expires the
+   * starts queued before it.
+   */
+  expiringCutoff?(request: CutoffRequest): number | undefined;
 }
+
+/** A call (or poll) to an interface at an instant, as `expiringCutoff` judges it. */
+export type CutoffRequest = Omit<CallGateRequest, "heldSince">;
 
 export interface CallGateRequest {
   /** The channel's definition as it applies now (future values included). */

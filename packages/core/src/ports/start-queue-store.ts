@@ -23,6 +23,23 @@ export interface StartQueueStore {
    * same statement, so an expiry never commits without it.
    */
   expireDue(now: number, options?: { notify?: boolean }): Promise<QueuedStart[]>;
+  /**
+   * Marks the queued starts of a channel and behavior enqueued before `before` as expired, with
+   * `reason` as their `lastError` (a cut-off, 日切, ended the business day they were queued for),
+   * and returns them; a start whose business has an instance by then is closed as started, as in
+   * `expireDue`. With `notify`, each `start.expired` notification (its `error` the reason) is
+   * written to the outbox in the same statement.
+   */
+  expireQueuedBefore(
+    request: {
+      channel: string;
+      behavior: string;
+      before: number;
+      now: number;
+      reason: { code: string; message: string };
+    },
+    options?: { notify?: boolean },
+  ): Promise<QueuedStart[]>;
   /** The oldest queued starts of a channel and behavior (FIFO by enqueue time, then id). */
   oldestQueued(request: {
     channel: string;
@@ -93,8 +110,9 @@ export interface QueueDepth {
 
 /**
  * The body of a notification telling the upstream that a queued start was never started: it
- * expired in the queue (`start.expired`) or its retry budget ran out (`start.gave-up`, with the
- * last refusal in `error`). Delivered through the outbox like instance notifications; its event
+ * expired in the queue (`start.expired`; `error` null after its time to live, the reason after a
+ * cut-off, `CALENDAR_CUTOFF_EXPIRED`) or its retry budget ran out (`start.gave-up`, with the last
+ * refusal in `error`). Delivered through the outbox like instance notifications; its event
  * id is the queued start's id with the event's name, the same on every delivery.
  */
 export interface QueuedStartNotificationPayload {

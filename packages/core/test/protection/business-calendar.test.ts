@@ -103,6 +103,30 @@ describe("business calendars", () => {
     });
   });
 
+  test("expiringCutoff: the last cut-off that expires waiting calls of an interface", () => {
+    const at = (calendar: CalendarDefinition, local: string, interfaceName = "loan.apply") => {
+      const channel = channelWith(calendar);
+      return calendarFor(calendar).business.expiringCutoff({
+        channel,
+        interfaceName,
+        kind: "call",
+        at: shanghai(local),
+      });
+    };
+    const expiring: CalendarDefinition = {
+      serviceWindows: ["09:00-17:00"],
+      cutoff: "23:30",
+      atCutoff: "expire",
+    };
+    expect(at(expiring, "2026-03-10T23:30:00")).toBe(shanghai("2026-03-10T23:30:00"));
+    expect(at(expiring, "2026-03-10T23:29:00")).toBe(shanghai("2026-03-09T23:30:00"));
+    // Calls that roll, or an interface the cut-off does not apply to: none.
+    expect(at({ ...expiring, atCutoff: "roll" }, "2026-03-10T23:30:00")).toBeUndefined();
+    expect(
+      at({ ...expiring, interfaces: { "loan.apply": ["serviceWindows"] } }, "2026-03-10T23:30:00"),
+    ).toBeUndefined();
+  });
+
   test("per interface: a poll held to the windows, a call free of them", () => {
     const { gate } = calendarFor({
       serviceWindows: ["09:00-17:00"],

@@ -9,6 +9,7 @@ import type {
   CallGate,
   CallGateRequest,
   ChannelCalendar,
+  CutoffRequest,
 } from "../../ports/channel-calendar.ts";
 import type { DefinitionSource } from "../../ports/definition-source.ts";
 import { chinaHolidays2026 } from "./china-holidays-2026.ts";
@@ -35,7 +36,9 @@ const horizonDays = 400;
  * service windows, working days with a holiday schedule and its make-up days, and the daily
  * cut-off (日切). The engine asks `gate` before each partner call: outside a window the call waits
  * and the instance is due again when the next window opens; a call still waiting at the cut-off
- * rolls to the next window or, with `atCutoff: "expire"`, expires unsent. Routing asks `isOpen`.
+ * rolls to the next window or, with `atCutoff: "expire"`, expires unsent. Routing asks `isOpen`;
+ * the start queue asks `gate` for a behavior's first call and `expiringCutoff` for the cut-off
+ * that expires the starts queued before it.
  *
  * By default the rules apply to calls and not to polls (queries keep running at night); a
  * channel's `calendar.interfaces` says per interface which rules apply. Callbacks are always taken.
@@ -65,8 +68,7 @@ export class BusinessCalendar implements ChannelCalendar {
   gate(request: CallGateRequest): CallGate {
     const calendar = request.channel.calendar;
     if (!calendar) return { open: true };
-    const rules =
-      calendar.interfaces?.[request.interfaceName] ?? (request.kind === "call" ? allRules : []);
+    const rules = rulesFor(calendar, request);
     if (rules.length === 0) return { open: true };
     const opening = this.#nextOpening(request.channel, calendar, rules, request.at);
     if (opening === request.at) return { open: true };
@@ -94,6 +96,13 @@ export class BusinessCalendar implements ChannelCalendar {
       );
     }
     return { open: false, until, reason: closedReason(request.channel, opening) };
+  }
+
+  expiringCutoff(request: CutoffRequest): number | undefined {
+    const calendar = request.channel.calendar;
+    if (calendar?.cutoff === undefined || calendar.atCutoff !== "expire") return undefined;
+    if (!rulesFor(calendar, request).includes("cutoff")) return undefined;
+    return lastCutoff(calendar.cutoff, request.at, request.channel.timeZone);
   }
 
   /** `at` when open then; else the next instant a window opens (undefined: none within the horizon). */
@@ -131,6 +140,14 @@ export class BusinessCalendar implements ChannelCalendar {
     }
     return undefined;
   }
+}
+
+/** The rules that apply to an interface's calls or polls: its own list, else every rule for calls and none for polls. */
+function rulesFor(
+  calendar: CalendarDefinition,
+  request: { interfaceName: string; kind: "call" | "poll" },
+): readonly CalendarRule[] {
+  return calendar.interfaces?.[request.interfaceName] ?? (request.kind === "call" ? allRules : []);
 }
 
 /** `HH:MM-HH:MM` as minutes; an end at or before the start crosses midnight. */

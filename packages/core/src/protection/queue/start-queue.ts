@@ -1,9 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { parseDuration } from "../../definition/duration.ts";
+import { channelAt } from "../../definition/future-values.ts";
 import type { Duration } from "../../definition/types.ts";
 import { checkStartInput } from "../../engine/check-start-input.ts";
 import { type ChannelStartRequest, digestOf } from "../../engine/start-instance.ts";
 import { CapflowError, toCapflowError } from "../../errors.ts";
+import type { ChannelCalendar, CutoffRequest } from "../../ports/channel-calendar.ts";
 import type { Clock } from "../../ports/clock.ts";
 import type { DefinitionSource } from "../../ports/definition-source.ts";
 import { type ExclusiveRunner, inProcessExclusiveRunner } from "../../ports/exclusive-runner.ts";
@@ -27,7 +29,12 @@ export interface QueuePolicy {
 /** What the queue tells its host: starts admitted, expired unstarted, given up. */
 export type QueueEvent =
   | { type: "start.admitted"; queued: QueuedStart; instanceId: string }
-  | { type: "start.expired"; queued: QueuedStart }
+  | {
+      type: "start.expired";
+      queued: QueuedStart;
+      /** `ttl`: its time to live passed; `cutoff`: its channel's cut-off (日切) expired it. */
+      reason: "ttl" | "cutoff";
+    }
   | { type: "start.gave-up"; queued: QueuedStart; code: string };
 
 /**
@@ -47,6 +54,13 @@ export interface StartQueueOptions {
   engine: { start(request: ChannelStartRequest): Promise<InstanceRecord> };
   clock: Clock;
   policies: QueuePolicy[];
+  /**
+   * The channels' business calendars (`BusinessCalendar`, the engine's): a queued start is not
+   * admitted while its channel is closed for its behavior's first call, and at a cut-off with
+   * `atCutoff: "expire"` the starts queued before it expire. Needs `definitions`. Default: none,
+   * starts are admitted at any time (the engine still holds their calls).
+   */
+  calendar?: ChannelCalendar;
   /** One node admits at a time. Default: in-process. */
   exclusive?: ExclusiveRunner;
   /** Raises an alert for starts that expired or were given up (`AlertMonitor.raise`). */
@@ -76,8 +90,11 @@ export interface StartQueueOptions {
 export interface AdmissionRound {
   ran: boolean;
   started: number;
+  /** Expired in this round: after their time to live, or at their channel's cut-off. */
   expired: QueuedStart[];
   gaveUp: QueuedStart[];
+  /** Queues not admitted from because their channel is closed for the first call, and why. */
+  closed: { channel: string; behavior: string; reason: string }[];
 }
 
 const lockKey = "capflow:start-queue";
@@ -105,6 +122,12 @@ export class StartQueue {
     this.#options = options;
     this.#policies = new Map(options.policies.map((p) => [`${p.channel}\u0000${p.behavior}`, p]));
     this.#exclusive = options.exclusive ?? inProcessExclusiveRunner();
+    if (options.calendar && !options.definitions) {
+      throw new CapflowError(
+        "CONFIG_INVALID",
+        "a start queue with a calendar needs the definitions, to know each behavior's first call; pass definitions",
+      );
+    }
   }
 
   /** Queues a start of a queued channel and behavior (`CONFIG_INVALID` for one without a policy). */
@@ -202,7 +225,7 @@ export class StartQueue {
   /** One admission round (unless another node runs one): expiries first, then each policy's starts. */
   async admit(): Promise<AdmissionRound> {
     const run = await this.#exclusive.runExclusive(lockKey, () => this.#round());
-    return run.ran ? run.value : { ran: false, started: 0, expired: [], gaveUp: [] };
+    return run.ran ? run.value : { ran: false, started: 0, expired: [], gaveUp: [], closed: [] };
   }
 
   /** Rounds every `intervalMs` until the signal aborts; a failed round is reported and retried. */
@@ -225,17 +248,30 @@ export class StartQueue {
   async #round(): Promise<AdmissionRound> {
     const { store, clock } = this.#options;
     const now = clock.now();
-    const round: AdmissionRound = { ran: true, started: 0, expired: [], gaveUp: [] };
+    const round: AdmissionRound = { ran: true, started: 0, expired: [], gaveUp: [], closed: [] };
     const notify = { notify: this.#options.notifications === true };
     round.expired = await store.expireDue(now, notify);
     for (const queued of round.expired) {
-      this.#emit({ type: "start.expired", queued });
+      this.#emit({ type: "start.expired", queued, reason: "ttl" });
       await this.#alert(
         queued,
         `expired after waiting ${Math.round((queued.expiresAt - queued.enqueuedAt) / 1000)} s in the queue; it was not started`,
       );
     }
+    // A policy whose calendar cannot be read (a schedule the calendar was not given) fails its
+    // own queue, not the others': the round goes on and reports the first failure at its end.
+    const failures: unknown[] = [];
     for (const policy of this.#policies.values()) {
+      if (this.#options.calendar) {
+        let open: boolean;
+        try {
+          open = await this.#keepToCalendar(policy, now, round, notify);
+        } catch (error) {
+          failures.push(error);
+          continue;
+        }
+        if (!open) continue;
+      }
       const key = `${policy.channel}\u0000${policy.behavior}`;
       const bucket = this.#buckets.get(key) ?? { tokens: policy.ratePerSecond, at: now };
       bucket.tokens = Math.min(
@@ -298,7 +334,75 @@ export class StartQueue {
         }
       }
     }
+    if (failures.length > 0) throw failures[0];
     return round;
+  }
+
+  /**
+   * The calendar's part of a round for one queue: at a cut-off that expires waiting calls, the
+   * starts queued before it expire; then whether the channel is open for the first call now.
+   */
+  async #keepToCalendar(
+    policy: QueuePolicy,
+    now: number,
+    round: AdmissionRound,
+    notify: { notify: boolean },
+  ): Promise<boolean> {
+    const calendar = this.#options.calendar!;
+    const first = await this.#firstCall(policy, now);
+    if (!first) return true;
+    const cutoff = calendar.expiringCutoff?.(first);
+    if (cutoff !== undefined) {
+      const calendarDefinition = first.channel.calendar;
+      const where = `${policy.channel}'s cut-off (${calendarDefinition?.cutoff} ${first.channel.timeZone})`;
+      const expired = await this.#options.store.expireQueuedBefore(
+        {
+          channel: policy.channel,
+          behavior: policy.behavior,
+          before: cutoff,
+          now,
+          reason: {
+            code: "CALENDAR_CUTOFF_EXPIRED",
+            message: `still queued at ${where}, which expires waiting calls; it was not started`,
+          },
+        },
+        notify,
+      );
+      for (const queued of expired) {
+        round.expired.push(queued);
+        this.#emit({ type: "start.expired", queued, reason: "cutoff" });
+        await this.#alert(queued, `was still queued at ${where}; it expired unstarted`);
+      }
+    }
+    const gate = await calendar.gate?.(first);
+    if (!gate || gate.open) return true;
+    round.closed.push({ channel: policy.channel, behavior: policy.behavior, reason: gate.reason });
+    return false;
+  }
+
+  /**
+   * What the calendar judges for a queue: its behavior's first call. Admitting a start runs the
+   * behavior's initial step at once, so when that step calls (or polls) the funder, an admission
+   * while the funder is closed only moves the wait from the queue into the engine, where the
+   * start's time to live no longer applies and the call goes out on the next business day. An
+   * initial step that does not reach the funder (a decision, a callback wait, a delay) is
+   * admitted at any time: the engine holds the calls that come later. Undefined: nothing to judge.
+   */
+  async #firstCall(policy: QueuePolicy, now: number): Promise<CutoffRequest | undefined> {
+    const definitions = this.#options.definitions!;
+    const [channel, behavior] = await Promise.all([
+      definitions.getChannel(policy.channel),
+      definitions.getBehavior(policy.channel, policy.behavior),
+    ]);
+    if (!channel || !behavior) return undefined;
+    const step = behavior.definition.steps[behavior.definition.initial];
+    if (step?.kind !== "call" && step?.kind !== "poll") return undefined;
+    return {
+      channel: channelAt(channel.definition, now).definition,
+      interfaceName: step.interface,
+      kind: step.kind,
+      at: now,
+    };
   }
 
   async #alert(queued: QueuedStart, what: string): Promise<void> {

@@ -1,0 +1,236 @@
+import {
+  type BehaviorDefinition,
+  BusinessCalendar,
+  type CalendarDefinition,
+  type ChannelDefinition,
+  Engine,
+  InProcessLockProvider,
+  ManualClock,
+  MemoryDefinitionSource,
+  ProcessorRegistry,
+  type QueuedStartNotificationPayload,
+  type QueueEvent,
+  StartQueue,
+} from "@capflow/core";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
+import { loanBehavior, testChannel } from "../../core/test/support/loan-definitions.ts";
+import { ScriptedTransport } from "../../core/test/support/scripted-transport.ts";
+import { KnexInstanceStore, KnexStartQueueStore, knexExclusiveRunner } from "../src/index.ts";
+import {
+  databaseUrl,
+  openTestPostgres,
+  skipMessage,
+  truncateRuntimeTables,
+} from "./support/databases.ts";
+
+/** An instant given as Shanghai local time (UTC+8, no daylight saving). */
+const shanghai = (local: string) => Date.parse(`${local}+08:00`);
+
+describe.skipIf(!databaseUrl)(
+  databaseUrl ? "queued starts keep to their channel's calendar (PostgreSQL)" : skipMessage,
+  () => {
+    let db: Awaited<ReturnType<typeof openTestPostgres>>;
+    beforeAll(async () => {
+      db = await openTestPostgres();
+    });
+    afterAll(async () => {
+      await db.drop();
+    });
+    beforeEach(async () => {
+      await truncateRuntimeTables(db);
+      await db.knex.raw(`TRUNCATE "${db.schema}".queued_starts, "${db.schema}".outbox`);
+    });
+
+    function world(
+      calendar: CalendarDefinition,
+      at: string,
+      options: { ttl?: `${number}h`; behavior?: BehaviorDefinition } = {},
+    ) {
+      const clock = new ManualClock(shanghai(at));
+      const channel: ChannelDefinition = { ...structuredClone(testChannel), calendar };
+      const definitions = new MemoryDefinitionSource({
+        channels: [channel],
+        behaviors: [options.behavior ?? loanBehavior()],
+      });
+      const transport = new ScriptedTransport().script("/loan/apply", {
+        body: { status: "SUCCESS" },
+      });
+      const businessCalendar = new BusinessCalendar({ definitions });
+      const engine = new Engine({
+        store: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),
+        definitions,
+        processors: new ProcessorRegistry(),
+        transport,
+        clock,
+        locks: new InProcessLockProvider({ clock }),
+        calendar: businessCalendar,
+      });
+      const events: QueueEvent[] = [];
+      const raised: string[] = [];
+      const store = new KnexStartQueueStore(db);
+      const queue = new StartQueue({
+        store,
+        engine,
+        definitions,
+        calendar: businessCalendar,
+        clock,
+        exclusive: knexExclusiveRunner(db),
+        policies: [
+          {
+            channel: "lanbank",
+            behavior: "loan",
+            ratePerSecond: 10,
+            ttl: options.ttl ?? "24h",
+          },
+        ],
+        notifications: true,
+        alerts: {
+          async raise(rule, subject, summary) {
+            raised.push(`${rule} ${subject}: ${summary}`);
+          },
+        },
+        onEvent: (event) => events.push(event),
+      });
+      const enqueue = (loanNo: string) =>
+        queue.enqueue({
+          channel: "lanbank",
+          behavior: "loan",
+          businessKey: loanNo,
+          input: { loanNo, amount: 100, idCardNo: "110101199003071234" },
+          upstreamClient: "platform",
+        });
+      const advanceTo = (local: string) => clock.advance(shanghai(local) - clock.now());
+      const instanceOf = (loanNo: string) =>
+        engine.findInstance({ channel: "lanbank", behavior: "loan", businessKey: loanNo });
+      const notifications = async () =>
+        (
+          await db.knex.raw(
+            `SELECT type, target, payload FROM "${db.schema}".outbox ORDER BY created_at, id`,
+          )
+        ).rows as { type: string; target: string; payload: QueuedStartNotificationPayload }[];
+      return {
+        clock,
+        engine,
+        queue,
+        store,
+        transport,
+        events,
+        raised,
+        enqueue,
+        advanceTo,
+        instanceOf,
+        notifications,
+      };
+    }
+
+    test("a start queued while the channel is closed is not admitted; it is admitted at the next opening and its call sent then", async () => {
+      const w = world({ serviceWindows: ["00:30-23:30"] }, "2026-03-10T23:40:00");
+      await w.enqueue("L-1");
+      const night = await w.queue.admit();
+      expect(night.started).toBe(0);
+      expect(night.closed).toEqual([
+        {
+          channel: "lanbank",
+          behavior: "loan",
+          reason: "lanbank is closed until 2026-03-11 00:30 (Asia/Shanghai)",
+        },
+      ]);
+      expect(await w.instanceOf("L-1")).toBeUndefined();
+
+      await w.advanceTo("2026-03-11T00:29:59");
+      expect((await w.queue.admit()).started).toBe(0);
+      await w.advanceTo("2026-03-11T00:30:00");
+      const morning = await w.queue.admit();
+      expect(morning).toMatchObject({ started: 1, closed: [] });
+      await w.engine.runDue();
+      expect(w.transport.count("/loan/apply")).toBe(1);
+      expect(await w.instanceOf("L-1")).toMatchObject({ status: "succeeded" });
+    });
+
+    test('atCutoff "expire": starts still queued at the cut-off expire unstarted, raise an alert and tell the upstream why; one queued after it waits for the next window', async () => {
+      const w = world(
+        { serviceWindows: ["09:00-17:00"], cutoff: "23:30", atCutoff: "expire" },
+        "2026-03-10T18:00:00",
+      );
+      const before = await w.enqueue("L-1");
+      expect((await w.queue.admit()).started).toBe(0);
+      await w.advanceTo("2026-03-10T23:29:59");
+      expect((await w.queue.admit()).expired).toEqual([]);
+
+      await w.advanceTo("2026-03-10T23:30:00");
+      const cutoff = await w.queue.admit();
+      expect(cutoff.expired.map((q) => q.businessKey)).toEqual(["L-1"]);
+      expect(await w.store.getQueued(before.id)).toMatchObject({
+        status: "expired",
+        finishedAt: shanghai("2026-03-10T23:30:00"),
+        lastError: {
+          code: "CALENDAR_CUTOFF_EXPIRED",
+          message:
+            "still queued at lanbank's cut-off (23:30 Asia/Shanghai), which expires waiting calls; it was not started",
+        },
+      });
+      expect(w.events).toEqual([
+        expect.objectContaining({ type: "start.expired", reason: "cutoff" }),
+      ]);
+      expect(w.raised).toEqual([
+        "queued-starts-expired lanbank/loan: queued start lanbank/loan L-1 was still queued at lanbank's cut-off (23:30 Asia/Shanghai); it expired unstarted",
+      ]);
+      // The upstream hears it with the reason, written in the same statement as the expiry.
+      const [told] = await w.notifications();
+      expect(told).toMatchObject({
+        type: "start.expired",
+        target: "platform",
+        payload: {
+          id: `${before.id}.start.expired`,
+          start: { businessKey: "L-1" },
+          error: { code: "CALENDAR_CUTOFF_EXPIRED" },
+        },
+      });
+
+      // Queued after the cut-off: it belongs to the next business day.
+      await w.advanceTo("2026-03-10T23:40:00");
+      await w.enqueue("L-2");
+      expect(await w.queue.admit()).toMatchObject({ started: 0, expired: [] });
+      await w.advanceTo("2026-03-11T09:00:00");
+      expect(await w.queue.admit()).toMatchObject({ started: 1, expired: [] });
+      await w.engine.runDue();
+      expect(w.transport.count("/loan/apply")).toBe(1);
+      expect(await w.instanceOf("L-1")).toBeUndefined();
+      expect(await w.instanceOf("L-2")).toMatchObject({ status: "succeeded" });
+      expect(await w.notifications()).toHaveLength(1);
+    });
+
+    test('atCutoff "roll" (the default): starts queued at the cut-off roll to the next opening, and their time to live still applies', async () => {
+      const w = world({ serviceWindows: ["09:00-17:00"], cutoff: "23:30" }, "2026-03-10T18:00:00", {
+        ttl: "12h",
+      });
+      const early = await w.enqueue("L-1"); // expires at 06:00, before the window opens
+      await w.advanceTo("2026-03-10T23:30:00");
+      expect(await w.queue.admit()).toMatchObject({ started: 0, expired: [] });
+      await w.advanceTo("2026-03-10T23:40:00");
+      await w.enqueue("L-2"); // expires at 11:40
+
+      await w.advanceTo("2026-03-11T06:00:00");
+      const dawn = await w.queue.admit();
+      expect(dawn.expired.map((q) => q.businessKey)).toEqual(["L-1"]);
+      expect(w.events).toEqual([expect.objectContaining({ type: "start.expired", reason: "ttl" })]);
+      const [told] = await w.notifications();
+      expect(told?.payload).toMatchObject({ id: `${early.id}.start.expired`, error: null });
+
+      await w.advanceTo("2026-03-11T09:00:00");
+      expect((await w.queue.admit()).started).toBe(1);
+      await w.engine.runDue();
+      expect(await w.instanceOf("L-2")).toMatchObject({ status: "succeeded" });
+    });
+
+    test("a behavior whose first step does not call the funder is admitted while the channel is closed", async () => {
+      const waiting = { ...loanBehavior(), initial: "wait" };
+      const w = world({ serviceWindows: ["09:00-17:00"] }, "2026-03-10T20:00:00", {
+        behavior: waiting,
+      });
+      await w.enqueue("L-1");
+      expect(await w.queue.admit()).toMatchObject({ started: 1, closed: [] });
+      expect(await w.instanceOf("L-1")).toMatchObject({ step: "wait" });
+    });
+  },
+);
