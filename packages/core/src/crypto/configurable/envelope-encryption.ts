@@ -8,6 +8,7 @@ import { type BinaryEncoding, decodeBinary, encodeBinary } from "../encoding.ts"
 import { configInvalid, decryptFailed } from "../failures.ts";
 import { createKeyWrapper, type KeyWrapper } from "../key-wrap.ts";
 import type { SecretKey } from "../keys/loaded-keys.ts";
+import { refusePssOnlyKey } from "../keys/pss-only-key.ts";
 import type { LoadedKeys } from "./load-keys.ts";
 import { type Fields, isFields } from "./messages.ts";
 import type { EncryptionPart, EnvelopeEncodings } from "./options.ts";
@@ -50,6 +51,8 @@ export function compileEnvelopeEncryption(
         context,
       );
     }
+    refusePssOnlyKey(keys.encryption, `${part.wrap} key wrapping`, "/keys/encryption", context);
+    refusePssOnlyKey(keys.decryption, `${part.wrap} key unwrapping`, "/keys/decryption", context);
     wrapper = createKeyWrapper(
       part.wrap,
       keys.encryption,

@@ -8,6 +8,7 @@ import {
 import type { BinaryEncoding } from "../encoding.ts";
 import { configInvalid } from "../failures.ts";
 import { compileJsonMemberSelector, jsonMemberTextOf } from "../json-member.ts";
+import { refusePssOnlyKey } from "../keys/pss-only-key.ts";
 import { createCmsScheme } from "../signers/cms-signer.ts";
 import { createDigestScheme } from "../signers/digest-signer.ts";
 import { createRsaScheme } from "../signers/rsa-signer.ts";
@@ -61,6 +62,18 @@ export function compileSignature(
     scheme = createCmsScheme(alg, keys.signing, keys.verifying, keys.trust?.trust, part, clock);
     output = part.output ?? "base64";
   } else if (alg === "rsa-sha1" || alg === "rsa-sha256" || alg === "rsa-pss-sha256") {
+    if (alg !== "rsa-pss-sha256") {
+      refusePssOnlyKey(keys.signing, `${alg} signing`, "/keys/signing", context);
+      // Another profile of the channel may verify PSS with some of them: refused only when no
+      // verifying key could ever check this profile's signatures.
+      const [first] = keys.verifying;
+      if (
+        keys.verifying.every(
+          (key) => key.kind === "public" && key.key.asymmetricKeyType === "rsa-pss",
+        )
+      )
+        refusePssOnlyKey(first, `${alg} verification`, "/keys/verifying/0", context);
+    }
     scheme = createRsaScheme(alg, keys.signing, part.saltLength ?? 32, threadPool);
     output = part.output ?? "base64";
   } else {
