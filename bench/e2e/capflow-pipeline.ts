@@ -104,6 +104,8 @@ export interface CapflowPipelineOptions {
   poolSize: number;
   /** Its connections' name in `pg_stat_activity`, to tell its backends from other work. */
   applicationName: string;
+  /** `EngineOptions.cryptoThreadPool`: private-key operations on libuv's thread pool. */
+  cryptoThreadPool: boolean;
 }
 
 export const sealedChannel = "e2e-sealed";
@@ -123,6 +125,7 @@ export class CapflowPipeline {
       store: db.instances,
       definitions: db.definitions,
       processors: new ProcessorRegistry(),
+      cryptoThreadPool: options.cryptoThreadPool,
       locks: options.redis.locks,
       flowControl: new FlowControl({ limiter: options.redis.limiter }),
       onEvent: (event) => {

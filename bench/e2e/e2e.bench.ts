@@ -32,7 +32,10 @@
  * `--rounds N` (default 3), `--full` (1 000 instances, 5 rounds), `--crypto rsa|off` (only that
  * variant), `--warmup N` instances per pipeline before the measured rounds (default 32:
  * connections, keys, templates; a few hundred let V8 optimise the hot code first, as in a worker
- * that has been running a while). Needs DATABASE_URL and REDIS_URL.
+ * that has been running a while), `--crypto-thread-pool` (capflow signs and unwraps on libuv's
+ * thread pool, its default; without it the bench runs capflow with `cryptoThreadPool: false`, as
+ * an operator would on a machine whose cores PostgreSQL and the funder share, like this bench's).
+ * Needs DATABASE_URL and REDIS_URL.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -68,6 +71,7 @@ function choice<T extends string>(name: string, values: readonly T[]): T[] {
 }
 
 const full = process.argv.includes("--full");
+const cryptoThreadPool = process.argv.includes("--crypto-thread-pool");
 const countOption = positiveIntegerOption("--count");
 const rounds = positiveIntegerOption("--rounds") ?? (full ? 5 : 3);
 const warmup = positiveIntegerOption("--warmup") ?? 32;
@@ -211,12 +215,13 @@ async function measurePartner(partner: Partner, shared: Shared, into: MeasuredBe
       schema: `capflow_bench_e2e_${id}_${partner}`,
       funderOrigin: funder.origin,
       worker: { concurrency: loops, batchSize },
+      cryptoThreadPool,
       poolSize: loops * batchSize + 4,
       applicationName,
     });
     for (const sealed of variants) {
       const mode = sealed ? "RSA envelope" : "crypto off";
-      const label = `${partner} funder, ${mode}`;
+      const label = `${partner} funder, ${mode}${sealed && cryptoThreadPool ? " (crypto thread pool)" : ""}`;
       const reference = new ReferencePipeline({
         databaseUrl,
         redis: referenceRedis,
