@@ -1,6 +1,5 @@
 import { resolve } from "node:path";
 import {
-  BusinessCalendar,
   CachedQueries,
   CapflowError,
   createEngine,
@@ -48,6 +47,7 @@ import {
   loadExtensions,
   processorsOptionHelp,
 } from "../extension-modules.ts";
+import { holidaysOptionHelp, loadHolidaysOption, processCalendar } from "../holidays-option.ts";
 import {
   addNotifyOptions,
   type NotifyOptions,
@@ -84,6 +84,7 @@ interface ServeOptions
   statements?: string;
   alerts?: string;
   queues?: string;
+  holidays?: string[];
 }
 
 type Server = ReturnType<typeof createServer>;
@@ -139,7 +140,8 @@ export const serveCommand: CapflowCommand = {
           .option(
             "--queues <file>",
             `${queuesOptionHelp}; the intake API answers their starts 202 with the queued start`,
-          ),
+          )
+          .option("--holidays <file...>", holidaysOptionHelp),
       ),
     ).action((options: ServeOptions) => runServe(options, context));
   },
@@ -160,6 +162,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
     options.alerts === undefined ? undefined : await loadAlertsConfig(options.alerts, context.cwd);
   const queuesFile =
     options.queues === undefined ? undefined : await loadQueuesFile(options.queues, context.cwd);
+  const holidays = await loadHolidaysOption(options.holidays, context.cwd);
   const { processors, cryptoHandlers } = await loadExtensions(options, context.cwd);
   const rawMessages = await rawMessageEngineOptions(options, context.cwd);
   const { db, pgliteDir } = await openServeDatabase(options, context);
@@ -211,7 +214,10 @@ async function runServe(options: ServeOptions, context: CliContext) {
             flow.breakers,
           );
     // One calendar for the engine's calls and the queue's admissions.
-    const calendar = new BusinessCalendar({ definitions: db.definitions });
+    const calendar = processCalendar(db.definitions, holidays, (message, notice) => {
+      if (app) app.log.warn({ holidays: notice.schedule, year: notice.year }, message);
+      else context.err(`warning: ${message}\n`);
+    });
     const engine = createEngine({
       store: db.instances,
       definitions: db.definitions,

@@ -1,6 +1,5 @@
 import { resolve } from "node:path";
 import {
-  BusinessCalendar,
   CapflowError,
   createEngine,
   type Duration,
@@ -39,6 +38,7 @@ import {
   loadExtensions,
   processorsOptionHelp,
 } from "../extension-modules.ts";
+import { holidaysOptionHelp, loadHolidaysOption, processCalendar } from "../holidays-option.ts";
 import {
   addNotifyOptions,
   type NotifyOptions,
@@ -80,6 +80,7 @@ interface WorkerCommandOptions
   statements?: string;
   alerts?: string;
   queues?: string;
+  holidays?: string[];
 }
 
 /**
@@ -154,6 +155,7 @@ export const workerCommand: CapflowCommand = {
             "alert rules and sinks (JSON, as in docs/protection.md): this worker counts what it sees for them, one node at a time evaluates them every 30 s; with --statements, reconciliation rules also right after each run",
           )
           .option("--queues <file>", queuesOptionHelp)
+          .option("--holidays <file...>", holidaysOptionHelp)
           .option(
             "--exit-when-idle",
             "stop once no instance is due (for batch runs and tests); waiting instances stay waiting and queued starts stay queued",
@@ -191,6 +193,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     options.alerts === undefined ? undefined : await loadAlertsConfig(options.alerts, context.cwd);
   const queuesFile =
     options.queues === undefined ? undefined : await loadQueuesFile(options.queues, context.cwd);
+  const holidays = await loadHolidaysOption(options.holidays, context.cwd);
   const { processors, cryptoHandlers } = await loadExtensions(options, context.cwd);
   const rawMessages = await rawMessageEngineOptions(options, context.cwd);
   const db = await openWorkerDatabase(options, context);
@@ -247,7 +250,9 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
             redis?.breakers,
           );
     // One calendar for the engine's calls and the queue's admissions.
-    const calendar = new BusinessCalendar({ definitions: db.definitions });
+    const calendar = processCalendar(db.definitions, holidays, (message) =>
+      report.note("calendar", `warning: ${message}`),
+    );
     const engine = createEngine({
       store: db.instances,
       definitions: db.definitions,

@@ -29,6 +29,7 @@ export {
 export {
   BusinessCalendar,
   type BusinessCalendarOptions,
+  type UncoveredYear,
 } from "./calendar/business-calendar.ts";
 export { chinaHolidays2026 } from "./calendar/china-holidays-2026.ts";
 export {

@@ -1,8 +1,15 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
 import type { CalendarDefinition, ChannelDefinition } from "../../src/definition/types.ts";
+import { CapflowError } from "../../src/errors.ts";
 import { MemoryDefinitionSource } from "../../src/memory/memory-definition-source.ts";
-import { BusinessCalendar } from "../../src/protection/calendar/business-calendar.ts";
+import {
+  BusinessCalendar,
+  type UncoveredYear,
+} from "../../src/protection/calendar/business-calendar.ts";
 import { chinaHolidays2026 } from "../../src/protection/calendar/china-holidays-2026.ts";
 import {
   isWorkingDay,
@@ -77,6 +84,100 @@ describe("business calendars", () => {
     const file = fileURLToPath(new URL("../../calendars/cn-2026.json", import.meta.url));
     const [loaded] = await loadHolidaySchedules([file]);
     expect(loaded).toEqual(chinaHolidays2026);
+  });
+
+  test("a year the schedule does not cover is told once per schedule and year, and asked with covers", async () => {
+    const channel = channelWith({
+      serviceWindows: ["09:00-17:00"],
+      workingDaysOnly: true,
+      holidays: "cn",
+    });
+    const told: UncoveredYear[] = [];
+    const business = new BusinessCalendar({
+      definitions: new MemoryDefinitionSource({ channels: [channel] }),
+      onUncoveredYear: (notice) => told.push(notice),
+    });
+    const gate = (local: string) =>
+      business.gate({ channel, interfaceName: "loan.apply", kind: "call", at: shanghai(local) });
+    expect(business.covers("cn", 2026)).toBe(true);
+    expect(business.covers("cn", 2027)).toBe(false);
+    expect(business.schedules()).toEqual([{ name: "cn", years: [2026] }]);
+    expect(gate("2026-03-10T10:00:00")).toEqual({ open: true });
+    expect(told).toEqual([]);
+    // 2027's Spring Festival is not known: Thursday 11 February is judged a working day.
+    expect(gate("2027-02-11T10:00:00")).toEqual({ open: true });
+    expect(gate("2027-02-12T10:00:00")).toEqual({ open: true });
+    expect(told).toEqual([
+      expect.objectContaining({ schedule: "cn", year: 2027, channel: "lanbank", covered: [2026] }),
+    ]);
+
+    // Given 2027's file (merged under the same name): covered, nothing told.
+    const dir = await mkdtemp(join(tmpdir(), "capflow-holidays-"));
+    const file = join(dir, "cn-2027.json");
+    await writeFile(
+      file,
+      JSON.stringify({
+        name: "cn",
+        holidays: [{ name: "春节", from: "2027-02-06", to: "2027-02-14" }],
+      }),
+    );
+    const withFile = new BusinessCalendar({
+      definitions: new MemoryDefinitionSource({ channels: [channel] }),
+      holidays: await loadHolidaySchedules([file]),
+      onUncoveredYear: (notice) => told.push(notice),
+    });
+    expect(withFile.schedules()).toEqual([{ name: "cn", years: [2026, 2027] }]);
+    expect(
+      withFile.gate({
+        channel,
+        interfaceName: "loan.apply",
+        kind: "call",
+        at: shanghai("2027-02-11T10:00:00"),
+      }),
+    ).toMatchObject({ open: false, until: shanghai("2027-02-15T09:00:00") });
+    expect(told).toHaveLength(1);
+    await rm(dir, { recursive: true });
+  });
+
+  test("a schedule file that does not hold is refused naming the file and what to fix", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "capflow-holidays-"));
+    const cases: [string, string, RegExp][] = [
+      [
+        "not-json.json",
+        "{ name: cn",
+        /the holiday schedule .*not-json\.json is not JSON .*write \{ "name": "cn"/,
+      ],
+      [
+        "no-list.json",
+        JSON.stringify({ name: "cn" }),
+        /no-list\.json: expected a "name" and a "holidays" list/,
+      ],
+      [
+        "dates.json",
+        JSON.stringify({
+          name: "cn",
+          holidays: [{ name: "春节", from: "2027/02/06", to: "2027-02-14" }],
+        }),
+        /dates\.json: holidays\[0\] \(春节\) needs dates written YYYY-MM-DD/,
+      ],
+      [
+        "years.json",
+        JSON.stringify({ name: "cn", years: "2027", holidays: [] }),
+        /years\.json: "years" must list the years the file covers, e\.g\. \[2027\]/,
+      ],
+    ];
+    for (const [name, content, message] of cases) {
+      await writeFile(join(dir, name), content);
+      const refused = await loadHolidaySchedules([join(dir, name)]).catch((error) => error);
+      expect(refused).toBeInstanceOf(CapflowError);
+      expect(refused).toMatchObject({ code: "CONFIG_INVALID" });
+      expect(refused.message).toMatch(message);
+    }
+    const missing = await loadHolidaySchedules([join(dir, "absent.json")]).catch((e) => e);
+    expect(missing.message).toMatch(
+      /cannot read the holiday schedule .*absent\.json: .*check the path/,
+    );
+    await rm(dir, { recursive: true });
   });
 
   test("a call held back at the cut-off expires with atCutoff expire, and rolls by default", () => {

@@ -24,6 +24,24 @@ export interface BusinessCalendarOptions {
    * built in; schedules given here with the same name add their years to it.
    */
   holidays?: readonly HolidaySchedule[];
+  /**
+   * Told once per schedule and year, the first time the calendar judges a working day of a year
+   * the schedule does not cover (`cn` has 2026 built in): such a date is judged Monday to Friday,
+   * as if the year had no holidays, until that year's file is given. Log it as a warning.
+   */
+  onUncoveredYear?: (notice: UncoveredYear) => void;
+}
+
+/** A working day judged without its holidays: the named schedule does not cover its year. */
+export interface UncoveredYear {
+  /** The schedule's name (`calendar.holidays`). */
+  schedule: string;
+  year: number;
+  /** The channel whose calendar judged it first, and the local date. */
+  channel: string;
+  date: string;
+  /** The years the schedule covers, ascending. */
+  covered: number[];
 }
 
 const allRules: readonly CalendarRule[] = ["serviceWindows", "workingDays", "cutoff"];
@@ -46,9 +64,13 @@ const horizonDays = 400;
 export class BusinessCalendar implements ChannelCalendar {
   readonly #definitions: DefinitionSource;
   readonly #holidays: Map<string, HolidaySchedule>;
+  readonly #onUncoveredYear: ((notice: UncoveredYear) => void) | undefined;
+  /** Schedule and year pairs already told, so each is told once. */
+  readonly #told = new Set<string>();
 
   constructor(options: BusinessCalendarOptions) {
     this.#definitions = options.definitions;
+    this.#onUncoveredYear = options.onUncoveredYear;
     this.#holidays = new Map(
       mergeHolidaySchedules([chinaHolidays2026, ...(options.holidays ?? [])]).map((s) => [
         s.name,
@@ -98,6 +120,23 @@ export class BusinessCalendar implements ChannelCalendar {
     return { open: false, until, reason: closedReason(request.channel, opening) };
   }
 
+  /**
+   * Whether the holiday schedule `name` covers `year` (false for a schedule the calendar was not
+   * given): ask at start, for this year and the next, to warn before a year runs on Monday to
+   * Friday alone.
+   */
+  covers(name: string, year: number): boolean {
+    return this.#holidays.get(name)?.years.has(year) ?? false;
+  }
+
+  /** The holiday schedules the calendar knows, by name, with the years each covers (ascending). */
+  schedules(): { name: string; years: number[] }[] {
+    return [...this.#holidays.values()].map((schedule) => ({
+      name: schedule.name,
+      years: [...schedule.years].sort((a, b) => a - b),
+    }));
+  }
+
   expiringCutoff(request: CutoffRequest): number | undefined {
     const calendar = request.channel.calendar;
     if (calendar?.cutoff === undefined || calendar.atCutoff !== "expire") return undefined;
@@ -128,7 +167,10 @@ export class BusinessCalendar implements ChannelCalendar {
     const today = localTime(at, zone).date;
     for (let offset = -1; offset <= horizonDays; offset += 1) {
       const date = addDays(today, offset);
-      if (workingDaysOnly && !isWorkingDay(schedule, date, weekdayOf(date))) continue;
+      if (workingDaysOnly) {
+        if (schedule) this.#checkCovered(schedule, channel.code, date);
+        if (!isWorkingDay(schedule, date, weekdayOf(date))) continue;
+      }
       let earliest: number | undefined;
       for (const [start, end] of windows) {
         const opens = zonedInstant(date, start, zone);
@@ -139,6 +181,25 @@ export class BusinessCalendar implements ChannelCalendar {
       if (earliest !== undefined) return earliest;
     }
     return undefined;
+  }
+
+  #checkCovered(schedule: HolidaySchedule, channel: string, date: string): void {
+    const year = Number(date.slice(0, 4));
+    if (schedule.years.has(year)) return;
+    const key = `${schedule.name}\u0000${year}`;
+    if (this.#told.has(key)) return;
+    this.#told.add(key);
+    try {
+      this.#onUncoveredYear?.({
+        schedule: schedule.name,
+        year,
+        channel,
+        date,
+        covered: [...schedule.years].sort((a, b) => a - b),
+      });
+    } catch {
+      // A listener's failure never affects the calendar.
+    }
   }
 }
 

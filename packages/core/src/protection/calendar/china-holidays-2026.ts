@@ -8,6 +8,7 @@ import { type HolidaySchedule, parseHolidaySchedule } from "./holiday-schedule.t
  */
 export const chinaHolidays2026: HolidaySchedule = parseHolidaySchedule({
   name: "cn",
+  years: [2026],
   holidays: [
     { name: "元旦", from: "2026-01-01", to: "2026-01-03", workingDays: ["2026-01-04"] },
     {
