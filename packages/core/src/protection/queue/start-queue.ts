@@ -104,7 +104,9 @@ const lockKey = "capflow:start-queue";
  * concurrency, first in first out (a refused start keeps its place, so none starves). Each has a
  * time to live and a retry budget; one that expires or spends its budget is never started, raises
  * an alert, is reported (`start.expired`, `start.gave-up`) and, with `notifications`, is told to
- * the upstream client that queued it through the outbox.
+ * the upstream client that queued it through the outbox. With a `calendar`, starts wait while
+ * their channel is closed for the behavior's first call, and a cut-off that expires waiting calls
+ * expires the starts queued before it (`CALENDAR_CUTOFF_EXPIRED`).
  *
  * ```ts
  * const queue = new StartQueue({ store, engine, clock, policies: [{ channel: "lanbank", behavior: "repay.trial", ratePerSecond: 20, concurrency: 50, ttl: "2m" }] });
