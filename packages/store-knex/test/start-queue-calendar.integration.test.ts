@@ -44,7 +44,12 @@ describe.skipIf(!databaseUrl)(
     function world(
       calendar: CalendarDefinition,
       at: string,
-      options: { ttl?: `${number}h`; behavior?: BehaviorDefinition } = {},
+      options: {
+        ttl?: `${number}h`;
+        behavior?: BehaviorDefinition;
+        /** The queue's own default calendar (from its definitions), not the engine's. */
+        defaultCalendar?: boolean;
+      } = {},
     ) {
       const clock = new ManualClock(shanghai(at));
       const channel: ChannelDefinition = { ...structuredClone(testChannel), calendar };
@@ -72,7 +77,7 @@ describe.skipIf(!databaseUrl)(
         store,
         engine,
         definitions,
-        calendar: businessCalendar,
+        ...(options.defaultCalendar ? {} : { calendar: businessCalendar }),
         clock,
         exclusive: knexExclusiveRunner(db),
         policies: [
@@ -221,6 +226,19 @@ describe.skipIf(!databaseUrl)(
       expect((await w.queue.admit()).started).toBe(1);
       await w.engine.runDue();
       expect(await w.instanceOf("L-2")).toMatchObject({ status: "succeeded" });
+    });
+
+    test("with definitions and no calendar given, the queue follows the channels' calendars", async () => {
+      const w = world({ serviceWindows: ["09:00-17:00"] }, "2026-03-10T20:00:00", {
+        defaultCalendar: true,
+      });
+      await w.enqueue("L-1");
+      expect(await w.queue.admit()).toMatchObject({
+        started: 0,
+        closed: [{ reason: "lanbank is closed until 2026-03-11 09:00 (Asia/Shanghai)" }],
+      });
+      await w.advanceTo("2026-03-11T09:00:00");
+      expect((await w.queue.admit()).started).toBe(1);
     });
 
     test("a behavior whose first step does not call the funder is admitted while the channel is closed", async () => {

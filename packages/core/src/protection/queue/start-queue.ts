@@ -11,6 +11,7 @@ import type { DefinitionSource } from "../../ports/definition-source.ts";
 import { type ExclusiveRunner, inProcessExclusiveRunner } from "../../ports/exclusive-runner.ts";
 import type { InstanceRecord } from "../../ports/instance-store.ts";
 import type { QueueDepth, QueuedStart, StartQueueStore } from "../../ports/start-queue-store.ts";
+import { BusinessCalendar } from "../calendar/business-calendar.ts";
 
 /** How starts of one channel and behavior are admitted. */
 export interface QueuePolicy {
@@ -57,8 +58,10 @@ export interface StartQueueOptions {
   /**
    * The channels' business calendars (`BusinessCalendar`, the engine's): a queued start is not
    * admitted while its channel is closed for its behavior's first call, and at a cut-off with
-   * `atCutoff: "expire"` the starts queued before it expire. Needs `definitions`. Default: none,
-   * starts are admitted at any time (the engine still holds their calls).
+   * `atCutoff: "expire"` the starts queued before it expire. Needs `definitions`. Default, with
+   * `definitions`: a `BusinessCalendar` over them with the built-in holiday schedules, as the
+   * engine's default (give the engine's own when it has schedule files); without, none.
+   * `alwaysOpenCalendar` admits at any time (the engine still holds the calls).
    */
   calendar?: ChannelCalendar;
   /** One node admits at a time. Default: in-process. */
@@ -119,6 +122,7 @@ export class StartQueue {
   readonly #policies: Map<string, QueuePolicy>;
   readonly #exclusive: ExclusiveRunner;
   readonly #buckets = new Map<string, { tokens: number; at: number }>();
+  readonly #calendar: ChannelCalendar | undefined;
 
   constructor(options: StartQueueOptions) {
     this.#options = options;
@@ -130,6 +134,11 @@ export class StartQueue {
         "a start queue with a calendar needs the definitions, to know each behavior's first call; pass definitions",
       );
     }
+    this.#calendar =
+      options.calendar ??
+      (options.definitions
+        ? new BusinessCalendar({ definitions: options.definitions })
+        : undefined);
   }
 
   /** Queues a start of a queued channel and behavior (`CONFIG_INVALID` for one without a policy). */
@@ -264,7 +273,7 @@ export class StartQueue {
     // own queue, not the others': the round goes on and reports the first failure at its end.
     const failures: unknown[] = [];
     for (const policy of this.#policies.values()) {
-      if (this.#options.calendar) {
+      if (this.#calendar) {
         let open: boolean;
         try {
           open = await this.#keepToCalendar(policy, now, round, notify);
@@ -350,7 +359,7 @@ export class StartQueue {
     round: AdmissionRound,
     notify: { notify: boolean },
   ): Promise<boolean> {
-    const calendar = this.#options.calendar!;
+    const calendar = this.#calendar!;
     const first = await this.#firstCall(policy, now);
     if (!first) return true;
     const cutoff = calendar.expiringCutoff?.(first);
