@@ -4,7 +4,10 @@ import { epochMs, jsonParam, type Row, timeParam } from "./rows.ts";
 import { quoteIdentifier } from "./sql-names.ts";
 import { translateStoreError } from "./translate-error.ts";
 
-/** Cached query answers on PostgreSQL or PGlite, shared by every node (migration 0021). */
+/**
+ * Cached query answers on PostgreSQL or PGlite, shared by every node (migration 0021; the run of
+ * each answer, migration 0031).
+ */
 export class KnexQueryCacheStore implements QueryCacheStore {
   readonly #db: DatabaseHandle;
   readonly #table: string;
@@ -24,17 +27,19 @@ export class KnexQueryCacheStore implements QueryCacheStore {
 
   async putCached(answer: CachedAnswer): Promise<CachedAnswer> {
     const rows = await this.#query(
-      `INSERT INTO ${this.#table} AS q (key, channel, behavior, instance_id, value, stored_at, expires_at)
-      VALUES (?, ?, ?, ?, ?::jsonb, ?, ?)
-      ON CONFLICT (key) DO UPDATE SET instance_id = excluded.instance_id, value = excluded.value,
-        stored_at = excluded.stored_at, expires_at = excluded.expires_at
+      `INSERT INTO ${this.#table} AS q (key, channel, behavior, instance_id, run, value, stored_at, expires_at)
+      VALUES (?, ?, ?, ?, ?, ?::jsonb, ?, ?)
+      ON CONFLICT (key) DO UPDATE SET instance_id = excluded.instance_id, run = excluded.run,
+        value = excluded.value, stored_at = excluded.stored_at, expires_at = excluded.expires_at
       WHERE q.expires_at <= excluded.stored_at
+        OR (q.run < excluded.run AND q.value->>'status' <> 'succeeded')
       RETURNING *`,
       [
         answer.key,
         answer.channel,
         answer.behavior,
         answer.instanceId,
+        answer.run,
         jsonParam(answer.value),
         timeParam(answer.storedAt),
         timeParam(answer.expiresAt),
@@ -62,6 +67,7 @@ function answerFromRow(row: Row): CachedAnswer {
     channel: row.channel as string,
     behavior: row.behavior as string,
     instanceId: row.instance_id as string,
+    run: Number(row.run),
     value: value as CachedAnswer["value"],
     storedAt: epochMs(row.stored_at),
     expiresAt: epochMs(row.expires_at),

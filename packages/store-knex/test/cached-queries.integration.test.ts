@@ -142,4 +142,147 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "cached queries on PostgreSQL" : ski
     expect(nextDay[0]?.instanceId).not.toBe(first[7]?.instanceId);
     expect(transport.count("/repay/trial")).toBe(21);
   }, 300_000);
+
+  /** Two nodes asking lanbank's repayment trial through one engine on the test database. */
+  function twoNodes(transport: ScriptedTransport, clock: ManualClock, behavior = trial) {
+    const definitions = new MemoryDefinitionSource({ channels: [lanbank], behaviors: [behavior] });
+    const engine = new Engine({
+      store: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),
+      definitions,
+      processors: new ProcessorRegistry(),
+      transport,
+      clock,
+      locks: new InProcessLockProvider({ clock }),
+    });
+    // The instance's one step runs as soon as it is due; the clock does not move.
+    const settle = async (id: string) => {
+      for (;;) {
+        const instance = await engine.getInstance(id);
+        if (instance && instance.status !== "active" && instance.status !== "waiting")
+          return instance;
+        if ((await engine.runDue()) === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    };
+    const store = new KnexQueryCacheStore(db);
+    const nodes = [
+      new CachedQueries({ engine, definitions, store, clock, settle }),
+      new CachedQueries({ engine, definitions, store, clock, settle }),
+    ] as const;
+    const ask = (node: 0 | 1, loanNo: string) =>
+      nodes[node].query({
+        channel: "lanbank",
+        behavior: "repay-trial",
+        businessKey: "query",
+        input: { loanNo },
+      });
+    return { engine, ask };
+  }
+
+  test("a failed answer is not kept: the next request runs the query again, a burst after a failure calls the funder once, and a success is kept until the cut-off", async () => {
+    const clock = new ManualClock(shanghai("2026-03-11T09:00:00"));
+    const transport = new ScriptedTransport().script(
+      "/repay/trial",
+      { body: { status: "FAIL" } },
+      { body: { status: "FAIL" } },
+      { body: { status: "SUCCESS", due: "88.00" } },
+    );
+    const { engine, ask } = twoNodes(transport, clock);
+
+    const first = await ask(0, "F-1");
+    expect(first).toMatchObject({ value: { status: "failed" }, cached: false });
+    // Not kept: served until it settled, that is not at all.
+    expect(first.expiresAt).toBe(clock.now());
+    expect(transport.count("/repay/trial")).toBe(1);
+
+    // A peak after the failure, on both nodes at once: one new run, one call to the funder.
+    const burst = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => ask((i % 2) as 0 | 1, "F-1")),
+    );
+    expect(transport.count("/repay/trial")).toBe(2);
+    expect(new Set(burst.map((answer) => answer.instanceId)).size).toBe(1);
+    expect(burst[0]?.instanceId).not.toBe(first.instanceId);
+    expect(burst.every((answer) => answer.value.status === "failed")).toBe(true);
+
+    // The next request asks again; this time the funder answers, and that answer is kept.
+    const third = await ask(1, "F-1");
+    expect(third).toMatchObject({ value: { status: "succeeded" }, cached: false });
+    expect(third.value.context).toMatchObject({ ask: { due: "88.00" } });
+    expect(third.expiresAt).toBe(shanghai("2026-03-11T23:30:00"));
+    const later = await Promise.all([ask(0, "F-1"), ask(1, "F-1")]);
+    expect(later.map((answer) => [answer.cached, answer.instanceId])).toEqual([
+      [true, third.instanceId],
+      [true, third.instanceId],
+    ]);
+    expect(transport.count("/repay/trial")).toBe(3);
+
+    // Three runs, three instances of that key and day.
+    const runs = await Promise.all(
+      [first, burst[0], third].map((answer) => engine.getInstance(answer!.instanceId)),
+    );
+    expect(runs.map((instance) => [instance?.businessKey, instance?.status])).toEqual([
+      [`lanbank/repay-trial/F-1@${shanghai("2026-03-11T23:30:00")}`, "failed"],
+      [`lanbank/repay-trial/F-1@${shanghai("2026-03-11T23:30:00")}#2`, "failed"],
+      [`lanbank/repay-trial/F-1@${shanghai("2026-03-11T23:30:00")}#3`, "succeeded"],
+    ]);
+  });
+
+  test("cache.failures serves a failed answer for that long, then the next request asks again", async () => {
+    const clock = new ManualClock(shanghai("2026-03-12T09:00:00"));
+    const transport = new ScriptedTransport().script(
+      "/repay/trial",
+      { body: { status: "FAIL" } },
+      { body: { status: "SUCCESS", due: "12.00" } },
+    );
+    const { ask } = twoNodes(transport, clock, {
+      ...structuredClone(trial),
+      cache: { key: "input.loanNo", failures: "30s" },
+    });
+
+    const failed = await ask(0, "N-1");
+    expect(failed).toMatchObject({ value: { status: "failed" }, cached: false });
+    expect(failed.expiresAt).toBe(shanghai("2026-03-12T09:00:30"));
+    clock.set(shanghai("2026-03-12T09:00:29"));
+    const again = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => ask((i % 2) as 0 | 1, "N-1")),
+    );
+    expect(again.every((answer) => answer.cached && answer.value.status === "failed")).toBe(true);
+    expect(transport.count("/repay/trial")).toBe(1);
+
+    clock.set(shanghai("2026-03-12T09:00:30"));
+    const retried = await ask(1, "N-1");
+    expect(retried).toMatchObject({ value: { status: "succeeded" }, cached: false });
+    expect(retried.expiresAt).toBe(shanghai("2026-03-12T23:30:00"));
+    expect(transport.count("/repay/trial")).toBe(2);
+  });
+
+  test("an earlier run's answer arriving late never replaces a later run's success", async () => {
+    const store = new KnexQueryCacheStore(db);
+    const entry = {
+      key: "lanbank/repay-trial/late",
+      channel: "lanbank",
+      behavior: "repay-trial",
+      storedAt: shanghai("2026-03-13T09:00:00"),
+      expiresAt: shanghai("2026-03-13T23:30:00"),
+    };
+    const failed = { status: "failed", context: {} };
+    await store.putCached({ ...entry, instanceId: "run-1", run: 1, value: failed });
+    // Run 2 replaces the failed run 1; run 1 again (another node, late) does not replace run 2.
+    const second = await store.putCached({ ...entry, instanceId: "run-2", run: 2, value: failed });
+    expect(second.instanceId).toBe("run-2");
+    const succeeded = { status: "succeeded", context: { ask: { due: "1.00" } } };
+    expect(
+      (await store.putCached({ ...entry, instanceId: "run-3", run: 3, value: succeeded }))
+        .instanceId,
+    ).toBe("run-3");
+    expect(
+      (await store.putCached({ ...entry, instanceId: "run-2", run: 2, value: failed })).instanceId,
+    ).toBe("run-3");
+    expect(
+      (await store.putCached({ ...entry, instanceId: "run-4", run: 4, value: failed })).instanceId,
+    ).toBe("run-3");
+    expect(await store.getCached(entry.key, entry.storedAt)).toMatchObject({
+      run: 3,
+      value: succeeded,
+    });
+  });
 });

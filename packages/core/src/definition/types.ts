@@ -561,6 +561,15 @@ export interface BehaviorDefinition {
 export interface QueryCacheDefinition {
   /** CEL over `input` giving the cache key, e.g. `input.loanNo`. */
   key: Expression;
-  /** `cutoff` (default): until the channel's next cut-off (日切), local midnight without one; or a duration. */
+  /**
+   * How long a succeeded answer is kept: `cutoff` (default), until the channel's next cut-off
+   * (日切), local midnight without one; or a duration.
+   */
   lifetime?: "cutoff" | Duration;
+  /**
+   * How long an answer that did not succeed (failed, cancelled, manual) is served again before the
+   * next request runs the query anew, e.g. `30s`: a short negative cache, so a failing funder is not
+   * asked again by every request of a peak. Default: not kept, the next request runs it again.
+   */
+  failures?: Duration;
 }

@@ -32,15 +32,23 @@ export interface QueryAnswer {
   /** Served from the cache, without a call to the funder. */
   cached: boolean;
   instanceId: string;
+  /**
+   * Until when this answer is served from the cache: a succeeded one until the end of its
+   * lifetime; one that did not succeed until its `failures` time passed (its settling time
+   * without one: the next request asks again).
+   */
   expiresAt: number;
 }
 
 /**
  * Synchronous queries with a shared cache: the behavior's `cache.key` (CEL over the input) names
- * the answer; while an answer for that key is valid (until the channel's next cut-off, 日切, or a
- * duration), it is served from the database every node shares, and the funder is not called.
- * Concurrent requests for one key in this process wait for the same run. Limits and breakers
- * apply to the one call that is made, as to any other.
+ * the answer; while a succeeded answer for that key is valid (until the channel's next cut-off,
+ * 日切, or a duration), it is served from the database every node shares, and the funder is not
+ * called. An answer that did not succeed is not kept (or only for `cache.failures`): the next
+ * request runs the behavior again, as a new instance. Concurrent requests for one key share one
+ * run: in this process they wait for the same promise, across nodes they start the same instance
+ * (named by key, lifetime and run). Limits and breakers apply to the one call that is made, as to
+ * any other.
  *
  * ```ts
  * const queries = new CachedQueries({ engine, definitions, store: new KnexQueryCacheStore(db), clock });
@@ -83,20 +91,35 @@ export class CachedQueries {
       );
     }
     const key = `${request.channel}/${request.behavior}/${String(keyValue)}`;
-    const hit = await store.getCached(key, clock.now());
-    if (hit) return answerOf(hit, true);
+    const failuresMs = cache.failures === undefined ? 0 : parseDuration(cache.failures);
+    const entry = await store.getCached(key, clock.now());
+    if (entry && servedUntil(entry, failuresMs) > clock.now()) {
+      return answerOf(entry, true, failuresMs);
+    }
     const running = this.#inFlight.get(key);
     if (running) return { ...(await within(running, options.timeoutMs, request)), cached: true };
-    const run = this.#run(request, key, cache.lifetime ?? "cutoff").finally(() =>
-      this.#inFlight.delete(key),
-    );
+    // After an answer that did not succeed, the next run: every node that read that answer
+    // starts the same one.
+    const run = this.#run(
+      request,
+      key,
+      cache.lifetime ?? "cutoff",
+      failuresMs,
+      (entry?.run ?? 0) + 1,
+    ).finally(() => this.#inFlight.delete(key));
     // Every asker may have given up waiting before the run ends: its failure is theirs, not the process's.
     run.catch(() => {});
     this.#inFlight.set(key, run);
     return within(run, options.timeoutMs, request);
   }
 
-  async #run(request: ChannelStartRequest, key: string, lifetime: string): Promise<QueryAnswer> {
+  async #run(
+    request: ChannelStartRequest,
+    key: string,
+    lifetime: string,
+    failuresMs: number,
+    run: number,
+  ): Promise<QueryAnswer> {
     const { engine, store, clock, definitions } = this.#options;
     const now = clock.now();
     const channel = (await definitions.getChannel(request.channel))?.definition;
@@ -104,8 +127,9 @@ export class CachedQueries {
       lifetime === "cutoff"
         ? nextCutoff(channel?.calendar?.cutoff ?? "00:00", now, channel?.timeZone ?? "UTC")
         : now + parseDuration(lifetime);
-    // One instance per key and lifetime: a second node asking at once finds the same one.
-    const instance = await engine.start({ ...request, businessKey: `${key}@${expiresAt}` });
+    // One instance per key, lifetime and run: a second node asking at once finds the same one.
+    const businessKey = run === 1 ? `${key}@${expiresAt}` : `${key}@${expiresAt}#${run}`;
+    const instance = await engine.start({ ...request, businessKey });
     const limitMs = this.#options.settleLimitMs ?? 60_000;
     const settled = await (this.#options.settle ?? ((id) => pollUntilSettled(engine, id, limitMs)))(
       instance.id,
@@ -115,20 +139,27 @@ export class CachedQueries {
       channel: request.channel,
       behavior: request.behavior,
       instanceId: settled.id,
+      run,
       value: { status: settled.status, context: settled.context },
       storedAt: clock.now(),
       expiresAt,
     });
-    return answerOf(stored, stored.instanceId !== settled.id);
+    return answerOf(stored, stored.instanceId !== settled.id, failuresMs);
   }
 }
 
-function answerOf(answer: CachedAnswer, cached: boolean): QueryAnswer {
+/** Until when an entry is served: a succeeded answer for its lifetime, another for `failuresMs`. */
+function servedUntil(entry: CachedAnswer, failuresMs: number): number {
+  if (entry.value.status === "succeeded") return entry.expiresAt;
+  return Math.min(entry.storedAt + failuresMs, entry.expiresAt);
+}
+
+function answerOf(answer: CachedAnswer, cached: boolean, failuresMs: number): QueryAnswer {
   return {
     value: answer.value,
     cached,
     instanceId: answer.instanceId,
-    expiresAt: answer.expiresAt,
+    expiresAt: servedUntil(answer, failuresMs),
   };
 }
 
