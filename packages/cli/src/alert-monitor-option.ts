@@ -41,6 +41,10 @@ export function startProcessAlerts(
   { config, path }: Awaited<ReturnType<typeof loadAlertsConfig>>,
   onError: (error: unknown) => void,
   breakers?: BreakerBoard,
+  options: {
+    /** Rounds begin once this settles (the stuck-order monitor's first round), or at once. */
+    after?: Promise<unknown>;
+  } = {},
 ): ProcessAlerts {
   const monitor = new AlertMonitor({
     config,
@@ -56,7 +60,13 @@ export function startProcessAlerts(
     onError,
   });
   const abort = new AbortController();
-  const running = monitor.run(abort.signal);
+  const aborted = new Promise<void>((resolve) => {
+    abort.signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+  // A stop before `after` settles ends it without a round, rather than waiting for it.
+  const running = Promise.race([options.after?.catch(() => {}), aborted]).then(() =>
+    abort.signal.aborted ? undefined : monitor.run(abort.signal),
+  );
   return {
     observe: (event) => monitor.observe(event),
     observeFlow: (event) => monitor.observeFlow(event),

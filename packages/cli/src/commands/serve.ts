@@ -26,9 +26,11 @@ import {
 import {
   type CapflowDatabase,
   defaultSchema,
+  KnexAlertStore,
   KnexIntakeStore,
   KnexQueryCacheStore,
   KnexStartQueueStore,
+  KnexStuckStore,
   openPgliteStore,
   openPostgresStore,
   syncProcessors,
@@ -64,6 +66,7 @@ import {
 import { loadAlertsConfig } from "../reconcile-alerts-option.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { type ProcessQueue, startProcessQueue } from "../start-queue-option.ts";
+import { type ProcessStuckMonitor, startProcessStuckMonitor } from "../stuck-monitor-runner.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
 import { removeLocalServer, writeLocalServer } from "./local-server.ts";
 
@@ -170,6 +173,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
   let app: Server | undefined;
   let alerts: ProcessAlerts | undefined;
   let queue: ProcessQueue | undefined;
+  let stuck: ProcessStuckMonitor | undefined;
   let localTokenId: string | undefined;
   let schedule: ReconcileSchedule | undefined;
   try {
@@ -181,11 +185,13 @@ async function runServe(options: ServeOptions, context: CliContext) {
     const redisUrl = options.redisUrl ?? process.env.REDIS_URL;
     if (redisUrl) redis = await openRedis({ url: redisUrl });
 
-    // With queues: their depth and age in /metrics and GET /v1/ops/queues.
-    const queueViews = queuesFile ? { queues: new KnexStartQueueStore(db) } : undefined;
+    // Stuck instances, alerts and (with queues) queued starts: GET /v1/ops/stuck, /alerts,
+    // /alerts/:id/history, /queues, and their gauges in /metrics.
+    const stuckStore = new KnexStuckStore(db);
+    const queueStore = queuesFile ? new KnexStartQueueStore(db) : undefined;
     const metrics = new CapflowMetrics({
       store: db.instances,
-      ...(queueViews ? { protection: queueViews } : {}),
+      protection: { stuck: stuckStore, ...(queueStore ? { queues: queueStore } : {}) },
     });
     let logEvent: (event: EngineEvent) => void = () => {};
     let logOutbox: (event: OutboxEvent) => void = () => {};
@@ -204,6 +210,12 @@ async function runServe(options: ServeOptions, context: CliContext) {
     const flow = redis
       ? { limiter: redis.limiter, breakers: redis.breakers }
       : { limiter: new InProcessLimiter(), breakers: new InProcessBreakerBoard() };
+    // The alert rules first evaluate after the stuck-order monitor's first round (started once
+    // the server's log is there), so a `stuck` rule sees what it found.
+    let firstStuckRound: (round: Promise<void>) => void = () => {};
+    const afterFirstStuckRound = new Promise<void>((resolvePromise) => {
+      firstStuckRound = (round) => void round.then(resolvePromise);
+    });
     alerts =
       alertsConfig === undefined
         ? undefined
@@ -212,12 +224,18 @@ async function runServe(options: ServeOptions, context: CliContext) {
             alertsConfig,
             (error) => app?.log.error({ err: error }, "alert rules"),
             flow.breakers,
+            { after: afterFirstStuckRound },
           );
     // One calendar for the engine's calls and the queue's admissions.
     const calendar = processCalendar(db.definitions, holidays, (message, notice) => {
       if (app) app.log.warn({ holidays: notice.schedule, year: notice.year }, message);
       else context.err(`warning: ${message}\n`);
     });
+    const onEngineEvent = (event: EngineEvent) => {
+      metrics.observeEngine(event);
+      alerts?.observe(event);
+      logEvent(event);
+    };
     const engine = createEngine({
       store: db.instances,
       definitions: db.definitions,
@@ -233,11 +251,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
         },
       }),
       ...(redis ? { locks: redis.locks } : {}),
-      onEvent: (event) => {
-        metrics.observeEngine(event);
-        alerts?.observe(event);
-        logEvent(event);
-      },
+      onEvent: onEngineEvent,
       ...(notify ? { notifications: true } : {}),
       ...cryptoThreadPoolEngineOption(options),
       ...rawMessages,
@@ -294,7 +308,11 @@ async function runServe(options: ServeOptions, context: CliContext) {
         }),
         ...(queue ? { queue: queue.queue } : {}),
       },
-      ...(queueViews ? { protection: queueViews } : {}),
+      protection: {
+        stuck: stuckStore,
+        alerts: new KnexAlertStore(db),
+        ...(queueStore ? { queues: queueStore } : {}),
+      },
       readiness,
       metrics,
       limits: {
@@ -305,6 +323,12 @@ async function runServe(options: ServeOptions, context: CliContext) {
     });
     logEvent = engineEventLog(app.log);
     logOutbox = outboxEventLog(app.log);
+    // Stuck orders: every serve and worker node runs the monitor; one at a time runs a round.
+    stuck = startProcessStuckMonitor(db, {
+      onEvent: onEngineEvent,
+      onError: (error) => app?.log.error({ err: error }, "stuck-order monitor"),
+    });
+    firstStuckRound(stuck.firstRound);
     const worker = options.worker
       ? new Worker(engine, {
           ...(db.wakeUps ? { wakeUps: db.wakeUps } : {}),
@@ -358,6 +382,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
         `${reason}: no new requests; finishing those in progress and the steps in flight…\n`,
       );
       await app.close();
+      await stuck.stop();
       await queue?.stop();
       await schedule?.stop();
       await worker?.stop();
@@ -381,6 +406,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
     }
     await schedule?.stop();
     await app?.close();
+    await stuck?.stop();
     await queue?.stop();
     await alerts?.stop();
     await redis?.close();

@@ -7,8 +7,6 @@ import {
   FlowControl,
   type FlowEvent,
   InProcessLimiter,
-  StuckMonitor,
-  systemClock,
   Worker,
 } from "@capflow/core";
 import { parseDuration } from "@capflow/core/internal";
@@ -16,8 +14,6 @@ import { type CapflowRedis, openRedis } from "@capflow/lock-redis";
 import {
   type CapflowDatabase,
   defaultSchema,
-  KnexStuckStore,
-  knexExclusiveRunner,
   openPgliteStore,
   openPostgresStore,
   syncProcessors,
@@ -54,6 +50,7 @@ import {
 import { loadAlertsConfig } from "../reconcile-alerts-option.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { type ProcessQueue, startProcessQueue } from "../start-queue-option.ts";
+import { type ProcessStuckMonitor, startProcessStuckMonitor } from "../stuck-monitor-runner.ts";
 import { createWorkerReporter, eventsNamingAnInstance, type LogFormat } from "../worker-report.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
 
@@ -200,6 +197,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
   let redis: CapflowRedis | undefined;
   let alerts: ProcessAlerts | undefined;
   let queue: ProcessQueue | undefined;
+  let stuck: ProcessStuckMonitor | undefined;
   try {
     if (queuesFile) await checkQueuedBehaviors(db.definitions, queuesFile);
     await syncProcessors(db, processors.list());
@@ -240,6 +238,12 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
           );
       },
     });
+    // Stuck orders: one node at a time checks the SLAs (an advisory lock on PostgreSQL). The
+    // alert rules first evaluate after its first round, so a `stuck` rule sees what it found.
+    stuck = startProcessStuckMonitor(db, {
+      onEvent,
+      onError: (error) => context.err(`stuck-order monitor: ${describeError(error)}\n`),
+    });
     alerts =
       alertsConfig === undefined
         ? undefined
@@ -248,6 +252,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
             alertsConfig,
             (error) => context.err(`alerts: ${describeError(error)}\n`),
             redis?.breakers,
+            { after: stuck.firstRound },
           );
     // One calendar for the engine's calls and the queue's admissions.
     const calendar = processCalendar(db.definitions, holidays, (message) =>
@@ -318,17 +323,6 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
       `capflow worker on ${db.target}${redis ? " with Redis locks and limits" : ""}: ${slots} slots, ${processors.names().length} processors, ${cryptoHandlers.names().length} crypto handlers${options.cryptoThreadPool === false ? " (private keys on the event loop)" : ""}${options.exitWhenIdle ? ", until idle" : "; stop with Ctrl-C or SIGTERM"}`,
     );
     worker.start();
-    // Stuck orders: one node at a time checks the SLAs (an advisory lock on PostgreSQL).
-    const monitorAbort = new AbortController();
-    const monitoring = new StuckMonitor({
-      store: new KnexStuckStore(db),
-      definitions: db.definitions,
-      clock: systemClock,
-      exclusive: knexExclusiveRunner(db),
-      onEvent,
-    }).run(monitorAbort.signal, (error) =>
-      context.err(`stuck-order monitor: ${describeError(error)}\n`),
-    );
     // Queued starts: one node at a time admits them at each policy's pace.
     queue =
       queuesFile === undefined
@@ -368,8 +362,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     }
     const reason = await stopped;
     for (const timer of timers) clearInterval(timer);
-    monitorAbort.abort();
-    await monitoring;
+    await stuck.stop();
     await queue?.stop();
     if (reason !== "idle") report.note("stopping", `${reason}: finishing the steps in flight…`);
     try {
@@ -386,6 +379,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     if (errors.length > 0) context.setExitCode(1);
   } finally {
     // Stopped here too when the start failed half-way, so no round keeps the process alive.
+    await stuck?.stop();
     await queue?.stop();
     await alerts?.stop();
     await redis?.close();

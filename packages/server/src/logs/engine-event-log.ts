@@ -11,7 +11,7 @@ export interface EventLogger {
  * A listener writing each engine event as one structured log line (`event` names its type).
  * Events carry codes and ids, never message bodies, keys or personal data: step requests and
  * answers stay in the masked step logs. Problems (failed attempts, attention, refused callbacks,
- * lost ownership) are `warn`; starts and settlements `info`; each step and partner call `debug`.
+ * lost ownership, stuck orders) are `warn`; starts and settlements `info`; each step and partner call `debug`.
  */
 export function engineEventLog(logger: EventLogger): (event: EngineEvent) => void {
   return (event) => {
@@ -23,6 +23,7 @@ export function engineEventLog(logger: EventLogger): (event: EngineEvent) => voi
       case "callback.rejected":
       case "ownership.lost":
       case "routing.refused":
+      case "instance.stuck":
         logger.warn(line, describe(event));
         return;
       case "step.finished":
@@ -77,6 +78,8 @@ function describe(event: EngineEvent): string {
       return `instance ${event.instanceId} routed to ${event.channel} (${event.product})`;
     case "routing.refused":
       return `product ${event.product}: no channel can take the start`;
+    case "instance.stuck":
+      return `instance ${event.instanceId} stuck at ${event.step}: past its ${event.scope} limit of ${Math.round(event.slaMs / 60_000)} min`;
     case "instance.failed-over":
       return `instance ${event.instanceId} failed over from ${event.fromChannel} to ${event.toChannel}`;
     default:
