@@ -122,11 +122,17 @@ export class KnexStuckStore implements StuckStore {
     return rows.map(breachFromRow);
   }
 
+  /**
+   * Each stuck instance once, at the step it is at now: a behavior breach found at one step counts
+   * at the next once the instance moves on (the breach row keeps where it was found).
+   */
   async stuckCounts(): Promise<StuckCount[]> {
     const rows = await this.#query(
-      `SELECT channel, behavior, step, count(DISTINCT instance_id)::int AS count
-      FROM ${this.#breaches} WHERE resolved_at IS NULL
-      GROUP BY channel, behavior, step ORDER BY channel, behavior, step`,
+      `SELECT b.channel, b.behavior, coalesce(i.step, b.step) AS step,
+        count(DISTINCT b.instance_id)::int AS count
+      FROM ${this.#breaches} b LEFT JOIN ${this.#instances} i ON i.id = b.instance_id
+      WHERE b.resolved_at IS NULL
+      GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
       [],
     );
     return rows.map((row) => ({

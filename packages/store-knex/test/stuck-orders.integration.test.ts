@@ -156,6 +156,37 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "stuck orders on PostgreSQL" : skipM
     expect(breaches.map((b) => b.scope)).toEqual(["step"]);
   });
 
+  test("an instance stuck past its behavior's SLA is counted at the step it is at now, after it moves on", async () => {
+    const w = world({ channelSla: "20m" });
+    const loan = await w.start("L-1");
+    await w.drain(); // apply -> wait
+    await w.clock.advance(21 * minute);
+    const monitor = w.monitor();
+    expect((await monitor.check()).newlyStuck.map((b) => [b.scope, b.step])).toEqual([
+      ["behavior", "wait"],
+      ["step", "wait"],
+    ]);
+    expect(await monitor.counts()).toEqual([
+      { channel: "lanbank", behavior: "loan", step: "wait", count: 1 },
+    ]);
+
+    // The deadline (30m) moves it to `query`: the step breach clears, the behavior's holds, and
+    // the gauge follows the instance rather than staying where the breach was found.
+    await w.clock.advance(10 * minute);
+    await w.drain();
+    expect((await w.stuck.listStuck()).map((b) => `${b.scope} at ${b.step}`).sort()).toEqual([
+      "behavior at wait",
+      "step at wait",
+    ]);
+    expect((await monitor.check()).resolved).toBe(1);
+    expect((await w.stuck.listStuck()).map((b) => [b.instanceId, b.scope])).toEqual([
+      [loan.id, "behavior"],
+    ]);
+    expect(await monitor.counts()).toEqual([
+      { channel: "lanbank", behavior: "loan", step: "query", count: 1 },
+    ]);
+  });
+
   test("one node at a time: a round while another node holds the lock does nothing", async () => {
     const w = world();
     await w.start("L-1");

@@ -24,7 +24,10 @@ export interface StuckStore {
   resolveCleared(now: number): Promise<number>;
   /** Open breaches, oldest first: what operators list as stuck. */
   listStuck(filter?: StuckFilter): Promise<StuckBreach[]>;
-  /** Open breaches counted per channel, behavior and step (for a gauge). */
+  /**
+   * Instances with an open breach, each counted once per channel, behavior and the step it is at
+   * now (for a gauge): not the step a behavior breach was found at, once the instance moved on.
+   */
   stuckCounts(): Promise<StuckCount[]>;
 }
 

@@ -1,4 +1,5 @@
 import {
+  type Clock,
   type EngineEvent,
   type FlowEvent,
   hasStoreStatistics,
@@ -6,6 +7,7 @@ import {
   type OutboxEvent,
   type OutboxStore,
   type StoreStatistics,
+  systemClock,
 } from "@capflow/core";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { type ProtectionMetricsSources, registerProtectionGauges } from "./protection-gauges.ts";
@@ -22,6 +24,8 @@ export interface CapflowMetricsOptions {
   prefix?: string;
   /** Stuck instances and queued starts, read on each scrape. */
   protection?: ProtectionMetricsSources;
+  /** What ages (the oldest instance, notification, queued start) are measured against. Default: the system clock. */
+  clock?: Pick<Clock, "now">;
 }
 
 /** Partner call latency buckets, in seconds: loopback-fast to a slow bank's 30 s timeout. */
@@ -42,6 +46,7 @@ const breakerValue = { "breaker.closed": 0, "breaker.half-open": 1, "breaker.ope
  */
 export class CapflowMetrics {
   readonly registry = new Registry();
+  readonly #clock: Pick<Clock, "now">;
   readonly #steps: Counter<"channel" | "behavior" | "kind" | "interface" | "outcome" | "status">;
   readonly #calls: Histogram<"channel" | "interface" | "outcome">;
   readonly #limiterWaits: Counter<"channel" | "interface" | "reason">;
@@ -60,6 +65,7 @@ export class CapflowMetrics {
 
   constructor(options: CapflowMetricsOptions = {}) {
     const prefix = options.prefix ?? "capflow_";
+    this.#clock = options.clock ?? systemClock;
     const registers = [this.registry];
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix });
     this.#steps = new Counter({
@@ -155,7 +161,8 @@ export class CapflowMetrics {
     const store = options.store;
     if (store !== undefined && hasStoreStatistics(store)) this.#storeGauges(prefix, store);
     if (store !== undefined && isOutboxStore(store)) this.#outboxGauges(prefix, store);
-    if (options.protection) registerProtectionGauges(this.registry, prefix, options.protection);
+    if (options.protection)
+      registerProtectionGauges(this.registry, prefix, options.protection, this.#clock);
   }
 
   /** An engine event listener (`EngineOptions.onEvent`). */
@@ -275,7 +282,8 @@ export class CapflowMetrics {
       read ??= store.backlogs().finally(() => setTimeout(() => (read = undefined), 0));
       return read;
     };
-    const now = () => Date.now();
+    const clock = this.#clock;
+    const now = () => clock.now();
     new Gauge({
       name: `${prefix}instances`,
       help: "Instances running (active, waiting) or in manual review, by status",
@@ -324,6 +332,7 @@ export class CapflowMetrics {
       read ??= store.outboxBacklog().finally(() => setTimeout(() => (read = undefined), 0));
       return read;
     };
+    const clock = this.#clock;
     new Gauge({
       name: `${prefix}outbox_notifications`,
       help: "Notifications for the upstream not delivered: pending (to be tried) and failed (the schedule ran out)",
@@ -341,7 +350,7 @@ export class CapflowMetrics {
       registers: [this.registry],
       async collect() {
         const oldest = (await backlog()).oldestPendingAt;
-        this.set(oldest === null ? 0 : (Date.now() - oldest) / 1000);
+        this.set(oldest === null ? 0 : (clock.now() - oldest) / 1000);
       },
     });
   }

@@ -1,4 +1,4 @@
-import type { StartQueueStore, StuckStore } from "@capflow/core";
+import type { Clock, StartQueueStore, StuckStore } from "@capflow/core";
 import { Gauge, type Registry } from "prom-client";
 
 /** What the protection gauges read on each scrape. */
@@ -9,11 +9,12 @@ export interface ProtectionMetricsSources {
   queues?: Pick<StartQueueStore, "queueDepths">;
 }
 
-/** Gauges of the business protection layer, read from its stores on each scrape. */
+/** Gauges of the business protection layer, read from its stores on each scrape; ages against `clock`. */
 export function registerProtectionGauges(
   registry: Registry,
   prefix: string,
   sources: ProtectionMetricsSources,
+  clock: Pick<Clock, "now">,
 ): void {
   const { stuck, queues } = sources;
   if (stuck) {
@@ -56,7 +57,7 @@ export function registerProtectionGauges(
         this.reset();
         for (const { channel, behavior, oldestEnqueuedAt } of await depths()) {
           if (oldestEnqueuedAt !== null) {
-            this.set({ channel, behavior }, (Date.now() - oldestEnqueuedAt) / 1000);
+            this.set({ channel, behavior }, (clock.now() - oldestEnqueuedAt) / 1000);
           }
         }
       },
