@@ -1,6 +1,7 @@
 import {
   type BehaviorDefinition,
   CachedQueries,
+  type CallStep,
   type ChannelDefinition,
   Engine,
   InProcessLockProvider,
@@ -144,8 +145,12 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "cached queries on PostgreSQL" : ski
   }, 300_000);
 
   /** Two nodes asking lanbank's repayment trial through one engine on the test database. */
-  function twoNodes(transport: ScriptedTransport, clock: ManualClock, behavior = trial) {
-    const definitions = new MemoryDefinitionSource({ channels: [lanbank], behaviors: [behavior] });
+  function twoNodes(
+    transport: ScriptedTransport,
+    clock: ManualClock,
+    { behavior = trial, channel = lanbank } = {},
+  ) {
+    const definitions = new MemoryDefinitionSource({ channels: [channel], behaviors: [behavior] });
     const engine = new Engine({
       store: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),
       definitions,
@@ -154,13 +159,18 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "cached queries on PostgreSQL" : ski
       clock,
       locks: new InProcessLockProvider({ clock }),
     });
-    // The instance's one step runs as soon as it is due; the clock does not move.
+    // The instance's one step runs as soon as it is due; the clock does not move. Returns it
+    // settled, or held by an open circuit until the breaker's probe time.
     const settle = async (id: string) => {
       for (;;) {
         const instance = await engine.getInstance(id);
         if (instance && instance.status !== "active" && instance.status !== "waiting")
           return instance;
-        if ((await engine.runDue()) === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+        if ((await engine.runDue()) > 0) continue;
+        const held = await engine.getInstance(id);
+        if (held?.refusals?.reason === "circuit-open" && (held.nextRunAt ?? 0) > clock.now())
+          return held;
+        await new Promise((resolve) => setTimeout(resolve, 5));
       }
     };
     const store = new KnexQueryCacheStore(db);
@@ -234,8 +244,7 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "cached queries on PostgreSQL" : ski
       { body: { status: "SUCCESS", due: "12.00" } },
     );
     const { ask } = twoNodes(transport, clock, {
-      ...structuredClone(trial),
-      cache: { key: "input.loanNo", failures: "30s" },
+      behavior: { ...structuredClone(trial), cache: { key: "input.loanNo", failures: "30s" } },
     });
 
     const failed = await ask(0, "N-1");
@@ -253,6 +262,84 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "cached queries on PostgreSQL" : ski
     expect(retried).toMatchObject({ value: { status: "succeeded" }, cached: false });
     expect(retried.expiresAt).toBe(shanghai("2026-03-12T23:30:00"));
     expect(transport.count("/repay/trial")).toBe(2);
+  });
+
+  test("the interface's breaker holds cached queries: once it opens, queries for other loans are not sent and are answered CIRCUIT_OPEN at once; after its cooldown a probe asks again", async () => {
+    const clock = new ManualClock(shanghai("2026-03-14T09:00:00"));
+    const fragile: ChannelDefinition = structuredClone(lanbank);
+    fragile.interfaces["repay.trial"] = {
+      ...fragile.interfaces["repay.trial"]!,
+      // A synchronous query is not retried: its asker hears the failure.
+      retry: { schedule: [] },
+      breaker: { failureRate: 0.5, minimumCalls: 2, sampleSize: 2, cooldown: "30s" },
+    };
+    // The funder refuses connections twice (not sent: a failure for the breaker), then recovers.
+    const transport = new ScriptedTransport().script(
+      "/repay/trial",
+      { fault: "notSent" },
+      { fault: "notSent" },
+      { body: { status: "SUCCESS", due: "7.00" } },
+    );
+    let sends = 0;
+    const counting = Object.assign(Object.create(transport), {
+      send: (request: Parameters<ScriptedTransport["send"]>[0]) => {
+        sends++;
+        return transport.send(request);
+      },
+    }) as ScriptedTransport;
+    // A call that cannot be sent ends the query as failed, rather than parking it for an operator.
+    const behavior = structuredClone(trial);
+    (behavior.steps.ask as CallStep).onRetryExhausted = "failed";
+    const { engine, ask } = twoNodes(counting, clock, { channel: fragile, behavior });
+
+    // The funder breaks down: two loans' trials fail, and the breaker opens.
+    for (const loanNo of ["B-1", "B-2"]) {
+      const answer = await ask(0, loanNo);
+      expect(answer.value.status).not.toBe("succeeded");
+      expect(answer.cached).toBe(false);
+    }
+    expect(sends).toBe(2);
+
+    // Other loans, on both nodes: nothing is sent; each asker hears CIRCUIT_OPEN (retryable).
+    const refused = await Promise.allSettled(
+      ["B-3", "B-4", "B-5", "B-3", "B-1"].map((loanNo, i) => ask((i % 2) as 0 | 1, loanNo)),
+    );
+    for (const outcome of refused) {
+      expect(outcome.status).toBe("rejected");
+      expect((outcome as PromiseRejectedResult).reason).toMatchObject({
+        code: "CIRCUIT_OPEN",
+        retryable: true,
+      });
+    }
+    expect(sends).toBe(2);
+    // Each loan has one run waiting for the breaker, not one per request.
+    const held = await db.knex.raw(
+      `SELECT business_key FROM "${db.schema}".instances WHERE status = 'active' ORDER BY business_key`,
+    );
+    expect(
+      (held as { rows: { business_key: string }[] }).rows.map((row) => row.business_key),
+    ).toEqual([
+      `lanbank/repay-trial/B-1@${shanghai("2026-03-14T23:30:00")}#2`,
+      `lanbank/repay-trial/B-3@${shanghai("2026-03-14T23:30:00")}`,
+      `lanbank/repay-trial/B-4@${shanghai("2026-03-14T23:30:00")}`,
+      `lanbank/repay-trial/B-5@${shanghai("2026-03-14T23:30:00")}`,
+    ]);
+
+    // After the cooldown the breaker lets one call through; the funder has recovered, the
+    // breaker closes, and the held runs go out, one call each, their answers kept.
+    for (let seconds = 0; seconds < 300; seconds += 10) {
+      await clock.advance(10_000);
+      while ((await engine.runDue()) > 0) {}
+    }
+    expect(sends).toBe(6);
+    // Asking again takes each held run's answer without another call, and keeps it.
+    for (const loanNo of ["B-1", "B-3", "B-4", "B-5"]) {
+      expect(await ask(0, loanNo)).toMatchObject({ value: { status: "succeeded" } });
+      expect(await ask(1, loanNo)).toMatchObject({ cached: true, value: { status: "succeeded" } });
+    }
+    expect(sends).toBe(6);
+    expect(await ask(1, "B-6")).toMatchObject({ cached: false, value: { status: "succeeded" } });
+    expect(sends).toBe(7);
   });
 
   test("an earlier run's answer arriving late never replaces a later run's success", async () => {

@@ -18,9 +18,10 @@ export interface CachedQueriesOptions {
   store: QueryCacheStore;
   clock: Clock;
   /**
-   * Waits until the instance settles and returns it. Default: reads it every 50 ms (real time)
-   * while workers run it, for up to `settleLimitMs`, then gives up with `QUERY_TIMEOUT` (nothing
-   * cached; the next request for the key waits for the same instance).
+   * Waits until the instance settles, or until an open circuit holds its call (flow control
+   * refused it last for `circuit-open` and it is due again later), and returns it. Default: reads it every 50 ms (real time) while
+   * workers run it, for up to `settleLimitMs`, then gives up with `QUERY_TIMEOUT` (nothing cached;
+   * the next request for the key waits for the same instance).
    */
   settle?: (instanceId: string) => Promise<InstanceRecord>;
   /** How long the default `settle` reads an instance that does not settle. Default 60 000 ms. */
@@ -131,9 +132,21 @@ export class CachedQueries {
     const businessKey = run === 1 ? `${key}@${expiresAt}` : `${key}@${expiresAt}#${run}`;
     const instance = await engine.start({ ...request, businessKey });
     const limitMs = this.#options.settleLimitMs ?? 60_000;
-    const settled = await (this.#options.settle ?? ((id) => pollUntilSettled(engine, id, limitMs)))(
-      instance.id,
-    );
+    const settled = await (
+      this.#options.settle ?? ((id) => pollUntilSettled(engine, clock, id, limitMs))
+    )(instance.id);
+    if (!isSettled(settled.status)) {
+      // The interface's breaker is open: the asker hears it now rather than at its timeout. The
+      // run goes on, its call sent once the breaker lets one through, and its answer is cached.
+      throw new CapflowError(
+        "CIRCUIT_OPEN",
+        `${request.channel}/${request.behavior} is not asked now: the circuit of its funder's interface is open after repeated failures; ask again after ${new Date(settled.nextRunAt ?? clock.now()).toISOString()}`,
+        {
+          retryable: true,
+          context: { channel: request.channel, behavior: request.behavior, instanceId: settled.id },
+        },
+      );
+    }
     const stored = await store.putCached({
       key,
       channel: request.channel,
@@ -187,15 +200,31 @@ function within(
   return Promise.race([run, timeout]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Whether an open circuit holds the query's call: flow control refused it last for `circuit-open`
+ * and it is not due again before the breaker's probe time. Its askers are answered `CIRCUIT_OPEN`
+ * at once instead of waiting for it.
+ */
+function heldByOpenCircuit(instance: InstanceRecord, now: number): boolean {
+  return (
+    !isSettled(instance.status) &&
+    instance.refusals?.reason === "circuit-open" &&
+    (instance.nextRunAt ?? 0) > now
+  );
+}
+
 async function pollUntilSettled(
   engine: CachedQueriesOptions["engine"],
+  clock: Clock,
   id: string,
   limitMs: number,
 ): Promise<InstanceRecord> {
   const deadline = Date.now() + limitMs;
   for (;;) {
     const instance = await engine.getInstance(id);
-    if (instance && isSettled(instance.status)) return instance;
+    if (instance && (isSettled(instance.status) || heldByOpenCircuit(instance, clock.now()))) {
+      return instance;
+    }
     if (Date.now() > deadline) {
       throw new CapflowError(
         "QUERY_TIMEOUT",
