@@ -2,6 +2,7 @@ import { dirname } from "node:path";
 import {
   AlertMonitor,
   type BreakerBoard,
+  channelCertificateExpiry,
   createDefaultSecretResolver,
   type EngineEvent,
   type FlowEvent,
@@ -56,6 +57,8 @@ export function startProcessAlerts(
     stuck: new KnexStuckStore(db),
     outbox: db.instances,
     reconciliation: reconciliationAlerts(db),
+    // The stored channels' certificates, resolved as the engine resolves them (`--keys-dir`).
+    certificates: channelCertificateExpiry({ definitions: db.definitions, clock: systemClock }),
     ...(breakers ? { breakers } : {}),
     onError,
   });

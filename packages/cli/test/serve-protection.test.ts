@@ -4,6 +4,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { TestCertificateAuthority } from "@capflow/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { openTestPostgres } from "../../store-knex/test/support/databases.ts";
 import { repositoryRoot, runCapflow } from "./support/run-capflow.ts";
@@ -71,8 +72,36 @@ describe.skipIf(!databaseUrl)(
           },
         }),
       );
+      // The vault channel trusts a funder CA that expires in 30 days.
+      await writeFile(
+        join(definitions, "vault-ca.pem"),
+        new TestCertificateAuthority("Vault funder CA").cert,
+      );
+      await writeFile(
+        join(definitions, "vault.channel.json"),
+        JSON.stringify({
+          code: "vault",
+          name: "A funder whose CA certificate expires soon",
+          baseUrl: "https://127.0.0.1:9",
+          timeZone: "Asia/Shanghai",
+          crypto: { handler: "plain" },
+          tls: { ca: ["file:vault-ca.pem"] },
+          interfaces: {
+            "vault.query": { method: "POST", path: "/query", timeout: "1s", idempotent: true },
+          },
+        }),
+      );
+      await writeFile(
+        join(definitions, "vault.check.behavior.json"),
+        JSON.stringify({
+          channel: "vault",
+          code: "check",
+          initial: "done",
+          steps: { done: { kind: "terminal", outcome: "succeeded" } },
+        }),
+      );
       const pushed = await runCapflow("push", definitions, ...database());
-      expect(pushed.exitCode, pushed.stderr).toBe(0);
+      expect(pushed.exitCode, pushed.stdout + pushed.stderr).toBe(0);
       for (const role of ["viewer", "operator"]) {
         const made = await runCapflow(
           "tokens",
@@ -254,6 +283,68 @@ describe.skipIf(!databaseUrl)(
       } finally {
         await stop(process);
       }
+    }, 120_000);
+
+    test("serve and worker --alerts: a certificate-expiry rule fires for a channel's certificate expiring within its days", async () => {
+      const definitions = join(dir, "definitions");
+      const rulesFile = async (name: string) => {
+        const file = join(dir, `${name}.json`);
+        await writeFile(
+          file,
+          JSON.stringify({
+            rules: [{ name, kind: "certificate-expiry", withinDays: 60 }],
+            sinks: [
+              {
+                name: "ops",
+                kind: "webhook",
+                url: alertsUrl,
+                secret: "env:CAPFLOW_TEST_SERVE_ALERT_SECRET",
+              },
+            ],
+          }),
+        );
+        return file;
+      };
+      const fired = (rule: string) => received.filter((r) => r.rule === rule);
+
+      // The stored channel's `file:` reference resolves against --keys-dir, as for the engine.
+      const { process, url } = await serve(
+        "--alerts",
+        await rulesFile("serve-certificates"),
+        "--keys-dir",
+        definitions,
+      );
+      try {
+        await expect.poll(() => fired("serve-certificates").length, { timeout: 20_000 }).toBe(1);
+        expect(fired("serve-certificates")).toEqual([
+          { type: "alert.firing", rule: "serve-certificates", subject: "vault /tls/ca/0" },
+        ]);
+        const alerts = await get(`${url}/v1/ops/alerts?status=firing`, tokens.viewer);
+        expect(
+          alerts.json.items.find((a: { rule: string }) => a.rule === "serve-certificates"),
+        ).toMatchObject({
+          subject: "vault /tls/ca/0",
+          summary: expect.stringMatching(
+            /^the certificate CN=Vault funder CA of vault in file:vault-ca\.pem expires on \S+, in (29|30) days/,
+          ),
+        });
+      } finally {
+        await stop(process);
+      }
+
+      const worker = await runCapflow(
+        "worker",
+        ...database(),
+        "--exit-when-idle",
+        "--alerts",
+        await rulesFile("worker-certificates"),
+        "--keys-dir",
+        definitions,
+      );
+      expect(worker.exitCode, worker.stderr).toBe(0);
+      expect(fired("worker-certificates")).toEqual([
+        { type: "alert.firing", rule: "worker-certificates", subject: "vault /tls/ca/0" },
+      ]);
     }, 120_000);
   },
 );

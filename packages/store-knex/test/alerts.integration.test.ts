@@ -1,16 +1,24 @@
 import { createHmac } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   AlertMonitor,
   type AlertRecord,
   type AlertsConfig,
+  type ChannelDefinition,
+  channelCertificateExpiry,
   createDefaultSecretResolver,
   type EngineEvent,
   ManualClock,
+  MemoryDefinitionSource,
   sinkRequest,
 } from "@capflow/core";
+import { TestCertificateAuthority } from "@capflow/testkit";
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
+import { loanBehavior, testChannel } from "../../core/test/support/loan-definitions.ts";
 import { KnexAlertStore, KnexStuckStore } from "../src/index.ts";
 import { databaseUrl, openTestPostgres, skipMessage } from "./support/databases.ts";
 
@@ -274,6 +282,87 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "alerts on PostgreSQL" : skipMessage
       "resolved",
       "sent",
     ]);
+  });
+
+  test("a channel certificate expiring within the rule's days fires; scheduling or pushing a renewed one resolves it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "capflow-cert-alerts-"));
+    try {
+      const authority = new TestCertificateAuthority("Lan Bank test CA");
+      await writeFile(
+        join(dir, "lanbank-ca.pem"),
+        authority.issueClient("Lan Bank 2026", { validForDays: 30 }).cert,
+      );
+      await writeFile(
+        join(dir, "lanbank-ca-renewed.pem"),
+        authority.issueClient("Lan Bank 2027", { validForDays: 400 }).cert,
+      );
+      const channel = (extra: Partial<ChannelDefinition> = {}): ChannelDefinition => ({
+        ...testChannel,
+        tls: { ca: ["file:lanbank-ca.pem"] },
+        ...extra,
+      });
+      const definitions = new MemoryDefinitionSource({
+        channels: [channel()],
+        behaviors: [loanBehavior()],
+        baseDir: dir,
+      });
+      const clock = new ManualClock(Date.now());
+      const alerts = new AlertMonitor({
+        config: {
+          rules: [{ name: "certificates", kind: "certificate-expiry", withinDays: 14 }],
+          sinks: [{ name: "ops", kind: "webhook", url: `${base}/hooks`, secret: "inline:W" }],
+        },
+        store: new KnexAlertStore(db),
+        clock,
+        secrets: createDefaultSecretResolver({ allowInline: true }),
+        certificates: channelCertificateExpiry({ definitions, clock }),
+      });
+      const day = 86_400_000;
+
+      // 30 days left: beyond the rule's 14.
+      expect((await alerts.evaluate()).fired).toEqual([]);
+      await clock.advance(20 * day);
+      const soon = await alerts.evaluate();
+      expect(soon.fired.map((a) => [a.rule, a.subject])).toEqual([
+        ["certificates", "lanbank /tls/ca/0"],
+      ]);
+      expect(soon.fired[0]?.summary).toMatch(
+        /^the certificate CN=Lan Bank 2026 of lanbank in file:lanbank-ca\.pem expires on \S+, in 10 days/,
+      );
+      expect(received.map((r) => [r.path, r.body.type])).toEqual([["/hooks", "alert.firing"]]);
+      // Once per alert however many evaluations see it.
+      await clock.advance(minute);
+      expect((await alerts.evaluate()).fired).toEqual([]);
+
+      // The renewed certificate scheduled for five days from now, before the old one expires.
+      definitions.putChannel(
+        channel({
+          future: [
+            {
+              effectiveFrom: new Date(clock.now() + 5 * day).toISOString(),
+              values: { tls: { ca: ["file:lanbank-ca-renewed.pem"] } },
+            },
+          ],
+        }),
+        dir,
+      );
+      const scheduled = await alerts.evaluate();
+      expect(scheduled.resolved.map((a) => a.subject)).toEqual(["lanbank /tls/ca/0"]);
+      expect(received.map((r) => r.body.type)).toEqual(["alert.firing", "alert.resolved"]);
+
+      // Without it, past its expiry: fires again, saying it expired; pushing the renewed one resolves it.
+      definitions.putChannel(channel(), dir);
+      await clock.advance(11 * day);
+      const expired = await alerts.evaluate();
+      expect(expired.fired[0]?.summary).toMatch(/CN=Lan Bank 2026 .* expired on /);
+      definitions.putChannel(channel({ tls: { ca: ["file:lanbank-ca-renewed.pem"] } }), dir);
+      expect((await alerts.evaluate()).resolved.map((a) => a.subject)).toEqual([
+        "lanbank /tls/ca/0",
+      ]);
+      expect(await new KnexAlertStore(db).listAlerts({ status: "firing" })).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test("two nodes raising the same alert open it once; a breaker opening and closing fires and resolves", async () => {

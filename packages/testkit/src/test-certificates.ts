@@ -17,6 +17,8 @@ export interface IssuedCertificate {
 export interface IssueOptions {
   /** A certificate whose validity ended yesterday, to test what an expired certificate does. */
   readonly expired?: boolean;
+  /** Days from now until it expires (not with `expired`). Default 30. */
+  readonly validForDays?: number;
 }
 
 /**
@@ -76,7 +78,7 @@ export class TestCertificateAuthority {
   #sign(
     commonName: string,
     publicKey: Forge.pki.rsa.PublicKey,
-    options: { ca?: boolean; names?: readonly string[]; expired?: boolean },
+    options: { ca?: boolean; names?: readonly string[]; expired?: boolean; validForDays?: number },
     selfSigned: boolean,
   ): Forge.pki.Certificate {
     const certificate = forge.pki.createCertificate();
@@ -86,7 +88,9 @@ export class TestCertificateAuthority {
     const day = 86_400_000;
     const now = Date.now();
     certificate.validity.notBefore = new Date(now - (options.expired ? 30 * day : day));
-    certificate.validity.notAfter = new Date(now + (options.expired ? -day : 30 * day));
+    certificate.validity.notAfter = new Date(
+      now + (options.expired ? -day : (options.validForDays ?? 30) * day),
+    );
     const subject = [{ name: "commonName", value: commonName }];
     certificate.setSubject(subject);
     certificate.setIssuer(selfSigned ? subject : this.#certificate.subject.attributes);

@@ -87,6 +87,48 @@ async function certificateWarnings(
   const now = options.clock.now();
   const warnBefore = now + parseDuration(options.expiryWarning ?? "30d");
   const problems: Problem[] = [];
+  const certificates = await channelCertificates(channel, {
+    secrets: options.secrets,
+    ...(options.baseDir === undefined ? {} : { baseDir: options.baseDir }),
+  });
+  for (const { pointer, ref, subject, expiresAt } of certificates) {
+    if (expiresAt > warnBefore) continue;
+    const when = new Date(expiresAt).toISOString();
+    problems.push({
+      code: "certificate-expiring",
+      severity: "warning",
+      file,
+      pointer,
+      message:
+        expiresAt <= now
+          ? `the certificate ${subject} in ${describeRef(ref)} expired on ${when}; get a renewed one from the funder and schedule it (future values) or push it`
+          : `the certificate ${subject} in ${describeRef(ref)} expires on ${when}, in ${Math.ceil((expiresAt - now) / 86_400_000)} days; get the renewed one and schedule it from that day (future values)`,
+    });
+  }
+  return problems;
+}
+
+/** A PEM certificate a channel references, and when it expires. */
+export interface ChannelCertificate {
+  /** Where the reference is in the channel: `/tls/ca/0`, `/crypto/options/keys/verifying/0/ref`. */
+  pointer: string;
+  ref: string;
+  /** The certificate's subject, one line: `CN=Bank Test CA`. */
+  subject: string;
+  /** Its `notAfter`, epoch milliseconds. */
+  expiresAt: number;
+}
+
+/**
+ * Every PEM certificate the channel's `crypto` and `tls` references hold (a bundle gives each of
+ * its certificates). References that do not resolve and values that hold no certificate (keys,
+ * secrets) are skipped: loading the channel reports those.
+ */
+export async function channelCertificates(
+  channel: ChannelDefinition,
+  options: { secrets: SecretResolver; baseDir?: string },
+): Promise<ChannelCertificate[]> {
+  const found: ChannelCertificate[] = [];
   for (const { pointer, ref } of secretReferences(channel)) {
     let text: string;
     try {
@@ -95,7 +137,7 @@ async function certificateWarnings(
       });
       text = Redacted.reveal(bytes).toString("latin1");
     } catch {
-      continue; // Reported above by the handler or the TLS loading that needs it.
+      continue; // Reported by the handler or the TLS loading that needs it.
     }
     for (const pem of text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ??
       []) {
@@ -105,23 +147,15 @@ async function certificateWarnings(
       } catch {
         continue;
       }
-      const expires = Date.parse(certificate.validTo);
-      if (expires > warnBefore) continue;
-      const subject = certificate.subject.replaceAll("\n", ", ");
-      const when = new Date(expires).toISOString();
-      problems.push({
-        code: "certificate-expiring",
-        severity: "warning",
-        file,
+      found.push({
         pointer,
-        message:
-          expires <= now
-            ? `the certificate ${subject} in ${describeRef(ref)} expired on ${when}; get a renewed one from the funder and schedule it (future values) or push it`
-            : `the certificate ${subject} in ${describeRef(ref)} expires on ${when}, in ${Math.ceil((expires - now) / 86_400_000)} days; get the renewed one and schedule it from that day (future values)`,
+        ref,
+        subject: certificate.subject.replaceAll("\n", ", "),
+        expiresAt: Date.parse(certificate.validTo),
       });
     }
   }
-  return problems;
+  return found;
 }
 
 /** Every secret reference in a channel definition, with where it is. */

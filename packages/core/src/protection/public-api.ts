@@ -22,6 +22,10 @@ export {
   type SinkSender,
 } from "./alerts/alert-monitor.ts";
 export {
+  type ChannelCertificateExpiryOptions,
+  channelCertificateExpiry,
+} from "./alerts/certificate-expiry.ts";
+export {
   CachedQueries,
   type CachedQueriesOptions,
   type QueryAnswer,

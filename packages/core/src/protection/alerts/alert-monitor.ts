@@ -53,7 +53,7 @@ export interface AlertMonitorOptions {
   stuck?: Pick<StuckStore, "stuckCounts">;
   /** For `outbox-failing` rules. */
   outbox?: { outboxBacklog(): Promise<{ failed: number; pending: number }> };
-  /** For `certificate-expiry` rules. */
+  /** For `certificate-expiry` rules: `channelCertificateExpiry` reads the stored channels' certificates. */
   certificates?: (withinDays: number) => Promise<ExpiringCertificate[]>;
   /** For `reconciliation` rules: every open reconciliation now. */
   reconciliation?: () => Promise<OpenReconciliation[]>;
