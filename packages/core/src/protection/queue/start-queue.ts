@@ -273,6 +273,10 @@ export class StartQueue {
     // own queue, not the others': the round goes on and reports the first failure at its end.
     const failures: unknown[] = [];
     for (const policy of this.#policies.values()) {
+      // Each queue judged at its own turn: the admissions of a long turn before it (a flooded
+      // queue's) are recorded at the time they were made, and would otherwise count as made in
+      // the next round's last second, taking this queue's turn every other round.
+      const now = clock.now();
       if (this.#calendar) {
         let open: boolean;
         try {
