@@ -61,6 +61,9 @@ export async function runProtectionEpilogue(parts: {
   let stopWatching = () => {};
   try {
     const stuckStore = new KnexStuckStore(db);
+    const alertStore = new KnexAlertStore(db);
+    // Alerts this run opened: fired at or after this instant of the demo's clock.
+    const startedAt = clock.now();
     const alerts = new AlertMonitor({
       config: {
         rules: [
@@ -78,7 +81,7 @@ export async function runProtectionEpilogue(parts: {
           },
         ],
       },
-      store: new KnexAlertStore(db),
+      store: alertStore,
       clock,
       stuck: stuckStore,
       secrets: createDefaultSecretResolver({ allowInline: true }),
@@ -144,6 +147,10 @@ export async function runProtectionEpilogue(parts: {
     const fired = [...firstRound.fired, ...round.fired];
     const firedOf = (rule: string) => fired.filter((alert) => alert.rule === rule);
     const stuckAlerts = firedOf("stuck-orders");
+    // Raised by the queue as each start expired (not by an evaluation): read from the store.
+    const expiryAlerts = (await alertStore.listAlerts({ limit: 500 })).filter(
+      (alert) => alert.rule === "queued-starts-expired" && alert.firedAt >= startedAt,
+    );
     const limiterAlerts = firedOf("query-limiter");
     const callbackAlerts = firedOf("refused-callbacks");
     const problems: string[] = [];
@@ -195,10 +202,13 @@ export async function runProtectionEpilogue(parts: {
       }
     }
     lines.push(
-      `  alerts            ${stuckAlerts.length} stuck-order, ${expired > 0 ? 1 : 0} queued-starts-expired, ${limiterAlerts.length} limiter-saturated, ${callbackAlerts.length} callbacks-refused; ${robot.received.length} messages to the operations robot (DingTalk format, signed)`,
+      `  alerts            ${stuckAlerts.length} stuck-order, ${expiryAlerts.length} queued-starts-expired, ${limiterAlerts.length} limiter-saturated, ${callbackAlerts.length} callbacks-refused; ${robot.received.length} messages to the operations robot (DingTalk format, signed)`,
       "",
     );
     if (expired === 0) problems.push("protection: no queued start expired");
+    else if (expiryAlerts.length === 0) {
+      problems.push("protection: no queued-starts-expired alert was raised");
+    }
     if (stuckAlerts.length === 0) problems.push("protection: no stuck-order alert was raised");
     if (robot.received.length === 0) problems.push("protection: the operations robot got no alert");
     return { text: lines.join("\n"), problems };
