@@ -1,0 +1,90 @@
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { openStore } from "@capflow/store-knex";
+import { describe, expect, it } from "vitest";
+
+/**
+ * The samples of docs/protection.md are complete programs: each is run as a reader would run it,
+ * `node --import tsx <sample>`, on a database of its own (a fresh PostgreSQL database with
+ * DATABASE_URL, else embedded PGlite in an empty folder), and must print what the document says.
+ */
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+const samplesDir = fileURLToPath(new URL("../", import.meta.url));
+const tsx = join(root, "node_modules/tsx/dist/loader.mjs");
+const run = promisify(execFile);
+
+const samples: { file: string; prints: RegExp[] }[] = [
+  { file: "stuck-orders.ts", prints: [/^0 newly stuck, 0 cleared$/m] },
+  {
+    file: "business-calendar.ts",
+    prints: [
+      /^2026-09-30T10:00 open$/m,
+      /^2026-09-30T23:45 closed: lanbank is closed until 2026-10-08 00:30 \(Asia\/Shanghai\)$/m,
+      /^2026-10-10T10:00 open$/m,
+    ],
+  },
+  {
+    file: "alerts.ts",
+    prints: [
+      /^robot: \[WARNING\] queued-starts-expired: lanbank\/repay$/m,
+      /^firing: queued-starts-expired lanbank\/repay: 3 queued starts expired unstarted$/m,
+    ],
+  },
+  {
+    file: "peak-shaving.ts",
+    prints: [
+      /^start\.admitted: R-\w+-1$/m,
+      /^2 started now; 3 of lanbank\/repay wait their turn$/m,
+    ],
+  },
+  {
+    file: "cached-queries.ts",
+    prints: [
+      /^succeeded: \{"due":"1024\.00"\} until \d{4}-\d\d-\d\dT15:30:00\.000Z$/m,
+      /^20 requests, 18 from the cache; the funder called 2×$/m,
+    ],
+  },
+];
+
+/** A database no other run uses: its URL, and how to remove it. */
+async function ownDatabase(): Promise<{ env: NodeJS.ProcessEnv; drop(): Promise<void> }> {
+  const { DATABASE_URL: url, ...rest } = process.env;
+  if (!url) return { env: rest, drop: async () => {} };
+  const name = `capflow_sample_${randomBytes(5).toString("hex")}`;
+  const admin = await openStore({ databaseUrl: url });
+  await admin.knex.raw(`CREATE DATABASE ${name}`);
+  const own = new URL(url);
+  own.pathname = `/${name}`;
+  return {
+    env: { ...rest, DATABASE_URL: own.toString() },
+    async drop() {
+      await admin.knex.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.close();
+    },
+  };
+}
+
+describe("the samples of docs/protection.md run", () => {
+  for (const sample of samples) {
+    it(sample.file, async () => {
+      const cwd = await mkdtemp(join(tmpdir(), "capflow-sample-"));
+      const database = await ownDatabase();
+      try {
+        const { stdout } = await run(
+          process.execPath,
+          ["--conditions=@capflow/source", "--import", tsx, join(samplesDir, sample.file)],
+          { cwd, env: database.env, timeout: 60_000 },
+        );
+        for (const line of sample.prints) expect(stdout).toMatch(line);
+      } finally {
+        await database.drop();
+        await rm(cwd, { recursive: true, force: true });
+      }
+    }, 90_000);
+  }
+});
