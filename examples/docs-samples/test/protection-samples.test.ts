@@ -1,5 +1,6 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +12,8 @@ import { describe, expect, it } from "vitest";
 /**
  * The samples of docs/protection.md are complete programs: each is run as a reader would run it,
  * `node --import tsx <sample>`, on a database of its own (a fresh PostgreSQL database with
- * DATABASE_URL, else embedded PGlite in an empty folder), and must print what the document says.
+ * DATABASE_URL, else embedded PGlite in an empty folder), and must print what the document says;
+ * the intake server's sample must serve and stop.
  */
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const samplesDir = fileURLToPath(new URL("../", import.meta.url));
@@ -87,4 +89,40 @@ describe("the samples of docs/protection.md run", () => {
       }
     }, 90_000);
   }
+
+  it("query-intake.ts serves POST /v1/queries under the intake's checks, and stops on SIGTERM", async () => {
+    const cwd = await mkdtemp(join(tmpdir(), "capflow-sample-"));
+    const database = await ownDatabase();
+    const server = spawn(
+      process.execPath,
+      ["--conditions=@capflow/source", "--import", tsx, join(samplesDir, "query-intake.ts")],
+      { cwd, env: { ...database.env, PORT: "0" }, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    try {
+      let stdout = "";
+      const address = await new Promise<string>((resolve, reject) => {
+        server.stdout.on("data", (chunk) => {
+          stdout += chunk;
+          const match = /^queries: POST (http:\/\/\S+)\/v1\/queries$/m.exec(stdout);
+          if (match) resolve(match[1]!);
+        });
+        server.once("exit", (code) => reject(new Error(`exited ${code} before listening`)));
+      });
+      const answer = await fetch(`${address}/v1/queries`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ channel: "lanbank", behavior: "repay-trial", input: {} }),
+      });
+      // Unsigned, from no known client: refused before anything runs.
+      expect(answer.status).toBe(401);
+      expect(await answer.json()).toMatchObject({ error: { code: "AUTH_REQUIRED" } });
+      const exited = once(server, "exit");
+      server.kill("SIGTERM");
+      expect((await exited)[0]).toBe(0);
+    } finally {
+      if (server.exitCode === null) server.kill("SIGKILL");
+      await database.drop();
+      await rm(cwd, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
