@@ -160,7 +160,7 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "cached queries on PostgreSQL" : ski
       locks: new InProcessLockProvider({ clock }),
     });
     // The instance's one step runs as soon as it is due; the clock does not move. Returns it
-    // settled, or held by an open circuit until the breaker's probe time.
+    // settled, parked, or held by an open circuit until the breaker's probe time.
     const settle = async (id: string) => {
       for (;;) {
         const instance = await engine.getInstance(id);
@@ -168,6 +168,7 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "cached queries on PostgreSQL" : ski
           return instance;
         if ((await engine.runDue()) > 0) continue;
         const held = await engine.getInstance(id);
+        if (held?.nextRunAt === null && held.lastError !== null) return held;
         if (held?.refusals?.reason === "circuit-open" && (held.nextRunAt ?? 0) > clock.now())
           return held;
         await new Promise((resolve) => setTimeout(resolve, 5));
@@ -340,6 +341,36 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "cached queries on PostgreSQL" : ski
     expect(sends).toBe(6);
     expect(await ask(1, "B-6")).toMatchObject({ cached: false, value: { status: "succeeded" } });
     expect(sends).toBe(7);
+  });
+
+  test("a run parked for an operator is answered with its error at once, and the next request runs anew", async () => {
+    const clock = new ManualClock(shanghai("2026-03-15T09:00:00"));
+    const noRetry: ChannelDefinition = structuredClone(lanbank);
+    noRetry.interfaces["repay.trial"] = {
+      ...noRetry.interfaces["repay.trial"]!,
+      retry: { schedule: [] },
+    };
+    // The call cannot be sent, and the behavior has nowhere to go then: the run is parked.
+    const transport = new ScriptedTransport().script(
+      "/repay/trial",
+      { fault: "notSent" },
+      { body: { status: "SUCCESS", due: "3.00" } },
+    );
+    const { ask } = twoNodes(transport, clock, { channel: noRetry });
+
+    const parked = await Promise.allSettled([ask(0, "P-1"), ask(1, "P-1")]);
+    for (const outcome of parked) {
+      expect(outcome.status).toBe("rejected");
+      expect((outcome as PromiseRejectedResult).reason).toMatchObject({
+        code: "TRANSPORT_NOT_SENT",
+        retryable: true,
+        message: expect.stringMatching(/parked for an operator/),
+      });
+    }
+    // Not kept: the next request is a new run, which the funder answers.
+    const next = await ask(0, "P-1");
+    expect(next).toMatchObject({ cached: false, value: { status: "succeeded" } });
+    expect(await ask(1, "P-1")).toMatchObject({ cached: true, instanceId: next.instanceId });
   });
 
   test("an earlier run's answer arriving late never replaces a later run's success", async () => {

@@ -26,8 +26,15 @@ export interface CachedAnswer {
    * answer that did not succeed.
    */
   run: number;
-  /** How it settled and what it extracted. */
-  value: { status: string; context: Record<string, unknown> };
+  /**
+   * How it settled and what it extracted; `parked` with the `error` that stopped a run an operator
+   * must look at.
+   */
+  value: {
+    status: string;
+    context: Record<string, unknown>;
+    error?: { code: string; message: string } | null;
+  };
   storedAt: number;
   /** The end of the key's lifetime (the next cut-off); a succeeded answer is served until then. */
   expiresAt: number;

@@ -1,7 +1,7 @@
 import { parseDuration } from "../../definition/duration.ts";
 import { checkStartInput } from "../../engine/check-start-input.ts";
 import type { ChannelStartRequest } from "../../engine/start-instance.ts";
-import { CapflowError } from "../../errors.ts";
+import { CapflowError, type ErrorCode } from "../../errors.ts";
 import { evaluateExpression } from "../../message/cel.ts";
 import type { Clock } from "../../ports/clock.ts";
 import type { DefinitionSource } from "../../ports/definition-source.ts";
@@ -18,8 +18,9 @@ export interface CachedQueriesOptions {
   store: QueryCacheStore;
   clock: Clock;
   /**
-   * Waits until the instance settles, or until an open circuit holds its call (flow control
-   * refused it last for `circuit-open` and it is due again later), and returns it. Default: reads it every 50 ms (real time) while
+   * Waits until the instance settles, is parked for an operator (`nextRunAt` null with a
+   * `lastError`), or an open circuit holds its call (flow control refused it last for
+   * `circuit-open` and it is due again later), and returns it. Default: reads it every 50 ms (real time) while
    * workers run it, for up to `settleLimitMs`, then gives up with `QUERY_TIMEOUT` (nothing cached;
    * the next request for the key waits for the same instance).
    */
@@ -95,6 +96,7 @@ export class CachedQueries {
     const failuresMs = cache.failures === undefined ? 0 : parseDuration(cache.failures);
     const entry = await store.getCached(key, clock.now());
     if (entry && servedUntil(entry, failuresMs) > clock.now()) {
+      if (entry.value.status === parkedStatus) throw parkedError(request, entry);
       return answerOf(entry, true, failuresMs);
     }
     const running = this.#inFlight.get(key);
@@ -135,6 +137,22 @@ export class CachedQueries {
     const settled = await (
       this.#options.settle ?? ((id) => pollUntilSettled(engine, clock, id, limitMs))
     )(instance.id);
+    if (isParked(settled)) {
+      // Parked for an operator (a call that could not be sent or whose outcome is unknown, with
+      // nowhere to go): an answer that did not succeed, so the next request runs anew.
+      const stored = await store.putCached({
+        key,
+        channel: request.channel,
+        behavior: request.behavior,
+        instanceId: settled.id,
+        run,
+        value: { status: parkedStatus, context: settled.context, error: settled.lastError },
+        storedAt: clock.now(),
+        expiresAt,
+      });
+      if (stored.value.status === parkedStatus) throw parkedError(request, stored);
+      return answerOf(stored, true, failuresMs);
+    }
     if (!isSettled(settled.status)) {
       // The interface's breaker is open: the asker hears it now rather than at its timeout. The
       // run goes on, its call sent once the breaker lets one through, and its answer is cached.
@@ -159,6 +177,31 @@ export class CachedQueries {
     });
     return answerOf(stored, stored.instanceId !== settled.id, failuresMs);
   }
+}
+
+/** How a run parked for an operator is kept in the cache: an answer that did not succeed. */
+const parkedStatus = "parked";
+
+/** Parked: not settled, due never, with the error that stopped it (an operator decides). */
+function isParked(instance: InstanceRecord): boolean {
+  return !isSettled(instance.status) && instance.nextRunAt === null && instance.lastError !== null;
+}
+
+/** The error the askers of a parked run get: its own code, retryable (a query may be asked again). */
+function parkedError(request: ChannelStartRequest, entry: CachedAnswer): CapflowError {
+  const error = entry.value.error ?? { code: "INTERNAL", message: "parked" };
+  return new CapflowError(
+    error.code as ErrorCode,
+    `${request.channel}/${request.behavior} got no answer: its run ${entry.instanceId} was parked for an operator (${error.message}); asking again runs it anew`,
+    {
+      retryable: true,
+      context: {
+        channel: request.channel,
+        behavior: request.behavior,
+        instanceId: entry.instanceId,
+      },
+    },
+  );
 }
 
 /** Until when an entry is served: a succeeded answer for its lifetime, another for `failuresMs`. */
@@ -222,7 +265,10 @@ async function pollUntilSettled(
   const deadline = Date.now() + limitMs;
   for (;;) {
     const instance = await engine.getInstance(id);
-    if (instance && (isSettled(instance.status) || heldByOpenCircuit(instance, clock.now()))) {
+    if (
+      instance &&
+      (isSettled(instance.status) || isParked(instance) || heldByOpenCircuit(instance, clock.now()))
+    ) {
       return instance;
     }
     if (Date.now() > deadline) {
