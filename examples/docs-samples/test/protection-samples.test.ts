@@ -90,39 +90,51 @@ describe("the samples of docs/protection.md run", () => {
     }, 90_000);
   }
 
-  it("query-intake.ts serves POST /v1/queries under the intake's checks, and stops on SIGTERM", async () => {
-    const cwd = await mkdtemp(join(tmpdir(), "capflow-sample-"));
-    const database = await ownDatabase();
-    const server = spawn(
-      process.execPath,
-      ["--conditions=@capflow/source", "--import", tsx, join(samplesDir, "query-intake.ts")],
-      { cwd, env: { ...database.env, PORT: "0" }, stdio: ["ignore", "pipe", "inherit"] },
-    );
-    try {
-      let stdout = "";
-      const address = await new Promise<string>((resolve, reject) => {
-        server.stdout.on("data", (chunk) => {
-          stdout += chunk;
-          const match = /^queries: POST (http:\/\/\S+)\/v1\/queries$/m.exec(stdout);
-          if (match) resolve(match[1]!);
+  const servers = [
+    { file: "query-intake.ts", path: "/v1/queries", prints: "queries" },
+    { file: "queue-intake.ts", path: "/v1/instances", prints: "starts" },
+  ];
+  for (const sample of servers) {
+    it(`${sample.file} serves POST ${sample.path} under the intake's checks, and stops on SIGTERM`, async () => {
+      const cwd = await mkdtemp(join(tmpdir(), "capflow-sample-"));
+      const database = await ownDatabase();
+      const server = spawn(
+        process.execPath,
+        ["--conditions=@capflow/source", "--import", tsx, join(samplesDir, sample.file)],
+        { cwd, env: { ...database.env, PORT: "0" }, stdio: ["ignore", "pipe", "inherit"] },
+      );
+      try {
+        let stdout = "";
+        const listening = new RegExp(`^${sample.prints}: POST (http://\\S+)${sample.path}$`, "m");
+        const address = await new Promise<string>((resolve, reject) => {
+          server.stdout.on("data", (chunk) => {
+            stdout += chunk;
+            const match = listening.exec(stdout);
+            if (match) resolve(match[1]!);
+          });
+          server.once("exit", (code) => reject(new Error(`exited ${code} before listening`)));
         });
-        server.once("exit", (code) => reject(new Error(`exited ${code} before listening`)));
-      });
-      const answer = await fetch(`${address}/v1/queries`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ channel: "lanbank", behavior: "repay-trial", input: {} }),
-      });
-      // Unsigned, from no known client: refused before anything runs.
-      expect(answer.status).toBe(401);
-      expect(await answer.json()).toMatchObject({ error: { code: "AUTH_REQUIRED" } });
-      const exited = once(server, "exit");
-      server.kill("SIGTERM");
-      expect((await exited)[0]).toBe(0);
-    } finally {
-      if (server.exitCode === null) server.kill("SIGKILL");
-      await database.drop();
-      await rm(cwd, { recursive: true, force: true });
-    }
-  }, 90_000);
+        const answer = await fetch(`${address}${sample.path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            channel: "lanbank",
+            behavior: "repay",
+            businessKey: "R-1",
+            input: {},
+          }),
+        });
+        // Unsigned, from no known client: refused before anything runs.
+        expect(answer.status).toBe(401);
+        expect(await answer.json()).toMatchObject({ error: { code: "AUTH_REQUIRED" } });
+        const exited = once(server, "exit");
+        server.kill("SIGTERM");
+        expect((await exited)[0]).toBe(0);
+      } finally {
+        if (server.exitCode === null) server.kill("SIGKILL");
+        await database.drop();
+        await rm(cwd, { recursive: true, force: true });
+      }
+    }, 90_000);
+  }
 });
