@@ -11,7 +11,10 @@ import {
 } from "@capflow/core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loanBehavior, testChannel } from "../../core/test/support/loan-definitions.ts";
-import { ScriptedTransport } from "../../core/test/support/scripted-transport.ts";
+import {
+  type ScriptedAnswer,
+  ScriptedTransport,
+} from "../../core/test/support/scripted-transport.ts";
 import { KnexInstanceStore, KnexQueryCacheStore } from "../src/index.ts";
 import { databaseUrl, openTestPostgres, skipMessage } from "./support/databases.ts";
 
@@ -371,6 +374,30 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "cached queries on PostgreSQL" : ski
     const next = await ask(0, "P-1");
     expect(next).toMatchObject({ cached: false, value: { status: "succeeded" } });
     expect(await ask(1, "P-1")).toMatchObject({ cached: true, instanceId: next.instanceId });
+  });
+
+  test("with a duration as lifetime, nodes asking moments apart share one run", async () => {
+    const clock = new ManualClock(shanghai("2026-03-16T09:00:00"));
+    let answer!: (value: ScriptedAnswer) => void;
+    const transport = new ScriptedTransport().script("/repay/trial", {
+      hang: new Promise<ScriptedAnswer>((resolve) => {
+        answer = resolve;
+      }),
+    });
+    const { ask } = twoNodes(transport, clock, {
+      behavior: { ...structuredClone(trial), cache: { key: "input.loanNo", lifetime: "10m" } },
+    });
+    const first = ask(0, "D-1");
+    while (transport.count("/repay/trial") === 0) await new Promise((r) => setTimeout(r, 5));
+    // The other node asks 40 ms later, while the funder has not answered yet.
+    await clock.advance(40);
+    const second = ask(1, "D-1");
+    await new Promise((r) => setTimeout(r, 50));
+    answer({ body: { status: "SUCCESS", due: "5.00" } });
+    const [a, b] = await Promise.all([first, second]);
+    expect(a.instanceId).toBe(b.instanceId);
+    expect(transport.count("/repay/trial")).toBe(1);
+    expect(a.expiresAt).toBe(shanghai("2026-03-16T09:10:00"));
   });
 
   test("an earlier run's answer arriving late never replaces a later run's success", async () => {

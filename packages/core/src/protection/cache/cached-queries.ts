@@ -126,12 +126,19 @@ export class CachedQueries {
     const { engine, store, clock, definitions } = this.#options;
     const now = clock.now();
     const channel = (await definitions.getChannel(request.channel))?.definition;
+    const lifetimeMs = lifetime === "cutoff" ? undefined : parseDuration(lifetime);
     const expiresAt =
-      lifetime === "cutoff"
+      lifetimeMs === undefined
         ? nextCutoff(channel?.calendar?.cutoff ?? "00:00", now, channel?.timeZone ?? "UTC")
-        : now + parseDuration(lifetime);
+        : now + lifetimeMs;
     // One instance per key, lifetime and run: a second node asking at once finds the same one.
-    const businessKey = run === 1 ? `${key}@${expiresAt}` : `${key}@${expiresAt}#${run}`;
+    // The lifetime is named the same on every node: by its cut-off, or for a duration by the
+    // window of that length `now` falls in (only nodes asking across a window's edge make two).
+    const generation =
+      lifetimeMs === undefined || lifetimeMs <= 0
+        ? expiresAt
+        : Math.floor(now / lifetimeMs) * lifetimeMs;
+    const businessKey = run === 1 ? `${key}@${generation}` : `${key}@${generation}#${run}`;
     const instance = await engine.start({ ...request, businessKey });
     const limitMs = this.#options.settleLimitMs ?? 60_000;
     const settled = await (
