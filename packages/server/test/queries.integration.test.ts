@@ -8,6 +8,7 @@ import {
 import {
   type BehaviorDefinition,
   CachedQueries,
+  type CallStep,
   type ChannelDefinition,
   createDefaultSecretResolver,
   createEngine,
@@ -61,7 +62,10 @@ class TrialFunder {
           }),
         );
       };
-      if (request.url === "/slow" && this.#held) this.#release.push(reply);
+      if (request.url === "/broken") {
+        this.inFlight -= 1;
+        response.writeHead(503, { "content-type": "application/json" }).end("{}");
+      } else if (request.url === "/slow" && this.#held) this.#release.push(reply);
       else setTimeout(reply, 5);
     });
   });
@@ -96,6 +100,13 @@ function channel(code: string, baseUrl: string): ChannelDefinition {
       // Limits apply to queries like to any call: never more than two trials at the funder.
       "repay.trial": { method: "POST", path: `/${code}/trial`, idempotent: true, concurrency: 2 },
       "repay.slow": { method: "POST", path: "/slow", idempotent: true },
+      // A funder that has broken down: its breaker opens after two failed calls.
+      "repay.broken": {
+        method: "POST",
+        path: "/broken",
+        idempotent: true,
+        breaker: { failureRate: 0.5, minimumCalls: 2, sampleSize: 2, cooldown: "10m" },
+      },
     },
     statusTable: structuredClone(statusTable),
     masking: { fields: { mobile: "phone" } },
@@ -127,6 +138,10 @@ function trial(channelCode: string, code: string, iface: string): BehaviorDefini
     },
   };
 }
+
+/** A trial of the broken-down funder; a call that fails ends the query as failed. */
+const brokenTrial: BehaviorDefinition = trial("lanbank", "broken-trial", "repay.broken");
+(brokenTrial.steps.ask as CallStep).onRetryExhausted = "failed";
 
 /** Started, not queried: a behavior without a cache. */
 const plainLoan: BehaviorDefinition = trial("lanbank", "loan", "repay.trial");
@@ -171,6 +186,7 @@ describe.skipIf(!databaseUrl)("synchronous queries through the intake API (Postg
       behaviors: [
         trial("lanbank", "repay-trial", "repay.trial"),
         trial("lanbank", "slow-trial", "repay.slow"),
+        brokenTrial,
         trial("meadow", "repay-trial", "repay.trial"),
         plainLoan,
       ],
@@ -339,6 +355,27 @@ describe.skipIf(!databaseUrl)("synchronous queries through the intake API (Postg
     expect(later.body.query.cached).toBe(true);
     expect(later.body.query.instanceId).toBe(answered.body.query.instanceId);
     expect(funder.count("/slow")).toBe(1);
+  }, 60_000);
+
+  test("once the funder's breaker opens, queries for other loans are not sent and get 503 CIRCUIT_OPEN at once", async () => {
+    const broken = (loanNo: string) =>
+      ask(0, { channel: "lanbank", behavior: "broken-trial", input: { loanNo } });
+    // Two trials fail (HTTP 503 from the funder), and the breaker opens.
+    for (const loanNo of ["L-501", "L-502"]) {
+      const failed = await broken(loanNo);
+      expect(failed.status).toBe(200);
+      expect(failed.body.query).toMatchObject({ outcome: "failed", cached: false });
+    }
+    expect(funder.count("/broken")).toBe(2);
+    const started = Date.now();
+    const refused = await Promise.all(["L-503", "L-504", "L-503"].map(broken));
+    for (const answer of refused) {
+      expect(answer.status).toBe(503);
+      expect(answer.body.error.code).toBe("CIRCUIT_OPEN");
+    }
+    // Answered without waiting for the query timeout (60 s on this node).
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(funder.count("/broken")).toBe(2);
   }, 60_000);
 
   test("forged, replayed, oversized, malformed and refused queries store nothing and get typed errors", async () => {
