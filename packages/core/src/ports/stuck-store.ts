@@ -3,8 +3,7 @@ import type { InstanceStatus } from "./instance-store.ts";
 /**
  * What the stuck-order monitor (卡单) reads and records: unsettled instances with the time they
  * entered their current step, and breaches of a service-level limit, each recorded once. The
- * PostgreSQL implementation is `KnexStuckStore` in @capflow/store-knex; `MemoryStuckStore` reads a
- * `MemoryInstanceStore`.
+ * implementation is `KnexStuckStore` in @capflow/store-knex (PostgreSQL or PGlite).
  */
 export interface StuckStore {
   /**
