@@ -159,6 +159,10 @@ describe("capflow serve and worker --holidays", () => {
         expect(run.stdout).toMatch(
           `warning: holiday schedule "acme" does not cover ${year} (it covers only 2020): channel night's working days in ${year} are judged Monday to Friday`,
         );
+        // Said when the worker starts, before any day of the year is judged.
+        expect(run.stdout).toMatch(
+          `warning: holiday schedule "acme" of channel night does not cover ${year}: from ${year}-01-01 their working days would be judged Monday to Friday`,
+        );
         // Once per schedule and year, however many times the calendar judged a day of it.
         expect(run.stdout.split(`does not cover ${year} `)).toHaveLength(2);
         expect(run.stdout).toMatch(

@@ -49,6 +49,7 @@ import {
   loadExtensions,
   processorsOptionHelp,
 } from "../extension-modules.ts";
+import { describeHolidayScheduleGap, holidayScheduleGaps } from "../holiday-schedule-gaps.ts";
 import { holidaysOptionHelp, loadHolidaysOption, processCalendar } from "../holidays-option.ts";
 import {
   addNotifyOptions,
@@ -231,6 +232,9 @@ async function runServe(options: ServeOptions, context: CliContext) {
       if (app) app.log.warn({ holidays: notice.schedule, year: notice.year }, message);
       else context.err(`warning: ${message}\n`);
     });
+    for (const gap of await holidayScheduleGaps(db.definitions, calendar, Date.now())) {
+      context.err(`warning: ${describeHolidayScheduleGap(gap)}\n`);
+    }
     const onEngineEvent = (event: EngineEvent) => {
       metrics.observeEngine(event);
       alerts?.observe(event);

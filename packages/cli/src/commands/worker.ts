@@ -34,6 +34,7 @@ import {
   loadExtensions,
   processorsOptionHelp,
 } from "../extension-modules.ts";
+import { describeHolidayScheduleGap, holidayScheduleGaps } from "../holiday-schedule-gaps.ts";
 import { holidaysOptionHelp, loadHolidaysOption, processCalendar } from "../holidays-option.ts";
 import {
   addNotifyOptions,
@@ -258,6 +259,9 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     const calendar = processCalendar(db.definitions, holidays, (message) =>
       report.note("calendar", `warning: ${message}`),
     );
+    for (const gap of await holidayScheduleGaps(db.definitions, calendar, Date.now())) {
+      report.note("calendar", `warning: ${describeHolidayScheduleGap(gap)}`);
+    }
     const engine = createEngine({
       store: db.instances,
       definitions: db.definitions,
