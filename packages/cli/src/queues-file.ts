@@ -1,4 +1,3 @@
-import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import {
   CapflowError,
@@ -6,7 +5,7 @@ import {
   type Duration,
   type QueuePolicy,
 } from "@capflow/core";
-import { parseDuration } from "@capflow/core/internal";
+import { parseDuration, readJsonFile } from "@capflow/core/internal";
 
 export const queuesOptionHelp =
   "peak shaving (JSON, as in docs/protection.md): starts of these channels and behaviors are queued and admitted at their rate and concurrency, one node at a time; give every serve and worker the same file";
@@ -33,24 +32,7 @@ const fields = new Set([
  */
 export async function loadQueuesFile(file: string, cwd: string): Promise<QueuesFile> {
   const path = resolve(cwd, file);
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    throw new CapflowError(
-      "CONFIG_INVALID",
-      `cannot read the queues file ${path}: ${(error as Error).message}`,
-    );
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new CapflowError(
-      "CONFIG_INVALID",
-      `the queues file ${path} is not JSON: ${(error as Error).message}`,
-    );
-  }
+  const value = await readJsonFile(path, "queues file");
   return { policies: parseQueuePolicies(value, path), path };
 }
 

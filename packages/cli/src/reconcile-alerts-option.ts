@@ -1,4 +1,3 @@
-import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import {
   AlertMonitor,
@@ -7,6 +6,7 @@ import {
   createDefaultSecretResolver,
   systemClock,
 } from "@capflow/core";
+import { readJsonFile } from "@capflow/core/internal";
 import { reconciliationAlerts } from "@capflow/reconcile";
 import { type CapflowDatabase, KnexAlertStore } from "@capflow/store-knex";
 
@@ -58,27 +58,7 @@ export async function loadAlertsConfig(
   cwd: string,
 ): Promise<{ config: AlertsConfig; path: string }> {
   const path = resolve(cwd, file);
-  return { config: parseAlertsConfig(await readConfig(path), path), path };
-}
-
-async function readConfig(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    throw new CapflowError(
-      "CONFIG_INVALID",
-      `cannot read the alerts file ${path}: ${(error as Error).message}`,
-    );
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new CapflowError(
-      "CONFIG_INVALID",
-      `the alerts file ${path} is not JSON: ${(error as Error).message}`,
-    );
-  }
+  return { config: parseAlertsConfig(await readJsonFile(path, "alerts file"), path), path };
 }
 
 /** The shape checks a mistyped file would otherwise fail on later, at the first alert. */

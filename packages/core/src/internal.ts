@@ -12,7 +12,6 @@ export {
 } from "./crypto/configurable/mirror.ts";
 // crypto
 export { validateConfigurableOptions } from "./crypto/configurable/validate-options.ts";
-
 // definitions
 export { parseDuration } from "./definition/duration.ts";
 export { cidrProblem, compileIpAllowList, type IpAllowList } from "./definition/ip-allow-list.ts";
@@ -75,6 +74,7 @@ export {
 } from "./message/mask.ts";
 export { compiledTemplateFor, renderCompiledMessage } from "./message/render-message.ts";
 export { applyStatusTable, type PartnerStatus } from "./message/status-table.ts";
+export { readJsonFile } from "./read-json-file.ts";
 export { defaultBreakerSettings } from "./runtime/flow-control/circuit-breaker.ts";
 export { defaultBulkhead, flowRequestFor } from "./runtime/flow-control/flow-request.ts";
 // transport, flow control, engine

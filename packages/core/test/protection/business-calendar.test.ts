@@ -145,7 +145,7 @@ describe("business calendars", () => {
       [
         "not-json.json",
         "{ name: cn",
-        /the holiday schedule .*not-json\.json is not JSON .*write \{ "name": "cn"/,
+        /the holiday schedule .*not-json\.json is not JSON: .*write \{ "name": "cn"/,
       ],
       [
         "no-list.json",

@@ -1,5 +1,5 @@
-import { readFile } from "node:fs/promises";
 import { CapflowError } from "../../errors.ts";
+import { readJsonFile } from "../../read-json-file.ts";
 import { addDays } from "./local-time.ts";
 
 /**
@@ -95,26 +95,10 @@ export function parseHolidaySchedule(
 export async function loadHolidaySchedules(paths: readonly string[]): Promise<HolidaySchedule[]> {
   const schedules: HolidaySchedule[] = [];
   for (const path of paths) {
-    let text: string;
-    try {
-      text = await readFile(path, "utf8");
-    } catch (error) {
-      throw new CapflowError(
-        "CONFIG_INVALID",
-        `cannot read the holiday schedule ${path}: ${(error as Error).message}; check the path`,
-        { cause: error },
-      );
-    }
-    let content: unknown;
-    try {
-      content = JSON.parse(text);
-    } catch (error) {
-      throw new CapflowError(
-        "CONFIG_INVALID",
-        `the holiday schedule ${path} is not JSON (${(error as Error).message}); ${formatHelp}`,
-        { cause: error },
-      );
-    }
+    const content = await readJsonFile(path, "holiday schedule", {
+      unreadable: "check the path",
+      notJson: formatHelp,
+    });
     schedules.push(parseHolidaySchedule(content, path));
   }
   return mergeHolidaySchedules(schedules);
