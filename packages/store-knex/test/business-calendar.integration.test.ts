@@ -136,5 +136,59 @@ describe.skipIf(!databaseUrl)(
         expect.objectContaining({ type: "instance.attention", instanceId: loan.id }),
       );
     });
+
+    /** The result notification of `loanNo`, posted to the channel's callback URL. */
+    function notify(w: ReturnType<typeof world>, loanNo: string, status: string) {
+      return w.engine.receiveCallback("lanbank", "loan.result", {
+        method: "POST",
+        path: "/callbacks/lanbank/loan.result",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ loanNo, notifyId: `N-${loanNo}`, status }),
+      });
+    }
+
+    test("callbacks are applied at any time by default; named in calendar.interfaces, a notification is stored at once and applied at the next opening", async () => {
+      for (const held of [false, true]) {
+        const w = world(
+          {
+            serviceWindows: ["09:00-17:00"],
+            ...(held ? { interfaces: { "loan.result": ["serviceWindows" as const] } } : {}),
+          },
+          "2026-03-10T10:00:00",
+        );
+        w.transport.script("/loan/apply", { body: { status: "ACCEPTED" } });
+        const loan = await w.start(held ? "L-HELD" : "L-NIGHT");
+        await w.engine.runDue();
+        expect(await w.store.getInstance(loan.id)).toMatchObject({ step: "wait" });
+
+        await w.advanceTo("2026-03-10T20:00:00");
+        const ack = await notify(w, loan.businessKey, "SUCCESS");
+        expect(ack.status).toBe(200);
+        await w.engine.runDue();
+        const night = await w.store.getInstance(loan.id);
+        if (!held) {
+          expect(night).toMatchObject({ status: "succeeded", step: "disbursed" });
+          continue;
+        }
+        expect(night).toMatchObject({ step: "wait", status: "active" });
+        expect(night?.nextRunAt).toBe(shanghai("2026-03-11T09:00:00"));
+        expect(night?.lastError?.code).toBe("CALENDAR_CLOSED");
+        expect(night?.lastError?.message).toMatch(/a notification waits in the inbox until then/);
+        const { rows } = await db.knex.raw(
+          `SELECT processed_at FROM "${db.schema}".inbox WHERE business_key = ?`,
+          [loan.businessKey],
+        );
+        expect(rows).toEqual([{ processed_at: null }]);
+
+        await w.advanceTo("2026-03-11T08:59:00");
+        expect(await w.engine.runDue()).toBe(0);
+        await w.advanceTo("2026-03-11T09:00:00");
+        await w.engine.runDue();
+        expect(await w.store.getInstance(loan.id)).toMatchObject({
+          status: "succeeded",
+          step: "disbursed",
+        });
+      }
+    });
   },
 );

@@ -22,6 +22,8 @@ export const problemCodes = {
   "spin-cycle": "a loop of steps with no poll, callback or delay step: an instance would spin",
   "unknown-interface": "a step calls an interface the channel does not declare",
   "unknown-callback": "a callback step waits for a callback the channel does not declare",
+  "unknown-calendar-interface":
+    "the channel's calendar.interfaces names neither an interface nor a callback of the channel",
   "callback-without-match":
     "a channel with several callbacks has one without a match: a notification of another kind posted to its URL would be applied there",
   "callback-without-deadline":

@@ -269,7 +269,8 @@ export interface ChannelDefinition {
 
 /**
  * A channel's business calendar, in its `timeZone`. Calls outside it wait for the next opening;
- * polls are not held back unless `interfaces` says so; callbacks are always taken.
+ * polls and the applying of callbacks' notifications are not held back unless `interfaces` says
+ * so (notifications are always received and stored at once).
  */
 export interface CalendarDefinition {
   /** Local service windows `HH:MM-HH:MM`, e.g. `00:30-23:30` (an end before the start crosses midnight). Default: all day. */
@@ -285,7 +286,10 @@ export interface CalendarDefinition {
    * opening; `expire` is not sent and parks its instance (`CALENDAR_CUTOFF_EXPIRED`).
    */
   atCutoff?: "roll" | "expire";
-  /** Interface -> the rules that apply to its calls and polls. Default: every rule for calls, none for polls. */
+  /**
+   * Interface -> the rules that apply to its calls and polls; callback -> the rules that apply to
+   * applying its notifications. Default: every rule for calls, none for polls and callbacks.
+   */
   interfaces?: Record<string, CalendarRule[]>;
 }
 

@@ -2,6 +2,7 @@ import { parseCel as parseExpression } from "../message/cel.ts";
 import { isKnownCharset } from "../message/charset.ts";
 import { accountCryptoOptions } from "./account-definition.ts";
 import { checkBehaviorGraph } from "./check-behavior-graph.ts";
+import { checkCalendarNames } from "./check-calendar-names.ts";
 import { checkClient } from "./check-client.ts";
 import {
   behaviorScopedExpressions,
@@ -337,6 +338,7 @@ function checkChannel(
       problems.push(...checkTls({ ...channel, tls: account.tls }, file, `/accounts/${code}/tls`));
   }
   problems.push(...checkCharsetsAndAcks(channel, file));
+  problems.push(...checkCalendarNames(channel, file));
   problems.push(...checkExpressions(channelExpressions(channel), file));
   problems.push(...checkExpressionNames(channelScopedExpressions(channel), file));
   problems.push(...checkTemplates(channelTemplates(channel), file, options.processors));

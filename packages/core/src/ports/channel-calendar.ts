@@ -10,7 +10,9 @@ export interface ChannelCalendar {
   /**
    * Whether a call (or poll) to an interface may be sent now. Closed: the step waits and runs
    * again at `until` (the next opening), or, `expired`, fails unsent (`CALENDAR_CUTOFF_EXPIRED`).
-   * Without it every call is sent.
+   * Without it every call is sent. Asked with `kind: "callback"` (the callback's name as
+   * `interfaceName`), whether a stored notification may be applied now: closed, it waits in the
+   * inbox until `until`.
    */
   gate?(request: CallGateRequest): Promise<CallGate> | CallGate;
   /**
@@ -28,8 +30,9 @@ export type CutoffRequest = Omit<CallGateRequest, "heldSince">;
 export interface CallGateRequest {
   /** The channel's definition as it applies now (future values included). */
   channel: ChannelDefinition;
+  /** The interface called or polled, or the callback whose notification is applied. */
   interfaceName: string;
-  kind: "call" | "poll";
+  kind: "call" | "poll" | "callback";
   at: number;
   /** When the calendar first held this call back (its last wait), if it did. */
   heldSince?: number;

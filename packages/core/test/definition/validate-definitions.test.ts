@@ -184,3 +184,42 @@ describe("charsets and XML acknowledgements", () => {
     ]);
   });
 });
+
+describe("calendar rules per interface and callback", () => {
+  const check = (interfaces: Record<string, string[]>) =>
+    validateDefinitions({
+      channels: [
+        {
+          file: "bank.channel.json",
+          definition: {
+            ...channel,
+            callbacks: {
+              "loan.result": {
+                format: "json",
+                correlation: "body.loanNo",
+                dedupeKey: "body.id",
+                ack: { format: "json", body: { code: "0000" } },
+              },
+            },
+            calendar: { serviceWindows: ["09:00-17:00"], interfaces },
+          } as never,
+        },
+      ],
+      behaviors: [],
+    }).problems.map((problem) => [problem.code, problem.pointer, problem.message]);
+
+  test("name the channel's interfaces and callbacks", () => {
+    const names = Object.keys(channel.interfaces);
+    expect(check({ [names[0] as string]: [], "loan.result": ["serviceWindows"] })).toEqual([]);
+  });
+
+  test("a name that is neither is a problem, with the closest name", () => {
+    expect(check({ "loan.reslt": ["serviceWindows"] })).toEqual([
+      [
+        "unknown-calendar-interface",
+        "/calendar/interfaces/loan.reslt",
+        'calendar.interfaces names "loan.reslt", which is neither an interface nor a callback of channel bank (did you mean "loan.result"?)',
+      ],
+    ]);
+  });
+});

@@ -1,5 +1,6 @@
 import { parseDuration } from "../../definition/duration.ts";
 import type { CallbackStep } from "../../definition/types.ts";
+import { CapflowError } from "../../errors.ts";
 import type { CallbackPayload } from "../callback-payload.ts";
 import type { ExchangeLog } from "../partner-exchange.ts";
 import type { StepRun } from "../step-run.ts";
@@ -29,6 +30,12 @@ export async function executeCallbackStep(run: StepRun, step: CallbackStep): Pro
     businessKey: record.businessKey,
     account: record.account,
   });
+  const held = await heldByCalendar(
+    run,
+    step,
+    pending.filter((e) => e.callback === step.callback),
+  );
+  if (held) return held;
   for (const entry of pending) {
     if (entry.callback !== step.callback) continue;
     const payload = entry.payload as CallbackPayload;
@@ -97,6 +104,48 @@ export async function executeCallbackStep(run: StepRun, step: CallbackStep): Pro
     }
   }
   return withConsumed(waitFor(run, deadline, record.attempt), consumed, unsettled);
+}
+
+/**
+ * A channel whose calendar names this callback (`calendar.interfaces`) applies its notifications
+ * only while open: they were received, acknowledged and stored at once, and wait in the inbox
+ * until the next opening, when the step runs again and applies them (the deadline waits too: a
+ * notification is there). Without such a rule, or with nothing pending, undefined.
+ */
+async function heldByCalendar(
+  run: StepRun,
+  step: CallbackStep,
+  pending: readonly { id: string }[],
+): Promise<StepDecision | undefined> {
+  const { engine, record } = run;
+  if (pending.length === 0 || !engine.calendar.gate) return undefined;
+  const now = engine.clock.now();
+  const gate = await engine.calendar.gate({
+    channel: run.channel.definition,
+    interfaceName: step.callback,
+    kind: "callback",
+    at: now,
+  });
+  if (gate.open) return undefined;
+  // Notifications never expire at a cut-off (the funder has acted): without an opening to wait
+  // for (asked without `heldSince`, the gate gives one), look again in a minute.
+  const until = "until" in gate ? gate.until : now + 60_000;
+  return {
+    type: "stay",
+    // Active, as a call held by the calendar: it has work to do at `until`. (Committed into
+    // `waiting` with a notification pending, the store would make it due at once.)
+    status: "active",
+    nextRunAt: until,
+    attempt: record.attempt,
+    inFlight: null,
+    event: "wait",
+    outcome: "notAdmitted:calendar",
+    error: new CapflowError(
+      "CALENDAR_CLOSED",
+      `calendar: ${gate.reason}; ${pending.length === 1 ? "a notification waits" : `${pending.length} notifications wait`} in the inbox until then`,
+      { context: run.errorContext() },
+    ),
+  };
 }
 
 function waitFor(run: StepRun, deadline: number, polls: number): StepDecision {

@@ -58,8 +58,9 @@ const horizonDays = 400;
  * the start queue asks `gate` for a behavior's first call and `expiringCutoff` for the cut-off
  * that expires the starts queued before it.
  *
- * By default the rules apply to calls and not to polls (queries keep running at night); a
- * channel's `calendar.interfaces` says per interface which rules apply. Callbacks are always taken.
+ * By default the rules apply to calls and not to polls (queries keep running at night) or
+ * callbacks; a channel's `calendar.interfaces` says per interface (and per callback, for applying
+ * its notifications) which rules apply. A notification is always received and stored at once.
  */
 export class BusinessCalendar implements ChannelCalendar {
   readonly #definitions: DefinitionSource;
@@ -206,7 +207,7 @@ export class BusinessCalendar implements ChannelCalendar {
 /** The rules that apply to an interface's calls or polls: its own list, else every rule for calls and none for polls. */
 function rulesFor(
   calendar: CalendarDefinition,
-  request: { interfaceName: string; kind: "call" | "poll" },
+  request: { interfaceName: string; kind: CallGateRequest["kind"] },
 ): readonly CalendarRule[] {
   return calendar.interfaces?.[request.interfaceName] ?? (request.kind === "call" ? allRules : []);
 }
