@@ -3,7 +3,7 @@ import { type CapflowDatabase, KnexStuckStore, knexExclusiveRunner } from "@capf
 
 /** The stuck-order monitor of a `capflow serve` or `capflow worker` process, until stopped. */
 export interface ProcessStuckMonitor {
-  /** Settles when the first round has run (or was skipped: another node held it, or it failed). */
+  /** Settles when the first round has run (or was skipped: another node held it or scanned less than a minute ago, or it failed). */
   firstRound: Promise<void>;
   /** Ends the rounds after the one in progress. */
   stop(): Promise<void>;
@@ -14,7 +14,8 @@ const intervalMs = 60_000;
 /**
  * Runs the stuck-order monitor (卡单) in this process: a round at once, then every minute, on one
  * node at a time (`knexExclusiveRunner`, an advisory lock on PostgreSQL), so every `serve` and
- * `worker` node may run it. Each breach is recorded once in `sla_breaches` and given to `onEvent`
+ * `worker` node may run it; a node skips its round when another finished one less than a minute
+ * ago, so the cluster scans once a minute. Each breach is recorded once in `sla_breaches` and given to `onEvent`
  * as `instance.stuck` by the node that found it.
  */
 export function startProcessStuckMonitor(

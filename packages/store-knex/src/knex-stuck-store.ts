@@ -5,6 +5,7 @@ import type {
   StuckBreach,
   StuckCount,
   StuckFilter,
+  StuckScan,
   StuckScope,
   StuckStore,
   UnsettledInstance,
@@ -16,8 +17,9 @@ import { qualifiedNames, quoteIdentifier, runnableStatuses } from "./sql-names.t
 import { translateStoreError } from "./translate-error.ts";
 
 /**
- * The stuck-order monitor's store on PostgreSQL or PGlite (migration 0010): unsettled instances
- * with the time they entered their step, and `sla_breaches`, each recorded once.
+ * The stuck-order monitor's store on PostgreSQL or PGlite: unsettled instances with the time they
+ * entered their step, and `sla_breaches`, each recorded once (migration 0010); the last finished
+ * round in `stuck_last_scan` (migration 0032).
  *
  * ```ts
  * const stuck = new KnexStuckStore(db);
@@ -28,11 +30,13 @@ export class KnexStuckStore implements StuckStore {
   readonly #db: DatabaseHandle;
   readonly #instances: string;
   readonly #breaches: string;
+  readonly #lastScan: string;
 
   constructor(db: DatabaseHandle) {
     this.#db = db;
     this.#instances = qualifiedNames(db.schema).instances;
     this.#breaches = `${quoteIdentifier(db.schema)}.${quoteIdentifier("sla_breaches")}`;
+    this.#lastScan = `${quoteIdentifier(db.schema)}.${quoteIdentifier("stuck_last_scan")}`;
   }
 
   async unsettledInstances(request: UnsettledRequest): Promise<UnsettledInstance[]> {
@@ -141,6 +145,19 @@ export class KnexStuckStore implements StuckStore {
       step: row.step as string,
       count: Number(row.count),
     }));
+  }
+
+  async lastScan(): Promise<StuckScan | undefined> {
+    const [row] = await this.#query(`SELECT finished_at, node FROM ${this.#lastScan}`, []);
+    return row ? { finishedAt: epochMs(row.finished_at), node: row.node as string } : undefined;
+  }
+
+  async recordScan(scan: StuckScan): Promise<void> {
+    await this.#query(
+      `INSERT INTO ${this.#lastScan} (id, finished_at, node) VALUES (true, ?::timestamptz, ?)
+      ON CONFLICT (id) DO UPDATE SET finished_at = excluded.finished_at, node = excluded.node`,
+      [timeParam(scan.finishedAt), scan.node],
+    );
   }
 
   async #query(sql: string, bindings: unknown[]): Promise<Row[]> {

@@ -13,6 +13,7 @@ import { ScriptedTransport } from "../../core/test/support/scripted-transport.ts
 import { KnexInstanceStore, KnexStuckStore, knexExclusiveRunner } from "../src/index.ts";
 import {
   databaseUrl,
+  openTestPglite,
   openTestPostgres,
   skipMessage,
   truncateRuntimeTables,
@@ -30,7 +31,7 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "stuck orders on PostgreSQL" : skipM
   });
   beforeEach(async () => {
     await truncateRuntimeTables(db);
-    await db.knex.raw(`TRUNCATE "${db.schema}".sla_breaches`);
+    await db.knex.raw(`TRUNCATE "${db.schema}".sla_breaches, "${db.schema}".stuck_last_scan`);
   });
 
   /** Loans wait at `wait` (step SLA 10m) for a callback; the behavior's SLA is 1h. */
@@ -202,6 +203,83 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "stuck orders on PostgreSQL" : skipM
     expect((await w.monitor().check()).newlyStuck).toHaveLength(1);
   });
 
+  test("two nodes scan once per interval between them: a node skips its round when the other finished one less than a minute ago", async () => {
+    const w = world();
+    await w.start("L-1");
+    await w.drain();
+    const a = w.monitor();
+    const b = w.monitor();
+    // Each node's rounds a minute apart, b's half a minute after a's: 12 minutes, 24 rounds asked.
+    const rounds: string[] = [];
+    for (let i = 0; i < 12; i += 1) {
+      const first = await a.check();
+      rounds.push(first.ran ? "a" : `a ${first.skipped}`);
+      await w.clock.advance(minute / 2);
+      const second = await b.check();
+      rounds.push(second.ran ? "b" : `b ${second.skipped}`);
+      await w.clock.advance(minute / 2);
+    }
+    expect(rounds.filter((round) => !round.includes(" "))).toHaveLength(12);
+    expect(rounds.slice(0, 4)).toEqual(["a", "b recent", "a", "b recent"]);
+    const [row] = (
+      await db.knex.raw(`SELECT node, finished_at FROM "${db.schema}".stuck_last_scan`)
+    ).rows;
+    expect(new Date(row.finished_at).getTime()).toBe(w.clock.now() - minute);
+
+    // The stuck instance fired once, found by whichever node scanned after its SLA passed.
+    expect(w.events.filter((event) => event.type === "instance.stuck")).toHaveLength(1);
+  });
+
+  test("a node scans once the last scan is an interval old: a node that stopped scanning blocks no one", async () => {
+    const w = world();
+    await w.start("L-1");
+    await w.drain();
+    const dead = w.monitor();
+    const alive = w.monitor();
+    expect((await dead.check()).ran).toBe(true);
+    // `dead` never rounds again.
+    await w.clock.advance(minute - 1);
+    expect(await alive.check()).toMatchObject({ ran: false, skipped: "recent", examined: 0 });
+    await w.clock.advance(1);
+    expect(await alive.check()).toMatchObject({ ran: true, examined: 1 });
+    // Its own last round never holds a node back: it keeps its own pace.
+    expect((await alive.check()).ran).toBe(true);
+    await w.clock.advance(11 * minute);
+    expect((await alive.check()).newlyStuck).toHaveLength(1);
+
+    // A stamp ahead of this node's clock (another node's clock ahead, or a clock set back) holds
+    // no round back either.
+    w.clock.set(w.clock.now() - 10 * minute);
+    expect((await w.monitor().check()).ran).toBe(true);
+  });
+
+  test("a round that fails records no scan: the next node scans", async () => {
+    const w = world();
+    await w.start("L-1");
+    await w.drain();
+    expect((await w.monitor().check()).ran).toBe(true);
+    const scannedAt = w.clock.now();
+    await w.clock.advance(minute);
+    const failing = new StuckMonitor({
+      store: {
+        unsettledInstances: () => Promise.reject(new Error("connection lost")),
+        recordBreaches: (breaches) => w.stuck.recordBreaches(breaches),
+        resolveCleared: (now) => w.stuck.resolveCleared(now),
+        listStuck: (filter) => w.stuck.listStuck(filter),
+        stuckCounts: () => w.stuck.stuckCounts(),
+        lastScan: () => w.stuck.lastScan(),
+        recordScan: (scan) => w.stuck.recordScan(scan),
+      },
+      definitions: new MemoryDefinitionSource({}),
+      clock: w.clock,
+      exclusive: knexExclusiveRunner(db),
+    });
+    await expect(failing.check()).rejects.toThrow("connection lost");
+    expect(await w.stuck.lastScan()).toMatchObject({ finishedAt: scannedAt });
+    await w.clock.advance(1_000);
+    expect((await w.monitor().check()).ran).toBe(true);
+  });
+
   test("pages through more unsettled instances than one batch", async () => {
     const w = world();
     for (let i = 0; i < 5; i += 1) await w.start(`L-${i}`);
@@ -212,5 +290,36 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "stuck orders on PostgreSQL" : skipM
     expect(check.newlyStuck).toHaveLength(5);
     expect(await w.stuck.listStuck({ limit: 3 })).toHaveLength(3);
     expect(await w.stuck.listStuck({ channel: "other" })).toEqual([]);
+  });
+});
+
+describe("stuck orders on PGlite", () => {
+  test("the last scan is shared the same way: a second monitor skips a round within the interval", async () => {
+    const db = await openTestPglite();
+    try {
+      const clock = new ManualClock();
+      const monitor = () =>
+        new StuckMonitor({
+          store: new KnexStuckStore(db),
+          definitions: new MemoryDefinitionSource({}),
+          clock,
+          exclusive: knexExclusiveRunner(db),
+        });
+      const a = monitor();
+      const b = monitor();
+      expect(await new KnexStuckStore(db).lastScan()).toBeUndefined();
+      expect((await a.check()).ran).toBe(true);
+      expect(await new KnexStuckStore(db).lastScan()).toEqual({
+        finishedAt: clock.now(),
+        node: expect.any(String),
+      });
+      await clock.advance(minute / 2);
+      expect(await b.check()).toMatchObject({ ran: false, skipped: "recent" });
+      await clock.advance(minute / 2);
+      expect((await b.check()).ran).toBe(true);
+      expect(await a.check()).toMatchObject({ ran: false, skipped: "recent" });
+    } finally {
+      await db.close();
+    }
   });
 });

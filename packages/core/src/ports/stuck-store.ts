@@ -28,6 +28,21 @@ export interface StuckStore {
    * now (for a gauge): not the step a behavior breach was found at, once the instance moved on.
    */
   stuckCounts(): Promise<StuckCount[]>;
+  /**
+   * The last round any node finished, or undefined before the first. Read and written by the
+   * monitor while it holds its round's lock, so nodes share one scan per interval.
+   */
+  lastScan(): Promise<StuckScan | undefined>;
+  /** Records a finished round in place of the last. */
+  recordScan(scan: StuckScan): Promise<void>;
+}
+
+/** A finished round of the stuck-order monitor. */
+export interface StuckScan {
+  /** When the round ended, on the clock of the monitor that ran it. */
+  finishedAt: number;
+  /** The monitor that ran it (each `StuckMonitor` has its own id). */
+  node: string;
 }
 
 export interface UnsettledRequest {

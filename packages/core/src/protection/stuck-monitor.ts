@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { BehaviorDefinition, ChannelDefinition } from "../definition/types.ts";
 import type { EngineEvent, EngineEventListener } from "../engine/engine-events.ts";
 import type { Clock } from "../ports/clock.ts";
@@ -24,13 +25,21 @@ export interface StuckMonitorOptions {
   onListenerError?: (error: unknown, event: EngineEvent) => void;
   /** Instances read per query. Default 500. */
   batchSize?: number;
-  /** Time between rounds for `run`. Default 60 s. */
+  /**
+   * Time between rounds for `run`, and across nodes: a round is skipped when another node's
+   * finished less than this long ago. Default 60 s.
+   */
   intervalMs?: number;
 }
 
-/** What one round found. `ran: false`: another node holds the round. */
+/** What one round found. `ran: false`: the round was skipped (`skipped` says why). */
 export interface StuckCheck {
   ran: boolean;
+  /**
+   * Why the round was skipped: `held`, another node runs one now; `recent`, another node finished
+   * one less than `intervalMs` ago.
+   */
+  skipped?: "held" | "recent";
   /** Breaches found in this round, each fired as `instance.stuck`. */
   newlyStuck: StuckBreach[];
   /** Breaches closed because the instance settled or moved on. */
@@ -46,7 +55,10 @@ const lockKey = "capflow:stuck-monitor";
  * channel's `sla` from creation, a step's `sla` from entering it), records each breach once and
  * fires `instance.stuck` for it, closes breaches that cleared, and answers how many are stuck per
  * channel, behavior and step. Rounds run on one node at a time (`exclusive`), so every node may run
- * a monitor.
+ * a monitor; a node that takes the lock less than `intervalMs` after another node finished a round
+ * (the store's `lastScan`) skips it, so the cluster scans once per interval however many nodes
+ * run one. A stamp older than the interval, or ahead of this node's clock, never holds a round
+ * back: a node that died stops no one.
  *
  * ```ts
  * const monitor = new StuckMonitor({ store: stuckStore, definitions, clock, onEvent: console.log });
@@ -63,6 +75,8 @@ export class StuckMonitor {
   readonly #onListenerError: ((error: unknown, event: EngineEvent) => void) | undefined;
   readonly #batchSize: number;
   readonly #intervalMs: number;
+  /** This monitor in `lastScan`: it never skips after its own round, so its own pace holds. */
+  readonly #node = randomUUID();
   /** Pinned behavior versions never change: cached for good. */
   readonly #behaviors = new Map<string, BehaviorDefinition | null>();
 
@@ -77,10 +91,15 @@ export class StuckMonitor {
     this.#intervalMs = options.intervalMs ?? 60_000;
   }
 
-  /** One round, unless another node runs one now. */
+  /** One round, unless another node runs one now or finished one less than `intervalMs` ago. */
   async check(): Promise<StuckCheck> {
-    const run = await this.#exclusive.runExclusive(lockKey, () => this.#round());
-    return run.ran ? run.value : { ran: false, newlyStuck: [], resolved: 0, examined: 0 };
+    const run = await this.#exclusive.runExclusive(lockKey, async () => {
+      if (await this.#scannedRecently()) return skipped("recent");
+      const check = await this.#round();
+      await this.#store.recordScan({ finishedAt: this.#clock.now(), node: this.#node });
+      return check;
+    });
+    return run.ran ? run.value : skipped("held");
   }
 
   /** Rounds every `intervalMs` until the signal aborts. A failed round is reported and retried. */
@@ -103,6 +122,13 @@ export class StuckMonitor {
   /** Stuck instances, oldest breach first. */
   list(filter?: StuckFilter): Promise<StuckBreach[]> {
     return this.#store.listStuck(filter);
+  }
+
+  async #scannedRecently(): Promise<boolean> {
+    const last = await this.#store.lastScan();
+    if (last === undefined || last.node === this.#node) return false;
+    const age = this.#clock.now() - last.finishedAt;
+    return age >= 0 && age < this.#intervalMs;
   }
 
   async #round(): Promise<StuckCheck> {
@@ -205,4 +231,8 @@ export class StuckMonitor {
       this.#onListenerError?.(error, event);
     }
   }
+}
+
+function skipped(reason: "held" | "recent"): StuckCheck {
+  return { ran: false, skipped: reason, newlyStuck: [], resolved: 0, examined: 0 };
 }
