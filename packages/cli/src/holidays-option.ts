@@ -23,9 +23,11 @@ export async function loadHolidaysOption(
 }
 
 /**
- * The business calendar of a `capflow serve` or `capflow worker` process, shared by its engine
- * and its start queue: the built-in schedules and those of `--holidays`. A working day judged in
- * a year its schedule does not cover is warned about once per schedule and year.
+ * The business calendar of a command that judges business days: a `capflow serve` or `capflow
+ * worker` process (shared by its engine and its start queue), `capflow reconcile run` and
+ * `capflow instances start`. The built-in schedules and those of `--holidays`, so every command
+ * given the same files judges the same days. A working day judged in a year its schedule does not
+ * cover is warned about once per schedule and year.
  */
 export function processCalendar(
   definitions: DefinitionSource,

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { codecFor, createDefaultSecretResolver } from "@capflow/core";
@@ -135,5 +135,81 @@ describe.skipIf(!databaseUrl)("capflow reconcile run through a channel's interfa
     );
     expect(early.exitCode).toBe(1);
     expect(early.stderr).toContain("not there yet");
+  });
+
+  test("--holidays gives the channel's calendar the worker's holiday schedules: a holiday holds the bill download", async () => {
+    // The same channel, its bill interface judged on working days of the schedule "acme".
+    const withCalendar = join(dir, "with-calendar");
+    await mkdir(withCalendar);
+    for (const file of [
+      "cedar-bank.channel.json",
+      "cedar-bank.loan.behavior.json",
+      "cedar-bank.loan.statement.json",
+    ]) {
+      await copyFile(join(dir, file), join(withCalendar, file));
+    }
+    const channelFile = join(withCalendar, "cedar-bank.channel.json");
+    await writeFile(
+      channelFile,
+      JSON.stringify({
+        ...JSON.parse(await readFile(channelFile, "utf8")),
+        calendar: {
+          workingDaysOnly: true,
+          holidays: "acme",
+          interfaces: { "bill.download": ["workingDays"] },
+        },
+      }),
+    );
+    bills.set("20261204", Buffer.from("partnerLoanNo,amount,status\nC001,30000.00,LENT\n"));
+    const today = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai" }).format(
+      new Date(),
+    );
+    const year = Number(today.slice(0, 4));
+    const acme = async (name: string, workingDay: boolean) => {
+      const other = today.endsWith("-01-01") ? `${year}-12-31` : `${year}-01-01`;
+      const file = join(dir, name);
+      await writeFile(
+        file,
+        JSON.stringify({
+          name: "acme",
+          years: [year, year + 1],
+          holidays: workingDay
+            ? [{ name: "Founders' day", from: other, to: other, workingDays: [today] }]
+            : [{ name: "Founders' day", from: today, to: today }],
+        }),
+      );
+      return file;
+    };
+    const reconcile = (...more: string[]) =>
+      runCapflow(
+        "reconcile",
+        "run",
+        ...["--channel", "cedar-bank", "--date", "2026-12-04", "--definitions", withCalendar],
+        ...database(),
+        ...more,
+      );
+    const requestsBefore = funder.requests().length;
+
+    // Without the file the calendar knows no "acme", as a worker without it would not.
+    const unknown = await reconcile();
+    expect(unknown.exitCode).toBe(1);
+    expect(unknown.stderr).toMatch(
+      /\[CONFIG_INVALID\] channel cedar-bank's calendar names the holiday schedule "acme", which the calendar was not given/,
+    );
+    // Today a holiday of acme: the bank is not called.
+    const closed = await reconcile("--holidays", await acme("acme-holiday.json", false));
+    expect(closed.exitCode).toBe(1);
+    expect(closed.stderr).toMatch(
+      /\[CALENDAR_CLOSED\] cedar-bank bill\.download was not called: calendar: cedar-bank is closed until /,
+    );
+    expect(funder.requests()).toHaveLength(requestsBefore);
+    // Today a make-up working day of acme (even on a weekend): the bill is fetched and reconciled.
+    const open = await reconcile("--holidays", await acme("acme-working.json", true), "--json");
+    expect(open.stderr).toBe("");
+    expect(JSON.parse(open.stdout)).toMatchObject({
+      fileName: "CEDAR_LOAN_20261204.csv",
+      counts: { matched: 1 },
+    });
+    expect(funder.requests()).toHaveLength(requestsBefore + 1);
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -218,6 +218,20 @@ describe("capflow instances start --product through a running capflow serve (PGl
         new RegExp(
           `^${second.id} south/loan L2: \\w+ at \\w+.* \\(product cash-loan, routed by weighted-round-robin, account shop-a\\)\n$`,
         ),
+      );
+      // The server's engine starts it, with the server's own --holidays: said, not ignored silently.
+      const holidays = join(dir, "acme-2026.json");
+      await writeFile(
+        holidays,
+        JSON.stringify({
+          name: "acme",
+          holidays: [{ name: "A", from: "2026-01-01", to: "2026-01-01" }],
+        }),
+      );
+      const told = await start("L2", "--holidays", holidays);
+      expect(told.exitCode).toBe(0);
+      expect(told.stderr).toMatch(
+        /^note: --holidays is not used: the capflow serve at http:\/\/127\.0\.0\.1:\d+ starts the instance, with the holiday schedules of its own --holidays\n$/,
       );
 
       serve.child.kill("SIGTERM");

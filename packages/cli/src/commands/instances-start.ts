@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import {
   CapflowError,
   createEngine,
+  type HolidaySchedule,
   type InstanceRecord,
   type InstanceStatus,
   ProcessorRegistry,
@@ -14,6 +15,7 @@ import {
 import type { ErrorBody, InstanceAnswer, StartedInstanceAnswer } from "@capflow/server";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.ts";
+import { holidaysOptionHelp, loadHolidaysOption, processCalendar } from "../holidays-option.ts";
 import { positiveInteger } from "../positive-integer.ts";
 import { iso } from "../text-table.ts";
 import {
@@ -31,6 +33,7 @@ interface StartOptions extends DatabaseOptions {
   key: string;
   input: string;
   wait?: string;
+  holidays?: string[];
   json?: boolean;
 }
 
@@ -53,7 +56,9 @@ interface Started {
 /**
  * `capflow instances start`: starts a behavior for a business record (input as JSON, or `@file`),
  * or shows the instance already started for it. Against a PGlite folder that a `capflow serve`
- * holds, it goes through that server's operator API (one process owns a PGlite folder).
+ * holds, it goes through that server's operator API (one process owns a PGlite folder). A
+ * product's start passes over channels whose calendar is closed: `--holidays` gives that calendar
+ * the same schedules as the worker's (through a server, the server's own judge).
  */
 export function registerStartInstance(instances: Command, context: CliContext): void {
   addDatabaseOptions(
@@ -69,6 +74,7 @@ export function registerStartInstance(instances: Command, context: CliContext): 
         "--wait <seconds>",
         "then wait this long for it to settle (exit 1 if it has not), printing where it ends",
       )
+      .option("--holidays <file...>", holidaysOptionHelp)
       .option("--json", "the instance as JSON"),
   ).action((options: StartOptions) => startInstanceCommand(options, context));
 }
@@ -80,10 +86,17 @@ async function startInstanceCommand(options: StartOptions, context: CliContext) 
     input: await readInput(options.input, context),
   };
   const waitMs = options.wait === undefined ? 0 : positiveInteger(options.wait, "--wait") * 1000;
+  // Checked before anything opens: a mistyped file stops the command at once.
+  const holidays = await loadHolidaysOption(options.holidays, context.cwd);
   const local = await localServerFor(options, context);
+  if (local && holidays.length > 0) {
+    context.err(
+      `note: --holidays is not used: the capflow serve at ${local.url} starts the instance, with the holiday schedules of its own --holidays\n`,
+    );
+  }
   let started = local
     ? await startThroughServer(local, request)
-    : await startDirectly(options, context, request);
+    : await startDirectly(options, context, request, holidays);
   if (waitMs > 0) {
     const id = started.id;
     const read = local
@@ -239,12 +252,17 @@ async function startDirectly(
   options: StartOptions,
   context: CliContext,
   request: StartRequest,
+  holidays: readonly HolidaySchedule[],
 ): Promise<Started> {
   return withDatabase(options, context, async (db) => {
     const engine = createEngine({
       store: db.instances,
       definitions: db.definitions,
       processors: registerBuiltinProcessors(new ProcessorRegistry()),
+      // A product's routing passes over channels closed now, judged as the worker judges.
+      calendar: processCalendar(db.definitions, holidays, (message) =>
+        context.err(`warning: ${message}\n`),
+      ),
     });
     try {
       return started(await engine.start(request));

@@ -1,6 +1,6 @@
 import { userInfo } from "node:os";
 import { resolve } from "node:path";
-import { CapflowError } from "@capflow/core";
+import { CapflowError, type HolidaySchedule } from "@capflow/core";
 import {
   type DifferenceKind,
   type DifferenceRecord,
@@ -23,6 +23,7 @@ import {
   loadExtensions,
   processorsOptionHelp,
 } from "../extension-modules.ts";
+import { holidaysOptionHelp, loadHolidaysOption } from "../holidays-option.ts";
 import { plural } from "../plural.ts";
 import { positiveInteger } from "../positive-integer.ts";
 import { alertsOptionHelp, reconciliationAlertMonitor } from "../reconcile-alerts-option.ts";
@@ -37,6 +38,7 @@ interface RunOptions extends DatabaseOptions, ExtensionOptions {
   date?: string;
   file?: string;
   alerts?: string;
+  holidays?: string[];
   json?: boolean;
 }
 
@@ -84,10 +86,13 @@ export const reconcileCommand: CapflowCommand = {
         .option("--alerts <file>", alertsOptionHelp)
         .option("-p, --processors <module...>", processorsOptionHelp)
         .option("--crypto-handlers <module...>", cryptoHandlersOptionHelp)
+        .option("--holidays <file...>", holidaysOptionHelp)
         .option("--json", "the run as one JSON object"),
-    ).action((options: RunOptions) =>
-      withDatabase(options, context, (db) => runCommand(db, options, context)),
-    );
+    ).action(async (options: RunOptions) => {
+      // Checked before anything opens: a mistyped file stops the command at once.
+      const holidays = await loadHolidaysOption(options.holidays, context.cwd);
+      await withDatabase(options, context, (db) => runCommand(db, options, holidays, context));
+    });
 
     addDatabaseOptions(
       reconcile
@@ -141,15 +146,22 @@ export const reconcileCommand: CapflowCommand = {
 async function runCommand(
   db: CapflowDatabase,
   options: RunOptions,
+  holidays: readonly HolidaySchedule[],
   context: CliContext,
 ): Promise<void> {
   const dir = resolve(context.cwd, options.definitions);
   const statement = pickStatement(await loadStatementsOrThrow(dir), options);
   const businessDate = options.date ?? yesterdayIn(statement.timeZone);
-  // Through a channel's interface: the channel as defined next to the statement, its crypto.
+  // Through a channel's interface: the channel as defined next to the statement, its crypto
+  // and its calendar, with the holiday schedules of --holidays.
   const engine =
     statement.source.kind === "interface" && options.file === undefined
-      ? await statementEngine(dir, await loadExtensions(options, context.cwd))
+      ? await statementEngine(
+          dir,
+          await loadExtensions(options, context.cwd),
+          holidays,
+          (message) => context.err(`warning: ${message}\n`),
+        )
       : undefined;
   const result = await runReconciliation({
     ...(engine === undefined ? {} : { engine }),
