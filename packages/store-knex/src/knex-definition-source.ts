@@ -120,6 +120,22 @@ export class KnexDefinitionSource implements DefinitionSource {
     }));
   }
 
+  async listChannels(): Promise<string[]> {
+    const rows = await this.#rows(
+      `SELECT code FROM ${this.#t.channels} ORDER BY code COLLATE "C"`,
+      [],
+    );
+    return rows.map((row) => row.code as string);
+  }
+
+  async listClients(): Promise<string[]> {
+    const rows = await this.#rows(
+      `SELECT id FROM ${this.#t.upstreamClients} ORDER BY id COLLATE "C"`,
+      [],
+    );
+    return rows.map((row) => row.id as string);
+  }
+
   /** Cached like channels: read on every start of the product, refreshed when the revision moves. */
   async getProduct(code: string): Promise<ProductDefinition | undefined> {
     await this.#refreshIfStale();

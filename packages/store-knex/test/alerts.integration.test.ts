@@ -1,4 +1,4 @@
-import { createHmac } from "node:crypto";
+import { createHmac, createPublicKey } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -15,11 +15,17 @@ import {
   ManualClock,
   MemoryDefinitionSource,
   sinkRequest,
+  type UpstreamClientDefinition,
 } from "@capflow/core";
 import { TestCertificateAuthority } from "@capflow/testkit";
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
 import { loanBehavior, testChannel } from "../../core/test/support/loan-definitions.ts";
-import { KnexAlertStore, KnexStuckStore } from "../src/index.ts";
+import {
+  KnexAlertStore,
+  KnexDefinitionSource,
+  KnexStuckStore,
+  pushDefinitions,
+} from "../src/index.ts";
 import { databaseUrl, openTestPostgres, skipMessage } from "./support/databases.ts";
 
 interface Received {
@@ -360,6 +366,95 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "alerts on PostgreSQL" : skipMessage
         "lanbank /tls/ca/0",
       ]);
       expect(await new KnexAlertStore(db).listAlerts({ status: "firing" })).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("every key capflow holds: a channel without behaviors and an upstream client's certificate fire; a bare key or a secret never does", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "capflow-cert-alerts-clients-"));
+    try {
+      const authority = new TestCertificateAuthority("Test CA");
+      const platform = authority.issueClient("Platform 2026", { validForDays: 10 });
+      await writeFile(
+        join(dir, "quiet-ca.pem"),
+        authority.issueClient("Quiet Bank 2026", { validForDays: 10 }).cert,
+      );
+      await writeFile(join(dir, "platform.pem"), platform.cert);
+      await writeFile(
+        join(dir, "platform-renewed.pem"),
+        authority.issueClient("Platform 2027", { validForDays: 400 }).cert,
+      );
+      // Billing's key is the bare public key: no notAfter to read.
+      const bare = authority.issueClient("Billing 2026", { validForDays: 5 });
+      await writeFile(
+        join(dir, "billing.pem"),
+        createPublicKey(bare.key).export({ type: "spki", format: "pem" }) as string,
+      );
+      const client = (id: string, signature: UpstreamClientDefinition["signature"]) => ({
+        id,
+        signature,
+        allowedIps: ["10.0.0.0/8"],
+        allow: { behaviors: ["lanbank/loan"] },
+      });
+      const platformClient = (ref: string) =>
+        client("platform", { algorithm: "rsa-sha256", key: { ref } });
+      // Stored through the database, as capflow serve and worker read them: the channel "quiet"
+      // has no behavior at all.
+      await pushDefinitions(db, {
+        channels: [{ ...testChannel, code: "quiet", tls: { ca: ["file:quiet-ca.pem"] } }],
+        clients: [
+          platformClient("file:platform.pem"),
+          client("billing", { algorithm: "rsa-sha256", key: { ref: "file:billing.pem" } }),
+          // A shared secret never expires, whatever its bytes look like.
+          client("ledger", { algorithm: "hmac-sha256", key: { ref: "file:platform.pem" } }),
+        ],
+      });
+      const definitions = new KnexDefinitionSource(db.knex, {
+        schema: db.schema,
+        baseDir: dir,
+        refreshMs: 0,
+      });
+      const clock = new ManualClock(Date.now());
+      const alerts = new AlertMonitor({
+        config: {
+          rules: [{ name: "certificates", kind: "certificate-expiry", withinDays: 14 }],
+          sinks: [{ name: "ops", kind: "webhook", url: `${base}/hooks`, secret: "inline:W" }],
+        },
+        store: new KnexAlertStore(db),
+        clock,
+        secrets: createDefaultSecretResolver({ allowInline: true }),
+        certificates: channelCertificateExpiry({ definitions, clock }),
+      });
+
+      const round = await alerts.evaluate();
+      expect(round.fired.map((a) => a.subject).sort()).toEqual([
+        "client platform /signature/key/ref",
+        "quiet /tls/ca/0",
+      ]);
+      expect(round.fired.find((a) => a.subject.startsWith("client"))?.summary).toMatch(
+        /^the certificate CN=Platform 2026 of upstream client platform in file:platform\.pem expires on \S+, in 10 days: get the client's renewed certificate and push it in its client definition \(signature\.key\)/,
+      );
+
+      // The client's renewed certificate pushed: its alert resolves; the channel's stays.
+      await pushDefinitions(db, { clients: [platformClient("file:platform-renewed.pem")] });
+      const renewed = await alerts.evaluate();
+      expect(renewed.resolved.map((a) => a.subject)).toEqual([
+        "client platform /signature/key/ref",
+      ]);
+      expect(
+        (await new KnexAlertStore(db).listAlerts({ status: "firing" })).map((a) => a.subject),
+      ).toEqual(["quiet /tls/ca/0"]);
+
+      // Past the old certificate's expiry, pushed back by mistake: it fires again, as expired.
+      await clock.advance(11 * 86_400_000);
+      await pushDefinitions(db, { clients: [platformClient("file:platform.pem")] });
+      const expired = await alerts.evaluate();
+      expect(expired.fired.map((a) => a.summary)).toEqual([
+        expect.stringMatching(
+          /^the certificate CN=Platform 2026 of upstream client platform in file:platform\.pem expired on /,
+        ),
+      ]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

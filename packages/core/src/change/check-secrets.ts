@@ -1,6 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import type { CryptoHandlerRegistry } from "../crypto/handler-registry.ts";
 import { describeRef, referenceScheme } from "../crypto/secret-reference.ts";
+import type { UpstreamClientDefinition } from "../definition/client-types.ts";
 import { parseDuration } from "../definition/duration.ts";
 import { toPointer } from "../definition/json-pointer.ts";
 import type { Problem } from "../definition/problem.ts";
@@ -108,9 +109,12 @@ async function certificateWarnings(
   return problems;
 }
 
-/** A PEM certificate a channel references, and when it expires. */
+/** A PEM certificate a channel (or an upstream client) references, and when it expires. */
 export interface ChannelCertificate {
-  /** Where the reference is in the channel: `/tls/ca/0`, `/crypto/options/keys/verifying/0/ref`. */
+  /**
+   * Where the reference is in the definition: `/tls/ca/0`, `/crypto/options/keys/verifying/0/ref`,
+   * a client's `/signature/key/ref`.
+   */
   pointer: string;
   ref: string;
   /** The certificate's subject, one line: `CN=Bank Test CA`. */
@@ -130,30 +134,60 @@ export async function channelCertificates(
 ): Promise<ChannelCertificate[]> {
   const found: ChannelCertificate[] = [];
   for (const { pointer, ref } of secretReferences(channel)) {
-    let text: string;
+    for (const certificate of await referencedCertificates(ref, options)) {
+      found.push({ pointer, ref, ...certificate });
+    }
+  }
+  return found;
+}
+
+/**
+ * The PEM certificates an upstream client's signature key references (`/signature/key/ref`): an
+ * RSA or SM2 client may be given its certificate, whose `notAfter` is when capflow stops holding
+ * a valid one for it. A bare public key and an HMAC shared secret carry no expiry: none is
+ * reported for them. A reference that does not resolve is skipped (the intake reports it).
+ */
+export async function clientCertificates(
+  client: UpstreamClientDefinition,
+  options: { secrets: SecretResolver; baseDir?: string },
+): Promise<ChannelCertificate[]> {
+  const { algorithm, key } = client.signature;
+  if (algorithm === "hmac-sha256" || algorithm === "hmac-sm3") return [];
+  const certificates = await referencedCertificates(key.ref, options);
+  return certificates.map((certificate) => ({
+    pointer: "/signature/key/ref",
+    ref: key.ref,
+    ...certificate,
+  }));
+}
+
+/** Each PEM certificate a reference holds (a bundle gives each); nothing when it does not resolve. */
+async function referencedCertificates(
+  ref: string,
+  options: { secrets: SecretResolver; baseDir?: string },
+): Promise<{ subject: string; expiresAt: number }[]> {
+  let text: string;
+  try {
+    const bytes = await options.secrets.resolve(ref, {
+      ...(options.baseDir === undefined ? {} : { baseDir: options.baseDir }),
+    });
+    text = Redacted.reveal(bytes).toString("latin1");
+  } catch {
+    return []; // Reported by the handler, the TLS loading or the intake that needs it.
+  }
+  const found: { subject: string; expiresAt: number }[] = [];
+  for (const pem of text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ??
+    []) {
+    let certificate: X509Certificate;
     try {
-      const bytes = await options.secrets.resolve(ref, {
-        ...(options.baseDir === undefined ? {} : { baseDir: options.baseDir }),
-      });
-      text = Redacted.reveal(bytes).toString("latin1");
+      certificate = new X509Certificate(pem);
     } catch {
-      continue; // Reported by the handler or the TLS loading that needs it.
+      continue;
     }
-    for (const pem of text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ??
-      []) {
-      let certificate: X509Certificate;
-      try {
-        certificate = new X509Certificate(pem);
-      } catch {
-        continue;
-      }
-      found.push({
-        pointer,
-        ref,
-        subject: certificate.subject.replaceAll("\n", ", "),
-        expiresAt: Date.parse(certificate.validTo),
-      });
-    }
+    found.push({
+      subject: certificate.subject.replaceAll("\n", ", "),
+      expiresAt: Date.parse(certificate.validTo),
+    });
   }
   return found;
 }

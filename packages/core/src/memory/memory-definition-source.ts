@@ -48,6 +48,10 @@ export class MemoryDefinitionSource implements DefinitionSource {
     return this.#clients.get(id)?.loaded;
   }
 
+  async listClients(): Promise<string[]> {
+    return [...this.#clients.keys()].sort(byCodeUnits);
+  }
+
   putProduct(definition: ProductDefinition): void {
     const text = JSON.stringify(definition);
     if (this.#products.get(definition.code)?.text === text) return;
@@ -100,6 +104,10 @@ export class MemoryDefinitionSource implements DefinitionSource {
     return this.#channels.get(code);
   }
 
+  async listChannels(): Promise<string[]> {
+    return [...this.#channels.keys()].sort(byCodeUnits);
+  }
+
   async getBehavior(
     channel: string,
     behavior: string,
@@ -122,4 +130,9 @@ export class MemoryDefinitionSource implements DefinitionSource {
   async revision(): Promise<string> {
     return String(this.#revision);
   }
+}
+
+/** Ordered as the database orders them (`COLLATE "C"`): by UTF-16 code units. */
+function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

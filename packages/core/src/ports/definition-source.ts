@@ -17,12 +17,16 @@ export interface DefinitionSource {
     version?: number,
   ): Promise<LoadedBehavior | undefined>;
   listBehaviors(): Promise<BehaviorRef[]>;
+  /** Every channel's code, ordered, with or without behaviors. */
+  listChannels(): Promise<string[]>;
   /** A product (not versioned: live, like channels; each instance records how it was routed). */
   getProduct(code: string): Promise<ProductDefinition | undefined>;
   /** Every product, ordered by code. */
   listProducts(): Promise<ProductDefinition[]>;
   /** An upstream client of the intake API (live, like channels: a changed key applies at once). */
   getClient(id: string): Promise<LoadedClient | undefined>;
+  /** Every upstream client's id, ordered. */
+  listClients(): Promise<string[]>;
   /**
    * A value that changes whenever any active definition changes (cheap to call). A source may
    * serve from a cache it refreshes every few seconds; then a push becomes visible, and the

@@ -77,6 +77,15 @@ export function describeDefinitionSourceContract(
       ]);
     });
 
+    test("lists every channel, with or without behaviors, ordered by code", async () => {
+      expect(await source.listChannels()).toEqual([]);
+      await publish({
+        channels: [{ ...channel, code: "zeta" }, channel, { ...channel, code: "Alpha" }],
+        behaviors: [behavior("first")],
+      });
+      expect(await source.listChannels()).toEqual(["Alpha", "contract", "zeta"]);
+    });
+
     test("a changed behavior is a new version; the pinned one stays; an unchanged push adds nothing", async () => {
       await publish({ channels: [channel], behaviors: [behavior("first")] });
       const first = await source.getBehavior("contract", "loan");
@@ -129,9 +138,15 @@ export function describeDefinitionSourceContract(
         allow: { behaviors: ["contract/loan"] },
         notify: { url: "https://platform.example.test/notify" },
       };
-      await publish({ channels: [channel], behaviors: [behavior("first")], clients: [client] });
+      expect(await source.listClients()).toEqual([]);
+      await publish({
+        channels: [channel],
+        behaviors: [behavior("first")],
+        clients: [client, { ...client, id: "billing" }],
+      });
       expect((await source.getClient("platform"))?.definition).toEqual(client);
       expect(await source.getClient("missing")).toBeUndefined();
+      expect(await source.listClients()).toEqual(["billing", "platform"]);
       const revision = await source.revision();
       const rotated = { ...client, signature: { ...client.signature, key: { ref: "env:NEW" } } };
       await publish({ clients: [rotated] });

@@ -1,4 +1,4 @@
-import { channelCertificates } from "../../change/check-secrets.ts";
+import { channelCertificates, clientCertificates } from "../../change/check-secrets.ts";
 import { describeRef } from "../../crypto/secret-reference.ts";
 import { createDefaultSecretResolver } from "../../crypto/secret-resolvers.ts";
 import { channelPeriods } from "../../definition/future-values.ts";
@@ -8,7 +8,7 @@ import type { SecretResolver } from "../../ports/secret-resolver.ts";
 import type { ExpiringCertificate } from "./alert-monitor.ts";
 
 export interface ChannelCertificateExpiryOptions {
-  /** The channels whose keys and certificates are read: those of the stored behaviors. */
+  /** The channels and upstream clients whose certificates are read: every one stored. */
   definitions: DefinitionSource;
   clock: Pick<Clock, "now">;
   /** Resolves the channels' references, as the engine does. Default: `env:` and `file:`. */
@@ -19,12 +19,20 @@ const day = 86_400_000;
 
 /**
  * The `certificates` source of `AlertMonitorOptions` for `certificate-expiry` rules: the PEM
- * certificates the channels' `crypto` and `tls` reference (as `capflow validate --check-secrets`
- * reads them) that expire within `withinDays`, or have expired, while still in use. A channel's
- * scheduled values (`future`) count: a certificate replaced by values that take effect before it
- * expires is not reported, and one scheduled to take effect is checked too. Each is reported as
- * `<channel> <pointer>` (`lanbank /tls/ca/0`), so pushing or scheduling a renewed certificate
- * resolves the alert at the next evaluation. References that do not resolve here are skipped.
+ * certificates that expire within `withinDays`, or have expired, while still in use, of every key
+ * capflow holds:
+ *
+ * - every stored channel's `crypto` and `tls` references (as `capflow validate --check-secrets`
+ *   reads them), whether or not it has behaviors yet. A channel's scheduled values (`future`)
+ *   count: a certificate replaced by values that take effect before it expires is not reported,
+ *   and one scheduled to take effect is checked too. Reported as `<channel> <pointer>`
+ *   (`lanbank /tls/ca/0`);
+ * - every upstream client's signature key (`/signature/key/ref`) given as a certificate, reported
+ *   as `client <id> /signature/key/ref`. A bare public key or an HMAC secret has no expiry and is
+ *   never reported.
+ *
+ * Pushing or scheduling a renewed certificate resolves the alert at the next evaluation.
+ * References that do not resolve here are skipped.
  *
  * ```ts
  * const alerts = new AlertMonitor({
@@ -40,9 +48,8 @@ export function channelCertificateExpiry(
   return async (withinDays) => {
     const now = options.clock.now();
     const horizon = now + withinDays * day;
-    const codes = [...new Set((await options.definitions.listBehaviors()).map((b) => b.channel))];
     const expiring = new Map<string, ExpiringCertificate>();
-    for (const code of codes.sort()) {
+    for (const code of await options.definitions.listChannels()) {
       const loaded = await options.definitions.getChannel(code);
       if (loaded === undefined) continue;
       for (const period of channelPeriods(loaded.definition)) {
@@ -70,6 +77,27 @@ export function channelCertificateExpiry(
                 : `the certificate ${subject} of ${code} in ${describeRef(ref)}${scheduled} expires on ${when}, in ${Math.ceil((expiresAt - now) / day)} days: get the renewed one and schedule it from that day (future values)`,
           });
         }
+      }
+    }
+    for (const id of await options.definitions.listClients()) {
+      const loaded = await options.definitions.getClient(id);
+      if (loaded === undefined) continue;
+      const certificates = await clientCertificates(loaded.definition, {
+        secrets,
+        ...(loaded.baseDir === undefined ? {} : { baseDir: loaded.baseDir }),
+      });
+      for (const { pointer, ref, subject, expiresAt } of certificates) {
+        if (expiresAt > horizon) continue;
+        const key = `client ${id} ${pointer}`;
+        if (expiring.has(key)) continue;
+        const when = new Date(expiresAt).toISOString();
+        expiring.set(key, {
+          subject: key,
+          message:
+            expiresAt <= now
+              ? `the certificate ${subject} of upstream client ${id} in ${describeRef(ref)} expired on ${when}: get the client's renewed certificate and push it in its client definition (signature.key)`
+              : `the certificate ${subject} of upstream client ${id} in ${describeRef(ref)} expires on ${when}, in ${Math.ceil((expiresAt - now) / day)} days: get the client's renewed certificate and push it in its client definition (signature.key) when the client signs with the renewed key`,
+        });
       }
     }
     return [...expiring.values()];
