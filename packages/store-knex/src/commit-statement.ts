@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { Transition } from "@capflow/core";
 import { routedLogEntry } from "@capflow/core/internal";
 import {
@@ -8,12 +8,29 @@ import {
   stepLogColumns,
   stepLogSelect,
 } from "./instance-insert.ts";
-import { jsonParam, nullableJsonParam, refusalsParam, storedRefusals, timeParam } from "./rows.ts";
+import {
+  instanceColumns,
+  jsonParam,
+  nullableJsonParam,
+  refusalsParam,
+  storedRefusals,
+  timeParam,
+} from "./rows.ts";
 import type { QualifiedNames } from "./sql-names.ts";
 
 /** The comment that names a commit statement on the server: `pg_stat_activity.query` shows it. */
 export function commitTag(logId: string): string {
   return `/* capflow commit ${logId} */`;
+}
+
+/**
+ * The name a group commit gives itself on the server while it runs: its transaction sets
+ * `application_name` to it (`set_config(…, true)`, undone when the statement ends), so
+ * `pg_stat_activity.application_name` shows it. The text of a group commit is the same for every
+ * batch, so that it can be a prepared statement, and cannot carry the tag.
+ */
+export function commitApplicationName(statementId: string): string {
+  return `capflow commit ${statementId}`;
 }
 
 /**
@@ -110,9 +127,9 @@ export function groupable(transition: Transition): boolean {
  * moved is simply not updated and gets no step log; the rows returned are the instances that
  * committed. The instances must be distinct (a statement cannot update one row twice).
  *
- * Its text does not depend on the batch (only the tag's id does), so PostgreSQL parses and plans
- * one small statement whatever the batch size, where one pair of CTEs per instance cost more to
- * plan than to run. Each element says which columns it changes: an absent key leaves the column
+ * Its text does not depend on the batch, so on PostgreSQL it is a prepared statement, parsed and
+ * planned once per connection (planning it took as long as running a batch of 16), where one pair
+ * of CTEs per instance cost more to plan than to run. Each element says which columns it changes: an absent key leaves the column
  * as it is (the same columns, the same waiting rule and the same refusal summaries as
  * `commitStatement`; an element without `log`, a refusal's commit, writes no entry).
  */
@@ -120,25 +137,51 @@ export function groupCommitStatement(
   t: QualifiedNames,
   items: readonly { transition: Transition; logId: string }[],
   statementId: string,
-): { sql: string; bindings: unknown[] } {
+): GroupCommitStatement {
   const batch = items.map(({ transition, logId }) => groupedTransition(transition, logId));
   // The ids again, as an array: the planner sees how many rows the batch touches and reaches them
   // through the primary key. From the JSON alone it guesses 100 elements and, on a table of a few
   // thousand rows, scans the whole table for every commit.
   const ids = items.map(({ transition }) => transition.instanceId);
+  const text = groupCommitText(t);
   return {
-    sql: `${commitTag(statementId)} ${groupCommitText(t)}`,
-    bindings: [JSON.stringify(batch), ids],
+    sql: text.sql,
+    bindings: [commitApplicationName(statementId), JSON.stringify(batch), ids],
+    name: text.name,
+    text: text.numbered,
   };
 }
 
-/** The group commit's text per schema, built once: only its tag changes from one batch to the next. */
-const groupCommitTexts = new WeakMap<QualifiedNames, string>();
+/**
+ * A group commit, to run through knex (`sql` with `?` placeholders) or as a prepared statement
+ * (`name`, and `text` with `$1`…`$3`): the text is the same for every batch of a schema.
+ */
+export interface GroupCommitStatement {
+  sql: string;
+  bindings: unknown[];
+  name: string;
+  text: string;
+}
 
-function groupCommitText(t: QualifiedNames): string {
+interface GroupCommitText {
+  sql: string;
+  numbered: string;
+  name: string;
+}
+
+/** The group commit's text per schema, built once: the same for every batch. */
+const groupCommitTexts = new WeakMap<QualifiedNames, GroupCommitText>();
+
+function groupCommitText(t: QualifiedNames): GroupCommitText {
   let text = groupCommitTexts.get(t);
   if (text === undefined) {
-    text = buildGroupCommitText(t);
+    const sql = buildGroupCommitText(t);
+    let n = 0;
+    // The text has no `?` operator of jsonb: every `?` is a placeholder.
+    const numbered = sql.replace(/\?/g, () => `$${++n}`);
+    // Named by its text: another schema's or another version's group commit is another statement.
+    const name = `capflow_group_commit_${createHash("sha256").update(numbered).digest("hex").slice(0, 16)}`;
+    text = { sql, numbered, name };
     groupCommitTexts.set(t, text);
   }
   return text;
@@ -153,7 +196,11 @@ function buildGroupCommitText(t: QualifiedNames): string {
   const nextRun = `CASE WHEN ${changed("nextRunAt")} THEN ${time("nextRunAt")} ELSE i.next_run_at END`;
   const awaited = `CASE WHEN ${changed("waitingFor")} THEN c.v->>'waitingFor' ELSE i.waiting_for END`;
   const now = time("now");
-  return `WITH c AS (
+  // The tag first: set before the update touches (or waits for) any row, see
+  // commitApplicationName. A subquery of no row of the update, so it runs once, up front.
+  return `/* capflow commit: group */ WITH tag AS MATERIALIZED (
+    SELECT set_config('application_name', ?::text, true) AS name
+  ), c AS (
     SELECT e.value AS v FROM jsonb_array_elements(?::jsonb) AS e
   ), updated AS (
     UPDATE ${t.instances} i SET
@@ -177,7 +224,8 @@ function buildGroupCommitText(t: QualifiedNames): string {
       version = i.version + 1,
       updated_at = CASE WHEN (c.v->>'keepUpdatedAt')::boolean THEN i.updated_at ELSE ${now} END
     FROM c
-    WHERE i.id = ANY (?::text[]) AND i.id = c.v->>'id'
+    WHERE (SELECT name FROM tag) IS NOT NULL
+      AND i.id = ANY (?::text[]) AND i.id = c.v->>'id'
       AND i.version = (c.v->>'expectedVersion')::int
     RETURNING i.*
   ), refusals_logged AS (${refusalsSummaryInsert(t, "updated")}), logged AS (
@@ -193,7 +241,7 @@ function buildGroupCommitText(t: QualifiedNames): string {
       JOIN (SELECT c.v->>'id' AS id, c.v->'log' AS v FROM c WHERE c.v->'log' IS NOT NULL) l
       ON l.id = u.id
   )
-  SELECT u.* FROM updated u`;
+  SELECT ${instanceColumns.map((column) => `u.${column}`).join(", ")} FROM updated u`;
 }
 
 /** One element of a group commit's batch: the keys present are the columns it changes. */

@@ -40,7 +40,14 @@ import {
 import { routedLogEntry, transitionStep } from "@capflow/core/internal";
 import { Decimal } from "decimal.js";
 import type { Knex } from "knex";
-import { commitStatement, commitTag, groupable, groupCommitStatement } from "./commit-statement.ts";
+import {
+  commitApplicationName,
+  commitStatement,
+  commitTag,
+  type GroupCommitStatement,
+  groupable,
+  groupCommitStatement,
+} from "./commit-statement.ts";
 import { GroupCommit, type GroupCommitOptions } from "./group-commit.ts";
 import { instanceValues, parameters, stepLogSelect } from "./instance-insert.ts";
 import { KnexOperationsView } from "./knex-operations-view.ts";
@@ -83,6 +90,23 @@ export interface KnexInstanceStoreOptions {
    * failover or notifications). `false` sends every commit on its own. Default on (2, 32).
    */
   groupCommit?: GroupCommitOptions | false;
+  /**
+   * PostgreSQL: run the group commit, whose text is the same for every batch, as a prepared
+   * statement (parsed and planned once per connection instead of once per batch). Off behind a
+   * pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.21, or
+   * without `max_prepared_statements`). Default off here; `openPostgresStore` turns it on.
+   */
+  preparedStatements?: boolean;
+}
+
+/** The part of knex's client that lends out a driver connection (pg's `Client`). */
+interface PooledPgClient {
+  acquireConnection(): Promise<PgConnection>;
+  releaseConnection(connection: PgConnection): Promise<unknown>;
+}
+
+interface PgConnection {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: Row[] }>;
 }
 
 /** Examples kept per group by `unsettledByStep`. */
@@ -112,6 +136,7 @@ export class KnexInstanceStore
   readonly #outbox: KnexOutbox;
   readonly #operations: KnexOperationsView;
   readonly #group: GroupCommit<Transition, InstanceRecord> | undefined;
+  readonly #preparedStatements: boolean;
 
   constructor(knex: Knex, options: KnexInstanceStoreOptions = {}) {
     this.#knex = knex;
@@ -119,6 +144,7 @@ export class KnexInstanceStore
     this.#target = options.target ?? "the database";
     this.#onClose = options.onClose;
     this.#endsOrphanedCommits = options.endsOrphanedCommits ?? false;
+    this.#preparedStatements = options.preparedStatements ?? false;
     this.#outbox = new KnexOutbox(knex, this.#t, this.#target);
     this.#operations = new KnexOperationsView(knex, {
       schema: options.schema ?? defaultSchema,
@@ -440,10 +466,10 @@ export class KnexInstanceStore
     if (transitions.length === 1) return Promise.allSettled([this.#commitAlone(transitions[0]!)]);
     const items = transitions.map((transition) => ({ transition, logId: randomUUID() }));
     const statementId = randomUUID();
-    const { sql, bindings } = groupCommitStatement(this.#t, items, statementId);
+    const statement = groupCommitStatement(this.#t, items, statementId);
     let rows: Row[];
     try {
-      rows = ((await this.#knex.raw(sql, bindings as Knex.RawBinding[])) as { rows: Row[] }).rows;
+      rows = await this.#runGroupCommit(statement);
     } catch (cause) {
       const errors = transitions.map((transition) => this.#translate(cause, transition));
       if (errors.some(mayHaveCommitted)) {
@@ -469,6 +495,23 @@ export class KnexInstanceStore
         throw await this.#whyNotCommitted(transition);
       }),
     );
+  }
+
+  async #runGroupCommit(statement: GroupCommitStatement): Promise<Row[]> {
+    if (!this.#preparedStatements) {
+      const { sql, bindings } = statement;
+      return ((await this.#knex.raw(sql, bindings as Knex.RawBinding[])) as { rows: Row[] }).rows;
+    }
+    // knex.raw cannot name a statement: borrow the pooled connection and ask pg to prepare it
+    // (pg parses a name once per connection, then only binds and executes it).
+    const pool = this.#knex.client as unknown as PooledPgClient;
+    const connection = await pool.acquireConnection();
+    try {
+      const { name, text, bindings } = statement;
+      return (await connection.query({ name, text, values: bindings })).rows;
+    } finally {
+      await pool.releaseConnection(connection);
+    }
   }
 
   async #commitAlone(transition: Transition): Promise<InstanceRecord> {
@@ -734,14 +777,16 @@ export class KnexInstanceStore
   /**
    * Ends the server's copy of a commit statement whose client connection is gone, and waits until
    * it has stopped: until then "not committed" could still turn into "committed". Found by the
-   * tag in its text (a pid could belong to someone else behind a pooler such as PgBouncer).
+   * tag in its text, or a group commit by the application name it runs under (a pid could
+   * belong to someone else behind a pooler such as PgBouncer).
    */
   async #endOrphanedCommit(statementId: string): Promise<void> {
     const find = () =>
       this.#rows(
         `SELECT pid FROM pg_stat_activity
-         WHERE pid <> pg_backend_pid() AND state <> 'idle' AND query LIKE ?`,
-        [`%${commitTag(statementId)}%`],
+         WHERE pid <> pg_backend_pid() AND state <> 'idle'
+           AND (query LIKE ? OR application_name = ?)`,
+        [`%${commitTag(statementId)}%`, commitApplicationName(statementId)],
       );
     for (let waited = 0; waited < orphanWaitMs; waited += 50) {
       const running = await find();

@@ -56,8 +56,17 @@ export interface PostgresStoreOptions {
   connectTimeoutMs?: number;
   /** How long to wait for a free pooled connection. Default 10 000 ms. */
   acquireTimeoutMs?: number;
-  /** Shown in `pg_stat_activity`. Default `capflow`. */
+  /**
+   * Shown in `pg_stat_activity`. Default `capflow`. A group commit shows `capflow commit <id>`
+   * while it runs (how a commit whose connection broke is found on the server).
+   */
   applicationName?: string;
+  /**
+   * The group commit as a prepared statement, parsed and planned once per connection. Turn off
+   * behind a pooler that cannot keep prepared statements across transactions (PgBouncer in
+   * transaction mode before 1.21, or without `max_prepared_statements`). Default true.
+   */
+  preparedStatements?: boolean;
   definitions?: KnexDefinitionSourceOptions;
   /**
    * Where knex reports warnings (e.g. `Connection Error: …` when a pooled connection breaks; the
@@ -102,6 +111,7 @@ export function openPostgresStore(options: PostgresStoreOptions): CapflowDatabas
     true,
     undefined,
     new PostgresWakeUps(connection, schema),
+    options.preparedStatements ?? true,
   );
 }
 
@@ -167,6 +177,8 @@ function assemble(
   /** What to give back once the database is closed (a PGlite folder's ownership). */
   owner?: { release(): Promise<void> },
   wakeUps?: WakeUpSource,
+  /** The group commit as a prepared statement (PostgreSQL). */
+  preparedStatements = false,
 ): CapflowDatabase {
   let closed: Promise<void> | undefined;
   const close = () => {
@@ -182,6 +194,7 @@ function assemble(
       target,
       onClose: close,
       endsOrphanedCommits: overNetwork,
+      preparedStatements,
     }),
     definitions: new KnexDefinitionSource(knex, { ...definitionOptions, schema, target }),
     ...(wakeUps ? { wakeUps } : {}),

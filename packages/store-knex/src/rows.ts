@@ -51,6 +51,43 @@ function json(value: unknown): unknown {
   return typeof value === "string" ? JSON.parse(value) : value;
 }
 
+/**
+ * The columns `instanceFromRow` reads, for statements that name them instead of `*`: a prepared
+ * statement's result columns must not change when a later migration adds a column (PostgreSQL
+ * then fails it with "cached plan must not change result type").
+ */
+export const instanceColumns = [
+  "id",
+  "channel",
+  "behavior",
+  "business_key",
+  "behavior_version",
+  "input_digest",
+  "input",
+  "step",
+  "status",
+  "context",
+  "snapshot",
+  "next_run_at",
+  "version",
+  "attempt",
+  "in_flight",
+  "waiting_for",
+  "last_error",
+  "refusals",
+  "product",
+  "account",
+  "customer_ref",
+  "failover_of",
+  "routing",
+  "lease_owner",
+  "lease_until",
+  "created_at",
+  "updated_at",
+  "traceparent",
+  "upstream_client",
+] as const;
+
 export function instanceFromRow(row: Row): InstanceRecord {
   const record: InstanceRecord = {
     id: row.id as string,

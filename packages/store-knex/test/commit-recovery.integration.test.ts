@@ -196,6 +196,54 @@ describe.skipIf(!databaseUrl)(
       expect(retried.version).toBe(2);
     });
 
+    test("a group commit cut while it waits for a row lock: found by its application name and ended, none committed", async () => {
+      const [locked, free] = await Promise.all(
+        [newInstance(), newInstance()].map(
+          async (n) => (await direct.instances.createInstance(n)).instance,
+        ),
+      );
+      const blocker = await direct.knex.transaction();
+      let errors: unknown[];
+      try {
+        await blocker.raw(
+          `UPDATE "${direct.schema}".instances SET attempt = attempt WHERE id = ?`,
+          [locked!.id],
+        );
+        // Submitted in one turn: one group commit statement (prepared) for both.
+        const outcomes = [locked!, free!].map((instance) =>
+          proxied.instances.commitTransition(transition(instance, "query")).then(
+            () => undefined,
+            (e: unknown) => e,
+          ),
+        );
+        await eventually(async () => {
+          const { rows } = await direct.knex.raw(
+            `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+               AND application_name LIKE 'capflow commit %' AND datname = current_database()`,
+          );
+          return rows.length > 0;
+        }, "the group commit to wait for the lock under its own application name");
+        proxy.cutAll();
+        errors = await Promise.all(outcomes);
+      } finally {
+        await blocker.rollback();
+      }
+      for (const error of errors) {
+        expect(isCapflowError(error, "STORE_CONNECTION_LOST")).toBe(true);
+        expect((error as { retryable: boolean }).retryable).toBe(true);
+      }
+      // The lock is free now: a statement left running on the server would commit at this point.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await versionOf(locked!.id)).toBe(1);
+      expect(await versionOf(free!.id)).toBe(1);
+      const retried = await Promise.all(
+        [locked!, free!].map((instance) =>
+          proxied.instances.commitTransition(transition(instance, "query")),
+        ),
+      );
+      expect(retried.map((record) => record.version)).toEqual([2, 2]);
+    });
+
     test("the backend is terminated while the commit waits for a row lock: not committed, retryable", async () => {
       const { instance } = await direct.instances.createInstance(newInstance());
       const blocker = await direct.knex.transaction();

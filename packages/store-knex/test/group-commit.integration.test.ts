@@ -7,7 +7,7 @@ import {
   type Transition,
 } from "@capflow/core";
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
-import { KnexInstanceStore } from "../src/index.ts";
+import { type CapflowDatabase, KnexInstanceStore } from "../src/index.ts";
 import {
   databaseUrl,
   openTestPostgres,
@@ -52,26 +52,64 @@ function move(
 /** Lets a commit submitted in this turn of the event loop go (group commit sends at its end). */
 const sent = () => new Promise((resolve) => setImmediate(resolve));
 
-describe.skipIf(!databaseUrl)(databaseUrl ? "group commit on PostgreSQL" : skipMessage, () => {
+/**
+ * Counts the commit statements a store sends: through knex (its `query` event) and, for a
+ * prepared group commit, through the pooled connection knex lends out (which knex does not see).
+ */
+function countCommitStatements(db: CapflowDatabase, into: () => string[]): () => void {
+  const onQuery = (query: { sql: string }) => {
+    if (query.sql.includes("capflow commit")) into().push(query.sql);
+  };
+  db.knex.on("query", onQuery);
+  const client = db.knex.client as {
+    acquireConnection(): Promise<{ query: (...args: unknown[]) => unknown }>;
+  };
+  const acquire = client.acquireConnection;
+  const counted = new WeakSet<object>();
+  client.acquireConnection = async function (this: unknown) {
+    const connection = await acquire.call(this);
+    if (!counted.has(connection)) {
+      counted.add(connection);
+      const query = connection.query;
+      connection.query = function (this: unknown, ...args: unknown[]) {
+        const config = args[0] as { name?: string; text?: string };
+        if (config?.name?.startsWith("capflow_group_commit")) into().push(config.text ?? "");
+        return query.apply(this, args);
+      };
+    }
+    return connection;
+  };
+  return () => {
+    db.knex.off("query", onQuery);
+    client.acquireConnection = acquire;
+  };
+}
+
+describe.skipIf(!databaseUrl).each([
+  { preparedStatements: false, mode: "through knex" },
+  { preparedStatements: true, mode: "as a prepared statement" },
+])(databaseUrl ? "group commit on PostgreSQL, $mode" : skipMessage, ({ preparedStatements }) => {
   let db: Awaited<ReturnType<typeof openTestPostgres>>;
   /** One commit statement in flight: what arrives meanwhile goes together in the next one. */
   let store: KnexInstanceStore;
   let statements: string[];
-  const onQuery = (query: { sql: string }) => {
-    if (query.sql.includes("capflow commit")) statements.push(query.sql);
-  };
+  let stopCounting: () => void;
 
   beforeAll(async () => {
     db = await openTestPostgres();
-    db.knex.on("query", onQuery);
+    stopCounting = countCommitStatements(db, () => statements);
   });
   afterAll(async () => {
-    db.knex.off("query", onQuery);
+    stopCounting();
     await db.drop();
   });
   beforeEach(async () => {
     await truncateRuntimeTables(db);
-    store = new KnexInstanceStore(db.knex, { schema: db.schema, groupCommit: { statements: 1 } });
+    store = new KnexInstanceStore(db.knex, {
+      schema: db.schema,
+      groupCommit: { statements: 1 },
+      preparedStatements,
+    });
     statements = [];
   });
 
@@ -234,7 +272,11 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "group commit on PostgreSQL" : skipM
   });
 
   test("a grouped commit writes the same row and history as a commit alone", async () => {
-    const alone = new KnexInstanceStore(db.knex, { schema: db.schema, groupCommit: false });
+    const alone = new KnexInstanceStore(db.knex, {
+      schema: db.schema,
+      groupCommit: false,
+      preparedStatements,
+    });
     // Each transition exercises other columns: set and cleared, kept, and the waiting rule.
     const variants = (instance: InstanceRecord): Transition[] => {
       const base = move(instance, "apply");
@@ -374,3 +416,63 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "group commit on PostgreSQL" : skipM
     expect(grouped.logs[7]).toEqual([]);
   });
 });
+
+describe.skipIf(!databaseUrl)(
+  databaseUrl ? "the prepared group commit on PostgreSQL" : skipMessage,
+  () => {
+    /** One pooled connection: what the store prepared on it is what this test reads back. */
+    let db: Awaited<ReturnType<typeof openTestPostgres>>;
+
+    let statements: string[] = [];
+    let stopCounting: () => void;
+
+    beforeAll(async () => {
+      db = await openTestPostgres({ pool: { min: 0, max: 1 } });
+      stopCounting = countCommitStatements(db, () => statements);
+    });
+    afterAll(async () => {
+      stopCounting();
+      await db.drop();
+    });
+
+    async function commitTogether(count: number): Promise<InstanceRecord[]> {
+      const instances: InstanceRecord[] = [];
+      for (let i = 0; i < count; i++) {
+        instances.push((await db.instances.createInstance(newInstance())).instance);
+      }
+      return Promise.all(instances.map((i) => db.instances.commitTransition(move(i, "next"))));
+    }
+
+    const preparedCommits = async () =>
+      (
+        await db.knex.raw(
+          "SELECT name FROM pg_prepared_statements WHERE name LIKE 'capflow_group_commit%'",
+        )
+      ).rows as { name: string }[];
+
+    test("is prepared once on a connection and then only executed", async () => {
+      for (let round = 0; round < 3; round++) {
+        const committed = await commitTogether(4);
+        expect(committed.map((record) => record.version)).toEqual([2, 2, 2, 2]);
+      }
+      expect(await preparedCommits()).toHaveLength(1);
+    });
+
+    test("keeps working when a later migration adds a column to instances", async () => {
+      await commitTogether(3);
+      expect(await preparedCommits()).toHaveLength(1);
+      await db.knex.raw(`ALTER TABLE "${db.schema}".instances ADD COLUMN added_later text`);
+      try {
+        // The same prepared statement, on the same connection, over the altered table: still one
+        // statement for the three (a failed group commit would fall back to one each).
+        statements = [];
+        const committed = await commitTogether(3);
+        expect(committed.map((record) => record.step)).toEqual(["next", "next", "next"]);
+        expect(statements).toHaveLength(1);
+        expect(await preparedCommits()).toHaveLength(1);
+      } finally {
+        await db.knex.raw(`ALTER TABLE "${db.schema}".instances DROP COLUMN added_later`);
+      }
+    });
+  },
+);
