@@ -25,6 +25,7 @@ import { queuedStartLookupsMigration } from "./0029_queued_start_lookups.ts";
 import { claimInDueOrderMigration } from "./0030_claim_in_due_order.ts";
 import { queryCacheRunsMigration } from "./0031_query_cache_runs.ts";
 import { stuckLastScanMigration } from "./0032_stuck_last_scan.ts";
+import { claimPlanKeptMigration } from "./0033_claim_plan_kept.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -56,4 +57,5 @@ export const migrations: readonly Migration[] = [
   claimInDueOrderMigration,
   queryCacheRunsMigration,
   stuckLastScanMigration,
+  claimPlanKeptMigration,
 ];
