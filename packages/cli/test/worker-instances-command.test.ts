@@ -83,6 +83,20 @@ describe("capflow worker and capflow instances (PGlite)", () => {
     expect(run.stdout).toBe("");
   }, 60_000);
 
+  test("worker refuses a --commits-in-flight that is not a whole number, before running anything", async () => {
+    const run = await runCapflow(
+      "worker",
+      "--pglite",
+      db,
+      "--commits-in-flight",
+      "-2",
+      "--exit-when-idle",
+    );
+    expect(run.exitCode).not.toBe(0);
+    expect(run.stderr).toMatch(/--commits-in-flight must be a whole number of 0 or more/);
+    expect(run.stdout).toBe("");
+  }, 60_000);
+
   test("instances list filters by status, channel, behavior, business key and age", async () => {
     const waiting = await runCapflow("instances", "list", "--pglite", db, "--status", "waiting");
     expect(waiting.exitCode).toBe(0);

@@ -67,6 +67,7 @@ interface WorkerCommandOptions
   batchSize: string;
   slots?: string;
   prefetch?: string;
+  commitsInFlight?: string;
   lease?: string;
   lockTtl?: string;
   pool?: string;
@@ -115,6 +116,10 @@ export const workerCommand: CapflowCommand = {
           .option(
             "--prefetch <n>",
             "instances claimed ahead of free slots, waiting in the worker for one; given back at a stop or after half their lease (default: batch size; 0: claim for free slots only)",
+          )
+          .option(
+            "--commits-in-flight <n>",
+            "runs past their slot waiting on their last commit (the slot went to the next instance); beyond it a run keeps its slot (default: 4 × slots; 0: every run keeps its slot until its commit returns)",
           )
           .option("--concurrency <n>", "with --batch-size, sets the default number of slots", "2")
           .option("--batch-size <n>", "instances claimed by one claim query at most", "16")
@@ -172,6 +177,10 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
       : positiveInteger(options.slots, "--slots");
   const prefetch =
     options.prefetch === undefined ? batchSize : wholeNumber(options.prefetch, "--prefetch");
+  const commitsInFlight =
+    options.commitsInFlight === undefined
+      ? undefined
+      : wholeNumber(options.commitsInFlight, "--commits-in-flight");
   const leaseMs =
     options.lease === undefined ? undefined : durationOption(options.lease, "--lease");
   const lockTtlMs =
@@ -295,6 +304,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
       slots,
       batchSize,
       prefetch,
+      ...(commitsInFlight === undefined ? {} : { commitsInFlight }),
       // PostgreSQL: claim at once on a start, a stored callback or a retry coming due.
       ...(db.wakeUps ? { wakeUps: db.wakeUps } : {}),
       ...(options.channels ? { channels: options.channels } : {}),

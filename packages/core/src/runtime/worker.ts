@@ -26,6 +26,13 @@ export interface WorkerOptions {
   /** With `batchSize`, sets the default number of slots (`concurrency × batchSize`). Default 2. */
   concurrency?: number;
   /**
+   * Runs past their slot whose last commit is in flight (their slot went to the next instance):
+   * beyond this many, a run keeps its slot until its commit returns. Bounds the instances a
+   * worker holds while the database is slow. Default `4 × slots`: room for the commits of
+   * several claims' worth of short steps, which the store sends together (group commit).
+   */
+  commitsInFlight?: number;
+  /**
    * Wait after a claim that found fewer due instances than it asked for, unless woken earlier
    * (`wake()`, or a wake-up source). Default 200 ms.
    */
@@ -93,8 +100,8 @@ export class Worker {
   #running = new Set<Promise<void>>();
   /**
    * Runs whose last commit is in flight: their slot went to other work (a slot bounds steps and
-   * partner calls, and waiting for PostgreSQL's flush is neither). At most `slots` of them, so
-   * the instances this worker holds stay bounded.
+   * partner calls, and waiting for PostgreSQL's flush is neither). At most `commitsInFlight` of
+   * them, so the instances this worker holds stay bounded.
    */
   #committing = new Set<Promise<void>>();
   /** Aborted by `wake()` to end the current idle wait. */
@@ -116,8 +123,10 @@ export class Worker {
   constructor(engine: Engine, options: WorkerOptions = {}) {
     this.#engine = engine;
     const batchSize = options.batchSize ?? 16;
+    const slots = options.slots ?? (options.concurrency ?? 2) * batchSize;
     this.#options = {
-      slots: options.slots ?? (options.concurrency ?? 2) * batchSize,
+      slots,
+      commitsInFlight: options.commitsInFlight ?? 4 * slots,
       batchSize,
       prefetch: options.prefetch ?? batchSize,
       idleMs: options.idleMs ?? 200,
@@ -236,7 +245,7 @@ export class Worker {
 
   /** Starts queued instances in the free slots; one that waited half its lease goes back. */
   #startQueued(signal: AbortSignal): void {
-    const { slots, clock } = this.#options;
+    const { slots, commitsInFlight, clock } = this.#options;
     const running = this.#running;
     const queue = this.#queue;
     while (!signal.aborted && running.size < slots) {
@@ -251,10 +260,10 @@ export class Worker {
       }
       const committing = this.#committing;
       let inSlot = true;
-      // The run's last commit has begun: its slot goes to the next instance now, unless as many
-      // runs as there are slots already wait on their commits.
+      // The run's last commit has begun: its slot goes to the next instance now, unless
+      // `commitsInFlight` runs already wait on their commits.
       const leaveSlot = () => {
-        if (!inSlot || committing.size >= slots) return;
+        if (!inSlot || committing.size >= commitsInFlight) return;
         inSlot = false;
         running.delete(run);
         committing.add(run);

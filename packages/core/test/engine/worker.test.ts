@@ -131,14 +131,19 @@ describe("Worker", () => {
         input: { loanNo: key },
       });
     }
-    const worker = new Worker(engine, { slots: 1, batchSize: 4, idleMs: 5 }).start();
+    const worker = new Worker(engine, {
+      slots: 1,
+      batchSize: 4,
+      idleMs: 5,
+      commitsInFlight: 1,
+    }).start();
     let stopped = false;
     try {
       // One slot: the second call can only be made while the first run's commit is in flight.
       await expect.poll(() => transport.count("/loan/apply")).toBe(2);
       expect(worker.busySlots).toBe(1);
       expect(worker.inFlight).toBe(2);
-      // As many runs as slots may wait on their commits: the third waits for a slot.
+      // One run may wait on its commit (commitsInFlight): the third waits for a slot.
       await new Promise((resolve) => setTimeout(resolve, 30));
       expect(transport.count("/loan/apply")).toBe(2);
       const stopping = worker.stop().then(() => {
@@ -154,6 +159,54 @@ describe("Worker", () => {
     } finally {
       releaseCommits();
       if (!stopped) await worker.stop();
+    }
+  });
+
+  test("by default four runs per slot may wait on their last commits; the next keeps its slot", async () => {
+    let releaseCommits!: () => void;
+    const flushed = new Promise<void>((resolve) => (releaseCommits = resolve));
+    class SlowFlushStore extends MemoryInstanceStore {
+      override async commitTransition(transition: Transition) {
+        if (transition.changes.status === "succeeded") await flushed;
+        return super.commitTransition(transition);
+      }
+    }
+    const store = new SlowFlushStore();
+    const transport = new ScriptedTransport();
+    transport.script("/loan/apply", { body: { status: "SUCCESS" } });
+    const engine = new Engine({
+      store,
+      transport,
+      processors: new ProcessorRegistry(),
+      definitions: new MemoryDefinitionSource({
+        channels: [testChannel],
+        behaviors: [loanBehavior()],
+      }),
+    });
+    const keys = ["L-1", "L-2", "L-3", "L-4", "L-5", "L-6", "L-7"];
+    for (const key of keys) {
+      await engine.start({
+        channel: "lanbank",
+        behavior: "loan",
+        businessKey: key,
+        input: { loanNo: key },
+      });
+    }
+    const worker = new Worker(engine, { slots: 1, batchSize: 8, idleMs: 5 }).start();
+    try {
+      // Four runs wait on their commits, a fifth keeps the one slot waiting on its own.
+      await expect.poll(() => transport.count("/loan/apply")).toBe(5);
+      expect(worker.inFlight).toBe(5);
+      expect(worker.busySlots).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(transport.count("/loan/apply")).toBe(5);
+      releaseCommits();
+      await expect
+        .poll(async () => (await store.listInstances({ status: ["succeeded"] })).length)
+        .toBe(keys.length);
+    } finally {
+      releaseCommits();
+      await worker.stop();
     }
   });
 
