@@ -29,6 +29,22 @@ describe("capflow validate", () => {
     ]);
   });
 
+  test("warns about a cached query's call that would park, and exits 0", async () => {
+    const run = await runCapflow("validate", `${fixtures}/query`);
+    expect(run).toMatchObject({ exitCode: 0, stderr: "" });
+    expect(run.stdout.split("\n")).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^${fixtures}/query/bank\\.repay-trial\\.behavior\\.json:9:5  warning: call step "ask" of the cached query "bank/repay-trial" has no "onRetryExhausted": .*  \\(/steps/ask\\)  \\[query-call-may-park\\]$`,
+        ),
+      ),
+      "",
+      "1 warning in 1 file",
+      "1 channel, 1 behavior, no problems",
+      "",
+    ]);
+  });
+
   test("--check-secrets warns about certificates expiring within --expiry-warning", async () => {
     const dir = "examples/cedar-bank/definitions";
     const quiet = await runCapflow("validate", "--check-secrets", "--json", dir);

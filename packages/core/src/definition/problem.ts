@@ -30,6 +30,8 @@ export const problemCodes = {
     "a callback step has no deadline: a lost callback would stall the instance",
   "unknown-outcome-unhandled":
     "a non-idempotent call has no onUnknownOutcome step: after a timeout the engine cannot ask",
+  "query-call-may-park":
+    "a call of a cached query has no onRetryExhausted: once its retries are used up the run parks for an operator instead of answering (a warning)",
   "unsafe-resend": "an unknown outcome or an exhausted poll leads to a non-idempotent call",
   "invalid-expression": "a CEL expression does not parse",
   "invalid-template": "a Handlebars template does not parse",

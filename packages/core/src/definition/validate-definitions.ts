@@ -12,6 +12,7 @@ import {
 import { checkInputReads, checkProductInputReads } from "./check-input-reads.ts";
 import { checkMoneyMarks } from "./check-money-safety.ts";
 import { checkProduct } from "./check-product.ts";
+import { checkQueryCalls } from "./check-query-calls.ts";
 import { checkResendSafety } from "./check-resend-safety.ts";
 import type { UpstreamClientDefinition } from "./client-types.ts";
 import { didYouMean } from "./closest-name.ts";
@@ -165,6 +166,7 @@ export function validateDefinitions(
     }
     found.push(...checkBehaviorGraph(behavior, source.file));
     found.push(...checkMoneyMarks(behavior, source.file));
+    found.push(...checkQueryCalls(behavior, source.file));
     if (channel !== undefined) {
       found.push(...checkChannelReferences(behavior, channel, source.file));
       found.push(...checkResendSafety(behavior, channel, source.file));
