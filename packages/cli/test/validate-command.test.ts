@@ -1,3 +1,8 @@
+import { createPublicKey } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { TestCertificateAuthority } from "@capflow/testkit";
 import { describe, expect, test } from "vitest";
 import { runCapflow } from "./support/run-capflow.ts";
 
@@ -67,6 +72,59 @@ describe("capflow validate", () => {
     const bad = await runCapflow("validate", "--check-secrets", "--expiry-warning", "soon", dir);
     expect(bad.exitCode).toBe(1);
     expect(bad.stderr).toContain('--expiry-warning "soon" is not a duration');
+  });
+
+  test("--check-secrets warns about an upstream client's key given as a certificate, not a bare key or a secret", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "capflow-cli-client-certificates-"));
+    try {
+      const authority = new TestCertificateAuthority("Test CA");
+      await writeFile(
+        join(dir, "platform.pem"),
+        authority.issueClient("Platform 2026", { validForDays: 10 }).cert,
+      );
+      const bare = authority.issueClient("Billing 2026", { validForDays: 5 });
+      await writeFile(
+        join(dir, "billing.pem"),
+        createPublicKey(bare.key).export({ type: "spki", format: "pem" }) as string,
+      );
+      await writeFile(join(dir, "ledger.secret"), "a shared secret of thirty-two bytes");
+      const client = (id: string, algorithm: string, ref: string) =>
+        writeFile(
+          join(dir, `${id}.client.json`),
+          JSON.stringify({
+            id,
+            signature: { algorithm, key: { ref } },
+            allowedIps: ["10.0.0.0/8"],
+            allow: {},
+          }),
+        );
+      await client("platform", "rsa-sha256", "file:platform.pem");
+      await client("billing", "rsa-sha256", "file:billing.pem");
+      await client("ledger", "hmac-sha256", "file:ledger.secret");
+
+      const run = await runCapflow("validate", "--check-secrets", "--json", dir);
+      expect(run).toMatchObject({ exitCode: 0, stderr: "" });
+      expect(JSON.parse(run.stdout)).toEqual([
+        expect.objectContaining({
+          code: "certificate-expiring",
+          severity: "warning",
+          file: `${dir}/platform.client.json`,
+          pointer: "/signature/key/ref",
+          message: expect.stringMatching(
+            /^the certificate CN=Platform 2026 of upstream client platform in file:platform\.pem expires on \S+, in 10 days; get the client's renewed certificate and push it in its client definition \(signature\.key\)/,
+          ),
+        }),
+      ]);
+      // Outside the window, nothing.
+      const quiet = await runCapflow("validate", "--check-secrets", "--expiry-warning", "5d", dir);
+      expect(quiet).toEqual({
+        exitCode: 0,
+        stdout: "0 channels, 0 behaviors, no problems\n",
+        stderr: "",
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test("--json prints the problems as JSON", async () => {

@@ -46,7 +46,7 @@ export const validateCommand: CapflowCommand = {
       )
       .option(
         "--check-secrets",
-        "also load every channel's keys and certificates as a worker would (push does by default); warn about certificates expiring within 30 days",
+        "also load every channel's keys and certificates as a worker would, and every upstream client's key as the intake would (push does by default); warn about certificates expiring within 30 days, a client's key given as a certificate too",
       )
       .option(
         "--expiry-warning <duration>",

@@ -85,16 +85,55 @@ async function certificateWarnings(
   file: string,
   options: CheckSecretsOptions,
 ): Promise<Problem[]> {
-  const now = options.clock.now();
-  const warnBefore = now + parseDuration(options.expiryWarning ?? "30d");
-  const problems: Problem[] = [];
   const certificates = await channelCertificates(channel, {
     secrets: options.secrets,
     ...(options.baseDir === undefined ? {} : { baseDir: options.baseDir }),
   });
+  return expiryWarnings(certificates, file, options, {
+    of: "",
+    expired: "get a renewed one from the funder and schedule it (future values) or push it",
+    expiring: "get the renewed one and schedule it from that day (future values)",
+  });
+}
+
+/**
+ * Warns about an upstream client's signature key given as a certificate that expires within
+ * `expiryWarning` (or has expired), at `/signature/key/ref`. A bare key or an HMAC secret has no
+ * expiry: nothing is said about it.
+ */
+export async function clientCertificateWarnings(
+  client: UpstreamClientDefinition,
+  file: string,
+  options: Pick<CheckSecretsOptions, "secrets" | "baseDir" | "clock" | "expiryWarning">,
+): Promise<Problem[]> {
+  const certificates = await clientCertificates(client, {
+    secrets: options.secrets,
+    ...(options.baseDir === undefined ? {} : { baseDir: options.baseDir }),
+  });
+  // Clients have no scheduled values: the renewed certificate is pushed when the client uses it.
+  return expiryWarnings(certificates, file, options, {
+    of: ` of upstream client ${client.id}`,
+    expired:
+      "get the client's renewed certificate and push it in its client definition (signature.key)",
+    expiring:
+      "get the client's renewed certificate and push it in its client definition (signature.key) when the client signs with the renewed key",
+  });
+}
+
+/** `certificate-expiring` warnings for the certificates expiring within `expiryWarning`. */
+function expiryWarnings(
+  certificates: readonly ChannelCertificate[],
+  file: string,
+  options: Pick<CheckSecretsOptions, "clock" | "expiryWarning">,
+  wording: { of: string; expired: string; expiring: string },
+): Problem[] {
+  const now = options.clock.now();
+  const warnBefore = now + parseDuration(options.expiryWarning ?? "30d");
+  const problems: Problem[] = [];
   for (const { pointer, ref, subject, expiresAt } of certificates) {
     if (expiresAt > warnBefore) continue;
     const when = new Date(expiresAt).toISOString();
+    const certificate = `the certificate ${subject}${wording.of} in ${describeRef(ref)}`;
     problems.push({
       code: "certificate-expiring",
       severity: "warning",
@@ -102,8 +141,8 @@ async function certificateWarnings(
       pointer,
       message:
         expiresAt <= now
-          ? `the certificate ${subject} in ${describeRef(ref)} expired on ${when}; get a renewed one from the funder and schedule it (future values) or push it`
-          : `the certificate ${subject} in ${describeRef(ref)} expires on ${when}, in ${Math.ceil((expiresAt - now) / 86_400_000)} days; get the renewed one and schedule it from that day (future values)`,
+          ? `${certificate} expired on ${when}; ${wording.expired}`
+          : `${certificate} expires on ${when}, in ${Math.ceil((expiresAt - now) / 86_400_000)} days; ${wording.expiring}`,
     });
   }
   return problems;

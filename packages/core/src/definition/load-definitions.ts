@@ -1,7 +1,11 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { checkClientKey } from "../change/check-client-key.ts";
-import { type CheckSecretsOptions, checkChannelSecrets } from "../change/check-secrets.ts";
+import {
+  type CheckSecretsOptions,
+  checkChannelSecrets,
+  clientCertificateWarnings,
+} from "../change/check-secrets.ts";
 import { CapflowError } from "../errors.ts";
 import { parseJsonSource } from "./json-source.ts";
 import { formatProblems, isError, type Problem, plural, sortProblems } from "./problem.ts";
@@ -27,9 +31,10 @@ const definitionSuffixes = [
 
 export interface LoadDefinitionsOptions extends ValidateDefinitionsOptions {
   /**
-   * Also load every channel's keys and certificates as a worker would (`capflow validate
-   * --check-secrets`, and `capflow push` by default): references that do not resolve are
-   * problems, certificates expiring soon are warnings.
+   * Also load every channel's keys and certificates as a worker would, and every upstream
+   * client's key as the intake would (`capflow validate --check-secrets`, and `capflow push` by
+   * default): references that do not resolve are problems, certificates expiring soon (a
+   * client's key given as a certificate too) are warnings.
    */
   checkSecrets?: CheckSecretsOptions;
 }
@@ -102,7 +107,10 @@ export async function loadDefinitions(
         (definition) => definition.id === (source.definition as { id?: unknown } | undefined)?.id,
       );
       if (client === undefined) continue;
-      for (const problem of await checkClientKey(client, source.file, options.checkSecrets)) {
+      for (const problem of [
+        ...(await checkClientKey(client, source.file, options.checkSecrets)),
+        ...(await clientCertificateWarnings(client, source.file, options.checkSecrets)),
+      ]) {
         const position = source.locate?.(problem.pointer);
         secretProblems.push(position === undefined ? problem : { ...problem, ...position });
       }

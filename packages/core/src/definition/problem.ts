@@ -46,7 +46,7 @@ export const problemCodes = {
     "a key or secret reference of the channel does not resolve (checked with --check-secrets, and by push)",
   "key-invalid": "a key or certificate of the channel resolves but cannot be loaded",
   "certificate-expiring":
-    "a certificate the channel references expires within 30 days, or has expired (a warning)",
+    "a certificate a channel or an upstream client's signature key references expires within 30 days (--expiry-warning), or has expired (a warning)",
   "duplicate-product": "two product files define the same product code",
   "duplicate-product-channel": "a product lists one channel twice",
   "unknown-behavior": "a product or a quota names a behavior its channel does not define",
