@@ -102,35 +102,11 @@ describe("Worker", () => {
   });
 
   test("a run's last commit leaves its slot: the next instance runs while the database flushes, and a stop waits for both", async () => {
-    // Commits that settle an instance are held until released: a slow WAL flush.
-    let releaseCommits!: () => void;
-    const flushed = new Promise<void>((resolve) => (releaseCommits = resolve));
-    class SlowFlushStore extends MemoryInstanceStore {
-      override async commitTransition(transition: Transition) {
-        if (transition.changes.status === "succeeded") await flushed;
-        return super.commitTransition(transition);
-      }
-    }
-    const store = new SlowFlushStore();
-    const transport = new ScriptedTransport();
-    transport.script("/loan/apply", { body: { status: "SUCCESS" } });
-    const engine = new Engine({
-      store,
-      transport,
-      processors: new ProcessorRegistry(),
-      definitions: new MemoryDefinitionSource({
-        channels: [testChannel],
-        behaviors: [loanBehavior()],
-      }),
-    });
-    for (const key of ["L-A", "L-B", "L-C"]) {
-      await engine.start({
-        channel: "lanbank",
-        behavior: "loan",
-        businessKey: key,
-        input: { loanNo: key },
-      });
-    }
+    const { engine, store, transport, releaseCommits } = await slowFlushEngine([
+      "L-A",
+      "L-B",
+      "L-C",
+    ]);
     const worker = new Worker(engine, {
       slots: 1,
       batchSize: 4,
@@ -163,35 +139,8 @@ describe("Worker", () => {
   });
 
   test("by default four runs per slot may wait on their last commits; the next keeps its slot", async () => {
-    let releaseCommits!: () => void;
-    const flushed = new Promise<void>((resolve) => (releaseCommits = resolve));
-    class SlowFlushStore extends MemoryInstanceStore {
-      override async commitTransition(transition: Transition) {
-        if (transition.changes.status === "succeeded") await flushed;
-        return super.commitTransition(transition);
-      }
-    }
-    const store = new SlowFlushStore();
-    const transport = new ScriptedTransport();
-    transport.script("/loan/apply", { body: { status: "SUCCESS" } });
-    const engine = new Engine({
-      store,
-      transport,
-      processors: new ProcessorRegistry(),
-      definitions: new MemoryDefinitionSource({
-        channels: [testChannel],
-        behaviors: [loanBehavior()],
-      }),
-    });
     const keys = ["L-1", "L-2", "L-3", "L-4", "L-5", "L-6", "L-7"];
-    for (const key of keys) {
-      await engine.start({
-        channel: "lanbank",
-        behavior: "loan",
-        businessKey: key,
-        input: { loanNo: key },
-      });
-    }
+    const { engine, store, transport, releaseCommits } = await slowFlushEngine(keys);
     const worker = new Worker(engine, { slots: 1, batchSize: 8, idleMs: 5 }).start();
     try {
       // Four runs wait on their commits, a fifth keeps the one slot waiting on its own.
@@ -288,3 +237,40 @@ describe("Worker", () => {
     }
   });
 });
+
+/**
+ * An engine over a store whose commits that settle an instance are held until
+ * `releaseCommits()` (a slow WAL flush), with one started instance per key and a funder that
+ * answers at once.
+ */
+async function slowFlushEngine(keys: readonly string[]) {
+  let releaseCommits!: () => void;
+  const flushed = new Promise<void>((resolve) => (releaseCommits = resolve));
+  class SlowFlushStore extends MemoryInstanceStore {
+    override async commitTransition(transition: Transition) {
+      if (transition.changes.status === "succeeded") await flushed;
+      return super.commitTransition(transition);
+    }
+  }
+  const store = new SlowFlushStore();
+  const transport = new ScriptedTransport();
+  transport.script("/loan/apply", { body: { status: "SUCCESS" } });
+  const engine = new Engine({
+    store,
+    transport,
+    processors: new ProcessorRegistry(),
+    definitions: new MemoryDefinitionSource({
+      channels: [testChannel],
+      behaviors: [loanBehavior()],
+    }),
+  });
+  for (const key of keys) {
+    await engine.start({
+      channel: "lanbank",
+      behavior: "loan",
+      businessKey: key,
+      input: { loanNo: key },
+    });
+  }
+  return { engine, store, transport, releaseCommits };
+}
