@@ -28,6 +28,7 @@ export function startProcessStuckMonitor(
     clock: systemClock,
     exclusive: knexExclusiveRunner(db),
     onEvent: deps.onEvent,
+    onError: deps.onError,
     intervalMs,
   });
   const abort = new AbortController();

@@ -1,4 +1,5 @@
 import {
+  CapflowError,
   Engine,
   type EngineEvent,
   InProcessLockProvider,
@@ -58,6 +59,7 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "stuck orders on PostgreSQL" : skipM
       locks: new InProcessLockProvider({ clock }),
     });
     const events: EngineEvent[] = [];
+    const errors: unknown[] = [];
     const monitor = (exclusive = knexExclusiveRunner(db)) =>
       new StuckMonitor({
         store: new KnexStuckStore(db),
@@ -65,6 +67,7 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "stuck orders on PostgreSQL" : skipM
         clock,
         exclusive,
         onEvent: (event) => events.push(event),
+        onError: (error) => errors.push(error),
         batchSize: 2,
       });
     const start = (loanNo: string) =>
@@ -77,7 +80,16 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "stuck orders on PostgreSQL" : skipM
     const drain = async () => {
       while ((await engine.runDue()) > 0) {}
     };
-    return { clock, engine, events, monitor, start, drain, stuck: new KnexStuckStore(db) };
+    return {
+      clock,
+      engine,
+      events,
+      errors,
+      monitor,
+      start,
+      drain,
+      stuck: new KnexStuckStore(db),
+    };
   }
 
   test("an instance past its step's SLA fires instance.stuck once, is listed and counted, and clears when it moves on", async () => {
@@ -278,6 +290,62 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "stuck orders on PostgreSQL" : skipM
     expect(await w.stuck.lastScan()).toMatchObject({ finishedAt: scannedAt });
     await w.clock.advance(1_000);
     expect((await w.monitor().check()).ran).toBe(true);
+  });
+
+  test("a last scan that cannot be read or recorded (its table missing: a node upgraded before `capflow migrate`) never stops detection: every round scans and reports the error", async () => {
+    const w = world();
+    await w.start("L-1");
+    await w.drain();
+    await w.clock.advance(11 * minute);
+    const a = w.monitor();
+    const b = w.monitor();
+    await db.knex.raw(
+      `ALTER TABLE "${db.schema}".stuck_last_scan RENAME TO stuck_last_scan_not_yet_migrated`,
+    );
+    try {
+      expect(await a.check()).toMatchObject({ ran: true, examined: 1, newlyStuck: [{}] });
+      // Nothing says `a` scanned, so `b` scans too rather than skip: more scans, never none.
+      expect(await b.check()).toMatchObject({ ran: true, examined: 1, newlyStuck: [] });
+    } finally {
+      await db.knex.raw(
+        `ALTER TABLE "${db.schema}".stuck_last_scan_not_yet_migrated RENAME TO stuck_last_scan`,
+      );
+    }
+    // Each round: the read and the record, each reported.
+    expect(w.errors).toHaveLength(4);
+    expect(w.errors).toEqual(Array(4).fill(expect.any(CapflowError)));
+    expect(w.events.filter((event) => event.type === "instance.stuck")).toHaveLength(1);
+
+    // Once the table is there, rounds share it again.
+    expect((await a.check()).ran).toBe(true);
+    expect(await b.check()).toMatchObject({ ran: false, skipped: "recent" });
+    expect(w.errors).toHaveLength(4);
+  });
+
+  test("a round whose scan cannot be recorded keeps what it found: the store's error is reported, not thrown", async () => {
+    const w = world();
+    await w.start("L-1");
+    await w.drain();
+    await w.clock.advance(11 * minute);
+    const errors: unknown[] = [];
+    const monitor = new StuckMonitor({
+      store: {
+        unsettledInstances: (request) => w.stuck.unsettledInstances(request),
+        recordBreaches: (breaches) => w.stuck.recordBreaches(breaches),
+        resolveCleared: (now) => w.stuck.resolveCleared(now),
+        listStuck: (filter) => w.stuck.listStuck(filter),
+        stuckCounts: () => w.stuck.stuckCounts(),
+        lastScan: () => w.stuck.lastScan(),
+        recordScan: () => Promise.reject(new Error("connection lost")),
+      },
+      definitions: new MemoryDefinitionSource({}),
+      clock: w.clock,
+      exclusive: knexExclusiveRunner(db),
+      onError: (error) => errors.push(error),
+    });
+    expect(await monitor.check()).toMatchObject({ ran: true, examined: 1 });
+    expect(errors).toEqual([new Error("connection lost")]);
+    expect(await w.stuck.lastScan()).toBeUndefined();
   });
 
   test("pages through more unsettled instances than one batch", async () => {

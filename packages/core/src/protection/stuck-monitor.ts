@@ -9,6 +9,7 @@ import type {
   StuckBreach,
   StuckCount,
   StuckFilter,
+  StuckScan,
   StuckStore,
 } from "../ports/stuck-store.ts";
 import { slaLimits } from "./sla-limits.ts";
@@ -23,6 +24,12 @@ export interface StuckMonitorOptions {
   onEvent?: EngineEventListener;
   /** Called when the listener throws. Default: ignored. */
   onListenerError?: (error: unknown, event: EngineEvent) => void;
+  /**
+   * Called when the shared last scan cannot be read or recorded (its table missing because
+   * `capflow migrate` has not run yet, or a database error): the round scans anyway and its
+   * result stands. Default: ignored.
+   */
+  onError?: (error: unknown) => void;
   /** Instances read per query. Default 500. */
   batchSize?: number;
   /**
@@ -58,7 +65,8 @@ const lockKey = "capflow:stuck-monitor";
  * a monitor; a node that takes the lock less than `intervalMs` after another node finished a round
  * (the store's `lastScan`) skips it, so the cluster scans once per interval however many nodes
  * run one. A stamp older than the interval, or ahead of this node's clock, never holds a round
- * back: a node that died stops no one.
+ * back: a node that died stops no one. Nor does a last scan that cannot be read or recorded: the
+ * round scans and the error goes to `onError`.
  *
  * ```ts
  * const monitor = new StuckMonitor({ store: stuckStore, definitions, clock, onEvent: console.log });
@@ -73,6 +81,7 @@ export class StuckMonitor {
   readonly #exclusive: ExclusiveRunner;
   readonly #onEvent: EngineEventListener | undefined;
   readonly #onListenerError: ((error: unknown, event: EngineEvent) => void) | undefined;
+  readonly #onError: ((error: unknown) => void) | undefined;
   readonly #batchSize: number;
   readonly #intervalMs: number;
   /** This monitor in `lastScan`: it never skips after its own round, so its own pace holds. */
@@ -87,6 +96,7 @@ export class StuckMonitor {
     this.#exclusive = options.exclusive ?? inProcessExclusiveRunner();
     this.#onEvent = options.onEvent;
     this.#onListenerError = options.onListenerError;
+    this.#onError = options.onError;
     this.#batchSize = options.batchSize ?? 500;
     this.#intervalMs = options.intervalMs ?? 60_000;
   }
@@ -96,7 +106,7 @@ export class StuckMonitor {
     const run = await this.#exclusive.runExclusive(lockKey, async () => {
       if (await this.#scannedRecently()) return skipped("recent");
       const check = await this.#round();
-      await this.#store.recordScan({ finishedAt: this.#clock.now(), node: this.#node });
+      await this.#recordScan();
       return check;
     });
     return run.ran ? run.value : skipped("held");
@@ -124,11 +134,38 @@ export class StuckMonitor {
     return this.#store.listStuck(filter);
   }
 
+  /**
+   * A last scan that cannot be read never stops detection: the round scans (at worst the cluster
+   * scans more than once per interval until it can be read again).
+   */
   async #scannedRecently(): Promise<boolean> {
-    const last = await this.#store.lastScan();
+    let last: StuckScan | undefined;
+    try {
+      last = await this.#store.lastScan();
+    } catch (error) {
+      this.#report(error);
+      return false;
+    }
     if (last === undefined || last.node === this.#node) return false;
     const age = this.#clock.now() - last.finishedAt;
     return age >= 0 && age < this.#intervalMs;
+  }
+
+  /** Best effort: the round is done and its breaches recorded; other nodes just scan sooner. */
+  async #recordScan(): Promise<void> {
+    try {
+      await this.#store.recordScan({ finishedAt: this.#clock.now(), node: this.#node });
+    } catch (error) {
+      this.#report(error);
+    }
+  }
+
+  #report(error: unknown): void {
+    try {
+      this.#onError?.(error);
+    } catch {
+      // A failing reporter must not fail the round either.
+    }
   }
 
   async #round(): Promise<StuckCheck> {
