@@ -22,7 +22,13 @@ const monitor = new StuckMonitor({
 });
 
 const round = await monitor.check(); // or: monitor.run(signal), a round every minute
-console.log(`${round.newlyStuck.length} newly stuck, ${round.resolved} cleared`);
+if (round.ran) {
+  console.log(`${round.newlyStuck.length} newly stuck, ${round.resolved} cleared`);
+} else {
+  // The cluster scans once a minute: this node's round found nothing to do.
+  const why = round.skipped === "held" ? "runs one now" : "finished one less than a minute ago";
+  console.log(`round skipped: another node ${why}`);
+}
 
 // A gauge per channel, behavior and step, for /metrics or a dashboard.
 for (const { channel, behavior, step, count } of await monitor.counts()) {

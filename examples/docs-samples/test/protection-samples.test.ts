@@ -90,6 +90,28 @@ describe("the samples of docs/protection.md run", () => {
     }, 90_000);
   }
 
+  it("stuck-orders.ts run again within a minute says its round was skipped, not that nothing is stuck", async () => {
+    const cwd = await mkdtemp(join(tmpdir(), "capflow-sample-"));
+    const database = await ownDatabase();
+    try {
+      const runSample = async () =>
+        (
+          await run(
+            process.execPath,
+            ["--conditions=@capflow/source", "--import", tsx, join(samplesDir, "stuck-orders.ts")],
+            { cwd, env: database.env, timeout: 60_000 },
+          )
+        ).stdout;
+      expect(await runSample()).toMatch(/^0 newly stuck, 0 cleared$/m);
+      const again = await runSample();
+      expect(again).toMatch(/^round skipped: another node finished one less than a minute ago$/m);
+      expect(again).not.toMatch(/newly stuck/);
+    } finally {
+      await database.drop();
+      await rm(cwd, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   const servers = [
     { file: "query-intake.ts", path: "/v1/queries", prints: "queries" },
     { file: "queue-intake.ts", path: "/v1/instances", prints: "starts" },
