@@ -408,6 +408,11 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "alerts on PostgreSQL" : skipMessage
           client("billing", { algorithm: "rsa-sha256", key: { ref: "file:billing.pem" } }),
           // A shared secret never expires, whatever its bytes look like.
           client("ledger", { algorithm: "hmac-sha256", key: { ref: "file:platform.pem" } }),
+          // Retired (allowed nothing): its key verifies no request, so its certificate is not in use.
+          {
+            ...client("legacy", { algorithm: "rsa-sha256", key: { ref: "file:platform.pem" } }),
+            allow: {},
+          },
         ],
       });
       const definitions = new KnexDefinitionSource(db.knex, {
@@ -455,6 +460,18 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "alerts on PostgreSQL" : skipMessage
           /^the certificate CN=Platform 2026 of upstream client platform in file:platform\.pem expired on /,
         ),
       ]);
+
+      // Clients cannot be deleted: retiring one (pushed allowed nothing) resolves its alert.
+      await pushDefinitions(db, {
+        clients: [
+          { ...platformClient("file:platform.pem"), allow: { behaviors: [], products: [] } },
+        ],
+      });
+      const retired = await alerts.evaluate();
+      expect(retired.resolved.map((a) => a.subject)).toEqual([
+        "client platform /signature/key/ref",
+      ]);
+      expect(retired.fired).toEqual([]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -1,6 +1,7 @@
 import { channelCertificates, clientCertificates } from "../../change/check-secrets.ts";
 import { describeRef } from "../../crypto/secret-reference.ts";
 import { createDefaultSecretResolver } from "../../crypto/secret-resolvers.ts";
+import { isRetiredClient } from "../../definition/client-retired.ts";
 import { channelPeriods } from "../../definition/future-values.ts";
 import type { Clock } from "../../ports/clock.ts";
 import type { DefinitionSource } from "../../ports/definition-source.ts";
@@ -29,7 +30,8 @@ const day = 86_400_000;
  *   (`lanbank /tls/ca/0`);
  * - every upstream client's signature key (`/signature/key/ref`) given as a certificate, reported
  *   as `client <id> /signature/key/ref`. A bare public key or an HMAC secret has no expiry and is
- *   never reported.
+ *   never reported, nor is a retired client's (its `allow` lists nothing: clients cannot be
+ *   deleted, so pushing it with `"allow": {}` retires it and resolves its alert).
  *
  * Pushing or scheduling a renewed certificate resolves the alert at the next evaluation.
  * References that do not resolve here are skipped.
@@ -81,7 +83,8 @@ export function channelCertificateExpiry(
     }
     for (const id of await options.definitions.listClients()) {
       const loaded = await options.definitions.getClient(id);
-      if (loaded === undefined) continue;
+      // A retired client (allowed nothing) makes no request its key could verify.
+      if (loaded === undefined || isRetiredClient(loaded.definition)) continue;
       const certificates = await clientCertificates(loaded.definition, {
         secrets,
         ...(loaded.baseDir === undefined ? {} : { baseDir: loaded.baseDir }),
