@@ -321,14 +321,18 @@ async function killRedisClients(admin: Redis, db: number): Promise<number> {
   return killed;
 }
 
-/** Terminates the workers' PostgreSQL backends (named by their application name). */
+/**
+ * Terminates the workers' PostgreSQL backends (named by their application name; a group commit
+ * in flight runs as `<name> commit <id>`, and is cut too).
+ */
 async function terminateBackends(
   knex: CapflowDatabase["knex"],
   applicationName: string,
 ): Promise<number> {
   const result = (await knex.raw(
-    "SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = ?",
-    [applicationName],
+    `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+     WHERE application_name = ? OR application_name LIKE ?`,
+    [applicationName, `${applicationName} commit %`],
   )) as { rows: { n: number }[] };
   return result.rows[0]?.n ?? 0;
 }

@@ -24,13 +24,22 @@ export function commitTag(logId: string): string {
 }
 
 /**
- * The name a group commit gives itself on the server while it runs: its transaction sets
- * `application_name` to it (`set_config(…, true)`, undone when the statement ends), so
- * `pg_stat_activity.application_name` shows it. The text of a group commit is the same for every
- * batch, so that it can be a prepared statement, and cannot carry the tag.
+ * The start of every group commit's text: with the backend's pid, how a group commit whose
+ * connection broke is found on the server before it could name itself (waiting for a table lock,
+ * say).
  */
-export function commitApplicationName(statementId: string): string {
-  return `capflow commit ${statementId}`;
+export const groupCommitPrefix = "/* capflow commit: group */";
+
+/**
+ * How a group commit names itself on the server while it runs: its transaction sets
+ * `application_name` to the connection's own name (its first 39 characters) followed by
+ * ` commit <id>` (`set_config(…, true)`, undone when the statement ends), so
+ * `pg_stat_activity.application_name` shows it, and tools that look for the connection's name
+ * by prefix still see its connections. The text of a group commit is the same for every batch,
+ * so that it can be a prepared statement, and cannot carry the id. The id is 16 hex digits.
+ */
+export function commitNameSuffix(statementId: string): string {
+  return ` commit ${statementId}`;
 }
 
 /**
@@ -146,7 +155,7 @@ export function groupCommitStatement(
   const text = groupCommitText(t);
   return {
     sql: text.sql,
-    bindings: [commitApplicationName(statementId), JSON.stringify(batch), ids],
+    bindings: [commitNameSuffix(statementId), JSON.stringify(batch), ids],
     name: text.name,
     text: text.numbered,
   };
@@ -196,10 +205,11 @@ function buildGroupCommitText(t: QualifiedNames): string {
   const nextRun = `CASE WHEN ${changed("nextRunAt")} THEN ${time("nextRunAt")} ELSE i.next_run_at END`;
   const awaited = `CASE WHEN ${changed("waitingFor")} THEN c.v->>'waitingFor' ELSE i.waiting_for END`;
   const now = time("now");
-  // The tag first: set before the update touches (or waits for) any row, see
-  // commitApplicationName. A subquery of no row of the update, so it runs once, up front.
-  return `/* capflow commit: group */ WITH tag AS MATERIALIZED (
-    SELECT set_config('application_name', ?::text, true) AS name
+  // The name first: set before the update touches (or waits for) any row, see
+  // commitNameSuffix. A subquery of no row of the update, so it runs once, up front.
+  return `${groupCommitPrefix} WITH tag AS MATERIALIZED (
+    SELECT set_config('application_name',
+      left(current_setting('application_name'), 39) || ?::text, true) AS name
   ), c AS (
     SELECT e.value AS v FROM jsonb_array_elements(?::jsonb) AS e
   ), updated AS (

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import {
   type BusinessKeyRef,
   backlogStatuses,
@@ -41,11 +41,12 @@ import { routedLogEntry, transitionStep } from "@capflow/core/internal";
 import { Decimal } from "decimal.js";
 import type { Knex } from "knex";
 import {
-  commitApplicationName,
+  commitNameSuffix,
   commitStatement,
   commitTag,
   type GroupCommitStatement,
   groupable,
+  groupCommitPrefix,
   groupCommitStatement,
 } from "./commit-statement.ts";
 import { GroupCommit, type GroupCommitOptions } from "./group-commit.ts";
@@ -91,10 +92,11 @@ export interface KnexInstanceStoreOptions {
    */
   groupCommit?: GroupCommitOptions | false;
   /**
-   * PostgreSQL: run the group commit, whose text is the same for every batch, as a prepared
-   * statement (parsed and planned once per connection instead of once per batch). Off behind a
-   * pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.21, or
-   * without `max_prepared_statements`). Default off here; `openPostgresStore` turns it on.
+   * PostgreSQL (with `endsOrphanedCommits`): run the group commit, whose text is the same for
+   * every batch, as a prepared statement (parsed and planned once per connection instead of once
+   * per batch). Off behind a pooler that cannot keep prepared statements (PgBouncer in
+   * transaction mode before 1.21, or without `max_prepared_statements`). Default off here;
+   * `openPostgresStore` turns it on.
    */
   preparedStatements?: boolean;
 }
@@ -106,7 +108,24 @@ interface PooledPgClient {
 }
 
 interface PgConnection {
-  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: Row[] }>;
+  /** The server backend's pid (pg's `Client.processID`, from the server's key data). */
+  processID?: number | null;
+  query(config: { name?: string; text: string; values: unknown[] }): Promise<{ rows: Row[] }>;
+}
+
+/** What a group commit was sent on: the backend's pid, when pg knew it. */
+interface SentOn {
+  backendPid?: number;
+}
+
+/** How a commit statement whose connection broke is found on the server. */
+interface Orphan {
+  /** A commit alone: the comment its text starts with. */
+  tag?: string;
+  /** A group commit: the end of the name it runs under. */
+  nameSuffix?: string;
+  /** A group commit: the backend it was sent to. */
+  backendPid?: number;
 }
 
 /** Examples kept per group by `unsettledByStep`. */
@@ -465,18 +484,20 @@ export class KnexInstanceStore
   ): Promise<PromiseSettledResult<InstanceRecord>[]> {
     if (transitions.length === 1) return Promise.allSettled([this.#commitAlone(transitions[0]!)]);
     const items = transitions.map((transition) => ({ transition, logId: randomUUID() }));
-    const statementId = randomUUID();
+    const statementId = randomBytes(8).toString("hex");
     const statement = groupCommitStatement(this.#t, items, statementId);
+    const sent: SentOn = {};
     let rows: Row[];
     try {
-      rows = await this.#runGroupCommit(statement);
+      rows = await this.#runGroupCommit(statement, sent);
     } catch (cause) {
       const errors = transitions.map((transition) => this.#translate(cause, transition));
       if (errors.some(mayHaveCommitted)) {
         // Committed or not, for all of them: each finds out from its own step log id.
+        const orphan: Orphan = { nameSuffix: commitNameSuffix(statementId), ...sent };
         return Promise.allSettled(
           items.map(({ transition, logId }, i) =>
-            this.#recoverCommit(transition, logId, errors[i]!, statementId),
+            this.#recoverCommit(transition, logId, errors[i]!, orphan),
           ),
         );
       }
@@ -497,18 +518,27 @@ export class KnexInstanceStore
     );
   }
 
-  async #runGroupCommit(statement: GroupCommitStatement): Promise<Row[]> {
-    if (!this.#preparedStatements) {
-      const { sql, bindings } = statement;
+  /**
+   * On PostgreSQL the statement goes on a connection borrowed from knex's pool, whose backend pid
+   * is then known (`sent`): a group commit whose connection breaks is found on the server by it
+   * even before the statement names itself (waiting for a table lock, it has not yet). Prepared
+   * (named) unless `preparedStatements` is off; pg parses a name once per connection, then only
+   * binds and executes it. PGlite runs it through knex.
+   */
+  async #runGroupCommit(statement: GroupCommitStatement, sent: SentOn): Promise<Row[]> {
+    const { sql, bindings } = statement;
+    if (!this.#endsOrphanedCommits) {
       return ((await this.#knex.raw(sql, bindings as Knex.RawBinding[])) as { rows: Row[] }).rows;
     }
-    // knex.raw cannot name a statement: borrow the pooled connection and ask pg to prepare it
-    // (pg parses a name once per connection, then only binds and executes it).
     const pool = this.#knex.client as unknown as PooledPgClient;
     const connection = await pool.acquireConnection();
     try {
-      const { name, text, bindings } = statement;
-      return (await connection.query({ name, text, values: bindings })).rows;
+      if (typeof connection.processID === "number") sent.backendPid = connection.processID;
+      const { name, text } = statement;
+      const query = this.#preparedStatements
+        ? { name, text, values: bindings }
+        : { text, values: bindings };
+      return (await connection.query(query)).rows;
     } finally {
       await pool.releaseConnection(connection);
     }
@@ -739,12 +769,12 @@ export class KnexInstanceStore
     transition: Transition,
     logId: string,
     original: CapflowError,
-    /** The id in the statement's tag: the log id, or a group commit's own id. */
-    statementId = logId,
+    /** How the statement is found on the server: a commit alone by the log id in its text. */
+    orphan: Orphan = { tag: commitTag(logId) },
   ): Promise<InstanceRecord> {
     let rows: Row[];
     try {
-      if (this.#endsOrphanedCommits) await this.#endOrphanedCommit(statementId);
+      if (this.#endsOrphanedCommits) await this.#endOrphanedCommit(orphan);
       rows = await this.#rows(
         `SELECT i.*, EXISTS (SELECT 1 FROM ${this.#t.stepLogs} WHERE id = ?::uuid) AS committed_log
          FROM ${this.#t.instances} i WHERE i.id = ?`,
@@ -776,17 +806,23 @@ export class KnexInstanceStore
 
   /**
    * Ends the server's copy of a commit statement whose client connection is gone, and waits until
-   * it has stopped: until then "not committed" could still turn into "committed". Found by the
-   * tag in its text, or a group commit by the application name it runs under (a pid could
-   * belong to someone else behind a pooler such as PgBouncer).
+   * it has stopped: until then "not committed" could still turn into "committed". A commit alone
+   * is found by the tag in its text; a group commit by the name it runs under, or, before it set
+   * that name, by its backend's pid with the group commit's text (a pid alone could belong to
+   * someone else's statement behind a pooler such as PgBouncer).
    */
-  async #endOrphanedCommit(statementId: string): Promise<void> {
+  async #endOrphanedCommit(orphan: Orphan): Promise<void> {
     const find = () =>
       this.#rows(
         `SELECT pid FROM pg_stat_activity
          WHERE pid <> pg_backend_pid() AND state <> 'idle'
-           AND (query LIKE ? OR application_name = ?)`,
-        [`%${commitTag(statementId)}%`, commitApplicationName(statementId)],
+           AND (query LIKE ? OR application_name LIKE ? OR (pid = ? AND query LIKE ?))`,
+        [
+          orphan.tag === undefined ? null : `%${orphan.tag}%`,
+          orphan.nameSuffix === undefined ? null : `%${orphan.nameSuffix}`,
+          orphan.backendPid ?? null,
+          `${groupCommitPrefix}%`,
+        ],
       );
     for (let waited = 0; waited < orphanWaitMs; waited += 50) {
       const running = await find();
@@ -797,7 +833,7 @@ export class KnexInstanceStore
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     throw new Error(
-      `the orphaned commit ${statementId} was still running after ${orphanWaitMs} ms`,
+      `the orphaned commit ${orphan.tag ?? orphan.nameSuffix} was still running after ${orphanWaitMs} ms`,
     );
   }
 

@@ -57,8 +57,9 @@ export interface PostgresStoreOptions {
   /** How long to wait for a free pooled connection. Default 10 000 ms. */
   acquireTimeoutMs?: number;
   /**
-   * Shown in `pg_stat_activity`. Default `capflow`. A group commit shows `capflow commit <id>`
-   * while it runs (how a commit whose connection broke is found on the server).
+   * Shown in `pg_stat_activity`. Default `capflow`. A group commit shows `<name> commit <id>`
+   * while it runs, with the name's first 39 characters (how a commit whose connection broke is
+   * found on the server): match the name as a prefix.
    */
   applicationName?: string;
   /**

@@ -244,6 +244,45 @@ describe.skipIf(!databaseUrl)(
       expect(retried.map((record) => record.version)).toEqual([2, 2]);
     });
 
+    test("a group commit cut while it waits for a table lock, before it names itself: found by its backend and ended, none committed", async () => {
+      const [first, second] = await Promise.all(
+        [newInstance(), newInstance()].map(
+          async (n) => (await direct.instances.createInstance(n)).instance,
+        ),
+      );
+      // A migration's ALTER TABLE, say: the commit waits for the table before running any of it.
+      const blocker = await direct.knex.transaction();
+      let errors: unknown[];
+      try {
+        await blocker.raw(`LOCK TABLE "${direct.schema}".instances IN SHARE MODE`);
+        const outcomes = [first!, second!].map((instance) =>
+          proxied.instances.commitTransition(transition(instance, "query")).then(
+            () => undefined,
+            (e: unknown) => e,
+          ),
+        );
+        await eventually(async () => {
+          const { rows } = await direct.knex.raw(
+            `SELECT application_name FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+               AND query LIKE '/* capflow commit: group */%' AND datname = current_database()`,
+          );
+          // Not renamed yet: only its backend's pid tells it from anyone else's.
+          return rows.length > 0 && rows[0].application_name === "capflow";
+        }, "the group commit to wait for the table lock under the connection's own name");
+        proxy.cutAll();
+        errors = await Promise.all(outcomes);
+      } finally {
+        await blocker.rollback();
+      }
+      for (const error of errors) {
+        expect(isCapflowError(error, "STORE_CONNECTION_LOST")).toBe(true);
+        expect((error as { retryable: boolean }).retryable).toBe(true);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await versionOf(first!.id)).toBe(1);
+      expect(await versionOf(second!.id)).toBe(1);
+    });
+
     test("the backend is terminated while the commit waits for a row lock: not committed, retryable", async () => {
       const { instance } = await direct.instances.createInstance(newInstance());
       const blocker = await direct.knex.transaction();

@@ -57,6 +57,11 @@ import {
   notificationsFromOptions,
 } from "../notify-options.ts";
 import { positiveInteger } from "../positive-integer.ts";
+import {
+  addPreparedStatementsOption,
+  type PreparedStatementsOptions,
+  preparedStatementsStoreOption,
+} from "../prepared-statements-option.ts";
 import { checkQueuedBehaviors, loadQueuesFile, queuesOptionHelp } from "../queues-file.ts";
 import {
   addKeepRawMessagesOptions,
@@ -76,7 +81,8 @@ interface ServeOptions
     ExtensionOptions,
     NotifyOptions,
     KeepRawMessagesOptions,
-    CryptoThreadPoolOptions {
+    CryptoThreadPoolOptions,
+    PreparedStatementsOptions {
   port: string;
   host: string;
   worker?: boolean;
@@ -106,7 +112,9 @@ export const serveCommand: CapflowCommand = {
   register(program, context) {
     addDatabaseOptions(
       addNotifyOptions(
-        addCryptoThreadPoolOption(addKeepRawMessagesOptions(program.command("serve")))
+        addPreparedStatementsOption(
+          addCryptoThreadPoolOption(addKeepRawMessagesOptions(program.command("serve"))),
+        )
           .description(
             "run capflow's HTTP server: funder callbacks, health, operator API, metrics (and a worker with --worker)",
           )
@@ -435,7 +443,14 @@ async function openServeDatabase(
   const definitions = { baseDir: resolve(context.cwd, options.keysDir ?? ".") };
   const schema = options.schema ?? defaultSchema;
   if (databaseUrl) {
-    return { db: openPostgresStore({ connectionString: databaseUrl, schema, definitions }) };
+    return {
+      db: openPostgresStore({
+        connectionString: databaseUrl,
+        schema,
+        definitions,
+        ...preparedStatementsStoreOption(options),
+      }),
+    };
   }
   const pgliteDir = resolve(context.cwd, options.pglite ?? defaultPgliteDir);
   return { db: await openPgliteStore({ dataDir: pgliteDir, schema, definitions }), pgliteDir };

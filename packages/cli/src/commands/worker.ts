@@ -42,6 +42,11 @@ import {
   notificationsFromOptions,
 } from "../notify-options.ts";
 import { positiveInteger } from "../positive-integer.ts";
+import {
+  addPreparedStatementsOption,
+  type PreparedStatementsOptions,
+  preparedStatementsStoreOption,
+} from "../prepared-statements-option.ts";
 import { checkQueuedBehaviors, loadQueuesFile, queuesOptionHelp } from "../queues-file.ts";
 import {
   addKeepRawMessagesOptions,
@@ -60,7 +65,8 @@ interface WorkerCommandOptions
     ExtensionOptions,
     NotifyOptions,
     KeepRawMessagesOptions,
-    CryptoThreadPoolOptions {
+    CryptoThreadPoolOptions,
+    PreparedStatementsOptions {
   redisUrl?: string;
   redisKeyPrefix?: string;
   concurrency: string;
@@ -95,7 +101,9 @@ export const workerCommand: CapflowCommand = {
   register(program, context) {
     addDatabaseOptions(
       addNotifyOptions(
-        addCryptoThreadPoolOption(addKeepRawMessagesOptions(program.command("worker")))
+        addPreparedStatementsOption(
+          addCryptoThreadPoolOption(addKeepRawMessagesOptions(program.command("worker"))),
+        )
           .description(
             "run workers against the store: claim due instances, run their steps, until SIGTERM/SIGINT",
           )
@@ -432,6 +440,7 @@ async function openWorkerDatabase(
       connectionString: databaseUrl,
       schema,
       definitions,
+      ...preparedStatementsStoreOption(options),
       ...(options.pool === undefined
         ? {}
         : { pool: { max: positiveInteger(options.pool, "--pool") } }),

@@ -1,6 +1,7 @@
 import { setMaxListeners } from "node:events";
 import type { Engine } from "../engine/engine.ts";
 import type { SweepInboxOptions, SweepInboxResult } from "../engine/sweep-inbox.ts";
+import { CapflowError } from "../errors.ts";
 import { systemClock } from "../memory/system-clock.ts";
 import type { OutboxDispatcher } from "../outbox/outbox-dispatcher.ts";
 import type { Clock } from "../ports/clock.ts";
@@ -124,9 +125,17 @@ export class Worker {
     this.#engine = engine;
     const batchSize = options.batchSize ?? 16;
     const slots = options.slots ?? (options.concurrency ?? 2) * batchSize;
+    const commitsInFlight = options.commitsInFlight ?? 4 * slots;
+    // A bound that compares false with everything (NaN) would be no bound at all.
+    if (!Number.isInteger(commitsInFlight) || commitsInFlight < 0) {
+      throw new CapflowError(
+        "CONFIG_INVALID",
+        `commitsInFlight must be a whole number of 0 or more, not ${String(commitsInFlight)}`,
+      );
+    }
     this.#options = {
       slots,
-      commitsInFlight: options.commitsInFlight ?? 4 * slots,
+      commitsInFlight,
       batchSize,
       prefetch: options.prefetch ?? batchSize,
       idleMs: options.idleMs ?? 200,

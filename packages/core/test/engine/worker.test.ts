@@ -159,6 +159,15 @@ describe("Worker", () => {
     }
   });
 
+  test("a commitsInFlight that is not a whole number is refused, not taken as no bound", async () => {
+    const { engine } = await slowFlushEngine([]);
+    for (const commitsInFlight of [Number.NaN, -1, 1.5]) {
+      expect(() => new Worker(engine, { commitsInFlight })).toThrow(
+        /commitsInFlight must be a whole number of 0 or more/,
+      );
+    }
+  });
+
   test("wake() ends the idle wait: a start is claimed without waiting for the poll interval", async () => {
     const store = new MemoryInstanceStore();
     const transport = new ScriptedTransport();
