@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { access, cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -8,31 +8,7 @@ import {
   skipMessage,
 } from "../../store-knex/test/support/databases.ts";
 import { repositoryRoot, runCapflow } from "./support/run-capflow.ts";
-
-/** Today in the routing fixtures' zone, `YYYY-MM-DD`. */
-const today = () =>
-  new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai" }).format(new Date());
-
-/**
- * A schedule "acme" covering this year and next: today a holiday, or (`workingDay`) a make-up
- * working day, whatever day of the week it is.
- */
-async function acmeFile(dir: string, name: string, today: string, workingDay: boolean) {
-  const year = Number(today.slice(0, 4));
-  const other = today.endsWith("-01-01") ? `${year}-12-31` : `${year}-01-01`;
-  const file = join(dir, name);
-  await writeFile(
-    file,
-    JSON.stringify({
-      name: "acme",
-      years: [year, year + 1],
-      holidays: workingDay
-        ? [{ name: "Founders' day", from: other, to: other, workingDays: [today] }]
-        : [{ name: "Founders' day", from: today, to: today }],
-    }),
-  );
-  return file;
-}
+import { writeScheduleAroundToday } from "./support/schedule-around-today.ts";
 
 describe("capflow reconcile run and instances start --holidays", () => {
   let dir: string;
@@ -49,22 +25,28 @@ describe("capflow reconcile run and instances start --holidays", () => {
       bad,
       JSON.stringify({ name: "acme", holidays: [{ name: "Founders' day", from: "2026/10/01" }] }),
     );
-    // An unreachable database: a command that opened it first would fail on the connection.
-    const nowhere = ["--database-url", "postgres://capflow@127.0.0.1:1/none"];
+    // Opening a PGlite store creates its folder, so a folder still absent afterwards shows the
+    // store was never opened. (A PostgreSQL store connects lazily, on its first query: an
+    // unreachable database would not show whether it was opened first.)
+    const folder = join(dir, "never-opened");
     const commands = [
       ["reconcile", "run", "--channel", "cedar-bank"],
       ["instances", "start", "--product", "cash-loan", "--key", "L1", "--input", "{}"],
     ];
     for (const command of commands) {
-      const run = await runCapflow(...command, ...nowhere, "--holidays", bad);
+      const run = await runCapflow(...command, "--pglite", folder, "--holidays", bad);
       expect({ command, exitCode: run.exitCode }).toEqual({ command, exitCode: 1 });
       expect(run.stderr).toMatch(/\[CONFIG_INVALID\] .*acme-bad\.json: holidays\[0\]/);
-      const missing = await runCapflow(...command, ...nowhere, "--holidays", join(dir, "no.json"));
+      const missing = await runCapflow(
+        ...command,
+        ...["--pglite", folder, "--holidays", join(dir, "no.json")],
+      );
       expect(missing.exitCode).toBe(1);
       expect(missing.stderr).toMatch(
         /\[CONFIG_INVALID\] cannot read the holiday schedule .*no\.json/,
       );
     }
+    await expect(access(folder)).rejects.toMatchObject({ code: "ENOENT" });
   });
 
   describe.skipIf(!databaseUrl)(databaseUrl ? "on PostgreSQL" : skipMessage, () => {
@@ -108,26 +90,41 @@ describe("capflow reconcile run and instances start --holidays", () => {
         /\[CONFIG_INVALID\] channel north's calendar names the holiday schedule "acme", which the calendar was not given/,
       );
 
-      // Today a holiday of acme: north is closed, the business goes to south.
-      const holiday = await acmeFile(dir, "acme-holiday.json", today(), false);
-      const closed = await start("L1", "--holidays", holiday);
-      expect(closed.stderr).toBe("");
-      expect(closed.exitCode).toBe(0);
-      const routed = JSON.parse(closed.stdout);
-      expect(routed.channel).toBe("south");
-      expect(routed.routing.candidates).toContainEqual(
-        expect.objectContaining({
-          channel: "north",
-          state: "unhealthy",
-          reason: expect.stringMatching(/^calendar closed: north is closed until /),
-        }),
-      );
-
-      // Today a make-up working day of acme (even on a weekend): north takes it, its turn first.
-      const workingDay = await acmeFile(dir, "acme-working.json", today(), true);
-      const open = await start("L2", "--holidays", workingDay);
-      expect(open.stderr).toBe("");
-      expect(JSON.parse(open.stdout).channel).toBe("north");
+      // Whatever day it is, the file decides: one leaves today to its weekday, the other makes it
+      // the opposite (a holiday on a weekday, a make-up working day on a weekend). North takes the
+      // business on the day it is open (its turn first), south on the other.
+      const routedWith = async (key: string, file: string, openToday: boolean) => {
+        const run = await start(key, "--holidays", file);
+        expect(run.stderr).toBe("");
+        expect(run.exitCode).toBe(0);
+        const routed = JSON.parse(run.stdout);
+        if (openToday) {
+          expect(routed.channel).toBe("north");
+          return;
+        }
+        expect(routed.channel).toBe("south");
+        expect(routed.routing.candidates).toContainEqual(
+          expect.objectContaining({
+            channel: "north",
+            state: "unhealthy",
+            reason: expect.stringMatching(/^calendar closed: north is closed until /),
+          }),
+        );
+      };
+      const schedule = { name: "acme", timeZone: "Asia/Shanghai" };
+      const asWeekday = join(dir, "acme-as-weekday.json");
+      const flipped = join(dir, "acme-flipped.json");
+      const unchanged = await writeScheduleAroundToday(asWeekday, {
+        ...schedule,
+        flipsToday: false,
+      });
+      await writeScheduleAroundToday(flipped, { ...schedule, flipsToday: true });
+      // The closed day first: north's turn stays first for the open one.
+      const [closedFile, openFile] = unchanged.openToday
+        ? [flipped, asWeekday]
+        : [asWeekday, flipped];
+      await routedWith("L1", closedFile, false);
+      await routedWith("L2", openFile, true);
     }, 60_000);
   });
 });

@@ -13,6 +13,7 @@ import { billEndpoint, cedarBankFunder } from "../../../examples/cedar-bank/mock
 import { insertInstance } from "../../reconcile/test/support/instances.ts";
 import { openTestPostgres } from "../../store-knex/test/support/databases.ts";
 import { runCapflow } from "./support/run-capflow.ts";
+import { writeScheduleAroundToday } from "./support/schedule-around-today.ts";
 
 const databaseUrl = process.env.DATABASE_URL;
 const cedarDefinitions = join(cedarBankFunder.dir, "definitions");
@@ -161,25 +162,6 @@ describe.skipIf(!databaseUrl)("capflow reconcile run through a channel's interfa
       }),
     );
     bills.set("20261204", Buffer.from("partnerLoanNo,amount,status\nC001,30000.00,LENT\n"));
-    const today = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai" }).format(
-      new Date(),
-    );
-    const year = Number(today.slice(0, 4));
-    const acme = async (name: string, workingDay: boolean) => {
-      const other = today.endsWith("-01-01") ? `${year}-12-31` : `${year}-01-01`;
-      const file = join(dir, name);
-      await writeFile(
-        file,
-        JSON.stringify({
-          name: "acme",
-          years: [year, year + 1],
-          holidays: workingDay
-            ? [{ name: "Founders' day", from: other, to: other, workingDays: [today] }]
-            : [{ name: "Founders' day", from: today, to: today }],
-        }),
-      );
-      return file;
-    };
     const reconcile = (...more: string[]) =>
       runCapflow(
         "reconcile",
@@ -196,15 +178,25 @@ describe.skipIf(!databaseUrl)("capflow reconcile run through a channel's interfa
     expect(unknown.stderr).toMatch(
       /\[CONFIG_INVALID\] channel cedar-bank's calendar names the holiday schedule "acme", which the calendar was not given/,
     );
-    // Today a holiday of acme: the bank is not called.
-    const closed = await reconcile("--holidays", await acme("acme-holiday.json", false));
+    // Whatever day it is, the file decides: one leaves today to its weekday, the other makes it
+    // the opposite (a holiday on a weekday, a make-up working day on a weekend). On the closed day
+    // the bank is not called; on the open one the bill is fetched and reconciled.
+    const schedule = { name: "acme", timeZone: "Asia/Shanghai" };
+    const asWeekday = join(dir, "acme-as-weekday.json");
+    const flipped = join(dir, "acme-flipped.json");
+    const { openToday } = await writeScheduleAroundToday(asWeekday, {
+      ...schedule,
+      flipsToday: false,
+    });
+    await writeScheduleAroundToday(flipped, { ...schedule, flipsToday: true });
+    const [closedFile, openFile] = openToday ? [flipped, asWeekday] : [asWeekday, flipped];
+    const closed = await reconcile("--holidays", closedFile);
     expect(closed.exitCode).toBe(1);
     expect(closed.stderr).toMatch(
       /\[CALENDAR_CLOSED\] cedar-bank bill\.download was not called: calendar: cedar-bank is closed until /,
     );
     expect(funder.requests()).toHaveLength(requestsBefore);
-    // Today a make-up working day of acme (even on a weekend): the bill is fetched and reconciled.
-    const open = await reconcile("--holidays", await acme("acme-working.json", true), "--json");
+    const open = await reconcile("--holidays", openFile, "--json");
     expect(open.stderr).toBe("");
     expect(JSON.parse(open.stdout)).toMatchObject({
       fileName: "CEDAR_LOAN_20261204.csv",
