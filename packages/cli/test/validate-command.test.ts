@@ -95,9 +95,20 @@ describe("capflow validate", () => {
             id,
             signature: { algorithm, key: { ref } },
             allowedIps: ["10.0.0.0/8"],
-            allow: {},
+            allow: { behaviors: ["noop/*"] },
           }),
         );
+      await writeFile(
+        join(dir, "noop.channel.json"),
+        JSON.stringify({
+          code: "noop",
+          name: "No-op",
+          baseUrl: "https://funder.example",
+          timeZone: "Asia/Shanghai",
+          crypto: { handler: "plain" },
+          interfaces: { ping: { method: "GET", path: "/ping", idempotent: true } },
+        }),
+      );
       await client("platform", "rsa-sha256", "file:platform.pem");
       await client("billing", "rsa-sha256", "file:billing.pem");
       await client("ledger", "hmac-sha256", "file:ledger.secret");
@@ -119,7 +130,7 @@ describe("capflow validate", () => {
       const quiet = await runCapflow("validate", "--check-secrets", "--expiry-warning", "5d", dir);
       expect(quiet).toEqual({
         exitCode: 0,
-        stdout: "0 channels, 0 behaviors, no problems\n",
+        stdout: "1 channel, 0 behaviors, no problems\n",
         stderr: "",
       });
     } finally {

@@ -1,6 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import type { CryptoHandlerRegistry } from "../crypto/handler-registry.ts";
 import { describeRef, referenceScheme } from "../crypto/secret-reference.ts";
+import { isRetiredClient } from "../definition/client-retired.ts";
 import type { UpstreamClientDefinition } from "../definition/client-types.ts";
 import { parseDuration } from "../definition/duration.ts";
 import { toPointer } from "../definition/json-pointer.ts";
@@ -106,6 +107,9 @@ export async function clientCertificateWarnings(
   file: string,
   options: Pick<CheckSecretsOptions, "secrets" | "baseDir" | "clock" | "expiryWarning">,
 ): Promise<Problem[]> {
+  // A retired client (it allows nothing) verifies no request: its certificate expiring is news
+  // to no one, as for the certificate-expiry alert.
+  if (isRetiredClient(client)) return [];
   const certificates = await clientCertificates(client, {
     secrets: options.secrets,
     ...(options.baseDir === undefined ? {} : { baseDir: options.baseDir }),

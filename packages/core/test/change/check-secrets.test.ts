@@ -118,7 +118,7 @@ describe("checking an upstream client's signature key for expiry", () => {
     id: "platform",
     signature,
     allowedIps: ["10.0.0.0/8"],
-    allow: {},
+    allow: { behaviors: ["lanbank/*"] },
   });
   const check = (definition: UpstreamClientDefinition, now: number, expiryWarning?: string) =>
     clientCertificateWarnings(definition, "platform.client.json", {
@@ -150,6 +150,12 @@ describe("checking an upstream client's signature key for expiry", () => {
     expect(late.map((problem) => problem.message)).toEqual([
       "the certificate CN=Platform 2026 of upstream client platform in file:platform.pem expired on 2027-03-01T00:00:00.000Z; get the client's renewed certificate and push it in its client definition (signature.key)",
     ]);
+  });
+
+  test("a retired client (it allows nothing) says nothing of its expired certificate", async () => {
+    const retired = { ...certificateClient, allow: {} };
+    expect(await check(retired, notAfter + 86_400_000)).toEqual([]);
+    expect(await check(certificateClient, notAfter + 86_400_000)).toHaveLength(1);
   });
 
   test("a bare public key, an HMAC secret and a reference that does not resolve say nothing", async () => {
