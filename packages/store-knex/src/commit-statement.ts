@@ -138,9 +138,10 @@ export function groupable(transition: Transition): boolean {
  *
  * Its text does not depend on the batch, so on PostgreSQL it is a prepared statement, parsed and
  * planned once per connection (planning it took as long as running a batch of 16), where one pair
- * of CTEs per instance cost more to plan than to run. Each element says which columns it changes: an absent key leaves the column
- * as it is (the same columns, the same waiting rule and the same refusal summaries as
- * `commitStatement`; an element without `log`, a refusal's commit, writes no entry).
+ * of CTEs per instance cost more to plan than to run. Each element says which columns it
+ * changes: an absent key leaves the column as it is (the same columns, the same waiting rule and
+ * the same refusal summaries as `commitStatement`; an element without `log`, a refusal's commit,
+ * writes no entry).
  */
 export function groupCommitStatement(
   t: QualifiedNames,

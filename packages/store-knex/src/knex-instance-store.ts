@@ -436,7 +436,8 @@ export class KnexInstanceStore
     // One statement: pick due rows in next_run_at order, skipping rows another claimer holds
     // locked right now, and lease them. A row leased and committed by another worker since this
     // statement's snapshot is re-checked under its lock (EvalPlanQual) and dropped. The statement
-    // is the function of migrations 0030 and 0033, which reads the due index in order (see there why).
+    // is the function of migrations 0030 and 0033, which reads the due index in order (see there
+    // why).
     //
     // The claim commits without waiting for its WAL to reach disk (`synchronous_commit` off for
     // this transaction only). A lease is not a state change: the instance's version stays, and
