@@ -5,6 +5,7 @@ import {
   type NewInstance,
   type Transition,
 } from "@capflow/core";
+import type { Knex } from "knex";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { CapflowDatabase } from "../src/index.ts";
 import { databaseUrl, openTestPostgres, skipMessage } from "./support/databases.ts";
@@ -196,8 +197,18 @@ describe.skipIf(!databaseUrl)(
       expect(retried.version).toBe(2);
     });
 
-    test("a group commit cut while it waits for a row lock: found by its application name and ended, none committed", async () => {
-      const [locked, free] = await Promise.all(
+    /**
+     * Two instances' commits go as one group commit through the proxy while `block` holds a lock
+     * they need; once `waiting` sees the statement wait on the server, the client's connection
+     * is cut. Both must come back as a retryable STORE_CONNECTION_LOST, and neither may commit
+     * once the lock is free (the server's copy was ended).
+     */
+    async function cutGroupCommitWhileBlocked(
+      block: (blocker: Knex.Transaction, first: InstanceRecord) => Promise<unknown>,
+      waiting: string,
+      what: string,
+    ): Promise<InstanceRecord[]> {
+      const instances = await Promise.all(
         [newInstance(), newInstance()].map(
           async (n) => (await direct.instances.createInstance(n)).instance,
         ),
@@ -205,12 +216,9 @@ describe.skipIf(!databaseUrl)(
       const blocker = await direct.knex.transaction();
       let errors: unknown[];
       try {
-        await blocker.raw(
-          `UPDATE "${direct.schema}".instances SET attempt = attempt WHERE id = ?`,
-          [locked!.id],
-        );
+        await block(blocker, instances[0]!);
         // Submitted in one turn: one group commit statement (prepared) for both.
-        const outcomes = [locked!, free!].map((instance) =>
+        const outcomes = instances.map((instance) =>
           proxied.instances.commitTransition(transition(instance, "query")).then(
             () => undefined,
             (e: unknown) => e,
@@ -219,10 +227,10 @@ describe.skipIf(!databaseUrl)(
         await eventually(async () => {
           const { rows } = await direct.knex.raw(
             `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'
-               AND application_name LIKE 'capflow commit %' AND datname = current_database()`,
+               AND datname = current_database() AND ${waiting}`,
           );
           return rows.length > 0;
-        }, "the group commit to wait for the lock under its own application name");
+        }, what);
         proxy.cutAll();
         errors = await Promise.all(outcomes);
       } finally {
@@ -234,10 +242,21 @@ describe.skipIf(!databaseUrl)(
       }
       // The lock is free now: a statement left running on the server would commit at this point.
       await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(await versionOf(locked!.id)).toBe(1);
-      expect(await versionOf(free!.id)).toBe(1);
+      for (const instance of instances) expect(await versionOf(instance.id)).toBe(1);
+      return instances;
+    }
+
+    test("a group commit cut while it waits for a row lock: found by its application name and ended, none committed", async () => {
+      const instances = await cutGroupCommitWhileBlocked(
+        (blocker, first) =>
+          blocker.raw(`UPDATE "${direct.schema}".instances SET attempt = attempt WHERE id = ?`, [
+            first.id,
+          ]),
+        "application_name LIKE 'capflow commit %'",
+        "the group commit to wait for the lock under its own application name",
+      );
       const retried = await Promise.all(
-        [locked!, free!].map((instance) =>
+        instances.map((instance) =>
           proxied.instances.commitTransition(transition(instance, "query")),
         ),
       );
@@ -245,42 +264,13 @@ describe.skipIf(!databaseUrl)(
     });
 
     test("a group commit cut while it waits for a table lock, before it names itself: found by its backend and ended, none committed", async () => {
-      const [first, second] = await Promise.all(
-        [newInstance(), newInstance()].map(
-          async (n) => (await direct.instances.createInstance(n)).instance,
-        ),
+      // A migration's ALTER TABLE, say: the commit waits for the table before running any of it,
+      // still under the connection's own name: only its backend's pid tells it from anyone else's.
+      await cutGroupCommitWhileBlocked(
+        (blocker) => blocker.raw(`LOCK TABLE "${direct.schema}".instances IN SHARE MODE`),
+        "query LIKE '/* capflow commit: group */%' AND application_name = 'capflow'",
+        "the group commit to wait for the table lock under the connection's own name",
       );
-      // A migration's ALTER TABLE, say: the commit waits for the table before running any of it.
-      const blocker = await direct.knex.transaction();
-      let errors: unknown[];
-      try {
-        await blocker.raw(`LOCK TABLE "${direct.schema}".instances IN SHARE MODE`);
-        const outcomes = [first!, second!].map((instance) =>
-          proxied.instances.commitTransition(transition(instance, "query")).then(
-            () => undefined,
-            (e: unknown) => e,
-          ),
-        );
-        await eventually(async () => {
-          const { rows } = await direct.knex.raw(
-            `SELECT application_name FROM pg_stat_activity WHERE wait_event_type = 'Lock'
-               AND query LIKE '/* capflow commit: group */%' AND datname = current_database()`,
-          );
-          // Not renamed yet: only its backend's pid tells it from anyone else's.
-          return rows.length > 0 && rows[0].application_name === "capflow";
-        }, "the group commit to wait for the table lock under the connection's own name");
-        proxy.cutAll();
-        errors = await Promise.all(outcomes);
-      } finally {
-        await blocker.rollback();
-      }
-      for (const error of errors) {
-        expect(isCapflowError(error, "STORE_CONNECTION_LOST")).toBe(true);
-        expect((error as { retryable: boolean }).retryable).toBe(true);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(await versionOf(first!.id)).toBe(1);
-      expect(await versionOf(second!.id)).toBe(1);
     });
 
     test("the backend is terminated while the commit waits for a row lock: not committed, retryable", async () => {
