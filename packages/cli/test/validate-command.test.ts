@@ -45,7 +45,7 @@ describe("capflow validate", () => {
       ),
       "",
       "1 warning in 1 file",
-      "1 channel, 1 behavior, no problems",
+      "1 channel, 1 behavior, no errors",
       "",
     ]);
   });

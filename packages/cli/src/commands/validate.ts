@@ -91,7 +91,7 @@ export const validateCommand: CapflowCommand = {
         } else {
           if (problems.length > 0) context.out(formatProblems(problems));
           context.out(
-            `${plural(loaded.channels.length, "channel")}, ${plural(loaded.behaviors.length, "behavior")}${loaded.products.length > 0 ? `, ${plural(loaded.products.length, "product")}` : ""}${statements.statements.length > 0 ? `, ${plural(statements.statements.length, "statement")}` : ""}, no problems\n`,
+            `${plural(loaded.channels.length, "channel")}, ${plural(loaded.behaviors.length, "behavior")}${loaded.products.length > 0 ? `, ${plural(loaded.products.length, "product")}` : ""}${statements.statements.length > 0 ? `, ${plural(statements.statements.length, "statement")}` : ""}, ${problems.length > 0 ? "no errors" : "no problems"}\n`,
           );
         }
         if (problems.some(isError)) context.setExitCode(1);
