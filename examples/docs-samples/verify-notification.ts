@@ -7,6 +7,15 @@ const secret = process.env.CAPFLOW_NOTIFY_SECRET ?? "";
 const window = 300;
 /** Event ids already processed: a table with a unique key in a real service. */
 const processed = new Set<string>();
+/** The last version applied per instance: a column of your own record in a real service. */
+const appliedVersions = new Map<string, number>();
+
+/** The part of a notification this receiver reads. */
+export interface CapflowNotification {
+  id: string;
+  type: string;
+  instance?: { id: string; businessKey: string; status: string; version: number };
+}
 
 /** Whether a delivery is capflow's: the signature over `<timestamp>.<event id>.<body>`, in time. */
 export function verifyNotification(
@@ -22,6 +31,25 @@ export function verifyNotification(
   return expected.length === signature.length && timingSafeEqual(expected, signature);
 }
 
+/**
+ * Acts on a verified notification unless it was seen or is stale; returns whether it acted.
+ * Deliveries may come out of order (a failed one is retried later while a newer one goes out), so
+ * one whose instance version is not newer than the last applied is acknowledged and ignored: an
+ * operator's later correction (`instance.succeeded` then `instance.failed`) is never undone by a
+ * late retry of the earlier one.
+ */
+export function applyNotification(event: CapflowNotification): boolean {
+  if (processed.has(event.id)) return false;
+  processed.add(event.id);
+  const instance = event.instance;
+  if (instance) {
+    if (instance.version <= (appliedVersions.get(instance.id) ?? 0)) return false;
+    appliedVersions.set(instance.id, instance.version);
+  }
+  console.log(`${instance?.businessKey ?? event.id}: ${event.type}`);
+  return true;
+}
+
 export const receiver = createServer((request, response) => {
   let body = "";
   request.setEncoding("utf8");
@@ -33,16 +61,8 @@ export const receiver = createServer((request, response) => {
       response.writeHead(401).end();
       return;
     }
-    const event = JSON.parse(body) as {
-      id: string;
-      type: string;
-      instance: { businessKey: string };
-    };
     // At least once: the same event may come again. Act on it once, acknowledge it every time.
-    if (!processed.has(event.id)) {
-      processed.add(event.id);
-      console.log(`${event.instance.businessKey}: ${event.type}`);
-    }
+    applyNotification(JSON.parse(body) as CapflowNotification);
     response.writeHead(204).end();
   });
 });

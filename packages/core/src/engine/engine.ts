@@ -330,7 +330,11 @@ export class Engine {
     return this.#operators.retryNow(id, actor, options);
   }
 
-  /** Moves the instance to any step of its pinned version, even out of a settled state. */
+  /**
+   * Moves the instance to any step of its pinned version, even out of a settled state. A move that
+   * ends in another settled status (manual review to `succeeded`, `succeeded` to `failed`) notifies
+   * the upstream in its commit and emits `instance.settled`.
+   */
   async moveTo(
     id: string,
     step: string,

@@ -57,7 +57,11 @@ export class OperatorActions {
     });
   }
 
-  /** Moves the instance to any step of its pinned version, even out of a settled state. */
+  /**
+   * Moves the instance to any step of its pinned version, even out of a settled state. A move that
+   * ends in another settled status (manual review to `succeeded`, `succeeded` to `failed`) notifies
+   * the upstream in its commit and emits `instance.settled`.
+   */
   async moveTo(
     id: string,
     step: string,
@@ -116,17 +120,13 @@ export class OperatorActions {
     });
   }
 
-  /** An action that settles the instance, or leaves it for manual review, notifies the upstream. */
-  async #withNotification(transition: Transition, record: InstanceRecord): Promise<Transition> {
-    const status = transition.changes.status;
-    if (!this.core.notifications || status === undefined) return transition;
-    if (!isSettled(status) || isSettled(record.status)) return transition;
-    const step = transition.changes.step ?? record.step;
-    const events: EngineEvent[] = [
-      status === "manual"
-        ? { type: "instance.attention", instanceId: record.id, step, reason: "manual" }
-        : { type: "instance.settled", instanceId: record.id, status, step },
-    ];
+  /** The transition with the upstream's notification of the events it causes, if any. */
+  async #withNotification(
+    transition: Transition,
+    record: InstanceRecord,
+    events: readonly EngineEvent[],
+  ): Promise<Transition> {
+    if (!this.core.notifications || events.length === 0) return transition;
     const mask = await resultMasker(this.runtime, record);
     return withNotification(this.core.notifications, transition, record, events, mask);
   }
@@ -177,18 +177,12 @@ export class OperatorActions {
           durationMs: 0,
         },
       };
+      const events = settlementEvents(record, transition);
       try {
         const next = await this.core.store.commitTransition(
-          await this.#withNotification(transition, record),
+          await this.#withNotification(transition, record, events),
         );
-        if (isSettled(next.status) && !isSettled(record.status)) {
-          this.core.emit({
-            type: "instance.settled",
-            instanceId: id,
-            status: next.status,
-            step: next.step,
-          });
-        }
+        for (const event of events) this.core.emit(event);
         return next;
       } catch (error) {
         // A worker committed in between: re-read and apply the action to the new state, unless
@@ -197,6 +191,23 @@ export class OperatorActions {
       }
     }
   }
+}
+
+/**
+ * What an action that ends in a settled status other than the instance's own reports: settled,
+ * and attention when a person must look (manual). Leaving manual review for `succeeded`, or
+ * correcting `succeeded` to `failed`, is a settlement the upstream has not heard of, so it is
+ * reported like the first one (a newer version). Reopening a settled instance (a move to a step
+ * that runs again) and moves between running steps report nothing: the upstream hears of the
+ * instance when it next settles.
+ */
+function settlementEvents(record: InstanceRecord, transition: Transition): EngineEvent[] {
+  const status = transition.changes.status;
+  if (status === undefined || !isSettled(status) || status === record.status) return [];
+  const step = transition.changes.step ?? record.step;
+  const settled: EngineEvent = { type: "instance.settled", instanceId: record.id, status, step };
+  if (status !== "manual") return [settled];
+  return [settled, { type: "instance.attention", instanceId: record.id, step, reason: "manual" }];
 }
 
 function movedError(record: InstanceRecord, expected: number): CapflowError {

@@ -117,6 +117,62 @@ describe("notifications for the upstream are written with the change they report
     ]);
   });
 
+  test("an operator settling an instance out of manual review, or correcting how it settled, notifies with a newer version", async () => {
+    const h = engineHarness({ engine: { notifications: true } });
+    h.transport.script("/loan/apply", { fault: "unknownOutcome" });
+    h.transport.script("/loan/query", { body: { status: "PROCESSING" } });
+    const { id } = await h.startLoan("L-review");
+    await h.runFor(60_000);
+    const review = await h.engine.getInstance(id);
+    expect(review?.status).toBe("manual");
+    const alice = { who: "ops:alice", why: "funder confirmed the payout by phone" };
+    const disbursed = await h.engine.moveTo(id, "disbursed", alice, {
+      expectedVersion: review?.version,
+    });
+    expect(disbursed.status).toBe("succeeded");
+    const corrected = await h.engine.moveTo(id, "failed", { ...alice, why: "payout reversed" });
+    expect(corrected.status).toBe("failed");
+
+    const notes = await h.store.listNotifications({ instanceId: id });
+    const sent = notes
+      .map((note) => note.payload)
+      .map((payload) => ("instance" in payload ? [payload.type, payload.instance.version] : []));
+    expect(sent.sort((a, b) => Number(a[1]) - Number(b[1]))).toEqual([
+      ["instance.attention", review?.version],
+      ["instance.succeeded", disbursed.version],
+      ["instance.failed", corrected.version],
+    ]);
+    const settled = h.events.filter(
+      (event) => event.type === "instance.settled" && event.instanceId === id,
+    );
+    expect(settled.map((event) => "status" in event && event.status)).toEqual([
+      "manual",
+      "succeeded",
+      "failed",
+    ]);
+  });
+
+  test("operator moves that leave the status settled as it was, or reopen the instance, notify nothing", async () => {
+    const h = engineHarness({ engine: { notifications: true } });
+    h.transport.script("/loan/apply", { body: { status: "FAIL" } });
+    const { id } = await h.startLoan("L-moves");
+    await h.engine.runDue();
+    expect((await h.engine.getInstance(id))?.status).toBe("failed");
+    const before = await h.store.listNotifications({ instanceId: id });
+    expect(before.map((note) => note.type)).toEqual(["instance.failed"]);
+    const settledEvents = () => h.events.filter((event) => event.type === "instance.settled");
+    const settledBefore = settledEvents().length;
+
+    const bob = { who: "ops:bob", why: "recorded under the wrong terminal step" };
+    expect((await h.engine.moveTo(id, "rejected", bob)).status).toBe("failed");
+    const reopened = await h.engine.moveTo(id, "query", { ...bob, why: "ask the funder again" });
+    expect(reopened.status).not.toMatch(/succeeded|failed|manual|cancelled/);
+    await h.engine.moveTo(id, "wait", { ...bob, why: "wait for its notification instead" });
+
+    expect(await h.store.listNotifications({ instanceId: id })).toEqual(before);
+    expect(settledEvents()).toHaveLength(settledBefore);
+  });
+
   test("a parked instance notifies attention, with the error", async () => {
     const h = engineHarness({ engine: { notifications: true } });
     h.transport.script("/loan/apply", { body: { status: "NO-SUCH-CODE" } });
