@@ -594,7 +594,7 @@ export class KnexInstanceStore
       `INSERT INTO ${t.inbox} (id, channel, account, callback, dedupe_key, business_key, payload,
          raw, received_at)
        VALUES (?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?)
-       ON CONFLICT (channel, callback, dedupe_key) DO NOTHING
+       ON CONFLICT (channel, callback, (COALESCE(account, '')), dedupe_key) DO NOTHING
        RETURNING *`,
       [
         entry.id,
@@ -610,9 +610,11 @@ export class KnexInstanceStore
       context,
     );
     if (row) return { entry: inboxFromRow(row), duplicate: false };
+    // The expression of inbox_dedupe_per_account (migration 0034), so that index finds it.
     const [first] = await this.#rows(
-      `SELECT * FROM ${t.inbox} WHERE channel = ? AND callback = ? AND dedupe_key = ?`,
-      [entry.channel, entry.callback, entry.dedupeKey],
+      `SELECT * FROM ${t.inbox}
+       WHERE channel = ? AND callback = ? AND COALESCE(account, '') = ? AND dedupe_key = ?`,
+      [entry.channel, entry.callback, entry.account ?? "", entry.dedupeKey],
       context,
     );
     if (!first) {

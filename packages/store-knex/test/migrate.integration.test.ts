@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { afterAll, describe, expect, test } from "vitest";
 import { openPostgresStore } from "../src/index.ts";
 import { migrations } from "../src/migrations/index.ts";
@@ -72,3 +73,82 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "migrate() on PostgreSQL" : skipMess
     expect((await nodes[0]!.instances.getInstance("I-query"))?.waitingFor).toBeNull();
   });
 });
+
+describe.skipIf(!databaseUrl)(
+  databaseUrl ? "migration 0034 on an inbox with notifications" : skipMessage,
+  () => {
+    const schema = uniqueSchema("capflow_inbox_account");
+    const db = openPostgresStore({ connectionString: databaseUrl!, schema, pool: { max: 2 } });
+    const inbox = `"${schema}".inbox`;
+    afterAll(async () => {
+      await db.knex.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await db.close();
+    });
+
+    /** Back to the schema of 0033, dedupe per (channel, callback, dedupe_key), with some rows. */
+    async function atMigration0033(): Promise<void> {
+      await db.migrate();
+      for (const statement of [
+        `DELETE FROM ${inbox}`,
+        `DROP INDEX "${schema}".inbox_dedupe_per_account`,
+        `ALTER TABLE ${inbox}
+           ADD CONSTRAINT inbox_dedupe_per_callback UNIQUE (channel, callback, dedupe_key)`,
+        `DELETE FROM "${schema}".knex_migrations WHERE name = '0034_inbox_per_account'`,
+      ]) {
+        await db.knex.raw(statement);
+      }
+      for (const [id, account, callback] of [
+        ["E-1", "shop-a", "pay.result"],
+        ["E-2", null, "refund.result"],
+      ] as const) {
+        await db.knex.raw(
+          `INSERT INTO ${inbox} (id, channel, account, callback, dedupe_key, business_key, payload,
+             received_at)
+           VALUES (?, 'shop', ?, ?, '1001', 'O-1', '{}', now())`,
+          [id, account, callback],
+        );
+      }
+    }
+
+    const notification = (account: string | null, callback: string) => ({
+      id: randomUUID(),
+      channel: "shop",
+      account,
+      callback,
+      dedupeKey: "1001",
+      businessKey: "O-1",
+      payload: {},
+      receivedAt: Date.now(),
+    });
+
+    async function expectDedupePerAccount(): Promise<void> {
+      const store = db.instances;
+      expect((await store.insertInbox(notification("shop-b", "pay.result"))).duplicate).toBe(false);
+      const again = await store.insertInbox(notification("shop-a", "pay.result"));
+      expect(again).toMatchObject({ duplicate: true, entry: { id: "E-1" } });
+      const none = await store.insertInbox(notification(null, "refund.result"));
+      expect(none).toMatchObject({ duplicate: true, entry: { id: "E-2" } });
+      const { rows } = await db.knex.raw(
+        `SELECT conname FROM pg_constraint WHERE conrelid = ?::regclass AND contype = 'u'`,
+        [inbox],
+      );
+      expect(rows).toEqual([]);
+    }
+
+    test("existing entries stay and keep their duplicates; another account's number is its own", async () => {
+      await atMigration0033();
+      expect((await db.migrate()).applied).toEqual(["0034_inbox_per_account"]);
+      await expectDedupePerAccount();
+    });
+
+    test("an index built beforehand with CREATE INDEX CONCURRENTLY is kept", async () => {
+      await atMigration0033();
+      await db.knex.raw(
+        `CREATE UNIQUE INDEX CONCURRENTLY inbox_dedupe_per_account
+           ON ${inbox} (channel, callback, (COALESCE(account, '')), dedupe_key)`,
+      );
+      expect((await db.migrate()).applied).toEqual(["0034_inbox_per_account"]);
+      await expectDedupePerAccount();
+    });
+  },
+);

@@ -373,8 +373,14 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
   }
 
   async insertInbox(entry: NewInboxEntry): Promise<{ entry: InboxEntry; duplicate: boolean }> {
-    const dedupe = `${entry.channel}\u0000${entry.callback}\u0000${entry.dedupeKey}`;
-    const existingId = this.#inboxByDedupe.get(dedupe);
+    // Per account too: each account of a channel numbers its notifications on its own.
+    const identity = JSON.stringify([
+      entry.channel,
+      entry.callback,
+      entry.account ?? null,
+      entry.dedupeKey,
+    ]);
+    const existingId = this.#inboxByDedupe.get(identity);
     if (existingId !== undefined) {
       return { entry: copy(this.#inbox.get(existingId)!), duplicate: true };
     }
@@ -385,7 +391,7 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
       instanceId: null,
     };
     this.#inbox.set(stored.id, stored);
-    this.#inboxByDedupe.set(dedupe, stored.id);
+    this.#inboxByDedupe.set(identity, stored.id);
     return { entry: copy(stored), duplicate: false };
   }
 

@@ -88,7 +88,8 @@ export interface InstanceStore {
 
   /**
    * Stores an inbound callback before it is processed (insert-only). A second callback with the
-   * same (channel, callback, dedupeKey) returns the first entry with `duplicate: true`.
+   * same (channel, callback, account, dedupeKey) returns the first entry with `duplicate: true`;
+   * accounts number their notifications on their own, and no account (null) is one more.
    */
   insertInbox(entry: NewInboxEntry): Promise<{ entry: InboxEntry; duplicate: boolean }>;
   /**

@@ -433,8 +433,13 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
     const merchant = (account: string | null) => (account === "shop-a" ? "M-A" : "M-B");
     expect(sentFor("A-1").mch).toBe(merchant(one.account));
 
-    const notify = (no: string, secret: string, account: string) => {
-      const body = JSON.stringify({ no, notifyId: `N-${no}-${secret}`, code: "0" });
+    const notify = (
+      no: string,
+      secret: string,
+      account: string,
+      notifyId = `N-${no}-${secret}`,
+    ) => {
+      const body = JSON.stringify({ no, notifyId, code: "0" });
       const sign = createHmac("sha256", secret).update(body).digest("hex");
       return world.engine.receiveCallback(
         "lanbank",
@@ -454,10 +459,17 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
     await world.runAll();
     expect((await store.getInstance(one.id))?.status).toBe("waiting");
     // Its own account's notification is verified with its keys and applied; the ack names it.
-    const genuine = await notify("A-1", secretOf(own), own);
+    const genuine = await notify("A-1", secretOf(own), own, "N-1001");
     expect(genuine).toMatchObject({ accepted: true, body: `OK ${merchant(own)}` });
     await world.runAll();
     const settled: InstanceRecord | undefined = await store.getInstance(one.id);
     expect(settled).toMatchObject({ status: "succeeded", account: own });
+    // Each account numbers its notifications on its own: the other account's N-1001 is its own
+    // notification, applied to its instance, while this account's N-1001 again is a duplicate.
+    const fromOther = await notify("A-2", secretOf(other), other, "N-1001");
+    expect(fromOther).toMatchObject({ accepted: true, duplicate: false });
+    expect(await notify("A-1", secretOf(own), own, "N-1001")).toMatchObject({ duplicate: true });
+    await world.runAll();
+    expect(await store.getInstance(two.id)).toMatchObject({ status: "succeeded", account: other });
   });
 }

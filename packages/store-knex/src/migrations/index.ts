@@ -26,6 +26,7 @@ import { claimInDueOrderMigration } from "./0030_claim_in_due_order.ts";
 import { queryCacheRunsMigration } from "./0031_query_cache_runs.ts";
 import { stuckLastScanMigration } from "./0032_stuck_last_scan.ts";
 import { claimPlanKeptMigration } from "./0033_claim_plan_kept.ts";
+import { inboxPerAccountMigration } from "./0034_inbox_per_account.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -58,4 +59,5 @@ export const migrations: readonly Migration[] = [
   queryCacheRunsMigration,
   stuckLastScanMigration,
   claimPlanKeptMigration,
+  inboxPerAccountMigration,
 ];

@@ -13,7 +13,8 @@ import { afterEach, beforeEach, describe, expect, test } from "vitest";
  * What every `InstanceStore` must do for fund routing: a product's business starts once, quota
  * reservations are exact and all-or-nothing, holds follow the instance (consumed, released,
  * reserved again), a failover instance is created with the commit that ends its predecessor, and
- * callbacks are kept per channel account. Run it next to `describeInstanceStoreContract`.
+ * callbacks are kept and deduplicated per channel account. Run it next to
+ * `describeInstanceStoreContract`.
  */
 export function describeRoutingStoreContract(
   name: string,
@@ -248,6 +249,54 @@ export function describeRoutingStoreContract(
         );
       expect(await of("shop-a")).toEqual(["n1"]);
       expect(await of(null)).toEqual(["n3"]);
+    });
+
+    test("accounts number notifications on their own: one number from two accounts is two entries, each applied to its own instance", async () => {
+      const notification = (account: string | null, businessKey: string) => ({
+        id: randomUUID(),
+        channel: "lanbank",
+        account,
+        callback: "loan.result",
+        dedupeKey: "N-1001",
+        businessKey,
+        payload: { account },
+        receivedAt: t0,
+      });
+      const fromA = await store.insertInbox(notification("shop-a", "L-A1"));
+      const fromB = await store.insertInbox(notification("shop-b", "L-B1"));
+      const withoutAccount = await store.insertInbox(notification(null, "L-N1"));
+      expect([fromA.duplicate, fromB.duplicate, withoutAccount.duplicate]).toEqual([
+        false,
+        false,
+        false,
+      ]);
+      expect(fromB.entry).toMatchObject({ account: "shop-b", payload: { account: "shop-b" } });
+
+      for (const [account, businessKey, entry] of [
+        ["shop-a", "L-A1", fromA.entry],
+        ["shop-b", "L-B1", fromB.entry],
+      ] as const) {
+        const instance = created(
+          await store.createRoutedInstance(routed({ businessKey, account, step: "wait" })),
+        );
+        const pending = await store.pendingInbox({ channel: "lanbank", businessKey, account });
+        expect(pending.map((e) => e.id)).toEqual([entry.id]);
+        await store.commitTransition({
+          instanceId: instance.id,
+          expectedVersion: instance.version,
+          now: t0 + 1,
+          changes: { step: "done", status: "succeeded", nextRunAt: null },
+          log: { step: "wait", attempt: 1, event: "callback", startedAt: t0, durationMs: 0 },
+          consumedInbox: [entry.id],
+        });
+        // The same account sending its number again is a duplicate of its own entry.
+        const again = await store.insertInbox(notification(account, businessKey));
+        expect(again.duplicate).toBe(true);
+        expect(again.entry).toMatchObject({ id: entry.id, instanceId: instance.id });
+      }
+      const againWithout = await store.insertInbox(notification(null, "L-N1"));
+      expect(againWithout.duplicate).toBe(true);
+      expect(againWithout.entry.id).toBe(withoutAccount.entry.id);
     });
   });
 }
