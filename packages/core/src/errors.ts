@@ -69,6 +69,8 @@ export const retryableByDefault = {
   // engine and store
   INSTANCE_NOT_FOUND: false,
   INSTANCE_INPUT_MISMATCH: false,
+  /** Another upstream client's instance or queued start has this business key already. */
+  BUSINESS_KEY_TAKEN: false,
   /** The input cannot be started: it fails the behavior's or the product's expectations. */
   INSTANCE_INPUT_INVALID: false,
   INSTANCE_SETTLED: false,

@@ -48,6 +48,7 @@ export {
   type TemplateScan,
 } from "./definition/template-processors.ts";
 export { BehaviorMachine, type MachineSnapshot } from "./engine/behavior-machine.ts";
+export { checkSameClient, visibleToClient } from "./engine/client-ownership.ts";
 export { refusalEntryId, refusalLogEntry, transitionStep } from "./engine/refusal-run.ts";
 export { routedLogEntry } from "./engine/routed-log-entry.ts";
 export { errorCodes, retryableByDefault, toCapflowError } from "./errors.ts";

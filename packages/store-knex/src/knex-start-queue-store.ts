@@ -81,7 +81,7 @@ export class KnexStartQueueStore implements StartQueueStore {
     const earlier = await this.findQueued(start);
     if (earlier) return { outcome: "queued-before", queued: earlier };
     const instances = await this.#query(
-      `SELECT id, input_digest FROM ${this.#instances} WHERE channel = ? AND behavior = ? AND business_key = ?`,
+      `SELECT id, input_digest, upstream_client FROM ${this.#instances} WHERE channel = ? AND behavior = ? AND business_key = ?`,
       key,
     );
     if (instances[0]) {
@@ -90,6 +90,7 @@ export class KnexStartQueueStore implements StartQueueStore {
         instance: {
           id: instances[0].id as string,
           inputDigest: instances[0].input_digest as string,
+          upstreamClient: (instances[0].upstream_client as string | null) ?? null,
         },
       };
     }
@@ -146,22 +147,21 @@ export class KnexStartQueueStore implements StartQueueStore {
   ): Promise<QueuedStart[]> {
     // A start whose business has an instance already (a repeat that got queued while the first
     // was being admitted) did start: it is closed as started with that instance, never told
-    // upstream as expired.
+    // upstream as expired. Not another upstream client's instance: that one is none of this
+    // start's client's business, and its start expires.
+    const sameBusiness = `i.channel = q.channel AND i.behavior = q.behavior AND i.business_key = q.business_key
+          AND (i.upstream_client IS NULL OR q.upstream_client IS NULL OR i.upstream_client = q.upstream_client)`;
     const rows = await this.#query(
       `WITH started AS (
         UPDATE ${this.#queue} AS q SET status = 'started', instance_id = i.id, finished_at = ?
         FROM ${this.#instances} AS i
-        WHERE q.status = 'queued' AND ${where}
-          AND i.channel = q.channel AND i.behavior = q.behavior AND i.business_key = q.business_key
+        WHERE q.status = 'queued' AND ${where} AND ${sameBusiness}
         RETURNING q.id
       ), ended AS (
         UPDATE ${this.#queue} AS q SET status = 'expired', finished_at = ?,
           last_error = COALESCE(?::jsonb, q.last_error)
         WHERE q.status = 'queued' AND ${where}
-          AND NOT EXISTS (
-            SELECT 1 FROM ${this.#instances} AS i
-            WHERE i.channel = q.channel AND i.behavior = q.behavior AND i.business_key = q.business_key
-          )
+          AND NOT EXISTS (SELECT 1 FROM ${this.#instances} AS i WHERE ${sameBusiness})
         RETURNING q.*
       )${options.notify ? this.#notifyEnded("start.expired", reason !== null) : ""}
       SELECT * FROM ended`,

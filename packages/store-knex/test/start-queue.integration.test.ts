@@ -205,10 +205,38 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "queued starts on PostgreSQL" : skip
       }),
     ).toEqual({
       outcome: "started-before",
-      instance: { id: direct.id, inputDigest: direct.inputDigest },
+      instance: { id: direct.id, inputDigest: direct.inputDigest, upstreamClient: null },
     });
     const rows = await db.knex.raw(`SELECT count(*)::int AS n FROM "${db.schema}".queued_starts`);
     expect((rows as { rows: { n: number }[] }).rows[0]!.n).toBe(1);
+  });
+
+  test("a client's queued start meeting another client's instance of its business key expires, and never takes that instance as its own", async () => {
+    const w = world();
+    const request = (businessKey: string, upstreamClient: string) => ({
+      channel: "lanbank",
+      behavior: "loan",
+      businessKey,
+      input: { loanNo: businessKey, amount: 100, idCardNo: "110101199003071234" },
+      upstreamClient,
+    });
+    const queuedByB = await w.queue.enqueue(request("L-20", "lender-b"));
+    const sameClient = await w.queue.enqueue(request("L-21", "lender-b"));
+    // Started some other way while they wait: one by another client, one by their own.
+    const taken = await w.engine.start(request("L-20", "lender-a"));
+    const own = await w.engine.start(request("L-21", "lender-b"));
+    await w.clock.advance(61_000);
+    const round = await w.queue.admit();
+    expect(round.expired.map((q) => q.id)).toEqual([queuedByB.id]);
+    expect(await w.store.getQueued(queuedByB.id)).toMatchObject({
+      status: "expired",
+      instanceId: null,
+    });
+    expect(await w.store.getQueued(sameClient.id)).toMatchObject({
+      status: "started",
+      instanceId: own.id,
+    });
+    expect(JSON.stringify(await w.store.getQueued(queuedByB.id))).not.toContain(taken.id);
   });
 
   test("a start without a queue policy is refused", async () => {

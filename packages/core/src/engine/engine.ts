@@ -215,7 +215,8 @@ export class Engine {
    * Given a `product` instead of a channel, routing chooses the channel (eligibility, health,
    * quotas, weights), reserves the quotas with the instance, and records why in it; a second start
    * of the same business returns its newest instance. Throws `INSTANCE_INPUT_MISMATCH` if the
-   * business was started with different input, `ROUTING_NO_CHANNEL` when no channel can take it.
+   * business was started with different input, `BUSINESS_KEY_TAKEN` if another upstream client
+   * started it (`upstreamClient` set on both), `ROUTING_NO_CHANNEL` when no channel can take it.
    */
   async start(request: StartRequest): Promise<InstanceRecord> {
     return startInstance(this.#core, this.#runtime, request);

@@ -12,6 +12,7 @@ import {
   routedInstance,
 } from "../routing/route-product.ts";
 import { checkStartInput } from "./check-start-input.ts";
+import { checkSameClient } from "./client-ownership.ts";
 import type { EngineCore } from "./engine-core.ts";
 import { entrySchedule } from "./entry-schedule.ts";
 import { newId } from "./new-id.ts";
@@ -43,7 +44,8 @@ export type StartRequest = ChannelStartRequest | ProductStartRequest;
  * Starts a behavior (its active version) for a business record, or returns the instance already
  * started for it; the store's unique key on (channel, behavior, businessKey) decides, so two
  * starts racing on several nodes make one instance. Throws `INSTANCE_INPUT_MISMATCH` if that
- * instance was started with different input.
+ * instance was started with different input, and `BUSINESS_KEY_TAKEN` (before comparing input)
+ * if another upstream client started it.
  */
 export async function startInstance(
   core: EngineCore,
@@ -89,7 +91,11 @@ export async function startInstance(
     ...(request.upstreamClient === undefined ? {} : { upstreamClient: request.upstreamClient }),
     now,
   });
-  if (!created) checkSameInput(instance, inputDigest, `${request.channel}/${request.behavior}`);
+  if (!created) {
+    const what = `${request.channel}/${request.behavior}`;
+    checkSameClient(instance, request, what);
+    checkSameInput(instance, inputDigest, what);
+  }
   if (created) emitStarted(core, instance);
   return instance;
 }
@@ -107,8 +113,10 @@ async function startProduct(
   const inputDigest = digestOf(request.input);
   const key = { product: request.product, businessKey: request.businessKey };
   const started = await core.store.findProductInstance(key);
+  const what = `product ${request.product}`;
   if (started) {
-    checkSameInput(started, inputDigest, `product ${request.product}`);
+    checkSameClient(started, request, what);
+    checkSameInput(started, inputDigest, what);
     return started;
   }
   const product = await runtime.product(request.product);
@@ -142,7 +150,8 @@ async function startProduct(
           emitStarted(core, result.instance);
           return result.instance;
         case "existing":
-          checkSameInput(result.instance, inputDigest, `product ${request.product}`);
+          checkSameClient(result.instance, request, what);
+          checkSameInput(result.instance, inputDigest, what);
           return result.instance;
         case "quota-exhausted": {
           const account = accountOfQuota(result.quota.scope, instance);
@@ -160,6 +169,8 @@ async function startProduct(
           break;
         }
         case "business-key-taken":
+          // Another client's: refused outright, naming none of its channels or its instance.
+          checkSameClient(result.instance, request, what);
           markCandidate(
             plan,
             instance.channel,

@@ -75,7 +75,11 @@ export interface StartQueueStore {
 export type FirstEnqueue =
   | { outcome: "queued"; queued: QueuedStart }
   | { outcome: "queued-before"; queued: QueuedStart }
-  | { outcome: "started-before"; instance: { id: string; inputDigest: string } };
+  | {
+      outcome: "started-before";
+      /** `upstreamClient`: the client that started it, null for none. */
+      instance: { id: string; inputDigest: string; upstreamClient: string | null };
+    };
 
 export type QueuedStartStatus = "queued" | "started" | "expired" | "failed";
 

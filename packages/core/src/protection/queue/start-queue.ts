@@ -3,6 +3,7 @@ import { parseDuration } from "../../definition/duration.ts";
 import { channelAt } from "../../definition/future-values.ts";
 import type { Duration } from "../../definition/types.ts";
 import { checkStartInput } from "../../engine/check-start-input.ts";
+import { checkSameClient } from "../../engine/client-ownership.ts";
 import { type ChannelStartRequest, digestOf } from "../../engine/start-instance.ts";
 import { CapflowError, toCapflowError } from "../../errors.ts";
 import type { ChannelCalendar, CutoffRequest } from "../../ports/channel-calendar.ts";
@@ -184,7 +185,8 @@ export class StartQueue {
    * is queued unless its business key was queued or started before. A repeat gets what the first
    * start became (the same queued start in its current state, or the instance), never a second
    * queue entry; a repeat with other input is refused (`INSTANCE_INPUT_MISMATCH`), as a direct
-   * start's is.
+   * start's is, and a business key another upstream client queued or started is refused
+   * (`BUSINESS_KEY_TAKEN`) before its input is compared.
    */
   async submit(request: ChannelStartRequest): Promise<QueueSubmission> {
     const policy = this.#policyOf(request);
@@ -202,6 +204,7 @@ export class StartQueue {
     }
     const first = await this.#options.store.enqueueOnce(this.#newStart(request, policy));
     const inputDigest = digestOf(request.input);
+    const what = `${request.channel}/${request.behavior}`;
     const mismatch = (what: string) =>
       new CapflowError(
         "INSTANCE_INPUT_MISMATCH",
@@ -212,11 +215,13 @@ export class StartQueue {
       case "queued":
         return { queued: first.queued, created: true };
       case "queued-before":
+        checkSameClient(first.queued, request, what);
         if (digestOf(first.queued.input) !== inputDigest) {
           throw mismatch(`queued start ${first.queued.id}`);
         }
         return { queued: first.queued, created: false };
       case "started-before":
+        checkSameClient(first.instance, request, what);
         if (first.instance.inputDigest !== inputDigest) {
           throw mismatch(`instance ${first.instance.id}`);
         }

@@ -1,0 +1,35 @@
+import { CapflowError } from "../errors.ts";
+
+/**
+ * Whether a record (an instance, a queued start) may be shown to an upstream client: one the
+ * client started, or one no client started (an operator's, the command line's, a host's own
+ * `engine.start`), which every client allowed on its behavior sees. `client` undefined (asked
+ * outside the intake): every record.
+ */
+export function visibleToClient(
+  record: { upstreamClient?: string | null },
+  client: string | undefined,
+): boolean {
+  return client === undefined || record.upstreamClient == null || record.upstreamClient === client;
+}
+
+/**
+ * Refuses a start by one upstream client whose business key another client's record already has,
+ * with `BUSINESS_KEY_TAKEN`. The refusal names only what the client sent (`what`: its channel and
+ * behavior, or its product) and its business key: never the other record's id, state, channel or
+ * input, and it comes before any comparison of input, so it is the same whatever input was sent.
+ * It does tell that the key is in use: a business key names one record across every client, and
+ * a collision is a configuration mistake (two clients numbering from one range) that a clear
+ * refusal finds.
+ */
+export function checkSameClient(
+  record: { upstreamClient?: string | null },
+  request: { upstreamClient?: string; businessKey: string },
+  what: string,
+): void {
+  if (visibleToClient(record, request.upstreamClient)) return;
+  throw new CapflowError(
+    "BUSINESS_KEY_TAKEN",
+    `business key ${request.businessKey} of ${what} is already used by another upstream client; business keys must be unique across clients: send a key of your own (your record's number, with a prefix of your own if numbers can collide)`,
+  );
+}
