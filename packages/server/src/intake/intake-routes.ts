@@ -12,6 +12,7 @@ import {
   type SecretResolver,
   type StartQueue,
 } from "@capflow/core";
+import { checkSameClient, visibleToClient } from "@capflow/core/internal";
 import type { FastifyInstance } from "fastify";
 import {
   answer,
@@ -145,10 +146,15 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRouteOpt
       const { client } = authenticated(request);
       const { channel, behavior, businessKey } = request.params;
       checkAllowed(client, { channel, behavior });
-      const instance = await options.engine.findInstance({ channel, behavior, businessKey });
+      // Another client's instance or queued start is answered as one that does not exist, by the
+      // same path and the same reads.
+      const visible = <T extends { upstreamClient?: string | null }>(record: T | undefined) =>
+        record !== undefined && visibleToClient(record, client.id) ? record : undefined;
+      const key = { channel, behavior, businessKey };
+      const instance = visible(await options.engine.findInstance(key));
       if (instance === undefined) {
         // A queued start has no instance until it is admitted: its state answers meanwhile.
-        const queued = await options.queue?.findQueued({ channel, behavior, businessKey });
+        const queued = visible(await options.queue?.findQueued(key));
         if (queued !== undefined) return answer(reply, { status: 200, body: queuedView(queued) });
         throw new CapflowError(
           "INSTANCE_NOT_FOUND",
@@ -191,6 +197,9 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRouteOpt
         `the instance ${instanceId} of ${start.channel}/${start.behavior} ${start.businessKey} is gone; ask an operator`,
       );
     }
+    // The queue refuses another client's business key; this keeps its instance out of sight even
+    // if one was started some other way meanwhile.
+    checkSameClient(instance, start, `${start.channel}/${start.behavior}`);
     return { status: 200, body: { instance: await viewOf(instance) } };
   }
 
