@@ -37,7 +37,7 @@ import {
   type UnsettledStepCount,
   type WakeRequest,
 } from "@capflow/core";
-import { routedLogEntry, transitionStep } from "@capflow/core/internal";
+import { routedLogEntry, startedLogEntry, transitionStep } from "@capflow/core/internal";
 import { Decimal } from "decimal.js";
 import type { Knex } from "knex";
 import {
@@ -182,11 +182,18 @@ export class KnexInstanceStore
     // INSERT … ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to finish;
     // when it did nothing, the SELECT (a new statement, so a new snapshot) sees the winner's row.
     const { bindings, param } = parameters();
+    // Placeholders bind in the order they are made: the order of the text.
     const values = instanceValues(instance, param);
+    const started = startedLogEntry(instance);
+    const log = started && stepLogSelect(randomUUID(), started, "i", param);
+    // An operator's start records who and why in the same statement as the insert.
     const inserted = await this.#rows(
-      `INSERT INTO ${t.instances} (${values.columns}) VALUES (${values.values})
-       ON CONFLICT (channel, business_key, behavior) DO NOTHING
-       RETURNING *`,
+      `WITH inserted AS (
+         INSERT INTO ${t.instances} (${values.columns}) VALUES (${values.values})
+         ON CONFLICT (channel, business_key, behavior) DO NOTHING
+         RETURNING *
+       )${log ? `, logged AS (INSERT INTO ${t.stepLogs} (${log.columns}) SELECT ${log.select} FROM inserted i)` : ""}
+       SELECT * FROM inserted`,
       bindings,
       { instance: instance.id },
     );

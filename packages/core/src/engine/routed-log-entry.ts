@@ -3,7 +3,8 @@ import type { NewInstance, NewStepLogEntry } from "../ports/instance-store.ts";
 /**
  * The first history entry of a product's instance: the channel (and account) routing chose, by
  * which rule, and after which channels when it replaces an instance on another one. Written by
- * the store with the instance, so the history says why from its first line.
+ * the store with the instance, so the history says why from its first line (and, for an
+ * operator's start, who started it and why).
  */
 export function routedLogEntry(instance: NewInstance): NewStepLogEntry {
   const routing = instance.routing;
@@ -18,5 +19,6 @@ export function routedLogEntry(instance: NewInstance): NewStepLogEntry {
     outcome: `${target} by ${routing?.rule ?? "request"}${after}`,
     startedAt: instance.now,
     durationMs: 0,
+    ...(instance.startedBy ? { actor: instance.startedBy } : {}),
   };
 }

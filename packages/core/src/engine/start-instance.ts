@@ -16,6 +16,7 @@ import { checkSameClient } from "./client-ownership.ts";
 import type { EngineCore } from "./engine-core.ts";
 import { entrySchedule } from "./entry-schedule.ts";
 import { newId } from "./new-id.ts";
+import type { Actor } from "./operator-actions.ts";
 import type { RuntimeCache } from "./runtime-cache.ts";
 import { traceOfStart } from "./tracing.ts";
 
@@ -27,6 +28,8 @@ export interface ChannelStartRequest {
   input: Record<string, unknown>;
   /** The upstream client asking (the intake API sets it): its notifications go to that client. */
   upstreamClient?: string;
+  /** An operator starting it by hand: who and why, recorded in its history with the insert. */
+  actor?: Actor;
 }
 
 /** Start a product: routing chooses the channel (and its behavior and account). */
@@ -36,6 +39,8 @@ export interface ProductStartRequest {
   input: Record<string, unknown>;
   /** The upstream client asking (the intake API sets it): its notifications go to that client. */
   upstreamClient?: string;
+  /** An operator starting it by hand: who and why, recorded in its history with the insert. */
+  actor?: Actor;
 }
 
 export type StartRequest = ChannelStartRequest | ProductStartRequest;
@@ -89,6 +94,7 @@ export async function startInstance(
     ...(account && account !== "full" ? { account: account.code } : {}),
     ...traceOfStart(),
     ...(request.upstreamClient === undefined ? {} : { upstreamClient: request.upstreamClient }),
+    ...(request.actor === undefined ? {} : { startedBy: request.actor }),
     now,
   });
   if (!created) {
@@ -139,6 +145,7 @@ async function startProduct(
         inputDigest,
         fullAccounts,
         ...(request.upstreamClient === undefined ? {} : { upstreamClient: request.upstreamClient }),
+        ...(request.actor === undefined ? {} : { startedBy: request.actor }),
       });
       if (instance === undefined) {
         markCandidate(plan, entry.channel, "quota-exhausted", allAccountsFull(fullAccounts));

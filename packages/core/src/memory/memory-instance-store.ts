@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { refusalEntryId, refusalLogEntry, transitionStep } from "../engine/refusal-run.ts";
 import { routedLogEntry } from "../engine/routed-log-entry.ts";
+import { startedLogEntry } from "../engine/started-log-entry.ts";
 import { CapflowError } from "../errors.ts";
 import type {
   BusinessKeyRef,
@@ -13,6 +14,7 @@ import type {
   LateNotificationsRequest,
   NewInboxEntry,
   NewInstance,
+  NewStepLogEntry,
   PendingInboxKey,
   RoutedCreation,
   StaleInboxRequest,
@@ -80,7 +82,10 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
     if (existingId !== undefined) {
       return { instance: copy(this.#instances.get(existingId)!), created: false };
     }
-    return { instance: copy(this.#insert(instance)), created: true };
+    const record = this.#insert(instance);
+    const started = startedLogEntry(instance);
+    if (started) this.#logs.get(record.id)!.push(firstLog(record, started));
+    return { instance: copy(record), created: true };
   }
 
   async createRoutedInstance(instance: NewInstance): Promise<RoutedCreation> {
@@ -98,7 +103,7 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
     });
     if (refusal) return { outcome: "quota-exhausted", quota: refusal.exhausted };
     const record = this.#insert(instance);
-    this.#logs.get(record.id)!.push(routedLog(record));
+    this.#logs.get(record.id)!.push(firstLog(record, routedLogEntry(instance)));
     return { outcome: "created", instance: copy(record) };
   }
 
@@ -135,7 +140,7 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
     return this.#quotas.holds(instanceId);
   }
 
-  #insert(instance: NewInstance): InstanceRecord {
+  #insert({ startedBy: _history, ...instance }: NewInstance): InstanceRecord {
     const record: InstanceRecord = {
       ...copy(instance),
       version: 1,
@@ -345,7 +350,7 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
     }
     if (spawn !== undefined) {
       const spawned = this.#insert(spawn);
-      this.#logs.get(spawned.id)!.push(routedLog(spawned));
+      this.#logs.get(spawned.id)!.push(firstLog(spawned, routedLogEntry(spawn)));
     }
     if (notification !== undefined) this.#outbox.insert(notification);
     return copy(next);
@@ -509,14 +514,9 @@ function productKeyOf(instance: { product?: string | null; businessKey: string }
   return `${instance.product}\u0000${instance.businessKey}`;
 }
 
-/** The history entry of a routed instance's creation: the channel chosen, and by which rule. */
-function routedLog(record: InstanceRecord): StepLogEntry {
-  return {
-    ...routedLogEntry(record),
-    id: randomUUID(),
-    instanceId: record.id,
-    version: record.version,
-  };
+/** A new instance's first history entry (routed, or started by an operator). */
+function firstLog(record: InstanceRecord, entry: NewStepLogEntry): StepLogEntry {
+  return { ...copy(entry), id: randomUUID(), instanceId: record.id, version: record.version };
 }
 
 function businessKeyOf(key: BusinessKeyRef): string {

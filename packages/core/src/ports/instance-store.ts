@@ -179,6 +179,12 @@ export interface NewInstance extends BusinessKeyRef {
    * the instance name it as their target, so they go to that client's `notify.url`.
    */
   upstreamClient?: string | null;
+  /**
+   * The operator who started it by hand, and why. The store records them in the instance's first
+   * history entry (`started`, or `routed` for a product's start) in the insert's commit; they are
+   * not kept on the instance itself.
+   */
+  startedBy?: { who: string; why: string } | null;
   now: number;
 }
 

@@ -124,6 +124,8 @@ export async function routedInstance(
     inputDigest: string;
     failover?: { of: string; tried: string[] };
     upstreamClient?: string | null;
+    /** The operator who starts it by hand, and why (recorded in its first history entry). */
+    startedBy?: { who: string; why: string };
     /** Accounts of this channel whose own quota refused this business. */
     fullAccounts?: ReadonlySet<string>;
   },
@@ -204,6 +206,7 @@ export async function routedInstance(
     routing,
     ...traceOfStart(),
     ...(business.upstreamClient == null ? {} : { upstreamClient: business.upstreamClient }),
+    ...(business.startedBy === undefined ? {} : { startedBy: business.startedBy }),
     now,
   };
 }

@@ -94,6 +94,24 @@ export function describeInstanceStoreContract(
       expect(otherBehavior.created).toBe(true);
     });
 
+    test("an operator's start is recorded with the insert: who and why, once", async () => {
+      const alice = { who: "ops:alice", why: "the upstream lost this loan's request" };
+      const first = await store.createInstance(
+        newInstance({ businessKey: "L-hand", startedBy: alice }),
+      );
+      expect(first.created).toBe(true);
+      expect(first.instance).not.toHaveProperty("startedBy");
+      const again = await store.createInstance(
+        newInstance({ businessKey: "L-hand", startedBy: { ...alice, why: "again" } }),
+      );
+      expect(again.created).toBe(false);
+      expect(await store.history(first.instance.id)).toMatchObject([
+        { event: "started", version: 1, step: "apply", toStatus: "active", actor: alice },
+      ]);
+      const quiet = await store.createInstance(newInstance({ businessKey: "L-upstream" }));
+      expect(await store.history(quiet.instance.id)).toEqual([]);
+    });
+
     test("concurrent creates of one business key make one instance", async () => {
       const results = await Promise.all(
         Array.from({ length: 8 }, () =>

@@ -98,6 +98,15 @@ export function describeRoutingStoreContract(
       ).toBe(first.id);
     });
 
+    test("an operator's routed start names the operator and the reason in its routed entry", async () => {
+      const alice = { who: "ops:alice", why: "started by hand for the upstream" };
+      const first = created(await store.createRoutedInstance(routed({ startedBy: alice })));
+      expect(first).not.toHaveProperty("startedBy");
+      expect(await store.history(first.id)).toMatchObject([
+        { event: "routed", outcome: "lanbank by weighted-round-robin", actor: alice },
+      ]);
+    });
+
     test("a business key taken on the channel by a direct start is reported, nothing written", async () => {
       const { product: _p, routing: _r, ...direct } = routed({ businessKey: "L-2" });
       await store.createInstance(direct);
