@@ -1,5 +1,5 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
@@ -149,7 +149,7 @@ describe("capflow instances start --product through a running capflow serve (PGl
     runCapflow(
       "instances",
       ...["start", "--product", "cash-loan", "--key", key, "--input", input],
-      ...["--pglite", db(), ...more],
+      ...["--pglite", db(), "--reason", "routing checked by hand", ...more],
     );
 
   beforeAll(async () => {
@@ -168,6 +168,12 @@ describe("capflow instances start --product through a running capflow serve (PGl
     expect(direct.stderr).toBe("");
     expect(direct.exitCode).toBe(0);
     const first = JSON.parse(direct.stdout);
+    // Started directly, the reason is recorded with this machine's user name.
+    const shown = await runCapflow("instances", "show", first.id, "--pglite", db(), "--json");
+    expect(JSON.parse(shown.stdout).history[0]).toMatchObject({
+      event: "routed",
+      actor: { who: userInfo().username, why: "routing checked by hand" },
+    });
     expect(first).toMatchObject({
       channel: "north",
       product: "cash-loan",

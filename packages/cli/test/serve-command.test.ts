@@ -94,20 +94,17 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
         join(dir, "input.json"),
         JSON.stringify({ orderNo: "O-1", mobile: "13800138000" }),
       );
+      const startO1 = ["start", "--pglite", db, "--channel", "pay", "--behavior", "order"];
+      const withoutReason = await runCapflow(
+        "instances",
+        ...[...startO1, "--key", "O-1", "--input", `@${join(dir, "input.json")}`],
+      );
+      expect(withoutReason.exitCode).toBe(1);
+      expect(withoutReason.stderr).toContain("add --reason <text>");
       const started = await runCapflow(
         "instances",
-        "start",
-        "--pglite",
-        db,
-        "--channel",
-        "pay",
-        "--behavior",
-        "order",
-        "--key",
-        "O-1",
-        "--input",
-        `@${join(dir, "input.json")}`,
-        "--json",
+        ...[...startO1, "--key", "O-1", "--input", `@${join(dir, "input.json")}`],
+        ...["--reason", "the shop's checkout lost this order", "--json"],
       );
       expect(started.stderr).toBe("");
       expect(started.exitCode).toBe(0);
@@ -126,6 +123,8 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
         "O-1",
         "--input",
         `@${join(dir, "input.json")}`,
+        "--reason",
+        "the shop's checkout lost this order",
         "--wait",
         "30",
       );
@@ -145,6 +144,17 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
           { timeout: 30_000 },
         )
         .toBe("succeeded");
+      const shown = await fetch(`${url}/v1/ops/instances/${instance.id}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      const { history } = ((await shown.json()) as { instance: { history: unknown[] } }).instance;
+      // Started once, by the server's local operator, with the reason given; a second start
+      // of the same key changed nothing and recorded nothing.
+      expect(history.filter((entry) => (entry as { event: string }).event === "started")).toEqual([
+        expect.objectContaining({
+          actor: { who: "capflow-serve-local", why: "the shop's checkout lost this order" },
+        }),
+      ]);
       expect(funder.requests().length).toBe(1);
 
       serve.child.kill("SIGTERM");
@@ -221,6 +231,8 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
         "O-9",
         "--input",
         JSON.stringify({ orderNo: "O-9" }),
+        "--reason",
+        "a test order",
         "--wait",
         "30",
       );

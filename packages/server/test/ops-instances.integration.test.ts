@@ -279,7 +279,13 @@ describe.skipIf(!databaseUrl)("operator API on instances (PostgreSQL)", () => {
   });
 
   test("operators start instances; the same business key returns the same instance", async () => {
-    const body = { channel: "shop", behavior: "order", businessKey: "S-1", input: { n: 1 } };
+    const body = {
+      channel: "shop",
+      behavior: "order",
+      businessKey: "S-1",
+      input: { n: 1 },
+      reason: "the shop lost the order's request",
+    };
     expect((await ops("POST", "/instances", { token: tokens.viewer, body })).status).toBe(403);
     const started = await ops("POST", "/instances", { token: tokens.operator, body });
     expect(started.status).toBe(200);
@@ -293,7 +299,7 @@ describe.skipIf(!databaseUrl)("operator API on instances (PostgreSQL)", () => {
     expect(mismatch.status).toBe(409);
     expect(mismatch.json.error.code).toBe("INSTANCE_INPUT_MISMATCH");
     for (const bad of [
-      { channel: "shop", businessKey: "S-2", input: {} },
+      { channel: "shop", businessKey: "S-2", input: {}, reason: "a start without a behavior" },
       { ...body, input: "not an object" },
       { ...body, extra: 1 },
     ]) {
@@ -305,6 +311,53 @@ describe.skipIf(!databaseUrl)("operator API on instances (PostgreSQL)", () => {
       body: { ...body, behavior: "nothing" },
     });
     expect(unknown.status).toBe(404);
+  });
+
+  test("an operator's start names the operator and the reason in the new instance's history", async () => {
+    const reason = "the shop asked for this order by phone";
+    const body = { channel: "shop", behavior: "order", businessKey: "S-audit", input: {}, reason };
+    const started = await ops("POST", "/instances", { token: tokens.operator, body });
+    expect(started.status).toBe(200);
+    const { id, version } = started.json.instance;
+    expect(version).toBe(1);
+    expect(await history(id)).toMatchObject([
+      { event: "started", version: 1, actor: { who: "test-operator", why: reason } },
+    ]);
+    const shown = await ops("GET", `/instances/${id}`, { token: tokens.viewer });
+    expect(shown.json.instance.history[0]).toMatchObject({
+      event: "started",
+      actor: { who: "test-operator", why: reason },
+    });
+    // Starting it again changes nothing, so records nothing.
+    await ops("POST", "/instances", { token: tokens.operator, body: { ...body, reason: "again" } });
+    expect(await history(id)).toHaveLength(1);
+  });
+
+  test("a start without a usable reason, or naming its own operator, is refused and stores nothing", async () => {
+    const body = { channel: "shop", behavior: "order", businessKey: "S-noreason", input: {} };
+    const product = { product: "nothing", businessKey: "S-noreason", input: {} };
+    for (const [bad, says] of [
+      [body, "give a reason"],
+      [product, "give a reason"],
+      [{ ...body, reason: "" }, "give a reason"],
+      [{ ...body, reason: "   \t  " }, "give a reason"],
+      [{ ...body, reason: 42 }, "give a reason"],
+      [{ ...body, reason: "x".repeat(501) }, "at most 500"],
+      [{ ...body, reason: "by hand", actor: { who: "someone-else", why: "x" } }, "invalid request"],
+      [{ ...body, reason: "by hand", who: "someone-else" }, "invalid request"],
+    ] as const) {
+      const answer = await ops("POST", "/instances", { token: tokens.operator, body: bad });
+      expect(answer.status, JSON.stringify(bad)).toBe(400);
+      expect(answer.json.error.code).toBe("REQUEST_INVALID");
+      expect(answer.json.error.message).toContain(says);
+    }
+    const missing = await ops("POST", "/instances", { token: tokens.operator, body });
+    expect(missing.json.error.message).toContain("recorded in the instance's history");
+    expect(
+      await server.engine.listInstances({ channel: "shop", businessKey: "S-noreason" }),
+    ).toEqual([]);
+    // Authentication still comes first: no token is 401 whatever the body.
+    expect((await ops("POST", "/instances", { body })).status).toBe(401);
   });
 
   test("late notifications: recorded after their instance settled, newest first, conflicts apart", async () => {

@@ -182,7 +182,12 @@ describe.skipIf(!databaseUrl)("operator API on an instance's routing (PostgreSQL
   });
 
   test("an operator's start for a product answers with the routing record, as the instance's read serves it", async () => {
-    const body = { product: "shop-pay", businessKey: "P-2", input: { ...input, orderNo: "P-2" } };
+    const body = {
+      product: "shop-pay",
+      businessKey: "P-2",
+      input: { ...input, orderNo: "P-2" },
+      reason: "the platform asked for this payment by hand",
+    };
     const started = await ops("POST", "/instances", { token: tokens.operator, body });
     expect(started.status).toBe(200);
     const { instance } = started.json as StartedInstanceAnswer;
@@ -196,13 +201,23 @@ describe.skipIf(!databaseUrl)("operator API on an instance's routing (PostgreSQL
     );
     const read = await ops("GET", `/instances/${instance.id}`, { token: tokens.viewer });
     expect(instance.routing).toEqual((read.json as InstanceAnswer).instance.routing);
+    expect((read.json as InstanceAnswer).instance.history[0]).toMatchObject({
+      event: "routed",
+      actor: { who: "test-operator", why: body.reason },
+    });
     // The business again: the same instance and the same record, not a new choice.
     const again = await ops("POST", "/instances", { token: tokens.operator, body });
     expect(again.json).toEqual(started.json);
 
     const onChannel = await ops("POST", "/instances", {
       token: tokens.operator,
-      body: { channel: "shop", behavior: "order", businessKey: "D-2", input: {} },
+      body: {
+        channel: "shop",
+        behavior: "order",
+        businessKey: "D-2",
+        input: {},
+        reason: "by hand",
+      },
     });
     expect(onChannel.status).toBe(200);
     expect(onChannel.json.instance).toMatchObject({ product: null, routing: null });

@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { userInfo } from "node:os";
 import { resolve } from "node:path";
 import {
   CapflowError,
@@ -34,6 +35,7 @@ interface StartOptions extends DatabaseOptions {
   input: string;
   wait?: string;
   holidays?: string[];
+  reason?: string;
   json?: boolean;
 }
 
@@ -56,7 +58,9 @@ interface Started {
 /**
  * `capflow instances start`: starts a behavior for a business record (input as JSON, or `@file`),
  * or shows the instance already started for it. Against a PGlite folder that a `capflow serve`
- * holds, it goes through that server's operator API (one process owns a PGlite folder). A
+ * holds, it goes through that server's operator API (one process owns a PGlite folder), which
+ * records who started it and why: `--reason` is then required. Given directly, the reason is
+ * recorded with this machine's user name. A
  * product's start passes over channels whose calendar is closed: `--holidays` gives that calendar
  * the same schedules as the worker's (through a server, the server's own judge).
  */
@@ -75,6 +79,10 @@ export function registerStartInstance(instances: Command, context: CliContext): 
         "then wait this long for it to settle (exit 1 if it has not), printing where it ends",
       )
       .option("--holidays <file...>", holidaysOptionHelp)
+      .option(
+        "--reason <text>",
+        "why you start it by hand, recorded in its history (required while a capflow serve holds the PGlite folder)",
+      )
       .option("--json", "the instance as JSON"),
   ).action((options: StartOptions) => startInstanceCommand(options, context));
 }
@@ -95,8 +103,8 @@ async function startInstanceCommand(options: StartOptions, context: CliContext) 
     );
   }
   let started = local
-    ? await startThroughServer(local, request)
-    : await startDirectly(options, context, request, holidays);
+    ? await startThroughServer(local, { ...request, reason: reasonForServer(options, local) })
+    : await startDirectly(options, context, withActor(request, options), holidays);
   if (waitMs > 0) {
     const id = started.id;
     const read = local
@@ -169,6 +177,21 @@ async function readInput(value: string, context: CliContext): Promise<Record<str
   return input as Record<string, unknown>;
 }
 
+/** The operator API records the reason with its operator, and refuses a start without one. */
+function reasonForServer(options: StartOptions, server: LocalServer): string {
+  if (options.reason !== undefined && options.reason.trim() !== "") return options.reason;
+  throw new CapflowError(
+    "CONFIG_INVALID",
+    `the capflow serve at ${server.url} holds this database and records why each instance is started by hand: add --reason <text>`,
+  );
+}
+
+/** Started directly on the database: the reason, if given, is recorded with this user's name. */
+function withActor(request: StartRequest, options: StartOptions): StartRequest {
+  if (options.reason === undefined) return request;
+  return { ...request, actor: { who: userInfo().username, why: options.reason } };
+}
+
 /** A `capflow serve` holding the PGlite folder this command would open, if any. */
 async function localServerFor(
   options: StartOptions,
@@ -180,7 +203,10 @@ async function localServerFor(
   return findLocalServer(resolve(context.cwd, options.pglite ?? defaultPgliteDir));
 }
 
-async function startThroughServer(server: LocalServer, request: StartRequest): Promise<Started> {
+async function startThroughServer(
+  server: LocalServer,
+  request: StartRequest & { reason: string },
+): Promise<Started> {
   let answer: Response;
   try {
     answer = await fetch(`${server.url}/v1/ops/instances`, {

@@ -1,0 +1,25 @@
+import { CapflowError } from "@capflow/core";
+import { reasonSchema } from "./request-schemas.ts";
+
+/**
+ * Refuses a body without a usable `reason` before the schema does, with a message saying what to
+ * send: the reason is what the history keeps next to the operator's name, so it is required,
+ * and blank text is no reason.
+ */
+export function checkReason(body: unknown, action: string): void {
+  const reason =
+    typeof body === "object" && body !== null ? (body as { reason?: unknown }).reason : undefined;
+  const { minLength, maxLength } = reasonSchema;
+  if (typeof reason !== "string" || reason.trim().length < minLength) {
+    throw new CapflowError(
+      "REQUEST_INVALID",
+      `give a reason to ${action}: "reason" in the body, ${minLength} to ${maxLength} characters saying why; it is recorded in the instance's history with your name`,
+    );
+  }
+  if (reason.length > maxLength) {
+    throw new CapflowError(
+      "REQUEST_INVALID",
+      `the reason is ${reason.length} characters; shorten it to at most ${maxLength}`,
+    );
+  }
+}
