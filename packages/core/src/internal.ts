@@ -35,6 +35,7 @@ export {
   clientFileSuffix,
   productFileSuffix,
 } from "./definition/load-definitions.ts";
+export { ownEntry } from "./definition/own-entry.ts";
 export { problemCodes, sortProblems } from "./definition/problem.ts";
 export {
   type StepTransition,

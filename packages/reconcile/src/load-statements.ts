@@ -8,7 +8,7 @@ import {
   type Problem,
   type ProblemCode,
 } from "@capflow/core";
-import { parseJsonSource, sortProblems } from "@capflow/core/internal";
+import { ownEntry, parseJsonSource, sortProblems } from "@capflow/core/internal";
 import { Ajv, type ErrorObject } from "ajv";
 import { IANAZone } from "luxon";
 import type { StatementDefinition } from "./statement-definition.ts";
@@ -213,7 +213,7 @@ export function checkStatement(
     const source = statement.source;
     const channel = definitions.channels.find((c) => c.code === statement.channel);
     if (source.kind === "interface" && channel !== undefined) {
-      const iface = channel.interfaces[source.interface];
+      const iface = ownEntry(channel.interfaces, source.interface);
       if (iface === undefined) {
         add(
           "schema",

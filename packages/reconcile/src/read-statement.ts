@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import { CapflowError } from "@capflow/core";
+import { ownEntry } from "@capflow/core/internal";
 import { DateTime } from "luxon";
 import { parseAmount } from "./amount.ts";
 import type {
@@ -206,11 +207,11 @@ function lineMapper(
     const rawStatus = cell(status);
     if (rawStatus !== undefined) {
       line.rawStatus = rawStatus;
-      line.status = statuses?.[rawStatus] ?? rawStatus;
+      line.status = ownEntry(statuses, rawStatus) ?? rawStatus;
     }
     const kindText = cell(kind);
     if (kindText !== undefined) {
-      const behavior = kinds?.[kindText];
+      const behavior = ownEntry(kinds, kindText);
       if (behavior === undefined) problems.push(`kind ${kindText} is not in the statement's kinds`);
       else line.behavior = behavior;
     } else if (single !== undefined) line.behavior = single;

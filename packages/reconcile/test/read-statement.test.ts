@@ -227,6 +227,29 @@ describe("reading statements", () => {
     ]);
   });
 
+  it("a status or kind named after an Object member is one the statement does not list", async () => {
+    const text = [
+      "outOrderNo,loanNo,amount,status,type",
+      "L001,B1,1.00,constructor,loan",
+      "L002,B2,2.00,SUCCESS,__proto__",
+      "L003,B3,3.00,toString,constructor",
+      "",
+    ].join("\n");
+    const { occurredAt: _occurredAt, ...columns } = base.columns;
+    const statement: StatementDefinition = {
+      ...base,
+      behaviors: ["loan", "repay"],
+      columns: { ...columns, kind: "type" },
+      kinds: { loan: "loan", repay: "repay" },
+    };
+    const { lines } = await read(await writeText(join(folder.dir, "members.csv"), text), statement);
+    expect(lines.map((l) => [l.status, l.behavior, l.problem])).toEqual([
+      ["constructor", "loan", undefined],
+      ["succeeded", undefined, "kind __proto__ is not in the statement's kinds"],
+      ["toString", undefined, "kind constructor is not in the statement's kinds"],
+    ]);
+  });
+
   it("marks a line with bytes its encoding cannot read as malformed, never guessing", async () => {
     const good = iconv.encode(
       "outOrderNo,loanNo,amount,status,finishTime\nL001,借据1,1.00,SUCCESS,\n",

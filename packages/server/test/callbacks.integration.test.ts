@@ -1,8 +1,10 @@
 import { request as httpRequest } from "node:http";
+import { pushDefinitions } from "@capflow/store-knex";
 import iconv from "iconv-lite";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { ErrorBody } from "../src/index.ts";
 import { rawRequest } from "./support/raw-http.ts";
+import { shopChannel } from "./support/shop-definitions.ts";
 import { databaseUrl, startTestServer, type TestServer } from "./support/test-server.ts";
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value), "utf8");
@@ -171,6 +173,41 @@ describe.skipIf(!databaseUrl)("funder callbacks over HTTP (PostgreSQL)", () => {
         /^(REQUEST_NOT_FOUND|CALLBACK_UNKNOWN|DEFINITION_NOT_FOUND)$/,
       );
     }
+  });
+
+  test("an account named after an Object member gets the 404 of an unknown account; nothing stored", async () => {
+    // A channel with accounts: its notify URLs name the account whose keys verify them.
+    const shopAccounts = {
+      ...structuredClone(shopChannel),
+      code: "shop-accounts",
+      accounts: { "shop-a": { values: { merchantId: "M-A" } } },
+    };
+    await pushDefinitions(server.db, { channels: [shopAccounts] });
+    const notification = (notifyId: string) =>
+      json({ orderNo: "O-acct", notifyId, status: "SUCCESS" });
+    const before = await inboxCount();
+    const unknown = await post("/callbacks/shop-accounts/pay.result/nosuch", notification("N-0"));
+    expect(unknown.status).toBe(404);
+    const refusal = (await unknown.json()) as ErrorBody;
+    expect(refusal.error.code).toBe("DEFINITION_NOT_FOUND");
+    for (const [index, account] of [
+      "constructor",
+      "__proto__",
+      "toString",
+      "hasOwnProperty",
+    ].entries()) {
+      const answer = await post(
+        `/callbacks/shop-accounts/pay.result/${account}`,
+        notification(`N-${index + 1}`),
+      );
+      expect(answer.status, account).toBe(404);
+      expect(((await answer.json()) as ErrorBody).error.code, account).toBe(refusal.error.code);
+    }
+    expect(await inboxCount()).toBe(before);
+    // The account that exists is served at its URL.
+    const own = await post("/callbacks/shop-accounts/pay.result/shop-a", notification("N-9"));
+    expect(own.status).toBe(200);
+    expect(await inboxCount()).toBe(before + 1);
   });
 
   test("a body over the limit gets a 413 the client reads, announced or streamed; nothing stored", async () => {

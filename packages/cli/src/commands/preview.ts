@@ -12,7 +12,7 @@ import {
   maskFields,
   renderMessage,
 } from "@capflow/core";
-import { defaultCharset } from "@capflow/core/internal";
+import { defaultCharset, ownEntry } from "@capflow/core/internal";
 import type { CapflowCommand } from "../command.ts";
 import {
   cryptoHandlersOptionHelp,
@@ -106,7 +106,7 @@ export const previewCommand: CapflowCommand = {
             `warning: ${plural(loaded.problems.length, "problem")} in the definitions; run \`capflow validate ${dir}\`\n`,
           );
         }
-        const iface = channel.interfaces[target.interface];
+        const iface = ownEntry(channel.interfaces, target.interface);
         if (iface === undefined) {
           context.err(
             `interface "${target.interface}" is not defined in channel "${channel.code}"\n`,

@@ -1,6 +1,7 @@
 import { singleSource } from "graphology-shortest-path/unweighted.js";
 import { type BehaviorGraph, buildBehaviorGraph } from "./behavior-graph.ts";
 import { toPointer } from "./json-pointer.ts";
+import { ownEntry } from "./own-entry.ts";
 import type { Problem } from "./problem.ts";
 import { stepTransitions } from "./step-transitions.ts";
 import type { BehaviorDefinition, CallStep, ChannelDefinition } from "./types.ts";
@@ -30,7 +31,8 @@ export function checkResendSafety(
   let graph: BehaviorGraph | undefined;
   for (const [code, step] of Object.entries(behavior.steps)) {
     // A call to an unknown interface is already reported (`unknown-interface`).
-    const knownInterface = step.kind === "call" && channel.interfaces[step.interface] !== undefined;
+    const knownInterface =
+      step.kind === "call" && ownEntry(channel.interfaces, step.interface) !== undefined;
     if (step.kind === "call" && knownInterface && !isIdempotent(step, channel)) {
       if (step.onUnknownOutcome === undefined) {
         problems.push({
@@ -114,7 +116,7 @@ function checkNotReceived(
     return problem(
       `"onNotReceived" of "${code}" names "${resend}", which is not a call step; name the call whose unknown outcome this query recovers`,
     );
-  const iface = channel.interfaces[target.interface];
+  const iface = ownEntry(channel.interfaces, target.interface);
   if (iface === undefined) return [];
   if (iface.deduplicatesSerial === undefined)
     return problem(
@@ -128,7 +130,7 @@ function checkNotReceived(
 }
 
 function isIdempotent(step: CallStep, channel: ChannelDefinition): boolean {
-  return step.idempotent ?? channel.interfaces[step.interface]?.idempotent ?? false;
+  return step.idempotent ?? ownEntry(channel.interfaces, step.interface)?.idempotent ?? false;
 }
 
 /**

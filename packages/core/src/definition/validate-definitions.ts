@@ -29,6 +29,7 @@ import { channelPeriods, effectiveInstant } from "./future-values.ts";
 import { toPointer } from "./json-pointer.ts";
 import { checkSchema } from "./json-schema.ts";
 import type { PositionLocator } from "./json-source.ts";
+import { ownEntry } from "./own-entry.ts";
 import { type Problem, sortProblems } from "./problem.ts";
 import type { ProductDefinition } from "./product-types.ts";
 import type { KnownCryptoHandlers, KnownProcessors } from "./registries.ts";
@@ -483,7 +484,7 @@ function checkChannelReferences(
   const interfaces = Object.keys(channel.interfaces);
   const callbacks = Object.keys(channel.callbacks ?? {});
   const checkInterface = (name: string, path: (string | number)[]) => {
-    if (channel.interfaces[name] !== undefined) return;
+    if (ownEntry(channel.interfaces, name) !== undefined) return;
     problems.push({
       code: "unknown-interface",
       file,
@@ -498,7 +499,7 @@ function checkChannelReferences(
     if (step.kind === "callback") {
       if (step.poll !== undefined)
         checkInterface(step.poll.interface, ["steps", code, "poll", "interface"]);
-      if (channel.callbacks?.[step.callback] === undefined) {
+      if (ownEntry(channel.callbacks, step.callback) === undefined) {
         problems.push({
           code: "unknown-callback",
           file,

@@ -1,3 +1,4 @@
+import { ownEntry } from "../definition/own-entry.ts";
 import type { MessageTemplate, Outcome, ResponseDefinition } from "../definition/types.ts";
 import { CapflowError } from "../errors.ts";
 import { maskFields } from "../message/mask.ts";
@@ -46,7 +47,7 @@ export async function callInterface(
   channel: ChannelRuntime,
   call: InterfaceCall,
 ): Promise<InterfaceAnswer> {
-  const iface = channel.definition.interfaces[call.interface];
+  const iface = ownEntry(channel.definition.interfaces, call.interface);
   if (!iface) {
     throw new CapflowError(
       "DEFINITION_INVALID",

@@ -1,5 +1,6 @@
 import type { WireRequest } from "../crypto/handler.ts";
 import { parseDuration } from "../definition/duration.ts";
+import { ownEntry } from "../definition/own-entry.ts";
 import type {
   BodyFormat,
   ErrorClass,
@@ -159,7 +160,7 @@ async function exchangeOnce(
     "capflow.channel": channel.definition.code,
     "capflow.interface": spec.interfaceName,
   };
-  const iface = channel.definition.interfaces[spec.interfaceName];
+  const iface = ownEntry(channel.definition.interfaces, spec.interfaceName);
   if (!iface) {
     throw new CapflowError(
       "DEFINITION_INVALID",

@@ -3,6 +3,7 @@ import type { CryptoHandlerRegistry } from "../crypto/handler-registry.ts";
 import { withPreviousKeys } from "../crypto/overlapping-handler.ts";
 import { accountCrypto } from "../definition/account-definition.ts";
 import { channelAt } from "../definition/future-values.ts";
+import { ownEntry } from "../definition/own-entry.ts";
 import type { ProductDefinition } from "../definition/product-types.ts";
 import type { BehaviorDefinition, ChannelDefinition } from "../definition/types.ts";
 import { CapflowError } from "../errors.ts";
@@ -221,7 +222,8 @@ export class RuntimeCache {
     definition: ChannelDefinition,
     baseDir: string | undefined,
   ): Promise<ChannelRuntime> {
-    const account = accountCode === undefined ? undefined : definition.accounts?.[accountCode];
+    // An account code may come from a callback's URL: "constructor" is no account.
+    const account = ownEntry(definition.accounts, accountCode);
     if (accountCode !== undefined && account === undefined) {
       throw new CapflowError(
         "DEFINITION_NOT_FOUND",

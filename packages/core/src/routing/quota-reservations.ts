@@ -1,4 +1,5 @@
 import { DateTime } from "luxon";
+import { ownEntry } from "../definition/own-entry.ts";
 import type { ProductChannel } from "../definition/product-types.ts";
 import type { ChannelDefinition, QuotaLimits } from "../definition/types.ts";
 import type { QuotaReservation } from "../ports/routing.ts";
@@ -21,12 +22,12 @@ export function quotaReservations(input: {
   const day = DateTime.fromMillis(input.now, { zone: channel.timeZone }).toISODate() ?? "";
   const scopes: [string, QuotaLimits | undefined][] = [
     [`product:${input.product}/${channel.code}`, entry.quotas],
-    [`channel:${channel.code}/${entry.behavior}`, channel.quotas?.[entry.behavior]],
+    [`channel:${channel.code}/${entry.behavior}`, ownEntry(channel.quotas, entry.behavior)],
   ];
   if (account !== undefined) {
     scopes.push([
       `account:${channel.code}/${account}/${entry.behavior}`,
-      channel.accounts?.[account]?.quotas?.[entry.behavior],
+      ownEntry(ownEntry(channel.accounts, account)?.quotas, entry.behavior),
     ]);
   }
   const reservations: QuotaReservation[] = [];

@@ -77,6 +77,47 @@ describe("validateDefinitions", () => {
     ]);
   });
 
+  test("an interface or callback named after an Object member is unknown", () => {
+    const members: BehaviorDefinition = {
+      ...behavior,
+      steps: {
+        ...behavior.steps,
+        apply: { ...behavior.steps.apply!, interface: "constructor", otherwise: "wait" } as never,
+        wait: {
+          kind: "callback",
+          callback: "toString",
+          deadline: "1d",
+          onDeadline: "failed",
+          routes: [{ when: 'outcome == "succeeded"', to: "done" }],
+          otherwise: "failed",
+        },
+      },
+    };
+    const withCallbacks: ChannelDefinition = {
+      ...channel,
+      callbacks: {
+        "loan.result": {
+          format: "json",
+          correlation: "body.no",
+          dedupeKey: "body.id",
+          ack: { format: "json", body: { code: "0000" } },
+        },
+      },
+    };
+    const { problems } = validateDefinitions({
+      channels: [{ file: "c", definition: withCallbacks }],
+      behaviors: [{ file: "b", definition: members }],
+    });
+    expect(
+      where(
+        problems.filter((p) => p.code === "unknown-interface" || p.code === "unknown-callback"),
+      ),
+    ).toEqual([
+      ["b", "unknown-interface", "/steps/apply/interface"],
+      ["b", "unknown-callback", "/steps/wait/callback"],
+    ]);
+  });
+
   test("a channel that does not match the schema still counts as defined for its behaviors", () => {
     const result = validateDefinitions({
       channels: [{ file: "c", definition: { ...channel, bulkhead: 0 } }],

@@ -1,3 +1,4 @@
+import { ownEntry } from "../../definition/own-entry.ts";
 import type { CallStep, ErrorClass } from "../../definition/types.ts";
 import { CapflowError, isCapflowError, toCapflowError } from "../../errors.ts";
 import type { InFlightCall } from "../../ports/instance-store.ts";
@@ -18,7 +19,7 @@ import type { StepDecision } from "./step-decision.ts";
 export async function executeCallStep(run: StepRun, step: CallStep): Promise<StepDecision> {
   const { engine, channel } = run;
   const record = run.record;
-  const iface = channel.definition.interfaces[step.interface];
+  const iface = ownEntry(channel.definition.interfaces, step.interface);
   const idempotent = step.idempotent ?? iface?.idempotent ?? false;
   const policy = step.retry ?? iface?.retry ?? defaultRetryPolicy;
   const previous = record.inFlight?.step === run.stepCode ? record.inFlight : null;
@@ -193,7 +194,7 @@ function unknownOutcome(
 ): StepDecision {
   if (step.onUnknownOutcome !== undefined) {
     // A partner that deduplicates by serial lets the recovery query resend this very attempt.
-    const carried = run.channel.definition.interfaces[step.interface]?.deduplicatesSerial
+    const carried = ownEntry(run.channel.definition.interfaces, step.interface)?.deduplicatesSerial
       ? {
           inFlight: {
             step: inFlight.step,

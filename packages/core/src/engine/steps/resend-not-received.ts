@@ -1,4 +1,5 @@
 import { parseDuration } from "../../definition/duration.ts";
+import { ownEntry } from "../../definition/own-entry.ts";
 import type { PollStep } from "../../definition/types.ts";
 import { CapflowError } from "../../errors.ts";
 import type { RouteEnv } from "../../message/choose-route.ts";
@@ -36,7 +37,10 @@ export function resendNotReceived(
   if (rule === undefined || carried === null || carried.step !== rule.resend) return undefined;
   const target = run.behavior.definition.steps[rule.resend];
   if (target?.kind !== "call") return undefined;
-  const declared = run.channel.definition.interfaces[target.interface]?.deduplicatesSerial;
+  const declared = ownEntry(
+    run.channel.definition.interfaces,
+    target.interface,
+  )?.deduplicatesSerial;
   if (declared === undefined) return undefined;
   const choice = chooseStepRoute([{ when: rule.when, to: rule.resend }], undefined, env, run);
   if (choice.kind === "error") {

@@ -1,3 +1,4 @@
+import { ownEntry } from "../../definition/own-entry.ts";
 import type {
   CalendarDefinition,
   CalendarRule,
@@ -209,7 +210,10 @@ function rulesFor(
   calendar: CalendarDefinition,
   request: { interfaceName: string; kind: CallGateRequest["kind"] },
 ): readonly CalendarRule[] {
-  return calendar.interfaces?.[request.interfaceName] ?? (request.kind === "call" ? allRules : []);
+  return (
+    ownEntry(calendar.interfaces, request.interfaceName) ??
+    (request.kind === "call" ? allRules : [])
+  );
 }
 
 /** `HH:MM-HH:MM` as minutes; an end at or before the start crosses midnight. */

@@ -1,4 +1,5 @@
 import { parseDuration } from "../../definition/duration.ts";
+import { ownEntry } from "../../definition/own-entry.ts";
 import type {
   BreakerDefinition,
   ChannelDefinition,
@@ -28,7 +29,7 @@ export function flowRequestFor(
   interfaceName: string,
   account?: string | null,
 ): FlowRequest {
-  const definition = channel.interfaces[interfaceName];
+  const definition = ownEntry(channel.interfaces, interfaceName);
   if (definition === undefined) {
     throw new RangeError(`channel ${channel.code} has no interface "${interfaceName}"`);
   }
@@ -51,7 +52,7 @@ function accountFlow(
   channel: ChannelDefinition,
   code: string | null | undefined,
 ): Pick<FlowRequest, "account"> {
-  const account = code == null ? undefined : channel.accounts?.[code];
+  const account = ownEntry(channel.accounts, code);
   if (account === undefined || (account.concurrency === undefined && account.rate === undefined)) {
     return {};
   }

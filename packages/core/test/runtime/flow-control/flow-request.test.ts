@@ -51,3 +51,18 @@ test("the same definition gives the same breaker settings object (no re-validati
 test("an unknown interface is a programming error", () => {
   expect(() => flowRequestFor(channel, "nope")).toThrow(/no interface "nope"/);
 });
+
+test("an interface or account named after an Object member is none of the channel's", () => {
+  expect(() => flowRequestFor(channel, "constructor")).toThrow(/no interface "constructor"/);
+  const withAccounts: ChannelDefinition = {
+    ...channel,
+    accounts: { "shop-a": { concurrency: 2 } },
+  };
+  expect(flowRequestFor(withAccounts, "loan.query", "shop-a").account).toEqual({
+    code: "shop-a",
+    limits: { concurrency: 2 },
+  });
+  for (const account of ["constructor", "__proto__", "toString"]) {
+    expect(flowRequestFor(withAccounts, "loan.query", account).account, account).toBeUndefined();
+  }
+});
