@@ -32,6 +32,7 @@ import { createServer, signedString } from "../src/index.ts";
 import { databaseUrl } from "./support/test-server.ts";
 
 const secret = "query-test-secret-0123456789";
+const partnerSecret = "query-test-partner-secret-9876543210";
 
 /** A loopback funder: trials answer at once, `/slow` holds each answer until released. */
 class TrialFunder {
@@ -158,6 +159,13 @@ const platform: UpstreamClientDefinition = {
   allowedIps: ["127.0.0.1"],
   allow: { behaviors: ["lanbank/*", "meadow/repay-trial"] },
 };
+/** Another upstream client allowed on the same queries. */
+const partner: UpstreamClientDefinition = {
+  ...platform,
+  id: "partner",
+  signature: { ...platform.signature, key: { ref: "env:QUERY_TEST_PARTNER_SECRET" } },
+};
+const secrets: Record<string, string> = { platform: secret, partner: partnerSecret };
 
 interface Sent {
   status: number;
@@ -177,6 +185,7 @@ describe.skipIf(!databaseUrl)("synchronous queries through the intake API (Postg
 
   beforeAll(async () => {
     process.env.QUERY_TEST_SECRET = secret;
+    process.env.QUERY_TEST_PARTNER_SECRET = partnerSecret;
     await new Promise<void>((resolve) => funder.server.listen(0, "127.0.0.1", resolve));
     const funderUrl = `http://127.0.0.1:${(funder.server.address() as { port: number }).port}`;
     db = openPostgresStore({ connectionString: databaseUrl!, schema, pool: { max: 12 } });
@@ -190,7 +199,7 @@ describe.skipIf(!databaseUrl)("synchronous queries through the intake API (Postg
         trial("meadow", "repay-trial", "repay.trial"),
         plainLoan,
       ],
-      clients: [platform],
+      clients: [platform, partner],
     });
     engine = createEngine({
       store: db.instances,
@@ -267,12 +276,22 @@ describe.skipIf(!databaseUrl)("synchronous queries through the intake API (Postg
     });
   }
 
-  function signedHeaders(body: Buffer, options: { nonce?: string; timestamp?: number } = {}) {
+  function signedHeaders(
+    body: Buffer,
+    options: {
+      nonce?: string;
+      timestamp?: number;
+      client?: string;
+      method?: string;
+      path?: string;
+    } = {},
+  ) {
     const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
     const nonce = options.nonce ?? randomBytes(16).toString("hex");
+    const client = options.client ?? "platform";
     const data = signedString({
-      method: "POST",
-      path: "/v1/queries",
+      method: options.method ?? "POST",
+      path: options.path ?? "/v1/queries",
       timestamp,
       nonce,
       body,
@@ -281,16 +300,16 @@ describe.skipIf(!databaseUrl)("synchronous queries through the intake API (Postg
     });
     return {
       "content-type": "application/json",
-      "x-capflow-client": "platform",
+      "x-capflow-client": client,
       "x-capflow-timestamp": timestamp,
       "x-capflow-nonce": nonce,
-      "x-capflow-signature": createHmac("sha256", secret).update(data).digest("hex"),
+      "x-capflow-signature": createHmac("sha256", secrets[client]!).update(data).digest("hex"),
     };
   }
 
-  const ask = (node: number, value: unknown) => {
+  const ask = (node: number, value: unknown, client = "platform") => {
     const body = Buffer.from(JSON.stringify(value));
-    return send(nodes[node]!.port, signedHeaders(body), body);
+    return send(nodes[node]!.port, signedHeaders(body, { client }), body);
   };
 
   test("a flood of trial requests on two nodes calls the funder once per loan within its limit; another channel's queries are answered as usual", async () => {
@@ -332,6 +351,41 @@ describe.skipIf(!databaseUrl)("synchronous queries through the intake API (Postg
     expect(await count("instances")).toBe(loans + 5);
     expect(await count("query_cache")).toBe(loans + 5);
   }, 180_000);
+
+  test("each client's queries are its own: another client asking the same key gets a run of its own, and cannot read the first one's", async () => {
+    const value = { channel: "lanbank", behavior: "repay-trial", input: { loanNo: "L-7001" } };
+    const first = await ask(0, value);
+    expect(first.body.query.cached).toBe(false);
+    expect((await ask(1, value)).body.query).toMatchObject({
+      cached: true,
+      instanceId: first.body.query.instanceId,
+    });
+    // Nothing of the platform's run shows in the partner's answer: not cached, not its id.
+    const other = await ask(0, value, "partner");
+    expect(other.status).toBe(200);
+    expect(other.body.query.cached).toBe(false);
+    expect(other.body.query.instanceId).not.toBe(first.body.query.instanceId);
+    expect(other.body.query.result).toEqual(first.body.query.result);
+    expect(funder.calls.get("/lanbank/trial L-7001")).toBe(2);
+    expect((await ask(1, value, "partner")).body.query).toMatchObject({
+      cached: true,
+      instanceId: other.body.query.instanceId,
+    });
+    // The run is the asking client's instance: to another, its business key does not exist.
+    const run = await engine.getInstance(first.body.query.instanceId);
+    expect(run?.upstreamClient).toBe("platform");
+    const path = `/v1/instances/lanbank/repay-trial/${encodeURIComponent(run!.businessKey)}`;
+    const read = async (client: string) => {
+      const response = await fetch(`http://127.0.0.1:${nodes[0]!.port}${path}`, {
+        headers: signedHeaders(Buffer.alloc(0), { client, method: "GET", path }),
+      });
+      return { status: response.status, body: (await response.json()) as Sent["body"] };
+    };
+    expect((await read("platform")).body.instance.id).toBe(run!.id);
+    const hidden = await read("partner");
+    expect(hidden.status).toBe(404);
+    expect(hidden.body.error.code).toBe("INSTANCE_NOT_FOUND");
+  });
 
   test("a query that does not answer in time gets 504 QUERY_TIMEOUT; it goes on, and asking again (on any node) calls the funder no more", async () => {
     funder.hold();

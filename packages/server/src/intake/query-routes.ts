@@ -45,7 +45,8 @@ export async function queryRoutes(app: FastifyInstance, options: QueryRouteOptio
     }
     const result = await options.queries.query(
       // The cached queries name the instance by cache key and lifetime; this key is not used.
-      { ...query, businessKey: "query" },
+      // Asked for the client: its own cache entries and runs, which other clients never see.
+      { ...query, businessKey: "query", upstreamClient: client.id },
       { timeoutMs },
     );
     const channel = await options.definitions.getChannel(query.channel);

@@ -50,7 +50,8 @@ export interface QueryAnswer {
  * request runs the behavior again, as a new instance. Concurrent requests for one key share one
  * run: in this process they wait for the same promise, across nodes they start the same instance
  * (named by key, lifetime and run). Limits and breakers apply to the one call that is made, as to
- * any other.
+ * any other. A request with an `upstreamClient` (the intake sets it) is that client's: its key is
+ * cached apart from every other client's, and its runs are started as the client's instances.
  *
  * ```ts
  * const queries = new CachedQueries({ engine, definitions, store: new KnexQueryCacheStore(db), clock });
@@ -92,7 +93,10 @@ export class CachedQueries {
         `the cache key ${JSON.stringify(cache.key)} of ${request.channel}/${request.behavior} is empty for this input`,
       );
     }
-    const key = `${request.channel}/${request.behavior}/${String(keyValue)}`;
+    // Each upstream client has its answers and runs of its own: what one asked never shows in
+    // another's (cached or not, a run's id, a mismatch of input), and its runs are its instances.
+    const scope = request.upstreamClient === undefined ? "" : `${request.upstreamClient}:`;
+    const key = `${scope}${request.channel}/${request.behavior}/${String(keyValue)}`;
     const failuresMs = cache.failures === undefined ? 0 : parseDuration(cache.failures);
     const entry = await store.getCached(key, clock.now());
     if (entry && servedUntil(entry, failuresMs) > clock.now()) {
