@@ -243,8 +243,10 @@ export class Engine {
    * Runs one instance `claimDue` returned: takes its lock, runs its due step and the next ones
    * while due at once, commits each. Returns false when the lock could not be taken (the claim is
    * given back). Never throws for a step's failure; `signal` ends a chain after its current step.
-   * `hooks.committing` is called when what is left is the last commit (no further step or call
-   * follows it): the caller may count the instance as waiting on the database from then on.
+   * `hooks.committing` is called when what is left is the last commit of a step that gives the
+   * lease up: the caller may count the instance as waiting on the database from then on, and
+   * returns true if it did (freed its slot). The run then ends with that commit, even if the
+   * instance is due again when it returns; otherwise it may go on to the instance's next step.
    */
   async runClaimed(
     claimed: InstanceRecord,

@@ -67,10 +67,11 @@ export async function claimDue(
 export interface RunClaimedHooks {
   /**
    * The instance's last commit of this run has begun: nothing but the database is awaited from
-   * here (no further step, no partner call). A worker frees the instance's slot for other work
-   * then, rather than hold it through the commit's flush.
+   * here. A worker may free the instance's slot for other work then, rather than hold it through
+   * the commit's flush, and returns true if it did: the run then ends with that commit, even if
+   * the commit left the instance due (no further step, no partner call outside a slot).
    */
-  committing?: () => void;
+  committing?: () => boolean | undefined;
 }
 
 /** Runs one claimed instance under its lock: its due step, and the next ones while due at once. */
@@ -187,7 +188,8 @@ async function runStep(
         ? await commitWithFailover(deps, run, decision.to, transition)
         : undefined;
     // Without `keepLease` the run ends with this commit: only the database is awaited now.
-    if (failover === undefined && transition.keepLease !== true) hooks?.committing?.();
+    const slotGiven =
+      failover === undefined && transition.keepLease !== true && hooks?.committing?.() === true;
     const next =
       failover?.record ??
       (await inSpan("capflow.commit", { "capflow.outcome": decision.outcome ?? "" }, () =>
@@ -196,7 +198,10 @@ async function runStep(
     core.emit(stepFinished(run, decision, transition, startedAt, core.clock.now()));
     for (const event of events) core.emit(event);
     await failover?.emit();
-    return next;
+    // The worker gave the slot away: even if the instance is due by now (a callback stored
+    // meanwhile, a short retry whose commit took longer than its wait), it goes no further
+    // here. A claim takes it again, with a lease and a slot.
+    return slotGiven ? undefined : next;
   } catch (error) {
     // Someone else moved the instance (or our lock is gone): we lost it; make no further call.
     if (isCapflowError(error, "STORE_CONFLICT") || signal.aborted) {

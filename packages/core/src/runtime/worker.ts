@@ -272,12 +272,13 @@ export class Worker {
       // The run's last commit has begun: its slot goes to the next instance now, unless
       // `commitsInFlight` runs already wait on their commits.
       const leaveSlot = () => {
-        if (!inSlot || committing.size >= commitsInFlight) return;
+        if (!inSlot || committing.size >= commitsInFlight) return false;
         inSlot = false;
         running.delete(run);
         committing.add(run);
         this.#startQueued(signal);
         this.#onSlotFree();
+        return true;
       };
       const run: Promise<void> = this.#engine
         .runClaimed(record, signal, { committing: leaveSlot })

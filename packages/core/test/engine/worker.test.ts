@@ -159,6 +159,67 @@ describe("Worker", () => {
     }
   });
 
+  test("a run that gave up its slot and lease goes no further, even if its commit left it due", async () => {
+    // A's call is not sent; its retry is due 20 ms later, so its commit gives the lease (and the
+    // slot) up. That commit takes longer than the wait: A is due when it returns.
+    const channel = structuredClone(testChannel);
+    channel.interfaces["loan.apply"]!.retry = { schedule: ["20ms"], on: ["notSent"] };
+    class SlowRetryCommits extends MemoryInstanceStore {
+      override async commitTransition(transition: Transition) {
+        if (transition.log?.event === "retry") await new Promise((r) => setTimeout(r, 150));
+        return super.commitTransition(transition);
+      }
+    }
+    const store = new SlowRetryCommits();
+    const transport = new ScriptedTransport();
+    let answerB!: () => void;
+    const bAnswered = new Promise<void>((resolve) => (answerB = resolve));
+    transport.script(
+      "/loan/apply",
+      { fault: "notSent" },
+      { hang: bAnswered.then(() => ({ body: { status: "SUCCESS" } })) },
+      { body: { status: "SUCCESS" } },
+    );
+    const engine = new Engine({
+      store,
+      transport,
+      processors: new ProcessorRegistry(),
+      definitions: new MemoryDefinitionSource({ channels: [channel], behaviors: [loanBehavior()] }),
+    });
+    const start = (key: string) =>
+      engine.start({
+        channel: "lanbank",
+        behavior: "loan",
+        businessKey: key,
+        input: { loanNo: key },
+      });
+    const a = await start("A");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const b = await start("B");
+    const worker = new Worker(engine, { slots: 1, batchSize: 4, idleMs: 5 }).start();
+    try {
+      // B holds the one slot in its call (A's refused call is not recorded: it never left).
+      // A's retry waits for the slot: no second call is out.
+      await expect.poll(() => transport.count("/loan/apply")).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(
+        transport.requests.map((request) => (request.body as { loanNo: string }).loanNo),
+      ).toEqual(["B"]);
+      answerB();
+      await expect
+        .poll(async () => (await store.listInstances({ status: ["succeeded"] })).length)
+        .toBe(2);
+      expect(
+        transport.requests.map((request) => (request.body as { loanNo: string }).loanNo),
+      ).toEqual(["B", "A"]);
+      expect((await engine.getInstance(a.id))?.status).toBe("succeeded");
+      expect((await engine.getInstance(b.id))?.status).toBe("succeeded");
+    } finally {
+      answerB();
+      await worker.stop();
+    }
+  });
+
   test("a commitsInFlight that is not a whole number is refused, not taken as no bound", async () => {
     const { engine } = await slowFlushEngine([]);
     for (const commitsInFlight of [Number.NaN, -1, 1.5]) {
