@@ -110,7 +110,12 @@ export class Worker {
   /** A wake-up arrived while the loop was claiming: its next idle wait is skipped. */
   #woken = false;
   /** Claimed instances waiting for a slot, oldest claim first. */
-  #queue: { record: InstanceRecord; claimedAt: number }[] = [];
+  #queue: QueuedClaim[] = [];
+  /**
+   * Claims being given back: the next claim waits for them, so a give-back that lands after a
+   * fresh claim of the same instance cannot clear that claim's lease (both are this worker's).
+   */
+  #givingBack = new Set<Promise<void>>();
   /** Ends the claim loop's wait for a free slot. */
   #onSlotFree: () => void = () => {};
   /**
@@ -216,13 +221,15 @@ export class Worker {
     const running = this.#running;
     const queue = this.#queue;
     while (!signal.aborted) {
+      this.#giveBackStale();
       // Free slots plus room in the local queue: claimed while the running steps go on.
       const wanted = Math.min(batchSize, slots + prefetch - running.size - queue.length);
       // While instances are still queued, claim once half the queue is used: a claim costs a
       // round trip however few it takes.
       const worthClaiming = queue.length === 0 ? 1 : Math.ceil(Math.min(batchSize, prefetch) / 2);
       if (wanted < Math.max(1, worthClaiming)) {
-        await this.#slotFree(signal);
+        // Until a slot frees, or the oldest queued claim has waited half its lease.
+        await this.#slotFree(signal, queue[0] === undefined ? undefined : staleAt(queue[0]));
         continue;
       }
       if (this.#lockMissed) {
@@ -233,6 +240,7 @@ export class Worker {
       this.#woken = false;
       let claimed: InstanceRecord[];
       try {
+        await Promise.all(this.#givingBack);
         claimed = await this.#engine.claimDue({ limit: wanted, ...(channels ? { channels } : {}) });
       } catch (error) {
         this.#emptyClaims = 0;
@@ -243,6 +251,8 @@ export class Worker {
       const nothingHere = claimed.length === 0 && this.inFlight + queue.length === 0;
       this.#emptyClaims = nothingHere ? this.#emptyClaims + 1 : 0;
       const claimedAt = clock.now();
+      // None of them is queued already: a queued claim is given back (and that awaited) before
+      // its lease could run out and let a claim take the instance again.
       for (const record of claimed) queue.push({ record, claimedAt });
       this.#startQueued(signal);
       if (claimed.length < wanted) await this.#waitIdle(signal);
@@ -254,19 +264,14 @@ export class Worker {
 
   /** Starts queued instances in the free slots; one that waited half its lease goes back. */
   #startQueued(signal: AbortSignal): void {
-    const { slots, commitsInFlight, clock } = this.#options;
+    const { slots, commitsInFlight } = this.#options;
     const running = this.#running;
     const queue = this.#queue;
     while (!signal.aborted && running.size < slots) {
+      this.#giveBackStale();
       const next = queue.shift();
       if (next === undefined) return;
-      const { record, claimedAt } = next;
-      const leaseUntil = record.leaseUntil ?? Number.POSITIVE_INFINITY;
-      if (clock.now() >= claimedAt + (leaseUntil - claimedAt) / 2) {
-        // Its lease may run out mid-step and let another worker take it: give it back instead.
-        void this.#giveBack(record);
-        continue;
-      }
+      const { record } = next;
       const committing = this.#committing;
       let inSlot = true;
       // The run's last commit has begun: its slot goes to the next instance now, unless
@@ -299,24 +304,45 @@ export class Worker {
     }
   }
 
-  async #giveBack(record: InstanceRecord): Promise<void> {
-    await this.#engine
-      .releaseClaim(record)
-      .catch((error: unknown) => report(this.#options.onError, error));
+  /**
+   * Gives back the queued claims that waited half their lease: one could run out mid-step and let
+   * another worker take it, and waiting here holds it from workers with free slots.
+   */
+  #giveBackStale(): void {
+    const now = this.#options.clock.now();
+    const queue = this.#queue;
+    while (queue[0] !== undefined && now >= staleAt(queue[0])) {
+      void this.#giveBack(queue.shift()!.record);
+    }
   }
 
-  /** Resolves when a running instance ends (its slot frees) or the worker stops. */
-  async #slotFree(signal: AbortSignal): Promise<void> {
+  #giveBack(record: InstanceRecord): Promise<void> {
+    const givingBack = this.#engine
+      .releaseClaim(record)
+      .catch((error: unknown) => report(this.#options.onError, error))
+      .finally(() => this.#givingBack.delete(givingBack));
+    this.#givingBack.add(givingBack);
+    return givingBack;
+  }
+
+  /** Resolves when a running instance ends (its slot frees), at `until`, or when the worker stops. */
+  async #slotFree(signal: AbortSignal, until?: number): Promise<void> {
     if (signal.aborted) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        signal.removeEventListener("abort", done);
-        this.#onSlotFree = () => {};
-        resolve();
-      };
-      this.#onSlotFree = done;
-      signal.addEventListener("abort", done, { once: true });
-    });
+    const freed = new AbortController();
+    const done = () => freed.abort();
+    this.#onSlotFree = done;
+    signal.addEventListener("abort", done, { once: true });
+    try {
+      const { clock } = this.#options;
+      await (until === undefined
+        ? new Promise<void>((resolve) =>
+            freed.signal.addEventListener("abort", () => resolve(), { once: true }),
+          )
+        : clock.sleep(Math.max(0, until - clock.now()), freed.signal).catch(() => {}));
+    } finally {
+      signal.removeEventListener("abort", done);
+      this.#onSlotFree = () => {};
+    }
   }
 
   /** Waits `idleMs`, or less when woken or stopped. */
@@ -413,4 +439,16 @@ function report(onError: ((error: unknown) => void) | undefined, error: unknown)
   } catch {
     // The loop goes on: it is the only thing still claiming work.
   }
+}
+
+/** A claimed instance waiting in the worker for a slot. */
+interface QueuedClaim {
+  record: InstanceRecord;
+  claimedAt: number;
+}
+
+/** When a queued claim has waited half its lease: from then on it is given back, not run. */
+function staleAt({ record, claimedAt }: QueuedClaim): number {
+  const leaseUntil = record.leaseUntil ?? Number.POSITIVE_INFINITY;
+  return claimedAt + (leaseUntil - claimedAt) / 2;
 }

@@ -108,6 +108,39 @@ describe("Worker: the local queue of claimed instances", () => {
     }
   });
 
+  test("a queued instance that waited half its lease goes back while every slot is still busy", async () => {
+    const h = queueHarness();
+    const ids = [];
+    for (let i = 0; i < 2; i++) ids.push((await h.startLoan(`L-${i}`)).id);
+    const worker = new Worker(h.engine, {
+      clock: h.clock,
+      slots: 1,
+      prefetch: 1,
+      idleMs: 3_600_000,
+      inboxSweepMs: 0,
+    }).start();
+    try {
+      await expect.poll(() => h.transport.count("/loan/apply")).toBe(1);
+      const queued = ids.find((id) => !h.released.includes(id) && id !== ids[0]);
+      await h.clock.advance(29_000);
+      expect(h.released).toEqual([]);
+      // Half its lease: given back, though the one slot still waits on the partner, so a worker
+      // with a free slot can take it (here the same worker claims it afresh, with a new lease).
+      await h.clock.advance(1_000);
+      await expect.poll(() => h.released).toEqual([queued]);
+      expect(h.transport.count("/loan/apply")).toBe(1);
+      await expect.poll(() => h.claims.filter((claim) => claim.claimed > 0).length).toBe(2);
+      const record = await h.engine.getInstance(queued!);
+      expect(record?.leaseUntil).toBe(h.clock.now() + 60_000);
+
+      h.answer({ body: { status: "ACCEPTED" } });
+      await expect.poll(() => h.transport.count("/loan/apply")).toBe(2);
+      expect(h.released).toEqual([queued]);
+    } finally {
+      await worker.stop();
+    }
+  });
+
   test("while instances are queued, it claims once half the queue is used, not one by one", async () => {
     const h = queueHarness();
     h.transport.script("/loan/apply", { body: { status: "ACCEPTED" } });
