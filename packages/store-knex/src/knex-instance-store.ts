@@ -155,7 +155,14 @@ export class KnexInstanceStore
   readonly #outbox: KnexOutbox;
   readonly #operations: KnexOperationsView;
   readonly #group: GroupCommit<Transition, InstanceRecord> | undefined;
-  readonly #preparedStatements: boolean;
+  /** Off from the start (the option), or once the server says it cannot keep them (a pooler). */
+  #preparedStatements: boolean;
+  /**
+   * Bumped when PostgreSQL refuses the prepared group commit because a column it returns changed
+   * type (a migration): the next batch prepares it afresh under a new name on every connection.
+   * pg keeps the old name as parsed on each connection and would only bind it again.
+   */
+  #preparedGeneration = 0;
 
   constructor(knex: Knex, options: KnexInstanceStoreOptions = {}) {
     this.#knex = knex;
@@ -542,11 +549,26 @@ export class KnexInstanceStore
     const connection = await pool.acquireConnection();
     try {
       if (typeof connection.processID === "number") sent.backendPid = connection.processID;
-      const { name, text } = statement;
-      const query = this.#preparedStatements
-        ? { name, text, values: bindings }
-        : { text, values: bindings };
-      return (await connection.query(query)).rows;
+      const { text } = statement;
+      const prepared = this.#preparedStatements;
+      const name =
+        this.#preparedGeneration === 0
+          ? statement.name
+          : `${statement.name}_${this.#preparedGeneration}`;
+      try {
+        return (
+          await connection.query(
+            prepared ? { name, text, values: bindings } : { text, values: bindings },
+          )
+        ).rows;
+      } catch (error) {
+        // Refused before it ran (the batch changed nothing and goes again one by one): so that
+        // the next batches are not refused the same way on this connection.
+        const { code } = error as { code?: unknown };
+        if (prepared && code === cachedPlanChangedResultType) this.#preparedGeneration++;
+        if (prepared && code === preparedStatementMissing) this.#preparedStatements = false;
+        throw error;
+      }
     } finally {
       await pool.releaseConnection(connection);
     }
@@ -876,3 +898,11 @@ function conflict(transition: Transition, actual: number): CapflowError {
     { context: { instance: transition.instanceId, ...transitionStep(transition) } },
   );
 }
+
+/** SQLSTATE 0A000: "cached plan must not change result type", after a column's type changed. */
+const cachedPlanChangedResultType = "0A000";
+/**
+ * SQLSTATE 26000: a statement prepared on this connection is gone on the server: a pooler
+ * (transaction mode) sent it to another server connection. Such a pooler cannot keep them.
+ */
+const preparedStatementMissing = "26000";

@@ -503,5 +503,63 @@ describe.skipIf(!databaseUrl)(
         await db.knex.raw(`ALTER TABLE "${db.schema}".instances DROP COLUMN added_later`);
       }
     });
+
+    test("a prepared statement gone from the server (as behind a pooler) turns preparing off", async () => {
+      const store = await openTestPostgres({ pool: { min: 0, max: 1 } });
+      const stop = countCommitStatements(store, () => statements);
+      try {
+        const together = async () => {
+          const instances: InstanceRecord[] = [];
+          for (let i = 0; i < 3; i++) {
+            instances.push((await store.instances.createInstance(newInstance())).instance);
+          }
+          return Promise.all(
+            instances.map((i) => store.instances.commitTransition(move(i, "next"))),
+          );
+        };
+        await together();
+        // What a pooler in transaction mode does: the next transaction runs on a server connection
+        // that never saw the statement, while pg still takes it as prepared.
+        await store.knex.raw("DEALLOCATE ALL");
+        statements = [];
+        expect((await together()).map((record) => record.version)).toEqual([2, 2, 2]);
+        expect(statements).toHaveLength(4);
+        statements = [];
+        expect((await together()).map((record) => record.version)).toEqual([2, 2, 2]);
+        expect(statements).toHaveLength(1);
+        const { rows } = await store.knex.raw(
+          "SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name LIKE 'capflow_group_commit%'",
+        );
+        expect(rows[0].n).toBe(0);
+      } finally {
+        stop();
+        await store.drop();
+      }
+    });
+
+    test("a migration that changes a returned column's type costs one batch, not every batch", async () => {
+      await commitTogether(3);
+      const alter = (type: string) =>
+        db.knex.raw(`ALTER TABLE "${db.schema}".instances ALTER COLUMN attempt TYPE ${type}`);
+      await alter("bigint");
+      try {
+        // The prepared statement's result type changed: PostgreSQL refuses it. That batch changed
+        // nothing and goes again one by one; the statement is prepared afresh for the next.
+        statements = [];
+        const first = await commitTogether(3);
+        expect(first.map((record) => record.step)).toEqual(["next", "next", "next"]);
+        expect(statements).toHaveLength(4);
+        statements = [];
+        const second = await commitTogether(3);
+        expect(second.map((record) => [record.step, record.version])).toEqual([
+          ["next", 2],
+          ["next", 2],
+          ["next", 2],
+        ]);
+        expect(statements).toHaveLength(1);
+      } finally {
+        await alter("int");
+      }
+    });
   },
 );
