@@ -110,8 +110,8 @@ describe("Worker: the local queue of claimed instances", () => {
 
   test("a queued instance that waited half its lease goes back while every slot is still busy", async () => {
     const h = queueHarness();
-    const ids = [];
-    for (let i = 0; i < 2; i++) ids.push((await h.startLoan(`L-${i}`)).id);
+    const ids = new Map<string, string>();
+    for (const loanNo of ["L-0", "L-1"]) ids.set(loanNo, (await h.startLoan(loanNo)).id);
     const worker = new Worker(h.engine, {
       clock: h.clock,
       slots: 1,
@@ -121,7 +121,8 @@ describe("Worker: the local queue of claimed instances", () => {
     }).start();
     try {
       await expect.poll(() => h.transport.count("/loan/apply")).toBe(1);
-      const queued = ids.find((id) => !h.released.includes(id) && id !== ids[0]);
+      const running = (h.transport.requests[0]?.body as { loanNo: string }).loanNo;
+      const queued = ids.get(running === "L-0" ? "L-1" : "L-0");
       await h.clock.advance(29_000);
       expect(h.released).toEqual([]);
       // Half its lease: given back, though the one slot still waits on the partner, so a worker
