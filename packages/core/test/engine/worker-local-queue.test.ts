@@ -121,7 +121,7 @@ describe("Worker: the local queue of claimed instances", () => {
     }).start();
     try {
       await expect.poll(() => h.transport.count("/loan/apply")).toBe(1);
-      const running = (h.transport.requests[0]?.body as { loanNo: string }).loanNo;
+      const running = (h.transport.requests[0]!.body as { loanNo: string }).loanNo;
       const queued = ids.get(running === "L-0" ? "L-1" : "L-0");
       await h.clock.advance(29_000);
       expect(h.released).toEqual([]);
