@@ -251,6 +251,8 @@ describe("capflow worker and capflow instances (PGlite)", () => {
     const moved = await runCapflow(
       "instances",
       ...["move", ids[3]!, "done", "--pglite", db, "--who", "ops", "--why", "reviewed"],
+      // Accepted (nothing is in flight here: it changes nothing about this move).
+      "--call-not-processed",
     );
     expect(moved.exitCode).toBe(0);
     expect(moved.stdout).toMatch(/shop\/slow S2: now succeeded at done/);

@@ -74,6 +74,8 @@ export const retryableByDefault = {
   /** The input cannot be started: it fails the behavior's or the product's expectations. */
   INSTANCE_INPUT_INVALID: false,
   INSTANCE_SETTLED: false,
+  /** A move would send again a non-idempotent call that may have reached the partner. */
+  INSTANCE_CALL_IN_FLIGHT: false,
   /** Someone else moved the instance: the caller lost ownership and must not go on. */
   STORE_CONFLICT: false,
   STORE_UNIQUE_VIOLATION: false,

@@ -122,10 +122,16 @@ export const instancesCommand: CapflowCommand = {
           .command("move")
           .description("move an instance to a step, even out of a settled status (e.g. manual)")
           .argument("<id>", "instance id")
-          .argument("<step>", "step code of the instance's behavior"),
+          .argument("<step>", "step code of the instance's behavior")
+          .option(
+            "--call-not-processed",
+            "the partner confirmed it did not process the call in flight: a move back to its step may send it again",
+          ),
       ),
-    ).action((id: string, step: string, options: ActorOptions) =>
-      operate(options, context, (engine, actor) => engine.moveTo(id, step, actor)),
+    ).action((id: string, step: string, options: ActorOptions & { callNotProcessed?: boolean }) =>
+      operate(options, context, (engine, actor) =>
+        engine.moveTo(id, step, actor, { callNotProcessed: options.callNotProcessed === true }),
+      ),
     );
 
     addActor(

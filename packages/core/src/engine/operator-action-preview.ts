@@ -1,15 +1,16 @@
-import type { BehaviorDefinition } from "../definition/types.ts";
+import type { BehaviorDefinition, ChannelDefinition } from "../definition/types.ts";
 import { type InstanceRecord, type InstanceStatus, isSettled } from "../ports/instance-store.ts";
 import type { QuotaHoldState } from "../ports/routing.ts";
 import { quotaHoldChange } from "../routing/quota-effect.ts";
 import { entrySchedule } from "./entry-schedule.ts";
+import { unsafeResendOnMove } from "./resend-on-move.ts";
 
 export type OperatorActionKind = "retry" | "move" | "cancel";
 
 /** What an operator action would do to an instance as it is now, before anyone confirms it. */
 export interface OperatorActionPreview {
   action: OperatorActionKind;
-  /** False when the action would be refused (the reason is in `warnings`). */
+  /** False when the action would be refused as asked (the reason is in `warnings`). */
   allowed: boolean;
   from: { step: string; status: InstanceStatus };
   to: { step: string; status: InstanceStatus };
@@ -24,7 +25,8 @@ export interface OperatorActionPreview {
 
 /**
  * The effect of `retryNow`, `moveTo` or `cancel` (engine/operator-actions.ts) by the same rules
- * (entry schedule, quota holds), computed without committing anything.
+ * (entry schedule, quota holds), computed without committing anything. With the channel, a move
+ * that would resend a call possibly in flight is judged by its interface's `idempotent`.
  */
 export function previewOperatorAction(
   record: InstanceRecord,
@@ -32,6 +34,7 @@ export function previewOperatorAction(
   action: OperatorActionKind,
   now: number,
   targetStep?: string,
+  channel?: ChannelDefinition,
 ): OperatorActionPreview {
   const from = { step: record.step, status: record.status };
   const warnings: string[] = [];
@@ -86,9 +89,12 @@ export function previewOperatorAction(
     warnings.push(`the instance is settled (${record.status}): the move reopens it`);
   }
   const quota = quotaHoldChange(behavior, record, { step, status: schedule.status });
+  // Refused unless the operator confirms the partner did not process the call (`callNotProcessed`).
+  const resend = unsafeResendOnMove(record, step, behavior, channel);
+  if (resend !== undefined) warnings.push(resend);
   return {
     action,
-    allowed: true,
+    allowed: resend === undefined,
     from,
     to: { step, status: schedule.status },
     nextRunAt: schedule.nextRunAt,

@@ -13,6 +13,7 @@ import type { MachineSnapshot } from "./behavior-machine.ts";
 import type { EngineCore } from "./engine-core.ts";
 import type { EngineEvent } from "./engine-events.ts";
 import { entrySchedule } from "./entry-schedule.ts";
+import { unsafeResendOnMove } from "./resend-on-move.ts";
 import type { RuntimeCache } from "./runtime-cache.ts";
 
 /** Who did an operator action and why; recorded in the history. */
@@ -29,6 +30,12 @@ export interface ActionOptions {
    * changed). Without it, the action is re-applied to the fresh state when a worker commits first.
    */
   expectedVersion?: number;
+  /**
+   * For a move back to the step of a non-idempotent call possibly in flight: the operator
+   * confirmed with the partner that it did not process that call, so it may be sent again.
+   * Without it such a move fails with `INSTANCE_CALL_IN_FLIGHT` and changes nothing.
+   */
+  callNotProcessed?: boolean;
 }
 
 /** How often an action is re-applied to a fresh read when a worker commits in between. */
@@ -69,12 +76,17 @@ export class OperatorActions {
     options: ActionOptions = {},
   ): Promise<InstanceRecord> {
     const record = await this.mustGet(id);
-    const behavior = await this.runtime.behavior(
-      record.channel,
-      record.behavior,
-      record.behaviorVersion,
-    );
+    const [behavior, channel] = await Promise.all([
+      this.runtime.behavior(record.channel, record.behavior, record.behaviorVersion),
+      this.runtime.channelDefinition(record.channel),
+    ]);
     return this.#operate(id, actor, options, `moveTo:${step}`, (current) => {
+      const resend = unsafeResendOnMove(current, step, behavior.definition, channel);
+      if (resend !== undefined && options.callNotProcessed !== true) {
+        throw new CapflowError("INSTANCE_CALL_IN_FLIGHT", resend, {
+          context: { instance: id, step },
+        });
+      }
       const now = this.core.clock.now();
       const snapshot = behavior.machine.moveTo(current.snapshot as MachineSnapshot, step, now);
       const schedule = entrySchedule(behavior.definition.steps[step]!, now);

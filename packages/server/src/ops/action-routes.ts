@@ -43,12 +43,15 @@ export async function actionRoutes(app: FastifyInstance, options: ActionRoutesOp
     },
   );
 
-  app.post<{ Params: { id: string }; Body: ActionBody & { step: string } }>(
+  app.post<{
+    Params: { id: string };
+    Body: ActionBody & { step: string; callNotProcessed?: boolean };
+  }>(
     "/instances/:id/move",
     { ...route, schema: { params: idParamsSchema, body: moveBodySchema } },
     async (request): Promise<InstanceSummaryAnswer> => {
       const { id } = request.params;
-      const { step, expectedVersion } = request.body;
+      const { step, expectedVersion, callNotProcessed } = request.body;
       const current = await mustGet(store, id);
       const behavior = await definitions.getBehavior(
         current.channel,
@@ -63,7 +66,10 @@ export async function actionRoutes(app: FastifyInstance, options: ActionRoutesOp
           { context: { instance: id, step } },
         );
       }
-      const instance = await engine.moveTo(id, step, actorOf(request), { expectedVersion });
+      const instance = await engine.moveTo(id, step, actorOf(request), {
+        expectedVersion,
+        ...(callNotProcessed === undefined ? {} : { callNotProcessed }),
+      });
       return { instance: instanceSummary(instance) };
     },
   );

@@ -74,12 +74,14 @@ export async function previewRoutes(app: FastifyInstance, options: PreviewRoutes
     { config: { role: "operator" }, schema: { params: idParamsSchema, body: previewBodySchema } },
     async (request): Promise<ActionPreviewView> => {
       const { instance, behavior } = await pinnedBehavior(request.params.id);
+      const channel = await definitions.getChannel(instance.channel);
       const preview = previewOperatorAction(
         instance,
         behavior,
         request.body.action,
         Date.now(),
         request.body.step,
+        channel?.definition,
       );
       return {
         ...preview,

@@ -36,5 +36,10 @@ export const moveBodySchema = {
     step: { type: "string", minLength: 1, maxLength: 200 },
     reason: reasonSchema,
     expectedVersion: expectedVersionSchema,
+    callNotProcessed: {
+      type: "boolean",
+      description:
+        "the partner confirmed it did not process the call in flight: a move back to its step may send it again",
+    },
   },
 } as const;

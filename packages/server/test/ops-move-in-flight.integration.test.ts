@@ -1,0 +1,144 @@
+import type { BehaviorDefinition, ChannelDefinition, InstanceRecord } from "@capflow/core";
+import { pushDefinitions } from "@capflow/store-knex";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { shopChannel } from "./support/shop-definitions.ts";
+import {
+  databaseUrl,
+  opsClient,
+  startTestServer,
+  type TestServer,
+  tokensByRole,
+} from "./support/test-server.ts";
+
+/** A shop that takes payments by a call (not idempotent) and answers queries about them. */
+const payingShop: ChannelDefinition = {
+  ...shopChannel,
+  code: "paying-shop",
+  interfaces: {
+    "pay.submit": { method: "POST", path: "/pay" },
+    "pay.query": { method: "POST", path: "/pay/query", idempotent: true },
+  },
+};
+
+const payBehavior: BehaviorDefinition = {
+  channel: "paying-shop",
+  code: "pay",
+  initial: "submit",
+  steps: {
+    submit: {
+      kind: "call",
+      interface: "pay.submit",
+      request: { format: "json", body: { orderNo: "{{input.orderNo}}" } },
+      onUnknownOutcome: "query",
+      otherwise: "query",
+    },
+    query: {
+      kind: "poll",
+      interface: "pay.query",
+      request: { format: "json", body: { orderNo: "{{input.orderNo}}" } },
+      schedule: ["15s"],
+      routes: [{ when: "outcome == 'succeeded'", to: "paid" }],
+      onExhausted: "review",
+    },
+    paid: { kind: "terminal", outcome: "succeeded" },
+    review: { kind: "terminal", outcome: "manual" },
+  },
+};
+
+describe.skipIf(!databaseUrl)(
+  "operator API: a move that would resend a call in flight (PostgreSQL)",
+  () => {
+    let server: TestServer;
+    let tokens: Awaited<ReturnType<typeof tokensByRole>>;
+    let ops: ReturnType<typeof opsClient>;
+
+    beforeAll(async () => {
+      server = await startTestServer();
+      tokens = await tokensByRole(server.db);
+      ops = opsClient(server.url);
+      await pushDefinitions(server.db, { channels: [payingShop], behaviors: [payBehavior] });
+    });
+    afterAll(async () => {
+      await server?.close();
+    });
+
+    /** An instance whose submit call was recorded as sent (a worker died before the answer). */
+    async function inFlight(orderNo: string): Promise<InstanceRecord> {
+      const started = await server.engine.start({
+        channel: "paying-shop",
+        behavior: "pay",
+        businessKey: orderNo,
+        input: { orderNo },
+      });
+      const now = Date.now();
+      return server.db.instances.commitTransition({
+        instanceId: started.id,
+        expectedVersion: started.version,
+        now,
+        changes: {
+          attempt: 1,
+          inFlight: { step: "submit", attempt: 1, serial: `S-${orderNo}`, startedAt: now },
+        },
+      });
+    }
+
+    test("refused with 409 naming the query step, unless the operator confirms the partner did not process it", async () => {
+      const record = await inFlight("P-1");
+      const body = { step: "submit", reason: "looks stuck", expectedVersion: record.version };
+      const preview = await ops("POST", `/instances/${record.id}/preview`, {
+        token: tokens.operator,
+        body: { action: "move", step: "submit" },
+      });
+      expect(preview.json).toMatchObject({ allowed: false });
+      expect(preview.json.warnings.join("\n")).toContain("move to query instead");
+
+      const refused = await ops("POST", `/instances/${record.id}/move`, {
+        token: tokens.operator,
+        body,
+      });
+      expect(refused.status).toBe(409);
+      expect(refused.json.error.code).toBe("INSTANCE_CALL_IN_FLIGHT");
+      expect(refused.json.error.message).toContain("S-P-1");
+      expect(await server.engine.getInstance(record.id)).toMatchObject({
+        version: record.version,
+        inFlight: { serial: "S-P-1" },
+      });
+
+      const confirmed = await ops("POST", `/instances/${record.id}/move`, {
+        token: tokens.operator,
+        body: { ...body, reason: "the shop confirmed it never got S-P-1", callNotProcessed: true },
+      });
+      expect(confirmed.status).toBe(200);
+      expect(confirmed.json.instance).toMatchObject({ step: "submit", inFlight: false });
+      expect((await server.engine.history(record.id)).at(-1)).toMatchObject({
+        event: "operator",
+        outcome: "moveTo:submit",
+        actor: { who: "test-operator", why: "the shop confirmed it never got S-P-1" },
+      });
+    });
+
+    test("a move to the query step is allowed as it is; callNotProcessed must be a boolean", async () => {
+      const record = await inFlight("P-2");
+      const wrongType = await ops("POST", `/instances/${record.id}/move`, {
+        token: tokens.operator,
+        body: {
+          step: "submit",
+          reason: "x".repeat(5),
+          expectedVersion: 2,
+          callNotProcessed: "yes",
+        },
+      });
+      expect(wrongType.status).toBe(400);
+      const query = await ops("POST", `/instances/${record.id}/move`, {
+        token: tokens.operator,
+        body: {
+          step: "query",
+          reason: "ask the shop what happened",
+          expectedVersion: record.version,
+        },
+      });
+      expect(query.status).toBe(200);
+      expect(query.json.instance).toMatchObject({ step: "query", inFlight: false });
+    });
+  },
+);
