@@ -94,8 +94,12 @@ export function maskingRulesOf(channel: Masked, behavior: Masked): MaskingRules 
 }
 
 const maxDepth = 64;
-/** JSON text inside a string value is masked too, up to this length. */
-const maxEmbeddedJson = 65_536;
+/**
+ * JSON text inside a string value is masked too. Past this length it is parsed only when a masked
+ * field's name appears in it as a quoted key: a large payload (a statement, a file's content)
+ * naming none of them is passed on without being parsed.
+ */
+const parsedWithoutLooking = 65_536;
 
 const lowerCased = new WeakMap<Record<string, MaskStyle>, Map<string, MaskStyle>>();
 
@@ -131,7 +135,8 @@ function maskDeep(value: unknown, fields: Map<string, MaskStyle>, depth: number)
  * masked inside; returned unchanged, byte for byte, when nothing in it is masked.
  */
 function maskEmbeddedJson(text: string, fields: Map<string, MaskStyle>, depth: number): string {
-  if (text.length > maxEmbeddedJson || !/^\s*[[{]/.test(text)) return text;
+  if (!/^\s*[[{]/.test(text)) return text;
+  if (text.length > parsedWithoutLooking && !namesAnyOf(text, fields)) return text;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -141,6 +146,13 @@ function maskEmbeddedJson(text: string, fields: Map<string, MaskStyle>, depth: n
   if (parsed === null || typeof parsed !== "object") return text;
   const masked = JSON.stringify(maskDeep(parsed, fields, depth + 1));
   return masked === JSON.stringify(parsed) ? text : masked;
+}
+
+/** Whether a masked field's name appears in `text` as a JSON key would: quoted, any case. */
+function namesAnyOf(text: string, fields: Map<string, MaskStyle>): boolean {
+  const lower = text.toLowerCase();
+  for (const name of fields.keys()) if (lower.includes(`"${name}"`)) return true;
+  return false;
 }
 
 function keepEnds(value: string, head: number, tail: number): string {

@@ -56,6 +56,17 @@ describe("masking", () => {
     expect(maskFields({ bizContent }, rules)).toEqual({
       bizContent: '{"idNo":"110***********1234","name":"张*","amount":1}',
     });
+    // However long: a statement's worth of JSON in one field is still masked.
+    const long = JSON.stringify({
+      rows: Array.from({ length: 4_000 }, (_, i) => ({ line: i, memo: "x".repeat(20) })),
+      IdNo: "110101199003071234",
+    });
+    expect(long.length).toBeGreaterThan(65_536);
+    const masked = maskFields({ data: long }, rules) as { data: string };
+    expect(JSON.parse(masked.data).IdNo).toBe("110***********1234");
+    expect(masked.data).not.toContain("110101199003071234");
+    const plain = JSON.stringify({ rows: Array.from({ length: 4_000 }, (_, i) => ({ line: i })) });
+    expect((maskFields({ data: plain }, rules) as { data: string }).data).toBe(plain);
     const untouched = '{ "amount": 1 }';
     expect(maskFields({ data: untouched, note: "{not json" }, rules)).toEqual({
       data: untouched,
