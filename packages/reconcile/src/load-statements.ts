@@ -186,6 +186,20 @@ export function checkStatement(
       }
     }
   }
+  if (statement.columns.status !== undefined && statement.statuses === undefined) {
+    add(
+      "schema",
+      "/statuses",
+      "a status column needs statuses: the file's values -> ours (a value not listed is a malformed line)",
+    );
+  }
+  if (statement.columns.status !== undefined && statement.impliedStatus !== undefined) {
+    add(
+      "schema",
+      "/impliedStatus",
+      "impliedStatus is for statements without a status column; this one reads each line's status",
+    );
+  }
   if (statement.columns.kind !== undefined && statement.kinds === undefined) {
     add("schema", "/kinds", "a kind column needs kinds: the file's values -> behavior codes");
   }

@@ -20,8 +20,11 @@ export interface StatementLine {
   behavior?: string;
   /** In fen, exactly. Missing when the line is malformed. */
   amountMinor?: bigint;
-  /** Our status the funder's status maps to; the funder's own value when it maps to none. */
-  status?: OurStatus | string;
+  /**
+   * Our status the funder's status maps to, or the statement's `impliedStatus` when it has no
+   * status column. Missing when the line is malformed.
+   */
+  status?: OurStatus;
   rawStatus?: string;
   /** ISO 8601 with offset. */
   occurredAt?: string;
@@ -172,6 +175,7 @@ function lineMapper(
   const kind = index(c.kind, "kind");
   const unit = statement.amount?.unit ?? "yuan";
   const statuses = statement.statuses;
+  const implied = statement.impliedStatus ?? "succeeded";
   const kinds = statement.kinds;
   const zone = statement.timeZone;
   const format = statement.timestampFormat;
@@ -204,10 +208,18 @@ function lineMapper(
         problems.push((error as Error).message);
       }
     }
-    const rawStatus = cell(status);
-    if (rawStatus !== undefined) {
-      line.rawStatus = rawStatus;
-      line.status = ownEntry(statuses, rawStatus) ?? rawStatus;
+    if (status === undefined) line.status = implied;
+    else {
+      const rawStatus = cell(status);
+      if (rawStatus === undefined) problems.push("no status");
+      else {
+        line.rawStatus = rawStatus;
+        // A value the definition does not list is unknown, even if it reads like one of ours.
+        const mapped = ownEntry(statuses, rawStatus);
+        if (mapped === undefined)
+          problems.push(`status ${rawStatus} is not in the statement's statuses`);
+        else line.status = mapped;
+      }
     }
     const kindText = cell(kind);
     if (kindText !== undefined) {

@@ -79,8 +79,6 @@ export interface OurSide {
   /** The business date as an instant range. */
   from: Date;
   to: Date;
-  /** Whether the statement carries a status column (no column, no status mismatches). */
-  hasStatus: boolean;
 }
 
 const emptyCounts = (): RunCounts => ({
@@ -297,14 +295,14 @@ export class ReconcileStore {
         `(${amount}) IS DISTINCT FROM l.amount_minor`,
         "i.id",
       );
-      if (ours.hasStatus) {
-        await insertFromLines(
-          "status-mismatch",
-          joined,
-          "l.status IS DISTINCT FROM i.status",
-          "i.id",
-        );
-      }
+      // Every line carries a status: its own, or the one a statement without a status column
+      // stands for. An instance we hold as failed that the funder lists is what this is for.
+      await insertFromLines(
+        "status-mismatch",
+        joined,
+        "l.status IS DISTINCT FROM i.status",
+        "i.id",
+      );
       await tx.raw(
         `INSERT INTO ${differences} (run_id, kind, difference_key, business_key, instance_id, ours)
          SELECT ?, 'missing-funder', 'missing-funder:' || i.id, i.business_key, i.id, ${oursJson}

@@ -115,7 +115,6 @@ export async function runReconciliation(
         expectStatuses: ours.expect ?? ["succeeded"],
         from: day.startOf("day").toJSDate(),
         to: day.startOf("day").plus({ days: 1 }).toJSDate(),
-        hasStatus: statement.columns.status !== undefined,
       });
       const declared = {
         ...(totals.declared.count === undefined ? {} : { count: totals.declared.count }),

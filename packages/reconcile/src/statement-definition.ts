@@ -134,8 +134,17 @@ export interface StatementDefinition {
     /** `yuan` (`1500.00`) or `fen` (`150000`). Default yuan. */
     unit?: "yuan" | "fen";
   };
-  /** The funder's status values -> ours. Lines with a status not listed are status mismatches. */
+  /**
+   * The funder's status values -> ours; required with a status column. A line whose status is not
+   * listed is malformed (never compared as text with ours).
+   */
   statuses?: Record<string, OurStatus>;
+  /**
+   * Without a status column, the status every line stands for. Default `succeeded`: such a
+   * statement lists what the funder processed, so a line for an instance we hold as failed (or
+   * still waiting) is a status mismatch.
+   */
+  impliedStatus?: OurStatus;
   /** The kind column's values -> behavior codes. */
   kinds?: Record<string, string>;
   /** How `occurredAt` is written (a luxon format, `yyyyMMddHHmmss`), in `timeZone`. Default ISO 8601. */

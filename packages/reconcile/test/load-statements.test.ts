@@ -103,6 +103,12 @@ describe("loading statement definitions", () => {
         header: { lines: 1, totals: { pattern: "^(\\d+" } },
         columns: { businessKey: 0, amount: 1, kind: 2 },
       },
+      "e.statement.json": {
+        ...good,
+        code: "e",
+        columns: { businessKey: "outOrderNo", amount: "amount", status: "status" },
+        impliedStatus: "succeeded",
+      },
     });
     const own = (await loadStatements(dir2)).problems.map(
       (p) => `${p.file} ${p.pointer} ${p.message}`,
@@ -118,6 +124,10 @@ describe("loading statement definitions", () => {
         ),
         expect.stringContaining("d.statement.json /header/totals/pattern not a regular expression"),
         expect.stringContaining("d.statement.json /kinds a kind column needs kinds"),
+        expect.stringContaining("e.statement.json /statuses a status column needs statuses"),
+        expect.stringContaining(
+          "e.statement.json /impliedStatus impliedStatus is for statements without a status column",
+        ),
       ]),
     );
   });

@@ -90,8 +90,9 @@ describe("reading statements", () => {
     const { lines } = await read(await writeText(join(folder.dir, "a.tsv"), tsv), statement);
     expect(lines.map((l) => [l.businessKey, l.amountMinor, l.status])).toEqual([
       ["L001", 150000n, "succeeded"],
-      ["L002", 750n, "DOING"],
+      ["L002", 750n, undefined],
     ]);
+    expect(lines[1]!.problem).toBe("status DOING is not in the statement's statuses");
     const pipes = "L001||B9001||150000\n";
     const { lines: piped } = await read(await writeText(join(folder.dir, "a.txt"), pipes), {
       ...statement,
@@ -244,10 +245,42 @@ describe("reading statements", () => {
     };
     const { lines } = await read(await writeText(join(folder.dir, "members.csv"), text), statement);
     expect(lines.map((l) => [l.status, l.behavior, l.problem])).toEqual([
-      ["constructor", "loan", undefined],
+      [undefined, "loan", "status constructor is not in the statement's statuses"],
       ["succeeded", undefined, "kind __proto__ is not in the statement's kinds"],
-      ["toString", undefined, "kind constructor is not in the statement's kinds"],
+      [
+        undefined,
+        undefined,
+        "status toString is not in the statement's statuses; kind constructor is not in the statement's kinds",
+      ],
     ]);
+  });
+
+  it("a status the definition does not list is malformed, even when it reads like one of ours", async () => {
+    const text = "outOrderNo,loanNo,amount,status\nL001,B1,1.00,failed\nL002,B2,2.00,\n";
+    const { occurredAt: _occurredAt, ...columns } = base.columns;
+    const { lines } = await read(await writeText(join(folder.dir, "ours.csv"), text), {
+      ...base,
+      columns,
+    });
+    expect(lines.map((l) => [l.status, l.problem])).toEqual([
+      [undefined, "status failed is not in the statement's statuses"],
+      [undefined, "no status"],
+    ]);
+  });
+
+  it("without a status column every line stands for what the funder processed", async () => {
+    const text = "outOrderNo,amount\nL001,1.00\n";
+    const statement: StatementDefinition = {
+      ...base,
+      columns: { businessKey: "outOrderNo", amount: "amount" },
+    };
+    const path = await writeText(join(folder.dir, "nostatus.csv"), text);
+    const { lines } = await read(path, statement);
+    expect(lines.map((l) => [l.status, l.rawStatus, l.problem])).toEqual([
+      ["succeeded", undefined, undefined],
+    ]);
+    const { lines: failedOnes } = await read(path, { ...statement, impliedStatus: "failed" });
+    expect(failedOnes[0]!.status).toBe("failed");
   });
 
   it("marks a line with bytes its encoding cannot read as malformed, never guessing", async () => {

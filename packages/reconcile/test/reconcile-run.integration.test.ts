@@ -259,6 +259,67 @@ for (const kind of ["PostgreSQL", "PGlite"] as const) {
           runReconciliation({ db, statement, businessDate: "2026-12-07", baseDir: folder.dir }),
         ).rejects.toMatchObject({ code: "STATEMENT_UNAVAILABLE", retryable: true });
       });
+
+      const plain = (code: string, text: string, extra: Partial<StatementDefinition> = {}) => {
+        const { statuses: _statuses, ...withoutStatuses } = statement;
+        const defined: StatementDefinition = {
+          ...withoutStatuses,
+          code,
+          source: { kind: "file", path: `${code}-{yyyyMMdd}.csv` },
+          header: { lines: 0 },
+          columns: { businessKey: "outOrderNo", amount: "amount" },
+          ...extra,
+        };
+        return writeText(join(folder.dir, `${code}-20261205.csv`), text, "GBK").then(() =>
+          runReconciliation({
+            db,
+            statement: defined,
+            businessDate: "2026-12-05",
+            baseDir: folder.dir,
+          }),
+        );
+      };
+
+      it("without a status column, a line for an instance we hold as failed is a status mismatch", async () => {
+        const { run: done } = await plain(
+          "loan-plain",
+          "outOrderNo|amount\nL003|300.00\nL001|1500.00\n",
+        );
+        expect(done.counts).toMatchObject({ matched: 1, "status-mismatch": 1 });
+        const [mismatch] = await new ReconcileStore(db).listDifferences(done.id, {
+          kind: "status-mismatch",
+        });
+        expect(mismatch).toMatchObject({
+          businessKey: "L003",
+          funder: { mappedStatus: "succeeded" },
+          ours: { status: "failed" },
+        });
+        expect(mismatch!.funder!.status).toBeUndefined();
+        // A statement of refusals says so: then the failed instance agrees.
+        const { run: refusals } = await plain("loan-refused", "outOrderNo|amount\nL003|300.00\n", {
+          impliedStatus: "failed",
+        });
+        expect(refusals.counts).toMatchObject({ matched: 1, "status-mismatch": 0 });
+      });
+
+      it("a status the definition does not list is a malformed line, never equal to ours by its text", async () => {
+        const { run: done } = await plain(
+          "loan-ourwords",
+          "outOrderNo|amount|status\nL001|1500.00|succeeded\nL002|2000.00|成功\n",
+          {
+            columns: { businessKey: "outOrderNo", amount: "amount", status: "status" },
+            statuses: { 成功: "succeeded" },
+          },
+        );
+        expect(done.counts).toMatchObject({ matched: 1, "malformed-line": 1 });
+        const [malformed] = await new ReconcileStore(db).listDifferences(done.id, {
+          kind: "malformed-line",
+        });
+        expect(malformed).toMatchObject({
+          lineNo: 2,
+          funder: { problem: "status succeeded is not in the statement's statuses" },
+        });
+      });
     },
   );
 }
