@@ -1,5 +1,10 @@
 import type { BehaviorDefinition, ChannelDefinition } from "../definition/types.ts";
-import { type InstanceRecord, type InstanceStatus, isSettled } from "../ports/instance-store.ts";
+import {
+  type InstanceRecord,
+  type InstanceStatus,
+  isSettled,
+  type StepLogEntry,
+} from "../ports/instance-store.ts";
 import type { QuotaHoldState } from "../ports/routing.ts";
 import { quotaHoldChange } from "../routing/quota-effect.ts";
 import { entrySchedule } from "./entry-schedule.ts";
@@ -26,7 +31,9 @@ export interface OperatorActionPreview {
 /**
  * The effect of `retryNow`, `moveTo` or `cancel` (engine/operator-actions.ts) by the same rules
  * (entry schedule, quota holds), computed without committing anything. With the channel, a move
- * that would resend a call possibly in flight is judged by its interface's `idempotent`.
+ * that would resend a call possibly in flight is judged by its interface's `idempotent`; with the
+ * instance's history (`InstanceStore.history`), so is a move back to a call whose last attempt's
+ * outcome no answer settled, as `moveTo` judges it (see `unsafeResendOnMove`).
  */
 export function previewOperatorAction(
   record: InstanceRecord,
@@ -35,6 +42,7 @@ export function previewOperatorAction(
   now: number,
   targetStep?: string,
   channel?: ChannelDefinition,
+  history?: readonly StepLogEntry[],
 ): OperatorActionPreview {
   const from = { step: record.step, status: record.status };
   const warnings: string[] = [];
@@ -90,7 +98,7 @@ export function previewOperatorAction(
   }
   const quota = quotaHoldChange(behavior, record, { step, status: schedule.status });
   // Refused unless the operator confirms the partner did not process the call (`callNotProcessed`).
-  const resend = unsafeResendOnMove(record, step, behavior, channel);
+  const resend = unsafeResendOnMove(record, step, behavior, channel, history);
   if (resend !== undefined) warnings.push(resend);
   return {
     action,

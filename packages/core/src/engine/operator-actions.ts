@@ -13,7 +13,7 @@ import type { MachineSnapshot } from "./behavior-machine.ts";
 import type { EngineCore } from "./engine-core.ts";
 import type { EngineEvent } from "./engine-events.ts";
 import { entrySchedule } from "./entry-schedule.ts";
-import { unsafeResendOnMove } from "./resend-on-move.ts";
+import { nonIdempotentCallStep, unsafeResendOnMove } from "./resend-on-move.ts";
 import type { RuntimeCache } from "./runtime-cache.ts";
 
 /** Who did an operator action and why; recorded in the history. */
@@ -31,11 +31,20 @@ export interface ActionOptions {
    */
   expectedVersion?: number;
   /**
-   * For a move back to the step of a non-idempotent call possibly in flight: the operator
-   * confirmed with the partner that it did not process that call, so it may be sent again.
+   * For a move back to the step of a non-idempotent call possibly in flight, or whose last
+   * attempt's outcome no answer settled (e.g. its queries were used up into manual review): the
+   * operator confirmed with the partner that it did not process that call, so it may be sent
+   * again. The step then sends a new attempt with a new serial; the history keeps the old one.
    * Without it such a move fails with `INSTANCE_CALL_IN_FLIGHT` and changes nothing.
    */
   callNotProcessed?: boolean;
+}
+
+/** What an operator action changes on the instance as it read it. */
+interface OperatorChange {
+  changes: InstanceChanges;
+  toStep?: string;
+  quota?: QuotaHoldState;
 }
 
 /** How often an action is re-applied to a fresh read when a worker commits in between. */
@@ -80,8 +89,13 @@ export class OperatorActions {
       this.runtime.behavior(record.channel, record.behavior, record.behaviorVersion),
       this.runtime.channelDefinition(record.channel),
     ]);
-    return this.#operate(id, actor, options, `moveTo:${step}`, (current) => {
-      const resend = unsafeResendOnMove(current, step, behavior.definition, channel);
+    // Only a move to a call that must not be resent reads the history (its last attempt).
+    const readsHistory = nonIdempotentCallStep(step, behavior.definition, channel) !== undefined;
+    return this.#operate(id, actor, options, `moveTo:${step}`, async (current) => {
+      // Read after `current`: entries past its version are left out, and their commit makes
+      // this one fail its compare-and-set, so the move is decided again on the fresh state.
+      const history = readsHistory ? await this.core.store.history(id) : undefined;
+      const resend = unsafeResendOnMove(current, step, behavior.definition, channel, history);
       if (resend !== undefined && options.callNotProcessed !== true) {
         throw new CapflowError("INSTANCE_CALL_IN_FLIGHT", resend, {
           context: { instance: id, step },
@@ -157,17 +171,13 @@ export class OperatorActions {
     actor: Actor,
     options: ActionOptions,
     action: string,
-    change: (record: InstanceRecord) => {
-      changes: InstanceChanges;
-      toStep?: string;
-      quota?: QuotaHoldState;
-    },
+    change: (record: InstanceRecord) => OperatorChange | Promise<OperatorChange>,
   ): Promise<InstanceRecord> {
     for (let attempt = 0; ; attempt++) {
       const record = await this.mustGet(id);
       const expected = options.expectedVersion;
       if (expected !== undefined && record.version !== expected) throw movedError(record, expected);
-      const { changes, toStep, quota } = change(record);
+      const { changes, toStep, quota } = await change(record);
       const now = this.core.clock.now();
       const transition: Transition = {
         instanceId: id,
