@@ -117,6 +117,95 @@ describe.skipIf(!databaseUrl)(
       });
     });
 
+    /**
+     * An instance in manual review after its submit call's outcome was unknown and its query never
+     * found out: the history as a worker writes it, the in-flight mark gone.
+     */
+    async function manualAfterUnknownOutcome(orderNo: string): Promise<InstanceRecord> {
+      const started = await server.engine.start({
+        channel: "paying-shop",
+        behavior: "pay",
+        businessKey: orderNo,
+        input: { orderNo },
+      });
+      const now = Date.now();
+      const serial = `S-${orderNo}`;
+      const sent = await server.db.instances.commitTransition({
+        instanceId: started.id,
+        expectedVersion: started.version,
+        now,
+        changes: { attempt: 1, inFlight: { step: "submit", attempt: 1, serial, startedAt: now } },
+        log: {
+          step: "submit",
+          attempt: 1,
+          event: "intent",
+          outcome: `serial:${serial}`,
+          startedAt: now,
+          durationMs: 0,
+        },
+      });
+      const querying = await server.db.instances.commitTransition({
+        instanceId: started.id,
+        expectedVersion: sent.version,
+        now,
+        changes: { step: "query", status: "waiting", attempt: 0, inFlight: null, nextRunAt: now },
+        log: {
+          step: "submit",
+          attempt: 1,
+          event: "call",
+          outcome: "unknownOutcome",
+          fromStep: "submit",
+          toStep: "query",
+          startedAt: now,
+          durationMs: 30_000,
+        },
+      });
+      return server.db.instances.commitTransition({
+        instanceId: started.id,
+        expectedVersion: querying.version,
+        now,
+        changes: { step: "review", status: "manual", attempt: 0, nextRunAt: null },
+        log: {
+          step: "query",
+          attempt: 1,
+          event: "poll",
+          outcome: "exhausted",
+          fromStep: "query",
+          toStep: "review",
+          startedAt: now,
+          durationMs: 5,
+        },
+      });
+    }
+
+    test("manual review after an unknown outcome: the move back to the call is refused and previewed so, unless confirmed", async () => {
+      const record = await manualAfterUnknownOutcome("P-3");
+      expect(record).toMatchObject({ status: "manual", inFlight: null });
+      const preview = await ops("POST", `/instances/${record.id}/preview`, {
+        token: tokens.operator,
+        body: { action: "move", step: "submit" },
+      });
+      expect(preview.json).toMatchObject({ allowed: false });
+      expect(preview.json.warnings.join("\n")).toContain("serial S-P-3");
+
+      const body = { step: "submit", reason: "send it again", expectedVersion: record.version };
+      const refused = await ops("POST", `/instances/${record.id}/move`, {
+        token: tokens.operator,
+        body,
+      });
+      expect(refused.status).toBe(409);
+      expect(refused.json.error.code).toBe("INSTANCE_CALL_IN_FLIGHT");
+      expect(refused.json.error.message).toContain("move to query to ask again");
+      expect((await server.engine.getInstance(record.id))?.version).toBe(record.version);
+
+      const confirmed = await ops("POST", `/instances/${record.id}/move`, {
+        token: tokens.operator,
+        body: { ...body, reason: "the shop confirmed it never got S-P-3", callNotProcessed: true },
+      });
+      expect(confirmed.status).toBe(200);
+      expect(confirmed.json.instance).toMatchObject({ step: "submit", status: "active" });
+    });
+
     test("a move to the query step is allowed as it is; callNotProcessed must be a boolean", async () => {
       const record = await inFlight("P-2");
       const wrongType = await ops("POST", `/instances/${record.id}/move`, {

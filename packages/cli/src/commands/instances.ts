@@ -125,7 +125,7 @@ export const instancesCommand: CapflowCommand = {
           .argument("<step>", "step code of the instance's behavior")
           .option(
             "--call-not-processed",
-            "the partner confirmed it did not process the call in flight: a move back to its step may send it again",
+            "the partner confirmed it did not process the call whose outcome is unknown (in flight, or never settled): a move back to its step may send it again, with a new serial",
           ),
       ),
     ).action((id: string, step: string, options: ActorOptions & { callNotProcessed?: boolean }) =>

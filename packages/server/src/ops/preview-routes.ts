@@ -74,14 +74,23 @@ export async function previewRoutes(app: FastifyInstance, options: PreviewRoutes
     { config: { role: "operator" }, schema: { params: idParamsSchema, body: previewBodySchema } },
     async (request): Promise<ActionPreviewView> => {
       const { instance, behavior } = await pinnedBehavior(request.params.id);
+      const { action, step } = request.body;
       const channel = await definitions.getChannel(instance.channel);
+      // A move back to a call is judged by its last attempt, as the move itself will judge it.
+      const callTarget =
+        action === "move" &&
+        step !== undefined &&
+        Object.hasOwn(behavior.steps, step) &&
+        behavior.steps[step]?.kind === "call";
+      const history = callTarget ? await store.history(instance.id) : undefined;
       const preview = previewOperatorAction(
         instance,
         behavior,
-        request.body.action,
+        action,
         Date.now(),
-        request.body.step,
+        step,
         channel?.definition,
+        history,
       );
       return {
         ...preview,

@@ -39,7 +39,7 @@ export const moveBodySchema = {
     callNotProcessed: {
       type: "boolean",
       description:
-        "the partner confirmed it did not process the call in flight: a move back to its step may send it again",
+        "the partner confirmed it did not process the call whose outcome is unknown (in flight, or never settled): a move back to its step may send it again, with a new serial",
     },
   },
 } as const;
