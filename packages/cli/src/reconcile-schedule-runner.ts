@@ -59,7 +59,9 @@ export async function startReconcileSchedule(
         const message = event.error instanceof Error ? event.error.message : String(event.error);
         report.note(
           "reconcile",
-          `${new Date().toISOString()} reconcile ${name}: not yet: ${message}`,
+          event.stopped === true
+            ? `${new Date().toISOString()} reconcile ${name}: stopped, not tried again until this node restarts: ${message}`
+            : `${new Date().toISOString()} reconcile ${name}: not yet: ${message}`,
         );
       } else {
         report.note(

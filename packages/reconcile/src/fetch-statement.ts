@@ -111,6 +111,13 @@ export async function fetchStatement(
       );
       return { ...(await localFile(path, context)), name, release };
     }
+    if (source.hostKey === undefined) {
+      throw new CapflowError(
+        "STATEMENT_INVALID",
+        `the SFTP source of ${statement.channel}/${statement.code} has no hostKey: a statement is never fetched from a server whose key is not pinned; add the fingerprint \`ssh-keyscan -p ${source.port ?? 22} ${source.host} | ssh-keygen -lf -\` prints (SHA256:…), checked with the funder`,
+        { context, retryable: false },
+      );
+    }
     const remote = expandDatePattern(source.path, businessDate, statement.timeZone);
     const name = basename(remote);
     const path = join(dir, name || "statement");
@@ -128,7 +135,7 @@ export async function fetchStatement(
         username: source.username,
         privateKey,
         ...(passphrase === undefined ? {} : { passphrase }),
-        ...(source.hostKey === undefined ? {} : { hostKey: source.hostKey }),
+        hostKey: source.hostKey,
         timeoutMs: source.timeoutMs ?? 30_000,
       },
       remote,
@@ -228,7 +235,7 @@ interface SftpSettings {
   username: string;
   privateKey: Buffer;
   passphrase?: string;
-  hostKey?: string;
+  hostKey: string;
   timeoutMs: number;
 }
 
@@ -250,15 +257,11 @@ async function sftpDownload(
       ...(settings.passphrase === undefined ? {} : { passphrase: settings.passphrase }),
       readyTimeout: settings.timeoutMs,
       retries: 0,
-      ...(settings.hostKey === undefined
-        ? {}
-        : {
-            hostVerifier: (key: Buffer) => {
-              const fingerprint = `SHA256:${createHash("sha256").update(key).digest("base64").replace(/=+$/, "")}`;
-              hostKeyRefused = fingerprint !== settings.hostKey;
-              return !hostKeyRefused;
-            },
-          }),
+      hostVerifier: (key: Buffer) => {
+        const fingerprint = `SHA256:${createHash("sha256").update(key).digest("base64").replace(/=+$/, "")}`;
+        hostKeyRefused = fingerprint !== settings.hostKey;
+        return !hostKeyRefused;
+      },
     });
   } catch (error) {
     await client.end().catch(() => {});

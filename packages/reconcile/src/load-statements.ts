@@ -212,6 +212,14 @@ export function checkStatement(
       );
     }
   }
+  if (statement.source.kind === "sftp" && statement.source.hostKey === undefined) {
+    const { host, port } = statement.source;
+    add(
+      "host-key-missing",
+      "/source",
+      `an SFTP source needs hostKey, the server's SHA-256 fingerprint, or any server answering at ${host} would be trusted with the statement: \`ssh-keyscan -p ${port ?? 22} ${host} | ssh-keygen -lf -\` prints it (SHA256:…); check it with the funder`,
+    );
+  }
   if (statement.compression !== "zip" && statement.zipEntry !== undefined) {
     add("schema", "/zipEntry", "zipEntry only applies with compression zip");
   }

@@ -1,4 +1,4 @@
-import type { AlertMonitor } from "@capflow/core";
+import { type AlertMonitor, CapflowError } from "@capflow/core";
 import type { CapflowDatabase } from "@capflow/store-knex";
 import { DateTime } from "luxon";
 import type { FetchStatementOptions } from "./fetch-statement.ts";
@@ -23,13 +23,26 @@ export interface ReconcileScheduleOptions extends FetchStatementOptions {
 
 export type ScheduledRunEvent =
   | { statement: StatementDefinition; businessDate: string; result: ReconciliationResult }
-  | { statement: StatementDefinition; businessDate: string; error: unknown };
+  | {
+      statement: StatementDefinition;
+      businessDate: string;
+      error: unknown;
+      /** Not tried again by this node: only an operator can fix it (a refused host key). */
+      stopped?: true;
+    };
 
 /** What one check did per statement. */
 export type ScheduleCheck = {
   statement: string;
   businessDate?: string;
-  outcome: "not-due" | "done-before" | "busy-elsewhere" | "waiting-to-retry" | "ran" | "failed";
+  outcome:
+    | "not-due"
+    | "done-before"
+    | "busy-elsewhere"
+    | "waiting-to-retry"
+    | "ran"
+    | "failed"
+    | "stopped";
 }[];
 
 /**
@@ -46,6 +59,8 @@ export class ReconcileSchedule {
   #checking: Promise<ScheduleCheck> | undefined;
   /** When a statement and date last failed on this node (the file not published yet). */
   readonly #failedAt = new Map<string, number>();
+  /** Statements and dates that failed in a way retrying cannot fix: left alone until restarted. */
+  readonly #stopped = new Set<string>();
 
   constructor(options: ReconcileScheduleOptions) {
     this.#options = options;
@@ -116,6 +131,7 @@ export class ReconcileSchedule {
     const now = (this.#options.now ?? (() => new Date()))();
     const retryMs = parseEvery(statement.schedule?.retryEvery ?? "10m");
     const tried = `${statement.channel}/${statement.code}/${businessDate}`;
+    if (this.#stopped.has(tried)) return "stopped";
     const failedAt = this.#failedAt.get(tried);
     if (failedAt !== undefined && now.getTime() - failedAt < retryMs) return "waiting-to-retry";
     const {
@@ -139,6 +155,11 @@ export class ReconcileSchedule {
       onRun?.({ statement, businessDate, result });
       return "ran";
     } catch (error) {
+      if (mustStop(error)) {
+        this.#stopped.add(tried);
+        onRun?.({ statement, businessDate, error, stopped: true });
+        return "stopped";
+      }
       this.#failedAt.set(tried, now.getTime());
       onRun?.({ statement, businessDate, error });
       return "failed";
@@ -171,6 +192,15 @@ export class ReconcileSchedule {
       return work();
     });
   }
+}
+
+/**
+ * Whether trying again later cannot help: a refused host key (a server that may not be the
+ * funder's), a definition that does not hold. An unreadable file is tried again: the funder may
+ * publish a corrected one.
+ */
+function mustStop(error: unknown): boolean {
+  return error instanceof CapflowError && !error.retryable && error.code !== "STATEMENT_UNREADABLE";
 }
 
 function parseEvery(text: string): number {

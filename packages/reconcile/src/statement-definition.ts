@@ -31,7 +31,11 @@ export type StatementSource =
       privateKey: string;
       /** A secret reference to the key's passphrase, when it has one. */
       passphrase?: string;
-      /** The server's host key, SHA-256 fingerprint as OpenSSH prints it (`SHA256:…`). */
+      /**
+       * The server's host key, SHA-256 fingerprint as OpenSSH prints it (`SHA256:…`). Required:
+       * a statement is never fetched from a server whose key is not pinned
+       * (`ssh-keyscan HOST | ssh-keygen -lf -` prints it).
+       */
       hostKey?: string;
       path: string;
       timeoutMs?: number;

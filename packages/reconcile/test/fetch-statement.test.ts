@@ -1,6 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -59,15 +59,13 @@ describe.skipIf(sshdPath === undefined)(
         username: server.username,
         privateKey: `file:${server.clientKey}`,
         path: `${server.root}/out/{yyyyMMdd}/loan.csv.gz`,
+        hostKey: server.hostKeyFingerprint,
         ...overrides,
       } as StatementDefinition["source"],
     });
 
     it("downloads the business date's file, digests it, and removes the copy on release", async () => {
-      const fetched = await fetchStatement(
-        sftp({ hostKey: server.hostKeyFingerprint }),
-        "2026-12-05",
-      );
+      const fetched = await fetchStatement(sftp(), "2026-12-05");
       try {
         expect(fetched).toMatchObject({ name: "loan.csv.gz", bytes: gzipSync(csv).length });
         expect(fetched.digest).toMatch(/^[0-9a-f]{64}$/);
@@ -102,6 +100,30 @@ describe.skipIf(sshdPath === undefined)(
         retryable: false,
         message: expect.stringContaining("host key"),
       });
+    });
+
+    it("a source without a host key is never connected to", async () => {
+      let connected = false;
+      const probe = createNetServer((socket) => {
+        connected = true;
+        socket.destroy();
+      });
+      await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+      try {
+        await expect(
+          fetchStatement(
+            sftp({ hostKey: undefined, port: (probe.address() as AddressInfo).port }),
+            "2026-12-05",
+          ),
+        ).rejects.toMatchObject({
+          code: "STATEMENT_INVALID",
+          retryable: false,
+          message: expect.stringContaining("ssh-keyscan -p"),
+        });
+        expect(connected).toBe(false);
+      } finally {
+        await new Promise((resolve) => probe.close(resolve));
+      }
     });
 
     it("a date whose file is not published yet is unavailable (retryable)", async () => {

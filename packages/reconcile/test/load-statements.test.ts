@@ -20,6 +20,7 @@ const good = {
     host: "127.0.0.1",
     username: "cap",
     privateKey: "file:keys/id",
+    hostKey: "SHA256:orm7Nej+MfeIrqcxVb8nTAvtssRAtReq/BsBMPdw40g",
     path: "/out/{yyyyMMdd}.csv",
   },
   compression: "gzip",
@@ -130,6 +131,22 @@ describe("loading statement definitions", () => {
         ),
       ]),
     );
+  });
+
+  it("an SFTP source without hostKey is a problem saying how to get the fingerprint", async () => {
+    const { hostKey: _, ...unpinned } = good.source;
+    const dir = await folderWith({
+      "a.statement.json": { ...good, source: { ...unpinned, port: 2222 } },
+    });
+    const { problems, statements } = await loadStatements(dir);
+    expect(statements).toEqual([]);
+    expect(problems).toEqual([
+      expect.objectContaining({
+        code: "host-key-missing",
+        pointer: "/source",
+        message: expect.stringContaining("ssh-keyscan -p 2222 127.0.0.1 | ssh-keygen -lf -"),
+      }),
+    ]);
   });
 
   it("checks channel and behavior names against the definitions, and duplicate codes", async () => {

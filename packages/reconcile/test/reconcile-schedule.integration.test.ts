@@ -77,6 +77,37 @@ describe.skipIf(!databaseUrl)("the daily reconciliation schedule", () => {
     expect((await schedule.check())[0]!.outcome).toBe("done-before");
   });
 
+  it("a failure retrying cannot fix (an unpinned SFTP server) stops the date, said once", async () => {
+    let now = new Date("2026-12-10T03:00:00+08:00");
+    const events: ScheduledRunEvent[] = [];
+    const schedule = new ReconcileSchedule({
+      db,
+      statements: [
+        {
+          ...statement,
+          source: {
+            kind: "sftp",
+            host: "127.0.0.1",
+            username: "cap",
+            privateKey: "env:CAPFLOW_NO_SUCH_KEY",
+            path: "/out/{yyyyMMdd}.csv",
+          },
+        },
+      ],
+      baseDir: folder.dir,
+      now: () => now,
+      onRun: (event) => events.push(event),
+    });
+    expect((await schedule.check())[0]!.outcome).toBe("stopped");
+    now = new Date("2026-12-10T05:00:00+08:00");
+    expect((await schedule.check())[0]!.outcome).toBe("stopped");
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      stopped: true,
+      error: { code: "STATEMENT_INVALID", retryable: false },
+    });
+  });
+
   it("two nodes checking at once: one runs, the other skips; one run is stored", async () => {
     await writeText(
       join(folder.dir, "lanbank-loan-20261207.csv"),

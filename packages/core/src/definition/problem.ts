@@ -57,6 +57,8 @@ export const problemCodes = {
     "failover could follow a money-moving call: the business could be funded twice",
   "unknown-charset":
     "a charset the engine cannot read or write (use a name such as UTF-8, GBK or GB18030)",
+  "host-key-missing":
+    "an SFTP statement source does not pin the server's host key: any server answering at the address would be trusted",
   "xml-options-missing":
     "an XML message without its xml options (root element): it would fail when it is rendered",
   "tls-settings":
