@@ -86,6 +86,7 @@ export class StatementReader {
         mapper = lineMapper(
           statement,
           new Map(row.cells.map((name, index) => [name.trim(), index])),
+          row.lineNo,
         );
         continue;
       }
@@ -134,11 +135,11 @@ export class StatementReader {
     try {
       if (count !== undefined) this.#declared.count = Number(parseAmount(count, "fen"));
       if (amount !== undefined) this.#declared.amountMinor = parseAmount(amount, unit);
-    } catch (error) {
+    } catch {
+      // The cell's text is not quoted: a misplaced totals line may be a line of personal data.
       throw new CapflowError(
         "STATEMENT_UNREADABLE",
-        `the ${part} totals on line ${row.lineNo} do not read: ${(error as Error).message}`,
-        { cause: error },
+        `the ${part} totals on line ${row.lineNo} do not read as a count and an amount in ${unit}; check the ${part}'s lines and totals positions against the file`,
       );
     }
   }
@@ -149,30 +150,37 @@ function fixedNames(statement: StatementDefinition): Map<string, number> {
   return new Map(Object.keys(statement.format.fields).map((name, index) => [name, index]));
 }
 
-/** Builds the function that reads one row, resolving column names once. */
+/**
+ * Builds the function that reads one row, resolving column names once. `namesLine` is the line
+ * read as column names, when there is one: a name the definition expects and that line lacks
+ * fails the file, naming what is missing but never the line's cells (when the line of names is
+ * missing, they are the first line's data: names, accounts, amounts).
+ */
 function lineMapper(
   statement: StatementDefinition,
   names: Map<string, number>,
+  namesLine?: number,
 ): (row: StatementRow) => StatementLine {
-  const index = (ref: ColumnRef | undefined, role: string): number | undefined => {
-    if (ref === undefined) return undefined;
-    if (typeof ref === "number") return ref;
-    const found = names.get(ref);
-    if (found === undefined) {
-      throw new CapflowError(
-        "STATEMENT_UNREADABLE",
-        `the statement has no column ${ref} (its ${role}); columns found: ${[...names.keys()].join(", ") || "none"}`,
-      );
-    }
-    return found;
-  };
   const c = statement.columns;
-  const key = index(c.businessKey, "business key");
-  const reference = index(c.partnerReference, "partner reference");
-  const amount = index(c.amount, "amount")!;
-  const status = index(c.status, "status");
-  const occurred = index(c.occurredAt, "timestamp");
-  const kind = index(c.kind, "kind");
+  const missing = Object.entries(c).filter(([, ref]) => typeof ref === "string" && !names.has(ref));
+  if (missing.length > 0) {
+    const fixed = statement.format.kind === "fixed-width";
+    throw new CapflowError(
+      "STATEMENT_UNREADABLE",
+      fixed
+        ? `the statement's columns ${missing.map(([, ref]) => ref).join(", ")} are not fields of format.fields`
+        : `line ${namesLine ?? "?"}, read as the column names, has ${names.size} column(s) but none named ${missing.map(([role, ref]) => `${ref} (${role})`).join(", ")}; check the names against the file, and header.lines and columnNames (a file without a line of names takes columnNames false and columns by position)`,
+      { context: { channel: statement.channel, statement: statement.code } },
+    );
+  }
+  const index = (ref: ColumnRef | undefined): number | undefined =>
+    ref === undefined ? undefined : typeof ref === "number" ? ref : names.get(ref);
+  const key = index(c.businessKey);
+  const reference = index(c.partnerReference);
+  const amount = index(c.amount)!;
+  const status = index(c.status);
+  const occurred = index(c.occurredAt);
+  const kind = index(c.kind);
   const unit = statement.amount?.unit ?? "yuan";
   const statuses = statement.statuses;
   const implied = statement.impliedStatus ?? "succeeded";

@@ -189,7 +189,25 @@ function unreadable(error: unknown): CapflowError {
   if (error instanceof CapflowError) return error;
   return new CapflowError(
     "STATEMENT_UNREADABLE",
-    `the statement does not read as its definition says (${(error as Error)?.message ?? String(error)}); check format, encoding and compression`,
+    `the statement does not read as its definition says (${describeParseError(error)}); check format, encoding and compression`,
     { cause: error },
   );
+}
+
+/**
+ * What went wrong, without the file's text: csv-parse quotes the character it choked on, and a
+ * run's error is stored and shown unmasked, so its errors are told by code and line only.
+ */
+function describeParseError(error: unknown): string {
+  const { code, lines } = (error ?? {}) as { code?: unknown; lines?: unknown };
+  if (typeof code === "string" && code.startsWith("CSV_")) {
+    const at = typeof lines === "number" ? ` at line ${lines}` : "";
+    const what: Record<string, string> = {
+      CSV_QUOTE_NOT_CLOSED: "a quote opened and never closed",
+      CSV_INVALID_CLOSING_QUOTE: "a character right after a closing quote",
+      CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE: "a character right after a closing quote",
+    };
+    return `${what[code] ?? code}${at}`;
+  }
+  return (error as Error)?.message ?? String(error);
 }

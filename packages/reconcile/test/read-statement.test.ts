@@ -308,7 +308,9 @@ describe("reading statements", () => {
       read(await writeText(join(folder.dir, "cols.csv"), text), base),
     ).rejects.toMatchObject({
       code: "STATEMENT_UNREADABLE",
-      message: expect.stringContaining("no column amount"),
+      message: expect.stringContaining(
+        "line 1, read as the column names, has 3 column(s) but none named amount (amount), status (status), finishTime (occurredAt)",
+      ),
     });
     await expect(
       read(
@@ -325,5 +327,37 @@ describe("reading statements", () => {
       code: "STATEMENT_UNREADABLE",
       message: expect.stringContaining("cut short"),
     });
+  });
+
+  it("never quotes a line's cells in an error: they may be personal data", async () => {
+    const person = ["张三", "6222021234567890123", "13800138000"];
+    const expectClean = async (text: string, statement: StatementDefinition, says: string) => {
+      const error = await read(await writeText(join(folder.dir, "p.csv"), text), statement).then(
+        () => undefined,
+        (thrown: Error) => thrown,
+      );
+      expect(error).toMatchObject({ code: "STATEMENT_UNREADABLE" });
+      expect(error?.message).toContain(says);
+      for (const cell of person) expect(error?.message).not.toContain(cell);
+      expect(error?.message).not.toContain("1500.00");
+    };
+    // No line of column names: the first data line is taken for them.
+    await expectClean(
+      `L001,${person.join(",")},1500.00,SUCCESS\n`,
+      base,
+      "line 1, read as the column names, has 6 column(s) but none named outOrderNo",
+    );
+    // A totals line that is really a data line.
+    await expectClean(
+      `${person.join(",")},1500.00\nouterOrderNo,amount\n`,
+      { ...base, header: { lines: 1, totals: { count: 0, amount: 2 } } },
+      "the header totals on line 1 do not read",
+    );
+    // An unclosed quote.
+    await expectClean(
+      `outOrderNo,loanNo,amount,status,finishTime\nL001,"${person[0]}",1500.00,SUCCESS,20261205093000\nL002,"${person[1]}\n`,
+      base,
+      "a quote opened and never closed",
+    );
   });
 });
