@@ -67,9 +67,23 @@ export function commitStatement(
   const { spawn } = transition;
   if (spawn !== undefined) {
     const row = instanceValues(spawn, param);
+    // The business key held on a channel of the product by another start fails it (migration
+    // 0037), as a unique violation would.
+    const channels = transition.spawnKeyChannels ?? [];
+    const guard =
+      channels.length === 0
+        ? ""
+        : ` WHERE ${t.businessKeyFree}(${param(spawn.businessKey, "::text")}, ${param(spawn.product ?? null, "::text")},
+          ${param(
+            channels.map((c) => c.channel),
+            "::text[]",
+          )}, ${param(
+            channels.map((c) => c.behavior),
+            "::text[]",
+          )}, '{}'::text[], true)`;
     const spawnLog = stepLogSelect(randomUUID(), routedLogEntry(spawn), "s", param);
     sql += `, spawned AS (
-      INSERT INTO ${t.instances} (${row.columns}) SELECT ${row.values} FROM updated u RETURNING *
+      INSERT INTO ${t.instances} (${row.columns}) SELECT ${row.values} FROM updated u${guard} RETURNING *
     ), spawn_logged AS (
       INSERT INTO ${t.stepLogs} (${spawnLog.columns}) SELECT ${spawnLog.select} FROM spawned s
     )`;

@@ -3,6 +3,7 @@ import {
   type BusinessKeyRef,
   backlogStatuses,
   CapflowError,
+  type ChannelBehavior,
   type ClaimRequest,
   type CustomerQuery,
   type DeliveryResult,
@@ -50,7 +51,7 @@ import {
   groupCommitStatement,
 } from "./commit-statement.ts";
 import { GroupCommit, type GroupCommitOptions } from "./group-commit.ts";
-import { instanceValues, parameters, stepLogSelect } from "./instance-insert.ts";
+import { instanceValues, type Param, parameters, stepLogSelect } from "./instance-insert.ts";
 import { KnexOperationsView } from "./knex-operations-view.ts";
 import { KnexOutbox } from "./knex-outbox.ts";
 import {
@@ -184,6 +185,7 @@ export class KnexInstanceStore
 
   async createInstance(
     instance: NewInstance,
+    keyProducts: readonly string[] = [],
   ): Promise<{ instance: InstanceRecord; created: boolean }> {
     const t = this.#t;
     // INSERT … ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to finish;
@@ -191,12 +193,15 @@ export class KnexInstanceStore
     const { bindings, param } = parameters();
     // Placeholders bind in the order they are made: the order of the text.
     const values = instanceValues(instance, param);
+    // A product listing this channel that holds the key elsewhere: nothing inserted.
+    const guard =
+      keyProducts.length === 0 ? "" : ` WHERE ${this.#keyFree(instance, [], keyProducts, param)}`;
     const started = startedLogEntry(instance);
     const log = started && stepLogSelect(randomUUID(), started, "i", param);
     // An operator's start records who and why in the same statement as the insert.
     const inserted = await this.#rows(
       `WITH inserted AS (
-         INSERT INTO ${t.instances} (${values.columns}) VALUES (${values.values})
+         INSERT INTO ${t.instances} (${values.columns}) SELECT ${values.values}${guard}
          ON CONFLICT (channel, business_key, behavior) DO NOTHING
          RETURNING *
        )${log ? `, logged AS (INSERT INTO ${t.stepLogs} (${log.columns}) SELECT ${log.select} FROM inserted i)` : ""}
@@ -206,7 +211,8 @@ export class KnexInstanceStore
     );
     const row = inserted[0];
     if (row) return { instance: instanceFromRow(row), created: true };
-    const existing = await this.findInstance(instance);
+    const existing =
+      (await this.findInstance(instance)) ?? (await this.#keyHolder(instance, [], keyProducts));
     if (!existing) {
       // The conflicting row was deleted between the two statements: vanishingly rare; retryable.
       throw new CapflowError(
@@ -218,7 +224,10 @@ export class KnexInstanceStore
     return { instance: existing, created: false };
   }
 
-  async createRoutedInstance(instance: NewInstance): Promise<RoutedCreation> {
+  async createRoutedInstance(
+    instance: NewInstance,
+    keyChannels: readonly ChannelBehavior[] = [],
+  ): Promise<RoutedCreation> {
     const t = this.#t;
     // One statement: the instance (unless the product's business key or the channel's started
     // already), its quota holds (quota_apply raises CF429 without room: nothing is written), and
@@ -226,13 +235,16 @@ export class KnexInstanceStore
     const { bindings, param } = parameters();
     // Placeholders bind in the order they are made: the order of the text.
     const row = instanceValues(instance, param);
+    // The key held on a channel of the product by another start: nothing inserted.
+    const guard =
+      keyChannels.length === 0 ? "" : ` WHERE ${this.#keyFree(instance, keyChannels, [], param)}`;
     const quotas = param(nullableJsonParam(instance.routing?.quotas), "::jsonb");
     const log = stepLogSelect(randomUUID(), routedLogEntry(instance), "i", param);
     let inserted: Row[];
     try {
       inserted = await this.#rows(
         `WITH inserted AS (
-           INSERT INTO ${t.instances} (${row.columns}) VALUES (${row.values})
+           INSERT INTO ${t.instances} (${row.columns}) SELECT ${row.values}${guard}
            ON CONFLICT DO NOTHING
            RETURNING *
          ), quota AS (
@@ -259,13 +271,57 @@ export class KnexInstanceStore
       businessKey: instance.businessKey,
     });
     if (started) return { outcome: "existing", instance: started };
-    const taken = await this.findInstance(instance);
+    const taken =
+      (await this.findInstance(instance)) ?? (await this.#keyHolder(instance, keyChannels, []));
     if (taken) return { outcome: "business-key-taken", instance: taken };
     throw new CapflowError(
       "STORE_CONFLICT",
       `instance ${instance.businessKey} was created and removed concurrently; try again`,
       { retryable: true, context: { channel: instance.channel, behavior: instance.behavior } },
     );
+  }
+
+  /** The guard of migration 0037 as an SQL condition: true when no other start holds the key. */
+  #keyFree(
+    instance: NewInstance,
+    channels: readonly ChannelBehavior[],
+    products: readonly string[],
+    param: Param,
+  ): string {
+    return `${this.#t.businessKeyFree}(${param(instance.businessKey, "::text")}, ${param(instance.product ?? null, "::text")},
+      ${param(
+        channels.map((c) => c.channel),
+        "::text[]",
+      )}, ${param(
+        channels.map((c) => c.behavior),
+        "::text[]",
+      )}, ${param([...products], "::text[]")}, false)`;
+  }
+
+  /** The instance the guard found holding the business key, as `business_key_free` looks. */
+  async #keyHolder(
+    instance: NewInstance,
+    channels: readonly ChannelBehavior[],
+    products: readonly string[],
+  ): Promise<InstanceRecord | undefined> {
+    if (channels.length === 0 && products.length === 0) return undefined;
+    const [row] = await this.#rows(
+      `SELECT i.* FROM ${this.#t.instances} i
+       WHERE i.business_key = ?
+         AND ((i.channel, i.behavior) IN (SELECT * FROM unnest(?::text[], ?::text[]))
+              AND i.product IS DISTINCT FROM ?::text
+           OR i.product = ANY (?::text[]))
+       ORDER BY i.created_at DESC, i.id DESC LIMIT 1`,
+      [
+        instance.businessKey,
+        channels.map((c) => c.channel),
+        channels.map((c) => c.behavior),
+        instance.product ?? null,
+        [...products],
+      ],
+      { channel: instance.channel },
+    );
+    return row && instanceFromRow(row);
   }
 
   async findProductInstance(key: {

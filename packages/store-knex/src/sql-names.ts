@@ -38,6 +38,8 @@ export interface QualifiedNames {
   quotaHolds: string;
   /** `quota_apply(settle, settle_to, reserve, quotas)`: raises CF429 without room, migration 0004. */
   quotaApply: string;
+  /** `business_key_free(key, product, channels, behaviors, products, raise)`, migration 0037. */
+  businessKeyFree: string;
   /** `has_callback_of_account(channel, business_key, callback, account, consumed)`, migration 0004. */
   hasCallbackOfAccount: string;
   /** Notifications for the upstream, migration 0008. */
@@ -79,6 +81,7 @@ export function qualifiedNames(schema: string): QualifiedNames {
     quotaUsage: q("quota_usage"),
     quotaHolds: q("quota_holds"),
     quotaApply: q("quota_apply"),
+    businessKeyFree: q("business_key_free"),
     hasCallbackOfAccount: q("has_callback_of_account"),
     outbox: q("outbox"),
     reconcileRuns: q("reconcile_runs"),

@@ -5,6 +5,7 @@ import { startedLogEntry } from "../engine/started-log-entry.ts";
 import { CapflowError } from "../errors.ts";
 import type {
   BusinessKeyRef,
+  ChannelBehavior,
   ClaimRequest,
   CustomerQuery,
   InboxEntry,
@@ -76,11 +77,20 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
 
   async createInstance(
     instance: NewInstance,
+    keyProducts: readonly string[] = [],
   ): Promise<{ instance: InstanceRecord; created: boolean }> {
     const key = businessKeyOf(instance);
     const existingId = this.#byBusinessKey.get(key);
     if (existingId !== undefined) {
       return { instance: copy(this.#instances.get(existingId)!), created: false };
+    }
+    for (const product of keyProducts) {
+      const held = this.#byProductKey.get(
+        productKeyOf({ product, businessKey: instance.businessKey }),
+      );
+      if (held !== undefined) {
+        return { instance: copy(this.#instances.get(held.at(-1)!)!), created: false };
+      }
     }
     const record = this.#insert(instance);
     const started = startedLogEntry(instance);
@@ -88,13 +98,16 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
     return { instance: copy(record), created: true };
   }
 
-  async createRoutedInstance(instance: NewInstance): Promise<RoutedCreation> {
+  async createRoutedInstance(
+    instance: NewInstance,
+    keyChannels: readonly ChannelBehavior[] = [],
+  ): Promise<RoutedCreation> {
     const product = productKeyOf(instance);
     const started = this.#byProductKey.get(product);
     if (started !== undefined) {
       return { outcome: "existing", instance: copy(this.#instances.get(started.at(-1)!)!) };
     }
-    const takenId = this.#byBusinessKey.get(businessKeyOf(instance));
+    const takenId = this.#keyHolder(instance, [instance, ...keyChannels]);
     if (takenId !== undefined) {
       return { outcome: "business-key-taken", instance: copy(this.#instances.get(takenId)!) };
     }
@@ -105,6 +118,19 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
     const record = this.#insert(instance);
     this.#logs.get(record.id)!.push(firstLog(record, routedLogEntry(instance)));
     return { outcome: "created", instance: copy(record) };
+  }
+
+  /** An instance not of `instance`'s product holding its business key on one of `channels`. */
+  #keyHolder(instance: NewInstance, channels: readonly ChannelBehavior[]): string | undefined {
+    for (const { channel, behavior } of channels) {
+      const id = this.#byBusinessKey.get(
+        businessKeyOf({ channel, behavior, businessKey: instance.businessKey }),
+      );
+      if (id !== undefined && this.#instances.get(id)!.product !== (instance.product ?? null)) {
+        return id;
+      }
+    }
+    return undefined;
   }
 
   async findProductInstance(key: {
@@ -282,10 +308,13 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
       );
     }
     if (spawn !== undefined) {
+      const holder = this.#keyHolder(spawn, transition.spawnKeyChannels ?? []);
       const taken =
         this.#byBusinessKey.has(businessKeyOf(spawn)) || this.#instances.has(spawn.id)
           ? `(${spawn.channel}, ${spawn.behavior}, ${spawn.businessKey})`
-          : undefined;
+          : holder !== undefined
+            ? `${holder} holding business key ${spawn.businessKey} on a channel of product ${spawn.product}`
+            : undefined;
       if (taken) {
         throw new CapflowError(
           "STORE_UNIQUE_VIOLATION",

@@ -15,8 +15,16 @@ export interface InstanceStore {
   /**
    * Creates the instance, or returns the existing one with the same (channel, behavior,
    * businessKey) and `created: false`. Must rely on a unique constraint, not check-then-insert.
+   *
+   * `keyProducts`, the products that list this channel and behavior: when an instance of one of
+   * them already holds the business key on another of its channels, nothing is written and that
+   * instance is returned (`created: false`, on another channel). Checked atomically with the
+   * insert against every other guarded creation of the key (see `createRoutedInstance`).
    */
-  createInstance(instance: NewInstance): Promise<{ instance: InstanceRecord; created: boolean }>;
+  createInstance(
+    instance: NewInstance,
+    keyProducts?: readonly string[],
+  ): Promise<{ instance: InstanceRecord; created: boolean }>;
   getInstance(id: string): Promise<InstanceRecord | undefined>;
   findInstance(key: BusinessKeyRef): Promise<InstanceRecord | undefined>;
   /**
@@ -70,8 +78,16 @@ export interface InstanceStore {
    * (`quota-exhausted`, naming it), nor does a (channel, behavior, businessKey) already taken by
    * another start (`business-key-taken`). Reservations are atomic across every node: no quota is
    * ever exceeded, by one start or by one fen.
+   *
+   * `keyChannels`, the product's channels: an instance not of this product holding the business
+   * key on any of them is `business-key-taken` too. The check and the insert are atomic against
+   * every other guarded creation of the same business key (a channel start given `keyProducts`,
+   * a failover's `spawnKeyChannels`), so two loans for one business never both start.
    */
-  createRoutedInstance(instance: NewInstance): Promise<RoutedCreation>;
+  createRoutedInstance(
+    instance: NewInstance,
+    keyChannels?: readonly ChannelBehavior[],
+  ): Promise<RoutedCreation>;
   /** The newest instance started for a product's business key (failover makes several). */
   findProductInstance(key: {
     product: string;
@@ -131,6 +147,12 @@ export interface BusinessKeyRef {
   channel: string;
   behavior: string;
   businessKey: string;
+}
+
+/** A behavior of a channel: where a business key is unique. */
+export interface ChannelBehavior {
+  channel: string;
+  behavior: string;
 }
 
 export type RoutedCreation =
@@ -338,6 +360,12 @@ export interface Transition {
    * when it does not fit.
    */
   spawn?: NewInstance;
+  /**
+   * The spawn's product's channels: an instance not of that product holding the business key on
+   * any of them fails the transition with `STORE_UNIQUE_VIOLATION`, committing nothing (checked
+   * as `createRoutedInstance` checks its `keyChannels`).
+   */
+  spawnKeyChannels?: readonly ChannelBehavior[];
   /**
    * A notification for the upstream to write into the outbox in the same transaction (see
    * `OutboxStore`): written exactly when the transition commits. A store without an outbox

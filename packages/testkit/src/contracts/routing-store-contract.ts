@@ -117,6 +117,99 @@ export function describeRoutingStoreContract(
       expect(await store.quotaUsage([quota()])).toEqual([]);
     });
 
+    const productChannels = [
+      { channel: "lanbank", behavior: "loan" },
+      { channel: "meadow", behavior: "loan" },
+    ];
+    const direct = (overrides: Partial<NewInstance>): NewInstance => {
+      const { product: _p, routing: _r, customerRef: _c, ...plain } = routed(overrides);
+      return plain;
+    };
+
+    test("a business key on another of the product's channels refuses its routed start (keyChannels), its own instance does not", async () => {
+      const held = await store.createInstance(direct({ businessKey: "L-3", channel: "meadow" }));
+      const result = await store.createRoutedInstance(
+        routed({ businessKey: "L-3" }, [quota({ limitCount: 1 })]),
+        productChannels,
+      );
+      expect(result).toMatchObject({
+        outcome: "business-key-taken",
+        instance: { id: held.instance.id, channel: "meadow" },
+      });
+      expect(await store.quotaUsage([quota()])).toEqual([]);
+      expect(
+        await store.findInstance({ channel: "lanbank", behavior: "loan", businessKey: "L-3" }),
+      ).toBeUndefined();
+      // Another product's instance on a shared channel holds the key just the same.
+      created(
+        await store.createRoutedInstance(
+          routed({ businessKey: "L-4", channel: "meadow", product: "credit-line" }),
+        ),
+      );
+      const shared = await store.createRoutedInstance(
+        routed({ businessKey: "L-4" }),
+        productChannels,
+      );
+      expect(shared).toMatchObject({
+        outcome: "business-key-taken",
+        instance: { channel: "meadow" },
+      });
+      // The product's own instances never hold it against itself: the same start again is its.
+      const first = created(
+        await store.createRoutedInstance(routed({ businessKey: "L-5" }), productChannels),
+      );
+      const again = await store.createRoutedInstance(
+        routed({ businessKey: "L-5", channel: "meadow" }),
+        productChannels,
+      );
+      expect(again).toMatchObject({ outcome: "existing", instance: { id: first.id } });
+    });
+
+    test("a channel start of a key a listing product holds on another channel writes nothing (keyProducts)", async () => {
+      const routedOne = created(await store.createRoutedInstance(routed({ businessKey: "L-6" })));
+      const refused = await store.createInstance(
+        direct({ businessKey: "L-6", channel: "meadow" }),
+        ["cash-loan"],
+      );
+      expect(refused).toMatchObject({ created: false, instance: { id: routedOne.id } });
+      expect(
+        await store.findInstance({ channel: "meadow", behavior: "loan", businessKey: "L-6" }),
+      ).toBeUndefined();
+      // Its own channel: the product's instance, as any start of a taken key.
+      const same = await store.createInstance(direct({ businessKey: "L-6" }), ["cash-loan"]);
+      expect(same).toMatchObject({ created: false, instance: { id: routedOne.id } });
+      // Products that do not list the channel leave it alone.
+      const free = await store.createInstance(direct({ businessKey: "L-6", channel: "meadow" }), [
+        "credit-line",
+      ]);
+      expect(free.created).toBe(true);
+    });
+
+    test("a failover whose business key another start holds on the product's channels commits nothing (spawnKeyChannels)", async () => {
+      const first = created(await store.createRoutedInstance(routed({ businessKey: "L-7" })));
+      await store.createInstance(direct({ businessKey: "L-7", channel: "jade" }));
+      const spawn = routed({
+        businessKey: "L-7",
+        channel: "meadow",
+        failoverOf: first.id,
+        now: t0 + 1,
+      });
+      const refused = await store
+        .commitTransition({
+          instanceId: first.id,
+          expectedVersion: first.version,
+          now: t0 + 1,
+          changes: { step: "declined", status: "failed", nextRunAt: null },
+          spawn,
+          spawnKeyChannels: [...productChannels, { channel: "jade", behavior: "loan" }],
+          log: { step: "apply", attempt: 1, event: "call", startedAt: t0, durationMs: 0 },
+        })
+        .catch((error: unknown) => error);
+      expect(isCapflowError(refused, "STORE_UNIQUE_VIOLATION")).toBe(true);
+      expect((await store.getInstance(first.id))?.version).toBe(1);
+      expect(await store.getInstance(spawn.id)).toBeUndefined();
+    });
+
     test("amounts are counted exactly: a quota is never exceeded by one fen", async () => {
       const limit = { limitAmount: "100.00" };
       created(await store.createRoutedInstance(routed({}, [quota({ ...limit, amount: "60.00" })])));
