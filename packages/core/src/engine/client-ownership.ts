@@ -33,3 +33,23 @@ export function checkSameClient(
     `business key ${request.businessKey} of ${what} is already used by another upstream client; business keys must be unique across clients: send a key of your own (your record's number, with a prefix of your own if numbers can collide)`,
   );
 }
+
+/**
+ * Refuses a start whose business key another record already holds where the two would be two
+ * loans for one business: a product's start when a channel start or another product has the key
+ * on one of the product's channels, a channel start when a product that lists the channel has the
+ * key on another of its channels. `BUSINESS_KEY_TAKEN`, never a reason to route elsewhere. Another
+ * client's record is refused as `checkSameClient` does, naming nothing of it.
+ */
+export function refuseTakenKey(
+  record: { id: string; channel: string; behavior: string; upstreamClient?: string | null },
+  request: { upstreamClient?: string; businessKey: string },
+  what: string,
+): never {
+  checkSameClient(record, request, what);
+  throw new CapflowError(
+    "BUSINESS_KEY_TAKEN",
+    `business key ${request.businessKey} of ${what} is already used by instance ${record.id} on ${record.channel}/${record.behavior}, a channel of the same business: one business key is one loan, so it is not started elsewhere; look up that instance, or send a new business key if this is another business`,
+    { context: { instance: record.id, channel: record.channel, behavior: record.behavior } },
+  );
+}

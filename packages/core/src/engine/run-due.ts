@@ -185,7 +185,13 @@ async function runStep(
     );
     const failover =
       decision.type === "leave"
-        ? await commitWithFailover(deps, run, decision.to, transition)
+        ? await commitWithFailover(deps, run, decision.to, transition, {
+            events,
+            notify: (parked, parkedEvents) =>
+              withNotification(core.notifications, parked, run.record, parkedEvents, (value) =>
+                run.mask(value),
+              ),
+          })
         : undefined;
     // Without `keepLease` the run ends with this commit: only the database is awaited now.
     const slotGiven =
@@ -196,7 +202,7 @@ async function runStep(
         core.store.commitTransition(transition),
       ));
     core.emit(stepFinished(run, decision, transition, startedAt, core.clock.now()));
-    for (const event of events) core.emit(event);
+    for (const event of failover?.events ?? events) core.emit(event);
     await failover?.emit();
     // The worker gave the slot away: even if the instance is due by now (a callback stored
     // meanwhile, a short retry whose commit took longer than its wait), it goes no further

@@ -42,6 +42,7 @@ export class RuntimeCache {
   readonly #active = new Map<string, Promise<BehaviorRuntime>>();
   readonly #channels = new Map<string, { runtime: Promise<ChannelRuntime>; until: number }>();
   readonly #products = new Map<string, Promise<ProductDefinition>>();
+  #productList: Promise<ProductDefinition[]> | undefined;
   #revision: string | undefined;
   #checkedAt = Number.NEGATIVE_INFINITY;
 
@@ -104,6 +105,24 @@ export class RuntimeCache {
     return product;
   }
 
+  /** The codes of the products that list this channel's behavior, ordered. */
+  async productsListing(channel: string, behavior: string): Promise<string[]> {
+    await this.#refresh();
+    let list = this.#productList;
+    if (!list) {
+      list = this.source.listProducts();
+      this.#productList = list;
+      list.catch(() => {
+        if (this.#productList === list) this.#productList = undefined;
+      });
+    }
+    return (await list)
+      .filter((product) =>
+        product.channels.some((entry) => entry.channel === channel && entry.behavior === behavior),
+      )
+      .map((product) => product.code);
+  }
+
   /** The pinned version, or the active one when `version` is undefined. */
   async behavior(channel: string, behavior: string, version?: number): Promise<BehaviorRuntime> {
     if (version === undefined) {
@@ -137,6 +156,7 @@ export class RuntimeCache {
       this.#active.clear();
       this.#channels.clear();
       this.#products.clear();
+      this.#productList = undefined;
     }
   }
 

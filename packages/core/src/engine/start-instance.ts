@@ -6,13 +6,15 @@ import { chooseAccount } from "../routing/choose-account.ts";
 import {
   accountOfQuota,
   allAccountsFull,
+  channelCannotServe,
   markCandidate,
   noChannelError,
   planRoute,
+  productChannels,
   routedInstance,
 } from "../routing/route-product.ts";
 import { checkStartInput } from "./check-start-input.ts";
-import { checkSameClient } from "./client-ownership.ts";
+import { checkSameClient, refuseTakenKey } from "./client-ownership.ts";
 import type { EngineCore } from "./engine-core.ts";
 import { entrySchedule } from "./entry-schedule.ts";
 import { newId } from "./new-id.ts";
@@ -50,7 +52,8 @@ export type StartRequest = ChannelStartRequest | ProductStartRequest;
  * started for it; the store's unique key on (channel, behavior, businessKey) decides, so two
  * starts racing on several nodes make one instance. Throws `INSTANCE_INPUT_MISMATCH` if that
  * instance was started with different input, and `BUSINESS_KEY_TAKEN` (before comparing input)
- * if another upstream client started it.
+ * if another upstream client started it, or if a product listing this channel's behavior holds
+ * the key on another of its channels (one business, one loan: routed there, not started here).
  */
 export async function startInstance(
   core: EngineCore,
@@ -58,9 +61,10 @@ export async function startInstance(
   request: StartRequest,
 ): Promise<InstanceRecord> {
   if ("product" in request) return startProduct(core, runtime, request);
-  const [behavior, channel] = await Promise.all([
+  const [behavior, channel, keyProducts] = await Promise.all([
     runtime.behavior(request.channel, request.behavior),
     runtime.channelDefinition(request.channel),
+    runtime.productsListing(request.channel, request.behavior),
   ]);
   checkStartInput(behavior.definition, request.input);
   const now = core.clock.now();
@@ -77,28 +81,35 @@ export async function startInstance(
       { lastAccount: undefined, spreadKey: request.businessKey },
       { busy: (code) => core.flow.accountSaturated(channel.code, code) },
     );
-  const { instance, created } = await core.store.createInstance({
-    id: newId(now),
-    channel: request.channel,
-    behavior: request.behavior,
-    businessKey: request.businessKey,
-    behaviorVersion: behavior.version,
-    inputDigest,
-    input: request.input,
-    step: behavior.definition.initial,
-    status: schedule.status,
-    context: {},
-    snapshot: behavior.machine.initial(now),
-    nextRunAt: schedule.nextRunAt,
-    waitingFor: schedule.waitingFor,
-    ...(account && account !== "full" ? { account: account.code } : {}),
-    ...traceOfStart(),
-    ...(request.upstreamClient === undefined ? {} : { upstreamClient: request.upstreamClient }),
-    ...(request.actor === undefined ? {} : { startedBy: request.actor }),
-    now,
-  });
+  // A product listing this channel that holds the key on another of its channels refuses it.
+  const { instance, created } = await core.store.createInstance(
+    {
+      id: newId(now),
+      channel: request.channel,
+      behavior: request.behavior,
+      businessKey: request.businessKey,
+      behaviorVersion: behavior.version,
+      inputDigest,
+      input: request.input,
+      step: behavior.definition.initial,
+      status: schedule.status,
+      context: {},
+      snapshot: behavior.machine.initial(now),
+      nextRunAt: schedule.nextRunAt,
+      waitingFor: schedule.waitingFor,
+      ...(account && account !== "full" ? { account: account.code } : {}),
+      ...traceOfStart(),
+      ...(request.upstreamClient === undefined ? {} : { upstreamClient: request.upstreamClient }),
+      ...(request.actor === undefined ? {} : { startedBy: request.actor }),
+      now,
+    },
+    keyProducts,
+  );
   if (!created) {
     const what = `${request.channel}/${request.behavior}`;
+    if (instance.channel !== request.channel || instance.behavior !== request.behavior) {
+      refuseTakenKey(instance, request, what);
+    }
     checkSameClient(instance, request, what);
     checkSameInput(instance, inputDigest, what);
   }
@@ -128,6 +139,8 @@ async function startProduct(
   const product = await runtime.product(request.product);
   const deps = { core, runtime };
   const plan = await planRoute(deps, product, request.input);
+  // The key held on any channel of the product by another start refuses this one.
+  const keyChannels = productChannels(product);
   for (let index = 0; index < plan.order.length; index++) {
     const entry = plan.order[index]!;
     // Invalid input is the caller's to fix, not a reason to try another channel.
@@ -139,19 +152,30 @@ async function startProduct(
     const fullAccounts = new Set<string>();
     for (let tryAccount = true; tryAccount; ) {
       tryAccount = false;
-      const instance = await routedInstance(deps, plan, index, {
-        businessKey: request.businessKey,
-        input: request.input,
-        inputDigest,
-        fullAccounts,
-        ...(request.upstreamClient === undefined ? {} : { upstreamClient: request.upstreamClient }),
-        ...(request.actor === undefined ? {} : { startedBy: request.actor }),
-      });
+      let instance: Awaited<ReturnType<typeof routedInstance>>;
+      try {
+        instance = await routedInstance(deps, plan, index, {
+          businessKey: request.businessKey,
+          input: request.input,
+          inputDigest,
+          fullAccounts,
+          ...(request.upstreamClient === undefined
+            ? {}
+            : { upstreamClient: request.upstreamClient }),
+          ...(request.actor === undefined ? {} : { startedBy: request.actor }),
+        });
+      } catch (error) {
+        // A channel whose definition is gone or none of whose accounts serves this input.
+        const reason = channelCannotServe(error);
+        if (reason === undefined) throw error;
+        markCandidate(plan, entry.channel, "ineligible", reason);
+        break;
+      }
       if (instance === undefined) {
         markCandidate(plan, entry.channel, "quota-exhausted", allAccountsFull(fullAccounts));
         break;
       }
-      const result = await core.store.createRoutedInstance(instance);
+      const result = await core.store.createRoutedInstance(instance, keyChannels);
       switch (result.outcome) {
         case "created":
           emitStarted(core, result.instance);
@@ -176,15 +200,9 @@ async function startProduct(
           break;
         }
         case "business-key-taken":
-          // Another client's: refused outright, naming none of its channels or its instance.
-          checkSameClient(result.instance, request, what);
-          markCandidate(
-            plan,
-            instance.channel,
-            "ineligible",
-            `business key already used there by instance ${result.instance.id}`,
-          );
-          break;
+          // Held on a channel of the product by a channel start or another product: one
+          // business, one loan; never a reason to try another channel.
+          refuseTakenKey(result.instance, request, what);
       }
     }
   }

@@ -6,9 +6,9 @@ import { entrySchedule } from "../engine/entry-schedule.ts";
 import { newId } from "../engine/new-id.ts";
 import type { RuntimeCache } from "../engine/runtime-cache.ts";
 import { traceOfStart } from "../engine/tracing.ts";
-import { CapflowError } from "../errors.ts";
+import { CapflowError, isCapflowError } from "../errors.ts";
 import { evaluateExpression } from "../message/cel.ts";
-import type { NewInstance } from "../ports/instance-store.ts";
+import type { ChannelBehavior, NewInstance } from "../ports/instance-store.ts";
 import type { RoutingCandidate, RoutingRecord, RoutingRule } from "../ports/routing.ts";
 import { unhealthyReason } from "./channel-health.ts";
 import { chooseAccount } from "./choose-account.ts";
@@ -69,7 +69,16 @@ export async function planRoute(
       candidate.reason = `when ${entry.when} is false`;
       continue;
     }
-    const behavior = await runtime.behavior(entry.channel, entry.behavior);
+    let behavior: Awaited<ReturnType<RuntimeCache["behavior"]>>;
+    try {
+      behavior = await runtime.behavior(entry.channel, entry.behavior);
+    } catch (error) {
+      // A behavior removed since the product was pushed: the channel cannot take the business.
+      if (!isCapflowError(error, "DEFINITION_NOT_FOUND")) throw error;
+      candidate.state = "ineligible";
+      candidate.reason = error.message;
+      continue;
+    }
     const unhealthy = await unhealthyReason(entry.channel, behavior.definition, {
       flow: core.flow,
       calendar: core.calendar,
@@ -211,6 +220,11 @@ export async function routedInstance(
   };
 }
 
+/** The channels of a product, where a business key it starts must not be held by another start. */
+export function productChannels(product: ProductDefinition): ChannelBehavior[] {
+  return product.channels.map(({ channel, behavior }) => ({ channel, behavior }));
+}
+
 /** No channel could take the business: says why for each, so the caller knows what to fix. */
 export function noChannelError(plan: RoutePlan): CapflowError {
   const why = plan.candidates
@@ -244,6 +258,23 @@ export function accountOfQuota(
 /** Why a channel was left out when each of its accounts serving the input had a full quota. */
 export function allAccountsFull(accounts: ReadonlySet<string>): string {
   return `every account serving this input has a full quota (${[...accounts].join(", ")})`;
+}
+
+/**
+ * Why a channel of the plan cannot take this business at all, or undefined when `error` is not
+ * about the channel: its definition or behavior is gone or broken, no account of it serves this
+ * input, its behavior's input schema refuses it. The channel is then left out like an ineligible
+ * one, never the reason to fail the whole routing.
+ */
+export function channelCannotServe(error: unknown): string | undefined {
+  if (
+    isCapflowError(error, "DEFINITION_NOT_FOUND") ||
+    isCapflowError(error, "DEFINITION_INVALID") ||
+    isCapflowError(error, "INSTANCE_INPUT_INVALID")
+  ) {
+    return error.message;
+  }
+  return undefined;
 }
 
 /** Marks a candidate of the plan, e.g. `quota-exhausted` after its quota refused the start. */

@@ -165,6 +165,259 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
     expect(ended.map((i) => i.status)).toEqual(["failed", "failed"]);
   });
 
+  test("one business key, one loan: a key on one of the product's channels refuses the start instead of routing elsewhere", async () => {
+    const store = await open();
+    const definitions = {
+      channels: [funder("lanbank"), funder("meadow"), funder("jade")],
+      behaviors: [loanBehavior("lanbank"), loanBehavior("meadow"), loanBehavior("jade")],
+      products: [
+        product([
+          { channel: "lanbank", behavior: "loan", weight: 1000 },
+          { channel: "meadow", behavior: "loan", weight: 1 },
+        ]),
+        product([{ channel: "jade", behavior: "loan", weight: 1 }], { code: "jade-loan" }),
+      ],
+    };
+    const world = routingWorld(store, definitions);
+    const input = (no: string) => ({ loanNo: no, amount: "100.00" });
+    const refusal = (promise: Promise<unknown>) => promise.catch((error: unknown) => error);
+    // Started directly on the channel the product would choose: refused, not sent to meadow.
+    const direct = await world.engine.start({
+      channel: "lanbank",
+      behavior: "loan",
+      businessKey: "K-1",
+      input: input("K-1"),
+    });
+    const refused = await refusal(
+      world.engine.start({ product: "cash-loan", businessKey: "K-1", input: input("K-1") }),
+    );
+    expect(isCapflowError(refused, "BUSINESS_KEY_TAKEN")).toBe(true);
+    expect((refused as CapflowError).message).toContain(`instance ${direct.id} on lanbank/loan`);
+    // On a channel the weights would not choose first: refused all the same.
+    await world.engine.start({
+      channel: "meadow",
+      behavior: "loan",
+      businessKey: "K-2",
+      input: input("K-2"),
+    });
+    const second = await refusal(
+      world.engine.start({ product: "cash-loan", businessKey: "K-2", input: input("K-2") }),
+    );
+    expect(isCapflowError(second, "BUSINESS_KEY_TAKEN")).toBe(true);
+    for (const key of ["K-1", "K-2"]) {
+      expect(await store.findProductInstance({ product: "cash-loan", businessKey: key })).toBe(
+        undefined,
+      );
+    }
+    // The product first: the same start again is its instance; a channel start of the key on
+    // another of its channels is refused, on its own channel it is that instance.
+    const routed = await world.engine.start({
+      product: "cash-loan",
+      businessKey: "K-3",
+      input: input("K-3"),
+    });
+    expect(routed.channel).toBe("lanbank");
+    const retried = await world.engine.start({
+      product: "cash-loan",
+      businessKey: "K-3",
+      input: input("K-3"),
+    });
+    expect(retried.id).toBe(routed.id);
+    const elsewhere = await refusal(
+      world.engine.start({
+        channel: "meadow",
+        behavior: "loan",
+        businessKey: "K-3",
+        input: input("K-3"),
+      }),
+    );
+    expect(isCapflowError(elsewhere, "BUSINESS_KEY_TAKEN")).toBe(true);
+    const same = await world.engine.start({
+      channel: "lanbank",
+      behavior: "loan",
+      businessKey: "K-3",
+      input: input("K-3"),
+    });
+    expect(same.id).toBe(routed.id);
+    // A channel no product lists takes any key.
+    const jadeOnly = routingWorld(store, { ...definitions, products: [definitions.products[0]!] });
+    const free = await jadeOnly.engine.start({
+      channel: "jade",
+      behavior: "loan",
+      businessKey: "K-3",
+      input: input("K-3"),
+    });
+    expect(free.channel).toBe("jade");
+    // Another product's key on its channel refuses the product listing it.
+    const jade = await refusal(
+      world.engine.start({ product: "jade-loan", businessKey: "K-3", input: input("K-3") }),
+    );
+    expect(isCapflowError(jade, "BUSINESS_KEY_TAKEN")).toBe(true);
+    await world.runAll();
+    expect(world.transport.sent.filter((s) => s.channel === "meadow.test")).toHaveLength(1);
+  });
+
+  test("a failover never goes elsewhere when the business key is held on a channel of the product: the instance is parked", async () => {
+    const store = await open();
+    const definitions = {
+      channels: [funder("lanbank"), funder("meadow")],
+      behaviors: [creditBehavior("lanbank"), creditBehavior("meadow")],
+      products: [
+        product(
+          [
+            {
+              channel: "lanbank",
+              behavior: "credit",
+              weight: 100,
+              quotas: { daily: { count: 5 } },
+            },
+            { channel: "meadow", behavior: "credit", weight: 1 },
+          ],
+          {
+            code: "credit-line",
+            failover: {},
+            amount: undefined,
+          } as unknown as Partial<ProductDefinition>,
+        ),
+      ],
+    };
+    const world = routingWorld(store, definitions, { lanbank: () => "1", meadow: () => "0" });
+    const input = { applicationNo: "A-7" };
+    const first = await world.engine.start({ product: "credit-line", businessKey: "A-7", input });
+    // Meadow gets the key directly while the product did not list it yet.
+    const before = routingWorld(store, { ...definitions, products: [] });
+    await before.engine.start({ channel: "meadow", behavior: "credit", businessKey: "A-7", input });
+    await world.runAll();
+    const chain = await store.listInstances({ product: "credit-line", businessKey: "A-7" });
+    expect(chain.map((i) => [i.channel, i.status, i.step])).toEqual([
+      ["lanbank", "manual", "declined"],
+    ]);
+    expect(chain[0]).toMatchObject({ nextRunAt: null, lastError: { code: "BUSINESS_KEY_TAKEN" } });
+    expect(world.transport.sent.filter((s) => s.channel === "lanbank.test")).toHaveLength(1);
+    // Meadow hears only from its own instance of the key.
+    expect(world.transport.sent.filter((s) => s.channel === "meadow.test")).toHaveLength(1);
+    expect(await store.quotaHolds(first.id)).toMatchObject([{ state: "reserved" }]);
+    expect(world.events).toContainEqual(
+      expect.objectContaining({
+        type: "instance.attention",
+        instanceId: first.id,
+        step: "declined",
+        code: "BUSINESS_KEY_TAKEN",
+      }),
+    );
+    expect(world.events.some((e) => e.type === "instance.failed-over")).toBe(false);
+  });
+
+  test("a failover skips a channel that cannot take the business, and parks on the product's own fault without calling again", async () => {
+    const store = await open();
+    const schemaChecked: BehaviorDefinition = {
+      ...creditBehavior("jade"),
+      inputSchema: {
+        type: "object",
+        required: ["age"],
+        properties: { age: { type: "integer", minimum: 60 } },
+      },
+    };
+    const channels = [
+      funder("lanbank"),
+      funder("meadow", { accounts: { "shop-a": { when: "input.shopId == 'A'", values: {} } } }),
+      funder("jade"),
+      funder("pine"),
+    ];
+    const behaviors = ["lanbank", "meadow", "pine"].map((c) => creditBehavior(c));
+    const credit = (amount: string) =>
+      product(
+        [
+          { channel: "lanbank", behavior: "credit", weight: 1000, quotas: { daily: { count: 5 } } },
+          { channel: "meadow", behavior: "credit", weight: 100 },
+          { channel: "jade", behavior: "credit", weight: 10 },
+          { channel: "pine", behavior: "credit", weight: 1 },
+        ],
+        { code: "credit-line", failover: {}, amount },
+      );
+    const world = routingWorld(
+      store,
+      { channels, behaviors: [...behaviors, schemaChecked], products: [credit("input.amount")] },
+      { lanbank: () => "1" },
+    );
+    const input = { applicationNo: "A-8", shopId: "B", age: 30, amount: "10.00" };
+    const first = await world.engine.start({ product: "credit-line", businessKey: "A-8", input });
+    expect(first.channel).toBe("lanbank");
+    await world.runAll();
+    const chain = await store.listInstances({ product: "credit-line", businessKey: "A-8" });
+    expect(chain.map((i) => [i.channel, i.status])).toEqual([
+      ["lanbank", "failed"],
+      ["pine", "succeeded"],
+    ]);
+    const candidates = chain[1]!.routing!.candidates;
+    expect(candidates.find((c) => c.channel === "meadow")).toMatchObject({
+      state: "ineligible",
+      reason: expect.stringContaining("no account of channel meadow serves this input"),
+    });
+    expect(candidates.find((c) => c.channel === "jade")).toMatchObject({
+      state: "ineligible",
+      reason: expect.stringContaining("input schema of jade/credit"),
+    });
+
+    // The product edited live: its amount no longer reads the input. The failover cannot be
+    // planned: the instance parks at its failover step, and the call is not made again.
+    const started = await world.engine.start({
+      product: "credit-line",
+      businessKey: "A-9",
+      input: { ...input, applicationNo: "A-9" },
+    });
+    const edited = routingWorld(
+      store,
+      { channels, behaviors: [...behaviors, schemaChecked], products: [credit("input.missing")] },
+      { lanbank: () => "1" },
+    );
+    await edited.runAll();
+    edited.clock.advance(10 * 60_000);
+    await edited.runAll();
+    const parked = await store.getInstance(started.id);
+    expect(parked).toMatchObject({
+      step: "declined",
+      status: "manual",
+      nextRunAt: null,
+      inFlight: null,
+      lastError: { code: "INSTANCE_INPUT_INVALID" },
+    });
+    const calls = edited.transport.sent.filter((s) => s.body.includes("A-9"));
+    expect(calls).toHaveLength(1);
+    expect(await store.listInstances({ product: "credit-line", businessKey: "A-9" })).toHaveLength(
+      1,
+    );
+    expect(await store.quotaHolds(started.id)).toMatchObject([{ state: "reserved" }]);
+  });
+
+  test("a start passes over a channel none of whose accounts serves the input", async () => {
+    const store = await open();
+    const world = routingWorld(store, {
+      channels: [
+        funder("meadow", { accounts: { "shop-a": { when: "input.shopId == 'A'", values: {} } } }),
+        funder("lanbank"),
+      ],
+      behaviors: [loanBehavior("meadow"), loanBehavior("lanbank")],
+      products: [
+        product([
+          { channel: "meadow", behavior: "loan", weight: 1000 },
+          { channel: "lanbank", behavior: "loan", weight: 1 },
+        ]),
+      ],
+    });
+    const started = await world.engine.start({
+      product: "cash-loan",
+      businessKey: "L-1",
+      input: { loanNo: "L-1", amount: "10.00", shopId: "B" },
+    });
+    expect(started.channel).toBe("lanbank");
+    expect(started.routing?.candidates[0]).toMatchObject({
+      channel: "meadow",
+      state: "ineligible",
+      reason: expect.stringContaining("no account of channel meadow serves this input"),
+    });
+  });
+
   test("a disbursement with an unknown outcome never fails over, even if a step were marked", async () => {
     const store = await open();
     // Marked on purpose, unvalidated: the engine itself refuses to fail over after the apply.
