@@ -133,7 +133,7 @@ export class ReconcileStore {
          file_bytes, state, started_by, started_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)
        ON CONFLICT ON CONSTRAINT reconcile_runs_file DO NOTHING
-       RETURNING *`,
+       RETURNING ${runColumns}`,
       [
         id,
         input.channel,
@@ -148,7 +148,7 @@ export class ReconcileStore {
     );
     if (inserted.rows.length === 1) return { run: toRun(inserted.rows[0]), existing: false };
     const found = await this.#knex.raw(
-      `SELECT * FROM ${this.#t.runs}
+      `SELECT ${runColumns} FROM ${this.#t.runs}
        WHERE channel = ? AND statement = ? AND business_date = ? AND file_digest = ?`,
       [input.channel, input.statement, input.businessDate, input.fileDigest],
     );
@@ -160,7 +160,7 @@ export class ReconcileStore {
        SET state = 'running', started_at = ?, started_by = ?, error = NULL, finished_at = NULL,
            file_name = ?
        WHERE id = ? AND (state = 'failed' OR (state = 'running' AND started_at < ?))
-       RETURNING *`,
+       RETURNING ${runColumns}`,
       [input.now, input.startedBy ?? null, input.fileName, run.id, staleBefore],
     );
     if (taken.rows.length === 0) {
@@ -356,7 +356,7 @@ export class ReconcileStore {
   /** The latest completed run of the date other than `runId`. */
   async previousRun(run: RunRecord): Promise<RunRecord | undefined> {
     const found = await this.#knex.raw(
-      `SELECT * FROM ${this.#t.runs}
+      `SELECT ${runColumns} FROM ${this.#t.runs}
        WHERE channel = ? AND statement = ? AND business_date = ? AND state = 'completed' AND id <> ?
        ORDER BY finished_at DESC LIMIT 1`,
       [run.channel, run.statement, run.businessDate, run.id],
@@ -404,7 +404,7 @@ export class ReconcileStore {
       `UPDATE ${this.#t.runs}
        SET state = 'completed', line_count = ?, counts = ?::jsonb, totals = ?::jsonb,
            compared_with = ?, comparison = ?::jsonb, finished_at = ?
-       WHERE id = ? RETURNING *`,
+       WHERE id = ? RETURNING ${runColumns}`,
       [
         result.lineCount,
         JSON.stringify(result.counts),
@@ -427,7 +427,9 @@ export class ReconcileStore {
   }
 
   async getRun(id: string): Promise<RunRecord> {
-    const found = await this.#knex.raw(`SELECT * FROM ${this.#t.runs} WHERE id = ?`, [id]);
+    const found = await this.#knex.raw(`SELECT ${runColumns} FROM ${this.#t.runs} WHERE id = ?`, [
+      id,
+    ]);
     if (found.rows[0] === undefined) {
       throw new CapflowError(
         "RECONCILE_NOT_FOUND",
@@ -456,7 +458,7 @@ export class ReconcileStore {
       values.push(filter.businessDate);
     }
     const found = await this.#knex.raw(
-      `SELECT * FROM ${this.#t.runs} ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
+      `SELECT ${runColumns} FROM ${this.#t.runs} ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
        ORDER BY started_at DESC, id LIMIT ?`,
       [...values, filter.limit ?? 50] as (string | number)[],
     );
@@ -498,7 +500,7 @@ export class ReconcileStore {
          FROM ${this.#t.runs} WHERE state = 'completed'
          ORDER BY channel, statement, business_date, finished_at DESC, id
        )
-       SELECT l.*, o.open FROM latest l
+       SELECT l.*, l.business_date::text AS business_day, o.open FROM latest l
        JOIN LATERAL (
          SELECT jsonb_object_agg(kind, n) AS open FROM (
            SELECT kind, count(*)::int AS n FROM ${this.#t.differences}
@@ -578,21 +580,23 @@ function ourAmountSql(path: string, unit: "yuan" | "fen"): string {
   return `(CASE WHEN ${value} ~ '^-{0,1}[0-9]+([.][0-9]+){0,1}$' THEN trim_scale(${value}::numeric${factor}) END)`;
 }
 
+/**
+ * A run's columns with its business date as text: drivers turn a date into a `Date` at midnight,
+ * node-postgres local and PGlite UTC, so no one set of getters reads both in every time zone.
+ */
+const runColumns = "*, business_date::text AS business_day";
+
 function iso(value: unknown): string | undefined {
   if (value === null || value === undefined) return undefined;
   return value instanceof Date ? value.toISOString() : String(value);
 }
 
 function toRun(row: Record<string, unknown>): RunRecord {
-  const date = row.business_date;
   const run: RunRecord = {
     id: String(row.id),
     channel: String(row.channel),
     statement: String(row.statement),
-    businessDate:
-      date instanceof Date
-        ? `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, "0")}-${String(date.getDate()).padStart(2, "0")}`
-        : String(date).slice(0, 10),
+    businessDate: String(row.business_day),
     fileDigest: String(row.file_digest),
     fileName: String(row.file_name),
     fileBytes: Number(row.file_bytes),
