@@ -3,7 +3,8 @@ import { CapflowError } from "@capflow/core";
 /** How a statement or an instance writes amounts: yuan with up to two decimals, or whole fen. */
 export type AmountUnit = "yuan" | "fen";
 
-const yuanPattern = /^([+-]?)(\d+)(?:\.(\d{0,2}))?$/;
+// At least one digit after a point: `123.` is not how an amount is written, so it is not read.
+const yuanPattern = /^([+-]?)(\d+)(?:\.(\d{1,2}))?$/;
 const fenPattern = /^([+-]?)(\d+)$/;
 
 /**
@@ -28,11 +29,17 @@ export function parseAmount(text: string, unit: AmountUnit): bigint {
   return sign === "-" ? -minor : minor;
 }
 
-/** Minor units (fen) as yuan text with two decimals: `150000n` -> `1500.00`. */
+/**
+ * Minor units (fen) as yuan text with two decimals: `150000n` -> `1500.00`. Fen finer than one
+ * (an instance's amount of `100.005` yuan is `10000.5` fen) keep their digits: `100.005`; text
+ * that is not a decimal number is returned as it is, for display never fails.
+ */
 export function formatMinor(minor: bigint | string): string {
-  const value = BigInt(minor);
-  const negative = value < 0n;
-  const absolute = negative ? -value : value;
-  const text = `${absolute / 100n}.${String(absolute % 100n).padStart(2, "0")}`;
-  return negative ? `-${text}` : text;
+  const match = /^(-?)(\d+)(?:\.(\d+))?$/.exec(String(minor));
+  if (match === null) return String(minor);
+  const [, sign, whole, fraction] = match;
+  const value = BigInt(whole!);
+  const finer = (fraction ?? "").replace(/0+$/, "");
+  const text = `${value / 100n}.${String(value % 100n).padStart(2, "0")}${finer}`;
+  return sign === "-" && /[1-9]/.test(text) ? `-${text}` : text;
 }
