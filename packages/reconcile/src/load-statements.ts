@@ -11,6 +11,7 @@ import {
 import { ownEntry, parseJsonSource, sortProblems } from "@capflow/core/internal";
 import { Ajv, type ErrorObject } from "ajv";
 import { IANAZone } from "luxon";
+import { columnNamesUnsaid } from "./column-names.ts";
 import type { StatementDefinition } from "./statement-definition.ts";
 
 /** File name ending of statement definitions; they live in the definitions folder with the rest. */
@@ -185,6 +186,13 @@ export function checkStatement(
         );
       }
     }
+  }
+  if (columnNamesUnsaid(statement)) {
+    add(
+      "schema",
+      "/columnNames",
+      "columns are given by position: say whether a line of column names follows the header (columnNames true or false), or the first data line could be taken for names",
+    );
   }
   if (statement.columns.status !== undefined && statement.statuses === undefined) {
     add(

@@ -3,6 +3,7 @@ import { CapflowError } from "@capflow/core";
 import { ownEntry } from "@capflow/core/internal";
 import { DateTime } from "luxon";
 import { parseAmount } from "./amount.ts";
+import { columnNamesUnsaid } from "./column-names.ts";
 import type {
   ColumnRef,
   OurStatus,
@@ -69,6 +70,12 @@ export class StatementReader {
     const rows = readStatementRows(this.#bytes, statement.format, statement.encoding ?? "UTF-8");
     const headerLines = statement.header?.lines ?? 0;
     const footerLines = statement.footer?.lines ?? 0;
+    if (columnNamesUnsaid(statement)) {
+      throw new CapflowError(
+        "STATEMENT_INVALID",
+        `statement ${statement.channel}/${statement.code} gives columns by position without saying whether a line of column names comes first; set columnNames to true or false`,
+      );
+    }
     const wantsNames = statement.columnNames ?? statement.format.kind !== "fixed-width";
     const header: StatementRow[] = [];
     const held: StatementRow[] = [];

@@ -125,6 +125,9 @@ describe("loading statement definitions", () => {
         ),
         expect.stringContaining("d.statement.json /header/totals/pattern not a regular expression"),
         expect.stringContaining("d.statement.json /kinds a kind column needs kinds"),
+        expect.stringContaining(
+          "d.statement.json /columnNames columns are given by position: say whether a line of column names follows",
+        ),
         expect.stringContaining("e.statement.json /statuses a status column needs statuses"),
         expect.stringContaining(
           "e.statement.json /impliedStatus impliedStatus is for statements without a status column",
@@ -147,6 +150,15 @@ describe("loading statement definitions", () => {
         message: expect.stringContaining("ssh-keyscan -p 2222 127.0.0.1 | ssh-keygen -lf -"),
       }),
     ]);
+  });
+
+  it("columns by position are fine once the definition says whether names come first", async () => {
+    for (const columnNames of [true, false]) {
+      const dir = await folderWith({
+        "a.statement.json": { ...good, columnNames, columns: { businessKey: 0, amount: 1 } },
+      });
+      expect((await loadStatements(dir)).problems).toEqual([]);
+    }
   });
 
   it("checks channel and behavior names against the definitions, and duplicate codes", async () => {

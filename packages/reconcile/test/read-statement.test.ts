@@ -79,6 +79,23 @@ describe("reading statements", () => {
     expect(totals).toEqual({ declared: {}, lines: { count: 3, amountMinor: 350051n } });
   });
 
+  it("refuses columns by position when it is not said whether a names line comes first", async () => {
+    const path = await writeText(join(folder.dir, "positions.csv"), "L001,1.00\nL002,2.00\n");
+    const statement: StatementDefinition = {
+      ...base,
+      columns: { businessKey: 0, amount: 1 },
+    };
+    delete statement.statuses;
+    await expect(read(path, statement)).rejects.toMatchObject({
+      code: "STATEMENT_INVALID",
+      message: expect.stringContaining("set columnNames to true or false"),
+    });
+    const { lines } = await read(path, { ...statement, columnNames: false });
+    expect(lines.map((l) => l.businessKey)).toEqual(["L001", "L002"]);
+    const named = await read(path, { ...statement, columnNames: true });
+    expect(named.lines.map((l) => l.businessKey)).toEqual(["L002"]);
+  });
+
   it("reads TSV and any delimiter, by column index without names", async () => {
     const tsv = "L001\tB9001\t1500.00\tSUCCESS\nL002\tB9002\t7.5\tDOING\n";
     const statement: StatementDefinition = {
