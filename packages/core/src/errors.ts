@@ -76,6 +76,8 @@ export const retryableByDefault = {
   INSTANCE_SETTLED: false,
   /** A move would send again a non-idempotent call that may have reached the partner. */
   INSTANCE_CALL_IN_FLIGHT: false,
+  /** The instance failed over: its business goes on at its successor, which is acted on instead. */
+  INSTANCE_FAILED_OVER: false,
   /** Someone else moved the instance: the caller lost ownership and must not go on. */
   STORE_CONFLICT: false,
   STORE_UNIQUE_VIOLATION: false,

@@ -285,6 +285,11 @@ export {
   previewOperatorAction,
 } from "./engine/operator-action-preview.ts";
 export {
+  type FailoverSuccession,
+  failoverSuccession,
+  previewFailedOver,
+} from "./engine/failover-successor.ts";
+export {
   type CallbackListenerOptions,
   callbackRequestListener,
 } from "./engine/callback-listener.ts";

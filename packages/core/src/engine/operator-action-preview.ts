@@ -33,7 +33,9 @@ export interface OperatorActionPreview {
  * (entry schedule, quota holds), computed without committing anything. With the channel, a move
  * that would resend a call possibly in flight is judged by its interface's `idempotent`; with the
  * instance's history (`InstanceStore.history`), so is a move back to a call whose last attempt's
- * outcome no answer settled, as `moveTo` judges it (see `unsafeResendOnMove`).
+ * outcome no answer settled, as `moveTo` judges it (see `unsafeResendOnMove`). The
+ * rule that needs the business's other instances (an instance that failed over is neither retried
+ * nor moved) is applied by `previewFailedOver` (engine/failover-successor.ts).
  */
 export function previewOperatorAction(
   record: InstanceRecord,

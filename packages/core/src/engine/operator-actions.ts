@@ -13,6 +13,7 @@ import type { MachineSnapshot } from "./behavior-machine.ts";
 import type { EngineCore } from "./engine-core.ts";
 import type { EngineEvent } from "./engine-events.ts";
 import { entrySchedule } from "./entry-schedule.ts";
+import { refuseIfFailedOver } from "./failover-successor.ts";
 import { nonIdempotentCallStep, unsafeResendOnMove } from "./resend-on-move.ts";
 import type { RuntimeCache } from "./runtime-cache.ts";
 
@@ -60,9 +61,13 @@ export class OperatorActions {
     private readonly runtime: RuntimeCache,
   ) {}
 
-  /** Makes the instance due now (after fixing what parked it). Clears nothing else. */
+  /**
+   * Makes the instance due now (after fixing what parked it). Clears nothing else. Refused for an
+   * instance that failed over (`INSTANCE_FAILED_OVER`, engine/failover-successor.ts).
+   */
   async retryNow(id: string, actor: Actor, options: ActionOptions = {}): Promise<InstanceRecord> {
-    return this.#operate(id, actor, options, "retryNow", (record) => {
+    return this.#operate(id, actor, options, "retryNow", async (record) => {
+      await refuseIfFailedOver(this.core.store, record, "retry");
       if (isSettled(record.status)) throw settledError(record, "retry");
       return {
         changes: {
@@ -76,7 +81,8 @@ export class OperatorActions {
   /**
    * Moves the instance to any step of its pinned version, even out of a settled state. A move that
    * ends in another settled status (manual review to `succeeded`, `succeeded` to `failed`) notifies
-   * the upstream in its commit and emits `instance.settled`.
+   * the upstream in its commit and emits `instance.settled`. Refused for an instance that failed
+   * over (`INSTANCE_FAILED_OVER`): its business goes on at its successor.
    */
   async moveTo(
     id: string,
@@ -92,6 +98,7 @@ export class OperatorActions {
     // Only a move to a call that must not be resent reads the history (its last attempt).
     const readsHistory = nonIdempotentCallStep(step, behavior.definition, channel) !== undefined;
     return this.#operate(id, actor, options, `moveTo:${step}`, async (current) => {
+      await refuseIfFailedOver(this.core.store, current, "move");
       // Read after `current`: entries past its version are left out, and their commit makes
       // this one fail its compare-and-set, so the move is decided again on the fresh state.
       const history = readsHistory ? await this.core.store.history(id) : undefined;

@@ -1,8 +1,10 @@
 import {
   CapflowError,
   type DefinitionSource,
+  failoverSuccession,
   type InstanceStore,
   type OperatorActionKind,
+  previewFailedOver,
   previewOperatorAction,
 } from "@capflow/core";
 import type { FastifyInstance } from "fastify";
@@ -31,9 +33,9 @@ const previewBodySchema = {
 /**
  * `GET /instances/:id/graph` (its pinned version's graph, the steps it may be moved to, its
  * channel's time zone; viewer role) and `POST /instances/:id/preview` (what retry, move or cancel
- * would do to it now, by the engine's own rules, and the `version` to send back as
- * `expectedVersion` so the action applies to the instance previewed or to nothing; operator
- * role). Nothing is changed.
+ * would do to it now, by the engine's own rules (a retry or move of an instance that failed over
+ * is not allowed), and the `version` to send back as `expectedVersion` so the action applies to
+ * the instance previewed or to nothing; operator role). Nothing is changed.
  */
 export async function previewRoutes(app: FastifyInstance, options: PreviewRoutesOptions) {
   const { store, definitions } = options;
@@ -83,14 +85,18 @@ export async function previewRoutes(app: FastifyInstance, options: PreviewRoutes
         Object.hasOwn(behavior.steps, step) &&
         behavior.steps[step]?.kind === "call";
       const history = callTarget ? await store.history(instance.id) : undefined;
-      const preview = previewOperatorAction(
+      const preview = previewFailedOver(
+        previewOperatorAction(
+          instance,
+          behavior,
+          action,
+          Date.now(),
+          step,
+          channel?.definition,
+          history,
+        ),
         instance,
-        behavior,
-        action,
-        Date.now(),
-        step,
-        channel?.definition,
-        history,
+        await failoverSuccession(store, instance),
       );
       return {
         ...preview,

@@ -309,7 +309,11 @@ export function describeRoutingStoreContract(
       expect(latest).toMatchObject({ id: roomy.id, channel: "meadow", failoverOf: first.id });
       expect((await store.history(roomy.id))[0]?.event).toBe("routed");
       const chain = await store.listInstances({ product: "cash-loan", businessKey: "L-9" });
-      expect(chain.map((i) => i.channel)).toEqual(["lanbank", "meadow"]);
+      // The chain with its links: how the engine finds an instance's failover successor.
+      expect(chain.map((i) => [i.channel, i.failoverOf])).toEqual([
+        ["lanbank", null],
+        ["meadow", first.id],
+      ]);
     });
 
     test("routing positions count per product; the customer's last instance is found", async () => {
