@@ -137,6 +137,8 @@ export async function fetchStatement(
         ...(passphrase === undefined ? {} : { passphrase }),
         hostKey: source.hostKey,
         timeoutMs: source.timeoutMs ?? 30_000,
+        downloadTimeoutMs: source.downloadTimeoutMs ?? 15 * 60_000,
+        maxBytes: source.maxBytes ?? 2 ** 31,
       },
       remote,
       path,
@@ -236,8 +238,15 @@ interface SftpSettings {
   privateKey: Buffer;
   passphrase?: string;
   hostKey: string;
+  /** Connecting (the handshake). */
   timeoutMs: number;
+  /** The whole download, from opening the file to its last byte. */
+  downloadTimeoutMs: number;
+  maxBytes: number;
 }
+
+/** Keepalives on the SSH connection: a peer silent for three of them is dropped. */
+const keepaliveIntervalMs = 15_000;
 
 async function sftpDownload(
   settings: SftpSettings,
@@ -256,6 +265,8 @@ async function sftpDownload(
       privateKey: settings.privateKey,
       ...(settings.passphrase === undefined ? {} : { passphrase: settings.passphrase }),
       readyTimeout: settings.timeoutMs,
+      keepaliveInterval: keepaliveIntervalMs,
+      keepaliveCountMax: 3,
       retries: 0,
       hostVerifier: (key: Buffer) => {
         const fingerprint = `SHA256:${createHash("sha256").update(key).digest("base64").replace(/=+$/, "")}`;
@@ -281,15 +292,60 @@ async function sftpDownload(
       },
     );
   }
+  // A stalled server must not hold the caller (the schedule holds its turn while it waits):
+  // the whole download has a deadline, after which the connection is dropped, not closed politely.
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new CapflowError(
+            "STATEMENT_UNAVAILABLE",
+            `the download of ${where} did not finish within ${settings.downloadTimeoutMs} ms (source.downloadTimeoutMs); it is tried again later`,
+            { context },
+          ),
+        ),
+      settings.downloadTimeoutMs,
+    );
+  });
   try {
-    await client.fastGet(remote, path);
+    await Promise.race([deadline, sftpCopy(client, remote, path, settings.maxBytes)]);
+    clearTimeout(timer);
+    await client.end().catch(() => {});
   } catch (error) {
+    clearTimeout(timer);
+    const connection = (client as unknown as { client?: { destroy(): void } }).client;
+    connection?.destroy();
+    await Promise.race([
+      client.end().catch(() => {}),
+      new Promise((resolve) => setTimeout(resolve, 1000).unref()),
+    ]);
+    if (error instanceof CapflowError) throw error;
     throw new CapflowError(
       "STATEMENT_UNAVAILABLE",
       `cannot download ${where}: ${(error as Error).message}; run again once the funder has published it`,
       { cause: error, context },
     );
-  } finally {
-    await client.end().catch(() => {});
   }
+}
+
+/** Copies a remote file to `path`, refusing one larger than `maxBytes` before and while reading. */
+async function sftpCopy(
+  client: SftpClient,
+  remote: string,
+  path: string,
+  maxBytes: number,
+): Promise<void> {
+  const info = await client.stat(remote);
+  if (info.size > maxBytes)
+    throw new Error(`${info.size} bytes, larger than maxBytes (${maxBytes})`);
+  let received = 0;
+  const limit = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      received += chunk.length;
+      if (received > maxBytes) callback(new Error(`larger than maxBytes (${maxBytes})`));
+      else callback(null, chunk);
+    },
+  });
+  await pipeline(client.createReadStream(remote), limit, createWriteStream(path));
 }

@@ -38,7 +38,12 @@ export type StatementSource =
        */
       hostKey?: string;
       path: string;
+      /** Connecting, up to the end of the SSH handshake. Default 30 seconds. */
       timeoutMs?: number;
+      /** The whole download, from opening the file to its last byte. Default 15 minutes. */
+      downloadTimeoutMs?: number;
+      /** Largest file accepted. Default 2 GiB. */
+      maxBytes?: number;
     }
   | {
       /** One of the channel's own interfaces answers with the file (its crypto, through the engine). */

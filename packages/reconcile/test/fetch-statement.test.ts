@@ -1,7 +1,9 @@
-import { mkdir } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdir, open } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -18,6 +20,8 @@ import {
   type TestSftpServer,
 } from "./support/sshd.ts";
 import { statementFolder, writeGzip } from "./support/statement-files.ts";
+
+const run = promisify(execFile);
 
 const csv = "outOrderNo,amount\nL001,1500.00\nL002,0.01\n";
 
@@ -124,6 +128,32 @@ describe.skipIf(sshdPath === undefined)(
       } finally {
         await new Promise((resolve) => probe.close(resolve));
       }
+    });
+
+    it("a download that stalls fails within downloadTimeoutMs (retryable); a file over maxBytes is refused", async () => {
+      // A named pipe nobody writes to: the server's read waits forever, as a stalled server would.
+      const stalled = join(server.root, "out", "20261208");
+      await mkdir(stalled, { recursive: true });
+      await run("mkfifo", [join(stalled, "loan.csv.gz")]);
+      const started = Date.now();
+      try {
+        await expect(
+          fetchStatement(sftp({ downloadTimeoutMs: 800 }), "2026-12-08"),
+        ).rejects.toMatchObject({
+          code: "STATEMENT_UNAVAILABLE",
+          retryable: true,
+          message: expect.stringContaining("did not finish within 800 ms"),
+        });
+        expect(Date.now() - started).toBeLessThan(5000);
+      } finally {
+        // Let the server's reader go.
+        const writer = await open(join(stalled, "loan.csv.gz"), "r+");
+        await writer.close();
+      }
+      await expect(fetchStatement(sftp({ maxBytes: 16 }), "2026-12-05")).rejects.toMatchObject({
+        code: "STATEMENT_UNAVAILABLE",
+        message: expect.stringContaining("larger than maxBytes (16)"),
+      });
     });
 
     it("a date whose file is not published yet is unavailable (retryable)", async () => {
