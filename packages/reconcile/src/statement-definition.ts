@@ -78,6 +78,8 @@ export type StatementFormat =
       delimiter?: string;
       /** Default `"`; `false` for files that never quote. */
       quote?: string | false;
+      /** Longest line (a record, with quoted line breaks) read; a longer one fails the file. Default 64 KiB. */
+      maxLineBytes?: number;
     }
   | {
       kind: "fixed-width";
@@ -85,6 +87,8 @@ export type StatementFormat =
       fields: Record<string, [number, number]>;
       /** Bytes in the file's encoding (what bank specifications count; a GBK character is 2) or characters. Default bytes. */
       unit?: "bytes" | "characters";
+      /** Longest line read, in bytes; a longer one fails the file. Default 64 KiB. */
+      maxLineBytes?: number;
     }
   | {
       kind: "xlsx";

@@ -40,6 +40,13 @@ export function readStatementRows(
   }
 }
 
+/** Default longest line of a text statement: far above any bank's, far below trouble. */
+const defaultMaxLineBytes = 64 * 1024;
+
+function maxLineBytes(format: Extract<StatementFormat, { kind: "delimited" | "fixed-width" }>) {
+  return format.maxLineBytes ?? defaultMaxLineBytes;
+}
+
 async function* delimitedRows(
   bytes: Readable,
   format: Extract<StatementFormat, { kind: "delimited" }>,
@@ -57,6 +64,8 @@ async function* delimitedRows(
       skip_empty_lines: true,
       trim: false,
       info: true,
+      // An unclosed quote would otherwise hold the rest of the file as one field.
+      max_record_size: maxLineBytes(format),
     }),
   );
   decoder.on("error", (error) => parser.destroy(error));
@@ -72,25 +81,53 @@ async function* delimitedRows(
   }
 }
 
-async function* splitLines(bytes: Readable): AsyncGenerator<{ lineNo: number; line: Buffer }> {
-  let rest: Buffer = Buffer.alloc(0);
+/**
+ * Splits bytes at `\n` (dropping a `\r` before it). A line's pieces are kept until its end and
+ * joined once, so a long line costs its length, not its length times its chunks; a line longer
+ * than `maxLineBytes` fails the file before it is held in memory.
+ */
+async function* splitLines(
+  bytes: Readable,
+  maxLineBytes: number,
+): AsyncGenerator<{ lineNo: number; line: Buffer }> {
+  let pieces: Buffer[] = [];
+  let held = 0;
   let lineNo = 0;
+  const finish = (last: Buffer): Buffer => {
+    const joined = held === 0 ? last : Buffer.concat([...pieces, last], held + last.length);
+    pieces = [];
+    held = 0;
+    const line = joined[joined.length - 1] === 13 ? joined.subarray(0, -1) : joined;
+    if (line.length > maxLineBytes) throw lineTooLong(lineNo, maxLineBytes);
+    return line;
+  };
   for await (const chunk of bytes as AsyncIterable<Buffer>) {
-    let data = rest.length === 0 ? chunk : Buffer.concat([rest, chunk]);
     let start = 0;
-    for (let end = data.indexOf(10, start); end !== -1; end = data.indexOf(10, start)) {
+    for (let end = chunk.indexOf(10, start); end !== -1; end = chunk.indexOf(10, start)) {
       lineNo += 1;
-      const stop = end > start && data[end - 1] === 13 ? end - 1 : end;
-      yield { lineNo, line: data.subarray(start, stop) };
+      yield { lineNo, line: finish(chunk.subarray(start, end)) };
       start = end + 1;
     }
-    rest = Buffer.from(data.subarray(start));
-    data = rest;
+    if (start < chunk.length) {
+      const rest = chunk.subarray(start);
+      held += rest.length;
+      // One byte more than the cap for a `\r` still to come.
+      if (held > maxLineBytes + 1) throw lineTooLong(lineNo + 1, maxLineBytes);
+      pieces.push(rest);
+    }
   }
-  if (rest.length > 0) {
+  if (held > 0) {
     lineNo += 1;
-    yield { lineNo, line: rest[rest.length - 1] === 13 ? rest.subarray(0, -1) : rest };
+    yield { lineNo, line: finish(Buffer.alloc(0)) };
   }
+}
+
+function lineTooLong(lineNo: number, maxLineBytes: number): CapflowError {
+  return new CapflowError(
+    "STATEMENT_UNREADABLE",
+    `line ${lineNo} is longer than ${maxLineBytes} bytes (format.maxLineBytes): the file is not laid out as defined, or its lines are longer than the definition allows; check the file, or raise format.maxLineBytes`,
+    { context: { lineNo, maxLineBytes } },
+  );
 }
 
 async function* fixedWidthRows(
@@ -102,7 +139,7 @@ async function* fixedWidthRows(
   const byBytes = (format.unit ?? "bytes") === "bytes";
   let first = true;
   try {
-    for await (let { lineNo, line } of splitLines(bytes)) {
+    for await (let { lineNo, line } of splitLines(bytes, maxLineBytes(format))) {
       if (first && line[0] === 0xef && line[1] === 0xbb && line[2] === 0xbf)
         line = line.subarray(3);
       first = false;
@@ -206,6 +243,8 @@ function describeParseError(error: unknown): string {
       CSV_QUOTE_NOT_CLOSED: "a quote opened and never closed",
       CSV_INVALID_CLOSING_QUOTE: "a character right after a closing quote",
       CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE: "a character right after a closing quote",
+      CSV_MAX_RECORD_SIZE:
+        "a line (or a quoted field running over lines) longer than format.maxLineBytes; an unclosed quote, or raise format.maxLineBytes",
     };
     return `${what[code] ?? code}${at}`;
   }

@@ -1,12 +1,15 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import iconv from "iconv-lite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   openStatementBytes,
+  readStatementRows,
   type StatementDefinition,
   type StatementLine,
   StatementReader,
+  type StatementRow,
 } from "../src/index.ts";
 import {
   statementFolder,
@@ -376,5 +379,54 @@ describe("reading statements", () => {
       base,
       "a quote opened and never closed",
     );
+  });
+
+  it("a line longer than maxLineBytes fails the file at once, not once it is all in memory", async () => {
+    const fixed: StatementDefinition = {
+      ...base,
+      format: { kind: "fixed-width", fields: { key: [0, 4], amount: [4, 6] } },
+      columns: { businessKey: "key", amount: "amount" },
+      amount: { unit: "fen" },
+    };
+    const huge = join(folder.dir, "huge.txt");
+    await writeFile(huge, `L001000100\nL002000200\n${"x".repeat(32 * 1024 * 1024)}`);
+    const started = Date.now();
+    await expect(read(huge, fixed)).rejects.toMatchObject({
+      code: "STATEMENT_UNREADABLE",
+      message: expect.stringContaining("line 3 is longer than 65536 bytes (format.maxLineBytes)"),
+    });
+    expect(Date.now() - started).toBeLessThan(3000);
+    // An unclosed quote would otherwise make the rest of the file one field.
+    const quoted = join(folder.dir, "quoted.csv");
+    await writeFile(
+      quoted,
+      `outOrderNo,loanNo,amount,status,finishTime\nL001,"B1,1.00,SUCCESS,20261205093000\n${"L002,B2,1.00,SUCCESS,20261205093000\n".repeat(20_000)}`,
+    );
+    await expect(read(quoted, base)).rejects.toMatchObject({
+      code: "STATEMENT_UNREADABLE",
+      message: expect.stringContaining("longer than format.maxLineBytes"),
+    });
+  });
+
+  it("reads a long line in many small chunks in linear time, up to a raised maxLineBytes", async () => {
+    const long = "y".repeat(4 * 1024 * 1024);
+    const text = `L001000100${long}\r\nL002000200\r\n`;
+    const bytes = Buffer.from(text);
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < bytes.length; at += 1000) chunks.push(bytes.subarray(at, at + 1000));
+    const started = Date.now();
+    const rows: StatementRow[] = [];
+    for await (const row of readStatementRows(
+      Readable.from(chunks),
+      { kind: "fixed-width", fields: { key: [0, 4], amount: [4, 6] }, maxLineBytes: 8 << 20 },
+      "UTF-8",
+    )) {
+      rows.push(row);
+    }
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(rows.map((row) => [row.lineNo, row.cells, row.text.length])).toEqual([
+      [1, ["L001", "000100"], 10 + long.length],
+      [2, ["L002", "000200"], 10],
+    ]);
   });
 });
