@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -76,6 +77,61 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "fund routing on PostgreSQL" : skipM
       expect(Math.abs(counts[channel]! / total - weight / 10)).toBeLessThanOrEqual(0.01);
     }
   }, 300_000);
+
+  test("a channel start and a product start racing for one business key never both start", async () => {
+    await truncateRuntimeTables(db);
+    const t0 = Date.UTC(2026, 0, 5, 2, 0, 0);
+    const instance = (key: string, channel: string) => ({
+      id: randomUUID(),
+      channel,
+      behavior: "loan",
+      businessKey: key,
+      behaviorVersion: 1,
+      inputDigest: "d",
+      input: { amount: "100.00" },
+      step: "apply",
+      status: "active" as const,
+      context: {},
+      snapshot: { value: "apply" },
+      nextRunAt: t0,
+      now: t0,
+    });
+    const channels = [
+      { channel: "meadow", behavior: "loan" },
+      { channel: "lanbank", behavior: "loan" },
+    ];
+    // Two nodes: one routes the key to meadow, the other starts it directly on lanbank.
+    const routedNode = store();
+    const channelNode = store();
+    const keys = Array.from({ length: 300 }, (_, n) => `R-${n}`);
+    await Promise.all(
+      keys.flatMap((key) => [
+        routedNode.createRoutedInstance(
+          {
+            ...instance(key, "meadow"),
+            product: "cash-loan",
+            routing: {
+              product: "cash-loan",
+              rule: "weighted-round-robin",
+              position: 1,
+              amount: "100.00",
+              candidates: [],
+              quotas: [],
+            },
+          },
+          channels,
+        ),
+        channelNode.createInstance(instance(key, "lanbank"), ["cash-loan"]),
+      ]),
+    );
+    const rows = await db.knex.raw(
+      `SELECT business_key, count(*)::int AS n FROM "${db.schema}".instances
+       GROUP BY business_key HAVING count(*) > 1`,
+    );
+    expect(rows.rows).toEqual([]);
+    const total = await db.knex.raw(`SELECT count(*)::int AS n FROM "${db.schema}".instances`);
+    expect(total.rows[0].n).toBe(keys.length);
+  }, 120_000);
 
   test("quotas hold under concurrent starts from four processes: not one start or fen over, the accounts' included", async () => {
     await truncateRuntimeTables(db);

@@ -201,7 +201,11 @@ async function runStep(
       (await inSpan("capflow.commit", { "capflow.outcome": decision.outcome ?? "" }, () =>
         core.store.commitTransition(transition),
       ));
-    core.emit(stepFinished(run, decision, transition, startedAt, core.clock.now()));
+    // A parked failover settled the step otherwise than its transition said.
+    const finished = failover?.events
+      ? { ...transition, changes: { ...transition.changes, status: failover.record.status } }
+      : transition;
+    core.emit(stepFinished(run, decision, finished, startedAt, core.clock.now()));
     for (const event of failover?.events ?? events) core.emit(event);
     await failover?.emit();
     // The worker gave the slot away: even if the instance is due by now (a callback stored

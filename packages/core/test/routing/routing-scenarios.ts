@@ -305,6 +305,9 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
         code: "BUSINESS_KEY_TAKEN",
       }),
     );
+    expect(world.events).toContainEqual(
+      expect.objectContaining({ type: "step.finished", instanceId: first.id, status: "manual" }),
+    );
     expect(world.events.some((e) => e.type === "instance.failed-over")).toBe(false);
   });
 
