@@ -6,7 +6,9 @@ import type { MachineSnapshot } from "./behavior-machine.ts";
 import type { EngineCore } from "./engine-core.ts";
 import { entrySchedule } from "./entry-schedule.ts";
 import type { Actor } from "./operator-actions.ts";
+import { nonIdempotentCallStep } from "./resend-on-move.ts";
 import type { BehaviorRuntime, RuntimeCache } from "./runtime-cache.ts";
+import { unresolvedCall } from "./unresolved-call.ts";
 
 /** Which instances to move, where, and how. */
 export interface MigrationRequest {
@@ -145,6 +147,8 @@ interface MigrationPlan {
   source: BehaviorRuntime;
   target: BehaviorRuntime;
   map: Record<string, string>;
+  /** Steps of the target a move may not enter afresh without reading the history (see `moveOne`). */
+  guardedCalls: ReadonlySet<string>;
 }
 
 async function planMigration(
@@ -158,9 +162,10 @@ async function planMigration(
       `${name}: --from and --to are both version ${request.from}; name the version to move to`,
     );
   }
-  const [source, target] = await Promise.all([
+  const [source, target, channel] = await Promise.all([
     runtime.behavior(request.channel, request.behavior, request.from),
     runtime.behavior(request.channel, request.behavior, request.to),
+    runtime.channelDefinition(request.channel),
   ]);
   const map = { ...request.map };
   for (const [from, to] of Object.entries(map)) {
@@ -183,7 +188,12 @@ async function planMigration(
       );
     }
   }
-  return { request, source, target, map };
+  const guardedCalls = new Set(
+    Object.keys(target.definition.steps).filter(
+      (step) => nonIdempotentCallStep(step, target.definition, channel) !== undefined,
+    ),
+  );
+  return { request, source, target, map, guardedCalls };
 }
 
 /** What happens to one instance: a move and its changes, or a refusal. */
@@ -307,7 +317,11 @@ async function moveOne(
   let record: InstanceRecord | undefined = listed;
   for (let attempt = 0; ; attempt++) {
     const now = core.clock.now();
-    const decision = decideMove(plan, record, now);
+    const decided = decideMove(plan, record, now);
+    const decision =
+      decided.kind === "move" && decided.how === "reenter" && plan.guardedCalls.has(decided.toStep)
+        ? ((await unsettledResend(core, plan, record, decided.toStep)) ?? decided)
+        : decided;
     if (decision.kind === "refuse") {
       tally.refuse(record, decision);
       return;
@@ -351,6 +365,33 @@ async function moveOne(
       }
     }
   }
+}
+
+/**
+ * A refusal when entering `toStep` afresh would send again a call whose last attempt's outcome no
+ * answer settled (the in-flight mark gone: the instance polls its query, or an operator moved it):
+ * the new step sends a new attempt with a new serial, as an operator's move back to the call would
+ * (`unsafeResendOnMove`). The history names the steps of the versions it was written under: the
+ * target step's own code and the source steps mapped to it are looked up.
+ */
+async function unsettledResend(
+  core: EngineCore,
+  plan: MigrationPlan,
+  record: InstanceRecord,
+  toStep: string,
+): Promise<Extract<Decision, { kind: "refuse" }> | undefined> {
+  const history = await core.store.history(record.id);
+  const sources = [toStep, ...Object.keys(plan.map).filter((from) => plan.map[from] === toStep)];
+  for (const step of sources) {
+    const unresolved = unresolvedCall(history, step, record.version);
+    if (unresolved === undefined) continue;
+    return {
+      kind: "refuse",
+      reason: "in-flight",
+      message: `call attempt ${unresolved.attempt} of step "${step}" (serial ${unresolved.serial}) had an unknown outcome no answer settled, and entering "${toStep}" would send it again: map "${record.step}" to a step that does not send it, or settle it first`,
+    };
+  }
+  return undefined;
 }
 
 /** Counts moves and refusals into the report, grouped, with a few examples each. */

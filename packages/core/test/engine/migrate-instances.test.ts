@@ -163,6 +163,44 @@ describe("migrating running instances to another version", () => {
     expect((await h.engine.getInstance(parked.id))?.behaviorVersion).toBe(1);
   });
 
+  test("entering a call afresh is refused when its last attempt's outcome is unknown, though its mark is gone", async () => {
+    const h = engineHarness();
+    h.transport.script("/loan/apply", { fault: "unknownOutcome" });
+    h.transport.script("/loan/query", { body: { status: "PROCESSING" } });
+    const asking = await h.startLoan("L-unknown");
+    await h.runFor(1_000);
+    expect(await h.engine.getInstance(asking.id)).toMatchObject({ step: "query", inFlight: null });
+    h.transport.script("/loan/apply", { body: { status: "ACCEPTED" } });
+    const answered = await h.startLoan("L-answered");
+    await h.engine.runDue();
+    expect(await h.engine.getInstance(answered.id)).toMatchObject({ step: "wait" });
+    // Version 2 has no query step: mapped back to apply, the unknown attempt would go again.
+    const v2 = loanBehavior();
+    const { query, ...rest } = v2.steps;
+    v2.steps = rest;
+    (v2.steps.apply as { onUnknownOutcome?: string }).onUnknownOutcome = "manual";
+    (v2.steps.wait as { onDeadline: string }).onDeadline = "manual";
+    h.definitions.putBehavior(v2);
+    const request = { channel: "lanbank", behavior: "loan", from: 1, to: 2 };
+    const report = await h.engine.migrateInstances(
+      { ...request, map: { query: "apply", wait: "apply" } },
+      operator,
+    );
+    expect(report.moves).toEqual([
+      expect.objectContaining({ fromStep: "wait", toStep: "apply", how: "reenter", count: 1 }),
+    ]);
+    expect(report.refusals).toEqual([
+      expect.objectContaining({
+        step: "query",
+        reason: "in-flight",
+        examples: [{ id: asking.id, businessKey: "L-unknown" }],
+      }),
+    ]);
+    const serial = (await h.engine.history(asking.id)).find((e) => e.event === "intent")?.outcome;
+    expect(report.refusals[0]?.message).toContain(`serial ${serial?.slice("serial:".length)}`);
+    expect((await h.engine.getInstance(asking.id))?.behaviorVersion).toBe(1);
+  });
+
   test("parked instances can be made due as they move; mapping to a missing or terminal step is refused up front", async () => {
     const h = engineHarness();
     const { parked } = await threeInstances(h);
