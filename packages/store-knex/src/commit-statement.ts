@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
-import type { Transition } from "@capflow/core";
+import { CapflowError, type Transition } from "@capflow/core";
 import { routedLogEntry } from "@capflow/core/internal";
 import {
   instanceValues,
@@ -88,13 +88,19 @@ export function commitStatement(
       INSERT INTO ${t.stepLogs} (${spawnLog.columns}) SELECT ${spawnLog.select} FROM spawned s
     )`;
   }
-  // Quota holds move with the instance (consumed, released, reserved again) and the spawned
-  // instance reserves its own: one quota_apply, so every quota row is locked in one order.
+  // Quota holds move with the instance (consumed, released, reserved anew when reopened) and the
+  // spawned instance reserves its own: one quota_apply, so every quota row is locked in one order.
   const quotas = transition.quota !== undefined || spawn !== undefined;
   if (quotas) {
+    const reopening = transition.quota === "reserved";
+    if (reopening && spawn !== undefined) throw reopenWithSpawn(transition);
+    // Parameters bind in the order they are written (positional `?`).
+    const settleTo = param(transition.quota ?? null, "::text");
+    const reserveFor = param(reopening ? transition.instanceId : (spawn?.id ?? null), "::text");
+    const reservations = reopening ? transition.reopenQuotas : spawn?.routing?.quotas;
     sql += `, quota AS (
-      SELECT ${t.quotaApply}(u.id, ${param(transition.quota ?? null, "::text")},
-        ${param(spawn?.id ?? null, "::text")}, ${param(nullableJsonParam(spawn?.routing?.quotas), "::jsonb")}) AS changed
+      SELECT ${t.quotaApply}(u.id, ${settleTo},
+        ${reserveFor}, ${param(nullableJsonParam(reservations), "::jsonb")}) AS changed
       FROM updated u
     )`;
   }
@@ -126,6 +132,14 @@ export function commitStatement(
     sql += ` SELECT u.*${quotaColumn} FROM updated u`;
   }
   return { sql, bindings };
+}
+
+function reopenWithSpawn(transition: Transition): CapflowError {
+  return new CapflowError(
+    "INTERNAL",
+    `instance ${transition.instanceId} cannot be reopened (quota "reserved") and hand its business to a failover instance in one commit; nothing was written`,
+    { context: { instance: transition.instanceId } },
+  );
 }
 
 /**

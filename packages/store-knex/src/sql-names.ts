@@ -36,7 +36,7 @@ export interface QualifiedNames {
   routingPositions: string;
   quotaUsage: string;
   quotaHolds: string;
-  /** `quota_apply(settle, settle_to, reserve, quotas)`: raises CF429 without room, migration 0004. */
+  /** `quota_apply(settle, settle_to, reserve, quotas)`: raises CF429 without room (migrations 0005, 0035). */
   quotaApply: string;
   /** `business_key_free(key, product, channels, behaviors, products, raise)`, migration 0037. */
   businessKeyFree: string;

@@ -324,14 +324,24 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
       }
     }
     if (transition.quota !== undefined || spawn !== undefined) {
-      const refusal = this.#quotas.apply({
-        ...(transition.quota === undefined
-          ? {}
-          : { settle: { instanceId: record.id, to: transition.quota } }),
-        ...(spawn === undefined
-          ? {}
-          : { reserve: { instanceId: spawn.id, quotas: spawn.routing?.quotas ?? [] } }),
-      });
+      const { quota } = transition;
+      if (quota === "reserved" && spawn !== undefined) {
+        throw new CapflowError(
+          "INTERNAL",
+          `instance ${transition.instanceId} cannot be reopened (quota "reserved") and hand its business to a failover instance in one commit; it was not changed`,
+          { context: { instance: transition.instanceId } },
+        );
+      }
+      const refusal = this.#quotas.apply(
+        quota === "reserved"
+          ? { reopen: { instanceId: record.id, quotas: transition.reopenQuotas ?? [] } }
+          : {
+              ...(quota === undefined ? {} : { settle: { instanceId: record.id, to: quota } }),
+              ...(spawn === undefined
+                ? {}
+                : { reserve: { instanceId: spawn.id, quotas: spawn.routing?.quotas ?? [] } }),
+            },
+      );
       if (refusal) throw quotaExhausted(transition, refusal.exhausted);
     }
     const changes = copy(transition.changes);

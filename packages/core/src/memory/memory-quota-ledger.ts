@@ -1,4 +1,5 @@
 import { Decimal } from "decimal.js";
+import { CapflowError } from "../errors.ts";
 import type {
   QuotaHold,
   QuotaHoldState,
@@ -21,22 +22,53 @@ export interface QuotaRefusal {
 
 /**
  * Quota usage and holds for the in-memory store, with the rules of the PostgreSQL one
- * (`quota_apply`, migration 0004): a reservation fits only if every quota it names has room,
- * all or nothing; holds move reserved -> consumed or released, released -> reserved again, and a
- * consumed hold never moves back.
+ * (`quota_apply`, migrations 0005 and 0035): a reservation fits only if every quota it names has
+ * room, all or nothing; holds move reserved -> consumed or released, and a consumed hold never
+ * moves back. A released hold is reserved again only as a new reservation (`reopen`): in the
+ * period and against the limits it names, replacing the released holds.
  */
 export class MemoryQuotaLedger {
   readonly #usage = new Map<string, Usage>();
   readonly #holds = new Map<string, QuotaHold[]>();
 
   /**
-   * Moves `settle.instanceId`'s holds to `settle.to` and reserves `reserve.quotas` for
-   * `reserve.instanceId`: everything or, when a quota has no room, nothing (the refusal names it).
+   * Moves `settle.instanceId`'s holds to `settle.to` (`consumed` or `released`) and reserves
+   * `reserve.quotas` for `reserve.instanceId`, or, with `reopen`, reserves `reopen.quotas` anew for
+   * an instance whose holds were released, in place of them (each released hold needs the
+   * reservation of its scope and kind): everything or, when a quota has no room, nothing (the
+   * refusal names it). `reopen` comes alone.
    */
   apply(change: {
-    settle?: { instanceId: string; to: QuotaHoldState };
+    settle?: { instanceId: string; to: Exclude<QuotaHoldState, "reserved"> };
     reserve?: { instanceId: string; quotas: readonly QuotaReservation[] };
+    reopen?: { instanceId: string; quotas: readonly QuotaReservation[] };
   }): QuotaRefusal | undefined {
+    const { reopen } = change;
+    if (reopen !== undefined) {
+      const holds = this.#holds.get(reopen.instanceId) ?? [];
+      // Holds still reserved or consumed count already; only released ones are taken anew.
+      if (!holds.some((hold) => hold.state === "released")) return undefined;
+      const left = holds.find(
+        (hold) =>
+          hold.state === "released" &&
+          !reopen.quotas.some((quota) => quota.scope === hold.scope && sameKind(quota, hold)),
+      );
+      // Left behind, it would count again when the instance settles.
+      if (left) {
+        throw new CapflowError(
+          "STORE_FAILED",
+          `reopening instance ${reopen.instanceId} leaves a released quota hold without its reservation; nothing was written`,
+          { context: { instance: reopen.instanceId, scope: left.scope, period: left.period } },
+        );
+      }
+      this.#holds.set(
+        reopen.instanceId,
+        holds.filter((hold) => hold.state !== "released"),
+      );
+      const refusal = this.apply({ reserve: reopen });
+      if (refusal) this.#holds.set(reopen.instanceId, holds);
+      return refusal;
+    }
     const plan: { key: string; usage: Usage }[] = [];
     const planned = (scope: string, period: string) => {
       const key = `${scope}\u0000${period}`;
@@ -64,6 +96,8 @@ export class MemoryQuotaLedger {
           usage.used = usage.used.minus(amount);
           usage.usedCount -= 1;
         } else if (hold.state === "released") {
+          // Released to consumed: an operator recording that the money moved after all. A fact,
+          // not a decision, so it counts in its own period without a limit check.
           usage.used = usage.used.plus(amount);
           usage.usedCount += 1;
         }
@@ -124,4 +158,9 @@ export class MemoryQuotaLedger {
   holds(instanceId: string): QuotaHold[] {
     return (this.#holds.get(instanceId) ?? []).map((hold) => ({ ...hold }));
   }
+}
+
+/** Both in a day, or both `total`: a reopened hold moves to the reservation of its kind. */
+function sameKind(a: QuotaKey, b: QuotaKey): boolean {
+  return (a.period === "total") === (b.period === "total");
 }

@@ -1,7 +1,14 @@
 import type { TerminalOutcome } from "../definition/types.ts";
 import type { SealedRawMessage } from "../engine/raw-message-keyring.ts";
 import type { NewNotification } from "./outbox-store.ts";
-import type { QuotaHold, QuotaHoldState, QuotaKey, QuotaUsage, RoutingRecord } from "./routing.ts";
+import type {
+  QuotaHold,
+  QuotaHoldState,
+  QuotaKey,
+  QuotaReservation,
+  QuotaUsage,
+  RoutingRecord,
+} from "./routing.ts";
 
 /**
  * Persistence of instances, their step logs and the callback inbox. PostgreSQL (through
@@ -352,8 +359,16 @@ export interface Transition {
   /**
    * Moves the instance's quota holds to this state in the same transaction (see `QuotaHoldState`):
    * `consumed` when the money moved, `released` when it failed before, `reserved` when reopened.
+   * Reserving again takes `reopenQuotas`: a released hold never counts again on its own.
    */
   quota?: QuotaHoldState;
+  /**
+   * With `quota: "reserved"`: what an instance whose holds were released reserves anew, like a
+   * start (the current period in the channel's time zone, the current limits), all or nothing.
+   * They replace its released holds; without room the store throws `QUOTA_EXHAUSTED` and commits
+   * nothing. Holds still reserved or consumed stay as they are and these are not taken.
+   */
+  reopenQuotas?: readonly QuotaReservation[];
   /**
    * A product instance to create in the same transaction (failover to the next channel), its
    * quotas reserved. Throws `QUOTA_EXHAUSTED` or `STORE_UNIQUE_VIOLATION`, committing nothing,

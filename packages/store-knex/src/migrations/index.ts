@@ -27,6 +27,7 @@ import { queryCacheRunsMigration } from "./0031_query_cache_runs.ts";
 import { stuckLastScanMigration } from "./0032_stuck_last_scan.ts";
 import { claimPlanKeptMigration } from "./0033_claim_plan_kept.ts";
 import { inboxPerAccountMigration } from "./0034_inbox_per_account.ts";
+import { quotaReopenMigration } from "./0035_quota_reopen.ts";
 import { businessKeyGuardMigration } from "./0037_business_key_guard.ts";
 import type { Migration } from "./migration.ts";
 
@@ -62,4 +63,5 @@ export const migrations: readonly Migration[] = [
   claimPlanKeptMigration,
   inboxPerAccountMigration,
   businessKeyGuardMigration,
+  quotaReopenMigration,
 ];

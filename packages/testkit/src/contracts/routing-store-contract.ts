@@ -247,21 +247,27 @@ export function describeRoutingStoreContract(
       expect(usage).toMatchObject({ usedAmount: "100", usedCount: 1 });
     });
 
+    const settle = (
+      instance: InstanceRecord,
+      to: "consumed" | "released" | "reserved",
+      reopenQuotas?: QuotaReservation[],
+    ) =>
+      store.commitTransition({
+        instanceId: instance.id,
+        expectedVersion: instance.version,
+        now: t0 + 1,
+        changes: {
+          status: to === "consumed" ? "succeeded" : to === "released" ? "failed" : "active",
+        },
+        quota: to,
+        ...(reopenQuotas ? { reopenQuotas } : {}),
+        log: { step: "apply", attempt: 1, event: "transition", startedAt: t0, durationMs: 0 },
+      });
+
     test("holds follow the instance: consumed stays, released frees room, reopened takes it again", async () => {
       const q = quota({ limitAmount: "200" });
       const a = created(await store.createRoutedInstance(routed({}, [q])));
       const b = created(await store.createRoutedInstance(routed({}, [q])));
-      const settle = (instance: InstanceRecord, to: "consumed" | "released" | "reserved") =>
-        store.commitTransition({
-          instanceId: instance.id,
-          expectedVersion: instance.version,
-          now: t0 + 1,
-          changes: {
-            status: to === "consumed" ? "succeeded" : to === "released" ? "failed" : "active",
-          },
-          quota: to,
-          log: { step: "apply", attempt: 1, event: "transition", startedAt: t0, durationMs: 0 },
-        });
       const consumed = await settle(a, "consumed");
       await settle(consumed, "released");
       const released = await settle(b, "released");
@@ -269,9 +275,79 @@ export function describeRoutingStoreContract(
         { usedAmount: "100", usedCount: 1, consumedAmount: "100", consumedCount: 1 },
       ]);
       expect((await store.quotaHolds(a.id)).map((h) => h.state)).toEqual(["consumed"]);
-      await settle(released, "reserved");
+      await settle(released, "reserved", [q]);
       expect(await store.quotaUsage([q])).toMatchObject([{ usedAmount: "200", usedCount: 2 }]);
       expect(await store.quotaHolds(b.id)).toMatchObject([{ amount: "100", state: "reserved" }]);
+    });
+
+    test("a released hold reopened when its period is full is refused, and nothing changes", async () => {
+      const daily = quota({ limitCount: 1 });
+      const total = quota({ period: "total", limitAmount: "1000" });
+      const first = created(await store.createRoutedInstance(routed({}, [daily, total])));
+      const failed = await settle(first, "released");
+      // Another start takes the freed slot.
+      created(await store.createRoutedInstance(routed({}, [daily, total])));
+      const refused = await settle(failed, "reserved", [daily, total]).catch(
+        (error: unknown) => error,
+      );
+      expect(isCapflowError(refused, "QUOTA_EXHAUSTED")).toBe(true);
+      expect(await store.getInstance(first.id)).toMatchObject({
+        version: failed.version,
+        status: "failed",
+      });
+      expect(await store.quotaHolds(first.id)).toMatchObject([
+        { period: "2026-01-05", state: "released" },
+        { period: "total", state: "released" },
+      ]);
+      expect(await store.quotaUsage([daily, total])).toMatchObject([
+        { period: "2026-01-05", usedAmount: "100", usedCount: 1 },
+        { period: "total", usedAmount: "100", usedCount: 1 },
+      ]);
+      // A reopening that leaves a released hold behind is refused: it would count again later.
+      const partial = await settle(failed, "reserved", [total]).catch((error: unknown) => error);
+      expect(isCapflowError(partial, "STORE_FAILED")).toBe(true);
+      expect((await store.getInstance(first.id))?.version).toBe(failed.version);
+    });
+
+    test("a released hold reopened on a later day is charged to that day, not the day it left", async () => {
+      const daily = quota({ limitCount: 1 });
+      const total = quota({ period: "total", limitCount: 5 });
+      const first = created(await store.createRoutedInstance(routed({}, [daily])));
+      const failed = await settle(first, "released");
+      created(await store.createRoutedInstance(routed({}, [daily, total])));
+      // The total quota was defined after the first start: reopening takes a new hold in it.
+      const nextDay = quota({ period: "2026-01-06", limitCount: 1 });
+      const reopened = await settle(failed, "reserved", [nextDay, total]);
+      expect(reopened).toMatchObject({ status: "active", version: failed.version + 1 });
+      expect(await store.quotaHolds(first.id)).toMatchObject([
+        { period: "2026-01-06", amount: "100", state: "reserved" },
+        { period: "total", amount: "100", state: "reserved" },
+      ]);
+      expect(await store.quotaUsage([daily, nextDay, total])).toMatchObject([
+        { period: "2026-01-05", usedCount: 1 },
+        { period: "2026-01-06", usedCount: 1 },
+        { period: "total", usedCount: 2 },
+      ]);
+      // It settles in the day it was reopened in, once.
+      await settle(reopened, "consumed");
+      expect(await store.quotaUsage([daily, nextDay])).toMatchObject([
+        { period: "2026-01-05", usedCount: 1, consumedCount: 0 },
+        { period: "2026-01-06", usedCount: 1, consumedCount: 1 },
+      ]);
+    });
+
+    test("reopening takes nothing for holds still reserved or consumed", async () => {
+      const daily = quota({ limitCount: 2 });
+      const manual = created(await store.createRoutedInstance(routed({}, [daily])));
+      const disbursed = await settle(
+        created(await store.createRoutedInstance(routed({}, [daily]))),
+        "consumed",
+      );
+      await settle(manual, "reserved", [daily]);
+      await settle(disbursed, "reserved", [daily]);
+      expect(await store.quotaHolds(manual.id)).toMatchObject([{ state: "reserved" }]);
+      expect(await store.quotaHolds(disbursed.id)).toMatchObject([{ state: "consumed" }]);
+      expect(await store.quotaUsage([daily])).toMatchObject([{ usedCount: 2, consumedCount: 1 }]);
     });
 
     test("a failover instance is created with the commit that ends its predecessor, or nothing is", async () => {
