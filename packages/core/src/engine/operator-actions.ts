@@ -1,3 +1,4 @@
+import type { ProductDefinition } from "../definition/product-types.ts";
 import { CapflowError, isCapflowError } from "../errors.ts";
 import { withNotification } from "../outbox/notification-for.ts";
 import { resultMasker } from "../outbox/result-masker.ts";
@@ -7,8 +8,9 @@ import {
   isSettled,
   type Transition,
 } from "../ports/instance-store.ts";
-import type { QuotaHoldState } from "../ports/routing.ts";
+import type { QuotaHoldState, QuotaReservation } from "../ports/routing.ts";
 import { quotaHoldChange } from "../routing/quota-effect.ts";
+import { reopenedQuotaReservations, reopenRefused } from "../routing/reopened-quotas.ts";
 import type { MachineSnapshot } from "./behavior-machine.ts";
 import type { EngineCore } from "./engine-core.ts";
 import type { EngineEvent } from "./engine-events.ts";
@@ -46,6 +48,7 @@ interface OperatorChange {
   changes: InstanceChanges;
   toStep?: string;
   quota?: QuotaHoldState;
+  reopenQuotas?: QuotaReservation[];
 }
 
 /** How often an action is re-applied to a fresh read when a worker commits in between. */
@@ -91,13 +94,14 @@ export class OperatorActions {
     options: ActionOptions = {},
   ): Promise<InstanceRecord> {
     const record = await this.mustGet(id);
-    const [behavior, channel] = await Promise.all([
+    const [behavior, channel, product] = await Promise.all([
       this.runtime.behavior(record.channel, record.behavior, record.behaviorVersion),
       this.runtime.channelDefinition(record.channel),
+      this.#routedProduct(record),
     ]);
     // Only a move to a call that must not be resent reads the history (its last attempt).
     const readsHistory = nonIdempotentCallStep(step, behavior.definition, channel) !== undefined;
-    return this.#operate(id, actor, options, `moveTo:${step}`, async (current) => {
+    const moved = this.#operate(id, actor, options, `moveTo:${step}`, async (current) => {
       await refuseIfFailedOver(this.core.store, current, "move");
       // Read after `current`: entries past its version are left out, and their commit makes
       // this one fail its compare-and-set, so the move is decided again on the fresh state.
@@ -115,8 +119,13 @@ export class OperatorActions {
         step,
         status: schedule.status,
       });
+      const reopenQuotas =
+        quota === "reserved"
+          ? reopenedQuotaReservations({ record: current, product, channel, now })
+          : undefined;
       return {
         ...(quota ? { quota } : {}),
+        ...(reopenQuotas ? { reopenQuotas } : {}),
         changes: {
           step,
           snapshot,
@@ -129,6 +138,9 @@ export class OperatorActions {
         },
         toStep: step,
       };
+    });
+    return moved.catch((error: unknown) => {
+      throw isCapflowError(error, "QUOTA_EXHAUSTED") ? reopenRefused(error, id, step) : error;
     });
   }
 
@@ -150,6 +162,15 @@ export class OperatorActions {
         ...(quota ? { quota } : {}),
         changes: { status: "cancelled", nextRunAt: null, waitingFor: null },
       };
+    });
+  }
+
+  /** The product a routed instance was started through, as defined now; undefined once gone. */
+  async #routedProduct(record: InstanceRecord): Promise<ProductDefinition | undefined> {
+    if (record.routing === null) return undefined;
+    return this.runtime.product(record.routing.product).catch((error: unknown) => {
+      if (isCapflowError(error, "DEFINITION_NOT_FOUND")) return undefined;
+      throw error;
     });
   }
 
@@ -184,7 +205,7 @@ export class OperatorActions {
       const record = await this.mustGet(id);
       const expected = options.expectedVersion;
       if (expected !== undefined && record.version !== expected) throw movedError(record, expected);
-      const { changes, toStep, quota } = await change(record);
+      const { changes, toStep, quota, reopenQuotas } = await change(record);
       const now = this.core.clock.now();
       const transition: Transition = {
         instanceId: id,
@@ -192,6 +213,7 @@ export class OperatorActions {
         now,
         changes,
         ...(quota ? { quota } : {}),
+        ...(reopenQuotas ? { reopenQuotas } : {}),
         log: {
           step: record.step,
           attempt: record.attempt,

@@ -19,7 +19,7 @@ export function quotaReservations(input: {
   now: number;
 }): QuotaReservation[] {
   const { entry, channel, account } = input;
-  const day = DateTime.fromMillis(input.now, { zone: channel.timeZone }).toISODate() ?? "";
+  const day = dayIn(channel, input.now);
   const scopes: [string, QuotaLimits | undefined][] = [
     [`product:${input.product}/${channel.code}`, entry.quotas],
     [`channel:${channel.code}/${entry.behavior}`, ownEntry(channel.quotas, entry.behavior)],
@@ -47,4 +47,9 @@ export function quotaReservations(input: {
     }
   }
   return reservations;
+}
+
+/** The daily period of a time in a channel's time zone, `YYYY-MM-DD`. */
+export function dayIn(channel: ChannelDefinition, now: number): string {
+  return DateTime.fromMillis(now, { zone: channel.timeZone }).toISODate() ?? "";
 }

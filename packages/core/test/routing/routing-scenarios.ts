@@ -509,6 +509,94 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
     expect(usage).toMatchObject({ usedAmount: "1000", consumedAmount: "1000", consumedCount: 2 });
   });
 
+  test("quotas: reopening a released instance is a new reservation, refused when today is full and charged to today", async () => {
+    const store = await open();
+    let answer: "0" | "1" = "1";
+    const world = routingWorld(
+      store,
+      {
+        channels: [funder("lanbank")],
+        behaviors: [loanBehavior("lanbank")],
+        products: [
+          product([
+            { channel: "lanbank", behavior: "loan", weight: 1, quotas: { daily: { count: 1 } } },
+          ]),
+        ],
+      },
+      { lanbank: () => answer },
+    );
+    const operator = { who: "ops:alice", why: "the funder asks to try again" };
+    const start = (key: string) =>
+      world.engine.start({
+        product: "cash-loan",
+        businessKey: key,
+        input: { loanNo: key, amount: "100.00" },
+      });
+    const usage = async (period: string) =>
+      (await store.quotaUsage([{ scope: "product:cash-loan/lanbank", period }]))[0];
+    const moveBack = (id: string) =>
+      world.engine.moveTo(id, "apply", operator).catch((error: unknown) => error);
+
+    // L1 fails, its hold is released, and L2 takes the day's one slot.
+    const l1 = await start("L1");
+    await world.runAll();
+    expect(await store.quotaHolds(l1.id)).toMatchObject([{ state: "released" }]);
+    answer = "0";
+    await start("L2");
+    await world.runAll();
+    const failed = (await store.getInstance(l1.id))!;
+    expect(failed.status).toBe("failed");
+
+    // Reopening L1 the same day finds no room: refused, nothing changed.
+    const refused = await moveBack(l1.id);
+    expect(isCapflowError(refused, "QUOTA_EXHAUSTED")).toBe(true);
+    expect((refused as CapflowError).message).toContain("reopens it");
+    expect(await store.getInstance(l1.id)).toMatchObject({
+      version: failed.version,
+      status: "failed",
+    });
+    expect(await store.quotaHolds(l1.id)).toMatchObject([
+      { period: "2026-01-05", state: "released" },
+    ]);
+    expect(await usage("2026-01-05")).toMatchObject({ usedCount: 1 });
+
+    // The next day in Shanghai it is reserved in that day, which it then consumes.
+    world.clock.advance(24 * 3600_000);
+    expect(await world.engine.moveTo(l1.id, "apply", operator)).toMatchObject({ status: "active" });
+    expect(await store.quotaHolds(l1.id)).toMatchObject([
+      { period: "2026-01-06", state: "reserved" },
+    ]);
+    expect(await usage("2026-01-05")).toMatchObject({ usedCount: 1 });
+    expect(await usage("2026-01-06")).toMatchObject({ usedCount: 1 });
+    await world.runAll();
+    expect(await usage("2026-01-06")).toMatchObject({ usedCount: 1, consumedCount: 1 });
+
+    // Reopening a disbursed instance takes nothing again: its hold stays consumed.
+    const disbursed = (await store.getInstance(l1.id))!;
+    expect(disbursed.status).toBe("succeeded");
+    await world.engine.moveTo(l1.id, "query", operator);
+    expect(await store.quotaHolds(l1.id)).toMatchObject([
+      { period: "2026-01-06", state: "consumed" },
+    ]);
+    expect(await usage("2026-01-06")).toMatchObject({ usedCount: 1, consumedCount: 1 });
+
+    // A cancelled instance's released hold is taken anew the same way.
+    world.clock.advance(24 * 3600_000);
+    const l3 = await start("L3");
+    await world.engine.cancel(l3.id, operator);
+    expect(await store.quotaHolds(l3.id)).toMatchObject([{ state: "released" }]);
+    await start("L4");
+    expect(isCapflowError(await moveBack(l3.id), "QUOTA_EXHAUSTED")).toBe(true);
+    expect((await store.getInstance(l3.id))?.status).toBe("cancelled");
+    world.clock.advance(24 * 3600_000);
+    await world.engine.moveTo(l3.id, "apply", operator);
+    expect(await store.quotaHolds(l3.id)).toMatchObject([
+      { period: "2026-01-08", state: "reserved" },
+    ]);
+    expect(await usage("2026-01-07")).toMatchObject({ usedCount: 1 });
+    expect(await usage("2026-01-08")).toMatchObject({ usedCount: 1 });
+  });
+
   test("accounts: one whose quota is full is not chosen; one at its call limit is passed over while another is free", async () => {
     const store = await open();
     const channel = funder("lanbank", {
