@@ -275,6 +275,38 @@ describe.skipIf(chromiumMissing ?? databaseMissing)("an operator in the console"
     await chinese.close();
   });
 
+  it("is not offered a move of an application that failed over: the preview says where it went", async () => {
+    const key = fixtureKeys.declinedOnce[0];
+    const business = await server.engine.listInstances({
+      product: "credit-line",
+      businessKey: key,
+    });
+    const { declined, approved } =
+      business.length === 2
+        ? {
+            declined: business.find((i) => i.failoverOf === null)!,
+            approved: business.find((i) => i.failoverOf !== null)!,
+          }
+        : await routeWithFailover(server, key);
+    const console = await ConsolePage.open(browser, server.url);
+    await console.signIn(server.tokens.operator);
+    await console.openInstance(server.url, declined.id, `Instance ${key}`);
+    const preview = await console.previewAction(
+      "Move to a step",
+      "Lan Bank would approve it now",
+      "apply",
+    );
+    expect(preview.join("\n")).toContain(
+      `instance ${declined.id} failed over to ${approved.id}: its business goes on there, and a move would run this one again beside it; act on ${approved.id} instead`,
+    );
+    expect(await console.page.getByRole("button", { name: "Do it" }).isDisabled()).toBe(true);
+    expect(await server.engine.getInstance(declined.id)).toMatchObject({
+      version: declined.version,
+      status: "failed",
+    });
+    await console.close();
+  });
+
   it("speaks Chinese when asked, dates in the channel's time zone", async () => {
     const console = await ConsolePage.open(browser, server.url, "zh-CN");
     await console.page.getByLabel("API 令牌").fill(server.tokens.viewer);
