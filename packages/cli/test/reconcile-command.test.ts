@@ -222,6 +222,49 @@ describe("capflow reconcile", () => {
           stderr: expect.stringContaining("yyyy-MM-dd"),
         });
       });
+
+      test("after fixing our instances, --again reconciles the same file anew", async () => {
+        const args = [
+          "reconcile",
+          "run",
+          "--channel",
+          "lanbank",
+          "--date",
+          "2026-12-05",
+          "--definitions",
+          dir,
+          ...database(),
+        ];
+        for (const [key, amount] of [
+          ["L002", "20.00"],
+          ["L005", "8.005"],
+        ] as const) {
+          await insertInstance(db, {
+            channel: "lanbank",
+            behavior: "loan",
+            businessKey: key,
+            input: { amount },
+            context: {},
+            status: "succeeded",
+            updatedAt: "2026-12-05T12:00:00+08:00",
+          });
+        }
+        const same = await runCapflow(...args);
+        expect(same.stdout).toContain("reconciled before: nothing changed (--again to run anew)");
+        expect(same.stdout).toContain("matched 1, missing-ours 1, missing-funder 1");
+        const anew = await runCapflow(...args, "--again");
+        expect(anew.stderr).toBe("");
+        expect(anew.exitCode).toBe(1);
+        expect(anew.stdout).toContain("reconciled again (attempt 2)");
+        expect(anew.stdout).toContain("matched 2, missing-funder 2");
+        expect(anew.stdout).toMatch(/compared with run \S+: 1 new, 1 repeated, 1 gone/);
+        const id = /run (\S+); its differences/.exec(anew.stdout)![1]!;
+        const shown = await runCapflow("reconcile", "show", id, ...database());
+        expect(shown.stderr).toBe("");
+        expect(shown.stdout).toMatch(/missing-funder\s+L005\s+-\s+loan 8\.005 succeeded/);
+        const latest = await runCapflow(...args, "--json");
+        expect(JSON.parse(latest.stdout)).toMatchObject({ id, reused: true, attempt: 1 });
+      });
     },
   );
 

@@ -33,6 +33,7 @@ export type {
   StatementSource,
   DeclaredTotals,
 } from "./statement-definition.ts";
+export { statementDigest } from "./statement-digest.ts";
 export { readStatementRows, type StatementRow } from "./statement-rows.ts";
 export type { StatementInterfaceCaller } from "./fetch-through-interface.ts";
 export {

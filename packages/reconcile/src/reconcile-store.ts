@@ -27,6 +27,10 @@ export interface RunRecord {
   /** `yyyy-MM-dd` in the statement's time zone. */
   businessDate: string;
   fileDigest: string;
+  /** The statement definition's SHA-256 the file was read with (absent for runs before it was kept). */
+  definitionDigest?: string;
+  /** 0, then 1, 2… for the same file and definition reconciled again on purpose. */
+  attempt: number;
   fileName: string;
   fileBytes: number;
   state: "running" | "completed" | "failed";
@@ -121,25 +125,47 @@ export class ReconcileStore {
     statement: string;
     businessDate: string;
     fileDigest: string;
+    /** The statement definition's digest (`statementDigest`): part of the run's identity. */
+    definitionDigest: string;
+    /** Reconcile anew even when this file was reconciled with this definition (a new attempt). */
+    again?: boolean;
     fileName: string;
     fileBytes: number;
     startedBy?: string;
     now: Date;
     staleAfterMs: number;
   }): Promise<{ run: RunRecord; existing: boolean }> {
-    const id = randomUUID();
+    const identity = [
+      input.channel,
+      input.statement,
+      input.businessDate,
+      input.fileDigest,
+      input.definitionDigest,
+    ];
+    const latest = async () => {
+      const found = await this.#knex.raw(
+        `SELECT ${runColumns} FROM ${this.#t.runs}
+         WHERE channel = ? AND statement = ? AND business_date = ? AND file_digest = ?
+           AND definition_digest = ?
+         ORDER BY attempt DESC LIMIT 1`,
+        identity,
+      );
+      return found.rows[0] === undefined ? undefined : toRun(found.rows[0]);
+    };
+    // Again on purpose: a new attempt after the latest completed one. One still running or
+    // failed is taken over below as any run would be.
+    const last = input.again === true ? await latest() : undefined;
+    const attempt = last?.state === "completed" ? last.attempt + 1 : 0;
     const inserted = await this.#knex.raw(
-      `INSERT INTO ${this.#t.runs} (id, channel, statement, business_date, file_digest, file_name,
-         file_bytes, state, started_by, started_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)
+      `INSERT INTO ${this.#t.runs} (id, channel, statement, business_date, file_digest,
+         definition_digest, attempt, file_name, file_bytes, state, started_by, started_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)
        ON CONFLICT ON CONSTRAINT reconcile_runs_file DO NOTHING
        RETURNING ${runColumns}`,
       [
-        id,
-        input.channel,
-        input.statement,
-        input.businessDate,
-        input.fileDigest,
+        randomUUID(),
+        ...identity,
+        attempt,
         input.fileName,
         input.fileBytes,
         input.startedBy ?? null,
@@ -147,12 +173,7 @@ export class ReconcileStore {
       ],
     );
     if (inserted.rows.length === 1) return { run: toRun(inserted.rows[0]), existing: false };
-    const found = await this.#knex.raw(
-      `SELECT ${runColumns} FROM ${this.#t.runs}
-       WHERE channel = ? AND statement = ? AND business_date = ? AND file_digest = ?`,
-      [input.channel, input.statement, input.businessDate, input.fileDigest],
-    );
-    const run = toRun(found.rows[0]);
+    const run = (await latest())!;
     if (run.state === "completed") return { run, existing: true };
     const staleBefore = new Date(input.now.getTime() - input.staleAfterMs);
     const taken = await this.#knex.raw(
@@ -598,11 +619,14 @@ function toRun(row: Record<string, unknown>): RunRecord {
     statement: String(row.statement),
     businessDate: String(row.business_day),
     fileDigest: String(row.file_digest),
+    attempt: Number(row.attempt ?? 0),
     fileName: String(row.file_name),
     fileBytes: Number(row.file_bytes),
     state: row.state as RunRecord["state"],
     startedAt: iso(row.started_at)!,
   };
+  if (typeof row.definition_digest === "string" && row.definition_digest !== "")
+    run.definitionDigest = row.definition_digest;
   if (row.line_count !== null && row.line_count !== undefined)
     run.lineCount = Number(row.line_count);
   if (row.counts) run.counts = row.counts as RunCounts;

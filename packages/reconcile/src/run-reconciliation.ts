@@ -7,6 +7,7 @@ import { openStatementBytes } from "./open-statement-bytes.ts";
 import { type StatementLine, StatementReader } from "./read-statement.ts";
 import { type DifferenceRecord, ReconcileStore, type RunRecord } from "./reconcile-store.ts";
 import type { StatementDefinition } from "./statement-definition.ts";
+import { statementDigest } from "./statement-digest.ts";
 
 export interface RunReconciliationOptions extends FetchStatementOptions {
   db: Pick<CapflowDatabase, "knex" | "schema">;
@@ -15,6 +16,12 @@ export interface RunReconciliationOptions extends FetchStatementOptions {
   businessDate: string;
   /** A file to read instead of the statement's source (a file the funder sent by other means). */
   file?: string;
+  /**
+   * Reconcile anew even when this file was reconciled for the date with this definition (after
+   * fixing our instances): a new run, compared with the earlier one. A changed definition needs
+   * no flag: it is part of a run's identity.
+   */
+  again?: boolean;
   /** Who started the run (an operator, `schedule`). */
   startedBy?: string;
   /** Lines staged per statement. Default 5000. */
@@ -34,15 +41,19 @@ export interface RunReconciliationOptions extends FetchStatementOptions {
 
 export interface ReconciliationResult {
   run: RunRecord;
-  /** True when this file was reconciled for this date before: nothing was done again. */
+  /**
+   * True when this file was reconciled for this date with this definition before: nothing was
+   * done again (unless `again`).
+   */
   reused: boolean;
 }
 
 /**
  * Reconciles one statement for one business date: fetches the file (or reads `file`), reads it
  * line by line into the database in batches, matches the lines with SQL against the instances of
- * the statement's behaviors, and stores the run with every difference. The same file again
- * returns the run already made; a different file for the date is compared with the earlier run.
+ * the statement's behaviors, and stores the run with every difference. The same file read with
+ * the same definition returns the run already made (unless `again`); a different file or
+ * definition for the date is a new run, compared with the earlier one.
  */
 export async function runReconciliation(
   options: RunReconciliationOptions,
@@ -74,6 +85,8 @@ export async function runReconciliation(
       statement: statement.code,
       businessDate,
       fileDigest: fetched.digest,
+      definitionDigest: statementDigest(statement),
+      ...(options.again === true ? { again: true } : {}),
       fileName: fetched.name,
       fileBytes: fetched.bytes,
       ...(options.startedBy === undefined ? {} : { startedBy: options.startedBy }),

@@ -260,7 +260,12 @@ for (const kind of ["PostgreSQL", "PGlite"] as const) {
         ).rejects.toMatchObject({ code: "STATEMENT_UNAVAILABLE", retryable: true });
       });
 
-      const plain = (code: string, text: string, extra: Partial<StatementDefinition> = {}) => {
+      const plain = (
+        code: string,
+        text: string,
+        extra: Partial<StatementDefinition> = {},
+        options: { again?: boolean } = {},
+      ) => {
         const { statuses: _statuses, ...withoutStatuses } = statement;
         const defined: StatementDefinition = {
           ...withoutStatuses,
@@ -276,6 +281,7 @@ for (const kind of ["PostgreSQL", "PGlite"] as const) {
             statement: defined,
             businessDate: "2026-12-05",
             baseDir: folder.dir,
+            ...options,
           }),
         );
       };
@@ -300,6 +306,36 @@ for (const kind of ["PostgreSQL", "PGlite"] as const) {
           impliedStatus: "failed",
         });
         expect(refusals.counts).toMatchObject({ matched: 1, "status-mismatch": 0 });
+      });
+
+      it("a corrected definition reconciles the same file anew; again does so on purpose", async () => {
+        const text = "outOrderNo|amount\nL001|150000\nL002|200000\n";
+        const first = await plain("loan-fix", text, { amount: { unit: "yuan" } });
+        expect(first.run.counts).toMatchObject({ matched: 0, "amount-mismatch": 2 });
+        const same = await plain("loan-fix", text, { amount: { unit: "yuan" } });
+        expect(same).toMatchObject({ reused: true, run: { id: first.run.id, attempt: 0 } });
+        // The unit was wrong: fixed, the same file is read again and compared with the first run.
+        const fen = { amount: { unit: "fen" as const } };
+        const fixed = await plain("loan-fix", text, fen);
+        expect(fixed.reused).toBe(false);
+        expect(fixed.run).toMatchObject({
+          fileDigest: first.run.fileDigest,
+          comparedWith: first.run.id,
+          attempt: 0,
+          counts: { matched: 2, "amount-mismatch": 0 },
+        });
+        expect(fixed.run.definitionDigest).toMatch(/^[0-9a-f]{64}$/);
+        expect(fixed.run.definitionDigest).not.toBe(first.run.definitionDigest);
+        // A description changes no result: the run is the one made.
+        const described = await plain("loan-fix", text, { ...fen, description: "loans" });
+        expect(described).toMatchObject({ reused: true, run: { id: fixed.run.id } });
+        // Our side changed (an instance settled late): only asked for, the file is run again.
+        const again = await plain("loan-fix", text, fen, { again: true });
+        expect(again.reused).toBe(false);
+        expect(again.run).toMatchObject({ attempt: 1, comparedWith: fixed.run.id });
+        expect(again.run.id).not.toBe(fixed.run.id);
+        const after = await plain("loan-fix", text, fen);
+        expect(after).toMatchObject({ reused: true, run: { id: again.run.id, attempt: 1 } });
       });
 
       it("a status the definition does not list is a malformed line, never equal to ours by its text", async () => {

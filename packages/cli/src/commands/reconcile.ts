@@ -37,6 +37,7 @@ interface RunOptions extends DatabaseOptions, ExtensionOptions {
   statement?: string;
   date?: string;
   file?: string;
+  again?: boolean;
   alerts?: string;
   holidays?: string[];
   json?: boolean;
@@ -73,7 +74,7 @@ export const reconcileCommand: CapflowCommand = {
       reconcile
         .command("run")
         .description(
-          "reconcile a channel's statement for a business date (the same file again changes nothing)",
+          "reconcile a channel's statement for a business date (the same file and definition again changes nothing, unless --again)",
         )
         .requiredOption("--channel <code>", "the channel whose statement to reconcile")
         .option("--statement <code>", "which statement of the channel (needed when it has several)")
@@ -82,6 +83,10 @@ export const reconcileCommand: CapflowCommand = {
           "the business date, in the funder's time zone (default: yesterday there)",
         )
         .option("--file <path>", "read this file instead of fetching from the statement's source")
+        .option(
+          "--again",
+          "reconcile anew a file already reconciled with this definition (after fixing our instances)",
+        )
         .option("--definitions <dir>", "the folder with the *.statement.json files", "definitions")
         .option("--alerts <file>", alertsOptionHelp)
         .option("-p, --processors <module...>", processorsOptionHelp)
@@ -174,6 +179,7 @@ async function runCommand(
       ? {}
       : { alerts: await reconciliationAlertMonitor(db, options.alerts, context.cwd) }),
     ...(options.file === undefined ? {} : { file: resolve(context.cwd, options.file) }),
+    ...(options.again === true ? { again: true } : {}),
   }).finally(() => engine?.close());
   if (options.json) {
     context.out(`${JSON.stringify({ ...result.run, reused: result.reused })}\n`);
@@ -181,7 +187,7 @@ async function runCommand(
   }
   const { run } = result;
   context.out(
-    `${run.channel}/${run.statement} ${run.businessDate}: ${run.fileName} (${plural(run.lineCount ?? 0, "line")})${result.reused ? ", reconciled before: nothing changed" : ""}\n`,
+    `${run.channel}/${run.statement} ${run.businessDate}: ${run.fileName} (${plural(run.lineCount ?? 0, "line")})${result.reused ? ", reconciled before: nothing changed (--again to run anew)" : run.attempt > 0 ? `, reconciled again (attempt ${run.attempt + 1})` : ""}\n`,
   );
   context.out(`  ${describeCounts(run)}\n`);
   if (run.comparison) {

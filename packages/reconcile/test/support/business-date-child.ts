@@ -13,6 +13,7 @@ try {
     statement: "loan-daily",
     businessDate: "2026-12-05",
     fileDigest: "digest",
+    definitionDigest: "definition",
     fileName: "f.csv",
     fileBytes: 1,
     now: new Date("2026-12-06T02:00:00Z"),

@@ -29,6 +29,7 @@ import { claimPlanKeptMigration } from "./0033_claim_plan_kept.ts";
 import { inboxPerAccountMigration } from "./0034_inbox_per_account.ts";
 import { quotaReopenMigration } from "./0035_quota_reopen.ts";
 import { businessKeyGuardMigration } from "./0037_business_key_guard.ts";
+import { reconcileRunIdentityMigration } from "./0039_reconcile_run_identity.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -64,4 +65,5 @@ export const migrations: readonly Migration[] = [
   inboxPerAccountMigration,
   businessKeyGuardMigration,
   quotaReopenMigration,
+  reconcileRunIdentityMigration,
 ];
