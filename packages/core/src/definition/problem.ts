@@ -55,6 +55,8 @@ export const problemCodes = {
   "failover-outcome": "a terminal step that does not end failed is marked for failover",
   "unsafe-failover":
     "failover could follow a money-moving call: the business could be funded twice",
+  "unknown-time-zone":
+    "a channel's timeZone is not a zone the runtime knows: its day, and so its daily quotas and calendar, would be undefined",
   "unknown-charset":
     "a charset the engine cannot read or write (use a name such as UTF-8, GBK or GB18030)",
   "host-key-missing":

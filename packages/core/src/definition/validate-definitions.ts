@@ -14,6 +14,7 @@ import { checkMoneyMarks } from "./check-money-safety.ts";
 import { checkProduct } from "./check-product.ts";
 import { checkQueryCalls } from "./check-query-calls.ts";
 import { checkResendSafety } from "./check-resend-safety.ts";
+import { checkTimeZone } from "./check-time-zone.ts";
 import type { UpstreamClientDefinition } from "./client-types.ts";
 import { didYouMean } from "./closest-name.ts";
 import {
@@ -340,6 +341,7 @@ function checkChannel(
     if (account.tls !== undefined)
       problems.push(...checkTls({ ...channel, tls: account.tls }, file, `/accounts/${code}/tls`));
   }
+  problems.push(...checkTimeZone(channel, file));
   problems.push(...checkCharsetsAndAcks(channel, file));
   problems.push(...checkCalendarNames(channel, file));
   problems.push(...checkExpressions(channelExpressions(channel), file));

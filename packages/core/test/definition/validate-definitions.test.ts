@@ -226,6 +226,29 @@ describe("charsets and XML acknowledgements", () => {
   });
 });
 
+describe("time zones", () => {
+  const check = (timeZone: string) =>
+    validateDefinitions({
+      channels: [{ file: "bank.channel.json", definition: { ...channel, timeZone } as never }],
+      behaviors: [],
+    }).problems.map((problem) => [problem.code, problem.pointer, problem.message]);
+
+  test("a zone the runtime knows passes", () => {
+    expect(check("Asia/Shanghai")).toEqual([]);
+    expect(check("UTC")).toEqual([]);
+  });
+
+  test("a misspelt zone is a problem naming the closest one, not a daily quota without days", () => {
+    expect(check("Asia/Shangai")).toEqual([
+      [
+        "unknown-time-zone",
+        "/timeZone",
+        '"Asia/Shangai" is not a time zone (did you mean "Asia/Shanghai"?); use an IANA name such as Asia/Shanghai',
+      ],
+    ]);
+  });
+});
+
 describe("calendar rules per interface and callback", () => {
   const check = (interfaces: Record<string, string[]>) =>
     validateDefinitions({
