@@ -51,7 +51,24 @@ function checkedLoan(channel: string): BehaviorDefinition {
  */
 async function failedOverTwice(store: InstanceStore) {
   const declines = new Set(["lanbank", "meadow"]);
-  const world = routingWorld(
+  const world = loanWorld(store, declines);
+  await world.engine.start({
+    product: "cash-loan",
+    businessKey: "L-1",
+    input: { loanNo: "L-1", amount: "100.00" },
+  });
+  await world.runAll();
+  declines.clear();
+  const [first, second, third] = await store.listInstances({
+    product: "cash-loan",
+    businessKey: "L-1",
+  });
+  return { world, first: first!, second: second!, third: third! };
+}
+
+/** Lanbank, meadow and jade, each checking credit before a loan; `declines` decline the check. */
+function loanWorld(store: InstanceStore, declines: Set<string>): RoutingWorld {
+  return routingWorld(
     store,
     {
       channels: [funder("lanbank"), funder("meadow"), funder("jade")],
@@ -70,21 +87,9 @@ async function failedOverTwice(store: InstanceStore) {
     {
       lanbank: (path) => (path === "/credit" && declines.has("lanbank") ? "1" : "0"),
       meadow: (path) => (path === "/credit" && declines.has("meadow") ? "1" : "0"),
-      jade: () => "0",
+      jade: (path) => (path === "/credit" && declines.has("jade") ? "1" : "0"),
     },
   );
-  await world.engine.start({
-    product: "cash-loan",
-    businessKey: "L-1",
-    input: { loanNo: "L-1", amount: "100.00" },
-  });
-  await world.runAll();
-  declines.clear();
-  const [first, second, third] = await store.listInstances({
-    product: "cash-loan",
-    businessKey: "L-1",
-  });
-  return { world, first: first!, second: second!, third: third! };
 }
 
 async function refusal(action: Promise<unknown>): Promise<CapflowError> {
@@ -167,6 +172,46 @@ export function failedOverScenarios(open: () => Promise<InstanceStore>): void {
     await refusal(world.engine.retryNow(second.id, alice));
     const cancelled = await world.engine.cancel(second.id, alice);
     expect(cancelled).toMatchObject({ id: running.id, status: "cancelled" });
+  });
+
+  test("a failover committed while the operator's move was being decided is seen: the move is refused", async () => {
+    const store = await open();
+    let failOverFirst: (() => Promise<void>) | undefined;
+    // The operator's first look at the business finds no successor; before it commits, a worker
+    // runs the declined check and fails over (the move's compare-and-set then loses).
+    const racing = new Proxy(store, {
+      get(target, property) {
+        if (property !== "listInstances") {
+          const value = Reflect.get(target, property, target);
+          return typeof value === "function" ? value.bind(target) : value;
+        }
+        return async (filter: Parameters<InstanceStore["listInstances"]>[0]) => {
+          const listed = await target.listInstances(filter);
+          const run = failOverFirst;
+          failOverFirst = undefined;
+          await run?.();
+          return listed;
+        };
+      },
+    });
+    const world = loanWorld(racing, new Set(["lanbank"]));
+    const first = await world.engine.start({
+      product: "cash-loan",
+      businessKey: "L-2",
+      input: { loanNo: "L-2", amount: "100.00" },
+    });
+    expect(first).toMatchObject({ channel: "lanbank", step: "check", status: "active" });
+    failOverFirst = async () => {
+      await world.engine.runDue({ limit: 1 });
+    };
+    const error = await refusal(world.engine.moveTo(first.id, "check", alice));
+    const [declined, next] = await store.listInstances({
+      product: "cash-loan",
+      businessKey: "L-2",
+    });
+    expect(declined).toMatchObject({ id: first.id, status: "failed", step: "declined" });
+    expect(next).toMatchObject({ channel: "meadow", failoverOf: first.id });
+    expect(error.message).toContain(`act on ${next!.id} instead`);
   });
 
   test("the preview of a move or retry of an instance that failed over is not allowed, saying why", async () => {
