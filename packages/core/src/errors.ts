@@ -133,6 +133,8 @@ export const retryableByDefault = {
   STATEMENT_UNREADABLE: false,
   /** Another node is reconciling the same statement and date right now. */
   RECONCILE_BUSY: true,
+  /** A run left running too long was taken over by another process: the first one must stop writing. */
+  RECONCILE_TAKEN_OVER: false,
   /** No such reconciliation run or difference. */
   RECONCILE_NOT_FOUND: false,
   /** A failure nobody classified: a bug in capflow or in a host's code, not a configuration problem. */

@@ -49,6 +49,7 @@ export {
   type OurSide,
   ReconcileStore,
   type RunCounts,
+  type RunFence,
   type RunRecord,
 } from "./reconcile-store.ts";
 export {

@@ -34,6 +34,8 @@ export interface RunRecord {
   fileName: string;
   fileBytes: number;
   state: "running" | "completed" | "failed";
+  /** The fencing token: 1, and one more each time the run, left running, is taken over. */
+  generation: number;
   lineCount?: number;
   counts?: RunCounts;
   /** What the file declares and what its lines add up to (fen as text). */
@@ -69,6 +71,12 @@ export interface DifferenceRecord {
   seenBefore: boolean;
   resolved?: { at: string; by: string; reason: string };
 }
+
+/**
+ * What a run's writes carry: its id and the generation that writes. A write of a generation that
+ * was taken over is refused (`RECONCILE_TAKEN_OVER`).
+ */
+export type RunFence = Pick<RunRecord, "id" | "generation">;
 
 /** How the statement reads our instances (from the statement's `ours`). */
 export interface OurSide {
@@ -176,10 +184,11 @@ export class ReconcileStore {
     const run = (await latest())!;
     if (run.state === "completed") return { run, existing: true };
     const staleBefore = new Date(input.now.getTime() - input.staleAfterMs);
+    // A new generation: a process still writing under the old one is refused from now on.
     const taken = await this.#knex.raw(
       `UPDATE ${this.#t.runs}
        SET state = 'running', started_at = ?, started_by = ?, error = NULL, finished_at = NULL,
-           file_name = ?
+           file_name = ?, generation = generation + 1
        WHERE id = ? AND (state = 'failed' OR (state = 'running' AND started_at < ?))
        RETURNING ${runColumns}`,
       [input.now, input.startedBy ?? null, input.fileName, run.id, staleBefore],
@@ -195,14 +204,46 @@ export class ReconcileStore {
     return { run: toRun(taken.rows[0]), existing: false };
   }
 
-  async #clear(runId: string): Promise<void> {
-    await this.#knex.raw(`DELETE FROM ${this.#t.lines} WHERE run_id = ?`, [runId]);
-    await this.#knex.raw(`DELETE FROM ${this.#t.differences} WHERE run_id = ?`, [runId]);
+  async #clear(runId: string, db: Knex | Knex.Transaction = this.#knex): Promise<void> {
+    await db.raw(`DELETE FROM ${this.#t.lines} WHERE run_id = ?`, [runId]);
+    await db.raw(`DELETE FROM ${this.#t.differences} WHERE run_id = ?`, [runId]);
+  }
+
+  /**
+   * Checks, inside a write's transaction, that `run` is still the current generation and running,
+   * and holds the run's row (FOR SHARE) until the write commits: a takeover waits for the write
+   * and then clears it, or comes first and the write is refused.
+   */
+  async #fence(tx: Knex.Transaction, run: RunFence): Promise<void> {
+    const found = await tx.raw(
+      `SELECT generation, state FROM ${this.#t.runs} WHERE id = ? FOR SHARE`,
+      [run.id],
+    );
+    const row = found.rows[0] as { generation: number; state: string } | undefined;
+    const same = row !== undefined && Number(row.generation) === run.generation;
+    if (same && row.state === "running") return;
+    const current = row === undefined ? "gone" : `generation ${row.generation}, ${row.state}`;
+    throw new CapflowError(
+      "RECONCILE_TAKEN_OVER",
+      same
+        ? `reconciliation run ${run.id} is ${row.state} already; nothing more is written to it`
+        : `reconciliation run ${run.id} (generation ${run.generation}) was taken over (now ${current}) after it was left running past its stale time; this process stops, the other one finishes the run (capflow reconcile show ${run.id})`,
+      { context: { run: run.id, generation: run.generation } },
+    );
+  }
+
+  /** Runs `write` in a transaction, after {@link #fence}. */
+  #fenced<T>(run: RunFence, write: (tx: Knex.Transaction) => Promise<T>): Promise<T> {
+    return this.#knex.transaction(async (tx) => {
+      await this.#fence(tx, run);
+      return write(tx);
+    });
   }
 
   /** Stages a batch of lines (one statement, however many lines). */
-  async addLines(runId: string, lines: readonly StatementLine[]): Promise<void> {
+  async addLines(run: RunFence, lines: readonly StatementLine[]): Promise<void> {
     if (lines.length === 0) return;
+    const runId = run.id;
     const rows = lines.map((line) => ({
       l: line.lineNo,
       k: line.businessKey ?? null,
@@ -214,13 +255,15 @@ export class ReconcileStore {
       o: line.occurredAt ?? null,
       p: line.problem ?? null,
     }));
-    await this.#knex.raw(
-      `INSERT INTO ${this.#t.lines} (run_id, line_no, business_key, partner_ref, behavior,
-         amount_minor, status, raw_status, occurred_at, problem)
-       SELECT ?, l, k, r, b, a, s, w, o, p
-       FROM json_to_recordset(?::json) AS x(l bigint, k text, r text, b text, a numeric, s text,
-         w text, o timestamptz, p text)`,
-      [runId, JSON.stringify(rows)],
+    await this.#fenced(run, (tx) =>
+      tx.raw(
+        `INSERT INTO ${this.#t.lines} (run_id, line_no, business_key, partner_ref, behavior,
+           amount_minor, status, raw_status, occurred_at, problem)
+         SELECT ?, l, k, r, b, a, s, w, o, p
+         FROM json_to_recordset(?::json) AS x(l bigint, k text, r text, b text, a numeric, s text,
+           w text, o timestamptz, p text)`,
+        [runId, JSON.stringify(rows)],
+      ),
     );
   }
 
@@ -228,7 +271,8 @@ export class ReconcileStore {
    * Matches the staged lines against our instances (by business key, then partner reference) and
    * records every difference; returns the counts per category.
    */
-  async match(runId: string, ours: OurSide): Promise<RunCounts> {
+  async match(run: RunFence, ours: OurSide): Promise<RunCounts> {
+    const runId = run.id;
     const { lines, differences, instances } = this.#t;
     const k = this.#knex;
     const amount = ourAmountSql(ours.amountPath, ours.amountUnit);
@@ -243,6 +287,7 @@ export class ReconcileStore {
     // handful and joins them by nested loops, quadratic on a big file.
     await k.raw(`ANALYZE ${lines}`);
     await k.transaction(async (tx) => {
+      await this.#fence(tx, run);
       // Repeated lines: the same key (or reference) again for one behavior.
       await tx.raw(
         `UPDATE ${lines} l SET duplicate_of = d.first
@@ -363,14 +408,16 @@ export class ReconcileStore {
 
   /** Records a file-level difference: the totals the file declares against its lines. */
   async addTotalsDifference(
-    runId: string,
+    run: RunFence,
     declared: Record<string, unknown>,
     counted: Record<string, unknown>,
   ): Promise<void> {
-    await this.#knex.raw(
-      `INSERT INTO ${this.#t.differences} (run_id, kind, difference_key, funder, ours)
-       VALUES (?, 'totals-mismatch', 'totals-mismatch:file', ?::jsonb, ?::jsonb)`,
-      [runId, JSON.stringify({ declared }), JSON.stringify({ lines: counted })],
+    await this.#fenced(run, (tx) =>
+      tx.raw(
+        `INSERT INTO ${this.#t.differences} (run_id, kind, difference_key, funder, ours)
+         VALUES (?, 'totals-mismatch', 'totals-mismatch:file', ?::jsonb, ?::jsonb)`,
+        [run.id, JSON.stringify({ declared }), JSON.stringify({ lines: counted })],
+      ),
     );
   }
 
@@ -387,15 +434,18 @@ export class ReconcileStore {
 
   /** Marks differences the earlier run also had, and counts new, repeated and gone ones. */
   async compare(
-    runId: string,
+    run: RunFence,
     previousId: string,
   ): Promise<{ new: number; repeated: number; gone: number }> {
+    const runId = run.id;
     const d = this.#t.differences;
-    await this.#knex.raw(
-      `UPDATE ${d} n SET seen_before = true
-       WHERE n.run_id = ? AND EXISTS (SELECT 1 FROM ${d} p
-         WHERE p.run_id = ? AND p.difference_key = n.difference_key)`,
-      [runId, previousId],
+    await this.#fenced(run, (tx) =>
+      tx.raw(
+        `UPDATE ${d} n SET seen_before = true
+         WHERE n.run_id = ? AND EXISTS (SELECT 1 FROM ${d} p
+           WHERE p.run_id = ? AND p.difference_key = n.difference_key)`,
+        [runId, previousId],
+      ),
     );
     const counted = await this.#knex.raw(
       `SELECT
@@ -410,7 +460,7 @@ export class ReconcileStore {
   }
 
   async completeRun(
-    runId: string,
+    run: RunFence,
     result: {
       lineCount: number;
       counts: RunCounts;
@@ -420,31 +470,38 @@ export class ReconcileStore {
       now: Date;
     },
   ): Promise<RunRecord> {
-    await this.#knex.raw(`DELETE FROM ${this.#t.lines} WHERE run_id = ?`, [runId]);
-    const updated = await this.#knex.raw(
-      `UPDATE ${this.#t.runs}
-       SET state = 'completed', line_count = ?, counts = ?::jsonb, totals = ?::jsonb,
-           compared_with = ?, comparison = ?::jsonb, finished_at = ?
-       WHERE id = ? RETURNING ${runColumns}`,
-      [
-        result.lineCount,
-        JSON.stringify(result.counts),
-        JSON.stringify(result.totals),
-        result.comparedWith ?? null,
-        result.comparison === undefined ? null : JSON.stringify(result.comparison),
-        result.now,
-        runId,
-      ],
-    );
-    return toRun(updated.rows[0]);
+    return this.#fenced(run, async (tx) => {
+      await tx.raw(`DELETE FROM ${this.#t.lines} WHERE run_id = ?`, [run.id]);
+      const updated = await tx.raw(
+        `UPDATE ${this.#t.runs}
+         SET state = 'completed', line_count = ?, counts = ?::jsonb, totals = ?::jsonb,
+             compared_with = ?, comparison = ?::jsonb, finished_at = ?
+         WHERE id = ? AND generation = ? RETURNING ${runColumns}`,
+        [
+          result.lineCount,
+          JSON.stringify(result.counts),
+          JSON.stringify(result.totals),
+          result.comparedWith ?? null,
+          result.comparison === undefined ? null : JSON.stringify(result.comparison),
+          result.now,
+          run.id,
+          run.generation,
+        ],
+      );
+      return toRun(updated.rows[0]);
+    });
   }
 
-  async failRun(runId: string, error: { code: string; message: string }, now: Date): Promise<void> {
-    await this.#clear(runId);
-    await this.#knex.raw(
-      `UPDATE ${this.#t.runs} SET state = 'failed', error = ?::jsonb, finished_at = ? WHERE id = ?`,
-      [JSON.stringify(error), now, runId],
-    );
+  /** Fails the run's generation, clearing what it wrote; one taken over fails nothing. */
+  async failRun(run: RunFence, error: { code: string; message: string }, now: Date): Promise<void> {
+    await this.#fenced(run, async (tx) => {
+      await this.#clear(run.id, tx);
+      await tx.raw(
+        `UPDATE ${this.#t.runs} SET state = 'failed', error = ?::jsonb, finished_at = ?
+         WHERE id = ? AND generation = ?`,
+        [JSON.stringify(error), now, run.id, run.generation],
+      );
+    });
   }
 
   async getRun(id: string): Promise<RunRecord> {
@@ -623,6 +680,7 @@ function toRun(row: Record<string, unknown>): RunRecord {
     fileName: String(row.file_name),
     fileBytes: Number(row.file_bytes),
     state: row.state as RunRecord["state"],
+    generation: Number(row.generation ?? 1),
     startedAt: iso(row.started_at)!,
   };
   if (typeof row.definition_digest === "string" && row.definition_digest !== "")

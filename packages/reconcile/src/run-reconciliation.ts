@@ -97,7 +97,8 @@ export async function runReconciliation(
       await options.alerts?.evaluate({ kinds: ["reconciliation"] });
       return { run: begun.run, reused: true };
     }
-    const runId = begun.run.id;
+    // Every write carries the run's generation: once taken over, its writes are refused.
+    const fence = begun.run;
     let run: RunRecord;
     try {
       const reader = new StatementReader(
@@ -109,14 +110,14 @@ export async function runReconciliation(
       for await (const line of reader.lines()) {
         batch.push(line);
         if (batch.length >= batchSize) {
-          await store.addLines(runId, batch);
+          await store.addLines(fence, batch);
           batch = [];
         }
       }
-      await store.addLines(runId, batch);
+      await store.addLines(fence, batch);
       const totals = reader.totals();
       const ours = statement.ours ?? {};
-      const counts = await store.match(runId, {
+      const counts = await store.match(fence, {
         channel: statement.channel,
         behaviors: statement.behaviors,
         amountPath: ours.amount ?? "input.amount",
@@ -139,13 +140,13 @@ export async function runReconciliation(
       const countOff = declared.count !== undefined && declared.count !== counted.count;
       const amountOff = declared.amount !== undefined && declared.amount !== counted.amount;
       if (countOff || amountOff) {
-        await store.addTotalsDifference(runId, declared, counted);
+        await store.addTotalsDifference(fence, declared, counted);
         counts["totals-mismatch"] = 1;
       }
       const previous = await store.previousRun(begun.run);
       const comparison =
-        previous === undefined ? undefined : await store.compare(runId, previous.id);
-      run = await store.completeRun(runId, {
+        previous === undefined ? undefined : await store.compare(fence, previous.id);
+      run = await store.completeRun(fence, {
         lineCount: totals.lines.count,
         counts,
         totals: { declared, lines: counted },
@@ -155,9 +156,10 @@ export async function runReconciliation(
       });
     } catch (error) {
       const failure = error instanceof CapflowError ? error : undefined;
+      if (failure?.code === "RECONCILE_TAKEN_OVER") throw error;
       await store
         .failRun(
-          runId,
+          fence,
           {
             code: failure?.code ?? "INTERNAL",
             message: (error as Error)?.message ?? String(error),

@@ -29,6 +29,7 @@ import { claimPlanKeptMigration } from "./0033_claim_plan_kept.ts";
 import { inboxPerAccountMigration } from "./0034_inbox_per_account.ts";
 import { quotaReopenMigration } from "./0035_quota_reopen.ts";
 import { businessKeyGuardMigration } from "./0037_business_key_guard.ts";
+import { reconcileRunGenerationMigration } from "./0038_reconcile_run_generation.ts";
 import { reconcileRunIdentityMigration } from "./0039_reconcile_run_identity.ts";
 import type { Migration } from "./migration.ts";
 
@@ -66,4 +67,5 @@ export const migrations: readonly Migration[] = [
   businessKeyGuardMigration,
   quotaReopenMigration,
   reconcileRunIdentityMigration,
+  reconcileRunGenerationMigration,
 ];
