@@ -53,7 +53,7 @@ export async function reconcileDemoStatements(
     for (const funder of funders) {
       const statements = await loadStatementsOrThrow(join(funder.dir, "definitions"));
       for (const statement of statements) {
-        const { lines, businessDate } = await funderLines(db, statement);
+        const { lines, elsewhere, businessDate } = await funderLines(db, statement);
         const name = `${statement.channel}/${statement.code}`;
         if (lines.length < 4) {
           rows.push(
@@ -62,7 +62,7 @@ export async function reconcileDemoStatements(
           continue;
         }
         const file = join(dir, `${statement.channel}-${businessDate}${extension(statement)}`);
-        await writeStatementFile(file, statement, plantDifferences(lines));
+        await writeStatementFile(file, statement, plantDifferences(lines, elsewhere));
         const { run } = await runReconciliation({
           db,
           statement,
@@ -108,6 +108,7 @@ function countsText(run: RunRecord): string {
     "missing-funder": "funder?",
     "amount-mismatch": "amount",
     "status-mismatch": "status",
+    "other-day": "other-day",
     "duplicate-line": "dup",
     "malformed-line": "malformed",
     "totals-mismatch": "totals",
@@ -121,7 +122,7 @@ function countsText(run: RunRecord): string {
 async function funderLines(
   db: CapflowDatabase,
   statement: StatementDefinition,
-): Promise<{ lines: FunderLine[]; businessDate: string }> {
+): Promise<{ lines: FunderLine[]; elsewhere: FunderLine[]; businessDate: string }> {
   const result = await db.knex.raw(
     `SELECT business_key, status, input, context, updated_at FROM "${db.schema}"."instances"
      WHERE channel = ? AND behavior = ANY(?::text[]) AND status IN ('succeeded', 'failed')
@@ -154,16 +155,30 @@ async function funderLines(
   for (const line of lines)
     if (line.status === "succeeded") perDate.set(line.date, (perDate.get(line.date) ?? 0) + 1);
   const businessDate = [...perDate.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "1970-01-01";
-  return { lines: lines.filter((line) => line.date === businessDate), businessDate };
+  return {
+    lines: lines.filter((line) => line.date === businessDate),
+    elsewhere: lines.filter((line) => line.date !== businessDate && line.status === "succeeded"),
+    businessDate,
+  };
 }
 
 /** The funder's lines with one difference of each kind planted, and its declared totals. */
-function plantDifferences(lines: FunderLine[]): { lines: (FunderLine | string)[]; count: number } {
+function plantDifferences(
+  lines: FunderLine[],
+  elsewhere: FunderLine[],
+): { lines: (FunderLine | string)[]; count: number } {
   const succeeded = lines.filter((line) => line.status === "succeeded");
-  const [amountOff, statusOff, dropped, repeated] = succeeded;
+  const [amountOff, statusOff, dropped, repeated, lateOne] = succeeded;
+  // A loan of another day listed again (or, without one, a line dated the day before).
+  const otherDay =
+    elsewhere[0] ??
+    (lateOne === undefined
+      ? undefined
+      : { ...lateOne, occurredAt: new Date(lateOne.occurredAt.getTime() - 86_400_000) });
   const planted: (FunderLine | string)[] = [];
   for (const line of lines) {
     if (line === dropped) continue; // missing on the funder's side
+    if (line === lateOne && elsewhere.length === 0) continue; // planted below, a day earlier
     if (line === amountOff)
       planted.push({ ...line, amountMinor: line.amountMinor + 1n }); // one fen more
     else if (line === statusOff) planted.push({ ...line, status: "failed" });
@@ -175,6 +190,7 @@ function plantDifferences(lines: FunderLine[]): { lines: (FunderLine | string)[]
     businessKey: `UNKNOWN-${randomUUID().slice(0, 8)}`,
     partnerReference: "X-0",
   }); // not ours
+  if (otherDay !== undefined) planted.push(otherDay); // another day's
   planted.push("malformed"); // a line whose amount does not read
   return { lines: planted, count: planted.length + 1 }; // the declared count is one off
 }

@@ -161,7 +161,16 @@ describe.skipIf(!databaseUrl)("capflow reconcile run through a channel's interfa
         },
       }),
     );
-    bills.set("20261204", Buffer.from("partnerLoanNo,amount,status\nC001,30000.00,LENT\n"));
+    bills.set("20261204", Buffer.from("partnerLoanNo,amount,status\nC002,20000.00,LENT\n"));
+    await insertInstance(db, {
+      channel: "cedar-bank",
+      behavior: "loan",
+      businessKey: "C002",
+      input: { loanNo: "C002", amount: "20000.00" },
+      context: {},
+      status: "succeeded",
+      updatedAt: "2026-12-04T10:30:00+08:00",
+    });
     const reconcile = (...more: string[]) =>
       runCapflow(
         "reconcile",

@@ -10,6 +10,7 @@ export const differenceKinds = [
   "missing-funder",
   "amount-mismatch",
   "status-mismatch",
+  "other-day",
   "duplicate-line",
   "malformed-line",
   "totals-mismatch",
@@ -91,6 +92,11 @@ export interface OurSide {
   /** The business date as an instant range. */
   from: Date;
   to: Date;
+  /**
+   * The instants a line's timestamp, and the instance a line matches, may fall in and still be
+   * the business date's: the day widened by the statement's `dayMargin`. Default `from`-`to`.
+   */
+  sameDay?: { from: Date; to: Date };
 }
 
 const emptyCounts = (): RunCounts => ({
@@ -99,6 +105,7 @@ const emptyCounts = (): RunCounts => ({
   "missing-funder": 0,
   "amount-mismatch": 0,
   "status-mismatch": 0,
+  "other-day": 0,
   "duplicate-line": 0,
   "malformed-line": 0,
   "totals-mismatch": 0,
@@ -347,6 +354,12 @@ export class ReconcileStore {
           [kind, kind, runId],
         );
       const joined = `JOIN ${instances} i ON i.id = l.instance_id`;
+      // A matched line dated another day, or naming an instance of another day, belongs to that
+      // day's statement: the same transaction listed on two days' files would match twice.
+      const day = ours.sameDay ?? { from: ours.from, to: ours.to };
+      const outside = (at: string) =>
+        `(${at} < '${day.from.toISOString()}'::timestamptz OR ${at} >= '${day.to.toISOString()}'::timestamptz)`;
+      const otherDay = `((l.occurred_at IS NOT NULL AND ${outside("l.occurred_at")}) OR ${outside(`i.${ours.dateColumn}`)})`;
       await insertFromLines("malformed-line", "", "l.problem IS NOT NULL", "l.line_no::text");
       await insertFromLines("duplicate-line", "", "l.duplicate_of IS NOT NULL", "l.line_no::text");
       await insertFromLines(
@@ -355,10 +368,11 @@ export class ReconcileStore {
         "l.problem IS NULL AND l.duplicate_of IS NULL AND l.instance_id IS NULL",
         lineKey,
       );
+      await insertFromLines("other-day", joined, otherDay, "i.id");
       await insertFromLines(
         "amount-mismatch",
         joined,
-        `(${amount}) IS DISTINCT FROM l.amount_minor`,
+        `NOT ${otherDay} AND (${amount}) IS DISTINCT FROM l.amount_minor`,
         "i.id",
       );
       // Every line carries a status: its own, or the one a statement without a status column
@@ -366,7 +380,7 @@ export class ReconcileStore {
       await insertFromLines(
         "status-mismatch",
         joined,
-        "l.status IS DISTINCT FROM i.status",
+        `NOT ${otherDay} AND l.status IS DISTINCT FROM i.status`,
         "i.id",
       );
       await tx.raw(

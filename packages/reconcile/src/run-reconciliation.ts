@@ -1,4 +1,5 @@
 import { type AlertMonitor, CapflowError } from "@capflow/core";
+import { parseDuration } from "@capflow/core/internal";
 import type { CapflowDatabase } from "@capflow/store-knex";
 import { DateTime } from "luxon";
 import { formatMinor } from "./amount.ts";
@@ -129,6 +130,17 @@ export async function runReconciliation(
         expectStatuses: ours.expect ?? ["succeeded"],
         from: day.startOf("day").toJSDate(),
         to: day.startOf("day").plus({ days: 1 }).toJSDate(),
+        sameDay: {
+          from: day
+            .startOf("day")
+            .minus(parseDuration(statement.dayMargin?.before ?? "0s"))
+            .toJSDate(),
+          to: day
+            .startOf("day")
+            .plus({ days: 1 })
+            .plus(parseDuration(statement.dayMargin?.after ?? "0s"))
+            .toJSDate(),
+        },
       });
       const declared = {
         ...(totals.declared.count === undefined ? {} : { count: totals.declared.count }),

@@ -160,6 +160,12 @@ export interface StatementDefinition {
   impliedStatus?: OurStatus;
   /** The kind column's values -> behavior codes. */
   kinds?: Record<string, string>;
+  /**
+   * How far before the business date's start and after its end a line's `occurredAt`, and the
+   * instance a line matches (its `ours.date`), may fall and still be the date's (a funder's
+   * cut-off, clocks apart): `{ "before": "1h" }`. Default none: anything outside is `other-day`.
+   */
+  dayMargin?: { before?: string; after?: string };
   /** How `occurredAt` is written (a luxon format, `yyyyMMddHHmmss`), in `timeZone`. Default ISO 8601. */
   timestampFormat?: string;
   /** How our side is read. */

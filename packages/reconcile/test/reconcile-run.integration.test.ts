@@ -338,6 +338,49 @@ for (const kind of ["PostgreSQL", "PGlite"] as const) {
         expect(after).toMatchObject({ reused: true, run: { id: again.run.id, attempt: 1 } });
       });
 
+      it("a line dated another day, or for an instance of another day, is other-day", async () => {
+        const dated = {
+          columns: { businessKey: "outOrderNo", amount: "amount", occurredAt: "finishTime" },
+          timestampFormat: "yyyyMMddHHmmss",
+        };
+        const text = [
+          "outOrderNo|amount|finishTime",
+          "L001|1500.00|20261205100000",
+          "L002|2000.00|20261204100000", // our L002 settled on the 5th; the funder dates it the 4th
+          "L005|70.00|20261204235959", // the 4th's loan, listed again on the 5th's file
+          "L006|50.00|20261205000010",
+          "",
+        ].join("\n");
+        const { run: strict } = await plain("loan-dated", text, dated);
+        expect(strict.counts).toMatchObject({
+          matched: 2,
+          "other-day": 2,
+          "missing-funder": 1,
+          "missing-ours": 0,
+        });
+        const store = new ReconcileStore(db);
+        const otherDay = await store.listDifferences(strict.id, { kind: "other-day" });
+        expect(otherDay).toEqual([
+          expect.objectContaining({
+            businessKey: "L002",
+            funder: expect.objectContaining({ occurredAt: expect.stringMatching(/^2026-12-04/) }),
+            ours: expect.objectContaining({ businessKey: "L002", status: "succeeded" }),
+          }),
+          expect.objectContaining({ businessKey: "L005", lineNo: 4 }),
+        ]);
+        // A funder whose cut-off is a minute before midnight: the 4th's last minute is the 5th's.
+        const { run: margin } = await plain("loan-dated-margin", text, {
+          ...dated,
+          dayMargin: { before: "1m" },
+        });
+        expect(margin.counts).toMatchObject({ matched: 3, "other-day": 1 });
+        const { run: wrongLine } = await plain(
+          "loan-dated-file",
+          "outOrderNo|amount\nL005|70.00\n",
+        );
+        expect(wrongLine.counts).toMatchObject({ matched: 0, "other-day": 1 });
+      });
+
       it("a status the definition does not list is a malformed line, never equal to ours by its text", async () => {
         const { run: done } = await plain(
           "loan-ourwords",
