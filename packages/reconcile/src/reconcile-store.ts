@@ -131,8 +131,8 @@ export class ReconcileStore {
   }
 
   /**
-   * Starts a run for a file, or finds the one already made for the same file and date
-   * (`existing`). A run of the same file still going on elsewhere is `RECONCILE_BUSY`; a failed
+   * Starts a run for a file, or finds the one already made for the same file, definition and date
+   * (`existing`; with `again`, a new attempt after it). A run of the same file still going on elsewhere is `RECONCILE_BUSY`; a failed
    * one, or one left running for longer than `staleAfterMs`, is taken over.
    */
   async beginRun(input: {

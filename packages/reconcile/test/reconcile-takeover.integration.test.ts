@@ -34,6 +34,7 @@ const result = (now: Date) => ({
     "missing-funder": 0,
     "amount-mismatch": 0,
     "status-mismatch": 0,
+    "other-day": 0,
     "duplicate-line": 0,
     "malformed-line": 0,
     "totals-mismatch": 0,
