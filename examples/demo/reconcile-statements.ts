@@ -93,7 +93,7 @@ export async function reconcileDemoStatements(
   const text = [
     "Reconciliation (对账): each funder's statement, one planted difference of each kind",
     ...rows,
-    `  the same files again: ${problems.some((p) => p.includes("twice")) ? "NOT idempotent" : "nothing changed (runs reused by file digest)"}`,
+    `  the same files again: ${problems.some((p) => p.includes("twice")) ? "NOT idempotent" : "nothing changed (runs reused by file and definition digest)"}`,
     "",
   ].join("\n");
   return { text: `${text}\n`, problems };
