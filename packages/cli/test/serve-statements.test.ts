@@ -65,7 +65,7 @@ describe.skipIf(!databaseUrl)("capflow serve --statements (PostgreSQL)", () => {
         format: { kind: "delimited" },
         columns: { businessKey: "outOrderNo", amount: "amount", status: "status" },
         statuses: { SUCCESS: "succeeded" },
-        schedule: { after: "00:00" },
+        schedule: { after: "00:00", lookBackDays: 1 },
       }),
     );
     await writeFile(join(dir, "robot.secret"), "robot-secret-1");

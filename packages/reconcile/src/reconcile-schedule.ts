@@ -59,7 +59,7 @@ export class ReconcileSchedule {
   #checking: Promise<ScheduleCheck> | undefined;
   /** When a statement and date last failed on this node (the file not published yet). */
   readonly #failedAt = new Map<string, number>();
-  /** Statements and dates that failed in a way retrying cannot fix: left alone until restarted. */
+  /** Statements that failed in a way retrying cannot fix: left alone until restarted. */
   readonly #stopped = new Set<string>();
 
   constructor(options: ReconcileScheduleOptions) {
@@ -99,17 +99,50 @@ export class ReconcileSchedule {
     for (const statement of this.#options.statements) {
       if (statement.schedule === undefined) continue;
       const name = `${statement.channel}/${statement.code}`;
-      const businessDate = this.dueDate(statement);
-      if (businessDate === undefined) {
+      const dates = this.dueDates(statement);
+      const latest = dates.at(-1);
+      if (latest === undefined) {
         result.push({ statement: name, outcome: "not-due" });
         continue;
       }
-      const outcome = await this.#withTurn(`reconcile:${name}`, () =>
-        this.#checkStatement(statement, businessDate),
-      );
-      result.push({ statement: name, businessDate, outcome: outcome ?? "busy-elsewhere" });
+      const checked = await this.#withTurn(`reconcile:${name}`, async () => {
+        const outcomes: ScheduleCheck = [];
+        for (const businessDate of dates) {
+          const outcome = await this.#checkStatement(statement, businessDate);
+          if (outcome !== "done-before") outcomes.push({ statement: name, businessDate, outcome });
+        }
+        return outcomes;
+      });
+      if (checked === undefined) {
+        result.push({ statement: name, businessDate: latest, outcome: "busy-elsewhere" });
+      } else if (checked.length === 0) {
+        result.push({ statement: name, businessDate: latest, outcome: "done-before" });
+      } else {
+        result.push(...checked);
+      }
     }
     return result;
+  }
+
+  /**
+   * The business dates due now, oldest first: the last `schedule.lookBackDays` (default 7) days
+   * up to yesterday in the funder's zone, yesterday only once past `after`. A date is checked
+   * until a run of it completes, so a file that came after the next day's cut-off, or a day no
+   * node was up, is still reconciled.
+   */
+  dueDates(statement: StatementDefinition): string[] {
+    const latest = this.dueDate(statement);
+    const now = DateTime.fromJSDate((this.#options.now ?? (() => new Date()))(), {
+      zone: statement.timeZone,
+    });
+    const yesterday = now.minus({ days: 1 }).startOf("day");
+    const lookBack = statement.schedule?.lookBackDays ?? defaultLookBackDays;
+    const dates: string[] = [];
+    for (let back = lookBack - 1; back >= 0; back--) {
+      const date = yesterday.minus({ days: back }).toISODate()!;
+      if (back > 0 || date === latest) dates.push(date);
+    }
+    return dates;
   }
 
   /** The business date due now (yesterday in the funder's zone, once past `after`), if any. */
@@ -131,7 +164,7 @@ export class ReconcileSchedule {
     const now = (this.#options.now ?? (() => new Date()))();
     const retryMs = parseEvery(statement.schedule?.retryEvery ?? "10m");
     const tried = `${statement.channel}/${statement.code}/${businessDate}`;
-    if (this.#stopped.has(tried)) return "stopped";
+    if (this.#stopped.has(`${statement.channel}/${statement.code}`)) return "stopped";
     const failedAt = this.#failedAt.get(tried);
     if (failedAt !== undefined && now.getTime() - failedAt < retryMs) return "waiting-to-retry";
     const {
@@ -156,7 +189,7 @@ export class ReconcileSchedule {
       return "ran";
     } catch (error) {
       if (mustStop(error)) {
-        this.#stopped.add(tried);
+        this.#stopped.add(`${statement.channel}/${statement.code}`);
         onRun?.({ statement, businessDate, error, stopped: true });
         return "stopped";
       }
@@ -202,6 +235,9 @@ export class ReconcileSchedule {
 function mustStop(error: unknown): boolean {
   return error instanceof CapflowError && !error.retryable && error.code !== "STATEMENT_UNREADABLE";
 }
+
+/** How many business dates, up to yesterday, a schedule keeps checking by default. */
+const defaultLookBackDays = 7;
 
 function parseEvery(text: string): number {
   const match = /^(\d+)(s|m|h)$/.exec(text);

@@ -180,6 +180,9 @@ export interface StatementDefinition {
     /** Our instances the funder must report: these statuses on the date. Default `["succeeded"]`. */
     expect?: OurStatus[];
   };
-  /** Run daily once the funder's file is out: `"02:30"` in `timeZone`, for the previous day. */
-  schedule?: { after: string; retryEvery?: string };
+  /**
+   * Run daily once the funder's file is out: `"02:30"` in `timeZone`, for the previous day; the
+   * `lookBackDays` (default 7) dates up to it are checked until each has a completed run.
+   */
+  schedule?: { after: string; retryEvery?: string; lookBackDays?: number };
 }

@@ -22,7 +22,7 @@ const statement: StatementDefinition = {
   source: { kind: "file", path: "lanbank-loan-{yyyyMMdd}.csv" },
   format: { kind: "delimited" },
   columns: { businessKey: "outOrderNo", amount: "amount" },
-  schedule: { after: "02:00", retryEvery: "5m" },
+  schedule: { after: "02:00", retryEvery: "5m", lookBackDays: 1 },
 };
 
 describe.skipIf(!databaseUrl)("the daily reconciliation schedule", () => {
@@ -75,6 +75,60 @@ describe.skipIf(!databaseUrl)("the daily reconciliation schedule", () => {
     expect(events[1]).toMatchObject({ result: { reused: false, run: { counts: { matched: 1 } } } });
     now = new Date("2026-12-06T23:00:00+08:00");
     expect((await schedule.check())[0]!.outcome).toBe("done-before");
+  });
+
+  it("looks back lookBackDays (default 7) for dates without a completed run, oldest first", async () => {
+    const lookBack: StatementDefinition = {
+      ...statement,
+      code: "look-back",
+      source: { kind: "file", path: "look-back-{yyyyMMdd}.csv" },
+      schedule: { after: "02:00", retryEvery: "5m" },
+    };
+    const write = (date: string) =>
+      writeText(join(folder.dir, `look-back-${date}.csv`), "outOrderNo,amount\nL001,10.00\n");
+    await Promise.all(["20261212", "20261214", "20261219"].map(write));
+    let now = new Date("2026-12-20T03:00:00+08:00");
+    const events: ScheduledRunEvent[] = [];
+    const schedule = new ReconcileSchedule({
+      db,
+      statements: [lookBack],
+      baseDir: folder.dir,
+      now: () => now,
+      onRun: (event) => events.push(event),
+    });
+    const first = await schedule.check();
+    expect(first.map((c) => `${c.businessDate} ${c.outcome}`)).toEqual([
+      "2026-12-13 failed",
+      "2026-12-14 ran",
+      "2026-12-15 failed",
+      "2026-12-16 failed",
+      "2026-12-17 failed",
+      "2026-12-18 failed",
+      "2026-12-19 ran",
+    ]);
+    expect(events.map((event) => event.businessDate)).toEqual([
+      "2026-12-13",
+      "2026-12-14",
+      "2026-12-15",
+      "2026-12-16",
+      "2026-12-17",
+      "2026-12-18",
+      "2026-12-19",
+    ]);
+    // A file published after the next day's cut-off is still reconciled; done dates are left be.
+    await write("20261216");
+    now = new Date("2026-12-20T03:05:00+08:00");
+    expect((await schedule.check()).map((c) => `${c.businessDate} ${c.outcome}`)).toEqual([
+      "2026-12-13 failed",
+      "2026-12-15 failed",
+      "2026-12-16 ran",
+      "2026-12-17 failed",
+      "2026-12-18 failed",
+    ]);
+    const store = new ReconcileStore(db);
+    expect(await store.listRuns({ statement: "look-back", businessDate: "2026-12-12" })).toEqual(
+      [],
+    );
   });
 
   it("a failure retrying cannot fix (an unpinned SFTP server) stops the date, said once", async () => {
