@@ -13,8 +13,13 @@ export interface ReconcileScheduleOptions extends FetchStatementOptions {
   /** How often to look whether a statement is due. Default one minute. */
   checkEveryMs?: number;
   now?: () => Date;
-  /** Alerts for the runs' differences (see `RunReconciliationOptions.alerts`). */
-  alerts?: Pick<AlertMonitor, "evaluate">;
+  /**
+   * Alerts for the runs' differences (see `RunReconciliationOptions.alerts`); a statement stopped
+   * (a refused host key) raises an alert of the `raised` rule {@link stoppedAlertRule} names.
+   */
+  alerts?: Pick<AlertMonitor, "evaluate"> & Partial<Pick<AlertMonitor, "raise">>;
+  /** The `raised` rule a stopped statement's alert goes to. Default `reconciliation-stopped`. */
+  stoppedAlertRule?: string;
   /** Each run made, reused, or failed (`error`), for logs and alerts. */
   onRun?: (event: ScheduledRunEvent) => void;
   /** What each periodic check did per statement (e.g. another node was on it). */
@@ -174,6 +179,7 @@ export class ReconcileSchedule {
       onRun,
       onCheck: _k,
       now: clock,
+      stoppedAlertRule,
       ...fetchOptions
     } = this.#options;
     try {
@@ -189,8 +195,18 @@ export class ReconcileSchedule {
       return "ran";
     } catch (error) {
       if (mustStop(error)) {
-        this.#stopped.add(`${statement.channel}/${statement.code}`);
+        const name = `${statement.channel}/${statement.code}`;
+        this.#stopped.add(name);
         onRun?.({ statement, businessDate, error, stopped: true });
+        const message = error instanceof Error ? error.message : String(error);
+        await this.#options.alerts
+          ?.raise?.(
+            stoppedAlertRule ?? "reconciliation-stopped",
+            name,
+            `${name} ${businessDate}: reconciliation stopped, not tried again until the node restarts: ${message}`,
+            { channel: statement.channel, statement: statement.code, businessDate },
+          )
+          .catch(() => {});
         return "stopped";
       }
       this.#failedAt.set(tried, now.getTime());

@@ -134,6 +134,7 @@ describe.skipIf(!databaseUrl)("the daily reconciliation schedule", () => {
   it("a failure retrying cannot fix (an unpinned SFTP server) stops the date, said once", async () => {
     let now = new Date("2026-12-10T03:00:00+08:00");
     const events: ScheduledRunEvent[] = [];
+    const raised: unknown[][] = [];
     const schedule = new ReconcileSchedule({
       db,
       statements: [
@@ -151,6 +152,12 @@ describe.skipIf(!databaseUrl)("the daily reconciliation schedule", () => {
       baseDir: folder.dir,
       now: () => now,
       onRun: (event) => events.push(event),
+      alerts: {
+        evaluate: async () => ({}) as never,
+        raise: async (...args) => {
+          raised.push(args);
+        },
+      },
     });
     expect((await schedule.check())[0]!.outcome).toBe("stopped");
     now = new Date("2026-12-10T05:00:00+08:00");
@@ -160,6 +167,14 @@ describe.skipIf(!databaseUrl)("the daily reconciliation schedule", () => {
       stopped: true,
       error: { code: "STATEMENT_INVALID", retryable: false },
     });
+    expect(raised).toEqual([
+      [
+        "reconciliation-stopped",
+        "lanbank/loan-daily",
+        expect.stringContaining("lanbank/loan-daily 2026-12-09: reconciliation stopped"),
+        { channel: "lanbank", statement: "loan-daily", businessDate: "2026-12-09" },
+      ],
+    ]);
   });
 
   it("two nodes checking at once: one runs, the other skips; one run is stored", async () => {
