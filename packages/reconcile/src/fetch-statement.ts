@@ -82,6 +82,7 @@ export async function fetchStatement(
             target,
             {},
             60_000,
+            defaultDownloadTimeoutMs,
             "url" in source.file ? (source.file.maxBytes ?? 2 ** 31) : 2 ** 31,
             context,
           ),
@@ -106,6 +107,7 @@ export async function fetchStatement(
         path,
         headers,
         source.timeoutMs ?? 60_000,
+        source.downloadTimeoutMs ?? defaultDownloadTimeoutMs,
         source.maxBytes ?? 2 ** 31,
         context,
       );
@@ -137,7 +139,7 @@ export async function fetchStatement(
         ...(passphrase === undefined ? {} : { passphrase }),
         hostKey: source.hostKey,
         timeoutMs: source.timeoutMs ?? 30_000,
-        downloadTimeoutMs: source.downloadTimeoutMs ?? 15 * 60_000,
+        downloadTimeoutMs: source.downloadTimeoutMs ?? defaultDownloadTimeoutMs,
         maxBytes: source.maxBytes ?? 2 ** 31,
       },
       remote,
@@ -172,16 +174,29 @@ async function localFile(
   return { path, name: basename(path), bytes, digest: hash.digest("hex"), release: async () => {} };
 }
 
+/** The whole of a download, from asking to the last byte. */
+const defaultDownloadTimeoutMs = 15 * 60_000;
+
+/**
+ * Downloads `url` to `path`. `timeoutMs` bounds the wait for the answer and between two chunks;
+ * `downloadTimeoutMs` the whole download, so a server dripping bytes cannot hold the caller.
+ */
 async function download(
   url: string,
   path: string,
   headers: Record<string, string>,
   timeoutMs: number,
+  downloadTimeoutMs: number,
   maxBytes: number,
   context: Record<string, unknown>,
 ): Promise<void> {
   const where = new URL(url);
   const shown = `${where.origin}${where.pathname}`;
+  const signal = AbortSignal.timeout(downloadTimeoutMs);
+  const reason = (error: unknown) =>
+    signal.aborted
+      ? `it did not finish within ${downloadTimeoutMs} ms (downloadTimeoutMs)`
+      : (error as Error).message;
   let response: Awaited<ReturnType<typeof request>>;
   try {
     response = await request(url, {
@@ -190,11 +205,12 @@ async function download(
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
       maxRedirections: 0,
+      signal,
     } as Parameters<typeof request>[1]);
   } catch (error) {
     throw new CapflowError(
       "STATEMENT_UNAVAILABLE",
-      `cannot download the statement from ${shown}: ${(error as Error).message}`,
+      `cannot download the statement from ${shown}: ${reason(error)}`,
       {
         cause: error,
         context,
@@ -222,7 +238,7 @@ async function download(
   } catch (error) {
     throw new CapflowError(
       "STATEMENT_UNAVAILABLE",
-      `the statement download from ${shown} broke off: ${(error as Error).message}`,
+      `the statement download from ${shown} broke off: ${reason(error)}`,
       {
         cause: error,
         context,

@@ -18,7 +18,10 @@ export type StatementSource =
       url: string;
       /** Extra request headers; values may be secret references (`env:NAME`, `file:path`). */
       headers?: Record<string, string>;
+      /** Waiting for the answer, and between two chunks of it. Default 60 seconds. */
       timeoutMs?: number;
+      /** The whole download, from asking to the last byte. Default 15 minutes. */
+      downloadTimeoutMs?: number;
       /** Largest file accepted. Default 2 GiB. */
       maxBytes?: number;
     }

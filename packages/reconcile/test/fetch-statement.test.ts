@@ -181,6 +181,11 @@ describe("statements over HTTP", () => {
         response.writeHead(200, { "content-type": "application/gzip" }).end(body);
       } else if (request.url === "/statements/20261207/loan.csv.gz") {
         response.writeHead(200).end(Buffer.alloc(64 * 1024));
+      } else if (request.url === "/statements/20261208/loan.csv.gz") {
+        // A byte every 100 ms: never idle long enough for timeoutMs, never done.
+        response.writeHead(200);
+        const drip = setInterval(() => response.write("x"), 100);
+        response.on("close", () => clearInterval(drip));
       } else {
         response.writeHead(404).end();
       }
@@ -231,5 +236,19 @@ describe("statements over HTTP", () => {
     await expect(fetchStatement(http(), "2026-12-07")).rejects.toMatchObject({
       message: expect.stringContaining("maxBytes"),
     });
+  });
+
+  it("a server dripping bytes fails within downloadTimeoutMs, retryable", async () => {
+    const dripping: StatementDefinition = {
+      ...http(),
+      source: { ...(http().source as object), downloadTimeoutMs: 600 } as never,
+    };
+    const started = Date.now();
+    await expect(fetchStatement(dripping, "2026-12-08")).rejects.toMatchObject({
+      code: "STATEMENT_UNAVAILABLE",
+      retryable: true,
+      message: expect.stringContaining("did not finish within 600 ms"),
+    });
+    expect(Date.now() - started).toBeLessThan(5000);
   });
 });
