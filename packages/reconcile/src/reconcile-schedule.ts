@@ -244,12 +244,17 @@ export class ReconcileSchedule {
 }
 
 /**
- * Whether trying again later cannot help: a refused host key (a server that may not be the
- * funder's), a definition that does not hold. An unreadable file is tried again: the funder may
- * publish a corrected one.
+ * Whether trying again later cannot help: a source that refuses for good (a host key that is not
+ * the pinned one: a server that may not be the funder's), a definition that does not hold. An
+ * unreadable file is tried again (the funder may publish a corrected one), and so is a run
+ * another node took over (it finishes it; the next check finds it done).
  */
 function mustStop(error: unknown): boolean {
-  return error instanceof CapflowError && !error.retryable && error.code !== "STATEMENT_UNREADABLE";
+  if (!(error instanceof CapflowError)) return false;
+  return (
+    error.code === "STATEMENT_INVALID" ||
+    (error.code === "STATEMENT_UNAVAILABLE" && !error.retryable)
+  );
 }
 
 /** How many business dates, up to yesterday, a schedule keeps checking by default. */

@@ -177,6 +177,25 @@ describe.skipIf(!databaseUrl)("the daily reconciliation schedule", () => {
     ]);
   });
 
+  it("an unreadable file is tried again every retryEvery: the funder may correct it", async () => {
+    const unreadable: StatementDefinition = {
+      ...statement,
+      code: "unreadable",
+      source: { kind: "file", path: "unreadable-{yyyyMMdd}.csv" },
+    };
+    await writeText(join(folder.dir, "unreadable-20261210.csv"), "no,such,columns\nL001,1,2\n");
+    let now = new Date("2026-12-11T03:00:00+08:00");
+    const schedule = new ReconcileSchedule({
+      db,
+      statements: [unreadable],
+      baseDir: folder.dir,
+      now: () => now,
+    });
+    expect((await schedule.check())[0]!.outcome).toBe("failed");
+    now = new Date("2026-12-11T03:05:00+08:00");
+    expect((await schedule.check())[0]!.outcome).toBe("failed");
+  });
+
   it("two nodes checking at once: one runs, the other skips; one run is stored", async () => {
     await writeText(
       join(folder.dir, "lanbank-loan-20261207.csv"),
