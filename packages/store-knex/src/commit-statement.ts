@@ -68,7 +68,7 @@ export function commitStatement(
   if (spawn !== undefined) {
     const row = instanceValues(spawn, param);
     // The business key held on a channel of the product by another start fails it (migration
-    // 0037), as a unique violation would.
+    // 0036), as a unique violation would.
     const channels = transition.spawnKeyChannels ?? [];
     const guard =
       channels.length === 0

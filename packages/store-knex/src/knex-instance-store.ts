@@ -281,7 +281,7 @@ export class KnexInstanceStore
     );
   }
 
-  /** The guard of migration 0037 as an SQL condition: true when no other start holds the key. */
+  /** The guard of migration 0036 as an SQL condition: true when no other start holds the key. */
   #keyFree(
     instance: NewInstance,
     channels: readonly ChannelBehavior[],

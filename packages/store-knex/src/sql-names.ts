@@ -38,7 +38,7 @@ export interface QualifiedNames {
   quotaHolds: string;
   /** `quota_apply(settle, settle_to, reserve, quotas)`: raises CF429 without room (migrations 0005, 0035). */
   quotaApply: string;
-  /** `business_key_free(key, product, channels, behaviors, products, raise)`, migration 0037. */
+  /** `business_key_free(key, product, channels, behaviors, products, raise)`, migration 0036. */
   businessKeyFree: string;
   /** `has_callback_of_account(channel, business_key, callback, account, consumed)`, migration 0004. */
   hasCallbackOfAccount: string;

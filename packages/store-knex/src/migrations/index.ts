@@ -28,9 +28,9 @@ import { stuckLastScanMigration } from "./0032_stuck_last_scan.ts";
 import { claimPlanKeptMigration } from "./0033_claim_plan_kept.ts";
 import { inboxPerAccountMigration } from "./0034_inbox_per_account.ts";
 import { quotaReopenMigration } from "./0035_quota_reopen.ts";
-import { businessKeyGuardMigration } from "./0037_business_key_guard.ts";
-import { reconcileRunGenerationMigration } from "./0038_reconcile_run_generation.ts";
-import { reconcileRunIdentityMigration } from "./0039_reconcile_run_identity.ts";
+import { businessKeyGuardMigration } from "./0036_business_key_guard.ts";
+import { reconcileRunGenerationMigration } from "./0037_reconcile_run_generation.ts";
+import { reconcileRunIdentityMigration } from "./0038_reconcile_run_identity.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -64,8 +64,8 @@ export const migrations: readonly Migration[] = [
   stuckLastScanMigration,
   claimPlanKeptMigration,
   inboxPerAccountMigration,
-  businessKeyGuardMigration,
   quotaReopenMigration,
-  reconcileRunIdentityMigration,
+  businessKeyGuardMigration,
   reconcileRunGenerationMigration,
+  reconcileRunIdentityMigration,
 ];

@@ -9,7 +9,7 @@ import type { Migration } from "./migration.ts";
  * Runs made before this migration have an empty digest: the same file is reconciled once more.
  */
 export const reconcileRunIdentityMigration: Migration = {
-  name: "0039_reconcile_run_identity",
+  name: "0038_reconcile_run_identity",
   statements: (n: QualifiedNames) => [
     `ALTER TABLE ${n.reconcileRuns} ADD COLUMN definition_digest text NOT NULL DEFAULT ''`,
     `ALTER TABLE ${n.reconcileRuns} ADD COLUMN attempt integer NOT NULL DEFAULT 0`,

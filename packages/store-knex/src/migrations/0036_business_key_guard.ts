@@ -17,7 +17,7 @@ import type { Migration } from "./migration.ts";
  * with `p_raise` it raises unique_violation instead, failing the whole statement.
  */
 export const businessKeyGuardMigration: Migration = {
-  name: "0037_business_key_guard",
+  name: "0036_business_key_guard",
   statements: (n: QualifiedNames) => [
     `CREATE OR REPLACE FUNCTION ${n.businessKeyFree}(p_key text, p_product text,
         p_channels text[], p_behaviors text[], p_products text[], p_raise boolean)
