@@ -354,12 +354,15 @@ export class ReconcileStore {
           [kind, kind, runId],
         );
       const joined = `JOIN ${instances} i ON i.id = l.instance_id`;
-      // A matched line dated another day, or naming an instance of another day, belongs to that
-      // day's statement: the same transaction listed on two days' files would match twice.
+      // A matched line dated another day belongs to that day's statement: the same transaction
+      // listed on two days' files would match twice. A line without a date is dated by the
+      // instance it names (`ours.date`); one with a date is not, so an instance settled by hand
+      // after the funder's day (then the file run `--again`) still matches its line.
       const day = ours.sameDay ?? { from: ours.from, to: ours.to };
       const outside = (at: string) =>
         `(${at} < '${day.from.toISOString()}'::timestamptz OR ${at} >= '${day.to.toISOString()}'::timestamptz)`;
-      const otherDay = `((l.occurred_at IS NOT NULL AND ${outside("l.occurred_at")}) OR ${outside(`i.${ours.dateColumn}`)})`;
+      const otherDay = `(CASE WHEN l.occurred_at IS NOT NULL THEN ${outside("l.occurred_at")}
+        ELSE ${outside(`i.${ours.dateColumn}`)} END)`;
       await insertFromLines("malformed-line", "", "l.problem IS NOT NULL", "l.line_no::text");
       await insertFromLines("duplicate-line", "", "l.duplicate_of IS NOT NULL", "l.line_no::text");
       await insertFromLines(

@@ -379,6 +379,14 @@ for (const kind of ["PostgreSQL", "PGlite"] as const) {
           "outOrderNo|amount\nL005|70.00\n",
         );
         expect(wrongLine.counts).toMatchObject({ matched: 0, "other-day": 1 });
+        // Dated by the funder within the day, the line matches an instance we settled on another
+        // (a callback after midnight, an instance settled by hand after the day).
+        const { run: settledApart } = await plain(
+          "loan-dated-ours-apart",
+          "outOrderNo|amount|finishTime\nL005|70.00|20261205000100\n",
+          dated,
+        );
+        expect(settledApart.counts).toMatchObject({ matched: 1, "other-day": 0 });
       });
 
       it("a status the definition does not list is a malformed line, never equal to ours by its text", async () => {
