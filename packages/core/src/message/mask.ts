@@ -96,8 +96,8 @@ export function maskingRulesOf(channel: Masked, behavior: Masked): MaskingRules 
 const maxDepth = 64;
 /**
  * JSON text inside a string value is masked too. Past this length it is parsed only when a masked
- * field's name appears in it as a quoted key: a large payload (a statement, a file's content)
- * naming none of them is passed on without being parsed.
+ * field's name appears in it: a large payload (a statement, a file's content) naming none of them
+ * is passed on without being parsed.
  */
 const parsedWithoutLooking = 65_536;
 
@@ -148,10 +148,14 @@ function maskEmbeddedJson(text: string, fields: Map<string, MaskStyle>, depth: n
   return masked === JSON.stringify(parsed) ? text : masked;
 }
 
-/** Whether a masked field's name appears in `text` as a JSON key would: quoted, any case. */
+/**
+ * Whether a masked field's name appears anywhere in `text`, any case: as a key, or as a key of
+ * JSON held in a string inside it (`\"idNo\"`). Only a name written with `\u` escapes escapes
+ * this look, and is then not masked in such a long text.
+ */
 function namesAnyOf(text: string, fields: Map<string, MaskStyle>): boolean {
   const lower = text.toLowerCase();
-  for (const name of fields.keys()) if (lower.includes(`"${name}"`)) return true;
+  for (const name of fields.keys()) if (lower.includes(name)) return true;
   return false;
 }
 

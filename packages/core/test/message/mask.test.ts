@@ -65,6 +65,15 @@ describe("masking", () => {
     const masked = maskFields({ data: long }, rules) as { data: string };
     expect(JSON.parse(masked.data).IdNo).toBe("110***********1234");
     expect(masked.data).not.toContain("110101199003071234");
+    // JSON in a string inside the long text: its keys are written \"IdNo\".
+    const nested = JSON.stringify({
+      rows: Array.from({ length: 4_000 }, (_, i) => ({ line: i, memo: "x".repeat(20) })),
+      bizContent: JSON.stringify({ IdNo: "110101199003071234" }),
+    });
+    expect(nested.length).toBeGreaterThan(65_536);
+    const maskedNested = maskFields({ data: nested }, rules) as { data: string };
+    expect(maskedNested.data).not.toContain("110101199003071234");
+    expect(JSON.parse(JSON.parse(maskedNested.data).bizContent).IdNo).toBe("110***********1234");
     const plain = JSON.stringify({ rows: Array.from({ length: 4_000 }, (_, i) => ({ line: i })) });
     expect((maskFields({ data: plain }, rules) as { data: string }).data).toBe(plain);
     const untouched = '{ "amount": 1 }';
