@@ -150,5 +150,26 @@ describe.skipIf(!databaseUrl)(
       expect((await db.migrate()).applied).toEqual(["0034_inbox_per_account"]);
       await expectDedupePerAccount();
     });
+
+    test("an index left INVALID by a failed concurrent build is refused, and the old key stays", async () => {
+      await atMigration0033();
+      await db.knex.raw(
+        `CREATE UNIQUE INDEX CONCURRENTLY inbox_dedupe_per_account
+           ON ${inbox} (channel, callback, (COALESCE(account, '')), dedupe_key)`,
+      );
+      // What a CONCURRENTLY build that failed half-way leaves behind.
+      await db.knex.raw(`UPDATE pg_index SET indisvalid = false WHERE indexrelid = ?::regclass`, [
+        `"${schema}".inbox_dedupe_per_account`,
+      ]);
+      await expect(db.migrate()).rejects.toThrow(/inbox_dedupe_per_account is INVALID.*drop it/);
+      const { rows } = await db.knex.raw(
+        `SELECT conname FROM pg_constraint WHERE conrelid = ?::regclass AND contype = 'u'`,
+        [inbox],
+      );
+      expect(rows).toEqual([{ conname: "inbox_dedupe_per_callback" }]);
+      await db.knex.raw(`DROP INDEX "${schema}".inbox_dedupe_per_account`);
+      expect((await db.migrate()).applied).toEqual(["0034_inbox_per_account"]);
+      await expectDedupePerAccount();
+    });
   },
 );

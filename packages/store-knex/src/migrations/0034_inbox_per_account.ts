@@ -24,6 +24,14 @@ export const inboxPerAccountMigration: Migration = {
   statements: (n: QualifiedNames) => [
     `CREATE UNIQUE INDEX IF NOT EXISTS inbox_dedupe_per_account
       ON ${n.inbox} (channel, callback, (COALESCE(account, '')), dedupe_key)`,
+    // An index left INVALID by a CONCURRENTLY build that failed enforces nothing: refuse to drop
+    // the old constraint on its word (every insert naming the new key would then fail).
+    `DO $$ BEGIN
+      IF EXISTS (SELECT 1 FROM pg_index WHERE NOT indisvalid
+          AND indexrelid = to_regclass('${n.schema}.inbox_dedupe_per_account')) THEN
+        RAISE EXCEPTION 'the index inbox_dedupe_per_account is INVALID (a CREATE INDEX CONCURRENTLY that failed): drop it, build it again, then run capflow migrate';
+      END IF;
+    END $$`,
     `ALTER TABLE ${n.inbox} DROP CONSTRAINT IF EXISTS inbox_dedupe_per_callback`,
   ],
 };
