@@ -184,6 +184,7 @@ export class Worker {
     if (this.running) return this;
     this.#abort = new AbortController();
     this.#loops.push(this.#claimLoop(this.#abort.signal));
+    this.#loops.push(this.#staleLoop(this.#abort.signal));
     if (this.#options.wakeUps)
       this.#loops.push(this.#listen(this.#options.wakeUps, this.#abort.signal));
     if (this.#options.inboxSweepMs > 0) this.#loops.push(this.#sweepLoop(this.#abort.signal));
@@ -228,8 +229,7 @@ export class Worker {
       // round trip however few it takes.
       const worthClaiming = queue.length === 0 ? 1 : Math.ceil(Math.min(batchSize, prefetch) / 2);
       if (wanted < Math.max(1, worthClaiming)) {
-        // Until a slot frees, or the oldest queued claim has waited half its lease.
-        await this.#slotFree(signal, queue[0] === undefined ? undefined : staleAt(queue[0]));
+        await this.#slotFree(signal);
         continue;
       }
       if (this.#lockMissed) {
@@ -325,23 +325,36 @@ export class Worker {
     return givingBack;
   }
 
-  /** Resolves when a running instance ends (its slot frees), at `until`, or when the worker stops. */
-  async #slotFree(signal: AbortSignal, until?: number): Promise<void> {
+  /** Resolves when a running instance ends (its slot frees) or the worker stops. */
+  async #slotFree(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return;
-    const freed = new AbortController();
-    const done = () => freed.abort();
-    this.#onSlotFree = done;
-    signal.addEventListener("abort", done, { once: true });
-    try {
-      const { clock } = this.#options;
-      await (until === undefined
-        ? new Promise<void>((resolve) =>
-            freed.signal.addEventListener("abort", () => resolve(), { once: true }),
-          )
-        : clock.sleep(Math.max(0, until - clock.now()), freed.signal).catch(() => {}));
-    } finally {
-      signal.removeEventListener("abort", done);
-      this.#onSlotFree = () => {};
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        signal.removeEventListener("abort", done);
+        this.#onSlotFree = () => {};
+        resolve();
+      };
+      this.#onSlotFree = done;
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  /**
+   * While every slot stays busy the claim loop neither claims nor starts anything, so it would not
+   * see a queued claim pass half its lease: this looks at the oldest one when it is due, gives
+   * back what is stale and lets the claim loop claim in its place. One timer that runs out on its
+   * own: a timer cancelled on every freed slot cost an AbortError each, a tenth of a step's CPU.
+   */
+  async #staleLoop(signal: AbortSignal): Promise<void> {
+    const { clock } = this.#options;
+    while (!signal.aborted) {
+      const oldest = this.#queue[0];
+      const wait = oldest === undefined ? 1_000 : Math.max(50, staleAt(oldest) - clock.now());
+      await clock.sleep(wait, signal).catch(() => {});
+      const head = this.#queue[0];
+      if (signal.aborted || head === undefined || clock.now() < staleAt(head)) continue;
+      this.#giveBackStale();
+      this.#onSlotFree();
     }
   }
 
