@@ -26,10 +26,14 @@ export interface StatementLine {
    * status column. Missing when the line is malformed.
    */
   status?: OurStatus;
+  /** The funder's status as written, when the statement's `statuses` list it. */
   rawStatus?: string;
   /** ISO 8601 with offset. */
   occurredAt?: string;
-  /** Why the line cannot be matched (no key, an amount that does not read). */
+  /**
+   * Why the line cannot be matched (no key, an amount that does not read): the columns and what
+   * they should hold, never a cell's text.
+   */
   problem?: string;
 }
 
@@ -196,6 +200,13 @@ function lineMapper(
   const format = statement.timestampFormat;
   const single = statement.behaviors.length === 1 ? statement.behaviors[0] : undefined;
   const encoding = statement.encoding ?? "UTF-8";
+  // A problem names the column and what it should hold, never the cell: a cell that does not
+  // read as what its column should hold may be anything, a name or an id number among them (a
+  // column out of place), and a problem is stored and shown as it is.
+  const column = (role: string, ref: ColumnRef | undefined) =>
+    typeof ref === "number" ? `${role} (column at position ${ref})` : `${role} (column ${ref})`;
+  const amountExpected =
+    unit === "yuan" ? "an amount in yuan (digits, at most two decimals)" : "an amount in whole fen";
   return (row) => {
     const cell = (at: number | undefined) => {
       if (at === undefined) return undefined;
@@ -215,31 +226,37 @@ function lineMapper(
       problems.push("no business key and no partner reference");
     }
     const amountText = cell(amount);
-    if (amountText === undefined) problems.push("no amount");
+    if (amountText === undefined) problems.push(`${column("amount", c.amount)} is empty`);
     else {
       try {
         line.amountMinor = parseAmount(amountText, unit);
-      } catch (error) {
-        problems.push((error as Error).message);
+      } catch {
+        problems.push(`${column("amount", c.amount)} does not read as ${amountExpected}`);
       }
     }
     if (status === undefined) line.status = implied;
     else {
       const rawStatus = cell(status);
-      if (rawStatus === undefined) problems.push("no status");
+      if (rawStatus === undefined) problems.push(`${column("status", c.status)} is empty`);
       else {
-        line.rawStatus = rawStatus;
         // A value the definition does not list is unknown, even if it reads like one of ours.
+        // Only a listed value is kept as the funder's status: an unlisted one may be anything.
         const mapped = ownEntry(statuses, rawStatus);
         if (mapped === undefined)
-          problems.push(`status ${rawStatus} is not in the statement's statuses`);
-        else line.status = mapped;
+          problems.push(
+            `${column("status", c.status)} holds a value not in the statement's statuses`,
+          );
+        else {
+          line.rawStatus = rawStatus;
+          line.status = mapped;
+        }
       }
     }
     const kindText = cell(kind);
     if (kindText !== undefined) {
       const behavior = ownEntry(kinds, kindText);
-      if (behavior === undefined) problems.push(`kind ${kindText} is not in the statement's kinds`);
+      if (behavior === undefined)
+        problems.push(`${column("kind", c.kind)} holds a value not in the statement's kinds`);
       else line.behavior = behavior;
     } else if (single !== undefined) line.behavior = single;
     const occurredText = cell(occurred);
@@ -249,7 +266,10 @@ function lineMapper(
           ? DateTime.fromISO(occurredText, { zone })
           : DateTime.fromFormat(occurredText, format, { zone });
       if (parsed.isValid) line.occurredAt = parsed.toISO()!;
-      else problems.push(`timestamp ${occurredText} does not read as ${format ?? "ISO 8601"}`);
+      else
+        problems.push(
+          `${column("occurredAt", c.occurredAt)} does not read as a timestamp in ${format ?? "ISO 8601"}`,
+        );
     }
     if (problems.length > 0) line.problem = problems.join("; ");
     return line;

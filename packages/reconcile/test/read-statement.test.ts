@@ -112,7 +112,9 @@ describe("reading statements", () => {
       ["L001", 150000n, "succeeded"],
       ["L002", 750n, undefined],
     ]);
-    expect(lines[1]!.problem).toBe("status DOING is not in the statement's statuses");
+    expect(lines[1]!.problem).toBe(
+      "status (column at position 3) holds a value not in the statement's statuses",
+    );
     const pipes = "L001||B9001||150000\n";
     const { lines: piped } = await read(await writeText(join(folder.dir, "a.txt"), pipes), {
       ...statement,
@@ -242,10 +244,41 @@ describe("reading statements", () => {
       "outOrderNo,loanNo,amount,status,finishTime\nL001,,1.001,SUCCESS,\n,,5,SUCCESS,\nL003,,abc,SUCCESS,yesterday\n";
     const { lines } = await read(await writeText(join(folder.dir, "bad.csv"), text), base);
     expect(lines.map((l) => l.problem)).toEqual([
-      expect.stringContaining("at most two decimals"),
+      "amount (column amount) does not read as an amount in yuan (digits, at most two decimals)",
       "no business key and no partner reference",
-      expect.stringMatching(/not an amount.*timestamp yesterday/),
+      "amount (column amount) does not read as an amount in yuan (digits, at most two decimals); occurredAt (column finishTime) does not read as a timestamp in yyyyMMddHHmmss",
     ]);
+  });
+
+  it("a problem names the column and what it should hold, never the cell's text", async () => {
+    // Columns out of place: a name, an id number and a card number where codes and amounts go.
+    const person = ["张伟", "110101199003071234", "6222021234567890123"];
+    const text = [
+      "outOrderNo,loanNo,amount,status,finishTime,type",
+      `L001,B1,${person[0]},${person[0]},${person[1]},${person[0]}`,
+      `L002,B2,${person[2]}.5,SUCCESS,${person[1]},loan`,
+      "",
+    ].join("\n");
+    const statement: StatementDefinition = {
+      ...base,
+      behaviors: ["loan", "repay"],
+      columns: { ...base.columns, kind: "type" },
+      kinds: { loan: "loan", repay: "repay" },
+      amount: { unit: "fen" },
+    };
+    const { lines } = await read(await writeText(join(folder.dir, "pii.csv"), text), statement);
+    expect(lines.map((l) => l.problem)).toEqual([
+      "amount (column amount) does not read as an amount in whole fen; status (column status) holds a value not in the statement's statuses; kind (column type) holds a value not in the statement's kinds; occurredAt (column finishTime) does not read as a timestamp in yyyyMMddHHmmss",
+      "amount (column amount) does not read as an amount in whole fen; occurredAt (column finishTime) does not read as a timestamp in yyyyMMddHHmmss",
+    ]);
+    // The unlisted status is not kept as the funder's either.
+    expect(lines[0]!.rawStatus).toBeUndefined();
+    for (const line of lines) {
+      for (const value of person)
+        expect(
+          JSON.stringify(line, (_k, v) => (typeof v === "bigint" ? String(v) : v)),
+        ).not.toContain(value);
+    }
   });
 
   it("a status or kind named after an Object member is one the statement does not list", async () => {
@@ -265,12 +298,12 @@ describe("reading statements", () => {
     };
     const { lines } = await read(await writeText(join(folder.dir, "members.csv"), text), statement);
     expect(lines.map((l) => [l.status, l.behavior, l.problem])).toEqual([
-      [undefined, "loan", "status constructor is not in the statement's statuses"],
-      ["succeeded", undefined, "kind __proto__ is not in the statement's kinds"],
+      [undefined, "loan", "status (column status) holds a value not in the statement's statuses"],
+      ["succeeded", undefined, "kind (column type) holds a value not in the statement's kinds"],
       [
         undefined,
         undefined,
-        "status toString is not in the statement's statuses; kind constructor is not in the statement's kinds",
+        "status (column status) holds a value not in the statement's statuses; kind (column type) holds a value not in the statement's kinds",
       ],
     ]);
   });
@@ -283,8 +316,8 @@ describe("reading statements", () => {
       columns,
     });
     expect(lines.map((l) => [l.status, l.problem])).toEqual([
-      [undefined, "status failed is not in the statement's statuses"],
-      [undefined, "no status"],
+      [undefined, "status (column status) holds a value not in the statement's statuses"],
+      [undefined, "status (column status) is empty"],
     ]);
   });
 

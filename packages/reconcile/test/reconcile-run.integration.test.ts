@@ -164,7 +164,10 @@ for (const kind of ["PostgreSQL", "PGlite"] as const) {
         expect(byKind["duplicate-line"]).toMatchObject({ businessKey: "L001", lineNo: 8 });
         expect(byKind["malformed-line"]).toMatchObject({
           lineNo: 9,
-          funder: { problem: expect.stringContaining("not an amount") },
+          funder: {
+            problem:
+              "amount (column amount) does not read as an amount in yuan (digits, at most two decimals)",
+          },
         });
         expect(byKind["totals-mismatch"]).toMatchObject({
           funder: { declared: { count: 99 } },
@@ -404,7 +407,9 @@ for (const kind of ["PostgreSQL", "PGlite"] as const) {
         });
         expect(malformed).toMatchObject({
           lineNo: 2,
-          funder: { problem: "status succeeded is not in the statement's statuses" },
+          funder: {
+            problem: "status (column status) holds a value not in the statement's statuses",
+          },
         });
       });
     },
