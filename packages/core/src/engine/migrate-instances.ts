@@ -6,9 +6,9 @@ import type { MachineSnapshot } from "./behavior-machine.ts";
 import type { EngineCore } from "./engine-core.ts";
 import { entrySchedule } from "./entry-schedule.ts";
 import type { Actor } from "./operator-actions.ts";
-import { nonIdempotentCallStep } from "./resend-on-move.ts";
+import { callStepsOf, nonIdempotentCallStep } from "./resend-on-move.ts";
 import type { BehaviorRuntime, RuntimeCache } from "./runtime-cache.ts";
-import { unresolvedCall } from "./unresolved-call.ts";
+import { unresolvedCallOf } from "./unresolved-call.ts";
 
 /** Which instances to move, where, and how. */
 export interface MigrationRequest {
@@ -371,8 +371,11 @@ async function moveOne(
  * A refusal when entering `toStep` afresh would send again a call whose last attempt's outcome no
  * answer settled (the in-flight mark gone: the instance polls its query, or an operator moved it):
  * the new step sends a new attempt with a new serial, as an operator's move back to the call would
- * (`unsafeResendOnMove`). The history names the steps of the versions it was written under: the
- * target step's own code and the source steps mapped to it are looked up.
+ * (`unsafeResendOnMove`). What counts is the interface `toStep` calls, not its name: the history
+ * names each attempt by the step that sent it in the version it ran under, so the steps looked up
+ * are the target step's own code, the source steps mapped to it, every call step of the source
+ * version calling the same interface (`apply` renamed `submit` by the target) and every step the
+ * history records calling it (a version before the source).
  */
 async function unsettledResend(
   core: EngineCore,
@@ -380,18 +383,25 @@ async function unsettledResend(
   record: InstanceRecord,
   toStep: string,
 ): Promise<Extract<Decision, { kind: "refuse" }> | undefined> {
+  const target = plan.target.definition.steps[toStep];
+  if (target?.kind !== "call") return undefined;
   const history = await core.store.history(record.id);
-  const sources = [toStep, ...Object.keys(plan.map).filter((from) => plan.map[from] === toStep)];
-  for (const step of sources) {
-    const unresolved = unresolvedCall(history, step, record.version);
-    if (unresolved === undefined) continue;
-    return {
-      kind: "refuse",
-      reason: "in-flight",
-      message: `call attempt ${unresolved.attempt} of step "${step}" (serial ${unresolved.serial}) had an unknown outcome no answer settled, and entering "${toStep}" would send it again: map "${record.step}" to a step that does not send it, or settle it first`,
-    };
-  }
-  return undefined;
+  const sources = [
+    toStep,
+    ...Object.keys(plan.map).filter((from) => plan.map[from] === toStep),
+    ...callStepsOf(plan.source.definition, target.interface),
+  ];
+  const unresolved = unresolvedCallOf(history, target.interface, sources, record.version);
+  if (unresolved === undefined) return undefined;
+  const sent =
+    unresolved.step === toStep
+      ? `step "${toStep}"`
+      : `step "${unresolved.step}" (${target.interface}, which "${toStep}" calls)`;
+  return {
+    kind: "refuse",
+    reason: "in-flight",
+    message: `call attempt ${unresolved.attempt} of ${sent} (serial ${unresolved.serial}) had an unknown outcome no answer settled, and entering "${toStep}" would send it again: map "${record.step}" to a step that does not send it, or settle it first`,
+  };
 }
 
 /** Counts moves and refusals into the report, grouped, with a few examples each. */

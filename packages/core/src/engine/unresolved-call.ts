@@ -78,3 +78,34 @@ function settles(entry: StepLogEntry, step: string): boolean {
     left && (entry.event === "poll" || entry.event === "callback") && !unsettledAnswers.has(outcome)
   );
 }
+
+/**
+ * The last attempt of any call of interface `interfaceName` whose outcome was never established,
+ * as `unresolvedCall` judges each step's. The history names an attempt by the step that sent it,
+ * in the version it ran under, so a call renamed by a later version (`apply` in version 1,
+ * `submit` in version 2) or sent by another step of the same interface still counts: the steps
+ * looked up are `steps` (the call steps the caller knows to call it) and every step the history
+ * records calling it (a call that reached the partner names its interface). The latest unsettled
+ * attempt among them is returned.
+ */
+export function unresolvedCallOf(
+  history: readonly StepLogEntry[],
+  interfaceName: string,
+  steps: Iterable<string>,
+  upToVersion: number,
+): UnresolvedCall | undefined {
+  const candidates = new Set(steps);
+  for (const entry of history) {
+    if (entry.interface === interfaceName && entry.version <= upToVersion) {
+      candidates.add(entry.step);
+    }
+  }
+  let latest: UnresolvedCall | undefined;
+  for (const step of candidates) {
+    const unresolved = unresolvedCall(history, step, upToVersion);
+    if (unresolved !== undefined && (latest === undefined || unresolved.version > latest.version)) {
+      latest = unresolved;
+    }
+  }
+  return latest;
+}

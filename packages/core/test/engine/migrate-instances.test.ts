@@ -201,6 +201,44 @@ describe("migrating running instances to another version", () => {
     expect((await h.engine.getInstance(asking.id))?.behaviorVersion).toBe(1);
   });
 
+  test("a call renamed by the new version is the same call: its unknown attempt is not sent again under the new name", async () => {
+    const h = engineHarness();
+    h.transport.script("/loan/apply", { fault: "unknownOutcome" });
+    h.transport.script("/loan/query", { body: { status: "PROCESSING" } });
+    const asking = await h.startLoan("L-renamed");
+    await h.runFor(1_000);
+    expect(await h.engine.getInstance(asking.id)).toMatchObject({ step: "query", inFlight: null });
+    // Version 2 calls loan.apply from a step named `submit`, and has no query step.
+    const v2 = loanBehavior();
+    const { query, apply, ...rest } = v2.steps;
+    (apply as { onUnknownOutcome?: string }).onUnknownOutcome = "manual";
+    v2.steps = { ...rest, submit: apply! };
+    v2.initial = "submit";
+    (v2.steps.wait as { onDeadline: string }).onDeadline = "manual";
+    h.definitions.putBehavior(v2);
+    const report = await h.engine.migrateInstances(
+      { channel: "lanbank", behavior: "loan", from: 1, to: 2, map: { query: "submit" } },
+      operator,
+    );
+    expect(report).toMatchObject({ moved: 0, refused: 1 });
+    const serial = (await h.engine.history(asking.id)).find((e) => e.event === "intent")?.outcome;
+    expect(report.refusals).toEqual([
+      expect.objectContaining({
+        step: "query",
+        reason: "in-flight",
+        examples: [{ id: asking.id, businessKey: "L-renamed" }],
+      }),
+    ]);
+    expect(report.refusals[0]?.message).toContain(
+      `step "apply" (loan.apply, which "submit" calls)`,
+    );
+    expect(report.refusals[0]?.message).toContain(`serial ${serial?.slice("serial:".length)}`);
+    h.transport.script("/loan/apply", { body: { status: "ACCEPTED" } });
+    await h.runFor(1_000);
+    expect(h.transport.count("/loan/apply")).toBe(1);
+    expect((await h.engine.getInstance(asking.id))?.behaviorVersion).toBe(1);
+  });
+
   test("parked instances can be made due as they move; mapping to a missing or terminal step is refused up front", async () => {
     const h = engineHarness();
     const { parked } = await threeInstances(h);

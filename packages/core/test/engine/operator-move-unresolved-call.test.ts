@@ -66,6 +66,42 @@ describe("a move never resends a call whose last outcome is unknown, in flight o
     expect(await h.engine.moveTo(id, "query", alice)).toMatchObject({ step: "query" });
   });
 
+  test("a step of the same interface under another name is the same call: moving to it after a migration is refused", async () => {
+    const h = engineHarness();
+    h.transport.script("/loan/apply", { fault: "unknownOutcome" });
+    h.transport.script("/loan/query", { body: { status: "PROCESSING" } });
+    const { id } = await h.startLoan("L-renamed");
+    await h.runFor(1_000);
+    expect(await h.engine.getInstance(id)).toMatchObject({ step: "query", inFlight: null });
+    // Version 2 calls loan.apply from `submit`; the instance goes on polling at its query.
+    const v2 = loanBehavior();
+    const { apply, ...rest } = v2.steps;
+    v2.steps = { ...rest, submit: apply! };
+    v2.initial = "submit";
+    h.definitions.putBehavior(v2);
+    const report = await h.engine.migrateInstances(
+      { channel: "lanbank", behavior: "loan", from: 1, to: 2 },
+      confirmed,
+    );
+    expect(report.moves).toEqual([expect.objectContaining({ toStep: "query", how: "continue" })]);
+    const serial = serialsSent(h)[0]!;
+
+    const error = await refusal(h.engine.moveTo(id, "submit", alice));
+    expect(error.message).toContain(`serial ${serial}`);
+    expect(error.message).toContain("step apply (loan.apply, as submit calls it)");
+    const preview = previewOperatorAction(
+      (await h.engine.getInstance(id))!,
+      v2,
+      "move",
+      h.clock.now(),
+      "submit",
+      testChannel,
+      await h.engine.history(id),
+    );
+    expect(preview.allowed).toBe(false);
+    expect(h.transport.count("/loan/apply")).toBe(1);
+  });
+
   test("with callNotProcessed the move is allowed: the call is sent again as a new attempt with a new serial", async () => {
     const h = engineHarness();
     const { id, serial } = await manualAfterUnknownOutcome(h, "L-confirmed");
