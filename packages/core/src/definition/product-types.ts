@@ -12,11 +12,17 @@ export interface ProductDefinition {
   name: string;
   description?: string;
   /**
-   * CEL over `input`: the amount a start counts against amount quotas, a decimal (a string such
-   * as `"1000.00"` or a number). Required when a quota of the product or its channels limits
-   * amounts.
+   * CEL over `input`: the amount a start counts against amount quotas, a plain decimal (a string
+   * such as `"1000.00"`, or a number such as `1000`) with at most `amountScale` digits after the
+   * point. Required when a quota of the product or its channels limits amounts.
    */
   amount?: Expression;
+  /**
+   * Digits the amount may have after the point (its currency's minor unit): 2 for yuan and fen,
+   * the default; 0 for whole units. An amount with more, or not written as a plain decimal
+   * (`"1e3"`, `"0x10"`, `"-0"`, `" 12 "`), refuses the start with `INSTANCE_INPUT_INVALID`.
+   */
+  amountScale?: number;
   /**
    * CEL over `input`: who the customer is, an opaque id (not an ID-card number). Needed by
    * `customerRouting` and by channels whose accounts alternate per customer.

@@ -12,6 +12,7 @@ import type { ChannelBehavior, NewInstance } from "../ports/instance-store.ts";
 import type { RoutingCandidate, RoutingRecord, RoutingRule } from "../ports/routing.ts";
 import { unhealthyReason } from "./channel-health.ts";
 import { chooseAccount } from "./choose-account.ts";
+import { amountExample, defaultAmountScale, plainAmount } from "./plain-amount.ts";
 import { quotaReservations } from "./quota-reservations.ts";
 import { weightedOrder } from "./smooth-weighted-round-robin.ts";
 
@@ -304,21 +305,37 @@ function holds(
 
 function productAmount(product: ProductDefinition, input: Record<string, unknown>): string | null {
   if (product.amount === undefined) return null;
+  const scale = product.amountScale ?? defaultAmountScale;
   const value = evaluateExpression(product.amount, { input }, { product: product.code });
-  let amount: Decimal | undefined;
-  try {
-    if (typeof value === "string" || typeof value === "number") amount = new Decimal(value);
-  } catch {
-    amount = undefined;
-  }
-  if (amount === undefined || !amount.isFinite() || amount.isNegative()) {
-    throw new CapflowError(
-      "INSTANCE_INPUT_INVALID",
-      `the amount of product ${product.code} (${product.amount}) is not a non-negative decimal for this input; send it as a decimal string such as "1000.00"`,
-      { context: { product: product.code } },
-    );
-  }
-  return amount.toString();
+  const read = plainAmount(value, scale);
+  if (read.ok) return new Decimal(read.amount).toString();
+  const { problem } = read;
+  const pointer = inputPointer(product.amount);
+  const shape =
+    scale === 0
+      ? "whole digits"
+      : `digits, optionally a point and up to ${scale} digit${scale === 1 ? "" : "s"} after it`;
+  throw new CapflowError(
+    "INSTANCE_INPUT_INVALID",
+    `the amount of product ${product.code} (${product.amount}) ${problem}; send it as a plain decimal (${shape}; no sign, exponent, hexadecimal or blanks), best as a string such as ${amountExample(scale)}, and start again`,
+    {
+      context: {
+        product: product.code,
+        problems: [
+          {
+            pointer,
+            message: `amount ${problem}; expected a plain decimal such as ${amountExample(scale)}`,
+          },
+        ],
+      },
+    },
+  );
+}
+
+/** The JSON pointer into the input that a plain field path (`input.loan.amount`) reads, else "". */
+function inputPointer(expression: string): string {
+  const path = /^\s*input((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*$/.exec(expression)?.[1];
+  return path === undefined ? "" : path.replaceAll(".", "/");
 }
 
 /** A digest of the customer id: routing needs to recognise a customer, not to read who it is. */

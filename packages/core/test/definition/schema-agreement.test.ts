@@ -180,7 +180,7 @@ const behaviorShapes = {
 const productShapes = {
   "": shape<ProductDefinition>()(
     ["code", "name", "channels"],
-    ["$schema", "description", "amount", "customer", "customerRouting", "failover"],
+    ["$schema", "description", "amount", "amountScale", "customer", "customerRouting", "failover"],
   ),
   productChannel: shape<ProductChannel>()(["channel", "behavior", "weight"], ["when", "quotas"]),
   quotaLimits: shape<QuotaLimits>()([], ["daily", "total"]),
@@ -391,6 +391,7 @@ describe("the JSON Schemas agree with types.ts", () => {
       name: "Cash loan",
       description: "every property",
       amount: "input.amount",
+      amountScale: 2,
       customer: "input.customerId",
       customerRouting: "sticky",
       failover: { maxChannels: 2 },
@@ -408,6 +409,8 @@ describe("the JSON Schemas agree with types.ts", () => {
     expect(
       isProductDefinition({ ...product, channels: [{ ...product.channels[0], weight: 0 }] }),
     ).toBe(false);
+    expect(isProductDefinition({ ...product, amountScale: 7 })).toBe(false);
+    expect(isProductDefinition({ ...product, amountScale: 1.5 })).toBe(false);
     expect(isChannelDefinition(channel)).toBe(true);
     expect(isBehaviorDefinition(behavior)).toBe(true);
     expect(

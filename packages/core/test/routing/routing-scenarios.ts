@@ -393,6 +393,100 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
     expect(await store.quotaHolds(started.id)).toMatchObject([{ state: "reserved" }]);
   });
 
+  test("amounts: only a plain decimal within the product's scale starts; anything else is refused and nothing is stored", async () => {
+    const store = await open();
+    const world = routingWorld(store, {
+      channels: [funder("lanbank")],
+      behaviors: [loanBehavior("lanbank")],
+      products: [
+        product([
+          {
+            channel: "lanbank",
+            behavior: "loan",
+            weight: 1,
+            quotas: { daily: { amount: "100000.00", count: 100 } },
+          },
+        ]),
+        product([{ channel: "lanbank", behavior: "loan", weight: 1 }], {
+          code: "whole-loan",
+          amount: "input.loan.amount",
+          amountScale: 0,
+        }),
+      ],
+    });
+    const start = (key: string, amount: unknown, code = "cash-loan") =>
+      world.engine.start({
+        product: code,
+        businessKey: key,
+        input: code === "cash-loan" ? { loanNo: key, amount } : { loanNo: key, loan: { amount } },
+      });
+    const refused: [unknown, string][] = [
+      ["0x10", "is not written in decimal digits"],
+      ["1e3", "has an exponent"],
+      ["1E+3", "has an exponent"],
+      [1e21, "has an exponent"],
+      ["  12 ", "has blanks around it"],
+      ["Infinity", "is not a plain decimal number"],
+      ["NaN", "is not a plain decimal number"],
+      ["-0", "has a sign"],
+      ["-10.00", "has a sign"],
+      [-10, "has a sign"],
+      ["+10", "has a sign"],
+      ["012", "has a leading zero"],
+      ["12.", "is not a plain decimal number"],
+      [".5", "is not a plain decimal number"],
+      ["1,000.00", "is not a plain decimal number"],
+      ["100.001", "has more than 2 digits after the point"],
+      [0.1 + 0.2, "has more than 2 digits after the point"],
+      ["1234567890123456789", "has more than 18 digits before the point"],
+      ["", "is empty"],
+      [null, "is missing"],
+      [true, "is a boolean"],
+    ];
+    for (const [index, [amount, problem]] of refused.entries()) {
+      const error = await start(`B-${index}`, amount).catch((e: unknown) => e);
+      expect(isCapflowError(error, "INSTANCE_INPUT_INVALID"), String(amount)).toBe(true);
+      const { message, context } = error as CapflowError;
+      expect(message).toContain(`the amount of product cash-loan (input.amount) ${problem}`);
+      expect(message).toContain('such as "1000.00"');
+      expect(context.problems).toEqual([
+        { pointer: "/amount", message: expect.stringContaining(problem) },
+      ]);
+    }
+    const whole = await start("W-1", "10.5", "whole-loan").catch((e: unknown) => e);
+    expect(isCapflowError(whole, "INSTANCE_INPUT_INVALID")).toBe(true);
+    expect((whole as CapflowError).message).toContain(
+      'has a fraction, and this product counts whole units; send it as a plain decimal (whole digits; no sign, exponent, hexadecimal or blanks), best as a string such as "1000"',
+    );
+    expect((whole as CapflowError).context.problems).toEqual([
+      { pointer: "/loan/amount", message: expect.any(String) },
+    ]);
+    // Nothing of the refused starts is stored: no instance, no quota taken.
+    expect(await store.listInstances({ product: "cash-loan", limit: 100 })).toEqual([]);
+    expect(await store.listInstances({ product: "whole-loan", limit: 100 })).toEqual([]);
+    const [usage] = await store.quotaUsage([
+      { scope: "product:cash-loan/lanbank", period: "2026-01-05" },
+    ]);
+    expect(usage ?? { usedCount: 0 }).toMatchObject({ usedCount: 0 });
+    // Plain decimals, as strings or numbers, start and count exactly.
+    const accepted: [unknown, string][] = [
+      ["1000.00", "1000"],
+      ["0.5", "0.5"],
+      ["0", "0"],
+      [250, "250"],
+      [99.99, "99.99"],
+    ];
+    for (const [index, [amount, counted]] of accepted.entries()) {
+      const instance = await start(`G-${index}`, amount);
+      expect(instance.routing?.amount).toBe(counted);
+    }
+    expect((await start("W-2", "12", "whole-loan")).routing?.amount).toBe("12");
+    const [after] = await store.quotaUsage([
+      { scope: "product:cash-loan/lanbank", period: "2026-01-05" },
+    ]);
+    expect(after).toMatchObject({ usedAmount: "1350.49", usedCount: 5 });
+  });
+
   test("a start passes over a channel none of whose accounts serves the input", async () => {
     const store = await open();
     const world = routingWorld(store, {
