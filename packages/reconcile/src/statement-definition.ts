@@ -81,7 +81,7 @@ export type StatementFormat =
       delimiter?: string;
       /** Default `"`; `false` for files that never quote. */
       quote?: string | false;
-      /** Longest line (a record, with quoted line breaks) read; a longer one fails the file. Default 64 KiB. */
+      /** Longest line (a record, with quoted line breaks) read, in bytes of the file's encoding; a longer one fails the file. Default 64 KiB. */
       maxLineBytes?: number;
     }
   | {

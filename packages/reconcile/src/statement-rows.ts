@@ -53,6 +53,8 @@ async function* delimitedRows(
   encoding: string,
 ): AsyncGenerator<StatementRow> {
   const delimiter = format.delimiter ?? ",";
+  const limit = maxLineBytes(format);
+  const bytesOf = byteLength(encoding);
   const decoder = iconv.decodeStream(encoding, { stripBOM: true }) as unknown as Transform;
   bytes.on("error", (error) => decoder.destroy(error));
   const parser = bytes.pipe(decoder).pipe(
@@ -64,21 +66,51 @@ async function* delimitedRows(
       skip_empty_lines: true,
       trim: false,
       info: true,
-      // An unclosed quote would otherwise hold the rest of the file as one field.
-      max_record_size: maxLineBytes(format),
+      // The record as written, to count its bytes in the file's encoding.
+      raw: true,
+      // An unclosed quote would otherwise hold the rest of the file as one field. csv-parse counts
+      // decoded text (at most 3 UTF-8 bytes for each byte of the file in any encoding), so this
+      // bounds memory without failing a line that fits; the exact count is below.
+      max_record_size: limit * 3,
     }),
   );
   decoder.on("error", (error) => parser.destroy(error));
   try {
-    for await (const { record, info } of parser as AsyncIterable<{
+    for await (const { record, info, raw } of parser as AsyncIterable<{
       record: string[];
       info: { lines: number };
+      raw: string;
     }>) {
+      if (bytesOf(withoutLineBreaks(raw)) > limit) throw lineTooLong(info.lines, limit);
       yield { lineNo: info.lines, cells: record, text: record.join(delimiter) };
     }
   } catch (error) {
     throw unreadable(error);
   }
+}
+
+/**
+ * How many bytes text takes in an encoding: what the file held, since the text was decoded from
+ * it (a GBK Chinese character is two bytes, three in UTF-8, one character to JavaScript).
+ */
+function byteLength(encoding: string): (text: string) => number {
+  const utf8 = /^utf-?8$/i.test(encoding);
+  if (utf8) return (text) => Buffer.byteLength(text, "utf8");
+  // ASCII text is one byte a character in GBK, GB18030 and the like; other text is encoded.
+  const asciiCompatible = iconv.encode('a,|"', encoding).length === 4;
+  return (text) =>
+    asciiCompatible && Buffer.byteLength(text, "utf8") === text.length
+      ? text.length
+      : iconv.encode(text, encoding).length;
+}
+
+/** A record's text without the line breaks before and after it (csv-parse's raw keeps some). */
+function withoutLineBreaks(raw: string): string {
+  let start = 0;
+  let end = raw.length;
+  while (start < end && (raw.charCodeAt(start) === 10 || raw.charCodeAt(start) === 13)) start++;
+  while (end > start && (raw.charCodeAt(end - 1) === 10 || raw.charCodeAt(end - 1) === 13)) end--;
+  return start === 0 && end === raw.length ? raw : raw.slice(start, end);
 }
 
 /**

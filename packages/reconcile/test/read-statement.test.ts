@@ -441,6 +441,37 @@ describe("reading statements", () => {
     });
   });
 
+  it("counts a delimited line's maxLineBytes in bytes of the file's encoding, as fixed-width does", async () => {
+    const rows = async (text: string) => {
+      const read: StatementRow[] = [];
+      for await (const row of readStatementRows(
+        Readable.from([iconv.encode(text, "GBK")]),
+        { kind: "delimited", maxLineBytes: 80 },
+        "GBK",
+      )) {
+        read.push(row);
+      }
+      return read;
+    };
+    // 30 Chinese characters: 60 bytes in GBK (90 in UTF-8, 30 characters); the line is 70 bytes.
+    const fits = `L001,${"张".repeat(30)},1.00`;
+    expect((await rows(`key,name,amount\n${fits}\n`)).map((row) => row.cells[0])).toEqual([
+      "key",
+      "L001",
+    ]);
+    // 40 of them and the rest: 113 bytes in GBK, though fewer than 80 characters.
+    const over = `L001,${"张".repeat(40)},1.00,SUCCESS,20261205093000`;
+    expect(over.length).toBeLessThan(80);
+    await expect(rows(`key,name,amount\n${fits}\n${over}\n`)).rejects.toMatchObject({
+      code: "STATEMENT_UNREADABLE",
+      message: expect.stringContaining("line 3 is longer than 80 bytes (format.maxLineBytes)"),
+    });
+    // A quoted field running over lines counts as one line.
+    await expect(
+      rows(`key,name,amount\nL001,"${"张".repeat(20)}\n${"张".repeat(20)}",1.00\n`),
+    ).rejects.toMatchObject({ message: expect.stringContaining("longer than 80 bytes") });
+  });
+
   it("reads a long line in many small chunks in linear time, up to a raised maxLineBytes", async () => {
     const long = "y".repeat(4 * 1024 * 1024);
     const text = `L001000100${long}\r\nL002000200\r\n`;
