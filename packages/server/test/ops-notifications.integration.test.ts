@@ -1,4 +1,8 @@
-import type { NewNotification } from "@capflow/core";
+import { once } from "node:events";
+import { createServer as createHttpServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { BehaviorDefinition, ChannelDefinition, NewNotification } from "@capflow/core";
+import { pushDefinitions } from "@capflow/store-knex";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   databaseUrl,
@@ -8,8 +12,47 @@ import {
   tokensByRole,
 } from "./support/test-server.ts";
 
+/** A funder whose payment call (not idempotent) is answered from a loopback server. */
+function fundingChannel(baseUrl: string): ChannelDefinition {
+  return {
+    code: "funder",
+    name: "Funder",
+    baseUrl,
+    timeZone: "Asia/Shanghai",
+    crypto: { handler: "plain" },
+    interfaces: { "pay.submit": { method: "POST", path: "/pay" } },
+    statusTable: {
+      code: "body.status",
+      codes: { SUCCESS: { outcome: "succeeded" }, FAIL: { outcome: "failed" } },
+    },
+  };
+}
+
+const fundedPay: BehaviorDefinition = {
+  channel: "funder",
+  code: "pay",
+  initial: "submit",
+  steps: {
+    submit: {
+      kind: "call",
+      interface: "pay.submit",
+      request: { format: "json", body: { orderNo: "{{input.orderNo}}" } },
+      routes: [
+        { when: "outcome == 'succeeded'", to: "paid" },
+        { when: "outcome == 'failed'", to: "unpaid" },
+      ],
+    },
+    paid: { kind: "terminal", outcome: "succeeded" },
+    unpaid: { kind: "terminal", outcome: "failed" },
+  },
+};
+
 describe.skipIf(!databaseUrl)("operator API: notifications for the upstream (PostgreSQL)", () => {
   let server: TestServer;
+  let funder: Server;
+  /** Resolved when the funder has received a payment; the answer waits for `answer()`. */
+  let received: Promise<void> = Promise.resolve();
+  let answer: () => void = () => {};
   let tokens: Awaited<ReturnType<typeof tokensByRole>>;
   let ops: ReturnType<typeof opsClient>;
   const notes: NewNotification[] = [];
@@ -61,6 +104,29 @@ describe.skipIf(!databaseUrl)("operator API: notifications for the upstream (Pos
 
   beforeAll(async () => {
     server = await startTestServer();
+    let arrived: () => void = () => {};
+    received = new Promise((resolve) => {
+      arrived = resolve;
+    });
+    const answered = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    funder = createHttpServer((request, response) => {
+      request.resume();
+      request.on("end", async () => {
+        arrived();
+        await answered;
+        response.writeHead(200, { "content-type": "application/json" });
+        response.end(JSON.stringify({ status: "SUCCESS" }));
+      });
+    });
+    funder.listen(0, "127.0.0.1");
+    await once(funder, "listening");
+    const funderUrl = `http://127.0.0.1:${(funder.address() as AddressInfo).port}`;
+    await pushDefinitions(server.db, {
+      channels: [fundingChannel(funderUrl)],
+      behaviors: [fundedPay],
+    });
     tokens = await tokensByRole(server.db);
     ops = opsClient(server.url);
     const t0 = Date.UTC(2026, 0, 5, 2);
@@ -83,7 +149,9 @@ describe.skipIf(!databaseUrl)("operator API: notifications for the upstream (Pos
     });
   });
   afterAll(async () => {
+    answer();
     await server?.close();
+    funder?.close();
   });
 
   test("viewers list notifications newest first, by status and instance, page by page", async () => {
@@ -168,5 +236,87 @@ describe.skipIf(!databaseUrl)("operator API: notifications for the upstream (Pos
       outcome: `resendNotification:${id}`,
       actor: { who: "test-operator", why: "receiver is back" },
     });
+  });
+
+  test("a re-send while a worker waits for the funder leaves the worker's step to commit", async () => {
+    const started = await server.engine.start({
+      channel: "funder",
+      behavior: "pay",
+      businessKey: "R-1",
+      input: { orderNo: "R-1" },
+    });
+    // A notification the upstream says it lost (delivered, then re-sent by an operator).
+    const at = Date.now();
+    const id = "evt-R-1";
+    const store = server.db.instances;
+    const noted = await store.commitTransition({
+      instanceId: started.id,
+      expectedVersion: started.version,
+      now: at,
+      changes: {},
+      log: { step: "submit", attempt: 0, event: "operator", startedAt: at, durationMs: 0 },
+      notification: {
+        id,
+        instanceId: started.id,
+        type: "instance.attention",
+        payload: {
+          id,
+          type: "instance.attention",
+          occurredAt: new Date(at).toISOString(),
+          instance: {
+            id: started.id,
+            channel: "funder",
+            behavior: "pay",
+            businessKey: "R-1",
+            product: null,
+            status: "active",
+            step: "submit",
+            version: started.version + 1,
+          },
+          reason: "manual",
+          result: {},
+          error: null,
+        },
+        target: null,
+        createdAt: at,
+        nextAttemptAt: at,
+      },
+    });
+    await store.recordDelivery({ id, owner: "d", now: at + 1, delivered: true });
+
+    // The worker has recorded its intent and sent the payment; the funder has not answered yet.
+    const running = server.engine.runDue();
+    await received;
+    const calling = await server.engine.getInstance(started.id);
+    expect(calling?.inFlight).toMatchObject({ step: "submit" });
+
+    const resent = await ops("POST", `/notifications/${id}/resend`, {
+      token: tokens.operator,
+      body: { reason: "the upstream lost it" },
+    });
+    expect(resent.status).toBe(200);
+    expect((await server.engine.getInstance(started.id))?.version).toBe(calling?.version);
+
+    answer();
+    await running;
+    const after = await server.engine.getInstance(started.id);
+    expect(after).toMatchObject({ step: "paid", status: "succeeded", inFlight: null });
+    const history = await server.engine.history(started.id);
+    expect(history.map((entry) => entry.event)).toEqual(["operator", "intent", "operator", "call"]);
+    expect(history[2]).toMatchObject({
+      version: calling?.version,
+      outcome: `resendNotification:${id}`,
+      actor: { who: "test-operator", why: "the upstream lost it" },
+    });
+    expect(noted.version).toBeLessThan(after?.version ?? 0);
+
+    // A repeated request finds it due already: answered as it is, nothing recorded again.
+    const again = await ops("POST", `/notifications/${id}/resend`, {
+      token: tokens.operator,
+      body: { reason: "the upstream lost it" },
+    });
+    expect(again.status).toBe(200);
+    expect(again.json.notification.resent).toEqual(resent.json.notification.resent);
+    expect(await server.engine.history(started.id)).toHaveLength(history.length);
   });
 });

@@ -647,9 +647,21 @@ export class KnexInstanceStore
   }
 
   async history(instanceId: string): Promise<StepLogEntry[]> {
+    // The step logs, and the notification re-sends (which change no version) after the entry of
+    // the version they were recorded at.
     const rows = await this.#rows(
-      `SELECT * FROM ${this.#t.stepLogs} WHERE instance_id = ? ORDER BY version`,
-      [instanceId],
+      `SELECT * FROM (
+         SELECT id, instance_id, version, step, attempt, event, from_step, to_step, from_status,
+           to_status, outcome, request, response, raw, error, actor, started_at, duration_ms,
+           interface, refusals, 0 AS recorded_after
+         FROM ${this.#t.stepLogs} WHERE instance_id = ?
+         UNION ALL
+         SELECT id, instance_id, version, step, attempt, 'operator', NULL, NULL, status, status,
+           'resendNotification:' || notification_id, NULL, NULL, NULL, NULL,
+           jsonb_build_object('who', resent_by, 'why', reason), resent_at, 0, NULL, NULL, 1
+         FROM ${this.#t.notificationResends} WHERE instance_id = ? AND version IS NOT NULL
+       ) h ORDER BY version, recorded_after, started_at, id`,
+      [instanceId, instanceId],
       { instance: instanceId },
     );
     return rows.map(stepLogFromRow);

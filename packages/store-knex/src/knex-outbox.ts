@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type {
   DeliveryResult,
   NotificationClaim,
@@ -110,13 +111,39 @@ export class KnexOutbox implements OutboxStore {
   }
 
   async resendNotification(request: ResendRequest): Promise<NotificationRecord | undefined> {
+    // One statement: the re-send and its record (with the instance's version, step and status as
+    // read, the instance row itself untouched), or neither. A row still pending and not attempted
+    // since it was written or re-sent is due already: it is returned as it is, nothing recorded.
+    const now = timeParam(request.now);
     const [row] = await this.#rows(
-      `UPDATE ${this.#t.outbox}
-       SET status = 'pending', attempts = 0, next_attempt_at = ?, delivered_at = NULL,
-           lease_owner = NULL, lease_until = NULL, resent_by = ?, resent_at = ?
-       WHERE id = ?
-       RETURNING *`,
-      [timeParam(request.now), request.by, timeParam(request.now), request.id],
+      `WITH resent AS (
+         UPDATE ${this.#t.outbox}
+         SET status = 'pending', attempts = 0, next_attempt_at = ?, delivered_at = NULL,
+             lease_owner = NULL, lease_until = NULL, resent_by = ?, resent_at = ?, resent_reason = ?
+         WHERE id = ? AND NOT (status = 'pending' AND attempts = 0)
+         RETURNING *
+       ), recorded AS (
+         INSERT INTO ${this.#t.notificationResends}
+           (id, notification_id, instance_id, version, step, attempt, status, resent_by, reason,
+            resent_at)
+         SELECT ?::uuid, r.id, r.instance_id, i.version, i.step, i.attempt, i.status, ?, ?, ?
+         FROM resent r LEFT JOIN ${this.#t.instances} i ON i.id = r.instance_id
+       )
+       SELECT * FROM resent
+       UNION ALL
+       SELECT * FROM ${this.#t.outbox} WHERE id = ? AND NOT EXISTS (SELECT 1 FROM resent)`,
+      [
+        now,
+        request.by,
+        now,
+        request.why,
+        request.id,
+        randomUUID(),
+        request.by,
+        request.why,
+        now,
+        request.id,
+      ],
     );
     return row && notificationFromRow(row);
   }
@@ -163,7 +190,13 @@ export function notificationFromRow(row: Row): NotificationRecord {
     leaseOwner: (row.lease_owner ?? null) as string | null,
     leaseUntil: row.lease_until == null ? null : epochMs(row.lease_until),
     resent:
-      row.resent_by == null ? null : { by: row.resent_by as string, at: epochMs(row.resent_at) },
+      row.resent_by == null
+        ? null
+        : {
+            by: row.resent_by as string,
+            at: epochMs(row.resent_at),
+            why: (row.resent_reason ?? null) as string | null,
+          },
   };
 }
 

@@ -44,6 +44,8 @@ export interface QualifiedNames {
   hasCallbackOfAccount: string;
   /** Notifications for the upstream, migration 0008. */
   outbox: string;
+  /** Each re-send of a notification, who asked and why, migration 0039. */
+  notificationResends: string;
   /** Reconciliation runs, staged statement lines and differences, migration 0013. */
   reconcileRuns: string;
   reconcileLines: string;
@@ -84,6 +86,7 @@ export function qualifiedNames(schema: string): QualifiedNames {
     businessKeyFree: q("business_key_free"),
     hasCallbackOfAccount: q("has_callback_of_account"),
     outbox: q("outbox"),
+    notificationResends: q("notification_resends"),
     reconcileRuns: q("reconcile_runs"),
     reconcileLines: q("reconcile_lines"),
     reconcileDifferences: q("reconcile_differences"),

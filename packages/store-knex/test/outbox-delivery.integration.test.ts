@@ -288,7 +288,12 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "outbox delivery on PostgreSQL" : sk
     await clock.advance(86_400_000);
     expect(await d.deliverDue()).toBe(0);
 
-    await store.resendNotification({ id: note.id, now: clock.now(), by: "ops:alice" });
+    await store.resendNotification({
+      id: note.id,
+      now: clock.now(),
+      by: "ops:alice",
+      why: "the receiver is back",
+    });
     expect(await d.deliverDue()).toBe(1);
     expect(await store.getNotification(note.id)).toMatchObject({
       status: "delivered",

@@ -236,7 +236,7 @@ export class OpsClient {
       createdAt: ms(item.createdAt),
       deliveredAt: msOrNull(item.deliveredAt),
       lastError: item.lastError,
-      resent: item.resent && { by: item.resent.by, at: ms(item.resent.at) },
+      resent: item.resent && { by: item.resent.by, at: ms(item.resent.at), why: item.resent.why },
     }));
   }
 

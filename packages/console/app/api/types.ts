@@ -130,7 +130,7 @@ export interface NotificationRow
   extends Pick<NotificationView, "id" | "type" | "status" | "attempts" | "lastError"> {
   createdAt: number;
   deliveredAt: number | null;
-  resent: { by: string; at: number } | null;
+  resent: { by: string; at: number; why: string | null } | null;
 }
 
 export interface InstanceDetail {

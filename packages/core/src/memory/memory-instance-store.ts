@@ -524,8 +524,28 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
     return this.#outbox.listNotifications(filter);
   }
 
-  resendNotification(request: ResendRequest): Promise<NotificationRecord | undefined> {
-    return this.#outbox.resendNotification(request);
+  async resendNotification(request: ResendRequest): Promise<NotificationRecord | undefined> {
+    const done = this.#outbox.resend(request);
+    if (done === undefined) return undefined;
+    const instance = this.#instances.get(done.notification.instanceId);
+    // The entry goes in at the instance's version, which it leaves as it is (no compare-and-set).
+    if (done.resent && instance !== undefined) {
+      this.#logs.get(instance.id)?.push({
+        id: randomUUID(),
+        instanceId: instance.id,
+        version: instance.version,
+        step: instance.step,
+        attempt: instance.attempt,
+        event: "operator",
+        outcome: `resendNotification:${request.id}`,
+        fromStatus: instance.status,
+        toStatus: instance.status,
+        actor: { who: request.by, why: request.why },
+        startedAt: request.now,
+        durationMs: 0,
+      });
+    }
+    return done.notification;
   }
 
   outboxBacklog(): Promise<OutboxBacklog> {

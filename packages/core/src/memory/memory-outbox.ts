@@ -105,8 +105,21 @@ export class MemoryOutbox implements OutboxStore {
   }
 
   async resendNotification(request: ResendRequest): Promise<NotificationRecord | undefined> {
+    return this.resend(request)?.notification;
+  }
+
+  /**
+   * The re-send, synchronously (the store records its history entry in the same turn):
+   * `resent` is false for a notification still pending and not attempted since it was written or
+   * last re-sent, which is left as it is.
+   */
+  resend(
+    request: ResendRequest,
+  ): { notification: NotificationRecord; resent: boolean } | undefined {
     const row = this.#rows.get(request.id);
     if (row === undefined) return undefined;
+    if (row.status === "pending" && row.attempts === 0)
+      return { notification: structuredClone(row), resent: false };
     Object.assign(row, {
       status: "pending",
       attempts: 0,
@@ -114,9 +127,9 @@ export class MemoryOutbox implements OutboxStore {
       deliveredAt: null,
       leaseOwner: null,
       leaseUntil: null,
-      resent: { by: request.by, at: request.now },
+      resent: { by: request.by, at: request.now, why: request.why },
     });
-    return structuredClone(row);
+    return { notification: structuredClone(row), resent: true };
   }
 
   async outboxBacklog(): Promise<OutboxBacklog> {

@@ -32,7 +32,13 @@ export interface OutboxStore {
   /**
    * Makes a notification pending and due at `now` again, with a fresh retry schedule (attempts
    * back to 0), whatever its status: an operator re-sends a failed one, or a delivered one the
-   * upstream lost. Records who did it. Undefined when there is no such notification.
+   * upstream lost. In the same transaction it records who did it and why on the notification and
+   * as an entry (event `operator`, outcome `resendNotification:<id>`, `actor: { who, why }`) in
+   * the history of the notification's instance, at the version the instance has: the instance
+   * itself is not changed (no compare-and-set, its version stays), so a worker mid-step keeps its
+   * ownership. A notification still pending and not attempted since it was written or last
+   * re-sent is already due: it is returned as it is and nothing is recorded (a repeated request
+   * repeats nothing). Undefined when there is no such notification.
    */
   resendNotification(request: ResendRequest): Promise<NotificationRecord | undefined>;
   /** Pending and failed notifications counted, and the oldest pending one's creation time. */
@@ -117,7 +123,8 @@ export interface NotificationRecord extends Omit<NewNotification, "nextAttemptAt
   leaseOwner: string | null;
   leaseUntil: number | null;
   /** The last operator re-send, if any. */
-  resent: { by: string; at: number } | null;
+  /** The last re-send: who asked, when, and why (null `why` for a re-send stored without one). */
+  resent: { by: string; at: number; why: string | null } | null;
 }
 
 export interface NotificationClaim {
@@ -152,6 +159,8 @@ export interface ResendRequest {
   now: number;
   /** The authenticated operator. */
   by: string;
+  /** Why: recorded with `by` on the notification and in the instance's history. */
+  why: string;
 }
 
 export interface OutboxBacklog {

@@ -1,8 +1,6 @@
 import {
   CapflowError,
   type InstanceStore,
-  isCapflowError,
-  type NotificationRecord,
   type NotificationStatus,
   type OutboxStore,
 } from "@capflow/core";
@@ -47,7 +45,8 @@ const resendBodySchema = {
  * `GET /notifications` (viewer): notifications for the upstream, newest first, by status and
  * instance. `POST /notifications/:id/resend` (operator): delivers one again with a fresh retry
  * schedule, the same event id (receivers deduplicate on it) and body; the instance's history
- * records who re-sent it and why.
+ * records who re-sent it and why, in the same commit, without changing the instance. A
+ * notification pending and not yet attempted is due already: answered as it is, nothing recorded.
  */
 export async function notificationRoutes(
   app: FastifyInstance,
@@ -91,51 +90,17 @@ export async function notificationRoutes(
     async (request): Promise<NotificationResendAnswer> => {
       const actor = actorOf(request);
       const { id } = request.params;
-      const found = await store.getNotification(id);
-      if (found === undefined) {
-        throw new CapflowError("REQUEST_NOT_FOUND", `no notification ${id}`);
-      }
-      await recordResend(store, found, actor);
-      const resent = await store.resendNotification({ id, now: Date.now(), by: actor.who });
+      // The re-send and its record in the instance's history are one commit that leaves the
+      // instance's version alone: a worker mid-step still saves its result.
+      const resent = await store.resendNotification({
+        id,
+        now: Date.now(),
+        by: actor.who,
+        why: actor.why,
+      });
       if (resent === undefined)
         throw new CapflowError("REQUEST_NOT_FOUND", `no notification ${id}`);
       return { notification: notificationView(resent) };
     },
   );
-}
-
-/** The instance's history names who re-sent which notification and why (compare-and-set). */
-async function recordResend(
-  store: InstanceStore,
-  notification: NotificationRecord,
-  actor: { who: string; why: string },
-): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    const instance = await store.getInstance(notification.instanceId);
-    if (instance === undefined) return;
-    const now = Date.now();
-    try {
-      await store.commitTransition({
-        instanceId: instance.id,
-        expectedVersion: instance.version,
-        now,
-        changes: {},
-        keepLease: instance.leaseOwner !== null,
-        log: {
-          step: instance.step,
-          attempt: instance.attempt,
-          event: "operator",
-          outcome: `resendNotification:${notification.id}`,
-          fromStatus: instance.status,
-          toStatus: instance.status,
-          actor,
-          startedAt: now,
-          durationMs: 0,
-        },
-      });
-      return;
-    } catch (error) {
-      if (!isCapflowError(error, "STORE_CONFLICT") || attempt >= 4) throw error;
-    }
-  }
 }

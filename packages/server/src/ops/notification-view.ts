@@ -15,7 +15,7 @@ export interface NotificationView {
   nextAttemptAt: string | null;
   deliveredAt: string | null;
   lastError: { code: string; message: string } | null;
-  resent: { by: string; at: string } | null;
+  resent: { by: string; at: string; why: string | null } | null;
   createdAt: string;
   payload: unknown;
 }
@@ -33,7 +33,11 @@ export function notificationView(record: NotificationRecord): NotificationView {
     nextAttemptAt: isoOrNull(record.nextAttemptAt),
     deliveredAt: isoOrNull(record.deliveredAt),
     lastError: record.lastError,
-    resent: record.resent && { by: record.resent.by, at: iso(record.resent.at) },
+    resent: record.resent && {
+      by: record.resent.by,
+      at: iso(record.resent.at),
+      why: record.resent.why,
+    },
     createdAt: iso(record.createdAt),
     payload: record.payload,
   };

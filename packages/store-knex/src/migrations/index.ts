@@ -31,6 +31,7 @@ import { quotaReopenMigration } from "./0035_quota_reopen.ts";
 import { businessKeyGuardMigration } from "./0036_business_key_guard.ts";
 import { reconcileRunGenerationMigration } from "./0037_reconcile_run_generation.ts";
 import { reconcileRunIdentityMigration } from "./0038_reconcile_run_identity.ts";
+import { notificationResendsMigration } from "./0039_notification_resends.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -68,4 +69,5 @@ export const migrations: readonly Migration[] = [
   businessKeyGuardMigration,
   reconcileRunGenerationMigration,
   reconcileRunIdentityMigration,
+  notificationResendsMigration,
 ];

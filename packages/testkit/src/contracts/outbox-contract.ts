@@ -326,14 +326,19 @@ export function describeOutboxContract(
         oldestPendingAt: t0 + 2,
       });
 
-      const resent = await store.resendNotification({ id: a.id, now: t0 + 50, by: "ops:alice" });
+      const resent = await store.resendNotification({
+        id: a.id,
+        now: t0 + 50,
+        by: "ops:alice",
+        why: "the upstream lost it",
+      });
       expect(resent).toMatchObject({
         id: a.id,
         status: "pending",
         attempts: 0,
         nextAttemptAt: t0 + 50,
         deliveredAt: null,
-        resent: { by: "ops:alice", at: t0 + 50 },
+        resent: { by: "ops:alice", at: t0 + 50, why: "the upstream lost it" },
       });
       expect(resent?.payload).toEqual(a.payload);
       const claimed = await store.claimNotifications({
@@ -343,7 +348,61 @@ export function describeOutboxContract(
         limit: 9,
       });
       expect(claimed.map((n) => n.id)).toContain(a.id);
-      expect(await store.resendNotification({ id: "missing", now: t0, by: "x" })).toBeUndefined();
+      expect(
+        await store.resendNotification({ id: "missing", now: t0, by: "x", why: "y" }),
+      ).toBeUndefined();
+    });
+
+    test("a re-send is recorded in the instance's history without changing its version", async () => {
+      const instance = await started();
+      const note = notification(instance);
+      const waiting = await store.commitTransition(
+        settle(instance, note, { changes: { step: "wait", status: "waiting", nextRunAt: t0 + 9 } }),
+      );
+      await store.claimNotifications({ owner: "d1", now: t0 + 2, leaseMs: 1_000, limit: 9 });
+      await store.recordDelivery({ id: note.id, owner: "d1", now: t0 + 3, delivered: true });
+
+      const resent = await store.resendNotification({
+        id: note.id,
+        now: t0 + 10,
+        by: "ops:alice",
+        why: "the upstream lost it",
+      });
+      expect(resent).toMatchObject({ status: "pending", attempts: 0 });
+      expect((await store.getInstance(instance.id))?.version).toBe(waiting.version);
+      const history = await store.history(instance.id);
+      expect(history.at(-1)).toMatchObject({
+        version: waiting.version,
+        step: "wait",
+        event: "operator",
+        outcome: `resendNotification:${note.id}`,
+        actor: { who: "ops:alice", why: "the upstream lost it" },
+        startedAt: t0 + 10,
+      });
+
+      // Due already and not attempted since: a repeated request repeats nothing.
+      const again = await store.resendNotification({
+        id: note.id,
+        now: t0 + 20,
+        by: "ops:bob",
+        why: "the upstream lost it",
+      });
+      expect(again?.resent).toEqual({ by: "ops:alice", at: t0 + 10, why: "the upstream lost it" });
+      expect(await store.history(instance.id)).toHaveLength(history.length);
+
+      // A writer that read the instance before the re-send still commits.
+      const moved = await store.commitTransition({
+        instanceId: instance.id,
+        expectedVersion: waiting.version,
+        now: t0 + 30,
+        changes: { step: "done", status: "succeeded", nextRunAt: null },
+        log: { step: "wait", attempt: 0, event: "transition", startedAt: t0 + 30, durationMs: 1 },
+      });
+      expect(moved.version).toBe(waiting.version + 1);
+      expect((await store.history(instance.id)).map((e) => e.event).slice(-2)).toEqual([
+        "operator",
+        "transition",
+      ]);
     });
   });
 }
