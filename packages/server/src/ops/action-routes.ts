@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { mustGet } from "./instance-routes.ts";
 import { instanceSummary } from "./instance-views.ts";
 import type { InstanceSummaryAnswer } from "./ops-answers.ts";
+import { reasonRequired } from "./reason-check.ts";
 import { actionBodySchema, idParamsSchema, moveBodySchema } from "./request-schemas.ts";
 
 export interface ActionRoutesOptions {
@@ -33,7 +34,11 @@ export async function actionRoutes(app: FastifyInstance, options: ActionRoutesOp
 
   app.post<{ Params: { id: string }; Body: ActionBody }>(
     "/instances/:id/retry",
-    { ...route, schema: { params: idParamsSchema, body: actionBodySchema } },
+    {
+      ...route,
+      preValidation: reasonRequired("retry the instance"),
+      schema: { params: idParamsSchema, body: actionBodySchema },
+    },
     async (request): Promise<InstanceSummaryAnswer> => {
       const { id } = request.params;
       const instance = await engine.retryNow(id, actorOf(request), {
@@ -48,7 +53,11 @@ export async function actionRoutes(app: FastifyInstance, options: ActionRoutesOp
     Body: ActionBody & { step: string; callNotProcessed?: boolean };
   }>(
     "/instances/:id/move",
-    { ...route, schema: { params: idParamsSchema, body: moveBodySchema } },
+    {
+      ...route,
+      preValidation: reasonRequired("move the instance"),
+      schema: { params: idParamsSchema, body: moveBodySchema },
+    },
     async (request): Promise<InstanceSummaryAnswer> => {
       const { id } = request.params;
       const { step, expectedVersion, callNotProcessed } = request.body;
@@ -76,7 +85,11 @@ export async function actionRoutes(app: FastifyInstance, options: ActionRoutesOp
 
   app.post<{ Params: { id: string }; Body: ActionBody }>(
     "/instances/:id/cancel",
-    { ...route, schema: { params: idParamsSchema, body: actionBodySchema } },
+    {
+      ...route,
+      preValidation: reasonRequired("cancel the instance"),
+      schema: { params: idParamsSchema, body: actionBodySchema },
+    },
     async (request): Promise<InstanceSummaryAnswer> => {
       const { id } = request.params;
       const instance = await engine.cancel(id, actorOf(request), {

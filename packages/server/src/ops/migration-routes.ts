@@ -3,6 +3,7 @@ import type { FastifyInstance } from "fastify";
 import { roleAllows } from "../auth/operator.ts";
 import { actorOf } from "./action-routes.ts";
 import type { MigrationAnswer } from "./ops-answers.ts";
+import { reasonRequired } from "./reason-check.ts";
 import { reasonSchema } from "./request-schemas.ts";
 
 interface MigrationBody {
@@ -42,7 +43,11 @@ const migrationBodySchema = {
 export async function migrationRoutes(app: FastifyInstance, options: { engine: Engine }) {
   app.post<{ Body: MigrationBody }>(
     "/migrations",
-    { config: { role: "viewer" }, schema: { body: migrationBodySchema } },
+    {
+      config: { role: "viewer" },
+      preValidation: reasonRequired("migrate instances"),
+      schema: { body: migrationBodySchema },
+    },
     async (request): Promise<MigrationAnswer> => {
       const { reason: _reason, ...migration } = request.body;
       if (migration.dryRun !== true) requireOperator(request.operator?.role);

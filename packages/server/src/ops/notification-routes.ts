@@ -9,6 +9,7 @@ import { actorOf } from "./action-routes.ts";
 import { decodeCursor, encodeCursor } from "./list-cursor.ts";
 import { type NotificationView, notificationView } from "./notification-view.ts";
 import type { ListPage, NotificationResendAnswer } from "./ops-answers.ts";
+import { reasonRequired } from "./reason-check.ts";
 import { idParamsSchema, reasonSchema } from "./request-schemas.ts";
 
 interface NotificationQuery {
@@ -85,6 +86,7 @@ export async function notificationRoutes(
     "/notifications/:id/resend",
     {
       config: { role: "operator" },
+      preValidation: reasonRequired("re-send a notification"),
       schema: { params: idParamsSchema, body: resendBodySchema },
     },
     async (request): Promise<NotificationResendAnswer> => {

@@ -1,5 +1,14 @@
 import { CapflowError } from "@capflow/core";
+import type { FastifyRequest } from "fastify";
 import { reasonSchema } from "./request-schemas.ts";
+
+/**
+ * A route's `preValidation` hook refusing a body without a usable reason (see `checkReason`):
+ * every operator API route that takes a reason has one.
+ */
+export function reasonRequired(action: string): (request: FastifyRequest) => Promise<void> {
+  return async (request) => checkReason(request.body, action);
+}
 
 /**
  * Refuses a body without a usable `reason` before the schema does, with a message saying what to

@@ -4,6 +4,8 @@ export const reasonSchema = {
   type: "string",
   minLength: 3,
   maxLength: 500,
+  // At least 3 characters once blanks around it are trimmed (`checkReason` says so in words).
+  pattern: "\\S[\\s\\S]+\\S",
   description: "why: recorded in the history with the operator's name",
 } as const;
 

@@ -8,6 +8,7 @@ import type { FastifyInstance } from "fastify";
 import { issueOperatorToken } from "../auth/operator-tokens.ts";
 import { iso } from "./instance-views.ts";
 import type { IssuedTokenAnswer, ItemList, RevokedTokenAnswer } from "./ops-answers.ts";
+import { reasonRequired } from "./reason-check.ts";
 import { reasonSchema } from "./request-schemas.ts";
 
 /** A token as listed: never the token itself, which is shown once when made. */
@@ -69,7 +70,11 @@ export async function tokenRoutes(app: FastifyInstance, options: { tokens: Opera
 
   app.post<{ Params: { id: string }; Body: { reason: string } }>(
     "/tokens/:id/revoke",
-    { ...route, schema: { body: revokeBodySchema } },
+    {
+      ...route,
+      preValidation: reasonRequired("revoke a token"),
+      schema: { body: revokeBodySchema },
+    },
     async (request): Promise<RevokedTokenAnswer> => {
       const revoked = await options.tokens.revokeToken({
         idOrName: request.params.id,
