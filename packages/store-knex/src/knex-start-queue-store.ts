@@ -11,6 +11,15 @@ import { epochMs, jsonParam, type Row, timeParam } from "./rows.ts";
 import { qualifiedNames, quoteIdentifier, runnableStatuses } from "./sql-names.ts";
 import { translateStoreError } from "./translate-error.ts";
 
+/**
+ * A queued start's business has an instance (`q` the start, `i` the instance): a start made
+ * meanwhile (a repeat queued while the first was being admitted, a refusal that came after the
+ * instance was made) did start. Not another upstream client's instance: that one is none of this
+ * start's client's business.
+ */
+const sameBusiness = `i.channel = q.channel AND i.behavior = q.behavior AND i.business_key = q.business_key
+          AND (i.upstream_client IS NULL OR q.upstream_client IS NULL OR i.upstream_client = q.upstream_client)`;
+
 /** Queued starts on PostgreSQL or PGlite (migration 0012). */
 export class KnexStartQueueStore implements StartQueueStore {
   readonly #db: DatabaseHandle;
@@ -149,8 +158,6 @@ export class KnexStartQueueStore implements StartQueueStore {
     // was being admitted) did start: it is closed as started with that instance, never told
     // upstream as expired. Not another upstream client's instance: that one is none of this
     // start's client's business, and its start expires.
-    const sameBusiness = `i.channel = q.channel AND i.behavior = q.behavior AND i.business_key = q.business_key
-          AND (i.upstream_client IS NULL OR q.upstream_client IS NULL OR i.upstream_client = q.upstream_client)`;
     const rows = await this.#query(
       `WITH started AS (
         UPDATE ${this.#queue} AS q SET status = 'started', instance_id = i.id, finished_at = ?
@@ -181,11 +188,13 @@ export class KnexStartQueueStore implements StartQueueStore {
     channel: string;
     behavior: string;
     limit: number;
+    now: number;
   }): Promise<QueuedStart[]> {
     const rows = await this.#query(
-      `SELECT * FROM ${this.#queue} WHERE channel = ? AND behavior = ? AND status = 'queued'
+      `SELECT * FROM ${this.#queue}
+      WHERE channel = ? AND behavior = ? AND status = 'queued' AND expires_at > ?
       ORDER BY enqueued_at, seq LIMIT ?`,
-      [request.channel, request.behavior, request.limit],
+      [request.channel, request.behavior, timeParam(request.now), request.limit],
     );
     return rows.map(queuedFromRow);
   }
@@ -204,17 +213,29 @@ export class KnexStartQueueStore implements StartQueueStore {
     now: number,
     giveUp: boolean,
     options: { notify?: boolean } = {},
-  ): Promise<QueuedStart> {
+  ): Promise<QueuedStart | undefined> {
     const notify = giveUp && options.notify === true;
+    // Both updates are compare-and-sets on the start still being queued, and exclude each other
+    // (an instance of its business exists, or none does).
     const rows = await this.#query(
-      `WITH ended AS (
-        UPDATE ${this.#queue} SET attempts = attempts + 1, last_error = ?::jsonb,
-          status = CASE WHEN ? THEN 'failed' ELSE status END,
-          finished_at = CASE WHEN ? THEN ?::timestamptz ELSE finished_at END
-        WHERE id = ?::uuid RETURNING *
+      `WITH started AS (
+        UPDATE ${this.#queue} AS q SET status = 'started', instance_id = i.id, finished_at = ?,
+          attempts = q.attempts + 1
+        FROM ${this.#instances} AS i
+        WHERE q.id = ?::uuid AND q.status = 'queued' AND ${sameBusiness}
+        RETURNING q.*
+      ), ended AS (
+        UPDATE ${this.#queue} AS q SET attempts = q.attempts + 1, last_error = ?::jsonb,
+          status = CASE WHEN ? THEN 'failed' ELSE q.status END,
+          finished_at = CASE WHEN ? THEN ?::timestamptz ELSE q.finished_at END
+        WHERE q.id = ?::uuid AND q.status = 'queued'
+          AND NOT EXISTS (SELECT 1 FROM ${this.#instances} AS i WHERE ${sameBusiness})
+        RETURNING q.*
       )${notify ? this.#notifyEnded("start.gave-up") : ""}
-      SELECT * FROM ended`,
+      SELECT * FROM ended UNION ALL SELECT * FROM started`,
       [
+        timeParam(now),
+        id,
         jsonParam(error),
         giveUp,
         giveUp,
@@ -223,7 +244,8 @@ export class KnexStartQueueStore implements StartQueueStore {
         ...(notify ? this.#notifyBindings(now) : []),
       ],
     );
-    return queuedFromRow(rows[0]!);
+    // Neither: another node marked it started or expired meanwhile; it stays as it was left.
+    return rows[0] ? queuedFromRow(rows[0]) : this.getQueued(id);
   }
 
   /**

@@ -7,6 +7,7 @@ import {
   ProcessorRegistry,
   type QueueEvent,
   StartQueue,
+  type StartQueueStore,
 } from "@capflow/core";
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
 import { loanBehavior, testChannel } from "../../core/test/support/loan-definitions.ts";
@@ -29,10 +30,13 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "queued starts on PostgreSQL" : skip
   });
   beforeEach(async () => {
     await truncateRuntimeTables(db);
-    await db.knex.raw(`TRUNCATE "${db.schema}".queued_starts`);
+    await db.knex.raw(`TRUNCATE "${db.schema}".queued_starts, "${db.schema}".outbox`);
   });
 
-  function world(engineOverride?: { start: Engine["start"] }) {
+  function world(
+    engineOverride?: { start: Engine["start"] },
+    wrapStore: (store: KnexStartQueueStore) => StartQueueStore = (store) => store,
+  ) {
     const clock = new ManualClock();
     const engine = new Engine({
       store: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),
@@ -49,7 +53,7 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "queued starts on PostgreSQL" : skip
     const raised: string[] = [];
     const store = new KnexStartQueueStore(db);
     const queue = new StartQueue({
-      store,
+      store: wrapStore(store),
       engine: engineOverride ?? engine,
       clock,
       exclusive: knexExclusiveRunner(db),
@@ -69,6 +73,7 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "queued starts on PostgreSQL" : skip
         },
       },
       onEvent: (event) => events.push(event),
+      notifications: true,
     });
     const enqueue = (loanNo: string) =>
       queue.enqueue({
@@ -237,6 +242,137 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "queued starts on PostgreSQL" : skip
       instanceId: own.id,
     });
     expect(JSON.stringify(await w.store.getQueued(queuedByB.id))).not.toContain(taken.id);
+  });
+
+  const outboxTypes = async () =>
+    (
+      (await db.knex.raw(`SELECT type FROM "${db.schema}".outbox ORDER BY id`)) as {
+        rows: { type: string }[];
+      }
+    ).rows.map((row) => row.type);
+
+  test("a start whose instance was made is never given up: a row that cannot be marked started stays queued, and the next round marks it", async () => {
+    let refusals = 2;
+    // The store, whose markStarted fails twice.
+    const w = world(
+      undefined,
+      (store) =>
+        new Proxy(store, {
+          get(target, property) {
+            if (property === "markStarted") {
+              return async (id: string, instanceId: string, now: number) => {
+                if (refusals-- > 0) {
+                  throw new CapflowError("STORE_UNAVAILABLE", "the database is away");
+                }
+                return target.markStarted(id, instanceId, now);
+              };
+            }
+            const value = Reflect.get(target, property, target);
+            return typeof value === "function" ? value.bind(target) : value;
+          },
+        }),
+    );
+    const queued = await w.enqueue("L-1");
+    // Twice the instance is made and the row cannot be marked: the round fails, the row waits.
+    for (let round = 0; round < 2; round += 1) {
+      await expect(w.queue.admit()).rejects.toMatchObject({ code: "STORE_UNAVAILABLE" });
+      expect(await w.store.getQueued(queued.id)).toMatchObject({
+        status: "queued",
+        attempts: 0,
+        lastError: null,
+      });
+      await w.clock.advance(1000);
+    }
+    const instance = await w.engine.findInstance({
+      channel: "lanbank",
+      behavior: "loan",
+      businessKey: "L-1",
+    });
+    expect(instance).toBeDefined();
+    // The next round's start returns that instance and marks the row with it.
+    expect((await w.queue.admit()).started).toBe(1);
+    expect(await w.store.getQueued(queued.id)).toMatchObject({
+      status: "started",
+      instanceId: instance!.id,
+    });
+    expect(w.events.map((e) => e.type)).toEqual(["start.admitted"]);
+    expect(w.raised).toEqual([]);
+    expect(await outboxTypes()).toEqual([]);
+  });
+
+  test("a refusal that came after the instance was made closes the start as started, not failed", async () => {
+    const w = world({
+      start: async (request) => {
+        await w.engine.start(request);
+        throw new CapflowError("STORE_UNAVAILABLE", "the connection was lost before the answer");
+      },
+    });
+    const queued = await w.enqueue("L-1");
+    const round = await w.queue.admit();
+    const instance = await w.engine.findInstance({
+      channel: "lanbank",
+      behavior: "loan",
+      businessKey: "L-1",
+    });
+    expect(round).toMatchObject({ started: 1, gaveUp: [] });
+    expect(await w.store.getQueued(queued.id)).toMatchObject({
+      status: "started",
+      instanceId: instance!.id,
+    });
+    expect(w.events).toEqual([
+      expect.objectContaining({ type: "start.admitted", instanceId: instance!.id }),
+    ]);
+    expect(await outboxTypes()).toEqual([]);
+  });
+
+  test("a failed attempt is counted only on a start still queued: one marked started meanwhile stays started", async () => {
+    const w = world();
+    const queued = await w.enqueue("L-1");
+    await w.store.markStarted(queued.id, "01JINSTANCE0000000000000000", w.clock.now());
+    const after = await w.store.markAttemptFailed(
+      queued.id,
+      { code: "STORE_UNAVAILABLE", message: "late" },
+      w.clock.now(),
+      true,
+      { notify: true },
+    );
+    expect(after).toMatchObject({ status: "started", instanceId: "01JINSTANCE0000000000000000" });
+    expect(await w.store.getQueued(queued.id)).toMatchObject({
+      status: "started",
+      lastError: null,
+    });
+    expect(await outboxTypes()).toEqual([]);
+  });
+
+  test("a start whose time to live passed during a long round is not admitted", async () => {
+    let w: ReturnType<typeof world>;
+    // Each start takes 40 s (a slow database): the second's minute is over when its turn comes.
+    w = world({
+      start: async (request) => {
+        await w.clock.advance(40_000);
+        return w.engine.start(request);
+      },
+    });
+    await w.enqueue("L-1");
+    await w.clock.advance(30_000);
+    await w.enqueue("L-2");
+    await w.clock.advance(25_000);
+    expect((await w.queue.admit()).started).toBe(1);
+    expect(
+      await w.engine.findInstance({ channel: "lanbank", behavior: "loan", businessKey: "L-2" }),
+    ).toBeUndefined();
+    // Nor is one read after its time to live passed, before any round expired it.
+    await w.enqueue("L-3");
+    expect(
+      await w.store.oldestQueued({
+        channel: "lanbank",
+        behavior: "loan",
+        limit: 10,
+        now: w.clock.now() + 60_000,
+      }),
+    ).toEqual([]);
+    const round = await w.queue.admit();
+    expect(round.expired.map((q) => q.businessKey)).toEqual(["L-2"]);
   });
 
   test("a start without a queue policy is refused", async () => {

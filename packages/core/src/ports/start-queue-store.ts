@@ -40,17 +40,27 @@ export interface StartQueueStore {
     },
     options?: { notify?: boolean },
   ): Promise<QueuedStart[]>;
-  /** The oldest queued starts of a channel and behavior (FIFO by enqueue time, then id). */
+  /**
+   * The oldest queued starts of a channel and behavior (FIFO by enqueue time, then id) whose
+   * `expiresAt` is after `now`: a start whose time to live passed is expired, never admitted.
+   */
   oldestQueued(request: {
     channel: string;
     behavior: string;
     limit: number;
+    now: number;
   }): Promise<QueuedStart[]>;
-  /** The start went through: its instance. */
+  /** The start went through: its instance (only while it is still queued: compare-and-set). */
   markStarted(id: string, instanceId: string, now: number): Promise<void>;
   /**
-   * A start attempt failed: counted; `giveUp` ends it as `failed` (its retry budget is spent).
-   * With `notify`, giving up writes a `start.gave-up` notification in the same statement.
+   * The engine refused a start attempt: counted, with `error` as its last error; `giveUp` ends it
+   * as `failed` (its retry budget is spent). With `notify`, giving up writes a `start.gave-up`
+   * notification in the same statement. A compare-and-set on the start being still queued: a start
+   * another node marked started or expired meanwhile is left as it is. A start whose business has
+   * an instance (the refusal came after the engine made it) is closed as started with that
+   * instance instead, as in `expireDue`, and never told upstream as failed. Returns the start as
+   * it is after the statement (queued, failed, started or as another node left it); undefined
+   * when there is no such start.
    */
   markAttemptFailed(
     id: string,
@@ -58,7 +68,7 @@ export interface StartQueueStore {
     now: number,
     giveUp: boolean,
     options?: { notify?: boolean },
-  ): Promise<QueuedStart>;
+  ): Promise<QueuedStart | undefined>;
   /**
    * Starts of a channel and behavior admitted after `since` (epoch ms), by any node: what the
    * queue's rate counts, so it holds however many nodes take turns admitting.

@@ -318,9 +318,14 @@ export class StartQueue {
         channel: policy.channel,
         behavior: policy.behavior,
         limit: allowed,
+        now,
       });
       for (const queued of next) {
+        // A start whose time to live passed while this round admitted others is not started:
+        // the next round expires it.
+        if (queued.expiresAt <= clock.now()) continue;
         bucket.tokens -= 1;
+        let instanceId: string;
         try {
           const instance = await this.#options.engine.start({
             channel: queued.channel,
@@ -329,33 +334,64 @@ export class StartQueue {
             input: queued.input,
             ...(queued.upstreamClient ? { upstreamClient: queued.upstreamClient } : {}),
           });
-          await store.markStarted(queued.id, instance.id, clock.now());
-          round.started += 1;
-          this.#emit({ type: "start.admitted", queued, instanceId: instance.id });
+          instanceId = instance.id;
         } catch (error) {
-          const failure = toCapflowError(error);
-          const budget = policy.retryBudget ?? 3;
-          const giveUp = !failure.retryable || queued.attempts + 1 >= budget;
-          const updated = await store.markAttemptFailed(
-            queued.id,
-            { code: failure.code, message: failure.message },
-            clock.now(),
-            giveUp,
-            notify,
-          );
-          if (giveUp) {
-            round.gaveUp.push(updated);
-            this.#emit({ type: "start.gave-up", queued: updated, code: failure.code });
-            await this.#alert(
-              updated,
-              `given up after ${updated.attempts} start attempts: ${failure.code}`,
-            );
-          }
+          await this.#attemptFailed(queued, error, policy, round, notify);
+          continue;
         }
+        // Only the engine's refusal is a failed attempt. The instance exists now: a row that
+        // cannot be marked stays queued, and the next round's start returns this instance and
+        // marks it (or its expiry closes it as started), so it is never told upstream as failed.
+        try {
+          await store.markStarted(queued.id, instanceId, clock.now());
+        } catch (error) {
+          failures.push(error);
+          continue;
+        }
+        round.started += 1;
+        this.#emit({ type: "start.admitted", queued, instanceId });
       }
     }
     if (failures.length > 0) throw failures[0];
     return round;
+  }
+
+  /**
+   * The engine refused a start: the attempt is counted, and the start is given up once its retry
+   * budget is spent or the refusal cannot succeed. The store counts it only while the start is
+   * still queued (compare-and-set), and closes it as started instead when its business has an
+   * instance (the refusal came after the instance was made, such as a lost connection).
+   */
+  async #attemptFailed(
+    queued: QueuedStart,
+    error: unknown,
+    policy: QueuePolicy,
+    round: AdmissionRound,
+    notify: { notify: boolean },
+  ): Promise<void> {
+    const failure = toCapflowError(error);
+    const budget = policy.retryBudget ?? 3;
+    const giveUp = !failure.retryable || queued.attempts + 1 >= budget;
+    const updated = await this.#options.store.markAttemptFailed(
+      queued.id,
+      { code: failure.code, message: failure.message },
+      this.#options.clock.now(),
+      giveUp,
+      notify,
+    );
+    if (updated?.status === "started" && updated.instanceId !== null) {
+      round.started += 1;
+      this.#emit({ type: "start.admitted", queued, instanceId: updated.instanceId });
+      return;
+    }
+    if (giveUp && updated?.status === "failed") {
+      round.gaveUp.push(updated);
+      this.#emit({ type: "start.gave-up", queued: updated, code: failure.code });
+      await this.#alert(
+        updated,
+        `given up after ${updated.attempts} start attempts: ${failure.code}`,
+      );
+    }
   }
 
   /**
