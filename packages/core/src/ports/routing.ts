@@ -19,7 +19,10 @@ export interface RoutingRecord {
   account?: {
     code: string;
     rule: AccountRule;
-    /** Accounts the rule would have taken first, passed over (quota full, at their call limit). */
+    /**
+     * Accounts passed over: those whose `when` could not be evaluated on the input, then those the
+     * rule would have taken first (quota full, at their call limit).
+     */
     skipped?: { account: string; reason: string }[];
   };
   /** Set on an instance started by failover: the instance it replaces and the channels tried. */

@@ -515,6 +515,85 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
     });
   });
 
+  test("an account whose condition cannot be evaluated on the input is passed over with the reason; the others are tried", async () => {
+    const store = await open();
+    // "input.shopNo > 10" on a text shopNo: CEL refuses to compare a string with a number.
+    const strict = { when: "input.shopNo > 10", values: {} };
+    const world = routingWorld(store, {
+      channels: [
+        funder("meadow", {
+          accounts: { "shop-a": strict, "shop-b": { when: "input.shopId == 'B'", values: {} } },
+        }),
+        funder("lanbank", { accounts: { only: strict } }),
+        funder("jade"),
+      ],
+      behaviors: [loanBehavior("meadow"), loanBehavior("lanbank"), loanBehavior("jade")],
+      products: [
+        product([
+          { channel: "meadow", behavior: "loan", weight: 1000 },
+          { channel: "jade", behavior: "loan", weight: 1 },
+        ]),
+        product([{ channel: "lanbank", behavior: "loan", weight: 1 }], { code: "lan-only" }),
+      ],
+    });
+    const input = (key: string, extra: Record<string, unknown> = {}) => ({
+      loanNo: key,
+      amount: "10.00",
+      shopId: "B",
+      shopNo: "7",
+      ...extra,
+    });
+    const failed =
+      /its when input\.shopNo > 10 cannot be evaluated on this input \(no such overload/;
+    // The channel's other account serves it; the one that failed is recorded.
+    const started = await world.engine.start({
+      product: "cash-loan",
+      businessKey: "L-1",
+      input: input("L-1"),
+    });
+    expect(started.channel).toBe("meadow");
+    expect(started.account).toBe("shop-b");
+    expect(started.routing?.account?.skipped).toEqual([
+      { account: "shop-a", reason: expect.stringMatching(failed) },
+    ]);
+    // A channel with no account left is passed over like an ineligible one: the next one takes it.
+    const second = await world.engine.start({
+      product: "cash-loan",
+      businessKey: "L-2",
+      input: input("L-2", { shopId: "C" }),
+    });
+    expect(second.channel).toBe("jade");
+    expect(second.routing?.candidates[0]).toMatchObject({
+      channel: "meadow",
+      state: "ineligible",
+      reason: expect.stringContaining("no account of channel meadow serves this input (shop-a: "),
+    });
+    expect(second.routing?.candidates[0]?.reason).toMatch(failed);
+    // No channel left: refused with the reasons, nothing stored.
+    const refused = await world.engine
+      .start({ product: "lan-only", businessKey: "L-3", input: input("L-3") })
+      .catch((error: unknown) => error);
+    expect(isCapflowError(refused, "ROUTING_NO_CHANNEL")).toBe(true);
+    expect((refused as CapflowError).message).toContain(
+      "lanbank: ineligible (no account of channel lanbank serves this input (only: its when",
+    );
+    expect(await store.listInstances({ product: "lan-only", limit: 10 })).toEqual([]);
+    // A channel start is refused the same way, as input no account serves.
+    const direct = await world.engine
+      .start({ channel: "lanbank", behavior: "loan", businessKey: "L-4", input: input("L-4") })
+      .catch((error: unknown) => error);
+    expect(isCapflowError(direct, "INSTANCE_INPUT_INVALID")).toBe(true);
+    expect((direct as CapflowError).message).toMatch(failed);
+    expect(await store.listInstances({ channel: "lanbank", limit: 10 })).toEqual([]);
+    // Input the condition can read: the account serves it.
+    const readable = await world.engine.start({
+      product: "lan-only",
+      businessKey: "L-5",
+      input: input("L-5", { shopNo: 11 }),
+    });
+    expect([readable.channel, readable.account]).toEqual(["lanbank", "only"]);
+  });
+
   test("a disbursement with an unknown outcome never fails over, even if a step were marked", async () => {
     const store = await open();
     // Marked on purpose, unvalidated: the engine itself refuses to fail over after the apply.
