@@ -1,4 +1,4 @@
-import { resolve } from "node:path";
+import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import {
   CapflowError,
@@ -35,7 +35,7 @@ export async function loadExtensions(options: ExtensionOptions, cwd: string): Pr
   let processors: ProcessorRegistry | undefined;
   const registerProcessors: ((registry: ProcessorRegistry) => unknown)[] = [];
   for (const path of options.processors ?? []) {
-    const module = await importModule(resolve(cwd, path));
+    const module = await importModule(path, cwd);
     const exported = module.registerProcessors ?? module.registry ?? module.default;
     if (exported instanceof ProcessorRegistry) {
       processors = exported;
@@ -53,7 +53,7 @@ export async function loadExtensions(options: ExtensionOptions, cwd: string): Pr
 
   const cryptoHandlers = createCryptoHandlerRegistry();
   for (const path of options.cryptoHandlers ?? []) {
-    const module = await importModule(resolve(cwd, path));
+    const module = await importModule(path, cwd);
     const register = module.registerCryptoHandlers ?? module.default;
     if (typeof register !== "function") {
       throw new CapflowError(
@@ -71,7 +71,8 @@ export async function loadExtensions(options: ExtensionOptions, cwd: string): Pr
  * Node cannot load it by itself, so `capflow validate --processors my-processors.ts` works in
  * a project that installed the CLI, without a build step; TC39 decorators included.
  */
-async function importModule(path: string): Promise<Record<string, unknown>> {
+async function importModule(given: string, cwd: string): Promise<Record<string, unknown>> {
+  const path = resolve(cwd, given);
   const url = pathToFileURL(path).href;
   try {
     try {
@@ -89,7 +90,7 @@ async function importModule(path: string): Promise<Record<string, unknown>> {
   } catch (error) {
     throw new CapflowError(
       "CONFIG_INVALID",
-      `cannot load ${path}: ${error instanceof Error ? error.message : String(error)}`,
+      `cannot load ${isAbsolute(given) ? given : `${given} (${path}: a relative path is taken from the current folder, ${cwd})`}: ${error instanceof Error ? error.message : String(error)}`,
       { cause: error },
     );
   }

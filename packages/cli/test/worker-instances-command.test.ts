@@ -341,6 +341,12 @@ describe("capflow worker and capflow instances (PGlite)", () => {
     );
     expect(failed.exitCode).toBe(1);
     expect(failed.stderr).toMatch(/cannot load .*no-such-module\.mjs/);
+
+    const relative = await runCapflow("worker", "--pglite", db, "--processors", "./my-processors.ts");
+    expect(relative.exitCode).toBe(1);
+    expect(relative.stderr).toContain(
+      `cannot load ./my-processors.ts (${join(repositoryRoot, "my-processors.ts")}: a relative path is taken from the current folder, ${repositoryRoot}`,
+    );
   }, 60_000);
 
   test("worker stops gracefully on SIGTERM: steps in flight commit, nothing is left leased", async () => {
