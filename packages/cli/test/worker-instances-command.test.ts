@@ -342,7 +342,13 @@ describe("capflow worker and capflow instances (PGlite)", () => {
     expect(failed.exitCode).toBe(1);
     expect(failed.stderr).toMatch(/cannot load .*no-such-module\.mjs/);
 
-    const relative = await runCapflow("worker", "--pglite", db, "--processors", "./my-processors.ts");
+    const relative = await runCapflow(
+      "worker",
+      "--pglite",
+      db,
+      "--processors",
+      "./my-processors.ts",
+    );
     expect(relative.exitCode).toBe(1);
     expect(relative.stderr).toContain(
       `cannot load ./my-processors.ts (${join(repositoryRoot, "my-processors.ts")}: a relative path is taken from the current folder, ${repositoryRoot}`,

@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { createSecureContext } from "node:tls";
 import { keyInvalid } from "../crypto/failures.ts";
-import { type KeyLoadContext, readSecret } from "../crypto/keys/load-key.ts";
+import { type KeyLoadContext, readSecret, readSecretText } from "../crypto/keys/load-key.ts";
 import { readPkcs12 } from "../crypto/keys/pkcs12.ts";
 import { describeRef } from "../crypto/secret-reference.ts";
 import type { ChannelTlsDefinition } from "../definition/types.ts";
@@ -60,7 +60,7 @@ async function loadClientIdentity(
   const spec = definition.clientKey!;
   const bytes = await readSecret(spec.ref, ctx);
   const password =
-    spec.password === undefined ? undefined : (await readSecret(spec.password, ctx)).toString();
+    spec.password === undefined ? undefined : (await readSecretText(spec.password, ctx)).toString();
   let key: KeyObject;
   let chain: X509Certificate[];
   try {

@@ -151,6 +151,36 @@ describe("key loading", () => {
   });
 });
 
+describe("text secrets from files", () => {
+  it("a shared secret from a file loses one trailing newline, as $(cat file) does", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "capflow-secret-text-"));
+    // What `openssl rand -hex 24 > file` writes, and the same on Windows, and a deliberate blank line.
+    await writeFile(join(dir, "lf.key"), "9f3c2a1b7d6e5f408a1b2c3d4e5f6a7b0c1d2e3f40516273\n");
+    await writeFile(join(dir, "crlf.key"), "9f3c2a1b7d6e5f408a1b2c3d4e5f6a7b0c1d2e3f40516273\r\n");
+    await writeFile(join(dir, "two.key"), "abc\n\n");
+    const c = await ctx({ WITH_NEWLINE: "abc\n" }, dir);
+    const secret = async (ref: string) =>
+      Redacted.reveal(await loadSecretKey({ ref }, c)).toString("utf8");
+    expect(await secret("file:lf.key")).toBe("9f3c2a1b7d6e5f408a1b2c3d4e5f6a7b0c1d2e3f40516273");
+    expect(await secret("file:crlf.key")).toBe("9f3c2a1b7d6e5f408a1b2c3d4e5f6a7b0c1d2e3f40516273");
+    expect(await secret("file:two.key")).toBe("abc\n");
+    // An environment variable is taken as it is: the shell that set it already chose.
+    expect(await secret("env:WITH_NEWLINE")).toBe("abc\n");
+  });
+
+  it("a PKCS#12 password from a file with a trailing newline opens the file", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "capflow-secret-text-"));
+    await writeFile(join(dir, "merchant.p12"), p12);
+    await writeFile(join(dir, "password.txt"), "p12-secret-password\n");
+    const key = await loadPrivateKey(
+      { ref: "file:merchant.p12", format: "pkcs12", password: "file:password.txt" },
+      "rsa",
+      await ctx({}, dir),
+    );
+    expect(key.id).toBe(serial);
+  });
+});
+
 describe("secret resolvers", () => {
   it("env:, file: relative to the channel folder, and a custom scheme", async () => {
     const dir = await mkdtemp(join(tmpdir(), "capflow-secrets-"));

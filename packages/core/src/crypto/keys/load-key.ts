@@ -69,6 +69,27 @@ export async function readSecret(ref: string, ctx: KeyLoadContext): Promise<Buff
   );
 }
 
+/**
+ * A text secret (a shared secret, a password) behind a reference: a `file:` reference loses one
+ * trailing newline (`\n` or `\r\n`), which `echo` and `openssl rand -hex 24 > file` leave and
+ * `$(cat file)` drops, so that the file and the shell agree on the secret. Binary forms (PEM, DER,
+ * PKCS#12) are read with {@link readSecret}, as they are.
+ */
+export async function readSecretText(ref: string, ctx: KeyLoadContext): Promise<Buffer> {
+  const bytes = await readSecret(ref, ctx);
+  if (!ref.startsWith("file:")) return bytes;
+  return withoutTrailingNewline(bytes);
+}
+
+/** The bytes without one trailing `\n` or `\r\n`. */
+export function withoutTrailingNewline(bytes: Buffer): Buffer {
+  const end = bytes.length;
+  if (end > 0 && bytes[end - 1] === 0x0a) {
+    return bytes.subarray(0, end >= 2 && bytes[end - 2] === 0x0d ? end - 2 : end - 1);
+  }
+  return bytes;
+}
+
 export async function loadPrivateKey(
   spec: KeySpec,
   family: KeyFamily,
@@ -78,7 +99,7 @@ export async function loadPrivateKey(
   const password =
     spec.password === undefined
       ? undefined
-      : (await readSecret(spec.password, ctx)).toString("utf8");
+      : (await readSecretText(spec.password, ctx)).toString("utf8");
   const certificate =
     spec.certificate === undefined ? undefined : await readSecret(spec.certificate, ctx);
   const fail = (what: string, cause?: unknown) =>
@@ -155,7 +176,7 @@ export async function loadPublicKey(
   const password =
     spec.password === undefined
       ? undefined
-      : (await readSecret(spec.password, ctx)).toString("utf8");
+      : (await readSecretText(spec.password, ctx)).toString("utf8");
   const fail = (what: string, cause?: unknown) =>
     keyInvalid(
       `${what} (key ${describeRef(spec.ref)}). Check the reference and the format.`,
@@ -235,9 +256,9 @@ export async function loadCertificate(
   }
 }
 
-/** Symmetric key bytes: `utf8` (default), `hex` or `base64` text. */
+/** Symmetric key bytes: `utf8` (default), `hex` or `base64` text; from a file, without one trailing newline. */
 export async function loadSecretKey(spec: KeySpec, ctx: KeyLoadContext): Promise<SecretKey> {
-  const bytes = await readSecret(spec.ref, ctx);
+  const bytes = await readSecretText(spec.ref, ctx);
   const text = bytes.toString("utf8").trim();
   switch (spec.format ?? "utf8") {
     case "utf8":
