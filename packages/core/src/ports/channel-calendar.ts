@@ -18,8 +18,9 @@ export interface ChannelCalendar {
   /**
    * The latest cut-off (日切) at or before `at` at which calls of this interface still waiting
    * expire (`atCutoff: "expire"`, the cut-off rule applying to the interface); undefined when
-   * they roll to the next opening or the channel has no cut-off. The start queue expires the
-   * starts queued before it.
+   * they roll to the next opening or the channel has no cut-off. With working days in force for
+   * the interface, only a working day's cut-off counts (none on a weekend or a holiday). The start
+   * queue expires the starts queued before it.
    */
   expiringCutoff?(request: CutoffRequest): number | undefined;
 }

@@ -204,6 +204,52 @@ describe("business calendars", () => {
     });
   });
 
+  test("with working days in force only a working day's cut-off counts: a call due after Friday's waits for Monday, and a holiday expires nothing", () => {
+    const lanbank: CalendarDefinition = {
+      serviceWindows: ["00:30-23:30"],
+      workingDaysOnly: true,
+      holidays: "cn",
+      cutoff: "23:30",
+      atCutoff: "expire",
+    };
+    const { gate, business } = calendarFor(lanbank);
+    // 2026-03-13 is a Friday. Due at 23:40, after its cut-off: due again at Monday's opening,
+    // not at Saturday's 23:30, and not expired there.
+    const friday = gate("2026-03-13T23:40:00", "call", "2026-03-13T23:40:00");
+    expect(friday).toMatchObject({ open: false, until: shanghai("2026-03-16T00:30:00") });
+    expect(gate("2026-03-14T23:30:00", "call", "2026-03-13T23:40:00")).not.toMatchObject({
+      expired: true,
+    });
+    expect(gate("2026-03-16T00:30:00", "call", "2026-03-13T23:40:00")).toEqual({ open: true });
+    // Held since Friday 23:00 (before its cut-off): expired at Friday's cut-off, as before.
+    expect(gate("2026-03-13T23:30:00", "call", "2026-03-13T23:00:00")).toMatchObject({
+      expired: true,
+    });
+    // National Day: a call held since 2 October waits for the opening on 8 October, every night
+    // of the holiday passing without a cut-off; 30 September's cut-off was the last.
+    expect(gate("2026-10-02T23:30:00", "call", "2026-10-02T10:00:00")).toMatchObject({
+      open: false,
+      until: shanghai("2026-10-08T00:30:00"),
+    });
+    expect(gate("2026-10-05T23:30:00", "call", "2026-10-02T10:00:00")).not.toMatchObject({
+      expired: true,
+    });
+    // The start queue's cut-off: on Saturday and through the holiday, the last working day's.
+    const expiring = (local: string) =>
+      business.expiringCutoff({
+        channel: channelWith(lanbank),
+        interfaceName: "loan.apply",
+        kind: "call",
+        at: shanghai(local),
+      });
+    expect(expiring("2026-03-14T23:45:00")).toBe(shanghai("2026-03-13T23:30:00"));
+    expect(expiring("2026-03-16T10:00:00")).toBe(shanghai("2026-03-13T23:30:00"));
+    expect(expiring("2026-03-16T23:30:00")).toBe(shanghai("2026-03-16T23:30:00"));
+    expect(expiring("2026-10-07T23:45:00")).toBe(shanghai("2026-09-30T23:30:00"));
+    // The make-up Saturday (10 October) is a working day: its cut-off counts.
+    expect(expiring("2026-10-10T23:45:00")).toBe(shanghai("2026-10-10T23:30:00"));
+  });
+
   test("expiringCutoff: the last cut-off that expires waiting calls of an interface", () => {
     const at = (calendar: CalendarDefinition, local: string, interfaceName = "loan.apply") => {
       const channel = channelWith(calendar);

@@ -99,8 +99,11 @@ export class BusinessCalendar implements ChannelCalendar {
     const expires =
       rules.includes("cutoff") && calendar.cutoff !== undefined && calendar.atCutoff === "expire";
     const zone = request.channel.timeZone;
+    // With working days in force, the cut-off (日切) is a working day's: none on a weekend or a
+    // holiday, so a call due after Friday's cut-off waits for Monday and is not expired meanwhile.
+    const cutoffDays = expires ? this.#cutoffDays(request.channel, calendar, rules) : undefined;
     if (expires && request.heldSince !== undefined) {
-      const cutoff = lastCutoff(calendar.cutoff!, request.at, zone);
+      const cutoff = lastCutoff(calendar.cutoff!, request.at, zone, cutoffDays);
       if (cutoff > request.heldSince) {
         return {
           open: false,
@@ -111,7 +114,7 @@ export class BusinessCalendar implements ChannelCalendar {
     }
     const until =
       expires && opening !== undefined
-        ? Math.min(opening, nextCutoff(calendar.cutoff!, request.at, zone))
+        ? Math.min(opening, nextCutoff(calendar.cutoff!, request.at, zone, cutoffDays))
         : opening;
     if (until === undefined) {
       throw new CapflowError(
@@ -142,8 +145,46 @@ export class BusinessCalendar implements ChannelCalendar {
   expiringCutoff(request: CutoffRequest): number | undefined {
     const calendar = request.channel.calendar;
     if (calendar?.cutoff === undefined || calendar.atCutoff !== "expire") return undefined;
-    if (!rulesFor(calendar, request).includes("cutoff")) return undefined;
-    return lastCutoff(calendar.cutoff, request.at, request.channel.timeZone);
+    const rules = rulesFor(calendar, request);
+    if (!rules.includes("cutoff")) return undefined;
+    const cutoff = lastCutoff(
+      calendar.cutoff,
+      request.at,
+      request.channel.timeZone,
+      this.#cutoffDays(request.channel, calendar, rules),
+    );
+    return Number.isFinite(cutoff) ? cutoff : undefined;
+  }
+
+  /**
+   * The days whose cut-off counts when working days are in force for these rules (the channel's
+   * `workingDaysOnly`, and `workingDays` among the interface's rules): its working days, holidays
+   * and make-up days included. Undefined: every day's.
+   */
+  #cutoffDays(
+    channel: ChannelDefinition,
+    calendar: CalendarDefinition,
+    rules: readonly CalendarRule[],
+  ): ((date: string) => boolean) | undefined {
+    if (!rules.includes("workingDays") || calendar.workingDaysOnly !== true) return undefined;
+    const schedule = this.#schedule(channel, calendar);
+    return (date) => {
+      if (schedule) this.#checkCovered(schedule, channel.code, date);
+      return isWorkingDay(schedule, date, weekdayOf(date));
+    };
+  }
+
+  /** The holiday schedule the calendar names, if any; refused when the calendar was not given it. */
+  #schedule(channel: ChannelDefinition, calendar: CalendarDefinition): HolidaySchedule | undefined {
+    const schedule =
+      calendar.holidays === undefined ? undefined : this.#holidays.get(calendar.holidays);
+    if (calendar.holidays !== undefined && !schedule) {
+      throw new CapflowError(
+        "CONFIG_INVALID",
+        `channel ${channel.code}'s calendar names the holiday schedule "${calendar.holidays}", which the calendar was not given; pass it in BusinessCalendar's holidays (${[...this.#holidays.keys()].join(", ")} known)`,
+      );
+    }
+    return schedule;
   }
 
   /** `at` when open then; else the next instant a window opens (undefined: none within the horizon). */
@@ -158,14 +199,7 @@ export class BusinessCalendar implements ChannelCalendar {
       rules.includes("serviceWindows") ? (calendar.serviceWindows ?? allDay) : allDay
     ).map(parseWindow);
     const workingDaysOnly = rules.includes("workingDays") && calendar.workingDaysOnly === true;
-    const schedule =
-      calendar.holidays === undefined ? undefined : this.#holidays.get(calendar.holidays);
-    if (calendar.holidays !== undefined && !schedule) {
-      throw new CapflowError(
-        "CONFIG_INVALID",
-        `channel ${channel.code}'s calendar names the holiday schedule "${calendar.holidays}", which the calendar was not given; pass it in BusinessCalendar's holidays (${[...this.#holidays.keys()].join(", ")} known)`,
-      );
-    }
+    const schedule = this.#schedule(channel, calendar);
     const today = localTime(at, zone).date;
     for (let offset = -1; offset <= horizonDays; offset += 1) {
       const date = addDays(today, offset);
@@ -230,18 +264,44 @@ function weekdayOf(date: string): number {
   return new Date(Date.UTC(year, month - 1, day)).getUTCDay();
 }
 
-/** The latest cut-off at or before `at`. */
-function lastCutoff(cutoff: string, at: number, zone: string): number {
+/**
+ * The latest cut-off at or before `at` on a day `counts` (every day without it), looked for
+ * within the horizon; -Infinity when there is none.
+ */
+function lastCutoff(
+  cutoff: string,
+  at: number,
+  zone: string,
+  counts: (date: string) => boolean = () => true,
+): number {
   const today = localTime(at, zone).date;
-  const todays = zonedInstant(today, minutesOf(cutoff), zone);
-  return todays <= at ? todays : zonedInstant(addDays(today, -1), minutesOf(cutoff), zone);
+  for (let offset = 0; offset >= -horizonDays; offset -= 1) {
+    const date = addDays(today, offset);
+    if (!counts(date)) continue;
+    const instant = zonedInstant(date, minutesOf(cutoff), zone);
+    if (instant <= at) return instant;
+  }
+  return Number.NEGATIVE_INFINITY;
 }
 
-/** The first cut-off (local `HH:MM`) after `at` in a zone. */
-export function nextCutoff(cutoff: string, at: number, zone: string): number {
+/**
+ * The first cut-off (local `HH:MM`) after `at` in a zone, on a day `counts` (every day without
+ * it), looked for within the horizon; Infinity when there is none.
+ */
+export function nextCutoff(
+  cutoff: string,
+  at: number,
+  zone: string,
+  counts: (date: string) => boolean = () => true,
+): number {
   const today = localTime(at, zone).date;
-  const todays = zonedInstant(today, minutesOf(cutoff), zone);
-  return todays > at ? todays : zonedInstant(addDays(today, 1), minutesOf(cutoff), zone);
+  for (let offset = 0; offset <= horizonDays; offset += 1) {
+    const date = addDays(today, offset);
+    if (!counts(date)) continue;
+    const instant = zonedInstant(date, minutesOf(cutoff), zone);
+    if (instant > at) return instant;
+  }
+  return Number.POSITIVE_INFINITY;
 }
 
 function closedReason(channel: ChannelDefinition, opening: number | undefined): string {
