@@ -281,7 +281,10 @@ export class KnexInstanceStore
     );
   }
 
-  /** The guard of migration 0036 as an SQL condition: true when no other start holds the key. */
+  /**
+   * The guard of migrations 0036 and 0040 as an SQL condition: true when no other start holds the
+   * key on one of `channels` (whatever its behavior) or as one of `products`.
+   */
   #keyFree(
     instance: NewInstance,
     channels: readonly ChannelBehavior[],
@@ -308,14 +311,12 @@ export class KnexInstanceStore
     const [row] = await this.#rows(
       `SELECT i.* FROM ${this.#t.instances} i
        WHERE i.business_key = ?
-         AND ((i.channel, i.behavior) IN (SELECT * FROM unnest(?::text[], ?::text[]))
-              AND i.product IS DISTINCT FROM ?::text
+         AND (i.channel = ANY (?::text[]) AND i.product IS DISTINCT FROM ?::text
            OR i.product = ANY (?::text[]))
        ORDER BY i.created_at DESC, i.id DESC LIMIT 1`,
       [
         instance.businessKey,
         channels.map((c) => c.channel),
-        channels.map((c) => c.behavior),
         instance.product ?? null,
         [...products],
       ],

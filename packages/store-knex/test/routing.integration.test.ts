@@ -81,10 +81,10 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "fund routing on PostgreSQL" : skipM
   test("a channel start and a product start racing for one business key never both start", async () => {
     await truncateRuntimeTables(db);
     const t0 = Date.UTC(2026, 0, 5, 2, 0, 0);
-    const instance = (key: string, channel: string) => ({
+    const instance = (key: string, channel: string, behavior = "loan") => ({
       id: randomUUID(),
       channel,
-      behavior: "loan",
+      behavior,
       businessKey: key,
       behaviorVersion: 1,
       inputDigest: "d",
@@ -100,12 +100,13 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "fund routing on PostgreSQL" : skipM
       { channel: "meadow", behavior: "loan" },
       { channel: "lanbank", behavior: "loan" },
     ];
-    // Two nodes: one routes the key to meadow, the other starts it directly on lanbank.
+    // Two nodes: one routes the key to meadow, the other starts it directly on lanbank, every
+    // other key under a behavior the product does not list there (it holds the key all the same).
     const routedNode = store();
     const channelNode = store();
     const keys = Array.from({ length: 300 }, (_, n) => `R-${n}`);
     await Promise.all(
-      keys.flatMap((key) => [
+      keys.flatMap((key, n) => [
         routedNode.createRoutedInstance(
           {
             ...instance(key, "meadow"),
@@ -121,7 +122,9 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "fund routing on PostgreSQL" : skipM
           },
           channels,
         ),
-        channelNode.createInstance(instance(key, "lanbank"), ["cash-loan"]),
+        channelNode.createInstance(instance(key, "lanbank", n % 2 === 0 ? "loan" : "credit"), [
+          "cash-loan",
+        ]),
       ]),
     );
     const rows = await db.knex.raw(

@@ -105,8 +105,11 @@ export class RuntimeCache {
     return product;
   }
 
-  /** The codes of the products that list this channel's behavior, ordered. */
-  async productsListing(channel: string, behavior: string): Promise<string[]> {
+  /**
+   * The codes of the products that list this channel, under any behavior, ordered: a business key
+   * they hold is one loan whatever behavior a start on the channel names.
+   */
+  async productsListing(channel: string): Promise<string[]> {
     await this.#refresh();
     let list = this.#productList;
     if (!list) {
@@ -117,9 +120,7 @@ export class RuntimeCache {
       });
     }
     return (await list)
-      .filter((product) =>
-        product.channels.some((entry) => entry.channel === channel && entry.behavior === behavior),
-      )
+      .filter((product) => product.channels.some((entry) => entry.channel === channel))
       .map((product) => product.code);
   }
 

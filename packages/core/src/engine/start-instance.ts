@@ -52,8 +52,8 @@ export type StartRequest = ChannelStartRequest | ProductStartRequest;
  * started for it; the store's unique key on (channel, behavior, businessKey) decides, so two
  * starts racing on several nodes make one instance. Throws `INSTANCE_INPUT_MISMATCH` if that
  * instance was started with different input, and `BUSINESS_KEY_TAKEN` (before comparing input)
- * if another upstream client started it, or if a product listing this channel's behavior holds
- * the key on another of its channels (one business, one loan: routed there, not started here).
+ * if another upstream client started it, or if a product listing this channel (under any behavior)
+ * holds the key (one business, one loan: routed there, not started here).
  */
 export async function startInstance(
   core: EngineCore,
@@ -64,7 +64,7 @@ export async function startInstance(
   const [behavior, channel, keyProducts] = await Promise.all([
     runtime.behavior(request.channel, request.behavior),
     runtime.channelDefinition(request.channel),
-    runtime.productsListing(request.channel, request.behavior),
+    runtime.productsListing(request.channel),
   ]);
   checkStartInput(behavior.definition, request.input);
   const now = core.clock.now();

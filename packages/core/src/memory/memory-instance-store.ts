@@ -64,6 +64,8 @@ function compareListing(
 export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreStatistics {
   readonly #instances = new Map<string, InstanceRecord>();
   readonly #byBusinessKey = new Map<string, string>();
+  /** A channel's business key -> its instances, whatever their behavior (the key guard looks). */
+  readonly #byChannelKey = new Map<string, string[]>();
   readonly #logs = new Map<string, StepLogEntry[]>();
   readonly #inbox = new Map<string, InboxEntry>();
   readonly #inboxByDedupe = new Map<string, string>();
@@ -120,15 +122,17 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
     return { outcome: "created", instance: copy(record) };
   }
 
-  /** An instance not of `instance`'s product holding its business key on one of `channels`. */
+  /**
+   * An instance not of `instance`'s product holding its business key on one of `channels`,
+   * whatever its behavior: one business key is one loan across the product's channels.
+   */
   #keyHolder(instance: NewInstance, channels: readonly ChannelBehavior[]): string | undefined {
-    for (const { channel, behavior } of channels) {
-      const id = this.#byBusinessKey.get(
-        businessKeyOf({ channel, behavior, businessKey: instance.businessKey }),
+    for (const { channel } of channels) {
+      const ids = this.#byChannelKey.get(channelKeyOf(channel, instance.businessKey)) ?? [];
+      const id = ids.find(
+        (held) => this.#instances.get(held)!.product !== (instance.product ?? null),
       );
-      if (id !== undefined && this.#instances.get(id)!.product !== (instance.product ?? null)) {
-        return id;
-      }
+      if (id !== undefined) return id;
     }
     return undefined;
   }
@@ -188,6 +192,8 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
     this.#instances.set(record.id, record);
     if (!isSettled(record.status)) this.#open.add(record.id);
     this.#byBusinessKey.set(businessKeyOf(record), record.id);
+    const channelKey = channelKeyOf(record.channel, record.businessKey);
+    this.#byChannelKey.set(channelKey, [...(this.#byChannelKey.get(channelKey) ?? []), record.id]);
     if (record.product !== null) {
       const key = productKeyOf(record);
       this.#byProductKey.set(key, [...(this.#byProductKey.get(key) ?? []), record.id]);
@@ -576,6 +582,10 @@ function productKeyOf(instance: { product?: string | null; businessKey: string }
 /** A new instance's first history entry (routed, or started by an operator). */
 function firstLog(record: InstanceRecord, entry: NewStepLogEntry): StepLogEntry {
   return { ...copy(entry), id: randomUUID(), instanceId: record.id, version: record.version };
+}
+
+function channelKeyOf(channel: string, businessKey: string): string {
+  return `${channel}\u0000${businessKey}`;
 }
 
 function businessKeyOf(key: BusinessKeyRef): string {

@@ -23,9 +23,9 @@ export interface InstanceStore {
    * Creates the instance, or returns the existing one with the same (channel, behavior,
    * businessKey) and `created: false`. Must rely on a unique constraint, not check-then-insert.
    *
-   * `keyProducts`, the products that list this channel and behavior: when an instance of one of
-   * them already holds the business key on another of its channels, nothing is written and that
-   * instance is returned (`created: false`, on another channel). Checked atomically with the
+   * `keyProducts`, the products that list this channel (under any behavior): when an instance of
+   * one of them already holds the business key, nothing is written and that instance is returned
+   * (`created: false`, on another channel or behavior). Checked atomically with the
    * insert against every other guarded creation of the key (see `createRoutedInstance`).
    */
   createInstance(
@@ -87,7 +87,7 @@ export interface InstanceStore {
    * ever exceeded, by one start or by one fen.
    *
    * `keyChannels`, the product's channels: an instance not of this product holding the business
-   * key on any of them is `business-key-taken` too. The check and the insert are atomic against
+   * key on any of them, under any behavior (only `channel` is read), is `business-key-taken` too. The check and the insert are atomic against
    * every other guarded creation of the same business key (a channel start given `keyProducts`,
    * a failover's `spawnKeyChannels`), so two loans for one business never both start.
    */
@@ -377,7 +377,7 @@ export interface Transition {
   spawn?: NewInstance;
   /**
    * The spawn's product's channels: an instance not of that product holding the business key on
-   * any of them fails the transition with `STORE_UNIQUE_VIOLATION`, committing nothing (checked
+   * any of them, under any behavior, fails the transition with `STORE_UNIQUE_VIOLATION`, committing nothing (checked
    * as `createRoutedInstance` checks its `keyChannels`).
    */
   spawnKeyChannels?: readonly ChannelBehavior[];

@@ -257,6 +257,64 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
     expect(world.transport.sent.filter((s) => s.channel === "meadow.test")).toHaveLength(1);
   });
 
+  test("one business key, one loan whatever the behavior: a key started under a behavior the product does not list still holds its channel", async () => {
+    const store = await open();
+    const world = routingWorld(store, {
+      channels: [funder("lanbank"), funder("meadow")],
+      behaviors: [
+        loanBehavior("lanbank"),
+        loanBehavior("meadow"),
+        creditBehavior("lanbank"),
+        creditBehavior("meadow"),
+      ],
+      products: [
+        product([
+          { channel: "lanbank", behavior: "loan", weight: 1000 },
+          { channel: "meadow", behavior: "loan", weight: 1 },
+        ]),
+      ],
+    });
+    const input = (no: string) => ({ loanNo: no, applicationNo: no, amount: "100.00" });
+    const refusal = (promise: Promise<unknown>) => promise.catch((error: unknown) => error);
+    // Started on meadow under credit, which the product does not list: the product refuses it.
+    const credit = await world.engine.start({
+      channel: "meadow",
+      behavior: "credit",
+      businessKey: "K-1",
+      input: input("K-1"),
+    });
+    const refused = await refusal(
+      world.engine.start({ product: "cash-loan", businessKey: "K-1", input: input("K-1") }),
+    );
+    expect(isCapflowError(refused, "BUSINESS_KEY_TAKEN")).toBe(true);
+    expect((refused as CapflowError).message).toContain(`instance ${credit.id} on meadow/credit`);
+    expect(await store.findProductInstance({ product: "cash-loan", businessKey: "K-1" })).toBe(
+      undefined,
+    );
+    // The product first: a channel start of its key under another behavior, on its own channel
+    // or another of its channels, is refused.
+    const routed = await world.engine.start({
+      product: "cash-loan",
+      businessKey: "K-2",
+      input: input("K-2"),
+    });
+    expect(routed.channel).toBe("lanbank");
+    for (const channel of ["lanbank", "meadow"]) {
+      const direct = await refusal(
+        world.engine.start({
+          channel,
+          behavior: "credit",
+          businessKey: "K-2",
+          input: input("K-2"),
+        }),
+      );
+      expect(isCapflowError(direct, "BUSINESS_KEY_TAKEN"), channel).toBe(true);
+      expect(await store.findInstance({ channel, behavior: "credit", businessKey: "K-2" })).toBe(
+        undefined,
+      );
+    }
+  });
+
   test("a failover never goes elsewhere when the business key is held on a channel of the product: the instance is parked", async () => {
     const store = await open();
     const definitions = {

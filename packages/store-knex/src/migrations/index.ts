@@ -32,6 +32,7 @@ import { businessKeyGuardMigration } from "./0036_business_key_guard.ts";
 import { reconcileRunGenerationMigration } from "./0037_reconcile_run_generation.ts";
 import { reconcileRunIdentityMigration } from "./0038_reconcile_run_identity.ts";
 import { notificationResendsMigration } from "./0039_notification_resends.ts";
+import { businessKeyAnyBehaviorMigration } from "./0040_business_key_any_behavior.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -70,4 +71,5 @@ export const migrations: readonly Migration[] = [
   reconcileRunGenerationMigration,
   reconcileRunIdentityMigration,
   notificationResendsMigration,
+  businessKeyAnyBehaviorMigration,
 ];

@@ -185,6 +185,51 @@ export function describeRoutingStoreContract(
       expect(free.created).toBe(true);
     });
 
+    test("a business key on one of the product's channels holds it whatever the behavior it was started under", async () => {
+      // Started on meadow under a behavior the product does not list there: the product's start refuses.
+      const credit = await store.createInstance(
+        direct({ businessKey: "L-10", channel: "meadow", behavior: "credit" }),
+      );
+      const refused = await store.createRoutedInstance(
+        routed({ businessKey: "L-10" }, [quota({ limitCount: 1 })]),
+        productChannels,
+      );
+      expect(refused).toMatchObject({
+        outcome: "business-key-taken",
+        instance: { id: credit.instance.id, behavior: "credit" },
+      });
+      expect(await store.quotaUsage([quota()])).toEqual([]);
+      // The product's key refuses a channel start under another behavior of its channel too.
+      const routedOne = created(await store.createRoutedInstance(routed({ businessKey: "L-11" })));
+      const other = await store.createInstance(
+        direct({ businessKey: "L-11", channel: "lanbank", behavior: "credit" }),
+        ["cash-loan"],
+      );
+      expect(other).toMatchObject({ created: false, instance: { id: routedOne.id } });
+      expect(
+        await store.findInstance({ channel: "lanbank", behavior: "credit", businessKey: "L-11" }),
+      ).toBeUndefined();
+      // A failover onto a channel where the key was started under another behavior commits nothing.
+      const first = created(await store.createRoutedInstance(routed({ businessKey: "L-12" })));
+      await store.createInstance(
+        direct({ businessKey: "L-12", channel: "meadow", behavior: "repay" }),
+      );
+      const spawn = routed({ businessKey: "L-12", channel: "meadow", failoverOf: first.id });
+      const failover = await store
+        .commitTransition({
+          instanceId: first.id,
+          expectedVersion: first.version,
+          now: t0 + 1,
+          changes: { step: "declined", status: "failed", nextRunAt: null },
+          spawn,
+          spawnKeyChannels: productChannels,
+          log: { step: "apply", attempt: 1, event: "call", startedAt: t0, durationMs: 0 },
+        })
+        .catch((error: unknown) => error);
+      expect(isCapflowError(failover, "STORE_UNIQUE_VIOLATION")).toBe(true);
+      expect(await store.getInstance(spawn.id)).toBeUndefined();
+    });
+
     test("a failover whose business key another start holds on the product's channels commits nothing (spawnKeyChannels)", async () => {
       const first = created(await store.createRoutedInstance(routed({ businessKey: "L-7" })));
       await store.createInstance(direct({ businessKey: "L-7", channel: "jade" }));
