@@ -11,6 +11,7 @@ export const differenceKinds = [
   "amount-mismatch",
   "status-mismatch",
   "other-day",
+  "ambiguous-line",
   "duplicate-line",
   "malformed-line",
   "totals-mismatch",
@@ -106,6 +107,7 @@ const emptyCounts = (): RunCounts => ({
   "amount-mismatch": 0,
   "status-mismatch": 0,
   "other-day": 0,
+  "ambiguous-line": 0,
   "duplicate-line": 0,
   "malformed-line": 0,
   "totals-mismatch": 0,
@@ -304,23 +306,50 @@ export class ReconcileStore {
          WHERE l.run_id = ? AND l.line_no = d.line_no AND d.first <> d.line_no`,
         [runId, runId],
       );
-      await tx.raw(
-        `UPDATE ${lines} l SET instance_id = i.id
-         FROM ${instances} i
-         WHERE l.run_id = ? AND l.problem IS NULL AND l.duplicate_of IS NULL
-           AND l.business_key IS NOT NULL
-           AND i.channel = ? AND i.business_key = l.business_key AND ${behaviorMatch}`,
-        [runId, ours.channel, behaviors],
-      );
-      if (ours.partnerReferencePath !== undefined) {
+      const funder = `jsonb_strip_nulls(jsonb_build_object('lineNo', l.line_no,
+        'businessKey', l.business_key, 'partnerReference', l.partner_ref, 'behavior', l.behavior,
+        'amount', l.amount_minor::text, 'status', l.raw_status, 'mappedStatus', l.status,
+        'occurredAt', l.occurred_at, 'problem', l.problem))`;
+      const oursJson = `jsonb_strip_nulls(jsonb_build_object('instanceId', i.id,
+        'behavior', i.behavior, 'businessKey', i.business_key, 'partnerReference', ${reference},
+        'amount', (${amount})::text, 'status', i.status, 'step', i.step,
+        'createdAt', i.created_at, 'updatedAt', i.updated_at))`;
+      const lineKey =
+        "COALESCE(l.behavior, '') || ':' || COALESCE(l.business_key, l.partner_ref, l.line_no::text)";
+      const ambiguous = `EXISTS (SELECT 1 FROM ${differences} a
+        WHERE a.run_id = l.run_id AND a.kind = 'ambiguous-line' AND a.line_no = l.line_no)`;
+      // A line matches the one instance its key (then its reference) names. A key or reference
+      // two or more of our instances share (a reference on a loan and its repayments, a key on
+      // two behaviors of a statement without a kind column) matches none of them: picking one
+      // would be a guess. The line is an ambiguous-line difference listing every candidate.
+      const matchBy = async (on: string, eligible: string) => {
+        const candidates = `FROM ${lines} l JOIN ${instances} i
+            ON i.channel = ? AND ${on} AND ${behaviorMatch}
+          WHERE l.run_id = ? AND l.problem IS NULL AND l.duplicate_of IS NULL
+            AND l.instance_id IS NULL AND ${eligible} AND NOT ${ambiguous}
+          GROUP BY l.run_id, l.line_no`;
         await tx.raw(
-          `UPDATE ${lines} l SET instance_id = i.id
-           FROM ${instances} i
-           WHERE l.run_id = ? AND l.problem IS NULL AND l.duplicate_of IS NULL
-             AND l.instance_id IS NULL AND l.partner_ref IS NOT NULL
-             AND i.channel = ? AND ${reference} = l.partner_ref AND ${behaviorMatch}`,
-          [runId, ours.channel, behaviors],
+          `UPDATE ${lines} l SET instance_id = c.id
+           FROM (SELECT l.line_no, min(i.id) AS id ${candidates} HAVING count(*) = 1) c
+           WHERE l.run_id = ? AND l.line_no = c.line_no`,
+          [ours.channel, behaviors, runId, runId],
         );
+        await tx.raw(
+          `INSERT INTO ${differences} (run_id, kind, difference_key, line_no, business_key,
+             partner_ref, funder, ours)
+           SELECT l.run_id, 'ambiguous-line', 'ambiguous-line:' || ${lineKey}, l.line_no,
+             l.business_key, l.partner_ref, ${funder}, jsonb_build_object('candidates', c.ours)
+           FROM ${lines} l
+           JOIN (SELECT l.line_no, jsonb_agg(${oursJson} ORDER BY i.id) AS ours ${candidates}
+                 HAVING count(*) > 1) c ON c.line_no = l.line_no
+           WHERE l.run_id = ?
+           ORDER BY l.line_no`,
+          [ours.channel, behaviors, runId, runId],
+        );
+      };
+      await matchBy("i.business_key = l.business_key", "l.business_key IS NOT NULL");
+      if (ours.partnerReferencePath !== undefined) {
+        await matchBy(`${reference} = l.partner_ref`, "l.partner_ref IS NOT NULL");
       }
       // One instance reported by two lines (one by key, one by reference): the later is repeated.
       await tx.raw(
@@ -332,16 +361,6 @@ export class ReconcileStore {
       );
       // The updates changed what the planner knows about the lines (matched or not).
       await tx.raw(`ANALYZE ${lines}`);
-      const funder = `jsonb_strip_nulls(jsonb_build_object('lineNo', l.line_no,
-        'businessKey', l.business_key, 'partnerReference', l.partner_ref, 'behavior', l.behavior,
-        'amount', l.amount_minor::text, 'status', l.raw_status, 'mappedStatus', l.status,
-        'occurredAt', l.occurred_at, 'problem', l.problem))`;
-      const oursJson = `jsonb_strip_nulls(jsonb_build_object('instanceId', i.id,
-        'behavior', i.behavior, 'businessKey', i.business_key, 'partnerReference', ${reference},
-        'amount', (${amount})::text, 'status', i.status, 'step', i.step,
-        'createdAt', i.created_at, 'updatedAt', i.updated_at))`;
-      const lineKey =
-        "COALESCE(l.behavior, '') || ':' || COALESCE(l.business_key, l.partner_ref, l.line_no::text)";
       const insertFromLines = (kind: DifferenceKind, join: string, where: string, key: string) =>
         tx.raw(
           `INSERT INTO ${differences} (run_id, kind, difference_key, line_no, business_key,
@@ -368,7 +387,7 @@ export class ReconcileStore {
       await insertFromLines(
         "missing-ours",
         "",
-        "l.problem IS NULL AND l.duplicate_of IS NULL AND l.instance_id IS NULL",
+        `l.problem IS NULL AND l.duplicate_of IS NULL AND l.instance_id IS NULL AND NOT ${ambiguous}`,
         lineKey,
       );
       await insertFromLines("other-day", joined, otherDay, "i.id");
@@ -393,6 +412,10 @@ export class ReconcileStore {
          WHERE i.channel = ? AND i.behavior = ANY(?::text[]) AND i.status = ANY(?::text[])
            AND i.${ours.dateColumn} >= ? AND i.${ours.dateColumn} < ?
            AND NOT EXISTS (SELECT 1 FROM ${lines} l WHERE l.run_id = ? AND l.instance_id = i.id)
+           -- A candidate of an ambiguous line is listed there: the funder may have reported it.
+           AND NOT EXISTS (SELECT 1 FROM ${differences} a
+             WHERE a.run_id = ? AND a.kind = 'ambiguous-line'
+               AND a.ours -> 'candidates' @> jsonb_build_array(jsonb_build_object('instanceId', i.id)))
          ORDER BY i.${ours.dateColumn}, i.id`,
         [
           runId,
@@ -401,6 +424,7 @@ export class ReconcileStore {
           `{${ours.expectStatuses.join(",")}}`,
           ours.from,
           ours.to,
+          runId,
           runId,
         ],
       );

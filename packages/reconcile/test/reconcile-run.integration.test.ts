@@ -392,6 +392,57 @@ for (const kind of ["PostgreSQL", "PGlite"] as const) {
         expect(settledApart.counts).toMatchObject({ matched: 1, "other-day": 0 });
       });
 
+      it("a line whose key or reference two of our instances share matches neither: ambiguous-line, with both", async () => {
+        const plant = (behavior: string, key: string, ref: string, amount: string) =>
+          insertInstance(db, {
+            channel: "ambank",
+            behavior,
+            businessKey: key,
+            input: { amount },
+            context: { bankLoanNo: ref },
+            status: "succeeded",
+            updatedAt: onDate,
+          });
+        // One key on a loan and a repayment, for a statement without a kind column.
+        const loanK1 = await plant("loan", "K1", "R1", "100.00");
+        const repayK1 = await plant("repay", "K1", "R1R", "100.00");
+        // Two repayments of one loan: the bank's loan number is on both.
+        const repayK2 = await plant("repay", "K2", "RS", "20.00");
+        const repayK3 = await plant("repay", "K3", "RS", "30.00");
+        await plant("loan", "K4", "R4", "40.00");
+        const { run: done } = await plain(
+          "ambiguous",
+          "outOrderNo|loanNo|amount\nK1||100.00\n|RS|20.00\n|R4|40.00\n",
+          {
+            channel: "ambank",
+            behaviors: ["loan", "repay"],
+            columns: { businessKey: "outOrderNo", partnerReference: "loanNo", amount: "amount" },
+          },
+        );
+        expect(done.counts).toMatchObject({
+          matched: 1,
+          "ambiguous-line": 2,
+          "missing-ours": 0,
+          "missing-funder": 0,
+          "amount-mismatch": 0,
+        });
+        const found = await new ReconcileStore(db).listDifferences(done.id);
+        expect(found.map((d) => d.kind)).toEqual(["ambiguous-line", "ambiguous-line"]);
+        const [byKey, byReference] = found;
+        expect(byKey).toMatchObject({ lineNo: 2, businessKey: "K1", funder: { lineNo: 2 } });
+        expect(byKey!.instanceId).toBeUndefined();
+        const ids = (d: typeof byKey) =>
+          ((d!.ours as { candidates: { instanceId: string }[] }).candidates ?? [])
+            .map((c) => c.instanceId)
+            .sort();
+        expect(ids(byKey)).toEqual([loanK1, repayK1].sort());
+        expect(byReference).toMatchObject({ lineNo: 3, partnerReference: "RS" });
+        expect(ids(byReference)).toEqual([repayK2, repayK3].sort());
+        expect((byReference!.ours as { candidates: unknown[] }).candidates).toContainEqual(
+          expect.objectContaining({ businessKey: "K3", amount: "3000", status: "succeeded" }),
+        );
+      });
+
       it("a status the definition does not list is a malformed line, never equal to ours by its text", async () => {
         const { run: done } = await plain(
           "loan-ourwords",

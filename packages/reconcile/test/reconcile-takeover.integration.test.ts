@@ -35,6 +35,7 @@ const result = (now: Date) => ({
     "amount-mismatch": 0,
     "status-mismatch": 0,
     "other-day": 0,
+    "ambiguous-line": 0,
     "duplicate-line": 0,
     "malformed-line": 0,
     "totals-mismatch": 0,
