@@ -168,4 +168,42 @@ describe.skipIf(!databaseUrl)("operator API authentication and roles (PostgreSQL
       await elsewhere.close();
     }
   });
+
+  test("with a default role, a role header a signed-in user adds is ignored unless trusted", async () => {
+    const defaulted = await startTestServer({
+      operators: {
+        tokens: server.db.operatorTokens,
+        authenticate: trustedHeaderAuth({ proxies: ["127.0.0.1/32"], defaultRole: "viewer" }),
+      },
+    });
+    const trusting = await startTestServer({
+      operators: {
+        tokens: server.db.operatorTokens,
+        authenticate: trustedHeaderAuth({
+          proxies: ["127.0.0.1/32"],
+          defaultRole: "viewer",
+          trustRoleHeader: true,
+        }),
+      },
+    });
+    try {
+      const forged = { "x-forwarded-user": "mallory@example.com", "X-Forwarded-Role": "admin" };
+      const whoami = await opsClient(defaulted.url)("GET", "/whoami", { headers: forged });
+      expect(whoami.json).toEqual({
+        operator: { name: "mallory@example.com", role: "viewer", via: "host" },
+      });
+      const tokensList = await opsClient(defaulted.url)("GET", "/tokens", { headers: forged });
+      expect(tokensList.status).toBe(403);
+      // A proxy that sets the role itself, when told so.
+      const trusted = await opsClient(trusting.url)("GET", "/whoami", { headers: forged });
+      expect(trusted.json.operator).toMatchObject({ role: "admin" });
+      const unset = await opsClient(trusting.url)("GET", "/whoami", {
+        headers: { "x-forwarded-user": "bob@example.com" },
+      });
+      expect(unset.json.operator).toMatchObject({ role: "viewer" });
+    } finally {
+      await defaulted.close();
+      await trusting.close();
+    }
+  });
 });

@@ -12,14 +12,25 @@ export interface TrustedHeaderOptions {
   userHeader?: string;
   /** The header carrying the role (`viewer`, `operator`, `admin`). Default `x-forwarded-role`. */
   roleHeader?: string;
-  /** The role of a user whose proxy sends no role header. Default: none, the request is refused. */
+  /**
+   * The role of every user of a proxy that sends no role header. Default: none, the role header is
+   * required and a request without it is refused. With a default role the role header is
+   * ignored (a proxy that sends none does not strip one a user adds) unless `trustRoleHeader`.
+   */
   defaultRole?: OperatorRole;
+  /**
+   * With `defaultRole`: the proxy sets (or removes) the role header on every request, so a role
+   * it carries is believed and the default only fills in when it is absent. Default false.
+   */
+  trustRoleHeader?: boolean;
 }
 
 /**
  * An `OperatorAuthenticator` for an SSO reverse proxy (oauth2-proxy, an ingress with OIDC) that
  * authenticates operators and passes who they are in headers. Trusted only on connections from
- * `proxies`: anyone else sending the same headers is treated as if they had sent none.
+ * `proxies`: anyone else sending the same headers is treated as if they had sent none. The proxy
+ * must overwrite (or strip) the user and role headers on every request it forwards, so a user
+ * cannot send their own; with `defaultRole`, the role header is ignored unless `trustRoleHeader`.
  */
 export function trustedHeaderAuth(options: TrustedHeaderOptions): OperatorAuthenticator {
   const proxies = addressList(options.proxies);
@@ -30,7 +41,10 @@ export function trustedHeaderAuth(options: TrustedHeaderOptions): OperatorAuthen
     if (peer === undefined || !proxies.check(peer.address, peer.family)) return undefined;
     const user = single(request.headers[userHeader]);
     if (user === undefined || user === "") return undefined;
-    const roleValue = single(request.headers[roleHeader]) ?? options.defaultRole;
+    const roleValue =
+      options.defaultRole === undefined || options.trustRoleHeader === true
+        ? (single(request.headers[roleHeader]) ?? options.defaultRole)
+        : options.defaultRole;
     if (roleValue === undefined || !operatorRoles.includes(roleValue as OperatorRole)) {
       throw new CapflowError(
         "AUTH_REQUIRED",
