@@ -60,6 +60,7 @@ export async function startInstance(
   runtime: RuntimeCache,
   request: StartRequest,
 ): Promise<InstanceRecord> {
+  checkBusinessKey(request.businessKey);
   if ("product" in request) return startProduct(core, runtime, request);
   const [behavior, channel, keyProducts] = await Promise.all([
     runtime.behavior(request.channel, request.behavior),
@@ -246,4 +247,14 @@ export function emitStarted(core: EngineCore, instance: InstanceRecord): void {
 
 export function digestOf(value: unknown): string {
   return createHash("sha256").update(canonicalJson(value)).digest("hex");
+}
+
+/** A business key the store can keep and compare: no NUL character (PostgreSQL text refuses it). */
+function checkBusinessKey(businessKey: string): void {
+  if (businessKey.includes("\u0000")) {
+    throw new CapflowError(
+      "INSTANCE_INPUT_INVALID",
+      "the business key holds a NUL character (\\u0000), which no business key may hold; send it without",
+    );
+  }
 }

@@ -79,11 +79,22 @@ export function toRequestError(error: unknown): CapflowError {
   });
 }
 
-/** Sends `{ error: { code, message } }` with the status of its code. */
+/**
+ * Sends `{ error: { code, message } }` with the status of its code. A store's failure answered
+ * 5xx says so in general words: its own message names the database (a host and port, a folder),
+ * which is for the log, not for whoever asked.
+ */
 export function sendError(reply: FastifyReply, error: CapflowError): FastifyReply {
-  const body: ErrorBody = { error: { code: error.code, message: error.message } };
+  const status = httpStatusFor(error);
+  const message =
+    status >= 500 && error.code.startsWith("STORE_")
+      ? error.retryable
+        ? "the database did not answer this time; ask again shortly (the server's log has the cause)"
+        : "the database refused or failed this request; the server's log has the cause"
+      : error.message;
+  const body: ErrorBody = { error: { code: error.code, message } };
   if (error.code === "AUTH_REQUIRED") reply.header("www-authenticate", 'Bearer realm="capflow"');
-  return reply.code(httpStatusFor(error)).type("application/json; charset=utf-8").send(body);
+  return reply.code(status).type("application/json; charset=utf-8").send(body);
 }
 
 /** Fastify error handler: every failure answered as an {@link ErrorBody}, server faults logged. */

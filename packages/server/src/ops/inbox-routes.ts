@@ -1,9 +1,9 @@
 import type { InstanceStore } from "@capflow/core";
-import { parseDuration } from "@capflow/core/internal";
 import type { FastifyInstance } from "fastify";
 import { historyEntry, type InboxEntryView, inboxEntryView } from "./instance-views.ts";
 import { decodeCursor, encodeCursor } from "./list-cursor.ts";
 import type { LateNotificationView, ListPage } from "./ops-answers.ts";
+import { queryDuration } from "./query-values.ts";
 
 interface InboxQuery {
   olderThan?: string;
@@ -32,7 +32,7 @@ export async function inboxRoutes(app: FastifyInstance, options: { store: Instan
     async (request): Promise<ListPage<InboxEntryView>> => {
       const { olderThan, limit, cursor } = request.query;
       const entries = await options.store.staleInbox({
-        receivedBefore: Date.now() + 1 - (olderThan ? parseDuration(olderThan as `${number}s`) : 0),
+        receivedBefore: Date.now() + 1 - (olderThan ? queryDuration(olderThan, "olderThan") : 0),
         limit,
         ...(cursor ? { after: decodeInboxCursor(cursor) } : {}),
       });

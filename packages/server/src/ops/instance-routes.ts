@@ -5,7 +5,6 @@ import {
   type InstanceStatus,
   type InstanceStore,
 } from "@capflow/core";
-import { parseDuration } from "@capflow/core/internal";
 import type { FastifyInstance } from "fastify";
 import {
   type InboxEntryView,
@@ -17,6 +16,7 @@ import {
 import { decodeCursor, encodeCursor } from "./list-cursor.ts";
 import { maskingFor } from "./masking-rules.ts";
 import type { InstanceAnswer, ItemList, ListPage } from "./ops-answers.ts";
+import { maxVersion, noNul, queryDuration } from "./query-values.ts";
 import { idParamsSchema } from "./request-schemas.ts";
 
 export interface InstanceRoutesOptions {
@@ -51,13 +51,13 @@ const listQuerySchema = {
   type: "object",
   additionalProperties: false,
   properties: {
-    channel: { type: "string", minLength: 1, maxLength: 200 },
-    behavior: { type: "string", minLength: 1, maxLength: 200 },
+    channel: { type: "string", minLength: 1, maxLength: 200, pattern: noNul },
+    behavior: { type: "string", minLength: 1, maxLength: 200, pattern: noNul },
     status: { type: "string", pattern: `^(${statuses.join("|")})(,(${statuses.join("|")}))*$` },
-    step: { type: "string", minLength: 1, maxLength: 200 },
-    businessKey: { type: "string", minLength: 1, maxLength: 500 },
-    product: { type: "string", minLength: 1, maxLength: 200 },
-    version: { type: "integer", minimum: 1 },
+    step: { type: "string", minLength: 1, maxLength: 200, pattern: noNul },
+    businessKey: { type: "string", minLength: 1, maxLength: 500, pattern: noNul },
+    product: { type: "string", minLength: 1, maxLength: 200, pattern: noNul },
+    version: { type: "integer", minimum: 1, maximum: maxVersion },
     olderThan: { type: "string", pattern: "^\\d+(ms|s|m|h|d)$" },
     idleFor: { type: "string", pattern: "^\\d+(ms|s|m|h|d)$" },
     limit: { type: "integer", minimum: 1, maximum: 500, default: 50 },
@@ -87,8 +87,10 @@ export async function instanceRoutes(app: FastifyInstance, options: InstanceRout
         ...(query.businessKey ? { businessKey: query.businessKey } : {}),
         ...(query.product ? { product: query.product } : {}),
         ...(query.version ? { behaviorVersion: query.version } : {}),
-        ...(query.olderThan ? { createdBefore: now - duration(query.olderThan) } : {}),
-        ...(query.idleFor ? { updatedBefore: now - duration(query.idleFor) } : {}),
+        ...(query.olderThan
+          ? { createdBefore: now - queryDuration(query.olderThan, "olderThan") }
+          : {}),
+        ...(query.idleFor ? { updatedBefore: now - queryDuration(query.idleFor, "idleFor") } : {}),
         ...(query.cursor ? { after: decodeCursor(query.cursor) } : {}),
       };
       const found = await store.listInstances(filter);
@@ -140,12 +142,4 @@ export async function mustGet(store: InstanceStore, id: string) {
     });
   }
   return instance;
-}
-
-function duration(text: string): number {
-  try {
-    return parseDuration(text as `${number}s`);
-  } catch {
-    throw new CapflowError("REQUEST_INVALID", `"${text}" is not a duration like 30s, 10m, 2h, 1d`);
-  }
 }

@@ -9,6 +9,7 @@ import { actorOf } from "./action-routes.ts";
 import { decodeCursor, encodeCursor } from "./list-cursor.ts";
 import { type NotificationView, notificationView } from "./notification-view.ts";
 import type { ListPage, NotificationResendAnswer } from "./ops-answers.ts";
+import { noNul } from "./query-values.ts";
 import { reasonRequired } from "./reason-check.ts";
 import { idParamsSchema, reasonSchema } from "./request-schemas.ts";
 
@@ -29,7 +30,7 @@ const querySchema = {
       type: "string",
       pattern: "^(pending|delivered|failed)(,(pending|delivered|failed))*$",
     },
-    instanceId: { type: "string", minLength: 1, maxLength: 200 },
+    instanceId: { type: "string", minLength: 1, maxLength: 200, pattern: noNul },
     limit: { type: "integer", minimum: 1, maximum: 500, default: 50 },
     cursor: { type: "string", maxLength: 1000 },
   },

@@ -5,13 +5,13 @@ import {
   type OperationsView,
   settledStatuses,
 } from "@capflow/core";
-import { parseDuration } from "@capflow/core/internal";
 import type { FastifyInstance } from "fastify";
 import { type InstanceSummaryView, instanceSummary } from "./instance-views.ts";
 import { decodeCursor, encodeCursor } from "./list-cursor.ts";
 import type { ListPage } from "./ops-answers.ts";
 import type { OverviewRowView, OverviewView } from "./overview-view.ts";
 import { type FlowStateSources, partnerHealth } from "./partner-health.ts";
+import { queryDuration } from "./query-values.ts";
 
 export interface OverviewRoutesOptions {
   operations: OperationsView;
@@ -50,7 +50,7 @@ export async function overviewRoutes(app: FastifyInstance, options: OverviewRout
     },
     async (request): Promise<OverviewView> => {
       const now = Date.now();
-      const stuckAfterMs = duration(request.query.stuckAfter);
+      const stuckAfterMs = queryDuration(request.query.stuckAfter, "stuckAfter");
       const [overview, behaviors] = await Promise.all([
         operations.overview({ now, stuckAfterMs, recentMs: recentHours * 3_600_000 }),
         definitions.listBehaviors(),
@@ -158,12 +158,4 @@ export async function overviewRoutes(app: FastifyInstance, options: OverviewRout
       };
     },
   );
-}
-
-function duration(text: string): number {
-  try {
-    return parseDuration(text as `${number}s`);
-  } catch {
-    throw new CapflowError("REQUEST_INVALID", `"${text}" is not a duration like 30s, 10m, 2h, 1d`);
-  }
 }

@@ -19,7 +19,8 @@ export const idParamsSchema = {
   type: "object",
   required: ["id"],
   additionalProperties: false,
-  properties: { id: { type: "string", minLength: 1, maxLength: 200 } },
+  // No NUL: no id holds one, and the database cannot compare it (a 400, not a failed query).
+  properties: { id: { type: "string", minLength: 1, maxLength: 200, pattern: "^[^\\u0000]*$" } },
 } as const;
 
 /** Body of retry and cancel. */
@@ -35,7 +36,7 @@ export const moveBodySchema = {
   required: ["step", "reason", "expectedVersion"],
   additionalProperties: false,
   properties: {
-    step: { type: "string", minLength: 1, maxLength: 200 },
+    step: { type: "string", minLength: 1, maxLength: 200, pattern: "^[^\\u0000]*$" },
     reason: reasonSchema,
     expectedVersion: expectedVersionSchema,
     callNotProcessed: {

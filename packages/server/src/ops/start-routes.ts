@@ -3,11 +3,12 @@ import type { FastifyInstance } from "fastify";
 import { actorOf } from "./action-routes.ts";
 import { instanceSummary } from "./instance-views.ts";
 import type { StartedInstanceAnswer } from "./ops-answers.ts";
+import { noNul } from "./query-values.ts";
 import { checkReason } from "./reason-check.ts";
 import { reasonSchema } from "./request-schemas.ts";
 
-const code = { type: "string", minLength: 1, maxLength: 200 } as const;
-const businessKey = { type: "string", minLength: 1, maxLength: 500 } as const;
+const code = { type: "string", minLength: 1, maxLength: 200, pattern: noNul } as const;
+const businessKey = { type: "string", minLength: 1, maxLength: 500, pattern: noNul } as const;
 const input = { type: "object" } as const;
 
 const startBodySchema = {
