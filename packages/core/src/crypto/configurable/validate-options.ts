@@ -39,7 +39,32 @@ export function validateConfigurableOptions(options: unknown): CryptoOptionProbl
     const value = options[profile];
     if (value !== undefined) validateProfile(value, `/${profile}`, keyRoles, report);
   }
+  for (const profile of ["response", "callback"] as const) {
+    const value = options[profile];
+    if (isObject(value)) checkIncomingSender(value, `/${profile}`, profile, report);
+  }
   return problems;
+}
+
+/**
+ * A message the platform receives (an answer or a callback) must prove who sent it. A content key
+ * wrapped with the platform's public key proves nothing: that key is handed to the funder and is
+ * no secret, so anyone can wrap a key of their own and encrypt whatever they like. Such a profile
+ * needs the funder's signature.
+ */
+function checkIncomingSender(
+  profile: Record<string, unknown>,
+  at: string,
+  name: "response" | "callback",
+  report: Report,
+): void {
+  const encryption = profile.encryption;
+  if (!isObject(encryption) || encryption.contentKey !== "wrapped") return;
+  if (profile.signature !== undefined) return;
+  report(
+    `${at}/encryption/contentKey`,
+    `a ${name} encrypted with a wrapped content key but not signed would open for anyone: the key is wrapped with the platform's public key, which is no secret. Add a signature the funder makes with its private key (signature, with keys.verifying holding the funder's public key); a funder that does not sign cannot be trusted with this profile`,
+  );
 }
 
 function validateProfile(
