@@ -26,6 +26,8 @@ export const problemCodes = {
     "the channel's calendar.interfaces names neither an interface nor a callback of the channel",
   "callback-without-match":
     "a channel with several callbacks has one without a match: a notification of another kind posted to its URL would be applied there",
+  "callback-unverified":
+    "a channel's callbacks are opened with no signature (or no crypto at all): anyone could post a notification that settles an instance (a warning)",
   "callback-without-deadline":
     "a callback step has no deadline: a lost callback would stall the instance",
   "unknown-outcome-unhandled":

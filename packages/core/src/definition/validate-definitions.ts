@@ -3,6 +3,7 @@ import { isKnownCharset } from "../message/charset.ts";
 import { accountCryptoOptions } from "./account-definition.ts";
 import { checkBehaviorGraph } from "./check-behavior-graph.ts";
 import { checkCalendarNames } from "./check-calendar-names.ts";
+import { checkCallbackVerification } from "./check-callback-verification.ts";
 import { checkClient } from "./check-client.ts";
 import {
   behaviorScopedExpressions,
@@ -129,6 +130,9 @@ export function validateDefinitions(
     channelFiles.set(channel.code, source.file);
     channels.push(channel);
     report(source, checkChannel(channel, source.file, options));
+    // Reads the built-in handlers' options: a crypto check, skipped without registries.
+    if (options.cryptoHandlers !== undefined)
+      report(source, checkCallbackVerification(channel, source.file));
     report(source, checkFutureValues(channel, source.file, options));
   }
 

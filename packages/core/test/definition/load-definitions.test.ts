@@ -214,9 +214,9 @@ describe("loadDefinitions", () => {
         code: "crypto-options",
         file: "bank.channel.json",
         pointer: "/crypto/options/signature",
-        line: 8,
-        column: 42,
-        message: "configurable: signature is required (0 keys given)",
+        line: 10,
+        column: 5,
+        message: "configurable: signature is required (2 keys given)",
       },
     ]);
   });

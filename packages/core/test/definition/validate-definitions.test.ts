@@ -287,3 +287,76 @@ describe("calendar rules per interface and callback", () => {
     ]);
   });
 });
+
+describe("callbacks that prove who sent them", () => {
+  const callback = {
+    format: "json",
+    correlation: "body.loanNo",
+    dedupeKey: "body.notifyId",
+    ack: { format: "json", body: { code: "0000" } },
+  };
+  const signature = {
+    algorithm: "rsa-sha256",
+    canonical: { kind: "sortedFields" },
+    placement: { in: "body", name: "sign" },
+  };
+  const check = (changes: Record<string, unknown>) =>
+    validateDefinitions(
+      {
+        channels: [
+          {
+            file: "bank.channel.json",
+            definition: { ...channel, callbacks: { "loan.result": callback }, ...changes } as never,
+          },
+        ],
+        behaviors: [],
+      },
+      { cryptoHandlers: { hasHandler: () => true, validateOptions: () => [] } },
+    ).problems.map((problem) => [problem.code, problem.pointer, problem.severity]);
+
+  test("callbacks opened with no crypto, or with no signature, are a warning", () => {
+    expect(check({ crypto: { handler: "plain" } })).toEqual([
+      ["callback-unverified", "/crypto/handler", "warning"],
+    ]);
+    expect(check({ crypto: { handler: "configurable", options: {} } })).toEqual([
+      ["callback-unverified", "/crypto/options", "warning"],
+    ]);
+    expect(
+      check({
+        crypto: {
+          handler: "configurable",
+          options: { request: { signature }, callback: { timestamp: { format: "unixSeconds" } } },
+        },
+      }),
+    ).toEqual([["callback-unverified", "/crypto/options/callback", "warning"]]);
+  });
+
+  test("an account that drops the callback's signature is a warning at the account", () => {
+    expect(
+      check({
+        crypto: { handler: "configurable", options: { callback: { signature } } },
+        accounts: { main: { crypto: { options: { callback: { signature: null } } } } },
+      }),
+    ).toEqual([["callback-unverified", "/accounts/main/crypto/options/callback", "warning"]]);
+  });
+
+  test("a signed callback, a shared-key AEAD, another handler or no callbacks: nothing", () => {
+    expect(
+      check({ crypto: { handler: "configurable", options: { callback: { signature } } } }),
+    ).toEqual([]);
+    expect(
+      check({
+        crypto: {
+          handler: "configurable",
+          options: {
+            callback: {
+              encryption: { cipher: "aes-256-gcm", contentKey: "shared", envelope: { data: "d" } },
+            },
+          },
+        },
+      }),
+    ).toEqual([]);
+    expect(check({ crypto: { handler: "acme-token" } })).toEqual([]);
+    expect(check({ crypto: { handler: "plain" }, callbacks: {} })).toEqual([]);
+  });
+});
