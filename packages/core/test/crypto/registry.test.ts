@@ -331,8 +331,101 @@ describe("configurable options validation", () => {
       "/request/signature/over",
     ],
     [{ callback: { resource: { field: "resource" } } }, "/callback/resource"],
+    [
+      {
+        keys: { signing: { ref: "env:S" }, verifying: { ref: "env:V" } },
+        callback: {
+          // A top-level field next to the member signed: anyone can refresh it.
+          timestamp: { in: "body", name: "timestamp", window: "5m" },
+          signature: {
+            algorithm: "rsa-sha256",
+            canonical: { kind: "jsonMember", member: "notify" },
+            placement: { in: "body", name: "sign" },
+          },
+        },
+      },
+      "/callback/timestamp/window",
+    ],
+    [
+      {
+        keys: { signing: { ref: "env:S" }, verifying: { ref: "env:V" } },
+        callback: {
+          timestamp: { in: "body", name: "timestamp", window: "5m" },
+          signature: {
+            algorithm: "cms-rsa-sha256",
+            canonical: { kind: "xmlElement", element: "body" },
+            placement: { in: "header", name: "X-Signature" },
+          },
+        },
+      },
+      "/callback/timestamp/window",
+    ],
+    [
+      {
+        keys: { secret: { ref: "env:K" } },
+        callback: {
+          // {field:X-Ts} reads a body field, never the header the timestamp travels in.
+          timestamp: { in: "header", name: "X-Ts", window: "5m" },
+          signature: {
+            algorithm: "hmac-sha256",
+            canonical: { kind: "template", template: "{field:X-Ts}\n{body}" },
+            placement: { in: "header", name: "X-Sign" },
+          },
+        },
+      },
+      "/callback/timestamp/window",
+    ],
+    [
+      {
+        keys: { secret: { ref: "env:K" } },
+        callback: {
+          timestamp: { in: "body", name: "ts", window: "5m" },
+          signature: {
+            algorithm: "hmac-sha256",
+            canonical: { kind: "template", template: "{header:ts}\n{body}" },
+            placement: { in: "header", name: "X-Sign" },
+          },
+        },
+      },
+      "/callback/timestamp/window",
+    ],
   ])("reports %j at %s", (options, pointer) => {
     const problems = validateConfigurableOptions(options);
     expect(problems.map((p) => p.pointer)).toContain(pointer);
+  });
+});
+
+describe("a replay window needs a signature over the timestamp", () => {
+  const secret = { secret: { ref: "env:K" } };
+  const rsa = { signing: { ref: "env:S" }, verifying: { ref: "env:V" } };
+  const windowProblems = (options: Record<string, unknown>) =>
+    validateConfigurableOptions(options).filter((p) => p.pointer.endsWith("/timestamp/window"));
+
+  it.each([
+    ["{timestamp} in a template", { kind: "template", template: "{timestamp}\n{body}" }, "header"],
+    [
+      "{header:name} for a header timestamp",
+      { kind: "template", template: "{header:x-ts}" },
+      "header",
+    ],
+    ["{field:name} for a body timestamp", { kind: "template", template: "{field:X-Ts}" }, "body"],
+    ["the JSON member that is the timestamp", { kind: "jsonMember", member: "X-Ts" }, "body"],
+    ["a member pattern matching the timestamp", { kind: "jsonMember", pattern: "^X-" }, "body"],
+    ["the XML element that is the timestamp", { kind: "xmlElement", element: "X-Ts" }, "body"],
+  ])("%s covers it", (_, canonical, where) => {
+    const symmetric = canonical.kind === "template";
+    expect(
+      windowProblems({
+        keys: symmetric ? secret : rsa,
+        callback: {
+          timestamp: { in: where, name: "X-Ts", window: "5m" },
+          signature: {
+            algorithm: symmetric ? "hmac-sha256" : "rsa-sha256",
+            canonical,
+            placement: { in: "header", name: "X-Sign" },
+          },
+        },
+      }),
+    ).toEqual([]);
   });
 });

@@ -21,7 +21,10 @@ const symmetric = ["md5", "sha256", "sm3", "hmac-sha256", "hmac-sm3"];
 /**
  * Whether a message's signature covers its timestamp: otherwise a replay window checks a value an
  * attacker may change. Over the plain text of an encrypted message only the plaintext is signed,
- * and the timestamp travels in the envelope.
+ * and the timestamp travels in the envelope. A template's `{field:name}` reads a field of the
+ * signed fields, so it covers a timestamp in the body only; `{header:name}` one in a header only.
+ * A JSON member or XML element covers it only when it is the timestamp itself: the timestamp is a
+ * top-level field of the body, next to the member signed.
  */
 export function signatureCoversTimestamp(
   timestamp: Record<string, unknown>,
@@ -31,18 +34,33 @@ export function signatureCoversTimestamp(
   const name = typeof timestamp.name === "string" ? timestamp.name : "";
   if (canonical.kind === "template") {
     const template = typeof canonical.template === "string" ? canonical.template : "";
+    if (template.includes("{timestamp}")) return true;
+    if (name === "") return false;
+    if (timestamp.in === "header")
+      return template.toLowerCase().includes(`{header:${name.toLowerCase()}}`);
     return (
-      template.includes("{timestamp}") ||
-      (name !== "" &&
-        (template.includes(`{field:${name}}`) ||
-          template.toLowerCase().includes(`{header:${name.toLowerCase()}}`)))
+      timestamp.in === "body" && signature.over !== "plain" && template.includes(`{field:${name}}`)
     );
   }
   if (signature.over === "plain" || timestamp.in !== "body") return false;
   if (canonical.kind === "rawBody") return true;
+  if (canonical.kind === "jsonMember") {
+    if (typeof canonical.member === "string") return canonical.member === name;
+    // A pattern that matches the timestamp's name signs it: a body where it matches twice is refused.
+    return typeof canonical.pattern === "string" && matches(canonical.pattern, name);
+  }
+  if (canonical.kind === "xmlElement") return canonical.element === name;
   const include = Array.isArray(canonical.include) ? canonical.include : undefined;
   const exclude = Array.isArray(canonical.exclude) ? canonical.exclude : [];
   return !exclude.includes(name) && (include === undefined || include.includes(name));
+}
+
+function matches(pattern: string, name: string): boolean {
+  try {
+    return new RegExp(pattern).test(name);
+  } catch {
+    return false;
+  }
 }
 
 export function validateSignature(
