@@ -99,6 +99,11 @@ export const retryableByDefault = {
   NOTIFICATION_DELIVERY_FAILED: true,
   /** No URL is configured for a notification's target. */
   NOTIFICATION_TARGET_MISSING: true,
+  /**
+   * A notification claimed past its retry schedule: its attempts were never recorded (a
+   * dispatcher died delivering it each time), so it is failed without another post.
+   */
+  NOTIFICATION_DELIVERY_ABANDONED: false,
   // HTTP access layer (@capflow/server)
   /** A request the server cannot read: malformed body, missing or invalid field, bad parameter. */
   REQUEST_INVALID: false,

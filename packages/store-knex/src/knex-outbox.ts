@@ -35,9 +35,16 @@ export class KnexOutbox implements OutboxStore {
   async claimNotifications(request: NotificationClaim): Promise<NotificationRecord[]> {
     const now = timeParam(request.now);
     // Like the instance claim: due rows in order, skipping rows another dispatcher holds locked
-    // right now; a row leased meanwhile is re-checked under its lock and dropped.
+    // right now; a row leased meanwhile is re-checked under its lock and dropped. Should this
+    // attempt never be recorded, the next one waits as the schedule says (the array is 1-based:
+    // the wait before attempt attempts + 2); past its end, or without one, next_attempt_at stays.
+    const schedule =
+      request.scheduleMs === undefined ? null : `{${request.scheduleMs.map(Number).join(",")}}`;
     const rows = await this.#rows(
-      `UPDATE ${this.#t.outbox} SET lease_owner = ?, lease_until = ?, attempts = attempts + 1
+      `UPDATE ${this.#t.outbox} SET lease_owner = ?, lease_until = ?, attempts = attempts + 1,
+         next_attempt_at = COALESCE(
+           ?::timestamptz + (?::double precision[])[attempts + 2] * interval '1 millisecond',
+           next_attempt_at)
        WHERE id IN (
          SELECT id FROM ${this.#t.outbox}
          WHERE status = 'pending' AND next_attempt_at <= ?
@@ -46,7 +53,15 @@ export class KnexOutbox implements OutboxStore {
          LIMIT ?
          FOR UPDATE SKIP LOCKED)
        RETURNING *`,
-      [request.owner, timeParam(request.now + request.leaseMs), now, now, request.limit],
+      [
+        request.owner,
+        timeParam(request.now + request.leaseMs),
+        now,
+        schedule,
+        now,
+        now,
+        request.limit,
+      ],
     );
     return rows
       .map(notificationFromRow)

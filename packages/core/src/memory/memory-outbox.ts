@@ -52,6 +52,9 @@ export class MemoryOutbox implements OutboxStore {
     return due.map((row) => {
       row.leaseOwner = request.owner;
       row.leaseUntil = request.now + request.leaseMs;
+      // Should this attempt never be recorded, the next one waits as the schedule says.
+      const wait = request.scheduleMs?.[row.attempts + 1];
+      if (wait !== undefined) row.nextAttemptAt = request.now + wait;
       row.attempts += 1;
       return structuredClone(row);
     });

@@ -148,9 +148,48 @@ export class OutboxDispatcher {
       now: this.#clock.now(),
       leaseMs: this.#leaseMs,
       limit: this.#batchSize,
+      scheduleMs: this.#scheduleMs,
     });
-    await Promise.all(claimed.map((notification) => this.#deliver(notification)));
+    await Promise.all(
+      claimed.map((notification) =>
+        notification.attempts > this.#scheduleMs.length
+          ? this.#abandon(notification)
+          : this.#deliver(notification),
+      ),
+    );
     return claimed.length;
+  }
+
+  /**
+   * A notification claimed past its schedule: the attempts it was claimed for were never recorded,
+   * so whatever delivers it kills its dispatcher. It fails without another post, for an operator
+   * to look at and re-send.
+   */
+  async #abandon(notification: NotificationRecord): Promise<void> {
+    const now = this.#clock.now();
+    const attempts = notification.attempts - 1;
+    const code = "NOTIFICATION_DELIVERY_ABANDONED";
+    await this.#store.recordDelivery({
+      id: notification.id,
+      owner: this.owner,
+      now,
+      delivered: false,
+      error: {
+        code,
+        message: `the schedule's ${this.#scheduleMs.length} attempts were used up (${attempts} claimed) without a result recorded for the last: a dispatcher died or stopped during each delivery; check the dispatchers' logs, then re-send`,
+      },
+      nextAttemptAt: null,
+    });
+    this.#emit({
+      type: "notification.failed",
+      id: notification.id,
+      instanceId: notification.instanceId,
+      notificationType: notification.type,
+      attempts,
+      code,
+      willRetry: false,
+      durationMs: 0,
+    });
   }
 
   /** Delivers rounds until nothing is due (or `deadlineMs` passed): a graceful stop's flush. */

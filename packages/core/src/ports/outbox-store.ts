@@ -132,6 +132,13 @@ export interface NotificationClaim {
   now: number;
   leaseMs: number;
   limit: number;
+  /**
+   * The dispatcher's retry schedule: the wait in milliseconds before each attempt. With it, the
+   * claim also moves `nextAttemptAt` to `now` plus the wait before the attempt after this one
+   * (left as it is past the schedule's end), so a notification whose attempt is never recorded
+   * (its dispatcher died) comes back on the schedule rather than at every lease's end.
+   */
+  scheduleMs?: readonly number[];
 }
 
 export type DeliveryResult =

@@ -200,6 +200,27 @@ export function describeOutboxContract(
       expect((await store.getNotification(later.id))?.attempts).toBe(0);
     });
 
+    test("a claim moves the next attempt along the schedule: one never recorded comes back on it", async () => {
+      const note = await written(t0);
+      const scheduleMs = [0, 15_000, 60_000];
+      const claim = async (now: number) =>
+        (
+          await store.claimNotifications({ owner: "d1", now, leaseMs: 1_000, limit: 5, scheduleMs })
+        ).map((n) => [n.id, n.attempts, n.nextAttemptAt]);
+      expect(await claim(t0)).toEqual([[note.id, 1, t0 + 15_000]]);
+      // The dispatcher died: its lease ran out, the schedule's wait has not.
+      expect(await claim(t0 + 1_000)).toEqual([]);
+      expect(await claim(t0 + 15_000)).toEqual([[note.id, 2, t0 + 75_000]]);
+      expect(await claim(t0 + 74_999)).toEqual([]);
+      // The schedule's last attempt has no wait after it: the next attempt stays where it is.
+      expect(await claim(t0 + 75_000)).toEqual([[note.id, 3, t0 + 75_000]]);
+      expect(await claim(t0 + 76_000)).toEqual([[note.id, 4, t0 + 75_000]]);
+      // Without a schedule the claim leaves it.
+      const other = await written(t0);
+      await store.claimNotifications({ owner: "d1", now: t0 + 5, leaseMs: 1_000, limit: 1 });
+      expect((await store.getNotification(other.id))?.nextAttemptAt).toBe(t0);
+    });
+
     test("concurrent claims never hand one notification to two owners", async () => {
       for (let i = 0; i < 12; i++) await written(t0 + i);
       const claims = await Promise.all(
