@@ -119,8 +119,10 @@ function bookLoan(
       path: "/callbacks/cedar-bank/loan.notify",
       delayMs: notificationDelayMs.final,
       body: {
-        head: { notifyId: `CN-${key}-${n}` },
+        head: { txCode: "LOAN_NOTIFY" },
+        // Everything the platform reads sits in the signed <body>, the notification's id too.
         body: {
+          notifyId: `CN-${key}-${n}`,
           partnerLoanNo: key,
           loanNo: `CB-${key}`,
           status: state === "processing" ? status.processing : status[state],

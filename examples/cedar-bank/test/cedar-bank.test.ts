@@ -22,8 +22,8 @@ describe("Cedar Bank definitions and keys", () => {
       responseCodec: xml,
       callback: {
         body: {
-          head: { notifyId: "N1" },
-          body: { partnerLoanNo: "C1", remark: "放款失败：账户冻结" },
+          head: { txCode: "LOAN_NOTIFY" },
+          body: { notifyId: "N1", partnerLoanNo: "C1", remark: "放款失败：账户冻结" },
         },
         codec: xml,
       },

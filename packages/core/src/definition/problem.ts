@@ -28,6 +28,8 @@ export const problemCodes = {
     "a channel with several callbacks has one without a match: a notification of another kind posted to its URL would be applied there",
   "callback-unverified":
     "a channel's callbacks are opened with no signature (or no crypto at all): anyone could post a notification that settles an instance (a warning)",
+  "callback-reads-unsigned":
+    "a callback signed over one JSON member or XML element reads its instance, id or status outside it: a replay could change them (a warning)",
   "callback-without-deadline":
     "a callback step has no deadline: a lost callback would stall the instance",
   "unknown-outcome-unhandled":

@@ -3,6 +3,7 @@ import { isKnownCharset } from "../message/charset.ts";
 import { accountCryptoOptions } from "./account-definition.ts";
 import { checkBehaviorGraph } from "./check-behavior-graph.ts";
 import { checkCalendarNames } from "./check-calendar-names.ts";
+import { checkCallbackSignedReads } from "./check-callback-signed-reads.ts";
 import { checkCallbackVerification } from "./check-callback-verification.ts";
 import { checkClient } from "./check-client.ts";
 import {
@@ -132,7 +133,10 @@ export function validateDefinitions(
     report(source, checkChannel(channel, source.file, options));
     // Reads the built-in handlers' options: a crypto check, skipped without registries.
     if (options.cryptoHandlers !== undefined)
-      report(source, checkCallbackVerification(channel, source.file));
+      report(source, [
+        ...checkCallbackVerification(channel, source.file),
+        ...checkCallbackSignedReads(channel, source.file),
+      ]);
     report(source, checkFutureValues(channel, source.file, options));
   }
 

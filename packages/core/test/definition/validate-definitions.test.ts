@@ -360,3 +360,77 @@ describe("callbacks that prove who sent them", () => {
     expect(check({ crypto: { handler: "plain" }, callbacks: {} })).toEqual([]);
   });
 });
+
+describe("callbacks signed over one member or element read what settles money inside it", () => {
+  const check = (canonical: Record<string, unknown>, reads: Record<string, unknown>) =>
+    validateDefinitions(
+      {
+        channels: [
+          {
+            file: "bank.channel.json",
+            definition: {
+              ...channel,
+              crypto: {
+                handler: "configurable",
+                options: {
+                  callback: {
+                    signature: {
+                      algorithm: "rsa-sha256",
+                      canonical,
+                      placement: { in: "header", name: "X-Sign" },
+                    },
+                  },
+                },
+              },
+              callbacks: {
+                "loan.result": {
+                  format: "xml",
+                  correlation: "body.body.loanNo",
+                  dedupeKey: "body.body.notifyId",
+                  statusTable: { code: "body.body.status", codes: {} },
+                  ack: { format: "xml", xml: { root: "message" }, body: { code: "0000" } },
+                  ...reads,
+                },
+              },
+            } as never,
+          },
+        ],
+        behaviors: [],
+      },
+      { cryptoHandlers: { hasHandler: () => true, validateOptions: () => [] } },
+    ).problems.map((problem) => [problem.code, problem.pointer, problem.severity]);
+  const element = { kind: "xmlElement", element: "body" };
+
+  test("an id, instance or status read outside the signed element is a warning", () => {
+    expect(check(element, {})).toEqual([]);
+    expect(
+      check(element, {
+        dedupeKey: "body.head.notifyId",
+        correlation: 'headers["x-loan"]',
+        statusTable: { code: "body.status", codes: {} },
+      }),
+    ).toEqual([
+      ["callback-reads-unsigned", "/callbacks/loan.result/correlation", "warning"],
+      ["callback-reads-unsigned", "/callbacks/loan.result/dedupeKey", "warning"],
+      ["callback-reads-unsigned", "/callbacks/loan.result/statusTable/code", "warning"],
+    ]);
+  });
+
+  test("a JSON member: paths must start with it", () => {
+    const member = { kind: "jsonMember", member: "notify" };
+    expect(
+      check(member, {
+        correlation: "body.notify.loanNo",
+        dedupeKey: "body.notify.id",
+        statusTable: { code: "body.notify.status", codes: {} },
+      }),
+    ).toEqual([]);
+    expect(
+      check(member, {
+        correlation: "body.notify.loanNo",
+        dedupeKey: "body.notifyId",
+        statusTable: { code: "body.notify.status", codes: {} },
+      }),
+    ).toEqual([["callback-reads-unsigned", "/callbacks/loan.result/dedupeKey", "warning"]]);
+  });
+});
