@@ -282,8 +282,10 @@ export type { AttentionReason, EngineEvent, EngineEventListener } from "./engine
 export {
   type OperatorActionKind,
   type OperatorActionPreview,
+  type PreviewRefusal,
   previewOperatorAction,
 } from "./engine/operator-action-preview.ts";
+export { previewReopenedQuotas } from "./routing/reopened-quotas.ts";
 export {
   type FailoverSuccession,
   failoverSuccession,

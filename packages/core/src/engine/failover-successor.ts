@@ -101,9 +101,11 @@ export function previewFailedOver(
   succession: FailoverSuccession | undefined,
 ): OperatorActionPreview {
   if (succession === undefined || preview.action === "cancel") return preview;
+  const reason = failedOverReason(record, succession, preview.action);
   return {
     ...preview,
     allowed: false,
-    warnings: [...preview.warnings, failedOverReason(record, succession, preview.action)],
+    refusal: { code: "INSTANCE_FAILED_OVER", message: reason },
+    warnings: [...preview.warnings, reason],
   };
 }

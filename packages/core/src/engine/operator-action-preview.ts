@@ -1,4 +1,5 @@
 import type { BehaviorDefinition, ChannelDefinition } from "../definition/types.ts";
+import type { ErrorCode } from "../errors.ts";
 import {
   type InstanceRecord,
   type InstanceStatus,
@@ -17,6 +18,12 @@ export interface OperatorActionPreview {
   action: OperatorActionKind;
   /** False when the action would be refused as asked (the reason is in `warnings`). */
   allowed: boolean;
+  /**
+   * When not allowed: the code the action would be refused with (`INSTANCE_SETTLED`,
+   * `INSTANCE_CALL_IN_FLIGHT`, `INSTANCE_FAILED_OVER`, `QUOTA_EXHAUSTED`, `DEFINITION_INVALID`
+   * for a step the version lacks) and why.
+   */
+  refusal?: PreviewRefusal;
   from: { step: string; status: InstanceStatus };
   to: { step: string; status: InstanceStatus };
   /** When the engine would run the instance next; null: not scheduled. */
@@ -28,14 +35,22 @@ export interface OperatorActionPreview {
   warnings: string[];
 }
 
+/** Why an action previewed would be refused: the error's code, and the reason. */
+export interface PreviewRefusal {
+  code: ErrorCode;
+  message: string;
+}
+
 /**
  * The effect of `retryNow`, `moveTo` or `cancel` (engine/operator-actions.ts) by the same rules
  * (entry schedule, quota holds), computed without committing anything. With the channel, a move
  * that would resend a call possibly in flight is judged by its interface's `idempotent`; with the
  * instance's history (`InstanceStore.history`), so is a move back to a call whose last attempt's
- * outcome no answer settled, as `moveTo` judges it (see `unsafeResendOnMove`). The
- * rule that needs the business's other instances (an instance that failed over is neither retried
- * nor moved) is applied by `previewFailedOver` (engine/failover-successor.ts).
+ * outcome no answer settled, as `moveTo` judges it (see `unsafeResendOnMove`). The rules that need
+ * the store are applied after it: the business's other instances (an instance that failed over is
+ * neither retried nor moved) by `previewFailedOver` (engine/failover-successor.ts), the room in
+ * the quotas a reopening move reserves again by `previewReopenedQuotas`
+ * (routing/reopened-quotas.ts).
  */
 export function previewOperatorAction(
   record: InstanceRecord,
@@ -55,9 +70,8 @@ export function previewOperatorAction(
   }
   if (action === "retry" || action === "cancel") {
     const settled = isSettled(record.status);
-    if (settled) {
-      warnings.push(`the instance is settled (${record.status}): only a move can reopen it`);
-    }
+    const reason = `the instance is settled (${record.status}): only a move can reopen it`;
+    if (settled) warnings.push(reason);
     const to =
       action === "retry"
         ? { step: record.step, status: record.status === "waiting" ? "waiting" : "active" }
@@ -69,6 +83,7 @@ export function previewOperatorAction(
     return {
       action,
       allowed: !settled,
+      ...(settled ? { refusal: { code: "INSTANCE_SETTLED", message: reason } } : {}),
       from,
       to: to as { step: string; status: InstanceStatus },
       nextRunAt: action === "retry" ? now : null,
@@ -80,18 +95,17 @@ export function previewOperatorAction(
   const step = targetStep ?? "";
   const definition = Object.hasOwn(behavior.steps, step) ? behavior.steps[step] : undefined;
   if (definition === undefined) {
+    const reason = `version ${record.behaviorVersion} has no step "${step}"; its steps: ${Object.keys(behavior.steps).join(", ")}`;
     return {
       action,
       allowed: false,
+      refusal: { code: "DEFINITION_INVALID", message: reason },
       from,
       to: from,
       nextRunAt: record.nextRunAt,
       clears: [],
       quota: null,
-      warnings: [
-        ...warnings,
-        `version ${record.behaviorVersion} has no step "${step}"; its steps: ${Object.keys(behavior.steps).join(", ")}`,
-      ],
+      warnings: [...warnings, reason],
     };
   }
   const schedule = entrySchedule(definition, now);
@@ -105,6 +119,9 @@ export function previewOperatorAction(
   return {
     action,
     allowed: resend === undefined,
+    ...(resend === undefined
+      ? {}
+      : { refusal: { code: "INSTANCE_CALL_IN_FLIGHT" as const, message: resend } }),
     from,
     to: { step, status: schedule.status },
     nextRunAt: schedule.nextRunAt,

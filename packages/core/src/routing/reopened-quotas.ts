@@ -1,7 +1,9 @@
+import { Decimal } from "decimal.js";
 import type { ProductDefinition } from "../definition/product-types.ts";
 import type { ChannelDefinition } from "../definition/types.ts";
-import { CapflowError } from "../errors.ts";
-import type { InstanceRecord } from "../ports/instance-store.ts";
+import type { OperatorActionPreview } from "../engine/operator-action-preview.ts";
+import { CapflowError, isCapflowError } from "../errors.ts";
+import type { InstanceRecord, InstanceStore } from "../ports/instance-store.ts";
 import type { QuotaReservation } from "../ports/routing.ts";
 import { dayIn, quotaReservations } from "./quota-reservations.ts";
 
@@ -68,4 +70,75 @@ export function reopenRefused(error: CapflowError, instance: string, step: strin
     `moving instance ${instance} to "${step}" reopens it and reserves its quotas again, and quota ${String(scope)} has no room in ${String(period)}; nothing changed. Move it once the quota has room (the next day, for a daily one) or after raising the limit`,
     { context: { ...error.context, instance, step } },
   );
+}
+
+/**
+ * A preview (`previewOperatorAction`) with the quota rule of a reopening move applied: a move that
+ * reopens an instance whose quota holds were released reserves them anew (today's, against the
+ * limits defined now), and when one has no room the move is refused with `QUOTA_EXHAUSTED` and
+ * nothing changes. The preview then answers `allowed: false` with that refusal, read from the
+ * quotas' usage now (the move itself decides atomically, so a quota filled or freed in between
+ * decides it). Holds still reserved or consumed take nothing again; nor does a preview of anything
+ * but a reopening move. `product` is the instance's product as defined now (undefined when gone),
+ * `channel` its channel's definition.
+ */
+export async function previewReopenedQuotas(
+  preview: OperatorActionPreview,
+  record: InstanceRecord,
+  deps: {
+    store: Pick<InstanceStore, "quotaHolds" | "quotaUsage">;
+    product: ProductDefinition | undefined;
+    channel: ChannelDefinition | undefined;
+    now: number;
+  },
+): Promise<OperatorActionPreview> {
+  if (preview.action !== "move" || preview.quota !== "reserved") return preview;
+  const holds = await deps.store.quotaHolds(record.id);
+  if (!holds.some((hold) => hold.state === "released")) return preview;
+  let refusal: CapflowError | undefined;
+  try {
+    const quotas = reopenedQuotaReservations({ record, ...deps });
+    const usage = await deps.store.quotaUsage(quotas);
+    // The first without room, by scope then period, as the store takes them.
+    const full = [...quotas]
+      .sort((a, b) =>
+        a.scope === b.scope ? compare(a.period, b.period) : compare(a.scope, b.scope),
+      )
+      .find((quota) => {
+        const used = usage.find((u) => u.scope === quota.scope && u.period === quota.period);
+        const amount = new Decimal(used?.usedAmount ?? 0).plus(quota.amount);
+        const count = (used?.usedCount ?? 0) + 1;
+        return (
+          (quota.limitAmount !== null && amount.greaterThan(quota.limitAmount)) ||
+          (quota.limitCount !== null && count > quota.limitCount)
+        );
+      });
+    if (full !== undefined) {
+      refusal = reopenRefused(
+        new CapflowError("QUOTA_EXHAUSTED", "", {
+          context: { scope: full.scope, period: full.period },
+        }),
+        record.id,
+        preview.to.step,
+      );
+    }
+  } catch (error) {
+    // The channel is gone: the move is refused for it as well.
+    if (!isCapflowError(error, "DEFINITION_NOT_FOUND")) throw error;
+    refusal = error;
+  }
+  if (refusal === undefined) return preview;
+  return {
+    ...preview,
+    allowed: false,
+    ...(preview.refusal === undefined
+      ? { refusal: { code: refusal.code, message: refusal.message } }
+      : {}),
+    warnings: [...preview.warnings, refusal.message],
+  };
+}
+
+/** Text order by code point, as PostgreSQL's C collation and the memory store order keys. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -82,6 +82,7 @@ describe("an operator's move never resends a non-idempotent call that may be in 
     for (const channel of [testChannel, undefined]) {
       const preview = previewOperatorAction(record, loanBehavior(), "move", 0, "apply", channel);
       expect(preview.allowed).toBe(false);
+      expect(preview.refusal?.code).toBe("INSTANCE_CALL_IN_FLIGHT");
       expect(preview.warnings.join("\n")).toContain("callNotProcessed");
       expect(
         previewOperatorAction(record, loanBehavior(), "move", 0, "query", channel).allowed,

@@ -228,6 +228,10 @@ export function failedOverScenarios(open: () => Promise<InstanceStore>): void {
       succession,
     );
     expect(move.allowed).toBe(false);
+    expect(move.refusal).toEqual({
+      code: "INSTANCE_FAILED_OVER",
+      message: move.warnings.at(-1),
+    });
     expect(move.warnings).toContain(
       `instance ${first.id} failed over to ${second.id} (which failed over to ${third.id}): its business goes on there, and a move would run this one again beside it; act on ${third.id} instead`,
     );

@@ -5,12 +5,15 @@ import type { ProductDefinition } from "../../src/definition/product-types.ts";
 import type { BehaviorDefinition, ChannelDefinition } from "../../src/definition/types.ts";
 import { createEngine, type Engine } from "../../src/engine/engine.ts";
 import type { EngineEvent } from "../../src/engine/engine-events.ts";
+import { failoverSuccession, previewFailedOver } from "../../src/engine/failover-successor.ts";
+import { previewOperatorAction } from "../../src/engine/operator-action-preview.ts";
 import { CapflowError, isCapflowError } from "../../src/errors.ts";
 import { ManualClock } from "../../src/memory/manual-clock.ts";
 import { MemoryDefinitionSource } from "../../src/memory/memory-definition-source.ts";
 import { registerBuiltinProcessors } from "../../src/message/builtin-processors/register-builtin-processors.ts";
 import { ProcessorRegistry } from "../../src/message/processor-registry.ts";
 import type { InstanceRecord, InstanceStore } from "../../src/ports/instance-store.ts";
+import { previewReopenedQuotas } from "../../src/routing/reopened-quotas.ts";
 import { creditBehavior, funderChannel, loanBehavior, product } from "./fixtures.ts";
 import { ScriptedTransport } from "./scripted-transport.ts";
 
@@ -743,19 +746,30 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
   test("quotas: reopening a released instance is a new reservation, refused when today is full and charged to today", async () => {
     const store = await open();
     let answer: "0" | "1" = "1";
-    const world = routingWorld(
-      store,
-      {
-        channels: [funder("lanbank")],
-        behaviors: [loanBehavior("lanbank")],
-        products: [
-          product([
-            { channel: "lanbank", behavior: "loan", weight: 1, quotas: { daily: { count: 1 } } },
-          ]),
-        ],
-      },
-      { lanbank: () => answer },
-    );
+    const definitions = {
+      channels: [funder("lanbank")],
+      behaviors: [loanBehavior("lanbank")],
+      products: [
+        product([
+          { channel: "lanbank", behavior: "loan", weight: 1, quotas: { daily: { count: 1 } } },
+        ]),
+      ],
+    };
+    const world = routingWorld(store, definitions, { lanbank: () => answer });
+    // The preview of the move, by the engine's rules and the quotas' usage now.
+    const preview = async (id: string, step = "apply") => {
+      const record = (await store.getInstance(id))!;
+      const now = world.clock.now();
+      return previewReopenedQuotas(
+        previewFailedOver(
+          previewOperatorAction(record, definitions.behaviors[0]!, "move", now, step),
+          record,
+          await failoverSuccession(store, record),
+        ),
+        record,
+        { store, product: definitions.products[0], channel: definitions.channels[0], now },
+      );
+    };
     const operator = { who: "ops:alice", why: "the funder asks to try again" };
     const start = (key: string) =>
       world.engine.start({
@@ -778,10 +792,19 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
     const failed = (await store.getInstance(l1.id))!;
     expect(failed.status).toBe("failed");
 
-    // Reopening L1 the same day finds no room: refused, nothing changed.
+    // Reopening L1 the same day finds no room: the preview says so, and the move is refused with
+    // the same code and reason; nothing changed.
+    const previewed = await preview(l1.id);
+    expect(previewed).toMatchObject({
+      allowed: false,
+      quota: "reserved",
+      refusal: { code: "QUOTA_EXHAUSTED" },
+    });
     const refused = await moveBack(l1.id);
     expect(isCapflowError(refused, "QUOTA_EXHAUSTED")).toBe(true);
     expect((refused as CapflowError).message).toContain("reopens it");
+    expect(previewed.refusal?.message).toBe((refused as CapflowError).message);
+    expect(previewed.warnings).toContain((refused as CapflowError).message);
     expect(await store.getInstance(l1.id)).toMatchObject({
       version: failed.version,
       status: "failed",
@@ -793,6 +816,13 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
 
     // The next day in Shanghai it is reserved in that day, which it then consumes.
     world.clock.advance(24 * 3600_000);
+    const nextDay = await preview(l1.id);
+    expect(nextDay).toMatchObject({
+      allowed: true,
+      quota: "reserved",
+      warnings: [expect.any(String)],
+    });
+    expect(nextDay.refusal).toBeUndefined();
     expect(await world.engine.moveTo(l1.id, "apply", operator)).toMatchObject({ status: "active" });
     expect(await store.quotaHolds(l1.id)).toMatchObject([
       { period: "2026-01-06", state: "reserved" },
@@ -805,6 +835,7 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
     // Reopening a disbursed instance takes nothing again: its hold stays consumed.
     const disbursed = (await store.getInstance(l1.id))!;
     expect(disbursed.status).toBe("succeeded");
+    expect(await preview(l1.id, "query")).toMatchObject({ allowed: true });
     await world.engine.moveTo(l1.id, "query", operator);
     expect(await store.quotaHolds(l1.id)).toMatchObject([
       { period: "2026-01-06", state: "consumed" },
@@ -817,6 +848,7 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
     await world.engine.cancel(l3.id, operator);
     expect(await store.quotaHolds(l3.id)).toMatchObject([{ state: "released" }]);
     await start("L4");
+    expect((await preview(l3.id)).refusal?.code).toBe("QUOTA_EXHAUSTED");
     expect(isCapflowError(await moveBack(l3.id), "QUOTA_EXHAUSTED")).toBe(true);
     expect((await store.getInstance(l3.id))?.status).toBe("cancelled");
     world.clock.advance(24 * 3600_000);

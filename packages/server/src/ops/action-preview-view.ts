@@ -1,4 +1,9 @@
-import type { InstanceStatus, OperatorActionKind, QuotaHoldState } from "@capflow/core";
+import type {
+  InstanceStatus,
+  OperatorActionKind,
+  PreviewRefusal,
+  QuotaHoldState,
+} from "@capflow/core";
 
 /**
  * `POST /v1/ops/instances/:id/preview`: what retry, move or cancel would do to the instance now,
@@ -10,6 +15,8 @@ export interface ActionPreviewView {
   version: number;
   /** False when the action would be refused (the reason is in `warnings`). */
   allowed: boolean;
+  /** When not allowed: the error code the action would be refused with, and why. */
+  refusal?: PreviewRefusal;
   from: { step: string; status: InstanceStatus };
   to: { step: string; status: InstanceStatus };
   /** When the engine would run the instance next; null: not scheduled. */

@@ -6,6 +6,7 @@ import {
   type OperatorActionKind,
   previewFailedOver,
   previewOperatorAction,
+  previewReopenedQuotas,
 } from "@capflow/core";
 import type { FastifyInstance } from "fastify";
 import type { ActionPreviewView } from "./action-preview-view.ts";
@@ -85,18 +86,32 @@ export async function previewRoutes(app: FastifyInstance, options: PreviewRoutes
         Object.hasOwn(behavior.steps, step) &&
         behavior.steps[step]?.kind === "call";
       const history = callTarget ? await store.history(instance.id) : undefined;
-      const preview = previewFailedOver(
-        previewOperatorAction(
+      const now = Date.now();
+      // A move that reopens a released instance reserves its quotas again: refused when full.
+      const preview = await previewReopenedQuotas(
+        previewFailedOver(
+          previewOperatorAction(
+            instance,
+            behavior,
+            action,
+            now,
+            step,
+            channel?.definition,
+            history,
+          ),
           instance,
-          behavior,
-          action,
-          Date.now(),
-          step,
-          channel?.definition,
-          history,
+          await failoverSuccession(store, instance),
         ),
         instance,
-        await failoverSuccession(store, instance),
+        {
+          store,
+          product:
+            instance.routing === null
+              ? undefined
+              : await definitions.getProduct(instance.routing.product),
+          channel: channel?.definition,
+          now,
+        },
       );
       return {
         ...preview,
