@@ -54,8 +54,9 @@ export type ScheduleCheck = {
  * Runs each scheduled statement once a day, after the funder's cut-off: from `schedule.after` in
  * the statement's time zone, the previous day is due until a run of it completes; a failed try
  * (the file not published yet) is tried again every `schedule.retryEvery` (default 10m). On
- * PostgreSQL one node at a time: each statement's check runs under a transaction-scoped advisory
- * lock that other nodes try and skip; a node that checks after another finished finds the run done.
+ * PostgreSQL one node at a time per date: each statement and date is checked under its own
+ * transaction-scoped advisory lock that other nodes try and skip, so a date that hangs or fails
+ * holds no other; a node that checks after another finished finds the run done.
  */
 export class ReconcileSchedule {
   readonly #options: ReconcileScheduleOptions;
@@ -110,17 +111,22 @@ export class ReconcileSchedule {
         result.push({ statement: name, outcome: "not-due" });
         continue;
       }
-      const checked = await this.#withTurn(`reconcile:${name}`, async () => {
-        const outcomes: ScheduleCheck = [];
-        for (const businessDate of dates) {
-          const outcome = await this.#checkStatement(statement, businessDate);
-          if (outcome !== "done-before") outcomes.push({ statement: name, businessDate, outcome });
-        }
-        return outcomes;
-      });
-      if (checked === undefined) {
-        result.push({ statement: name, businessDate: latest, outcome: "busy-elsewhere" });
-      } else if (checked.length === 0) {
+      // Each date on its own: its own turn (lock and transaction), its own outcome. A date that
+      // fails, even unexpectedly, is recorded and the later dates are still checked; a date
+      // another node is on (a slow download) does not hold the others.
+      const checked: ScheduleCheck = [];
+      for (const businessDate of dates) {
+        const outcome = await this.#withTurn(`reconcile:${name}:${businessDate}`, () =>
+          this.#checkStatement(statement, businessDate),
+        ).catch((error: unknown) => {
+          this.#failedAt.set(`${name}/${businessDate}`, this.#now().getTime());
+          this.#report({ statement, businessDate, error });
+          return "failed" as const;
+        });
+        const said = outcome ?? "busy-elsewhere";
+        if (said !== "done-before") checked.push({ statement: name, businessDate, outcome: said });
+      }
+      if (checked.length === 0) {
         result.push({ statement: name, businessDate: latest, outcome: "done-before" });
       } else {
         result.push(...checked);
@@ -176,7 +182,7 @@ export class ReconcileSchedule {
       db,
       statements: _s,
       checkEveryMs: _c,
-      onRun,
+      onRun: _r,
       onCheck: _k,
       now: clock,
       stoppedAlertRule,
@@ -191,13 +197,13 @@ export class ReconcileSchedule {
         startedBy: "schedule",
         ...(clock === undefined ? {} : { now: clock }),
       });
-      onRun?.({ statement, businessDate, result });
+      this.#report({ statement, businessDate, result });
       return "ran";
     } catch (error) {
       if (mustStop(error)) {
         const name = `${statement.channel}/${statement.code}`;
         this.#stopped.add(name);
-        onRun?.({ statement, businessDate, error, stopped: true });
+        this.#report({ statement, businessDate, error, stopped: true });
         const message = error instanceof Error ? error.message : String(error);
         await this.#options.alerts
           ?.raise?.(
@@ -210,8 +216,21 @@ export class ReconcileSchedule {
         return "stopped";
       }
       this.#failedAt.set(tried, now.getTime());
-      onRun?.({ statement, businessDate, error });
+      this.#report({ statement, businessDate, error });
       return "failed";
+    }
+  }
+
+  #now(): Date {
+    return (this.#options.now ?? (() => new Date()))();
+  }
+
+  /** Tells `onRun`; a hook that throws (a log sink down) changes no outcome. */
+  #report(event: ScheduledRunEvent): void {
+    try {
+      this.#options.onRun?.(event);
+    } catch {
+      // The outcome is kept (and stored, for a run); the hook's own failure is its to report.
     }
   }
 

@@ -1,3 +1,5 @@
+import { createServer, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { openPostgresStore } from "@capflow/store-knex";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -220,6 +222,82 @@ describe.skipIf(!databaseUrl)("the daily reconciliation schedule", () => {
       expect(runs[0]).toMatchObject({ state: "completed", startedBy: "schedule" });
     } finally {
       await other.close();
+    }
+  });
+
+  it("each date is checked on its own: a date whose check throws is recorded and the next still runs", async () => {
+    const own: StatementDefinition = {
+      ...statement,
+      code: "own-days",
+      source: { kind: "file", path: "own-days-{yyyyMMdd}.csv" },
+      schedule: { after: "02:00", lookBackDays: 2 },
+    };
+    await writeText(join(folder.dir, "own-days-20261225.csv"), "outOrderNo,amount\nL001,10.00\n");
+    const told: string[] = [];
+    const schedule = new ReconcileSchedule({
+      db,
+      statements: [own],
+      baseDir: folder.dir,
+      now: () => new Date("2026-12-26T03:00:00+08:00"),
+      // A log sink that fails on the first date's news.
+      onRun: (event) => {
+        told.push(event.businessDate);
+        if (event.businessDate === "2026-12-24") throw new Error("log sink down");
+      },
+    });
+    expect((await schedule.check()).map((c) => `${c.businessDate} ${c.outcome}`)).toEqual([
+      "2026-12-24 failed",
+      "2026-12-25 ran",
+    ]);
+    expect(told).toEqual(["2026-12-24", "2026-12-25"]);
+    const runs = await new ReconcileStore(db).listRuns({ statement: "own-days" });
+    expect(runs.map((run) => [run.businessDate, run.state])).toEqual([["2026-12-25", "completed"]]);
+  });
+
+  it("a date another node is on (a download that hangs) holds only that date, not the others", async () => {
+    let held: ServerResponse | undefined;
+    let heldSeen: () => void = () => {};
+    const seen = new Promise<void>((resolve) => {
+      heldSeen = resolve;
+    });
+    const server = createServer((request, response) => {
+      if (request.url === "/bill/20261220.csv") {
+        held = response;
+        heldSeen();
+      } else if (request.url === "/bill/20261221.csv") {
+        response.writeHead(200).end("outOrderNo,amount\nL001,10.00\n");
+      } else response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const other = openPostgresStore({ connectionString: databaseUrl!, schema: db.schema });
+    try {
+      const slow: StatementDefinition = {
+        ...statement,
+        code: "slow-day",
+        source: { kind: "http", url: `${origin}/bill/{yyyyMMdd}.csv` },
+        schedule: { after: "02:00", lookBackDays: 2 },
+      };
+      const now = () => new Date("2026-12-22T03:00:00+08:00");
+      const [first, second] = [db, other].map(
+        (handle) =>
+          new ReconcileSchedule({ db: handle, statements: [slow], baseDir: folder.dir, now }),
+      );
+      const firstCheck = first!.check();
+      await seen;
+      // The first node is downloading the 20th: the second reconciles the 21st meanwhile.
+      expect((await second!.check()).map((c) => `${c.businessDate} ${c.outcome}`)).toEqual([
+        "2026-12-20 busy-elsewhere",
+        "2026-12-21 ran",
+      ]);
+      held!.writeHead(404).end();
+      expect((await firstCheck).map((c) => `${c.businessDate} ${c.outcome}`)).toEqual([
+        "2026-12-20 failed",
+      ]);
+    } finally {
+      held?.destroy();
+      await other.close();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 
