@@ -60,7 +60,7 @@ export async function startReconcileSchedule(
         report.note(
           "reconcile",
           event.stopped === true
-            ? `${new Date().toISOString()} reconcile ${name}: stopped, not tried again until this node restarts: ${message}`
+            ? `${new Date().toISOString()} reconcile ${name}: stopped, not tried again until an operator clears the stop or the definition changes: ${message}`
             : `${new Date().toISOString()} reconcile ${name}: not yet: ${message}`,
         );
       } else {

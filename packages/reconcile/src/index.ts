@@ -51,6 +51,7 @@ export {
   type RunCounts,
   type RunFence,
   type RunRecord,
+  type StopRecord,
 } from "./reconcile-store.ts";
 export {
   describeCounts,

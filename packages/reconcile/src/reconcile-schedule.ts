@@ -1,10 +1,11 @@
-import { type AlertMonitor, CapflowError } from "@capflow/core";
+import { type AlertMonitor, CapflowError, type ErrorCode } from "@capflow/core";
 import type { CapflowDatabase } from "@capflow/store-knex";
 import { DateTime } from "luxon";
 import type { FetchStatementOptions } from "./fetch-statement.ts";
 import { ReconcileStore } from "./reconcile-store.ts";
 import { type ReconciliationResult, runReconciliation } from "./run-reconciliation.ts";
 import type { StatementDefinition } from "./statement-definition.ts";
+import { statementDigest } from "./statement-digest.ts";
 
 export interface ReconcileScheduleOptions extends FetchStatementOptions {
   db: Pick<CapflowDatabase, "knex" | "schema" | "target">;
@@ -32,7 +33,7 @@ export type ScheduledRunEvent =
       statement: StatementDefinition;
       businessDate: string;
       error: unknown;
-      /** Not tried again by this node: only an operator can fix it (a refused host key). */
+      /** Stopped (stored): not tried again until an operator clears it or the definition changes. */
       stopped?: true;
     };
 
@@ -65,8 +66,8 @@ export class ReconcileSchedule {
   #checking: Promise<ScheduleCheck> | undefined;
   /** When a statement and date last failed on this node (the file not published yet). */
   readonly #failedAt = new Map<string, number>();
-  /** Statements that failed in a way retrying cannot fix: left alone until restarted. */
-  readonly #stopped = new Set<string>();
+  /** Stored stops this node has said (once per stop, also after a restart). */
+  readonly #toldStops = new Set<string>();
 
   constructor(options: ReconcileScheduleOptions) {
     this.#options = options;
@@ -175,7 +176,31 @@ export class ReconcileSchedule {
     const now = (this.#options.now ?? (() => new Date()))();
     const retryMs = parseEvery(statement.schedule?.retryEvery ?? "10m");
     const tried = `${statement.channel}/${statement.code}/${businessDate}`;
-    if (this.#stopped.has(`${statement.channel}/${statement.code}`)) return "stopped";
+    const name = `${statement.channel}/${statement.code}`;
+    const identity = {
+      channel: statement.channel,
+      statement: statement.code,
+      definitionDigest: statementDigest(statement),
+    };
+    // Stopped (by this node before a restart, or by another): left alone until an operator
+    // clears the stop or the definition changes. Said once per node, alerted once in all.
+    const stopped = await this.#store.openStop(identity);
+    if (stopped !== undefined) {
+      if (!this.#toldStops.has(stopped.id)) {
+        this.#toldStops.add(stopped.id);
+        this.#report({
+          statement,
+          businessDate,
+          error: new CapflowError(
+            stopped.error.code as ErrorCode,
+            `${stopped.error.message} (stopped since ${stopped.stoppedAt})`,
+            { retryable: false },
+          ),
+          stopped: true,
+        });
+      }
+      return "stopped";
+    }
     const failedAt = this.#failedAt.get(tried);
     if (failedAt !== undefined && now.getTime() - failedAt < retryMs) return "waiting-to-retry";
     const {
@@ -198,21 +223,33 @@ export class ReconcileSchedule {
         ...(clock === undefined ? {} : { now: clock }),
       });
       this.#report({ statement, businessDate, result });
+      // Stops of an earlier definition are over: this one reconciles.
+      await this.#store
+        .clearSupersededStops({ ...identity, businessDate, now: this.#now() })
+        .catch(() => {});
       return "ran";
     } catch (error) {
       if (mustStop(error)) {
-        const name = `${statement.channel}/${statement.code}`;
-        this.#stopped.add(name);
-        this.#report({ statement, businessDate, error, stopped: true });
         const message = error instanceof Error ? error.message : String(error);
-        await this.#options.alerts
-          ?.raise?.(
-            stoppedAlertRule ?? "reconciliation-stopped",
-            name,
-            `${name} ${businessDate}: reconciliation stopped, not tried again until the node restarts: ${message}`,
-            { channel: statement.channel, statement: statement.code, businessDate },
-          )
-          .catch(() => {});
+        // Stored before anything is said: a node that restarts, or another, finds it.
+        const { stop, recorded } = await this.#store.stopStatement({
+          ...identity,
+          businessDate,
+          error: { code: error instanceof CapflowError ? error.code : "INTERNAL", message },
+          now: this.#now(),
+        });
+        this.#toldStops.add(stop.id);
+        this.#report({ statement, businessDate, error, stopped: true });
+        if (recorded) {
+          await this.#options.alerts
+            ?.raise?.(
+              stoppedAlertRule ?? "reconciliation-stopped",
+              name,
+              `${name} ${businessDate}: reconciliation stopped, not tried again until an operator clears the stop or the definition changes: ${message}`,
+              { channel: statement.channel, statement: statement.code, businessDate },
+            )
+            .catch(() => {});
+        }
         return "stopped";
       }
       this.#failedAt.set(tried, now.getTime());

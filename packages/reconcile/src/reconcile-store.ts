@@ -75,6 +75,23 @@ export interface DifferenceRecord {
 }
 
 /**
+ * A statement the schedule stopped: trying again cannot help (a refused host key, a definition
+ * that does not hold) until an operator looks. Kept until cleared (migration 0041).
+ */
+export interface StopRecord {
+  id: string;
+  channel: string;
+  statement: string;
+  /** The definition it stopped with: a corrected definition (another digest) is tried anew. */
+  definitionDigest: string;
+  /** The date whose check stopped it. */
+  businessDate: string;
+  error: { code: string; message: string };
+  stoppedAt: string;
+  cleared?: { at: string; by: string; reason: string };
+}
+
+/**
  * What a run's writes carry: its id and the generation that writes. A write of a generation that
  * was taken over is refused (`RECONCILE_TAKEN_OVER`).
  */
@@ -119,7 +136,13 @@ const emptyCounts = (): RunCounts => ({
  */
 export class ReconcileStore {
   readonly #knex: Knex;
-  readonly #t: { runs: string; lines: string; differences: string; instances: string };
+  readonly #t: {
+    runs: string;
+    lines: string;
+    differences: string;
+    instances: string;
+    stops: string;
+  };
 
   constructor(db: Pick<CapflowDatabase, "knex" | "schema">) {
     this.#knex = db.knex;
@@ -129,6 +152,7 @@ export class ReconcileStore {
       lines: q("reconcile_lines"),
       differences: q("reconcile_differences"),
       instances: q("instances"),
+      stops: q("reconcile_stops"),
     };
   }
 
@@ -677,6 +701,132 @@ export class ReconcileStore {
       `difference ${input.id} was already resolved by ${existing.resolved?.by} at ${existing.resolved?.at}: ${existing.resolved?.reason}`,
     );
   }
+
+  /**
+   * Records that the schedule stopped a statement (for its definition digest). `recorded` is false
+   * when it was stopped already (by this node before a restart, or another node): only the first
+   * stop alerts.
+   */
+  async stopStatement(input: {
+    channel: string;
+    statement: string;
+    definitionDigest: string;
+    businessDate: string;
+    error: { code: string; message: string };
+    now: Date;
+  }): Promise<{ stop: StopRecord; recorded: boolean }> {
+    const inserted = await this.#knex.raw(
+      `INSERT INTO ${this.#t.stops} (channel, statement, definition_digest, business_date, error,
+         stopped_at)
+       VALUES (?, ?, ?, ?, ?::jsonb, ?)
+       ON CONFLICT (channel, statement, definition_digest) WHERE cleared_at IS NULL DO NOTHING
+       RETURNING ${stopColumns}`,
+      [
+        input.channel,
+        input.statement,
+        input.definitionDigest,
+        input.businessDate,
+        JSON.stringify(input.error),
+        input.now,
+      ],
+    );
+    if (inserted.rows[0] !== undefined) return { stop: toStop(inserted.rows[0]), recorded: true };
+    const open = await this.openStop(input);
+    return { stop: open!, recorded: false };
+  }
+
+  /** The statement's open stop for this definition digest, if any. */
+  async openStop(input: {
+    channel: string;
+    statement: string;
+    definitionDigest: string;
+  }): Promise<StopRecord | undefined> {
+    const found = await this.#knex.raw(
+      `SELECT ${stopColumns} FROM ${this.#t.stops}
+       WHERE channel = ? AND statement = ? AND definition_digest = ? AND cleared_at IS NULL`,
+      [input.channel, input.statement, input.definitionDigest],
+    );
+    return found.rows[0] === undefined ? undefined : toStop(found.rows[0]);
+  }
+
+  /** Stops, newest first: the open ones only unless `all`. */
+  async listStops(
+    filter: { channel?: string; statement?: string; all?: boolean; limit?: number } = {},
+  ): Promise<StopRecord[]> {
+    const where: string[] = [];
+    const values: (string | number)[] = [];
+    if (filter.all !== true) where.push("cleared_at IS NULL");
+    if (filter.channel !== undefined) {
+      where.push("channel = ?");
+      values.push(filter.channel);
+    }
+    if (filter.statement !== undefined) {
+      where.push("statement = ?");
+      values.push(filter.statement);
+    }
+    const found = await this.#knex.raw(
+      `SELECT ${stopColumns} FROM ${this.#t.stops}
+       ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
+       ORDER BY stopped_at DESC, id DESC LIMIT ?`,
+      [...values, filter.limit ?? 100],
+    );
+    return (found.rows as Record<string, unknown>[]).map(toStop);
+  }
+
+  /**
+   * Clears a statement's open stops (after checking the server with the funder, say), with who
+   * and why: the schedule tries the statement again at its next check. Nothing open to clear is
+   * `RECONCILE_NOT_FOUND`.
+   */
+  async clearStop(input: {
+    channel: string;
+    statement: string;
+    operator: string;
+    reason: string;
+    now: Date;
+  }): Promise<StopRecord[]> {
+    if (input.operator.trim() === "" || input.reason.trim() === "") {
+      throw new CapflowError("CONFIG_INVALID", "clearing a stop needs an operator and a reason");
+    }
+    const cleared = await this.#knex.raw(
+      `UPDATE ${this.#t.stops} SET cleared_at = ?, cleared_by = ?, clear_reason = ?
+       WHERE channel = ? AND statement = ? AND cleared_at IS NULL
+       RETURNING ${stopColumns}`,
+      [input.now, input.operator, input.reason, input.channel, input.statement],
+    );
+    if (cleared.rows.length === 0) {
+      throw new CapflowError(
+        "RECONCILE_NOT_FOUND",
+        `${input.channel}/${input.statement} is not stopped; ReconcileStore.listStops() lists the stopped statements`,
+        { context: { channel: input.channel, statement: input.statement } },
+      );
+    }
+    return (cleared.rows as Record<string, unknown>[]).map(toStop);
+  }
+
+  /**
+   * Clears the statement's stops of other definitions once this one reconciled a date: the
+   * correction that lifted them worked.
+   */
+  async clearSupersededStops(input: {
+    channel: string;
+    statement: string;
+    definitionDigest: string;
+    businessDate: string;
+    now: Date;
+  }): Promise<void> {
+    await this.#knex.raw(
+      `UPDATE ${this.#t.stops} SET cleared_at = ?, cleared_by = 'schedule', clear_reason = ?
+       WHERE channel = ? AND statement = ? AND definition_digest <> ? AND cleared_at IS NULL`,
+      [
+        input.now,
+        `a corrected definition reconciled ${input.businessDate}`,
+        input.channel,
+        input.statement,
+        input.definitionDigest,
+      ],
+    );
+  }
 }
 
 /** `input.amount` -> `(i.input #>> '{amount}')`. Paths are checked by the statement schema. */
@@ -761,4 +911,26 @@ function toDifference(row: Record<string, unknown>): DifferenceRecord {
     };
   }
   return difference;
+}
+
+const stopColumns = "*, business_date::text AS business_day";
+
+function toStop(row: Record<string, unknown>): StopRecord {
+  const stop: StopRecord = {
+    id: String(row.id),
+    channel: String(row.channel),
+    statement: String(row.statement),
+    definitionDigest: String(row.definition_digest),
+    businessDate: String(row.business_day),
+    error: row.error as StopRecord["error"],
+    stoppedAt: iso(row.stopped_at)!,
+  };
+  if (row.cleared_at) {
+    stop.cleared = {
+      at: iso(row.cleared_at)!,
+      by: String(row.cleared_by),
+      reason: String(row.clear_reason),
+    };
+  }
+  return stop;
 }

@@ -179,6 +179,93 @@ describe.skipIf(!databaseUrl)("the daily reconciliation schedule", () => {
     ]);
   });
 
+  it("a stop is stored: a restarted node neither tries again nor alerts again, until an operator clears it", async () => {
+    const unpinned: StatementDefinition = {
+      ...statement,
+      code: "stop-kept",
+      source: {
+        kind: "sftp",
+        host: "127.0.0.1",
+        username: "cap",
+        privateKey: "env:CAPFLOW_NO_SUCH_KEY",
+        path: "/out/{yyyyMMdd}.csv",
+      },
+    };
+    let now = new Date("2026-12-12T03:00:00+08:00");
+    const raised: unknown[][] = [];
+    const node = (definition = unpinned) => {
+      const events: ScheduledRunEvent[] = [];
+      const schedule = new ReconcileSchedule({
+        db,
+        statements: [definition],
+        baseDir: folder.dir,
+        now: () => now,
+        onRun: (event) => events.push(event),
+        alerts: {
+          evaluate: async () => ({}) as never,
+          raise: async (...args) => {
+            raised.push(args);
+          },
+        },
+      });
+      return { schedule, events };
+    };
+    const first = node();
+    expect((await first.schedule.check())[0]!.outcome).toBe("stopped");
+    expect(raised).toHaveLength(1);
+    const store = new ReconcileStore(db);
+    const [stop] = await store.listStops({ statement: "stop-kept" });
+    expect(stop).toMatchObject({
+      channel: "lanbank",
+      businessDate: "2026-12-11",
+      error: { code: "STATEMENT_INVALID" },
+    });
+    // The node restarts: the stop holds, is said once in its log, and alerts nobody again.
+    now = new Date("2026-12-12T09:00:00+08:00");
+    const restarted = node();
+    expect((await restarted.schedule.check())[0]!.outcome).toBe("stopped");
+    expect((await restarted.schedule.check())[0]!.outcome).toBe("stopped");
+    expect(restarted.events).toHaveLength(1);
+    expect(restarted.events[0]).toMatchObject({
+      stopped: true,
+      error: { code: "STATEMENT_INVALID", message: expect.stringContaining("stopped since") },
+    });
+    expect(raised).toHaveLength(1);
+    // An operator clears it (with who and why): the next check tries again.
+    const [cleared] = await store.clearStop({
+      channel: "lanbank",
+      statement: "stop-kept",
+      operator: "ops-li",
+      reason: "checked the key with the funder",
+      now,
+    });
+    expect(cleared!.cleared).toMatchObject({
+      by: "ops-li",
+      reason: "checked the key with the funder",
+    });
+    await expect(
+      store.clearStop({
+        channel: "lanbank",
+        statement: "stop-kept",
+        operator: "x",
+        reason: "y",
+        now,
+      }),
+    ).rejects.toMatchObject({ code: "RECONCILE_NOT_FOUND" });
+    expect((await restarted.schedule.check())[0]!.outcome).toBe("stopped");
+    expect(raised).toHaveLength(2);
+    // A corrected definition is tried anew; once it reconciles, the earlier stop is over.
+    await writeText(join(folder.dir, "stop-kept-20261211.csv"), "outOrderNo,amount\nL001,10.00\n");
+    const fixed = node({
+      ...unpinned,
+      source: { kind: "file", path: "stop-kept-{yyyyMMdd}.csv" },
+    });
+    expect((await fixed.schedule.check())[0]!.outcome).toBe("ran");
+    expect(await store.listStops({ statement: "stop-kept" })).toEqual([]);
+    const all = await store.listStops({ statement: "stop-kept", all: true });
+    expect(all.map((s) => s.cleared?.by)).toEqual(["schedule", "ops-li"]);
+  });
+
   it("an unreadable file is tried again every retryEvery: the funder may correct it", async () => {
     const unreadable: StatementDefinition = {
       ...statement,

@@ -33,6 +33,7 @@ import { reconcileRunGenerationMigration } from "./0037_reconcile_run_generation
 import { reconcileRunIdentityMigration } from "./0038_reconcile_run_identity.ts";
 import { notificationResendsMigration } from "./0039_notification_resends.ts";
 import { businessKeyAnyBehaviorMigration } from "./0040_business_key_any_behavior.ts";
+import { reconcileStopsMigration } from "./0041_reconcile_stops.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -72,4 +73,5 @@ export const migrations: readonly Migration[] = [
   reconcileRunIdentityMigration,
   notificationResendsMigration,
   businessKeyAnyBehaviorMigration,
+  reconcileStopsMigration,
 ];
