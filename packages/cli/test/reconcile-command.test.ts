@@ -4,7 +4,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { yesterdayIn } from "@capflow/reconcile";
+import { ReconcileStore, yesterdayIn } from "@capflow/reconcile";
 import { afterAll, beforeAll, describe, expect, onTestFinished, test } from "vitest";
 import { insertInstance } from "../../reconcile/test/support/instances.ts";
 import { openTestPostgres } from "../../store-knex/test/support/databases.ts";
@@ -24,12 +24,12 @@ const statement = {
 };
 
 describe("capflow reconcile", () => {
-  test("run, show and resolve are listed, each data command with --json", async () => {
+  test("run, show, resolve, stops and resume are listed, each data command with --json", async () => {
     const help = await runCapflow("reconcile", "--help");
     expect(help.stdout).toMatch(
-      /run \[options\][\s\S]*show \[options\] \[run\][\s\S]*resolve \[options\] <difference>/,
+      /run \[options\][\s\S]*show \[options\] \[run\][\s\S]*resolve \[options\] <difference>[\s\S]*stops \[options\][\s\S]*resume \[options\] <statement>/,
     );
-    for (const command of ["run", "show", "resolve"]) {
+    for (const command of ["run", "show", "resolve", "stops", "resume"]) {
       expect((await runCapflow("reconcile", command, "--help")).stdout).toContain("--json");
     }
   });
@@ -165,6 +165,56 @@ describe("capflow reconcile", () => {
         const open = await runCapflow("reconcile", "show", run.id, "--unresolved", ...database());
         expect(open.stdout).not.toContain("L002");
         expect(open.stdout).toContain("1 difference");
+      });
+
+      test("stops lists a statement the schedule stopped; resume clears it with who and why, once", async () => {
+        await new ReconcileStore(db).stopStatement({
+          channel: "lanbank",
+          statement: "loan-sftp",
+          definitionDigest: "d1",
+          businessDate: "2026-12-05",
+          error: { code: "STATEMENT_UNAVAILABLE", message: "the server showed another host key" },
+          now: new Date("2026-12-06T03:00:00+08:00"),
+        });
+        const listed = await runCapflow("reconcile", "stops", ...database());
+        expect(listed.stdout).toContain(
+          "lanbank/loan-sftp 2026-12-05 since 2026-12-05T19:00:00.000Z, stopped",
+        );
+        expect(listed.stdout).toContain(
+          "STATEMENT_UNAVAILABLE: the server showed another host key",
+        );
+        const resumed = await runCapflow(
+          "reconcile",
+          "resume",
+          "lanbank/loan-sftp",
+          "--reason",
+          "host key confirmed with the funder",
+          "--by",
+          "ops-li",
+          ...database(),
+        );
+        expect(resumed.stderr).toBe("");
+        expect(resumed.stdout).toContain(
+          "lanbank/loan-sftp resumed by ops-li: host key confirmed with the funder",
+        );
+        expect((await runCapflow("reconcile", "stops", ...database())).stdout).toBe(
+          "no statement is stopped\n",
+        );
+        const all = await runCapflow("reconcile", "stops", "--all", "--json", ...database());
+        expect(JSON.parse(all.stdout)).toMatchObject({
+          statement: "loan-sftp",
+          cleared: { by: "ops-li", reason: "host key confirmed with the funder" },
+        });
+        const twice = await runCapflow(
+          "reconcile",
+          "resume",
+          "lanbank/loan-sftp",
+          "--reason",
+          "again",
+          ...database(),
+        );
+        expect(twice.exitCode).toBe(1);
+        expect(twice.stderr).toContain("lanbank/loan-sftp is not stopped");
       });
 
       test("capflow worker --statements reconciles yesterday's scheduled statement, once", async () => {

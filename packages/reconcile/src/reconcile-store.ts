@@ -797,7 +797,7 @@ export class ReconcileStore {
     if (cleared.rows.length === 0) {
       throw new CapflowError(
         "RECONCILE_NOT_FOUND",
-        `${input.channel}/${input.statement} is not stopped; ReconcileStore.listStops() lists the stopped statements`,
+        `${input.channel}/${input.statement} is not stopped; capflow reconcile stops lists the stopped statements`,
         { context: { channel: input.channel, statement: input.statement } },
       );
     }

@@ -59,9 +59,21 @@ interface ResolveOptions extends DatabaseOptions {
   json?: boolean;
 }
 
+interface StopsOptions extends DatabaseOptions {
+  all?: boolean;
+  json?: boolean;
+}
+
+interface ResumeOptions extends DatabaseOptions {
+  reason: string;
+  by?: string;
+  json?: boolean;
+}
+
 /**
- * `capflow reconcile run|show|resolve`: match a funder's statement against the instances of a
- * business date, look at runs and their differences, and mark a difference resolved with a reason.
+ * `capflow reconcile run|show|resolve|stops|resume`: match a funder's statement against the
+ * instances of a business date, look at runs and their differences, mark a difference resolved
+ * with a reason, and list or clear the statements the schedule stopped.
  */
 export const reconcileCommand: CapflowCommand = {
   name: "reconcile",
@@ -143,6 +155,77 @@ export const reconcileCommand: CapflowCommand = {
           context.out(
             `difference ${resolved.id} (${resolved.kind}) resolved by ${resolved.resolved?.by}: ${resolved.resolved?.reason}\n`,
           );
+      }),
+    );
+
+    addDatabaseOptions(
+      reconcile
+        .command("stops")
+        .description(
+          "statements the schedule stopped (a refused host key, a definition that does not hold)",
+        )
+        .option("--all", "cleared stops too, with who cleared them and why")
+        .option("--json", "one JSON object per line"),
+    ).action((options: StopsOptions) =>
+      withDatabase(options, context, async (db) => {
+        const stops = await new ReconcileStore(db).listStops(
+          options.all === true ? { all: true } : {},
+        );
+        if (options.json) {
+          for (const stop of stops) context.out(`${JSON.stringify(stop)}\n`);
+          return;
+        }
+        if (stops.length === 0) {
+          context.out("no statement is stopped\n");
+          return;
+        }
+        for (const stop of stops) {
+          const cleared =
+            stop.cleared === undefined
+              ? "stopped"
+              : `cleared ${stop.cleared.at} by ${stop.cleared.by}: ${stop.cleared.reason}`;
+          context.out(
+            `${stop.channel}/${stop.statement} ${stop.businessDate} since ${stop.stoppedAt}, ${cleared}\n  ${stop.error.code}: ${stop.error.message}\n`,
+          );
+        }
+      }),
+    );
+
+    addDatabaseOptions(
+      reconcile
+        .command("resume <statement>")
+        .description(
+          "clear a stopped statement (channel/code), saying why: the schedule tries it again",
+        )
+        .requiredOption(
+          "--reason <text>",
+          "why it may be tried again (the host key checked with the funder)",
+        )
+        .option("--by <operator>", "who clears it (default: the system user name)")
+        .option("--json", "the cleared stops, one JSON object per line"),
+    ).action((statement: string, options: ResumeOptions) =>
+      withDatabase(options, context, async (db) => {
+        const [channel, code, ...rest] = statement.split("/");
+        if (channel === undefined || code === undefined || rest.length > 0 || !channel || !code) {
+          throw new CapflowError(
+            "CONFIG_INVALID",
+            `${statement} is not a statement; write it as channel/code (capflow reconcile stops lists them)`,
+          );
+        }
+        const cleared = await new ReconcileStore(db).clearStop({
+          channel,
+          statement: code,
+          operator: options.by ?? userInfo().username,
+          reason: options.reason,
+          now: new Date(),
+        });
+        for (const stop of cleared) {
+          context.out(
+            options.json
+              ? `${JSON.stringify(stop)}\n`
+              : `${stop.channel}/${stop.statement} resumed by ${stop.cleared?.by}: ${stop.cleared?.reason}; the schedule tries it at its next check\n`,
+          );
+        }
       }),
     );
   },
