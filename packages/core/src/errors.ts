@@ -121,6 +121,8 @@ export const retryableByDefault = {
   IDEMPOTENCY_KEY_REUSED: false,
   /** A request with the same Idempotency-Key is still being answered: ask again shortly. */
   IDEMPOTENCY_KEY_IN_USE: true,
+  /** Another migration (a dry run or a move) is running on this server: ask again when it ends. */
+  MIGRATION_BUSY: true,
   CONFIG_INVALID: false,
   // business protection
   /** The channel's calendar holds the call back until its next opening (a window, a working day). */

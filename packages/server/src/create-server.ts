@@ -141,6 +141,7 @@ export function createServer(options: CreateServerOptions): FastifyInstance {
       engine: options.engine,
       store,
       definitions,
+      migrationTimeMs: limits.migrationTimeMs,
       ...(options.operations ? { operations: options.operations } : {}),
       ...(options.protection ? { protection: options.protection } : {}),
       ...(options.flow ? { flow: options.flow } : {}),

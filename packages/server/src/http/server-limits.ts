@@ -16,6 +16,12 @@ export interface ServerLimits {
   idleTimeoutMs?: number;
   /** How long an idle keep-alive connection stays open between requests. Default 5 000 ms. */
   keepAliveTimeoutMs?: number;
+  /**
+   * How long one `POST /v1/ops/migrations` works before it stops and answers its report with
+   * `interrupted: true` (run it again to go on: nothing moves twice). At most three quarters of
+   * `idleTimeoutMs`, so the answer leaves before the connection is closed. Default 45 000 ms.
+   */
+  migrationTimeMs?: number;
 }
 
 export const defaultServerLimits: Required<ServerLimits> = {
@@ -24,6 +30,7 @@ export const defaultServerLimits: Required<ServerLimits> = {
   headersTimeoutMs: 10_000,
   idleTimeoutMs: 60_000,
   keepAliveTimeoutMs: 5_000,
+  migrationTimeMs: 45_000,
 };
 
 /** The limits with defaults filled in, checked for sense. */
@@ -35,6 +42,10 @@ export function resolveLimits(limits: ServerLimits = {}): Required<ServerLimits>
     }
   }
   resolved.headersTimeoutMs = Math.min(resolved.headersTimeoutMs, resolved.requestTimeoutMs);
+  resolved.migrationTimeMs = Math.min(
+    resolved.migrationTimeMs,
+    Math.max(1, Math.floor((resolved.idleTimeoutMs * 3) / 4)),
+  );
   return resolved;
 }
 

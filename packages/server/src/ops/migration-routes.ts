@@ -39,8 +39,17 @@ const migrationBodySchema = {
  * `POST /migrations`: moves the unsettled instances of a behavior version to another version
  * (`Engine.migrateInstances`); `dryRun: true` reports what would move and moves nothing (viewer
  * role suffices for a dry run, an operator moves).
+ *
+ * A migration pages through every unsettled instance of the version, so one server runs one at a
+ * time (another gets `MIGRATION_BUSY`), for at most `timeMs`, and stops when its client goes away:
+ * a run stopped early answers `interrupted: true` and is resumed by running it again (nothing
+ * moves twice). Otherwise any viewer could tie up the store's pool with dry runs.
  */
-export async function migrationRoutes(app: FastifyInstance, options: { engine: Engine }) {
+export async function migrationRoutes(
+  app: FastifyInstance,
+  options: { engine: Engine; timeMs: number },
+) {
+  let running = false;
   app.post<{ Body: MigrationBody }>(
     "/migrations",
     {
@@ -48,11 +57,33 @@ export async function migrationRoutes(app: FastifyInstance, options: { engine: E
       preValidation: reasonRequired("migrate instances"),
       schema: { body: migrationBodySchema },
     },
-    async (request): Promise<MigrationAnswer> => {
+    async (request, reply): Promise<MigrationAnswer> => {
       const { reason: _reason, ...migration } = request.body;
       if (migration.dryRun !== true) requireOperator(request.operator?.role);
-      const report = await options.engine.migrateInstances(migration, actorOf(request));
-      return { report };
+      if (running) {
+        throw new CapflowError(
+          "MIGRATION_BUSY",
+          "another migration (a dry run or a move) is running on this server; ask again when it has answered",
+        );
+      }
+      running = true;
+      const stop = new AbortController();
+      const timer = setTimeout(() => stop.abort(), options.timeMs);
+      // The client went away before the answer: stop after the instances in hand.
+      const onClose = () => {
+        if (!reply.raw.writableFinished) stop.abort();
+      };
+      reply.raw.once("close", onClose);
+      try {
+        const report = await options.engine.migrateInstances(migration, actorOf(request), {
+          signal: stop.signal,
+        });
+        return { report };
+      } finally {
+        running = false;
+        clearTimeout(timer);
+        reply.raw.off("close", onClose);
+      }
     },
   );
 }

@@ -36,6 +36,8 @@ interface OpsRoutesOptions extends OperatorApiOptions {
   protection?: ProtectionViews;
   /** Breakers and limiters across the cluster, for the overview. */
   flow?: FlowStateSources;
+  /** How long one migration request works before it answers interrupted (see `ServerLimits`). */
+  migrationTimeMs: number;
 }
 
 /**
@@ -58,7 +60,7 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions)
   await app.register(actionRoutes, { engine, store, definitions });
   await app.register(inboxRoutes, { store });
   await app.register(lateNotificationRoutes, { store });
-  await app.register(migrationRoutes, { engine });
+  await app.register(migrationRoutes, { engine, timeMs: options.migrationTimeMs });
   if (isOutboxStore(store)) await app.register(notificationRoutes, { store });
   await app.register(previewRoutes, { store, definitions });
   await app.register(definitionRoutes, { store, definitions });
