@@ -1,10 +1,10 @@
 import { createPublicKey } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TestCertificateAuthority } from "@capflow/testkit";
 import { describe, expect, test } from "vitest";
-import { runCapflow } from "./support/run-capflow.ts";
+import { repositoryRoot, runCapflow } from "./support/run-capflow.ts";
 
 const fixtures = "packages/core/test/fixtures/definitions";
 
@@ -48,6 +48,42 @@ describe("capflow validate", () => {
       "1 channel, 1 behavior, no errors",
       "",
     ]);
+  });
+
+  test("--check-secrets: a mistyped algorithm is reported once where it is, with the closest allowed value, and no keys are loaded for it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "capflow-validate-typo-"));
+    try {
+      await cp(join(repositoryRoot, "examples/meadow"), dir, {
+        recursive: true,
+        filter: (source) => !source.includes("node_modules"),
+      });
+      const file = join(dir, "definitions/meadow.channel.json");
+      const channel = JSON.parse(await readFile(file, "utf8")) as {
+        crypto: { options: { request: { signature: { algorithm: string } } } };
+      };
+      channel.crypto.options.request.signature.algorithm = "hmac-sha265";
+      await writeFile(file, JSON.stringify(channel, null, 2));
+      const run = await runCapflow(
+        "validate",
+        "--check-secrets",
+        "--json",
+        join(dir, "definitions"),
+      );
+      expect(run.exitCode).toBe(1);
+      const problems = JSON.parse(run.stdout) as {
+        code: string;
+        pointer: string;
+        message: string;
+      }[];
+      expect(problems.map((problem) => [problem.code, problem.pointer])).toEqual([
+        ["crypto-options", "/crypto/options/request/signature/algorithm"],
+      ]);
+      expect(problems[0]!.message).toMatch(
+        /^must be one of md5, .*\(did you mean "hmac-sha256"\?\)$/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test("--check-secrets warns about certificates expiring within --expiry-warning", async () => {

@@ -27,6 +27,12 @@ export interface CheckSecretsOptions {
 export interface ChannelToCheck {
   file: string;
   definition: ChannelDefinition;
+  /**
+   * Its crypto options were refused (`crypto-options`, `unknown-crypto-handler`): the handler is
+   * not created, so its keys are not loaded, and the problems already reported are not reported
+   * again as a `key-invalid` repeating them. TLS keys and certificates are still checked.
+   */
+  cryptoRefused?: boolean;
 }
 
 /**
@@ -41,17 +47,19 @@ export async function checkChannelSecrets(
   options: CheckSecretsOptions,
 ): Promise<Problem[]> {
   const problems: Problem[] = [];
-  for (const { file, definition } of channels) {
+  for (const { file, definition, cryptoRefused } of channels) {
     const deps = {
       secrets: options.secrets,
       clock: options.clock,
       channel: definition.code,
       ...(options.baseDir === undefined ? {} : { baseDir: options.baseDir }),
     };
-    try {
-      await options.cryptoHandlers.create(definition.crypto, deps);
-    } catch (error) {
-      problems.push(keyProblem(error, file, "/crypto"));
+    if (cryptoRefused !== true) {
+      try {
+        await options.cryptoHandlers.create(definition.crypto, deps);
+      } catch (error) {
+        problems.push(keyProblem(error, file, "/crypto"));
+      }
     }
     try {
       await loadChannelTls(definition.tls, {

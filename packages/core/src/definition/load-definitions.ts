@@ -91,8 +91,22 @@ export async function loadDefinitions(
       const code = (source.definition as { code?: unknown } | undefined)?.code;
       if (typeof code === "string" && !files.has(code)) files.set(code, source.file);
     }
+    // A channel whose crypto options were refused has those problems already: its keys are not
+    // loaded, which would only repeat them.
+    const cryptoRefused = new Set(
+      result.problems
+        .filter(
+          (problem) =>
+            isError(problem) &&
+            (problem.code === "crypto-options" || problem.code === "unknown-crypto-handler"),
+        )
+        .map((problem) => problem.file),
+    );
     const found = await checkChannelSecrets(
-      result.channels.map((definition) => ({ file: files.get(definition.code)!, definition })),
+      result.channels.map((definition) => {
+        const file = files.get(definition.code)!;
+        return { file, definition, cryptoRefused: cryptoRefused.has(file) };
+      }),
       options.checkSecrets,
     );
     for (const problem of found) {

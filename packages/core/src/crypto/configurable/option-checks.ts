@@ -1,3 +1,5 @@
+import { didYouMean } from "../../definition/closest-name.ts";
+
 /** Small checks shared by the option validators; each reports at a JSON pointer. */
 export type Report = (pointer: string, message: string) => void;
 
@@ -27,7 +29,10 @@ export function oneOf(
     return false;
   }
   if (typeof value !== "string" || !allowed.includes(value)) {
-    report(pointer, `must be one of ${allowed.join(", ")}`);
+    report(
+      pointer,
+      `must be one of ${allowed.join(", ")}${typeof value === "string" ? didYouMean(value, allowed) : ""}`,
+    );
     return false;
   }
   return true;
@@ -43,7 +48,7 @@ export function allowOnly(
     if (!allowed.includes(key))
       report(
         `${pointer}/${escapePointer(key)}`,
-        `unknown option "${key}"; allowed: ${allowed.join(", ")}`,
+        `unknown option "${key}"${didYouMean(key, allowed)}; allowed: ${allowed.join(", ")}`,
       );
   }
 }
