@@ -61,6 +61,25 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
         },
       }),
     );
+    // An answer no route takes: the instance is parked at its first step.
+    await writeFile(
+      join(dir, "pay.refund.behavior.json"),
+      JSON.stringify({
+        channel: "pay",
+        code: "refund",
+        initial: "apply",
+        steps: {
+          apply: {
+            kind: "call",
+            interface: "pay.apply",
+            request: { format: "json", body: { orderNo: "{{input.orderNo}}" } },
+            response: { format: "json" },
+            routes: [{ when: 'body.code == "REFUNDED"', to: "done" }],
+          },
+          done: { kind: "terminal", outcome: "succeeded" },
+        },
+      }),
+    );
     await writeFile(
       join(dir, "shop.client.json"),
       JSON.stringify({
@@ -131,6 +150,19 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
       expect(waited.exitCode).toBe(0);
       expect(waited.stdout).toBe(`${instance.id} pay/order O-1: succeeded at done\n`);
 
+      // Parked at once: --wait stops there, with the error and where to look, and exits 1.
+      const begun = Date.now();
+      const parked = await runCapflow(
+        "instances",
+        ...["start", "--pglite", db, "--channel", "pay", "--behavior", "refund", "--key", "R-1"],
+        ...["--input", '{"orderNo":"R-1"}', "--reason", "a refund by hand", "--wait", "60"],
+      );
+      expect(Date.now() - begun).toBeLessThan(30_000);
+      expect(parked.exitCode).toBe(1);
+      expect(parked.stdout).toMatch(
+        /^(\w+) pay\/refund R-1: parked at apply with [A-Z_]+: .*; see capflow instances show \1\n$/,
+      );
+
       // The serve process owns the folder: read through its operator API with its local token.
       const { token } = JSON.parse(await readFile(`${db}.serve.json`, "utf8")) as { token: string };
       await expect
@@ -155,7 +187,7 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
           actor: { who: "capflow-serve-local", why: "the shop's checkout lost this order" },
         }),
       ]);
-      expect(funder.requests().length).toBe(1);
+      expect(funder.requests().length).toBe(2);
 
       serve.child.kill("SIGTERM");
       const code = await new Promise((resolve) => serve.child.once("exit", resolve));
@@ -251,6 +283,19 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
       receiver.close();
     }
   }, 120_000);
+
+  test("instances start --wait with no worker running says how long it waited, and exits 1", async () => {
+    const db = join(dir, "db");
+    const run = await runCapflow(
+      "instances",
+      ...["start", "--pglite", db, "--channel", "pay", "--behavior", "order", "--key", "O-W"],
+      ...["--input", '{"orderNo":"O-W"}', "--wait", "1"],
+    );
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout).toMatch(
+      /^(\w+) pay\/order O-W: active at apply, due .*; not settled after 1 s; see capflow instances show \1\n$/,
+    );
+  }, 60_000);
 
   test("instances start refuses input that is not a JSON object, and a missing target", async () => {
     const db = join(dir, "db");

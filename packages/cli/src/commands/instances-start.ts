@@ -13,7 +13,12 @@ import {
   type StartRequest,
   settledStatuses,
 } from "@capflow/core";
-import type { ErrorBody, InstanceAnswer, StartedInstanceAnswer } from "@capflow/server";
+import type {
+  ErrorBody,
+  InstanceSummaryView,
+  ListPage,
+  StartedInstanceAnswer,
+} from "@capflow/server";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.ts";
 import { holidaysOptionHelp, loadHolidaysOption, processCalendar } from "../holidays-option.ts";
@@ -49,6 +54,8 @@ interface Started {
   status: string;
   version: number;
   nextRunAt: string | null;
+  /** What parked it (active, not due) or why it failed. */
+  lastError: { code: string; message: string } | null;
   /** A product's start: the product, the account, and why this channel (the routing record). */
   product?: string;
   account?: string;
@@ -76,7 +83,7 @@ export function registerStartInstance(instances: Command, context: CliContext): 
       .requiredOption("--input <json|@file>", "the input: JSON text, or @ and a JSON file's path")
       .option(
         "--wait <seconds>",
-        "then wait this long for it to settle (exit 1 if it has not), printing where it ends",
+        "then wait this long for it to settle, printing where it ends; stops early when it is parked (exit 1 with its error) and exits 1 if it has not settled in time",
       )
       .option("--holidays <file...>", holidaysOptionHelp)
       .option(
@@ -105,13 +112,23 @@ async function startInstanceCommand(options: StartOptions, context: CliContext) 
   let started = local
     ? await startThroughServer(local, { ...request, reason: reasonForServer(options, local) })
     : await startDirectly(options, context, withActor(request, options), holidays);
+  let after = "";
   if (waitMs > 0) {
-    const id = started.id;
+    const first = started;
     const read = local
-      ? () => readThroughServer(local, id)
-      : () => readDirectly(options, context, id);
+      ? () => readThroughServer(local, first)
+      : () => readDirectly(options, context, first.id);
     started = await waitUntilSettled(started, read, waitMs);
-    if (!settledStatuses.includes(started.status as InstanceStatus)) context.setExitCode(1);
+    const see = `; see capflow instances show ${started.id}`;
+    if (isParked(started)) {
+      after = `${started.lastError ? ` with ${started.lastError.code}: ${started.lastError.message}` : ""}${see}`;
+      context.setExitCode(1);
+    } else if (!settledStatuses.includes(started.status as InstanceStatus)) {
+      after = `; not settled after ${waitMs / 1000} s${see}`;
+      context.setExitCode(1);
+    } else if (started.status === "failed" && started.lastError) {
+      after = `: ${started.lastError.code}: ${started.lastError.message}${see}`;
+    }
   }
   if (options.json) {
     context.out(`${JSON.stringify(started)}\n`);
@@ -121,7 +138,7 @@ async function startInstanceCommand(options: StartOptions, context: CliContext) 
     ? ` (product ${started.routing.product}, routed by ${started.routing.rule}${started.account ? `, account ${started.account}` : ""})`
     : "";
   context.out(
-    `${started.id} ${started.channel}/${started.behavior} ${started.businessKey}: ${started.status} at ${started.step}${started.nextRunAt === null ? "" : `, due ${started.nextRunAt}`}${routed}\n`,
+    `${started.id} ${started.channel}/${started.behavior} ${started.businessKey}: ${isParked(started) ? "parked" : started.status} at ${started.step}${started.nextRunAt === null ? "" : `, due ${started.nextRunAt}`}${routed}${after}\n`,
   );
 }
 
@@ -230,18 +247,28 @@ async function startThroughServer(
   return pick(body.instance);
 }
 
-/** The start's answer and the instance's read both carry the routing record. */
-function pick(instance: StartedInstanceAnswer["instance"] | InstanceAnswer["instance"]): Started {
+/** The start's answer carries the routing record; the search's summary does not (the start's is kept). */
+function pick(instance: StartedInstanceAnswer["instance"] | InstanceSummaryView): Started {
   const { id, channel, behavior, businessKey, step, status, version, nextRunAt } = instance;
   return {
     ...{ id, channel, behavior, businessKey, step, status, version, nextRunAt },
+    lastError: instance.lastError ?? null,
     ...(instance.product ? { product: instance.product } : {}),
     ...(instance.account ? { account: instance.account } : {}),
-    ...(instance.routing ? { routing: instance.routing } : {}),
+    ...("routing" in instance && instance.routing ? { routing: instance.routing } : {}),
   };
 }
 
-/** Reads the instance every half second until it settles or `waitMs` passes. */
+/**
+ * Parked: active but due never, with the error that stopped it (a template that does not render,
+ * an answer no route takes, retries used up, a key that does not load). Nothing moves it but an
+ * operator, so there is nothing to wait for.
+ */
+function isParked(instance: Started): boolean {
+  return instance.status === "active" && instance.nextRunAt === null && instance.lastError !== null;
+}
+
+/** Reads the instance every half second until it settles, is parked, or `waitMs` passes. */
 async function waitUntilSettled(
   first: Started,
   read: () => Promise<Started>,
@@ -249,21 +276,35 @@ async function waitUntilSettled(
 ): Promise<Started> {
   const deadline = Date.now() + waitMs;
   let current = first;
-  while (!settledStatuses.includes(current.status as InstanceStatus) && Date.now() < deadline) {
+  while (
+    !settledStatuses.includes(current.status as InstanceStatus) &&
+    !isParked(current) &&
+    Date.now() < deadline
+  ) {
     await new Promise((resolvePromise) => setTimeout(resolvePromise, 500));
     current = await read();
   }
   return current;
 }
 
-async function readThroughServer(server: LocalServer, id: string): Promise<Started> {
-  const answer = await fetch(`${server.url}/v1/ops/instances/${encodeURIComponent(id)}`, {
+/**
+ * The instance's summary through the operator API's search (one instance per channel, behavior
+ * and business key), not `GET /instances/:id`, which also reads and masks its whole history.
+ */
+async function readThroughServer(server: LocalServer, first: Started): Promise<Started> {
+  const query = new URLSearchParams({
+    channel: first.channel,
+    behavior: first.behavior,
+    businessKey: first.businessKey,
+    limit: "1",
+  });
+  const answer = await fetch(`${server.url}/v1/ops/instances?${query}`, {
     headers: { authorization: `Bearer ${server.token}` },
   });
-  const body = (await answer.json()) as Partial<InstanceAnswer>;
-  if (body.instance === undefined)
-    throw new CapflowError("INSTANCE_NOT_FOUND", `no instance ${id}`);
-  return pick(body.instance);
+  const body = (await answer.json()) as Partial<ListPage<InstanceSummaryView>>;
+  const found = body.items?.find((item) => item.id === first.id);
+  if (found === undefined) throw new CapflowError("INSTANCE_NOT_FOUND", `no instance ${first.id}`);
+  return { ...pick(found), ...(first.routing ? { routing: first.routing } : {}) };
 }
 
 async function readDirectly(options: StartOptions, context: CliContext, id: string) {
@@ -308,6 +349,7 @@ function started(instance: InstanceRecord): Started {
     status: instance.status,
     version: instance.version,
     nextRunAt: instance.nextRunAt === null ? null : iso(instance.nextRunAt),
+    lastError: instance.lastError,
     ...(instance.product ? { product: instance.product } : {}),
     ...(instance.account ? { account: instance.account } : {}),
     ...(instance.routing ? { routing: instance.routing } : {}),
