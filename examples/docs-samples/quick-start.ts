@@ -1,6 +1,7 @@
 import { createServer } from "node:http";
 import {
   callbackRequestListener,
+  createDefaultSecretResolver,
   createEngine,
   ProcessorRegistry,
   registerBuiltinProcessors,
@@ -16,6 +17,8 @@ const engine = createEngine({
   store: db.instances,
   definitions: db.definitions,
   processors: registerBuiltinProcessors(new ProcessorRegistry()),
+  // Relative `file:` key references resolve against the folder the definitions were pushed from.
+  secrets: createDefaultSecretResolver({ baseDir: "examples/lanbank/definitions" }),
 });
 const worker = new Worker(engine).start();
 

@@ -383,7 +383,14 @@ describe("capflow worker and capflow instances (PGlite)", () => {
       .toContain("stop with Ctrl-C or SIGTERM");
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
-    expect(stderr).toBe("");
+    // Started without the module that registers the crypto handler of acme (pushed by the test
+    // before, when it ran): it says so at start, and serves the other channels.
+    expect(
+      stderr.replace(
+        /^error: \[CRYPTO_HANDLER_NOT_FOUND\] channel acme: its keys or crypto handler do not load, its instances will park at their next call: no crypto handler named "acme-sign".*\n/,
+        "",
+      ),
+    ).toBe("");
     expect(stdout).toContain("SIGTERM: finishing the steps in flight");
     expect(stdout).toMatch(/stopped: \d+ steps/);
 

@@ -82,3 +82,10 @@ export { defaultBreakerSettings } from "./runtime/flow-control/circuit-breaker.t
 export { defaultBulkhead, flowRequestFor } from "./runtime/flow-control/flow-request.ts";
 // transport, flow control, engine
 export { classifyTransportError } from "./transport/undici-transport.ts";
+// keys of stored definitions, checked by the processes that serve them
+export {
+  type CheckStoredKeysOptions,
+  checkStoredKeys,
+  type StoredKeyFailure,
+  type StoredKeysReport,
+} from "./change/check-stored-keys.ts";

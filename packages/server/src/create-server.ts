@@ -57,6 +57,12 @@ export interface CreateServerOptions {
    * Default: nothing, so `/readyz` answers like `/healthz`.
    */
   readiness?: ReadinessChecks;
+  /**
+   * What does not work while the rest is served, by name, with a short log-safe reason (e.g.
+   * `{ "channel lanbank": "SECRET_NOT_FOUND: its keys did not load at start" }`): `/readyz` stays
+   * 200 with `status: "degraded"` and lists them. Default: nothing.
+   */
+  degraded?: () => Record<string, string>;
   /** How long one readiness check may take before it counts as failed. Default 2 000 ms. */
   readinessTimeoutMs?: number;
   /** Body size and time limits (see `defaultServerLimits`). */
@@ -113,6 +119,7 @@ export function createServer(options: CreateServerOptions): FastifyInstance {
   app.register(healthRoutes, {
     checks: options.readiness ?? {},
     timeoutMs: options.readinessTimeoutMs ?? 2_000,
+    ...(options.degraded ? { degraded: options.degraded } : {}),
   });
   app.register(callbackRoutes, { prefix: "/callbacks", engine: options.engine });
   if (options.intake !== undefined) {

@@ -72,6 +72,7 @@ import {
 import { loadAlertsConfig } from "../reconcile-alerts-option.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { type ProcessQueue, startProcessQueue } from "../start-queue-option.ts";
+import { checkKeysAtStart, keysDirSecretResolver } from "../stored-keys-check.ts";
 import { type ProcessStuckMonitor, startProcessStuckMonitor } from "../stuck-monitor-runner.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
 import { removeLocalServer, writeLocalServer } from "./local-server.ts";
@@ -190,6 +191,16 @@ async function runServe(options: ServeOptions, context: CliContext) {
     if (queuesFile) await checkQueuedBehaviors(db.definitions, queuesFile);
     if (rawMessages.rawMessageKeys === undefined)
       await checkStoredChannelsNeedNoKeys(db.definitions);
+    // The stored channels' and clients' keys, loaded now as their first call would: none loading
+    // (a wrong --keys-dir) stops the server; some not loading is logged, channel by channel, and
+    // /readyz reports them while the others are served.
+    const keysDir = resolve(context.cwd, options.keysDir ?? ".");
+    const secrets = keysDirSecretResolver(keysDir);
+    const keyFailures = await checkKeysAtStart(db.definitions, {
+      cryptoHandlers,
+      keysDir,
+      clients: true,
+    });
     await syncProcessors(db, processors.list());
     const redisUrl = options.redisUrl ?? process.env.REDIS_URL;
     if (redisUrl) redis = await openRedis({ url: redisUrl });
@@ -209,7 +220,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
     const notify = await notificationsFromOptions(options, {
       store: db.instances,
       definitions: db.definitions,
-      baseDir: resolve(context.cwd, options.keysDir ?? "."),
+      baseDir: keysDir,
       onEvent: (event) => {
         metrics.observeOutbox(event);
         logOutbox(event);
@@ -253,6 +264,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
       definitions: db.definitions,
       processors,
       cryptoHandlers,
+      secrets,
       calendar,
       flowControl: new FlowControl({
         limiter: flow.limiter,
@@ -311,6 +323,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
       intake: {
         definitions: db.definitions,
         store: new KnexIntakeStore(db.knex, { schema: db.schema, target: db.target }),
+        secrets,
         // Behaviors with a cache are answered synchronously (POST /v1/queries), cached in the store.
         queries: new CachedQueries({
           engine,
@@ -326,6 +339,17 @@ async function runServe(options: ServeOptions, context: CliContext) {
         ...(queueStore ? { queues: queueStore } : {}),
       },
       readiness,
+      ...(keyFailures.length > 0
+        ? {
+            degraded: () =>
+              Object.fromEntries(
+                keyFailures.map((failure) => [
+                  failure.what,
+                  `${failure.code}: its keys or crypto handler did not load at start; the server's log says why`,
+                ]),
+              ),
+          }
+        : {}),
       metrics,
       limits: {
         ...(bodyLimitBytes === undefined ? {} : { bodyLimitBytes }),
@@ -334,6 +358,12 @@ async function runServe(options: ServeOptions, context: CliContext) {
       log: { level: options.logLevel, stream: { write: (line: string) => context.out(line) } },
     });
     logEvent = engineEventLog(app.log);
+    for (const failure of keyFailures) {
+      app.log.error(
+        { code: failure.code, keys: failure.what },
+        `${failure.what}: its keys or crypto handler do not load, so it is not served (its calls park, its callbacks and requests are answered 500 ${failure.code}): ${failure.message}`,
+      );
+    }
     logOutbox = outboxEventLog(app.log);
     // Stuck orders: every serve and worker node runs the monitor; one at a time runs a round.
     stuck = startProcessStuckMonitor(db, {

@@ -56,6 +56,7 @@ import {
 import { loadAlertsConfig } from "../reconcile-alerts-option.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { type ProcessQueue, startProcessQueue } from "../start-queue-option.ts";
+import { checkKeysAtStart, keysDirSecretResolver } from "../stored-keys-check.ts";
 import { type ProcessStuckMonitor, startProcessStuckMonitor } from "../stuck-monitor-runner.ts";
 import { createWorkerReporter, eventsNamingAnInstance, type LogFormat } from "../worker-report.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
@@ -218,6 +219,20 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
   let stuck: ProcessStuckMonitor | undefined;
   try {
     if (queuesFile) await checkQueuedBehaviors(db.definitions, queuesFile);
+    // The stored channels' keys, loaded now as their first call would: none loading (a wrong
+    // --keys-dir) stops the worker; some not loading is said, channel by channel, and the
+    // others are served.
+    const keysDir = resolve(context.cwd, options.keysDir ?? ".");
+    for (const failure of await checkKeysAtStart(db.definitions, {
+      cryptoHandlers,
+      keysDir,
+      clients: false,
+      ...(options.channels ? { channels: options.channels } : {}),
+    })) {
+      context.err(
+        `error: [${failure.code}] ${failure.what}: its keys or crypto handler do not load, its instances will park at their next call: ${failure.message}\n`,
+      );
+    }
     await syncProcessors(db, processors.list());
     const redisUrl = options.redisUrl ?? process.env.REDIS_URL;
     if (redisUrl)
@@ -248,7 +263,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     const notify = await notificationsFromOptions(options, {
       store: db.instances,
       definitions: db.definitions,
-      baseDir: resolve(context.cwd, options.keysDir ?? "."),
+      baseDir: keysDir,
       onEvent: (event) => {
         if (event.type === "notification.failed")
           context.err(
@@ -284,6 +299,7 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
       definitions: db.definitions,
       processors,
       cryptoHandlers,
+      secrets: keysDirSecretResolver(keysDir),
       calendar,
       ...(redis
         ? {
