@@ -33,7 +33,7 @@ describe("capflow push and pull (PGlite)", () => {
     expect(first.stderr).toBe("");
     expect(first.exitCode).toBe(0);
     expect(first.stdout).toMatch(
-      /^channel lanbank: added\nbehavior lanbank\/loan: added, now version 1\n1 channel, 1 behavior: 2 changed\nprocessors: \d+ added, 0 changed, 0 unchanged\npushed to PGlite at .*\n$/,
+      /^channel lanbank: added\nbehavior lanbank\/loan: added, now version 1\n1 channel, 1 behavior: 2 changed\nprocessors: \d+ added, 0 changed, 0 unchanged\npushed to PGlite at .*, schema capflow\n$/,
     );
 
     const again = await runCapflow("push", definitions, "--pglite", db);

@@ -166,7 +166,7 @@ describe("capflow validate", () => {
       const quiet = await runCapflow("validate", "--check-secrets", "--expiry-warning", "5d", dir);
       expect(quiet).toEqual({
         exitCode: 0,
-        stdout: "1 channel, 0 behaviors, no problems\n",
+        stdout: "1 channel, 0 behaviors, 3 clients, no problems\n",
         stderr: "",
       });
     } finally {

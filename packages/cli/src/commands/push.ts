@@ -101,7 +101,14 @@ export const pushCommand: CapflowCommand = {
             changed: synced.changed.length,
             unchanged: synced.unchanged.length,
           };
-          const outcome = { pushed: true, target: db.target, ...result, forced, processors };
+          const outcome = {
+            pushed: true,
+            target: db.target,
+            schema: db.schema,
+            ...result,
+            forced,
+            processors,
+          };
           context.out(`${JSON.stringify({ ...outcome, breaking: plan.breaking })}\n`);
           return;
         }
@@ -114,7 +121,7 @@ export const pushCommand: CapflowCommand = {
         context.out(
           `processors: ${synced.added.length} added, ${synced.changed.length} changed, ${synced.unchanged.length} unchanged\n`,
         );
-        context.out(`pushed to ${db.target}\n`);
+        context.out(`pushed to ${db.target}, schema ${db.schema}\n`);
       });
     });
   },

@@ -35,7 +35,7 @@ export const validateCommand: CapflowCommand = {
     program
       .command("validate")
       .description(
-        "check every *.channel.json, *.behavior.json, *.product.json and *.statement.json under a folder; exit 1 when there are problems",
+        "check every *.channel.json, *.behavior.json, *.product.json, *.client.json and *.statement.json under a folder; exit 1 when there are problems",
       )
       .argument("<dir>", "folder of definitions")
       .option("-p, --processors <module...>", processorsOptionHelp)
@@ -91,7 +91,7 @@ export const validateCommand: CapflowCommand = {
         } else {
           if (problems.length > 0) context.out(formatProblems(problems));
           context.out(
-            `${plural(loaded.channels.length, "channel")}, ${plural(loaded.behaviors.length, "behavior")}${loaded.products.length > 0 ? `, ${plural(loaded.products.length, "product")}` : ""}${statements.statements.length > 0 ? `, ${plural(statements.statements.length, "statement")}` : ""}, ${problems.length > 0 ? "no errors" : "no problems"}\n`,
+            `${plural(loaded.channels.length, "channel")}, ${plural(loaded.behaviors.length, "behavior")}${loaded.products.length > 0 ? `, ${plural(loaded.products.length, "product")}` : ""}${loaded.clients.length > 0 ? `, ${plural(loaded.clients.length, "client")}` : ""}${statements.statements.length > 0 ? `, ${plural(statements.statements.length, "statement")}` : ""}, ${problems.length > 0 ? "no errors" : "no problems"}\n`,
           );
         }
         if (problems.some(isError)) context.setExitCode(1);
