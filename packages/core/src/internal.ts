@@ -5,6 +5,13 @@
  */
 
 export { canonicalJson } from "./canonical-json.ts";
+// keys of stored definitions, checked by the processes that serve them
+export {
+  type CheckStoredKeysOptions,
+  checkStoredKeys,
+  type StoredKeyFailure,
+  type StoredKeysReport,
+} from "./change/check-stored-keys.ts";
 export {
   mirrorCryptoDefinition,
   mirrorCryptoOptions,
@@ -82,10 +89,3 @@ export { defaultBreakerSettings } from "./runtime/flow-control/circuit-breaker.t
 export { defaultBulkhead, flowRequestFor } from "./runtime/flow-control/flow-request.ts";
 // transport, flow control, engine
 export { classifyTransportError } from "./transport/undici-transport.ts";
-// keys of stored definitions, checked by the processes that serve them
-export {
-  type CheckStoredKeysOptions,
-  checkStoredKeys,
-  type StoredKeyFailure,
-  type StoredKeysReport,
-} from "./change/check-stored-keys.ts";
