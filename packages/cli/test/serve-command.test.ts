@@ -150,6 +150,13 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
       expect(waited.exitCode).toBe(0);
       expect(waited.stdout).toBe(`${instance.id} pay/order O-1: succeeded at done\n`);
 
+      // The other commands cannot open the folder the server holds: they say what to do instead.
+      const shownWhileServing = await runCapflow("instances", "show", instance.id, "--pglite", db);
+      expect(shownWhileServing.exitCode).toBe(1);
+      expect(shownWhileServing.stderr).toBe(
+        `error: [STORE_UNAVAILABLE] capflow serve (pid ${serve.child.pid}) holds the PGlite folder ${db}, and PGlite serves one process at a time: stop capflow serve (pid ${serve.child.pid}) and run this again, or open the console at ${url}/console (the operator API: ${url}/v1/ops/instances); capflow instances start goes through it\n`,
+      );
+
       // Parked at once: --wait stops there, with the error and where to look, and exits 1.
       const begun = Date.now();
       const parked = await runCapflow(

@@ -1,7 +1,9 @@
 import { resolve } from "node:path";
+import { CapflowError, isCapflowError } from "@capflow/core";
 import { type CapflowDatabase, defaultSchema, openStore } from "@capflow/store-knex";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.ts";
+import { findLocalServer } from "./local-server.ts";
 
 /** Options of the commands that open capflow's database (push, pull, migrate). */
 export interface DatabaseOptions {
@@ -33,11 +35,26 @@ export async function openDatabase(
 ): Promise<CapflowDatabase> {
   const databaseUrl =
     options.databaseUrl ?? (options.pglite === undefined ? process.env.DATABASE_URL : undefined);
-  return openStore({
-    ...(databaseUrl ? { databaseUrl } : {}),
-    ...(databaseUrl ? {} : { pgliteDir: resolve(context.cwd, options.pglite ?? defaultPgliteDir) }),
-    ...(options.schema === undefined ? {} : { schema: options.schema }),
-  });
+  const pgliteDir = databaseUrl
+    ? undefined
+    : resolve(context.cwd, options.pglite ?? defaultPgliteDir);
+  try {
+    return await openStore({
+      ...(databaseUrl ? { databaseUrl } : {}),
+      ...(pgliteDir === undefined ? {} : { pgliteDir }),
+      ...(options.schema === undefined ? {} : { schema: options.schema }),
+    });
+  } catch (error) {
+    if (pgliteDir === undefined || !isCapflowError(error, "STORE_UNAVAILABLE")) throw error;
+    const server = await findLocalServer(pgliteDir);
+    if (server === undefined) throw error;
+    // The folder's owner is a capflow serve: say what can be done while it runs.
+    throw new CapflowError(
+      "STORE_UNAVAILABLE",
+      `capflow serve (pid ${server.pid}) holds the PGlite folder ${pgliteDir}, and PGlite serves one process at a time: stop capflow serve (pid ${server.pid}) and run this again, or open the console at ${server.url}/console (the operator API: ${server.url}/v1/ops/instances); capflow instances start goes through it`,
+      { cause: error },
+    );
+  }
 }
 
 /** Opens the database, runs `work`, and always closes it. */
