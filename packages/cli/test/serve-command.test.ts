@@ -150,10 +150,24 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
       expect(waited.exitCode).toBe(0);
       expect(waited.stdout).toBe(`${instance.id} pay/order O-1: succeeded at done\n`);
 
-      // The other commands cannot open the folder the server holds: they say what to do instead.
-      const shownWhileServing = await runCapflow("instances", "show", instance.id, "--pglite", db);
-      expect(shownWhileServing.exitCode).toBe(1);
-      expect(shownWhileServing.stderr).toBe(
+      // Read commands go through the server's operator API, as instances start does.
+      const shownByCli = await runCapflow("instances", "show", instance.id, "--pglite", db);
+      expect(shownByCli.stderr).toBe("");
+      expect(shownByCli.exitCode).toBe(0);
+      expect(shownByCli.stdout).toMatch(new RegExp(`^instance +${instance.id}\n`));
+      expect(shownByCli.stdout).toMatch(/^status +succeeded$/m);
+      expect(shownByCli.stdout).toMatch(/^input +\{.*"mobile":"138\*{4}8000".*\}$/m);
+      expect(shownByCli.stdout).toMatch(/capflow-serve-local: the shop's checkout lost this order/);
+      const listedByCli = await runCapflow("instances", "list", "--pglite", db, "--channel", "pay");
+      expect(listedByCli.exitCode).toBe(0);
+      expect(listedByCli.stdout).toMatch(
+        new RegExp(`^${instance.id} +pay/order +O-1 +done +succeeded `, "m"),
+      );
+      expect(listedByCli.stdout).toMatch(/^1 instance\n$/m);
+      // The others cannot open the folder the server holds: they say what to do instead.
+      const tokens = await runCapflow("tokens", "list", "--pglite", db);
+      expect(tokens.exitCode).toBe(1);
+      expect(tokens.stderr).toBe(
         `error: [STORE_UNAVAILABLE] capflow serve (pid ${serve.child.pid}) holds the PGlite folder ${db}, and PGlite serves one process at a time: stop capflow serve (pid ${serve.child.pid}) and run this again, or open the console at ${url}/console (the operator API: ${url}/v1/ops/instances); capflow instances start goes through it\n`,
       );
 

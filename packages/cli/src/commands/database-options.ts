@@ -1,9 +1,9 @@
 import { resolve } from "node:path";
-import { CapflowError, isCapflowError } from "@capflow/core";
+import { CapflowError, type ErrorCode, isCapflowError } from "@capflow/core";
 import { type CapflowDatabase, defaultSchema, openStore } from "@capflow/store-knex";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.ts";
-import { findLocalServer } from "./local-server.ts";
+import { findLocalServer, type LocalServer } from "./local-server.ts";
 
 /** Options of the commands that open capflow's database (push, pull, migrate). */
 export interface DatabaseOptions {
@@ -55,6 +55,45 @@ export async function openDatabase(
       { cause: error },
     );
   }
+}
+
+/**
+ * The `capflow serve` that holds the PGlite folder these options name, if one runs: read
+ * commands go through its operator API then, since one process opens a PGlite folder at a time.
+ */
+export async function localServerHolding(
+  options: DatabaseOptions,
+  context: CliContext,
+): Promise<LocalServer | undefined> {
+  const databaseUrl =
+    options.databaseUrl ?? (options.pglite === undefined ? process.env.DATABASE_URL : undefined);
+  if (databaseUrl) return undefined;
+  return findLocalServer(resolve(context.cwd, options.pglite ?? defaultPgliteDir));
+}
+
+/** A GET of the operator API of a local `capflow serve`, with the token it made for this machine. */
+export async function getFromLocalServer<T>(server: LocalServer, path: string): Promise<T> {
+  let answer: Response;
+  try {
+    answer = await fetch(`${server.url}/v1/ops${path}`, {
+      headers: { authorization: `Bearer ${server.token}` },
+    });
+  } catch {
+    throw new CapflowError(
+      "STORE_UNAVAILABLE",
+      `capflow serve (pid ${server.pid}) holds the database and does not answer at ${server.url}; is it still starting?`,
+    );
+  }
+  const body = (await answer.json().catch(() => ({}))) as T & {
+    error?: { code: ErrorCode; message: string };
+  };
+  if (!answer.ok) {
+    throw new CapflowError(
+      body.error?.code ?? "INTERNAL",
+      body.error?.message ?? `capflow serve answered ${answer.status}`,
+    );
+  }
+  return body;
 }
 
 /** Opens the database, runs `work`, and always closes it. */

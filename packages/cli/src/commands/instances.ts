@@ -16,6 +16,13 @@ import {
   settledStatuses,
 } from "@capflow/core";
 import { parseDuration } from "@capflow/core/internal";
+import type {
+  HistoryEntryView,
+  InstanceAnswer,
+  InstanceDetailView,
+  InstanceSummaryView,
+  ListPage,
+} from "@capflow/server";
 import type { CapflowDatabase } from "@capflow/store-knex";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.ts";
@@ -23,9 +30,16 @@ import type { CapflowCommand } from "../command.ts";
 import { plural } from "../plural.ts";
 import { positiveInteger } from "../positive-integer.ts";
 import { iso, textTable } from "../text-table.ts";
-import { addDatabaseOptions, type DatabaseOptions, withDatabase } from "./database-options.ts";
+import {
+  addDatabaseOptions,
+  type DatabaseOptions,
+  getFromLocalServer,
+  localServerHolding,
+  withDatabase,
+} from "./database-options.ts";
 import { registerStartInstance } from "./instances-start.ts";
 import { registerStuckInstances } from "./instances-stuck.ts";
+import type { LocalServer } from "./local-server.ts";
 
 const statuses: readonly InstanceStatus[] = ["active", "waiting", ...settledStatuses];
 
@@ -74,9 +88,11 @@ export const instancesCommand: CapflowCommand = {
         .option("--older-than <duration>", "only instances not updated for this long, e.g. 10m")
         .option("--limit <n>", "at most this many", "50")
         .option("--json", "one JSON object per line"),
-    ).action((options: ListOptions) =>
-      withDatabase(options, context, (db) => listInstances(db, options, context)),
-    );
+    ).action(async (options: ListOptions) => {
+      const server = await localServerHolding(options, context);
+      if (server) return listThroughServer(server, options, context);
+      return withDatabase(options, context, (db) => listInstances(db, options, context));
+    });
 
     registerStuckInstances(instances, context);
     registerStartInstance(instances, context);
@@ -87,9 +103,13 @@ export const instancesCommand: CapflowCommand = {
         .description("one instance and its history (personal data masked)")
         .argument("<id>", "instance id")
         .option("--json", "as JSON"),
-    ).action((id: string, options: DatabaseOptions & { json?: boolean }) =>
-      withDatabase(options, context, (db) => showInstance(db, id, options.json === true, context)),
-    );
+    ).action(async (id: string, options: DatabaseOptions & { json?: boolean }) => {
+      const server = await localServerHolding(options, context);
+      if (server) return showThroughServer(server, id, options.json === true, context);
+      return withDatabase(options, context, (db) =>
+        showInstance(db, id, options.json === true, context),
+      );
+    });
 
     addDatabaseOptions(
       instances
@@ -272,8 +292,8 @@ function addActor(command: Command): Command {
     .option("--why <reason>", "why (recorded in the history)");
 }
 
-async function listInstances(db: CapflowDatabase, options: ListOptions, context: CliContext) {
-  const status = options.status?.map((value) => {
+function listedStatuses(options: ListOptions): InstanceStatus[] | undefined {
+  return options.status?.map((value) => {
     if (!statuses.includes(value as InstanceStatus)) {
       throw new CapflowError(
         "CONFIG_INVALID",
@@ -282,6 +302,10 @@ async function listInstances(db: CapflowDatabase, options: ListOptions, context:
     }
     return value as InstanceStatus;
   });
+}
+
+async function listInstances(db: CapflowDatabase, options: ListOptions, context: CliContext) {
+  const status = listedStatuses(options);
   const limit = positiveInteger(options.limit, "--limit");
   const found = await db.instances.listInstances({
     ...(status ? { status } : {}),
@@ -292,7 +316,38 @@ async function listInstances(db: CapflowDatabase, options: ListOptions, context:
     ...(options.olderThan ? { updatedBefore: Date.now() - parseDuration(options.olderThan) } : {}),
     limit,
   });
-  if (options.json) {
+  printList(found, limit, options.json === true, context);
+}
+
+/**
+ * The same list through the operator API of the `capflow serve` that holds the PGlite folder
+ * (`--older-than` is its `idleFor`: not updated for that long).
+ */
+async function listThroughServer(server: LocalServer, options: ListOptions, context: CliContext) {
+  const status = listedStatuses(options);
+  const limit = positiveInteger(options.limit, "--limit");
+  if (options.olderThan) parseDuration(options.olderThan as `${number}s`);
+  const query = new URLSearchParams({ limit: String(limit) });
+  if (status) query.set("status", status.join(","));
+  if (options.channel) query.set("channel", options.channel);
+  if (options.behavior) query.set("behavior", options.behavior);
+  if (options.businessKey) query.set("businessKey", options.businessKey);
+  if (options.product) query.set("product", options.product);
+  if (options.olderThan) query.set("idleFor", options.olderThan);
+  const page = await getFromLocalServer<ListPage<InstanceSummaryView>>(
+    server,
+    `/instances?${query}`,
+  );
+  printList(page.items.map(shownFromView), limit, options.json === true, context);
+}
+
+function printList(
+  found: readonly ShownInstance[],
+  limit: number,
+  json: boolean,
+  context: CliContext,
+) {
+  if (json) {
     for (const instance of found) context.out(`${JSON.stringify(summaryOf(instance))}\n`);
     return;
   }
@@ -328,6 +383,112 @@ async function showInstance(db: CapflowDatabase, id: string, json: boolean, cont
   // Refusals the instance holds show last, as the entry they become when it next moves.
   const pending = pendingRefusalEntry(instance);
   const history = [...(await db.instances.history(id)), ...(pending ? [pending] : [])];
+  printInstance(instance, history, masking, json, context);
+}
+
+/** The same through the operator API of the `capflow serve` that holds the PGlite folder. */
+async function showThroughServer(
+  server: LocalServer,
+  id: string,
+  json: boolean,
+  context: CliContext,
+) {
+  const { instance } = await getFromLocalServer<InstanceAnswer>(
+    server,
+    `/instances/${encodeURIComponent(id)}`,
+  );
+  // Masked by the server already; its history holds the pending refusals too.
+  printInstance(
+    shownFromView(instance),
+    instance.history.map(entryFromView),
+    undefined,
+    json,
+    context,
+  );
+}
+
+/** An instance as `list` and `show` print it, read from the store or the operator API. */
+type ShownInstance = Pick<
+  InstanceRecord,
+  | "id"
+  | "channel"
+  | "behavior"
+  | "behaviorVersion"
+  | "businessKey"
+  | "step"
+  | "status"
+  | "attempt"
+  | "version"
+  | "nextRunAt"
+  | "createdAt"
+  | "updatedAt"
+  | "lastError"
+  | "product"
+  | "account"
+  | "failoverOf"
+  | "routing"
+  | "input"
+  | "context"
+> & { inFlight: unknown };
+
+function shownFromView(view: InstanceSummaryView | InstanceDetailView): ShownInstance {
+  const detail = "history" in view ? view : undefined;
+  return {
+    id: view.id,
+    channel: view.channel,
+    behavior: view.behavior,
+    behaviorVersion: view.behaviorVersion,
+    businessKey: view.businessKey,
+    step: view.step,
+    status: view.status as InstanceStatus,
+    attempt: view.attempt,
+    version: view.version,
+    nextRunAt: view.nextRunAt === null ? null : Date.parse(view.nextRunAt),
+    createdAt: Date.parse(view.createdAt),
+    updatedAt: Date.parse(view.updatedAt),
+    lastError: view.lastError,
+    product: view.product,
+    account: view.account,
+    failoverOf: detail?.failoverOf ?? null,
+    routing: detail?.routing ?? null,
+    input: detail?.input ?? {},
+    context: detail?.context ?? {},
+    inFlight: detail?.inFlightCall ?? (view.inFlight ? {} : null),
+  } as ShownInstance;
+}
+
+function entryFromView(view: HistoryEntryView): StepLogEntry {
+  return {
+    id: view.id,
+    instanceId: "",
+    version: view.version,
+    step: view.step,
+    attempt: view.attempt,
+    event: view.event,
+    startedAt: Date.parse(view.at),
+    durationMs: view.durationMs,
+    ...(view.outcome === null ? {} : { outcome: view.outcome }),
+    ...(view.fromStep === null ? {} : { fromStep: view.fromStep }),
+    ...(view.toStep === null ? {} : { toStep: view.toStep }),
+    ...(view.fromStatus === null ? {} : { fromStatus: view.fromStatus }),
+    ...(view.toStatus === null ? {} : { toStatus: view.toStatus }),
+    ...(view.request === null ? {} : { request: view.request }),
+    ...(view.response === null ? {} : { response: view.response }),
+    ...(view.error === null ? {} : { error: view.error }),
+    ...(view.actor === null ? {} : { actor: view.actor }),
+    ...(view.refusals === null
+      ? {}
+      : { refusals: { count: view.refusals.count, reasons: view.refusals.reasons } }),
+  } as StepLogEntry;
+}
+
+function printInstance(
+  instance: ShownInstance,
+  history: readonly StepLogEntry[],
+  masking: MaskingRules | undefined,
+  json: boolean,
+  context: CliContext,
+) {
   if (json) {
     context.out(
       `${JSON.stringify(
@@ -378,7 +539,7 @@ async function showInstance(db: CapflowDatabase, id: string, json: boolean, cont
 }
 
 /** Why a product's instance is on its channel: the rule, each candidate's state, its quotas. */
-function routingFields(instance: InstanceRecord): [string, string][] {
+function routingFields(instance: ShownInstance): [string, string][] {
   const routing = instance.routing;
   if (routing === null) return instance.account ? [["account", instance.account]] : [];
   const fields: [string, string][] = [
@@ -570,7 +731,7 @@ async function operate(
   });
 }
 
-function summaryOf(instance: InstanceRecord) {
+function summaryOf(instance: ShownInstance) {
   return {
     id: instance.id,
     channel: instance.channel,
