@@ -12,7 +12,7 @@ import { epochMs, jsonParam, type Row, timeParam } from "./rows.ts";
 import { quoteIdentifier } from "./sql-names.ts";
 import { translateStoreError } from "./translate-error.ts";
 
-/** Alerts and their history on PostgreSQL or PGlite (migration 0011). */
+/** Alerts and their history on PostgreSQL or PGlite (migrations 0011, 0042). */
 export class KnexAlertStore implements AlertStore {
   readonly #db: DatabaseHandle;
   readonly #alerts: string;
@@ -58,17 +58,61 @@ export class KnexAlertStore implements AlertStore {
     return this.openAlert(alert);
   }
 
-  async resolveAlert(rule: string, subject: string, at: number): Promise<AlertRecord | undefined> {
+  async raiseAlert(alert: NewAlert): Promise<{ alert: AlertRecord; opened: boolean }> {
+    // Opens the alert with its history row, or records the raise on the one open, in one
+    // statement: the insert that meets the open alert's unique index updates its last raise.
+    const rows = await this.#query(
+      `WITH raised AS (
+        INSERT INTO ${this.#alerts} AS a (id, rule, subject, severity, status, summary, details, fired_at, last_raised_at)
+        VALUES (?::uuid, ?, ?, ?, 'firing', ?, ?::jsonb, ?, ?)
+        ON CONFLICT (rule, subject) WHERE status = 'firing'
+        DO UPDATE SET last_raised_at = GREATEST(a.last_raised_at, EXCLUDED.last_raised_at)
+        RETURNING a.*, a.id = ?::uuid AS opened
+      ), history AS (
+        INSERT INTO ${this.#history} (alert_id, at, event, detail)
+        SELECT id, fired_at, 'fired', summary FROM raised WHERE opened
+      )
+      SELECT * FROM raised`,
+      [
+        alert.id,
+        alert.rule,
+        alert.subject,
+        alert.severity,
+        alert.summary,
+        jsonParam(alert.details),
+        timeParam(alert.firedAt),
+        timeParam(alert.firedAt),
+        alert.id,
+      ],
+    );
+    const row = rows[0]!;
+    return { alert: alertFromRow(row), opened: row.opened === true };
+  }
+
+  async resolveAlert(
+    rule: string,
+    subject: string,
+    at: number,
+    options: { raisedBefore?: number } = {},
+  ): Promise<AlertRecord | undefined> {
+    const raisedBefore = options.raisedBefore;
     const rows = await this.#query(
       `WITH resolved AS (
         UPDATE ${this.#alerts} SET status = 'resolved', resolved_at = ?
         WHERE rule = ? AND subject = ? AND status = 'firing'
+          AND (?::timestamptz IS NULL OR COALESCE(last_raised_at, fired_at) <= ?::timestamptz)
         RETURNING *
       ), history AS (
         INSERT INTO ${this.#history} (alert_id, at, event) SELECT id, resolved_at, 'resolved' FROM resolved
       )
       SELECT * FROM resolved`,
-      [timeParam(at), rule, subject],
+      [
+        timeParam(at),
+        rule,
+        subject,
+        raisedBefore === undefined ? null : timeParam(raisedBefore),
+        raisedBefore === undefined ? null : timeParam(raisedBefore),
+      ],
     );
     return rows[0] ? alertFromRow(rows[0]) : undefined;
   }
@@ -142,5 +186,6 @@ function alertFromRow(row: Row): AlertRecord {
     firedAt: epochMs(row.fired_at),
     resolvedAt: row.resolved_at === null ? null : epochMs(row.resolved_at),
     lastNotifiedAt: row.last_notified_at === null ? null : epochMs(row.last_notified_at),
+    ...(row.last_raised_at == null ? {} : { lastRaisedAt: epochMs(row.last_raised_at) }),
   };
 }

@@ -499,6 +499,45 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "alerts on PostgreSQL" : skipMessage
     expect(await one.store.listAlerts({ status: "firing" })).toEqual([]);
   });
 
+  test("a raised alert clears clearAfter after any node's last raise, whichever node evaluates: no firing and resolving storm", async () => {
+    const config: AlertsConfig = {
+      rules: [{ name: "queued-starts-expired", kind: "raised", clearAfter: "1h" }],
+      sinks: [{ name: "wecom", kind: "wecom", url: `${base}/cgi-bin/webhook/send?key=K` }],
+    };
+    const clock = new ManualClock(Date.parse("2026-03-10T01:00:00Z"));
+    // The queue's node raises; another node evaluates the rules.
+    const raising = monitor(config, clock);
+    const evaluating = monitor(config, clock);
+    for (let i = 0; i < 3; i += 1) {
+      await raising.alerts.raise("queued-starts-expired", "lanbank/repay", `start ${i} expired`);
+      await clock.advance(30_000);
+      expect((await evaluating.alerts.evaluate()).resolved).toEqual([]);
+    }
+    const [open] = await evaluating.store.listAlerts({ status: "firing" });
+    expect(open).toMatchObject({
+      subject: "lanbank/repay",
+      lastRaisedAt: clock.now() - 30_000,
+    });
+    expect(received).toHaveLength(1);
+    // An hour after the last raise (not the first), it resolves once, with a last message.
+    await clock.advance(60 * minute - 30_000 - 1);
+    expect((await evaluating.alerts.evaluate()).resolved).toEqual([]);
+    await clock.advance(1);
+    expect((await evaluating.alerts.evaluate()).resolved).toHaveLength(1);
+    expect(received).toHaveLength(2);
+    // A raise between the evaluating node's reading and its resolving keeps the alert open.
+    await raising.alerts.raise("queued-starts-expired", "lanbank/repay", "again");
+    const reopened = (await evaluating.store.listAlerts({ status: "firing" }))[0]!;
+    await clock.advance(60 * minute);
+    await raising.store.raiseAlert({ ...reopened, id: crypto.randomUUID(), firedAt: clock.now() });
+    expect(
+      await evaluating.store.resolveAlert("queued-starts-expired", "lanbank/repay", clock.now(), {
+        raisedBefore: clock.now() - 60 * minute,
+      }),
+    ).toBeUndefined();
+    expect(await evaluating.store.listAlerts({ status: "firing" })).toHaveLength(1);
+  });
+
   test("stuck instances above a count alert to Feishu; a sink over its rate is suppressed; a robot refusing is recorded", async () => {
     const { alerts, store, clock } = monitor({
       rules: [{ name: "stuck", kind: "stuck", above: 0 }],

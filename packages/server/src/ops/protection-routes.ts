@@ -124,10 +124,12 @@ export async function protectionRoutes(app: FastifyInstance, options: Protection
 
 function alertView(alert: AlertRecord): AlertView {
   const isoOrNull = (at: number | null) => (at === null ? null : iso(at));
+  const { lastRaisedAt, ...rest } = alert;
   return {
-    ...alert,
+    ...rest,
     firedAt: iso(alert.firedAt),
     resolvedAt: isoOrNull(alert.resolvedAt),
     lastNotifiedAt: isoOrNull(alert.lastNotifiedAt),
+    ...(lastRaisedAt === undefined ? {} : { lastRaisedAt: iso(lastRaisedAt) }),
   };
 }

@@ -30,10 +30,13 @@ export interface StuckInstanceView
 }
 
 /** An item of `GET /v1/ops/alerts`. */
-export interface AlertView extends Omit<AlertRecord, "firedAt" | "resolvedAt" | "lastNotifiedAt"> {
+export interface AlertView
+  extends Omit<AlertRecord, "firedAt" | "resolvedAt" | "lastNotifiedAt" | "lastRaisedAt"> {
   firedAt: string;
   resolvedAt: string | null;
   lastNotifiedAt: string | null;
+  /** A `raised` rule's alert: when any node last raised it. */
+  lastRaisedAt?: string;
 }
 
 /** An item of `GET /v1/ops/alerts/:id/history`: fired, resolved, or a sink told (or not). */

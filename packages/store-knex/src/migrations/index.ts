@@ -34,6 +34,7 @@ import { reconcileRunIdentityMigration } from "./0038_reconcile_run_identity.ts"
 import { notificationResendsMigration } from "./0039_notification_resends.ts";
 import { businessKeyAnyBehaviorMigration } from "./0040_business_key_any_behavior.ts";
 import { reconcileStopsMigration } from "./0041_reconcile_stops.ts";
+import { alertLastRaisedMigration } from "./0042_alert_last_raised.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -74,4 +75,5 @@ export const migrations: readonly Migration[] = [
   notificationResendsMigration,
   businessKeyAnyBehaviorMigration,
   reconcileStopsMigration,
+  alertLastRaisedMigration,
 ];

@@ -10,7 +10,7 @@ import {
   type AlertSignal,
   alertBucketMs,
 } from "../../ports/alert-count-store.ts";
-import type { AlertRecord, AlertStore } from "../../ports/alert-store.ts";
+import type { AlertRecord, AlertStore, NewAlert } from "../../ports/alert-store.ts";
 import type { BreakerBoard, BreakerReport } from "../../ports/breaker-board.ts";
 import type { Clock } from "../../ports/clock.ts";
 import { type ExclusiveRunner, inProcessExclusiveRunner } from "../../ports/exclusive-runner.ts";
@@ -120,8 +120,6 @@ export class AlertMonitor {
   readonly #sentAt = new Map<string, number[]>();
   /** Breakers open now, seen by this node, per rule subject `channel/interface`. */
   readonly #openBreakers = new Set<string>();
-  /** Raised alerts' last raise, per rule and subject. */
-  readonly #raised = new Map<string, number>();
   #pending: Promise<unknown> = Promise.resolve();
 
   constructor(options: AlertMonitorOptions) {
@@ -264,8 +262,7 @@ export class AlertMonitor {
       (candidate) => candidate.name === ruleName && candidate.kind === "raised",
     );
     if (!rule) return;
-    this.#raised.set(`${rule.name}\u0000${subject}`, this.#options.clock.now());
-    await this.#fire(rule, subject, summary, details);
+    await this.#fire(rule, subject, summary, details, { raise: true });
   }
 
   /** Waits for alerts raised from events to be stored and sent (tests, shutdown). */
@@ -308,7 +305,7 @@ export class AlertMonitor {
       const open = await this.#openOf(rule);
       for (const alert of open) {
         if (firing.has(alert.subject) || !conditions.clears(alert.subject)) continue;
-        const resolved = await this.#resolve(rule, alert.subject);
+        const resolved = await this.#resolve(rule, alert.subject, conditions.raisedBefore);
         if (resolved) round.resolved.push(resolved);
       }
     }
@@ -349,6 +346,8 @@ export class AlertMonitor {
     | {
         firing: { subject: string; summary: string; details: Record<string, unknown> }[];
         clears: (subject: string) => boolean;
+        /** Resolve only alerts last raised at or before this (a raise meanwhile keeps one open). */
+        raisedBefore?: number;
       }
     | undefined
   > {
@@ -535,13 +534,20 @@ export class AlertMonitor {
         };
       }
       case "raised": {
+        // The last raise by any node, kept with the alert: the node evaluating need not be the
+        // one that raised it. An alert opened before raises were kept counts from its firing.
         const clearAfter = parseDuration(rule.clearAfter ?? "1h");
+        const lastRaised = new Map(
+          (await this.#openOf(rule)).map((alert) => [
+            alert.subject,
+            alert.lastRaisedAt ?? alert.firedAt,
+          ]),
+        );
         return {
           firing: [],
-          clears: (subject) => {
-            const last = this.#raised.get(`${rule.name}\u0000${subject}`);
-            return last === undefined || last + clearAfter <= now;
-          },
+          clears: (subject) =>
+            (lastRaised.get(subject) ?? Number.NEGATIVE_INFINITY) + clearAfter <= now,
+          raisedBefore: now - clearAfter,
         };
       }
     }
@@ -558,8 +564,9 @@ export class AlertMonitor {
     subject: string,
     summary: string,
     details: Record<string, unknown>,
+    how: { raise?: boolean } = {},
   ): Promise<AlertRecord | undefined> {
-    const { alert, opened } = await this.#options.store.openAlert({
+    const alert: NewAlert = {
       id: randomUUID(),
       rule: rule.name,
       subject,
@@ -567,17 +574,25 @@ export class AlertMonitor {
       summary,
       details,
       firedAt: this.#options.clock.now(),
-    });
+    };
+    const { alert: open, opened } = how.raise
+      ? await this.#options.store.raiseAlert(alert)
+      : await this.#options.store.openAlert(alert);
     if (!opened) return undefined;
-    await this.#notify(rule, alert, "firing");
-    return alert;
+    await this.#notify(rule, open, "firing");
+    return open;
   }
 
-  async #resolve(rule: AlertRule, subject: string): Promise<AlertRecord | undefined> {
+  async #resolve(
+    rule: AlertRule,
+    subject: string,
+    raisedBefore?: number,
+  ): Promise<AlertRecord | undefined> {
     const resolved = await this.#options.store.resolveAlert(
       rule.name,
       subject,
       this.#options.clock.now(),
+      ...(raisedBefore === undefined ? [] : [{ raisedBefore }]),
     );
     if (resolved) await this.#notify(rule, resolved, "resolved");
     return resolved;
