@@ -38,6 +38,7 @@ export class KnexOutbox implements OutboxStore {
     // right now; a row leased meanwhile is re-checked under its lock and dropped. Should this
     // attempt never be recorded, the next one waits as the schedule says (the array is 1-based:
     // the wait before attempt attempts + 2); past its end, or without one, next_attempt_at stays.
+    const skip = request.skipTargets ?? [];
     const schedule =
       request.scheduleMs === undefined ? null : `{${request.scheduleMs.map(Number).join(",")}}`;
     const rows = await this.#rows(
@@ -49,6 +50,8 @@ export class KnexOutbox implements OutboxStore {
          SELECT id FROM ${this.#t.outbox}
          WHERE status = 'pending' AND next_attempt_at <= ?
            AND (lease_until IS NULL OR lease_until <= ?)
+           AND NOT (target IS NULL AND ?::boolean)
+           AND (target IS NULL OR target <> ALL (?::text[]))
          ORDER BY next_attempt_at, id COLLATE "C"
          LIMIT ?
          FOR UPDATE SKIP LOCKED)
@@ -60,6 +63,8 @@ export class KnexOutbox implements OutboxStore {
         schedule,
         now,
         now,
+        skip.includes(null),
+        skip.filter((target): target is string => target !== null),
         request.limit,
       ],
     );

@@ -45,7 +45,8 @@ export class MemoryOutbox implements OutboxStore {
           row.status === "pending" &&
           row.nextAttemptAt !== null &&
           row.nextAttemptAt <= request.now &&
-          (row.leaseUntil === null || row.leaseUntil <= request.now),
+          (row.leaseUntil === null || row.leaseUntil <= request.now) &&
+          !(request.skipTargets?.includes(row.target) ?? false),
       )
       .sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0) || compareIds(a.id, b.id))
       .slice(0, request.limit);

@@ -32,8 +32,17 @@ export interface OutboxDispatcherOptions {
   leaseMs?: number;
   /** How long one delivery may take, connection to answer. Must be below `leaseMs`. Default 10 s. */
   timeoutMs?: number;
-  /** Notifications claimed (and delivered concurrently) per round. Default 16. */
+  /**
+   * Deliveries in flight at once. A running dispatcher claims as slots free up, so one slow
+   * delivery holds only its own slot; `deliverDue` claims this many per round. Default 16.
+   */
   batchSize?: number;
+  /**
+   * Deliveries in flight at once to one target (an upstream client's URL), so a receiver that
+   * hangs until the timeout leaves the other slots to the other clients. Default three quarters
+   * of `batchSize`, at most `batchSize`.
+   */
+  perTarget?: number;
   /** Wait after a round that found nothing due. Default 1 s. */
   idleMs?: number;
   clock?: Clock;
@@ -96,6 +105,7 @@ export class OutboxDispatcher {
   readonly #leaseMs: number;
   readonly #timeoutMs: number;
   readonly #batchSize: number;
+  readonly #perTarget: number;
   readonly #idleMs: number;
   readonly #clock: Clock;
   readonly #onEvent: ((event: OutboxEvent) => void) | undefined;
@@ -129,7 +139,11 @@ export class OutboxDispatcher {
     this.#targets = options.targets;
     this.#signer = options.signer;
     this.#scheduleMs = schedule.map((seconds) => seconds * 1000);
-    this.#batchSize = options.batchSize ?? 16;
+    this.#batchSize = Math.max(1, options.batchSize ?? 16);
+    this.#perTarget = Math.min(
+      this.#batchSize,
+      Math.max(1, options.perTarget ?? Math.ceil((this.#batchSize * 3) / 4)),
+    );
     this.#idleMs = options.idleMs ?? 1_000;
     this.#clock = options.clock ?? systemClock;
     this.#onEvent = options.onEvent;
@@ -143,21 +157,26 @@ export class OutboxDispatcher {
 
   /** One round: claims the due notifications and delivers them. Returns how many it tried. */
   async deliverDue(): Promise<number> {
-    const claimed = await this.#store.claimNotifications({
+    const claimed = await this.#claim(this.#batchSize, []);
+    await Promise.all(claimed.map((notification) => this.#attempt(notification)));
+    return claimed.length;
+  }
+
+  #claim(limit: number, skipTargets: readonly (string | null)[]): Promise<NotificationRecord[]> {
+    return this.#store.claimNotifications({
       owner: this.owner,
       now: this.#clock.now(),
       leaseMs: this.#leaseMs,
-      limit: this.#batchSize,
+      limit,
       scheduleMs: this.#scheduleMs,
+      ...(skipTargets.length === 0 ? {} : { skipTargets }),
     });
-    await Promise.all(
-      claimed.map((notification) =>
-        notification.attempts > this.#scheduleMs.length
-          ? this.#abandon(notification)
-          : this.#deliver(notification),
-      ),
-    );
-    return claimed.length;
+  }
+
+  #attempt(notification: NotificationRecord): Promise<void> {
+    return notification.attempts > this.#scheduleMs.length
+      ? this.#abandon(notification)
+      : this.#deliver(notification);
   }
 
   /**
@@ -219,17 +238,59 @@ export class OutboxDispatcher {
     await this.#agent.close();
   }
 
+  /**
+   * Claims into free slots: again at once while claims fill them, else when a delivery ends or
+   * `idleMs` passes (a notification that became due meanwhile waits at most that long). A target
+   * with `perTarget` deliveries in flight is left out of the claim until one of them ends.
+   */
   async #run(signal: AbortSignal): Promise<void> {
+    const inFlight = new Set<Promise<void>>();
+    const perTarget = new Map<string | null, number>();
+    let tick: Promise<void> | undefined;
+    // One timer shared by every wait of a period, not one per delivery that ends.
+    const nextTick = () => {
+      tick ??= this.#clock
+        .sleep(this.#idleMs, signal)
+        .catch(() => {})
+        .finally(() => {
+          tick = undefined;
+        });
+      return tick;
+    };
     while (!signal.aborted) {
-      let tried = 0;
-      try {
-        tried = await this.deliverDue();
-      } catch (error) {
-        report(this.#onError, error);
+      // No claim may take a target past its share: a claim can bring rows of one target only.
+      const full: (string | null)[] = [];
+      let limit = Math.min(this.#batchSize - inFlight.size, this.#perTarget);
+      for (const [target, n] of perTarget) {
+        if (n >= this.#perTarget) full.push(target);
+        else limit = Math.min(limit, this.#perTarget - n);
       }
-      if (tried === 0 && !signal.aborted)
-        await this.#clock.sleep(this.#idleMs, signal).catch(() => {});
+      let claimed: NotificationRecord[] = [];
+      if (limit > 0) {
+        try {
+          claimed = await this.#claim(limit, full);
+        } catch (error) {
+          report(this.#onError, error);
+        }
+      }
+      for (const notification of claimed) {
+        const target = notification.target;
+        perTarget.set(target, (perTarget.get(target) ?? 0) + 1);
+        const delivery: Promise<void> = this.#attempt(notification)
+          .catch((error: unknown) => report(this.#onError, error))
+          .finally(() => {
+            inFlight.delete(delivery);
+            const left = (perTarget.get(target) ?? 1) - 1;
+            if (left === 0) perTarget.delete(target);
+            else perTarget.set(target, left);
+          });
+        inFlight.add(delivery);
+      }
+      if (signal.aborted) break;
+      if (limit > 0 && claimed.length === limit) continue;
+      await Promise.race([nextTick(), ...inFlight]);
     }
+    await Promise.all(inFlight);
   }
 
   async #deliver(notification: NotificationRecord): Promise<void> {

@@ -139,6 +139,12 @@ export interface NotificationClaim {
    * (its dispatcher died) comes back on the schedule rather than at every lease's end.
    */
   scheduleMs?: readonly number[];
+  /**
+   * Targets whose notifications are not claimed now (`null`: the default target): the dispatcher
+   * has as many of theirs in flight as it allows one receiver, so a slow receiver cannot take
+   * every slot. A store that ignores it still delivers everything, without that isolation.
+   */
+  skipTargets?: readonly (string | null)[];
 }
 
 export type DeliveryResult =

@@ -104,9 +104,12 @@ export function describeOutboxContract(
     }
 
     /** Commits a notification for a new instance; returns it. */
-    async function written(at = t0 + 1): Promise<NewNotification> {
+    async function written(
+      at = t0 + 1,
+      target: string | null = "platform-a",
+    ): Promise<NewNotification> {
       const instance = await started();
-      const note = notification(instance, at);
+      const note = { ...notification(instance, at), target };
       await store.commitTransition(settle(instance, note));
       return note;
     }
@@ -219,6 +222,24 @@ export function describeOutboxContract(
       const other = await written(t0);
       await store.claimNotifications({ owner: "d1", now: t0 + 5, leaseMs: 1_000, limit: 1 });
       expect((await store.getNotification(other.id))?.nextAttemptAt).toBe(t0);
+    });
+
+    test("a claim leaves out the targets it is asked to skip, the default target (null) too", async () => {
+      const a = await written(t0 + 1, "platform-a");
+      const b = await written(t0 + 2, "platform-b");
+      const plain = await written(t0 + 3, null);
+      const claim = async (skipTargets: (string | null)[]) =>
+        (
+          await store.claimNotifications({
+            owner: "d1",
+            now: t0 + 10,
+            leaseMs: 1_000,
+            limit: 10,
+            skipTargets,
+          })
+        ).map((n) => n.id);
+      expect(await claim(["platform-a", null])).toEqual([b.id]);
+      expect(await claim(["platform-b"])).toEqual([a.id, plain.id]);
     });
 
     test("concurrent claims never hand one notification to two owners", async () => {
