@@ -127,7 +127,8 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "capflow and a product's routing" : 
       ...database(),
     );
     expect(refused.exitCode).toBe(1);
-    expect(refused.stderr).toContain('send it as a decimal string such as "1000.00"');
+    expect(refused.stderr).toContain("send it as a plain decimal");
+    expect(refused.stderr).toContain('such as "1000.00"');
     const listed = await runCapflow(
       "instances",
       ...["list", "--product", "cash-loan", "--business-key", "BAD"],

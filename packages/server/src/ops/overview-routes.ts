@@ -1,5 +1,4 @@
 import {
-  CapflowError,
   type ChannelDefinition,
   type DefinitionSource,
   type OperationsView,
