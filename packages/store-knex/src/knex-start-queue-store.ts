@@ -212,35 +212,39 @@ export class KnexStartQueueStore implements StartQueueStore {
     error: { code: string; message: string },
     now: number,
     giveUp: boolean,
-    options: { notify?: boolean } = {},
+    options: { notify?: boolean; inputDigest: string },
   ): Promise<QueuedStart | undefined> {
     const notify = giveUp && options.notify === true;
     // Both updates are compare-and-sets on the start still being queued, and exclude each other
-    // (an instance of its business exists, or none does).
+    // (an instance of its business with the start's own input exists, or none does). An instance
+    // with other input is another business's: the start is refused, never linked to it.
     const rows = await this.#query(
       `WITH started AS (
         UPDATE ${this.#queue} AS q SET status = 'started', instance_id = i.id, finished_at = ?,
           attempts = q.attempts + 1
         FROM ${this.#instances} AS i
-        WHERE q.id = ?::uuid AND q.status = 'queued' AND ${sameBusiness}
+        WHERE q.id = ?::uuid AND q.status = 'queued' AND ${sameBusiness} AND i.input_digest = ?
         RETURNING q.*
       ), ended AS (
         UPDATE ${this.#queue} AS q SET attempts = q.attempts + 1, last_error = ?::jsonb,
           status = CASE WHEN ? THEN 'failed' ELSE q.status END,
           finished_at = CASE WHEN ? THEN ?::timestamptz ELSE q.finished_at END
         WHERE q.id = ?::uuid AND q.status = 'queued'
-          AND NOT EXISTS (SELECT 1 FROM ${this.#instances} AS i WHERE ${sameBusiness})
+          AND NOT EXISTS (SELECT 1 FROM ${this.#instances} AS i
+            WHERE ${sameBusiness} AND i.input_digest = ?)
         RETURNING q.*
       )${notify ? this.#notifyEnded("start.gave-up") : ""}
       SELECT * FROM ended UNION ALL SELECT * FROM started`,
       [
         timeParam(now),
         id,
+        options.inputDigest,
         jsonParam(error),
         giveUp,
         giveUp,
         timeParam(now),
         id,
+        options.inputDigest,
         ...(notify ? this.#notifyBindings(now) : []),
       ],
     );

@@ -325,6 +325,29 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "queued starts on PostgreSQL" : skip
     expect(await outboxTypes()).toEqual([]);
   });
 
+  test("a start refused because its business started with other input is given up, never linked to that instance", async () => {
+    const w = world();
+    const queued = await w.enqueue("L-1");
+    // The same loan number started directly, for another amount.
+    await w.engine.start({
+      channel: "lanbank",
+      behavior: "loan",
+      businessKey: "L-1",
+      input: { loanNo: "L-1", amount: 900, idCardNo: "110101199003071234" },
+    });
+    const round = await w.queue.admit();
+    expect(round.started).toBe(0);
+    expect(round.gaveUp.map((start) => start.id)).toEqual([queued.id]);
+    const after = await w.store.getQueued(queued.id);
+    expect(after).toMatchObject({
+      status: "failed",
+      instanceId: null,
+      lastError: expect.objectContaining({ code: "INSTANCE_INPUT_MISMATCH" }),
+    });
+    expect(w.events.map((e) => e.type)).toEqual(["start.gave-up"]);
+    expect(await outboxTypes()).toEqual(["start.gave-up"]);
+  });
+
   test("a failed attempt is counted only on a start still queued: one marked started meanwhile stays started", async () => {
     const w = world();
     const queued = await w.enqueue("L-1");
@@ -334,7 +357,7 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "queued starts on PostgreSQL" : skip
       { code: "STORE_UNAVAILABLE", message: "late" },
       w.clock.now(),
       true,
-      { notify: true },
+      { notify: true, inputDigest: "any" },
     );
     expect(after).toMatchObject({ status: "started", instanceId: "01JINSTANCE0000000000000000" });
     expect(await w.store.getQueued(queued.id)).toMatchObject({

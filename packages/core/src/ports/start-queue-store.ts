@@ -57,8 +57,10 @@ export interface StartQueueStore {
    * as `failed` (its retry budget is spent). With `notify`, giving up writes a `start.gave-up`
    * notification in the same statement. A compare-and-set on the start being still queued: a start
    * another node marked started or expired meanwhile is left as it is. A start whose business has
-   * an instance (the refusal came after the engine made it) is closed as started with that
-   * instance instead, as in `expireDue`, and never told upstream as failed. Returns the start as
+   * an instance with its own input (`inputDigest`, the digest of the start's input as the engine
+   * computes it; the refusal came after the engine made it) is closed as started with that
+   * instance instead, and never told upstream as failed; an instance with other input does not
+   * count (the refusal is that mismatch). Returns the start as
    * it is after the statement (queued, failed, started or as another node left it); undefined
    * when there is no such start.
    */
@@ -67,7 +69,7 @@ export interface StartQueueStore {
     error: { code: string; message: string },
     now: number,
     giveUp: boolean,
-    options?: { notify?: boolean },
+    options: { notify?: boolean; inputDigest: string },
   ): Promise<QueuedStart | undefined>;
   /**
    * Starts of a channel and behavior admitted after `since` (epoch ms), by any node: what the

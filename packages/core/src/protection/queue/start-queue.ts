@@ -360,7 +360,8 @@ export class StartQueue {
    * The engine refused a start: the attempt is counted, and the start is given up once its retry
    * budget is spent or the refusal cannot succeed. The store counts it only while the start is
    * still queued (compare-and-set), and closes it as started instead when its business has an
-   * instance (the refusal came after the instance was made, such as a lost connection).
+   * instance with the start's own input (the refusal came after the instance was made, such as a
+   * lost connection); an instance with other input is the refusal itself, never this start's.
    */
   async #attemptFailed(
     queued: QueuedStart,
@@ -377,7 +378,7 @@ export class StartQueue {
       { code: failure.code, message: failure.message },
       this.#options.clock.now(),
       giveUp,
-      notify,
+      { ...notify, inputDigest: digestOf(queued.input) },
     );
     if (updated?.status === "started" && updated.instanceId !== null) {
       round.started += 1;
