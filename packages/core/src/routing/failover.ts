@@ -36,11 +36,13 @@ export interface FailoverCommit {
  *
  * A channel that cannot take the business (its definition gone, no account serving the input,
  * its behavior's input schema refusing it) is left out like an ineligible one. When the failover
- * cannot be planned at all (the product is gone, its amount or customer expression fails on the
- * input), or the business key is held on a channel of the product by another start (one business,
- * one loan: never a reason to go elsewhere), the instance is parked at the failover step
- * (`manual`, its error recorded, attention raised, its quota holds kept as for any manual end)
- * for an operator: the step before is never run again.
+ * cannot be planned at all (the product is gone, its customer expression fails on the input, or
+ * its amount expression does for a business routed without an amount), or the business key is
+ * held on a channel of the product by another start (one business, one loan: never a reason to go
+ * elsewhere), the instance is parked at the failover step (`manual`, its error recorded, attention
+ * raised, its quota holds kept as for any manual end) for an operator: the step before is never
+ * run again. The amount counted is the one the business was routed with at its start
+ * (`routing.amount`): an input accepted then is not judged again.
  *
  * Returns undefined, committing nothing, when there is nothing to fail over to (not a product's
  * instance, a product without failover, no channel left with room): the caller then commits the
@@ -80,7 +82,8 @@ async function failOver(
   const tried = [...(record.routing?.failover?.tried ?? []), record.channel];
   if (tried.length >= (product.failover.maxChannels ?? product.channels.length)) return;
   const input = (record.input ?? {}) as Record<string, unknown>;
-  const plan = await planRoute(deps, product, input, tried);
+  // The amount the business was routed with: accepted at its start, never judged again.
+  const plan = await planRoute(deps, product, input, tried, record.routing?.amount ?? null);
   for (let index = 0; index < plan.order.length; index++) {
     const entry = plan.order[index]!;
     // An account whose own quota is full is passed over for the channel's next account.

@@ -40,16 +40,22 @@ export interface RoutePlan {
  * limiter, calendar), channels already tried (failover), then customer stickiness or alternation
  * and smooth weighted round robin at a position drawn from the product's shared counter. Quotas
  * are checked when an instance is created: a full one sends the business to the next in order.
+ *
+ * `routedAmount`, for a failover: the amount the business was routed with at its start
+ * (`routing.amount`). It is counted as it was, never read from the input and judged again; the
+ * input is read only when none was stored.
  */
 export async function planRoute(
   deps: RoutingDeps,
   product: ProductDefinition,
   input: Record<string, unknown>,
   tried: readonly string[] = [],
+  routedAmount: string | null = null,
 ): Promise<RoutePlan> {
   const { core, runtime } = deps;
   const now = core.clock.now();
-  const amount = productAmount(product, input);
+  const amount =
+    product.amount === undefined ? null : (routedAmount ?? productAmount(product, input));
   const customerRef = customerRefOf(product, input);
   const candidates: RoutingCandidate[] = [];
   const usable: ProductChannel[] = [];

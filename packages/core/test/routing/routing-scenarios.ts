@@ -389,7 +389,7 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
       funder("pine"),
     ];
     const behaviors = ["lanbank", "meadow", "pine"].map((c) => creditBehavior(c));
-    const credit = (amount: string) =>
+    const credit = (customer?: string) =>
       product(
         [
           { channel: "lanbank", behavior: "credit", weight: 1000, quotas: { daily: { count: 5 } } },
@@ -397,11 +397,16 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
           { channel: "jade", behavior: "credit", weight: 10 },
           { channel: "pine", behavior: "credit", weight: 1 },
         ],
-        { code: "credit-line", failover: {}, amount },
+        {
+          code: "credit-line",
+          failover: {},
+          amount: "input.amount",
+          ...(customer ? { customer } : {}),
+        },
       );
     const world = routingWorld(
       store,
-      { channels, behaviors: [...behaviors, schemaChecked], products: [credit("input.amount")] },
+      { channels, behaviors: [...behaviors, schemaChecked], products: [credit()] },
       { lanbank: () => "1" },
     );
     const input = { applicationNo: "A-8", shopId: "B", age: 30, amount: "10.00" };
@@ -423,7 +428,7 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
       reason: expect.stringContaining("input schema of jade/credit"),
     });
 
-    // The product edited live: its amount no longer reads the input. The failover cannot be
+    // The product edited live: its customer expression fails on the input. The failover cannot be
     // planned: the instance parks at its failover step, and the call is not made again.
     const started = await world.engine.start({
       product: "credit-line",
@@ -432,7 +437,11 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
     });
     const edited = routingWorld(
       store,
-      { channels, behaviors: [...behaviors, schemaChecked], products: [credit("input.missing")] },
+      {
+        channels,
+        behaviors: [...behaviors, schemaChecked],
+        products: [credit("int(input.applicationNo)")],
+      },
       { lanbank: () => "1" },
     );
     await edited.runAll();
@@ -444,7 +453,7 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
       status: "manual",
       nextRunAt: null,
       inFlight: null,
-      lastError: { code: "INSTANCE_INPUT_INVALID" },
+      lastError: { code: "EXTRACT_FAILED" },
     });
     const calls = edited.transport.sent.filter((s) => s.body.includes("A-9"));
     expect(calls).toHaveLength(1);
