@@ -199,12 +199,13 @@ export class KnexStartQueueStore implements StartQueueStore {
     return rows.map(queuedFromRow);
   }
 
-  async markStarted(id: string, instanceId: string, now: number): Promise<void> {
-    await this.#query(
+  async markStarted(id: string, instanceId: string, now: number): Promise<boolean> {
+    const rows = await this.#query(
       `UPDATE ${this.#queue} SET status = 'started', instance_id = ?, finished_at = ?, attempts = attempts + 1
-      WHERE id = ?::uuid AND status = 'queued'`,
+      WHERE id = ?::uuid AND status = 'queued' RETURNING id`,
       [instanceId, timeParam(now), id],
     );
+    return rows.length > 0;
   }
 
   async markAttemptFailed(
@@ -213,7 +214,7 @@ export class KnexStartQueueStore implements StartQueueStore {
     now: number,
     giveUp: boolean,
     options: { notify?: boolean; inputDigest: string },
-  ): Promise<QueuedStart | undefined> {
+  ): Promise<{ start: QueuedStart | undefined; changed: boolean }> {
     const notify = giveUp && options.notify === true;
     // Both updates are compare-and-sets on the start still being queued, and exclude each other
     // (an instance of its business with the start's own input exists, or none does). An instance
@@ -249,7 +250,8 @@ export class KnexStartQueueStore implements StartQueueStore {
       ],
     );
     // Neither: another node marked it started or expired meanwhile; it stays as it was left.
-    return rows[0] ? queuedFromRow(rows[0]) : this.getQueued(id);
+    if (rows[0]) return { start: queuedFromRow(rows[0]), changed: true };
+    return { start: await this.getQueued(id), changed: false };
   }
 
   /**

@@ -348,6 +348,38 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "queued starts on PostgreSQL" : skip
     expect(await outboxTypes()).toEqual(["start.gave-up"]);
   });
 
+  test("a start another node marked started meanwhile is reported once, by that node", async () => {
+    let queuedId = "";
+    const w = world({
+      start: async (request) => {
+        const instance = await w.engine.start(request);
+        // Another node's round marks the same row started first.
+        expect(await w.store.markStarted(queuedId, instance.id, w.clock.now())).toBe(true);
+        return instance;
+      },
+    });
+    queuedId = (await w.enqueue("L-1")).id;
+    expect(await w.queue.admit()).toMatchObject({ started: 0, gaveUp: [] });
+    expect(await w.store.getQueued(queuedId)).toMatchObject({ status: "started", attempts: 1 });
+    expect(w.events).toEqual([]);
+  });
+
+  test("a refusal on a start another node marked started meanwhile reports nothing", async () => {
+    let queuedId = "";
+    const w = world({
+      start: async (request) => {
+        const instance = await w.engine.start(request);
+        await w.store.markStarted(queuedId, instance.id, w.clock.now());
+        throw new CapflowError("STORE_UNAVAILABLE", "the connection was lost before the answer");
+      },
+    });
+    queuedId = (await w.enqueue("L-1")).id;
+    expect(await w.queue.admit()).toMatchObject({ started: 0, gaveUp: [] });
+    expect(await w.store.getQueued(queuedId)).toMatchObject({ status: "started", attempts: 1 });
+    expect(w.events).toEqual([]);
+    expect(await outboxTypes()).toEqual([]);
+  });
+
   test("a failed attempt is counted only on a start still queued: one marked started meanwhile stays started", async () => {
     const w = world();
     const queued = await w.enqueue("L-1");
@@ -359,7 +391,10 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "queued starts on PostgreSQL" : skip
       true,
       { notify: true, inputDigest: "any" },
     );
-    expect(after).toMatchObject({ status: "started", instanceId: "01JINSTANCE0000000000000000" });
+    expect(after).toMatchObject({
+      changed: false,
+      start: { status: "started", instanceId: "01JINSTANCE0000000000000000" },
+    });
     expect(await w.store.getQueued(queued.id)).toMatchObject({
       status: "started",
       lastError: null,

@@ -50,8 +50,11 @@ export interface StartQueueStore {
     limit: number;
     now: number;
   }): Promise<QueuedStart[]>;
-  /** The start went through: its instance (only while it is still queued: compare-and-set). */
-  markStarted(id: string, instanceId: string, now: number): Promise<void>;
+  /**
+   * The start went through: its instance (only while it is still queued: compare-and-set).
+   * Returns whether this call marked it; false when another node started or expired it meanwhile.
+   */
+  markStarted(id: string, instanceId: string, now: number): Promise<boolean>;
   /**
    * The engine refused a start attempt: counted, with `error` as its last error; `giveUp` ends it
    * as `failed` (its retry budget is spent). With `notify`, giving up writes a `start.gave-up`
@@ -61,8 +64,9 @@ export interface StartQueueStore {
    * computes it; the refusal came after the engine made it) is closed as started with that
    * instance instead, and never told upstream as failed; an instance with other input does not
    * count (the refusal is that mismatch). Returns the start as
-   * it is after the statement (queued, failed, started or as another node left it); undefined
-   * when there is no such start.
+   * it is after the statement (queued, failed, started or as another node left it; undefined
+   * when there is no such start) and whether this statement changed it (`changed`: false when
+   * another node's round had started or ended it, which that round reported).
    */
   markAttemptFailed(
     id: string,
@@ -70,7 +74,7 @@ export interface StartQueueStore {
     now: number,
     giveUp: boolean,
     options: { notify?: boolean; inputDigest: string },
-  ): Promise<QueuedStart | undefined>;
+  ): Promise<{ start: QueuedStart | undefined; changed: boolean }>;
   /**
    * Starts of a channel and behavior admitted after `since` (epoch ms), by any node: what the
    * queue's rate counts, so it holds however many nodes take turns admitting.

@@ -342,12 +342,15 @@ export class StartQueue {
         // Only the engine's refusal is a failed attempt. The instance exists now: a row that
         // cannot be marked stays queued, and the next round's start returns this instance and
         // marks it (or its expiry closes it as started), so it is never told upstream as failed.
+        let marked: boolean;
         try {
-          await store.markStarted(queued.id, instanceId, clock.now());
+          marked = await store.markStarted(queued.id, instanceId, clock.now());
         } catch (error) {
           failures.push(error);
           continue;
         }
+        // Another node's round started or expired it meanwhile: that round reported it.
+        if (!marked) continue;
         round.started += 1;
         this.#emit({ type: "start.admitted", queued, instanceId });
       }
@@ -373,13 +376,15 @@ export class StartQueue {
     const failure = toCapflowError(error);
     const budget = policy.retryBudget ?? 3;
     const giveUp = !failure.retryable || queued.attempts + 1 >= budget;
-    const updated = await this.#options.store.markAttemptFailed(
+    const { start: updated, changed } = await this.#options.store.markAttemptFailed(
       queued.id,
       { code: failure.code, message: failure.message },
       this.#options.clock.now(),
       giveUp,
       { ...notify, inputDigest: digestOf(queued.input) },
     );
+    // A start another node's round left as it is was reported by that round.
+    if (!changed) return;
     if (updated?.status === "started" && updated.instanceId !== null) {
       round.started += 1;
       this.#emit({ type: "start.admitted", queued, instanceId: updated.instanceId });
