@@ -96,6 +96,18 @@ describe.skipIf(chromiumMissing ?? databaseMissing)("an operator in the console"
   });
 
   it("sees the notifications an application sent upstream and re-sends one with a reason", async () => {
+    // Delivered, as a dispatcher would: re-sending one still waiting for its first attempt
+    // changes and records nothing.
+    const outbox = server.db.instances;
+    const now = server.clock.now();
+    for (const claimed of await outbox.claimNotifications({
+      owner: "console-test",
+      now,
+      leaseMs: 60_000,
+      limit: 1_000,
+    })) {
+      await outbox.recordDelivery({ id: claimed.id, owner: "console-test", now, delivered: true });
+    }
     const console = await ConsolePage.open(browser, server.url);
     await console.signIn(server.tokens.operator);
     await console.findByBusinessKey(fixtureKeys.approved[0]);
