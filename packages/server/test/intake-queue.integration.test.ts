@@ -379,6 +379,21 @@ describe.skipIf(!databaseUrl)(
       });
     });
 
+    test("a business key holding a NUL character is refused with 400, queued or read", async () => {
+      const before = await counts();
+      const queued = await post(order("N-1\u0000"));
+      expect({ status: queued.status, code: queued.body?.error?.code }).toEqual({
+        status: 400,
+        code: "INSTANCE_INPUT_INVALID",
+      });
+      const read_ = await read("N-1%00");
+      expect({ status: read_.status, code: read_.body?.error?.code }).toEqual({
+        status: 400,
+        code: "INSTANCE_INPUT_INVALID",
+      });
+      expect((await counts()).queued).toBe(before.queued);
+    });
+
     test("refused requests to a queued behavior store nothing", async () => {
       const before = await counts();
       const replayed = signed("POST", "/v1/instances", order("R-1"));

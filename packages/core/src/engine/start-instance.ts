@@ -250,7 +250,8 @@ export function digestOf(value: unknown): string {
 }
 
 /** A business key the store can keep and compare: no NUL character (PostgreSQL text refuses it). */
-function checkBusinessKey(businessKey: string): void {
+/** Refuses a business key no store can hold (a NUL character) with `INSTANCE_INPUT_INVALID`. */
+export function checkBusinessKey(businessKey: string): void {
   if (businessKey.includes("\u0000")) {
     throw new CapflowError(
       "INSTANCE_INPUT_INVALID",

@@ -146,6 +146,12 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRouteOpt
       const { client } = authenticated(request);
       const { channel, behavior, businessKey } = request.params;
       checkAllowed(client, { channel, behavior });
+      if (`${channel}${behavior}${businessKey}`.includes("\u0000")) {
+        throw new CapflowError(
+          "INSTANCE_INPUT_INVALID",
+          "the channel, behavior or business key holds a NUL character (%00), which none may hold; send it without",
+        );
+      }
       // Another client's instance or queued start is answered as one that does not exist, by the
       // same path and the same reads.
       const visible = <T extends { upstreamClient?: string | null }>(record: T | undefined) =>

@@ -4,7 +4,11 @@ import { channelAt } from "../../definition/future-values.ts";
 import type { Duration } from "../../definition/types.ts";
 import { checkStartInput } from "../../engine/check-start-input.ts";
 import { checkSameClient } from "../../engine/client-ownership.ts";
-import { type ChannelStartRequest, digestOf } from "../../engine/start-instance.ts";
+import {
+  type ChannelStartRequest,
+  checkBusinessKey,
+  digestOf,
+} from "../../engine/start-instance.ts";
 import { CapflowError, toCapflowError } from "../../errors.ts";
 import type { ChannelCalendar, CutoffRequest } from "../../ports/channel-calendar.ts";
 import type { Clock } from "../../ports/clock.ts";
@@ -144,6 +148,7 @@ export class StartQueue {
 
   /** Queues a start of a queued channel and behavior (`CONFIG_INVALID` for one without a policy). */
   async enqueue(request: ChannelStartRequest): Promise<QueuedStart> {
+    checkBusinessKey(request.businessKey);
     const policy = this.#policyOf(request);
     const { queued } = await this.#options.store.enqueue(this.#newStart(request, policy));
     return queued;
@@ -189,6 +194,7 @@ export class StartQueue {
    * (`BUSINESS_KEY_TAKEN`) before its input is compared.
    */
   async submit(request: ChannelStartRequest): Promise<QueueSubmission> {
+    checkBusinessKey(request.businessKey);
     const policy = this.#policyOf(request);
     const definitions = this.#options.definitions;
     if (definitions) {
