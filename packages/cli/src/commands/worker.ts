@@ -177,7 +177,33 @@ export const workerCommand: CapflowCommand = {
   },
 };
 
-async function runWorkerCommand(options: WorkerCommandOptions, context: CliContext) {
+async function runWorkerCommand(options: WorkerCommandOptions, context: CliContext): Promise<void> {
+  // Handlers go in first: a supervisor may signal while the worker is still starting (opening the
+  // store, loading every channel's keys), and a signal that arrives with no handler installed
+  // kills the process. One that arrives while starting stops the worker once it has started.
+  let resolveStop: (reason: string) => void = () => {};
+  const stopped = new Promise<string>((resolvePromise) => {
+    resolveStop = resolvePromise;
+  });
+  // Installed until the steps in flight are done: a second signal (Ctrl-C reaches both pnpm and
+  // the worker) must not fall through to Node's default and kill the process mid-step.
+  const onSignal = (signal: NodeJS.Signals) => resolveStop(signal);
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  try {
+    await runWorker(options, context, stopped, resolveStop);
+  } finally {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+  }
+}
+
+async function runWorker(
+  options: WorkerCommandOptions,
+  context: CliContext,
+  stopped: Promise<string>,
+  resolveStop: (reason: string) => void,
+) {
   const concurrency = positiveInteger(options.concurrency, "--concurrency");
   const batchSize = positiveInteger(options.batchSize, "--batch-size");
   const slots =
@@ -345,17 +371,6 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
         );
       },
     });
-    // Handlers go in before the banner: a supervisor may signal as soon as it reads it, and a
-    // signal that arrives with no handler installed kills the process mid-step.
-    let resolveStop: (reason: string) => void = () => {};
-    const stopped = new Promise<string>((resolvePromise) => {
-      resolveStop = resolvePromise;
-    });
-    // Installed until the steps in flight are done: a second signal (Ctrl-C reaches both pnpm and
-    // the worker) must not fall through to Node's default and kill the process mid-step.
-    const onSignal = (signal: NodeJS.Signals) => resolveStop(signal);
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
     report.note(
       "started",
       `capflow worker on ${db.target}${redis ? " with Redis locks and limits" : ""}: ${slots} slots, ${processors.names().length} processors, ${cryptoHandlers.names().length} crypto handlers${options.cryptoThreadPool === false ? " (private keys on the event loop)" : ""}${options.exitWhenIdle ? ", until idle" : "; stop with Ctrl-C or SIGTERM"}`,
@@ -404,11 +419,10 @@ async function runWorkerCommand(options: WorkerCommandOptions, context: CliConte
     await queue?.stop();
     if (reason !== "idle") report.note("stopping", `${reason}: finishing the steps in flight…`);
     try {
+      // The signal handlers stay until the command ends (runWorkerCommand).
       await worker.stop();
-      await schedule?.stop();
     } finally {
-      process.off("SIGTERM", onSignal);
-      process.off("SIGINT", onSignal);
+      await schedule?.stop();
     }
     await engine.close();
     await notify?.dispatcher.close();
