@@ -131,19 +131,21 @@ export class CachedQueries {
     const now = clock.now();
     const channel = (await definitions.getChannel(request.channel))?.definition;
     const lifetimeMs = lifetime === "cutoff" ? undefined : parseDuration(lifetime);
-    const expiresAt =
+    const cutoff =
       lifetimeMs === undefined
         ? nextCutoff(channel?.calendar?.cutoff ?? "00:00", now, channel?.timeZone ?? "UTC")
-        : now + lifetimeMs;
+        : undefined;
     // One instance per key, lifetime and run: a second node asking at once finds the same one.
     // The lifetime is named the same on every node: by its cut-off, or for a duration by the
     // window of that length `now` falls in (only nodes asking across a window's edge make two).
     const generation =
       lifetimeMs === undefined || lifetimeMs <= 0
-        ? expiresAt
+        ? (cutoff ?? now)
         : Math.floor(now / lifetimeMs) * lifetimeMs;
     const businessKey = run === 1 ? `${key}@${generation}` : `${key}@${generation}#${run}`;
     const instance = await engine.start({ ...request, businessKey });
+    // A duration counts from when the run started, so every node sharing it stores the same end.
+    const expiresAt = cutoff ?? instance.createdAt + (lifetimeMs ?? 0);
     const limitMs = this.#options.settleLimitMs ?? 60_000;
     const settled = await (
       this.#options.settle ?? ((id) => pollUntilSettled(engine, clock, id, limitMs))
