@@ -386,11 +386,15 @@ describe.skipIf(!databaseUrl)(
         status: 400,
         code: "INSTANCE_INPUT_INVALID",
       });
+      expect(queued.body.error.message).toMatch(/^the business key holds a NUL character/);
       const read_ = await read("N-1%00");
       expect({ status: read_.status, code: read_.body?.error?.code }).toEqual({
         status: 400,
         code: "INSTANCE_INPUT_INVALID",
       });
+      // The field that holds it, not every field it could be in.
+      expect(read_.body.error.message).toMatch(/^the business key holds a NUL character/);
+      expect(read_.body.error.message).not.toMatch(/channel|behavior/);
       expect((await counts()).queued).toBe(before.queued);
     });
 

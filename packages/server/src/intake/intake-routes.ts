@@ -146,12 +146,7 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRouteOpt
       const { client } = authenticated(request);
       const { channel, behavior, businessKey } = request.params;
       checkAllowed(client, { channel, behavior });
-      if (`${channel}${behavior}${businessKey}`.includes("\u0000")) {
-        throw new CapflowError(
-          "INSTANCE_INPUT_INVALID",
-          "the channel, behavior or business key holds a NUL character (%00), which none may hold; send it without",
-        );
-      }
+      refuseNul({ channel, behavior, "business key": businessKey });
       // Another client's instance or queued start is answered as one that does not exist, by the
       // same path and the same reads.
       const visible = <T extends { upstreamClient?: string | null }>(record: T | undefined) =>
@@ -246,6 +241,20 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRouteOpt
       updatedAt: new Date(instance.updatedAt).toISOString(),
     };
   }
+}
+
+/**
+ * Refuses a path field holding a NUL character (`%00`), which no channel, behavior or business key
+ * holds and the database cannot compare, naming the field that holds it.
+ */
+function refuseNul(fields: Record<string, string>): void {
+  const holding = Object.entries(fields).find(([, value]) => value.includes("\u0000"));
+  if (holding === undefined) return;
+  const [name] = holding;
+  throw new CapflowError(
+    "INSTANCE_INPUT_INVALID",
+    `the ${name} holds a NUL character (%00), which no ${name} may hold; send it without`,
+  );
 }
 
 /** A queued start as the client sees it: no input, the last refusal if any. */
