@@ -14,13 +14,20 @@ export interface ReadinessReport {
   checks: Record<string, CheckResult>;
 }
 
-/** Runs every check at once, each cut after `timeoutMs`. */
+/**
+ * Runs every check at once, each cut after `timeoutMs`. A failing check's reason says how it failed
+ * (a code, a timeout), never the host, port or folder its error names: `/readyz` answers whoever
+ * asks. `onFailure` gets each failure's whole error, for the log.
+ */
 export async function checkReadiness(
   checks: ReadinessChecks,
   timeoutMs: number,
+  onFailure: (name: string, error: unknown) => void = () => {},
 ): Promise<ReadinessReport> {
   const names = Object.keys(checks);
-  const results = await Promise.all(names.map((name) => runCheck(checks[name]!, timeoutMs)));
+  const results = await Promise.all(
+    names.map((name) => runCheck(checks[name]!, timeoutMs, (error) => onFailure(name, error))),
+  );
   const report: ReadinessReport = { ready: results.every((r) => r.ok), checks: {} };
   names.forEach((name, i) => {
     report.checks[name] = results[i]!;
@@ -28,7 +35,11 @@ export async function checkReadiness(
   return report;
 }
 
-async function runCheck(check: () => Promise<unknown>, timeoutMs: number): Promise<CheckResult> {
+async function runCheck(
+  check: () => Promise<unknown>,
+  timeoutMs: number,
+  onFailure: (error: unknown) => void,
+): Promise<CheckResult> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<CheckResult>((resolve) => {
     timer = setTimeout(
@@ -39,15 +50,23 @@ async function runCheck(check: () => Promise<unknown>, timeoutMs: number): Promi
   try {
     return await Promise.race([check().then((): CheckResult => ({ ok: true })), timeout]);
   } catch (error: unknown) {
+    onFailure(error);
     return { ok: false, reason: reasonOf(error) };
   } finally {
     clearTimeout(timer);
   }
 }
 
-/** A short, log-safe reason: the code and message of capflow errors, the first line otherwise. */
+/**
+ * How a check failed, without what its message names (a host and port, a folder): the capflow code
+ * or the system error code (`ECONNREFUSED`, `ENOTFOUND`) when there is one.
+ */
 function reasonOf(error: unknown): string {
-  if (isCapflowError(error)) return `${error.code}: ${error.message}`;
-  const message = error instanceof Error ? error.message : String(error);
-  return message.split("\n")[0]!.slice(0, 200);
+  const code = isCapflowError(error) ? error.code : systemCodeOf(error);
+  return `${code === undefined ? "failed" : `failed (${code})`}; the server's log has the cause`;
+}
+
+function systemCodeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^[A-Z0-9][A-Z0-9_]{1,40}$/.test(code) ? code : undefined;
 }

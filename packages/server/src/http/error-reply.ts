@@ -1,5 +1,6 @@
 import { CapflowError, type ErrorCode, isCapflowError } from "@capflow/core";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { publicMessage } from "./public-message.ts";
 
 /** The JSON body of every refusal and failure the server answers itself. */
 export interface ErrorBody {
@@ -81,33 +82,13 @@ export function toRequestError(error: unknown): CapflowError {
 }
 
 /**
- * Codes whose message describes the server's own configuration (a key reference, the path of the
- * file it could not read): a client or funder that met one is told what happened, not where. The
- * server's log has the whole message.
- */
-const serverKeyCodes: ReadonlySet<ErrorCode> = new Set([
-  "SECRET_NOT_FOUND",
-  "KEY_INVALID",
-  "CRYPTO_CONFIG_INVALID",
-]);
-
-/**
- * Sends `{ error: { code, message } }` with the status of its code. A store's failure answered
- * 5xx says so in general words: its own message names the database (a host and port, a folder),
- * which is for the log, not for whoever asked. So does a key the server cannot load: its message
- * names the reference and the file's path.
+ * Sends `{ error: { code, message } }` with the status of its code. A failure of the server's
+ * infrastructure (the database, Redis, a funder's address, a key it cannot load) is said in
+ * general words with what to do (`publicMessage`); the server's log has the whole message.
  */
 export function sendError(reply: FastifyReply, error: CapflowError): FastifyReply {
   const status = httpStatusFor(error);
-  const message =
-    status >= 500 && error.code.startsWith("STORE_")
-      ? error.retryable
-        ? "the database did not answer this time; ask again shortly (the server's log has the cause)"
-        : "the database refused or failed this request; the server's log has the cause"
-      : serverKeyCodes.has(error.code)
-        ? "the server cannot load a key it needs to answer this request. The problem is the server's configuration, not the request: its operators find which key in its log"
-        : error.message;
-  const body: ErrorBody = { error: { code: error.code, message } };
+  const body: ErrorBody = { error: { code: error.code, message: publicMessage(error, status) } };
   if (error.code === "AUTH_REQUIRED") reply.header("www-authenticate", 'Bearer realm="capflow"');
   return reply.code(status).type("application/json; charset=utf-8").send(body);
 }
