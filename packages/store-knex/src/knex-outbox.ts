@@ -41,31 +41,56 @@ export class KnexOutbox implements OutboxStore {
     const skip = request.skipTargets ?? [];
     const schedule =
       request.scheduleMs === undefined ? null : `{${request.scheduleMs.map(Number).join(",")}}`;
+    // With a share per target, the due rows are read a few claims deep and each target's are
+    // numbered in due order, so one statement brings each target up to its room (FOR UPDATE
+    // cannot go with a window function in one SELECT, hence the CTEs). Rows read but not taken
+    // are locked only while the statement runs.
+    const { perTarget } = request;
+    const inFlight = perTarget?.inFlight ?? [];
     const rows = await this.#rows(
-      `UPDATE ${this.#t.outbox} SET lease_owner = ?, lease_until = ?, attempts = attempts + 1,
-         next_attempt_at = COALESCE(
-           ?::timestamptz + (?::double precision[])[attempts + 2] * interval '1 millisecond',
-           next_attempt_at)
-       WHERE id IN (
-         SELECT id FROM ${this.#t.outbox}
+      `WITH due AS (
+         SELECT id, target, next_attempt_at FROM ${this.#t.outbox}
          WHERE status = 'pending' AND next_attempt_at <= ?
            AND (lease_until IS NULL OR lease_until <= ?)
            AND NOT (target IS NULL AND ?::boolean)
            AND (target IS NULL OR target <> ALL (?::text[]))
          ORDER BY next_attempt_at, id COLLATE "C"
          LIMIT ?
-         FOR UPDATE SKIP LOCKED)
+         FOR UPDATE SKIP LOCKED
+       ), chosen AS (
+         SELECT id FROM (
+           SELECT d.id, d.next_attempt_at,
+             row_number() OVER (PARTITION BY d.target ORDER BY d.next_attempt_at, d.id COLLATE "C") AS nth,
+             COALESCE(?::int - held.count, ?::int) AS room
+           FROM due d
+           LEFT JOIN unnest(?::text[], ?::int[]) AS held(target, count)
+             ON held.target IS NOT DISTINCT FROM d.target
+         ) ranked
+         WHERE room IS NULL OR nth <= room
+         ORDER BY next_attempt_at, id COLLATE "C"
+         LIMIT ?
+       )
+       UPDATE ${this.#t.outbox} SET lease_owner = ?, lease_until = ?, attempts = attempts + 1,
+         next_attempt_at = COALESCE(
+           ?::timestamptz + (?::double precision[])[attempts + 2] * interval '1 millisecond',
+           next_attempt_at)
+       WHERE id IN (SELECT id FROM chosen)
        RETURNING *`,
       [
-        request.owner,
-        timeParam(request.now + request.leaseMs),
-        now,
-        schedule,
         now,
         now,
         skip.includes(null),
         skip.filter((target): target is string => target !== null),
+        perTarget === undefined ? request.limit : Math.min(request.limit * 4, 1_000),
+        perTarget?.limit ?? null,
+        perTarget?.limit ?? null,
+        inFlight.map((held) => held.target),
+        inFlight.map((held) => held.count),
         request.limit,
+        request.owner,
+        timeParam(request.now + request.leaseMs),
+        now,
+        schedule,
       ],
     );
     return rows

@@ -49,6 +49,7 @@ export class MemoryOutbox implements OutboxStore {
           !(request.skipTargets?.includes(row.target) ?? false),
       )
       .sort((a, b) => (a.nextAttemptAt ?? 0) - (b.nextAttemptAt ?? 0) || compareIds(a.id, b.id))
+      .filter(withinTargetRoom(request))
       .slice(0, request.limit);
     return due.map((row) => {
       row.leaseOwner = request.owner;
@@ -154,4 +155,19 @@ export class MemoryOutbox implements OutboxStore {
 /** Ids in code point order, as the database compares them (COLLATE "C"). */
 function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Keeps, in due order, at most each target's room under `perTarget` (all when there is none). */
+function withinTargetRoom(request: NotificationClaim): (row: { target: string | null }) => boolean {
+  const { perTarget } = request;
+  if (perTarget === undefined) return () => true;
+  const room = new Map<string | null, number>();
+  for (const { target, count } of perTarget.inFlight ?? []) {
+    room.set(target, perTarget.limit - count);
+  }
+  return (row) => {
+    const left = room.get(row.target) ?? perTarget.limit;
+    room.set(row.target, left - 1);
+    return left > 0;
+  };
 }

@@ -157,12 +157,25 @@ export class OutboxDispatcher {
 
   /** One round: claims the due notifications and delivers them. Returns how many it tried. */
   async deliverDue(): Promise<number> {
-    const claimed = await this.#claim(this.#batchSize, []);
+    const claimed = await this.#claim(this.#batchSize);
     await Promise.all(claimed.map((notification) => this.#attempt(notification)));
     return claimed.length;
   }
 
-  #claim(limit: number, skipTargets: readonly (string | null)[]): Promise<NotificationRecord[]> {
+  /**
+   * Claims up to `limit`; with `inFlight` (what a running dispatcher holds per target), no target
+   * past its share: targets at their share are left out of the scan, the others get the room they
+   * have left.
+   */
+  #claim(
+    limit: number,
+    inFlight?: ReadonlyMap<string | null, number>,
+  ): Promise<NotificationRecord[]> {
+    const held = [...(inFlight ?? [])];
+    const skipTargets = held.filter(([, n]) => n >= this.#perTarget).map(([target]) => target);
+    const partial = held
+      .filter(([, n]) => n < this.#perTarget)
+      .map(([target, count]) => ({ target, count }));
     return this.#store.claimNotifications({
       owner: this.owner,
       now: this.#clock.now(),
@@ -170,6 +183,14 @@ export class OutboxDispatcher {
       limit,
       scheduleMs: this.#scheduleMs,
       ...(skipTargets.length === 0 ? {} : { skipTargets }),
+      ...(inFlight === undefined
+        ? {}
+        : {
+            perTarget: {
+              limit: this.#perTarget,
+              ...(partial.length === 0 ? {} : { inFlight: partial }),
+            },
+          }),
     });
   }
 
@@ -258,24 +279,24 @@ export class OutboxDispatcher {
       return tick;
     };
     while (!signal.aborted) {
-      // No claim may take a target past its share: a claim can bring rows of one target only.
-      const full: (string | null)[] = [];
-      let limit = Math.min(this.#batchSize - inFlight.size, this.#perTarget);
-      for (const [target, n] of perTarget) {
-        if (n >= this.#perTarget) full.push(target);
-        else limit = Math.min(limit, this.#perTarget - n);
-      }
+      // The claim fills the free slots, no target past its share (the store counts per target).
+      const limit = this.#batchSize - inFlight.size;
       let claimed: NotificationRecord[] = [];
       if (limit > 0) {
         try {
-          claimed = await this.#claim(limit, full);
+          claimed = await this.#claim(limit, perTarget);
         } catch (error) {
           report(this.#onError, error);
         }
       }
+      // A claim that took a target to its share may have left other targets' due notifications
+      // unread behind that target's: claim again at once, without it.
+      let reachedShare = false;
       for (const notification of claimed) {
         const target = notification.target;
-        perTarget.set(target, (perTarget.get(target) ?? 0) + 1);
+        const held = (perTarget.get(target) ?? 0) + 1;
+        perTarget.set(target, held);
+        if (held >= this.#perTarget) reachedShare = true;
         const delivery: Promise<void> = this.#attempt(notification)
           .catch((error: unknown) => report(this.#onError, error))
           .finally(() => {
@@ -287,7 +308,7 @@ export class OutboxDispatcher {
         inFlight.add(delivery);
       }
       if (signal.aborted) break;
-      if (limit > 0 && claimed.length === limit) continue;
+      if (limit > 0 && (claimed.length === limit || reachedShare)) continue;
       await Promise.race([nextTick(), ...inFlight]);
     }
     await Promise.all(inFlight);

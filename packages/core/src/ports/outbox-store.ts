@@ -145,6 +145,18 @@ export interface NotificationClaim {
    * every slot. A store that ignores it still delivers everything, without that isolation.
    */
   skipTargets?: readonly (string | null)[];
+  /**
+   * At most `limit` notifications of one target in flight at the dispatcher: the claim brings at
+   * most `limit` of a target less what `inFlight` says the dispatcher already holds of it (a
+   * target absent from `inFlight` holds none), while the rest of the claim goes to other targets
+   * in due order. One claim then fills every free slot, where a claim limited to the smallest
+   * target's room could bring one notification at a time. A store that ignores it can hand one
+   * target more than its share (delivery stays correct, the isolation does not).
+   */
+  perTarget?: {
+    limit: number;
+    inFlight?: readonly { target: string | null; count: number }[];
+  };
 }
 
 export type DeliveryResult =

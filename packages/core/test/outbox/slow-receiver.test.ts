@@ -104,4 +104,71 @@ describe("a running dispatcher and a slow receiver", () => {
     slow.release();
     await until(() => slow.received() >= 36, "more slow deliveries");
   });
+
+  test("while a target is one short of its share, one claim fills every free slot", async () => {
+    const slow = await receiver(true);
+    const fast = await receiver(false);
+    const store = new MemoryOutbox();
+    const now = Date.now();
+    const insert = (id: string, target: string) =>
+      store.insert({
+        id,
+        instanceId: `i-${id}`,
+        type: "instance.succeeded",
+        payload: {} as never,
+        target,
+        createdAt: now,
+        nextAttemptAt: now,
+      });
+    const claims: { limit: number; got: number }[] = [];
+    const claimNotifications = store.claimNotifications.bind(store);
+    store.claimNotifications = async (request) => {
+      const got = await claimNotifications(request);
+      claims.push({ limit: request.limit, got: got.length });
+      return got;
+    };
+    for (let i = 0; i < 11; i++) insert(`slow-${i}`, "slow-client");
+    const targets = {
+      resolve: (notification: { target: string | null }) =>
+        notification.target === "slow-client" ? slow.url : fast.url,
+    } as NotificationTargets;
+    const signer = await createNotificationSigner(
+      { algorithm: "hmac-sha256", secret: { ref: "env:SECRET" } },
+      { secrets: createDefaultSecretResolver({ env: { SECRET: "s" } }) },
+    );
+    const delivered: string[] = [];
+    const dispatcher = new OutboxDispatcher({
+      store,
+      targets,
+      signer,
+      batchSize: 16,
+      perTarget: 12,
+      idleMs: 20,
+      timeoutMs: 30_000,
+      leaseMs: 60_000,
+      onEvent: (event: OutboxEvent) => {
+        if (event.type === "notification.delivered") delivered.push(event.id);
+      },
+    });
+    cleanups.push(
+      () => dispatcher.close(),
+      () => fast.close(),
+      () => slow.close(),
+    );
+    dispatcher.start();
+    await until(() => slow.received() === 11, "eleven deliveries held by the slow receiver");
+    claims.length = 0;
+    // Five slots free, the slow client one short of its twelve: its next two and the fast
+    // client's three come in one claim, one more of the slow client's and no more.
+    insert("slow-11", "slow-client");
+    insert("slow-12", "slow-client");
+    for (let i = 0; i < 3; i++) insert(`fast-${i}`, "fast-client");
+    await until(() => delivered.length === 3, "the fast client's notifications delivered");
+    await until(() => slow.received() === 12, "the slow client at its share");
+    expect(claims[0]).toEqual({ limit: 5, got: 4 });
+    expect(delivered.sort()).toEqual(["fast-0", "fast-1", "fast-2"]);
+    // Never past its share: slow-12 waits for a slot of its own client.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(slow.received()).toBe(12);
+  });
 });

@@ -242,6 +242,38 @@ export function describeOutboxContract(
       expect(await claim(["platform-b"])).toEqual([a.id, plain.id]);
     });
 
+    test("a claim with a share per target brings each target up to its room, in due order", async () => {
+      const a1 = await written(t0 + 1, "platform-a");
+      const a2 = await written(t0 + 2, "platform-a");
+      const b1 = await written(t0 + 3, "platform-b");
+      const a3 = await written(t0 + 4, "platform-a");
+      const b2 = await written(t0 + 5, "platform-b");
+      const n1 = await written(t0 + 6, null);
+      const b3 = await written(t0 + 7, "platform-b");
+      const n2 = await written(t0 + 8, null);
+      const claim = async (limit: number, inFlight: { target: string | null; count: number }[]) =>
+        (
+          await store.claimNotifications({
+            owner: "d1",
+            now: t0 + 10,
+            leaseMs: 1_000,
+            limit,
+            perTarget: { limit: 2, inFlight },
+          })
+        ).map((n) => n.id);
+      // platform-a holds one already: one more of it; two of each other target.
+      expect(await claim(10, [{ target: "platform-a", count: 1 }])).toEqual([
+        a1.id,
+        b1.id,
+        b2.id,
+        n1.id,
+        n2.id,
+      ]);
+      // The rest, the default target held at its share; the limit still applies.
+      expect(await claim(2, [{ target: null, count: 2 }])).toEqual([a2.id, a3.id]);
+      expect(await claim(10, [])).toEqual([b3.id]);
+    });
+
     test("concurrent claims never hand one notification to two owners", async () => {
       for (let i = 0; i < 12; i++) await written(t0 + i);
       const claims = await Promise.all(
