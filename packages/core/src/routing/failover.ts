@@ -36,13 +36,13 @@ export interface FailoverCommit {
  *
  * A channel that cannot take the business (its definition gone, no account serving the input,
  * its behavior's input schema refusing it) is left out like an ineligible one. When the failover
- * cannot be planned at all (the product is gone, its customer expression fails on the input, or
- * its amount expression does for a business routed without an amount), or the business key is
- * held on a channel of the product by another start (one business, one loan: never a reason to go
- * elsewhere), the instance is parked at the failover step (`manual`, its error recorded, attention
- * raised, its quota holds kept as for any manual end) for an operator: the step before is never
- * run again. The amount counted is the one the business was routed with at its start
- * (`routing.amount`): an input accepted then is not judged again.
+ * cannot be planned at all (the product is gone, or its amount expression fails on the input for
+ * a business routed without an amount), or the business key is held on a channel of the product
+ * by another start (one business, one loan: never a reason to go elsewhere), the instance is
+ * parked at the failover step (`manual`, its error recorded, attention raised, its quota holds
+ * kept as for any manual end) for an operator: the step before is never run again. The customer
+ * and the amount are the ones the business was routed with at its start (`customerRef`,
+ * `routing.amount`): an input accepted then is not judged again by an edited product.
  *
  * Returns undefined, committing nothing, when there is nothing to fail over to (not a product's
  * instance, a product without failover, no channel left with room): the caller then commits the
@@ -82,8 +82,11 @@ async function failOver(
   const tried = [...(record.routing?.failover?.tried ?? []), record.channel];
   if (tried.length >= (product.failover.maxChannels ?? product.channels.length)) return;
   const input = (record.input ?? {}) as Record<string, unknown>;
-  // The amount the business was routed with: accepted at its start, never judged again.
-  const plan = await planRoute(deps, product, input, tried, record.routing?.amount ?? null);
+  // The customer and amount the business was routed with at its start, never judged again.
+  const plan = await planRoute(deps, product, input, tried, {
+    amount: record.routing?.amount ?? null,
+    customerRef: record.customerRef,
+  });
   for (let index = 0; index < plan.order.length; index++) {
     const entry = plan.order[index]!;
     // An account whose own quota is full is passed over for the channel's next account.

@@ -35,28 +35,36 @@ export interface RoutePlan {
   order: ProductChannel[];
 }
 
+/** What a business was routed with at its start, which a failover carries on as it was. */
+export interface RoutedWith {
+  /** `routing.amount`; null when it was routed without an amount. */
+  amount: string | null;
+  /** The instance's `customerRef`; null when its start knew no customer. */
+  customerRef: string | null;
+}
+
 /**
  * Plans where a product's business goes: eligibility (`when` on the input), health (breaker,
  * limiter, calendar), channels already tried (failover), then customer stickiness or alternation
  * and smooth weighted round robin at a position drawn from the product's shared counter. Quotas
  * are checked when an instance is created: a full one sends the business to the next in order.
  *
- * `routedAmount`, for a failover: the amount the business was routed with at its start
- * (`routing.amount`). It is counted as it was, never read from the input and judged again; the
- * input is read only when none was stored.
+ * `routed`, for a failover: what the business was routed with at its start. Its customer and
+ * amount are taken as they were, never read from the input and judged again by expressions that
+ * may have been edited since; the input is read for an amount only when none was stored.
  */
 export async function planRoute(
   deps: RoutingDeps,
   product: ProductDefinition,
   input: Record<string, unknown>,
   tried: readonly string[] = [],
-  routedAmount: string | null = null,
+  routed?: RoutedWith,
 ): Promise<RoutePlan> {
   const { core, runtime } = deps;
   const now = core.clock.now();
   const amount =
-    product.amount === undefined ? null : (routedAmount ?? productAmount(product, input));
-  const customerRef = customerRefOf(product, input);
+    product.amount === undefined ? null : (routed?.amount ?? productAmount(product, input));
+  const customerRef = routed === undefined ? customerRefOf(product, input) : routed.customerRef;
   const candidates: RoutingCandidate[] = [];
   const usable: ProductChannel[] = [];
   for (const entry of product.channels) {

@@ -1,4 +1,4 @@
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { expect, test } from "vitest";
 import { createDefaultSecretResolver } from "../../src/crypto/secret-resolvers.ts";
 import type { ProductDefinition } from "../../src/definition/product-types.ts";
@@ -372,6 +372,79 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
     expect(world.events.some((e) => e.type === "instance.failed-over")).toBe(false);
   });
 
+  test("a failover keeps the customer its start accepted, even after the product's customer expression is edited", async () => {
+    const store = await open();
+    const meadow = funder("meadow", {
+      accountSelection: "alternate",
+      accounts: {
+        "shop-a": { values: {}, quotas: { credit: { daily: { count: 5 } } } },
+        "shop-b": { values: {}, quotas: { credit: { daily: { count: 5 } } } },
+      },
+    });
+    const definitions = (customer: string) => ({
+      channels: [funder("lanbank"), meadow],
+      behaviors: [creditBehavior("lanbank"), creditBehavior("meadow")],
+      products: [
+        product(
+          [
+            { channel: "lanbank", behavior: "credit", weight: 100 },
+            { channel: "meadow", behavior: "credit", weight: 1 },
+          ],
+          {
+            code: "credit-line",
+            failover: {},
+            amount: undefined,
+            customer,
+          } as unknown as Partial<ProductDefinition>,
+        ),
+      ],
+    });
+    const script = { lanbank: () => "1" as const, meadow: () => "0" as const };
+    const accepted = routingWorld(store, definitions("input.customerId"), script);
+    const customerRef = createHash("sha256").update("C-1").digest("hex");
+    // Each business of customer C-1 starts under the product as accepted, then fails over under
+    // it, under a customer expression that reads another field, and under one that fails.
+    const failOverUnder = async (key: string, customer: string) => {
+      const started = await accepted.engine.start({
+        product: "credit-line",
+        businessKey: key,
+        input: { applicationNo: key, customerId: "C-1" },
+      });
+      expect(started).toMatchObject({ channel: "lanbank", customerRef });
+      const edited = routingWorld(store, definitions(customer), script);
+      await edited.runAll();
+      const chain = await store.listInstances({ product: "credit-line", businessKey: key });
+      expect(
+        chain.map((i) => [i.channel, i.status, i.customerRef]),
+        customer,
+      ).toEqual([
+        ["lanbank", "failed", customerRef],
+        ["meadow", "succeeded", customerRef],
+      ]);
+      return chain[1]!;
+    };
+    const one = await failOverUnder("A-1", "input.customerId");
+    const two = await failOverUnder("A-2", "input.applicationNo");
+    const three = await failOverUnder("A-3", "int(input.applicationNo)");
+    // The accounts alternate for the original customer: its account quotas count its businesses.
+    expect(two.account).not.toBe(one.account);
+    expect(three.account).toBe(one.account);
+    const usage = await store.quotaUsage(
+      ["shop-a", "shop-b"].map((account) => ({
+        scope: `account:meadow/${account}/credit`,
+        period: "2026-01-05",
+      })),
+    );
+    const counted = Object.fromEntries(usage.map((u) => [u.scope, u.usedCount]));
+    expect(counted).toEqual({
+      [`account:meadow/${one.account}/credit`]: 2,
+      [`account:meadow/${two.account}/credit`]: 1,
+    });
+    expect(await store.lastCustomerInstance({ customerRef, channel: "meadow" })).toMatchObject({
+      id: three.id,
+    });
+  });
+
   test("a failover skips a channel that cannot take the business, and parks on the product's own fault without calling again", async () => {
     const store = await open();
     const schemaChecked: BehaviorDefinition = {
@@ -389,7 +462,7 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
       funder("pine"),
     ];
     const behaviors = ["lanbank", "meadow", "pine"].map((c) => creditBehavior(c));
-    const credit = (customer?: string) =>
+    const credit = () =>
       product(
         [
           { channel: "lanbank", behavior: "credit", weight: 1000, quotas: { daily: { count: 5 } } },
@@ -401,7 +474,6 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
           code: "credit-line",
           failover: {},
           amount: "input.amount",
-          ...(customer ? { customer } : {}),
         },
       );
     const world = routingWorld(
@@ -428,8 +500,8 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
       reason: expect.stringContaining("input schema of jade/credit"),
     });
 
-    // The product edited live: its customer expression fails on the input. The failover cannot be
-    // planned: the instance parks at its failover step, and the call is not made again.
+    // The product removed live. The failover cannot be planned: the instance parks at its
+    // failover step, and the call is not made again.
     const started = await world.engine.start({
       product: "credit-line",
       businessKey: "A-9",
@@ -440,7 +512,7 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
       {
         channels,
         behaviors: [...behaviors, schemaChecked],
-        products: [credit("int(input.applicationNo)")],
+        products: [],
       },
       { lanbank: () => "1" },
     );
@@ -453,7 +525,7 @@ export function routingScenarios(open: () => Promise<InstanceStore>): void {
       status: "manual",
       nextRunAt: null,
       inFlight: null,
-      lastError: { code: "EXTRACT_FAILED" },
+      lastError: { code: "DEFINITION_NOT_FOUND" },
     });
     const calls = edited.transport.sent.filter((s) => s.body.includes("A-9"));
     expect(calls).toHaveLength(1);
