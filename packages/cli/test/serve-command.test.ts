@@ -3,7 +3,7 @@ import { once } from "node:events";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { jsonCodec, plainCryptoHandler } from "@capflow/core";
 import { intakeHeaders, signedString } from "@capflow/server";
@@ -350,27 +350,60 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
     expect(noTarget.stderr).toContain("--channel <code> --behavior <code>, or --product <code>");
   });
 
-  test("tokens create prints a token once; list and revoke", async () => {
+  test("tokens create prints a token once; list and revoke, each with who and why", async () => {
     const db = join(dir, "db");
-    const made = await runCapflow(
-      "tokens",
-      "create",
-      "--pglite",
-      db,
-      "--name",
-      "alice",
-      "--role",
-      "admin",
-    );
+    const create = ["tokens", "create", "--pglite", db, "--name", "alice", "--role", "admin"];
+    const noReason = await runCapflow(...create);
+    expect(noReason.exitCode).toBe(1);
+    expect(noReason.stderr).toContain("--reason");
+    const made = await runCapflow(...create, "--reason", "on call this quarter");
     expect(made.exitCode).toBe(0);
     expect(made.stdout).toMatch(/^cfo_[A-Za-z0-9_-]{43}\n$/);
     expect(made.stderr).toContain("shown this once");
+    const leaky = await runCapflow(
+      ...create.map((arg) => (arg === "alice" ? "bob" : arg)),
+      "--reason",
+      `replaces ${made.stdout.trim()}`,
+    );
+    expect(leaky.exitCode).toBe(1);
+    expect(leaky.stderr).toContain("looks like an operator token");
+    const user = userInfo().username;
     const listed = await runCapflow("tokens", "list", "--pglite", db);
-    expect(listed.stdout).toMatch(/alice +admin/);
+    expect(listed.stdout).toMatch(
+      new RegExp(`alice +admin +\\S+ +${user} +on call this quarter +- `),
+    );
     expect(listed.stdout).not.toContain(made.stdout.trim());
-    const revoked = await runCapflow("tokens", "revoke", "alice", "--pglite", db);
+    expect(listed.stdout).not.toContain("bob");
+    const unexplained = await runCapflow("tokens", "revoke", "alice", "--pglite", db);
+    expect(unexplained.exitCode).toBe(1);
+    const revoked = await runCapflow(
+      "tokens",
+      "revoke",
+      "alice",
+      "--pglite",
+      db,
+      "--reason",
+      "left the team",
+    );
     expect(revoked.stdout).toMatch(/^revoked tok_\w+ \(alice\)\n$/);
-    const unknown = await runCapflow("tokens", "revoke", "nobody", "--pglite", db);
+    const json = await runCapflow("tokens", "list", "--pglite", db, "--json");
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      name: "alice",
+      createdBy: user,
+      createdReason: "on call this quarter",
+      revokedBy: user,
+      revokedReason: "left the team",
+    });
+    expect(json.stdout).not.toContain(made.stdout.trim());
+    const unknown = await runCapflow(
+      "tokens",
+      "revoke",
+      "nobody",
+      "--pglite",
+      db,
+      "--reason",
+      "cleaning up",
+    );
     expect(unknown.exitCode).toBe(1);
   });
 

@@ -179,6 +179,7 @@ export default async function consoleBench(): Promise<Bench> {
   const { token } = await issueOperatorToken(db.operatorTokens, {
     name: `bench-${Date.now()}`,
     role: "viewer",
+    reason: "console bench",
   });
   cleanup = async () => {
     await app.close();

@@ -18,6 +18,8 @@ export {
   type IssueTokenRequest,
   issueOperatorToken,
   operatorTokenPrefix,
+  type RevokeOperatorTokenRequest,
+  revokeOperatorToken,
 } from "./auth/operator-tokens.ts";
 export { type TrustedHeaderOptions, trustedHeaderAuth } from "./auth/trusted-headers.ts";
 export { type CreateServerOptions, createServer } from "./create-server.ts";

@@ -61,7 +61,7 @@ describe.skipIf(!databaseUrl)("operator API authentication and roles (PostgreSQL
   test("a revoked token stops working at once", async () => {
     const made = await ops("POST", "/tokens", {
       token: tokens.admin,
-      body: { name: "short-lived", role: "operator" },
+      body: { name: "short-lived", role: "operator", reason: "a script run once" },
     });
     expect(made.status).toBe(201);
     expect(made.json.token).toMatch(/^cfo_[A-Za-z0-9_-]{43}$/);
@@ -92,7 +92,7 @@ describe.skipIf(!databaseUrl)("operator API authentication and roles (PostgreSQL
       [`/instances/${instanceId}/cancel`, { reason: "try it", expectedVersion: 1 }],
       [`/instances/${instanceId}/move`, { step: "paid", reason: "try it", expectedVersion: 1 }],
       ["/migrations", { channel: "shop", behavior: "order", from: 1, to: 2, reason: "try it" }],
-      ["/tokens", { name: "mine", role: "admin" }],
+      ["/tokens", { name: "mine", role: "admin", reason: "try it" }],
     ] as const) {
       const answer = await ops("POST", path, { token: tokens.viewer, body });
       expect(answer.status, path).toBe(403);
@@ -105,7 +105,7 @@ describe.skipIf(!databaseUrl)("operator API authentication and roles (PostgreSQL
     expect((await ops("GET", "/tokens", { token: tokens.operator })).status).toBe(403);
     const made = await ops("POST", "/tokens", {
       token: tokens.operator,
-      body: { name: "escalate", role: "admin" },
+      body: { name: "escalate", role: "admin", reason: "try it" },
     });
     expect(made.status).toBe(403);
     const listed = await ops("GET", "/tokens", { token: tokens.admin });
@@ -118,14 +118,14 @@ describe.skipIf(!databaseUrl)("operator API authentication and roles (PostgreSQL
   test("a token name taken by an unrevoked token is refused; bad names and roles too", async () => {
     const again = await ops("POST", "/tokens", {
       token: tokens.admin,
-      body: { name: "test-viewer", role: "viewer" },
+      body: { name: "test-viewer", role: "viewer", reason: "a second viewer" },
     });
     expect(again.status).toBe(409);
     for (const body of [
-      { name: "has space", role: "viewer" },
-      { name: "ok", role: "root" },
-      { name: "ok" },
-      { name: "ok", role: "viewer", extra: true },
+      { name: "has space", role: "viewer", reason: "for a test" },
+      { name: "ok", role: "root", reason: "for a test" },
+      { name: "ok", reason: "for a test" },
+      { name: "ok", role: "viewer", reason: "for a test", extra: true },
     ]) {
       const answer = await ops("POST", "/tokens", { token: tokens.admin, body });
       expect(answer.status, JSON.stringify(body)).toBe(400);

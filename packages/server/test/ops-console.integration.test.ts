@@ -79,8 +79,20 @@ describe.skipIf(!databaseUrl)("operator API for the console (PostgreSQL)", () =>
     await app.listen({ port: 0, host: "127.0.0.1" });
     const address = app.server.address() as { port: number };
     ops = opsClient(`http://127.0.0.1:${address.port}`);
-    viewer = (await issueOperatorToken(db.operatorTokens, { name: "v", role: "viewer" })).token;
-    operator = (await issueOperatorToken(db.operatorTokens, { name: "o", role: "operator" })).token;
+    viewer = (
+      await issueOperatorToken(db.operatorTokens, {
+        name: "v",
+        role: "viewer",
+        reason: "test viewer",
+      })
+    ).token;
+    operator = (
+      await issueOperatorToken(db.operatorTokens, {
+        name: "o",
+        role: "operator",
+        reason: "test operator",
+      })
+    ).token;
   });
 
   afterAll(async () => {

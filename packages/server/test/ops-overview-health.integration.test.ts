@@ -160,7 +160,13 @@ describe.skipIf(!databaseUrl || !redisUrl)("overview: partner health (PostgreSQL
     });
     await app.listen({ port: 0, host: "127.0.0.1" });
     ops = opsClient(`http://127.0.0.1:${(app.server.address() as { port: number }).port}`);
-    viewer = (await issueOperatorToken(db.operatorTokens, { name: "v", role: "viewer" })).token;
+    viewer = (
+      await issueOperatorToken(db.operatorTokens, {
+        name: "v",
+        role: "viewer",
+        reason: "test viewer",
+      })
+    ).token;
   });
 
   afterAll(async () => {

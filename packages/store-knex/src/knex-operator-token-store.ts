@@ -17,9 +17,13 @@ export interface KnexOperatorTokenStoreOptions {
   target?: string;
 }
 
-const columns = "id, name, role, created_at, created_by, revoked_at, revoked_by";
+const columns =
+  "id, name, role, created_at, created_by, created_reason, revoked_at, revoked_by, revoked_reason";
 
-/** `OperatorTokenStore` on PostgreSQL or PGlite: the `operator_tokens` table (migration 0006). */
+/**
+ * `OperatorTokenStore` on PostgreSQL or PGlite: the `operator_tokens` table (migration 0006; the
+ * reasons, migration 0043).
+ */
 export class KnexOperatorTokenStore implements OperatorTokenStore {
   readonly #knex: Knex;
   readonly #t: QualifiedNames;
@@ -33,8 +37,8 @@ export class KnexOperatorTokenStore implements OperatorTokenStore {
 
   async createToken(token: NewOperatorToken): Promise<OperatorTokenRecord> {
     const [row] = await this.#rows(
-      `INSERT INTO ${this.#t.operatorTokens} (id, name, role, token_hash, created_at, created_by)
-       VALUES (?, ?, ?, ?, ?, ?) RETURNING ${columns}`,
+      `INSERT INTO ${this.#t.operatorTokens} (id, name, role, token_hash, created_at, created_by, created_reason)
+       VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING ${columns}`,
       [
         token.id,
         token.name,
@@ -42,6 +46,7 @@ export class KnexOperatorTokenStore implements OperatorTokenStore {
         token.tokenHash,
         timeParam(token.createdAt),
         token.createdBy,
+        token.createdReason,
       ],
       { token: token.name },
     );
@@ -76,9 +81,9 @@ export class KnexOperatorTokenStore implements OperatorTokenStore {
     );
     if (found === undefined) return undefined;
     const [revoked] = await this.#rows(
-      `UPDATE ${t} SET revoked_at = ?, revoked_by = ?
+      `UPDATE ${t} SET revoked_at = ?, revoked_by = ?, revoked_reason = ?
        WHERE id = ? AND revoked_at IS NULL RETURNING ${columns}`,
-      [timeParam(request.now), request.by, found.id],
+      [timeParam(request.now), request.by, request.reason, found.id],
       { token: request.idOrName },
     );
     if (revoked !== undefined) return tokenFromRow(revoked);
@@ -104,8 +109,10 @@ function tokenFromRow(row: Row): OperatorTokenRecord {
     role: row.role as OperatorRole,
     createdAt: epochMs(row.created_at),
     createdBy: (row.created_by as string | null) ?? null,
+    createdReason: (row.created_reason as string | null) ?? null,
     revokedAt:
       row.revoked_at === null || row.revoked_at === undefined ? null : epochMs(row.revoked_at),
     revokedBy: (row.revoked_by as string | null) ?? null,
+    revokedReason: (row.revoked_reason as string | null) ?? null,
   };
 }

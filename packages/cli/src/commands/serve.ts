@@ -22,6 +22,7 @@ import {
   issueOperatorToken,
   outboxEventLog,
   type ReadinessChecks,
+  revokeOperatorToken,
 } from "@capflow/server";
 import {
   type CapflowDatabase,
@@ -392,14 +393,16 @@ async function runServe(options: ServeOptions, context: CliContext) {
       const url = listeningUrl(app, options.host);
       if (pgliteDir !== undefined) {
         // One process owns the folder: the other commands reach this one over HTTP.
-        await db.operatorTokens.revokeToken({
+        await revokeOperatorToken(db.operatorTokens, {
           idOrName: localTokenName,
-          now: Date.now(),
           by: null,
+          reason: "capflow serve started again: its last run's local token ends",
         });
         const { token, record } = await issueOperatorToken(db.operatorTokens, {
           name: localTokenName,
           role: "operator",
+          reason:
+            "capflow serve's token for the commands run on this machine while it holds the folder",
         });
         localTokenId = record.id;
         await writeLocalServer(pgliteDir, { url, token, pid: process.pid });
@@ -442,9 +445,11 @@ async function runServe(options: ServeOptions, context: CliContext) {
   } finally {
     if (pgliteDir !== undefined) await removeLocalServer(pgliteDir);
     if (localTokenId !== undefined) {
-      await db.operatorTokens
-        .revokeToken({ idOrName: localTokenId, now: Date.now(), by: null })
-        .catch(() => undefined);
+      await revokeOperatorToken(db.operatorTokens, {
+        idOrName: localTokenId,
+        by: null,
+        reason: "capflow serve stopped",
+      }).catch(() => undefined);
     }
     await schedule?.stop();
     await app?.close();

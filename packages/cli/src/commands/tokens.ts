@@ -1,5 +1,6 @@
+import { userInfo } from "node:os";
 import { CapflowError, type OperatorRole, operatorRoles } from "@capflow/core";
-import { issueOperatorToken } from "@capflow/server";
+import { issueOperatorToken, revokeOperatorToken } from "@capflow/server";
 import { Option } from "commander";
 import type { CapflowCommand } from "../command.ts";
 import { iso, textTable } from "../text-table.ts";
@@ -8,6 +9,12 @@ import { addDatabaseOptions, type DatabaseOptions, withDatabase } from "./databa
 interface CreateOptions extends DatabaseOptions {
   name: string;
   role: OperatorRole;
+  reason: string;
+  json?: boolean;
+}
+
+interface RevokeOptions extends DatabaseOptions {
+  reason: string;
   json?: boolean;
 }
 
@@ -17,8 +24,9 @@ interface JsonOptions extends DatabaseOptions {
 
 /**
  * `capflow tokens`: operators' API tokens for the operator API (`capflow serve`). `create` prints
- * the token once (only its SHA-256 digest is stored); `list` shows names, roles and revocations;
- * `revoke` ends a token at its next request.
+ * the token once (only its SHA-256 digest is stored); `list` shows names, roles, who made and
+ * revoked each, when and why; `revoke` ends a token at its next request. Making and revoking take
+ * a `--reason`, kept with this machine's user name.
  */
 export const tokensCommand: CapflowCommand = {
   name: "tokens",
@@ -37,12 +45,15 @@ export const tokensCommand: CapflowCommand = {
             .choices([...operatorRoles])
             .makeOptionMandatory(),
         )
+        .requiredOption("--reason <text>", "why it is made: kept with the token and listed")
         .option("--json", "as JSON"),
     ).action((options: CreateOptions) =>
       withDatabase(options, context, async (db) => {
         const { token, record } = await issueOperatorToken(db.operatorTokens, {
           name: options.name,
           role: options.role,
+          reason: options.reason,
+          createdBy: userInfo().username,
         });
         if (options.json) {
           context.out(
@@ -70,13 +81,17 @@ export const tokensCommand: CapflowCommand = {
           return;
         }
         for (const line of textTable(
-          ["id", "name", "role", "created", "revoked"],
+          ["id", "name", "role", "created", "by", "why", "revoked", "by", "why"],
           records.map((r) => [
             r.id,
             r.name,
             r.role,
             iso(r.createdAt),
+            r.createdBy ?? "-",
+            r.createdReason ?? "-",
             r.revokedAt === null ? "-" : iso(r.revokedAt),
+            r.revokedBy ?? "-",
+            r.revokedReason ?? "-",
           ]),
         )) {
           context.out(`${line}\n`);
@@ -89,10 +104,15 @@ export const tokensCommand: CapflowCommand = {
         .command("revoke")
         .description("revoke a token (by id, or the unrevoked one of a name)")
         .argument("<id-or-name>", "the token's id or name")
+        .requiredOption("--reason <text>", "why it is revoked: kept with the token and listed")
         .option("--json", "as JSON"),
-    ).action((idOrName: string, options: JsonOptions) =>
+    ).action((idOrName: string, options: RevokeOptions) =>
       withDatabase(options, context, async (db) => {
-        const record = await db.operatorTokens.revokeToken({ idOrName, now: Date.now(), by: null });
+        const record = await revokeOperatorToken(db.operatorTokens, {
+          idOrName,
+          by: userInfo().username,
+          reason: options.reason,
+        });
         if (record === undefined) {
           throw new CapflowError(
             "REQUEST_NOT_FOUND",

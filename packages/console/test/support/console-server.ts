@@ -221,10 +221,19 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
     const address = app.server.address();
     if (address === null || typeof address === "string") throw new Error("not on TCP");
     const tokens = {
-      viewer: (await issueOperatorToken(db.operatorTokens, { name: "li.viewer", role: "viewer" }))
-        .token,
+      viewer: (
+        await issueOperatorToken(db.operatorTokens, {
+          name: "li.viewer",
+          role: "viewer",
+          reason: "console tests as a viewer",
+        })
+      ).token,
       operator: (
-        await issueOperatorToken(db.operatorTokens, { name: "wang.operator", role: "operator" })
+        await issueOperatorToken(db.operatorTokens, {
+          name: "wang.operator",
+          role: "operator",
+          reason: "console tests as an operator",
+        })
       ).token,
     };
     return {

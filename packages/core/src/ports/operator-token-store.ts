@@ -1,7 +1,8 @@
 /**
  * Operators' API tokens, stored hashed: the token itself is shown once when it is made and never
  * kept, only its SHA-256 digest. `@capflow/server` makes and checks tokens; store-knex keeps them
- * (`operator_tokens`, migration 0006).
+ * (`operator_tokens`, migrations 0006 and 0043). Each token keeps who made it, when and why, and
+ * who revoked it, when and why: the listing is the tokens' audit trail.
  */
 export interface OperatorTokenStore {
   /** Stores a new token. Throws `STORE_UNIQUE_VIOLATION` when an unrevoked token has that name. */
@@ -30,8 +31,10 @@ export interface NewOperatorToken {
   /** Hex SHA-256 of the token. */
   tokenHash: string;
   createdAt: number;
-  /** The operator who made it, or null when made from the command line. */
+  /** The operator who made it (the machine's user name from the command line), or null. */
   createdBy: string | null;
+  /** Why it was made (never the token itself). */
+  createdReason: string;
 }
 
 export interface OperatorTokenRecord {
@@ -40,8 +43,12 @@ export interface OperatorTokenRecord {
   role: OperatorRole;
   createdAt: number;
   createdBy: string | null;
+  /** Why it was made; null for a token made before reasons were kept. */
+  createdReason: string | null;
   revokedAt: number | null;
   revokedBy: string | null;
+  /** Why it was revoked; null while it is not, or revoked before reasons were kept. */
+  revokedReason: string | null;
 }
 
 export interface RevokeTokenRequest {
@@ -49,4 +56,6 @@ export interface RevokeTokenRequest {
   idOrName: string;
   now: number;
   by: string | null;
+  /** Why: kept with the revocation (a token revoked already keeps its first reason). */
+  reason: string;
 }

@@ -6,11 +6,15 @@ import {
   type OperatorTokenStore,
   operatorRoles,
 } from "@capflow/core";
+import { reasonSchema } from "../ops/request-schemas.ts";
 
 /** Tokens start with this, so a leaked one is recognisable (secret scanners, logs). */
 export const operatorTokenPrefix = "cfo_";
 
 const namePattern = /^[\p{L}\p{N}][\p{L}\p{N}._@-]{0,63}$/u;
+
+/** Text that looks like an operator token: a reason holding one would keep it in clear. */
+const tokenLike = /cfo_[A-Za-z0-9_-]{16,}/;
 
 /** The SHA-256 digest a token is stored and looked up by (hex). */
 export function hashOperatorToken(token: string): string {
@@ -20,8 +24,20 @@ export function hashOperatorToken(token: string): string {
 export interface IssueTokenRequest {
   name: string;
   role: OperatorRole;
-  /** The operator issuing it; null from the command line. */
+  /** The operator issuing it (the machine's user name from the command line). */
   createdBy?: string | null;
+  /** Why it is made: kept with the token and shown in its listing. */
+  reason: string;
+  now?: number;
+}
+
+export interface RevokeOperatorTokenRequest {
+  /** A token id, or the name of an unrevoked token. */
+  idOrName: string;
+  /** The operator revoking it (the machine's user name from the command line). */
+  by: string | null;
+  /** Why: kept with the revocation and shown in the token's listing. */
+  reason: string;
   now?: number;
 }
 
@@ -34,6 +50,7 @@ export async function issueOperatorToken(
   request: IssueTokenRequest,
 ): Promise<{ token: string; record: OperatorTokenRecord }> {
   checkTokenRequest(request);
+  checkTokenReason(request.reason, "make a token");
   const token = `${operatorTokenPrefix}${randomBytes(32).toString("base64url")}`;
   try {
     const record = await store.createToken({
@@ -43,6 +60,7 @@ export async function issueOperatorToken(
       tokenHash: hashOperatorToken(token),
       createdAt: request.now ?? Date.now(),
       createdBy: request.createdBy ?? null,
+      createdReason: request.reason,
     });
     return { token, record };
   } catch (error) {
@@ -54,6 +72,50 @@ export async function issueOperatorToken(
       );
     }
     throw error;
+  }
+}
+
+/**
+ * Revokes a token, keeping who did it, when and why. Returns it (a token revoked already as it
+ * was, with its first revocation), or undefined when there is none; a refused reason revokes
+ * nothing.
+ */
+export async function revokeOperatorToken(
+  store: OperatorTokenStore,
+  request: RevokeOperatorTokenRequest,
+): Promise<OperatorTokenRecord | undefined> {
+  checkTokenReason(request.reason, "revoke a token");
+  return store.revokeToken({
+    idOrName: request.idOrName,
+    now: request.now ?? Date.now(),
+    by: request.by,
+    reason: request.reason,
+  });
+}
+
+/**
+ * Refuses a reason for making or revoking a token that is missing, blank, too long, or holds
+ * what looks like a token: reasons are stored and listed in clear, tokens never are.
+ */
+export function checkTokenReason(reason: unknown, action: string): void {
+  const { minLength, maxLength } = reasonSchema;
+  if (typeof reason !== "string" || reason.trim().length < minLength) {
+    throw new CapflowError(
+      "REQUEST_INVALID",
+      `give a reason to ${action}: ${minLength} to ${maxLength} characters saying why; it is kept with the token, next to your name`,
+    );
+  }
+  if (reason.length > maxLength) {
+    throw new CapflowError(
+      "REQUEST_INVALID",
+      `the reason is ${reason.length} characters; shorten it to at most ${maxLength}`,
+    );
+  }
+  if (tokenLike.test(reason)) {
+    throw new CapflowError(
+      "REQUEST_INVALID",
+      "the reason holds what looks like an operator token (cfo_…); name the token by its id or name instead: reasons are kept and listed in clear",
+    );
   }
 }
 

@@ -5,30 +5,39 @@ import {
   operatorRoles,
 } from "@capflow/core";
 import type { FastifyInstance } from "fastify";
-import { issueOperatorToken } from "../auth/operator-tokens.ts";
+import {
+  checkTokenReason,
+  issueOperatorToken,
+  revokeOperatorToken,
+} from "../auth/operator-tokens.ts";
 import { iso } from "./instance-views.ts";
 import type { IssuedTokenAnswer, ItemList, RevokedTokenAnswer } from "./ops-answers.ts";
-import { reasonRequired } from "./reason-check.ts";
 import { reasonSchema } from "./request-schemas.ts";
 
-/** A token as listed: never the token itself, which is shown once when made. */
+/**
+ * A token as listed: never the token itself, which is shown once when made. Who made and revoked
+ * it, when and why (reasons are null for tokens made or revoked before they were kept).
+ */
 export interface TokenView {
   id: string;
   name: string;
   role: string;
   createdAt: string;
   createdBy: string | null;
+  createdReason: string | null;
   revokedAt: string | null;
   revokedBy: string | null;
+  revokedReason: string | null;
 }
 
 const createBodySchema = {
   type: "object",
-  required: ["name", "role"],
+  required: ["name", "role", "reason"],
   additionalProperties: false,
   properties: {
     name: { type: "string", minLength: 1, maxLength: 64 },
     role: { type: "string", enum: [...operatorRoles] },
+    reason: reasonSchema,
   },
 } as const;
 
@@ -39,9 +48,21 @@ const revokeBodySchema = {
   properties: { reason: reasonSchema },
 } as const;
 
+/** A route's `preValidation` hook: a usable reason, said in words before the schema refuses it. */
+const tokenReasonRequired =
+  (action: string) =>
+  async (request: { body: unknown }): Promise<void> =>
+    checkTokenReason(
+      typeof request.body === "object" && request.body !== null
+        ? (request.body as { reason?: unknown }).reason
+        : undefined,
+      action,
+    );
+
 /**
  * `GET /tokens`, `POST /tokens` (the token in the answer, once), `POST /tokens/:id/revoke`.
- * Admin role. A token revoked stops working at its next request.
+ * Admin role. Making and revoking take a reason, kept with the token next to the admin's name and
+ * listed. A token revoked stops working at its next request.
  */
 export async function tokenRoutes(app: FastifyInstance, options: { tokens: OperatorTokenStore }) {
   const route = { config: { role: "admin" as const } };
@@ -54,15 +75,22 @@ export async function tokenRoutes(app: FastifyInstance, options: { tokens: Opera
     }),
   );
 
-  app.post<{ Body: { name: string; role: OperatorTokenRecord["role"] } }>(
+  app.post<{ Body: { name: string; role: OperatorTokenRecord["role"]; reason: string } }>(
     "/tokens",
-    { ...route, schema: { body: createBodySchema } },
+    {
+      ...route,
+      preValidation: tokenReasonRequired("make a token"),
+      schema: { body: createBodySchema },
+    },
     async (request, reply) => {
       const { token, record } = await issueOperatorToken(options.tokens, {
         ...request.body,
         createdBy: request.operator?.name ?? null,
       });
-      request.log.info({ tokenId: record.id, role: record.role }, "operator token made");
+      request.log.info(
+        { tokenId: record.id, role: record.role, reason: record.createdReason },
+        "operator token made",
+      );
       const answer: IssuedTokenAnswer = { token, ...tokenView(record) };
       return reply.code(201).send(answer);
     },
@@ -72,14 +100,14 @@ export async function tokenRoutes(app: FastifyInstance, options: { tokens: Opera
     "/tokens/:id/revoke",
     {
       ...route,
-      preValidation: reasonRequired("revoke a token"),
+      preValidation: tokenReasonRequired("revoke a token"),
       schema: { body: revokeBodySchema },
     },
     async (request): Promise<RevokedTokenAnswer> => {
-      const revoked = await options.tokens.revokeToken({
+      const revoked = await revokeOperatorToken(options.tokens, {
         idOrName: request.params.id,
-        now: Date.now(),
         by: request.operator?.name ?? null,
+        reason: request.body.reason,
       });
       if (revoked === undefined) {
         throw new CapflowError("REQUEST_NOT_FOUND", `no token ${request.params.id}`);
@@ -100,7 +128,9 @@ export function tokenView(record: OperatorTokenRecord): TokenView {
     role: record.role,
     createdAt: iso(record.createdAt),
     createdBy: record.createdBy,
+    createdReason: record.createdReason,
     revokedAt: record.revokedAt === null ? null : iso(record.revokedAt),
     revokedBy: record.revokedBy,
+    revokedReason: record.revokedReason,
   };
 }

@@ -22,7 +22,13 @@ if (!databaseUrl) console.warn(skipMessage);
 /** A token per role, made in the test server's store. */
 export async function tokensByRole(db: CapflowDatabase) {
   const make = async (role: OperatorRole) =>
-    (await issueOperatorToken(db.operatorTokens, { name: `test-${role}`, role })).token;
+    (
+      await issueOperatorToken(db.operatorTokens, {
+        name: `test-${role}`,
+        role,
+        reason: `tests as ${role}`,
+      })
+    ).token;
   return {
     viewer: await make("viewer"),
     operator: await make("operator"),

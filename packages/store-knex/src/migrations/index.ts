@@ -35,6 +35,7 @@ import { notificationResendsMigration } from "./0039_notification_resends.ts";
 import { businessKeyAnyBehaviorMigration } from "./0040_business_key_any_behavior.ts";
 import { reconcileStopsMigration } from "./0041_reconcile_stops.ts";
 import { alertLastRaisedMigration } from "./0042_alert_last_raised.ts";
+import { operatorTokenReasonsMigration } from "./0043_operator_token_reasons.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -76,4 +77,5 @@ export const migrations: readonly Migration[] = [
   businessKeyAnyBehaviorMigration,
   reconcileStopsMigration,
   alertLastRaisedMigration,
+  operatorTokenReasonsMigration,
 ];
