@@ -8,7 +8,7 @@ import {
   type SecretResolver,
   systemClock,
 } from "@capflow/core";
-import { checkStoredKeys, type StoredKeyFailure } from "@capflow/core/internal";
+import { checkStoredKeys } from "@capflow/core/internal";
 
 /**
  * The secret resolver of `capflow serve` and `capflow worker`: `env:` and `file:` references, a
@@ -40,60 +40,90 @@ function keysDirHint(keysDir: string): string {
   return `relative file: references resolve against --keys-dir (${keysDir}; default: the current folder), while capflow push checked them against the definitions folder: pass --keys-dir <definitions folder>`;
 }
 
-/** A channel or client whose keys did not load at start, said for a log line and for `/readyz`. */
-export interface KeyFailureAtStart {
+/** A channel or client whose keys do not load, said for a log line and for `/readyz`. */
+export interface KeyFailure {
+  kind: "channel" | "client";
+  /** The channel's code or the client's id. */
+  id: string;
   /** `channel lanbank`, `channel lanbank account east`, `client shop`. */
   what: string;
   code: string;
   /** The whole message, with the reference and the file's path: for the log, not for clients. */
   message: string;
+  /** The error as the load threw it. */
+  error: CapflowError;
+}
+
+/** Which stored keys a process loads: its channels (all, or these) and, with `clients`, clients'. */
+export interface KeysCheckOptions {
+  cryptoHandlers: CryptoHandlerRegistry;
+  keysDir: string;
+  clients: boolean;
+  channels?: readonly string[];
+}
+
+/** What {@link findKeyFailures} found, and how many channels and clients it looked at. */
+export interface KeysCheck {
+  failures: KeyFailure[];
+  checked: number;
 }
 
 /**
  * Loads the keys of every stored channel (only `channels`, when given) and, with `clients`, every
- * upstream client, as the first call would. When none of them loads (nothing could work: most
- * often a wrong `--keys-dir`), throws the first failure's code with every failure and the hint.
- * When only some fail, returns them: the process serves the others, and says which do not work.
+ * upstream client, as the first call would; `only` narrows it further (those failing last time).
  */
-export async function checkKeysAtStart(
+export async function findKeyFailures(
   definitions: DefinitionSource,
-  options: {
-    cryptoHandlers: CryptoHandlerRegistry;
-    keysDir: string;
-    clients: boolean;
-    channels?: readonly string[];
-  },
-): Promise<KeyFailureAtStart[]> {
+  options: KeysCheckOptions,
+  only?: (kind: "channel" | "client", id: string) => boolean,
+): Promise<KeysCheck> {
+  const mine = (kind: "channel" | "client", id: string) =>
+    (kind === "channel"
+      ? options.channels === undefined || options.channels.includes(id)
+      : options.clients) &&
+    (only?.(kind, id) ?? true);
   const report = await checkStoredKeys(definitions, {
     cryptoHandlers: options.cryptoHandlers,
     secrets: createDefaultSecretResolver({ baseDir: options.keysDir }),
     clock: systemClock,
+    select: mine,
   });
-  const mine = (failure: StoredKeyFailure) =>
-    failure.kind === "channel"
-      ? options.channels === undefined || options.channels.includes(failure.id)
-      : options.clients;
-  const failures = report.failures.filter(mine);
   const checked =
-    (options.channels === undefined ? report.checked.channels : options.channels.length) +
-    (options.clients ? report.checked.clients : 0);
-  const hint = failures.some((failure) => failure.error.code === "SECRET_NOT_FOUND")
-    ? `; ${keysDirHint(options.keysDir)}`
-    : "";
-  const described = failures.map((failure) => ({
+    (options.channels === undefined || only !== undefined
+      ? report.checked.channels
+      : options.channels.length) + report.checked.clients;
+  const failures = report.failures.map((failure) => ({
+    kind: failure.kind,
+    id: failure.id,
     what: `${failure.kind} ${failure.id}${failure.account === undefined ? "" : ` account ${failure.account}`}`,
     code: failure.error.code,
-    message: failure.error.message,
+    message: `${failure.error.message}${failure.error.code === "SECRET_NOT_FOUND" ? `; ${keysDirHint(options.keysDir)}` : ""}`,
+    error: failure.error,
   }));
+  return { failures, checked };
+}
+
+/**
+ * The check a process runs as it starts ({@link findKeyFailures}). When none of the keys loads
+ * (nothing could work: most often a wrong `--keys-dir`), throws the first failure's code with
+ * every failure and the hint. When only some fail, returns them: the process serves the others,
+ * and says which do not work.
+ */
+export async function checkKeysAtStart(
+  definitions: DefinitionSource,
+  options: KeysCheckOptions,
+): Promise<KeyFailure[]> {
+  const { failures, checked } = await findKeyFailures(definitions, options);
   if (failures.length > 0 && failures.length >= checked) {
+    const hint = failures.some((failure) => failure.code === "SECRET_NOT_FOUND")
+      ? `; ${keysDirHint(options.keysDir)}`
+      : "";
+    const first = failures[0]!.error;
     throw new CapflowError(
-      failures[0]!.error.code,
-      `the keys of no stored ${options.clients ? "channel or client" : "channel"} load, so nothing could be called or verified: ${described.map((failure) => `${failure.what}: ${failure.message}`).join("; ")}${hint}`,
-      { cause: failures[0]!.error },
+      first.code,
+      `the keys of no stored ${options.clients ? "channel or client" : "channel"} load, so nothing could be called or verified: ${failures.map((failure) => `${failure.what}: ${failure.error.message}`).join("; ")}${hint}`,
+      { cause: first },
     );
   }
-  return described.map((failure) => ({
-    ...failure,
-    message: `${failure.message}${failure.code === "SECRET_NOT_FOUND" ? `; ${keysDirHint(options.keysDir)}` : ""}`,
-  }));
+  return failures;
 }

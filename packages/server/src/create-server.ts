@@ -59,8 +59,9 @@ export interface CreateServerOptions {
   readiness?: ReadinessChecks;
   /**
    * What does not work while the rest is served, by name, with a short log-safe reason (e.g.
-   * `{ "channel lanbank": "SECRET_NOT_FOUND: its keys did not load at start" }`): `/readyz` stays
-   * 200 with `status: "degraded"` and lists them. Default: nothing.
+   * `{ "channel lanbank": "SECRET_NOT_FOUND: its keys do not load" }`): `/readyz` stays 200 with
+   * `status: "degraded"` and lists them. Called on every `/readyz`: return a list kept current
+   * elsewhere, not one computed here. Default: nothing.
    */
   degraded?: () => Record<string, string>;
   /** How long one readiness check may take before it counts as failed. Default 2 000 ms. */

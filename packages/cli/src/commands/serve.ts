@@ -53,6 +53,11 @@ import {
 import { describeHolidayScheduleGap, holidayScheduleGaps } from "../holiday-schedule-gaps.ts";
 import { holidaysOptionHelp, loadHolidaysOption, processCalendar } from "../holidays-option.ts";
 import {
+  addKeysCheckIntervalOption,
+  type KeysCheckIntervalOptions,
+  keysCheckIntervalMs,
+} from "../keys-check-interval-option.ts";
+import {
   addNotifyOptions,
   type NotifyOptions,
   notificationsFromOptions,
@@ -73,7 +78,8 @@ import {
 import { loadAlertsConfig } from "../reconcile-alerts-option.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { type ProcessQueue, startProcessQueue } from "../start-queue-option.ts";
-import { checkKeysAtStart, keysDirSecretResolver } from "../stored-keys-check.ts";
+import { checkKeysAtStart, type KeyFailure, keysDirSecretResolver } from "../stored-keys-check.ts";
+import { StoredKeysWatch } from "../stored-keys-watch.ts";
 import { type ProcessStuckMonitor, startProcessStuckMonitor } from "../stuck-monitor-runner.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
 import { removeLocalServer, writeLocalServer } from "./local-server.ts";
@@ -84,7 +90,8 @@ interface ServeOptions
     NotifyOptions,
     KeepRawMessagesOptions,
     CryptoThreadPoolOptions,
-    PreparedStatementsOptions {
+    PreparedStatementsOptions,
+    KeysCheckIntervalOptions {
   port: string;
   host: string;
   worker?: boolean;
@@ -115,7 +122,9 @@ export const serveCommand: CapflowCommand = {
     addDatabaseOptions(
       addNotifyOptions(
         addPreparedStatementsOption(
-          addCryptoThreadPoolOption(addKeepRawMessagesOptions(program.command("serve"))),
+          addCryptoThreadPoolOption(
+            addKeysCheckIntervalOption(addKeepRawMessagesOptions(program.command("serve"))),
+          ),
         )
           .description(
             "run capflow's HTTP server: funder callbacks, health, operator API, metrics (and a worker with --worker)",
@@ -171,6 +180,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
     options.requestTimeout === undefined
       ? undefined
       : durationOption(options.requestTimeout, "--request-timeout");
+  const keysCheckEveryMs = keysCheckIntervalMs(options);
   // Checked before anything opens: a mistyped file stops the command at once.
   const alertsConfig =
     options.alerts === undefined ? undefined : await loadAlertsConfig(options.alerts, context.cwd);
@@ -187,6 +197,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
   let stuck: ProcessStuckMonitor | undefined;
   let localTokenId: string | undefined;
   let schedule: ReconcileSchedule | undefined;
+  let keysWatch: StoredKeysWatch | undefined;
   try {
     await db.migrate();
     if (queuesFile) await checkQueuedBehaviors(db.definitions, queuesFile);
@@ -194,14 +205,29 @@ async function runServe(options: ServeOptions, context: CliContext) {
       await checkStoredChannelsNeedNoKeys(db.definitions);
     // The stored channels' and clients' keys, loaded now as their first call would: none loading
     // (a wrong --keys-dir) stops the server; some not loading is logged, channel by channel, and
-    // /readyz reports them while the others are served.
+    // /readyz reports them while the others are served. Checked again while serving (after a
+    // push, and those failing each round), so /readyz follows without a restart.
     const keysDir = resolve(context.cwd, options.keysDir ?? ".");
     const secrets = keysDirSecretResolver(keysDir);
-    const keyFailures = await checkKeysAtStart(db.definitions, {
-      cryptoHandlers,
-      keysDir,
-      clients: true,
+    const keysCheck = { cryptoHandlers, keysDir, clients: true };
+    const logKeyFailure = (failure: KeyFailure) =>
+      app?.log.error(
+        { code: failure.code, keys: failure.what },
+        `${failure.what}: its keys or crypto handler do not load, so it is not served (its calls park, its callbacks and requests are answered 500 ${failure.code}): ${failure.message}`,
+      );
+    const keysRevision = await db.definitions.revision();
+    keysWatch = new StoredKeysWatch(db.definitions, {
+      ...keysCheck,
+      intervalMs: keysCheckEveryMs,
+      revision: keysRevision,
+      failures: await checkKeysAtStart(db.definitions, keysCheck),
+      onChange: ({ failing, loading }) => {
+        for (const failure of failing) logKeyFailure(failure);
+        for (const what of loading) app?.log.info({ keys: what }, `${what}: its keys load again`);
+      },
+      onError: (error) => app?.log.error({ err: error }, "stored keys check"),
     });
+    const watchedKeys = keysWatch;
     await syncProcessors(db, processors.list());
     const redisUrl = options.redisUrl ?? process.env.REDIS_URL;
     if (redisUrl) redis = await openRedis({ url: redisUrl });
@@ -340,17 +366,15 @@ async function runServe(options: ServeOptions, context: CliContext) {
         ...(queueStore ? { queues: queueStore } : {}),
       },
       readiness,
-      ...(keyFailures.length > 0
-        ? {
-            degraded: () =>
-              Object.fromEntries(
-                keyFailures.map((failure) => [
-                  failure.what,
-                  `${failure.code}: its keys or crypto handler did not load at start; the server's log says why`,
-                ]),
-              ),
-          }
-        : {}),
+      degraded: () =>
+        Object.fromEntries(
+          watchedKeys
+            .failures()
+            .map((failure) => [
+              failure.what,
+              `${failure.code}: its keys or crypto handler do not load; the server's log says why`,
+            ]),
+        ),
       metrics,
       limits: {
         ...(bodyLimitBytes === undefined ? {} : { bodyLimitBytes }),
@@ -359,12 +383,8 @@ async function runServe(options: ServeOptions, context: CliContext) {
       log: { level: options.logLevel, stream: { write: (line: string) => context.out(line) } },
     });
     logEvent = engineEventLog(app.log);
-    for (const failure of keyFailures) {
-      app.log.error(
-        { code: failure.code, keys: failure.what },
-        `${failure.what}: its keys or crypto handler do not load, so it is not served (its calls park, its callbacks and requests are answered 500 ${failure.code}): ${failure.message}`,
-      );
-    }
+    for (const failure of keysWatch.failures()) logKeyFailure(failure);
+    keysWatch.start();
     logOutbox = outboxEventLog(app.log);
     // Stuck orders: every serve and worker node runs the monitor; one at a time runs a round.
     stuck = startProcessStuckMonitor(db, {
@@ -427,6 +447,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
         `${reason}: no new requests; finishing those in progress and the steps in flight…\n`,
       );
       await app.close();
+      await keysWatch.stop();
       await stuck.stop();
       await queue?.stop();
       await schedule?.stop();
@@ -453,6 +474,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
     }
     await schedule?.stop();
     await app?.close();
+    await keysWatch?.stop();
     await stuck?.stop();
     await queue?.stop();
     await alerts?.stop();

@@ -37,6 +37,11 @@ import {
 import { describeHolidayScheduleGap, holidayScheduleGaps } from "../holiday-schedule-gaps.ts";
 import { holidaysOptionHelp, loadHolidaysOption, processCalendar } from "../holidays-option.ts";
 import {
+  addKeysCheckIntervalOption,
+  type KeysCheckIntervalOptions,
+  keysCheckIntervalMs,
+} from "../keys-check-interval-option.ts";
+import {
   addNotifyOptions,
   type NotifyOptions,
   notificationsFromOptions,
@@ -56,7 +61,8 @@ import {
 import { loadAlertsConfig } from "../reconcile-alerts-option.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { type ProcessQueue, startProcessQueue } from "../start-queue-option.ts";
-import { checkKeysAtStart, keysDirSecretResolver } from "../stored-keys-check.ts";
+import { checkKeysAtStart, type KeyFailure, keysDirSecretResolver } from "../stored-keys-check.ts";
+import { StoredKeysWatch } from "../stored-keys-watch.ts";
 import { type ProcessStuckMonitor, startProcessStuckMonitor } from "../stuck-monitor-runner.ts";
 import { createWorkerReporter, eventsNamingAnInstance, type LogFormat } from "../worker-report.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
@@ -67,7 +73,8 @@ interface WorkerCommandOptions
     NotifyOptions,
     KeepRawMessagesOptions,
     CryptoThreadPoolOptions,
-    PreparedStatementsOptions {
+    PreparedStatementsOptions,
+    KeysCheckIntervalOptions {
   redisUrl?: string;
   redisKeyPrefix?: string;
   concurrency: string;
@@ -103,7 +110,9 @@ export const workerCommand: CapflowCommand = {
     addDatabaseOptions(
       addNotifyOptions(
         addPreparedStatementsOption(
-          addCryptoThreadPoolOption(addKeepRawMessagesOptions(program.command("worker"))),
+          addCryptoThreadPoolOption(
+            addKeysCheckIntervalOption(addKeepRawMessagesOptions(program.command("worker"))),
+          ),
         )
           .description(
             "run workers against the store: claim due instances, run their steps, until SIGTERM/SIGINT",
@@ -224,6 +233,7 @@ async function runWorker(
     options.summaryEvery === undefined
       ? 60_000
       : positiveInteger(options.summaryEvery, "--summary-every") * 1000;
+  const keysCheckEveryMs = keysCheckIntervalMs(options);
   const report = createWorkerReporter({
     format: options.logFormat,
     out: context.out,
@@ -243,22 +253,38 @@ async function runWorker(
   let alerts: ProcessAlerts | undefined;
   let queue: ProcessQueue | undefined;
   let stuck: ProcessStuckMonitor | undefined;
+  let keysWatch: StoredKeysWatch | undefined;
   try {
     if (queuesFile) await checkQueuedBehaviors(db.definitions, queuesFile);
     // The stored channels' keys, loaded now as their first call would: none loading (a wrong
     // --keys-dir) stops the worker; some not loading is said, channel by channel, and the
-    // others are served.
+    // others are served. Checked again while running: after a push, and those failing each round.
     const keysDir = resolve(context.cwd, options.keysDir ?? ".");
-    for (const failure of await checkKeysAtStart(db.definitions, {
+    const keysCheck = {
       cryptoHandlers,
       keysDir,
       clients: false,
       ...(options.channels ? { channels: options.channels } : {}),
-    })) {
+    };
+    const sayKeyFailure = (failure: KeyFailure) =>
       context.err(
         `error: [${failure.code}] ${failure.what}: its keys or crypto handler do not load, its instances will park at their next call: ${failure.message}\n`,
       );
-    }
+    const keysRevision = await db.definitions.revision();
+    keysWatch = new StoredKeysWatch(db.definitions, {
+      ...keysCheck,
+      intervalMs: keysCheckEveryMs,
+      revision: keysRevision,
+      failures: await checkKeysAtStart(db.definitions, keysCheck),
+      onChange: ({ failing, loading }) => {
+        for (const failure of failing) sayKeyFailure(failure);
+        for (const what of loading)
+          report.note("keys", `${new Date().toISOString()} ${what}: its keys load again`);
+      },
+      onError: (error) => context.err(`stored keys check: ${describeError(error)}\n`),
+    });
+    for (const failure of keysWatch.failures()) sayKeyFailure(failure);
+    keysWatch.start();
     await syncProcessors(db, processors.list());
     const redisUrl = options.redisUrl ?? process.env.REDIS_URL;
     if (redisUrl)
@@ -431,6 +457,7 @@ async function runWorker(
     if (errors.length > 0) context.setExitCode(1);
   } finally {
     // Stopped here too when the start failed half-way, so no round keeps the process alive.
+    await keysWatch?.stop();
     await stuck?.stop();
     await queue?.stop();
     await alerts?.stop();

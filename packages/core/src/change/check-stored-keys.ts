@@ -28,6 +28,8 @@ export interface CheckStoredKeysOptions {
   cryptoHandlers: CryptoHandlerRegistry;
   secrets: SecretResolver;
   clock: Pick<Clock, "now">;
+  /** Only the channels and clients it keeps are loaded (and counted); default all. */
+  select?: (kind: StoredKeyFailure["kind"], id: string) => boolean;
 }
 
 /**
@@ -42,7 +44,8 @@ export async function checkStoredKeys(
   options: CheckStoredKeysOptions,
 ): Promise<StoredKeysReport> {
   const failures: StoredKeyFailure[] = [];
-  const channels = await definitions.listChannels();
+  const selected = options.select ?? (() => true);
+  const channels = (await definitions.listChannels()).filter((code) => selected("channel", code));
   for (const code of channels) {
     const loaded = await definitions.getChannel(code);
     if (loaded === undefined) continue;
@@ -80,7 +83,7 @@ export async function checkStoredKeys(
       }
     }
   }
-  const clients = await definitions.listClients();
+  const clients = (await definitions.listClients()).filter((id) => selected("client", id));
   for (const id of clients) {
     const loaded = await definitions.getClient(id);
     if (loaded === undefined || isRetiredClient(loaded.definition)) continue;
