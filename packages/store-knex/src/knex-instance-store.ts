@@ -567,11 +567,7 @@ export class KnexInstanceStore
       if (errors.some(mayHaveCommitted)) {
         // Committed or not, for all of them: each finds out from its own step log id.
         const orphan: Orphan = { nameSuffix: commitNameSuffix(statementId), ...sent };
-        return Promise.allSettled(
-          items.map(({ transition, logId }, i) =>
-            this.#recoverCommit(transition, logId, errors[i]!, orphan),
-          ),
-        );
+        return this.#recoverGroup(items, errors, orphan);
       }
       if (errors[0]?.code === "STORE_UNAVAILABLE") {
         return errors.map((reason) => ({ status: "rejected", reason }));
@@ -883,13 +879,50 @@ export class KnexInstanceStore
         { instance: transition.instanceId },
       );
     } catch (cause) {
-      throw new CapflowError(
-        "STORE_CONNECTION_LOST",
-        `lost the connection while committing instance ${transition.instanceId} at version ${transition.expectedVersion}, and could not re-read it: the commit may or may not have happened; retry with the same expected version (a second apply is refused by the version check)`,
-        { cause, context: original.context },
-      );
+      throw notReadBack(transition, original, cause);
     }
-    const row = rows[0];
+    return this.#judgeReadBack(transition, rows[0], original);
+  }
+
+  /**
+   * A group commit's recovery: the server's copy of the statement is ended once and the batch's
+   * instances are read back in one query, rather than one look on the server and one read per
+   * instance, up to `maxBatch` at once, on a database that has just lost a connection.
+   */
+  async #recoverGroup(
+    items: readonly { transition: Transition; logId: string }[],
+    errors: readonly CapflowError[],
+    orphan: Orphan,
+  ): Promise<PromiseSettledResult<InstanceRecord>[]> {
+    let rows: Row[];
+    try {
+      if (this.#endsOrphanedCommits) await this.#endOrphanedCommit(orphan);
+      rows = await this.#rows(
+        `SELECT i.*, EXISTS (SELECT 1 FROM ${this.#t.stepLogs} s WHERE s.id = l.log_id) AS committed_log
+         FROM unnest(?::text[], ?::uuid[]) AS l(id, log_id)
+         JOIN ${this.#t.instances} i ON i.id = l.id`,
+        [items.map((item) => item.transition.instanceId), items.map((item) => item.logId)],
+      );
+    } catch (cause) {
+      return items.map(({ transition }, i) => ({
+        status: "rejected",
+        reason: notReadBack(transition, errors[i]!, cause),
+      }));
+    }
+    const readBack = new Map(rows.map((row) => [row.id as string, row]));
+    return Promise.allSettled(
+      items.map(({ transition }, i) =>
+        this.#judgeReadBack(transition, readBack.get(transition.instanceId), errors[i]!),
+      ),
+    );
+  }
+
+  /** What a commit whose outcome was unknown came to, from its instance's row read back. */
+  async #judgeReadBack(
+    transition: Transition,
+    row: Row | undefined,
+    original: CapflowError,
+  ): Promise<InstanceRecord> {
     if (row && Number(row.version) === transition.expectedVersion + 1) {
       const record = instanceFromRow(row);
       // A refusal's commit writes no history entry: its run of refusals on the row tells.
@@ -958,6 +991,15 @@ export class KnexInstanceStore
 /** A numeric column as exact decimal text in its shortest form (`1000.50` reads `1000.5`). */
 function decimalText(value: unknown): string {
   return new Decimal(String(value)).toString();
+}
+
+/** A commit whose outcome is unknown and whose instance could not be read back either. */
+function notReadBack(transition: Transition, original: CapflowError, cause: unknown): CapflowError {
+  return new CapflowError(
+    "STORE_CONNECTION_LOST",
+    `lost the connection while committing instance ${transition.instanceId} at version ${transition.expectedVersion}, and could not re-read it: the commit may or may not have happened; retry with the same expected version (a second apply is refused by the version check)`,
+    { cause, context: original.context },
+  );
 }
 
 function conflict(transition: Transition, actual: number): CapflowError {

@@ -104,6 +104,47 @@ describe.skipIf(!databaseUrl)(
       expect(await direct.instances.history(instance.id)).toHaveLength(1);
     });
 
+    test("a group commit whose reply was lost: each recognised as committed, with one look on the server and one read for all", async () => {
+      const instances = await Promise.all(
+        Array.from(
+          { length: 6 },
+          async () => (await proxied.instances.createInstance(newInstance())).instance,
+        ),
+      );
+      const recoveryQueries: string[] = [];
+      const onQuery = (query: { sql: string }) => {
+        if (/pg_stat_activity|committed_log/.test(query.sql)) recoveryQueries.push(query.sql);
+      };
+      proxied.knex.on("query", onQuery);
+      try {
+        proxy.mode = "dropResponses";
+        // Submitted in one turn: one group commit statement for all six.
+        const committing = Promise.all(
+          instances.map((instance) =>
+            proxied.instances.commitTransition(transition(instance, "query")),
+          ),
+        );
+        await eventually(
+          async () =>
+            (await Promise.all(instances.map((i) => versionOf(i.id)))).every((v) => v === 2),
+          "the group commit to land",
+        );
+        proxy.cutAll();
+        proxy.mode = "pass";
+        const committed = await committing;
+        expect(committed.map((record) => [record.version, record.step])).toEqual(
+          instances.map(() => [2, "query"]),
+        );
+      } finally {
+        proxied.knex.off("query", onQuery);
+      }
+      for (const instance of instances) {
+        expect(await direct.instances.history(instance.id)).toHaveLength(1);
+      }
+      expect(recoveryQueries.filter((sql) => sql.includes("pg_stat_activity"))).toHaveLength(1);
+      expect(recoveryQueries.filter((sql) => sql.includes("committed_log"))).toHaveLength(1);
+    });
+
     test("a refusal committed but its reply lost: recognised by the run it left on the row", async () => {
       const { instance } = await proxied.instances.createInstance(newInstance());
       proxy.mode = "dropResponses";
