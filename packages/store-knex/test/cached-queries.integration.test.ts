@@ -1,5 +1,6 @@
 import {
   type BehaviorDefinition,
+  BusinessCalendar,
   CachedQueries,
   type CallStep,
   type ChannelDefinition,
@@ -8,6 +9,7 @@ import {
   ManualClock,
   MemoryDefinitionSource,
   ProcessorRegistry,
+  parseHolidaySchedule,
 } from "@capflow/core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loanBehavior, testChannel } from "../../core/test/support/loan-definitions.ts";
@@ -151,7 +153,15 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "cached queries on PostgreSQL" : ski
   function twoNodes(
     transport: ScriptedTransport,
     clock: ManualClock,
-    { behavior = trial, channel = lanbank } = {},
+    {
+      behavior = trial,
+      channel = lanbank,
+      calendar,
+    }: {
+      behavior?: BehaviorDefinition;
+      channel?: ChannelDefinition;
+      calendar?: BusinessCalendar;
+    } = {},
   ) {
     const definitions = new MemoryDefinitionSource({ channels: [channel], behaviors: [behavior] });
     const engine = new Engine({
@@ -178,10 +188,15 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "cached queries on PostgreSQL" : ski
       }
     };
     const store = new KnexQueryCacheStore(db);
-    const nodes = [
-      new CachedQueries({ engine, definitions, store, clock, settle }),
-      new CachedQueries({ engine, definitions, store, clock, settle }),
-    ] as const;
+    const options = {
+      engine,
+      definitions,
+      store,
+      clock,
+      settle,
+      ...(calendar ? { calendar } : {}),
+    };
+    const nodes = [new CachedQueries(options), new CachedQueries(options)] as const;
     const ask = (node: 0 | 1, loanNo: string) =>
       nodes[node].query({
         channel: "lanbank",
@@ -374,6 +389,62 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "cached queries on PostgreSQL" : ski
     const next = await ask(0, "P-1");
     expect(next).toMatchObject({ cached: false, value: { status: "succeeded" } });
     expect(await ask(1, "P-1")).toMatchObject({ cached: true, instanceId: next.instanceId });
+  });
+
+  test("a cut-off lifetime ends at the next working day's cut-off: an answer asked after Friday's, on a weekend or before a holiday stands over the days off", async () => {
+    const channel: ChannelDefinition = {
+      ...lanbank,
+      // The trial is asked any day; the funder's day still ends at a working day's cut-off.
+      calendar: {
+        workingDaysOnly: true,
+        holidays: "cn",
+        cutoff: "23:30",
+        interfaces: { "repay.trial": [] },
+      },
+    };
+    // 2027's New Year holiday, given as the calendar's schedule for that year.
+    const calendar = new BusinessCalendar({
+      definitions: new MemoryDefinitionSource({ channels: [channel] }),
+      holidays: [
+        parseHolidaySchedule({
+          name: "cn",
+          years: [2027],
+          holidays: [{ name: "元旦", from: "2027-01-01", to: "2027-01-03", workingDays: [] }],
+        }),
+      ],
+    });
+    const cases: [asked: string, until: string, given?: BusinessCalendar][] = [
+      // Friday after its cut-off: until Monday's.
+      ["2026-03-13T23:45:00", "2026-03-16T23:30:00"],
+      // A Saturday: until Monday's.
+      ["2026-03-14T10:00:00", "2026-03-16T23:30:00"],
+      // After the cut-off before Labour Day (1 to 5 May off): until Wednesday 6 May's.
+      ["2026-04-30T23:45:00", "2026-05-06T23:30:00"],
+      // After Friday 8 May's cut-off: Saturday 9 May is a make-up working day.
+      ["2026-05-08T23:45:00", "2026-05-09T23:30:00"],
+      // The holidays of the schedules the calendar was given count.
+      ["2026-12-31T23:45:00", "2027-01-04T23:30:00", calendar],
+    ];
+    for (const [index, [asked, until, given]] of cases.entries()) {
+      const clock = new ManualClock(shanghai(asked));
+      const transport = new ScriptedTransport().script("/repay/trial", {
+        body: { status: "SUCCESS", due: "7.00" },
+      });
+      const { ask } = twoNodes(transport, clock, {
+        channel,
+        ...(given ? { calendar: given } : {}),
+      });
+      const loanNo = `W-${index}`;
+      const first = await ask(0, loanNo);
+      expect(first, asked).toMatchObject({ cached: false, expiresAt: shanghai(until) });
+      // Over the days off, up to the working day's cut-off, the answer is served from the cache.
+      await clock.advance(shanghai(until) - clock.now() - 60_000);
+      expect(await ask(1, loanNo), asked).toMatchObject({
+        cached: true,
+        instanceId: first.instanceId,
+      });
+      expect(transport.count("/repay/trial"), asked).toBe(1);
+    }
   });
 
   test("with a duration as lifetime, nodes asking moments apart share one run", async () => {

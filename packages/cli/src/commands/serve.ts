@@ -273,7 +273,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
             flow.breakers,
             { after: afterFirstStuckRound },
           );
-    // One calendar for the engine's calls and the queue's admissions.
+    // One calendar for the engine's calls, the queue's admissions and cached queries' cut-offs.
     const calendar = processCalendar(db.definitions, holidays, (message, notice) => {
       if (app) app.log.warn({ holidays: notice.schedule, year: notice.year }, message);
       else context.err(`warning: ${message}\n`);
@@ -357,6 +357,7 @@ async function runServe(options: ServeOptions, context: CliContext) {
           definitions: db.definitions,
           store: new KnexQueryCacheStore(db),
           clock: systemClock,
+          calendar,
         }),
         ...(queue ? { queue: queue.queue } : {}),
       },

@@ -567,7 +567,7 @@ export interface QueryCacheDefinition {
   key: Expression;
   /**
    * How long a succeeded answer is kept: `cutoff` (default), until the channel's next cut-off
-   * (日切), local midnight without one; or a duration.
+   * (日切), local midnight without one, a working day's with `workingDaysOnly`; or a duration.
    */
   lifetime?: "cutoff" | Duration;
   /**

@@ -42,6 +42,29 @@ function calendarFor(calendar: CalendarDefinition) {
 }
 
 describe("business calendars", () => {
+  test("a channel's next cut-off is a working day's with workingDaysOnly, any day's without", () => {
+    const calendar: CalendarDefinition = { workingDaysOnly: true, holidays: "cn", cutoff: "23:30" };
+    const { business } = calendarFor(calendar);
+    const channel = channelWith(calendar);
+    const after = (at: string) => business.cutoffAfter(channel, shanghai(at));
+    expect(after("2026-03-13T10:00:00")).toBe(shanghai("2026-03-13T23:30:00"));
+    // After Friday's cut-off and over the weekend: Monday's.
+    expect(after("2026-03-13T23:30:00")).toBe(shanghai("2026-03-16T23:30:00"));
+    expect(after("2026-03-15T12:00:00")).toBe(shanghai("2026-03-16T23:30:00"));
+    // Labour Day (1 to 5 May) is skipped; Saturday 9 May, a make-up working day, has one.
+    expect(after("2026-04-30T23:45:00")).toBe(shanghai("2026-05-06T23:30:00"));
+    expect(after("2026-05-08T23:45:00")).toBe(shanghai("2026-05-09T23:30:00"));
+    const everyDay = channelWith({ cutoff: "23:30" });
+    expect(business.cutoffAfter(everyDay, shanghai("2026-03-13T23:45:00"))).toBe(
+      shanghai("2026-03-14T23:30:00"),
+    );
+    // Without a cut-off: local midnight.
+    const plain = channelWith({ workingDaysOnly: true });
+    expect(business.cutoffAfter(plain, shanghai("2026-03-13T12:00:00"))).toBe(
+      shanghai("2026-03-16T00:00:00"),
+    );
+  });
+
   test("a service window 00:30–23:30: open inside, closed after until the next opening", () => {
     const { gate } = calendarFor({ serviceWindows: ["00:30-23:30"] });
     expect(gate("2026-03-10T12:00:00")).toEqual({ open: true });

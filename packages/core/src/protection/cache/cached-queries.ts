@@ -7,7 +7,7 @@ import type { Clock } from "../../ports/clock.ts";
 import type { DefinitionSource } from "../../ports/definition-source.ts";
 import { type InstanceRecord, isSettled } from "../../ports/instance-store.ts";
 import type { CachedAnswer, QueryCacheStore } from "../../ports/query-cache-store.ts";
-import { nextCutoff } from "../calendar/business-calendar.ts";
+import { BusinessCalendar, nextCutoff } from "../calendar/business-calendar.ts";
 
 export interface CachedQueriesOptions {
   engine: {
@@ -17,6 +17,12 @@ export interface CachedQueriesOptions {
   definitions: DefinitionSource;
   store: QueryCacheStore;
   clock: Clock;
+  /**
+   * Where the `cutoff` lifetime ends: the channel's next working day's cut-off (日切). Give the
+   * calendar the engine uses, so the holiday schedules it was given count. Default: a calendar
+   * with the built-in schedules only.
+   */
+  calendar?: BusinessCalendar;
   /**
    * Waits until the instance settles, is parked for an operator (`nextRunAt` null with a
    * `lastError`), or an open circuit holds its call (flow control refused it last for
@@ -44,9 +50,9 @@ export interface QueryAnswer {
 
 /**
  * Synchronous queries with a shared cache: the behavior's `cache.key` (CEL over the input) names
- * the answer; while a succeeded answer for that key is valid (until the channel's next cut-off,
- * 日切, or a duration), it is served from the database every node shares, and the funder is not
- * called. An answer that did not succeed is not kept (or only for `cache.failures`): the next
+ * the answer; while a succeeded answer for that key is valid (until the channel's next working
+ * day's cut-off, 日切, or a duration), it is served from the database every node shares, and the
+ * funder is not called. An answer that did not succeed is not kept (or only for `cache.failures`): the next
  * request runs the behavior again, as a new instance. Concurrent requests for one key share one
  * run: in this process they wait for the same promise, across nodes they start the same instance
  * (named by key, lifetime and run). Limits and breakers apply to the one call that is made, as to
@@ -60,10 +66,12 @@ export interface QueryAnswer {
  */
 export class CachedQueries {
   readonly #options: CachedQueriesOptions;
+  readonly #calendar: BusinessCalendar;
   readonly #inFlight = new Map<string, Promise<QueryAnswer>>();
 
   constructor(options: CachedQueriesOptions) {
     this.#options = options;
+    this.#calendar = options.calendar ?? new BusinessCalendar({ definitions: options.definitions });
   }
 
   /**
@@ -127,14 +135,13 @@ export class CachedQueries {
     failuresMs: number,
     run: number,
   ): Promise<QueryAnswer> {
-    const { engine, store, clock, definitions } = this.#options;
+    const { engine, store, clock } = this.#options;
     const now = clock.now();
-    const channel = (await definitions.getChannel(request.channel))?.definition;
     const lifetimeMs = lifetime === "cutoff" ? undefined : parseDuration(lifetime);
+    // The funder's day ends at its working day's cut-off: an answer asked after Friday's, or on a
+    // holiday, stands until the next working day's.
     const cutoff =
-      lifetimeMs === undefined
-        ? nextCutoff(channel?.calendar?.cutoff ?? "00:00", now, channel?.timeZone ?? "UTC")
-        : undefined;
+      lifetimeMs === undefined ? await this.#cutoffAfter(request.channel, now) : undefined;
     // One instance per key, lifetime and run: a second node asking at once finds the same one.
     // The lifetime is named the same on every node: by its cut-off, or for a duration by the
     // window of that length `now` falls in (only nodes asking across a window's edge make two).
@@ -189,6 +196,14 @@ export class CachedQueries {
       expiresAt,
     });
     return answerOf(stored, stored.instanceId !== settled.id, failuresMs);
+  }
+
+  /** The end of a `cutoff` lifetime begun at `now`: the channel's next working day's cut-off. */
+  async #cutoffAfter(channel: string, now: number): Promise<number> {
+    const definition = (await this.#options.definitions.getChannel(channel))?.definition;
+    // A channel not defined (its start is refused next): local midnight in UTC.
+    if (definition === undefined) return nextCutoff("00:00", now, "UTC");
+    return this.#calendar.cutoffAfter(definition, now);
   }
 }
 

@@ -157,6 +157,29 @@ export class BusinessCalendar implements ChannelCalendar {
   }
 
   /**
+   * The channel's next cut-off (日切) after `at`: `calendar.cutoff`, local midnight without one.
+   * With `workingDaysOnly`, a working day's, as calls and queued starts count it: none on a
+   * weekend or a holiday, one on a make-up working day; else any day's. A cached query's
+   * answer with the `cutoff` lifetime lives until it.
+   */
+  cutoffAfter(channel: ChannelDefinition, at: number): number {
+    const calendar = channel.calendar ?? {};
+    const cutoff = nextCutoff(
+      calendar.cutoff ?? "00:00",
+      at,
+      channel.timeZone,
+      this.#cutoffDays(channel, calendar, allRules),
+    );
+    if (!Number.isFinite(cutoff)) {
+      throw new CapflowError(
+        "CONFIG_INVALID",
+        `channel ${channel.code}'s calendar has no working day in the next ${horizonDays} days; check its holidays`,
+      );
+    }
+    return cutoff;
+  }
+
+  /**
    * The days whose cut-off counts when working days are in force for these rules (the channel's
    * `workingDaysOnly`, and `workingDays` among the interface's rules): its working days, holidays
    * and make-up days included. Undefined: every day's.
