@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { digestOf } from "@capflow/core/internal";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { KnexStartQueueStore } from "../../store-knex/src/index.ts";
 import { openTestPostgres } from "../../store-knex/test/support/databases.ts";
@@ -139,6 +140,7 @@ describe("capflow serve and worker --holidays", () => {
             behavior: "apply",
             businessKey,
             input: { orderNo: businessKey },
+            inputDigest: digestOf({ orderNo: businessKey }),
             enqueuedAt,
             expiresAt: enqueuedAt + 7 * day,
           });

@@ -59,6 +59,7 @@ export { BehaviorMachine, type MachineSnapshot } from "./engine/behavior-machine
 export { checkSameClient, visibleToClient } from "./engine/client-ownership.ts";
 export { refusalEntryId, refusalLogEntry, transitionStep } from "./engine/refusal-run.ts";
 export { routedLogEntry } from "./engine/routed-log-entry.ts";
+export { digestOf } from "./engine/start-instance.ts";
 export { startedLogEntry } from "./engine/started-log-entry.ts";
 export { errorCodes, retryableByDefault, toCapflowError } from "./errors.ts";
 export {

@@ -1,4 +1,5 @@
 import { ManualClock } from "@capflow/core";
+import { digestOf } from "@capflow/core/internal";
 import { KnexAlertStore, KnexStartQueueStore, KnexStuckStore } from "@capflow/store-knex";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { CapflowMetrics } from "../src/index.ts";
@@ -70,6 +71,7 @@ describe.skipIf(!databaseUrl)("operator API: business protection (PostgreSQL)", 
       behavior: "order",
       businessKey: "O-9",
       input: {},
+      inputDigest: digestOf({}),
       enqueuedAt: t0,
       expiresAt: t0 + 60_000,
     });

@@ -6,6 +6,7 @@ import type {
   QueuedStartStatus,
   StartQueueStore,
 } from "@capflow/core";
+import { digestOf } from "@capflow/core/internal";
 import type { DatabaseHandle } from "./database-handle.ts";
 import { epochMs, jsonParam, type Row, timeParam } from "./rows.ts";
 import { qualifiedNames, quoteIdentifier, runnableStatuses } from "./sql-names.ts";
@@ -36,8 +37,8 @@ export class KnexStartQueueStore implements StartQueueStore {
 
   async enqueue(start: NewQueuedStart): Promise<{ queued: QueuedStart; created: boolean }> {
     const inserted = await this.#query(
-      `INSERT INTO ${this.#queue} (id, channel, behavior, business_key, input, status, enqueued_at, expires_at, upstream_client)
-      VALUES (?::uuid, ?, ?, ?, ?::jsonb, 'queued', ?, ?, ?)
+      `INSERT INTO ${this.#queue} (id, channel, behavior, business_key, input, input_digest, status, enqueued_at, expires_at, upstream_client)
+      VALUES (?::uuid, ?, ?, ?, ?::jsonb, ?, 'queued', ?, ?, ?)
       ON CONFLICT (channel, behavior, business_key) WHERE status = 'queued' DO NOTHING
       RETURNING *`,
       [
@@ -46,6 +47,7 @@ export class KnexStartQueueStore implements StartQueueStore {
         start.behavior,
         start.businessKey,
         jsonParam(start.input),
+        start.inputDigest,
         timeParam(start.enqueuedAt),
         timeParam(start.expiresAt),
         start.upstreamClient ?? null,
@@ -66,8 +68,8 @@ export class KnexStartQueueStore implements StartQueueStore {
     // and no instance" read in one statement cannot miss a start admitted meanwhile; two first
     // starts racing meet at the partial unique index, and one of them queues.
     const inserted = await this.#query(
-      `INSERT INTO ${this.#queue} (id, channel, behavior, business_key, input, status, enqueued_at, expires_at, upstream_client)
-      SELECT ?::uuid, ?, ?, ?, ?::jsonb, 'queued', ?, ?, ?
+      `INSERT INTO ${this.#queue} (id, channel, behavior, business_key, input, input_digest, status, enqueued_at, expires_at, upstream_client)
+      SELECT ?::uuid, ?, ?, ?, ?::jsonb, ?, 'queued', ?, ?, ?
       WHERE NOT EXISTS (
         SELECT 1 FROM ${this.#queue} WHERE channel = ? AND behavior = ? AND business_key = ?
       ) AND NOT EXISTS (
@@ -79,6 +81,7 @@ export class KnexStartQueueStore implements StartQueueStore {
         start.id,
         ...key,
         jsonParam(start.input),
+        start.inputDigest,
         timeParam(start.enqueuedAt),
         timeParam(start.expiresAt),
         start.upstreamClient ?? null,
@@ -154,34 +157,72 @@ export class KnexStartQueueStore implements StartQueueStore {
     reason: { code: string; message: string } | null,
     options: { notify?: boolean },
   ): Promise<QueuedStart[]> {
-    // A start whose business has an instance already (a repeat that got queued while the first
-    // was being admitted) did start: it is closed as started with that instance, never told
-    // upstream as expired. Not another upstream client's instance: that one is none of this
-    // start's client's business, and its start expires.
+    await this.#fillInputDigests(where, whereBindings);
+    // A start whose business has an instance already did start when that instance has the start's
+    // own input (a repeat queued while the first was being admitted): it is closed as started with
+    // that instance, never told upstream as expired. An instance with other input is another
+    // business's: the start is given up with the refusal the engine would give it, as
+    // `markAttemptFailed` gives it up, and never linked to it. A start whose digest is not filled
+    // yet (queued by an older node meanwhile) waits for the next round. Not another upstream
+    // client's instance: that one is none of this start's client's business, and its start expires.
     const rows = await this.#query(
       `WITH started AS (
         UPDATE ${this.#queue} AS q SET status = 'started', instance_id = i.id, finished_at = ?
         FROM ${this.#instances} AS i
-        WHERE q.status = 'queued' AND ${where} AND ${sameBusiness}
+        WHERE q.status = 'queued' AND ${where} AND ${sameBusiness} AND i.input_digest = q.input_digest
         RETURNING q.id
+      ), refused AS (
+        UPDATE ${this.#queue} AS q SET status = 'failed', finished_at = ?,
+          last_error = jsonb_build_object('code', 'INSTANCE_INPUT_MISMATCH', 'message',
+            q.channel || '/' || q.behavior || ' was already started for business key ' ||
+            q.business_key || ' with different input; use a new business key or look up the existing instance ' ||
+            i.id)
+        FROM ${this.#instances} AS i
+        WHERE q.status = 'queued' AND ${where} AND ${sameBusiness} AND i.input_digest <> q.input_digest
+        RETURNING q.*
       ), ended AS (
         UPDATE ${this.#queue} AS q SET status = 'expired', finished_at = ?,
           last_error = COALESCE(?::jsonb, q.last_error)
         WHERE q.status = 'queued' AND ${where}
           AND NOT EXISTS (SELECT 1 FROM ${this.#instances} AS i WHERE ${sameBusiness})
         RETURNING q.*
-      )${options.notify ? this.#notifyEnded("start.expired", reason !== null) : ""}
-      SELECT * FROM ended`,
+      )${
+        options.notify
+          ? this.#notifyEnded("start.expired", reason !== null) +
+            this.#notifyEnded("start.gave-up", true, "refused")
+          : ""
+      }
+      SELECT * FROM ended UNION ALL SELECT * FROM refused`,
       [
+        timeParam(now),
+        ...whereBindings,
         timeParam(now),
         ...whereBindings,
         timeParam(now),
         reason === null ? null : jsonParam(reason),
         ...whereBindings,
-        ...(options.notify ? this.#notifyBindings(now) : []),
+        ...(options.notify ? [...this.#notifyBindings(now), ...this.#notifyBindings(now)] : []),
       ],
     );
     return rows.sort((a, b) => Number(a.seq) - Number(b.seq)).map(queuedFromRow);
+  }
+
+  /**
+   * Fills the input digest of the queued starts `where` picks that have none (queued before
+   * migration 0044, or by an older node), from their stored input, as the engine computes it.
+   */
+  async #fillInputDigests(where: string, whereBindings: unknown[]): Promise<void> {
+    const rows = await this.#query(
+      `SELECT q.id, q.input FROM ${this.#queue} AS q
+      WHERE q.status = 'queued' AND q.input_digest IS NULL AND ${where}`,
+      whereBindings,
+    );
+    for (const row of rows) {
+      await this.#query(
+        `UPDATE ${this.#queue} SET input_digest = ? WHERE id = ?::uuid AND input_digest IS NULL`,
+        [digestOf(jsonValue(row.input)), row.id],
+      );
+    }
   }
 
   async oldestQueued(request: {
@@ -255,33 +296,35 @@ export class KnexStartQueueStore implements StartQueueStore {
   }
 
   /**
-   * The outbox rows for the starts `ended` returns, in the same statement: the expiry and its
-   * notification commit together or not at all. `withError`: the row's last error is the
-   * notification's `error` (a give-up's last refusal, a cut-off's reason); else null. The event id is the start's id and the event,
-   * so a statement retried after a lost connection cannot write a second one.
+   * The outbox rows for the starts the CTE named `ended` returns, in the same statement: the
+   * expiry and its notification commit together or not at all. `withError`: the row's last error
+   * is the notification's `error` (a give-up's last refusal, a cut-off's reason); else null. The
+   * event id is the start's id and the event, so a statement retried after a lost connection
+   * cannot write a second one.
    */
   #notifyEnded(
     type: "start.expired" | "start.gave-up",
     withError = type === "start.gave-up",
+    ended = "ended",
   ): string {
     const iso = (column: string) =>
       `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-    return `, notified AS (
+    return `, notified_${ended} AS (
         INSERT INTO ${this.#outbox} (id, instance_id, type, payload, target, status, next_attempt_at, created_at)
-        SELECT ended.id || '.${type}', ended.id::text, '${type}',
+        SELECT ${ended}.id || '.${type}', ${ended}.id::text, '${type}',
           jsonb_build_object(
-            'id', ended.id || '.${type}',
+            'id', ${ended}.id || '.${type}',
             'type', '${type}',
             'occurredAt', ?::text,
             'start', jsonb_build_object(
-              'id', ended.id, 'channel', ended.channel, 'behavior', ended.behavior,
-              'businessKey', ended.business_key,
-              'enqueuedAt', ${iso("ended.enqueued_at")}, 'expiresAt', ${iso("ended.expires_at")},
-              'attempts', ended.attempts),
-            'error', ${withError ? "ended.last_error" : "NULL::jsonb"}),
-          ended.upstream_client, 'pending', ?::timestamptz, ?::timestamptz
-        FROM ended
-        WHERE ended.status IN ('expired', 'failed')
+              'id', ${ended}.id, 'channel', ${ended}.channel, 'behavior', ${ended}.behavior,
+              'businessKey', ${ended}.business_key,
+              'enqueuedAt', ${iso(`${ended}.enqueued_at`)}, 'expiresAt', ${iso(`${ended}.expires_at`)},
+              'attempts', ${ended}.attempts),
+            'error', ${withError ? `${ended}.last_error` : "NULL::jsonb"}),
+          ${ended}.upstream_client, 'pending', ?::timestamptz, ?::timestamptz
+        FROM ${ended}
+        WHERE ${ended}.status IN ('expired', 'failed')
         ON CONFLICT (id) DO NOTHING
       )`;
   }
@@ -337,14 +380,22 @@ export class KnexStartQueueStore implements StartQueueStore {
   }
 }
 
+/** A jsonb column's value: PGlite may hand it over as text. */
+function jsonValue(value: unknown): unknown {
+  return typeof value === "string" ? JSON.parse(value) : value;
+}
+
 function queuedFromRow(row: Row): QueuedStart {
-  const json = (value: unknown) => (typeof value === "string" ? JSON.parse(value) : value);
+  const json = jsonValue;
+  const input = json(row.input) as Record<string, unknown>;
   return {
     id: row.id as string,
     channel: row.channel as string,
     behavior: row.behavior as string,
     businessKey: row.business_key as string,
-    input: json(row.input) as Record<string, unknown>,
+    input,
+    // A start queued before migration 0044 (or by an older node) has none stored.
+    inputDigest: (row.input_digest as string | null) ?? digestOf(input),
     upstreamClient: (row.upstream_client as string | null) ?? null,
     status: row.status as QueuedStartStatus,
     enqueuedAt: epochMs(row.enqueued_at),

@@ -2,9 +2,10 @@ import {
   describeInstanceStoreContract,
   describeOutboxContract,
   describeRoutingStoreContract,
+  describeStartQueueStoreContract,
 } from "@capflow/testkit/contracts";
 import { afterAll, beforeAll } from "vitest";
-import { type CapflowDatabase, KnexInstanceStore } from "../src/index.ts";
+import { type CapflowDatabase, KnexInstanceStore, KnexStartQueueStore } from "../src/index.ts";
 import { openTestPglite, truncateRuntimeTables } from "./support/databases.ts";
 
 let db: CapflowDatabase;
@@ -36,6 +37,16 @@ describeOutboxContract("KnexInstanceStore on PGlite (in memory)", async () => {
   await truncateRuntimeTables(db);
   return {
     store: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),
+    close: async () => {},
+  };
+});
+
+describeStartQueueStoreContract("KnexStartQueueStore on PGlite (in memory)", async () => {
+  await truncateRuntimeTables(db);
+  await db.knex.raw(`DELETE FROM "${db.schema}".queued_starts`);
+  return {
+    store: new KnexStartQueueStore(db),
+    instances: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),
     close: async () => {},
   };
 });

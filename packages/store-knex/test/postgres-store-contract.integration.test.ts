@@ -3,9 +3,15 @@ import {
   describeInstanceStoreContract,
   describeOutboxContract,
   describeRoutingStoreContract,
+  describeStartQueueStoreContract,
 } from "@capflow/testkit/contracts";
 import { afterAll, beforeAll, describe } from "vitest";
-import { KnexDefinitionSource, KnexInstanceStore, pushDefinitions } from "../src/index.ts";
+import {
+  KnexDefinitionSource,
+  KnexInstanceStore,
+  KnexStartQueueStore,
+  pushDefinitions,
+} from "../src/index.ts";
 import {
   databaseUrl,
   openTestPostgres,
@@ -43,6 +49,16 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "PostgreSQL" : skipMessage, () => {
     await truncateRuntimeTables(db);
     return {
       store: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),
+      close: async () => {},
+    };
+  });
+
+  describeStartQueueStoreContract("KnexStartQueueStore on PostgreSQL", async () => {
+    await truncateRuntimeTables(db);
+    await db.knex.raw(`DELETE FROM "${db.schema}".queued_starts`);
+    return {
+      store: new KnexStartQueueStore(db),
+      instances: new KnexInstanceStore(db.knex, { schema: db.schema, target: db.target }),
       close: async () => {},
     };
   });

@@ -9,6 +9,7 @@ import {
   StartQueue,
   type StartQueueStore,
 } from "@capflow/core";
+import { digestOf } from "@capflow/core/internal";
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
 import { loanBehavior, testChannel } from "../../core/test/support/loan-definitions.ts";
 import { ScriptedTransport } from "../../core/test/support/scripted-transport.ts";
@@ -174,6 +175,7 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "queued starts on PostgreSQL" : skip
       behavior: "loan",
       businessKey: "L-9",
       input: { loanNo: "L-9" },
+      inputDigest: digestOf({ loanNo: "L-9" }),
       enqueuedAt: w.clock.now(),
       expiresAt: w.clock.now() + 60_000,
       upstreamClient: "platform",
@@ -346,6 +348,73 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "queued starts on PostgreSQL" : skip
     });
     expect(w.events.map((e) => e.type)).toEqual(["start.gave-up"]);
     expect(await outboxTypes()).toEqual(["start.gave-up"]);
+  });
+
+  test("a start whose business started meanwhile with other input is given up at its expiry, never closed as started with that instance", async () => {
+    const w = world();
+    const queued = await w.enqueue("L-1");
+    const same = await w.enqueue("L-2");
+    // Both loan numbers started directly while they wait: L-1 for another amount.
+    const other = await w.engine.start({
+      channel: "lanbank",
+      behavior: "loan",
+      businessKey: "L-1",
+      input: { loanNo: "L-1", amount: 900, idCardNo: "110101199003071234" },
+    });
+    const own = await w.engine.start({
+      channel: "lanbank",
+      behavior: "loan",
+      businessKey: "L-2",
+      input: { loanNo: "L-2", amount: 100, idCardNo: "110101199003071234" },
+    });
+    await w.clock.advance(61_000);
+    const round = await w.queue.admit();
+    expect(round).toMatchObject({ started: 0, expired: [] });
+    expect(round.gaveUp.map((start) => start.id)).toEqual([queued.id]);
+    expect(await w.store.getQueued(queued.id)).toMatchObject({
+      status: "failed",
+      instanceId: null,
+      lastError: expect.objectContaining({ code: "INSTANCE_INPUT_MISMATCH" }),
+    });
+    expect(JSON.stringify(await w.store.getQueued(queued.id))).toContain(other.id);
+    expect(await w.store.getQueued(same.id)).toMatchObject({
+      status: "started",
+      instanceId: own.id,
+    });
+    expect(w.events.map((e) => e.type)).toEqual(["start.gave-up"]);
+    expect(w.raised).toEqual([expect.stringMatching(/L-1 given up .*INSTANCE_INPUT_MISMATCH/)]);
+    expect(await outboxTypes()).toEqual(["start.gave-up"]);
+  });
+
+  test("a start queued without an input digest (before migration 0044, or by an older node) gets it from its stored input at its expiry", async () => {
+    const w = world();
+    const queued = await w.enqueue("L-1");
+    const same = await w.enqueue("L-2");
+    await db.knex.raw(`UPDATE "${db.schema}".queued_starts SET input_digest = NULL`);
+    expect(await w.store.getQueued(same.id)).toMatchObject({ inputDigest: same.inputDigest });
+    const started = (loanNo: string, amount: number) =>
+      w.engine.start({
+        channel: "lanbank",
+        behavior: "loan",
+        businessKey: loanNo,
+        input: { loanNo, amount, idCardNo: "110101199003071234" },
+      });
+    await started("L-1", 900);
+    const own = await started("L-2", 100);
+    await w.clock.advance(61_000);
+    const round = await w.queue.admit();
+    expect(round.gaveUp.map((start) => start.id)).toEqual([queued.id]);
+    expect(await w.store.getQueued(same.id)).toMatchObject({
+      status: "started",
+      instanceId: own.id,
+    });
+    const digests = (await db.knex.raw(
+      `SELECT id, input_digest FROM "${db.schema}".queued_starts ORDER BY seq`,
+    )) as { rows: { id: string; input_digest: string }[] };
+    expect(digests.rows).toEqual([
+      { id: queued.id, input_digest: queued.inputDigest },
+      { id: same.id, input_digest: same.inputDigest },
+    ]);
   });
 
   test("a start another node marked started meanwhile is reported once, by that node", async () => {

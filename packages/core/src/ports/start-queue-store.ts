@@ -18,16 +18,22 @@ export interface StartQueueStore {
     businessKey: string;
   }): Promise<QueuedStart | undefined>;
   /**
-   * Marks queued starts whose `expiresAt` passed as expired, and returns them. With `notify`, a
-   * `start.expired` notification for each start's upstream client is written to the outbox in the
-   * same statement, so an expiry never commits without it.
+   * Marks queued starts whose `expiresAt` passed as expired, and returns them. A start whose
+   * business has an instance of its client by then is not expired: with the start's own input
+   * (`inputDigest` equal to the instance's) it is closed as started with that instance and not
+   * returned; with other input it is returned `failed`, its `lastError` the engine's
+   * `INSTANCE_INPUT_MISMATCH` refusal naming that instance, as `markAttemptFailed` gives it up,
+   * and never linked to it. With `notify`, a `start.expired` (or, for a failed one,
+   * `start.gave-up`) notification for each start's upstream client is written to the outbox in
+   * the same statement, so an expiry never commits without it.
    */
   expireDue(now: number, options?: { notify?: boolean }): Promise<QueuedStart[]>;
   /**
    * Marks the queued starts of a channel and behavior enqueued before `before` as expired, with
    * `reason` as their `lastError` (a cut-off, 日切, ended the business day they were queued for),
-   * and returns them; a start whose business has an instance by then is closed as started, as in
-   * `expireDue`. With `notify`, each `start.expired` notification (its `error` the reason) is
+   * and returns them; a start whose business has an instance by then is closed as started (same
+   * input) or returned failed (other input), as in `expireDue`. With `notify`, each
+   * `start.expired` notification (its `error` the reason; `start.gave-up` for a failed one) is
    * written to the outbox in the same statement.
    */
   expireQueuedBefore(
@@ -105,6 +111,11 @@ export interface NewQueuedStart {
   behavior: string;
   businessKey: string;
   input: Record<string, unknown>;
+  /**
+   * The digest of `input` as the engine computes it for an instance's `inputDigest`: an expiring
+   * start is closed as started only with an instance of the same digest.
+   */
+  inputDigest: string;
   enqueuedAt: number;
   expiresAt: number;
   /** The upstream client that asked for the start: its instance's and its expiry's notifications go to it. */

@@ -36,6 +36,7 @@ import { businessKeyAnyBehaviorMigration } from "./0040_business_key_any_behavio
 import { reconcileStopsMigration } from "./0041_reconcile_stops.ts";
 import { alertLastRaisedMigration } from "./0042_alert_last_raised.ts";
 import { operatorTokenReasonsMigration } from "./0043_operator_token_reasons.ts";
+import { queuedStartInputDigestMigration } from "./0044_queued_start_input_digest.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -78,4 +79,5 @@ export const migrations: readonly Migration[] = [
   reconcileStopsMigration,
   alertLastRaisedMigration,
   operatorTokenReasonsMigration,
+  queuedStartInputDigestMigration,
 ];

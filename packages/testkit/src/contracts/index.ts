@@ -8,3 +8,4 @@ export { describeLimiterContract } from "./limiter-contract.ts";
 export { describeLockProviderContract } from "./lock-provider-contract.ts";
 export { describeOutboxContract } from "./outbox-contract.ts";
 export { describeRoutingStoreContract } from "./routing-store-contract.ts";
+export { describeStartQueueStoreContract } from "./start-queue-store-contract.ts";

@@ -173,6 +173,7 @@ export class StartQueue {
       behavior: request.behavior,
       businessKey: request.businessKey,
       input: request.input,
+      inputDigest: digestOf(request.input),
       enqueuedAt: now,
       expiresAt: now + parseDuration(policy.ttl),
       upstreamClient: request.upstreamClient ?? null,
@@ -272,8 +273,9 @@ export class StartQueue {
     const now = clock.now();
     const round: AdmissionRound = { ran: true, started: 0, expired: [], gaveUp: [], closed: [] };
     const notify = { notify: this.#options.notifications === true };
-    round.expired = await store.expireDue(now, notify);
-    for (const queued of round.expired) {
+    for (const queued of await store.expireDue(now, notify)) {
+      if (await this.#gaveUpAtExpiry(queued, round)) continue;
+      round.expired.push(queued);
       this.#emit({ type: "start.expired", queued, reason: "ttl" });
       await this.#alert(
         queued,
@@ -387,7 +389,7 @@ export class StartQueue {
       { code: failure.code, message: failure.message },
       this.#options.clock.now(),
       giveUp,
-      { ...notify, inputDigest: digestOf(queued.input) },
+      { ...notify, inputDigest: queued.inputDigest },
     );
     // A start another node's round left as it is was reported by that round.
     if (!changed) return;
@@ -404,6 +406,20 @@ export class StartQueue {
         `given up after ${updated.attempts} start attempts: ${failure.code}`,
       );
     }
+  }
+
+  /**
+   * An expiring start whose business had started with other input is given up, not expired (the
+   * store ended it `failed` with the engine's `INSTANCE_INPUT_MISMATCH`): reported and alerted as
+   * a refused start is. Returns whether it was.
+   */
+  async #gaveUpAtExpiry(queued: QueuedStart, round: AdmissionRound): Promise<boolean> {
+    if (queued.status !== "failed") return false;
+    const code = queued.lastError?.code ?? "INSTANCE_INPUT_MISMATCH";
+    round.gaveUp.push(queued);
+    this.#emit({ type: "start.gave-up", queued, code });
+    await this.#alert(queued, `given up at its expiry: ${code}`);
+    return true;
   }
 
   /**
@@ -437,6 +453,7 @@ export class StartQueue {
         notify,
       );
       for (const queued of expired) {
+        if (await this.#gaveUpAtExpiry(queued, round)) continue;
         round.expired.push(queued);
         this.#emit({ type: "start.expired", queued, reason: "cutoff" });
         await this.#alert(queued, `was still queued at ${where}; it expired unstarted`);
