@@ -95,7 +95,7 @@ describe.skipIf(chromiumMissing ?? databaseMissing)("an operator in the console"
     await console.close();
   });
 
-  it("sees the notifications an application sent upstream and re-sends one with a reason", async () => {
+  it("re-sends a notification the upstream lost, sees who re-sent it and why, and is told when there was nothing to re-send", async () => {
     // Delivered, as a dispatcher would: re-sending one still waiting for its first attempt
     // changes and records nothing.
     const outbox = server.db.instances;
@@ -111,16 +111,29 @@ describe.skipIf(chromiumMissing ?? databaseMissing)("an operator in the console"
     const console = await ConsolePage.open(browser, server.url);
     await console.signIn(server.tokens.operator);
     await console.findByBusinessKey(fixtureKeys.approved[0]);
-    const notifications = console.page.getByRole("region", {
-      name: "Notifications sent upstream",
-    });
-    await notifications.getByRole("row", { name: /instance\.succeeded/ }).waitFor();
-    await notifications.getByRole("button", { name: "Re-send" }).first().click();
-    await notifications.getByLabel("Why re-send it").fill("upstream lost it");
-    await notifications.getByRole("button", { name: "Do it" }).click();
+    const resent = await console.resendNotification(/instance\.succeeded/, "upstream lost it");
+    expect(resent).toContain("Re-sent");
     await expect
       .poll(() => console.actorLines())
       .toContainEqual(expect.stringContaining("wang.operator — upstream lost it"));
+    // The row says who re-sent it, when and why.
+    await expect
+      .poll(() => console.notificationRows())
+      .toContainEqual(
+        expect.stringMatching(/instance\.succeeded.*wang\.operator, .+: upstream lost it/s),
+      );
+    const actorLines = await console.actorLines();
+
+    // Re-sent and not attempted since: due already, so nothing is re-sent, and the page says so.
+    const again = await console.resendNotification(/instance\.succeeded/, "still not there");
+    expect(again).toBe(
+      "Nothing re-sent: this notification is still waiting for its first delivery attempt, which is due now. Nothing was changed or recorded.",
+    );
+    expect(again).not.toContain("Done");
+    expect(await console.actorLines()).toEqual(actorLines);
+    expect(await console.notificationRows()).not.toContainEqual(
+      expect.stringContaining("still not there"),
+    );
     await console.close();
   });
 

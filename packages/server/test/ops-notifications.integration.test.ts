@@ -224,6 +224,7 @@ describe.skipIf(!databaseUrl)("operator API: notifications for the upstream (Pos
       body: { reason: "receiver is back" },
     });
     expect(resent.status).toBe(200);
+    expect(resent.json.outcome).toBe("resent");
     expect(resent.json.notification).toMatchObject({
       id,
       status: "pending",
@@ -310,12 +311,14 @@ describe.skipIf(!databaseUrl)("operator API: notifications for the upstream (Pos
     });
     expect(noted.version).toBeLessThan(after?.version ?? 0);
 
-    // A repeated request finds it due already: answered as it is, nothing recorded again.
+    // A repeated request finds it due already: answered as it is, saying nothing was re-sent,
+    // and nothing recorded again.
     const again = await ops("POST", `/notifications/${id}/resend`, {
       token: tokens.operator,
       body: { reason: "the upstream lost it" },
     });
     expect(again.status).toBe(200);
+    expect(again.json.outcome).toBe("awaitingFirstAttempt");
     expect(again.json.notification.resent).toEqual(resent.json.notification.resent);
     expect(await server.engine.history(started.id)).toHaveLength(history.length);
   });

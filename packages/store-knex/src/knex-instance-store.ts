@@ -17,6 +17,7 @@ import {
   type NotificationClaim,
   type NotificationFilter,
   type NotificationRecord,
+  type NotificationResend,
   type OperationsOverview,
   type OperationsView,
   type OutboxBacklog,
@@ -829,7 +830,7 @@ export class KnexInstanceStore
     return this.#outbox.listNotifications(filter);
   }
 
-  resendNotification(request: ResendRequest): Promise<NotificationRecord | undefined> {
+  resendNotification(request: ResendRequest): Promise<NotificationResend | undefined> {
     return this.#outbox.resendNotification(request);
   }
 

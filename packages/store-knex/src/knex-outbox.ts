@@ -4,6 +4,8 @@ import type {
   NotificationClaim,
   NotificationFilter,
   NotificationRecord,
+  NotificationResend,
+  NotificationResendOutcome,
   NotificationStatus,
   NotificationType,
   OutboxBacklog,
@@ -155,7 +157,7 @@ export class KnexOutbox implements OutboxStore {
     return (await this.#rows(sql, bindings)).map(notificationFromRow);
   }
 
-  async resendNotification(request: ResendRequest): Promise<NotificationRecord | undefined> {
+  async resendNotification(request: ResendRequest): Promise<NotificationResend | undefined> {
     // One statement: the re-send and its record (with the instance's version, step and status as
     // read, the instance row itself untouched), or neither. A row still pending and not attempted
     // since it was written or re-sent is due already: it is returned as it is, nothing recorded.
@@ -174,9 +176,10 @@ export class KnexOutbox implements OutboxStore {
          SELECT ?::uuid, r.id, r.instance_id, i.version, i.step, i.attempt, i.status, ?, ?, ?
          FROM resent r LEFT JOIN ${this.#t.instances} i ON i.id = r.instance_id
        )
-       SELECT * FROM resent
+       SELECT *, 'resent' AS resend_outcome FROM resent
        UNION ALL
-       SELECT * FROM ${this.#t.outbox} WHERE id = ? AND NOT EXISTS (SELECT 1 FROM resent)`,
+       SELECT *, 'awaitingFirstAttempt' AS resend_outcome FROM ${this.#t.outbox}
+       WHERE id = ? AND NOT EXISTS (SELECT 1 FROM resent)`,
       [
         now,
         request.by,
@@ -190,7 +193,12 @@ export class KnexOutbox implements OutboxStore {
         request.id,
       ],
     );
-    return row && notificationFromRow(row);
+    return (
+      row && {
+        notification: notificationFromRow(row),
+        outcome: row.resend_outcome as NotificationResendOutcome,
+      }
+    );
   }
 
   async outboxBacklog(): Promise<OutboxBacklog> {

@@ -5,8 +5,10 @@ import { maskText } from "../mask.ts";
 import { canAct, useSession } from "../session.ts";
 
 /**
- * The notifications an instance caused for the upstream, with their delivery; operators may
- * deliver one again (same event id, so the receiver deduplicates), with a reason.
+ * The notifications an instance caused for the upstream, with their delivery and their last
+ * re-send (who, when, why); operators may deliver one again (same event id, so the receiver
+ * deduplicates), with a reason. A notification still waiting for its first attempt is due
+ * already: the server re-sends nothing, and the page says so rather than "done".
  */
 export function NotificationsSection(props: {
   notifications: NotificationRow[];
@@ -22,10 +24,16 @@ export function NotificationsSection(props: {
     event.preventDefault();
     if (!resending) return;
     try {
-      await client.resendNotification(resending, reason.trim());
+      const answer = await client.resendNotification(resending, reason.trim());
       setResending(null);
       setReason("");
-      setMessage({ kind: "ok", text: t("actions.done") });
+      setMessage({
+        kind: "ok",
+        text:
+          answer.outcome === "awaitingFirstAttempt"
+            ? t("notifications.awaitingFirstAttempt")
+            : t("notifications.resentDone"),
+      });
       props.onDone();
     } catch (error) {
       setMessage({
@@ -49,6 +57,7 @@ export function NotificationsSection(props: {
               <th scope="col">{t("common.created")}</th>
               <th scope="col">{t("notifications.delivered")}</th>
               <th scope="col">{t("common.error.column")}</th>
+              <th scope="col">{t("notifications.resent")}</th>
               {canAct(operator) ? (
                 <th scope="col">
                   <span class="visually-hidden">{t("actions.title")}</span>
@@ -67,9 +76,24 @@ export function NotificationsSection(props: {
                 <td>
                   {n.lastError ? `${n.lastError.code}: ${maskText(n.lastError.message)}` : ""}
                 </td>
+                <td>
+                  {n.resent
+                    ? t("notifications.resentBy", {
+                        who: n.resent.by,
+                        when: props.when(n.resent.at),
+                        why: maskText(n.resent.why ?? "-"),
+                      })
+                    : ""}
+                </td>
                 {canAct(operator) ? (
                   <td>
-                    <button type="button" onClick={() => setResending(n.id)}>
+                    <button
+                      type="button"
+                      onClick={() => {
+                        setResending(n.id);
+                        setMessage(null);
+                      }}
+                    >
                       {t("notifications.resend")}
                     </button>
                   </td>

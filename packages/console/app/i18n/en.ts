@@ -158,6 +158,12 @@ export const en = {
   "notifications.resendPreview":
     "Delivers it again now, with the same event id (the receiver deduplicates on it) and body, on a fresh retry schedule; the history records who and why.",
   "notifications.reason": "Why re-send it (recorded in the history)",
+  "notifications.resent": "Re-sent",
+  "notifications.resentBy": "{who}, {when}: {why}",
+  "notifications.resentDone":
+    "Re-sent: it will be delivered again now; the history shows who and why.",
+  "notifications.awaitingFirstAttempt":
+    "Nothing re-sent: this notification is still waiting for its first delivery attempt, which is due now. Nothing was changed or recorded.",
   "actions.title": "Actions",
   "actions.viewerOnly": "Your role ({role}) can look but not act.",
   "actions.retry": "Retry now",

@@ -158,6 +158,11 @@ export const zhCN: Record<MessageKey, string> = {
   "notifications.resendPreview":
     "立即重新投递：事件 ID 与内容不变（接收方据此去重），重试计划重新开始；历史中记录操作人与原因。",
   "notifications.reason": "重新发送的原因（记入历史）",
+  "notifications.resent": "重新发送",
+  "notifications.resentBy": "{who}，{when}：{why}",
+  "notifications.resentDone": "已重新发送：马上再次投递；历史中可以看到操作人和原因。",
+  "notifications.awaitingFirstAttempt":
+    "未重新发送：该通知仍在等待第一次投递，已经到期。没有任何改动，也没有记录。",
   "actions.title": "操作",
   "actions.viewerOnly": "您的角色（{role}）只能查看，不能操作。",
   "actions.retry": "立即重试",

@@ -131,6 +131,30 @@ export class ConsolePage {
       .toBe(1);
   }
 
+  /** The notifications sent upstream, one line per row (type, status, …, last re-send). */
+  async notificationRows(): Promise<string[]> {
+    return this.#notifications().locator("tbody tr").allInnerTexts();
+  }
+
+  /** Re-sends the first notification of this type with a reason: what the page answers. */
+  async resendNotification(type: RegExp, reason: string): Promise<string> {
+    const section = this.#notifications();
+    await section
+      .getByRole("row", { name: type })
+      .first()
+      .getByRole("button", { name: "Re-send" })
+      .click();
+    await section.getByLabel("Why re-send it").fill(reason);
+    await section.getByRole("button", { name: "Do it" }).click();
+    const answer = section.locator("[role=status], [role=alert]");
+    await answer.waitFor();
+    return (await answer.textContent()) ?? "";
+  }
+
+  #notifications() {
+    return this.page.getByRole("region", { name: "Notifications sent upstream" });
+  }
+
   async actionsText(): Promise<string> {
     return (await this.page.getByRole("region", { name: "Actions" }).textContent()) ?? "";
   }

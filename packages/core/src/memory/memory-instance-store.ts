@@ -30,6 +30,7 @@ import type {
   NotificationClaim,
   NotificationFilter,
   NotificationRecord,
+  NotificationResend,
   OutboxBacklog,
   OutboxStore,
   ResendRequest,
@@ -530,12 +531,12 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
     return this.#outbox.listNotifications(filter);
   }
 
-  async resendNotification(request: ResendRequest): Promise<NotificationRecord | undefined> {
+  async resendNotification(request: ResendRequest): Promise<NotificationResend | undefined> {
     const done = this.#outbox.resend(request);
     if (done === undefined) return undefined;
     const instance = this.#instances.get(done.notification.instanceId);
     // The entry goes in at the instance's version, which it leaves as it is (no compare-and-set).
-    if (done.resent && instance !== undefined) {
+    if (done.outcome === "resent" && instance !== undefined) {
       this.#logs.get(instance.id)?.push({
         id: randomUUID(),
         instanceId: instance.id,
@@ -551,7 +552,7 @@ export class MemoryInstanceStore implements InstanceStore, OutboxStore, StoreSta
         durationMs: 0,
       });
     }
-    return done.notification;
+    return done;
   }
 
   outboxBacklog(): Promise<OutboxBacklog> {

@@ -4,6 +4,7 @@ import type {
   NotificationClaim,
   NotificationFilter,
   NotificationRecord,
+  NotificationResend,
   OutboxBacklog,
   OutboxStore,
   ResendRequest,
@@ -109,22 +110,20 @@ export class MemoryOutbox implements OutboxStore {
     );
   }
 
-  async resendNotification(request: ResendRequest): Promise<NotificationRecord | undefined> {
-    return this.resend(request)?.notification;
+  async resendNotification(request: ResendRequest): Promise<NotificationResend | undefined> {
+    return this.resend(request);
   }
 
   /**
-   * The re-send, synchronously (the store records its history entry in the same turn):
-   * `resent` is false for a notification still pending and not attempted since it was written or
-   * last re-sent, which is left as it is.
+   * The re-send, synchronously (the store records its history entry in the same turn): a
+   * notification still pending and not attempted since it was written or last re-sent is left as
+   * it is (`awaitingFirstAttempt`).
    */
-  resend(
-    request: ResendRequest,
-  ): { notification: NotificationRecord; resent: boolean } | undefined {
+  resend(request: ResendRequest): NotificationResend | undefined {
     const row = this.#rows.get(request.id);
     if (row === undefined) return undefined;
     if (row.status === "pending" && row.attempts === 0)
-      return { notification: structuredClone(row), resent: false };
+      return { notification: structuredClone(row), outcome: "awaitingFirstAttempt" };
     Object.assign(row, {
       status: "pending",
       attempts: 0,
@@ -134,7 +133,7 @@ export class MemoryOutbox implements OutboxStore {
       leaseUntil: null,
       resent: { by: request.by, at: request.now, why: request.why },
     });
-    return { notification: structuredClone(row), resent: true };
+    return { notification: structuredClone(row), outcome: "resent" };
   }
 
   async outboxBacklog(): Promise<OutboxBacklog> {

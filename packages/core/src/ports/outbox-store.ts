@@ -37,10 +37,11 @@ export interface OutboxStore {
    * the history of the notification's instance, at the version the instance has: the instance
    * itself is not changed (no compare-and-set, its version stays), so a worker mid-step keeps its
    * ownership. A notification still pending and not attempted since it was written or last
-   * re-sent is already due: it is returned as it is and nothing is recorded (a repeated request
-   * repeats nothing). Undefined when there is no such notification.
+   * re-sent is already due: it is returned as it is, with `outcome: "awaitingFirstAttempt"`, and
+   * nothing is recorded (a repeated request repeats nothing). Undefined when there is no such
+   * notification.
    */
-  resendNotification(request: ResendRequest): Promise<NotificationRecord | undefined>;
+  resendNotification(request: ResendRequest): Promise<NotificationResend | undefined>;
   /** Pending and failed notifications counted, and the oldest pending one's creation time. */
   outboxBacklog(): Promise<OutboxBacklog>;
 }
@@ -187,6 +188,19 @@ export interface ResendRequest {
   /** Why: recorded with `by` on the notification and in the instance's history. */
   why: string;
 }
+
+/** What a re-send did, and the notification after it. */
+export interface NotificationResend {
+  notification: NotificationRecord;
+  outcome: NotificationResendOutcome;
+}
+
+/**
+ * `resent`: pending and due now on a fresh retry schedule, recorded with who and why.
+ * `awaitingFirstAttempt`: pending and not attempted since it was written or last re-sent, so due
+ * already: nothing changed and nothing recorded.
+ */
+export type NotificationResendOutcome = "resent" | "awaitingFirstAttempt";
 
 export interface OutboxBacklog {
   pending: number;

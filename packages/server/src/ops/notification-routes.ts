@@ -48,7 +48,8 @@ const resendBodySchema = {
  * instance. `POST /notifications/:id/resend` (operator): delivers one again with a fresh retry
  * schedule, the same event id (receivers deduplicate on it) and body; the instance's history
  * records who re-sent it and why, in the same commit, without changing the instance. A
- * notification pending and not yet attempted is due already: answered as it is, nothing recorded.
+ * notification pending and not attempted since it was written or last re-sent is due already:
+ * answered as it is with `outcome: "awaitingFirstAttempt"`, nothing re-sent and nothing recorded.
  */
 export async function notificationRoutes(
   app: FastifyInstance,
@@ -103,7 +104,7 @@ export async function notificationRoutes(
       });
       if (resent === undefined)
         throw new CapflowError("REQUEST_NOT_FOUND", `no notification ${id}`);
-      return { notification: notificationView(resent) };
+      return { notification: notificationView(resent.notification), outcome: resent.outcome };
     },
   );
 }

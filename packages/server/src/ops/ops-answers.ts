@@ -1,4 +1,4 @@
-import type { MigrationReport } from "@capflow/core";
+import type { MigrationReport, NotificationResendOutcome } from "@capflow/core";
 import type { Operator } from "../auth/operator.ts";
 import type { BehaviorGraphView } from "./behavior-graph-view.ts";
 import type {
@@ -64,8 +64,15 @@ export interface LateNotificationView extends HistoryEntryView {
 }
 
 /** `POST /v1/ops/notifications/:id/resend`: the notification, scheduled to be delivered again. */
+/**
+ * `POST /v1/ops/notifications/:id/resend`: the notification after the request, and what it did:
+ * `resent` (due now on a fresh schedule, recorded in the instance's history), or
+ * `awaitingFirstAttempt` (pending and not attempted since it was written or last re-sent: due
+ * already, so nothing was re-sent, changed or recorded).
+ */
 export interface NotificationResendAnswer {
   notification: NotificationView;
+  outcome: NotificationResendOutcome;
 }
 
 /** `POST /v1/ops/migrations`: what moved (or, on a dry run, would), what was refused and why. */

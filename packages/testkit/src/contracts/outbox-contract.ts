@@ -400,12 +400,14 @@ export function describeOutboxContract(
         oldestPendingAt: t0 + 2,
       });
 
-      const resent = await store.resendNotification({
+      const done = await store.resendNotification({
         id: a.id,
         now: t0 + 50,
         by: "ops:alice",
         why: "the upstream lost it",
       });
+      expect(done?.outcome).toBe("resent");
+      const resent = done?.notification;
       expect(resent).toMatchObject({
         id: a.id,
         status: "pending",
@@ -442,7 +444,10 @@ export function describeOutboxContract(
         by: "ops:alice",
         why: "the upstream lost it",
       });
-      expect(resent).toMatchObject({ status: "pending", attempts: 0 });
+      expect(resent).toMatchObject({
+        outcome: "resent",
+        notification: { status: "pending", attempts: 0 },
+      });
       expect((await store.getInstance(instance.id))?.version).toBe(waiting.version);
       const history = await store.history(instance.id);
       expect(history.at(-1)).toMatchObject({
@@ -461,7 +466,12 @@ export function describeOutboxContract(
         by: "ops:bob",
         why: "the upstream lost it",
       });
-      expect(again?.resent).toEqual({ by: "ops:alice", at: t0 + 10, why: "the upstream lost it" });
+      expect(again?.outcome).toBe("awaitingFirstAttempt");
+      expect(again?.notification.resent).toEqual({
+        by: "ops:alice",
+        at: t0 + 10,
+        why: "the upstream lost it",
+      });
       expect(await store.history(instance.id)).toHaveLength(history.length);
 
       // A writer that read the instance before the re-send still commits.
