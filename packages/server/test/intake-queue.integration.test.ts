@@ -386,7 +386,7 @@ describe.skipIf(!databaseUrl)(
         status: 400,
         code: "INSTANCE_INPUT_INVALID",
       });
-      expect(queued.body.error.message).toMatch(/^the business key holds a NUL character/);
+      expect(queued.body.error.message).toMatch(/^the field businessKey holds a NUL character/);
       const read_ = await read("N-1%00");
       expect({ status: read_.status, code: read_.body?.error?.code }).toEqual({
         status: 400,

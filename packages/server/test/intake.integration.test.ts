@@ -327,6 +327,30 @@ describe.skipIf(!databaseUrl)("intake API over HTTP (PostgreSQL)", () => {
     expect(await counts()).toEqual(before);
   });
 
+  test("a NUL character inside the input is refused with 400 naming the field, and nothing is stored", async () => {
+    const before = await counts();
+    const input = { mobile: "13800138000", amount: 100, customer: { name: "Li\u0000Lei" } };
+    for (const options of [{}, { key: "hmac" as const, idempotencyKey: "nul-1" }]) {
+      const answer = await post(start("NUL-1", input), options);
+      expect(answer.status).toBe(400);
+      expect(answer.body.error).toEqual({
+        code: "INSTANCE_INPUT_INVALID",
+        message:
+          "the field input.customer.name holds a NUL character (U+0000), which cannot be stored; send the request without it",
+      });
+    }
+    const inList = await post(
+      start("NUL-2", { mobile: "13800138000", amount: 100, tags: ["a", "\u0000"] }),
+    );
+    expect(inList.body.error.message).toMatch(/^the field input\.tags\[1\] holds a NUL/);
+    // Only the nonces of the requests: no instance, no idempotency key kept.
+    const after = await counts();
+    expect(after).toEqual({ ...before, nonces: before.nonces + 3 });
+    expect(
+      await engine.findInstance({ channel: "shop", behavior: "order", businessKey: "NUL-1" }),
+    ).toBeUndefined();
+  });
+
   test("a replayed nonce is refused and stores nothing more", async () => {
     const request = signed("POST", "/v1/instances", start("R-1"));
     const first = await send("POST", "/v1/instances", request.headers, request.body);

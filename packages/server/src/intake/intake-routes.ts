@@ -14,6 +14,7 @@ import {
 } from "@capflow/core";
 import { checkSameClient, visibleToClient } from "@capflow/core/internal";
 import type { FastifyInstance } from "fastify";
+import { refuseNulCharacters } from "../http/nul-characters.ts";
 import {
   answer,
   checkAllowed,
@@ -88,6 +89,7 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRouteOpt
   app.post("/", { bodyLimit }, async (request, reply) => {
     const { client, raw, json } = authenticated(request);
     const start = { ...readStartRequest(json), upstreamClient: client.id };
+    refuseNulCharacters(json, "INSTANCE_INPUT_INVALID");
     checkAllowed(client, start);
     const key = headerOf(request, intakeHeaders.idempotencyKey);
     if (key === undefined) return answer(reply, await startOrQueue(start));

@@ -1,5 +1,6 @@
 import { type CachedQueries, CapflowError, type DefinitionSource, maskFields } from "@capflow/core";
 import type { FastifyInstance } from "fastify";
+import { refuseNulCharacters } from "../http/nul-characters.ts";
 import {
   answer,
   checkAllowed,
@@ -29,6 +30,7 @@ export async function queryRoutes(app: FastifyInstance, options: QueryRouteOptio
   app.post("/", { bodyLimit }, async (request, reply) => {
     const { client, json } = authenticated(request);
     const query = readQueryRequest(json);
+    refuseNulCharacters(json, "INSTANCE_INPUT_INVALID");
     checkAllowed(client, query);
     const behavior = await options.definitions.getBehavior(query.channel, query.behavior);
     if (behavior === undefined) {

@@ -9,6 +9,7 @@ import {
 } from "@capflow/core";
 import type { FastifyInstance } from "fastify";
 import { type OperatorAuthOptions, operatorAuthHook } from "../auth/authenticate.ts";
+import { refuseNulCharacters } from "../http/nul-characters.ts";
 import { actionRoutes } from "./action-routes.ts";
 import { definitionRoutes } from "./definition-routes.ts";
 import { inboxRoutes, lateNotificationRoutes } from "./inbox-routes.ts";
@@ -48,6 +49,11 @@ interface OpsRoutesOptions extends OperatorApiOptions {
 export async function opsRoutes(app: FastifyInstance, options: OpsRoutesOptions) {
   app.decorateRequest("operator", null);
   app.addHook("onRequest", operatorAuthHook(options));
+  // Before each route's own checks: a NUL anywhere in a body (a reason, a start's input) is a
+  // 400 naming the field, not a database failure after the action was prepared.
+  app.addHook("preValidation", async (request) =>
+    refuseNulCharacters(request.body, "REQUEST_INVALID"),
+  );
   app.get("/whoami", { config: { role: "viewer" } }, async (request): Promise<WhoamiAnswer> => {
     if (request.operator === null) {
       throw new CapflowError("AUTH_REQUIRED", "authenticate as an operator first");
