@@ -164,11 +164,22 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
         new RegExp(`^${instance.id} +pay/order +O-1 +done +succeeded `, "m"),
       );
       expect(listedByCli.stdout).toMatch(/^1 instance\n$/m);
+      const watchedByCli = await runCapflow(
+        "instances",
+        ...["watch", instance.id, "--pglite", db, "--timeout", "20"],
+      );
+      expect(watchedByCli.stderr).toBe("");
+      expect(watchedByCli.exitCode).toBe(0);
+      expect(watchedByCli.stdout).toMatch(new RegExp(`^pay/order O-1 \\(${instance.id}\\)\n`));
+      expect(watchedByCli.stdout).toMatch(
+        /capflow-serve-local: the shop's checkout lost this order/,
+      );
+      expect(watchedByCli.stdout).toMatch(/\nsettled: succeeded at done\n$/);
       // The others cannot open the folder the server holds: they say what to do instead.
       const tokens = await runCapflow("tokens", "list", "--pglite", db);
       expect(tokens.exitCode).toBe(1);
       expect(tokens.stderr).toBe(
-        `error: [STORE_UNAVAILABLE] capflow serve (pid ${serve.child.pid}) holds the PGlite folder ${db}, and PGlite serves one process at a time: stop capflow serve (pid ${serve.child.pid}) and run this again, or open the console at ${url}/console (the operator API: ${url}/v1/ops/instances); capflow instances start goes through it\n`,
+        `error: [STORE_UNAVAILABLE] capflow serve (pid ${serve.child.pid}) holds the PGlite folder ${db}, and PGlite serves one process at a time: stop capflow serve (pid ${serve.child.pid}) and run this again, or open the console at ${url}/console (the operator API: ${url}/v1/ops/instances); capflow instances list, show, watch and start go through it\n`,
       );
 
       // Parked at once: --wait stops there, with the error and where to look, and exits 1.

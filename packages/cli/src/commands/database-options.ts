@@ -51,7 +51,7 @@ export async function openDatabase(
     // The folder's owner is a capflow serve: say what can be done while it runs.
     throw new CapflowError(
       "STORE_UNAVAILABLE",
-      `capflow serve (pid ${server.pid}) holds the PGlite folder ${pgliteDir}, and PGlite serves one process at a time: stop capflow serve (pid ${server.pid}) and run this again, or open the console at ${server.url}/console (the operator API: ${server.url}/v1/ops/instances); capflow instances start goes through it`,
+      `capflow serve (pid ${server.pid}) holds the PGlite folder ${pgliteDir}, and PGlite serves one process at a time: stop capflow serve (pid ${server.pid}) and run this again, or open the console at ${server.url}/console (the operator API: ${server.url}/v1/ops/instances); capflow instances list, show, watch and start go through it`,
       { cause: error },
     );
   }

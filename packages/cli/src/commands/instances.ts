@@ -121,9 +121,13 @@ export const instancesCommand: CapflowCommand = {
         .option("--interval <seconds>", "how often to look", "1")
         .option("--timeout <seconds>", "give up after this long (exit 1)")
         .option("--json", "one JSON object per history entry, then the settled instance"),
-    ).action((id: string, options: DatabaseOptions & WatchOptions) =>
-      withDatabase(options, context, (db) => watchInstance(db, id, options, context)),
-    );
+    ).action(async (id: string, options: DatabaseOptions & WatchOptions) => {
+      const server = await localServerHolding(options, context);
+      if (server) return watchInstance(lookThroughServer(server, id), options, context);
+      return withDatabase(options, context, (db) =>
+        watchInstance(lookInStore(db, id), options, context),
+      );
+    });
 
     addActor(
       addDatabaseOptions(
@@ -584,13 +588,55 @@ interface WatchOptions {
 }
 
 /**
- * Prints an instance's history entries as they appear, then how it settled. Reads the store every
+ * One look at a watched instance: as it is now, its written history (appended, never changed),
+ * and the run of refusals it holds that is not written yet.
+ */
+interface WatchedLook {
+  instance: ShownInstance;
+  history: StepLogEntry[];
+  refused: StepLogEntry | undefined;
+}
+
+function lookInStore(db: CapflowDatabase, id: string): () => Promise<WatchedLook> {
+  return async () => {
+    const instance = await db.instances.getInstance(id);
+    if (instance === undefined) {
+      throw new CapflowError("INSTANCE_NOT_FOUND", `no instance ${id}`, {
+        context: { instance: id },
+      });
+    }
+    const history = await db.instances.history(id);
+    return { instance, history, refused: pendingRefusalEntry(instance) };
+  };
+}
+
+/** Through the operator API of the `capflow serve` that holds the PGlite folder. */
+function lookThroughServer(server: LocalServer, id: string): () => Promise<WatchedLook> {
+  return async () => {
+    const { instance } = await getFromLocalServer<InstanceAnswer>(
+      server,
+      `/instances/${encodeURIComponent(id)}`,
+    );
+    // The server lists the run of refusals not yet written after the history: kept apart, as
+    // it changes until it is written.
+    const ongoing = (entry: { refusals: { ongoing: boolean } | null }) =>
+      entry.refusals?.ongoing === true;
+    const refused = instance.history.find(ongoing);
+    return {
+      instance: shownFromView(instance),
+      history: instance.history.filter((entry) => !ongoing(entry)).map(entryFromView),
+      refused: refused && entryFromView(refused),
+    };
+  };
+}
+
+/**
+ * Prints an instance's history entries as they appear, then how it settled. Looks every
  * `--interval` seconds (history entries are appended, never changed, so the new ones are those
  * past the count already printed).
  */
 async function watchInstance(
-  db: CapflowDatabase,
-  id: string,
+  look: () => Promise<WatchedLook>,
   options: WatchOptions,
   context: CliContext,
 ) {
@@ -602,18 +648,12 @@ async function watchInstance(
   const startedAt = Date.now();
   let printed = 0;
   for (;;) {
-    const instance = await db.instances.getInstance(id);
-    if (instance === undefined) {
-      throw new CapflowError("INSTANCE_NOT_FOUND", `no instance ${id}`, {
-        context: { instance: id },
-      });
-    }
+    const { instance, history, refused } = await look();
     if (printed === 0 && !options.json) {
       context.out(
         `${instance.channel}/${instance.behavior} ${instance.businessKey} (${instance.id})\n`,
       );
     }
-    const history = await db.instances.history(id);
     for (const entry of history.slice(printed)) {
       if (options.json) {
         const { raw: _raw, ...shown } = entry;
@@ -637,7 +677,6 @@ async function watchInstance(
     }
     if (timeoutMs !== undefined && Date.now() - startedAt >= timeoutMs) {
       // Refusals write no history entry until the instance moves: say why it has not.
-      const refused = pendingRefusalEntry(instance);
       context.err(
         `still ${instance.status} at ${instance.step} after ${Math.round(timeoutMs / 1000)} s${instance.nextRunAt === null ? " (parked: nothing due)" : `, next run ${iso(instance.nextRunAt)}`}${refused ? `; ${refusalNote(refused)}` : ""}\n`,
       );
