@@ -83,7 +83,9 @@ export class KnexOutbox implements OutboxStore {
         now,
         skip.includes(null),
         skip.filter((target): target is string => target !== null),
-        perTarget === undefined ? request.limit : Math.min(request.limit * 4, 1_000),
+        perTarget === undefined
+          ? request.limit
+          : Math.max(request.limit, Math.min(request.limit * 4, 1_000)),
         perTarget?.limit ?? null,
         perTarget?.limit ?? null,
         inFlight.map((held) => held.target),
