@@ -70,3 +70,9 @@ export { KnexAlertCountStore } from "./knex-alert-count-store.ts";
 export { KnexAlertStore } from "./knex-alert-store.ts";
 export { KnexStartQueueStore } from "./knex-start-queue-store.ts";
 export { KnexQueryCacheStore } from "./knex-query-cache-store.ts";
+export {
+  defaultPruneAges,
+  type PruneOptions,
+  type PruneReport,
+  pruneOperationalData,
+} from "./prune-operational-data.ts";

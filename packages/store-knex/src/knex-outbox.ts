@@ -114,7 +114,7 @@ export class KnexOutbox implements OutboxStore {
         )
       : await this.#rows(
           `UPDATE ${this.#t.outbox}
-           SET status = ?, next_attempt_at = ?, last_error = ?::jsonb,
+           SET status = ?, next_attempt_at = ?, last_error = ?::jsonb, failed_at = ?,
                lease_owner = NULL, lease_until = NULL
            WHERE id = ? AND status = 'pending' AND lease_owner = ?
            RETURNING id`,
@@ -122,6 +122,8 @@ export class KnexOutbox implements OutboxStore {
             result.nextAttemptAt === null ? "failed" : "pending",
             timeParam(result.nextAttemptAt),
             nullableJsonParam(result.error),
+            // When it ran out of retries: what retention counts a failed notification's age from.
+            result.nextAttemptAt === null ? timeParam(result.now) : null,
             result.id,
             result.owner,
           ],
@@ -167,7 +169,7 @@ export class KnexOutbox implements OutboxStore {
     const [row] = await this.#rows(
       `WITH resent AS (
          UPDATE ${this.#t.outbox}
-         SET status = 'pending', attempts = 0, next_attempt_at = ?, delivered_at = NULL,
+         SET status = 'pending', attempts = 0, next_attempt_at = ?, delivered_at = NULL, failed_at = NULL,
              lease_owner = NULL, lease_until = NULL, resent_by = ?, resent_at = ?, resent_reason = ?
          WHERE id = ? AND NOT (status = 'pending' AND attempts = 0)
          RETURNING *

@@ -6,6 +6,7 @@ import { inboxCommand } from "./inbox.ts";
 import { instancesCommand } from "./instances.ts";
 import { migrateCommand } from "./migrate.ts";
 import { previewCommand } from "./preview.ts";
+import { pruneCommand } from "./prune.ts";
 import { pullCommand } from "./pull.ts";
 import { pushCommand } from "./push.ts";
 import { rawCommand } from "./raw.ts";
@@ -32,4 +33,5 @@ export const builtInCommands: readonly CapflowCommand[] = [
   inboxCommand,
   rawCommand,
   reconcileCommand,
+  pruneCommand,
 ];
