@@ -346,4 +346,55 @@ describe.skipIf(chromiumMissing ?? databaseMissing)("an operator in the console"
     await console.screenshot("instance-zh-CN");
     await console.close();
   });
+  it("confirms the funder never processed a parked loan's payout call, and moves it back to send it again", async () => {
+    const key = "LN-7001";
+    const started = await server.engine.start({
+      channel: "lanbank",
+      behavior: "loan",
+      businessKey: key,
+      input: server.input(key),
+    });
+    // Sent, and the answer never came: the outcome is unknown and the instance is held.
+    const now = server.clock.now();
+    const serial = `LBL-${key}-1`;
+    const parked = await server.db.instances.commitTransition({
+      instanceId: started.id,
+      expectedVersion: started.version,
+      now,
+      changes: {
+        attempt: 1,
+        nextRunAt: null,
+        inFlight: { step: "apply", attempt: 1, serial, startedAt: now },
+        lastError: {
+          code: "TRANSPORT_UNKNOWN_OUTCOME",
+          message: "loan.apply sent; no answer before the timeout",
+        },
+      },
+    });
+
+    const console = await ConsolePage.open(browser, server.url);
+    await console.signIn(server.tokens.operator);
+    await console.findByBusinessKey(key);
+    const reason = "Lan Bank ops confirmed by phone they never received it";
+    const refused = await console.previewAction("Move to a step", reason, "apply");
+    expect(refused.join("\n")).toContain(`serial ${serial}) may have reached the partner`);
+    expect(await console.canConfirm()).toBe(false);
+
+    const vouched = await console.confirmFunderDidNotProcess();
+    expect(vouched.join("\n")).toContain(
+      "confirmed that the partner did not process it: apply sends the call again, with a new serial",
+    );
+    await console.confirmAction();
+    await expect
+      .poll(() => console.actorLines())
+      .toContainEqual(expect.stringContaining(`wang.operator — ${reason}`));
+    const moved = await server.engine.getInstance(started.id);
+    expect(moved).toMatchObject({ step: "apply", inFlight: null, version: parked.version + 1 });
+    expect((await server.engine.history(started.id)).at(-1)).toMatchObject({
+      event: "operator",
+      outcome: "moveTo:apply",
+      actor: { who: "wang.operator", why: reason },
+    });
+    await console.close();
+  });
 });

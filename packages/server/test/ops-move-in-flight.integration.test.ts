@@ -229,5 +229,64 @@ describe.skipIf(!databaseUrl)(
       expect(query.status).toBe(200);
       expect(query.json.instance).toMatchObject({ step: "query", inFlight: false });
     });
+
+    test("the preview of a move sent with callNotProcessed allows it, as the move does; only operators ask, only for a move", async () => {
+      const record = await inFlight("P-4");
+      const preview = (body: unknown, token = tokens.operator) =>
+        ops("POST", `/instances/${record.id}/preview`, { token, body });
+      const vouched = await preview({ action: "move", step: "submit", callNotProcessed: true });
+      expect(vouched.status).toBe(200);
+      expect(vouched.json).toMatchObject({
+        allowed: true,
+        to: { step: "submit" },
+        version: record.version,
+      });
+      expect(vouched.json.refusal).toBeUndefined();
+      expect(vouched.json.warnings.join("\n")).toContain("S-P-4");
+      expect(vouched.json.warnings.join("\n")).toContain(
+        "confirmed that the partner did not process it: submit sends the call again, with a new serial",
+      );
+      // Without it, as before: refused, with the code the move would get.
+      const plain = await preview({ action: "move", step: "submit", callNotProcessed: false });
+      expect(plain.json).toMatchObject({
+        allowed: false,
+        refusal: { code: "INSTANCE_CALL_IN_FLIGHT" },
+      });
+
+      for (const body of [
+        { action: "move", step: "submit", callNotProcessed: "yes" },
+        { action: "move", step: "submit", callNotProcessed: { confirmed: true } },
+        { action: "retry", callNotProcessed: true },
+        { action: "cancel", callNotProcessed: false },
+        { action: "move", step: "submit", callNotProcessed: true, extra: 1 },
+      ]) {
+        const answer = await preview(body);
+        expect(answer.status, JSON.stringify(body)).toBe(400);
+        expect(answer.json.error.code).toBe("REQUEST_INVALID");
+      }
+      expect((await preview('{"action": "move", "callNotProcessed": tr')).status).toBe(400);
+      const huge = await preview({
+        action: "move",
+        step: "submit",
+        callNotProcessed: true,
+        pad: "x".repeat(2_000_000),
+      });
+      expect(huge.status).toBe(413);
+      const viewer = await preview(
+        { action: "move", step: "submit", callNotProcessed: true },
+        tokens.viewer,
+      );
+      expect(viewer.status).toBe(403);
+      const forged = await ops("POST", `/instances/${record.id}/preview`, {
+        body: { action: "move", step: "submit", callNotProcessed: true },
+        headers: { authorization: `Bearer cfo_${"B".repeat(43)}` },
+      });
+      expect(forged.status).toBe(401);
+      // A preview changes nothing.
+      expect(await server.engine.getInstance(record.id)).toMatchObject({
+        version: record.version,
+        inFlight: { serial: "S-P-4" },
+      });
+    });
   },
 );

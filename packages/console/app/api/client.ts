@@ -245,10 +245,23 @@ export class OpsClient {
     return this.#send(`/v1/ops/notifications/${encodeURIComponent(id)}/resend`, { reason });
   }
 
-  async preview(id: string, action: ActionKind, step?: string): Promise<ActionPreview> {
+  /**
+   * What the action would do now; a move with `callNotProcessed` as the move sent with it (the
+   * funder confirmed it did not process the call whose outcome is unknown).
+   */
+  async preview(
+    id: string,
+    action: ActionKind,
+    step?: string,
+    callNotProcessed?: boolean,
+  ): Promise<ActionPreview> {
     const body = await this.#send<ActionPreviewView>(
       `/v1/ops/instances/${encodeURIComponent(id)}/preview`,
-      { action, ...(step ? { step } : {}) },
+      {
+        action,
+        ...(step ? { step } : {}),
+        ...(action === "move" && callNotProcessed ? { callNotProcessed: true } : {}),
+      },
     );
     return { ...body, nextRunAt: msOrNull(body.nextRunAt) };
   }
@@ -260,11 +273,13 @@ export class OpsClient {
     reason: string,
     expectedVersion: number,
     step?: string,
+    callNotProcessed?: boolean,
   ): Promise<InstanceSummaryAnswer> {
     return this.#send(`/v1/ops/instances/${encodeURIComponent(id)}/${action}`, {
       reason,
       expectedVersion,
       ...(action === "move" && step ? { step } : {}),
+      ...(action === "move" && callNotProcessed ? { callNotProcessed: true } : {}),
     });
   }
 

@@ -6,7 +6,10 @@ import { canAct, useSession } from "../session.ts";
 
 /**
  * Retry, move or cancel, in two stages: with a reason, ask the server what will happen (the same
- * rules the action runs), show it, and only then do it. Viewers see why they cannot act.
+ * rules the action runs), show it, and only then do it. Viewers see why they cannot act. A move
+ * refused because it would send again a call whose outcome is unknown offers the operator to
+ * confirm that the funder did not process it (`callNotProcessed`): the preview is asked again as
+ * the move would be sent, and only then may it be done.
  */
 export function ActionPanel(props: {
   instance: InstanceSummary;
@@ -19,6 +22,7 @@ export function ActionPanel(props: {
   const [step, setStep] = useState(props.moveTargets[0] ?? "");
   const [reason, setReason] = useState("");
   const [preview, setPreview] = useState<ActionPreview | null>(null);
+  const [notProcessed, setNotProcessed] = useState(false);
   const [message, setMessage] = useState<{ kind: "ok" | "error"; text: string } | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -33,19 +37,20 @@ export function ActionPanel(props: {
 
   const reset = () => {
     setPreview(null);
+    setNotProcessed(false);
     setMessage(null);
   };
-  const showPreview = async (event: Event) => {
-    event.preventDefault();
-    if (reason.trim() === "") {
-      setMessage({ kind: "error", text: t("actions.reasonRequired") });
-      return;
-    }
+  const loadPreview = async (callNotProcessed: boolean) => {
     setBusy(true);
     setMessage(null);
     try {
       setPreview(
-        await client.preview(props.instance.id, action, action === "move" ? step : undefined),
+        await client.preview(
+          props.instance.id,
+          action,
+          action === "move" ? step : undefined,
+          callNotProcessed,
+        ),
       );
     } catch (error) {
       setMessage({
@@ -55,6 +60,19 @@ export function ActionPanel(props: {
     } finally {
       setBusy(false);
     }
+  };
+  const showPreview = async (event: Event) => {
+    event.preventDefault();
+    if (reason.trim() === "") {
+      setMessage({ kind: "error", text: t("actions.reasonRequired") });
+      return;
+    }
+    setNotProcessed(false);
+    await loadPreview(false);
+  };
+  const vouchNotProcessed = async (checked: boolean) => {
+    setNotProcessed(checked);
+    await loadPreview(checked);
   };
   const confirm = async () => {
     if (!preview) return;
@@ -66,8 +84,10 @@ export function ActionPanel(props: {
         reason.trim(),
         preview.version,
         action === "move" ? step : undefined,
+        notProcessed,
       );
       setPreview(null);
+      setNotProcessed(false);
       setReason("");
       setMessage({ kind: "ok", text: t("actions.done") });
       props.onDone();
@@ -160,6 +180,18 @@ export function ActionPanel(props: {
               </li>
             ))}
           </ul>
+          {action === "move" &&
+          (notProcessed || preview.refusal?.code === "INSTANCE_CALL_IN_FLIGHT") ? (
+            <label class="confirm-not-processed">
+              <input
+                type="checkbox"
+                checked={notProcessed}
+                disabled={busy}
+                onChange={(event) => vouchNotProcessed((event.target as HTMLInputElement).checked)}
+              />
+              {t("actions.callNotProcessed")}
+            </label>
+          ) : null}
           <div class="buttons">
             <button
               type="button"

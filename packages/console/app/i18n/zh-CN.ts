@@ -175,6 +175,8 @@ export const zhCN: Record<MessageKey, string> = {
   "actions.back": "返回",
   "actions.done": "已完成：历史中可以看到。",
   "actions.failed": "被拒绝：{message}",
+  "actions.callNotProcessed":
+    "资金方已确认没有处理这笔调用：以新的流水号重新发送（连同原因记入历史）",
   "actions.reasonRequired": "必须填写原因。",
   "preview.from": "从 {step}（{status}）",
   "preview.to": "到 {step}（{status}）",

@@ -124,6 +124,25 @@ export class ConsolePage {
     return preview.locator("li").allInnerTexts();
   }
 
+  /** Whether the preview's "Do it" may be pressed (the action would be allowed). */
+  async canConfirm(): Promise<boolean> {
+    const preview = this.page.getByRole("region", { name: "What will happen" });
+    return preview.getByRole("button", { name: "Do it" }).isEnabled();
+  }
+
+  /**
+   * Vouches, in the preview of a refused move, that the funder did not process the call whose
+   * outcome is unknown: the preview's lines once asked again as the move would be sent.
+   */
+  async confirmFunderDidNotProcess(): Promise<string[]> {
+    const preview = this.page.getByRole("region", { name: "What will happen" });
+    await preview
+      .getByRole("checkbox", { name: /The funder confirmed it did not process/ })
+      .check();
+    await expect.poll(() => this.canConfirm()).toBe(true);
+    return preview.locator("li").allInnerTexts();
+  }
+
   async confirmAction(): Promise<void> {
     await this.page.getByRole("button", { name: "Do it" }).click();
     await expect

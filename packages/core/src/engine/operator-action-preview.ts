@@ -50,7 +50,9 @@ export interface PreviewRefusal {
  * the store are applied after it: the business's other instances (an instance that failed over is
  * neither retried nor moved) by `previewFailedOver` (engine/failover-successor.ts), the room in
  * the quotas a reopening move reserves again by `previewReopenedQuotas`
- * (routing/reopened-quotas.ts).
+ * (routing/reopened-quotas.ts). `callNotProcessed` previews a move the operator sends with it
+ * (the partner confirmed it did not process the call): allowed as `moveTo` allows it, the
+ * warning kept.
  */
 export function previewOperatorAction(
   record: InstanceRecord,
@@ -60,6 +62,7 @@ export function previewOperatorAction(
   targetStep?: string,
   channel?: ChannelDefinition,
   history?: readonly StepLogEntry[],
+  callNotProcessed = false,
 ): OperatorActionPreview {
   const from = { step: record.step, status: record.status };
   const warnings: string[] = [];
@@ -116,12 +119,16 @@ export function previewOperatorAction(
   // Refused unless the operator confirms the partner did not process the call (`callNotProcessed`).
   const resend = unsafeResendOnMove(record, step, behavior, channel, history);
   if (resend !== undefined) warnings.push(resend);
+  const refused = resend !== undefined && !callNotProcessed;
+  if (resend !== undefined && callNotProcessed) {
+    warnings.push(
+      `confirmed that the partner did not process it: ${step} sends the call again, with a new serial`,
+    );
+  }
   return {
     action,
-    allowed: resend === undefined,
-    ...(resend === undefined
-      ? {}
-      : { refusal: { code: "INSTANCE_CALL_IN_FLIGHT" as const, message: resend } }),
+    allowed: !refused,
+    ...(refused ? { refusal: { code: "INSTANCE_CALL_IN_FLIGHT" as const, message: resend } } : {}),
     from,
     to: { step, status: schedule.status },
     nextRunAt: schedule.nextRunAt,

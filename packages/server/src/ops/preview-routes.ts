@@ -28,6 +28,11 @@ const previewBodySchema = {
   properties: {
     action: { type: "string", enum: ["retry", "move", "cancel"] },
     step: { type: "string", minLength: 1, maxLength: 200 },
+    callNotProcessed: {
+      type: "boolean",
+      description:
+        "preview the move as sent with callNotProcessed: the partner confirmed it did not process the call whose outcome is unknown",
+    },
   },
 } as const;
 
@@ -36,7 +41,8 @@ const previewBodySchema = {
  * channel's time zone; viewer role) and `POST /instances/:id/preview` (what retry, move or cancel
  * would do to it now, by the engine's own rules (a retry or move of an instance that failed over
  * is not allowed), and the `version` to send back as `expectedVersion` so the action applies to
- * the instance previewed or to nothing; operator role). Nothing is changed.
+ * the instance previewed or to nothing; operator role). A move previewed with `callNotProcessed`
+ * is judged as the move sent with it is. Nothing is changed.
  */
 export async function previewRoutes(app: FastifyInstance, options: PreviewRoutesOptions) {
   const { store, definitions } = options;
@@ -72,12 +78,21 @@ export async function previewRoutes(app: FastifyInstance, options: PreviewRoutes
     },
   );
 
-  app.post<{ Params: { id: string }; Body: { action: OperatorActionKind; step?: string } }>(
+  app.post<{
+    Params: { id: string };
+    Body: { action: OperatorActionKind; step?: string; callNotProcessed?: boolean };
+  }>(
     "/instances/:id/preview",
     { config: { role: "operator" }, schema: { params: idParamsSchema, body: previewBodySchema } },
     async (request): Promise<ActionPreviewView> => {
+      const { action, step, callNotProcessed } = request.body;
+      if (callNotProcessed !== undefined && action !== "move") {
+        throw new CapflowError(
+          "REQUEST_INVALID",
+          `callNotProcessed is for a move, not a ${action}: leave it out`,
+        );
+      }
       const { instance, behavior } = await pinnedBehavior(request.params.id);
-      const { action, step } = request.body;
       const channel = await definitions.getChannel(instance.channel);
       // A move back to a call is judged by its last attempt, as the move itself will judge it.
       const callTarget =
@@ -98,6 +113,7 @@ export async function previewRoutes(app: FastifyInstance, options: PreviewRoutes
             step,
             channel?.definition,
             history,
+            callNotProcessed === true,
           ),
           instance,
           await failoverSuccession(store, instance),
