@@ -197,12 +197,14 @@ export class KnexOutbox implements OutboxStore {
         request.id,
       ],
     );
-    return (
-      row && {
-        notification: notificationFromRow(row),
-        outcome: row.resend_outcome as NotificationResendOutcome,
-      }
-    );
+    if (row === undefined) return undefined;
+    const outcome = row.resend_outcome as NotificationResendOutcome;
+    if (outcome === "resent") return { notification: notificationFromRow(row), outcome };
+    // Not re-sent: the update may have waited for another operator's re-send of this row and
+    // then left it, while the statement's own read still shows the row as it was before that
+    // re-send. Read it again, as it is now.
+    const current = await this.getNotification(request.id);
+    return current && { notification: current, outcome };
   }
 
   async outboxBacklog(): Promise<OutboxBacklog> {

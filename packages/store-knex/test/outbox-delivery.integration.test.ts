@@ -303,6 +303,51 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "outbox delivery on PostgreSQL" : sk
     expect(r.received.map((q) => q.eventId)).toEqual([note.id, note.id, note.id]);
   });
 
+  test("a re-send that waited for another operator's re-send of the same notification answers with the notification as that one left it", async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 5, 2));
+    const { receiver: r, url } = await receiver();
+    r.script("500");
+    const d = dispatcher(url, { clock, retrySchedule: [0] });
+    const { note } = await settled(clock.now());
+    await d.deliverDue();
+    expect(await store.getNotification(note.id)).toMatchObject({ status: "failed" });
+    // Operator A's re-send holds the row, not yet committed, while operator B's arrives.
+    const first = await db.knex.transaction();
+    let second: ReturnType<typeof store.resendNotification> | undefined;
+    try {
+      await first.raw(
+        `UPDATE "${db.schema}".outbox SET status = 'pending', attempts = 0, resent_by = 'ops:a',
+           resent_at = now(), resent_reason = 'the receiver is back' WHERE id = ?`,
+        [note.id],
+      );
+      second = store.resendNotification({
+        id: note.id,
+        now: clock.now(),
+        by: "ops:b",
+        why: "the receiver is back",
+      });
+      await expect
+        .poll(async () => {
+          const { rows } = await db.knex.raw(
+            `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+               AND datname = current_database() AND query LIKE '%resent_by%'`,
+          );
+          return rows.length > 0;
+        })
+        .toBe(true);
+      await first.commit();
+    } finally {
+      if (!first.isCompleted()) await first.rollback();
+    }
+    const answer = await second;
+    expect(answer?.outcome).toBe("awaitingFirstAttempt");
+    expect(answer?.notification).toMatchObject({
+      status: "pending",
+      attempts: 0,
+      resent: { by: "ops:a" },
+    });
+  });
+
   test("a dispatcher killed mid-delivery: the lease expires, another delivers again, the receiver dedupes", async () => {
     const { receiver: r, url } = await receiver();
     r.script("process-then-hang", "ok");
