@@ -144,7 +144,9 @@ describe("capflow serve and worker --holidays", () => {
             enqueuedAt,
             expiresAt: enqueuedAt + 7 * day,
           });
-        const { queued: stale } = await queue("N-STALE", now - 2 * day);
+        // Four days ago: before the last working day's cut-off (00:00 ends the day before it, so
+        // at most three days back, on a Monday night), whatever day the test runs.
+        const { queued: stale } = await queue("N-STALE", now - 4 * day);
         const { queued: fresh } = await queue("N-FRESH", now);
 
         const run = await runCapflow(

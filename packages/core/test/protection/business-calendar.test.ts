@@ -58,11 +58,65 @@ describe("business calendars", () => {
     expect(business.cutoffAfter(everyDay, shanghai("2026-03-13T23:45:00"))).toBe(
       shanghai("2026-03-14T23:30:00"),
     );
-    // Without a cut-off: local midnight.
+    // Without a cut-off: local midnight, the end of the working day's date.
     const plain = channelWith({ workingDaysOnly: true });
     expect(business.cutoffAfter(plain, shanghai("2026-03-13T12:00:00"))).toBe(
-      shanghai("2026-03-16T00:00:00"),
+      shanghai("2026-03-14T00:00:00"),
     );
+  });
+
+  test("a 00:00 cut-off ends the date before it: Friday's falls at Saturday 00:00", () => {
+    for (const calendar of [
+      { workingDaysOnly: true, holidays: "cn" },
+      { workingDaysOnly: true, holidays: "cn", cutoff: "00:00" },
+    ] satisfies CalendarDefinition[]) {
+      const { business } = calendarFor(calendar);
+      const channel = channelWith(calendar);
+      const after = (at: string) => business.cutoffAfter(channel, shanghai(at));
+      // 2026-03-13 is a Friday: its day ends at Saturday 00:00, as a 23:30 cut-off ends it at 23:30.
+      expect(after("2026-03-13T12:00:00")).toBe(shanghai("2026-03-14T00:00:00"));
+      // Over the weekend: the end of Monday.
+      expect(after("2026-03-14T12:00:00")).toBe(shanghai("2026-03-17T00:00:00"));
+      // Thursday 30 April, before Labour Day (1 to 5 May): its own end; on the holiday, the end
+      // of Wednesday 6 May; Saturday 9 May, a make-up working day, ends at Sunday 00:00.
+      expect(after("2026-04-30T12:00:00")).toBe(shanghai("2026-05-01T00:00:00"));
+      expect(after("2026-05-02T12:00:00")).toBe(shanghai("2026-05-07T00:00:00"));
+      expect(after("2026-05-09T12:00:00")).toBe(shanghai("2026-05-10T00:00:00"));
+    }
+  });
+
+  test("with a 00:00 cut-off and working days, a call due on Saturday is sent on Monday, one held on Friday expires at Friday's end", () => {
+    const lanbank: CalendarDefinition = {
+      serviceWindows: ["09:00-17:00"],
+      workingDaysOnly: true,
+      holidays: "cn",
+      cutoff: "00:00",
+      atCutoff: "expire",
+    };
+    const { gate, business } = calendarFor(lanbank);
+    // Due on Saturday: it belongs to Monday's business day and is not expired at Monday 00:00.
+    expect(gate("2026-03-14T10:00:00", "call", "2026-03-14T10:00:00")).toMatchObject({
+      open: false,
+      until: shanghai("2026-03-16T09:00:00"),
+    });
+    expect(gate("2026-03-16T09:00:00", "call", "2026-03-14T10:00:00")).toEqual({ open: true });
+    // Held since Friday 18:00, after its window: due again at Friday's end, and expired there.
+    expect(gate("2026-03-13T18:00:00", "call", "2026-03-13T18:00:00")).toMatchObject({
+      until: shanghai("2026-03-14T00:00:00"),
+    });
+    expect(gate("2026-03-14T00:00:00", "call", "2026-03-13T18:00:00")).toMatchObject({
+      expired: true,
+    });
+    // The start queue: starts queued over the weekend wait for Monday's end.
+    const expiring = (local: string) =>
+      business.expiringCutoff({
+        channel: channelWith(lanbank),
+        interfaceName: "loan.apply",
+        kind: "call",
+        at: shanghai(local),
+      });
+    expect(expiring("2026-03-16T10:00:00")).toBe(shanghai("2026-03-14T00:00:00"));
+    expect(expiring("2026-03-17T00:00:00")).toBe(shanghai("2026-03-17T00:00:00"));
   });
 
   test("a service window 00:30–23:30: open inside, closed after until the next opening", () => {

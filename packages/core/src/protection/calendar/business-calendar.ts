@@ -158,9 +158,10 @@ export class BusinessCalendar implements ChannelCalendar {
 
   /**
    * The channel's next cut-off (日切) after `at`: `calendar.cutoff`, local midnight without one.
-   * With `workingDaysOnly`, a working day's, as calls and queued starts count it: none on a
-   * weekend or a holiday, one on a make-up working day; else any day's. A cached query's
-   * answer with the `cutoff` lifetime lives until it.
+   * With `workingDaysOnly`, a working day's, as calls and queued starts count it: none ending a
+   * weekend day or a holiday, one ending a make-up working day; else any day's. A 00:00 cut-off
+   * ends the date before it (Friday's is at Saturday 00:00). A cached query's answer with the
+   * `cutoff` lifetime lives until it.
    */
   cutoffAfter(channel: ChannelDefinition, at: number): number {
     const calendar = channel.calendar ?? {};
@@ -288,8 +289,17 @@ function weekdayOf(date: string): number {
 }
 
 /**
- * The latest cut-off at or before `at` on a day `counts` (every day without it), looked for
- * within the horizon; -Infinity when there is none.
+ * The business day a cut-off on local `date` ends: that date's, except at 00:00, which ends the
+ * date before (Friday's day ends at Saturday 00:00, so a working day's midnight cut-off is the
+ * one that follows it).
+ */
+function businessDateOf(cutoff: string, date: string): string {
+  return minutesOf(cutoff) === 0 ? addDays(date, -1) : date;
+}
+
+/**
+ * The latest cut-off at or before `at` ending a business day `counts` (every day without it),
+ * looked for within the horizon; -Infinity when there is none.
  */
 function lastCutoff(
   cutoff: string,
@@ -300,7 +310,7 @@ function lastCutoff(
   const today = localTime(at, zone).date;
   for (let offset = 0; offset >= -horizonDays; offset -= 1) {
     const date = addDays(today, offset);
-    if (!counts(date)) continue;
+    if (!counts(businessDateOf(cutoff, date))) continue;
     const instant = zonedInstant(date, minutesOf(cutoff), zone);
     if (instant <= at) return instant;
   }
@@ -308,8 +318,8 @@ function lastCutoff(
 }
 
 /**
- * The first cut-off (local `HH:MM`) after `at` in a zone, on a day `counts` (every day without
- * it), looked for within the horizon; Infinity when there is none.
+ * The first cut-off (local `HH:MM`) after `at` in a zone ending a business day `counts` (every
+ * day without it), looked for within the horizon; Infinity when there is none.
  */
 export function nextCutoff(
   cutoff: string,
@@ -320,7 +330,7 @@ export function nextCutoff(
   const today = localTime(at, zone).date;
   for (let offset = 0; offset <= horizonDays; offset += 1) {
     const date = addDays(today, offset);
-    if (!counts(date)) continue;
+    if (!counts(businessDateOf(cutoff, date))) continue;
     const instant = zonedInstant(date, minutesOf(cutoff), zone);
     if (instant > at) return instant;
   }
