@@ -2,6 +2,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
   type BehaviorDefinition,
+  BusinessCalendar,
   CachedQueries,
   type ChannelDefinition,
   createEngine,
@@ -55,10 +56,14 @@ const trial: BehaviorDefinition = {
   },
 };
 await pushDefinitions(db, { channels: [lanbank], behaviors: [trial] });
+// One calendar for the engine's calls and the cached queries' cut-offs (give it `holidays` for
+// schedules beyond the built-in cn, as `capflow serve --holidays` does).
+const calendar = new BusinessCalendar({ definitions: db.definitions });
 const engine = createEngine({
   store: db.instances,
   definitions: db.definitions,
   processors: registerBuiltinProcessors(new ProcessorRegistry()),
+  calendar,
 });
 const worker = new Worker(engine).start(); // someone runs the query's call
 
@@ -67,6 +72,7 @@ const queries = new CachedQueries({
   definitions: db.definitions,
   store: new KnexQueryCacheStore(db), // shared by every node
   clock: systemClock,
+  calendar,
 });
 // A peak: 20 trial requests for 2 loans at once.
 const answers = await Promise.all(

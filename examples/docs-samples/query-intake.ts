@@ -1,4 +1,5 @@
 import {
+  BusinessCalendar,
   CachedQueries,
   createEngine,
   ProcessorRegistry,
@@ -13,10 +14,14 @@ import { KnexIntakeStore, KnexQueryCacheStore, openStore } from "@capflow/store-
 const url = process.env.DATABASE_URL;
 const db = await openStore(url ? { databaseUrl: url } : { pgliteDir: ".capflow/db" });
 await db.migrate();
+// One calendar for the engine's calls and the cached queries' cut-offs (give it `holidays` for
+// schedules beyond the built-in cn, as `capflow serve --holidays` does).
+const calendar = new BusinessCalendar({ definitions: db.definitions });
 const engine = createEngine({
   store: db.instances,
   definitions: db.definitions,
   processors: registerBuiltinProcessors(new ProcessorRegistry()),
+  calendar,
 });
 const worker = new Worker(engine).start(); // runs the queries' calls, as workers elsewhere may
 
@@ -30,6 +35,7 @@ const app = createServer({
       definitions: db.definitions,
       store: new KnexQueryCacheStore(db),
       clock: systemClock,
+      calendar,
     }),
     queryTimeoutMs: 10_000, // the default: then 504 QUERY_TIMEOUT, and the run goes on
   },

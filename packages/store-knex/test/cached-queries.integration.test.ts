@@ -447,6 +447,50 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "cached queries on PostgreSQL" : ski
     }
   });
 
+  test("a holiday schedule cached queries were not given: without a calendar, every day's cut-off ends the answer; a calendar given without it is refused naming the option", async () => {
+    const channel: ChannelDefinition = {
+      ...lanbank,
+      calendar: {
+        workingDaysOnly: true,
+        holidays: "hk",
+        cutoff: "23:30",
+        interfaces: { "repay.trial": [] },
+      },
+    };
+    const hk = parseHolidaySchedule({ name: "hk", years: [2026], holidays: [] });
+    const definitions = new MemoryDefinitionSource({ channels: [channel] });
+    const withHk = new BusinessCalendar({ definitions, holidays: [hk] });
+    const withoutHk = new BusinessCalendar({ definitions });
+    // Friday 13 March after its cut-off.
+    const asked = shanghai("2026-03-13T23:45:00");
+    const transport = new ScriptedTransport().script("/repay/trial", {
+      body: { status: "SUCCESS", due: "7.00" },
+    });
+    const ask = (loanNo: string, calendar?: BusinessCalendar) => {
+      return twoNodes(transport, new ManualClock(asked), {
+        channel,
+        ...(calendar ? { calendar } : {}),
+      }).ask(0, loanNo);
+    };
+    // No calendar (the schedule cannot count): the next day's cut-off, never later than the
+    // working day's.
+    expect(await ask("HK-1")).toMatchObject({
+      cached: false,
+      expiresAt: shanghai("2026-03-14T23:30:00"),
+    });
+    // The calendar given knows the schedule: Monday's.
+    expect(await ask("HK-2", withHk)).toMatchObject({
+      cached: false,
+      expiresAt: shanghai("2026-03-16T23:30:00"),
+    });
+    // The calendar given does not: refused before anything is started, naming what to give.
+    const refused = await ask("HK-3", withoutHk).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: "CONFIG_INVALID" });
+    expect((refused as Error).message).toMatch(/CachedQueriesOptions\.calendar/);
+    expect((refused as Error).message).toMatch(/"hk"/);
+    expect(transport.count("/repay/trial")).toBe(2);
+  });
+
   test("with a duration as lifetime, nodes asking moments apart share one run", async () => {
     const clock = new ManualClock(shanghai("2026-03-16T09:00:00"));
     let answer!: (value: ScriptedAnswer) => void;

@@ -46,7 +46,8 @@ export interface IntakeOptions {
   /**
    * Synchronous queries (`POST /v1/queries`): behaviors that declare a `cache` are run and
    * answered with what they extracted, through these cached queries (`new CachedQueries({ engine,
-   * definitions, store: new KnexQueryCacheStore(db), clock })`). Without it, no query route.
+   * definitions, store: new KnexQueryCacheStore(db), clock, calendar })`, with the engine's
+   * calendar so its holiday schedules end answers). Without it, no query route.
    */
   queries?: CachedQueries;
   /**

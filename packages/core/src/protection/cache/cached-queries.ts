@@ -19,8 +19,10 @@ export interface CachedQueriesOptions {
   clock: Clock;
   /**
    * Where the `cutoff` lifetime ends: the channel's next working day's cut-off (日切). Give the
-   * calendar the engine uses, so the holiday schedules it was given count. Default: a calendar
-   * with the built-in schedules only.
+   * calendar the engine uses, so the holiday schedules it was given count; a channel naming a
+   * schedule this calendar was not given is refused (`CONFIG_INVALID`). Default: a calendar with
+   * the built-in schedules (`cn`); for a channel naming another schedule, which it cannot count,
+   * every day's cut-off ends the answer (never later than the working day's would).
    */
   calendar?: BusinessCalendar;
   /**
@@ -60,18 +62,21 @@ export interface QueryAnswer {
  * cached apart from every other client's, and its runs are started as the client's instances.
  *
  * ```ts
- * const queries = new CachedQueries({ engine, definitions, store: new KnexQueryCacheStore(db), clock });
+ * const queries = new CachedQueries({ engine, definitions, store: new KnexQueryCacheStore(db), clock, calendar });
  * const trial = await queries.query({ channel: "lanbank", behavior: "repay-trial", businessKey: "T-1", input: { loanNo: "L-1" } });
  * ```
  */
 export class CachedQueries {
   readonly #options: CachedQueriesOptions;
   readonly #calendar: BusinessCalendar;
+  /** The holiday schedules `#calendar` knows, by name. */
+  readonly #schedules: ReadonlySet<string>;
   readonly #inFlight = new Map<string, Promise<QueryAnswer>>();
 
   constructor(options: CachedQueriesOptions) {
     this.#options = options;
     this.#calendar = options.calendar ?? new BusinessCalendar({ definitions: options.definitions });
+    this.#schedules = new Set(this.#calendar.schedules().map((schedule) => schedule.name));
   }
 
   /**
@@ -203,6 +208,19 @@ export class CachedQueries {
     const definition = (await this.#options.definitions.getChannel(channel))?.definition;
     // A channel not defined (its start is refused next): local midnight in UTC.
     if (definition === undefined) return nextCutoff("00:00", now, "UTC");
+    const calendar = definition.calendar;
+    const schedule = calendar?.workingDaysOnly === true ? calendar.holidays : undefined;
+    if (schedule !== undefined && !this.#schedules.has(schedule)) {
+      if (this.#options.calendar !== undefined) {
+        throw new CapflowError(
+          "CONFIG_INVALID",
+          `channel ${definition.code}'s calendar names the holiday schedule "${schedule}", which the calendar given as CachedQueriesOptions.calendar was not given (${[...this.#schedules].join(", ")} known); give that calendar the schedule (capflow serve: --holidays <file>)`,
+        );
+      }
+      // No calendar to count the schedule with: every day's cut-off, the earliest the working
+      // day's can be, so an answer never outlives the funder's day.
+      return nextCutoff(calendar?.cutoff ?? "00:00", now, definition.timeZone);
+    }
     return this.#calendar.cutoffAfter(definition, now);
   }
 }
