@@ -30,6 +30,31 @@ describe.skipIf(!databaseUrl)(
       await db.drop();
     });
     pruneSuite(() => db);
+
+    test("a row another transaction holds is skipped, not waited for, and pruned by the next run", async () => {
+      const t = qualifiedNames(db.schema);
+      await db.knex.raw(`TRUNCATE ${t.outbox}`);
+      await db.knex.raw(
+        `INSERT INTO ${t.outbox} (id, instance_id, type, payload, status, created_at, delivered_at)
+         SELECT 'old-' || i, 'i', 'instance.settled', '{}', 'delivered', ?, ?
+         FROM generate_series(1, 3) AS i`,
+        [ago(200 * day), ago(199 * day)],
+      );
+      // An operator's re-send holds the row's lock until its statement commits.
+      const holder = await db.knex.transaction();
+      try {
+        await holder.raw(`SELECT id FROM ${t.outbox} WHERE id = 'old-2' FOR UPDATE`);
+        const started = Date.now();
+        const report = await pruneOperationalData(db, { now, batchSize: 1 });
+        expect(Date.now() - started).toBeLessThan(5_000);
+        expect(report.notifications).toBe(2);
+        expect(await ids(db, "outbox")).toEqual(["old-2"]);
+      } finally {
+        await holder.commit();
+      }
+      expect((await pruneOperationalData(db, { now })).notifications).toBe(1);
+      expect(await ids(db, "outbox")).toEqual([]);
+    });
   },
 );
 
