@@ -97,12 +97,17 @@ export async function revokeOperatorToken(
  * Refuses a reason for making or revoking a token that is missing, blank, too long, or holds
  * what looks like a token: reasons are stored and listed in clear, tokens never are.
  */
-export function checkTokenReason(reason: unknown, action: string): void {
+export function checkTokenReason(
+  reason: unknown,
+  action: string,
+  /** Where the reason goes, for the message: `"reason" in the body` on the operator API. */
+  where?: string,
+): void {
   const { minLength, maxLength } = reasonSchema;
   if (typeof reason !== "string" || reason.trim().length < minLength) {
     throw new CapflowError(
       "REQUEST_INVALID",
-      `give a reason to ${action}: ${minLength} to ${maxLength} characters saying why; it is kept with the token, next to your name`,
+      `give a reason to ${action}: ${where === undefined ? "" : `${where}, `}${minLength} to ${maxLength} characters saying why; it is kept with the token, next to your name`,
     );
   }
   if (reason.length > maxLength) {

@@ -57,6 +57,7 @@ const tokenReasonRequired =
         ? (request.body as { reason?: unknown }).reason
         : undefined,
       action,
+      '"reason" in the body',
     );
 
 /**
