@@ -346,15 +346,14 @@ describe.skipIf(chromiumMissing ?? databaseMissing)("an operator in the console"
     await console.screenshot("instance-zh-CN");
     await console.close();
   });
-  it("confirms the funder never processed a parked loan's payout call, and moves it back to send it again", async () => {
-    const key = "LN-7001";
+  /** A loan whose `apply` call was sent and never answered: its outcome is unknown, it is held. */
+  const parkLoan = async (key: string) => {
     const started = await server.engine.start({
       channel: "lanbank",
       behavior: "loan",
       businessKey: key,
       input: server.input(key),
     });
-    // Sent, and the answer never came: the outcome is unknown and the instance is held.
     const now = server.clock.now();
     const serial = `LBL-${key}-1`;
     const parked = await server.db.instances.commitTransition({
@@ -371,6 +370,12 @@ describe.skipIf(chromiumMissing ?? databaseMissing)("an operator in the console"
         },
       },
     });
+    return { started, parked, serial };
+  };
+
+  it("confirms the funder never processed a parked loan's payout call, and moves it back to send it again", async () => {
+    const key = "LN-7001";
+    const { started, parked, serial } = await parkLoan(key);
 
     const console = await ConsolePage.open(browser, server.url);
     await console.signIn(server.tokens.operator);
@@ -394,6 +399,32 @@ describe.skipIf(chromiumMissing ?? databaseMissing)("an operator in the console"
       event: "operator",
       outcome: "moveTo:apply",
       actor: { who: "wang.operator", why: reason },
+    });
+    await console.close();
+  });
+  it("forgets a confirmation that the funder did not process a call when the operator opens another instance", async () => {
+    const first = await parkLoan("LN-7002");
+    const second = await parkLoan("LN-7003");
+
+    const console = await ConsolePage.open(browser, server.url);
+    await console.signIn(server.tokens.operator);
+    await console.openInstance(server.url, first.started.id, "Instance LN-7002");
+    await console.previewAction(
+      "Move to a step",
+      "Lan Bank confirmed LN-7002 never arrived",
+      "apply",
+    );
+    await console.confirmFunderDidNotProcess();
+
+    // The same page, another instance: nothing vouched for the first may act on it.
+    await console.openInstance(server.url, second.started.id, "Instance LN-7003");
+    const preview = console.page.getByRole("region", { name: "What will happen" });
+    expect(await preview.count()).toBe(0);
+    expect(await console.page.getByRole("checkbox").count()).toBe(0);
+    expect(await console.page.getByRole("button", { name: "Do it" }).count()).toBe(0);
+    expect(await server.engine.getInstance(second.started.id)).toMatchObject({
+      version: second.parked.version,
+      inFlight: { serial: second.serial },
     });
     await console.close();
   });

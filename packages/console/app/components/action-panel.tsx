@@ -1,4 +1,4 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import type { ActionKind, ActionPreview, InstanceSummary } from "../api/types.ts";
 import { formatDateTime } from "../format.ts";
 import { useI18n } from "../i18n/i18n.ts";
@@ -9,7 +9,9 @@ import { canAct, useSession } from "../session.ts";
  * rules the action runs), show it, and only then do it. Viewers see why they cannot act. A move
  * refused because it would send again a call whose outcome is unknown offers the operator to
  * confirm that the funder did not process it (`callNotProcessed`): the preview is asked again as
- * the move would be sent, and only then may it be done.
+ * the move would be sent, and only then may it be done. A preview, and above all that confirmation,
+ * holds for the instance and version it was asked for only: it is forgotten when either changes, and
+ * an action is never sent for another. The instance page keys the panel by instance id as well.
  */
 export function ActionPanel(props: {
   instance: InstanceSummary;
@@ -22,9 +24,15 @@ export function ActionPanel(props: {
   const [step, setStep] = useState(props.moveTargets[0] ?? "");
   const [reason, setReason] = useState("");
   const [preview, setPreview] = useState<ActionPreview | null>(null);
+  const [previewedId, setPreviewedId] = useState<string | null>(null);
   const [notProcessed, setNotProcessed] = useState(false);
   const [message, setMessage] = useState<{ kind: "ok" | "error"; text: string } | null>(null);
   const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    setPreview(null);
+    setPreviewedId(null);
+    setNotProcessed(false);
+  }, [props.instance.id, props.instance.version]);
 
   if (!canAct(operator)) {
     return (
@@ -37,21 +45,24 @@ export function ActionPanel(props: {
 
   const reset = () => {
     setPreview(null);
+    setPreviewedId(null);
     setNotProcessed(false);
     setMessage(null);
   };
   const loadPreview = async (callNotProcessed: boolean) => {
     setBusy(true);
     setMessage(null);
+    const instanceId = props.instance.id;
     try {
       setPreview(
         await client.preview(
-          props.instance.id,
+          instanceId,
           action,
           action === "move" ? step : undefined,
           callNotProcessed,
         ),
       );
+      setPreviewedId(instanceId);
     } catch (error) {
       setMessage({
         kind: "error",
@@ -76,6 +87,13 @@ export function ActionPanel(props: {
   };
   const confirm = async () => {
     if (!preview) return;
+    if (previewedId !== props.instance.id || preview.version !== props.instance.version) {
+      setPreview(null);
+      setPreviewedId(null);
+      setNotProcessed(false);
+      setMessage({ kind: "error", text: t("actions.stalePreview") });
+      return;
+    }
     setBusy(true);
     try {
       await client.act(
@@ -87,6 +105,7 @@ export function ActionPanel(props: {
         notProcessed,
       );
       setPreview(null);
+      setPreviewedId(null);
       setNotProcessed(false);
       setReason("");
       setMessage({ kind: "ok", text: t("actions.done") });

@@ -177,6 +177,8 @@ export const en = {
   "actions.done": "Done: the history shows it.",
   "actions.failed": "Refused: {message}",
   "actions.reasonRequired": "A reason is required.",
+  "actions.stalePreview":
+    "This preview was for another instance or an older version: nothing was done. Ask what will happen again.",
   "actions.callNotProcessed":
     "The funder confirmed it did not process this call: send it again, with a new serial (recorded in the history with your reason)",
   "preview.from": "From {step} ({status})",

@@ -178,6 +178,8 @@ export const zhCN: Record<MessageKey, string> = {
   "actions.callNotProcessed":
     "资金方已确认没有处理这笔调用：以新的流水号重新发送（连同原因记入历史）",
   "actions.reasonRequired": "必须填写原因。",
+  "actions.stalePreview":
+    "此预览针对的是另一个实例或较旧的版本：未执行任何操作。请重新查看将会发生什么。",
   "preview.from": "从 {step}（{status}）",
   "preview.to": "到 {step}（{status}）",
   "preview.nextRun": "执行时间：{when}",

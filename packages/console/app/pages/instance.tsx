@@ -115,7 +115,12 @@ export function InstancePage(props: { id: string }) {
               </dl>
             </section>
             {detail.routing ? <RoutingSection routing={detail.routing} id={instance.id} /> : null}
-            <ActionPanel instance={instance} moveTargets={detail.moveTargets} onDone={reload} />
+            <ActionPanel
+              key={instance.id}
+              instance={instance}
+              moveTargets={detail.moveTargets}
+              onDone={reload}
+            />
             <section aria-labelledby="graph-title">
               <h2 id="graph-title">{t("instance.graph")}</h2>
               <BehaviorGraph
