@@ -378,7 +378,7 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
     );
     expect(leaky.exitCode).toBe(1);
     expect(leaky.stderr).toContain("looks like an operator token");
-    const user = userInfo().username;
+    const user = `cli:${userInfo().username}`;
     const listed = await runCapflow("tokens", "list", "--pglite", db);
     expect(listed.stdout).toMatch(
       new RegExp(`alice +admin +\\S+ +${user} +on call this quarter +- `),
@@ -395,6 +395,8 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
       db,
       "--reason",
       "left the team",
+      "--who",
+      "ops-bot",
     );
     expect(revoked.stdout).toMatch(/^revoked tok_\w+ \(alice\)\n$/);
     const json = await runCapflow("tokens", "list", "--pglite", db, "--json");
@@ -402,7 +404,7 @@ describe("capflow serve --worker with capflow instances start (PGlite)", () => {
       name: "alice",
       createdBy: user,
       createdReason: "on call this quarter",
-      revokedBy: user,
+      revokedBy: "cli:ops-bot",
       revokedReason: "left the team",
     });
     expect(json.stdout).not.toContain(made.stdout.trim());

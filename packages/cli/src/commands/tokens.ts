@@ -1,8 +1,8 @@
-import { userInfo } from "node:os";
 import { CapflowError, type OperatorRole, operatorRoles } from "@capflow/core";
 import { issueOperatorToken, revokeOperatorToken } from "@capflow/server";
 import { Option } from "commander";
 import type { CapflowCommand } from "../command.ts";
+import { commandLineOperator } from "../command-line-operator.ts";
 import { iso, textTable } from "../text-table.ts";
 import { addDatabaseOptions, type DatabaseOptions, withDatabase } from "./database-options.ts";
 
@@ -10,11 +10,13 @@ interface CreateOptions extends DatabaseOptions {
   name: string;
   role: OperatorRole;
   reason: string;
+  who?: string;
   json?: boolean;
 }
 
 interface RevokeOptions extends DatabaseOptions {
   reason: string;
+  who?: string;
   json?: boolean;
 }
 
@@ -26,8 +28,10 @@ interface JsonOptions extends DatabaseOptions {
  * `capflow tokens`: operators' API tokens for the operator API (`capflow serve`). `create` prints
  * the token once (only its SHA-256 digest is stored); `list` shows names, roles, who made and
  * revoked each, when and why; `revoke` ends a token at its next request. Making and revoking take
- * a `--reason`, kept with this machine's user name.
+ * a `--reason`, kept with `--who` or this machine's user name, as `cli:<name>`.
  */
+const whoHelp = "who does this (recorded as cli:<name>; default: this machine's user name)";
+
 export const tokensCommand: CapflowCommand = {
   name: "tokens",
   register(program, context) {
@@ -46,6 +50,7 @@ export const tokensCommand: CapflowCommand = {
             .makeOptionMandatory(),
         )
         .requiredOption("--reason <text>", "why it is made: kept with the token and listed")
+        .option("--who <name>", whoHelp)
         .option("--json", "as JSON"),
     ).action((options: CreateOptions) =>
       withDatabase(options, context, async (db) => {
@@ -53,7 +58,7 @@ export const tokensCommand: CapflowCommand = {
           name: options.name,
           role: options.role,
           reason: options.reason,
-          createdBy: userInfo().username,
+          createdBy: commandLineOperator(options.who),
         });
         if (options.json) {
           context.out(
@@ -105,12 +110,13 @@ export const tokensCommand: CapflowCommand = {
         .description("revoke a token (by id, or the unrevoked one of a name)")
         .argument("<id-or-name>", "the token's id or name")
         .requiredOption("--reason <text>", "why it is revoked: kept with the token and listed")
+        .option("--who <name>", whoHelp)
         .option("--json", "as JSON"),
     ).action((idOrName: string, options: RevokeOptions) =>
       withDatabase(options, context, async (db) => {
         const record = await revokeOperatorToken(db.operatorTokens, {
           idOrName,
-          by: userInfo().username,
+          by: commandLineOperator(options.who),
           reason: options.reason,
         });
         if (record === undefined) {
