@@ -75,6 +75,60 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "migrate() on PostgreSQL" : skipMess
 });
 
 describe.skipIf(!databaseUrl)(
+  databaseUrl ? "migration 0045 beside running workers" : skipMessage,
+  () => {
+    const schema = uniqueSchema("capflow_retention");
+    const db = openPostgresStore({ connectionString: databaseUrl!, schema, pool: { max: 4 } });
+    afterAll(async () => {
+      await db.knex.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await db.close();
+    });
+
+    test("while its index waits for the inbox, notifications are still written to the outbox", async () => {
+      await db.migrate();
+      for (const statement of [
+        `DROP INDEX "${schema}".inbox_processed`,
+        `DROP INDEX "${schema}".queued_starts_closed`,
+        `ALTER TABLE "${schema}".outbox DROP COLUMN failed_at`,
+        `DELETE FROM "${schema}".knex_migrations WHERE name = '0045_retention'`,
+      ]) {
+        await db.knex.raw(statement);
+      }
+      // A callback being stored holds the inbox: the index build waits for it.
+      const callback = await db.knex.transaction();
+      let migrating: Promise<unknown> | undefined;
+      try {
+        await callback.raw(
+          `INSERT INTO "${schema}".inbox (id, channel, callback, dedupe_key, business_key, payload,
+             received_at) VALUES ('E-1', 'shop', 'pay.result', '1', 'O-1', '{}', now())`,
+        );
+        migrating = db.migrate();
+        await expect
+          .poll(async () => {
+            const { rows } = await db.knex.raw(
+              `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+                 AND datname = current_database() AND query LIKE '%inbox_processed%'`,
+            );
+            return rows.length > 0;
+          })
+          .toBe(true);
+        // A step's commit writing its notification meanwhile: not held behind the build.
+        await db.knex.transaction(async (commit) => {
+          await commit.raw("SET LOCAL lock_timeout = '1s'");
+          await commit.raw(
+            `INSERT INTO "${schema}".outbox (id, instance_id, type, payload, next_attempt_at,
+               created_at) VALUES ('N-1', 'I-1', 'instance.succeeded', '{}', now(), now())`,
+          );
+        });
+      } finally {
+        await callback.rollback();
+      }
+      expect(await migrating).toMatchObject({ applied: ["0045_retention"] });
+    });
+  },
+);
+
+describe.skipIf(!databaseUrl)(
   databaseUrl ? "migration 0034 on an inbox with notifications" : skipMessage,
   () => {
     const schema = uniqueSchema("capflow_inbox_account");

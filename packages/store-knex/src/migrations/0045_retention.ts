@@ -23,8 +23,6 @@ import type { Migration } from "./migration.ts";
 export const retentionMigration: Migration = {
   name: "0045_retention",
   statements: (n: QualifiedNames) => [
-    `ALTER TABLE ${n.outbox} ADD COLUMN IF NOT EXISTS failed_at timestamptz`,
-    `UPDATE ${n.outbox} SET failed_at = now() WHERE status = 'failed' AND failed_at IS NULL`,
     `CREATE INDEX IF NOT EXISTS inbox_processed ON ${n.inbox} (processed_at)
       WHERE processed_at IS NOT NULL AND raw IS NULL`,
     `CREATE INDEX IF NOT EXISTS queued_starts_closed ON ${n.schema}."queued_starts" (finished_at)
@@ -37,5 +35,10 @@ export const retentionMigration: Migration = {
         RAISE EXCEPTION 'the index inbox_processed or queued_starts_closed is INVALID (a CREATE INDEX CONCURRENTLY that failed): drop it, build it again, then run capflow migrate';
       END IF;
     END $$`,
+    // Last: the column takes the outbox's strongest lock until the migration commits, so it is
+    // held for the column and the update of the failed rows only, not while the indexes above
+    // read the inbox and the queue (every commit that writes a notification would wait on it).
+    `ALTER TABLE ${n.outbox} ADD COLUMN IF NOT EXISTS failed_at timestamptz`,
+    `UPDATE ${n.outbox} SET failed_at = now() WHERE status = 'failed' AND failed_at IS NULL`,
   ],
 };
