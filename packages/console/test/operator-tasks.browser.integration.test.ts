@@ -392,13 +392,17 @@ describe.skipIf(chromiumMissing ?? databaseMissing)("an operator in the console"
     await console.confirmAction();
     await expect
       .poll(() => console.actorLines())
-      .toContainEqual(expect.stringContaining(`wang.operator — ${reason}`));
+      .toContainEqual(
+        expect.stringContaining(
+          `wang.operator — ${reason} (confirmed the funder did not process the call)`,
+        ),
+      );
     const moved = await server.engine.getInstance(started.id);
     expect(moved).toMatchObject({ step: "apply", inFlight: null, version: parked.version + 1 });
     expect((await server.engine.history(started.id)).at(-1)).toMatchObject({
       event: "operator",
       outcome: "moveTo:apply",
-      actor: { who: "wang.operator", why: reason },
+      actor: { who: "wang.operator", why: reason, confirmed: "callNotProcessed" },
     });
     await console.close();
   });

@@ -697,7 +697,7 @@ function historyRow(entry: StepLogEntry): string[] {
       ? `${entry.fromStatus ?? ""} → ${entry.toStatus}`
       : (entry.toStatus ?? "");
   const note = entry.actor
-    ? `${entry.actor.who}: ${entry.actor.why}`
+    ? `${entry.actor.who}: ${entry.actor.why}${entry.actor.confirmed === "callNotProcessed" ? " (confirmed the partner did not process the call)" : ""}`
     : entry.error
       ? `${entry.error.code}: ${entry.error.message}`
       : entry.refusals

@@ -97,6 +97,7 @@ export const en = {
   "timeline.move": "Move",
   "timeline.outcome": "Outcome",
   "timeline.who": "Who and why",
+  "timeline.callNotProcessed": "confirmed the funder did not process the call",
   "timeline.details": "Request and answer (masked)",
   "timeline.request": "Request",
   "timeline.response": "Answer",

@@ -98,6 +98,7 @@ export const zhCN: Record<MessageKey, string> = {
   "timeline.move": "流转",
   "timeline.outcome": "结果",
   "timeline.who": "操作人与原因",
+  "timeline.callNotProcessed": "已确认资金方没有处理这笔调用",
   "timeline.details": "请求与应答（已脱敏）",
   "timeline.request": "请求",
   "timeline.response": "应答",

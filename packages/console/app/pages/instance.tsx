@@ -151,6 +151,9 @@ export function InstancePage(props: { id: string }) {
                       <p class="actor">
                         {t("timeline.who")}: <strong>{entry.actor.who}</strong> —{" "}
                         {maskText(entry.actor.why)}
+                        {entry.actor.confirmed === "callNotProcessed" ? (
+                          <span class="confirmed"> ({t("timeline.callNotProcessed")})</span>
+                        ) : null}
                       </p>
                     ) : null}
                     {entry.error ? (

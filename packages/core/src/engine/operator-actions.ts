@@ -6,6 +6,7 @@ import {
   type InstanceChanges,
   type InstanceRecord,
   isSettled,
+  type NewStepLogEntry,
   type Transition,
 } from "../ports/instance-store.ts";
 import type { QuotaHoldState, QuotaReservation } from "../ports/routing.ts";
@@ -24,6 +25,9 @@ export interface Actor {
   who: string;
   why: string;
 }
+
+/** The actor as the history entry records it. */
+type LoggedActor = NonNullable<NewStepLogEntry["actor"]>;
 
 /** Options of an operator action. */
 export interface ActionOptions {
@@ -101,7 +105,10 @@ export class OperatorActions {
     ]);
     // Only a move to a call that must not be resent reads the history (its last attempt).
     const readsHistory = nonIdempotentCallStep(step, behavior.definition, channel) !== undefined;
-    const moved = this.#operate(id, actor, options, `moveTo:${step}`, async (current) => {
+    // The history keeps that the operator vouched for the resend, not only who and why.
+    const logged: LoggedActor =
+      options.callNotProcessed === true ? { ...actor, confirmed: "callNotProcessed" } : actor;
+    const moved = this.#operate(id, logged, options, `moveTo:${step}`, async (current) => {
       await refuseIfFailedOver(this.core.store, current, "move");
       // Read after `current`: entries past its version are left out, and their commit makes
       // this one fail its compare-and-set, so the move is decided again on the fresh state.
@@ -196,7 +203,7 @@ export class OperatorActions {
 
   async #operate(
     id: string,
-    actor: Actor,
+    actor: LoggedActor,
     options: ActionOptions,
     action: string,
     change: (record: InstanceRecord) => OperatorChange | Promise<OperatorChange>,

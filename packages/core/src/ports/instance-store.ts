@@ -459,8 +459,11 @@ export interface NewStepLogEntry {
    * `durationMs` is then the partner's latency, which the operations overview reads.
    */
   interface?: string;
-  /** Operator actions: who did it and why. */
-  actor?: { who: string; why: string };
+  /**
+   * Operator actions: who did it and why; `confirmed: "callNotProcessed"` on a move the operator
+   * sent vouching that the partner did not process a call whose outcome was unknown.
+   */
+  actor?: { who: string; why: string; confirmed?: "callNotProcessed" };
   /**
    * A summary of consecutive flow-control refusals (event `wait`): how many, and how many for
    * each reason. The entry starts at the first refusal and lasts (`durationMs`) until the last.

@@ -53,6 +53,12 @@ describe("an operator's move never resends a non-idempotent call that may be in 
       { callNotProcessed: true },
     );
     expect(moved).toMatchObject({ step: "apply", status: "active", inFlight: null });
+    // The history keeps that the operator vouched for it, not only who moved it and why.
+    expect((await h.engine.history(id)).at(-1)).toMatchObject({
+      event: "operator",
+      outcome: "moveTo:apply",
+      actor: { who: alice.who, confirmed: "callNotProcessed" },
+    });
     await settle();
   });
 

@@ -66,7 +66,8 @@ export interface HistoryEntryView {
   request: unknown;
   response: unknown;
   error: { code: string; message: string } | null;
-  actor: { who: string; why: string } | null;
+  /** `confirmed: "callNotProcessed"`: a move the operator sent vouching the partner did not process the call. */
+  actor: { who: string; why: string; confirmed?: "callNotProcessed" } | null;
   /**
    * For a summary of flow-control refusals (event `wait`): how many, by reason, the last one's
    * time (`at` is the first's), and whether they go on (the instance is still being refused:
