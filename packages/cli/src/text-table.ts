@@ -7,8 +7,9 @@ import stringWidth from "string-width";
  */
 export function textTable(
   header: readonly string[],
-  rows: readonly (readonly string[])[],
+  stored: readonly (readonly string[])[],
 ): string[] {
+  const rows = stored.map((row) => row.map(printable));
   const widths = header.map((title, column) =>
     Math.max(stringWidth(title), ...rows.map((row) => stringWidth(row[column] ?? ""))),
   );
@@ -20,6 +21,20 @@ export function textTable(
       .join("  ")
       .trimEnd();
   return [format(header), ...rows.map(format)];
+}
+
+const controlCharacters = /\p{Cc}/gu;
+const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * A cell with its control characters escaped (`\n`, `\x1b`): stored text printed raw could start
+ * a fake row with a line break or hide columns with terminal escapes.
+ */
+function printable(cell: string): string {
+  return cell.replace(
+    controlCharacters,
+    (c) => named[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
 }
 
 /** A stored time (epoch ms) as operators read it: ISO 8601 in UTC. */

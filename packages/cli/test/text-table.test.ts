@@ -3,6 +3,17 @@ import { describe, expect, it } from "vitest";
 import { textTable } from "../src/text-table.ts";
 
 describe("textTable", () => {
+  it("escapes control characters in stored text: a line break fakes no row, ESC hides no column", () => {
+    const lines = textTable(
+      ["id", "why"],
+      [["tok_1", "rotated\ntok_2  admin  forged row\x1b[8mhidden\x9b\x7f\r\t"]],
+    );
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toBe(
+      "tok_1  rotated\\ntok_2  admin  forged row\\x1b[8mhidden\\x9b\\x7f\\r\\t",
+    );
+  });
+
   it("aligns columns by display width, Chinese text included", () => {
     const lines = textTable(
       ["business key", "customer", "status"],

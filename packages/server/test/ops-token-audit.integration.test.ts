@@ -93,6 +93,12 @@ describe.skipIf(!databaseUrl)(
         { name: "long", role: "viewer", reason: "x".repeat(501) },
         { name: "number", role: "viewer", reason: 42 },
         { name: "leaky", role: "viewer", reason: `replaces ${tokens.viewer}` },
+        { name: "bare", role: "viewer", reason: `replaces ${tokens.viewer.slice(4)}` },
+        { name: "upper", role: "viewer", reason: `replaces ${tokens.viewer.toUpperCase()}` },
+        { name: "split", role: "viewer", reason: `replaces cfo\u200b${tokens.viewer.slice(3)}` },
+        { name: "newline", role: "viewer", reason: "rotation\ntok_x  admin  forged row" },
+        { name: "escape", role: "viewer", reason: "rotation \u001b[8mhidden" },
+        { name: "del", role: "viewer", reason: "rotation \u007f" },
       ]) {
         const answer = await ops("POST", "/tokens", { token: tokens.admin, body });
         expect(answer.status, body.name).toBe(400);
@@ -105,6 +111,9 @@ describe.skipIf(!databaseUrl)(
         { reason: "x".repeat(501) },
         { reason: ["leaked"] },
         { reason: `leaked: ${tokens.viewer}` },
+        { reason: `leaked: ${tokens.viewer.slice(4)}` },
+        { reason: "left\r\nthe team" },
+        { reason: "left \u009b the team" },
         { reason: "fine", extra: true },
       ]) {
         const answer = await ops("POST", `/tokens/${target.id}/revoke`, {

@@ -1,5 +1,6 @@
 import { CapflowError } from "@capflow/core";
 import type { FastifyRequest } from "fastify";
+import { checkReasonText } from "./reason-text.ts";
 import { reasonSchema } from "./request-schemas.ts";
 
 /**
@@ -13,7 +14,7 @@ export function reasonRequired(action: string): (request: FastifyRequest) => Pro
 /**
  * Refuses a body without a usable `reason` before the schema does, with a message saying what to
  * send: the reason is what the history keeps next to the operator's name, so it is required,
- * and blank text is no reason.
+ * blank text is no reason, and control characters or a token in it are refused (`checkReasonText`).
  */
 export function checkReason(body: unknown, action: string): void {
   const reason =
@@ -31,4 +32,5 @@ export function checkReason(body: unknown, action: string): void {
       `the reason is ${reason.length} characters; shorten it to at most ${maxLength}`,
     );
   }
+  checkReasonText(reason);
 }
