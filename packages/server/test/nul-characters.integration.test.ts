@@ -146,4 +146,26 @@ describe.skipIf(!databaseUrl)("operator API: NUL characters in bodies (PostgreSQ
       'the field input["a\\u0000b"] holds a NUL character (U+0000), which cannot be stored; send the request without it',
     );
   });
+
+  test("an input nested past the limit is refused with 400 naming where, and nothing is started", async () => {
+    const before = await rows("instances");
+    // Far past the limit, and far below the body limit (some readers recurse per level).
+    const deep = JSON.parse(`${"[".repeat(1_000)}1${"]".repeat(1_000)}`) as unknown;
+    const answer = await ops("POST", "/instances", {
+      token: tokens.operator,
+      body: {
+        channel: "shop",
+        behavior: "order",
+        businessKey: "DEEP-1",
+        input: { items: deep },
+        reason: "a start by hand",
+      },
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.json.error.code).toBe("REQUEST_INVALID");
+    expect(answer.json.error.message).toMatch(
+      /^the field input\.items(\[0\])+ nests more than 64 levels deep; send a flatter body$/,
+    );
+    expect(await rows("instances")).toBe(before);
+  });
 });

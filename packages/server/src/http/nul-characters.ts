@@ -1,19 +1,35 @@
 import { CapflowError, type ErrorCode } from "@capflow/core";
 
 /**
- * Where a parsed JSON body holds a NUL character (U+0000), in a string or a property name, as the
- * field's path (`input.customer.name`, `input.items[2]`, `input["a-b"]`), or undefined. Walked
- * without recursion: a deeply nested body cannot overflow the stack.
+ * How deep a request body may nest. The engine reads bodies with recursive code (digests, checks,
+ * templates) whose stack a body of a few kilobytes of `[[[[…` would overflow; no funder message
+ * or upstream request nests anywhere near this.
  */
-export function nulCharacterPath(body: unknown): string | undefined {
-  const pending: { value: unknown; path: string }[] = [{ value: body, path: "" }];
+export const maxBodyDepth = 64;
+
+/** What in a parsed JSON body cannot be taken, and where. */
+interface BodyProblem {
+  kind: "nul" | "depth";
+  path: string;
+}
+
+/**
+ * Where a parsed JSON body holds a NUL character (U+0000), in a string or a property name, or
+ * nests deeper than `maxBodyDepth`, as the field's path (`input.customer.name`, `input.items[2]`,
+ * `input["a-b"]`), or undefined. Walked without recursion, so the walk itself cannot overflow.
+ */
+export function unstorableBodyPart(body: unknown): BodyProblem | undefined {
+  const pending: { value: unknown; path: string; depth: number }[] = [
+    { value: body, path: "", depth: 0 },
+  ];
   while (pending.length > 0) {
-    const { value, path } = pending.pop()!;
+    const { value, path, depth } = pending.pop()!;
     if (typeof value === "string") {
-      if (value.includes("\u0000")) return path;
+      if (value.includes("\u0000")) return { kind: "nul", path };
       continue;
     }
     if (value === null || typeof value !== "object") continue;
+    if (depth >= maxBodyDepth) return { kind: "depth", path };
     const entries = Array.isArray(value)
       ? value.map((item, index) => [index, item] as const)
       : Object.entries(value);
@@ -21,8 +37,8 @@ export function nulCharacterPath(body: unknown): string | undefined {
     for (let i = entries.length - 1; i >= 0; i--) {
       const [key, item] = entries[i]!;
       const at = `${path}${segment(key, path === "")}`;
-      if (typeof key === "string" && key.includes("\u0000")) return at;
-      pending.push({ value: item, path: at });
+      if (typeof key === "string" && key.includes("\u0000")) return { kind: "nul", path: at };
+      pending.push({ value: item, path: at, depth: depth + 1 });
     }
   }
   return undefined;
@@ -41,12 +57,16 @@ function segment(key: string | number, first: boolean): string {
  * was done. Checked before anything is stored.
  */
 export function refuseNulCharacters(body: unknown, code: ErrorCode): void {
-  const path = nulCharacterPath(body);
-  if (path === undefined) return;
+  const problem = unstorableBodyPart(body);
+  if (problem === undefined) return;
+  // A path through a deep body is long: the message names its start.
+  const path = problem.path.length > 200 ? `${problem.path.slice(0, 199)}…` : problem.path;
   const field = path === "" ? "the request body" : `the field ${path}`;
   throw new CapflowError(
     code,
-    `${field} holds a NUL character (U+0000), which cannot be stored; send the request without it`,
+    problem.kind === "nul"
+      ? `${field} holds a NUL character (U+0000), which cannot be stored; send the request without it`
+      : `${field} nests more than ${maxBodyDepth} levels deep; send a flatter body`,
     { context: { field: path } },
   );
 }
