@@ -111,6 +111,8 @@ describe.skipIf(!databaseUrl)(
           `${role}-1`,
           "--role",
           role,
+          "--reason",
+          "the protection tests",
         );
         expect(made.exitCode, made.stderr).toBe(0);
         tokens[role] = made.stdout.trim();
