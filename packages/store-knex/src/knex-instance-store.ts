@@ -754,7 +754,7 @@ export class KnexInstanceStore
   async wake(key: WakeRequest): Promise<void> {
     const now = timeParam(key.now);
     // Leaves version alone: waking changes when an instance runs, not its state. The unique
-    // index (channel, business_key, behavior) finds the rows.
+    // index (business_key, channel, behavior) finds the rows.
     await this.#rows(
       `UPDATE ${this.#t.instances}
        SET next_run_at = LEAST(COALESCE(next_run_at, ?), ?)

@@ -227,3 +227,114 @@ describe.skipIf(!databaseUrl)(
     });
   },
 );
+
+describe.skipIf(!databaseUrl)(
+  databaseUrl ? "migration 0046 on instances with rows" : skipMessage,
+  () => {
+    const schema = uniqueSchema("capflow_fewer_indexes");
+    const db = openPostgresStore({ connectionString: databaseUrl!, schema, pool: { max: 2 } });
+    const instances = `"${schema}".instances`;
+    afterAll(async () => {
+      await db.knex.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await db.close();
+    });
+
+    /** Back to the indexes of 0045, with a succeeded and a failed instance. */
+    async function atMigration0045(): Promise<void> {
+      await db.migrate();
+      for (const statement of [
+        `DELETE FROM ${instances}`,
+        `DROP INDEX "${schema}".instances_identity`,
+        `DROP INDEX "${schema}".instances_listing_not_succeeded`,
+        `ALTER TABLE ${instances}
+           ADD CONSTRAINT instances_business_key UNIQUE (channel, business_key, behavior)`,
+        `CREATE INDEX instances_by_business_key ON ${instances} (business_key)`,
+        `CREATE INDEX instances_listing_by_status ON ${instances} (status, created_at, id COLLATE "C")`,
+        `DELETE FROM "${schema}".knex_migrations WHERE name = '0046_fewer_instance_indexes'`,
+      ]) {
+        await db.knex.raw(statement);
+      }
+      for (const [id, status] of [
+        ["I-ok", "succeeded"],
+        ["I-bad", "failed"],
+      ] as const) {
+        await db.knex.raw(
+          `INSERT INTO ${instances} (id, channel, behavior, behavior_version, business_key, input,
+             input_digest, step, status, context, snapshot, created_at, updated_at)
+           VALUES (?, 'lanbank', 'loan', 1, ?, '{}', 'd', 'done', ?, '{}', '{}', now(), now())`,
+          [id, `B-${id}`, status],
+        );
+      }
+    }
+
+    async function indexNames(): Promise<string[]> {
+      const { rows } = await db.knex.raw(
+        `SELECT indexname FROM pg_indexes WHERE schemaname = ? AND tablename = 'instances'
+         ORDER BY indexname`,
+        [schema],
+      );
+      return rows.map((row: { indexname: string }) => row.indexname);
+    }
+
+    async function expectOneIdentityIndex(): Promise<void> {
+      const names = await indexNames();
+      expect(names).toContain("instances_identity");
+      expect(names).toContain("instances_listing_not_succeeded");
+      for (const gone of [
+        "instances_business_key",
+        "instances_by_business_key",
+        "instances_listing_by_status",
+      ]) {
+        expect(names).not.toContain(gone);
+      }
+      // The identity still refuses a second instance of a business key on a behavior.
+      await expect(
+        db.knex.raw(
+          `INSERT INTO ${instances} (id, channel, behavior, behavior_version, business_key, input,
+             input_digest, step, status, context, snapshot, created_at, updated_at)
+           VALUES ('I-again', 'lanbank', 'loan', 1, 'B-I-ok', '{}', 'd', 'done', 'failed', '{}',
+             '{}', now(), now())`,
+        ),
+      ).rejects.toMatchObject({ code: "23505", constraint: "instances_identity" });
+      const listed = async (status: string) =>
+        (await db.instances.listInstances({ status: [status as "failed"] })).map((i) => i.id);
+      expect(await listed("succeeded")).toEqual(["I-ok"]);
+      expect(await listed("failed")).toEqual(["I-bad"]);
+      expect(
+        (await db.instances.listInstances({ businessKey: "B-I-bad" })).map((i) => i.id),
+      ).toEqual(["I-bad"]);
+    }
+
+    test("the identity moves to (business_key, channel, behavior); rows and listings stay", async () => {
+      await atMigration0045();
+      expect((await db.migrate()).applied).toEqual(["0046_fewer_instance_indexes"]);
+      await expectOneIdentityIndex();
+    });
+
+    test("indexes built beforehand with CREATE INDEX CONCURRENTLY are kept", async () => {
+      await atMigration0045();
+      await db.knex.raw(
+        `CREATE UNIQUE INDEX CONCURRENTLY instances_identity
+           ON ${instances} (business_key, channel, behavior)`,
+      );
+      expect((await db.migrate()).applied).toEqual(["0046_fewer_instance_indexes"]);
+      await expectOneIdentityIndex();
+    });
+
+    test("an index left INVALID by a failed concurrent build is refused, and the old identity stays", async () => {
+      await atMigration0045();
+      await db.knex.raw(
+        `CREATE UNIQUE INDEX CONCURRENTLY instances_identity
+           ON ${instances} (business_key, channel, behavior)`,
+      );
+      await db.knex.raw(`UPDATE pg_index SET indisvalid = false WHERE indexrelid = ?::regclass`, [
+        `"${schema}".instances_identity`,
+      ]);
+      await expect(db.migrate()).rejects.toThrow(/instances_identity .*INVALID.*drop it/);
+      expect(await indexNames()).toContain("instances_business_key");
+      await db.knex.raw(`DROP INDEX "${schema}".instances_identity`);
+      expect((await db.migrate()).applied).toEqual(["0046_fewer_instance_indexes"]);
+      await expectOneIdentityIndex();
+    });
+  },
+);

@@ -38,6 +38,7 @@ import { alertLastRaisedMigration } from "./0042_alert_last_raised.ts";
 import { operatorTokenReasonsMigration } from "./0043_operator_token_reasons.ts";
 import { queuedStartInputDigestMigration } from "./0044_queued_start_input_digest.ts";
 import { retentionMigration } from "./0045_retention.ts";
+import { fewerInstanceIndexesMigration } from "./0046_fewer_instance_indexes.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -82,4 +83,5 @@ export const migrations: readonly Migration[] = [
   operatorTokenReasonsMigration,
   queuedStartInputDigestMigration,
   retentionMigration,
+  fewerInstanceIndexesMigration,
 ];
