@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CapflowDatabase, openPgliteStore, openPostgresStore } from "@capflow/store-knex";
-import { afterEach, describe, expect, test } from "vitest";
+import { afterEach, describe, expect, test, vi } from "vitest";
 import { runCapflow } from "./support/run-capflow.ts";
 
 const databaseUrl = process.env.DATABASE_URL;
@@ -49,6 +49,23 @@ describe("capflow prune", () => {
         "[CONFIG_INVALID] --queued-starts-older-than takes a duration",
       ),
     });
+    expect(await runCapflow("prune", "--inbox-older-than", "0s", ...unreachable)).toEqual({
+      exitCode: 1,
+      stdout: "",
+      stderr: `error: [CONFIG_INVALID] --inbox-older-than must be 7d or more, not 0s: a processed callback is what recognises a funder's repeat of it as a duplicate, and funders repeat a notification whose acknowledgement they missed for hours to days; give 7d or longer\n`,
+    });
+    for (const [flag, age, minimum] of [
+      ["--inbox-older-than", "6d", "7d"],
+      ["--notifications-older-than", "1h", "7d"],
+      ["--queued-starts-older-than", "10m", "1d"],
+    ]) {
+      expect(await runCapflow("prune", flag!, age!, ...unreachable)).toMatchObject({
+        exitCode: 1,
+        stderr: expect.stringContaining(
+          `[CONFIG_INVALID] ${flag} must be ${minimum} or more, not ${age}: `,
+        ),
+      });
+    }
     expect(await runCapflow("prune", "--batch-size", "0", ...unreachable)).toMatchObject({
       exitCode: 1,
       stderr: "error: [CONFIG_INVALID] --batch-size must be a whole number of 1 or more\n",
@@ -79,14 +96,14 @@ describe("capflow prune", () => {
       ].join("\n"),
     });
 
-    const pruned = await runCapflow("prune", "--pglite", dir, "--inbox-older-than", "1d");
+    const pruned = await runCapflow("prune", "--pglite", dir, "--inbox-older-than", "7d");
     expect(pruned.exitCode).toBe(0);
     expect(pruned.stdout).toBe(
       [
         `PGlite at ${dir}: pruned`,
         "rows                               older than  deleted",
         "notifications delivered or failed  90d         1",
-        "inbox entries processed            1d          2",
+        "inbox entries processed            7d          2",
         "queued starts closed               30d         1",
         "cached queries expired             0s          0",
         "",
@@ -138,6 +155,31 @@ describe("capflow prune", () => {
           await db.close();
         }
       });
+
+      test("a host whose clock runs ahead deletes no more: ages count back from the database's clock", async () => {
+        const schema = `capflow_prune_${Math.random().toString(16).slice(2, 10)}`;
+        const db = openPostgresStore({ connectionString: databaseUrl!, schema });
+        try {
+          await db.migrate();
+          await seed(db);
+          vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + 60 * day });
+          let run: Awaited<ReturnType<typeof runCapflow>>;
+          try {
+            run = await runCapflow("prune", "--database-url", databaseUrl!, "--schema", schema);
+          } finally {
+            vi.useRealTimers();
+          }
+          expect(run.exitCode).toBe(0);
+          expect(await keys(db)).toEqual({
+            outbox: ["delivered-lately", "pending-old"],
+            inbox: ["processed-lately", "unprocessed-old"],
+            queued_starts: ["queued-old", "started-lately"],
+          });
+        } finally {
+          await db.knex.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+          await db.close();
+        }
+      });
     },
   );
 });
@@ -159,7 +201,7 @@ async function seed(db: CapflowDatabase): Promise<void> {
   }
   for (const [id, processed] of [
     ["processed-long-ago", ago(100 * day)],
-    ["processed-lately", ago(2 * day)],
+    ["processed-lately", ago(10 * day)],
     ["unprocessed-old", null],
   ] as const) {
     await db.knex.raw(

@@ -76,3 +76,4 @@ export {
   type PruneReport,
   pruneOperationalData,
 } from "./prune-operational-data.ts";
+export { checkPruneAge, minimumPruneAges, type PruneAgeOption } from "./minimum-prune-ages.ts";

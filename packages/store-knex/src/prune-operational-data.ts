@@ -1,21 +1,29 @@
 import { CapflowError } from "@capflow/core";
 import type { DatabaseHandle } from "./database-handle.ts";
 import { retentionMigration } from "./migrations/0045_retention.ts";
-import { type Row, timeParam } from "./rows.ts";
+import { checkPruneAge } from "./minimum-prune-ages.ts";
+import { epochMs, type Row, timeParam } from "./rows.ts";
 import { quoteIdentifier } from "./sql-names.ts";
 import { translateStoreError } from "./translate-error.ts";
 
 const day = 86_400_000;
 
+/**
+ * Ages are checked against their floors (`minimumPruneAges`): a shorter one is refused with
+ * `CONFIG_INVALID` before anything is read.
+ */
 export interface PruneOptions {
-  /** Delivered or failed notifications, this long after delivery or failure. Default 90 days. */
+  /** Delivered or failed notifications, this long after delivery or failure. Default 90 days, at least 7. */
   notificationsOlderThanMs?: number;
   /**
-   * Processed inbox entries, this long after processing. Default 90 days. A funder's repeat of a
-   * notification whose entry is gone is stored as new and handled as a late callback.
+   * Processed inbox entries, this long after processing. Default 90 days, at least 7. A funder's
+   * repeat of a notification whose entry is gone is stored as new and handled as a late callback.
    */
   inboxOlderThanMs?: number;
-  /** Closed queued starts (started, expired, given up), this long after closing. Default 30 days. */
+  /**
+   * Closed queued starts (started, expired, given up), this long after closing. Default 30 days,
+   * at least 1.
+   */
   queuedStartsOlderThanMs?: number;
   /** Cached query answers, this long after they expired. Default 0: as soon as they expire. */
   queryCacheOlderThanMs?: number;
@@ -23,7 +31,10 @@ export interface PruneOptions {
   dryRun?: boolean;
   /** Rows per DELETE statement (each its own short transaction). Default 5 000. */
   batchSize?: number;
-  /** The present, epoch ms. Default `Date.now()`. */
+  /**
+   * The present the ages count back from, epoch ms. Default: the database's clock (`now()`), read
+   * once as the prune starts, so a host whose clock runs ahead deletes nothing early.
+   */
   now?: number;
 }
 
@@ -70,7 +81,6 @@ export async function pruneOperationalData(
   db: DatabaseHandle,
   options: PruneOptions = {},
 ): Promise<PruneReport> {
-  const now = options.now ?? Date.now();
   const batchSize = options.batchSize ?? 5_000;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) {
     throw new CapflowError(
@@ -78,17 +88,9 @@ export async function pruneOperationalData(
       `batchSize must be a whole number from 1 to 100000, not ${batchSize}`,
     );
   }
-  const age = (name: keyof typeof defaultPruneAges) => {
-    const value = options[name] ?? defaultPruneAges[name];
-    if (!Number.isFinite(value) || value < 0) {
-      throw new CapflowError(
-        "CONFIG_INVALID",
-        `${name} must be a number of milliseconds of 0 or more, not ${value}`,
-      );
-    }
-    return now - value;
-  };
-  const cutoffs = {
+  const age = (name: keyof typeof defaultPruneAges) =>
+    checkPruneAge(name, options[name] ?? defaultPruneAges[name]);
+  const ages = {
     notifications: age("notificationsOlderThanMs"),
     inboxEntries: age("inboxOlderThanMs"),
     queuedStarts: age("queuedStartsOlderThanMs"),
@@ -102,8 +104,9 @@ export async function pruneOperationalData(
     queryCacheEntries: 0,
   };
   await requireRetentionMigration(db);
+  const now = options.now ?? (await databaseNow(db));
   for (const rows of prunableRows(db.schema)) {
-    const cutoff = timeParam(cutoffs[rows.kind]);
+    const cutoff = timeParam(now - ages[rows.kind]);
     report[rows.kind] += options.dryRun
       ? await countRows(db, rows, cutoff)
       : await deleteRows(db, rows, cutoff, batchSize);
@@ -133,6 +136,15 @@ async function requireRetentionMigration(db: DatabaseHandle): Promise<void> {
       `capflow's tables in ${db.target} are older than pruning needs (migration ${retentionMigration.name}): run \`capflow migrate\` (or \`db.migrate()\`) with the same schema, then prune again`,
     );
   }
+}
+
+/**
+ * The database's present: one clock for every run wherever it is started, whereas the host that
+ * runs a prune (a cron box, an operator's laptop) may be ahead of the nodes and delete too much.
+ */
+async function databaseNow(db: DatabaseHandle): Promise<number> {
+  const [row] = await query(db, "SELECT now() AS now");
+  return epochMs(row?.now);
 }
 
 function prunableRows(schema: string): PrunableRows[] {
@@ -215,9 +227,9 @@ async function deleteRows(
   }
 }
 
-async function query(db: DatabaseHandle, sql: string, cutoff: Date): Promise<Row[]> {
+async function query(db: DatabaseHandle, sql: string, cutoff?: Date): Promise<Row[]> {
   try {
-    const result = await db.knex.raw(sql, { cutoff });
+    const result = await (cutoff === undefined ? db.knex.raw(sql) : db.knex.raw(sql, { cutoff }));
     return (result as { rows: Row[] }).rows;
   } catch (error) {
     throw translateStoreError(error, { target: db.target });

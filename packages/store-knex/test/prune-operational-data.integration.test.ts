@@ -1,6 +1,11 @@
 import { isCapflowError } from "@capflow/core";
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
-import { type CapflowDatabase, pruneOperationalData } from "../src/index.ts";
+import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from "vitest";
+import {
+  type CapflowDatabase,
+  minimumPruneAges,
+  type PruneOptions,
+  pruneOperationalData,
+} from "../src/index.ts";
 import { qualifiedNames } from "../src/sql-names.ts";
 import { databaseUrl, openTestPglite, openTestPostgres, skipMessage } from "./support/databases.ts";
 
@@ -30,6 +35,19 @@ describe.skipIf(!databaseUrl)(
       await db.drop();
     });
     pruneSuite(() => db);
+
+    test("ages count back from the database's clock, not from a host whose clock runs ahead", async () => {
+      await seedByDatabaseClock(db);
+      // This host's clock is 200 days ahead of the database's (PGlite runs on the host's clock).
+      vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + 200 * day });
+      try {
+        const report = await pruneOperationalData(db);
+        expect(report).toMatchObject({ inboxEntries: 1, notifications: 0 });
+      } finally {
+        vi.useRealTimers();
+      }
+      expect(await ids(db, "inbox")).toEqual(["processed-10-days-ago"]);
+    });
 
     test("a row another transaction holds is skipped, not waited for, and pruned by the next run", async () => {
       const t = qualifiedNames(db.schema);
@@ -132,18 +150,59 @@ function pruneSuite(database: () => CapflowDatabase) {
     expect((await ids(db, "outbox")).filter((id) => id.startsWith("bulk-"))).toEqual([]);
   });
 
-  test("ages are per kind: shorter ages reach younger rows, never pending, unprocessed or queued ones", async () => {
+  test("ages are per kind: the shortest ages reach younger rows, never pending, unprocessed or queued ones", async () => {
     const report = await pruneOperationalData(db, {
       now,
-      notificationsOlderThanMs: 0,
-      inboxOlderThanMs: 0,
-      queuedStartsOlderThanMs: 0,
-      queryCacheOlderThanMs: 0,
+      ...minimumPruneAges,
     });
-    expect(report).toMatchObject({ notifications: 8, inboxEntries: 4, queuedStarts: 4 });
-    expect(await ids(db, "outbox")).toEqual(["pending-old", "pending-resent-old"]);
-    expect(await ids(db, "inbox")).toEqual(["processed-kept-raw", "unprocessed-old"]);
+    expect(report).toMatchObject({ notifications: 6, inboxEntries: 3, queuedStarts: 4 });
+    expect(await ids(db, "outbox")).toEqual([
+      "failed-recently",
+      "failed-resent-recently",
+      "pending-old",
+      "pending-resent-old",
+    ]);
+    expect(await ids(db, "inbox")).toEqual([
+      "processed-kept-raw",
+      "processed-recently",
+      "unprocessed-old",
+    ]);
     expect(await ids(db, "queued_starts", "business_key")).toEqual(["queued-long-ago"]);
+  });
+
+  test("an age under its kind's floor is refused, saying the floor and why, and nothing is deleted", async () => {
+    const before = await totals(db);
+    const refusals: [Partial<PruneOptions>, string][] = [
+      [
+        { inboxOlderThanMs: 0 },
+        "inboxOlderThanMs must be 7d or more, not 0s: a processed callback is what recognises a funder's repeat",
+      ],
+      [{ inboxOlderThanMs: 7 * day - 1 }, "inboxOlderThanMs must be 7d or more, not 604799999 ms"],
+      [
+        { notificationsOlderThanMs: 60_000 },
+        "notificationsOlderThanMs must be 7d or more, not 1m: a failed notification waits for an operator to re-send it",
+      ],
+      [
+        { queuedStartsOlderThanMs: 23 * 3_600_000 },
+        "queuedStartsOlderThanMs must be 1d or more, not 23h: the upstream reads a closed queued start back",
+      ],
+    ];
+    for (const [options, message] of refusals) {
+      const error = await pruneOperationalData(db, { now, ...options }).catch((e: unknown) => e);
+      expect(isCapflowError(error, "CONFIG_INVALID")).toBe(true);
+      expect((error as Error).message).toContain(message);
+    }
+    expect(await totals(db)).toEqual(before);
+    // Expired cached answers have no floor: nobody is served one.
+    expect(await pruneOperationalData(db, { now, queryCacheOlderThanMs: 0 })).toMatchObject({
+      queryCacheEntries: 2,
+    });
+  });
+
+  test("without a present given, ages count back from the database's clock", async () => {
+    await seedByDatabaseClock(db);
+    expect((await pruneOperationalData(db)).inboxEntries).toBe(1);
+    expect(await ids(db, "inbox")).toEqual(["processed-10-days-ago"]);
   });
 
   test("a notification that runs out of retries is aged from then; a re-send takes it back", async () => {
@@ -287,6 +346,24 @@ async function seed(db: CapflowDatabase): Promise<void> {
       `INSERT INTO "${db.schema}".query_cache (key, channel, behavior, instance_id, value, stored_at, expires_at)
        VALUES (?, 'lanbank', 'loan', 'i', '{}', ?, ?)`,
       [key, ago(20 * day), expires],
+    );
+  }
+}
+
+/** Only two inbox entries, processed 100 and 10 days before the database's present. */
+async function seedByDatabaseClock(db: CapflowDatabase): Promise<void> {
+  const t = qualifiedNames(db.schema);
+  await db.knex.raw(
+    `TRUNCATE ${t.outbox}, ${t.inbox}, ${t.schema}."queued_starts", ${t.schema}."query_cache"`,
+  );
+  for (const [id, days] of [
+    ["processed-100-days-ago", 100],
+    ["processed-10-days-ago", 10],
+  ] as const) {
+    await db.knex.raw(
+      `INSERT INTO ${t.inbox} (id, channel, callback, dedupe_key, business_key, payload, received_at, processed_at)
+       VALUES (?, 'lanbank', 'loan.result', ?, 'L-1', '{}', now() - ? * interval '1 day', now() - ? * interval '1 day')`,
+      [id, id, days, days],
     );
   }
 }

@@ -1,6 +1,6 @@
 import { CapflowError, type Duration } from "@capflow/core";
 import { parseDuration } from "@capflow/core/internal";
-import { type PruneOptions, pruneOperationalData } from "@capflow/store-knex";
+import { checkPruneAge, type PruneOptions, pruneOperationalData } from "@capflow/store-knex";
 import type { CapflowCommand } from "../command.ts";
 import { positiveInteger } from "../positive-integer.ts";
 import { textTable } from "../text-table.ts";
@@ -24,7 +24,7 @@ const ages = [
     option: "notificationsOlderThanMs",
     kind: "notifications",
     label: "notifications delivered or failed",
-    help: "delete notifications delivered or failed at least this long ago (never a pending one)",
+    help: "delete notifications delivered or failed at least this long ago, 7d or more (never a pending one)",
     fallback: "90d",
   },
   {
@@ -33,7 +33,7 @@ const ages = [
     option: "inboxOlderThanMs",
     kind: "inboxEntries",
     label: "inbox entries processed",
-    help: "delete inbox entries processed at least this long ago (never an unprocessed one, nor one kept as received); a funder's repeat after that is taken as a new, late callback",
+    help: "delete inbox entries processed at least this long ago, 7d or more (never an unprocessed one, nor one kept as received); a funder's repeat after that is taken as a new, late callback",
     fallback: "90d",
   },
   {
@@ -42,7 +42,7 @@ const ages = [
     option: "queuedStartsOlderThanMs",
     kind: "queuedStarts",
     label: "queued starts closed",
-    help: "delete queued starts started, expired or given up at least this long ago (never one still queued)",
+    help: "delete queued starts started, expired or given up at least this long ago, 1d or more (never one still queued)",
     fallback: "30d",
   },
   {
@@ -86,7 +86,10 @@ export const pruneCommand: CapflowCommand = {
         batchSize: positiveInteger(options.batchSize, "--batch-size"),
         dryRun: options.dryRun === true,
       };
-      for (const age of ages) pruneOptions[age.option] = ageMs(options[age.key], age.flag);
+      for (const age of ages) {
+        const ms = ageMs(options[age.key], age.flag);
+        pruneOptions[age.option] = checkPruneAge(age.option, ms, age.flag);
+      }
       await withDatabase(options, context, async (db) => {
         const report = await pruneOperationalData(db, pruneOptions);
         if (options.json === true) {
