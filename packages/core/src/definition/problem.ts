@@ -24,6 +24,8 @@ export const problemCodes = {
   "unknown-callback": "a callback step waits for a callback the channel does not declare",
   "unknown-calendar-interface":
     "the channel's calendar.interfaces names neither an interface nor a callback of the channel",
+  "ambiguous-cutoff":
+    "with workingDaysOnly, the calendar's cut-off falls after the day's first opening yet before most of its service time: the working day it ends is unclear",
   "callback-without-match":
     "a channel with several callbacks has one without a match: a notification of another kind posted to its URL would be applied there",
   "callback-unverified":

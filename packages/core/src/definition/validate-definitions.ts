@@ -6,6 +6,7 @@ import { checkCalendarNames } from "./check-calendar-names.ts";
 import { checkCallbackSignedReads } from "./check-callback-signed-reads.ts";
 import { checkCallbackVerification } from "./check-callback-verification.ts";
 import { checkClient } from "./check-client.ts";
+import { checkCutoffDay } from "./check-cutoff-day.ts";
 import {
   behaviorScopedExpressions,
   channelScopedExpressions,
@@ -352,6 +353,7 @@ function checkChannel(
   problems.push(...checkTimeZone(channel, file));
   problems.push(...checkCharsetsAndAcks(channel, file));
   problems.push(...checkCalendarNames(channel, file));
+  problems.push(...checkCutoffDay(channel, file));
   problems.push(...checkExpressions(channelExpressions(channel), file));
   problems.push(...checkExpressionNames(channelScopedExpressions(channel), file));
   problems.push(...checkTemplates(channelTemplates(channel), file, options.processors));

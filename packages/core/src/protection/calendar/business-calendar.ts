@@ -14,6 +14,7 @@ import type {
 } from "../../ports/channel-calendar.ts";
 import type { DefinitionSource } from "../../ports/definition-source.ts";
 import { chinaHolidays2026 } from "./china-holidays-2026.ts";
+import { cutoffDay, serviceWindowsOf } from "./cutoff-day.ts";
 import { type HolidaySchedule, isWorkingDay, mergeHolidaySchedules } from "./holiday-schedule.ts";
 import { addDays, localTime, minutesOf, zonedInstant } from "./local-time.ts";
 
@@ -46,7 +47,6 @@ export interface UncoveredYear {
 }
 
 const allRules: readonly CalendarRule[] = ["serviceWindows", "workingDays", "cutoff"];
-const allDay = ["00:00-24:00"];
 /** How far ahead an opening is looked for: a calendar closed for longer is a mistake. */
 const horizonDays = 400;
 
@@ -101,7 +101,9 @@ export class BusinessCalendar implements ChannelCalendar {
     const zone = request.channel.timeZone;
     // With working days in force, the cut-off (日切) is a working day's: none on a weekend or a
     // holiday, so a call due after Friday's cut-off waits for Monday and is not expired meanwhile.
-    const cutoffDays = expires ? this.#cutoffDays(request.channel, calendar, rules) : undefined;
+    const cutoffDays = expires
+      ? this.#cutoffDays(request.channel, calendar, calendar.cutoff!, rules)
+      : undefined;
     if (expires && request.heldSince !== undefined) {
       const cutoff = lastCutoff(calendar.cutoff!, request.at, zone, cutoffDays);
       if (cutoff > request.heldSince) {
@@ -151,7 +153,7 @@ export class BusinessCalendar implements ChannelCalendar {
       calendar.cutoff,
       request.at,
       request.channel.timeZone,
-      this.#cutoffDays(request.channel, calendar, rules),
+      this.#cutoffDays(request.channel, calendar, calendar.cutoff, rules),
     );
     return Number.isFinite(cutoff) ? cutoff : undefined;
   }
@@ -159,17 +161,18 @@ export class BusinessCalendar implements ChannelCalendar {
   /**
    * The channel's next cut-off (日切) after `at`: `calendar.cutoff`, local midnight without one.
    * With `workingDaysOnly`, a working day's, as calls and queued starts count it: none ending a
-   * weekend day or a holiday, one ending a make-up working day; else any day's. A 00:00 cut-off
-   * ends the date before it (Friday's is at Saturday 00:00). A cached query's answer with the
-   * `cutoff` lifetime lives until it.
+   * weekend day or a holiday, one ending a make-up working day; else any day's. A cut-off at or
+   * before the day's first opening ends the date before it (`cutoffDay`): Friday's 00:00 one is at
+   * Saturday 00:00. A cached query's answer with the `cutoff` lifetime lives until it.
    */
   cutoffAfter(channel: ChannelDefinition, at: number): number {
     const calendar = channel.calendar ?? {};
+    const time = calendar.cutoff ?? "00:00";
     const cutoff = nextCutoff(
-      calendar.cutoff ?? "00:00",
+      time,
       at,
       channel.timeZone,
-      this.#cutoffDays(channel, calendar, allRules),
+      this.#cutoffDays(channel, calendar, time, allRules),
     );
     if (!Number.isFinite(cutoff)) {
       throw new CapflowError(
@@ -181,18 +184,28 @@ export class BusinessCalendar implements ChannelCalendar {
   }
 
   /**
-   * The days whose cut-off counts when working days are in force for these rules (the channel's
-   * `workingDaysOnly`, and `workingDays` among the interface's rules): its working days, holidays
-   * and make-up days included. Undefined: every day's.
+   * Whether the cut-off falling on a local date counts, when working days are in force for these
+   * rules (the channel's `workingDaysOnly`, and `workingDays` among the interface's rules): when
+   * the business day it ends (`cutoffDay`) is a working day, holidays and make-up days included.
+   * Undefined: every day's counts. An ambiguous cut-off is refused, as validation refuses it.
    */
   #cutoffDays(
     channel: ChannelDefinition,
     calendar: CalendarDefinition,
+    cutoff: string,
     rules: readonly CalendarRule[],
-  ): ((date: string) => boolean) | undefined {
+  ): ((cutoffDate: string) => boolean) | undefined {
     if (!rules.includes("workingDays") || calendar.workingDaysOnly !== true) return undefined;
+    const day = cutoffDay(calendar, cutoff);
+    if (day.ambiguous !== undefined) {
+      throw new CapflowError(
+        "CONFIG_INVALID",
+        `channel ${channel.code}'s calendar has an ambiguous cut-off (ambiguous-cutoff): ${day.ambiguous}`,
+      );
+    }
     const schedule = this.#schedule(channel, calendar);
-    return (date) => {
+    return (cutoffDate) => {
+      const date = addDays(cutoffDate, -day.daysBefore);
       if (schedule) this.#checkCovered(schedule, channel.code, date);
       return isWorkingDay(schedule, date, weekdayOf(date));
     };
@@ -219,9 +232,7 @@ export class BusinessCalendar implements ChannelCalendar {
     at: number,
   ): number | undefined {
     const zone = channel.timeZone;
-    const windows = (
-      rules.includes("serviceWindows") ? (calendar.serviceWindows ?? allDay) : allDay
-    ).map(parseWindow);
+    const windows = serviceWindowsOf(rules.includes("serviceWindows") ? calendar : {});
     const workingDaysOnly = rules.includes("workingDays") && calendar.workingDaysOnly === true;
     const schedule = this.#schedule(channel, calendar);
     const today = localTime(at, zone).date;
@@ -274,31 +285,13 @@ function rulesFor(
   );
 }
 
-/** `HH:MM-HH:MM` as minutes; an end at or before the start crosses midnight. */
-function parseWindow(window: string): [number, number] {
-  const [from, to] = window.split("-");
-  const start = minutesOf(from ?? "");
-  let end = minutesOf(to ?? "");
-  if (end <= start) end += 24 * 60;
-  return [start, end];
-}
-
 function weekdayOf(date: string): number {
   const [year, month, day] = date.split("-").map(Number) as [number, number, number];
   return new Date(Date.UTC(year, month - 1, day)).getUTCDay();
 }
 
 /**
- * The business day a cut-off on local `date` ends: that date's, except at 00:00, which ends the
- * date before (Friday's day ends at Saturday 00:00, so a working day's midnight cut-off is the
- * one that follows it).
- */
-function businessDateOf(cutoff: string, date: string): string {
-  return minutesOf(cutoff) === 0 ? addDays(date, -1) : date;
-}
-
-/**
- * The latest cut-off at or before `at` ending a business day `counts` (every day without it),
+ * The latest cut-off at or before `at` falling on a local date `counts` (every day without it),
  * looked for within the horizon; -Infinity when there is none.
  */
 function lastCutoff(
@@ -310,7 +303,7 @@ function lastCutoff(
   const today = localTime(at, zone).date;
   for (let offset = 0; offset >= -horizonDays; offset -= 1) {
     const date = addDays(today, offset);
-    if (!counts(businessDateOf(cutoff, date))) continue;
+    if (!counts(date)) continue;
     const instant = zonedInstant(date, minutesOf(cutoff), zone);
     if (instant <= at) return instant;
   }
@@ -318,7 +311,7 @@ function lastCutoff(
 }
 
 /**
- * The first cut-off (local `HH:MM`) after `at` in a zone ending a business day `counts` (every
+ * The first cut-off (local `HH:MM`) after `at` in a zone falling on a local date `counts` (every
  * day without it), looked for within the horizon; Infinity when there is none.
  */
 export function nextCutoff(
@@ -330,7 +323,7 @@ export function nextCutoff(
   const today = localTime(at, zone).date;
   for (let offset = 0; offset <= horizonDays; offset += 1) {
     const date = addDays(today, offset);
-    if (!counts(businessDateOf(cutoff, date))) continue;
+    if (!counts(date)) continue;
     const instant = zonedInstant(date, minutesOf(cutoff), zone);
     if (instant > at) return instant;
   }
