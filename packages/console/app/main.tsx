@@ -7,6 +7,7 @@ import { InstancePage } from "./pages/instance.tsx";
 import { LoginPage } from "./pages/login.tsx";
 import { OverviewPage } from "./pages/overview.tsx";
 import { SearchPage } from "./pages/search.tsx";
+import { TokensPage } from "./pages/tokens.tsx";
 import { useRoute } from "./router.ts";
 import { type Session, SessionContext, signIn, storedToken, storeToken } from "./session.ts";
 import "./styles.css";
@@ -75,6 +76,7 @@ function App() {
   else if (page === "instances" && route.path[1]) content = <InstancePage id={route.path[1]} />;
   else if (page === "instances") content = <SearchPage route={route} />;
   else if (page === "definitions") content = <DefinitionsPage route={route} />;
+  else if (page === "tokens") content = <TokensPage />;
   else content = <OverviewPage />;
 
   return (

@@ -38,3 +38,8 @@ export function useSession(): Session {
 export function canAct(operator: Operator): boolean {
   return operator.role === "operator" || operator.role === "admin";
 }
+
+/** Only admins manage tokens (the server's token routes need the admin role). */
+export function canManageTokens(operator: Operator): boolean {
+  return operator.role === "admin";
+}

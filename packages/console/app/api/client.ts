@@ -9,11 +9,14 @@ import type {
   InstanceRoutingView,
   InstanceSummaryAnswer,
   InstanceSummaryView,
+  IssuedTokenAnswer,
   ItemList,
   ListPage,
   NotificationResendAnswer,
   NotificationView,
   OverviewView,
+  RevokedTokenAnswer,
+  TokenView,
   VersionDiffView,
   WhoamiAnswer,
 } from "@capflow/server";
@@ -27,10 +30,13 @@ import type {
   InstanceDetail,
   InstanceRouting,
   InstanceSummary,
+  IssuedToken,
   NotificationRow,
   Operator,
   Overview,
+  Role,
   SearchPage,
+  TokenRow,
   VersionDiff,
 } from "./types.ts";
 
@@ -78,6 +84,20 @@ function summary(wire: InstanceSummaryView, timeZone: string): InstanceSummary {
     createdAt: ms(wire.createdAt),
     updatedAt: ms(wire.updatedAt),
     timeZone,
+  };
+}
+
+function tokenRow(wire: TokenView): TokenRow {
+  return {
+    id: wire.id,
+    name: wire.name,
+    role: wire.role,
+    createdAt: ms(wire.createdAt),
+    createdBy: wire.createdBy,
+    createdReason: wire.createdReason,
+    revokedAt: msOrNull(wire.revokedAt),
+    revokedBy: wire.revokedBy,
+    revokedReason: wire.revokedReason,
   };
 }
 
@@ -297,6 +317,31 @@ export class OpsClient {
     return this.#get<VersionDiffView>(
       `/v1/ops/definitions/${encodeURIComponent(channel)}/${encodeURIComponent(behavior)}/diff?from=${from}&to=${to}`,
     );
+  }
+
+  /** Every operator token, oldest first, with who made and revoked it, when and why (admins). */
+  async tokens(): Promise<TokenRow[]> {
+    const body = await this.#get<ItemList<TokenView>>("/v1/ops/tokens");
+    return body.items.map(tokenRow);
+  }
+
+  /** Makes a token; the answer holds its secret, which the server never shows again (admins). */
+  async makeToken(name: string, role: Role, reason: string): Promise<IssuedToken> {
+    const { token, ...view } = await this.#send<IssuedTokenAnswer>("/v1/ops/tokens", {
+      name,
+      role,
+      reason,
+    });
+    return { secret: token, token: tokenRow(view) };
+  }
+
+  /** Revokes a token: it is refused from its next request on; the reason is kept with it. */
+  async revokeToken(id: string, reason: string): Promise<TokenRow> {
+    const body = await this.#send<RevokedTokenAnswer>(
+      `/v1/ops/tokens/${encodeURIComponent(id)}/revoke`,
+      { reason },
+    );
+    return tokenRow(body.token);
   }
 
   /** Each channel's time zone, read once per sign-in. */

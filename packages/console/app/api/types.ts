@@ -25,6 +25,7 @@ import type {
   OverviewView,
   PartnerInterfaceView,
   RoutingView,
+  TokenView,
   VersionDiffView,
   WhoamiAnswer,
 } from "@capflow/server";
@@ -65,11 +66,16 @@ export const instanceStatuses = [
   "cancelled",
 ] as const satisfies readonly InstanceStatus[];
 
+/** The roles a token may have, least first (the form offers them in this order). */
+export const tokenRoles = ["viewer", "operator", "admin"] as const satisfies readonly Role[];
+
 type EveryStatusListed<Unlisted extends never> = Unlisted;
 /** `never`, and compiles only while so: `instanceStatuses` names every status the server sends. */
 export type UnlistedStatus = EveryStatusListed<
   Exclude<InstanceStatus, (typeof instanceStatuses)[number]>
 >;
+/** `never`, and compiles only while so: `tokenRoles` names every role the server knows. */
+export type UnlistedRole = EveryStatusListed<Exclude<Role, (typeof tokenRoles)[number]>>;
 
 /** The fields of `T` named `K`, left out when the server sends null. */
 type PresentUnlessNull<T, K extends keyof T> = { [P in K]?: NonNullable<T[P]> };
@@ -158,4 +164,20 @@ export interface InstanceRouting
   tried: string[];
   /** The business's instances, first to last. */
   business: Pick<BusinessInstanceView, "id" | "channel" | "status" | "failoverOf">[];
+}
+
+/** An operator token as listed: never its secret, which the server shows once, when it is made. */
+export interface TokenRow
+  extends Pick<
+    TokenView,
+    "id" | "name" | "role" | "createdBy" | "createdReason" | "revokedBy" | "revokedReason"
+  > {
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+/** A token just made: its secret, which nobody can read again, and its row. */
+export interface IssuedToken {
+  secret: string;
+  token: TokenRow;
 }

@@ -2,6 +2,7 @@ import type { ComponentChildren } from "preact";
 import type { Operator } from "../api/types.ts";
 import { type Locale, locales, useI18n } from "../i18n/i18n.ts";
 import { href } from "../router.ts";
+import { canManageTokens } from "../session.ts";
 
 const languageNames: Record<Locale, string> = { "zh-CN": "中文", en: "English" };
 
@@ -18,6 +19,8 @@ export function Shell(props: {
     ["instances", t("nav.search")],
     ["definitions", t("nav.definitions")],
   ];
+  // Only admins may manage tokens; the page itself answers the server's 403 for anyone else.
+  if (props.operator && canManageTokens(props.operator)) links.push(["tokens", t("nav.tokens")]);
   return (
     <>
       <button type="button" class="skip" onClick={() => document.getElementById("main")?.focus()}>

@@ -31,12 +31,101 @@ export class ConsolePage {
     return (await this.page.getByRole("heading", { level: 1 }).textContent()) ?? "";
   }
 
-  async goTo(page: "Overview" | "Instances" | "Definitions"): Promise<void> {
+  async goTo(
+    page: "Overview" | "Instances" | "Definitions" | "Tokens",
+    title: string = page,
+  ): Promise<void> {
     await this.page
       .getByRole("navigation", { name: "Main" })
       .getByRole("link", { name: page })
       .click();
-    await this.page.getByRole("heading", { level: 1, name: page }).waitFor();
+    await this.page.getByRole("heading", { level: 1, name: title }).waitFor();
+  }
+
+  /** The main navigation's entries, as shown. */
+  async navigation(): Promise<string[]> {
+    return this.page.getByRole("navigation", { name: "Main" }).getByRole("link").allInnerTexts();
+  }
+
+  /** Opens the tokens page from the navigation (admins only see the entry). */
+  async openTokens(): Promise<void> {
+    await this.goTo("Tokens", "Operator tokens");
+  }
+
+  /**
+   * Makes a token with a name, a role and a reason: the new secret panel once made, or the
+   * refusal the page shows.
+   */
+  async makeToken(
+    name: string,
+    role: "viewer" | "operator" | "admin",
+    reason: string,
+  ): Promise<{ secret: string; warning: string } | { refused: string }> {
+    const form = this.page.getByRole("region", { name: "Make a token" });
+    await form.getByLabel("Name (who or what uses it)").fill(name);
+    await form.getByLabel("Role").selectOption(role);
+    await form.getByLabel("Why (kept with the token").fill(reason);
+    await form.getByRole("button", { name: "Make the token" }).click();
+    const secret = this.#newSecret();
+    const refusal = form.getByRole("alert");
+    await secret.or(refusal).first().waitFor();
+    if (await refusal.isVisible()) return { refused: (await refusal.textContent()) ?? "" };
+    return {
+      secret: await secret.getByLabel("The new token").inputValue(),
+      warning: (await secret.locator(".secret-warning").textContent()) ?? "",
+    };
+  }
+
+  /** Presses Copy beside the new secret: what the page says then. */
+  async copyNewSecret(): Promise<string> {
+    const secret = this.#newSecret();
+    await secret.getByRole("button", { name: "Copy" }).click();
+    const status = secret.getByRole("status");
+    await status.waitFor();
+    return (await status.textContent()) ?? "";
+  }
+
+  /** Says the new secret is copied: the panel, and the secret with it, are gone. */
+  async hideNewSecret(): Promise<void> {
+    await this.#newSecret().getByRole("button", { name: "I have copied it" }).click();
+    await this.#newSecret().waitFor({ state: "detached" });
+  }
+
+  #newSecret() {
+    return this.page.getByRole("region", { name: /^New token for/ });
+  }
+
+  /** The tokens listed, one line of cells per token (name and id, role, made, revoked). */
+  async tokenRows(): Promise<Record<string, string[]>> {
+    const rows: Record<string, string[]> = {};
+    for (const row of await this.page.locator("table.tokens tbody tr").all()) {
+      const [name = "", ...cells] = await row.locator("th, td").allInnerTexts();
+      rows[name.split("\n")[0]!.trim()] = cells.map((cell) => cell.trim());
+    }
+    return rows;
+  }
+
+  /**
+   * Revokes a token with a reason: what the confirmation says before anything is sent, and what
+   * the page answers once confirmed (or the refusal, when the reason is refused).
+   */
+  async revokeToken(
+    name: string,
+    reason: string,
+  ): Promise<{ confirmation: string; answer: string }> {
+    await this.page.getByRole("button", { name: `Revoke ${name}`, exact: true }).click();
+    const panel = this.page.getByRole("region", { name: `Revoke the token ${name}` });
+    await panel.getByLabel("Why revoke it").fill(reason);
+    await panel.getByRole("button", { name: "Continue" }).click();
+    const confirm = panel.getByRole("region", { name: "Confirm the revocation" });
+    const confirmation = (await confirm.textContent()) ?? "";
+    await confirm.getByRole("button", { name: "Yes, revoke it" }).click();
+    const answer = this.page
+      .getByRole("status")
+      .filter({ hasText: /^Revoked / })
+      .or(panel.getByRole("alert"));
+    await answer.first().waitFor();
+    return { confirmation, answer: (await answer.first().textContent()) ?? "" };
   }
 
   /** The count shown on an attention card (`Manual review`, `Stuck past the SLA …`). */

@@ -59,7 +59,7 @@ export interface ConsoleServer {
   flow: FlowStateSources & { breakers: NonNullable<FlowStateSources["breakers"]> };
   /** The Redis behind `flow`, keys under its own prefix; absent without REDIS_URL. */
   redis?: CapflowRedis;
-  tokens: { viewer: string; operator: string };
+  tokens: { viewer: string; operator: string; admin: string };
   /** The engine's clock: advance it to make retries due. */
   clock: ManualClock;
   /** Starts a credit application as the fixture's are started. */
@@ -75,7 +75,7 @@ export interface ConsoleServer {
  * applications run through the engine on a manual clock started hours ago: some approved, one
  * refused, some stuck waiting for a result, one in manual review. Flow control on Redis when
  * REDIS_URL is set (keys under a prefix of this server's own), like `capflow serve`. Tokens for a
- * viewer and an operator.
+ * viewer, an operator and an admin.
  */
 export async function startConsoleServer(): Promise<ConsoleServer> {
   if (!databaseUrl) throw new Error(databaseMissing);
@@ -233,6 +233,13 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
           name: "wang.operator",
           role: "operator",
           reason: "console tests as an operator",
+        })
+      ).token,
+      admin: (
+        await issueOperatorToken(db.operatorTokens, {
+          name: "zhao.admin",
+          role: "admin",
+          reason: "console tests as an admin",
         })
       ).token,
     };

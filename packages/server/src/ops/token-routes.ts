@@ -1,5 +1,6 @@
 import {
   CapflowError,
+  type OperatorRole,
   type OperatorTokenRecord,
   type OperatorTokenStore,
   operatorRoles,
@@ -21,7 +22,7 @@ import { reasonSchema } from "./request-schemas.ts";
 export interface TokenView {
   id: string;
   name: string;
-  role: string;
+  role: OperatorRole;
   createdAt: string;
   createdBy: string | null;
   createdReason: string | null;
