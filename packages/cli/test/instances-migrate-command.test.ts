@@ -100,7 +100,7 @@ describe("capflow instances migrate (PGlite)", () => {
     const show = await runCapflow("instances", "show", ids[0]!, "--pglite", db);
     expect(show.stdout).toMatch(/shop\/order \(version 2\)/);
     expect(show.stdout).toMatch(
-      /operator +migrate:1->2 +wait → awaitResult .*alice: the wait was renamed/,
+      /operator +migrate:1->2 +wait → awaitResult .*cli:alice: the wait was renamed/,
     );
 
     const again = await migrate("--map", "wait=awaitResult", "--who", "alice", "--why", "again");

@@ -112,7 +112,7 @@ describe.skipIf(!databaseUrl)(
       };
       const last = rows.at(-1)!;
       expect(last).toMatchObject({
-        who: "alice",
+        who: "cli:alice",
         why: "the shop switched off its callbacks today",
       });
       expect(last.forced).toBe(true);

@@ -143,14 +143,14 @@ describe("capflow reconcile", () => {
           id,
           "--reason",
           "booked by hand",
-          "--by",
+          "--who",
           "ops-li",
           "--json",
           ...database(),
         );
         expect(JSON.parse(resolved.stdout)).toMatchObject({
           id,
-          resolved: { by: "ops-li", reason: "booked by hand" },
+          resolved: { by: "cli:ops-li", reason: "booked by hand" },
         });
         const twice = await runCapflow(
           "reconcile",
@@ -161,7 +161,7 @@ describe("capflow reconcile", () => {
           ...database(),
         );
         expect(twice.exitCode).toBe(1);
-        expect(twice.stderr).toContain("already resolved by ops-li");
+        expect(twice.stderr).toContain("already resolved by cli:ops-li");
         const open = await runCapflow("reconcile", "show", run.id, "--unresolved", ...database());
         expect(open.stdout).not.toContain("L002");
         expect(open.stdout).toContain("1 difference");
@@ -183,6 +183,7 @@ describe("capflow reconcile", () => {
         expect(listed.stdout).toContain(
           "STATEMENT_UNAVAILABLE: the server showed another host key",
         );
+        // --by, the older spelling of --who, is still taken.
         const resumed = await runCapflow(
           "reconcile",
           "resume",
@@ -195,7 +196,7 @@ describe("capflow reconcile", () => {
         );
         expect(resumed.stderr).toBe("");
         expect(resumed.stdout).toContain(
-          "lanbank/loan-sftp resumed by ops-li: host key confirmed with the funder",
+          "lanbank/loan-sftp resumed by cli:ops-li: host key confirmed with the funder",
         );
         expect((await runCapflow("reconcile", "stops", ...database())).stdout).toBe(
           "no statement is stopped\n",
@@ -203,7 +204,7 @@ describe("capflow reconcile", () => {
         const all = await runCapflow("reconcile", "stops", "--all", "--json", ...database());
         expect(JSON.parse(all.stdout)).toMatchObject({
           statement: "loan-sftp",
-          cleared: { by: "ops-li", reason: "host key confirmed with the funder" },
+          cleared: { by: "cli:ops-li", reason: "host key confirmed with the funder" },
         });
         const twice = await runCapflow(
           "reconcile",

@@ -173,7 +173,7 @@ describe("capflow instances start --product through a running capflow serve (PGl
     const shown = await runCapflow("instances", "show", first.id, "--pglite", db(), "--json");
     expect(JSON.parse(shown.stdout).history[0]).toMatchObject({
       event: "routed",
-      actor: { who: userInfo().username, why: "routing checked by hand" },
+      actor: { who: `cli:${userInfo().username}`, why: "routing checked by hand" },
     });
     expect(first).toMatchObject({
       channel: "north",

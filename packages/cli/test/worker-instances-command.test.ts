@@ -270,7 +270,9 @@ describe("capflow worker and capflow instances (PGlite)", () => {
     expect(again.stderr).toContain("is settled (cancelled)");
 
     const show = await runCapflow("instances", "show", ids[3]!, "--pglite", db);
-    expect(show.stdout).toContain("ops: reviewed (confirmed the partner did not process the call)");
+    expect(show.stdout).toContain(
+      "cli:ops: reviewed (confirmed the partner did not process the call)",
+    );
 
     // The worker resumes the retried instance: its delay is over now.
     const worker = await runCapflow("worker", "--pglite", db, "--exit-when-idle");

@@ -1,5 +1,4 @@
 import { readFile } from "node:fs/promises";
-import { userInfo } from "node:os";
 import { resolve } from "node:path";
 import {
   CapflowError,
@@ -21,6 +20,7 @@ import type {
 } from "@capflow/server";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.ts";
+import { commandLineOperator } from "../command-line-operator.ts";
 import { holidaysOptionHelp, loadHolidaysOption, processCalendar } from "../holidays-option.ts";
 import { positiveInteger } from "../positive-integer.ts";
 import { iso } from "../text-table.ts";
@@ -41,6 +41,7 @@ interface StartOptions extends DatabaseOptions {
   wait?: string;
   holidays?: string[];
   reason?: string;
+  who?: string;
   json?: boolean;
 }
 
@@ -67,7 +68,7 @@ interface Started {
  * or shows the instance already started for it. Against a PGlite folder that a `capflow serve`
  * holds, it goes through that server's operator API (one process owns a PGlite folder), which
  * records who started it and why: `--reason` is then required. Given directly, the reason is
- * recorded with this machine's user name. A
+ * recorded with `--who` or this machine's user name, as `cli:<name>`. A
  * product's start passes over channels whose calendar is closed: `--holidays` gives that calendar
  * the same schedules as the worker's (through a server, the server's own judge).
  */
@@ -89,6 +90,10 @@ export function registerStartInstance(instances: Command, context: CliContext): 
       .option(
         "--reason <text>",
         "why you start it by hand, recorded in its history (required while a capflow serve holds the PGlite folder)",
+      )
+      .option(
+        "--who <name>",
+        "who starts it, recorded with --reason as cli:<name> (default: this machine's user name); through a capflow serve, its token's name is recorded instead",
       )
       .option("--json", "the instance as JSON"),
   ).action((options: StartOptions) => startInstanceCommand(options, context));
@@ -194,8 +199,17 @@ async function readInput(value: string, context: CliContext): Promise<Record<str
   return input as Record<string, unknown>;
 }
 
-/** The operator API records the reason with its operator, and refuses a start without one. */
+/**
+ * The operator API records the reason with its operator (the server's local token), and refuses a
+ * start without one. It cannot record `--who`, so that is refused rather than dropped.
+ */
 function reasonForServer(options: StartOptions, server: LocalServer): string {
+  if (options.who !== undefined) {
+    throw new CapflowError(
+      "CONFIG_INVALID",
+      `the capflow serve at ${server.url} holds this database and records its own token's name as who started the instance: leave out --who`,
+    );
+  }
   if (options.reason !== undefined && options.reason.trim() !== "") return options.reason;
   throw new CapflowError(
     "CONFIG_INVALID",
@@ -203,10 +217,10 @@ function reasonForServer(options: StartOptions, server: LocalServer): string {
   );
 }
 
-/** Started directly on the database: the reason, if given, is recorded with this user's name. */
+/** Started directly on the database: the reason, if given, is recorded with who started it. */
 function withActor(request: StartRequest, options: StartOptions): StartRequest {
   if (options.reason === undefined) return request;
-  return { ...request, actor: { who: userInfo().username, why: options.reason } };
+  return { ...request, actor: { who: commandLineOperator(options.who), why: options.reason } };
 }
 
 /** A `capflow serve` holding the PGlite folder this command would open, if any. */

@@ -27,6 +27,7 @@ import type { CapflowDatabase } from "@capflow/store-knex";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.ts";
 import type { CapflowCommand } from "../command.ts";
+import { commandLineOperator } from "../command-line-operator.ts";
 import { plural } from "../plural.ts";
 import { positiveInteger } from "../positive-integer.ts";
 import { iso, textTable } from "../text-table.ts";
@@ -247,7 +248,10 @@ async function migrate(options: MigrateOptions, context: CliContext) {
     const interrupt = () => stop.abort();
     process.once("SIGINT", interrupt);
     try {
-      const actor = options.who && options.why ? { who: options.who, why: options.why } : undefined;
+      const actor =
+        options.who && options.why
+          ? { who: commandLineOperator(options.who), why: options.why }
+          : undefined;
       const report = await engine.migrateInstances(request, actor, { signal: stop.signal });
       context.out(
         options.json === true
@@ -292,7 +296,7 @@ function describeMigration(report: MigrationReport): string[] {
 
 function addActor(command: Command): Command {
   return command
-    .option("--who <name>", "who does this (recorded in the history)")
+    .option("--who <name>", "who does this (recorded in the history as cli:<name>)")
     .option("--why <reason>", "why (recorded in the history)");
 }
 
@@ -752,7 +756,7 @@ async function operate(
       "say who does this and why: --who <name> --why <reason> (both are recorded in the history)",
     );
   }
-  const actor: Actor = { who: options.who, why: options.why };
+  const actor: Actor = { who: commandLineOperator(options.who), why: options.why };
   await withDatabase(options, context, async (db) => {
     const engine = createEngine({
       store: db.instances,

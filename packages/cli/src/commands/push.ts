@@ -1,7 +1,7 @@
-import { userInfo } from "node:os";
 import { CapflowError, planPush } from "@capflow/core";
 import { type PushResult, pushDefinitions, syncProcessors } from "@capflow/store-knex";
 import type { CapflowCommand } from "../command.ts";
+import { commandLineOperator, whoOptionHelp } from "../command-line-operator.ts";
 import {
   addDefinitionCheckOptions,
   type DefinitionCheckOptions,
@@ -42,7 +42,7 @@ export const pushCommand: CapflowCommand = {
           )
           .argument("<dir>", "folder of definitions")
           .option("--force", "store even if running instances would break (needs --who and --why)")
-          .option("--who <name>", "who pushes (recorded; default: the system user)")
+          .option("--who <name>", whoOptionHelp)
           .option("--why <reason>", "why (recorded; required with --force)")
           .option("--no-migrate", "do not create or update capflow's tables first")
           .option("--json", "print the outcome as JSON (problems and refusals included)"),
@@ -88,7 +88,7 @@ export const pushCommand: CapflowCommand = {
         const result = await pushDefinitions(db, loaded, {
           expectedRevision: revision,
           record: {
-            who: options.who ?? userInfo().username,
+            who: commandLineOperator(options.who),
             ...(options.why === undefined ? {} : { why: options.why }),
             forced,
             impact: plan.breaking,

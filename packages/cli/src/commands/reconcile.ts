@@ -1,4 +1,3 @@
-import { userInfo } from "node:os";
 import { resolve } from "node:path";
 import { CapflowError, type HolidaySchedule } from "@capflow/core";
 import {
@@ -15,8 +14,10 @@ import {
   yesterdayIn,
 } from "@capflow/reconcile";
 import type { CapflowDatabase } from "@capflow/store-knex";
+import { Option } from "commander";
 import type { CliContext } from "../cli-context.ts";
 import type { CapflowCommand } from "../command.ts";
+import { commandLineOperator, whoOptionHelp } from "../command-line-operator.ts";
 import {
   cryptoHandlersOptionHelp,
   type ExtensionOptions,
@@ -40,6 +41,7 @@ interface RunOptions extends DatabaseOptions, ExtensionOptions {
   again?: boolean;
   alerts?: string;
   holidays?: string[];
+  who?: string;
   json?: boolean;
 }
 
@@ -54,6 +56,8 @@ interface ShowOptions extends DatabaseOptions {
 
 interface ResolveOptions extends DatabaseOptions {
   reason: string;
+  who?: string;
+  /** The older spelling of `--who`, still taken. */
   by?: string;
   alerts?: string;
   json?: boolean;
@@ -66,6 +70,8 @@ interface StopsOptions extends DatabaseOptions {
 
 interface ResumeOptions extends DatabaseOptions {
   reason: string;
+  who?: string;
+  /** The older spelling of `--who`, still taken. */
   by?: string;
   json?: boolean;
 }
@@ -104,6 +110,7 @@ export const reconcileCommand: CapflowCommand = {
         .option("-p, --processors <module...>", processorsOptionHelp)
         .option("--crypto-handlers <module...>", cryptoHandlersOptionHelp)
         .option("--holidays <file...>", holidaysOptionHelp)
+        .option("--who <name>", whoOptionHelp)
         .option("--json", "the run as one JSON object"),
     ).action(async (options: RunOptions) => {
       // Checked before anything opens: a mistyped file stops the command at once.
@@ -132,7 +139,8 @@ export const reconcileCommand: CapflowCommand = {
         .command("resolve <difference>")
         .description("mark a difference resolved, saying why (once; who and why are kept)")
         .requiredOption("--reason <text>", "why the difference needs nothing more")
-        .option("--by <operator>", "who resolves it (default: the system user name)")
+        .option("--who <name>", whoOptionHelp)
+        .addOption(olderWhoOption())
         .option(
           "--alerts <file>",
           "alert rules and sinks (JSON): resolves the run's alert once none of its differences is open",
@@ -142,7 +150,7 @@ export const reconcileCommand: CapflowCommand = {
       withDatabase(options, context, async (db) => {
         const resolved = await new ReconcileStore(db).resolveDifference({
           id: difference,
-          operator: options.by ?? userInfo().username,
+          operator: commandLineOperator(options.who ?? options.by),
           reason: options.reason,
           now: new Date(),
         });
@@ -201,7 +209,8 @@ export const reconcileCommand: CapflowCommand = {
           "--reason <text>",
           "why it may be tried again (the host key checked with the funder)",
         )
-        .option("--by <operator>", "who clears it (default: the system user name)")
+        .option("--who <name>", whoOptionHelp)
+        .addOption(olderWhoOption())
         .option("--json", "the cleared stops, one JSON object per line"),
     ).action((statement: string, options: ResumeOptions) =>
       withDatabase(options, context, async (db) => {
@@ -215,7 +224,7 @@ export const reconcileCommand: CapflowCommand = {
         const cleared = await new ReconcileStore(db).clearStop({
           channel,
           statement: code,
-          operator: options.by ?? userInfo().username,
+          operator: commandLineOperator(options.who ?? options.by),
           reason: options.reason,
           now: new Date(),
         });
@@ -257,7 +266,7 @@ async function runCommand(
     statement,
     businessDate,
     baseDir: dir,
-    startedBy: userInfo().username,
+    startedBy: commandLineOperator(options.who),
     ...(options.alerts === undefined
       ? {}
       : { alerts: await reconciliationAlertMonitor(db, options.alerts, context.cwd) }),
@@ -280,6 +289,11 @@ async function runCommand(
   }
   context.out(`  run ${run.id}; its differences: capflow reconcile show ${run.id}\n`);
   if (differenceTotal(run) > 0) context.setExitCode(1);
+}
+
+/** `--by`, what `--who` was called before: scripts that pass it keep working. */
+function olderWhoOption(): Option {
+  return new Option("--by <name>", "the same as --who").hideHelp();
 }
 
 function pickStatement(

@@ -2,7 +2,7 @@ import { CapflowError, type OperatorRole, operatorRoles } from "@capflow/core";
 import { issueOperatorToken, revokeOperatorToken } from "@capflow/server";
 import { Option } from "commander";
 import type { CapflowCommand } from "../command.ts";
-import { commandLineOperator } from "../command-line-operator.ts";
+import { commandLineOperator, whoOptionHelp } from "../command-line-operator.ts";
 import { iso, textTable } from "../text-table.ts";
 import { addDatabaseOptions, type DatabaseOptions, withDatabase } from "./database-options.ts";
 
@@ -30,8 +30,6 @@ interface JsonOptions extends DatabaseOptions {
  * revoked each, when and why; `revoke` ends a token at its next request. Making and revoking take
  * a `--reason`, kept with `--who` or this machine's user name, as `cli:<name>`.
  */
-const whoHelp = "who does this (recorded as cli:<name>; default: this machine's user name)";
-
 export const tokensCommand: CapflowCommand = {
   name: "tokens",
   register(program, context) {
@@ -50,7 +48,7 @@ export const tokensCommand: CapflowCommand = {
             .makeOptionMandatory(),
         )
         .requiredOption("--reason <text>", "why it is made: kept with the token and listed")
-        .option("--who <name>", whoHelp)
+        .option("--who <name>", whoOptionHelp)
         .option("--json", "as JSON"),
     ).action((options: CreateOptions) =>
       withDatabase(options, context, async (db) => {
@@ -110,7 +108,7 @@ export const tokensCommand: CapflowCommand = {
         .description("revoke a token (by id, or the unrevoked one of a name)")
         .argument("<id-or-name>", "the token's id or name")
         .requiredOption("--reason <text>", "why it is revoked: kept with the token and listed")
-        .option("--who <name>", whoHelp)
+        .option("--who <name>", whoOptionHelp)
         .option("--json", "as JSON"),
     ).action((idOrName: string, options: RevokeOptions) =>
       withDatabase(options, context, async (db) => {
