@@ -85,6 +85,7 @@ export {
 } from "./message/mask.ts";
 export { compiledTemplateFor, renderCompiledMessage } from "./message/render-message.ts";
 export { applyStatusTable, type PartnerStatus } from "./message/status-table.ts";
+export { type PublicError, publicError } from "./public-error.ts";
 export { readJsonFile } from "./read-json-file.ts";
 export { defaultBreakerSettings } from "./runtime/flow-control/circuit-breaker.ts";
 export { defaultBulkhead, flowRequestFor } from "./runtime/flow-control/flow-request.ts";

@@ -12,7 +12,7 @@ import {
   type SecretResolver,
   type StartQueue,
 } from "@capflow/core";
-import { checkSameClient, visibleToClient } from "@capflow/core/internal";
+import { checkSameClient, publicError, visibleToClient } from "@capflow/core/internal";
 import type { FastifyInstance } from "fastify";
 import { refuseNulCharacters } from "../http/nul-characters.ts";
 import {
@@ -239,7 +239,9 @@ export async function intakeRoutes(app: FastifyInstance, options: IntakeRouteOpt
       step: instance.step,
       outcome: settled ? instance.status : null,
       result: maskFields(instance.context, rules),
-      error: instance.lastError,
+      // The operators' text may name a funder's address or a key's path: the upstream gets the
+      // public form (the operator API keeps the whole text).
+      error: instance.lastError === null ? null : publicError(instance.lastError),
       createdAt: new Date(instance.createdAt).toISOString(),
       updatedAt: new Date(instance.updatedAt).toISOString(),
     };
@@ -260,7 +262,7 @@ function refuseNul(fields: Record<string, string>): void {
   );
 }
 
-/** A queued start as the client sees it: no input, the last refusal if any. */
+/** A queued start as the client sees it: no input, the last refusal if any, in its public form. */
 function queuedView(queued: QueuedStart) {
   const iso = (at: number | null) => (at === null ? null : new Date(at).toISOString());
   return {
@@ -274,7 +276,7 @@ function queuedView(queued: QueuedStart) {
       expiresAt: iso(queued.expiresAt),
       attempts: queued.attempts,
       instanceId: queued.instanceId,
-      error: queued.lastError,
+      error: queued.lastError === null ? null : publicError(queued.lastError),
       finishedAt: iso(queued.finishedAt),
     },
   };

@@ -7,6 +7,7 @@ import type { Clock } from "../../ports/clock.ts";
 import type { DefinitionSource } from "../../ports/definition-source.ts";
 import { type InstanceRecord, isSettled } from "../../ports/instance-store.ts";
 import type { CachedAnswer, QueryCacheStore } from "../../ports/query-cache-store.ts";
+import { publicError } from "../../public-error.ts";
 import { BusinessCalendar, nextCutoff } from "../calendar/business-calendar.ts";
 
 export interface CachedQueriesOptions {
@@ -233,12 +234,16 @@ function isParked(instance: InstanceRecord): boolean {
   return !isSettled(instance.status) && instance.nextRunAt === null && instance.lastError !== null;
 }
 
-/** The error the askers of a parked run get: its own code, retryable (a query may be asked again). */
+/**
+ * The error the askers of a parked run get: its own code, retryable (a query may be asked again).
+ * Askers are the upstream, through the intake: the run's error is said in its public form, since
+ * the operators' text may name the funder's address or a key's path.
+ */
 function parkedError(request: ChannelStartRequest, entry: CachedAnswer): CapflowError {
   const error = entry.value.error ?? { code: "INTERNAL", message: "parked" };
   return new CapflowError(
     error.code as ErrorCode,
-    `${request.channel}/${request.behavior} got no answer: its run ${entry.instanceId} was parked for an operator (${error.message}); asking again runs it anew`,
+    `${request.channel}/${request.behavior} got no answer: its run ${entry.instanceId} was parked for an operator (${publicError(error).message}); asking again runs it anew`,
     {
       retryable: true,
       context: {
