@@ -86,6 +86,41 @@ describe("capflow validate", () => {
     }
   });
 
+  test("a cut-off whose working day is ambiguous is refused (ambiguous-cutoff) with what to declare; declaring the funder's hours passes", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "capflow-validate-cutoff-"));
+    try {
+      await cp(join(repositoryRoot, "examples/lanbank/definitions"), dir, { recursive: true });
+      const file = join(dir, "lanbank.channel.json");
+      const channel = JSON.parse(await readFile(file, "utf8")) as Record<string, unknown>;
+      const validateWith = async (calendar: Record<string, unknown>) => {
+        await writeFile(file, JSON.stringify({ ...channel, calendar }, null, 2));
+        return runCapflow("validate", "--json", dir);
+      };
+      const run = await validateWith({ workingDaysOnly: true, holidays: "cn", cutoff: "00:30" });
+      expect(run.exitCode).toBe(1);
+      const problems = JSON.parse(run.stdout) as {
+        code: string;
+        pointer: string;
+        message: string;
+      }[];
+      expect(problems).toEqual([
+        expect.objectContaining({ code: "ambiguous-cutoff", pointer: "/calendar/cutoff" }),
+      ]);
+      expect(problems[0]!.message).toMatch(
+        /^channel lanbank: the cut-off 00:30 falls after the day's first opening .*declare the funder's hours in serviceWindows.*"serviceWindows": \["01:00-00:30"\], "cutoff": "00:30"/,
+      );
+      const fixed = await validateWith({
+        serviceWindows: ["01:00-00:30"],
+        workingDaysOnly: true,
+        holidays: "cn",
+        cutoff: "00:30",
+      });
+      expect(fixed).toMatchObject({ exitCode: 0, stdout: "[]\n" });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test("--check-secrets warns about certificates expiring within --expiry-warning", async () => {
     const dir = "examples/cedar-bank/definitions";
     const quiet = await runCapflow("validate", "--check-secrets", "--json", dir);

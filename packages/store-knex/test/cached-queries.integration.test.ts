@@ -150,6 +150,35 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "cached queries on PostgreSQL" : ski
   }, 300_000);
 
   /** Two nodes asking lanbank's repayment trial through one engine on the test database. */
+  /**
+   * A trial for `loanNo` asked at `asked` (Shanghai time) is kept in PostgreSQL until `until`:
+   * served from the cache on another node a minute before, asked of the funder again at it.
+   */
+  async function expectAnswerUntil(
+    channel: ChannelDefinition,
+    loanNo: string,
+    asked: string,
+    until: string,
+    calendar?: BusinessCalendar,
+  ) {
+    const clock = new ManualClock(shanghai(asked));
+    const transport = new ScriptedTransport().script("/repay/trial", {
+      body: { status: "SUCCESS", due: "7.00" },
+    });
+    const { ask } = twoNodes(transport, clock, { channel, ...(calendar ? { calendar } : {}) });
+    const first = await ask(0, loanNo);
+    expect(first, asked).toMatchObject({ cached: false, expiresAt: shanghai(until) });
+    await clock.advance(shanghai(until) - clock.now() - 60_000);
+    expect(await ask(1, loanNo), asked).toMatchObject({
+      cached: true,
+      instanceId: first.instanceId,
+    });
+    expect(transport.count("/repay/trial"), asked).toBe(1);
+    await clock.advance(60_000);
+    expect(await ask(1, loanNo), asked).toMatchObject({ cached: false });
+    expect(transport.count("/repay/trial"), asked).toBe(2);
+  }
+
   function twoNodes(
     transport: ScriptedTransport,
     clock: ManualClock,
@@ -428,24 +457,36 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "cached queries on PostgreSQL" : ski
       ["2026-12-31T23:45:00", "2027-01-04T23:30:00", calendar],
     ];
     for (const [index, [asked, until, given]] of cases.entries()) {
-      const clock = new ManualClock(shanghai(asked));
-      const transport = new ScriptedTransport().script("/repay/trial", {
-        body: { status: "SUCCESS", due: "7.00" },
-      });
-      const { ask } = twoNodes(transport, clock, {
-        channel,
-        ...(given ? { calendar: given } : {}),
-      });
-      const loanNo = `W-${index}`;
-      const first = await ask(0, loanNo);
-      expect(first, asked).toMatchObject({ cached: false, expiresAt: shanghai(until) });
       // Over the days off, up to the working day's cut-off, the answer is served from the cache.
-      await clock.advance(shanghai(until) - clock.now() - 60_000);
-      expect(await ask(1, loanNo), asked).toMatchObject({
-        cached: true,
-        instanceId: first.instanceId,
-      });
-      expect(transport.count("/repay/trial"), asked).toBe(1);
+      await expectAnswerUntil(channel, `W-${index}`, asked, until, given);
+    }
+  });
+
+  test("a funder whose day ends shortly after midnight (01:00-00:30, cut-off 00:30): an answer asked on Friday stands until Saturday 00:30, one asked on Saturday until Tuesday 00:30", async () => {
+    const channel: ChannelDefinition = {
+      ...lanbank,
+      calendar: {
+        serviceWindows: ["01:00-00:30"],
+        workingDaysOnly: true,
+        holidays: "cn",
+        cutoff: "00:30",
+        interfaces: { "repay.trial": [] },
+      },
+    };
+    const cases: [asked: string, until: string][] = [
+      // Friday: the end of Friday's day, not Friday 00:30 (then Monday's).
+      ["2026-03-13T12:00:00", "2026-03-14T00:30:00"],
+      // Friday 00:15 is still Thursday's day: its cut-off, a quarter of an hour later.
+      ["2026-03-13T00:15:00", "2026-03-13T00:30:00"],
+      // Saturday: the end of Monday, not Monday 00:30 before Monday's window.
+      ["2026-03-14T10:00:00", "2026-03-17T00:30:00"],
+      // The day before Labour Day (1 to 5 May): the holiday's 00:30, not 6 May's.
+      ["2026-04-30T12:00:00", "2026-05-01T00:30:00"],
+      // During the holiday: the end of Wednesday 6 May.
+      ["2026-05-02T10:00:00", "2026-05-07T00:30:00"],
+    ];
+    for (const [index, [asked, until]] of cases.entries()) {
+      await expectAnswerUntil(channel, `N-${index}`, asked, until);
     }
   });
 

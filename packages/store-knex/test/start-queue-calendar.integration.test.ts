@@ -13,6 +13,7 @@ import {
   StartQueue,
 } from "@capflow/core";
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
+import { nightBatchCalendar } from "../../core/test/support/calendar-channels.ts";
 import { loanBehavior, testChannel } from "../../core/test/support/loan-definitions.ts";
 import { ScriptedTransport } from "../../core/test/support/scripted-transport.ts";
 import { KnexInstanceStore, KnexStartQueueStore, knexExclusiveRunner } from "../src/index.ts";
@@ -46,6 +47,7 @@ describe.skipIf(!databaseUrl)(
       at: string,
       options: {
         ttl?: `${number}h`;
+        concurrency?: number;
         behavior?: BehaviorDefinition;
         /** The queue's own default calendar (from its definitions), not the engine's. */
         defaultCalendar?: boolean;
@@ -86,6 +88,7 @@ describe.skipIf(!databaseUrl)(
             behavior: "loan",
             ratePerSecond: 10,
             ttl: options.ttl ?? "24h",
+            ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
           },
         ],
         notifications: true,
@@ -203,6 +206,63 @@ describe.skipIf(!databaseUrl)(
       expect(await w.instanceOf("L-1")).toBeUndefined();
       expect(await w.instanceOf("L-2")).toMatchObject({ status: "succeeded" });
       expect(await w.notifications()).toHaveLength(1);
+    });
+
+    test("a funder whose day ends shortly after midnight (01:00-00:30, cut-off 00:30): a start still queued on Friday evening expires at Saturday 00:30, one queued on the day off waits for the next window", async () => {
+      // A Friday and its weekend; the day before Labour Day (1 to 5 May) and the holiday.
+      for (const [lastDay, ends, dayOff, nextDay] of [
+        ["2026-03-13", "2026-03-14", "2026-03-14", "2026-03-16"],
+        ["2026-04-30", "2026-05-01", "2026-05-02", "2026-05-06"],
+      ] as const) {
+        await truncateRuntimeTables(db);
+        await db.knex.raw(`TRUNCATE "${db.schema}".queued_starts, "${db.schema}".outbox`);
+        const w = world(nightBatchCalendar, `${lastDay}T22:00:00`, { concurrency: 1, ttl: "120h" });
+        // The evening's first start takes the one place; the second waits for it.
+        await w.enqueue("F-1");
+        const waiting = await w.enqueue("F-2");
+        expect(await w.queue.admit(), lastDay).toMatchObject({ started: 1, expired: [] });
+        await w.advanceTo(`${ends}T00:29:59`);
+        expect((await w.queue.admit()).expired, lastDay).toEqual([]);
+        // The cut-off that ends the last working day, at 00:30 the next date.
+        await w.advanceTo(`${ends}T00:30:00`);
+        const cutoff = await w.queue.admit();
+        expect(
+          cutoff.expired.map((q) => q.businessKey),
+          lastDay,
+        ).toEqual(["F-2"]);
+        expect(await w.store.getQueued(waiting.id), lastDay).toMatchObject({
+          status: "expired",
+          finishedAt: shanghai(`${ends}T00:30:00`),
+          lastError: {
+            code: "CALENDAR_CUTOFF_EXPIRED",
+            message:
+              "still queued at lanbank's cut-off (00:30 Asia/Shanghai), which expires waiting calls; it was not started",
+          },
+        });
+        // F-1's call, held since the window closed, waits for the next working day's window.
+        await w.engine.runDue();
+        expect(w.transport.count("/loan/apply"), lastDay).toBe(0);
+
+        // Queued on the day off: not expired at the next working day's 00:30, which ends the
+        // day off, nor its call; both go at its 01:00 opening.
+        await w.advanceTo(`${dayOff}T10:00:00`);
+        await w.enqueue("S-1");
+        expect(await w.queue.admit(), lastDay).toMatchObject({ started: 0, expired: [] });
+        await w.advanceTo(`${nextDay}T00:45:00`);
+        expect(await w.queue.admit(), lastDay).toMatchObject({
+          started: 0,
+          expired: [],
+          closed: [{ reason: `lanbank is closed until ${nextDay} 01:00 (Asia/Shanghai)` }],
+        });
+        await w.advanceTo(`${nextDay}T01:00:00`);
+        await w.engine.runDue();
+        expect(await w.instanceOf("F-1"), lastDay).toMatchObject({ status: "succeeded" });
+        expect(await w.queue.admit(), lastDay).toMatchObject({ started: 1, expired: [] });
+        await w.engine.runDue();
+        expect(await w.instanceOf("S-1"), lastDay).toMatchObject({ status: "succeeded" });
+        expect(w.transport.count("/loan/apply"), lastDay).toBe(2);
+        expect(await w.notifications(), lastDay).toHaveLength(1);
+      }
     });
 
     test('atCutoff "roll" (the default): starts queued at the cut-off roll to the next opening, and their time to live still applies', async () => {

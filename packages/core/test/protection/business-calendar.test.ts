@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
-import type { CalendarDefinition, ChannelDefinition } from "../../src/definition/types.ts";
+import type { CalendarDefinition } from "../../src/definition/types.ts";
 import { CapflowError } from "../../src/errors.ts";
 import { MemoryDefinitionSource } from "../../src/memory/memory-definition-source.ts";
 import {
@@ -15,15 +15,8 @@ import {
   isWorkingDay,
   loadHolidaySchedules,
 } from "../../src/protection/calendar/holiday-schedule.ts";
+import { channelWith, shanghai } from "../support/calendar-channels.ts";
 import { engineHarness } from "../support/harness.ts";
-import { testChannel } from "../support/loan-definitions.ts";
-
-/** An instant given as Shanghai local time (UTC+8, no daylight saving). */
-const shanghai = (local: string) => Date.parse(`${local}+08:00`);
-
-function channelWith(calendar: CalendarDefinition): ChannelDefinition {
-  return { ...structuredClone(testChannel), calendar };
-}
 
 function calendarFor(calendar: CalendarDefinition) {
   const channel = channelWith(calendar);

@@ -3,18 +3,14 @@ import {
   BusinessCalendar,
   type CalendarDefinition,
   CapflowError,
-  type ChannelDefinition,
   MemoryDefinitionSource,
   validateDefinitions,
 } from "../../src/index.ts";
-import { testChannel } from "../support/loan-definitions.ts";
-
-/** An instant given as Shanghai local time (UTC+8, no daylight saving). */
-const shanghai = (local: string) => Date.parse(`${local}+08:00`);
-
-function channelWith(calendar: CalendarDefinition): ChannelDefinition {
-  return { ...structuredClone(testChannel), calendar };
-}
+import {
+  channelWith,
+  nightBatchCalendar as nightBatch,
+  shanghai,
+} from "../support/calendar-channels.ts";
 
 /** The calendar's three answers that depend on the day a cut-off ends, for one channel. */
 function calendarOf(calendar: CalendarDefinition) {
@@ -54,14 +50,6 @@ function problemsOf(calendar: CalendarDefinition) {
 
 // 2026-03-13 is a Friday; Labour Day runs 1 to 5 May 2026 (Thursday 30 April is the day before);
 // Saturday 9 May is a make-up working day.
-const nightBatch: CalendarDefinition = {
-  serviceWindows: ["01:00-00:30"],
-  workingDaysOnly: true,
-  holidays: "cn",
-  cutoff: "00:30",
-  atCutoff: "expire",
-};
-
 describe("the day a cut-off ends", () => {
   test("a cut-off shortly after midnight, before the day's first opening, ends the previous date's day", () => {
     const { cutoffAfter, expiring } = calendarOf(nightBatch);
