@@ -279,7 +279,11 @@ export interface CalendarDefinition {
   workingDaysOnly?: boolean;
   /** The holiday schedule, by name: `cn` (mainland China) is built in. */
   holidays?: string;
-  /** The daily cut-off (日切), local `HH:MM`. */
+  /**
+   * The daily cut-off (日切), local `HH:MM`. At or before the day's first service-window opening
+   * it ends the previous date's business day (`01:00-00:30` windows with `00:30`: Friday ends at
+   * Saturday 00:30); later, its own date's (`protection/calendar/cutoff-day.ts`).
+   */
   cutoff?: string;
   /**
    * A call still held back by the calendar at the cut-off: `roll` (default) waits for the next
