@@ -9,7 +9,7 @@ import {
   stepLogSelect,
 } from "./instance-insert.ts";
 import {
-  instanceColumns,
+  instanceSelectList,
   jsonParam,
   nullableJsonParam,
   refusalsParam,
@@ -126,10 +126,10 @@ export function commitStatement(
       RETURNING ${t.inbox}.id
     )`;
     // An entry processed meanwhile (another instance applied it) fails the whole statement.
-    sql += ` SELECT u.*, ${t.inboxConsumed}((SELECT count(*) FROM consumed), ${param(consumed.length, "::int")})${quotaColumn}
+    sql += ` SELECT ${instanceSelectList("u")}, ${t.inboxConsumed}((SELECT count(*) FROM consumed), ${param(consumed.length, "::int")})${quotaColumn}
       FROM updated u`;
   } else {
-    sql += ` SELECT u.*${quotaColumn} FROM updated u`;
+    sql += ` SELECT ${instanceSelectList("u")}${quotaColumn} FROM updated u`;
   }
   return { sql, bindings };
 }
@@ -280,7 +280,7 @@ function buildGroupCommitText(t: QualifiedNames): string {
       JOIN (SELECT c.v->>'id' AS id, c.v->'log' AS v FROM c WHERE c.v->'log' IS NOT NULL) l
       ON l.id = u.id
   )
-  SELECT ${instanceColumns.map((column) => `u.${column}`).join(", ")} FROM updated u`;
+  SELECT ${instanceSelectList("u")} FROM updated u`;
 }
 
 /** One element of a group commit's batch: the keys present are the columns it changes. */

@@ -59,6 +59,7 @@ import {
   epochMs,
   inboxFromRow,
   instanceFromRow,
+  instanceSelectList,
   jsonParam,
   nullableJsonParam,
   type Row,
@@ -206,7 +207,7 @@ export class KnexInstanceStore
          ON CONFLICT (channel, business_key, behavior) DO NOTHING
          RETURNING *
        )${log ? `, logged AS (INSERT INTO ${t.stepLogs} (${log.columns}) SELECT ${log.select} FROM inserted i)` : ""}
-       SELECT * FROM inserted`,
+       SELECT ${instanceSelectList("i")} FROM inserted i`,
       bindings,
       { instance: instance.id },
     );
@@ -253,7 +254,8 @@ export class KnexInstanceStore
          ), logged AS (
            INSERT INTO ${t.stepLogs} (${log.columns}) SELECT ${log.select} FROM inserted i
          )
-         SELECT i.*, (SELECT count(*) FROM quota) AS quota_applied FROM inserted i`,
+         SELECT ${instanceSelectList("i")}, (SELECT count(*) FROM quota) AS quota_applied
+         FROM inserted i`,
         bindings,
         { instance: instance.id, channel: instance.channel },
       );
@@ -519,7 +521,8 @@ export class KnexInstanceStore
     // again, which is what a lost lease means anyway. The claim is visible to other workers at
     // once, like any commit; a worker waiting on its flush gained nothing (3.5 ms on a VM disk).
     const rows = await this.#rows(
-      `SELECT claimed.* FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit,
+      `SELECT ${instanceSelectList("claimed")}
+       FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit,
          ${this.#t.claimDue}(?, ?, ?, ?::text[], ?::text[], ?::int) AS claimed`,
       [
         request.owner,

@@ -88,6 +88,32 @@ export const instanceColumns = [
   "upstream_client",
 ] as const;
 
+/** The columns of `instanceColumns` that are `timestamptz`. */
+const instanceTimeColumns: ReadonlySet<string> = new Set([
+  "next_run_at",
+  "lease_until",
+  "created_at",
+  "updated_at",
+]);
+
+/**
+ * `instanceColumns` of the row `alias`, as the select list of the statements on every step's
+ * path (the claim, the commit, the start), with the timestamps as epoch milliseconds (`float8`,
+ * whole milliseconds as a `Date` holds them), which `instanceFromRow` takes as they are: a
+ * `timestamptz` is formatted as text in the session's time zone by PostgreSQL and parsed back into
+ * a `Date` by pg with a regular expression, and for four columns that was about a quarter of the
+ * cost of reading a claimed row. `float8` holds every millisecond of a timestamp exactly.
+ */
+export function instanceSelectList(alias: string): string {
+  return instanceColumns
+    .map((column) =>
+      instanceTimeColumns.has(column)
+        ? `floor(extract(epoch FROM ${alias}.${column}) * 1000)::float8 AS ${column}`
+        : `${alias}.${column}`,
+    )
+    .join(", ");
+}
+
 export function instanceFromRow(row: Row): InstanceRecord {
   const record: InstanceRecord = {
     id: row.id as string,
