@@ -122,6 +122,7 @@ describe.skipIf(!databaseUrl)(
         store: db.instances,
         definitions: db.definitions,
         processors: registerBuiltinProcessors(new ProcessorRegistry()),
+        notifications: true,
       });
       app = createServer({
         log: false,
@@ -242,6 +243,15 @@ describe.skipIf(!databaseUrl)(
       });
       expect(ops.json.instance.lastError.code).toBe("SECRET_NOT_FOUND");
       expect(ops.json.instance.lastError.message).toContain(keyPath);
+
+      // Parked for an operator: the upstream's notification carries the same public form.
+      const notes = await db.instances.listNotifications({ instanceId: read.json.instance.id });
+      expect(notes.map((note) => note.type)).toEqual(["instance.attention"]);
+      expect(notes[0]!.payload).toMatchObject({
+        reason: "parked",
+        error: read.json.instance.error,
+      });
+      expectNothingOperatorsOnly(JSON.stringify(notes[0]!.payload));
     });
   },
 );

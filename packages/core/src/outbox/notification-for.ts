@@ -6,6 +6,7 @@ import type {
   NotificationPayload,
   NotificationType,
 } from "../ports/outbox-store.ts";
+import { publicError } from "../public-error.ts";
 
 /** Which changes notify the upstream, and whom. `EngineOptions.notifications`. */
 export interface NotificationOptions {
@@ -112,7 +113,9 @@ export function notificationFor(
     },
     ...(cause.kind === "attention" ? { reason: cause.reason } : {}),
     result: mask ? (mask(context) as Record<string, unknown>) : null,
-    error: lastError ? { code: lastError.code, message: lastError.message } : null,
+    // The upstream is another trust domain: the operators' text may name the funder's address or
+    // a key's path, so it reads the public form.
+    error: lastError ? publicError(lastError) : null,
   };
   return {
     id,

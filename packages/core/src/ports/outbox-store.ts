@@ -94,7 +94,11 @@ export interface NotificationPayload {
    * null when the rules could not be read (then nothing unmasked is sent).
    */
   result: Record<string, unknown> | null;
-  error: StoredError | null;
+  /**
+   * The instance's last error in its public form (docs/serving.md "Errors the upstream reads"):
+   * its code, whether it is of a kind that passes, and a fixed sentence naming no address or path.
+   */
+  error: { code: string; retryable: boolean; message: string } | null;
 }
 
 /** A notification written with a transition. */
