@@ -45,6 +45,8 @@ export interface KeyFailure {
   kind: "channel" | "client";
   /** The channel's code or the client's id. */
   id: string;
+  /** The channel's account whose own keys do not load. */
+  account?: string;
   /** `channel lanbank`, `channel lanbank account east`, `client shop`. */
   what: string;
   code: string;
@@ -95,6 +97,7 @@ export async function findKeyFailures(
   const failures = report.failures.map((failure) => ({
     kind: failure.kind,
     id: failure.id,
+    ...(failure.account === undefined ? {} : { account: failure.account }),
     what: `${failure.kind} ${failure.id}${failure.account === undefined ? "" : ` account ${failure.account}`}`,
     code: failure.error.code,
     message: `${failure.error.message}${failure.error.code === "SECRET_NOT_FOUND" ? `; ${keysDirHint(options.keysDir)}` : ""}`,

@@ -20,6 +20,7 @@ export {
 // crypto
 export { validateConfigurableOptions } from "./crypto/configurable/validate-options.ts";
 // definitions
+export { isRetiredClient } from "./definition/client-retired.ts";
 export { parseDuration } from "./definition/duration.ts";
 export { cidrProblem, compileIpAllowList, type IpAllowList } from "./definition/ip-allow-list.ts";
 export { fromPointer, toPointer } from "./definition/json-pointer.ts";

@@ -78,7 +78,7 @@ import {
 import { loadAlertsConfig } from "../reconcile-alerts-option.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { type ProcessQueue, startProcessQueue } from "../start-queue-option.ts";
-import { checkKeysAtStart, type KeyFailure, keysDirSecretResolver } from "../stored-keys-check.ts";
+import { keysDirSecretResolver } from "../stored-keys-check.ts";
 import { StoredKeysWatch } from "../stored-keys-watch.ts";
 import { type ProcessStuckMonitor, startProcessStuckMonitor } from "../stuck-monitor-runner.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
@@ -209,23 +209,20 @@ async function runServe(options: ServeOptions, context: CliContext) {
     // push, and those failing each round), so /readyz follows without a restart.
     const keysDir = resolve(context.cwd, options.keysDir ?? ".");
     const secrets = keysDirSecretResolver(keysDir);
-    const keysCheck = { cryptoHandlers, keysDir, clients: true };
-    const logKeyFailure = (failure: KeyFailure) =>
-      app?.log.error(
-        { code: failure.code, keys: failure.what },
-        `${failure.what}: its keys or crypto handler do not load, so it is not served (its calls park, its callbacks and requests are answered 500 ${failure.code}): ${failure.message}`,
-      );
-    const keysRevision = await db.definitions.revision();
-    keysWatch = new StoredKeysWatch(db.definitions, {
-      ...keysCheck,
+    keysWatch = await StoredKeysWatch.open(db.definitions, {
+      cryptoHandlers,
+      keysDir,
+      clients: true,
       intervalMs: keysCheckEveryMs,
-      revision: keysRevision,
-      failures: await checkKeysAtStart(db.definitions, keysCheck),
-      onChange: ({ failing, loading }) => {
-        for (const failure of failing) logKeyFailure(failure);
-        for (const what of loading) app?.log.info({ keys: what }, `${what}: its keys load again`);
+      report: {
+        failing: (failure) =>
+          app?.log.error(
+            { code: failure.code, keys: failure.what },
+            `${failure.what}: its keys or crypto handler do not load, so it is not served (its calls park, its callbacks and requests are answered 500 ${failure.code}): ${failure.message}`,
+          ),
+        note: (what, message) => app?.log.info({ keys: what }, message),
+        error: (error) => app?.log.error({ err: error }, "stored keys check"),
       },
-      onError: (error) => app?.log.error({ err: error }, "stored keys check"),
     });
     const watchedKeys = keysWatch;
     await syncProcessors(db, processors.list());
@@ -384,7 +381,6 @@ async function runServe(options: ServeOptions, context: CliContext) {
       log: { level: options.logLevel, stream: { write: (line: string) => context.out(line) } },
     });
     logEvent = engineEventLog(app.log);
-    for (const failure of keysWatch.failures()) logKeyFailure(failure);
     keysWatch.start();
     logOutbox = outboxEventLog(app.log);
     // Stuck orders: every serve and worker node runs the monitor; one at a time runs a round.

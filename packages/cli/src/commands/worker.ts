@@ -61,7 +61,7 @@ import {
 import { loadAlertsConfig } from "../reconcile-alerts-option.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { type ProcessQueue, startProcessQueue } from "../start-queue-option.ts";
-import { checkKeysAtStart, type KeyFailure, keysDirSecretResolver } from "../stored-keys-check.ts";
+import { keysDirSecretResolver } from "../stored-keys-check.ts";
 import { StoredKeysWatch } from "../stored-keys-watch.ts";
 import { type ProcessStuckMonitor, startProcessStuckMonitor } from "../stuck-monitor-runner.ts";
 import { createWorkerReporter, eventsNamingAnInstance, type LogFormat } from "../worker-report.ts";
@@ -260,30 +260,21 @@ async function runWorker(
     // --keys-dir) stops the worker; some not loading is said, channel by channel, and the
     // others are served. Checked again while running: after a push, and those failing each round.
     const keysDir = resolve(context.cwd, options.keysDir ?? ".");
-    const keysCheck = {
+    keysWatch = await StoredKeysWatch.open(db.definitions, {
       cryptoHandlers,
       keysDir,
       clients: false,
       ...(options.channels ? { channels: options.channels } : {}),
-    };
-    const sayKeyFailure = (failure: KeyFailure) =>
-      context.err(
-        `error: [${failure.code}] ${failure.what}: its keys or crypto handler do not load, its instances will park at their next call: ${failure.message}\n`,
-      );
-    const keysRevision = await db.definitions.revision();
-    keysWatch = new StoredKeysWatch(db.definitions, {
-      ...keysCheck,
       intervalMs: keysCheckEveryMs,
-      revision: keysRevision,
-      failures: await checkKeysAtStart(db.definitions, keysCheck),
-      onChange: ({ failing, loading }) => {
-        for (const failure of failing) sayKeyFailure(failure);
-        for (const what of loading)
-          report.note("keys", `${new Date().toISOString()} ${what}: its keys load again`);
+      report: {
+        failing: (failure) =>
+          context.err(
+            `error: [${failure.code}] ${failure.what}: its keys or crypto handler do not load, its instances will park at their next call: ${failure.message}\n`,
+          ),
+        note: (_what, message) => report.note("keys", `${new Date().toISOString()} ${message}`),
+        error: (error) => context.err(`stored keys check: ${describeError(error)}\n`),
       },
-      onError: (error) => context.err(`stored keys check: ${describeError(error)}\n`),
     });
-    for (const failure of keysWatch.failures()) sayKeyFailure(failure);
     keysWatch.start();
     await syncProcessors(db, processors.list());
     const redisUrl = options.redisUrl ?? process.env.REDIS_URL;
