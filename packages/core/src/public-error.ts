@@ -62,7 +62,7 @@ const byPrefix: [string, string][] = [
   ["CIRCUIT_", "calls to the funder are paused after its recent failures"],
   ["LIMITER_", "the call waits for room within the funder's limits"],
   ["LOCK_", "capflow could not take this instance's turn this time"],
-  ["STORE_", `capflow's database failed while running this instance; ${operators}`],
+  ["STORE_", `capflow's database failed; ${operators}`],
   ["CALLBACK_", `a notification from the funder could not be accepted; ${operators}`],
   ["DEFINITION_", `the behavior's definition does not hold for this instance; ${operators}`],
   ["INSTANCE_", `the instance cannot go on as asked; ${operators}`],

@@ -38,8 +38,7 @@ describe("publicError", () => {
     );
     expect(publicError({ code: "STORE_UNAVAILABLE", message: operatorsText })).toMatchObject({
       retryable: true,
-      message:
-        "capflow's database failed while running this instance; capflow's operators have the details",
+      message: "capflow's database failed; capflow's operators have the details",
     });
   });
 

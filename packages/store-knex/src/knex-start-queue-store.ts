@@ -8,6 +8,7 @@ import type {
 } from "@capflow/core";
 import { digestOf } from "@capflow/core/internal";
 import type { DatabaseHandle } from "./database-handle.ts";
+import { publicErrorSql } from "./public-error-sql.ts";
 import { epochMs, jsonParam, type Row, timeParam } from "./rows.ts";
 import { qualifiedNames, quoteIdentifier, runnableStatuses } from "./sql-names.ts";
 import { translateStoreError } from "./translate-error.ts";
@@ -297,8 +298,9 @@ export class KnexStartQueueStore implements StartQueueStore {
 
   /**
    * The outbox rows for the starts the CTE named `ended` returns, in the same statement: the
-   * expiry and its notification commit together or not at all. `withError`: the row's last error
-   * is the notification's `error` (a give-up's last refusal, a cut-off's reason); else null. The
+   * expiry and its notification commit together or not at all. `withError`: the row's last error,
+   * in its public form, is the notification's `error` (a give-up's last refusal, a cut-off's
+   * reason); else null. The
    * event id is the start's id and the event, so a statement retried after a lost connection
    * cannot write a second one.
    */
@@ -321,7 +323,7 @@ export class KnexStartQueueStore implements StartQueueStore {
               'businessKey', ${ended}.business_key,
               'enqueuedAt', ${iso(`${ended}.enqueued_at`)}, 'expiresAt', ${iso(`${ended}.expires_at`)},
               'attempts', ${ended}.attempts),
-            'error', ${withError ? `${ended}.last_error` : "NULL::jsonb"}),
+            'error', ${withError ? publicErrorSql(`${ended}.last_error`) : "NULL::jsonb"}),
           ${ended}.upstream_client, 'pending', ?::timestamptz, ?::timestamptz
         FROM ${ended}
         WHERE ${ended}.status IN ('expired', 'failed')

@@ -105,7 +105,10 @@ describe.skipIf(!databaseUrl)(
       });
       const refusing = {
         start: async () => {
-          throw new CapflowError("STORE_UNAVAILABLE", "the database is away");
+          throw new CapflowError(
+            "STORE_UNAVAILABLE",
+            "PostgreSQL at db.internal:5432/loans did not answer (ECONNREFUSED)",
+          );
         },
       };
       const queue = new StartQueue({
@@ -277,8 +280,14 @@ describe.skipIf(!databaseUrl)(
       expect(receiver.received[0]!.body).toMatchObject({
         type: "start.gave-up",
         start: { businessKey: "L-9", attempts: 2 },
-        error: { code: "STORE_UNAVAILABLE", message: "the database is away" },
+        // The upstream reads the public form: the operators' text names the database's host.
+        error: {
+          code: "STORE_UNAVAILABLE",
+          retryable: true,
+          message: "capflow's database failed; capflow's operators have the details",
+        },
       });
+      expect(JSON.stringify(receiver.received[0]!.body)).not.toContain("db.internal");
       await dispatcher.close();
     });
 

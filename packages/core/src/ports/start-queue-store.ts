@@ -160,5 +160,6 @@ export interface QueuedStartNotificationPayload {
     expiresAt: string;
     attempts: number;
   };
-  error: { code: string; message: string } | null;
+  /** The refusal or reason in its public form (code, `retryable`, a fixed sentence). */
+  error: { code: string; retryable: boolean; message: string } | null;
 }
