@@ -18,11 +18,11 @@ export interface KnexOperatorTokenStoreOptions {
 }
 
 const columns =
-  "id, name, role, created_at, created_by, created_reason, revoked_at, revoked_by, revoked_reason";
+  "id, name, role, created_at, created_by, created_reason, revoked_at, revoked_by, revoked_reason, last_used_at";
 
 /**
  * `OperatorTokenStore` on PostgreSQL or PGlite: the `operator_tokens` table (migration 0006; the
- * reasons, migration 0043).
+ * reasons, migration 0043; when each was last used, migration 0047).
  */
 export class KnexOperatorTokenStore implements OperatorTokenStore {
   readonly #knex: Knex;
@@ -92,6 +92,19 @@ export class KnexOperatorTokenStore implements OperatorTokenStore {
     return row === undefined ? undefined : tokenFromRow(row);
   }
 
+  async recordTokenUse(id: string): Promise<boolean> {
+    // The database's clock, and at most one write a minute per token whichever server asks.
+    const [row] = await this.#rows(
+      `UPDATE ${this.#t.operatorTokens} SET last_used_at = now()
+       WHERE id = ? AND revoked_at IS NULL
+         AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+       RETURNING id`,
+      [id],
+      { token: id },
+    );
+    return row !== undefined;
+  }
+
   async #rows(sql: string, bindings: readonly unknown[], context = {}): Promise<Row[]> {
     try {
       const result = (await this.#knex.raw(sql, bindings as Knex.RawBinding[])) as { rows: Row[] };
@@ -114,5 +127,9 @@ function tokenFromRow(row: Row): OperatorTokenRecord {
       row.revoked_at === null || row.revoked_at === undefined ? null : epochMs(row.revoked_at),
     revokedBy: (row.revoked_by as string | null) ?? null,
     revokedReason: (row.revoked_reason as string | null) ?? null,
+    lastUsedAt:
+      row.last_used_at === null || row.last_used_at === undefined
+        ? null
+        : epochMs(row.last_used_at),
   };
 }

@@ -27,7 +27,7 @@ interface JsonOptions extends DatabaseOptions {
 /**
  * `capflow tokens`: operators' API tokens for the operator API (`capflow serve`). `create` prints
  * the token once (only its SHA-256 digest is stored); `list` shows names, roles, who made and
- * revoked each, when and why; `revoke` ends a token at its next request. Making and revoking take
+ * revoked each, when and why, and when each was last used (to the minute); `revoke` ends a token at its next request. Making and revoking take
  * a `--reason`, kept with `--who` or this machine's user name, as `cli:<name>`.
  */
 export const tokensCommand: CapflowCommand = {
@@ -84,7 +84,7 @@ export const tokensCommand: CapflowCommand = {
           return;
         }
         for (const line of textTable(
-          ["id", "name", "role", "created", "by", "why", "revoked", "by", "why"],
+          ["id", "name", "role", "created", "by", "why", "revoked", "by", "why", "last used"],
           records.map((r) => [
             r.id,
             r.name,
@@ -95,6 +95,7 @@ export const tokensCommand: CapflowCommand = {
             r.revokedAt === null ? "-" : iso(r.revokedAt),
             r.revokedBy ?? "-",
             r.revokedReason ?? "-",
+            r.lastUsedAt === null ? "-" : iso(r.lastUsedAt),
           ]),
         )) {
           context.out(`${line}\n`);

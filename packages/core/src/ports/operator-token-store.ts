@@ -1,8 +1,8 @@
 /**
  * Operators' API tokens, stored hashed: the token itself is shown once when it is made and never
  * kept, only its SHA-256 digest. `@capflow/server` makes and checks tokens; store-knex keeps them
- * (`operator_tokens`, migrations 0006 and 0043). Each token keeps who made it, when and why, and
- * who revoked it, when and why: the listing is the tokens' audit trail.
+ * (`operator_tokens`, migrations 0006, 0043 and 0047). Each token keeps who made it, when and why, and
+ * who revoked it, when and why, and when it was last used: the listing is the tokens' audit trail.
  */
 export interface OperatorTokenStore {
   /** Stores a new token. Throws `STORE_UNIQUE_VIOLATION` when an unrevoked token has that name. */
@@ -16,6 +16,11 @@ export interface OperatorTokenStore {
    * when there is none (a token revoked already is returned as it is, unchanged).
    */
   revokeToken(request: RevokeTokenRequest): Promise<OperatorTokenRecord | undefined>;
+  /**
+   * Notes that an unrevoked token was just used, at most once a minute (the store's clock): true
+   * when it wrote, false when the token is revoked, unknown or was noted less than a minute ago.
+   */
+  recordTokenUse(id: string): Promise<boolean>;
 }
 
 /** What an operator may do: `viewer` reads, `operator` also acts on instances, `admin` also manages tokens. */
@@ -49,6 +54,8 @@ export interface OperatorTokenRecord {
   revokedBy: string | null;
   /** Why it was revoked; null while it is not, or revoked before reasons were kept. */
   revokedReason: string | null;
+  /** When it last authenticated a request, to the minute; null when never since this was kept. */
+  lastUsedAt: number | null;
 }
 
 export interface RevokeTokenRequest {

@@ -2,6 +2,7 @@ import { CapflowError, type OperatorTokenStore } from "@capflow/core";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { type Operator, type OperatorAuthenticator, roleAllows } from "./operator.ts";
 import { hashOperatorToken, operatorTokenPrefix } from "./operator-tokens.ts";
+import { tokenUseRecorder } from "./token-use.ts";
 
 export interface OperatorAuthOptions {
   /** capflow's API tokens (`Authorization: Bearer cfo_…`). Omit to accept only `authenticate`. */
@@ -13,7 +14,8 @@ export interface OperatorAuthOptions {
 /**
  * The operator API's `onRequest` hook, before any body is read: the host's hook first, then a
  * Bearer token; 401 `AUTH_REQUIRED` without a valid one, 403 `AUTH_FORBIDDEN` when the role is
- * below the route's `config.role`.
+ * below the route's `config.role`. A token's use is noted (`last_used_at`) at most once a minute,
+ * without the request waiting for the write.
  */
 export function operatorAuthHook(options: OperatorAuthOptions) {
   if (options.tokens === undefined && options.authenticate === undefined) {
@@ -22,8 +24,10 @@ export function operatorAuthHook(options: OperatorAuthOptions) {
       "the operator API needs a way to authenticate: a token store (tokens) or a hook (authenticate)",
     );
   }
+  const recordUse = options.tokens === undefined ? undefined : tokenUseRecorder(options.tokens);
   return async (request: FastifyRequest, reply: FastifyReply) => {
-    const operator = await authenticateOperator(request, options);
+    const { operator, tokenId } = await authenticateOperator(request, options);
+    if (tokenId !== undefined) recordUse?.(tokenId, request.log);
     request.operator = operator;
     const needed = request.routeOptions.config.role ?? "admin";
     if (!roleAllows(operator.role, needed)) {
@@ -39,9 +43,9 @@ export function operatorAuthHook(options: OperatorAuthOptions) {
 async function authenticateOperator(
   request: FastifyRequest,
   options: OperatorAuthOptions,
-): Promise<Operator> {
+): Promise<{ operator: Operator; tokenId?: string }> {
   const fromHost = await options.authenticate?.(request);
-  if (fromHost !== undefined) return fromHost;
+  if (fromHost !== undefined) return { operator: fromHost };
   const token = bearerToken(request.headers.authorization);
   if (token === undefined || options.tokens === undefined) {
     throw new CapflowError(
@@ -59,7 +63,7 @@ async function authenticateOperator(
       "the operator token is not valid (unknown or revoked); ask an admin for a new one",
     );
   }
-  return { name: record.name, role: record.role, via: "token" };
+  return { operator: { name: record.name, role: record.role, via: "token" }, tokenId: record.id };
 }
 
 function bearerToken(header: string | undefined): string | undefined {

@@ -17,7 +17,8 @@ import { reasonSchema } from "./request-schemas.ts";
 
 /**
  * A token as listed: never the token itself, which is shown once when made. Who made and revoked
- * it, when and why (reasons are null for tokens made or revoked before they were kept).
+ * it, when and why (reasons are null for tokens made or revoked before they were kept), and when
+ * it was last used.
  */
 export interface TokenView {
   id: string;
@@ -29,6 +30,8 @@ export interface TokenView {
   revokedAt: string | null;
   revokedBy: string | null;
   revokedReason: string | null;
+  /** When it last authenticated a request, to the minute; null when never since this was kept. */
+  lastUsedAt: string | null;
 }
 
 const createBodySchema = {
@@ -134,5 +137,6 @@ export function tokenView(record: OperatorTokenRecord): TokenView {
     revokedAt: record.revokedAt === null ? null : iso(record.revokedAt),
     revokedBy: record.revokedBy,
     revokedReason: record.revokedReason,
+    lastUsedAt: record.lastUsedAt === null ? null : iso(record.lastUsedAt),
   };
 }

@@ -39,6 +39,7 @@ import { operatorTokenReasonsMigration } from "./0043_operator_token_reasons.ts"
 import { queuedStartInputDigestMigration } from "./0044_queued_start_input_digest.ts";
 import { retentionMigration } from "./0045_retention.ts";
 import { fewerInstanceIndexesMigration } from "./0046_fewer_instance_indexes.ts";
+import { operatorTokenLastUsedMigration } from "./0047_operator_token_last_used.ts";
 import type { Migration } from "./migration.ts";
 
 /** Every migration, in order. Append new ones at the end; never edit or reorder released ones. */
@@ -84,4 +85,5 @@ export const migrations: readonly Migration[] = [
   queuedStartInputDigestMigration,
   retentionMigration,
   fewerInstanceIndexesMigration,
+  operatorTokenLastUsedMigration,
 ];
