@@ -5,6 +5,7 @@ import { type CapflowDatabase, openPostgresStore } from "@capflow/store-knex";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createServer } from "../src/index.ts";
+import { closedPort } from "./support/closed-port.ts";
 import { databaseUrl } from "./support/test-server.ts";
 
 const redisUrl = process.env.REDIS_URL;
@@ -32,16 +33,6 @@ async function startRelay(target: URL): Promise<{ port: number; close(): Promise
         for (const socket of sockets) socket.destroy();
       }),
   };
-}
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const probe = createTcpServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const address = probe.address();
-  await new Promise((resolve) => probe.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("probe not on TCP");
-  return address.port;
 }
 
 /**

@@ -1,6 +1,5 @@
-import { createHmac, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer as createTcpServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -21,7 +20,9 @@ import {
 } from "@capflow/store-knex";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createServer, signedString } from "../src/index.ts";
+import { createServer } from "../src/index.ts";
+import { closedPort } from "./support/closed-port.ts";
+import { hmacIntakeRequest } from "./support/hmac-intake-request.ts";
 import { databaseUrl, opsClient, skipMessage, tokensByRole } from "./support/test-server.ts";
 
 const clientSecret = "intake-errors-secret-0123456789";
@@ -64,16 +65,6 @@ function funder(code: string, baseUrl: string, crypto: ChannelDefinition["crypto
     },
   };
   return { channel, behavior };
-}
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const probe = createTcpServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const address = probe.address();
-  await new Promise((resolve) => probe.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("probe not on TCP");
-  return address.port;
 }
 
 describe.skipIf(!databaseUrl)(
@@ -148,35 +139,9 @@ describe.skipIf(!databaseUrl)(
       if (folder) await rm(folder, { recursive: true, force: true });
     });
 
-    /** A signed intake request over loopback HTTP; the answer's text and JSON. */
-    async function call(method: "GET" | "POST", path: string, value?: unknown) {
-      const body = value === undefined ? undefined : JSON.stringify(value);
-      const timestamp = String(Math.floor(Date.now() / 1000));
-      const nonce = randomBytes(16).toString("hex");
-      const data = signedString({
-        method,
-        path,
-        timestamp,
-        nonce,
-        body: Buffer.from(body ?? "", "utf8"),
-        fields: undefined,
-        canonical: "rawBody",
-      });
-      const response = await fetch(`${baseUrl}${path}`, {
-        method,
-        headers: {
-          "x-capflow-client": "platform",
-          "x-capflow-timestamp": timestamp,
-          "x-capflow-nonce": nonce,
-          "x-capflow-signature": createHmac("sha256", clientSecret).update(data).digest("hex"),
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-        },
-        ...(body === undefined ? {} : { body }),
-      });
-      const text = await response.text();
-      // biome-ignore lint/suspicious/noExplicitAny: JSON answers, read field by field
-      return { status: response.status, text, json: JSON.parse(text) as any };
-    }
+    /** A signed intake request over loopback HTTP, as the platform. */
+    const call = (method: "GET" | "POST", path: string, value?: unknown) =>
+      hmacIntakeRequest(baseUrl, { client: "platform", secret: clientSecret, method, path, value });
 
     const start = (channel: string, loanNo: string) =>
       call("POST", "/v1/instances", {

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import {
   type BehaviorDefinition,
   createDefaultSecretResolver,
@@ -19,7 +19,8 @@ import {
 } from "@capflow/store-knex";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createServer, signedString } from "../src/index.ts";
+import { createServer } from "../src/index.ts";
+import { hmacIntakeRequest, type IntakeAnswer } from "./support/hmac-intake-request.ts";
 import { orderBehavior, shopChannel } from "./support/shop-definitions.ts";
 import { databaseUrl, skipMessage } from "./support/test-server.ts";
 
@@ -55,13 +56,7 @@ const order: BehaviorDefinition = {
 /** The same behavior with a queue policy: its intake starts are queued (peak shaving). */
 const queuedOrder: BehaviorDefinition = { ...order, code: "order.queued" };
 
-interface Answer {
-  status: number;
-  contentType: string | null;
-  text: string;
-  // biome-ignore lint/suspicious/noExplicitAny: JSON answers, read field by field in assertions
-  json: any;
-}
+type Answer = IntakeAnswer;
 
 describe.skipIf(!databaseUrl)(
   databaseUrl
@@ -134,45 +129,21 @@ describe.skipIf(!databaseUrl)(
      * A request over loopback HTTP, signed with `signer`'s secret and naming `client` in
      * X-Capflow-Client (the same one, unless a forgery is being tried).
      */
-    async function call(
+    const call = (
       signer: ClientId,
       method: "GET" | "POST",
       path: string,
       value?: unknown,
       options: { client?: string; idempotencyKey?: string } = {},
-    ): Promise<Answer> {
-      const body = value === undefined ? undefined : JSON.stringify(value);
-      const timestamp = String(Math.floor(Date.now() / 1000));
-      const nonce = randomBytes(16).toString("hex");
-      const data = signedString({
+    ): Promise<Answer> =>
+      hmacIntakeRequest(baseUrl, {
+        client: options.client ?? signer,
+        secret: secrets[signer],
         method,
         path,
-        timestamp,
-        nonce,
-        body: Buffer.from(body ?? "", "utf8"),
-        fields: undefined,
-        canonical: "rawBody",
+        value,
+        headers: options.idempotencyKey ? { "idempotency-key": options.idempotencyKey } : {},
       });
-      const response = await fetch(`${baseUrl}${path}`, {
-        method,
-        headers: {
-          "x-capflow-client": options.client ?? signer,
-          "x-capflow-timestamp": timestamp,
-          "x-capflow-nonce": nonce,
-          "x-capflow-signature": createHmac("sha256", secrets[signer]).update(data).digest("hex"),
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-          ...(options.idempotencyKey ? { "idempotency-key": options.idempotencyKey } : {}),
-        },
-        ...(body === undefined ? {} : { body }),
-      });
-      const text = await response.text();
-      return {
-        status: response.status,
-        contentType: response.headers.get("content-type"),
-        text,
-        json: text === "" ? undefined : JSON.parse(text),
-      };
-    }
 
     const input = { idCardNo: "110101199003071234", amount: 100 };
     const startBody = (
