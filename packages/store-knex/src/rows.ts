@@ -35,10 +35,18 @@ export function timeParam(ms: number | null): Date | null {
   return ms === null ? null : new Date(ms);
 }
 
+const epochText = /^-?\d+$/;
+
 export function epochMs(value: unknown): number {
   if (value instanceof Date) return value.getTime();
   if (typeof value === "number") return value;
-  if (typeof value === "string") return Date.parse(value);
+  if (typeof value === "string") {
+    // Whole epoch milliseconds or ±infinity from instanceSelectList; other text is a timestamp.
+    if (epochText.test(value)) return Number(value);
+    if (value === "infinity") return Number.POSITIVE_INFINITY;
+    if (value === "-infinity") return Number.NEGATIVE_INFINITY;
+    return Date.parse(value);
+  }
   throw new TypeError(`expected a timestamp, got ${typeof value}`);
 }
 
@@ -98,17 +106,21 @@ const instanceTimeColumns: ReadonlySet<string> = new Set([
 
 /**
  * `instanceColumns` of the row `alias`, as the select list of the statements on every step's
- * path (the claim, the commit, the start), with the timestamps as epoch milliseconds (`float8`,
- * whole milliseconds as a `Date` holds them), which `instanceFromRow` takes as they are: a
- * `timestamptz` is formatted as text in the session's time zone by PostgreSQL and parsed back into
- * a `Date` by pg with a regular expression, and for four columns that was about a quarter of the
- * cost of reading a claimed row. `float8` holds every millisecond of a timestamp exactly.
+ * path (the claim, the commit, the start), with the timestamps as whole epoch milliseconds in
+ * text (`infinity` as itself), which `instanceFromRow` reads with `Number`: a `timestamptz` is
+ * formatted in the session's time zone by PostgreSQL and parsed back into a `Date` by pg with a
+ * regular expression, and for four columns that was about a quarter of the cost of reading a
+ * claimed row. Text of an `int8`, not a `float8`: a float's text depends on the session's
+ * `extra_float_digits`, and before PostgreSQL 14 `extract` gives a float, whose product by 1000
+ * can fall just below the millisecond (truncating to it first, then rounding, is exact).
  */
 export function instanceSelectList(alias: string): string {
   return instanceColumns
     .map((column) =>
       instanceTimeColumns.has(column)
-        ? `floor(extract(epoch FROM ${alias}.${column}) * 1000)::float8 AS ${column}`
+        ? `CASE WHEN isfinite(${alias}.${column})
+            THEN (extract(epoch FROM date_trunc('milliseconds', ${alias}.${column})) * 1000)::int8::text
+            ELSE ${alias}.${column}::text END AS ${column}`
         : `${alias}.${column}`,
     )
     .join(", ");

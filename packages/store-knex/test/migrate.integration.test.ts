@@ -321,6 +321,20 @@ describe.skipIf(!databaseUrl)(
       await expectOneIdentityIndex();
     });
 
+    test("an index built by hand under the name but not unique is refused, and the old identity stays", async () => {
+      await atMigration0045();
+      await db.knex.raw(
+        `CREATE INDEX CONCURRENTLY instances_identity ON ${instances} (business_key, channel, behavior)`,
+      );
+      await expect(db.migrate()).rejects.toThrow(
+        /instances_identity .*not the one this migration builds/,
+      );
+      expect(await indexNames()).toContain("instances_business_key");
+      await db.knex.raw(`DROP INDEX "${schema}".instances_identity`);
+      expect((await db.migrate()).applied).toEqual(["0046_fewer_instance_indexes"]);
+      await expectOneIdentityIndex();
+    });
+
     test("an index left INVALID by a failed concurrent build is refused, and the old identity stays", async () => {
       await atMigration0045();
       await db.knex.raw(

@@ -31,12 +31,20 @@ export const fewerInstanceIndexesMigration: Migration = {
     `CREATE INDEX IF NOT EXISTS instances_listing_not_succeeded
       ON ${n.instances} (status, created_at, id COLLATE "C") WHERE status <> 'succeeded'`,
     // An index left INVALID by a CONCURRENTLY build that failed enforces nothing (uniqueness is
-    // the identity of an instance) and is never read: refuse, saying how to put it right.
+    // the identity of an instance) and is never read; one built by hand under these names but
+    // not as written above (not unique, other columns or condition) would be kept by IF NOT
+    // EXISTS. Refuse either before the old identity goes, saying how to put it right.
     `DO $$ BEGIN
       IF EXISTS (SELECT 1 FROM pg_index WHERE NOT indisvalid AND indexrelid IN (
           to_regclass('${n.schema}.instances_identity'),
           to_regclass('${n.schema}.instances_listing_not_succeeded'))) THEN
         RAISE EXCEPTION 'the index instances_identity or instances_listing_not_succeeded is INVALID (a CREATE INDEX CONCURRENTLY that failed): drop it, build it again, then run capflow migrate';
+      END IF;
+      IF pg_get_indexdef(to_regclass('${n.schema}.instances_identity'))
+          NOT LIKE 'CREATE UNIQUE INDEX instances_identity ON % USING btree (business_key, channel, behavior)'
+        OR pg_get_indexdef(to_regclass('${n.schema}.instances_listing_not_succeeded'))
+          NOT LIKE 'CREATE INDEX instances_listing_not_succeeded ON % USING btree (status, created_at, id COLLATE "C") WHERE (status <> ''succeeded''::text)' THEN
+        RAISE EXCEPTION 'the index instances_identity or instances_listing_not_succeeded is not the one this migration builds (see docs/operations.md, migration 0046): drop it, then run capflow migrate, or build it again exactly as documented';
       END IF;
     END $$`,
     `ALTER TABLE ${n.instances} DROP CONSTRAINT IF EXISTS instances_business_key`,
