@@ -48,11 +48,35 @@ describe.skipIf(chromiumMissing ?? databaseMissing)("operator tokens in the cons
     expect(rows["ci-deploy"]?.[1]).toMatch(/^zhao\.admin, .+: deploys from the CI pipeline$/);
     expect(rows["ci-deploy"]?.[2]).toBe("in use");
 
+    // Until it is confirmed copied, nothing replaces it and leaving asks first.
+    const make = console.page.getByRole("button", { name: "Make the token" });
+    expect(await make.isDisabled()).toBe(true);
+    const asked: string[] = [];
+    console.page.once("dialog", (dialog) => {
+      asked.push(dialog.message());
+      void dialog.dismiss();
+    });
+    await console.page.getByRole("link", { name: "Instances" }).click();
+    expect(asked).toEqual([expect.stringContaining("may also remain in the system clipboard")]);
+    expect(console.page.url()).toMatch(/#\/tokens$/);
+    expect(await console.holdsSecret(secret)).toBe(true);
+    const unload = new Promise<string>((resolve) =>
+      console.page.once("dialog", (dialog) => {
+        resolve(dialog.type());
+        void dialog.dismiss();
+      }),
+    );
+    await console.page.close({ runBeforeUnload: true });
+    expect(await unload).toBe("beforeunload");
+    expect(await console.holdsSecret(secret)).toBe(true);
+
     await console.hideNewSecret();
-    expect(await console.page.content()).not.toContain(secret);
+    expect(await console.holdsSecret(secret)).toBe(false);
+    expect(await make.isDisabled()).toBe(false);
     await console.page.reload();
     await console.page.getByRole("heading", { level: 1, name: "Operator tokens" }).waitFor();
     await console.page.locator("table.tokens").waitFor();
+    expect(await console.holdsSecret(secret)).toBe(false);
     expect(await console.page.content()).not.toContain(secret);
     expect(
       await console.page.evaluate("JSON.stringify({ ...sessionStorage, ...localStorage })"),
@@ -65,6 +89,39 @@ describe.skipIf(chromiumMissing ?? databaseMissing)("operator tokens in the cons
     expect(await deploy.page.getByText("Signed in as ci-deploy (operator)").count()).toBe(1);
     expect(await deploy.navigation()).not.toContain("Tokens");
     await deploy.close();
+  });
+
+  it("keeps the new secret on screen when the list fails to load again after the make", async () => {
+    const console = await ConsolePage.open(browser, server.url);
+    await console.signIn(server.tokens.admin);
+    await console.openTokens();
+    // Once the token is made, the gateway fails the listing that follows.
+    let made = false;
+    await console.page.route("**/v1/ops/tokens", async (route) => {
+      if (route.request().method() === "POST") {
+        const answer = await route.fetch();
+        made = answer.ok();
+        return route.fulfill({ response: answer });
+      }
+      if (made) return route.fulfill({ status: 502, body: "Bad Gateway" });
+      return route.continue();
+    });
+    const relisted = console.page.waitForResponse(
+      (r) => r.url().endsWith("/v1/ops/tokens") && r.request().method() === "GET",
+    );
+    const issued = await console.makeToken("report-job", "viewer", "nightly report export");
+    if (!("secret" in issued)) throw new Error(`refused: ${issued.refused}`);
+    expect((await relisted).status()).toBe(502);
+    await console.page.locator("p.error[role=alert]").waitFor();
+    expect(await console.page.locator("table.tokens").count()).toBe(0);
+    expect(await console.page.locator("#new-secret").count()).toBe(1);
+    expect(await console.page.getByLabel("The new token").inputValue()).toBe(issued.secret);
+    expect(issued.secret).toMatch(/^cfo_/);
+
+    await console.page.unroute("**/v1/ops/tokens");
+    await console.hideNewSecret();
+    expect(await console.holdsSecret(issued.secret)).toBe(false);
+    await console.close();
   });
 
   it("shows the server's refusal of a reason, and makes or revokes nothing", async () => {

@@ -6,8 +6,12 @@ import { useSession } from "../session.ts";
 /**
  * Makes a token with a name, a role (the least one first) and a reason. The server judges the
  * reason (no control characters, nothing that looks like a token): its refusal is shown as sent.
+ * While a new secret is shown and not confirmed copied, it makes nothing: the next would replace it.
  */
-export function MakeTokenForm(props: { onMade: (issued: IssuedToken) => void }) {
+export function MakeTokenForm(props: {
+  secretShown: boolean;
+  onMade: (issued: IssuedToken) => void;
+}) {
   const { t } = useI18n();
   const { client } = useSession();
   const [name, setName] = useState("");
@@ -72,10 +76,19 @@ export function MakeTokenForm(props: { onMade: (issued: IssuedToken) => void }) 
             onInput={(event) => setReason((event.target as HTMLTextAreaElement).value)}
           />
         </div>
-        <button type="submit" disabled={busy}>
+        <button
+          type="submit"
+          disabled={busy || props.secretShown}
+          aria-describedby={props.secretShown ? "make-token-locked" : undefined}
+        >
           {t("tokens.make.submit")}
         </button>
       </form>
+      {props.secretShown ? (
+        <p id="make-token-locked" class="muted">
+          {t("tokens.make.locked")}
+        </p>
+      ) : null}
       {refusal === null ? null : (
         <p role="alert" class="error">
           {t("tokens.refused", { message: refusal })}

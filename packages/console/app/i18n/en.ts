@@ -227,6 +227,8 @@ export const en = {
   "tokens.make.name": "Name (who or what uses it)",
   "tokens.make.reason": "Why (kept with the token, next to your name)",
   "tokens.make.submit": "Make the token",
+  "tokens.make.locked":
+    "Copy the new token above and hide it first: another would replace it before it is copied.",
   "tokens.secret.title": "New token for {name} ({role})",
   "tokens.secret.warning":
     "Copy it now: it will not be shown again. The server keeps only its digest, so nobody can read it later; if it is lost, revoke it and make another.",
@@ -235,6 +237,8 @@ export const en = {
   "tokens.secret.copied": "Copied to the clipboard.",
   "tokens.secret.copyFailed": "The browser did not copy it: select the text and copy it by hand.",
   "tokens.secret.done": "I have copied it: hide it",
+  "tokens.secret.leave":
+    "Leave this page? The new token is not confirmed copied and will not be shown again. If you copied it, it may also remain in the system clipboard: clear it once the token is stored safely.",
   "tokens.revoke": "Revoke",
   "tokens.revoke.label": "Revoke {name}",
   "tokens.revoke.title": "Revoke the token {name} ({role})",

@@ -226,6 +226,7 @@ export const zhCN: Record<MessageKey, string> = {
   "tokens.make.name": "名称（谁或什么系统使用）",
   "tokens.make.reason": "原因（与令牌一起保存，旁边记录您的名字）",
   "tokens.make.submit": "生成",
+  "tokens.make.locked": "请先复制并隐藏上方的新令牌：再生成一个会在复制前替换它。",
   "tokens.secret.title": "{name}（{role}）的新令牌",
   "tokens.secret.warning":
     "请立即复制：它不会再显示。服务器只保存其摘要，之后谁也无法读取；如果丢失，请吊销后重新生成。",
@@ -234,6 +235,8 @@ export const zhCN: Record<MessageKey, string> = {
   "tokens.secret.copied": "已复制到剪贴板。",
   "tokens.secret.copyFailed": "浏览器未能复制：请选中文本手动复制。",
   "tokens.secret.done": "我已复制，隐藏它",
+  "tokens.secret.leave":
+    "离开此页？新令牌尚未确认已复制，且不会再显示。如果已复制，它可能仍留在系统剪贴板中：妥善保存令牌后请清除剪贴板。",
   "tokens.revoke": "吊销",
   "tokens.revoke.label": "吊销 {name}",
   "tokens.revoke.title": "吊销令牌 {name}（{role}）",

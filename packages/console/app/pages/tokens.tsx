@@ -7,6 +7,7 @@ import { NewTokenSecret } from "../components/new-token-secret.tsx";
 import { RevokeTokenPanel } from "../components/revoke-token-panel.tsx";
 import { formatDateTime } from "../format.ts";
 import { useI18n } from "../i18n/i18n.ts";
+import { useLeaveWarning } from "../leave-warning.ts";
 import { maskText } from "../mask.ts";
 import { useSession } from "../session.ts";
 import { useLoad } from "../use-load.ts";
@@ -33,6 +34,8 @@ export function TokensPage() {
   const [issued, setIssued] = useState<IssuedToken | null>(null);
   const [revoking, setRevoking] = useState<TokenRow | null>(null);
   const [done, setDone] = useState<string | null>(null);
+  // Until the new secret is confirmed copied, leaving the page or making another would lose it.
+  useLeaveWarning(issued ? t("tokens.secret.leave") : null);
   // Tokens belong to no channel: times are in the browser's zone, named.
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const byWhenWhy = (who: string | null, at: number, why: string | null) =>
@@ -44,6 +47,8 @@ export function TokensPage() {
   return (
     <section aria-labelledby="tokens-title">
       <h1 id="tokens-title">{t("tokens.title")}</h1>
+      {/* Outside the listing: a failed reload after a make must not take the only copy away. */}
+      {issued ? <NewTokenSecret issued={issued} onDone={() => setIssued(null)} /> : null}
       <LoadedView loaded={loaded}>
         {(listing) =>
           listing.state === "forbidden" ? (
@@ -53,8 +58,8 @@ export function TokensPage() {
           ) : (
             <>
               <p>{t("tokens.intro")}</p>
-              {issued ? <NewTokenSecret issued={issued} onDone={() => setIssued(null)} /> : null}
               <MakeTokenForm
+                secretShown={issued !== null}
                 onMade={(made) => {
                   setDone(null);
                   setIssued(made);
@@ -125,15 +130,15 @@ export function TokensPage() {
                   }}
                 />
               ) : null}
-              {done === null ? null : (
-                <p role="status" class="ok">
-                  {done}
-                </p>
-              )}
             </>
           )
         }
       </LoadedView>
+      {done === null ? null : (
+        <p role="status" class="ok">
+          {done}
+        </p>
+      )}
     </section>
   );
 }

@@ -85,10 +85,22 @@ export class ConsolePage {
     return (await status.textContent()) ?? "";
   }
 
-  /** Says the new secret is copied: the panel, and the secret with it, are gone. */
+  /** Says the new secret is copied, and waits until the panel no longer shows. */
   async hideNewSecret(): Promise<void> {
     await this.#newSecret().getByRole("button", { name: "I have copied it" }).click();
-    await this.#newSecret().waitFor({ state: "detached" });
+    await this.#newSecret().waitFor({ state: "hidden" });
+  }
+
+  /** Whether the page still holds `secret` anywhere: the new secret field, or any field's value. */
+  async holdsSecret(secret: string): Promise<boolean> {
+    if ((await this.page.locator("#new-secret").count()) > 0) return true;
+    // Every field's value, read in the page: values are properties, absent from the markup.
+    const values = await this.page
+      .locator("input, textarea")
+      .evaluateAll((fields) =>
+        fields.map((field) => (field as unknown as { value: string }).value),
+      );
+    return values.includes(secret);
   }
 
   #newSecret() {
