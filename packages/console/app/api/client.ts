@@ -98,6 +98,8 @@ function tokenRow(wire: TokenView): TokenRow {
     revokedAt: msOrNull(wire.revokedAt),
     revokedBy: wire.revokedBy,
     revokedReason: wire.revokedReason,
+    // Older servers do not send it.
+    lastUsedAt: msOrNull(wire.lastUsedAt ?? null),
   };
 }
 
@@ -132,6 +134,8 @@ function historyEntry(wire: HistoryEntryView): HistoryEntry {
  */
 export class OpsClient {
   #zones: Promise<Map<string, string>> | undefined;
+  #refusal: OpsApiError | undefined;
+  #onRefused: (() => void) | undefined;
 
   constructor(
     private readonly token: string,
@@ -344,6 +348,15 @@ export class OpsClient {
     return tokenRow(body.token);
   }
 
+  /**
+   * Called once when the server refuses the token (401: revoked or unknown). From then on this
+   * client answers every call with that refusal without asking the server again, so pages still
+   * shown cannot keep knocking with a dead token.
+   */
+  whenRefused(listener: () => void): void {
+    this.#onRefused = listener;
+  }
+
   /** Each channel's time zone, read once per sign-in. */
   #channelZones(): Promise<Map<string, string>> {
     this.#zones ??= this.definitions().then(
@@ -366,6 +379,7 @@ export class OpsClient {
   }
 
   async #request<T>(path: string, init: RequestInit): Promise<T> {
+    if (this.#refusal !== undefined) throw this.#refusal;
     const response = await fetch(`${this.base}${path}`, {
       ...init,
       headers: { ...(init.headers ?? {}), authorization: `Bearer ${this.token}` },
@@ -379,11 +393,16 @@ export class OpsClient {
     }
     if (!response.ok) {
       const error = (body.error ?? body) as { code?: string; message?: string };
-      throw new OpsApiError(
+      const refused = new OpsApiError(
         response.status,
         error.code ?? `HTTP_${response.status}`,
         error.message ?? response.statusText,
       );
+      if (response.status === 401 && this.#refusal === undefined) {
+        this.#refusal = refused;
+        this.#onRefused?.();
+      }
+      throw refused;
     }
     return body as T;
   }

@@ -174,6 +174,8 @@ export interface TokenRow
   > {
   createdAt: number;
   revokedAt: number | null;
+  /** When it last authenticated a request, to the minute; null when not since this was kept. */
+  lastUsedAt: number | null;
 }
 
 /** A token just made: its secret, which nobody can read again, and its row. */

@@ -15,6 +15,9 @@ export const en = {
   "login.token": "API token",
   "login.submit": "Sign in",
   "login.refused": "The token was refused: check it, or ask an admin for a new one.",
+  "login.tokenRefused":
+    "The server refused the token you were signed in with (revoked or unknown): sign in with another.",
+  "login.tokenRefused.kept": "The page you were on, and what you typed in it, comes back then.",
   "common.loading": "Loading…",
   "common.error": "Could not load: {message}",
   "common.none": "Nothing here.",
@@ -221,7 +224,10 @@ export const en = {
   "tokens.someone": "unknown",
   "tokens.noReason": "no reason kept",
   "tokens.inUse": "in use",
-  "tokens.lastUsed.note": "When a token was last used is not recorded.",
+  "tokens.lastUsed": "Last used",
+  "tokens.lastUsed.note":
+    "Last used is noted to the minute; a token not used since the server began noting it shows none.",
+  "tokens.lastUsed.none": "none noted",
   "tokens.timeZone": "Times in {zone}.",
   "tokens.make": "Make a token",
   "tokens.make.name": "Name (who or what uses it)",

@@ -2,7 +2,15 @@ import { useState } from "preact/hooks";
 import { useI18n } from "../i18n/i18n.ts";
 import { type Session, signIn } from "../session.ts";
 
-export function LoginPage(props: { onSignedIn: (session: Session, token: string) => void }) {
+/**
+ * Signing in with a token. `refused`: the server refused the token this tab was signed in with
+ * (revoked or unknown), said above the form; `kept`: the page it was on waits behind, as it was.
+ */
+export function LoginPage(props: {
+  refused?: boolean;
+  kept?: boolean;
+  onSignedIn: (session: Session, token: string) => void;
+}) {
   const { t } = useI18n();
   const [token, setToken] = useState("");
   const [refused, setRefused] = useState(false);
@@ -22,6 +30,12 @@ export function LoginPage(props: { onSignedIn: (session: Session, token: string)
   return (
     <section class="login" aria-labelledby="login-title">
       <h1 id="login-title">{t("login.title")}</h1>
+      {props.refused ? (
+        <p role="status" class="notice">
+          {t("login.tokenRefused")}
+          {props.kept ? ` ${t("login.tokenRefused.kept")}` : ""}
+        </p>
+      ) : null}
       <p>{t("login.intro")}</p>
       <form onSubmit={submit}>
         <label for="token">{t("login.token")}</label>

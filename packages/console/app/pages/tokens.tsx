@@ -16,9 +16,10 @@ import { useLoad } from "../use-load.ts";
 type TokensListing = { state: "listed"; tokens: TokenRow[] } | { state: "forbidden" };
 
 /**
- * Operator tokens, for admins: every token with who made and revoked it, when and why; make one
- * (its secret shown once), revoke one with a reason after a confirmation. The same endpoints as
- * `capflow tokens` through a server. Others get the server's 403 as a sentence.
+ * Operator tokens, for admins: every token with who made and revoked it, when and why, and when
+ * it was last used (stale ones are the ones to revoke); make one (its secret shown once), revoke
+ * one with a reason after a confirmation. The same endpoints as `capflow tokens` through a server.
+ * Others get the server's 403 as a sentence.
  */
 export function TokensPage() {
   const { t, locale } = useI18n();
@@ -78,6 +79,7 @@ export function TokensPage() {
                       <th scope="col">{t("tokens.role")}</th>
                       <th scope="col">{t("tokens.made")}</th>
                       <th scope="col">{t("tokens.revoked")}</th>
+                      <th scope="col">{t("tokens.lastUsed")}</th>
                       <th scope="col">
                         <span class="visually-hidden">{t("tokens.revoke")}</span>
                       </th>
@@ -97,6 +99,13 @@ export function TokensPage() {
                             <span class="badge badge-active">{t("tokens.inUse")}</span>
                           ) : (
                             byWhenWhy(token.revokedBy, token.revokedAt, token.revokedReason)
+                          )}
+                        </td>
+                        <td>
+                          {token.lastUsedAt === null ? (
+                            <span class="muted">{t("tokens.lastUsed.none")}</span>
+                          ) : (
+                            formatDateTime(token.lastUsedAt, zone, locale)
                           )}
                         </td>
                         <td>
