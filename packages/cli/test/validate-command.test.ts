@@ -107,15 +107,18 @@ describe("capflow validate", () => {
         expect.objectContaining({ code: "ambiguous-cutoff", pointer: "/calendar/cutoff" }),
       ]);
       expect(problems[0]!.message).toMatch(
-        /^channel lanbank: the cut-off 00:30 falls after the day's first opening .*declare the funder's hours in serviceWindows.*"serviceWindows": \["01:00-00:30"\], "cutoff": "00:30"/,
+        /^channel lanbank: the cut-off 00:30 falls after the day's first opening .*it is taken to end its own date's day.*To make it explicit, declare the funder's hours in serviceWindows .*"serviceWindows": \["00:30-00:30"\] \(open all day\)/,
       );
-      const fixed = await validateWith({
-        serviceWindows: ["01:00-00:30"],
-        workingDaysOnly: true,
-        holidays: "cn",
-        cutoff: "00:30",
-      });
-      expect(fixed).toMatchObject({ exitCode: 0, stdout: "[]\n" });
+      // What the message says to write passes, and so do the funder's real hours.
+      for (const serviceWindows of [["00:30-00:30"], ["01:00-00:30"]]) {
+        const fixed = await validateWith({
+          serviceWindows,
+          workingDaysOnly: true,
+          holidays: "cn",
+          cutoff: "00:30",
+        });
+        expect(fixed).toMatchObject({ exitCode: 0, stdout: "[]\n" });
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -9,6 +9,7 @@ import {
   ProcessorRegistry,
 } from "@capflow/core";
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
+import { lunchCutoffCalendar } from "../../core/test/support/calendar-channels.ts";
 import { loanBehavior, testChannel } from "../../core/test/support/loan-definitions.ts";
 import { ScriptedTransport } from "../../core/test/support/scripted-transport.ts";
 import { KnexInstanceStore } from "../src/index.ts";
@@ -86,6 +87,32 @@ describe.skipIf(!databaseUrl)(
       await w.engine.runDue();
       expect(w.transport.count("/loan/apply")).toBe(1);
       expect(await w.store.getInstance(loan.id)).toMatchObject({ status: "succeeded" });
+    });
+
+    test("a channel stored with an ambiguous cut-off (12:30 over lunch) keeps gating calls, its cut-off ending its own date's day, never CONFIG_INVALID", async () => {
+      const w = world(lunchCutoffCalendar, "2026-03-14T10:00:00");
+      // Due on Saturday: held until Monday's 09:00 window, not expired on the way.
+      const weekend = await w.start("L-1");
+      await w.engine.runDue();
+      const held = await w.store.getInstance(weekend.id);
+      expect(held?.lastError?.code).toBe("CALENDAR_CLOSED");
+      expect(held?.nextRunAt).toBe(shanghai("2026-03-16T09:00:00"));
+      await w.advanceTo("2026-03-16T09:00:00");
+      await w.engine.runDue();
+      expect(await w.store.getInstance(weekend.id)).toMatchObject({ status: "succeeded" });
+      // Due over Monday's lunch: Monday's 12:30 cut-off expires it unsent.
+      await w.advanceTo("2026-03-16T12:10:00");
+      const lunch = await w.start("L-2");
+      await w.engine.runDue();
+      expect((await w.store.getInstance(lunch.id))?.nextRunAt).toBe(
+        shanghai("2026-03-16T12:30:00"),
+      );
+      await w.advanceTo("2026-03-16T12:30:00");
+      await w.engine.runDue();
+      const parked = await w.store.getInstance(lunch.id);
+      expect(parked).toMatchObject({ step: "apply", status: "active", nextRunAt: null });
+      expect(parked?.lastError?.code).toBe("CALENDAR_CUTOFF_EXPIRED");
+      expect(w.transport.count("/loan/apply")).toBe(1);
     });
 
     test("atCutoff expire: a call still held back at the cut-off is parked unsent, and retry sends it in the next window", async () => {

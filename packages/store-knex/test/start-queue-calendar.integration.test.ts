@@ -13,7 +13,10 @@ import {
   StartQueue,
 } from "@capflow/core";
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "vitest";
-import { nightBatchCalendar } from "../../core/test/support/calendar-channels.ts";
+import {
+  lunchCutoffCalendar,
+  nightBatchCalendar,
+} from "../../core/test/support/calendar-channels.ts";
 import { loanBehavior, testChannel } from "../../core/test/support/loan-definitions.ts";
 import { ScriptedTransport } from "../../core/test/support/scripted-transport.ts";
 import { KnexInstanceStore, KnexStartQueueStore, knexExclusiveRunner } from "../src/index.ts";
@@ -263,6 +266,31 @@ describe.skipIf(!databaseUrl)(
         expect(w.transport.count("/loan/apply"), lastDay).toBe(2);
         expect(await w.notifications(), lastDay).toHaveLength(1);
       }
+    });
+
+    test("a channel stored with an ambiguous cut-off (12:30 over lunch) keeps expiring queued starts at it, as its own date's, never CONFIG_INVALID", async () => {
+      const w = world(lunchCutoffCalendar, "2026-03-14T10:00:00", { ttl: "120h" });
+      // Queued on Saturday: admitted at Monday's 09:00 window, not expired on the way.
+      await w.enqueue("S-1");
+      expect(await w.queue.admit()).toMatchObject({ started: 0, expired: [] });
+      await w.advanceTo("2026-03-16T09:00:00");
+      expect(await w.queue.admit()).toMatchObject({ started: 1, expired: [] });
+      await w.engine.runDue();
+      expect(await w.instanceOf("S-1")).toMatchObject({ status: "succeeded" });
+      // Queued over Monday's lunch: Monday's 12:30 cut-off expires it unstarted.
+      await w.advanceTo("2026-03-16T12:10:00");
+      const lunch = await w.enqueue("M-1");
+      expect(await w.queue.admit()).toMatchObject({ started: 0, expired: [] });
+      await w.advanceTo("2026-03-16T12:30:00");
+      const cutoff = await w.queue.admit();
+      expect(cutoff.expired.map((q) => q.businessKey)).toEqual(["M-1"]);
+      expect(await w.store.getQueued(lunch.id)).toMatchObject({
+        status: "expired",
+        finishedAt: shanghai("2026-03-16T12:30:00"),
+        lastError: { code: "CALENDAR_CUTOFF_EXPIRED" },
+      });
+      expect(await w.instanceOf("M-1")).toBeUndefined();
+      expect(w.transport.count("/loan/apply")).toBe(1);
     });
 
     test('atCutoff "roll" (the default): starts queued at the cut-off roll to the next opening, and their time to live still applies', async () => {

@@ -2,12 +2,12 @@ import { describe, expect, test } from "vitest";
 import {
   BusinessCalendar,
   type CalendarDefinition,
-  CapflowError,
   MemoryDefinitionSource,
   validateDefinitions,
 } from "../../src/index.ts";
 import {
   channelWith,
+  lunchCutoffCalendar,
   nightBatchCalendar as nightBatch,
   shanghai,
 } from "../support/calendar-channels.ts";
@@ -157,7 +157,7 @@ describe("the day a cut-off ends", () => {
     }
   });
 
-  test("an ambiguous cut-off is refused by validation (ambiguous-cutoff) and by the calendar (CONFIG_INVALID)", () => {
+  test("an ambiguous cut-off is refused by validation (ambiguous-cutoff), saying what it is taken to mean and exactly what to write", () => {
     const noWindows: CalendarDefinition = { workingDaysOnly: true, cutoff: "00:30" };
     const [problem] = problemsOf(noWindows);
     expect(problem).toMatchObject({
@@ -168,14 +168,19 @@ describe("the day a cut-off ends", () => {
     expect(problem?.message).toContain(
       "the cut-off 00:30 falls after the day's first opening yet leaves 23h30 of its 24h of service time after it",
     );
-    expect(problem?.message).toContain('"serviceWindows": ["01:00-00:30"]');
+    expect(problem?.message).toContain(
+      "it is taken to end its own date's day (the one falling on a Friday ends Friday's)",
+    );
+    expect(problem?.message).toContain('"serviceWindows": ["00:30-00:30"] (open all day)');
     const lunch: CalendarDefinition = {
       serviceWindows: ["09:00-12:00", "13:00-17:00"],
       workingDaysOnly: true,
       cutoff: "12:30",
     };
     expect(problemsOf(lunch)).toHaveLength(1);
-    expect(problemsOf(lunch)[0]?.message).toContain("move the cut-off after most of the day's");
+    expect(problemsOf(lunch)[0]?.message).toContain(
+      'move the cut-off after most of the day\'s windows ("cutoff": "17:00", when the last closes) to keep it ending its own date\'s day, or move the cut-off to the first opening or before it ("cutoff": "09:00")',
+    );
     // A cut-off inside the previous date's window crossing midnight, after an earlier window.
     expect(
       problemsOf({
@@ -206,15 +211,39 @@ describe("the day a cut-off ends", () => {
         message: expect.stringContaining("the cut-off 00:30"),
       }),
     ]);
-    // Never validated (a definition given in memory): the calendar refuses it rather than guess.
-    const { cutoffAfter, expiring, gate } = calendarOf({ ...noWindows, atCutoff: "expire" });
-    for (const ask of [
-      () => cutoffAfter("2026-03-13T12:00:00"),
-      () => expiring("2026-03-13T12:00:00"),
-      () => gate("2026-03-14T12:00:00", "2026-03-14T12:00:00"),
-    ]) {
-      expect(ask).toThrow(CapflowError);
-      expect(ask).toThrow(/ambiguous-cutoff.*declare the funder's hours in serviceWindows/);
-    }
+  });
+
+  test("a channel stored with an ambiguous cut-off keeps running: never refused at run time, its cut-off ends its own date's day, as before the rule", () => {
+    // 00:30 without serviceWindows: Friday's 00:30 ends Friday, Saturday's and Sunday's end no
+    // working day, Monday's ends Monday.
+    const noWindows: CalendarDefinition = {
+      workingDaysOnly: true,
+      holidays: "cn",
+      cutoff: "00:30",
+      atCutoff: "expire",
+    };
+    const { cutoffAfter, expiring, gate } = calendarOf(noWindows);
+    expect(cutoffAfter("2026-03-13T12:00:00")).toBe(shanghai("2026-03-16T00:30:00"));
+    expect(cutoffAfter("2026-03-13T00:10:00")).toBe(shanghai("2026-03-13T00:30:00"));
+    expect(expiring("2026-03-16T00:20:00")).toBe(shanghai("2026-03-13T00:30:00"));
+    expect(expiring("2026-03-16T01:00:00")).toBe(shanghai("2026-03-16T00:30:00"));
+    // A call held since Saturday goes at Monday's 00:00 opening, not expired on the way.
+    expect(gate("2026-03-14T10:00:00", "2026-03-14T10:00:00")).toMatchObject({
+      open: false,
+      until: shanghai("2026-03-16T00:00:00"),
+    });
+    expect(gate("2026-03-16T00:00:00", "2026-03-14T10:00:00")).toEqual({ open: true });
+    // Between two windows: 12:30 ends its own date's day too.
+    const lunch = calendarOf(lunchCutoffCalendar);
+    expect(lunch.cutoffAfter("2026-03-13T13:00:00")).toBe(shanghai("2026-03-16T12:30:00"));
+    expect(lunch.expiring("2026-03-14T10:00:00")).toBe(shanghai("2026-03-13T12:30:00"));
+    // A call held over Monday's lunch expires at Monday's 12:30 cut-off.
+    expect(lunch.gate("2026-03-16T12:10:00", "2026-03-16T12:10:00")).toMatchObject({
+      open: false,
+      until: shanghai("2026-03-16T12:30:00"),
+    });
+    expect(lunch.gate("2026-03-16T12:30:00", "2026-03-16T12:10:00")).toMatchObject({
+      expired: true,
+    });
   });
 });

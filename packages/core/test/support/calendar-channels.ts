@@ -20,3 +20,16 @@ export const nightBatchCalendar: CalendarDefinition = {
   cutoff: "00:30",
   atCutoff: "expire",
 };
+
+/**
+ * A calendar validation refuses (`ambiguous-cutoff`) but a channel may have been stored with
+ * before: a 12:30 cut-off over the lunch break between 09:00-12:00 and 13:00-17:00. It keeps
+ * running, the cut-off taken to end its own date's day.
+ */
+export const lunchCutoffCalendar: CalendarDefinition = {
+  serviceWindows: ["09:00-12:00", "13:00-17:00"],
+  workingDaysOnly: true,
+  holidays: "cn",
+  cutoff: "12:30",
+  atCutoff: "expire",
+};

@@ -187,7 +187,7 @@ export class BusinessCalendar implements ChannelCalendar {
    * Whether the cut-off falling on a local date counts, when working days are in force for these
    * rules (the channel's `workingDaysOnly`, and `workingDays` among the interface's rules): when
    * the business day it ends (`cutoffDay`) is a working day, holidays and make-up days included.
-   * Undefined: every day's counts. An ambiguous cut-off is refused, as validation refuses it.
+   * Undefined: every day's counts.
    */
   #cutoffDays(
     channel: ChannelDefinition,
@@ -196,16 +196,13 @@ export class BusinessCalendar implements ChannelCalendar {
     rules: readonly CalendarRule[],
   ): ((cutoffDate: string) => boolean) | undefined {
     if (!rules.includes("workingDays") || calendar.workingDaysOnly !== true) return undefined;
-    const day = cutoffDay(calendar, cutoff);
-    if (day.ambiguous !== undefined) {
-      throw new CapflowError(
-        "CONFIG_INVALID",
-        `channel ${channel.code}'s calendar has an ambiguous cut-off (ambiguous-cutoff): ${day.ambiguous}`,
-      );
-    }
+    // An ambiguous cut-off (refused by validation, stored before it was) is never refused here:
+    // a running channel keeps its calls and queued starts going, its cut-off taken to end its own
+    // date's day, and `capflow serve` and `capflow worker` warn about it at start.
+    const { daysBefore } = cutoffDay(calendar, cutoff);
     const schedule = this.#schedule(channel, calendar);
     return (cutoffDate) => {
-      const date = addDays(cutoffDate, -day.daysBefore);
+      const date = addDays(cutoffDate, -daysBefore);
       if (schedule) this.#checkCovered(schedule, channel.code, date);
       return isWorkingDay(schedule, date, weekdayOf(date));
     };
