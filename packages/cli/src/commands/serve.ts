@@ -37,6 +37,7 @@ import {
   syncProcessors,
 } from "@capflow/store-knex";
 import { type ProcessAlerts, startProcessAlerts } from "../alert-monitor-option.ts";
+import { calendarStartWarnings } from "../calendar-start-warnings.ts";
 import type { CliContext } from "../cli-context.ts";
 import type { CapflowCommand } from "../command.ts";
 import {
@@ -50,7 +51,6 @@ import {
   loadExtensions,
   processorsOptionHelp,
 } from "../extension-modules.ts";
-import { describeHolidayScheduleGap, holidayScheduleGaps } from "../holiday-schedule-gaps.ts";
 import { holidaysOptionHelp, loadHolidaysOption, processCalendar } from "../holidays-option.ts";
 import {
   addKeysCheckIntervalOption,
@@ -275,8 +275,8 @@ async function runServe(options: ServeOptions, context: CliContext) {
       if (app) app.log.warn({ holidays: notice.schedule, year: notice.year }, message);
       else context.err(`warning: ${message}\n`);
     });
-    for (const gap of await holidayScheduleGaps(db.definitions, calendar, Date.now())) {
-      context.err(`warning: ${describeHolidayScheduleGap(gap)}\n`);
+    for (const warning of await calendarStartWarnings(db.definitions, calendar, Date.now())) {
+      context.err(`warning: ${warning}\n`);
     }
     const onEngineEvent = (event: EngineEvent) => {
       metrics.observeEngine(event);

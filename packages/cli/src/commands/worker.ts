@@ -20,6 +20,7 @@ import {
 } from "@capflow/store-knex";
 import { Option } from "commander";
 import { type ProcessAlerts, startProcessAlerts } from "../alert-monitor-option.ts";
+import { calendarStartWarnings } from "../calendar-start-warnings.ts";
 import type { CliContext } from "../cli-context.ts";
 import type { CapflowCommand } from "../command.ts";
 import {
@@ -34,7 +35,6 @@ import {
   loadExtensions,
   processorsOptionHelp,
 } from "../extension-modules.ts";
-import { describeHolidayScheduleGap, holidayScheduleGaps } from "../holiday-schedule-gaps.ts";
 import { holidaysOptionHelp, loadHolidaysOption, processCalendar } from "../holidays-option.ts";
 import {
   addKeysCheckIntervalOption,
@@ -334,8 +334,8 @@ async function runWorker(
     const calendar = processCalendar(db.definitions, holidays, (message) =>
       report.note("calendar", `warning: ${message}`),
     );
-    for (const gap of await holidayScheduleGaps(db.definitions, calendar, Date.now())) {
-      report.note("calendar", `warning: ${describeHolidayScheduleGap(gap)}`);
+    for (const warning of await calendarStartWarnings(db.definitions, calendar, Date.now())) {
+      report.note("calendar", `warning: ${warning}`);
     }
     const engine = createEngine({
       store: db.instances,

@@ -30,6 +30,7 @@ export {
   type CachedQueriesOptions,
   type QueryAnswer,
 } from "./cache/cached-queries.ts";
+export { type AmbiguousCutoff, ambiguousCutoffs } from "./calendar/ambiguous-cutoffs.ts";
 export {
   BusinessCalendar,
   type BusinessCalendarOptions,
