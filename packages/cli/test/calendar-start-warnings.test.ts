@@ -1,17 +1,11 @@
 import { BusinessCalendar, type ChannelDefinition, MemoryDefinitionSource } from "@capflow/core";
 import { describe, expect, it } from "vitest";
+import { channelWith } from "../../core/test/support/calendar-channels.ts";
 import { calendarStartWarnings } from "../src/calendar-start-warnings.ts";
 
-function channel(code: string, extra: Partial<ChannelDefinition>): ChannelDefinition {
-  return {
-    code,
-    name: code,
-    baseUrl: "http://127.0.0.1:9",
-    timeZone: "Asia/Shanghai",
-    crypto: { handler: "plain" },
-    interfaces: {},
-    ...extra,
-  } as ChannelDefinition;
+/** The test funder under another code, with this calendar and scheduled changes. */
+function channel(code: string, extra: Pick<ChannelDefinition, "calendar" | "future">) {
+  return { ...channelWith({}), code, ...extra };
 }
 
 const lunch = {

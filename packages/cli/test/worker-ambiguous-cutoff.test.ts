@@ -1,13 +1,12 @@
 import { execFile } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { digestOf } from "@capflow/core/internal";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { KnexStartQueueStore, pushDefinitions } from "../../store-knex/src/index.ts";
+import { pushDefinitions } from "../../store-knex/src/index.ts";
 import { openTestPostgres } from "../../store-knex/test/support/databases.ts";
+import { orderBehavior, orderChannel, orderQueue } from "./support/order-funder.ts";
 import { repositoryRoot, runCapflow } from "./support/run-capflow.ts";
 
 const databaseUrl = process.env.DATABASE_URL;
@@ -30,37 +29,12 @@ async function spawnCapflow(...args: string[]) {
   }
 }
 
-const channel = {
-  code: "dawn",
-  name: "A funder whose cut-off was stored before cut-off days were ruled",
-  baseUrl: "http://127.0.0.1:9",
-  timeZone: "UTC",
-  crypto: { handler: "plain" },
-  interfaces: {
-    "order.apply": { method: "POST", path: "/order/apply", timeout: "1s", idempotent: true },
-  },
-  statusTable: { code: "body.status", codes: { OK: { outcome: "succeeded" } } },
-  // Open all day on working days, with a cut-off half an hour in: which day it ends is unclear.
-  calendar: { workingDaysOnly: true, holidays: "acme", cutoff: "00:30", atCutoff: "expire" },
-};
-
-const behavior = (body: Record<string, string>) => ({
-  channel: "dawn",
-  code: "apply",
-  version: 1,
-  initial: "send",
-  steps: {
-    send: {
-      kind: "call",
-      interface: "order.apply",
-      request: { format: "json", body },
-      routes: [{ when: "outcome == 'succeeded'", to: "done" }],
-      otherwise: "failed",
-    },
-    done: { kind: "terminal", outcome: "succeeded" },
-    failed: { kind: "terminal", outcome: "failed" },
-  },
-});
+// Open all day on working days, with a cut-off half an hour in: which day it ends is unclear.
+const channel = orderChannel(
+  "dawn",
+  "A funder whose cut-off was stored before cut-off days were ruled",
+  { workingDaysOnly: true, holidays: "acme", cutoff: "00:30", atCutoff: "expire" },
+);
 
 describe.skipIf(!databaseUrl)(
   databaseUrl
@@ -82,7 +56,7 @@ describe.skipIf(!databaseUrl)(
       // Stored as before the rule: capflow push would refuse it now.
       await pushDefinitions(db, {
         channels: [channel as never],
-        behaviors: [behavior({ orderNo: "{{input.orderNo}}" }) as never],
+        behaviors: [orderBehavior("dawn") as never],
       });
       const now = Date.now();
       // Today a day off; the two days before working days (make-up days if on a weekend).
@@ -104,24 +78,7 @@ describe.skipIf(!databaseUrl)(
         }),
       );
       const queues = join(dir, "queues.json");
-      await writeFile(
-        queues,
-        JSON.stringify({
-          queues: [{ channel: "dawn", behavior: "apply", ratePerSecond: 10, ttl: "7d" }],
-        }),
-      );
-      const store = new KnexStartQueueStore(db);
-      const queue = (businessKey: string, enqueuedAt: number) =>
-        store.enqueue({
-          id: randomUUID(),
-          channel: "dawn",
-          behavior: "apply",
-          businessKey,
-          input: { orderNo: businessKey },
-          inputDigest: digestOf({ orderNo: businessKey }),
-          enqueuedAt,
-          expiresAt: enqueuedAt + 7 * day,
-        });
+      const { store, queue } = await orderQueue(db, "dawn", queues);
       // Three days ago: before yesterday's working day's cut-off, whichever day it ends.
       const { queued: stale } = await queue("D-STALE", now - 3 * day);
       const { queued: fresh } = await queue("D-FRESH", now);
@@ -165,7 +122,7 @@ describe.skipIf(!databaseUrl)(
       await writeFile(join(definitions, "dawn.channel.json"), JSON.stringify(channel));
       await writeFile(
         join(definitions, "dawn.apply.behavior.json"),
-        JSON.stringify(behavior({ orderNo: "{{input.orderNo}}", channel: "app" })),
+        JSON.stringify(orderBehavior("dawn", { orderNo: "{{input.orderNo}}", channel: "app" })),
       );
       const pushed = await runCapflow("push", definitions, ...database, "--no-check-secrets");
       expect(pushed.exitCode).toBe(1);

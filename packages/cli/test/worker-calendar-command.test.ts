@@ -1,11 +1,9 @@
-import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { digestOf } from "@capflow/core/internal";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { KnexStartQueueStore } from "../../store-knex/src/index.ts";
 import { openTestPostgres } from "../../store-knex/test/support/databases.ts";
+import { orderBehavior, orderChannel, orderQueue } from "./support/order-funder.ts";
 import { runCapflow } from "./support/run-capflow.ts";
 
 const databaseUrl = process.env.DATABASE_URL;
@@ -69,60 +67,25 @@ describe("capflow serve and worker --holidays", () => {
         // that expires waiting calls; working days from a schedule that covers 2020 only.
         await writeFile(
           join(definitions, "night.channel.json"),
-          JSON.stringify({
-            code: "night",
-            name: "A funder closed at the time of the test",
-            baseUrl: "http://127.0.0.1:9",
-            timeZone: "UTC",
-            crypto: { handler: "plain" },
-            interfaces: {
-              "order.apply": {
-                method: "POST",
-                path: "/order/apply",
-                timeout: "1s",
-                idempotent: true,
-              },
-            },
-            statusTable: { code: "body.status", codes: { OK: { outcome: "succeeded" } } },
-            calendar: {
+          JSON.stringify(
+            orderChannel("night", "A funder closed at the time of the test", {
               serviceWindows: [`${utcClock(now + 2 * 3600_000)}-${utcClock(now + 3 * 3600_000)}`],
               workingDaysOnly: true,
               holidays: "acme",
               cutoff: "00:00",
               atCutoff: "expire",
-            },
-          }),
+            }),
+          ),
         );
         await writeFile(
           join(definitions, "night.apply.behavior.json"),
-          JSON.stringify({
-            channel: "night",
-            code: "apply",
-            version: 1,
-            initial: "send",
-            steps: {
-              send: {
-                kind: "call",
-                interface: "order.apply",
-                request: { format: "json", body: { orderNo: "{{input.orderNo}}" } },
-                routes: [{ when: "outcome == 'succeeded'", to: "done" }],
-                otherwise: "failed",
-              },
-              done: { kind: "terminal", outcome: "succeeded" },
-              failed: { kind: "terminal", outcome: "failed" },
-            },
-          }),
+          JSON.stringify(orderBehavior("night")),
         );
         const database = ["--database-url", databaseUrl!, "--schema", db.schema];
         const pushed = await runCapflow("push", definitions, ...database);
         expect(pushed.exitCode, pushed.stderr + pushed.stdout).toBe(0);
         const queues = join(dir, "queues.json");
-        await writeFile(
-          queues,
-          JSON.stringify({
-            queues: [{ channel: "night", behavior: "apply", ratePerSecond: 10, ttl: "7d" }],
-          }),
-        );
+        const { store, queue } = await orderQueue(db, "night", queues);
         const acme = join(dir, "acme-2020.json");
         await writeFile(
           acme,
@@ -132,18 +95,6 @@ describe("capflow serve and worker --holidays", () => {
           }),
         );
 
-        const store = new KnexStartQueueStore(db);
-        const queue = (businessKey: string, enqueuedAt: number) =>
-          store.enqueue({
-            id: randomUUID(),
-            channel: "night",
-            behavior: "apply",
-            businessKey,
-            input: { orderNo: businessKey },
-            inputDigest: digestOf({ orderNo: businessKey }),
-            enqueuedAt,
-            expiresAt: enqueuedAt + 7 * day,
-          });
         // Four days ago: before the last working day's cut-off (00:00 ends the day before it, so
         // at most three days back, on a Monday night), whatever day the test runs.
         const { queued: stale } = await queue("N-STALE", now - 4 * day);
