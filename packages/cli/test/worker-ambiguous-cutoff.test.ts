@@ -8,6 +8,7 @@ import { pushDefinitions } from "../../store-knex/src/index.ts";
 import { openTestPostgres } from "../../store-knex/test/support/databases.ts";
 import { orderBehavior, orderChannel, orderQueue } from "./support/order-funder.ts";
 import { repositoryRoot, runCapflow } from "./support/run-capflow.ts";
+import { spawnServe } from "./support/spawn-serve.ts";
 
 const databaseUrl = process.env.DATABASE_URL;
 const day = 24 * 60 * 60 * 1000;
@@ -42,26 +43,20 @@ describe.skipIf(!databaseUrl)(
     : "a channel stored with an ambiguous cut-off: skipped, set DATABASE_URL to run",
   () => {
     let dir: string;
+    let acme: string;
     let db: Awaited<ReturnType<typeof openTestPostgres>>;
     beforeAll(async () => {
       dir = await mkdtemp(join(tmpdir(), "capflow-cli-ambiguous-cutoff-"));
       db = await openTestPostgres();
-    });
-    afterAll(async () => {
-      await db?.drop();
-      await rm(dir, { recursive: true, force: true });
-    });
-
-    test("capflow worker warns at start naming the channel, the cut-off, the day it ends and what to declare, and keeps expiring its queued starts; capflow push names what to change", async () => {
       // Stored as before the rule: capflow push would refuse it now.
       await pushDefinitions(db, {
         channels: [channel as never],
         behaviors: [orderBehavior("dawn") as never],
       });
-      const now = Date.now();
       // Today a day off; the two days before working days (make-up days if on a weekend).
+      const now = Date.now();
       const year = new Date(now).getUTCFullYear();
-      const acme = join(dir, "acme.json");
+      acme = join(dir, "acme.json");
       await writeFile(
         acme,
         JSON.stringify({
@@ -77,6 +72,14 @@ describe.skipIf(!databaseUrl)(
           ],
         }),
       );
+    });
+    afterAll(async () => {
+      await db?.drop();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    test("capflow worker warns at start naming the channel, the cut-off, the day it ends and what to declare, and keeps expiring its queued starts; capflow push names what to change", async () => {
+      const now = Date.now();
       const queues = join(dir, "queues.json");
       const { store, queue } = await orderQueue(db, "dawn", queues);
       // Three days ago: before yesterday's working day's cut-off, whichever day it ends.
@@ -136,6 +139,26 @@ describe.skipIf(!databaseUrl)(
         `SELECT max(version)::int AS version FROM "${db.schema}".behaviors WHERE channel = 'dawn'`,
       );
       expect(rows[0].version).toBe(1);
+    }, 90_000);
+
+    test("capflow serve warns once at start the same way and stays ready: /readyz does not fail for it", async () => {
+      const database = ["--database-url", databaseUrl!, "--schema", db.schema];
+      const serve = spawnServe([...database, "--port", "0", "--holidays", acme]);
+      try {
+        await expect.poll(serve.output, { timeout: 60_000 }).toMatch(/capflow serve on http:/);
+        const url = /capflow serve on (http:\/\/[^ ]+)/.exec(serve.output())![1]!;
+        const ready = await fetch(`${url}/readyz`);
+        expect(ready.status).toBe(200);
+        expect(await ready.json()).toMatchObject({ status: "ready" });
+        expect(serve.output()).toContain(
+          "warning: channel dawn's calendar cut-off 00:30 is ambiguous (ambiguous-cutoff): ",
+        );
+        expect(serve.output().split("channel dawn's calendar cut-off")).toHaveLength(2);
+        expect(serve.output()).not.toMatch(/CONFIG_INVALID/);
+      } finally {
+        serve.child.kill("SIGTERM");
+        await new Promise((resolve) => serve.child.once("exit", resolve));
+      }
     }, 90_000);
   },
 );
