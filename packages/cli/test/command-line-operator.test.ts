@@ -25,6 +25,17 @@ describe("commandLineOperator", () => {
     }
   });
 
+  test("an empty or blank --who is refused, saying what to pass, instead of recording cli:", () => {
+    for (const who of ["", "   "]) {
+      expect(() => commandLineOperator(who, () => "alice")).toThrow(
+        expect.objectContaining({
+          code: "CONFIG_INVALID",
+          message: expect.stringContaining("--who alice"),
+        }),
+      );
+    }
+  });
+
   test("the machine's user name when it resolves", () => {
     expect(commandLineOperator(undefined, () => "alice")).toBe("cli:alice");
   });

@@ -102,7 +102,8 @@ describe.skipIf(!databaseUrl)(
       );
       expect(forced.stderr).toBe("");
       expect(forced.exitCode).toBe(0);
-      expect(forced.stdout).toContain("forced past 2 breaking changes");
+      // What is printed is what is recorded.
+      expect(forced.stdout).toContain("forced past 2 breaking changes by cli:alice:");
       expect(forced.stdout).toContain("behavior shop/order: changed, now version 2");
 
       const { rows } = (await store.knex.raw(

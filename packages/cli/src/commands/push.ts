@@ -54,6 +54,7 @@ export const pushCommand: CapflowCommand = {
           "a forced push is recorded with who forced it and why: add --who <name> --why <reason>",
         );
       }
+      const who = commandLineOperator(options.who);
       const checked = await loadCheckedDefinitions(dir, options, context, "nothing pushed");
       if (checked === undefined) return;
       const { loaded, extensions } = checked;
@@ -88,7 +89,7 @@ export const pushCommand: CapflowCommand = {
         const result = await pushDefinitions(db, loaded, {
           expectedRevision: revision,
           record: {
-            who: commandLineOperator(options.who),
+            who,
             ...(options.why === undefined ? {} : { why: options.why }),
             forced,
             impact: plan.breaking,
@@ -115,7 +116,7 @@ export const pushCommand: CapflowCommand = {
         context.out(describePush(result));
         if (forced) {
           context.out(
-            `forced past ${plural(plan.breaking.length, "breaking change")} by ${options.who}: recorded as push ${result.recorded}\n`,
+            `forced past ${plural(plan.breaking.length, "breaking change")} by ${who}: recorded as push ${result.recorded}\n`,
           );
         }
         context.out(
