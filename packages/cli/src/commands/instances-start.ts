@@ -93,7 +93,7 @@ export function registerStartInstance(instances: Command, context: CliContext): 
       )
       .option(
         "--who <name>",
-        "who starts it, recorded with --reason as cli:<name> (default: this machine's user name); through a capflow serve, its token's name is recorded instead",
+        "who starts it, recorded with --reason as cli:<name> (needs --reason; default: this machine's user name); through a capflow serve, its token's name is recorded instead",
       )
       .option("--json", "the instance as JSON"),
   ).action((options: StartOptions) => startInstanceCommand(options, context));
@@ -217,9 +217,19 @@ function reasonForServer(options: StartOptions, server: LocalServer): string {
   );
 }
 
-/** Started directly on the database: the reason, if given, is recorded with who started it. */
+/**
+ * Started directly on the database: the reason, if given, is recorded with who started it. `--who`
+ * is recorded only with a reason, so without one it is refused rather than dropped (as through a
+ * server).
+ */
 function withActor(request: StartRequest, options: StartOptions): StartRequest {
-  if (options.reason === undefined) return request;
+  if (options.reason === undefined) {
+    if (options.who === undefined) return request;
+    throw new CapflowError(
+      "CONFIG_INVALID",
+      "--who is recorded with the reason an instance is started by hand: add --reason <text>, or leave out --who",
+    );
+  }
   return { ...request, actor: { who: commandLineOperator(options.who), why: options.reason } };
 }
 
