@@ -437,6 +437,91 @@ describe.skipIf(!databaseUrl)(databaseUrl ? "outbox delivery on PostgreSQL" : sk
     expect(r.received.map((q) => q.eventId)).toEqual([note.id]);
   });
 
+  test("rows stored with the operators' text (before the public form, or by an older node) go out in public form, re-sends too", async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 5, 2));
+    const { receiver: r, url } = await receiver();
+    const at = new Date(clock.now());
+    const operatorsText = {
+      code: "TRANSPORT_NOT_SENT",
+      message:
+        "connect ECONNREFUSED https://api.funder.example:8443/v2/loans (key /etc/capflow/keys/funder.pem)",
+    };
+    const old = (id: string, status: string, payload: Record<string, unknown>) =>
+      db.knex.raw(
+        `INSERT INTO "${db.schema}".outbox (id, instance_id, type, payload, status, next_attempt_at, created_at)
+         VALUES (?, 'i-old', ?, ?, ?, ?, ?)`,
+        [
+          id,
+          String(payload.type),
+          JSON.stringify(payload),
+          status,
+          status === "pending" ? at : null,
+          at,
+        ],
+      );
+    const instancePayload = (id: string) => ({
+      id,
+      type: "instance.failed",
+      occurredAt: at.toISOString(),
+      instance: {
+        id: "i-old",
+        channel: "lanbank",
+        behavior: "loan",
+        businessKey: "L-old",
+        product: null,
+        status: "failed",
+        step: "apply",
+        version: 3,
+      },
+      result: null,
+      error: operatorsText,
+    });
+    await old("evt-old-pending", "pending", instancePayload("evt-old-pending"));
+    await old("evt-old-failed", "failed", instancePayload("evt-old-failed"));
+    await old("evt-old-start", "pending", {
+      id: "evt-old-start",
+      type: "start.gave-up",
+      occurredAt: at.toISOString(),
+      start: { id: "s-old", channel: "lanbank", behavior: "loan", businessKey: "L-q" },
+      error: { ...operatorsText, context: { url: "https://api.funder.example:8443" } },
+    });
+    const d = dispatcher(url, { clock });
+    expect(await d.deliverDue()).toBe(2);
+    await store.resendNotification({
+      id: "evt-old-failed",
+      now: clock.now(),
+      by: "ops:alice",
+      why: "the receiver is back",
+    });
+    expect(await d.deliverDue()).toBe(1);
+
+    const publicForm = {
+      code: "TRANSPORT_NOT_SENT",
+      retryable: true,
+      message: "the funder's interface could not be reached; the request was not sent",
+    };
+    const byId = new Map(r.received.map((q) => [q.eventId, q]));
+    expect([...byId.keys()].sort()).toEqual(["evt-old-failed", "evt-old-pending", "evt-old-start"]);
+    for (const [eventId, q] of byId) {
+      // The event id is the stored one, in the header and the body; the signature covers the body sent.
+      expect(q.verified).toBe(true);
+      expect(q.body).toMatchObject({ id: eventId, error: publicForm });
+      expect((q.body as { error: object }).error).toEqual(publicForm);
+      expect(JSON.stringify(q.body)).not.toMatch(/funder\.example|\.pem|ECONNREFUSED/);
+    }
+    expect(byId.get("evt-old-pending")?.body).toMatchObject({
+      type: "instance.failed",
+      instance: { id: "i-old", businessKey: "L-old", version: 3 },
+    });
+  });
+
+  test("a body already in public form goes out as written", async () => {
+    const { receiver: r, url } = await receiver();
+    const { note } = await settled(Date.now());
+    await dispatcher(url).deliverDue();
+    expect(r.received[0]?.body).toEqual(note.payload);
+  });
+
   test("RSA-signed notifications verify with capflow's public key", async () => {
     const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
     const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();

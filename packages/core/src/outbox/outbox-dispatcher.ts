@@ -7,6 +7,7 @@ import type { StoredError } from "../ports/instance-store.ts";
 import type { NotificationRecord, NotificationType, OutboxStore } from "../ports/outbox-store.ts";
 import { type NotificationSigner, signedContent } from "./notification-signer.ts";
 import type { NotificationTargets } from "./notification-targets.ts";
+import { publicBody } from "./public-body.ts";
 
 /**
  * The waits before each delivery attempt, in seconds: at once when the change commits, then 15 s,
@@ -382,7 +383,8 @@ export class OutboxDispatcher {
 
   /** POSTs the notification signed; returns the answer's status. */
   async #post(url: string, notification: NotificationRecord): Promise<number> {
-    const body = JSON.stringify(notification.payload);
+    // Public whatever wrote the row; the event id (payload.id) is the stored one.
+    const body = JSON.stringify(publicBody(notification.payload));
     const timestamp = Math.floor(this.#clock.now() / 1000);
     const signature = await this.#signer.sign(signedContent(timestamp, notification.id, body));
     const headers: Record<string, string> = {
