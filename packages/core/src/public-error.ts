@@ -1,10 +1,11 @@
 import { type ErrorCode, retryableByDefault } from "./errors.ts";
 
 /**
- * An instance's or queued start's error as another trust domain sees it (the upstream platform,
- * through the intake API): its code, whether the failure is of a kind that passes, and a fixed
- * sentence per kind of failure. The message an operator reads (`lastError.message`) may name a
- * funder's base URL, a host and port or a key file's path; this one names none of them.
+ * An error as another trust domain sees it (the upstream platform through the intake API, anyone
+ * answered a server failure over HTTP): its code, whether the failure is of a kind that passes,
+ * and a fixed sentence per kind of failure. The message an operator reads (`lastError.message`, the
+ * server's log) may name a funder's base URL, a host and port, SQL or a key file's path; this one
+ * names none of them.
  */
 export interface PublicError {
   code: string;
@@ -36,6 +37,9 @@ const byCode: Record<string, string> = {
   ROUTING_NO_CHANNEL: "no channel of the product can take this business now",
   CALLBACK_LATE_CONFLICT:
     "the funder's late notification contradicts how the instance settled; an operator reconciles it",
+  QUERY_TIMEOUT:
+    "the query did not settle in the time this request waits; it goes on and its answer is cached when it comes: ask again shortly",
+  INTERNAL: `capflow met a failure it did not expect; ${operators}`,
 };
 
 /** Sentences for families of codes, by prefix, the first that matches. */
@@ -80,6 +84,6 @@ export function publicError(error: { code: string; message: string }): PublicErr
   const message =
     (Object.hasOwn(byCode, code) ? byCode[code] : undefined) ??
     byPrefix.find(([prefix]) => code.startsWith(prefix))?.[1] ??
-    `the instance met a failure; ${operators}`;
+    `capflow met a failure; ${operators}`;
   return { code, retryable, message };
 }

@@ -36,6 +36,11 @@ describe("publicError", () => {
     expect(publicError({ code: "CRYPTO_SIGN_FAILED", message: operatorsText }).message).toBe(
       "a message to or from the funder could not be signed, encrypted or verified; capflow's operators have the details",
     );
+    expect(publicError({ code: "INTERNAL", message: operatorsText })).toEqual({
+      code: "INTERNAL",
+      retryable: false,
+      message: "capflow met a failure it did not expect; capflow's operators have the details",
+    });
     expect(publicError({ code: "STORE_UNAVAILABLE", message: operatorsText })).toMatchObject({
       retryable: true,
       message: "capflow's database failed; capflow's operators have the details",
@@ -47,7 +52,7 @@ describe("publicError", () => {
       expect(publicError({ code, message: operatorsText })).toEqual({
         code,
         retryable: false,
-        message: "the instance met a failure; capflow's operators have the details",
+        message: "capflow met a failure; capflow's operators have the details",
       });
     }
   });

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import {
   CapflowError,
   type DefinitionSource,
@@ -102,6 +103,9 @@ export function createServer(options: CreateServerOptions): FastifyInstance {
     // Unknown fields are refused (`additionalProperties: false`), not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
     forceCloseConnections: "idle",
+    // A failure's answer carries its request's id for operators to find its log line: unique
+    // across restarts and nodes, unlike Fastify's counter, and never taken from the request.
+    genReqId: () => randomUUID(),
     // The router's own refusals (a path part over its length limit, bad percent-encoding) in the
     // same shape as every other refusal.
     frameworkErrors: replyWithError,

@@ -93,16 +93,21 @@ describe.skipIf(!databaseUrl || !redisUrl)("503 answers name no infrastructure",
     const answer = await fetch(`${url}/host/transfer`, { method: "POST" });
     expect(answer.status).toBe(503);
     const text = await answer.text();
-    expect(JSON.parse(text)).toEqual({
+    const body = JSON.parse(text);
+    expect(body).toEqual({
       error: {
         code: "LOCK_UNAVAILABLE",
+        retryable: true,
         message:
           "the server's lock service did not answer this time; ask again shortly; the server's operators find the cause in its log",
+        requestId: expect.any(String),
       },
     });
     expect(text).not.toContain(String(relay.port));
     expect(text).not.toContain("Redis");
-    const logged = lines.filter((line) => line.includes('"level":50'));
+    const logged = lines.filter(
+      (line) => line.includes('"level":50') && line.includes(`"reqId":"${body.error.requestId}"`),
+    );
     expect(logged.some((line) => line.includes("Redis failed for locks"))).toBe(true);
   });
 

@@ -2,9 +2,13 @@ import { CapflowError, type ErrorCode, isCapflowError } from "@capflow/core";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { publicMessage } from "./public-message.ts";
 
-/** The JSON body of every refusal and failure the server answers itself. */
+/**
+ * The JSON body of every refusal and failure the server answers itself. A failure (5xx) also says
+ * whether asking again may succeed and the request's id, which its log line carries with the whole
+ * error.
+ */
 export interface ErrorBody {
-  error: { code: ErrorCode; message: string };
+  error: { code: ErrorCode; message: string; retryable?: boolean; requestId?: string };
 }
 
 const statusByCode: Partial<Record<ErrorCode, number>> = {
@@ -82,22 +86,33 @@ export function toRequestError(error: unknown): CapflowError {
 }
 
 /**
- * Sends `{ error: { code, message } }` with the status of its code. A failure of the server's
- * infrastructure (the database, Redis, a funder's address, a key it cannot load) is said in
- * general words with what to do (`publicMessage`); the server's log has the whole message.
+ * Sends the {@link ErrorBody} of `error` with the status of its code. A refusal (4xx) is
+ * `{ code, message }`, its message saying what to fix. A failure (5xx) is `{ code, retryable,
+ * message, requestId }` with a fixed sentence for its code (`publicMessage`), whoever asks: the
+ * whole error is logged here, at `error` with the request's id, for operators to find by it.
  */
 export function sendError(reply: FastifyReply, error: CapflowError): FastifyReply {
   const status = httpStatusFor(error);
-  const body: ErrorBody = { error: { code: error.code, message: publicMessage(error, status) } };
+  const message = publicMessage(error, status);
+  let body: ErrorBody;
+  if (status >= 500) {
+    const requestId = String(reply.request.id);
+    // The request's logger adds its id as `reqId`.
+    reply.log.error(
+      { err: error.cause ?? error, code: error.code },
+      `answered ${status} ${error.code}: ${error.message}`,
+    );
+    body = { error: { code: error.code, retryable: error.retryable, message, requestId } };
+  } else {
+    body = { error: { code: error.code, message } };
+  }
   if (error.code === "AUTH_REQUIRED") reply.header("www-authenticate", 'Bearer realm="capflow"');
   return reply.code(status).type("application/json; charset=utf-8").send(body);
 }
 
-/** Fastify error handler: every failure answered as an {@link ErrorBody}, server faults logged. */
+/** Fastify error handler: every failure answered as an {@link ErrorBody}, refusals logged at info. */
 export function replyWithError(error: unknown, request: FastifyRequest, reply: FastifyReply) {
   const failure = toRequestError(error);
-  const status = httpStatusFor(failure);
-  if (status >= 500) request.log.error({ err: failure.cause ?? failure }, failure.message);
-  else request.log.info({ code: failure.code }, "request refused");
+  if (httpStatusFor(failure) < 500) request.log.info({ code: failure.code }, "request refused");
   return sendError(reply, failure);
 }

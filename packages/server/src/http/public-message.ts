@@ -1,4 +1,5 @@
 import type { CapflowError, ErrorCode } from "@capflow/core";
+import { publicError } from "@capflow/core/internal";
 
 /**
  * Codes whose message describes the server's own configuration (a key reference, the path of the
@@ -21,10 +22,12 @@ const lockMessages: Partial<Record<ErrorCode, string>> = {
 };
 
 /**
- * The message an HTTP answer carries for `error` answered with `status`. A failure of the server's
- * infrastructure is said in general words with what to do: its own message names the database (a
- * host and port, a PGlite folder), Redis (host and port), a funder's address or a key's file, which
- * are for the log, not for whoever asked. Every other error keeps its message.
+ * The message an HTTP answer carries for `error` answered with `status`. A refusal (4xx) keeps its
+ * message: it says what in the request to fix. A failure (5xx) is said in a fixed sentence chosen
+ * by its code: its own message may name the database (a host and port, a PGlite folder, SQL), Redis,
+ * a funder's address, a key's file or id, or the text of an unexpected exception, which are for the
+ * log, not for whoever asked. The infrastructure's codes say what to do (ask again shortly); every
+ * other code gets its public form's sentence (`publicError`, the one the upstream reads).
  */
 export function publicMessage(error: CapflowError, status: number): string {
   if (serverKeyCodes.has(error.code)) {
@@ -42,5 +45,5 @@ export function publicMessage(error: CapflowError, status: number): string {
   if (error.code.startsWith("TRANSPORT_")) {
     return `the funder's interface could not be reached or did not answer this time; ${askAgain}`;
   }
-  return error.message;
+  return publicError(error).message;
 }
