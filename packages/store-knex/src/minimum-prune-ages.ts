@@ -6,14 +6,15 @@ const day = 24 * hour;
 /**
  * The shortest age `pruneOperationalData` and `capflow prune` take per kind of row, in
  * milliseconds. A shorter one would delete rows the running system still reads; each floor's
- * reason is said in the refusal (and in docs/operations.md "Retention").
+ * reason is said in the refusal (and in docs/operations.md "Retention"). Frozen: a floor is not
+ * something a caller lowers at runtime.
  */
-export const minimumPruneAges = {
+export const minimumPruneAges = Object.freeze({
   notificationsOlderThanMs: 7 * day,
   inboxOlderThanMs: 7 * day,
   queuedStartsOlderThanMs: day,
   queryCacheOlderThanMs: 0,
-} as const;
+} as const);
 
 export type PruneAgeOption = keyof typeof minimumPruneAges;
 

@@ -33,7 +33,9 @@ export interface PruneOptions {
   batchSize?: number;
   /**
    * The present the ages count back from, epoch ms. Default: the database's clock (`now()`), read
-   * once as the prune starts, so a host whose clock runs ahead deletes nothing early.
+   * once as the prune starts, so a host whose clock runs ahead deletes nothing early. A present
+   * earlier than the database's prunes less; one more than a minute ahead of it is refused with
+   * `CONFIG_INVALID` (it would delete rows younger than their floors).
    */
   now?: number;
 }
@@ -104,7 +106,9 @@ export async function pruneOperationalData(
     queryCacheEntries: 0,
   };
   await requireRetentionMigration(db);
-  const now = options.now ?? (await databaseNow(db));
+  const databasePresent = await databaseNow(db);
+  const now =
+    options.now === undefined ? databasePresent : checkPresent(options.now, databasePresent);
   for (const rows of prunableRows(db.schema)) {
     const cutoff = timeParam(now - ages[rows.kind]);
     report[rows.kind] += options.dryRun
@@ -145,6 +149,35 @@ async function requireRetentionMigration(db: DatabaseHandle): Promise<void> {
 async function databaseNow(db: DatabaseHandle): Promise<number> {
   const [row] = await query(db, "SELECT now() AS now");
   return epochMs(row?.now);
+}
+
+/** How far a given present may run ahead of the database's: clocks a little apart, no more. */
+const presentToleranceMs = 60_000;
+
+/**
+ * Returns `now` when it is not ahead of the database's present (beyond the tolerance); a present
+ * in the future would age every row by the difference and take rows past their floors.
+ */
+function checkPresent(now: number, databasePresent: number): number {
+  if (!Number.isFinite(now)) {
+    throw new CapflowError("CONFIG_INVALID", `now must be epoch milliseconds, not ${now}`, {
+      context: { option: "now" },
+    });
+  }
+  if (now > databasePresent + presentToleranceMs) {
+    throw new CapflowError(
+      "CONFIG_INVALID",
+      `now (${instant(now)}) is ahead of the database's clock (${instant(databasePresent)}) by more than a minute: it would delete rows younger than their ages and floors; leave now out to count from the database's clock, or give a present at or before it`,
+      { context: { option: "now", databaseNow: databasePresent } },
+    );
+  }
+  return now;
+}
+
+/** An instant in ISO 8601, or in milliseconds when it is beyond what a Date holds. */
+function instant(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? `${ms} ms` : date.toISOString();
 }
 
 function prunableRows(schema: string): PrunableRows[] {

@@ -246,6 +246,46 @@ function pruneSuite(database: () => CapflowDatabase) {
     expect(left).toContain("gave-up-then-resent");
   });
 
+  test("a present ahead of the database's clock is refused, and nothing is deleted", async () => {
+    await seedByDatabaseClock(db);
+    const t = qualifiedNames(db.schema);
+    await db.knex.raw(
+      `INSERT INTO ${t.inbox} (id, channel, callback, dedupe_key, business_key, payload, received_at, processed_at)
+       VALUES ('processed-an-hour-ago', 'lanbank', 'loan.result', 'h', 'L-1', '{}', now() - interval '2 hours', now() - interval '1 hour')`,
+    );
+    const before = await totals(db);
+    for (const ahead of [Date.now() + 30 * day, Date.now() + 5 * 60_000, 8.64e15 + 1]) {
+      const error = await pruneOperationalData(db, { now: ahead }).catch((e: unknown) => e);
+      expect(isCapflowError(error, "CONFIG_INVALID")).toBe(true);
+      expect((error as Error).message).toContain("is ahead of the database's clock (");
+      expect((error as Error).message).toContain(
+        "leave now out to count from the database's clock",
+      );
+    }
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
+      const error = await pruneOperationalData(db, { now: bad }).catch((e: unknown) => e);
+      expect(isCapflowError(error, "CONFIG_INVALID")).toBe(true);
+    }
+    expect(await totals(db)).toEqual(before);
+    // Clocks a few seconds apart are no reason to refuse; the floors still hold.
+    expect(
+      await pruneOperationalData(db, { now: Date.now() + 10_000, ...minimumPruneAges }),
+    ).toMatchObject({ inboxEntries: 2 });
+    expect(await ids(db, "inbox")).toEqual(["processed-an-hour-ago"]);
+  });
+
+  test("the floors cannot be lowered at runtime", async () => {
+    expect(Object.isFrozen(minimumPruneAges)).toBe(true);
+    expect(() => {
+      (minimumPruneAges as { inboxOlderThanMs: number }).inboxOlderThanMs = 0;
+    }).toThrow(TypeError);
+    expect(minimumPruneAges.inboxOlderThanMs).toBe(7 * day);
+    const error = await pruneOperationalData(db, { now, inboxOlderThanMs: 0 }).catch(
+      (e: unknown) => e,
+    );
+    expect(isCapflowError(error, "CONFIG_INVALID")).toBe(true);
+  });
+
   test("a schema without the retention migration is refused, saying to migrate, nothing deleted", async () => {
     const before = await totals(db);
     const migrations = `"${db.schema}".knex_migrations`;
