@@ -17,6 +17,15 @@ export interface StoredKeysReport {
   error: (error: unknown) => void;
 }
 
+/**
+ * Runs the reads of one round (not the check at start) with the definitions to read from: on
+ * PostgreSQL, {@link lockBoundedRounds} bounds how long a round may wait for a lock, and so how
+ * long closing the database waits for it at shutdown.
+ */
+export type StoredKeysRounds = <T>(
+  read: (definitions: DefinitionSource) => Promise<T>,
+) => Promise<T>;
+
 export interface StoredKeysWatchOptions extends KeysCheckOptions {
   /** How often the definitions' revision is read (one small query) and keys may be loaded. */
   intervalMs: number;
@@ -26,6 +35,8 @@ export interface StoredKeysWatchOptions extends KeysCheckOptions {
    * a lock) takes until the database gives up; shutdown must not.
    */
   stopWaitMs?: number;
+  /** How each round reads. Default: from the definitions the watch was opened with. */
+  rounds?: StoredKeysRounds;
 }
 
 /** Enough for a round on a database that answers; short beside a supervisor's kill timeout. */
@@ -47,6 +58,7 @@ export class StoredKeysWatch {
   #timer: NodeJS.Timeout | undefined;
   #round: Promise<void> | undefined;
   #stopped = false;
+  #stopping: Promise<void> | undefined;
 
   /**
    * Checks the stored keys as the process starts ({@link checkKeysAtStart}: throws when none
@@ -87,9 +99,15 @@ export class StoredKeysWatch {
 
   /**
    * Stops the rounds. A round in progress is waited for at most `stopWaitMs`; one still running
-   * then is left to end on its own, and says nothing.
+   * then is left to end on its own, and says nothing. Calling it again waits for the same stop,
+   * not for another `stopWaitMs`.
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
     const round = this.#round;
@@ -106,12 +124,26 @@ export class StoredKeysWatch {
 
   /** One round now (what the timer runs): re-checks when the definitions changed or some fail. */
   async checkNow(): Promise<void> {
-    const revision = await this.#definitions.revision();
+    const rounds: StoredKeysRounds = this.#options.rounds ?? ((read) => read(this.#definitions));
+    const found = await rounds((definitions) => this.#check(definitions));
+    if (found === undefined || this.#stopped) return;
+    const { revision, failures, before, notes } = found;
+    this.#revision = revision;
+    this.#failures = failures;
+    for (const failure of failures) {
+      if (before.get(failure.what)?.code !== failure.code) this.#options.report.failing(failure);
+    }
+    for (const [what, message] of notes) this.#options.report.note(what, `${what}: ${message}`);
+  }
+
+  /** What a round finds, nothing when the definitions are unchanged and none failed. */
+  async #check(definitions: DefinitionSource) {
+    const revision = await definitions.revision();
     const changed = revision !== this.#revision;
-    if (!changed && this.#failures.length === 0) return;
+    if (!changed && this.#failures.length === 0) return undefined;
     const failing = new Set(this.#failures.map((failure) => `${failure.kind} ${failure.id}`));
     const { failures } = await findKeyFailures(
-      this.#definitions,
+      definitions,
       this.#options,
       changed ? undefined : (kind, id) => failing.has(`${kind} ${id}`),
     );
@@ -122,29 +154,26 @@ export class StoredKeysWatch {
     for (const [what, failure] of before) {
       if (after.has(what)) continue;
       // Only a push (the revision moved) takes a channel, an account or a client away.
-      notes.push([what, changed ? await this.#noLongerFailing(failure) : "its keys load again"]);
+      notes.push([
+        what,
+        changed ? await this.#noLongerFailing(definitions, failure) : "its keys load again",
+      ]);
     }
-    if (this.#stopped) return;
-    this.#revision = revision;
-    this.#failures = failures;
-    for (const failure of failures) {
-      if (before.get(failure.what)?.code !== failure.code) this.#options.report.failing(failure);
-    }
-    for (const [what, message] of notes) this.#options.report.note(what, `${what}: ${message}`);
+    return { revision, failures, before, notes };
   }
 
   /** Why a failing channel, account or client fails no more: its keys load, or it is gone. */
-  async #noLongerFailing(failure: KeyFailure): Promise<string> {
+  async #noLongerFailing(definitions: DefinitionSource, failure: KeyFailure): Promise<string> {
     const removed = "removed from the stored definitions, so its keys are no longer loaded";
     if (failure.kind === "client") {
-      const client = await this.#definitions.getClient(failure.id);
+      const client = await definitions.getClient(failure.id);
       if (client === undefined) return removed;
       if (isRetiredClient(client.definition)) {
         return "retired (it allows nothing), so its key is no longer loaded";
       }
       return "its keys load again";
     }
-    const channel = await this.#definitions.getChannel(failure.id);
+    const channel = await definitions.getChannel(failure.id);
     if (channel === undefined) return removed;
     if (
       failure.account !== undefined &&

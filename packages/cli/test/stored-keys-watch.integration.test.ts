@@ -12,6 +12,7 @@ import { openPostgresStore, pushDefinitions } from "@capflow/store-knex";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { openTestPostgres, uniqueSchema } from "../../store-knex/test/support/databases.ts";
 import type { KeyFailure } from "../src/stored-keys-check.ts";
+import { lockBoundedRounds } from "../src/stored-keys-rounds.ts";
 import { type StoredKeysReport, StoredKeysWatch } from "../src/stored-keys-watch.ts";
 import { repositoryRoot } from "./support/run-capflow.ts";
 
@@ -71,6 +72,40 @@ describe.skipIf(!databaseUrl)(
         [],
       );
 
+    /**
+     * Takes an exclusive lock on the channels table from another connection (the definitions'
+     * revision reads it, so a round blocks), held until `release()`.
+     */
+    const lockChannels = async () => {
+      let release: () => void = () => {};
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let locked: () => void = () => {};
+      const isLocked = new Promise<void>((resolve) => {
+        locked = resolve;
+      });
+      const holder = db.knex.transaction(async (trx) => {
+        await trx.raw(`LOCK TABLE "${db.schema}".channels IN ACCESS EXCLUSIVE MODE`);
+        locked();
+        await released;
+      });
+      await isLocked;
+      return { release, holder };
+    };
+    /** Until a round waits for that lock. */
+    const aRoundWaitsForTheLock = () =>
+      expect
+        .poll(
+          async () =>
+            (
+              (await db.knex.raw(
+                `SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = '"${db.schema}".channels'::regclass`,
+              )) as { rows: { n: number }[] }
+            ).rows[0]?.n,
+        )
+        .toBe(1);
+
     beforeAll(async () => {
       db = await openTestPostgres();
       dir = await mkdtemp(join(tmpdir(), "capflow-keys-watch-"));
@@ -129,33 +164,10 @@ describe.skipIf(!databaseUrl)(
     test("stop() returns promptly while a round is blocked on a table lock, and the round says nothing after", async () => {
       const report = recordingReport();
       const watch = roundsEvery10ms(db.definitions, report, { stopWaitMs: 200 });
-      let release: () => void = () => {};
-      const released = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      let locked: () => void = () => {};
-      const isLocked = new Promise<void>((resolve) => {
-        locked = resolve;
-      });
-      // The definitions' revision reads the channels table: an exclusive lock blocks it.
-      const holder = db.knex.transaction(async (trx) => {
-        await trx.raw(`LOCK TABLE "${db.schema}".channels IN ACCESS EXCLUSIVE MODE`);
-        locked();
-        await released;
-      });
+      const { release, holder } = await lockChannels();
       try {
-        await isLocked;
         watch.start();
-        await expect
-          .poll(
-            async () =>
-              (
-                (await db.knex.raw(
-                  `SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = '"${db.schema}".channels'::regclass`,
-                )) as { rows: { n: number }[] }
-              ).rows[0]?.n,
-          )
-          .toBe(1);
+        await aRoundWaitsForTheLock();
         const started = Date.now();
         await watch.stop();
         expect(Date.now() - started).toBeLessThan(1_000);
@@ -166,6 +178,65 @@ describe.skipIf(!databaseUrl)(
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(report.said).toEqual([]);
+    });
+
+    test("stopping (twice, as capflow serve does) and closing the database take about a second while a round waits on a table lock held far longer", async () => {
+      // The watch's own handle, as capflow serve and capflow worker have: closing its pool waits
+      // for every connection in use, a round's included.
+      const own = openPostgresStore({ connectionString: databaseUrl!, schema: db.schema });
+      const report = recordingReport();
+      const watch = new StoredKeysWatch(
+        own.definitions,
+        {
+          cryptoHandlers: createCryptoHandlerRegistry(),
+          keysDir: dir,
+          clients: true,
+          intervalMs: 10,
+          report,
+          rounds: lockBoundedRounds(own, dir),
+        },
+        "an older revision",
+        [],
+      );
+      const { release, holder } = await lockChannels();
+      let closed = false;
+      try {
+        // Held well past the bound: a shutdown that waited for the lock would take this long.
+        setTimeout(release, 6_000);
+        watch.start();
+        await aRoundWaitsForTheLock();
+        const started = Date.now();
+        await watch.stop();
+        await watch.stop();
+        await own.close();
+        closed = true;
+        expect(Date.now() - started).toBeLessThan(3_000);
+      } finally {
+        await holder;
+        if (!closed) await own.close();
+      }
+      expect(report.said).toEqual([]);
+    }, 30_000);
+
+    test("a round on PostgreSQL reads as the engine does when nothing is locked", async () => {
+      await pushDefinitions(db, { channels: [channel("alpha"), channel("delta")] });
+      const report = recordingReport();
+      const watch = new StoredKeysWatch(
+        db.definitions,
+        {
+          cryptoHandlers: createCryptoHandlerRegistry(),
+          keysDir: dir,
+          clients: false,
+          intervalMs: 60_000,
+          report,
+          rounds: lockBoundedRounds(db, dir),
+        },
+        "an older revision",
+        [],
+      );
+      await watch.checkNow();
+      expect(watch.failures().map((failure) => failure.what)).toContain("channel delta");
+      expect(watch.failures().map((failure) => failure.what)).not.toContain("channel alpha");
     });
 
     test("stop() returns promptly while a round waits for a database that never answers", async () => {

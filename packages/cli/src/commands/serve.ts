@@ -79,6 +79,7 @@ import { loadAlertsConfig } from "../reconcile-alerts-option.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { type ProcessQueue, startProcessQueue } from "../start-queue-option.ts";
 import { keysDirSecretResolver } from "../stored-keys-check.ts";
+import { lockBoundedRounds } from "../stored-keys-rounds.ts";
 import { StoredKeysWatch } from "../stored-keys-watch.ts";
 import { type ProcessStuckMonitor, startProcessStuckMonitor } from "../stuck-monitor-runner.ts";
 import { addDatabaseOptions, type DatabaseOptions, defaultPgliteDir } from "./database-options.ts";
@@ -214,6 +215,8 @@ async function runServe(options: ServeOptions, context: CliContext) {
       keysDir,
       clients: true,
       intervalMs: keysCheckEveryMs,
+      // A round waits for a lock at most a second: SIGTERM does not wait for the lock.
+      rounds: lockBoundedRounds(db, keysDir),
       report: {
         failing: (failure) =>
           app?.log.error(

@@ -62,6 +62,7 @@ import { loadAlertsConfig } from "../reconcile-alerts-option.ts";
 import { startReconcileSchedule } from "../reconcile-schedule-runner.ts";
 import { type ProcessQueue, startProcessQueue } from "../start-queue-option.ts";
 import { keysDirSecretResolver } from "../stored-keys-check.ts";
+import { lockBoundedRounds } from "../stored-keys-rounds.ts";
 import { StoredKeysWatch } from "../stored-keys-watch.ts";
 import { type ProcessStuckMonitor, startProcessStuckMonitor } from "../stuck-monitor-runner.ts";
 import { createWorkerReporter, eventsNamingAnInstance, type LogFormat } from "../worker-report.ts";
@@ -266,6 +267,8 @@ async function runWorker(
       clients: false,
       ...(options.channels ? { channels: options.channels } : {}),
       intervalMs: keysCheckEveryMs,
+      // A round waits for a lock at most a second: SIGTERM does not wait for the lock.
+      rounds: lockBoundedRounds(db, keysDir),
       report: {
         failing: (failure) =>
           context.err(
