@@ -1,9 +1,10 @@
 import { resolve } from "node:path";
-import { CapflowError, type ErrorCode, isCapflowError } from "@capflow/core";
+import { CapflowError, isCapflowError } from "@capflow/core";
 import { type CapflowDatabase, defaultSchema, openStore } from "@capflow/store-knex";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.ts";
 import { findLocalServer, type LocalServer } from "./local-server.ts";
+import { type ServerErrorBody, serverAnswerError } from "./server-answer-error.ts";
 
 /** Options of the commands that open capflow's database (push, pull, migrate). */
 export interface DatabaseOptions {
@@ -84,15 +85,8 @@ export async function getFromLocalServer<T>(server: LocalServer, path: string): 
       `capflow serve (pid ${server.pid}) holds the database and does not answer at ${server.url}; is it still starting?`,
     );
   }
-  const body = (await answer.json().catch(() => ({}))) as T & {
-    error?: { code: ErrorCode; message: string };
-  };
-  if (!answer.ok) {
-    throw new CapflowError(
-      body.error?.code ?? "INTERNAL",
-      body.error?.message ?? `capflow serve answered ${answer.status}`,
-    );
-  }
+  const body = (await answer.json().catch(() => ({}))) as T & ServerErrorBody;
+  if (!answer.ok) throw serverAnswerError(answer.status, body);
   return body;
 }
 

@@ -31,6 +31,7 @@ import {
   withDatabase,
 } from "./database-options.ts";
 import { findLocalServer, type LocalServer } from "./local-server.ts";
+import { serverAnswerError } from "./server-answer-error.ts";
 
 interface StartOptions extends DatabaseOptions {
   channel?: string;
@@ -264,10 +265,7 @@ async function startThroughServer(
   const body = (await answer.json().catch(() => ({}))) as Partial<
     StartedInstanceAnswer & ErrorBody
   >;
-  if (!answer.ok || body.instance === undefined) {
-    const code = body.error?.code ?? "INTERNAL";
-    throw new CapflowError(code, body.error?.message ?? `capflow serve answered ${answer.status}`);
-  }
+  if (!answer.ok || body.instance === undefined) throw serverAnswerError(answer.status, body);
   return pick(body.instance);
 }
 
