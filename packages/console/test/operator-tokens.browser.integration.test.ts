@@ -106,8 +106,9 @@ describe.skipIf(chromiumMissing ?? databaseMissing)("operator tokens in the cons
       if (made) return route.fulfill({ status: 502, body: "Bad Gateway" });
       return route.continue();
     });
+    // The listing after the make: the page's first listing may still be on its way.
     const relisted = console.page.waitForResponse(
-      (r) => r.url().endsWith("/v1/ops/tokens") && r.request().method() === "GET",
+      (r) => made && r.url().endsWith("/v1/ops/tokens") && r.request().method() === "GET",
     );
     const issued = await console.makeToken("report-job", "viewer", "nightly report export");
     if (!("secret" in issued)) throw new Error(`refused: ${issued.refused}`);

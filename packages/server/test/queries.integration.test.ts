@@ -37,8 +37,9 @@ const partnerSecret = "query-test-partner-secret-9876543210";
 /** A loopback funder: trials answer at once, `/slow` holds each answer until released. */
 class TrialFunder {
   readonly calls = new Map<string, number>();
-  inFlight = 0;
-  maxInFlight = 0;
+  /** Per path: each channel has its own limit, and both channels' trials come here. */
+  readonly inFlight = new Map<string, number>();
+  readonly maxInFlight = new Map<string, number>();
   #release: (() => void)[] = [];
   #held = false;
   server: Server = createHttpServer((request, response) => {
@@ -51,10 +52,13 @@ class TrialFunder {
       const { loanNo } = JSON.parse(body) as { loanNo: string };
       const key = `${request.url} ${loanNo}`;
       this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
-      this.inFlight += 1;
-      this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+      const path = request.url ?? "";
+      const now = (this.inFlight.get(path) ?? 0) + 1;
+      this.inFlight.set(path, now);
+      this.maxInFlight.set(path, Math.max(this.maxInFlight.get(path) ?? 0, now));
+      const done = () => this.inFlight.set(path, (this.inFlight.get(path) ?? 1) - 1);
       const reply = () => {
-        this.inFlight -= 1;
+        done();
         response.writeHead(200, { "content-type": "application/json" }).end(
           JSON.stringify({
             status: "SUCCESS",
@@ -64,7 +68,7 @@ class TrialFunder {
         );
       };
       if (request.url === "/broken") {
-        this.inFlight -= 1;
+        done();
         response.writeHead(503, { "content-type": "application/json" }).end("{}");
       } else if (request.url === "/slow" && this.#held) this.#release.push(reply);
       else setTimeout(reply, 5);
@@ -332,7 +336,7 @@ describe.skipIf(!databaseUrl)("synchronous queries through the intake API (Postg
       expect(funder.calls.get(`/lanbank/trial L-${loan}`)).toBe(1);
     }
     expect(funder.count("/lanbank/trial")).toBe(loans);
-    expect(funder.maxInFlight).toBeLessThanOrEqual(2);
+    expect(funder.maxInFlight.get("/lanbank/trial")).toBeLessThanOrEqual(2);
     // One run per loan: its instance answered on both nodes, every other request from the cache.
     const runs = new Set(answers.map((a) => a.body.query.instanceId));
     expect(runs.size).toBe(loans);
