@@ -39,6 +39,7 @@ const byCode: Record<string, string> = {
     "the funder's late notification contradicts how the instance settled; an operator reconciles it",
   QUERY_TIMEOUT:
     "the query did not settle in the time this request waits; it goes on and its answer is cached when it comes: ask again shortly",
+  CONFIG_INVALID: `capflow's configuration does not let it answer this request; ${operators}`,
   INTERNAL: `capflow met a failure it did not expect; ${operators}`,
 };
 

@@ -10,6 +10,7 @@ import { parseDuration } from "@capflow/core/internal";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { replyWithError, toRequestError } from "../http/error-reply.ts";
 import { type ClientChecks, clientChecks } from "./client-verifier.ts";
+import { isSetUpRefusal, sendPublicRefusal } from "./public-refusal.ts";
 import { signedString } from "./signed-string.ts";
 
 /** Request headers of the intake API's signature scheme. */
@@ -81,6 +82,7 @@ export function installIntakeChecks(
           },
         });
     }
+    if (isSetUpRefusal(failure)) return sendPublicRefusal(request, reply, failure);
     return replyWithError(error, request, reply);
   });
 

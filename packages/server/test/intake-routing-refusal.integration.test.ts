@@ -1,0 +1,193 @@
+import { randomBytes } from "node:crypto";
+import {
+  type BehaviorDefinition,
+  type ChannelDefinition,
+  createDefaultSecretResolver,
+  createEngine,
+  type Engine,
+  ProcessorRegistry,
+  registerBuiltinProcessors,
+  type UpstreamClientDefinition,
+} from "@capflow/core";
+import {
+  type CapflowDatabase,
+  KnexIntakeStore,
+  openPostgresStore,
+  pushDefinitions,
+} from "@capflow/store-knex";
+import type { FastifyInstance } from "fastify";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createServer } from "../src/index.ts";
+import { closedPort } from "./support/closed-port.ts";
+import { hmacIntakeRequest } from "./support/hmac-intake-request.ts";
+import { databaseUrl, skipMessage } from "./support/test-server.ts";
+
+const clientSecret = "intake-routing-secret-0123456789";
+
+const platform: UpstreamClientDefinition = {
+  id: "platform",
+  signature: {
+    algorithm: "hmac-sha256",
+    key: { ref: "env:INTAKE_ROUTING_TEST_SECRET" },
+    canonical: "rawBody",
+    encoding: "hex",
+  },
+  allowedIps: ["127.0.0.0/8", "::1/128"],
+  allow: { products: ["loans"] },
+};
+
+/** A funder with one call: its channel, interface and behavior codes are the platform's set-up. */
+function funder(code: string, baseUrl: string) {
+  const channel: ChannelDefinition = {
+    code,
+    name: code,
+    baseUrl,
+    timeZone: "Asia/Shanghai",
+    crypto: { handler: "plain" },
+    interfaces: { "secret.apply": { method: "POST", path: "/loan/apply", idempotent: true } },
+    statusTable: { code: "body.status", codes: { S: { outcome: "succeeded" } } },
+  };
+  const behavior: BehaviorDefinition = {
+    channel: code,
+    code: "apply",
+    initial: "apply",
+    steps: {
+      apply: {
+        kind: "call",
+        interface: "secret.apply",
+        request: { format: "json", body: { loanNo: "{{input.loanNo}}" } },
+        routes: [{ when: "outcome == 'succeeded'", to: "done" }],
+      },
+      done: { kind: "terminal", outcome: "succeeded" },
+    },
+  };
+  return { channel, behavior };
+}
+
+describe.skipIf(!databaseUrl)(
+  databaseUrl ? "a product start no channel can take, as the upstream reads it" : skipMessage,
+  () => {
+    let db: CapflowDatabase;
+    let engine: Engine;
+    let app: FastifyInstance;
+    let baseUrl: string;
+    const lines: string[] = [];
+    const schema = `capflow_test_${randomBytes(5).toString("hex")}`;
+
+    beforeAll(async () => {
+      process.env.INTAKE_ROUTING_TEST_SECRET = clientSecret;
+      const url = `http://127.0.0.1:${await closedPort()}/bank-api`;
+      const big = funder("bigbank-hidden", url);
+      const small = funder("smallfund-hidden", url);
+      db = openPostgresStore({ connectionString: databaseUrl!, schema, pool: { max: 4 } });
+      await db.migrate();
+      await pushDefinitions(db, {
+        channels: [big.channel, small.channel],
+        behaviors: [big.behavior, small.behavior],
+        products: [
+          {
+            code: "loans",
+            name: "Loans",
+            channels: [
+              // Takes only large loans: its rule names what the platform agreed with this funder.
+              {
+                channel: "bigbank-hidden",
+                behavior: "apply",
+                weight: 1,
+                when: "input.amount > 500000",
+              },
+              // One loan at a time.
+              {
+                channel: "smallfund-hidden",
+                behavior: "apply",
+                weight: 1,
+                quotas: { total: { count: 1 } },
+              },
+            ],
+          },
+        ],
+        clients: [platform],
+      });
+      engine = createEngine({
+        store: db.instances,
+        definitions: db.definitions,
+        processors: registerBuiltinProcessors(new ProcessorRegistry()),
+      });
+      app = createServer({
+        log: { level: "info", stream: { write: (line: string) => lines.push(line) } },
+        engine,
+        store: db.instances,
+        definitions: db.definitions,
+        intake: {
+          definitions: db.definitions,
+          store: new KnexIntakeStore(db.knex, { schema }),
+          secrets: createDefaultSecretResolver(),
+        },
+      });
+      await app.listen({ port: 0, host: "127.0.0.1" });
+      baseUrl = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    }, 60_000);
+    afterAll(async () => {
+      await app?.close();
+      await engine?.close();
+      await db?.knex.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await db?.close();
+    });
+
+    const start = (loanNo: string, headers?: Record<string, string>) =>
+      hmacIntakeRequest(baseUrl, {
+        client: "platform",
+        secret: clientSecret,
+        method: "POST",
+        path: "/v1/instances",
+        value: { product: "loans", businessKey: loanNo, input: { loanNo, amount: 1000 } },
+        ...(headers === undefined ? {} : { headers }),
+      });
+
+    test("ROUTING_NO_CHANNEL: the upstream reads the public sentence and the channels' states; operators read each channel's reason in the log", async () => {
+      expect((await start("L-1")).status).toBe(200);
+
+      const refused = await start("L-2");
+      expect(refused.status).toBe(422);
+      expect(refused.json.error).toEqual({
+        code: "ROUTING_NO_CHANNEL",
+        retryable: true,
+        message: "no channel of the product can take this business now",
+        requestId: expect.any(String),
+        reasons: ["ineligible", "quota-exhausted"],
+      });
+      for (const detail of ["bigbank", "smallfund", "hidden", "secret.apply", "500000", "amount"]) {
+        expect(refused.text).not.toContain(detail);
+      }
+
+      // The whole refusal, each channel's reason, is logged with the request's id.
+      const logged = lines
+        .map((line) => JSON.parse(line))
+        .find((entry) => entry.reqId === refused.json.error.requestId && entry.code);
+      expect(logged).toMatchObject({ level: 40, code: "ROUTING_NO_CHANNEL" });
+      expect(logged.msg).toContain("bigbank-hidden: ineligible (when input.amount > 500000");
+      expect(logged.msg).toContain("smallfund-hidden: quota-exhausted");
+
+      // With an Idempotency-Key the same public answer, and the key stays free for a retry.
+      const keyed = await start("L-3", { "idempotency-key": "routing-refusal-1" });
+      expect(keyed.status).toBe(422);
+      expect(keyed.json.error.message).toBe(refused.json.error.message);
+      expect(keyed.text).not.toContain("smallfund");
+    });
+
+    test("a refusal of the request's own body still says which field to fix", async () => {
+      const answer = await hmacIntakeRequest(baseUrl, {
+        client: "platform",
+        secret: clientSecret,
+        method: "POST",
+        path: "/v1/instances",
+        value: { product: "loans", businessKey: "L-9", input: {}, extra: 1 },
+      });
+      expect(answer.status).toBe(400);
+      expect(answer.json.error).toEqual({
+        code: "REQUEST_INVALID",
+        message: 'unknown field "extra"; remove it',
+      });
+    });
+  },
+);
