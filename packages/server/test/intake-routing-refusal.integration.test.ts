@@ -1,17 +1,21 @@
 import { randomBytes } from "node:crypto";
 import {
   type BehaviorDefinition,
+  BusinessCalendar,
+  CachedQueries,
   type ChannelDefinition,
   createDefaultSecretResolver,
   createEngine,
   type Engine,
   ProcessorRegistry,
   registerBuiltinProcessors,
+  systemClock,
   type UpstreamClientDefinition,
 } from "@capflow/core";
 import {
   type CapflowDatabase,
   KnexIntakeStore,
+  KnexQueryCacheStore,
   openPostgresStore,
   pushDefinitions,
 } from "@capflow/store-knex";
@@ -33,7 +37,7 @@ const platform: UpstreamClientDefinition = {
     encoding: "hex",
   },
   allowedIps: ["127.0.0.0/8", "::1/128"],
-  allow: { products: ["loans"] },
+  allow: { products: ["loans"], behaviors: ["offshore-hidden/trial"] },
 };
 
 /** A funder with one call: its channel, interface and behavior codes are the platform's set-up. */
@@ -79,11 +83,19 @@ describe.skipIf(!databaseUrl)(
       const url = `http://127.0.0.1:${await closedPort()}/bank-api`;
       const big = funder("bigbank-hidden", url);
       const small = funder("smallfund-hidden", url);
+      // A query whose channel names a holiday schedule the server was not given.
+      const offshore = funder("offshore-hidden", url);
+      offshore.channel.calendar = { workingDaysOnly: true, holidays: "hk-private" };
+      const trial: BehaviorDefinition = {
+        ...offshore.behavior,
+        code: "trial",
+        cache: { key: "input.loanNo", lifetime: "cutoff" },
+      };
       db = openPostgresStore({ connectionString: databaseUrl!, schema, pool: { max: 4 } });
       await db.migrate();
       await pushDefinitions(db, {
-        channels: [big.channel, small.channel],
-        behaviors: [big.behavior, small.behavior],
+        channels: [big.channel, small.channel, offshore.channel],
+        behaviors: [big.behavior, small.behavior, trial],
         products: [
           {
             code: "loans",
@@ -122,6 +134,13 @@ describe.skipIf(!databaseUrl)(
           definitions: db.definitions,
           store: new KnexIntakeStore(db.knex, { schema }),
           secrets: createDefaultSecretResolver(),
+          queries: new CachedQueries({
+            engine,
+            definitions: db.definitions,
+            store: new KnexQueryCacheStore(db),
+            clock: systemClock,
+            calendar: new BusinessCalendar({ definitions: db.definitions }),
+          }),
         },
       });
       await app.listen({ port: 0, host: "127.0.0.1" });
@@ -173,6 +192,32 @@ describe.skipIf(!databaseUrl)(
       expect(keyed.status).toBe(422);
       expect(keyed.json.error.message).toBe(refused.json.error.message);
       expect(keyed.text).not.toContain("smallfund");
+    });
+
+    test("CONFIG_INVALID of a query: the upstream reads the public sentence; operators read the schedule in the log", async () => {
+      const refused = await hmacIntakeRequest(baseUrl, {
+        client: "platform",
+        secret: clientSecret,
+        method: "POST",
+        path: "/v1/queries",
+        value: { channel: "offshore-hidden", behavior: "trial", input: { loanNo: "L-1" } },
+      });
+      expect(refused.status).toBe(400);
+      expect(refused.json.error).toEqual({
+        code: "CONFIG_INVALID",
+        retryable: false,
+        message:
+          "capflow's configuration does not let it answer this request; capflow's operators have the details",
+        requestId: expect.any(String),
+      });
+      for (const detail of ["hk-private", "--holidays", "CachedQueriesOptions", "cn"]) {
+        expect(refused.text).not.toContain(detail);
+      }
+      const logged = lines
+        .map((line) => JSON.parse(line))
+        .find((entry) => entry.reqId === refused.json.error.requestId && entry.code);
+      expect(logged).toMatchObject({ level: 40, code: "CONFIG_INVALID" });
+      expect(logged.msg).toContain('"hk-private"');
     });
 
     test("a refusal of the request's own body still says which field to fix", async () => {
