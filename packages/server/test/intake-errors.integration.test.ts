@@ -3,8 +3,6 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  type BehaviorDefinition,
-  type ChannelDefinition,
   createDefaultSecretResolver,
   createEngine,
   type Engine,
@@ -23,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createServer } from "../src/index.ts";
 import { closedPort } from "./support/closed-port.ts";
 import { hmacIntakeRequest } from "./support/hmac-intake-request.ts";
+import { oneCallFunder } from "./support/one-call-funder.ts";
 import { databaseUrl, opsClient, skipMessage, tokensByRole } from "./support/test-server.ts";
 
 const clientSecret = "intake-errors-secret-0123456789";
@@ -38,34 +37,6 @@ const platform: UpstreamClientDefinition = {
   allowedIps: ["127.0.0.0/8", "::1/128"],
   allow: { behaviors: ["away/apply", "keyed/apply"] },
 };
-
-/** A funder with one call, at `baseUrl`, sealing with `crypto`. */
-function funder(code: string, baseUrl: string, crypto: ChannelDefinition["crypto"]) {
-  const channel: ChannelDefinition = {
-    code,
-    name: code,
-    baseUrl,
-    timeZone: "Asia/Shanghai",
-    crypto,
-    interfaces: { "loan.apply": { method: "POST", path: "/loan/apply", idempotent: true } },
-    statusTable: { code: "body.status", codes: { S: { outcome: "succeeded" } } },
-  };
-  const behavior: BehaviorDefinition = {
-    channel: code,
-    code: "apply",
-    initial: "apply",
-    steps: {
-      apply: {
-        kind: "call",
-        interface: "loan.apply",
-        request: { format: "json", body: { loanNo: "{{input.loanNo}}" } },
-        routes: [{ when: "outcome == 'succeeded'", to: "done" }],
-      },
-      done: { kind: "terminal", outcome: "succeeded" },
-    },
-  };
-  return { channel, behavior };
-}
 
 describe.skipIf(!databaseUrl)(
   databaseUrl
@@ -88,8 +59,8 @@ describe.skipIf(!databaseUrl)(
       keyPath = join(folder, "keys", "keyed-hmac.key");
       funderUrl = `http://127.0.0.1:${await closedPort()}/bank-api`;
       // One funder that cannot be reached, one whose signing key file is not there.
-      const away = funder("away", funderUrl, { handler: "plain" });
-      const keyed = funder("keyed", "http://127.0.0.1:9/keyed-api", {
+      const away = oneCallFunder("away", funderUrl, { handler: "plain" });
+      const keyed = oneCallFunder("keyed", "http://127.0.0.1:9/keyed-api", {
         handler: "configurable",
         options: {
           keys: { secret: { ref: `file:${keyPath}` } },

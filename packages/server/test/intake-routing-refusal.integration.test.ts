@@ -3,7 +3,6 @@ import {
   type BehaviorDefinition,
   BusinessCalendar,
   CachedQueries,
-  type ChannelDefinition,
   createDefaultSecretResolver,
   createEngine,
   type Engine,
@@ -24,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createServer } from "../src/index.ts";
 import { closedPort } from "./support/closed-port.ts";
 import { hmacIntakeRequest } from "./support/hmac-intake-request.ts";
+import { oneCallFunder } from "./support/one-call-funder.ts";
 import { databaseUrl, skipMessage } from "./support/test-server.ts";
 
 const clientSecret = "intake-routing-secret-0123456789";
@@ -40,34 +40,6 @@ const platform: UpstreamClientDefinition = {
   allow: { products: ["loans"], behaviors: ["offshore-hidden/trial"] },
 };
 
-/** A funder with one call: its channel, interface and behavior codes are the platform's set-up. */
-function funder(code: string, baseUrl: string) {
-  const channel: ChannelDefinition = {
-    code,
-    name: code,
-    baseUrl,
-    timeZone: "Asia/Shanghai",
-    crypto: { handler: "plain" },
-    interfaces: { "secret.apply": { method: "POST", path: "/loan/apply", idempotent: true } },
-    statusTable: { code: "body.status", codes: { S: { outcome: "succeeded" } } },
-  };
-  const behavior: BehaviorDefinition = {
-    channel: code,
-    code: "apply",
-    initial: "apply",
-    steps: {
-      apply: {
-        kind: "call",
-        interface: "secret.apply",
-        request: { format: "json", body: { loanNo: "{{input.loanNo}}" } },
-        routes: [{ when: "outcome == 'succeeded'", to: "done" }],
-      },
-      done: { kind: "terminal", outcome: "succeeded" },
-    },
-  };
-  return { channel, behavior };
-}
-
 describe.skipIf(!databaseUrl)(
   databaseUrl ? "a product start no channel can take, as the upstream reads it" : skipMessage,
   () => {
@@ -81,10 +53,10 @@ describe.skipIf(!databaseUrl)(
     beforeAll(async () => {
       process.env.INTAKE_ROUTING_TEST_SECRET = clientSecret;
       const url = `http://127.0.0.1:${await closedPort()}/bank-api`;
-      const big = funder("bigbank-hidden", url);
-      const small = funder("smallfund-hidden", url);
+      const big = oneCallFunder("bigbank-hidden", url);
+      const small = oneCallFunder("smallfund-hidden", url);
       // A query whose channel names a holiday schedule the server was not given.
-      const offshore = funder("offshore-hidden", url);
+      const offshore = oneCallFunder("offshore-hidden", url);
       offshore.channel.calendar = { workingDaysOnly: true, holidays: "hk-private" };
       const trial: BehaviorDefinition = {
         ...offshore.behavior,
@@ -153,6 +125,12 @@ describe.skipIf(!databaseUrl)(
       await db?.close();
     });
 
+    /** The refusal's log line: the one of the request's id that carries a code. */
+    const loggedFor = (requestId: string) =>
+      lines
+        .map((line) => JSON.parse(line))
+        .find((entry) => entry.reqId === requestId && entry.code);
+
     const start = (loanNo: string, headers?: Record<string, string>) =>
       hmacIntakeRequest(baseUrl, {
         client: "platform",
@@ -175,14 +153,12 @@ describe.skipIf(!databaseUrl)(
         requestId: expect.any(String),
         reasons: ["ineligible", "quota-exhausted"],
       });
-      for (const detail of ["bigbank", "smallfund", "hidden", "secret.apply", "500000", "amount"]) {
+      for (const detail of ["bigbank", "smallfund", "hidden", "500000", "amount"]) {
         expect(refused.text).not.toContain(detail);
       }
 
       // The whole refusal, each channel's reason, is logged with the request's id.
-      const logged = lines
-        .map((line) => JSON.parse(line))
-        .find((entry) => entry.reqId === refused.json.error.requestId && entry.code);
+      const logged = loggedFor(refused.json.error.requestId);
       expect(logged).toMatchObject({ level: 40, code: "ROUTING_NO_CHANNEL" });
       expect(logged.msg).toContain("bigbank-hidden: ineligible (when input.amount > 500000");
       expect(logged.msg).toContain("smallfund-hidden: quota-exhausted");
@@ -213,9 +189,7 @@ describe.skipIf(!databaseUrl)(
       for (const detail of ["hk-private", "--holidays", "CachedQueriesOptions", "cn"]) {
         expect(refused.text).not.toContain(detail);
       }
-      const logged = lines
-        .map((line) => JSON.parse(line))
-        .find((entry) => entry.reqId === refused.json.error.requestId && entry.code);
+      const logged = loggedFor(refused.json.error.requestId);
       expect(logged).toMatchObject({ level: 40, code: "CONFIG_INVALID" });
       expect(logged.msg).toContain('"hk-private"');
     });
