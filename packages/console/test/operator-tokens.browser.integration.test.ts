@@ -43,6 +43,8 @@ describe.skipIf(chromiumMissing ?? databaseMissing)("operator tokens in the cons
     expect(await console.copyNewSecret()).toBe("Copied to the clipboard.");
     expect(await console.page.evaluate("navigator.clipboard.readText()")).toBe(secret);
 
+    // The listing that follows the make may still be on its way.
+    await expect.poll(async () => (await console.tokenRows())["ci-deploy"]?.[2]).toBe("in use");
     const rows = await console.tokenRows();
     expect(rows["ci-deploy"]?.[0]).toBe("operator");
     expect(rows["ci-deploy"]?.[1]).toMatch(/^zhao\.admin, .+: deploys from the CI pipeline$/);

@@ -135,6 +135,8 @@ describe.skipIf(chromiumMissing ?? databaseMissing)("a token refused while signe
 
     await form.getByRole("button", { name: "Make the token" }).click();
     await console.page.getByRole("region", { name: /^New token for batch-7/ }).waitFor();
+    // The listing that follows the make may still be on its way.
+    await expect.poll(async () => (await console.tokenRows())["batch-7"]?.[3]).toBe("none noted");
     const rows = await console.tokenRows();
     // Name, role, made, revoked, last used.
     expect(rows["zhao.admin"]?.[3]).toMatch(/\d/);
